@@ -1,0 +1,63 @@
+#!/usr/bin/env bun
+/**
+ * The `outpost` command: one entry point, one module per sub-command under cli/commands/.
+ * Modules are imported lazily so `outpost camsim` does not load DuckDB, and so on.
+ */
+import { CliError, type Command } from "../lib/cli/index.ts";
+import { ConfigError } from "../lib/config/index.ts";
+
+const commands: Record<string, () => Promise<{ default: Command }>> = {
+  demo: () => import("./commands/demo.ts"),
+  central: () => import("./commands/central.ts"),
+  edge: () => import("./commands/edge.ts"),
+  camsim: () => import("./commands/camsim.ts"),
+  check: () => import("./commands/check.ts"),
+  firmware: () => import("./commands/firmware.ts"),
+};
+
+async function usage(): Promise<string> {
+  const lines = ["usage: outpost <command> [options]", "", "commands:"];
+  for (const [name, load] of Object.entries(commands)) {
+    try {
+      lines.push(`  ${name.padEnd(10)} ${(await load()).default.summary}`);
+    } catch {
+      // A command whose module is not built yet is simply not listed.
+    }
+  }
+  lines.push("", "Run `outpost <command> --help` for the options of a command.");
+  return lines.join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(await usage());
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    console.error(`outpost: unknown command '${name}'\n\n${await usage()}`);
+    return 2;
+  }
+  const cmd = (await load()).default;
+  if (rest.length === 1 && (rest[0] === "--help" || rest[0] === "-h")) {
+    console.log(cmd.usage);
+    return 0;
+  }
+  return cmd.run(rest);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (e) {
+  if (e instanceof CliError) {
+    console.error(`outpost: ${e.message}`);
+    process.exitCode = e.exitCode;
+  } else if (e instanceof ConfigError) {
+    console.error(`outpost: ${e.message}`);
+    process.exitCode = 78; // EX_CONFIG
+  } else {
+    console.error(`outpost: ${(e as Error).stack ?? e}`);
+    process.exitCode = 1;
+  }
+}

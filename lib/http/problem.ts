@@ -1,0 +1,67 @@
+/**
+ * application/problem+json (RFC 9457) errors for every HTTP API. Handlers throw HttpProblem;
+ * onProblem turns it (and anything else thrown) into a response with a sentence a person
+ * understands. Internal errors are logged with detail but answered generically.
+ */
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { Logger } from "../log/index.ts";
+
+export class HttpProblem extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly title: string,
+    readonly detail?: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(detail ?? title);
+    this.name = "HttpProblem";
+  }
+}
+
+export const badRequest = (detail: string, extra?: Record<string, unknown>) =>
+  new HttpProblem(400, "Bad request", detail, extra);
+export const unauthorized = (detail = "Log in first.") => new HttpProblem(401, "Unauthorized", detail);
+export const forbidden = (detail = "You do not have the right to do this.") => new HttpProblem(403, "Forbidden", detail);
+export const notFound = (detail: string) => new HttpProblem(404, "Not found", detail);
+export const conflict = (detail: string) => new HttpProblem(409, "Conflict", detail);
+
+export function problemResponse(p: HttpProblem, instance?: string): Response {
+  return new Response(
+    JSON.stringify({ type: "about:blank", title: p.title, status: p.status, detail: p.detail, instance, ...p.extra }),
+    { status: p.status, headers: { "content-type": "application/problem+json" } },
+  );
+}
+
+/** Hono onError handler. */
+export function onProblem(log: Logger) {
+  return (err: Error, c: Context): Response => {
+    if (err instanceof HttpProblem) return problemResponse(err, c.req.path);
+    if (err instanceof SyntaxError) return problemResponse(badRequest(`Malformed JSON body: ${err.message}`), c.req.path);
+    log.error("unhandled error in request", { path: c.req.path, method: c.req.method, err: err.stack ?? err.message });
+    return problemResponse(new HttpProblem(500, "Internal error", "The server failed to handle this request; it is logged."), c.req.path);
+  };
+}
+
+/** Hono notFound handler. */
+export function onNotFound(c: Context): Response {
+  return problemResponse(notFound(`No such endpoint: ${c.req.method} ${c.req.path}`), c.req.path);
+}
+
+/** Parse a JSON body against a zod schema, answering 400 with the failing field on error. */
+export async function readJson<T>(c: Context, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): Promise<T> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch (e) {
+    throw badRequest(`Malformed JSON body: ${(e as Error).message}`);
+  }
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw badRequest(`${i.path.map(String).join(".") || "body"}: ${i.message}`, {
+      errors: r.error.issues.map((x) => ({ path: x.path.map(String).join("."), message: x.message })),
+    });
+  }
+  return r.data;
+}
