@@ -1,0 +1,369 @@
+/**
+ * camsim/ — simulated ONVIF/RTSP cameras for tests, demos and benchmarks (`outpost camsim`).
+ *
+ * Owns: the RTSP side (rtsp_server.py, a GstRtspServer child supervised by rtsp.ts), one ONVIF
+ * device per camera (onvif.ts, soap.ts, events.ts), loopback WS-Discovery (discovery.ts), JPEG
+ * snapshots (snapshot.ts) and the HTTP control endpoint for faults and events (control.ts).
+ * Must not touch: edge/, central/, federation/ or lib/ — the edge uses camsim only through its
+ * network faces (RTSP, ONVIF, WS-Discovery) and, in tests, through this TypeScript API.
+ */
+import { systemClock, type Clock } from "../lib/clock.ts";
+import { createLogger, type Logger } from "../lib/log/index.ts";
+import { startControl } from "./control.ts";
+import { startDiscovery, type DiscoveryResponder } from "./discovery.ts";
+import { EventHub, type EventType } from "./events.ts";
+import { startOnvif, type OnvifDevice } from "./onvif.ts";
+import { RtspServer, type StreamSpec } from "./rtsp.ts";
+import { renderSnapshot } from "./snapshot.ts";
+
+export { probe, type DiscoveredDevice } from "./discovery.ts";
+export type { StreamSpec } from "./rtsp.ts";
+export type { EventType } from "./events.ts";
+
+export type CameraState = "running" | "stopped" | "stalled";
+
+export interface SimCamera {
+  /** "cam1", "cam2", … */
+  id: string;
+  name: string;
+  /** RTSP URLs without credentials: rtsp://127.0.0.1:PORT/camN/main and …/sub. */
+  rtspMain: string;
+  rtspSub: string;
+  /** ONVIF device service URL: http://127.0.0.1:PORT/onvif/device_service (one port per camera). */
+  onvifUrl: string;
+  onvifPort: number;
+  /** JPEG; needs the same credentials (HTTP digest or basic). */
+  snapshotUrl: string;
+  /** WS-Discovery endpoint reference (urn:uuid:…). */
+  endpoint: string;
+  state: CameraState;
+  main: StreamSpec;
+  sub: StreamSpec;
+}
+
+export interface CamsimOptions {
+  cameras: number;
+  host?: "127.0.0.1";
+  /** 0 = any free port (default). */
+  rtspPort?: number;
+  /** Camera i (1-based) gets onvifBasePort + i - 1; 0 = a free port per camera (default). */
+  onvifBasePort?: number;
+  /** HTTP control endpoint; 0 = free port (default). */
+  controlPort?: number;
+  /** WS-Discovery unicast responder on 127.0.0.1; 0 = free port (default); null = off. */
+  discoveryPort?: number | null;
+  /** Default "admin"; "" disables authentication on RTSP, ONVIF and snapshots. */
+  user?: string;
+  /** Default "camsim". */
+  password?: string;
+  main?: Partial<StreamSpec>;
+  sub?: Partial<StreamSpec>;
+  audio?: boolean;
+  /** videotestsrc pattern; default "ball" (cheap, with motion). */
+  pattern?: string;
+  /** If set, each camera toggles motion every this many ms. */
+  motionEveryMs?: number;
+  /** Upper bound of one ONVIF PullMessages wait (default 60 s, the ONVIF norm). */
+  maxPullWaitMs?: number;
+  clock?: Clock;
+  log?: Logger;
+}
+
+export interface Camsim {
+  cameras: SimCamera[];
+  controlUrl: string;
+  rtspPort: number;
+  /** pid of the GStreamer RTSP child (all encoders live there), for CPU measurements. */
+  rtspPid: number | undefined;
+  discoveryPort: number | null;
+  user: string;
+  password: string;
+  camera(id: string): SimCamera;
+  stop(id: string): Promise<void>;
+  /** Start a stopped camera again. */
+  start(id: string): Promise<void>;
+  stall(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
+  /** Stop, wait delayMs (default 2000), start; resolves when the camera is back. Clears a stall. */
+  restart(id: string, delayMs?: number): Promise<void>;
+  setResolution(id: string, width: number, height: number): Promise<void>;
+  emitEvent(id: string, ev: { type: EventType; state: boolean }): void;
+  close(): Promise<void>;
+}
+
+export class CamsimError extends Error {
+  constructor(
+    message: string,
+    readonly status: 400 | 404 | 409 = 400,
+  ) {
+    super(message);
+    this.name = "CamsimError";
+  }
+}
+
+export const DEFAULT_MAIN: StreamSpec = { width: 1280, height: 720, fps: 15, bitrateKbps: 1000 };
+export const DEFAULT_SUB: StreamSpec = { width: 640, height: 360, fps: 15, bitrateKbps: 300 };
+export const MAX_CAMERAS = 64;
+
+export function validateSpec(s: StreamSpec, what: string): StreamSpec {
+  const int = (v: number, lo: number, hi: number, name: string) => {
+    if (!Number.isInteger(v) || v < lo || v > hi) throw new CamsimError(`${what}.${name} must be an integer ${lo}..${hi}, got ${v}`);
+  };
+  int(s.width, 16, 7680, "width");
+  int(s.height, 16, 4320, "height");
+  if (s.width % 2 || s.height % 2) throw new CamsimError(`${what}: width and height must be even, got ${s.width}x${s.height}`);
+  int(s.fps, 1, 60, "fps");
+  int(s.bitrateKbps, 32, 50000, "bitrateKbps");
+  return s;
+}
+
+/** rtsp://host/x + credentials → rtsp://user:password@host/x (percent-encoded). */
+export function withCredentials(url: string, user: string, password: string): string {
+  if (!user) return url;
+  const u = new URL(url);
+  u.username = encodeURIComponent(user);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+interface Cam {
+  pub: SimCamera;
+  id: string;
+  name: string;
+  running: boolean;
+  stalled: boolean;
+  events: EventHub;
+  onvif?: OnvifDevice;
+  snapCache?: { at: number; jpeg: Uint8Array<ArrayBuffer> };
+  busy: Promise<unknown>;
+}
+
+export async function startCamsim(opts: CamsimOptions): Promise<Camsim> {
+  const n = opts.cameras;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_CAMERAS) throw new CamsimError(`cameras must be an integer 1..${MAX_CAMERAS}, got ${n}`);
+  const host = opts.host ?? "127.0.0.1";
+  if (host !== "127.0.0.1") throw new CamsimError("camsim binds to 127.0.0.1 only");
+  const user = opts.user ?? "admin";
+  const password = opts.password ?? "camsim";
+  if (user && !password) throw new CamsimError("a password is required when a user is set (use user \"\" to disable authentication)");
+  const mainSpec = validateSpec({ ...DEFAULT_MAIN, ...opts.main }, "main");
+  const subSpec = validateSpec({ ...DEFAULT_SUB, ...opts.sub }, "sub");
+  const pattern = opts.pattern ?? "ball";
+  if (!/^[a-z0-9-]+$/.test(pattern)) throw new CamsimError(`pattern must be a videotestsrc pattern name, got ${pattern}`);
+  for (const [name, p] of [["rtspPort", opts.rtspPort], ["onvifBasePort", opts.onvifBasePort], ["controlPort", opts.controlPort], ["discoveryPort", opts.discoveryPort]] as const) {
+    if (p != null && (!Number.isInteger(p) || p < 0 || p > 65535)) throw new CamsimError(`${name} must be a port number 0..65535, got ${p}`);
+  }
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? createLogger("camsim");
+  const audio = opts.audio ?? false;
+
+  const cams: Cam[] = [];
+  for (let i = 1; i <= n; i++) {
+    const pub: SimCamera = {
+      id: `cam${i}`,
+      name: `cam${i}`,
+      rtspMain: "",
+      rtspSub: "",
+      onvifUrl: "",
+      onvifPort: 0,
+      snapshotUrl: "",
+      endpoint: `urn:uuid:${crypto.randomUUID()}`,
+      state: "running",
+      main: { ...mainSpec },
+      sub: { ...subSpec },
+    };
+    cams.push({
+      pub,
+      id: pub.id,
+      name: pub.name,
+      running: true,
+      stalled: false,
+      events: new EventHub(clock),
+      busy: Promise.resolve(),
+    });
+  }
+
+  const rtsp = await RtspServer.start(
+    { host, port: opts.rtspPort ?? 0, user, password, audio, pattern, profile: "baseline", cameras: cams.map((c) => ({ id: c.id, name: c.name, main: c.pub.main, sub: c.pub.sub })) },
+    log.child({ component: "camsim.rtsp" }),
+  );
+  const timers: ReturnType<typeof setInterval>[] = [];
+  let discovery: DiscoveryResponder | undefined;
+  let control: { url: string; stop(): Promise<void> } | undefined;
+
+  const closeAll = async () => {
+    for (const t of timers) clearInterval(t);
+    await control?.stop();
+    await discovery?.close();
+    await Promise.all(cams.map((c) => c.onvif?.stop()));
+    await rtsp.close();
+  };
+
+  try {
+    for (const [i, c] of cams.entries()) {
+      const pub = c.pub;
+      pub.rtspMain = `rtsp://${host}:${rtsp.port}/${c.id}/main`;
+      pub.rtspSub = `rtsp://${host}:${rtsp.port}/${c.id}/sub`;
+      c.onvif = startOnvif(
+        {
+          id: c.id,
+          name: c.name,
+          serial: `CAMSIM-${String(i + 1).padStart(4, "0")}`,
+          audio,
+          rtspUrl: (p) => (p === "main" ? pub.rtspMain : pub.rtspSub),
+          spec: (p) => pub[p],
+          running: () => c.running,
+          events: c.events,
+          snapshot: () => snapshot(c),
+        },
+        {
+          host,
+          port: opts.onvifBasePort ? opts.onvifBasePort + i : 0,
+          user,
+          password,
+          clock,
+          log: log.child({ component: "camsim.onvif", camera: c.id }),
+          maxPullWaitMs: opts.maxPullWaitMs ?? 60_000,
+        },
+      );
+      pub.onvifUrl = c.onvif.deviceUrl;
+      pub.onvifPort = c.onvif.port;
+      pub.snapshotUrl = c.onvif.snapshotUrl;
+    }
+    if (opts.discoveryPort !== null) {
+      discovery = await startDiscovery(host, opts.discoveryPort ?? 0, () =>
+        cams.map((c) => ({ endpoint: c.pub.endpoint, xaddr: c.pub.onvifUrl, name: c.name })),
+      );
+    }
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+
+  async function snapshot(c: Cam): Promise<Uint8Array<ArrayBuffer>> {
+    const now = clock.now();
+    if (c.snapCache && now - c.snapCache.at < 1000) return c.snapCache.jpeg;
+    const jpeg = await renderSnapshot(c.name, c.pub.sub.width, c.pub.sub.height, pattern);
+    c.snapCache = { at: now, jpeg };
+    return jpeg;
+  }
+
+  const get = (id: string): Cam => {
+    const c = cams.find((x) => x.id === id);
+    if (!c) throw new CamsimError(`no camera '${id}' (cameras: ${cams.map((x) => x.id).join(", ")})`, 404);
+    return c;
+  };
+  const refresh = (c: Cam) => {
+    c.pub.state = !c.running ? "stopped" : c.stalled ? "stalled" : "running";
+  };
+  // Faults on one camera run one after another so a restart and a stop cannot interleave.
+  const serial = <T>(c: Cam, fn: () => Promise<T>): Promise<T> => {
+    const p = c.busy.then(fn, fn);
+    c.busy = p.catch(() => {});
+    return p;
+  };
+  const clog = (c: Cam) => log.child({ camera: c.id });
+
+  const sim: Camsim = {
+    cameras: cams.map((c) => c.pub),
+    controlUrl: "",
+    rtspPort: rtsp.port,
+    rtspPid: rtsp.pid,
+    discoveryPort: discovery?.port ?? null,
+    user,
+    password,
+    camera: (id) => get(id).pub,
+    stop: (id) => {
+      const c = get(id);
+      return serial(c, async () => {
+        await rtsp.send({ cmd: "stop", camera: c.id });
+        c.running = false;
+        refresh(c);
+        clog(c).info("camera stopped");
+      });
+    },
+    start: (id) => {
+      const c = get(id);
+      return serial(c, async () => {
+        await rtsp.send({ cmd: "start", camera: c.id });
+        c.running = true;
+        refresh(c);
+        clog(c).info("camera started");
+      });
+    },
+    stall: (id) => {
+      const c = get(id);
+      return serial(c, async () => {
+        await rtsp.send({ cmd: "stall", camera: c.id });
+        c.stalled = true;
+        refresh(c);
+        clog(c).info("camera stalled");
+      });
+    },
+    resume: (id) => {
+      const c = get(id);
+      return serial(c, async () => {
+        await rtsp.send({ cmd: "resume", camera: c.id });
+        c.stalled = false;
+        refresh(c);
+        clog(c).info("camera resumed");
+      });
+    },
+    restart: (id, delayMs = 2000) => {
+      const c = get(id);
+      if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > 600_000) throw new CamsimError(`delayMs must be an integer 0..600000, got ${delayMs}`);
+      return serial(c, async () => {
+        await rtsp.send({ cmd: "stop", camera: c.id });
+        await rtsp.send({ cmd: "resume", camera: c.id });
+        c.running = false;
+        c.stalled = false;
+        refresh(c);
+        clog(c).info("camera restarting", { delayMs });
+        await Bun.sleep(delayMs);
+        await rtsp.send({ cmd: "start", camera: c.id });
+        c.running = true;
+        refresh(c);
+        clog(c).info("camera back after restart");
+      });
+    },
+    setResolution: (id, width, height) => {
+      const c = get(id);
+      validateSpec({ ...c.pub.main, width, height }, "resolution");
+      return serial(c, async () => {
+        await rtsp.send({ cmd: "resolution", camera: c.id, width, height });
+        c.pub.main = { ...c.pub.main, width, height };
+        clog(c).info("main stream resolution changed", { width, height });
+      });
+    },
+    emitEvent: (id, ev) => {
+      const c = get(id);
+      if (ev.type !== "motion" && ev.type !== "input") throw new CamsimError(`event type must be "motion" or "input", got ${String(ev.type)}`);
+      if (typeof ev.state !== "boolean") throw new CamsimError("event state must be a boolean");
+      c.events.emit(ev.type, ev.state);
+      clog(c).debug("event", { type: ev.type, state: ev.state });
+    },
+    close: async () => {
+      await closeAll();
+    },
+  };
+
+  if (opts.motionEveryMs) {
+    if (!Number.isInteger(opts.motionEveryMs) || opts.motionEveryMs < 100) {
+      await closeAll();
+      throw new CamsimError(`motionEveryMs must be an integer >= 100, got ${opts.motionEveryMs}`);
+    }
+    timers.push(setInterval(() => {
+      for (const c of cams) if (c.running) c.events.emit("motion", !c.events.state.motion);
+    }, opts.motionEveryMs));
+  }
+
+  try {
+    control = startControl(sim, host, opts.controlPort ?? 0, log.child({ component: "camsim.control" }));
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+  sim.controlUrl = control.url;
+  log.info("camsim ready", { cameras: n, rtspPort: rtsp.port, controlUrl: control.url, discoveryPort: discovery?.port });
+  return sim;
+}
