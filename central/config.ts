@@ -1,0 +1,57 @@
+/**
+ * Central's configuration schema. Every key has a default so `outpost central` starts with an
+ * empty file; docs/ref/central-config.md lists them. Listeners bind to loopback by default:
+ * exposing central to edges is an explicit choice (set *.host to 0.0.0.0 and *.publicUrl).
+ */
+import { z } from "zod";
+
+const listener = (port: number) =>
+  z
+    .object({
+      host: z.string().default("127.0.0.1"),
+      /** 0 = any free port (tests). */
+      port: z.number().int().min(0).max(65535).default(port),
+      /** URL edges are told to use; default https://<first server name>:<bound port>. */
+      publicUrl: z.string().url().optional(),
+    })
+    .prefault({});
+
+export const CentralConfig = z.object({
+  dataDir: z.string().default("./data/central"),
+  /** Shown in the CA certificate subject. */
+  name: z.string().default("Outpost central"),
+  api: z
+    .object({
+      host: z.string().default("127.0.0.1"),
+      port: z.number().int().min(0).max(65535).default(8080),
+      sessionTtlHours: z.number().positive().default(12),
+    })
+    .prefault({}),
+  enroll: listener(8444),
+  federation: listener(8443),
+  mqtt: listener(8883),
+  tls: z
+    .object({
+      /** SANs of central's server certificate: DNS names and IP addresses edges use to reach it. */
+      serverNames: z.array(z.string().min(1)).min(1).default(["localhost", "127.0.0.1"]),
+      minVersion: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),
+    })
+    .prefault({}),
+  pki: z
+    .object({
+      caLifetimeDays: z.number().int().positive().default(3650),
+      serverCertLifetimeDays: z.number().int().positive().default(365),
+      siteCertLifetimeDays: z.number().int().positive().default(90),
+      expiryWarningDays: z.number().int().nonnegative().default(14),
+    })
+    .prefault({}),
+  enrollment: z.object({ tokenTtlHours: z.number().positive().default(24) }).prefault({}),
+  /** How often central re-reads revocations.jsonl and drops expired sessions. */
+  revocationPollMs: z.number().int().positive().default(1000),
+});
+export type CentralConfig = z.infer<typeof CentralConfig>;
+export type CentralConfigInput = z.input<typeof CentralConfig>;
+
+export function parseCentralConfig(input: CentralConfigInput): CentralConfig {
+  return CentralConfig.parse(input);
+}

@@ -1,0 +1,45 @@
+/**
+ * Central's DuckDB file (central.duckdb in the data dir). One process owns it (DuckDB takes a
+ * file lock), which is why the CLI never opens it while central runs: cross-process requests
+ * go through the append-only journals (tokens.jsonl, revocations.jsonl) instead.
+ */
+import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
+
+export class Db {
+  private queue: Promise<unknown> = Promise.resolve();
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+  ) {}
+
+  static async open(file: string): Promise<Db> {
+    const instance = await DuckDBInstance.create(file);
+    return new Db(instance, await instance.connect());
+  }
+
+  /** Statements run one at a time on the single connection, in call order. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  run(sql: string, params: DuckDBValue[] = []): Promise<void> {
+    return this.serial(async () => {
+      await this.conn.run(sql, params);
+    });
+  }
+
+  all<T = Record<string, string | number | boolean | null>>(sql: string, params: DuckDBValue[] = []): Promise<T[]> {
+    return this.serial(async () => {
+      const r = await this.conn.runAndReadAll(sql, params);
+      return r.getRowObjectsJson() as T[];
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * central/: the central site process. This file owns the skeleton — config, data dir, CA,
+ * listeners (user API, enrollment, federation mTLS HTTPS, MQTT over mTLS), site registry,
+ * revocation and the users module — and exports startCentral() for the CLI, the demo and
+ * tests. It must not import edge/; edge-facing contracts live in federation/.
+ */
+import { promises as fs } from "node:fs";
+import type { Hono, MiddlewareHandler } from "hono";
+import type { Aedes } from "aedes";
+import { systemClock, type Clock } from "../lib/clock.ts";
+import { createLogger, type Logger } from "../lib/log/index.ts";
+import { CentralConfig, type CentralConfigInput } from "./config.ts";
+import { loadOrCreatePki } from "./ca.ts";
+import { Db } from "./db.ts";
+import { Registry } from "./registry.ts";
+import { SessionTable, checkPeer } from "./peers.ts";
+import { Trust, type SiteView } from "./trust.ts";
+import { Users } from "./users/index.ts";
+import { listenTls, type TlsListener } from "./listener.ts";
+import { startBroker, type MqttListener } from "./broker.ts";
+import { enrollApp, federationApp, type FederationEnv } from "./federation-api.ts";
+import { apiApp, type ApiEnv } from "./api.ts";
+import { dataPaths } from "./files.ts";
+import type { CreatedToken } from "./journal.ts";
+import type { CertStatus } from "../federation/enrollment.ts";
+import type { TLSSocket } from "node:tls";
+
+export { CentralConfig, parseCentralConfig, type CentralConfigInput } from "./config.ts";
+export type { FederationEnv } from "./federation-api.ts";
+export type { ApiEnv } from "./api.ts";
+export type { PeerIdentity } from "./peers.ts";
+export type { SiteView } from "./trust.ts";
+export type { CreatedToken } from "./journal.ts";
+
+export interface StartCentralOptions {
+  clock?: Clock;
+  log?: Logger;
+  /** Add edge-facing routes to the mTLS federation app (c.var.peer is the calling site). */
+  federationRoutes?: (app: Hono<FederationEnv>) => void;
+  /** Add user-facing routes; `auth` requires a logged-in user. */
+  apiRoutes?: (app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>) => void;
+}
+
+export interface Central {
+  config: CentralConfig;
+  /** http://host:port of the user API (no trailing slash). */
+  apiUrl: string;
+  /** https:// URL edges pass to `outpost edge enroll --central`. */
+  enrollUrl: string;
+  federationUrl: string;
+  /** mqtts://host:port */
+  mqttUrl: string;
+  /** CA bundle PEM (what edges pin). */
+  caPem: string;
+  caFingerprint: string;
+  /** The admin password if this start created the admin user, else null (see adminPasswordFile). */
+  initialAdminPassword: string | null;
+  adminPasswordFile: string;
+  /** In-process MQTT broker: central publishes with broker.publish (no ACL applies). */
+  broker: Aedes;
+  createEnrollmentToken(site: string, ttlHours?: number): Promise<CreatedToken>;
+  revokeSite(id: string, reason?: string): Promise<SiteView>;
+  sites(): SiteView[];
+  site(id: string): SiteView | null;
+  certificates(): CertStatus[];
+  /** Open sessions (HTTPS + MQTT) of a site, or of all sites. */
+  sessionCount(siteId?: string, kind?: "https" | "mqtt"): number;
+  close(): Promise<void>;
+}
+
+export async function startCentral(input: CentralConfigInput | CentralConfig, opts: StartCentralOptions = {}): Promise<Central> {
+  const cfg = CentralConfig.parse(input);
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? createLogger("central");
+  await fs.mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  const paths = dataPaths(cfg.dataDir);
+
+  const pki = await loadOrCreatePki(cfg, clock, log.child({ component: "central.pki" }));
+  const db = await Db.open(paths.db);
+  const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
+  try {
+    const registry = new Registry(db);
+    await registry.init();
+    const users = new Users({ db, clock, log: log.child({ component: "central.users" }), sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000 });
+    await users.init();
+    const admin = await users.ensureAdmin(paths.adminPassword);
+
+    const sessions = new SessionTable();
+    let mqtt: MqttListener | null = null;
+    const trust = new Trust(cfg, pki, registry, sessions, clock, log.child({ component: "central.trust" }), (siteId) => {
+      // aedes may hold a client object briefly after its socket died; close it too.
+      const broker = mqtt?.broker as unknown as { clients?: Record<string, { close(): void }> } | undefined;
+      broker?.clients?.[siteId]?.close();
+    });
+    await trust.applyAllRevocations();
+
+    const trustedSubjects = new Set(pki.bundle.map((c) => c.subject));
+    const check = (s: TLSSocket) => checkPeer(s, registry, trustedSubjects, clock.now());
+    const seen = (siteId: string) => registry.touch(siteId, new Date(clock.now()).toISOString());
+    const host0 = cfg.tls.serverNames[0]!;
+
+    const enroll = await listenTls({
+      host: cfg.enroll.host,
+      port: cfg.enroll.port,
+      key: pki.serverKeyPem,
+      cert: pki.serverCertPem,
+      minVersion: cfg.tls.minVersion,
+      fetch: enrollApp(trust, log.child({ component: "central.enroll" })).fetch,
+    });
+    cleanups.push(() => enroll.close());
+    const fedLog = log.child({ component: "central.federation" });
+    const fed: TlsListener = await listenTls({
+      host: cfg.federation.host,
+      port: cfg.federation.port,
+      key: pki.serverKeyPem,
+      cert: pki.serverCertPem,
+      clientCa: pki.bundlePem,
+      minVersion: cfg.tls.minVersion,
+      fetch: federationApp(trust, check, fedLog, opts.federationRoutes).fetch,
+      onSecure: (socket) => {
+        const r = check(socket);
+        if (!r.ok) {
+          fedLog.info("federation connection refused", { reason: r.reason });
+          return false;
+        }
+        const untrack = sessions.add("https", r.peer, () => socket.destroy());
+        socket.once("close", untrack);
+        seen(r.peer.siteId);
+        return true;
+      },
+    });
+    cleanups.push(() => fed.close());
+    mqtt = await startBroker({
+      host: cfg.mqtt.host,
+      port: cfg.mqtt.port,
+      key: pki.serverKeyPem,
+      cert: pki.serverCertPem,
+      clientCa: pki.bundlePem,
+      minVersion: cfg.tls.minVersion,
+      check,
+      sessions,
+      log: log.child({ component: "central.mqtt" }),
+      onSeen: seen,
+    });
+    cleanups.push(() => mqtt!.close());
+
+    const enrollUrl = cfg.enroll.publicUrl ?? `https://${urlHost(host0)}:${enroll.port}`;
+    trust.federationUrl = cfg.federation.publicUrl ?? `https://${urlHost(host0)}:${fed.port}`;
+    trust.mqttUrl = cfg.mqtt.publicUrl ?? `mqtts://${urlHost(host0)}:${mqtt.port}`;
+
+    const app = apiApp({
+      users,
+      trust,
+      clock,
+      log: log.child({ component: "central.api" }),
+      sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000,
+      urls: () => ({ enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl }),
+      mount: opts.apiRoutes,
+    });
+    const api = Bun.serve({ hostname: cfg.api.host, port: cfg.api.port, fetch: app.fetch });
+    cleanups.push(() => api.stop(true));
+
+    let polling = false;
+    const timer = setInterval(() => {
+      if (polling) return;
+      polling = true;
+      trust
+        .poll()
+        .catch((e) => log.error("revocation poll failed", { err: e as Error }))
+        .finally(() => (polling = false));
+    }, cfg.revocationPollMs);
+    cleanups.push(() => clearInterval(timer));
+
+    const apiUrl = `http://${urlHost(cfg.api.host === "0.0.0.0" ? "127.0.0.1" : cfg.api.host)}:${api.port}`;
+    log.info("central started", { apiUrl, enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl, dataDir: cfg.dataDir });
+    let closed = false;
+    return {
+      config: cfg,
+      apiUrl,
+      enrollUrl,
+      federationUrl: trust.federationUrl,
+      mqttUrl: trust.mqttUrl,
+      caPem: pki.bundlePem,
+      caFingerprint: pki.caFingerprint,
+      initialAdminPassword: admin.password ?? null,
+      adminPasswordFile: paths.adminPassword,
+      broker: mqtt.broker,
+      createEnrollmentToken: (site, ttlHours) => trust.createEnrollmentToken(site, ttlHours),
+      revokeSite: async (id, reason) => trust.siteView(await trust.revokeSite(id, reason ?? null)),
+      sites: () => registry.list().map((s) => trust.siteView(s)),
+      site: (id) => {
+        const s = registry.get(id);
+        return s ? trust.siteView(s) : null;
+      },
+      certificates: () => trust.certificates(),
+      sessionCount: (siteId, kind) => sessions.count(siteId, kind),
+      async close() {
+        if (closed) return;
+        closed = true;
+        await runCleanups(cleanups);
+      },
+    };
+  } catch (e) {
+    await runCleanups(cleanups);
+    throw e;
+  }
+}
+
+async function runCleanups(fns: (() => Promise<void> | void)[]): Promise<void> {
+  for (const f of fns.reverse()) {
+    try {
+      await f();
+    } catch {
+      // best effort on shutdown
+    }
+  }
+}
+
+function urlHost(h: string): string {
+  return h.includes(":") ? `[${h}]` : h;
+}

@@ -1,0 +1,99 @@
+/**
+ * `outpost central`: run the central site, or manage trust from another shell. The token and
+ * revoke sub-commands never open central.duckdb (a running central owns it); they append to
+ * the data dir's journals, which central reads (see docs/design/trust.md).
+ */
+import { promises as fs } from "node:fs";
+import { CliError, parseOptions, requireOption, untilSignal, type Command } from "../../lib/cli/index.ts";
+import { loadConfig } from "../../lib/config/index.ts";
+import { systemClock } from "../../lib/clock.ts";
+import { CentralConfig } from "../../central/config.ts";
+import { dataPaths } from "../../central/files.ts";
+import { appendRevocation, createToken } from "../../central/journal.ts";
+import { certFingerprint } from "../../federation/pki.ts";
+
+const usage = `usage:
+  outpost central --config FILE                       run central (user API, enrollment, federation mTLS, MQTT)
+  outpost central token create --site NAME --config FILE [--ttl-hours N]
+                                                      create a single-use enrollment token (default 24 h)
+  outpost central site revoke ID --config FILE [--reason TEXT]
+                                                      revoke a site; a running central cuts it off within seconds
+
+Config keys: docs/ref/central-config.md (environment overrides: OUTPOST_<KEY>__<SUBKEY>).`;
+
+const command: Command = {
+  summary: "run the central site; create enrollment tokens; revoke sites",
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseOptions(
+      argv,
+      { config: { type: "string" }, site: { type: "string" }, "ttl-hours": { type: "string" }, reason: { type: "string" } },
+      usage,
+    );
+    if (values.help) {
+      console.log(usage);
+      return 0;
+    }
+    const file = requireOption(values, "config", usage);
+    const cfg = await loadConfig(CentralConfig, { file });
+    const [a, b, c] = positionals;
+    if (!a) return runCentral(cfg);
+    if (a === "token" && b === "create") return tokenCreate(cfg, requireOption(values, "site", usage), values["ttl-hours"]);
+    if (a === "site" && b === "revoke") {
+      if (!c) throw new CliError(`missing site id\n\n${usage}`);
+      return siteRevoke(cfg, c, values.reason ?? "revoked from the command line");
+    }
+    throw new CliError(`unknown sub-command: ${positionals.join(" ")}\n\n${usage}`);
+  },
+};
+export default command;
+
+async function runCentral(cfg: CentralConfig): Promise<number> {
+  const { startCentral } = await import("../../central/index.ts");
+  const central = await startCentral(cfg);
+  console.log(`central API       ${central.apiUrl}`);
+  console.log(`enrollment        ${central.enrollUrl}`);
+  console.log(`federation (mTLS) ${central.federationUrl}`);
+  console.log(`MQTT (mTLS)       ${central.mqttUrl}`);
+  console.log(`CA fingerprint    sha256:${central.caFingerprint}`);
+  if (central.initialAdminPassword) {
+    console.log(`admin login       user admin, password ${central.initialAdminPassword} (shown once; also in ${central.adminPasswordFile})`);
+  }
+  await untilSignal();
+  await central.close();
+  return 0;
+}
+
+async function tokenCreate(cfg: CentralConfig, site: string, ttl: string | undefined): Promise<number> {
+  const p = dataPaths(cfg.dataDir);
+  let caPem: string;
+  try {
+    caPem = await fs.readFile(p.caCert, "utf8");
+  } catch {
+    throw new CliError(`no CA in ${cfg.dataDir}: start central once (outpost central --config FILE) to create it`);
+  }
+  const ttlHours = ttl === undefined ? cfg.enrollment.tokenTtlHours : Number(ttl);
+  if (!Number.isFinite(ttlHours) || ttlHours <= 0) throw new CliError(`--ttl-hours must be a positive number, got ${ttl}`);
+  let t;
+  try {
+    t = await createToken(p.tokens, { site, ttlHours, now: systemClock.now(), caFingerprint: await certFingerprint(caPem) });
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  const url = cfg.enroll.publicUrl ?? `https://${cfg.tls.serverNames[0]}:${cfg.enroll.port}`;
+  console.log(`site     ${t.siteName} (id ${t.siteId})`);
+  console.log(`expires  ${t.expiresAt}`);
+  console.log(`token    ${t.token}`);
+  console.log(`on the edge:\n  outpost edge enroll --central ${url} --token ${t.token} --data DIR`);
+  return 0;
+}
+
+async function siteRevoke(cfg: CentralConfig, id: string, reason: string): Promise<number> {
+  try {
+    await appendRevocation(dataPaths(cfg.dataDir).revocations, id, new Date(systemClock.now()).toISOString(), reason);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  console.log(`revocation of ${id} recorded; a running central applies it within ${cfg.revocationPollMs} ms (otherwise at its next start)`);
+  return 0;
+}

@@ -1,0 +1,138 @@
+/**
+ * The edge's identity on disk (DIR/identity/). Each certificate generation has its own
+ * directory (gen-N/key.pem 0600, gen-N/cert.pem); identity.json names the current generation
+ * and pending.json a renewed one not yet confirmed by central. Every file is written
+ * tmp + fsync + rename + dir fsync, and the pointer files are written last, so a power cut at
+ * any instant leaves a complete current generation.
+ */
+import { promises as fs, constants } from "node:fs";
+import path from "node:path";
+import { parseCert, normSerial } from "../../federation/pki.ts";
+
+export interface IdentityMeta {
+  siteId: string;
+  siteName: string;
+  federationUrl: string;
+  mqttUrl: string;
+  enrolledAt: string;
+  gen: number;
+}
+
+export interface Identity {
+  dataDir: string;
+  siteId: string;
+  siteName: string;
+  federationUrl: string;
+  mqttUrl: string;
+  gen: number;
+  keyPem: string;
+  certPem: string;
+  /** CA bundle this edge trusts for central's server certificate. */
+  caPem: string;
+  serial: string;
+  notBefore: number;
+  notAfter: number;
+}
+
+export function identityDir(dataDir: string): string {
+  return path.join(dataDir, "identity");
+}
+const genDir = (dataDir: string, gen: number) => path.join(identityDir(dataDir), `gen-${gen}`);
+const metaFile = (dataDir: string) => path.join(identityDir(dataDir), "identity.json");
+const pendingFile = (dataDir: string) => path.join(identityDir(dataDir), "pending.json");
+const caFile = (dataDir: string) => path.join(identityDir(dataDir), "ca.pem");
+
+export async function writeAtomic(file: string, data: string, mode: number): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fh = await fs.open(tmp, "w", mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.chmod(tmp, mode);
+  await fs.rename(tmp, file);
+  await syncDir(path.dirname(file));
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, constants.O_RDONLY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Write a generation's key and certificate (not yet pointed to). */
+export async function writeGeneration(dataDir: string, gen: number, keyPem: string, certPem: string): Promise<void> {
+  const dir = genDir(dataDir, gen);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeAtomic(path.join(dir, "key.pem"), keyPem, 0o600);
+  await writeAtomic(path.join(dir, "cert.pem"), certPem, 0o644);
+  await syncDir(identityDir(dataDir));
+}
+
+export async function writeCa(dataDir: string, caPem: string): Promise<void> {
+  await writeAtomic(caFile(dataDir), caPem, 0o644);
+}
+
+export async function writeMeta(dataDir: string, meta: IdentityMeta): Promise<void> {
+  await writeAtomic(metaFile(dataDir), JSON.stringify(meta, null, 2) + "\n", 0o644);
+}
+
+export async function writePending(dataDir: string, gen: number): Promise<void> {
+  await writeAtomic(pendingFile(dataDir), JSON.stringify({ gen }) + "\n", 0o644);
+}
+
+export async function clearPending(dataDir: string): Promise<void> {
+  await fs.rm(pendingFile(dataDir), { force: true });
+  await syncDir(identityDir(dataDir));
+}
+
+export async function removeGeneration(dataDir: string, gen: number): Promise<void> {
+  await fs.rm(genDir(dataDir, gen), { recursive: true, force: true });
+}
+
+export async function readMeta(dataDir: string): Promise<IdentityMeta | null> {
+  try {
+    return JSON.parse(await fs.readFile(metaFile(dataDir), "utf8")) as IdentityMeta;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new Error(`edge identity in ${identityDir(dataDir)} is unreadable: ${(e as Error).message}`);
+  }
+}
+
+export async function readPendingGen(dataDir: string): Promise<number | null> {
+  try {
+    const g = (JSON.parse(await fs.readFile(pendingFile(dataDir), "utf8")) as { gen: number }).gen;
+    return Number.isInteger(g) ? g : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function readGeneration(dataDir: string, meta: IdentityMeta, gen: number): Promise<Identity> {
+  const dir = genDir(dataDir, gen);
+  const [keyPem, certPem, caPem] = await Promise.all([
+    fs.readFile(path.join(dir, "key.pem"), "utf8"),
+    fs.readFile(path.join(dir, "cert.pem"), "utf8"),
+    fs.readFile(caFile(dataDir), "utf8"),
+  ]);
+  const cert = parseCert(certPem);
+  return {
+    dataDir,
+    siteId: meta.siteId,
+    siteName: meta.siteName,
+    federationUrl: meta.federationUrl,
+    mqttUrl: meta.mqttUrl,
+    gen,
+    keyPem,
+    certPem,
+    caPem,
+    serial: normSerial(cert.serialNumber),
+    notBefore: cert.notBefore.getTime(),
+    notAfter: cert.notAfter.getTime(),
+  };
+}
