@@ -1,0 +1,368 @@
+/**
+ * The edge's local HTTP API (Hono, /api/v1). Wiring only: validation with the zod schemas,
+ * problem+json errors, sessions; playback/export/snapshot come from lib/playback and
+ * recordings and locks from the store. Never writes media.
+ */
+import { Hono, type Context } from "hono";
+import { getConnInfo } from "hono/bun";
+import { setCookie, deleteCookie } from "hono/cookie";
+import { LoginThrottle, SESSION_COOKIE, Sessions, burnVerify, requestToken, requireSession, verifyPassword, type Session } from "../../lib/auth/index.ts";
+import { iso } from "../../lib/clock.ts";
+import { HttpProblem, badRequest, conflict, notFound, onNotFound, onProblem, problemResponse, readJson } from "../../lib/http/problem.ts";
+import { ExportError, Exporter, Playback, SnapshotError, parseRange, snapshot, type ExportJob } from "../../lib/playback/index.ts";
+import type { EvidenceLock, StreamKind } from "../../lib/store/types.ts";
+import { openApiDocument } from "./openapi.ts";
+import * as S from "./schemas.ts";
+import type { CameraView, EdgeApiDeps } from "./types.ts";
+import { join } from "node:path";
+
+const HOUR = 3_600_000;
+
+export interface EdgeApi {
+  /** Bun.serve({ fetch: api.fetch }) — the app's fetch, bound (Bun passes the server as env for client addresses). */
+  fetch: (req: Request, server?: unknown) => Response | Promise<Response>;
+  app: Hono<Env>;
+  playback: Playback;
+  exporter: Exporter;
+  sessions: Sessions;
+}
+
+type Env = { Variables: { session: Session } };
+
+export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
+  const { store, clock, config } = deps;
+  const log = deps.log.child({ component: "edge-api" });
+  const maxVideo = config.maxVideoWindowMs ?? 24 * HOUR;
+  const maxTimeline = config.maxTimelineWindowMs ?? 31 * 24 * HOUR;
+  const maxBuffered = config.bufferBodiesUpTo ?? 8 << 20;
+  const playback = new Playback({ source: store, log });
+  const exporter = new Exporter({ playback, dir: join(deps.dataDir, "exports"), clock, log });
+  const sessions = new Sessions(clock, config.sessionTtlMs);
+  const throttle = new LoginThrottle(clock, config.loginThrottle);
+
+  const warmMs = config.warmRecentMs ?? HOUR;
+  if (warmMs > 0) {
+    setTimeout(async () => {
+      try {
+        for (const r of await store.cameras()) await playback.warmWindow({ cameraId: r.cameraId, stream: r.stream, fromMs: r.lastMs - warmMs, toMs: r.lastMs + 1 });
+      } catch (e) {
+        log.warn("playback warm-up failed", { err: (e as Error).message });
+      }
+    }, 0);
+  }
+
+  const app = new Hono<Env>();
+  app.onError(onProblem(log));
+  app.notFound(onNotFound);
+  const api = new Hono<Env>();
+
+  // --- open endpoints ---------------------------------------------------------------
+  api.get("/openapi.json", (c) => c.json(openApiDocument()));
+
+  api.get("/health", async (c) => {
+    const live = { status: "ok" as const, time: iso(clock.now()) };
+    if (!sessions.get(requestToken(c))) return c.json(live);
+    return c.json({ ...live, ...(await deps.health()) });
+  });
+
+  api.post("/login", async (c) => {
+    const body = await readJson(c, S.LoginBody);
+    const keys = [`user:${body.user.toLowerCase()}`, `ip:${clientAddress(c)}`];
+    const wait = throttle.retryAfterMs(keys);
+    if (wait > 0) {
+      const res = problemResponse(new HttpProblem(429, "Too many failed logins", `Too many failed logins; try again in ${Math.ceil(wait / 1000)} s.`), c.req.path);
+      res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
+      return res;
+    }
+    const admin = config.admin;
+    if (!admin) throw new HttpProblem(503, "No local admin", "No local admin is configured on this edge; set admin.user and admin.passwordHash in its config.");
+    const ok = body.user === admin.user ? await verifyPassword(body.password, admin.passwordHash) : (await burnVerify(body.password), false);
+    if (!ok) {
+      throttle.fail(keys);
+      log.warn("failed login", { user: body.user, from: clientAddress(c) });
+      throw new HttpProblem(401, "Unauthorized", "Wrong user name or password.");
+    }
+    throttle.succeed(keys);
+    const s = sessions.create(admin.user);
+    setCookie(c, SESSION_COOKIE, s.token, {
+      httpOnly: true,
+      sameSite: "Strict",
+      path: "/api",
+      secure: new URL(c.req.url).protocol === "https:",
+      maxAge: Math.floor(sessions.ttlMs / 1000),
+    });
+    log.info("login", { user: s.user });
+    return c.json({ token: s.token, user: s.user, expiresAt: iso(s.expiresAtMs) });
+  });
+
+  // --- everything below needs a session ----------------------------------------------
+  api.use("*", requireSession(sessions));
+
+  api.post("/logout", (c) => {
+    sessions.revoke(c.var.session.token);
+    deleteCookie(c, SESSION_COOKIE, { path: "/api" });
+    return c.body(null, 204);
+  });
+
+  api.get("/cameras", async (c) => {
+    const rec = await recordedByStream();
+    return c.json({ cameras: deps.cameras().map((cam) => cameraOut(cam, rec)) });
+  });
+
+  api.get("/cameras/:id", async (c) => {
+    const cam = await findCamera(c.req.param("id"));
+    return c.json(cameraOut(cam, await recordedByStream()));
+  });
+
+  api.get("/cameras/:id/timeline", async (c) => {
+    const cam = await findCamera(c.req.param("id"));
+    const w = windowOf(c, maxTimeline, "timeline");
+    const t = await store.timeline({ cameraId: cam.id, stream: w.stream, fromMs: w.fromMs, toMs: w.toMs });
+    return c.json({
+      cameraId: cam.id,
+      stream: w.stream,
+      from: iso(w.fromMs),
+      to: iso(w.toMs),
+      ranges: t.ranges.map((r) => ({ start: iso(r.startMs), end: iso(r.endMs) })),
+      gaps: t.gaps.map((g) => ({ start: iso(g.startMs), end: iso(g.endMs), reason: g.reason, ...(g.detail ? { detail: g.detail } : {}) })),
+      segments: t.segments.length,
+    });
+  });
+
+  // `video.mp4` is the same resource under a name with an extension: HLS clients (ffmpeg) refuse
+  // media URIs without a known one, so the playlist points there.
+  const video = async (c: Context<Env>) => {
+    const cam = await findCamera(c.req.param("id")!);
+    const w = windowOf(c, maxVideo, "video");
+    const plan = await playback.plan({ cameraId: cam.id, stream: w.stream, fromMs: w.fromMs, toMs: w.toMs });
+    if (plan.total === 0) throw noRecording(cam.id, w);
+    const headers = new Headers({
+      "content-type": "video/mp4",
+      "accept-ranges": "bytes",
+      "cache-control": plan.live ? "no-store" : "private, max-age=60",
+      "x-outpost-start": iso(plan.originMs),
+      "x-outpost-end": iso(plan.endMs),
+    });
+    const range = parseRange(c.req.header("range"), plan.total);
+    if (range === "unsatisfiable") {
+      const res = problemResponse(new HttpProblem(416, "Range not satisfiable", `The requested range is outside this ${plan.total}-byte video.`), c.req.path);
+      res.headers.set("content-range", `bytes */${plan.total}`);
+      return res;
+    }
+    const r = range ?? { start: 0, end: plan.total };
+    headers.set("content-length", String(r.end - r.start));
+    if (range) headers.set("content-range", `bytes ${r.start}-${r.end - 1}/${plan.total}`);
+    const status = range ? 206 : 200;
+    if (c.req.method === "HEAD") return new Response(null, { status, headers });
+    // Bun.serve drops Content-Length on streamed bodies (oven-sh/bun#10507) and sends them chunked;
+    // small bodies are gathered first so they keep an exact length. Ranges always carry Content-Range.
+    if (r.end - r.start <= maxBuffered) return new Response(await new Response(playback.stream(plan, r)).arrayBuffer(), { status, headers });
+    return new Response(playback.stream(plan, r), { status, headers });
+  };
+  api.get("/cameras/:id/video", video);
+  api.get("/cameras/:id/video.mp4", video);
+
+  api.get("/cameras/:id/video.m3u8", async (c) => {
+    const cam = await findCamera(c.req.param("id"));
+    const w = windowOf(c, maxVideo, "video");
+    const plan = await playback.plan({ cameraId: cam.id, stream: w.stream, fromMs: w.fromMs, toMs: w.toMs });
+    if (plan.total === 0) throw noRecording(cam.id, w);
+    // Pin `to` just past the last fragment's start, so fragments recorded later cannot shift the byte ranges.
+    const pinnedTo = Math.min(w.toMs, Math.floor(plan.lastStartMs) + 1);
+    const q = new URLSearchParams({ from: iso(w.fromMs), to: iso(pinnedTo), stream: w.stream });
+    const body = playback.playlist(plan, `video.mp4?${q}`);
+    return c.body(body, 200, { "content-type": "application/vnd.apple.mpegurl", "cache-control": "no-store" });
+  });
+
+  api.get("/cameras/:id/snapshot.jpg", async (c) => {
+    const cam = await findCamera(c.req.param("id"));
+    const q = parseQuery(c, S.StreamQuery);
+    try {
+      const snap = await snapshot(store, cam.id, q.stream ?? "main", clock.now());
+      return new Response(snap.jpeg as Uint8Array<ArrayBuffer>, { headers: { "content-type": "image/jpeg", "cache-control": "no-store", "x-outpost-time": iso(snap.atMs) } });
+    } catch (e) {
+      if (e instanceof SnapshotError) throw e.kind === "no-recording" ? notFound(e.message) : new HttpProblem(500, "Snapshot failed", e.message);
+      throw e;
+    }
+  });
+
+  api.post("/exports", async (c) => {
+    const body = await readJson(c, S.ExportBody);
+    const cam = await findCamera(body.cameraId);
+    const w = checkWindow(Date.parse(body.from), Date.parse(body.to), maxVideo, "export", body.stream ?? "main");
+    try {
+      const job = await exporter.start({ cameraId: cam.id, stream: w.stream, fromMs: w.fromMs, toMs: w.toMs });
+      c.header("location", `/api/v1/exports/${job.id}`);
+      return c.json(exportOut(job), 202);
+    } catch (e) {
+      if (e instanceof ExportError) throw noRecording(cam.id, w);
+      throw e;
+    }
+  });
+
+  api.get("/exports", (c) => c.json({ exports: exporter.list().sort((a, b) => b.createdAtMs - a.createdAtMs).map(exportOut) }));
+
+  api.get("/exports/:id", (c) => {
+    const job = exporter.get(c.req.param("id"));
+    if (!job) throw notFound(`There is no export '${c.req.param("id")}'.`);
+    return c.json(exportOut(job));
+  });
+
+  api.get("/exports/:id/file", (c) => {
+    const id = c.req.param("id");
+    const job = exporter.get(id);
+    if (!job) throw notFound(`There is no export '${id}'.`);
+    if (job.state === "failed") throw conflict(`Export ${id} failed: ${job.error ?? "unknown error"}.`);
+    if (job.state !== "done") throw conflict(`Export ${id} is not finished yet (${job.progress} %).`);
+    const path = exporter.file(id);
+    if (!path) throw notFound(`The file of export ${id} is no longer on this edge.`);
+    const name = `${job.cameraId}_${iso(job.fromMs).replace(/[:.]/g, "-")}.mp4`;
+    // Bun answers Range on a file response by itself.
+    return new Response(Bun.file(path), { headers: { "content-type": "video/mp4", "content-disposition": `attachment; filename="${name}"` } });
+  });
+
+  api.post("/evidence-locks", async (c) => {
+    const body = await readJson(c, S.LockBody);
+    const cam = await findCamera(body.cameraId);
+    const w = checkWindow(Date.parse(body.from), Date.parse(body.to), Infinity, "lock", "main");
+    const expiresAtMs = body.expiresAt ? Date.parse(body.expiresAt) : undefined;
+    if (expiresAtMs !== undefined && expiresAtMs <= clock.now()) throw badRequest(`expiresAt (${body.expiresAt}) is in the past; a lock must expire in the future or not at all.`);
+    const lock = await store.createLock({ cameraId: cam.id, startMs: w.fromMs, endMs: w.toMs, reason: body.reason, createdBy: c.var.session.user, expiresAtMs });
+    log.info("evidence lock created", { camera: cam.id, lock: lock.id, user: c.var.session.user });
+    c.header("location", `/api/v1/evidence-locks/${lock.id}`);
+    return c.json(lockOut(lock), 201);
+  });
+
+  api.get("/evidence-locks", async (c) => {
+    const q = parseQuery(c, S.LockQuery);
+    return c.json({ locks: (await store.locks(q.cameraId)).map(lockOut) });
+  });
+
+  api.get("/evidence-locks/:id", async (c) => {
+    const lock = (await store.locks()).find((l) => l.id === c.req.param("id"));
+    if (!lock) throw notFound(`There is no evidence lock '${c.req.param("id")}'.`);
+    return c.json(lockOut(lock));
+  });
+
+  api.delete("/evidence-locks/:id", async (c) => {
+    const id = c.req.param("id");
+    const known = (await store.locks()).some((l) => l.id === id);
+    if (!known || !(await store.deleteLock(id))) throw notFound(`There is no evidence lock '${id}'.`);
+    log.info("evidence lock released", { lock: id, user: c.var.session.user });
+    return c.body(null, 204);
+  });
+
+  app.route("/api/v1", api);
+  return { fetch: (req, server) => app.fetch(req, server), app, playback, exporter, sessions };
+
+  // --- helpers ------------------------------------------------------------------------
+
+  async function findCamera(id: string): Promise<CameraView> {
+    const cam = deps.cameras().find((x) => x.id === id);
+    if (cam) return cam;
+    // A camera removed from the config can still have recordings worth playing.
+    if ((await store.cameras()).some((x) => x.cameraId === id)) return { id, name: id, streams: [] };
+    throw notFound(`There is no camera '${id}' on this recorder.`);
+  }
+
+  async function recordedByStream() {
+    const m = new Map<string, { first: string; last: string; bytes: number; segments: number }>();
+    for (const r of await store.cameras()) m.set(`${r.cameraId}/${r.stream}`, { first: iso(r.firstMs), last: iso(r.lastMs), bytes: r.bytes, segments: r.segments });
+    return m;
+  }
+
+  function cameraOut(cam: CameraView, rec: Map<string, { first: string; last: string; bytes: number; segments: number }>) {
+    return {
+      id: cam.id,
+      name: cam.name,
+      streams: cam.streams.map((s) => ({
+        stream: s.stream,
+        status: s.status,
+        ...(s.reason ? { reason: s.reason } : {}),
+        ...(s.sinceMs !== undefined ? { since: iso(s.sinceMs) } : {}),
+        ...(s.codec ? { codec: s.codec } : {}),
+        ...(s.width ? { width: s.width, height: s.height } : {}),
+        ...(rec.has(`${cam.id}/${s.stream}`) ? { recorded: rec.get(`${cam.id}/${s.stream}`) } : {}),
+      })),
+    };
+  }
+}
+
+interface Window {
+  fromMs: number;
+  toMs: number;
+  stream: StreamKind;
+}
+
+function parseQuery<T>(c: Context, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string; code?: string }[] } } }): T {
+  const r = schema.safeParse(c.req.query());
+  if (r.success) return r.data;
+  const i = r.error.issues[0]!;
+  const field = i.path.map(String).join(".");
+  throw badRequest(i.code === "invalid_type" && field ? `The query parameter '${field}' is required.` : `${i.message}.`, {
+    errors: r.error.issues.map((x) => ({ path: x.path.map(String).join("."), message: x.message })),
+  });
+}
+
+function windowOf(c: Context, maxMs: number, what: string): Window {
+  const q = parseQuery(c, S.WindowQuery);
+  return checkWindow(Date.parse(q.from), Date.parse(q.to), maxMs, what, q.stream ?? "main");
+}
+
+function checkWindow(fromMs: number, toMs: number, maxMs: number, what: string, stream: StreamKind): Window {
+  if (!Number.isFinite(fromMs) || !Number.isFinite(toMs)) throw badRequest("from and to must be valid ISO 8601 times.");
+  if (toMs <= fromMs) throw badRequest(`The window is inverted or empty: 'to' (${iso(toMs)}) must be after 'from' (${iso(fromMs)}).`);
+  if (toMs - fromMs > maxMs) throw badRequest(`The window is ${human(toMs - fromMs)} long; a ${what} window may be at most ${human(maxMs)}. Ask for a shorter window.`);
+  return { fromMs, toMs, stream };
+}
+
+function human(ms: number): string {
+  if (ms >= 2 * 86_400_000) return `${+(ms / 86_400_000).toFixed(1)} days`;
+  if (ms >= 2 * HOUR) return `${+(ms / HOUR).toFixed(1)} h`;
+  if (ms >= 120_000) return `${+(ms / 60_000).toFixed(1)} min`;
+  return `${+(ms / 1000).toFixed(1)} s`;
+}
+
+function noRecording(cameraId: string, w: Window): HttpProblem {
+  return notFound(`Camera ${cameraId} has no recording on its ${w.stream} stream between ${iso(w.fromMs)} and ${iso(w.toMs)}.`);
+}
+
+function exportOut(j: ExportJob) {
+  return {
+    id: j.id,
+    cameraId: j.cameraId,
+    stream: j.stream,
+    from: iso(j.fromMs),
+    to: iso(j.toMs),
+    state: j.state,
+    progress: j.progress,
+    bytesDone: j.bytesDone,
+    bytesTotal: j.bytesTotal,
+    ...(j.sizeBytes !== undefined ? { sizeBytes: j.sizeBytes } : {}),
+    ...(j.error ? { error: j.error } : {}),
+    createdAt: iso(j.createdAtMs),
+    ...(j.finishedAtMs !== undefined ? { finishedAt: iso(j.finishedAtMs) } : {}),
+    ...(j.state === "done" ? { download: `/api/v1/exports/${j.id}/file` } : {}),
+  };
+}
+
+function lockOut(l: EvidenceLock) {
+  return {
+    id: l.id,
+    cameraId: l.cameraId,
+    from: iso(l.startMs),
+    to: iso(l.endMs),
+    reason: l.reason,
+    createdBy: l.createdBy,
+    createdAt: iso(l.createdAtMs),
+    ...(l.expiresAtMs !== undefined ? { expiresAt: iso(l.expiresAtMs) } : {}),
+  };
+}
+
+function clientAddress(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown"; // not served by Bun.serve (e.g. app.request in a script)
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * OpenAPI 3.1 document of the edge API, generated from the zod schemas the handlers validate
+ * with (z.toJSONSchema), so the document cannot drift from what the server accepts.
+ */
+import { z } from "zod";
+import * as S from "./schemas.ts";
+
+interface Route {
+  method: "get" | "post" | "delete";
+  path: string;
+  summary: string;
+  auth?: boolean;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  ok: { status: number; description: string; schema?: z.ZodType; type?: string };
+  errors?: number[];
+}
+
+const BASE_ERRORS = [400, 401, 404];
+
+export const routes: Route[] = [
+  { method: "post", path: "/login", summary: "Log in as the local admin; returns a bearer token and sets an HttpOnly session cookie", auth: false, body: S.LoginBody, ok: { status: 200, description: "session", schema: S.LoginResponse }, errors: [400, 401, 429, 503] },
+  { method: "post", path: "/logout", summary: "End the session", ok: { status: 204, description: "logged out" }, errors: [401] },
+  { method: "get", path: "/cameras", summary: "Cameras and stream status", ok: { status: 200, description: "cameras", schema: S.CameraList }, errors: [401] },
+  { method: "get", path: "/cameras/{id}", summary: "One camera with stream status", ok: { status: 200, description: "camera", schema: S.CameraOut } },
+  { method: "get", path: "/cameras/{id}/timeline", summary: "Recorded ranges and gaps with reasons (window ≤ 31 days)", query: S.WindowQuery, ok: { status: 200, description: "timeline", schema: S.TimelineOut } },
+  { method: "get", path: "/cameras/{id}/video", summary: "Playback of a window as fragmented MP4 (Range supported; media time 0 = X-Outpost-Start; gaps keep their wall-time length)", query: S.WindowQuery, ok: { status: 200, description: "fMP4 (206 for a range)", type: "video/mp4" }, errors: [400, 401, 404, 416] },
+  { method: "get", path: "/cameras/{id}/video.mp4", summary: "Same as …/video (the name HLS playlists use for their media URI)", query: S.WindowQuery, ok: { status: 200, description: "fMP4 (206 for a range)", type: "video/mp4" }, errors: [400, 401, 404, 416] },
+  { method: "get", path: "/cameras/{id}/video.m3u8", summary: "Playback of a window as an HLS VOD playlist (fMP4 byte ranges of …/video)", query: S.WindowQuery, ok: { status: 200, description: "playlist", type: "application/vnd.apple.mpegurl" } },
+  { method: "get", path: "/cameras/{id}/snapshot.jpg", summary: "JPEG of the latest recorded keyframe", query: S.StreamQuery, ok: { status: 200, description: "JPEG", type: "image/jpeg" }, errors: [400, 401, 404, 500] },
+  { method: "post", path: "/exports", summary: "Export a window to one MP4 (job)", body: S.ExportBody, ok: { status: 202, description: "job accepted", schema: S.ExportOut } },
+  { method: "get", path: "/exports", summary: "Export jobs", ok: { status: 200, description: "jobs", schema: S.ExportList }, errors: [401] },
+  { method: "get", path: "/exports/{id}", summary: "Export job state and progress", ok: { status: 200, description: "job", schema: S.ExportOut } },
+  { method: "get", path: "/exports/{id}/file", summary: "The exported MP4 (Range supported)", ok: { status: 200, description: "MP4", type: "video/mp4" }, errors: [401, 404, 409] },
+  { method: "post", path: "/evidence-locks", summary: "Lock a camera window against retention", body: S.LockBody, ok: { status: 201, description: "lock", schema: S.LockOut } },
+  { method: "get", path: "/evidence-locks", summary: "Evidence locks", query: S.LockQuery, ok: { status: 200, description: "locks", schema: S.LockList }, errors: [401] },
+  { method: "get", path: "/evidence-locks/{id}", summary: "One evidence lock", ok: { status: 200, description: "lock", schema: S.LockOut }, errors: [401, 404] },
+  { method: "delete", path: "/evidence-locks/{id}", summary: "Release an evidence lock", ok: { status: 204, description: "released" }, errors: [401, 404] },
+  { method: "get", path: "/health", summary: "Liveness without a session; with a session also disk, streams, clock", auth: false, ok: { status: 200, description: "health", schema: S.Liveness } },
+  { method: "get", path: "/openapi.json", summary: "This document", auth: false, ok: { status: 200, description: "OpenAPI 3.1" } },
+];
+
+function schema(t: z.ZodType, io: "input" | "output"): Record<string, unknown> {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(t, { io, unrepresentable: "any" }) as Record<string, unknown>;
+  return rest;
+}
+
+export function openApiDocument(version = "0.1.0"): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of routes) {
+    const params: unknown[] = [];
+    for (const m of r.path.matchAll(/\{(\w+)\}/g)) params.push({ name: m[1], in: "path", required: true, schema: { type: "string" } });
+    if (r.query) {
+      for (const [name, field] of Object.entries(r.query.shape)) {
+        const f = field as z.ZodType;
+        params.push({ name, in: "query", required: !f.safeParse(undefined).success, schema: schema(f, "input"), description: f.description });
+      }
+    }
+    const responses: Record<string, unknown> = {
+      [r.ok.status]: {
+        description: r.ok.description,
+        ...(r.ok.schema ? { content: { "application/json": { schema: schema(r.ok.schema, "output") } } } : r.ok.type ? { content: { [r.ok.type]: {} } } : {}),
+      },
+    };
+    for (const s of r.errors ?? BASE_ERRORS) {
+      responses[s] = { description: "problem", content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } } };
+    }
+    (paths[r.path] ??= {})[r.method] = {
+      summary: r.summary,
+      ...(r.auth === false ? { security: [] } : {}),
+      ...(params.length ? { parameters: params } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { "application/json": { schema: schema(r.body, "input") } } } } : {}),
+      responses,
+    };
+  }
+  return {
+    openapi: "3.1.0",
+    info: { title: "Outpost edge API", version, description: "Local API of an Outpost edge recorder. Errors are application/problem+json; times are ISO 8601 UTC." },
+    servers: [{ url: "/api/v1" }],
+    security: [{ bearer: [] }, { cookie: [] }],
+    components: {
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer" },
+        cookie: { type: "apiKey", in: "cookie", name: "outpost_session" },
+      },
+      schemas: { Problem: schema(S.Problem, "output") },
+    },
+    paths,
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * What the edge API needs from the rest of the edge, as plain interfaces: edge/main.ts builds
+ * these from the store and the ingest supervisor and passes them to createEdgeApi.
+ */
+import type { Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import type { SegmentSource } from "../../lib/playback/index.ts";
+import type { EvidenceLock, StreamKind, Timeline, TimelineQuery } from "../../lib/store/types.ts";
+
+/** Status of one camera stream as the ingest supervisor sees it right now. */
+export type StreamStatus = "connecting" | "recording" | "stalled" | "failed" | "disabled";
+
+export interface StreamView {
+  stream: StreamKind;
+  status: StreamStatus;
+  /** Why it is not recording (e.g. "connection refused", "no data for 10 s"); absent while recording. */
+  reason?: string;
+  /** When the current status began, ms since epoch. */
+  sinceMs?: number;
+  codec?: string;
+  width?: number;
+  height?: number;
+}
+
+export interface CameraView {
+  /** Store camera id ([A-Za-z0-9_-]); the {id} of /cameras/{id}. */
+  id: string;
+  name: string;
+  streams: StreamView[];
+}
+
+/** The part of MediaStore (lib/store) the API uses; a MediaStore satisfies it as is. */
+export interface StoreView extends SegmentSource {
+  timeline(q: TimelineQuery): Promise<Timeline>;
+  cameras(): Promise<{ cameraId: string; stream: StreamKind; firstMs: number; lastMs: number; bytes: number; segments: number }[]>;
+  createLock(l: Omit<EvidenceLock, "id" | "createdAtMs"> & { id?: string }): Promise<EvidenceLock>;
+  deleteLock(id: string): Promise<boolean>;
+  locks(cameraId?: string): Promise<EvidenceLock[]>;
+}
+
+export interface EdgeApiConfig {
+  /** The local admin. Absent = nobody can log in (a non-demo edge ships without a default password). */
+  admin?: { user: string; passwordHash: string };
+  /** Longest window for video, HLS and exports; default 24 h. */
+  maxVideoWindowMs?: number;
+  /** Longest window for timeline queries; default 31 days. */
+  maxTimelineWindowMs?: number;
+  /** Video bodies up to this size are sent with an exact Content-Length (gathered first); larger ones stream chunked. Default 8 MiB. */
+  bufferBodiesUpTo?: number;
+  /** At start, scan this much of the newest recording of every stream in the background so the first playback is fast; default 1 h, 0 = off. */
+  warmRecentMs?: number;
+  /** Session lifetime; default 12 h. */
+  sessionTtlMs?: number;
+  /** Failed logins (per user name and per client address) before a lock; default 5 in 15 min, locked 5 min. */
+  loginThrottle?: { maxFailures?: number; windowMs?: number; lockMs?: number };
+}
+
+export interface EdgeApiDeps {
+  store: StoreView;
+  /** Cameras configured on this edge with live stream status from ingest. */
+  cameras: () => CameraView[];
+  config: EdgeApiConfig;
+  log: Logger;
+  clock: Clock;
+  /** Data directory; exports are kept in <dataDir>/exports. */
+  dataDir: string;
+  /** Health of this process (disk, streams, clock, ...) for GET /health, JSON-serialisable. */
+  health: () => object | Promise<object>;
+}

@@ -1,0 +1,189 @@
+/**
+ * Light scan of a segment file for playback: the init segment and, for every whole fragment,
+ * its position and timing — read from moof boxes and mdat headers only, never the media
+ * payload, so planning an hour of playback touches kilobytes, not gigabytes. Scans of closed
+ * segments are immutable and cached (LRU by fragment count).
+ */
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { boxes, children, findChild, parseFragment, parseInit, readBox, type InitInfo } from "../mp4/index.ts";
+
+export interface FragEntry {
+  /** Byte offset and size (moof + mdat) in the segment file. */
+  offset: number;
+  size: number;
+  /** Bytes retimeFragment adds (32-bit tfdt rewritten as 64-bit: 4 per traf). */
+  grow: number;
+  /** Media time of the reference track, ms. */
+  mediaStartMs: number;
+  durationMs: number;
+  keyframe: boolean;
+  /** Video samples (frames) in this fragment; 0 for audio-only streams. */
+  frames: number;
+}
+
+export interface SegmentScan {
+  init: InitInfo;
+  initBytes: Uint8Array;
+  /** Equal keys = a decoder configured by one init can decode the other's fragments. */
+  initKey: string;
+  frags: FragEntry[];
+  /** outStart[i] = re-timed bytes of frags[0..i); length frags.length + 1 (plans sum ranges in O(1)). */
+  outStart: number[];
+  /** frameStart[i] = frames in frags[0..i); length frags.length + 1. */
+  frameStart: number[];
+}
+
+const HEAD = 512;
+const READ_AHEAD = 64 * 1024;
+
+/** Scans up to `limit` bytes of the file (default: its current size); null when it holds no init. */
+export function scanSegmentFile(path: string, limit?: number): SegmentScan | null {
+  const fd = openSync(path, "r");
+  const frags: FragEntry[] = [];
+  try {
+    const size = Math.min(fstatSync(fd).size, limit ?? Number.MAX_SAFE_INTEGER);
+    const readAt = (pos: number, len: number, into?: Uint8Array): Uint8Array => {
+      const want = Math.max(0, Math.min(len, size - pos));
+      const buf = into && into.length >= want ? into.subarray(0, want) : new Uint8Array(want);
+      let got = 0;
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, pos + got);
+        if (n <= 0) break;
+        got += n;
+      }
+      return buf.subarray(0, got);
+    };
+    // Syscalls dominate: with small fragments (low bitrate) one read-ahead window holds several
+    // moofs; with large ones, read just the moof and the next header.
+    // Reused: only transient subarrays of the window are ever handed out.
+    const scratch = Buffer.allocUnsafe(READ_AHEAD);
+    let win: Uint8Array = new Uint8Array(0);
+    let winPos = 0;
+    let fragBytes = 0;
+    const pread = (pos: number, len: number): Uint8Array => {
+      if (pos >= winPos && pos + len <= winPos + win.length) return win.subarray(pos - winPos, pos + len - winPos);
+      const avg = frags.length ? fragBytes / frags.length : Infinity;
+      const ahead = avg <= READ_AHEAD / 4 ? READ_AHEAD : HEAD;
+      win = readAt(pos, Math.max(len, ahead), scratch);
+      winPos = pos;
+      return win.subarray(0, Math.min(len, win.length));
+    };
+    // Init: ftyp (+ anything) up to and including moov.
+    let pos = 0;
+    let initBytes: Uint8Array | null = null;
+    while (pos < size && !initBytes) {
+      const h = pread(pos, 16);
+      const b = readBox(h, 0, h.length, false);
+      if (!b) return null;
+      if (b.type === "moov") initBytes = readAt(0, pos + b.size);
+      if (b.type === "moof") return null;
+      pos += b.size;
+    }
+    if (!initBytes || initBytes.length < pos) return null;
+    const init = parseInit(initBytes);
+    const videoId = init.video?.trackId;
+    while (pos + 8 <= size) {
+      let h = pread(pos, HEAD);
+      const b = readBox(h, 0, h.length, false);
+      if (!b) break;
+      if (b.type !== "moof") {
+        pos += b.size;
+        continue;
+      }
+      if (b.size + 16 > h.length) h = pread(pos, b.size + 16);
+      if (h.length < b.size + 8) break;
+      const m = readBox(h, b.size, h.length, false);
+      if (!m || m.type !== "mdat" || pos + b.size + m.size > size) break;
+      const moof = h.subarray(0, b.size);
+      let info;
+      try {
+        info = parseFragment(moof, init);
+      } catch {
+        break;
+      }
+      frags.push({
+        offset: pos,
+        size: b.size + m.size,
+        grow: tfdtGrowth(moof),
+        mediaStartMs: info.startMs,
+        durationMs: info.durationMs,
+        keyframe: info.keyframe,
+        frames: videoId === undefined ? 0 : (info.runs.find((r) => r.trackId === videoId)?.sampleCount ?? 0),
+      });
+      pos += b.size + m.size;
+      fragBytes += b.size + m.size;
+    }
+    const outStart = [0];
+    const frameStart = [0];
+    for (const f of frags) {
+      outStart.push(outStart[outStart.length - 1]! + f.size + f.grow);
+      frameStart.push(frameStart[frameStart.length - 1]! + f.frames);
+    }
+    return { init, initBytes, initKey: initKeyOf(initBytes, init), frags, outStart, frameStart };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function tfdtGrowth(moof: Uint8Array): number {
+  let grow = 0;
+  const root = boxes(moof).next().value;
+  if (!root) return 0;
+  for (const traf of children(moof, root)) {
+    if (traf.type !== "traf") continue;
+    const tfdt = findChild(moof, traf, "tfdt");
+    if (tfdt && moof[tfdt.start + tfdt.headerSize] === 0) grow += 4;
+  }
+  return grow;
+}
+
+/** Sample descriptions (codec config incl. SPS/PPS) and timescales; creation times are ignored on purpose. */
+function initKeyOf(bytes: Uint8Array, init: InitInfo): string {
+  const parts: string[] = init.tracks.map((t) => `${t.trackId}:${t.timescale}:${t.codec}:${t.width ?? ""}x${t.height ?? ""}`);
+  const hasher = new Bun.CryptoHasher("sha1");
+  for (const moov of boxes(bytes)) {
+    if (moov.type !== "moov") continue;
+    for (const trak of children(bytes, moov)) {
+      if (trak.type !== "trak") continue;
+      const mdia = findChild(bytes, trak, "mdia");
+      const minf = mdia && findChild(bytes, mdia, "minf");
+      const stbl = minf && findChild(bytes, minf, "stbl");
+      const stsd = stbl && findChild(bytes, stbl, "stsd");
+      if (stsd) hasher.update(bytes.subarray(stsd.start, stsd.start + stsd.size));
+    }
+  }
+  return `${parts.join(",")}#${hasher.digest("hex")}`;
+}
+
+/** LRU of scans of closed segments, bounded by the number of fragments held. */
+export class ScanCache {
+  private map = new Map<string, SegmentScan>();
+  private held = 0;
+  constructor(private readonly maxFragments = 500_000) {}
+
+  /** Open segments grow, so they are scanned every time and never cached. */
+  get(path: string, bytes: number, open: boolean): SegmentScan | null {
+    if (open) return scanSegmentFile(path);
+    const key = `${path}\0${bytes}`;
+    const hit = this.map.get(key);
+    if (hit) {
+      this.map.delete(key);
+      this.map.set(key, hit);
+      return hit;
+    }
+    const scan = scanSegmentFile(path, bytes);
+    if (!scan) return null;
+    this.map.set(key, scan);
+    this.held += scan.frags.length + 1;
+    for (const [k, v] of this.map) {
+      if (this.held <= this.maxFragments) break;
+      this.map.delete(k);
+      this.held -= v.frags.length + 1;
+    }
+    return scan;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}

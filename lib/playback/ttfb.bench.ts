@@ -1,0 +1,89 @@
+/**
+ * Benchmark (not a test): time to first byte of GET /cameras/{id}/video for a 1 h window of 60
+ * one-minute segments, against Bun.serve sending one static file of the same size.
+ * Run: bun lib/playback/ttfb.bench.ts [--keep DIR]
+ */
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createEdgeApi } from "../../edge/api/index.ts";
+import { systemClock } from "../clock.ts";
+import { Logger, MemorySink } from "../log/index.ts";
+import { concat } from "../mp4/index.ts";
+import { planFragments } from "./plan.ts";
+import { FileSource, makeClip } from "./testkit.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "ttfb-"));
+const T0 = Date.UTC(2026, 0, 1, 10, 0, 0);
+const clip = join(dir, "min.mp4");
+// One minute, 640x360 15 fps (~ a camera sub stream), encoded once, copied 60 times.
+const p = Bun.spawn([
+  "gst-launch-1.0", "-q", "videotestsrc", "pattern=ball", "num-buffers=900", "!", "video/x-raw,width=640,height=360,framerate=15/1", "!",
+  "x264enc", "key-int-max=15", "bitrate=800", "tune=zerolatency", "speed-preset=ultrafast", "!", "h264parse", "!",
+  "mp4mux", "fragment-duration=500", "streamable=true", "!", "filesink", `location=${clip}`,
+]);
+if ((await p.exited) !== 0) throw new Error("gst-launch failed");
+void makeClip;
+const src = new FileSource(join(dir, "store"));
+for (let i = 0; i < 60; i++) src.add("cam1", "main", T0 + i * 60_000, clip);
+const totalBytes = src.segs.reduce((n, s) => n + s.bytes, 0);
+const staticPath = join(dir, "static.bin");
+writeFileSync(staticPath, concat([new Uint8Array(statSync(clip).size * 60)]));
+
+const store = Object.assign(src, {
+  timeline: async () => ({ ranges: [], gaps: [], segments: [] }),
+  cameras: async () => [],
+  createLock: async () => { throw new Error("n/a"); },
+  deleteLock: async () => false,
+  locks: async () => [],
+});
+const log = new Logger({ component: "bench", sink: new MemorySink() });
+const mkApi = () => {
+  const api = createEdgeApi({ store, cameras: () => [{ id: "cam1", name: "c", streams: [] }], config: { warmRecentMs: 0 }, log, clock: systemClock, dataDir: dir, health: () => ({}) });
+  const token = api.sessions.create("admin").token;
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: api.app.fetch });
+  return { api, token, server };
+};
+const staticServer = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response(Bun.file(staticPath)) });
+
+async function ttfb(url: string, headers: Record<string, string> = {}): Promise<number> {
+  const t = performance.now();
+  const res = await fetch(url, { headers });
+  const reader = res.body!.getReader();
+  await reader.read();
+  const ms = performance.now() - t;
+  await reader.cancel();
+  return ms;
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const win = `from=${new Date(T0).toISOString()}&to=${new Date(T0 + 3_600_000).toISOString()}`;
+
+// Warm the OS page cache and the JIT for both paths first.
+const warm = mkApi();
+await ttfb(`http://127.0.0.1:${staticServer.port}/`);
+await ttfb(`http://127.0.0.1:${warm.server.port}/api/v1/cameras/cam1/video?${win}`, { authorization: `Bearer ${warm.token}` });
+
+const stat: number[] = [];
+const hot: number[] = [];
+const cold: number[] = [];
+for (let i = 0; i < 15; i++) {
+  stat.push(await ttfb(`http://127.0.0.1:${staticServer.port}/`));
+  hot.push(await ttfb(`http://127.0.0.1:${warm.server.port}/api/v1/cameras/cam1/video?${win}`, { authorization: `Bearer ${warm.token}` }));
+  const fresh = mkApi(); // empty scan cache: plans from 60 file scans
+  cold.push(await ttfb(`http://127.0.0.1:${fresh.server.port}/api/v1/cameras/cam1/video?${win}`, { authorization: `Bearer ${fresh.token}` }));
+  fresh.server.stop(true);
+}
+const plan = await warm.api.playback.plan({ cameraId: "cam1", fromMs: T0, toMs: T0 + 3_600_000 });
+console.log(JSON.stringify({
+  segments: 60,
+  bytes: totalBytes,
+  fragments: [...planFragments(plan)].length,
+  staticMs: +median(stat).toFixed(2),
+  playbackWarmMs: +median(hot).toFixed(2),
+  playbackColdMs: +median(cold).toFixed(2),
+  ratioWarm: +(median(hot) / median(stat)).toFixed(2),
+  ratioCold: +(median(cold) / median(stat)).toFixed(2),
+}));
+warm.server.stop(true);
+staticServer.stop(true);
+if (!process.argv.includes("--keep")) rmSync(dir, { recursive: true, force: true });
