@@ -73,6 +73,8 @@ export interface Timeline {
   /** Continuous recorded ranges, merged across adjacent segments (≤ 1.5 s apart counts as continuous). */
   ranges: { startMs: number; endMs: number }[];
   gaps: GapRecord[];
+  /** Whole segments overlapping the window, by start. Without sha256 here (it is the costly
+   *  column over 30 days); MediaStore.segments() returns the hashes. */
   segments: SegmentRecord[];
 }
 export type { InitInfo, FragmentInfo };

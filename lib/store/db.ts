@@ -1,0 +1,345 @@
+/**
+ * The DuckDB index: segments, gaps and locks copied from disk so timeline queries are fast.
+ * It is derived data (the store can rebuild it), owned by one process, and every call goes
+ * through one queue because a DuckDB connection runs one statement at a time.
+ */
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import type { EvidenceLock, SegmentRecord, StreamKind } from "./types.ts";
+import type { JournalGap } from "./journal.ts";
+import { segmentId, segmentRelPath } from "./layout.ts";
+import { StoreLockedError } from "./errors.ts";
+
+const SCHEMA_VERSION = "2";
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)`,
+  // Timeline queries read only numbers: strings cost more to hand to JS than the query itself.
+  // The path is derived from (camera, stream, start); the format (mime, size) is a small lookup.
+  `CREATE TABLE IF NOT EXISTS formats (id INTEGER PRIMARY KEY, mime VARCHAR NOT NULL, width INTEGER, height INTEGER)`,
+  `CREATE TABLE IF NOT EXISTS segments (
+     camera_id VARCHAR NOT NULL, stream VARCHAR NOT NULL, start_ms BIGINT NOT NULL, end_ms BIGINT NOT NULL,
+     bytes BIGINT NOT NULL, fmt INTEGER NOT NULL, sha256 VARCHAR,
+     PRIMARY KEY (camera_id, stream, start_ms))`,
+  `CREATE TABLE IF NOT EXISTS gaps (
+     camera_id VARCHAR NOT NULL, stream VARCHAR NOT NULL, start_ms BIGINT NOT NULL, end_ms BIGINT,
+     reason VARCHAR NOT NULL, detail VARCHAR, PRIMARY KEY (camera_id, stream, start_ms))`,
+  `CREATE TABLE IF NOT EXISTS locks (
+     id VARCHAR PRIMARY KEY, camera_id VARCHAR NOT NULL, start_ms BIGINT NOT NULL, end_ms BIGINT NOT NULL,
+     reason VARCHAR NOT NULL, created_by VARCHAR NOT NULL, created_at_ms BIGINT NOT NULL, expires_at_ms BIGINT)`,
+];
+
+type Row = Record<string, unknown>;
+type Param = string | number | null;
+
+const SEG_COLS = "camera_id, stream, start_ms, end_ms, bytes, fmt, sha256";
+
+interface Format {
+  mime: string;
+  width?: number;
+  height?: number;
+}
+
+export class IndexDb {
+  private queue: Promise<unknown> = Promise.resolve();
+  private formats = new Map<number, Format>();
+  private formatIds = new Map<string, number>();
+
+  private constructor(
+    private readonly inst: DuckDBInstance,
+    private readonly con: DuckDBConnection,
+    readonly path: string,
+  ) {}
+
+  static async open(path: string, opts: { readOnly?: boolean } = {}): Promise<IndexDb> {
+    let inst: DuckDBInstance;
+    try {
+      inst = await DuckDBInstance.create(path, opts.readOnly ? { access_mode: "READ_ONLY" } : {});
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (/Conflicting lock/i.test(msg)) {
+        const pid = /PID (\d+)/.exec(msg)?.[1];
+        throw new StoreLockedError(`the index ${path} is in use by another process${pid ? ` (PID ${pid})` : ""}; stop it first (DuckDB allows one owning process per file)`);
+      }
+      throw e;
+    }
+    const con = await inst.connect();
+    const db = new IndexDb(inst, con, path);
+    if (!opts.readOnly) {
+      for (const s of SCHEMA) await con.run(s);
+      await con.run(`INSERT OR REPLACE INTO meta VALUES ('schema', '${SCHEMA_VERSION}')`);
+    }
+    if (!opts.readOnly || (await db.tableExists("formats"))) {
+      for (const r of (await con.runAndReadAll(`SELECT * FROM formats`)).getRowObjectsJson()) {
+        const f: Format = { mime: String(r.mime) };
+        if (r.width !== null) f.width = Number(r.width);
+        if (r.height !== null) f.height = Number(r.height);
+        db.formats.set(Number(r.id), f);
+        db.formatIds.set(fmtKey(f), Number(r.id));
+      }
+    }
+    return db;
+  }
+
+  private exec<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(fn, fn);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  run(sql: string, params: Param[] = []): Promise<void> {
+    return this.exec(async () => {
+      await this.con.run(sql, params as never);
+    });
+  }
+
+  all(sql: string, params: Param[] = []): Promise<Row[]> {
+    return this.exec(async () => (await this.con.runAndReadAll(sql, params as never)).getRowObjectsJson() as Row[]);
+  }
+
+  /** Runs fn's statements in one transaction (rolled back on error). */
+  tx<T>(fn: (run: (sql: string, params?: Param[]) => Promise<void>) => Promise<T>): Promise<T> {
+    return this.exec(async () => {
+      await this.con.run("BEGIN TRANSACTION");
+      try {
+        const r = await fn(async (sql, params = []) => {
+          await this.con.run(sql, params as never);
+        });
+        await this.con.run("COMMIT");
+        return r;
+      } catch (e) {
+        await this.con.run("ROLLBACK").catch(() => undefined);
+        throw e;
+      }
+    });
+  }
+
+  async tableExists(name: string): Promise<boolean> {
+    const r = await this.all(`SELECT count(*) AS n FROM information_schema.tables WHERE table_name = $1`, [name]);
+    return Number(r[0]?.n) > 0;
+  }
+
+  private async formatId(s: SegmentRecord): Promise<number> {
+    const f: Format = { mime: s.mime };
+    if (s.width !== undefined) f.width = s.width;
+    if (s.height !== undefined) f.height = s.height;
+    const key = fmtKey(f);
+    let id = this.formatIds.get(key);
+    if (id === undefined) {
+      id = this.formats.size + 1;
+      await this.con.run(`INSERT OR REPLACE INTO formats VALUES ($1, $2, $3, $4)`, [id, f.mime, f.width ?? null, f.height ?? null] as never);
+      this.formats.set(id, f);
+      this.formatIds.set(key, id);
+    }
+    return id;
+  }
+
+  putSegment(s: SegmentRecord): Promise<void> {
+    return this.exec(async () => {
+      const fmt = await this.formatId(s);
+      await this.con.run(`INSERT OR REPLACE INTO segments (${SEG_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7)`, [s.cameraId, s.stream, s.startMs, s.endMs, s.bytes, fmt, s.sha256 ?? null] as never);
+    });
+  }
+
+  /** Bulk insert of rows not yet in the index (rebuild, recovery of many orphans, benchmarks). */
+  putSegments(list: SegmentRecord[]): Promise<void> {
+    return this.exec(async () => {
+      const fmts: number[] = [];
+      for (const s of list) fmts.push(await this.formatId(s));
+      const app = await this.con.createAppender("segments");
+      try {
+        list.forEach((s, i) => {
+          app.appendVarchar(s.cameraId);
+          app.appendVarchar(s.stream);
+          app.appendBigInt(BigInt(s.startMs));
+          app.appendBigInt(BigInt(s.endMs));
+          app.appendBigInt(BigInt(s.bytes));
+          app.appendInteger(fmts[i]!);
+          if (s.sha256) app.appendVarchar(s.sha256);
+          else app.appendNull();
+          app.endRow();
+        });
+      } finally {
+        app.closeSync();
+      }
+    });
+  }
+
+  /**
+   * The timeline's hot path: numbers only (no strings, no sha256), unordered from DuckDB and
+   * sorted here only if needed. 43,200 rows in a few ms.
+   */
+  async spans(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<{ start: number[]; end: number[]; bytes: number[]; fmt: number[] }> {
+    const cols = await this.exec(async () =>
+      (
+        await this.con.runAndReadAll(
+          `SELECT start_ms::DOUBLE, end_ms::DOUBLE, bytes::DOUBLE, fmt FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4`,
+          [cameraId, stream, toMs, fromMs] as never,
+        )
+      ).getColumns(),
+    );
+    if (cols.length < 4) return { start: [], end: [], bytes: [], fmt: [] }; // no rows: DuckDB gives no columns
+    let [start, end, bytes, fmt] = cols as [number[], number[], number[], number[]];
+    for (let i = 1; i < start.length; i++) {
+      if (start[i]! < start[i - 1]!) {
+        const order = start.map((_, k) => k).sort((x, y) => start[x]! - start[y]!);
+        [start, end, bytes, fmt] = [order.map((k) => start[k]!), order.map((k) => end[k]!), order.map((k) => bytes[k]!), order.map((k) => fmt[k]!)];
+        break;
+      }
+    }
+    return { start, end, bytes, fmt };
+  }
+
+  /** Segments of a window without sha256, built from spans(). */
+  async segmentsLite(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]> {
+    const { start, end, bytes, fmt } = await this.spans(cameraId, stream, fromMs, toMs);
+    const out: SegmentRecord[] = new Array(start.length);
+    for (let i = 0; i < start.length; i++) {
+      const f = this.formats.get(fmt[i]!) ?? { mime: "video/mp4" };
+      const startMs = start[i]!;
+      const s: SegmentRecord = { id: `${cameraId}/${stream}/${startMs}`, cameraId, stream, startMs, endMs: end[i]!, bytes: bytes[i]!, path: segmentRelPath(cameraId, stream, startMs), mime: f.mime };
+      if (f.width !== undefined) s.width = f.width;
+      if (f.height !== undefined) s.height = f.height;
+      out[i] = s;
+    }
+    return out;
+  }
+
+  deleteSegment(s: { cameraId: string; stream: StreamKind; startMs: number }): Promise<void> {
+    return this.run(`DELETE FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms = $3`, [s.cameraId, s.stream, s.startMs]);
+  }
+
+  async segments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]> {
+    const rows = await this.all(
+      `SELECT ${SEG_COLS} FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4 ORDER BY start_ms`,
+      [cameraId, stream, toMs, fromMs],
+    );
+    return rows.map((r) => this.toSegment(r));
+  }
+
+  async allSegments(): Promise<SegmentRecord[]> {
+    return (await this.all(`SELECT ${SEG_COLS} FROM segments ORDER BY camera_id, stream, start_ms`)).map((r) => this.toSegment(r));
+  }
+
+  /** Oldest first across all streams of one camera, or the whole store. */
+  async oldest(cameraId: string | null, limit: number, afterStartMs: number): Promise<SegmentRecord[]> {
+    const rows = cameraId
+      ? await this.all(`SELECT ${SEG_COLS} FROM segments WHERE camera_id = $1 AND start_ms > $2 ORDER BY start_ms, stream LIMIT ${limit}`, [cameraId, afterStartMs])
+      : await this.all(`SELECT ${SEG_COLS} FROM segments WHERE start_ms > $1 ORDER BY start_ms, camera_id, stream LIMIT ${limit}`, [afterStartMs]);
+    return rows.map((r) => this.toSegment(r));
+  }
+
+  async cameras(): Promise<{ cameraId: string; stream: StreamKind; firstMs: number; lastMs: number; bytes: number; segments: number }[]> {
+    const rows = await this.all(
+      `SELECT camera_id, stream, min(start_ms) AS first, max(end_ms) AS last, sum(bytes) AS bytes, count(*) AS n FROM segments GROUP BY camera_id, stream ORDER BY camera_id, stream`,
+    );
+    return rows.map((r) => ({
+      cameraId: String(r.camera_id),
+      stream: r.stream as StreamKind,
+      firstMs: Number(r.first),
+      lastMs: Number(r.last),
+      bytes: Number(r.bytes),
+      segments: Number(r.n),
+    }));
+  }
+
+  putGap(g: JournalGap): Promise<void> {
+    return this.run(`INSERT OR REPLACE INTO gaps VALUES ($1,$2,$3,$4,$5,$6)`, [g.cameraId, g.stream, g.startMs, g.endMs, g.reason, g.detail ?? null]);
+  }
+
+  async gaps(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<JournalGap[]> {
+    const rows = await this.all(
+      `SELECT * FROM gaps WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND (end_ms IS NULL OR end_ms > $4) ORDER BY start_ms`,
+      [cameraId, stream, toMs, fromMs],
+    );
+    return rows.map(toGap);
+  }
+
+  async allGaps(): Promise<JournalGap[]> {
+    return (await this.all(`SELECT * FROM gaps ORDER BY camera_id, stream, start_ms`)).map(toGap);
+  }
+
+  /** The journal is the truth for gaps and the lock files for locks: replace both tables wholesale. */
+  replaceGapsAndLocks(gaps: JournalGap[], locks: EvidenceLock[]): Promise<void> {
+    return this.tx(async (run) => {
+      await run(`DELETE FROM gaps`);
+      await run(`DELETE FROM locks`);
+      for (const g of gaps) await run(`INSERT OR REPLACE INTO gaps VALUES ($1,$2,$3,$4,$5,$6)`, [g.cameraId, g.stream, g.startMs, g.endMs, g.reason, g.detail ?? null]);
+      for (const l of locks) await run(`INSERT OR REPLACE INTO locks VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, lockParams(l));
+    });
+  }
+
+  putLock(l: EvidenceLock): Promise<void> {
+    return this.run(`INSERT OR REPLACE INTO locks VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, lockParams(l));
+  }
+
+  deleteLock(id: string): Promise<void> {
+    return this.run(`DELETE FROM locks WHERE id = $1`, [id]);
+  }
+
+  async allLocks(): Promise<EvidenceLock[]> {
+    const rows = await this.all(`SELECT * FROM locks ORDER BY start_ms, id`);
+    return rows.map((r) => {
+      const l: EvidenceLock = {
+        id: String(r.id),
+        cameraId: String(r.camera_id),
+        startMs: Number(r.start_ms),
+        endMs: Number(r.end_ms),
+        reason: String(r.reason),
+        createdBy: String(r.created_by),
+        createdAtMs: Number(r.created_at_ms),
+      };
+      if (r.expires_at_ms !== null && r.expires_at_ms !== undefined) l.expiresAtMs = Number(r.expires_at_ms);
+      return l;
+    });
+  }
+
+  private toSegment(r: Row): SegmentRecord {
+    const cameraId = String(r.camera_id);
+    const stream = r.stream as StreamKind;
+    const startMs = Number(r.start_ms);
+    const f = this.formats.get(Number(r.fmt)) ?? { mime: "video/mp4" };
+    const s: SegmentRecord = {
+      id: segmentId(cameraId, stream, startMs),
+      cameraId,
+      stream,
+      startMs,
+      endMs: Number(r.end_ms),
+      bytes: Number(r.bytes),
+      path: segmentRelPath(cameraId, stream, startMs),
+      mime: f.mime,
+    };
+    if (f.width !== undefined) s.width = f.width;
+    if (f.height !== undefined) s.height = f.height;
+    if (r.sha256 !== null && r.sha256 !== undefined) s.sha256 = String(r.sha256);
+    return s;
+  }
+
+  async close(checkpoint = true): Promise<void> {
+    await this.exec(async () => {
+      if (checkpoint) await this.con.run("CHECKPOINT").catch(() => undefined);
+      this.con.closeSync();
+      this.inst.closeSync();
+    });
+  }
+}
+
+function fmtKey(f: Format): string {
+  return `${f.mime}|${f.width ?? ""}|${f.height ?? ""}`;
+}
+
+function lockParams(l: EvidenceLock): Param[] {
+  return [l.id, l.cameraId, l.startMs, l.endMs, l.reason, l.createdBy, l.createdAtMs, l.expiresAtMs ?? null];
+}
+
+
+function toGap(r: Row): JournalGap {
+  const g: JournalGap = {
+    cameraId: String(r.camera_id),
+    stream: r.stream as StreamKind,
+    startMs: Number(r.start_ms),
+    endMs: r.end_ms === null || r.end_ms === undefined ? null : Number(r.end_ms),
+    reason: r.reason as JournalGap["reason"],
+  };
+  if (r.detail !== null && r.detail !== undefined) g.detail = String(r.detail);
+  return g;
+}

@@ -1,0 +1,79 @@
+/**
+ * Reading segment files as the recorder left them: listing the media tree, and describing
+ * one file (playable prefix, duration, hash) the same way the writer computed its row, so a
+ * rebuilt index equals the one written live.
+ */
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { scanSegment, type ScanResult } from "../mp4/index.ts";
+import type { SegmentRecord } from "./types.ts";
+import { MEDIA_DIR, parseSegmentPath, segmentId } from "./layout.ts";
+
+export interface DiskFile {
+  path: string; // relative to root
+  size: number;
+}
+
+/** Every file under media/, split into well-named segment files and anything else. */
+export async function listMedia(root: string): Promise<{ segments: DiskFile[]; strays: string[] }> {
+  const segments: DiskFile[] = [];
+  const strays: string[] = [];
+  const walk = async (rel: string, depth: number): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(join(root, rel), { withFileTypes: true });
+    } catch (e) {
+      if ((e as { code?: string }).code === "ENOENT") return;
+      throw e;
+    }
+    for (const e of entries) {
+      const child = `${rel}/${e.name}`;
+      if (e.isDirectory() && depth < 3) await walk(child, depth + 1);
+      else if (e.isFile() && depth === 3 && parseSegmentPath(child)) segments.push({ path: child, size: (await stat(join(root, child))).size });
+      else strays.push(child);
+    }
+  };
+  await walk(MEDIA_DIR, 0);
+  segments.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { segments, strays };
+}
+
+export interface Described {
+  scan: ScanResult;
+  size: number;
+  /** Row for the playable prefix, or null when nothing in the file can be played. */
+  record: SegmentRecord | null;
+}
+
+export function describe(rel: string, buf: Uint8Array): Described {
+  const who = parseSegmentPath(rel);
+  const scan = scanSegment(buf);
+  if (!who || !scan.init || !scan.hasKeyframe || scan.fragments.length === 0) return { scan, size: buf.length, record: null };
+  const hasher = new Bun.CryptoHasher("sha256");
+  hasher.update(buf.subarray(0, scan.playableBytes));
+  const rec: SegmentRecord = {
+    id: segmentId(who.cameraId, who.stream, who.startMs),
+    cameraId: who.cameraId,
+    stream: who.stream,
+    startMs: who.startMs,
+    endMs: who.startMs + Math.round(mediaSpan(scan)),
+    bytes: scan.playableBytes,
+    path: rel,
+    mime: scan.init.mime,
+    sha256: hasher.digest("hex"),
+  };
+  if (scan.init.video?.width) rec.width = scan.init.video.width;
+  if (scan.init.video?.height) rec.height = scan.init.video.height;
+  return { scan, size: buf.length, record: rec };
+}
+
+/** Same arithmetic as the writer: last fragment end minus first fragment start, media ms. */
+export function mediaSpan(scan: ScanResult): number {
+  const first = scan.fragments[0];
+  const last = scan.fragments[scan.fragments.length - 1];
+  return first && last ? last.info.startMs + last.info.durationMs - first.info.startMs : 0;
+}
+
+export async function readWhole(path: string): Promise<Uint8Array> {
+  return new Uint8Array(await Bun.file(path).arrayBuffer());
+}

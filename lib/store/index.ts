@@ -1,0 +1,15 @@
+/**
+ * The media store (lib/store), shared by edge and central: segment files (fragmented MP4) on
+ * disk are the truth; gap journals and evidence-lock files sit beside them; the DuckDB index
+ * is derived and rebuildable. Owns everything under a store root. Does not parse MP4 itself
+ * (lib/mp4 does), knows nothing of cameras beyond their ids, and has no HTTP or MQTT.
+ * Design: docs/design/storage.md.
+ */
+export * from "./types.ts";
+export { MediaStore, type StoreOptions } from "./store.ts";
+export type { SegmentWriter } from "./writer.ts";
+export type { RetentionPolicy } from "./retention.ts";
+export type { RecoveryReport, RecoveryAction } from "./recovery.ts";
+export { checkStore, type CheckReport, type CheckProblem, type CheckProblemKind } from "./check.ts";
+export { StoreInputError, StoreLockedError, NotAStoreError } from "./errors.ts";
+export { isLocked } from "./retention.ts";

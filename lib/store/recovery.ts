@@ -1,0 +1,124 @@
+/**
+ * Startup reconciliation of disk and index, both ways: torn tails trimmed, orphan files
+ * indexed (or removed when nothing in them plays), rows without files dropped, gaps and
+ * locks reloaded from their files, and a "crash" gap opened for every stream when the last
+ * run did not close cleanly. Also the rebuild path of `outpost check --rebuild`.
+ */
+import { open, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { Logger } from "../log/index.ts";
+import type { IndexDb } from "./db.ts";
+import type { SegmentRecord, StreamKind } from "./types.ts";
+import { appendGap, readGaps, readLocks, streamKey, type JournalGap } from "./journal.ts";
+import { describe, listMedia, readWhole } from "./files.ts";
+import { fsyncDir } from "./layout.ts";
+
+export type RecoveryAction = "trimmed" | "indexed-orphan" | "removed-unplayable" | "dropped-row" | "crash-gap" | "closed-gap" | "removed-temp";
+
+export interface RecoveryReport {
+  actions: { action: RecoveryAction; path?: string; detail: string }[];
+}
+
+export interface RecoveryResult {
+  report: RecoveryReport;
+  /** Per stream: end of the last indexed segment. */
+  lastEnd: Map<string, number>;
+  /** Per stream: gap still open (recording has not resumed since). */
+  openGaps: Map<string, JournalGap>;
+}
+
+export async function recover(root: string, db: IndexDb, log: Logger, opts: { crashGaps: boolean }): Promise<RecoveryResult> {
+  const report: RecoveryReport = { actions: [] };
+  const act = (action: RecoveryAction, detail: string, path?: string) => {
+    report.actions.push(path ? { action, path, detail } : { action, detail });
+    log.warn(`recovery: ${action}`, path ? { path, detail } : { detail });
+  };
+
+  // Locks: leftovers of an interrupted write are incomplete by construction (rename never happened).
+  const { locks, bad, tmp } = await readLocks(root);
+  for (const t of tmp) {
+    await unlink(join(root, t)).catch(() => undefined);
+    act("removed-temp", "interrupted lock write", t);
+  }
+  for (const b of bad) log.error("unreadable evidence lock file kept as is; fix or remove it by hand", { path: b });
+
+  // Segments: files vs rows.
+  const { segments: files } = await listMedia(root);
+  const rows = await db.allSegments();
+  const rowByPath = new Map(rows.map((r) => [r.path, r]));
+  const filePaths = new Set(files.map((f) => f.path));
+  for (const r of rows) {
+    if (filePaths.has(r.path)) continue;
+    await db.deleteSegment(r);
+    act("dropped-row", "index row without a file", r.path);
+  }
+  const found: SegmentRecord[] = [];
+  const dirsToSync = new Set<string>();
+  for (const f of files) {
+    const row = rowByPath.get(f.path);
+    if (row && row.bytes === f.size) continue;
+    if (row) await db.deleteSegment(row);
+    const abs = join(root, f.path);
+    const d = describe(f.path, await readWhole(abs));
+    if (!d.record) {
+      await unlink(abs);
+      dirsToSync.add(dirname(abs));
+      act("removed-unplayable", `no whole keyframe fragment in ${f.size} bytes`, f.path);
+      continue;
+    }
+    if (d.record.bytes < f.size) {
+      const h = await open(abs, "r+");
+      try {
+        await h.truncate(d.record.bytes);
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+      act("trimmed", `torn tail: ${f.size - d.record.bytes} of ${f.size} bytes cut`, f.path);
+    }
+    found.push(d.record);
+    act("indexed-orphan", row ? `size differed from the index (${row.bytes} vs ${f.size}); rescanned` : `file without index row; ${d.scan.fragments.length} fragments, ${d.record.endMs - d.record.startMs} ms`, f.path);
+  }
+  for (const d of dirsToSync) await fsyncDir(d);
+  if (found.length) await db.putSegments(found);
+
+  // Gaps: close gaps that recording resumed after (the closing record may not have been written).
+  const lastEnd = new Map<string, number>();
+  const firstStarts = new Map<string, number[]>();
+  for (const r of await db.all(`SELECT camera_id, stream, max(end_ms) AS e FROM segments GROUP BY camera_id, stream`)) {
+    lastEnd.set(streamKey(String(r.camera_id), r.stream as StreamKind), Number(r.e));
+  }
+  const gaps = await readGaps(root);
+  const openGaps = new Map<string, JournalGap>();
+  for (const g of gaps) {
+    if (g.endMs !== null) continue;
+    const key = streamKey(g.cameraId, g.stream);
+    let starts = firstStarts.get(key);
+    if (!starts) {
+      const r = await db.all(`SELECT start_ms FROM segments WHERE camera_id = $1 AND stream = $2 ORDER BY start_ms`, [g.cameraId, g.stream]);
+      starts = r.map((x) => Number(x.start_ms));
+      firstStarts.set(key, starts);
+    }
+    const next = starts.find((s) => s >= g.startMs);
+    if (next !== undefined) {
+      g.endMs = next;
+      await appendGap(root, g);
+      act("closed-gap", `${g.reason} gap closed at the segment recorded after it`, `${g.cameraId}/${g.stream}`);
+    } else {
+      openGaps.set(key, g);
+    }
+  }
+  if (opts.crashGaps) {
+    for (const [key, end] of lastEnd) {
+      if (openGaps.has(key)) continue;
+      const [cameraId, stream] = key.split("\u0000") as [string, StreamKind];
+      const g: JournalGap = { cameraId, stream, startMs: end, endMs: null, reason: "crash", detail: "recorder did not shut down cleanly" };
+      await appendGap(root, g);
+      openGaps.set(key, g);
+      gaps.push(g);
+      act("crash-gap", `recording stopped without a clean shutdown at ${new Date(end).toISOString()}`, `${cameraId}/${stream}`);
+    }
+  }
+  await db.replaceGapsAndLocks(gaps.filter((g) => g.endMs === null || g.endMs > g.startMs), locks);
+  return { report, lastEnd, openGaps };
+}

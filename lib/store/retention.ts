@@ -1,0 +1,135 @@
+/**
+ * Retention: deletes the oldest segments first — per camera by age and bytes, then store-wide
+ * by quota and free-space floor — and never a segment that overlaps an unexpired evidence
+ * lock. Files go first (that is what frees space, even when DuckDB itself cannot write),
+ * then index rows; recovery drops any row whose file is gone if we stop in between.
+ */
+import { rmdir, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { Clock } from "../clock.ts";
+import type { Logger } from "../log/index.ts";
+import type { IndexDb } from "./db.ts";
+import type { EvidenceLock, SegmentRecord } from "./types.ts";
+import { fsyncDir } from "./layout.ts";
+
+export interface RetentionPolicy {
+  maxAgeMs?: number;
+  maxBytes?: number;
+}
+
+export interface RetentionHost {
+  db: IndexDb;
+  root: string;
+  clock: Clock;
+  log: Logger;
+  maxTotalBytes: number | undefined;
+  minFreeBytes: number;
+  locks(): EvidenceLock[];
+  totalBytes(): number;
+  freeBytes(): Promise<number>;
+  forget(seg: SegmentRecord): void;
+}
+
+const PAGE = 500;
+
+export function isLocked(seg: { cameraId: string; startMs: number; endMs: number }, locks: EvidenceLock[], now: number): boolean {
+  return locks.some((l) => l.cameraId === seg.cameraId && (l.expiresAtMs === undefined || l.expiresAtMs > now) && seg.startMs < l.endMs && seg.endMs > l.startMs);
+}
+
+/**
+ * `policies` null = store-wide limits only (the writer asking for room). `needBytes` = room a
+ * pending write needs on top of the limits.
+ */
+export async function retention(
+  h: RetentionHost,
+  policies: ((cameraId: string) => { maxAgeMs?: number; maxBytes?: number }) | null,
+  needBytes: number,
+): Promise<{ deleted: SegmentRecord[]; freedBytes: number }> {
+  const now = h.clock.now();
+  const locks = h.locks();
+  const deleted: SegmentRecord[] = [];
+  const dirs = new Set<string>();
+  let freed = 0;
+  let lockedSkipped = 0;
+
+  const remove = async (s: SegmentRecord): Promise<void> => {
+    const abs = join(h.root, s.path);
+    try {
+      await unlink(abs);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "ENOENT") throw e;
+    }
+    dirs.add(dirname(abs));
+    try {
+      await h.db.deleteSegment(s);
+    } catch (e) {
+      // Row without file: dropped by recovery at the next start. Space is what matters now.
+      h.log.error("index row of a deleted segment not removed", { err: e as Error, path: s.path });
+    }
+    h.forget(s);
+    freed += s.bytes;
+    deleted.push(s);
+  };
+
+  /** Walks segments oldest first (one camera or all), calling `want` until it says stop. */
+  const walk = async (cameraId: string | null, want: (s: SegmentRecord) => "delete" | "skip" | "stop"): Promise<void> => {
+    const seen = new Set<string>();
+    let cursor = -Infinity;
+    for (;;) {
+      const page = (await h.db.oldest(cameraId, PAGE, cursor === -Infinity ? Number.MIN_SAFE_INTEGER : cursor - 1)).filter((s) => !seen.has(s.id));
+      if (!page.length) return;
+      for (const s of page) {
+        seen.add(s.id);
+        cursor = s.startMs;
+        if (isLocked(s, locks, now)) {
+          lockedSkipped++;
+          continue;
+        }
+        const w = want(s);
+        if (w === "stop") return;
+        if (w === "delete") await remove(s);
+      }
+    }
+  };
+
+  if (policies) {
+    for (const cam of await cameraTotals(h.db)) {
+      const p = policies(cam.cameraId) ?? {};
+      if (p.maxAgeMs !== undefined && p.maxAgeMs >= 0) {
+        const cutoff = now - p.maxAgeMs;
+        await walk(cam.cameraId, (s) => (s.startMs >= cutoff ? "stop" : s.endMs <= cutoff ? "delete" : "skip"));
+      }
+      if (p.maxBytes !== undefined && p.maxBytes >= 0) {
+        let bytes = (await cameraTotals(h.db)).find((c) => c.cameraId === cam.cameraId)?.bytes ?? 0;
+        await walk(cam.cameraId, (s) => {
+          if (bytes <= p.maxBytes!) return "stop";
+          bytes -= s.bytes;
+          return "delete";
+        });
+      }
+    }
+  }
+
+  let free = await h.freeBytes();
+  const freeAtStart = free;
+  const over = () =>
+    (h.maxTotalBytes !== undefined && h.totalBytes() + needBytes > h.maxTotalBytes) || freeAtStart + freed < h.minFreeBytes + needBytes;
+  if (over()) {
+    await walk(null, () => (over() ? "delete" : "stop"));
+  }
+  for (const d of dirs) {
+    await fsyncDir(d).catch(() => undefined);
+    // Empty day directories go too; ENOTEMPTY simply means footage is left.
+    if (await rmdir(d).then(() => true, () => false)) await fsyncDir(dirname(d)).catch(() => undefined);
+  }
+  free = await h.freeBytes();
+  if (deleted.length) {
+    h.log.info("retention deleted segments", { count: deleted.length, freedBytes: freed, lockedKept: lockedSkipped, volumeFreeBytes: free });
+  }
+  return { deleted, freedBytes: freed };
+}
+
+async function cameraTotals(db: IndexDb): Promise<{ cameraId: string; bytes: number }[]> {
+  const rows = await db.all(`SELECT camera_id, sum(bytes) AS b FROM segments GROUP BY camera_id ORDER BY camera_id`);
+  return rows.map((r) => ({ cameraId: String(r.camera_id), bytes: Number(r.b) }));
+}

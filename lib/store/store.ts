@@ -1,0 +1,405 @@
+/**
+ * MediaStore: the object edge and central hold for one data directory. Opens the index,
+ * runs recovery, hands out one writer per stream, answers timeline queries, keeps evidence
+ * locks, and enforces retention (per camera, quota, free-space floor).
+ */
+import { access, rename, statfs, unlink } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { systemClock, type Clock } from "../clock.ts";
+import { createLogger, type Logger } from "../log/index.ts";
+import type { EvidenceLock, GapRecord, SegmentRecord, StreamKind, Timeline, TimelineQuery } from "./types.ts";
+import { IndexDb } from "./db.ts";
+import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, writeFileDurable } from "./layout.ts";
+import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
+import { recover, type RecoveryReport } from "./recovery.ts";
+import { StreamWriter, type SegmentWriter, type WriterHost } from "./writer.ts";
+import { QuotaError, StoreInputError, isNoSpace } from "./errors.ts";
+import { retention, type RetentionPolicy } from "./retention.ts";
+
+export interface StoreOptions {
+  root: string;
+  clock?: Clock;
+  log?: Logger;
+  /** Target segment length; cut at the first keyframe fragment at/after it. Default 60 s. */
+  segmentDurationMs?: number;
+  /** Simulated quota for tests and small appliances: total bytes the store may hold (segments). */
+  maxTotalBytes?: number;
+  /** Keep at least this many bytes free on the volume (statfs); default 256 MiB. */
+  minFreeBytes?: number;
+  /** Maintenance open (`outpost check --rebuild`): leave the CLEAN marker alone and open no crash gaps. */
+  maintenance?: boolean;
+}
+
+/** Ranges closer than this count as continuous. */
+const CONTINUOUS_MS = 1500;
+
+export class MediaStore {
+  readonly root: string;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly segmentDurationMs: number;
+  readonly maxTotalBytes: number | undefined;
+  readonly minFreeBytes: number;
+  /** Whether the previous run closed cleanly (CLEAN marker was present). */
+  readonly wasClean: boolean;
+  private readonly writers = new Map<string, StreamWriter>();
+  private locksById = new Map<string, EvidenceLock>();
+  private totalBytes = 0;
+  /** Index rows that could not be written (e.g. disk full for DuckDB's WAL); retried on the next commit. */
+  private unindexed: SegmentRecord[] = [];
+  private closed = false;
+  private retentionRunning: Promise<unknown> = Promise.resolve();
+  private readonly maintenance: boolean;
+  private readonly host: WriterHost;
+
+  private constructor(
+    opts: StoreOptions,
+    private readonly db: IndexDb,
+    readonly recovery: RecoveryReport,
+    private readonly lastEnd: Map<string, number>,
+    private readonly openGaps: Map<string, JournalGap>,
+    wasClean: boolean,
+  ) {
+    this.root = resolve(opts.root);
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? createLogger("store");
+    this.segmentDurationMs = opts.segmentDurationMs ?? 60_000;
+    this.maxTotalBytes = opts.maxTotalBytes;
+    this.minFreeBytes = opts.minFreeBytes ?? 256 * 1024 * 1024;
+    this.wasClean = wasClean;
+    this.maintenance = !!opts.maintenance;
+    this.host = {
+      root: this.root,
+      clock: this.clock,
+      segmentDurationMs: this.segmentDurationMs,
+      reserve: (n) => {
+        if (this.maxTotalBytes !== undefined && this.totalBytes + n > this.maxTotalBytes) throw new QuotaError(`store quota of ${this.maxTotalBytes} bytes reached`);
+        this.totalBytes += n;
+      },
+      release: (n) => {
+        this.totalBytes -= n;
+      },
+      makeRoom: async (n) => (await this.exclusive(() => retention(this.retentionHost, null, n))).deleted.length > 0,
+      lowOnSpace: async () => (await this.freeBytes()) < this.minFreeBytes || (this.maxTotalBytes !== undefined && this.totalBytes > this.maxTotalBytes),
+      commitRow: async (seg) => {
+        await this.flushUnindexed();
+        try {
+          await this.db.putSegment(seg);
+        } catch (e) {
+          this.log.error("index row not written; kept in memory and retried (the file is safe on disk)", { err: e as Error, path: seg.path });
+          this.unindexed.push(seg);
+        }
+        this.lastEnd.set(streamKey(seg.cameraId, seg.stream), seg.endMs);
+      },
+      saveGap: async (g) => {
+        await this.withRoom(() => appendGap(this.root, g));
+        const key = streamKey(g.cameraId, g.stream);
+        if (g.endMs === null) this.openGaps.set(key, g);
+        else if (this.openGaps.get(key)?.startMs === g.startMs) this.openGaps.delete(key);
+        try {
+          if (g.endMs !== null && g.endMs <= g.startMs) await this.db.run(`DELETE FROM gaps WHERE camera_id = $1 AND stream = $2 AND start_ms = $3`, [g.cameraId, g.stream, g.startMs]);
+          else await this.db.putGap(g);
+        } catch (e) {
+          this.log.error("gap not written to the index (it is in the journal)", { err: e as Error });
+        }
+      },
+    };
+
+  }
+
+  static async open(opts: StoreOptions): Promise<MediaStore> {
+    if (!opts || typeof opts.root !== "string" || !opts.root) throw new StoreInputError("store root directory is required");
+    if (opts.segmentDurationMs !== undefined && !(opts.segmentDurationMs >= 500)) throw new StoreInputError("segmentDurationMs must be at least 500");
+    const root = resolve(opts.root);
+    const log = opts.log ?? createLogger("store");
+    await mkdirDurable(root);
+    let wasClean = true;
+    if (!opts.maintenance) {
+      // Remove the marker first: a crash from here on must count as unclean.
+      wasClean = await exists(join(root, CLEAN_FILE));
+      if (wasClean) {
+        await unlink(join(root, CLEAN_FILE));
+        await fsyncDir(root);
+      }
+    }
+    const db = await openIndex(root, log);
+    try {
+      const r = await recover(root, db, log, { crashGaps: !opts.maintenance && !wasClean });
+      const store = new MediaStore(opts, db, r.report, r.lastEnd, r.openGaps, wasClean);
+      for (const l of await db.allLocks()) store.locksById.set(l.id, l);
+      const t = await db.all(`SELECT coalesce(sum(bytes), 0) AS b FROM segments`);
+      store.totalBytes = Number(t[0]?.b ?? 0);
+      log.info("store open", { root, clean: wasClean, recoveryActions: r.report.actions.length, bytes: store.totalBytes });
+      return store;
+    } catch (e) {
+      await db.close(false).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  writer(cameraId: string, stream: StreamKind): SegmentWriter {
+    checkCameraId(cameraId);
+    checkStream(stream);
+    if (this.closed) throw new Error("store is closed");
+    const key = streamKey(cameraId, stream);
+    let w = this.writers.get(key);
+    if (!w) {
+      w = new StreamWriter(this.host, this.log.child({ camera: cameraId, stream }), cameraId, stream, this.lastEnd.get(key), this.openGaps.get(key));
+      this.writers.set(key, w);
+    }
+    return w;
+  }
+
+  async segments(q: TimelineQuery): Promise<SegmentRecord[]> {
+    const { cameraId, stream, fromMs, toMs } = checkQuery(q);
+    if (!isCameraId(cameraId)) return [];
+    const rows = await this.db.segments(cameraId, stream, fromMs, toMs);
+    this.addLive(rows, cameraId, stream, fromMs, toMs);
+    return rows;
+  }
+
+  /** Adds what is not in the index yet: rows waiting for a writable index, and the open segment. */
+  private addLive(rows: SegmentRecord[], cameraId: string, stream: StreamKind, fromMs: number, toMs: number): void {
+    let added = false;
+    for (const u of this.unindexed) {
+      if (u.cameraId === cameraId && u.stream === stream && u.startMs < toMs && u.endMs > fromMs) {
+        rows.push(u);
+        added = true;
+      }
+    }
+    if (added) rows.sort((a, b) => a.startMs - b.startMs);
+    const cur = this.writers.get(streamKey(cameraId, stream))?.current();
+    if (cur && cur.startMs < toMs && cur.endMs >= fromMs) rows.push(cur);
+  }
+
+  /**
+   * Ranges and gaps are clipped to [from, to); segments are whole files (without sha256). An
+   * open gap runs up to now. `segments: false` skips building segment objects (a 30-day
+   * overview needs only ranges and gaps); `segments` is then empty.
+   */
+  async timeline(q: TimelineQuery, opts: { segments?: boolean } = {}): Promise<Timeline> {
+    const { cameraId, stream, fromMs, toMs } = checkQuery(q);
+    if (!isCameraId(cameraId)) return { ranges: [], gaps: [], segments: [] };
+    let segments: SegmentRecord[] = [];
+    let starts: number[];
+    let ends: number[];
+    if (opts.segments === false) {
+      const sp = await this.db.spans(cameraId, stream, fromMs, toMs);
+      starts = sp.start;
+      ends = sp.end;
+      const extra: SegmentRecord[] = [];
+      this.addLive(extra, cameraId, stream, fromMs, toMs);
+      if (extra.length) {
+        const all = [...starts.map((s, i) => [s, ends[i]!] as const), ...extra.map((e) => [e.startMs, e.endMs] as const)].sort((a, b) => a[0] - b[0]);
+        starts = all.map((x) => x[0]);
+        ends = all.map((x) => x[1]);
+      }
+    } else {
+      segments = await this.db.segmentsLite(cameraId, stream, fromMs, toMs);
+      this.addLive(segments, cameraId, stream, fromMs, toMs);
+      starts = segments.map((s) => s.startMs);
+      ends = segments.map((s) => s.endMs);
+    }
+    const ranges: { startMs: number; endMs: number }[] = [];
+    for (let i = 0; i < starts.length; i++) {
+      const last = ranges[ranges.length - 1];
+      if (last && starts[i]! - last.endMs <= CONTINUOUS_MS) last.endMs = Math.max(last.endMs, ends[i]!);
+      else ranges.push({ startMs: starts[i]!, endMs: ends[i]! });
+    }
+    const clipped = ranges.map((r) => ({ startMs: Math.max(r.startMs, fromMs), endMs: Math.min(r.endMs, toMs) })).filter((r) => r.endMs > r.startMs);
+    const now = this.clock.now();
+    const gaps: GapRecord[] = [];
+    for (const g of await this.db.gaps(cameraId, stream, fromMs, toMs)) {
+      const w = this.writers.get(streamKey(cameraId, stream));
+      // An open gap whose writer is recording again ends where recording resumed.
+      const end = g.endMs ?? (w && !w.openGap() && w.current() ? w.current()!.startMs : now);
+      const rec: GapRecord = { cameraId, stream, startMs: Math.max(g.startMs, fromMs), endMs: Math.min(end, toMs), reason: g.reason };
+      if (g.detail) rec.detail = g.detail;
+      if (rec.endMs > rec.startMs) gaps.push(rec);
+    }
+    return { ranges: clipped, gaps, segments };
+  }
+
+  async cameras(): Promise<{ cameraId: string; stream: StreamKind; firstMs: number; lastMs: number; bytes: number; segments: number }[]> {
+    const list = await this.db.cameras();
+    for (const w of this.writers.values()) {
+      const cur = w.current();
+      if (!cur) continue;
+      const e = list.find((c) => c.cameraId === cur.cameraId && c.stream === cur.stream);
+      if (e) {
+        e.lastMs = Math.max(e.lastMs, cur.endMs);
+        e.bytes += cur.bytes;
+        e.segments++;
+      } else list.push({ cameraId: cur.cameraId, stream: cur.stream, firstMs: cur.startMs, lastMs: cur.endMs, bytes: cur.bytes, segments: 1 });
+    }
+    return list.sort((a, b) => (a.cameraId === b.cameraId ? a.stream.localeCompare(b.stream) : a.cameraId < b.cameraId ? -1 : 1));
+  }
+
+  absPath(seg: SegmentRecord): string {
+    return join(this.root, seg.path);
+  }
+
+  /** Records a gap (e.g. reported by central or ingest) durably: journal first, then index. */
+  async addGap(g: GapRecord): Promise<void> {
+    checkCameraId(g.cameraId);
+    checkStream(g.stream);
+    if (!Number.isFinite(g.startMs) || !Number.isFinite(g.endMs) || g.endMs <= g.startMs) throw new StoreInputError("gap needs finite startMs < endMs");
+    const j: JournalGap = { ...g };
+    await this.withRoom(() => appendGap(this.root, j));
+    await this.db.putGap(j);
+  }
+
+  async createLock(l: Omit<EvidenceLock, "id" | "createdAtMs"> & { id?: string }): Promise<EvidenceLock> {
+    checkCameraId(l.cameraId);
+    if (!Number.isFinite(l.startMs) || !Number.isFinite(l.endMs) || l.endMs <= l.startMs) throw new StoreInputError("evidence lock needs a window with startMs < endMs");
+    if (l.expiresAtMs !== undefined && !Number.isFinite(l.expiresAtMs)) throw new StoreInputError("expiresAtMs must be a time in ms");
+    const lock: EvidenceLock = {
+      id: l.id === undefined ? crypto.randomUUID() : checkLockId(l.id),
+      cameraId: l.cameraId,
+      startMs: Math.floor(l.startMs),
+      endMs: Math.ceil(l.endMs),
+      reason: String(l.reason ?? ""),
+      createdBy: String(l.createdBy ?? ""),
+      createdAtMs: this.clock.now(),
+    };
+    if (l.expiresAtMs !== undefined) lock.expiresAtMs = l.expiresAtMs;
+    await this.withRoom(() => writeLock(this.root, lock));
+    await this.db.putLock(lock);
+    this.locksById.set(lock.id, lock);
+    this.log.info("evidence lock created", { lock: lock.id, camera: lock.cameraId });
+    return lock;
+  }
+
+  async deleteLock(id: string): Promise<boolean> {
+    if (typeof id !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) return false;
+    const existed = await removeLock(this.root, id);
+    await this.db.deleteLock(id);
+    this.locksById.delete(id);
+    if (existed) this.log.info("evidence lock deleted", { lock: id });
+    return existed;
+  }
+
+  async locks(cameraId?: string): Promise<EvidenceLock[]> {
+    return [...this.locksById.values()].filter((l) => cameraId === undefined || l.cameraId === cameraId).sort((a, b) => a.startMs - b.startMs || (a.id < b.id ? -1 : 1));
+  }
+
+  /** Per-camera policies, then the store-wide quota and free-space floor. Never touches locked or open segments. */
+  enforceRetention(policies: (cameraId: string) => RetentionPolicy): Promise<{ deleted: SegmentRecord[]; freedBytes: number }> {
+    return this.exclusive(() => retention(this.retentionHost, policies, 0));
+  }
+
+  async usage(): Promise<{ totalBytes: number; volumeFreeBytes: number; volumeTotalBytes: number; byCamera: Record<string, number> }> {
+    const s = await statfs(this.root);
+    const byCamera: Record<string, number> = {};
+    for (const c of await this.cameras()) byCamera[c.cameraId] = (byCamera[c.cameraId] ?? 0) + c.bytes;
+    return { totalBytes: this.totalBytes, volumeFreeBytes: s.bavail * s.bsize, volumeTotalBytes: s.blocks * s.bsize, byCamera };
+  }
+
+  /** Ends every session (gap "stopped"), writes the CLEAN marker, checkpoints the index. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.writers.values()) {
+      try {
+        await w.end("stopped", "recorder shut down");
+      } catch (e) {
+        this.log.error("could not end a recording session at close", { err: e as Error });
+      }
+    }
+    await this.retentionRunning;
+    await this.flushUnindexed();
+    await this.db.close(true);
+    if (!this.maintenance && this.unindexed.length === 0) {
+      try {
+        await this.withRoom(() => writeFileDurable(join(this.root, CLEAN_FILE), `${new Date(this.clock.now()).toISOString()}\n`));
+      } catch (e) {
+        this.log.error("could not write the clean-shutdown marker; next start will report a crash gap", { err: e as Error });
+      }
+    }
+  }
+
+  /** Small metadata writes (journal, lock, marker) on a full volume: free room once and retry. */
+  private async withRoom<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isNoSpace(e)) throw e;
+      await this.exclusive(() => retention(this.retentionHost, null, 1 << 20));
+      return fn();
+    }
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.retentionRunning.then(fn, fn);
+    this.retentionRunning = p.catch(() => undefined);
+    return p;
+  }
+
+  private async flushUnindexed(): Promise<void> {
+    if (!this.unindexed.length) return;
+    try {
+      await this.db.putSegments(this.unindexed);
+      this.unindexed = [];
+    } catch (e) {
+      this.log.warn("index still not writable; segments stay on disk and are indexed at next start", { err: e as Error, pending: this.unindexed.length });
+    }
+  }
+
+  private freeBytes = async (): Promise<number> => {
+    const s = await statfs(this.root);
+    return s.bavail * s.bsize;
+  };
+
+  private get retentionHost() {
+    return {
+      db: this.db,
+      root: this.root,
+      clock: this.clock,
+      log: this.log,
+      maxTotalBytes: this.maxTotalBytes,
+      minFreeBytes: this.minFreeBytes,
+      locks: () => [...this.locksById.values()],
+      totalBytes: () => this.totalBytes,
+      freeBytes: this.freeBytes,
+      forget: (s: SegmentRecord) => {
+        this.totalBytes -= s.bytes;
+      },
+    };
+  }
+
+}
+
+function checkQuery(q: TimelineQuery): { cameraId: string; stream: StreamKind; fromMs: number; toMs: number } {
+  if (!q || typeof q !== "object") throw new StoreInputError("timeline query is required");
+  const stream = q.stream ?? "main";
+  if (!isStream(stream)) throw new StoreInputError(`invalid stream ${JSON.stringify(q.stream)}: expected "main" or "sub"`);
+  if (typeof q.fromMs !== "number" || typeof q.toMs !== "number" || !Number.isFinite(q.fromMs) || !Number.isFinite(q.toMs)) {
+    throw new StoreInputError("from and to must be valid times");
+  }
+  if (q.toMs <= q.fromMs) throw new StoreInputError(`the window is inverted or empty: from (${new Date(q.fromMs).toISOString()}) must be before to (${new Date(q.toMs).toISOString()})`);
+  return { cameraId: String(q.cameraId), stream, fromMs: q.fromMs, toMs: q.toMs };
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Opens the index; an unreadable file (corrupt, failed WAL replay) is moved aside and rebuilt from disk. */
+async function openIndex(root: string, log: Logger): Promise<IndexDb> {
+  const path = join(root, INDEX_FILE);
+  try {
+    return await IndexDb.open(path);
+  } catch (e) {
+    if ((e as Error).name === "StoreLockedError") throw e;
+    const aside = `${path}.unreadable-${Date.now()}`;
+    log.error("index unreadable; moving it aside and rebuilding from disk", { err: e as Error, aside });
+    await rename(path, aside);
+    await rename(`${path}.wal`, `${aside}.wal`).catch(() => undefined);
+    return IndexDb.open(path);
+  }
+}

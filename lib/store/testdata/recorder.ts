@@ -1,0 +1,29 @@
+/**
+ * Child process for the kill -9 test: opens a store and records an endless looped test
+ * stream, printing "F <segmentStartMs> <fsyncedEndMs>" after each fragment is on disk.
+ * Usage: bun recorder.ts ROOT SRC.mp4
+ */
+import { FragmentSplitter } from "../../mp4/index.ts";
+import { Logger, MemorySink } from "../../log/index.ts";
+import { MediaStore } from "../index.ts";
+import { fragmentAt, type Media } from "./media.ts";
+
+const [root, src] = process.argv.slice(2) as [string, string];
+const items = new FragmentSplitter().push(new Uint8Array(await Bun.file(src).arrayBuffer()));
+const first = items[0]!;
+if (first.kind !== "init") throw new Error("no init");
+const frags = items.flatMap((i) => (i.kind === "fragment" ? [{ bytes: i.bytes, info: i.info }] : []));
+const last = frags[frags.length - 1]!;
+const media: Media = { init: first.bytes, info: first.info, frags, durationMs: last.info.startMs + last.info.durationMs };
+
+const store = await MediaStore.open({ root, segmentDurationMs: 2000, minFreeBytes: 0, log: new Logger({ component: "store", sink: new MemorySink() }) });
+const w = store.writer("cam1", "main");
+w.init(media.init, media.info);
+const base = Date.now();
+for (let n = 0; ; n++) {
+  const f = fragmentAt(media, n);
+  await w.fragment(f.bytes, f.info, base + f.info.startMs + f.info.durationMs);
+  const cur = w.current();
+  if (cur) process.stdout.write(`F ${cur.startMs} ${cur.endMs}\n`);
+  await Bun.sleep(15);
+}
