@@ -1,0 +1,124 @@
+/**
+ * `outpost demo`: central + two edge recorders + simulated cameras in one process, on
+ * embedded defaults (DuckDB files, aedes broker). Enrolls each edge with central the way an
+ * admin would (token → `edge enroll`), prints the URLs and logins, and writes DIR/demo.json.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { CliError, parseOptions, untilSignal, type Command } from "../../lib/cli/index.ts";
+import { createLogger } from "../../lib/log/index.ts";
+
+const usage = `usage: outpost demo [--data DIR] [--cameras N] [--edges N] [--port P]
+
+Starts central, N edge recorders (default 2) and simulated cameras (default 2 per edge), enrolls
+the edges with central, and prints the web URL and logins. Everything is also written to
+DIR/demo.json (default DIR: .data/demo). Runs until Ctrl-C.`;
+
+export interface DemoInfo {
+  central: { url: string; user: string; password: string };
+  edges: { name: string; url: string; user: string; password: string; siteId?: string }[];
+  cameras: { id: string; rtspMain: string; rtspSub: string; onvifUrl: string }[];
+}
+
+export interface Demo {
+  info: DemoInfo;
+  stop(): Promise<void>;
+}
+
+export async function startDemo(opts: { dataDir: string; edges?: number; camerasPerEdge?: number; port?: number }): Promise<Demo> {
+  const log = createLogger("demo");
+  const dataDir = resolve(opts.dataDir);
+  const edgeCount = opts.edges ?? 2;
+  const perEdge = opts.camerasPerEdge ?? 2;
+  await mkdir(dataDir, { recursive: true });
+  const [{ startCamsim, withCredentials }, { startCentral }, { startEdge }, { enroll, loadIdentity }] = await Promise.all([
+    import("../../camsim/index.ts"),
+    import("../../central/index.ts"),
+    import("../../edge/main.ts"),
+    import("../../edge/identity/index.ts"),
+  ]);
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((e) => log.warn("stop failed", { err: e }));
+  };
+  try {
+    const central = await startCentral({ dataDir: join(dataDir, "central"), api: { port: opts.port ?? 8080 } }, { log: log.child({ component: "central" }) });
+    stops.push(() => central.close());
+    const cam = await startCamsim({ cameras: edgeCount * perEdge, main: { width: 1280, height: 720, fps: 15 }, log: log.child({ component: "camsim" }) });
+    stops.push(() => cam.close());
+
+    const info: DemoInfo = {
+      central: { url: central.apiUrl, user: "admin", password: central.initialAdminPassword ?? (await Bun.file(central.adminPasswordFile).text()).trim() },
+      edges: [],
+      cameras: cam.cameras.map((c) => ({ id: c.id, rtspMain: c.rtspMain, rtspSub: c.rtspSub, onvifUrl: c.onvifUrl })),
+    };
+    for (let e = 0; e < edgeCount; e++) {
+      const name = `bus-${101 + e}`;
+      const edgeDir = join(dataDir, name);
+      const password = randomBytes(9).toString("base64url");
+      let identity = await loadIdentity(edgeDir);
+      if (!identity) {
+        const token = await central.createEnrollmentToken(name);
+        identity = await enroll({ centralUrl: central.enrollUrl, token: token.token, dataDir: edgeDir, log: log.child({ component: "enroll", edge: name }) });
+      }
+      const cameras = cam.cameras.slice(e * perEdge, (e + 1) * perEdge).map((c, i) => ({
+        id: `cam${i + 1}`,
+        name: `${name} camera ${i + 1}`,
+        rtsp: { main: withCredentials(c.rtspMain, cam.user, cam.password), sub: withCredentials(c.rtspSub, cam.user, cam.password) },
+      }));
+      const edge = await startEdge(
+        {
+          name,
+          dataDir: edgeDir,
+          demo: true,
+          api: { port: 0 },
+          admin: { user: "admin", passwordHash: await Bun.password.hash(password, "argon2id") },
+          storage: { segmentDurationMs: 60_000, minFreeBytes: 64 * 1024 * 1024 },
+          retention: { maxAgeHours: 24 },
+          cameras,
+        },
+        { log: log.child({ component: "edge", edge: name }) },
+      );
+      stops.push(() => edge.stop());
+      info.edges.push({ name, url: edge.url ?? "", user: "admin", password, siteId: identity.siteId });
+    }
+    await writeFile(join(dataDir, "demo.json"), JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
+    return { info, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+const command: Command = {
+  summary: "central + edges + simulated cameras in one process (embedded defaults)",
+  usage,
+  async run(argv) {
+    const { values } = parseOptions(argv, { data: { type: "string" }, cameras: { type: "string" }, edges: { type: "string" }, port: { type: "string" } }, usage);
+    const num = (v: unknown, name: string, d: number) => {
+      if (v === undefined) return d;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new CliError(`--${name} must be a whole number, got '${v}'`);
+      return n;
+    };
+    const dataDir = typeof values.data === "string" ? values.data : ".data/demo";
+    const demo = await startDemo({ dataDir, edges: num(values.edges, "edges", 2), camerasPerEdge: num(values.cameras, "cameras", 2), port: num(values.port, "port", 8080) });
+    const { info } = demo;
+    const lines = [
+      "",
+      "Outpost demo is running.",
+      `  central   ${info.central.url}   user ${info.central.user}   password ${info.central.password}`,
+      ...info.edges.map((e) => `  edge ${e.name.padEnd(8)} ${e.url}   user ${e.user}   password ${e.password}`),
+      ...info.cameras.map((c) => `  camera ${c.id.padEnd(6)} ${c.rtspMain}`),
+      `  details   ${resolve(dataDir, "demo.json")}`,
+      "Ctrl-C stops it.",
+      "",
+    ];
+    console.log(lines.join("\n"));
+    await untilSignal();
+    await demo.stop();
+    return 0;
+  },
+};
+export default command;

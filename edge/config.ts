@@ -1,0 +1,121 @@
+/**
+ * The edge recorder's configuration: one zod schema, every key with its default, documented
+ * in docs/ref/edge-config.md (keep the two in step). Loaded by lib/config (YAML/TOML/JSON +
+ * OUTPOST_A__B environment overrides); a bad file names the key and never starts half-way.
+ */
+import { dirname, isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+import { loadConfig, type LoadConfigOptions } from "../lib/config/index.ts";
+
+const id = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "must be 1-64 letters, digits, '-' or '_', starting with a letter or digit");
+
+const rtspUrl = z.string().refine((s) => /^rtsp:\/\/[^\s/]+/i.test(s), "must be an rtsp:// URL");
+
+const retention = z
+  .object({
+    /** Delete footage older than this (hours; fractions allowed). */
+    maxAgeHours: z.number().positive().optional(),
+    /** Keep at most this many bytes of this camera (all streams). */
+    maxBytes: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export const cameraSchema = z
+  .object({
+    id,
+    name: z.string().min(1).optional(),
+    enabled: z.boolean().default(true),
+    rtsp: z.object({ main: rtspUrl, sub: rtspUrl.optional() }).strict().optional(),
+    onvif: z.object({ address: z.string().min(1) }).strict().optional(),
+    user: z.string().optional(),
+    password: z.string().optional(),
+    /** Which streams to record; default both (sub only if the camera has one). */
+    streams: z.array(z.enum(["main", "sub"])).min(1).default(["main", "sub"]),
+    /** Overrides the edge-wide `retention` for this camera. */
+    retention: retention.optional(),
+  })
+  .strict()
+  .refine((c) => !!c.rtsp !== !!c.onvif, { message: "give either rtsp.main or onvif.address (exactly one)" });
+
+export const edgeConfigSchema = z
+  .object({
+    /** Store root and edge state (pidfile, exports). Relative paths are relative to the config file. */
+    dataDir: z.string().min(1).default("./data"),
+    name: z.string().min(1).default("edge"),
+    logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
+    /** Demo edge (outpost demo): allowed to run with a generated admin password. */
+    demo: z.boolean().default(false),
+    api: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z.string().min(1).default("127.0.0.1"),
+        port: z.number().int().min(0).max(65535).default(8080),
+      })
+      .strict()
+      .prefault({}),
+    admin: z
+      .object({
+        user: z.string().min(1).default("admin"),
+        /** argon2id hash (Bun.password.hash(pw, "argon2id")); absent = local login disabled. */
+        passwordHash: z
+          .string()
+          .refine((h) => h.startsWith("$argon2id$"), "must be an argon2id hash ($argon2id$...), never a plain password")
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
+    storage: z
+      .object({
+        segmentDurationMs: z.number().int().min(1000).max(600_000).default(60_000),
+        /** Quota for all segments of this edge; absent = the volume is the limit. */
+        maxTotalBytes: z.number().int().positive().optional(),
+        /** Free space kept on the volume. */
+        minFreeBytes: z.number().int().min(0).default(256 * 1024 * 1024),
+        retentionIntervalMs: z.number().int().min(100).default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    ingest: z
+      .object({
+        stallTimeoutMs: z.number().int().min(500).default(5000),
+        /** From pipeline start to first media; default max(10 s, 2 × stallTimeoutMs). */
+        connectTimeoutMs: z.number().int().min(500).optional(),
+        backoffInitialMs: z.number().int().min(10).default(500),
+        backoffMaxMs: z.number().int().min(100).default(30_000),
+        /** A session recording this long resets the backoff. */
+        stableMs: z.number().int().min(0).default(10_000),
+        latencyMs: z.number().int().min(0).max(5000).default(200),
+        /** Delay between starting successive streams (RTSP servers dislike simultaneous joins). */
+        staggerMs: z.number().int().min(0).max(10_000).default(300),
+      })
+      .strict()
+      .prefault({}),
+    /** Default retention for every camera (per-camera `retention` overrides). */
+    retention: retention.prefault({}),
+    cameras: z.array(cameraSchema).default([]),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    c.cameras.forEach((cam, i) => {
+      if (seen.has(cam.id)) ctx.addIssue({ code: "custom", path: ["cameras", i, "id"], message: `duplicate camera id '${cam.id}'` });
+      seen.add(cam.id);
+    });
+    if (c.ingest.backoffMaxMs < c.ingest.backoffInitialMs) {
+      ctx.addIssue({ code: "custom", path: ["ingest", "backoffMaxMs"], message: "must be ≥ ingest.backoffInitialMs" });
+    }
+  });
+
+export type EdgeConfig = z.infer<typeof edgeConfigSchema>;
+export type EdgeCameraConfig = z.infer<typeof cameraSchema>;
+/** What callers may pass to startEdge: the config before defaults are filled in. */
+export type EdgeConfigInput = z.input<typeof edgeConfigSchema>;
+
+/** Loads and validates a config file (plus environment overrides); dataDir resolved against the file. */
+export async function loadEdgeConfig(file: string | undefined, opts: Omit<LoadConfigOptions, "file"> = {}): Promise<EdgeConfig> {
+  const cfg = await loadConfig(edgeConfigSchema, { ...opts, file });
+  if (file && !isAbsolute(cfg.dataDir)) cfg.dataDir = resolve(dirname(resolve(file)), cfg.dataDir);
+  return cfg;
+}

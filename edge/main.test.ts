@@ -1,0 +1,75 @@
+/**
+ * Edge wiring: config validation, runEdge's CLI errors, the API served from edge/api with the
+ * deps built here, and the no-default-password rule.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CliError } from "../lib/cli/index.ts";
+import { ConfigError } from "../lib/config/index.ts";
+import { Logger, MemorySink } from "../lib/log/index.ts";
+import { loadEdgeConfig } from "./config.ts";
+import { runEdge, startEdge } from "./main.ts";
+
+const dirs: string[] = [];
+const tmp = async () => {
+  const d = await mkdtemp(join(tmpdir(), "outpost-edge-main-"));
+  dirs.push(d);
+  return d;
+};
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+test("config: defaults, dataDir relative to the file, errors name the key", async () => {
+  const d = await tmp();
+  const f = join(d, "edge.yaml");
+  await writeFile(f, "dataDir: store\ncameras:\n  - id: a\n    rtsp: { main: rtsp://10.0.0.1/s }\n");
+  const cfg = await loadEdgeConfig(f, { env: {} });
+  expect(cfg.dataDir).toBe(join(d, "store"));
+  expect(cfg.cameras[0]!.streams).toEqual(["main", "sub"]);
+  expect(cfg.ingest.stallTimeoutMs).toBe(5000);
+  await writeFile(f, "cameras:\n  - id: a\n    rtsp: { main: http://x }\napi: { port: 99999 }\n");
+  const e = await loadEdgeConfig(f, { env: {} }).catch((x) => x);
+  expect(e).toBeInstanceOf(ConfigError);
+  expect(e.message).toContain("cameras.0.rtsp.main");
+  expect(e.message).toContain("api.port");
+  const env = await loadEdgeConfig(undefined, { env: { OUTPOST_INGEST__STALL_TIMEOUT_MS: "2000" } });
+  expect(env.ingest.stallTimeoutMs).toBe(2000);
+});
+
+test("runEdge: missing --config and a bad file are CLI errors, nothing starts", async () => {
+  await expect(runEdge([])).rejects.toBeInstanceOf(CliError);
+  const d = await tmp();
+  const f = join(d, "bad.yaml");
+  await writeFile(f, "admin: { passwordHash: hunter2 }\n");
+  const e = await runEdge(["--config", f]).catch((x) => x);
+  expect(e).toBeInstanceOf(CliError);
+  expect(e.message).toContain("admin.passwordHash");
+  expect(e.message).toContain("argon2id");
+});
+
+test("startEdge serves the edge API with cameras and health; without a password hash login is disabled and says how to set one", async () => {
+  const d = await tmp();
+  const sink = new MemorySink();
+  const edge = await startEdge(
+    { dataDir: d, api: { port: 0 }, storage: { minFreeBytes: 0 }, cameras: [{ id: "gone", rtsp: { main: "rtsp://127.0.0.1:1/x" } }] },
+    { log: new Logger({ component: "edge", sink, level: "debug" }) },
+  );
+  try {
+    expect(edge.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(sink.records.some((r) => r.level === "warn" && /passwordHash/.test(r.msg))).toBe(true);
+    const login = await fetch(`${edge.url}/api/v1/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: "admin" }) });
+    expect(login.status).toBeGreaterThanOrEqual(400);
+    const health = await fetch(`${edge.url}/api/v1/health`);
+    expect([200, 401]).toContain(health.status);
+    await Bun.sleep(300);
+    const st = edge.status();
+    expect(st.cameras[0]!.id).toBe("gone");
+    expect(st.cameras[0]!.streams[0]!.reason).toBe("camera-offline");
+  } finally {
+    await edge.stop();
+  }
+  await edge.stop(); // idempotent
+});

@@ -1,0 +1,362 @@
+/**
+ * The edge recorder process: config → media store → one supervised ingest per camera stream
+ * (edge/ingest) → periodic retention → local HTTP API (edge/api, when present).
+ * `runEdge(argv)` is what `outpost edge --config FILE` runs; `startEdge(config, deps)` is the
+ * programmatic form for tests and the demo.
+ *
+ * Owns the wiring only. Must not touch: store internals (lib/store), camera protocols
+ * (edge/camera), pipelines (edge/ingest), HTTP handlers (edge/api), federation identity.
+ *
+ * API deps (EdgeApiDeps in edge/api/types.ts), built here and handed to createEdgeApi:
+ *   store    the MediaStore (timeline, segments, locks)
+ *   cameras  () => CameraView[]: configured cameras with live per-stream status
+ *   config   { admin?: {user, passwordHash} } — absent admin = local login disabled
+ *   log, clock, dataDir (exports go to <dataDir>/exports), health: () => health JSON
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { systemClock, iso, type Clock } from "../lib/clock.ts";
+import { CliError, parseOptions, untilSignal } from "../lib/cli/index.ts";
+import { ConfigError, validateConfig } from "../lib/config/index.ts";
+import { Logger, type LogSink } from "../lib/log/index.ts";
+import { MediaStore, type RetentionPolicy } from "../lib/store/index.ts";
+import type { StreamKind } from "../lib/store/types.ts";
+import { CameraError, resolveCamera, type Camera, type DeviceInfo } from "./camera/index.ts";
+import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
+import { PidFile, StreamIngest, type StreamStatus } from "./ingest/index.ts";
+
+export type { EdgeConfig, EdgeConfigInput } from "./config.ts";
+
+export interface EdgeDeps {
+  clock?: Clock;
+  log?: Logger;
+  /** Log sink when no logger is given (tests: MemorySink). */
+  logSink?: LogSink;
+  /** Serve the HTTP API (if edge/api exists and api.enabled); default true. */
+  serveApi?: boolean;
+}
+
+export interface CameraStatus {
+  id: string;
+  name: string;
+  enabled: boolean;
+  source: "rtsp" | "onvif";
+  device?: DeviceInfo;
+  /** Set while an ONVIF camera cannot be resolved to stream URIs. */
+  error?: { code: string; message: string };
+  streams: StreamStatus[];
+}
+
+export interface EdgeStatus {
+  name: string;
+  startedAt: string;
+  cameras: CameraStatus[];
+}
+
+export interface Edge {
+  readonly config: EdgeConfig;
+  readonly store: MediaStore;
+  /** http://host:port of the local API, when served. */
+  readonly url?: string;
+  status(): EdgeStatus;
+  /** The ingest of one stream (tests: its pid, status). */
+  ingest(cameraId: string, stream: StreamKind): StreamIngest | undefined;
+  /** Runs retention once now (it also runs every storage.retentionIntervalMs). */
+  runRetention(): Promise<{ deleted: number; freedBytes: number }>;
+  /** Stops ingest (gap "stopped"), the API and the store. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const HOUR = 3_600_000;
+
+class CameraRuntime {
+  camera: Camera | undefined;
+  error: CameraError | undefined;
+  ingests = new Map<StreamKind, StreamIngest>();
+  private retry: ReturnType<typeof setTimeout> | undefined;
+  private retryMs = 2000;
+  private stopped = false;
+
+  constructor(
+    readonly cfg: EdgeCameraConfig,
+    private readonly startStream: (rt: CameraRuntime, cam: Camera, kind: StreamKind) => Promise<void>,
+    private readonly log: Logger,
+  ) {}
+
+  /** Resolves the camera (ONVIF may be offline: retried with backoff) and starts its streams. */
+  async start(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      this.camera = await resolveCamera(this.cfg);
+      this.error = undefined;
+    } catch (e) {
+      this.error = e instanceof CameraError ? e : new CameraError("onvif-error", (e as Error).message);
+      if (this.error.code === "invalid") {
+        this.log.error("camera configuration is invalid; not recording it", { err: this.error.message });
+        return;
+      }
+      this.log.warn("camera not available; will retry", { code: this.error.code, err: this.error.message, retryInMs: this.retryMs });
+      this.retry = setTimeout(() => void this.start(), this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, 60_000);
+      return;
+    }
+    for (const kind of this.cfg.streams) {
+      if (this.stopped) return;
+      if (!this.camera.streams[kind]) {
+        this.log.info("camera has no such stream; skipped", { stream: kind });
+        continue;
+      }
+      await this.startStream(this, this.camera, kind);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    await Promise.all([...this.ingests.values()].map((i) => i.stop()));
+  }
+
+  status(clock: Clock): CameraStatus {
+    const streams: StreamStatus[] = [...this.ingests.values()].map((i) => i.status());
+    if (this.error && streams.length === 0) {
+      for (const kind of this.cfg.streams) {
+        streams.push({
+          cameraId: this.cfg.id,
+          stream: kind,
+          state: this.error.code === "invalid" || this.error.code === "auth-failed" || this.error.code === "unsupported-codec" ? "failed" : "backoff",
+          reason: this.error.code === "auth-failed" ? "auth-failed" : this.error.code === "unsupported-codec" ? "unsupported-codec" : "camera-offline",
+          detail: this.error.message,
+          since: iso(clock.now()),
+          bitrateKbps: 0,
+          fps: 0,
+          lastFragmentAt: null,
+          sessions: 0,
+        });
+      }
+    }
+    return {
+      id: this.cfg.id,
+      name: this.camera?.name ?? this.cfg.name ?? this.cfg.id,
+      enabled: this.cfg.enabled,
+      source: this.cfg.onvif ? "onvif" : "rtsp",
+      ...(this.camera?.device ? { device: this.camera.device } : {}),
+      ...(this.error ? { error: { code: this.error.code, message: this.error.message } } : {}),
+      streams,
+    };
+  }
+}
+
+/** Starts an edge recorder from a config object (validated here; defaults filled in). */
+export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps = {}): Promise<Edge> {
+  const config: EdgeConfig = validateConfig(edgeConfigSchema, input, "startEdge");
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log ?? new Logger({ component: "edge", level: config.logLevel, ...(deps.logSink ? { sink: deps.logSink } : {}) });
+  const startedAt = clock.now();
+  await mkdir(config.dataDir, { recursive: true });
+
+  // Children of a previous run that outlived it (should not happen: pdeathsig) would hold
+  // camera sessions and write nowhere.
+  const pidPath = join(config.dataDir, "gst.pids");
+  PidFile.killStale(pidPath, log);
+  const pidFile = new PidFile(pidPath);
+
+  const store = await MediaStore.open({
+    root: config.dataDir,
+    clock,
+    log: log.child({ component: "store" }),
+    segmentDurationMs: config.storage.segmentDurationMs,
+    ...(config.storage.maxTotalBytes !== undefined ? { maxTotalBytes: config.storage.maxTotalBytes } : {}),
+    minFreeBytes: config.storage.minFreeBytes,
+  });
+
+  let stopping = false;
+  let staggerChain = Promise.resolve();
+  const ing = config.ingest;
+  // Streams start one after another, staggerMs apart, in config order (also for late ONVIF resolves).
+  const startStream = (rt: CameraRuntime, cam: Camera, kind: StreamKind): Promise<void> => {
+    const run = async () => {
+      if (stopping) return;
+      const ep = cam.streams[kind]!;
+      const ingest = new StreamIngest({
+        cameraId: cam.id,
+        stream: kind,
+        source: { url: ep.url, ...(ep.user !== undefined ? { user: ep.user } : {}), ...(ep.password !== undefined ? { password: ep.password } : {}) },
+        sink: store.writer(cam.id, kind),
+        clock,
+        log: log.child({ component: "ingest" }),
+        stallTimeoutMs: ing.stallTimeoutMs,
+        ...(ing.connectTimeoutMs !== undefined ? { connectTimeoutMs: ing.connectTimeoutMs } : {}),
+        backoff: { initialMs: ing.backoffInitialMs, maxMs: ing.backoffMaxMs, stableMs: ing.stableMs },
+        latencyMs: ing.latencyMs,
+        pidFile,
+      });
+      rt.ingests.set(kind, ingest);
+      ingest.start();
+      await Bun.sleep(ing.staggerMs);
+    };
+    const p = staggerChain.then(run);
+    staggerChain = p.catch(() => undefined);
+    return p;
+  };
+
+  const runtimes: CameraRuntime[] = [];
+  for (const cfg of config.cameras) {
+    const rt = new CameraRuntime(cfg, startStream, log.child({ camera: cfg.id }));
+    runtimes.push(rt);
+    if (cfg.enabled) void rt.start();
+  }
+
+  const policyOf = (cameraId: string): RetentionPolicy => {
+    const r = config.cameras.find((c) => c.id === cameraId)?.retention ?? config.retention;
+    return {
+      ...(r.maxAgeHours !== undefined ? { maxAgeMs: r.maxAgeHours * HOUR } : {}),
+      ...(r.maxBytes !== undefined ? { maxBytes: r.maxBytes } : {}),
+    };
+  };
+  let retentionBusy: Promise<{ deleted: number; freedBytes: number }> | undefined;
+  const runRetention = (): Promise<{ deleted: number; freedBytes: number }> => {
+    retentionBusy ??= store
+      .enforceRetention(policyOf)
+      .then((r) => {
+        if (r.deleted.length) log.info("retention deleted segments", { segments: r.deleted.length, freedBytes: r.freedBytes });
+        return { deleted: r.deleted.length, freedBytes: r.freedBytes };
+      })
+      .finally(() => (retentionBusy = undefined));
+    return retentionBusy;
+  };
+  const retentionTimer = setInterval(() => {
+    runRetention().catch((e) => log.error("retention failed", { err: e }));
+  }, config.storage.retentionIntervalMs);
+
+  const status = (): EdgeStatus => ({ name: config.name, startedAt: iso(startedAt), cameras: runtimes.map((r) => r.status(clock)) });
+
+  let server: ReturnType<typeof Bun.serve> | undefined;
+  let url: string | undefined;
+  if (config.api.enabled && deps.serveApi !== false) {
+    const api = await loadApi(log);
+    if (api) {
+      if (!config.admin.passwordHash) {
+        log.warn(
+          config.demo
+            ? "demo edge without admin.passwordHash: local login disabled"
+            : "no admin.passwordHash configured: local API login is disabled. Set admin.passwordHash to an argon2id hash, e.g. bun -e 'console.log(await Bun.password.hash(process.argv[1], \"argon2id\"))' 'your-password'",
+        );
+      }
+      const app = api.createEdgeApi({
+        store,
+        cameras: () => runtimes.map((r) => toCameraView(r.status(clock))),
+        config: config.admin.passwordHash ? { admin: { user: config.admin.user, passwordHash: config.admin.passwordHash } } : {},
+        log: log.child({ component: "api" }),
+        clock,
+        dataDir: config.dataDir,
+        health: async () => ({
+          name: config.name,
+          time: iso(clock.now()),
+          startedAt: iso(startedAt),
+          disk: await store.usage(),
+          streams: runtimes.flatMap((r) => r.status(clock).streams),
+        }),
+      });
+      server = Bun.serve({
+        hostname: config.api.host,
+        port: config.api.port,
+        fetch: app.fetch,
+        ...(api.websocket ? { websocket: api.websocket } : {}),
+      } as Parameters<typeof Bun.serve>[0]);
+      url = `http://${config.api.host}:${server.port}`;
+      log.info("edge API listening", { url });
+    }
+  }
+
+  log.info("edge recorder started", { cameras: config.cameras.filter((c) => c.enabled).length, dataDir: config.dataDir });
+
+  let stopped: Promise<void> | undefined;
+  return {
+    config,
+    store,
+    get url() {
+      return url;
+    },
+    status,
+    ingest: (cameraId, stream) => runtimes.find((r) => r.cfg.id === cameraId)?.ingests.get(stream),
+    runRetention,
+    stop: () =>
+      (stopped ??= (async () => {
+        stopping = true;
+        clearInterval(retentionTimer);
+        server?.stop(true);
+        await Promise.all(runtimes.map((r) => r.stop()));
+        await retentionBusy?.catch(() => undefined);
+        await store.close();
+        log.info("edge recorder stopped");
+      })()),
+  };
+}
+
+interface ApiModule {
+  createEdgeApi(deps: unknown): { fetch: (req: Request, server?: unknown) => Response | Promise<Response> };
+  websocket?: unknown;
+}
+
+async function loadApi(log: Logger): Promise<ApiModule | undefined> {
+  const path = "./api/index.ts";
+  try {
+    return (await import(path)) as ApiModule;
+  } catch (e) {
+    const msg = (e as Error).message ?? "";
+    if (/Cannot find module|not found/i.test(msg) && msg.includes("api/index")) {
+      log.warn("edge API module not present; running without the HTTP API");
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+/** Ingest status → the API's camera view (edge/api/types.ts CameraView). */
+function toCameraView(c: CameraStatus): {
+  id: string;
+  name: string;
+  streams: { stream: StreamKind; status: "connecting" | "recording" | "stalled" | "failed" | "disabled"; reason?: string; sinceMs?: number; codec?: string; width?: number; height?: number }[];
+} {
+  return {
+    id: c.id,
+    name: c.name,
+    streams: c.streams.map((s) => ({
+      stream: s.stream,
+      status: !c.enabled || s.state === "stopped" ? "disabled" : s.state === "backoff" ? "failed" : s.state,
+      ...(s.reason ? { reason: s.detail ? `${s.reason}: ${s.detail}` : s.reason } : {}),
+      sinceMs: Date.parse(s.since),
+      ...(s.codec ? { codec: s.codec } : {}),
+      ...(s.width ? { width: s.width } : {}),
+      ...(s.height ? { height: s.height } : {}),
+    })),
+  };
+}
+
+const usage = `usage: outpost edge --config FILE
+
+Runs the edge recorder: records every configured camera, keeps retention, serves the local API.
+Config keys and defaults: docs/ref/edge-config.md. Environment overrides: OUTPOST_<KEY>__<SUBKEY>.`;
+
+/** `outpost edge --config FILE`: runs until SIGINT/SIGTERM; returns the exit code. */
+export async function runEdge(argv: string[]): Promise<number> {
+  const { values } = parseOptions(argv, { config: { type: "string" } }, usage);
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  const file = typeof values.config === "string" ? values.config : undefined;
+  if (!file) throw new CliError(`--config FILE is required\n\n${usage}`, 2);
+  let config: EdgeConfig;
+  try {
+    config = await loadEdgeConfig(file);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new CliError(e.message, 2);
+    throw e;
+  }
+  const edge = await startEdge(config);
+  const sig = await untilSignal();
+  console.error(`outpost edge: ${sig}, stopping`);
+  await edge.stop();
+  return 0;
+}
