@@ -1,3 +1,4 @@
+export {};
 /**
  * The whole test suite (README's test command; .ci/run calls it through `npm test`).
  * Runs bun test over unit tests (beside the code) and system tests (tests/), then prints the

@@ -20,7 +20,9 @@ export interface FragmentInfo {
   runs: TrackRun[];
   /** The video track's first sample is a keyframe (true for audio-only streams). */
   keyframe: boolean;
-  /** Start of the reference (video, else first) track, in ms of media time. */
+  /** Holds the reference track (video, or the only track of an audio-only stream); false for an audio-only moof of a video stream. */
+  hasReferenceTrack: boolean;
+  /** Start of the reference track (video, else the first track in this moof), in ms of media time. */
   startMs: number;
   /** Duration of the reference track, in ms. */
   durationMs: number;
@@ -93,12 +95,15 @@ export function parseFragment(buf: Uint8Array, init: InitInfo): FragmentInfo {
       startsWithSync: firstFlags !== undefined && (firstFlags & SAMPLE_IS_NON_SYNC) === 0,
     });
   }
-  const refTrack = init.video ?? init.tracks[0];
-  const ref = runs.find((r) => r.trackId === refTrack?.trackId) ?? runs[0];
-  const ts = refTrack?.timescale || 1000;
+  // mp4mux writes one moof per track: a fragment may hold only audio. Its times are read in
+  // its own track's timescale, and it is never a cut point while the stream has video.
+  const videoRun = init.video ? runs.find((r) => r.trackId === init.video!.trackId) : undefined;
+  const ref = videoRun ?? runs[0];
+  const ts = init.tracks.find((t) => t.trackId === ref?.trackId)?.timescale || 1000;
   return {
     runs,
-    keyframe: init.video ? !!ref?.startsWithSync : true,
+    hasReferenceTrack: init.video ? !!videoRun : true,
+    keyframe: init.video ? !!videoRun?.startsWithSync : true,
     startMs: ref ? (ref.baseDecodeTime * 1000) / ts : 0,
     durationMs: ref ? (ref.duration * 1000) / ts : 0,
   };

@@ -76,3 +76,20 @@ describe("mp4", () => {
     expect(await new Response(p.stderr).text()).toBe("");
   });
 });
+
+test("audio-only moofs (mp4mux writes one per track) are timed in their own timescale and never cut points", async () => {
+  const out = join(dir, "av.mp4");
+  const p = Bun.spawn([
+    "gst-launch-1.0", "-q", "videotestsrc", "num-buffers=45", "!", "video/x-raw,width=160,height=120,framerate=15/1",
+    "!", "x264enc", "key-int-max=15", "tune=zerolatency", "speed-preset=ultrafast", "!", "h264parse", "!", "mux.",
+    "audiotestsrc", "num-buffers=140", "!", "audio/x-raw,rate=48000", "!", "voaacenc", "!", "aacparse", "!", "mux.",
+    "mp4mux", "name=mux", "fragment-duration=500", "streamable=true", "!", "filesink", `location=${out}`,
+  ]);
+  expect(await p.exited).toBe(0);
+  const scan = scanSegment(new Uint8Array(await Bun.file(out).arrayBuffer()));
+  expect(scan.init?.tracks.map((t) => t.kind).sort()).toEqual(["audio", "video"]);
+  const audioOnly = scan.fragments.filter((f) => !f.info.hasReferenceTrack);
+  expect(audioOnly.length).toBeGreaterThan(0);
+  for (const f of audioOnly) expect(f.info.keyframe).toBe(false);
+  expect(Math.round(scan.durationMs)).toBe(3000);
+});

@@ -57,8 +57,10 @@ export function scanSegment(buf: Uint8Array): ScanResult {
     }
     off += box.size;
   }
-  const first = fragments[0];
-  const last = fragments[fragments.length - 1];
+  // Duration is measured on the reference (video) track; audio-only moofs interleave with it.
+  const timed = fragments.filter((f) => f.info.hasReferenceTrack);
+  const first = timed[0];
+  const last = timed[timed.length - 1];
   return {
     init,
     initSize,

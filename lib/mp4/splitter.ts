@@ -15,7 +15,7 @@ export type SplitItem =
 const MAX_BOX = 256 * 1024 * 1024;
 
 export class FragmentSplitter {
-  private pending = new Uint8Array(0);
+  private pending: Uint8Array = new Uint8Array(0);
   private initParts: Uint8Array[] = [];
   private moof: Uint8Array | null = null;
   private init: InitInfo | null = null;
