@@ -72,7 +72,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
           name,
           dataDir: edgeDir,
           demo: true,
-          api: { port: 0 },
+          api: { port: opts.port === 0 ? 0 : (opts.port ?? 8080) + 1 + e },
           admin: { user: "admin", passwordHash: await Bun.password.hash(password, "argon2id") },
           storage: { segmentDurationMs: 60_000, minFreeBytes: 64 * 1024 * 1024 },
           retention: { maxAgeHours: 24 },

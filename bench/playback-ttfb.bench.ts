@@ -1,17 +1,17 @@
 /**
  * Benchmark (not a test): time to first byte of GET /cameras/{id}/video for a 1 h window of 60
  * one-minute segments, against Bun.serve sending one static file of the same size.
- * Run: bun lib/playback/ttfb.bench.ts [--keep DIR]
+ * Run: bun bench/playback-ttfb.bench.ts [--keep DIR]
  */
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createEdgeApi } from "../../edge/api/index.ts";
-import { systemClock } from "../clock.ts";
-import { Logger, MemorySink } from "../log/index.ts";
-import { concat } from "../mp4/index.ts";
-import { planFragments } from "./plan.ts";
-import { FileSource, makeClip } from "./testkit.ts";
+import { createEdgeApi } from "../edge/api/index.ts";
+import { systemClock } from "../lib/clock.ts";
+import { Logger, MemorySink } from "../lib/log/index.ts";
+import { concat } from "../lib/mp4/index.ts";
+import { planFragments } from "../lib/playback/plan.ts";
+import { FileSource, makeClip } from "../lib/playback/testkit.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ttfb-"));
 const T0 = Date.UTC(2026, 0, 1, 10, 0, 0);

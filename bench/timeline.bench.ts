@@ -3,12 +3,12 @@
  * one-minute segments, in an index that also holds 3 more cameras × 2 streams of the same.
  * Rows go straight into an index (no media files: opening a MediaStore would reconcile them
  * away), and the query runs through the same IndexDb calls MediaStore.timeline() makes.
- * Usage: bun lib/store/testdata/bench-timeline.ts
+ * Usage: bun bench/timeline.bench.ts
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { IndexDb } from "../db.ts";
+import { IndexDb } from "../lib/store/db.ts";
 
 const dir = await mkdtemp(join(tmpdir(), "store-bench-"));
 const path = join(dir, "index.duckdb");

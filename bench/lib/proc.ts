@@ -1,0 +1,86 @@
+/**
+ * Process measurements for benchmarks: CPU time (utime+stime) and RSS of a process and all
+ * its descendants, read from /proc, so a recorder's GStreamer children are counted with it.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+
+const CLK_TCK = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
+const PAGE = Number(Bun.spawnSync(["getconf", "PAGESIZE"]).stdout.toString().trim()) || 4096;
+
+interface Stat {
+  pid: number;
+  ppid: number;
+  cpuSeconds: number;
+  rssBytes: number;
+}
+
+function readStat(pid: number): Stat | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    // Fields after the comm: state(0) ppid(1) ... utime(11) stime(12) ... rss(21)
+    return {
+      pid,
+      ppid: Number(rest[1]),
+      cpuSeconds: (Number(rest[11]) + Number(rest[12])) / CLK_TCK,
+      rssBytes: Number(rest[21]) * PAGE,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The process and every descendant alive now. */
+export function tree(root: number): Stat[] {
+  const all: Stat[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    const st = readStat(Number(d));
+    if (st) all.push(st);
+  }
+  const out: Stat[] = [];
+  const want = new Set([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const s of all) {
+      if (!want.has(s.pid) && want.has(s.ppid)) {
+        want.add(s.pid);
+        grew = true;
+      }
+    }
+  }
+  for (const s of all) if (want.has(s.pid)) out.push(s);
+  return out;
+}
+
+export interface Usage {
+  /** Cores used on average over the window (1.0 = one full core). */
+  cores: number;
+  /** Sum of RSS of the tree at the end of the window. */
+  rssBytes: number;
+  processes: number;
+}
+
+/**
+ * Measures CPU over a window. Processes that exit during the window lose their last ticks;
+ * benchmarks keep their processes alive for the whole window.
+ */
+export async function measure(roots: number[], windowMs: number): Promise<Usage> {
+  const cpu = (ps: Stat[]) => new Map(ps.map((p) => [p.pid, p.cpuSeconds]));
+  const before = cpu(roots.flatMap(tree));
+  const t0 = performance.now();
+  await Bun.sleep(windowMs);
+  const afterStats = roots.flatMap(tree);
+  const secs = (performance.now() - t0) / 1000;
+  let used = 0;
+  for (const p of afterStats) used += p.cpuSeconds - (before.get(p.pid) ?? 0);
+  return { cores: used / secs, rssBytes: afterStats.reduce((a, p) => a + p.rssBytes, 0), processes: afterStats.length };
+}
+
+export function machine(): string {
+  const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown cpu";
+  const mem = Number(readFileSync("/proc/meminfo", "utf8").match(/MemTotal:\s*(\d+)/)?.[1] ?? 0) / 1024 / 1024;
+  const cores = readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length ?? 0;
+  return `${cpu}, ${cores} cores, ${mem.toFixed(0)} GiB RAM, Bun ${Bun.version}, ${new Date().toISOString().slice(0, 10)}`;
+}
