@@ -4,6 +4,7 @@
  * exposing central to edges is an explicit choice (set *.host to 0.0.0.0 and *.publicUrl).
  */
 import { z } from "zod";
+import { OperationsConfig } from "./events/config.ts";
 
 const listener = (port: number) =>
   z
@@ -48,6 +49,8 @@ export const CentralConfig = z.object({
   enrollment: z.object({ tokenTtlHours: z.number().positive().default(24) }).prefault({}),
   /** How often central re-reads revocations.jsonl and drops expired sessions. */
   revocationPollMs: z.number().int().positive().default(1000),
+  /** Users, events, rules, alarms, audit and system log (central/events/config.ts). */
+  operations: OperationsConfig,
 });
 export type CentralConfig = z.infer<typeof CentralConfig>;
 export type CentralConfigInput = z.input<typeof CentralConfig>;

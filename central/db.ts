@@ -5,6 +5,8 @@
  */
 import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
 
+export type AppendValue = string | number | bigint | boolean | null;
+
 export class Db {
   private queue: Promise<unknown> = Promise.resolve();
   private constructor(
@@ -34,6 +36,34 @@ export class Db {
     return this.serial(async () => {
       const r = await this.conn.runAndReadAll(sql, params);
       return r.getRowObjectsJson() as T[];
+    });
+  }
+
+  /**
+   * Bulk insert through DuckDB's Appender (single-row INSERTs are ~1000x slower). Values map by
+   * JS type: bigint → BIGINT, integer number → INTEGER, other number → DOUBLE, string →
+   * VARCHAR, boolean, null; rows must list every column in table order.
+   */
+  append(table: string, rows: readonly (readonly AppendValue[])[]): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
+    return this.serial(async () => {
+      const a = await this.conn.createAppender(table);
+      try {
+        for (const r of rows) {
+          for (const v of r) {
+            if (v === null) a.appendNull();
+            else if (typeof v === "bigint") a.appendBigInt(v);
+            else if (typeof v === "string") a.appendVarchar(v);
+            else if (typeof v === "boolean") a.appendBoolean(v);
+            else if (Number.isInteger(v)) a.appendInteger(v);
+            else a.appendDouble(v);
+          }
+          a.endRow();
+        }
+        a.flushSync();
+      } finally {
+        a.closeSync();
+      }
     });
   }
 

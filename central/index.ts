@@ -20,10 +20,15 @@ import { listenTls, type TlsListener } from "./listener.ts";
 import { startBroker, type MqttListener } from "./broker.ts";
 import { enrollApp, federationApp, type FederationEnv } from "./federation-api.ts";
 import { apiApp, type ApiEnv } from "./api.ts";
+import { FirmwareService } from "./firmware/index.ts";
+import { Syslog } from "./syslog/index.ts";
+import { startOperations, type Operations } from "./events/operations.ts";
+import path from "node:path";
 import { dataPaths } from "./files.ts";
 import type { CreatedToken } from "./journal.ts";
 import type { CertStatus } from "../federation/enrollment.ts";
 import type { TLSSocket } from "node:tls";
+import { websocket as honoWebsocket } from "hono/bun";
 
 export { CentralConfig, parseCentralConfig, type CentralConfigInput } from "./config.ts";
 export type { FederationEnv } from "./federation-api.ts";
@@ -31,6 +36,7 @@ export type { ApiEnv } from "./api.ts";
 export type { PeerIdentity } from "./peers.ts";
 export type { SiteView } from "./trust.ts";
 export type { CreatedToken } from "./journal.ts";
+export type { Operations } from "./events/operations.ts";
 
 export interface StartCentralOptions {
   clock?: Clock;
@@ -38,7 +44,9 @@ export interface StartCentralOptions {
   /** Add edge-facing routes to the mTLS federation app (c.var.peer is the calling site). */
   federationRoutes?: (app: Hono<FederationEnv>) => void;
   /** Add user-facing routes; `auth` requires a logged-in user. */
-  apiRoutes?: (app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>) => void;
+  apiRoutes?: (app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops: Operations) => void;
+  /** Extra fields merged into GET /api/v1/sites/{id} (central/sites: health, config, cameras). */
+  siteDetails?: (siteId: string) => Promise<Record<string, unknown>>;
 }
 
 export interface Central {
@@ -58,6 +66,10 @@ export interface Central {
   adminPasswordFile: string;
   /** In-process MQTT broker: central publishes with broker.publish (no ACL applies). */
   broker: Aedes;
+  /** Firmware releases and staged campaigns (central/firmware; routes under /api/v1/firmware and /federation/v1/firmware). */
+  firmware: FirmwareService;
+  /** Users, rights, events (ingestEvent), rules (hooks), alarms, audit, system log (ingestEdgeLogs). */
+  ops: Operations;
   createEnrollmentToken(site: string, ttlHours?: number): Promise<CreatedToken>;
   revokeSite(id: string, reason?: string): Promise<SiteView>;
   sites(): SiteView[];
@@ -71,7 +83,7 @@ export interface Central {
 export async function startCentral(input: CentralConfigInput | CentralConfig, opts: StartCentralOptions = {}): Promise<Central> {
   const cfg = CentralConfig.parse(input);
   const clock = opts.clock ?? systemClock;
-  const log = opts.log ?? createLogger("central");
+  let log = opts.log ?? createLogger("central");
   await fs.mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
   const paths = dataPaths(cfg.dataDir);
 
@@ -79,11 +91,19 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
   const db = await Db.open(paths.db);
   const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
   try {
+    // Warnings and errors of every component below also go to the queryable system log.
+    const syslog = new Syslog({ db, clock, retentionDays: cfg.operations.syslogRetentionDays });
+    await syslog.init();
+    cleanups.push(() => syslog.close());
+    log = log.tee(syslog);
     const registry = new Registry(db);
     await registry.init();
-    const users = new Users({ db, clock, log: log.child({ component: "central.users" }), sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000 });
+    const firmware = await FirmwareService.open({ dataDir: cfg.dataDir, sites: () => registry.list().map((s) => s.id), clock, log: log.child({ component: "central.firmware" }) });
+    const lc = cfg.operations.login;
+    const throttle = { maxFailures: lc.maxFailures, windowMs: lc.windowMinutes * 60_000, lockMs: lc.lockMinutes * 60_000 };
+    const users = new Users({ db, clock, log: log.child({ component: "central.users" }), sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000, throttle });
     await users.init();
-    const admin = await users.ensureAdmin(paths.adminPassword);
+    const admin = await users.ensureAdmin(paths.adminPassword, cfg.operations.adminPassword);
 
     const sessions = new SessionTable();
     let mqtt: MqttListener | null = null;
@@ -116,7 +136,10 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       cert: pki.serverCertPem,
       clientCa: pki.bundlePem,
       minVersion: cfg.tls.minVersion,
-      fetch: federationApp(trust, check, fedLog, opts.federationRoutes).fetch,
+      fetch: federationApp(trust, check, fedLog, (app) => {
+        firmware.federationRoutes(app);
+        opts.federationRoutes?.(app);
+      }).fetch,
       onSecure: (socket) => {
         const r = check(socket);
         if (!r.ok) {
@@ -148,16 +171,38 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     trust.federationUrl = cfg.federation.publicUrl ?? `https://${urlHost(host0)}:${fed.port}`;
     trust.mqttUrl = cfg.mqtt.publicUrl ?? `mqtts://${urlHost(host0)}:${mqtt.port}`;
 
+    const broker = mqtt.broker;
+    const ops = await startOperations({
+      db,
+      clock,
+      log: log.child({ component: "central.ops" }),
+      users,
+      syslog,
+      config: cfg.operations,
+      auditHeadFile: path.join(cfg.dataDir, "audit-head.json"),
+      publish: (topic, payload, qos, retain) =>
+        new Promise((resolve, reject) =>
+          broker.publish({ cmd: "publish", topic, payload: Buffer.from(payload), qos, retain, dup: false } as Parameters<Aedes["publish"]>[0], (e) => (e ? reject(e) : resolve())),
+        ),
+    });
+    cleanups.push(() => ops.close());
+
     const app = apiApp({
+      ops,
       users,
       trust,
       clock,
       log: log.child({ component: "central.api" }),
       sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000,
       urls: () => ({ enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl }),
-      mount: opts.apiRoutes,
+      mount: (app, auth, ops) => {
+        firmware.apiRoutes(app, auth);
+        opts.apiRoutes?.(app, auth, ops);
+      },
+      siteDetails: opts.siteDetails,
     });
-    const api = Bun.serve({ hostname: cfg.api.host, port: cfg.api.port, fetch: app.fetch });
+    // websocket: hono/bun's generic handler, for routes mounted with upgradeWebSocket (live view).
+    const api = Bun.serve({ hostname: cfg.api.host, port: cfg.api.port, fetch: app.fetch, websocket: honoWebsocket });
     cleanups.push(() => api.stop(true));
 
     let polling = false;
@@ -185,6 +230,8 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       initialAdminPassword: admin.password ?? null,
       adminPasswordFile: paths.adminPassword,
       broker: mqtt.broker,
+      firmware,
+      ops,
       createEnrollmentToken: (site, ttlHours) => trust.createEnrollmentToken(site, ttlHours),
       revokeSite: async (id, reason) => trust.siteView(await trust.revokeSite(id, reason ?? null)),
       sites: () => registry.list().map((s) => trust.siteView(s)),

@@ -79,3 +79,106 @@ export const openapi = {
     "/api/v1/openapi.json": { get: { summary: "This document", responses: { "200": { description: "OpenAPI 3.1" } } } },
   },
 } as const;
+
+/*
+ * Routes added after the trust issue are described by the zod schemas that validate them:
+ * `route()` registers the Hono handler and its OpenAPI entry from the same schemas, and
+ * `OpenApiRegistry.document()` merges those entries into the hand-written document above.
+ */
+import { z } from "zod";
+import type { Context, Env, Hono, MiddlewareHandler } from "hono";
+import { badRequest, readJson } from "../lib/http/problem.ts";
+
+type Method = "get" | "post" | "put" | "patch" | "delete";
+
+export interface RouteDoc<Q extends z.ZodObject | undefined = z.ZodObject | undefined, B extends z.ZodType | undefined = z.ZodType | undefined> {
+  method: Method;
+  /** Hono style: /api/v1/alarms/:id */
+  path: string;
+  summary: string;
+  tag: string;
+  /** session (default), api-key or none */
+  auth?: "session" | "api-key" | "none";
+  /** The right it needs, for the reader (enforced by the middleware given to route()). */
+  right?: string;
+  query?: Q;
+  body?: B;
+  response?: z.ZodType;
+  status?: number;
+  /** For non-JSON answers (e.g. text/event-stream). */
+  produces?: string;
+}
+
+type In<S> = S extends z.ZodType ? z.infer<S> : undefined;
+
+const jsonSchema = (s: z.ZodType, io: "input" | "output") => {
+  const { $schema: _s, ...rest } = z.toJSONSchema(s, { io, unrepresentable: "any" }) as Record<string, unknown>;
+  return rest;
+};
+
+export class OpenApiRegistry {
+  private routes: RouteDoc[] = [];
+
+  add(r: RouteDoc): void {
+    this.routes.push(r);
+  }
+
+  document(): Record<string, unknown> {
+    const paths: Record<string, Record<string, unknown>> = structuredClone(openapi.paths) as unknown as Record<string, Record<string, unknown>>;
+    for (const r of this.routes) {
+      const p = r.path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
+      const params: unknown[] = [...r.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+      if (r.query) {
+        for (const [name, s] of Object.entries(r.query.shape as Record<string, z.ZodType>)) {
+          params.push({ name, in: "query", required: !s.safeParse(undefined).success, schema: jsonSchema(s, "input") });
+        }
+      }
+      const status = String(r.status ?? 200);
+      const responses: Record<string, unknown> = {
+        [status]: { description: "OK", ...(r.produces ? { content: { [r.produces]: { schema: { type: "string" } } } } : r.response ? { content: json(jsonSchema(r.response, "output")) } : {}) },
+        "400": problem,
+      };
+      if (r.auth !== "none") Object.assign(responses, { "401": problem, "403": problem, "404": problem });
+      const security = r.auth === "none" ? [] : r.auth === "api-key" ? [{ apiKey: [] }] : secured;
+      (paths[p] ??= {})[r.method] = {
+        summary: r.summary,
+        tags: [r.tag],
+        ...(r.right ? { description: `Needs the '${r.right}' right.` } : {}),
+        security,
+        ...(params.length ? { parameters: params } : {}),
+        ...(r.body ? { requestBody: { required: true, content: json(jsonSchema(r.body, "input")) } } : {}),
+        responses,
+      };
+    }
+    return {
+      ...openapi,
+      components: { ...openapi.components, securitySchemes: { ...openapi.components.securitySchemes, apiKey: { type: "apiKey", in: "header", name: "x-api-key" } } },
+      paths,
+    };
+  }
+}
+
+/** Register a handler and its OpenAPI entry; the query and body are validated by the documented schemas (400 problem otherwise). */
+export function route<E extends Env, Q extends z.ZodObject | undefined = undefined, B extends z.ZodType | undefined = undefined>(
+  app: Hono<E>,
+  reg: OpenApiRegistry,
+  doc: RouteDoc<Q, B>,
+  mw: MiddlewareHandler<E>[],
+  handler: (c: Context<E>, input: { query: In<Q>; body: In<B> }) => Response | Promise<Response>,
+): void {
+  reg.add(doc as RouteDoc);
+  const h = async (c: Context<E>) => {
+    let query: unknown = undefined;
+    if (doc.query) {
+      const r = doc.query.safeParse(c.req.query());
+      if (!r.success) {
+        const i = r.error.issues[0]!;
+        throw badRequest(`query ${i.path.map(String).join(".")}: ${i.message}`, { errors: r.error.issues.map((x) => ({ path: x.path.map(String).join("."), message: x.message })) });
+      }
+      query = r.data;
+    }
+    const body = doc.body ? await readJson(c, doc.body as z.ZodType) : undefined;
+    return handler(c, { query: query as In<Q>, body: body as In<B> });
+  };
+  (app as unknown as Record<Method, (p: string, ...h: unknown[]) => void>)[doc.method](doc.path, ...mw, h);
+}

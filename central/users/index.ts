@@ -1,19 +1,62 @@
 /**
- * central/users/: local user accounts and login sessions for central's HTTP API. Owns the
- * users and sessions tables in central.duckdb; knows nothing of sites or PKI. Passwords are
- * argon2id hashes; session tokens are random and stored only as SHA-256. The role column is
- * where the users/roles issue extends this (today every user is "admin").
+ * central/users/: user accounts, roles, camera groups and login sessions for central's HTTP
+ * API. Owns the users, roles, camera_groups and sessions tables in central.duckdb and an
+ * in-memory copy of them (read on every request). Knows nothing of sites or PKI; what a grant
+ * means is central/rights. Passwords are argon2id (lib/auth); session tokens are random and
+ * stored only as SHA-256, in DuckDB so a restart keeps people logged in.
  */
 import { promises as fs } from "node:fs";
-import { timingSafeEqual } from "node:crypto";
+import { z } from "zod";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
+import { LoginThrottle, burnVerify, hashPassword, verifyPassword, type ThrottleOptions } from "../../lib/auth/index.ts";
 import type { Db } from "../db.ts";
+import { Grant, RIGHTS, type Subject } from "../rights/index.ts";
 
-export interface Session {
+export interface Session extends Subject {
   user: string;
+  /** First role (kept for clients of the first API version). */
   role: string;
+  roles: string[];
   expiresAt: string;
+}
+
+export const Name = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  .regex(/^[A-Za-z0-9._@-]+$/, "use letters, digits and . _ @ - only");
+export const Password = z.string().min(8, "a password needs at least 8 characters").max(1000);
+
+export const Role = z.object({
+  name: Name,
+  description: z.string().max(500).default(""),
+  grants: z.array(Grant).max(1000),
+});
+export type Role = z.infer<typeof Role>;
+
+export const CameraGroup = z.object({ name: Name, cameras: z.array(z.string().min(1).max(200)).max(100_000) });
+export type CameraGroup = z.infer<typeof CameraGroup>;
+
+export const UserView = z.object({ name: z.string(), roles: z.array(z.string()), disabled: z.boolean(), createdAt: z.string() });
+export type UserView = z.infer<typeof UserView>;
+
+/** Built in and read-only: every right on everything. */
+export const ADMIN_ROLE: Role = { name: "admin", description: "every right on every site and camera", grants: [{ rights: [...RIGHTS], scope: "*", maxPriority: "alarm" }] };
+
+export type LoginResult =
+  | { kind: "ok"; token: string; session: Session }
+  | { kind: "denied" }
+  | { kind: "throttled"; retryAfterMs: number };
+
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly code: "not-found" | "conflict" | "invalid",
+  ) {
+    super(message);
+  }
 }
 
 export interface UsersOptions {
@@ -21,73 +64,227 @@ export interface UsersOptions {
   clock: Clock;
   log: Logger;
   sessionTtlMs: number;
+  throttle?: ThrottleOptions;
+}
+
+interface UserRow {
+  hash: string;
+  roles: string[];
+  disabled: boolean;
+  createdAt: string;
 }
 
 export class Users {
-  constructor(private readonly o: UsersOptions) {}
+  private users = new Map<string, UserRow>();
+  private roles = new Map<string, Role>();
+  private groups = new Map<string, Set<string>>();
+  private sessions = new Map<string, { user: string; expiresAtMs: number }>();
+  readonly throttle: LoginThrottle;
+
+  constructor(private readonly o: UsersOptions) {
+    this.throttle = new LoginThrottle(o.clock, o.throttle);
+  }
 
   async init(): Promise<void> {
-    await this.o.db.run(`CREATE TABLE IF NOT EXISTS users (name VARCHAR PRIMARY KEY, password_hash VARCHAR NOT NULL, role VARCHAR NOT NULL, created_at VARCHAR NOT NULL)`);
-    await this.o.db.run(`CREATE TABLE IF NOT EXISTS sessions (token_hash VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, expires_at VARCHAR NOT NULL)`);
+    const db = this.o.db;
+    await db.run(`CREATE TABLE IF NOT EXISTS users (name VARCHAR PRIMARY KEY, password_hash VARCHAR NOT NULL, role VARCHAR NOT NULL, created_at VARCHAR NOT NULL)`);
+    await db.run(`ALTER TABLE users ADD COLUMN IF NOT EXISTS roles VARCHAR`);
+    await db.run(`ALTER TABLE users ADD COLUMN IF NOT EXISTS disabled BOOLEAN DEFAULT false`);
+    await db.run(`CREATE TABLE IF NOT EXISTS sessions (token_hash VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, expires_at VARCHAR NOT NULL)`);
+    await db.run(`CREATE TABLE IF NOT EXISTS roles (name VARCHAR PRIMARY KEY, json VARCHAR NOT NULL)`);
+    await db.run(`CREATE TABLE IF NOT EXISTS camera_groups (name VARCHAR PRIMARY KEY, json VARCHAR NOT NULL)`);
+    for (const r of await db.all<{ name: string; password_hash: string; role: string; roles: string | null; disabled: boolean | null; created_at: string }>(`SELECT * FROM users`)) {
+      this.users.set(r.name, { hash: r.password_hash, roles: r.roles ? (JSON.parse(r.roles) as string[]) : [r.role], disabled: !!r.disabled, createdAt: r.created_at });
+    }
+    for (const r of await db.all<{ json: string }>(`SELECT json FROM roles`)) {
+      const role = Role.parse(JSON.parse(r.json));
+      this.roles.set(role.name, role);
+    }
+    this.roles.set(ADMIN_ROLE.name, ADMIN_ROLE);
+    for (const r of await db.all<{ json: string }>(`SELECT json FROM camera_groups`)) {
+      const g = CameraGroup.parse(JSON.parse(r.json));
+      this.groups.set(g.name, new Set(g.cameras));
+    }
+    const now = this.o.clock.now();
+    await db.run(`DELETE FROM sessions WHERE expires_at <= $1`, [new Date(now).toISOString()]);
+    for (const r of await db.all<{ token_hash: string; user_name: string; expires_at: string }>(`SELECT * FROM sessions`)) {
+      this.sessions.set(r.token_hash, { user: r.user_name, expiresAtMs: Date.parse(r.expires_at) });
+    }
   }
 
   /**
    * First start: create "admin" with a random password, written to `passwordFile` (0600) so the
    * demo and the operator can read it once. Returns the password only when it was just created.
+   * `fromConfig` (a password set in central's config) replaces the random one.
    */
-  async ensureAdmin(passwordFile: string): Promise<{ created: boolean; password?: string }> {
-    const rows = await this.o.db.all(`SELECT name FROM users WHERE name = 'admin'`);
-    if (rows.length > 0) return { created: false };
-    const password = Buffer.from(crypto.getRandomValues(new Uint8Array(18))).toString("base64url");
+  async ensureAdmin(passwordFile: string, fromConfig?: string): Promise<{ created: boolean; password?: string }> {
+    if (this.users.has("admin")) return { created: false };
+    const password = fromConfig ?? Buffer.from(crypto.getRandomValues(new Uint8Array(18))).toString("base64url");
     await this.create("admin", password, "admin");
+    if (fromConfig) return { created: true };
     await fs.writeFile(passwordFile, password + "\n", { mode: 0o600 });
     await fs.chmod(passwordFile, 0o600);
     this.o.log.info("created user admin; its password is in the data dir", { file: passwordFile });
     return { created: true, password };
   }
 
+  /** Kept for the first API version: one role. */
   async create(name: string, password: string, role: string): Promise<void> {
-    if (password.length < 8) throw new Error("a password needs at least 8 characters");
-    const hash = await Bun.password.hash(password, { algorithm: "argon2id" });
-    await this.o.db.run(`INSERT INTO users VALUES ($1, $2, $3, $4)`, [name, hash, role, new Date(this.o.clock.now()).toISOString()]);
+    await this.createUser({ name, password, roles: [role] });
   }
 
-  /** Returns a bearer token, or null when the user or password is wrong (no hint which). */
-  async login(name: string, password: string): Promise<{ token: string; session: Session } | null> {
-    const rows = await this.o.db.all<{ password_hash: string; role: string }>(`SELECT password_hash, role FROM users WHERE name = $1`, [name]);
-    const row = rows[0];
+  async createUser(u: { name: string; password: string; roles: string[] }): Promise<UserView> {
+    const name = Name.parse(u.name);
+    Password.parse(u.password);
+    if (this.users.has(name)) throw new UserError(`A user named ${name} exists already.`, "conflict");
+    this.checkRoles(u.roles);
+    const hash = await hashPassword(u.password);
+    const createdAt = new Date(this.o.clock.now()).toISOString();
+    await this.o.db.run(`INSERT INTO users (name, password_hash, role, created_at, roles, disabled) VALUES ($1, $2, $3, $4, $5, false)`, [name, hash, u.roles[0] ?? "", createdAt, JSON.stringify(u.roles)]);
+    this.users.set(name, { hash, roles: [...u.roles], disabled: false, createdAt });
+    return this.user(name)!;
+  }
+
+  async updateUser(name: string, p: { password?: string; roles?: string[]; disabled?: boolean }): Promise<UserView> {
+    const u = this.users.get(name);
+    if (!u) throw new UserError(`No user named ${name}.`, "not-found");
+    if (p.roles) this.checkRoles(p.roles);
+    if (name === "admin" && (p.disabled || (p.roles && !p.roles.includes("admin")))) throw new UserError("The admin user keeps the admin role and cannot be disabled.", "invalid");
+    const next = { ...u, roles: p.roles ?? u.roles, disabled: p.disabled ?? u.disabled, hash: p.password !== undefined ? await hashPassword(Password.parse(p.password)) : u.hash };
+    await this.o.db.run(`UPDATE users SET password_hash = $2, role = $3, roles = $4, disabled = $5 WHERE name = $1`, [name, next.hash, next.roles[0] ?? "", JSON.stringify(next.roles), next.disabled]);
+    this.users.set(name, next);
+    if (next.disabled || p.password !== undefined) await this.dropSessions(name);
+    return this.user(name)!;
+  }
+
+  async deleteUser(name: string): Promise<void> {
+    if (!this.users.has(name)) throw new UserError(`No user named ${name}.`, "not-found");
+    if (name === "admin") throw new UserError("The admin user cannot be deleted.", "invalid");
+    await this.o.db.run(`DELETE FROM users WHERE name = $1`, [name]);
+    this.users.delete(name);
+    await this.dropSessions(name);
+  }
+
+  user(name: string): UserView | null {
+    const u = this.users.get(name);
+    return u ? { name, roles: u.roles, disabled: u.disabled, createdAt: u.createdAt } : null;
+  }
+
+  listUsers(): UserView[] {
+    return [...this.users.keys()].sort().map((n) => this.user(n)!);
+  }
+
+  listRoles(): Role[] {
+    return [...this.roles.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  role(name: string): Role | null {
+    return this.roles.get(name) ?? null;
+  }
+
+  async putRole(role: Role): Promise<Role> {
+    const r = Role.parse(role);
+    if (r.name === ADMIN_ROLE.name) throw new UserError("The admin role is built in and cannot be changed.", "invalid");
+    for (const g of r.grants) if (g.scope.startsWith("group:") && !this.groups.has(g.scope.slice(6))) throw new UserError(`No camera group named ${g.scope.slice(6)}.`, "invalid");
+    await this.o.db.run(`INSERT OR REPLACE INTO roles VALUES ($1, $2)`, [r.name, JSON.stringify(r)]);
+    this.roles.set(r.name, r);
+    return r;
+  }
+
+  async deleteRole(name: string): Promise<void> {
+    if (name === ADMIN_ROLE.name) throw new UserError("The admin role is built in and cannot be deleted.", "invalid");
+    if (!this.roles.has(name)) throw new UserError(`No role named ${name}.`, "not-found");
+    const users = [...this.users].filter(([, u]) => u.roles.includes(name)).map(([n]) => n);
+    if (users.length) throw new UserError(`Role ${name} is still given to ${users.join(", ")}.`, "conflict");
+    await this.o.db.run(`DELETE FROM roles WHERE name = $1`, [name]);
+    this.roles.delete(name);
+  }
+
+  cameraGroups(): ReadonlyMap<string, ReadonlySet<string>> {
+    return this.groups;
+  }
+
+  listGroups(): CameraGroup[] {
+    return [...this.groups].sort(([a], [b]) => a.localeCompare(b)).map(([name, s]) => ({ name, cameras: [...s] }));
+  }
+
+  async putGroup(g: CameraGroup): Promise<CameraGroup> {
+    const v = CameraGroup.parse(g);
+    await this.o.db.run(`INSERT OR REPLACE INTO camera_groups VALUES ($1, $2)`, [v.name, JSON.stringify(v)]);
+    this.groups.set(v.name, new Set(v.cameras));
+    return v;
+  }
+
+  async deleteGroup(name: string): Promise<void> {
+    if (!this.groups.has(name)) throw new UserError(`No camera group named ${name}.`, "not-found");
+    const used = [...this.roles.values()].filter((r) => r.grants.some((g) => g.scope === `group:${name}`)).map((r) => r.name);
+    if (used.length) throw new UserError(`Camera group ${name} is used by role ${used.join(", ")}.`, "conflict");
+    await this.o.db.run(`DELETE FROM camera_groups WHERE name = $1`, [name]);
+    this.groups.delete(name);
+  }
+
+  private checkRoles(roles: string[]): void {
+    const unknown = roles.filter((r) => !this.roles.has(r));
+    if (unknown.length) throw new UserError(`No role named ${unknown.join(", ")}.`, "invalid");
+  }
+
+  private session(name: string, expiresAtMs: number): Session | null {
+    const u = this.users.get(name);
+    if (!u || u.disabled) return null;
+    const grants = u.roles.flatMap((r) => this.roles.get(r)?.grants ?? []);
+    return { user: name, role: u.roles[0] ?? "", roles: u.roles, grants, expiresAt: new Date(expiresAtMs).toISOString() };
+  }
+
+  /**
+   * A bearer token, or why not. After too many failures for the user name or the client
+   * address, attempts are refused without checking the password (lib/auth LoginThrottle).
+   */
+  async login(name: string, password: string, client = "unknown"): Promise<LoginResult> {
+    const keys = [`user:${name}`, `ip:${client}`];
+    const wait = this.throttle.retryAfterMs(keys);
+    if (wait > 0) return { kind: "throttled", retryAfterMs: wait };
+    const u = this.users.get(name);
     // Verify against a dummy hash when the user is unknown so timing does not reveal names.
-    const ok = await Bun.password.verify(password, row?.password_hash ?? DUMMY_HASH).catch(() => false);
-    if (!row || !ok) return null;
+    const ok = u ? await verifyPassword(password, u.hash) : (await burnVerify(password), false);
+    if (!u || !ok || u.disabled) {
+      this.throttle.fail(keys);
+      return { kind: "denied" };
+    }
+    this.throttle.succeed(keys);
     const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
-    const expiresAt = new Date(this.o.clock.now() + this.o.sessionTtlMs).toISOString();
-    await this.o.db.run(`INSERT INTO sessions VALUES ($1, $2, $3)`, [sha256(token), name, expiresAt]);
-    return { token, session: { user: name, role: row.role, expiresAt } };
+    const expiresAtMs = this.o.clock.now() + this.o.sessionTtlMs;
+    const h = sha256(token);
+    await this.o.db.run(`INSERT INTO sessions VALUES ($1, $2, $3)`, [h, name, new Date(expiresAtMs).toISOString()]);
+    this.sessions.set(h, { user: name, expiresAtMs });
+    return { kind: "ok", token, session: this.session(name, expiresAtMs)! };
   }
 
   async authenticate(token: string): Promise<Session | null> {
     if (!token || token.length > 200) return null;
     const h = sha256(token);
-    const rows = await this.o.db.all<{ token_hash: string; user_name: string; expires_at: string; role: string }>(
-      `SELECT s.token_hash, s.user_name, s.expires_at, u.role FROM sessions s JOIN users u ON u.name = s.user_name WHERE s.token_hash = $1`,
-      [h],
-    );
-    const r = rows[0];
-    if (!r || !timingSafeEqual(Buffer.from(r.token_hash), Buffer.from(h))) return null;
-    if (Date.parse(r.expires_at) <= this.o.clock.now()) {
+    const s = this.sessions.get(h);
+    if (!s) return null;
+    if (s.expiresAtMs <= this.o.clock.now()) {
+      this.sessions.delete(h);
       await this.o.db.run(`DELETE FROM sessions WHERE token_hash = $1`, [h]);
       return null;
     }
-    return { user: r.user_name, role: r.role, expiresAt: r.expires_at };
+    return this.session(s.user, s.expiresAtMs);
   }
 
-  async logout(token: string): Promise<void> {
-    await this.o.db.run(`DELETE FROM sessions WHERE token_hash = $1`, [sha256(token)]);
+  async logout(token: string): Promise<boolean> {
+    const h = sha256(token);
+    const had = this.sessions.delete(h);
+    await this.o.db.run(`DELETE FROM sessions WHERE token_hash = $1`, [h]);
+    return had;
+  }
+
+  private async dropSessions(name: string): Promise<void> {
+    for (const [h, s] of this.sessions) if (s.user === name) this.sessions.delete(h);
+    await this.o.db.run(`DELETE FROM sessions WHERE user_name = $1`, [name]);
   }
 }
 
-const DUMMY_HASH = await Bun.password.hash("not-a-real-password", { algorithm: "argon2id" });
-
-function sha256(s: string): string {
+export function sha256(s: string): string {
   return new Bun.CryptoHasher("sha256").update(s).digest("hex");
 }

@@ -18,6 +18,8 @@ const usage = `usage:
                                                       create a single-use enrollment token (default 24 h)
   outpost central site revoke ID --config FILE [--reason TEXT]
                                                       revoke a site; a running central cuts it off within seconds
+  outpost central audit verify --config FILE          check the audit log's hash chain (central stopped; while it
+                                                      runs use GET /api/v1/audit/verify); exit 1 if tampered
 
 Config keys: docs/ref/central-config.md (environment overrides: OUTPOST_<KEY>__<SUBKEY>).`;
 
@@ -43,6 +45,7 @@ const command: Command = {
       if (!c) throw new CliError(`missing site id\n\n${usage}`);
       return siteRevoke(cfg, c, values.reason ?? "revoked from the command line");
     }
+    if (a === "audit" && b === "verify") return auditVerify(cfg);
     throw new CliError(`unknown sub-command: ${positionals.join(" ")}\n\n${usage}`);
   },
 };
@@ -96,4 +99,32 @@ async function siteRevoke(cfg: CentralConfig, id: string, reason: string): Promi
   }
   console.log(`revocation of ${id} recorded; a running central applies it within ${cfg.revocationPollMs} ms (otherwise at its next start)`);
   return 0;
+}
+
+async function auditVerify(cfg: CentralConfig): Promise<number> {
+  const { Db } = await import("../../central/db.ts");
+  const { verifyAudit, AUDIT_TABLE } = await import("../../central/audit/index.ts");
+  const path = await import("node:path");
+  const p = dataPaths(cfg.dataDir);
+  let db;
+  try {
+    db = await Db.open(p.db);
+  } catch (e) {
+    const m = (e as Error).message;
+    if (/lock/i.test(m)) throw new CliError(`central.duckdb is in use (is central running?); stop it, or ask the running central: GET /api/v1/audit/verify`);
+    throw new CliError(`cannot open ${p.db}: ${m}`);
+  }
+  try {
+    await db.run(AUDIT_TABLE);
+    const r = await verifyAudit(db, path.join(cfg.dataDir, "audit-head.json"));
+    if (r.ok) {
+      console.log(`audit log intact: ${r.checked} records, chain verified up to record ${r.lastSeq}`);
+      return 0;
+    }
+    console.log(`audit log TAMPERED: ${r.checked} records checked`);
+    for (const x of r.problems) console.log(`  at record ${x.seq}: ${x.problem}`);
+    return 1;
+  } finally {
+    await db.close();
+  }
 }

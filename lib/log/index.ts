@@ -67,6 +67,22 @@ export class Logger {
     });
   }
 
+  /** This logger, also writing every record to `extra` (central's persistent system log tees this way). */
+  tee(extra: LogSink): Logger {
+    const first = this.sink;
+    return new Logger({
+      component: this.component,
+      level: this.level,
+      fields: this.fields,
+      sink: {
+        write(rec) {
+          first.write(rec);
+          extra.write(rec);
+        },
+      },
+    });
+  }
+
   debug(msg: string, fields?: Record<string, unknown>): void {
     this.log("debug", msg, fields);
   }

@@ -1,0 +1,113 @@
+/**
+ * Central operations wiring (the "event server"): builds rights, audit, system log, events,
+ * API keys, rules, actions and alarms over central's DuckDB, connects events → rules →
+ * actions → alarms, and mounts their HTTP routes. startCentral calls startOperations once;
+ * other components reach these services through `Central.ops` (ingestEvent, ingestEdgeLogs,
+ * hooks, audit, rights).
+ */
+import type { Hono, MiddlewareHandler } from "hono";
+import type { Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import type { Db } from "../db.ts";
+import type { ApiEnv } from "../api.ts";
+import { OpenApiRegistry } from "../openapi.ts";
+import { Rights } from "../rights/index.ts";
+import type { Users } from "../users/index.ts";
+import { Audit, type AuditInput } from "../audit/index.ts";
+import type { Syslog } from "../syslog/index.ts";
+import { Events, type EventInput, type IngestResult } from "./index.ts";
+import { ApiKeys } from "./keys.ts";
+import { Rules } from "../rules/index.ts";
+import type { OperationsConfig } from "./config.ts";
+
+export { OperationsConfig } from "./config.ts";
+import { Actions, type ActionHooks } from "../rules/actions.ts";
+import { Alarms } from "../alarms/index.ts";
+import { mountUserRoutes } from "../users/routes.ts";
+import { mountEventRoutes } from "./routes.ts";
+import { mountRuleRoutes } from "../rules/routes.ts";
+import { mountAlarmRoutes } from "../alarms/routes.ts";
+import { mountAuditRoutes } from "../audit/routes.ts";
+import { mountSyslogRoutes } from "../syslog/routes.ts";
+
+export interface OpsContext {
+  users: Users;
+  rights: Rights;
+  audit: Audit;
+  syslog: Syslog;
+  events: Events;
+  apiKeys: ApiKeys;
+  rules: Rules;
+  alarms: Alarms;
+  clock: Clock;
+  log: Logger;
+  openapi: OpenApiRegistry;
+}
+
+export interface Operations extends OpsContext {
+  /** Hooks other components register: requestRetrieval (issue 5), switchLiveToMain, lockEvidence. */
+  hooks: ActionHooks;
+  /** The one way events enter central (control plane, system components). Resolves when stored. */
+  ingestEvent(e: EventInput): Promise<IngestResult>;
+  /** Warnings/errors an edge sent through its outbox. */
+  ingestEdgeLogs(siteId: string, records: unknown[]): { stored: number; rejected: number };
+  recordAudit(a: AuditInput): void;
+  mount(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>): void;
+  close(): Promise<void>;
+}
+
+export interface OperationsOptions {
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  users: Users;
+  syslog: Syslog;
+  config: OperationsConfig;
+  auditHeadFile: string;
+  publish: (topic: string, payload: string, qos: 0 | 1, retain: boolean) => Promise<void>;
+}
+
+export async function startOperations(o: OperationsOptions): Promise<Operations> {
+  const rights = new Rights(() => o.users.cameraGroups());
+  const audit = new Audit({ db: o.db, clock: o.clock, log: o.log.child({ component: "central.audit" }), headFile: o.auditHeadFile });
+  await audit.init();
+  const alarms = new Alarms(o.db, o.clock);
+  await alarms.init();
+  const hooks: ActionHooks = {};
+  const actions = new Actions({
+    alarms,
+    clock: o.clock,
+    log: o.log.child({ component: "central.rules" }),
+    publish: o.publish,
+    hooks,
+    audit: (a) => audit.record({ user: "system", action: a.action, siteId: a.siteId, cameraId: a.cameraId, fromMs: a.fromMs, toMs: a.toMs, outcome: a.outcome, detail: a.detail }),
+  });
+  const rules = new Rules(o.db, actions);
+  await rules.init({ rules: o.config.rules as never, timeProfiles: o.config.timeProfiles });
+  const events = new Events({ db: o.db, clock: o.clock, lateAfterMs: o.config.lateAfterSeconds * 1000, siteOf: (c) => rights.siteOf(c), onEvent: (e) => rules.onEvent(e) });
+  await events.init();
+  const apiKeys = new ApiKeys(o.db, o.clock);
+  await apiKeys.init();
+  const openapi = new OpenApiRegistry();
+  const ctx: OpsContext = { users: o.users, rights, audit, syslog: o.syslog, events, apiKeys, rules, alarms, clock: o.clock, log: o.log, openapi };
+  return {
+    ...ctx,
+    hooks,
+    ingestEvent: (e) => events.ingest(e),
+    ingestEdgeLogs: (siteId, records) => o.syslog.ingestEdgeLogs(siteId, records),
+    recordAudit: (a) => audit.record(a),
+    mount(app, auth) {
+      mountUserRoutes(app, auth, ctx);
+      mountEventRoutes(app, auth, ctx);
+      mountRuleRoutes(app, auth, ctx);
+      mountAlarmRoutes(app, auth, ctx);
+      mountAuditRoutes(app, auth, ctx);
+      mountSyslogRoutes(app, auth, ctx);
+    },
+    async close() {
+      await events.close();
+      await alarms.close();
+      await audit.close();
+    },
+  };
+}

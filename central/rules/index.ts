@@ -1,0 +1,134 @@
+/**
+ * central/rules/: rules and time profiles as data (API + config), validated, stored in the
+ * rules and time_profiles tables, and applied to every ingested event: "when an event
+ * matching X at site/camera Y during time profile Z → actions". Owns the rule index, dry run
+ * and the action hooks other components register (retrieval, live switch, evidence lock).
+ * Rules from the config file are (re)loaded at start and marked source "config".
+ */
+import type { Db } from "../db.ts";
+import type { EventRec } from "../events/index.ts";
+import { RuleIndex, type Verdict } from "./engine.ts";
+import { Rule, TimeProfile, type RuleInput } from "./schema.ts";
+import type { Actions } from "./actions.ts";
+
+export { Rule, TimeProfile, Action, type RuleInput } from "./schema.ts";
+export { inProfile, RuleIndex } from "./engine.ts";
+export type { ActionHooks, RequestRetrieval, RetrievalRequest, LiveMainRequest, EvidenceLockRequest } from "./actions.ts";
+
+export class RuleError extends Error {
+  constructor(
+    message: string,
+    readonly code: "not-found" | "conflict" | "invalid",
+  ) {
+    super(message);
+  }
+}
+
+export interface StoredRule extends Rule {
+  source: "api" | "config";
+}
+
+export class Rules {
+  private rules = new Map<string, StoredRule>();
+  private profiles = new Map<string, TimeProfile>();
+  private index = new RuleIndex([], new Map());
+  /** Counters for health/benchmarks. */
+  readonly stats = { events: 0, fired: 0 };
+
+  constructor(
+    private readonly db: Db,
+    private readonly actions: Actions,
+  ) {}
+
+  async init(config: { rules: RuleInput[]; timeProfiles: TimeProfile[] }): Promise<void> {
+    await this.db.run(`CREATE TABLE IF NOT EXISTS rules (id VARCHAR PRIMARY KEY, json VARCHAR NOT NULL, source VARCHAR NOT NULL)`);
+    await this.db.run(`CREATE TABLE IF NOT EXISTS time_profiles (name VARCHAR PRIMARY KEY, json VARCHAR NOT NULL)`);
+    for (const r of await this.db.all<{ json: string }>(`SELECT json FROM time_profiles`)) {
+      const p = TimeProfile.parse(JSON.parse(r.json));
+      this.profiles.set(p.name, p);
+    }
+    for (const r of await this.db.all<{ json: string; source: string }>(`SELECT json, source FROM rules`)) {
+      const rule = Rule.parse(JSON.parse(r.json));
+      this.rules.set(rule.id, { ...rule, source: r.source as "api" | "config" });
+    }
+    for (const p of config.timeProfiles) await this.putProfile(p);
+    for (const r of config.rules) await this.put(r, "config");
+    this.rebuild();
+  }
+
+  private rebuild(): void {
+    this.index = new RuleIndex([...this.rules.values()], this.profiles);
+  }
+
+  /** The rule engine's entry: called by Events for every new event, in ingest order. */
+  onEvent(e: EventRec): void {
+    this.stats.events++;
+    for (const r of this.index.firing(e)) {
+      this.stats.fired++;
+      this.actions.run(r, e);
+    }
+  }
+
+  /** Which rules this event would fire and why the others would not; nothing is done. */
+  dryRun(e: EventRec): Verdict[] {
+    return this.index.explain(e);
+  }
+
+  list(): StoredRule[] {
+    return [...this.rules.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  get(id: string): StoredRule | null {
+    return this.rules.get(id) ?? null;
+  }
+
+  /** Validate (schema + references) and store; replaces a rule with the same id. */
+  async put(input: RuleInput, source: "api" | "config" = "api"): Promise<StoredRule> {
+    const r = Rule.safeParse(input);
+    if (!r.success) {
+      const i = r.error.issues[0]!;
+      throw new RuleError(`rule ${(input as { id?: string }).id ?? "?"}: ${i.path.map(String).join(".") || "rule"}: ${i.message}`, "invalid");
+    }
+    const rule = r.data;
+    if (rule.timeProfile && !this.profiles.has(rule.timeProfile)) throw new RuleError(`rule ${rule.id}: no time profile named ${rule.timeProfile}`, "invalid");
+    const kinds = rule.actions.map((a) => a.kind);
+    if (kinds.filter((k) => k === "alarm").length > 1) throw new RuleError(`rule ${rule.id}: at most one alarm action per rule`, "invalid");
+    const stored: StoredRule = { ...rule, source };
+    await this.db.run(`INSERT OR REPLACE INTO rules VALUES ($1, $2, $3)`, [rule.id, JSON.stringify(rule), source]);
+    this.rules.set(rule.id, stored);
+    this.rebuild();
+    return stored;
+  }
+
+  async delete(id: string): Promise<void> {
+    if (!this.rules.has(id)) throw new RuleError(`No rule with id ${id}.`, "not-found");
+    await this.db.run(`DELETE FROM rules WHERE id = $1`, [id]);
+    this.rules.delete(id);
+    this.rebuild();
+  }
+
+  listProfiles(): TimeProfile[] {
+    return [...this.profiles.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async putProfile(input: unknown): Promise<TimeProfile> {
+    const r = TimeProfile.safeParse(input);
+    if (!r.success) {
+      const i = r.error.issues[0]!;
+      throw new RuleError(`time profile: ${i.path.map(String).join(".") || "profile"}: ${i.message}`, "invalid");
+    }
+    await this.db.run(`INSERT OR REPLACE INTO time_profiles VALUES ($1, $2)`, [r.data.name, JSON.stringify(r.data)]);
+    this.profiles.set(r.data.name, r.data);
+    this.rebuild();
+    return r.data;
+  }
+
+  async deleteProfile(name: string): Promise<void> {
+    if (!this.profiles.has(name)) throw new RuleError(`No time profile named ${name}.`, "not-found");
+    const users = [...this.rules.values()].filter((r) => r.timeProfile === name).map((r) => r.id);
+    if (users.length) throw new RuleError(`Time profile ${name} is used by rule ${users.join(", ")}.`, "conflict");
+    await this.db.run(`DELETE FROM time_profiles WHERE name = $1`, [name]);
+    this.profiles.delete(name);
+    this.rebuild();
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * central/syslog/: the system log — warnings and errors from central's own logger (a LogSink
+ * teed into it) and from edges (ingestEdgeLogs, called by the control plane when log lines
+ * arrive through the outbox). Owns the syslog table; batches writes; deletes records older
+ * than the retention. Must not log through the logger it is fed by (that would loop).
+ */
+import { z } from "zod";
+import type { Clock } from "../../lib/clock.ts";
+import type { LogRecord, LogSink } from "../../lib/log/index.ts";
+import type { Db } from "../db.ts";
+
+export const SyslogLevel = z.enum(["warn", "error"]);
+
+export const EdgeLogRecord = z.object({
+  t: z.iso.datetime({ offset: true }),
+  level: z.enum(["debug", "info", "warn", "error"]),
+  component: z.string().max(200).default("edge"),
+  msg: z.string().max(10_000),
+  fields: z.record(z.string(), z.unknown()).optional(),
+});
+export type EdgeLogRecord = z.infer<typeof EdgeLogRecord>;
+
+export const SyslogEntry = z.object({
+  id: z.number().int(),
+  at: z.string(),
+  level: SyslogLevel,
+  /** "central" or the site id of the edge that logged it. */
+  source: z.string(),
+  component: z.string(),
+  msg: z.string(),
+  fields: z.record(z.string(), z.unknown()),
+});
+export type SyslogEntry = z.infer<typeof SyslogEntry>;
+
+export const SyslogQuery = z.object({
+  level: SyslogLevel.optional(),
+  source: z.string().optional(),
+  component: z.string().optional(),
+  q: z.string().max(200).optional().describe("substring of the message"),
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
+  before: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export type SyslogQuery = z.infer<typeof SyslogQuery>;
+
+type Row = [bigint, bigint, string, string, string, string, string];
+
+export interface SyslogOptions {
+  db: Db;
+  clock: Clock;
+  retentionDays: number;
+  flushMs?: number;
+}
+
+export class Syslog implements LogSink {
+  private id = 0;
+  private pending: Row[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  private sweeper: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private readonly o: SyslogOptions) {}
+
+  async init(): Promise<void> {
+    await this.o.db.run(`CREATE TABLE IF NOT EXISTS syslog (id BIGINT NOT NULL, at_ms BIGINT NOT NULL, level VARCHAR NOT NULL, source VARCHAR NOT NULL, component VARCHAR NOT NULL, msg VARCHAR NOT NULL, fields VARCHAR NOT NULL)`);
+    const r = await this.o.db.all<{ m: string | null }>(`SELECT max(id) AS m FROM syslog`);
+    this.id = Number(r[0]?.m ?? 0);
+    await this.sweep();
+    this.sweeper = setInterval(() => void this.sweep(), 3_600_000);
+  }
+
+  /** LogSink: keeps warnings and errors of central's logger. */
+  write(rec: LogRecord): void {
+    if (rec.level !== "warn" && rec.level !== "error") return;
+    const { t, level, component, msg, ...fields } = rec;
+    this.add(Date.parse(t) || this.o.clock.now(), level, "central", component, msg, fields);
+  }
+
+  /** Log lines an edge sent through its outbox; only warnings and errors are kept. */
+  ingestEdgeLogs(siteId: string, records: unknown[]): { stored: number; rejected: number } {
+    let stored = 0;
+    let rejected = 0;
+    for (const raw of records) {
+      const r = EdgeLogRecord.safeParse(raw);
+      if (!r.success) {
+        rejected++;
+        continue;
+      }
+      if (r.data.level !== "warn" && r.data.level !== "error") continue;
+      this.add(Date.parse(r.data.t), r.data.level, siteId, r.data.component, r.data.msg, r.data.fields ?? {});
+      stored++;
+    }
+    return { stored, rejected };
+  }
+
+  private add(at: number, level: string, source: string, component: string, msg: string, fields: Record<string, unknown>): void {
+    let f: string;
+    try {
+      f = JSON.stringify(fields);
+    } catch {
+      f = "{}";
+    }
+    this.pending.push([BigInt(++this.id), BigInt(at), level, source, component, msg, f]);
+    this.timer ??= setTimeout(() => void this.flush(), this.o.flushMs ?? 200);
+  }
+
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const rows = this.pending;
+    this.pending = [];
+    this.chain = this.chain.then(async () => {
+      try {
+        await this.o.db.append("syslog", rows);
+      } catch (e) {
+        // Not through the logger: it feeds this sink.
+        process.stderr.write(`syslog: ${rows.length} records lost: ${(e as Error).message}\n`);
+      }
+    });
+    return this.chain;
+  }
+
+  async sweep(): Promise<void> {
+    const cutoff = this.o.clock.now() - this.o.retentionDays * 86_400_000;
+    await this.o.db.run(`DELETE FROM syslog WHERE at_ms < $1`, [BigInt(cutoff)]);
+  }
+
+  /** `sources`: null = all, else only these sources (site ids and/or "central"). */
+  async query(q: SyslogQuery, sources: string[] | null): Promise<{ entries: SyslogEntry[]; next: number | null }> {
+    await this.flush();
+    const where: string[] = [];
+    const p: (string | bigint)[] = [];
+    const add = (sql: string, v: string | bigint) => (p.push(v), where.push(sql.replaceAll("?", `$${p.length}`)));
+    if (q.level) add("level = ?", q.level);
+    if (q.source) add("source = ?", q.source);
+    if (q.component) add("component = ?", q.component);
+    if (q.q) add("contains(msg, ?)", q.q);
+    if (q.from) add("at_ms >= ?", BigInt(Date.parse(q.from)));
+    if (q.to) add("at_ms < ?", BigInt(Date.parse(q.to)));
+    if (q.before) add("id < ?", BigInt(q.before));
+    if (sources) {
+      if (!sources.length) return { entries: [], next: null };
+      const ph = sources.map((s) => (p.push(s), `$${p.length}`));
+      where.push(`source IN (${ph.join(", ")})`);
+    }
+    const rows = await this.o.db.all<Record<string, string>>(`SELECT * FROM syslog ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT ${q.limit + 1}`, p);
+    const entries = rows.slice(0, q.limit).map((r) => ({
+      id: Number(r.id),
+      at: new Date(Number(r.at_ms)).toISOString(),
+      level: r.level as "warn" | "error",
+      source: r.source!,
+      component: r.component!,
+      msg: r.msg!,
+      fields: JSON.parse(r.fields!) as Record<string, unknown>,
+    }));
+    return { entries, next: rows.length > q.limit ? entries[entries.length - 1]!.id : null };
+  }
+
+  async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    await this.flush();
+  }
+}
