@@ -1,0 +1,63 @@
+/**
+ * Appliance run mode (`outpost firmware run`, started by the launcher in a slot): the edge
+ * recorder (edge/main.ts startEdge) plus the update agent in one process. The agent sees the
+ * recorder only through streamsProbe(edge.status); without an enrolled identity it only does
+ * the trial health check (no central to ask for updates).
+ */
+import "reflect-metadata"; // @peculiar/x509 (edge identity) needs it before anything imports x509
+import { untilSignal } from "../lib/cli/index.ts";
+import { createLogger } from "../lib/log/index.ts";
+import { UpdateAgent, HttpSource, streamsProbe, type UpdateSource } from "./agent/index.ts";
+import type { Slot } from "./slots.ts";
+
+export async function runAppliance(o: { configFile: string; healthTimeoutMs?: number; pollMs?: number }): Promise<number> {
+  const log = createLogger("firmware");
+  const { loadEdgeConfig } = await import("../edge/config.ts");
+  const { startEdge } = await import("../edge/main.ts");
+  const config = await loadEdgeConfig(o.configFile);
+  const slot = (process.env.OPFW_SLOT ?? "") as Slot;
+  if (slot !== "a" && slot !== "b") throw new Error("outpost firmware run is started by 'outpost firmware boot' (OPFW_SLOT is not set)");
+  const edge = await startEdge(config);
+  let source: UpdateSource = offline;
+  try {
+    const { loadIdentity, fetchTls } = await import("../edge/identity/index.ts");
+    const id = await loadIdentity(config.dataDir);
+    if (id) source = new HttpSource(id.federationUrl, fetchTls(id));
+  } catch (e) {
+    log.info("no federation identity; updates are off", { err: e as Error });
+  }
+  const agent = new UpdateAgent({
+    dataDir: config.dataDir,
+    source,
+    slot,
+    trial: process.env.OPFW_TRIAL === "1",
+    version: process.env.OPFW_VERSION ?? "0.0.0",
+    health: streamsProbe(() => edge.status()),
+    healthTimeoutMs: o.healthTimeoutMs,
+    pollMs: o.pollMs,
+    log,
+    restart: async () => {
+      await edge.stop();
+      process.exit(75);
+    },
+  });
+  agent.start();
+  await untilSignal();
+  agent.stop();
+  await edge.stop();
+  return 0;
+}
+
+const offline: UpdateSource = {
+  offer: async () => null,
+  root: async () => null,
+  targets: async () => {
+    throw new Error("offline");
+  },
+  chunks: async () => null,
+  range: async () => {
+    throw new Error("offline");
+  },
+  report: async () => {},
+  reachable: async () => false,
+};
