@@ -25,6 +25,7 @@ import { Syslog } from "./syslog/index.ts";
 import { startOperations, type Operations } from "./events/operations.ts";
 import path from "node:path";
 import { dataPaths } from "./files.ts";
+import { centralWeb } from "./web/index.ts";
 import type { CreatedToken } from "./journal.ts";
 import type { CertStatus } from "../federation/enrollment.ts";
 import type { TLSSocket } from "node:tls";
@@ -186,6 +187,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
         ),
     });
     cleanups.push(() => ops.close());
+    const web = await centralWeb(db, clock);
 
     const app = apiApp({
       ops,
@@ -198,6 +200,8 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       mount: (app, auth, ops) => {
         firmware.apiRoutes(app, auth);
         opts.apiRoutes?.(app, auth, ops);
+        // last: its page fallback answers every GET outside /api/
+        web(app, auth, ops.openapi);
       },
       siteDetails: opts.siteDetails,
     });

@@ -24,6 +24,11 @@ import type { StreamKind } from "../lib/store/types.ts";
 import { CameraError, resolveCamera, type Camera, type DeviceInfo } from "./camera/index.ts";
 import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
 import { PidFile, StreamIngest, type StreamStatus } from "./ingest/index.ts";
+import { EdgeLive } from "./live/index.ts";
+import { requireSession, type Sessions } from "../lib/auth/index.ts";
+import { websocket as honoWebsocket } from "hono/bun";
+import { mountWeb } from "../web/serve.ts";
+import type { Hono } from "hono";
 
 export type { EdgeConfig, EdgeConfigInput } from "./config.ts";
 
@@ -59,6 +64,8 @@ export interface Edge {
   /** http://host:port of the local API, when served. */
   readonly url?: string;
   status(): EdgeStatus;
+  /** Live hubs fed by the ingest, local live endpoints, uplinks to central (edge/live). */
+  readonly live: EdgeLive;
   /** The ingest of one stream (tests: its pid, status). */
   ingest(cameraId: string, stream: StreamKind): StreamIngest | undefined;
   /** Runs retention once now (it also runs every storage.retentionIntervalMs). */
@@ -169,6 +176,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     minFreeBytes: config.storage.minFreeBytes,
   });
 
+  const runtimes: CameraRuntime[] = [];
+  const live = new EdgeLive({ clock, log, hasStream: (id, kind) => !!runtimes.find((r) => r.cfg.id === id)?.ingests.has(kind) });
   let stopping = false;
   let staggerChain = Promise.resolve();
   const ing = config.ingest;
@@ -188,7 +197,9 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         ...(ing.connectTimeoutMs !== undefined ? { connectTimeoutMs: ing.connectTimeoutMs } : {}),
         backoff: { initialMs: ing.backoffInitialMs, maxMs: ing.backoffMaxMs, stableMs: ing.stableMs },
         latencyMs: ing.latencyMs,
+        engine: ing.engine,
         pidFile,
+        onFragment: live.feed(cam.id, kind),
       });
       rt.ingests.set(kind, ingest);
       ingest.start();
@@ -199,7 +210,6 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     return p;
   };
 
-  const runtimes: CameraRuntime[] = [];
   for (const cfg of config.cameras) {
     const rt = new CameraRuntime(cfg, startStream, log.child({ camera: cfg.id }));
     runtimes.push(rt);
@@ -257,11 +267,15 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
           streams: runtimes.flatMap((r) => r.status(clock).streams),
         }),
       });
+      const parts = app as { app?: Hono; sessions?: Sessions };
+      if (parts.app && parts.sessions) live.mount(parts.app, requireSession(parts.sessions) as never);
+      // the reduced web client for on-site use; last, because its page fallback answers every GET outside /api/
+      if (parts.app) mountWeb(parts.app, { role: "edge" });
       server = Bun.serve({
         hostname: config.api.host,
         port: config.api.port,
         fetch: app.fetch,
-        ...(api.websocket ? { websocket: api.websocket } : {}),
+        websocket: api.websocket ?? honoWebsocket,
       } as Parameters<typeof Bun.serve>[0]);
       url = `http://${config.api.host}:${server.port}`;
       log.info("edge API listening", { url });
@@ -278,6 +292,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       return url;
     },
     status,
+    live,
     ingest: (cameraId, stream) => runtimes.find((r) => r.cfg.id === cameraId)?.ingests.get(stream),
     runRetention,
     stop: () =>
@@ -285,6 +300,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         stopping = true;
         clearInterval(retentionTimer);
         server?.stop(true);
+        live.close();
         await Promise.all(runtimes.map((r) => r.stop()));
         await retentionBusy?.catch(() => undefined);
         await store.close();

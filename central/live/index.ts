@@ -1,0 +1,14 @@
+/**
+ * central/live/ — live relay at central: receives edge uplinks (federation route, mTLS; one
+ * per camera stream) into lib/live hubs, serves viewers (WebSocket fMP4, LL-HLS), asks edges
+ * for streams on demand (LiveRequester: MQTT topic or the control-plane command path), counts
+ * live bytes per site, records from live into a central MediaStore (recordLive), and re-serves
+ * live cameras as RTSP. Must not import edge/; does not own users/rights (gets `auth`/`guard`)
+ * nor the site registry (gets siteExists/cameraExists/linkOf).
+ *
+ * Wiring: const live = new CentralLive({...}); startCentral(cfg, { federationRoutes:
+ * live.federationRoutes, apiRoutes: (app, auth) => live.apiRoutes(app, auth), websocket });
+ */
+export { CentralLive, type CentralLiveOptions, type LiveRequester, type FeedStats, type StreamKind } from "./live.ts";
+export { mqttRequester, commandRequester } from "./request.ts";
+export { LiveRecorder } from "./recorder.ts";

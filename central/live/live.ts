@@ -1,0 +1,378 @@
+/**
+ * CentralLive: live relay at central. Per camera stream (`<site>.<camera>` + main|sub) one
+ * Feed: a LiveHub fed by exactly one edge uplink, however many viewers, recorders and HLS
+ * clients need it. Demand starts the uplink (a LiveRequester asks the edge), keeps it leased,
+ * and after a grace period with no demand central answers the uplink's POST, which ends it.
+ */
+import type { Context, Hono, MiddlewareHandler } from "hono";
+import { upgradeWebSocket } from "hono/bun";
+import type { TLSSocket } from "node:tls";
+import type { Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import { FrameReader, LiveHub, liveSocketEvents, type HlsOptions, type HubOptions, HlsPackager } from "../../lib/live/index.ts";
+import { LIVE_ROUTE, LIVE_VERSION, type LiveRequest } from "../../lib/live/control.ts";
+import { parseFragment } from "../../lib/mp4/index.ts";
+import { badRequest, notFound } from "../../lib/http/problem.ts";
+import type { FederationEnv } from "../federation-api.ts";
+import type { ApiEnv } from "../api.ts";
+
+export type StreamKind = "main" | "sub";
+
+/** How central asks an edge to start/refresh/stop an uplink (MQTT topic or the command path). */
+export interface LiveRequester {
+  request(siteId: string, req: LiveRequest): Promise<void>;
+}
+
+export interface CentralLiveOptions {
+  clock: Clock;
+  log: Logger;
+  requester: LiveRequester;
+  /** Is this an active site? Default: any. */
+  siteExists?: (siteId: string) => boolean;
+  /** Does the site share this camera (device tree)? Default: yes. */
+  cameraExists?: (siteId: string, cameraId: string) => boolean | Promise<boolean>;
+  /** The site's link profile: sub stream unless "wifi" (or "ethernet"). */
+  linkOf?: (siteId: string) => string | undefined;
+  /** Extra middleware after `auth` on viewer routes (e.g. requireRight(rights, "view-live", …)). */
+  guard?: MiddlewareHandler<ApiEnv>;
+  /** No demand for this long → the uplink is stopped; default 10 s. */
+  graceMs?: number;
+  /** Lease sent with each start; refreshed at a third of it; default 30 s. */
+  leaseMs?: number;
+  /** No bytes (not even a ping) from the uplink for this long → the link is dead; default 6 s. */
+  uplinkStallMs?: number;
+  /** An HLS request keeps the stream wanted this long; default 15 s. */
+  hlsHoldMs?: number;
+  hub?: HubOptions;
+  hls?: HlsOptions;
+}
+
+interface Uplink {
+  id: number;
+  socket: TLSSocket | undefined;
+  stop: (reason: string) => void;
+  startedAt: number;
+  bytes: number;
+}
+
+export interface FeedStats {
+  key: string;
+  siteId: string;
+  cameraId: string;
+  stream: StreamKind;
+  viewers: number;
+  holds: string[];
+  requested: boolean;
+  uplinkActive: boolean;
+  /** Uplink connections accepted for this stream since central started. */
+  uplinksAccepted: number;
+  bytesIn: number;
+  fragmentsIn: number;
+  lastFragmentAt: number | null;
+}
+
+class Feed {
+  viewers = 0;
+  holds = new Set<string>();
+  hlsUntil = 0;
+  requested = false;
+  uplink: Uplink | undefined;
+  uplinksAccepted = 0;
+  refresh: ReturnType<typeof setInterval> | undefined;
+  grace: ReturnType<typeof setTimeout> | undefined;
+  hls: HlsPackager | undefined;
+  constructor(
+    readonly key: string,
+    readonly siteId: string,
+    readonly cameraId: string,
+    readonly stream: StreamKind,
+    readonly hub: LiveHub,
+  ) {}
+}
+
+let uplinkIds = 0;
+
+export class CentralLive {
+  private feeds = new Map<string, Feed>();
+  private siteBytes = new Map<string, number>();
+  private readonly log: Logger;
+  private closed = false;
+
+  constructor(private readonly o: CentralLiveOptions) {
+    this.log = o.log.child({ component: "central.live" });
+  }
+
+  static key(siteId: string, cameraId: string, stream: StreamKind): string {
+    return `${siteId}.${cameraId}/${stream}`;
+  }
+
+  /** Central camera id `<site>.<camera>` → its parts, or a 404. */
+  static split(centralId: string): { siteId: string; cameraId: string } {
+    const i = centralId.indexOf(".");
+    if (i <= 0 || i === centralId.length - 1) throw notFound(`No camera ${centralId}; central camera ids are <site>.<camera>.`);
+    return { siteId: centralId.slice(0, i), cameraId: centralId.slice(i + 1) };
+  }
+
+  /** Default stream for a site: sub on cellular/unknown links, main on WiFi/ethernet. */
+  defaultStream(siteId: string): StreamKind {
+    const l = this.o.linkOf?.(siteId);
+    return l === "wifi" || l === "ethernet" ? "main" : "sub";
+  }
+
+  feed(siteId: string, cameraId: string, stream: StreamKind): Feed {
+    const key = CentralLive.key(siteId, cameraId, stream);
+    let f = this.feeds.get(key);
+    if (!f) {
+      f = new Feed(key, siteId, cameraId, stream, new LiveHub(key, this.o.hub));
+      this.feeds.set(key, f);
+    }
+    return f;
+  }
+
+  /** The hub of a camera stream (recorders, RTSP out, tests). */
+  hub(siteId: string, cameraId: string, stream: StreamKind): LiveHub {
+    return this.feed(siteId, cameraId, stream).hub;
+  }
+
+  /** Holds the stream wanted under `holder` (e.g. "record"); returns the release function. */
+  hold(siteId: string, cameraId: string, stream: StreamKind, holder: string): () => void {
+    const f = this.feed(siteId, cameraId, stream);
+    f.holds.add(holder);
+    this.update(f);
+    return () => {
+      f.holds.delete(holder);
+      this.update(f);
+    };
+  }
+
+  /** Counts a viewer; returns its release. */
+  addViewer(siteId: string, cameraId: string, stream: StreamKind): { hub: LiveHub; release: () => void } {
+    const f = this.feed(siteId, cameraId, stream);
+    f.viewers++;
+    this.update(f);
+    let done = false;
+    return {
+      hub: f.hub,
+      release: () => {
+        if (done) return;
+        done = true;
+        f.viewers--;
+        this.update(f);
+      },
+    };
+  }
+
+  private needed(f: Feed): boolean {
+    return !this.closed && (f.viewers > 0 || f.holds.size > 0 || this.o.clock.now() < f.hlsUntil);
+  }
+
+  private update(f: Feed): void {
+    if (this.needed(f)) {
+      if (f.grace) clearTimeout(f.grace);
+      f.grace = undefined;
+      if (!f.requested) {
+        f.requested = true;
+        const lease = this.o.leaseMs ?? 30_000;
+        this.send(f, "start");
+        f.refresh = setInterval(() => this.send(f, "start"), Math.max(1000, Math.floor(lease / 3)));
+      }
+      return;
+    }
+    if (!f.requested || f.grace) return;
+    const grace = Math.max(0, f.hlsUntil - this.o.clock.now()) + (this.o.graceMs ?? 10_000);
+    f.grace = setTimeout(() => {
+      f.grace = undefined;
+      if (this.needed(f)) return;
+      f.requested = false;
+      clearInterval(f.refresh);
+      f.refresh = undefined;
+      this.send(f, "stop");
+      f.uplink?.stop("no viewer or recording needs this stream");
+      this.log.info("live stream no longer needed; uplink stopped", { key: f.key });
+    }, grace);
+  }
+
+  private send(f: Feed, action: "start" | "stop"): void {
+    const req: LiveRequest = { v: LIVE_VERSION, action, cameraId: f.cameraId, stream: f.stream, leaseMs: this.o.leaseMs ?? 30_000 };
+    this.o.requester.request(f.siteId, req).catch((e) => this.log.warn("live request not sent", { key: f.key, action, err: (e as Error).message }));
+  }
+
+  private addBytes(siteId: string, n: number): void {
+    this.siteBytes.set(siteId, (this.siteBytes.get(siteId) ?? 0) + n);
+  }
+
+  /** Live bytes received from a site since central started (counted against its link budget). */
+  liveBytes(siteId?: string): number {
+    if (siteId !== undefined) return this.siteBytes.get(siteId) ?? 0;
+    let t = 0;
+    for (const v of this.siteBytes.values()) t += v;
+    return t;
+  }
+
+  stats(): FeedStats[] {
+    return [...this.feeds.values()].map((f) => ({
+      key: f.key,
+      siteId: f.siteId,
+      cameraId: f.cameraId,
+      stream: f.stream,
+      viewers: f.viewers,
+      holds: [...f.holds],
+      requested: f.requested,
+      uplinkActive: !!f.uplink,
+      uplinksAccepted: f.uplinksAccepted,
+      bytesIn: f.hub.bytesIn,
+      fragmentsIn: f.hub.fragmentsIn,
+      lastFragmentAt: f.hub.lastFragmentAt,
+    }));
+  }
+
+  /** Edge-facing: POST /federation/v1/live/:cameraId/:stream (mTLS; the site is the caller's certificate). */
+  federationRoutes = (app: Hono<FederationEnv>): void => {
+    app.post(LIVE_ROUTE, async (c) => {
+      const siteId = c.var.peer.siteId;
+      const cameraId = c.req.param("cameraId");
+      const stream = c.req.param("stream");
+      if (stream !== "main" && stream !== "sub") throw badRequest("stream must be main or sub");
+      const key = CentralLive.key(siteId, cameraId, stream);
+      const f = this.feeds.get(key);
+      // Not asked for (any more): the 200 answer tells the edge to stop.
+      if (!f || !f.requested) return c.json({ stop: "central does not need this stream" });
+      return this.receive(c, f);
+    });
+  };
+
+  private async receive(c: Context<FederationEnv>, f: Feed): Promise<Response> {
+    const socket = c.env.incoming.socket as TLSSocket;
+    // One uplink per stream: a newer connection (the edge reconnected before central noticed
+    // the old one die) replaces the old.
+    f.uplink?.stop("replaced by a newer uplink");
+    let stopWith: ((r: string) => void) | undefined;
+    const stopped = new Promise<string>((r) => (stopWith = r));
+    const up: Uplink = { id: ++uplinkIds, socket, stop: (r) => stopWith!(r), startedAt: this.o.clock.now(), bytes: 0 };
+    f.uplink = up;
+    f.uplinksAccepted++;
+    this.log.info("live uplink connected", { key: f.key, uplink: up.id });
+    const body = c.req.raw.body;
+    if (!body) return c.json({ stop: "empty uplink" });
+    const reader = body.getReader();
+    const frames = new FrameReader();
+    let lastData = this.o.clock.now();
+    const stallMs = this.o.uplinkStallMs ?? 6000;
+    const watchdog = setInterval(() => {
+      if (this.o.clock.now() - lastData > stallMs) {
+        clearInterval(watchdog);
+        up.stop("lost");
+        socket.destroy();
+      }
+    }, 500);
+    let ended = "lost";
+    const reading = (async () => {
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) {
+            ended = "closed";
+            return;
+          }
+          lastData = this.o.clock.now();
+          up.bytes += value.length;
+          this.addBytes(f.siteId, value.length);
+          for (const fr of frames.push(value)) {
+            if (fr.type === 1) f.hub.publishInit(fr.bytes);
+            else if (fr.type === 2) {
+              const init = f.hub.initSegment;
+              if (!init) continue;
+              f.hub.publishFragment(fr.bytes, parseFragment(fr.bytes, init.info), fr.capturedAtMs);
+            }
+          }
+        }
+      } catch (e) {
+        ended = `lost: ${(e as Error).message}`;
+      }
+    })();
+    const reason = await Promise.race([stopped, reading.then(() => ended)]);
+    clearInterval(watchdog);
+    if (f.uplink === up) {
+      f.uplink = undefined;
+      if (reason !== "replaced by a newer uplink") {
+        const clean = reason !== "lost" && !reason.startsWith("lost") && reason !== "closed";
+        f.hub.sourceEnded(clean ? "stopped" : "link-down", clean ? reason : `live uplink from site ${f.siteId} lost (${reason})`);
+      }
+    }
+    this.log.info("live uplink ended", { key: f.key, uplink: up.id, reason, bytes: up.bytes });
+    // A clean stop answers first (the edge ends its upload when it reads the answer).
+    if (reason.startsWith("lost") || reason === "closed") {
+      reader.cancel().catch(() => undefined);
+      socket.destroy();
+    }
+    return c.json({ stop: reason });
+  }
+
+  /**
+   * Viewer routes (session required; `guard` adds rights). `:id` is `<site>.<camera>`;
+   * `?stream=main|sub` overrides the site's default (sub on cellular, main on WiFi).
+   *   GET /api/v1/cameras/:id/live        WebSocket fMP4 (lib/live/PROTOCOL.md)
+   *   GET /api/v1/cameras/:id/live.m3u8   LL-HLS; parts and segments under …/live/
+   *   GET /api/v1/live                    live streams and bytes per site
+   */
+  apiRoutes = (app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>): void => {
+    const guard: MiddlewareHandler<ApiEnv> = this.o.guard ?? (async (_c, next) => next());
+    const resolve = async (c: Context<ApiEnv>) => {
+      const { siteId, cameraId } = CentralLive.split(c.req.param("id")!);
+      if (this.o.siteExists && !this.o.siteExists(siteId)) throw notFound(`No site ${siteId}.`);
+      if (this.o.cameraExists && !(await this.o.cameraExists(siteId, cameraId))) throw notFound(`Site ${siteId} shares no camera ${cameraId}.`);
+      const q = c.req.query("stream");
+      if (q !== undefined && q !== "main" && q !== "sub") throw badRequest("stream must be main or sub");
+      return { siteId, cameraId, stream: (q as StreamKind | undefined) ?? this.defaultStream(siteId) };
+    };
+    app.get(
+      "/api/v1/cameras/:id/live",
+      auth,
+      guard,
+      async (c, next) => {
+        if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw badRequest("This endpoint is a WebSocket (fMP4 for MSE); for HTTP use live.m3u8.");
+        await resolve(c);
+        await next();
+      },
+      upgradeWebSocket(async (c) => {
+        const t = await resolve(c as unknown as Context<ApiEnv>);
+        let release: (() => void) | undefined;
+        return liveSocketEvents({
+          acquire: () => {
+            const v = this.addViewer(t.siteId, t.cameraId, t.stream);
+            release = v.release;
+            return v.hub;
+          },
+          release: () => release?.(),
+        });
+      }),
+    );
+    const hls = async (c: Context<ApiEnv>, file: string) => {
+      const t = await resolve(c);
+      const f = this.feed(t.siteId, t.cameraId, t.stream);
+      f.hlsUntil = this.o.clock.now() + (this.o.hlsHoldMs ?? 15_000);
+      this.update(f);
+      f.hls ??= new HlsPackager(f.hub, this.o.hls);
+      const keep = c.req.query("stream");
+      return f.hls.serve(file, new URL(c.req.url).searchParams, keep ? `stream=${keep}` : "");
+    };
+    app.get("/api/v1/cameras/:id/live.m3u8", auth, guard, (c) => hls(c, "live.m3u8"));
+    app.get("/api/v1/cameras/:id/live/:file", auth, guard, (c) => hls(c, c.req.param("file")));
+    app.get("/api/v1/live", auth, (c) => {
+      const sites: Record<string, number> = {};
+      for (const [k, v] of this.siteBytes) sites[k] = v;
+      return c.json({ streams: this.stats(), liveBytesBySite: sites });
+    });
+  };
+
+  close(): void {
+    this.closed = true;
+    for (const f of this.feeds.values()) {
+      clearInterval(f.refresh);
+      if (f.grace) clearTimeout(f.grace);
+      f.uplink?.stop("central stopping");
+      f.hls?.close();
+      f.hub.closeAll(1001, "central stopping");
+    }
+  }
+}

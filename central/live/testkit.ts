@@ -1,0 +1,188 @@
+/**
+ * Test/bench harness for live through central: camsim → real edge (startEdge) → a cuttable
+ * TCP proxy → central's federation listener (startCentral + CentralLive) → viewers. The edge
+ * is enrolled for real and hears live requests on its MQTT topic (edge/live/mqtt.ts).
+ */
+import net from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startCamsim, type Camsim } from "../../camsim/index.ts";
+import { startEdge, type Edge } from "../../edge/main.ts";
+import { enroll, type Identity } from "../../edge/identity/index.ts";
+import { listenLiveRequests } from "../../edge/live/index.ts";
+import { Logger, MemorySink } from "../../lib/log/index.ts";
+import { systemClock } from "../../lib/clock.ts";
+import { MediaStore } from "../../lib/store/index.ts";
+import type { LiveRequest } from "../../lib/live/control.ts";
+import { startCentral, type Central } from "../index.ts";
+import { CentralLive, type CentralLiveOptions } from "./live.ts";
+import { mqttRequester } from "./request.ts";
+import { LiveRecorder } from "./recorder.ts";
+
+export const EDGE_PASSWORD = "edge-local-pw";
+
+/** A TCP forwarder that can be cut (all connections dropped, new ones refused) and restored. */
+export class CutProxy {
+  private server!: net.Server;
+  private sockets = new Set<net.Socket>();
+  private down = false;
+  port = 0;
+  accepted = 0;
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async start(): Promise<void> {
+    this.server = net.createServer((client) => {
+      if (this.down) return client.destroy();
+      this.accepted++;
+      const up = net.connect(this.target.port, this.target.host);
+      for (const s of [client, up]) {
+        this.sockets.add(s);
+        s.on("close", () => this.sockets.delete(s));
+        s.on("error", () => s.destroy());
+      }
+      client.pipe(up);
+      up.pipe(client);
+      client.on("close", () => up.destroy());
+      up.on("close", () => client.destroy());
+    });
+    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", () => r()));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  cut(): void {
+    this.down = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  restore(): void {
+    this.down = false;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+}
+
+export interface LiveRig {
+  root: string;
+  sim: Camsim;
+  central: Central;
+  live: CentralLive;
+  recorder: LiveRecorder;
+  centralStore: MediaStore;
+  edge: Edge;
+  identity: Identity;
+  proxy: CutProxy;
+  token: string;
+  requests: { siteId: string; req: LiveRequest }[];
+  sink: MemorySink;
+  close(): Promise<void>;
+}
+
+export interface RigOptions {
+  cameras: number;
+  main?: { width: number; height: number; fps?: number; bitrateKbps: number };
+  sub?: { width: number; height: number; fps?: number; bitrateKbps: number };
+  live?: Partial<CentralLiveOptions>;
+  /** camsim videotestsrc pattern ("snow" makes x264 use its whole bitrate). */
+  pattern?: string;
+  /** Record only these streams at the edge (default both). */
+  streams?: ("main" | "sub")[];
+}
+
+export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
+  const root = await mkdtemp(join(tmpdir(), "outpost-live-"));
+  const sink = new MemorySink();
+  const log = new Logger({ component: "test", sink, level: "info" });
+  const sim = await startCamsim({
+    cameras: o.cameras,
+    main: o.main ?? { width: 640, height: 360, bitrateKbps: 600 },
+    sub: o.sub ?? { width: 320, height: 180, bitrateKbps: 150 },
+    discoveryPort: null,
+    ...(o.pattern ? { pattern: o.pattern } : {}),
+    log,
+  });
+  const requests: { siteId: string; req: LiveRequest }[] = [];
+  let central!: Central;
+  const live = new CentralLive({
+    clock: systemClock,
+    log,
+    requester: {
+      request: async (siteId, req) => {
+        requests.push({ siteId, req });
+        await mqttRequester(central.broker).request(siteId, req);
+      },
+    },
+    siteExists: (id) => central.site(id)?.state === "active",
+    graceMs: 3000,
+    ...o.live,
+  });
+  const ports = { api: { port: 0 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } };
+  central = await startCentral(
+    { dataDir: join(root, "central"), ...ports },
+    { log, federationRoutes: live.federationRoutes, apiRoutes: (app, auth) => live.apiRoutes(app, auth) },
+  );
+  const centralStore = await MediaStore.open({ root: join(root, "central-store"), clock: systemClock, log, segmentDurationMs: 2000, minFreeBytes: 0 });
+  const recorder = new LiveRecorder(live, centralStore, log);
+  const login = (await (await fetch(central.apiUrl + "/api/v1/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: central.initialAdminPassword }) })).json()) as { token: string };
+  const t = (await (
+    await fetch(central.apiUrl + "/api/v1/enrollment-tokens", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${login.token}` }, body: JSON.stringify({ site: "Bus 1" }) })
+  ).json()) as { token: string; enrollUrl: string };
+  const edgeDir = join(root, "edge");
+  const identity = await enroll({ centralUrl: t.enrollUrl, token: t.token, dataDir: edgeDir });
+  const proxy = new CutProxy({ host: "127.0.0.1", port: Number(new URL(central.federationUrl).port) });
+  await proxy.start();
+  const edge = await startEdge(
+    {
+      dataDir: edgeDir,
+      storage: { segmentDurationMs: 4000, minFreeBytes: 0 },
+      api: { enabled: true, host: "127.0.0.1", port: 0 },
+      admin: { user: "admin", passwordHash: await Bun.password.hash(EDGE_PASSWORD, "argon2id") },
+      ingest: { staggerMs: 300 },
+      cameras: sim.cameras.map((c) => ({ id: c.id, rtsp: { main: c.rtspMain, sub: c.rtspSub }, user: sim.user, password: sim.password, ...(o.streams ? { streams: o.streams } : {}) })),
+    },
+    { log },
+  );
+  edge.live.setUplinkTarget({
+    url: () => `https://127.0.0.1:${proxy.port}`,
+    tls: () => ({ ca: identity.caPem, cert: identity.certPem, key: identity.keyPem }),
+    backoff: { minMs: 300, maxMs: 1000 },
+  });
+  const mq = listenLiveRequests(edge.live, identity, log);
+  return {
+    root,
+    sim,
+    central,
+    live,
+    recorder,
+    centralStore,
+    edge,
+    identity,
+    proxy,
+    token: login.token,
+    requests,
+    sink,
+    async close() {
+      await recorder.stopAll().catch(() => undefined);
+      live.close();
+      await mq.close().catch(() => undefined);
+      await edge.stop().catch(() => undefined);
+      await proxy.close().catch(() => undefined);
+      await centralStore.close().catch(() => undefined);
+      await central.close().catch(() => undefined);
+      await sim.close().catch(() => undefined);
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits until every camera stream the edge records is recording. */
+export async function untilRecording(edge: Edge, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!edge.status().cameras.every((c) => c.streams.length > 0 && c.streams.every((s) => s.state === "recording"))) {
+    if (Date.now() > deadline) throw new Error(`edge not recording: ${JSON.stringify(edge.status().cameras.map((c) => c.streams.map((s) => [s.stream, s.state, s.detail])))}`);
+    await Bun.sleep(100);
+  }
+}
