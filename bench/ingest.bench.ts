@@ -1,5 +1,6 @@
 /**
- * Recording cost per stream: Outpost's edge recorder against ffmpeg (-c copy -f segment) and
+ * Recording cost per stream: Outpost's edge recorder (both ingest engines: native in-process and
+ * one gst-launch child per stream) against ffmpeg (-c copy -f segment) and
  * gst-launch (rtspsrc ! splitmuxsink), in the same run, on the same camsim streams.
  * Also bytes on disk ÷ video payload bytes for Outpost's store.
  *
@@ -45,27 +46,31 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
-const outpost: Sut = {
-  name: "outpost edge",
-  async start(n, dir) {
-    const cfg = {
-      dataDir: join(dir, "data"),
-      api: { enabled: false },
-      storage: { segmentDurationMs: 60_000, minFreeBytes: 0 },
-      ingest: { staggerMs: STAGGER_MS },
-      cameras: Array.from({ length: n }, (_, i) => ({ id: `c${i + 1}`, rtsp: { main: url }, streams: ["main"] })),
-    };
-    writeFileSync(join(dir, "edge.json"), JSON.stringify(cfg));
-    const p = spawnPinned(["bun", join(import.meta.dir, "../cli/outpost.ts"), "edge", "--config", join(dir, "edge.json")]);
-    running.push(p);
-    return [p.pid];
-  },
-  verify(n, dir) {
-    const media = join(dir, "data", "media");
-    const cams = readdirSync(media).length;
-    return cams === n ? "" : `only ${cams}/${n} streams wrote segments`;
-  },
-};
+function outpostSut(engine: "gstreamer" | "native"): Sut {
+  return {
+    name: `outpost edge (${engine})`,
+    async start(n, dir) {
+      const cfg = {
+        dataDir: join(dir, "data"),
+        api: { enabled: false },
+        storage: { segmentDurationMs: 60_000, minFreeBytes: 0 },
+        ingest: { engine, staggerMs: STAGGER_MS },
+        cameras: Array.from({ length: n }, (_, i) => ({ id: `c${i + 1}`, rtsp: { main: url }, streams: ["main"] })),
+      };
+      writeFileSync(join(dir, "edge.json"), JSON.stringify(cfg));
+      const p = spawnPinned(["bun", join(import.meta.dir, "../cli/outpost.ts"), "edge", "--config", join(dir, "edge.json")]);
+      running.push(p);
+      return [p.pid];
+    },
+    verify(n, dir) {
+      const media = join(dir, "data", "media");
+      const cams = readdirSync(media).length;
+      return cams === n ? "" : `only ${cams}/${n} streams wrote segments`;
+    },
+  };
+}
+const outpostGst = outpostSut("gstreamer");
+const outpost = outpostSut("native");
 
 const ffmpeg: Sut = {
   name: "ffmpeg -c copy -f segment",
@@ -112,7 +117,7 @@ const rows: Row[] = [];
 let overhead: { fileBytes: number; payloadBytes: number; indexBytes: number; segments: number } | undefined;
 
 for (const n of counts) {
-  for (const sut of [ffmpeg, gst, outpost]) {
+  for (const sut of [ffmpeg, gst, outpostGst, outpost]) {
     const dir = mkdtempSync(join(tmpdir(), "bench-ingest-"));
     const pids = await sut.start(n, dir);
     await Bun.sleep(n * STAGGER_MS + 5000);
@@ -167,7 +172,7 @@ if (overhead) {
   const ratio = (overhead.fileBytes + overhead.indexBytes) / overhead.payloadBytes;
   lines.push(
     "",
-    `Outpost store at ${counts[counts.length - 1]} streams: ${overhead.segments} segment files, ${(overhead.fileBytes / 2 ** 20).toFixed(1)} MiB files + ${(overhead.indexBytes / 2 ** 10).toFixed(0)} KiB index for ${(overhead.payloadBytes / 2 ** 20).toFixed(1)} MiB video payload: ratio ${ratio.toFixed(4)} (files alone ${(overhead.fileBytes / overhead.payloadBytes).toFixed(4)}).`,
+    `Outpost store (native engine) at ${counts[counts.length - 1]} streams: ${overhead.segments} segment files, ${(overhead.fileBytes / 2 ** 20).toFixed(1)} MiB files + ${(overhead.indexBytes / 2 ** 10).toFixed(0)} KiB index for ${(overhead.payloadBytes / 2 ** 20).toFixed(1)} MiB video payload: ratio ${ratio.toFixed(4)} (files alone ${(overhead.fileBytes / overhead.payloadBytes).toFixed(4)}).`,
   );
 }
 console.log(lines.join("\n"));

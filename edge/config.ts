@@ -79,6 +79,8 @@ export const edgeConfigSchema = z
       .prefault({}),
     ingest: z
       .object({
+        /** "gstreamer": one gst-launch child per stream; "native": in-process RTSP → fMP4 (edge/ingest/native). */
+        engine: z.enum(["native", "gstreamer"]).default("native"),
         stallTimeoutMs: z.number().int().min(500).default(5000),
         /** From pipeline start to first media; default max(10 s, 2 × stallTimeoutMs). */
         connectTimeoutMs: z.number().int().min(500).optional(),

@@ -39,7 +39,7 @@ interface PartResult {
   startMs: number;
 }
 
-const ingestCfg = { stallTimeoutMs: 2000, connectTimeoutMs: 4000, backoffInitialMs: 100, backoffMaxMs: 1000, stableMs: 1000, latencyMs: 100, staggerMs: 200 };
+const ingestCfg = { engine: "gstreamer" as const, stallTimeoutMs: 2000, connectTimeoutMs: 4000, backoffInitialMs: 100, backoffMaxMs: 1000, stableMs: 1000, latencyMs: 100, staggerMs: 200 };
 const storageCfg = { segmentDurationMs: 2000, minFreeBytes: 0, retentionIntervalMs: 60_000 };
 const camCfg = (id: string) => ({ id, rtsp: { main: sim.camera(id).rtspMain, sub: sim.camera(id).rtspSub }, user: sim.user, password: sim.password });
 const randomMs = () => 1500 + Math.random() * 3500;

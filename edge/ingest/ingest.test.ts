@@ -18,7 +18,10 @@ const sink = new MemorySink();
 const log = new Logger({ component: "test", sink, level: "debug" });
 const t0 = Date.now();
 
-beforeAll(async () => {
+/** Both engines run the same tests against a fresh camsim and edge each. */
+const ENGINES = ["gstreamer", "native"] as const;
+
+async function setup(engine: (typeof ENGINES)[number]): Promise<void> {
   dir = await mkdtemp(join(tmpdir(), "outpost-edge-ingest-"));
   sim = await startCamsim({
     cameras: 2,
@@ -37,18 +40,18 @@ beforeAll(async () => {
     {
       dataDir: dir,
       storage: { segmentDurationMs: 2000, minFreeBytes: 0, retentionIntervalMs: 1000 },
-      ingest: { stallTimeoutMs: 1500, connectTimeoutMs: 4000, backoffInitialMs: 200, backoffMaxMs: 2000, stableMs: 3000, staggerMs: 300 },
+      ingest: { engine, stallTimeoutMs: 1500, connectTimeoutMs: 4000, backoffInitialMs: 200, backoffMaxMs: 2000, stableMs: 3000, staggerMs: 300 },
       cameras: [cam("cam1"), cam("cam2"), { id: "locked", rtsp: { main: sim.camera("cam1").rtspSub }, user: "admin", password: "wrong", streams: ["main"] }],
     },
     { log, serveApi: false },
   );
-}, 30_000);
+}
 
-afterAll(async () => {
+async function teardown(): Promise<void> {
   await edge?.stop();
   await sim?.close();
   await rm(dir, { recursive: true, force: true });
-});
+}
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -72,6 +75,10 @@ async function decodes(path: string): Promise<string> {
 async function gaps(camera: string, stream: "main" | "sub" = "main"): Promise<GapRecord[]> {
   return (await edge.store.timeline({ cameraId: camera, stream, fromMs: t0 - 60_000, toMs: Date.now() + 60_000 })).gaps;
 }
+
+for (const eng of ENGINES) describe(`edge ingest (${eng})`, () => {
+beforeAll(() => setup(eng), 30_000);
+afterAll(teardown);
 
 describe("edge ingest into the media store", () => {
   test("1 camera × 2 streams for ~10 s: committed 2 s segments that ffmpeg decodes", async () => {
@@ -121,7 +128,7 @@ describe("edge ingest into the media store", () => {
     expect(g.endMs).toBeGreaterThan(g.startMs);
   }, 40_000);
 
-  test("kill -9 of a gst child → gap 'crash' and recording resumes", async () => {
+  test.if(eng === "gstreamer")("kill -9 of a gst child → gap 'crash' and recording resumes", async () => {
     const ing = edge.ingest("cam1", "sub")!;
     const pid = ing.pid!;
     process.kill(pid, "SIGKILL");
@@ -166,13 +173,13 @@ describe("edge ingest into the media store", () => {
   }, 40_000);
 });
 
-describe("process hygiene", () => {
+describe.if(eng === "gstreamer")("process hygiene", () => {
   test("kill -9 of the edge process takes its gst children with it; a stale pidfile is cleaned at start", async () => {
     const d = await mkdtemp(join(tmpdir(), "outpost-edge-orphan-"));
     const c = sim.camera("cam2");
     const script = `
       const { startEdge } = await import(${JSON.stringify(new URL("../main.ts", import.meta.url).pathname)});
-      await startEdge({ dataDir: ${JSON.stringify(d)}, storage: { minFreeBytes: 0 }, ingest: { staggerMs: 50 },
+      await startEdge({ dataDir: ${JSON.stringify(d)}, storage: { minFreeBytes: 0 }, ingest: { engine: "gstreamer", staggerMs: 50 },
         cameras: [{ id: "o", rtsp: { main: ${JSON.stringify(c.rtspMain)}, sub: ${JSON.stringify(c.rtspSub)} }, user: "admin", password: "camsim" }] }, { serveApi: false });
       console.log("started");
       await new Promise(() => {});`;
@@ -200,6 +207,8 @@ describe("process hygiene", () => {
     await e2.stop();
     await rm(d, { recursive: true, force: true });
   }, 40_000);
+});
+
 });
 
 function alive(pid: number): boolean {

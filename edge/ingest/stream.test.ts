@@ -60,6 +60,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Both engines run the same conformance tests (engine-specific ones are marked). */
+const ENGINES = ["gstreamer", "native"] as const;
+let engine: (typeof ENGINES)[number] = "gstreamer";
+
 function ingest(camera: string, stream: "main" | "sub", extra: Partial<StreamIngestOptions> = {}): { ing: StreamIngest; sink: MemorySinkStore } {
   const sink = new MemorySinkStore();
   const c = extra.source ? undefined : sim.camera(camera);
@@ -72,6 +76,7 @@ function ingest(camera: string, stream: "main" | "sub", extra: Partial<StreamIng
     stallTimeoutMs: 1500,
     connectTimeoutMs: 4000,
     backoff: { initialMs: 200, maxMs: 2000, stableMs: 3000 },
+    engine,
     ...extra,
   });
   ingests.push(ing);
@@ -100,7 +105,11 @@ async function ffprobeOk(bytes: Uint8Array): Promise<{ ok: boolean; stderr: stri
   return { ok: p.exitCode === 0 && d.exitCode === 0 && !err.trim() && !derr.trim(), stderr: err + derr, streams: out };
 }
 
-describe("StreamIngest against camsim", () => {
+for (const eng of ENGINES) describe(`StreamIngest against camsim (${eng})`, () => {
+  beforeAll(() => {
+    engine = eng;
+  });
+
   test("records main and sub with audio; fragments decode; status reports rate", async () => {
     const main = ingest("cam1", "main");
     await Bun.sleep(300); // stagger connections to the shared mounts
@@ -163,7 +172,7 @@ describe("StreamIngest against camsim", () => {
     await ing.stop();
   }, 40_000);
 
-  test("kill -9 of the gst child → gap 'crash', restarted within a second", async () => {
+  test.if(eng === "gstreamer")("kill -9 of the gst child → gap 'crash', restarted within a second", async () => {
     const { ing, sink } = ingest("cam4", "sub");
     await until("recording", () => ing.status().state === "recording");
     const pid = ing.pid!;
@@ -178,6 +187,31 @@ describe("StreamIngest against camsim", () => {
     await until("recording again", () => sink.frags.length > n + 1 && ing.status().state === "recording");
     expect(ing.status().sessions).toBe(2);
     await ing.stop();
+  }, 30_000);
+
+  test.if(eng === "native")("socket reset mid-stream → gap 'camera-offline' with a reason, reconnected within a second", async () => {
+    const c = sim.camera("cam4");
+    const proxy = await resetProxy(sim.rtspPort);
+    try {
+      const { ing, sink } = ingest("cam4", "sub", { source: { url: `rtsp://127.0.0.1:${proxy.port}${new URL(c.rtspSub).pathname}`, user: sim.user, password: sim.password } });
+      await until("recording", () => ing.status().state === "recording" && sink.frags.length >= 2);
+      expect(ing.pid).toBeUndefined(); // in-process: no child
+      proxy.reset();
+      const resetAt = Date.now();
+      await until("gap after reset", () => sink.ends.length > 0);
+      expect(sink.ends[0]!.reason).toBe("camera-offline");
+      expect(sink.ends[0]!.detail).toBeTruthy();
+      const n = sink.frags.length;
+      await until("recording again", () => sink.frags.length > n && ing.status().state === "recording");
+      // backoff 200 ms + RTSP setup + up to a GOP (1 s) before the first keyframe fragment
+      expect(Date.now() - resetAt).toBeLessThan(2500);
+      expect(ing.status().sessions).toBe(2);
+      const r = await ffprobeOk(sink.lastSessionFile());
+      expect(r.stderr).toBe("");
+      await ing.stop();
+    } finally {
+      proxy.close();
+    }
   }, 30_000);
 
   test("wrong credentials → failed / auth-failed, nothing recorded, keeps retrying without crashing", async () => {
@@ -246,3 +280,36 @@ describe("exit classification and SDP", () => {
     expect(aac.audio).toBe("aac");
   });
 });
+
+/** A TCP relay to camsim whose connections the test can cut (both sides destroyed at once). */
+async function resetProxy(targetPort: number): Promise<{ port: number; reset(): void; close(): void }> {
+  const net = await import("node:net");
+  const conns = new Set<import("node:net").Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: "127.0.0.1", port: targetPort });
+    conns.add(client).add(upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      conns.delete(client);
+      conns.delete(upstream);
+    };
+    client.on("error", drop).on("close", drop);
+    upstream.on("error", drop).on("close", drop);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as import("node:net").AddressInfo).port;
+  return {
+    port,
+    reset() {
+      for (const s of conns) s.resetAndDestroy?.() ?? s.destroy();
+      conns.clear();
+    },
+    close() {
+      for (const s of conns) s.destroy();
+      server.close();
+    },
+  };
+}

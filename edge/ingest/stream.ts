@@ -1,18 +1,20 @@
 /**
- * One supervised recording of one camera stream: probe (DESCRIBE) → gst-launch child →
- * FragmentSplitter → store writer, with a stall watchdog, classified exits, capped
- * exponential backoff and a status a person can read. Each session end becomes a gap
- * (writer.end) with the reason the stream stopped.
+ * One supervised recording of one camera stream: an engine session (gst.ts: gst-launch child;
+ * native/: in-process RTSP → fMP4) → store writer, with a stall watchdog, classified ends,
+ * capped exponential backoff and a status a person can read. Each session end becomes a gap
+ * (writer.end) with the reason the stream stopped. Engines only report; this file decides.
  */
-import { existsSync } from "node:fs";
-import { FragmentSplitter, concat, parseFragment, type FragmentInfo, type InitInfo } from "../../lib/mp4/index.ts";
+import type { FragmentInfo, InitInfo } from "../../lib/mp4/index.ts";
 import { systemClock, iso, type Clock } from "../../lib/clock.ts";
 import { createLogger, type Logger } from "../../lib/log/index.ts";
 import type { GapReason, StreamKind } from "../../lib/store/types.ts";
-import { describeStream, ProbeError, type StreamDescription } from "./probe.ts";
-import { GST_LAUNCH, pipelineArgs, recordsAudio } from "./pipeline.ts";
+import { ProbeError, type StreamDescription } from "./probe.ts";
 import type { PidFile } from "./pids.ts";
-import { keyframeParamSets, sameBytes } from "./paramsets.ts";
+import { gstSession } from "./gst.ts";
+import { nativeSession } from "./native/session.ts";
+import type { IngestEngine, IngestSession, SessionFactory } from "./source.ts";
+
+export { classifyExit } from "./gst.ts";
 
 /** What ingest needs from the store's SegmentWriter (lib/store); structurally the same methods. */
 export interface FragmentSink {
@@ -76,6 +78,8 @@ export interface StreamIngestOptions {
   /** rtspsrc jitterbuffer latency; default 200 ms. */
   latencyMs?: number;
   pidFile?: PidFile;
+  /** Which engine records: the in-process native RTSP client (default) or a gst-launch child per stream; tests may pass a factory. */
+  engine?: IngestEngine | SessionFactory;
   /** Every fragment as recorded (for live relays); must not throw. */
   onFragment?: (bytes: Uint8Array, info: FragmentInfo, init: Uint8Array) => void;
 }
@@ -88,7 +92,6 @@ interface SessionEnd {
 
 const STATS_WINDOW_MS = 5000;
 const WATCHDOG_MS = 200;
-const SETPRIV = "/usr/bin/setpriv";
 
 export class StreamIngest {
   readonly cameraId: string;
@@ -111,7 +114,8 @@ export class StreamIngest {
   private desc: StreamDescription | undefined;
   private init: InitInfo | undefined;
   private sessions = 0;
-  private proc: ReturnType<typeof Bun.spawn> | undefined;
+  private current: IngestSession | undefined;
+  private readonly factory: SessionFactory;
   private killReason: { reason: GapReason; detail: string } | undefined;
   private stopping = false;
   private wake: (() => void) | undefined;
@@ -131,6 +135,7 @@ export class StreamIngest {
     this.backoffMax = opts.backoff?.maxMs ?? 30_000;
     this.stableMs = opts.backoff?.stableMs ?? 10_000;
     this.latencyMs = opts.latencyMs ?? 200;
+    this.factory = typeof opts.engine === "function" ? opts.engine : opts.engine === "gstreamer" ? gstSession : nativeSession;
     this.since = this.clock.now();
   }
 
@@ -157,14 +162,19 @@ export class StreamIngest {
 
   /** Restarts the pipeline on purpose (config or resolution change): gap "restart". */
   restart(detail = "pipeline restarted"): void {
-    if (!this.proc) return;
+    if (!this.current) return;
     this.killReason = { reason: "restart", detail };
     this.attempt = 0;
     this.kill();
   }
 
+  /** The gst-launch child's pid (gstreamer engine); undefined for the in-process native engine. */
   get pid(): number | undefined {
-    return this.proc?.pid;
+    return this.current?.pid;
+  }
+
+  get engine(): IngestEngine | "custom" {
+    return typeof this.opts.engine === "function" ? "custom" : (this.opts.engine ?? "native");
   }
 
   status(): StreamStatus {
@@ -186,7 +196,7 @@ export class StreamIngest {
       ...(video ? { codec: video.codec, width: video.width, height: video.height } : this.desc ? { codec: this.desc.video } : {}),
       ...(this.desc?.audio ? { audio: this.desc.audio } : {}),
       sessions: this.sessions,
-      ...(this.proc ? { pid: this.proc.pid } : {}),
+      ...(this.current?.pid !== undefined ? { pid: this.current.pid } : {}),
     };
   }
 
@@ -202,16 +212,9 @@ export class StreamIngest {
       this.setState("connecting", this.reason, this.detail);
       let end: SessionEnd;
       try {
-        this.desc = await describeStream({ ...this.opts.source, timeoutMs: Math.min(this.connectMs, 5000) });
-        if (this.desc.unsupportedAudio || (this.desc.audio && !recordsAudio(this.desc.audio))) {
-          this.log.info("audio track not recorded (no stream-copy path into MP4)", {
-            audio: this.desc.audio ?? this.desc.unsupportedAudio,
-          });
-        }
-        end = this.stopping ? { reason: "stopped", detail: "recorder stopped", recordedMs: 0 } : await this.session(this.desc);
+        end = this.stopping ? { reason: "stopped", detail: "recorder stopped", recordedMs: 0 } : await this.session();
       } catch (e) {
-        if (e instanceof ProbeError) end = { reason: e.reason, detail: e.message, recordedMs: 0 };
-        else end = { reason: "crash", detail: `ingest error: ${(e as Error).message}`, recordedMs: 0 };
+        end = { reason: "crash", detail: `ingest error: ${(e as Error).message}`, recordedMs: 0 };
       }
       if (this.stopping && this.killReason) end = { ...end, reason: this.killReason.reason, detail: this.killReason.detail };
       await this.endGap(end);
@@ -250,97 +253,54 @@ export class StreamIngest {
   }
 
   private kill(): void {
-    const p = this.proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    try {
-      // SIGKILL: the fMP4 on stdout is already whole fragments; nothing to finalise in the child.
-      p.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
+    this.current?.kill();
   }
 
-  /** Runs one gst-launch child until it exits; resolves with why it ended. */
-  private async session(desc: StreamDescription): Promise<SessionEnd> {
-    const args = pipelineArgs({
-      url: stripCredentials(this.opts.source.url),
-      user: this.opts.source.user ?? urlUser(this.opts.source.url),
-      password: this.opts.source.password ?? urlPassword(this.opts.source.url),
-      video: desc.video!,
-      audio: desc.audio,
-      latencyMs: this.latencyMs,
-    });
-    // setpriv --pdeathsig: the child dies with this process even on kill -9, while staying in
-    // our process group (no setsid), so a terminal's Ctrl-C reaches it too.
-    const cmd = existsSync(SETPRIV) ? [SETPRIV, "--pdeathsig", "KILL", "--", GST_LAUNCH, ...args] : [GST_LAUNCH, ...args];
+  /** Runs one engine session until it ends; resolves with why it ended. */
+  private async session(): Promise<SessionEnd> {
     if (!this.stopping) this.killReason = undefined;
-    const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    this.proc = proc;
-    if (this.stopping) this.kill();
-    this.sessions++;
-    this.opts.pidFile?.add(proc.pid);
     const started = this.clock.now();
     let lastByte = started;
     let gotBytes = false;
     let firstFragmentAt: number | null = null;
     let lastFragmentAt: number | null = null;
-    this.log.info("pipeline started", { pid: proc.pid, codec: desc.video, audio: desc.audio });
-
-    const watchdog = setInterval(() => {
-      const idle = this.clock.now() - lastByte;
-      if (!gotBytes && idle > this.connectMs) {
-        this.killReason ??= { reason: "stall", detail: `no media from the camera within ${this.connectMs} ms of connecting` };
-        this.kill();
-      } else if (gotBytes && idle > this.stallMs) {
-        this.killReason ??= { reason: "stall", detail: `no media for ${this.stallMs} ms` };
-        this.kill();
-      }
-    }, WATCHDOG_MS);
-
-    const stderrText = readTail(proc.stderr as ReadableStream<Uint8Array>, 8192);
-    const splitter = new FragmentSplitter();
     let initBytes: Uint8Array | undefined;
-    let writeError: Error | undefined;
-    let pendingAudio: Uint8Array[] = [];
-    let paramSets: Uint8Array | undefined;
-    try {
-      for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
-        lastByte = this.clock.now();
-        gotBytes = true;
-        if (writeError) continue;
-        try {
-          for (const item of splitter.push(chunk)) {
-            if (item.kind === "init") {
-              pendingAudio = [];
-              paramSets = undefined;
-              initBytes = item.bytes;
-              this.init = item.info;
-              this.opts.sink.init(item.bytes, item.info);
-              continue;
-            }
-            // mp4mux writes one moof per track: audio fragments ride along with the next video
-            // fragment so the store only ever sees video-timed units that start where it may cut.
-            const vid = this.init?.video?.trackId;
-            if (vid !== undefined && !item.info.runs.some((r) => r.trackId === vid)) {
-              pendingAudio.push(item.bytes);
-              if (pendingAudio.length > 64) pendingAudio.shift(); // video stopped but audio goes on: bound memory
-              continue;
-            }
-            if (item.info.keyframe) {
-              const ps = keyframeParamSets(item.bytes, desc.video!);
-              if (ps && !paramSets) paramSets = ps;
-              else if (ps && paramSets && !sameBytes(ps, paramSets)) {
-                // The camera changed resolution/profile: this fragment does not match the init
-                // segment, so it is not written; a new session brings a matching init.
-                this.killReason ??= { reason: "restart", detail: "camera changed the stream format (resolution or profile)" };
-                this.kill();
-                writeError = new Error("stream format changed");
-                break;
-              }
-            }
-            const bytes = pendingAudio.length ? concat([...pendingAudio, item.bytes]) : item.bytes;
-            const info = pendingAudio.length ? mergedInfo(item.info, pendingAudio, this.init!) : item.info;
-            pendingAudio = [];
+    let failed = false;
+    const src = this.opts.source;
+    const session = this.factory({
+      url: src.url,
+      ...(src.user !== undefined ? { user: src.user } : {}),
+      ...(src.password !== undefined ? { password: src.password } : {}),
+      connectTimeoutMs: this.connectMs,
+      latencyMs: this.latencyMs,
+      clock: this.clock,
+      log: this.log,
+      ...(this.opts.pidFile ? { pidFile: this.opts.pidFile } : {}),
+      handlers: {
+        activity: () => {
+          lastByte = this.clock.now();
+          gotBytes = true;
+        },
+        described: (desc) => {
+          this.desc = desc;
+        },
+        init: (bytes, info, change) => {
+          if (failed) return;
+          if (change && initBytes) {
+            // Same connection, new stream format or timeline: the store closes the old session
+            // (gap with this reason) and the new init starts the next one.
+            this.sessions++;
+            this.log.info("stream changed; new recording session", { reason: change.reason, detail: change.detail });
+            void this.endGap({ ...change, recordedMs: 0 });
+            this.stats = [];
+          }
+          initBytes = bytes;
+          this.init = info;
+          this.opts.sink.init(bytes, info);
+        },
+        fragment: async (bytes, info) => {
+          if (failed) return;
+          try {
             const now = this.clock.now();
             await this.opts.sink.fragment(bytes, info, now);
             this.gapOpen = false;
@@ -353,25 +313,40 @@ export class StreamIngest {
               this.log.info("recording", { width: this.init?.video?.width, height: this.init?.video?.height });
             }
             if (initBytes) this.emit(bytes, info, initBytes);
+          } catch (e) {
+            // A store failure: drop this session, keep the recorder alive.
+            failed = true;
+            this.killReason ??= { reason: "crash", detail: `recording failed: ${(e as Error).message}` };
+            session.kill();
           }
-        } catch (e) {
-          // A corrupt stream or a store failure: drop this session, keep the recorder alive.
-          writeError = e as Error;
-          this.killReason ??= { reason: "crash", detail: `recording failed: ${writeError.message}` };
-          this.kill();
-        }
+        },
+      },
+    });
+    this.current = session;
+    if (this.stopping) session.kill();
+    this.sessions++;
+    const watchdog = setInterval(() => {
+      const idle = this.clock.now() - lastByte;
+      if (!gotBytes && idle > this.connectMs) {
+        this.killReason ??= { reason: "stall", detail: `no media from the camera within ${this.connectMs} ms of connecting` };
+        session.kill();
+      } else if (gotBytes && idle > this.stallMs) {
+        this.killReason ??= { reason: "stall", detail: `no media for ${this.stallMs} ms` };
+        session.kill();
       }
+    }, WATCHDOG_MS);
+    let own: { reason: GapReason; detail: string };
+    try {
+      own = await session.done;
+    } catch (e) {
+      own = e instanceof ProbeError ? { reason: e.reason, detail: e.message } : { reason: "crash", detail: `ingest error: ${(e as Error).message}` };
     } finally {
       clearInterval(watchdog);
+      this.current = undefined;
     }
-    await proc.exited;
-    this.opts.pidFile?.remove(proc.pid);
-    this.proc = undefined;
     this.stats = [];
-    const stderr = await stderrText;
     const recordedMs = firstFragmentAt !== null && lastFragmentAt !== null ? lastFragmentAt - firstFragmentAt : 0;
-    const end = this.killReason ?? classifyExit(proc.exitCode, proc.signalCode === null ? null : String(proc.signalCode), stderr);
-    this.log.info("pipeline ended", { pid: proc.pid, code: proc.exitCode, signal: proc.signalCode, reason: end.reason, detail: end.detail });
+    const end = this.killReason ?? own;
     return { ...end, recordedMs };
   }
 
@@ -390,67 +365,4 @@ export class StreamIngest {
       this.log.warn("fragment listener failed", { err: e });
     }
   }
-}
-
-/** The video fragment's timing and keyframe flag, with the runs of the audio fragments before it. */
-function mergedInfo(video: FragmentInfo, audio: Uint8Array[], init: InitInfo): FragmentInfo {
-  const runs = audio.flatMap((a) => parseFragment(a, init).runs);
-  return { ...video, runs: [...runs, ...video.runs] };
-}
-
-/** Why gst-launch ended, from its exit status and stderr (rtspsrc's error texts). */
-export function classifyExit(code: number | null, signal: string | null, stderr: string): { reason: GapReason; detail: string } {
-  const firstError = stderr
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith("Additional debug info") && !l.startsWith("../") && !/doesn't want to preroll/.test(l));
-  const detail = firstError.slice(0, 3).join(" | ").slice(0, 400);
-  if (signal) return { reason: "crash", detail: `pipeline killed by ${signal}${detail ? `: ${detail}` : ""}` };
-  if (/Unauthorized|\b401\b/.test(stderr)) return { reason: "auth-failed", detail: "camera refused the credentials (401 Unauthorized)" };
-  if (/Not Found|\b404\b/.test(stderr)) return { reason: "camera-offline", detail: "stream not found on the camera (404)" };
-  if (/Could not open resource|Could not read from resource|Could not write to resource|Failed to connect|Connection refused|timed? ?out/i.test(stderr)) {
-    return { reason: "camera-offline", detail: detail || "connection to the camera lost" };
-  }
-  if (code === 0) return { reason: "camera-offline", detail: "camera ended the stream (EOS)" };
-  if (/not-negotiated|negotiat/i.test(stderr)) return { reason: "restart", detail: `stream format changed: ${detail}` };
-  return { reason: "crash", detail: detail || `pipeline exited with code ${code}` };
-}
-
-function stripCredentials(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = "";
-    u.password = "";
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
-
-function urlUser(url: string): string | undefined {
-  try {
-    const u = new URL(url);
-    return u.username ? decodeURIComponent(u.username) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function urlPassword(url: string): string | undefined {
-  try {
-    const u = new URL(url);
-    return u.password ? decodeURIComponent(u.password) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function readTail(stream: ReadableStream<Uint8Array>, max: number): Promise<string> {
-  let text = "";
-  const dec = new TextDecoder();
-  for await (const chunk of stream) {
-    text += dec.decode(chunk, { stream: true });
-    if (text.length > max * 2) text = text.slice(-max);
-  }
-  return text.slice(-max);
 }

@@ -8,3 +8,4 @@ export * from "./init.ts";
 export * from "./fragment.ts";
 export * from "./splitter.ts";
 export * from "./scan.ts";
+export * from "./mux.ts";

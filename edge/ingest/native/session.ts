@@ -1,0 +1,197 @@
+/**
+ * One native recording session: RTSP over TCP (DESCRIBE with auth, SETUP per track with
+ * interleaved channels, PLAY, keep-alive, TEARDOWN) → RTP depacketizers → Fragmenter, all in
+ * this process. Failures become ProbeError-style reasons (auth-failed, camera-offline,
+ * unsupported-codec) in `done`.
+ */
+import { ProbeError, parseRtspUrl, parseSdp, type StreamDescription } from "../probe.ts";
+import type { IngestSession, SessionParams } from "../source.ts";
+import type { GapReason } from "../../../lib/store/types.ts";
+import { aacConfig, base64Bytes } from "./codec.ts";
+import { Fragmenter } from "./fragmenter.ts";
+import { AacDepacketizer, VideoDepacketizer, parseRtp } from "./rtp.ts";
+import { Authenticator, RtspConnection, type RtspResponse } from "./rtsp.ts";
+import { parseSdpMedia, type SdpMedia } from "./sdp.ts";
+
+const REQUEST_TIMEOUT_MS = 5000;
+
+type End = { reason: GapReason; detail: string };
+
+export class NativeSession implements IngestSession {
+  readonly done: Promise<End>;
+  private conn: RtspConnection | undefined;
+  private killed = false;
+  private keepAlive: ReturnType<typeof setInterval> | undefined;
+  private fragmenter: Fragmenter | undefined;
+  private sessionUrl = "";
+  private resolveEnd!: (e: End) => void;
+  private ended = false;
+
+  constructor(private readonly p: SessionParams) {
+    this.done = new Promise<End>((r) => (this.resolveEnd = r));
+    this.run().catch((e) => this.finish(e instanceof ProbeError ? { reason: e.reason, detail: e.message } : { reason: "crash", detail: `native ingest failed: ${(e as Error).message}` }));
+  }
+
+  kill(): void {
+    if (this.killed) return;
+    this.killed = true;
+    const c = this.conn;
+    if (c && !c.isClosed && this.sessionUrl && c.session) c.send("TEARDOWN", this.sessionUrl);
+    this.finish({ reason: "stopped", detail: "recorder stopped the session" });
+  }
+
+  private finish(e: End): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.keepAlive) clearInterval(this.keepAlive);
+    try {
+      this.fragmenter?.flushAll();
+    } catch {
+      // a half-built last fragment is not worth a crash report
+    }
+    this.conn?.close();
+    this.resolveEnd(e);
+  }
+
+  private async run(): Promise<void> {
+    const u = parseRtspUrl(this.p.url);
+    const user = this.p.user ?? u.user;
+    const password = this.p.password ?? u.password;
+    const timeout = Math.min(this.p.connectTimeoutMs, REQUEST_TIMEOUT_MS);
+    const conn = await RtspConnection.open(u.host, u.port, timeout);
+    this.conn = conn;
+    if (this.killed) return conn.close();
+    conn.onData = this.p.handlers.activity;
+    conn.onClose = (why) => this.finish({ reason: "camera-offline", detail: why });
+
+    let res = await conn.request("DESCRIBE", u.cleanUrl, { Accept: "application/sdp" }, timeout);
+    if (res.status === 401) {
+      if (user === undefined || password === undefined) throw new ProbeError("auth-failed", `camera requires credentials (401 Unauthorized) at ${u.cleanUrl}`);
+      conn.auth = new Authenticator(res.headers["www-authenticate"] ?? "", { user, password });
+      res = await conn.request("DESCRIBE", u.cleanUrl, { Accept: "application/sdp" }, timeout);
+      if (res.status === 401) throw new ProbeError("auth-failed", `camera refused the credentials for user '${user}' (401 Unauthorized)`);
+    }
+    expectOk(res, "DESCRIBE", u.cleanUrl);
+    const desc: StreamDescription = parseSdp(res.body);
+    this.p.handlers.described(desc);
+    if (!desc.video) {
+      throw new ProbeError(
+        "unsupported-codec",
+        desc.unsupportedVideo ? `video codec ${desc.unsupportedVideo} is not supported (H.264 and H.265 are recorded by stream copy)` : "the stream offers no video track",
+      );
+    }
+    const base = res.headers["content-base"] ?? res.headers["content-location"] ?? u.cleanUrl;
+    const media = parseSdpMedia(res.body, base);
+    const video = media.find((m) => m.kind === "video" && (m.encoding === "H264" || m.encoding === "H265" || m.encoding === "HEVC"))!;
+    const audio = media.find((m) => m.kind === "audio");
+    let aac: SdpMedia | undefined;
+    if (audio) {
+      if (audio.encoding === "MPEG4-GENERIC" && audio.fmtp.config && /aac-hbr|aac-lbr/i.test(audio.fmtp.mode ?? "")) aac = audio;
+      else this.p.log.info("audio track not recorded (only AAC is stream-copied into MP4)", { audio: audio.encoding, mode: audio.fmtp.mode });
+    }
+
+    const codec = video.encoding === "H264" ? "h264" : "h265";
+    const sprop = codec === "h264" ? (video.fmtp["sprop-parameter-sets"] ?? "").split(",").filter(Boolean).map(base64Bytes) : [];
+    const one = (k: string) => (video.fmtp[k] ? [base64Bytes(video.fmtp[k]!)] : undefined);
+    let audioCfg: ReturnType<typeof aacConfig> | undefined;
+    if (aac) {
+      try {
+        audioCfg = aacConfig(aac.fmtp.config!);
+      } catch (e) {
+        this.p.log.info("audio track not recorded", { err: (e as Error).message });
+        aac = undefined;
+      }
+    }
+    const frag = new Fragmenter({
+      codec,
+      ...(codec === "h264"
+        ? { sps: sprop.filter((n) => (n[0]! & 0x1f) === 7), pps: sprop.filter((n) => (n[0]! & 0x1f) === 8) }
+        : { vps: one("sprop-vps"), sps: one("sprop-sps"), pps: one("sprop-pps") }),
+      ...(aac && audioCfg ? { audio: { ...audioCfg, clockRate: aac.clockRate || audioCfg.sampleRate } } : {}),
+      now: () => this.p.clock.now(),
+      onInit: (bytes, info, change) => this.p.handlers.init(bytes, info, change),
+      onFragment: (bytes, info) => {
+        this.p.handlers.fragment(bytes, info).catch(() => undefined);
+      },
+      onWarn: (msg, f) => this.p.log.warn(msg, f),
+    });
+    this.fragmenter = frag;
+
+    const vdepay = new VideoDepacketizer(codec);
+    vdepay.onAccessUnit = (au) => frag.video(au);
+    const adepay = aac
+      ? new AacDepacketizer(Number(aac.fmtp.sizelength ?? 13), Number(aac.fmtp.indexlength ?? 3), Number(aac.fmtp.indexdeltalength ?? 3))
+      : undefined;
+    if (adepay) adepay.onFrame = (f) => frag.audio(f);
+
+    let videoSsrc: number | undefined;
+    conn.onFrame = (ch, payload) => {
+      if (ch & 1) return; // RTCP: timing comes from RTP-Info; nothing else is needed
+      const pkt = parseRtp(payload);
+      if (!pkt) return;
+      try {
+        if (ch === 0) {
+          if (videoSsrc !== undefined && pkt.ssrc !== videoSsrc) frag.discontinuity("camera changed its RTP source (SSRC): new recording session");
+          videoSsrc = pkt.ssrc;
+          vdepay.push(pkt);
+        } else if (ch === 2) adepay?.push(pkt);
+      } catch (e) {
+        this.finish({ reason: "crash", detail: `native ingest could not read the stream: ${(e as Error).message}` });
+      }
+    };
+
+    let timeoutS = 60;
+    const tracks: [SdpMedia, number][] = [[video, 0]];
+    if (aac) tracks.push([aac, 2]);
+    for (const [m, ch] of tracks) {
+      const r = await conn.request("SETUP", m.control, { Transport: `RTP/AVP/TCP;unicast;interleaved=${ch}-${ch + 1}` }, timeout);
+      expectOk(r, "SETUP", m.control);
+      const s = r.headers.session;
+      if (!s) throw new ProbeError("camera-offline", "camera answered SETUP without a Session header");
+      const [id, ...params] = s.split(";");
+      conn.session = id!.trim();
+      const t = params.map((x) => /timeout=(\d+)/i.exec(x)).find(Boolean);
+      if (t) timeoutS = Number(t[1]);
+    }
+    this.sessionUrl = base;
+    const play = await conn.request("PLAY", base, { Range: "npt=0.000-" }, timeout);
+    expectOk(play, "PLAY", base);
+    const info = rtpInfo(play.headers["rtp-info"] ?? "");
+    const rt = (m: SdpMedia | undefined) => (m ? info.find((i) => i.url === m.control || m.control.endsWith(i.url) || i.url.endsWith(m.control.split("/").pop()!))?.rtptime : undefined);
+    frag.anchor(rt(video), rt(aac));
+    const every = Math.max(1000, (timeoutS * 1000) / 2);
+    this.keepAlive = setInterval(() => conn.send("OPTIONS", base), every);
+    if (this.killed) conn.close();
+  }
+}
+
+function expectOk(res: RtspResponse, method: string, url: string): void {
+  if (res.status === 200) return;
+  if (res.status === 401) throw new ProbeError("auth-failed", `camera refused the credentials (401 Unauthorized) for ${method}`);
+  if (res.status === 404) throw new ProbeError("camera-offline", `stream not found on the camera (404) at ${url}`);
+  if (res.status === 503) throw new ProbeError("camera-offline", `camera cannot serve the stream now (503) at ${url}`);
+  if (res.status === 461) throw new ProbeError("camera-offline", `camera does not offer RTP over TCP (461 Unsupported Transport) at ${url}`);
+  throw new ProbeError("camera-offline", `camera answered ${res.status} ${res.statusText} to ${method}`);
+}
+
+function rtpInfo(h: string): { url: string; rtptime?: number }[] {
+  return h
+    .split(",")
+    .map((part) => {
+      const out: { url: string; rtptime?: number } = { url: "" };
+      for (const kv of part.split(";")) {
+        const i = kv.indexOf("=");
+        if (i < 0) continue;
+        const k = kv.slice(0, i).trim().toLowerCase();
+        const v = kv.slice(i + 1).trim();
+        if (k === "url") out.url = v;
+        else if (k === "rtptime") out.rtptime = Number(v);
+      }
+      return out;
+    })
+    .filter((x) => x.url);
+}
+
+export function nativeSession(p: SessionParams): IngestSession {
+  return new NativeSession(p);
+}
