@@ -5,7 +5,11 @@ export {};
  * plain closing line "N passed, N failed" that CI reads.
  */
 const args = process.argv.slice(2);
-const proc = Bun.spawn(["bun", "test", ...args], { stdout: "inherit", stderr: "pipe", env: { ...process.env, OUTPOST_LOG_LEVEL: process.env.OUTPOST_LOG_LEVEL ?? "warn" } });
+// Files run in two worker processes: system tests mostly wait on cameras and sockets. The
+// per-test timeout is generous because setup on a loaded 2-core machine is slow; tests assert
+// behaviour, never speed.
+const defaults = ["--timeout", "180000", "--parallel=2"];
+const proc = Bun.spawn(["bun", "test", ...defaults, ...args], { stdout: "inherit", stderr: "pipe", env: { ...process.env, OUTPOST_LOG_LEVEL: process.env.OUTPOST_LOG_LEVEL ?? "warn" } });
 let tail = "";
 const decoder = new TextDecoder();
 for await (const chunk of proc.stderr) {

@@ -27,7 +27,7 @@ function splitAll(chunkSize: number): SplitItem[] {
 
 describe("mp4", () => {
   test("splitter yields one init and whole fragments regardless of chunking", () => {
-    for (const size of [7, 1000, 1 << 20]) {
+    for (const size of [1, 7, 1000, 1 << 20]) {
       const items = splitAll(size);
       expect(items[0]!.kind).toBe("init");
       const frags = items.filter((i) => i.kind === "fragment");

@@ -15,7 +15,10 @@ export type SplitItem =
 const MAX_BOX = 256 * 1024 * 1024;
 
 export class FragmentSplitter {
-  private pending: Uint8Array = new Uint8Array(0);
+  private parts: Uint8Array[] = [];
+  private partsLength = 0;
+  /** Bytes needed before the next whole box (or header) can be read. */
+  private need = 16;
   private initParts: Uint8Array[] = [];
   private moof: Uint8Array | null = null;
   private init: InitInfo | null = null;
@@ -25,25 +28,35 @@ export class FragmentSplitter {
   }
 
   push(chunk: Uint8Array): SplitItem[] {
-    this.pending = this.pending.length ? concat([this.pending, chunk]) : chunk;
+    // Chunks are only joined once a whole box is there, so tiny reads cost O(n), not O(n²).
+    this.parts.push(chunk);
+    this.partsLength += chunk.length;
+    if (this.partsLength < this.need) return [];
+    const buf = this.parts.length === 1 ? this.parts[0]! : concat(this.parts);
     const out: SplitItem[] = [];
     let off = 0;
+    this.need = 16;
     for (;;) {
-      const box = readBox(this.pending, off, this.pending.length, false);
+      const box = readBox(buf, off, buf.length, false);
       if (!box) break;
       if (box.size > MAX_BOX) throw new Mp4Error(`box '${box.type}' of ${box.size} bytes exceeds the ${MAX_BOX} limit`);
-      if (off + box.size > this.pending.length) break;
-      const bytes = this.pending.slice(off, off + box.size);
+      if (off + box.size > buf.length) {
+        this.need = box.size;
+        break;
+      }
+      const bytes = buf.slice(off, off + box.size);
       off += box.size;
       this.accept(box.type, bytes, out);
     }
-    this.pending = this.pending.slice(off);
+    const rest = buf.subarray(off);
+    this.parts = rest.length ? [rest.slice()] : [];
+    this.partsLength = rest.length;
     return out;
   }
 
   /** Bytes received but not yet part of a whole box (a torn tail when the stream ends). */
   get bufferedBytes(): number {
-    return this.pending.length + (this.moof?.length ?? 0);
+    return this.partsLength + (this.moof?.length ?? 0);
   }
 
   private accept(type: string, bytes: Uint8Array, out: SplitItem[]): void {
