@@ -51,7 +51,8 @@ export class Logger {
 
   constructor(opts: LoggerOptions) {
     this.component = opts.component;
-    this.level = opts.level ?? envLevel();
+    // An explicit sink (tests, collectors) gets every record unless a level is given.
+    this.level = opts.level ?? (opts.sink ? "debug" : envLevel());
     this.sink = opts.sink ?? defaultSink;
     this.fields = opts.fields ?? {};
   }

@@ -79,7 +79,12 @@ export class MediaStore {
       release: (n) => {
         this.totalBytes -= n;
       },
-      makeRoom: async (n) => (await this.exclusive(() => retention(this.retentionHost, null, n))).deleted.length > 0,
+      // Another writer's retention may have made room just before ours ran and found nothing
+      // left to delete: "room now" counts as success, not only "deleted something".
+      makeRoom: async (n) =>
+        (await this.exclusive(() => retention(this.retentionHost, null, n))).deleted.length > 0 ||
+        this.maxTotalBytes === undefined ||
+        this.totalBytes + n <= this.maxTotalBytes,
       lowOnSpace: async () => (await this.freeBytes()) < this.minFreeBytes || (this.maxTotalBytes !== undefined && this.totalBytes > this.maxTotalBytes),
       commitRow: async (seg) => {
         await this.flushUnindexed();
