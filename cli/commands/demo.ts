@@ -43,7 +43,9 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
     for (const s of stops.reverse()) await s().catch((e) => log.warn("stop failed", { err: e }));
   };
   try {
-    const central = await startCentral({ dataDir: join(dataDir, "central"), api: { port: opts.port ?? 8080 } }, { log: log.child({ component: "central" }) });
+    // --port 0 (tests): every central listener on a free port, so parallel demos never collide.
+    const anyPort = opts.port === 0 ? { enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } } : {};
+    const central = await startCentral({ dataDir: join(dataDir, "central"), api: { port: opts.port ?? 8080 }, ...anyPort }, { log: log.child({ component: "central" }) });
     stops.push(() => central.close());
     const cam = await startCamsim({ cameras: edgeCount * perEdge, main: { width: 1280, height: 720, fps: 15 }, log: log.child({ component: "camsim" }) });
     stops.push(() => cam.close());

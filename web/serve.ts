@@ -1,0 +1,87 @@
+/**
+ * Serves the built web client from a Hono app (central's user API or the edge's local API):
+ * hashed assets under /assets/ are immutable, index.html is no-cache, and every other GET
+ * outside /api/ falls back to index.html (client-side routes). The page learns which server
+ * it talks to from <meta name="outpost-role">. Mount it last: it must not shadow API routes.
+ */
+import type { Hono, Env } from "hono";
+import { buildWeb, type WebBundle } from "./build.ts";
+
+export type WebRole = "central" | "edge";
+
+let building: Promise<WebBundle> | null = null;
+
+/** One build per process, shared by every server in it (the demo runs central and edges together). */
+export function webBundle(): Promise<WebBundle> {
+  building ??= buildWeb().catch((e) => {
+    building = null;
+    throw e;
+  });
+  return building;
+}
+
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob: https:",
+  "media-src 'self' blob:",
+  "connect-src 'self' ws: wss:",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join("; ");
+
+function indexHtml(b: WebBundle, role: WebRole, title: string): string {
+  const esc = (s: string) => s.replace(/[&<>"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="outpost-role" content="${role}">
+<meta name="color-scheme" content="dark">
+<title>${esc(title)}</title>
+${b.styles.map((s) => `<link rel="stylesheet" href="${s}">`).join("\n")}
+<script type="module" src="${b.script}"></script>
+</head>
+<body><div id="app"></div></body>
+</html>
+`;
+}
+
+type Bytes = Uint8Array<ArrayBuffer>;
+
+export interface MountWebOptions {
+  role: WebRole;
+  title?: string;
+}
+
+export function mountWeb<E extends Env>(app: Hono<E>, o: MountWebOptions): void {
+  const title = o.title ?? (o.role === "central" ? "Outpost" : "Outpost edge");
+  let html: { body: Uint8Array; gzip: Uint8Array } | null = null;
+  app.get("/*", async (c, next) => {
+    const p = c.req.path;
+    if (p === "/api" || p.startsWith("/api/")) return next();
+    let b: WebBundle;
+    try {
+      b = await webBundle();
+    } catch (e) {
+      return c.text(`The web client could not be built: ${(e as Error).message}`, 503);
+    }
+    const gz = /\bgzip\b/.test(c.req.header("accept-encoding") ?? "");
+    const headers: Record<string, string> = { vary: "accept-encoding", "x-content-type-options": "nosniff" };
+    if (gz) headers["content-encoding"] = "gzip";
+    if (p.startsWith("/assets/")) {
+      const a = b.assets.get(p);
+      if (!a) return next();
+      return new Response((gz ? a.gzip : a.body) as Bytes, { headers: { ...headers, "content-type": a.type, "cache-control": "public, max-age=31536000, immutable" } });
+    }
+    if (!html) {
+      const body = new TextEncoder().encode(indexHtml(b, o.role, title));
+      html = { body, gzip: Bun.gzipSync(body) };
+    }
+    return new Response((gz ? html.gzip : html.body) as Bytes, {
+      headers: { ...headers, "content-type": "text/html; charset=utf-8", "cache-control": "no-cache", "content-security-policy": CSP, "referrer-policy": "same-origin", "x-frame-options": "DENY" },
+    });
+  });
+}

@@ -1,0 +1,607 @@
+/** Admin pages: sites (enroll, revoke, desired vs applied config, interconnect policy), links and budgets, users and roles, rules. */
+import { useState } from "preact/hooks";
+import { api, get, getOptional } from "../api.ts";
+import type { Site } from "../model.ts";
+import { Badge, Dot, Link, LoadView, Modal, Notice, fmtAgo, fmtBytes, fmtTime, listKeys, useApp, useLoad } from "./common.tsx";
+
+const SECTIONS: [string, string][] = [
+  ["/admin/sites", "Sites"],
+  ["/admin/policies", "Policies"],
+  ["/admin/links", "Links & budgets"],
+  ["/admin/users", "Users & roles"],
+  ["/admin/rules", "Rules"],
+];
+
+export function AdminView(p: { path: string }) {
+  const sec = SECTIONS.find(([h]) => p.path.startsWith(h))?.[0] ?? "/admin/sites";
+  return (
+    <div class="admin">
+      <nav class="subnav" aria-label="Admin">
+        {SECTIONS.map(([h, l]) => (
+          <Link key={h} href={h} class={sec === h ? "active" : ""}>
+            {l}
+          </Link>
+        ))}
+      </nav>
+      <div class="admin-body">
+        {sec === "/admin/sites" && <SitesAdmin />}
+        {sec === "/admin/policies" && <PoliciesAdmin />}
+        {sec === "/admin/links" && <LinksAdmin />}
+        {sec === "/admin/users" && <UsersAdmin />}
+        {sec === "/admin/rules" && <RulesAdmin />}
+      </div>
+    </div>
+  );
+}
+
+function SitesAdmin() {
+  const { sites, refresh, notify } = useApp();
+  const [enroll, setEnroll] = useState(false);
+  const [name, setName] = useState("");
+  const [ttl, setTtl] = useState(24);
+  const [token, setToken] = useState<{ command: string; expiresAt?: string; siteId?: string } | null>(null);
+  const [err, setErr] = useState<string | null>(null);
+  const [sel, setSel] = useState<string | null>(null);
+  const create = async (e: Event) => {
+    e.preventDefault();
+    setErr(null);
+    if (!name.trim()) return setErr("Give the site a name (e.g. the vehicle's fleet number).");
+    if (!(ttl > 0 && ttl <= 720)) return setErr("The token must expire within 1 to 720 hours.");
+    try {
+      setToken(await api("POST", "/api/v1/enrollment-tokens", { site: name.trim(), ttlHours: ttl }));
+      refresh();
+    } catch (x) {
+      setErr((x as Error).message);
+    }
+  };
+  const revoke = async (s: Site) => {
+    const reason = prompt(`Revoke ${s.name}? Its certificates are refused from then on and its sessions close. Reason:`, "");
+    if (reason === null) return;
+    try {
+      await api("DELETE", `/api/v1/sites/${encodeURIComponent(s.id)}?reason=${encodeURIComponent(reason || "revoked by admin")}`);
+      notify(`${s.name} revoked.`);
+      refresh();
+    } catch (x) {
+      notify((x as Error).message, "error");
+    }
+  };
+  return (
+    <section>
+      <div class="toolbar">
+        <h1 class="inline">Sites</h1>
+        <span class="spacer" />
+        <button
+          class="primary"
+          onClick={() => {
+            setEnroll(true);
+            setToken(null);
+            setName("");
+          }}
+        >
+          Enroll a site…
+        </button>
+      </div>
+      <table class="table" aria-label="Sites">
+        <thead>
+          <tr>
+            <th>Site</th>
+            <th>State</th>
+            <th>Last seen</th>
+            <th>Certificate</th>
+            <th>Warnings</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody onKeyDown={(e) => listKeys(e as unknown as KeyboardEvent)}>
+          {sites.map((s) => (
+            <tr key={s.id} data-row tabIndex={0} class={sel === s.id ? "selected" : ""} onClick={() => setSel(s.id)} onKeyDown={(e) => e.key === "Enter" && setSel(s.id)}>
+              <td>
+                <Dot tone={s.state === "revoked" ? "bad" : s.online ? "ok" : "dim"} label={s.online ? "online" : "offline"} /> {s.name} <span class="muted small">{s.id}</span>
+              </td>
+              <td>{s.state === "revoked" ? <Badge tone="bad">revoked</Badge> : s.online ? <Badge tone="ok">online</Badge> : <Badge tone="dim">offline</Badge>}</td>
+              <td>{fmtAgo(s.lastSeenAt)}</td>
+              <td>{s.certificate ? <Badge tone={s.certificate.warning ? "warn" : "dim"}>{Math.floor(s.certificate.daysLeft)} d left</Badge> : "—"}</td>
+              <td class="small">{s.warnings?.join("; ") || "—"}</td>
+              <td>
+                {s.state !== "revoked" && (
+                  <button class="danger" onClick={(e) => (e.stopPropagation(), revoke(s))}>
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {sel && <SiteConfig id={sel} />}
+      {enroll && (
+        <Modal title="Enroll a site" onClose={() => setEnroll(false)}>
+          {token ? (
+            <>
+              <p>Run this on the edge recorder within the token's lifetime{token.expiresAt ? ` (until ${fmtTime(token.expiresAt)})` : ""}. The token works once.</p>
+              <pre class="cmd" data-testid="enroll-command">{token.command}</pre>
+              <button onClick={() => navigator.clipboard?.writeText(token.command).then(() => notify("Command copied."))}>Copy command</button>
+            </>
+          ) : (
+            <form onSubmit={create} class="stack">
+              <label>
+                Site name
+                <input value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="bus-204" autoFocus />
+              </label>
+              <label>
+                Token valid for (hours)
+                <input type="number" min={1} max={720} value={ttl} onInput={(e) => setTtl(Number(e.currentTarget.value))} />
+              </label>
+              {err && <div class="form-error" role="alert">{err}</div>}
+              <button class="primary" type="submit">
+                Create token
+              </button>
+            </form>
+          )}
+        </Modal>
+      )}
+    </section>
+  );
+}
+
+function SiteConfig(p: { id: string }) {
+  const [v] = useLoad(() => getOptional<{ desired: { version: number; config: unknown; createdAt: string; createdBy: string } | null; applied: { version: number; state: string; reason: string | null; at: string } | null; inSync: boolean }>(`/api/v1/sites/${encodeURIComponent(p.id)}/config`), [p.id]);
+  return (
+    <section class="panel">
+      <h2>Configuration of {p.id}: desired vs applied</h2>
+      <LoadView v={v} what="Desired vs applied configuration" endpoint={`GET /api/v1/sites/${p.id}/config`}>
+        {(c) => (
+          <div class="cols">
+            <div>
+              <h3>Desired {c.desired ? `v${c.desired.version}` : ""}</h3>
+              {c.desired ? (
+                <>
+                  <p class="muted small">
+                    by {c.desired.createdBy}, {fmtTime(c.desired.createdAt)}
+                  </p>
+                  <pre class="json">{JSON.stringify(c.desired.config, null, 2)}</pre>
+                </>
+              ) : (
+                <p class="muted">No desired configuration stored yet.</p>
+              )}
+            </div>
+            <div>
+              <h3>Applied {c.applied ? `v${c.applied.version}` : ""}</h3>
+              {c.applied ? (
+                <p>
+                  <Badge tone={c.inSync ? "ok" : c.applied.state === "applied" ? "warn" : "bad"}>{c.inSync ? "in sync" : c.applied.state}</Badge> at {fmtTime(c.applied.at)} {c.applied.reason ?? ""}
+                </p>
+              ) : (
+                <p class="muted">The edge has not reported an applied version.</p>
+              )}
+            </div>
+          </div>
+        )}
+      </LoadView>
+    </section>
+  );
+}
+
+const OPTIONS = ["none", "edge-only", "on-request", "scheduled", "on-event", "after-link-down", "central-only", "both"] as const;
+
+/** Client-side checks, worded like the server's: the server validates again. */
+export function validatePolicy(p: { options: string[]; schedule: string; preSeconds: number; postSeconds: number; monthlyGb: string; capMbps: string }): string[] {
+  const errs: string[] = [];
+  if (!p.options.length) errs.push("Choose at least one recording option.");
+  for (const x of ["none", "central-only", "both"]) if (p.options.includes(x) && p.options.length > 1) errs.push(`"${x}" cannot be combined with other options.`);
+  if (p.options.includes("scheduled") && !/^([01]\d|2[0-3]):[0-5]\d[–-]([01]\d|2[0-3]):[0-5]\d$/.test(p.schedule.trim())) errs.push('The schedule must be a time window like "01:00-05:00".');
+  if (p.options.includes("on-event") && !(p.preSeconds >= 0 && p.preSeconds <= 3600 && p.postSeconds >= 0 && p.postSeconds <= 3600)) errs.push("Pre- and post-event windows must be 0–3600 seconds.");
+  if (p.monthlyGb !== "" && !(Number(p.monthlyGb) > 0)) errs.push("The monthly budget must be a positive number of GB (or empty for unlimited).");
+  if (p.capMbps !== "" && !(Number(p.capMbps) > 0)) errs.push("The rate cap must be a positive number of Mbit/s (or empty for none).");
+  return errs;
+}
+
+function PoliciesAdmin() {
+  const { sites, cameras, notify } = useApp();
+  const [target, setTarget] = useState<string>("");
+  const [options, setOptions] = useState<string[]>(["on-request"]);
+  const [schedule, setSchedule] = useState("01:00-05:00");
+  const [pre, setPre] = useState(30);
+  const [post, setPost] = useState(30);
+  const [monthlyGb, setMonthlyGb] = useState("2");
+  const [capMbps, setCapMbps] = useState("1");
+  const [errs, setErrs] = useState<string[]>([]);
+  const [missing, setMissing] = useState(false);
+  const save = async (e: Event) => {
+    e.preventDefault();
+    const v = validatePolicy({ options, schedule, preSeconds: pre, postSeconds: post, monthlyGb, capMbps });
+    if (!target) v.unshift("Choose a site or camera.");
+    setErrs(v);
+    if (v.length) return;
+    const [kind, id] = target.split(":", 2) as ["site" | "camera", string];
+    const [from, to] = schedule.split(/[–-]/);
+    const body = {
+      options,
+      ...(options.includes("scheduled") ? { schedule: { from, to } } : {}),
+      ...(options.includes("on-event") ? { event: { preSeconds: pre, postSeconds: post } } : {}),
+      budget: { monthlyBytes: monthlyGb === "" ? null : Math.round(Number(monthlyGb) * 1e9), rateBitsPerSecond: capMbps === "" ? null : Math.round(Number(capMbps) * 1e6) },
+    };
+    try {
+      await api("PUT", `/api/v1/${kind === "site" ? "sites" : "cameras"}/${encodeURIComponent(id)}/policy`, body);
+      setMissing(false);
+      notify("Policy saved; the edge applies it when it next connects.");
+    } catch (x) {
+      if ((x as { missing?: boolean }).missing) setMissing(true);
+      else setErrs([(x as Error).message]);
+    }
+  };
+  const toggle = (o: string) => setOptions((l) => (l.includes(o) ? l.filter((x) => x !== o) : [...l, o]));
+  return (
+    <section>
+      <h1>Interconnect policies</h1>
+      {missing && <Notice kind="missing">Policies are not available on this central yet: PUT /api/v1/sites/{"{id}"}/policy answers 404. Nothing was saved.</Notice>}
+      <form class="stack narrow" onSubmit={save} aria-label="Policy">
+        <label>
+          Applies to
+          <select value={target} onChange={(e) => setTarget(e.currentTarget.value)}>
+            <option value="">choose…</option>
+            {sites.map((s) => (
+              <optgroup key={s.id} label={s.name}>
+                <option value={`site:${s.id}`}>{s.name} (whole site)</option>
+                {(cameras ?? [])
+                  .filter((c) => c.siteId === s.id)
+                  .map((c) => (
+                    <option key={c.id} value={`camera:${c.id}`}>
+                      {c.name} (camera override)
+                    </option>
+                  ))}
+              </optgroup>
+            ))}
+          </select>
+        </label>
+        <fieldset>
+          <legend>Recording options (combine as needed)</legend>
+          <div class="checks">
+            {OPTIONS.map((o) => (
+              <label key={o} class="check">
+                <input type="checkbox" checked={options.includes(o)} onChange={() => toggle(o)} /> {o}
+              </label>
+            ))}
+          </div>
+        </fieldset>
+        {options.includes("scheduled") && (
+          <label>
+            Schedule window
+            <input value={schedule} onInput={(e) => setSchedule(e.currentTarget.value)} placeholder="01:00-05:00" />
+          </label>
+        )}
+        {options.includes("on-event") && (
+          <div class="form-row">
+            <label>
+              Pre-event (s)
+              <input type="number" value={pre} onInput={(e) => setPre(Number(e.currentTarget.value))} />
+            </label>
+            <label>
+              Post-event (s)
+              <input type="number" value={post} onInput={(e) => setPost(Number(e.currentTarget.value))} />
+            </label>
+          </div>
+        )}
+        <div class="form-row">
+          <label>
+            Monthly budget (GB)
+            <input value={monthlyGb} onInput={(e) => setMonthlyGb(e.currentTarget.value)} placeholder="unlimited" />
+          </label>
+          <label>
+            Rate cap (Mbit/s)
+            <input value={capMbps} onInput={(e) => setCapMbps(e.currentTarget.value)} placeholder="none" />
+          </label>
+        </div>
+        {errs.length > 0 && (
+          <ul class="form-error" role="alert">
+            {errs.map((x) => (
+              <li key={x}>{x}</li>
+            ))}
+          </ul>
+        )}
+        <button class="primary" type="submit">
+          Save policy
+        </button>
+      </form>
+    </section>
+  );
+}
+
+function LinksAdmin() {
+  const [retr] = useLoad(() => getOptional<unknown>("/api/v1/retrievals"), []);
+  const [live] = useLoad(() => getOptional<{ liveBytesBySite: Record<string, number> }>("/api/v1/live"), []);
+  return (
+    <section>
+      <h1>Links and budgets</h1>
+      {retr.state === "missing" && (
+        <Notice kind="missing">
+          <strong>Link profiles and budgets are not available on this central yet.</strong> Retrievals, policies and link budgets (GET /api/v1/retrievals, PUT /api/v1/sites/{"{id}"}/policy) answer 404, so there is no bytes-per-day history to chart.
+        </Notice>
+      )}
+      <h2>Live video bytes per site (since central started)</h2>
+      <LoadView v={live} what="Live byte counters" endpoint="GET /api/v1/live">
+        {(d) => {
+          const rows = Object.entries(d.liveBytesBySite);
+          const max = Math.max(1, ...rows.map(([, b]) => b));
+          return rows.length ? (
+            <div class="bars" role="list">
+              {rows.map(([site, b]) => (
+                <div key={site} class="bar-row" role="listitem">
+                  <span class="bar-label">{site}</span>
+                  <span class="bar" style={{ width: `${(b / max) * 70}%` }} />
+                  <span class="bar-val">{fmtBytes(b)}</span>
+                </div>
+              ))}
+            </div>
+          ) : (
+            <p class="muted">No live video has crossed any link yet.</p>
+          );
+        }}
+      </LoadView>
+    </section>
+  );
+}
+
+interface User {
+  name: string;
+  roles: string[];
+  disabled: boolean;
+  createdAt: string;
+}
+interface Role {
+  name: string;
+  grants: { rights: string[]; scope: string; maxPriority?: string }[];
+}
+
+function UsersAdmin() {
+  const { notify } = useApp();
+  const [users, reloadUsers] = useLoad(() => get<{ users: User[] }>("/api/v1/users"), []);
+  const [roles, reloadRoles] = useLoad(() => get<{ roles: Role[] }>("/api/v1/roles"), []);
+  const [nu, setNu] = useState({ name: "", password: "", roles: "" });
+  const [err, setErr] = useState<string | null>(null);
+  const [roleEdit, setRoleEdit] = useState<{ name: string; json: string } | null>(null);
+  const add = async (e: Event) => {
+    e.preventDefault();
+    setErr(null);
+    if (nu.password.length < 8) return setErr("Passwords need at least 8 characters.");
+    try {
+      await api("POST", "/api/v1/users", { name: nu.name.trim(), password: nu.password, roles: nu.roles.split(",").map((r) => r.trim()).filter(Boolean) });
+      setNu({ name: "", password: "", roles: "" });
+      notify("User created.");
+      reloadUsers();
+    } catch (x) {
+      setErr((x as Error).message);
+    }
+  };
+  const patch = async (u: User, body: Record<string, unknown>) => {
+    try {
+      await api("PATCH", `/api/v1/users/${encodeURIComponent(u.name)}`, body);
+      reloadUsers();
+    } catch (x) {
+      notify((x as Error).message, "error");
+    }
+  };
+  const saveRole = async () => {
+    if (!roleEdit) return;
+    try {
+      const grants = JSON.parse(roleEdit.json) as unknown;
+      await api("PUT", `/api/v1/roles/${encodeURIComponent(roleEdit.name)}`, { grants });
+      setRoleEdit(null);
+      reloadRoles();
+      notify("Role saved.");
+    } catch (x) {
+      notify(x instanceof SyntaxError ? `The grants are not valid JSON: ${x.message}` : (x as Error).message, "error");
+    }
+  };
+  return (
+    <section>
+      <h1>Users</h1>
+      <LoadView v={users} what="Users" endpoint="GET /api/v1/users">
+        {(d) => (
+          <table class="table" aria-label="Users">
+            <thead>
+              <tr>
+                <th>User</th>
+                <th>Roles</th>
+                <th>State</th>
+                <th>Created</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {d.users.map((u) => (
+                <tr key={u.name}>
+                  <td>{u.name}</td>
+                  <td>{u.roles.join(", ") || "—"}</td>
+                  <td>{u.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="ok">active</Badge>}</td>
+                  <td>{fmtTime(u.createdAt)}</td>
+                  <td>
+                    <button onClick={() => patch(u, { disabled: !u.disabled })}>{u.disabled ? "Enable" : "Disable"}</button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </LoadView>
+      <form class="form-row" onSubmit={add} aria-label="New user">
+        <label>
+          Name
+          <input value={nu.name} onInput={(e) => setNu({ ...nu, name: e.currentTarget.value })} required />
+        </label>
+        <label>
+          Password
+          <input type="password" value={nu.password} onInput={(e) => setNu({ ...nu, password: e.currentTarget.value })} required autoComplete="new-password" />
+        </label>
+        <label>
+          Roles (comma-separated)
+          <input value={nu.roles} onInput={(e) => setNu({ ...nu, roles: e.currentTarget.value })} placeholder="operator" />
+        </label>
+        <button type="submit" class="primary">
+          Add user
+        </button>
+      </form>
+      {err && <Notice kind="error">{err}</Notice>}
+      <h1>Roles</h1>
+      <LoadView v={roles} what="Roles" endpoint="GET /api/v1/roles">
+        {(d) => (
+          <table class="table" aria-label="Roles">
+            <thead>
+              <tr>
+                <th>Role</th>
+                <th>Grants</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {d.roles.map((r) => (
+                <tr key={r.name}>
+                  <td>{r.name}</td>
+                  <td class="small">
+                    {r.grants.map((g, i) => (
+                      <div key={i}>
+                        <code>{g.scope}</code>: {g.rights.join(", ")}
+                        {g.maxPriority ? ` (retrieve ≤ ${g.maxPriority})` : ""}
+                      </div>
+                    ))}
+                  </td>
+                  <td>
+                    <button onClick={() => setRoleEdit({ name: r.name, json: JSON.stringify(r.grants, null, 2) })}>Edit</button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </LoadView>
+      <button onClick={() => setRoleEdit({ name: "", json: '[\n  { "rights": ["view-live", "playback"], "scope": "site:SITE-ID" }\n]' })}>New role…</button>
+      {roleEdit && (
+        <Modal title={roleEdit.name ? `Role ${roleEdit.name}` : "New role"} onClose={() => setRoleEdit(null)}>
+          <div class="stack">
+            <label>
+              Name
+              <input value={roleEdit.name} onInput={(e) => setRoleEdit({ ...roleEdit, name: e.currentTarget.value })} />
+            </label>
+            <label>
+              Grants (rights: view-live, playback, export, retrieve, evidence-lock, ack-alarms, admin-sites, admin-policies, admin-users; scope: *, site:ID, camera:ID, group:NAME)
+              <textarea rows={10} class="mono" value={roleEdit.json} onInput={(e) => setRoleEdit({ ...roleEdit, json: e.currentTarget.value })} />
+            </label>
+            <button class="primary" onClick={saveRole}>
+              Save role
+            </button>
+          </div>
+        </Modal>
+      )}
+    </section>
+  );
+}
+
+interface Rule {
+  id: string;
+  name: string;
+  enabled: boolean;
+  match: { types: string[]; sites?: string[]; cameras?: string[] };
+  timeProfile?: string;
+  actions: { kind: string; priority?: number | string; title?: string }[];
+}
+
+function RulesAdmin() {
+  const { notify } = useApp();
+  const [rules, reload] = useLoad(() => get<{ rules: Rule[] }>("/api/v1/rules"), []);
+  const [edit, setEdit] = useState<{ id: string; json: string; isNew: boolean } | null>(null);
+  const [err, setErr] = useState<string | null>(null);
+  const save = async () => {
+    if (!edit) return;
+    setErr(null);
+    let body: unknown;
+    try {
+      body = JSON.parse(edit.json);
+    } catch (x) {
+      return setErr(`Not valid JSON: ${(x as Error).message}`);
+    }
+    if (!/^[A-Za-z0-9._-]{1,100}$/.test(edit.id)) return setErr("Rule ids are letters, digits, dot, dash or underscore.");
+    try {
+      await api("PUT", `/api/v1/rules/${encodeURIComponent(edit.id)}`, body);
+      setEdit(null);
+      reload();
+      notify("Rule saved.");
+    } catch (x) {
+      setErr((x as Error).message);
+    }
+  };
+  const del = async (r: Rule) => {
+    if (!confirm(`Delete rule ${r.name}?`)) return;
+    await api("DELETE", `/api/v1/rules/${encodeURIComponent(r.id)}`).then(reload, (x) => notify((x as Error).message, "error"));
+  };
+  const template = { name: "Panic button", enabled: true, match: { types: ["panic"] }, actions: [{ kind: "alarm", priority: 1, title: "Panic button pressed", instructions: "Call the driver." }] };
+  return (
+    <section>
+      <div class="toolbar">
+        <h1 class="inline">Rules</h1>
+        <span class="spacer" />
+        <button class="primary" onClick={() => setEdit({ id: "", json: JSON.stringify(template, null, 2), isNew: true })}>
+          New rule…
+        </button>
+      </div>
+      <LoadView v={rules} what="Rules" endpoint="GET /api/v1/rules">
+        {(d) => (
+          <table class="table" aria-label="Rules">
+            <thead>
+              <tr>
+                <th>Rule</th>
+                <th>When</th>
+                <th>Then</th>
+                <th>State</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {d.rules.map((r) => (
+                <tr key={r.id}>
+                  <td>
+                    {r.name} <span class="muted small">{r.id}</span>
+                  </td>
+                  <td>
+                    {r.match.types.join(", ")}
+                    {r.match.sites?.length ? ` at ${r.match.sites.join(", ")}` : ""}
+                    {r.timeProfile ? ` during ${r.timeProfile}` : ""}
+                  </td>
+                  <td>{r.actions.map((a) => (a.kind === "alarm" ? `alarm P${a.priority ?? 3}` : a.kind)).join(", ")}</td>
+                  <td>{r.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="dim">disabled</Badge>}</td>
+                  <td>
+                    <button onClick={() => setEdit({ id: r.id, json: JSON.stringify({ ...r, id: undefined }, null, 2), isNew: false })}>Edit</button> <button class="danger" onClick={() => del(r)}>Delete</button>
+                  </td>
+                </tr>
+              ))}
+              {!d.rules.length && (
+                <tr>
+                  <td colSpan={5} class="muted">
+                    No rules yet.
+                  </td>
+                </tr>
+              )}
+            </tbody>
+          </table>
+        )}
+      </LoadView>
+      {edit && (
+        <Modal title={edit.isNew ? "New rule" : `Rule ${edit.id}`} onClose={() => setEdit(null)}>
+          <div class="stack">
+            <label>
+              Id
+              <input value={edit.id} disabled={!edit.isNew} onInput={(e) => setEdit({ ...edit, id: e.currentTarget.value })} placeholder="panic-alarm" />
+            </label>
+            <label>
+              Rule (match: event types, sites, cameras; actions: alarm, retrieve, …)
+              <textarea rows={14} class="mono" value={edit.json} onInput={(e) => setEdit({ ...edit, json: e.currentTarget.value })} />
+            </label>
+            {err && <div class="form-error" role="alert">{err}</div>}
+            <button class="primary" onClick={save}>
+              Save rule
+            </button>
+          </div>
+        </Modal>
+      )}
+    </section>
+  );
+}

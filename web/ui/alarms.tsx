@@ -1,0 +1,212 @@
+/** Alarms: live list over SSE, take/close, comments, open the alarm's clip in playback. */
+import { useEffect, useState } from "preact/hooks";
+import { api, get } from "../api.ts";
+import { Badge, Notice, fmtTime, listKeys, navigate, useApp } from "./common.tsx";
+
+export interface Alarm {
+  id: number;
+  state: "new" | "in-progress" | "closed";
+  priority: number;
+  title: string;
+  instructions: string;
+  siteId: string | null;
+  cameraId: string | null;
+  eventType: string;
+  eventTime: string;
+  late: boolean;
+  assignee: string | null;
+  createdAt: string;
+  updatedAt: string;
+  clip?: { state: string; from: string; to: string; url: string | null; detail?: string } | null;
+  comments?: { user: string; text: string; at: string }[];
+}
+
+const alarmBus = new EventTarget();
+let es: EventSource | null = null;
+let users = 0;
+function subscribe(fn: (kind: string, a: Alarm) => void): () => void {
+  const h = (e: Event) => {
+    const d = (e as CustomEvent<{ kind: string; alarm: Alarm }>).detail;
+    fn(d.kind, d.alarm);
+  };
+  alarmBus.addEventListener("alarm", h);
+  if (users++ === 0) {
+    es = new EventSource("/api/v1/alarms/stream");
+    es.addEventListener("alarm", (ev) => alarmBus.dispatchEvent(new CustomEvent("alarm", { detail: JSON.parse((ev as MessageEvent).data as string) })));
+    es.addEventListener("ready", () => alarmBus.dispatchEvent(new Event("ready")));
+  }
+  return () => {
+    alarmBus.removeEventListener("alarm", h);
+    if (--users === 0) {
+      es?.close();
+      es = null;
+    }
+  };
+}
+
+/** Open (not closed) alarms, for the tab badge. */
+export function useAlarmCount(enabled: boolean): number {
+  const [open, setOpen] = useState<Map<number, string>>(new Map());
+  useEffect(() => {
+    if (!enabled) return;
+    get<{ alarms: Alarm[] }>("/api/v1/alarms?state=new").then((r) => setOpen(new Map(r.alarms.map((a) => [a.id, a.state]))), () => undefined);
+    return subscribe((_k, a) =>
+      setOpen((m) => {
+        const n = new Map(m);
+        if (a.state === "new") n.set(a.id, a.state);
+        else n.delete(a.id);
+        return n;
+      }),
+    );
+  }, [enabled]);
+  return open.size;
+}
+
+const tone = (p: number) => (p <= 1 ? "bad" : p <= 2 ? "warn" : "info");
+
+export function AlarmsView(_p: { params: URLSearchParams }) {
+  const { notify, cameras } = useApp();
+  const [alarms, setAlarms] = useState<Alarm[] | null>(null);
+  const [err, setErr] = useState<string | null>(null);
+  const [sel, setSel] = useState<number | null>(null);
+  const [detail, setDetail] = useState<Alarm | null>(null);
+  const [comment, setComment] = useState("");
+  const [showClosed, setShowClosed] = useState(false);
+  useEffect(() => {
+    get<{ alarms: Alarm[] }>(`/api/v1/alarms?limit=200`).then((r) => setAlarms(r.alarms), (e) => setErr((e as Error).message));
+    return subscribe((_k, a) => {
+      setAlarms((l) => [a, ...(l ?? []).filter((x) => x.id !== a.id)]);
+      setDetail((d) => (d && d.id === a.id ? { ...d, ...a } : d));
+    });
+  }, []);
+  useEffect(() => {
+    if (sel == null) return setDetail(null);
+    get<Alarm>(`/api/v1/alarms/${sel}`).then(setDetail, (e) => notify((e as Error).message, "error"));
+  }, [sel]);
+  const patch = async (body: Record<string, unknown>) => {
+    if (!detail) return;
+    try {
+      await api<Alarm>("PATCH", `/api/v1/alarms/${detail.id}`, body);
+      setDetail(await get<Alarm>(`/api/v1/alarms/${detail.id}`));
+      if (body.comment) setComment("");
+    } catch (e) {
+      notify((e as Error).message, "error");
+    }
+  };
+  const openClip = (a: Alarm) => {
+    if (!a.cameraId) return;
+    const cam = cameras?.find((c) => c.id === a.cameraId || c.id === `${a.siteId}.${a.cameraId}`);
+    navigate(`/playback?camera=${encodeURIComponent(cam?.id ?? a.cameraId)}&t=${encodeURIComponent(a.clip?.from ?? a.eventTime)}`);
+  };
+  if (err) return <Notice kind="error">{err}</Notice>;
+  const list = (alarms ?? []).filter((a) => showClosed || a.state !== "closed").sort((a, b) => (a.state === "closed" ? 1 : 0) - (b.state === "closed" ? 1 : 0) || a.priority - b.priority || Date.parse(b.createdAt) - Date.parse(a.createdAt));
+  return (
+    <div class="split">
+      <section class="list-pane">
+        <div class="toolbar">
+          <h1 class="inline">Alarms</h1>
+          <span class="spacer" />
+          <label class="label">
+            <input type="checkbox" checked={showClosed} onChange={(e) => setShowClosed(e.currentTarget.checked)} /> show closed
+          </label>
+        </div>
+        <table class="table alarms" aria-label="Alarms">
+          <thead>
+            <tr>
+              <th>Pri</th>
+              <th>Alarm</th>
+              <th>Source</th>
+              <th>Time</th>
+              <th>State</th>
+            </tr>
+          </thead>
+          <tbody onKeyDown={(e) => listKeys(e as unknown as KeyboardEvent)}>
+            {list.map((a) => (
+              <tr
+                key={a.id}
+                data-row
+                data-alarm={a.id}
+                tabIndex={0}
+                class={sel === a.id ? "selected" : a.state === "new" ? "unread" : ""}
+                onClick={() => setSel(a.id)}
+                onKeyDown={(e) => e.key === "Enter" && setSel(a.id)}
+              >
+                <td>
+                  <Badge tone={tone(a.priority)}>P{a.priority}</Badge>
+                </td>
+                <td class="title">{a.title}</td>
+                <td>{[a.siteId, a.cameraId].filter(Boolean).join(" / ") || "—"}</td>
+                <td title={a.late ? "arrived late (the site was offline)" : ""}>
+                  {fmtTime(a.eventTime)}
+                  {a.late && " ⌛"}
+                </td>
+                <td>
+                  <Badge tone={a.state === "new" ? "bad" : a.state === "in-progress" ? "warn" : "dim"}>{a.state}</Badge>
+                </td>
+              </tr>
+            ))}
+            {alarms && !list.length && (
+              <tr>
+                <td colSpan={5} class="muted">
+                  No open alarms.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </section>
+      <section class="detail-pane" aria-label="Alarm details">
+        {detail ? (
+          <>
+            <h2>
+              <Badge tone={tone(detail.priority)}>P{detail.priority}</Badge> {detail.title}
+            </h2>
+            <dl class="kv">
+              <dt>State</dt>
+              <dd>{detail.state}{detail.assignee ? ` — ${detail.assignee}` : ""}</dd>
+              <dt>Event</dt>
+              <dd>{detail.eventType} at {fmtTime(detail.eventTime)}{detail.late ? " (arrived late)" : ""}</dd>
+              <dt>Source</dt>
+              <dd>{[detail.siteId, detail.cameraId].filter(Boolean).join(" / ") || "—"}</dd>
+              <dt>Clip</dt>
+              <dd>{detail.clip ? `${detail.clip.state}${detail.clip.detail ? ` — ${detail.clip.detail}` : ""}` : "none"}</dd>
+            </dl>
+            {detail.instructions && <Notice>{detail.instructions}</Notice>}
+            <div class="actions">
+              <button onClick={() => openClip(detail)} disabled={!detail.cameraId} class="primary">
+                Open clip
+              </button>
+              <button onClick={() => patch({ state: "in-progress" })} disabled={detail.state !== "new"}>
+                Take
+              </button>
+              <button onClick={() => patch({ state: "closed" })} disabled={detail.state === "closed"}>
+                Close
+              </button>
+            </div>
+            <h3>Comments</h3>
+            <ul class="comments">
+              {(detail.comments ?? []).map((c, i) => (
+                <li key={i}>
+                  <strong>{c.user}</strong> <span class="muted small">{fmtTime(c.at)}</span>
+                  <div>{c.text}</div>
+                </li>
+              ))}
+            </ul>
+            <form
+              class="form-row"
+              onSubmit={(e) => {
+                e.preventDefault();
+                if (comment.trim()) void patch({ comment: comment.trim() });
+              }}
+            >
+              <input aria-label="Comment" placeholder="Add a comment" value={comment} onInput={(e) => setComment(e.currentTarget.value)} />
+              <button type="submit">Comment</button>
+            </form>
+          </>
+        ) : (
+          <p class="muted pad">Select an alarm to see details and act on it.</p>
+        )}
+      </section>
+    </div>
+  );
+}

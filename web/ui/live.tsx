@@ -1,0 +1,274 @@
+/** Live grid: 1/4/9/16 tiles, drag a camera in, main/sub, reconnect indicator, snapshot, saved views shared across the user's clients. */
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { CLIENT_ID, ROLE, api, getOptional } from "../api.ts";
+import { LivePlayer, type LiveState } from "../live-player.ts";
+import { CAMERA_MIME, openBus, visibleCameras } from "./tree.tsx";
+import { navigate, useApp } from "./common.tsx";
+import { IconCamera, IconClose, IconRewind } from "./icons.tsx";
+
+type Tile = { camera: string; stream: "main" | "sub" } | null;
+interface View {
+  name: string;
+  layout: number;
+  tiles: Tile[];
+  updatedAt?: string;
+}
+const LAYOUTS = [1, 4, 9, 16] as const;
+const LS_GRID = "outpost.grid";
+const LS_VIEWS = "outpost.views"; // the edge has no views API: views stay in this browser
+
+function loadGrid(): View {
+  try {
+    const v = JSON.parse(localStorage.getItem(LS_GRID) ?? "") as View;
+    if (LAYOUTS.includes(v.layout as 1)) return v;
+  } catch {
+    // first visit
+  }
+  return { name: "", layout: 4, tiles: [] };
+}
+
+function TileView(p: { tile: Tile; index: number; name: string; focused: boolean; onFocus: () => void; onDrop: (cam: string) => void; onClear: () => void; onStream: (s: "main" | "sub") => void }) {
+  const video = useRef<HTMLVideoElement>(null);
+  const [state, setState] = useState<{ s: LiveState; detail?: string }>({ s: "connecting" });
+  const [over, setOver] = useState(false);
+  const { notify } = useApp();
+  useEffect(() => {
+    if (!p.tile || !video.current) return;
+    setState({ s: "connecting" });
+    const pl = new LivePlayer({
+      video: video.current,
+      cameraId: p.tile.camera,
+      stream: p.tile.stream,
+      onState: (s, detail) => setState((o) => (o.s === s && o.detail === detail ? o : { s, detail })),
+    });
+    pl.start();
+    return () => pl.stop();
+  }, [p.tile?.camera, p.tile?.stream]);
+  const snapshot = () => {
+    const v = video.current;
+    if (!v || !v.videoWidth) return notify("No picture yet to take a snapshot of.", "error");
+    const c = document.createElement("canvas");
+    c.width = v.videoWidth;
+    c.height = v.videoHeight;
+    c.getContext("2d")!.drawImage(v, 0, 0);
+    const a = document.createElement("a");
+    a.href = c.toDataURL("image/png");
+    a.download = `${p.tile!.camera}_${new Date().toISOString().replace(/[:.]/g, "-")}.png`;
+    a.click();
+    notify(`Snapshot of ${p.name} saved.`);
+  };
+  return (
+    <div
+      class={`tile${p.focused ? " focused" : ""}${over ? " over" : ""}`}
+      tabIndex={0}
+      data-tile={p.index}
+      aria-label={p.tile ? `Tile ${p.index + 1}: ${p.name}, ${state.s}` : `Tile ${p.index + 1}: empty`}
+      onFocus={p.onFocus}
+      onDragOver={(e) => {
+        e.preventDefault();
+        setOver(true);
+      }}
+      onDragLeave={() => setOver(false)}
+      onDrop={(e) => {
+        e.preventDefault();
+        setOver(false);
+        const id = e.dataTransfer?.getData(CAMERA_MIME) || e.dataTransfer?.getData("text/plain");
+        if (id) p.onDrop(id);
+      }}
+    >
+      {p.tile ? (
+        <>
+          <video ref={video} muted playsInline autoPlay data-camera={p.tile.camera} />
+          <div class="tile-bar">
+            <span class={`live-dot live-${state.s}`} aria-hidden="true" />
+            <span class="tile-name">{p.name}</span>
+            <span class="tile-state">{state.s === "playing" ? "LIVE" : state.s === "reconnecting" ? "reconnecting…" : state.s === "error" ? "error" : "connecting…"}</span>
+            <span class="spacer" />
+            <button class={p.tile.stream === "main" ? "chip on" : "chip"} onClick={() => p.onStream("main")} title="Main stream (full resolution)">
+              main
+            </button>
+            <button class={p.tile.stream === "sub" ? "chip on" : "chip"} onClick={() => p.onStream("sub")} title="Sub stream (low bandwidth)">
+              sub
+            </button>
+            <button class="icon" onClick={snapshot} title="Snapshot (PNG)" aria-label="Snapshot">
+              <IconCamera />
+            </button>
+            <button class="icon" onClick={() => navigate(`/playback?camera=${encodeURIComponent(p.tile!.camera)}`)} title="Playback" aria-label="Playback">
+              <IconRewind />
+            </button>
+            <button class="icon" onClick={p.onClear} title="Remove from tile (Delete)" aria-label="Remove camera from tile">
+              <IconClose />
+            </button>
+          </div>
+          {state.s !== "playing" && (
+            <div class={`tile-overlay ${state.s}`} role="status">
+              {state.s === "reconnecting" ? `Reconnecting… ${state.detail ?? ""}` : state.s === "error" ? state.detail : "Connecting…"}
+            </div>
+          )}
+        </>
+      ) : (
+        <div class="tile-empty">Drop a camera here</div>
+      )}
+    </div>
+  );
+}
+
+export function LiveView() {
+  const { cameras, sites, me, notify } = useApp();
+  const [grid, setGrid] = useState<View>(loadGrid);
+  const [focus, setFocus] = useState(0);
+  const [views, setViews] = useState<View[] | null>(null);
+  const [viewsShared, setViewsShared] = useState(ROLE === "central");
+  const gridRef = useRef(grid);
+  gridRef.current = grid;
+  const names = useMemo(() => new Map(visibleCameras(cameras, sites, me).map((c) => [c.id, c.name])), [cameras, sites, me]);
+
+  useEffect(() => localStorage.setItem(LS_GRID, JSON.stringify(grid)), [grid]);
+
+  // Saved views: central stores them per user and pushes changes from the user's other clients.
+  useEffect(() => {
+    if (ROLE !== "central") {
+      setViewsShared(false);
+      setViews(JSON.parse(localStorage.getItem(LS_VIEWS) ?? "[]") as View[]);
+      return;
+    }
+    getOptional<{ views: View[] }>("/api/v1/views").then((r) => {
+      if (!r) {
+        setViewsShared(false);
+        setViews(JSON.parse(localStorage.getItem(LS_VIEWS) ?? "[]") as View[]);
+      } else setViews(r.views);
+    }, () => setViews([]));
+    const es = new EventSource("/api/v1/views/stream");
+    es.addEventListener("view", (ev) => {
+      const m = JSON.parse((ev as MessageEvent).data as string) as { kind: "saved" | "deleted"; view: View; origin: string | null };
+      setViews((vs) => {
+        const rest = (vs ?? []).filter((v) => v.name !== m.view.name);
+        return m.kind === "saved" ? [...rest, m.view].sort((a, b) => a.name.localeCompare(b.name)) : rest;
+      });
+      if (m.origin !== CLIENT_ID && m.kind === "saved" && gridRef.current.name === m.view.name) {
+        setGrid({ ...m.view });
+        notify(`View "${m.view.name}" was changed in another window; updated here.`);
+      }
+    });
+    return () => es.close();
+  }, []);
+
+  const place = (i: number, tile: Tile) =>
+    setGrid((g) => {
+      const tiles = [...g.tiles];
+      while (tiles.length < g.layout) tiles.push(null);
+      tiles[i] = tile;
+      return { ...g, tiles: tiles.slice(0, g.layout) };
+    });
+  useEffect(() => {
+    const on = (e: Event) => {
+      const d = (e as CustomEvent<{ camera: string; stream: "main" | "sub" }>).detail;
+      const g = gridRef.current;
+      const free = Array.from({ length: g.layout }, (_, i) => i).find((i) => !g.tiles[i]);
+      place(free ?? focus, { camera: d.camera, stream: d.stream });
+    };
+    openBus.addEventListener("open", on);
+    return () => openBus.removeEventListener("open", on);
+  }, [focus]);
+
+  const save = async () => {
+    const name = (prompt("Save this view as:", grid.name || "My view") ?? "").trim();
+    if (!name) return;
+    const body = { layout: grid.layout, tiles: Array.from({ length: grid.layout }, (_, i) => grid.tiles[i] ?? null) };
+    try {
+      if (viewsShared) await api("PUT", `/api/v1/views/${encodeURIComponent(name)}`, body);
+      else {
+        const vs = [...(views ?? []).filter((v) => v.name !== name), { name, ...body }];
+        localStorage.setItem(LS_VIEWS, JSON.stringify(vs));
+        setViews(vs);
+      }
+      setGrid((g) => ({ ...g, name }));
+      notify(`View "${name}" saved${viewsShared ? " — your other windows show it too" : " in this browser"}.`);
+    } catch (e) {
+      notify((e as Error).message, "error");
+    }
+  };
+  const remove = async () => {
+    if (!grid.name || !confirm(`Delete the view "${grid.name}"?`)) return;
+    try {
+      if (viewsShared) await api("DELETE", `/api/v1/views/${encodeURIComponent(grid.name)}`);
+      else {
+        const vs = (views ?? []).filter((v) => v.name !== grid.name);
+        localStorage.setItem(LS_VIEWS, JSON.stringify(vs));
+        setViews(vs);
+      }
+      setGrid((g) => ({ ...g, name: "" }));
+    } catch (e) {
+      notify((e as Error).message, "error");
+    }
+  };
+
+  const cols = Math.sqrt(grid.layout);
+  const onGridKey = (e: KeyboardEvent) => {
+    const moves: Record<string, number> = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: cols, ArrowUp: -cols };
+    if (e.key in moves) {
+      const n = focus + moves[e.key]!;
+      if (n >= 0 && n < grid.layout) {
+        (document.querySelector(`[data-tile="${n}"]`) as HTMLElement | null)?.focus();
+        e.preventDefault();
+      }
+    } else if (e.key === "Delete" || e.key === "Backspace") place(focus, null);
+    else if (e.key === "Enter" && grid.tiles[focus]) navigate(`/playback?camera=${encodeURIComponent(grid.tiles[focus]!.camera)}`);
+  };
+
+  return (
+    <div class="live">
+      <div class="toolbar" role="toolbar" aria-label="Live view">
+        <span class="label">Layout</span>
+        {LAYOUTS.map((l) => (
+          <button key={l} class={grid.layout === l ? "seg on" : "seg"} aria-pressed={grid.layout === l} onClick={() => setGrid((g) => ({ ...g, layout: l, tiles: g.tiles.slice(0, l) }))} title={`${l} tile${l > 1 ? "s" : ""}`}>
+            {l === 1 ? "1×1" : `${Math.sqrt(l)}×${Math.sqrt(l)}`}
+          </button>
+        ))}
+        <span class="sep" />
+        <label class="label" for="view-select">
+          View
+        </label>
+        <select
+          id="view-select"
+          value={grid.name}
+          onChange={(e) => {
+            const v = views?.find((x) => x.name === e.currentTarget.value);
+            if (v) setGrid({ name: v.name, layout: v.layout, tiles: v.tiles });
+          }}
+        >
+          <option value="">(unsaved)</option>
+          {(views ?? []).map((v) => (
+            <option key={v.name} value={v.name}>
+              {v.name}
+            </option>
+          ))}
+        </select>
+        <button onClick={save}>Save view…</button>
+        <button onClick={remove} disabled={!grid.name}>
+          Delete
+        </button>
+        <span class="spacer" />
+        <button onClick={() => setGrid((g) => ({ ...g, tiles: [] }))}>Clear all</button>
+      </div>
+      <div class={`grid g${grid.layout}`} role="grid" aria-label={`${grid.layout}-tile live grid`} onKeyDown={(e) => onGridKey(e as unknown as KeyboardEvent)}>
+        {Array.from({ length: grid.layout }, (_, i) => {
+          const t = grid.tiles[i] ?? null;
+          return (
+            <TileView
+              key={i}
+              index={i}
+              tile={t}
+              name={t ? names.get(t.camera) ?? t.camera : ""}
+              focused={focus === i}
+              onFocus={() => setFocus(i)}
+              onDrop={(cam) => place(i, { camera: cam, stream: t?.stream ?? "main" })}
+              onClear={() => place(i, null)}
+              onStream={(s) => t && place(i, { ...t, stream: s })}
+            />
+          );
+        })}
+      </div>
+    </div>
+  );
+}
