@@ -94,6 +94,26 @@ export const edgeConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Federation with central (edge/uplink; docs/ref/federation.md). Active only once the edge is
+     * enrolled (`outpost edge enroll --data <dataDir>`).
+     */
+    federation: z
+      .object({
+        /**
+         * Camera ids central may see; ["*"] = all. Default [] = none: sharing a camera with
+         * central is an explicit choice (least privilege). A camera not listed never appears in
+         * any message to central.
+         */
+        share: z.array(z.union([z.literal("*"), id])).default([]),
+        /** External MQTT broker (mqtts://host:port) instead of the URL received at enrollment. */
+        mqttUrl: z.string().refine((s) => /^mqtts?:\/\//.test(s), "must be an mqtts:// URL").optional(),
+        healthIntervalMs: z.number().int().min(1000).default(30_000),
+        /** Bound of unacknowledged messages on disk; beyond it telemetry is dropped (events never). */
+        outboxMaxBytes: z.number().int().min(1_048_576).default(64 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
     /** Default retention for every camera (per-camera `retention` overrides). */
     retention: retention.prefault({}),
     cameras: z.array(cameraSchema).default([]),

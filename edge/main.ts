@@ -24,6 +24,9 @@ import type { StreamKind } from "../lib/store/types.ts";
 import { CameraError, resolveCamera, type Camera, type DeviceInfo } from "./camera/index.ts";
 import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
 import { PidFile, StreamIngest, type StreamStatus } from "./ingest/index.ts";
+import { loadIdentity } from "./identity/index.ts";
+import { startUplink, type Uplink } from "./uplink/index.ts";
+import type { DesiredConfig } from "../federation/protocol/index.ts";
 import { EdgeLive } from "./live/index.ts";
 import { requireSession, type Sessions } from "../lib/auth/index.ts";
 import { websocket as honoWebsocket } from "hono/bun";
@@ -68,6 +71,8 @@ export interface Edge {
   readonly live: EdgeLive;
   /** The ingest of one stream (tests: its pid, status). */
   ingest(cameraId: string, stream: StreamKind): StreamIngest | undefined;
+  /** The federation uplink, when this edge is enrolled. */
+  readonly uplink?: Uplink;
   /** Runs retention once now (it also runs every storage.retentionIntervalMs). */
   runRetention(): Promise<{ deleted: number; freedBytes: number }>;
   /** Stops ingest (gap "stopped"), the API and the store. Idempotent. */
@@ -216,8 +221,10 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     if (cfg.enabled) void rt.start();
   }
 
+  // Desired config from central (applied by the uplink) overlays the file's retention.
+  let desired: DesiredConfig | null = null;
   const policyOf = (cameraId: string): RetentionPolicy => {
-    const r = config.cameras.find((c) => c.id === cameraId)?.retention ?? config.retention;
+    const r = desired?.cameras?.[cameraId]?.retention ?? desired?.retention ?? config.cameras.find((c) => c.id === cameraId)?.retention ?? config.retention;
     return {
       ...(r.maxAgeHours !== undefined ? { maxAgeMs: r.maxAgeHours * HOUR } : {}),
       ...(r.maxBytes !== undefined ? { maxBytes: r.maxBytes } : {}),
@@ -239,6 +246,51 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   }, config.storage.retentionIntervalMs);
 
   const status = (): EdgeStatus => ({ name: config.name, startedAt: iso(startedAt), cameras: runtimes.map((r) => r.status(clock)) });
+
+  // Federation: control plane to central (edge/uplink), only when enrolled.
+  let uplink: Uplink | undefined;
+  const identity = await loadIdentity(config.dataDir);
+  if (identity) {
+    uplink = await startUplink({
+      dataDir: config.dataDir,
+      identity,
+      ...(config.federation.mqttUrl ? { mqttUrl: config.federation.mqttUrl } : {}),
+      store,
+      cameras: () =>
+        runtimes.map((r) => {
+          const st = r.status(clock);
+          return {
+            id: st.id,
+            name: st.name,
+            enabled: st.enabled,
+            streams: st.streams.map((x) => ({ kind: x.stream, state: x.state, bitrateKbps: x.bitrateKbps, fps: x.fps, ...(x.codec ? { codec: x.codec } : {}), ...(x.width ? { width: x.width } : {}), ...(x.height ? { height: x.height } : {}) })),
+          };
+        }),
+      share: config.federation.share,
+      retention: policyOf,
+      applyConfig: (c) => {
+        for (const [id, cam] of Object.entries(c.cameras ?? {})) {
+          if (cam.enabled !== undefined && cam.enabled !== config.cameras.find((x) => x.id === id)?.enabled) throw new Error(`cameras.${id}.enabled cannot be changed remotely by this edge version`);
+        }
+        desired = c;
+      },
+      commands: {
+        "restart-stream": (a) => {
+          const shared = config.federation.share.includes("*") || config.federation.share.includes(String(a.cameraId));
+          const rt = shared ? runtimes.find((r) => r.cfg.id === a.cameraId) : undefined;
+          const ing = rt?.ingests.get(a.stream === "sub" ? "sub" : "main");
+          // Same answer for an unshared camera as for a missing one, and no echo of the id.
+          if (!ing) throw new Error("no such camera or stream on this edge");
+          ing.restart("restart requested by central");
+          return null;
+        },
+      },
+      clock,
+      log: log.child({ component: "uplink" }),
+      intervals: { healthMs: config.federation.healthIntervalMs },
+      outboxMaxBytes: config.federation.outboxMaxBytes,
+    });
+  } else log.info("not enrolled with a central: federation off (outpost edge enroll --data <dataDir>)");
 
   let server: ReturnType<typeof Bun.serve> | undefined;
   let url: string | undefined;
@@ -294,6 +346,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     status,
     live,
     ingest: (cameraId, stream) => runtimes.find((r) => r.cfg.id === cameraId)?.ingests.get(stream),
+    uplink,
     runRetention,
     stop: () =>
       (stopped ??= (async () => {
@@ -303,6 +356,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         live.close();
         await Promise.all(runtimes.map((r) => r.stop()));
         await retentionBusy?.catch(() => undefined);
+        await uplink?.stop();
         await store.close();
         log.info("edge recorder stopped");
       })()),
@@ -349,14 +403,16 @@ function toCameraView(c: CameraStatus): {
   };
 }
 
-const usage = `usage: outpost edge --config FILE
+const usage = `usage: outpost edge --config FILE [--mqtt-url mqtts://HOST:PORT]
 
-Runs the edge recorder: records every configured camera, keeps retention, serves the local API.
+Runs the edge recorder: records every configured camera, keeps retention, serves the local API,
+and (once enrolled) talks to central; --mqtt-url points it at an external broker instead of the
+URL received at enrollment (same as federation.mqttUrl).
 Config keys and defaults: docs/ref/edge-config.md. Environment overrides: OUTPOST_<KEY>__<SUBKEY>.`;
 
 /** `outpost edge --config FILE`: runs until SIGINT/SIGTERM; returns the exit code. */
 export async function runEdge(argv: string[]): Promise<number> {
-  const { values } = parseOptions(argv, { config: { type: "string" } }, usage);
+  const { values } = parseOptions(argv, { config: { type: "string" }, "mqtt-url": { type: "string" } }, usage);
   if (values.help) {
     console.log(usage);
     return 0;
@@ -369,6 +425,10 @@ export async function runEdge(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof ConfigError) throw new CliError(e.message, 2);
     throw e;
+  }
+  if (typeof values["mqtt-url"] === "string") {
+    if (!/^mqtts?:\/\//.test(values["mqtt-url"])) throw new CliError(`--mqtt-url must be an mqtts:// URL, got '${values["mqtt-url"]}'`, 2);
+    config.federation.mqttUrl = values["mqtt-url"];
   }
   const edge = await startEdge(config);
   const sig = await untilSignal();

@@ -1,0 +1,184 @@
+/**
+ * Control-plane benchmarks (issue 4). Prints a markdown table.
+ *   bun bench/controlplane.bench.ts [--part sync,outage,scale] [--edges 500,1000,2000,3000] [--window 65]
+ *
+ * sync:   index sync bytes on the link (TLS + MQTT, both directions, measured at a TCP proxy)
+ *         per hour of recording per camera (60 s segments, digest every 5 min), vs video bytes.
+ * outage: a 24 h outage with 8 cameras (compressed: the edge's index grows 24 h while the link
+ *         is cut), then time from link restore until central's mirror equals the edge's index.
+ * scale:  N simulated edges in a load-generator process (real mTLS MQTT clients, certificates
+ *         from central's CA via enrollment), each 8 cameras' status every 30 s and index
+ *         updates every 60 s, against one central; p50/p99 status-to-central latency (edge
+ *         enqueue → stored in DuckDB); the knee is where p99 passes 1 s or messages back up.
+ */
+import "reflect-metadata";
+import { parseArgs } from "node:util";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { enroll } from "../edge/identity/index.ts";
+import { startUplink, type Uplink } from "../edge/uplink/index.ts";
+import { DAY_MS } from "../federation/protocol/index.ts";
+import { enrollEdge, quiet, startTestCentral, tcpProxy, until, type TestCentral } from "../tests/lib/cp.ts";
+import { SimStore } from "./lib/simstore.ts";
+import { tree } from "./lib/proc.ts";
+
+const { values } = parseArgs({
+  options: { part: { type: "string", default: "sync,outage,scale" }, edges: { type: "string", default: "500,1000,2000,3000" }, window: { type: "string", default: "65" } },
+});
+const parts = new Set(values.part!.split(","));
+const rows: string[][] = [];
+const root = await mkdtemp(path.join(tmpdir(), "cp-bench-"));
+const tc = await startTestCentral(root);
+const mqttPort = Number(new URL(tc.central.mqttUrl).port);
+const MIN = 60_000;
+
+async function edgeWith(name: string, store: SimStore, proxyPort: number, extra: Partial<Parameters<typeof startUplink>[0]> = {}): Promise<Uplink> {
+  const dir = path.join(root, name);
+  const id = await enrollEdge(tc.central, name, dir);
+  return startUplink({
+    dataDir: dir,
+    identity: id,
+    mqttUrl: `mqtts://localhost:${proxyPort}`,
+    store: store.asStore(),
+    cameras: () => Array.from({ length: 8 }, (_, i) => ({ id: `cam${i}`, name: `Camera ${i}`, enabled: true, streams: [{ kind: "main" as const, codec: "avc1.640028", width: 1920, height: 1080, state: "recording", bitrateKbps: 2000, fps: 15 }] })),
+    share: ["*"],
+    retention: () => ({ maxAgeMs: 30 * DAY_MS }),
+    log: quiet("edge"),
+    intervals: { syncMs: 3_600_000, digestMs: 3_600_000, healthMs: 3_600_000, treeMs: 3_600_000, ackTimeoutMs: 5000 },
+    backoff: { minMs: 100, maxMs: 300 },
+    ...extra,
+  });
+}
+
+const drained = (u: Uplink) => until("outbox drained", () => u.status().connected && u.status().outbox.pending === 0, 600_000, 20);
+
+if (parts.has("sync")) {
+  const proxy = await tcpProxy(mqttPort);
+  const store = new SimStore();
+  const u = await edgeWith("sync-edge", store, proxy.port);
+  await drained(u);
+  await Bun.sleep(300);
+  proxy.bytes.up = proxy.bytes.down = 0;
+  const t0 = Date.UTC(2026, 0, 1);
+  for (let m = 0; m < 60; m++) {
+    store.addSegment("cam0", t0 + m * MIN, t0 + (m + 1) * MIN, 15_000_000); // 2 Mbit/s camera
+    await u.syncNow();
+    if ((m + 1) % 5 === 0) await u.digestNow();
+    await drained(u);
+  }
+  await Bun.sleep(300);
+  const bytes = proxy.bytes.up + proxy.bytes.down;
+  // Keepalive (30 s) is per link, not per camera: PINGREQ/PINGRESP in TLS records, ~2 × 27 B, 120 per hour.
+  const keepalive = 120 * 2 * 27;
+  const video = (kbps: number) => (kbps * 1000 * 3600) / 8;
+  rows.push(["index sync bytes on the link, 1 camera, 1 h (60 segments + 12 digests)", `${(bytes / 1024).toFixed(1)} KiB`, `${(bytes / 60).toFixed(0)} B per segment incl. ack; + ~${(keepalive / 1024).toFixed(1)} KiB/h keepalive per link`]);
+  for (const kbps of [256, 1000, 2000]) rows.push([`  … vs video at ${kbps} kbit/s (${(video(kbps) / 1e6).toFixed(0)} MB/h)`, `${((bytes / video(kbps)) * 100).toFixed(4)} %`, "target ≤ 0.1 %"]);
+  await u.stop();
+  await proxy.close();
+}
+
+if (parts.has("outage")) {
+  const proxy = await tcpProxy(mqttPort);
+  const store = new SimStore();
+  const u = await edgeWith("outage-edge", store, proxy.port);
+  await drained(u);
+  proxy.cut();
+  await until("link down", () => !u.status().connected);
+  const t0 = Date.UTC(2026, 0, 2);
+  const health = { disk: { totalBytes: 2e12, freeBytes: 1e12, storeBytes: 9e11 }, streams: Array.from({ length: 8 }, (_, i) => ({ cameraId: `cam${i}`, stream: "main" as const, state: "recording", bitrateKbps: 2000, fps: 15 })), link: { type: "cellular", quality: 0 }, clock: { offsetMs: 3, trusted: true }, cert: { notAfter: null, daysLeft: 80 }, software: { version: "0.1.0" }, outbox: { pending: 0, bytes: 0, dropped: 0 }, config: { appliedVersion: 3 } };
+  const sim0 = performance.now();
+  for (let m = 0; m < 24 * 60; m++) {
+    for (let c = 0; c < 8; c++) {
+      // A 2-minute camera outage every 6 h per camera: a gap instead of two segments.
+      if (m % 360 === 100 + c || m % 360 === 101 + c) {
+        if (m % 360 === 100 + c) store.addGap(`cam${c}`, t0 + m * MIN, t0 + (m + 2) * MIN, "camera-offline");
+        continue;
+      }
+      store.addSegment(`cam${c}`, t0 + m * MIN, t0 + (m + 1) * MIN, 15_000_000);
+    }
+    await u.syncNow();
+    await u.outbox.append("health", health);
+    await u.outbox.append("health", health);
+    if (m % 10 === 0) for (let c = 0; c < 8; c++) await u.event({ cameraId: `cam${c}`, kind: "motion", atMs: t0 + m * MIN });
+    if (m % 5 === 0) await u.digestNow();
+  }
+  const simS = (performance.now() - sim0) / 1000;
+  const st = u.status().outbox;
+  proxy.bytes.up = proxy.bytes.down = 0;
+  const r0 = performance.now();
+  proxy.restore();
+  await drained(u);
+  const siteId = (await import("../edge/identity/index.ts").then((m) => m.loadIdentity(path.join(root, "outage-edge"))))!.siteId;
+  const db = (tc.cp.sites as unknown as { o: { db: { all<T>(s: string, p?: unknown[]): Promise<T[]> } } }).o.db;
+  await until("mirror equals the edge index", async () => {
+    const n = await db.all<{ n: string }>(`SELECT (SELECT count(*) FROM cp_segments WHERE site_id = $1) + (SELECT count(*) FROM cp_gaps WHERE site_id = $1) AS n`, [siteId]);
+    return Number(n[0]!.n) === store.count();
+  }, 600_000, 20);
+  const convergeS = (performance.now() - r0) / 1000;
+  rows.push(["24 h outage, 8 cameras: converge after link restore", `${convergeS.toFixed(1)} s`, `${st.pending} outbox messages (${(st.bytes / 1e6).toFixed(1)} MB): ${store.count()} index rows, 2880 health, 1152 events, 288 digests; ${((proxy.bytes.up + proxy.bytes.down) / 1e6).toFixed(1)} MB on the link`]);
+  rows.push(["  (setup) simulating the 24 h on the edge (compressed)", `${simS.toFixed(1)} s`, "index sync ticks + outbox appends with fsync"]);
+  await u.stop();
+  await proxy.close();
+}
+
+if (parts.has("scale")) {
+  const sites = tc.cp.sites!;
+  const latencies: number[] = [];
+  sites.control.onStored = (m) => {
+    if (m.type === "health") latencies.push(m.storedAt - m.at);
+  };
+  const edgesList = values.edges!.split(",").map(Number);
+  const maxEdges = Math.max(...edgesList);
+  const idsDir = path.join(root, "scale");
+  const e0 = performance.now();
+  const ids: string[] = [];
+  for (let i = 0; i < maxEdges; i += 16) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(16, maxEdges - i) }, async (_, j) => {
+        const t = await tc.central.createEnrollmentToken(`load-${i + j}`);
+        const dir = path.join(idsDir, `e${i + j}`);
+        await enroll({ centralUrl: tc.central.enrollUrl, token: t.token, dataDir: dir, log: quiet() });
+        return dir;
+      }),
+    );
+    ids.push(...batch);
+  }
+  rows.push(["  (setup) enrolling the simulated edges", `${((performance.now() - e0) / 1000).toFixed(0)} s`, `${maxEdges} sites`]);
+  const list = path.join(root, "ids.json");
+  await writeFile(list, JSON.stringify(ids));
+  const windowS = Number(values.window);
+  for (const n of edgesList) {
+    const gen = Bun.spawn(["bun", path.join(import.meta.dir, "lib/cp-loadgen.ts"), JSON.stringify({ list, n, url: tc.central.mqttUrl, statusMs: 30_000, indexMs: 60_000 })], { stdout: "pipe", stderr: "inherit" });
+    const reader = gen.stdout.getReader();
+    let out = "";
+    while (!out.includes("CONNECTED")) out += new TextDecoder().decode((await reader.read()).value);
+    const connected = Number(/CONNECTED (\d+)/.exec(out)![1]);
+    latencies.length = 0;
+    const c0 = tree(process.pid).reduce((a, s) => a + s.cpuSeconds, 0);
+    const g0 = tree(gen.pid).reduce((a, s) => a + s.cpuSeconds, 0);
+    const stats0 = { ...sites.control.stats };
+    sites.control.stats.maxBatchMs = 0;
+    await Bun.sleep(windowS * 1000);
+    const c1 = tree(process.pid).reduce((a, s) => a + s.cpuSeconds, 0);
+    const g1 = tree(gen.pid).reduce((a, s) => a + s.cpuSeconds, 0);
+    gen.kill("SIGTERM");
+    await gen.exited;
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const pct = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN);
+    const applied = sites.control.stats.applied - stats0.applied;
+    const expected = Math.round(connected * windowS * (1 / 30 + 8 / 60));
+    rows.push([
+      `scale: ${n} edges (${connected} connected), ${windowS} s window`,
+      `p50 ${pct(50)} ms, p99 ${pct(99)} ms, max ${sorted[sorted.length - 1] ?? NaN} ms`,
+      `${latencies.length} status reports, ${applied} msgs stored (~${expected} expected), max batch ${sites.control.stats.maxBatchMs.toFixed(0)} ms (${sites.control.stats.slowBatches - stats0.slowBatches} > 500 ms), central CPU ${(((c1 - c0) / windowS) * 100).toFixed(0)} %, load generator CPU ${(((g1 - g0) / windowS) * 100).toFixed(0)} %`,
+    ]);
+    await Bun.sleep(2000);
+  }
+}
+
+await tc.close();
+await rm(root, { recursive: true, force: true });
+console.log("| measure | result | notes |\n| --- | --- | --- |");
+for (const r of rows) console.log(`| ${r.join(" | ")} |`);
+process.exit(0);

@@ -1,0 +1,74 @@
+/**
+ * Load generator for the control-plane scale benchmark: N simulated edges in one process, each
+ * a real mTLS MQTT client (its own enrolled certificate, client id = site id) that publishes
+ * 8 cameras' status (health) every statusMs and one index update per camera every indexMs,
+ * with random phase, and reads central's acks. Prints "CONNECTED n" once connected.
+ * Usage: bun cp-loadgen.ts '{"list":ids.json,"n":2000,"url":"mqtts://…","statusMs":30000,"indexMs":60000}'
+ */
+import "reflect-metadata";
+import mqtt from "mqtt";
+import { readFileSync } from "node:fs";
+import { loadIdentity, mqttClientOptions } from "../../edge/identity/index.ts";
+import { topics } from "../../federation/protocol/index.ts";
+
+const o = JSON.parse(process.argv[2]!) as { list: string; n: number; url: string; statusMs: number; indexMs: number };
+const dirs = (JSON.parse(readFileSync(o.list, "utf8")) as string[]).slice(0, o.n);
+const clients: mqtt.MqttClient[] = [];
+const timers: ReturnType<typeof setInterval>[] = [];
+let connected = 0;
+
+const health = (i: number) => ({
+  disk: { totalBytes: 2e12, freeBytes: 1e12 - i, storeBytes: 9e11 },
+  streams: Array.from({ length: 8 }, (_, c) => [
+    { cameraId: `cam${c}`, stream: "main" as const, state: "recording", bitrateKbps: 2000, fps: 15 },
+    { cameraId: `cam${c}`, stream: "sub" as const, state: "recording", bitrateKbps: 300, fps: 10 },
+  ]).flat(),
+  link: { type: "cellular", quality: 0.8 },
+  clock: { offsetMs: 4, trusted: true },
+  cert: { notAfter: null, daysLeft: 80 },
+  software: { version: "0.1.0" },
+  outbox: { pending: 0, bytes: 0, dropped: 0 },
+  config: { appliedVersion: 1 },
+});
+
+async function start(dir: string, k: number): Promise<void> {
+  const id = (await loadIdentity(dir))!;
+  const ob = `lg${k.toString(16).padStart(10, "0")}`;
+  let seq = Math.floor(Date.now() / 1000) * 1000; // above any earlier run's seq for this ob
+  const c = mqtt.connect(o.url, { ...mqttClientOptions(id), reconnectPeriod: 2000, keepalive: 30 });
+  clients.push(c);
+  c.on("message", () => undefined);
+  await new Promise<void>((resolve) => {
+    c.once("connect", () => resolve());
+    c.once("error", () => resolve());
+  });
+  c.subscribe(topics.ack(id.siteId), { qos: 1 });
+  connected++;
+  const up = topics.up(id.siteId);
+  const send = (type: string, body: unknown) => c.publish(up, JSON.stringify({ v: 1, ob, seq: ++seq, at: Date.now(), type, body }), { qos: 1 });
+  let t = Date.UTC(2026, 0, 1);
+  const status = () => send("health", health(k));
+  const index = () => {
+    for (let cam = 0; cam < 8; cam++) send("index", { cameraId: `cam${cam}`, stream: "main", segments: [[t, t + 60_000, 15_000_000]], gaps: [] });
+    t += 60_000;
+  };
+  setTimeout(() => {
+    status();
+    timers.push(setInterval(status, o.statusMs));
+  }, Math.random() * o.statusMs);
+  setTimeout(() => {
+    index();
+    timers.push(setInterval(index, o.indexMs));
+  }, Math.random() * o.indexMs);
+}
+
+// Staggered: many TLS handshakes at once would measure connect storms, not steady state.
+for (let i = 0; i < dirs.length; i += 25) {
+  await Promise.all(dirs.slice(i, i + 25).map((d, j) => start(d, i + j)));
+}
+process.stdout.write(`CONNECTED ${connected}\n`);
+process.on("SIGTERM", () => {
+  for (const t of timers) clearInterval(t);
+  for (const c of clients) c.end(true);
+  process.exit(0);
+});

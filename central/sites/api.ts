@@ -1,0 +1,150 @@
+/**
+ * User-facing routes of the control plane (mounted through startCentral's apiRoutes hook):
+ * cameras and their timelines from the mirror, desired config, commands, site events.
+ * Timeline pieces say where footage is held (edge / central / both) and when the edge is
+ * expected to overwrite it.
+ */
+import type { Context, Hono, MiddlewareHandler } from "hono";
+import { z } from "zod";
+import { badRequest, forbidden, notFound, readJson } from "../../lib/http/problem.ts";
+import { DesiredConfig, splitCentralCameraId } from "../../federation/protocol/index.ts";
+import type { ApiEnv } from "../api.ts";
+import type { Sites } from "./sites.ts";
+
+const CONTINUOUS_MS = 1500;
+
+export interface Range {
+  startMs: number;
+  endMs: number;
+}
+
+export type Held = "edge" | "central" | "both";
+
+/** Splits the union of edge and central ranges into pieces labeled by who holds them. */
+export function mergeHoldings(edge: Range[], central: Range[]): (Range & { held: Held })[] {
+  const cuts = new Set<number>();
+  for (const r of [...edge, ...central]) cuts.add(r.startMs).add(r.endMs);
+  const xs = [...cuts].sort((a, b) => a - b);
+  const inAny = (rs: Range[], a: number, b: number) => rs.some((r) => r.startMs <= a && r.endMs >= b);
+  const out: (Range & { held: Held })[] = [];
+  for (let i = 0; i + 1 < xs.length; i++) {
+    const a = xs[i]!;
+    const b = xs[i + 1]!;
+    const e = inAny(edge, a, b);
+    const c = inAny(central, a, b);
+    if (!e && !c) continue;
+    const held: Held = e && c ? "both" : e ? "edge" : "central";
+    const last = out[out.length - 1];
+    if (last && last.held === held && last.endMs === a) last.endMs = b;
+    else out.push({ startMs: a, endMs: b, held });
+  }
+  return out;
+}
+
+export function mergeRanges(rows: Range[]): Range[] {
+  const out: Range[] = [];
+  for (const r of [...rows].sort((a, b) => a.startMs - b.startMs)) {
+    const last = out[out.length - 1];
+    if (last && r.startMs - last.endMs <= CONTINUOUS_MS) last.endMs = Math.max(last.endMs, r.endMs);
+    else out.push({ ...r });
+  }
+  return out;
+}
+
+const ConfigPut = z.object({ config: z.unknown() });
+const CommandPost = z.object({
+  name: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, "command names are lower-case words with dashes"),
+  args: z.record(z.string(), z.unknown()).default({}),
+  ttlSeconds: z.number().int().positive().max(7 * 86400).default(300),
+  /** Client-chosen id makes a retried POST idempotent. */
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+});
+
+function timeParam(c: Context, name: string, fallback: number): number {
+  const v = c.req.query(name);
+  if (v === undefined) return fallback;
+  const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(t)) throw badRequest(`${name} must be an ISO 8601 time (got ${JSON.stringify(v)}).`);
+  return t;
+}
+
+export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, s: Sites): void {
+  const requireSite = (id: string) => {
+    if (!s.siteExists(id)) throw notFound(`No site with id ${id}.`);
+  };
+  const admin: MiddlewareHandler<ApiEnv> = async (c, next) => {
+    if (c.var.session.role !== "admin") throw forbidden();
+    await next();
+  };
+
+  app.get("/api/v1/cameras", auth, async (c) => c.json({ cameras: await s.cameras() }));
+
+  app.get("/api/v1/cameras/:id", auth, async (c) => {
+    const cam = (await s.cameras()).find((x) => x.id === c.req.param("id"));
+    if (!cam) throw notFound(`No camera with id ${c.req.param("id")} (central camera ids are <site>.<camera>).`);
+    return c.json(cam);
+  });
+
+  app.get("/api/v1/cameras/:id/timeline", auth, async (c) => {
+    const id = c.req.param("id");
+    const parts = splitCentralCameraId(id);
+    if (!parts || !(await s.cameras()).some((x) => x.id === id)) throw notFound(`No camera with id ${id} (central camera ids are <site>.<camera>).`);
+    const now = s.clock.now();
+    const to = timeParam(c, "to", now);
+    const from = timeParam(c, "from", to - 86_400_000);
+    if (to <= from) throw badRequest("from must be before to.");
+    const stream = c.req.query("stream") ?? "main";
+    if (stream !== "main" && stream !== "sub") throw badRequest('stream must be "main" or "sub".');
+    return c.json(await s.timeline(parts.siteId, parts.cameraId, stream, from, to));
+  });
+
+  app.get("/api/v1/sites/:id/config", auth, async (c) => {
+    const id = c.req.param("id");
+    requireSite(id);
+    return c.json(await s.configView(id));
+  });
+
+  app.put("/api/v1/sites/:id/config", auth, admin, async (c) => {
+    const id = c.req.param("id");
+    requireSite(id);
+    const b = await readJson(c, ConfigPut);
+    const r = DesiredConfig.safeParse(b.config);
+    if (!r.success) throw badRequest(`The config is not valid: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "config"}: ${i.message}`).join("; ")}.`);
+    await s.setDesired(id, r.data, c.var.session.user);
+    return c.json(await s.configView(id));
+  });
+
+  app.post("/api/v1/sites/:id/commands", auth, admin, async (c) => {
+    const id = c.req.param("id");
+    requireSite(id);
+    const b = await readJson(c, CommandPost);
+    return c.json(await s.command(id, b.name, b.args, b.ttlSeconds * 1000, c.var.session.user, b.id), 202);
+  });
+
+  app.get("/api/v1/sites/:id/commands/:cid", auth, async (c) => {
+    const id = c.req.param("id");
+    requireSite(id);
+    const cmd = await s.commandView(id, c.req.param("cid"));
+    if (!cmd) throw notFound(`No command ${c.req.param("cid")} for site ${id}.`);
+    return c.json(cmd);
+  });
+
+  app.get("/api/v1/sites/:id/telemetry", auth, async (c) => {
+    const id = c.req.param("id");
+    requireSite(id);
+    const kind = c.req.query("kind");
+    if (!kind) throw badRequest("kind is required (e.g. gps, log).");
+    const to = timeParam(c, "to", s.clock.now());
+    const from = timeParam(c, "from", to - 86_400_000);
+    return c.json({ telemetry: await s.telemetry(id, kind, from, to, 10_000) });
+  });
+
+  app.get("/api/v1/sites/:id/events", auth, async (c) => {
+    const id = c.req.param("id");
+    requireSite(id);
+    const after = Number(c.req.query("after") ?? 0);
+    const limit = Math.min(Number(c.req.query("limit") ?? 1000), 10_000);
+    if (!Number.isFinite(after) || !Number.isFinite(limit) || limit <= 0) throw badRequest("after and limit must be numbers.");
+    return c.json({ events: await s.events(id, after, limit) });
+  });
+}

@@ -1,0 +1,104 @@
+/**
+ * How central talks MQTT: in-process through the embedded aedes broker (no socket, no ACL),
+ * or as a client of an external broker (Mosquitto/EMQX) with its own certificate from the
+ * central CA (identity "central"; the broker's ACL must give it outpost/v1/sites/#).
+ */
+import mqtt, { type MqttClient } from "mqtt";
+import type { Aedes } from "aedes";
+import type { Logger } from "../../lib/log/index.ts";
+
+export interface Bus {
+  publish(topic: string, payload: string, retain?: boolean): Promise<void>;
+  subscribe(filter: string, onMessage: (topic: string, payload: Buffer) => void): Promise<void>;
+  close(): Promise<void>;
+  /** Called after the bus reconnected (external broker): retained state may need publishing again. */
+  onReconnect?: () => void;
+}
+
+export function aedesBus(broker: Aedes): Bus {
+  const subs: [string, (p: { topic: string; payload: Buffer | string }, cb: () => void) => void][] = [];
+  return {
+    publish: (topic, payload, retain = false) =>
+      new Promise((resolve, reject) =>
+        broker.publish({ cmd: "publish", topic, payload: Buffer.from(payload), qos: 1, retain, dup: false } as Parameters<Aedes["publish"]>[0], (e) => (e ? reject(e) : resolve())),
+      ),
+    subscribe: (filter, onMessage) =>
+      new Promise<void>((resolve) => {
+        const deliver = (p: { topic: string; payload: Buffer | string }, cb: () => void) => {
+          onMessage(p.topic, Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload));
+          cb();
+        };
+        subs.push([filter, deliver]);
+        broker.subscribe(filter, deliver as Parameters<Aedes["subscribe"]>[1], () => resolve());
+      }),
+    async close() {
+      for (const [f, d] of subs) await new Promise<void>((r) => broker.unsubscribe(f, d as Parameters<Aedes["unsubscribe"]>[1], () => r()));
+    },
+  };
+}
+
+export interface ExternalBusOptions {
+  url: string;
+  ca: string;
+  cert: string;
+  key: string;
+  clientId?: string;
+  log: Logger;
+}
+
+/** mqtt.js client with its own reconnect (central is a server: it retries forever). */
+export async function externalBus(o: ExternalBusOptions): Promise<Bus> {
+  const handlers: [string, (topic: string, payload: Buffer) => void][] = [];
+  const client: MqttClient = mqtt.connect(o.url, {
+    ca: o.ca,
+    cert: o.cert,
+    key: o.key,
+    clientId: o.clientId ?? "central",
+    protocolVersion: 4,
+    clean: true,
+    reconnectPeriod: 1000,
+    connectTimeout: 10_000,
+    rejectUnauthorized: true,
+  });
+  // Attached before CONNACK: brokers deliver retained/queued messages together with it.
+  client.on("message", (topic, payload) => {
+    for (const [f, h] of handlers) if (matches(f, topic)) h(topic, payload);
+  });
+  let bus: Bus | null = null;
+  let first = true;
+  client.on("connect", () => {
+    o.log.info("connected to external broker", { url: o.url });
+    if (handlers.length) client.subscribe(handlers.map(([f]) => f), { qos: 1 });
+    if (!first) bus?.onReconnect?.();
+    first = false;
+  });
+  client.on("error", (e) => o.log.warn("external broker error", { err: e.message }));
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`could not connect to the MQTT broker at ${o.url} within 10 s`)), 10_000);
+    client.once("connect", () => (clearTimeout(t), resolve()));
+  }).catch((e) => {
+    client.end(true);
+    throw e;
+  });
+  bus = {
+    publish: (topic, payload, retain = false) => new Promise((resolve, reject) => client.publish(topic, payload, { qos: 1, retain }, (e) => (e ? reject(e) : resolve()))),
+    subscribe: (filter, onMessage) =>
+      new Promise((resolve, reject) => {
+        handlers.push([filter, onMessage]);
+        client.subscribe(filter, { qos: 1 }, (e, granted) => (e || granted?.some((g) => g.qos === 128) ? reject(e ?? new Error(`subscription to ${filter} refused by the broker`)) : resolve()));
+      }),
+    close: () => new Promise((r) => client.end(false, {}, () => r())),
+  };
+  return bus;
+}
+
+export function matches(filter: string, topic: string): boolean {
+  const f = filter.split("/");
+  const t = topic.split("/");
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === "#") return true;
+    if (i >= t.length) return false;
+    if (f[i] !== "+" && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}

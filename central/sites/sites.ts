@@ -1,0 +1,246 @@
+/**
+ * Sites: the control plane object central holds — the mirror database, the message processor
+ * (ControlPlane) and the queries behind the API (cameras, timeline, config, commands, health).
+ */
+import { iso, type Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import { DesiredConfig, PROTOCOL_VERSION, centralCameraId, topics, type UpBody } from "../../federation/protocol/index.ts";
+import type { Db } from "../db.ts";
+import type { Bus } from "./bus.ts";
+import { ControlPlane, type SiteEvent } from "./control.ts";
+import { mergeHoldings, mergeRanges, type Range } from "./api.ts";
+
+export interface SitesOptions {
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  siteExists: (siteId: string) => boolean;
+  /** Whether a site has a live MQTT session (embedded broker); default: heard from within onlineWindowMs. */
+  isOnline?: (siteId: string) => boolean;
+  onlineWindowMs?: number;
+  onSiteEvent?: (e: SiteEvent) => void;
+  /** What central itself holds for a camera (the transfer engine plugs in here); default nothing. */
+  centralRanges?: (centralCameraId: string, stream: string, fromMs: number, toMs: number) => Promise<Range[]>;
+  healthRetentionMs?: number;
+}
+
+export interface CentralCamera {
+  id: string;
+  siteId: string;
+  channel: string;
+  name: string;
+  enabled: boolean;
+  online: boolean;
+  streams: { kind: string; codec?: string; width?: number; height?: number; status: string; bitrateKbps?: number; fps?: number }[];
+  updatedAt: string;
+}
+
+export class Sites {
+  readonly clock: Clock;
+  control!: ControlPlane;
+  private bus!: Bus;
+  private purgeTimer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private readonly o: SitesOptions) {
+    this.clock = o.clock;
+  }
+
+  siteExists(id: string): boolean {
+    return this.o.siteExists(id);
+  }
+
+  /** The mirror database (read by central/transfer to plan jobs from the edge index). */
+  get mirrorDb(): Db {
+    return this.o.db;
+  }
+
+  async attach(bus: Bus): Promise<void> {
+    this.bus = bus;
+    this.control = new ControlPlane({ db: this.o.db, bus, clock: this.o.clock, log: this.o.log, onSiteEvent: this.o.onSiteEvent, siteExists: this.o.siteExists });
+    await this.control.init();
+    // Retained messages may not survive a broker restart (aedes keeps them in memory): publish again.
+    await this.republishConfigs();
+    bus.onReconnect = () => void this.republishConfigs().catch((e) => this.o.log.error("re-publishing desired configs failed", { err: e as Error }));
+    const keep = this.o.healthRetentionMs ?? 7 * 86_400_000;
+    this.purgeTimer = setInterval(() => {
+      const before = this.o.clock.now() - keep;
+      void Promise.all([this.o.db.run(`DELETE FROM cp_health WHERE at_ms < $1`, [before]), this.o.db.run(`DELETE FROM cp_telemetry WHERE at_ms < $1`, [before])]).catch((e) => this.o.log.error("health purge failed", { err: e as Error }));
+    }, Math.min(600_000, keep));
+  }
+
+  private async republishConfigs(): Promise<void> {
+    const rows = await this.o.db.all<{ site_id: string; version: string; config: string; created_ms: string }>(
+      `SELECT d.site_id, d.version, d.config, d.created_ms FROM cp_desired d JOIN (SELECT site_id, max(version) AS v FROM cp_desired GROUP BY site_id) m ON d.site_id = m.site_id AND d.version = m.v`,
+    );
+    for (const r of rows) if (this.o.siteExists(r.site_id)) await this.publishConfig(r.site_id, Number(r.version), JSON.parse(r.config), Number(r.created_ms));
+  }
+
+  async close(): Promise<void> {
+    if (this.purgeTimer) clearInterval(this.purgeTimer);
+    await this.control?.idle();
+    await this.bus?.close();
+  }
+
+  online(siteId: string): boolean {
+    if (this.o.isOnline) return this.o.isOnline(siteId);
+    const t = this.control?.lastSeen.get(siteId);
+    return t !== undefined && this.o.clock.now() - t < (this.o.onlineWindowMs ?? 90_000);
+  }
+
+  async cameras(): Promise<CentralCamera[]> {
+    const rows = await this.o.db.all<{ site_id: string; camera_id: string; name: string; enabled: boolean; streams: string; updated_ms: string }>(
+      `SELECT * FROM cp_cameras ORDER BY site_id, camera_id`,
+    );
+    return rows
+      .filter((r) => this.o.siteExists(r.site_id))
+      .map((r) => {
+        const h = this.control?.latestHealth.get(r.site_id)?.body.streams ?? [];
+        const streams = (JSON.parse(r.streams) as CentralCamera["streams"]).map((st) => {
+          const hs = h.find((x) => x.cameraId === r.camera_id && x.stream === st.kind);
+          return hs ? { ...st, status: hs.state, bitrateKbps: hs.bitrateKbps, fps: hs.fps } : st;
+        });
+        return {
+          id: centralCameraId(r.site_id, r.camera_id),
+          siteId: r.site_id,
+          channel: r.camera_id,
+          name: r.name,
+          enabled: r.enabled,
+          online: this.online(r.site_id),
+          streams,
+          updatedAt: iso(Number(r.updated_ms)),
+        };
+      });
+  }
+
+  /** Mirror view of one camera: edge ranges merged with central's, gaps, edge overwrite times. */
+  async timeline(siteId: string, cameraId: string, stream: string, from: number, to: number) {
+    const w = [siteId, cameraId, stream];
+    const segs = await this.o.db.all<{ s: string; e: string }>(
+      `SELECT start_ms AS s, end_ms AS e FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms < $5 AND end_ms > $4 ORDER BY start_ms`,
+      [...w, from, to],
+    );
+    const gaps = await this.o.db.all<{ s: string; e: string; r: string }>(
+      `SELECT start_ms AS s, end_ms AS e, reason AS r FROM cp_gaps WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms < $5 AND end_ms > $4 ORDER BY start_ms`,
+      [...w, from, to],
+    );
+    const locks = await this.o.db.all<{ s: string; e: string; x: string | null }>(`SELECT start_ms AS s, end_ms AS e, expires_ms AS x FROM cp_locks WHERE site_id = $1 AND camera_id = $2`, [siteId, cameraId]);
+    const ret = await this.o.db.all<{ h: string | null }>(`SELECT horizon_ms AS h FROM cp_retention WHERE site_id = $1 AND camera_id = $2 AND stream = $3`, w);
+    const horizon = ret[0]?.h ? Number(ret[0].h) : null;
+    const clip = (r: Range) => ({ startMs: Math.max(r.startMs, from), endMs: Math.min(r.endMs, to) });
+    const edge = mergeRanges(segs.map((r) => ({ startMs: Number(r.s), endMs: Number(r.e) }))).map(clip);
+    const central = (await this.o.centralRanges?.(centralCameraId(siteId, cameraId), stream, from, to)) ?? [];
+    const now = this.o.clock.now();
+    const liveLocks = locks.map((l) => ({ s: Number(l.s), e: Number(l.e), x: l.x === null ? null : Number(l.x) })).filter((l) => l.x === null || l.x > now);
+    const ranges = mergeHoldings(edge, mergeRanges(central).map(clip)).map((p) => {
+      const locked = liveLocks.some((l) => l.s < p.endMs && l.e > p.startMs);
+      const overwrite = p.held === "central" || locked || horizon === null ? null : iso(p.startMs + horizon);
+      return { start: iso(p.startMs), end: iso(p.endMs), held: p.held, locked, edgeOverwriteAt: overwrite };
+    });
+    return {
+      camera: centralCameraId(siteId, cameraId),
+      stream,
+      from: iso(from),
+      to: iso(to),
+      edgeRetentionHorizonMs: horizon,
+      ranges,
+      gaps: gaps.map((g) => ({ start: iso(Math.max(Number(g.s), from)), end: iso(Math.min(Number(g.e), to)), reason: g.r })),
+    };
+  }
+
+  async setDesired(siteId: string, config: DesiredConfig, by: string): Promise<number> {
+    const rows = await this.o.db.all<{ v: string | null }>(`SELECT max(version) AS v FROM cp_desired WHERE site_id = $1`, [siteId]);
+    const version = Number(rows[0]?.v ?? 0) + 1;
+    const now = this.o.clock.now();
+    await this.o.db.run(`INSERT INTO cp_desired VALUES ($1, $2, $3, $4, $5)`, [siteId, version, JSON.stringify(config), now, by]);
+    await this.publishConfig(siteId, version, config, now);
+    this.o.log.info("desired config stored", { site: siteId, version, by });
+    return version;
+  }
+
+  private async publishConfig(siteId: string, version: number, config: unknown, issuedAt: number): Promise<void> {
+    await this.bus.publish(topics.config(siteId), JSON.stringify({ v: PROTOCOL_VERSION, version, issuedAt, config }), true);
+  }
+
+  async configView(siteId: string) {
+    const d = await this.o.db.all<{ version: string; config: string; created_ms: string; created_by: string }>(
+      `SELECT version, config, created_ms, created_by FROM cp_desired WHERE site_id = $1 ORDER BY version DESC LIMIT 1`,
+      [siteId],
+    );
+    const a = await this.o.db.all<{ version: string; state: string; reason: string | null; at_ms: string }>(`SELECT * FROM cp_applied WHERE site_id = $1`, [siteId]);
+    const desired = d[0] ? { version: Number(d[0].version), config: JSON.parse(d[0].config) as unknown, createdAt: iso(Number(d[0].created_ms)), createdBy: d[0].created_by } : null;
+    const applied = a[0] ? { version: Number(a[0].version), state: a[0].state, reason: a[0].reason, at: iso(Number(a[0].at_ms)) } : null;
+    return { desired, applied, inSync: !!desired && applied?.state === "applied" && applied.version === desired.version };
+  }
+
+  async command(siteId: string, name: string, args: Record<string, unknown>, ttlMs: number, by: string, id?: string) {
+    const cid = id ?? crypto.randomUUID();
+    const existing = await this.commandView(siteId, cid);
+    if (existing) return existing;
+    const now = this.o.clock.now();
+    await this.o.db.run(`INSERT INTO cp_commands VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, NULL)`, [cid, siteId, name, JSON.stringify(args), now, now + ttlMs, by]);
+    await this.control.sendCommand(siteId, cid, name, args, now + ttlMs);
+    return (await this.commandView(siteId, cid))!;
+  }
+
+  async commandView(siteId: string, id: string) {
+    const r = (await this.o.db.all<Record<string, string | null>>(`SELECT * FROM cp_commands WHERE id = $1 AND site_id = $2`, [id, siteId]))[0];
+    if (!r) return null;
+    const expiresMs = Number(r.expires_ms);
+    const status = r.status === "pending" && expiresMs <= this.o.clock.now() ? "expired" : r.status!;
+    return {
+      id: r.id!,
+      site: siteId,
+      name: r.name!,
+      args: JSON.parse(r.args!) as unknown,
+      status,
+      createdAt: iso(Number(r.created_ms)),
+      expiresAt: iso(expiresMs),
+      createdBy: r.created_by,
+      result: r.result ? (JSON.parse(r.result) as unknown) : null,
+      error: r.error,
+      doneAt: r.done_ms ? iso(Number(r.done_ms)) : null,
+    };
+  }
+
+  async telemetry(siteId: string, kind: string, fromMs: number, toMs: number, limit: number) {
+    const rows = await this.o.db.all<Record<string, string | null>>(
+      `SELECT kind, camera_id, at_ms, data FROM cp_telemetry WHERE site_id = $1 AND kind = $2 AND at_ms >= $3 AND at_ms < $4 ORDER BY ob, seq LIMIT $5`,
+      [siteId, kind, fromMs, toMs, limit],
+    );
+    return rows.map((r) => ({ kind: r.kind!, camera: r.camera_id, at: iso(Number(r.at_ms)), data: JSON.parse(r.data ?? "{}") as unknown }));
+  }
+
+  async events(siteId: string, after: number, limit: number) {
+    const rows = await this.o.db.all<Record<string, string | null>>(
+      `SELECT n, event_id, camera_id, kind, at_ms, data, seq FROM cp_events WHERE site_id = $1 AND n > $2 ORDER BY n LIMIT $3`,
+      [siteId, after, limit],
+    );
+    return rows.map((r) => ({ n: Number(r.n), id: r.event_id!, camera: r.camera_id, kind: r.kind!, at: iso(Number(r.at_ms)), seq: Number(r.seq), data: JSON.parse(r.data ?? "{}") as unknown }));
+  }
+
+  /** Extra fields for GET /api/v1/sites/{id}: latest health + 24 h history, config state, cameras. */
+  async siteDetails(siteId: string) {
+    const now = this.o.clock.now();
+    const rows = await this.o.db.all<{ at_ms: string; body: string }>(`SELECT at_ms, body FROM cp_health WHERE site_id = $1 AND at_ms >= $2 ORDER BY at_ms`, [siteId, now - 86_400_000]);
+    const history = rows.map((r) => {
+      const b = JSON.parse(r.body) as UpBody<"health">;
+      return {
+        at: iso(Number(r.at_ms)),
+        diskFreeBytes: b.disk.freeBytes,
+        storeBytes: b.disk.storeBytes,
+        streamsRecording: b.streams.filter((s) => s.state === "recording").length,
+        streams: b.streams.length,
+        bitrateKbps: Math.round(b.streams.reduce((a, s) => a + s.bitrateKbps, 0)),
+        linkQuality: b.link.quality,
+        outboxPending: b.outbox.pending,
+      };
+    });
+    const latest = this.control?.latestHealth.get(siteId);
+    return {
+      online: this.online(siteId),
+      health: { latest: latest ? { at: iso(latest.atMs), ...latest.body } : null, history },
+      config: await this.configView(siteId),
+      cameras: (await this.cameras()).filter((c) => c.siteId === siteId).map((c) => c.id),
+    };
+  }
+}

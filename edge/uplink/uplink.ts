@@ -1,0 +1,373 @@
+/**
+ * startUplink: the edge's control-plane client. Wires the outbox, the MQTT link, the sender
+ * (hello → central's ack → window of QoS 1 publishes, resend from the oldest unacknowledged
+ * after a reconnect or an ack timeout), index sync, device tree, health and the control
+ * subscribers. Share filter: a camera not in `share` never appears in any message.
+ */
+import { join } from "node:path";
+import { systemClock, type Clock } from "../../lib/clock.ts";
+import { createLogger, type Logger } from "../../lib/log/index.ts";
+import type { MediaStore, RetentionPolicy, StreamKind } from "../../lib/store/index.ts";
+import { Ack, parseMessage, topics, type UpBody } from "../../federation/protocol/index.ts";
+import { Outbox } from "./outbox.ts";
+import { Link } from "./link.ts";
+import { IndexSync } from "./sync.ts";
+import { CommandRunner, ConfigSubscriber, type AppliedConfig, type ApplyConfig, type CommandHandler } from "./control.ts";
+import { Serial } from "./state.ts";
+
+export interface UplinkStream {
+  kind: StreamKind;
+  codec?: string;
+  width?: number;
+  height?: number;
+  /** e.g. recording | backoff | failed | stopped */
+  state: string;
+  bitrateKbps: number;
+  fps: number;
+}
+
+export interface UplinkCamera {
+  id: string;
+  name: string;
+  enabled: boolean;
+  streams: UplinkStream[];
+}
+
+export interface UplinkIdentity {
+  siteId: string;
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+  /** From enrollment; `mqttUrl` in UplinkDeps overrides it (external broker). */
+  mqttUrl: string;
+  notAfter?: number;
+}
+
+export interface UplinkDeps {
+  /** Uplink state (outbox, watermarks, config, commands) goes to <dataDir>/uplink/. */
+  dataDir: string;
+  identity: UplinkIdentity;
+  /** External broker URL (mqtts://…); default identity.mqttUrl. */
+  mqttUrl?: string;
+  store: MediaStore;
+  /** Configured cameras with live stream status (unshared ones are filtered here). */
+  cameras: () => UplinkCamera[];
+  /** Camera ids central may see; ["*"] = all; [] (default) = none. */
+  share?: string[];
+  retention?: (cameraId: string) => RetentionPolicy;
+  /** Apply a desired config; throw with a sentence to reject it. */
+  applyConfig?: ApplyConfig;
+  commands?: Record<string, CommandHandler>;
+  link?: () => { type: string; quality: number | null };
+  clockStatus?: () => { offsetMs: number | null; trusted: boolean };
+  softwareVersion?: string;
+  clock?: Clock;
+  log?: Logger;
+  intervals?: { syncMs?: number; digestMs?: number; healthMs?: number; treeMs?: number; ackTimeoutMs?: number; helloTimeoutMs?: number };
+  outboxMaxBytes?: number;
+  /** Unacknowledged messages on the wire at once. */
+  window?: number;
+  backoff?: { minMs?: number; maxMs?: number };
+}
+
+export interface EdgeEvent {
+  eventId?: string;
+  cameraId?: string;
+  kind: string;
+  atMs?: number;
+  data?: Record<string, unknown>;
+}
+
+export interface TelemetryPoint {
+  /** e.g. "gps", "log", "vehicle" */
+  kind: string;
+  cameraId?: string;
+  atMs?: number;
+  data: Record<string, unknown>;
+}
+
+export interface UplinkStatus {
+  connected: boolean;
+  connects: number;
+  outbox: { id: string; pending: number; bytes: number; dropped: number; acked: number; lastSeq: number };
+  config: { appliedVersion: number | null; rejected: { version: number; reason: string } | null };
+}
+
+export interface Uplink {
+  /** Durable once resolved (true); false when the event's camera is not shared (nothing is sent). */
+  event(e: EdgeEvent): Promise<boolean>;
+  /** Droppable (oldest first when the outbox is full): GPS points, log lines, counters. */
+  telemetry(t: TelemetryPoint): Promise<boolean>;
+  /** A LogSink-compatible forwarder: records at or above `level` go to central as telemetry kind "log". */
+  logForwarder(level?: "info" | "warn" | "error"): { write(rec: { level: string; [k: string]: unknown }): void };
+  status(): UplinkStatus;
+  /** Run index sync, tree and health now (tests, after a burst). */
+  syncNow(): Promise<void>;
+  digestNow(): Promise<void>;
+  readonly appliedConfig: AppliedConfig | null;
+  readonly outbox: Outbox;
+  stop(): Promise<void>;
+}
+
+export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log ?? createLogger("edge.uplink");
+  const dir = join(deps.dataDir, "uplink");
+  const iv = { syncMs: 2000, digestMs: 300_000, healthMs: 30_000, treeMs: 1000, ackTimeoutMs: 10_000, helloTimeoutMs: 2000, ...deps.intervals };
+  const share = new Set(deps.share ?? []);
+  const shared = (id: string) => share.has("*") || share.has(id);
+  const siteId = deps.identity.siteId;
+  const outbox = await Outbox.open({ dir: join(dir, "outbox"), clock, log: log.child({ component: "edge.outbox" }), maxBytes: deps.outboxMaxBytes });
+  const sync = new IndexSync({ dir, store: deps.store, outbox, clock, log, shared, retention: deps.retention });
+  await sync.load();
+  const serial = new Serial();
+  let healthMs = iv.healthMs;
+
+  const config = new ConfigSubscriber({
+    dir,
+    outbox,
+    log,
+    apply: deps.applyConfig,
+    knownCamera: (id) => shared(id) && deps.cameras().some((c) => c.id === id),
+    onApplied: (a) => {
+      if (a.config.healthIntervalMs && a.config.healthIntervalMs !== healthMs) {
+        healthMs = a.config.healthIntervalMs;
+        restartHealthTimer();
+      }
+    },
+  });
+  const commands = new CommandRunner({
+    dir,
+    outbox,
+    clock,
+    log,
+    handlers: {
+      ping: () => ({ pong: clock.now() }),
+      "sync-now": async () => {
+        await serial.run(() => sync.tick());
+        return null;
+      },
+      _resync: async (a) => {
+        const stream = a.stream === "sub" ? "sub" : "main";
+        if (typeof a.cameraId !== "string" || typeof a.fromMs !== "number" || typeof a.toMs !== "number") throw new Error("cameraId, fromMs and toMs are required");
+        await serial.run(() => sync.resync(a.cameraId as string, stream, a.fromMs as number, a.toMs as number));
+      },
+      ...deps.commands,
+    },
+  });
+  await config.load();
+  await commands.load();
+
+  // --- sender -------------------------------------------------------------------------
+  const window = deps.window ?? 1024;
+  let sentThrough = outbox.ackedSeq;
+  let helloPending = false;
+  let lastProgress = clock.now();
+  let helloTimer: ReturnType<typeof setTimeout> | null = null;
+  const upTopic = topics.up(siteId);
+
+  const pump = () => {
+    if (!link.connected || helloPending) return;
+    const acked = outbox.ackedSeq;
+    if (sentThrough < acked) sentThrough = acked;
+    while (sentThrough - acked < window) {
+      const batch = outbox.after(sentThrough, Math.min(64, window - (sentThrough - acked)));
+      if (!batch.length) break;
+      for (const e of batch) {
+        if (!link.publish(upTopic, e.payload)) return;
+        sentThrough = e.seq;
+      }
+    }
+  };
+  outbox.onAppend = pump;
+
+  const onAck = (payload: Buffer) => {
+    const p = parseMessage(Ack, payload);
+    if (!p.ok) return log.warn("ack ignored", { reason: p.reason });
+    if (p.msg.ob !== outbox.id) return;
+    if (p.msg.upTo > outbox.ackedSeq) lastProgress = clock.now();
+    outbox.ack(p.msg.upTo);
+    if (p.msg.upTo > sentThrough) sentThrough = Math.min(p.msg.upTo, outbox.stats().lastSeq);
+    if (helloPending) {
+      helloPending = false;
+      if (helloTimer) clearTimeout(helloTimer);
+    }
+    pump();
+  };
+
+  const link = new Link({
+    url: deps.mqttUrl ?? deps.identity.mqttUrl,
+    clientId: siteId,
+    tls: { ca: deps.identity.caPem, cert: deps.identity.certPem, key: deps.identity.keyPem },
+    log: log.child({ component: "edge.link" }),
+    subscriptions: [topics.ack(siteId), topics.config(siteId), topics.command(siteId)],
+    backoffMinMs: deps.backoff?.minMs,
+    backoffMaxMs: deps.backoff?.maxMs,
+    onMessage(topic, payload) {
+      if (topic === topics.ack(siteId)) onAck(payload);
+      else if (topic === topics.config(siteId)) void config.handle(payload).catch((e) => log.error("config handling failed", { err: e as Error }));
+      else if (topic === topics.command(siteId)) void commands.handle(payload).catch((e) => log.error("command handling failed", { err: e as Error }));
+    },
+    onConnect() {
+      sentThrough = outbox.ackedSeq;
+      helloPending = true;
+      lastProgress = clock.now();
+      const s = outbox.stats();
+      link.publish(topics.hello(siteId), JSON.stringify({ v: 1, ob: outbox.id, firstSeq: s.firstSeq, lastSeq: s.lastSeq, software: deps.softwareVersion ?? "dev" }));
+      // Central answers hello with its ack watermark; an old central that does not is not waited for long.
+      helloTimer = setTimeout(() => {
+        helloPending = false;
+        pump();
+      }, iv.helloTimeoutMs);
+    },
+    onDisconnect() {
+      helloPending = false;
+      if (helloTimer) clearTimeout(helloTimer);
+      sentThrough = outbox.ackedSeq;
+    },
+  });
+
+  // --- tree and health ------------------------------------------------------------------
+  let lastTree = "";
+  let lastStates = "";
+  const tree = (): UpBody<"tree"> => ({
+    cameras: deps
+      .cameras()
+      .filter((c) => shared(c.id))
+      .map((c) => ({
+        id: c.id,
+        name: c.name,
+        enabled: c.enabled,
+        streams: c.streams.map((s) => ({ kind: s.kind, status: s.state, ...(s.codec ? { codec: s.codec } : {}), ...(s.width ? { width: s.width } : {}), ...(s.height ? { height: s.height } : {}) })),
+      })),
+  });
+  const health = async (): Promise<UpBody<"health">> => {
+    const u = await deps.store.usage();
+    const o = outbox.stats();
+    const notAfter = deps.identity.notAfter;
+    return {
+      disk: { totalBytes: u.volumeTotalBytes, freeBytes: u.volumeFreeBytes, storeBytes: u.totalBytes },
+      streams: deps
+        .cameras()
+        .filter((c) => shared(c.id))
+        .flatMap((c) => c.streams.map((s) => ({ cameraId: c.id, stream: s.kind, state: s.state, bitrateKbps: s.bitrateKbps, fps: s.fps }))),
+      link: deps.link?.() ?? { type: "unknown", quality: null },
+      clock: deps.clockStatus?.() ?? { offsetMs: null, trusted: false },
+      cert: { notAfter: notAfter ? new Date(notAfter).toISOString() : null, daysLeft: notAfter ? Math.floor((notAfter - clock.now()) / 86_400_000) : null },
+      software: { version: deps.softwareVersion ?? "dev" },
+      outbox: { pending: o.pending, bytes: o.bytes, dropped: o.dropped },
+      config: { appliedVersion: config.applied?.version ?? null },
+    };
+  };
+  const sendHealth = async () => {
+    await outbox.append("health", await health());
+  };
+  const treeTick = async () => {
+    const t = tree();
+    const h = JSON.stringify(t);
+    if (h !== lastTree) {
+      await outbox.append("tree", t);
+      lastTree = h;
+    }
+    // A stream changing state is reported now, not at the next 30 s tick.
+    const states = JSON.stringify(t.cameras.map((c) => c.streams.map((s) => s.status)));
+    if (states !== lastStates) {
+      if (lastStates) await sendHealth();
+      lastStates = states;
+    }
+  };
+
+  const timers: ReturnType<typeof setInterval>[] = [];
+  let healthTimer: ReturnType<typeof setInterval> | null = null;
+  const safe = (what: string, fn: () => Promise<unknown>) => () =>
+    void serial.run(fn).catch((e) => log.error(`${what} failed`, { err: e as Error }));
+  function restartHealthTimer() {
+    if (healthTimer) clearInterval(healthTimer);
+    healthTimer = setInterval(safe("health report", sendHealth), healthMs);
+  }
+  timers.push(setInterval(safe("index sync", () => sync.tick()), iv.syncMs));
+  timers.push(setInterval(safe("index digest", () => sync.digest()), iv.digestMs));
+  timers.push(setInterval(safe("device tree", treeTick), iv.treeMs));
+  timers.push(
+    setInterval(() => {
+      // No ack progress while messages are out: resend from the oldest unacknowledged.
+      if (link.connected && !helloPending && sentThrough > outbox.ackedSeq && clock.now() - lastProgress > iv.ackTimeoutMs) {
+        log.info("no ack from central; resending from the oldest unacknowledged", { acked: outbox.ackedSeq, sentThrough });
+        sentThrough = outbox.ackedSeq;
+        lastProgress = clock.now();
+        pump();
+      }
+    }, Math.max(100, Math.floor(iv.ackTimeoutMs / 4))),
+  );
+  restartHealthTimer();
+  await serial.run(async () => {
+    await treeTick();
+    await sync.tick();
+    await sendHealth();
+  });
+  link.start();
+  log.info("uplink started", { site: siteId, shared: [...share], outbox: outbox.id });
+
+  let stopped = false;
+  return {
+    async event(e) {
+      if (e.cameraId !== undefined && !shared(e.cameraId)) return false;
+      await outbox.append("event", {
+        eventId: e.eventId ?? crypto.randomUUID(),
+        kind: e.kind,
+        atMs: e.atMs ?? clock.now(),
+        ...(e.cameraId !== undefined ? { cameraId: e.cameraId } : {}),
+        ...(e.data ? { data: e.data } : {}),
+      });
+      return true;
+    },
+    async telemetry(t) {
+      if (t.cameraId !== undefined && !shared(t.cameraId)) return false;
+      await outbox.append("telemetry", { kind: t.kind, atMs: t.atMs ?? clock.now(), data: t.data, ...(t.cameraId !== undefined ? { cameraId: t.cameraId } : {}) });
+      return true;
+    },
+    logForwarder(level = "warn") {
+      const rank: Record<string, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+      return {
+        write(rec) {
+          if ((rank[rec.level] ?? 0) < rank[level]! || stopped) return;
+          // The uplink's own records would feed back into the outbox that produced them.
+          if (typeof rec.component === "string" && /^edge\.(uplink|outbox|link)/.test(rec.component)) return;
+          // Log records may name any camera: forward only records about shared cameras or none.
+          const cam = typeof rec.camera === "string" ? rec.camera : undefined;
+          if (cam !== undefined && !shared(cam)) return;
+          void outbox.append("telemetry", { kind: "log", atMs: clock.now(), data: rec, ...(cam ? { cameraId: cam } : {}) }).catch(() => undefined);
+        },
+      };
+    },
+    status() {
+      const o = outbox.stats();
+      return {
+        connected: link.connected,
+        connects: link.connects,
+        outbox: { id: outbox.id, pending: o.pending, bytes: o.bytes, dropped: o.dropped, acked: outbox.ackedSeq, lastSeq: o.lastSeq },
+        config: { appliedVersion: config.applied?.version ?? null, rejected: config.rejected },
+      };
+    },
+    syncNow: () =>
+      serial.run(async () => {
+        await treeTick();
+        await sync.tick();
+      }),
+    digestNow: () => serial.run(() => sync.digest()),
+    get appliedConfig() {
+      return config.applied;
+    },
+    outbox,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const t of timers) clearInterval(t);
+      if (healthTimer) clearInterval(healthTimer);
+      if (helloTimer) clearTimeout(helloTimer);
+      await serial.run(async () => undefined);
+      await link.stop();
+      await outbox.close();
+    },
+  };
+}

@@ -1,0 +1,56 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigMessage, DesiredConfig, centralCameraId, dayDigests, parseMessage, parseSiteTopic, parseUp, peekSeq, splitCentralCameraId, topics } from "./index.ts";
+
+const env = { v: 1, ob: "0123456789ab", seq: 7, at: 1 };
+
+describe("protocol", () => {
+  test("topics live under the site's own subtree", () => {
+    expect(topics.up("bus-1")).toBe("outpost/v1/sites/bus-1/up");
+    expect(topics.config("bus-1")).toBe("outpost/v1/sites/bus-1/down/config");
+    expect(parseSiteTopic("outpost/v1/sites/bus-1/up")).toEqual({ siteId: "bus-1", rest: "up" });
+    expect(parseSiteTopic("other/bus-1/up")).toBeNull();
+  });
+
+  test("every message type parses; bodies are checked", () => {
+    expect(parseUp(JSON.stringify({ ...env, type: "event", body: { eventId: "e", kind: "motion", atMs: 5 } })).ok).toBe(true);
+    expect(parseUp(JSON.stringify({ ...env, type: "index", body: { cameraId: "c1", stream: "main", segments: [[1, 2, 3]], gaps: [[2, 3, "stall"]] } })).ok).toBe(true);
+    const bad = parseUp(JSON.stringify({ ...env, type: "index", body: { cameraId: "c1", stream: "main", segments: [[1, 2]], gaps: [] } }));
+    expect(bad.ok).toBe(false);
+    expect(!bad.ok && bad.reason).toContain("body.segments");
+    const gap = parseUp(JSON.stringify({ ...env, type: "index", body: { cameraId: "c1", stream: "main", segments: [], gaps: [[1, 2, "aliens"]] } }));
+    expect(gap.ok).toBe(false);
+    expect(parseUp(JSON.stringify({ ...env, type: "teleport", body: {} })).ok).toBe(false);
+  });
+
+  test("unknown versions and garbage are refused with a reason, never thrown", () => {
+    const v2 = parseUp(JSON.stringify({ ...env, v: 2, type: "event", body: {} }));
+    expect(v2).toEqual({ ok: false, reason: "unsupported protocol version 2 (this side speaks v1)" });
+    expect(parseUp("{not json")).toEqual({ ok: false, reason: "not JSON" });
+    expect(parseUp("42")).toEqual({ ok: false, reason: "not a JSON object" });
+    expect(parseMessage(ConfigMessage, JSON.stringify({ version: 3 }))).toMatchObject({ ok: false });
+    expect(peekSeq(JSON.stringify({ v: 9, ob: "0123456789ab", seq: 4 }))).toEqual({ ob: "0123456789ab", seq: 4 });
+    expect(peekSeq("nope")).toBeNull();
+  });
+
+  test("desired config is strict: unknown keys are a rejection", () => {
+    expect(DesiredConfig.safeParse({ retention: { maxAgeHours: 24 }, cameras: { c1: { recording: ["on-event", "scheduled"] } } }).success).toBe(true);
+    expect(DesiredConfig.safeParse({ retention: { maxAgeHourz: 24 } }).success).toBe(false);
+    expect(DesiredConfig.safeParse({ recording: ["sometimes"] }).success).toBe(false);
+  });
+
+  test("day digests: same content same hash, order-independent; any change differs", () => {
+    const day = 86_400_000;
+    const a = dayDigests([[day + 1, day + 2, 10], [day + 5, day + 6, 10]], [[day + 2, day + 5, "stall"]]);
+    const b = dayDigests([[day + 5, day + 6, 10], [day + 1, day + 2, 10]], [[day + 2, day + 5, "stall"]]);
+    expect(a).toEqual(b);
+    expect(a[0]![0]).toBe(day);
+    expect(a[0]![1]).toBe(3);
+    expect(dayDigests([[day + 1, day + 2, 11], [day + 5, day + 6, 10]], [[day + 2, day + 5, "stall"]])[0]![2]).not.toBe(a[0]![2]);
+  });
+
+  test("central camera ids", () => {
+    expect(centralCameraId("bus-1", "cam_2")).toBe("bus-1.cam_2");
+    expect(splitCentralCameraId("bus-1.cam_2")).toEqual({ siteId: "bus-1", cameraId: "cam_2" });
+    expect(splitCentralCameraId("nodot")).toBeNull();
+  });
+});

@@ -1,0 +1,179 @@
+/**
+ * The federation subset against Debian's Mosquitto instead of the embedded broker: mTLS with
+ * require_certificate + use_identity_as_username and an ACL `pattern readwrite
+ * outpost/v1/sites/%u/#`. Central connects as identity "central"; the edge uplink and central
+ * both use `--mqtt-url`. Covers: events once and in order across a broker restart, index
+ * mirror, device tree, rejected desired config (retained) and the share filter.
+ */
+import "reflect-metadata";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import mqtt from "mqtt";
+import type { Subprocess } from "bun";
+import { MediaStore } from "../lib/store/index.ts";
+import { makeMedia, type Media } from "../lib/store/testdata/media.ts";
+import { startUplink, type Uplink } from "../edge/uplink/index.ts";
+import { centralCa, mintSiteCert } from "../central/testkit.ts";
+import { dataPaths } from "../central/files.ts";
+import { centralMqttIdentity } from "../central/sites/index.ts";
+import { enrollEdge, quiet, record, startTestCentral, until, type TestCentral } from "./lib/cp.ts";
+
+setDefaultTimeout(120_000);
+
+let root: string;
+let port: number;
+let conf: string;
+let broker: Subprocess | null = null;
+let tc: TestCentral;
+let store: MediaStore;
+let media: Media;
+let uplink: Uplink;
+let siteId: string;
+let spy: mqtt.MqttClient;
+const captured: string[] = [];
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+async function startMosquitto(): Promise<void> {
+  broker = Bun.spawn(["/usr/sbin/mosquitto", "-c", conf], { stdout: "ignore", stderr: "pipe" });
+  await until("mosquitto listening", () => new Promise<boolean>((r) => {
+    const s = net.connect(port, "127.0.0.1", () => (s.destroy(), r(true)));
+    s.on("error", () => r(false));
+  }), 10_000, 50);
+}
+
+async function stopMosquitto(): Promise<void> {
+  broker?.kill("SIGTERM");
+  await broker?.exited;
+  broker = null;
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(tmpdir(), "mosq-"));
+  media = await makeMedia(root, 4);
+  port = await freePort();
+  const mqttUrl = `mqtts://localhost:${port}`;
+  tc = await startTestCentral(root, {
+    external: async (central) => {
+      const p = dataPaths(central.config.dataDir);
+      const acl = path.join(root, "acl");
+      await writeFile(acl, "user central\ntopic readwrite outpost/v1/sites/#\n\npattern readwrite outpost/v1/sites/%u/#\n");
+      conf = path.join(root, "mosquitto.conf");
+      await writeFile(
+        conf,
+        [
+          "per_listener_settings false",
+          "user root", // the test runs as root and its temp files are 0600
+          "persistence false",
+          "log_dest stderr",
+          `listener ${port} 127.0.0.1`,
+          `cafile ${p.caCert}`,
+          `certfile ${p.serverCert}`,
+          `keyfile ${p.serverKey}`,
+          "tls_version tlsv1.2",
+          "require_certificate true",
+          "use_identity_as_username true",
+          `acl_file ${acl}`,
+          "",
+        ].join("\n"),
+      );
+      await startMosquitto();
+      const ca = await centralCa(central.config.dataDir);
+      const cert = await centralMqttIdentity(central.config.dataDir);
+      const spyCert = await mintSiteCert(ca, "central");
+      spy = mqtt.connect(mqttUrl, { ca: central.caPem, cert: spyCert.certPem, key: spyCert.keyPem, clientId: "spy", protocolVersion: 4, reconnectPeriod: 200 });
+      spy.on("message", (t, p) => captured.push(`${t} ${p.toString()}`));
+      spy.on("connect", () => spy.subscribe("outpost/#", { qos: 1 }));
+      return { mqttUrl, mqttClient: cert };
+    },
+  });
+  const edgeDir = path.join(root, "edge");
+  const id = await enrollEdge(tc.central, "boat 3", edgeDir);
+  siteId = id.siteId;
+  store = await MediaStore.open({ root: path.join(edgeDir, "store"), segmentDurationMs: 1000, minFreeBytes: 0, log: quiet() });
+  uplink = await startUplink({
+    dataDir: edgeDir,
+    identity: id,
+    mqttUrl,
+    store,
+    cameras: () => [
+      { id: "bow", name: "Bow", enabled: true, streams: [{ kind: "main", state: "recording", bitrateKbps: 800, fps: 15 }] },
+      { id: "cabin", name: "Private cabin", enabled: true, streams: [{ kind: "main", state: "recording", bitrateKbps: 800, fps: 15 }] },
+    ],
+    share: ["bow"],
+    applyConfig: (c) => {
+      if (c.retention?.maxBytes !== undefined && c.retention.maxBytes < 1e6) throw new Error("retention.maxBytes below 1 MB cannot hold one segment");
+    },
+    log: quiet("edge"),
+    intervals: { syncMs: 200, treeMs: 200, healthMs: 500, digestMs: 1500, ackTimeoutMs: 2000 },
+    backoff: { minMs: 100, maxMs: 500 },
+  });
+  await until("edge connected to mosquitto", () => uplink.status().connected);
+});
+
+afterAll(async () => {
+  spy?.end(true);
+  await uplink?.stop();
+  await store?.close();
+  await tc?.close();
+  await stopMosquitto();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("federation over Mosquitto (mTLS, identity as username, ACL)", () => {
+  test("device tree and index mirror reach central", async () => {
+    await until("tree", async () => (await tc.api<{ cameras: { id: string }[] }>("GET", "/api/v1/cameras")).body.cameras.map((c) => c.id).join() === `${siteId}.bow`);
+    const base = Date.now() - 30_000;
+    await record(store, media, "bow", 0, 9, base);
+    await record(store, media, "cabin", 0, 9, base);
+    await uplink.syncNow();
+    const edge = (await store.segments({ cameraId: "bow", stream: "main", fromMs: 0, toMs: Date.now() })).filter((s) => !s.open);
+    await until("mirror", async () => {
+      const t = await tc.cp.sites!.timeline(siteId, "bow", "main", 0, Date.now());
+      return t.ranges.length === 1 && Date.parse(t.ranges[0]!.end) === edge[edge.length - 1]!.endMs;
+    });
+  });
+
+  test("events across a broker restart: once, in order", async () => {
+    for (let i = 0; i < 100; i++) await uplink.event({ eventId: `a-${i}`, kind: "door", cameraId: "bow" });
+    await until("first 100", () => tc.events.filter((e) => e.kind === "door").length === 100);
+    await stopMosquitto();
+    await until("edge sees the outage", () => !uplink.status().connected);
+    await Promise.all(Array.from({ length: 400 }, (_, i) => uplink.event({ eventId: `a-${100 + i}`, kind: "door", cameraId: "bow" })));
+    expect(uplink.status().outbox.pending).toBeGreaterThanOrEqual(400);
+    await startMosquitto();
+    await until("all 500", () => tc.events.filter((e) => e.kind === "door").length >= 500, 60_000);
+    await Bun.sleep(500);
+    expect(tc.events.filter((e) => e.kind === "door").map((e) => e.eventId)).toEqual(Array.from({ length: 500 }, (_, i) => `a-${i}`));
+  });
+
+  test("a bad desired config is rejected with a reason; the last good one is kept (retained delivery)", async () => {
+    await until("central back on the broker", async () => (await tc.api("PUT", `/api/v1/sites/${siteId}/config`, { config: { retention: { maxBytes: 5e9 } } })).status === 200);
+    await until("applied", async () => (await tc.api<{ inSync: boolean }>("GET", `/api/v1/sites/${siteId}/config`)).body.inSync);
+    const good = uplink.appliedConfig!.version;
+    await tc.api("PUT", `/api/v1/sites/${siteId}/config`, { config: { retention: { maxBytes: 1000 } } });
+    const v = await until("rejected", async () => {
+      const r = await tc.api<{ applied: { state: string; reason: string } }>("GET", `/api/v1/sites/${siteId}/config`);
+      return r.body.applied?.state === "rejected" ? r.body.applied : undefined;
+    });
+    expect(v.reason).toContain("below 1 MB");
+    expect(uplink.appliedConfig!.version).toBe(good);
+  });
+
+  test("the unshared camera never appears in any message on the broker", async () => {
+    await uplink.digestNow();
+    await Bun.sleep(800);
+    expect(captured.length).toBeGreaterThan(100);
+    expect(captured.filter((m) => m.includes("cabin"))).toEqual([]);
+    expect(captured.some((m) => m.includes(`"bow"`))).toBe(true);
+  });
+});

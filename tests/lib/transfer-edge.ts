@@ -1,0 +1,119 @@
+/**
+ * Edge for transfer system tests, in its own process (kill -9): a real MediaStore recording
+ * looped GStreamer fMP4 in real time (1 s segments) for N cameras, the control-plane uplink
+ * (MQTT through a link emulator) and the transfer engine (HTTPS through another one).
+ * Commands on stdin, answers `OK <cmd>` / `DUMP <json>` / `ERR …` on stdout:
+ *   link <type> | event <camera> <kind> | stop | dump | retention <camera> <maxBytes>
+ * Usage: bun transfer-edge.ts '{"dir":…,"mqttUrl":…,"federationUrl":…,"src":…,"cameras":[…],"link":"cellular"}'
+ */
+import "reflect-metadata";
+import path from "node:path";
+import { FragmentSplitter } from "../../lib/mp4/index.ts";
+import { MediaStore } from "../../lib/store/index.ts";
+import { fragmentAt, type Media } from "../../lib/store/testdata/media.ts";
+import { loadIdentity } from "../../edge/identity/index.ts";
+import { startUplink } from "../../edge/uplink/index.ts";
+import { startEdgeTransfer } from "../../edge/transfer/index.ts";
+import { systemClock } from "../../lib/clock.ts";
+import { Logger, MemorySink, createLogger } from "../../lib/log/index.ts";
+
+const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; federationUrl: string; src: string; cameras: string[]; link?: string; workers?: number };
+const quiet = (component: string) => (process.env.EDGE_LOG ? createLogger(component) : new Logger({ component, sink: new MemorySink(), level: "error" }));
+const items = new FragmentSplitter().push(new Uint8Array(await Bun.file(o.src).arrayBuffer()));
+const first = items[0]!;
+if (first.kind !== "init") throw new Error("no init");
+const frags = items.flatMap((i) => (i.kind === "fragment" ? [{ bytes: i.bytes, info: i.info }] : []));
+const last = frags[frags.length - 1]!;
+const media: Media = { init: first.bytes, info: first.info, frags, durationMs: last.info.startMs + last.info.durationMs };
+
+const identity = await loadIdentity(o.dir);
+if (!identity) throw new Error("not enrolled");
+const store = await MediaStore.open({ root: path.join(o.dir, "store"), segmentDurationMs: 1000, minFreeBytes: 0, log: quiet("store") });
+let uplinkRef: Awaited<ReturnType<typeof startUplink>> | null = null;
+const transfer = await startEdgeTransfer({
+  dataDir: o.dir,
+  store,
+  federationUrl: o.federationUrl,
+  tls: { ca: identity.caPem, cert: identity.certPem, key: identity.keyPem },
+  policy: () => uplinkRef?.appliedConfig?.config.policy ?? null,
+  link: o.link ?? "cellular",
+  clock: systemClock,
+  log: quiet("edge.transfer"),
+  workers: o.workers,
+  pollWaitMs: 5000,
+  refreshMs: 500,
+  stallMs: 8000,
+  backoff: { minMs: 100, maxMs: 1000 },
+});
+let recording = true;
+const uplink = await startUplink({
+  dataDir: o.dir,
+  identity,
+  mqttUrl: o.mqttUrl,
+  store,
+  cameras: () => o.cameras.map((id) => ({ id, name: id, enabled: true, streams: [{ kind: "main" as const, state: recording ? "recording" : "stopped", bitrateKbps: 200, fps: 15 }] })),
+  share: ["*"],
+  log: quiet("edge.uplink"),
+  link: () => ({ type: transfer.link, quality: null }),
+  commands: transfer.commands,
+  intervals: { syncMs: 300, treeMs: 300, healthMs: 2000, digestMs: 5000, ackTimeoutMs: 2000 },
+  backoff: { minMs: 100, maxMs: 500 },
+});
+uplinkRef = uplink;
+
+// Recording: every camera gets the same looped clip in real time; `stop` ends every session.
+const writers = o.cameras.map((id) => store.writer(id, "main"));
+for (const w of writers) w.init(media.init, media.info);
+let stopReq: (() => void) | null = null;
+const feeder = (async () => {
+  const base = Date.now();
+  for (let n = 0; ; n++) {
+    const f = fragmentAt(media, n);
+    const due = base + f.info.startMs + f.info.durationMs;
+    await Bun.sleep(Math.max(0, due - Date.now()));
+    if (stopReq) {
+      for (const w of writers) await w.end("stopped", "test");
+      recording = false;
+      (stopReq as () => void)();
+      return;
+    }
+    for (const w of writers) await w.fragment(f.bytes, f.info, Date.now());
+  }
+})().catch((e) => process.stdout.write(`ERR feeder ${(e as Error).message}\n`));
+void feeder;
+
+const say = (s: string): void => void process.stdout.write(s + "\n");
+async function handle(line: string): Promise<void> {
+  const [cmd, a, b] = line.trim().split(/\s+/);
+  if (cmd === "link") transfer.setLink(a!);
+  else if (cmd === "event") {
+    const atMs = Date.now();
+    await uplink.event({ eventId: `ev-${atMs}`, cameraId: a!, kind: b ?? "motion", atMs });
+    say(`EVENT ${atMs}`);
+  } else if (cmd === "stop") {
+    if (recording) await new Promise<void>((r) => (stopReq = r));
+  } else if (cmd === "retention") {
+    const r = await store.enforceRetention((cam) => (cam === a ? { maxBytes: Number(b) } : {}));
+    say(`RETENTION ${r.deleted.length}`);
+  } else if (cmd === "dump") {
+    await uplink.syncNow();
+    const cams: Record<string, { startMs: number; endMs: number; bytes: number; sha256: string }[]> = {};
+    for (const c of o.cameras) {
+      cams[c] = (await store.segments({ cameraId: c, stream: "main", fromMs: 0, toMs: Date.now() + 1000 }))
+        .filter((s) => !s.open)
+        .map((s) => ({ startMs: s.startMs, endMs: s.endMs, bytes: s.bytes, sha256: s.sha256! }));
+    }
+    say("DUMP " + JSON.stringify({ cams, locks: (await store.locks()).map((l) => ({ id: l.id, cameraId: l.cameraId, startMs: l.startMs, endMs: l.endMs })), transfer: transfer.status(), uplink: uplink.status() }));
+  }
+  say(`OK ${cmd}`);
+}
+
+say("READY");
+let buf = "";
+let chain = Promise.resolve();
+for await (const chunk of Bun.stdin.stream()) {
+  buf += new TextDecoder().decode(chunk);
+  const lines = buf.split("\n");
+  buf = lines.pop()!;
+  for (const l of lines) if (l.trim()) chain = chain.then(() => handle(l)).catch((e) => void say(`ERR ${(e as Error).message}`));
+}
