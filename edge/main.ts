@@ -24,7 +24,7 @@ import type { StreamKind } from "../lib/store/types.ts";
 import { CameraError, resolveCamera, type Camera, type DeviceInfo } from "./camera/index.ts";
 import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
 import { PidFile, StreamIngest, type StreamStatus } from "./ingest/index.ts";
-import { loadIdentity } from "./identity/index.ts";
+import { loadIdentity, startRenewal, type Identity } from "./identity/index.ts";
 import { startUplink, type Uplink } from "./uplink/index.ts";
 import type { DesiredConfig } from "../federation/protocol/index.ts";
 import { EdgeLive } from "./live/index.ts";
@@ -182,7 +182,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   });
 
   const runtimes: CameraRuntime[] = [];
-  const live = new EdgeLive({ clock, log, hasStream: (id, kind) => !!runtimes.find((r) => r.cfg.id === id)?.ingests.has(kind) });
+  const live = new EdgeLive({ clock, log, share: config.federation.share, hasStream: (id, kind) => !!runtimes.find((r) => r.cfg.id === id)?.ingests.has(kind) });
   let stopping = false;
   let staggerChain = Promise.resolve();
   const ing = config.ingest;
@@ -249,9 +249,10 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
 
   // Federation: control plane to central (edge/uplink), only when enrolled.
   let uplink: Uplink | undefined;
-  const identity = await loadIdentity(config.dataDir);
-  if (identity) {
-    uplink = await startUplink({
+  let renewal: { stop(): void } | undefined;
+  let identity = await loadIdentity(config.dataDir);
+  const makeUplink = (identity: Identity) =>
+    startUplink({
       dataDir: config.dataDir,
       identity,
       ...(config.federation.mqttUrl ? { mqttUrl: config.federation.mqttUrl } : {}),
@@ -275,6 +276,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         desired = c;
       },
       commands: {
+        // Central asks for a live uplink (or its lease refresh / stop); live opens it outbound.
+        live: (a) => live.command(a),
         "restart-stream": (a) => {
           const shared = config.federation.share.includes("*") || config.federation.share.includes(String(a.cameraId));
           const rt = shared ? runtimes.find((r) => r.cfg.id === a.cameraId) : undefined;
@@ -289,6 +292,21 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       log: log.child({ component: "uplink" }),
       intervals: { healthMs: config.federation.healthIntervalMs },
       outboxMaxBytes: config.federation.outboxMaxBytes,
+    });
+  if (identity) {
+    uplink = await makeUplink(identity);
+    // Live uplinks dial central's federation listener with the current identity (it rotates).
+    live.setUplinkTarget({ url: () => identity!.federationUrl, tls: () => ({ ca: identity!.caPem, cert: identity!.certPem, key: identity!.keyPem }) });
+    renewal = startRenewal(config.dataDir, {
+      clock,
+      log: log.child({ component: "identity" }),
+      onRotated: async (next) => {
+        identity = next;
+        // The old certificate is refused once the new one is confirmed: reconnect with the new one.
+        await uplink?.stop();
+        uplink = await makeUplink(next);
+        log.info("certificate rotated; federation reconnected", { serial: next.serial, notAfter: next.notAfter });
+      },
     });
   } else log.info("not enrolled with a central: federation off (outpost edge enroll --data <dataDir>)");
 
@@ -346,7 +364,10 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     status,
     live,
     ingest: (cameraId, stream) => runtimes.find((r) => r.cfg.id === cameraId)?.ingests.get(stream),
-    uplink,
+    // A getter: the uplink is replaced when the certificate rotates.
+    get uplink() {
+      return uplink;
+    },
     runRetention,
     stop: () =>
       (stopped ??= (async () => {
@@ -354,6 +375,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         clearInterval(retentionTimer);
         server?.stop(true);
         live.close();
+        renewal?.stop();
         await Promise.all(runtimes.map((r) => r.stop()));
         await retentionBusy?.catch(() => undefined);
         await uplink?.stop();

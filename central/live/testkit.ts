@@ -10,14 +10,14 @@ import { join } from "node:path";
 import { startCamsim, type Camsim } from "../../camsim/index.ts";
 import { startEdge, type Edge } from "../../edge/main.ts";
 import { enroll, type Identity } from "../../edge/identity/index.ts";
-import { listenLiveRequests } from "../../edge/live/index.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { MediaStore } from "../../lib/store/index.ts";
 import type { LiveRequest } from "../../lib/live/control.ts";
 import { startCentral, type Central } from "../index.ts";
 import { CentralLive, type CentralLiveOptions } from "./live.ts";
-import { mqttRequester } from "./request.ts";
+import { commandRequester } from "./request.ts";
+import { createSites, type Sites } from "../sites/index.ts";
 import { LiveRecorder } from "./recorder.ts";
 
 export const EDGE_PASSWORD = "edge-local-pw";
@@ -106,13 +106,17 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
   });
   const requests: { siteId: string; req: LiveRequest }[] = [];
   let central!: Central;
+  // The product's path: central → control-plane command "live" → the edge's uplink → EdgeLive.
+  let sites: Sites | undefined;
+  const cp = createSites({ dataDir: join(root, "central"), log });
   const live = new CentralLive({
     clock: systemClock,
     log,
     requester: {
       request: async (siteId, req) => {
         requests.push({ siteId, req });
-        await mqttRequester(central.broker).request(siteId, req);
+        if (!sites) throw new Error("control plane not attached");
+        await commandRequester(sites).request(siteId, req);
       },
     },
     siteExists: (id) => central.site(id)?.state === "active",
@@ -122,8 +126,17 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
   const ports = { api: { port: 0 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } };
   central = await startCentral(
     { dataDir: join(root, "central"), ...ports },
-    { log, federationRoutes: live.federationRoutes, apiRoutes: (app, auth) => live.apiRoutes(app, auth) },
+    {
+      log,
+      federationRoutes: live.federationRoutes,
+      apiRoutes: (app, auth) => {
+        cp.apiRoutes(app, auth);
+        live.apiRoutes(app, auth);
+      },
+      siteDetails: cp.siteDetails,
+    },
   );
+  sites = await cp.attach(central);
   const centralStore = await MediaStore.open({ root: join(root, "central-store"), clock: systemClock, log, segmentDurationMs: 2000, minFreeBytes: 0 });
   const recorder = new LiveRecorder(live, centralStore, log);
   const login = (await (await fetch(central.apiUrl + "/api/v1/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: central.initialAdminPassword }) })).json()) as { token: string };
@@ -141,6 +154,7 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
       api: { enabled: true, host: "127.0.0.1", port: 0 },
       admin: { user: "admin", passwordHash: await Bun.password.hash(EDGE_PASSWORD, "argon2id") },
       ingest: { staggerMs: 300 },
+      federation: { share: ["*"] },
       cameras: sim.cameras.map((c) => ({ id: c.id, rtsp: { main: c.rtspMain, sub: c.rtspSub }, user: sim.user, password: sim.password, ...(o.streams ? { streams: o.streams } : {}) })),
     },
     { log },
@@ -150,7 +164,6 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
     tls: () => ({ ca: identity.caPem, cert: identity.certPem, key: identity.keyPem }),
     backoff: { minMs: 300, maxMs: 1000 },
   });
-  const mq = listenLiveRequests(edge.live, identity, log);
   return {
     root,
     sim,
@@ -167,10 +180,10 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
     async close() {
       await recorder.stopAll().catch(() => undefined);
       live.close();
-      await mq.close().catch(() => undefined);
       await edge.stop().catch(() => undefined);
       await proxy.close().catch(() => undefined);
       await centralStore.close().catch(() => undefined);
+      await cp.close().catch(() => undefined);
       await central.close().catch(() => undefined);
       await sim.close().catch(() => undefined);
       await rm(root, { recursive: true, force: true });

@@ -215,7 +215,10 @@ export class Fragmenter {
     // Duration to the next sample's decode time (estimated the same way).
     const nextDts = Math.max(dts + 1, nextPts - this.reorder);
     const dur = nextDts - dts;
-    if (p.key && this.samples.length) this.emitFragment();
+    // Cut at keyframes, and before a sample that would take the fragment past fragmentMs: parts
+    // stay ≤ 500 ms (LL-HLS PART-TARGET), and the cut costs no extra latency (we emit when the
+    // sample that would overflow arrives, the moment it would otherwise have been appended).
+    if (this.samples.length && (p.key || this.fragDur + dur > this.fragTicks)) this.emitFragment();
     if (!this.samples.length) this.fragDts = dts;
     this.samples.push({ parts: p.nals, duration: dur, keyframe: p.key, cts: pts - dts });
     this.fragDur += dur;
