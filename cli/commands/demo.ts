@@ -78,6 +78,8 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
           admin: { user: "admin", passwordHash: await Bun.password.hash(password, "argon2id") },
           storage: { segmentDurationMs: 60_000, minFreeBytes: 64 * 1024 * 1024 },
           retention: { maxAgeHours: 24 },
+          // The demo shares every camera with central (a real edge shares none until told to).
+          federation: { share: ["*"] },
           cameras,
         },
         { log: log.child({ component: "edge", edge: name }) },
