@@ -1,7 +1,7 @@
 /**
  * Fragmented MP4 writing for the native ingest (edge/ingest/native): an init segment
  * (ftyp + moov with avcC/hvcC/esds and mvex/trex) and fragments (moof with one traf per track,
- * tfhd default-base-is-moof, tfdt v1, trun with per-sample duration/size/flags/cts + mdat),
+ * tfhd default-base-is-moof with sample defaults, tfdt v1, compact trun + mdat),
  * laid out exactly as parseInit/parseFragment read them. Pure functions; no I/O.
  */
 import type { FragmentInfo, TrackRun } from "./fragment.ts";
@@ -203,6 +203,48 @@ export function muxInit(tracks: MuxTrack[]): Uint8Array {
   return cat([ftyp, box("moov", mvhd, ...traks, mvex)]);
 }
 
+/**
+ * Which trun fields a run needs per sample. Container bytes per frame are the recorder's
+ * overhead on disk and on the link, so equal durations go to tfhd's default, and the usual
+ * "keyframe first, then non-sync" pattern to first_sample_flags + a default.
+ */
+interface RunLayout {
+  tfhdSize: number;
+  defaultDuration?: number;
+  defaultFlags?: number;
+  firstFlags?: number;
+  durations: boolean;
+  flags: boolean;
+  cts: boolean;
+  perSample: number;
+}
+
+function layoutOf(r: MuxRun): RunLayout {
+  const ss = r.samples;
+  const d0 = ss[0]!.duration >>> 0;
+  const equalDur = ss.every((x) => x.duration >>> 0 === d0);
+  const cts = ss.some((x) => x.cts !== 0);
+  let defaultFlags: number | undefined;
+  let firstFlags: number | undefined;
+  let flags = false;
+  if (ss.every((x) => x.keyframe)) defaultFlags = FLAGS_SYNC;
+  else if (ss.slice(1).every((x) => !x.keyframe)) {
+    defaultFlags = FLAGS_NON_SYNC;
+    if (ss[0]!.keyframe) firstFlags = FLAGS_SYNC;
+  } else flags = true;
+  const l: RunLayout = {
+    tfhdSize: 16 + (equalDur ? 4 : 0) + (defaultFlags !== undefined ? 4 : 0),
+    durations: !equalDur,
+    flags,
+    cts,
+    perSample: 4 + (equalDur ? 0 : 4) + (flags ? 4 : 0) + (cts ? 4 : 0),
+  };
+  if (equalDur) l.defaultDuration = d0;
+  if (defaultFlags !== undefined) l.defaultFlags = defaultFlags;
+  if (firstFlags !== undefined) l.firstFlags = firstFlags;
+  return l;
+}
+
 function sampleSize(s: MuxSample, prefix: boolean): number {
   let n = 0;
   for (const p of s.parts) n += p.length + (prefix ? 4 : 0);
@@ -216,8 +258,8 @@ function sampleSize(s: MuxSample, prefix: boolean): number {
 export function muxFragment(sequence: number, runsIn: MuxRun[]): Uint8Array {
   const runs = runsIn.filter((r) => r.samples.length > 0);
   const sizes = runs.map((r) => r.samples.map((s) => sampleSize(s, r.nalPrefix)));
-  const useCts = runs.map((r) => r.samples.some((s) => s.cts !== 0));
-  const trafSizes = runs.map((r, i) => 8 + 16 + 20 + 20 + r.samples.length * (useCts[i] ? 16 : 12));
+  const layouts = runs.map(layoutOf);
+  const trafSizes = layouts.map((l, i) => 8 + l.tfhdSize + 20 + 20 + (l.firstFlags !== undefined ? 4 : 0) + runs[i]!.samples.length * l.perSample);
   const moofSize = 8 + 16 + trafSizes.reduce((a, b) => a + b, 0);
   let mdatBody = 0;
   for (const s of sizes) for (const n of s) mdatBody += n;
@@ -239,29 +281,35 @@ export function muxFragment(sequence: number, runsIn: MuxRun[]): Uint8Array {
   o += 8;
   let dataOffset = moofSize + 8;
   runs.forEach((r, i) => {
+    const l = layouts[i]!;
     hdr(trafSizes[i]!, "traf");
-    hdr(16, "tfhd");
-    dv.setUint32(o, 0x020000); // default-base-is-moof
+    hdr(l.tfhdSize, "tfhd");
+    // default-base-is-moof, plus defaults that spare per-sample fields in the trun.
+    dv.setUint32(o, 0x020000 | (l.defaultDuration !== undefined ? 0x08 : 0) | (l.defaultFlags !== undefined ? 0x20 : 0));
     dv.setUint32(o + 4, r.trackId);
     o += 8;
+    if (l.defaultDuration !== undefined) (dv.setUint32(o, l.defaultDuration), (o += 4));
+    if (l.defaultFlags !== undefined) (dv.setUint32(o, l.defaultFlags), (o += 4));
     hdr(20, "tfdt");
     dv.setUint32(o, 0x01000000);
     dv.setBigUint64(o + 4, BigInt(Math.max(0, Math.round(r.baseDecodeTime))));
     o += 12;
-    const cts = useCts[i]!;
-    hdr(20 + r.samples.length * (cts ? 16 : 12), "trun");
+    hdr(20 + (l.firstFlags !== undefined ? 4 : 0) + r.samples.length * l.perSample, "trun");
     // version 1: signed composition offsets.
-    dv.setUint32(o, ((cts ? 1 : 0) << 24) | 0x000001 | 0x000100 | 0x000200 | 0x000400 | (cts ? 0x000800 : 0));
+    const flags =
+      0x000001 | (l.firstFlags !== undefined ? 0x000004 : 0) | (l.durations ? 0x000100 : 0) | 0x000200 | (l.flags ? 0x000400 : 0) | (l.cts ? 0x000800 : 0);
+    dv.setUint32(o, ((l.cts ? 1 : 0) << 24) | flags);
     dv.setUint32(o + 4, r.samples.length);
     dv.setInt32(o + 8, dataOffset);
     o += 12;
+    if (l.firstFlags !== undefined) (dv.setUint32(o, l.firstFlags), (o += 4));
     const sz = sizes[i]!;
     r.samples.forEach((s, k) => {
-      dv.setUint32(o, s.duration >>> 0);
-      dv.setUint32(o + 4, sz[k]!);
-      dv.setUint32(o + 8, s.keyframe ? FLAGS_SYNC : FLAGS_NON_SYNC);
-      o += 12;
-      if (cts) (dv.setInt32(o, s.cts), (o += 4));
+      if (l.durations) (dv.setUint32(o, s.duration >>> 0), (o += 4));
+      dv.setUint32(o, sz[k]!);
+      o += 4;
+      if (l.flags) (dv.setUint32(o, s.keyframe ? FLAGS_SYNC : FLAGS_NON_SYNC), (o += 4));
+      if (l.cts) (dv.setInt32(o, s.cts), (o += 4));
       dataOffset += sz[k]!;
     });
   });
