@@ -49,6 +49,20 @@ export const CentralConfig = z.object({
   enrollment: z.object({ tokenTtlHours: z.number().positive().default(24) }).prefault({}),
   /** How often central re-reads revocations.jsonl and drops expired sessions. */
   revocationPollMs: z.number().int().positive().default(1000),
+  /** Live relay (central/live). */
+  live: z
+    .object({
+      /** RTSP out for third-party players (central/live/rtsp): rtsp://host:port/<site>.<camera>/<main|sub>. */
+      rtsp: z
+        .object({
+          enabled: z.boolean().default(true),
+          host: z.string().default("127.0.0.1"),
+          /** 0 = any free port (tests). */
+          port: z.number().int().min(0).max(65535).default(8554),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   /** Users, events, rules, alarms, audit and system log (central/events/config.ts). */
   operations: OperationsConfig,
 });

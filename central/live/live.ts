@@ -129,6 +129,12 @@ export class CentralLive {
     return f;
   }
 
+  /** Is this an active site that shares this camera (siteExists/cameraExists)? For RTSP out. */
+  async exists(siteId: string, cameraId: string): Promise<boolean> {
+    if (this.o.siteExists && !this.o.siteExists(siteId)) return false;
+    return !this.o.cameraExists || (await this.o.cameraExists(siteId, cameraId));
+  }
+
   /** The hub of a camera stream (recorders, RTSP out, tests). */
   hub(siteId: string, cameraId: string, stream: StreamKind): LiveHub {
     return this.feed(siteId, cameraId, stream).hub;

@@ -259,6 +259,24 @@ export class Users {
     return { kind: "ok", token, session: this.session(name, expiresAtMs)! };
   }
 
+  /**
+   * Checks a name and password without opening a session, for protocols that authenticate each
+   * connection themselves (RTSP Basic). Same throttle and timing behaviour as login().
+   */
+  async verify(name: string, password: string, client = "unknown"): Promise<{ kind: "ok"; session: Session } | { kind: "denied" } | { kind: "throttled"; retryAfterMs: number }> {
+    const keys = [`user:${name}`, `ip:${client}`];
+    const wait = this.throttle.retryAfterMs(keys);
+    if (wait > 0) return { kind: "throttled", retryAfterMs: wait };
+    const u = this.users.get(name);
+    const ok = u ? await verifyPassword(password, u.hash) : (await burnVerify(password), false);
+    if (!u || !ok || u.disabled) {
+      this.throttle.fail(keys);
+      return { kind: "denied" };
+    }
+    this.throttle.succeed(keys);
+    return { kind: "ok", session: this.session(name, this.o.clock.now() + this.o.sessionTtlMs)! };
+  }
+
   async authenticate(token: string): Promise<Session | null> {
     if (!token || token.length > 200) return null;
     const h = sha256(token);

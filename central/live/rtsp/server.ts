@@ -1,0 +1,572 @@
+/**
+ * RTSP 1.0 server (RFC 2326) re-serving central's live hubs to third-party players and VMSs:
+ * `rtsp://host:port/<site>.<camera>[/<main|sub>]`. Each PLAYing session is one more viewer of
+ * the camera stream's LiveHub, so the edge uplink starts with the first player and stops after
+ * CentralLive's grace period when the last one leaves; a slow player is cut forward to the
+ * newest keyframe like any other viewer. RTP goes interleaved on the RTSP TCP connection only
+ * (UDP would need per-client ports through firewalls and NAT; players fall back to TCP on 461),
+ * with an RTCP sender report per track every 5 s so players can line up audio and video.
+ * Users authenticate with Basic: central keeps only argon2id hashes, and Digest would need a
+ * stored MD5 of every password.
+ */
+import net from "node:net";
+import type { Clock } from "../../../lib/clock.ts";
+import { systemClock } from "../../../lib/clock.ts";
+import type { Logger } from "../../../lib/log/index.ts";
+import type { LiveHub, ViewerSink } from "../../../lib/live/index.ts";
+import type { AuditInput } from "../../audit/index.ts";
+import type { Rights, Subject } from "../../rights/index.ts";
+import { CentralLive, type StreamKind } from "../live.ts";
+import { fragmentSamples, trackConfigs, trexDefaults, type TrackConfig } from "./media.ts";
+import { RtpTrack, payloadType, sdpFor } from "./rtp.ts";
+
+export type VerifyResult = { kind: "ok"; session: Subject } | { kind: "denied" } | { kind: "throttled"; retryAfterMs: number };
+
+export interface RtspOutOptions {
+  live: CentralLive;
+  /** Central's user store (Users.verify): name + password → the user's grants. */
+  users: { verify(user: string, password: string, client?: string): Promise<VerifyResult> };
+  /** Without it any authenticated user may watch every camera. */
+  rights?: Pick<Rights, "has" | "canSeeCamera">;
+  /** ops.recordAudit: one record per session started or refused. */
+  audit?: (a: AuditInput) => void;
+  host?: string;
+  /** 0 = any free port. Default 8554. */
+  port?: number;
+  log: Logger;
+  clock?: Clock;
+  realm?: string;
+  /** A connection with no request and no RTCP for this long is closed; default 60 s (advertised in Session). */
+  sessionTimeoutMs?: number;
+  /** How long DESCRIBE waits for the edge's first init segment; default 15 s. */
+  initTimeoutMs?: number;
+  /** Open connections at most; default 256. */
+  maxConnections?: number;
+}
+
+export interface RtspOut {
+  host: string;
+  port: number;
+  /** rtsp://host:port/<centralCameraId>/<stream> */
+  url(centralCameraId: string, stream?: StreamKind): string;
+  /** Sessions currently PLAYing. */
+  playing(): number;
+  close(): Promise<void>;
+}
+
+interface Request {
+  method: string;
+  uri: string;
+  headers: Map<string, string>;
+  cseq: string;
+}
+
+interface Target {
+  siteId: string;
+  cameraId: string;
+  centralId: string;
+  stream: StreamKind;
+  key: string;
+  /** trackID=N in a SETUP URL. */
+  track?: number;
+  base: string;
+}
+
+class Reply {
+  headers: [string, string][] = [];
+  constructor(
+    readonly status: number,
+    readonly body = "",
+  ) {}
+  set(k: string, v: string): this {
+    this.headers.push([k, v]);
+    return this;
+  }
+}
+
+const REASONS: Record<number, string> = {
+  200: "OK",
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  453: "Not Enough Bandwidth",
+  454: "Session Not Found",
+  455: "Method Not Valid in This State",
+  459: "Aggregate Operation Not Allowed",
+  461: "Unsupported Transport",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  503: "Service Unavailable",
+};
+
+const PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER";
+const MAX_HEADER = 64 * 1024;
+const SR_INTERVAL_MS = 5000;
+
+interface Session {
+  id: string;
+  target: Target;
+  user: string;
+  client: string;
+  hub: LiveHub;
+  configs: TrackConfig[];
+  defaults: ReturnType<typeof trexDefaults>;
+  initBytes: Uint8Array;
+  tracks: Map<number, RtpTrack>;
+  viewer?: { remove: () => void };
+  startedAt: number;
+  audited: boolean;
+  /** Unix ms at media time 0 (RTCP sender reports). */
+  epochMs?: number;
+  lastSr: Map<number, number>;
+}
+
+class Connection {
+  rest: Buffer | null = null;
+  lastActivity: number;
+  /** Authorization header value → subject, so argon2 runs once per connection. */
+  authCache = new Map<string, Subject>();
+  /** Demand held on the live hubs this connection described or plays (CentralLive viewer counts). */
+  demand = new Map<string, { hub: LiveHub; release: () => void }>();
+  session: Session | undefined;
+  queue: Promise<void> = Promise.resolve();
+  closed = false;
+  readonly client: string;
+  constructor(
+    readonly id: number,
+    readonly sock: net.Socket,
+    now: number,
+  ) {
+    this.lastActivity = now;
+    this.client = sock.remoteAddress ?? "unknown";
+  }
+}
+
+let connIds = 0;
+
+export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
+  const clock = o.clock ?? systemClock;
+  const log = o.log.child({ component: "central.live.rtsp" });
+  const realm = o.realm ?? "Outpost";
+  const timeoutMs = o.sessionTimeoutMs ?? 60_000;
+  const initTimeoutMs = o.initTimeoutMs ?? 15_000;
+  const maxConns = o.maxConnections ?? 256;
+  const conns = new Set<Connection>();
+  let host = o.host ?? "127.0.0.1";
+
+  const server = net.createServer((sock) => {
+    if (conns.size >= maxConns) {
+      sock.end("RTSP/1.0 503 Service Unavailable\r\nCSeq: 0\r\n\r\n");
+      return;
+    }
+    const c = new Connection(++connIds, sock, clock.now());
+    conns.add(c);
+    sock.setNoDelay(true);
+    sock.on("data", (d: Buffer) => onData(c, d));
+    sock.on("error", () => sock.destroy());
+    sock.on("close", () => closeConn(c, "connection closed"));
+  });
+
+  const sweep = setInterval(
+    () => {
+      const now = clock.now();
+      for (const c of conns) {
+        if (now - c.lastActivity > timeoutMs) {
+          log.info("RTSP session timed out", { conn: c.id, client: c.client, session: c.session?.id });
+          closeConn(c, "timeout");
+        }
+      }
+    },
+    Math.max(200, Math.min(5000, Math.floor(timeoutMs / 4))),
+  );
+  sweep.unref?.();
+
+  function closeConn(c: Connection, why: string): void {
+    if (c.closed) return;
+    c.closed = true;
+    conns.delete(c);
+    endSession(c, why);
+    for (const d of c.demand.values()) d.release();
+    c.demand.clear();
+    c.sock.destroy();
+  }
+
+  function endSession(c: Connection, why: string): void {
+    const s = c.session;
+    if (!s) return;
+    c.session = undefined;
+    s.viewer?.remove();
+    const packets = [...s.tracks.values()].reduce((n, t) => n + t.packets, 0);
+    log.info("RTSP session ended", { conn: c.id, session: s.id, user: s.user, key: s.target.key, why, packets, seconds: Math.round((clock.now() - s.startedAt) / 1000) });
+  }
+
+  function onData(c: Connection, d: Buffer): void {
+    c.lastActivity = clock.now();
+    let buf = c.rest ? Buffer.concat([c.rest, d]) : d;
+    c.rest = null;
+    let off = 0;
+    while (off < buf.length) {
+      if (buf[off] === 0x24) {
+        // Interleaved RTCP receiver reports from the player: they only keep the session alive.
+        if (buf.length - off < 4) break;
+        const len = buf.readUInt16BE(off + 2);
+        if (buf.length - off < 4 + len) break;
+        off += 4 + len;
+        continue;
+      }
+      const end = buf.indexOf("\r\n\r\n", off);
+      if (end < 0) {
+        if (buf.length - off > MAX_HEADER) {
+          write(c, { method: "", uri: "", headers: new Map(), cseq: "0" }, new Reply(400, "request header too large\r\n"));
+          return closeConn(c, "request header too large");
+        }
+        break;
+      }
+      const head = buf.subarray(off, end).toString("latin1");
+      const req = parseRequest(head);
+      const clen = Number(req?.headers.get("content-length") ?? 0);
+      if (buf.length < end + 4 + clen) break;
+      off = end + 4 + clen;
+      if (!req) {
+        write(c, { method: "", uri: "", headers: new Map(), cseq: "0" }, new Reply(400, "not an RTSP/1.0 request\r\n"));
+        return closeConn(c, "not RTSP");
+      }
+      // Requests are answered in order even when one waits (authentication, the edge's init).
+      c.queue = c.queue.then(async () => {
+        if (c.closed) return;
+        let reply: Reply;
+        try {
+          reply = await handle(c, req);
+        } catch (e) {
+          log.warn("RTSP request failed", { conn: c.id, method: req.method, uri: req.uri, err: (e as Error).message });
+          reply = new Reply(500, `${(e as Error).message}\r\n`);
+        }
+        if (!c.closed) write(c, req, reply);
+        if (reply.status === 200 && req.method === "PLAY") startPlaying(c);
+      });
+    }
+    if (off < buf.length) c.rest = Buffer.from(buf.subarray(off));
+    buf = Buffer.alloc(0);
+  }
+
+  function write(c: Connection, req: Request, r: Reply): void {
+    const lines = [`RTSP/1.0 ${r.status} ${REASONS[r.status] ?? "Error"}`, `CSeq: ${req.cseq}`, "Server: Outpost"];
+    for (const [k, v] of r.headers) lines.push(`${k}: ${v}`);
+    if (r.body) {
+      if (!r.headers.some(([k]) => k === "Content-Type")) lines.push("Content-Type: text/plain");
+      lines.push(`Content-Length: ${Buffer.byteLength(r.body)}`);
+    }
+    c.sock.write(lines.join("\r\n") + "\r\n\r\n" + r.body);
+  }
+
+  function parseTarget(uri: string): Target | null | "bad" {
+    if (uri === "*") return null;
+    let path: string;
+    try {
+      path = new URL(uri).pathname;
+    } catch {
+      if (!uri.startsWith("/")) return "bad";
+      path = uri.split("?")[0]!;
+    }
+    const parts = path.split("/").filter(Boolean).map((p) => decodeURIComponent(p));
+    const centralId = parts[0];
+    if (!centralId) return "bad";
+    const i = centralId.indexOf(".");
+    if (i <= 0 || i === centralId.length - 1) return "bad";
+    const siteId = centralId.slice(0, i);
+    const cameraId = centralId.slice(i + 1);
+    let k = 1;
+    let stream: StreamKind = o.live.defaultStream(siteId);
+    if (parts[k] === "main" || parts[k] === "sub") stream = parts[k++] as StreamKind;
+    let track: number | undefined;
+    const m = parts[k] !== undefined ? /^trackID=(\d+)$/.exec(parts[k]!) : null;
+    if (m) (track = Number(m[1])), k++;
+    if (k !== parts.length) return "bad";
+    const base = `rtsp://${hostFor()}:${port}/${encodeURIComponent(centralId)}/${stream}/`;
+    return { siteId, cameraId, centralId, stream, key: CentralLive.key(siteId, cameraId, stream), ...(track !== undefined ? { track } : {}), base };
+  }
+
+  async function authenticate(c: Connection, header: string | undefined): Promise<Subject | Reply> {
+    const challenge = () => new Reply(401, "This camera needs a user name and password (RTSP Basic authentication).\r\n").set("WWW-Authenticate", `Basic realm="${realm}"`);
+    if (!header) return challenge();
+    const cached = c.authCache.get(header);
+    if (cached) return cached;
+    const m = /^\s*Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+    if (!m) return challenge();
+    const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon < 0) return challenge();
+    const user = decoded.slice(0, colon);
+    const r = await o.users.verify(user, decoded.slice(colon + 1), c.client);
+    if (r.kind !== "ok") {
+      log.warn("RTSP login failed", { user, client: c.client, reason: r.kind });
+      o.audit?.({ user, action: "login-failed", outcome: "denied", detail: { client: c.client, via: "rtsp", ...(r.kind === "throttled" ? { reason: "throttled" } : {}) } });
+      return challenge();
+    }
+    c.authCache.set(header, r.session);
+    return r.session;
+  }
+
+  /** Rights and existence, in requireRight's order: 404 when the user may not even see the camera. */
+  async function authorize(c: Connection, sub: Subject, t: Target): Promise<Reply | null> {
+    if (o.rights && !o.rights.has(sub, "view-live", { site: t.siteId, camera: t.centralId })) {
+      const visible = o.rights.canSeeCamera(sub, t.centralId, t.siteId);
+      o.audit?.({ user: sub.user, action: "view-live", siteId: t.siteId, cameraId: t.centralId, outcome: "denied", detail: { via: "rtsp", stream: t.stream, client: c.client } });
+      if (!visible) return new Reply(404, `No camera with id ${t.centralId}.\r\n`);
+      return new Reply(403, `You do not have the 'view-live' right for camera ${t.centralId}.\r\n`);
+    }
+    if (!(await o.live.exists(t.siteId, t.cameraId))) return new Reply(404, `No camera with id ${t.centralId}.\r\n`);
+    return null;
+  }
+
+  /** Holds the stream wanted for this connection and waits for the edge's init segment. */
+  async function demandInit(c: Connection, t: Target): Promise<LiveHub | Reply> {
+    let d = c.demand.get(t.key);
+    if (!d) {
+      d = o.live.addViewer(t.siteId, t.cameraId, t.stream);
+      c.demand.set(t.key, d);
+    }
+    const hub = d.hub;
+    if (!hub.initSegment) {
+      await new Promise<void>((resolve) => {
+        const off = hub.listen((e) => {
+          if (e.type === "init") done();
+        });
+        const timer = setTimeout(done, initTimeoutMs);
+        const poll = setInterval(() => c.closed && done(), 250);
+        function done() {
+          off();
+          clearTimeout(timer);
+          clearInterval(poll);
+          resolve();
+        }
+      });
+    }
+    if (!hub.initSegment) return new Reply(503, `Camera ${t.centralId} (${t.stream}) is not streaming: its site did not send video within ${Math.round(initTimeoutMs / 1000)} s.\r\n`).set("Retry-After", "5");
+    return hub;
+  }
+
+  function describe(t: Target, hub: LiveHub): Reply {
+    const configs = trackConfigs(hub.initSegment!.bytes);
+    if (!configs.length) return new Reply(503, `Camera ${t.centralId} sends ${hub.initSegment!.info.mime}, which RTSP out cannot packetize (H.264, H.265, AAC).\r\n`);
+    const sdp = sdpFor(configs, { sessionId: String(Date.now()), host: hostFor(), title: `${t.centralId} ${t.stream}` });
+    return new Reply(200, sdp).set("Content-Base", t.base).set("Content-Type", "application/sdp");
+  }
+
+  function sessionMatches(c: Connection, req: Request): Reply | null {
+    const sid = req.headers.get("session")?.split(";")[0]?.trim();
+    if (!sid) return null;
+    if (!c.session || c.session.id !== sid) return new Reply(454, `No session ${sid} on this connection.\r\n`);
+    return null;
+  }
+
+  async function handle(c: Connection, req: Request): Promise<Reply> {
+    const m = req.method;
+    if (m === "OPTIONS") return new Reply(200).set("Public", PUBLIC);
+    if (!PUBLIC.split(", ").includes(m)) return new Reply(m === "ANNOUNCE" || m === "RECORD" ? 405 : 501, `${m} is not supported; this server only plays live cameras.\r\n`).set("Allow", PUBLIC);
+    const t = parseTarget(req.uri);
+    if (t === "bad") return new Reply(404, `No such stream ${req.uri}; use rtsp://host:port/<site>.<camera>/<main|sub>.\r\n`);
+    const sub = await authenticate(c, req.headers.get("authorization"));
+    if (sub instanceof Reply) return sub;
+    const wrong = sessionMatches(c, req);
+    if (wrong) return wrong;
+    switch (m) {
+      case "GET_PARAMETER":
+      case "SET_PARAMETER":
+        return new Reply(200);
+      case "DESCRIBE": {
+        if (!t) return new Reply(404, "DESCRIBE needs a camera URL.\r\n");
+        const denied = await authorize(c, sub, t);
+        if (denied) return denied;
+        const hub = await demandInit(c, t);
+        if (hub instanceof Reply) return hub;
+        return describe(t, hub);
+      }
+      case "SETUP":
+        return setup(c, req, sub, t);
+      case "PLAY": {
+        const s = c.session;
+        if (!s) return new Reply(454, "PLAY needs a session: SETUP first.\r\n");
+        if (t && t.key !== s.target.key) return new Reply(459, "PLAY names another stream than this session's.\r\n");
+        const info = [...s.tracks.entries()].map(([i, tr]) => `url=${s.target.base}trackID=${i};seq=${tr.seq}`).join(",");
+        return new Reply(200).set("Session", `${s.id};timeout=${Math.round(timeoutMs / 1000)}`).set("Range", "npt=now-").set("RTP-Info", info);
+      }
+      case "PAUSE": {
+        const s = c.session;
+        if (!s) return new Reply(454, "No session.\r\n");
+        s.viewer?.remove();
+        s.viewer = undefined;
+        return new Reply(200).set("Session", s.id);
+      }
+      case "TEARDOWN": {
+        const s = c.session;
+        if (!s) return new Reply(454, "No session.\r\n");
+        endSession(c, "teardown");
+        const d = c.demand.get(s.target.key);
+        d?.release();
+        c.demand.delete(s.target.key);
+        return new Reply(200).set("Session", s.id);
+      }
+    }
+    return new Reply(501);
+  }
+
+  async function setup(c: Connection, req: Request, sub: Subject, t: Target | null): Promise<Reply> {
+    if (!t) return new Reply(404, "SETUP needs a track URL.\r\n");
+    const transport = req.headers.get("transport") ?? "";
+    const choice = transport.split(",").find((x) => /^\s*RTP\/AVP\/TCP\b/i.test(x));
+    if (!choice) return new Reply(461, "Only RTP over the RTSP connection is offered (Transport: RTP/AVP/TCP;interleaved=0-1); use TCP (ffmpeg -rtsp_transport tcp, rtspsrc protocols=tcp).\r\n");
+    let s = c.session;
+    if (s && s.target.key !== t.key) return new Reply(459, "This connection already has a session for another stream; open another connection.\r\n");
+    if (!s) {
+      const denied = await authorize(c, sub, t);
+      if (denied) return denied;
+      const hub = await demandInit(c, t);
+      if (hub instanceof Reply) return hub;
+      const init = hub.initSegment!;
+      s = {
+        id: Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex"),
+        target: t,
+        user: sub.user,
+        client: c.client,
+        hub,
+        configs: trackConfigs(init.bytes),
+        defaults: trexDefaults(init.bytes),
+        initBytes: init.bytes,
+        tracks: new Map(),
+        startedAt: clock.now(),
+        audited: false,
+        lastSr: new Map(),
+      };
+      c.session = s;
+    }
+    const idx = t.track ?? 0;
+    const cfg = s.configs[idx];
+    if (!cfg) return new Reply(404, `No track ${idx} in ${t.centralId}/${t.stream}.\r\n`);
+    const il = /interleaved=(\d+)(?:-(\d+))?/i.exec(choice);
+    const used = new Set([...s.tracks.values()].map((x) => x.channel));
+    let ch = il ? Number(il[1]) : idx * 2;
+    if (!il) while (used.has(ch)) ch += 2;
+    const track = new RtpTrack(cfg, payloadType(idx), ch);
+    s.tracks.set(idx, track);
+    const ssrc = track.ssrc.toString(16).padStart(8, "0").toUpperCase();
+    return new Reply(200).set("Transport", `RTP/AVP/TCP;unicast;interleaved=${ch}-${ch + 1};ssrc=${ssrc}`).set("Session", `${s.id};timeout=${Math.round(timeoutMs / 1000)}`);
+  }
+
+  function startPlaying(c: Connection): void {
+    const s = c.session;
+    if (!s || s.viewer || c.closed) return;
+    if (!s.audited) {
+      s.audited = true;
+      o.audit?.({ user: s.user, action: "view-live", siteId: s.target.siteId, cameraId: s.target.centralId, fromMs: clock.now(), outcome: "ok", detail: { via: "rtsp", stream: s.target.stream, client: s.client, session: s.id } });
+      log.info("RTSP session playing", { conn: c.id, session: s.id, user: s.user, key: s.target.key, client: s.client });
+    }
+    let warned = false;
+    const sink: ViewerSink = {
+      sendText: (text) => {
+        if (text.includes('"end"')) closeConn(c, "live stream ended");
+      },
+      sendBinary: (bytes) => {
+        if (c.closed || c.session !== s) return;
+        try {
+          if (isInit(bytes)) return onInit(c, s, bytes);
+          const frames: Uint8Array[] = [];
+          for (const sample of fragmentSamples(bytes, s.configs, s.defaults)) {
+            const idx = s.configs.findIndex((x) => x.trackId === sample.trackId);
+            const tr = s.tracks.get(idx);
+            if (!tr) continue;
+            for (const p of tr.packetize(sample)) frames.push(interleave(tr.channel, p));
+            const now = clock.now();
+            const cfg = s.configs[idx]!;
+            s.epochMs ??= now - ((sample.dts + sample.cts) * 1000) / cfg.timescale;
+            if (now - (s.lastSr.get(idx) ?? 0) >= SR_INTERVAL_MS) {
+              s.lastSr.set(idx, now);
+              frames.push(interleave(tr.channel + 1, tr.senderReport(sample.dts + sample.cts, s.epochMs)));
+            }
+          }
+          if (frames.length) c.sock.write(Buffer.concat(frames));
+        } catch (e) {
+          if (!warned) log.warn("RTSP out could not packetize a fragment", { key: s.target.key, err: (e as Error).message });
+          warned = true;
+        }
+      },
+      buffered: () => c.sock.writableLength,
+      close: () => closeConn(c, "live stream closed"),
+    };
+    s.viewer = s.hub.addViewer(sink);
+  }
+
+  function onInit(c: Connection, s: Session, bytes: Uint8Array): void {
+    if (s.initBytes === bytes) return;
+    const next = trackConfigs(bytes);
+    const same = next.length === s.configs.length && next.every((n, i) => n.kind === s.configs[i]!.kind && n.codec === s.configs[i]!.codec && n.trackId === s.configs[i]!.trackId);
+    if (!same) {
+      // A different track layout cannot be announced inside a running RTSP session: the player reconnects.
+      log.info("RTSP session closed: the camera's stream format changed", { session: s.id, key: s.target.key });
+      return closeConn(c, "stream format changed");
+    }
+    s.configs = next;
+    s.defaults = trexDefaults(bytes);
+    s.initBytes = bytes;
+    for (const [i, tr] of s.tracks) tr.config = next[i]!; // new parameter sets go in band before the next keyframe
+  }
+
+  function hostFor(): string {
+    return host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  }
+
+  let port = 0;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(o.port ?? 8554, o.host ?? "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as net.AddressInfo;
+  port = addr.port;
+  host = o.host ?? "127.0.0.1";
+  log.info("RTSP out listening", { url: `rtsp://${hostFor()}:${port}/` });
+
+  return {
+    host,
+    port,
+    url: (id, stream) => `rtsp://${hostFor()}:${port}/${encodeURIComponent(id)}${stream ? `/${stream}` : ""}`,
+    playing: () => [...conns].filter((c) => c.session?.viewer).length,
+    async close() {
+      clearInterval(sweep);
+      for (const c of [...conns]) closeConn(c, "server closing");
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+function parseRequest(head: string): Request | null {
+  const lines = head.split("\r\n");
+  const m = /^([A-Z_]+) (\S+) RTSP\/1\.0$/.exec(lines[0] ?? "");
+  if (!m) return null;
+  const headers = new Map<string, string>();
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(":");
+    if (i > 0) headers.set(l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim());
+  }
+  return { method: m[1]!, uri: m[2]!, headers, cseq: headers.get("cseq") ?? "0" };
+}
+
+function isInit(b: Uint8Array): boolean {
+  if (b.length < 8) return false;
+  const t = String.fromCharCode(b[4]!, b[5]!, b[6]!, b[7]!);
+  return t === "ftyp" || t === "moov";
+}
+
+function interleave(channel: number, pkt: Uint8Array): Uint8Array {
+  const f = new Uint8Array(4 + pkt.length);
+  f[0] = 0x24;
+  f[1] = channel;
+  f[2] = pkt.length >> 8;
+  f[3] = pkt.length & 0xff;
+  f.set(pkt, 4);
+  return f;
+}
