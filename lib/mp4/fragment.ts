@@ -116,6 +116,25 @@ export function parseFragment(buf: Uint8Array, init: InitInfo): FragmentInfo {
  * (relative to the moof, as mp4mux writes them) are adjusted for the growth.
  */
 export function retimeFragment(buf: Uint8Array, init: InitInfo, newStartMs: (trackId: number, oldStartMs: number) => number): Uint8Array {
+  // A unit may hold several moof+mdat pairs (mp4mux writes one moof per track): retime each.
+  const all = [...boxes(buf)];
+  const moofs = all.filter((b) => b.type === "moof");
+  if (moofs.length > 1) {
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < moofs.length; i++) {
+      const from = moofs[i]!.start;
+      const to = i + 1 < moofs.length ? moofs[i + 1]!.start : buf.length;
+      parts.push(retimeOne(buf.subarray(from, to), init, newStartMs));
+    }
+    const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+    let o = 0;
+    for (const p of parts) (out.set(p, o), (o += p.length));
+    return out;
+  }
+  return retimeOne(buf, init, newStartMs);
+}
+
+function retimeOne(buf: Uint8Array, init: InitInfo, newStartMs: (trackId: number, oldStartMs: number) => number): Uint8Array {
   const moof = boxes(buf).next().value as Box | undefined;
   if (!moof || moof.type !== "moof") throw new Mp4Error("fragment does not start with moof");
   const dv = view(buf);

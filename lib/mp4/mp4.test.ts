@@ -93,3 +93,13 @@ test("audio-only moofs (mp4mux writes one per track) are timed in their own time
   for (const f of audioOnly) expect(f.info.keyframe).toBe(false);
   expect(Math.round(scan.durationMs)).toBe(3000);
 });
+
+test("retime rewrites every moof of a unit holding several moof+mdat pairs", () => {
+  const items = new FragmentSplitter().push(file);
+  const init = items[0]!.kind === "init" ? items[0]!.info : parseInit(new Uint8Array());
+  const frags = items.filter((i) => i.kind === "fragment").map((i) => i.bytes);
+  const unit = concat([frags[0]!, frags[1]!]);
+  const out = retimeFragment(unit, init, (_t, ms) => ms + 10_000);
+  const scan = scanSegment(concat([items[0]!.bytes, out]));
+  expect(scan.fragments.map((f) => Math.round(f.info.startMs))).toEqual([10_000, Math.round(10_000 + parseFragment(frags[1]!, init).startMs)]);
+});
