@@ -9,6 +9,7 @@ import { z } from "zod";
 import { badRequest, forbidden, notFound, readJson } from "../../lib/http/problem.ts";
 import { DesiredConfig, splitCentralCameraId } from "../../federation/protocol/index.ts";
 import type { ApiEnv } from "../api.ts";
+import { requireRight, type Rights } from "../rights/index.ts";
 import type { Sites } from "./sites.ts";
 
 const CONTINUOUS_MS = 1500;
@@ -68,24 +69,48 @@ function timeParam(c: Context, name: string, fallback: number): number {
   return t;
 }
 
-export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, s: Sites): void {
+/**
+ * With `rights` (central's users/roles), every list is filtered to what the user may see and
+ * every camera or site route needs the matching right; without it (focused tests) only the
+ * built-in admin role may change config or send commands.
+ */
+export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, s: Sites, rights?: Rights): void {
   const requireSite = (id: string) => {
     if (!s.siteExists(id)) throw notFound(`No site with id ${id}.`);
   };
-  const admin: MiddlewareHandler<ApiEnv> = async (c, next) => {
+  const siteOf = (c: Context) => ({ site: c.req.param("id") });
+  const cameraOf = (c: Context) => ({ camera: c.req.param("id"), site: splitCentralCameraId(c.req.param("id") ?? "")?.siteId ?? null });
+  const roleAdmin: MiddlewareHandler<ApiEnv> = async (c, next) => {
     if (c.var.session.role !== "admin") throw forbidden();
     await next();
   };
+  const admin: MiddlewareHandler<ApiEnv> = rights ? requireRight(rights, "admin-sites", siteOf as never) : roleAdmin;
+  // Reading a camera's tree entry and timeline: any right on it makes it visible.
+  const seeCamera: MiddlewareHandler<ApiEnv> = async (c, next) => {
+    if (rights) {
+      const t = cameraOf(c);
+      if (!rights.canSeeCamera(c.var.session as never, t.camera ?? "", t.site)) throw notFound(`No camera with id ${t.camera}.`);
+    }
+    await next();
+  };
+  const seeSite: MiddlewareHandler<ApiEnv> = async (c, next) => {
+    if (rights && !rights.canSeeSite(c.var.session as never, c.req.param("id") ?? "")) throw notFound(`No site with id ${c.req.param("id")}.`);
+    await next();
+  };
+  if (rights) rights.setCameraDirectory({ siteOf: (camera: string) => splitCentralCameraId(camera)?.siteId ?? null });
 
-  app.get("/api/v1/cameras", auth, async (c) => c.json({ cameras: await s.cameras() }));
+  app.get("/api/v1/cameras", auth, async (c) => {
+    const all = await s.cameras();
+    return c.json({ cameras: rights ? rights.visibleCameras(c.var.session as never, all) : all });
+  });
 
-  app.get("/api/v1/cameras/:id", auth, async (c) => {
+  app.get("/api/v1/cameras/:id", auth, seeCamera, async (c) => {
     const cam = (await s.cameras()).find((x) => x.id === c.req.param("id"));
     if (!cam) throw notFound(`No camera with id ${c.req.param("id")} (central camera ids are <site>.<camera>).`);
     return c.json(cam);
   });
 
-  app.get("/api/v1/cameras/:id/timeline", auth, async (c) => {
+  app.get("/api/v1/cameras/:id/timeline", auth, seeCamera, async (c) => {
     const id = c.req.param("id");
     const parts = splitCentralCameraId(id);
     if (!parts || !(await s.cameras()).some((x) => x.id === id)) throw notFound(`No camera with id ${id} (central camera ids are <site>.<camera>).`);
@@ -98,7 +123,7 @@ export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEn
     return c.json(await s.timeline(parts.siteId, parts.cameraId, stream, from, to));
   });
 
-  app.get("/api/v1/sites/:id/config", auth, async (c) => {
+  app.get("/api/v1/sites/:id/config", auth, seeSite, async (c) => {
     const id = c.req.param("id");
     requireSite(id);
     return c.json(await s.configView(id));
@@ -121,7 +146,7 @@ export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEn
     return c.json(await s.command(id, b.name, b.args, b.ttlSeconds * 1000, c.var.session.user, b.id), 202);
   });
 
-  app.get("/api/v1/sites/:id/commands/:cid", auth, async (c) => {
+  app.get("/api/v1/sites/:id/commands/:cid", auth, seeSite, async (c) => {
     const id = c.req.param("id");
     requireSite(id);
     const cmd = await s.commandView(id, c.req.param("cid"));
@@ -129,7 +154,7 @@ export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEn
     return c.json(cmd);
   });
 
-  app.get("/api/v1/sites/:id/telemetry", auth, async (c) => {
+  app.get("/api/v1/sites/:id/telemetry", auth, seeSite, async (c) => {
     const id = c.req.param("id");
     requireSite(id);
     const kind = c.req.query("kind");
@@ -139,7 +164,7 @@ export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEn
     return c.json({ telemetry: await s.telemetry(id, kind, from, to, 10_000) });
   });
 
-  app.get("/api/v1/sites/:id/events", auth, async (c) => {
+  app.get("/api/v1/sites/:id/events", auth, seeSite, async (c) => {
     const id = c.req.param("id");
     requireSite(id);
     const after = Number(c.req.query("after") ?? 0);

@@ -14,6 +14,7 @@ import type { Hono, MiddlewareHandler } from "hono";
 import type { Aedes } from "aedes";
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import { createLogger, type Logger } from "../../lib/log/index.ts";
+import type { Rights } from "../rights/index.ts";
 import type { ApiEnv } from "../api.ts";
 import type { Db } from "../db.ts";
 import { openMirror } from "./mirror.ts";
@@ -47,7 +48,7 @@ export interface CentralLike {
 }
 
 export interface SitesModule {
-  apiRoutes: (app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>) => void;
+  apiRoutes: (app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops?: { rights: Rights }) => void;
   siteDetails: (siteId: string) => Promise<Record<string, unknown>>;
   /** `external` overrides mqttUrl/mqttClient given at creation (their cert needs central's CA, which exists only now). */
   attach(central: CentralLike, external?: { mqttUrl: string; mqttClient: { certPem: string; keyPem: string; clientId?: string } }): Promise<Sites>;
@@ -65,10 +66,10 @@ export function createSites(o: CreateSitesOptions): SitesModule {
     return sites;
   };
   return {
-    apiRoutes: (app, auth) => {
+    apiRoutes: (app, auth, ops) => {
       // Routes resolve `sites` lazily: they are mounted before the broker exists.
       const proxy = new Proxy({} as Sites, { get: (_t, k) => { const s = need(); const v = (s as unknown as Record<string | symbol, unknown>)[k]; return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(s) : v; } });
-      mountSiteRoutes(app, auth, proxy);
+      mountSiteRoutes(app, auth, proxy, ops?.rights);
     },
     siteDetails: async (id) => (sites ? await sites.siteDetails(id) : {}),
     async attach(central, ext) {

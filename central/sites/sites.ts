@@ -218,6 +218,11 @@ export class Sites {
     return rows.map((r) => ({ n: Number(r.n), id: r.event_id!, camera: r.camera_id, kind: r.kind!, at: iso(Number(r.at_ms)), seq: Number(r.seq), data: JSON.parse(r.data ?? "{}") as unknown }));
   }
 
+  /** The link the edge last reported (cellular, wifi, …), for stream choice and transfer rules. */
+  linkType(siteId: string): string | undefined {
+    return this.control?.latestHealth.get(siteId)?.body.link.type;
+  }
+
   /** Extra fields for GET /api/v1/sites/{id}: latest health + 24 h history, config state, cameras. */
   async siteDetails(siteId: string) {
     const now = this.o.clock.now();

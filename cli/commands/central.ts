@@ -52,18 +52,20 @@ const command: Command = {
 export default command;
 
 async function runCentral(cfg: CentralConfig): Promise<number> {
-  const { startCentral } = await import("../../central/index.ts");
-  const central = await startCentral(cfg);
+  const { startCentralSite } = await import("../../central/main.ts");
+  const site = await startCentralSite(cfg);
+  const central = site.central;
   console.log(`central API       ${central.apiUrl}`);
   console.log(`enrollment        ${central.enrollUrl}`);
   console.log(`federation (mTLS) ${central.federationUrl}`);
   console.log(`MQTT (mTLS)       ${central.mqttUrl}`);
+  if (site.rtsp) console.log(`RTSP out          rtsp://${site.rtsp.host}:${site.rtsp.port}/<site>.<camera>/<main|sub>`);
   console.log(`CA fingerprint    sha256:${central.caFingerprint}`);
   if (central.initialAdminPassword) {
     console.log(`admin login       user admin, password ${central.initialAdminPassword} (shown once; also in ${central.adminPasswordFile})`);
   }
   await untilSignal();
-  await central.close();
+  await site.close();
   return 0;
 }
 

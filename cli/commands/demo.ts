@@ -32,9 +32,9 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
   const edgeCount = opts.edges ?? 2;
   const perEdge = opts.camerasPerEdge ?? 2;
   await mkdir(dataDir, { recursive: true });
-  const [{ startCamsim, withCredentials }, { startCentral }, { startEdge }, { enroll, loadIdentity }] = await Promise.all([
+  const [{ startCamsim, withCredentials }, { startCentralSite }, { startEdge }, { enroll, loadIdentity }] = await Promise.all([
     import("../../camsim/index.ts"),
-    import("../../central/index.ts"),
+    import("../../central/main.ts"),
     import("../../edge/main.ts"),
     import("../../edge/identity/index.ts"),
   ]);
@@ -44,9 +44,10 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
   };
   try {
     // --port 0 (tests): every central listener on a free port, so parallel demos never collide.
-    const anyPort = opts.port === 0 ? { enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } } : {};
-    const central = await startCentral({ dataDir: join(dataDir, "central"), api: { port: opts.port ?? 8080 }, ...anyPort }, { log: log.child({ component: "central" }) });
-    stops.push(() => central.close());
+    const anyPort = opts.port === 0 ? { enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { port: 0 } } } : {};
+    const site = await startCentralSite({ dataDir: join(dataDir, "central"), api: { port: opts.port ?? 8080 }, ...anyPort }, { log: log.child({ component: "central" }) });
+    stops.push(() => site.close());
+    const central = site.central;
     const cam = await startCamsim({ cameras: edgeCount * perEdge, main: { width: 1280, height: 720, fps: 15 }, log: log.child({ component: "camsim" }) });
     stops.push(() => cam.close());
 

@@ -1,0 +1,119 @@
+/**
+ * The whole central site, composed: the skeleton (startCentral: CA, listeners, users, events,
+ * audit, firmware, web) plus the control plane (central/sites), live relay and live recording
+ * (central/live), RTSP out (central/live/rtsp) and the transfer engine (central/transfer), all
+ * sharing one central MediaStore. `outpost central` and `outpost demo` run this; focused tests
+ * may start the skeleton alone and wire only what they test.
+ */
+import "reflect-metadata";
+import { join } from "node:path";
+import { systemClock, type Clock } from "../lib/clock.ts";
+import { createLogger, type Logger } from "../lib/log/index.ts";
+import { MediaStore } from "../lib/store/index.ts";
+import { splitCentralCameraId } from "../federation/protocol/index.ts";
+import { CentralConfig, startCentral, type Central, type CentralConfigInput } from "./index.ts";
+import { createSites, type Sites } from "./sites/index.ts";
+import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
+import { startRtspOut, type RtspOut } from "./live/rtsp/index.ts";
+import { createTransfer, type TransferModule } from "./transfer/index.ts";
+import { requireRight } from "./rights/index.ts";
+
+export interface CentralSite {
+  central: Central;
+  sites: Sites;
+  live: CentralLive;
+  transfer: TransferModule;
+  store: MediaStore;
+  rtsp?: RtspOut;
+  close(): Promise<void>;
+}
+
+export async function startCentralSite(input: CentralConfigInput | CentralConfig, o: { clock?: Clock; log?: Logger } = {}): Promise<CentralSite> {
+  const cfg = CentralConfig.parse(input);
+  const clock = o.clock ?? systemClock;
+  const log = o.log ?? createLogger("central");
+  const store = await MediaStore.open({ root: join(cfg.dataDir, "store"), clock, log: log.child({ component: "central.store" }) });
+  const closers: (() => Promise<void> | void)[] = [() => store.close()];
+  const close = async () => {
+    for (const c of closers.reverse()) await Promise.resolve(c()).catch((e) => log.warn("close failed", { err: e as Error }));
+  };
+  try {
+    const transfer = await createTransfer({ dataDir: cfg.dataDir, store, clock, log: log.child({ component: "central.transfer" }) });
+    closers.push(() => transfer.close());
+    let sites: Sites | undefined;
+    let central: Central | undefined;
+    let opsRef: Central["ops"] | undefined;
+    const cp = createSites({
+      dataDir: cfg.dataDir,
+      log: log.child({ component: "central.sites" }),
+      centralRanges: transfer.centralRanges,
+      onSiteEvent: (e) => {
+        transfer.onSiteEvent(e);
+        // Edge events (motion, inputs, camera offline, …) join the one event model: rules, alarms.
+        if (!e.kind.startsWith("outpost.") && central)
+          void central.ops
+            .ingestEvent({ id: `${e.siteId}:${e.eventId}`, type: e.kind, time: new Date(e.atMs).toISOString(), source: "edge", siteId: e.siteId, cameraId: e.cameraId ? `${e.siteId}.${e.cameraId}` : undefined, data: (e as { data?: Record<string, unknown> }).data ?? {} } as never)
+            .catch((err) => log.warn("edge event not ingested", { err: err as Error, event: e.eventId }));
+      },
+    });
+    closers.push(() => cp.close());
+    const live = new CentralLive({
+      clock,
+      log: log.child({ component: "central.live" }),
+      requester: {
+        request: async (siteId, req) => {
+          if (!sites) throw new Error("control plane not attached yet");
+          await commandRequester(sites).request(siteId, req);
+        },
+      },
+      siteExists: (id) => central?.site(id)?.state === "active",
+      cameraExists: async (siteId, cameraId) => !!sites && (await sites.cameras()).some((c) => c.siteId === siteId && c.channel === cameraId),
+      linkOf: (siteId) => sites?.linkType(siteId),
+      // Viewers need the view-live right on the camera (ops exists once startCentral mounts routes).
+      guard: async (c, next) => {
+        if (!opsRef) throw new Error("central operations not ready");
+        const id = c.req.param("id") ?? "";
+        return requireRight(opsRef.rights, "view-live", (() => ({ camera: id, site: splitCentralCameraId(id)?.siteId ?? null })) as never)(c as never, next);
+      },
+    });
+    closers.push(() => live.close());
+    central = await startCentral(cfg, {
+      clock,
+      log,
+      federationRoutes: (app) => {
+        transfer.federationRoutes(app);
+        live.federationRoutes(app);
+      },
+      apiRoutes: (app, auth, ops) => {
+        cp.apiRoutes(app, auth, ops);
+        transfer.apiRoutes(app, auth, ops);
+        opsRef = ops;
+        live.apiRoutes(app, auth);
+      },
+      siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
+    });
+    closers.splice(1, 0, () => central!.close());
+    sites = await cp.attach(central);
+    const recorder = new LiveRecorder(live, store, log.child({ component: "central.live-recorder" }));
+    closers.push(() => recorder.stopAll());
+    transfer.attach({ sites, ops: central.ops, recordLive: (id, stream) => recorder.recordLive(id, stream) });
+    let rtsp: RtspOut | undefined;
+    if (cfg.live.rtsp.enabled) {
+      rtsp = await startRtspOut({
+        live,
+        users: central.ops.users,
+        rights: central.ops.rights,
+        audit: (a) => void central!.ops.recordAudit(a as never),
+        host: cfg.live.rtsp.host,
+        port: cfg.live.rtsp.port,
+        log: log.child({ component: "central.rtsp" }),
+      });
+      closers.push(() => rtsp!.close());
+    }
+    log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? `rtsp://${rtsp.host}:${rtsp.port}` : "off" });
+    return { central, sites, live, transfer, store, ...(rtsp ? { rtsp } : {}), close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
