@@ -177,6 +177,28 @@ describe("web client served by central", () => {
   }, 60_000);
 });
 
+describe("live through central", () => {
+  test("4-tile live grid at central: cameras of both edges play (video.currentTime advances)", async () => {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await login(page, central, "admin", demo.info.central.password);
+    const rows = page.locator(".cam-row[data-camera]");
+    await waitFor(async () => (await rows.count()) >= 4, 20_000, "four cameras in central's tree");
+    await page.getByRole("button", { name: "2×2" }).click();
+    for (let i = 0; i < 4; i++) {
+      await rows.nth(i).focus();
+      await page.keyboard.press("Enter");
+    }
+    const times = async () => page.$$eval("[data-tile] video", (vs) => (vs as HTMLVideoElement[]).map((v) => v.currentTime));
+    await waitFor(async () => (await times()).length === 4 && (await times()).every((t) => t > 0), 30_000, "all four tiles playing through central");
+    const t1 = await times();
+    await Bun.sleep(1500);
+    const t2 = await times();
+    for (let i = 0; i < 4; i++) expect(t2[i]!).toBeGreaterThan(t1[i]!);
+    await shot(page, "02b-central-live-grid");
+    await page.close();
+  }, 90_000);
+});
+
 describe("reduced web client served by an edge", () => {
   test("4-tile live grid: every tile plays (video.currentTime advances)", async () => {
     const e = demo.info.edges[0]!;
