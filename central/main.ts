@@ -50,9 +50,11 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       onSiteEvent: (e) => {
         transfer.onSiteEvent(e);
         // Edge events (motion, inputs, camera offline, …) join the one event model: rules, alarms.
-        if (!e.kind.startsWith("outpost.") && central)
+        // e.cameraId is already central's `<site>.<camera>` (SiteEvent).
+        if (e.kind === "outpost.log" && central) central.ops.ingestEdgeLogs(e.siteId, [e.data]);
+        else if (!e.kind.startsWith("outpost.") && central)
           void central.ops
-            .ingestEvent({ id: `${e.siteId}:${e.eventId}`, type: e.kind, time: new Date(e.atMs).toISOString(), source: "edge", siteId: e.siteId, cameraId: e.cameraId ? `${e.siteId}.${e.cameraId}` : undefined, data: (e as { data?: Record<string, unknown> }).data ?? {} } as never)
+            .ingestEvent({ id: `${e.siteId}:${e.eventId}`, type: e.kind, time: new Date(e.atMs).toISOString(), source: "edge", siteId: e.siteId, cameraId: e.cameraId ?? undefined, data: (e as { data?: Record<string, unknown> }).data ?? {} } as never)
             .catch((err) => log.warn("edge event not ingested", { err: err as Error, event: e.eventId }));
       },
     });

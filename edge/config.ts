@@ -109,6 +109,8 @@ export const edgeConfigSchema = z
         /** External MQTT broker (mqtts://host:port) instead of the URL received at enrollment. */
         mqttUrl: z.string().refine((s) => /^mqtts?:\/\//.test(s), "must be an mqtts:// URL").optional(),
         healthIntervalMs: z.number().int().min(1000).default(30_000),
+        /** Active uplink type reported to central and matched against the site's link profiles (edge/transfer); the `set-link` command changes it at run time. */
+        link: z.string().regex(/^[a-z0-9-]{1,40}$/, "a link type like cellular, wifi, ethernet").default("unknown"),
         /** Bound of unacknowledged messages on disk; beyond it telemetry is dropped (events never). */
         outboxMaxBytes: z.number().int().min(1_048_576).default(64 * 1024 * 1024),
       })

@@ -26,6 +26,8 @@ import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfi
 import { PidFile, StreamIngest, type StreamStatus } from "./ingest/index.ts";
 import { loadIdentity, startRenewal, type Identity } from "./identity/index.ts";
 import { startUplink, type Uplink } from "./uplink/index.ts";
+import { startEdgeTransfer, type EdgeTransferHandle } from "./transfer/index.ts";
+import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";
 import type { DesiredConfig } from "../federation/protocol/index.ts";
 import { EdgeLive } from "./live/index.ts";
 import { requireSession, type Sessions } from "../lib/auth/index.ts";
@@ -42,6 +44,8 @@ export interface EdgeDeps {
   logSink?: LogSink;
   /** Serve the HTTP API (if edge/api exists and api.enabled); default true. */
   serveApi?: boolean;
+  /** Event timing (edge/events): debounce, polls, ONVIF renew/backoff; tests compress them. */
+  events?: Pick<EdgeEventsDeps, "holdMs" | "pollMs" | "diskPollMs" | "onvif">;
 }
 
 export interface CameraStatus {
@@ -162,7 +166,9 @@ class CameraRuntime {
 export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps = {}): Promise<Edge> {
   const config: EdgeConfig = validateConfig(edgeConfigSchema, input, "startEdge");
   const clock = deps.clock ?? systemClock;
-  const log = deps.log ?? new Logger({ component: "edge", level: config.logLevel, ...(deps.logSink ? { sink: deps.logSink } : {}) });
+  // Warnings and errors also go to central's system log once the uplink exists (edge/events).
+  const uplinkLogSink = new UplinkLogSink();
+  const log = (deps.log ?? new Logger({ component: "edge", level: config.logLevel, ...(deps.logSink ? { sink: deps.logSink } : {}) })).tee(uplinkLogSink);
   const startedAt = clock.now();
   await mkdir(config.dataDir, { recursive: true });
 
@@ -223,12 +229,15 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
 
   // Desired config from central (applied by the uplink) overlays the file's retention.
   let desired: DesiredConfig | null = null;
+  // Transfers to central (edge/transfer): uploads within link profiles; `central-only` cameras keep a rolling buffer.
+  let transfer: EdgeTransferHandle | undefined;
   const policyOf = (cameraId: string): RetentionPolicy => {
     const r = desired?.cameras?.[cameraId]?.retention ?? desired?.retention ?? config.cameras.find((c) => c.id === cameraId)?.retention ?? config.retention;
-    return {
+    const base = {
       ...(r.maxAgeHours !== undefined ? { maxAgeMs: r.maxAgeHours * HOUR } : {}),
       ...(r.maxBytes !== undefined ? { maxBytes: r.maxBytes } : {}),
     };
+    return transfer ? transfer.retention(cameraId, base) : base;
   };
   let retentionBusy: Promise<{ deleted: number; freedBytes: number }> | undefined;
   const runRetention = (): Promise<{ deleted: number; freedBytes: number }> => {
@@ -275,7 +284,9 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         }
         desired = c;
       },
+      link: () => ({ type: transfer?.link ?? config.federation.link, quality: null }),
       commands: {
+        ...(transfer?.commands ?? {}),
         // Central asks for a live uplink (or its lease refresh / stop); live opens it outbound.
         live: (a) => live.command(a),
         "restart-stream": (a) => {
@@ -293,7 +304,19 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       intervals: { healthMs: config.federation.healthIntervalMs },
       outboxMaxBytes: config.federation.outboxMaxBytes,
     });
+  const makeTransfer = (id: Identity) =>
+    startEdgeTransfer({
+      dataDir: config.dataDir,
+      store,
+      federationUrl: id.federationUrl,
+      tls: { ca: id.caPem, cert: id.certPem, key: id.keyPem },
+      policy: () => desired?.policy ?? null,
+      link: transfer?.link ?? config.federation.link,
+      clock,
+      log: log.child({ component: "transfer" }),
+    });
   if (identity) {
+    transfer = await makeTransfer(identity);
     uplink = await makeUplink(identity);
     // Live uplinks dial central's federation listener with the current identity (it rotates).
     live.setUplinkTarget({ url: () => identity!.federationUrl, tls: () => ({ ca: identity!.caPem, cert: identity!.certPem, key: identity!.keyPem }) });
@@ -304,11 +327,34 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         identity = next;
         // The old certificate is refused once the new one is confirmed: reconnect with the new one.
         await uplink?.stop();
+        const prev = transfer;
+        await prev?.stop();
+        transfer = await makeTransfer(next);
         uplink = await makeUplink(next);
         log.info("certificate rotated; federation reconnected", { serial: next.serial, notAfter: next.notAfter });
       },
     });
   } else log.info("not enrolled with a central: federation off (outpost edge enroll --data <dataDir>)");
+  if (identity) uplinkLogSink.attach(() => uplink);
+  else uplinkLogSink.detach();
+  // Events (ONVIF, camera online/offline, disk): local event log + the uplink's outbox.
+  const events: EdgeEvents = await startEdgeEvents({
+    dataDir: config.dataDir,
+    clock,
+    log: log.child({ component: "edge.events" }),
+    uplink: () => uplink,
+    cameras: () =>
+      runtimes.map((r) => {
+        const st = r.status(clock);
+        return { id: st.id, enabled: st.enabled, streams: st.streams, ...(st.error ? { error: st.error } : {}), ...(r.cfg.onvif ? { onvif: { address: r.cfg.onvif.address, user: r.cfg.user, password: r.cfg.password } } : {}) };
+      }),
+    // Retention keeps free space above minFreeBytes; below half of it, recording is losing the race.
+    disk: async () => {
+      const u = await store.usage();
+      return { full: store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2, freeBytes: u.volumeFreeBytes, totalBytes: u.volumeTotalBytes };
+    },
+    ...deps.events,
+  });
 
   let server: ReturnType<typeof Bun.serve> | undefined;
   let url: string | undefined;
@@ -339,6 +385,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       });
       const parts = app as { app?: Hono; sessions?: Sessions };
       if (parts.app && parts.sessions) live.mount(parts.app, requireSession(parts.sessions) as never);
+      if (parts.app && parts.sessions) events.mount(parts.app, requireSession(parts.sessions) as never);
       // the reduced web client for on-site use; last, because its page fallback answers every GET outside /api/
       if (parts.app) mountWeb(parts.app, { role: "edge" });
       server = Bun.serve({
@@ -376,8 +423,11 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         server?.stop(true);
         live.close();
         renewal?.stop();
+        await events.stop();
+        uplinkLogSink.detach();
         await Promise.all(runtimes.map((r) => r.stop()));
         await retentionBusy?.catch(() => undefined);
+        await transfer?.stop();
         await uplink?.stop();
         await store.close();
         log.info("edge recorder stopped");

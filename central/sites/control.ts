@@ -265,6 +265,8 @@ export class ControlPlane {
       case "telemetry": {
         const b = m.body;
         rows.telemetry.push([siteId, m.ob, m.seq, b.kind, b.cameraId ? centralCameraId(siteId, b.cameraId) : null, b.atMs, JSON.stringify(b.data)]);
+        // Edge log lines (warnings/errors) go on to the system log, once (after the seq check above).
+        if (b.kind === "log") events.push({ siteId, cameraId: null, eventId: `${m.ob}:${m.seq}`, kind: "outpost.log", atMs: b.atMs, data: b.data });
         return;
       }
       case "event":

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import * as S from "./schemas.ts";
+import { EventList, EventQuery } from "../events/schemas.ts";
 
 interface Route {
   method: "get" | "post" | "delete";
@@ -36,6 +37,7 @@ export const routes: Route[] = [
   { method: "get", path: "/evidence-locks", summary: "Evidence locks", query: S.LockQuery, ok: { status: 200, description: "locks", schema: S.LockList }, errors: [401] },
   { method: "get", path: "/evidence-locks/{id}", summary: "One evidence lock", ok: { status: 200, description: "lock", schema: S.LockOut }, errors: [401, 404] },
   { method: "delete", path: "/evidence-locks/{id}", summary: "Release an evidence lock", ok: { status: 204, description: "released" }, errors: [401, 404] },
+  { method: "get", path: "/events", summary: "Events this edge observed (ONVIF motion/inputs, camera online/offline, disk), oldest first", query: EventQuery, ok: { status: 200, description: "events", schema: EventList }, errors: [400, 401] },
   { method: "get", path: "/health", summary: "Liveness without a session; with a session also disk, streams, clock", auth: false, ok: { status: 200, description: "health", schema: S.Liveness } },
   { method: "get", path: "/openapi.json", summary: "This document", auth: false, ok: { status: 200, description: "OpenAPI 3.1" } },
 ];

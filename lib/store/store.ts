@@ -3,13 +3,15 @@
  * runs recovery, hands out one writer per stream, answers timeline queries, keeps evidence
  * locks, and enforces retention (per camera, quota, free-space floor).
  */
-import { access, rename, statfs, unlink } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { access, copyFile, link, open, rename, stat, statfs, unlink } from "node:fs/promises";
+import { constants as fsConstants } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { systemClock, type Clock } from "../clock.ts";
 import { createLogger, type Logger } from "../log/index.ts";
 import type { EvidenceLock, GapRecord, SegmentRecord, StreamKind, Timeline, TimelineQuery } from "./types.ts";
 import { IndexDb } from "./db.ts";
-import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, writeFileDurable } from "./layout.ts";
+import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, segmentRelPath, writeFileDurable } from "./layout.ts";
+import { describe, readWhole } from "./files.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
 import { recover, type RecoveryReport } from "./recovery.ts";
 import { StreamWriter, type SegmentWriter, type WriterHost } from "./writer.ts";
@@ -50,7 +52,7 @@ export class MediaStore {
   private closed = false;
   private retentionRunning: Promise<unknown> = Promise.resolve();
   private readonly maintenance: boolean;
-  private readonly host: WriterHost;
+  private readonly host: WriterHost & { commitRowOnly(seg: SegmentRecord): Promise<void> };
 
   private constructor(
     opts: StoreOptions,
@@ -95,6 +97,17 @@ export class MediaStore {
           this.unindexed.push(seg);
         }
         this.lastEnd.set(streamKey(seg.cameraId, seg.stream), seg.endMs);
+      },
+      commitRowOnly: async (seg) => {
+        await this.flushUnindexed();
+        try {
+          await this.db.putSegment(seg);
+        } catch (e) {
+          this.log.error("index row not written; kept in memory and retried (the file is safe on disk)", { err: e as Error, path: seg.path });
+          this.unindexed.push(seg);
+        }
+        const key = streamKey(seg.cameraId, seg.stream);
+        if (seg.endMs > (this.lastEnd.get(key) ?? 0)) this.lastEnd.set(key, seg.endMs);
       },
       saveGap: async (g) => {
         await this.withRoom(() => appendGap(this.root, g));
@@ -242,6 +255,69 @@ export class MediaStore {
 
   absPath(seg: SegmentRecord): string {
     return join(this.root, seg.path);
+  }
+
+  /**
+   * Adds a finished segment made elsewhere (central's copy of an edge segment). The file at
+   * `src` (on the store's volume) must be a playable fMP4 whose SHA-256 is `expect.sha256`;
+   * it is fsynced, renamed into the layout at `expect.startMs`, the directory fsynced, and only
+   * then indexed — the writer's order, so recovery treats it like any recorded segment.
+   * Idempotent: when the store already holds this exact segment (same start, same hash) the
+   * source is removed and the existing record returned. Another file at the same start (e.g.
+   * central's own live recording) moves the import on by a millisecond.
+   */
+  async importSegment(src: string, expect: { cameraId: string; stream: StreamKind; startMs: number; sha256: string }): Promise<{ record: SegmentRecord; existed: boolean }> {
+    checkCameraId(expect.cameraId);
+    checkStream(expect.stream);
+    if (!Number.isSafeInteger(expect.startMs) || expect.startMs < 0) throw new StoreInputError("startMs must be a time in ms");
+    if (!/^[0-9a-f]{64}$/.test(expect.sha256)) throw new StoreInputError("sha256 must be 64 lower-case hex digits");
+    if (this.closed) throw new Error("store is closed");
+    const buf = await readWhole(src);
+    for (let start = expect.startMs; start < expect.startMs + 1000; start++) {
+      const rel = segmentRelPath(expect.cameraId, expect.stream, start);
+      const dest = join(this.root, rel);
+      const d = describe(rel, buf);
+      if (!d.record || d.record.bytes !== buf.length) throw new StoreInputError(`the file is not one whole playable segment (${d.record?.bytes ?? 0} of ${buf.length} bytes playable)`);
+      if (d.record.sha256 !== expect.sha256) throw new StoreInputError(`SHA-256 mismatch: the file hashes to ${d.record.sha256}, expected ${expect.sha256}`);
+      const existing = await stat(dest).catch(() => null);
+      if (existing) {
+        const [row] = (await this.db.segments(expect.cameraId, expect.stream, start, start + 1)).filter((r) => r.startMs === start);
+        if (row?.sha256 === expect.sha256) {
+          await unlink(src).catch(() => undefined);
+          return { record: row, existed: true };
+        }
+        continue;
+      }
+      this.host.reserve(buf.length);
+      try {
+        const fh = await open(src, "r+");
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await mkdirDurable(dirname(dest));
+        await link(src, dest).catch(async (e) => {
+          // EEXIST: a writer took this start a moment ago; EXDEV: another volume (copy instead).
+          if ((e as { code?: string }).code === "EEXIST") throw e;
+          await copyFile(src, dest, fsConstants.COPYFILE_EXCL);
+          const h = await open(dest, "r+");
+          await h.sync();
+          await h.close();
+        });
+        await fsyncDir(dirname(dest));
+        await unlink(src).catch(() => undefined);
+      } catch (e) {
+        this.host.release(buf.length);
+        if ((e as { code?: string }).code === "EEXIST") continue;
+        throw e;
+      }
+      const rec = d.record;
+      await this.host.commitRowOnly(rec);
+      this.log.info("segment imported", { segment: rec.id, bytes: rec.bytes });
+      return { record: rec, existed: false };
+    }
+    throw new StoreInputError("no free start time for the imported segment within 1 s of its start");
   }
 
   /** Records a gap (e.g. reported by central or ingest) durably: journal first, then index. */

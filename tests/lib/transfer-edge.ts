@@ -17,7 +17,7 @@ import { startEdgeTransfer } from "../../edge/transfer/index.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { Logger, MemorySink, createLogger } from "../../lib/log/index.ts";
 
-const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; federationUrl: string; src: string; cameras: string[]; link?: string; workers?: number };
+const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; federationUrl: string; src: string; cameras: string[]; link?: string; workers?: number; record?: boolean; segmentMs?: number; retentionMs?: number; perRequest?: number };
 const quiet = (component: string) => (process.env.EDGE_LOG ? createLogger(component) : new Logger({ component, sink: new MemorySink(), level: "error" }));
 const items = new FragmentSplitter().push(new Uint8Array(await Bun.file(o.src).arrayBuffer()));
 const first = items[0]!;
@@ -28,7 +28,7 @@ const media: Media = { init: first.bytes, info: first.info, frags, durationMs: l
 
 const identity = await loadIdentity(o.dir);
 if (!identity) throw new Error("not enrolled");
-const store = await MediaStore.open({ root: path.join(o.dir, "store"), segmentDurationMs: 1000, minFreeBytes: 0, log: quiet("store") });
+const store = await MediaStore.open({ root: path.join(o.dir, "store"), segmentDurationMs: o.segmentMs ?? 1000, minFreeBytes: 0, log: quiet("store") });
 let uplinkRef: Awaited<ReturnType<typeof startUplink>> | null = null;
 const transfer = await startEdgeTransfer({
   dataDir: o.dir,
@@ -40,12 +40,13 @@ const transfer = await startEdgeTransfer({
   clock: systemClock,
   log: quiet("edge.transfer"),
   workers: o.workers,
+  maxChunksPerRequest: o.perRequest,
   pollWaitMs: 5000,
   refreshMs: 500,
   stallMs: 8000,
   backoff: { minMs: 100, maxMs: 1000 },
 });
-let recording = true;
+let recording = o.record !== false;
 const uplink = await startUplink({
   dataDir: o.dir,
   identity,
@@ -55,17 +56,21 @@ const uplink = await startUplink({
   share: ["*"],
   log: quiet("edge.uplink"),
   link: () => ({ type: transfer.link, quality: null }),
+  ...(o.retentionMs ? { retention: () => ({ maxAgeMs: o.retentionMs }) } : {}),
   commands: transfer.commands,
   intervals: { syncMs: 300, treeMs: 300, healthMs: 2000, digestMs: 5000, ackTimeoutMs: 2000 },
   backoff: { minMs: 100, maxMs: 500 },
 });
 uplinkRef = uplink;
+// Retention as the edge runs it (periodically), when the test asks for a short horizon.
+if (o.retentionMs) setInterval(() => void store.enforceRetention(() => ({ maxAgeMs: o.retentionMs })).catch(() => undefined), 500);
 
 // Recording: every camera gets the same looped clip in real time; `stop` ends every session.
-const writers = o.cameras.map((id) => store.writer(id, "main"));
+const writers = recording ? o.cameras.map((id) => store.writer(id, "main")) : [];
 for (const w of writers) w.init(media.init, media.info);
 let stopReq: (() => void) | null = null;
 const feeder = (async () => {
+  if (!recording) return;
   const base = Date.now();
   for (let n = 0; ; n++) {
     const f = fragmentAt(media, n);

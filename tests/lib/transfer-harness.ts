@@ -71,8 +71,8 @@ export interface EdgeDump {
   uplink: { connected: boolean };
 }
 
-export async function spawnEdge(o: { dir: string; mqttPort: number; fedPort: number; src: string; cameras: string[]; link?: string; workers?: number }): Promise<EdgeProc> {
-  const arg = { dir: o.dir, mqttUrl: `mqtts://localhost:${o.mqttPort}`, federationUrl: `https://localhost:${o.fedPort}`, src: o.src, cameras: o.cameras, link: o.link, workers: o.workers };
+export async function spawnEdge(o: { dir: string; mqttPort: number; fedPort: number; src: string; cameras: string[]; link?: string; workers?: number; retentionMs?: number; perRequest?: number }): Promise<EdgeProc> {
+  const arg = { dir: o.dir, mqttUrl: `mqtts://localhost:${o.mqttPort}`, federationUrl: `https://localhost:${o.fedPort}`, src: o.src, cameras: o.cameras, link: o.link, workers: o.workers, retentionMs: o.retentionMs, perRequest: o.perRequest };
   const proc = Bun.spawn(["bun", path.join(import.meta.dir, "transfer-edge.ts"), JSON.stringify(arg)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
   const lines: string[] = [];
   const waiters: (() => void)[] = [];

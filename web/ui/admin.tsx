@@ -219,7 +219,8 @@ function PoliciesAdmin() {
       options,
       ...(options.includes("scheduled") ? { schedule: { from, to } } : {}),
       ...(options.includes("on-event") ? { event: { preSeconds: pre, postSeconds: post } } : {}),
-      budget: { monthlyBytes: monthlyGb === "" ? null : Math.round(Number(monthlyGb) * 1e9), rateBitsPerSecond: capMbps === "" ? null : Math.round(Number(capMbps) * 1e6) },
+      // Budgets and link caps are per site (the link is the site's); a camera override carries none.
+      ...(kind === "site" ? { budget: { monthlyBytes: monthlyGb === "" ? null : Math.round(Number(monthlyGb) * 1e9), rateBitsPerSecond: capMbps === "" ? null : Math.round(Number(capMbps) * 1e6) } } : {}),
     };
     try {
       await api("PUT", `/api/v1/${kind === "site" ? "sites" : "cameras"}/${encodeURIComponent(id)}/policy`, body);

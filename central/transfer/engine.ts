@@ -1,0 +1,702 @@
+/**
+ * The transfer engine at central: turns policies, retrievals, events and evidence locks into
+ * the list of edge segments each site should send (WorkItems, by class then overwrite
+ * deadline), answers the edge's long poll, follows job progress, raises at-risk jobs and
+ * alarms when footage will be lost anyway, keeps cross-site evidence locks, and records live
+ * for the continuous options when a live recorder is wired. What central holds is read from
+ * its MediaStore (the disk is the truth); jobs and locks are rows in transfer.duckdb.
+ */
+import { iso, type Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import type { MediaStore, StreamKind } from "../../lib/store/index.ts";
+import { centralCameraId, splitCentralCameraId } from "../../federation/protocol/index.ts";
+import {
+  TRANSFER_VERSION,
+  budgetMonth,
+  classRank,
+  effectivePolicy,
+  inWindows,
+  linkProfile,
+  type SitePolicy,
+  type TransferClass,
+  type WorkItem,
+  type WorkRequest,
+  type WorkResponse,
+  WorkRequest as WorkRequestSchema,
+} from "../../federation/transfer/index.ts";
+import type { Db } from "../db.ts";
+import type { Sites } from "../sites/index.ts";
+import type { Receiver } from "./receiver.ts";
+
+export type RetrievalState = "queued" | "running" | "done" | "partial" | "cancelled" | "failed";
+
+export interface RetrievalView {
+  id: string;
+  siteId: string;
+  cameraId: string;
+  camera: string;
+  stream: StreamKind;
+  from: string;
+  to: string;
+  priority: TransferClass;
+  state: RetrievalState;
+  bytesDone: number;
+  bytesTotal: number;
+  progress: number;
+  etaSeconds: number | null;
+  atRisk: boolean;
+  reason: unknown;
+  createdBy: string;
+  createdAt: string;
+  doneAt: string | null;
+  detail: string | null;
+}
+
+export interface EngineDeps {
+  db: Db;
+  store: MediaStore;
+  receiver: Receiver;
+  clock: Clock;
+  log: Logger;
+  chunkSize: number;
+  sites: () => Sites | null;
+  /** Raise an event at central (ops.ingestEvent): footage at risk/lost, budget near its limit. */
+  raiseEvent?: (e: { id: string; type: string; time: string; source: "system"; origin: string; siteId: string; cameraId: string | null; data: Record<string, unknown> }) => Promise<unknown>;
+  /** Tell alarms a clip is ready (ops.alarms.attachClip). */
+  attachClip?: (retrievalId: string, clip: { state: string; url?: string; detail?: string }) => Promise<unknown>;
+  recordLive?: (centralCameraId: string, stream: StreamKind) => () => Promise<void>;
+  /** Margin before the edge overwrites footage within which a job counts as at risk. */
+  deadlineMarginMs?: number;
+  /** A window is complete this long after its end even if the edge index never reaches it. */
+  settleMs?: number;
+}
+
+export class EngineError extends Error {
+  constructor(
+    message: string,
+    readonly code: "not-found" | "conflict" | "invalid",
+  ) {
+    super(message);
+  }
+}
+
+interface Seg {
+  cameraId: string;
+  stream: StreamKind;
+  startMs: number;
+  endMs: number;
+  bytes: number;
+}
+
+const ACTIVE = `('queued', 'running')`;
+const CONTINUOUS = ["after-link-down", "both", "central-only"] as const;
+
+export class Engine {
+  private waiters = new Set<() => void>();
+  private usage = new Map<string, number>();
+  private rate = new Map<string, { at: number; bps: number }>();
+  private live = new Map<string, () => Promise<void>>();
+  private lastLink = new Map<string, string>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private ticking = false;
+  private readonly margin: number;
+  private readonly settle: number;
+
+  /** Central live recording for the continuous options (central/live LiveRecorder.recordLive). */
+  recordLive: EngineDeps["recordLive"];
+
+  constructor(private readonly d: EngineDeps) {
+    this.recordLive = d.recordLive;
+    this.margin = d.deadlineMarginMs ?? 120_000;
+    this.settle = d.settleMs ?? 60_000;
+    d.receiver.onBytes = (site, link, n) => {
+      const k = `${site}\u0000${budgetMonth(d.clock.now())}\u0000${link}`;
+      this.usage.set(k, (this.usage.get(k) ?? 0) + n);
+      const r = this.rate.get(site);
+      const now = d.clock.now();
+      // Exponentially weighted goodput per site: the ETA and deadline estimates use it.
+      if (!r) this.rate.set(site, { at: now, bps: 0 });
+      else if (now > r.at) {
+        const inst = (n * 1000) / Math.max(1, now - r.at);
+        const a = Math.min(1, (now - r.at) / 5000);
+        this.rate.set(site, { at: now, bps: r.bps * (1 - a) + inst * a });
+      }
+    };
+    d.receiver.onCommit = () => this.wake();
+  }
+
+  start(intervalMs = 1000): void {
+    this.timer = setInterval(() => void this.tick(), intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const w of this.waiters) w();
+    for (const s of this.live.values()) await s().catch(() => undefined);
+    this.live.clear();
+    await this.flushUsage();
+  }
+
+  wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  private need(): Sites {
+    const s = this.d.sites();
+    if (!s) throw new EngineError("the control plane is not attached yet", "conflict");
+    return s;
+  }
+
+  async policy(siteId: string): Promise<{ policy: SitePolicy | null; sinceMs: number }> {
+    const v = await this.need().configView(siteId);
+    const cfg = (v.desired?.config ?? {}) as { policy?: SitePolicy };
+    return { policy: cfg.policy ?? null, sinceMs: v.desired ? Date.parse(v.desired.createdAt) : 0 };
+  }
+
+  private async siteCameras(siteId: string): Promise<string[]> {
+    return (await this.need().cameras()).filter((c) => c.siteId === siteId).map((c) => c.channel);
+  }
+
+  private async mirrorSegs(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<Seg[]> {
+    const rows = await this.need().mirrorDb.all<{ s: string; e: string; b: string }>(
+      `SELECT start_ms AS s, end_ms AS e, bytes AS b FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms < $5 AND end_ms > $4 ORDER BY start_ms`,
+      [siteId, cameraId, stream, fromMs, toMs],
+    );
+    return rows.map((r) => ({ cameraId, stream, startMs: Number(r.s), endMs: Number(r.e), bytes: Number(r.b) }));
+  }
+
+  private async mirrorEnd(siteId: string, cameraId: string, stream: StreamKind): Promise<number> {
+    const r = await this.need().mirrorDb.all<{ e: string | null }>(
+      `SELECT max(e) AS e FROM (SELECT max(end_ms) AS e FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 UNION ALL SELECT max(end_ms) FROM cp_gaps WHERE site_id = $1 AND camera_id = $2 AND stream = $3)`,
+      [siteId, cameraId, stream],
+    );
+    return Number(r[0]?.e ?? 0);
+  }
+
+  private async horizon(siteId: string, cameraId: string, stream: StreamKind): Promise<number | null> {
+    const r = await this.need().mirrorDb.all<{ h: string | null }>(`SELECT horizon_ms AS h FROM cp_retention WHERE site_id = $1 AND camera_id = $2 AND stream = $3`, [siteId, cameraId, stream]);
+    return r[0]?.h ? Number(r[0].h) : null;
+  }
+
+  /** Central's holdings for one camera stream around a window: exact copies and continuous ranges (incl. live). */
+  private async holdings(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
+    const cid = centralCameraId(siteId, cameraId);
+    const segs = await this.d.store.segments({ cameraId: cid, stream, fromMs: fromMs - 120_000, toMs: toMs + 1000 });
+    // Union of what central holds, joined only across tiny seams (not the timeline's 1.5 s):
+    // a missing 1 s segment between two held ones is a hole, not "continuous".
+    const ranges: { startMs: number; endMs: number }[] = [];
+    for (const c of [...segs].filter((x) => !x.open).sort((a, b) => a.startMs - b.startMs)) {
+      const last = ranges[ranges.length - 1];
+      if (last && c.startMs <= last.endMs + 100) last.endMs = Math.max(last.endMs, c.endMs);
+      else ranges.push({ startMs: c.startMs, endMs: c.endMs });
+    }
+    const lost = await this.d.db.all<{ s: string }>(`SELECT start_ms AS s FROM tr_lost WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5`, [siteId, cameraId, stream, fromMs - 1000, toMs + 1000]);
+    const lostSet = new Set(lost.map((l) => Number(l.s)));
+    return {
+      has: (s: Seg): boolean => {
+        if (segs.some((c) => !c.open && c.startMs >= s.startMs && c.startMs < s.startMs + 1000 && c.bytes === s.bytes)) return true;
+        const tol = Math.min(500, (s.endMs - s.startMs) / 4);
+        return ranges.some((r) => r.startMs <= s.startMs + tol && r.endMs >= s.endMs - tol);
+      },
+      lost: (s: Seg): boolean => lostSet.has(s.startMs),
+    };
+  }
+
+  /** Everything this site should send now, most urgent first (before the edge applies its link rules). */
+  async plan(siteId: string): Promise<(WorkItem & { atRisk: boolean; endMs: number })[]> {
+    const now = this.d.clock.now();
+    const { policy, sinceMs } = await this.policy(siteId);
+    const want = new Map<string, { seg: Seg; cls: TransferClass; links: string[] | null }>();
+    const add = (seg: Seg, cls: TransferClass, links: string[] | null) => {
+      const k = `${seg.cameraId}/${seg.stream}/${seg.startMs}`;
+      const cur = want.get(k);
+      if (!cur || classRank(cls) > classRank(cur.cls)) want.set(k, { seg, cls, links: cur && cur.links === null ? null : links });
+      else if (cur && links === null) cur.links = null;
+    };
+    for (const cam of await this.siteCameras(siteId)) {
+      const eff = effectivePolicy(policy, cam);
+      const continuous = eff.options.find((o) => (CONTINUOUS as readonly string[]).includes(o));
+      const sched = eff.options.includes("scheduled") && inWindows(eff.windows, now, eff.timeZone);
+      if (!continuous && !sched) continue;
+      const from = continuous === "after-link-down" && !sched ? sinceMs : 0;
+      const segs = await this.mirrorSegs(siteId, cam, eff.stream, from, now + 1);
+      if (!segs.length) continue;
+      const h = await this.holdings(siteId, cam, eff.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
+      for (const s of segs) {
+        if (h.has(s) || h.lost(s)) continue;
+        if (sched) add(s, "scheduled", eff.scheduleLinks);
+        if (continuous) add(s, "backfill", null);
+      }
+    }
+    const jobs = await this.d.db.all<{ camera_id: string; stream: StreamKind; from_ms: string; to_ms: string; priority: TransferClass }>(
+      `SELECT camera_id, stream, from_ms, to_ms, priority FROM tr_retrievals WHERE site_id = $1 AND state IN ${ACTIVE}`,
+      [siteId],
+    );
+    for (const j of jobs) {
+      const segs = await this.mirrorSegs(siteId, j.camera_id, j.stream, Number(j.from_ms), Number(j.to_ms));
+      if (!segs.length) continue;
+      const h = await this.holdings(siteId, j.camera_id, j.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
+      for (const s of segs) if (!h.has(s) && !h.lost(s)) add(s, j.priority, null);
+    }
+    const items: (WorkItem & { atRisk: boolean; endMs: number })[] = [];
+    const horizons = new Map<string, number | null>();
+    for (const w of want.values()) {
+      const hk = `${w.seg.cameraId}/${w.seg.stream}`;
+      if (!horizons.has(hk)) horizons.set(hk, await this.horizon(siteId, w.seg.cameraId, w.seg.stream));
+      const hz = horizons.get(hk)!;
+      items.push({
+        cameraId: w.seg.cameraId,
+        stream: w.seg.stream,
+        startMs: w.seg.startMs,
+        endMs: w.seg.endMs,
+        bytes: w.seg.bytes,
+        offset: await this.d.receiver.offsetOf(siteId, w.seg.cameraId, w.seg.stream, w.seg.startMs, w.seg.bytes),
+        cls: w.cls,
+        links: w.links,
+        deadlineMs: hz === null ? null : w.seg.startMs + hz,
+        atRisk: false,
+      });
+    }
+    const order = (a: WorkItem, b: WorkItem) => classRank(b.cls) - classRank(a.cls) || (a.deadlineMs ?? Infinity) - (b.deadlineMs ?? Infinity) || a.startMs - b.startMs;
+    items.sort(order);
+    // Overwrite deadlines: walk the queue at the expected rate; whatever would arrive after the
+    // edge overwrites it moves up to "request" (above events, schedules and backfill).
+    const bps = await this.expectedRate(siteId, policy);
+    let t = now;
+    let raised = false;
+    for (const it of items) {
+      t += ((it.bytes - it.offset) * 1000) / bps;
+      if (it.deadlineMs !== null && t + this.margin > it.deadlineMs && classRank(it.cls) < classRank("request")) {
+        it.cls = "request";
+        it.atRisk = true;
+        raised = true;
+      }
+    }
+    if (raised) items.sort(order);
+    t = now;
+    for (const it of items) {
+      t += ((it.bytes - it.offset) * 1000) / bps;
+      if (it.deadlineMs !== null && t > it.deadlineMs) {
+        it.atRisk = true;
+        await this.alarmOnce(`risk/${siteId}/${it.cameraId}/${it.stream}/${Math.floor(it.startMs / 60_000)}`, siteId, it.cameraId, {
+          state: "will-be-lost",
+          detail: `the edge is expected to overwrite footage from ${iso(it.startMs)} at ${iso(it.deadlineMs)}, before it can reach central at the current rate`,
+          startMs: it.startMs,
+          deadline: iso(it.deadlineMs),
+        });
+      }
+    }
+    return items;
+  }
+
+  private async expectedRate(siteId: string, policy: SitePolicy | null): Promise<number> {
+    const seen = this.rate.get(siteId)?.bps ?? 0;
+    const link = this.lastLink.get(siteId) ?? "unknown";
+    const cap = linkProfile(policy, link).rateBitsPerSecond;
+    const capBps = cap ? cap / 8 : 0;
+    return Math.max(1, seen > 1000 ? seen : capBps || 250_000);
+  }
+
+  private async alarmOnce(key: string, siteId: string, cameraId: string, data: Record<string, unknown>): Promise<void> {
+    const r = await this.d.db.all(`SELECT 1 FROM tr_alarms WHERE key = $1`, [key]);
+    if (r.length) return;
+    await this.d.db.run(`INSERT INTO tr_alarms VALUES ($1, $2)`, [key, this.d.clock.now()]);
+    this.d.log.warn("footage at risk", { site: siteId, camera: cameraId, ...data });
+    await this.d.raiseEvent?.({
+      id: `transfer:${key}`,
+      type: "footage.at-risk",
+      time: iso(this.d.clock.now()),
+      source: "system",
+      origin: "central.transfer",
+      siteId,
+      cameraId: centralCameraId(siteId, cameraId),
+      data,
+    }).catch((e) => this.d.log.error("could not raise the footage-at-risk event", { err: e as Error }));
+  }
+
+  /** The edge's long poll. */
+  async work(siteId: string, raw: unknown): Promise<WorkResponse> {
+    const p = WorkRequestSchema.safeParse(raw);
+    if (!p.success) throw new EngineError(`work request: ${p.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`, "invalid");
+    const req = p.data;
+    const now = this.d.clock.now();
+    this.lastLink.set(siteId, req.link);
+    await this.d.db.run(`INSERT OR REPLACE INTO tr_edge_usage VALUES ($1, $2, $3, $4, $5)`, [siteId, req.usage.month, JSON.stringify(req.usage.byLink), req.link, now]);
+    for (const [cam, stream, start] of req.missing) {
+      await this.d.db.run(`INSERT OR IGNORE INTO tr_lost VALUES ($1, $2, $3, $4, $5)`, [siteId, cam, stream, start, now]);
+      await this.alarmOnce(`lost/${siteId}/${cam}/${stream}/${Math.floor(start / 60_000)}`, siteId, cam, { state: "lost", detail: `the edge overwrote footage from ${iso(start)} before it reached central`, startMs: start });
+    }
+    const release = await this.releasable(req.locks);
+    const end = now + req.waitMs;
+    for (;;) {
+      const items = await this.plan(siteId);
+      if (items.length || release.length || this.d.clock.now() >= end || !this.timer) {
+        return { v: TRANSFER_VERSION, items: items.slice(0, 500).map(({ atRisk: _a, endMs: _e, ...w }) => w), release, chunkSize: this.d.chunkSize };
+      }
+      await new Promise<void>((r) => {
+        const done = () => {
+          clearTimeout(t);
+          this.waiters.delete(done);
+          r();
+        };
+        const t = setTimeout(done, Math.min(1000, Math.max(0, end - this.d.clock.now())));
+        this.waiters.add(done);
+      });
+    }
+  }
+
+  private async releasable(held: string[]): Promise<string[]> {
+    if (!held.length) return [];
+    const now = this.d.clock.now();
+    const out: string[] = [];
+    for (const id of held) {
+      const r = (await this.d.db.all<{ ended_ms: string | null; expires_ms: string | null; state: string | null }>(
+        `SELECT l.ended_ms, l.expires_ms, r.state FROM tr_locks l LEFT JOIN tr_retrievals r ON r.id = l.retrieval_id WHERE l.id = $1`,
+        [id],
+      ))[0];
+      if (!r || r.ended_ms !== null || (r.expires_ms !== null && Number(r.expires_ms) <= now) || r.state === "done" || r.state === "partial" || r.state === "cancelled") out.push(id);
+    }
+    return out;
+  }
+
+  // --- retrievals -------------------------------------------------------------------------
+
+  async createRetrieval(r: { id?: string; siteId: string; cameraId: string; stream: StreamKind; fromMs: number; toMs: number; priority: TransferClass; reason: unknown; by: string }): Promise<RetrievalView> {
+    const s = this.need();
+    if (!s.siteExists(r.siteId)) throw new EngineError(`No site with id ${r.siteId}.`, "not-found");
+    if (!(await this.siteCameras(r.siteId)).includes(r.cameraId)) throw new EngineError(`No camera ${centralCameraId(r.siteId, r.cameraId)} (central camera ids are <site>.<camera>).`, "not-found");
+    if (!(r.toMs > r.fromMs)) throw new EngineError("from must be before to.", "invalid");
+    if (r.toMs - r.fromMs > 31 * 86_400_000) throw new EngineError("A retrieval covers at most 31 days.", "invalid");
+    const { policy } = await this.policy(r.siteId);
+    if (effectivePolicy(policy, r.cameraId).options.includes("none")) throw new EngineError(`Camera ${centralCameraId(r.siteId, r.cameraId)} has the recording option "none": the edge records nothing to retrieve.`, "conflict");
+    const id = r.id ?? `rt-${crypto.randomUUID()}`;
+    const existing = await this.getRetrieval(id);
+    if (existing) return existing;
+    await this.d.db.run(`INSERT INTO tr_retrievals VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', NULL, NULL)`, [
+      id,
+      r.siteId,
+      r.cameraId,
+      r.stream,
+      Math.floor(r.fromMs),
+      Math.ceil(r.toMs),
+      r.priority,
+      JSON.stringify(r.reason ?? null),
+      r.by,
+      this.d.clock.now(),
+    ]);
+    this.d.log.info("retrieval queued", { id, site: r.siteId, camera: r.cameraId, priority: r.priority });
+    this.wake();
+    return (await this.getRetrieval(id))!;
+  }
+
+  async getRetrieval(id: string): Promise<RetrievalView | null> {
+    const r = (await this.d.db.all<Record<string, string | null>>(`SELECT * FROM tr_retrievals WHERE id = $1`, [id]))[0];
+    return r ? this.view(r) : null;
+  }
+
+  async listRetrievals(f: { siteId?: string; cameraId?: string; state?: string; limit?: number }): Promise<RetrievalView[]> {
+    const where: string[] = [];
+    const params: string[] = [];
+    if (f.siteId) where.push(`site_id = $${params.push(f.siteId)}`);
+    if (f.cameraId) where.push(`camera_id = $${params.push(f.cameraId)}`);
+    if (f.state) where.push(`state = $${params.push(f.state)}`);
+    const rows = await this.d.db.all<Record<string, string | null>>(
+      `SELECT * FROM tr_retrievals ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_ms DESC LIMIT ${Math.min(f.limit ?? 500, 5000)}`,
+      params,
+    );
+    const out: RetrievalView[] = [];
+    for (const r of rows) out.push(await this.view(r));
+    return out;
+  }
+
+  async cancelRetrieval(id: string): Promise<RetrievalView> {
+    const cur = await this.getRetrieval(id);
+    if (!cur) throw new EngineError(`No retrieval ${id}.`, "not-found");
+    if (cur.state === "queued" || cur.state === "running") {
+      await this.d.db.run(`UPDATE tr_retrievals SET state = 'cancelled', done_ms = $2 WHERE id = $1`, [id, this.d.clock.now()]);
+      await this.d.attachClip?.(id, { state: "failed", detail: "retrieval cancelled" }).catch(() => undefined);
+    }
+    return (await this.getRetrieval(id))!;
+  }
+
+  private async progress(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
+    const segs = await this.mirrorSegs(siteId, cameraId, stream, fromMs, toMs);
+    if (!segs.length) return { total: 0, done: 0, missing: 0, lost: 0 };
+    const h = await this.holdings(siteId, cameraId, stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
+    let total = 0;
+    let done = 0;
+    let missing = 0;
+    let lost = 0;
+    for (const s of segs) {
+      total += s.bytes;
+      if (h.has(s)) done += s.bytes;
+      else if (h.lost(s)) lost++;
+      else {
+        missing++;
+        done += await this.d.receiver.offsetOf(siteId, cameraId, stream, s.startMs, s.bytes);
+      }
+    }
+    return { total, done, missing, lost };
+  }
+
+  private async view(r: Record<string, string | null>): Promise<RetrievalView> {
+    const siteId = r.site_id!;
+    const cameraId = r.camera_id!;
+    const stream = r.stream as StreamKind;
+    const fromMs = Number(r.from_ms);
+    const toMs = Number(r.to_ms);
+    const state = r.state as RetrievalState;
+    const p = this.d.sites() ? await this.progress(siteId, cameraId, stream, fromMs, toMs) : { total: 0, done: 0, missing: 0, lost: 0 };
+    const active = state === "queued" || state === "running";
+    const bps = this.rate.get(siteId)?.bps ?? 0;
+    const cid = centralCameraId(siteId, cameraId);
+    return {
+      id: r.id!,
+      siteId,
+      cameraId: cid,
+      camera: cid,
+      stream,
+      from: iso(fromMs),
+      to: iso(toMs),
+      priority: r.priority as TransferClass,
+      state,
+      bytesDone: p.done,
+      bytesTotal: p.total,
+      progress: p.total ? Math.round((1000 * p.done) / p.total) / 10 : state === "done" ? 100 : 0,
+      etaSeconds: active && bps > 1000 ? Math.ceil((p.total - p.done) / bps) : null,
+      atRisk: false,
+      reason: JSON.parse(r.reason ?? "null") as unknown,
+      createdBy: r.created_by ?? "",
+      createdAt: iso(Number(r.created_ms)),
+      doneAt: r.done_ms ? iso(Number(r.done_ms)) : null,
+      detail: r.detail ?? null,
+    };
+  }
+
+  /** Moves active retrievals to running/done/partial; called every second and on demand. */
+  async tick(): Promise<void> {
+    if (this.ticking || !this.d.sites()) return;
+    this.ticking = true;
+    try {
+      const now = this.d.clock.now();
+      const rows = await this.d.db.all<Record<string, string>>(`SELECT * FROM tr_retrievals WHERE state IN ${ACTIVE}`);
+      for (const r of rows) {
+        const stream = r.stream as StreamKind;
+        const p = await this.progress(r.site_id!, r.camera_id!, stream, Number(r.from_ms), Number(r.to_ms));
+        // The edge index must reach the window's end; else (camera stopped, nothing recorded) the
+        // site must have been online, syncing its index, for a while after the window ended.
+        const since = this.onlineSince(r.site_id!, now);
+        const settled = (await this.mirrorEnd(r.site_id!, r.camera_id!, stream)) >= Number(r.to_ms) || (since !== null && now - since > this.settle && now > Number(r.to_ms) + this.settle);
+        if (p.missing === 0 && settled) {
+          const state = p.lost ? "partial" : "done";
+          const detail = p.lost ? `${p.lost} segment(s) were overwritten at the edge before they reached central` : p.total === 0 ? "the edge recorded nothing in this window" : null;
+          await this.d.db.run(`UPDATE tr_retrievals SET state = $2, done_ms = $3, detail = $4 WHERE id = $1`, [r.id!, state, now, detail]);
+          this.d.log.info("retrieval finished", { id: r.id, state, bytes: p.total });
+          const url = `/api/v1/cameras/${encodeURIComponent(centralCameraId(r.site_id!, r.camera_id!))}/video?from=${iso(Number(r.from_ms))}&to=${iso(Number(r.to_ms))}&stream=${stream}`;
+          await this.d.attachClip?.(r.id!, { state: p.lost ? "partial" : "ready", url, ...(detail ? { detail } : {}) }).catch((e) => this.d.log.error("attachClip failed", { err: e as Error }));
+          this.wake();
+        } else if (r.state === "queued" && p.done > 0) {
+          await this.d.db.run(`UPDATE tr_retrievals SET state = 'running' WHERE id = $1`, [r.id!]);
+        }
+      }
+      await this.expireLocks(now);
+      await this.reconcileLive();
+      await this.flushUsage();
+    } catch (e) {
+      this.d.log.error("transfer tick failed", { err: e as Error });
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private readonly online = new Map<string, number>();
+  private onlineSince(siteId: string, now: number): number | null {
+    if (!this.d.sites()?.online(siteId)) {
+      this.online.delete(siteId);
+      return null;
+    }
+    if (!this.online.has(siteId)) this.online.set(siteId, now);
+    return this.online.get(siteId)!;
+  }
+
+  private async flushUsage(): Promise<void> {
+    const pending = [...this.usage.entries()];
+    this.usage.clear();
+    for (const [k, n] of pending) {
+      const [site, month, link] = k.split("\u0000") as [string, string, string];
+      await this.d.db.run(
+        `INSERT INTO tr_usage VALUES ($1, $2, $3, $4) ON CONFLICT (site_id, month, link) DO UPDATE SET bytes = tr_usage.bytes + EXCLUDED.bytes`,
+        [site, month, link, n],
+      );
+    }
+  }
+
+  private async reconcileLive(): Promise<void> {
+    const rec = this.recordLive;
+    const s = this.d.sites();
+    if (!rec || !s) return;
+    const want = new Set<string>();
+    for (const cam of await s.cameras()) {
+      const { policy } = await this.policy(cam.siteId);
+      const eff = effectivePolicy(policy, cam.channel);
+      if (eff.options.some((o) => (CONTINUOUS as readonly string[]).includes(o))) want.add(`${cam.id}/${eff.stream}`);
+    }
+    for (const k of want) {
+      if (this.live.has(k)) continue;
+      const i = k.lastIndexOf("/");
+      try {
+        this.live.set(k, rec(k.slice(0, i), k.slice(i + 1) as StreamKind));
+      } catch (e) {
+        this.d.log.error("could not start live recording at central", { key: k, err: e as Error });
+      }
+    }
+    for (const [k, stop] of this.live) {
+      if (want.has(k)) continue;
+      this.live.delete(k);
+      await stop().catch(() => undefined);
+    }
+  }
+
+  // --- usage and budgets -----------------------------------------------------------------
+
+  async siteTransfer(siteId: string) {
+    await this.flushUsage();
+    const now = this.d.clock.now();
+    const month = budgetMonth(now);
+    const central = await this.d.db.all<{ link: string; bytes: string }>(`SELECT link, bytes FROM tr_usage WHERE site_id = $1 AND month = $2`, [siteId, month]);
+    const edge = (await this.d.db.all<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]))[0];
+    const { policy } = await this.policy(siteId);
+    const items = this.d.sites() ? await this.plan(siteId) : [];
+    const byClass: Record<string, { items: number; bytes: number }> = {};
+    for (const it of items) {
+      const c = (byClass[it.cls] ??= { items: 0, bytes: 0 });
+      c.items++;
+      c.bytes += it.bytes - it.offset;
+    }
+    const edgeBy = edge && edge.month === month ? (JSON.parse(edge.by_link) as Record<string, number>) : {};
+    const links = new Set([...Object.keys(policy?.links ?? {}), ...Object.keys(edgeBy), ...central.map((c) => c.link), ...(edge ? [edge.link] : [])]);
+    return {
+      site: siteId,
+      link: edge?.link ?? null,
+      month,
+      links: [...links].map((l) => {
+        const prof = linkProfile(policy, l);
+        const used = edgeBy[l] ?? 0;
+        return {
+          link: l,
+          rateBitsPerSecond: prof.rateBitsPerSecond ?? null,
+          monthlyBytes: prof.monthlyBytes ?? null,
+          allow: prof.allow ?? null,
+          usedBytes: used,
+          receivedBytes: Number(central.find((c) => c.link === l)?.bytes ?? 0),
+          remainingBytes: prof.monthlyBytes ? Math.max(0, prof.monthlyBytes - used) : null,
+        };
+      }),
+      queue: { items: items.length, bytes: items.reduce((a, i) => a + i.bytes - i.offset, 0), byClass, atRisk: items.filter((i) => i.atRisk).length },
+      goodputBytesPerSecond: Math.round(this.rate.get(siteId)?.bps ?? 0),
+      /** Receiver counters since central started (all sites). */
+      receiver: { ...this.d.receiver.stats },
+      commits: Number((await this.d.db.all<{ n: string }>(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`, [siteId]))[0]?.n ?? 0),
+      /** Segments the edge overwrote before they reached central. */
+      lost: Number((await this.d.db.all<{ n: string }>(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`, [siteId]))[0]?.n ?? 0),
+    };
+  }
+
+  // --- evidence locks across sites --------------------------------------------------------
+
+  async createLock(l: { cameraId: string; fromMs: number; toMs: number; reason: string; expiresAtMs?: number; by: string }): Promise<Record<string, unknown>> {
+    const parts = splitCentralCameraId(l.cameraId);
+    if (!parts) throw new EngineError(`No camera ${l.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
+    if (!(l.toMs > l.fromMs)) throw new EngineError("from must be before to.", "invalid");
+    const s = this.need();
+    const id = `lk-${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`;
+    const now = this.d.clock.now();
+    const stream = effectivePolicy((await this.policy(parts.siteId)).policy, parts.cameraId).stream;
+    const ret = await this.createRetrieval({ id: `rt-${id}`, siteId: parts.siteId, cameraId: parts.cameraId, stream, fromMs: l.fromMs, toMs: l.toMs, priority: "alarm", reason: { lock: id, text: l.reason }, by: l.by });
+    await this.d.store.createLock({ id, cameraId: l.cameraId, startMs: l.fromMs, endMs: l.toMs, reason: l.reason, createdBy: l.by, ...(l.expiresAtMs ? { expiresAtMs: l.expiresAtMs } : {}) });
+    await this.d.db.run(`INSERT INTO tr_locks VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)`, [id, parts.siteId, parts.cameraId, Math.floor(l.fromMs), Math.ceil(l.toMs), l.reason, l.by, now, l.expiresAtMs ?? null, ret.id]);
+    // Durable delivery: the command is re-sent on every reconnect until the edge answers or it expires.
+    const ttl = Math.max(3_600_000, (l.expiresAtMs ?? now + 7 * 86_400_000) - now);
+    await s.command(parts.siteId, "evidence-lock", { id, cameraId: parts.cameraId, fromMs: Math.floor(l.fromMs), toMs: Math.ceil(l.toMs), reason: l.reason, ...(l.expiresAtMs ? { expiresAtMs: l.expiresAtMs } : {}) }, ttl, l.by, `cmd-${id}`);
+    this.d.log.info("evidence lock created", { id, camera: l.cameraId });
+    return (await this.lockView(id))!;
+  }
+
+  async lockView(id: string): Promise<Record<string, unknown> | null> {
+    const r = (await this.d.db.all<Record<string, string | null>>(`SELECT * FROM tr_locks WHERE id = $1`, [id]))[0];
+    if (!r) return null;
+    const edge = this.d.sites() ? await this.need().mirrorDb.all(`SELECT 1 FROM cp_locks WHERE site_id = $1 AND lock_id = $2`, [r.site_id!, id]) : [];
+    const ret = r.retrieval_id ? await this.getRetrieval(r.retrieval_id) : null;
+    return {
+      id,
+      cameraId: centralCameraId(r.site_id!, r.camera_id!),
+      siteId: r.site_id,
+      from: iso(Number(r.from_ms)),
+      to: iso(Number(r.to_ms)),
+      reason: r.reason,
+      createdBy: r.created_by,
+      createdAt: iso(Number(r.created_ms)),
+      expiresAt: r.expires_ms ? iso(Number(r.expires_ms)) : null,
+      endedAt: r.ended_ms ? iso(Number(r.ended_ms)) : null,
+      heldAtEdge: edge.length > 0,
+      atCentral: ret?.state === "done" || ret?.state === "partial",
+      retrieval: ret ? { id: ret.id, state: ret.state, progress: ret.progress } : null,
+    };
+  }
+
+  async listLocks(cameraId?: string): Promise<Record<string, unknown>[]> {
+    const parts = cameraId ? splitCentralCameraId(cameraId) : null;
+    const rows = await this.d.db.all<{ id: string }>(
+      parts ? `SELECT id FROM tr_locks WHERE site_id = $1 AND camera_id = $2 ORDER BY created_ms` : `SELECT id FROM tr_locks ORDER BY created_ms`,
+      parts ? [parts.siteId, parts.cameraId] : [],
+    );
+    const out: Record<string, unknown>[] = [];
+    for (const r of rows) out.push((await this.lockView(r.id))!);
+    return out;
+  }
+
+  async endLock(id: string): Promise<Record<string, unknown>> {
+    const v = await this.lockView(id);
+    if (!v) throw new EngineError(`No evidence lock ${id}.`, "not-found");
+    await this.d.db.run(`UPDATE tr_locks SET ended_ms = $2 WHERE id = $1 AND ended_ms IS NULL`, [id, this.d.clock.now()]);
+    await this.d.store.deleteLock(id);
+    const ret = v.retrieval as { id: string; state: string } | null;
+    if (ret && (ret.state === "queued" || ret.state === "running")) await this.cancelRetrieval(ret.id);
+    return (await this.lockView(id))!;
+  }
+
+  private async expireLocks(now: number): Promise<void> {
+    const rows = await this.d.db.all<{ id: string }>(`SELECT id FROM tr_locks WHERE ended_ms IS NULL AND expires_ms IS NOT NULL AND expires_ms <= $1`, [now]);
+    for (const r of rows) await this.endLock(r.id);
+  }
+
+  // --- events and timeline -------------------------------------------------------------
+
+  /** Control-plane site events: `on-event` cameras get a retrieval around each matching event. */
+  async onSiteEvent(e: { siteId: string; cameraId: string | null; eventId: string; kind: string; atMs: number }): Promise<void> {
+    if (!e.cameraId || e.kind.startsWith("outpost.")) return;
+    const parts = splitCentralCameraId(e.cameraId);
+    if (!parts) return;
+    const eff = effectivePolicy((await this.policy(e.siteId)).policy, parts.cameraId);
+    if (!eff.options.includes("on-event") || !eff.event) return;
+    if (eff.event.kinds && !eff.event.kinds.includes(e.kind)) return;
+    await this.createRetrieval({
+      id: `ev-${e.siteId}-${e.eventId}`.replace(/[^A-Za-z0-9_.:-]/g, "_").slice(0, 120),
+      siteId: e.siteId,
+      cameraId: parts.cameraId,
+      stream: eff.stream,
+      fromMs: e.atMs - eff.event.preMs,
+      toMs: e.atMs + eff.event.postMs,
+      priority: "event",
+      reason: { event: e.eventId, kind: e.kind },
+      by: "policy:on-event",
+    });
+  }
+
+  /** What central holds for a camera (the central timeline's "central" side). */
+  async centralRanges(centralId: string, stream: string, fromMs: number, toMs: number): Promise<{ startMs: number; endMs: number }[]> {
+    if (stream !== "main" && stream !== "sub") return [];
+    return (await this.d.store.timeline({ cameraId: centralId, stream, fromMs, toMs }, { segments: false })).ranges;
+  }
+}

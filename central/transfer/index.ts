@@ -1,0 +1,131 @@
+/**
+ * central/transfer/: the central side of the transfer engine — policies (stored in the site's
+ * desired config), job planning from the index mirror, retrievals API, the upload receiver on
+ * the federation mTLS listener, budgets per site, overwrite deadlines and at-risk alarms,
+ * cross-site evidence locks, central's copy in its MediaStore, merged timeline holdings and
+ * central playback. Must not import edge/; reads the mirror through central/sites and raises
+ * events through ops (central/events). Design: docs/design/transfer.md.
+ *
+ * Wiring (startCentral does this by default):
+ *   const tr = await createTransfer({ dataDir });
+ *   const cp = createSites({ dataDir, centralRanges: tr.centralRanges, onSiteEvent: tr.onSiteEvent });
+ *   startCentral(cfg, { federationRoutes: tr.federationRoutes, apiRoutes: (a, auth, ops) => { cp.apiRoutes(a, auth); tr.apiRoutes(a, auth, ops); } });
+ *   tr.attach({ sites: await cp.attach(central), ops: central.ops, recordLive });
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Hono, MiddlewareHandler } from "hono";
+import { systemClock, type Clock } from "../../lib/clock.ts";
+import { createLogger, type Logger } from "../../lib/log/index.ts";
+import { MediaStore, type StreamKind } from "../../lib/store/index.ts";
+import { DEFAULT_CHUNK_SIZE, effectivePolicy } from "../../federation/transfer/index.ts";
+import type { ApiEnv } from "../api.ts";
+import type { FederationEnv } from "../federation-api.ts";
+import type { Operations } from "../events/operations.ts";
+import type { Sites } from "../sites/index.ts";
+import type { Db } from "../db.ts";
+import { openTransferDb } from "./db.ts";
+import { Receiver } from "./receiver.ts";
+import { Engine, EngineError, type RetrievalView } from "./engine.ts";
+import { mountApi, mountFederation } from "./routes.ts";
+
+export { Engine, EngineError, Receiver, type RetrievalView };
+
+export interface TransferOptions {
+  /** Central's data dir: state in <dataDir>/transfer/, media in `store` or <dataDir>/store. */
+  dataDir: string;
+  /** Central's MediaStore (shared with live recording); opened here when absent. */
+  store?: MediaStore;
+  clock?: Clock;
+  log?: Logger;
+  chunkSize?: number;
+  tickMs?: number;
+  deadlineMarginMs?: number;
+  settleMs?: number;
+}
+
+export interface TransferModule {
+  readonly engine: Engine;
+  readonly receiver: Receiver;
+  readonly store: MediaStore;
+  federationRoutes(app: Hono<FederationEnv>): void;
+  apiRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops?: Operations): void;
+  /** For createSites({centralRanges}): what central holds, for the merged timeline. */
+  centralRanges(centralCameraId: string, stream: string, fromMs: number, toMs: number): Promise<{ startMs: number; endMs: number }[]>;
+  /** For createSites({onSiteEvent}): on-event policies. Never throws. */
+  onSiteEvent(e: { siteId: string; cameraId: string | null; eventId: string; kind: string; atMs: number }): void;
+  attach(a: { sites: Sites; ops?: Operations; recordLive?: (centralCameraId: string, stream: StreamKind) => () => Promise<void> }): void;
+  /** For ops.hooks.requestRetrieval (rules). */
+  requestRetrieval(r: { cameraId: string; siteId: string | null; fromMs: number; toMs: number; priority: string; reason?: unknown }): Promise<{ retrievalId: string }>;
+  siteDetails(siteId: string): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+export async function createTransfer(o: TransferOptions): Promise<TransferModule> {
+  const clock = o.clock ?? systemClock;
+  const log = o.log ?? createLogger("central.transfer");
+  const dir = join(o.dataDir, "transfer");
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const db: Db = await openTransferDb(join(dir, "transfer.duckdb"));
+  const ownStore = !o.store;
+  const store = o.store ?? (await MediaStore.open({ root: join(o.dataDir, "store"), clock, log: log.child({ component: "central.store" }) }));
+  let sites: Sites | null = null;
+  let ops: Operations | null = null;
+  const receiver = new Receiver({ dir: join(dir, "partial"), store, db, clock, log });
+  const engine = new Engine({
+    db,
+    store,
+    receiver,
+    clock,
+    log,
+    chunkSize: o.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    sites: () => sites,
+    deadlineMarginMs: o.deadlineMarginMs,
+    settleMs: o.settleMs,
+    raiseEvent: (e) => (ops ? ops.ingestEvent(e) : Promise.resolve()),
+    attachClip: (id, clip) => (ops ? ops.alarms.attachClip(id, clip as never) : Promise.resolve()),
+  });
+  const requestRetrieval: TransferModule["requestRetrieval"] = async (r) => {
+    const parts = r.cameraId.includes(".") ? { siteId: r.cameraId.slice(0, r.cameraId.indexOf(".")), cameraId: r.cameraId.slice(r.cameraId.indexOf(".") + 1) } : null;
+    if (!parts) throw new EngineError(`No camera ${r.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
+    const prio = (["alarm", "request", "event", "scheduled", "backfill"] as const).find((p) => p === r.priority) ?? "alarm";
+    const { policy } = await engine.policy(parts.siteId);
+    const v = await engine.createRetrieval({ siteId: parts.siteId, cameraId: parts.cameraId, stream: effectivePolicy(policy, parts.cameraId).stream, fromMs: r.fromMs, toMs: r.toMs, priority: prio, reason: r.reason ?? null, by: "rules" });
+    return { retrievalId: v.id };
+  };
+  let closed = false;
+  return {
+    engine,
+    receiver,
+    store,
+    federationRoutes: (app) => mountFederation(app, engine, receiver),
+    apiRoutes: (app, auth, o2) => {
+      if (o2) ops = o2;
+      mountApi(app, auth, o2 ?? null, { engine, store, sites: () => sites, clock });
+    },
+    centralRanges: (id, stream, from, to) => engine.centralRanges(id, stream, from, to),
+    onSiteEvent: (e) => void engine.onSiteEvent(e).catch((err) => log.error("on-event policy failed", { err: err as Error, event: e.eventId })),
+    attach(a) {
+      sites = a.sites;
+      if (a.ops) {
+        ops = a.ops;
+        a.ops.hooks.requestRetrieval = requestRetrieval as never;
+        a.ops.hooks.lockEvidence = async (r) => {
+          const l = await engine.createLock({ cameraId: r.cameraId, fromMs: r.fromMs, toMs: r.toMs, reason: r.reason, by: r.by });
+          return { lockId: l.id as string };
+        };
+      }
+      if (a.recordLive) engine.recordLive = a.recordLive;
+      engine.start(o.tickMs ?? 1000);
+    },
+    requestRetrieval,
+    siteDetails: async (id) => (sites ? { transfer: await engine.siteTransfer(id) } : {}),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await engine.stop();
+      if (ownStore) await store.close();
+      await db.close();
+    },
+  };
+}

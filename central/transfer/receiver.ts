@@ -1,0 +1,249 @@
+/**
+ * Upload receiver (federation mTLS listener; the site is the certificate's, never a header):
+ * a streamed PUT is cut into the announced chunks, each chunk is checked against its SHA-256
+ * before it is written and fsynced — a bad chunk is never stored — and the committed offset
+ * is what is on disk. A whole segment is handed to MediaStore.importSegment (whole-file hash,
+ * fsync, rename, dir fsync, index) and logged once in tr_commits. Partial uploads live in
+ * <dataDir>/transfer/partial/ with a small meta file holding the chunk hashes, so a restart of
+ * central resumes at the last whole verified chunk.
+ */
+import { mkdir, open, readFile, rm, stat, truncate } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import type { MediaStore, StreamKind } from "../../lib/store/index.ts";
+import { writeFileDurable } from "../../lib/store/layout.ts";
+import { H, MAX_CHUNKS_PER_REQUEST, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, TransferClass, budgetMonth, sha256Hex, type UploadResult } from "../../federation/transfer/index.ts";
+import { centralCameraId as centralCameraIdOf } from "../../federation/protocol/index.ts";
+import type { Db } from "../db.ts";
+
+interface Meta {
+  sha256: string;
+  bytes: number;
+  chunkSize: number;
+  /** Known chunk hashes by index (filled as uploads announce them). */
+  hashes: (string | null)[];
+}
+
+interface Partial {
+  meta: Meta;
+  verified: number;
+}
+
+export interface ReceiverStats {
+  commits: number;
+  /** Segments offered again after central had committed them (answered without reading). */
+  alreadyHad: number;
+  badChunks: number;
+  bytesReceived: number;
+  /** Body bytes that were not part of a verified chunk (lost in flight, or bad). */
+  bytesDiscarded: number;
+  resumes: number;
+}
+
+export class BadUpload extends Error {
+  constructor(
+    readonly status: 400 | 409 | 422,
+    message: string,
+    readonly offset = 0,
+  ) {
+    super(message);
+  }
+}
+
+export class Receiver {
+  private readonly partials = new Map<string, Partial>();
+  private readonly busy = new Set<string>();
+  readonly stats: ReceiverStats = { commits: 0, alreadyHad: 0, badChunks: 0, bytesReceived: 0, bytesDiscarded: 0, resumes: 0 };
+  onCommit: ((c: { siteId: string; cameraId: string; stream: StreamKind; startMs: number; bytes: number; cls: TransferClass; link: string }) => void) | null = null;
+  /** Bytes received per site and link (for budgets shown at central). */
+  onBytes: ((siteId: string, link: string, n: number) => void) | null = null;
+
+  constructor(
+    private readonly o: { dir: string; store: MediaStore; db: Db; clock: Clock; log: Logger },
+  ) {}
+
+  private key(siteId: string, cameraId: string, stream: string, startMs: number): string {
+    return `${siteId}/${cameraId}/${stream}/${startMs}`;
+  }
+  private file(k: string): string {
+    return join(this.o.dir, `${k}.part`);
+  }
+
+  /** Committed bytes central holds for an edge segment: bytes when whole, the partial offset, or 0. */
+  async offsetOf(siteId: string, cameraId: string, stream: StreamKind, startMs: number, bytes: number): Promise<number> {
+    const p = this.partials.get(this.key(siteId, cameraId, stream, startMs)) ?? (await this.load(this.key(siteId, cameraId, stream, startMs)));
+    return p && p.meta.bytes === bytes ? p.verified : 0;
+  }
+
+  /** Whether central's store already holds this edge segment (same start within 1 s, same hash or size). */
+  async have(siteId: string, cameraId: string, stream: StreamKind, startMs: number, sha256: string | null, bytes: number): Promise<boolean> {
+    const rows = await this.o.store.segments({ cameraId: centralCameraIdOf(siteId, cameraId), stream, fromMs: startMs, toMs: startMs + 1000 });
+    return rows.some((r) => r.startMs >= startMs && r.startMs < startMs + 1000 && !r.open && (sha256 ? r.sha256 === sha256 : r.bytes === bytes));
+  }
+
+  private async load(k: string): Promise<Partial | null> {
+    let meta: Meta;
+    try {
+      meta = JSON.parse(await readFile(this.file(k) + ".json", "utf8")) as Meta;
+    } catch {
+      return null;
+    }
+    // What counts is what is on disk and matches its announced hash, chunk by chunk.
+    const size = (await stat(this.file(k)).catch(() => null))?.size ?? 0;
+    let verified = 0;
+    if (size > 0) {
+      const data = new Uint8Array(await Bun.file(this.file(k)).arrayBuffer());
+      while (verified < size) {
+        const end = Math.min(verified + meta.chunkSize, meta.bytes);
+        if (end > size) break;
+        const h = meta.hashes[verified / meta.chunkSize];
+        if (!h || sha256Hex(data.subarray(verified, end)) !== h) break;
+        verified = end;
+      }
+      if (verified < size) await truncate(this.file(k), verified);
+    }
+    const p = { meta, verified };
+    this.partials.set(k, p);
+    return p;
+  }
+
+  async receive(siteId: string, cameraId: string, stream: StreamKind, startMs: number, headers: Headers, body: ReadableStream<Uint8Array> | null): Promise<UploadResult> {
+    const num = (name: string, min = 0): number => {
+      const v = headers.get(name);
+      if (v === null || !/^\d+$/.test(v) || Number(v) < min) throw new BadUpload(400, `header ${name} must be a non-negative integer`);
+      return Number(v);
+    };
+    const offset = num(H.offset);
+    const bytes = num(H.bytes, 1);
+    const chunkSize = num(H.chunkSize, MIN_CHUNK_SIZE);
+    if (chunkSize > MAX_CHUNK_SIZE) throw new BadUpload(400, `chunk size must be at most ${MAX_CHUNK_SIZE}`);
+    const sha256 = headers.get(H.sha256) ?? "";
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new BadUpload(400, `header ${H.sha256} must be 64 hex digits`);
+    const cls = TransferClass.safeParse(headers.get(H.cls) ?? "backfill");
+    if (!cls.success) throw new BadUpload(400, `header ${H.cls} must be one of alarm, request, event, scheduled, backfill`);
+    const link = (headers.get(H.link) ?? "unknown").slice(0, 40);
+    if (offset % chunkSize !== 0 || offset > bytes) throw new BadUpload(400, "offset must be a chunk boundary inside the segment");
+    const hashes = (headers.get(H.chunks) ?? "").split(",").filter(Boolean);
+    const nChunks = Math.ceil((bytes - offset) / chunkSize);
+    if (nChunks > 0 && (hashes.length < 1 || hashes.length > Math.min(nChunks, MAX_CHUNKS_PER_REQUEST)) || hashes.some((h) => !/^[0-9a-f]{64}$/.test(h)))
+      throw new BadUpload(400, `header ${H.chunks} must list 1 to ${Math.min(nChunks, MAX_CHUNKS_PER_REQUEST)} chunk hashes from the offset`);
+    /** This request carries at most the announced chunks. */
+    const limit = Math.min(bytes, offset + hashes.length * chunkSize);
+
+    const k = this.key(siteId, cameraId, stream, startMs);
+    if (await this.have(siteId, cameraId, stream, startMs, sha256, bytes)) {
+      this.stats.alreadyHad++;
+      if (process.env.TR_DEBUG) console.error("ALREADY", k, offset, headers.get(H.cls));
+      await body?.cancel().catch(() => undefined);
+      return { offset: bytes, committed: true };
+    }
+    if (this.busy.has(k)) throw new BadUpload(409, "another upload of this segment is running", this.partials.get(k)?.verified ?? 0);
+    this.busy.add(k);
+    try {
+      let p = this.partials.get(k) ?? (await this.load(k));
+      if (!p || p.meta.sha256 !== sha256 || p.meta.bytes !== bytes || p.meta.chunkSize !== chunkSize) {
+        // A different file under the same name (the edge re-recorded or trimmed it): start over.
+        await rm(this.file(k), { force: true });
+        p = { meta: { sha256, bytes, chunkSize, hashes: [] }, verified: 0 };
+        this.partials.set(k, p);
+      }
+      if (offset !== p.verified) throw new BadUpload(409, `central has ${p.verified} bytes of this segment; resume there`, p.verified);
+      if (offset > 0) this.stats.resumes++;
+      const first = offset / chunkSize;
+      let changed = false;
+      for (let i = 0; i < hashes.length; i++) {
+        if (p.meta.hashes[first + i] !== hashes[i]) {
+          p.meta.hashes[first + i] = hashes[i]!;
+          changed = true;
+        }
+      }
+      await mkdir(dirname(this.file(k)), { recursive: true });
+      if (changed || offset === 0) await writeFileDurable(this.file(k) + ".json", JSON.stringify(p.meta));
+      const fh = await open(this.file(k), offset === 0 ? "w" : "r+");
+      let bad = false;
+      try {
+        let buf = new Uint8Array(0);
+        const flush = async (final: boolean): Promise<void> => {
+          while (!bad) {
+            const want = Math.min(chunkSize, limit - p.verified);
+            if (want <= 0 || buf.length < want) break;
+            const chunk = buf.subarray(0, want);
+            const idx = p.verified / chunkSize;
+            if (sha256Hex(chunk) !== p.meta.hashes[idx]) {
+              this.stats.badChunks++;
+              bad = true;
+              break;
+            }
+            let off = 0;
+            while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off, p.verified + off)).bytesWritten;
+            await fh.sync();
+            p.verified += want;
+            buf = buf.subarray(want);
+          }
+          if (final) this.stats.bytesDiscarded += buf.length;
+        };
+        if (body) {
+          const reader = body.getReader();
+          try {
+            for (;;) {
+              const { done, value } = await reader.read();
+              if (done) break;
+              this.stats.bytesReceived += value.length;
+              this.onBytes?.(siteId, link, value.length);
+              const merged = new Uint8Array(buf.length + value.length);
+              merged.set(buf, 0);
+              merged.set(value, buf.length);
+              buf = merged;
+              await flush(false);
+              if (bad) {
+                await reader.cancel().catch(() => undefined);
+                break;
+              }
+              if (p.verified >= limit) {
+                await reader.cancel().catch(() => undefined);
+                break;
+              }
+            }
+          } catch (e) {
+            // The edge went away mid-chunk: what is verified stays; the rest is re-sent.
+            this.o.log.debug("upload interrupted", { segment: k, verified: p.verified, err: (e as Error).message });
+          }
+        }
+        await flush(true);
+      } finally {
+        await fh.close();
+      }
+      if (bad) throw new BadUpload(422, `chunk at offset ${p.verified} does not match its SHA-256; it was not stored`, p.verified);
+      if (p.verified < bytes) return { offset: p.verified, committed: false };
+      return await this.commit(k, siteId, cameraId, stream, startMs, p, cls.data, link);
+    } finally {
+      this.busy.delete(k);
+    }
+  }
+
+  private async commit(k: string, siteId: string, cameraId: string, stream: StreamKind, startMs: number, p: Partial, cls: TransferClass, link: string): Promise<UploadResult> {
+    try {
+      await this.o.store.importSegment(this.file(k), { cameraId: centralCameraIdOf(siteId, cameraId), stream, startMs, sha256: p.meta.sha256 });
+    } catch (e) {
+      // Whole-segment hash or playability failed: start this segment over rather than keep bad bytes.
+      await rm(this.file(k), { force: true });
+      await rm(this.file(k) + ".json", { force: true });
+      this.partials.delete(k);
+      this.stats.badChunks++;
+      throw new BadUpload(422, `the assembled segment was refused: ${(e as Error).message}`, 0);
+    }
+    await rm(this.file(k) + ".json", { force: true });
+    this.partials.delete(k);
+    const now = this.o.clock.now();
+    try {
+      await this.o.db.run(`INSERT INTO tr_commits VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [siteId, cameraId, stream, startMs, p.meta.bytes, p.meta.sha256, now, cls, link]);
+    } catch (e) {
+      this.o.log.error("segment committed twice (commit log refused a duplicate)", { segment: k, err: (e as Error).message });
+    }
+    this.stats.commits++;
+    this.onCommit?.({ siteId, cameraId, stream, startMs, bytes: p.meta.bytes, cls, link });
+    this.o.log.info("segment received", { segment: k, bytes: p.meta.bytes, cls, link, month: budgetMonth(now) });
+    return { offset: p.meta.bytes, committed: true };
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * HTTP surface of the transfer engine. Federation side (mTLS; the site is the certificate's):
+ * the edge's long poll and the chunked upload. User side: retrievals, policies, per-site
+ * transfer/budget view, cross-site evidence locks, and central playback (video, video.m3u8)
+ * over central's store. Playback of a window that is partly only on the edge queues a
+ * request-priority retrieval for it and waits up to `wait` seconds (default 10, max 60) for
+ * it; what central then holds is served (header x-outpost-retrieval names the job), and a
+ * window with nothing at central yet answers 202 with the retrieval.
+ */
+import type { Context, Hono, MiddlewareHandler } from "hono";
+import { z } from "zod";
+import { HttpProblem, badRequest, forbidden, notFound, problemResponse, readJson } from "../../lib/http/problem.ts";
+import { iso, type Clock } from "../../lib/clock.ts";
+import { Playback, parseRange, type SegmentSource } from "../../lib/playback/index.ts";
+import type { MediaStore, SegmentRecord, StreamKind } from "../../lib/store/index.ts";
+import { CameraPolicy, SitePolicy, TransferClass, classRank, effectivePolicy } from "../../federation/transfer/index.ts";
+import { splitCentralCameraId } from "../../federation/protocol/index.ts";
+import type { ApiEnv, FederationEnv, Operations } from "../index.ts";
+import type { Sites } from "../sites/index.ts";
+import { guard } from "../rights/errors.ts";
+import { Engine, EngineError } from "./engine.ts";
+import { BadUpload, type Receiver } from "./receiver.ts";
+
+function problem(e: unknown): never {
+  if (e instanceof EngineError) return guard(Promise.reject(Object.assign(new Error(e.message), { code: e.code }))) as never;
+  throw e;
+}
+
+export function mountFederation(app: Hono<FederationEnv>, engine: Engine, receiver: Receiver): void {
+  app.post("/federation/v1/transfer/work", async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw badRequest("The work request must be JSON.");
+    }
+    try {
+      return c.json(await engine.work(c.var.peer.siteId, body));
+    } catch (e) {
+      return problem(e);
+    }
+  });
+  // Resume point after an interrupted upload: committed offset (or whole = committed).
+  app.get("/federation/v1/transfer/segments/:cam/:stream/:start", async (c) => {
+    const cam = c.req.param("cam");
+    const stream = c.req.param("stream");
+    const start = c.req.param("start");
+    const bytes = Number(c.req.query("bytes"));
+    const sha256 = c.req.query("sha256") ?? null;
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(cam) || (stream !== "main" && stream !== "sub") || !/^\d{1,15}$/.test(start) || !(bytes > 0)) throw badRequest("Segment path is /segments/{camera}/{main|sub}/{startMs}?bytes=&sha256=.");
+    const site = c.var.peer.siteId;
+    if (await receiver.have(site, cam, stream, Number(start), sha256, bytes)) return c.json({ offset: bytes, committed: true });
+    return c.json({ offset: await receiver.offsetOf(site, cam, stream, Number(start), bytes), committed: false });
+  });
+  app.put("/federation/v1/transfer/segments/:cam/:stream/:start", async (c) => {
+    const cam = c.req.param("cam");
+    const stream = c.req.param("stream");
+    const start = c.req.param("start");
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(cam) || (stream !== "main" && stream !== "sub") || !/^\d{1,15}$/.test(start)) throw badRequest("Segment path is /segments/{camera}/{main|sub}/{startMs}.");
+    try {
+      return c.json(await receiver.receive(c.var.peer.siteId, cam, stream, Number(start), c.req.raw.headers, c.req.raw.body));
+    } catch (e) {
+      if (e instanceof BadUpload) return c.json({ offset: e.offset, committed: false, error: e.message }, e.status);
+      throw e;
+    }
+  });
+}
+
+const RetrievalPost = z.object({
+  cameraId: z.string().min(3).max(300),
+  from: z.iso.datetime({ offset: true }),
+  to: z.iso.datetime({ offset: true }),
+  priority: TransferClass.default("request"),
+  stream: z.enum(["main", "sub"]).optional(),
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+  reason: z.string().max(500).optional(),
+});
+const LockPost = z.object({
+  cameraId: z.string().min(3).max(300),
+  from: z.iso.datetime({ offset: true }),
+  to: z.iso.datetime({ offset: true }),
+  reason: z.string().max(500).default(""),
+  expiresAt: z.iso.datetime({ offset: true }).optional(),
+});
+
+/** Segments without overlaps (central may hold a live recording and an edge copy of the same time). */
+function flatSource(store: MediaStore): SegmentSource {
+  return {
+    absPath: (s) => store.absPath(s),
+    async segments(q) {
+      const out: SegmentRecord[] = [];
+      for (const s of await store.segments(q)) {
+        const last = out[out.length - 1];
+        if (last && s.startMs < last.endMs - 100) {
+          if (s.endMs > last.endMs + 1000 && s.startMs <= last.startMs + 100) out[out.length - 1] = s; // the longer copy wins
+          continue;
+        }
+        out.push(s);
+      }
+      return out;
+    },
+  };
+}
+
+export function mountApi(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops: Operations | null, d: { engine: Engine; store: MediaStore; sites: () => Sites | null; clock: Clock }): void {
+  const { engine } = d;
+  const rights = ops?.rights ?? null;
+  const need = () => {
+    const s = d.sites();
+    if (!s) throw new HttpProblem(503, "Not ready", "The control plane is not attached yet.");
+    return s;
+  };
+  const check = (c: Context<ApiEnv>, right: "retrieve" | "admin-policies" | "evidence-lock" | "playback", t: { site?: string; camera?: string }) => {
+    if (rights) {
+      if (!rights.has(c.var.session, right, t)) throw forbidden(`You do not have the '${right}' right for ${t.camera ? `camera ${t.camera}` : `site ${t.site}`}.`);
+    } else if (right === "admin-policies" && (c.var.session as { role?: string }).role !== "admin") throw forbidden();
+  };
+  const camParts = async (id: string) => {
+    const p = splitCentralCameraId(id);
+    if (!p || !(await need().cameras()).some((x) => x.id === id)) throw notFound(`No camera with id ${id} (central camera ids are <site>.<camera>).`);
+    return p;
+  };
+  const time = (v: string | undefined, name: string, dflt: number) => {
+    if (v === undefined) return dflt;
+    const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+    if (!Number.isFinite(t)) throw badRequest(`${name} must be an ISO 8601 time (got ${JSON.stringify(v)}).`);
+    return t;
+  };
+
+  // --- retrievals
+  app.post("/api/v1/retrievals", auth, async (c) => {
+    const b = await readJson(c, RetrievalPost);
+    const p = await camParts(b.cameraId);
+    check(c, "retrieve", { site: p.siteId, camera: b.cameraId });
+    if (rights) {
+      const max = rights.maxPriority(c.var.session, { site: p.siteId, camera: b.cameraId });
+      if (!max || classRank(b.priority) > classRank(max)) throw forbidden(`You may ask for retrievals up to priority "${max ?? "none"}", not "${b.priority}".`);
+    }
+    const stream: StreamKind = b.stream ?? effectivePolicy((await engine.policy(p.siteId)).policy, p.cameraId).stream;
+    try {
+      const r = await engine.createRetrieval({ id: b.id, siteId: p.siteId, cameraId: p.cameraId, stream, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), priority: b.priority, reason: b.reason ?? null, by: c.var.session.user });
+      ops?.recordAudit({ user: c.var.session.user, action: "retrieval", siteId: p.siteId, cameraId: b.cameraId, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), outcome: "ok", detail: { retrievalId: r.id, priority: b.priority } } as never);
+      return c.json(r, 201);
+    } catch (e) {
+      return problem(e);
+    }
+  });
+  app.get("/api/v1/retrievals", auth, async (c) => {
+    const cam = c.req.query("cameraId");
+    const parts = cam ? splitCentralCameraId(cam) : null;
+    if (cam && !parts) throw badRequest("cameraId must be a central camera id (<site>.<camera>).");
+    const list = await engine.listRetrievals({ siteId: parts?.siteId ?? c.req.query("siteId"), cameraId: parts?.cameraId, state: c.req.query("state") });
+    return c.json({ retrievals: rights ? list.filter((r) => rights.canSeeCamera(c.var.session, r.cameraId, r.siteId)) : list });
+  });
+  app.get("/api/v1/retrievals/:id", auth, async (c) => {
+    const r = await engine.getRetrieval(c.req.param("id"));
+    if (!r || (rights && !rights.canSeeCamera(c.var.session, r.cameraId, r.siteId))) throw notFound(`No retrieval ${c.req.param("id")}.`);
+    return c.json(r);
+  });
+  app.delete("/api/v1/retrievals/:id", auth, async (c) => {
+    const r = await engine.getRetrieval(c.req.param("id"));
+    if (!r || (rights && !rights.canSeeCamera(c.var.session, r.cameraId, r.siteId))) throw notFound(`No retrieval ${c.req.param("id")}.`);
+    check(c, "retrieve", { site: r.siteId, camera: r.cameraId });
+    return c.json(await engine.cancelRetrieval(r.id));
+  });
+
+  // --- policies
+  const setPolicy = async (c: Context<ApiEnv>, siteId: string, mutate: (cur: SitePolicy | null) => SitePolicy) => {
+    const s = need();
+    const view = await s.configView(siteId);
+    const cfg = { ...((view.desired?.config ?? {}) as Record<string, unknown>) };
+    const next = SitePolicy.safeParse(mutate((cfg.policy as SitePolicy | undefined) ?? null));
+    if (!next.success) throw badRequest(`The policy is not valid: ${next.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "policy"}: ${i.message}`).join("; ")}.`);
+    cfg.policy = next.data;
+    const version = await s.setDesired(siteId, cfg as never, c.var.session.user);
+    ops?.recordAudit({ user: c.var.session.user, action: "config", subject: "site.policy", siteId, detail: { version } } as never);
+    engine.wake();
+    return c.json({ site: siteId, version, policy: next.data });
+  };
+  app.get("/api/v1/sites/:id/policy", auth, async (c) => {
+    const id = c.req.param("id");
+    if (!need().siteExists(id)) throw notFound(`No site with id ${id}.`);
+    const v = await need().configView(id);
+    return c.json({ site: id, version: v.desired?.version ?? null, applied: v.applied, policy: (v.desired?.config as { policy?: unknown } | undefined)?.policy ?? null });
+  });
+  app.put("/api/v1/sites/:id/policy", auth, async (c) => {
+    const id = c.req.param("id");
+    if (!need().siteExists(id)) throw notFound(`No site with id ${id}.`);
+    check(c, "admin-policies", { site: id });
+    const body = await c.req.json().catch(() => {
+      throw badRequest("The body must be a JSON policy.");
+    });
+    const r = SitePolicy.safeParse(body);
+    if (!r.success) throw badRequest(`The policy is not valid: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "policy"}: ${i.message}`).join("; ")}.`);
+    // Camera overrides set through PUT /cameras/{id}/policy survive a site PUT that does not name them.
+    return setPolicy(c, id, (cur) => ({ ...r.data, ...(r.data.cameras === undefined && cur?.cameras ? { cameras: cur.cameras } : {}) }));
+  });
+  app.put("/api/v1/cameras/:id/policy", auth, async (c) => {
+    const id = c.req.param("id");
+    const p = await camParts(id);
+    check(c, "admin-policies", { site: p.siteId, camera: id });
+    const body = await c.req.json().catch(() => {
+      throw badRequest("The body must be a JSON policy.");
+    });
+    if (body && typeof body === "object" && "budget" in body) throw badRequest("Budgets and links are per site: set them with PUT /api/v1/sites/{id}/policy.");
+    const r = CameraPolicy.safeParse(body);
+    if (!r.success) throw badRequest(`The policy is not valid: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "policy"}: ${i.message}`).join("; ")}.`);
+    return setPolicy(c, p.siteId, (cur) => ({ ...(cur ?? { options: ["edge-only"] }), cameras: { ...(cur?.cameras ?? {}), [p.cameraId]: r.data } }));
+  });
+  app.delete("/api/v1/cameras/:id/policy", auth, async (c) => {
+    const id = c.req.param("id");
+    const p = await camParts(id);
+    check(c, "admin-policies", { site: p.siteId, camera: id });
+    return setPolicy(c, p.siteId, (cur) => {
+      const cams = { ...(cur?.cameras ?? {}) };
+      delete cams[p.cameraId];
+      return { ...(cur ?? { options: ["edge-only"] }), cameras: cams };
+    });
+  });
+  app.get("/api/v1/sites/:id/transfer", auth, async (c) => {
+    const id = c.req.param("id");
+    if (!need().siteExists(id)) throw notFound(`No site with id ${id}.`);
+    return c.json(await engine.siteTransfer(id));
+  });
+
+  // --- evidence locks (cross-site)
+  app.post("/api/v1/evidence-locks", auth, async (c) => {
+    const b = await readJson(c, LockPost);
+    const p = await camParts(b.cameraId);
+    check(c, "evidence-lock", { site: p.siteId, camera: b.cameraId });
+    try {
+      const l = await engine.createLock({ cameraId: b.cameraId, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), reason: b.reason, expiresAtMs: b.expiresAt ? Date.parse(b.expiresAt) : undefined, by: c.var.session.user });
+      return c.json(l, 201);
+    } catch (e) {
+      return problem(e);
+    }
+  });
+  app.get("/api/v1/evidence-locks", auth, async (c) => c.json({ locks: await engine.listLocks(c.req.query("cameraId")) }));
+  app.get("/api/v1/evidence-locks/:id", auth, async (c) => {
+    const l = await engine.lockView(c.req.param("id"));
+    if (!l) throw notFound(`No evidence lock ${c.req.param("id")}.`);
+    return c.json(l);
+  });
+  app.delete("/api/v1/evidence-locks/:id", auth, async (c) => {
+    const l = await engine.lockView(c.req.param("id"));
+    if (!l) throw notFound(`No evidence lock ${c.req.param("id")}.`);
+    check(c, "evidence-lock", { site: l.siteId as string, camera: l.cameraId as string });
+    return c.json(await engine.endLock(c.req.param("id")));
+  });
+
+  // --- central playback
+  const playback = new Playback({ source: flatSource(d.store) });
+  const windowOf = async (c: Context<ApiEnv>, maxMs = 6 * 3_600_000) => {
+    const id = c.req.param("id")!;
+    const p = await camParts(id);
+    check(c, "playback", { site: p.siteId, camera: id });
+    const now = d.clock.now();
+    const to = time(c.req.query("to"), "to", now);
+    const from = time(c.req.query("from"), "from", to - 60_000);
+    if (to <= from) throw badRequest("from must be before to.");
+    if (to - from > maxMs) throw badRequest(`The window is at most ${Math.round(maxMs / 3_600_000)} hours.`);
+    const stream = c.req.query("stream") ?? "main";
+    if (stream !== "main" && stream !== "sub") throw badRequest('stream must be "main" or "sub".');
+    const wait = Math.min(60, Math.max(0, Number(c.req.query("wait") ?? 10) || 0));
+    return { id, ...p, from, to, stream: stream as StreamKind, wait };
+  };
+  // What central holds, segment by segment, with hashes (audit: compare with the edge's).
+  app.get("/api/v1/cameras/:id/segments", auth, async (c) => {
+    const w = await windowOf(c, 31 * 86_400_000);
+    const segs = await d.store.segments({ cameraId: w.id, stream: w.stream, fromMs: w.from, toMs: w.to });
+    return c.json({ cameraId: w.id, stream: w.stream, segments: segs.filter((s) => !s.open).map((s) => ({ start: iso(s.startMs), end: iso(s.endMs), startMs: s.startMs, endMs: s.endMs, bytes: s.bytes, sha256: s.sha256 ?? null })) });
+  });
+
+  /** Edge-only parts of the window are fetched first (request priority), up to `wait` seconds. */
+  const fetchMissing = async (w: Awaited<ReturnType<typeof windowOf>>, user: string): Promise<string | null> => {
+    const tl = await need().timeline(w.siteId, w.cameraId, w.stream, w.from, w.to);
+    if (!tl.ranges.some((r) => r.held === "edge")) return null;
+    const rid = `pb-${Bun.hash(`${w.id}/${w.stream}/${w.from}/${w.to}`).toString(36)}`;
+    let r = await engine.getRetrieval(rid);
+    if (!r) r = await engine.createRetrieval({ id: rid, siteId: w.siteId, cameraId: w.cameraId, stream: w.stream, fromMs: w.from, toMs: w.to, priority: "request", reason: "playback", by: user }).catch(() => null);
+    const end = Date.now() + w.wait * 1000;
+    while (r && (r.state === "queued" || r.state === "running") && Date.now() < end) {
+      await Bun.sleep(250);
+      await engine.tick();
+      r = await engine.getRetrieval(rid);
+    }
+    return rid;
+  };
+  const video = async (c: Context<ApiEnv>) => {
+    const w = await windowOf(c);
+    const rid = await fetchMissing(w, c.var.session.user);
+    const plan = await playback.plan({ cameraId: w.id, stream: w.stream, fromMs: w.from, toMs: w.to });
+    if (plan.total === 0) {
+      if (rid) return c.json({ retrieval: await engine.getRetrieval(rid), detail: "This footage is still only on the edge; a retrieval is running. Try again shortly." }, 202);
+      throw notFound(`No recording of ${w.id} between ${iso(w.from)} and ${iso(w.to)}.`);
+    }
+    const headers = new Headers({ "content-type": "video/mp4", "accept-ranges": "bytes", "cache-control": "no-store", "x-outpost-start": iso(plan.originMs), "x-outpost-end": iso(plan.endMs) });
+    if (rid) headers.set("x-outpost-retrieval", rid);
+    const range = parseRange(c.req.header("range"), plan.total);
+    if (range === "unsatisfiable") {
+      const res = problemResponse(new HttpProblem(416, "Range not satisfiable", `The requested range is outside this ${plan.total}-byte video.`), c.req.path);
+      res.headers.set("content-range", `bytes */${plan.total}`);
+      return res;
+    }
+    const r = range ?? { start: 0, end: plan.total };
+    headers.set("content-length", String(r.end - r.start));
+    if (range) headers.set("content-range", `bytes ${r.start}-${r.end - 1}/${plan.total}`);
+    return new Response(await new Response(playback.stream(plan, r)).arrayBuffer(), { status: range ? 206 : 200, headers });
+  };
+  app.get("/api/v1/cameras/:id/video", auth, video);
+  app.get("/api/v1/cameras/:id/video.mp4", auth, video);
+  app.get("/api/v1/cameras/:id/video.m3u8", auth, async (c) => {
+    const w = await windowOf(c);
+    await fetchMissing(w, c.var.session.user);
+    const plan = await playback.plan({ cameraId: w.id, stream: w.stream, fromMs: w.from, toMs: w.to });
+    if (plan.total === 0) throw notFound(`No recording of ${w.id} at central between ${iso(w.from)} and ${iso(w.to)} yet.`);
+    const pinnedTo = Math.min(w.to, Math.floor(plan.lastStartMs) + 1);
+    const q = new URLSearchParams({ from: iso(w.from), to: iso(pinnedTo), stream: w.stream, wait: "0" });
+    return c.body(playback.playlist(plan, `video.mp4?${q}`), 200, { "content-type": "application/vnd.apple.mpegurl", "cache-control": "no-store" });
+  });
+}
+

@@ -1,0 +1,476 @@
+/**
+ * Edge transfer executor. Long-polls central for the segments it wants (edge dials out),
+ * keeps only what the active link may carry (link profile: allowed classes, monthly budget)
+ * and what it still has on disk (the rest is reported missing), and uploads with a few
+ * workers, most urgent first (alarm > request > event > scheduled > backfill). Each upload
+ * is one streamed PUT from central's committed offset, paced by the shared token bucket; at
+ * every chunk boundary a worker checks budget and pre-emption (a more urgent item waiting
+ * while every worker is busy) and ends its body there, so central keeps every whole chunk.
+ * Evidence locks made for central are released when central says the range is safe there.
+ */
+import { join } from "node:path";
+import type { Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import type { MediaStore, SegmentRecord } from "../../lib/store/index.ts";
+import {
+  H,
+  MAX_CHUNKS_PER_REQUEST,
+  TRANSFER_VERSION,
+  UploadResult,
+  WorkResponse,
+  chunkHashes,
+  classAllowed,
+  classRank,
+  linkProfile,
+  paths,
+  type SitePolicy,
+  type WorkItem,
+} from "../../federation/transfer/index.ts";
+import { TokenBucket } from "./bucket.ts";
+import { Usage } from "./state.ts";
+
+export interface EdgeTransferDeps {
+  dataDir: string;
+  store: MediaStore;
+  /** Federation URL (https://…) and the edge's mTLS identity. */
+  federationUrl: string;
+  tls: { ca: string; cert: string; key: string };
+  /** The policy from the applied desired config (uplink.appliedConfig?.config.policy). */
+  policy: () => SitePolicy | null | undefined;
+  /** Active link type at start (cellular, wifi, …); setLink() changes it. */
+  link?: string;
+  clock: Clock;
+  log: Logger;
+  workers?: number;
+  pollWaitMs?: number;
+  /** While work is queued, ask central again this often (new urgent work pre-empts). */
+  refreshMs?: number;
+  /** Abort an upload that has not moved for this long. */
+  stallMs?: number;
+  /** After this long without progress, probe central on a fresh connection; if it answers, restart the upload there. */
+  probeAfterMs?: number;
+  /** Chunks per PUT (default and maximum MAX_CHUNKS_PER_REQUEST). */
+  maxChunksPerRequest?: number;
+  backoff?: { minMs?: number; maxMs?: number };
+}
+
+export interface EdgeTransferStatus {
+  link: string;
+  connected: boolean;
+  queued: number;
+  queuedBytes: number;
+  running: { segment: string; cls: string; offset: number; bytes: number }[];
+  usage: { month: string; byLink: Record<string, number> };
+  budgetBlocked: boolean;
+  stats: { uploads: number; committed: number; bytesSent: number; preempted: number; interrupted: number; resent409: number; missing: number; released: number; probeAborts: number };
+}
+
+interface Job extends WorkItem {
+  seg: SegmentRecord;
+}
+
+interface Worker {
+  job: Job | null;
+  preempt: boolean;
+  sent: number;
+}
+
+const key = (i: { cameraId: string; stream: string; startMs: number }) => `${i.cameraId}/${i.stream}/${i.startMs}`;
+
+export class EdgeTransfer {
+  private linkType: string;
+  private queue: Job[] = [];
+  private readonly workers: Worker[] = [];
+  private readonly usage: Usage;
+  private readonly bucket: TokenBucket;
+  private readonly missing = new Map<string, [string, "main" | "sub", number]>();
+  /** Committed by us lately: a poll answered before the commit may still list them. */
+  private readonly recent = new Map<string, number>();
+  /** Offsets central reported to us after the poll that queued the item. */
+  private readonly offsets = new Map<string, number>();
+  /** Uploads that broke off without an answer: ask central where it stands before sending. */
+  private readonly uncertain = new Set<string>();
+  private readonly aborts = new Set<AbortController>();
+  private stopped = false;
+  private connected = false;
+  private budgetBlocked = false;
+  private wakeWorkers: (() => void)[] = [];
+  private wakePoll: (() => void) | null = null;
+  private pollAbort: AbortController | null = null;
+  private loops: Promise<void>[] = [];
+  private chunkSize = 256 * 1024;
+  readonly stats = { uploads: 0, committed: 0, bytesSent: 0, preempted: 0, interrupted: 0, resent409: 0, missing: 0, released: 0, probeAborts: 0 };
+
+  constructor(private readonly d: EdgeTransferDeps) {
+    this.linkType = d.link ?? "unknown";
+    this.usage = new Usage(join(d.dataDir, "transfer", "usage.json"));
+    this.bucket = new TokenBucket(d.clock, null);
+  }
+
+  get link(): string {
+    return this.linkType;
+  }
+
+  /** The link changed (reported by the network manager, a config or the `set-link` command). */
+  setLink(type: string): void {
+    if (type === this.linkType) return;
+    this.d.log.info("active link changed", { from: this.linkType, to: type });
+    this.linkType = type;
+    this.applyRate();
+    // Work allowed on the old link may not be on the new one: stop at the next chunk boundary.
+    for (const w of this.workers) if (w.job && !this.allowed(w.job)) w.preempt = true;
+    this.queue = this.queue.filter((j) => this.allowed(j));
+    this.pollNow();
+  }
+
+  private applyRate(): void {
+    const r = linkProfile(this.d.policy() ?? null, this.linkType).rateBitsPerSecond;
+    this.bucket.setRate(r ? r / 8 : null);
+  }
+
+  async start(): Promise<void> {
+    await this.usage.load(this.d.clock.now());
+    this.applyRate();
+    const n = this.d.workers ?? 2;
+    for (let i = 0; i < n; i++) {
+      const w: Worker = { job: null, preempt: false, sent: 0 };
+      this.workers.push(w);
+      this.loops.push(this.workLoop(w));
+    }
+    this.loops.push(this.pollLoop());
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.pollAbort?.abort();
+    for (const a of this.aborts) a.abort();
+    for (const w of this.workers) w.preempt = true;
+    this.wakePoll?.();
+    for (const f of this.wakeWorkers.splice(0)) f();
+    await Promise.allSettled(this.loops);
+  }
+
+  pollNow(): void {
+    this.wakePoll?.();
+  }
+
+  status(): EdgeTransferStatus {
+    return {
+      link: this.linkType,
+      connected: this.connected,
+      queued: this.queue.length,
+      queuedBytes: this.queue.reduce((a, j) => a + j.bytes - j.offset, 0),
+      running: this.workers.filter((w) => w.job).map((w) => ({ segment: key(w.job!), cls: w.job!.cls, offset: w.job!.offset + w.sent, bytes: w.job!.bytes })),
+      usage: this.usage.snapshot(this.d.clock.now()),
+      budgetBlocked: this.budgetBlocked,
+      stats: { ...this.stats },
+    };
+  }
+
+  /** Bytes promised to chunks being sent right now (so parallel workers cannot overshoot together). */
+  private reserved = 0;
+
+  private budgetLeft(): number {
+    const b = linkProfile(this.d.policy() ?? null, this.linkType).monthlyBytes;
+    return b ? b - this.usage.used(this.linkType, this.d.clock.now()) - this.reserved : Infinity;
+  }
+
+  private allowed(j: WorkItem): boolean {
+    const p = linkProfile(this.d.policy() ?? null, this.linkType);
+    if (!classAllowed(p, j.cls)) return false;
+    if (j.links && !j.links.includes(this.linkType)) return false;
+    return true;
+  }
+
+  private url(p: string): string {
+    return new URL(p, this.d.federationUrl).toString();
+  }
+
+  private async pollLoop(): Promise<void> {
+    let backoff = this.d.backoff?.minMs ?? 500;
+    while (!this.stopped) {
+      const busy = this.queue.length > 0 || this.workers.some((w) => w.job);
+      this.applyRate(); // the policy may have changed (desired config applied)
+      try {
+        const locks = (await this.d.store.locks()).filter((l) => l.id.startsWith("lk-")).map((l) => l.id);
+        const body = {
+          v: TRANSFER_VERSION,
+          link: this.linkType,
+          usage: this.usage.snapshot(this.d.clock.now()),
+          missing: [...this.missing.values()],
+          waitMs: busy ? 0 : (this.d.pollWaitMs ?? 20_000),
+          locks,
+        };
+        const sentMissing = [...this.missing.keys()];
+        this.pollAbort = new AbortController();
+        const timer = setTimeout(() => this.pollAbort?.abort(), body.waitMs + 15_000);
+        let res: Response;
+        try {
+          res = await fetch(this.url(paths.work), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), tls: this.d.tls, signal: this.pollAbort.signal } as RequestInit);
+        } finally {
+          clearTimeout(timer);
+        }
+        if (!res.ok) throw new Error(`central answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+        const w = WorkResponse.parse(await res.json());
+        this.connected = true;
+        backoff = this.d.backoff?.minMs ?? 500;
+        for (const k of sentMissing) this.missing.delete(k);
+        this.chunkSize = w.chunkSize;
+        for (const id of w.release) {
+          if (await this.d.store.deleteLock(id)) {
+            this.stats.released++;
+            this.d.log.info("evidence lock released: the range is safe at central", { lock: id });
+          }
+        }
+        await this.setQueue(w.items);
+      } catch (e) {
+        if (this.stopped) break;
+        this.connected = false;
+        this.d.log.debug("work poll failed", { err: (e as Error).message, retryInMs: backoff });
+        await this.sleepPoll(backoff);
+        backoff = Math.min(backoff * 2, this.d.backoff?.maxMs ?? 10_000);
+        continue;
+      }
+      const again = this.queue.length > 0 || this.workers.some((w) => w.job);
+      if (again) await this.sleepPoll(this.d.refreshMs ?? 1000);
+    }
+  }
+
+  private sleepPoll(ms: number): Promise<void> {
+    return new Promise((r) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        r();
+      }
+      this.wakePoll = () => {
+        this.wakePoll = null;
+        done();
+      };
+    });
+  }
+
+  private async setQueue(items: WorkItem[]): Promise<void> {
+    const now = this.d.clock.now();
+    for (const [k, t] of this.recent) if (now - t > 120_000) this.recent.delete(k);
+    const inFlight = new Set(this.workers.filter((w) => w.job).map((w) => key(w.job!)));
+    const jobs: Job[] = [];
+    for (const it of items) {
+      const k = key(it);
+      if (inFlight.has(k) || this.recent.has(k) || !this.allowed(it)) continue;
+      const seg = await this.local(it);
+      if (seg === "gone") {
+        this.missing.set(k, [it.cameraId, it.stream, it.startMs]);
+        this.stats.missing++;
+        continue;
+      }
+      if (seg === "differs") continue; // the index central mirrors is behind (recovery trimmed it): wait for the sync
+      const off = Math.max(it.offset, this.offsets.get(k) ?? 0);
+      jobs.push({ ...it, offset: off - (off % this.chunkSize), seg });
+    }
+    // Workers may have taken jobs while the lookups above ran: never queue what is in flight or done.
+    const busyNow = new Set(this.workers.filter((w) => w.job).map((w) => key(w.job!)));
+    for (let i = jobs.length - 1; i >= 0; i--) if (busyNow.has(key(jobs[i]!)) || this.recent.has(key(jobs[i]!))) jobs.splice(i, 1);
+    jobs.sort((a, b) => classRank(b.cls) - classRank(a.cls) || (a.deadlineMs ?? Infinity) - (b.deadlineMs ?? Infinity) || a.startMs - b.startMs);
+    this.budgetBlocked = jobs.length > 0 && this.budgetLeft() < Math.min(this.chunkSize, jobs[0]!.bytes - jobs[0]!.offset);
+    this.queue = this.budgetBlocked ? [] : jobs;
+    // Pre-emption: the best waiting job outranks what a busy worker does, and nobody is idle.
+    const best = this.queue[0];
+    if (best && this.workers.every((w) => w.job)) {
+      const low = this.workers.reduce((a, w) => (classRank(w.job!.cls) < classRank(a.job!.cls) ? w : a));
+      if (classRank(low.job!.cls) < classRank(best.cls)) low.preempt = true;
+    }
+    for (const f of this.wakeWorkers.splice(0)) f();
+  }
+
+  private async local(it: WorkItem): Promise<SegmentRecord | "gone" | "differs"> {
+    const rows = await this.d.store.segments({ cameraId: it.cameraId, stream: it.stream, fromMs: it.startMs, toMs: it.startMs + 1 });
+    const s = rows.find((r) => r.startMs === it.startMs);
+    if (!s) return "gone";
+    return !s.open && s.sha256 && s.bytes === it.bytes ? s : "differs";
+  }
+
+  private async workLoop(w: Worker): Promise<void> {
+    while (!this.stopped) {
+      const job = this.queue.shift();
+      if (!job) {
+        await new Promise<void>((r) => this.wakeWorkers.push(r));
+        continue;
+      }
+      w.job = job;
+      w.preempt = false;
+      w.sent = 0;
+      try {
+        await this.upload(w, job);
+      } catch (e) {
+        this.stats.interrupted++;
+        this.d.log.debug("upload interrupted", { segment: key(job), err: (e as Error).message });
+        await Bun.sleep(200);
+      } finally {
+        w.job = null;
+      }
+      this.pollNow();
+    }
+  }
+
+  private async upload(w: Worker, job: Job): Promise<void> {
+    const k = key(job);
+    let data: Uint8Array;
+    try {
+      data = new Uint8Array(await Bun.file(this.d.store.absPath(job.seg)).arrayBuffer());
+    } catch {
+      this.missing.set(k, [job.cameraId, job.stream, job.startMs]);
+      return;
+    }
+    if (data.length !== job.bytes) {
+      this.missing.set(k, [job.cameraId, job.stream, job.startMs]);
+      return;
+    }
+    const cs = this.chunkSize;
+    if (this.uncertain.has(k)) {
+      // The last attempt broke off: central may have committed more than we know (or all of it).
+      const q = await fetch(`${this.url(paths.segment(job.cameraId, job.stream, job.startMs))}?bytes=${job.bytes}&sha256=${job.seg.sha256}`, { tls: this.d.tls, signal: AbortSignal.timeout(15_000) } as RequestInit);
+      const st = UploadResult.parse(await q.json());
+      this.uncertain.delete(k);
+      if (st.committed) {
+        this.recent.set(k, this.d.clock.now());
+        return;
+      }
+      job.offset = st.offset - (st.offset % cs);
+    }
+    // A long segment goes as several PUTs of ≤ MAX_CHUNKS_PER_REQUEST chunks, back to back.
+    for (;;) {
+      const before = job.offset;
+      const r = await this.put(w, job, data, cs);
+      if (r !== "more" || this.stopped || w.preempt || job.offset <= before) return;
+    }
+  }
+
+  private async put(w: Worker, job: Job, data: Uint8Array, cs: number): Promise<"done" | "more" | "stop"> {
+    const k = key(job);
+    const offset = job.offset;
+    const per = Math.min(MAX_CHUNKS_PER_REQUEST, this.d.maxChunksPerRequest ?? MAX_CHUNKS_PER_REQUEST);
+    const hashes = chunkHashes(data.subarray(0, Math.min(data.length, offset + per * cs)), cs, offset / cs);
+    const end = Math.min(data.length, offset + hashes.length * cs);
+    const headers: Record<string, string> = {
+      [H.offset]: String(offset),
+      [H.bytes]: String(data.length),
+      [H.sha256]: job.seg.sha256!,
+      [H.chunkSize]: String(cs),
+      [H.chunks]: hashes.join(","),
+      [H.link]: this.linkType,
+      [H.cls]: job.cls,
+      "content-type": "application/octet-stream",
+    };
+    const link = this.linkType;
+    // Request overhead counts against the budget too (headers; TLS framing is not visible here).
+    const overhead = 300 + hashes.length * 65;
+    if (this.budgetLeft() < overhead + Math.min(cs, data.length - offset)) {
+      this.budgetBlocked = true;
+      return "stop";
+    }
+    await this.usage.add(link, overhead, this.d.clock.now());
+    let pos = offset;
+    let lastMove = Date.now();
+    const ac = new AbortController();
+    this.aborts.add(ac);
+    const stallMs = this.d.stallMs ?? 30_000;
+    // A stalled body (link outage) is left to TCP until a fresh connection gets through: then the
+    // old one is given up (≤ one chunk lost) instead of waiting out TCP's backed-off retransmit timer.
+    let probing = false;
+    let probed: number | null = null; // central's committed offset at the previous probe
+    const probeAfter = Math.min(this.d.probeAfterMs ?? 2000, stallMs);
+    const statusUrl = `${this.url(paths.segment(job.cameraId, job.stream, job.startMs))}?bytes=${job.bytes}&sha256=${job.seg.sha256}`;
+    const watchdog = setInterval(() => {
+      const idle = Date.now() - lastMove;
+      if (idle > stallMs) return ac.abort();
+      if (idle < probeAfter) {
+        probed = null;
+        return;
+      }
+      if (probing) return;
+      probing = true;
+      // Our body may just sit in fetch's buffer while the socket drains: only a fresh connection
+      // that gets through while central's committed offset stands still means the old one is dead.
+      fetch(statusUrl, { tls: this.d.tls, keepalive: false, signal: AbortSignal.timeout(1500) } as RequestInit)
+        .then(async (r) => {
+          const st = r.ok ? UploadResult.parse(await r.json()) : null;
+          if (!st) return;
+          if (probed !== null && st.offset === probed && Date.now() - lastMove > probeAfter) {
+            this.stats.probeAborts++;
+            ac.abort();
+          }
+          probed = st.offset;
+        })
+        .catch(() => undefined)
+        .finally(() => (probing = false));
+    }, 1000);
+    const piece = 16 * 1024;
+    let held = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull: async (ctl) => {
+        lastMove = Date.now();
+        if (pos >= end) return ctl.close();
+        if (pos % cs === 0) {
+          // Chunk boundary: the only place a body may end without losing anything.
+          this.reserved -= held;
+          held = 0;
+          const left = this.budgetLeft();
+          const next = Math.min(cs, data.length - pos);
+          if (w.preempt || this.stopped || link !== this.linkType || left < next) {
+            if (left < next) this.budgetBlocked = true;
+            if (w.preempt) this.stats.preempted++;
+            return ctl.close();
+          }
+          held = next;
+          this.reserved += held;
+        }
+        const n = Math.min(piece, data.length - pos, cs - (pos % cs));
+        await this.bucket.take(n);
+        lastMove = Date.now();
+        const part = data.subarray(pos, pos + n);
+        pos += n;
+        w.sent = pos - offset;
+        this.stats.bytesSent += n;
+        held -= n;
+        this.reserved -= n;
+        await this.usage.add(link, n, this.d.clock.now());
+        ctl.enqueue(part);
+      },
+    });
+    this.stats.uploads++;
+    let res: Response;
+    this.uncertain.add(k);
+    try {
+      res = await fetch(this.url(paths.segment(job.cameraId, job.stream, job.startMs)), { method: "PUT", headers, body, tls: this.d.tls, signal: ac.signal, duplex: "half" } as RequestInit);
+    } finally {
+      clearInterval(watchdog);
+      this.aborts.delete(ac);
+      this.reserved -= held;
+      held = 0;
+    }
+    const text = await res.text();
+    let r: UploadResult;
+    try {
+      r = UploadResult.parse(JSON.parse(text));
+    } catch {
+      throw new Error(`central answered ${res.status}: ${text.slice(0, 300)}`);
+    }
+    this.uncertain.delete(k);
+    if (res.status === 409 || res.status === 422) {
+      this.stats.resent409++;
+      this.offsets.set(k, r.offset);
+      return "stop";
+    }
+    if (!res.ok) throw new Error(`central answered ${res.status}: ${r.error ?? text.slice(0, 300)}`);
+    if (r.committed) {
+      this.stats.committed++;
+      this.recent.set(k, this.d.clock.now());
+      this.offsets.delete(k);
+      return "done";
+    }
+    this.offsets.set(k, r.offset);
+    job.offset = r.offset - (r.offset % cs);
+    return r.offset >= end ? "more" : "stop";
+  }
+}
