@@ -134,7 +134,6 @@ export class Receiver {
     const k = this.key(siteId, cameraId, stream, startMs);
     if (await this.have(siteId, cameraId, stream, startMs, sha256, bytes)) {
       this.stats.alreadyHad++;
-      if (process.env.TR_DEBUG) console.error("ALREADY", k, offset, headers.get(H.cls));
       await body?.cancel().catch(() => undefined);
       return { offset: bytes, committed: true };
     }
