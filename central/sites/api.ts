@@ -135,7 +135,11 @@ export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEn
     const b = await readJson(c, ConfigPut);
     const r = DesiredConfig.safeParse(b.config);
     if (!r.success) throw badRequest(`The config is not valid: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "config"}: ${i.message}`).join("; ")}.`);
-    await s.setDesired(id, r.data, c.var.session.user);
+    // The interconnect policy has its own endpoint (PUT /sites/{id}/policy): a config PUT
+    // without one keeps the current policy instead of wiping it.
+    const cur = (await s.configView(id)).desired?.config as { policy?: unknown } | undefined;
+    const next = r.data.policy === undefined && cur?.policy !== undefined ? { ...r.data, policy: cur.policy } : r.data;
+    await s.setDesired(id, next as typeof r.data, c.var.session.user);
     return c.json(await s.configView(id));
   });
 
