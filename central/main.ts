@@ -17,6 +17,7 @@ import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
 import { startRtspOut, type RtspOut } from "./live/rtsp/index.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
 import { requireRight } from "./rights/index.ts";
+import { commandNotifier } from "./firmware/index.ts";
 
 export interface CentralSite {
   central: Central;
@@ -96,6 +97,10 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     });
     closers.splice(1, 0, () => central!.close());
     sites = await cp.attach(central);
+    // Campaign stages reach edges over the control plane at once instead of at their next offer poll.
+    const cpSites = sites;
+    central.firmware.setNotifier(commandNotifier((siteId, name, args, ttlMs) => cpSites.command(siteId, name, args, ttlMs, "central.firmware"), log.child({ component: "central.firmware" })));
+    closers.push(() => central!.firmware.setNotifier(undefined));
     const recorder = new LiveRecorder(live, store, log.child({ component: "central.live-recorder" }));
     closers.push(() => recorder.stopAll());
     transfer.attach({ sites, ops: central.ops, recordLive: (id, stream) => recorder.recordLive(id, stream) });

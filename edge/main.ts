@@ -25,7 +25,7 @@ import { CameraError, resolveCamera, type Camera, type DeviceInfo } from "./came
 import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
 import { PidFile, StreamIngest, type StreamStatus } from "./ingest/index.ts";
 import { loadIdentity, startRenewal, type Identity } from "./identity/index.ts";
-import { startUplink, type Uplink } from "./uplink/index.ts";
+import { startUplink, type CommandHandler, type Uplink } from "./uplink/index.ts";
 import { startEdgeTransfer, type EdgeTransferHandle } from "./transfer/index.ts";
 import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";
 import type { DesiredConfig } from "../federation/protocol/index.ts";
@@ -46,6 +46,8 @@ export interface EdgeDeps {
   serveApi?: boolean;
   /** Event timing (edge/events): debounce, polls, ONVIF renew/backoff; tests compress them. */
   events?: Pick<EdgeEventsDeps, "holdMs" | "pollMs" | "diskPollMs" | "onvif">;
+  /** More control-plane command handlers for the uplink (firmware/appliance.ts: "_firmware-check"); the edge's own names win. */
+  commands?: Record<string, CommandHandler>;
 }
 
 export interface CameraStatus {
@@ -286,6 +288,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       },
       link: () => ({ type: transfer?.link ?? config.federation.link, quality: null }),
       commands: {
+        ...deps.commands,
         ...(transfer?.commands ?? {}),
         // Central asks for a live uplink (or its lease refresh / stop); live opens it outbound.
         live: (a) => live.command(a),

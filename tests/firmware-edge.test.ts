@@ -1,0 +1,84 @@
+/**
+ * kill -9 of the real edge at install steps (issue 9): each appliance edge runs under the
+ * launcher (`outpost firmware boot`) as in the field; its slot's `run` is the real edge
+ * recorder (startEdge, recording a camsim camera, enrolled with a real central) plus the real
+ * update agent (runAppliance), via tests/lib/firmware-appliance.ts which adds one SIGKILL:
+ *   download  while DATA/firmware/download/*.part grows
+ *   switch    after the new slot is staged and promoted, before state.json switches to it
+ *   trial     during the trial boot of the new slot, at its first health probe
+ * A campaign (central → "_firmware-check" → agent) offers 1.1.0 (a 6 MB bundle) to all three.
+ * After each cut the launcher restarts, boots a verified slot, the agent resumes or redoes the
+ * install, and 1.1.0 ends committed; the camera's timeline has recordings before the cut and
+ * after the final boot, and `outpost check --data DIR` exits 0 on every edge.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { firmwarePaths, readTrustedRoot, verifySlot } from "../firmware/slots.ts";
+import { removeTempDirs, until } from "./helpers.ts";
+import { edgeRelease, FirmwareWorld, type ApplianceEdge, type Release } from "./lib/firmware-edge.ts";
+
+const w = new FirmwareWorld();
+let v1: Release;
+let v2: Release;
+const edges: ApplianceEdge[] = [];
+const CUTS = ["download", "switch", "trial"] as const;
+
+beforeAll(async () => {
+  await w.start();
+  v1 = await edgeRelease(w.root, w.keys, { version: "1.0.0", metaVersion: 1, payloadBytes: 6 * 1024 * 1024, seed: 1 });
+  v2 = await edgeRelease(w.root, w.keys, { version: "1.1.0", metaVersion: 2, payloadBytes: 6 * 1024 * 1024, seed: 2 });
+  await w.upload(v2);
+  for (const cut of CUTS) {
+    const e = await w.edge(`edge-${cut}`, v1, { crashAt: cut, pollS: 600 });
+    edges.push(e);
+    e.start();
+    await Bun.sleep(500); // stagger the RTSP sessions on the one camsim mount
+  }
+  await until("edges connected", () => edges.every((e) => w.site.sites.online(e.siteId)), 60_000);
+}, 180_000);
+
+afterAll(async () => {
+  await w.close();
+  await removeTempDirs();
+}, 120_000);
+
+test("kill -9 during download / before switch / during trial → verified slot, update completes, recording continues", async () => {
+  await Bun.sleep(6000); // some recording on 1.0.0 before the campaign
+  const t0 = Date.now();
+  const id = await w.campaign("1.1.0", edges.map((e) => e.siteId));
+  const done = await until(
+    "all three edges healthy on 1.1.0",
+    async () => {
+      const st = await Promise.all(edges.map((e) => w.siteStatus(id, e.siteId)));
+      return st.every((s) => s?.state === "healthy") ? st : null;
+    },
+    150_000,
+    500,
+  );
+  // Recording on the new slot for a while, then stop everything to read the stores.
+  await Bun.sleep(8000);
+  const tStop = Date.now();
+  for (const e of edges) await e.stop();
+
+  for (const [i, e] of edges.entries()) {
+    const m = await e.marker();
+    expect(m, `${e.name}: the power cut happened`).not.toBeNull();
+    if (e.crashAt === "download") expect(["during-download", "at-verify"]).toContain(m!.what);
+    const st = await e.state();
+    expect(st).toMatchObject({ current: "b", pending: null });
+    expect(st.lastResult).toMatchObject({ version: "1.1.0", outcome: "committed" });
+    // The committed slot verifies (signature + every file hash), as the launcher checked at boot.
+    const p = firmwarePaths(e.data);
+    expect((await verifySlot(p, "b", await readTrustedRoot(p))).signed.release.version).toBe("1.1.0");
+    expect(done[i].running).toBe("1.1.0");
+    if (m!.what === "during-download") expect(done[i].bytesFetched).toBeLessThan(v2.length);
+
+    const committedAt = Date.parse(st.lastResult!.at);
+    const tl = await e.timeline(t0 - 120_000, tStop + 60_000);
+    const covered = (a: number, b: number) => tl.ranges.reduce((n, r) => n + Math.max(0, Math.min(b, r.endMs) - Math.max(a, r.startMs)), 0);
+    expect(covered(t0 - 120_000, m!.at), `${e.name}: recorded before the cut`).toBeGreaterThan(3000);
+    expect(covered(committedAt, tStop), `${e.name}: recorded after the final boot`).toBeGreaterThan(4000);
+    const c = await e.check();
+    expect(c.code, `${e.name}: outpost check\n${c.stdout}\n${c.stderr}`).toBe(0);
+    console.log(`firmware-edge ${e.name}: cut ${m!.what}, committed ${committedAt - t0} ms after campaign start, fetched ${done[i].bytesFetched ?? "?"} of ${v2.length} B, ranges ${tl.ranges.length}, gaps ${tl.gaps.length}`);
+  }
+}, 240_000);
