@@ -26,7 +26,8 @@ export interface Demo {
   stop(): Promise<void>;
 }
 
-export async function startDemo(opts: { dataDir: string; edges?: number; camerasPerEdge?: number; port?: number }): Promise<Demo> {
+/** `segmentDurationMs` (default 60 s): tests use short segments so recent footage is committed at the edge within seconds. */
+export async function startDemo(opts: { dataDir: string; edges?: number; camerasPerEdge?: number; port?: number; segmentDurationMs?: number }): Promise<Demo> {
   const log = createLogger("demo");
   const dataDir = resolve(opts.dataDir);
   const edgeCount = opts.edges ?? 2;
@@ -77,7 +78,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
           demo: true,
           api: { port: opts.port === 0 ? 0 : (opts.port ?? 8080) + 1 + e },
           admin: { user: "admin", passwordHash: await Bun.password.hash(password, "argon2id") },
-          storage: { segmentDurationMs: 60_000, minFreeBytes: 64 * 1024 * 1024 },
+          storage: { segmentDurationMs: opts.segmentDurationMs ?? 60_000, minFreeBytes: 64 * 1024 * 1024 },
           retention: { maxAgeHours: 24 },
           // The demo shares every camera with central (a real edge shares none until told to).
           federation: { share: ["*"] },
