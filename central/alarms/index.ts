@@ -118,6 +118,7 @@ const SORTS: Record<AlarmQuery["sort"], string> = {
 };
 
 export class Alarms {
+  private readonly finishedClips = new Map<string, Partial<Pick<Clip, "state" | "url" | "detail">>>();
   private nextId = 1;
   private pending: Row[] = [];
   private pendingAlarms: Alarm[] = [];
@@ -275,7 +276,9 @@ export class Alarms {
     });
   }
 
-  setClip(id: number, clip: Clip): Promise<void> {
+  setClip(id: number, clipIn: Clip): Promise<void> {
+    const done = clipIn.retrievalId ? this.finishedClips.get(clipIn.retrievalId) : undefined;
+    const clip = done && clipIn.state === "requested" ? { ...clipIn, ...done } : clipIn;
     return this.serial(id, async () => {
       await this.flush();
       await this.db.run(`UPDATE alarms SET clip = $2, updated_ms = $3 WHERE id = $1`, [BigInt(id), JSON.stringify(clip), BigInt(this.clock.now())]);
@@ -288,6 +291,10 @@ export class Alarms {
    * calls this when a retrieval completes or fails. Returns the alarm ids touched.
    */
   async attachClip(retrievalId: string, clip: Partial<Pick<Clip, "state" | "url" | "detail">>): Promise<number[]> {
+    // A retrieval can finish before the rule has written its id into the alarm (footage already
+    // at central): keep the outcome so setClip applies it when the id arrives.
+    this.finishedClips.set(retrievalId, clip);
+    if (this.finishedClips.size > 10_000) this.finishedClips.delete(this.finishedClips.keys().next().value!);
     await this.flush();
     const rows = await this.db.all<{ id: string; clip: string }>(`SELECT id, clip FROM alarms WHERE json_extract_string(clip, '$.retrievalId') = $1`, [retrievalId]);
     for (const r of rows) await this.setClip(Number(r.id), { ...(JSON.parse(r.clip) as Clip), ...clip });
