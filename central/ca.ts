@@ -10,6 +10,7 @@ import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log/index.ts";
 import type { CentralConfig } from "./config.ts";
 import { dataPaths, exists, writeFileAtomic } from "./files.ts";
+import "reflect-metadata"; // before @peculiar/x509 (tsyringe needs the polyfill loaded first)
 import * as x509 from "@peculiar/x509";
 
 export interface Pki {

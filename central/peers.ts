@@ -4,6 +4,7 @@
  * that revocation and rotation use to cut sessions off.
  */
 import type { TLSSocket } from "node:tls";
+import "reflect-metadata"; // before @peculiar/x509 (tsyringe needs the polyfill loaded first)
 import * as x509 from "@peculiar/x509";
 import { parseCert, siteIdOfCert, normSerial } from "../federation/pki.ts";
 import type { Registry } from "./registry.ts";

@@ -3,6 +3,7 @@
  * on top of the CA (ca.ts), the registry (registry.ts) and the journals (journal.ts). Listeners
  * call it; it never reads identity from anything but a checked PeerIdentity.
  */
+import "reflect-metadata"; // before @peculiar/x509 (tsyringe needs the polyfill loaded first)
 import * as x509 from "@peculiar/x509";
 import { issueSiteCert, normSerial, verifyCsr } from "../federation/pki.ts";
 import { certStatus, parseToken, type CertStatus, type IssuedIdentity } from "../federation/enrollment.ts";

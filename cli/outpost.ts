@@ -3,6 +3,9 @@
  * The `outpost` command: one entry point, one module per sub-command under cli/commands/.
  * Modules are imported lazily so `outpost camsim` does not load DuckDB, and so on.
  */
+// First: @peculiar/x509 (via tsyringe) needs the Reflect polyfill before it loads, and a
+// bundled executable evaluates modules in the order the entry imports them.
+import "reflect-metadata";
 import { CliError, type Command } from "../lib/cli/index.ts";
 import { ConfigError } from "../lib/config/index.ts";
 

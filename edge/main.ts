@@ -443,18 +443,9 @@ interface ApiModule {
   websocket?: unknown;
 }
 
-async function loadApi(log: Logger): Promise<ApiModule | undefined> {
-  const path = "./api/index.ts";
-  try {
-    return (await import(path)) as ApiModule;
-  } catch (e) {
-    const msg = (e as Error).message ?? "";
-    if (/Cannot find module|not found/i.test(msg) && msg.includes("api/index")) {
-      log.warn("edge API module not present; running without the HTTP API");
-      return undefined;
-    }
-    throw e;
-  }
+async function loadApi(_log: Logger): Promise<ApiModule | undefined> {
+  // A literal specifier, so `bun build --compile` (the appliance) bundles the API too.
+  return (await import("./api/index.ts")) as unknown as ApiModule;
 }
 
 /** Ingest status → the API's camera view (edge/api/types.ts CameraView). */

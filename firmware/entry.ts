@@ -5,6 +5,9 @@
  * an edge build does not depend on central code. `outpost firmware build --entry cli/outpost.ts`
  * builds the full CLI instead.
  */
+// First: @peculiar/x509 (via tsyringe) needs the Reflect polyfill before it loads, and a
+// bundled executable evaluates modules in the order the entry imports them.
+import "reflect-metadata";
 import { CliError, type Command } from "../lib/cli/index.ts";
 import { ConfigError } from "../lib/config/index.ts";
 

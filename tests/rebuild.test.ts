@@ -94,8 +94,11 @@ test("delete index.duckdb → outpost check --rebuild → same timeline (ranges,
   expect([l1.status, l2.status]).toEqual([201, 201]);
   await e.stop();
   edge = undefined;
-  // The final "stopped" gap stays open (it runs to now): compare up to the stop, where both clip it.
-  const stoppedAt = Date.now();
+  // The final "stopped" gap stays open (it runs to now): compare up to a moment just after the
+  // stop, already past, where both snapshots clip it. The margin covers a last segment whose
+  // wall-clock end lands a little after stop() returned on a loaded machine.
+  const stoppedAt = Date.now() + 2000;
+  await Bun.sleep(2100);
 
   const before = await snapshot(t0 - 10_000, stoppedAt);
   for (const s of ["main", "sub"] as const) {

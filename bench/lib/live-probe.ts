@@ -1,0 +1,152 @@
+/**
+ * Viewer side of bench/live.bench.ts, run as its own process so the bench can read central's
+ * CPU apart from the viewers'. Owns only readers; must not touch the rig.
+ *
+ * `bun bench/lib/live-probe.ts probe '<json ProbeArgs>'`: per camera, a WebSocket fMP4 viewer,
+ * a direct RTSP reader of the camera (the floor: our native RTSP client parts, RTP over TCP)
+ * and optionally one LL-HLS client (blocking playlist reload + preload-hint part requests).
+ * Prints one JSON line per event, all arrival times on the same clock (performance.timeOrigin +
+ * performance.now(), ms since the epoch):
+ *   {t:"au", cam, rtp, key, at}                 direct reader: RTP timestamp (90 kHz), keyframe, arrival of the AU's last packet
+ *   {t:"ws"|"hls", cam, startMs, durMs, n, key, at} viewer: fragment/part decode start (ms), duration, samples, arrival
+ * `bun bench/lib/live-probe.ts viewers '<json {urls, token}>'`: plain WebSocket viewers; prints
+ * {t:"count", receiving, fragments} every second.
+ */
+import { TestViewer } from "../../central/live/viewer.ts";
+import { parseFragment, parseInit, type InitInfo } from "../../lib/mp4/index.ts";
+import { Authenticator, RtspConnection, type RtspResponse } from "../../edge/ingest/native/rtsp.ts";
+import { parseRtp } from "../../edge/ingest/native/rtp.ts";
+import { parseSdpMedia } from "../../edge/ingest/native/sdp.ts";
+import { parseRtspUrl } from "../../edge/ingest/probe.ts";
+
+export interface ProbeArgs {
+  ws: string;
+  token: string;
+  cams: { id: string; live: string; rtsp: string; user: string; password: string }[];
+  /** Base URL of one camera's live.m3u8 (…/cameras/<id>/live.m3u8) and the camera id to tag with. */
+  hls?: { cam: string; url: string };
+}
+
+const now = () => performance.timeOrigin + performance.now();
+const out = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + "\n");
+
+/** True when the H.264 RTP payload carries (the start of) an IDR slice. */
+function idr(p: Uint8Array): boolean {
+  const t = p[0]! & 0x1f;
+  if (t === 5) return true;
+  if (t === 28) return (p[1]! & 0x1f) === 5; // FU-A
+  if (t === 24) {
+    for (let o = 1; o + 2 < p.length; ) {
+      const len = (p[o]! << 8) | p[o + 1]!;
+      if ((p[o + 2]! & 0x1f) === 5) return true;
+      o += 2 + len;
+    }
+  }
+  return false;
+}
+
+/** Reads one camera's RTSP (video only, RTP over TCP); `onAu` gets every access unit as it completes. Resolves once playing. */
+export async function rtspReader(cam: string, url: string, user: string, password: string, onAu: (a: { cam: string; rtp: number; key: boolean; at: number }) => void = (a) => void out({ t: "au", ...a })): Promise<RtspConnection> {
+  const u = parseRtspUrl(url);
+  const conn = await RtspConnection.open(u.host, u.port, 5000);
+  const ok = (r: RtspResponse, what: string) => {
+    if (r.status !== 200) throw new Error(`${cam} ${what}: ${r.status} ${r.statusText}`);
+  };
+  let res = await conn.request("DESCRIBE", u.cleanUrl, { Accept: "application/sdp" }, 5000);
+  if (res.status === 401) {
+    conn.auth = new Authenticator(res.headers["www-authenticate"] ?? "", { user, password });
+    res = await conn.request("DESCRIBE", u.cleanUrl, { Accept: "application/sdp" }, 5000);
+  }
+  ok(res, "DESCRIBE");
+  const base = res.headers["content-base"] ?? u.cleanUrl;
+  const video = parseSdpMedia(res.body, base).find((m) => m.kind === "video");
+  if (!video) throw new Error(`${cam}: no video track`);
+  let ts = -1;
+  let key = false;
+  conn.onFrame = (ch, payload) => {
+    if (ch !== 0) return;
+    const p = parseRtp(payload);
+    if (!p) return;
+    if (p.timestamp !== ts) {
+      ts = p.timestamp;
+      key = false;
+    }
+    if (idr(p.payload)) key = true;
+    // rtph264pay sets the marker on the last packet of an access unit.
+    if (p.marker) onAu({ cam, rtp: p.timestamp, key, at: now() });
+  };
+  const s = await conn.request("SETUP", video.control, { Transport: "RTP/AVP/TCP;unicast;interleaved=0-1" }, 5000);
+  ok(s, "SETUP");
+  conn.session = s.headers.session!.split(";")[0]!.trim();
+  ok(await conn.request("PLAY", base, { Range: "npt=0.000-" }, 5000), "PLAY");
+  setInterval(() => conn.send("OPTIONS", base), 20_000);
+  return conn;
+}
+
+function wsViewer(cam: string, url: string, token: string): TestViewer {
+  const v = new TestViewer(url, token);
+  let init: InitInfo | undefined;
+  const onmsg = v.ws.onmessage!.bind(v.ws);
+  v.ws.onmessage = (e) => {
+    const at = now();
+    const before = v.inits;
+    onmsg(e);
+    if (v.inits > before) init = parseInit(new Uint8Array(e.data as ArrayBuffer));
+    else if (typeof e.data !== "string" && init) {
+      const f = parseFragment(new Uint8Array(e.data as ArrayBuffer), init);
+      const run = f.runs.find((r) => r.trackId === init!.video?.trackId);
+      if (f.hasReferenceTrack) out({ t: "ws", cam, startMs: f.startMs, durMs: f.durationMs, n: run?.sampleCount ?? 0, key: f.keyframe, at });
+    }
+  };
+  return v;
+}
+
+async function hlsClient(cam: string, url: string, token: string): Promise<void> {
+  const h = { authorization: `Bearer ${token}` };
+  const dir = url.replace(/live\.m3u8.*$/, "");
+  const get = async (u: string) => {
+    for (;;) {
+      const r = await fetch(u, { headers: h });
+      if (r.ok) return r;
+      await r.arrayBuffer();
+      await Bun.sleep(200);
+    }
+  };
+  let init: InitInfo | undefined;
+  let pl = await (await get(url)).text();
+  for (;;) {
+    const hint = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"/.exec(pl)?.[1];
+    const map = /#EXT-X-MAP:URI="([^"]+)"/.exec(pl)?.[1];
+    if (!hint || !map) throw new Error(`playlist without preload hint / map:\n${pl}`);
+    if (!init) init = parseInit(new Uint8Array(await (await get(dir + map)).arrayBuffer()));
+    const m = /p(\d+)\.(\d+)\.m4s/.exec(hint)!;
+    // The hint request blocks until the part exists; the playlist reload for it runs alongside.
+    const [part, next] = await Promise.all([
+      get(dir + hint).then(async (r) => ({ bytes: new Uint8Array(await r.arrayBuffer()), at: now() })),
+      get(`${url}${url.includes("?") ? "&" : "?"}_HLS_msn=${m[1]}&_HLS_part=${Number(m[2])}`).then((r) => r.text()),
+    ]);
+    const f = parseFragment(part.bytes, init);
+    const run = f.runs.find((r) => r.trackId === init!.video?.trackId);
+    out({ t: "hls", cam, startMs: f.startMs, durMs: f.durationMs, n: run?.sampleCount ?? 0, key: f.keyframe, at: part.at });
+    pl = next;
+  }
+}
+
+if (import.meta.main) {
+  const [mode, json] = process.argv.slice(2);
+  if (mode === "probe") {
+    const a = JSON.parse(json!) as ProbeArgs;
+    for (const c of a.cams) {
+      rtspReader(c.id, c.rtsp, c.user, c.password).catch((e) => out({ t: "error", cam: c.id, msg: (e as Error).message }));
+      wsViewer(c.id, c.live, a.token);
+    }
+    if (a.hls) hlsClient(a.hls.cam, a.hls.url, a.token).catch((e) => out({ t: "error", cam: a.hls!.cam, msg: (e as Error).message }));
+  } else if (mode === "viewers") {
+    const a = JSON.parse(json!) as { urls: string[]; token: string };
+    const vs = a.urls.map((u) => new TestViewer(u, a.token));
+    setInterval(() => out({ t: "count", receiving: vs.filter((v) => v.fragments > 0).length, fragments: vs.reduce((s, v) => s + v.fragments, 0) }), 1000);
+  } else {
+    console.error("usage: live-probe.ts probe|viewers JSON");
+    process.exit(2);
+  }
+}
