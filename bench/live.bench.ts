@@ -24,6 +24,7 @@ import { startLiveRig, untilRecording } from "../central/live/testkit.ts";
 import { TestViewer } from "../central/live/viewer.ts";
 import { forward } from "./lib/fwd.ts";
 import { rtspReader } from "./lib/live-probe.ts";
+import { sameFrame, type Au, type Frag } from "./lib/live-analysis.ts";
 
 const { values: args } = parseArgs({ options: { minutes: { type: "string", default: "2" }, cams: { type: "string", default: "10" } } });
 const CAMS = Number(args.cams);
@@ -168,8 +169,6 @@ try {
   } else result.openColdOverLink = "skipped: needs root (network namespace + TUN)";
 
   // ---- 2. per-frame latency vs the floor, loopback, + drift ----
-  type Au = { cam: string; rtp: number; key: boolean; at: number };
-  type Frag = { cam: string; startMs: number; durMs: number; n: number; key: boolean; at: number };
   const aus = new Map<string, Au[]>();
   const got = { ws: new Map<string, Frag[]>(), hls: new Map<string, Frag[]>() };
   const caps = new Map<string, { startMs: number; durationMs: number; capturedAt: number }[]>();
@@ -200,6 +199,7 @@ try {
   const [ten, probeCpu] = (await cpu(10_000, [process.pid, probe.pid])) as [Cpu, Cpu];
   await Bun.sleep(Math.max(0, RUN_MS - (Date.now() - t0)));
   const tEnd = Date.now();
+  const endAt = performance.timeOrigin + performance.now();
 
   // ---- 3. + 90 viewers (their own process) ----
   const more = Bun.spawn(["bun", path.join(import.meta.dir, "lib/live-probe.ts"), "viewers", JSON.stringify({ token: rig.token, urls: Array.from({ length: 90 }, (_, i) => liveUrl((i % CAMS) + 1)) })], {
@@ -217,58 +217,9 @@ try {
   more.kill();
 
   if (process.env.LIVE_BENCH_DUMP) await Bun.write(process.env.LIVE_BENCH_DUMP, JSON.stringify({ aus: [...aus], ws: [...got.ws], hls: [...got.hls], caps: [...caps] }));
+  // ---- analysis: same frame at the viewer and at the floor reader (bench/lib/live-analysis.ts) ----
   // ---- analysis: same frame at the viewer and at the floor reader ----
-  const WARMUP_MS = 5000; // the first fragments a viewer gets are the cached GOP (captured before it connected)
-  const perFrame = (src: Map<string, Frag[]>, from: number, to: number) => {
-    const out: { at: number; d: number }[] = [];
-    let anchors = 0;
-    let anchorOk = 0;
-    for (const [cam, frags] of src) {
-      const list = aus.get(cam) ?? [];
-      // extend 32-bit RTP timestamps, then ms at 90 kHz
-      let ext = 0;
-      let prev = -1;
-      const ms = list.map((a) => {
-        if (prev >= 0 && a.rtp < prev && prev - a.rtp > 2 ** 31) ext += 2 ** 32;
-        prev = a.rtp;
-        return { ...a, ms: (a.rtp + ext) / 90 };
-      });
-      const keys = ms.filter((a) => a.key);
-      const hubKeys = caps.get(cam) ?? [];
-      const h = hubKeys[0];
-      if (!h || !keys.length) continue;
-      // anchor: the hub keyframe fragment was cut (capturedAt) about its duration after its keyframe reached the edge
-      const k = keys.reduce((b, a) => (Math.abs(a.at - (h.capturedAt - h.durationMs)) < Math.abs(b.at - (h.capturedAt - h.durationMs)) ? a : b));
-      const off = h.startMs - k.ms;
-      for (const hk of hubKeys) {
-        if (hk.capturedAt < keys[0]!.at || hk.capturedAt > keys[keys.length - 1]!.at) continue;
-        anchors++;
-        if (keys.some((a) => Math.abs(a.ms + off - hk.startMs) < 5)) anchorOk++;
-      }
-      const first = frags[0]?.at ?? 0;
-      const find = (x: number) => {
-        let lo = 0;
-        let hi = ms.length - 1;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (ms[mid]!.ms < x) lo = mid + 1;
-          else hi = mid;
-        }
-        for (const j of [lo - 1, lo]) if (ms[j] && Math.abs(ms[j]!.ms - x) < 10) return ms[j];
-        return undefined;
-      };
-      for (const f of frags) {
-        if (f.at < first + WARMUP_MS) continue;
-        for (let i = 0; i < f.n; i++) {
-          const a = find(f.startMs + (i * f.durMs) / f.n - off);
-          if (a && a.at >= from && a.at < to) out.push({ at: a.at, d: f.at - a.at });
-        }
-      }
-    }
-    const ds = out.map((x) => x.d);
-    return { frames: ds.length, p50: r0(pct(ds, 0.5)), p95: r0(pct(ds, 0.95)), max: r0(Math.max(...ds)), anchorsChecked: anchors, anchorsOk: anchorOk };
-  };
-  const endAt = startAt + (tEnd - t0);
+  const perFrame = (src: Map<string, Frag[]>, from: number, to: number) => sameFrame({ aus, caps }, src, from, to);
   const ws10 = perFrame(got.ws, 0, endAt);
   const hls = perFrame(got.hls, 0, endAt);
   result.latencyVsFloorMs = {

@@ -104,7 +104,7 @@ function wsViewer(cam: string, url: string, token: string): TestViewer {
 async function hlsClient(cam: string, url: string, token: string): Promise<void> {
   const h = { authorization: `Bearer ${token}` };
   const dir = url.replace(/live\.m3u8.*$/, "");
-  const get = async (u: string) => {
+  const retry = async (u: string) => {
     for (;;) {
       const r = await fetch(u, { headers: h });
       if (r.ok) return r;
@@ -113,22 +113,43 @@ async function hlsClient(cam: string, url: string, token: string): Promise<void>
     }
   };
   let init: InitInfo | undefined;
-  let pl = await (await get(url)).text();
-  for (;;) {
-    const hint = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"/.exec(pl)?.[1];
-    const map = /#EXT-X-MAP:URI="([^"]+)"/.exec(pl)?.[1];
-    if (!hint || !map) throw new Error(`playlist without preload hint / map:\n${pl}`);
-    if (!init) init = parseInit(new Uint8Array(await (await get(dir + map)).arrayBuffer()));
-    const m = /p(\d+)\.(\d+)\.m4s/.exec(hint)!;
-    // The hint request blocks until the part exists; the playlist reload for it runs alongside.
-    const [part, next] = await Promise.all([
-      get(dir + hint).then(async (r) => ({ bytes: new Uint8Array(await r.arrayBuffer()), at: now() })),
-      get(`${url}${url.includes("?") ? "&" : "?"}_HLS_msn=${m[1]}&_HLS_part=${Number(m[2])}`).then((r) => r.text()),
-    ]);
-    const f = parseFragment(part.bytes, init);
+  const seq = (u: string) => {
+    const m = /p(\d+)\.(\d+)\.m4s/.exec(u)!;
+    return Number(m[1]) * 1e4 + Number(m[2]);
+  };
+  const record = (bytes: Uint8Array, at: number) => {
+    const f = parseFragment(bytes, init!);
     const run = f.runs.find((r) => r.trackId === init!.video?.trackId);
-    out({ t: "hls", cam, startMs: f.startMs, durMs: f.durationMs, n: run?.sampleCount ?? 0, key: f.keyframe, at: part.at });
-    pl = next;
+    out({ t: "hls", cam, startMs: f.startMs, durMs: f.durationMs, n: run?.sampleCount ?? 0, key: f.keyframe, at });
+  };
+  let pl = await (await retry(url)).text();
+  // Parts listed in the first playlist are history: start after the newest one.
+  let last = Math.max(-1, ...[...pl.matchAll(/#EXT-X-PART:[^\n]*URI="([^"]+)"/g)].map((m) => seq(m[1]!)));
+  for (;;) {
+    const map = /#EXT-X-MAP:URI="([^"]+)"/.exec(pl)?.[1];
+    const hint = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"/.exec(pl)?.[1];
+    if (!hint || !map) throw new Error(`playlist without preload hint / map:\n${pl}`);
+    if (!init) init = parseInit(new Uint8Array(await (await retry(dir + map)).arrayBuffer()));
+    // Listed parts newer than the last one fetched exist already: fetch them as a player would.
+    for (const m of pl.matchAll(/#EXT-X-PART:[^\n]*URI="([^"]+)"/g)) {
+      if (seq(m[1]!) <= last) continue;
+      const r = await fetch(dir + m[1]!, { headers: h });
+      const bytes = new Uint8Array(await r.arrayBuffer());
+      if (r.ok) record(bytes, now());
+      last = seq(m[1]!);
+    }
+    const hm = /p(\d+)\.(\d+)\.m4s/.exec(hint)!;
+    // The hinted part request blocks until it exists (404 if the segment closed instead); the
+    // blocking playlist reload for it runs alongside.
+    const [part, next] = await Promise.all([
+      fetch(dir + hint, { headers: h }).then(async (r) => ({ ok: r.ok, bytes: new Uint8Array(await r.arrayBuffer()), at: now() })),
+      fetch(`${url}${url.includes("?") ? "&" : "?"}_HLS_msn=${hm[1]}&_HLS_part=${hm[2]}`, { headers: h }).then(async (r) => (r.ok ? r.text() : (await r.arrayBuffer(), null))),
+    ]);
+    if (part.ok) {
+      record(part.bytes, part.at);
+      last = Math.max(last, seq(hint));
+    }
+    pl = next ?? (await (await retry(url)).text());
   }
 }
 
