@@ -19,6 +19,10 @@ export interface DemoInfo {
   central: { url: string; user: string; password: string };
   edges: { name: string; url: string; user: string; password: string; siteId?: string }[];
   cameras: { id: string; rtspMain: string; rtspSub: string; onvifUrl: string }[];
+  /** camsim's fault control (POST /cameras/{id}/stop|start|stall|resume|restart). */
+  camsim: { controlUrl: string };
+  /** Central's RTSP out, when enabled. */
+  rtsp?: string;
 }
 
 export interface Demo {
@@ -56,6 +60,8 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
       central: { url: central.apiUrl, user: "admin", password: central.initialAdminPassword ?? (await Bun.file(central.adminPasswordFile).text()).trim() },
       edges: [],
       cameras: cam.cameras.map((c) => ({ id: c.id, rtspMain: c.rtspMain, rtspSub: c.rtspSub, onvifUrl: c.onvifUrl })),
+      camsim: { controlUrl: cam.controlUrl },
+      ...(site.rtsp ? { rtsp: `rtsp://${site.rtsp.host}:${site.rtsp.port}/<site>.<camera>/<main|sub>` } : {}),
     };
     for (let e = 0; e < edgeCount; e++) {
       const name = `bus-${101 + e}`;
@@ -117,6 +123,8 @@ const command: Command = {
       `  central   ${info.central.url}   user ${info.central.user}   password ${info.central.password}`,
       ...info.edges.map((e) => `  edge ${e.name.padEnd(8)} ${e.url}   user ${e.user}   password ${e.password}`),
       ...info.cameras.map((c) => `  camera ${c.id.padEnd(6)} ${c.rtspMain}`),
+      `  faults    POST ${info.camsim.controlUrl}/cameras/<camN>/stop|start|stall|resume|restart`,
+      ...(info.rtsp ? [`  RTSP out  ${info.rtsp} (central users)`] : []),
       `  details   ${resolve(dataDir, "demo.json")}`,
       "Ctrl-C stops it.",
       "",
