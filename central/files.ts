@@ -3,41 +3,15 @@
  * directory fsync), 0600 secrets, and append-only JSON-lines journals that another process
  * (the CLI) may append to while central runs.
  */
-import { promises as fs, constants } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
+import { appendFileDurable } from "../lib/fsutil.ts";
 
-export async function writeFileAtomic(file: string, data: string, mode = 0o644): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  const fh = await fs.open(tmp, "w", mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fs.chmod(tmp, mode);
-  await fs.rename(tmp, file);
-  await fsyncDir(path.dirname(file));
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, constants.O_RDONLY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+export { fsyncDir, writeFileAtomic } from "../lib/fsutil.ts";
 
 /** Append one JSON record as a line; O_APPEND keeps concurrent writers' lines whole. */
 export async function appendJsonLine(file: string, rec: unknown): Promise<void> {
-  const fh = await fs.open(file, "a", 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(rec) + "\n");
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await appendFileDurable(file, JSON.stringify(rec) + "\n", 0o600);
 }
 
 /** Read a JSON-lines file; a torn last line (crash mid-append) is skipped, not fatal. */

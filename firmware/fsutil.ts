@@ -2,30 +2,10 @@
  * Crash-safe file primitives for the firmware code: every state change is tmp + fsync +
  * rename + directory fsync, so a power cut leaves either the old or the new file, never a torn one.
  */
-import { promises as fs, constants } from "node:fs";
-import path from "node:path";
+import { promises as fs } from "node:fs";
 
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, constants.O_RDONLY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-export async function writeAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await fs.open(tmp, "w", mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fs.rename(tmp, file);
-  await syncDir(path.dirname(file));
-}
+// The atomic-write primitives live in lib/fsutil.ts; re-exported under the names firmware code uses.
+export { fsyncDir as syncDir, fsyncFile, writeFileAtomic as writeAtomic } from "../lib/fsutil.ts";
 
 export async function readJsonFile<T>(file: string): Promise<T | null> {
   try {
@@ -33,15 +13,6 @@ export async function readJsonFile<T>(file: string): Promise<T | null> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw e;
-  }
-}
-
-export async function fsyncFile(file: string): Promise<void> {
-  const fh = await fs.open(file, constants.O_RDONLY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

@@ -5,8 +5,9 @@
  * tmp + fsync + rename + dir fsync, and the pointer files are written last, so a power cut at
  * any instant leaves a complete current generation.
  */
-import { promises as fs, constants } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
+import { fsyncDir, writeFileAtomic } from "../../lib/fsutil.ts";
 import { parseCert, normSerial } from "../../federation/pki.ts";
 
 export interface IdentityMeta {
@@ -42,53 +43,30 @@ const metaFile = (dataDir: string) => path.join(identityDir(dataDir), "identity.
 const pendingFile = (dataDir: string) => path.join(identityDir(dataDir), "pending.json");
 const caFile = (dataDir: string) => path.join(identityDir(dataDir), "ca.pem");
 
-export async function writeAtomic(file: string, data: string, mode: number): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await fs.open(tmp, "w", mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fs.chmod(tmp, mode);
-  await fs.rename(tmp, file);
-  await syncDir(path.dirname(file));
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, constants.O_RDONLY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Write a generation's key and certificate (not yet pointed to). */
 export async function writeGeneration(dataDir: string, gen: number, keyPem: string, certPem: string): Promise<void> {
   const dir = genDir(dataDir, gen);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeAtomic(path.join(dir, "key.pem"), keyPem, 0o600);
-  await writeAtomic(path.join(dir, "cert.pem"), certPem, 0o644);
-  await syncDir(identityDir(dataDir));
+  await writeFileAtomic(path.join(dir, "key.pem"), keyPem, 0o600);
+  await writeFileAtomic(path.join(dir, "cert.pem"), certPem, 0o644);
+  await fsyncDir(identityDir(dataDir));
 }
 
 export async function writeCa(dataDir: string, caPem: string): Promise<void> {
-  await writeAtomic(caFile(dataDir), caPem, 0o644);
+  await writeFileAtomic(caFile(dataDir), caPem, 0o644);
 }
 
 export async function writeMeta(dataDir: string, meta: IdentityMeta): Promise<void> {
-  await writeAtomic(metaFile(dataDir), JSON.stringify(meta, null, 2) + "\n", 0o644);
+  await writeFileAtomic(metaFile(dataDir), JSON.stringify(meta, null, 2) + "\n", 0o644);
 }
 
 export async function writePending(dataDir: string, gen: number): Promise<void> {
-  await writeAtomic(pendingFile(dataDir), JSON.stringify({ gen }) + "\n", 0o644);
+  await writeFileAtomic(pendingFile(dataDir), JSON.stringify({ gen }) + "\n", 0o644);
 }
 
 export async function clearPending(dataDir: string): Promise<void> {
   await fs.rm(pendingFile(dataDir), { force: true });
-  await syncDir(identityDir(dataDir));
+  await fsyncDir(identityDir(dataDir));
 }
 
 export async function removeGeneration(dataDir: string, gen: number): Promise<void> {

@@ -3,10 +3,11 @@
  * else uses. The file name of a segment carries its wall-clock start, so the index can be
  * rebuilt from the directory tree alone.
  */
-import { mkdir, open, rename, unlink } from "node:fs/promises";
+import { mkdir, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { StreamKind } from "./types.ts";
 import { StoreInputError } from "./errors.ts";
+import { appendFileDurable, fsyncDir, writeFileAtomic } from "../fsutil.ts";
 
 export const INDEX_FILE = "index.duckdb";
 export const CLEAN_FILE = "CLEAN";
@@ -79,14 +80,7 @@ export function lockRelPath(id: string): string {
   return `${LOCKS_DIR}/${id}.json`;
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const h = await open(dir, "r");
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-}
+export { fsyncDir } from "../fsutil.ts";
 
 /** mkdir -p that also fsyncs each parent whose entry it created, so a new directory survives power loss. */
 export async function mkdirDurable(dir: string): Promise<void> {
@@ -101,34 +95,16 @@ export async function mkdirDurable(dir: string): Promise<void> {
   for (const m of made) await fsyncDir(dirname(m));
 }
 
-/** Whole-file replace: tmp + fsync + rename + dir fsync. Readers see the old or the new file, never half. */
+/** Whole-file replace (see lib/fsutil.ts). The fixed `.tmp` name is what journal.ts sweeps on open. */
 export async function writeFileDurable(path: string, data: string | Uint8Array): Promise<void> {
   await mkdirDurable(dirname(path));
-  const tmp = `${path}.tmp`;
-  const h = await open(tmp, "w");
-  try {
-    await h.writeFile(data);
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-  await rename(tmp, path);
-  await fsyncDir(dirname(path));
+  await writeFileAtomic(path, data, 0o644, { tmp: `${path}.tmp` });
 }
 
 /** Append one record and fsync; a torn last line is tolerated by readers. */
 export async function appendDurable(path: string, line: string): Promise<void> {
   await mkdirDurable(dirname(path));
-  const h = await open(path, "a");
-  let created = false;
-  try {
-    created = (await h.stat()).size === 0;
-    await h.write(line);
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-  if (created) await fsyncDir(dirname(path));
+  await appendFileDurable(path, line);
 }
 
 export async function unlinkDurable(path: string): Promise<boolean> {
