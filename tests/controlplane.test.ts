@@ -218,6 +218,18 @@ describe("control plane", () => {
     expect(r.health.latest!.streams.map((s) => s.cameraId).sort()).toEqual(["cam1", "cam3"]);
   });
 
+  test("health reports the edge's clock offset to central, estimated over the ack round trip", async () => {
+    // Same host clock on both sides here: the estimate must be near zero and trusted.
+    const clk = await until("clock estimate in a health report", async () => {
+      await uplink.event({ eventId: `clock-${Date.now()}`, kind: "door" });
+      const x = await tc.api<{ health: { latest: { clock: { offsetMs: number | null; trusted: boolean } } | null } }>("GET", `/api/v1/sites/${siteId}`);
+      const c = x.body.health?.latest?.clock;
+      return c && c.offsetMs !== null ? c : undefined;
+    }, 20_000);
+    expect(Math.abs(clk.offsetMs!)).toBeLessThan(500);
+    expect(clk.trusted).toBe(true);
+  });
+
   test("unknown protocol version is rejected with a logged reason, nothing crashes", async () => {
     const before = tc.cp.sites!.control.stats.rejected;
     await new Promise<void>((r) =>

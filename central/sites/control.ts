@@ -276,7 +276,7 @@ export class ControlPlane {
   }
 
   private async publishAck(siteId: string, ob: string, upTo: number): Promise<void> {
-    await this.o.bus.publish(topics.ack(siteId), JSON.stringify({ v: PROTOCOL_VERSION, ob, upTo }));
+    await this.o.bus.publish(topics.ack(siteId), JSON.stringify({ v: PROTOCOL_VERSION, ob, upTo, centralAt: this.o.clock.now() }));
   }
 
   private async onHello(siteId: string, h: Hello): Promise<void> {

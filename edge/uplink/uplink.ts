@@ -176,15 +176,28 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
       for (const e of batch) {
         if (!link.publish(upTopic, e.payload)) return;
         sentThrough = e.seq;
+        sentAt.set(e.seq, clock.now());
+        if (sentAt.size > 1024) sentAt.delete(sentAt.keys().next().value!);
       }
     }
   };
   outbox.onAppend = pump;
 
+  const sentAt = new Map<number, number>();
+  let clockEstimate: { offsetMs: number; rtt: number; at: number } | null = null;
   const onAck = (payload: Buffer) => {
     const p = parseMessage(Ack, payload);
     if (!p.ok) return log.warn("ack ignored", { reason: p.reason });
     if (p.msg.ob !== outbox.id) return;
+    // NTP-style estimate: central's time at the ack vs the midpoint of our send and receive.
+    const t0 = sentAt.get(p.msg.upTo);
+    if (t0 !== undefined && p.msg.centralAt !== undefined) {
+      const t3 = clock.now();
+      const rtt = t3 - t0;
+      if (rtt >= 0 && rtt < 10_000 && (clockEstimate === null || rtt <= clockEstimate.rtt * 2 || t3 - clockEstimate.at > 300_000)) {
+        clockEstimate = { offsetMs: Math.round(p.msg.centralAt - (t0 + t3) / 2), rtt, at: t3 };
+      }
+    }
     if (p.msg.upTo > outbox.ackedSeq) lastProgress = clock.now();
     outbox.ack(p.msg.upTo);
     if (p.msg.upTo > sentThrough) sentThrough = Math.min(p.msg.upTo, outbox.stats().lastSeq);
@@ -252,7 +265,13 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
         .filter((c) => shared(c.id))
         .flatMap((c) => c.streams.map((s) => ({ cameraId: c.id, stream: s.kind, state: s.state, bitrateKbps: s.bitrateKbps, fps: s.fps }))),
       link: deps.link?.() ?? { type: "unknown", quality: null },
-      clock: deps.clockStatus?.() ?? { offsetMs: null, trusted: false },
+      // Central's clock is the reference; an estimate from a round trip under 1 s within the
+      // last 10 minutes is trusted when the offset it finds is under 2 s.
+      clock:
+        deps.clockStatus?.() ??
+        (clockEstimate
+          ? { offsetMs: clockEstimate.offsetMs, trusted: clockEstimate.rtt < 1000 && clock.now() - clockEstimate.at < 600_000 && Math.abs(clockEstimate.offsetMs) < 2000 }
+          : { offsetMs: null, trusted: false }),
       cert: { notAfter: notAfter ? new Date(notAfter).toISOString() : null, daysLeft: notAfter ? Math.floor((notAfter - clock.now()) / 86_400_000) : null },
       software: { version: deps.softwareVersion ?? "dev" },
       outbox: { pending: o.pending, bytes: o.bytes, dropped: o.dropped },

@@ -144,7 +144,13 @@ export const Hello = z.object({
 export type Hello = z.infer<typeof Hello>;
 
 /** Central → edge: everything with seq ≤ upTo (for outbox ob) is stored at central. */
-export const Ack = z.object({ v: z.literal(PROTOCOL_VERSION), ob: z.string().min(8).max(64), upTo: ms });
+export const Ack = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  ob: z.string().min(8).max(64),
+  upTo: ms,
+  /** Central's wall clock when it sent the ack: the edge estimates its clock offset from it. */
+  centralAt: ms.optional(),
+});
 export type Ack = z.infer<typeof Ack>;
 
 const retentionCfg = z.object({ maxAgeHours: z.number().positive().optional(), maxBytes: z.number().int().positive().optional() }).strict();
