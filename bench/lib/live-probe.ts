@@ -113,10 +113,7 @@ async function hlsClient(cam: string, url: string, token: string): Promise<void>
     }
   };
   let init: InitInfo | undefined;
-  const seq = (u: string) => {
-    const m = /p(\d+)\.(\d+)\.m4s/.exec(u)!;
-    return Number(m[1]) * 1e4 + Number(m[2]);
-  };
+  const seq = (u: string) => Number(/q(\d+)\.m4s/.exec(u)![1]);
   const record = (bytes: Uint8Array, at: number) => {
     const f = parseFragment(bytes, init!);
     const run = f.runs.find((r) => r.trackId === init!.video?.trackId);
@@ -138,12 +135,12 @@ async function hlsClient(cam: string, url: string, token: string): Promise<void>
       if (r.ok) record(bytes, now());
       last = seq(m[1]!);
     }
-    const hm = /p(\d+)\.(\d+)\.m4s/.exec(hint)!;
-    // The hinted part request blocks until it exists (404 if the segment closed instead); the
-    // blocking playlist reload for it runs alongside.
+    const hm = nextPartAddress(pl);
+    // The hinted part request blocks until it exists; the blocking playlist reload for it runs
+    // alongside.
     const [part, next] = await Promise.all([
       fetch(dir + hint, { headers: h }).then(async (r) => ({ ok: r.ok, bytes: new Uint8Array(await r.arrayBuffer()), at: now() })),
-      fetch(`${url}${url.includes("?") ? "&" : "?"}_HLS_msn=${hm[1]}&_HLS_part=${hm[2]}`, { headers: h }).then(async (r) => (r.ok ? r.text() : (await r.arrayBuffer(), null))),
+      fetch(`${url}${url.includes("?") ? "&" : "?"}_HLS_msn=${hm.msn}&_HLS_part=${hm.part}`, { headers: h }).then(async (r) => (r.ok ? r.text() : (await r.arrayBuffer(), null))),
     ]);
     if (part.ok) {
       record(part.bytes, part.at);
@@ -151,6 +148,21 @@ async function hlsClient(cam: string, url: string, token: string): Promise<void>
     }
     pl = next ?? (await (await retry(url)).text());
   }
+}
+
+/** `_HLS_msn`/`_HLS_part` of the part after the last listed one (RFC 8216bis 6.2.5.2): part URIs
+ * carry no segment number, so count segments (EXTINF) and the parts after the last one. */
+function nextPartAddress(pl: string): { msn: number; part: number } {
+  let msn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(pl)?.[1] ?? 0);
+  let part = 0;
+  for (const line of pl.split("\n")) {
+    if (line.startsWith("#EXT-X-PART:")) part++;
+    else if (line.startsWith("#EXTINF:")) {
+      msn++;
+      part = 0;
+    }
+  }
+  return { msn, part };
 }
 
 if (import.meta.main) {

@@ -15,6 +15,22 @@ const viewers: TestViewer[] = [];
 const children: ReturnType<typeof Bun.spawn>[] = [];
 let browser: Browser | undefined;
 
+/** Parts (with their segment's msn and index), the next part's _HLS_msn/_HLS_part and the hint. */
+const parsePlaylist = (pl: string) => {
+  let msn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(pl)![1]);
+  let index = 0;
+  const parts: { uri: string; msn: number; index: number; independent: boolean }[] = [];
+  for (const line of pl.split("\n")) {
+    const m = /^#EXT-X-PART:.*URI="([^"]+)"/.exec(line);
+    if (m) parts.push({ uri: m[1]!, msn, index: index++, independent: line.includes("INDEPENDENT=YES") });
+    else if (line.startsWith("#EXTINF:")) {
+      msn++;
+      index = 0;
+    }
+  }
+  const hint = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"/.exec(pl)![1]!;
+  return { parts, openMsn: msn, openParts: index, hint };
+};
 const until = async (what: string, cond: () => boolean, ms = 15_000) => {
   const deadline = Date.now() + ms;
   while (!cond()) {
@@ -158,20 +174,40 @@ describe("live through central", () => {
     const target = Number(/PART-TARGET=([\d.]+)/.exec(pl)![1]);
     expect(target).toBeLessThanOrEqual(0.5);
     for (const m of pl.matchAll(/#EXT-X-PART:DURATION=([\d.]+)/g)) expect(Number(m[1])).toBeLessThanOrEqual(target);
-    const msn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(pl)![1]);
-    const last = [...pl.matchAll(/live\/p(\d+)\.(\d+)\.m4s/g)].map((m) => [Number(m[1]), Number(m[2])] as const).pop()!;
-    // Blocking reload: ask for the part after the last one; answer arrives when it exists.
+    // Blocking reload for the part after the last listed one, alongside a request for the hinted
+    // part (blocks until it exists), as a player does; repeat until a new segment has started.
+    // Every hint must come back listed in the next playlist, also when its part opened a new
+    // segment (the old <msn>.<part> naming hinted a URI that never existed there).
     const t0 = Date.now();
-    const next = await fetch(`${base}/live.m3u8?_HLS_msn=${last[0]}&_HLS_part=${last[1] + 1}`, { headers: h });
-    expect(next.status).toBe(200);
-    const pl2 = await next.text();
-    expect(pl2.includes(`p${last[0]}.${last[1] + 1}.m4s`) || pl2.includes(`p${last[0] + 1}.0.m4s`)).toBe(true);
-    console.log(`blocking reload answered after ${Date.now() - t0} ms; msn ${msn}`);
+    let cur = parsePlaylist(pl);
+    let boundary: { hint: string; bytes: Uint8Array<ArrayBuffer> } | undefined;
+    for (let i = 0; i < 40 && !boundary; i++) {
+      const [part, next] = await Promise.all([fetch(`${base}/${cur.hint}`, { headers: h }), fetch(`${base}/live.m3u8?_HLS_msn=${cur.openMsn}&_HLS_part=${cur.openParts}`, { headers: h })]);
+      expect(part.status).toBe(200);
+      expect(next.status).toBe(200);
+      const bytes = new Uint8Array(await part.arrayBuffer());
+      const later = parsePlaylist(await next.text());
+      const listed = later.parts.find((p) => p.uri === cur.hint);
+      expect(listed).toBeDefined();
+      expect([cur.openMsn, cur.openMsn + 1]).toContain(listed!.msn);
+      if (listed!.msn === cur.openMsn + 1) {
+        // The segment was still open when hinted, and the hinted part opened the next one: it is
+        // that segment's first, independent part.
+        expect(listed!.index).toBe(0);
+        expect(listed!.independent).toBe(true);
+        boundary = { hint: cur.hint, bytes };
+      }
+      cur = later;
+    }
+    expect(boundary).toBeDefined();
+    console.log(`hint ${boundary!.hint} listed as first part of a new segment after ${Date.now() - t0} ms`);
     const bad = await fetch(`${base}/live.m3u8?_HLS_msn=abc`, { headers: h });
     expect(bad.status).toBe(400);
-    // init + parts play in ffprobe (decodable H.264).
+    const ahead = await fetch(`${base}/live/q${Number(/q(\d+)/.exec(cur.hint)![1]) + 5}.m4s`, { headers: h });
+    expect(ahead.status).toBe(404);
+    // init + the keyframe part that opened the segment play in ffprobe (decodable H.264).
     const init = new Uint8Array(await (await fetch(`${base}/live/init.mp4`, { headers: h })).arrayBuffer());
-    const seg = new Uint8Array(await (await fetch(`${base}/live/p${last[0]}.0.m4s`, { headers: h })).arrayBuffer());
+    const seg = boundary!.bytes;
     const file = `${rig.root}/hls.mp4`;
     await Bun.write(file, new Blob([init, seg]));
     const p = Bun.spawn(["ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=codec_name,width,nb_read_frames", "-of", "csv=p=0", file], { stdout: "pipe", stderr: "pipe" });

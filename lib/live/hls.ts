@@ -3,14 +3,18 @@
  * are grouped into segments that start at keyframes. Serves `live.m3u8` (with blocking
  * playlist reload via _HLS_msn/_HLS_part and a preload hint for the next part), the init
  * segment, whole segments and parts; a request for the hinted part blocks until it exists.
- * URIs in the playlist are relative: live.m3u8 → live/init.mp4, live/s<msn>.m4s,
- * live/p<msn>.<part>.m4s.
+ * URIs in the playlist are relative: live.m3u8 → live/init.mp4, live/s<msn>.m4s, live/q<seq>.m4s.
+ * Parts are named by a packager-wide sequence number, not by <msn>.<index>: whether the next part
+ * opens a new segment is only known when it arrives (keyframe + segment long enough), so only a
+ * segment-independent name lets the preload hint be the URI that part will really be listed under.
  */
 import type { HubEvent, LiveFragment, LiveHub, LiveInit } from "./hub.ts";
 
 interface Segment {
   msn: number;
   parts: LiveFragment[];
+  /** Part sequence number of parts[0]; a segment's parts are numbered consecutively. */
+  firstSeq: number;
   durationMs: number;
   startedAt: number;
   closed: boolean;
@@ -30,6 +34,9 @@ const MIME_MP4 = "video/mp4";
 
 export class HlsPackager {
   private segments: Segment[] = [];
+  /** Sequence number the next published part gets; never reset (not even on a new init), so a
+   * part URI is never reused for different bytes (parts are cacheable). */
+  private nextSeq = 0;
   private init: LiveInit | undefined;
   private waiters = new Set<() => void>();
   private maxPartMs = 0;
@@ -78,13 +85,14 @@ export class HlsPackager {
       cur = this.open(f);
     }
     cur.parts.push(f);
+    this.nextSeq++;
     cur.durationMs += f.durationMs;
     this.maxPartMs = Math.max(this.maxPartMs, f.durationMs);
   }
 
   private open(f: LiveFragment): Segment {
     const last = this.segments[this.segments.length - 1];
-    const s: Segment = { msn: last ? last.msn + 1 : 0, parts: [], durationMs: 0, startedAt: f.receivedAt, closed: false };
+    const s: Segment = { msn: last ? last.msn + 1 : 0, parts: [], firstSeq: this.nextSeq, durationMs: 0, startedAt: f.receivedAt, closed: false };
     this.segments.push(s);
     while (this.segments.filter((x) => x.closed).length > this.window) this.segments.shift();
     return s;
@@ -127,6 +135,11 @@ export class HlsPackager {
     return part === undefined ? s.closed : s.parts.length > part || s.closed;
   }
 
+  private part(seq: number): LiveFragment | undefined {
+    const s = this.segments.findLast((x) => x.firstSeq <= seq);
+    return s?.parts[seq - s.firstSeq];
+  }
+
   /** The media playlist; with msn (and part) it blocks until that segment/part exists. */
   async playlist(msn?: number, part?: number, keep = ""): Promise<string | null> {
     if (msn !== undefined && !(await this.until(() => this.has(msn, part)))) return null;
@@ -156,19 +169,17 @@ export class HlsPackager {
       lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(s.startedAt).toISOString()}`);
       // Parts only for the newest segments (spec: within 3 target durations of the end).
       if (i >= lastClosed - 2) {
-        s.parts.forEach((p, j) => lines.push(`#EXT-X-PART:DURATION=${(p.durationMs / 1000).toFixed(3)},URI="${q(`live/p${s.msn}.${j}.m4s`)}"${p.keyframe ? ",INDEPENDENT=YES" : ""}`));
+        s.parts.forEach((p, j) => lines.push(`#EXT-X-PART:DURATION=${(p.durationMs / 1000).toFixed(3)},URI="${q(`live/q${s.firstSeq + j}.m4s`)}"${p.keyframe ? ",INDEPENDENT=YES" : ""}`));
       }
       if (s.closed) lines.push(`#EXTINF:${(s.durationMs / 1000).toFixed(3)},`, q(`live/s${s.msn}.m4s`));
     });
-    const last = segs[segs.length - 1]!;
-    const next = last.closed ? `live/p${last.msn + 1}.0.m4s` : `live/p${last.msn}.${last.parts.length}.m4s`;
-    lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${q(next)}"`);
+    lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${q(`live/q${this.nextSeq}.m4s`)}"`);
     return lines.join("\n") + "\n";
   }
 
   /**
    * Answers live.m3u8 and the files under live/: `name` is "live.m3u8", "init.mp4", "s3.m4s",
-   * "p3.1.m4s". `keep` (e.g. "stream=sub") is appended to every URI in the playlist.
+   * "q42.m4s". `keep` (e.g. "stream=sub") is appended to every URI in the playlist.
    */
   async serve(name: string, query: URLSearchParams, keep = ""): Promise<Response> {
     if (name === "live.m3u8") {
@@ -194,15 +205,14 @@ export class HlsPackager {
       if (!s) return text(404, `segment ${msn} has left the live window`);
       return media(concatAll(s.parts.map((p) => p.bytes)));
     }
-    m = /^p(\d+)\.(\d+)\.m4s$/.exec(name);
+    m = /^q(\d{1,15})\.m4s$/.exec(name);
     if (m) {
-      const msn = Number(m[1]);
-      const i = Number(m[2]);
-      const cur = this.segments[this.segments.length - 1]?.msn ?? -1;
-      if (msn > cur + 1) return text(404, `part ${msn}.${i} is too far ahead`);
-      if (!(await this.until(() => this.has(msn, i)))) return text(404, `part ${msn}.${i} is not available`);
-      const p = this.segments.find((x) => x.msn === msn)?.parts[i];
-      if (!p) return text(404, `part ${msn}.${i} does not exist`);
+      const seq = Number(m[1]);
+      // Only the hinted part (nextSeq) is worth waiting for; anything later was never announced.
+      if (seq > this.nextSeq) return text(404, `part ${seq} is too far ahead`);
+      if (!(await this.until(() => this.nextSeq > seq))) return text(404, `part ${seq} is not available`);
+      const p = this.part(seq);
+      if (!p) return text(404, `part ${seq} has left the live window`);
       return media(p.bytes);
     }
     return text(404, `no live file ${name}`);
