@@ -11,7 +11,7 @@ import { startCamsim, type Camsim } from "../camsim/index.ts";
 import { Logger, MemorySink } from "../lib/log/index.ts";
 import { MediaStore, type StreamKind } from "../lib/store/index.ts";
 import { startEdge, type Edge } from "../edge/main.ts";
-import { ApiClient, OUTPOST, gstProcesses, hashPassword, isoOf, pgrepGst, removeTempDirs, run, tempDir, until } from "./helpers.ts";
+import { ApiClient, OUTPOST, gstProcesses, hashPassword, isoOf, pgrepGst, removeTempDirs, run, tempDir, until, closeRig } from "./helpers.ts";
 
 const QUOTA = 900_000;
 let sim: Camsim;
@@ -39,14 +39,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await edge?.stop();
-  const port = sim?.rtspPort;
-  await sim?.close();
-  await removeTempDirs();
-  if (port) {
-    expect(await pgrepGst(port)).toEqual([]);
-    expect(gstProcesses(`:${port}/`)).toEqual([]);
-  }
+  await closeRig(edge, sim);
 }, 30_000);
 
 test("tiny quota: retention frees space, the locked early footage stays, recording goes on, index consistent", async () => {

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { startCamsim, type Camsim } from "../camsim/index.ts";
 import { Logger, MemorySink } from "../lib/log/index.ts";
 import { startEdge, type Edge } from "../edge/main.ts";
-import { ApiClient, ffmpegErrors, strictDts, gstProcesses, hashPassword, isoOf, pgrepGst, probeDuration, probeFrames, removeTempDirs, run, tempDir, until } from "./helpers.ts";
+import { ApiClient, ffmpegErrors, strictDts, gstProcesses, hashPassword, isoOf, pgrepGst, probeDuration, probeFrames, removeTempDirs, run, tempDir, until, closeRig } from "./helpers.ts";
 
 let sim: Camsim;
 let edge: Edge;
@@ -41,14 +41,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await edge?.stop();
-  const port = sim?.rtspPort;
-  await sim?.close();
-  await removeTempDirs();
-  if (port) {
-    expect(await pgrepGst(port)).toEqual([]);
-    expect(gstProcesses(`:${port}/`)).toEqual([]);
-  }
+  await closeRig(edge, sim);
 }, 30_000);
 
 test("2 cameras × 2 streams ≥ 20 s: continuous timeline via the API, every segment decodes with ffmpeg", async () => {

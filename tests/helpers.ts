@@ -4,6 +4,7 @@
  * and an orphan check for the gst-launch children that read one camsim.
  * Owns nothing outside tests/; production code is used only through its public faces.
  */
+import { expect } from "bun:test";
 import { readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -229,4 +230,19 @@ export class EdgeProcess {
 /** argon2id hash of a password (what admin.passwordHash expects). */
 export function hashPassword(pw: string): Promise<string> {
   return Bun.password.hash(pw, "argon2id");
+}
+
+/**
+ * afterAll of a camsim + edge system test: stop the edge, close camsim, remove temp dirs, and
+ * prove that no gst-launch is left reading camsim's port.
+ */
+export async function closeRig(edge: { stop(): Promise<void> } | undefined, sim: { rtspPort: number; close(): Promise<void> } | undefined): Promise<void> {
+  await edge?.stop();
+  const port = sim?.rtspPort;
+  await sim?.close();
+  await removeTempDirs();
+  if (port) {
+    expect(await pgrepGst(port)).toEqual([]);
+    expect(gstProcesses(`:${port}/`)).toEqual([]);
+  }
 }
