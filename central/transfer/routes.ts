@@ -11,7 +11,7 @@ import type { Context, Hono, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { HttpProblem, badRequest, forbidden, notFound, problemResponse, readJson } from "../../lib/http/problem.ts";
 import { iso, type Clock } from "../../lib/clock.ts";
-import { Playback, parseRange, type SegmentSource } from "../../lib/playback/index.ts";
+import { Playback, rangeReply, type SegmentSource } from "../../lib/playback/index.ts";
 import type { MediaStore, SegmentRecord, StreamKind } from "../../lib/store/index.ts";
 import { CameraPolicy, SitePolicy, TransferClass, classRank, effectivePolicy } from "../../federation/transfer/index.ts";
 import { splitCentralCameraId } from "../../federation/protocol/index.ts";
@@ -296,16 +296,9 @@ export function mountApi(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops
     }
     const headers = new Headers({ "content-type": "video/mp4", "accept-ranges": "bytes", "cache-control": "no-store", "x-outpost-start": iso(plan.originMs), "x-outpost-end": iso(plan.endMs) });
     if (rid) headers.set("x-outpost-retrieval", rid);
-    const range = parseRange(c.req.header("range"), plan.total);
-    if (range === "unsatisfiable") {
-      const res = problemResponse(new HttpProblem(416, "Range not satisfiable", `The requested range is outside this ${plan.total}-byte video.`), c.req.path);
-      res.headers.set("content-range", `bytes */${plan.total}`);
-      return res;
-    }
-    const r = range ?? { start: 0, end: plan.total };
-    headers.set("content-length", String(r.end - r.start));
-    if (range) headers.set("content-range", `bytes ${r.start}-${r.end - 1}/${plan.total}`);
-    return new Response(await new Response(playback.stream(plan, r)).arrayBuffer(), { status: range ? 206 : 200, headers });
+    const reply = rangeReply(c.req.header("range"), plan.total, headers, c.req.path);
+    if (reply instanceof Response) return reply;
+    return new Response(await new Response(playback.stream(plan, reply.range)).arrayBuffer(), { status: reply.status, headers });
   };
   app.get("/api/v1/cameras/:id/video", auth, video);
   app.get("/api/v1/cameras/:id/video.mp4", auth, video);

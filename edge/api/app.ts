@@ -9,7 +9,7 @@ import { setCookie, deleteCookie } from "hono/cookie";
 import { LoginThrottle, SESSION_COOKIE, Sessions, burnVerify, requestToken, requireSession, verifyPassword, type Session } from "../../lib/auth/index.ts";
 import { iso } from "../../lib/clock.ts";
 import { HttpProblem, badRequest, conflict, notFound, onNotFound, onProblem, problemResponse, readJson } from "../../lib/http/problem.ts";
-import { ExportError, Exporter, Playback, SnapshotError, parseRange, snapshot, type ExportJob } from "../../lib/playback/index.ts";
+import { ExportError, Exporter, Playback, SnapshotError, rangeReply, snapshot, type ExportJob } from "../../lib/playback/index.ts";
 import type { EvidenceLock, StreamKind } from "../../lib/store/types.ts";
 import { openApiDocument } from "./openapi.ts";
 import * as S from "./schemas.ts";
@@ -143,16 +143,9 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
       "x-outpost-start": iso(plan.originMs),
       "x-outpost-end": iso(plan.endMs),
     });
-    const range = parseRange(c.req.header("range"), plan.total);
-    if (range === "unsatisfiable") {
-      const res = problemResponse(new HttpProblem(416, "Range not satisfiable", `The requested range is outside this ${plan.total}-byte video.`), c.req.path);
-      res.headers.set("content-range", `bytes */${plan.total}`);
-      return res;
-    }
-    const r = range ?? { start: 0, end: plan.total };
-    headers.set("content-length", String(r.end - r.start));
-    if (range) headers.set("content-range", `bytes ${r.start}-${r.end - 1}/${plan.total}`);
-    const status = range ? 206 : 200;
+    const reply = rangeReply(c.req.header("range"), plan.total, headers, c.req.path);
+    if (reply instanceof Response) return reply;
+    const { range: r, status } = reply;
     if (c.req.method === "HEAD") return new Response(null, { status, headers });
     // Bun.serve drops Content-Length on streamed bodies (oven-sh/bun#10507) and sends them chunked;
     // small bodies are gathered first so they keep an exact length. Ranges always carry Content-Range.

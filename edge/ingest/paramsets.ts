@@ -4,7 +4,7 @@
  * resolution or profile mid-stream stays decodable and is noticed: mp4mux keeps the old init
  * segment, so ingest restarts the pipeline to get a matching one.
  */
-import { readBox } from "../../lib/mp4/index.ts";
+import { concat, readBox } from "../../lib/mp4/index.ts";
 import type { VideoCodec } from "./probe.ts";
 
 /** Concatenated parameter-set NAL units found before the first slice, or undefined. */
@@ -37,15 +37,7 @@ export function keyframeParamSets(frag: Uint8Array, codec: VideoCodec): Uint8Arr
     p += 4 + len;
   }
   if (parts.length === 0) return undefined;
-  let n = 0;
-  for (const x of parts) n += x.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const x of parts) {
-    out.set(x, o);
-    o += x.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -8,6 +8,7 @@
  * opens a new segment is only known when it arrives (keyframe + segment long enough), so only a
  * segment-independent name lets the preload hint be the URI that part will really be listed under.
  */
+import { concat } from "../mp4/index.ts";
 import type { HubEvent, LiveFragment, LiveHub, LiveInit } from "./hub.ts";
 
 interface Segment {
@@ -203,7 +204,7 @@ export class HlsPackager {
       if (!(await this.until(() => this.has(msn, undefined)))) return text(404, `segment ${msn} is not available`);
       const s = this.segments.find((x) => x.msn === msn);
       if (!s) return text(404, `segment ${msn} has left the live window`);
-      return media(concatAll(s.parts.map((p) => p.bytes)));
+      return media(concat(s.parts.map((p) => p.bytes)));
     }
     m = /^q(\d{1,15})\.m4s$/.exec(name);
     if (m) {
@@ -233,14 +234,4 @@ function text(status: number, detail: string): Response {
 
 function media(b: Uint8Array): Response {
   return new Response(b as Uint8Array<ArrayBuffer>, { headers: { "content-type": MIME_MP4, "cache-control": "max-age=60" } });
-}
-
-function concatAll(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

@@ -75,3 +75,16 @@ export class Mp4Error extends Error {
 function printable(s: string): string {
   return s.replace(/[^\x20-\x7e]/g, "?");
 }
+
+/** Joins byte arrays into one. */
+export function concat(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

@@ -2,7 +2,7 @@
  * Parsing and re-timing of one fragment (moof + mdat): per-track decode time, duration and
  * sample count, and whether it starts with a keyframe (where segments may be cut).
  */
-import { Mp4Error, boxes, children, findChild, view, type Box } from "./box.ts";
+import { Mp4Error, boxes, children, concat, findChild, view, type Box } from "./box.ts";
 import type { InitInfo } from "./init.ts";
 
 export interface TrackRun {
@@ -126,10 +126,7 @@ export function retimeFragment(buf: Uint8Array, init: InitInfo, newStartMs: (tra
       const to = i + 1 < moofs.length ? moofs[i + 1]!.start : buf.length;
       parts.push(retimeOne(buf.subarray(from, to), init, newStartMs));
     }
-    const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-    let o = 0;
-    for (const p of parts) (out.set(p, o), (o += p.length));
-    return out;
+    return concat(parts);
   }
   return retimeOne(buf, init, newStartMs);
 }

@@ -4,6 +4,7 @@
  * tfhd default-base-is-moof with sample defaults, tfdt v1, compact trun + mdat),
  * laid out exactly as parseInit/parseFragment read them. Pure functions; no I/O.
  */
+import { concat } from "./box.ts";
 import type { FragmentInfo, TrackRun } from "./fragment.ts";
 
 export interface MuxVideoTrack {
@@ -65,26 +66,15 @@ function bytes(...n: number[]): Uint8Array {
 function fourcc(s: string): Uint8Array {
   return new Uint8Array([s.charCodeAt(0), s.charCodeAt(1), s.charCodeAt(2), s.charCodeAt(3)]);
 }
-function cat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 function box(type: string, ...parts: Uint8Array[]): Uint8Array {
-  const body = cat(parts);
-  return cat([u32(body.length + 8), fourcc(type), body]);
+  const body = concat(parts);
+  return concat([u32(body.length + 8), fourcc(type), body]);
 }
 function fullBox(type: string, version: number, flags: number, ...parts: Uint8Array[]): Uint8Array {
   return box(type, u32(((version & 0xff) << 24) | (flags & 0xffffff)), ...parts);
 }
 const zeros = (n: number) => new Uint8Array(n);
-const MATRIX = cat([u32(0x10000), u32(0), u32(0), u32(0), u32(0x10000), u32(0), u32(0), u32(0), u32(0x40000000)]);
+const MATRIX = concat([u32(0x10000), u32(0), u32(0), u32(0), u32(0x10000), u32(0), u32(0), u32(0), u32(0x40000000)]);
 
 function avcC(t: MuxVideoTrack): Uint8Array {
   const sps = t.sps[0]!;
@@ -125,13 +115,13 @@ function hvcC(t: MuxVideoTrack): Uint8Array {
 function descriptor(tag: number, body: Uint8Array): Uint8Array {
   // 4-byte size form (0x80 0x80 0x80 n): what most muxers write; every reader accepts it.
   const n = body.length;
-  return cat([bytes(tag, 0x80 | ((n >> 21) & 0x7f), 0x80 | ((n >> 14) & 0x7f), 0x80 | ((n >> 7) & 0x7f), n & 0x7f), body]);
+  return concat([bytes(tag, 0x80 | ((n >> 21) & 0x7f), 0x80 | ((n >> 14) & 0x7f), 0x80 | ((n >> 7) & 0x7f), n & 0x7f), body]);
 }
 
 function esds(t: MuxAudioTrack): Uint8Array {
   const dsi = descriptor(5, t.config);
-  const dcd = descriptor(4, cat([bytes(0x40, 0x15, 0, 0, 0), u32(0), u32(0), dsi]));
-  const es = descriptor(3, cat([u16(0), bytes(0), dcd, descriptor(6, bytes(2))]));
+  const dcd = descriptor(4, concat([bytes(0x40, 0x15, 0, 0, 0), u32(0), u32(0), dsi]));
+  const es = descriptor(3, concat([u16(0), bytes(0), dcd, descriptor(6, bytes(2))]));
   return fullBox("esds", 0, 0, es);
 }
 
@@ -200,7 +190,7 @@ export function muxInit(tracks: MuxTrack[]): Uint8Array {
   const mvhd = fullBox("mvhd", 0, 0, u32(0), u32(0), u32(1000), u32(0), u32(0x10000), u16(0x0100), zeros(10), MATRIX, zeros(24), u32(tracks.length + 1));
   const traks = tracks.map((t, i) => trak(t, i + 1));
   const mvex = box("mvex", ...tracks.map((_, i) => fullBox("trex", 0, 0, u32(i + 1), u32(1), u32(0), u32(0), u32(0))));
-  return cat([ftyp, box("moov", mvhd, ...traks, mvex)]);
+  return concat([ftyp, box("moov", mvhd, ...traks, mvex)]);
 }
 
 /**

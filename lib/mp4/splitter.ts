@@ -3,7 +3,7 @@
  * init segment and whole fragments (moof + mdat), so a recorder can append whole fragments
  * to segment files and a live relay can forward them.
  */
-import { Mp4Error, readBox } from "./box.ts";
+import { Mp4Error, concat, readBox } from "./box.ts";
 import { parseFragment, type FragmentInfo } from "./fragment.ts";
 import { parseInit, type InitInfo } from "./init.ts";
 
@@ -88,16 +88,4 @@ export class FragmentSplitter {
         break;
     }
   }
-}
-
-export function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

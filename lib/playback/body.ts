@@ -2,6 +2,7 @@
  * Produces the bytes of a plan, whole or any byte range, reading only the fragments that
  * overlap the range and re-timing each one on the way out.
  */
+import { HttpProblem, problemResponse } from "../http/problem.ts";
 import { retimeFragment } from "../mp4/index.ts";
 import { blockFragment, type PlanBlock, type PlanFragment, type PlaybackPlan } from "./plan.ts";
 
@@ -106,4 +107,22 @@ export function parseRange(header: string | null | undefined, total: number): By
   const end = b === "" ? total : Math.min(total, Number(b) + 1);
   if (end <= start) return "unsatisfiable";
   return { start, end };
+}
+
+/**
+ * Applies a Range request to a `total`-byte body: sets content-length (and content-range) on
+ * `headers` and says which bytes to send with which status, or gives the 416 problem response.
+ * Edge and central playback both answer Range requests through this.
+ */
+export function rangeReply(header: string | null | undefined, total: number, headers: Headers, path: string): { range: ByteRange; status: 200 | 206 } | Response {
+  const range = parseRange(header, total);
+  if (range === "unsatisfiable") {
+    const res = problemResponse(new HttpProblem(416, "Range not satisfiable", `The requested range is outside this ${total}-byte video.`), path);
+    res.headers.set("content-range", `bytes */${total}`);
+    return res;
+  }
+  const r = range ?? { start: 0, end: total };
+  headers.set("content-length", String(r.end - r.start));
+  if (range) headers.set("content-range", `bytes ${r.start}-${r.end - 1}/${total}`);
+  return { range: r, status: range ? 206 : 200 };
 }
