@@ -240,17 +240,8 @@ export class Users {
    * address, attempts are refused without checking the password (lib/auth LoginThrottle).
    */
   async login(name: string, password: string, client = "unknown"): Promise<LoginResult> {
-    const keys = [`user:${name}`, `ip:${client}`];
-    const wait = this.throttle.retryAfterMs(keys);
-    if (wait > 0) return { kind: "throttled", retryAfterMs: wait };
-    const u = this.users.get(name);
-    // Verify against a dummy hash when the user is unknown so timing does not reveal names.
-    const ok = u ? await verifyPassword(password, u.hash) : (await burnVerify(password), false);
-    if (!u || !ok || u.disabled) {
-      this.throttle.fail(keys);
-      return { kind: "denied" };
-    }
-    this.throttle.succeed(keys);
+    const v = await this.verify(name, password, client);
+    if (v.kind !== "ok") return v;
     const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
     const expiresAtMs = this.o.clock.now() + this.o.sessionTtlMs;
     const h = sha256(token);
@@ -268,6 +259,7 @@ export class Users {
     const wait = this.throttle.retryAfterMs(keys);
     if (wait > 0) return { kind: "throttled", retryAfterMs: wait };
     const u = this.users.get(name);
+    // Verify against a dummy hash when the user is unknown so timing does not reveal names.
     const ok = u ? await verifyPassword(password, u.hash) : (await burnVerify(password), false);
     if (!u || !ok || u.disabled) {
       this.throttle.fail(keys);
