@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { Subprocess } from "bun";
 import { makeMedia } from "../lib/store/testdata/media.ts";
 import { enrollEdge, startTestCentral, tcpProxy, until, type TestCentral } from "./lib/cp.ts";
+import { spawnLineChild, type LineChild } from "./lib/line-child.ts";
 
 setDefaultTimeout(180_000);
 
@@ -21,52 +21,10 @@ let proxy: Awaited<ReturnType<typeof tcpProxy>>;
 let siteId: string;
 let edgeDir: string;
 let src: string;
-let child: Child | null = null;
+let child: LineChild | null = null;
 
-interface Child {
-  proc: Subprocess<"pipe", "pipe", "inherit">;
-  send(cmd: string): Promise<string[]>;
-}
-
-async function spawnEdge(): Promise<Child> {
-  const proc = Bun.spawn(["bun", path.join(import.meta.dir, "lib/edge-child.ts"), JSON.stringify({ dir: edgeDir, mqttUrl: `mqtts://localhost:${proxy.port}`, src })], {
-    stdin: "pipe",
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const lines: string[] = [];
-  const waiters: (() => void)[] = [];
-  void (async () => {
-    let buf = "";
-    for await (const chunk of proc.stdout) {
-      buf += new TextDecoder().decode(chunk);
-      const parts = buf.split("\n");
-      buf = parts.pop()!;
-      for (const l of parts) if (l.startsWith("ERR")) console.error("edge child:", l);
-      lines.push(...parts);
-      for (const w of waiters.splice(0)) w();
-    }
-  })();
-  const waitFor = async (pred: (l: string) => boolean) => {
-    for (;;) {
-      const i = lines.findIndex(pred);
-      if (i >= 0) return lines.splice(0, i + 1);
-      if (proc.exitCode !== null) throw new Error(`edge child exited with ${proc.exitCode}`);
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 200);
-      });
-    }
-  };
-  await waitFor((l) => l === "READY");
-  return {
-    proc,
-    async send(cmd) {
-      proc.stdin.write(cmd + "\n");
-      await proc.stdin.flush();
-      return waitFor((l) => l === `OK ${cmd.split(" ")[0]}` || l.startsWith("ERR"));
-    },
-  };
+async function spawnEdge(): Promise<LineChild> {
+  return spawnLineChild(["bun", path.join(import.meta.dir, "lib/edge-child.ts"), JSON.stringify({ dir: edgeDir, mqttUrl: `mqtts://localhost:${proxy.port}`, src })], "edge child");
 }
 
 const ticks = () => tc.events.filter((e) => e.kind === "tick").map((e) => e.eventId);

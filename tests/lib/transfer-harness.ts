@@ -9,6 +9,7 @@ import type { Subprocess } from "bun";
 import { enroll } from "../../edge/identity/index.ts";
 import { startLink, type LinkEmulator } from "../../federation/transfer/testkit.ts";
 import { quiet } from "./cp.ts";
+import { spawnLineChild } from "./line-child.ts";
 
 export interface CentralProc {
   proc: Subprocess<"ignore", "pipe", "inherit">;
@@ -73,37 +74,7 @@ export interface EdgeDump {
 
 export async function spawnEdge(o: { dir: string; mqttPort: number; fedPort: number; src: string; cameras: string[]; link?: string; workers?: number; retentionMs?: number; perRequest?: number }): Promise<EdgeProc> {
   const arg = { dir: o.dir, mqttUrl: `mqtts://localhost:${o.mqttPort}`, federationUrl: `https://localhost:${o.fedPort}`, src: o.src, cameras: o.cameras, link: o.link, workers: o.workers, retentionMs: o.retentionMs, perRequest: o.perRequest };
-  const proc = Bun.spawn(["bun", path.join(import.meta.dir, "transfer-edge.ts"), JSON.stringify(arg)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
-  const lines: string[] = [];
-  const waiters: (() => void)[] = [];
-  void (async () => {
-    let buf = "";
-    for await (const chunk of proc.stdout) {
-      buf += new TextDecoder().decode(chunk);
-      const parts = buf.split("\n");
-      buf = parts.pop()!;
-      for (const l of parts) if (l.startsWith("ERR")) console.error("edge:", l);
-      lines.push(...parts);
-      for (const w of waiters.splice(0)) w();
-    }
-  })();
-  const waitFor = async (pred: (l: string) => boolean) => {
-    for (;;) {
-      const i = lines.findIndex(pred);
-      if (i >= 0) return lines.splice(0, i + 1);
-      if (proc.exitCode !== null) throw new Error(`edge exited with ${proc.exitCode}`);
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 200);
-      });
-    }
-  };
-  await waitFor((l) => l === "READY");
-  const send = async (cmd: string) => {
-    proc.stdin.write(cmd + "\n");
-    await proc.stdin.flush();
-    return waitFor((l) => l === `OK ${cmd.split(" ")[0]}` || l.startsWith("ERR"));
-  };
+  const { proc, send } = await spawnLineChild(["bun", path.join(import.meta.dir, "transfer-edge.ts"), JSON.stringify(arg)], "edge");
   return {
     proc,
     send,

@@ -1,0 +1,48 @@
+/**
+ * A child process that speaks a line protocol on stdin/stdout (tests' edge children): prints
+ * READY when up, answers a command line with `OK <cmd>` (or `ERR …`) after any output lines.
+ */
+import type { Subprocess } from "bun";
+
+export interface LineChild {
+  proc: Subprocess<"pipe", "pipe", "inherit">;
+  /** Sends one command line; resolves with the lines up to its OK/ERR. */
+  send(cmd: string): Promise<string[]>;
+}
+
+export async function spawnLineChild(cmd: string[], label: string): Promise<LineChild> {
+  const proc = Bun.spawn(cmd, { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const lines: string[] = [];
+  const waiters: (() => void)[] = [];
+  void (async () => {
+    let buf = "";
+    for await (const chunk of proc.stdout) {
+      buf += new TextDecoder().decode(chunk);
+      const parts = buf.split("\n");
+      buf = parts.pop()!;
+      for (const l of parts) if (l.startsWith("ERR")) console.error(`${label}:`, l);
+      lines.push(...parts);
+      for (const w of waiters.splice(0)) w();
+    }
+  })();
+  const waitFor = async (pred: (l: string) => boolean) => {
+    for (;;) {
+      const i = lines.findIndex(pred);
+      if (i >= 0) return lines.splice(0, i + 1);
+      if (proc.exitCode !== null) throw new Error(`${label} exited with ${proc.exitCode}`);
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 200);
+      });
+    }
+  };
+  await waitFor((l) => l === "READY");
+  return {
+    proc,
+    async send(c) {
+      proc.stdin.write(c + "\n");
+      await proc.stdin.flush();
+      return waitFor((l) => l === `OK ${c.split(" ")[0]}` || l.startsWith("ERR"));
+    },
+  };
+}
