@@ -105,6 +105,11 @@ export class Rights {
     return false;
   }
 
+  /** Any right at all whose grant covers the target itself (a camera grant does not cover its site). */
+  hasAny(sub: Subject, target: Target): boolean {
+    return sub.grants.some((g) => this.covers(g, target));
+  }
+
   /** Highest retrieval priority the user may ask for at this camera, or null without `retrieve`. */
   maxPriority(sub: Subject, target: Target): RetrievalPriority | null {
     let best: RetrievalPriority | null = null;
