@@ -1,15 +1,16 @@
 /**
  * Central's user-facing HTTP API (Bun.serve + Hono): login, enrollment tokens, sites,
- * revocation, health and the OpenAPI document. Admin routes need a session from
- * POST /api/v1/login (bearer token or the HttpOnly cookie). Later issues add routes through
- * startCentral's `apiRoutes` hook, behind the same `requireUser` middleware.
+ * revocation, health and the OpenAPI document. Every route is defined through ApiRouter
+ * (central/openapi.ts) with its rights rule; other modules add theirs through startCentral's
+ * `apiRoutes` hook, and the app refuses to start when Hono serves a route the generated
+ * document does not list. Sessions come from POST /api/v1/login (bearer token or the cookie).
  */
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { z } from "zod";
-import { HttpProblem, forbidden, notFound, onNotFound, onProblem, problemResponse, readJson, unauthorized } from "../lib/http/problem.ts";
+import { HttpProblem, forbidden, notFound, onNotFound, onProblem, problemResponse, unauthorized } from "../lib/http/problem.ts";
 import { getConnInfo } from "hono/bun";
-import { requireRight } from "./rights/index.ts";
+import { ApiRouter } from "./openapi.ts";
 import type { Operations } from "./events/operations.ts";
 import type { Logger } from "../lib/log/index.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -44,25 +45,31 @@ export interface ApiDeps {
   log: Logger;
   sessionTtlMs: number;
   urls: () => { enrollUrl: string; federationUrl: string; mqttUrl: string };
-  mount?: (app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops: Operations) => void;
+  /** Other modules' routes, defined through the router (each with its rights rule). */
+  mount?: (r: ApiRouter) => void;
   /** Extra fields for GET /api/v1/sites/{id} (control plane: health, config, cameras). */
   siteDetails?: (siteId: string) => Promise<Record<string, unknown>>;
 }
+
+const Ok = z.object({ status: z.enum(["ok", "warning"]), time: z.string() });
+const SiteRef = { $ref: "#/components/schemas/Site" } as const;
+const SessionView = z.object({ token: z.string(), user: z.string(), role: z.string(), roles: z.array(z.string()), expiresAt: z.string() });
+const TokenView = z.object({ token: z.string(), tokenId: z.string(), siteId: z.string(), siteName: z.string(), expiresAt: z.string(), enrollUrl: z.string(), command: z.string() });
+const RevokeQuery = z.object({ reason: z.string().max(500).optional() });
 
 export function apiApp(d: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   app.onError(onProblem(d.log));
   app.notFound(onNotFound);
   const auth = requireUser(d.users);
+  const api = new ApiRouter(app, auth, d.ops);
   const rights = d.ops.rights;
   const audit = d.ops.audit;
-  const siteAdmin = requireRight<ApiEnv>(rights, "admin-sites");
-  const siteTarget = (c: Context) => ({ site: c.req.param("id") });
+  const tag = "central";
 
-  app.get("/api/v1/openapi.json", (c) => c.json(d.ops.openapi.document()));
+  api.route({ method: "get", path: "/api/v1/openapi.json", summary: "This document", tag, rights: { public: "describes the API; holds no data" } }, (c) => c.json(d.ops.openapi.document()));
 
-  app.post("/api/v1/login", async (c) => {
-    const b = await readJson(c, Login);
+  api.route({ method: "post", path: "/api/v1/login", summary: "Log in; returns a bearer token and sets an HttpOnly session cookie", tag, rights: { public: "the way in; throttled per user and client" }, body: Login, response: SessionView }, async (c, { body: b }) => {
     let client = "unknown";
     try {
       client = getConnInfo(c).remote.address ?? "unknown";
@@ -87,7 +94,12 @@ export function apiApp(d: ApiDeps): Hono<ApiEnv> {
     return c.json({ token: r.token, user: r.session.user, role: r.session.role, roles: r.session.roles, expiresAt: r.session.expiresAt });
   });
 
-  app.get("/api/v1/health", (c) => {
+  // Liveness only: which sites exist and which certificates central holds is for site admins (health/detail).
+  api.route({ method: "get", path: "/api/v1/health", summary: "Liveness: the process answers (no sites, no certificates)", tag, rights: { public: "liveness for load balancers and monitors; names nothing" }, response: Ok }, (c) =>
+    c.json({ status: "ok", time: new Date(d.clock.now()).toISOString() }),
+  );
+
+  api.route({ method: "get", path: "/api/v1/health/detail", summary: "This process: certificates with expiry (warning 14 days before), site counts", tag, rights: { right: "admin-sites" } }, (c) => {
     const certificates = d.trust.certificates();
     const warnings = certificates.filter((x) => x.warning).map((x) => `${x.kind} certificate ${x.subject} expires ${x.notAfter} (${x.daysLeft} days left)`);
     return c.json({
@@ -99,35 +111,41 @@ export function apiApp(d: ApiDeps): Hono<ApiEnv> {
     });
   });
 
-  app.post("/api/v1/enrollment-tokens", auth, siteAdmin, async (c) => {
-    const b = await readJson(c, TokenRequest);
+  api.route({ method: "post", path: "/api/v1/enrollment-tokens", summary: "Create a single-use, expiring enrollment token for a new site", tag, rights: { right: "admin-sites" }, body: TokenRequest, response: TokenView, status: 201 }, async (c, { body: b }) => {
     const t = await d.trust.createEnrollmentToken(b.site, b.ttlHours);
     audit.record({ user: c.var.session.user, action: "config", subject: "enrollment-token.create", siteId: t.siteId, detail: { site: b.site, tokenId: t.tokenId } });
     const { enrollUrl } = d.urls();
     return c.json({ ...t, enrollUrl, command: `outpost edge enroll --central ${enrollUrl} --token ${t.token} --data DIR` }, 201);
   });
 
-  app.get("/api/v1/sites", auth, (c) => c.json({ sites: rights.visibleSites(c.var.session, d.trust.registry.list()).map((s) => d.trust.siteView(s)) }));
+  api.route({ method: "get", path: "/api/v1/sites", summary: "Enrolled sites with online state and certificate expiry", tag, rights: { user: "filtered" }, response: { type: "object", properties: { sites: { type: "array", items: SiteRef } } } }, (c) =>
+    c.json({ sites: rights.visibleSites(c.var.session, d.trust.registry.list()).map((s) => d.trust.siteView(s)) }),
+  );
 
   const site = (c: Context, id: string) => {
     const s = d.trust.registry.get(id);
     if (!s) throw notFound(`No site with id ${id}.`);
     return s;
   };
-  app.get("/api/v1/sites/:id", auth, async (c) => {
-    if (!rights.canSeeSite(c.var.session, c.req.param("id"))) throw notFound(`No site with id ${c.req.param("id")}.`);
+  api.route({ method: "get", path: "/api/v1/sites/:id", summary: "One site; with a right on the whole site also its health, config, cameras and transfer state", tag, rights: { right: "any", site: ":id", viaCamera: true }, response: SiteRef }, async (c) => {
     const view = d.trust.siteView(site(c, c.req.param("id")));
-    return c.json(d.siteDetails ? { ...(await d.siteDetails(view.id)), ...view } : view);
+    if (!d.siteDetails) return c.json(view);
+    const details = await d.siteDetails(view.id);
+    // A user who sees the site only through some of its cameras gets the site and those cameras, nothing site-wide.
+    if (rights.hasAny(c.var.session, { site: view.id })) return c.json({ ...details, ...view });
+    const cameras = Array.isArray(details.cameras) ? (details.cameras as string[]).filter((id) => rights.canSeeCamera(c.var.session, id, view.id)) : [];
+    return c.json({ ...view, cameras });
   });
-  app.delete("/api/v1/sites/:id", auth, requireRight<ApiEnv>(rights, "admin-sites", siteTarget), async (c) => {
+  api.route({ method: "delete", path: "/api/v1/sites/:id", summary: "Revoke a site: its sessions are closed within seconds and its certificates refused from then on", tag, rights: { right: "admin-sites", site: ":id" }, query: RevokeQuery, response: SiteRef }, async (c, { query }) => {
     const id = c.req.param("id");
     site(c, id);
-    const reason = c.req.query("reason") ?? `revoked by ${c.var.session.user}`;
+    const reason = query.reason ?? `revoked by ${c.var.session.user}`;
     audit.record({ user: c.var.session.user, action: "config", subject: "site.revoke", siteId: id, detail: { reason } });
     return c.json(d.trust.siteView(await d.trust.revokeSite(id, reason)));
   });
 
-  d.ops.mount(app, auth);
-  d.mount?.(app, auth, d.ops);
+  d.ops.mount(api);
+  d.mount?.(api);
+  api.check();
   return app;
 }

@@ -5,7 +5,7 @@
  * tests. It must not import edge/; edge-facing contracts live in federation/.
  */
 import { promises as fs } from "node:fs";
-import type { Hono, MiddlewareHandler } from "hono";
+import type { Hono } from "hono";
 import type { Aedes } from "aedes";
 import { systemClock, type Clock } from "../lib/clock.ts";
 import { createLogger, type Logger } from "../lib/log/index.ts";
@@ -19,7 +19,8 @@ import { Users } from "./users/index.ts";
 import { listenTls, type TlsListener } from "./listener.ts";
 import { startBroker, type MqttListener } from "./broker.ts";
 import { enrollApp, federationApp, type FederationEnv } from "./federation-api.ts";
-import { apiApp, type ApiEnv } from "./api.ts";
+import { apiApp } from "./api.ts";
+import type { ApiRouter } from "./openapi.ts";
 import { FirmwareService } from "./firmware/index.ts";
 import { Syslog } from "./syslog/index.ts";
 import { startOperations, type Operations } from "./events/operations.ts";
@@ -34,6 +35,7 @@ import { websocket as honoWebsocket } from "hono/bun";
 export { CentralConfig, parseCentralConfig, type CentralConfigInput } from "./config.ts";
 export type { FederationEnv } from "./federation-api.ts";
 export type { ApiEnv } from "./api.ts";
+export type { ApiRouter, RightsRule } from "./openapi.ts";
 export type { PeerIdentity } from "./peers.ts";
 export type { SiteView } from "./trust.ts";
 export type { CreatedToken } from "./journal.ts";
@@ -44,8 +46,8 @@ export interface StartCentralOptions {
   log?: Logger;
   /** Add edge-facing routes to the mTLS federation app (c.var.peer is the calling site). */
   federationRoutes?: (app: Hono<FederationEnv>) => void;
-  /** Add user-facing routes; `auth` requires a logged-in user. */
-  apiRoutes?: (app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops: Operations) => void;
+  /** Add user-facing routes through the router: each declares its rights rule (central/rights/rules.ts); `api.ops` reaches operations. */
+  apiRoutes?: (api: ApiRouter) => void;
   /** Extra fields merged into GET /api/v1/sites/{id} (central/sites: health, config, cameras). */
   siteDetails?: (siteId: string) => Promise<Record<string, unknown>>;
 }
@@ -197,11 +199,11 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       log: log.child({ component: "central.api" }),
       sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000,
       urls: () => ({ enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl }),
-      mount: (app, auth, ops) => {
-        firmware.apiRoutes(app, auth);
-        opts.apiRoutes?.(app, auth, ops);
+      mount: (api) => {
+        firmware.apiRoutes(api);
+        opts.apiRoutes?.(api);
         // last: its page fallback answers every GET outside /api/
-        web(app, auth, ops.openapi);
+        web(api);
       },
       siteDetails: opts.siteDetails,
     });

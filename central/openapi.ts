@@ -259,27 +259,3 @@ export class ApiRouter {
   }
 }
 
-/**
- * @deprecated Transitional: the old registration (middleware given by hand, no rights rule).
- * Removed once every module defines its routes through ApiRouter.
- */
-export function route<Q extends z.ZodObject | undefined = undefined, B extends z.ZodType | undefined = undefined>(
-  app: Hono<ApiEnv>,
-  reg: OpenApiRegistry,
-  doc: Omit<RouteDef<string, Q, B>, "rights"> & { rights?: RightsRule; auth?: string; right?: string },
-  mw: MiddlewareHandler<ApiEnv>[],
-  handler: (c: Context<ApiEnv>, input: { query: In<Q>; body: In<B> }) => Response | Promise<Response>,
-): void {
-  (reg as unknown as { routes: unknown[] }).routes.push({ ...doc, rights: doc.rights ?? { user: "filtered" } });
-  const h = async (c: Context<ApiEnv>) => {
-    let query: unknown = undefined;
-    if (doc.query) {
-      const r = doc.query.safeParse(c.req.query());
-      if (!r.success) throw badRequest(`query ${r.error.issues[0]!.path.map(String).join(".")}: ${r.error.issues[0]!.message}`);
-      query = r.data;
-    }
-    const body = doc.body ? await readJson(c, doc.body as z.ZodType) : undefined;
-    return handler(c, { query: query as In<Q>, body: body as In<B> });
-  };
-  (app as unknown as Record<Method, (p: string, ...h: unknown[]) => void>)[doc.method](doc.path, ...mw, h);
-}

@@ -82,10 +82,17 @@ describe("admin API", () => {
   test("openapi and health", async () => {
     const o = await api("GET", "/api/v1/openapi.json", undefined, "");
     expect(Object.keys(o.body.paths)).toContain("/api/v1/enrollment-tokens");
+    // Unauthenticated health is liveness only: no sites, no certificate serials.
     const h = await api("GET", "/api/v1/health", undefined, "");
     expect(h.status).toBe(200);
-    expect(h.body.certificates.map((c: any) => c.kind).sort()).toEqual(["ca", "server", "site", "site"]);
     expect(h.body.status).toBe("ok");
+    expect(Object.keys(h.body).sort()).toEqual(["status", "time"]);
+    expect(JSON.stringify(h.body)).not.toContain(edgeA.siteId);
+    expect((await api("GET", "/api/v1/health/detail", undefined, "")).status).toBe(401);
+    const d = await api("GET", "/api/v1/health/detail");
+    expect(d.status).toBe(200);
+    expect(d.body.certificates.map((c: any) => c.kind).sort()).toEqual(["ca", "server", "site", "site"]);
+    expect(d.body.status).toBe("ok");
   });
   test("sites list shows enrolled sites with certificate expiry", async () => {
     const r = await api("GET", "/api/v1/sites");
@@ -297,7 +304,9 @@ describe("expiry watch", () => {
       const s = c3.site(id.siteId)!;
       expect(s.certificate!.warning).toBe(true);
       expect(s.warnings[0]).toContain("expires");
-      const h = (await (await fetch(c3.apiUrl + "/api/v1/health")).json()) as any;
+      const pw = (await Bun.file(c3.adminPasswordFile).text()).trim();
+      const { token } = (await (await fetch(c3.apiUrl + "/api/v1/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: pw }) })).json()) as { token: string };
+      const h = (await (await fetch(c3.apiUrl + "/api/v1/health/detail", { headers: { authorization: `Bearer ${token}` } })).json()) as any;
       expect(h.status).toBe("warning");
       expect(h.warnings.length).toBe(1);
     } finally {
