@@ -5,13 +5,12 @@
  * other components reach these services through `Central.ops` (ingestEvent, ingestEdgeLogs,
  * hooks, audit, rights).
  */
-import type { Hono, MiddlewareHandler } from "hono";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { Db } from "../db.ts";
-import type { ApiEnv } from "../api.ts";
-import { OpenApiRegistry } from "../openapi.ts";
+import { OpenApiRegistry, type ApiRouter } from "../openapi.ts";
 import { Rights } from "../rights/index.ts";
+import { splitCentralCameraId } from "../../federation/protocol/index.ts";
 import type { Users } from "../users/index.ts";
 import { Audit, type AuditInput } from "../audit/index.ts";
 import type { Syslog } from "../syslog/index.ts";
@@ -52,7 +51,7 @@ export interface Operations extends OpsContext {
   /** Warnings/errors an edge sent through its outbox. */
   ingestEdgeLogs(siteId: string, records: unknown[]): { stored: number; rejected: number };
   recordAudit(a: AuditInput): void;
-  mount(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>): void;
+  mount(api: ApiRouter): void;
   close(): Promise<void>;
 }
 
@@ -69,6 +68,8 @@ export interface OperationsOptions {
 
 export async function startOperations(o: OperationsOptions): Promise<Operations> {
   const rights = new Rights(() => o.users.cameraGroups());
+  // Central camera ids are <site>.<camera>: the site of any camera is known without the mirror.
+  rights.setCameraDirectory({ siteOf: (camera) => splitCentralCameraId(camera)?.siteId ?? null });
   const audit = new Audit({ db: o.db, clock: o.clock, log: o.log.child({ component: "central.audit" }), headFile: o.auditHeadFile });
   await audit.init();
   const alarms = new Alarms(o.db, o.clock);
@@ -96,13 +97,13 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
     ingestEvent: (e) => events.ingest(e),
     ingestEdgeLogs: (siteId, records) => o.syslog.ingestEdgeLogs(siteId, records),
     recordAudit: (a) => audit.record(a),
-    mount(app, auth) {
-      mountUserRoutes(app, auth, ctx);
-      mountEventRoutes(app, auth, ctx);
-      mountRuleRoutes(app, auth, ctx);
-      mountAlarmRoutes(app, auth, ctx);
-      mountAuditRoutes(app, auth, ctx);
-      mountSyslogRoutes(app, auth, ctx);
+    mount(api) {
+      mountUserRoutes(api, ctx);
+      mountEventRoutes(api, ctx);
+      mountRuleRoutes(api, ctx);
+      mountAlarmRoutes(api, ctx);
+      mountAuditRoutes(api, ctx);
+      mountSyslogRoutes(api, ctx);
     },
     async close() {
       await events.close();

@@ -1,10 +1,7 @@
 /** HTTP routes: rules and time profiles (admin-policies), and the dry run that says which rules an event would fire. */
 import { z } from "zod";
-import type { Hono, MiddlewareHandler } from "hono";
 import { badRequest, notFound } from "../../lib/http/problem.ts";
-import type { ApiEnv } from "../api.ts";
-import { route } from "../openapi.ts";
-import { requireRight } from "../rights/index.ts";
+import type { ApiRouter } from "../openapi.ts";
 import { guard } from "../rights/errors.ts";
 import type { OpsContext } from "../events/operations.ts";
 import { EventError, EventInput } from "../events/index.ts";
@@ -19,29 +16,28 @@ const DryRun = z.object({
 });
 const Ok = z.object({ ok: z.literal(true) });
 
-export function mountRuleRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, x: OpsContext): void {
-  const admin = requireRight<ApiEnv>(x.rights, "admin-policies");
+export function mountRuleRoutes(api: ApiRouter, x: OpsContext): void {
   const tag = "rules";
-  const right = "admin-policies";
+  const rights = { right: "admin-policies" } as const;
   const cfg = (user: string, subject: string, detail: Record<string, unknown>) => x.audit.record({ user, action: "config", subject, detail });
 
-  route(app, x.openapi, { method: "get", path: "/api/v1/rules", summary: "Rules", tag, right, response: z.object({ rules: z.array(StoredRule) }) }, [auth, admin], (c) => c.json({ rules: x.rules.list() }));
-  route(app, x.openapi, { method: "get", path: "/api/v1/rules/:id", summary: "One rule", tag, right, response: StoredRule }, [auth, admin], (c) => {
+  api.route({ method: "get", path: "/api/v1/rules", summary: "Rules", tag, rights, response: z.object({ rules: z.array(StoredRule) }) }, (c) => c.json({ rules: x.rules.list() }));
+  api.route({ method: "get", path: "/api/v1/rules/:id", summary: "One rule", tag, rights, response: StoredRule }, (c) => {
     const r = x.rules.get(c.req.param("id")!);
     if (!r) throw notFound(`No rule with id ${c.req.param("id")!}.`);
     return c.json(r);
   });
-  route(app, x.openapi, { method: "put", path: "/api/v1/rules/:id", summary: "Create or replace a rule (validated, including its time profile)", tag, right, body: Rule.omit({ id: true }), response: StoredRule }, [auth, admin], async (c, { body }) => {
+  api.route({ method: "put", path: "/api/v1/rules/:id", summary: "Create or replace a rule (validated, including its time profile)", tag, rights, body: Rule.omit({ id: true }), response: StoredRule }, async (c, { body }) => {
     const r = await guard(x.rules.put({ ...body, id: c.req.param("id")! }));
     cfg(c.var.session.user, "rule.put", { rule: r });
     return c.json(r);
   });
-  route(app, x.openapi, { method: "delete", path: "/api/v1/rules/:id", summary: "Delete a rule", tag, right, response: Ok }, [auth, admin], async (c) => {
+  api.route({ method: "delete", path: "/api/v1/rules/:id", summary: "Delete a rule", tag, rights, response: Ok }, async (c) => {
     await guard(x.rules.delete(c.req.param("id")!));
     cfg(c.var.session.user, "rule.delete", { id: c.req.param("id")! });
     return c.json({ ok: true as const });
   });
-  route(app, x.openapi, { method: "post", path: "/api/v1/rules/dry-run", summary: "Which rules this event would fire (at its original time), and why the others would not; nothing is done", tag, right, body: DryRunBody, response: DryRun }, [auth, admin], (c, { body }) => {
+  api.route({ method: "post", path: "/api/v1/rules/dry-run", summary: "Which rules this event would fire (at its original time), and why the others would not; nothing is done", tag, rights, body: DryRunBody, response: DryRun }, (c, { body }) => {
     let e;
     try {
       e = x.events.build(body);
@@ -58,13 +54,13 @@ export function mountRuleRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEn
     });
   });
 
-  route(app, x.openapi, { method: "get", path: "/api/v1/time-profiles", summary: "Time profiles", tag, right, response: z.object({ timeProfiles: z.array(TimeProfile) }) }, [auth, admin], (c) => c.json({ timeProfiles: x.rules.listProfiles() }));
-  route(app, x.openapi, { method: "put", path: "/api/v1/time-profiles/:name", summary: "Create or replace a time profile", tag, right, body: TimeProfile.omit({ name: true }), response: TimeProfile }, [auth, admin], async (c, { body }) => {
+  api.route({ method: "get", path: "/api/v1/time-profiles", summary: "Time profiles", tag, rights, response: z.object({ timeProfiles: z.array(TimeProfile) }) }, (c) => c.json({ timeProfiles: x.rules.listProfiles() }));
+  api.route({ method: "put", path: "/api/v1/time-profiles/:name", summary: "Create or replace a time profile", tag, rights, body: TimeProfile.omit({ name: true }), response: TimeProfile }, async (c, { body }) => {
     const p = await guard(x.rules.putProfile({ ...body, name: c.req.param("name")! }));
     cfg(c.var.session.user, "time-profile.put", { profile: p });
     return c.json(p);
   });
-  route(app, x.openapi, { method: "delete", path: "/api/v1/time-profiles/:name", summary: "Delete a time profile no rule uses", tag, right, response: Ok }, [auth, admin], async (c) => {
+  api.route({ method: "delete", path: "/api/v1/time-profiles/:name", summary: "Delete a time profile no rule uses", tag, rights, response: Ok }, async (c) => {
     await guard(x.rules.deleteProfile(c.req.param("name")!));
     cfg(c.var.session.user, "time-profile.delete", { name: c.req.param("name")! });
     return c.json({ ok: true as const });
