@@ -3,19 +3,18 @@
  * comments, the workflow PATCH (ack-alarms), and the live change feed as Server-Sent Events.
  */
 import { z } from "zod";
-import type { Context, Hono, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import { badRequest, notFound } from "../../lib/http/problem.ts";
 import type { ApiEnv } from "../api.ts";
-import { route } from "../openapi.ts";
-import { requireRight } from "../rights/index.ts";
+import type { ApiRouter } from "../openapi.ts";
 import { guard } from "../rights/errors.ts";
 import type { OpsContext } from "../events/operations.ts";
 import { Alarm, AlarmPatch, AlarmQuery } from "./index.ts";
 
 const HEARTBEAT_MS = 5000;
 
-export function mountAlarmRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, x: OpsContext): void {
+export function mountAlarmRoutes(api: ApiRouter, x: OpsContext): void {
   const tag = "alarms";
   const idOf = (c: Context<ApiEnv>) => {
     const id = Number(c.req.param("id"));
@@ -31,12 +30,17 @@ export function mountAlarmRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiE
     if (!a || !ok) throw notFound(`No alarm with id ${id}.`);
     return a;
   };
+  /** The alarm's camera or site for the rights rule (null: no such alarm). */
+  const target = async (c: Context) => {
+    const a = await x.alarms.get(idOf(c as Context<ApiEnv>));
+    return a ? (a.cameraId ? { camera: a.cameraId, site: a.siteId } : { site: a.siteId }) : null;
+  };
 
-  route(app, x.openapi, { method: "get", path: "/api/v1/alarms", summary: "Alarms of the sites and cameras you may see, with filter, sort and paging", tag, query: AlarmQuery, response: z.object({ alarms: z.array(Alarm), total: z.number(), limit: z.number(), offset: z.number() }) }, [auth], async (c, { query }) =>
+  api.route({ method: "get", path: "/api/v1/alarms", summary: "Alarms of the sites and cameras you may see, with filter, sort and paging", tag, rights: { user: "filtered" }, query: AlarmQuery, response: z.object({ alarms: z.array(Alarm), total: z.number(), limit: z.number(), offset: z.number() }) }, async (c, { query }) =>
     c.json(await x.alarms.list(query, x.rights.sqlScope(c.var.session))),
   );
 
-  route(app, x.openapi, { method: "get", path: "/api/v1/alarms/stream", summary: "Server-Sent Events: 'alarm' with {kind: created|updated, alarm} for every change you may see, as it happens", tag, produces: "text/event-stream" }, [auth], (c) =>
+  api.route({ method: "get", path: "/api/v1/alarms/stream", summary: "Server-Sent Events: 'alarm' with {kind: created|updated, alarm} for every change you may see, as it happens", tag, rights: { user: "filtered" }, produces: "text/event-stream" }, (c) =>
     streamSSE(c, async (stream) => {
       const s = c.var.session;
       const sees = (a: Alarm) => (a.cameraId ? x.rights.canSeeCamera(s, a.cameraId, a.siteId) : a.siteId ? x.rights.canSeeSite(s, a.siteId) : x.rights.sqlScope(s).sql === "TRUE");
@@ -58,19 +62,10 @@ export function mountAlarmRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiE
     }),
   );
 
-  route(app, x.openapi, { method: "get", path: "/api/v1/alarms/:id", summary: "One alarm with its comments, links to camera/time/event, and the retrieved clip", tag, response: Alarm }, [auth], async (c) => c.json(await visible(c)));
+  api.route({ method: "get", path: "/api/v1/alarms/:id", summary: "One alarm with its comments, links to camera/time/event, and the retrieved clip", tag, rights: { right: "any", resource: "alarm", target }, response: Alarm }, async (c) => c.json(await visible(c)));
 
-  route(
-    app,
-    x.openapi,
-    { method: "patch", path: "/api/v1/alarms/:id", summary: "Workflow: take (in-progress, assigned), close, reassign, comment", tag, right: "ack-alarms", body: AlarmPatch, response: Alarm },
-    [
-      auth,
-      requireRight<ApiEnv>(x.rights, "ack-alarms", async (c) => {
-        const a = await visible(c as Context<ApiEnv>);
-        return a.cameraId ? { camera: a.cameraId, site: a.siteId } : { site: a.siteId };
-      }),
-    ],
+  api.route(
+    { method: "patch", path: "/api/v1/alarms/:id", summary: "Workflow: take (in-progress, assigned), close, reassign, comment", tag, rights: { right: "ack-alarms", resource: "alarm", target }, body: AlarmPatch, response: Alarm },
     async (c, { body }) => {
       if (body.assignee && !x.users.user(body.assignee)) throw badRequest(`No user named ${body.assignee}.`);
       const a = await guard(x.alarms.update(idOf(c), body, c.var.session.user));
