@@ -4,12 +4,10 @@
  * other client of the same user when it changes. Additive routes under /api/v1/views.
  */
 import { z } from "zod";
-import type { Hono, MiddlewareHandler } from "hono";
 import { streamSSE } from "hono/streaming";
 import { badRequest, notFound } from "../../lib/http/problem.ts";
 import { iso, type Clock } from "../../lib/clock.ts";
-import { route, type OpenApiRegistry } from "../openapi.ts";
-import type { ApiEnv } from "../api.ts";
+import type { ApiRouter } from "../openapi.ts";
 import type { Db } from "../db.ts";
 
 const ViewName = z.string().trim().min(1, "a view needs a name").max(100).regex(/^[^/\\]+$/, "view names cannot contain slashes");
@@ -73,16 +71,13 @@ export class Views {
 /** x-outpost-client: the saving tab's id, echoed in the SSE message so that tab can ignore its own change. */
 const origin = (h: string | undefined) => (h && /^[A-Za-z0-9_-]{1,64}$/.test(h) ? h : null);
 
-export function mountViews(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, reg: OpenApiRegistry, views: Views): void {
+export function mountViews(api: ApiRouter, views: Views): void {
   const tag = "views";
-  route(app, reg, { method: "get", path: "/api/v1/views", summary: "Your saved live views (grid layout and the camera in each tile)", tag, response: z.object({ views: z.array(View) }) }, [auth], async (c) =>
+  api.route({ method: "get", path: "/api/v1/views", summary: "Your saved live views (grid layout and the camera in each tile)", tag, rights: { user: "self" }, response: z.object({ views: z.array(View) }) }, async (c) =>
     c.json({ views: await views.list(c.var.session.user) }),
   );
-  route(
-    app,
-    reg,
-    { method: "get", path: "/api/v1/views/stream", summary: "Server-Sent Events: 'view' with {kind: saved|deleted, view, origin} when one of your views changes in any client", tag, produces: "text/event-stream" },
-    [auth],
+  api.route(
+    { method: "get", path: "/api/v1/views/stream", summary: "Server-Sent Events: 'view' with {kind: saved|deleted, view, origin} when one of your views changes in any client", tag, rights: { user: "self" }, produces: "text/event-stream" },
     (c) =>
       streamSSE(c, async (stream) => {
         let done!: () => void;
@@ -99,12 +94,12 @@ export function mountViews(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, r
         off();
       }),
   );
-  route(app, reg, { method: "put", path: "/api/v1/views/:name", summary: "Save a view (layout 1, 4, 9 or 16; tiles in reading order, null = empty)", tag, body: ViewBody, response: View }, [auth], async (c, { body }) => {
+  api.route({ method: "put", path: "/api/v1/views/:name", summary: "Save a view (layout 1, 4, 9 or 16; tiles in reading order, null = empty)", tag, rights: { user: "self" }, body: ViewBody, response: View }, async (c, { body }) => {
     const name = ViewName.safeParse(c.req.param("name"));
     if (!name.success) throw badRequest(`${name.error.issues[0]!.message}.`);
     return c.json(await views.save(c.var.session.user, name.data, body, origin(c.req.header("x-outpost-client"))));
   });
-  route(app, reg, { method: "delete", path: "/api/v1/views/:name", summary: "Delete one of your views", tag, status: 204 }, [auth], async (c) => {
+  api.route({ method: "delete", path: "/api/v1/views/:name", summary: "Delete one of your views", tag, rights: { user: "self" }, status: 204 }, async (c) => {
     if (!(await views.remove(c.var.session.user, c.req.param("name")!, origin(c.req.header("x-outpost-client"))))) throw notFound(`You have no view named ${c.req.param("name")}.`);
     return c.body(null, 204);
   });
