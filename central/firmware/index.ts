@@ -9,7 +9,7 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import type { Context, Hono, MiddlewareHandler } from "hono";
+import type { Context, Hono } from "hono";
 import { z } from "zod";
 import { systemClock, iso, type Clock } from "../../lib/clock.ts";
 import { createLogger, type Logger } from "../../lib/log/index.ts";
@@ -18,7 +18,7 @@ import { chunkBundle } from "../../firmware/chunk.ts";
 import { hashFile, readJsonFile, sha256Hex, writeAtomic } from "../../firmware/fsutil.ts";
 import { compareVersions, parseRoot, UpdateError, verifyNextRoot, verifyRole, verifyTargets, type RootMeta, type TargetsMeta } from "../../firmware/meta.ts";
 import type { Offer, SiteUpdateState, StatusReport } from "../../firmware/agent/source.ts";
-import type { ApiEnv, FederationEnv } from "../index.ts";
+import type { ApiRouter, FederationEnv } from "../index.ts";
 
 export type CampaignState = "running" | "halted" | "completed";
 
@@ -364,19 +364,18 @@ export class FirmwareService {
 
   // ---------- routes
 
-  apiRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>): void {
-    const admin: MiddlewareHandler<ApiEnv> = async (c, next) => {
-      if (c.var.session.role !== "admin") throw forbidden("Only an admin may manage firmware.");
-      await next();
-    };
+  /** Firmware is fleet-wide: every route needs admin-sites for everything ('*'). */
+  apiRoutes(api: ApiRouter): void {
     const base = "/api/v1/firmware";
-    app.get(`${base}/roots`, auth, admin, (c) => c.json({ roots: this.roots }));
-    app.post(`${base}/roots`, auth, admin, async (c) => {
+    const tag = "firmware";
+    const rights = { right: "admin-sites" } as const;
+    api.route({ method: "get", path: `${base}/roots`, summary: "Trusted firmware root metadata versions", tag, rights }, (c) => c.json({ roots: this.roots }));
+    api.route({ method: "post", path: `${base}/roots`, summary: "Add the next root version (signed by the current root's threshold)", tag, rights, bodyDoc: { type: "application/json" }, status: 201 }, async (c) => {
       const body = await c.req.json().catch(() => { throw badRequest("The root must be JSON."); });
       return c.json(await guard(() => this.addRoot(body)), 201);
     });
-    app.get(`${base}/releases`, auth, admin, (c) => c.json({ releases: this.listReleases() }));
-    app.post(`${base}/releases`, auth, admin, async (c) => {
+    api.route({ method: "get", path: `${base}/releases`, summary: "Uploaded releases", tag, rights }, (c) => c.json({ releases: this.listReleases() }));
+    api.route({ method: "post", path: `${base}/releases`, summary: "Upload a release: multipart 'bundle' (the .bundle file) and 'targets' (its signed targets.json)", tag, rights, bodyDoc: { type: "multipart/form-data" }, status: 201 }, async (c) => {
       const form = await c.req.formData().catch(() => null);
       const bundle = form?.get("bundle");
       const targets = form?.get("targets");
@@ -390,15 +389,14 @@ export class FirmwareService {
       }
       return c.json(await guard(() => this.addRelease(bundle, t)), 201);
     });
-    app.get(`${base}/campaigns`, auth, admin, (c) => c.json({ campaigns: this.listCampaigns().map((x) => this.summary(x)) }));
-    app.post(`${base}/campaigns`, auth, admin, async (c) => {
-      const body = await readJson(c, CampaignRequest);
+    api.route({ method: "get", path: `${base}/campaigns`, summary: "Staged roll-out campaigns", tag, rights }, (c) => c.json({ campaigns: this.listCampaigns().map((x) => this.summary(x)) }));
+    api.route({ method: "post", path: `${base}/campaigns`, summary: "Start a staged roll-out campaign", tag, rights, body: CampaignRequest, status: 201 }, async (c, { body }) => {
       const camp = await guard(() => this.createCampaign(body, c.var.session.user));
       return c.json(this.view(camp), 201);
     });
-    app.get(`${base}/campaigns/:id`, auth, admin, (c) => c.json(this.view(guardSync(() => this.must(c.req.param("id"))))));
-    app.post(`${base}/campaigns/:id/halt`, auth, admin, async (c) => c.json(this.view(await guard(() => this.halt(c.req.param("id"), `halted by ${c.var.session.user}`)))));
-    app.post(`${base}/campaigns/:id/resume`, auth, admin, async (c) => c.json(this.view(await guard(() => this.resume(c.req.param("id"))))));
+    api.route({ method: "get", path: `${base}/campaigns/:id`, summary: "One campaign with every site's state", tag, rights }, (c) => c.json(this.view(guardSync(() => this.must(c.req.param("id"))))));
+    api.route({ method: "post", path: `${base}/campaigns/:id/halt`, summary: "Halt a campaign", tag, rights }, async (c) => c.json(this.view(await guard(() => this.halt(c.req.param("id"), `halted by ${c.var.session.user}`)))));
+    api.route({ method: "post", path: `${base}/campaigns/:id/resume`, summary: "Resume a halted campaign", tag, rights }, async (c) => c.json(this.view(await guard(() => this.resume(c.req.param("id"))))));
   }
 
   view(c: Campaign) {
