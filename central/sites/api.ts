@@ -4,12 +4,11 @@
  * Timeline pieces say where footage is held (edge / central / both) and when the edge is
  * expected to overwrite it.
  */
-import type { Context, Hono, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { z } from "zod";
-import { badRequest, forbidden, notFound, readJson } from "../../lib/http/problem.ts";
+import { badRequest, notFound } from "../../lib/http/problem.ts";
 import { DesiredConfig, splitCentralCameraId } from "../../federation/protocol/index.ts";
-import type { ApiEnv } from "../api.ts";
-import { requireRight, type Rights } from "../rights/index.ts";
+import type { ApiRouter } from "../openapi.ts";
 import type { Sites } from "./sites.ts";
 
 const CONTINUOUS_MS = 1500;
@@ -69,48 +68,26 @@ function timeParam(c: Context, name: string, fallback: number): number {
   return t;
 }
 
-/**
- * With `rights` (central's users/roles), every list is filtered to what the user may see and
- * every camera or site route needs the matching right; without it (focused tests) only the
- * built-in admin role may change config or send commands.
- */
-export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, s: Sites, rights?: Rights): void {
+/** Every list is filtered to what the user may see; every camera or site route names its right. */
+export function mountSiteRoutes(api: ApiRouter, s: Sites): void {
+  const rights = api.rights;
+  const tag = "sites";
   const requireSite = (id: string) => {
     if (!s.siteExists(id)) throw notFound(`No site with id ${id}.`);
   };
-  const siteOf = (c: Context) => ({ site: c.req.param("id") });
-  const cameraOf = (c: Context) => ({ camera: c.req.param("id"), site: splitCentralCameraId(c.req.param("id") ?? "")?.siteId ?? null });
-  const roleAdmin: MiddlewareHandler<ApiEnv> = async (c, next) => {
-    if (c.var.session.role !== "admin") throw forbidden();
-    await next();
-  };
-  const admin: MiddlewareHandler<ApiEnv> = rights ? requireRight(rights, "admin-sites", siteOf as never) : roleAdmin;
-  // Reading a camera's tree entry and timeline: any right on it makes it visible.
-  const seeCamera: MiddlewareHandler<ApiEnv> = async (c, next) => {
-    if (rights) {
-      const t = cameraOf(c);
-      if (!rights.canSeeCamera(c.var.session as never, t.camera ?? "", t.site)) throw notFound(`No camera with id ${t.camera}.`);
-    }
-    await next();
-  };
-  const seeSite: MiddlewareHandler<ApiEnv> = async (c, next) => {
-    if (rights && !rights.canSeeSite(c.var.session as never, c.req.param("id") ?? "")) throw notFound(`No site with id ${c.req.param("id")}.`);
-    await next();
-  };
-  if (rights) rights.setCameraDirectory({ siteOf: (camera: string) => splitCentralCameraId(camera)?.siteId ?? null });
 
-  app.get("/api/v1/cameras", auth, async (c) => {
+  api.route({ method: "get", path: "/api/v1/cameras", summary: "Cameras of the sites (mirrored device tree) you may see", tag, rights: { user: "filtered" } }, async (c) => {
     const all = await s.cameras();
-    return c.json({ cameras: rights ? rights.visibleCameras(c.var.session as never, all) : all });
+    return c.json({ cameras: rights.visibleCameras(c.var.session, all) });
   });
 
-  app.get("/api/v1/cameras/:id", auth, seeCamera, async (c) => {
+  api.route({ method: "get", path: "/api/v1/cameras/:id", summary: "One camera from the mirrored device tree", tag, rights: { right: "any", camera: ":id" } }, async (c) => {
     const cam = (await s.cameras()).find((x) => x.id === c.req.param("id"));
     if (!cam) throw notFound(`No camera with id ${c.req.param("id")} (central camera ids are <site>.<camera>).`);
     return c.json(cam);
   });
 
-  app.get("/api/v1/cameras/:id/timeline", auth, seeCamera, async (c) => {
+  api.route({ method: "get", path: "/api/v1/cameras/:id/timeline", summary: "Recorded ranges of a camera, labeled edge / central / both, with the edge's expected overwrite time", tag, rights: { right: "any", camera: ":id" } }, async (c) => {
     const id = c.req.param("id");
     const parts = splitCentralCameraId(id);
     if (!parts || !(await s.cameras()).some((x) => x.id === id)) throw notFound(`No camera with id ${id} (central camera ids are <site>.<camera>).`);
@@ -123,16 +100,15 @@ export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEn
     return c.json(await s.timeline(parts.siteId, parts.cameraId, stream, from, to));
   });
 
-  app.get("/api/v1/sites/:id/config", auth, seeSite, async (c) => {
+  api.route({ method: "get", path: "/api/v1/sites/:id/config", summary: "Desired and applied config of a site", tag, rights: { right: "any", site: ":id" } }, async (c) => {
     const id = c.req.param("id");
     requireSite(id);
     return c.json(await s.configView(id));
   });
 
-  app.put("/api/v1/sites/:id/config", auth, admin, async (c) => {
+  api.route({ method: "put", path: "/api/v1/sites/:id/config", summary: "Set a site's desired config (a new version, delivered retained)", tag, rights: { right: "admin-sites", site: ":id" }, body: ConfigPut }, async (c, { body: b }) => {
     const id = c.req.param("id");
     requireSite(id);
-    const b = await readJson(c, ConfigPut);
     const r = DesiredConfig.safeParse(b.config);
     if (!r.success) throw badRequest(`The config is not valid: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "config"}: ${i.message}`).join("; ")}.`);
     // The interconnect policy has its own endpoint (PUT /sites/{id}/policy): a config PUT
@@ -143,14 +119,13 @@ export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEn
     return c.json(await s.configView(id));
   });
 
-  app.post("/api/v1/sites/:id/commands", auth, admin, async (c) => {
+  api.route({ method: "post", path: "/api/v1/sites/:id/commands", summary: "Send a command to a site's edge (idempotent with a client id)", tag, rights: { right: "admin-sites", site: ":id" }, body: CommandPost, status: 202 }, async (c, { body: b }) => {
     const id = c.req.param("id");
     requireSite(id);
-    const b = await readJson(c, CommandPost);
     return c.json(await s.command(id, b.name, b.args, b.ttlSeconds * 1000, c.var.session.user, b.id), 202);
   });
 
-  app.get("/api/v1/sites/:id/commands/:cid", auth, seeSite, async (c) => {
+  api.route({ method: "get", path: "/api/v1/sites/:id/commands/:cid", summary: "One command and its result", tag, rights: { right: "any", site: ":id" } }, async (c) => {
     const id = c.req.param("id");
     requireSite(id);
     const cmd = await s.commandView(id, c.req.param("cid"));
@@ -158,7 +133,7 @@ export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEn
     return c.json(cmd);
   });
 
-  app.get("/api/v1/sites/:id/telemetry", auth, seeSite, async (c) => {
+  api.route({ method: "get", path: "/api/v1/sites/:id/telemetry", summary: "A site's telemetry of one kind (gps, log, …) in a time window", tag, rights: { right: "any", site: ":id" } }, async (c) => {
     const id = c.req.param("id");
     requireSite(id);
     const kind = c.req.query("kind");
@@ -168,7 +143,7 @@ export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEn
     return c.json({ telemetry: await s.telemetry(id, kind, from, to, 10_000) });
   });
 
-  app.get("/api/v1/sites/:id/events", auth, seeSite, async (c) => {
+  api.route({ method: "get", path: "/api/v1/sites/:id/events", summary: "A site's control-plane events after a sequence number", tag, rights: { right: "any", site: ":id" } }, async (c) => {
     const id = c.req.param("id");
     requireSite(id);
     const after = Number(c.req.query("after") ?? 0);

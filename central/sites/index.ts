@@ -10,12 +10,10 @@
  * { apiRoutes: cp.apiRoutes, siteDetails: cp.siteDetails }); await cp.attach(central);
  */
 import { join } from "node:path";
-import type { Hono, MiddlewareHandler } from "hono";
 import type { Aedes } from "aedes";
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import { createLogger, type Logger } from "../../lib/log/index.ts";
-import type { Rights } from "../rights/index.ts";
-import type { ApiEnv } from "../api.ts";
+import type { ApiRouter } from "../openapi.ts";
 import type { Db } from "../db.ts";
 import { openMirror } from "./mirror.ts";
 import { Sites, type CentralCamera } from "./sites.ts";
@@ -48,7 +46,7 @@ export interface CentralLike {
 }
 
 export interface SitesModule {
-  apiRoutes: (app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops?: { rights: Rights }) => void;
+  apiRoutes: (api: ApiRouter) => void;
   siteDetails: (siteId: string) => Promise<Record<string, unknown>>;
   /** `external` overrides mqttUrl/mqttClient given at creation (their cert needs central's CA, which exists only now). */
   attach(central: CentralLike, external?: { mqttUrl: string; mqttClient: { certPem: string; keyPem: string; clientId?: string } }): Promise<Sites>;
@@ -66,10 +64,10 @@ export function createSites(o: CreateSitesOptions): SitesModule {
     return sites;
   };
   return {
-    apiRoutes: (app, auth, ops) => {
+    apiRoutes: (api) => {
       // Routes resolve `sites` lazily: they are mounted before the broker exists.
       const proxy = new Proxy({} as Sites, { get: (_t, k) => { const s = need(); const v = (s as unknown as Record<string | symbol, unknown>)[k]; return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(s) : v; } });
-      mountSiteRoutes(app, auth, proxy, ops?.rights);
+      mountSiteRoutes(api, proxy);
     },
     siteDetails: async (id) => (sites ? await sites.siteDetails(id) : {}),
     async attach(central, ext) {
