@@ -605,7 +605,8 @@ export class Engine {
 
   // --- evidence locks across sites --------------------------------------------------------
 
-  async createLock(l: { cameraId: string; fromMs: number; toMs: number; reason: string; expiresAtMs?: number; by: string }): Promise<Record<string, unknown>> {
+  /** `priority` of the retrieval that pulls the locked footage to central (default alarm: rules and evidence hooks). */
+  async createLock(l: { cameraId: string; fromMs: number; toMs: number; reason: string; expiresAtMs?: number; by: string; priority?: TransferClass }): Promise<Record<string, unknown>> {
     const parts = splitCentralCameraId(l.cameraId);
     if (!parts) throw new EngineError(`No camera ${l.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
     if (!(l.toMs > l.fromMs)) throw new EngineError("from must be before to.", "invalid");
@@ -613,7 +614,7 @@ export class Engine {
     const id = `lk-${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`;
     const now = this.d.clock.now();
     const stream = effectivePolicy((await this.policy(parts.siteId)).policy, parts.cameraId).stream;
-    const ret = await this.createRetrieval({ id: `rt-${id}`, siteId: parts.siteId, cameraId: parts.cameraId, stream, fromMs: l.fromMs, toMs: l.toMs, priority: "alarm", reason: { lock: id, text: l.reason }, by: l.by });
+    const ret = await this.createRetrieval({ id: `rt-${id}`, siteId: parts.siteId, cameraId: parts.cameraId, stream, fromMs: l.fromMs, toMs: l.toMs, priority: l.priority ?? "alarm", reason: { lock: id, text: l.reason }, by: l.by });
     await this.d.store.createLock({ id, cameraId: l.cameraId, startMs: l.fromMs, endMs: l.toMs, reason: l.reason, createdBy: l.by, ...(l.expiresAtMs ? { expiresAtMs: l.expiresAtMs } : {}) });
     await this.d.db.run(`INSERT INTO tr_locks VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)`, [id, parts.siteId, parts.cameraId, Math.floor(l.fromMs), Math.ceil(l.toMs), l.reason, l.by, now, l.expiresAtMs ?? null, ret.id]);
     // Durable delivery: the command is re-sent on every reconnect until the edge answers or it expires.

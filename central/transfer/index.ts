@@ -9,17 +9,17 @@
  * Wiring (startCentral does this by default):
  *   const tr = await createTransfer({ dataDir });
  *   const cp = createSites({ dataDir, centralRanges: tr.centralRanges, onSiteEvent: tr.onSiteEvent });
- *   startCentral(cfg, { federationRoutes: tr.federationRoutes, apiRoutes: (a, auth, ops) => { cp.apiRoutes(a, auth); tr.apiRoutes(a, auth, ops); } });
+ *   startCentral(cfg, { federationRoutes: tr.federationRoutes, apiRoutes: (api) => { cp.apiRoutes(api); tr.apiRoutes(api); } });
  *   tr.attach({ sites: await cp.attach(central), ops: central.ops, recordLive });
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { Hono, MiddlewareHandler } from "hono";
+import type { Hono } from "hono";
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import { createLogger, type Logger } from "../../lib/log/index.ts";
 import { MediaStore, type StreamKind } from "../../lib/store/index.ts";
 import { DEFAULT_CHUNK_SIZE, effectivePolicy } from "../../federation/transfer/index.ts";
-import type { ApiEnv } from "../api.ts";
+import type { ApiRouter } from "../openapi.ts";
 import type { FederationEnv } from "../federation-api.ts";
 import type { Operations } from "../events/operations.ts";
 import type { Sites } from "../sites/index.ts";
@@ -49,7 +49,7 @@ export interface TransferModule {
   readonly receiver: Receiver;
   readonly store: MediaStore;
   federationRoutes(app: Hono<FederationEnv>): void;
-  apiRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops?: Operations): void;
+  apiRoutes(api: ApiRouter): void;
   /** For createSites({centralRanges}): what central holds, for the merged timeline. */
   centralRanges(centralCameraId: string, stream: string, fromMs: number, toMs: number): Promise<{ startMs: number; endMs: number }[]>;
   /** For createSites({onSiteEvent}): on-event policies. Never throws. */
@@ -99,9 +99,9 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     receiver,
     store,
     federationRoutes: (app) => mountFederation(app, engine, receiver),
-    apiRoutes: (app, auth, o2) => {
-      if (o2) ops = o2;
-      mountApi(app, auth, o2 ?? null, { engine, store, sites: () => sites, clock });
+    apiRoutes: (api) => {
+      ops = api.ops;
+      mountApi(api, { engine, store, sites: () => sites, clock });
     },
     centralRanges: (id, stream, from, to) => engine.centralRanges(id, stream, from, to),
     onSiteEvent: (e) => void engine.onSiteEvent(e).catch((err) => log.error("on-event policy failed", { err: err as Error, event: e.eventId })),

@@ -7,15 +7,15 @@
  * it; what central then holds is served (header x-outpost-retrieval names the job), and a
  * window with nothing at central yet answers 202 with the retrieval.
  */
-import type { Context, Hono, MiddlewareHandler } from "hono";
+import type { Context, Hono } from "hono";
 import { z } from "zod";
-import { HttpProblem, badRequest, forbidden, notFound, problemResponse, readJson } from "../../lib/http/problem.ts";
+import { HttpProblem, badRequest, forbidden, notFound, problemResponse } from "../../lib/http/problem.ts";
 import { iso, type Clock } from "../../lib/clock.ts";
 import { Playback, rangeReply, type SegmentSource } from "../../lib/playback/index.ts";
 import type { MediaStore, SegmentRecord, StreamKind } from "../../lib/store/index.ts";
 import { CameraPolicy, SitePolicy, TransferClass, classRank, effectivePolicy } from "../../federation/transfer/index.ts";
 import { splitCentralCameraId } from "../../federation/protocol/index.ts";
-import type { ApiEnv, FederationEnv, Operations } from "../index.ts";
+import type { ApiEnv, ApiRouter, FederationEnv, Operations } from "../index.ts";
 import type { Sites } from "../sites/index.ts";
 import { guard } from "../rights/errors.ts";
 import { Engine, EngineError } from "./engine.ts";
@@ -102,18 +102,28 @@ function flatSource(store: MediaStore): SegmentSource {
   };
 }
 
-export function mountApi(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops: Operations | null, d: { engine: Engine; store: MediaStore; sites: () => Sites | null; clock: Clock }): void {
+export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore; sites: () => Sites | null; clock: Clock }): void {
   const { engine } = d;
-  const rights = ops?.rights ?? null;
+  const ops: Operations = api.ops;
+  const rights = ops.rights;
+  const tag = "transfer";
+  /** Rights targets of stored retrievals and locks (null: unknown id). */
+  const retrievalTarget = async (c: Context) => {
+    const r = await engine.getRetrieval(c.req.param("id") ?? "");
+    return r ? { camera: r.cameraId, site: r.siteId } : null;
+  };
+  const lockTarget = async (c: Context) => {
+    const l = await engine.lockView(c.req.param("id") ?? "");
+    return l ? { camera: l.cameraId as string, site: l.siteId as string } : null;
+  };
   const need = () => {
     const s = d.sites();
     if (!s) throw new HttpProblem(503, "Not ready", "The control plane is not attached yet.");
     return s;
   };
   const check = (c: Context<ApiEnv>, right: "retrieve" | "admin-policies" | "evidence-lock" | "playback", t: { site?: string; camera?: string }) => {
-    if (rights) {
-      if (!rights.has(c.var.session, right, t)) throw forbidden(`You do not have the '${right}' right for ${t.camera ? `camera ${t.camera}` : `site ${t.site}`}.`);
-    } else if (right === "admin-policies" && (c.var.session as { role?: string }).role !== "admin") throw forbidden();
+    // The route's rule has checked this already; kept for the handler's own targets (e.g. the body's camera after lookup).
+    if (!rights.has(c.var.session, right, t)) throw forbidden(`You do not have the '${right}' right for ${t.camera ? `camera ${t.camera}` : `site ${t.site}`}.`);
   };
   const camParts = async (id: string) => {
     const p = splitCentralCameraId(id);
@@ -128,8 +138,7 @@ export function mountApi(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops
   };
 
   // --- retrievals
-  app.post("/api/v1/retrievals", auth, async (c) => {
-    const b = await readJson(c, RetrievalPost);
+  api.route({ method: "post", path: "/api/v1/retrievals", summary: "Ask for a time range of an edge-only camera at central (up to your maxPriority)", tag, rights: { right: "retrieve", camera: "body.cameraId" }, body: RetrievalPost, status: 201 }, async (c, { body: b }) => {
     const p = await camParts(b.cameraId);
     check(c, "retrieve", { site: p.siteId, camera: b.cameraId });
     if (rights) {
@@ -145,19 +154,19 @@ export function mountApi(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops
       return problem(e);
     }
   });
-  app.get("/api/v1/retrievals", auth, async (c) => {
+  api.route({ method: "get", path: "/api/v1/retrievals", summary: "Retrievals of the cameras you may see", tag, rights: { user: "filtered" } }, async (c) => {
     const cam = c.req.query("cameraId");
     const parts = cam ? splitCentralCameraId(cam) : null;
     if (cam && !parts) throw badRequest("cameraId must be a central camera id (<site>.<camera>).");
     const list = await engine.listRetrievals({ siteId: parts?.siteId ?? c.req.query("siteId"), cameraId: parts?.cameraId, state: c.req.query("state") });
     return c.json({ retrievals: rights ? list.filter((r) => rights.canSeeCamera(c.var.session, r.cameraId, r.siteId)) : list });
   });
-  app.get("/api/v1/retrievals/:id", auth, async (c) => {
+  api.route({ method: "get", path: "/api/v1/retrievals/:id", summary: "One retrieval with progress and ETA", tag, rights: { right: "any", resource: "retrieval", target: retrievalTarget } }, async (c) => {
     const r = await engine.getRetrieval(c.req.param("id"));
     if (!r || (rights && !rights.canSeeCamera(c.var.session, r.cameraId, r.siteId))) throw notFound(`No retrieval ${c.req.param("id")}.`);
     return c.json(r);
   });
-  app.delete("/api/v1/retrievals/:id", auth, async (c) => {
+  api.route({ method: "delete", path: "/api/v1/retrievals/:id", summary: "Cancel a retrieval", tag, rights: { right: "retrieve", resource: "retrieval", target: retrievalTarget } }, async (c) => {
     const r = await engine.getRetrieval(c.req.param("id"));
     if (!r || (rights && !rights.canSeeCamera(c.var.session, r.cameraId, r.siteId))) throw notFound(`No retrieval ${c.req.param("id")}.`);
     check(c, "retrieve", { site: r.siteId, camera: r.cameraId });
@@ -177,13 +186,13 @@ export function mountApi(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops
     engine.wake();
     return c.json({ site: siteId, version, policy: next.data });
   };
-  app.get("/api/v1/sites/:id/policy", auth, async (c) => {
+  api.route({ method: "get", path: "/api/v1/sites/:id/policy", summary: "A site's interconnect policy (desired version and applied)", tag, rights: { right: "any", site: ":id" } }, async (c) => {
     const id = c.req.param("id");
     if (!need().siteExists(id)) throw notFound(`No site with id ${id}.`);
     const v = await need().configView(id);
     return c.json({ site: id, version: v.desired?.version ?? null, applied: v.applied, policy: (v.desired?.config as { policy?: unknown } | undefined)?.policy ?? null });
   });
-  app.put("/api/v1/sites/:id/policy", auth, async (c) => {
+  api.route({ method: "put", path: "/api/v1/sites/:id/policy", summary: "Set a site's interconnect policy (options, links, budgets; camera overrides kept)", tag, rights: { right: "admin-policies", site: ":id" }, bodyDoc: { type: "application/json", schema: SitePolicy } }, async (c) => {
     const id = c.req.param("id");
     if (!need().siteExists(id)) throw notFound(`No site with id ${id}.`);
     check(c, "admin-policies", { site: id });
@@ -195,7 +204,7 @@ export function mountApi(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops
     // Camera overrides set through PUT /cameras/{id}/policy survive a site PUT that does not name them.
     return setPolicy(c, id, (cur) => ({ ...r.data, ...(r.data.cameras === undefined && cur?.cameras ? { cameras: cur.cameras } : {}) }));
   });
-  app.put("/api/v1/cameras/:id/policy", auth, async (c) => {
+  api.route({ method: "put", path: "/api/v1/cameras/:id/policy", summary: "Set one camera's policy override", tag, rights: { right: "admin-policies", camera: ":id" }, bodyDoc: { type: "application/json", schema: CameraPolicy } }, async (c) => {
     const id = c.req.param("id");
     const p = await camParts(id);
     check(c, "admin-policies", { site: p.siteId, camera: id });
@@ -207,7 +216,7 @@ export function mountApi(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops
     if (!r.success) throw badRequest(`The policy is not valid: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "policy"}: ${i.message}`).join("; ")}.`);
     return setPolicy(c, p.siteId, (cur) => ({ ...(cur ?? { options: ["edge-only"] }), cameras: { ...(cur?.cameras ?? {}), [p.cameraId]: r.data } }));
   });
-  app.delete("/api/v1/cameras/:id/policy", auth, async (c) => {
+  api.route({ method: "delete", path: "/api/v1/cameras/:id/policy", summary: "Remove one camera's policy override", tag, rights: { right: "admin-policies", camera: ":id" } }, async (c) => {
     const id = c.req.param("id");
     const p = await camParts(id);
     check(c, "admin-policies", { site: p.siteId, camera: id });
@@ -217,31 +226,34 @@ export function mountApi(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops
       return { ...(cur ?? { options: ["edge-only"] }), cameras: cams };
     });
   });
-  app.get("/api/v1/sites/:id/transfer", auth, async (c) => {
+  api.route({ method: "get", path: "/api/v1/sites/:id/transfer", summary: "A site's link, monthly budget use and queued transfer by class", tag, rights: { right: "any", site: ":id" } }, async (c) => {
     const id = c.req.param("id");
     if (!need().siteExists(id)) throw notFound(`No site with id ${id}.`);
     return c.json(await engine.siteTransfer(id));
   });
 
   // --- evidence locks (cross-site)
-  app.post("/api/v1/evidence-locks", auth, async (c) => {
-    const b = await readJson(c, LockPost);
+  api.route({ method: "post", path: "/api/v1/evidence-locks", summary: "Lock a time range of a camera at the edge and at central; the footage is pulled at the highest priority you may ask for", tag, rights: { right: "evidence-lock", camera: "body.cameraId" }, body: LockPost, status: 201 }, async (c, { body: b }) => {
     const p = await camParts(b.cameraId);
     check(c, "evidence-lock", { site: p.siteId, camera: b.cameraId });
+    // The lock's retrieval runs at the user's own retrieval cap: a lock is no way around it.
+    const priority = rights.maxPriority(c.var.session, { site: p.siteId, camera: b.cameraId }) ?? "backfill";
     try {
-      const l = await engine.createLock({ cameraId: b.cameraId, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), reason: b.reason, expiresAtMs: b.expiresAt ? Date.parse(b.expiresAt) : undefined, by: c.var.session.user });
+      const l = await engine.createLock({ cameraId: b.cameraId, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), reason: b.reason, expiresAtMs: b.expiresAt ? Date.parse(b.expiresAt) : undefined, by: c.var.session.user, priority });
       return c.json(l, 201);
     } catch (e) {
       return problem(e);
     }
   });
-  app.get("/api/v1/evidence-locks", auth, async (c) => c.json({ locks: await engine.listLocks(c.req.query("cameraId")) }));
-  app.get("/api/v1/evidence-locks/:id", auth, async (c) => {
+  api.route({ method: "get", path: "/api/v1/evidence-locks", summary: "Evidence locks of the cameras you may see", tag, rights: { user: "filtered" } }, async (c) =>
+    c.json({ locks: (await engine.listLocks(c.req.query("cameraId"))).filter((l) => rights.canSeeCamera(c.var.session, l.cameraId as string, l.siteId as string)) }),
+  );
+  api.route({ method: "get", path: "/api/v1/evidence-locks/:id", summary: "One evidence lock: held at the edge, at central, its retrieval", tag, rights: { right: "any", resource: "evidence lock", target: lockTarget } }, async (c) => {
     const l = await engine.lockView(c.req.param("id"));
     if (!l) throw notFound(`No evidence lock ${c.req.param("id")}.`);
     return c.json(l);
   });
-  app.delete("/api/v1/evidence-locks/:id", auth, async (c) => {
+  api.route({ method: "delete", path: "/api/v1/evidence-locks/:id", summary: "End an evidence lock", tag, rights: { right: "evidence-lock", resource: "evidence lock", target: lockTarget } }, async (c) => {
     const l = await engine.lockView(c.req.param("id"));
     if (!l) throw notFound(`No evidence lock ${c.req.param("id")}.`);
     check(c, "evidence-lock", { site: l.siteId as string, camera: l.cameraId as string });
@@ -265,7 +277,7 @@ export function mountApi(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops
     return { id, ...p, from, to, stream: stream as StreamKind, wait };
   };
   // What central holds, segment by segment, with hashes (audit: compare with the edge's).
-  app.get("/api/v1/cameras/:id/segments", auth, async (c) => {
+  api.route({ method: "get", path: "/api/v1/cameras/:id/segments", summary: "What central holds of a camera, segment by segment, with hashes", tag, rights: { right: "playback", camera: ":id" } }, async (c) => {
     const w = await windowOf(c, 31 * 86_400_000);
     const segs = await d.store.segments({ cameraId: w.id, stream: w.stream, fromMs: w.from, toMs: w.to });
     return c.json({ cameraId: w.id, stream: w.stream, segments: segs.filter((s) => !s.open).map((s) => ({ start: iso(s.startMs), end: iso(s.endMs), startMs: s.startMs, endMs: s.endMs, bytes: s.bytes, sha256: s.sha256 ?? null })) });
@@ -300,9 +312,10 @@ export function mountApi(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops
     if (reply instanceof Response) return reply;
     return new Response(await new Response(playback.stream(plan, reply.range)).arrayBuffer(), { status: reply.status, headers });
   };
-  app.get("/api/v1/cameras/:id/video", auth, video);
-  app.get("/api/v1/cameras/:id/video.mp4", auth, video);
-  app.get("/api/v1/cameras/:id/video.m3u8", auth, async (c) => {
+  const playbackRule = { right: "playback", camera: ":id" } as const;
+  api.route({ method: "get", path: "/api/v1/cameras/:id/video", summary: "Central playback of a window as one MP4 (Range); edge-only parts are retrieved first, up to `wait` s", tag, rights: playbackRule, produces: "video/mp4" }, video);
+  api.route({ method: "get", path: "/api/v1/cameras/:id/video.mp4", summary: "Same as video", tag, rights: playbackRule, produces: "video/mp4" }, video);
+  api.route({ method: "get", path: "/api/v1/cameras/:id/video.m3u8", summary: "Central playback as an HLS playlist over video.mp4 byte ranges", tag, rights: playbackRule, produces: "application/vnd.apple.mpegurl" }, async (c) => {
     const w = await windowOf(c);
     await fetchMissing(w, c.var.session.user);
     const plan = await playback.plan({ cameraId: w.id, stream: w.stream, fromMs: w.from, toMs: w.to });
