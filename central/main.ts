@@ -10,13 +10,11 @@ import { join } from "node:path";
 import { systemClock, type Clock } from "../lib/clock.ts";
 import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore } from "../lib/store/index.ts";
-import { splitCentralCameraId } from "../federation/protocol/index.ts";
 import { CentralConfig, startCentral, type Central, type CentralConfigInput } from "./index.ts";
 import { createSites, type Sites } from "./sites/index.ts";
 import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
 import { startRtspOut, type RtspOut } from "./live/rtsp/index.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
-import { requireRight } from "./rights/index.ts";
 import { commandNotifier } from "./firmware/index.ts";
 
 export interface CentralSite {
@@ -43,7 +41,6 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     closers.push(() => transfer.close());
     let sites: Sites | undefined;
     let central: Central | undefined;
-    let opsRef: Central["ops"] | undefined;
     const cp = createSites({
       dataDir: cfg.dataDir,
       log: log.child({ component: "central.sites" }),
@@ -72,12 +69,6 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       siteExists: (id) => central?.site(id)?.state === "active",
       cameraExists: async (siteId, cameraId) => !!sites && (await sites.cameras()).some((c) => c.siteId === siteId && c.channel === cameraId),
       linkOf: (siteId) => sites?.linkType(siteId),
-      // Viewers need the view-live right on the camera (ops exists once startCentral mounts routes).
-      guard: async (c, next) => {
-        if (!opsRef) throw new Error("central operations not ready");
-        const id = c.req.param("id") ?? "";
-        return requireRight(opsRef.rights, "view-live", (() => ({ camera: id, site: splitCentralCameraId(id)?.siteId ?? null })) as never)(c as never, next);
-      },
     });
     closers.push(() => live.close());
     central = await startCentral(cfg, {
@@ -87,11 +78,10 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
         transfer.federationRoutes(app);
         live.federationRoutes(app);
       },
-      apiRoutes: (app, auth, ops) => {
-        cp.apiRoutes(app, auth, ops);
-        transfer.apiRoutes(app, auth, ops);
-        opsRef = ops;
-        live.apiRoutes(app, auth);
+      apiRoutes: (api) => {
+        cp.apiRoutes(api);
+        transfer.apiRoutes(api);
+        live.apiRoutes(api);
       },
       siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
     });

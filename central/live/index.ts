@@ -3,11 +3,12 @@
  * per camera stream) into lib/live hubs, serves viewers (WebSocket fMP4, LL-HLS), asks edges
  * for streams on demand (LiveRequester: MQTT topic or the control-plane command path), counts
  * live bytes per site, records from live into a central MediaStore (recordLive), and re-serves
- * live cameras as RTSP. Must not import edge/; does not own users/rights (gets `auth`/`guard`)
+ * live cameras as RTSP. Must not import edge/; does not own users/rights (its routes declare
+ * view-live rules that central's router enforces)
  * nor the site registry (gets siteExists/cameraExists/linkOf).
  *
  * Wiring: const live = new CentralLive({...}); startCentral(cfg, { federationRoutes:
- * live.federationRoutes, apiRoutes: (app, auth) => live.apiRoutes(app, auth), websocket });
+ * live.federationRoutes, apiRoutes: (api) => live.apiRoutes(api), websocket });
  */
 export { CentralLive, type CentralLiveOptions, type LiveRequester, type FeedStats, type StreamKind } from "./live.ts";
 export { mqttRequester, commandRequester } from "./request.ts";

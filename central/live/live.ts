@@ -4,7 +4,7 @@
  * clients need it. Demand starts the uplink (a LiveRequester asks the edge), keeps it leased,
  * and after a grace period with no demand central answers the uplink's POST, which ends it.
  */
-import type { Context, Hono, MiddlewareHandler } from "hono";
+import type { Context, Hono } from "hono";
 import { upgradeWebSocket } from "hono/bun";
 import type { TLSSocket } from "node:tls";
 import type { Clock } from "../../lib/clock.ts";
@@ -15,6 +15,7 @@ import { parseFragment } from "../../lib/mp4/index.ts";
 import { badRequest, notFound } from "../../lib/http/problem.ts";
 import type { FederationEnv } from "../federation-api.ts";
 import type { ApiEnv } from "../api.ts";
+import type { ApiRouter } from "../openapi.ts";
 
 export type StreamKind = "main" | "sub";
 
@@ -33,8 +34,6 @@ export interface CentralLiveOptions {
   cameraExists?: (siteId: string, cameraId: string) => boolean | Promise<boolean>;
   /** The site's link profile: sub stream unless "wifi" (or "ethernet"). */
   linkOf?: (siteId: string) => string | undefined;
-  /** Extra middleware after `auth` on viewer routes (e.g. requireRight(rights, "view-live", …)). */
-  guard?: MiddlewareHandler<ApiEnv>;
   /** No demand for this long → the uplink is stopped; default 10 s. */
   graceMs?: number;
   /** Lease sent with each start; refreshed at a third of it; default 30 s. */
@@ -315,14 +314,15 @@ export class CentralLive {
   }
 
   /**
-   * Viewer routes (session required; `guard` adds rights). `:id` is `<site>.<camera>`;
+   * Viewer routes (view-live on the camera; the router enforces it). `:id` is `<site>.<camera>`;
    * `?stream=main|sub` overrides the site's default (sub on cellular, main on WiFi).
    *   GET /api/v1/cameras/:id/live        WebSocket fMP4 (lib/live/PROTOCOL.md)
    *   GET /api/v1/cameras/:id/live.m3u8   LL-HLS; parts and segments under …/live/
-   *   GET /api/v1/live                    live streams and bytes per site
+   *   GET /api/v1/live                    live streams and bytes per site (what the user may see)
    */
-  apiRoutes = (app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>): void => {
-    const guard: MiddlewareHandler<ApiEnv> = this.o.guard ?? (async (_c, next) => next());
+  apiRoutes = (api: ApiRouter): void => {
+    const tag = "live";
+    const rights = { right: "view-live", camera: ":id" } as const;
     const resolve = async (c: Context<ApiEnv>) => {
       const { siteId, cameraId } = CentralLive.split(c.req.param("id")!);
       if (this.o.siteExists && !this.o.siteExists(siteId)) throw notFound(`No site ${siteId}.`);
@@ -331,10 +331,8 @@ export class CentralLive {
       if (q !== undefined && q !== "main" && q !== "sub") throw badRequest("stream must be main or sub");
       return { siteId, cameraId, stream: (q as StreamKind | undefined) ?? this.defaultStream(siteId) };
     };
-    app.get(
-      "/api/v1/cameras/:id/live",
-      auth,
-      guard,
+    api.handlers(
+      { method: "get", path: "/api/v1/cameras/:id/live", summary: "WebSocket: live fMP4 for MSE (lib/live/PROTOCOL.md)", tag, rights },
       async (c, next) => {
         if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw badRequest("This endpoint is a WebSocket (fMP4 for MSE); for HTTP use live.m3u8.");
         await resolve(c);
@@ -362,12 +360,14 @@ export class CentralLive {
       const keep = c.req.query("stream");
       return f.hls.serve(file, new URL(c.req.url).searchParams, keep ? `stream=${keep}` : "");
     };
-    app.get("/api/v1/cameras/:id/live.m3u8", auth, guard, (c) => hls(c, "live.m3u8"));
-    app.get("/api/v1/cameras/:id/live/:file", auth, guard, (c) => hls(c, c.req.param("file")));
-    app.get("/api/v1/live", auth, (c) => {
+    api.route({ method: "get", path: "/api/v1/cameras/:id/live.m3u8", summary: "LL-HLS playlist of a live camera", tag, rights, produces: "application/vnd.apple.mpegurl" }, (c) => hls(c, "live.m3u8"));
+    api.route({ method: "get", path: "/api/v1/cameras/:id/live/:file", summary: "LL-HLS init, parts and segments", tag, rights, produces: "video/mp4" }, (c) => hls(c, c.req.param("file")));
+    api.route({ method: "get", path: "/api/v1/live", summary: "Live streams of the cameras you may see, and live bytes of the sites you see as a whole", tag, rights: { user: "filtered" } }, (c) => {
+      const who = c.var.session;
+      const r = api.rights;
       const sites: Record<string, number> = {};
-      for (const [k, v] of this.siteBytes) sites[k] = v;
-      return c.json({ streams: this.stats(), liveBytesBySite: sites });
+      for (const [k, v] of this.siteBytes) if (r.hasAny(who, { site: k })) sites[k] = v;
+      return c.json({ streams: this.stats().filter((f) => r.canSeeCamera(who, `${f.siteId}.${f.cameraId}`, f.siteId)), liveBytesBySite: sites });
     });
   };
 

@@ -129,9 +129,9 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
     {
       log,
       federationRoutes: live.federationRoutes,
-      apiRoutes: (app, auth) => {
-        cp.apiRoutes(app, auth);
-        live.apiRoutes(app, auth);
+      apiRoutes: (api) => {
+        cp.apiRoutes(api);
+        live.apiRoutes(api);
       },
       siteDetails: cp.siteDetails,
     },
