@@ -83,7 +83,7 @@ try {
   const cp = createSites({ dataDir, log: quiet("cp"), centralRanges: tr.centralRanges, onSiteEvent: tr.onSiteEvent });
   const central = await startCentral(
     { dataDir, api: { port: 0 }, enroll: { port: 0 }, federation: { host: "10.251.1.1", port: 0 }, mqtt: { host: "10.251.1.1", port: 0 }, tls: { serverNames: ["10.251.1.1", "127.0.0.1", "localhost"] } } as never,
-    { log: quiet("central"), federationRoutes: tr.federationRoutes, apiRoutes: (app, auth, ops) => { tr.apiRoutes(app, auth, ops); cp.apiRoutes(app, auth); } },
+    { log: quiet("central"), federationRoutes: tr.federationRoutes, apiRoutes: (api) => { tr.apiRoutes(api); cp.apiRoutes(api); } },
   );
   cleanups.push(async () => {
     await tr.close();

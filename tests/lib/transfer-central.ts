@@ -19,9 +19,9 @@ const central = await startCentral(
   {
     log: quiet("central"),
     federationRoutes: tr.federationRoutes,
-    apiRoutes: (app, auth, ops) => {
-      tr.apiRoutes(app, auth, ops);
-      cp.apiRoutes(app, auth);
+    apiRoutes: (api) => {
+      tr.apiRoutes(api);
+      cp.apiRoutes(api);
     },
     siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await tr.siteDetails(id)) }),
   },
