@@ -10,7 +10,7 @@
  */
 import { z } from "zod";
 import type { Context, Hono, MiddlewareHandler } from "hono";
-import { badRequest, readJson } from "../lib/http/problem.ts";
+import { badRequest, readJson, unauthorized } from "../lib/http/problem.ts";
 import type { Rights } from "./rights/index.ts";
 import { enforceRule, needsSession, ruleDoc, targetInBody, type RightsRule } from "./rights/rules.ts";
 import type { ApiEnv } from "./api.ts";
@@ -197,11 +197,21 @@ export class ApiRouter {
     readonly ops: Operations,
   ) {}
 
+  /** API-key routes: 401 before anything else without a known key (the handler reads the key's scope). */
+  private apiKey: MiddlewareHandler<ApiEnv> = async (c, next) => {
+    const h = c.req.header("authorization");
+    const key = c.req.header("x-api-key") ?? (h ? /^ApiKey\s+(\S+)$/i.exec(h)?.[1] : undefined);
+    if (!key) throw unauthorized("Send an API key (x-api-key header); an admin creates one with POST /api/v1/api-keys.");
+    if (!this.ops.apiKeys.check(key)) throw unauthorized("This API key is unknown or revoked.");
+    await next();
+  };
+
   get rights(): Rights {
     return this.ops.rights;
   }
 
   private middleware(def: RouteDef, bodyLater: boolean): MiddlewareHandler<ApiEnv>[] {
+    if ("apiKey" in def.rights) return [this.apiKey];
     if (!needsSession(def.rights)) return [];
     const rule = def.rights;
     const enforce: MiddlewareHandler<ApiEnv> = async (c, next) => {
