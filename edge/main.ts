@@ -391,6 +391,9 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       if (parts.app && parts.sessions) events.mount(parts.app, requireSession(parts.sessions) as never);
       // the reduced web client for on-site use; last, because its page fallback answers every GET outside /api/
       if (parts.app) mountWeb(parts.app, { role: "edge" });
+      // The OpenAPI document lists every route the assembled app serves, or the edge does not start.
+      const drift = parts.app ? api.routeDrift(parts.app) : null;
+      if (drift && (drift.undocumented.length || drift.unserved.length)) throw new Error(`edge API routes and OpenAPI document differ: undocumented ${drift.undocumented.join(", ") || "none"}; unserved ${drift.unserved.join(", ") || "none"}`);
       server = Bun.serve({
         hostname: config.api.host,
         port: config.api.port,
@@ -441,6 +444,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
 interface ApiModule {
   createEdgeApi(deps: unknown): { fetch: (req: Request, server?: unknown) => Response | Promise<Response> };
   websocket?: unknown;
+  routeDrift(app: { routes: { method: string; path: string }[] }): { undocumented: string[]; unserved: string[] };
 }
 
 async function loadApi(_log: Logger): Promise<ApiModule | undefined> {

@@ -7,7 +7,8 @@ import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { countFrames, feedClip, ffprobeJson, makeClip } from "../../lib/playback/testkit.ts";
 import { MediaStore } from "../../lib/store/index.ts";
-import { createEdgeApi, type EdgeApi } from "./index.ts";
+import { createEdgeApi, routeDrift, type EdgeApi } from "./index.ts";
+import { routes } from "./openapi.ts";
 import type { EdgeApiDeps, StoreView } from "./types.ts";
 
 // Type-level check: the real store satisfies what the API asks for.
@@ -303,5 +304,32 @@ describe("bad input gives problem+json with a sentence", () => {
     await expectProblem(await post("/exports", { cameraId: "cam1", from: iso(T0), to: iso(T0 + 48 * 3_600_000) }), 400, /at most 24 h/);
     await expectProblem(await post("/evidence-locks", "[1,"), 400, /Malformed JSON/);
     await expectProblem(await post("/login", "nope", {}), 400, /Malformed JSON/);
+  });
+});
+
+describe("OpenAPI document ↔ served routes", () => {
+  test("the document lists every route the API serves; only edge/live and edge/events add the others", () => {
+    const d = routeDrift(api.app);
+    expect(d.undocumented).toEqual([]);
+    // Mounted by edge/main from edge/live and edge/events onto this app (checked there at startup).
+    expect(d.unserved).toEqual(["GET /api/v1/cameras/{id}/live", "GET /api/v1/cameras/{id}/live.m3u8", "GET /api/v1/cameras/{id}/live/{file}", "GET /api/v1/events"]);
+  });
+
+  test("a route added without a document entry is named", () => {
+    const other = createEdgeApi(deps());
+    other.app.get("/api/v1/debug/:what", (c) => c.json({}));
+    expect(routeDrift(other.app).undocumented).toEqual(["GET /api/v1/debug/{what}"]);
+  });
+
+  test("every documented route needs a session unless the document says it is open", async () => {
+    const open = new Set(routes.filter((r) => r.auth === false).map((r) => `${r.method} ${r.path}`));
+    const d = routeDrift(api.app);
+    for (const r of routes) {
+      if (d.unserved.includes(`${r.method.toUpperCase()} /api/v1${r.path}`)) continue;
+      const res = await fetch(`${base}${r.path.replace(/\{\w+\}/g, "x")}`, { method: r.method.toUpperCase(), ...(r.method === "post" ? { headers: { "content-type": "application/json" }, body: "{}" } : {}) });
+      await res.arrayBuffer();
+      if (open.has(`${r.method} ${r.path}`)) expect(res.status).not.toBe(401);
+      else expect([r.path, res.status]).toEqual([r.path, 401]);
+    }
   });
 });

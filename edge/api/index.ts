@@ -5,4 +5,4 @@
  */
 export { createEdgeApi, type EdgeApi } from "./app.ts";
 export type { CameraView, StreamView, StreamStatus, StoreView, EdgeApiConfig, EdgeApiDeps } from "./types.ts";
-export { openApiDocument } from "./openapi.ts";
+export { openApiDocument, routeDrift } from "./openapi.ts";

@@ -37,6 +37,9 @@ export const routes: Route[] = [
   { method: "get", path: "/evidence-locks", summary: "Evidence locks", query: S.LockQuery, ok: { status: 200, description: "locks", schema: S.LockList }, errors: [401] },
   { method: "get", path: "/evidence-locks/{id}", summary: "One evidence lock", ok: { status: 200, description: "lock", schema: S.LockOut }, errors: [401, 404] },
   { method: "delete", path: "/evidence-locks/{id}", summary: "Release an evidence lock", ok: { status: 204, description: "released" }, errors: [401, 404] },
+  { method: "get", path: "/cameras/{id}/live", summary: "WebSocket: live fMP4 for MSE (edge/live; upgrade required)", query: S.StreamQuery, ok: { status: 101, description: "switching protocols" }, errors: [400, 401, 404] },
+  { method: "get", path: "/cameras/{id}/live.m3u8", summary: "LL-HLS playlist of a live camera (edge/live)", query: S.StreamQuery, ok: { status: 200, description: "playlist", type: "application/vnd.apple.mpegurl" } },
+  { method: "get", path: "/cameras/{id}/live/{file}", summary: "LL-HLS init, parts and segments (edge/live)", ok: { status: 200, description: "media", type: "video/mp4" } },
   { method: "get", path: "/events", summary: "Events this edge observed (ONVIF motion/inputs, camera online/offline, disk), oldest first", query: EventQuery, ok: { status: 200, description: "events", schema: EventList }, errors: [400, 401] },
   { method: "get", path: "/health", summary: "Liveness without a session; with a session also disk, streams, clock", auth: false, ok: { status: 200, description: "health", schema: S.Liveness } },
   { method: "get", path: "/openapi.json", summary: "This document", auth: false, ok: { status: 200, description: "OpenAPI 3.1" } },
@@ -89,4 +92,19 @@ export function openApiDocument(version = "0.1.0"): Record<string, unknown> {
     },
     paths,
   };
+}
+
+/**
+ * Hono's routes of the assembled edge app (after edge/live, edge/events and the web client
+ * mounted theirs) against the document: `undocumented` are served but not listed, `unserved`
+ * listed but not served. The web client's page fallback (GET /*) is no API route.
+ */
+export function routeDrift(app: { routes: { method: string; path: string }[] }): { undocumented: string[]; unserved: string[] } {
+  const documented = new Set(routes.map((r) => `${r.method.toUpperCase()} /api/v1${r.path}`));
+  const served = new Set<string>();
+  for (const r of app.routes) {
+    if (r.method === "ALL" || (r.method === "GET" && r.path === "/*")) continue;
+    served.add(`${r.method} ${r.path.replace(/:([A-Za-z0-9_]+)/g, "{$1}")}`);
+  }
+  return { undocumented: [...served].filter((k) => !documented.has(k)).sort(), unserved: [...documented].filter((k) => !served.has(k)).sort() };
 }
