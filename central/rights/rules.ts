@@ -95,7 +95,8 @@ export async function enforceRule(rights: Rights, rule: RightsRule, sub: Subject
 function visible(rights: Rights, sub: Subject, t: Target): boolean {
   if (t.camera) return rights.canSeeCamera(sub, t.camera, t.site);
   if (t.site) return rights.canSeeSite(sub, t.site);
-  return rights.has(sub, "admin-sites") || sub.grants.some((g) => g.scope === "*");
+  // Central's own records (no site, no camera): only a '*' grant sees them.
+  return sub.grants.some((g) => g.scope === "*");
 }
 
 function check(rights: Rights, sub: Subject, right: Right | "any", t: Target): void {
