@@ -178,7 +178,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   // camera sessions and write nowhere.
   const pidPath = join(config.dataDir, "gst.pids");
   PidFile.killStale(pidPath, log);
-  const pidFile = new PidFile(pidPath);
+  const pidFile = new PidFile(pidPath, log);
+  await pidFile.save();
 
   const store = await MediaStore.open({
     root: config.dataDir,

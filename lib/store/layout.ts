@@ -95,10 +95,10 @@ export async function mkdirDurable(dir: string): Promise<void> {
   for (const m of made) await fsyncDir(dirname(m));
 }
 
-/** Whole-file replace (see lib/fsutil.ts). The fixed `.tmp` name is what journal.ts sweeps on open. */
+/** Whole-file replace (see lib/fsutil.ts); journal.ts sweeps the tmp files a crash leaves (isAtomicTmp). */
 export async function writeFileDurable(path: string, data: string | Uint8Array): Promise<void> {
   await mkdirDurable(dirname(path));
-  await writeFileAtomic(path, data, 0o644, { tmp: `${path}.tmp` });
+  await writeFileAtomic(path, data);
 }
 
 /** Append one record and fsync; a torn last line is tolerated by readers. */
