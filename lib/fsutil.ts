@@ -30,6 +30,24 @@ async function fsyncPath(p: string): Promise<void> {
   }
 }
 
+/**
+ * Creates (mkdir -p) a data directory private to this user (0700), and narrows an existing one
+ * that is wider (an install from before data directories were private): with the directory
+ * closed, nothing inside it is reachable for others, whatever mode a library gave its files.
+ */
+export async function mkdirPrivate(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (((await fs.stat(dir)).mode & 0o077) !== 0) await fs.chmod(dir, 0o700);
+}
+
+/**
+ * Makes every file and directory this process (and its children: GStreamer, DuckDB) creates
+ * private to its user: called first thing by the central, edge and demo commands.
+ */
+export function privateUmask(): void {
+  process.umask(0o077);
+}
+
 /** The steps of one atomic replace, in order; the fault hook runs before each. */
 export type AtomicStep = "write" | "fsync" | "rename" | "fsync-dir";
 

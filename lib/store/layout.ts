@@ -84,7 +84,7 @@ export { fsyncDir } from "../fsutil.ts";
 
 /** mkdir -p that also fsyncs each parent whose entry it created, so a new directory survives power loss. */
 export async function mkdirDurable(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
+  const first = await mkdir(dir, { recursive: true, mode: 0o700 });
   if (!first) return;
   let d = dir;
   const made: string[] = [];
