@@ -164,9 +164,11 @@ export async function startRtspRelay(o: { cameraUrl: string; cred: Credentials; 
         upstream.destroy();
         return;
       }
+      // One write per chunk read (RTP packets are small and many).
+      const out: Buffer[] = [];
       for (const m of msgs) {
         if (m.frame) {
-          client.write(m.frame);
+          out.push(m.frame);
           continue;
         }
         const lines = m.lines!;
@@ -182,8 +184,9 @@ export async function startRtspRelay(o: { cameraUrl: string; cred: Credentials; 
           continue;
         }
         if (status) sent.delete(cseq);
-        client.write(encode(lines.map(toRelay), Buffer.from(toRelay(m.body!.toString("latin1")), "latin1")));
+        out.push(encode(lines.map(toRelay), Buffer.from(toRelay(m.body!.toString("latin1")), "latin1")));
       }
+      if (out.length) client.write(out.length === 1 ? out[0]! : Buffer.concat(out));
     });
   });
 
