@@ -19,8 +19,11 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   firmware: () => import("./commands/firmware.ts"),
 };
 
-/** Commands that keep data (recordings, keys, password hashes): every file they create is 0600. */
-const PRIVATE_DATA = new Set(["demo", "central", "edge", "firmware"]);
+/**
+ * Commands that keep data (recordings, keys, password hashes): every file they create is 0600
+ * (firmware's data-keeping sub-commands set it themselves; its build output stays as usual).
+ */
+const PRIVATE_DATA = new Set(["demo", "central", "edge"]);
 
 async function usage(): Promise<string> {
   const lines = ["usage: outpost <command> [options]", "", "commands:"];
