@@ -31,7 +31,7 @@ interface Message {
 }
 
 /** Splits a byte stream into $ frames and RTSP messages; keeps an incomplete tail. */
-class Splitter {
+export class RtspStreamSplitter {
   private buf: Buffer = Buffer.alloc(0);
   push(chunk: Buffer): Message[] {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
@@ -122,7 +122,7 @@ export async function startRtspRelay(o: { cameraUrl: string; cred: Credentials; 
       upstream.write(encode(out, body));
     };
 
-    const fromClient = new Splitter();
+    const fromClient = new RtspStreamSplitter();
     client.on("data", (chunk: Buffer) => {
       let msgs: Message[];
       try {
@@ -155,7 +155,7 @@ export async function startRtspRelay(o: { cameraUrl: string; cred: Credentials; 
       }
     });
 
-    const fromCamera = new Splitter();
+    const fromCamera = new RtspStreamSplitter();
     upstream.on("data", (chunk: Buffer) => {
       let msgs: Message[];
       try {
