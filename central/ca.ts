@@ -39,13 +39,13 @@ export async function loadOrCreatePki(cfg: CentralConfig, clock: Clock, log: Log
   } else {
     const made = await createCa({ name: cfg.name, now: clock.now(), lifetimeDays: cfg.pki.caLifetimeDays });
     // Key first: a crash between the two writes leaves a key without a cert, which is regenerated.
-    await writeFileAtomic(p.caKey, made.keyPem, 0o600);
-    await writeFileAtomic(p.caCert, made.certPem, 0o644);
-    await writeFileAtomic(p.caBundle, made.certPem, 0o644);
+    await writeFileAtomic(p.caKey, made.keyPem);
+    await writeFileAtomic(p.caCert, made.certPem);
+    await writeFileAtomic(p.caBundle, made.certPem);
     ca = made;
     log.info("created central CA", { subject: made.cert.subject, notAfter: made.cert.notAfter.toISOString() });
   }
-  if (!(await exists(p.caBundle))) await writeFileAtomic(p.caBundle, ca.certPem, 0o644);
+  if (!(await exists(p.caBundle))) await writeFileAtomic(p.caBundle, ca.certPem);
   const bundlePem = await fs.readFile(p.caBundle, "utf8");
   const bundle = parseBundle(bundlePem);
 
@@ -69,8 +69,8 @@ export async function loadOrCreatePki(cfg: CentralConfig, clock: Clock, log: Log
     });
     serverKeyPem = kp.keyPem;
     serverCertPem = serverCert.toString("pem");
-    await writeFileAtomic(p.serverKey, serverKeyPem, 0o600);
-    await writeFileAtomic(p.serverCert, serverCertPem, 0o644);
+    await writeFileAtomic(p.serverKey, serverKeyPem);
+    await writeFileAtomic(p.serverCert, serverCertPem);
     log.info("issued central server certificate", { names: cfg.tls.serverNames, notAfter: serverCert.notAfter.toISOString() });
   }
   return { ca, bundlePem, bundle, caFingerprint: await certFingerprint(ca.cert), serverKeyPem, serverCertPem, serverCert };

@@ -4,6 +4,7 @@
  * revocation and the users module — and exports startCentral() for the CLI, the demo and
  * tests. It must not import edge/; edge-facing contracts live in federation/.
  */
+import { mkdirPrivate } from "../lib/fsutil.ts";
 import { promises as fs } from "node:fs";
 import type { Hono } from "hono";
 import type { Aedes } from "aedes";
@@ -87,7 +88,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
   const cfg = CentralConfig.parse(input);
   const clock = opts.clock ?? systemClock;
   let log = opts.log ?? createLogger("central");
-  await fs.mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  await mkdirPrivate(cfg.dataDir);
   const paths = dataPaths(cfg.dataDir);
 
   const pki = await loadOrCreatePki(cfg, clock, log.child({ component: "central.pki" }));

@@ -8,6 +8,7 @@
 import "reflect-metadata";
 import { CliError, type Command } from "../lib/cli/index.ts";
 import { ConfigError } from "../lib/config/index.ts";
+import { privateUmask } from "../lib/fsutil.ts";
 
 const commands: Record<string, () => Promise<{ default: Command }>> = {
   demo: () => import("./commands/demo.ts"),
@@ -17,6 +18,12 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   check: () => import("./commands/check.ts"),
   firmware: () => import("./commands/firmware.ts"),
 };
+
+/**
+ * Commands that keep data (recordings, keys, password hashes): every file they create is 0600
+ * (firmware's data-keeping sub-commands set it themselves; its build output stays as usual).
+ */
+const PRIVATE_DATA = new Set(["demo", "central", "edge"]);
 
 async function usage(): Promise<string> {
   const lines = ["usage: outpost <command> [options]", "", "commands:"];
@@ -42,6 +49,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`outpost: unknown command '${name}'\n\n${await usage()}`);
     return 2;
   }
+  if (PRIVATE_DATA.has(name)) privateUmask();
   const cmd = (await load()).default;
   if (rest.length === 1 && (rest[0] === "--help" || rest[0] === "-h")) {
     console.log(cmd.usage);

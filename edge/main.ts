@@ -13,7 +13,7 @@
  *   config   { admin?: {user, passwordHash} } — absent admin = local login disabled
  *   log, clock, dataDir (exports go to <dataDir>/exports), health: () => health JSON
  */
-import { mkdir } from "node:fs/promises";
+import { mkdirPrivate } from "../lib/fsutil.ts";
 import { join } from "node:path";
 import { systemClock, iso, type Clock } from "../lib/clock.ts";
 import { CliError, parseOptions, untilSignal } from "../lib/cli/index.ts";
@@ -172,13 +172,14 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   const uplinkLogSink = new UplinkLogSink();
   const log = (deps.log ?? new Logger({ component: "edge", level: config.logLevel, ...(deps.logSink ? { sink: deps.logSink } : {}) })).tee(uplinkLogSink);
   const startedAt = clock.now();
-  await mkdir(config.dataDir, { recursive: true });
+  await mkdirPrivate(config.dataDir);
 
   // Children of a previous run that outlived it (should not happen: pdeathsig) would hold
   // camera sessions and write nowhere.
   const pidPath = join(config.dataDir, "gst.pids");
   PidFile.killStale(pidPath, log);
-  const pidFile = new PidFile(pidPath);
+  const pidFile = new PidFile(pidPath, log);
+  await pidFile.save();
 
   const store = await MediaStore.open({
     root: config.dataDir,

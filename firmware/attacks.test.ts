@@ -10,8 +10,10 @@ import { Logger, MemorySink } from "../lib/log/index.ts";
 import { UpdateAgent, provision } from "./agent/index.ts";
 import { chooseSlot } from "./boot.ts";
 import { generateKey, rotateRoot, sign, UpdateError, verifyTargets, type TargetsMeta } from "./meta.ts";
-import { firmwarePaths, readState, verifySlot } from "./slots.ts";
-import { inDays, MemorySource, testKeys, testRelease, type TestKeys } from "./testkit.ts";
+import { firmwarePaths, readState, verifySlot, writeState } from "./slots.ts";
+import { inDays, exists, MemorySource, testKeys, testRelease, type TestKeys } from "./testkit.ts";
+import { readTrustedRoot } from "./trust.ts";
+import type { InstallStep } from "./agent/index.ts";
 
 let root: string;
 let keys: TestKeys;
@@ -175,7 +177,18 @@ describe("attacks", () => {
     e.source.current = { campaignId: "c", version: "1.1.0" };
     await e.agent().install(e.source.current);
     expect((await readState(e.p)).pending).toBe("b");
-    expect(JSON.parse(await fs.readFile(e.p.root, "utf8")).signed.version).toBe(2);
+    // Root 2 is kept in the history; the anchor moves only when 1.1.0 commits.
+    expect((await readTrustedRoot(e.p)).signed.version).toBe(1);
+    expect(await exists(path.join(e.p.dir, "roots", "2.json"))).toBe(true);
+    const trial = e.agent("1.1.0", "b", true);
+    expect(await chooseSlot(e.data, { log })).toMatchObject({ slot: "b", trial: true, version: "1.1.0" });
+    trial.start();
+    expect(await trial.trialResult).toBe("committed");
+    trial.stop();
+    expect((await readTrustedRoot(e.p)).signed.version).toBe(2);
+    expect(await chooseSlot(e.data, { log })).toMatchObject({ slot: "b", trial: false, version: "1.1.0" });
+    // The old release stays a verified fallback: it checks against root 1, on the chain below the anchor.
+    expect((await verifySlot(e.p, "a", await readTrustedRoot(e.p))).signed.release.version).toBe("1.0.0");
 
     // Attacker's "root 2" signed only by their own key.
     const e2 = await edge();
@@ -345,3 +358,110 @@ describe("install, health check, rollback", () => {
     await expect(chooseSlot(e.data, { log })).rejects.toThrow("no slot verifies");
   });
 });
+
+/**
+ * Key rotation meets power cuts and failed trials (issue 12): the targets key is rotated in
+ * root 2 and release 1.1.0 is signed with the new key. Slot a (1.0.0, root 1) must keep
+ * verifying whatever happens to the install of 1.1.0.
+ */
+describe("key rotation × power cut, corrupt bundle, failed trial", () => {
+  async function rotatedEdge() {
+    const e = await edge();
+    const newRoot = await generateKey();
+    const newTargets = await generateKey();
+    const r2 = await rotateRoot(keys.rootMeta, { oldRootKeys: [keys.root], rootKeys: [newRoot], targetsKeys: [newTargets], expires: inDays(365) });
+    const v2 = await testRelease(e.rel, { version: "1.1.0", metaVersion: 2, keys: [newTargets], payloadSeed: 9 });
+    await e.source.add("1.1.0", v2.bundleFile, v2.targets);
+    e.source.roots = [keys.rootMeta, r2];
+    e.source.current = { campaignId: "c", version: "1.1.0" };
+    return { ...e, v2 };
+  }
+  const bootsOld = async (e: Awaited<ReturnType<typeof rotatedEdge>>) => {
+    expect(await chooseSlot(e.data, { log })).toMatchObject({ slot: "a", trial: false, version: "1.0.0" });
+    expect((await readTrustedRoot(e.p)).signed.version).toBe(1);
+  };
+
+  const steps: InstallStep[] = ["download", "verify", "stage", "promote", "switch", "restart"];
+  for (const step of steps) {
+    test(`power cut at '${step}' after the rotation: a verified slot boots, and the update still completes`, async () => {
+      const e = await rotatedEdge();
+      const cut = new UpdateAgent({
+        dataDir: e.data,
+        source: e.source,
+        slot: "a",
+        trial: false,
+        version: "1.0.0",
+        health: async () => ({ ok: true }),
+        restart: () => {},
+        log,
+        onStep: (s) => {
+          if (s === step) throw new Error(`power cut at ${s}`);
+        },
+      });
+      await expect(cut.install(e.source.current!)).rejects.toThrow("power cut");
+      if (step !== "restart") {
+        // Everything before the switch: the committed slot under the old root, and a retry installs.
+        await bootsOld(e);
+        await e.agent().install(e.source.current!);
+      }
+      expect(await chooseSlot(e.data, { log })).toMatchObject({ slot: "b", trial: true, version: "1.1.0" });
+      const trial = e.agent("1.1.0", "b", true);
+      trial.start();
+      expect(await trial.trialResult).toBe("committed");
+      trial.stop();
+      expect(await chooseSlot(e.data, { log })).toMatchObject({ slot: "b", trial: false, version: "1.1.0" });
+      expect((await readTrustedRoot(e.p)).signed.version).toBe(2);
+      expect((await verifySlot(e.p, "a", await readTrustedRoot(e.p))).signed.release.version).toBe("1.0.0");
+    });
+  }
+
+  test("one corrupted byte in the bundle after the rotation: refused, the old slot still boots", async () => {
+    const e = await rotatedEdge();
+    const bad = path.join(e.rel, "corrupt.bundle");
+    const bytes = new Uint8Array(await fs.readFile(e.v2.bundleFile));
+    bytes[bytes.length >> 1]! ^= 0xff;
+    await fs.writeFile(bad, bytes);
+    await e.source.add("1.1.0", bad, e.v2.targets, false);
+    const err = await e.agent().install(e.source.current!).then(() => null, (x) => x as UpdateError);
+    expect(err?.code).toBe("hash-mismatch");
+    await bootsOld(e);
+  });
+
+  test("a failed trial after the rotation rolls back to the old slot, which verifies; the failed release is not committed", async () => {
+    const e = await rotatedEdge();
+    await e.agent().install(e.source.current!);
+    expect(await chooseSlot(e.data, { log })).toMatchObject({ slot: "b", trial: true });
+    const trial = e.agent("1.1.0", "b", true, false);
+    trial.start();
+    expect(await trial.trialResult).toBe("rolled-back");
+    await bootsOld(e);
+    expect(await readState(e.p)).toMatchObject({ current: "a", pending: null, lastResult: { version: "1.1.0", outcome: "rolled-back" } });
+    // A trial that never comes up (boot counter) ends the same way.
+    const e2 = await rotatedEdge();
+    await e2.agent().install(e2.source.current!);
+    for (let i = 0; i < 3; i++) expect(await chooseSlot(e2.data, { log })).toMatchObject({ slot: "b", trial: true });
+    await bootsOld(e2);
+  });
+
+  test("power cut between mark-good and the anchor write: the next boot advances the anchor", async () => {
+    const e = await rotatedEdge();
+    await e.agent().install(e.source.current!);
+    const st = await readState(e.p);
+    await writeState(e.p, { ...st, current: "b", pending: null, tries: 0 }); // the commit, without the anchor step
+    expect((await readTrustedRoot(e.p)).signed.version).toBe(1);
+    expect(await chooseSlot(e.data, { log })).toMatchObject({ slot: "b", trial: false, version: "1.1.0" });
+    expect((await readTrustedRoot(e.p)).signed.version).toBe(2);
+  });
+
+  test("a slot's root that is not on the chain through the anchor does not verify", async () => {
+    const e = await rotatedEdge();
+    await e.agent().install(e.source.current!);
+    // Someone swaps in their own "root 2" (and a release signed by their key) into the trial slot.
+    const evil = await generateKey();
+    const fake = await rotateRoot(keys.rootMeta, { oldRootKeys: [], rootKeys: [evil], targetsKeys: [evil], expires: inDays(365) });
+    await fs.writeFile(path.join(e.p.slot("b"), "root.json"), JSON.stringify(fake));
+    await expect(verifySlot(e.p, "b", await readTrustedRoot(e.p))).rejects.toThrow("valid root signature");
+    expect(await chooseSlot(e.data, { log })).toMatchObject({ slot: "a", trial: false, version: "1.0.0" });
+  });
+});
+

@@ -12,7 +12,8 @@ import { provision, type InstallStep } from "./agent/index.ts";
 import { chooseSlot, runBoot } from "./boot.ts";
 import { firmwarePaths, readState, verifySlot } from "./slots.ts";
 import { readTrustedRoot } from "./slots.ts";
-import { testKeys, testRelease, type TestKeys } from "./testkit.ts";
+import { inDays, testKeys, testRelease, type TestKeys } from "./testkit.ts";
+import { generateKey, rotateRoot } from "./meta.ts";
 
 let root: string;
 let keys: TestKeys;
@@ -34,19 +35,27 @@ afterAll(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-async function setup(name: string, v2Healthy = true) {
+/** `rotate`: 1.1.0 is signed by a new targets key, published in root 2 (key rotation). */
+async function setup(name: string, v2Healthy = true, rotate = false) {
   const dir = path.join(root, name);
   const rel = path.join(dir, "rel");
   await fs.mkdir(rel, { recursive: true });
   const v1 = await testRelease(rel, { version: "1.0.0", metaVersion: 1, keys: [keys.targets] });
-  const v2 = await testRelease(rel, { version: "1.1.0", metaVersion: 2, keys: [keys.targets], behavior: { healthy: v2Healthy }, payloadSeed: 2 });
+  let v2Key = keys.targets;
+  const roots: unknown[] = [keys.rootMeta];
+  if (rotate) {
+    const [newRoot, newTargets] = [await generateKey(), await generateKey()];
+    roots.push(await rotateRoot(keys.rootMeta, { oldRootKeys: [keys.root], rootKeys: [newRoot], targetsKeys: [newTargets], expires: inDays(365) }));
+    v2Key = newTargets;
+  }
+  const v2 = await testRelease(rel, { version: "1.1.0", metaVersion: 2, keys: [v2Key], behavior: { healthy: v2Healthy }, payloadSeed: 2 });
   const data = path.join(dir, "data");
   await provision({ dataDir: data, root: keys.rootMeta, bundleFile: v1.bundleFile, targets: v1.targets, now: Date.now() });
   await fs.mkdir(path.join(data, "segments"));
   await fs.writeFile(path.join(data, "segments", "cam1.mp4"), "recording");
   const targets = path.join(rel, "targets-1.1.0.json");
   await fs.writeFile(targets, JSON.stringify(v2.targets));
-  await fs.writeFile(path.join(rel, "offer.json"), JSON.stringify({ version: "1.1.0", bundle: v2.bundleFile, targets }));
+  await fs.writeFile(path.join(rel, "offer.json"), JSON.stringify({ version: "1.1.0", bundle: v2.bundleFile, targets, roots }));
   return { dir, rel, data, p: firmwarePaths(data) };
 }
 
@@ -96,9 +105,9 @@ describe("kill -9 at each install step → the edge boots a verified slot", () =
     { step: "switch", expect: { slot: "a", trial: false, version: "1.0.0" }, final: "1.0.0" },
     { step: "restart", expect: { slot: "b", trial: true, version: "1.1.0" }, final: "1.1.0" },
   ];
-  for (const c of cases) {
-    test(`killed at '${c.step}'`, async () => {
-      const s = await setup(`kill-${c.step}`);
+  for (const c of cases.flatMap((c) => [{ ...c, rotate: false }, { ...c, rotate: true }])) {
+    test(`killed at '${c.step}'${c.rotate ? " after a targets key rotation" : ""}`, async () => {
+      const s = await setup(`kill-${c.step}${c.rotate ? "-rot" : ""}`, true, c.rotate);
       const r = await installUntil(s, c.step);
       expect(r.signal).toBe("SIGKILL");
       const choice = await chooseSlot(s.data, { log });
@@ -113,6 +122,12 @@ describe("kill -9 at each install step → the edge boots a verified slot", () =
       expect(after.pending).toBeNull();
       expect(after.current).toBe(c.final === "1.1.0" ? "b" : "a");
       expect(await fs.readFile(path.join(s.data, "segments", "cam1.mp4"), "utf8")).toBe("recording");
+      // Power on once more (the launcher may have been stopped between mark-good and the anchor
+      // write; boot repairs that). The other slot stays a verified fallback under the anchor.
+      expect((await chooseSlot(s.data, { log })).version).toBe(c.final);
+      const anchor = await readTrustedRoot(s.p);
+      expect(anchor.signed.version).toBe(c.rotate && c.final === "1.1.0" ? 2 : 1);
+      await verifySlot(s.p, "a", anchor);
     }, 30_000);
   }
 });

@@ -14,6 +14,7 @@ import { systemClock, iso, type Clock } from "../lib/clock.ts";
 import { createLogger, type Logger } from "../lib/log/index.ts";
 import { firmwarePaths, other, readState, readTrustedRoot, RESTART_EXIT_CODE, slotVersion, verifySlot, writeState, type Slot } from "./slots.ts";
 import { UpdateError } from "./meta.ts";
+import { advanceAnchor } from "./trust.ts";
 
 export interface BootChoice {
   slot: Slot;
@@ -60,6 +61,8 @@ export async function chooseSlot(dataDir: string, o: { clock?: Clock; log?: Logg
         log.error("committed slot failed verification; booting the other verified slot", { bad: st.current, slot: s });
         await writeState(p, { ...st, current: s });
       }
+      // A power cut right after mark-good: the committed release's root becomes the anchor now.
+      if (await advanceAnchor(p, s)) log.info("update root anchor advanced to the committed release's root", { slot: s });
       return { slot: s, trial: false, version: t.signed.release.version, dir: p.slot(s) };
     } catch (e) {
       log.error("slot failed verification", { slot: s, err: e as Error });

@@ -120,7 +120,7 @@ export async function extractBundle(file: string, dir: string, targets: TargetsS
   const { manifest, headerEnd } = await readManifest(file);
   const names = Object.keys(targets.files).sort();
   if (canonical(manifest.files.map((f) => f.name).sort()) !== canonical(names)) throw new UpdateError("hash-mismatch", "bundle files differ from the signed targets (mix-and-match)");
-  await fs.mkdir(dir, { recursive: true });
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const src = Bun.file(file);
   for (const mf of manifest.files) {
     const want = targets.files[mf.name]!;
@@ -134,7 +134,8 @@ export async function extractBundle(file: string, dir: string, targets: TargetsS
     }
     await w.end();
     if (h.digest("hex") !== want.sha256) throw new UpdateError("hash-mismatch", `${mf.name}: SHA-256 differs from the signed targets`);
-    await fs.chmod(out, want.mode ?? 0o644);
+    // Owner bits only: a slot lives in the private data dir (0700 dirs, 0600 files; issue 12).
+    await fs.chmod(out, (want.mode ?? 0o644) & 0o700);
     await fsyncFile(out);
   }
   await syncDir(dir);

@@ -2,13 +2,17 @@
  * A/B slots in the data root (DATA/firmware/): slots/a and slots/b each hold one release's files
  * plus its signed targets.json; state.json says which slot is committed (`current`), which one
  * is on trial (`pending`) and how many times the trial slot has been booted (`tries`, the boot
- * counter). root.json is the update root this edge trusts. Every write is atomic.
+ * counter). root.json is the update root this edge trusts, roots/ its history (trust.ts).
+ * Every write is atomic.
  * Recordings and configuration live elsewhere in DATA and are never touched here.
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { hashFile, readJsonFile, writeAtomic } from "./fsutil.ts";
-import { parseRoot, parseTargets, UpdateError, verifyRole, type RootMeta, type TargetsMeta } from "./meta.ts";
+import { parseTargets, UpdateError, verifyRole, type RootMeta, type TargetsMeta } from "./meta.ts";
+import { advanceAnchor, checkOnChain, readTrustedRoot, slotRoot } from "./trust.ts";
+
+export { readTrustedRoot } from "./trust.ts";
 
 export type Slot = "a" | "b";
 export const other = (s: Slot): Slot => (s === "a" ? "b" : "a");
@@ -66,23 +70,21 @@ export async function readState(p: FirmwarePaths): Promise<SlotState> {
 
 export const writeState = (p: FirmwarePaths, s: SlotState) => writeAtomic(p.state, JSON.stringify(s, null, 2) + "\n");
 
-export async function readTrustedRoot(p: FirmwarePaths): Promise<RootMeta> {
-  const r = await readJsonFile<unknown>(p.root);
-  if (!r) throw new UpdateError("not-found", `no pinned update root in ${p.root}`);
-  return parseRoot(r);
-}
-
 /**
- * The "verified boot" check: the slot's targets.json is signed by the trusted root's targets
- * keys, and every file has the signed length and SHA-256. Expiry is not checked here: an
- * installed release must keep booting after its metadata expires (freeze protection is for installs).
+ * The "verified boot" check: the slot's targets.json is signed by the targets keys of the root
+ * it was installed under — a root on the rotation chain through the trusted `anchor` (trust.ts;
+ * a slot from before per-slot roots uses the anchor) — and every file has the signed length and
+ * SHA-256. Expiry is not checked here: an installed release must keep booting after its
+ * metadata expires (freeze protection is for installs).
  */
-export async function verifySlot(p: FirmwarePaths, s: Slot, root: RootMeta): Promise<TargetsMeta> {
+export async function verifySlot(p: FirmwarePaths, s: Slot, anchor: RootMeta): Promise<TargetsMeta> {
   const dir = p.slot(s);
   const raw = await readJsonFile<unknown>(path.join(dir, "targets.json"));
   if (!raw) throw new UpdateError("not-found", `slot ${s} has no targets.json`);
   const t = parseTargets(raw);
-  await verifyRole(t, root.signed, "targets", `slot ${s}`);
+  const own = await slotRoot(p, s);
+  if (own) await checkOnChain(p, anchor, own);
+  await verifyRole(t, (own ?? anchor).signed, "targets", `slot ${s}`);
   for (const [name, want] of Object.entries(t.signed.files)) {
     let got;
     try {
@@ -96,11 +98,16 @@ export async function verifySlot(p: FirmwarePaths, s: Slot, root: RootMeta): Pro
   return t;
 }
 
-/** Mark-good: the trial slot becomes the committed one. Only the trial slot may call this. */
+/**
+ * Mark-good: the trial slot becomes the committed one, and its root (if rotated) the trust
+ * anchor — in that order; a power cut between the two is repaired at the next boot (chooseSlot).
+ * Only the trial slot may call this.
+ */
 export async function commitPending(p: FirmwarePaths, slot: Slot, version: string, at: string): Promise<boolean> {
   const st = await readState(p);
   if (st.pending !== slot) return false;
   await writeState(p, { ...st, current: slot, pending: null, tries: 0, lastResult: { version, outcome: "committed", at, campaignId: st.campaignId, reported: false } });
+  await advanceAnchor(p, slot);
   return true;
 }
 

@@ -6,7 +6,10 @@
  *   download  while DATA/firmware/download/*.part grows
  *   switch    after the new slot is staged and promoted, before state.json switches to it
  *   trial     during the trial boot of the new slot, at its first health probe
- * A campaign (central → "_firmware-check" → agent) offers 1.1.0 (a 6 MB bundle) to all three.
+ * Between 1.0.0 (the factory release, root 1) and 1.1.0 the update keys are rotated: 1.1.0 is
+ * signed by a new targets key that only root 2 lists (issue 12: a rotation followed by a power
+ * cut used to leave no verifiable slot). A campaign (central → "_firmware-check" → agent)
+ * offers 1.1.0 (a 6 MB bundle) to all three.
  * After each cut the launcher restarts, boots a verified slot, the agent resumes or redoes the
  * install, and 1.1.0 ends committed; the camera's timeline has recordings before the cut and
  * after the final boot, and `outpost check --data DIR` exits 0 on every edge.
@@ -25,7 +28,7 @@ const CUTS = ["download", "switch", "trial"] as const;
 beforeAll(async () => {
   await w.start();
   v1 = await edgeRelease(w.root, w.keys, { version: "1.0.0", metaVersion: 1, payloadBytes: 6 * 1024 * 1024, seed: 1 });
-  v2 = await edgeRelease(w.root, w.keys, { version: "1.1.0", metaVersion: 2, payloadBytes: 6 * 1024 * 1024, seed: 2 });
+  v2 = await edgeRelease(w.root, await w.rotate(), { version: "1.1.0", metaVersion: 2, payloadBytes: 6 * 1024 * 1024, seed: 2 });
   await w.upload(v2);
   for (const cut of CUTS) {
     const e = await w.edge(`edge-${cut}`, v1, { crashAt: cut, pollS: 600 });
@@ -68,7 +71,10 @@ test("kill -9 during download / before switch / during trial → verified slot, 
     expect(st.lastResult).toMatchObject({ version: "1.1.0", outcome: "committed" });
     // The committed slot verifies (signature + every file hash), as the launcher checked at boot.
     const p = firmwarePaths(e.data);
-    expect((await verifySlot(p, "b", await readTrustedRoot(p))).signed.release.version).toBe("1.1.0");
+    const anchor = await readTrustedRoot(p);
+    expect(anchor.signed.version).toBe(2); // root 2 became the anchor when 1.1.0 committed
+    expect((await verifySlot(p, "b", anchor)).signed.release.version).toBe("1.1.0");
+    expect((await verifySlot(p, "a", anchor)).signed.release.version).toBe("1.0.0"); // still a verified fallback
     expect(done[i].running).toBe("1.1.0");
     if (m!.what === "during-download") expect(done[i].bytesFetched).toBeLessThan(v2.length);
 

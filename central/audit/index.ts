@@ -140,7 +140,7 @@ export class Audit {
       try {
         await this.o.db.append("audit_log", rows);
         const last = rows[rows.length - 1]!;
-        await writeFileAtomic(this.o.headFile, JSON.stringify({ seq: Number(last[0]), hash: last[12] }) + "\n", 0o600);
+        await writeFileAtomic(this.o.headFile, JSON.stringify({ seq: Number(last[0]), hash: last[12] }) + "\n");
       } catch (e) {
         this.o.log.error("audit records could not be stored", { err: e as Error, count: rows.length });
       }

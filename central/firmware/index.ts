@@ -122,7 +122,7 @@ export class FirmwareService {
   };
 
   private async load(): Promise<void> {
-    for (const d of ["roots", "releases", "campaigns"]) await fs.mkdir(path.join(this.dir, d), { recursive: true });
+    for (const d of ["roots", "releases", "campaigns"]) await fs.mkdir(path.join(this.dir, d), { recursive: true, mode: 0o700 });
     for (let n = 1; ; n++) {
       const r = await readJsonFile<unknown>(this.p.root(n));
       if (!r) break;
@@ -183,7 +183,7 @@ export class FirmwareService {
     const dir = this.p.rel(v);
     const tmp = `${dir}.tmp`;
     await fs.rm(tmp, { recursive: true, force: true });
-    await fs.mkdir(tmp, { recursive: true });
+    await fs.mkdir(tmp, { recursive: true, mode: 0o700 });
     const file = path.join(tmp, "bundle");
     await Bun.write(file, typeof bundle === "string" ? Bun.file(bundle) : bundle);
     const h = await hashFile(file);

@@ -29,7 +29,7 @@ export async function centralMqttIdentity(dataDir: string, now = Date.now(), lif
   const kp = await generateKeyPair();
   const cert = await issueSiteCert({ ca, publicKey: kp.keys.publicKey, now, lifetimeDays, siteId: CENTRAL_MQTT_ID });
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(keyFile, kp.keyPem, 0o600);
+  await writeFileAtomic(keyFile, kp.keyPem);
   await writeFileAtomic(certFile, cert.toString("pem"));
   return { certPem: cert.toString("pem"), keyPem: kp.keyPem, clientId: CENTRAL_MQTT_ID };
 }

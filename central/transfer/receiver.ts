@@ -157,7 +157,7 @@ export class Receiver {
           changed = true;
         }
       }
-      await mkdir(dirname(this.file(k)), { recursive: true });
+      await mkdir(dirname(this.file(k)), { recursive: true, mode: 0o700 });
       if (changed || offset === 0) await writeFileDurable(this.file(k) + ".json", JSON.stringify(p.meta));
       const fh = await open(this.file(k), offset === 0 ? "w" : "r+");
       let bad = false;

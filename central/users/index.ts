@@ -5,7 +5,7 @@
  * means is central/rights. Passwords are argon2id (lib/auth); session tokens are random and
  * stored only as SHA-256, in DuckDB so a restart keeps people logged in.
  */
-import { promises as fs } from "node:fs";
+import { writeFileAtomic } from "../../lib/fsutil.ts";
 import { z } from "zod";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
@@ -120,10 +120,10 @@ export class Users {
   async ensureAdmin(passwordFile: string, fromConfig?: string): Promise<{ created: boolean; password?: string }> {
     if (this.users.has("admin")) return { created: false };
     const password = fromConfig ?? Buffer.from(crypto.getRandomValues(new Uint8Array(18))).toString("base64url");
+    // The file first: a crash between the two then leaves no admin whose password nobody knows.
+    if (!fromConfig) await writeFileAtomic(passwordFile, password + "\n");
     await this.create("admin", password, "admin");
     if (fromConfig) return { created: true };
-    await fs.writeFile(passwordFile, password + "\n", { mode: 0o600 });
-    await fs.chmod(passwordFile, 0o600);
     this.o.log.info("created user admin; its password is in the data dir", { file: passwordFile });
     return { created: true, password };
   }

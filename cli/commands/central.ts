@@ -61,9 +61,8 @@ async function runCentral(cfg: CentralConfig): Promise<number> {
   console.log(`MQTT (mTLS)       ${central.mqttUrl}`);
   if (site.rtsp) console.log(`RTSP out          rtsp://${site.rtsp.host}:${site.rtsp.port}/<site>.<camera>/<main|sub>`);
   console.log(`CA fingerprint    sha256:${central.caFingerprint}`);
-  if (central.initialAdminPassword) {
-    console.log(`admin login       user admin, password ${central.initialAdminPassword} (shown once; also in ${central.adminPasswordFile})`);
-  }
+  // The password itself is never printed: stdout of a service ends up in the journal.
+  if (central.initialAdminPassword) console.log(`admin login       user admin; generated password in ${central.adminPasswordFile} (0600; change it after the first login)`);
   await untilSignal();
   await site.close();
   return 0;

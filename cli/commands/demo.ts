@@ -3,7 +3,7 @@
  * embedded defaults (DuckDB files, aedes broker). Enrolls each edge with central the way an
  * admin would (token → `edge enroll`), prints the URLs and logins, and writes DIR/demo.json.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdirPrivate, writeFileAtomic } from "../../lib/fsutil.ts";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CliError, parseOptions, untilSignal, type Command } from "../../lib/cli/index.ts";
@@ -36,7 +36,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
   const dataDir = resolve(opts.dataDir);
   const edgeCount = opts.edges ?? 2;
   const perEdge = opts.camerasPerEdge ?? 2;
-  await mkdir(dataDir, { recursive: true });
+  await mkdirPrivate(dataDir);
   const [{ startCamsim, withCredentials }, { startCentralSite }, { startEdge }, { enroll, loadIdentity }] = await Promise.all([
     import("../../camsim/index.ts"),
     import("../../central/main.ts"),
@@ -95,7 +95,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
       stops.push(() => edge.stop());
       info.edges.push({ name, url: edge.url ?? "", user: "admin", password, siteId: identity.siteId });
     }
-    await writeFile(join(dataDir, "demo.json"), JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
+    await writeFileAtomic(join(dataDir, "demo.json"), JSON.stringify(info, null, 2) + "\n");
     return { info, stop };
   } catch (e) {
     await stop();

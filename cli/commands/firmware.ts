@@ -3,6 +3,7 @@
  * appliance run mode (edge recorder + update agent). Logic lives in firmware/; this module only
  * parses options and prints results.
  */
+import { privateUmask } from "../../lib/fsutil.ts";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { CliError, parseOptions, requireOption, untilSignal, type Command } from "../../lib/cli/index.ts";
@@ -33,6 +34,8 @@ const command: Command = {
     const [sub, ...rest] = argv;
     const f = sub ? subs[sub] : undefined;
     if (!f) throw new CliError(sub ? `unknown firmware command '${sub}'\n\n${usage}` : usage);
+    // The appliance's data dir (slots, state, recordings of the edge it runs) is private.
+    if (sub === "install" || sub === "boot" || sub === "run") privateUmask();
     return f(rest);
   },
 };

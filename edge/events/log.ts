@@ -42,7 +42,7 @@ export class EventLog {
 
   static async open(o: EventLogOptions): Promise<EventLog> {
     const log = new EventLog(o);
-    await mkdir(o.dir, { recursive: true });
+    await mkdir(o.dir, { recursive: true, mode: 0o700 });
     log.size = await stat(log.current).then((s) => s.size, () => 0);
     // A crash mid-line leaves no newline: end it so the next record is not glued to the torn one.
     if (log.size > 0) {

@@ -47,21 +47,21 @@ const caFile = (dataDir: string) => path.join(identityDir(dataDir), "ca.pem");
 export async function writeGeneration(dataDir: string, gen: number, keyPem: string, certPem: string): Promise<void> {
   const dir = genDir(dataDir, gen);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(path.join(dir, "key.pem"), keyPem, 0o600);
-  await writeFileAtomic(path.join(dir, "cert.pem"), certPem, 0o644);
+  await writeFileAtomic(path.join(dir, "key.pem"), keyPem);
+  await writeFileAtomic(path.join(dir, "cert.pem"), certPem);
   await fsyncDir(identityDir(dataDir));
 }
 
 export async function writeCa(dataDir: string, caPem: string): Promise<void> {
-  await writeFileAtomic(caFile(dataDir), caPem, 0o644);
+  await writeFileAtomic(caFile(dataDir), caPem);
 }
 
 export async function writeMeta(dataDir: string, meta: IdentityMeta): Promise<void> {
-  await writeFileAtomic(metaFile(dataDir), JSON.stringify(meta, null, 2) + "\n", 0o644);
+  await writeFileAtomic(metaFile(dataDir), JSON.stringify(meta, null, 2) + "\n");
 }
 
 export async function writePending(dataDir: string, gen: number): Promise<void> {
-  await writeFileAtomic(pendingFile(dataDir), JSON.stringify({ gen }) + "\n", 0o644);
+  await writeFileAtomic(pendingFile(dataDir), JSON.stringify({ gen }) + "\n");
 }
 
 export async function clearPending(dataDir: string): Promise<void> {

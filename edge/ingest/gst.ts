@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { FragmentSplitter, concat, parseFragment, type FragmentInfo, type InitInfo } from "../../lib/mp4/index.ts";
 import type { GapReason } from "../../lib/store/types.ts";
 import { describeStream } from "./probe.ts";
+import { startRtspRelay } from "./relay.ts";
 import { GST_LAUNCH, pipelineArgs, recordsAudio } from "./pipeline.ts";
 import { keyframeParamSets, sameBytes } from "./paramsets.ts";
 import type { IngestSession, SessionParams } from "./source.ts";
@@ -50,14 +51,26 @@ class GstSession implements IngestSession {
       p.log.info("audio track not recorded (no stream-copy path into MP4)", { audio: desc.audio ?? desc.unsupportedAudio });
     }
     if (this.killed) return { reason: "stopped", detail: "recorder stopped" };
-    const args = pipelineArgs({
-      url: stripCredentials(p.url),
-      user: p.user ?? urlPart(p.url, "username"),
-      password: p.password ?? urlPart(p.url, "password"),
-      video: desc.video!,
-      audio: desc.audio,
-      latencyMs: p.latencyMs,
-    });
+    const user = p.user ?? urlPart(p.url, "username");
+    const password = p.password ?? urlPart(p.url, "password");
+    // A password never goes on gst-launch's command line (world-readable in /proc): the child
+    // talks to a loopback relay that authenticates to the camera for it (relay.ts).
+    const relay = password !== undefined ? await startRtspRelay({ cameraUrl: stripCredentials(p.url), cred: { user: user ?? "", password }, log: p.log }) : null;
+    try {
+      return await this.record(desc, pipelineArgs({
+        url: relay ? relay.url : stripCredentials(p.url),
+        ...(relay || user === undefined ? {} : { user }),
+        video: desc.video!,
+        audio: desc.audio,
+        latencyMs: p.latencyMs,
+      }));
+    } finally {
+      relay?.close();
+    }
+  }
+
+  private async record(desc: Awaited<ReturnType<typeof describeStream>>, args: string[]): Promise<End> {
+    const { p } = this;
     // setpriv --pdeathsig: the child dies with this process even on kill -9, while staying in
     // our process group (no setsid), so a terminal's Ctrl-C reaches it too.
     const cmd = existsSync(SETPRIV) ? [SETPRIV, "--pdeathsig", "KILL", "--", GST_LAUNCH, ...args] : [GST_LAUNCH, ...args];

@@ -3,12 +3,17 @@
  * normally die with it (parent-death signal via setpriv, SIGPIPE on stdout); this file is the
  * last line of defence: at startup every pid it lists that still runs gst-launch is killed.
  */
-import { readFileSync, writeFileSync, renameSync, existsSync } from "node:fs";
+import { readFileSync, existsSync } from "node:fs";
+import { writeFileAtomic } from "../../lib/fsutil.ts";
 import type { Logger } from "../../lib/log/index.ts";
 
 export class PidFile {
   private pids = new Set<number>();
-  constructor(readonly path: string) {}
+  private writing: Promise<void> = Promise.resolve();
+  constructor(
+    readonly path: string,
+    private readonly log?: Logger,
+  ) {}
 
   add(pid: number): void {
     this.pids.add(pid);
@@ -19,11 +24,16 @@ export class PidFile {
     if (this.pids.delete(pid)) this.flush();
   }
 
+  /** Writes the current list (empty at start: the stale pids are dealt with); resolves once it is on disk. */
+  save(): Promise<void> {
+    this.flush();
+    return this.writing;
+  }
+
   private flush(): void {
-    // tmp + rename: a crash mid-write must not leave a half file that hides live children.
-    const tmp = `${this.path}.tmp`;
-    writeFileSync(tmp, [...this.pids].join("\n") + "\n");
-    renameSync(tmp, this.path);
+    // Atomic (a crash mid-write must not leave a half file that hides live children) and
+    // serialized per path: children start and end concurrently.
+    this.writing = writeFileAtomic(this.path, [...this.pids].join("\n") + "\n").catch((e) => this.log?.error("pid file not saved", { err: e as Error }));
   }
 
   /** Kills gst-launch processes left by a previous run of this edge; returns the pids killed. */
@@ -49,7 +59,6 @@ export class PidFile {
         // exited meanwhile
       }
     }
-    writeFileSync(path, "");
     return killed;
   }
 }

@@ -41,7 +41,7 @@ export class Usage {
     this.s.byLink[link] = (this.s.byLink[link] ?? 0) + n;
     const snap = JSON.stringify(this.s);
     this.writing = this.writing.then(async () => {
-      await mkdir(dirname(this.file), { recursive: true });
+      await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
       await writeFileDurable(this.file, snap);
     });
     return this.writing;

@@ -5,6 +5,7 @@ import path from "node:path";
 import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { Outbox } from "./outbox.ts";
+import { setAtomicWriteFault } from "../../lib/fsutil.ts";
 import { parseUp } from "../../federation/protocol/index.ts";
 
 let root: string;
@@ -106,5 +107,35 @@ describe("outbox", () => {
     expect(seqs.slice(0, durable)).toEqual(Array.from({ length: durable }, (_, i) => i + 1));
     expect(await box.append("event", ev(0))).toBe(seqs[seqs.length - 1]! + 1);
     await box.close();
+  });
+
+  test("a state save while another is in flight (batch timer vs close) neither fails nor loses the newer ack", async () => {
+    const dir = path.join(root, "overlap");
+    const sink = new MemorySink();
+    const box = await Outbox.open({ dir, clock, log: new Logger({ component: "outbox", sink }) });
+    for (let i = 1; i <= 10; i++) await box.append("event", ev(i));
+    // Hold the timer's save of state.json just before its rename, as a slow disk under load does.
+    let held: (() => void) | null = null;
+    const gate = new Promise<void>((r) => (held = r));
+    let hits = 0;
+    setAtomicWriteFault(async (step, file) => {
+      if (step === "rename" && file.endsWith(path.join("overlap", "state.json")) && hits++ === 0) await gate;
+    });
+    try {
+      box.ack(5);
+      const deadline = Date.now() + 10_000;
+      while (hits === 0 && Date.now() < deadline) await Bun.sleep(10);
+      expect(hits).toBe(1); // the batched save is in flight, through the shared crash-safe helper
+      box.ack(10);
+      const closing = box.close(); // saves again while the first save is still open
+      await Bun.sleep(50);
+      held!();
+      await closing;
+    } finally {
+      setAtomicWriteFault(null);
+    }
+    expect(sink.records.filter((r) => r.level === "error")).toEqual([]);
+    expect(JSON.parse(await Bun.file(path.join(dir, "state.json")).text()).acked).toBe(10);
+    expect((await readdir(dir)).filter((n) => n.includes(".tmp"))).toEqual([]);
   });
 });

@@ -7,10 +7,11 @@
  * reported). Files: <dir>/<lane>-<firstSeq>.log with records [len u32][crc32 u32][JSON],
  * and state.json {ob, acked, telemetryDroppedThrough}. A torn tail (kill -9) is cut at open.
  */
-import { open, readdir, readFile, rename, truncate, unlink, mkdir, type FileHandle } from "node:fs/promises";
+import { open, readdir, readFile, truncate, unlink, mkdir, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
+import { fsyncDir, writeFileAtomic } from "../../lib/fsutil.ts";
 import { laneOf, PROTOCOL_VERSION, type UpBody, type UpType } from "../../federation/protocol/index.ts";
 
 export type Lane = "critical" | "telemetry";
@@ -267,11 +268,11 @@ export class Outbox {
       }
     }
     const path = join(this.o.dir, `${lane}-${String(seq).padStart(12, "0")}.log`);
-    const h = await open(path, "a");
+    const h = await open(path, "a", 0o600);
     this.handles.set(path, h);
     const f: LogFile = { lane, firstSeq: seq, lastSeq: seq, path, size: 0 };
     this.files.push(f);
-    await syncDir(this.o.dir);
+    await fsyncDir(this.o.dir);
     return f;
   }
 
@@ -294,20 +295,11 @@ export class Outbox {
     }, 100);
   }
 
+  /** Crash-safe and serialized per path in lib/fsutil (the batch timer and close() may both save). */
   private async saveState(): Promise<void> {
     if (!this.stateDirty) return;
     this.stateDirty = false;
-    const p = join(this.o.dir, "state.json");
-    const tmp = p + ".tmp";
-    const h = await open(tmp, "w");
-    try {
-      await h.write(JSON.stringify(this.state));
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-    await rename(tmp, p);
-    await syncDir(this.o.dir);
+    await writeFileAtomic(join(this.o.dir, "state.json"), JSON.stringify(this.state));
   }
 
   /** Files whose every record is acknowledged (or dropped telemetry) are deleted — after state.json says so. */
@@ -330,7 +322,7 @@ export class Outbox {
   }
 
   private async load(): Promise<void> {
-    await mkdir(this.o.dir, { recursive: true });
+    await mkdir(this.o.dir, { recursive: true, mode: 0o700 });
     try {
       this.state = JSON.parse(await readFile(join(this.o.dir, "state.json"), "utf8")) as State;
     } catch (e) {
@@ -375,7 +367,7 @@ export class Outbox {
     // Reopen the newest file of each lane for appending.
     for (const lane of ["critical", "telemetry"] as const) {
       const last = [...this.files].reverse().find((f) => f.lane === lane);
-      if (last && last.size < this.fileBytes) this.handles.set(last.path, await open(last.path, "a"));
+      if (last && last.size < this.fileBytes) this.handles.set(last.path, await open(last.path, "a", 0o600));
     }
     await this.dropFiles();
     this.o.log.info("outbox open", { ob: this.state.ob, pending: all.length, bytes: this.bytes, acked: this.state.acked });
@@ -405,13 +397,4 @@ function unframe(buf: Uint8Array): { records: Uint8Array[]; goodBytes: number } 
     off += HEADER + len;
   }
   return { records, goodBytes: off };
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const h = await open(dir, "r");
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
 }

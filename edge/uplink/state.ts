@@ -1,6 +1,6 @@
 /** Small JSON state files of the uplink, written tmp + fsync + rename + dir fsync. */
-import { open, readFile, rename } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../../lib/fsutil.ts";
 
 export async function readJsonState<T>(path: string, fallback: T): Promise<T> {
   try {
@@ -11,22 +11,9 @@ export async function readJsonState<T>(path: string, fallback: T): Promise<T> {
   }
 }
 
-export async function writeJsonState(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const h = await open(tmp, "w");
-  try {
-    await h.write(JSON.stringify(value));
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-  await rename(tmp, path);
-  const d = await open(dirname(path), "r");
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+/** Crash-safe, serialized per path (lib/fsutil). */
+export function writeJsonState(path: string, value: unknown): Promise<void> {
+  return writeFileAtomic(path, JSON.stringify(value));
 }
 
 /** Serializes async work (sync ticks, config applies) so state files are never written concurrently. */

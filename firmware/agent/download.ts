@@ -39,7 +39,7 @@ const SYNC_EVERY = 4 * 1024 * 1024;
 const MAX_RANGE = 8 * 1024 * 1024;
 
 export async function downloadBundle(o: DownloadOptions): Promise<DownloadResult> {
-  await fs.mkdir(o.dir, { recursive: true });
+  await fs.mkdir(o.dir, { recursive: true, mode: 0o700 });
   const done = path.join(o.dir, `${o.bundle.sha256}.bundle`);
   const part = path.join(o.dir, `${o.bundle.sha256}.part`);
   if (await exists(done)) {

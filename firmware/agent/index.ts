@@ -17,7 +17,8 @@ import { createLogger, type Logger } from "../../lib/log/index.ts";
 import { extractBundle } from "../bundle.ts";
 import { hashFile, writeAtomic, syncDir } from "../fsutil.ts";
 import { canonical, checkExpiry, parseRoot, UpdateError, verifyNextRoot, verifyRole, verifyTargets, type TargetsMeta } from "../meta.ts";
-import { commitPending, firmwarePaths, other, readState, readTrustedRoot, removeDir, rollbackPending, RESTART_EXIT_CODE, writeState, type Slot } from "../slots.ts";
+import { commitPending, firmwarePaths, other, readState, removeDir, rollbackPending, RESTART_EXIT_CODE, writeState, type Slot } from "../slots.ts";
+import { readTrustedRoot, rememberRoot, SLOT_ROOT } from "../trust.ts";
 import { downloadBundle } from "./download.ts";
 import { waitHealthy, type HealthProbe } from "./health.ts";
 import type { Offer, StatusReport, UpdateNotifier, UpdateSource } from "./source.ts";
@@ -151,15 +152,18 @@ export class UpdateAgent {
     if (now.lastResult && canonical(now.lastResult) === canonical(r)) await writeState(this.p, { ...now, lastResult: { ...r, reported: true } });
   }
 
-  /** Walks root N → N+1 → … as far as central has them (key rotation). */
+  /**
+   * Walks root N → N+1 → … from the anchor as far as central has them (key rotation). The new
+   * roots go to the history only: the anchor moves when a release signed under them commits.
+   */
   private async updateRoot() {
     let trusted = await readTrustedRoot(this.p);
     for (let i = 0; i < 100; i++) {
       const raw = await this.o.source.root(trusted.signed.version + 1);
       if (!raw) break;
       trusted = await verifyNextRoot(trusted.signed, raw);
-      await writeAtomic(this.p.root, JSON.stringify(trusted, null, 2) + "\n");
-      this.log.info("update root rotated", { version: trusted.signed.version });
+      await rememberRoot(this.p, trusted);
+      this.log.info("update root rotation accepted (becomes the anchor when its release commits)", { version: trusted.signed.version });
     }
     checkExpiry(`root v${trusted.signed.version}`, trusted.signed.expires, this.clock.now());
     return trusted;
@@ -210,6 +214,8 @@ export class UpdateAgent {
     const staging = this.p.staging(target);
     await removeDir(staging);
     await extractBundle(dl.file, staging, targets.signed);
+    // The slot keeps the root that verified it: at boot it is checked against that root's chain.
+    await writeAtomic(path.join(staging, SLOT_ROOT), JSON.stringify(root, null, 2) + "\n");
     await writeAtomic(path.join(staging, "targets.json"), JSON.stringify(targets, null, 2) + "\n");
 
     await this.step("promote");
@@ -269,11 +275,13 @@ export async function provision(o: { dataDir: string; root: unknown; bundleFile:
   const t = await verifyTargets(o.targets, { root: root.signed, now: o.now, lastTargetsVersion: 0, currentRelease: null }, { forInstall: true });
   const h = await hashFile(o.bundleFile, t.signed.bundle.length + 1);
   if (h.sha256 !== t.signed.bundle.sha256 || h.length !== t.signed.bundle.length) throw new UpdateError("hash-mismatch", "bundle does not match its signed targets");
-  await fs.mkdir(path.join(p.dir, "slots"), { recursive: true });
+  await fs.mkdir(path.join(p.dir, "slots"), { recursive: true, mode: 0o700 });
   await writeAtomic(p.root, JSON.stringify(root, null, 2) + "\n");
+  await rememberRoot(p, root);
   const staging = p.staging("a");
   await removeDir(staging);
   await extractBundle(o.bundleFile, staging, t.signed);
+  await writeAtomic(path.join(staging, SLOT_ROOT), JSON.stringify(root, null, 2) + "\n");
   await writeAtomic(path.join(staging, "targets.json"), JSON.stringify(t, null, 2) + "\n");
   await removeDir(p.slot("a"));
   await fs.rename(staging, p.slot("a"));

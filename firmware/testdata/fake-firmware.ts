@@ -24,7 +24,8 @@ const source = new MemorySource();
 const i = args.indexOf("--install");
 if (i >= 0) {
   const dir = args[i + 1]!;
-  const offer = JSON.parse(await fs.readFile(path.join(dir, "offer.json"), "utf8")) as { version: string; bundle: string; targets: string };
+  const offer = JSON.parse(await fs.readFile(path.join(dir, "offer.json"), "utf8")) as { version: string; bundle: string; targets: string; roots?: unknown[] };
+  source.roots = offer.roots ?? [];
   await source.add(offer.version, offer.bundle, JSON.parse(await fs.readFile(offer.targets, "utf8")));
   source.current = { campaignId: "c1", version: offer.version };
 }

@@ -7,7 +7,8 @@
  * job is described by <dir>/<id>.json beside <dir>/<id>.mp4 so results survive a restart.
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { isAtomicTmp, writeFileAtomic } from "../fsutil.ts";
 import { join } from "node:path";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log/index.ts";
@@ -56,10 +57,10 @@ export class Exporter {
   private chain: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: ExporterOptions) {
-    mkdirSync(opts.dir, { recursive: true });
+    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     for (const name of readdirSync(opts.dir)) {
       const full = join(opts.dir, name);
-      if (name.endsWith(".tmp")) {
+      if (name.endsWith(".tmp") || isAtomicTmp(name)) {
         rmSync(full, { force: true }); // leftovers of a job interrupted by a restart
         continue;
       }
@@ -170,7 +171,7 @@ export class Exporter {
     } finally {
       rmSync(src, { force: true });
       job.finishedAtMs = this.opts.clock.now();
-      writeFileSync(join(this.opts.dir, `${job.id}.json`), JSON.stringify(job));
+      await writeFileAtomic(join(this.opts.dir, `${job.id}.json`), JSON.stringify(job)).catch((e) => log?.error("export record not saved", { err: (e as Error).message }));
     }
   }
 }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { EvidenceLock, GapReason, GapRecord, StreamKind } from "./types.ts";
 import { GAPS_DIR, LOCKS_DIR, appendDurable, gapsRelPath, isCameraId, lockRelPath, parseGapsFile, unlinkDurable, writeFileDurable } from "./layout.ts";
 import { StoreInputError } from "./errors.ts";
+import { isAtomicTmp } from "../fsutil.ts";
 
 /** A gap whose end is not known yet (recording has not resumed). */
 export interface JournalGap extends Omit<GapRecord, "endMs"> {
@@ -114,7 +115,7 @@ export async function readLocks(root: string): Promise<{ locks: EvidenceLock[]; 
   const bad: string[] = [];
   const tmp: string[] = [];
   for (const name of names.sort()) {
-    if (name.endsWith(".json.tmp")) {
+    if (isAtomicTmp(name)) {
       tmp.push(`${LOCKS_DIR}/${name}`);
       continue;
     }

@@ -84,7 +84,7 @@ export { fsyncDir } from "../fsutil.ts";
 
 /** mkdir -p that also fsyncs each parent whose entry it created, so a new directory survives power loss. */
 export async function mkdirDurable(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
+  const first = await mkdir(dir, { recursive: true, mode: 0o700 });
   if (!first) return;
   let d = dir;
   const made: string[] = [];
@@ -95,10 +95,10 @@ export async function mkdirDurable(dir: string): Promise<void> {
   for (const m of made) await fsyncDir(dirname(m));
 }
 
-/** Whole-file replace (see lib/fsutil.ts). The fixed `.tmp` name is what journal.ts sweeps on open. */
+/** Whole-file replace (see lib/fsutil.ts); journal.ts sweeps the tmp files a crash leaves (isAtomicTmp). */
 export async function writeFileDurable(path: string, data: string | Uint8Array): Promise<void> {
   await mkdirDurable(dirname(path));
-  await writeFileAtomic(path, data, 0o644, { tmp: `${path}.tmp` });
+  await writeFileAtomic(path, data);
 }
 
 /** Append one record and fsync; a torn last line is tolerated by readers. */

@@ -17,6 +17,7 @@ import { writeBundle } from "../../firmware/bundle.ts";
 import { signRelease } from "../../firmware/release.ts";
 import { firmwarePaths, readState, type SlotState } from "../../firmware/slots.ts";
 import { pseudoRandom, testKeys, inDays, type TestKeys } from "../../firmware/testkit.ts";
+import { generateKey, rotateRoot } from "../../firmware/meta.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { MediaStore } from "../../lib/store/index.ts";
 import { OUTPOST, REPO, run, tempDir } from "../helpers.ts";
@@ -72,6 +73,15 @@ export class FirmwareWorld {
     this.token = ((await login.json()) as { token: string }).token;
     const r = await this.api("POST", "/api/v1/firmware/roots", this.keys.rootMeta);
     if (r.status !== 201) throw new Error(`root upload: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+
+  /** Rotates the update keys: root 2 (signed by root 1's key and its own) goes to central; returns the new keys. */
+  async rotate(): Promise<TestKeys> {
+    const [root, targets] = [await generateKey(), await generateKey()];
+    const rootMeta = await rotateRoot(this.keys.rootMeta, { oldRootKeys: [this.keys.root], rootKeys: [root], targetsKeys: [targets], expires: inDays(365) });
+    const r = await this.api("POST", "/api/v1/firmware/roots", rootMeta);
+    if (r.status !== 201) throw new Error(`root rotation upload: ${r.status} ${JSON.stringify(r.body)}`);
+    return { root, targets, rootMeta };
   }
 
   async api(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> {
