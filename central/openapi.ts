@@ -87,7 +87,8 @@ export const openapi = {
  */
 import { z } from "zod";
 import type { Context, Env, Hono, MiddlewareHandler } from "hono";
-import { badRequest, readJson } from "../lib/http/problem.ts";
+import { readJson } from "../lib/http/problem.ts";
+import { parseQuery } from "../lib/http/query.ts";
 
 type Method = "get" | "post" | "put" | "patch" | "delete";
 
@@ -170,12 +171,7 @@ export function route<E extends Env, Q extends z.ZodObject | undefined = undefin
   const h = async (c: Context<E>) => {
     let query: unknown = undefined;
     if (doc.query) {
-      const r = doc.query.safeParse(c.req.query());
-      if (!r.success) {
-        const i = r.error.issues[0]!;
-        throw badRequest(`query ${i.path.map(String).join(".")}: ${i.message}`, { errors: r.error.issues.map((x) => ({ path: x.path.map(String).join("."), message: x.message })) });
-      }
-      query = r.data;
+      query = parseQuery(c, doc.query);
     }
     const body = doc.body ? await readJson(c, doc.body as z.ZodType) : undefined;
     return handler(c, { query: query as In<Q>, body: body as In<B> });

@@ -7,6 +7,7 @@
  * rule engine (onEvent) with its original time. Must not know about MQTT or HTTP.
  */
 import { z } from "zod";
+import { intQuery } from "../../lib/http/query.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { Db } from "../db.ts";
 
@@ -87,8 +88,8 @@ export const EventQuery = z.object({
   type: z.string().optional().describe("exact type, or a prefix ending in * (camera.*)"),
   source: EventSource.optional(),
   late: z.enum(["true", "false"]).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  limit: intQuery({ min: 1, max: 1000 }).default(100),
+  offset: intQuery({ min: 0, max: 1_000_000 }).default(0),
 });
 export type EventQuery = z.infer<typeof EventQuery>;
 

@@ -13,7 +13,7 @@ import type { Context, Hono, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { systemClock, iso, type Clock } from "../../lib/clock.ts";
 import { createLogger, type Logger } from "../../lib/log/index.ts";
-import { badRequest, conflict, forbidden, notFound, readJson } from "../../lib/http/problem.ts";
+import { assertText, badRequest, conflict, forbidden, notFound, readJson } from "../../lib/http/problem.ts";
 import { chunkBundle } from "../../firmware/chunk.ts";
 import { hashFile, readJsonFile, sha256Hex, writeAtomic } from "../../firmware/fsutil.ts";
 import { compareVersions, parseRoot, UpdateError, verifyNextRoot, verifyRole, verifyTargets, type RootMeta, type TargetsMeta } from "../../firmware/meta.ts";
@@ -373,6 +373,7 @@ export class FirmwareService {
     app.get(`${base}/roots`, auth, admin, (c) => c.json({ roots: this.roots }));
     app.post(`${base}/roots`, auth, admin, async (c) => {
       const body = await c.req.json().catch(() => { throw badRequest("The root must be JSON."); });
+      assertText(body);
       return c.json(await guard(() => this.addRoot(body)), 201);
     });
     app.get(`${base}/releases`, auth, admin, (c) => c.json({ releases: this.listReleases() }));

@@ -7,6 +7,7 @@
 import type { Context, Hono, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { badRequest, forbidden, notFound, readJson } from "../../lib/http/problem.ts";
+import { intQuery, queryParam, timeQuery } from "../../lib/http/query.ts";
 import { DesiredConfig, splitCentralCameraId } from "../../federation/protocol/index.ts";
 import type { ApiEnv } from "../api.ts";
 import { requireRight, type Rights } from "../rights/index.ts";
@@ -61,13 +62,7 @@ const CommandPost = z.object({
   id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
 });
 
-function timeParam(c: Context, name: string, fallback: number): number {
-  const v = c.req.query(name);
-  if (v === undefined) return fallback;
-  const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(t)) throw badRequest(`${name} must be an ISO 8601 time (got ${JSON.stringify(v)}).`);
-  return t;
-}
+const timeParam = (c: Context, name: string, fallback: number): number => queryParam(c, name, timeQuery(), fallback);
 
 /**
  * With `rights` (central's users/roles), every list is filtered to what the user may see and
@@ -171,9 +166,8 @@ export function mountSiteRoutes(app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEn
   app.get("/api/v1/sites/:id/events", auth, seeSite, async (c) => {
     const id = c.req.param("id");
     requireSite(id);
-    const after = Number(c.req.query("after") ?? 0);
-    const limit = Math.min(Number(c.req.query("limit") ?? 1000), 10_000);
-    if (!Number.isFinite(after) || !Number.isFinite(limit) || limit <= 0) throw badRequest("after and limit must be numbers.");
+    const after = queryParam(c, "after", intQuery({ min: 0 }), 0);
+    const limit = queryParam(c, "limit", intQuery({ min: 1, max: 10_000 }), 1000);
     return c.json({ events: await s.events(id, after, limit) });
   });
 }

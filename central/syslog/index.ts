@@ -5,6 +5,7 @@
  * than the retention. Must not log through the logger it is fed by (that would loop).
  */
 import { z } from "zod";
+import { intQuery } from "../../lib/http/query.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { LogRecord, LogSink } from "../../lib/log/index.ts";
 import type { Db } from "../db.ts";
@@ -39,8 +40,8 @@ export const SyslogQuery = z.object({
   q: z.string().max(200).optional().describe("substring of the message"),
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),
-  before: z.coerce.number().int().positive().optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  before: intQuery({ min: 1 }).optional(),
+  limit: intQuery({ min: 1, max: 1000 }).default(100),
 });
 export type SyslogQuery = z.infer<typeof SyslogQuery>;
 
