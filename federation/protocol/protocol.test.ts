@@ -32,6 +32,14 @@ describe("protocol", () => {
     expect(peekSeq("nope")).toBeNull();
   });
 
+  test("control characters anywhere in a message are refused with the field named", () => {
+    const lock = parseUp(JSON.stringify({ ...env, type: "locks", body: { cameraId: "c1", locks: [{ id: "l1", startMs: 1, endMs: 2, reason: "case\u0000 7" }] } }));
+    expect(lock).toEqual({ ok: false, reason: expect.stringContaining("body.locks.0.reason: contains the control character U+0000") });
+    const data = parseUp(JSON.stringify({ ...env, type: "event", body: { eventId: "e", kind: "motion", atMs: 5, data: { note: "\u001b[2J" } } }));
+    expect(!data.ok && data.reason).toContain("body.data.note");
+    expect(parseUp(JSON.stringify({ ...env, type: "locks", body: { cameraId: "c1", locks: [{ id: "l1", startMs: 1, endMs: 2, reason: "line 1\nline 2" }] } })).ok).toBe(true);
+  });
+
   test("desired config is strict: unknown keys are a rejection", () => {
     expect(DesiredConfig.safeParse({ retention: { maxAgeHours: 24 }, cameras: { c1: { recording: ["on-event", "scheduled"] } } }).success).toBe(true);
     expect(DesiredConfig.safeParse({ retention: { maxAgeHourz: 24 } }).success).toBe(false);
