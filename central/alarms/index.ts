@@ -211,7 +211,7 @@ export class Alarms {
     p.push(...scope.params);
     const w = where.join(" AND ");
     // Two statements: a window count would make DuckDB materialise every matching row before the top-N.
-    const rows = await this.db.all<Record<string, string | number | boolean | null>>(`SELECT * FROM alarms WHERE ${w} ORDER BY ${SORTS[q.sort]} LIMIT ${q.limit} OFFSET ${q.offset}`, p);
+    const rows = await this.db.all<Record<string, string | number | boolean | null>>(`SELECT * FROM alarms WHERE ${w} ORDER BY ${SORTS[q.sort]} LIMIT $${p.length + 1} OFFSET $${p.length + 2}`, [...p, BigInt(q.limit), BigInt(q.offset)]);
     const total = rows.length < q.limit && (rows.length > 0 || q.offset === 0) ? q.offset + rows.length : Number((await this.db.all<{ n: string }>(`SELECT count(*) AS n FROM alarms WHERE ${w}`, p))[0]?.n ?? 0);
     return { alarms: rows.map(fromRow), total, limit: q.limit, offset: q.offset };
   }

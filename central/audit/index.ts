@@ -162,8 +162,8 @@ export class Audit {
     if (q.to) add("at_ms < ?", BigInt(Date.parse(q.to)));
     if (q.before) add("seq < ?", BigInt(q.before));
     const rows = await this.o.db.all<Record<string, string | null>>(
-      `SELECT * FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq DESC LIMIT ${q.limit + 1}`,
-      p,
+      `SELECT * FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq DESC LIMIT $${p.length + 1}`,
+      [...p, BigInt(q.limit + 1)],
     );
     const more = rows.length > q.limit;
     const records = rows.slice(0, q.limit).map(toRecord);

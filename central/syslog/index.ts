@@ -145,7 +145,7 @@ export class Syslog implements LogSink {
       const ph = sources.map((s) => (p.push(s), `$${p.length}`));
       where.push(`source IN (${ph.join(", ")})`);
     }
-    const rows = await this.o.db.all<Record<string, string>>(`SELECT * FROM syslog ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT ${q.limit + 1}`, p);
+    const rows = await this.o.db.all<Record<string, string>>(`SELECT * FROM syslog ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT $${p.length + 1}`, [...p, BigInt(q.limit + 1)]);
     const entries = rows.slice(0, q.limit).map((r) => ({
       id: Number(r.id),
       at: new Date(Number(r.at_ms)).toISOString(),
