@@ -21,7 +21,7 @@ import { quiet, until } from "./lib/cp.ts";
 
 setDefaultTimeout(180_000);
 
-/** A lock reason the schema accepts and the test's mirror refuses (CHECK constraint): a stand-in for any database failure the schema cannot foresee. */
+/** A lock reason the schema accepts and the test's mirror refuses (the CHECK below): a stand-in for any database failure the schema cannot foresee. */
 const DB_REFUSES = "the database refuses this reason";
 
 let root: string;
@@ -99,7 +99,7 @@ beforeAll(async () => {
   const pre = await DuckDBInstance.create(join(dataDir, "sites.duckdb"));
   const con = await pre.connect();
   await con.run(
-    `CREATE TABLE cp_locks (site_id VARCHAR, camera_id VARCHAR, lock_id VARCHAR, start_ms BIGINT, end_ms BIGINT, reason VARCHAR, expires_ms BIGINT, PRIMARY KEY (site_id, lock_id), CHECK (reason <> '${DB_REFUSES}'))`,
+    `CREATE TABLE cp_locks (site_id VARCHAR, camera_id VARCHAR, lock_id VARCHAR, start_ms BIGINT, end_ms BIGINT, reason VARCHAR, expires_ms BIGINT, PRIMARY KEY (site_id, lock_id), CHECK (reason <> 'the database refuses this reason'))`,
   );
   con.closeSync();
   pre.closeSync();
