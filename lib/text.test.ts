@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { findBadText, textProblem } from "./text.ts";
+import { findBadText, textProblem, toText } from "./text.ts";
 
 describe("text rule", () => {
   test("printable text, tabs and line breaks pass; NUL, controls, DEL, C1 and lone surrogates do not", () => {
@@ -18,5 +18,11 @@ describe("text rule", () => {
   test("property: a string is refused exactly when it holds a forbidden code unit", () => {
     const forbidden = (s: string) => [...s].some((ch) => { const c = ch.charCodeAt(0); return (c < 0x20 && c !== 9 && c !== 10 && c !== 13) || (c >= 0x7f && c <= 0x9f); }) || !s.isWellFormed();
     fc.assert(fc.property(fc.string({ unit: "binary" }), (s) => (textProblem(s) !== null) === forbidden(s)), { numRuns: 2000 });
+  });
+
+  test("toText replaces what the rule forbids and says so; clean values pass unchanged", () => {
+    expect(toText<unknown>({ msg: "\u001b[31mred\u001b[0m", "k\u0000": ["x\ud800", 5, null] })).toEqual({ value: { msg: "\uFFFD[31mred\uFFFD[0m", "k\uFFFD": ["x\uFFFD", 5, null] }, changed: true });
+    expect(toText({ a: "fine\n", b: [1, true] })).toEqual({ value: { a: "fine\n", b: [1, true] }, changed: false });
+    fc.assert(fc.property(fc.jsonValue(), fc.string({ unit: "binary" }), (v, s) => findBadText(toText({ v, s }).value) === null));
   });
 });

@@ -45,3 +45,27 @@ export function findBadText(v: unknown, path: (string | number)[] = []): TextIss
   }
   return null;
 }
+
+const CONTROL_ALL = new RegExp(CONTROL.source, "g");
+
+/**
+ * A copy of a JSON-like value whose strings and keys obey the text rule: forbidden characters
+ * become U+FFFD. For text a process passes on from elsewhere (a camera's event payload, a log
+ * line with terminal escapes) where dropping the whole record would lose more than it protects.
+ */
+export function toText<T>(v: T): { value: T; changed: boolean } {
+  let changed = false;
+  const fix = (s: string) => {
+    const r = s.replace(CONTROL_ALL, "\uFFFD").toWellFormed();
+    if (r !== s) changed = true;
+    return r;
+  };
+  const walk = (x: unknown): unknown => {
+    if (typeof x === "string") return fix(x);
+    if (Array.isArray(x)) return x.map(walk);
+    if (x && typeof x === "object") return Object.fromEntries(Object.entries(x).map(([k, y]) => [fix(k), walk(y)]));
+    return x;
+  };
+  const value = walk(v) as T;
+  return { value, changed };
+}
