@@ -99,8 +99,10 @@ beforeAll(async () => {
   const pre = await DuckDBInstance.create(join(dataDir, "sites.duckdb"));
   const con = await pre.connect();
   await con.run(
-    `CREATE TABLE cp_locks (site_id VARCHAR, camera_id VARCHAR, lock_id VARCHAR, start_ms BIGINT, end_ms BIGINT, reason VARCHAR, expires_ms BIGINT, PRIMARY KEY (site_id, lock_id), CHECK (reason <> 'the database refuses this reason'))`,
+    `CREATE TABLE cp_locks (site_id VARCHAR, camera_id VARCHAR, lock_id VARCHAR, start_ms BIGINT, end_ms BIGINT, reason VARCHAR, expires_ms BIGINT, PRIMARY KEY (site_id, lock_id), CHECK (reason <> 'the database refuses this reason'), CHECK (reason <> 'unstorable'))`,
   );
+  // …and a refusal table that cannot record the second one's refusal (its reason quotes the CHECK).
+  await con.run(`CREATE TABLE cp_rejected (site_id VARCHAR, ob VARCHAR, seq BIGINT, type VARCHAR, reason VARCHAR, received_ms BIGINT, PRIMARY KEY (site_id, ob, seq), CHECK (reason NOT LIKE '%unstorable%'))`);
   con.closeSync();
   pre.closeSync();
   site = await startCentralSite({ dataDir, api: { port: 0 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } } } as never, { log: quiet("central") });
@@ -354,6 +356,35 @@ describe("hostile control-plane messages", () => {
     await until("re-sends seen", () => site.sites.control.stats.duplicates - dup0 >= sentA.length || undefined, 30_000, 20);
     expect(Number((await rows<{ n: string }>(`SELECT count(*) AS n FROM cp_events WHERE site_id = $1 AND ob = $2`, [siteA.siteId, siteA.ob]))[0]!.n)).toBe(120);
     expect((await rows(`SELECT seq FROM cp_rejected WHERE site_id = $1 AND ob = $2`, [siteA.siteId, siteA.ob])).length).toBe(1);
+  });
+});
+
+describe("a message that can be neither stored nor refused", () => {
+  test("the ack stops before it and nothing after it is stored (so nothing is acked past a loss) until the edge re-sends; other sites go on", async () => {
+    siteA.newOutbox();
+    siteB.newOutbox();
+    const a1 = await siteA.send("event", { eventId: "u-1", kind: "motion", atMs: 1 });
+    const a2 = await siteA.send("locks", { cameraId: "cam1", locks: [{ id: "l-u", startMs: 1, endMs: 2, reason: "unstorable" }] });
+    const a3 = await siteA.send("event", { eventId: "u-3", kind: "motion", atMs: 3 });
+    const a4 = await siteA.send("event", { eventId: "u-4", kind: "motion", atMs: 4 });
+    const b1 = await siteB.send("event", { eventId: "ub-1", kind: "motion", atMs: 1 });
+    await siteB.ackedThrough(b1.seq, "site B");
+    await siteA.ackedThrough(a1.seq, "site A before the unstorable message");
+    await site.sites.control.idle();
+    const events = async () => (await rows<{ event_id: string }>(`SELECT event_id FROM cp_events WHERE site_id = $1 AND ob = $2 ORDER BY seq`, [siteA.siteId, siteA.ob])).map((r) => r.event_id);
+    expect(await events()).toEqual(["u-1"]);
+    expect(Number((await rows<{ last_seq: string }>(`SELECT last_seq FROM cp_seq WHERE site_id = $1 AND ob = $2`, [siteA.siteId, siteA.ob]))[0]!.last_seq)).toBe(1);
+    // The edge re-sends from its oldest unacknowledged message (an ack timeout): still nothing past seq 1.
+    for (const m of [a2, a3, a4]) await siteA.resend(m.payload);
+    await Bun.sleep(300);
+    await site.sites.control.idle();
+    expect(await events()).toEqual(["u-1"]);
+    // The edge re-sends from what is now its oldest message (here: the unstorable one was dropped
+    // from its outbox): seq goes back, central takes the stream up again from there.
+    await siteA.resend(a3.payload);
+    await siteA.resend(a4.payload);
+    await siteA.ackedThrough(a4.seq, "site A after the re-send");
+    expect(await events()).toEqual(["u-1", "u-3", "u-4"]);
   });
 });
 
