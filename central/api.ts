@@ -8,6 +8,7 @@ import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { z } from "zod";
 import { HttpProblem, forbidden, notFound, onNotFound, onProblem, problemResponse, readJson, unauthorized } from "../lib/http/problem.ts";
+import { textGuard } from "../lib/http/query.ts";
 import { getConnInfo } from "hono/bun";
 import { requireRight } from "./rights/index.ts";
 import type { Operations } from "./events/operations.ts";
@@ -52,6 +53,7 @@ export interface ApiDeps {
 export function apiApp(d: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   app.onError(onProblem(d.log));
+  app.use("*", textGuard);
   app.notFound(onNotFound);
   const auth = requireUser(d.users);
   const rights = d.ops.rights;

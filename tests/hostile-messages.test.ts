@@ -401,6 +401,16 @@ describe("hostile input over HTTP", () => {
     expect(p.errors[0]!.path).toBe("reason");
   });
 
+  test("a control character in a path or in a query parameter a route reads by hand is a 400 naming it", async () => {
+    const path = await api("GET", `/api/v1/sites/${siteA.siteId}%00/events`);
+    expect(path.status).toBe(400);
+    expect(((await path.json()) as { detail: string }).detail).toContain("The request path contains the control character U+0000");
+    const q = await api("GET", "/api/v1/retrievals?siteId=a%00b");
+    expect(q.status).toBe(400);
+    expect(q.headers.get("content-type")).toContain("application/problem+json");
+    expect(((await q.json()) as { detail: string }).detail).toStartWith("The query parameter 'siteId' contains the control character U+0000");
+  });
+
   test("property: hostile numbers and text in the query of every central GET route with numeric parameters never answer 500", async () => {
     const cam = `${siteA.siteId}.cam1`;
     const routes: [string, string[]][] = [

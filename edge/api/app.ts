@@ -9,7 +9,7 @@ import { setCookie, deleteCookie } from "hono/cookie";
 import { LoginThrottle, SESSION_COOKIE, Sessions, burnVerify, requestToken, requireSession, verifyPassword, type Session } from "../../lib/auth/index.ts";
 import { iso } from "../../lib/clock.ts";
 import { HttpProblem, badRequest, conflict, notFound, onNotFound, onProblem, problemResponse, readJson } from "../../lib/http/problem.ts";
-import { parseQuery } from "../../lib/http/query.ts";
+import { parseQuery, textGuard } from "../../lib/http/query.ts";
 import { ExportError, Exporter, Playback, SnapshotError, rangeReply, snapshot, type ExportJob } from "../../lib/playback/index.ts";
 import type { EvidenceLock, StreamKind } from "../../lib/store/types.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -54,6 +54,7 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
 
   const app = new Hono<Env>();
   app.onError(onProblem(log));
+  app.use("*", textGuard);
   app.notFound(onNotFound);
   const api = new Hono<Env>();
 

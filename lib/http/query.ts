@@ -4,7 +4,7 @@
  * SQL bind (int64) or in Date#toISOString is a 500 — and every value against the text rule
  * (lib/text.ts). Failures are 400 problem+json naming the parameter.
  */
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { textProblem } from "../text.ts";
 import { badRequest, type HttpProblem } from "./problem.ts";
@@ -82,3 +82,20 @@ export function queryParam<T>(c: Context, name: string, schema: z.ZodType<T>, fa
   if (r.success) return r.data;
   throw queryProblem(r.error.issues.map((i) => ({ ...i, path: [name, ...i.path] })));
 }
+
+/**
+ * Middleware for a whole app: the decoded path and every query value obey the text rule, so a
+ * route that reads a parameter by hand never sees a NUL or other control character.
+ */
+export const textGuard: MiddlewareHandler = async (c, next) => {
+  let path = c.req.path;
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    // Malformed percent-encoding: left to the router (404) and the routes.
+  }
+  const p = textProblem(path);
+  if (p) throw badRequest(`The request path ${p}.`);
+  checkQueryText(c);
+  await next();
+};
