@@ -162,7 +162,7 @@ export class ControlPlane {
   /** Plans and writes items in one transaction; then acks and runs the effects. Returns the error instead of throwing. */
   private async store(items: Item[]): Promise<Error | null> {
     const p = this.plan(items);
-    for (const [, v] of p.marks) p.ops.push({ sql: `INSERT OR REPLACE INTO cp_seq VALUES ($1, $2, $3)`, params: [v.siteId, v.ob, big(v.seq)] });
+    for (const [k, v] of p.marks) p.ops.push({ table: "cp_seq", key: k, row: [v.siteId, v.ob, big(v.seq)] });
     if (p.ops.length) {
       try {
         await this.o.db.transaction((tx) => this.write(tx, p.ops));

@@ -35,6 +35,7 @@ export async function openMirror(file: string): Promise<Db> {
 
 /** Tables a batch fills row by row (through staging); `replace` = keyed, a re-sent row replaces. */
 export const ROW_TABLES = {
+  cp_seq: { columns: "site_id, ob, last_seq", stage: "cp_stage_seq", replace: true },
   cp_events: { columns: "site_id, ob, seq, event_id, camera_id, kind, at_ms, data, received_ms", stage: "cp_stage_events", replace: false },
   cp_segments: { columns: "site_id, camera_id, stream, start_ms, end_ms, bytes", stage: "cp_stage_segments", replace: true },
   cp_gaps: { columns: "site_id, camera_id, stream, start_ms, end_ms, reason", stage: "cp_stage_gaps", replace: true },
