@@ -10,6 +10,7 @@
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { DAY_MS, Hello, dayDigests, parseMessage, parseUp, parseSiteTopic, peekSeq, topics, centralCameraId, type UpMessage, type UpBody, PROTOCOL_VERSION } from "../../federation/protocol/index.ts";
+import { toText } from "../../lib/text.ts";
 import type { Db, DbTx } from "../db.ts";
 import type { Bus } from "./bus.ts";
 import { ROW_TABLES, type RowTable } from "./mirror.ts";
@@ -183,7 +184,7 @@ export class ControlPlane {
     if (peek.seq <= (this.last.get(k) ?? 0)) return;
     const b = this.blocked.get(k);
     if (b && peek.seq > b.maxSeen) return void (b.maxSeen = peek.seq);
-    const reason = `not stored: ${err.message}`.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?").slice(0, 2000);
+    const reason = toText(`not stored: ${err.message}`.slice(0, 2000)).value;
     const now = this.o.clock.now();
     try {
       await this.o.db.transaction(async (tx) => {
