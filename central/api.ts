@@ -8,7 +8,8 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { z } from "zod";
-import { HttpProblem, forbidden, notFound, onNotFound, onProblem, problemResponse, unauthorized } from "../lib/http/problem.ts";
+import { HttpProblem, forbidden, notFound, onNotFound, onProblem, problemResponse, readJson, unauthorized } from "../lib/http/problem.ts";
+import { textGuard } from "../lib/http/query.ts";
 import { getConnInfo } from "hono/bun";
 import { ApiRouter } from "./openapi.ts";
 import type { Operations } from "./events/operations.ts";
@@ -60,6 +61,7 @@ const RevokeQuery = z.object({ reason: z.string().max(500).optional() });
 export function apiApp(d: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   app.onError(onProblem(d.log));
+  app.use("*", textGuard);
   app.notFound(onNotFound);
   const auth = requireUser(d.users);
   const api = new ApiRouter(app, auth, d.ops);

@@ -7,6 +7,13 @@ import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from "@duckdb
 
 export type AppendValue = string | number | bigint | boolean | null;
 
+/** Statements inside Db.transaction (bound parameters and the appender only). */
+export interface DbTx {
+  run(sql: string, params?: DuckDBValue[]): Promise<void>;
+  all<T>(sql: string, params?: DuckDBValue[]): Promise<T[]>;
+  append(table: string, rows: readonly (readonly AppendValue[])[]): Promise<void>;
+}
+
 export class Db {
   private queue: Promise<unknown> = Promise.resolve();
   private constructor(
@@ -46,25 +53,50 @@ export class Db {
    */
   append(table: string, rows: readonly (readonly AppendValue[])[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
+    return this.serial(() => this.appendNow(table, rows));
+  }
+
+  /**
+   * Runs fn as one transaction with the connection to itself: no statement from another
+   * caller can land inside it (and be rolled back with it). Rolls back when fn throws.
+   */
+  transaction<T>(fn: (tx: DbTx) => Promise<T>): Promise<T> {
     return this.serial(async () => {
-      const a = await this.conn.createAppender(table);
+      await this.conn.run("BEGIN TRANSACTION");
+      const tx: DbTx = {
+        run: async (sql, params = []) => void (await this.conn.run(sql, params)),
+        all: async <R>(sql: string, params: DuckDBValue[] = []) => (await this.conn.runAndReadAll(sql, params)).getRowObjectsJson() as R[],
+        append: (table, rows) => (rows.length ? this.appendNow(table, rows) : Promise.resolve()),
+      };
       try {
-        for (const r of rows) {
-          for (const v of r) {
-            if (v === null) a.appendNull();
-            else if (typeof v === "bigint") a.appendBigInt(v);
-            else if (typeof v === "string") a.appendVarchar(v);
-            else if (typeof v === "boolean") a.appendBoolean(v);
-            else if (Number.isInteger(v)) a.appendInteger(v);
-            else a.appendDouble(v);
-          }
-          a.endRow();
-        }
-        a.flushSync();
-      } finally {
-        a.closeSync();
+        const r = await fn(tx);
+        await this.conn.run("COMMIT");
+        return r;
+      } catch (e) {
+        await this.conn.run("ROLLBACK").catch(() => undefined);
+        throw e;
       }
     });
+  }
+
+  private async appendNow(table: string, rows: readonly (readonly AppendValue[])[]): Promise<void> {
+    const a = await this.conn.createAppender(table);
+    try {
+      for (const r of rows) {
+        for (const v of r) {
+          if (v === null) a.appendNull();
+          else if (typeof v === "bigint") a.appendBigInt(v);
+          else if (typeof v === "string") a.appendVarchar(v);
+          else if (typeof v === "boolean") a.appendBoolean(v);
+          else if (Number.isInteger(v)) a.appendInteger(v);
+          else a.appendDouble(v);
+        }
+        a.endRow();
+      }
+      a.flushSync();
+    } finally {
+      a.closeSync();
+    }
   }
 
   async close(): Promise<void> {

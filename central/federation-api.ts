@@ -8,6 +8,7 @@ import { Hono } from "hono";
 import type { HttpBindings } from "@hono/node-server";
 import type { TLSSocket } from "node:tls";
 import { onNotFound, onProblem, readJson, unauthorized } from "../lib/http/problem.ts";
+import { textGuard } from "../lib/http/query.ts";
 import type { Logger } from "../lib/log/index.ts";
 import { ENROLL_PATHS, EnrollRequest, FEDERATION_PATHS, RenewRequest } from "../federation/enrollment.ts";
 import type { PeerCheck, PeerIdentity } from "./peers.ts";
@@ -19,6 +20,7 @@ export function enrollApp(trust: Trust, log: Logger): Hono {
   const app = new Hono();
   app.onError(onProblem(log));
   app.notFound(onNotFound);
+  app.use("*", textGuard);
   // The CA certificate is public; the edge checks it against the fingerprint in its token.
   app.get(ENROLL_PATHS.ca, (c) => c.body(trust.pki.bundlePem, 200, { "content-type": "application/x-pem-file" }));
   app.post(ENROLL_PATHS.enroll, async (c) => {
@@ -39,6 +41,7 @@ export function federationApp(trust: Trust, check: (s: TLSSocket) => PeerCheck, 
     c.set("peer", r.peer);
     await next();
   });
+  app.use("*", textGuard);
   app.get(FEDERATION_PATHS.whoami, (c) => {
     const p = c.var.peer;
     return c.json({ siteId: p.siteId, serial: p.serial, notAfter: new Date(p.notAfter).toISOString(), state: p.role });

@@ -9,6 +9,7 @@
  * Query and body are validated by the documented zod schemas (400 problem otherwise).
  */
 import { z } from "zod";
+import { parseQuery } from "../lib/http/query.ts";
 import type { Context, Hono, MiddlewareHandler } from "hono";
 import { badRequest, readJson, unauthorized } from "../lib/http/problem.ts";
 import type { Rights } from "./rights/index.ts";
@@ -230,12 +231,7 @@ export class ApiRouter {
     const h = async (c: Context<ApiEnv, P>) => {
       let query: unknown = undefined;
       if (def.query) {
-        const r = def.query.safeParse(c.req.query());
-        if (!r.success) {
-          const i = r.error.issues[0]!;
-          throw badRequest(`query ${i.path.map(String).join(".")}: ${i.message}`, { errors: r.error.issues.map((x) => ({ path: x.path.map(String).join("."), message: x.message })) });
-        }
-        query = r.data;
+        query = parseQuery(c, def.query);
       }
       const body = def.body ? await readJson(c, def.body as z.ZodType) : undefined;
       if (bodyLater) await enforceRule(this.ops.rights, def.rights, c.var.session, c, body);

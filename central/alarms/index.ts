@@ -6,6 +6,7 @@
  * and update first flushes, so nothing raised is invisible to a reader.
  */
 import { z } from "zod";
+import { intQuery } from "../../lib/http/query.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { Db } from "../db.ts";
 
@@ -61,15 +62,15 @@ export const AlarmQuery = z.object({
     .string()
     .regex(/^(new|in-progress|closed)(,(new|in-progress|closed))*$/, "comma-separated states: new, in-progress, closed")
     .optional(),
-  priority: z.coerce.number().int().min(1).max(5).optional().describe("this priority or more urgent"),
+  priority: intQuery({ min: 1, max: 5 }).optional().describe("this priority or more urgent"),
   site: z.string().optional(),
   camera: z.string().optional(),
   assignee: z.string().optional(),
   from: z.iso.datetime({ offset: true }).optional().describe("event time ≥"),
   to: z.iso.datetime({ offset: true }).optional().describe("event time <"),
   sort: z.enum(["time", "-time", "priority", "-priority", "updated", "-updated"]).default("-time"),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
+  limit: intQuery({ min: 1, max: 500 }).default(50),
+  offset: intQuery({ min: 0, max: 10_000_000 }).default(0),
 });
 export type AlarmQuery = z.infer<typeof AlarmQuery>;
 
@@ -210,7 +211,7 @@ export class Alarms {
     p.push(...scope.params);
     const w = where.join(" AND ");
     // Two statements: a window count would make DuckDB materialise every matching row before the top-N.
-    const rows = await this.db.all<Record<string, string | number | boolean | null>>(`SELECT * FROM alarms WHERE ${w} ORDER BY ${SORTS[q.sort]} LIMIT ${q.limit} OFFSET ${q.offset}`, p);
+    const rows = await this.db.all<Record<string, string | number | boolean | null>>(`SELECT * FROM alarms WHERE ${w} ORDER BY ${SORTS[q.sort]} LIMIT $${p.length + 1} OFFSET $${p.length + 2}`, [...p, BigInt(q.limit), BigInt(q.offset)]);
     const total = rows.length < q.limit && (rows.length > 0 || q.offset === 0) ? q.offset + rows.length : Number((await this.db.all<{ n: string }>(`SELECT count(*) AS n FROM alarms WHERE ${w}`, p))[0]?.n ?? 0);
     return { alarms: rows.map(fromRow), total, limit: q.limit, offset: q.offset };
   }

@@ -7,6 +7,7 @@
  */
 import { promises as fs } from "node:fs";
 import { z } from "zod";
+import { intQuery } from "../../lib/http/query.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { Db } from "../db.ts";
@@ -66,8 +67,8 @@ export const AuditQuery = z.object({
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),
   /** Records with seq below this (the `next` of the previous page). */
-  before: z.coerce.number().int().positive().optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  before: intQuery({ min: 1 }).optional(),
+  limit: intQuery({ min: 1, max: 1000 }).default(100),
 });
 export type AuditQuery = z.infer<typeof AuditQuery>;
 
@@ -161,8 +162,8 @@ export class Audit {
     if (q.to) add("at_ms < ?", BigInt(Date.parse(q.to)));
     if (q.before) add("seq < ?", BigInt(q.before));
     const rows = await this.o.db.all<Record<string, string | null>>(
-      `SELECT * FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq DESC LIMIT ${q.limit + 1}`,
-      p,
+      `SELECT * FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq DESC LIMIT $${p.length + 1}`,
+      [...p, BigInt(q.limit + 1)],
     );
     const more = rows.length > q.limit;
     const records = rows.slice(0, q.limit).map(toRecord);

@@ -7,6 +7,7 @@
  * rule engine (onEvent) with its original time. Must not know about MQTT or HTTP.
  */
 import { z } from "zod";
+import { intQuery } from "../../lib/http/query.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { Db } from "../db.ts";
 
@@ -87,8 +88,8 @@ export const EventQuery = z.object({
   type: z.string().optional().describe("exact type, or a prefix ending in * (camera.*)"),
   source: EventSource.optional(),
   late: z.enum(["true", "false"]).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  limit: intQuery({ min: 1, max: 1000 }).default(100),
+  offset: intQuery({ min: 0, max: 1_000_000 }).default(0),
 });
 export type EventQuery = z.infer<typeof EventQuery>;
 
@@ -126,7 +127,7 @@ export class Events {
       `CREATE TABLE IF NOT EXISTS events (id VARCHAR NOT NULL, time_ms BIGINT NOT NULL, arrived_ms BIGINT NOT NULL, late BOOLEAN NOT NULL, source VARCHAR NOT NULL, origin VARCHAR, type VARCHAR NOT NULL, site_id VARCHAR, camera_id VARCHAR, data VARCHAR NOT NULL)`,
     );
     const max = this.o.dedupWindow ?? 1_000_000;
-    for (const r of await this.o.db.all<{ id: string }>(`SELECT id FROM events ORDER BY arrived_ms DESC LIMIT ${max}`)) this.seen.add(r.id);
+    for (const r of await this.o.db.all<{ id: string }>(`SELECT id FROM events ORDER BY arrived_ms DESC LIMIT $1`, [BigInt(max)])) this.seen.add(r.id);
   }
 
   /**
@@ -223,8 +224,8 @@ export class Events {
     where.push(scope.sql.replace(/\$P(\d+)/g, (_, n) => `$${Number(n) + off}`));
     p.push(...scope.params);
     const rows = await this.o.db.all<Record<string, string | boolean | null>>(
-      `SELECT * FROM events WHERE ${where.join(" AND ")} ORDER BY time_ms DESC, id LIMIT ${q.limit} OFFSET ${q.offset}`,
-      p,
+      `SELECT * FROM events WHERE ${where.join(" AND ")} ORDER BY time_ms DESC, id LIMIT $${p.length + 1} OFFSET $${p.length + 2}`,
+      [...p, BigInt(q.limit), BigInt(q.offset)],
     );
     return {
       events: rows.map((r) => ({

@@ -6,7 +6,8 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
-import { badRequest, notFound } from "../../lib/http/problem.ts";
+import { badRequest, forbidden, notFound, readJson } from "../../lib/http/problem.ts";
+import { intQuery, queryParam, timeQuery } from "../../lib/http/query.ts";
 import { DesiredConfig, splitCentralCameraId } from "../../federation/protocol/index.ts";
 import type { ApiRouter } from "../openapi.ts";
 import type { Sites } from "./sites.ts";
@@ -60,13 +61,7 @@ const CommandPost = z.object({
   id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
 });
 
-function timeParam(c: Context, name: string, fallback: number): number {
-  const v = c.req.query(name);
-  if (v === undefined) return fallback;
-  const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(t)) throw badRequest(`${name} must be an ISO 8601 time (got ${JSON.stringify(v)}).`);
-  return t;
-}
+const timeParam = (c: Context, name: string, fallback: number): number => queryParam(c, name, timeQuery(), fallback);
 
 /** Every list is filtered to what the user may see; every camera or site route names its right. */
 export function mountSiteRoutes(api: ApiRouter, s: Sites): void {
@@ -146,9 +141,8 @@ export function mountSiteRoutes(api: ApiRouter, s: Sites): void {
   api.route({ method: "get", path: "/api/v1/sites/:id/events", summary: "A site's control-plane events after a sequence number", tag, rights: { right: "any", site: ":id" } }, async (c) => {
     const id = c.req.param("id");
     requireSite(id);
-    const after = Number(c.req.query("after") ?? 0);
-    const limit = Math.min(Number(c.req.query("limit") ?? 1000), 10_000);
-    if (!Number.isFinite(after) || !Number.isFinite(limit) || limit <= 0) throw badRequest("after and limit must be numbers.");
+    const after = queryParam(c, "after", intQuery({ min: 0 }), 0);
+    const limit = queryParam(c, "limit", intQuery({ min: 1, max: 10_000 }), 1000);
     return c.json({ events: await s.events(id, after, limit) });
   });
 }

@@ -1,16 +1,19 @@
 /**
  * Central side of store-and-forward: every `up` message is deduplicated by (site, outbox id,
  * seq), applied in seq order inside one DuckDB transaction per batch, and only then acked
- * (cumulative ack = the site's highest stored seq). Also answers hello, compares index
- * digests with the mirror (asks the edge to re-send differing days), keeps desired configs
- * (retained delivery) and commands (re-sent on hello until answered or expired).
+ * (cumulative ack = the site's highest seq that is stored or refused with a reason). A batch
+ * the database refuses is split into one transaction per message, so nothing else is lost
+ * with the bad one (docs/design/controlplane.md, "Acks and batches"). Also answers hello,
+ * compares index digests with the mirror (asks the edge to re-send differing days), keeps
+ * desired configs (retained delivery) and commands (re-sent on hello until answered or expired).
  */
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { DAY_MS, Hello, dayDigests, parseMessage, parseUp, parseSiteTopic, peekSeq, topics, centralCameraId, type UpMessage, type UpBody, PROTOCOL_VERSION } from "../../federation/protocol/index.ts";
-import type { Db } from "../db.ts";
+import { toText } from "../../lib/text.ts";
+import type { Db, DbTx } from "../db.ts";
 import type { Bus } from "./bus.ts";
-import { lit, rowsSql } from "./mirror.ts";
+import { ROW_TABLES, type RowTable } from "./mirror.ts";
 
 export interface SiteEvent {
   siteId: string;
@@ -35,13 +38,47 @@ export interface ControlOptions {
 
 type Item = { kind: "up"; siteId: string; payload: Buffer } | { kind: "hello"; siteId: string; payload: Buffer };
 
+type Val = string | bigint | boolean | null;
+/** What storing messages takes, in order: rows (keyed rows replace an earlier one with the same key) and statements. */
+type Op = { table: RowTable; key: string | null; row: Val[] } | { sql: string; params: Val[] };
+const big = (n: number) => BigInt(Math.trunc(n));
+const opt = (n: number | null | undefined) => (n === null || n === undefined ? null : big(n));
+
+/** A batch's work, built before anything is written; applied to the in-memory state only after COMMIT. */
+interface Plan {
+  ops: Op[];
+  /** New watermark per (site, ob) touched. */
+  marks: Map<string, { siteId: string; ob: string; seq: number }>;
+  /** Every (site, ob) heard from: acked after the batch (re-sends need the ack again). */
+  acks: Map<string, { siteId: string; ob: string }>;
+  blocked: Map<string, { maxSeen: number }>;
+  hellos: { siteId: string; hello: Hello }[];
+  events: SiteEvent[];
+  after: (() => Promise<void>)[];
+  stored: { siteId: string; type: string; at: number }[];
+  health: { siteId: string; atMs: number; body: UpBody<"health"> }[];
+  applied: number;
+  rejected: number;
+  duplicates: number;
+}
+
+const keyOf = (siteId: string, ob: string) => `${siteId}\u0000${ob}`;
+
 export class ControlPlane {
   private queue: Item[] = [];
   private running: Promise<void> | null = null;
   private readonly last = new Map<string, number>();
+  /**
+   * (site, ob) whose message at `maxSeen` or below could be neither stored nor refused (the
+   * database failed): later messages are not stored either — storing them would move the ack
+   * past the lost one — until the edge re-sends from its oldest unacknowledged message (seq
+   * going back to ≤ maxSeen) or says hello.
+   */
+  private readonly blocked = new Map<string, { maxSeen: number }>();
   readonly lastSeen = new Map<string, number>();
   readonly latestHealth = new Map<string, { atMs: number; body: UpBody<"health"> }>();
-  stats = { applied: 0, duplicates: 0, rejected: 0, batches: 0, maxBatchMs: 0, slowBatches: 0 };
+  /** applied / rejected / duplicates count messages whose outcome is committed. */
+  stats = { applied: 0, duplicates: 0, rejected: 0, batches: 0, failedBatches: 0, maxBatchMs: 0, slowBatches: 0 };
   /** Per message: edge enqueue time → stored at central (for the scale benchmark). */
   onStored: ((m: { siteId: string; type: string; at: number; storedAt: number }) => void) | null = null;
 
@@ -49,7 +86,7 @@ export class ControlPlane {
 
   async init(): Promise<void> {
     for (const r of await this.o.db.all<{ site_id: string; ob: string; last_seq: string }>(`SELECT site_id, ob, last_seq FROM cp_seq`)) {
-      this.last.set(`${r.site_id}\u0000${r.ob}`, Number(r.last_seq));
+      this.last.set(keyOf(r.site_id, r.ob), Number(r.last_seq));
     }
     await this.o.bus.subscribe(topics.allUp, (t, p) => this.enqueue("up", t, p));
     await this.o.bus.subscribe(topics.allHello, (t, p) => this.enqueue("hello", t, p));
@@ -87,6 +124,8 @@ export class ControlPlane {
     const t0 = performance.now();
     try {
       await this.processBatch(batch);
+    } catch (e) {
+      this.o.log.error("control-plane batch failed", { err: e as Error, messages: batch.length });
     } finally {
       const ms = performance.now() - t0;
       this.stats.maxBatchMs = Math.max(this.stats.maxBatchMs, ms);
@@ -97,97 +136,193 @@ export class ControlPlane {
     }
   }
 
+  /**
+   * One transaction for the whole batch (the common case). When it fails, the batch is split
+   * in halves (in order) until the message the database refuses stands alone, so it — or its
+   * site — never costs another message, at about 2·log2(n) transactions. A message that fails
+   * alone is refused with the database's reason; if even that cannot be written, its (site,
+   * ob) is blocked (see `blocked`). The ack never covers a message neither stored nor refused.
+   */
   private async processBatch(batch: Item[]): Promise<void> {
-    const db = this.o.db;
+    const err = await this.store(batch);
+    if (!err) return;
+    this.stats.failedBatches++;
+    this.o.log.warn("control-plane batch not stored; isolating the message the database refuses", { err: err.message, messages: batch.length });
+    await this.isolate(batch, err);
+  }
+
+  private async isolate(items: Item[], err: Error): Promise<void> {
+    if (items.length === 1) return this.refuse(items[0]!, err);
+    const mid = items.length >> 1;
+    for (const half of [items.slice(0, mid), items.slice(mid)]) {
+      const e = await this.store(half);
+      if (e) await this.isolate(half, e);
+    }
+  }
+
+  /** Plans and writes items in one transaction; then acks and runs the effects. Returns the error instead of throwing. */
+  private async store(items: Item[]): Promise<Error | null> {
+    const p = this.plan(items);
+    for (const [k, v] of p.marks) p.ops.push({ table: "cp_seq", key: k, row: [v.siteId, v.ob, big(v.seq)] });
+    if (p.ops.length) {
+      try {
+        await this.o.db.transaction((tx) => this.write(tx, p.ops));
+      } catch (e) {
+        return e as Error;
+      }
+    }
+    await this.commit(p);
+    return null;
+  }
+
+  /** A message that failed alone: recorded as refused (and stepped over), or its (site, ob) blocked. */
+  private async refuse(it: Item, err: Error): Promise<void> {
+    if (it.kind === "hello") return void this.o.log.error("hello not handled", { site: it.siteId, err });
+    const peek = peekSeq(it.payload);
+    if (!peek) return;
+    const k = keyOf(it.siteId, peek.ob);
+    if (peek.seq <= (this.last.get(k) ?? 0)) return;
+    const b = this.blocked.get(k);
+    if (b && peek.seq > b.maxSeen) return void (b.maxSeen = peek.seq);
+    const reason = toText(`not stored: ${err.message}`.slice(0, 2000)).value;
     const now = this.o.clock.now();
-    const before = new Map(this.last);
-    const ackSites = new Map<string, { siteId: string; ob: string }>();
-    const events: SiteEvent[] = [];
-    const after: (() => Promise<void>)[] = [];
-    const stored: { siteId: string; type: string; at: number }[] = [];
-    const hellos: { siteId: string; hello: Hello }[] = [];
-    const evRows: (string | number | null)[][] = [];
-    const sql: string[] = [];
-    // Row inserts are gathered across messages (one statement per table per batch) and keyed,
-    // so a re-sent row replaces, never collides; any DELETE first flushes what came before it.
-    const rows = { seg: new Map<string, (string | number)[]>(), gap: new Map<string, (string | number)[]>(), health: [] as (string | number)[][], telemetry: [] as (string | number | null)[][] };
-    const flushRows = () => {
-      if (evRows.length) sql.push(`INSERT INTO cp_events (site_id, ob, seq, event_id, camera_id, kind, at_ms, data, received_ms) VALUES ${rowsSql(evRows)}`);
-      if (rows.seg.size) sql.push(`INSERT OR REPLACE INTO cp_segments VALUES ${rowsSql([...rows.seg.values()])}`);
-      if (rows.gap.size) sql.push(`INSERT OR REPLACE INTO cp_gaps VALUES ${rowsSql([...rows.gap.values()])}`);
-      if (rows.health.length) sql.push(`INSERT INTO cp_health VALUES ${rowsSql(rows.health)}`);
-      if (rows.telemetry.length) sql.push(`INSERT INTO cp_telemetry VALUES ${rowsSql(rows.telemetry)}`);
-      evRows.length = 0;
-      rows.seg.clear();
-      rows.gap.clear();
-      rows.health.length = 0;
-      rows.telemetry.length = 0;
+    try {
+      await this.o.db.transaction(async (tx) => {
+        await tx.run(`INSERT OR REPLACE INTO cp_rejected VALUES ($1, $2, $3, $4, $5, $6)`, [it.siteId, peek.ob, big(peek.seq), typeOfPayload(it.payload), reason, big(now)]);
+        await tx.run(`INSERT OR REPLACE INTO cp_seq VALUES ($1, $2, $3)`, [it.siteId, peek.ob, big(peek.seq)]);
+      });
+    } catch (e) {
+      this.blocked.set(k, { maxSeen: peek.seq });
+      this.o.log.error("control-plane message neither stored nor refused; not acknowledged, the edge will resend it", { site: it.siteId, seq: peek.seq, err: e as Error });
+      return;
+    }
+    this.blocked.delete(k);
+    this.last.set(k, peek.seq);
+    this.stats.rejected++;
+    this.o.log.error("control-plane message refused by the database; acknowledged as refused", { site: it.siteId, seq: peek.seq, reason });
+    this.notifyRejected(it.siteId, peek.ob, peek.seq, typeOfPayload(it.payload), reason, now);
+    await this.publishAck(it.siteId, peek.ob, peek.seq);
+  }
+
+  private notifyRejected(siteId: string, ob: string, seq: number, type: string, reason: string, atMs: number): void {
+    this.emit([{ siteId, cameraId: null, eventId: `${ob}:${seq}`, kind: "outpost.message-rejected", atMs, data: { ob, seq, type, reason } }]);
+  }
+
+  private plan(batch: Item[]): Plan {
+    const now = this.o.clock.now();
+    const p: Plan = {
+      ops: [],
+      marks: new Map(),
+      acks: new Map(),
+      blocked: new Map([...this.blocked].map(([k, v]) => [k, { ...v }])),
+      hellos: [],
+      events: [],
+      after: [],
+      stored: [],
+      health: [],
+      applied: 0,
+      rejected: 0,
+      duplicates: 0,
     };
+    const lastOf = (k: string) => p.marks.get(k)?.seq ?? this.last.get(k) ?? 0;
     for (const it of batch) {
       if (it.kind === "hello") {
         const h = parseMessage(Hello, it.payload);
         if (!h.ok) this.o.log.warn("hello ignored", { site: it.siteId, reason: h.reason });
-        else hellos.push({ siteId: it.siteId, hello: h.msg });
+        else {
+          // The edge (re)connected: it sends from its oldest unacknowledged message again.
+          p.blocked.delete(keyOf(it.siteId, h.msg.ob));
+          p.hellos.push({ siteId: it.siteId, hello: h.msg });
+        }
         continue;
       }
-      const p = parseUp(it.payload);
-      const peek = p.ok ? { ob: p.msg.ob, seq: p.msg.seq } : peekSeq(it.payload);
+      const parsed = parseUp(it.payload);
+      const peek = parsed.ok ? { ob: parsed.msg.ob, seq: parsed.msg.seq } : peekSeq(it.payload);
       if (!peek) {
-        this.o.log.warn("message without outbox id/seq ignored", { site: it.siteId, reason: p.ok ? "" : p.reason });
+        this.o.log.warn("message without outbox id/seq ignored", { site: it.siteId, reason: parsed.ok ? "" : parsed.reason });
         continue;
       }
-      const key = `${it.siteId}\u0000${peek.ob}`;
-      const last = this.last.get(key) ?? 0;
-      ackSites.set(key, { siteId: it.siteId, ob: peek.ob });
-      if (peek.seq <= last) {
-        this.stats.duplicates++;
+      const k = keyOf(it.siteId, peek.ob);
+      p.acks.set(k, { siteId: it.siteId, ob: peek.ob });
+      if (peek.seq <= lastOf(k)) {
+        p.duplicates++;
         continue;
       }
-      this.last.set(key, peek.seq);
-      if (!p.ok) {
-        // Stepped over (acked) so one bad message cannot block the edge's queue forever.
-        this.stats.rejected++;
-        this.o.log.warn("message rejected", { site: it.siteId, seq: peek.seq, reason: p.reason });
+      const b = p.blocked.get(k);
+      if (b) {
+        if (peek.seq > b.maxSeen) {
+          b.maxSeen = peek.seq;
+          continue;
+        }
+        p.blocked.delete(k);
+      }
+      p.marks.set(k, { siteId: it.siteId, ob: peek.ob, seq: peek.seq });
+      if (!parsed.ok) {
+        // Refused with its reason and stepped over (acked): one bad message cannot block the edge's queue forever.
+        const reason = parsed.reason.slice(0, 2000);
+        const type = typeOfPayload(it.payload);
+        p.rejected++;
+        p.ops.push({ table: "cp_rejected", key: `${k}\u0000${peek.seq}`, row: [it.siteId, peek.ob, big(peek.seq), type, reason, big(now)] });
+        p.events.push({ siteId: it.siteId, cameraId: null, eventId: `${peek.ob}:${peek.seq}`, kind: "outpost.message-rejected", atMs: now, data: { ob: peek.ob, seq: peek.seq, type, reason } });
+        this.o.log.warn("message rejected", { site: it.siteId, seq: peek.seq, reason });
         continue;
       }
-      this.stats.applied++;
-      stored.push({ siteId: it.siteId, type: p.msg.type, at: p.msg.at });
-      const m = p.msg;
-      if (m.type === "event" || m.type === "dropped") {
-        const e: SiteEvent =
-          m.type === "event"
-            ? { siteId: it.siteId, cameraId: m.body.cameraId ? centralCameraId(it.siteId, m.body.cameraId) : null, eventId: m.body.eventId, kind: m.body.kind, atMs: m.body.atMs, data: m.body.data ?? {} }
-            : { siteId: it.siteId, cameraId: null, eventId: `${m.ob}:${m.seq}`, kind: "outpost.telemetry-dropped", atMs: m.at, data: m.body };
-        evRows.push([it.siteId, m.ob, m.seq, e.eventId, e.cameraId, e.kind, e.atMs, JSON.stringify(e.data), now]);
-        events.push(e);
-        continue;
-      }
-      this.apply(it.siteId, m, now, sql, after, events, rows, flushRows);
+      p.applied++;
+      const m = parsed.msg;
+      p.stored.push({ siteId: it.siteId, type: m.type, at: m.at });
+      this.apply(it.siteId, m, now, p);
     }
-    flushRows();
-    for (const [key, v] of ackSites) {
-      const seq = this.last.get(key)!;
-      if (seq !== before.get(key)) sql.push(`INSERT OR REPLACE INTO cp_seq VALUES (${lit(v.siteId)}, ${lit(v.ob)}, ${seq})`);
-    }
-    if (sql.length) {
-      try {
-        await db.run("BEGIN TRANSACTION");
-        for (const s of sql) await db.run(s);
-        await db.run("COMMIT");
-      } catch (e) {
-        await db.run("ROLLBACK").catch(() => undefined);
-        this.last.clear();
-        for (const [k, v] of before) this.last.set(k, v);
-        this.o.log.error("control-plane batch not stored; the edges will resend it", { err: e as Error, messages: batch.length });
-        return;
+    return p;
+  }
+
+  /** Rows go through the staging tables (appender) and move with one INSERT … SELECT, before any statement that follows them. */
+  private async write(tx: DbTx, ops: Op[]): Promise<void> {
+    const pending = new Map<RowTable, Map<string, Val[]> | Val[][]>();
+    const flush = async () => {
+      for (const [table, rows] of pending) {
+        const t = ROW_TABLES[table];
+        await tx.append(t.stage, rows instanceof Map ? [...rows.values()] : rows);
+        await tx.run(`INSERT${t.replace ? " OR REPLACE" : ""} INTO ${table} (${t.columns}) SELECT ${t.columns} FROM ${t.stage}`);
+        await tx.run(`DELETE FROM ${t.stage}`);
       }
+      pending.clear();
+    };
+    for (const op of ops) {
+      if ("table" in op) {
+        let rows = pending.get(op.table);
+        if (!rows) pending.set(op.table, (rows = op.key === null ? [] : new Map()));
+        if (rows instanceof Map) rows.set(op.key!, op.row);
+        else rows.push(op.row);
+        continue;
+      }
+      await flush();
+      await tx.run(op.sql, op.params);
     }
+    await flush();
+  }
+
+  /** After COMMIT: watermarks, acks, hellos, post-commit steps, events. */
+  private async commit(p: Plan): Promise<void> {
+    for (const [k, v] of p.marks) this.last.set(k, v.seq);
+    this.blocked.clear();
+    for (const [k, v] of p.blocked) this.blocked.set(k, v);
+    for (const h of p.health) {
+      const cur = this.latestHealth.get(h.siteId);
+      if (!cur || cur.atMs <= h.atMs) this.latestHealth.set(h.siteId, { atMs: h.atMs, body: h.body });
+    }
+    this.stats.applied += p.applied;
+    this.stats.rejected += p.rejected;
+    this.stats.duplicates += p.duplicates;
     this.stats.batches++;
     const storedAt = this.o.clock.now();
-    if (this.onStored) for (const s of stored) this.onStored({ ...s, storedAt });
-    for (const [key, v] of ackSites) await this.publishAck(v.siteId, v.ob, this.last.get(key) ?? 0);
-    for (const h of hellos) await this.onHello(h.siteId, h.hello);
-    for (const f of after) await f().catch((e) => this.o.log.error("post-commit step failed", { err: e as Error }));
+    if (this.onStored) for (const s of p.stored) this.onStored({ ...s, storedAt });
+    for (const [k, v] of p.acks) await this.publishAck(v.siteId, v.ob, this.last.get(k) ?? 0);
+    for (const h of p.hellos) await this.onHello(h.siteId, h.hello);
+    for (const f of p.after) await f().catch((e) => this.o.log.error("post-commit step failed", { err: e as Error }));
+    this.emit(p.events);
+  }
+
+  private emit(events: SiteEvent[]): void {
     for (const e of events) {
       try {
         this.o.onSiteEvent?.(e);
@@ -197,81 +332,81 @@ export class ControlPlane {
     }
   }
 
-  private apply(
-    siteId: string,
-    m: UpMessage,
-    now: number,
-    sql: string[],
-    after: (() => Promise<void>)[],
-    events: SiteEvent[],
-    rows: { seg: Map<string, (string | number)[]>; gap: Map<string, (string | number)[]>; health: (string | number)[][]; telemetry: (string | number | null)[][] },
-    flushRows: () => void,
-  ): void {
-    const s = lit(siteId);
+  private apply(siteId: string, m: UpMessage, now: number, p: Plan): void {
+    const ops = p.ops;
     switch (m.type) {
+      case "event":
+      case "dropped": {
+        const e: SiteEvent =
+          m.type === "event"
+            ? { siteId, cameraId: m.body.cameraId ? centralCameraId(siteId, m.body.cameraId) : null, eventId: m.body.eventId, kind: m.body.kind, atMs: m.body.atMs, data: m.body.data ?? {} }
+            : { siteId, cameraId: null, eventId: `${m.ob}:${m.seq}`, kind: "outpost.telemetry-dropped", atMs: m.at, data: m.body };
+        ops.push({ table: "cp_events", key: null, row: [siteId, m.ob, big(m.seq), e.eventId, e.cameraId, e.kind, big(e.atMs), JSON.stringify(e.data), big(now)] });
+        p.events.push(e);
+        return;
+      }
       case "index": {
         const b = m.body;
-        const where = `site_id = ${s} AND camera_id = ${lit(b.cameraId)} AND stream = ${lit(b.stream)}`;
+        const w = [siteId, b.cameraId, b.stream];
         if (b.replace) {
-          flushRows();
-          sql.push(`DELETE FROM cp_segments WHERE ${where} AND start_ms >= ${b.replace.fromMs} AND start_ms < ${b.replace.toMs}`);
-          sql.push(`DELETE FROM cp_gaps WHERE ${where} AND start_ms >= ${b.replace.fromMs} AND start_ms < ${b.replace.toMs}`);
+          const range = [...w, big(b.replace.fromMs), big(b.replace.toMs)];
+          ops.push({ sql: `DELETE FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5`, params: range });
+          ops.push({ sql: `DELETE FROM cp_gaps WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5`, params: range });
         }
         const k = `${siteId}/${b.cameraId}/${b.stream}/`;
-        for (const [a, e, by] of b.segments) rows.seg.set(k + a, [siteId, b.cameraId, b.stream, a, e, by]);
-        for (const [a, e, r] of b.gaps) rows.gap.set(k + a, [siteId, b.cameraId, b.stream, a, e, r]);
+        for (const [a, e, by] of b.segments) ops.push({ table: "cp_segments", key: k + a, row: [...w, big(a), big(e), big(by)] });
+        for (const [a, e, r] of b.gaps) ops.push({ table: "cp_gaps", key: k + a, row: [...w, big(a), big(e), r] });
         return;
       }
       case "locks": {
-        flushRows();
-        sql.push(`DELETE FROM cp_locks WHERE site_id = ${s} AND camera_id = ${lit(m.body.cameraId)}`);
-        if (m.body.locks.length) sql.push(`INSERT INTO cp_locks VALUES ${rowsSql(m.body.locks.map((l) => [siteId, m.body.cameraId, l.id, l.startMs, l.endMs, l.reason, l.expiresAtMs ?? null]))}`);
+        ops.push({ sql: `DELETE FROM cp_locks WHERE site_id = $1 AND camera_id = $2`, params: [siteId, m.body.cameraId] });
+        for (const l of m.body.locks) {
+          ops.push({ sql: `INSERT OR REPLACE INTO cp_locks VALUES ($1, $2, $3, $4, $5, $6, $7)`, params: [siteId, m.body.cameraId, l.id, big(l.startMs), big(l.endMs), l.reason, opt(l.expiresAtMs)] });
+        }
         return;
       }
       case "tree": {
-        flushRows();
-        sql.push(`DELETE FROM cp_cameras WHERE site_id = ${s}`);
-        if (m.body.cameras.length) sql.push(`INSERT INTO cp_cameras VALUES ${rowsSql(m.body.cameras.map((c) => [siteId, c.id, c.name, c.enabled, JSON.stringify(c.streams), now]))}`);
-        events.push({ siteId, cameraId: null, eventId: `${m.ob}:${m.seq}`, kind: "outpost.device-tree", atMs: m.at, data: { cameras: m.body.cameras.map((c) => c.id) } });
+        ops.push({ sql: `DELETE FROM cp_cameras WHERE site_id = $1`, params: [siteId] });
+        for (const c of m.body.cameras) {
+          ops.push({ sql: `INSERT OR REPLACE INTO cp_cameras VALUES ($1, $2, $3, $4, $5, $6)`, params: [siteId, c.id, c.name, c.enabled, JSON.stringify(c.streams), big(now)] });
+        }
+        p.events.push({ siteId, cameraId: null, eventId: `${m.ob}:${m.seq}`, kind: "outpost.device-tree", atMs: m.at, data: { cameras: m.body.cameras.map((c) => c.id) } });
         return;
       }
       case "health": {
-        rows.health.push([siteId, m.at, now, JSON.stringify(m.body)]);
-        const cur = this.latestHealth.get(siteId);
-        if (!cur || cur.atMs <= m.at) this.latestHealth.set(siteId, { atMs: m.at, body: m.body });
+        ops.push({ table: "cp_health", key: null, row: [siteId, big(m.at), big(now), JSON.stringify(m.body)] });
+        p.health.push({ siteId, atMs: m.at, body: m.body });
         return;
       }
       case "digest": {
         for (const st of m.body.streams) {
-          sql.push(`INSERT OR REPLACE INTO cp_retention VALUES (${s}, ${lit(st.cameraId)}, ${lit(st.stream)}, ${lit(st.horizonMs)}, ${now})`);
+          ops.push({ sql: `INSERT OR REPLACE INTO cp_retention VALUES ($1, $2, $3, $4, $5)`, params: [siteId, st.cameraId, st.stream, opt(st.horizonMs), big(now)] });
         }
         // Compared after commit: the mirror then holds every message the edge sent before the digest.
-        after.push(() => this.compareDigest(siteId, m.body));
+        p.after.push(() => this.compareDigest(siteId, m.body));
         return;
       }
       case "config-status": {
         const b = m.body;
-        sql.push(`INSERT OR REPLACE INTO cp_applied VALUES (${s}, ${b.version}, ${lit(b.state)}, ${lit(b.reason ?? null)}, ${m.at})`);
-        if (b.state === "rejected") events.push({ siteId, cameraId: null, eventId: `${m.ob}:${m.seq}`, kind: "outpost.config-rejected", atMs: m.at, data: { version: b.version, reason: b.reason ?? "" } });
+        ops.push({ sql: `INSERT OR REPLACE INTO cp_applied VALUES ($1, $2, $3, $4, $5)`, params: [siteId, big(b.version), b.state, b.reason ?? null, big(m.at)] });
+        if (b.state === "rejected") p.events.push({ siteId, cameraId: null, eventId: `${m.ob}:${m.seq}`, kind: "outpost.config-rejected", atMs: m.at, data: { version: b.version, reason: b.reason ?? "" } });
         return;
       }
       case "command-result": {
         const b = m.body;
-        sql.push(
-          `UPDATE cp_commands SET status = ${lit(b.status)}, result = ${lit(b.result === undefined ? null : JSON.stringify(b.result))}, error = ${lit(b.error ?? null)}, done_ms = ${now} WHERE id = ${lit(b.commandId)} AND site_id = ${s}`,
-        );
+        ops.push({
+          sql: `UPDATE cp_commands SET status = $1, result = $2, error = $3, done_ms = $4 WHERE id = $5 AND site_id = $6`,
+          params: [b.status, b.result === undefined ? null : JSON.stringify(b.result), b.error ?? null, big(now), b.commandId, siteId],
+        });
         return;
       }
       case "telemetry": {
         const b = m.body;
-        rows.telemetry.push([siteId, m.ob, m.seq, b.kind, b.cameraId ? centralCameraId(siteId, b.cameraId) : null, b.atMs, JSON.stringify(b.data)]);
+        ops.push({ table: "cp_telemetry", key: null, row: [siteId, m.ob, big(m.seq), b.kind, b.cameraId ? centralCameraId(siteId, b.cameraId) : null, big(b.atMs), JSON.stringify(b.data)] });
         // Edge log lines (warnings/errors) go on to the system log, once (after the seq check above).
-        if (b.kind === "log") events.push({ siteId, cameraId: null, eventId: `${m.ob}:${m.seq}`, kind: "outpost.log", atMs: b.atMs, data: b.data });
+        if (b.kind === "log") p.events.push({ siteId, cameraId: null, eventId: `${m.ob}:${m.seq}`, kind: "outpost.log", atMs: b.atMs, data: b.data });
         return;
       }
-      case "event":
-      case "dropped":
-        return;
     }
   }
 
@@ -280,7 +415,7 @@ export class ControlPlane {
   }
 
   private async onHello(siteId: string, h: Hello): Promise<void> {
-    await this.publishAck(siteId, h.ob, this.last.get(`${siteId}\u0000${h.ob}`) ?? 0);
+    await this.publishAck(siteId, h.ob, this.last.get(keyOf(siteId, h.ob)) ?? 0);
     // Commands published while the edge was away were lost with its session: send them again.
     const now = this.o.clock.now();
     const pending = await this.o.db.all<{ id: string; name: string; args: string; expires_ms: string }>(
@@ -321,5 +456,15 @@ export class ControlPlane {
         await db.run(`DELETE FROM cp_gaps WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5 AND end_ms <= $6`, [...w, day, day + DAY_MS, st.gapCutoffMs]);
       }
     }
+  }
+}
+
+/** The message type as sent (for refusal records), even when the message failed its schema. */
+function typeOfPayload(payload: Uint8Array): string {
+  try {
+    const t = (JSON.parse(new TextDecoder().decode(payload)) as { type?: unknown }).type;
+    return typeof t === "string" ? t.slice(0, 40).replace(/[^A-Za-z0-9_.-]/g, "?") : "?";
+  } catch {
+    return "?";
   }
 }

@@ -2,8 +2,9 @@
  * Central's control-plane tables, in their own DuckDB file (DATA/sites.duckdb; one owning
  * process, like central.duckdb): dedup watermarks, events, per-camera index mirror (segments,
  * gaps, locks, retention horizon), device tree, desired/applied config, health time series,
- * commands. Mirror rows are written as SQL literals built only from schema-validated numbers
- * and ids (free text goes through parameters).
+ * commands, refused messages. Values reach SQL only as bound parameters or through the
+ * appender: rows of a batch are appended to a per-connection TEMP staging table and moved with
+ * one INSERT … SELECT, inside the batch's transaction.
  */
 import { Db } from "../db.ts";
 
@@ -23,22 +24,23 @@ export async function openMirror(file: string): Promise<Db> {
     `CREATE TABLE IF NOT EXISTS cp_desired (site_id VARCHAR, version BIGINT, config VARCHAR, created_ms BIGINT, created_by VARCHAR, PRIMARY KEY (site_id, version))`,
     `CREATE TABLE IF NOT EXISTS cp_applied (site_id VARCHAR PRIMARY KEY, version BIGINT, state VARCHAR, reason VARCHAR, at_ms BIGINT)`,
     `CREATE TABLE IF NOT EXISTS cp_commands (id VARCHAR PRIMARY KEY, site_id VARCHAR, name VARCHAR, args VARCHAR, created_ms BIGINT, expires_ms BIGINT, created_by VARCHAR, status VARCHAR, result VARCHAR, error VARCHAR, done_ms BIGINT)`,
+    // Messages central could not store, with the reason; their seq is acknowledged (stepped over).
+    `CREATE TABLE IF NOT EXISTS cp_rejected (site_id VARCHAR, ob VARCHAR, seq BIGINT, type VARCHAR, reason VARCHAR, received_ms BIGINT, PRIMARY KEY (site_id, ob, seq))`,
   ]) {
     await db.run(sql);
   }
+  for (const [table, t] of Object.entries(ROW_TABLES)) await db.run(`CREATE TEMP TABLE IF NOT EXISTS ${t.stage} AS SELECT ${t.columns} FROM ${table} LIMIT 0`);
   return db;
 }
 
-export function lit(v: string | number | boolean | null | undefined): string {
-  if (v === null || v === undefined) return "NULL";
-  if (typeof v === "number") {
-    if (!Number.isFinite(v)) throw new Error("non-finite number in SQL literal");
-    return String(Math.trunc(v));
-  }
-  if (typeof v === "boolean") return v ? "TRUE" : "FALSE";
-  return `'${v.replace(/'/g, "''")}'`;
-}
-
-export function rowsSql(rows: (string | number | boolean | null | undefined)[][]): string {
-  return rows.map((r) => `(${r.map(lit).join(",")})`).join(",");
-}
+/** Tables a batch fills row by row (through staging); `replace` = keyed, a re-sent row replaces. */
+export const ROW_TABLES = {
+  cp_seq: { columns: "site_id, ob, last_seq", stage: "cp_stage_seq", replace: true },
+  cp_events: { columns: "site_id, ob, seq, event_id, camera_id, kind, at_ms, data, received_ms", stage: "cp_stage_events", replace: false },
+  cp_segments: { columns: "site_id, camera_id, stream, start_ms, end_ms, bytes", stage: "cp_stage_segments", replace: true },
+  cp_gaps: { columns: "site_id, camera_id, stream, start_ms, end_ms, reason", stage: "cp_stage_gaps", replace: true },
+  cp_health: { columns: "site_id, at_ms, received_ms, body", stage: "cp_stage_health", replace: false },
+  cp_telemetry: { columns: "site_id, ob, seq, kind, camera_id, at_ms, data", stage: "cp_stage_telemetry", replace: false },
+  cp_rejected: { columns: "site_id, ob, seq, type, reason, received_ms", stage: "cp_stage_rejected", replace: true },
+} as const;
+export type RowTable = keyof typeof ROW_TABLES;

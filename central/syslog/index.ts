@@ -5,6 +5,7 @@
  * than the retention. Must not log through the logger it is fed by (that would loop).
  */
 import { z } from "zod";
+import { intQuery } from "../../lib/http/query.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { LogRecord, LogSink } from "../../lib/log/index.ts";
 import type { Db } from "../db.ts";
@@ -39,8 +40,8 @@ export const SyslogQuery = z.object({
   q: z.string().max(200).optional().describe("substring of the message"),
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),
-  before: z.coerce.number().int().positive().optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  before: intQuery({ min: 1 }).optional(),
+  limit: intQuery({ min: 1, max: 1000 }).default(100),
 });
 export type SyslogQuery = z.infer<typeof SyslogQuery>;
 
@@ -144,7 +145,7 @@ export class Syslog implements LogSink {
       const ph = sources.map((s) => (p.push(s), `$${p.length}`));
       where.push(`source IN (${ph.join(", ")})`);
     }
-    const rows = await this.o.db.all<Record<string, string>>(`SELECT * FROM syslog ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT ${q.limit + 1}`, p);
+    const rows = await this.o.db.all<Record<string, string>>(`SELECT * FROM syslog ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT $${p.length + 1}`, [...p, BigInt(q.limit + 1)]);
     const entries = rows.slice(0, q.limit).map((r) => ({
       id: Number(r.id),
       at: new Date(Number(r.at_ms)).toISOString(),

@@ -397,13 +397,13 @@ export class Engine {
 
   async listRetrievals(f: { siteId?: string; cameraId?: string; state?: string; limit?: number }): Promise<RetrievalView[]> {
     const where: string[] = [];
-    const params: string[] = [];
+    const params: (string | bigint)[] = [];
     if (f.siteId) where.push(`site_id = $${params.push(f.siteId)}`);
     if (f.cameraId) where.push(`camera_id = $${params.push(f.cameraId)}`);
     if (f.state) where.push(`state = $${params.push(f.state)}`);
     const rows = await this.d.db.all<Record<string, string | null>>(
-      `SELECT * FROM tr_retrievals ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_ms DESC LIMIT ${Math.min(f.limit ?? 500, 5000)}`,
-      params,
+      `SELECT * FROM tr_retrievals ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_ms DESC LIMIT $${params.length + 1}`,
+      [...params, BigInt(Math.min(f.limit ?? 500, 5000))],
     );
     const out: RetrievalView[] = [];
     for (const r of rows) out.push(await this.view(r));

@@ -9,7 +9,8 @@
  */
 import type { Context, Hono } from "hono";
 import { z } from "zod";
-import { HttpProblem, badRequest, forbidden, notFound, problemResponse } from "../../lib/http/problem.ts";
+import { intQuery, queryParam, timeQuery } from "../../lib/http/query.ts";
+import { HttpProblem, assertText, badRequest, forbidden, notFound, problemResponse, readJson } from "../../lib/http/problem.ts";
 import { iso, type Clock } from "../../lib/clock.ts";
 import { Playback, rangeReply, type SegmentSource } from "../../lib/playback/index.ts";
 import type { MediaStore, SegmentRecord, StreamKind } from "../../lib/store/index.ts";
@@ -34,6 +35,7 @@ export function mountFederation(app: Hono<FederationEnv>, engine: Engine, receiv
     } catch {
       throw badRequest("The work request must be JSON.");
     }
+    assertText(body);
     try {
       return c.json(await engine.work(c.var.peer.siteId, body));
     } catch (e) {
@@ -45,7 +47,7 @@ export function mountFederation(app: Hono<FederationEnv>, engine: Engine, receiv
     const cam = c.req.param("cam");
     const stream = c.req.param("stream");
     const start = c.req.param("start");
-    const bytes = Number(c.req.query("bytes"));
+    const bytes = queryParam(c, "bytes", intQuery({ min: 1 }), 0);
     const sha256 = c.req.query("sha256") ?? null;
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(cam) || (stream !== "main" && stream !== "sub") || !/^\d{1,15}$/.test(start) || !(bytes > 0)) throw badRequest("Segment path is /segments/{camera}/{main|sub}/{startMs}?bytes=&sha256=.");
     const site = c.var.peer.siteId;
@@ -130,12 +132,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     if (!p || !(await need().cameras()).some((x) => x.id === id)) throw notFound(`No camera with id ${id} (central camera ids are <site>.<camera>).`);
     return p;
   };
-  const time = (v: string | undefined, name: string, dflt: number) => {
-    if (v === undefined) return dflt;
-    const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-    if (!Number.isFinite(t)) throw badRequest(`${name} must be an ISO 8601 time (got ${JSON.stringify(v)}).`);
-    return t;
-  };
+  const time = (c: Context<ApiEnv>, name: string, dflt: number) => queryParam(c, name, timeQuery(), dflt);
 
   // --- retrievals
   api.route({ method: "post", path: "/api/v1/retrievals", summary: "Ask for a time range of an edge-only camera at central (up to your maxPriority)", tag, rights: { right: "retrieve", camera: "body.cameraId" }, body: RetrievalPost, status: 201 }, async (c, { body: b }) => {
@@ -199,6 +196,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const body = await c.req.json().catch(() => {
       throw badRequest("The body must be a JSON policy.");
     });
+    assertText(body);
     const r = SitePolicy.safeParse(body);
     if (!r.success) throw badRequest(`The policy is not valid: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "policy"}: ${i.message}`).join("; ")}.`);
     // Camera overrides set through PUT /cameras/{id}/policy survive a site PUT that does not name them.
@@ -211,6 +209,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const body = await c.req.json().catch(() => {
       throw badRequest("The body must be a JSON policy.");
     });
+    assertText(body);
     if (body && typeof body === "object" && "budget" in body) throw badRequest("Budgets and links are per site: set them with PUT /api/v1/sites/{id}/policy.");
     const r = CameraPolicy.safeParse(body);
     if (!r.success) throw badRequest(`The policy is not valid: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "policy"}: ${i.message}`).join("; ")}.`);
@@ -267,13 +266,13 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const p = await camParts(id);
     check(c, "playback", { site: p.siteId, camera: id });
     const now = d.clock.now();
-    const to = time(c.req.query("to"), "to", now);
-    const from = time(c.req.query("from"), "from", to - 60_000);
+    const to = time(c, "to", now);
+    const from = time(c, "from", to - 60_000);
     if (to <= from) throw badRequest("from must be before to.");
     if (to - from > maxMs) throw badRequest(`The window is at most ${Math.round(maxMs / 3_600_000)} hours.`);
     const stream = c.req.query("stream") ?? "main";
     if (stream !== "main" && stream !== "sub") throw badRequest('stream must be "main" or "sub".');
-    const wait = Math.min(60, Math.max(0, Number(c.req.query("wait") ?? 10) || 0));
+    const wait = queryParam(c, "wait", intQuery({ min: 0, max: 60 }), 10);
     return { id, ...p, from, to, stream: stream as StreamKind, wait };
   };
   // What central holds, segment by segment, with hashes (audit: compare with the edge's).

@@ -9,6 +9,7 @@ import { setCookie, deleteCookie } from "hono/cookie";
 import { LoginThrottle, SESSION_COOKIE, Sessions, burnVerify, requestToken, requireSession, verifyPassword, type Session } from "../../lib/auth/index.ts";
 import { iso } from "../../lib/clock.ts";
 import { HttpProblem, badRequest, conflict, notFound, onNotFound, onProblem, problemResponse, readJson } from "../../lib/http/problem.ts";
+import { parseQuery, textGuard } from "../../lib/http/query.ts";
 import { ExportError, Exporter, Playback, SnapshotError, rangeReply, snapshot, type ExportJob } from "../../lib/playback/index.ts";
 import type { EvidenceLock, StreamKind } from "../../lib/store/types.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -53,6 +54,7 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
 
   const app = new Hono<Env>();
   app.onError(onProblem(log));
+  app.use("*", textGuard);
   app.notFound(onNotFound);
   const api = new Hono<Env>();
 
@@ -285,16 +287,6 @@ interface Window {
   fromMs: number;
   toMs: number;
   stream: StreamKind;
-}
-
-function parseQuery<T>(c: Context, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string; code?: string }[] } } }): T {
-  const r = schema.safeParse(c.req.query());
-  if (r.success) return r.data;
-  const i = r.error.issues[0]!;
-  const field = i.path.map(String).join(".");
-  throw badRequest(i.code === "invalid_type" && field ? `The query parameter '${field}' is required.` : `${i.message}.`, {
-    errors: r.error.issues.map((x) => ({ path: x.path.map(String).join("."), message: x.message })),
-  });
 }
 
 function windowOf(c: Context, maxMs: number, what: string): Window {

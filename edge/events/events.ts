@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { Hono, MiddlewareHandler } from "hono";
 import { iso, type Clock } from "../../lib/clock.ts";
 import { badRequest } from "../../lib/http/problem.ts";
+import { parseQuery } from "../../lib/http/query.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { Uplink } from "../uplink/index.ts";
 import { EventLog, type EdgeEventRecord } from "./log.ts";
@@ -133,9 +134,7 @@ export async function startEdgeEvents(deps: EdgeEventsDeps): Promise<EdgeEvents>
     listeners,
     mount(app, auth) {
       app.get("/api/v1/events", auth, async (c) => {
-        const parsed = EventQuery.safeParse(c.req.query());
-        if (!parsed.success) throw badRequest(parsed.error.issues.map((i) => `${i.path.join(".") || "query"}: ${i.message}`).join("; "));
-        const q = parsed.data;
+        const q = parseQuery(c, EventQuery);
         const fromMs = q.from !== undefined ? Date.parse(q.from) : undefined;
         const toMs = q.to !== undefined ? Date.parse(q.to) : undefined;
         if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs) throw badRequest("to must be after from");

@@ -1,5 +1,6 @@
 /** Shapes of GET /api/v1/events on the edge API (the handler validates with these; edge/api's OpenAPI lists them). */
 import { z } from "zod";
+import { intQuery } from "../../lib/http/query.ts";
 
 const time = (name: string) =>
   z
@@ -11,7 +12,7 @@ export const EventQuery = z.object({
   from: time("from").describe("observed at ≥"),
   to: time("to").describe("observed at <"),
   camera: z.string().min(1).max(64).optional(),
-  limit: z.coerce.number().int().min(1).max(10_000).default(1000).describe("the newest this many when more match"),
+  limit: intQuery({ min: 1, max: 10_000 }).default(1000).describe("the newest this many when more match"),
 });
 
 export const EventOut = z.object({

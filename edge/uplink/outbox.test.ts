@@ -22,6 +22,16 @@ afterAll(async () => {
 });
 
 describe("outbox", () => {
+  test("text a camera or a log line passes on obeys the protocol's text rule (control characters replaced, said in the log)", async () => {
+    const sink = new MemorySink();
+    const box = await Outbox.open({ dir: path.join(root, "text"), clock, log: new Logger({ component: "outbox", sink }) });
+    await box.append("telemetry", { kind: "log", atMs: 1, data: { msg: "\u001b[31mpipeline died\u0000", "k\u0007": "x\ud800" } });
+    const m = parseUp(box.after(0, 1)[0]!.payload);
+    expect(m.ok && m.msg.body).toEqual({ kind: "log", atMs: 1, data: { msg: "\uFFFD[31mpipeline died\uFFFD", "k\uFFFD": "x\uFFFD" } });
+    expect(sink.records.some((r) => r.msg === "control characters replaced in an outgoing message")).toBe(true);
+    await box.close();
+  });
+
   test("entries survive a reopen until acknowledged; seq never reused; files of acked entries removed", async () => {
     const dir = path.join(root, "a");
     let box = await Outbox.open({ dir, clock, log: log(), fileBytes: 2048 });

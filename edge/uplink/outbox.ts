@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { fsyncDir, writeFileAtomic } from "../../lib/fsutil.ts";
+import { toText } from "../../lib/text.ts";
 import { laneOf, PROTOCOL_VERSION, type UpBody, type UpType } from "../../federation/protocol/index.ts";
 
 export type Lane = "critical" | "telemetry";
@@ -118,7 +119,11 @@ export class Outbox {
   append<T extends UpType>(type: T, body: UpBody<T>): Promise<number> {
     if (this.closed) return Promise.reject(new Error("outbox is closed"));
     const seq = ++this.state.lastSeq;
-    const msg = { v: PROTOCOL_VERSION, ob: this.state.ob, seq, at: this.o.clock.now(), type, body };
+    // Central refuses control characters (the protocol's text rule); text passed on from cameras
+    // or log lines is cleaned here instead, so the message is not refused as a whole.
+    const text = toText(body);
+    if (text.changed) this.o.log.warn("control characters replaced in an outgoing message", { type, seq });
+    const msg = { v: PROTOCOL_VERSION, ob: this.state.ob, seq, at: this.o.clock.now(), type, body: text.value };
     const entry: OutboxEntry = { seq, lane: laneOf(type), type, payload: new TextEncoder().encode(JSON.stringify(msg)) };
     return new Promise<number>((resolve, reject) => {
       this.queue.push({ entry, resolve: () => resolve(seq), reject });

@@ -5,6 +5,7 @@
  * metered link (see docs/ref/federation.md for one example of each).
  */
 import { z } from "zod";
+import { findBadText } from "../../lib/text.ts";
 import { SitePolicy } from "../transfer/policy.ts";
 
 export const PROTOCOL_VERSION = 1;
@@ -188,7 +189,7 @@ export type CommandMessage = z.infer<typeof CommandMessage>;
 
 export type Parsed<T> = { ok: true; msg: T } | { ok: false; reason: string };
 
-/** JSON + version check + schema, with a sentence for the log instead of a throw. */
+/** JSON + version check + text rule + schema, with a sentence for the log instead of a throw. */
 export function parseMessage<T>(schema: z.ZodType<T>, payload: Uint8Array | string): Parsed<T> {
   let raw: unknown;
   try {
@@ -199,6 +200,10 @@ export function parseMessage<T>(schema: z.ZodType<T>, payload: Uint8Array | stri
   if (!raw || typeof raw !== "object") return { ok: false, reason: "not a JSON object" };
   const v = (raw as { v?: unknown }).v;
   if (v !== PROTOCOL_VERSION) return { ok: false, reason: `unsupported protocol version ${JSON.stringify(v)} (this side speaks v${PROTOCOL_VERSION})` };
+  // Every string, free-form data included, obeys the text rule: a NUL in an evidence-lock
+  // reason is refused here with its field named, never left to fail a database write.
+  const bad = findBadText(raw);
+  if (bad) return { ok: false, reason: `${bad.path}: ${bad.message}` };
   const r = schema.safeParse(raw);
   if (!r.success) return { ok: false, reason: r.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "message"}: ${i.message}`).join("; ") };
   return { ok: true, msg: r.data };

@@ -1,4 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { findBadText } from "../../lib/text.ts";
 import { ConfigMessage, DesiredConfig, centralCameraId, dayDigests, parseMessage, parseSiteTopic, parseUp, peekSeq, splitCentralCameraId, topics } from "./index.ts";
 
 const env = { v: 1, ob: "0123456789ab", seq: 7, at: 1 };
@@ -30,6 +32,28 @@ describe("protocol", () => {
     expect(parseMessage(ConfigMessage, JSON.stringify({ version: 3 }))).toMatchObject({ ok: false });
     expect(peekSeq(JSON.stringify({ v: 9, ob: "0123456789ab", seq: 4 }))).toEqual({ ob: "0123456789ab", seq: 4 });
     expect(peekSeq("nope")).toBeNull();
+  });
+
+  test("control characters anywhere in a message are refused with the field named", () => {
+    const lock = parseUp(JSON.stringify({ ...env, type: "locks", body: { cameraId: "c1", locks: [{ id: "l1", startMs: 1, endMs: 2, reason: "case\u0000 7" }] } }));
+    expect(lock).toEqual({ ok: false, reason: expect.stringContaining("body.locks.0.reason: contains the control character U+0000") });
+    const data = parseUp(JSON.stringify({ ...env, type: "event", body: { eventId: "e", kind: "motion", atMs: 5, data: { note: "\u001b[2J" } } }));
+    expect(!data.ok && data.reason).toContain("body.data.note");
+    expect(parseUp(JSON.stringify({ ...env, type: "locks", body: { cameraId: "c1", locks: [{ id: "l1", startMs: 1, endMs: 2, reason: "line 1\nline 2" }] } })).ok).toBe(true);
+  });
+
+  test("property: any JSON is accepted or refused with a reason, never thrown; what is accepted obeys the text rule and fits BIGINT", () => {
+    const types = ["event", "index", "locks", "digest", "tree", "health", "config-status", "command-result", "telemetry", "dropped", "teleport"];
+    const anyBody = fc.oneof(fc.jsonValue(), fc.object({ values: [fc.string({ unit: "binary" }), fc.integer(), fc.double(), fc.constant(1e20), fc.boolean(), fc.constant(null)] }));
+    fc.assert(
+      fc.property(fc.constantFrom(...types), anyBody, fc.oneof(fc.nat(), fc.double(), fc.constant(2 ** 63)), (type, body, at) => {
+        const r = parseUp(JSON.stringify({ ...env, at, type, body }));
+        if (!r.ok) return expect(r.reason.length).toBeGreaterThan(0);
+        expect(findBadText(r.msg)).toBeNull();
+        expect(Number.isSafeInteger(r.msg.at)).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   test("desired config is strict: unknown keys are a rejection", () => {

@@ -33,6 +33,13 @@ describe("config", () => {
     expect(err.message).toContain("api.port");
   });
 
+  test("a control character in a string value is refused, naming the key", async () => {
+    writeFileSync(join(dir, "nul.json"), JSON.stringify({ api: { host: "127.0.0.1\u0000evil" } }));
+    const err = await loadConfig(schema, { file: join(dir, "nul.json"), env: {} }).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain("api.host: contains the control character U+0000");
+  });
+
   test("unparseable and missing files are clear errors", async () => {
     writeFileSync(join(dir, "broken.yaml"), "api: [unclosed\n");
     expect((await loadConfig(schema, { file: join(dir, "broken.yaml"), env: {} }).catch((e) => e)).message).toContain("cannot parse");

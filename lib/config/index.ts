@@ -2,9 +2,11 @@
  * Configuration files for every role: YAML or TOML, validated by a zod schema, with
  * environment overrides (OUTPOST_<PATH> where PATH is the key path joined by "__", e.g.
  * OUTPOST_API__PORT=8443 sets api.port). A bad config throws ConfigError naming the key and
- * the problem, so a process never starts half-configured.
+ * the problem, so a process never starts half-configured. Strings obey the text rule
+ * (lib/text.ts: no NUL or other control characters).
  */
 import { z } from "zod";
+import { findBadText } from "../text.ts";
 
 export class ConfigError extends Error {
   constructor(
@@ -46,6 +48,8 @@ export function parseConfigText(text: string, name: string): unknown {
 }
 
 export function validateConfig<S extends z.ZodType>(schema: S, raw: unknown, source: string): z.infer<S> {
+  const bad = findBadText(raw);
+  if (bad) throw new ConfigError(source, [{ path: bad.path, message: bad.message }]);
   const r = schema.safeParse(raw);
   if (!r.success) {
     throw new ConfigError(

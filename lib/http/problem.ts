@@ -6,6 +6,7 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Logger } from "../log/index.ts";
+import { findBadText } from "../text.ts";
 
 export class HttpProblem extends Error {
   constructor(
@@ -48,7 +49,16 @@ export function onNotFound(c: Context): Response {
   return problemResponse(notFound(`No such endpoint: ${c.req.method} ${c.req.path}`), c.req.path);
 }
 
-/** Parse a JSON body against a zod schema, answering 400 with the failing field on error. */
+/** 400 naming the field when any string (or key) in a parsed JSON body breaks the text rule. */
+export function assertText(body: unknown): void {
+  const bad = findBadText(body);
+  if (bad) throw badRequest(`${bad.path || "body"}: ${bad.message}`, { errors: [{ path: bad.path, message: bad.message }] });
+}
+
+/**
+ * Parse a JSON body against a zod schema, answering 400 with the failing field on error.
+ * Every string in the body (and every key) must pass the text rule first (lib/text.ts).
+ */
 export async function readJson<T>(c: Context, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): Promise<T> {
   let body: unknown;
   try {
@@ -56,6 +66,7 @@ export async function readJson<T>(c: Context, schema: { safeParse(v: unknown): {
   } catch (e) {
     throw badRequest(`Malformed JSON body: ${(e as Error).message}`);
   }
+  assertText(body);
   const r = schema.safeParse(body);
   if (!r.success) {
     const i = r.error.issues[0]!;

@@ -29,7 +29,7 @@ const SCHEMA = [
 ];
 
 type Row = Record<string, unknown>;
-type Param = string | number | null;
+type Param = string | number | bigint | null;
 
 const SEG_COLS = "camera_id, stream, start_ms, end_ms, bytes, fmt, sha256";
 
@@ -66,7 +66,7 @@ export class IndexDb {
     const db = new IndexDb(inst, con, path);
     if (!opts.readOnly) {
       for (const s of SCHEMA) await con.run(s);
-      await con.run(`INSERT OR REPLACE INTO meta VALUES ('schema', '${SCHEMA_VERSION}')`);
+      await con.run(`INSERT OR REPLACE INTO meta VALUES ('schema', $1)`, [String(SCHEMA_VERSION)]);
     }
     if (!opts.readOnly || (await db.tableExists("formats"))) {
       for (const r of (await con.runAndReadAll(`SELECT * FROM formats`)).getRowObjectsJson()) {
@@ -223,8 +223,8 @@ export class IndexDb {
   /** Oldest first across all streams of one camera, or the whole store. */
   async oldest(cameraId: string | null, limit: number, afterStartMs: number): Promise<SegmentRecord[]> {
     const rows = cameraId
-      ? await this.all(`SELECT ${SEG_COLS} FROM segments WHERE camera_id = $1 AND start_ms > $2 ORDER BY start_ms, stream LIMIT ${limit}`, [cameraId, afterStartMs])
-      : await this.all(`SELECT ${SEG_COLS} FROM segments WHERE start_ms > $1 ORDER BY start_ms, camera_id, stream LIMIT ${limit}`, [afterStartMs]);
+      ? await this.all(`SELECT ${SEG_COLS} FROM segments WHERE camera_id = $1 AND start_ms > $2 ORDER BY start_ms, stream LIMIT $3`, [cameraId, afterStartMs, BigInt(limit)])
+      : await this.all(`SELECT ${SEG_COLS} FROM segments WHERE start_ms > $1 ORDER BY start_ms, camera_id, stream LIMIT $2`, [afterStartMs, BigInt(limit)]);
     return rows.map((r) => this.toSegment(r));
   }
 
