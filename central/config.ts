@@ -26,6 +26,8 @@ export const CentralConfig = z.object({
       host: z.string().default("127.0.0.1"),
       port: z.number().int().min(0).max(65535).default(8080),
       sessionTtlHours: z.number().positive().default(12),
+      /** A session not used for this long ends before sessionTtlHours (an open live stream counts as use). */
+      sessionIdleMinutes: z.number().positive().default(30),
     })
     .prefault({}),
   enroll: listener(8444),

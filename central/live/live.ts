@@ -15,6 +15,8 @@ import { parseFragment } from "../../lib/mp4/index.ts";
 import { badRequest, notFound } from "../../lib/http/problem.ts";
 import type { FederationEnv } from "../federation-api.ts";
 import type { ApiEnv } from "../api.ts";
+import type { UserStreams } from "../users/index.ts";
+import type { Subject } from "../rights/index.ts";
 
 export type StreamKind = "main" | "sub";
 
@@ -35,6 +37,10 @@ export interface CentralLiveOptions {
   linkOf?: (siteId: string) => string | undefined;
   /** Extra middleware after `auth` on viewer routes (e.g. requireRight(rights, "view-live", …)). */
   guard?: MiddlewareHandler<ApiEnv>;
+  /** WebSocket viewers are registered here, so ending the login or the right closes them. */
+  streams?: UserStreams;
+  /** May this subject still watch `<site>.<camera>` (asked when the user's grants change)? Default: yes. */
+  mayView?: (subject: Subject, siteId: string, centralCameraId: string) => boolean;
   /** No demand for this long → the uplink is stopped; default 10 s. */
   graceMs?: number;
   /** Lease sent with each start; refreshed at a third of it; default 30 s. */
@@ -342,14 +348,27 @@ export class CentralLive {
       },
       upgradeWebSocket(async (c) => {
         const t = await resolve(c as unknown as Context<ApiEnv>);
+        const session = (c as unknown as Context<ApiEnv>).var.session;
         let release: (() => void) | undefined;
+        let unhold: (() => void) | undefined;
         return liveSocketEvents({
           acquire: () => {
             const v = this.addViewer(t.siteId, t.cameraId, t.stream);
             release = v.release;
             return v.hub;
           },
-          release: () => release?.(),
+          release: () => {
+            unhold?.();
+            release?.();
+          },
+          onOpen: (end) => {
+            unhold = this.o.streams?.hold({
+              user: session.user,
+              ...(session.sessionId ? { sessionId: session.sessionId } : {}),
+              allowed: (sub) => this.o.mayView?.(sub, t.siteId, `${t.siteId}.${t.cameraId}`) ?? true,
+              close: end,
+            });
+          },
         });
       }),
     );
