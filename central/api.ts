@@ -15,6 +15,8 @@ import type { Logger } from "../lib/log/index.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Session, Users } from "./users/index.ts";
 import type { Trust } from "./trust.ts";
+import { sameOriginOnly } from "../lib/http/origin.ts";
+import { DeniedAccessAudit } from "./audit/denied.ts";
 
 export type ApiEnv = { Variables: { session: Session } };
 
@@ -43,6 +45,8 @@ export interface ApiDeps {
   clock: Clock;
   log: Logger;
   sessionTtlMs: number;
+  /** Origins besides central's own that may send state-changing requests (api.allowedOrigins). */
+  allowedOrigins?: readonly string[];
   urls: () => { enrollUrl: string; federationUrl: string; mqttUrl: string };
   mount?: (app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops: Operations) => void;
   /** Extra fields for GET /api/v1/sites/{id} (control plane: health, config, cameras). */
@@ -51,11 +55,20 @@ export interface ApiDeps {
 
 export function apiApp(d: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
-  app.onError(onProblem(d.log));
-  app.notFound(onNotFound);
-  const auth = requireUser(d.users);
   const rights = d.ops.rights;
   const audit = d.ops.audit;
+  const denied = new DeniedAccessAudit((a) => audit.record(a), d.clock);
+  const problem = onProblem(d.log);
+  app.onError((err, c) => {
+    // Failed logins are audited as login-failed by the login route itself.
+    if (err instanceof HttpProblem && (err.status === 401 || err.status === 403) && c.req.path !== "/api/v1/login") {
+      denied.note({ user: (c.var as { session?: Session }).session?.user ?? null, client: clientOf(c), method: c.req.method, path: c.req.path, status: err.status, reason: err.detail ?? err.title });
+    }
+    return problem(err, c);
+  });
+  app.notFound(onNotFound);
+  app.use("*", sameOriginOnly({ cookieName: SESSION_COOKIE, allowedOrigins: d.allowedOrigins }));
+  const auth = requireUser(d.users);
   const siteAdmin = requireRight<ApiEnv>(rights, "admin-sites");
   const siteTarget = (c: Context) => ({ site: c.req.param("id") });
 
@@ -63,12 +76,7 @@ export function apiApp(d: ApiDeps): Hono<ApiEnv> {
 
   app.post("/api/v1/login", async (c) => {
     const b = await readJson(c, Login);
-    let client = "unknown";
-    try {
-      client = getConnInfo(c).remote.address ?? "unknown";
-    } catch {
-      // not served by Bun.serve (e.g. app.request in a test): throttle by user name only
-    }
+    const client = clientOf(c);
     const r = await d.users.login(b.user, b.password, client);
     if (r.kind === "throttled") {
       audit.record({ user: b.user, action: "login-failed", outcome: "denied", detail: { client, reason: "throttled" } });
@@ -130,4 +138,13 @@ export function apiApp(d: ApiDeps): Hono<ApiEnv> {
   d.ops.mount(app, auth);
   d.mount?.(app, auth, d.ops);
   return app;
+}
+
+/** The client's address; "unknown" when not served by Bun.serve (e.g. app.request in a test). */
+function clientOf(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown";
+  }
 }

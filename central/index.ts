@@ -198,6 +198,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       clock,
       log: log.child({ component: "central.api" }),
       sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000,
+      allowedOrigins: cfg.api.allowedOrigins,
       urls: () => ({ enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl }),
       mount: (app, auth, ops) => {
         firmware.apiRoutes(app, auth);

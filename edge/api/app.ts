@@ -8,6 +8,7 @@ import { getConnInfo } from "hono/bun";
 import { setCookie, deleteCookie } from "hono/cookie";
 import { LoginThrottle, SESSION_COOKIE, Sessions, burnVerify, requestToken, requireSession, verifyPassword, type Session } from "../../lib/auth/index.ts";
 import { iso } from "../../lib/clock.ts";
+import { sameOriginOnly } from "../../lib/http/origin.ts";
 import { HttpProblem, badRequest, conflict, notFound, onNotFound, onProblem, problemResponse, readJson } from "../../lib/http/problem.ts";
 import { ExportError, Exporter, Playback, SnapshotError, rangeReply, snapshot, type ExportJob } from "../../lib/playback/index.ts";
 import type { EvidenceLock, StreamKind } from "../../lib/store/types.ts";
@@ -54,6 +55,8 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
   const app = new Hono<Env>();
   app.onError(onProblem(log));
   app.notFound(onNotFound);
+  // CSRF and cross-site WebSocket hijacking (lib/http/origin.ts); also covers routes mounted later (live, events).
+  app.use("*", sameOriginOnly({ cookieName: SESSION_COOKIE, allowedOrigins: config.allowedOrigins }));
   const api = new Hono<Env>();
 
   // --- open endpoints ---------------------------------------------------------------

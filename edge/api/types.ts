@@ -52,6 +52,8 @@ export interface EdgeApiConfig {
   warmRecentMs?: number;
   /** Session lifetime; default 12 h. */
   sessionTtlMs?: number;
+  /** Origins besides the API's own from which browsers may send state-changing requests. */
+  allowedOrigins?: readonly string[];
   /** A session unused for this long ends; default 30 min. */
   sessionIdleMs?: number;
   /** Login throttling (lib/auth LoginThrottle): default 5 failures per user and address in 15 min, locked 5 min. */

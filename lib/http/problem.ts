@@ -25,6 +25,13 @@ export const unauthorized = (detail = "Log in first.") => new HttpProblem(401, "
 export const forbidden = (detail = "You do not have the right to do this.") => new HttpProblem(403, "Forbidden", detail);
 export const notFound = (detail: string) => new HttpProblem(404, "Not found", detail);
 export const conflict = (detail: string) => new HttpProblem(409, "Conflict", detail);
+export const unsupportedMediaType = (detail: string) => new HttpProblem(415, "Unsupported media type", detail);
+
+/** application/json or any +json type (a page on another site cannot send these without a CORS preflight). */
+export function isJsonType(contentType: string | null | undefined): boolean {
+  const t = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
+  return t === "application/json" || (t.startsWith("application/") && t.endsWith("+json"));
+}
 
 export function problemResponse(p: HttpProblem, instance?: string): Response {
   return new Response(
@@ -50,6 +57,8 @@ export function onNotFound(c: Context): Response {
 
 /** Parse a JSON body against a zod schema, answering 400 with the failing field on error. */
 export async function readJson<T>(c: Context, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): Promise<T> {
+  const type = c.req.header("content-type");
+  if (!isJsonType(type)) throw unsupportedMediaType(`Send the body as JSON with 'Content-Type: application/json'${type ? `, not ${type.split(";")[0]}` : ""}.`);
   let body: unknown;
   try {
     body = await c.req.json();
