@@ -1,15 +1,18 @@
 import "reflect-metadata";
 /**
- * Cross-site request forgery and cross-site WebSocket hijacking, in a real browser: Debian
+ * Web client security in a real browser (camsim → edge → central live).
+ * 1. Cross-site request forgery and cross-site WebSocket hijacking: Debian
  * Chromium (playwright-core) with the admin logged in to central, then a page served on another
  * loopback port — the same site for SameSite cookies, so the session cookie goes along — tries
  * a no-cors text/plain POST that would create an admin user and a WebSocket to live video
  * (camsim → edge → central). Both must be refused: no user, not one video byte. The same
  * WebSocket from central's own origin gets video (the control that shows the test can see it).
+ * 2. The admin users screen's "End sessions" button closes another user's live stream.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chromium, type Browser, type BrowserContext } from "playwright-core";
 import { startLiveRig, untilRecording, type LiveRig } from "../central/live/testkit.ts";
+import { TestViewer } from "../central/live/viewer.ts";
 
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"];
 
@@ -101,5 +104,38 @@ describe("a page on another origin cannot act with the admin's session", () => {
     const denied = (await rig.central.ops.audit.query({ action: "access-denied", limit: 100 })).records;
     expect(denied.some((d) => d.subject === "POST /api/v1/users" && String(d.detail.reason).includes(`127.0.0.1:${evil.port}`))).toBe(true);
     expect(denied.some((d) => d.subject === `GET /api/v1/cameras/${cam}/live`)).toBe(true);
+  }, 90_000);
+});
+
+describe("admin users screen", () => {
+  test("'End sessions' closes the user's live WebSocket at once and logs them out", async () => {
+    const j = { authorization: `Bearer ${rig.token}`, "content-type": "application/json" };
+    expect((await fetch(central + "/api/v1/users", { method: "POST", headers: j, body: JSON.stringify({ name: "night-guard", password: "night-guard-pw", roles: [] }) })).status).toBe(201);
+    const login = await fetch(central + "/api/v1/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "night-guard", password: "night-guard-pw" }) });
+    const token = ((await login.json()) as { token: string }).token;
+    const v = new TestViewer(`${central.replace(/^http/, "ws")}/api/v1/cameras/${cam}/live`, token);
+    const deadline = Date.now() + 20_000;
+    while (v.fragments < 2 && Date.now() < deadline) await Bun.sleep(100);
+    expect(v.fragments).toBeGreaterThanOrEqual(2);
+
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    page.on("dialog", (d) => void d.accept());
+    await page.goto(central + "/live");
+    await page.getByLabel("User").fill("admin");
+    await page.getByLabel("Password").fill(rig.central.initialAdminPassword!);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Log out" }).waitFor();
+    await page.goto(central + "/admin/users");
+    const row = page.getByRole("table", { name: "Users" }).locator("tr", { hasText: "night-guard" });
+    const t0 = Date.now();
+    await row.getByRole("button", { name: "End sessions" }).click();
+    await page.getByText("night-guard: 1 session(s) ended, 1 stream(s) closed.").waitFor();
+    while (!v.closed && Date.now() < t0 + 10_000) await Bun.sleep(20);
+    console.log(`End sessions button → viewer closed in ${v.closedAt! - t0} ms (includes the click)`);
+    expect(v.closed?.code).toBe(1008);
+    expect(v.closedAt! - t0).toBeLessThan(2000);
+    expect((await fetch(central + "/api/v1/me", { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    await page.screenshot({ path: "test-artifacts/web/10-admin-end-sessions.png" }).catch(() => undefined);
+    await page.close();
   }, 90_000);
 });
