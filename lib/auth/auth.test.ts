@@ -42,6 +42,29 @@ describe("auth", () => {
     expect(s.size).toBe(0);
   });
 
+  test("streams held on a session close at logout and at expiry; an open stream keeps the session from going idle", () => {
+    const clock = new ManualClock(0);
+    const s = new Sessions(clock, 100_000, 10_000);
+    const a = s.create("admin");
+    const b = s.create("admin");
+    const closed: string[] = [];
+    const release = s.hold(a.token, (r) => closed.push(`a:${r}`));
+    s.hold(b.token, (r) => closed.push(`b:${r}`));
+    clock.advance(20_000);
+    s.sweep();
+    expect(s.get(a.token)).toBeDefined(); // idle by requests, but watching
+    s.revoke(b.token);
+    expect(closed).toEqual(["b:logged out"]);
+    clock.advance(80_000);
+    s.sweep();
+    expect(closed).toEqual(["b:logged out", "a:session expired"]);
+    release();
+    const c = s.create("admin");
+    s.hold(c.token, (r) => closed.push(`c:${r}`))();
+    s.revoke(c.token);
+    expect(closed.length).toBe(2); // released streams are not closed again
+  });
+
   test("throttle: N failures per (user, address) inside the window lock that pair only, for lockMs; success resets", () => {
     const clock = new ManualClock(0);
     const t = new LoginThrottle(clock, { maxFailures: 3, windowMs: 10_000, lockMs: 30_000 });

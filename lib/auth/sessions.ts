@@ -15,6 +15,9 @@ export interface Session {
 
 export class Sessions {
   private map = new Map<string, Session>();
+  /** Streams (live WebSockets) opened with a session: closed when it ends. */
+  private streams = new Map<string, Set<(reason: string) => void>>();
+  private timer: ReturnType<typeof setInterval> | undefined;
   constructor(
     private readonly clock: Clock,
     readonly ttlMs = 12 * 3_600_000,
@@ -39,6 +42,7 @@ export class Sessions {
     const now = this.clock.now();
     if (this.ended(s, now)) {
       this.map.delete(token);
+      this.closeStreams(token, "session expired");
       return undefined;
     }
     s.lastSeenMs = now;
@@ -46,19 +50,54 @@ export class Sessions {
   }
 
   private ended(s: Session, now: number): boolean {
-    return s.expiresAtMs <= now || now - s.lastSeenMs >= this.idleMs;
+    if (s.expiresAtMs <= now) return true;
+    if (now - s.lastSeenMs < this.idleMs) return false;
+    if (!this.streams.has(s.token)) return true;
+    s.lastSeenMs = now; // an open live stream is use
+    return false;
+  }
+
+  /**
+   * Ties a stream to a session: `close` runs when the session ends (logout, expiry). Returns
+   * the release for when the stream ends by itself. While streams are held, expiry is checked
+   * every second so they close on time.
+   */
+  hold(token: string, close: (reason: string) => void): () => void {
+    let set = this.streams.get(token);
+    if (!set) this.streams.set(token, (set = new Set()));
+    set.add(close);
+    this.timer ??= setInterval(() => this.sweep(), 1000);
+    return () => {
+      set.delete(close);
+      if (set.size === 0 && this.streams.get(token) === set) this.streams.delete(token);
+      if (this.streams.size === 0 && this.timer) (clearInterval(this.timer), (this.timer = undefined));
+    };
   }
 
   revoke(token: string): boolean {
+    this.closeStreams(token, "logged out");
     return this.map.delete(token);
+  }
+
+  private closeStreams(token: string, reason: string): void {
+    const set = this.streams.get(token);
+    if (!set) return;
+    this.streams.delete(token);
+    for (const close of set) close(reason);
+    if (this.streams.size === 0 && this.timer) (clearInterval(this.timer), (this.timer = undefined));
   }
 
   get size(): number {
     return this.map.size;
   }
 
-  private sweep(): void {
+  /** Ends expired and idle sessions and closes their streams. */
+  sweep(): void {
     const now = this.clock.now();
-    for (const [k, s] of this.map) if (this.ended(s, now)) this.map.delete(k);
+    for (const [k, s] of this.map) {
+      if (!this.ended(s, now)) continue;
+      this.map.delete(k);
+      this.closeStreams(k, "session expired");
+    }
   }
 }
