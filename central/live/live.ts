@@ -337,8 +337,14 @@ export class CentralLive {
       if (q !== undefined && q !== "main" && q !== "sub") throw badRequest("stream must be main or sub");
       return { siteId, cameraId, stream: (q as StreamKind | undefined) ?? this.defaultStream(siteId) };
     };
+    // The registry's mark before authorization: access that ends while the socket opens still closes it.
+    const marks = new WeakMap<Request, number>();
     app.get(
       "/api/v1/cameras/:id/live",
+      async (c, next) => {
+        if (this.o.streams) marks.set(c.req.raw, this.o.streams.mark());
+        await next();
+      },
       auth,
       guard,
       async (c, next) => {
@@ -349,6 +355,7 @@ export class CentralLive {
       upgradeWebSocket(async (c) => {
         const t = await resolve(c as unknown as Context<ApiEnv>);
         const session = (c as unknown as Context<ApiEnv>).var.session;
+        const since = marks.get(c.req.raw);
         let release: (() => void) | undefined;
         let unhold: (() => void) | undefined;
         return liveSocketEvents({
@@ -367,7 +374,7 @@ export class CentralLive {
               ...(session.sessionId ? { sessionId: session.sessionId } : {}),
               allowed: (sub) => this.o.mayView?.(sub, t.siteId, `${t.siteId}.${t.cameraId}`) ?? true,
               close: end,
-            });
+            }, since);
           },
         });
       }),

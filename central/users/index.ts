@@ -296,7 +296,9 @@ export class Users {
     const u = this.users.get(name);
     // Verify against a dummy hash when the user is unknown so timing does not reveal names.
     const ok = u ? await verifyPassword(password, u.hash) : (await burnVerify(password), false);
-    if (!u || !ok || u.disabled) {
+    // Re-read: the user may have been disabled, deleted or given a new password during the check.
+    const cur = this.users.get(name);
+    if (!u || !ok || !cur || cur.disabled || cur.hash !== u.hash) {
       t.attempt.fail();
       return { kind: "denied" };
     }

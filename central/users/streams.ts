@@ -19,9 +19,24 @@ export interface HeldStream {
 
 export class UserStreams {
   private byUser = new Map<string, Set<HeldStream>>();
+  private seq = 0;
+  /** "u:<user>" / "s:<session>" → seq when its access last ended (bounded, oldest dropped). */
+  private ended = new Map<string, number>();
+
+  /**
+   * Take a mark when a request is authorized and pass it to hold(): if the user's or the
+   * session's access ended in between (the stream was still opening), hold closes it at once.
+   */
+  mark(): number {
+    return this.seq;
+  }
 
   /** Registers a stream; returns its release (call when it ends by itself). */
-  hold(s: HeldStream): () => void {
+  hold(s: HeldStream, since?: number): () => void {
+    if (since !== undefined && (this.endedSince(`u:${s.user}`, since) || (s.sessionId !== undefined && this.endedSince(`s:${s.sessionId}`, since)))) {
+      s.close("access ended while the stream was opening");
+      return () => undefined;
+    }
     let set = this.byUser.get(s.user);
     if (!set) this.byUser.set(s.user, (set = new Set()));
     set.add(s);
@@ -33,11 +48,13 @@ export class UserStreams {
 
   /** A session ended (logout, expiry): close the streams it opened. */
   endSession(user: string, sessionId: string, reason: string): number {
+    this.tombstone(`s:${sessionId}`);
     return this.closeWhere(user, (s) => s.sessionId === sessionId, reason);
   }
 
   /** The user lost access (disabled, deleted, password changed, sessions ended by an admin). */
   endUser(user: string, reason: string): number {
+    this.tombstone(`u:${user}`);
     return this.closeWhere(user, () => true, reason);
   }
 
@@ -62,6 +79,16 @@ export class UserStreams {
     let n = 0;
     for (const set of this.byUser.values()) n += set.size;
     return n;
+  }
+
+  private tombstone(key: string): void {
+    this.ended.delete(key);
+    this.ended.set(key, ++this.seq);
+    if (this.ended.size > 10_000) this.ended.delete(this.ended.keys().next().value!);
+  }
+
+  private endedSince(key: string, since: number): boolean {
+    return (this.ended.get(key) ?? -1) > since;
   }
 
   private closeWhere(user: string, match: (s: HeldStream) => boolean, reason: string): number {

@@ -306,6 +306,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     const colon = decoded.indexOf(":");
     if (colon < 0) return challenge();
     const user = decoded.slice(0, colon);
+    const since = o.streams?.mark();
     const r = await o.users.verify(user, decoded.slice(colon + 1), c.client);
     if (r.kind !== "ok") {
       log.warn("RTSP login failed", { user, client: c.client, reason: r.kind });
@@ -327,9 +328,10 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
             log.info("RTSP connection closed: the user's access ended or narrowed", { conn: c.id, user, reason });
             closeConn(c, reason);
           },
-        }),
+        }, since),
       );
     }
+    if (c.closed) return challenge(); // access ended during the check: the hold closed the connection
     return r.session;
   }
 
@@ -347,6 +349,8 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
 
   /** Holds the stream wanted for this connection and waits for the edge's init segment. */
   async function demandInit(c: Connection, t: Target): Promise<LiveHub | Reply> {
+    // A connection closed while this request waited (authentication) must not leave demand behind.
+    if (c.closed) return new Reply(503, "connection closed\r\n");
     let d = c.demand.get(t.key);
     if (!d) {
       d = { ...o.live.addViewer(t.siteId, t.cameraId, t.stream), target: t };
