@@ -13,7 +13,7 @@ import type { Context, Hono, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { systemClock, iso, type Clock } from "../../lib/clock.ts";
 import { createLogger, type Logger } from "../../lib/log/index.ts";
-import { badRequest, conflict, forbidden, notFound, readJson } from "../../lib/http/problem.ts";
+import { badRequest, conflict, forbidden, jsonBody, notFound, readJson } from "../../lib/http/problem.ts";
 import { chunkBundle } from "../../firmware/chunk.ts";
 import { hashFile, readJsonFile, sha256Hex, writeAtomic } from "../../firmware/fsutil.ts";
 import { compareVersions, parseRoot, UpdateError, verifyNextRoot, verifyRole, verifyTargets, type RootMeta, type TargetsMeta } from "../../firmware/meta.ts";
@@ -372,7 +372,7 @@ export class FirmwareService {
     const base = "/api/v1/firmware";
     app.get(`${base}/roots`, auth, admin, (c) => c.json({ roots: this.roots }));
     app.post(`${base}/roots`, auth, admin, async (c) => {
-      const body = await c.req.json().catch(() => { throw badRequest("The root must be JSON."); });
+      const body = await jsonBody(c);
       return c.json(await guard(() => this.addRoot(body)), 201);
     });
     app.get(`${base}/releases`, auth, admin, (c) => c.json({ releases: this.listReleases() }));

@@ -55,16 +55,20 @@ export function onNotFound(c: Context): Response {
   return problemResponse(notFound(`No such endpoint: ${c.req.method} ${c.req.path}`), c.req.path);
 }
 
-/** Parse a JSON body against a zod schema, answering 400 with the failing field on error. */
-export async function readJson<T>(c: Context, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): Promise<T> {
+/** The request's JSON body: 415 unless sent as application/json (or +json), 400 when it does not parse. */
+export async function jsonBody(c: Context): Promise<unknown> {
   const type = c.req.header("content-type");
   if (!isJsonType(type)) throw unsupportedMediaType(`Send the body as JSON with 'Content-Type: application/json'${type ? `, not ${type.split(";")[0]}` : ""}.`);
-  let body: unknown;
   try {
-    body = await c.req.json();
+    return await c.req.json();
   } catch (e) {
     throw badRequest(`Malformed JSON body: ${(e as Error).message}`);
   }
+}
+
+/** Parse a JSON body against a zod schema, answering 400 with the failing field on error. */
+export async function readJson<T>(c: Context, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): Promise<T> {
+  const body = await jsonBody(c);
   const r = schema.safeParse(body);
   if (!r.success) {
     const i = r.error.issues[0]!;
