@@ -35,6 +35,8 @@ window.result = (async () => {
   };
   const json = await post("text/plain", JSON.stringify({ name: "csrf-evil", password: "evil-password-1", roles: ["admin"] }));
   const form = await post("application/x-www-form-urlencoded", "name=csrf-evil2&password=evil-password-2");
+  // a read embedded with the cookie (the page cannot see a no-cors answer, but a <video> could show it)
+  await fetch(central + "/api/v1/users?embedded", { mode: "no-cors", credentials: "include" }).catch(() => undefined);
   const ws = await new Promise((resolve) => {
     const s = new WebSocket(central.replace(/^http/, "ws") + "/api/v1/cameras/" + ${JSON.stringify(camera)} + "/live");
     s.binaryType = "arraybuffer";
@@ -104,6 +106,7 @@ describe("a page on another origin cannot act with the admin's session", () => {
     const denied = (await rig.central.ops.audit.query({ action: "access-denied", limit: 100 })).records;
     expect(denied.some((d) => d.subject === "POST /api/v1/users" && String(d.detail.reason).includes(`127.0.0.1:${evil.port}`))).toBe(true);
     expect(denied.some((d) => d.subject === `GET /api/v1/cameras/${cam}/live`)).toBe(true);
+    expect(denied.some((d) => d.subject === "GET /api/v1/users" && String(d.detail.reason).includes("may not read"))).toBe(true);
   }, 90_000);
 });
 

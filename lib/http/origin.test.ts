@@ -51,6 +51,17 @@ describe("sameOriginOnly", () => {
     expect((await app.request(URL0, { headers: { origin: "http://127.0.0.1:9999", cookie: "outpost_session=t" } })).status).toBe(200);
   });
 
+  test("reads embedded by another site with the cookie are refused; navigations, same-origin and header credentials pass", async () => {
+    const get = (h: Record<string, string>) => app.request(URL0, { headers: h });
+    const cookie = "outpost_session=t";
+    expect((await get({ cookie, "sec-fetch-site": "same-site", "sec-fetch-mode": "no-cors" })).status).toBe(403);
+    expect((await get({ cookie, "sec-fetch-site": "cross-site", "sec-fetch-mode": "cors" })).status).toBe(403);
+    expect((await get({ cookie, "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate" })).status).toBe(200);
+    expect((await get({ cookie, "sec-fetch-site": "same-origin", "sec-fetch-mode": "cors" })).status).toBe(200);
+    expect((await get({ "sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors" })).status).toBe(200); // no session: nothing to abuse
+    expect((await get({ cookie, authorization: "Bearer t", "sec-fetch-site": "cross-site", "sec-fetch-mode": "cors" })).status).toBe(200);
+  });
+
   test("JSON bodies only as application/json: text/plain and forms are 415 problem+json, before and inside readJson", async () => {
     for (const t of ["text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""]) {
       const r = await post({ authorization: "Bearer t", ...(t ? { "content-type": t } : {}) });

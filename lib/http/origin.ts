@@ -13,6 +13,10 @@
  *    on another site cannot add without a CORS preflight we never grant; refused when the
  *    session cookie would be its only credential. Requests with no credential at all (login)
  *    pass: they act for nobody.
+ * Reads (GET/HEAD) are not state changes, but a page on another site may still embed them with
+ * the cookie (`<video src>`, `<img src>`, a no-cors fetch): when the browser says so
+ * (`Sec-Fetch-Site: same-site` or `cross-site`, other than a top-level navigation) and the
+ * cookie is the only credential, they are refused too.
  * Also refuses, with 415, bodies of the content types a page may send cross-site without a
  * preflight (text/plain, form-urlencoded): no route accepts them, and JSON routes insist on
  * application/json (readJson).
@@ -37,9 +41,15 @@ export function sameOriginOnly(o: SameOriginOptions): MiddlewareHandler {
   return async (c, next) => {
     const h = c.req.raw.headers;
     const upgrade = h.get("upgrade")?.toLowerCase() === "websocket";
-    if (SAFE.has(c.req.method) && !upgrade) return next();
     const origin = h.get("origin");
     const fetchSite = h.get("sec-fetch-site");
+    if (SAFE.has(c.req.method) && !upgrade) {
+      const foreign = fetchSite === "same-site" || fetchSite === "cross-site";
+      if (foreign && h.get("sec-fetch-mode") !== "navigate" && !headerCredential(h) && hasCookie(h.get("cookie"), o.cookieName)) {
+        throw crossSiteRefused(`A page on another site (${origin ?? fetchSite}) may not read from this server with your session.`);
+      }
+      return next();
+    }
     if (origin !== null) {
       const own = new URL(c.req.url).origin;
       if (origin !== own && !allowed.has(origin)) throw crossSiteRefused(`Requests from ${origin} may not act on this server (${own}); open the web client from this server, or add the origin to allowedOrigins.`);
