@@ -17,6 +17,8 @@ import type { Logger } from "../lib/log/index.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Session, Users } from "./users/index.ts";
 import type { Trust } from "./trust.ts";
+import { sameOriginOnly } from "../lib/http/origin.ts";
+import { DeniedAccessAudit } from "./audit/denied.ts";
 
 export type ApiEnv = { Variables: { session: Session } };
 
@@ -45,6 +47,8 @@ export interface ApiDeps {
   clock: Clock;
   log: Logger;
   sessionTtlMs: number;
+  /** Origins besides central's own that may send state-changing requests (api.allowedOrigins). */
+  allowedOrigins?: readonly string[];
   urls: () => { enrollUrl: string; federationUrl: string; mqttUrl: string };
   /** Other modules' routes, defined through the router (each with its rights rule). */
   mount?: (r: ApiRouter) => void;
@@ -60,24 +64,28 @@ const RevokeQuery = z.object({ reason: z.string().max(500).optional() });
 
 export function apiApp(d: ApiDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
-  app.onError(onProblem(d.log));
-  app.use("*", textGuard);
-  app.notFound(onNotFound);
-  const auth = requireUser(d.users);
-  const api = new ApiRouter(app, auth, d.ops);
   const rights = d.ops.rights;
   const audit = d.ops.audit;
+  const denied = new DeniedAccessAudit((a) => audit.record(a), d.clock);
+  const problem = onProblem(d.log);
+  app.onError((err, c) => {
+    // Failed logins are audited as login-failed by the login route itself.
+    if (err instanceof HttpProblem && (err.status === 401 || err.status === 403) && c.req.path !== "/api/v1/login") {
+      denied.note({ user: (c.var as { session?: Session }).session?.user ?? null, client: clientOf(c), method: c.req.method, path: c.req.path, status: err.status, reason: err.detail ?? err.title });
+    }
+    return problem(err, c);
+  });
+  app.notFound(onNotFound);
+  app.use("*", sameOriginOnly({ cookieName: SESSION_COOKIE, allowedOrigins: d.allowedOrigins }));
+  app.use("*", textGuard);
+  const auth = requireUser(d.users);
+  const api = new ApiRouter(app, auth, d.ops);
   const tag = "central";
 
   api.route({ method: "get", path: "/api/v1/openapi.json", summary: "This document", tag, rights: { public: "describes the API; holds no data" } }, (c) => c.json(d.ops.openapi.document()));
 
   api.route({ method: "post", path: "/api/v1/login", summary: "Log in; returns a bearer token and sets an HttpOnly session cookie", tag, rights: { public: "the way in; throttled per user and client" }, body: Login, response: SessionView }, async (c, { body: b }) => {
-    let client = "unknown";
-    try {
-      client = getConnInfo(c).remote.address ?? "unknown";
-    } catch {
-      // not served by Bun.serve (e.g. app.request in a test): throttle by user name only
-    }
+    const client = clientOf(c);
     const r = await d.users.login(b.user, b.password, client);
     if (r.kind === "throttled") {
       audit.record({ user: b.user, action: "login-failed", outcome: "denied", detail: { client, reason: "throttled" } });
@@ -150,4 +158,13 @@ export function apiApp(d: ApiDeps): Hono<ApiEnv> {
   d.mount?.(api);
   api.check();
   return app;
+}
+
+/** The client's address; "unknown" when not served by Bun.serve (e.g. app.request in a test). */
+function clientOf(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown";
+  }
 }

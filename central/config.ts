@@ -26,6 +26,10 @@ export const CentralConfig = z.object({
       host: z.string().default("127.0.0.1"),
       port: z.number().int().min(0).max(65535).default(8080),
       sessionTtlHours: z.number().positive().default(12),
+      /** A session not used for this long ends before sessionTtlHours (an open live stream counts as use). */
+      sessionIdleMinutes: z.number().positive().default(30),
+      /** Origins besides the API's own from which browsers may send state-changing requests (a TLS proxy's public URL). */
+      allowedOrigins: z.array(z.url()).default([]),
     })
     .prefault({}),
   enroll: listener(8444),

@@ -16,7 +16,7 @@ import { Db } from "./db.ts";
 import { Registry } from "./registry.ts";
 import { SessionTable, checkPeer } from "./peers.ts";
 import { Trust, type SiteView } from "./trust.ts";
-import { Users } from "./users/index.ts";
+import { Users, type UserStreams } from "./users/index.ts";
 import { listenTls, type TlsListener } from "./listener.ts";
 import { startBroker, type MqttListener } from "./broker.ts";
 import { enrollApp, federationApp, type FederationEnv } from "./federation-api.ts";
@@ -51,6 +51,8 @@ export interface StartCentralOptions {
   apiRoutes?: (api: ApiRouter) => void;
   /** Extra fields merged into GET /api/v1/sites/{id} (central/sites: health, config, cameras). */
   siteDetails?: (siteId: string) => Promise<Record<string, unknown>>;
+  /** Streams users hold open (live WebSockets, RTSP); the users module closes them when access ends. */
+  streams?: UserStreams;
 }
 
 export interface Central {
@@ -104,8 +106,8 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     await registry.init();
     const firmware = await FirmwareService.open({ dataDir: cfg.dataDir, sites: () => registry.list().map((s) => s.id), clock, log: log.child({ component: "central.firmware" }) });
     const lc = cfg.operations.login;
-    const throttle = { maxFailures: lc.maxFailures, windowMs: lc.windowMinutes * 60_000, lockMs: lc.lockMinutes * 60_000 };
-    const users = new Users({ db, clock, log: log.child({ component: "central.users" }), sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000, throttle });
+    const throttle = { maxFailures: lc.maxFailures, windowMs: lc.windowMinutes * 60_000, lockMs: lc.lockMinutes * 60_000, addressMaxFailures: lc.addressMaxFailures, userBurst: lc.userBurst, userRefillMs: lc.userRefillSeconds * 1000 };
+    const users = new Users({ db, clock, log: log.child({ component: "central.users" }), sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000, sessionIdleMs: cfg.api.sessionIdleMinutes * 60_000, throttle, streams: opts.streams });
     await users.init();
     const admin = await users.ensureAdmin(paths.adminPassword, cfg.operations.adminPassword);
 
@@ -199,6 +201,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       clock,
       log: log.child({ component: "central.api" }),
       sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000,
+      allowedOrigins: cfg.api.allowedOrigins,
       urls: () => ({ enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl }),
       mount: (api) => {
         firmware.apiRoutes(api);
@@ -222,6 +225,9 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
         .finally(() => (polling = false));
     }, cfg.revocationPollMs);
     cleanups.push(() => clearInterval(timer));
+    // Expired and idle sessions end on time, with the live streams they opened (not only at their next request).
+    const sweeper = setInterval(() => void users.sweep().catch((e) => log.warn("session sweep failed", { err: e as Error })), 1000);
+    cleanups.push(() => clearInterval(sweeper));
 
     const apiUrl = `http://${urlHost(cfg.api.host === "0.0.0.0" ? "127.0.0.1" : cfg.api.host)}:${api.port}`;
     log.info("central started", { apiUrl, enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl, dataDir: cfg.dataDir });

@@ -16,6 +16,7 @@ import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
 import { startRtspOut, type RtspOut } from "./live/rtsp/index.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
 import { commandNotifier } from "./firmware/index.ts";
+import { UserStreams } from "./users/index.ts";
 
 export interface CentralSite {
   central: Central;
@@ -57,7 +58,11 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       },
     });
     closers.push(() => cp.close());
+    // Live WebSockets and RTSP sessions per user: the users module closes them when access ends.
+    const streams = new UserStreams();
     const live = new CentralLive({
+      streams,
+      mayView: (sub, siteId, camera) => !!central && central.ops.rights.has(sub, "view-live", { site: siteId, camera }),
       clock,
       log: log.child({ component: "central.live" }),
       requester: {
@@ -74,6 +79,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     central = await startCentral(cfg, {
       clock,
       log,
+      streams,
       federationRoutes: (app) => {
         transfer.federationRoutes(app);
         live.federationRoutes(app);
@@ -100,6 +106,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
         live,
         users: central.ops.users,
         rights: central.ops.rights,
+        streams,
         audit: (a) => void central!.ops.recordAudit(a as never),
         host: cfg.live.rtsp.host,
         port: cfg.live.rtsp.port,

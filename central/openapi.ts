@@ -241,10 +241,12 @@ export class ApiRouter {
   }
 
   /** Register raw Hono handlers (e.g. a WebSocket upgrade) behind the rule; the rule must not need the body. */
-  handlers<P extends string>(def: RouteDef<P, undefined, undefined>, ...hs: MiddlewareHandler<ApiEnv, P>[]): void {
+  handlers<P extends string>(def: RouteDef<P, undefined, undefined> & { before?: MiddlewareHandler<ApiEnv, P>[] }, ...hs: MiddlewareHandler<ApiEnv, P>[]): void {
     if (targetInBody(def.rights)) throw new Error(`${def.path}: raw handlers cannot take their rights target from the body`);
-    this.ops.openapi.add(def as unknown as RouteDef);
-    this.on(def.method, def.path, [...this.middleware(def as unknown as RouteDef, false), ...(hs as never[])]);
+    const { before = [], ...doc } = def;
+    this.ops.openapi.add(doc as unknown as RouteDef);
+    // `before` runs ahead of authentication (e.g. taking a revocation mark before the check).
+    this.on(def.method, def.path, [...(before as never[]), ...this.middleware(doc as unknown as RouteDef, false), ...(hs as never[])]);
   }
 
   /** Mount something that is not an API route (the web client's pages); it must say which routes it adds. */

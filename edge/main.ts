@@ -388,7 +388,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         }),
       });
       const parts = app as { app?: Hono; sessions?: Sessions };
-      if (parts.app && parts.sessions) live.mount(parts.app, requireSession(parts.sessions) as never);
+      if (parts.app && parts.sessions) live.mount(parts.app, requireSession(parts.sessions) as never, parts.sessions);
       if (parts.app && parts.sessions) events.mount(parts.app, requireSession(parts.sessions) as never);
       // the reduced web client for on-site use; last, because its page fallback answers every GET outside /api/
       if (parts.app) mountWeb(parts.app, { role: "edge" });

@@ -16,6 +16,7 @@ import { writeFileAtomic } from "../files.ts";
 export const AUDIT_ACTIONS = [
   "login",
   "login-failed",
+  "access-denied",
   "logout",
   "view-live",
   "playback",

@@ -14,6 +14,11 @@ export const OperationsConfig = z
         maxFailures: z.number().int().positive().default(5),
         windowMinutes: z.number().positive().default(15),
         lockMinutes: z.number().positive().default(5),
+        /** Failures from one address across all user names before it is locked; default 4 × maxFailures. */
+        addressMaxFailures: z.number().int().positive().optional(),
+        /** Per user, all addresses: failures before only clean addresses are checked, and how fast one is forgiven. */
+        userBurst: z.number().int().positive().default(20),
+        userRefillSeconds: z.number().positive().default(60),
       })
       .prefault({}),
     /** Rules loaded (and replaced) at every start; validated like the API's (central refuses to start on a bad one). */

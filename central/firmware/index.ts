@@ -13,7 +13,7 @@ import type { Context, Hono } from "hono";
 import { z } from "zod";
 import { systemClock, iso, type Clock } from "../../lib/clock.ts";
 import { createLogger, type Logger } from "../../lib/log/index.ts";
-import { assertText, badRequest, conflict, forbidden, notFound, readJson } from "../../lib/http/problem.ts";
+import { badRequest, conflict, forbidden, jsonBody, notFound, readJson } from "../../lib/http/problem.ts";
 import { chunkBundle } from "../../firmware/chunk.ts";
 import { hashFile, readJsonFile, sha256Hex, writeAtomic } from "../../firmware/fsutil.ts";
 import { compareVersions, parseRoot, UpdateError, verifyNextRoot, verifyRole, verifyTargets, type RootMeta, type TargetsMeta } from "../../firmware/meta.ts";
@@ -371,8 +371,7 @@ export class FirmwareService {
     const rights = { right: "admin-sites" } as const;
     api.route({ method: "get", path: `${base}/roots`, summary: "Trusted firmware root metadata versions", tag, rights }, (c) => c.json({ roots: this.roots }));
     api.route({ method: "post", path: `${base}/roots`, summary: "Add the next root version (signed by the current root's threshold)", tag, rights, bodyDoc: { type: "application/json" }, status: 201 }, async (c) => {
-      const body = await c.req.json().catch(() => { throw badRequest("The root must be JSON."); });
-      assertText(body);
+      const body = await jsonBody(c);
       return c.json(await guard(() => this.addRoot(body)), 201);
     });
     api.route({ method: "get", path: `${base}/releases`, summary: "Uploaded releases", tag, rights }, (c) => c.json({ releases: this.listReleases() }));

@@ -16,6 +16,8 @@ import { badRequest, notFound } from "../../lib/http/problem.ts";
 import type { FederationEnv } from "../federation-api.ts";
 import type { ApiEnv } from "../api.ts";
 import type { ApiRouter } from "../openapi.ts";
+import type { UserStreams } from "../users/index.ts";
+import type { Subject } from "../rights/index.ts";
 
 export type StreamKind = "main" | "sub";
 
@@ -34,6 +36,10 @@ export interface CentralLiveOptions {
   cameraExists?: (siteId: string, cameraId: string) => boolean | Promise<boolean>;
   /** The site's link profile: sub stream unless "wifi" (or "ethernet"). */
   linkOf?: (siteId: string) => string | undefined;
+  /** WebSocket viewers are registered here, so ending the login or the right closes them. */
+  streams?: UserStreams;
+  /** May this subject still watch `<site>.<camera>` (asked when the user's grants change)? Default: yes. */
+  mayView?: (subject: Subject, siteId: string, centralCameraId: string) => boolean;
   /** No demand for this long → the uplink is stopped; default 10 s. */
   graceMs?: number;
   /** Lease sent with each start; refreshed at a third of it; default 30 s. */
@@ -331,8 +337,22 @@ export class CentralLive {
       if (q !== undefined && q !== "main" && q !== "sub") throw badRequest("stream must be main or sub");
       return { siteId, cameraId, stream: (q as StreamKind | undefined) ?? this.defaultStream(siteId) };
     };
+    // The registry's mark before authorization: access that ends while the socket opens still closes it.
+    const marks = new WeakMap<Request, number>();
     api.handlers(
-      { method: "get", path: "/api/v1/cameras/:id/live", summary: "WebSocket: live fMP4 for MSE (lib/live/PROTOCOL.md)", tag, rights },
+      {
+        method: "get",
+        path: "/api/v1/cameras/:id/live",
+        summary: "WebSocket: live fMP4 for MSE (lib/live/PROTOCOL.md)",
+        tag,
+        rights,
+        before: [
+          async (c, next) => {
+            if (this.o.streams) marks.set(c.req.raw, this.o.streams.mark());
+            await next();
+          },
+        ],
+      },
       async (c, next) => {
         if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw badRequest("This endpoint is a WebSocket (fMP4 for MSE); for HTTP use live.m3u8.");
         await resolve(c);
@@ -340,14 +360,28 @@ export class CentralLive {
       },
       upgradeWebSocket(async (c) => {
         const t = await resolve(c as unknown as Context<ApiEnv>);
+        const session = (c as unknown as Context<ApiEnv>).var.session;
+        const since = marks.get(c.req.raw);
         let release: (() => void) | undefined;
+        let unhold: (() => void) | undefined;
         return liveSocketEvents({
           acquire: () => {
             const v = this.addViewer(t.siteId, t.cameraId, t.stream);
             release = v.release;
             return v.hub;
           },
-          release: () => release?.(),
+          release: () => {
+            unhold?.();
+            release?.();
+          },
+          onOpen: (end) => {
+            unhold = this.o.streams?.hold({
+              user: session.user,
+              ...(session.sessionId ? { sessionId: session.sessionId } : {}),
+              allowed: (sub) => this.o.mayView?.(sub, t.siteId, `${t.siteId}.${t.cameraId}`) ?? true,
+              close: end,
+            }, since);
+          },
         });
       }),
     );

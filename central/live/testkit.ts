@@ -19,6 +19,7 @@ import { CentralLive, type CentralLiveOptions } from "./live.ts";
 import { commandRequester } from "./request.ts";
 import { createSites, type Sites } from "../sites/index.ts";
 import { LiveRecorder } from "./recorder.ts";
+import { UserStreams } from "../users/index.ts";
 
 export const EDGE_PASSWORD = "edge-local-pw";
 
@@ -78,6 +79,8 @@ export interface LiveRig {
   token: string;
   requests: { siteId: string; req: LiveRequest }[];
   sink: MemorySink;
+  /** Users' open live streams (given to CentralLive and central's users module; RTSP out may join). */
+  streams: UserStreams;
   close(): Promise<void>;
 }
 
@@ -109,7 +112,9 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
   // The product's path: central → control-plane command "live" → the edge's uplink → EdgeLive.
   let sites: Sites | undefined;
   const cp = createSites({ dataDir: join(root, "central"), log });
+  const streams = new UserStreams();
   const live = new CentralLive({
+    streams,
     clock: systemClock,
     log,
     requester: {
@@ -128,6 +133,7 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
     { dataDir: join(root, "central"), ...ports },
     {
       log,
+      streams,
       federationRoutes: live.federationRoutes,
       apiRoutes: (api) => {
         cp.apiRoutes(api);
@@ -177,6 +183,7 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
     token: login.token,
     requests,
     sink,
+    streams,
     async close() {
       await recorder.stopAll().catch(() => undefined);
       live.close();

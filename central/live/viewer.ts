@@ -11,6 +11,8 @@ export class TestViewer {
   bytes = 0;
   inits = 0;
   closed: { code: number; reason: string } | undefined;
+  /** Date.now() when the socket closed. */
+  closedAt: number | undefined;
   opened = false;
   lastAt = 0;
   /** Called for every fragment with its bytes. */
@@ -42,7 +44,10 @@ export class TestViewer {
       this.fragments++;
       this.onFragment?.(b);
     };
-    this.ws.onclose = (e) => (this.closed = { code: e.code, reason: e.reason });
+    this.ws.onclose = (e) => {
+      this.closedAt = Date.now();
+      this.closed = { code: e.code, reason: e.reason };
+    };
     this.ws.onerror = () => undefined;
   }
 

@@ -10,7 +10,7 @@
 import type { Context, Hono } from "hono";
 import { z } from "zod";
 import { intQuery, queryParam, timeQuery } from "../../lib/http/query.ts";
-import { HttpProblem, assertText, badRequest, forbidden, notFound, problemResponse, readJson } from "../../lib/http/problem.ts";
+import { HttpProblem, assertText, badRequest, forbidden, jsonBody, notFound, problemResponse, readJson } from "../../lib/http/problem.ts";
 import { iso, type Clock } from "../../lib/clock.ts";
 import { Playback, rangeReply, type SegmentSource } from "../../lib/playback/index.ts";
 import type { MediaStore, SegmentRecord, StreamKind } from "../../lib/store/index.ts";
@@ -193,10 +193,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const id = c.req.param("id");
     if (!need().siteExists(id)) throw notFound(`No site with id ${id}.`);
     check(c, "admin-policies", { site: id });
-    const body = await c.req.json().catch(() => {
-      throw badRequest("The body must be a JSON policy.");
-    });
-    assertText(body);
+    const body = await jsonBody(c);
     const r = SitePolicy.safeParse(body);
     if (!r.success) throw badRequest(`The policy is not valid: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "policy"}: ${i.message}`).join("; ")}.`);
     // Camera overrides set through PUT /cameras/{id}/policy survive a site PUT that does not name them.
@@ -206,10 +203,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const id = c.req.param("id");
     const p = await camParts(id);
     check(c, "admin-policies", { site: p.siteId, camera: id });
-    const body = await c.req.json().catch(() => {
-      throw badRequest("The body must be a JSON policy.");
-    });
-    assertText(body);
+    const body = await jsonBody(c);
     if (body && typeof body === "object" && "budget" in body) throw badRequest("Budgets and links are per site: set them with PUT /api/v1/sites/{id}/policy.");
     const r = CameraPolicy.safeParse(body);
     if (!r.success) throw badRequest(`The policy is not valid: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "policy"}: ${i.message}`).join("; ")}.`);

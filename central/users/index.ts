@@ -12,6 +12,9 @@ import type { Logger } from "../../lib/log/index.ts";
 import { LoginThrottle, burnVerify, hashPassword, verifyPassword, type ThrottleOptions } from "../../lib/auth/index.ts";
 import type { Db } from "../db.ts";
 import { Grant, RIGHTS, type Subject } from "../rights/index.ts";
+import { UserStreams } from "./streams.ts";
+
+export { UserStreams, type HeldStream } from "./streams.ts";
 
 export interface Session extends Subject {
   user: string;
@@ -19,6 +22,8 @@ export interface Session extends Subject {
   role: string;
   roles: string[];
   expiresAt: string;
+  /** Which login session this is (SHA-256 of its token); absent for per-connection checks (RTSP). */
+  sessionId?: string;
 }
 
 export const Name = z
@@ -64,7 +69,11 @@ export interface UsersOptions {
   clock: Clock;
   log: Logger;
   sessionTtlMs: number;
+  /** A session unused for this long ends (an open live stream counts as use); default 30 min. */
+  sessionIdleMs?: number;
   throttle?: ThrottleOptions;
+  /** Streams held open by users, closed here when their access ends or narrows. */
+  streams?: UserStreams;
 }
 
 interface UserRow {
@@ -78,11 +87,15 @@ export class Users {
   private users = new Map<string, UserRow>();
   private roles = new Map<string, Role>();
   private groups = new Map<string, Set<string>>();
-  private sessions = new Map<string, { user: string; expiresAtMs: number }>();
+  private sessions = new Map<string, { user: string; expiresAtMs: number; lastSeenMs: number }>();
   readonly throttle: LoginThrottle;
+  readonly streams: UserStreams;
+  readonly sessionIdleMs: number;
 
   constructor(private readonly o: UsersOptions) {
     this.throttle = new LoginThrottle(o.clock, o.throttle);
+    this.streams = o.streams ?? new UserStreams();
+    this.sessionIdleMs = o.sessionIdleMs ?? 30 * 60_000;
   }
 
   async init(): Promise<void> {
@@ -108,7 +121,7 @@ export class Users {
     const now = this.o.clock.now();
     await db.run(`DELETE FROM sessions WHERE expires_at <= $1`, [new Date(now).toISOString()]);
     for (const r of await db.all<{ token_hash: string; user_name: string; expires_at: string }>(`SELECT * FROM sessions`)) {
-      this.sessions.set(r.token_hash, { user: r.user_name, expiresAtMs: Date.parse(r.expires_at) });
+      this.sessions.set(r.token_hash, { user: r.user_name, expiresAtMs: Date.parse(r.expires_at), lastSeenMs: now });
     }
   }
 
@@ -153,7 +166,8 @@ export class Users {
     const next = { ...u, roles: p.roles ?? u.roles, disabled: p.disabled ?? u.disabled, hash: p.password !== undefined ? await hashPassword(Password.parse(p.password)) : u.hash };
     await this.o.db.run(`UPDATE users SET password_hash = $2, role = $3, roles = $4, disabled = $5 WHERE name = $1`, [name, next.hash, next.roles[0] ?? "", JSON.stringify(next.roles), next.disabled]);
     this.users.set(name, next);
-    if (next.disabled || p.password !== undefined) await this.dropSessions(name);
+    if (next.disabled || p.password !== undefined) await this.dropSessions(name, next.disabled ? "user disabled" : "password changed");
+    else if (p.roles) this.recheck(name, "roles changed");
     return this.user(name)!;
   }
 
@@ -162,7 +176,7 @@ export class Users {
     if (name === "admin") throw new UserError("The admin user cannot be deleted.", "invalid");
     await this.o.db.run(`DELETE FROM users WHERE name = $1`, [name]);
     this.users.delete(name);
-    await this.dropSessions(name);
+    await this.dropSessions(name, "user deleted");
   }
 
   user(name: string): UserView | null {
@@ -188,6 +202,7 @@ export class Users {
     for (const g of r.grants) if (g.scope.startsWith("group:") && !this.groups.has(g.scope.slice(6))) throw new UserError(`No camera group named ${g.scope.slice(6)}.`, "invalid");
     await this.o.db.run(`INSERT OR REPLACE INTO roles VALUES ($1, $2)`, [r.name, JSON.stringify(r)]);
     this.roles.set(r.name, r);
+    this.recheckAll(`role ${r.name} changed`);
     return r;
   }
 
@@ -212,6 +227,7 @@ export class Users {
     const v = CameraGroup.parse(g);
     await this.o.db.run(`INSERT OR REPLACE INTO camera_groups VALUES ($1, $2)`, [v.name, JSON.stringify(v)]);
     this.groups.set(v.name, new Set(v.cameras));
+    this.recheckAll(`camera group ${v.name} changed`);
     return v;
   }
 
@@ -228,11 +244,31 @@ export class Users {
     if (unknown.length) throw new UserError(`No role named ${unknown.join(", ")}.`, "invalid");
   }
 
-  private session(name: string, expiresAtMs: number): Session | null {
+  private session(name: string, expiresAtMs: number, sessionId?: string): Session | null {
     const u = this.users.get(name);
     if (!u || u.disabled) return null;
     const grants = u.roles.flatMap((r) => this.roles.get(r)?.grants ?? []);
-    return { user: name, role: u.roles[0] ?? "", roles: u.roles, grants, expiresAt: new Date(expiresAtMs).toISOString() };
+    return { user: name, role: u.roles[0] ?? "", roles: u.roles, grants, expiresAt: new Date(expiresAtMs).toISOString(), ...(sessionId ? { sessionId } : {}) };
+  }
+
+  /** The user's grants changed: their open streams are checked against the new ones. */
+  private recheck(name: string, why: string): void {
+    const n = this.streams.recheck(name, this.session(name, this.o.clock.now() + 1), why);
+    if (n) this.o.log.info("streams closed: rights changed", { user: name, streams: n, why });
+  }
+
+  private recheckAll(why: string): void {
+    for (const name of this.streams.users()) this.recheck(name, why);
+  }
+
+  /**
+   * An admin's "end this user's sessions and streams": every login session and every open live
+   * or RTSP stream of the user ends now. The password stays, so RTSP players that stored it can
+   * reconnect; disable the user or change the password to keep them out.
+   */
+  async endSessions(name: string): Promise<{ sessions: number; streams: number }> {
+    if (!this.users.has(name)) throw new UserError(`No user named ${name}.`, "not-found");
+    return this.dropSessions(name, "sessions ended by an administrator");
   }
 
   /**
@@ -246,8 +282,8 @@ export class Users {
     const expiresAtMs = this.o.clock.now() + this.o.sessionTtlMs;
     const h = sha256(token);
     await this.o.db.run(`INSERT INTO sessions VALUES ($1, $2, $3)`, [h, name, new Date(expiresAtMs).toISOString()]);
-    this.sessions.set(h, { user: name, expiresAtMs });
-    return { kind: "ok", token, session: this.session(name, expiresAtMs)! };
+    this.sessions.set(h, { user: name, expiresAtMs, lastSeenMs: this.o.clock.now() });
+    return { kind: "ok", token, session: this.session(name, expiresAtMs, h)! };
   }
 
   /**
@@ -255,17 +291,18 @@ export class Users {
    * connection themselves (RTSP Basic). Same throttle and timing behaviour as login().
    */
   async verify(name: string, password: string, client = "unknown"): Promise<{ kind: "ok"; session: Session } | { kind: "denied" } | { kind: "throttled"; retryAfterMs: number }> {
-    const keys = [`user:${name}`, `ip:${client}`];
-    const wait = this.throttle.retryAfterMs(keys);
-    if (wait > 0) return { kind: "throttled", retryAfterMs: wait };
+    const t = this.throttle.begin(name, client);
+    if (!t.ok) return { kind: "throttled", retryAfterMs: t.retryAfterMs };
     const u = this.users.get(name);
     // Verify against a dummy hash when the user is unknown so timing does not reveal names.
     const ok = u ? await verifyPassword(password, u.hash) : (await burnVerify(password), false);
-    if (!u || !ok || u.disabled) {
-      this.throttle.fail(keys);
+    // Re-read: the user may have been disabled, deleted or given a new password during the check.
+    const cur = this.users.get(name);
+    if (!u || !ok || !cur || cur.disabled || cur.hash !== u.hash) {
+      t.attempt.fail();
       return { kind: "denied" };
     }
-    this.throttle.succeed(keys);
+    t.attempt.succeed();
     return { kind: "ok", session: this.session(name, this.o.clock.now() + this.o.sessionTtlMs)! };
   }
 
@@ -274,24 +311,60 @@ export class Users {
     const h = sha256(token);
     const s = this.sessions.get(h);
     if (!s) return null;
-    if (s.expiresAtMs <= this.o.clock.now()) {
-      this.sessions.delete(h);
-      await this.o.db.run(`DELETE FROM sessions WHERE token_hash = $1`, [h]);
+    const now = this.o.clock.now();
+    const why = this.ended(h, s, now);
+    if (why) {
+      await this.endSession(h, s.user, why);
       return null;
     }
-    return this.session(s.user, s.expiresAtMs);
+    s.lastSeenMs = now;
+    return this.session(s.user, s.expiresAtMs, h);
+  }
+
+  /** Why a session is over at `now` (absolute expiry, or idle with no stream open), or null. */
+  private ended(h: string, s: { expiresAtMs: number; lastSeenMs: number }, now: number): string | null {
+    if (s.expiresAtMs <= now) return "session expired";
+    if (now - s.lastSeenMs < this.sessionIdleMs) return null;
+    if (this.streams.inUse(h)) {
+      s.lastSeenMs = now; // watching live is use
+      return null;
+    }
+    return "session idle";
+  }
+
+  /** Ends expired and idle sessions and the streams they opened; central runs it every second. */
+  async sweep(): Promise<number> {
+    const now = this.o.clock.now();
+    let n = 0;
+    for (const [h, s] of [...this.sessions]) {
+      const why = this.ended(h, s, now);
+      if (why) (await this.endSession(h, s.user, why), n++);
+    }
+    return n;
   }
 
   async logout(token: string): Promise<boolean> {
     const h = sha256(token);
-    const had = this.sessions.delete(h);
-    await this.o.db.run(`DELETE FROM sessions WHERE token_hash = $1`, [h]);
-    return had;
+    const s = this.sessions.get(h);
+    if (!s) return false;
+    await this.endSession(h, s.user, "logged out");
+    return true;
   }
 
-  private async dropSessions(name: string): Promise<void> {
-    for (const [h, s] of this.sessions) if (s.user === name) this.sessions.delete(h);
+  private async endSession(h: string, user: string, why: string): Promise<void> {
+    this.sessions.delete(h);
+    const n = this.streams.endSession(user, h, why);
+    if (n) this.o.log.info("streams closed: session ended", { user, streams: n, why });
+    await this.o.db.run(`DELETE FROM sessions WHERE token_hash = $1`, [h]);
+  }
+
+  private async dropSessions(name: string, why: string): Promise<{ sessions: number; streams: number }> {
+    let sessions = 0;
+    for (const [h, s] of this.sessions) if (s.user === name) (this.sessions.delete(h), sessions++);
+    const streams = this.streams.endUser(name, why);
+    if (streams) this.o.log.info("streams closed: access ended", { user: name, streams, why });
     await this.o.db.run(`DELETE FROM sessions WHERE user_name = $1`, [name]);
+    return { sessions, streams };
   }
 }
 

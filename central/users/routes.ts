@@ -15,6 +15,7 @@ const UserPatch = z.object({ password: Password.optional(), roles: z.array(z.str
 const RoleBody = Role.omit({ name: true });
 const GroupBody = CameraGroup.omit({ name: true });
 const Ok = z.object({ ok: z.literal(true) });
+const Ended = z.object({ sessions: z.number().int().describe("login sessions ended"), streams: z.number().int().describe("live and RTSP streams closed") });
 
 export function mountUserRoutes(api: ApiRouter, x: OpsContext): void {
   const tag = "users";
@@ -48,6 +49,12 @@ export function mountUserRoutes(api: ApiRouter, x: OpsContext): void {
     const u = await guard(x.users.updateUser(c.req.param("name")!, body));
     cfg(c.var.session.user, "user.update", { name: u.name, roles: body.roles, disabled: body.disabled, password: body.password ? "changed" : undefined });
     return c.json(u);
+  });
+  api.route({ method: "post", path: "/api/v1/users/:name/end-sessions", summary: "End this user's login sessions and close their live, LL-HLS and RTSP streams now (the password stays: disable the user or change it to keep them out)", tag, rights: { right: "admin-users" }, response: Ended }, async (c) => {
+    const name = c.req.param("name")!;
+    const r = await guard(x.users.endSessions(name));
+    cfg(c.var.session.user, "user.end-sessions", { name, ...r });
+    return c.json(r);
   });
   api.route({ method: "delete", path: "/api/v1/users/:name", summary: "Delete a user", tag, rights: { right: "admin-users" }, response: Ok }, async (c) => {
     await guard(x.users.deleteUser(c.req.param("name")!));

@@ -132,6 +132,35 @@ describe("auth", () => {
     const r = await a3.app.request("/api/v1/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: "x" }) });
     await expectProblem(r, 503, /No local admin/);
   });
+
+  test("parallel wrong logins: only maxFailures are checked; idle sessions end; cross-site state changes are refused", async () => {
+    const c2 = new ManualClock(T0);
+    const a2 = createEdgeApi(deps({ clock: c2, config: { admin: { user: "admin", passwordHash: await hashPassword("pw") }, loginThrottle: { maxFailures: 3 }, sessionIdleMs: 60_000 } }));
+    const s2 = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: a2.app.fetch });
+    const base = `http://127.0.0.1:${s2.port}/api/v1`;
+    const login = (password: string, user = "admin") => fetch(base + "/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user, password }) });
+    try {
+      const rs = await Promise.all(Array.from({ length: 10 }, () => login("bad")));
+      expect(rs.filter((r) => r.status === 401).length).toBe(3);
+      expect(rs.filter((r) => r.status === 429).length).toBe(7);
+      c2.advance(5 * 60_000 + 1);
+      const ok = await login("pw");
+      expect(ok.status).toBe(200);
+      const t = ((await ok.json()) as { token: string }).token;
+      const cookie = `outpost_session=${t}`;
+      // a page on another port posting with the admin's cookie: refused, session still valid
+      const forged = await fetch(base + "/logout", { method: "POST", headers: { cookie, origin: "http://127.0.0.1:1" } });
+      await expectProblem(forged, 403, /may not act/);
+      const own = new URL(base).origin;
+      c2.advance(59_000);
+      expect((await fetch(base + "/cameras", { headers: { cookie } })).status).toBe(200);
+      c2.advance(60_000);
+      await expectProblem(await fetch(base + "/cameras", { headers: { cookie } }), 401, /expired/);
+      expect((await fetch(base + "/logout", { method: "POST", headers: { cookie, origin: own } })).status).toBe(401);
+    } finally {
+      s2.stop(true);
+    }
+  });
 });
 
 describe("cameras and timeline", () => {

@@ -8,6 +8,7 @@ import { getConnInfo } from "hono/bun";
 import { setCookie, deleteCookie } from "hono/cookie";
 import { LoginThrottle, SESSION_COOKIE, Sessions, burnVerify, requestToken, requireSession, verifyPassword, type Session } from "../../lib/auth/index.ts";
 import { iso } from "../../lib/clock.ts";
+import { sameOriginOnly } from "../../lib/http/origin.ts";
 import { HttpProblem, badRequest, conflict, notFound, onNotFound, onProblem, problemResponse, readJson } from "../../lib/http/problem.ts";
 import { parseQuery, textGuard } from "../../lib/http/query.ts";
 import { ExportError, Exporter, Playback, SnapshotError, rangeReply, snapshot, type ExportJob } from "../../lib/playback/index.ts";
@@ -38,7 +39,7 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
   const maxBuffered = config.bufferBodiesUpTo ?? 8 << 20;
   const playback = new Playback({ source: store, log });
   const exporter = new Exporter({ playback, dir: join(deps.dataDir, "exports"), clock, log });
-  const sessions = new Sessions(clock, config.sessionTtlMs);
+  const sessions = new Sessions(clock, config.sessionTtlMs, config.sessionIdleMs);
   const throttle = new LoginThrottle(clock, config.loginThrottle);
 
   const warmMs = config.warmRecentMs ?? HOUR;
@@ -56,6 +57,8 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
   app.onError(onProblem(log));
   app.use("*", textGuard);
   app.notFound(onNotFound);
+  // CSRF and cross-site WebSocket hijacking (lib/http/origin.ts); also covers routes mounted later (live, events).
+  app.use("*", sameOriginOnly({ cookieName: SESSION_COOKIE, allowedOrigins: config.allowedOrigins }));
   const api = new Hono<Env>();
 
   // --- open endpoints ---------------------------------------------------------------
@@ -69,22 +72,21 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
 
   api.post("/login", async (c) => {
     const body = await readJson(c, S.LoginBody);
-    const keys = [`user:${body.user.toLowerCase()}`, `ip:${clientAddress(c)}`];
-    const wait = throttle.retryAfterMs(keys);
-    if (wait > 0) {
-      const res = problemResponse(new HttpProblem(429, "Too many failed logins", `Too many failed logins; try again in ${Math.ceil(wait / 1000)} s.`), c.req.path);
-      res.headers.set("retry-after", String(Math.ceil(wait / 1000)));
-      return res;
-    }
     const admin = config.admin;
     if (!admin) throw new HttpProblem(503, "No local admin", "No local admin is configured on this edge; set admin.user and admin.passwordHash in its config.");
+    const t = throttle.begin(body.user.toLowerCase(), clientAddress(c));
+    if (!t.ok) {
+      const res = problemResponse(new HttpProblem(429, "Too many failed logins", `Too many failed logins; try again in ${Math.ceil(t.retryAfterMs / 1000)} s.`), c.req.path);
+      res.headers.set("retry-after", String(Math.ceil(t.retryAfterMs / 1000)));
+      return res;
+    }
     const ok = body.user === admin.user ? await verifyPassword(body.password, admin.passwordHash) : (await burnVerify(body.password), false);
     if (!ok) {
-      throttle.fail(keys);
+      t.attempt.fail();
       log.warn("failed login", { user: body.user, from: clientAddress(c) });
       throw new HttpProblem(401, "Unauthorized", "Wrong user name or password.");
     }
-    throttle.succeed(keys);
+    t.attempt.succeed();
     const s = sessions.create(admin.user);
     setCookie(c, SESSION_COOKIE, s.token, {
       httpOnly: true,

@@ -2,6 +2,7 @@
  * What the edge API needs from the rest of the edge, as plain interfaces: edge/main.ts builds
  * these from the store and the ingest supervisor and passes them to createEdgeApi.
  */
+import type { ThrottleOptions } from "../../lib/auth/index.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { SegmentSource } from "../../lib/playback/index.ts";
@@ -51,8 +52,12 @@ export interface EdgeApiConfig {
   warmRecentMs?: number;
   /** Session lifetime; default 12 h. */
   sessionTtlMs?: number;
-  /** Failed logins (per user name and per client address) before a lock; default 5 in 15 min, locked 5 min. */
-  loginThrottle?: { maxFailures?: number; windowMs?: number; lockMs?: number };
+  /** Origins besides the API's own from which browsers may send state-changing requests. */
+  allowedOrigins?: readonly string[];
+  /** A session unused for this long ends; default 30 min. */
+  sessionIdleMs?: number;
+  /** Login throttling (lib/auth LoginThrottle): default 5 failures per user and address in 15 min, locked 5 min. */
+  loginThrottle?: ThrottleOptions;
 }
 
 export interface EdgeApiDeps {

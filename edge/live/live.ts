@@ -7,6 +7,7 @@ import type { Context, Hono, MiddlewareHandler } from "hono";
 import { upgradeWebSocket } from "hono/bun";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
+import type { Session, Sessions } from "../../lib/auth/index.ts";
 import type { FragmentInfo } from "../../lib/mp4/index.ts";
 import { LiveHubs, liveSocketEvents, type HlsOptions, type HubOptions } from "../../lib/live/index.ts";
 import { LiveRequest } from "../../lib/live/control.ts";
@@ -108,7 +109,7 @@ export class EdgeLive {
    *   GET /api/v1/cameras/:id/live?stream=main|sub       WebSocket fMP4 (lib/live/PROTOCOL.md)
    *   GET /api/v1/cameras/:id/live.m3u8?stream=…         LL-HLS; files under …/live/
    */
-  mount(app: Hono, auth: MiddlewareHandler): void {
+  mount(app: Hono, auth: MiddlewareHandler, sessions?: Sessions): void {
     const pick = (id: string, q: string | undefined) => {
       const stream = q ?? "main";
       if (stream !== "main" && stream !== "sub") throw badRequest("stream must be main or sub");
@@ -125,7 +126,16 @@ export class EdgeLive {
       },
       upgradeWebSocket((c) => {
         const key = pick(c.req.param("id")!, c.req.query("stream"));
-        return liveSocketEvents({ acquire: () => this.hubs.get(key) });
+        // The viewer ends with the session that opened it (logout, expiry).
+        const token = (c.var as { session?: Session }).session?.token;
+        let unhold: (() => void) | undefined;
+        return liveSocketEvents({
+          acquire: () => this.hubs.get(key),
+          release: () => unhold?.(),
+          onOpen: (end) => {
+            if (sessions && token) unhold = sessions.hold(token, end);
+          },
+        });
       }),
     );
     const hls = (c: Context, file: string) => {

@@ -26,6 +26,13 @@ export const unauthorized = (detail = "Log in first.") => new HttpProblem(401, "
 export const forbidden = (detail = "You do not have the right to do this.") => new HttpProblem(403, "Forbidden", detail);
 export const notFound = (detail: string) => new HttpProblem(404, "Not found", detail);
 export const conflict = (detail: string) => new HttpProblem(409, "Conflict", detail);
+export const unsupportedMediaType = (detail: string) => new HttpProblem(415, "Unsupported media type", detail);
+
+/** application/json or any +json type (a page on another site cannot send these without a CORS preflight). */
+export function isJsonType(contentType: string | null | undefined): boolean {
+  const t = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
+  return t === "application/json" || (t.startsWith("application/") && t.endsWith("+json"));
+}
 
 export function problemResponse(p: HttpProblem, instance?: string): Response {
   return new Response(
@@ -56,10 +63,12 @@ export function assertText(body: unknown): void {
 }
 
 /**
- * Parse a JSON body against a zod schema, answering 400 with the failing field on error.
- * Every string in the body (and every key) must pass the text rule first (lib/text.ts).
+ * The request's JSON body: 415 unless sent as application/json (or +json), 400 when it does not
+ * parse or when any string (or key) breaks the text rule (lib/text.ts).
  */
-export async function readJson<T>(c: Context, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): Promise<T> {
+export async function jsonBody(c: Context): Promise<unknown> {
+  const type = c.req.header("content-type");
+  if (!isJsonType(type)) throw unsupportedMediaType(`Send the body as JSON with 'Content-Type: application/json'${type ? `, not ${type.split(";")[0]}` : ""}.`);
   let body: unknown;
   try {
     body = await c.req.json();
@@ -67,6 +76,12 @@ export async function readJson<T>(c: Context, schema: { safeParse(v: unknown): {
     throw badRequest(`Malformed JSON body: ${(e as Error).message}`);
   }
   assertText(body);
+  return body;
+}
+
+/** Parse a JSON body against a zod schema, answering 400 with the failing field on error. */
+export async function readJson<T>(c: Context, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }): Promise<T> {
+  const body = await jsonBody(c);
   const r = schema.safeParse(body);
   if (!r.success) {
     const i = r.error.issues[0]!;

@@ -47,6 +47,8 @@ export interface LiveSocketOptions {
   /** Called once when the viewer leaves (release uplink demand). */
   release?: () => void;
   onBytes?: (n: number) => void;
+  /** Once the viewer is attached: `end` sends {"type":"end",reason} and closes (1008), e.g. when its login ends. */
+  onOpen?: (end: (reason: string) => void) => void;
 }
 
 /** hono `upgradeWebSocket` events for one live viewer. */
@@ -67,6 +69,15 @@ export function liveSocketEvents(o: LiveSocketOptions): WSEvents {
         const hub = await o.acquire();
         if (released) return;
         remove = hub.addViewer(bunSocketSink(ws, o.onBytes)).remove;
+        o.onOpen?.((reason) => {
+          release();
+          try {
+            ws.send(JSON.stringify({ type: "end", reason }));
+            ws.close(1008, reason.slice(0, 120));
+          } catch {
+            // already closed
+          }
+        });
       } catch (err) {
         ws.send(JSON.stringify({ type: "end", reason: (err as Error).message }));
         ws.close(1011, "live stream unavailable");

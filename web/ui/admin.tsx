@@ -382,6 +382,15 @@ function UsersAdmin() {
       notify((x as Error).message, "error");
     }
   };
+  const endSessions = async (u: User) => {
+    if (!confirm(`End every session and close every live and RTSP stream of ${u.name} now? (The password stays; disable the user to keep them out.)`)) return;
+    try {
+      const r = await api<{ sessions: number; streams: number }>("POST", `/api/v1/users/${encodeURIComponent(u.name)}/end-sessions`);
+      notify(`${u.name}: ${r.sessions} session(s) ended, ${r.streams} stream(s) closed.`);
+    } catch (x) {
+      notify((x as Error).message, "error");
+    }
+  };
   const saveRole = async () => {
     if (!roleEdit) return;
     try {
@@ -417,7 +426,10 @@ function UsersAdmin() {
                   <td>{u.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="ok">active</Badge>}</td>
                   <td>{fmtTime(u.createdAt)}</td>
                   <td>
-                    <button onClick={() => patch(u, { disabled: !u.disabled })}>{u.disabled ? "Enable" : "Disable"}</button>
+                    <button onClick={() => patch(u, { disabled: !u.disabled })}>{u.disabled ? "Enable" : "Disable"}</button>{" "}
+                    <button class="danger" onClick={() => endSessions(u)} title="End this user's sessions and live/RTSP streams now">
+                      End sessions
+                    </button>
                   </td>
                 </tr>
               ))}

@@ -16,6 +16,7 @@ import type { Logger } from "../../../lib/log/index.ts";
 import type { LiveHub, ViewerSink } from "../../../lib/live/index.ts";
 import type { AuditInput } from "../../audit/index.ts";
 import type { Rights, Subject } from "../../rights/index.ts";
+import type { UserStreams } from "../../users/index.ts";
 import { CentralLive, type StreamKind } from "../live.ts";
 import { fragmentSamples, trackConfigs, trexDefaults, type TrackConfig } from "./media.ts";
 import { RtpTrack, payloadType, sdpFor } from "./rtp.ts";
@@ -28,6 +29,8 @@ export interface RtspOutOptions {
   users: { verify(user: string, password: string, client?: string): Promise<VerifyResult> };
   /** Without it any authenticated user may watch every camera. */
   rights?: Pick<Rights, "has" | "canSeeCamera">;
+  /** Each authenticated connection is held here: disabling the user, changing the password or narrowing the rights closes it. */
+  streams?: UserStreams;
   /** ops.recordAudit: one record per session started or refused. */
   audit?: (a: AuditInput) => void;
   host?: string;
@@ -129,7 +132,9 @@ class Connection {
   /** Authorization header value → subject, so argon2 runs once per connection. */
   authCache = new Map<string, Subject>();
   /** Demand held on the live hubs this connection described or plays (CentralLive viewer counts). */
-  demand = new Map<string, { hub: LiveHub; release: () => void }>();
+  demand = new Map<string, { hub: LiveHub; release: () => void; target: Target }>();
+  /** Releases of this connection's entries in UserStreams, per authenticated user. */
+  held = new Map<string, () => void>();
   session: Session | undefined;
   queue: Promise<void> = Promise.resolve();
   closed = false;
@@ -190,6 +195,8 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     endSession(c, why);
     for (const d of c.demand.values()) d.release();
     c.demand.clear();
+    for (const unhold of c.held.values()) unhold();
+    c.held.clear();
     c.sock.destroy();
   }
 
@@ -299,6 +306,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     const colon = decoded.indexOf(":");
     if (colon < 0) return challenge();
     const user = decoded.slice(0, colon);
+    const since = o.streams?.mark();
     const r = await o.users.verify(user, decoded.slice(colon + 1), c.client);
     if (r.kind !== "ok") {
       log.warn("RTSP login failed", { user, client: c.client, reason: r.kind });
@@ -306,6 +314,24 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
       return challenge();
     }
     c.authCache.set(header, r.session);
+    if (o.streams && !c.held.has(user)) {
+      c.held.set(
+        user,
+        o.streams.hold({
+          user,
+          allowed: (sub) => {
+            const ok = !o.rights || [...c.demand.values()].every((d) => o.rights!.has(sub, "view-live", { site: d.target.siteId, camera: d.target.centralId }));
+            if (ok) for (const [k, v] of c.authCache) if (v.user === user) c.authCache.set(k, sub); // later requests use the new grants
+            return ok;
+          },
+          close: (reason) => {
+            log.info("RTSP connection closed: the user's access ended or narrowed", { conn: c.id, user, reason });
+            closeConn(c, reason);
+          },
+        }, since),
+      );
+    }
+    if (c.closed) return challenge(); // access ended during the check: the hold closed the connection
     return r.session;
   }
 
@@ -323,9 +349,11 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
 
   /** Holds the stream wanted for this connection and waits for the edge's init segment. */
   async function demandInit(c: Connection, t: Target): Promise<LiveHub | Reply> {
+    // A connection closed while this request waited (authentication) must not leave demand behind.
+    if (c.closed) return new Reply(503, "connection closed\r\n");
     let d = c.demand.get(t.key);
     if (!d) {
-      d = o.live.addViewer(t.siteId, t.cameraId, t.stream);
+      d = { ...o.live.addViewer(t.siteId, t.cameraId, t.stream), target: t };
       c.demand.set(t.key, d);
     }
     const hub = d.hub;
