@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { OperationsConfig } from "./events/config.ts";
+import { ApiTlsFiles } from "../lib/http/https.ts";
 
 const listener = (port: number) =>
   z
@@ -26,15 +27,23 @@ export const CentralConfig = z.object({
       host: z.string().default("127.0.0.1"),
       port: z.number().int().min(0).max(65535).default(8080),
       sessionTtlHours: z.number().positive().default(12),
+      /**
+       * Certificate and key files (PEM) for the user API, from the admin's own PKI. Without them
+       * central serves its own server certificate (issued by central's CA, SANs tls.serverNames).
+       */
+      tls: ApiTlsFiles.optional(),
+      /** Serve the user API and web client over plain HTTP (passwords and cookies in clear): an explicit choice, warned about at start. */
+      plainHttp: z.boolean().default(false),
     })
+    .refine((a) => !(a.plainHttp && a.tls), { message: "api.plainHttp and api.tls exclude each other" })
     .prefault({}),
   enroll: listener(8444),
   federation: listener(8443),
   mqtt: listener(8883),
   tls: z
     .object({
-      /** SANs of central's server certificate: DNS names and IP addresses edges use to reach it. */
-      serverNames: z.array(z.string().min(1)).min(1).default(["localhost", "127.0.0.1"]),
+      /** SANs of central's server certificate: DNS names and IP addresses edges and users' browsers use to reach it. */
+      serverNames: z.array(z.string().min(1)).min(1).default(["localhost", "127.0.0.1", "::1"]),
       minVersion: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),
     })
     .prefault({}),

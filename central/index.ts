@@ -30,6 +30,7 @@ import type { CreatedToken } from "./journal.ts";
 import type { CertStatus } from "../federation/enrollment.ts";
 import type { TLSSocket } from "node:tls";
 import { websocket as honoWebsocket } from "hono/bun";
+import { readTlsFiles, warnPlainHttp, urlHost, localHost } from "../lib/http/https.ts";
 
 export { CentralConfig, parseCentralConfig, type CentralConfigInput } from "./config.ts";
 export type { FederationEnv } from "./federation-api.ts";
@@ -52,8 +53,15 @@ export interface StartCentralOptions {
 
 export interface Central {
   config: CentralConfig;
-  /** http://host:port of the user API (no trailing slash). */
+  /** https://host:port of the user API (http:// only with api.plainHttp), no trailing slash. */
   apiUrl: string;
+  /**
+   * PEM a client needs to verify the user API: central's CA bundle when the API serves
+   * central's own server certificate; null with api.tls (the admin's PKI) or api.plainHttp.
+   */
+  apiCaPem: string | null;
+  /** Central's CA certificate file (what users import into browsers / pin in clients). */
+  caFile: string;
   /** https:// URL edges pass to `outpost edge enroll --central`. */
   enrollUrl: string;
   federationUrl: string;
@@ -205,8 +213,12 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       },
       siteDetails: opts.siteDetails,
     });
+    // HTTPS by default (docs/design/trust.md, "User-facing HTTPS"): central's own server
+    // certificate, or the admin's files. HTTP/1.1 only: Bun.serve has no HTTP/2, and the web
+    // client shares one event stream across tabs instead (web/shared-stream.ts).
+    const apiTls = cfg.api.plainHttp ? null : cfg.api.tls ? await readTlsFiles(cfg.api.tls) : { cert: pki.serverCertPem, key: pki.serverKeyPem };
     // websocket: hono/bun's generic handler, for routes mounted with upgradeWebSocket (live view).
-    const api = Bun.serve({ hostname: cfg.api.host, port: cfg.api.port, fetch: app.fetch, websocket: honoWebsocket });
+    const api = Bun.serve({ hostname: cfg.api.host, port: cfg.api.port, fetch: app.fetch, websocket: honoWebsocket, ...(apiTls ? { tls: apiTls } : {}) });
     cleanups.push(() => api.stop(true));
 
     let polling = false;
@@ -220,12 +232,15 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     }, cfg.revocationPollMs);
     cleanups.push(() => clearInterval(timer));
 
-    const apiUrl = `http://${urlHost(cfg.api.host === "0.0.0.0" ? "127.0.0.1" : cfg.api.host)}:${api.port}`;
+    const apiUrl = `${apiTls ? "https" : "http"}://${urlHost(localHost(cfg.api.host))}:${api.port}`;
+    if (!apiTls) warnPlainHttp(log, "central's user API", apiUrl);
     log.info("central started", { apiUrl, enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl, dataDir: cfg.dataDir });
     let closed = false;
     return {
       config: cfg,
       apiUrl,
+      apiCaPem: apiTls && !cfg.api.tls ? pki.bundlePem : null,
+      caFile: paths.caCert,
       enrollUrl,
       federationUrl: trust.federationUrl,
       mqttUrl: trust.mqttUrl,
@@ -265,8 +280,4 @@ async function runCleanups(fns: (() => Promise<void> | void)[]): Promise<void> {
       // best effort on shutdown
     }
   }
-}
-
-function urlHost(h: string): string {
-  return h.includes(":") ? `[${h}]` : h;
 }
