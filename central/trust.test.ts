@@ -24,7 +24,9 @@ const certOf = (id: Identity): ClientCert => ({ keyPem: id.keyPem, certPem: id.c
 const whoami = () => central.federationUrl + "/federation/v1/whoami";
 
 async function api(method: string, p: string, body?: unknown, token = adminToken) {
+  // the user API is HTTPS with central's own certificate: trust central's CA like a browser that imported it
   const res = await fetch(central.apiUrl + p, {
+    tls: { ca: central.apiCaPem! },
     method,
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -297,7 +299,7 @@ describe("expiry watch", () => {
       const s = c3.site(id.siteId)!;
       expect(s.certificate!.warning).toBe(true);
       expect(s.warnings[0]).toContain("expires");
-      const h = (await (await fetch(c3.apiUrl + "/api/v1/health")).json()) as any;
+      const h = (await (await fetch(c3.apiUrl + "/api/v1/health", { tls: { ca: c3.caPem } })).json()) as any;
       expect(h.status).toBe("warning");
       expect(h.warnings.length).toBe(1);
     } finally {
