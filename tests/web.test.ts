@@ -10,18 +10,20 @@ import os from "node:os";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
+import { CHROMIUM_ARGS, demoTrust } from "./helpers.ts";
 
 const ART = path.join(import.meta.dir, "..", "test-artifacts", "web");
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"];
 
 let dir: string;
 let demo: Demo;
 let browser: Browser;
 let central: string;
 let adminToken: string;
+/** The demo serves HTTPS: fetch trusts central's CA and the edges' certificates (demoTrust). */
+let ca: string[];
 
 async function json<T>(url: string, init: RequestInit & { token?: string } = {}): Promise<T> {
-  const res = await fetch(url, { ...init, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.headers as Record<string, string>) } });
+  const res = await fetch(url, { ...init, tls: { ca }, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.headers as Record<string, string>) } });
   if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${await res.text()}`);
   return (res.status === 204 ? undefined : await res.json()) as T;
 }
@@ -51,8 +53,10 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-web-"));
   demo = await startDemo({ dataDir: dir, port: 0 });
   central = demo.info.central.url;
+  const trust = await demoTrust(demo.info);
+  ca = trust.ca;
   adminToken = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ARGS });
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
   // the edges need a few seconds of recording before timelines and playback have something
   const e = demo.info.edges[0]!;
   const tok = (await json<{ token: string }>(e.url + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: e.user, password: e.password }) })).token;
@@ -70,19 +74,19 @@ afterAll(async () => {
 
 describe("web client served by central", () => {
   test("assets: index.html no-cache with CSP, hashed assets immutable, SPA fallback, API 404s stay problems", async () => {
-    const idx = await fetch(central + "/some/client/route");
+    const idx = await fetch(central + "/some/client/route", { tls: { ca } });
     expect(idx.status).toBe(200);
     expect(idx.headers.get("cache-control")).toBe("no-cache");
     expect(idx.headers.get("content-security-policy")).toContain("default-src 'self'");
     const html = await idx.text();
     expect(html).toContain('name="outpost-role" content="central"');
     const js = html.match(/src="(\/assets\/main-[^"]+\.js)"/)![1]!;
-    const a = await fetch(central + js, { headers: { "accept-encoding": "gzip" } });
+    const a = await fetch(central + js, { tls: { ca }, headers: { "accept-encoding": "gzip" } });
     expect(a.status).toBe(200);
     expect(a.headers.get("cache-control")).toContain("immutable");
     expect(a.headers.get("content-type")).toContain("javascript");
-    expect((await fetch(central + "/assets/nope-123.js")).status).toBe(404);
-    const api404 = await fetch(central + "/api/v1/no-such-thing");
+    expect((await fetch(central + "/assets/nope-123.js", { tls: { ca } })).status).toBe(404);
+    const api404 = await fetch(central + "/api/v1/no-such-thing", { tls: { ca } });
     expect(api404.status).toBe(404);
     expect(api404.headers.get("content-type")).toContain("problem+json");
   });
