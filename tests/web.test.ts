@@ -133,6 +133,41 @@ describe("web client served by central", () => {
     await page.close();
   }, 60_000);
 
+  test("four central tabs open at once all load, and all four get pushed alarms; closing the tab that holds the stream hands it over", async () => {
+    // Central serves HTTP/1.1 (Chromium: 6 connections per server); each tab used to hold two
+    // event streams of its own, so the fourth tab never loaded. One context = one browser profile.
+    const siteId = demo.info.edges[0]!.siteId!;
+    const key = (await json<{ key: string }>(central + "/api/v1/api-keys", { method: "POST", token: adminToken, body: JSON.stringify({ name: "web-tabs" }) })).key;
+    await json(central + "/api/v1/rules/web-tabs", { method: "PUT", token: adminToken, body: JSON.stringify({ name: "Tabs", match: { types: ["tab-check"] }, actions: [{ kind: "alarm", priority: 3, title: "Tab check" }] }) });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const first = await ctx.newPage();
+    await login(first, central, "admin", demo.info.central.password);
+    const tabs = [first];
+    for (let i = 1; i < 4; i++) tabs.push(await ctx.newPage());
+    // all at once; a generous wait (loaded machine): a blocked tab never loads at all
+    await Promise.all(tabs.slice(1).map((p) => p.goto(central + "/live", { timeout: 30_000 })));
+    for (const p of tabs) {
+      await p.getByRole("button", { name: "Log out" }).waitFor({ timeout: 30_000 });
+      for (const e of demo.info.edges) await p.locator(`.site[data-site="${e.name}"]`).waitFor({ timeout: 30_000 });
+    }
+    const badge = (p: Page) => p.locator('a[href="/alarms"] .count');
+    const count = async (p: Page) => ((await badge(p).count()) ? Number(await badge(p).textContent()) : 0);
+    const raise = () => json(central + "/api/v1/events", { method: "POST", headers: { "x-api-key": key }, body: JSON.stringify({ type: "tab-check", siteId, cameraId: "cam1" }) });
+    const before = await Promise.all(tabs.map(count));
+    await Bun.sleep(500); // the stream holder has connected
+    await raise();
+    for (const [i, p] of tabs.entries()) await waitFor(async () => (await count(p)) === before[i]! + 1, 15_000, `alarm badge in tab ${i + 1}`);
+    await shot(first, "03b-four-tabs");
+    // the holder is whichever tab got the lock first; close tabs one by one until one remains, pushing an alarm each time
+    for (let n = 0; n < 3; n++) {
+      await tabs.shift()!.close();
+      const was = await Promise.all(tabs.map(count));
+      await raise();
+      for (const [i, p] of tabs.entries()) await waitFor(async () => (await count(p)) === was[i]! + 1, 15_000, `alarm badge after closing ${n + 1} tab(s), tab ${i}`);
+    }
+    await ctx.close();
+  }, 120_000);
+
   test("admin pages: enroll a site shows the enroll command; users, rules, links pages render", async () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     await login(page, central, "admin", demo.info.central.password);

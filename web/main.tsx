@@ -102,7 +102,7 @@ function Shell(p: { me: Me; onLogout: () => void }) {
     clearTimeout(toastTimer.current);
     toastTimer.current = setTimeout(() => setToast(null), 5000);
   }, []);
-  const alarms = useAlarmCount(ROLE === "central");
+  const alarms = useAlarmCount(ROLE === "central", p.me.user);
   const admin = isAdmin(p.me);
   const state: AppState = { me: p.me, sites, cameras, refresh, notify };
   const tabs: [string, string][] = [
