@@ -61,12 +61,19 @@ export const CentralConfig = z.object({
   /** Live relay (central/live). */
   live: z
     .object({
-      /** RTSP out for third-party players (central/live/rtsp): rtsp://host:port/<site>.<camera>/<main|sub>. */
+      /** RTSP out for third-party players (central/live/rtsp): rtsps://host:tlsPort/<site>.<camera>/<main|sub>. */
       rtsp: z
         .object({
           enabled: z.boolean().default(true),
           host: z.string().default("127.0.0.1"),
-          /** 0 = any free port (tests). */
+          /** RTSPS (RTSP over TLS, rtsps://) port, with the user API's certificate; 0 = any free port (tests). */
+          tlsPort: z.number().int().min(0).max(65535).default(8322),
+          /**
+           * Plain RTSP (rtsp://, in clear): "off" (default); "stream-credentials" = only per-user
+           * stream credentials; "account-passwords" = account passwords too. Warned about at start.
+           */
+          plain: z.enum(["off", "stream-credentials", "account-passwords"]).default("off"),
+          /** Plain RTSP port, when `plain` is not "off"; 0 = any free port (tests). */
           port: z.number().int().min(0).max(65535).default(8554),
         })
         .prefault({}),

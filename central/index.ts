@@ -45,8 +45,8 @@ export interface StartCentralOptions {
   log?: Logger;
   /** Add edge-facing routes to the mTLS federation app (c.var.peer is the calling site). */
   federationRoutes?: (app: Hono<FederationEnv>) => void;
-  /** Add user-facing routes; `auth` requires a logged-in user. */
-  apiRoutes?: (app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops: Operations) => void;
+  /** Add user-facing routes; `auth` requires a logged-in user; `db` is central's DuckDB for a module's own tables. */
+  apiRoutes?: (app: Hono<ApiEnv>, auth: MiddlewareHandler<ApiEnv>, ops: Operations, db: Db) => void;
   /** Extra fields merged into GET /api/v1/sites/{id} (central/sites: health, config, cameras). */
   siteDetails?: (siteId: string) => Promise<Record<string, unknown>>;
 }
@@ -62,6 +62,8 @@ export interface Central {
   apiCaPem: string | null;
   /** Central's CA certificate file (what users import into browsers / pin in clients). */
   caFile: string;
+  /** Certificate and key of user-facing TLS listeners (RTSPS): the api.tls files, else central's server certificate. */
+  userTls: { cert: string; key: string };
   /** https:// URL edges pass to `outpost edge enroll --central`. */
   enrollUrl: string;
   federationUrl: string;
@@ -207,7 +209,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       urls: () => ({ enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl }),
       mount: (app, auth, ops) => {
         firmware.apiRoutes(app, auth);
-        opts.apiRoutes?.(app, auth, ops);
+        opts.apiRoutes?.(app, auth, ops, db);
         // last: its page fallback answers every GET outside /api/
         web(app, auth, ops.openapi);
       },
@@ -216,7 +218,8 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     // HTTPS by default (docs/design/trust.md, "User-facing HTTPS"): central's own server
     // certificate, or the admin's files. HTTP/1.1 only: Bun.serve has no HTTP/2, and the web
     // client shares one event stream across tabs instead (web/shared-stream.ts).
-    const apiTls = cfg.api.plainHttp ? null : cfg.api.tls ? await readTlsFiles(cfg.api.tls) : { cert: pki.serverCertPem, key: pki.serverKeyPem };
+    const userTls = cfg.api.tls ? await readTlsFiles(cfg.api.tls) : { cert: pki.serverCertPem, key: pki.serverKeyPem };
+    const apiTls = cfg.api.plainHttp ? null : userTls;
     // websocket: hono/bun's generic handler, for routes mounted with upgradeWebSocket (live view).
     const api = Bun.serve({ hostname: cfg.api.host, port: cfg.api.port, fetch: app.fetch, websocket: honoWebsocket, ...(apiTls ? { tls: apiTls } : {}) });
     cleanups.push(() => api.stop(true));
@@ -241,6 +244,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       apiUrl,
       apiCaPem: apiTls && !cfg.api.tls ? pki.bundlePem : null,
       caFile: paths.caCert,
+      userTls,
       enrollUrl,
       federationUrl: trust.federationUrl,
       mqttUrl: trust.mqttUrl,

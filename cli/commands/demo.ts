@@ -23,7 +23,7 @@ export interface DemoInfo {
   cameras: { id: string; rtspMain: string; rtspSub: string; onvifUrl: string }[];
   /** camsim's fault control (POST /cameras/{id}/stop|start|stall|resume|restart). */
   camsim: { controlUrl: string };
-  /** Central's RTSP out, when enabled. */
+  /** Central's RTSP out (rtsps://), when enabled. */
   rtsp?: string;
 }
 
@@ -51,7 +51,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
   };
   try {
     // --port 0 (tests): every central listener on a free port, so parallel demos never collide.
-    const anyPort = opts.port === 0 ? { enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { port: 0 } } } : {};
+    const anyPort = opts.port === 0 ? { enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { tlsPort: 0 } } } : {};
     const site = await startCentralSite({ dataDir: join(dataDir, "central"), api: { port: opts.port ?? 8080 }, ...anyPort }, { log: log.child({ component: "central" }) });
     stops.push(() => site.close());
     const central = site.central;
@@ -63,7 +63,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
       edges: [],
       cameras: cam.cameras.map((c) => ({ id: c.id, rtspMain: c.rtspMain, rtspSub: c.rtspSub, onvifUrl: c.onvifUrl })),
       camsim: { controlUrl: cam.controlUrl },
-      ...(site.rtsp ? { rtsp: `rtsp://${site.rtsp.host}:${site.rtsp.port}/<site>.<camera>/<main|sub>` } : {}),
+      ...(site.rtsp ? { rtsp: `${site.rtsp.url("<site>.<camera>")}/<main|sub>` } : {}),
     };
     for (let e = 0; e < edgeCount; e++) {
       const name = `bus-${101 + e}`;
@@ -127,7 +127,7 @@ const command: Command = {
       ...info.edges.map((e) => `  edge ${e.name.padEnd(8)} ${e.url}   user ${e.user}   password ${e.password}${e.certFile ? `   self-signed certificate ${e.certFile}` : ""}`),
       ...info.cameras.map((c) => `  camera ${c.id.padEnd(6)} ${c.rtspMain}`),
       `  faults    POST ${info.camsim.controlUrl}/cameras/<camN>/stop|start|stall|resume|restart`,
-      ...(info.rtsp ? [`  RTSP out  ${info.rtsp} (central users)`] : []),
+      ...(info.rtsp ? [`  RTSP out  ${info.rtsp} (central users: account password, or a stream credential from the web client's account page; trust ${info.central.caFile})`] : []),
       `  details   ${resolve(dataDir, "demo.json")}`,
       "Ctrl-C stops it.",
       "",
