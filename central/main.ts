@@ -96,7 +96,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
         live.apiRoutes(app, auth);
         if (cfg.live.rtsp.enabled) {
           credentials = new StreamCredentials(db, clock, (u) => ops.users.subjectOf(u));
-          credentials.apiRoutes(app, auth, ops.openapi, () => (rtsp ? rtsp.url("<site>.<camera>") + "/<main|sub>" : null));
+          credentials.apiRoutes(app, auth, ops.openapi, () => (rtsp ? `${rtsp.baseUrl}/<site>.<camera>/<main|sub>` : null));
         }
       },
       siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
@@ -128,7 +128,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       if (r.plain !== "off")
         log.warn(`plain RTSP out is on (live.rtsp.plain: ${r.plain}): ${r.plain === "account-passwords" ? "account passwords" : "stream credentials"} and video cross the network in clear; players should use rtsps://`, { port: rtsp.port });
     }
-    log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.url("<site>.<camera>") : "off" });
+    log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off" });
     return { central, sites, live, transfer, store, ...(rtsp ? { rtsp } : {}), close };
   } catch (e) {
     await close();

@@ -63,7 +63,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
       edges: [],
       cameras: cam.cameras.map((c) => ({ id: c.id, rtspMain: c.rtspMain, rtspSub: c.rtspSub, onvifUrl: c.onvifUrl })),
       camsim: { controlUrl: cam.controlUrl },
-      ...(site.rtsp ? { rtsp: `${site.rtsp.url("<site>.<camera>")}/<main|sub>` } : {}),
+      ...(site.rtsp ? { rtsp: `${site.rtsp.baseUrl}/<site>.<camera>/<main|sub>` } : {}),
     };
     for (let e = 0; e < edgeCount; e++) {
       const name = `bus-${101 + e}`;

@@ -61,7 +61,9 @@ export interface RtspOut {
   port?: number;
   /** RTSPS port, when that listener runs. */
   tlsPort?: number;
-  /** rtsps://host:port/<centralCameraId>/<stream> (rtsp:// when only plain RTSP runs) */
+  /** rtsps://host:port (rtsp:// when only plain RTSP runs), no trailing slash. */
+  baseUrl: string;
+  /** baseUrl/<centralCameraId>/<stream> */
   url(centralCameraId: string, stream?: StreamKind): string;
   /** Sessions currently PLAYing. */
   playing(): number;
@@ -576,6 +578,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     tlsServer?.close();
     throw e;
   }
+  const baseUrl = tlsPort !== undefined ? `rtsps://${hostFor()}:${tlsPort}` : `rtsp://${hostFor()}:${port}`;
   if (tlsPort !== undefined) log.info("RTSPS out listening", { url: `rtsps://${hostFor()}:${tlsPort}/` });
   if (port !== undefined) log.info("plain RTSP out listening", { url: `rtsp://${hostFor()}:${port}/`, passwords: plainPasswords });
 
@@ -583,7 +586,8 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     host,
     ...(port !== undefined ? { port } : {}),
     ...(tlsPort !== undefined ? { tlsPort } : {}),
-    url: (id, stream) => `${tlsPort !== undefined ? `rtsps://${hostFor()}:${tlsPort}` : `rtsp://${hostFor()}:${port}`}/${encodeURIComponent(id)}${stream ? `/${stream}` : ""}`,
+    baseUrl,
+    url: (id, stream) => `${baseUrl}/${encodeURIComponent(id)}${stream ? `/${stream}` : ""}`,
     playing: () => [...conns].filter((c) => c.session?.viewer).length,
     async close() {
       clearInterval(sweep);
