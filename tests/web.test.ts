@@ -168,6 +168,34 @@ describe("web client served by central", () => {
     await ctx.close();
   }, 120_000);
 
+  test("account page: make an RTSP stream credential, and a player reads a camera over rtsps:// with it; revoked, it stops working", async () => {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await login(page, central, "admin", demo.info.central.password);
+    await page.getByRole("link", { name: /admin/ }).first().click();
+    await page.getByRole("heading", { name: "Stream credentials" }).waitFor();
+    await page.getByLabel("Label").fill("ffprobe in the test");
+    await page.getByRole("button", { name: "Create" }).click();
+    const secret = ((await page.getByTestId("new-credential").locator("pre").first().textContent()) ?? "").trim();
+    expect(secret).toMatch(/^rtsp_/);
+    const template = (await page.getByTestId("rtsp-url").textContent())!;
+    expect(template).toBe(demo.info.rtsp!);
+    await shot(page, "03c-stream-credentials");
+    const camera = `${demo.info.edges[0]!.siteId}.cam1`;
+    const url = template.replace("rtsps://", `rtsps://admin:${secret}@`).replace("<site>.<camera>/<main|sub>", `${camera}/sub`);
+    const probe = async () => {
+      const p = Bun.spawn(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_streams", "-of", "json", url], { stdout: "pipe", stderr: "pipe" });
+      const [out, err] = [await new Response(p.stdout).text(), await new Response(p.stderr).text()];
+      return { code: await p.exited, out, err };
+    };
+    const ok = await probe();
+    expect(ok.err).toBe("");
+    expect((JSON.parse(ok.out) as { streams: { codec_name: string }[] }).streams[0]!.codec_name).toBe("h264");
+    await page.getByRole("row", { name: /ffprobe in the test/ }).getByRole("button", { name: "Revoke" }).click();
+    await page.getByRole("row", { name: /ffprobe in the test/ }).waitFor({ state: "detached" });
+    expect((await probe()).err).toContain("401");
+    await page.close();
+  }, 90_000);
+
   test("admin pages: enroll a site shows the enroll command; users, rules, links pages render", async () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     await login(page, central, "admin", demo.info.central.password);

@@ -17,6 +17,7 @@ import { AlarmsView, useAlarmCount } from "./ui/alarms.tsx";
 import { MapView } from "./ui/map.tsx";
 import { ExportsView } from "./ui/exports.tsx";
 import { AdminView } from "./ui/admin.tsx";
+import { AccountView } from "./ui/account.tsx";
 
 type Auth = { state: "checking" } | { state: "out"; reason?: string } | { state: "in"; me: Me };
 
@@ -120,6 +121,7 @@ function Shell(p: { me: Me; onLogout: () => void }) {
   else if (section === "/exports") page = <ExportsView />;
   else if (section === "/alarms" && ROLE === "central") page = <AlarmsView params={route.params} />;
   else if (section === "/map" && ROLE === "central") page = <MapView />;
+  else if (section === "/account" && ROLE === "central") page = <AccountView />;
   else if (section === "/admin" && admin) page = <AdminView path={path} />;
   else if (section === "/admin") page = <Notice kind="error">You are not permitted to use the admin pages.</Notice>;
   else page = <Notice kind="warn">There is no page {path}.</Notice>;
@@ -142,10 +144,17 @@ function Shell(p: { me: Me; onLogout: () => void }) {
           </nav>
           <div class="spacer" />
           <SessionClock expiresAt={p.me.expiresAt} />
-          <span class="user" title={p.me.roles.join(", ")}>
-            {p.me.user}
-            <small>{p.me.roles.join(", ")}</small>
-          </span>
+          {ROLE === "central" ? (
+            <Link href="/account" class="user" title={`${p.me.roles.join(", ")}: your account and RTSP stream credentials`}>
+              {p.me.user}
+              <small>{p.me.roles.join(", ")}</small>
+            </Link>
+          ) : (
+            <span class="user" title={p.me.roles.join(", ")}>
+              {p.me.user}
+              <small>{p.me.roles.join(", ")}</small>
+            </span>
+          )}
           <button class="ghost" onClick={p.onLogout}>
             Log out
           </button>
