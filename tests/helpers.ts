@@ -203,7 +203,7 @@ export class EdgeProcess {
       "edge API URL in the log",
       () => {
         if (this.proc.exitCode !== null) throw new Error(`edge exited (${this.proc.exitCode}): ${this.log.slice(-2000)}`);
-        return /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(this.log)?.[1];
+        return /"url":"(https?:\/\/127\.0\.0\.1:\d+)"/.exec(this.log)?.[1];
       },
       timeoutMs,
     );
