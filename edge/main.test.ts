@@ -78,17 +78,20 @@ test("startEdge serves the edge API with cameras and health; without a password 
 
 test("local API certificate: kept across restarts (pins stay valid), made anew when api.serverNames change; plain HTTP only with api.plainHttp and a warning", async () => {
   const d = await tmp();
-  const base = { dataDir: d, storage: { minFreeBytes: 0 }, cameras: [] };
+  const base = { dataDir: d, storage: { minFreeBytes: 0 }, cameras: [], admin: { passwordHash: await Bun.password.hash("edge-pw", "argon2id") } };
   const run = async (api: Record<string, unknown>) => {
     const sink = new MemorySink();
     const edge = await startEdge({ ...base, api: { port: 0, ...api } }, { log: new Logger({ component: "edge", sink, level: "debug" }) });
     const out = { url: edge.url!, cert: edge.apiCert, warned: sink.records.some((r) => r.level === "warn" && /plain HTTP/.test(r.msg)) };
-    const health = await fetch(`${out.url}/api/v1/health`, out.cert ? { tls: { ca: out.cert.pem } } : {}).then((r) => r.status);
+    const tls = out.cert ? { tls: { ca: out.cert.pem } } : {};
+    const health = await fetch(`${out.url}/api/v1/health`, tls).then((r) => r.status);
+    const login = await fetch(`${out.url}/api/v1/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: "edge-pw" }), ...tls });
     await edge.stop();
-    return { ...out, health };
+    return { ...out, health, cookie: login.headers.get("set-cookie") ?? "" };
   };
   const first = await run({});
   expect(first.health).toBe(200);
+  expect(first.cookie).toMatch(/;\s*Secure/i);
   expect((await stat(first.cert!.file)).mode & 0o777).toBe(0o644);
   expect((await stat(join(d, "api-tls", "key.pem"))).mode & 0o777).toBe(0o600);
   const again = await run({});
@@ -106,5 +109,7 @@ test("local API certificate: kept across restarts (pins stay valid), made anew w
   expect(plain.cert).toBeUndefined();
   expect(plain.warned).toBe(true);
   expect(plain.health).toBe(200);
+  expect(plain.cookie).toContain("outpost_session=");
+  expect(plain.cookie).not.toMatch(/Secure/i);
   expect(first.warned).toBe(false);
 });

@@ -105,4 +105,20 @@ describe("stream credentials at central", () => {
     );
     expect(await describeTls("admin", made.body.secret)).toBe(404);
   }, 60_000);
+
+  test("plain RTSP only by explicit option, with a warning; an unknown option value is a config error", async () => {
+    const warnings = new MemorySink();
+    const plain = await startCentralSite(
+      { dataDir: join(dir, "plain"), api: { port: 0 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { tlsPort: 0, port: 0, plain: "stream-credentials" } } },
+      { log: new Logger({ component: "test", sink: warnings, level: "debug" }) },
+    );
+    try {
+      expect(plain.rtsp!.port).toBeGreaterThan(0);
+      expect(plain.rtsp!.tlsPort).toBeGreaterThan(0);
+      expect(warnings.records.some((r) => r.level === "warn" && r.msg.includes("plain RTSP out is on (live.rtsp.plain: stream-credentials)"))).toBe(true);
+    } finally {
+      await plain.close();
+    }
+    await expect(startCentralSite({ dataDir: join(dir, "bad"), live: { rtsp: { plain: "yes" as never } } })).rejects.toThrow(/plain/);
+  }, 60_000);
 });
