@@ -171,7 +171,7 @@ describe("web client served by central", () => {
   test("account page: make an RTSP stream credential, and a player reads a camera over rtsps:// with it; revoked, it stops working", async () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     await login(page, central, "admin", demo.info.central.password);
-    await page.getByRole("link", { name: /admin/ }).first().click();
+    await page.getByRole("link", { name: "Account" }).click();
     await page.getByRole("heading", { name: "Stream credentials" }).waitFor();
     await page.getByLabel("Label").fill("ffprobe in the test");
     await page.getByRole("button", { name: "Create" }).click();

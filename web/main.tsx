@@ -144,16 +144,14 @@ function Shell(p: { me: Me; onLogout: () => void }) {
           </nav>
           <div class="spacer" />
           <SessionClock expiresAt={p.me.expiresAt} />
-          {ROLE === "central" ? (
-            <Link href="/account" class="user" title={`${p.me.roles.join(", ")}: your account and RTSP stream credentials`}>
-              {p.me.user}
-              <small>{p.me.roles.join(", ")}</small>
+          <span class="user" title={p.me.roles.join(", ")}>
+            {p.me.user}
+            <small>{p.me.roles.join(", ")}</small>
+          </span>
+          {ROLE === "central" && (
+            <Link href="/account" class={section === "/account" ? "tab active" : "tab"} title="Your account: RTSP stream credentials">
+              Account
             </Link>
-          ) : (
-            <span class="user" title={p.me.roles.join(", ")}>
-              {p.me.user}
-              <small>{p.me.roles.join(", ")}</small>
-            </span>
           )}
           <button class="ghost" onClick={p.onLogout}>
             Log out

@@ -127,7 +127,7 @@ const command: Command = {
       ...info.edges.map((e) => `  edge ${e.name.padEnd(8)} ${e.url}   user ${e.user}   password ${e.password}${e.certFile ? `   self-signed certificate ${e.certFile}` : ""}`),
       ...info.cameras.map((c) => `  camera ${c.id.padEnd(6)} ${c.rtspMain}`),
       `  faults    POST ${info.camsim.controlUrl}/cameras/<camN>/stop|start|stall|resume|restart`,
-      ...(info.rtsp ? [`  RTSP out  ${info.rtsp} (central users: account password, or a stream credential from the web client's account page; trust ${info.central.caFile})`] : []),
+      ...(info.rtsp ? [`  RTSP out  ${info.rtsp} (central users: account password, or a stream credential from the web client's Account page; trust ${info.central.caFile})`] : []),
       `  details   ${resolve(dataDir, "demo.json")}`,
       "Ctrl-C stops it.",
       "",
