@@ -5,7 +5,9 @@
  * a fourth tab never loaded. Here one tab per stream and user, the holder of a Web Lock, keeps
  * the EventSource and re-broadcasts each event on a BroadcastChannel; the other tabs only
  * listen there. When the holder closes or stops listening, the lock passes to a waiting tab,
- * which opens the stream anew (events in the hand-over are missed, as on any reconnect).
+ * which opens the stream anew. Events sent during the hand-over are not replayed (as on any
+ * reconnect); the server's "ready" event on each new connection reaches every tab, which then
+ * reloads what it shows.
  * Without Web Locks (plain HTTP on a non-loopback address is not a secure context) every tab
  * opens its own EventSource, as before.
  */

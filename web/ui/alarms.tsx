@@ -22,9 +22,15 @@ export interface Alarm {
   comments?: { user: string; text: string; at: string }[];
 }
 
-/** Alarm changes pushed by central; one stream per browser, shared by all tabs (web/shared-stream.ts). */
-function subscribe(user: string, fn: (kind: string, a: Alarm) => void): () => void {
-  return subscribeEvents("/api/v1/alarms/stream", user, ["alarm"], (_type, data) => {
+/**
+ * Alarm changes pushed by central; one stream per browser, shared by all tabs
+ * (web/shared-stream.ts). `onReady` runs each time the stream (re)connects, in every tab: events
+ * sent while it was down (e.g. while another tab took the stream over) are not replayed, so the
+ * caller reloads what it shows.
+ */
+function subscribe(user: string, fn: (kind: string, a: Alarm) => void, onReady: () => void): () => void {
+  return subscribeEvents("/api/v1/alarms/stream", user, ["alarm", "ready"], (type, data) => {
+    if (type === "ready") return onReady();
     const d = JSON.parse(data) as { kind: string; alarm: Alarm };
     fn(d.kind, d.alarm);
   });
@@ -35,14 +41,18 @@ export function useAlarmCount(enabled: boolean, user: string): number {
   const [open, setOpen] = useState<Map<number, string>>(new Map());
   useEffect(() => {
     if (!enabled) return;
-    get<{ alarms: Alarm[] }>("/api/v1/alarms?state=new").then((r) => setOpen(new Map(r.alarms.map((a) => [a.id, a.state]))), () => undefined);
-    return subscribe(user, (_k, a) =>
-      setOpen((m) => {
-        const n = new Map(m);
-        if (a.state === "new") n.set(a.id, a.state);
-        else n.delete(a.id);
-        return n;
-      }),
+    const load = () => get<{ alarms: Alarm[] }>("/api/v1/alarms?state=new").then((r) => setOpen(new Map(r.alarms.map((a) => [a.id, a.state]))), () => undefined);
+    void load();
+    return subscribe(
+      user,
+      (_k, a) =>
+        setOpen((m) => {
+          const n = new Map(m);
+          if (a.state === "new") n.set(a.id, a.state);
+          else n.delete(a.id);
+          return n;
+        }),
+      () => void load(),
     );
   }, [enabled, user]);
   return open.size;
@@ -59,11 +69,16 @@ export function AlarmsView(_p: { params: URLSearchParams }) {
   const [comment, setComment] = useState("");
   const [showClosed, setShowClosed] = useState(false);
   useEffect(() => {
-    get<{ alarms: Alarm[] }>(`/api/v1/alarms?limit=200`).then((r) => setAlarms(r.alarms), (e) => setErr((e as Error).message));
-    return subscribe(me?.user ?? "", (_k, a) => {
-      setAlarms((l) => [a, ...(l ?? []).filter((x) => x.id !== a.id)]);
-      setDetail((d) => (d && d.id === a.id ? { ...d, ...a } : d));
-    });
+    const load = () => get<{ alarms: Alarm[] }>(`/api/v1/alarms?limit=200`).then((r) => setAlarms(r.alarms), (e) => setErr((e as Error).message));
+    void load();
+    return subscribe(
+      me?.user ?? "",
+      (_k, a) => {
+        setAlarms((l) => [a, ...(l ?? []).filter((x) => x.id !== a.id)]);
+        setDetail((d) => (d && d.id === a.id ? { ...d, ...a } : d));
+      },
+      () => void load(),
+    );
   }, [me?.user]);
   useEffect(() => {
     if (sel == null) return setDetail(null);

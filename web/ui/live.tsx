@@ -133,14 +133,18 @@ export function LiveView() {
       setViews(JSON.parse(localStorage.getItem(LS_VIEWS) ?? "[]") as View[]);
       return;
     }
-    getOptional<{ views: View[] }>("/api/v1/views").then((r) => {
-      if (!r) {
-        setViewsShared(false);
-        setViews(JSON.parse(localStorage.getItem(LS_VIEWS) ?? "[]") as View[]);
-      } else setViews(r.views);
-    }, () => setViews([]));
-    // one stream per browser, shared by all tabs (web/shared-stream.ts: the 6-connection limit)
-    return subscribeEvents("/api/v1/views/stream", me?.user ?? "", ["view"], (_type, data) => {
+    const load = () =>
+      getOptional<{ views: View[] }>("/api/v1/views").then((r) => {
+        if (!r) {
+          setViewsShared(false);
+          setViews(JSON.parse(localStorage.getItem(LS_VIEWS) ?? "[]") as View[]);
+        } else setViews(r.views);
+      }, () => setViews([]));
+    void load();
+    // One stream per browser, shared by all tabs (web/shared-stream.ts: the 6-connection limit);
+    // "ready" = it (re)connected, possibly in another tab after a hand-over: reload what it missed.
+    return subscribeEvents("/api/v1/views/stream", me?.user ?? "", ["view", "ready"], (type, data) => {
+      if (type === "ready") return void load();
       const m = JSON.parse(data) as { kind: "saved" | "deleted"; view: View; origin: string | null };
       setViews((vs) => {
         const rest = (vs ?? []).filter((v) => v.name !== m.view.name);
