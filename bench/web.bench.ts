@@ -74,7 +74,8 @@ try {
     await Bun.sleep(6000); // cameras connected and recording
     const res: { all: number; first: number }[] = [];
     for (let r = 0; r < runs; r++) {
-      const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+      // the demo edge serves HTTPS with its own self-signed certificate; the tests trust it by key (tests/helpers demoTrust)
+      const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, ignoreHTTPSErrors: true });
       const p = await ctx.newPage();
       await p.goto(e.url + "/live");
       await p.evaluate(() => localStorage.setItem("outpost.grid", JSON.stringify({ name: "", layout: 4, tiles: ["cam1", "cam2", "cam3", "cam4"].map((camera) => ({ camera, stream: "main" })) })));

@@ -99,7 +99,7 @@ export function apiApp(d: ApiDeps): Hono<ApiEnv> {
       throw unauthorized("Wrong user name or password.");
     }
     audit.record({ user: b.user, action: "login", detail: { client } });
-    setCookie(c, SESSION_COOKIE, r.token, { httpOnly: true, sameSite: "Strict", path: "/", maxAge: Math.floor(d.sessionTtlMs / 1000) });
+    setCookie(c, SESSION_COOKIE, r.token, { httpOnly: true, sameSite: "Strict", path: "/", secure: new URL(c.req.url).protocol === "https:", maxAge: Math.floor(d.sessionTtlMs / 1000) });
     d.log.info("login", { user: b.user });
     return c.json({ token: r.token, user: r.session.user, role: r.session.role, roles: r.session.roles, expiresAt: r.session.expiresAt });
   });

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { OperationsConfig } from "./events/config.ts";
+import { ApiTlsFiles } from "../lib/http/https.ts";
 
 const listener = (port: number) =>
   z
@@ -30,15 +31,23 @@ export const CentralConfig = z.object({
       sessionIdleMinutes: z.number().positive().default(30),
       /** Origins besides the API's own from which browsers may send state-changing requests (a TLS proxy's public URL). */
       allowedOrigins: z.array(z.url()).default([]),
+      /**
+       * Certificate and key files (PEM) for the user API, from the admin's own PKI. Without them
+       * central serves its own server certificate (issued by central's CA, SANs tls.serverNames).
+       */
+      tls: ApiTlsFiles.optional(),
+      /** Serve the user API and web client over plain HTTP (passwords and cookies in clear): an explicit choice, warned about at start. */
+      plainHttp: z.boolean().default(false),
     })
+    .refine((a) => !(a.plainHttp && a.tls), { message: "api.plainHttp and api.tls exclude each other" })
     .prefault({}),
   enroll: listener(8444),
   federation: listener(8443),
   mqtt: listener(8883),
   tls: z
     .object({
-      /** SANs of central's server certificate: DNS names and IP addresses edges use to reach it. */
-      serverNames: z.array(z.string().min(1)).min(1).default(["localhost", "127.0.0.1"]),
+      /** SANs of central's server certificate: DNS names and IP addresses edges and users' browsers use to reach it. */
+      serverNames: z.array(z.string().min(1)).min(1).default(["localhost", "127.0.0.1", "::1"]),
       minVersion: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),
     })
     .prefault({}),
@@ -56,12 +65,19 @@ export const CentralConfig = z.object({
   /** Live relay (central/live). */
   live: z
     .object({
-      /** RTSP out for third-party players (central/live/rtsp): rtsp://host:port/<site>.<camera>/<main|sub>. */
+      /** RTSP out for third-party players (central/live/rtsp): rtsps://host:tlsPort/<site>.<camera>/<main|sub>. */
       rtsp: z
         .object({
           enabled: z.boolean().default(true),
           host: z.string().default("127.0.0.1"),
-          /** 0 = any free port (tests). */
+          /** RTSPS (RTSP over TLS, rtsps://) port, with the user API's certificate; 0 = any free port (tests). */
+          tlsPort: z.number().int().min(0).max(65535).default(8322),
+          /**
+           * Plain RTSP (rtsp://, in clear): "off" (default); "stream-credentials" = only per-user
+           * stream credentials; "account-passwords" = account passwords too. Warned about at start.
+           */
+          plain: z.enum(["off", "stream-credentials", "account-passwords"]).default("off"),
+          /** Plain RTSP port, when `plain` is not "off"; 0 = any free port (tests). */
           port: z.number().int().min(0).max(65535).default(8554),
         })
         .prefault({}),

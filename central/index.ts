@@ -32,6 +32,7 @@ import type { CreatedToken } from "./journal.ts";
 import type { CertStatus } from "../federation/enrollment.ts";
 import type { TLSSocket } from "node:tls";
 import { websocket as honoWebsocket } from "hono/bun";
+import { readTlsFiles, warnPlainHttp, urlHost, localHost } from "../lib/http/https.ts";
 
 export { CentralConfig, parseCentralConfig, type CentralConfigInput } from "./config.ts";
 export type { FederationEnv } from "./federation-api.ts";
@@ -47,8 +48,8 @@ export interface StartCentralOptions {
   log?: Logger;
   /** Add edge-facing routes to the mTLS federation app (c.var.peer is the calling site). */
   federationRoutes?: (app: Hono<FederationEnv>) => void;
-  /** Add user-facing routes through the router: each declares its rights rule (central/rights/rules.ts); `api.ops` reaches operations. */
-  apiRoutes?: (api: ApiRouter) => void;
+  /** Add user-facing routes through the router: each declares its rights rule (central/rights/rules.ts); `api.ops` reaches operations; `db` is central's DuckDB for a module's own tables. */
+  apiRoutes?: (api: ApiRouter, db: Db) => void;
   /** Extra fields merged into GET /api/v1/sites/{id} (central/sites: health, config, cameras). */
   siteDetails?: (siteId: string) => Promise<Record<string, unknown>>;
   /** Streams users hold open (live WebSockets, RTSP); the users module closes them when access ends. */
@@ -57,8 +58,17 @@ export interface StartCentralOptions {
 
 export interface Central {
   config: CentralConfig;
-  /** http://host:port of the user API (no trailing slash). */
+  /** https://host:port of the user API (http:// only with api.plainHttp), no trailing slash. */
   apiUrl: string;
+  /**
+   * PEM a client needs to verify the user API: central's CA bundle when the API serves
+   * central's own server certificate; null with api.tls (the admin's PKI) or api.plainHttp.
+   */
+  apiCaPem: string | null;
+  /** Central's CA certificate file (what users import into browsers / pin in clients). */
+  caFile: string;
+  /** Certificate and key of user-facing TLS listeners (RTSPS): the api.tls files, else central's server certificate. */
+  userTls: { cert: string; key: string };
   /** https:// URL edges pass to `outpost edge enroll --central`. */
   enrollUrl: string;
   federationUrl: string;
@@ -205,14 +215,19 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       urls: () => ({ enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl }),
       mount: (api) => {
         firmware.apiRoutes(api);
-        opts.apiRoutes?.(api);
+        opts.apiRoutes?.(api, db);
         // last: its page fallback answers every GET outside /api/
         web(api);
       },
       siteDetails: opts.siteDetails,
     });
+    // HTTPS by default (docs/design/trust.md, "User-facing HTTPS"): central's own server
+    // certificate, or the admin's files. HTTP/1.1 only: Bun.serve has no HTTP/2, and the web
+    // client shares one event stream across tabs instead (web/shared-stream.ts).
+    const userTls = cfg.api.tls ? await readTlsFiles(cfg.api.tls) : { cert: pki.serverCertPem, key: pki.serverKeyPem };
+    const apiTls = cfg.api.plainHttp ? null : userTls;
     // websocket: hono/bun's generic handler, for routes mounted with upgradeWebSocket (live view).
-    const api = Bun.serve({ hostname: cfg.api.host, port: cfg.api.port, fetch: app.fetch, websocket: honoWebsocket });
+    const api = Bun.serve({ hostname: cfg.api.host, port: cfg.api.port, fetch: app.fetch, websocket: honoWebsocket, ...(apiTls ? { tls: apiTls } : {}) });
     cleanups.push(() => api.stop(true));
 
     let polling = false;
@@ -229,12 +244,16 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     const sweeper = setInterval(() => void users.sweep().catch((e) => log.warn("session sweep failed", { err: e as Error })), 1000);
     cleanups.push(() => clearInterval(sweeper));
 
-    const apiUrl = `http://${urlHost(cfg.api.host === "0.0.0.0" ? "127.0.0.1" : cfg.api.host)}:${api.port}`;
+    const apiUrl = `${apiTls ? "https" : "http"}://${urlHost(localHost(cfg.api.host))}:${api.port}`;
+    if (!apiTls) warnPlainHttp(log, "central's user API", apiUrl);
     log.info("central started", { apiUrl, enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl, dataDir: cfg.dataDir });
     let closed = false;
     return {
       config: cfg,
       apiUrl,
+      apiCaPem: apiTls && !cfg.api.tls ? pki.bundlePem : null,
+      caFile: paths.caCert,
+      userTls,
       enrollUrl,
       federationUrl: trust.federationUrl,
       mqttUrl: trust.mqttUrl,
@@ -274,8 +293,4 @@ async function runCleanups(fns: (() => Promise<void> | void)[]): Promise<void> {
       // best effort on shutdown
     }
   }
-}
-
-function urlHost(h: string): string {
-  return h.includes(":") ? `[${h}]` : h;
 }

@@ -13,7 +13,7 @@ import { MediaStore } from "../lib/store/index.ts";
 import { CentralConfig, startCentral, type Central, type CentralConfigInput } from "./index.ts";
 import { createSites, type Sites } from "./sites/index.ts";
 import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
-import { startRtspOut, type RtspOut } from "./live/rtsp/index.ts";
+import { startRtspOut, StreamCredentials, type RtspOut } from "./live/rtsp/index.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
 import { commandNotifier } from "./firmware/index.ts";
 import { UserStreams } from "./users/index.ts";
@@ -42,6 +42,8 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     closers.push(() => transfer.close());
     let sites: Sites | undefined;
     let central: Central | undefined;
+    let credentials: StreamCredentials | undefined;
+    let rtsp: RtspOut | undefined;
     const cp = createSites({
       dataDir: cfg.dataDir,
       log: log.child({ component: "central.sites" }),
@@ -84,10 +86,14 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
         transfer.federationRoutes(app);
         live.federationRoutes(app);
       },
-      apiRoutes: (api) => {
+      apiRoutes: (api, db) => {
         cp.apiRoutes(api);
         transfer.apiRoutes(api);
         live.apiRoutes(api);
+        if (cfg.live.rtsp.enabled) {
+          credentials = new StreamCredentials(db, clock, (u) => api.ops.users.subjectOf(u));
+          credentials.apiRoutes(api, () => (rtsp ? `${rtsp.baseUrl}/<site>.<camera>/<main|sub>` : null));
+        }
       },
       siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
     });
@@ -100,21 +106,26 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     const recorder = new LiveRecorder(live, store, log.child({ component: "central.live-recorder" }));
     closers.push(() => recorder.stopAll());
     transfer.attach({ sites, ops: central.ops, recordLive: (id, stream) => recorder.recordLive(id, stream) });
-    let rtsp: RtspOut | undefined;
     if (cfg.live.rtsp.enabled) {
+      const r = cfg.live.rtsp;
+      await credentials!.init();
       rtsp = await startRtspOut({
         live,
         users: central.ops.users,
         rights: central.ops.rights,
         streams,
+        credentials: credentials!,
         audit: (a) => void central!.ops.recordAudit(a as never),
-        host: cfg.live.rtsp.host,
-        port: cfg.live.rtsp.port,
+        host: r.host,
+        tls: { ...central.userTls, port: r.tlsPort, minVersion: cfg.tls.minVersion },
+        ...(r.plain !== "off" ? { port: r.port, plainPasswords: r.plain } : {}),
         log: log.child({ component: "central.rtsp" }),
       });
       closers.push(() => rtsp!.close());
+      if (r.plain !== "off")
+        log.warn(`plain RTSP out is on (live.rtsp.plain: ${r.plain}): ${r.plain === "account-passwords" ? "account passwords" : "stream credentials"} and video cross the network in clear; players should use rtsps://`, { port: rtsp.port });
     }
-    log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? `rtsp://${rtsp.host}:${rtsp.port}` : "off" });
+    log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off" });
     return { central, sites, live, transfer, store, ...(rtsp ? { rtsp } : {}), close };
   } catch (e) {
     await close();

@@ -24,7 +24,9 @@ const certOf = (id: Identity): ClientCert => ({ keyPem: id.keyPem, certPem: id.c
 const whoami = () => central.federationUrl + "/federation/v1/whoami";
 
 async function api(method: string, p: string, body?: unknown, token = adminToken) {
+  // the user API is HTTPS with central's own certificate: trust central's CA like a browser that imported it
   const res = await fetch(central.apiUrl + p, {
+    tls: { ca: central.apiCaPem! },
     method,
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -306,7 +308,7 @@ describe("expiry watch", () => {
       expect(s.warnings[0]).toContain("expires");
       const pw = (await Bun.file(c3.adminPasswordFile).text()).trim();
       const { token } = (await (await fetch(c3.apiUrl + "/api/v1/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: pw }) })).json()) as { token: string };
-      const h = (await (await fetch(c3.apiUrl + "/api/v1/health/detail", { headers: { authorization: `Bearer ${token}` } })).json()) as any;
+      const h = (await (await fetch(c3.apiUrl + "/api/v1/health/detail", { tls: { ca: c3.caPem }, headers: { authorization: `Bearer ${token}` } })).json()) as any;
       expect(h.status).toBe("warning");
       expect(h.warnings.length).toBe(1);
     } finally {

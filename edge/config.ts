@@ -5,6 +5,7 @@
  */
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import { ApiTlsFiles } from "../lib/http/https.ts";
 import { loadConfig, type LoadConfigOptions } from "../lib/config/index.ts";
 
 const id = z
@@ -52,8 +53,15 @@ export const edgeConfigSchema = z
         enabled: z.boolean().default(true),
         host: z.string().min(1).default("127.0.0.1"),
         port: z.number().int().min(0).max(65535).default(8080),
+        /** Names (DNS / IP) in the self-signed API certificate the edge makes for itself; a change makes a new one. */
+        serverNames: z.array(z.string().min(1)).min(1).default(["localhost", "127.0.0.1", "::1"]),
+        /** The admin's own certificate and key files (PEM) instead of the self-signed one. */
+        tls: ApiTlsFiles.optional(),
+        /** Plain HTTP (passwords and cookies in clear): only when asked, warned about at start. */
+        plainHttp: z.boolean().default(false),
       })
       .strict()
+      .refine((a) => !(a.plainHttp && a.tls), { message: "api.plainHttp and api.tls exclude each other" })
       .prefault({}),
     admin: z
       .object({
@@ -137,9 +145,10 @@ export type EdgeCameraConfig = z.infer<typeof cameraSchema>;
 /** What callers may pass to startEdge: the config before defaults are filled in. */
 export type EdgeConfigInput = z.input<typeof edgeConfigSchema>;
 
-/** Loads and validates a config file (plus environment overrides); dataDir resolved against the file. */
+/** Loads and validates a config file (plus environment overrides); dataDir and api.tls files resolved against the file. */
 export async function loadEdgeConfig(file: string | undefined, opts: Omit<LoadConfigOptions, "file"> = {}): Promise<EdgeConfig> {
   const cfg = await loadConfig(edgeConfigSchema, { ...opts, file });
   if (file && !isAbsolute(cfg.dataDir)) cfg.dataDir = resolve(dirname(resolve(file)), cfg.dataDir);
+  if (file && cfg.api.tls) cfg.api.tls = { cert: resolve(dirname(resolve(file)), cfg.api.tls.cert), key: resolve(dirname(resolve(file)), cfg.api.tls.key) };
   return cfg;
 }

@@ -3,7 +3,7 @@
  * deps built here, and the no-default-password rule.
  */
 import { afterAll, expect, test } from "bun:test";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CliError } from "../lib/cli/index.ts";
@@ -58,11 +58,13 @@ test("startEdge serves the edge API with cameras and health; without a password 
     { log: new Logger({ component: "edge", sink, level: "debug" }) },
   );
   try {
-    expect(edge.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    // HTTPS by default, with the edge's own self-signed certificate (the client trusts exactly that certificate)
+    expect(edge.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const tls = { tls: { ca: edge.apiCert!.pem } };
     expect(sink.records.some((r) => r.level === "warn" && /passwordHash/.test(r.msg))).toBe(true);
-    const login = await fetch(`${edge.url}/api/v1/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: "admin" }) });
+    const login = await fetch(`${edge.url}/api/v1/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: "admin" }), ...tls });
     expect(login.status).toBeGreaterThanOrEqual(400);
-    const health = await fetch(`${edge.url}/api/v1/health`);
+    const health = await fetch(`${edge.url}/api/v1/health`, tls);
     expect([200, 401]).toContain(health.status);
     await Bun.sleep(300);
     const st = edge.status();
@@ -72,4 +74,42 @@ test("startEdge serves the edge API with cameras and health; without a password 
     await edge.stop();
   }
   await edge.stop(); // idempotent
+});
+
+test("local API certificate: kept across restarts (pins stay valid), made anew when api.serverNames change; plain HTTP only with api.plainHttp and a warning", async () => {
+  const d = await tmp();
+  const base = { dataDir: d, storage: { minFreeBytes: 0 }, cameras: [], admin: { passwordHash: await Bun.password.hash("edge-pw", "argon2id") } };
+  const run = async (api: Record<string, unknown>) => {
+    const sink = new MemorySink();
+    const edge = await startEdge({ ...base, api: { port: 0, ...api } }, { log: new Logger({ component: "edge", sink, level: "debug" }) });
+    const out = { url: edge.url!, cert: edge.apiCert, warned: sink.records.some((r) => r.level === "warn" && /plain HTTP/.test(r.msg)) };
+    const tls = out.cert ? { tls: { ca: out.cert.pem } } : {};
+    const health = await fetch(`${out.url}/api/v1/health`, tls).then((r) => r.status);
+    const login = await fetch(`${out.url}/api/v1/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: "edge-pw" }), ...tls });
+    await edge.stop();
+    return { ...out, health, cookie: login.headers.get("set-cookie") ?? "" };
+  };
+  const first = await run({});
+  expect(first.health).toBe(200);
+  expect(first.cookie).toMatch(/;\s*Secure/i);
+  expect((await stat(first.cert!.file)).mode & 0o777).toBe(0o644);
+  expect((await stat(join(d, "api-tls", "key.pem"))).mode & 0o777).toBe(0o600);
+  const again = await run({});
+  expect(again.cert!.fingerprint).toBe(first.cert!.fingerprint);
+  const renamed = await run({ serverNames: ["127.0.0.1", "edge.example"] });
+  expect(renamed.cert!.fingerprint).not.toBe(first.cert!.fingerprint);
+  expect(renamed.health).toBe(200);
+  // a key left from an interrupted rewrite (key written, certificate not) is replaced, not served
+  await writeFile(join(d, "api-tls", "cert.pem"), first.cert!.pem);
+  const repaired = await run({ serverNames: ["localhost", "127.0.0.1", "::1"] });
+  expect(repaired.health).toBe(200);
+  expect(repaired.cert!.fingerprint).not.toBe(first.cert!.fingerprint);
+  const plain = await run({ plainHttp: true });
+  expect(plain.url).toMatch(/^http:\/\//);
+  expect(plain.cert).toBeUndefined();
+  expect(plain.warned).toBe(true);
+  expect(plain.health).toBe(200);
+  expect(plain.cookie).toContain("outpost_session=");
+  expect(plain.cookie).not.toMatch(/Secure/i);
+  expect(first.warned).toBe(false);
 });

@@ -33,6 +33,8 @@ import { EdgeLive } from "./live/index.ts";
 import { requireSession, type Sessions } from "../lib/auth/index.ts";
 import { websocket as honoWebsocket } from "hono/bun";
 import { mountWeb } from "../web/serve.ts";
+import { readTlsFiles, warnPlainHttp, urlHost, localHost } from "../lib/http/https.ts";
+import { loadOrCreateApiCert } from "./api/tls.ts";
 import type { Hono } from "hono";
 
 export type { EdgeConfig, EdgeConfigInput } from "./config.ts";
@@ -70,8 +72,10 @@ export interface EdgeStatus {
 export interface Edge {
   readonly config: EdgeConfig;
   readonly store: MediaStore;
-  /** http://host:port of the local API, when served. */
+  /** https://host:port of the local API (http:// with api.plainHttp), when served. */
   readonly url?: string;
+  /** The self-signed local API certificate (PEM, its file, SHA-256 fingerprint), when the edge serves its own. */
+  readonly apiCert?: { pem: string; file: string; fingerprint: string };
   status(): EdgeStatus;
   /** Live hubs fed by the ingest, local live endpoints, uplinks to central (edge/live). */
   readonly live: EdgeLive;
@@ -362,6 +366,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
 
   let server: ReturnType<typeof Bun.serve> | undefined;
   let url: string | undefined;
+  let apiCert: Edge["apiCert"];
   if (config.api.enabled && deps.serveApi !== false) {
     const api = await loadApi(log);
     if (api) {
@@ -395,14 +400,24 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       // The OpenAPI document lists every route the assembled app serves, or the edge does not start.
       const drift = parts.app ? api.routeDrift(parts.app) : null;
       if (drift && (drift.undocumented.length || drift.unserved.length)) throw new Error(`edge API routes and OpenAPI document differ: undocumented ${drift.undocumented.join(", ") || "none"}; unserved ${drift.unserved.join(", ") || "none"}`);
+      // HTTPS by default: the admin's files, else the edge's own self-signed certificate (edge/api/tls.ts).
+      let tls: { cert: string; key: string } | undefined;
+      if (config.api.tls) tls = await readTlsFiles(config.api.tls);
+      else if (!config.api.plainHttp) {
+        const own = await loadOrCreateApiCert(config.dataDir, config.api.serverNames, clock.now(), log.child({ component: "api.tls" }));
+        tls = own;
+        apiCert = { pem: own.cert, file: own.certFile, fingerprint: own.fingerprint };
+      }
       server = Bun.serve({
         hostname: config.api.host,
         port: config.api.port,
         fetch: app.fetch,
         websocket: api.websocket ?? honoWebsocket,
+        ...(tls ? { tls } : {}),
       } as Parameters<typeof Bun.serve>[0]);
-      url = `http://${config.api.host}:${server.port}`;
-      log.info("edge API listening", { url });
+      url = `${tls ? "https" : "http"}://${urlHost(localHost(config.api.host))}:${server.port}`;
+      if (!tls) warnPlainHttp(log, "the edge's local API", url);
+      log.info("edge API listening", { url, ...(apiCert ? { certificate: apiCert.file, fingerprint: `sha256:${apiCert.fingerprint}` } : {}) });
     }
   }
 
@@ -414,6 +429,9 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     store,
     get url() {
       return url;
+    },
+    get apiCert() {
+      return apiCert;
     },
     status,
     live,

@@ -134,13 +134,42 @@ async function issue(p: IssueCommon, subject: string, extensions: x509.Extension
 
 /** The central server certificate: serverAuth only, SANs (DNS names and IPs) from config. */
 export async function issueServerCert(p: IssueCommon & { names: string[] }): Promise<x509.X509Certificate> {
-  if (p.names.length === 0) throw new Error("a server certificate needs at least one name");
-  const san = p.names.map((n) => (isIp(n) ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n }));
-  return issue(p, `CN=${escapeDn(p.names[0]!)}, O=Outpost`, [
+  return issue(p, serverSubject(p.names), serverExtensions(p.names));
+}
+
+/**
+ * A self-signed server certificate (the edge's local API before any PKI is involved): the
+ * certificate is its own trust anchor, so clients pin or import exactly this certificate.
+ */
+export async function selfSignedServerCert(o: { names: string[]; now: number; lifetimeDays: number; keys: CryptoKeyPair }): Promise<x509.X509Certificate> {
+  return x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: serverSubject(o.names),
+    notBefore: new Date(o.now - BACKDATE_MS),
+    notAfter: new Date(o.now + o.lifetimeDays * DAY_MS),
+    signingAlgorithm: SIGN,
+    keys: o.keys,
+    extensions: [new x509.BasicConstraintsExtension(false, undefined, true), await x509.SubjectKeyIdentifierExtension.create(o.keys.publicKey), ...serverExtensions(o.names)],
+  });
+}
+
+/** DNS names and IP addresses in a server certificate's SAN extension. */
+export function serverNamesOf(cert: x509.X509Certificate): string[] {
+  return cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.items.map((n) => n.value) ?? [];
+}
+
+function serverSubject(names: string[]): string {
+  if (names.length === 0) throw new Error("a server certificate needs at least one name");
+  return `CN=${escapeDn(names[0]!)}, O=Outpost`;
+}
+
+function serverExtensions(names: string[]): x509.Extension[] {
+  const san = names.map((n) => (isIp(n) ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n }));
+  return [
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
     new x509.SubjectAlternativeNameExtension(san, false),
-  ]);
+  ];
 }
 
 /**

@@ -12,15 +12,17 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { until } from "./helpers.ts";
+import { demoTrust, until } from "./helpers.ts";
 
 let dir: string;
 let demo: Demo;
 let central: string;
 let token: string;
+/** The demo serves HTTPS: fetch trusts central's CA (demoTrust). */
+let ca: string[];
 
 async function json<T>(url: string, init: RequestInit & { token?: string } = {}): Promise<T> {
-  const res = await fetch(url, { ...init, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.headers as Record<string, string>) } });
+  const res = await fetch(url, { ...init, tls: { ca }, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.headers as Record<string, string>) } });
   if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }
@@ -33,6 +35,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-alarmclip-"));
   demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
   central = demo.info.central.url;
+  ca = (await demoTrust(demo.info)).ca;
   token = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
 }, 120_000);
 
@@ -70,7 +73,7 @@ test("an event about already recorded footage fires a rule: alarm raised, pre/po
     }),
   });
   // A rule with a bad action is refused with the field named.
-  const bad = await fetch(central + "/api/v1/rules/bad-rule", { method: "PUT", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ name: "x", match: { types: ["a"] }, actions: [{ kind: "retrieve", preSeconds: -1 }] }) });
+  const bad = await fetch(central + "/api/v1/rules/bad-rule", { tls: { ca }, method: "PUT", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ name: "x", match: { types: ["a"] }, actions: [{ kind: "retrieve", preSeconds: -1 }] }) });
   expect(bad.status).toBe(400);
 
   const tMs = Math.floor(Date.now() / 1000) * 1000 - 10_000;
@@ -126,7 +129,7 @@ test("an event about already recorded footage fires a rule: alarm raised, pre/po
   // The clip: central playback of the window, no edge needed any more (wait=0).
   const url = new URL(ready.clip!.url!, central);
   url.searchParams.set("wait", "0");
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  const res = await fetch(url, { tls: { ca }, headers: { authorization: `Bearer ${token}` } });
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toBe("video/mp4");
   expect(res.headers.get("x-outpost-retrieval")).toBeNull(); // nothing of the window is edge-only now

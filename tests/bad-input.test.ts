@@ -84,7 +84,7 @@ test("unreachable camera and wrong-password camera: the edge runs, their status 
   edge = await startEdge(
     {
       dataDir: d,
-      api: { port: 0 },
+      api: { port: 0, plainHttp: true }, // not a TLS test
       admin: { passwordHash: await hashPassword("bad-input-pw") },
       storage: { segmentDurationMs: 2000, minFreeBytes: 0 },
       ingest: { stallTimeoutMs: 2000, connectTimeoutMs: 3000, backoffInitialMs: 200, backoffMaxMs: 2000, staggerMs: 300 },

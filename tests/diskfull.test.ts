@@ -27,7 +27,7 @@ beforeAll(async () => {
   edge = await startEdge(
     {
       dataDir: dir,
-      api: { port: 0 },
+      api: { port: 0, plainHttp: true }, // not a TLS test
       admin: { passwordHash: await hashPassword("diskfull-pw") },
       storage: { segmentDurationMs: 2000, maxTotalBytes: QUOTA, minFreeBytes: 0, retentionIntervalMs: 1000 },
       ingest: { stallTimeoutMs: 2000, backoffInitialMs: 200, backoffMaxMs: 2000, staggerMs: 300 },

@@ -48,7 +48,7 @@ beforeAll(async () => {
   const log = new Logger({ component: "test", sink: new MemorySink(), level: "info" });
   sim = await startCamsim({ cameras: 2, discoveryPort: null, maxPullWaitMs: 1000, main: { width: 320, height: 180, bitrateKbps: 200 }, sub: { width: 160, height: 90, bitrateKbps: 100 }, log });
   site = await startCentralSite(
-    { dataDir: join(root, "central"), api: { port: 0 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } }, operations: { lateAfterSeconds: 2 } } as never,
+    { dataDir: join(root, "central"), api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } }, operations: { lateAfterSeconds: 2 } } as never,
     { log },
   );
   const login = (await (await fetch(site.central.apiUrl + "/api/v1/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: site.central.initialAdminPassword }) })).json()) as { token: string };
@@ -62,7 +62,7 @@ beforeAll(async () => {
     {
       dataDir: edgeDir,
       storage: { segmentDurationMs: 2000, minFreeBytes: 0 },
-      api: { enabled: true, host: "127.0.0.1", port: 0 },
+      api: { enabled: true, host: "127.0.0.1", port: 0, plainHttp: true },
       admin: { user: "admin", passwordHash: await Bun.password.hash(EDGE_PW, "argon2id") },
       ingest: { staggerMs: 100, backoffInitialMs: 300, backoffMaxMs: 1000, stallTimeoutMs: 3000 },
       federation: { share: ["cam1"], mqttUrl: `mqtts://127.0.0.1:${proxy.port}` },

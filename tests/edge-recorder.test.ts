@@ -29,7 +29,7 @@ beforeAll(async () => {
   edge = await startEdge(
     {
       dataDir: dir,
-      api: { port: 0 },
+      api: { port: 0, plainHttp: true }, // not a TLS test
       admin: { passwordHash: await hashPassword(PASSWORD) },
       storage: { segmentDurationMs: 4000, minFreeBytes: 0 },
       ingest: { stallTimeoutMs: 2000, backoffInitialMs: 200, backoffMaxMs: 2000, staggerMs: 300 },

@@ -9,6 +9,8 @@ import { readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import { X509Certificate, createHash } from "node:crypto";
 
 export const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 export const OUTPOST = join(REPO, "cli/outpost.ts");
@@ -201,7 +203,7 @@ export class EdgeProcess {
       "edge API URL in the log",
       () => {
         if (this.proc.exitCode !== null) throw new Error(`edge exited (${this.proc.exitCode}): ${this.log.slice(-2000)}`);
-        return /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(this.log)?.[1];
+        return /"url":"(https?:\/\/127\.0\.0\.1:\d+)"/.exec(this.log)?.[1];
       },
       timeoutMs,
     );
@@ -245,4 +247,34 @@ export async function closeRig(edge: { stop(): Promise<void> } | undefined, sim:
     expect(await pgrepGst(port)).toEqual([]);
     expect(gstProcesses(`:${port}/`)).toEqual([]);
   }
+}
+
+/** Chromium flags every browser test uses (TOOLCHAIN: headless Debian Chromium, no QUIC, no background traffic). */
+export const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"];
+
+/**
+ * HTTPS trust for tests against a demo, as a user would set it up: `ca` for fetch (central's CA
+ * and each edge's self-signed certificate, what the demo prints), and a Chromium flag that
+ * trusts exactly the keys those servers present. The presented certificate is first verified
+ * against `ca`, so the flag cannot whitelist a server the CA does not vouch for.
+ */
+export async function demoTrust(info: { central: { url: string; caFile: string }; edges: { url: string; certFile?: string }[] }): Promise<{ ca: string[]; chromiumArgs: string[] }> {
+  const ca = [readFileSync(info.central.caFile, "utf8"), ...info.edges.flatMap((e) => (e.certFile ? [readFileSync(e.certFile, "utf8")] : []))];
+  const spki = await Promise.all([info.central.url, ...info.edges.map((e) => e.url)].map((u) => presentedSpkiSha256(u, ca)));
+  return { ca, chromiumArgs: [`--ignore-certificate-errors-spki-list=${[...new Set(spki)].join(",")}`] };
+}
+
+/** base64 SHA-256 of the public key an HTTPS server presents (Chromium's SPKI pin format), after verifying it against `ca`. */
+export async function presentedSpkiSha256(url: string, ca: string[]): Promise<string> {
+  const u = new URL(url);
+  const der = await new Promise<Buffer>((resolve, reject) => {
+    const s = tlsConnect({ host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port), ca, servername: u.hostname === "localhost" ? "localhost" : undefined, rejectUnauthorized: true }, () => {
+      const raw = s.getPeerCertificate().raw;
+      s.end();
+      resolve(raw);
+    });
+    s.once("error", reject);
+  });
+  const spki = new X509Certificate(der).publicKey.export({ type: "spki", format: "der" });
+  return createHash("sha256").update(spki).digest("base64");
 }

@@ -55,7 +55,7 @@ test("delete index.duckdb → outpost check --rebuild → same timeline (ranges,
   const e = await startEdge(
     {
       dataDir: dir,
-      api: { port: 0 },
+      api: { port: 0, plainHttp: true }, // not a TLS test
       admin: { passwordHash: await hashPassword("rebuild-pw") },
       storage: { segmentDurationMs: 2000, minFreeBytes: 0 },
       ingest: { stallTimeoutMs: 2000, connectTimeoutMs: 4000, backoffInitialMs: 200, backoffMaxMs: 1000, stableMs: 1000, staggerMs: 300 },

@@ -11,19 +11,20 @@ import os from "node:os";
 import path from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { until } from "./helpers.ts";
+import { CHROMIUM_ARGS, demoTrust, until } from "./helpers.ts";
 
 const ART = path.join(import.meta.dir, "..", "test-artifacts", "web");
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"];
 
 let dir: string;
 let demo: Demo;
 let browser: Browser;
 let central: string;
 let token: string;
+/** The demo serves HTTPS: fetch trusts central's CA (demoTrust). */
+let ca: string[];
 
 async function json<T>(url: string, init: RequestInit & { token?: string } = {}): Promise<T> {
-  const res = await fetch(url, { ...init, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.headers as Record<string, string>) } });
+  const res = await fetch(url, { ...init, tls: { ca }, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.headers as Record<string, string>) } });
   if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }
@@ -37,8 +38,10 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-webret-"));
   demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
   central = demo.info.central.url;
+  const trust = await demoTrust(demo.info);
+  ca = trust.ca;
   token = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ARGS });
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
 }, 120_000);
 
 afterAll(async () => {

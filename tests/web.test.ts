@@ -10,18 +10,20 @@ import os from "node:os";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
+import { CHROMIUM_ARGS, demoTrust } from "./helpers.ts";
 
 const ART = path.join(import.meta.dir, "..", "test-artifacts", "web");
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"];
 
 let dir: string;
 let demo: Demo;
 let browser: Browser;
 let central: string;
 let adminToken: string;
+/** The demo serves HTTPS: fetch trusts central's CA and the edges' certificates (demoTrust). */
+let ca: string[];
 
 async function json<T>(url: string, init: RequestInit & { token?: string } = {}): Promise<T> {
-  const res = await fetch(url, { ...init, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.headers as Record<string, string>) } });
+  const res = await fetch(url, { ...init, tls: { ca }, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.headers as Record<string, string>) } });
   if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${await res.text()}`);
   return (res.status === 204 ? undefined : await res.json()) as T;
 }
@@ -51,8 +53,10 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-web-"));
   demo = await startDemo({ dataDir: dir, port: 0 });
   central = demo.info.central.url;
+  const trust = await demoTrust(demo.info);
+  ca = trust.ca;
   adminToken = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ARGS });
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
   // the edges need a few seconds of recording before timelines and playback have something
   const e = demo.info.edges[0]!;
   const tok = (await json<{ token: string }>(e.url + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: e.user, password: e.password }) })).token;
@@ -70,19 +74,19 @@ afterAll(async () => {
 
 describe("web client served by central", () => {
   test("assets: index.html no-cache with CSP, hashed assets immutable, SPA fallback, API 404s stay problems", async () => {
-    const idx = await fetch(central + "/some/client/route");
+    const idx = await fetch(central + "/some/client/route", { tls: { ca } });
     expect(idx.status).toBe(200);
     expect(idx.headers.get("cache-control")).toBe("no-cache");
     expect(idx.headers.get("content-security-policy")).toContain("default-src 'self'");
     const html = await idx.text();
     expect(html).toContain('name="outpost-role" content="central"');
     const js = html.match(/src="(\/assets\/main-[^"]+\.js)"/)![1]!;
-    const a = await fetch(central + js, { headers: { "accept-encoding": "gzip" } });
+    const a = await fetch(central + js, { tls: { ca }, headers: { "accept-encoding": "gzip" } });
     expect(a.status).toBe(200);
     expect(a.headers.get("cache-control")).toContain("immutable");
     expect(a.headers.get("content-type")).toContain("javascript");
-    expect((await fetch(central + "/assets/nope-123.js")).status).toBe(404);
-    const api404 = await fetch(central + "/api/v1/no-such-thing");
+    expect((await fetch(central + "/assets/nope-123.js", { tls: { ca } })).status).toBe(404);
+    const api404 = await fetch(central + "/api/v1/no-such-thing", { tls: { ca } });
     expect(api404.status).toBe(404);
     expect(api404.headers.get("content-type")).toContain("problem+json");
   });
@@ -128,6 +132,69 @@ describe("web client served by central", () => {
     await shot(page, "03-alarms");
     await page.close();
   }, 60_000);
+
+  test("four central tabs open at once all load, and all four get pushed alarms; closing the tab that holds the stream hands it over", async () => {
+    // Central serves HTTP/1.1 (Chromium: 6 connections per server); each tab used to hold two
+    // event streams of its own, so the fourth tab never loaded. One context = one browser profile.
+    const siteId = demo.info.edges[0]!.siteId!;
+    const key = (await json<{ key: string }>(central + "/api/v1/api-keys", { method: "POST", token: adminToken, body: JSON.stringify({ name: "web-tabs" }) })).key;
+    await json(central + "/api/v1/rules/web-tabs", { method: "PUT", token: adminToken, body: JSON.stringify({ name: "Tabs", match: { types: ["tab-check"] }, actions: [{ kind: "alarm", priority: 3, title: "Tab check" }] }) });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const first = await ctx.newPage();
+    await login(first, central, "admin", demo.info.central.password);
+    const tabs = [first];
+    for (let i = 1; i < 4; i++) tabs.push(await ctx.newPage());
+    // all at once; a generous wait (loaded machine): a blocked tab never loads at all
+    await Promise.all(tabs.slice(1).map((p) => p.goto(central + "/live", { timeout: 30_000 })));
+    for (const p of tabs) {
+      await p.getByRole("button", { name: "Log out" }).waitFor({ timeout: 30_000 });
+      for (const e of demo.info.edges) await p.locator(`.site[data-site="${e.name}"]`).waitFor({ timeout: 30_000 });
+    }
+    const badge = (p: Page) => p.locator('a[href="/alarms"] .count');
+    const count = async (p: Page) => ((await badge(p).count()) ? Number(await badge(p).textContent()) : 0);
+    const raise = () => json(central + "/api/v1/events", { method: "POST", headers: { "x-api-key": key }, body: JSON.stringify({ type: "tab-check", siteId, cameraId: "cam1" }) });
+    const before = await Promise.all(tabs.map(count));
+    await Bun.sleep(500); // the stream holder has connected
+    await raise();
+    for (const [i, p] of tabs.entries()) await waitFor(async () => (await count(p)) === before[i]! + 1, 15_000, `alarm badge in tab ${i + 1}`);
+    await shot(first, "03b-four-tabs");
+    // the holder is whichever tab got the lock first; close tabs one by one until one remains, pushing an alarm each time
+    for (let n = 0; n < 3; n++) {
+      await tabs.shift()!.close();
+      const was = await Promise.all(tabs.map(count));
+      await raise();
+      for (const [i, p] of tabs.entries()) await waitFor(async () => (await count(p)) === was[i]! + 1, 15_000, `alarm badge after closing ${n + 1} tab(s), tab ${i}`);
+    }
+    await ctx.close();
+  }, 120_000);
+
+  test("account page: make an RTSP stream credential, and a player reads a camera over rtsps:// with it; revoked, it stops working", async () => {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await login(page, central, "admin", demo.info.central.password);
+    await page.getByRole("link", { name: "Account" }).click();
+    await page.getByRole("heading", { name: "Stream credentials" }).waitFor();
+    await page.getByLabel("Label").fill("ffprobe in the test");
+    await page.getByRole("button", { name: "Create" }).click();
+    const secret = ((await page.getByTestId("new-credential").locator("pre").first().textContent()) ?? "").trim();
+    expect(secret).toMatch(/^rtsp_/);
+    const template = (await page.getByTestId("rtsp-url").textContent())!;
+    expect(template).toBe(demo.info.rtsp!);
+    await shot(page, "03c-stream-credentials");
+    const camera = `${demo.info.edges[0]!.siteId}.cam1`;
+    const url = template.replace("rtsps://", `rtsps://admin:${secret}@`).replace("<site>.<camera>/<main|sub>", `${camera}/sub`);
+    const probe = async () => {
+      const p = Bun.spawn(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_streams", "-of", "json", url], { stdout: "pipe", stderr: "pipe" });
+      const [out, err] = [await new Response(p.stdout).text(), await new Response(p.stderr).text()];
+      return { code: await p.exited, out, err };
+    };
+    const ok = await probe();
+    expect(ok.err).toBe("");
+    expect((JSON.parse(ok.out) as { streams: { codec_name: string }[] }).streams[0]!.codec_name).toBe("h264");
+    await page.getByRole("row", { name: /ffprobe in the test/ }).getByRole("button", { name: "Revoke" }).click();
+    await page.getByRole("row", { name: /ffprobe in the test/ }).waitFor({ state: "detached" });
+    expect((await probe()).err).toContain("401");
+    await page.close();
+  }, 90_000);
 
   test("admin pages: enroll a site shows the enroll command; users, rules, links pages render", async () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });

@@ -17,6 +17,7 @@ import { AlarmsView, useAlarmCount } from "./ui/alarms.tsx";
 import { MapView } from "./ui/map.tsx";
 import { ExportsView } from "./ui/exports.tsx";
 import { AdminView } from "./ui/admin.tsx";
+import { AccountView } from "./ui/account.tsx";
 
 type Auth = { state: "checking" } | { state: "out"; reason?: string } | { state: "in"; me: Me };
 
@@ -102,7 +103,7 @@ function Shell(p: { me: Me; onLogout: () => void }) {
     clearTimeout(toastTimer.current);
     toastTimer.current = setTimeout(() => setToast(null), 5000);
   }, []);
-  const alarms = useAlarmCount(ROLE === "central");
+  const alarms = useAlarmCount(ROLE === "central", p.me.user);
   const admin = isAdmin(p.me);
   const state: AppState = { me: p.me, sites, cameras, refresh, notify };
   const tabs: [string, string][] = [
@@ -120,6 +121,7 @@ function Shell(p: { me: Me; onLogout: () => void }) {
   else if (section === "/exports") page = <ExportsView />;
   else if (section === "/alarms" && ROLE === "central") page = <AlarmsView params={route.params} />;
   else if (section === "/map" && ROLE === "central") page = <MapView />;
+  else if (section === "/account" && ROLE === "central") page = <AccountView />;
   else if (section === "/admin" && admin) page = <AdminView path={path} />;
   else if (section === "/admin") page = <Notice kind="error">You are not permitted to use the admin pages.</Notice>;
   else page = <Notice kind="warn">There is no page {path}.</Notice>;
@@ -146,6 +148,11 @@ function Shell(p: { me: Me; onLogout: () => void }) {
             {p.me.user}
             <small>{p.me.roles.join(", ")}</small>
           </span>
+          {ROLE === "central" && (
+            <Link href="/account" class={section === "/account" ? "tab active" : "tab"} title="Your account: RTSP stream credentials">
+              Account
+            </Link>
+          )}
           <button class="ghost" onClick={p.onLogout}>
             Log out
           </button>

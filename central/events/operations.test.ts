@@ -59,7 +59,7 @@ beforeAll(async () => {
   central = await startCentral(
     {
       dataDir: path.join(root, "central"),
-      api: { port: 0 },
+      api: { port: 0, plainHttp: true },
       enroll: { port: 0 },
       federation: { port: 0 },
       mqtt: { port: 0 },

@@ -52,7 +52,7 @@ const hls = (token: string, cam = "cam1") => fetch(`${rig.central.apiUrl}/api/v1
 
 /** A minimal RTSP player on one TCP connection: DESCRIBE, SETUP (interleaved), PLAY, then counts RTP bytes. */
 async function rtspPlayer(user: string, password: string, cam = "cam1"): Promise<{ status: number; bytes: () => number; closedAt: () => number | null; close(): void }> {
-  const sock = net.connect(rtsp.port, "127.0.0.1");
+  const sock = net.connect(rtsp.port!, "127.0.0.1");
   await new Promise<void>((r, j) => sock.once("connect", () => r()).once("error", j));
   let buf = Buffer.alloc(0);
   let media = 0;
@@ -130,7 +130,7 @@ beforeAll(async () => {
   rig = await startLiveRig({ cameras: 1, live: { mayView: (sub, siteId, camera) => rig.central.ops.rights.has(sub, "view-live", { site: siteId, camera }) } });
   site = rig.identity.siteId;
   wsBase = rig.central.apiUrl.replace(/^http/, "ws");
-  rtsp = await startRtspOut({ live: rig.live, users: rig.central.ops.users, rights: rig.central.ops.rights, streams: rig.streams, port: 0, log: new Logger({ component: "rtsp", sink: rig.sink }) });
+  rtsp = await startRtspOut({ live: rig.live, users: rig.central.ops.users, rights: rig.central.ops.rights, streams: rig.streams, port: 0, plainPasswords: "account-passwords", log: new Logger({ component: "rtsp", sink: rig.sink }) });
   expect((await api("PUT", `/api/v1/roles/${ROLE}`, { grants: [{ rights: ["view-live"], scope: `site:${site}` }] })).status).toBe(200);
   await untilRecording(rig.edge);
 }, 90_000);

@@ -128,7 +128,7 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
     graceMs: 3000,
     ...o.live,
   });
-  const ports = { api: { port: 0 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } };
+  const ports = { api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } };
   central = await startCentral(
     { dataDir: join(root, "central"), ...ports },
     {
@@ -157,7 +157,7 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
     {
       dataDir: edgeDir,
       storage: { segmentDurationMs: 4000, minFreeBytes: 0 },
-      api: { enabled: true, host: "127.0.0.1", port: 0 },
+      api: { enabled: true, host: "127.0.0.1", port: 0, plainHttp: true },
       admin: { user: "admin", passwordHash: await Bun.password.hash(EDGE_PASSWORD, "argon2id") },
       ingest: { staggerMs: 300 },
       federation: { share: ["*"] },

@@ -244,6 +244,14 @@ export class Users {
     if (unknown.length) throw new UserError(`No role named ${unknown.join(", ")}.`, "invalid");
   }
 
+  /**
+   * The user's current grants without a password check, for credentials that stand in for one
+   * (RTSP stream credentials, central/live/rtsp/credentials.ts). null if unknown or disabled.
+   */
+  subjectOf(name: string): Session | null {
+    return this.session(name, this.o.clock.now() + this.o.sessionTtlMs);
+  }
+
   private session(name: string, expiresAtMs: number, sessionId?: string): Session | null {
     const u = this.users.get(name);
     if (!u || u.disabled) return null;

@@ -59,8 +59,10 @@ async function runCentral(cfg: CentralConfig): Promise<number> {
   console.log(`enrollment        ${central.enrollUrl}`);
   console.log(`federation (mTLS) ${central.federationUrl}`);
   console.log(`MQTT (mTLS)       ${central.mqttUrl}`);
-  if (site.rtsp) console.log(`RTSP out          rtsp://${site.rtsp.host}:${site.rtsp.port}/<site>.<camera>/<main|sub>`);
+  if (site.rtsp) console.log(`RTSP out          ${site.rtsp.baseUrl}/<site>.<camera>/<main|sub>`);
   console.log(`CA fingerprint    sha256:${central.caFingerprint}`);
+  // Browsers and API clients verify the user API against this file (unless api.tls brings the admin's own PKI).
+  if (central.apiCaPem) console.log(`CA certificate    ${central.caFile} (import it into browsers to trust ${central.apiUrl})`);
   // The password itself is never printed: stdout of a service ends up in the journal.
   if (central.initialAdminPassword) console.log(`admin login       user admin; generated password in ${central.adminPasswordFile} (0600; change it after the first login)`);
   await untilSignal();

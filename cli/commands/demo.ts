@@ -16,12 +16,14 @@ the edges with central, and prints the web URL and logins. Everything is also wr
 DIR/demo.json (default DIR: .data/demo). Runs until Ctrl-C.`;
 
 export interface DemoInfo {
-  central: { url: string; user: string; password: string };
-  edges: { name: string; url: string; user: string; password: string; siteId?: string }[];
+  /** caFile: central's CA certificate; import it into a browser to trust central's HTTPS. */
+  central: { url: string; user: string; password: string; caFile: string };
+  /** certFile: the edge's self-signed local API certificate (trust or pin it for the edge's HTTPS). */
+  edges: { name: string; url: string; user: string; password: string; siteId?: string; certFile?: string }[];
   cameras: { id: string; rtspMain: string; rtspSub: string; onvifUrl: string }[];
   /** camsim's fault control (POST /cameras/{id}/stop|start|stall|resume|restart). */
   camsim: { controlUrl: string };
-  /** Central's RTSP out, when enabled. */
+  /** Central's RTSP out (rtsps://), when enabled. */
   rtsp?: string;
 }
 
@@ -49,7 +51,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
   };
   try {
     // --port 0 (tests): every central listener on a free port, so parallel demos never collide.
-    const anyPort = opts.port === 0 ? { enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { port: 0 } } } : {};
+    const anyPort = opts.port === 0 ? { enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { tlsPort: 0 } } } : {};
     const site = await startCentralSite({ dataDir: join(dataDir, "central"), api: { port: opts.port ?? 8080 }, ...anyPort }, { log: log.child({ component: "central" }) });
     stops.push(() => site.close());
     const central = site.central;
@@ -57,11 +59,11 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
     stops.push(() => cam.close());
 
     const info: DemoInfo = {
-      central: { url: central.apiUrl, user: "admin", password: central.initialAdminPassword ?? (await Bun.file(central.adminPasswordFile).text()).trim() },
+      central: { url: central.apiUrl, user: "admin", password: central.initialAdminPassword ?? (await Bun.file(central.adminPasswordFile).text()).trim(), caFile: central.caFile },
       edges: [],
       cameras: cam.cameras.map((c) => ({ id: c.id, rtspMain: c.rtspMain, rtspSub: c.rtspSub, onvifUrl: c.onvifUrl })),
       camsim: { controlUrl: cam.controlUrl },
-      ...(site.rtsp ? { rtsp: `rtsp://${site.rtsp.host}:${site.rtsp.port}/<site>.<camera>/<main|sub>` } : {}),
+      ...(site.rtsp ? { rtsp: `${site.rtsp.baseUrl}/<site>.<camera>/<main|sub>` } : {}),
     };
     for (let e = 0; e < edgeCount; e++) {
       const name = `bus-${101 + e}`;
@@ -93,7 +95,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
         { log: log.child({ component: "edge", edge: name }) },
       );
       stops.push(() => edge.stop());
-      info.edges.push({ name, url: edge.url ?? "", user: "admin", password, siteId: identity.siteId });
+      info.edges.push({ name, url: edge.url ?? "", user: "admin", password, siteId: identity.siteId, ...(edge.apiCert ? { certFile: edge.apiCert.file } : {}) });
     }
     await writeFileAtomic(join(dataDir, "demo.json"), JSON.stringify(info, null, 2) + "\n");
     return { info, stop };
@@ -121,10 +123,11 @@ const command: Command = {
       "",
       "Outpost demo is running.",
       `  central   ${info.central.url}   user ${info.central.user}   password ${info.central.password}`,
-      ...info.edges.map((e) => `  edge ${e.name.padEnd(8)} ${e.url}   user ${e.user}   password ${e.password}`),
+      `            HTTPS certificate issued by central's own CA: import ${info.central.caFile} into your browser (or accept the warning once)`,
+      ...info.edges.map((e) => `  edge ${e.name.padEnd(8)} ${e.url}   user ${e.user}   password ${e.password}${e.certFile ? `   self-signed certificate ${e.certFile}` : ""}`),
       ...info.cameras.map((c) => `  camera ${c.id.padEnd(6)} ${c.rtspMain}`),
       `  faults    POST ${info.camsim.controlUrl}/cameras/<camN>/stop|start|stall|resume|restart`,
-      ...(info.rtsp ? [`  RTSP out  ${info.rtsp} (central users)`] : []),
+      ...(info.rtsp ? [`  RTSP out  ${info.rtsp} (central users: account password, or a stream credential from the web client's Account page; trust ${info.central.caFile})`] : []),
       `  details   ${resolve(dataDir, "demo.json")}`,
       "Ctrl-C stops it.",
       "",

@@ -29,7 +29,7 @@ export async function startTestCentral(root: string, o: { external?: (c: Central
   const dataDir = path.join(root, "central");
   const cp = createSites({ dataDir, log: quiet("central.sites"), onSiteEvent: (e) => events.push(e) });
   const central = await startCentral(
-    { dataDir, api: { port: 0 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } },
+    { dataDir, api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } },
     { log: quiet("central"), apiRoutes: cp.apiRoutes, siteDetails: cp.siteDetails },
   );
   await cp.attach(central, o.external ? await o.external(central) : undefined);

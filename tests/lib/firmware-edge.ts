@@ -66,7 +66,7 @@ export class FirmwareWorld {
     this.keys = await testKeys();
     this.sim = await startCamsim({ cameras: 1, discoveryPort: null, main: { width: 320, height: 180, bitrateKbps: 200 }, sub: { width: 160, height: 90, bitrateKbps: 100 }, log: this.log });
     this.site = await startCentralSite(
-      { dataDir: path.join(this.root, "central"), api: { port: 0 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } } } as never,
+      { dataDir: path.join(this.root, "central"), api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } } } as never,
       { log: this.log },
     );
     const login = await fetch(this.site.central.apiUrl + "/api/v1/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: this.site.central.initialAdminPassword }) });

@@ -15,7 +15,7 @@ const quiet = (component: string) => (process.env.CENTRAL_LOG ? createLogger(com
 const tr = await createTransfer({ dataDir: o.dataDir, log: quiet("central.transfer"), chunkSize: o.chunkSize, settleMs: o.settleMs ?? 5000, deadlineMarginMs: o.deadlineMarginMs, tickMs: 300 });
 const cp = createSites({ dataDir: o.dataDir, log: quiet("central.sites"), centralRanges: tr.centralRanges, onSiteEvent: tr.onSiteEvent });
 const central = await startCentral(
-  { dataDir: o.dataDir, api: { port: 0 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } },
+  { dataDir: o.dataDir, api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } },
   {
     log: quiet("central"),
     federationRoutes: tr.federationRoutes,

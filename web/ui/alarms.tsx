@@ -2,6 +2,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, get } from "../api.ts";
 import { Badge, Notice, fmtTime, listKeys, navigate, useApp } from "./common.tsx";
+import { subscribeEvents } from "../shared-stream.ts";
 
 export interface Alarm {
   id: number;
@@ -21,51 +22,46 @@ export interface Alarm {
   comments?: { user: string; text: string; at: string }[];
 }
 
-const alarmBus = new EventTarget();
-let es: EventSource | null = null;
-let users = 0;
-function subscribe(fn: (kind: string, a: Alarm) => void): () => void {
-  const h = (e: Event) => {
-    const d = (e as CustomEvent<{ kind: string; alarm: Alarm }>).detail;
+/**
+ * Alarm changes pushed by central; one stream per browser, shared by all tabs
+ * (web/shared-stream.ts). `onReady` runs each time the stream (re)connects, in every tab: events
+ * sent while it was down (e.g. while another tab took the stream over) are not replayed, so the
+ * caller reloads what it shows.
+ */
+function subscribe(user: string, fn: (kind: string, a: Alarm) => void, onReady: () => void): () => void {
+  return subscribeEvents("/api/v1/alarms/stream", user, ["alarm", "ready"], (type, data) => {
+    if (type === "ready") return onReady();
+    const d = JSON.parse(data) as { kind: string; alarm: Alarm };
     fn(d.kind, d.alarm);
-  };
-  alarmBus.addEventListener("alarm", h);
-  if (users++ === 0) {
-    es = new EventSource("/api/v1/alarms/stream");
-    es.addEventListener("alarm", (ev) => alarmBus.dispatchEvent(new CustomEvent("alarm", { detail: JSON.parse((ev as MessageEvent).data as string) })));
-    es.addEventListener("ready", () => alarmBus.dispatchEvent(new Event("ready")));
-  }
-  return () => {
-    alarmBus.removeEventListener("alarm", h);
-    if (--users === 0) {
-      es?.close();
-      es = null;
-    }
-  };
+  });
 }
 
 /** Open (not closed) alarms, for the tab badge. */
-export function useAlarmCount(enabled: boolean): number {
+export function useAlarmCount(enabled: boolean, user: string): number {
   const [open, setOpen] = useState<Map<number, string>>(new Map());
   useEffect(() => {
     if (!enabled) return;
-    get<{ alarms: Alarm[] }>("/api/v1/alarms?state=new").then((r) => setOpen(new Map(r.alarms.map((a) => [a.id, a.state]))), () => undefined);
-    return subscribe((_k, a) =>
-      setOpen((m) => {
-        const n = new Map(m);
-        if (a.state === "new") n.set(a.id, a.state);
-        else n.delete(a.id);
-        return n;
-      }),
+    const load = () => get<{ alarms: Alarm[] }>("/api/v1/alarms?state=new").then((r) => setOpen(new Map(r.alarms.map((a) => [a.id, a.state]))), () => undefined);
+    void load();
+    return subscribe(
+      user,
+      (_k, a) =>
+        setOpen((m) => {
+          const n = new Map(m);
+          if (a.state === "new") n.set(a.id, a.state);
+          else n.delete(a.id);
+          return n;
+        }),
+      () => void load(),
     );
-  }, [enabled]);
+  }, [enabled, user]);
   return open.size;
 }
 
 const tone = (p: number) => (p <= 1 ? "bad" : p <= 2 ? "warn" : "info");
 
 export function AlarmsView(_p: { params: URLSearchParams }) {
-  const { notify, cameras } = useApp();
+  const { notify, cameras, me } = useApp();
   const [alarms, setAlarms] = useState<Alarm[] | null>(null);
   const [err, setErr] = useState<string | null>(null);
   const [sel, setSel] = useState<number | null>(null);
@@ -73,12 +69,17 @@ export function AlarmsView(_p: { params: URLSearchParams }) {
   const [comment, setComment] = useState("");
   const [showClosed, setShowClosed] = useState(false);
   useEffect(() => {
-    get<{ alarms: Alarm[] }>(`/api/v1/alarms?limit=200`).then((r) => setAlarms(r.alarms), (e) => setErr((e as Error).message));
-    return subscribe((_k, a) => {
-      setAlarms((l) => [a, ...(l ?? []).filter((x) => x.id !== a.id)]);
-      setDetail((d) => (d && d.id === a.id ? { ...d, ...a } : d));
-    });
-  }, []);
+    const load = () => get<{ alarms: Alarm[] }>(`/api/v1/alarms?limit=200`).then((r) => setAlarms(r.alarms), (e) => setErr((e as Error).message));
+    void load();
+    return subscribe(
+      me?.user ?? "",
+      (_k, a) => {
+        setAlarms((l) => [a, ...(l ?? []).filter((x) => x.id !== a.id)]);
+        setDetail((d) => (d && d.id === a.id ? { ...d, ...a } : d));
+      },
+      () => void load(),
+    );
+  }, [me?.user]);
   useEffect(() => {
     if (sel == null) return setDetail(null);
     get<Alarm>(`/api/v1/alarms/${sel}`).then(setDetail, (e) => notify((e as Error).message, "error"));

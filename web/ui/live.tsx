@@ -4,6 +4,7 @@ import { CLIENT_ID, ROLE, api, getOptional } from "../api.ts";
 import { LivePlayer, type LiveState } from "../live-player.ts";
 import { CAMERA_MIME, openBus, visibleCameras } from "./tree.tsx";
 import { navigate, useApp } from "./common.tsx";
+import { subscribeEvents } from "../shared-stream.ts";
 import { IconCamera, IconClose, IconRewind } from "./icons.tsx";
 
 type Tile = { camera: string; stream: "main" | "sub" } | null;
@@ -132,15 +133,19 @@ export function LiveView() {
       setViews(JSON.parse(localStorage.getItem(LS_VIEWS) ?? "[]") as View[]);
       return;
     }
-    getOptional<{ views: View[] }>("/api/v1/views").then((r) => {
-      if (!r) {
-        setViewsShared(false);
-        setViews(JSON.parse(localStorage.getItem(LS_VIEWS) ?? "[]") as View[]);
-      } else setViews(r.views);
-    }, () => setViews([]));
-    const es = new EventSource("/api/v1/views/stream");
-    es.addEventListener("view", (ev) => {
-      const m = JSON.parse((ev as MessageEvent).data as string) as { kind: "saved" | "deleted"; view: View; origin: string | null };
+    const load = () =>
+      getOptional<{ views: View[] }>("/api/v1/views").then((r) => {
+        if (!r) {
+          setViewsShared(false);
+          setViews(JSON.parse(localStorage.getItem(LS_VIEWS) ?? "[]") as View[]);
+        } else setViews(r.views);
+      }, () => setViews([]));
+    void load();
+    // One stream per browser, shared by all tabs (web/shared-stream.ts: the 6-connection limit);
+    // "ready" = it (re)connected, possibly in another tab after a hand-over: reload what it missed.
+    return subscribeEvents("/api/v1/views/stream", me?.user ?? "", ["view", "ready"], (type, data) => {
+      if (type === "ready") return void load();
+      const m = JSON.parse(data) as { kind: "saved" | "deleted"; view: View; origin: string | null };
       setViews((vs) => {
         const rest = (vs ?? []).filter((v) => v.name !== m.view.name);
         return m.kind === "saved" ? [...rest, m.view].sort((a, b) => a.name.localeCompare(b.name)) : rest;
@@ -150,8 +155,7 @@ export function LiveView() {
         notify(`View "${m.view.name}" was changed in another window; updated here.`);
       }
     });
-    return () => es.close();
-  }, []);
+  }, [me?.user]);
 
   const place = (i: number, tile: Tile) =>
     setGrid((g) => {

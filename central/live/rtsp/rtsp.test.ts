@@ -5,15 +5,18 @@ import "reflect-metadata";
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import net from "node:net";
+import tls from "node:tls";
 import { startLiveRig, untilRecording, type LiveRig } from "../testkit.ts";
 import { TestViewer } from "../viewer.ts";
-import { startRtspOut, type RtspOut } from "./index.ts";
+import { startRtspOut, StreamCredentials, type RtspOut } from "./index.ts";
+import { Db } from "../../db.ts";
+import { otherCa } from "../../testkit.ts";
 import type { AuditInput } from "../../audit/index.ts";
 import { Logger, MemorySink } from "../../../lib/log/index.ts";
 import { systemClock } from "../../../lib/clock.ts";
 import { FragmentSplitter, concat } from "../../../lib/mp4/index.ts";
 import { CentralLive } from "../live.ts";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -21,6 +24,12 @@ let rig: LiveRig;
 let rtsp: RtspOut;
 let site: string;
 let adminPw: string;
+/** Stream credentials in their own DuckDB file (central keeps them in central.duckdb). */
+let creds: StreamCredentials;
+let credsDb: Db;
+let tmp: string;
+/** central's CA, as a file for ffmpeg's -ca_file */
+let caFile: string;
 const audits: AuditInput[] = [];
 const procs: ReturnType<typeof Bun.spawn>[] = [];
 const viewers: TestViewer[] = [];
@@ -34,12 +43,16 @@ const until = async (what: string, cond: () => boolean, ms = 15_000) => {
 };
 
 const url = (cam: string, stream = "sub", user = "admin", pw = adminPw) => `rtsp://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${rtsp.port}/${site}.${cam}/${stream}`;
+const tlsUrl = (cam: string, stream: string, user: string, pw: string) => `rtsps://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${rtsp.tlsPort}/${site}.${cam}/${stream}`;
 
-/** One raw RTSP request on a fresh connection; returns the status line's code and the headers. */
-async function raw(method: string, path: string, headers: Record<string, string> = {}, port = rtsp.port): Promise<{ status: number; text: string }> {
-  const sock = net.connect(port, "127.0.0.1");
-  await new Promise<void>((r, j) => sock.once("connect", () => r()).once("error", j));
-  const lines = [`${method} rtsp://127.0.0.1:${port}${path} RTSP/1.0`, "CSeq: 1", ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+/**
+ * One raw RTSP request on a fresh connection; returns the status line's code and the headers.
+ * With `ca`: over TLS (RTSPS), verifying the server's certificate and name against that CA.
+ */
+async function raw(method: string, path: string, headers: Record<string, string> = {}, port = rtsp.port!, ca?: string): Promise<{ status: number; text: string }> {
+  const sock = ca ? tls.connect({ host: "127.0.0.1", port, ca }) : net.connect(port, "127.0.0.1");
+  await new Promise<void>((r, j) => sock.once(ca ? "secureConnect" : "connect", () => r()).once("error", j));
+  const lines = [`${method} rtsp${ca ? "s" : ""}://127.0.0.1:${port}${path} RTSP/1.0`, "CSeq: 1", ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
   sock.write(lines.join("\r\n") + "\r\n\r\n");
   let text = "";
   await new Promise<void>((r) => {
@@ -86,10 +99,21 @@ beforeAll(async () => {
   await ops.users.putRole({ name: "lobby", description: "", grants: [{ rights: ["playback"], scope: `camera:${site}.cam1` }] });
   await ops.users.createUser({ name: "lobby", password: "lobby-password", roles: ["lobby"] });
   await ops.users.createUser({ name: "nobody", password: "nobody-password", roles: [] });
+  tmp = await mkdtemp(join(tmpdir(), "outpost-rtsps-"));
+  caFile = join(tmp, "ca.pem");
+  await writeFile(caFile, rig.central.caPem);
+  credsDb = await Db.open(join(tmp, "creds.duckdb"));
+  creds = new StreamCredentials(credsDb, systemClock, (u) => ops.users.subjectOf(u));
+  await creds.init();
+  // Both listeners: RTSPS as configured by default, and plain RTSP that still takes account
+  // passwords (an explicit option) so the media tests below stay about media.
   rtsp = await startRtspOut({
     live: rig.live,
     users: ops.users,
     rights: ops.rights,
+    credentials: creds,
+    tls: { ...rig.central.userTls, port: 0 },
+    plainPasswords: "account-passwords",
     audit: (a) => {
       audits.push(a);
       ops.recordAudit(a);
@@ -107,6 +131,8 @@ afterAll(async () => {
   for (const p of procs) p.kill("SIGKILL");
   await rtsp?.close();
   await rig?.close();
+  await credsDb?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
 }, 30_000);
 
 describe("RTSP out", () => {
@@ -207,8 +233,51 @@ describe("RTSP out", () => {
     expect(audits.filter((x) => x.action === "view-live" && x.outcome === "ok" && x.detail?.via === "rtsp").length).toBeGreaterThanOrEqual(4);
   }, 60_000);
 
+  test("RTSPS: central's certificate verifies (CA + address); ffprobe plays with a stream credential; another CA, a plain client, another user and a revoked credential are refused", async () => {
+    const cred = await creds.create("admin", "rtsps test");
+    expect(cred.secret).toStartWith("rtsp_");
+    const ca = rig.central.caPem;
+    // a verifying TLS client (chain to central's CA, 127.0.0.1 in the SANs) gets RTSP answers
+    const described = await raw("DESCRIBE", `/${site}.cam1/sub`, basic("admin", cred.secret), rtsp.tlsPort!, ca);
+    expect(described.status).toBe(200);
+    expect(described.text).toContain(`Content-Base: rtsps://127.0.0.1:${rtsp.tlsPort}/${site}.cam1/sub/`);
+    expect((await raw("DESCRIBE", `/${site}.cam1/sub`, basic("admin", adminPw), rtsp.tlsPort!, ca)).status).toBe(200);
+    // a real player over rtsps:// (ffmpeg 5.1 cannot be told to verify RTSPS certificates: its RTSP demuxer does not pass -tls_verify on)
+    const played = await run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_streams", "-of", "json", tlsUrl("cam1", "sub", "admin", cred.secret)]);
+    expect(played.err).toBe("");
+    expect((JSON.parse(played.out) as { streams: { codec_name: string }[] }).streams[0]!.codec_name).toBe("h264");
+    // a client that trusts another CA refuses the certificate
+    await expect(raw("DESCRIBE", `/${site}.cam1/sub`, basic("admin", cred.secret), rtsp.tlsPort!, (await otherCa()).certPem)).rejects.toThrow();
+    // plain RTSP spoken to the RTSPS port gets no RTSP answer
+    expect((await raw("DESCRIBE", `/${site}.cam1/sub`, basic("admin", adminPw), rtsp.tlsPort!)).status).toBe(0);
+    // a credential works only with its own user name, and not after revocation
+    expect((await raw("DESCRIBE", `/${site}.cam1/sub`, basic("lobby", cred.secret), rtsp.tlsPort!, ca)).status).toBe(401);
+    expect(await creds.revoke("admin", cred.id)).toBe(true);
+    expect((await raw("DESCRIBE", `/${site}.cam1/sub`, basic("admin", cred.secret), rtsp.tlsPort!, ca)).status).toBe(401);
+    expect((await run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", tlsUrl("cam1", "sub", "admin", cred.secret)])).err).toContain("401");
+    expect(audits.some((a) => a.action === "login-failed" && a.detail?.via === "rtsps" && a.detail?.reason === "stream-credential")).toBe(true);
+  }, 60_000);
+
+  test("plain RTSP by default takes stream credentials only: an account password is refused with a sentence that says what to use", async () => {
+    const plain = await startRtspOut({ live: rig.live, users: rig.central.ops.users, rights: rig.central.ops.rights, credentials: creds, audit: (a) => audits.push(a), host: "127.0.0.1", port: 0, log: new Logger({ component: "test", sink: rig.sink, level: "info" }) });
+    try {
+      expect(plain.tlsPort).toBeUndefined();
+      const refused = await raw("DESCRIBE", `/${site}.cam1/sub`, basic("admin", adminPw), plain.port!);
+      expect(refused.status).toBe(401);
+      expect(refused.text).toContain("Plain RTSP accepts only stream credentials: use rtsps://");
+      expect(audits.some((a) => a.action === "login-failed" && a.detail?.reason === "account-password-in-clear")).toBe(true);
+      const cred = await creds.create("admin", "plain player");
+      const ok = await raw("DESCRIBE", `/${site}.cam1/sub`, basic("admin", cred.secret), plain.port!);
+      expect(ok.status).toBe(200);
+      expect(ok.text).toContain(`Content-Base: rtsp://127.0.0.1:${plain.port}/${site}.cam1/sub/`);
+      expect(ok.text).toContain("m=video");
+    } finally {
+      await plain.close();
+    }
+  }, 30_000);
+
   test("a silent RTSP client is dropped after the session timeout and its demand released", async () => {
-    const sock = net.connect(rtsp.port, "127.0.0.1");
+    const sock = net.connect(rtsp.port!, "127.0.0.1");
     await new Promise<void>((r) => sock.once("connect", () => r()));
     const auth = basic("admin", adminPw).Authorization;
     sock.write(`DESCRIBE rtsp://127.0.0.1:${rtsp.port}/${site}.cam1/sub RTSP/1.0\r\nCSeq: 1\r\nAuthorization: ${auth}\r\n\r\n`);
@@ -244,7 +313,7 @@ describe("RTSP out: H.265 + AAC (a hub fed from an mp4mux file at real-time pace
     expect(gst.code).toBe(0);
     const log = new Logger({ component: "test", sink: new MemorySink(), level: "info" });
     live = new CentralLive({ clock: systemClock, log, requester: { request: async () => undefined }, cameraExists: (_s, c) => c === "cam1" });
-    out = await startRtspOut({ live, users, host: "127.0.0.1", port: 0, log });
+    out = await startRtspOut({ live, users, host: "127.0.0.1", port: 0, plainPasswords: "account-passwords", log });
     const hub = live.hub("bus", "cam1", "main");
     const items = new FragmentSplitter().push(new Uint8Array(await readFile(file)));
     // Like the edge uplink: an audio-only moof rides with the next video fragment; paced at real time.

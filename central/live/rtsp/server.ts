@@ -7,9 +7,13 @@
  * (UDP would need per-client ports through firewalls and NAT; players fall back to TCP on 461),
  * with an RTCP sender report per track every 5 s so players can line up audio and video.
  * Users authenticate with Basic: central keeps only argon2id hashes, and Digest would need a
- * stored MD5 of every password.
+ * stored MD5 of every password. So the password is protected by TLS: RTSPS (`rtsps://`, RTSP
+ * over TLS on its own port) accepts account passwords and stream credentials; plain RTSP, only
+ * when configured, accepts stream credentials (credentials.ts) and account passwords only if
+ * explicitly allowed.
  */
 import net from "node:net";
+import tls from "node:tls";
 import type { Clock } from "../../../lib/clock.ts";
 import { systemClock } from "../../../lib/clock.ts";
 import type { Logger } from "../../../lib/log/index.ts";
@@ -20,6 +24,7 @@ import type { UserStreams } from "../../users/index.ts";
 import { CentralLive, type StreamKind } from "../live.ts";
 import { fragmentSamples, trackConfigs, trexDefaults, type TrackConfig } from "./media.ts";
 import { RtpTrack, payloadType, sdpFor } from "./rtp.ts";
+import { STREAM_SECRET_PREFIX } from "./credentials.ts";
 
 export type VerifyResult = { kind: "ok"; session: Subject } | { kind: "denied" } | { kind: "throttled"; retryAfterMs: number };
 
@@ -34,8 +39,14 @@ export interface RtspOutOptions {
   /** ops.recordAudit: one record per session started or refused. */
   audit?: (a: AuditInput) => void;
   host?: string;
-  /** 0 = any free port. Default 8554. */
+  /** Plain RTSP on this port (0 = any free port); omitted = no plain listener. */
   port?: number;
+  /** What plain RTSP accepts as a password: stream credentials only (default), or account passwords too (sent in clear). */
+  plainPasswords?: "stream-credentials" | "account-passwords";
+  /** RTSPS (RTSP over TLS) with this certificate and key on this port (0 = any free port). */
+  tls?: { cert: string; key: string; port: number; minVersion?: "TLSv1.2" | "TLSv1.3" };
+  /** Per-user stream credentials (passwords starting with rtsp_): user + secret → the user's grants. */
+  credentials?: { verify(user: string, secret: string): Promise<Subject | null> };
   log: Logger;
   clock?: Clock;
   realm?: string;
@@ -49,8 +60,13 @@ export interface RtspOutOptions {
 
 export interface RtspOut {
   host: string;
-  port: number;
-  /** rtsp://host:port/<centralCameraId>/<stream> */
+  /** Plain RTSP port, when that listener runs. */
+  port?: number;
+  /** RTSPS port, when that listener runs. */
+  tlsPort?: number;
+  /** rtsps://host:port (rtsp:// when only plain RTSP runs), no trailing slash. */
+  baseUrl: string;
+  /** baseUrl/<centralCameraId>/<stream> */
   url(centralCameraId: string, stream?: StreamKind): string;
   /** Sessions currently PLAYing. */
   playing(): number;
@@ -143,6 +159,8 @@ class Connection {
     readonly id: number,
     readonly sock: net.Socket,
     now: number,
+    /** Arrived over RTSPS. */
+    readonly secure: boolean,
   ) {
     this.lastActivity = now;
     this.client = sock.remoteAddress ?? "unknown";
@@ -161,18 +179,24 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
   const conns = new Set<Connection>();
   let host = o.host ?? "127.0.0.1";
 
-  const server = net.createServer((sock) => {
+  if (o.port === undefined && !o.tls) throw new Error("RTSP out needs a plain port, a TLS listener, or both");
+  const plainPasswords = o.plainPasswords ?? "stream-credentials";
+  const accept = (secure: boolean) => (sock: net.Socket) => {
     if (conns.size >= maxConns) {
       sock.end("RTSP/1.0 503 Service Unavailable\r\nCSeq: 0\r\n\r\n");
       return;
     }
-    const c = new Connection(++connIds, sock, clock.now());
+    const c = new Connection(++connIds, sock, clock.now(), secure);
     conns.add(c);
     sock.setNoDelay(true);
     sock.on("data", (d: Buffer) => onData(c, d));
     sock.on("error", () => sock.destroy());
     sock.on("close", () => closeConn(c, "connection closed"));
-  });
+  };
+  const server = o.port !== undefined ? net.createServer(accept(false)) : undefined;
+  const tlsServer = o.tls ? tls.createServer({ cert: o.tls.cert, key: o.tls.key, minVersion: o.tls.minVersion ?? "TLSv1.2" }, accept(true)) : undefined;
+  // refused handshakes (a plain-RTSP player on the TLS port, untrusted certificate) need no more than a debug line
+  tlsServer?.on("tlsClientError", (e) => log.debug("RTSPS handshake failed", { err: e.message }));
 
   const sweep = setInterval(
     () => {
@@ -268,7 +292,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     c.sock.write(lines.join("\r\n") + "\r\n\r\n" + r.body);
   }
 
-  function parseTarget(uri: string): Target | null | "bad" {
+  function parseTarget(uri: string, secure: boolean): Target | null | "bad" {
     if (uri === "*") return null;
     let path: string;
     try {
@@ -291,7 +315,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     const m = parts[k] !== undefined ? /^trackID=(\d+)$/.exec(parts[k]!) : null;
     if (m) (track = Number(m[1])), k++;
     if (k !== parts.length) return "bad";
-    const base = `rtsp://${hostFor()}:${port}/${encodeURIComponent(centralId)}/${stream}/`;
+    const base = `${secure ? `rtsps://${hostFor()}:${tlsPort}` : `rtsp://${hostFor()}:${port}`}/${encodeURIComponent(centralId)}/${stream}/`;
     return { siteId, cameraId, centralId, stream, key: CentralLive.key(siteId, cameraId, stream), ...(track !== undefined ? { track } : {}), base };
   }
 
@@ -306,14 +330,34 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     const colon = decoded.indexOf(":");
     if (colon < 0) return challenge();
     const user = decoded.slice(0, colon);
+    const password = decoded.slice(colon + 1);
     const since = o.streams?.mark();
-    const r = await o.users.verify(user, decoded.slice(colon + 1), c.client);
-    if (r.kind !== "ok") {
-      log.warn("RTSP login failed", { user, client: c.client, reason: r.kind });
-      o.audit?.({ user, action: "login-failed", outcome: "denied", detail: { client: c.client, via: "rtsp", ...(r.kind === "throttled" ? { reason: "throttled" } : {}) } });
-      return challenge();
+    let session: Subject;
+    if (password.startsWith(STREAM_SECRET_PREFIX)) {
+      const sub = (await o.credentials?.verify(user, password)) ?? null;
+      if (!sub) {
+        log.warn("RTSP login failed", { user, client: c.client, reason: "unknown stream credential" });
+        o.audit?.({ user, action: "login-failed", outcome: "denied", detail: { client: c.client, via: c.secure ? "rtsps" : "rtsp", reason: "stream-credential" } });
+        return challenge();
+      }
+      session = sub;
+    } else {
+      if (!c.secure && plainPasswords !== "account-passwords") {
+        // The password has crossed the network in clear already; refusing it teaches the player's
+        // owner to use rtsps:// or a stream credential instead of leaving it that way.
+        log.warn("RTSP login refused: account password over plain RTSP; use rtsps:// or a stream credential", { user, client: c.client });
+        o.audit?.({ user, action: "login-failed", outcome: "denied", detail: { client: c.client, via: "rtsp", reason: "account-password-in-clear" } });
+        return new Reply(401, "Plain RTSP accepts only stream credentials: use rtsps:// or make a stream credential in the web client.\r\n").set("WWW-Authenticate", `Basic realm="${realm}"`);
+      }
+      const r = await o.users.verify(user, password, c.client);
+      if (r.kind !== "ok") {
+        log.warn("RTSP login failed", { user, client: c.client, reason: r.kind });
+        o.audit?.({ user, action: "login-failed", outcome: "denied", detail: { client: c.client, via: c.secure ? "rtsps" : "rtsp", ...(r.kind === "throttled" ? { reason: "throttled" } : {}) } });
+        return challenge();
+      }
+      session = r.session;
     }
-    c.authCache.set(header, r.session);
+    c.authCache.set(header, session);
     if (o.streams && !c.held.has(user)) {
       c.held.set(
         user,
@@ -332,7 +376,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
       );
     }
     if (c.closed) return challenge(); // access ended during the check: the hold closed the connection
-    return r.session;
+    return session;
   }
 
   /** Rights and existence, in requireRight's order: 404 when the user may not even see the camera. */
@@ -394,7 +438,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     const m = req.method;
     if (m === "OPTIONS") return new Reply(200).set("Public", PUBLIC);
     if (!PUBLIC.split(", ").includes(m)) return new Reply(m === "ANNOUNCE" || m === "RECORD" ? 405 : 501, `${m} is not supported; this server only plays live cameras.\r\n`).set("Allow", PUBLIC);
-    const t = parseTarget(req.uri);
+    const t = parseTarget(req.uri, c.secure);
     if (t === "bad") return new Reply(404, `No such stream ${req.uri}; use rtsp://host:port/<site>.<camera>/<main|sub>.\r\n`);
     const sub = await authenticate(c, req.headers.get("authorization"));
     if (sub instanceof Reply) return sub;
@@ -545,28 +589,40 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     return host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
   }
 
-  let port = 0;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(o.port ?? 8554, o.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
+  const listen = (srv: net.Server, p: number) =>
+    new Promise<number>((resolve, reject) => {
+      srv.once("error", reject);
+      srv.listen(p, o.host ?? "127.0.0.1", () => {
+        srv.off("error", reject);
+        resolve((srv.address() as net.AddressInfo).port);
+      });
     });
-  });
-  const addr = server.address() as net.AddressInfo;
-  port = addr.port;
   host = o.host ?? "127.0.0.1";
-  log.info("RTSP out listening", { url: `rtsp://${hostFor()}:${port}/` });
+  let port: number | undefined;
+  let tlsPort: number | undefined;
+  try {
+    if (tlsServer) tlsPort = await listen(tlsServer, o.tls!.port);
+    if (server) port = await listen(server, o.port!);
+  } catch (e) {
+    clearInterval(sweep);
+    tlsServer?.close();
+    throw e;
+  }
+  const baseUrl = tlsPort !== undefined ? `rtsps://${hostFor()}:${tlsPort}` : `rtsp://${hostFor()}:${port}`;
+  if (tlsPort !== undefined) log.info("RTSPS out listening", { url: `rtsps://${hostFor()}:${tlsPort}/` });
+  if (port !== undefined) log.info("plain RTSP out listening", { url: `rtsp://${hostFor()}:${port}/`, passwords: plainPasswords });
 
   return {
     host,
-    port,
-    url: (id, stream) => `rtsp://${hostFor()}:${port}/${encodeURIComponent(id)}${stream ? `/${stream}` : ""}`,
+    ...(port !== undefined ? { port } : {}),
+    ...(tlsPort !== undefined ? { tlsPort } : {}),
+    baseUrl,
+    url: (id, stream) => `${baseUrl}/${encodeURIComponent(id)}${stream ? `/${stream}` : ""}`,
     playing: () => [...conns].filter((c) => c.session?.viewer).length,
     async close() {
       clearInterval(sweep);
       for (const c of [...conns]) closeConn(c, "server closing");
-      await new Promise<void>((r) => server.close(() => r()));
+      await Promise.all([server, tlsServer].map((srv) => (srv ? new Promise<void>((r) => srv.close(() => r())) : undefined)));
     },
   };
 }
