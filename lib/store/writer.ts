@@ -1,7 +1,9 @@
 /**
  * One stream's segment writer: cuts the fragment stream into segment files at keyframes,
- * writes and fsyncs every fragment, commits each closed segment (file fsync → dir fsync →
- * index row), assigns wall-clock times, and turns every stop into a gap with a reason.
+ * writes every fragment at once and makes it durable at the store's next durability tick (one
+ * fsync round for all streams, see `sync()`), commits each closed segment (file fsync → dir
+ * fsync → index row) in the background, assigns wall-clock times, bounds its backlog, and turns
+ * every stop and every hole into a gap with a reason.
  */
 import { open, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -9,7 +11,7 @@ import type { Clock } from "../clock.ts";
 import type { Logger } from "../log/index.ts";
 import type { FragmentInfo, GapReason, InitInfo, SegmentRecord, StreamKind } from "./types.ts";
 import type { JournalGap } from "./journal.ts";
-import { fsyncDir, mkdirDurable, segmentId, segmentRelPath } from "./layout.ts";
+import { mkdirDurable, segmentId, segmentRelPath } from "./layout.ts";
 import { isNoSpace } from "./errors.ts";
 
 export interface SegmentWriter {
@@ -17,7 +19,26 @@ export interface SegmentWriter {
   fragment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number): Promise<void>;
   end(reason: GapReason, detail?: string): Promise<void>;
   current(): SegmentRecord | undefined;
+  status(): WriterStatus;
+  /** Resolves once everything accepted so far is written and every closed segment is committed (durable + indexed). */
+  settled(): Promise<void>;
   onCommit?: (seg: SegmentRecord) => void;
+}
+
+/** What the writer is doing, for /health and /cameras. */
+export interface WriterStatus {
+  /**
+   * writing: fragments reach the disk; idle: no session; disk-full: fragments are refused
+   * (ENOSPC/quota, nothing left to delete); disk-slow: the disk falls behind, fragments are
+   * dropped with a gap until it catches up.
+   */
+  state: "writing" | "idle" | "disk-full" | "disk-slow";
+  /** Age of the oldest fragment received but not yet durable (0 = everything is on disk). */
+  lagMs: number;
+  /** Fragments accepted but not yet written (the in-memory backlog). */
+  queued: number;
+  /** Fragments dropped since start: before the first keyframe, disk full, or disk too slow. */
+  dropped: number;
 }
 
 /** What a writer needs from its store. */
@@ -34,12 +55,25 @@ export interface WriterHost {
   lowOnSpace(): Promise<boolean>;
   commitRow(seg: SegmentRecord): Promise<void>;
   saveGap(g: JournalGap): Promise<void>;
+  /** fsync of a segment file and of a directory (injectable: tests model a slow disk). */
+  syncFile(fh: FileHandle): Promise<void>;
+  syncDir(dir: string): Promise<void>;
+  /**
+   * The loss budget: a fragment must be durable this long after it was received. When the
+   * oldest fragment not yet durable is older, new fragments are dropped (gap "disk-slow")
+   * until the disk catches up and a keyframe starts a new segment.
+   */
+  readonly maxLagMs: number;
 }
 
 /** Host time and media time may disagree by this much before the segment start is re-anchored. */
 const REANCHOR_MS = 2000;
 /** Media time jumping back, or forward by more than this, ends the segment (camera reset). */
 const JUMP_MS = 2000;
+/** fsyncs of one file allowed in flight at once: with a slow disk the next tick must not wait for the last. */
+const MAX_SYNCS_IN_FLIGHT = 4;
+/** In-memory backlog bound (fragments not yet written), whatever their age. */
+const MAX_QUEUED = 64;
 
 interface OpenSegment {
   fh: FileHandle;
@@ -47,6 +81,13 @@ interface OpenSegment {
   mediaStart: number;
   mediaEnd: number;
   hasher: Bun.CryptoHasher;
+  /** Bytes known to be on stable storage (a completed fsync covered them). */
+  durable: number;
+  /** The directory fsync that makes the new file's entry survive power loss. */
+  dirSynced: Promise<void>;
+  syncs: Set<Promise<void>>;
+  /** Fragments written but not yet durable: end offset and when they arrived (performance.now()). */
+  pending: { end: number; arrived: number }[];
 }
 
 export class StreamWriter implements SegmentWriter {
@@ -56,9 +97,16 @@ export class StreamWriter implements SegmentWriter {
   private anchor: { wall: number; media: number } | null = null;
   private seg: OpenSegment | null = null;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Closed segments being made durable and indexed, in order, off the fragment path. */
+  private committing: Promise<unknown> = Promise.resolve();
+  private readonly detached = new Set<OpenSegment>();
+  /** Arrival times (performance.now()) of fragments accepted but not yet written (FIFO). */
+  private readonly queued: number[] = [];
   private diskFull = false;
+  private shedding = false;
   private lastNoSpaceLog = 0;
-  /** Fragments dropped because no keyframe had started a segment yet, or the disk was full. */
+  private lastSyncErrorLog = 0;
+  /** Fragments dropped because no keyframe had started a segment yet, the disk was full or too slow. */
   dropped = 0;
 
   constructor(
@@ -88,17 +136,22 @@ export class StreamWriter implements SegmentWriter {
   }
 
   fragment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number): Promise<void> {
+    // Lag is measured on the monotonic clock: it is about elapsed time, not what the host clock says.
+    const arrived = performance.now();
+    if (this.shed(info, arrived)) return Promise.resolve();
+    this.queued.push(arrived);
     return this.serial(async () => {
+      this.queued.shift();
       if (!this.initBytes) throw new Error(`store: fragment for ${this.cameraId}/${this.stream} before init()`);
       const s = this.seg;
       if (s) {
         const jumped = info.startMs < s.mediaEnd - 1 || info.startMs > s.mediaEnd + JUMP_MS;
         if (jumped) {
           this.log.warn("media time jumped; closing segment", { from: s.mediaEnd, to: info.startMs });
-          await this.commit();
+          void this.commit();
           this.anchor = null;
         } else if (info.keyframe && info.startMs - s.mediaStart >= this.host.segmentDurationMs) {
-          await this.commit();
+          void this.commit(); // made durable and indexed in the background; the next file opens now
         }
       }
       if (!this.seg) {
@@ -106,16 +159,83 @@ export class StreamWriter implements SegmentWriter {
           this.dropped++;
           return;
         }
-        await this.openSegment(bytes, info, receivedAtMs);
+        await this.openSegment(bytes, info, receivedAtMs, arrived);
         return;
       }
-      await this.append(bytes, info);
+      await this.append(bytes, info, arrived);
     });
+  }
+
+  /**
+   * Backlog bound. True = drop this fragment: the disk is behind the loss budget (or the
+   * in-memory queue is full). The open segment is closed and a "disk-slow" gap opened; the
+   * next keyframe after the disk caught up starts a new segment and closes the gap.
+   */
+  private shed(info: FragmentInfo, arrived: number): boolean {
+    const lag = Math.round(this.lagMs(arrived));
+    const behind = lag > this.host.maxLagMs || this.queued.length >= MAX_QUEUED;
+    if (this.shedding) {
+      if (!behind && lag <= this.host.maxLagMs / 2 && info.keyframe && this.initBytes) {
+        this.shedding = false;
+        this.log.info("disk caught up; recording resumed", { lagMs: lag });
+        return false;
+      }
+      this.dropped++;
+      return true;
+    }
+    if (!behind) return false;
+    this.shedding = true;
+    this.dropped++;
+    const detail = `the disk is ${lag} ms behind (${this.queued.length} fragments queued); fragments dropped until it catches up`;
+    this.log.error("disk too slow for the recording; dropping fragments", { lagMs: lag, queued: this.queued.length });
+    this.serial(async () => {
+      if (this.seg) void this.commit();
+      if (!this.pendingGap) await this.beginGap("disk-slow", detail);
+    }).catch((e) => this.log.error("could not record the disk-slow gap", { err: e as Error }));
+    return true;
+  }
+
+  /** Age of the oldest fragment received but not yet durable, at `now`. */
+  private lagMs(now: number): number {
+    let oldest = this.queued[0] ?? Infinity;
+    for (const s of [this.seg, ...this.detached]) if (s?.pending.length) oldest = Math.min(oldest, s.pending[0]!.arrived);
+    return oldest === Infinity ? 0 : Math.max(0, now - oldest);
+  }
+
+  status(): WriterStatus {
+    const state = this.diskFull ? "disk-full" : this.shedding ? "disk-slow" : this.initBytes ? "writing" : "idle";
+    return { state, lagMs: Math.round(this.lagMs(performance.now())), queued: this.queued.length, dropped: this.dropped };
+  }
+
+  /**
+   * One durability tick (called by the store for every stream at once): fsync what this stream
+   * wrote since the last tick. Does not wait for a previous tick's fsync — a slow disk gets
+   * overlapping fsyncs, so a fragment is durable within one tick + one fsync of arriving.
+   */
+  sync(): void {
+    const s = this.seg;
+    if (!s || s.pending.length === 0 || s.syncs.size >= MAX_SYNCS_IN_FLIGHT) return;
+    const upto = s.rec.bytes;
+    const p: Promise<void> = (async () => {
+      await this.host.syncFile(s.fh);
+      await s.dirSynced;
+      markDurable(s, upto);
+    })()
+      .catch((e) => {
+        const now = this.host.clock.now();
+        if (now - this.lastSyncErrorLog > 10_000) {
+          this.lastSyncErrorLog = now;
+          this.log.error("fsync failed; recorded fragments may not survive a power cut", { err: e as Error });
+        }
+      })
+      .finally(() => s.syncs.delete(p));
+    s.syncs.add(p);
   }
 
   end(reason: GapReason, detail?: string): Promise<void> {
     return this.serial(async () => {
       if (this.seg) await this.commit();
+      await this.committing;
       this.initBytes = undefined;
       this.initInfo = undefined;
       this.anchor = null;
@@ -127,9 +247,20 @@ export class StreamWriter implements SegmentWriter {
     return this.seg ? { ...this.seg.rec, open: true } : undefined;
   }
 
-  /** Waits for queued work; used by the store before it closes. */
+  /** Closed segments still being committed (no index row yet); queries show them like rows. */
+  closing(): SegmentRecord[] {
+    return [...this.detached].map((s) => ({ ...s.rec }));
+  }
+
+  settled(): Promise<void> {
+    return this.idle();
+  }
+
+  /** Waits for queued work and commits; used by the store before it closes. */
   idle(): Promise<void> {
-    return this.serial(async () => undefined);
+    return this.serial(async () => {
+      await this.committing;
+    });
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -167,7 +298,7 @@ export class StreamWriter implements SegmentWriter {
     return start;
   }
 
-  private async openSegment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number): Promise<void> {
+  private async openSegment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number, arrived: number): Promise<void> {
     const init = this.initBytes!;
     const initInfo = this.initInfo!;
     const need = init.length + bytes.length;
@@ -179,7 +310,7 @@ export class StreamWriter implements SegmentWriter {
       try {
         this.host.reserve(need);
       } catch (e) {
-        if (attempt === 0 && isNoSpace(e) && (await this.host.makeRoom(need))) continue;
+        if (attempt === 0 && isNoSpace(e) && (await this.roomFor(need))) continue;
         return this.noSpace(e);
       }
       rel = segmentRelPath(this.cameraId, this.stream, start);
@@ -194,7 +325,7 @@ export class StreamWriter implements SegmentWriter {
           attempt--;
           continue;
         }
-        if (attempt === 0 && isNoSpace(e) && (await this.host.makeRoom(need))) continue;
+        if (attempt === 0 && isNoSpace(e) && (await this.roomFor(need))) continue;
         if (isNoSpace(e)) return this.noSpace(e);
         throw e;
       }
@@ -203,15 +334,13 @@ export class StreamWriter implements SegmentWriter {
         data.set(init, 0);
         data.set(bytes, init.length);
         await writeAll(fh, data, 0);
-        await fh.sync();
-        await fsyncDir(dirname(path)); // the open file itself must survive power loss, not only its bytes
         break;
       } catch (e) {
         this.host.release(need);
         await fh.close().catch(() => undefined);
         await unlink(path).catch(() => undefined);
         fh = undefined;
-        if (attempt === 0 && isNoSpace(e) && (await this.host.makeRoom(need))) continue;
+        if (attempt === 0 && isNoSpace(e) && (await this.roomFor(need))) continue;
         if (isNoSpace(e)) return this.noSpace(e);
         throw e;
       }
@@ -231,7 +360,21 @@ export class StreamWriter implements SegmentWriter {
     };
     if (initInfo.video?.width) rec.width = initInfo.video.width;
     if (initInfo.video?.height) rec.height = initInfo.video.height;
-    this.seg = { fh: fh!, rec, mediaStart: info.startMs, mediaEnd: info.startMs + info.durationMs, hasher };
+    // The open file itself must survive power loss, not only its bytes: its directory entry is
+    // fsynced now (off the fragment path); no fragment of it counts as durable before that.
+    const dirSynced = this.host.syncDir(dirname(join(this.host.root, rel)));
+    dirSynced.catch(() => undefined);
+    this.seg = {
+      fh: fh!,
+      rec,
+      mediaStart: info.startMs,
+      mediaEnd: info.startMs + info.durationMs,
+      hasher,
+      durable: 0,
+      dirSynced,
+      syncs: new Set(),
+      pending: [{ end: need, arrived }],
+    };
     if (this.diskFull) {
       this.log.info("disk has room again; recording resumed");
       this.diskFull = false;
@@ -244,32 +387,38 @@ export class StreamWriter implements SegmentWriter {
     }
   }
 
-  private async append(bytes: Uint8Array, info: FragmentInfo): Promise<void> {
+  private async append(bytes: Uint8Array, info: FragmentInfo, arrived: number): Promise<void> {
     const s = this.seg!;
     for (let attempt = 0; ; attempt++) {
       try {
         this.host.reserve(bytes.length);
       } catch (e) {
-        if (attempt === 0 && isNoSpace(e) && (await this.host.makeRoom(bytes.length))) continue;
+        if (attempt === 0 && isNoSpace(e) && (await this.roomFor(bytes.length))) continue;
         return this.fullWhileOpen(e);
       }
       try {
-        await writeAll(s.fh, bytes, s.rec.bytes);
-        await s.fh.sync();
+        await writeAll(s.fh, bytes, s.rec.bytes); // durable at the next tick (sync())
         break;
       } catch (e) {
         this.host.release(bytes.length);
         // A partial write leaves a torn fragment: cut back to the last whole one.
         await s.fh.truncate(s.rec.bytes).catch(() => undefined);
         if (!isNoSpace(e)) throw e;
-        if (attempt === 0 && (await this.host.makeRoom(bytes.length))) continue;
+        if (attempt === 0 && (await this.roomFor(bytes.length))) continue;
         return this.fullWhileOpen(e);
       }
     }
     s.hasher.update(bytes);
     s.rec.bytes += bytes.length;
+    s.pending.push({ end: s.rec.bytes, arrived });
     s.mediaEnd = info.startMs + info.durationMs;
     s.rec.endMs = s.rec.startMs + Math.round(s.mediaEnd - s.mediaStart);
+  }
+
+  /** Retention can only delete indexed segments: let closed ones finish committing first. */
+  private async roomFor(bytes: number): Promise<boolean> {
+    await this.committing;
+    return this.host.makeRoom(bytes);
   }
 
   private async fullWhileOpen(e: unknown): Promise<void> {
@@ -289,22 +438,52 @@ export class StreamWriter implements SegmentWriter {
     }
   }
 
-  private async commit(): Promise<void> {
+  /**
+   * Closes the open segment now (the next one may open at once) and commits it in the
+   * background, in order: wait for its in-flight fsyncs, file fsync → dir fsync → index row.
+   * The returned promise is that commit; the fragment path does not wait for it.
+   */
+  private commit(): Promise<void> {
     const s = this.seg!;
     this.seg = null;
-    await s.fh.sync();
-    await s.fh.close();
-    await fsyncDir(dirname(join(this.host.root, s.rec.path)));
-    const rec: SegmentRecord = { ...s.rec, sha256: s.hasher.digest("hex") };
-    delete rec.open;
-    this.lastEndMs = rec.endMs;
-    await this.host.commitRow(rec);
-    try {
-      this.onCommit?.(rec);
-    } catch (e) {
-      this.log.error("onCommit handler failed", { err: e as Error });
-    }
+    this.lastEndMs = s.rec.endMs;
+    this.detached.add(s);
+    // Durability starts at once (segments closing in a row must not wait for each other's
+    // fsyncs); only the index rows are written in order.
+    const durable = (async () => {
+      await Promise.all(s.syncs);
+      await this.host.syncFile(s.fh);
+      await s.dirSynced;
+      markDurable(s, s.rec.bytes);
+      await s.fh.close();
+      await this.host.syncDir(dirname(join(this.host.root, s.rec.path)));
+    })();
+    durable.catch(() => undefined);
+    const p = this.committing.then(async () => {
+      try {
+        await durable;
+        const rec: SegmentRecord = { ...s.rec, sha256: s.hasher.digest("hex") };
+        delete rec.open;
+        await this.host.commitRow(rec);
+        try {
+          this.onCommit?.(rec);
+        } catch (e) {
+          this.log.error("onCommit handler failed", { err: e as Error });
+        }
+      } finally {
+        this.detached.delete(s);
+      }
+    });
+    // A failed commit leaves the file without a row: the next start's recovery indexes it.
+    this.committing = p.catch((e) => this.log.error("segment not committed (recovery will index the file)", { err: e as Error, path: s.rec.path }));
+    return p;
   }
+}
+}
+
+function markDurable(s: OpenSegment, upto: number): void {
+  if (upto > s.durable) s.durable = upto;
+  while (s.pending.length && s.pending[0]!.end <= s.durable) s.pending.shift();
 }
 
 async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {

@@ -53,4 +53,5 @@ export async function feed(w: SegmentWriter, m: Media, clock: ManualClock, baseW
     clock.set(at);
     await w.fragment(f.bytes, f.info, at);
   }
+  await w.settled(); // closed segments are committed in the background
 }
