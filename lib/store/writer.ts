@@ -479,7 +479,6 @@ export class StreamWriter implements SegmentWriter {
     return p;
   }
 }
-}
 
 function markDurable(s: OpenSegment, upto: number): void {
   if (upto > s.durable) s.durable = upto;
