@@ -74,6 +74,12 @@ export const edgeConfigSchema = z
         /** Free space kept on the volume. */
         minFreeBytes: z.number().int().min(0).default(256 * 1024 * 1024),
         retentionIntervalMs: z.number().int().min(100).default(10_000),
+        /**
+         * Durability tick: every stream's new fragments are fsynced together this often. A power cut
+         * loses at most about one tick plus one fsync per stream (promise: ≤ 1 s); a longer tick
+         * means fewer, larger writes (SD/eMMC wear, kernel CPU).
+         */
+        durabilityMs: z.number().int().min(10).max(500).default(250),
       })
       .strict()
       .prefault({}),

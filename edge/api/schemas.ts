@@ -26,12 +26,13 @@ export const LoginResponse = z.object({ token: z.string(), user: z.string(), exp
 
 export const StreamOut = z.object({
   stream: StreamKindSchema,
-  status: z.enum(["connecting", "recording", "stalled", "failed", "disabled"]),
+  status: z.enum(["connecting", "recording", "not-writing", "stalled", "failed", "disabled"]),
   reason: z.string().optional(),
   since: z.string().optional(),
   codec: z.string().optional(),
   width: z.number().optional(),
   height: z.number().optional(),
+  writerLagMs: z.number().optional().describe("age of the oldest received fragment not yet on stable storage"),
   recorded: z
     .object({ first: z.string(), last: z.string(), bytes: z.number(), segments: z.number() })
     .optional()

@@ -8,7 +8,7 @@ import type { SegmentSource } from "../../lib/playback/index.ts";
 import type { EvidenceLock, StreamKind, Timeline, TimelineQuery } from "../../lib/store/types.ts";
 
 /** Status of one camera stream as the ingest supervisor sees it right now. */
-export type StreamStatus = "connecting" | "recording" | "stalled" | "failed" | "disabled";
+export type StreamStatus = "connecting" | "recording" | "not-writing" | "stalled" | "failed" | "disabled";
 
 export interface StreamView {
   stream: StreamKind;
@@ -20,6 +20,8 @@ export interface StreamView {
   codec?: string;
   width?: number;
   height?: number;
+  /** Age of the oldest received fragment not yet on stable storage (store writer). */
+  writerLagMs?: number;
 }
 
 export interface CameraView {

@@ -451,8 +451,11 @@ export class StreamWriter implements SegmentWriter {
     // Durability starts at once (segments closing in a row must not wait for each other's
     // fsyncs); only the index rows are written in order.
     const durable = (async () => {
-      await Promise.all(s.syncs);
-      await this.host.syncFile(s.fh);
+      // The final fsync does not queue behind the ticks' fsyncs still in flight; the handle
+      // closes only when all of them are done.
+      const last = this.host.syncFile(s.fh);
+      await Promise.allSettled([last, ...s.syncs]);
+      await last;
       await s.dirSynced;
       markDurable(s, s.rec.bytes);
       await s.fh.close();
