@@ -72,8 +72,9 @@ export interface StreamHealth extends Omit<StreamStatus, "state"> {
 
 export function withWriter(s: StreamStatus, w: WriterStatus): StreamHealth {
   const stuck = w.state === "disk-full" || w.state === "disk-slow";
+  if (s.state === "recording" && w.state === "lagging") return { ...s, detail: `the disk is ${w.lagMs} ms behind: a power cut now would lose more than 1 s`, writer: w };
   if (!stuck || s.state !== "recording") return { ...s, writer: w };
-  return { ...s, state: "not-writing", detail: w.state === "disk-full" ? "not writing — disk full" : `not writing — the disk is too slow (${w.lagMs} ms behind), fragments dropped`, writer: w };
+  return { ...s, state: "not-writing", detail: w.state === "disk-full" ? "not writing — disk full" : `not writing — the disk is too slow (${w.queued} fragments waiting), fragments dropped`, writer: w };
 }
 
 export interface EdgeStatus {
@@ -201,7 +202,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     log: log.child({ component: "store" }),
     segmentDurationMs: config.storage.segmentDurationMs,
     ...(config.storage.maxTotalBytes !== undefined ? { maxTotalBytes: config.storage.maxTotalBytes } : {}),
-    minFreeBytes: config.storage.minFreeBytes,
+    ...(config.storage.minFreeBytes !== undefined ? { minFreeBytes: config.storage.minFreeBytes } : {}),
     durabilityMs: config.storage.durabilityMs,
   });
   const streamHealth = (s: StreamStatus): StreamHealth => withWriter(s, store.writerStatus(s.cameraId, s.stream));
@@ -392,7 +393,10 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       const app = api.createEdgeApi({
         store,
         cameras: () => runtimes.map((r) => toCameraView(r.status(clock), streamHealth)),
-        config: config.admin.passwordHash ? { admin: { user: config.admin.user, passwordHash: config.admin.passwordHash } } : {},
+        config: {
+          ...(config.admin.passwordHash ? { admin: { user: config.admin.user, passwordHash: config.admin.passwordHash } } : {}),
+          maxLockWindowMs: config.storage.maxLockWindowHours * HOUR,
+        },
         log: log.child({ component: "api" }),
         clock,
         dataDir: config.dataDir,
@@ -420,6 +424,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     }
   }
 
+  if (!config.cameras.some((c) => c.enabled)) log.warn("no camera configured (or all disabled): this recorder records nothing; add cameras to its config", { dataDir: config.dataDir });
   log.info("edge recorder started", { cameras: config.cameras.filter((c) => c.enabled).length, dataDir: config.dataDir });
 
   let stopped: Promise<void> | undefined;
@@ -518,7 +523,14 @@ export async function runEdge(argv: string[]): Promise<number> {
     if (!/^mqtts?:\/\//.test(values["mqtt-url"])) throw new CliError(`--mqtt-url must be an mqtts:// URL, got '${values["mqtt-url"]}'`, 2);
     config.federation.mqttUrl = values["mqtt-url"];
   }
-  const edge = await startEdge(config);
+  let edge: Edge;
+  try {
+    edge = await startEdge(config);
+  } catch (e) {
+    // An operator mistake the store refuses (e.g. storage.minFreeBytes larger than the volume): say it, exit 2.
+    if ((e as Error).name === "StoreInputError") throw new CliError(`${file}: storage: ${(e as Error).message}`, 2);
+    throw e;
+  }
   const sig = await untilSignal();
   console.error(`outpost edge: ${sig}, stopping`);
   await edge.stop();

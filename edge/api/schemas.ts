@@ -82,7 +82,8 @@ export const LockBody = z.object({
   cameraId: z.string({ error: "cameraId is required" }).min(1, "cameraId is required"),
   from: isoTime("from"),
   to: isoTime("to"),
-  reason: z.string({ error: "reason is required" }).min(1, "reason is required").max(500),
+  // The check's own message wins over the schema-wide one: a long reason is "too long", not "required".
+  reason: z.string({ error: "reason is required" }).min(1, "reason is required").max(500, "reason is too long: at most 500 characters"),
   expiresAt: isoTime("expiresAt").optional().describe("absent = until deleted"),
 });
 

@@ -45,6 +45,11 @@ export interface EdgeApiConfig {
   admin?: { user: string; passwordHash: string };
   /** Longest window for video, HLS and exports; default 24 h. */
   maxVideoWindowMs?: number;
+  /**
+   * Longest evidence-lock window; default 7 days. A lock keeps its footage from retention for as
+   * long as it exists, so 1970…9999 would pin a camera's recordings forever.
+   */
+  maxLockWindowMs?: number;
   /** Longest window for timeline queries; default 31 days. */
   maxTimelineWindowMs?: number;
   /** Video bodies up to this size are sent with an exact Content-Length (gathered first); larger ones stream chunked. Default 8 MiB. */

@@ -36,7 +36,7 @@ export interface StoreOptions {
    * fsync per stream; fewer, larger fsyncs spare SD/eMMC wear and kernel CPU. Default 250.
    */
   durabilityMs?: number;
-  /** Loss budget per stream: beyond this writer lag, fragments are dropped with a "disk-slow" gap. Default 1000. */
+  /** Loss budget per stream: beyond this writer lag (received, not yet durable) the writer reports "lagging". Default 1000. */
   maxLagMs?: number;
   /** Injected fsyncs (tests model a slow disk); default the real ones. */
   sync?: { file?: (fh: FileHandle) => Promise<void>; dir?: (dir: string) => Promise<void> };
@@ -153,6 +153,7 @@ export class MediaStore {
     const root = resolve(opts.root);
     const log = opts.log ?? createLogger("store");
     await mkdirDurable(root);
+    opts = { ...opts, minFreeBytes: await checkFreeFloor(root, opts.minFreeBytes, log) };
     let wasClean = true;
     if (!opts.maintenance) {
       // Remove the marker first: a crash from here on must count as unclean.
@@ -494,6 +495,28 @@ function checkQuery(q: TimelineQuery): { cameraId: string; stream: StreamKind; f
   }
   if (q.toMs <= q.fromMs) throw new StoreInputError(`the window is inverted or empty: from (${new Date(q.fromMs).toISOString()}) must be before to (${new Date(q.toMs).toISOString()})`);
   return { cameraId: String(q.cameraId), stream, fromMs: q.fromMs, toMs: q.toMs };
+}
+
+const DEFAULT_MIN_FREE = 256 * 1024 * 1024;
+
+/**
+ * The free-space floor against the volume: absent = 256 MiB or 5 % of the volume, whichever is
+ * less; a floor not below the volume's size is refused (retention would delete every segment
+ * as soon as it closed), one above half of it is warned about.
+ */
+async function checkFreeFloor(root: string, asked: number | undefined, log: Logger): Promise<number> {
+  const s = await statfs(root);
+  const volume = s.blocks * s.bsize;
+  const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+  if (asked === undefined) return Math.min(DEFAULT_MIN_FREE, Math.floor(volume * 0.05));
+  if (!(asked >= 0)) throw new StoreInputError("minFreeBytes must be 0 or more");
+  if (asked > 0 && asked >= volume) {
+    throw new StoreInputError(
+      `minFreeBytes (${mib(asked)}) is not below the size of the volume holding ${root} (${mib(volume)}): retention would delete every segment as soon as it closed. Set it well below the volume size (e.g. ${mib(Math.floor(volume * 0.05))}) or leave it out.`,
+    );
+  }
+  if (asked > volume / 2) log.warn("minFreeBytes is more than half of the volume: most of the disk stays unused and retention deletes early", { minFreeBytes: asked, volumeBytes: volume });
+  return asked;
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -28,11 +28,12 @@ export interface SegmentWriter {
 /** What the writer is doing, for /health and /cameras. */
 export interface WriterStatus {
   /**
-   * writing: fragments reach the disk; idle: no session; disk-full: fragments are refused
-   * (ENOSPC/quota, nothing left to delete); disk-slow: the disk falls behind, fragments are
-   * dropped with a gap until it catches up.
+   * writing: fragments reach the disk; lagging: written, but fsyncs take longer than the loss
+   * budget (a power cut now would lose more than maxLagMs); idle: no session; disk-full:
+   * fragments are refused (ENOSPC/quota, nothing left to delete); disk-slow: writes are stuck,
+   * fragments are dropped with a gap until the backlog drains.
    */
-  state: "writing" | "idle" | "disk-full" | "disk-slow";
+  state: "writing" | "lagging" | "idle" | "disk-full" | "disk-slow";
   /** Age of the oldest fragment received but not yet durable (0 = everything is on disk). */
   lagMs: number;
   /** Fragments accepted but not yet written (the in-memory backlog). */
@@ -58,11 +59,7 @@ export interface WriterHost {
   /** fsync of a segment file and of a directory (injectable: tests model a slow disk). */
   syncFile(fh: FileHandle): Promise<void>;
   syncDir(dir: string): Promise<void>;
-  /**
-   * The loss budget: a fragment must be durable this long after it was received. When the
-   * oldest fragment not yet durable is older, new fragments are dropped (gap "disk-slow")
-   * until the disk catches up and a keyframe starts a new segment.
-   */
+  /** The loss budget: beyond this writer lag (a fragment not yet durable) the state is "lagging". */
   readonly maxLagMs: number;
 }
 
@@ -72,8 +69,9 @@ const REANCHOR_MS = 2000;
 const JUMP_MS = 2000;
 /** fsyncs of one file allowed in flight at once: with a slow disk the next tick must not wait for the last. */
 const MAX_SYNCS_IN_FLIGHT = 4;
-/** In-memory backlog bound (fragments not yet written), whatever their age. */
+/** In-memory backlog bound: fragments accepted but not yet written, by count and by age. */
 const MAX_QUEUED = 64;
+const QUEUE_MAX_AGE_MS = 5000;
 
 interface OpenSegment {
   fh: FileHandle;
@@ -167,17 +165,19 @@ export class StreamWriter implements SegmentWriter {
   }
 
   /**
-   * Backlog bound. True = drop this fragment: the disk is behind the loss budget (or the
-   * in-memory queue is full). The open segment is closed and a "disk-slow" gap opened; the
-   * next keyframe after the disk caught up starts a new segment and closes the gap.
+   * Backlog bound. True = drop this fragment: the in-memory queue of fragments not yet written
+   * is full (MAX_QUEUED) or its oldest has waited longer than QUEUE_MAX_AGE_MS — writes, not
+   * fsyncs, are stuck. The open segment is closed and a "disk-slow" gap opened; the next
+   * keyframe once the queue has drained starts a new segment and closes the gap. (A slow
+   * fsync alone does not queue anything: it shows as writer lag, state "lagging".)
    */
   private shed(info: FragmentInfo, arrived: number): boolean {
-    const lag = Math.round(this.lagMs(arrived));
-    const behind = lag > this.host.maxLagMs || this.queued.length >= MAX_QUEUED;
+    const age = this.queued.length ? Math.round(arrived - this.queued[0]!) : 0;
+    const behind = this.queued.length >= MAX_QUEUED || age > QUEUE_MAX_AGE_MS;
     if (this.shedding) {
-      if (!behind && lag <= this.host.maxLagMs / 2 && info.keyframe && this.initBytes) {
+      if (this.queued.length === 0 && info.keyframe && this.initBytes) {
         this.shedding = false;
-        this.log.info("disk caught up; recording resumed", { lagMs: lag });
+        this.log.info("disk caught up; recording resumed", { lagMs: Math.round(this.lagMs(arrived)) });
         return false;
       }
       this.dropped++;
@@ -186,8 +186,8 @@ export class StreamWriter implements SegmentWriter {
     if (!behind) return false;
     this.shedding = true;
     this.dropped++;
-    const detail = `the disk is ${lag} ms behind (${this.queued.length} fragments queued); fragments dropped until it catches up`;
-    this.log.error("disk too slow for the recording; dropping fragments", { lagMs: lag, queued: this.queued.length });
+    const detail = `writes are ${age} ms behind (${this.queued.length} fragments queued); fragments dropped until the disk catches up`;
+    this.log.error("disk too slow for the recording; dropping fragments", { queuedMs: age, queued: this.queued.length });
     this.serial(async () => {
       if (this.seg) void this.commit();
       if (!this.pendingGap) await this.beginGap("disk-slow", detail);
@@ -203,8 +203,9 @@ export class StreamWriter implements SegmentWriter {
   }
 
   status(): WriterStatus {
-    const state = this.diskFull ? "disk-full" : this.shedding ? "disk-slow" : this.initBytes ? "writing" : "idle";
-    return { state, lagMs: Math.round(this.lagMs(performance.now())), queued: this.queued.length, dropped: this.dropped };
+    const lagMs = Math.round(this.lagMs(performance.now()));
+    const state = this.diskFull ? "disk-full" : this.shedding ? "disk-slow" : !this.initBytes ? "idle" : lagMs > this.host.maxLagMs ? "lagging" : "writing";
+    return { state, lagMs, queued: this.queued.length, dropped: this.dropped };
   }
 
   /**
