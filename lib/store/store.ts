@@ -63,6 +63,8 @@ export class MediaStore {
   private retentionRunning: Promise<unknown> = Promise.resolve();
   private readonly maintenance: boolean;
   readonly durabilityMs: number;
+  /** Host-clock steps the writers saw since the store opened (newest last, at most 20). */
+  readonly clockSteps: { atMs: number; stepMs: number }[] = [];
   private readonly tick: ReturnType<typeof setInterval>;
   private readonly host: WriterHost & { commitRowOnly(seg: SegmentRecord): Promise<void> };
 
@@ -88,6 +90,16 @@ export class MediaStore {
       clock: this.clock,
       segmentDurationMs: this.segmentDurationMs,
       maxLagMs: opts.maxLagMs ?? 1000,
+      refile: (cameraId, stream, fromMs, shiftMs) => this.refile(cameraId, stream, fromMs, shiftMs),
+      lastGap: async (cameraId, stream, reason, atMs) =>
+        (await this.db.gaps(cameraId, stream, 0, atMs + 1)).filter((g) => g.reason === reason && g.endMs !== null && g.endMs <= atMs).sort((a, b) => a.startMs - b.startMs).at(-1),
+      noteClockStep: (stepMs) => {
+        const at = this.clock.now();
+        // Every writer sees the same step: one entry per step.
+        if (this.clockSteps.some((s) => Math.abs(s.stepMs - stepMs) <= 2000 && Math.abs(s.atMs - at) <= 10_000)) return;
+        this.clockSteps.push({ atMs: at, stepMs });
+        if (this.clockSteps.length > 20) this.clockSteps.shift();
+      },
       syncFile: opts.sync?.file ?? ((fh) => fh.sync()),
       syncDir: opts.sync?.dir ?? fsyncDir,
       reserve: (n) => {
@@ -353,6 +365,40 @@ export class MediaStore {
       return { record: rec, existed: false };
     }
     throw new StoreInputError("no free start time for the imported segment within 1 s of its start");
+  }
+
+  /**
+   * Re-files a stream's segments that start at/after `fromMs` by `shiftMs` (a host-clock step
+   * undone): each file is renamed to its new start (new day folder if needed; both directories
+   * fsynced), then its row is replaced. A crash in between leaves a row without file and a
+   * file without row, which recovery resolves like any other.
+   */
+  private async refile(cameraId: string, stream: StreamKind, fromMs: number, shiftMs: number): Promise<SegmentRecord[]> {
+    const rows = [...(await this.db.segments(cameraId, stream, fromMs, 8.64e15)), ...this.unindexed.filter((u) => u.cameraId === cameraId && u.stream === stream)]
+      .filter((r) => r.startMs >= fromMs)
+      .sort((a, b) => a.startMs - b.startMs);
+    const out: SegmentRecord[] = [];
+    for (const r of rows) {
+      let start = r.startMs + shiftMs;
+      let rel = segmentRelPath(cameraId, stream, start);
+      while (await exists(join(this.root, rel))) rel = segmentRelPath(cameraId, stream, ++start);
+      const from = join(this.root, r.path);
+      const to = join(this.root, rel);
+      await mkdirDurable(dirname(to));
+      await rename(from, to);
+      await fsyncDir(dirname(to));
+      await fsyncDir(dirname(from));
+      const moved: SegmentRecord = { ...r, id: `${cameraId}/${stream}/${start}`, startMs: start, endMs: r.endMs + (start - r.startMs), path: rel };
+      await this.db.deleteSegment(r);
+      this.unindexed = this.unindexed.filter((u) => u !== r);
+      await this.host.commitRowOnly(moved);
+      out.push(moved);
+    }
+    const key = streamKey(cameraId, stream);
+    const newest = out.at(-1);
+    if (newest) this.lastEnd.set(key, newest.endMs);
+    this.log.warn("segments re-filed after a host-clock step", { camera: cameraId, stream, segments: out.length, shiftMs });
+    return out;
   }
 
   /** Records a gap (e.g. reported by central or ingest) durably: journal first, then index. */

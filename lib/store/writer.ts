@@ -56,6 +56,12 @@ export interface WriterHost {
   lowOnSpace(): Promise<boolean>;
   commitRow(seg: SegmentRecord): Promise<void>;
   saveGap(g: JournalGap): Promise<void>;
+  /** Moves this stream's segments starting at/after fromMs by shiftMs (files renamed, rows replaced); returns them moved, by start. */
+  refile(cameraId: string, stream: StreamKind, fromMs: number, shiftMs: number): Promise<SegmentRecord[]>;
+  /** The newest gap of this stream with this reason that ends at or before `atMs`. */
+  lastGap(cameraId: string, stream: StreamKind, reason: GapReason, atMs: number): Promise<JournalGap | undefined>;
+  /** A host-clock step seen by a writer (for /health). */
+  noteClockStep(stepMs: number): void;
   /** fsync of a segment file and of a directory (injectable: tests model a slow disk). */
   syncFile(fh: FileHandle): Promise<void>;
   syncDir(dir: string): Promise<void>;
@@ -67,6 +73,10 @@ export interface WriterHost {
 const REANCHOR_MS = 2000;
 /** Media time jumping back, or forward by more than this, ends the segment (camera reset). */
 const JUMP_MS = 2000;
+/** Wall time moving this much more or less than monotonic time between two fragments is a host-clock step. */
+const STEP_MS = 2000;
+/** A hole longer than this between two segments of a stream needs a gap record (the timeline merges shorter ones). */
+const HOLE_MS = 1500;
 /** fsyncs of one file allowed in flight at once: with a slow disk the next tick must not wait for the last. */
 const MAX_SYNCS_IN_FLIGHT = 4;
 /** In-memory backlog bound: fragments accepted but not yet written, by count and by age. */
@@ -102,6 +112,14 @@ export class StreamWriter implements SegmentWriter {
   private readonly queued: number[] = [];
   private diskFull = false;
   private shedding = false;
+  /** Wall − monotonic at the last fragment: a change beyond STEP_MS is a host-clock step. */
+  private lastDrift: number | undefined;
+  /** Why the next segment may start after a hole (recorded as a gap when it does). */
+  private holeReason: { reason: GapReason; detail: string } | undefined;
+  /** A forward clock step this session: what was recorded since is filed `deltaMs` ahead if the clock later steps back. */
+  private forwardStep: { gapStartMs: number; fromMs?: number; deltaMs: number } | undefined;
+  /** The first segment of this process has not been opened yet (previous footage may be in the future). */
+  private firstOpen = true;
   private lastNoSpaceLog = 0;
   private lastSyncErrorLog = 0;
   /** Fragments dropped because no keyframe had started a segment yet, the disk was full or too slow. */
@@ -138,9 +156,16 @@ export class StreamWriter implements SegmentWriter {
     const arrived = performance.now();
     if (this.shed(info, arrived)) return Promise.resolve();
     this.queued.push(arrived);
+    const mono = this.host.clock.monotonic?.();
     return this.serial(async () => {
       this.queued.shift();
       if (!this.initBytes) throw new Error(`store: fragment for ${this.cameraId}/${this.stream} before init()`);
+      if (mono !== undefined) {
+        const drift = receivedAtMs - mono;
+        const step = this.lastDrift === undefined ? 0 : drift - this.lastDrift;
+        this.lastDrift = drift;
+        if (Math.abs(step) > STEP_MS) await this.clockStepped(Math.round(step));
+      }
       const s = this.seg;
       if (s) {
         const jumped = info.startMs < s.mediaEnd - 1 || info.startMs > s.mediaEnd + JUMP_MS;
@@ -277,6 +302,75 @@ export class StreamWriter implements SegmentWriter {
     await this.host.saveGap(g);
   }
 
+  /**
+   * The host clock stepped by `stepMs` between two fragments. The segment ends here, the next
+   * one starts at the new host time, and the hole (forward step) gets a "clock-step" gap. A
+   * step back that undoes a forward step of this session moves what was recorded in between
+   * back to where it belongs; any other step back still never pins new footage to a future end.
+   */
+  private async clockStepped(stepMs: number): Promise<void> {
+    const s = (Math.abs(stepMs) / 1000).toFixed(1);
+    this.log.warn("host clock stepped; the recording follows the new host time", { stepMs });
+    this.host.noteClockStep(stepMs);
+    if (this.seg) await this.commit();
+    this.anchor = null;
+    if (stepMs > 0) {
+      this.forwardStep = { gapStartMs: this.lastEndMs ?? this.host.clock.now() - stepMs, deltaMs: stepMs };
+      this.holeReason = { reason: "clock-step", detail: `host clock stepped forward ${s} s` };
+      return;
+    }
+    const fwd = this.forwardStep;
+    this.forwardStep = undefined;
+    if (fwd?.fromMs !== undefined && Math.abs(fwd.deltaMs + stepMs) <= STEP_MS) {
+      await this.undoForwardStep(fwd.gapStartMs, fwd.fromMs, stepMs, `host clock stepped back ${s} s, undoing a step forward; the footage recorded meanwhile was re-filed`);
+      return;
+    }
+    // Nothing to pair it with: footage already filed stays, new footage follows the host clock.
+    this.lastEndMs = undefined;
+    this.holeReason = { reason: "clock-step", detail: `host clock stepped back ${s} s` };
+  }
+
+  /** Moves segments from `fromMs` on by `shiftMs` (< 0) and ends the forward step's gap where they now start. */
+  private async undoForwardStep(gapStartMs: number, fromMs: number, shiftMs: number, detail: string): Promise<void> {
+    await this.committing; // every closed segment has its row before rows are moved
+    const moved = await this.host.refile(this.cameraId, this.stream, fromMs, shiftMs);
+    const first = moved[0]?.startMs ?? gapStartMs;
+    // Same start as the forward step's gap: this line replaces it (a gap closed at its start is no gap).
+    await this.host.saveGap({ cameraId: this.cameraId, stream: this.stream, startMs: gapStartMs, endMs: Math.max(first, gapStartMs), reason: "clock-step", detail });
+    if (moved.length) this.lastEndMs = moved[moved.length - 1]!.endMs;
+    this.log.warn("footage filed under a stepped clock moved back", { segments: moved.length, shiftMs });
+  }
+
+  /**
+   * First segment of this process, and the stream's footage ends in the future: the host clock
+   * was ahead when it was recorded (and is right now), or is behind now. If a forward
+   * "clock-step" gap explains it, the footage after that gap moves back by the gap's length;
+   * otherwise new footage follows the host clock instead of a future end.
+   */
+  private async futureFootage(hostStart: number): Promise<void> {
+    const last = this.lastEndMs;
+    if (last === undefined || last <= hostStart + STEP_MS) return;
+    const g = await this.host.lastGap(this.cameraId, this.stream, "clock-step", last);
+    const shift = g && g.endMs !== null ? -(g.endMs - g.startMs) : 0;
+    if (g && g.endMs !== null && shift < 0 && last + shift <= hostStart + STEP_MS) {
+      const open = this.pendingGap;
+      await this.undoForwardStep(g.startMs, g.endMs, shift, `host clock was ${(-shift / 1000).toFixed(1)} s ahead; found at restart, the footage recorded meanwhile was re-filed`);
+      if (open && open.startMs >= g.endMs) {
+        // The open gap (crash, stopped) started at the old, future end: it starts at the moved end now.
+        await this.host.saveGap({ ...open, endMs: open.startMs });
+        this.pendingGap = { ...open, startMs: this.lastEndMs ?? open.startMs + shift };
+        await this.host.saveGap(this.pendingGap);
+      }
+      return;
+    }
+    this.log.warn("recorded footage ends in the future (host clock stepped back since); new footage follows the host clock", { lastEndMs: last, hostMs: hostStart });
+    if (this.pendingGap && this.pendingGap.startMs > hostStart) {
+      await this.host.saveGap({ ...this.pendingGap, endMs: this.pendingGap.startMs });
+      this.pendingGap = undefined;
+    }
+    this.lastEndMs = undefined;
+  }
+
   private wallStart(info: FragmentInfo, receivedAtMs: number): number {
     const hostStart = Math.round(receivedAtMs - info.durationMs);
     let start: number;
@@ -284,6 +378,7 @@ export class StreamWriter implements SegmentWriter {
       start = Math.round(this.anchor.wall + (info.startMs - this.anchor.media));
       if (Math.abs(start - hostStart) > REANCHOR_MS) {
         this.log.warn("host clock and media time disagree; re-anchoring", { mediaBased: start, hostBased: hostStart });
+        this.holeReason ??= { reason: "resync", detail: `camera and host time disagreed by ${Math.round((hostStart - start) / 100) / 10} s; re-anchored to host time` };
         start = hostStart;
         this.anchor = null;
       }
@@ -304,6 +399,11 @@ export class StreamWriter implements SegmentWriter {
     const initInfo = this.initInfo!;
     const need = init.length + bytes.length;
     if (await this.host.lowOnSpace()) await this.host.makeRoom(need);
+    if (this.firstOpen) {
+      this.firstOpen = false;
+      await this.futureFootage(Math.round(receivedAtMs - info.durationMs));
+    }
+    const before = this.lastEndMs;
     let start = this.wallStart(info, receivedAtMs);
     let fh: FileHandle | undefined;
     let rel = "";
@@ -380,12 +480,18 @@ export class StreamWriter implements SegmentWriter {
       this.log.info("disk has room again; recording resumed");
       this.diskFull = false;
     }
+    if (this.forwardStep && this.forwardStep.fromMs === undefined) this.forwardStep.fromMs = start;
     if (this.pendingGap) {
       // The gap ends where this segment starts; persisted only now that the file exists.
       const closed = { ...this.pendingGap, endMs: start };
       this.pendingGap = undefined;
       await this.host.saveGap(closed);
+    } else if (before !== undefined && start - before > HOLE_MS) {
+      // Every hole has a reason: a clock step, a re-anchoring, or media the camera never sent.
+      const why = this.holeReason ?? { reason: "resync" as const, detail: `no media for ${((start - before) / 1000).toFixed(1)} s within one session` };
+      await this.host.saveGap({ cameraId: this.cameraId, stream: this.stream, startMs: before, endMs: start, reason: why.reason, detail: why.detail });
     }
+    this.holeReason = undefined;
   }
 
   private async append(bytes: Uint8Array, info: FragmentInfo, arrived: number): Promise<void> {
