@@ -478,7 +478,17 @@ function toCameraView(
 ): {
   id: string;
   name: string;
-  streams: { stream: StreamKind; status: "connecting" | "recording" | "not-writing" | "stalled" | "failed" | "disabled"; reason?: string; sinceMs?: number; codec?: string; width?: number; height?: number; writerLagMs?: number }[];
+  streams: {
+    stream: StreamKind;
+    status: "connecting" | "recording" | "not-writing" | "stalled" | "failed" | "disabled";
+    reason?: string;
+    sinceMs?: number;
+    codec?: string;
+    width?: number;
+    height?: number;
+    writerLagMs?: number;
+    audio?: { codec: string; state: "ok" | "missing"; missingMs: number };
+  }[];
 } {
   return {
     id: c.id,
@@ -488,6 +498,7 @@ function toCameraView(
       status: !c.enabled || s.state === "stopped" ? "disabled" : s.state === "backoff" ? "failed" : s.state,
       ...(s.state === "not-writing" ? { reason: `${s.writer.state}: ${s.detail}` } : s.reason ? { reason: s.detail ? `${s.reason}: ${s.detail}` : s.reason } : {}),
       writerLagMs: s.writer.lagMs,
+      ...(s.writer.audio ? { audio: s.writer.audio } : {}),
       sinceMs: Date.parse(s.since),
       ...(s.codec ? { codec: s.codec } : {}),
       ...(s.width ? { width: s.width } : {}),

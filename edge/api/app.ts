@@ -277,6 +277,7 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
         ...(s.codec ? { codec: s.codec } : {}),
         ...(s.width ? { width: s.width, height: s.height } : {}),
         ...(s.writerLagMs !== undefined ? { writerLagMs: s.writerLagMs } : {}),
+        ...(s.audio ? { audio: s.audio } : {}),
         ...(rec.has(`${cam.id}/${s.stream}`) ? { recorded: rec.get(`${cam.id}/${s.stream}`) } : {}),
       })),
     };

@@ -33,6 +33,7 @@ export const StreamOut = z.object({
   width: z.number().optional(),
   height: z.number().optional(),
   writerLagMs: z.number().optional().describe("age of the oldest received fragment not yet on stable storage"),
+  audio: z.object({ codec: z.string(), state: z.enum(["ok", "missing"]), missingMs: z.number() }).optional().describe("the stream's audio track; missing = video records without audio"),
   recorded: z
     .object({ first: z.string(), last: z.string(), bytes: z.number(), segments: z.number() })
     .optional()

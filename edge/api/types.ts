@@ -22,6 +22,8 @@ export interface StreamView {
   height?: number;
   /** Age of the oldest received fragment not yet on stable storage (store writer). */
   writerLagMs?: number;
+  /** The stream's audio, when it has one: "missing" while the camera sends video without audio. */
+  audio?: { codec: string; state: "ok" | "missing"; missingMs: number };
 }
 
 export interface CameraView {

@@ -40,6 +40,8 @@ export interface WriterStatus {
   queued: number;
   /** Fragments dropped since start: before the first keyframe, disk full, or disk too slow. */
   dropped: number;
+  /** The session's audio track, when it has one: "missing" = no audio samples for a while although video records. */
+  audio?: { codec: string; state: "ok" | "missing"; missingMs: number };
 }
 
 /** What a writer needs from its store. */
@@ -77,6 +79,8 @@ const JUMP_MS = 2000;
 const STEP_MS = 2000;
 /** A hole longer than this between two segments of a stream needs a gap record (the timeline merges shorter ones). */
 const HOLE_MS = 1500;
+/** Video media time without any audio sample (in a session that has audio) before audio counts as lost. */
+const AUDIO_LOSS_MS = 3000;
 /** fsyncs of one file allowed in flight at once: with a slow disk the next tick must not wait for the last. */
 const MAX_SYNCS_IN_FLIGHT = 4;
 /** In-memory backlog bound: fragments accepted but not yet written, by count and by age. */
@@ -120,6 +124,8 @@ export class StreamWriter implements SegmentWriter {
   private forwardStep: { gapStartMs: number; fromMs?: number; deltaMs: number } | undefined;
   /** The first segment of this process has not been opened yet (previous footage may be in the future). */
   private firstOpen = true;
+  /** Audio of this session: the video media time at which audio samples were last seen. */
+  private audio: { trackId: number; codec: string; lastAtVideoMs?: number; videoEndMs?: number; missing: boolean } | undefined;
   private lastNoSpaceLog = 0;
   private lastSyncErrorLog = 0;
   /** Fragments dropped because no keyframe had started a segment yet, the disk was full or too slow. */
@@ -148,6 +154,8 @@ export class StreamWriter implements SegmentWriter {
       this.initBytes = bytes;
       this.initInfo = info;
       this.anchor = null;
+      const a = info.tracks.find((t) => t.kind === "audio");
+      this.audio = a ? { trackId: a.trackId, codec: a.codec, missing: false } : undefined;
     }).catch((e) => this.log.error("could not close the previous segment at init", { err: e as Error }));
   }
 
@@ -160,6 +168,7 @@ export class StreamWriter implements SegmentWriter {
     return this.serial(async () => {
       this.queued.shift();
       if (!this.initBytes) throw new Error(`store: fragment for ${this.cameraId}/${this.stream} before init()`);
+      this.noteAudio(info);
       if (mono !== undefined) {
         const drift = receivedAtMs - mono;
         const step = this.lastDrift === undefined ? 0 : drift - this.lastDrift;
@@ -220,6 +229,28 @@ export class StreamWriter implements SegmentWriter {
     return true;
   }
 
+  /**
+   * Audio loss is silent in the media (video keeps playing): watch for it. Compared on the
+   * video's media time, so separate audio and video moofs both count.
+   */
+  private noteAudio(info: FragmentInfo): void {
+    const a = this.audio;
+    if (!a) return;
+    if (info.runs.some((r) => r.trackId === a.trackId && r.sampleCount > 0)) {
+      if (a.missing) this.log.info("audio is back", { codec: a.codec, missingMs: Math.round((a.videoEndMs ?? 0) - (a.lastAtVideoMs ?? 0)) });
+      a.missing = false;
+      a.lastAtVideoMs = a.videoEndMs ?? info.startMs;
+      return;
+    }
+    if (!info.hasReferenceTrack) return;
+    a.videoEndMs = info.startMs + info.durationMs;
+    a.lastAtVideoMs ??= info.startMs;
+    if (!a.missing && a.videoEndMs - a.lastAtVideoMs > AUDIO_LOSS_MS) {
+      a.missing = true;
+      this.log.warn("audio lost: no audio samples while video records", { codec: a.codec, forMs: Math.round(a.videoEndMs - a.lastAtVideoMs) });
+    }
+  }
+
   /** Age of the oldest fragment received but not yet durable, at `now`. */
   private lagMs(now: number): number {
     let oldest = this.queued[0] ?? Infinity;
@@ -230,7 +261,9 @@ export class StreamWriter implements SegmentWriter {
   status(): WriterStatus {
     const lagMs = Math.round(this.lagMs(performance.now()));
     const state = this.diskFull ? "disk-full" : this.shedding ? "disk-slow" : !this.initBytes ? "idle" : lagMs > this.host.maxLagMs ? "lagging" : "writing";
-    return { state, lagMs, queued: this.queued.length, dropped: this.dropped };
+    const a = this.audio;
+    const audio = a && { codec: a.codec, state: a.missing ? ("missing" as const) : ("ok" as const), missingMs: a.missing ? Math.round((a.videoEndMs ?? 0) - (a.lastAtVideoMs ?? 0)) : 0 };
+    return { state, lagMs, queued: this.queued.length, dropped: this.dropped, ...(audio ? { audio } : {}) };
   }
 
   /**
@@ -265,6 +298,7 @@ export class StreamWriter implements SegmentWriter {
       this.initBytes = undefined;
       this.initInfo = undefined;
       this.anchor = null;
+      this.audio = undefined;
       if (!this.pendingGap) await this.beginGap(reason, detail);
     });
   }
