@@ -206,6 +206,19 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     durabilityMs: config.storage.durabilityMs,
   });
   const streamHealth = (s: StreamStatus): StreamHealth => withWriter(s, store.writerStatus(s.cameraId, s.stream));
+  // Clock trust: no host-clock step in the last 10 minutes, and (when enrolled) central's
+  // offset estimate agrees. Footage recorded while untrusted may be filed at the wrong time.
+  const clockHealth = () => {
+    const central = uplink?.status().clock ?? null;
+    const last = store.clockSteps.at(-1);
+    const stepRecent = !!last && clock.now() - last.atMs < 600_000;
+    return {
+      trusted: !stepRecent && (central ? central.trusted : true),
+      offsetToCentralMs: central?.offsetMs ?? null,
+      reference: central ? "central" : "none",
+      ...(last ? { lastStep: { at: iso(last.atMs), stepMs: last.stepMs } } : {}),
+    };
+  };
 
   const runtimes: CameraRuntime[] = [];
   const live = new EdgeLive({ clock, log, share: config.federation.share, hasStream: (id, kind) => !!runtimes.find((r) => r.cfg.id === id)?.ingests.has(kind) });
@@ -405,7 +418,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
           const u = await store.usage();
           // full: some stream's fragments are refused for lack of space (or the volume is below half the floor).
           const full = streams.some((s) => s.writer.state === "disk-full") || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2);
-          return { name: config.name, time: iso(clock.now()), startedAt: iso(startedAt), disk: { ...u, full, writable: !full }, streams };
+          return { name: config.name, time: iso(clock.now()), startedAt: iso(startedAt), clock: clockHealth(), disk: { ...u, full, writable: !full }, streams };
         },
       });
       const parts = app as { app?: Hono; sessions?: Sessions };
