@@ -306,7 +306,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
             id: st.id,
             name: st.name,
             enabled: st.enabled,
-            streams: st.streams.map((x) => ({ kind: x.stream, state: x.state, bitrateKbps: x.bitrateKbps, fps: x.fps, ...(x.codec ? { codec: x.codec } : {}), ...(x.width ? { width: x.width } : {}), ...(x.height ? { height: x.height } : {}) })),
+            // Central sees "not-writing" too, never "recording" while the disk refuses fragments.
+            streams: st.streams.map(streamHealth).map((x) => ({ kind: x.stream, state: x.state, bitrateKbps: x.bitrateKbps, fps: x.fps, ...(x.codec ? { codec: x.codec } : {}), ...(x.width ? { width: x.width } : {}), ...(x.height ? { height: x.height } : {}) })),
           };
         }),
       share: config.federation.share,
