@@ -79,9 +79,21 @@ export const edgeConfigSchema = z
         segmentDurationMs: z.number().int().min(1000).max(600_000).default(60_000),
         /** Quota for all segments of this edge; absent = the volume is the limit. */
         maxTotalBytes: z.number().int().positive().optional(),
-        /** Free space kept on the volume. */
-        minFreeBytes: z.number().int().min(0).default(256 * 1024 * 1024),
+        /**
+         * Free space kept on the volume; absent = 256 MiB or 5 % of the volume, whichever is less.
+         * A value not below the volume's size is refused at start (retention would delete every
+         * segment as soon as it closed).
+         */
+        minFreeBytes: z.number().int().min(0).optional(),
         retentionIntervalMs: z.number().int().min(100).default(10_000),
+        /**
+         * Durability tick: every stream's new fragments are fsynced together this often. A power cut
+         * loses at most about one tick plus one fsync per stream (promise: ≤ 1 s); a longer tick
+         * means fewer, larger writes (SD/eMMC wear, kernel CPU).
+         */
+        durabilityMs: z.number().int().min(10).max(500).default(250),
+        /** Longest evidence-lock window accepted by the API (a lock pins its footage against retention). */
+        maxLockWindowHours: z.number().positive().max(24 * 366).default(168),
       })
       .strict()
       .prefault({}),

@@ -19,11 +19,11 @@ import { systemClock, iso, type Clock } from "../lib/clock.ts";
 import { CliError, parseOptions, untilSignal } from "../lib/cli/index.ts";
 import { ConfigError, validateConfig } from "../lib/config/index.ts";
 import { Logger, type LogSink } from "../lib/log/index.ts";
-import { MediaStore, type RetentionPolicy } from "../lib/store/index.ts";
+import { MediaStore, type RetentionPolicy, type WriterStatus } from "../lib/store/index.ts";
 import type { StreamKind } from "../lib/store/types.ts";
 import { CameraError, resolveCamera, type Camera, type DeviceInfo } from "./camera/index.ts";
 import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
-import { PidFile, StreamIngest, type StreamStatus } from "./ingest/index.ts";
+import { PidFile, StreamIngest, type StreamState, type StreamStatus } from "./ingest/index.ts";
 import { loadIdentity, startRenewal, type Identity } from "./identity/index.ts";
 import { startUplink, type CommandHandler, type Uplink } from "./uplink/index.ts";
 import { startEdgeTransfer, type EdgeTransferHandle } from "./transfer/index.ts";
@@ -61,6 +61,22 @@ export interface CameraStatus {
   /** Set while an ONVIF camera cannot be resolved to stream URIs. */
   error?: { code: string; message: string };
   streams: StreamStatus[];
+}
+
+/**
+ * A stream as /health reports it: the ingest's status plus the store writer's. An ingest that
+ * receives while the writer cannot write is "not-writing", never "recording".
+ */
+export interface StreamHealth extends Omit<StreamStatus, "state"> {
+  state: StreamState | "not-writing";
+  writer: WriterStatus;
+}
+
+export function withWriter(s: StreamStatus, w: WriterStatus): StreamHealth {
+  const stuck = w.state === "disk-full" || w.state === "disk-slow";
+  if (s.state === "recording" && w.state === "lagging") return { ...s, detail: `the disk is ${w.lagMs} ms behind: a power cut now would lose more than 1 s`, writer: w };
+  if (!stuck || s.state !== "recording") return { ...s, writer: w };
+  return { ...s, state: "not-writing", detail: w.state === "disk-full" ? "not writing — disk full" : `not writing — the disk is too slow (${w.queued} fragments waiting), fragments dropped`, writer: w };
 }
 
 export interface EdgeStatus {
@@ -191,8 +207,23 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     log: log.child({ component: "store" }),
     segmentDurationMs: config.storage.segmentDurationMs,
     ...(config.storage.maxTotalBytes !== undefined ? { maxTotalBytes: config.storage.maxTotalBytes } : {}),
-    minFreeBytes: config.storage.minFreeBytes,
+    ...(config.storage.minFreeBytes !== undefined ? { minFreeBytes: config.storage.minFreeBytes } : {}),
+    durabilityMs: config.storage.durabilityMs,
   });
+  const streamHealth = (s: StreamStatus): StreamHealth => withWriter(s, store.writerStatus(s.cameraId, s.stream));
+  // Clock trust: no host-clock step in the last 10 minutes, and (when enrolled) central's
+  // offset estimate agrees. Footage recorded while untrusted may be filed at the wrong time.
+  const clockHealth = () => {
+    const central = uplink?.status().clock ?? null;
+    const last = store.clockSteps.at(-1);
+    const stepRecent = !!last && clock.now() - last.atMs < 600_000;
+    return {
+      trusted: !stepRecent && (central ? central.trusted : true),
+      offsetToCentralMs: central?.offsetMs ?? null,
+      reference: central ? "central" : "none",
+      ...(last ? { lastStep: { at: iso(last.atMs), stepMs: last.stepMs } } : {}),
+    };
+  };
 
   const runtimes: CameraRuntime[] = [];
   const live = new EdgeLive({ clock, log, share: config.federation.share, hasStream: (id, kind) => !!runtimes.find((r) => r.cfg.id === id)?.ingests.has(kind) });
@@ -280,7 +311,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
             id: st.id,
             name: st.name,
             enabled: st.enabled,
-            streams: st.streams.map((x) => ({ kind: x.stream, state: x.state, bitrateKbps: x.bitrateKbps, fps: x.fps, ...(x.codec ? { codec: x.codec } : {}), ...(x.width ? { width: x.width } : {}), ...(x.height ? { height: x.height } : {}) })),
+            // Central sees "not-writing" too, never "recording" while the disk refuses fragments.
+            streams: st.streams.map(streamHealth).map((x) => ({ kind: x.stream, state: x.state, bitrateKbps: x.bitrateKbps, fps: x.fps, ...(x.codec ? { codec: x.codec } : {}), ...(x.width ? { width: x.width } : {}), ...(x.height ? { height: x.height } : {}) })),
           };
         }),
       share: config.federation.share,
@@ -359,7 +391,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     // Retention keeps free space above minFreeBytes; below half of it, recording is losing the race.
     disk: async () => {
       const u = await store.usage();
-      return { full: store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2, freeBytes: u.volumeFreeBytes, totalBytes: u.volumeTotalBytes };
+      const refused = runtimes.some((r) => r.status(clock).streams.some((s) => store.writerStatus(s.cameraId, s.stream).state === "disk-full"));
+      return { full: refused || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2), freeBytes: u.volumeFreeBytes, totalBytes: u.volumeTotalBytes };
     },
     ...deps.events,
   });
@@ -379,18 +412,21 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       }
       const app = api.createEdgeApi({
         store,
-        cameras: () => runtimes.map((r) => toCameraView(r.status(clock))),
-        config: config.admin.passwordHash ? { admin: { user: config.admin.user, passwordHash: config.admin.passwordHash } } : {},
+        cameras: () => runtimes.map((r) => toCameraView(r.status(clock), streamHealth)),
+        config: {
+          ...(config.admin.passwordHash ? { admin: { user: config.admin.user, passwordHash: config.admin.passwordHash } } : {}),
+          maxLockWindowMs: config.storage.maxLockWindowHours * HOUR,
+        },
         log: log.child({ component: "api" }),
         clock,
         dataDir: config.dataDir,
-        health: async () => ({
-          name: config.name,
-          time: iso(clock.now()),
-          startedAt: iso(startedAt),
-          disk: await store.usage(),
-          streams: runtimes.flatMap((r) => r.status(clock).streams),
-        }),
+        health: async () => {
+          const streams = runtimes.flatMap((r) => r.status(clock).streams.map(streamHealth));
+          const u = await store.usage();
+          // full: some stream's fragments are refused for lack of space (or the volume is below half the floor).
+          const full = streams.some((s) => s.writer.state === "disk-full") || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2);
+          return { name: config.name, time: iso(clock.now()), startedAt: iso(startedAt), clock: clockHealth(), disk: { ...u, full, writable: !full }, streams };
+        },
       });
       const parts = app as { app?: Hono; sessions?: Sessions };
       if (parts.app && parts.sessions) live.mount(parts.app, requireSession(parts.sessions) as never, parts.sessions);
@@ -421,6 +457,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     }
   }
 
+  if (!config.cameras.some((c) => c.enabled)) log.warn("no camera configured (or all disabled): this recorder records nothing; add cameras to its config", { dataDir: config.dataDir });
   log.info("edge recorder started", { cameras: config.cameras.filter((c) => c.enabled).length, dataDir: config.dataDir });
 
   let stopped: Promise<void> | undefined;
@@ -472,18 +509,33 @@ async function loadApi(_log: Logger): Promise<ApiModule | undefined> {
 }
 
 /** Ingest status → the API's camera view (edge/api/types.ts CameraView). */
-function toCameraView(c: CameraStatus): {
+function toCameraView(
+  c: CameraStatus,
+  health: (s: StreamStatus) => StreamHealth,
+): {
   id: string;
   name: string;
-  streams: { stream: StreamKind; status: "connecting" | "recording" | "stalled" | "failed" | "disabled"; reason?: string; sinceMs?: number; codec?: string; width?: number; height?: number }[];
+  streams: {
+    stream: StreamKind;
+    status: "connecting" | "recording" | "not-writing" | "stalled" | "failed" | "disabled";
+    reason?: string;
+    sinceMs?: number;
+    codec?: string;
+    width?: number;
+    height?: number;
+    writerLagMs?: number;
+    audio?: { codec: string; state: "ok" | "missing"; missingMs: number };
+  }[];
 } {
   return {
     id: c.id,
     name: c.name,
-    streams: c.streams.map((s) => ({
+    streams: c.streams.map(health).map((s) => ({
       stream: s.stream,
       status: !c.enabled || s.state === "stopped" ? "disabled" : s.state === "backoff" ? "failed" : s.state,
-      ...(s.reason ? { reason: s.detail ? `${s.reason}: ${s.detail}` : s.reason } : {}),
+      ...(s.state === "not-writing" ? { reason: `${s.writer.state}: ${s.detail}` } : s.reason ? { reason: s.detail ? `${s.reason}: ${s.detail}` : s.reason } : {}),
+      writerLagMs: s.writer.lagMs,
+      ...(s.writer.audio ? { audio: s.writer.audio } : {}),
       sinceMs: Date.parse(s.since),
       ...(s.codec ? { codec: s.codec } : {}),
       ...(s.width ? { width: s.width } : {}),
@@ -519,7 +571,14 @@ export async function runEdge(argv: string[]): Promise<number> {
     if (!/^mqtts?:\/\//.test(values["mqtt-url"])) throw new CliError(`--mqtt-url must be an mqtts:// URL, got '${values["mqtt-url"]}'`, 2);
     config.federation.mqttUrl = values["mqtt-url"];
   }
-  const edge = await startEdge(config);
+  let edge: Edge;
+  try {
+    edge = await startEdge(config);
+  } catch (e) {
+    // An operator mistake the store refuses (e.g. storage.minFreeBytes larger than the volume): say it, exit 2.
+    if ((e as Error).name === "StoreInputError") throw new CliError(`${file}: storage: ${(e as Error).message}`, 2);
+    throw e;
+  }
   const sig = await untilSignal();
   console.error(`outpost edge: ${sig}, stopping`);
   await edge.stop();

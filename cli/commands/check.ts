@@ -1,7 +1,8 @@
 /**
  * `outpost check --data DIR [--rebuild] [--json]`: verifies a media store (edge or central)
  * against its index and, with --rebuild, derives a new index from what is on disk.
- * Exit 0 = consistent, 1 = problems found, 2 = usage or not a store / store in use.
+ * Exit 0 = consistent, 1 = problems found, 2 = usage or not a store / store in use,
+ * 3 = unclean shutdown whose traces the recorder's next start recovers (no corruption).
  */
 import { CliError, parseOptions, requireOption, type Command } from "../../lib/cli/index.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
@@ -19,7 +20,15 @@ journal and evidence locks versus the index.
   --json       print the report as JSON
 
 The recorder that owns DIR must be stopped first (the index has one owning process).
-Exit status: 0 consistent, 1 problems found, 2 bad usage / not a store / store in use.`;
+After a power cut the open segment has no index row yet, its tail may be torn and the gap
+journal may be ahead of the index: the recorder's next start recovers all of that, so
+check reports it as "unclean shutdown, recovered on start" (exit 3), not as corruption.
+
+Exit status:
+  0  consistent: disk and index agree
+  1  problems found that a normal start does not explain (corruption, foreign files)
+  2  bad usage / not a store / store in use
+  3  unclean shutdown only: the next start recovers everything found (no --rebuild needed)`;
 
 const command: Command = {
   summary: "verify a store (edge or central) against its index; rebuild the index from disk",
@@ -43,7 +52,7 @@ const command: Command = {
     }
     if (values.json) console.log(JSON.stringify(report, null, 2));
     else console.log(format(report));
-    return report.ok ? 0 : 1;
+    return report.ok ? 0 : report.problems.length ? 1 : 3;
   },
 };
 
@@ -59,7 +68,11 @@ function format(r: CheckReport): string {
   }
   lines.push(`${r.files} segment files (${mib(r.bytes)}), ${r.rows} index rows, ${r.gaps} gaps, ${r.locks} evidence locks; last run ${r.clean ? "closed cleanly" : "did not close cleanly (or is running)"}`);
   if (r.ok) lines.push("OK: disk and index agree");
-  else {
+  if (r.recoverable.length) {
+    lines.push(`UNCLEAN SHUTDOWN, recovered on start (${r.recoverable.length}): the recorder's next start repairs these by itself; no --rebuild needed`);
+    for (const p of r.recoverable) lines.push(`  - ${p.kind}${p.path ? ` ${p.path}` : ""}: ${p.detail}`);
+  }
+  if (r.problems.length) {
     lines.push(`PROBLEMS (${r.problems.length}):`);
     for (const p of r.problems) lines.push(`  - ${p.kind}${p.path ? ` ${p.path}` : ""}: ${p.detail}`);
     if (!r.rebuilt) lines.push("Run `outpost check --data DIR --rebuild` (with the recorder stopped) to rebuild the index from disk.");

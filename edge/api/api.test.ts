@@ -304,6 +304,10 @@ describe("exports and locks", () => {
     expect((await fetch(`${base}/evidence-locks/${lock.id}`, { method: "DELETE", headers: auth() })).status).toBe(204);
     await expectProblem(await fetch(`${base}/evidence-locks/${lock.id}`, { method: "DELETE", headers: auth() }), 404);
     await expectProblem(await post("/evidence-locks", { cameraId: "cam1", from: iso(T0), to: iso(T0 + 5000), reason: "x", expiresAt: iso(T0 - 1) }), 400, /past/);
+    // Operator mistakes (issue 13 item 6): a lock that would pin the camera forever, a long reason.
+    await expectProblem(await post("/evidence-locks", { cameraId: "cam1", from: "1970-01-01T00:00:00Z", to: "9999-12-31T23:59:59Z", reason: "everything" }), 400, /lock window may be at most 7 days/);
+    await expectProblem(await post("/evidence-locks", { cameraId: "cam1", from: iso(T0), to: iso(T0 + 5000), reason: "r".repeat(501) }), 400, /reason is too long: at most 500 characters/);
+    expect((await post("/evidence-locks", { cameraId: "cam1", from: iso(T0), to: iso(T0 + 5000), reason: "r".repeat(500) })).status).toBe(201);
   });
 });
 

@@ -36,6 +36,7 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
   const log = deps.log.child({ component: "edge-api" });
   const maxVideo = config.maxVideoWindowMs ?? 24 * HOUR;
   const maxTimeline = config.maxTimelineWindowMs ?? 31 * 24 * HOUR;
+  const maxLock = config.maxLockWindowMs ?? 7 * 24 * HOUR;
   const maxBuffered = config.bufferBodiesUpTo ?? 8 << 20;
   const playback = new Playback({ source: store, log });
   const exporter = new Exporter({ playback, dir: join(deps.dataDir, "exports"), clock, log });
@@ -221,7 +222,7 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
   api.post("/evidence-locks", async (c) => {
     const body = await readJson(c, S.LockBody);
     const cam = await findCamera(body.cameraId);
-    const w = checkWindow(Date.parse(body.from), Date.parse(body.to), Infinity, "lock", "main");
+    const w = checkWindow(Date.parse(body.from), Date.parse(body.to), maxLock, "lock", "main");
     const expiresAtMs = body.expiresAt ? Date.parse(body.expiresAt) : undefined;
     if (expiresAtMs !== undefined && expiresAtMs <= clock.now()) throw badRequest(`expiresAt (${body.expiresAt}) is in the past; a lock must expire in the future or not at all.`);
     const lock = await store.createLock({ cameraId: cam.id, startMs: w.fromMs, endMs: w.toMs, reason: body.reason, createdBy: c.var.session.user, expiresAtMs });
@@ -279,6 +280,8 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
         ...(s.sinceMs !== undefined ? { since: iso(s.sinceMs) } : {}),
         ...(s.codec ? { codec: s.codec } : {}),
         ...(s.width ? { width: s.width, height: s.height } : {}),
+        ...(s.writerLagMs !== undefined ? { writerLagMs: s.writerLagMs } : {}),
+        ...(s.audio ? { audio: s.audio } : {}),
         ...(rec.has(`${cam.id}/${s.stream}`) ? { recorded: rec.get(`${cam.id}/${s.stream}`) } : {}),
       })),
     };

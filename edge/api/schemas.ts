@@ -26,12 +26,14 @@ export const LoginResponse = z.object({ token: z.string(), user: z.string(), exp
 
 export const StreamOut = z.object({
   stream: StreamKindSchema,
-  status: z.enum(["connecting", "recording", "stalled", "failed", "disabled"]),
+  status: z.enum(["connecting", "recording", "not-writing", "stalled", "failed", "disabled"]),
   reason: z.string().optional(),
   since: z.string().optional(),
   codec: z.string().optional(),
   width: z.number().optional(),
   height: z.number().optional(),
+  writerLagMs: z.number().optional().describe("age of the oldest received fragment not yet on stable storage"),
+  audio: z.object({ codec: z.string(), state: z.enum(["ok", "missing"]), missingMs: z.number() }).optional().describe("the stream's audio track; missing = video records without audio"),
   recorded: z
     .object({ first: z.string(), last: z.string(), bytes: z.number(), segments: z.number() })
     .optional()
@@ -81,7 +83,8 @@ export const LockBody = z.object({
   cameraId: z.string({ error: "cameraId is required" }).min(1, "cameraId is required"),
   from: isoTime("from"),
   to: isoTime("to"),
-  reason: z.string({ error: "reason is required" }).min(1, "reason is required").max(500),
+  // The check's own message wins over the schema-wide one: a long reason is "too long", not "required".
+  reason: z.string({ error: "reason is required" }).min(1, "reason is required").max(500, "reason is too long: at most 500 characters"),
   expiresAt: isoTime("expiresAt").optional().describe("absent = until deleted"),
 });
 

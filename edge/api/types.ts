@@ -9,7 +9,7 @@ import type { SegmentSource } from "../../lib/playback/index.ts";
 import type { EvidenceLock, StreamKind, Timeline, TimelineQuery } from "../../lib/store/types.ts";
 
 /** Status of one camera stream as the ingest supervisor sees it right now. */
-export type StreamStatus = "connecting" | "recording" | "stalled" | "failed" | "disabled";
+export type StreamStatus = "connecting" | "recording" | "not-writing" | "stalled" | "failed" | "disabled";
 
 export interface StreamView {
   stream: StreamKind;
@@ -21,6 +21,10 @@ export interface StreamView {
   codec?: string;
   width?: number;
   height?: number;
+  /** Age of the oldest received fragment not yet on stable storage (store writer). */
+  writerLagMs?: number;
+  /** The stream's audio, when it has one: "missing" while the camera sends video without audio. */
+  audio?: { codec: string; state: "ok" | "missing"; missingMs: number };
 }
 
 export interface CameraView {
@@ -44,6 +48,11 @@ export interface EdgeApiConfig {
   admin?: { user: string; passwordHash: string };
   /** Longest window for video, HLS and exports; default 24 h. */
   maxVideoWindowMs?: number;
+  /**
+   * Longest evidence-lock window; default 7 days. A lock keeps its footage from retention for as
+   * long as it exists, so 1970…9999 would pin a camera's recordings forever.
+   */
+  maxLockWindowMs?: number;
   /** Longest window for timeline queries; default 31 days. */
   maxTimelineWindowMs?: number;
   /** Video bodies up to this size are sent with an exact Content-Length (gathered first); larger ones stream chunked. Default 8 MiB. */

@@ -124,7 +124,11 @@ export async function startEdgeEvents(deps: EdgeEventsDeps): Promise<EdgeEvents>
         deps.disk!()
           .then((d) => disk.tick(d))
           .catch((e) => log.warn("disk state check failed", { err: e as Error }))
-          .finally(() => (diskBusy = false));
+          .finally(() => {
+            diskBusy = false;
+            // Events the full disk refused are held in memory; write them once there is room.
+            if (file.heldCount) file.flush().catch((e) => log.warn("held events still not written", { err: e as Error }));
+          });
       }, deps.diskPollMs ?? 10_000)
     : undefined;
 

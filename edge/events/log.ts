@@ -7,6 +7,10 @@
  */
 import { appendFile, mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { isNoSpace } from "../../lib/store/errors.ts";
+
+/** Lines kept in memory at most while the disk is full. */
+const MAX_HELD = 10_000;
 
 export interface EdgeEventRecord {
   /** Unique; the same id goes to the uplink (central deduplicates by it). */
@@ -32,6 +36,12 @@ export class EventLog {
   private readonly files: number;
   private size = 0;
   private chain: Promise<void> = Promise.resolve();
+  /**
+   * Lines the disk refused (ENOSPC: the volume the recordings filled). Kept in memory, served
+   * by query(), and written before the next line once there is room — a disk.full event must
+   * not be lost to the very condition it reports.
+   */
+  private held: string[] = [];
 
   private constructor(private readonly o: EventLogOptions) {
     this.current = join(o.dir, "events.jsonl");
@@ -59,21 +69,51 @@ export class EventLog {
   append(rec: EdgeEventRecord): Promise<void> {
     const line = JSON.stringify(rec) + "\n";
     const run = async () => {
-      if (this.size > 0 && this.size + line.length > this.maxBytes) await this.rotate();
-      await appendFile(this.current, line);
-      this.size += Buffer.byteLength(line);
+      this.held.push(line);
+      await this.flushHeld();
     };
     const p = this.chain.then(run);
     this.chain = p.catch(() => undefined);
     return p;
   }
 
+  /** Lines held in memory because the disk was full. */
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  /** Writes held lines in order; on ENOSPC they stay held (bounded: the oldest are dropped past MAX_HELD). */
+  flush(): Promise<void> {
+    const p = this.chain.then(() => this.flushHeld());
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async flushHeld(): Promise<void> {
+    while (this.held.length) {
+      const line = this.held[0]!;
+      try {
+        if (this.size > 0 && this.size + line.length > this.maxBytes) await this.rotate();
+        await appendFile(this.current, line);
+      } catch (e) {
+        if (!isNoSpace(e)) {
+          this.held.shift();
+          throw e;
+        }
+        if (this.held.length > MAX_HELD) this.held.splice(0, this.held.length - MAX_HELD);
+        return;
+      }
+      this.held.shift();
+      this.size += Buffer.byteLength(line);
+    }
+  }
+
   /** Events with fromMs ≤ atMs < toMs, oldest first, at most `limit` (the newest ones when more match). */
   async query(q: { fromMs?: number; toMs?: number; cameraId?: string; limit?: number } = {}): Promise<EdgeEventRecord[]> {
     await this.chain;
     const out: EdgeEventRecord[] = [];
-    for (let i = this.files - 1; i >= 0; i--) {
-      const text = await readFile(this.path(i), "utf8").catch(() => "");
+    for (let i = this.files; i >= 0; i--) {
+      const text = i === this.files ? this.held.join("") : await readFile(this.path(i), "utf8").catch(() => "");
       for (const line of text.split("\n")) {
         if (!line) continue;
         let r: EdgeEventRecord;

@@ -259,7 +259,9 @@ export class StreamIngest {
   /** Runs one engine session until it ends; resolves with why it ended. */
   private async session(): Promise<SessionEnd> {
     if (!this.stopping) this.killReason = undefined;
-    const started = this.clock.now();
+    // The watchdog measures elapsed time, which a host-clock step must not fake (monotonic when the clock has it).
+    const elapsed = () => this.clock.monotonic?.() ?? this.clock.now();
+    const started = elapsed();
     let lastByte = started;
     let gotBytes = false;
     let firstFragmentAt: number | null = null;
@@ -278,7 +280,7 @@ export class StreamIngest {
       ...(this.opts.pidFile ? { pidFile: this.opts.pidFile } : {}),
       handlers: {
         activity: () => {
-          lastByte = this.clock.now();
+          lastByte = elapsed();
           gotBytes = true;
         },
         described: (desc) => {
@@ -326,7 +328,7 @@ export class StreamIngest {
     if (this.stopping) session.kill();
     this.sessions++;
     const watchdog = setInterval(() => {
-      const idle = this.clock.now() - lastByte;
+      const idle = elapsed() - lastByte;
       if (!gotBytes && idle > this.connectMs) {
         this.killReason ??= { reason: "stall", detail: `no media from the camera within ${this.connectMs} ms of connecting` };
         session.kill();

@@ -91,6 +91,8 @@ export interface UplinkStatus {
   connects: number;
   outbox: { id: string; pending: number; bytes: number; dropped: number; acked: number; lastSeq: number };
   config: { appliedVersion: number | null; rejected: { version: number; reason: string } | null };
+  /** This host's clock against central's (NTP-style estimate over the ack round trip). */
+  clock: { offsetMs: number | null; trusted: boolean };
 }
 
 export interface Uplink {
@@ -185,6 +187,13 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
 
   const sentAt = new Map<number, number>();
   let clockEstimate: { offsetMs: number; rtt: number; at: number } | null = null;
+  // Central's clock is the reference; an estimate from a round trip under 1 s within the
+  // last 10 minutes is trusted when the offset it finds is under 2 s.
+  const clockStatus = (): { offsetMs: number | null; trusted: boolean } =>
+    deps.clockStatus?.() ??
+    (clockEstimate
+      ? { offsetMs: clockEstimate.offsetMs, trusted: clockEstimate.rtt < 1000 && clock.now() - clockEstimate.at < 600_000 && Math.abs(clockEstimate.offsetMs) < 2000 }
+      : { offsetMs: null, trusted: false });
   const onAck = (payload: Buffer) => {
     const p = parseMessage(Ack, payload);
     if (!p.ok) return log.warn("ack ignored", { reason: p.reason });
@@ -265,13 +274,7 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
         .filter((c) => shared(c.id))
         .flatMap((c) => c.streams.map((s) => ({ cameraId: c.id, stream: s.kind, state: s.state, bitrateKbps: s.bitrateKbps, fps: s.fps }))),
       link: deps.link?.() ?? { type: "unknown", quality: null },
-      // Central's clock is the reference; an estimate from a round trip under 1 s within the
-      // last 10 minutes is trusted when the offset it finds is under 2 s.
-      clock:
-        deps.clockStatus?.() ??
-        (clockEstimate
-          ? { offsetMs: clockEstimate.offsetMs, trusted: clockEstimate.rtt < 1000 && clock.now() - clockEstimate.at < 600_000 && Math.abs(clockEstimate.offsetMs) < 2000 }
-          : { offsetMs: null, trusted: false }),
+      clock: clockStatus(),
       cert: { notAfter: notAfter ? new Date(notAfter).toISOString() : null, daysLeft: notAfter ? Math.floor((notAfter - clock.now()) / 86_400_000) : null },
       software: { version: deps.softwareVersion ?? "dev" },
       outbox: { pending: o.pending, bytes: o.bytes, dropped: o.dropped },
@@ -366,6 +369,7 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
         connects: link.connects,
         outbox: { id: outbox.id, pending: o.pending, bytes: o.bytes, dropped: o.dropped, acked: outbox.ackedSeq, lastSeq: o.lastSeq },
         config: { appliedVersion: config.applied?.version ?? null, rejected: config.rejected },
+        clock: clockStatus(),
       };
     },
     syncNow: () =>

@@ -13,7 +13,7 @@ export const PROTOCOL_VERSION = 1;
 const ms = z.number().int().nonnegative();
 const cameraId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, "invalid camera id");
 const stream = z.enum(["main", "sub"]);
-const gapReason = z.enum(["camera-offline", "stall", "restart", "disk-full", "crash", "auth-failed", "unsupported-codec", "stopped", "retention"]);
+const gapReason = z.enum(["camera-offline", "stall", "restart", "disk-full", "disk-slow", "clock-step", "resync", "crash", "auth-failed", "unsupported-codec", "stopped", "retention"]);
 
 /** [startMs, endMs, bytes] */
 export const SegmentTuple = z.tuple([ms, ms, z.number().int().nonnegative()]);

@@ -32,7 +32,11 @@ export async function loadConfig<S extends z.ZodType>(schema: S, opts: LoadConfi
   if (opts.file) {
     const f = Bun.file(opts.file);
     if (!(await f.exists())) throw new ConfigError(opts.file, [{ path: "", message: "file not found" }]);
-    raw = parseConfigText(await f.text(), opts.file);
+    const text = await f.text();
+    // An empty file is a mistake (truncated copy, wrong path), not "all defaults": a recorder
+    // with no camera would start and serve nothing.
+    if (!text.trim()) throw new ConfigError(opts.file, [{ path: "", message: "the file is empty; write at least the settings you need (e.g. cameras)" }]);
+    raw = parseConfigText(text, opts.file);
   }
   return validateConfig(schema, applyEnv(raw, opts.env ?? process.env, opts.envPrefix ?? "OUTPOST_"), source);
 }

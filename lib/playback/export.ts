@@ -3,8 +3,10 @@
  * progress. Two steps: the window's fMP4 bytes are written to a temporary file (seekable, so
  * ffmpeg can cut exactly at the window start: it keeps the keyframe pre-roll and writes an
  * edit list), then `ffmpeg -c copy` remuxes it. Stream copy only; nothing is decoded.
- * Jobs run one at a time (exports are I/O heavy and the appliance is small); each finished
- * job is described by <dir>/<id>.json beside <dir>/<id>.mp4 so results survive a restart.
+ * Jobs run one at a time (exports are I/O heavy and the appliance is small). Every job is
+ * described by <dir>/<id>.json (beside <dir>/<id>.mp4 once done), written durably when it is
+ * requested and when it ends, so a crash loses none: at the next start unfinished jobs run
+ * again from the beginning, or fail with a reason when their recording is gone.
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
@@ -34,6 +36,8 @@ export interface ExportJob {
   /** Size of the finished MP4. */
   sizeBytes?: number;
   error?: string;
+  /** Times the job was started again after the recorder restarted in the middle of it. */
+  restarts?: number;
   createdAtMs: number;
   finishedAtMs?: number;
 }
@@ -68,6 +72,7 @@ export class Exporter {
       try {
         const job = JSON.parse(readFileSync(full, "utf8")) as ExportJob;
         this.jobs.set(job.id, job);
+        if (job.state === "queued" || job.state === "running") this.resume(job);
       } catch (e) {
         opts.log?.warn("unreadable export record ignored", { path: full, err: (e as Error).message });
       }
@@ -90,11 +95,47 @@ export class Exporter {
       bytesTotal: plan.total,
       createdAtMs: this.opts.clock.now(),
     };
+    // Durable before it is acknowledged: a crash from here on resumes the job, never loses it.
+    await this.persist(job);
     this.jobs.set(job.id, job);
-    const run = this.chain.then(() => this.run(job, plan));
+    this.enqueue(job, async () => plan);
+    return { ...job };
+  }
+
+  /** A job the previous run did not finish: run it again from the start (plan anew). */
+  private resume(job: ExportJob): void {
+    Object.assign(job, { state: "queued", progress: 0, bytesDone: 0, restarts: (job.restarts ?? 0) + 1 });
+    this.opts.log?.warn("export interrupted by a restart; running it again", { export: job.id, camera: job.cameraId });
+    this.enqueue(job, async () => {
+      const plan = await this.opts.playback.plan({ cameraId: job.cameraId, stream: job.stream, fromMs: job.fromMs, toMs: job.toMs });
+      if (plan.total === 0) throw new ExportError("the recording of this window is no longer on this recorder (deleted while the export was interrupted)");
+      job.bytesTotal = plan.total;
+      return plan;
+    });
+  }
+
+  private enqueue(job: ExportJob, plan: () => Promise<PlaybackPlan>): void {
+    const run = this.chain.then(async () => {
+      let p: PlaybackPlan;
+      try {
+        p = await plan();
+      } catch (e) {
+        job.state = "failed";
+        job.error = (e as Error).message;
+        job.finishedAtMs = this.opts.clock.now();
+        this.opts.log?.error("export failed", { export: job.id, err: job.error });
+        await this.persist(job).catch(() => undefined);
+        return;
+      }
+      await this.run(job, p);
+    });
     this.chain = run.catch(() => {});
     this.waiters.set(job.id, run.catch(() => {}));
-    return { ...job };
+  }
+
+  private persist(job: ExportJob): Promise<void> {
+    const file = join(this.opts.dir, `${job.id}.json`);
+    return writeFileAtomic(file, JSON.stringify(job));
   }
 
   get(id: string): ExportJob | undefined {
@@ -171,7 +212,7 @@ export class Exporter {
     } finally {
       rmSync(src, { force: true });
       job.finishedAtMs = this.opts.clock.now();
-      await writeFileAtomic(join(this.opts.dir, `${job.id}.json`), JSON.stringify(job)).catch((e) => log?.error("export record not saved", { err: (e as Error).message }));
+      await this.persist(job).catch((e) => log?.error("export record not written", { err: (e as Error).message }));
     }
   }
 }

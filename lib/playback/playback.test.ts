@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ManualClock } from "../clock.ts";
@@ -146,6 +146,42 @@ describe("playback", () => {
     // Survives a restart: a new Exporter over the same folder knows the job.
     const again = new Exporter({ playback: pb, dir: join(dir, "exports"), clock: new ManualClock() });
     expect(again.get(job.id)?.state).toBe("done");
+  });
+
+  test("exports survive a crash: every requested job is listed after a restart and runs again (or fails with a reason)", async () => {
+    const crashDir = join(dir, "crash");
+    const child = Bun.spawn(["bun", join(import.meta.dir, "testdata/export-crash.ts"), crashDir, join(dir, "a.mp4"), String(T0), "6"], { stdout: "pipe", stderr: "pipe" });
+    const reader = child.stdout.getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`child ended: ${await new Response(child.stderr).text()}`);
+      text += new TextDecoder().decode(value);
+    }
+    child.kill("SIGKILL"); // in the middle of the queue: exports run one at a time
+    await child.exited;
+    const ids = JSON.parse(text) as string[];
+    // The same crashed folder, but the recording gone while the recorder was down (copy first).
+    cpSync(join(crashDir, "exports"), join(crashDir, "exports-gone"), { recursive: true });
+    const source2 = new FileSource(join(crashDir, "store2"));
+    source2.add("cam1", "main", T0, join(dir, "a.mp4"));
+    const again = new Exporter({ playback: new Playback({ source: source2 }), dir: join(crashDir, "exports"), clock: new ManualClock(T0 + 60_000) });
+    expect(again.list().map((j) => j.id).sort()).toEqual([...ids].sort());
+    for (const id of ids) {
+      const j = (await again.wait(id))!;
+      expect({ id, state: j.state, error: j.error }).toEqual({ id, state: "done", error: undefined });
+      expect(again.file(id)).toBeDefined();
+    }
+    expect(again.list().some((j) => (j.restarts ?? 0) > 0)).toBe(true);
+    const gone = new Exporter({ playback: new Playback({ source: new FileSource(join(crashDir, "empty")) }), dir: join(crashDir, "exports-gone"), clock: new ManualClock() });
+    expect(gone.list().length).toBe(ids.length);
+    const unfinished = gone.list().filter((j) => j.state !== "done");
+    expect(unfinished.length).toBeGreaterThan(0); // killed in the middle of the queue
+    for (const j of unfinished) {
+      const r = (await gone.wait(j.id))!;
+      expect(r.state).toBe("failed");
+      expect(r.error).toMatch(/no longer on this recorder/);
+    }
   });
 
   test("snapshot is a JPEG of the newest keyframe at the stream's size", async () => {

@@ -34,10 +34,23 @@ export interface CheckProblem {
   detail: string;
 }
 
+/**
+ * What a power cut or kill leaves behind and every normal start repairs by itself (recovery):
+ * the open segment without a row, its torn tail or an unplayable new file, a row whose file
+ * retention had just unlinked, journal lines and lock files the index had not caught up with.
+ * After an unclean shutdown these are reported as `recoverable`, not as problems.
+ */
+const RECOVERED_ON_START = new Set<CheckProblemKind>(["file-without-row", "torn-tail", "unplayable", "row-without-file", "gap-mismatch", "lock-mismatch"]);
+
 export interface CheckReport {
   root: string;
   /** True when disk and index agree (after the rebuild, if one ran). */
   ok: boolean;
+  /**
+   * After an unclean shutdown: findings the recorder's next start recovers by itself (no
+   * corruption). `problems` then holds only what recovery would not explain.
+   */
+  recoverable: CheckProblem[];
   rebuilt: boolean;
   /** Whether the last recorder run closed cleanly (CLEAN marker present). */
   clean: boolean;
@@ -133,7 +146,9 @@ async function inspect(dir: string): Promise<CheckReport> {
       diff(journal.map(gapKey), (await db.allGaps()).map(gapKey), "gap-mismatch", "gap", problems);
       diff(locks.map(lockKey), (await db.allLocks()).map(lockKey), "lock-mismatch", "lock", problems);
     }
-    return { root: dir, ok: problems.length === 0, rebuilt: false, clean, files: files.length, rows: rows.length, bytes, gaps: journal.length, locks: locks.length, problems };
+    const recoverable = clean || !db ? [] : problems.filter((p) => RECOVERED_ON_START.has(p.kind));
+    const rest = problems.filter((p) => !recoverable.includes(p));
+    return { root: dir, ok: problems.length === 0, recoverable, rebuilt: false, clean, files: files.length, rows: rows.length, bytes, gaps: journal.length, locks: locks.length, problems: rest };
   } finally {
     await db?.close(false);
   }

@@ -71,3 +71,45 @@ test("full tmpfs: ENOSPC → retention frees space, locked footage kept, recordi
   expect(report.problems).toEqual([]);
   console.log(`tmpfs ${capacity} bytes; wrote ${written} bytes in ${n} fragments; ${segs.length} segments kept; errors logged: ${errors.length}; disk-full gaps: ${tl.gaps.length}`);
 }, 120_000);
+
+test("a small volume: the default free-space floor scales to it (closed segments are kept); a floor above the volume is refused", async () => {
+  if (!mounted) {
+    console.warn("skipped: needs root to mount a tmpfs");
+    return;
+  }
+  const small = join(dir, "small");
+  await Bun.$`mkdir -p ${small}`.quiet();
+  await Bun.$`mount -t tmpfs -o size=16m tmpfs ${small}`.quiet();
+  try {
+    await smallVolume(small);
+  } finally {
+    await Bun.$`umount ${small}`.nothrow().quiet();
+  }
+}, 60_000);
+
+async function smallVolume(small: string): Promise<void> {
+  const root = join(small, "store");
+  const fs0 = await statfs(small);
+  const volume = fs0.blocks * fs0.bsize;
+  const log = new Logger({ component: "store", sink: new MemorySink() });
+  await expect(MediaStore.open({ root, log, minFreeBytes: 256 * 1024 * 1024 })).rejects.toThrow(/not below the size of the volume/);
+  const clock = new ManualClock(T0);
+  const sink = new MemorySink();
+  const store = await MediaStore.open({ root, clock, log: new Logger({ component: "store", sink }), segmentDurationMs: 2000 });
+  try {
+    await recordAndKeep(store, clock, volume);
+  } finally {
+    await store.close();
+  }
+}
+
+async function recordAndKeep(store: MediaStore, clock: ManualClock, volume: number): Promise<void> {
+  expect(store.minFreeBytes).toBeLessThanOrEqual(volume * 0.05);
+  const w = store.writer("cam1", "main");
+  w.init(media.init, media.info);
+  await feed(w, media, clock, T0, 0, 24); // a few closed segments, well within the volume
+  const r = await store.enforceRetention(() => ({}));
+  expect(r.deleted).toEqual([]);
+  const segs = await store.segments({ cameraId: "cam1", fromMs: T0, toMs: T0 + 60_000 });
+  expect(segs.filter((s) => !s.open).length).toBeGreaterThanOrEqual(2);
+}

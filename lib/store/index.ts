@@ -7,7 +7,7 @@
  */
 export * from "./types.ts";
 export { MediaStore, type StoreOptions } from "./store.ts";
-export type { SegmentWriter } from "./writer.ts";
+export type { SegmentWriter, WriterStatus } from "./writer.ts";
 export type { RetentionPolicy } from "./retention.ts";
 export type { RecoveryReport, RecoveryAction } from "./recovery.ts";
 export { checkStore, type CheckReport, type CheckProblem, type CheckProblemKind } from "./check.ts";

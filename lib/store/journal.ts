@@ -15,7 +15,7 @@ export interface JournalGap extends Omit<GapRecord, "endMs"> {
   endMs: number | null;
 }
 
-const REASONS = new Set<GapReason>(["camera-offline", "stall", "restart", "disk-full", "crash", "auth-failed", "unsupported-codec", "stopped", "retention"]);
+const REASONS = new Set<GapReason>(["camera-offline", "stall", "restart", "disk-full", "disk-slow", "clock-step", "resync", "crash", "auth-failed", "unsupported-codec", "stopped", "retention"]);
 
 export function streamKey(cameraId: string, stream: StreamKind): string {
   return `${cameraId}\u0000${stream}`;

@@ -116,6 +116,17 @@ describe("store", () => {
     await appendFile(join(crashed, open.path), torn);
     await store.close();
 
+    // `outpost check` on the power-cut copy: what the next start recovers is not corruption (issue 13 item 7).
+    const cut = await checkStore(crashed, { rebuild: false, log: quiet() });
+    expect(cut.clean).toBe(false);
+    expect(cut.problems).toEqual([]);
+    expect(cut.recoverable.map((p) => p.kind).sort()).toEqual(["file-without-row", "torn-tail"]);
+    const cli = Bun.spawn(["bun", join(import.meta.dir, "../../cli/outpost.ts"), "check", "--data", crashed], { stdout: "pipe", stderr: "pipe" });
+    const [cliOut, cliCode] = [await new Response(cli.stdout).text(), await cli.exited];
+    expect(cliCode).toBe(3);
+    expect(cliOut).toContain("UNCLEAN SHUTDOWN, recovered on start");
+    expect(cliOut).not.toContain("Run `outpost check --data DIR --rebuild`");
+
     const sink = new MemorySink();
     const s2 = await MediaStore.open({ root: crashed, clock, log: new Logger({ component: "store", sink }), segmentDurationMs: 2000, minFreeBytes: 0 });
     const acts = s2.recovery.actions.map((a) => a.action).sort();

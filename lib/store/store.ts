@@ -3,7 +3,7 @@
  * runs recovery, hands out one writer per stream, answers timeline queries, keeps evidence
  * locks, and enforces retention (per camera, quota, free-space floor).
  */
-import { access, copyFile, link, open, rename, stat, statfs, unlink } from "node:fs/promises";
+import { access, copyFile, link, open, rename, stat, statfs, unlink, type FileHandle } from "node:fs/promises";
 import { constants as fsConstants } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { systemClock, type Clock } from "../clock.ts";
@@ -14,7 +14,7 @@ import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraI
 import { describe, readWhole } from "./files.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
 import { recover, type RecoveryReport } from "./recovery.ts";
-import { StreamWriter, type SegmentWriter, type WriterHost } from "./writer.ts";
+import { StreamWriter, type SegmentWriter, type WriterHost, type WriterStatus } from "./writer.ts";
 import { QuotaError, StoreInputError, isNoSpace } from "./errors.ts";
 import { retention, type RetentionPolicy } from "./retention.ts";
 
@@ -30,6 +30,16 @@ export interface StoreOptions {
   minFreeBytes?: number;
   /** Maintenance open (`outpost check --rebuild`): leave the CLEAN marker alone and open no crash gaps. */
   maintenance?: boolean;
+  /**
+   * Durability tick: every this many ms, what every stream wrote since the last tick is
+   * fsynced (one round for all streams). A power cut loses at most about one tick plus one
+   * fsync per stream; fewer, larger fsyncs spare SD/eMMC wear and kernel CPU. Default 250.
+   */
+  durabilityMs?: number;
+  /** Loss budget per stream: beyond this writer lag (received, not yet durable) the writer reports "lagging". Default 1000. */
+  maxLagMs?: number;
+  /** Injected fsyncs (tests model a slow disk); default the real ones. */
+  sync?: { file?: (fh: FileHandle) => Promise<void>; dir?: (dir: string) => Promise<void> };
 }
 
 /** Ranges closer than this count as continuous. */
@@ -52,6 +62,10 @@ export class MediaStore {
   private closed = false;
   private retentionRunning: Promise<unknown> = Promise.resolve();
   private readonly maintenance: boolean;
+  readonly durabilityMs: number;
+  /** Host-clock steps the writers saw since the store opened (newest last, at most 20). */
+  readonly clockSteps: { atMs: number; stepMs: number }[] = [];
+  private readonly tick: ReturnType<typeof setInterval>;
   private readonly host: WriterHost & { commitRowOnly(seg: SegmentRecord): Promise<void> };
 
   private constructor(
@@ -70,10 +84,24 @@ export class MediaStore {
     this.minFreeBytes = opts.minFreeBytes ?? 256 * 1024 * 1024;
     this.wasClean = wasClean;
     this.maintenance = !!opts.maintenance;
+    this.durabilityMs = opts.durabilityMs ?? 250;
     this.host = {
       root: this.root,
       clock: this.clock,
       segmentDurationMs: this.segmentDurationMs,
+      maxLagMs: opts.maxLagMs ?? 1000,
+      refile: (cameraId, stream, fromMs, shiftMs) => this.refile(cameraId, stream, fromMs, shiftMs),
+      lastGap: async (cameraId, stream, reason, atMs) =>
+        (await this.db.gaps(cameraId, stream, 0, atMs + 1)).filter((g) => g.reason === reason && g.endMs !== null && g.endMs <= atMs).sort((a, b) => a.startMs - b.startMs).at(-1),
+      noteClockStep: (stepMs) => {
+        const at = this.clock.now();
+        // Every writer sees the same step: one entry per step.
+        if (this.clockSteps.some((s) => Math.abs(s.stepMs - stepMs) <= 2000 && Math.abs(s.atMs - at) <= 10_000)) return;
+        this.clockSteps.push({ atMs: at, stepMs });
+        if (this.clockSteps.length > 20) this.clockSteps.shift();
+      },
+      syncFile: opts.sync?.file ?? ((fh) => fh.sync()),
+      syncDir: opts.sync?.dir ?? fsyncDir,
       reserve: (n) => {
         if (this.maxTotalBytes !== undefined && this.totalBytes + n > this.maxTotalBytes) throw new QuotaError(`store quota of ${this.maxTotalBytes} bytes reached`);
         this.totalBytes += n;
@@ -122,15 +150,22 @@ export class MediaStore {
         }
       },
     };
+    // One durability round for all streams (group commit), not one fsync per fragment.
+    this.tick = setInterval(() => {
+      for (const w of this.writers.values()) w.sync();
+    }, this.durabilityMs);
+    this.tick.unref?.();
 
   }
 
   static async open(opts: StoreOptions): Promise<MediaStore> {
     if (!opts || typeof opts.root !== "string" || !opts.root) throw new StoreInputError("store root directory is required");
     if (opts.segmentDurationMs !== undefined && !(opts.segmentDurationMs >= 500)) throw new StoreInputError("segmentDurationMs must be at least 500");
+    if (opts.durabilityMs !== undefined && !(opts.durabilityMs >= 10 && opts.durabilityMs <= 1000)) throw new StoreInputError("durabilityMs must be between 10 and 1000 (the loss budget per crash is 1 s)");
     const root = resolve(opts.root);
     const log = opts.log ?? createLogger("store");
     await mkdirDurable(root);
+    opts = { ...opts, minFreeBytes: await checkFreeFloor(root, opts.minFreeBytes, log) };
     let wasClean = true;
     if (!opts.maintenance) {
       // Remove the marker first: a crash from here on must count as unclean.
@@ -168,6 +203,11 @@ export class MediaStore {
     return w;
   }
 
+  /** The writer's state and lag of one stream (idle when it never wrote). */
+  writerStatus(cameraId: string, stream: StreamKind): WriterStatus {
+    return this.writers.get(streamKey(cameraId, stream))?.status() ?? { state: "idle", lagMs: 0, queued: 0, dropped: 0 };
+  }
+
   async segments(q: TimelineQuery): Promise<SegmentRecord[]> {
     const { cameraId, stream, fromMs, toMs } = checkQuery(q);
     if (!isCameraId(cameraId)) return [];
@@ -185,8 +225,15 @@ export class MediaStore {
         added = true;
       }
     }
+    const w = this.writers.get(streamKey(cameraId, stream));
+    for (const c of w?.closing() ?? []) {
+      if (c.startMs < toMs && c.endMs > fromMs && !rows.some((r) => r.startMs === c.startMs)) {
+        rows.push(c);
+        added = true;
+      }
+    }
     if (added) rows.sort((a, b) => a.startMs - b.startMs);
-    const cur = this.writers.get(streamKey(cameraId, stream))?.current();
+    const cur = w?.current();
     if (cur && cur.startMs < toMs && cur.endMs >= fromMs) rows.push(cur);
   }
 
@@ -320,6 +367,40 @@ export class MediaStore {
     throw new StoreInputError("no free start time for the imported segment within 1 s of its start");
   }
 
+  /**
+   * Re-files a stream's segments that start at/after `fromMs` by `shiftMs` (a host-clock step
+   * undone): each file is renamed to its new start (new day folder if needed; both directories
+   * fsynced), then its row is replaced. A crash in between leaves a row without file and a
+   * file without row, which recovery resolves like any other.
+   */
+  private async refile(cameraId: string, stream: StreamKind, fromMs: number, shiftMs: number): Promise<SegmentRecord[]> {
+    const rows = [...(await this.db.segments(cameraId, stream, fromMs, 8.64e15)), ...this.unindexed.filter((u) => u.cameraId === cameraId && u.stream === stream)]
+      .filter((r) => r.startMs >= fromMs)
+      .sort((a, b) => a.startMs - b.startMs);
+    const out: SegmentRecord[] = [];
+    for (const r of rows) {
+      let start = r.startMs + shiftMs;
+      let rel = segmentRelPath(cameraId, stream, start);
+      while (await exists(join(this.root, rel))) rel = segmentRelPath(cameraId, stream, ++start);
+      const from = join(this.root, r.path);
+      const to = join(this.root, rel);
+      await mkdirDurable(dirname(to));
+      await rename(from, to);
+      await fsyncDir(dirname(to));
+      await fsyncDir(dirname(from));
+      const moved: SegmentRecord = { ...r, id: `${cameraId}/${stream}/${start}`, startMs: start, endMs: r.endMs + (start - r.startMs), path: rel };
+      await this.db.deleteSegment(r);
+      this.unindexed = this.unindexed.filter((u) => u !== r);
+      await this.host.commitRowOnly(moved);
+      out.push(moved);
+    }
+    const key = streamKey(cameraId, stream);
+    const newest = out.at(-1);
+    if (newest) this.lastEnd.set(key, newest.endMs);
+    this.log.warn("segments re-filed after a host-clock step", { camera: cameraId, stream, segments: out.length, shiftMs });
+    return out;
+  }
+
   /** Records a gap (e.g. reported by central or ingest) durably: journal first, then index. */
   async addGap(g: GapRecord): Promise<void> {
     checkCameraId(g.cameraId);
@@ -380,6 +461,7 @@ export class MediaStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.tick);
     for (const w of this.writers.values()) {
       try {
         await w.end("stopped", "recorder shut down");
@@ -459,6 +541,28 @@ function checkQuery(q: TimelineQuery): { cameraId: string; stream: StreamKind; f
   }
   if (q.toMs <= q.fromMs) throw new StoreInputError(`the window is inverted or empty: from (${new Date(q.fromMs).toISOString()}) must be before to (${new Date(q.toMs).toISOString()})`);
   return { cameraId: String(q.cameraId), stream, fromMs: q.fromMs, toMs: q.toMs };
+}
+
+const DEFAULT_MIN_FREE = 256 * 1024 * 1024;
+
+/**
+ * The free-space floor against the volume: absent = 256 MiB or 5 % of the volume, whichever is
+ * less; a floor not below the volume's size is refused (retention would delete every segment
+ * as soon as it closed), one above half of it is warned about.
+ */
+async function checkFreeFloor(root: string, asked: number | undefined, log: Logger): Promise<number> {
+  const s = await statfs(root);
+  const volume = s.blocks * s.bsize;
+  const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+  if (asked === undefined) return Math.min(DEFAULT_MIN_FREE, Math.floor(volume * 0.05));
+  if (!(asked >= 0)) throw new StoreInputError("minFreeBytes must be 0 or more");
+  if (asked > 0 && asked >= volume) {
+    throw new StoreInputError(
+      `minFreeBytes (${mib(asked)}) is not below the size of the volume holding ${root} (${mib(volume)}): retention would delete every segment as soon as it closed. Set it well below the volume size (e.g. ${mib(Math.floor(volume * 0.05))}) or leave it out.`,
+    );
+  }
+  if (asked > volume / 2) log.warn("minFreeBytes is more than half of the volume: most of the disk stays unused and retention deletes early", { minFreeBytes: asked, volumeBytes: volume });
+  return asked;
 }
 
 async function exists(p: string): Promise<boolean> {

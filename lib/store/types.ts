@@ -13,6 +13,9 @@ export type GapReason =
   | "stall" // connected but no data for N s
   | "restart" // recorder restarted the pipeline on purpose (config change, resolution change)
   | "disk-full" // could not write
+  | "disk-slow" // the disk fell behind the loss budget; fragments dropped until it caught up
+  | "clock-step" // the host clock stepped (wall time jumped against monotonic time)
+  | "resync" // camera and host time disagreed; the stream was re-anchored to host time
   | "crash" // recorder process or pipeline died unexpectedly (found at startup recovery)
   | "auth-failed" // camera refused credentials
   | "unsupported-codec"

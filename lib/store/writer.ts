@@ -1,7 +1,9 @@
 /**
  * One stream's segment writer: cuts the fragment stream into segment files at keyframes,
- * writes and fsyncs every fragment, commits each closed segment (file fsync → dir fsync →
- * index row), assigns wall-clock times, and turns every stop into a gap with a reason.
+ * writes every fragment at once and makes it durable at the store's next durability tick (one
+ * fsync round for all streams, see `sync()`), commits each closed segment (file fsync → dir
+ * fsync → index row) in the background, assigns wall-clock times, bounds its backlog, and turns
+ * every stop and every hole into a gap with a reason.
  */
 import { open, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -9,7 +11,7 @@ import type { Clock } from "../clock.ts";
 import type { Logger } from "../log/index.ts";
 import type { FragmentInfo, GapReason, InitInfo, SegmentRecord, StreamKind } from "./types.ts";
 import type { JournalGap } from "./journal.ts";
-import { fsyncDir, mkdirDurable, segmentId, segmentRelPath } from "./layout.ts";
+import { mkdirDurable, segmentId, segmentRelPath } from "./layout.ts";
 import { isNoSpace } from "./errors.ts";
 
 export interface SegmentWriter {
@@ -17,7 +19,29 @@ export interface SegmentWriter {
   fragment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number): Promise<void>;
   end(reason: GapReason, detail?: string): Promise<void>;
   current(): SegmentRecord | undefined;
+  status(): WriterStatus;
+  /** Resolves once everything accepted so far is written and every closed segment is committed (durable + indexed). */
+  settled(): Promise<void>;
   onCommit?: (seg: SegmentRecord) => void;
+}
+
+/** What the writer is doing, for /health and /cameras. */
+export interface WriterStatus {
+  /**
+   * writing: fragments reach the disk; lagging: written, but fsyncs take longer than the loss
+   * budget (a power cut now would lose more than maxLagMs); idle: no session; disk-full:
+   * fragments are refused (ENOSPC/quota, nothing left to delete); disk-slow: writes are stuck,
+   * fragments are dropped with a gap until the backlog drains.
+   */
+  state: "writing" | "lagging" | "idle" | "disk-full" | "disk-slow";
+  /** Age of the oldest fragment received but not yet durable (0 = everything is on disk). */
+  lagMs: number;
+  /** Fragments accepted but not yet written (the in-memory backlog). */
+  queued: number;
+  /** Fragments dropped since start: before the first keyframe, disk full, or disk too slow. */
+  dropped: number;
+  /** The session's audio track, when it has one: "missing" = no audio samples for a while although video records. */
+  audio?: { codec: string; state: "ok" | "missing"; missingMs: number };
 }
 
 /** What a writer needs from its store. */
@@ -34,12 +58,34 @@ export interface WriterHost {
   lowOnSpace(): Promise<boolean>;
   commitRow(seg: SegmentRecord): Promise<void>;
   saveGap(g: JournalGap): Promise<void>;
+  /** Moves this stream's segments starting at/after fromMs by shiftMs (files renamed, rows replaced); returns them moved, by start. */
+  refile(cameraId: string, stream: StreamKind, fromMs: number, shiftMs: number): Promise<SegmentRecord[]>;
+  /** The newest gap of this stream with this reason that ends at or before `atMs`. */
+  lastGap(cameraId: string, stream: StreamKind, reason: GapReason, atMs: number): Promise<JournalGap | undefined>;
+  /** A host-clock step seen by a writer (for /health). */
+  noteClockStep(stepMs: number): void;
+  /** fsync of a segment file and of a directory (injectable: tests model a slow disk). */
+  syncFile(fh: FileHandle): Promise<void>;
+  syncDir(dir: string): Promise<void>;
+  /** The loss budget: beyond this writer lag (a fragment not yet durable) the state is "lagging". */
+  readonly maxLagMs: number;
 }
 
 /** Host time and media time may disagree by this much before the segment start is re-anchored. */
 const REANCHOR_MS = 2000;
 /** Media time jumping back, or forward by more than this, ends the segment (camera reset). */
 const JUMP_MS = 2000;
+/** Wall time moving this much more or less than monotonic time between two fragments is a host-clock step. */
+const STEP_MS = 2000;
+/** A hole longer than this between two segments of a stream needs a gap record (the timeline merges shorter ones). */
+const HOLE_MS = 1500;
+/** Video media time without any audio sample (in a session that has audio) before audio counts as lost. */
+const AUDIO_LOSS_MS = 3000;
+/** fsyncs of one file allowed in flight at once: with a slow disk the next tick must not wait for the last. */
+const MAX_SYNCS_IN_FLIGHT = 4;
+/** In-memory backlog bound: fragments accepted but not yet written, by count and by age. */
+const MAX_QUEUED = 64;
+const QUEUE_MAX_AGE_MS = 5000;
 
 interface OpenSegment {
   fh: FileHandle;
@@ -47,6 +93,13 @@ interface OpenSegment {
   mediaStart: number;
   mediaEnd: number;
   hasher: Bun.CryptoHasher;
+  /** Bytes known to be on stable storage (a completed fsync covered them). */
+  durable: number;
+  /** The directory fsync that makes the new file's entry survive power loss. */
+  dirSynced: Promise<void>;
+  syncs: Set<Promise<void>>;
+  /** Fragments written but not yet durable: end offset and when they arrived (performance.now()). */
+  pending: { end: number; arrived: number }[];
 }
 
 export class StreamWriter implements SegmentWriter {
@@ -56,9 +109,26 @@ export class StreamWriter implements SegmentWriter {
   private anchor: { wall: number; media: number } | null = null;
   private seg: OpenSegment | null = null;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Closed segments being made durable and indexed, in order, off the fragment path. */
+  private committing: Promise<unknown> = Promise.resolve();
+  private readonly detached = new Set<OpenSegment>();
+  /** Arrival times (performance.now()) of fragments accepted but not yet written (FIFO). */
+  private readonly queued: number[] = [];
   private diskFull = false;
+  private shedding = false;
+  /** Wall − monotonic at the last fragment: a change beyond STEP_MS is a host-clock step. */
+  private lastDrift: number | undefined;
+  /** Why the next segment may start after a hole (recorded as a gap when it does). */
+  private holeReason: { reason: GapReason; detail: string } | undefined;
+  /** A forward clock step this session: what was recorded since is filed `deltaMs` ahead if the clock later steps back. */
+  private forwardStep: { gapStartMs: number; fromMs?: number; deltaMs: number } | undefined;
+  /** The first segment of this process has not been opened yet (previous footage may be in the future). */
+  private firstOpen = true;
+  /** Audio of this session: the video media time at which audio samples were last seen. */
+  private audio: { trackId: number; codec: string; lastAtVideoMs?: number; videoEndMs?: number; missing: boolean } | undefined;
   private lastNoSpaceLog = 0;
-  /** Fragments dropped because no keyframe had started a segment yet, or the disk was full. */
+  private lastSyncErrorLog = 0;
+  /** Fragments dropped because no keyframe had started a segment yet, the disk was full or too slow. */
   dropped = 0;
 
   constructor(
@@ -84,21 +154,36 @@ export class StreamWriter implements SegmentWriter {
       this.initBytes = bytes;
       this.initInfo = info;
       this.anchor = null;
+      const a = info.tracks.find((t) => t.kind === "audio");
+      this.audio = a ? { trackId: a.trackId, codec: a.codec, missing: false } : undefined;
     }).catch((e) => this.log.error("could not close the previous segment at init", { err: e as Error }));
   }
 
   fragment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number): Promise<void> {
+    // Lag is measured on the monotonic clock: it is about elapsed time, not what the host clock says.
+    const arrived = performance.now();
+    if (this.shed(info, arrived)) return Promise.resolve();
+    this.queued.push(arrived);
+    const mono = this.host.clock.monotonic?.();
     return this.serial(async () => {
+      this.queued.shift();
       if (!this.initBytes) throw new Error(`store: fragment for ${this.cameraId}/${this.stream} before init()`);
+      this.noteAudio(info);
+      if (mono !== undefined) {
+        const drift = receivedAtMs - mono;
+        const step = this.lastDrift === undefined ? 0 : drift - this.lastDrift;
+        this.lastDrift = drift;
+        if (Math.abs(step) > STEP_MS) await this.clockStepped(Math.round(step));
+      }
       const s = this.seg;
       if (s) {
         const jumped = info.startMs < s.mediaEnd - 1 || info.startMs > s.mediaEnd + JUMP_MS;
         if (jumped) {
           this.log.warn("media time jumped; closing segment", { from: s.mediaEnd, to: info.startMs });
-          await this.commit();
+          void this.commit();
           this.anchor = null;
         } else if (info.keyframe && info.startMs - s.mediaStart >= this.host.segmentDurationMs) {
-          await this.commit();
+          void this.commit(); // made durable and indexed in the background; the next file opens now
         }
       }
       if (!this.seg) {
@@ -106,19 +191,114 @@ export class StreamWriter implements SegmentWriter {
           this.dropped++;
           return;
         }
-        await this.openSegment(bytes, info, receivedAtMs);
+        await this.openSegment(bytes, info, receivedAtMs, arrived);
         return;
       }
-      await this.append(bytes, info);
+      await this.append(bytes, info, arrived);
     });
+  }
+
+  /**
+   * Backlog bound. True = drop this fragment: the in-memory queue of fragments not yet written
+   * is full (MAX_QUEUED) or its oldest has waited longer than QUEUE_MAX_AGE_MS — writes, not
+   * fsyncs, are stuck. The open segment is closed and a "disk-slow" gap opened; the next
+   * keyframe once the queue has drained starts a new segment and closes the gap. (A slow
+   * fsync alone does not queue anything: it shows as writer lag, state "lagging".)
+   */
+  private shed(info: FragmentInfo, arrived: number): boolean {
+    const age = this.queued.length ? Math.round(arrived - this.queued[0]!) : 0;
+    const behind = this.queued.length >= MAX_QUEUED || age > QUEUE_MAX_AGE_MS;
+    if (this.shedding) {
+      if (this.queued.length === 0 && info.keyframe && this.initBytes) {
+        this.shedding = false;
+        this.log.info("disk caught up; recording resumed", { lagMs: Math.round(this.lagMs(arrived)) });
+        return false;
+      }
+      this.dropped++;
+      return true;
+    }
+    if (!behind) return false;
+    this.shedding = true;
+    this.dropped++;
+    const detail = `writes are ${age} ms behind (${this.queued.length} fragments queued); fragments dropped until the disk catches up`;
+    this.log.error("disk too slow for the recording; dropping fragments", { queuedMs: age, queued: this.queued.length });
+    this.serial(async () => {
+      if (this.seg) void this.commit();
+      if (!this.pendingGap) await this.beginGap("disk-slow", detail);
+    }).catch((e) => this.log.error("could not record the disk-slow gap", { err: e as Error }));
+    return true;
+  }
+
+  /**
+   * Audio loss is silent in the media (video keeps playing): watch for it. Compared on the
+   * video's media time, so separate audio and video moofs both count.
+   */
+  private noteAudio(info: FragmentInfo): void {
+    const a = this.audio;
+    if (!a) return;
+    if (info.runs.some((r) => r.trackId === a.trackId && r.sampleCount > 0)) {
+      if (a.missing) this.log.info("audio is back", { codec: a.codec, missingMs: Math.round((a.videoEndMs ?? 0) - (a.lastAtVideoMs ?? 0)) });
+      a.missing = false;
+      a.lastAtVideoMs = a.videoEndMs ?? info.startMs;
+      return;
+    }
+    if (!info.hasReferenceTrack) return;
+    a.videoEndMs = info.startMs + info.durationMs;
+    a.lastAtVideoMs ??= info.startMs;
+    if (!a.missing && a.videoEndMs - a.lastAtVideoMs > AUDIO_LOSS_MS) {
+      a.missing = true;
+      this.log.warn("audio lost: no audio samples while video records", { codec: a.codec, forMs: Math.round(a.videoEndMs - a.lastAtVideoMs) });
+    }
+  }
+
+  /** Age of the oldest fragment received but not yet durable, at `now`. */
+  private lagMs(now: number): number {
+    let oldest = this.queued[0] ?? Infinity;
+    for (const s of [this.seg, ...this.detached]) if (s?.pending.length) oldest = Math.min(oldest, s.pending[0]!.arrived);
+    return oldest === Infinity ? 0 : Math.max(0, now - oldest);
+  }
+
+  status(): WriterStatus {
+    const lagMs = Math.round(this.lagMs(performance.now()));
+    const state = this.diskFull ? "disk-full" : this.shedding ? "disk-slow" : !this.initBytes ? "idle" : lagMs > this.host.maxLagMs ? "lagging" : "writing";
+    const a = this.audio;
+    const audio = a && { codec: a.codec, state: a.missing ? ("missing" as const) : ("ok" as const), missingMs: a.missing ? Math.round((a.videoEndMs ?? 0) - (a.lastAtVideoMs ?? 0)) : 0 };
+    return { state, lagMs, queued: this.queued.length, dropped: this.dropped, ...(audio ? { audio } : {}) };
+  }
+
+  /**
+   * One durability tick (called by the store for every stream at once): fsync what this stream
+   * wrote since the last tick. Does not wait for a previous tick's fsync — a slow disk gets
+   * overlapping fsyncs, so a fragment is durable within one tick + one fsync of arriving.
+   */
+  sync(): void {
+    const s = this.seg;
+    if (!s || s.pending.length === 0 || s.syncs.size >= MAX_SYNCS_IN_FLIGHT) return;
+    const upto = s.rec.bytes;
+    const p: Promise<void> = (async () => {
+      await this.host.syncFile(s.fh);
+      await s.dirSynced;
+      markDurable(s, upto);
+    })()
+      .catch((e) => {
+        const now = this.host.clock.now();
+        if (now - this.lastSyncErrorLog > 10_000) {
+          this.lastSyncErrorLog = now;
+          this.log.error("fsync failed; recorded fragments may not survive a power cut", { err: e as Error });
+        }
+      })
+      .finally(() => s.syncs.delete(p));
+    s.syncs.add(p);
   }
 
   end(reason: GapReason, detail?: string): Promise<void> {
     return this.serial(async () => {
       if (this.seg) await this.commit();
+      await this.committing;
       this.initBytes = undefined;
       this.initInfo = undefined;
       this.anchor = null;
+      this.audio = undefined;
       if (!this.pendingGap) await this.beginGap(reason, detail);
     });
   }
@@ -127,9 +307,20 @@ export class StreamWriter implements SegmentWriter {
     return this.seg ? { ...this.seg.rec, open: true } : undefined;
   }
 
-  /** Waits for queued work; used by the store before it closes. */
+  /** Closed segments still being committed (no index row yet); queries show them like rows. */
+  closing(): SegmentRecord[] {
+    return [...this.detached].map((s) => ({ ...s.rec }));
+  }
+
+  settled(): Promise<void> {
+    return this.idle();
+  }
+
+  /** Waits for queued work and commits; used by the store before it closes. */
   idle(): Promise<void> {
-    return this.serial(async () => undefined);
+    return this.serial(async () => {
+      await this.committing;
+    });
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -145,6 +336,75 @@ export class StreamWriter implements SegmentWriter {
     await this.host.saveGap(g);
   }
 
+  /**
+   * The host clock stepped by `stepMs` between two fragments. The segment ends here, the next
+   * one starts at the new host time, and the hole (forward step) gets a "clock-step" gap. A
+   * step back that undoes a forward step of this session moves what was recorded in between
+   * back to where it belongs; any other step back still never pins new footage to a future end.
+   */
+  private async clockStepped(stepMs: number): Promise<void> {
+    const s = (Math.abs(stepMs) / 1000).toFixed(1);
+    this.log.warn("host clock stepped; the recording follows the new host time", { stepMs });
+    this.host.noteClockStep(stepMs);
+    if (this.seg) await this.commit();
+    this.anchor = null;
+    if (stepMs > 0) {
+      this.forwardStep = { gapStartMs: this.lastEndMs ?? this.host.clock.now() - stepMs, deltaMs: stepMs };
+      this.holeReason = { reason: "clock-step", detail: `host clock stepped forward ${s} s` };
+      return;
+    }
+    const fwd = this.forwardStep;
+    this.forwardStep = undefined;
+    if (fwd?.fromMs !== undefined && Math.abs(fwd.deltaMs + stepMs) <= STEP_MS) {
+      await this.undoForwardStep(fwd.gapStartMs, fwd.fromMs, stepMs, `host clock stepped back ${s} s, undoing a step forward; the footage recorded meanwhile was re-filed`);
+      return;
+    }
+    // Nothing to pair it with: footage already filed stays, new footage follows the host clock.
+    this.lastEndMs = undefined;
+    this.holeReason = { reason: "clock-step", detail: `host clock stepped back ${s} s` };
+  }
+
+  /** Moves segments from `fromMs` on by `shiftMs` (< 0) and ends the forward step's gap where they now start. */
+  private async undoForwardStep(gapStartMs: number, fromMs: number, shiftMs: number, detail: string): Promise<void> {
+    await this.committing; // every closed segment has its row before rows are moved
+    const moved = await this.host.refile(this.cameraId, this.stream, fromMs, shiftMs);
+    const first = moved[0]?.startMs ?? gapStartMs;
+    // Same start as the forward step's gap: this line replaces it (a gap closed at its start is no gap).
+    await this.host.saveGap({ cameraId: this.cameraId, stream: this.stream, startMs: gapStartMs, endMs: Math.max(first, gapStartMs), reason: "clock-step", detail });
+    if (moved.length) this.lastEndMs = moved[moved.length - 1]!.endMs;
+    this.log.warn("footage filed under a stepped clock moved back", { segments: moved.length, shiftMs });
+  }
+
+  /**
+   * First segment of this process, and the stream's footage ends in the future: the host clock
+   * was ahead when it was recorded (and is right now), or is behind now. If a forward
+   * "clock-step" gap explains it, the footage after that gap moves back by the gap's length;
+   * otherwise new footage follows the host clock instead of a future end.
+   */
+  private async futureFootage(hostStart: number): Promise<void> {
+    const last = this.lastEndMs;
+    if (last === undefined || last <= hostStart + STEP_MS) return;
+    const g = await this.host.lastGap(this.cameraId, this.stream, "clock-step", last);
+    const shift = g && g.endMs !== null ? -(g.endMs - g.startMs) : 0;
+    if (g && g.endMs !== null && shift < 0 && last + shift <= hostStart + STEP_MS) {
+      const open = this.pendingGap;
+      await this.undoForwardStep(g.startMs, g.endMs, shift, `host clock was ${(-shift / 1000).toFixed(1)} s ahead; found at restart, the footage recorded meanwhile was re-filed`);
+      if (open && open.startMs >= g.endMs) {
+        // The open gap (crash, stopped) started at the old, future end: it starts at the moved end now.
+        await this.host.saveGap({ ...open, endMs: open.startMs });
+        this.pendingGap = { ...open, startMs: this.lastEndMs ?? open.startMs + shift };
+        await this.host.saveGap(this.pendingGap);
+      }
+      return;
+    }
+    this.log.warn("recorded footage ends in the future (host clock stepped back since); new footage follows the host clock", { lastEndMs: last, hostMs: hostStart });
+    if (this.pendingGap && this.pendingGap.startMs > hostStart) {
+      await this.host.saveGap({ ...this.pendingGap, endMs: this.pendingGap.startMs });
+      this.pendingGap = undefined;
+    }
+    this.lastEndMs = undefined;
+  }
+
   private wallStart(info: FragmentInfo, receivedAtMs: number): number {
     const hostStart = Math.round(receivedAtMs - info.durationMs);
     let start: number;
@@ -152,6 +412,7 @@ export class StreamWriter implements SegmentWriter {
       start = Math.round(this.anchor.wall + (info.startMs - this.anchor.media));
       if (Math.abs(start - hostStart) > REANCHOR_MS) {
         this.log.warn("host clock and media time disagree; re-anchoring", { mediaBased: start, hostBased: hostStart });
+        this.holeReason ??= { reason: "resync", detail: `camera and host time disagreed by ${Math.round((hostStart - start) / 100) / 10} s; re-anchored to host time` };
         start = hostStart;
         this.anchor = null;
       }
@@ -167,11 +428,16 @@ export class StreamWriter implements SegmentWriter {
     return start;
   }
 
-  private async openSegment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number): Promise<void> {
+  private async openSegment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number, arrived: number): Promise<void> {
     const init = this.initBytes!;
     const initInfo = this.initInfo!;
     const need = init.length + bytes.length;
     if (await this.host.lowOnSpace()) await this.host.makeRoom(need);
+    if (this.firstOpen) {
+      this.firstOpen = false;
+      await this.futureFootage(Math.round(receivedAtMs - info.durationMs));
+    }
+    const before = this.lastEndMs;
     let start = this.wallStart(info, receivedAtMs);
     let fh: FileHandle | undefined;
     let rel = "";
@@ -179,7 +445,7 @@ export class StreamWriter implements SegmentWriter {
       try {
         this.host.reserve(need);
       } catch (e) {
-        if (attempt === 0 && isNoSpace(e) && (await this.host.makeRoom(need))) continue;
+        if (attempt === 0 && isNoSpace(e) && (await this.roomFor(need))) continue;
         return this.noSpace(e);
       }
       rel = segmentRelPath(this.cameraId, this.stream, start);
@@ -194,7 +460,7 @@ export class StreamWriter implements SegmentWriter {
           attempt--;
           continue;
         }
-        if (attempt === 0 && isNoSpace(e) && (await this.host.makeRoom(need))) continue;
+        if (attempt === 0 && isNoSpace(e) && (await this.roomFor(need))) continue;
         if (isNoSpace(e)) return this.noSpace(e);
         throw e;
       }
@@ -203,15 +469,13 @@ export class StreamWriter implements SegmentWriter {
         data.set(init, 0);
         data.set(bytes, init.length);
         await writeAll(fh, data, 0);
-        await fh.sync();
-        await fsyncDir(dirname(path)); // the open file itself must survive power loss, not only its bytes
         break;
       } catch (e) {
         this.host.release(need);
         await fh.close().catch(() => undefined);
         await unlink(path).catch(() => undefined);
         fh = undefined;
-        if (attempt === 0 && isNoSpace(e) && (await this.host.makeRoom(need))) continue;
+        if (attempt === 0 && isNoSpace(e) && (await this.roomFor(need))) continue;
         if (isNoSpace(e)) return this.noSpace(e);
         throw e;
       }
@@ -231,45 +495,71 @@ export class StreamWriter implements SegmentWriter {
     };
     if (initInfo.video?.width) rec.width = initInfo.video.width;
     if (initInfo.video?.height) rec.height = initInfo.video.height;
-    this.seg = { fh: fh!, rec, mediaStart: info.startMs, mediaEnd: info.startMs + info.durationMs, hasher };
+    // The open file itself must survive power loss, not only its bytes: its directory entry is
+    // fsynced now (off the fragment path); no fragment of it counts as durable before that.
+    const dirSynced = this.host.syncDir(dirname(join(this.host.root, rel)));
+    dirSynced.catch(() => undefined);
+    this.seg = {
+      fh: fh!,
+      rec,
+      mediaStart: info.startMs,
+      mediaEnd: info.startMs + info.durationMs,
+      hasher,
+      durable: 0,
+      dirSynced,
+      syncs: new Set(),
+      pending: [{ end: need, arrived }],
+    };
     if (this.diskFull) {
       this.log.info("disk has room again; recording resumed");
       this.diskFull = false;
     }
+    if (this.forwardStep && this.forwardStep.fromMs === undefined) this.forwardStep.fromMs = start;
     if (this.pendingGap) {
       // The gap ends where this segment starts; persisted only now that the file exists.
       const closed = { ...this.pendingGap, endMs: start };
       this.pendingGap = undefined;
       await this.host.saveGap(closed);
+    } else if (before !== undefined && start - before > HOLE_MS) {
+      // Every hole has a reason: a clock step, a re-anchoring, or media the camera never sent.
+      const why = this.holeReason ?? { reason: "resync" as const, detail: `no media for ${((start - before) / 1000).toFixed(1)} s within one session` };
+      await this.host.saveGap({ cameraId: this.cameraId, stream: this.stream, startMs: before, endMs: start, reason: why.reason, detail: why.detail });
     }
+    this.holeReason = undefined;
   }
 
-  private async append(bytes: Uint8Array, info: FragmentInfo): Promise<void> {
+  private async append(bytes: Uint8Array, info: FragmentInfo, arrived: number): Promise<void> {
     const s = this.seg!;
     for (let attempt = 0; ; attempt++) {
       try {
         this.host.reserve(bytes.length);
       } catch (e) {
-        if (attempt === 0 && isNoSpace(e) && (await this.host.makeRoom(bytes.length))) continue;
+        if (attempt === 0 && isNoSpace(e) && (await this.roomFor(bytes.length))) continue;
         return this.fullWhileOpen(e);
       }
       try {
-        await writeAll(s.fh, bytes, s.rec.bytes);
-        await s.fh.sync();
+        await writeAll(s.fh, bytes, s.rec.bytes); // durable at the next tick (sync())
         break;
       } catch (e) {
         this.host.release(bytes.length);
         // A partial write leaves a torn fragment: cut back to the last whole one.
         await s.fh.truncate(s.rec.bytes).catch(() => undefined);
         if (!isNoSpace(e)) throw e;
-        if (attempt === 0 && (await this.host.makeRoom(bytes.length))) continue;
+        if (attempt === 0 && (await this.roomFor(bytes.length))) continue;
         return this.fullWhileOpen(e);
       }
     }
     s.hasher.update(bytes);
     s.rec.bytes += bytes.length;
+    s.pending.push({ end: s.rec.bytes, arrived });
     s.mediaEnd = info.startMs + info.durationMs;
     s.rec.endMs = s.rec.startMs + Math.round(s.mediaEnd - s.mediaStart);
+  }
+
+  /** Retention can only delete indexed segments: let closed ones finish committing first. */
+  private async roomFor(bytes: number): Promise<boolean> {
+    await this.committing;
+    return this.host.makeRoom(bytes);
   }
 
   private async fullWhileOpen(e: unknown): Promise<void> {
@@ -289,22 +579,54 @@ export class StreamWriter implements SegmentWriter {
     }
   }
 
-  private async commit(): Promise<void> {
+  /**
+   * Closes the open segment now (the next one may open at once) and commits it in the
+   * background, in order: wait for its in-flight fsyncs, file fsync → dir fsync → index row.
+   * The returned promise is that commit; the fragment path does not wait for it.
+   */
+  private commit(): Promise<void> {
     const s = this.seg!;
     this.seg = null;
-    await s.fh.sync();
-    await s.fh.close();
-    await fsyncDir(dirname(join(this.host.root, s.rec.path)));
-    const rec: SegmentRecord = { ...s.rec, sha256: s.hasher.digest("hex") };
-    delete rec.open;
-    this.lastEndMs = rec.endMs;
-    await this.host.commitRow(rec);
-    try {
-      this.onCommit?.(rec);
-    } catch (e) {
-      this.log.error("onCommit handler failed", { err: e as Error });
-    }
+    this.lastEndMs = s.rec.endMs;
+    this.detached.add(s);
+    // Durability starts at once (segments closing in a row must not wait for each other's
+    // fsyncs); only the index rows are written in order.
+    const durable = (async () => {
+      // The final fsync does not queue behind the ticks' fsyncs still in flight; the handle
+      // closes only when all of them are done.
+      const last = this.host.syncFile(s.fh);
+      await Promise.allSettled([last, ...s.syncs]);
+      await last;
+      await s.dirSynced;
+      markDurable(s, s.rec.bytes);
+      await s.fh.close();
+      await this.host.syncDir(dirname(join(this.host.root, s.rec.path)));
+    })();
+    durable.catch(() => undefined);
+    const p = this.committing.then(async () => {
+      try {
+        await durable;
+        const rec: SegmentRecord = { ...s.rec, sha256: s.hasher.digest("hex") };
+        delete rec.open;
+        await this.host.commitRow(rec);
+        try {
+          this.onCommit?.(rec);
+        } catch (e) {
+          this.log.error("onCommit handler failed", { err: e as Error });
+        }
+      } finally {
+        this.detached.delete(s);
+      }
+    });
+    // A failed commit leaves the file without a row: the next start's recovery indexes it.
+    this.committing = p.catch((e) => this.log.error("segment not committed (recovery will index the file)", { err: e as Error, path: s.rec.path }));
+    return p;
   }
+}
+
+function markDurable(s: OpenSegment, upto: number): void {
+  if (upto > s.durable) s.durable = upto;
+  while (s.pending.length && s.pending[0]!.end <= s.durable) s.pending.shift();
 }
 
 async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {

@@ -15,12 +15,15 @@ export interface Media {
   durationMs: number;
 }
 
-export async function makeMedia(dir: string, seconds = 10): Promise<Media> {
-  const out = join(dir, "src.mp4");
+export async function makeMedia(dir: string, seconds = 10, opts: { audio?: boolean } = {}): Promise<Media> {
+  const out = join(dir, opts.audio ? "src-av.mp4" : "src.mp4");
+  // With audio: AAC (avenc_aac) muxed beside the video, as cameras with a microphone send it.
+  const audio = opts.audio ? ["audiotestsrc", `num-buffers=${Math.ceil((seconds * 44100) / 1024)}`, "samplesperbuffer=1024", "!", "audio/x-raw,rate=44100,channels=1", "!", "avenc_aac", "!", "aacparse", "!", "mux."] : [];
   const p = Bun.spawn([
     "gst-launch-1.0", "-q", "videotestsrc", `num-buffers=${seconds * 15}`, "!", "video/x-raw,width=320,height=240,framerate=15/1",
     "!", "x264enc", "key-int-max=15", "tune=zerolatency", "speed-preset=ultrafast", "!", "h264parse",
-    "!", "mp4mux", "fragment-duration=500", "streamable=true", "!", "filesink", `location=${out}`,
+    "!", "mp4mux", "name=mux", "fragment-duration=500", "streamable=true", "!", "filesink", `location=${out}`,
+    ...audio,
   ], { stdout: "ignore", stderr: "pipe" });
   if ((await p.exited) !== 0) throw new Error(`gst-launch failed: ${await new Response(p.stderr).text()}`);
   const s = new FragmentSplitter();
@@ -53,4 +56,5 @@ export async function feed(w: SegmentWriter, m: Media, clock: ManualClock, baseW
     clock.set(at);
     await w.fragment(f.bytes, f.info, at);
   }
+  await w.settled(); // closed segments are committed in the background
 }

@@ -16,13 +16,20 @@ const frags = items.flatMap((i) => (i.kind === "fragment" ? [{ bytes: i.bytes, i
 const last = frags[frags.length - 1]!;
 const media: Media = { init: first.bytes, info: first.info, frags, durationMs: last.info.startMs + last.info.durationMs };
 
-const store = await MediaStore.open({ root, segmentDurationMs: 2000, minFreeBytes: 0, log: new Logger({ component: "store", sink: new MemorySink() }) });
+// Media runs ~30× faster than real time here, so the host clock is faked to match it (wall and
+// monotonic alike): a run starts after the previous run's footage, as a real clock would.
+let base = Date.now();
+let mediaNow = 0;
+const clock = { now: () => base + mediaNow, monotonic: () => mediaNow };
+const store = await MediaStore.open({ root, clock, segmentDurationMs: 2000, minFreeBytes: 0, log: new Logger({ component: "store", sink: new MemorySink() }) });
+const prev = Math.max(0, ...(await store.cameras()).map((c) => c.lastMs));
+base = Math.max(base, prev + 1000);
 const w = store.writer("cam1", "main");
 w.init(media.init, media.info);
-const base = Date.now();
 for (let n = 0; ; n++) {
   const f = fragmentAt(media, n);
-  await w.fragment(f.bytes, f.info, base + f.info.startMs + f.info.durationMs);
+  mediaNow = f.info.startMs + f.info.durationMs;
+  await w.fragment(f.bytes, f.info, base + mediaNow);
   const cur = w.current();
   if (cur) process.stdout.write(`F ${cur.startMs} ${cur.endMs}\n`);
   await Bun.sleep(15);

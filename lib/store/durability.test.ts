@@ -1,0 +1,166 @@
+/**
+ * The loss budget under a slow disk (issue 13 item 1): an injected fsync that takes 500 ms
+ * models an SD card or a loaded eMMC. Every fragment must be on stable storage within 1 s of
+ * arriving (so a power cut loses ≤ 1 s per stream), with several streams writing at once; a
+ * disk slower than the budget makes the writer drop fragments with a "disk-slow" gap and
+ * report its lag instead of queueing without bound.
+ */
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtemp, readlink, rm } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { ManualClock } from "../clock.ts";
+import { fsyncDir } from "../fsutil.ts";
+import { Logger, MemorySink } from "../log/index.ts";
+import { MediaStore } from "./index.ts";
+import { fragmentAt, makeMedia, type Media } from "./testdata/media.ts";
+
+let dir: string;
+let media: Media;
+const T0 = Date.UTC(2026, 0, 10, 12, 0, 0);
+setDefaultTimeout(120_000);
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "store-durability-"));
+  media = await makeMedia(dir, 10);
+}, 60_000);
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A disk whose fsyncs take `delayMs`, recording what each completed fsync made durable. */
+function slowDisk(delayMs: () => number) {
+  const fileSyncs: { path: string; size: number; doneAt: number }[] = [];
+  const dirSyncs: { dir: string; startAt: number; doneAt: number }[] = [];
+  return {
+    fileSyncs,
+    dirSyncs,
+    sync: {
+      file: async (fh: FileHandle) => {
+        const path = await readlink(`/proc/self/fd/${fh.fd}`);
+        const size = (await fh.stat()).size; // what this fsync covers: everything written before it
+        await Bun.sleep(delayMs());
+        await fh.sync();
+        fileSyncs.push({ path, size, doneAt: performance.now() });
+      },
+      dir: async (d: string) => {
+        const startAt = performance.now();
+        await Bun.sleep(delayMs());
+        await fsyncDir(d);
+        dirSyncs.push({ dir: d, startAt, doneAt: performance.now() });
+      },
+    },
+  };
+}
+
+test("slow fsync (500 ms), 3 streams at 10 fragments/s: every fragment durable within 1 s of arriving", async () => {
+  const disk = slowDisk(() => 500);
+  const clock = new ManualClock(T0);
+  const root = join(dir, "slow");
+  const store = await MediaStore.open({ root, clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 2000, minFreeBytes: 0, durabilityMs: 200, sync: disk.sync });
+  const written: { path: string; end: number; arrived: number; created: number }[] = [];
+  const start = performance.now();
+  const PERIOD = 100; // 5× real time: 0.5 s fragments every 100 ms
+  const N = 40;
+  const streams = ["cam1", "cam2", "cam3"].map(async (cam) => {
+    const w = store.writer(cam, "main");
+    w.init(media.init, media.info);
+    const created = new Map<string, number>();
+    for (let n = 0; n < N; n++) {
+      const due = start + n * PERIOD;
+      if (performance.now() < due) await Bun.sleep(due - performance.now());
+      const f = fragmentAt(media, n);
+      clock.set(T0 + f.info.startMs + f.info.durationMs);
+      // It arrived when it was due: a writer that makes the reader wait is late too.
+      await w.fragment(f.bytes, f.info, clock.now());
+      const cur = w.current()!;
+      const path = join(root, cur.path);
+      if (!created.has(path)) created.set(path, due);
+      written.push({ path, end: cur.bytes, arrived: due, created: created.get(path)! });
+    }
+    await w.end("stopped");
+  });
+  await Promise.all(streams);
+  await store.close();
+
+  const lags = written.map((f) => {
+    const file = disk.fileSyncs.filter((s) => s.path === f.path && s.size >= f.end).map((s) => s.doneAt);
+    const dirDone = disk.dirSyncs.filter((s) => s.dir === dirname(f.path) && s.doneAt >= f.created).map((s) => s.doneAt);
+    return Math.max(Math.min(...file), Math.min(...dirDone)) - f.arrived;
+  });
+  const worst = Math.max(...lags);
+  console.log(`fragments ${written.length}; fsyncs ${disk.fileSyncs.length} (per fragment: ${(disk.fileSyncs.length / written.length).toFixed(2)}); durable after arrival: worst ${Math.round(worst)} ms, median ${Math.round(lags.sort((a, b) => a - b)[lags.length >> 1]!)} ms`);
+  // The requirement itself is a deadline (≤ 1 s lost per crash); expected worst ≈ tick 200 + fsync 500.
+  expect(worst).toBeLessThanOrEqual(1000);
+  // Group commit: fewer fsyncs than fragments.
+  expect(disk.fileSyncs.length).toBeLessThan(written.length);
+});
+
+test("fsyncs slower than the budget: the writer says lagging with its lag, nothing is queued in memory", async () => {
+  const disk = slowDisk(() => 2500);
+  const clock = new ManualClock(T0);
+  const store = await MediaStore.open({ root: join(dir, "lagging"), clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 60_000, minFreeBytes: 0, durabilityMs: 200, sync: disk.sync });
+  const w = store.writer("cam1", "main");
+  w.init(media.init, media.info);
+  const seen: { state: string; lagMs: number; queued: number }[] = [];
+  for (let n = 0; n < 30; n++) {
+    const f = fragmentAt(media, n);
+    clock.set(T0 + f.info.startMs + f.info.durationMs);
+    await w.fragment(f.bytes, f.info, clock.now());
+    seen.push(w.status());
+    await Bun.sleep(100);
+  }
+  expect(seen.some((s) => s.state === "lagging" && s.lagMs > 1000)).toBe(true);
+  expect(Math.max(...seen.map((s) => s.queued))).toBeLessThanOrEqual(1);
+  await store.close();
+});
+
+test("writes stuck (the writer busy closing a segment on a disk that does not answer): the backlog is bounded, fragments dropped with a disk-slow gap, then recording resumes", async () => {
+  let delay = 6000;
+  const disk = slowDisk(() => delay);
+  const clock = new ManualClock(T0);
+  const root = join(dir, "stalled");
+  const store = await MediaStore.open({ root, clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 60_000, minFreeBytes: 0, durabilityMs: 200, sync: disk.sync });
+  const w = store.writer("cam1", "main");
+  w.init(media.init, media.info);
+  let n = 0;
+  const next = () => {
+    const f = fragmentAt(media, n++);
+    clock.set(T0 + f.info.startMs + f.info.durationMs);
+    return w.fragment(f.bytes, f.info, clock.now());
+  };
+  for (let i = 0; i < 4; i++) await next();
+  // The camera re-negotiates: the new session waits for the old segment's final fsync (6 s).
+  w.init(media.init, media.info);
+  let maxQueued = 0;
+  const states = new Set<string>();
+  for (let i = 0; i < 100; i++) {
+    void next(); // the native engine does not wait either
+    maxQueued = Math.max(maxQueued, w.status().queued);
+    states.add(w.status().state);
+    await Bun.sleep(20);
+  }
+  delay = 10; // the disk answers again
+  await until(() => w.status().queued === 0, 20_000);
+  for (let i = 0; i < 6; i++) await next();
+  await w.settled();
+  expect(states.has("disk-slow")).toBe(true);
+  expect(maxQueued).toBeLessThanOrEqual(64);
+  expect(w.status().dropped).toBeGreaterThan(0);
+  expect(w.status().state).toBe("writing");
+  const tl = await store.timeline({ cameraId: "cam1", fromMs: T0, toMs: clock.now() + 1000 });
+  const slow = tl.gaps.filter((g) => g.reason === "disk-slow");
+  expect(slow.length).toBe(1);
+  expect(slow[0]!.endMs).toBeLessThan(clock.now()); // closed: recording resumed
+  expect(tl.ranges.at(-1)!.endMs).toBeGreaterThan(slow[0]!.endMs);
+  await store.close();
+});
+
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error("timed out");
+    await Bun.sleep(50);
+  }
+}
