@@ -61,7 +61,8 @@ export class NativeSession implements IngestSession {
     const conn = await RtspConnection.open(u.host, u.port, timeout);
     this.conn = conn;
     if (this.killed) return conn.close();
-    conn.onData = this.p.handlers.activity;
+    // The stall watchdog is fed by video RTP only (below): RTCP reports and keep-alive answers
+    // keep flowing while a camera sends no pictures, and must not hide the stall.
     conn.onClose = (why) => this.finish({ reason: "camera-offline", detail: why });
 
     let res = await conn.request("DESCRIBE", u.cleanUrl, { Accept: "application/sdp" }, timeout);
@@ -133,6 +134,7 @@ export class NativeSession implements IngestSession {
         if (ch === 0) {
           if (videoSsrc !== undefined && pkt.ssrc !== videoSsrc) frag.discontinuity("camera changed its RTP source (SSRC): new recording session");
           videoSsrc = pkt.ssrc;
+          this.p.handlers.activity();
           vdepay.push(pkt);
         } else if (ch === 2) adepay?.push(pkt);
       } catch (e) {
