@@ -452,7 +452,7 @@ async function loadApi(_log: Logger): Promise<ApiModule | undefined> {
 function toCameraView(c: CameraStatus): {
   id: string;
   name: string;
-  streams: { stream: StreamKind; status: "connecting" | "recording" | "stalled" | "failed" | "disabled"; reason?: string; sinceMs?: number; codec?: string; width?: number; height?: number }[];
+  streams: { stream: StreamKind; status: "connecting" | "recording" | "stalled" | "failed" | "disabled"; reason?: string; sinceMs?: number; codec?: string; width?: number; height?: number; audio?: { codec: string; recorded: boolean; detail?: string } }[];
 } {
   return {
     id: c.id,
@@ -465,6 +465,7 @@ function toCameraView(c: CameraStatus): {
       ...(s.codec ? { codec: s.codec } : {}),
       ...(s.width ? { width: s.width } : {}),
       ...(s.height ? { height: s.height } : {}),
+      ...(s.audio ? { audio: { codec: s.audio, recorded: s.audioRecorded ?? false, ...(s.audioDetail ? { detail: s.audioDetail } : {}) } } : {}),
     })),
   };
 }

@@ -275,6 +275,7 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
         ...(s.sinceMs !== undefined ? { since: iso(s.sinceMs) } : {}),
         ...(s.codec ? { codec: s.codec } : {}),
         ...(s.width ? { width: s.width, height: s.height } : {}),
+        ...(s.audio ? { audio: s.audio } : {}),
         ...(rec.has(`${cam.id}/${s.stream}`) ? { recorded: rec.get(`${cam.id}/${s.stream}`) } : {}),
       })),
     };

@@ -32,6 +32,10 @@ export const StreamOut = z.object({
   codec: z.string().optional(),
   width: z.number().optional(),
   height: z.number().optional(),
+  audio: z
+    .object({ codec: z.string(), recorded: z.boolean(), detail: z.string().optional() })
+    .optional()
+    .describe("the camera's audio track: its codec, whether it is recorded, and why not / how"),
   recorded: z
     .object({ first: z.string(), last: z.string(), bytes: z.number(), segments: z.number() })
     .optional()

@@ -20,6 +20,8 @@ export interface StreamView {
   codec?: string;
   width?: number;
   height?: number;
+  /** The camera's audio track: codec, whether it is recorded, and why not / how. */
+  audio?: { codec: string; recorded: boolean; detail?: string };
 }
 
 export interface CameraView {

@@ -8,7 +8,8 @@ import net from "node:net";
 import { createHash } from "node:crypto";
 
 export type VideoCodec = "h264" | "h265";
-export type AudioCodec = "aac" | "pcmu" | "pcma";
+/** aac: RFC 3640 mpeg4-generic; latm: RFC 6416 MP4A-LATM; pcmu/pcma: G.711. */
+export type AudioCodec = "aac" | "latm" | "pcmu" | "pcma";
 
 export interface StreamDescription {
   /** Video codec if supported; undefined with `unsupportedVideo` set otherwise. */
@@ -16,6 +17,10 @@ export interface StreamDescription {
   unsupportedVideo?: string;
   audio?: AudioCodec;
   unsupportedAudio?: string;
+  /** Set by the engine once it has decided: whether the audio track goes into the recording. */
+  audioRecorded?: boolean;
+  /** Why audio is not recorded, or how it is (e.g. G.711 stored losslessly as FLAC). */
+  audioDetail?: string;
   sdp: string;
 }
 
@@ -111,6 +116,7 @@ export function parseSdp(sdp: string): StreamDescription {
       else out.unsupportedVideo ??= enc;
     } else if (kind === "audio" && !out.audio) {
       if (enc === "MPEG4-GENERIC") out.audio = "aac";
+      else if (enc === "MP4A-LATM") out.audio = "latm";
       else if (enc === "PCMU") out.audio = "pcmu";
       else if (enc === "PCMA") out.audio = "pcma";
       else out.unsupportedAudio ??= enc;

@@ -43,6 +43,9 @@ export interface StreamStatus {
   width?: number;
   height?: number;
   audio?: string;
+  /** Whether the camera's audio goes into the recording, and why not / how (e.g. G.711 as FLAC). */
+  audioRecorded?: boolean;
+  audioDetail?: string;
   /** Pipeline starts since this ingest began (1 = never restarted). */
   sessions: number;
   pid?: number;
@@ -202,7 +205,9 @@ export class StreamIngest {
       fps: recording ? Math.round((recent.reduce((a, s) => a + s.frames, 0) * 10_000) / dur) / 10 : 0,
       lastFragmentAt: this.lastFragmentAt === null ? null : iso(this.lastFragmentAt),
       ...(video ? { codec: video.codec, width: video.width, height: video.height } : this.desc ? { codec: this.desc.video } : {}),
-      ...(this.desc?.audio ? { audio: this.desc.audio } : {}),
+      ...(this.desc?.audio || this.desc?.unsupportedAudio ? { audio: this.desc.audio ?? this.desc.unsupportedAudio } : {}),
+      ...(this.desc?.audioRecorded !== undefined ? { audioRecorded: this.desc.audioRecorded } : {}),
+      ...(this.desc?.audioDetail ? { audioDetail: this.desc.audioDetail } : {}),
       sessions: this.sessions,
       ...(this.current?.pid !== undefined ? { pid: this.current.pid } : {}),
     };

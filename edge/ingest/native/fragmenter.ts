@@ -22,12 +22,21 @@
  * jump (camera restart, SSRC change): writing across such a jump would break the timing.
  */
 import { muxFragment, muxInit, muxedFragmentInfo, parseInit, type FragmentInfo, type InitInfo, type MuxAudioTrack, type MuxRun, type MuxSample, type MuxTrack, type MuxVideoTrack } from "../../../lib/mp4/index.ts";
-import { h264Sps, h265Sps, type AacConfig } from "./codec.ts";
+import { h264Sps, h265Sps } from "./codec.ts";
 import type { AccessUnit, AudioFrame } from "./rtp.ts";
 
 export interface SessionChange {
   reason: "restart";
   detail: string;
+}
+
+export interface FragmenterAudio {
+  codec: "aac" | "flac";
+  sampleRate: number;
+  channels: number;
+  /** AudioSpecificConfig (aac) or dfLa metadata blocks (flac). */
+  config: Uint8Array;
+  clockRate: number;
 }
 
 export interface FragmenterOptions {
@@ -36,7 +45,8 @@ export interface FragmenterOptions {
   vps?: Uint8Array[];
   sps?: Uint8Array[];
   pps?: Uint8Array[];
-  audio?: AacConfig & { clockRate: number };
+  /** The audio track: AAC frames (RFC 3640 or LATM) or FLAC frames (from G.711). */
+  audio?: FragmenterAudio;
   fragmentMs?: number;
   now: () => number;
   onInit: (bytes: Uint8Array, info: InitInfo, change?: SessionChange) => void;
@@ -111,7 +121,7 @@ export class Fragmenter {
   private fragDts = 0;
   private fragDur = 0;
   private seq = 0;
-  private audioQ: { ext: number; data: Uint8Array }[] = [];
+  private audioQ: { ext: number; data: Uint8Array; duration: number }[] = [];
   /** RTP-Info anchors (same instant on both clocks), or arrival-based estimates. */
   private vRef: number | undefined;
   private aRef: number | undefined;
@@ -256,7 +266,7 @@ export class Fragmenter {
       this.aRef = ext;
     }
     if (!this.started) return;
-    this.audioQ.push({ ext, data: f.data });
+    this.audioQ.push({ ext, data: f.data, duration: f.duration ?? 1024 });
     if (this.audioQ.length > MAX_AUDIO_QUEUE) this.audioQ.shift();
   }
 
@@ -326,7 +336,7 @@ export class Fragmenter {
         this.audioQ.shift();
         if (t < 0) continue;
         if (first === undefined) first = Math.round(t * a.clockRate);
-        take.push({ parts: [f.data], duration: 1024, keyframe: true, cts: 0 });
+        take.push({ parts: [f.data], duration: f.duration, keyframe: true, cts: 0 });
       }
       if (take.length && first !== undefined) runs.push({ trackId: 2, baseDecodeTime: first, nalPrefix: false, samples: take });
     }
@@ -366,7 +376,7 @@ export class Fragmenter {
     };
     const tracks: MuxTrack[] = [video];
     const a = this.o.audio;
-    if (a) tracks.push({ kind: "audio", codec: "aac", sampleRate: a.sampleRate, channels: a.channels, config: a.config, timescale: a.clockRate } satisfies MuxAudioTrack);
+    if (a) tracks.push({ kind: "audio", codec: a.codec, sampleRate: a.sampleRate, channels: a.channels, config: a.config, timescale: a.clockRate } satisfies MuxAudioTrack);
     const bytes = muxInit(tracks);
     this.timescales = new Map(tracks.map((t, i) => [i + 1, t.timescale]));
     this.init = { bytes, info: parseInit(bytes), width: size.width, height: size.height, reorder: size.reorder };
