@@ -69,6 +69,8 @@ interface Held {
   key: boolean;
   /** Decode time relative to the session base; undefined until known. */
   dts: number | undefined;
+  /** Stamped like the previous picture; its time (and the previous one's duration) waits for the next. */
+  dup?: boolean;
 }
 
 /** Extends 32-bit RTP timestamps to a monotonic-ish number, wrap-around handled. */
@@ -126,6 +128,8 @@ export class Fragmenter {
   private vRef: number | undefined;
   private aRef: number | undefined;
   private lastVideo: { ext: number; at: number } | undefined;
+  /** Presentation time shared by the last two pictures (the later one got +1 tick), until the next. */
+  private dupOf: number | undefined;
 
   constructor(private readonly o: FragmenterOptions) {
     this.codec = o.codec;
@@ -158,16 +162,30 @@ export class Fragmenter {
         else if (t === 34) this.pps = n;
       }
     }
-    const ext = this.vext.next(au.timestamp);
+    let ext = this.vext.next(au.timestamp);
     this.lastVideo = { ext, at: this.o.now() };
     const last = this.held.at(-1);
     if (this.started && last) {
       if (ext === last.ext) {
-        // The same picture split by a stray marker bit: one sample.
-        last.nals.push(...au.nals);
-        last.key ||= key;
-        return;
+        if (!this.startsPicture(au.nals)) {
+          // The same picture split by a stray marker bit: one sample.
+          last.nals.push(...au.nals);
+          last.key ||= key;
+          return;
+        }
+        // A new picture stamped with the previous one's time (seen from live encoders): two
+        // samples cannot share a presentation time. One tick later for now; without B-frames
+        // it moves halfway to the next picture once that arrives (players and ffmpeg's
+        // frame-rate based timing keep the two frames apart then).
+        this.dupOf = this.reorder === 0 ? ext : undefined;
+        ext += 1;
+      } else if (last.dup && this.dupOf !== undefined && last.dts !== undefined && ext > last.ext + 1) {
+        const mid = this.dupOf + Math.floor((ext - this.dupOf) / 2);
+        last.ext = mid;
+        last.dts = this.lastDts = mid - this.base;
+        this.maxPts = Math.max(this.maxPts, last.dts);
       }
+      if (this.dupOf === undefined || ext !== this.dupOf + 1) for (const h of this.held) h.dup = false;
       const why = this.misfit(ext - this.base);
       if (why) this.discontinuity(why);
     }
@@ -201,7 +219,22 @@ export class Fragmenter {
       this.change = undefined;
       this.o.onInit(this.init.bytes, this.init.info, change);
     }
-    this.place({ ext, nals: au.nals, key, dts: undefined });
+    this.place({ ext, nals: au.nals, key, dts: undefined, ...(this.dupOf !== undefined && ext === this.dupOf + 1 ? { dup: true } : {}) });
+    if (!this.held.at(-1)?.dup) this.dupOf = undefined;
+  }
+
+  /** Whether these NAL units begin a new picture (a slice with first_mb_in_slice = 0 / first_slice_segment_in_pic_flag). */
+  private startsPicture(nals: Uint8Array[]): boolean {
+    for (const n of nals) {
+      if (this.codec === "h264") {
+        const t = n[0]! & 0x1f;
+        if (t >= 1 && t <= 5) return n.length > 1 && (n[1]! & 0x80) !== 0;
+      } else {
+        const t = (n[0]! >> 1) & 0x3f;
+        if (t < 32) return n.length > 2 && (n[2]! & 0x80) !== 0;
+      }
+    }
+    return false;
   }
 
   /** Why a frame with this pts cannot follow in this session (undefined: it fits). */
@@ -250,7 +283,7 @@ export class Fragmenter {
   }
 
   private drain(): void {
-    while (this.held.length >= 2 && this.held[0]!.dts !== undefined && this.held[1]!.dts !== undefined) {
+    while (this.held.length >= 2 && this.held[0]!.dts !== undefined && this.held[1]!.dts !== undefined && !this.held[1]!.dup) {
       const h = this.held.shift()!;
       this.finish(h, this.held[0]!.dts! - h.dts!);
     }
@@ -276,6 +309,8 @@ export class Fragmenter {
   }
 
   private endSession(): void {
+    for (const h of this.held) h.dup = false;
+    this.dupOf = undefined;
     if (this.started && this.held.length) {
       if (this.held[0]!.dts === undefined) {
         // The session ends within its first 2D frames: decode times as if D were that small.

@@ -292,6 +292,19 @@ describe("native engine: B-frames and camera timestamp faults", () => {
     expect((await strictDecode(sessionFile(got, 1))).frames).toBe(20);
   }, 30_000);
 
+  test("two pictures stamped with the same RTP time: two samples in one session, not one merged sample", async () => {
+    const pkts = await gstRtp("h264", 30, false);
+    const { depay, frag, got } = pipeline("h264");
+    // Frame 10 carries frame 9's timestamp (a live encoder's duplicate).
+    let t9 = 0;
+    feedRtp(depay, pkts, (au, t) => (au === 9 ? (t9 = t) : au === 10 ? t9 : t));
+    frag.flushAll();
+    expect(got.inits.map((i) => i.change?.detail)).toEqual([undefined]);
+    const r = await strictDecode(sessionFile(got, 1));
+    expect(r.err).toBe("");
+    expect(r.frames).toBe(30);
+  }, 30_000);
+
   test("B-frames and a backward jump of 0.5 s, then the 32-bit wrap: every session decodes cleanly", async () => {
     const pkts = await gstRtp("h264", 60, true);
     const { depay, frag, got } = pipeline("h264");
