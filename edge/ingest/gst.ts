@@ -49,7 +49,7 @@ class GstSession implements IngestSession {
     if (audioName !== undefined) {
       const recorded = recordsAudio(desc.audio);
       desc.audioRecorded = recorded;
-      if (!recorded) desc.audioDetail = `${audioName} audio is not recorded by the gstreamer engine (the native engine records G.711 losslessly as FLAC)`;
+      if (!recorded) desc.audioDetail = `${audioName} audio is not recorded by the gstreamer engine (the native engine records G.711 losslessly as FLAC, and LATM)`;
       if (!recorded) p.log.info("audio track not recorded (no stream-copy path into MP4)", { audio: audioName });
     }
     p.handlers.described(desc);

@@ -9,16 +9,19 @@ export interface PipelineSpec {
   user?: string;
   password?: string;
   video: VideoCodec;
-  /** Recorded only when mp4mux can carry it without transcoding (AAC, LATM); G.711 is dropped. */
+  /** Recorded only when mp4mux can carry it without transcoding (AAC); G.711 and LATM are dropped. */
   audio?: AudioCodec;
   latencyMs: number;
 }
 
 export const GST_LAUNCH = "gst-launch-1.0";
 
-/** Whether an audio codec goes into the recording; mp4mux has no G.711 sample entry. */
-export function recordsAudio(a: AudioCodec | undefined): a is "aac" | "latm" {
-  return a === "aac" || a === "latm";
+/**
+ * Whether an audio codec goes into the recording: mp4mux has no G.711 sample entry, and
+ * rtpmp4adepay → aacparse → mp4mux writes LATM audio that ffmpeg cannot decode (GStreamer 1.22).
+ */
+export function recordsAudio(a: AudioCodec | undefined): a is "aac" {
+  return a === "aac";
 }
 
 export function pipelineArgs(spec: PipelineSpec): string[] {
@@ -41,7 +44,7 @@ export function pipelineArgs(spec: PipelineSpec): string[] {
     // An unlinked rtspsrc pad stops the whole pipeline (not-linked), so audio that is not
     // recorded still needs a sink.
     if (recordsAudio(spec.audio)) {
-      args.push("src.", "!", "application/x-rtp,media=audio", "!", spec.audio === "latm" ? "rtpmp4adepay" : "rtpmp4gdepay", "!", "aacparse", "!", "queue", "!", "mux.");
+      args.push("src.", "!", "application/x-rtp,media=audio", "!", "rtpmp4gdepay", "!", "aacparse", "!", "queue", "!", "mux.");
     } else {
       args.push("src.", "!", "application/x-rtp,media=audio", "!", "fakesink", "sync=false", "async=false");
     }
