@@ -25,7 +25,9 @@ export function recordsAudio(a: AudioCodec | undefined): a is "aac" {
 }
 
 export function pipelineArgs(spec: PipelineSpec): string[] {
-  const src = ["rtspsrc", "name=src", `location=${spec.url}`, "protocols=tcp", `latency=${spec.latencyMs}`];
+  // buffer-mode=none: timestamps from RTP alone. The default (slave) smooths them with arrival
+  // times, which squeezes the burst of frames after connecting closer than a frame apart.
+  const src = ["rtspsrc", "name=src", `location=${spec.url}`, "protocols=tcp", `latency=${spec.latencyMs}`, "buffer-mode=none"];
   // Credentials go as properties, not in the URL: rtspsrc then answers Digest challenges itself.
   if (spec.user !== undefined) src.push(`user-id=${spec.user}`);
   if (spec.password !== undefined) src.push(`user-pw=${spec.password}`);
