@@ -121,6 +121,8 @@ export class Fragmenter {
   private lastDur = 3000;
   private samples: MuxSample[] = [];
   private fragDts = 0;
+  /** Latest presentation time in the fragment being built (relative to base). */
+  private fragMaxPts = -Infinity;
   private fragDur = 0;
   private seq = 0;
   private audioQ: { ext: number; data: Uint8Array; duration: number }[] = [];
@@ -346,12 +348,19 @@ export class Fragmenter {
     // Cut at keyframes, and before a sample that would take the fragment past fragmentMs: parts
     // stay ≤ 500 ms (LL-HLS PART-TARGET), and the cut costs no extra latency (we emit when the
     // sample that would overflow arrives, the moment it would otherwise have been appended).
-    if (this.samples.length && (h.key || this.fragDur + dur > this.fragTicks)) this.emitFragment();
-    if (!this.samples.length) this.fragDts = dts;
+    // With B-frames a time cut waits for a clean point: no frame from here on is shown before
+    // the fragment's last-shown frame (a window ending at this fragment would otherwise lack
+    // B-frames shown before its end). Later frames all come after the last decode time given
+    // out (misfit() ends the session otherwise); the frames held back are checked one by one.
+    const m = this.fragMaxPts;
+    const clean = pts > m && m <= this.lastDts && this.held.every((x) => x.ext - this.base > m);
+    if (this.samples.length && (h.key || (clean && this.fragDur + dur > this.fragTicks))) this.emitFragment();
+    if (!this.samples.length) (this.fragDts = dts), (this.fragMaxPts = -Infinity);
     this.samples.push({ parts: h.nals, duration: dur, keyframe: h.key, cts: pts - dts });
     this.fragDur += dur;
+    this.fragMaxPts = Math.max(this.fragMaxPts, pts);
     if (dur > 0 && dur < VIDEO_RATE) this.lastDur = dur;
-    if (this.fragDur >= this.fragTicks) this.emitFragment();
+    if (this.reorder === 0 && this.fragDur >= this.fragTicks) this.emitFragment();
   }
 
   private emitFragment(): void {
