@@ -26,7 +26,7 @@ function view(c: SimCamera) {
 const resolutionBody = z.object({ width: z.number().int(), height: z.number().int() });
 const eventBody = z.object({ type: z.enum(["motion", "input"]), state: z.boolean() });
 const secondsBody = z.object({ seconds: z.number().min(-3600).max(3600) });
-const rateBody = z.object({ rate: z.number().min(0.5).max(2) });
+const rateBody = z.object({ rate: z.number().min(0.5).max(1) });
 const restartBody = z.object({ delayMs: z.number().int().min(0).max(600_000).optional() });
 
 export function startControl(sim: Camsim, host: string, port: number, log: Logger): { url: string; stop(): Promise<void> } {

@@ -95,9 +95,12 @@ export interface Camsim {
   /** Stop, wait delayMs (default 2000), start; resolves when the camera is back. Clears a stall. */
   restart(id: string, delayMs?: number): Promise<void>;
   setResolution(id: string, width: number, height: number): Promise<void>;
-  /** RTP timestamps of every stream of the camera jump by `seconds` (−3600..3600), as behind a proxy that rewrites them. */
+  /**
+   * RTP timestamps of every stream of the camera jump by `seconds` (−3600..3600). Backward: at
+   * once, as behind a proxy that rewrites them; forward: the stream pauses that long first.
+   */
   jump(id: string, seconds: number): Promise<void>;
-  /** The camera's media clock runs at `rate` × real time (0.5..2; 1 = correct): a slow or fast crystal. */
+  /** The camera's media clock runs at `rate` × real time (0.5..1; 1 = correct): a slow crystal. */
   setClockRate(id: string, rate: number): Promise<void>;
   /**
    * The camera's host clock steps by `seconds` (an NTP correction): its ONVIF time moves, and so
@@ -375,7 +378,7 @@ export async function startCamsim(opts: CamsimOptions): Promise<Camsim> {
     },
     setClockRate: (id, rate) => {
       const c = get(id);
-      if (!Number.isFinite(rate) || rate < 0.5 || rate > 2) throw new CamsimError(`rate must be a number 0.5..2, got ${rate}`);
+      if (!Number.isFinite(rate) || rate < 0.5 || rate > 1) throw new CamsimError(`rate must be a number 0.5..1, got ${rate}`);
       return serial(c, async () => {
         await rtsp.send({ cmd: "rate", camera: c.id, rate });
         clog(c).info("media clock rate changed", { rate });

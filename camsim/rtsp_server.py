@@ -181,9 +181,11 @@ class Stream:
 
 class CameraClock:
     """The camera's media clock as RTP timestamps show it: jumps (a proxy, an NTP step on a camera
-    that stamps RTP from its wall clock) and a rate (a slow or fast crystal). Applied to buffer
-    times in front of each payloader; every pad folds changes in at its own next buffer, since
-    each shared media pipeline has its own running time."""
+    that stamps RTP from its wall clock) and a rate (a slow crystal). Applied to buffer times in
+    front of each payloader; every pad folds changes in at its own next buffer, since each shared
+    media pipeline has its own running time. The server's sinks sync to the clock: a backward
+    jump or a slower rate goes out at once, a forward jump of J s holds the stream back J s
+    first (the camera pauses, then resumes J s ahead)."""
 
     def __init__(self):
         self.version = 0
@@ -336,8 +338,8 @@ class Server:
             cam.clock.jump(seconds)
         elif cmd == "rate":
             rate = float(msg["rate"])
-            if not 0.5 <= rate <= 2.0:
-                raise ValueError("clock rate %r out of range (0.5..2.0)" % rate)
+            if not 0.5 <= rate <= 1.0:
+                raise ValueError("clock rate %r out of range (0.5..1.0)" % rate)
             cam.clock.set_rate(rate)
         else:
             raise ValueError("unknown command %r" % cmd)
