@@ -181,7 +181,7 @@ export async function startCamsim(opts: CamsimOptions): Promise<Camsim> {
   const audioCodec = opts.audioCodec ?? "aac";
   if (!["aac", "latm", "pcmu", "pcma"].includes(audioCodec)) throw new CamsimError(`audioCodec must be aac, latm, pcmu or pcma, got ${audioCodec}`);
   const codec = opts.codec ?? "h264";
-  if (codec !== "h264" && codec !== "h265") throw new CamsimError(`codec must be h264 or h265, got ${codec}`);
+  if (codec !== "h264" && codec !== "h265" && codec !== "mjpeg") throw new CamsimError(`codec must be h264, h265 or mjpeg, got ${codec}`);
   const bframes = opts.bframes ?? 0;
   if (!Number.isInteger(bframes) || bframes < 0 || bframes > 3) throw new CamsimError(`bframes must be an integer 0..3, got ${bframes}`);
   const tsOffset = opts.rtpTimestampOffset;

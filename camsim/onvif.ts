@@ -247,10 +247,10 @@ export function startOnvif(model: DeviceModel, opts: OnvifOptions): OnvifDevice 
       `<trt:${tag} token="${p}" fixed="true"><tt:Name>${p}</tt:Name>` +
       `<tt:VideoSourceConfiguration token="vsc"><tt:Name>video</tt:Name><tt:UseCount>2</tt:UseCount><tt:SourceToken>VideoSource_1</tt:SourceToken><tt:Bounds x="0" y="0" width="${m.width}" height="${m.height}"/></tt:VideoSourceConfiguration>` +
       audio +
-      `<tt:VideoEncoderConfiguration token="vec_${p}"><tt:Name>${p}</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>${model.codec === "h265" ? "H265" : "H264"}</tt:Encoding>` +
+      `<tt:VideoEncoderConfiguration token="vec_${p}"><tt:Name>${p}</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>${model.codec === "h265" ? "H265" : model.codec === "mjpeg" ? "JPEG" : "H264"}</tt:Encoding>` +
       `<tt:Resolution><tt:Width>${s.width}</tt:Width><tt:Height>${s.height}</tt:Height></tt:Resolution><tt:Quality>5</tt:Quality>` +
       `<tt:RateControl><tt:FrameRateLimit>${s.fps}</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval><tt:BitrateLimit>${s.bitrateKbps}</tt:BitrateLimit></tt:RateControl>` +
-      (model.codec === "h265" ? "" : `<tt:H264><tt:GovLength>${s.fps}</tt:GovLength><tt:H264Profile>Baseline</tt:H264Profile></tt:H264>`) +
+      (model.codec !== "h264" ? "" : `<tt:H264><tt:GovLength>${s.fps}</tt:GovLength><tt:H264Profile>Baseline</tt:H264Profile></tt:H264>`) +
       `<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>0</tt:Port><tt:TTL>0</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast>` +
       `<tt:SessionTimeout>PT60S</tt:SessionTimeout></tt:VideoEncoderConfiguration>` +
       audioEnc +

@@ -31,7 +31,7 @@ export interface RtspConfig {
   cameras: { id: string; name: string; main: StreamSpec; sub: StreamSpec }[];
 }
 
-export type VideoCodec = "h264" | "h265";
+export type VideoCodec = "h264" | "h265" | "mjpeg";
 /** aac: RFC 3640 mpeg4-generic; latm: RFC 6416 MP4A-LATM; pcmu/pcma: G.711 μ-law/A-law. */
 export type AudioCodec = "aac" | "latm" | "pcmu" | "pcma";
 

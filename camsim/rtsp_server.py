@@ -67,7 +67,13 @@ class Stream:
         fps = self.fps
         codec = cfg.get("codec", "h264")
         bframes = int(cfg.get("bframes", 0))
-        if codec == "h265":
+        pay_opts = " config-interval=-1"
+        if codec == "mjpeg":
+            # Motion JPEG (RFC 2435), as older and cheap cameras send: the edge must say it cannot record it.
+            enc = "jpegenc name=enc quality=50"
+            pay = "rtpjpegpay"
+            pay_opts = ""
+        elif codec == "h265":
             # x265's zerolatency tune forbids B-frames; without it, a short lookahead keeps latency low.
             enc = (
                 "x265enc name=enc speed-preset=ultrafast key-int-max=%d bitrate=%d %s ! video/x-h265,profile=main"
@@ -90,13 +96,13 @@ class Stream:
             "textoverlay text=%s halignment=left valignment=top shaded-background=true ! "
             "clockoverlay time-format=%s halignment=right valignment=top shaded-background=true ! "
             "%s ! valve name=vvalve drop-mode=forward-sticky-events drop=%s ! "
-            "%s name=pay0 pt=96 config-interval=-1%s"
+            "%s name=pay0 pt=%d%s%s"
             % (
                 cfg["pattern"], self.width, self.height, fps,
                 quote(self.cam.name), quote("%Y-%m-%d %H:%M:%S"),
                 enc,
                 "true" if self.cam.stalled else "false",
-                pay, ts_offset,
+                pay, 26 if codec == "mjpeg" else 96, pay_opts, ts_offset,
             )
         )
         audio = ""
@@ -155,7 +161,7 @@ class Stream:
         self.medias = [m for m in self.medias if m is not media]
 
     def caps(self):
-        return Gst.Caps.from_string("video/x-raw,width=%d,height=%d,framerate=%d/1" % (self.width, self.height, self.fps))
+        return Gst.Caps.from_string("video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1" % (self.width, self.height, self.fps))
 
     def set_stalled(self, stalled):
         for media in list(self.medias):

@@ -24,7 +24,7 @@ options:
   --sub-kbps K          sub bitrate (default ${DEFAULT_SUB.bitrateKbps})
   --audio               add an audio track (AAC unless --audio-codec says otherwise)
   --audio-codec C       aac (RFC 3640), latm (MP4A-LATM), pcmu or pcma (G.711); implies --audio
-  --codec C             h264 (default) or h265
+  --codec C             h264 (default), h265 or mjpeg
   --bframes N           B-frames 0..3 (default 0)
   --rtp-timestamp-offset N  first RTP timestamp of every stream (32-bit; default random)
   --motion-every MS     toggle a motion event on every camera every MS milliseconds

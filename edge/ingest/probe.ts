@@ -24,6 +24,13 @@ export interface StreamDescription {
   sdp: string;
 }
 
+/** Why a stream without H.264/H.265 video is not recorded, as the stream status shows it (e.g. MJPEG cameras). */
+export function noVideoReason(desc: StreamDescription): string {
+  return desc.unsupportedVideo
+    ? `the camera sends ${desc.unsupportedVideo} video; Outpost records H.264 or H.265 (set the camera's encoder to one of them)`
+    : "the stream offers no video track";
+}
+
 export type ProbeFailureReason = "camera-offline" | "auth-failed" | "unsupported-codec";
 
 export class ProbeError extends Error {
@@ -75,14 +82,7 @@ export async function describeStream(opts: ProbeOptions): Promise<StreamDescript
     if (res.status === 503) throw new ProbeError("camera-offline", `camera cannot serve the stream now (503) at ${u.cleanUrl}`);
     if (res.status !== 200) throw new ProbeError("camera-offline", `camera answered ${res.status} ${res.statusText} to DESCRIBE`);
     const desc = parseSdp(res.body);
-    if (!desc.video) {
-      throw new ProbeError(
-        "unsupported-codec",
-        desc.unsupportedVideo
-          ? `video codec ${desc.unsupportedVideo} is not supported (H.264 and H.265 are recorded by stream copy)`
-          : "the stream offers no video track",
-      );
-    }
+    if (!desc.video) throw new ProbeError("unsupported-codec", noVideoReason(desc));
     return desc;
   } finally {
     conn.close();

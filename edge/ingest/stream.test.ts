@@ -282,6 +282,22 @@ for (const eng of ENGINES) describe(`StreamIngest against camsim (${eng})`, () =
     await ing.stop();
   }, 20_000);
 
+  test("MJPEG camera → failed / unsupported-codec saying the camera needs H.264 or H.265", async () => {
+    const mj = await startCamsim({ cameras: 1, codec: "mjpeg", main: { width: 320, height: 240, fps: 5, bitrateKbps: 100 }, discoveryPort: null, log: log.child({ component: "camsim" }) });
+    try {
+      const c = mj.camera("cam1");
+      const { ing, sink } = ingest("cam1", "main", { source: { url: c.rtspMain, user: mj.user, password: mj.password } });
+      await until("failed", () => ing.status().state === "failed");
+      expect(ing.status().reason).toBe("unsupported-codec");
+      expect(ing.status().detail).toContain("JPEG");
+      expect(ing.status().detail).toContain("H.264 or H.265");
+      expect(sink.frags.length).toBe(0);
+      await ing.stop();
+    } finally {
+      await mj.close();
+    }
+  }, 30_000);
+
   test("unknown stream path → camera-offline naming the 404", async () => {
     const { ing } = ingest("camY", "main", { source: { url: `rtsp://127.0.0.1:${sim.rtspPort}/nope/main`, user: sim.user, password: sim.password } });
     await until("offline", () => ing.status().reason === "camera-offline");

@@ -4,7 +4,7 @@
  * this process. Failures become ProbeError-style reasons (auth-failed, camera-offline,
  * unsupported-codec) in `done`.
  */
-import { ProbeError, parseRtspUrl, parseSdp, type StreamDescription } from "../probe.ts";
+import { ProbeError, noVideoReason, parseRtspUrl, parseSdp, type StreamDescription } from "../probe.ts";
 import type { IngestSession, SessionParams } from "../source.ts";
 import type { GapReason } from "../../../lib/store/types.ts";
 import { base64Bytes } from "./codec.ts";
@@ -77,12 +77,7 @@ export class NativeSession implements IngestSession {
     const desc: StreamDescription = parseSdp(res.body);
     if (!desc.video) {
       this.p.handlers.described(desc);
-      throw new ProbeError(
-        "unsupported-codec",
-        desc.unsupportedVideo
-          ? `the camera sends ${desc.unsupportedVideo} video; Outpost records H.264 or H.265 (set the camera's encoder to one of them)`
-          : "the stream offers no video track",
-      );
+      throw new ProbeError("unsupported-codec", noVideoReason(desc));
     }
     const base = res.headers["content-base"] ?? res.headers["content-location"] ?? u.cleanUrl;
     const media = parseSdpMedia(res.body, base);
