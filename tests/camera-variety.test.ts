@@ -63,7 +63,6 @@ async function checkSegments(edge: Edge, camera: string): Promise<SegmentCheck[]
 }
 
 function expectClean(segs: SegmentCheck[], min = 2): void {
-  if (process.env.EI_DEBUG) console.log(segs);
   expect(segs.length).toBeGreaterThanOrEqual(min);
   for (const s of segs) {
     expect({ path: s.path, err: s.decodeErr }).toEqual({ path: s.path, err: "" });
