@@ -300,6 +300,38 @@ describe("control API and options", () => {
     expect(malformed.status).toBe(400);
     expect((await malformed.json()).detail).toMatch(/Malformed JSON/);
     expect((await post("/cameras/cam1/restart", { delayMs: -1 })).status).toBe(400);
+    expect((await post("/cameras/cam1/jump", { seconds: 7200 })).status).toBe(400);
+    expect((await post("/cameras/cam1/clock-rate", { rate: 0 })).status).toBe(400);
+    expect((await post("/cameras/cam1/clock-step", {})).status).toBe(400);
+  });
+
+  test("clock faults: clock-rate reaches the RTP timestamps a reader sees; jump is accepted; clock-step moves the ONVIF time", async () => {
+    // RTP timestamps of cam2's sub stream as an RTSP client sees them (ffprobe's packet pts).
+    const pts = async () => {
+      const r = await run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v", "-read_intervals", "%+1.5", "-show_entries", "packet=pts", "-of", "csv=p=0", auth(sim.cameras[1]!.rtspSub)]);
+      return r.out.split("\n").map((l) => parseInt(l, 10)).filter(Number.isFinite);
+    };
+    const base = await pts();
+    expect(base.length).toBeGreaterThan(5);
+    expect((await post("/cameras/cam2/jump", { seconds: 30 })).status).toBe(200);
+    expect((await post("/cameras/cam2/jump", { seconds: -30 })).status).toBe(200);
+    expect((await post("/cameras/cam2/clock-rate", { rate: 0.5 })).status).toBe(200);
+    // Frames now come 0.5 × 100 ms apart in RTP time.
+    const after = await pts();
+    const step = (after.at(-1)! - after[0]!) / (after.length - 1);
+    expect(step).toBeGreaterThan(0.4 * 9000);
+    expect(step).toBeLessThan(0.6 * 9000);
+    await post("/cameras/cam2/clock-rate", { rate: 1 });
+    const onvifTime = async () => {
+      const r = await fetch(sim.cameras[1]!.onvifUrl, { method: "POST", headers: { "content-type": "application/soap+xml" }, body: '<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><GetSystemDateAndTime xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>' });
+      const x = await r.text();
+      const n = (t: string) => Number(new RegExp(`<tt:${t}>(\\d+)<`).exec(x)![1]);
+      return Date.UTC(n("Year"), n("Month") - 1, n("Day"), n("Hour"), n("Minute"), n("Second"));
+    };
+    const before = await onvifTime();
+    expect((await post("/cameras/cam2/clock-step", { seconds: 3600 })).status).toBe(200);
+    expect((await onvifTime()) - before).toBeGreaterThan(3590_000);
+    await post("/cameras/cam2/clock-step", { seconds: -3600 });
   });
 
   test("bad options are refused before anything starts", async () => {

@@ -25,6 +25,8 @@ function view(c: SimCamera) {
 
 const resolutionBody = z.object({ width: z.number().int(), height: z.number().int() });
 const eventBody = z.object({ type: z.enum(["motion", "input"]), state: z.boolean() });
+const secondsBody = z.object({ seconds: z.number().min(-3600).max(3600) });
+const rateBody = z.object({ rate: z.number().min(0.5).max(1) });
 const restartBody = z.object({ delayMs: z.number().int().min(0).max(600_000).optional() });
 
 export function startControl(sim: Camsim, host: string, port: number, log: Logger): { url: string; stop(): Promise<void> } {
@@ -81,6 +83,28 @@ export function startControl(sim: Camsim, host: string, port: number, log: Logge
     await cam(id);
     const { width, height } = await readJson(c, resolutionBody);
     await run(() => sim.setResolution(id, width, height));
+    return c.json(view(sim.camera(id)));
+  });
+  // Clock faults: RTP timestamps jump; the media clock runs slow or fast; the host clock steps.
+  app.post("/cameras/:id/jump", async (c) => {
+    const id = c.req.param("id");
+    await cam(id);
+    const { seconds } = await readJson(c, secondsBody);
+    await run(() => sim.jump(id, seconds));
+    return c.json(view(sim.camera(id)));
+  });
+  app.post("/cameras/:id/clock-rate", async (c) => {
+    const id = c.req.param("id");
+    await cam(id);
+    const { rate } = await readJson(c, rateBody);
+    await run(() => sim.setClockRate(id, rate));
+    return c.json(view(sim.camera(id)));
+  });
+  app.post("/cameras/:id/clock-step", async (c) => {
+    const id = c.req.param("id");
+    await cam(id);
+    const { seconds } = await readJson(c, secondsBody);
+    await run(() => sim.clockStep(id, seconds));
     return c.json(view(sim.camera(id)));
   });
   app.post("/cameras/:id/events", async (c) => {

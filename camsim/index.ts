@@ -13,11 +13,11 @@ import { startControl } from "./control.ts";
 import { startDiscovery, type DiscoveryResponder } from "./discovery.ts";
 import { EventHub, type EventType } from "./events.ts";
 import { startOnvif, type OnvifDevice } from "./onvif.ts";
-import { RtspServer, type StreamSpec } from "./rtsp.ts";
+import { RtspServer, type AudioCodec, type StreamSpec, type VideoCodec } from "./rtsp.ts";
 import { renderSnapshot } from "./snapshot.ts";
 
 export { probe, type DiscoveredDevice } from "./discovery.ts";
-export type { StreamSpec } from "./rtsp.ts";
+export type { StreamSpec, AudioCodec, VideoCodec } from "./rtsp.ts";
 export type { EventType } from "./events.ts";
 
 export type CameraState = "running" | "stopped" | "stalled";
@@ -59,6 +59,14 @@ export interface CamsimOptions {
   main?: Partial<StreamSpec>;
   sub?: Partial<StreamSpec>;
   audio?: boolean;
+  /** Audio encoding when `audio` is on; default "aac" (RFC 3640). */
+  audioCodec?: AudioCodec;
+  /** Video encoding; default "h264". */
+  codec?: VideoCodec;
+  /** B-frames (0..3; default 0 — most cameras send none; some do). */
+  bframes?: number;
+  /** First RTP timestamp of every stream (32-bit), e.g. near 2^32 to wrap soon; default random. */
+  rtpTimestampOffset?: number;
   /** videotestsrc pattern; default "ball" (cheap, with motion). */
   pattern?: string;
   /** If set, each camera toggles motion every this many ms. */
@@ -87,6 +95,18 @@ export interface Camsim {
   /** Stop, wait delayMs (default 2000), start; resolves when the camera is back. Clears a stall. */
   restart(id: string, delayMs?: number): Promise<void>;
   setResolution(id: string, width: number, height: number): Promise<void>;
+  /**
+   * RTP timestamps of every stream of the camera jump by `seconds` (−3600..3600). Backward: at
+   * once, as behind a proxy that rewrites them; forward: the stream pauses that long first.
+   */
+  jump(id: string, seconds: number): Promise<void>;
+  /** The camera's media clock runs at `rate` × real time (0.5..1; 1 = correct): a slow crystal. */
+  setClockRate(id: string, rate: number): Promise<void>;
+  /**
+   * The camera's host clock steps by `seconds` (an NTP correction): its ONVIF time moves, and so
+   * do its RTP timestamps (cameras that stamp RTP from the wall clock).
+   */
+  clockStep(id: string, seconds: number): Promise<void>;
   emitEvent(id: string, ev: { type: EventType; state: boolean }): void;
   close(): Promise<void>;
 }
@@ -136,6 +156,8 @@ interface Cam {
   onvif?: OnvifDevice;
   snapCache?: { at: number; jpeg: Uint8Array<ArrayBuffer> };
   busy: Promise<unknown>;
+  /** The camera's host clock minus the real one (clockStep). */
+  clockOffsetMs: number;
 }
 
 export async function startCamsim(opts: CamsimOptions): Promise<Camsim> {
@@ -156,6 +178,14 @@ export async function startCamsim(opts: CamsimOptions): Promise<Camsim> {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? createLogger("camsim");
   const audio = opts.audio ?? false;
+  const audioCodec = opts.audioCodec ?? "aac";
+  if (!["aac", "latm", "pcmu", "pcma"].includes(audioCodec)) throw new CamsimError(`audioCodec must be aac, latm, pcmu or pcma, got ${audioCodec}`);
+  const codec = opts.codec ?? "h264";
+  if (codec !== "h264" && codec !== "h265" && codec !== "mjpeg") throw new CamsimError(`codec must be h264, h265 or mjpeg, got ${codec}`);
+  const bframes = opts.bframes ?? 0;
+  if (!Number.isInteger(bframes) || bframes < 0 || bframes > 3) throw new CamsimError(`bframes must be an integer 0..3, got ${bframes}`);
+  const tsOffset = opts.rtpTimestampOffset;
+  if (tsOffset !== undefined && (!Number.isInteger(tsOffset) || tsOffset < 0 || tsOffset > 0xffffffff)) throw new CamsimError(`rtpTimestampOffset must be a 32-bit unsigned integer, got ${tsOffset}`);
 
   const cams: Cam[] = [];
   for (let i = 1; i <= n; i++) {
@@ -180,11 +210,12 @@ export async function startCamsim(opts: CamsimOptions): Promise<Camsim> {
       stalled: false,
       events: new EventHub(clock),
       busy: Promise.resolve(),
+      clockOffsetMs: 0,
     });
   }
 
   const rtsp = await RtspServer.start(
-    { host, port: opts.rtspPort ?? 0, user, password, audio, pattern, profile: "baseline", cameras: cams.map((c) => ({ id: c.id, name: c.name, main: c.pub.main, sub: c.pub.sub })) },
+    { host, port: opts.rtspPort ?? 0, user, password, audio, audioCodec, codec, bframes, ...(tsOffset !== undefined ? { timestampOffset: tsOffset } : {}), pattern, profile: "baseline", cameras: cams.map((c) => ({ id: c.id, name: c.name, main: c.pub.main, sub: c.pub.sub })) },
     log.child({ component: "camsim.rtsp" }),
   );
   const timers: ReturnType<typeof setInterval>[] = [];
@@ -210,6 +241,8 @@ export async function startCamsim(opts: CamsimOptions): Promise<Camsim> {
           name: c.name,
           serial: `CAMSIM-${String(i + 1).padStart(4, "0")}`,
           audio,
+          audioCodec,
+          codec,
           rtspUrl: (p) => (p === "main" ? pub.rtspMain : pub.rtspSub),
           spec: (p) => pub[p],
           running: () => c.running,
@@ -221,7 +254,7 @@ export async function startCamsim(opts: CamsimOptions): Promise<Camsim> {
           port: opts.onvifBasePort ? opts.onvifBasePort + i : 0,
           user,
           password,
-          clock,
+          clock: { now: () => clock.now() + c.clockOffsetMs },
           log: log.child({ component: "camsim.onvif", camera: c.id }),
           maxPullWaitMs: opts.maxPullWaitMs ?? 60_000,
         },
@@ -333,6 +366,31 @@ export async function startCamsim(opts: CamsimOptions): Promise<Camsim> {
         await rtsp.send({ cmd: "resolution", camera: c.id, width, height });
         c.pub.main = { ...c.pub.main, width, height };
         clog(c).info("main stream resolution changed", { width, height });
+      });
+    },
+    jump: (id, seconds) => {
+      const c = get(id);
+      if (!Number.isFinite(seconds) || seconds < -3600 || seconds > 3600) throw new CamsimError(`seconds must be a number -3600..3600, got ${seconds}`);
+      return serial(c, async () => {
+        await rtsp.send({ cmd: "jump", camera: c.id, seconds });
+        clog(c).info("RTP timestamps jumped", { seconds });
+      });
+    },
+    setClockRate: (id, rate) => {
+      const c = get(id);
+      if (!Number.isFinite(rate) || rate < 0.5 || rate > 1) throw new CamsimError(`rate must be a number 0.5..1, got ${rate}`);
+      return serial(c, async () => {
+        await rtsp.send({ cmd: "rate", camera: c.id, rate });
+        clog(c).info("media clock rate changed", { rate });
+      });
+    },
+    clockStep: (id, seconds) => {
+      const c = get(id);
+      if (!Number.isFinite(seconds) || seconds < -3600 || seconds > 3600) throw new CamsimError(`seconds must be a number -3600..3600, got ${seconds}`);
+      return serial(c, async () => {
+        await rtsp.send({ cmd: "jump", camera: c.id, seconds });
+        c.clockOffsetMs += seconds * 1000;
+        clog(c).info("host clock stepped", { seconds });
       });
     },
     emitEvent: (id, ev) => {

@@ -8,7 +8,7 @@ import type { Clock } from "../lib/clock.ts";
 import { iso } from "../lib/clock.ts";
 import type { Logger } from "../lib/log/index.ts";
 import { EventHub, notificationXml } from "./events.ts";
-import type { StreamSpec } from "./rtsp.ts";
+import type { AudioCodec, StreamSpec, VideoCodec } from "./rtsp.ts";
 import { envelope, faultResponse, HttpAuth, operation, parseTermination, soapResponse, text, WsSecurity, xmlEscape } from "./soap.ts";
 
 export interface DeviceModel {
@@ -16,6 +16,8 @@ export interface DeviceModel {
   name: string;
   serial: string;
   audio: boolean;
+  audioCodec: AudioCodec;
+  codec: VideoCodec;
   rtspUrl(profile: "main" | "sub"): string;
   spec(profile: "main" | "sub"): StreamSpec;
   running(): boolean;
@@ -237,17 +239,18 @@ export function startOnvif(model: DeviceModel, opts: OnvifOptions): OnvifDevice 
     const audio = model.audio
       ? `<tt:AudioSourceConfiguration token="asc"><tt:Name>audio</tt:Name><tt:UseCount>2</tt:UseCount><tt:SourceToken>AudioSource_1</tt:SourceToken></tt:AudioSourceConfiguration>`
       : "";
+    const g711 = model.audioCodec === "pcmu" || model.audioCodec === "pcma";
     const audioEnc = model.audio
-      ? `<tt:AudioEncoderConfiguration token="aec"><tt:Name>aac</tt:Name><tt:UseCount>2</tt:UseCount><tt:Encoding>AAC</tt:Encoding><tt:Bitrate>32</tt:Bitrate><tt:SampleRate>16</tt:SampleRate><tt:SessionTimeout>PT60S</tt:SessionTimeout></tt:AudioEncoderConfiguration>`
+      ? `<tt:AudioEncoderConfiguration token="aec"><tt:Name>${model.audioCodec}</tt:Name><tt:UseCount>2</tt:UseCount><tt:Encoding>${g711 ? "G711" : "AAC"}</tt:Encoding><tt:Bitrate>${g711 ? 64 : 32}</tt:Bitrate><tt:SampleRate>${g711 ? 8 : 16}</tt:SampleRate><tt:SessionTimeout>PT60S</tt:SessionTimeout></tt:AudioEncoderConfiguration>`
       : "";
     return (
       `<trt:${tag} token="${p}" fixed="true"><tt:Name>${p}</tt:Name>` +
       `<tt:VideoSourceConfiguration token="vsc"><tt:Name>video</tt:Name><tt:UseCount>2</tt:UseCount><tt:SourceToken>VideoSource_1</tt:SourceToken><tt:Bounds x="0" y="0" width="${m.width}" height="${m.height}"/></tt:VideoSourceConfiguration>` +
       audio +
-      `<tt:VideoEncoderConfiguration token="vec_${p}"><tt:Name>${p}</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding>` +
+      `<tt:VideoEncoderConfiguration token="vec_${p}"><tt:Name>${p}</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>${model.codec === "h265" ? "H265" : model.codec === "mjpeg" ? "JPEG" : "H264"}</tt:Encoding>` +
       `<tt:Resolution><tt:Width>${s.width}</tt:Width><tt:Height>${s.height}</tt:Height></tt:Resolution><tt:Quality>5</tt:Quality>` +
       `<tt:RateControl><tt:FrameRateLimit>${s.fps}</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval><tt:BitrateLimit>${s.bitrateKbps}</tt:BitrateLimit></tt:RateControl>` +
-      `<tt:H264><tt:GovLength>${s.fps}</tt:GovLength><tt:H264Profile>Baseline</tt:H264Profile></tt:H264>` +
+      (model.codec !== "h264" ? "" : `<tt:H264><tt:GovLength>${s.fps}</tt:GovLength><tt:H264Profile>Baseline</tt:H264Profile></tt:H264>`) +
       `<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>0</tt:Port><tt:TTL>0</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast>` +
       `<tt:SessionTimeout>PT60S</tt:SessionTimeout></tt:VideoEncoderConfiguration>` +
       audioEnc +

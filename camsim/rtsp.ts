@@ -20,14 +20,26 @@ export interface RtspConfig {
   user: string;
   password: string;
   audio: boolean;
+  audioCodec: AudioCodec;
+  codec: VideoCodec;
+  /** B-frames per GOP step (0 = none, what most cameras send). */
+  bframes: number;
+  /** First RTP timestamp offset of every payloader (32-bit); absent = random, as RFC 3550 says. */
+  timestampOffset?: number;
   pattern: string;
   profile: "baseline" | "main";
   cameras: { id: string; name: string; main: StreamSpec; sub: StreamSpec }[];
 }
 
+export type VideoCodec = "h264" | "h265" | "mjpeg";
+/** aac: RFC 3640 mpeg4-generic; latm: RFC 6416 MP4A-LATM; pcmu/pcma: G.711 μ-law/A-law. */
+export type AudioCodec = "aac" | "latm" | "pcmu" | "pcma";
+
 export type RtspCommand =
   | { cmd: "stop" | "start" | "stall" | "resume"; camera: string }
-  | { cmd: "resolution"; camera: string; width: number; height: number };
+  | { cmd: "resolution"; camera: string; width: number; height: number }
+  | { cmd: "jump"; camera: string; seconds: number }
+  | { cmd: "rate"; camera: string; rate: number };
 
 const PYTHON = "/usr/bin/python3";
 const SCRIPT = new URL("./rtsp_server.py", import.meta.url).pathname;

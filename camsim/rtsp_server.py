@@ -3,7 +3,7 @@
 
 Run by camsim/rtsp.ts as a supervised child with /usr/bin/python3 (the distro python has gi).
 Control is JSON lines: the first stdin line is the configuration, later lines are commands
-({"id":n,"cmd":"stop|start|stall|resume|resolution|quit","camera":"cam1",...}); stdout carries
+({"id":n,"cmd":"stop|start|stall|resume|resolution|jump|rate|quit","camera":"cam1",...}); stdout carries
 {"type":"ready","port":P}, {"type":"ack","id":n,"ok":bool,"error"?} and {"type":"log",...}.
 This process must never outlive its parent: EOF on stdin or the parent's death ends it.
 """
@@ -65,28 +65,66 @@ class Stream:
 
     def launch(self, cfg):
         fps = self.fps
+        codec = cfg.get("codec", "h264")
+        bframes = int(cfg.get("bframes", 0))
+        pay_opts = " config-interval=-1"
+        if codec == "mjpeg":
+            # Motion JPEG (RFC 2435), as older and cheap cameras send: the edge must say it cannot record it.
+            enc = "jpegenc name=enc quality=50"
+            pay = "rtpjpegpay"
+            pay_opts = ""
+        elif codec == "h265":
+            # x265's zerolatency tune forbids B-frames; without it, a short lookahead keeps latency low.
+            enc = (
+                "x265enc name=enc speed-preset=ultrafast key-int-max=%d bitrate=%d %s ! video/x-h265,profile=main"
+                % (fps, self.kbps, "option-string=bframes=%d:rc-lookahead=5" % bframes if bframes else "tune=zerolatency")
+            )
+            pay = "rtph265pay"
+        else:
+            # B-frames need main profile and x264's lookahead (zerolatency turns them off).
+            tune = "tune=zerolatency" if not bframes else "rc-lookahead=5"
+            profile = cfg["profile"] if not bframes else "main"
+            enc = (
+                "x264enc name=enc %s speed-preset=ultrafast threads=1 bframes=%d key-int-max=%d bitrate=%d byte-stream=true ! video/x-h264,profile=%s"
+                % (tune, bframes, fps, self.kbps, profile)
+            )
+            pay = "rtph264pay"
+        offset = cfg.get("timestampOffset")
+        ts_offset = " timestamp-offset=%d" % (int(offset) & 0xFFFFFFFF) if offset is not None else ""
         video = (
-            "videotestsrc is-live=true pattern=%s ! capsfilter name=vcaps caps=video/x-raw,width=%d,height=%d,framerate=%d/1 ! "
+            "videotestsrc is-live=true pattern=%s ! capsfilter name=vcaps caps=video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! "
             "textoverlay text=%s halignment=left valignment=top shaded-background=true ! "
             "clockoverlay time-format=%s halignment=right valignment=top shaded-background=true ! "
-            "x264enc name=enc tune=zerolatency speed-preset=ultrafast threads=1 bframes=0 key-int-max=%d bitrate=%d byte-stream=true ! "
-            "video/x-h264,profile=%s ! valve name=vvalve drop-mode=forward-sticky-events drop=%s ! "
-            "rtph264pay name=pay0 pt=96 config-interval=-1"
+            "%s ! valve name=vvalve drop-mode=forward-sticky-events drop=%s ! "
+            "%s name=pay0 pt=%d%s%s"
             % (
                 cfg["pattern"], self.width, self.height, fps,
                 quote(self.cam.name), quote("%Y-%m-%d %H:%M:%S"),
-                fps, self.kbps, cfg["profile"],
+                enc,
                 "true" if self.cam.stalled else "false",
+                pay, 26 if codec == "mjpeg" else 96, pay_opts, ts_offset,
             )
         )
         audio = ""
         if cfg["audio"]:
-            enc = "voaacenc bitrate=32000" if Gst.ElementFactory.find("voaacenc") else "avenc_aac bitrate=32000"
-            audio = (
-                " audiotestsrc is-live=true wave=sine freq=440 volume=0.05 samplesperbuffer=1600 ! audioconvert ! audioresample ! "
-                "audio/x-raw,rate=16000,channels=1 ! %s ! valve name=avalve drop-mode=forward-sticky-events drop=%s ! "
-                "rtpmp4gpay name=pay1 pt=97" % (enc, "true" if self.cam.stalled else "false")
-            )
+            kind = cfg.get("audioCodec", "aac")
+            src = "audiotestsrc is-live=true wave=sine freq=440 volume=0.05 samplesperbuffer=%d ! audioconvert ! audioresample ! "
+            if kind in ("pcmu", "pcma"):
+                # G.711: 8 kHz mono, 20 ms packets, static payload types 0 / 8.
+                chain = (src % 160) + "audio/x-raw,rate=8000,channels=1 ! %s ! valve name=avalve drop-mode=forward-sticky-events drop=%s ! %s name=pay1 pt=%d%s" % (
+                    "mulawenc" if kind == "pcmu" else "alawenc",
+                    "true" if self.cam.stalled else "false",
+                    "rtppcmupay" if kind == "pcmu" else "rtppcmapay",
+                    0 if kind == "pcmu" else 8,
+                    ts_offset,
+                )
+            else:
+                enc = "voaacenc bitrate=32000" if Gst.ElementFactory.find("voaacenc") else "avenc_aac bitrate=32000"
+                # aac: RFC 3640 mpeg4-generic; latm: RFC 6416 MP4A-LATM.
+                chain = (src % 1600) + "audio/x-raw,rate=16000,channels=1 ! %s ! valve name=avalve drop-mode=forward-sticky-events drop=%s ! %s name=pay1 pt=97%s" % (
+                    enc, "true" if self.cam.stalled else "false", "rtpmp4apay" if kind == "latm" else "rtpmp4gpay", ts_offset,
+                )
+            audio = " " + chain
         return "( " + video + audio + " )"
 
     def make_factory(self, server_cfg, auth_enabled):
@@ -114,12 +152,16 @@ class Stream:
             v = pipeline.get_by_name(name)
             if v is not None:
                 v.set_property("drop", self.cam.stalled)
+        for name in ("pay0", "pay1"):
+            pay = pipeline.get_by_name(name)
+            if pay is not None:
+                pay.get_static_pad("sink").add_probe(Gst.PadProbeType.BUFFER, self.cam.clock.probe, {})
 
     def on_unprepared(self, media):
         self.medias = [m for m in self.medias if m is not media]
 
     def caps(self):
-        return Gst.Caps.from_string("video/x-raw,width=%d,height=%d,framerate=%d/1" % (self.width, self.height, self.fps))
+        return Gst.Caps.from_string("video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1" % (self.width, self.height, self.fps))
 
     def set_stalled(self, stalled):
         for media in list(self.medias):
@@ -143,10 +185,58 @@ class Stream:
                 caps.set_property("caps", self.caps())
 
 
+class CameraClock:
+    """The camera's media clock as RTP timestamps show it: jumps (a proxy, an NTP step on a camera
+    that stamps RTP from its wall clock) and a rate (a slow crystal). Applied to buffer times in
+    front of each payloader; every pad folds changes in at its own next buffer, since each shared
+    media pipeline has its own running time. The server's sinks sync to the clock: a backward
+    jump or a slower rate goes out at once, a forward jump of J s holds the stream back J s
+    first (the camera pauses, then resumes J s ahead)."""
+
+    def __init__(self):
+        self.version = 0
+        self.jump_ns = 0
+        self.rate = 1.0
+
+    def jump(self, seconds):
+        self.jump_ns += int(seconds * Gst.SECOND)
+        self.version += 1
+
+    def set_rate(self, rate):
+        self.rate = rate
+        self.version += 1
+
+    def probe(self, _pad, info, st):
+        buf = info.get_buffer()
+        if buf is None or buf.pts == Gst.CLOCK_TIME_NONE:
+            return Gst.PadProbeReturn.OK
+        if not st:
+            st.update(version=-1, offset=0, anchor=buf.pts, rate=1.0, jumped=0)
+        if st["version"] != self.version:
+            # Fold the old rate into the offset at this buffer, then take the new settings.
+            st["offset"] += int((buf.pts - st["anchor"]) * (st["rate"] - 1))
+            st["anchor"] = buf.pts
+            st["rate"] = self.rate
+            st["offset"] += self.jump_ns - st["jumped"]
+            st["jumped"] = self.jump_ns
+            st["version"] = self.version
+        if st["offset"] == 0 and st["rate"] == 1.0:
+            return Gst.PadProbeReturn.OK
+
+        def shift(t):
+            return max(0, t + st["offset"] + int((t - st["anchor"]) * (st["rate"] - 1)))
+
+        buf.pts = shift(buf.pts)
+        if buf.dts != Gst.CLOCK_TIME_NONE:
+            buf.dts = shift(buf.dts)
+        return Gst.PadProbeReturn.OK
+
+
 class Camera:
     def __init__(self, spec):
         self.id = spec["id"]
         self.name = spec["name"]
+        self.clock = CameraClock()
         self.stalled = False
         self.running = True
         self.streams = {"main": Stream(self, "main", spec["main"]), "sub": Stream(self, "sub", spec["sub"])}
@@ -247,6 +337,16 @@ class Server:
             if w < 16 or h < 16 or w > 7680 or h > 4320 or w % 2 or h % 2:
                 raise ValueError("resolution %dx%d out of range (even sizes 16x16..7680x4320)" % (w, h))
             cam.streams["main"].set_resolution(w, h)
+        elif cmd == "jump":
+            seconds = float(msg["seconds"])
+            if not -3600 <= seconds <= 3600:
+                raise ValueError("jump of %r s out of range (-3600..3600)" % seconds)
+            cam.clock.jump(seconds)
+        elif cmd == "rate":
+            rate = float(msg["rate"])
+            if not 0.5 <= rate <= 1.0:
+                raise ValueError("clock rate %r out of range (0.5..1.0)" % rate)
+            cam.clock.set_rate(rate)
         else:
             raise ValueError("unknown command %r" % cmd)
 

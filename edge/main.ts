@@ -524,7 +524,7 @@ function toCameraView(
     width?: number;
     height?: number;
     writerLagMs?: number;
-    audio?: { codec: string; state: "ok" | "missing"; missingMs: number };
+    audio?: { codec: string; recorded: boolean; detail?: string; state?: "ok" | "missing"; missingMs?: number };
   }[];
 } {
   return {
@@ -535,11 +535,21 @@ function toCameraView(
       status: !c.enabled || s.state === "stopped" ? "disabled" : s.state === "backoff" ? "failed" : s.state,
       ...(s.state === "not-writing" ? { reason: `${s.writer.state}: ${s.detail}` } : s.reason ? { reason: s.detail ? `${s.reason}: ${s.detail}` : s.reason } : {}),
       writerLagMs: s.writer.lagMs,
-      ...(s.writer.audio ? { audio: s.writer.audio } : {}),
       sinceMs: Date.parse(s.since),
       ...(s.codec ? { codec: s.codec } : {}),
       ...(s.width ? { width: s.width } : {}),
       ...(s.height ? { height: s.height } : {}),
+      // The camera's audio track (ingest: codec, recorded or why not) and whether it keeps arriving (store writer).
+      ...(s.audio || s.writer.audio
+        ? {
+            audio: {
+              codec: s.audio ?? s.writer.audio!.codec,
+              recorded: s.audioRecorded ?? !!s.writer.audio,
+              ...(s.audioDetail ? { detail: s.audioDetail } : {}),
+              ...(s.writer.audio ? { state: s.writer.audio.state, missingMs: s.writer.audio.missingMs } : {}),
+            },
+          }
+        : {}),
     })),
   };
 }

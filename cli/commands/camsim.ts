@@ -3,7 +3,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import { CliError, parseOptions, untilSignal, type Command } from "../../lib/cli/index.ts";
-import { CamsimError, DEFAULT_MAIN, DEFAULT_SUB, startCamsim, type StreamSpec } from "../../camsim/index.ts";
+import { CamsimError, DEFAULT_MAIN, DEFAULT_SUB, startCamsim, type AudioCodec, type StreamSpec, type VideoCodec } from "../../camsim/index.ts";
 
 const usage = `usage: outpost camsim --cameras N [options]
 
@@ -22,12 +22,17 @@ options:
   --sub WxH[@FPS]       sub stream (default ${DEFAULT_SUB.width}x${DEFAULT_SUB.height}@${DEFAULT_SUB.fps})
   --main-kbps K         main bitrate (default ${DEFAULT_MAIN.bitrateKbps})
   --sub-kbps K          sub bitrate (default ${DEFAULT_SUB.bitrateKbps})
-  --audio               add an AAC audio track
+  --audio               add an audio track (AAC unless --audio-codec says otherwise)
+  --audio-codec C       aac (RFC 3640), latm (MP4A-LATM), pcmu or pcma (G.711); implies --audio
+  --codec C             h264 (default), h265 or mjpeg
+  --bframes N           B-frames 0..3 (default 0)
+  --rtp-timestamp-offset N  first RTP timestamp of every stream (32-bit; default random)
   --motion-every MS     toggle a motion event on every camera every MS milliseconds
   --json FILE           also write cameras, URLs and control URL as JSON to FILE ("-" = stdout only)
 
 control API (see docs/ref/camsim.md): GET /cameras, POST /cameras/{id}/stop|start|stall|resume|restart,
-POST /cameras/{id}/resolution {width,height}, POST /cameras/{id}/events {type:"motion"|"input",state}`;
+POST /cameras/{id}/resolution {width,height}, POST /cameras/{id}/jump|clock-step {seconds},
+POST /cameras/{id}/clock-rate {rate}, POST /cameras/{id}/events {type:"motion"|"input",state}`;
 
 export function parseStream(value: string | undefined, base: StreamSpec, flag: string): Partial<StreamSpec> {
   if (value === undefined) return {};
@@ -61,6 +66,10 @@ const command: Command = {
         "main-kbps": { type: "string" },
         "sub-kbps": { type: "string" },
         audio: { type: "boolean" },
+        "audio-codec": { type: "string" },
+        codec: { type: "string" },
+        bframes: { type: "string" },
+        "rtp-timestamp-offset": { type: "string" },
         "motion-every": { type: "string" },
         json: { type: "string" },
       },
@@ -86,7 +95,11 @@ const command: Command = {
         password: values.password,
         main,
         sub,
-        audio: values.audio ?? false,
+        audio: (values.audio ?? false) || values["audio-codec"] !== undefined,
+        ...(values["audio-codec"] !== undefined ? { audioCodec: values["audio-codec"] as AudioCodec } : {}),
+        ...(values.codec !== undefined ? { codec: values.codec as VideoCodec } : {}),
+        ...(values.bframes !== undefined ? { bframes: int(values.bframes, "bframes") } : {}),
+        ...(values["rtp-timestamp-offset"] !== undefined ? { rtpTimestampOffset: int(values["rtp-timestamp-offset"], "rtp-timestamp-offset") } : {}),
         motionEveryMs: int(values["motion-every"], "motion-every"),
       });
     } catch (e) {

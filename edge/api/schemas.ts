@@ -33,7 +33,10 @@ export const StreamOut = z.object({
   width: z.number().optional(),
   height: z.number().optional(),
   writerLagMs: z.number().optional().describe("age of the oldest received fragment not yet on stable storage"),
-  audio: z.object({ codec: z.string(), state: z.enum(["ok", "missing"]), missingMs: z.number() }).optional().describe("the stream's audio track; missing = video records without audio"),
+  audio: z
+    .object({ codec: z.string(), recorded: z.boolean(), detail: z.string().optional(), state: z.enum(["ok", "missing"]).optional(), missingMs: z.number().optional() })
+    .optional()
+    .describe("the camera's audio track: its codec, whether it is recorded (and why not / how), and missing = video arrives without audio"),
   recorded: z
     .object({ first: z.string(), last: z.string(), bytes: z.number(), segments: z.number() })
     .optional()

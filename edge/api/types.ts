@@ -23,8 +23,8 @@ export interface StreamView {
   height?: number;
   /** Age of the oldest received fragment not yet on stable storage (store writer). */
   writerLagMs?: number;
-  /** The stream's audio, when it has one: "missing" while the camera sends video without audio. */
-  audio?: { codec: string; state: "ok" | "missing"; missingMs: number };
+  /** The camera's audio track: codec, whether it is recorded and why not / how; state "missing" while the camera sends video without audio. */
+  audio?: { codec: string; recorded: boolean; detail?: string; state?: "ok" | "missing"; missingMs?: number };
 }
 
 export interface CameraView {

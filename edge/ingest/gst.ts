@@ -46,10 +46,14 @@ class GstSession implements IngestSession {
   private async run(): Promise<End> {
     const { p } = this;
     const desc = await describeStream({ url: p.url, ...(p.user !== undefined ? { user: p.user } : {}), ...(p.password !== undefined ? { password: p.password } : {}), timeoutMs: Math.min(p.connectTimeoutMs, 5000) });
-    p.handlers.described(desc);
-    if (desc.unsupportedAudio || (desc.audio && !recordsAudio(desc.audio))) {
-      p.log.info("audio track not recorded (no stream-copy path into MP4)", { audio: desc.audio ?? desc.unsupportedAudio });
+    const audioName = desc.audio ?? desc.unsupportedAudio;
+    if (audioName !== undefined) {
+      const recorded = recordsAudio(desc.audio);
+      desc.audioRecorded = recorded;
+      if (!recorded) desc.audioDetail = `${audioName} audio is not recorded by the gstreamer engine (the native engine records G.711 losslessly as FLAC, and LATM)`;
+      if (!recorded) p.log.info("audio track not recorded (no stream-copy path into MP4)", { audio: audioName });
     }
+    p.handlers.described(desc);
     if (this.killed) return { reason: "stopped", detail: "recorder stopped" };
     const user = p.user ?? urlPart(p.url, "username");
     const password = p.password ?? urlPart(p.url, "password");

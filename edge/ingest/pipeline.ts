@@ -9,20 +9,25 @@ export interface PipelineSpec {
   user?: string;
   password?: string;
   video: VideoCodec;
-  /** Recorded only when mp4mux can carry it without transcoding (AAC); G.711 is dropped. */
+  /** Recorded only when mp4mux can carry it without transcoding (AAC); G.711 and LATM are dropped. */
   audio?: AudioCodec;
   latencyMs: number;
 }
 
 export const GST_LAUNCH = "gst-launch-1.0";
 
-/** Whether an audio codec goes into the recording; mp4mux has no G.711 sample entry. */
+/**
+ * Whether an audio codec goes into the recording: mp4mux has no G.711 sample entry, and
+ * rtpmp4adepay → aacparse → mp4mux writes LATM audio that ffmpeg cannot decode (GStreamer 1.22).
+ */
 export function recordsAudio(a: AudioCodec | undefined): a is "aac" {
   return a === "aac";
 }
 
 export function pipelineArgs(spec: PipelineSpec): string[] {
-  const src = ["rtspsrc", "name=src", `location=${spec.url}`, "protocols=tcp", `latency=${spec.latencyMs}`];
+  // buffer-mode=none: timestamps from RTP alone. The default (slave) smooths them with arrival
+  // times, which squeezes the burst of frames after connecting closer than a frame apart.
+  const src = ["rtspsrc", "name=src", `location=${spec.url}`, "protocols=tcp", `latency=${spec.latencyMs}`, "buffer-mode=none"];
   // Credentials go as properties, not in the URL: rtspsrc then answers Digest challenges itself.
   if (spec.user !== undefined) src.push(`user-id=${spec.user}`);
   if (spec.password !== undefined) src.push(`user-pw=${spec.password}`);

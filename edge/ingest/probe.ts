@@ -8,7 +8,8 @@ import net from "node:net";
 import { createHash } from "node:crypto";
 
 export type VideoCodec = "h264" | "h265";
-export type AudioCodec = "aac" | "pcmu" | "pcma";
+/** aac: RFC 3640 mpeg4-generic; latm: RFC 6416 MP4A-LATM; pcmu/pcma: G.711. */
+export type AudioCodec = "aac" | "latm" | "pcmu" | "pcma";
 
 export interface StreamDescription {
   /** Video codec if supported; undefined with `unsupportedVideo` set otherwise. */
@@ -16,7 +17,18 @@ export interface StreamDescription {
   unsupportedVideo?: string;
   audio?: AudioCodec;
   unsupportedAudio?: string;
+  /** Set by the engine once it has decided: whether the audio track goes into the recording. */
+  audioRecorded?: boolean;
+  /** Why audio is not recorded, or how it is (e.g. G.711 stored losslessly as FLAC). */
+  audioDetail?: string;
   sdp: string;
+}
+
+/** Why a stream without H.264/H.265 video is not recorded, as the stream status shows it (e.g. MJPEG cameras). */
+export function noVideoReason(desc: StreamDescription): string {
+  return desc.unsupportedVideo
+    ? `the camera sends ${desc.unsupportedVideo} video; Outpost records H.264 or H.265 (set the camera's encoder to one of them)`
+    : "the stream offers no video track";
 }
 
 export type ProbeFailureReason = "camera-offline" | "auth-failed" | "unsupported-codec";
@@ -70,14 +82,7 @@ export async function describeStream(opts: ProbeOptions): Promise<StreamDescript
     if (res.status === 503) throw new ProbeError("camera-offline", `camera cannot serve the stream now (503) at ${u.cleanUrl}`);
     if (res.status !== 200) throw new ProbeError("camera-offline", `camera answered ${res.status} ${res.statusText} to DESCRIBE`);
     const desc = parseSdp(res.body);
-    if (!desc.video) {
-      throw new ProbeError(
-        "unsupported-codec",
-        desc.unsupportedVideo
-          ? `video codec ${desc.unsupportedVideo} is not supported (H.264 and H.265 are recorded by stream copy)`
-          : "the stream offers no video track",
-      );
-    }
+    if (!desc.video) throw new ProbeError("unsupported-codec", noVideoReason(desc));
     return desc;
   } finally {
     conn.close();
@@ -111,6 +116,7 @@ export function parseSdp(sdp: string): StreamDescription {
       else out.unsupportedVideo ??= enc;
     } else if (kind === "audio" && !out.audio) {
       if (enc === "MPEG4-GENERIC") out.audio = "aac";
+      else if (enc === "MP4A-LATM") out.audio = "latm";
       else if (enc === "PCMU") out.audio = "pcmu";
       else if (enc === "PCMA") out.audio = "pcma";
       else out.unsupportedAudio ??= enc;

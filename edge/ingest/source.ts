@@ -13,7 +13,7 @@ import type { StreamDescription } from "./probe.ts";
 export type IngestEngine = "gstreamer" | "native";
 
 export interface SessionHandlers {
-  /** Bytes arrived from the camera (feeds the stall watchdog). */
+  /** Video media arrived from the camera (feeds the stall watchdog; RTCP and RTSP replies must not). */
   activity(): void;
   /** What the camera offers (from its SDP). */
   described(desc: StreamDescription): void;

@@ -160,6 +160,40 @@ for (const eng of ENGINES) describe(`StreamIngest against camsim (${eng})`, () =
     await ing.stop();
   }, 40_000);
 
+  test("stall with the default 5 s timeout while RTCP and keep-alives flow → gap 'stall' after ~5 s, not 'recording'", async () => {
+    // The watchdog must be fed by video only: camsim's stall drops RTP but its RTCP sender
+    // reports keep coming over the same TCP connection (they used to reset the watchdog).
+    const { ing, sink } = ingest("cam2", "sub", { stallTimeoutMs: undefined });
+    await until("recording", () => ing.status().state === "recording");
+    await sim.stall("cam2");
+    const stalledAt = Date.now();
+    try {
+      // Requirement is a deadline (detect a stall after the timeout); generous margin for a loaded box.
+      await until("stall detected", () => sink.ends.some((e) => e.reason === "stall"), 9_500);
+      expect(Date.now() - stalledAt).toBeGreaterThanOrEqual(4_500);
+      expect(ing.status().state).not.toBe("recording");
+      expect(sink.ends.find((e) => e.reason === "stall")!.detail).toContain("5000 ms");
+    } finally {
+      await sim.resume("cam2");
+    }
+    await ing.stop();
+  }, 40_000);
+
+  test("camera back after an 8 s outage → recording again within ~2 s, not after a long backoff step", async () => {
+    const { ing, sink } = ingest("cam3", "sub", { backoff: undefined });
+    await until("recording", () => ing.status().state === "recording");
+    await sim.stop("cam3");
+    await Bun.sleep(8_000);
+    const n = sink.frags.length;
+    await sim.start("cam3");
+    const backAt = Date.now();
+    await until("recording again", () => sink.frags.length > n && ing.status().state === "recording");
+    // Exponential backoff (0.5, 1, 2, 4, 8 s …) made this ~7.5 s; capped at 1 s offline it is
+    // ≤ 1 s + RTSP setup + a GOP (1 s). Deadline requirement: margin for a loaded machine.
+    expect(Date.now() - backAt).toBeLessThan(4_500);
+    await ing.stop();
+  }, 40_000);
+
   test("camera stop/start → gap 'camera-offline', then recording again", async () => {
     const { ing, sink } = ingest("cam3", "sub");
     await until("recording", () => ing.status().state === "recording");
@@ -247,6 +281,22 @@ for (const eng of ENGINES) describe(`StreamIngest against camsim (${eng})`, () =
     expect(sink.frags.length).toBe(0);
     await ing.stop();
   }, 20_000);
+
+  test("MJPEG camera → failed / unsupported-codec saying the camera needs H.264 or H.265", async () => {
+    const mj = await startCamsim({ cameras: 1, codec: "mjpeg", main: { width: 320, height: 240, fps: 5, bitrateKbps: 100 }, discoveryPort: null, log: log.child({ component: "camsim" }) });
+    try {
+      const c = mj.camera("cam1");
+      const { ing, sink } = ingest("cam1", "main", { source: { url: c.rtspMain, user: mj.user, password: mj.password } });
+      await until("failed", () => ing.status().state === "failed");
+      expect(ing.status().reason).toBe("unsupported-codec");
+      expect(ing.status().detail).toContain("JPEG");
+      expect(ing.status().detail).toContain("H.264 or H.265");
+      expect(sink.frags.length).toBe(0);
+      await ing.stop();
+    } finally {
+      await mj.close();
+    }
+  }, 30_000);
 
   test("unknown stream path → camera-offline naming the 404", async () => {
     const { ing } = ingest("camY", "main", { source: { url: `rtsp://127.0.0.1:${sim.rtspPort}/nope/main`, user: sim.user, password: sim.password } });

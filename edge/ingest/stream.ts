@@ -43,6 +43,9 @@ export interface StreamStatus {
   width?: number;
   height?: number;
   audio?: string;
+  /** Whether the camera's audio goes into the recording, and why not / how (e.g. G.711 as FLAC). */
+  audioRecorded?: boolean;
+  audioDetail?: string;
   /** Pipeline starts since this ingest began (1 = never restarted). */
   sessions: number;
   pid?: number;
@@ -55,6 +58,12 @@ export interface BackoffOptions {
   maxMs?: number;
   /** A session that recorded this long resets the backoff; default 10 s. */
   stableMs?: number;
+  /**
+   * Cap while the camera is offline (refused, unreachable, 404/503); default 1 s. A retry is a
+   * TCP connect (plus one RTSP exchange), cheap enough to repeat this often, and a camera that
+   * comes back is recorded again within about this long (not after a 30 s backoff step).
+   */
+  offlineMaxMs?: number;
 }
 
 export interface StreamSource {
@@ -103,6 +112,7 @@ export class StreamIngest {
   private readonly backoffInitial: number;
   private readonly backoffMax: number;
   private readonly stableMs: number;
+  private readonly offlineMaxMs: number;
   private readonly latencyMs: number;
 
   private state: StreamState = "stopped";
@@ -134,6 +144,7 @@ export class StreamIngest {
     this.backoffInitial = opts.backoff?.initialMs ?? 500;
     this.backoffMax = opts.backoff?.maxMs ?? 30_000;
     this.stableMs = opts.backoff?.stableMs ?? 10_000;
+    this.offlineMaxMs = opts.backoff?.offlineMaxMs ?? 1000;
     this.latencyMs = opts.latencyMs ?? 200;
     this.factory = typeof opts.engine === "function" ? opts.engine : opts.engine === "gstreamer" ? gstSession : nativeSession;
     this.since = this.clock.now();
@@ -194,7 +205,9 @@ export class StreamIngest {
       fps: recording ? Math.round((recent.reduce((a, s) => a + s.frames, 0) * 10_000) / dur) / 10 : 0,
       lastFragmentAt: this.lastFragmentAt === null ? null : iso(this.lastFragmentAt),
       ...(video ? { codec: video.codec, width: video.width, height: video.height } : this.desc ? { codec: this.desc.video } : {}),
-      ...(this.desc?.audio ? { audio: this.desc.audio } : {}),
+      ...(this.desc?.audio || this.desc?.unsupportedAudio ? { audio: this.desc.audio ?? this.desc.unsupportedAudio } : {}),
+      ...(this.desc?.audioRecorded !== undefined ? { audioRecorded: this.desc.audioRecorded } : {}),
+      ...(this.desc?.audioDetail ? { audioDetail: this.desc.audioDetail } : {}),
       sessions: this.sessions,
       ...(this.current?.pid !== undefined ? { pid: this.current.pid } : {}),
     };
@@ -220,12 +233,15 @@ export class StreamIngest {
       await this.endGap(end);
       if (this.stopping) break;
       if (end.recordedMs >= this.stableMs || end.reason === "restart") this.attempt = 0;
-      const delay = Math.min(this.backoffMax, this.backoffInitial * 2 ** this.attempt);
+      const cap = end.reason === "camera-offline" ? Math.min(this.backoffMax, this.offlineMaxMs) : this.backoffMax;
+      const delay = Math.min(cap, this.backoffInitial * 2 ** this.attempt);
       this.attempt++;
       const state: StreamState =
         end.reason === "stall" ? "stalled" : end.reason === "auth-failed" || end.reason === "unsupported-codec" ? "failed" : "backoff";
+      // A camera that stays offline is retried every second: say so once, not every time.
+      const again = this.attempt > 1 && end.reason === this.reason && end.detail === this.detail;
       this.setState(state, end.reason, end.detail);
-      this.log.warn("stream not recording; retrying", { reason: end.reason, detail: end.detail, retryInMs: delay });
+      this.log[again ? "debug" : "warn"]("stream not recording; retrying", { reason: end.reason, detail: end.detail, retryInMs: delay });
       await this.sleep(delay);
     }
     this.setState("stopped", this.killReason?.reason ?? "stopped", this.killReason?.detail);

@@ -94,7 +94,8 @@ function describeSampleEntry(buf: Uint8Array, stsd: Box, t: TrackInfo): void {
     }
     t.codec = entry.type;
   } else if (t.kind === "audio") {
-    t.codec = entry.type === "mp4a" ? "mp4a.40.2" : entry.type;
+    // RFC 6381 names: FLAC's sample entry is `fLaC`, its codecs-parameter name "flac".
+    t.codec = entry.type === "mp4a" ? "mp4a.40.2" : entry.type === "fLaC" ? "flac" : entry.type;
   } else {
     t.codec = entry.type;
   }

@@ -1,6 +1,6 @@
 /**
  * Fragmented MP4 writing for the native ingest (edge/ingest/native): an init segment
- * (ftyp + moov with avcC/hvcC/esds and mvex/trex) and fragments (moof with one traf per track,
+ * (ftyp + moov with avcC/hvcC/esds/dfLa and mvex/trex) and fragments (moof with one traf per track,
  * tfhd default-base-is-moof with sample defaults, tfdt v1, compact trun + mdat),
  * laid out exactly as parseInit/parseFragment read them. Pure functions; no I/O.
  */
@@ -24,10 +24,11 @@ export interface MuxVideoTrack {
 
 export interface MuxAudioTrack {
   kind: "audio";
-  codec: "aac";
+  /** aac: `mp4a` + esds; flac: `fLaC` + dfLa (ISO/IEC 14496-12 FLAC mapping). */
+  codec: "aac" | "flac";
   sampleRate: number;
   channels: number;
-  /** AudioSpecificConfig. */
+  /** AudioSpecificConfig (aac), or the FLAC metadata blocks that go into dfLa (flac). */
   config: Uint8Array;
   timescale: number;
 }
@@ -144,7 +145,9 @@ function sampleEntry(t: MuxTrack): Uint8Array {
       t.codec === "h264" ? avcC(t) : hvcC(t),
     );
   }
-  return box("mp4a", zeros(6), u16(1), zeros(8), u16(t.channels), u16(16), u16(0), u16(0), u32((t.sampleRate & 0xffff) * 0x10000), esds(t));
+  const audio = [zeros(6), u16(1), zeros(8), u16(t.channels), u16(16), u16(0), u16(0), u32((t.sampleRate & 0xffff) * 0x10000)];
+  if (t.codec === "flac") return box("fLaC", ...audio, fullBox("dfLa", 0, 0, t.config));
+  return box("mp4a", ...audio, esds(t));
 }
 
 function trak(t: MuxTrack, trackId: number): Uint8Array {

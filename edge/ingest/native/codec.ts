@@ -56,9 +56,24 @@ export interface VideoSize {
 
 /** Picture size from an H.264 SPS NAL unit (with its 1-byte header). */
 export function h264SpsSize(sps: Uint8Array): VideoSize {
+  const { width, height } = h264Sps(sps);
+  return { width, height };
+}
+
+export interface SpsInfo extends VideoSize {
+  /**
+   * How many frames may precede a frame in decode order yet follow it in presentation order
+   * (B-frames): 0 = output order is decode order. Undefined when the SPS does not say.
+   */
+  reorder: number | undefined;
+}
+
+/** Picture size and reorder depth from an H.264 SPS NAL unit (with its 1-byte header). */
+export function h264Sps(sps: Uint8Array): SpsInfo {
   const r = new BitReader(unescapeRbsp(sps.subarray(1)));
   const profile = r.bits(8);
-  r.skip(16); // constraint flags + level
+  const constraints = r.bits(8);
+  r.skip(8); // level
   r.ue(); // seq_parameter_set_id
   let chroma = 1;
   if ([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135].includes(profile)) {
@@ -100,11 +115,53 @@ export function h264SpsSize(sps: Uint8Array): VideoSize {
   if (r.bit()) [cl, cr, ct, cb] = [r.ue(), r.ue(), r.ue(), r.ue()];
   const cropX = chroma === 0 || chroma === 3 ? 1 : 2;
   const cropY = (chroma === 1 ? 2 : 1) * (2 - frameMbsOnly);
-  return { width: wMbs * 16 - (cl + cr) * cropX, height: hMaps * 16 * (2 - frameMbsOnly) - (ct + cb) * cropY };
+  const size = { width: wMbs * 16 - (cl + cr) * cropX, height: hMaps * 16 * (2 - frameMbsOnly) - (ct + cb) * cropY };
+  // Baseline (no B slices), intra-only profiles and POC type 2 (output order = decode order)
+  // cannot reorder; otherwise only VUI bitstream_restriction says how deep reordering goes.
+  const intraOnly = (constraints & 0x10) !== 0 && [44, 110, 122, 244].includes(profile);
+  if (profile === 66 || profile === 44 || intraOnly || pocType === 2) return { ...size, reorder: 0 };
+  let reorder: number | undefined;
+  try {
+    reorder = h264VuiReorder(r);
+  } catch {
+    reorder = undefined; // a truncated VUI: unknown, not an error
+  }
+  return { ...size, reorder };
 }
 
-/** H.265 SPS: picture size and the 12 profile_tier_level bytes hvcC repeats. */
-export function h265Sps(sps: Uint8Array): VideoSize & { ptl: Uint8Array } {
+function h264VuiReorder(r: BitReader): number | undefined {
+  if (!r.bit()) return undefined; // vui_parameters_present_flag
+  if (r.bit() && r.bits(8) === 255) r.skip(32); // aspect_ratio_info (+ Extended_SAR)
+  if (r.bit()) r.skip(1); // overscan
+  if (r.bit()) {
+    r.skip(4); // video_format, video_full_range_flag
+    if (r.bit()) r.skip(24); // colour description
+  }
+  if (r.bit()) (r.ue(), r.ue()); // chroma_loc_info
+  if (r.bit()) r.skip(65); // timing_info: num_units_in_tick, time_scale, fixed_frame_rate_flag
+  const hrd = () => {
+    const cpbCnt = r.ue() + 1;
+    r.skip(8); // bit_rate_scale, cpb_size_scale
+    for (let i = 0; i < cpbCnt; i++) (r.ue(), r.ue(), r.skip(1));
+    r.skip(20); // four delay/offset lengths
+  };
+  const nal = r.bit();
+  if (nal) hrd();
+  const vcl = r.bit();
+  if (vcl) hrd();
+  if (nal || vcl) r.skip(1); // low_delay_hrd_flag
+  r.skip(1); // pic_struct_present_flag
+  if (!r.bit()) return undefined; // bitstream_restriction_flag
+  r.skip(1); // motion_vectors_over_pic_boundaries_flag
+  r.ue(); // max_bytes_per_pic_denom
+  r.ue(); // max_bits_per_mb_denom
+  r.ue(); // log2_max_mv_length_horizontal
+  r.ue(); // log2_max_mv_length_vertical
+  return r.ue(); // max_num_reorder_frames
+}
+
+/** H.265 SPS: picture size, reorder depth and the 12 profile_tier_level bytes hvcC repeats. */
+export function h265Sps(sps: Uint8Array): SpsInfo & { ptl: Uint8Array } {
   const rbsp = unescapeRbsp(sps.subarray(2));
   const r = new BitReader(rbsp);
   r.skip(4);
@@ -135,7 +192,21 @@ export function h265Sps(sps: Uint8Array): VideoSize & { ptl: Uint8Array } {
     width -= (l + rt) * sx;
     height -= (t + b) * sy;
   }
-  return { width, height, ptl };
+  let reorder: number | undefined;
+  try {
+    r.ue(); // bit_depth_luma_minus8
+    r.ue(); // bit_depth_chroma_minus8
+    r.ue(); // log2_max_pic_order_cnt_lsb_minus4
+    const all = r.bit(); // sps_sub_layer_ordering_info_present_flag
+    for (let i = all ? 0 : maxSubLayersMinus1; i <= maxSubLayersMinus1; i++) {
+      r.ue(); // sps_max_dec_pic_buffering_minus1
+      reorder = r.ue(); // sps_max_num_reorder_pics (the highest sub-layer's counts)
+      r.ue(); // sps_max_latency_increase_plus1
+    }
+  } catch {
+    reorder = undefined;
+  }
+  return { width, height, ptl, reorder };
 }
 
 export interface AacConfig {

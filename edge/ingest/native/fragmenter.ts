@@ -2,11 +2,18 @@
  * Access units and audio frames → fragmented MP4: an init segment per recording session and
  * fragments of ≤ ~500 ms that start at keyframes where possible (video and audio in one moof).
  *
- * Timing: RTP carries presentation times only. Decode time = the RTP timestamp extended past
- * its 32-bit wrap, relative to the session's first keyframe. Camera H.264/H.265 (baseline/main)
- * has no B-frames, so normally dts = pts and composition offsets are 0. If presentation times
- * do step back a little (B-frames), dts is made monotonic as max(prev dts + 1, pts − reorder
- * depth seen so far) and the difference is written as a (signed, trun v1) composition offset.
+ * Timing: RTP carries presentation times only. Presentation time (pts) = the RTP timestamp
+ * extended past its 32-bit wrap, relative to the session's first keyframe. Decode times are
+ * derived from the SPS's reorder depth D (max_num_reorder_frames / sps_max_num_reorder_pics;
+ * 0 for baseline, intra-only and POC type 2; assumed 2 when an H.264 SPS does not say):
+ * dts of the i-th frame in decode order = the (i − D)-th smallest pts seen (the first D frames
+ * get D frame durations before the keyframe). So dts is strictly increasing, never above pts,
+ * equal to pts without B-frames, and each sample lasts until the next one's dts: no packing,
+ * no negative composition offsets. Presentation is delayed by D frames in track time (audio
+ * is shifted by the same amount). A frame that does not fit — pts at or below the last
+ * decode time (a backward step in a stream without B-frames, or reordering deeper than D),
+ * a repeated pts, a jump > 5 s forward — is a discontinuity: the session ends there and a new
+ * one starts at the next keyframe (new init, "restart" gap). Timing is never bent to fit.
  * Audio is placed on the video timeline through the PLAY answer's RTP-Info (same instant for
  * every track), else by arrival time.
  *
@@ -15,12 +22,21 @@
  * jump (camera restart, SSRC change): writing across such a jump would break the timing.
  */
 import { muxFragment, muxInit, muxedFragmentInfo, parseInit, type FragmentInfo, type InitInfo, type MuxAudioTrack, type MuxRun, type MuxSample, type MuxTrack, type MuxVideoTrack } from "../../../lib/mp4/index.ts";
-import { h264SpsSize, h265Sps, type AacConfig } from "./codec.ts";
+import { h264Sps, h265Sps } from "./codec.ts";
 import type { AccessUnit, AudioFrame } from "./rtp.ts";
 
 export interface SessionChange {
   reason: "restart";
   detail: string;
+}
+
+export interface FragmenterAudio {
+  codec: "aac" | "flac";
+  sampleRate: number;
+  channels: number;
+  /** AudioSpecificConfig (aac) or dfLa metadata blocks (flac). */
+  config: Uint8Array;
+  clockRate: number;
 }
 
 export interface FragmenterOptions {
@@ -29,7 +45,8 @@ export interface FragmenterOptions {
   vps?: Uint8Array[];
   sps?: Uint8Array[];
   pps?: Uint8Array[];
-  audio?: AacConfig & { clockRate: number };
+  /** The audio track: AAC frames (RFC 3640 or LATM) or FLAC frames (from G.711). */
+  audio?: FragmenterAudio;
   fragmentMs?: number;
   now: () => number;
   onInit: (bytes: Uint8Array, info: InitInfo, change?: SessionChange) => void;
@@ -38,14 +55,22 @@ export interface FragmenterOptions {
 }
 
 const VIDEO_RATE = 90_000;
-const JUMP_BACK_TICKS = VIDEO_RATE; // > 1 s backwards: not B-frame reordering
 const JUMP_FWD_TICKS = 5 * VIDEO_RATE;
 const MAX_AUDIO_QUEUE = 512;
+/** Reorder depth assumed when an H.264 SPS (main/high, no bitstream_restriction) does not say. */
+const ASSUMED_REORDER = 2;
+/** Deepest reordering followed after a violation (H.264/H.265 allow at most 16). */
+const MAX_REORDER = 16;
 
-interface Pending {
+interface Held {
+  /** Extended RTP timestamp (presentation time). */
   ext: number;
   nals: Uint8Array[];
   key: boolean;
+  /** Decode time relative to the session base; undefined until known. */
+  dts: number | undefined;
+  /** Stamped like the previous picture; its time (and the previous one's duration) waits for the next. */
+  dup?: boolean;
 }
 
 /** Extends 32-bit RTP timestamps to a monotonic-ish number, wrap-around handled. */
@@ -71,26 +96,42 @@ export class Fragmenter {
   private pps: Uint8Array | undefined;
   private readonly vext = new Extender();
   private readonly aext = new Extender();
-  private init: { bytes: Uint8Array; info: InitInfo; width: number; height: number } | undefined;
+  private init: { bytes: Uint8Array; info: InitInfo; width: number; height: number; reorder: number | undefined } | undefined;
   private timescales = new Map<number, number>();
   private started = false;
   private change: SessionChange | undefined;
   private base = 0;
-  private pending: Pending | undefined;
+  /** Frames whose duration is not known yet (the next frame's dts decides it), decode order. */
+  private held: Held[] = [];
+  /** Presentation times (relative to base) not yet used as a decode time, ascending. */
+  private ptsPool: number[] = [];
+  /** Frames in this session so far, and the presentation times of the first 2D + 1. */
+  private frames = 0;
+  private early: number[] = [];
+  /** Decode time of the last frame given one (relative to base). */
   private lastDts = -Infinity;
-  private lastPts = -Infinity;
+  private maxPts = -Infinity;
+  /** Reorder depth D of this session, in frames; and whether the SPS stated it. */
   private reorder = 0;
+  private reorderKnown = true;
+  /** Raised after reordering deeper than assumed (SPS silent): used by the next session. */
+  private reorderFloor = 0;
+  /** Track time of pts 0 (= D frame durations): decode times start at 0. */
+  private shift = 0;
   private lastDur = 3000;
   private samples: MuxSample[] = [];
   private fragDts = 0;
+  /** Latest presentation time in the fragment being built (relative to base). */
+  private fragMaxPts = -Infinity;
   private fragDur = 0;
   private seq = 0;
-  private audioQ: { ext: number; data: Uint8Array }[] = [];
+  private audioQ: { ext: number; data: Uint8Array; duration: number }[] = [];
   /** RTP-Info anchors (same instant on both clocks), or arrival-based estimates. */
   private vRef: number | undefined;
   private aRef: number | undefined;
   private lastVideo: { ext: number; at: number } | undefined;
-  private bFramesSeen = false;
+  /** Presentation time shared by the last two pictures (the later one got +1 tick), until the next. */
+  private dupOf: number | undefined;
 
   constructor(private readonly o: FragmenterOptions) {
     this.codec = o.codec;
@@ -123,19 +164,32 @@ export class Fragmenter {
         else if (t === 34) this.pps = n;
       }
     }
-    const ext = this.vext.next(au.timestamp);
+    let ext = this.vext.next(au.timestamp);
     this.lastVideo = { ext, at: this.o.now() };
-    if (this.started && this.pending) {
-      const d = ext - this.pending.ext;
-      if (d === 0) {
-        // The same picture split by a stray marker bit: one sample.
-        this.pending.nals.push(...au.nals);
-        this.pending.key ||= key;
-        return;
+    const last = this.held.at(-1);
+    if (this.started && last) {
+      if (ext === last.ext) {
+        if (!this.startsPicture(au.nals)) {
+          // The same picture split by a stray marker bit: one sample.
+          last.nals.push(...au.nals);
+          last.key ||= key;
+          return;
+        }
+        // A new picture stamped with the previous one's time (seen from live encoders): two
+        // samples cannot share a presentation time. One tick later for now; without B-frames
+        // it moves halfway to the next picture once that arrives (players and ffmpeg's
+        // frame-rate based timing keep the two frames apart then).
+        this.dupOf = this.reorder === 0 ? ext : undefined;
+        ext += 1;
+      } else if (last.dup && this.dupOf !== undefined && last.dts !== undefined && ext > last.ext + 1) {
+        const mid = this.dupOf + Math.floor((ext - this.dupOf) / 2);
+        last.ext = mid;
+        last.dts = this.lastDts = mid - this.base;
+        this.maxPts = Math.max(this.maxPts, last.dts);
       }
-      if (d < -JUMP_BACK_TICKS || d > JUMP_FWD_TICKS) {
-        this.discontinuity(`camera timestamps jumped by ${(d / VIDEO_RATE).toFixed(1)} s`);
-      }
+      if (this.dupOf === undefined || ext !== this.dupOf + 1) for (const h of this.held) h.dup = false;
+      const why = this.misfit(ext - this.base);
+      if (why) this.discontinuity(why);
     }
     if (sps && key && (!this.sps || !same(sps, this.sps) || !this.init)) {
       const was = this.init;
@@ -153,15 +207,88 @@ export class Fragmenter {
       this.started = true;
       this.base = ext;
       this.lastDts = -Infinity;
-      this.lastPts = -Infinity;
+      this.maxPts = -Infinity;
+      this.held = [];
+      this.ptsPool = [];
+      this.frames = 0;
+      this.early = [];
+      this.reorder = Math.max(this.init.reorder ?? ASSUMED_REORDER, this.reorderFloor);
+      this.reorderKnown = this.init.reorder !== undefined;
+      this.shift = 0;
       this.samples = [];
       this.fragDur = 0;
       const change = this.change;
       this.change = undefined;
       this.o.onInit(this.init.bytes, this.init.info, change);
     }
-    if (this.pending) this.finish(this.pending, ext);
-    this.pending = { ext, nals: au.nals, key };
+    this.place({ ext, nals: au.nals, key, dts: undefined, ...(this.dupOf !== undefined && ext === this.dupOf + 1 ? { dup: true } : {}) });
+    if (!this.held.at(-1)?.dup) this.dupOf = undefined;
+  }
+
+  /** Whether these NAL units begin a new picture (a slice with first_mb_in_slice = 0 / first_slice_segment_in_pic_flag). */
+  private startsPicture(nals: Uint8Array[]): boolean {
+    for (const n of nals) {
+      if (this.codec === "h264") {
+        const t = n[0]! & 0x1f;
+        if (t >= 1 && t <= 5) return n.length > 1 && (n[1]! & 0x80) !== 0;
+      } else {
+        const t = (n[0]! >> 1) & 0x3f;
+        if (t < 32) return n.length > 2 && (n[2]! & 0x80) !== 0;
+      }
+    }
+    return false;
+  }
+
+  /** Why a frame with this pts cannot follow in this session (undefined: it fits). */
+  private misfit(pts: number): string | undefined {
+    if (pts - this.maxPts > JUMP_FWD_TICKS) return `camera timestamps jumped by ${((pts - this.maxPts) / VIDEO_RATE).toFixed(1)} s`;
+    const floor = this.frames < this.reorder ? 0 : this.lastDts;
+    if (pts > floor && !this.ptsPool.includes(pts)) return undefined;
+    const step = ((pts - this.maxPts) / VIDEO_RATE).toFixed(3);
+    if (pts < this.maxPts - VIDEO_RATE) return `camera timestamps jumped by ${step} s`;
+    if (!this.reorderKnown && this.reorder < MAX_REORDER) {
+      // The SPS did not say how deep B-frames reorder and they reorder deeper than assumed.
+      this.reorderFloor = Math.min(MAX_REORDER, this.reorder + 1);
+      return `frames reordered deeper than ${this.reorder} (presentation time stepped back ${step} s)`;
+    }
+    return this.reorder === 0
+      ? `camera timestamps stepped back ${step} s in a stream without B-frames`
+      : `camera timestamps stepped back ${step} s, deeper than the stream's reordering (${this.reorder} frames)`;
+  }
+
+  /** Assigns decode times (see the header) and writes out every frame whose duration is known. */
+  private place(f: Held): void {
+    const pts = f.ext - this.base;
+    this.maxPts = Math.max(this.maxPts, pts);
+    const pool = this.ptsPool;
+    let i = pool.length;
+    while (i > 0 && pool[i - 1]! > pts) i--;
+    pool.splice(i, 0, pts);
+    this.held.push(f);
+    const n = this.frames++;
+    const d = this.reorder;
+    if (n <= 2 * d) this.early.push(pts);
+    if (n >= d) this.lastDts = f.dts = pool.shift()!;
+    // The first D frames decode before the keyframe is shown, one frame duration apart; after
+    // 2D + 1 frames the smallest step between their presentation times is one frame.
+    if (d > 0 && n === 2 * d) this.placeFirst(d);
+    this.drain();
+  }
+
+  private placeFirst(d: number): void {
+    const sorted = [...this.early].sort((a, b) => a - b);
+    let dur = Infinity;
+    for (let k = 1; k < sorted.length; k++) dur = Math.min(dur, sorted[k]! - sorted[k - 1]!);
+    if (!(dur > 0 && dur < VIDEO_RATE)) dur = this.lastDur;
+    this.shift = d * dur;
+    for (let k = 0; k < d; k++) this.held[k]!.dts = (k - d) * dur;
+  }
+
+  private drain(): void {
+    while (this.held.length >= 2 && this.held[0]!.dts !== undefined && this.held[1]!.dts !== undefined && !this.held[1]!.dup) {
+      const h = this.held.shift()!;
+      this.finish(h, this.held[0]!.dts! - h.dts!);
+    }
   }
 
   audio(f: AudioFrame): void {
@@ -174,7 +301,7 @@ export class Fragmenter {
       this.aRef = ext;
     }
     if (!this.started) return;
-    this.audioQ.push({ ext, data: f.data });
+    this.audioQ.push({ ext, data: f.data, duration: f.duration ?? 1024 });
     if (this.audioQ.length > MAX_AUDIO_QUEUE) this.audioQ.shift();
   }
 
@@ -184,8 +311,21 @@ export class Fragmenter {
   }
 
   private endSession(): void {
-    if (this.started && this.pending) this.finish(this.pending, this.pending.ext + this.lastDur);
-    this.pending = undefined;
+    for (const h of this.held) h.dup = false;
+    this.dupOf = undefined;
+    if (this.started && this.held.length) {
+      if (this.held[0]!.dts === undefined) {
+        // The session ends within its first 2D frames: decode times as if D were that small.
+        const d = Math.min(this.reorder, this.held.filter((h) => h.dts === undefined).length);
+        for (const h of this.held.slice(d)) h.dts ??= this.ptsPool.shift()!;
+        this.placeFirst(d);
+      }
+      this.drain();
+      const h = this.held.shift()!;
+      this.finish(h, this.lastDur);
+    }
+    this.held = [];
+    this.ptsPool = [];
     if (this.samples.length) this.emitFragment();
     this.started = false;
     this.audioQ = [];
@@ -202,38 +342,35 @@ export class Fragmenter {
     this.aext.reset();
   }
 
-  private finish(p: Pending, nextExt: number): void {
-    const pts = p.ext - this.base;
-    const nextPts = nextExt - this.base;
-    if (pts < this.lastPts) {
-      if (!this.bFramesSeen) this.o.onWarn?.("presentation times step back (B-frames): writing composition offsets");
-      this.bFramesSeen = true;
-      this.reorder = Math.max(this.reorder, this.lastPts - pts);
-    }
-    this.lastPts = Math.max(this.lastPts, pts);
-    const dts = this.lastDts === -Infinity ? pts - this.reorder : Math.max(this.lastDts + 1, pts - this.reorder);
-    // Duration to the next sample's decode time (estimated the same way).
-    const nextDts = Math.max(dts + 1, nextPts - this.reorder);
-    const dur = nextDts - dts;
+  private finish(h: Held, dur: number): void {
+    const dts = h.dts!;
+    const pts = h.ext - this.base;
     // Cut at keyframes, and before a sample that would take the fragment past fragmentMs: parts
     // stay ≤ 500 ms (LL-HLS PART-TARGET), and the cut costs no extra latency (we emit when the
     // sample that would overflow arrives, the moment it would otherwise have been appended).
-    if (this.samples.length && (p.key || this.fragDur + dur > this.fragTicks)) this.emitFragment();
-    if (!this.samples.length) this.fragDts = dts;
-    this.samples.push({ parts: p.nals, duration: dur, keyframe: p.key, cts: pts - dts });
+    // With B-frames a time cut waits for a clean point: no frame from here on is shown before
+    // the fragment's last-shown frame (a window ending at this fragment would otherwise lack
+    // B-frames shown before its end). Later frames all come after the last decode time given
+    // out (misfit() ends the session otherwise); the frames held back are checked one by one.
+    const m = this.fragMaxPts;
+    const clean = pts > m && m <= this.lastDts && this.held.every((x) => x.ext - this.base > m);
+    if (this.samples.length && (h.key || (clean && this.fragDur + dur > this.fragTicks))) this.emitFragment();
+    if (!this.samples.length) (this.fragDts = dts), (this.fragMaxPts = -Infinity);
+    this.samples.push({ parts: h.nals, duration: dur, keyframe: h.key, cts: pts - dts });
     this.fragDur += dur;
-    this.lastDts = dts;
+    this.fragMaxPts = Math.max(this.fragMaxPts, pts);
     if (dur > 0 && dur < VIDEO_RATE) this.lastDur = dur;
-    if (this.fragDur >= this.fragTicks) this.emitFragment();
+    if (this.reorder === 0 && this.fragDur >= this.fragTicks) this.emitFragment();
   }
 
   private emitFragment(): void {
     const vid = 1;
-    const runs: MuxRun[] = [{ trackId: vid, baseDecodeTime: Math.max(0, this.fragDts + this.reorder), nalPrefix: true, samples: this.samples }];
+    const runs: MuxRun[] = [{ trackId: vid, baseDecodeTime: this.fragDts + this.shift, nalPrefix: true, samples: this.samples }];
     const a = this.o.audio;
     if (a && this.audioQ.length && this.aRef !== undefined && this.vRef !== undefined) {
-      const endSec = (this.fragDts + this.reorder + this.fragDur) / VIDEO_RATE;
-      const originSec = (this.base - this.vRef) / VIDEO_RATE;
+      // Audio track time = video presentation time: pts 0 is at `shift` on both tracks.
+      const endSec = (this.fragDts + this.shift + this.fragDur) / VIDEO_RATE;
+      const originSec = (this.base - this.vRef - this.shift) / VIDEO_RATE;
       const take: MuxSample[] = [];
       let first: number | undefined;
       while (this.audioQ.length) {
@@ -243,7 +380,7 @@ export class Fragmenter {
         this.audioQ.shift();
         if (t < 0) continue;
         if (first === undefined) first = Math.round(t * a.clockRate);
-        take.push({ parts: [f.data], duration: 1024, keyframe: true, cts: 0 });
+        take.push({ parts: [f.data], duration: f.duration, keyframe: true, cts: 0 });
       }
       if (take.length && first !== undefined) runs.push({ trackId: 2, baseDecodeTime: first, nalPrefix: false, samples: take });
     }
@@ -256,10 +393,10 @@ export class Fragmenter {
 
   private makeInit(): void {
     const sps = this.sps!;
-    let size: { width: number; height: number };
+    let size: { width: number; height: number; reorder: number | undefined };
     let ptl: Uint8Array | undefined;
     try {
-      if (this.codec === "h264") size = h264SpsSize(sps);
+      if (this.codec === "h264") size = h264Sps(sps);
       else {
         const s = h265Sps(sps);
         size = s;
@@ -283,10 +420,10 @@ export class Fragmenter {
     };
     const tracks: MuxTrack[] = [video];
     const a = this.o.audio;
-    if (a) tracks.push({ kind: "audio", codec: "aac", sampleRate: a.sampleRate, channels: a.channels, config: a.config, timescale: a.clockRate } satisfies MuxAudioTrack);
+    if (a) tracks.push({ kind: "audio", codec: a.codec, sampleRate: a.sampleRate, channels: a.channels, config: a.config, timescale: a.clockRate } satisfies MuxAudioTrack);
     const bytes = muxInit(tracks);
     this.timescales = new Map(tracks.map((t, i) => [i + 1, t.timescale]));
-    this.init = { bytes, info: parseInit(bytes), width: size.width, height: size.height };
+    this.init = { bytes, info: parseInit(bytes), width: size.width, height: size.height, reorder: size.reorder };
   }
 }
 

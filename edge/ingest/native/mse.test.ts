@@ -1,5 +1,6 @@
 /**
- * What the native engine records from camsim (H.264 + AAC over real RTSP) is accepted by
+ * What the native engine records from camsim (H.264 + AAC, and H.264 with B-frames + G.711
+ * stored as FLAC, over real RTSP) is accepted by
  * headless Chromium's MediaSource with the MIME type parseInit derives, and plays: the buffered
  * range covers the fragments and currentTime advances.
  */
@@ -32,6 +33,29 @@ afterAll(async () => {
 });
 
 test("Chromium MSE accepts and plays native-engine fMP4 (avc1 + mp4a in one moof)", async () => {
+  const r = await recordAndPlay(sim);
+  expect(r.mime).toMatch(/^video\/mp4; codecs="avc1\.[0-9a-f]{6},mp4a\.40\.2"$/);
+  expect(r.result.supported).toBe(true);
+  expect(r.result.error).toBe("");
+  expect(r.result.end).toBeGreaterThan(3);
+  expect(r.result.played).toBeGreaterThan(0.5);
+}, 45_000);
+
+test("G.711 recorded as FLAC, with B-frames: Chromium MSE accepts and plays it (it refuses ulaw/alaw)", async () => {
+  const g711 = await startCamsim({ cameras: 1, main: { width: 320, height: 180, fps: 15, bitrateKbps: 200 }, audio: true, audioCodec: "pcmu", bframes: 2, discoveryPort: null, log });
+  try {
+    const r = await recordAndPlay(g711);
+    expect(r.mime).toMatch(/^video\/mp4; codecs="avc1\.[0-9a-f]{6},flac"$/);
+    expect(r.result.supported).toBe(true);
+    expect(r.result.error).toBe("");
+    expect(r.result.end).toBeGreaterThan(3);
+    expect(r.result.played).toBeGreaterThan(0.5);
+  } finally {
+    await g711.close();
+  }
+}, 45_000);
+
+async function recordAndPlay(sim: Camsim) {
   const c = sim.camera("cam1");
   let init: { bytes: Uint8Array; info: InitInfo } | undefined;
   const frags: Uint8Array[] = [];
@@ -58,10 +82,9 @@ test("Chromium MSE accepts and plays native-engine fMP4 (avc1 + mp4a in one moof
   while (frags.length < 8 && Date.now() < deadline) await Bun.sleep(100);
   s.kill();
   await s.done;
-  expect(init?.info.mime).toMatch(/^video\/mp4; codecs="avc1\.[0-9a-f]{6},mp4a\.40\.2"$/);
   const media = concat([init!.bytes, ...frags]);
 
-  browser = await chromium.launch({
+  browser ??= await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
   });
@@ -88,8 +111,6 @@ test("Chromium MSE accepts and plays native-engine fMP4 (avc1 + mp4a in one moof
     },
     { mime: init!.info.mime, b64: Buffer.from(media).toString("base64") },
   );
-  expect(result.supported).toBe(true);
-  expect(result.error).toBe("");
-  expect(result.end).toBeGreaterThan(3);
-  expect(result.played).toBeGreaterThan(0.5);
-}, 45_000);
+  await page.close();
+  return { mime: init!.info.mime, result };
+}

@@ -209,6 +209,122 @@ describe("native engine: RTP → fMP4 on real encoder output", () => {
   }, 30_000);
 });
 
+/**
+ * Real RTP from GStreamer's payloaders (rtpstreampay framing: 2-byte length + packet), with
+ * B-frames: the presentation times arrive out of order, exactly as a camera sends them.
+ */
+async function gstRtp(codec: "h264" | "h265", frames: number, bframes: boolean): Promise<Uint8Array[]> {
+  const out = join(dir, `${codec}-${bframes ? "b" : "p"}-${frames}.rtp`);
+  const enc =
+    codec === "h264"
+      ? ["x264enc", "key-int-max=15", "speed-preset=superfast", `bframes=${bframes ? 2 : 0}`, "!", "video/x-h264,profile=main", "!", "rtph264pay", "config-interval=-1"]
+      : ["x265enc", "key-int-max=15", "speed-preset=superfast", ...(bframes ? [] : ["tune=zerolatency"]), "!", "rtph265pay", "config-interval=-1"];
+  const p = Bun.spawn(["gst-launch-1.0", "-q", "videotestsrc", `num-buffers=${frames}`, "!", "video/x-raw,width=320,height=240,framerate=15/1,format=I420", "!", ...enc, "!", "rtpstreampay", "!", "filesink", `location=${out}`], { stdout: "ignore", stderr: "pipe" });
+  expect(await p.exited).toBe(0);
+  const d = new Uint8Array(await Bun.file(out).arrayBuffer());
+  const pkts: Uint8Array[] = [];
+  for (let o = 0; o + 2 <= d.length; ) {
+    const n = (d[o]! << 8) | d[o + 1]!;
+    pkts.push(d.subarray(o + 2, o + 2 + n));
+    o += 2 + n;
+  }
+  return pkts;
+}
+
+/** Feeds packets with their RTP timestamp mapped by `ts` (index of the access unit, original ts). */
+function feedRtp(depay: VideoDepacketizer, pkts: Uint8Array[], ts: (au: number, t: number) => number = (_a, t) => t): void {
+  let au = 0;
+  for (const b of pkts) {
+    const p = parseRtp(b)!;
+    depay.push({ ...p, timestamp: ts(au, p.timestamp) >>> 0 });
+    if (p.marker) au++;
+  }
+}
+
+/** ffmpeg must demux, remux and decode without a word on stderr; returns the video pts in ticks. */
+async function strictDecode(bytes: Uint8Array): Promise<{ frames: number; err: string; pts: number[]; dts: number[] }> {
+  const f = join(dir, `${crypto.randomUUID()}.mp4`);
+  await writeFile(f, bytes);
+  const remux = Bun.spawn(["ffmpeg", "-v", "error", "-nostdin", "-i", f, "-c", "copy", "-f", "mp4", "-y", `${f}.copy.mp4`], { stdout: "ignore", stderr: "pipe" });
+  const rerr = await new Response(remux.stderr).text();
+  await remux.exited;
+  const pp = Bun.spawn(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts,dts", "-of", "csv=p=0", f], { stdout: "pipe", stderr: "pipe" });
+  const rows = (await new Response(pp.stdout).text()).trim().split("\n").map((l) => l.split(",").map(Number));
+  await pp.exited;
+  const r = await decode(bytes);
+  return { frames: r.frames, err: (r.err + rerr).trim(), pts: rows.map((x) => x[0]!).sort((a, b) => a - b), dts: rows.map((x) => x[1]!) };
+}
+
+describe("native engine: B-frames and camera timestamp faults", () => {
+  for (const codec of ["h264", "h265"] as const) {
+    test(`${codec} with B-frames: dts from the SPS reorder depth; decodes and remuxes without a warning; pts as sent`, async () => {
+      const pkts = await gstRtp(codec, 45, true);
+      const { depay, frag, got } = pipeline(codec);
+      feedRtp(depay, pkts);
+      frag.flushAll();
+      expect(got.inits.length).toBe(1);
+      const file = sessionFile(got, 1);
+      const r = await strictDecode(file);
+      expect(r.err).toBe("");
+      expect(r.frames).toBe(45);
+      // Presentation times are the camera's, one frame (6000 ± 1 ticks, the payloader rounds) apart.
+      for (const [i, p] of r.pts.slice(1).entries()) expect(Math.abs(p - r.pts[i]! - 6000)).toBeLessThanOrEqual(1);
+      // Decode times a frame apart too (not packed 1 tick apart after the first B-frame).
+      for (const [i, d] of r.dts.slice(1).entries()) expect(Math.abs(d - r.dts[i]! - 6000)).toBeLessThanOrEqual(1);
+      // Fragments end at clean points: a file cut after any fragment (a playback window's end)
+      // shows every frame up to its last one — no B-frame shown earlier is left in the next.
+      for (let k = 0; k < got.frags.length - 1; k++) {
+        if (got.frags[k + 1]!.info.keyframe) continue; // keyframe cuts are clean by construction
+        const prefix = await strictDecode(concat([got.inits[0]!.bytes, ...got.frags.slice(0, k + 1).map((f) => f.bytes)]));
+        expect(prefix.err).toBe("");
+        for (const [i, p] of prefix.pts.slice(1).entries()) expect({ k, step: Math.abs(p - prefix.pts[i]! - 6000) <= 1 }).toEqual({ k, step: true });
+      }
+      expect(got.frags.some((f) => f.info.durationMs < 900)).toBe(true); // not only keyframe cuts
+    }, 90_000);
+  }
+
+  test("a small backward step in a stream without B-frames is a discontinuity, not reordering", async () => {
+    const pkts = await gstRtp("h264", 45, false);
+    const { depay, frag, got } = pipeline("h264");
+    // Frame 20 onwards arrives 10 ms (900 ticks) before the previous frame: an RTP proxy's jump.
+    feedRtp(depay, pkts, (au, t) => (au >= 20 ? t - 6000 - 900 : t));
+    frag.flushAll();
+    expect(got.inits.length).toBe(2);
+    expect(got.inits[1]!.change?.detail).toContain("stepped back");
+    for (const s of [1, 2]) {
+      const r = await strictDecode(sessionFile(got, s));
+      expect(r.err).toBe("");
+    }
+    expect((await strictDecode(sessionFile(got, 1))).frames).toBe(20);
+  }, 30_000);
+
+  test("two pictures stamped with the same RTP time: two samples in one session, not one merged sample", async () => {
+    const pkts = await gstRtp("h264", 30, false);
+    const { depay, frag, got } = pipeline("h264");
+    // Frame 10 carries frame 9's timestamp (a live encoder's duplicate).
+    let t9 = 0;
+    feedRtp(depay, pkts, (au, t) => (au === 9 ? (t9 = t) : au === 10 ? t9 : t));
+    frag.flushAll();
+    expect(got.inits.map((i) => i.change?.detail)).toEqual([undefined]);
+    const r = await strictDecode(sessionFile(got, 1));
+    expect(r.err).toBe("");
+    expect(r.frames).toBe(30);
+  }, 30_000);
+
+  test("B-frames and a backward jump of 0.5 s, then the 32-bit wrap: every session decodes cleanly", async () => {
+    const pkts = await gstRtp("h264", 60, true);
+    const { depay, frag, got } = pipeline("h264");
+    feedRtp(depay, pkts, (au, t) => (au >= 25 ? t - 45_000 : t) + (au >= 40 ? 0xffffffff - 0x7fffffff : 0));
+    frag.flushAll();
+    expect(got.inits.length).toBeGreaterThanOrEqual(2);
+    for (let s = 1; s <= got.inits.length; s++) {
+      if (!got.frags.some((f) => f.session === s)) continue;
+      const r = await strictDecode(sessionFile(got, s));
+      expect(r.err).toBe("");
+    }
+  }, 30_000);
+});
+
 describe("native engine: parsing", () => {
   test("SPS size, AAC config, SDP control URLs", () => {
     expect(h264SpsSize(base64Bytes("Z0LAFtoCgL/lwFqDAwNSgAAAAwCAAAAPR4sXUA=="))).toEqual({ width: 640, height: 360 });

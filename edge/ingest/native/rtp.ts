@@ -154,6 +154,8 @@ export class VideoDepacketizer {
 export interface AudioFrame {
   timestamp: number;
   data: Uint8Array;
+  /** In RTP clock ticks (= samples); default 1024 (an AAC frame). */
+  duration?: number;
 }
 
 /** RFC 3640 (mpeg4-generic, AAC-hbr/lbr): AU headers, then the AUs; large AUs may span packets. */

@@ -61,8 +61,6 @@ type Pending = { resolve: (r: RtspResponse) => void; reject: (e: Error) => void;
 export class RtspConnection {
   /** Interleaved frame (RTP on even channels, RTCP on odd ones); the payload is a view into a transient buffer. */
   onFrame: (channel: number, payload: Uint8Array) => void = () => {};
-  /** Every chunk received (for stall watchdogs). */
-  onData: () => void = () => {};
   onClose: (why: string) => void = () => {};
   auth: Authenticator | undefined;
   session: string | undefined;
@@ -170,7 +168,6 @@ export class RtspConnection {
   }
 
   private receive(chunk: Uint8Array): void {
-    this.onData();
     let buf = chunk;
     if (this.rest) {
       const joined = new Uint8Array(this.rest.length + chunk.length);

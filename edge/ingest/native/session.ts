@@ -4,12 +4,13 @@
  * this process. Failures become ProbeError-style reasons (auth-failed, camera-offline,
  * unsupported-codec) in `done`.
  */
-import { ProbeError, parseRtspUrl, parseSdp, type StreamDescription } from "../probe.ts";
+import { ProbeError, noVideoReason, parseRtspUrl, parseSdp, type StreamDescription } from "../probe.ts";
 import type { IngestSession, SessionParams } from "../source.ts";
 import type { GapReason } from "../../../lib/store/types.ts";
-import { aacConfig, base64Bytes } from "./codec.ts";
+import { base64Bytes } from "./codec.ts";
+import { audioPath, type AudioPath } from "./audio-path.ts";
 import { Fragmenter } from "./fragmenter.ts";
-import { AacDepacketizer, VideoDepacketizer, parseRtp } from "./rtp.ts";
+import { VideoDepacketizer, parseRtp } from "./rtp.ts";
 import { Authenticator, RtspConnection, type RtspResponse } from "./rtsp.ts";
 import { parseSdpMedia, type SdpMedia } from "./sdp.ts";
 
@@ -61,7 +62,8 @@ export class NativeSession implements IngestSession {
     const conn = await RtspConnection.open(u.host, u.port, timeout);
     this.conn = conn;
     if (this.killed) return conn.close();
-    conn.onData = this.p.handlers.activity;
+    // The stall watchdog is fed by video RTP only (below): RTCP reports and keep-alive answers
+    // keep flowing while a camera sends no pictures, and must not hide the stall.
     conn.onClose = (why) => this.finish({ reason: "camera-offline", detail: why });
 
     let res = await conn.request("DESCRIBE", u.cleanUrl, { Accept: "application/sdp" }, timeout);
@@ -73,41 +75,37 @@ export class NativeSession implements IngestSession {
     }
     expectOk(res, "DESCRIBE", u.cleanUrl);
     const desc: StreamDescription = parseSdp(res.body);
-    this.p.handlers.described(desc);
     if (!desc.video) {
-      throw new ProbeError(
-        "unsupported-codec",
-        desc.unsupportedVideo ? `video codec ${desc.unsupportedVideo} is not supported (H.264 and H.265 are recorded by stream copy)` : "the stream offers no video track",
-      );
+      this.p.handlers.described(desc);
+      throw new ProbeError("unsupported-codec", noVideoReason(desc));
     }
     const base = res.headers["content-base"] ?? res.headers["content-location"] ?? u.cleanUrl;
     const media = parseSdpMedia(res.body, base);
     const video = media.find((m) => m.kind === "video" && (m.encoding === "H264" || m.encoding === "H265" || m.encoding === "HEVC"))!;
-    const audio = media.find((m) => m.kind === "audio");
-    let aac: SdpMedia | undefined;
-    if (audio) {
-      if (audio.encoding === "MPEG4-GENERIC" && audio.fmtp.config && /aac-hbr|aac-lbr/i.test(audio.fmtp.mode ?? "")) aac = audio;
-      else this.p.log.info("audio track not recorded (only AAC is stream-copied into MP4)", { audio: audio.encoding, mode: audio.fmtp.mode });
+    const audioMedia = media.find((m) => m.kind === "audio");
+    let audio: AudioPath | undefined;
+    if (audioMedia) {
+      try {
+        audio = audioPath(audioMedia);
+        desc.audioRecorded = true;
+        if (audio.note) desc.audioDetail = audio.note;
+      } catch (e) {
+        desc.audioRecorded = false;
+        desc.audioDetail = (e as Error).message;
+        this.p.log.info("audio track not recorded", { audio: audioMedia.encoding, why: desc.audioDetail });
+      }
     }
+    this.p.handlers.described(desc);
 
     const codec = video.encoding === "H264" ? "h264" : "h265";
     const sprop = codec === "h264" ? (video.fmtp["sprop-parameter-sets"] ?? "").split(",").filter(Boolean).map(base64Bytes) : [];
     const one = (k: string) => (video.fmtp[k] ? [base64Bytes(video.fmtp[k]!)] : undefined);
-    let audioCfg: ReturnType<typeof aacConfig> | undefined;
-    if (aac) {
-      try {
-        audioCfg = aacConfig(aac.fmtp.config!);
-      } catch (e) {
-        this.p.log.info("audio track not recorded", { err: (e as Error).message });
-        aac = undefined;
-      }
-    }
     const frag = new Fragmenter({
       codec,
       ...(codec === "h264"
         ? { sps: sprop.filter((n) => (n[0]! & 0x1f) === 7), pps: sprop.filter((n) => (n[0]! & 0x1f) === 8) }
         : { vps: one("sprop-vps"), sps: one("sprop-sps"), pps: one("sprop-pps") }),
-      ...(aac && audioCfg ? { audio: { ...audioCfg, clockRate: aac.clockRate || audioCfg.sampleRate } } : {}),
+      ...(audio ? { audio: audio.config } : {}),
       now: () => this.p.clock.now(),
       onInit: (bytes, info, change) => this.p.handlers.init(bytes, info, change),
       onFragment: (bytes, info) => {
@@ -119,10 +117,8 @@ export class NativeSession implements IngestSession {
 
     const vdepay = new VideoDepacketizer(codec);
     vdepay.onAccessUnit = (au) => frag.video(au);
-    const adepay = aac
-      ? new AacDepacketizer(Number(aac.fmtp.sizelength ?? 13), Number(aac.fmtp.indexlength ?? 3), Number(aac.fmtp.indexdeltalength ?? 3))
-      : undefined;
-    if (adepay) adepay.onFrame = (f) => frag.audio(f);
+    const adepay = audio?.depacketizer((f) => frag.audio(f));
+    const aac = audio?.media;
 
     let videoSsrc: number | undefined;
     conn.onFrame = (ch, payload) => {
@@ -133,6 +129,7 @@ export class NativeSession implements IngestSession {
         if (ch === 0) {
           if (videoSsrc !== undefined && pkt.ssrc !== videoSsrc) frag.discontinuity("camera changed its RTP source (SSRC): new recording session");
           videoSsrc = pkt.ssrc;
+          this.p.handlers.activity();
           vdepay.push(pkt);
         } else if (ch === 2) adepay?.push(pkt);
       } catch (e) {
