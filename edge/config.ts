@@ -74,6 +74,8 @@ export const edgeConfigSchema = z
         /** Free space kept on the volume. */
         minFreeBytes: z.number().int().min(0).default(256 * 1024 * 1024),
         retentionIntervalMs: z.number().int().min(100).default(10_000),
+        /** Re-sign each recording stream's custody chain head at least this often (it is also signed at every segment close); 0 = only at close. */
+        custodySignEveryMs: z.number().int().min(0).default(10_000),
       })
       .strict()
       .prefault({}),

@@ -24,7 +24,8 @@ import type { StreamKind } from "../lib/store/types.ts";
 import { CameraError, resolveCamera, type Camera, type DeviceInfo } from "./camera/index.ts";
 import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
 import { PidFile, StreamIngest, type StreamStatus } from "./ingest/index.ts";
-import { loadIdentity, startRenewal, type Identity } from "./identity/index.ts";
+import { loadIdentity, signerCache, startRenewal, type Identity } from "./identity/index.ts";
+import { CustodyRecorder, type CustodySigner } from "../lib/custody/index.ts";
 import { startUplink, type CommandHandler, type Uplink } from "./uplink/index.ts";
 import { startEdgeTransfer, type EdgeTransferHandle } from "./transfer/index.ts";
 import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";
@@ -48,6 +49,8 @@ export interface EdgeDeps {
   events?: Pick<EdgeEventsDeps, "holdMs" | "pollMs" | "diskPollMs" | "onvif">;
   /** More control-plane command handlers for the uplink (firmware/appliance.ts: "_firmware-check"); the edge's own names win. */
   commands?: Record<string, CommandHandler>;
+  /** Custody signer instead of the enrollment identity's (tests and benches sign without a central). */
+  custodySigner?: () => CustodySigner | null | Promise<CustodySigner | null>;
 }
 
 export interface CameraStatus {
@@ -70,6 +73,8 @@ export interface EdgeStatus {
 export interface Edge {
   readonly config: EdgeConfig;
   readonly store: MediaStore;
+  /** Hash chains of the recorded segments, signed with the site key (lib/custody). */
+  readonly custody: CustodyRecorder;
   /** http://host:port of the local API, when served. */
   readonly url?: string;
   status(): EdgeStatus;
@@ -188,6 +193,15 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     ...(config.storage.maxTotalBytes !== undefined ? { maxTotalBytes: config.storage.maxTotalBytes } : {}),
     minFreeBytes: config.storage.minFreeBytes,
   });
+  // Chain of custody: every committed segment is chained and signed with the site key (once enrolled).
+  let signingIdentity: Identity | null = null;
+  const signerOf = signerCache();
+  const custody = await CustodyRecorder.attach(store, {
+    clock,
+    log: log.child({ component: "custody" }),
+    signer: deps.custodySigner ?? (() => signerOf(signingIdentity)),
+    signEveryMs: config.storage.custodySignEveryMs,
+  });
 
   const runtimes: CameraRuntime[] = [];
   const live = new EdgeLive({ clock, log, share: config.federation.share, hasStream: (id, kind) => !!runtimes.find((r) => r.cfg.id === id)?.ingests.has(kind) });
@@ -262,6 +276,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   let uplink: Uplink | undefined;
   let renewal: { stop(): void } | undefined;
   let identity = await loadIdentity(config.dataDir);
+  signingIdentity = identity;
   const makeUplink = (identity: Identity) =>
     startUplink({
       dataDir: config.dataDir,
@@ -328,6 +343,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       log: log.child({ component: "identity" }),
       onRotated: async (next) => {
         identity = next;
+        signingIdentity = next;
         // The old certificate is refused once the new one is confirmed: reconnect with the new one.
         await uplink?.stop();
         const prev = transfer;
@@ -411,6 +427,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   return {
     config,
     store,
+    custody,
     get url() {
       return url;
     },
@@ -435,7 +452,9 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         await retentionBusy?.catch(() => undefined);
         await transfer?.stop();
         await uplink?.stop();
-        await store.close();
+        await store.close(); // the last segments' commits still reach custody (observer)
+        await custody.idle();
+        custody.close();
         log.info("edge recorder stopped");
       })()),
   };

@@ -53,6 +53,7 @@ export class MediaStore {
   private retentionRunning: Promise<unknown> = Promise.resolve();
   private readonly maintenance: boolean;
   private readonly host: WriterHost & { commitRowOnly(seg: SegmentRecord): Promise<void> };
+  private commitObservers: ((seg: SegmentRecord) => unknown)[] = [];
 
   private constructor(
     opts: StoreOptions,
@@ -97,6 +98,13 @@ export class MediaStore {
           this.unindexed.push(seg);
         }
         this.lastEnd.set(streamKey(seg.cameraId, seg.stream), seg.endMs);
+        for (const o of this.commitObservers) {
+          try {
+            await o(seg);
+          } catch (e) {
+            this.log.error("commit observer failed", { err: e as Error, segment: seg.id });
+          }
+        }
       },
       commitRowOnly: async (seg) => {
         await this.flushUnindexed();
@@ -153,6 +161,19 @@ export class MediaStore {
       await db.close(false).catch(() => undefined);
       throw e;
     }
+  }
+
+  /**
+   * Extension point (custody chains): `fn` runs after each segment this store's writers record
+   * is durable and indexed, in commit order per stream, awaited before the writer goes on
+   * (imports are not recorded here: they are someone else's segments). Errors are logged and
+   * never fail the commit. Returns the function that removes the observer.
+   */
+  observeCommits(fn: (seg: SegmentRecord) => unknown): () => void {
+    this.commitObservers.push(fn);
+    return () => {
+      this.commitObservers = this.commitObservers.filter((o) => o !== fn);
+    };
   }
 
   writer(cameraId: string, stream: StreamKind): SegmentWriter {
