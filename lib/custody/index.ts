@@ -12,3 +12,4 @@ export { buildPackage, collectCustody, PACKAGE_FORMAT, type AuditExcerpt, type M
 export { verifyPackage, VERDICTS, PackageError, type PackageReport, type SegmentVerdict, type Verdict } from "./verify.ts";
 export { signedRevocations, unknownRevocations } from "./revocations.ts";
 export { CUSTODY_DIR, custodyId, readEntries, readSignatures } from "./journal.ts";
+export { evidencePackage, type EvidenceRequest } from "./export.ts";
