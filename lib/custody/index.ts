@@ -13,3 +13,4 @@ export { verifyPackage, VERDICTS, PackageError, type PackageReport, type Segment
 export { signedRevocations, unknownRevocations } from "./revocations.ts";
 export { CUSTODY_DIR, custodyId, readEntries, readSignatures } from "./journal.ts";
 export { evidencePackage, type EvidenceRequest } from "./export.ts";
+export { rebuildCustody } from "./rebuild.ts";

@@ -30,6 +30,8 @@ export interface CustodyOptions {
   signer: () => CustodySigner | null | Promise<CustodySigner | null>;
   /** Re-sign active heads at least this often; 0 disables the timer. Default 10 s. */
   signEveryMs?: number;
+  /** Reconcile the chains with the index at attach; default true. */
+  reconcile?: boolean;
 }
 
 interface StreamState {
@@ -64,7 +66,7 @@ export class CustodyRecorder {
     const r = new CustodyRecorder(store.root, await custodyId(store.root), opts);
     // Observe first so no commit slips between reconcile and attach; the per-stream queue orders them.
     r.detach = store.observeCommits((seg) => r.committed(seg));
-    await r.reconcile(store);
+    if (opts.reconcile !== false) await r.reconcile(store);
     const every = opts.signEveryMs ?? 10_000;
     if (every > 0) {
       r.timer = setInterval(() => void r.signActive(every), Math.min(every, 1000));
@@ -173,7 +175,7 @@ export class CustodyRecorder {
     if (!head) return;
     const signer = await this.opts.signer();
     if (!signer) return;
-    const base = { chain: st.chain, seq: head.seq, head: head.link, signedAtMs: this.opts.clock.now() };
+    const base = { chain: st.chain, seq: head.seq, head: head.link, signedAtMs: Math.floor(this.opts.clock.now()) }; // integer ms: the format and verifiers expect one
     const sig: HeadSignature = { ...base, cert: signer.certFp, sig: await signText(signer.key, signatureMessage(base)) };
     this.signatures++;
     const p = custodyPaths(this.root, st.cameraId, st.stream);
