@@ -30,6 +30,8 @@ export interface CustodyOptions {
   signer: () => CustodySigner | null | Promise<CustodySigner | null>;
   /** Re-sign active heads at least this often; 0 disables the timer. Default 10 s. */
   signEveryMs?: number;
+  /** A stream's head is re-signed for this long after its last commit; default 5 min. */
+  activeMs?: number;
   /** Reconcile the chains with the index at attach; default true. */
   reconcile?: boolean;
 }
@@ -45,7 +47,7 @@ interface StreamState {
   queue: Promise<unknown>;
 }
 
-/** A stream counts as active (heads re-signed) for this long after its last commit. */
+/** A stream counts as active (heads re-signed) for this long after its last commit (a stopped camera's head is not re-signed forever). */
 const ACTIVE_MS = 5 * 60_000;
 
 export class CustodyRecorder {
@@ -110,7 +112,7 @@ export class CustodyRecorder {
   async signActive(everyMs: number): Promise<void> {
     const now = this.opts.clock.now();
     for (const st of this.streams.values()) {
-      if (!st.last || now - st.lastCommitAtMs > ACTIVE_MS || now - st.lastSignedAtMs < everyMs) continue;
+      if (!st.last || now - st.lastCommitAtMs > (this.opts.activeMs ?? ACTIVE_MS) || now - st.lastSignedAtMs < everyMs) continue;
       await this.serial(st, () => this.sign(st, true)).catch((e) => this.opts.log.error("periodic custody signature failed", { err: e as Error }));
     }
   }
