@@ -25,7 +25,7 @@ import { CameraError, resolveCamera, type Camera, type DeviceInfo } from "./came
 import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
 import { PidFile, StreamIngest, type StreamStatus } from "./ingest/index.ts";
 import { loadIdentity, signerCache, startRenewal, type Identity } from "./identity/index.ts";
-import { CustodyRecorder, type CustodySigner } from "../lib/custody/index.ts";
+import { CustodyRecorder, evidencePackage, unknownRevocations, type CustodySigner } from "../lib/custody/index.ts";
 import { startUplink, type CommandHandler, type Uplink } from "./uplink/index.ts";
 import { startEdgeTransfer, type EdgeTransferHandle } from "./transfer/index.ts";
 import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";
@@ -49,8 +49,8 @@ export interface EdgeDeps {
   events?: Pick<EdgeEventsDeps, "holdMs" | "pollMs" | "diskPollMs" | "onvif">;
   /** More control-plane command handlers for the uplink (firmware/appliance.ts: "_firmware-check"); the edge's own names win. */
   commands?: Record<string, CommandHandler>;
-  /** Custody signer instead of the enrollment identity's (tests and benches sign without a central). */
-  custodySigner?: () => CustodySigner | null | Promise<CustodySigner | null>;
+  /** Custody identity instead of the enrollment's (tests and benches sign without a central). */
+  custody?: { signer: () => CustodySigner | null | Promise<CustodySigner | null>; siteId: string; caPem: string };
 }
 
 export interface CameraStatus {
@@ -199,7 +199,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   const custody = await CustodyRecorder.attach(store, {
     clock,
     log: log.child({ component: "custody" }),
-    signer: deps.custodySigner ?? (() => signerOf(signingIdentity)),
+    signer: deps.custody?.signer ?? (() => signerOf(signingIdentity)),
     signEveryMs: config.storage.custodySignEveryMs,
   });
 
@@ -394,6 +394,25 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         log: log.child({ component: "api" }),
         clock,
         dataDir: config.dataDir,
+        evidence: async (q: EvidenceQuery) => {
+          const siteId = deps.custody?.siteId ?? signingIdentity?.siteId ?? "not-enrolled";
+          const r = await evidencePackage({
+            store,
+            custody,
+            siteId,
+            caPem: deps.custody?.caPem ?? signingIdentity?.caPem ?? "",
+            // The edge holds no CA key: the list says revocation is unknown (central's export signs one).
+            revocations: unknownRevocations(clock.now(), "edge: no revocation information (an export at central carries the CA's list)"),
+            cameraId: q.cameraId,
+            stream: q.stream,
+            fromMs: q.fromMs,
+            toMs: q.toMs,
+            footagePath: q.footagePath,
+            audit: { exportedBy: q.exportedBy, exportedAtMs: clock.now(), exportedAt: `edge ${siteId} (${config.name})`, records: [{ action: "export.package", export: q.exportId, user: q.exportedBy, at: iso(clock.now()) }] },
+            nowMs: clock.now(),
+          });
+          return { zip: r.zip, sha256: r.sha256 };
+        },
         health: async () => ({
           name: config.name,
           time: iso(clock.now()),
@@ -459,6 +478,9 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       })()),
   };
 }
+
+/** What the edge API asks of evidence (edge/api/types.ts EdgeApiDeps.evidence). */
+type EvidenceQuery = { cameraId: string; stream: StreamKind; fromMs: number; toMs: number; footagePath: string; exportedBy: string; exportId: string };
 
 interface ApiModule {
   createEdgeApi(deps: unknown): { fetch: (req: Request, server?: unknown) => Response | Promise<Response> };

@@ -17,7 +17,9 @@ import { createCa, issueSiteCert, generateKeyPair, normSerial, parseCert, type C
 import { otherCa } from "../central/testkit.ts";
 import { evidencePackage, linkOf, signatureMessage, signText, signedRevocations, unknownRevocations, verifyPackage, parseLines, parseEntry, parseSignature, sha256Hex, type ChainEntry, type HeadSignature, type PackageReport, type RevocationList, type Verdict } from "../lib/custody/index.ts";
 import { readZip, writeZip } from "../lib/zip/index.ts";
-import { closeRig, OUTPOST, removeTempDirs, run, tempDir, until } from "./helpers.ts";
+import { ApiClient, closeRig, hashPassword, isoOf, OUTPOST, removeTempDirs, run, tempDir, until } from "./helpers.ts";
+
+const PASSWORD = "custody-test-pw";
 
 let sim: Camsim;
 let edge: Edge;
@@ -48,12 +50,13 @@ beforeAll(async () => {
   edge = await startEdge(
     {
       dataDir: dir,
-      api: { enabled: false },
+      api: { port: 0 },
+      admin: { passwordHash: await hashPassword(PASSWORD) },
       storage: { segmentDurationMs: 1000, minFreeBytes: 0 },
       ingest: { stallTimeoutMs: 2000, backoffInitialMs: 200, backoffMaxMs: 2000, staggerMs: 200 },
       cameras: sim.cameras.map((c) => ({ id: c.id, onvif: { address: c.onvifUrl }, user: sim.user, password: sim.password, streams: ["main" as const] })),
     },
-    { log, custodySigner: () => signer },
+    { log, custody: { signer: () => signer, siteId: "site-a", caPem: ca.certPem } },
   );
   const cams = sim.cameras.map((c) => c.id);
   // Enough closed segments on both cameras for a window of N plus one after it.
@@ -152,6 +155,45 @@ async function verify(zip: Uint8Array, anchor = ca.certPem) {
 
 const intact = Array(N).fill("intact");
 const with_ = (k: number, v: Verdict, base: Verdict[] = intact) => base.map((x, i) => (i === k ? v : x));
+
+// ---- the edge's export → evidence package over its API ----
+
+test("edge API: a finished export downloads as an evidence package whose SHA-256 is in X-Outpost-SHA256, and it verifies intact", async () => {
+  const api = await ApiClient.login(edge.url!, "admin", PASSWORD);
+  const cam = sim.cameras[0]!.id;
+  const segs = (await edge.store.segments({ cameraId: cam, stream: "main", fromMs: 0, toMs: Date.now() + 60_000 })).filter((s) => !s.open);
+  const from = segs[1]!.startMs;
+  const to = segs[3]!.endMs;
+  expect((await api.fetch(`/exports/nope/package`)).status).toBe(404);
+  const res = await api.post("/exports", { cameraId: cam, from: isoOf(from), to: isoOf(to) });
+  expect(res.status).toBe(202);
+  const job = (await res.json()) as { id: string };
+  const done = await until("export done", async () => {
+    const j = await api.json<{ state: string; package?: string }>(`/exports/${job.id}`);
+    return j.state === "done" ? j : null;
+  }, 60_000, 200);
+  expect(done.package).toBe(`/api/v1/exports/${job.id}/package`);
+  const r = await api.fetch(`/exports/${job.id}/package`);
+  expect(r.status).toBe(200);
+  expect(r.headers.get("content-type")).toBe("application/zip");
+  const zip = new Uint8Array(await r.arrayBuffer());
+  expect(r.headers.get("x-outpost-sha256")).toBe(sha256Hex(zip));
+  // A second download is the same file (the hash a lawyer was given stays true).
+  expect(sha256Hex(new Uint8Array(await (await api.fetch(`/exports/${job.id}/package`)).arrayBuffer()))).toBe(sha256Hex(zip));
+  const v = await verify(zip);
+  expect(v.overall).toBe("intact");
+  expect(v.segments.length).toBeGreaterThanOrEqual(3);
+  expect(v.footage?.matchesManifest).toBe(true);
+  expect(v.revocations).toContain("revocation status unknown");
+  const audit = JSON.parse(text(readZip(zip).files, "audit.json"));
+  expect(audit.exportedBy).toBe("admin");
+  // The MP4 inside plays as is.
+  const d = await tempDir("custody-mp4");
+  await Bun.write(join(d, "f.mp4"), readZip(zip).files.get("footage.mp4")!);
+  const probe = await run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", join(d, "f.mp4")]);
+  expect(probe.code).toBe(0);
+  expect(Number(probe.stdout.trim())).toBeGreaterThan(1);
+}, 90_000);
 
 // ---- the matrix ----
 
