@@ -14,6 +14,8 @@ import { CentralConfig, startCentral, type Central, type CentralConfigInput } fr
 import { createSites, type Sites } from "./sites/index.ts";
 import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
 import { startRtspOut, type RtspOut } from "./live/rtsp/index.ts";
+import { readFileSync } from "node:fs";
+import { dataPaths } from "./files.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
 import { commandNotifier } from "./firmware/index.ts";
 
@@ -37,7 +39,9 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     for (const c of closers.reverse()) await Promise.resolve(c()).catch((e) => log.warn("close failed", { err: e as Error }));
   };
   try {
-    const transfer = await createTransfer({ dataDir: cfg.dataDir, store, clock, log: log.child({ component: "central.transfer" }) });
+    const caBundle = dataPaths(cfg.dataDir).caBundle;
+    // The CA bundle is created when central starts below; read it at each check (it can gain a CA).
+    const transfer = await createTransfer({ dataDir: cfg.dataDir, store, clock, log: log.child({ component: "central.transfer" }), custodyCaPem: () => readFileSync(caBundle, "utf8") });
     closers.push(() => transfer.close());
     let sites: Sites | undefined;
     let central: Central | undefined;

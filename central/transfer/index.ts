@@ -26,6 +26,7 @@ import type { Sites } from "../sites/index.ts";
 import type { Db } from "../db.ts";
 import { openTransferDb } from "./db.ts";
 import { Receiver } from "./receiver.ts";
+import { ImportVerifier } from "../custody/index.ts";
 import { Engine, EngineError, type RetrievalView } from "./engine.ts";
 import { mountApi, mountFederation } from "./routes.ts";
 
@@ -42,6 +43,8 @@ export interface TransferOptions {
   tickMs?: number;
   deadlineMarginMs?: number;
   settleMs?: number;
+  /** Central's CA bundle (PEM): when given, every upload's custody proof is verified against it (central/custody). */
+  custodyCaPem?: () => string;
 }
 
 export interface TransferModule {
@@ -71,7 +74,8 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
   const store = o.store ?? (await MediaStore.open({ root: join(o.dataDir, "store"), clock, log: log.child({ component: "central.store" }) }));
   let sites: Sites | null = null;
   let ops: Operations | null = null;
-  const receiver = new Receiver({ dir: join(dir, "partial"), store, db, clock, log });
+  const custody = o.custodyCaPem ? new ImportVerifier({ db, caPem: o.custodyCaPem, clock, log: log.child({ component: "central.custody" }) }) : undefined;
+  const receiver = new Receiver({ dir: join(dir, "partial"), store, db, clock, log, ...(custody ? { custody } : {}) });
   const engine = new Engine({
     db,
     store,

@@ -14,3 +14,4 @@ export { signedRevocations, unknownRevocations } from "./revocations.ts";
 export { CUSTODY_DIR, custodyId, readEntries, readSignatures } from "./journal.ts";
 export { evidencePackage, type EvidenceRequest } from "./export.ts";
 export { rebuildCustody } from "./rebuild.ts";
+export { proofFor, encodeProof, decodeProof, MAX_PROOF_ENTRIES, type CustodyProof } from "./proof.ts";
