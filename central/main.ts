@@ -16,6 +16,7 @@ import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
 import { startRtspOut, type RtspOut } from "./live/rtsp/index.ts";
 import { readFileSync } from "node:fs";
 import { dataPaths } from "./files.ts";
+import { attachCentralCustody } from "./custody/own.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
 import { commandNotifier } from "./firmware/index.ts";
 
@@ -34,7 +35,9 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
   const clock = o.clock ?? systemClock;
   const log = o.log ?? createLogger("central");
   const store = await MediaStore.open({ root: join(cfg.dataDir, "store"), clock, log: log.child({ component: "central.store" }) });
-  const closers: (() => Promise<void> | void)[] = [() => store.close()];
+  // Central's own live recordings are chained and signed like an edge's (central/custody/own.ts).
+  const custody = await attachCentralCustody(store, { dataDir: cfg.dataDir, clock, log: log.child({ component: "central.custody" }) });
+  const closers: (() => Promise<void> | void)[] = [() => custody.close(), () => store.close()];
   const close = async () => {
     for (const c of closers.reverse()) await Promise.resolve(c()).catch((e) => log.warn("close failed", { err: e as Error }));
   };

@@ -167,3 +167,41 @@ test("segments recorded before enrollment are stored as pending and verified whe
   await e.store.close();
   e.custody.close();
 });
+
+test("central's own recordings are chained and signed with a certificate its CA issued to 'central'", async () => {
+  const { attachCentralCustody, CENTRAL_SITE_ID } = await import("./own.ts");
+  const { dataPaths } = await import("../files.ts");
+  const { mkdir, writeFile } = await import("node:fs/promises");
+  const { evidencePackage, signedRevocations, verifyPackage } = await import("../../lib/custody/index.ts");
+  const { exportKeyPem } = await import("../../federation/pki.ts");
+  const dataDir = join(dir, "central-own");
+  const p = dataPaths(dataDir);
+  await mkdir(p.caDir, { recursive: true });
+  await writeFile(p.caCert, ca.certPem);
+  await writeFile(p.caKey, await exportKeyPem(ca.key).catch(() => ""));
+  const clock = new ManualClock(T0 + 500_000);
+  const store = await MediaStore.open({ root: join(dataDir, "store"), clock, log: quiet(), segmentDurationMs: 2000, minFreeBytes: 0 });
+  const custody = await attachCentralCustody(store, { dataDir, clock, log: quiet() });
+  const w = store.writer("bus-1.cam1", "main");
+  w.init(media.init, media.info);
+  await feed(w, media, clock, T0 + 500_000, 0, 20);
+  await custody.idle();
+  const r = await evidencePackage({
+    store,
+    custody,
+    siteId: CENTRAL_SITE_ID,
+    caPem: ca.certPem,
+    revocations: await signedRevocations(ca.key, [], T0),
+    cameraId: "bus-1.cam1",
+    stream: "main",
+    fromMs: T0 + 500_000,
+    toMs: T0 + 508_000,
+    audit: { exportedBy: "test", exportedAtMs: T0, exportedAt: "central" },
+    nowMs: T0,
+  });
+  const v = await verifyPackage(r.zip, { anchorCaPem: ca.certPem });
+  expect(v.segments.length).toBeGreaterThanOrEqual(3);
+  expect(v.overall).toBe("intact");
+  await store.close();
+  custody.close();
+});
