@@ -109,6 +109,11 @@ test("a signed segment from its own site is verified and stored; the verdict is 
   expect(r.committed).toBe(true);
   expect(await heldAtCentral("bus-1", s!)).toBe(true);
   expect((await verifier.verdict("bus-1", "cam1", "main", s!.startMs))?.verdict).toBe("verified");
+  // Central keeps the proof itself (entry, signature, certificate) to hand on later.
+  const held = await verifier.held("bus-1", e.custody.chainOf("cam1", "main"));
+  expect(held.entries.map((x) => x.sha256)).toContain(s!.sha256!);
+  expect(held.signatures.length).toBeGreaterThanOrEqual(1);
+  expect(held.certs.get(held.signatures[0]!.cert)).toBe(bus1.certPem);
   await e.store.close();
   e.custody.close();
 });

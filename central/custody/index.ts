@@ -11,7 +11,7 @@
  * Verdicts and received chain entries live in the transfer database (cu_* tables).
  */
 import { normSerial, parseBundle, parseCert, siteIdOfCert, verifyIssuedBy } from "../../federation/pki.ts";
-import { linkOf, signatureMessage, verifyText, type ChainEntry, type CustodyProof } from "../../lib/custody/index.ts";
+import { linkOf, signatureMessage, verifyText, type ChainEntry, type CustodyProof, type HeadSignature } from "../../lib/custody/index.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { Db } from "../db.ts";
@@ -33,6 +33,10 @@ export interface ImportVerifierOptions {
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS cu_segments (site_id VARCHAR, camera_id VARCHAR, stream VARCHAR, start_ms BIGINT, sha256 VARCHAR, chain VARCHAR, seq BIGINT, verdict VARCHAR, why VARCHAR, checked_ms BIGINT, PRIMARY KEY (site_id, camera_id, stream, start_ms))`,
   `CREATE TABLE IF NOT EXISTS cu_entries (site_id VARCHAR, chain VARCHAR, seq BIGINT, sha256 VARCHAR, link VARCHAR, prev VARCHAR, PRIMARY KEY (site_id, chain, seq))`,
+  // The proofs themselves, kept so central can hand them on (evidence packages) even if the edge is gone.
+  `CREATE TABLE IF NOT EXISTS cu_proofs (site_id VARCHAR, chain VARCHAR, seq BIGINT, entry VARCHAR, PRIMARY KEY (site_id, chain, seq))`,
+  `CREATE TABLE IF NOT EXISTS cu_signatures (site_id VARCHAR, chain VARCHAR, seq BIGINT, signed_ms BIGINT, signature VARCHAR, PRIMARY KEY (site_id, chain, seq, signed_ms))`,
+  `CREATE TABLE IF NOT EXISTS cu_certs (fingerprint VARCHAR PRIMARY KEY, pem VARCHAR)`,
 ];
 
 export class ImportVerifier {
@@ -76,6 +80,8 @@ export class ImportVerifier {
     if (proof.sig.chain !== e.chain || proof.sig.seq !== last.seq || proof.sig.head !== last.link) return refuse("the signature does not sign this chain's head", e);
     const why = await this.checkSignature(siteId, proof);
     if (why) return refuse(why, e);
+    await this.o.db.run(`INSERT INTO cu_signatures VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, [siteId, proof.sig.chain, proof.sig.seq, proof.sig.signedAtMs, JSON.stringify(proof.sig)]);
+    await this.o.db.run(`INSERT INTO cu_certs VALUES ($1, $2) ON CONFLICT DO NOTHING`, [proof.sig.cert, proof.cert!]);
     await this.record(siteId, seg, e, "verified", `signed at ${new Date(proof.sig.signedAtMs).toISOString()} by site ${siteId}`);
     await this.settlePending(siteId, last);
     return "verified";
@@ -111,7 +117,22 @@ export class ImportVerifier {
   private async storeEntries(siteId: string, entries: ChainEntry[]): Promise<void> {
     for (const x of entries) {
       await this.o.db.run(`INSERT INTO cu_entries VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, [siteId, x.chain, x.seq, x.sha256, x.link, x.prev]);
+      await this.o.db.run(`INSERT INTO cu_proofs VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [siteId, x.chain, x.seq, JSON.stringify(x)]);
     }
+  }
+
+  /** What central holds of a site's chain (entries and signatures, oldest first) and the certificates that signed it. */
+  async held(siteId: string, chain: string): Promise<{ entries: ChainEntry[]; signatures: HeadSignature[]; certs: Map<string, string> }> {
+    await this.ready;
+    const entries = (await this.o.db.all<{ entry: string }>(`SELECT entry FROM cu_proofs WHERE site_id = $1 AND chain = $2 ORDER BY seq`, [siteId, chain])).map((r) => JSON.parse(r.entry) as ChainEntry);
+    const signatures = (await this.o.db.all<{ signature: string }>(`SELECT signature FROM cu_signatures WHERE site_id = $1 AND chain = $2 ORDER BY seq, signed_ms`, [siteId, chain])).map((r) => JSON.parse(r.signature) as HeadSignature);
+    const certs = new Map<string, string>();
+    for (const s of signatures) {
+      if (certs.has(s.cert)) continue;
+      const [c] = await this.o.db.all<{ pem: string }>(`SELECT pem FROM cu_certs WHERE fingerprint = $1`, [s.cert]);
+      if (c) certs.set(s.cert, c.pem);
+    }
+    return { entries, signatures, certs };
   }
 
   /** A verified head also verifies pending entries of its chain that it reaches through stored links. */
