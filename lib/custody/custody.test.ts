@@ -165,3 +165,24 @@ test("store-only ZIP: round trip, and a stock unzip accepts it", async () => {
   expect(p.stdout.toString()).toContain("No errors detected");
   expect(() => writeZip([{ name: "../x", data: "" }])).toThrow("bad entry name");
 });
+
+test("upload proofs read only what was appended since the last call, and wait for a half-written line", async () => {
+  const { proofFor } = await import("./proof.ts");
+  const root = join(dir, "proof-tail");
+  const p = custodyPaths(root, "cam9", "main");
+  await rm(root, { recursive: true, force: true });
+  await (await import("node:fs/promises")).mkdir(p.dir, { recursive: true });
+  const entry = (seq: number, prev: string) => {
+    const base = { chain: "00112233445566aa:cam9/main", seq, startMs: T0 + seq * 1000, endMs: T0 + seq * 1000 + 1000, bytes: 10, sha256: String(seq).padStart(64, "a"), prev };
+    return { ...base, link: linkOf(base) };
+  };
+  const e0 = entry(0, GENESIS);
+  const e1 = entry(1, e0.link);
+  await writeFile(p.chain, JSON.stringify(e0) + "\n");
+  expect((await proofFor(root, { cameraId: "cam9", stream: "main", startMs: e0.startMs, sha256: e0.sha256 }))?.entries).toEqual([e0]);
+  const line = JSON.stringify(e1) + "\n";
+  await appendFile(p.chain, line.slice(0, 40)); // the writer is mid-line
+  expect(await proofFor(root, { cameraId: "cam9", stream: "main", startMs: e1.startMs, sha256: e1.sha256 })).toBeNull();
+  await appendFile(p.chain, line.slice(40));
+  expect((await proofFor(root, { cameraId: "cam9", stream: "main", startMs: e1.startMs, sha256: e1.sha256 }))?.entries).toEqual([e1]);
+});
