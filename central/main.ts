@@ -17,6 +17,8 @@ import { startRtspOut, type RtspOut } from "./live/rtsp/index.ts";
 import { readFileSync } from "node:fs";
 import { dataPaths } from "./files.ts";
 import { attachCentralCustody } from "./custody/own.ts";
+import { mountExports } from "./custody/routes.ts";
+import { loadCa, type CaMaterial } from "../federation/pki.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
 import { commandNotifier } from "./firmware/index.ts";
 
@@ -43,6 +45,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
   };
   try {
     const caBundle = dataPaths(cfg.dataDir).caBundle;
+    let caMaterial: Promise<CaMaterial> | undefined;
     // The CA bundle is created when central starts below; read it at each check (it can gain a CA).
     const transfer = await createTransfer({ dataDir: cfg.dataDir, store, clock, log: log.child({ component: "central.transfer" }), custodyCaPem: () => readFileSync(caBundle, "utf8") });
     closers.push(() => transfer.close());
@@ -89,6 +92,23 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
         cp.apiRoutes(api);
         transfer.apiRoutes(api);
         live.apiRoutes(api);
+        mountExports(api, {
+          dataDir: cfg.dataDir,
+          deps: async () => {
+            const p = dataPaths(cfg.dataDir);
+            const ca = await (caMaterial ??= loadCa(readFileSync(p.caCert, "utf8"), readFileSync(p.caKey, "utf8")));
+            return {
+              store,
+              verifier: transfer.custody!,
+              own: custody,
+              caPem: readFileSync(p.caBundle, "utf8"),
+              caKey: ca.key,
+              // Central revokes sites: the revoked site's current certificate, from its revocation time.
+              revoked: () => (central?.sites() ?? []).filter((s) => s.revokedAt && s.certificate).map((s) => ({ serial: s.certificate!.serial, revokedAtMs: Date.parse(s.revokedAt!), reason: "site revoked" })),
+              clock,
+            };
+          },
+        });
       },
       siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
     });

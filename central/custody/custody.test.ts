@@ -210,3 +210,30 @@ test("central's own recordings are chained and signed with a certificate its CA 
   await store.close();
   custody.close();
 });
+
+test("central exports what it imported as an evidence package: the edge's chain and signatures as kept at import, a CA-signed revocation list", async () => {
+  const { centralEvidence } = await import("./export.ts");
+  const { attachCentralCustody } = await import("./own.ts");
+  const { verifyPackage } = await import("../../lib/custody/index.ts");
+  const { normSerial, parseCert } = await import("../../federation/pki.ts");
+  const e = await edgeRecording("e-export", () => bus1, "cam5");
+  await feed(e.w, media, e.clock, T0 + 450_000, 0, 20);
+  await e.custody.idle();
+  const segs = await e.segs();
+  for (const s of segs) expect((await upload("bus-1", e.root, s)).committed).toBe(true);
+  const own = await attachCentralCustody(central, { dataDir: join(dir, "no-ca"), clock: new ManualClock(T0), log: quiet() });
+  const deps = { store: central, verifier, own, caPem: ca.certPem, caKey: ca.key, revoked: () => [], clock: new ManualClock(T0 + 700_000) };
+  const q = { cameraId: "bus-1.cam5", stream: "main" as const, fromMs: segs[0]!.startMs, toMs: segs[segs.length - 1]!.endMs, user: "investigator" };
+  const r = await centralEvidence(deps, q);
+  const v = await verifyPackage(r.zip, { anchorCaPem: ca.certPem });
+  expect(v.siteId).toBe("bus-1");
+  expect(v.segments.map((s) => s.verdict)).toEqual(segs.map(() => "intact"));
+  expect(v.revocations).toContain("signed by the CA");
+  // Revoked before the signatures, as central knows it: the same package now says so.
+  const serial = normSerial(parseCert(bus1.certPem).serialNumber);
+  const revoked = await centralEvidence({ ...deps, revoked: () => [{ serial, revokedAtMs: T0 - 1 }] }, q);
+  expect((await verifyPackage(revoked.zip, { anchorCaPem: ca.certPem })).overall).toBe("revoked-certificate");
+  own.close();
+  await e.store.close();
+  e.custody.close();
+});

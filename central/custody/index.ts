@@ -121,6 +121,22 @@ export class ImportVerifier {
     }
   }
 
+  /** The edge chain central verified these segments (by SHA-256) under, if any. */
+  async chainOf(siteId: string, cameraId: string, stream: string, segs: { startMs: number; sha256: string }[]): Promise<string | null> {
+    await this.ready;
+    if (!segs.length) return null;
+    const from = Math.min(...segs.map((s) => s.startMs)) - 1000; // central may move an import on by a few ms
+    const to = Math.max(...segs.map((s) => s.startMs)) + 1;
+    const rows = await this.o.db.all<{ chain: string; sha256: string }>(
+      `SELECT chain, sha256 FROM cu_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND verdict <> 'refused' AND chain IS NOT NULL AND start_ms >= $4 AND start_ms < $5`,
+      [siteId, cameraId, stream, from, to],
+    );
+    const want = new Set(segs.map((s) => s.sha256));
+    const votes = new Map<string, number>();
+    for (const r of rows) if (want.has(r.sha256)) votes.set(r.chain, (votes.get(r.chain) ?? 0) + 1);
+    return [...votes].sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
+  }
+
   /** What central holds of a site's chain (entries and signatures, oldest first) and the certificates that signed it. */
   async held(siteId: string, chain: string): Promise<{ entries: ChainEntry[]; signatures: HeadSignature[]; certs: Map<string, string> }> {
     await this.ready;

@@ -51,6 +51,8 @@ export interface TransferModule {
   readonly engine: Engine;
   readonly receiver: Receiver;
   readonly store: MediaStore;
+  /** Custody verification of uploads (when custodyCaPem was given). */
+  readonly custody?: ImportVerifier;
   federationRoutes(app: Hono<FederationEnv>): void;
   apiRoutes(api: ApiRouter): void;
   /** For createSites({centralRanges}): what central holds, for the merged timeline. */
@@ -102,6 +104,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     engine,
     receiver,
     store,
+    ...(custody ? { custody } : {}),
     federationRoutes: (app) => mountFederation(app, engine, receiver),
     apiRoutes: (api) => {
       ops = api.ops;
