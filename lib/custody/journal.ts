@@ -76,8 +76,14 @@ export async function openTail<T>(file: string, parse: (x: unknown) => T | null)
 }
 
 export async function appendLine(file: string, dir: string, record: unknown): Promise<void> {
+  await appendLines(file, dir, [record]);
+}
+
+/** Appends records as JSON lines with one write and one fsync. */
+export async function appendLines(file: string, dir: string, records: unknown[]): Promise<void> {
+  if (!records.length) return;
   await mkdir(dir, { recursive: true });
-  await appendFileDurable(file, JSON.stringify(record) + "\n");
+  await appendFileDurable(file, records.map((r) => JSON.stringify(r) + "\n").join(""));
 }
 
 export async function readEntries(root: string, cameraId: string, stream: string): Promise<ChainEntry[]> {

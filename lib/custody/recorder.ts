@@ -13,7 +13,7 @@ import type { MediaStore } from "../store/index.ts";
 import type { SegmentRecord, StreamKind } from "../store/types.ts";
 import { writeFile, rename } from "node:fs/promises";
 import { chainId, GENESIS, linkOf, parseEntry, parseSignature, signatureMessage, signText, type ChainEntry, type HeadSignature } from "./format.ts";
-import { appendLine, custodyId, custodyPaths, openTail, saveCert } from "./journal.ts";
+import { appendLine, appendLines, custodyId, custodyPaths, openTail, saveCert } from "./journal.ts";
 
 /** The key that signs, and its certificate. */
 export interface CustodySigner {
@@ -85,12 +85,13 @@ export class CustodyRecorder {
       await this.serial(st, async () => {
         const from = st.last ? st.last.startMs + 1 : 0;
         const segs = await store.segments({ cameraId: c.cameraId, stream: c.stream, fromMs: from, toMs: Number.MAX_SAFE_INTEGER });
-        for (const s of segs) {
-          if (!s.sha256 || s.open || (st.last && s.startMs <= st.last.startMs)) continue;
-          await this.append(st, s);
-          added++;
+        const todo = segs.filter((s) => s.sha256 && !s.open && !(st.last && s.startMs <= st.last.startMs));
+        // One append + fsync for all of them: a store that predates custody may hold 100k segments.
+        if (todo.length) {
+          await this.append(st, ...todo);
+          added += todo.length;
+          await this.sign(st);
         }
-        if (added) await this.sign(st);
       });
     }
     if (added) this.opts.log.warn("custody chain reconciled with the index: segments appended after the fact (signed now, not at commit)", { added });
@@ -162,12 +163,17 @@ export class CustodyRecorder {
     return p;
   }
 
-  private async append(st: StreamState, seg: SegmentRecord): Promise<void> {
-    const base = { chain: st.chain, seq: st.last ? st.last.seq + 1 : 0, startMs: seg.startMs, endMs: seg.endMs, bytes: seg.bytes, sha256: seg.sha256!, prev: st.last?.link ?? GENESIS };
-    const entry: ChainEntry = { ...base, link: linkOf(base) };
+  private async append(st: StreamState, ...segs: SegmentRecord[]): Promise<void> {
+    let last = st.last;
+    const entries: ChainEntry[] = [];
+    for (const seg of segs) {
+      const base = { chain: st.chain, seq: last ? last.seq + 1 : 0, startMs: seg.startMs, endMs: seg.endMs, bytes: seg.bytes, sha256: seg.sha256!, prev: last?.link ?? GENESIS };
+      last = { ...base, link: linkOf(base) };
+      entries.push(last);
+    }
     const p = custodyPaths(this.root, st.cameraId, st.stream);
-    await appendLine(p.chain, p.dir, entry);
-    st.last = entry;
+    await appendLines(p.chain, p.dir, entries);
+    st.last = last;
     st.lastCommitAtMs = this.opts.clock.now();
   }
 
