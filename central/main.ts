@@ -94,6 +94,10 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
         live.apiRoutes(api);
         mountExports(api, {
           dataDir: cfg.dataDir,
+          retrieve: async (r) => {
+            const v = await transfer.engine.createRetrieval({ ...r, reason: "export" });
+            return { id: v.id, state: v.state, progress: v.progress, etaSeconds: v.etaSeconds };
+          },
           deps: async () => {
             const p = dataPaths(cfg.dataDir);
             const ca = await (caMaterial ??= loadCa(readFileSync(p.caCert, "utf8"), readFileSync(p.caKey, "utf8")));

@@ -1,10 +1,10 @@
 /**
  * Central export end to end, with a real `outpost demo` (central + 1 enrolled edge + camsim,
- * 4 s segments): the edge signs its chain with its enrollment key, a retrieval pulls a window
- * to central (each upload verified against its custody proof), and POST /api/v1/exports answers
+ * 4 s segments): the edge signs its chain with its enrollment key, the export's retrieval pulls
+ * the window to central (each upload verified against its custody proof), and POST /api/v1/exports answers
  * the evidence package whose SHA-256 is in X-Outpost-SHA256; `verifyPackage` with central's
  * CA says intact and names the edge's site; the export is in the audit log. A window held only
- * at the edge is refused with the way to get it.
+ * at the edge first answers 202 with the retrieval the export started, and its progress.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -56,12 +56,14 @@ test("export at central: retrieved footage becomes an evidence package that veri
   );
   const fromMs = toMs - 10_000;
   const win = { cameraId: cam, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() };
-  // Held only at the edge so far: refused with the way to get it.
+  // Held only at the edge so far: the export starts a retrieval and reports its progress.
   const early = await post(win);
-  expect(early.status).toBe(404);
-  expect(await early.text()).toContain("retrieved first");
-  const r = await json<{ id: string }>(central + "/api/v1/retrievals", { method: "POST", token, body: JSON.stringify({ ...win, priority: "alarm" }) });
-  await until("retrieval done", async () => (await json<{ state: string }>(`${central}/api/v1/retrievals/${r.id}`, { token })).state === "done", 90_000, 500);
+  expect(early.status).toBe(202);
+  const started = (await early.json()) as { retrieval: { id: string; progress: number } };
+  expect(started.retrieval.id).toMatch(/^ex-/);
+  const again = (await (await post(win)).json()) as { retrieval?: { id: string } };
+  if (again.retrieval) expect(again.retrieval.id).toBe(started.retrieval.id); // asking again does not start another
+  await until("retrieval done", async () => (await json<{ state: string }>(`${central}/api/v1/retrievals/${started.retrieval.id}`, { token })).state === "done", 90_000, 500);
   const res = await post(win);
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toBe("application/zip");

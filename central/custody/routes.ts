@@ -1,8 +1,10 @@
 /**
  * Central's export: POST /api/v1/exports turns a window of footage central holds into one
  * evidence package (central/custody/export.ts) with the remuxed MP4 inside, answers it as the
- * download (its SHA-256 in X-Outpost-SHA256) and writes the export to the audit log. Footage
- * held only at an edge must be retrieved first (POST /api/v1/retrievals); the answer says so.
+ * download (its SHA-256 in X-Outpost-SHA256) and writes the export to the audit log. When
+ * central holds nothing of the window yet, the same request starts (once) a retrieval from the
+ * edge at the user's own retrieval cap and answers 202 with its progress; asking again
+ * answers the package once the footage is at central.
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -12,6 +14,7 @@ import { iso } from "../../lib/clock.ts";
 import { Exporter, Playback } from "../../lib/playback/index.ts";
 import { splitCentralCameraId } from "../../federation/protocol/index.ts";
 import type { ApiRouter } from "../index.ts";
+import type { RetrievalPriority } from "../rights/index.ts";
 import { centralEvidence, NothingToExport, type CentralEvidenceDeps } from "./export.ts";
 
 const ExportPost = z.object({
@@ -24,10 +27,25 @@ const ExportPost = z.object({
 
 const MAX_WINDOW_MS = 6 * 3_600_000;
 
-export function mountExports(api: ApiRouter, d: { dataDir: string; deps: () => Promise<CentralEvidenceDeps> }): void {
+export interface ExportRetrieval {
+  id: string;
+  state: string;
+  progress: number;
+  etaSeconds: number | null;
+}
+
+export function mountExports(
+  api: ApiRouter,
+  d: {
+    dataDir: string;
+    deps: () => Promise<CentralEvidenceDeps>;
+    /** Starts (or returns, same id) the retrieval of an edge-only window. */
+    retrieve: (r: { id: string; siteId: string; cameraId: string; stream: "main" | "sub"; fromMs: number; toMs: number; priority: RetrievalPriority; by: string }) => Promise<ExportRetrieval>;
+  },
+): void {
   let exporter: Exporter | null = null;
   api.route(
-    { method: "post", path: "/api/v1/exports", summary: "Export a window of footage held at central as an evidence package (ZIP: MP4, segments, hash chain, signatures, certificates, audit); X-Outpost-SHA256 is its SHA-256", tag: "custody", rights: { right: "export", camera: "body.cameraId" }, body: ExportPost, produces: "application/zip" },
+    { method: "post", path: "/api/v1/exports", summary: "Export a window of footage held at central as an evidence package (ZIP: MP4, segments, hash chain, signatures, certificates, audit); X-Outpost-SHA256 is its SHA-256", tag: "custody", rights: { right: "export", camera: "body.cameraId" }, body: ExportPost, produces: "application/zip", status: 200 },
     async (c, { body: b }) => {
       const fromMs = Date.parse(b.from);
       const toMs = Date.parse(b.to);
@@ -37,7 +55,11 @@ export function mountExports(api: ApiRouter, d: { dataDir: string; deps: () => P
       if (!parts) throw notFound(`No camera ${b.cameraId} (central camera ids are <site>.<camera>).`);
       const deps = await d.deps();
       if (!(await deps.store.segments({ cameraId: b.cameraId, stream: b.stream, fromMs, toMs })).some((s) => !s.open)) {
-        throw notFound(`Central holds no recording of ${b.cameraId} between ${iso(fromMs)} and ${iso(toMs)}; footage held only at the edge must be retrieved first (POST /api/v1/retrievals).`);
+        const priority = api.ops.rights.maxPriority(c.var.session, { site: parts.siteId, camera: b.cameraId });
+        if (!priority) throw notFound(`Central holds no recording of ${b.cameraId} between ${iso(fromMs)} and ${iso(toMs)}, and you may not retrieve it from the edge.`);
+        const id = `ex-${Bun.hash(`${b.cameraId}/${b.stream}/${fromMs}/${toMs}`).toString(36)}`;
+        const r = await d.retrieve({ id, siteId: parts.siteId, cameraId: parts.cameraId, stream: b.stream, fromMs, toMs, priority, by: c.var.session.user });
+        return c.json({ state: "retrieving", retrieval: { id: r.id, state: r.state, progress: r.progress, etaSeconds: r.etaSeconds }, detail: `The footage is being retrieved from the edge (${r.progress} %); ask again when it is at central.` }, 202);
       }
       const dir = join(d.dataDir, "exports");
       await mkdir(dir, { recursive: true });
