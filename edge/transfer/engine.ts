@@ -370,7 +370,7 @@ export class EdgeTransfer {
     }
     const link = this.linkType;
     // Request overhead counts against the budget too (headers; TLS framing is not visible here).
-    const overhead = 300 + hashes.length * 65;
+    const overhead = 300 + hashes.length * 65 + (headers[H.custody]?.length ?? 0);
     if (this.budgetLeft() < overhead + Math.min(cs, data.length - offset)) {
       this.budgetBlocked = true;
       return "stop";
