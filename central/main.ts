@@ -14,6 +14,11 @@ import { CentralConfig, startCentral, type Central, type CentralConfigInput } fr
 import { createSites, type Sites } from "./sites/index.ts";
 import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
 import { startRtspOut, StreamCredentials, type RtspOut } from "./live/rtsp/index.ts";
+import { readFileSync } from "node:fs";
+import { dataPaths } from "./files.ts";
+import { attachCentralCustody } from "./custody/own.ts";
+import { mountExports } from "./custody/routes.ts";
+import { loadCa, type CaMaterial } from "../federation/pki.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
 import { commandNotifier } from "./firmware/index.ts";
 import { UserStreams } from "./users/index.ts";
@@ -33,12 +38,17 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
   const clock = o.clock ?? systemClock;
   const log = o.log ?? createLogger("central");
   const store = await MediaStore.open({ root: join(cfg.dataDir, "store"), clock, log: log.child({ component: "central.store" }) });
-  const closers: (() => Promise<void> | void)[] = [() => store.close()];
+  // Central's own live recordings are chained and signed like an edge's (central/custody/own.ts).
+  const custody = await attachCentralCustody(store, { dataDir: cfg.dataDir, clock, log: log.child({ component: "central.custody" }) });
+  const closers: (() => Promise<void> | void)[] = [() => custody.close(), () => store.close()];
   const close = async () => {
     for (const c of closers.reverse()) await Promise.resolve(c()).catch((e) => log.warn("close failed", { err: e as Error }));
   };
   try {
-    const transfer = await createTransfer({ dataDir: cfg.dataDir, store, clock, log: log.child({ component: "central.transfer" }) });
+    const caBundle = dataPaths(cfg.dataDir).caBundle;
+    let caMaterial: Promise<CaMaterial> | undefined;
+    // The CA bundle is created when central starts below; read it at each check (it can gain a CA).
+    const transfer = await createTransfer({ dataDir: cfg.dataDir, store, clock, log: log.child({ component: "central.transfer" }), custodyCaPem: () => readFileSync(caBundle, "utf8") });
     closers.push(() => transfer.close());
     let sites: Sites | undefined;
     let central: Central | undefined;
@@ -94,6 +104,27 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
           credentials = new StreamCredentials(db, clock, (u) => api.ops.users.subjectOf(u));
           credentials.apiRoutes(api, () => (rtsp ? `${rtsp.baseUrl}/<site>.<camera>/<main|sub>` : null));
         }
+        mountExports(api, {
+          dataDir: cfg.dataDir,
+          retrieve: async (r) => {
+            const v = await transfer.engine.createRetrieval({ ...r, reason: "export" });
+            return { id: v.id, state: v.state, progress: v.progress, etaSeconds: v.etaSeconds };
+          },
+          deps: async () => {
+            const p = dataPaths(cfg.dataDir);
+            const ca = await (caMaterial ??= loadCa(readFileSync(p.caCert, "utf8"), readFileSync(p.caKey, "utf8")));
+            return {
+              store,
+              verifier: transfer.custody!,
+              own: custody,
+              caPem: readFileSync(p.caBundle, "utf8"),
+              caKey: ca.key,
+              // Central revokes sites: the revoked site's current certificate, from its revocation time.
+              revoked: () => (central?.sites() ?? []).filter((s) => s.revokedAt && s.certificate).map((s) => ({ serial: s.certificate!.serial, revokedAtMs: Date.parse(s.revokedAt!), reason: "site revoked" })),
+              clock,
+            };
+          },
+        });
       },
       siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
     });

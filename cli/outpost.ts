@@ -17,6 +17,7 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   camsim: () => import("./commands/camsim.ts"),
   check: () => import("./commands/check.ts"),
   firmware: () => import("./commands/firmware.ts"),
+  verify: () => import("./commands/verify.ts"),
 };
 
 /**

@@ -94,6 +94,8 @@ export const edgeConfigSchema = z
         durabilityMs: z.number().int().min(10).max(500).default(250),
         /** Longest evidence-lock window accepted by the API (a lock pins its footage against retention). */
         maxLockWindowHours: z.number().positive().max(24 * 366).default(168),
+        /** Re-sign each recording stream's custody chain head at least this often (it is also signed at every segment close); 0 = only at close. */
+        custodySignEveryMs: z.number().int().min(0).default(10_000),
       })
       .strict()
       .prefault({}),

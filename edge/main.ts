@@ -24,7 +24,8 @@ import type { StreamKind } from "../lib/store/types.ts";
 import { CameraError, resolveCamera, type Camera, type DeviceInfo } from "./camera/index.ts";
 import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
 import { PidFile, StreamIngest, type StreamState, type StreamStatus } from "./ingest/index.ts";
-import { loadIdentity, startRenewal, type Identity } from "./identity/index.ts";
+import { loadIdentity, signerCache, startRenewal, type Identity } from "./identity/index.ts";
+import { CustodyRecorder, evidencePackage, unknownRevocations, type CustodySigner } from "../lib/custody/index.ts";
 import { startUplink, type CommandHandler, type Uplink } from "./uplink/index.ts";
 import { startEdgeTransfer, type EdgeTransferHandle } from "./transfer/index.ts";
 import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";
@@ -50,6 +51,8 @@ export interface EdgeDeps {
   events?: Pick<EdgeEventsDeps, "holdMs" | "pollMs" | "diskPollMs" | "onvif">;
   /** More control-plane command handlers for the uplink (firmware/appliance.ts: "_firmware-check"); the edge's own names win. */
   commands?: Record<string, CommandHandler>;
+  /** Custody identity instead of the enrollment's (tests and benches sign without a central). */
+  custody?: { signer: () => CustodySigner | null | Promise<CustodySigner | null>; siteId: string; caPem: string };
 }
 
 export interface CameraStatus {
@@ -88,6 +91,8 @@ export interface EdgeStatus {
 export interface Edge {
   readonly config: EdgeConfig;
   readonly store: MediaStore;
+  /** Hash chains of the recorded segments, signed with the site key (lib/custody). */
+  readonly custody: CustodyRecorder;
   /** https://host:port of the local API (http:// with api.plainHttp), when served. */
   readonly url?: string;
   /** The self-signed local API certificate (PEM, its file, SHA-256 fingerprint), when the edge serves its own. */
@@ -224,6 +229,15 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       ...(last ? { lastStep: { at: iso(last.atMs), stepMs: last.stepMs } } : {}),
     };
   };
+  // Chain of custody: every committed segment is chained and signed with the site key (once enrolled).
+  let signingIdentity: Identity | null = null;
+  const signerOf = signerCache();
+  const custody = await CustodyRecorder.attach(store, {
+    clock,
+    log: log.child({ component: "custody" }),
+    signer: deps.custody?.signer ?? (() => signerOf(signingIdentity)),
+    signEveryMs: config.storage.custodySignEveryMs,
+  });
 
   const runtimes: CameraRuntime[] = [];
   const live = new EdgeLive({ clock, log, share: config.federation.share, hasStream: (id, kind) => !!runtimes.find((r) => r.cfg.id === id)?.ingests.has(kind) });
@@ -298,6 +312,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   let uplink: Uplink | undefined;
   let renewal: { stop(): void } | undefined;
   let identity = await loadIdentity(config.dataDir);
+  signingIdentity = identity;
   const makeUplink = (identity: Identity) =>
     startUplink({
       dataDir: config.dataDir,
@@ -365,6 +380,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       log: log.child({ component: "identity" }),
       onRotated: async (next) => {
         identity = next;
+        signingIdentity = next;
         // The old certificate is refused once the new one is confirmed: reconnect with the new one.
         await uplink?.stop();
         const prev = transfer;
@@ -420,6 +436,25 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         log: log.child({ component: "api" }),
         clock,
         dataDir: config.dataDir,
+        evidence: async (q: EvidenceQuery) => {
+          const siteId = deps.custody?.siteId ?? signingIdentity?.siteId ?? "not-enrolled";
+          const r = await evidencePackage({
+            store,
+            custody,
+            siteId,
+            caPem: deps.custody?.caPem ?? signingIdentity?.caPem ?? "",
+            // The edge holds no CA key: the list says revocation is unknown (central's export signs one).
+            revocations: unknownRevocations(clock.now(), "edge: no revocation information (an export at central carries the CA's list)"),
+            cameraId: q.cameraId,
+            stream: q.stream,
+            fromMs: q.fromMs,
+            toMs: q.toMs,
+            footagePath: q.footagePath,
+            audit: { exportedBy: q.exportedBy, exportedAtMs: clock.now(), exportedAt: `edge ${siteId} (${config.name})`, records: [{ action: "export.package", export: q.exportId, user: q.exportedBy, at: iso(clock.now()) }] },
+            nowMs: clock.now(),
+          });
+          return { zip: r.zip, sha256: r.sha256 };
+        },
         health: async () => {
           const streams = runtimes.flatMap((r) => r.status(clock).streams.map(streamHealth));
           const u = await store.usage();
@@ -464,6 +499,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   return {
     config,
     store,
+    custody,
     get url() {
       return url;
     },
@@ -491,11 +527,16 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         await retentionBusy?.catch(() => undefined);
         await transfer?.stop();
         await uplink?.stop();
-        await store.close();
+        await store.close(); // the last segments' commits still reach custody (observer)
+        await custody.idle();
+        custody.close();
         log.info("edge recorder stopped");
       })()),
   };
 }
+
+/** What the edge API asks of evidence (edge/api/types.ts EdgeApiDeps.evidence). */
+type EvidenceQuery = { cameraId: string; stream: StreamKind; fromMs: number; toMs: number; footagePath: string; exportedBy: string; exportId: string };
 
 interface ApiModule {
   createEdgeApi(deps: unknown): { fetch: (req: Request, server?: unknown) => Response | Promise<Response> };

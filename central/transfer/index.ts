@@ -26,6 +26,7 @@ import type { Sites } from "../sites/index.ts";
 import type { Db } from "../db.ts";
 import { openTransferDb } from "./db.ts";
 import { Receiver } from "./receiver.ts";
+import { ImportVerifier } from "../custody/index.ts";
 import { Engine, EngineError, type RetrievalView } from "./engine.ts";
 import { mountApi, mountFederation } from "./routes.ts";
 
@@ -42,12 +43,16 @@ export interface TransferOptions {
   tickMs?: number;
   deadlineMarginMs?: number;
   settleMs?: number;
+  /** Central's CA bundle (PEM): when given, every upload's custody proof is verified against it (central/custody). */
+  custodyCaPem?: () => string;
 }
 
 export interface TransferModule {
   readonly engine: Engine;
   readonly receiver: Receiver;
   readonly store: MediaStore;
+  /** Custody verification of uploads (when custodyCaPem was given). */
+  readonly custody?: ImportVerifier;
   federationRoutes(app: Hono<FederationEnv>): void;
   apiRoutes(api: ApiRouter): void;
   /** For createSites({centralRanges}): what central holds, for the merged timeline. */
@@ -71,7 +76,8 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
   const store = o.store ?? (await MediaStore.open({ root: join(o.dataDir, "store"), clock, log: log.child({ component: "central.store" }) }));
   let sites: Sites | null = null;
   let ops: Operations | null = null;
-  const receiver = new Receiver({ dir: join(dir, "partial"), store, db, clock, log });
+  const custody = o.custodyCaPem ? new ImportVerifier({ db, caPem: o.custodyCaPem, clock, log: log.child({ component: "central.custody" }) }) : undefined;
+  const receiver = new Receiver({ dir: join(dir, "partial"), store, db, clock, log, ...(custody ? { custody } : {}) });
   const engine = new Engine({
     db,
     store,
@@ -98,6 +104,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     engine,
     receiver,
     store,
+    ...(custody ? { custody } : {}),
     federationRoutes: (app) => mountFederation(app, engine, receiver),
     apiRoutes: (api) => {
       ops = api.ops;

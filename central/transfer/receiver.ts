@@ -16,6 +16,8 @@ import { writeFileDurable } from "../../lib/store/layout.ts";
 import { H, MAX_CHUNKS_PER_REQUEST, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, TransferClass, budgetMonth, sha256Hex, type UploadResult } from "../../federation/transfer/index.ts";
 import { centralCameraId as centralCameraIdOf } from "../../federation/protocol/index.ts";
 import type { Db } from "../db.ts";
+import { decodeProof } from "../../lib/custody/index.ts";
+import { CustodyRefused, type ImportVerifier } from "../custody/index.ts";
 
 interface Meta {
   sha256: string;
@@ -60,7 +62,8 @@ export class Receiver {
   onBytes: ((siteId: string, link: string, n: number) => void) | null = null;
 
   constructor(
-    private readonly o: { dir: string; store: MediaStore; db: Db; clock: Clock; log: Logger },
+    /** `custody`: when set, every upload's custody proof is checked before any byte is stored (central/custody). */
+    private readonly o: { dir: string; store: MediaStore; db: Db; clock: Clock; log: Logger; custody?: ImportVerifier },
   ) {}
 
   private key(siteId: string, cameraId: string, stream: string, startMs: number): string {
@@ -138,6 +141,18 @@ export class Receiver {
       return { offset: bytes, committed: true };
     }
     if (this.busy.has(k)) throw new BadUpload(409, "another upload of this segment is running", this.partials.get(k)?.verified ?? 0);
+    if (this.o.custody && offset === 0) {
+      // Before any byte is stored: a segment whose custody fails is refused, never kept.
+      try {
+        await this.o.custody.check(siteId, { cameraId, stream, startMs, sha256 }, decodeProof(headers.get(H.custody)));
+      } catch (e) {
+        if (e instanceof CustodyRefused) {
+          await body?.cancel().catch(() => undefined);
+          throw new BadUpload(422, `custody verification failed: ${e.message}`, 0);
+        }
+        throw e;
+      }
+    }
     this.busy.add(k);
     try {
       let p = this.partials.get(k) ?? (await this.load(k));

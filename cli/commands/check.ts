@@ -7,6 +7,7 @@
 import { CliError, parseOptions, requireOption, type Command } from "../../lib/cli/index.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { checkStore, type CheckReport } from "../../lib/store/index.ts";
+import { rebuildCustody } from "../../lib/custody/index.ts";
 
 const usage = `usage: outpost check --data DIR [--rebuild] [--json]
 
@@ -16,7 +17,9 @@ journal and evidence locks versus the index.
 
   --data DIR   the store's data directory (the one holding index.duckdb and media/)
   --rebuild    throw the index away and rebuild it from disk alone (segments, gaps,
-               evidence locks); torn tails are trimmed and unplayable files removed
+               evidence locks); torn tails are trimmed and unplayable files removed;
+               custody chains get the segments they lack appended (signed at the
+               recorder's next signature)
   --json       print the report as JSON
 
 The recorder that owns DIR must be stopped first (the index has one owning process).
@@ -50,8 +53,10 @@ const command: Command = {
       if (name === "NotAStoreError" || name === "StoreLockedError") throw new CliError((e as Error).message);
       throw e;
     }
-    if (values.json) console.log(JSON.stringify(report, null, 2));
-    else console.log(format(report));
+    let custody: { appended: number } | undefined;
+    if (values.rebuild) custody = await rebuildCustody(data, new Logger({ component: "check", sink }));
+    if (values.json) console.log(JSON.stringify(custody ? { ...report, custody } : report, null, 2));
+    else console.log(format(report) + (custody ? `\ncustody chains: ${custody.appended} segment(s) appended` : ""));
     return report.ok ? 0 : report.problems.length ? 1 : 3;
   },
 };

@@ -17,6 +17,7 @@ import { openApiDocument } from "./openapi.ts";
 import * as S from "./schemas.ts";
 import type { CameraView, EdgeApiDeps } from "./types.ts";
 import { join } from "node:path";
+import { writeFileAtomic } from "../../lib/fsutil.ts";
 
 const HOUR = 3_600_000;
 
@@ -219,6 +220,28 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
     return new Response(Bun.file(path), { headers: { "content-type": "video/mp4", "content-disposition": `attachment; filename="${name}"` } });
   });
 
+  api.get("/exports/:id/package", async (c) => {
+    const id = c.req.param("id");
+    const job = exporter.get(id);
+    if (!job) throw notFound(`There is no export '${id}'.`);
+    if (job.state === "failed") throw conflict(`Export ${id} failed: ${job.error ?? "unknown error"}.`);
+    if (job.state !== "done") throw conflict(`Export ${id} is not finished yet (${job.progress} %).`);
+    const path = exporter.file(id);
+    if (!path || !deps.evidence) throw notFound(`The evidence package of export ${id} cannot be made on this edge (its file is gone or custody is off).`);
+    // Built once, then served from disk: the package (and its SHA-256) must not change between downloads.
+    const zipPath = join(deps.dataDir, "exports", `${id}.zip`);
+    const shaPath = `${zipPath}.sha256`;
+    if (!(await Bun.file(shaPath).exists())) {
+      const built = await deps.evidence({ cameraId: job.cameraId, stream: job.stream, fromMs: job.fromMs, toMs: job.toMs, footagePath: path, exportedBy: c.var.session.user, exportId: id });
+      await writeFileAtomic(zipPath, built.zip);
+      await writeFileAtomic(shaPath, built.sha256);
+      log.info("evidence package made", { export: id, user: c.var.session.user, sha256: built.sha256, bytes: built.zip.length });
+    }
+    const sha = (await Bun.file(shaPath).text()).trim();
+    const name = `${job.cameraId}_${iso(job.fromMs).replace(/[:.]/g, "-")}_evidence.zip`;
+    return new Response(Bun.file(zipPath), { headers: { "content-type": "application/zip", "content-disposition": `attachment; filename="${name}"`, "x-outpost-sha256": sha } });
+  });
+
   api.post("/evidence-locks", async (c) => {
     const body = await readJson(c, S.LockBody);
     const cam = await findCamera(body.cameraId);
@@ -332,7 +355,7 @@ function exportOut(j: ExportJob) {
     ...(j.error ? { error: j.error } : {}),
     createdAt: iso(j.createdAtMs),
     ...(j.finishedAtMs !== undefined ? { finishedAt: iso(j.finishedAtMs) } : {}),
-    ...(j.state === "done" ? { download: `/api/v1/exports/${j.id}/file` } : {}),
+    ...(j.state === "done" ? { download: `/api/v1/exports/${j.id}/file`, package: `/api/v1/exports/${j.id}/package` } : {}),
   };
 }
 

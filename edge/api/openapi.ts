@@ -33,6 +33,7 @@ export const routes: Route[] = [
   { method: "get", path: "/exports", summary: "Export jobs", ok: { status: 200, description: "jobs", schema: S.ExportList }, errors: [401] },
   { method: "get", path: "/exports/{id}", summary: "Export job state and progress", ok: { status: 200, description: "job", schema: S.ExportOut } },
   { method: "get", path: "/exports/{id}/file", summary: "The exported MP4 (Range supported)", ok: { status: 200, description: "MP4", type: "video/mp4" }, errors: [401, 404, 409] },
+  { method: "get", path: "/exports/{id}/package", summary: "The export's evidence package (ZIP; X-Outpost-SHA256 = its SHA-256; check with `outpost verify`)", ok: { status: 200, description: "ZIP", type: "application/zip" }, errors: [401, 404, 409] },
   { method: "post", path: "/evidence-locks", summary: "Lock a camera window against retention", body: S.LockBody, ok: { status: 201, description: "lock", schema: S.LockOut } },
   { method: "get", path: "/evidence-locks", summary: "Evidence locks", query: S.LockQuery, ok: { status: 200, description: "locks", schema: S.LockList }, errors: [401] },
   { method: "get", path: "/evidence-locks/{id}", summary: "One evidence lock", ok: { status: 200, description: "lock", schema: S.LockOut }, errors: [401, 404] },

@@ -79,6 +79,7 @@ export const ExportOut = z.object({
   createdAt: z.string(),
   finishedAt: z.string().optional(),
   download: z.string().optional().describe("URL of the MP4 once done"),
+  package: z.string().optional().describe("URL of the evidence package (ZIP: MP4, segments, hash chain, signatures, certificates) once done"),
 });
 export const ExportList = z.object({ exports: z.array(ExportOut) });
 

@@ -78,6 +78,11 @@ export interface EdgeApiDeps {
   clock: Clock;
   /** Data directory; exports are kept in <dataDir>/exports. */
   dataDir: string;
+  /**
+   * Builds the evidence package (lib/custody) of a finished export: the window's segments with
+   * their hash chain and signatures, the MP4, the certificates, and who exported it.
+   */
+  evidence?: (q: { cameraId: string; stream: StreamKind; fromMs: number; toMs: number; footagePath: string; exportedBy: string; exportId: string }) => Promise<{ zip: Uint8Array; sha256: string }>;
   /** Health of this process (disk, streams, clock, ...) for GET /health, JSON-serialisable. */
   health: () => object | Promise<object>;
 }

@@ -19,3 +19,4 @@ export {
 } from "./rotate.ts";
 export { tlsClientOptions, fetchTls, mqttClientOptions, federationCall, FederationError, type TlsClientOptions } from "./client.ts";
 export { identityDir, type Identity } from "./store.ts";
+export { custodySigner, signerCache } from "./signer.ts";

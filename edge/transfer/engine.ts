@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore, SegmentRecord } from "../../lib/store/index.ts";
+import { encodeProof, proofFor } from "../../lib/custody/index.ts";
 import {
   H,
   MAX_CHUNKS_PER_REQUEST,
@@ -362,9 +363,14 @@ export class EdgeTransfer {
       [H.cls]: job.cls,
       "content-type": "application/octet-stream",
     };
+    // The first request of a segment carries its custody proof; central checks it before storing anything.
+    if (offset === 0) {
+      const proof = await proofFor(this.d.store.root, { cameraId: job.cameraId, stream: job.stream, startMs: job.startMs, sha256: job.seg.sha256! }).catch(() => null);
+      if (proof) headers[H.custody] = encodeProof(proof);
+    }
     const link = this.linkType;
     // Request overhead counts against the budget too (headers; TLS framing is not visible here).
-    const overhead = 300 + hashes.length * 65;
+    const overhead = 300 + hashes.length * 65 + (headers[H.custody]?.length ?? 0);
     if (this.budgetLeft() < overhead + Math.min(cs, data.length - offset)) {
       this.budgetBlocked = true;
       return "stop";

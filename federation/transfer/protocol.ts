@@ -37,6 +37,8 @@ export const H = {
   height: "x-outpost-height",
   link: "x-outpost-link",
   cls: "x-outpost-class",
+  /** Custody proof of the segment (lib/custody/proof.ts): base64 JSON of its chain entry, signature, certificate. */
+  custody: "x-outpost-custody",
 } as const;
 
 export const paths = {

@@ -67,6 +67,7 @@ export class MediaStore {
   readonly clockSteps: { atMs: number; stepMs: number }[] = [];
   private readonly tick: ReturnType<typeof setInterval>;
   private readonly host: WriterHost & { commitRowOnly(seg: SegmentRecord): Promise<void> };
+  private commitObservers: ((seg: SegmentRecord) => unknown)[] = [];
 
   private constructor(
     opts: StoreOptions,
@@ -125,6 +126,13 @@ export class MediaStore {
           this.unindexed.push(seg);
         }
         this.lastEnd.set(streamKey(seg.cameraId, seg.stream), seg.endMs);
+        for (const o of this.commitObservers) {
+          try {
+            await o(seg);
+          } catch (e) {
+            this.log.error("commit observer failed", { err: e as Error, segment: seg.id });
+          }
+        }
       },
       commitRowOnly: async (seg) => {
         await this.flushUnindexed();
@@ -188,6 +196,19 @@ export class MediaStore {
       await db.close(false).catch(() => undefined);
       throw e;
     }
+  }
+
+  /**
+   * Extension point (custody chains): `fn` runs after each segment this store's writers record
+   * is durable and indexed, in commit order per stream, awaited before the writer goes on
+   * (imports are not recorded here: they are someone else's segments). Errors are logged and
+   * never fail the commit. Returns the function that removes the observer.
+   */
+  observeCommits(fn: (seg: SegmentRecord) => unknown): () => void {
+    this.commitObservers.push(fn);
+    return () => {
+      this.commitObservers = this.commitObservers.filter((o) => o !== fn);
+    };
   }
 
   writer(cameraId: string, stream: StreamKind): SegmentWriter {
