@@ -16,6 +16,7 @@ import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
 import { startRtspOut, type RtspOut } from "./live/rtsp/index.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
 import { commandNotifier } from "./firmware/index.ts";
+import { startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
 
 export interface CentralSite {
   central: Central;
@@ -24,6 +25,7 @@ export interface CentralSite {
   transfer: TransferModule;
   store: MediaStore;
   rtsp?: RtspOut;
+  onvif?: CentralOnvif;
   close(): Promise<void>;
 }
 
@@ -41,12 +43,14 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     closers.push(() => transfer.close());
     let sites: Sites | undefined;
     let central: Central | undefined;
+    let onvif: CentralOnvif | undefined;
     const cp = createSites({
       dataDir: cfg.dataDir,
       log: log.child({ component: "central.sites" }),
       centralRanges: transfer.centralRanges,
       onSiteEvent: (e) => {
         transfer.onSiteEvent(e);
+        onvif?.onSiteEvent(e);
         // Edge events (motion, inputs, camera offline, …) join the one event model: rules, alarms.
         // e.cameraId is already central's `<site>.<camera>` (SiteEvent).
         if (e.kind === "outpost.log" && central) central.ops.ingestEdgeLogs(e.siteId, [e.data]);
@@ -98,7 +102,8 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     if (cfg.live.rtsp.enabled) {
       rtsp = await startRtspOut({
         live,
-        users: central.ops.users,
+        // With the ONVIF bridge on, RTSP out also takes each user's ONVIF password (central/onvif/credentials.ts).
+        users: { verify: (u, p, c) => (onvif ? onvif.credentials.verify(u, p, c) : central!.ops.users.verify(u, p, c)) },
         rights: central.ops.rights,
         audit: (a) => void central!.ops.recordAudit(a as never),
         host: cfg.live.rtsp.host,
@@ -107,8 +112,29 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       });
       closers.push(() => rtsp!.close());
     }
-    log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? `rtsp://${rtsp.host}:${rtsp.port}` : "off" });
-    return { central, sites, live, transfer, store, ...(rtsp ? { rtsp } : {}), close };
+    if (cfg.onvif.enabled) {
+      if (!rtsp) throw new Error("onvif.enabled needs live.rtsp.enabled: ONVIF stream and replay URIs point at RTSP out");
+      const cpSitesForOnvif = sites;
+      onvif = await startCentralOnvif({
+        dataDir: cfg.dataDir,
+        host: cfg.onvif.host,
+        port: cfg.onvif.port,
+        ...(cfg.onvif.discovery.enabled ? { discoveryPort: cfg.onvif.discovery.port } : {}),
+        users: central.ops.users,
+        rights: central.ops.rights,
+        alarms: central.ops.alarms,
+        audit: (a) => void central!.ops.recordAudit(a as never),
+        cameras: async () => (await cpSitesForOnvif.cameras()).map((c) => ({ id: c.id, siteId: c.siteId, channel: c.channel, name: c.name, streams: c.streams })),
+        timeline: (s, c, st, f, t) => cpSitesForOnvif.timeline(s, c, st, f, t),
+        rtsp,
+        store,
+        log: log.child({ component: "central.onvif" }),
+        clock,
+      });
+      closers.push(() => onvif!.close());
+    }
+    log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? `rtsp://${rtsp.host}:${rtsp.port}` : "off", onvif: onvif ? onvif.url : "off" });
+    return { central, sites, live, transfer, store, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), close };
   } catch (e) {
     await close();
     throw e;

@@ -1,0 +1,173 @@
+import "reflect-metadata";
+/**
+ * The ONVIF bridge end to end with a third-party client: camsim → real edge → central
+ * (CentralLive, RTSP out) → ONVIF bridge ← the `onvif` npm client, ffprobe/ffmpeg on the URIs
+ * it hands out; rights faults; a central alarm through a PullPoint; WS-Discovery on loopback.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Cam } from "onvif";
+import { startLiveRig, untilRecording, type LiveRig } from "../live/testkit.ts";
+import { startRtspOut, type RtspOut } from "../live/rtsp/index.ts";
+import { Logger } from "../../lib/log/index.ts";
+import { probe } from "../../lib/onvif/index.ts";
+import { mergeHoldings } from "../sites/index.ts";
+import { startCentralOnvif, type CentralOnvif } from "./index.ts";
+
+let rig: LiveRig;
+let rtsp: RtspOut;
+let onvif: CentralOnvif;
+let site: string;
+let adminPw: string;
+const procs: ReturnType<typeof Bun.spawn>[] = [];
+
+async function run(cmd: string[], timeoutMs = 40_000): Promise<{ code: number; out: string; err: string }> {
+  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  procs.push(p);
+  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  const code = await p.exited;
+  clearTimeout(timer);
+  return { code, out, err };
+}
+
+/** A connected onvif client for this site's device. */
+async function connect(user: string, password: string): Promise<Cam> {
+  const u = new URL(onvif.deviceUrl(site));
+  return await new Promise<Cam>((resolve, reject) => {
+    const cam: Cam = new Cam({ hostname: u.hostname, port: Number(u.port), path: u.pathname, username: user, password, autoconnect: false, timeout: 20_000 });
+    cam.connect((err: Error | null) => (err ? reject(err) : resolve(cam)));
+  });
+}
+
+const call = <T,>(cam: Cam, fn: string, ...args: unknown[]) =>
+  new Promise<{ err: Error | null; data: T; xml: string }>((resolve) => (cam as unknown as Record<string, (...a: unknown[]) => void>)[fn]!.call(cam, ...args, (err: Error | null, data: T, xml: string) => resolve({ err, data, xml })));
+
+async function soap(path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; xml: string }> {
+  const r = await fetch(onvif.url + path, {
+    method: "POST",
+    headers: { "content-type": "application/soap+xml", ...headers },
+    body: `<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>${body}</s:Body></s:Envelope>`,
+  });
+  return { status: r.status, xml: await r.text() };
+}
+
+beforeAll(async () => {
+  rig = await startLiveRig({ cameras: 1, live: { graceMs: 1500, cameraExists: (_s, c) => rig.sim.cameras.some((x) => x.id === c) } });
+  site = rig.identity.siteId;
+  adminPw = rig.central.initialAdminPassword!;
+  const ops = rig.central.ops;
+  await ops.users.putRole({ name: "lobby", description: "", grants: [{ rights: ["playback"], scope: `camera:${site}.cam1` }] });
+  await ops.users.createUser({ name: "lobby", password: "lobby-password", roles: ["lobby"] });
+  await ops.users.createUser({ name: "nobody", password: "nobody-password", roles: [] });
+  const log = new Logger({ component: "test", sink: rig.sink, level: "info" });
+  let bridge: CentralOnvif | undefined;
+  rtsp = await startRtspOut({ live: rig.live, users: { verify: (u, p, c) => bridge!.credentials.verify(u, p, c) }, rights: ops.rights, host: "127.0.0.1", port: 0, log });
+  await untilRecording(rig.edge);
+  // The mirror must know the camera before the bridge lists it.
+  const deadline = Date.now() + 30_000;
+  while (!(await rig.sites.cameras()).length && Date.now() < deadline) await Bun.sleep(200);
+  bridge = onvif = await startCentralOnvif({
+    dataDir: rig.root,
+    host: "127.0.0.1",
+    port: 0,
+    discoveryPort: 0,
+    users: ops.users,
+    rights: ops.rights,
+    alarms: ops.alarms,
+    audit: (a) => ops.recordAudit(a),
+    cameras: async () => (await rig.sites.cameras()).map((c) => ({ id: c.id, siteId: c.siteId, channel: c.channel, name: c.name, streams: c.streams })),
+    // The rig's control plane has no transfer engine: merge central's store in here, as transfer.centralRanges does in the product.
+    timeline: async (s, c, st, f, t) => {
+      const edge = (await rig.sites.timeline(s, c, st, f, t)).ranges.filter((r) => r.held !== "central").map((r) => ({ startMs: Date.parse(r.start), endMs: Date.parse(r.end) }));
+      const central = (await rig.centralStore.timeline({ cameraId: `${s}.${c}`, stream: st as "main", fromMs: f, toMs: t })).ranges;
+      return { ranges: mergeHoldings(edge, central).map((r) => ({ start: new Date(r.startMs).toISOString(), end: new Date(r.endMs).toISOString(), held: r.held })) };
+    },
+    rtsp,
+    store: rig.centralStore,
+    log,
+  });
+}, 90_000);
+
+afterAll(async () => {
+  for (const p of procs) p.kill("SIGKILL");
+  await onvif?.close();
+  await rtsp?.close();
+  await rig?.close();
+}, 30_000);
+
+describe("ONVIF bridge (Profile S) with the onvif npm client", () => {
+  test("connects with the ONVIF password (WS-Security digest), lists main+sub per camera, and ffprobe plays the stream URI", async () => {
+    const pw = onvif.credentials.passwordFor("admin")!;
+    const cam = await connect("admin", pw);
+    const info = await call<{ manufacturer: string; serialNumber: string }>(cam, "getDeviceInformation");
+    expect(info.err).toBeNull();
+    expect(info.data.manufacturer).toBe("Outpost");
+    expect(info.data.serialNumber).toBe(site);
+    const tokens = (cam.profiles as { $: { token: string } }[]).map((p) => p.$.token).sort();
+    expect(tokens).toEqual(["cam1.main", "cam1.sub"]);
+    const uri = await call<{ uri: string }>(cam, "getStreamUri", { protocol: "RTSP", profileToken: "cam1.sub" });
+    expect(uri.err).toBeNull();
+    expect(uri.data.uri).toBe(`rtsp://127.0.0.1:${rtsp.port}/${site}.cam1/sub`);
+    // A VMS plays the URI with the credentials it onboarded the device with.
+    const withCreds = uri.data.uri.replace("rtsp://", `rtsp://admin:${encodeURIComponent(pw)}@`);
+    const r = await run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_streams", "-of", "json", withCreds]);
+    expect(r.err).toBe("");
+    const streams = (JSON.parse(r.out) as { streams: { codec_name: string; width: number; height: number }[] }).streams;
+    expect(streams[0]).toMatchObject({ codec_name: "h264", width: 320, height: 180 });
+    const snap = await call<{ uri: string }>(cam, "getSnapshotUri", { profileToken: "cam1.main" });
+    expect(snap.data.uri).toBe(`${onvif.url}/onvif/${site}/snapshot/cam1.jpg`);
+  }, 90_000);
+
+
+  test("a user without view-live on the camera gets ter:NotAuthorized for its stream URI; a user without rights at the site for everything", async () => {
+    const lobby = await connect("lobby", onvif.credentials.passwordFor("lobby")!);
+    const r = await call<unknown>(lobby, "getStreamUri", { protocol: "RTSP", profileToken: "cam1.main" });
+    expect(r.err).not.toBeNull();
+    expect(r.xml).toContain("ter:NotAuthorized");
+    expect(r.xml).toContain("view-live");
+    await expect(connect("nobody", onvif.credentials.passwordFor("nobody")!)).rejects.toThrow();
+    const raw = await soap(`/onvif/${site}/media_service`, `<GetProfiles xmlns="http://www.onvif.org/ver10/media/wsdl"/>`, { authorization: `Basic ${Buffer.from("nobody:nobody-password").toString("base64")}` });
+    expect(raw.status).toBe(400);
+    expect(raw.xml).toContain("ter:NotAuthorized");
+  }, 30_000);
+
+
+  test("PullPoint: an alarm raised at central reaches the subscriber; Unsubscribe ends it", async () => {
+    const cam = await connect("admin", onvif.credentials.passwordFor("admin")!);
+    const sub = await call<unknown>(cam, "createPullPointSubscription");
+    expect(sub.err).toBeNull();
+    const pulled = call<{ notificationMessage?: unknown }>(cam, "pullMessages", { messageLimit: 5 });
+    await Bun.sleep(300);
+    rig.central.ops.alarms.raise({ priority: 1, title: "Door forced", instructions: "", siteId: site, cameraId: `${site}.cam1`, eventId: "ev-onvif-1", eventType: "input", eventTimeMs: Date.now(), late: false, ruleId: "r1" });
+    const p = await pulled;
+    expect(p.err).toBeNull();
+    expect(p.xml).toContain("tns1:Outpost/Alarm");
+    expect(p.xml).toContain('Value="Door forced"');
+    expect(p.xml).toContain('Name="Source" Value="cam1"');
+    const u = await call<unknown>(cam, "unsubscribe");
+    expect(u.err).toBeNull();
+  }, 60_000);
+
+  test("WS-Discovery on loopback answers a Probe with the site device's XAddr", async () => {
+    const found = await probe("127.0.0.1", onvif.discoveryPort!, { timeoutMs: 500 });
+    expect(found.map((d) => d.xaddrs[0])).toContain(onvif.deviceUrl(site));
+  });
+
+  // Failed logins count against the login throttle (per user and per client address): these go last.
+  test("HTTP Basic with the central password works; wrong passwords get 401 ter:NotAuthorized with a Digest challenge", async () => {
+    const basic = (u: string, p: string) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}` });
+    const okr = await soap(`/onvif/${site}/media_service`, `<GetProfiles xmlns="http://www.onvif.org/ver10/media/wsdl"/>`, basic("admin", adminPw));
+    expect(okr.status).toBe(200);
+    expect(okr.xml).toContain('token="cam1.main"');
+    const bad = await soap(`/onvif/${site}/media_service`, `<GetProfiles xmlns="http://www.onvif.org/ver10/media/wsdl"/>`, basic("admin", "wrong-password"));
+    expect(bad.status).toBe(401);
+    expect(bad.xml).toContain("ter:NotAuthorized");
+    await expect(connect("admin", "not-the-onvif-password")).rejects.toThrow();
+  }, 30_000);
+  test("a changed central password changes the user's ONVIF password", async () => {
+    const before = onvif.credentials.passwordFor("lobby");
+    await rig.central.ops.users.updateUser("lobby", { password: "lobby-password-2" });
+    expect(onvif.credentials.passwordFor("lobby")).not.toBe(before);
+    await expect(connect("lobby", before!)).rejects.toThrow();
+  }, 30_000);
+});
