@@ -13,7 +13,7 @@ import { MediaStore } from "../lib/store/index.ts";
 import { CentralConfig, startCentral, type Central, type CentralConfigInput } from "./index.ts";
 import { createSites, type Sites } from "./sites/index.ts";
 import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
-import { startRtspOut, type RtspOut } from "./live/rtsp/index.ts";
+import { ReplaySource, startRtspOut, type RtspOut } from "./live/rtsp/index.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
 import { commandNotifier } from "./firmware/index.ts";
 import { startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
@@ -108,6 +108,17 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
         audit: (a) => void central!.ops.recordAudit(a as never),
         host: cfg.live.rtsp.host,
         port: cfg.live.rtsp.port,
+        // Recorded footage for ONVIF replay (and any RTSP player): central's store; edge-only ranges are retrieved first.
+        replay: new ReplaySource({
+          source: store,
+          edgeHolds: async (id, stream, f, t) => {
+            const i = id.indexOf(".");
+            return (await cpSites.timeline(id.slice(0, i), id.slice(i + 1), stream, f, t)).ranges.some((r) => r.held === "edge");
+          },
+          retrieve: async (id, _stream, f, t) => (await transfer.requestRetrieval({ cameraId: id, siteId: id.slice(0, id.indexOf(".")), fromMs: f, toMs: t, priority: "request", reason: { kind: "onvif-replay" } })).retrievalId,
+          clock,
+          log: log.child({ component: "central.rtsp.replay" }),
+        }),
         log: log.child({ component: "central.rtsp" }),
       });
       closers.push(() => rtsp!.close());

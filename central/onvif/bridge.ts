@@ -258,7 +258,9 @@ export async function startOnvifBridge(o: OnvifBridgeOptions): Promise<OnvifBrid
       case "GetReplayUri": {
         const c = camera(ctx, text(xml, "RecordingToken"), "playback");
         const v = await recording(c);
-        const stream = v.tracks.find((t) => t.stream === "main") ? "main" : v.tracks.length ? v.tracks[0]!.stream : "main";
+        // The stream central holds footage of (replay serves central's copy), main first.
+        const atCentral = (t: RecordingView["tracks"][number]) => t.ranges.some((r) => r.held !== "edge");
+        const stream = (v.tracks.find((t) => t.stream === "main" && atCentral(t)) ?? v.tracks.find(atCentral) ?? v.tracks.find((t) => t.stream === "main") ?? v.tracks[0])?.stream ?? "main";
         return ok(`<trp:GetReplayUriResponse><trp:Uri>${xmlEscape(o.replayUri(c.id, stream))}</trp:Uri></trp:GetReplayUriResponse>`);
       }
       default:

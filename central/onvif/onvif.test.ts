@@ -7,7 +7,8 @@ import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Cam } from "onvif";
 import { startLiveRig, untilRecording, type LiveRig } from "../live/testkit.ts";
-import { startRtspOut, type RtspOut } from "../live/rtsp/index.ts";
+import net from "node:net";
+import { ReplaySource, clockString, startRtspOut, type RtspOut } from "../live/rtsp/index.ts";
 import { Logger } from "../../lib/log/index.ts";
 import { probe } from "../../lib/onvif/index.ts";
 import { mergeHoldings } from "../sites/index.ts";
@@ -19,6 +20,7 @@ let onvif: CentralOnvif;
 let site: string;
 let adminPw: string;
 const procs: ReturnType<typeof Bun.spawn>[] = [];
+const retrievals: { id: string; fromMs: number; toMs: number }[] = [];
 
 async function run(cmd: string[], timeoutMs = 40_000): Promise<{ code: number; out: string; err: string }> {
   const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
@@ -61,11 +63,20 @@ beforeAll(async () => {
   await ops.users.createUser({ name: "nobody", password: "nobody-password", roles: [] });
   const log = new Logger({ component: "test", sink: rig.sink, level: "info" });
   let bridge: CentralOnvif | undefined;
-  rtsp = await startRtspOut({ live: rig.live, users: { verify: (u, p, c) => bridge!.credentials.verify(u, p, c) }, rights: ops.rights, host: "127.0.0.1", port: 0, log });
+  const replay = new ReplaySource({
+    source: rig.centralStore,
+    edgeHolds: async (id, stream, f, t) => (await rig.sites.timeline(site, id.slice(site.length + 1), stream, f, t)).ranges.length > 0,
+    retrieve: async (id, _s, fromMs, toMs) => (retrievals.push({ id, fromMs, toMs }), `r${retrievals.length}`),
+    clock: { now: () => Date.now() } as never,
+    log,
+  });
+  rtsp = await startRtspOut({ live: rig.live, users: { verify: (u, p, c) => bridge!.credentials.verify(u, p, c) }, rights: ops.rights, host: "127.0.0.1", port: 0, log, replay });
   await untilRecording(rig.edge);
   // The mirror must know the camera before the bridge lists it.
   const deadline = Date.now() + 30_000;
   while (!(await rig.sites.cameras()).length && Date.now() < deadline) await Bun.sleep(200);
+  // …and the edge's recordings before central starts its own copy (the edge-only replay case needs both).
+  while (!(await rig.sites.timeline(site, "cam1", "sub", 0, Date.now())).ranges.length && Date.now() < deadline + 30_000) await Bun.sleep(500);
   bridge = onvif = await startCentralOnvif({
     dataDir: rig.root,
     host: "127.0.0.1",
@@ -152,6 +163,101 @@ describe("ONVIF bridge (Profile S) with the onvif npm client", () => {
     const found = await probe("127.0.0.1", onvif.discoveryPort!, { timeoutMs: 500 });
     expect(found.map((d) => d.xaddrs[0])).toContain(onvif.deviceUrl(site));
   });
+
+  test("Profile G: search lists central's recording; GetReplayUri + ffprobe read a replayed window of the right duration", async () => {
+    // Central records the sub stream from live for a while (demand starts the edge uplink).
+    const cid = `${site}.cam1`;
+    const demand = rig.live.addViewer(site, "cam1", "sub");
+    const stopRec = rig.recorder.recordLive(cid, "sub");
+    const t0 = Date.now();
+    const recorded = async () => (await rig.centralStore.timeline({ cameraId: cid, stream: "sub", fromMs: t0 - 60_000, toMs: Date.now() })).ranges;
+    const deadline = Date.now() + 40_000;
+    while (Date.now() < deadline && !(await recorded()).some((r) => r.endMs - r.startMs >= 8000)) await Bun.sleep(250);
+    await stopRec();
+    demand.release();
+    const range = (await recorded()).find((r) => r.endMs - r.startMs >= 8000)!;
+    expect(range).toBeDefined();
+    const pw = onvif.credentials.passwordFor("admin")!;
+    const auth = { authorization: `Basic ${Buffer.from(`admin:${pw}`).toString("base64")}` };
+    const find = await soap(`/onvif/${site}/search_service`, `<FindRecordings xmlns="http://www.onvif.org/ver10/search/wsdl"><Scope/><KeepAliveTime>PT10S</KeepAliveTime></FindRecordings>`, auth);
+    const token = /<tse:SearchToken>([^<]+)</.exec(find.xml)![1]!;
+    const results = await soap(`/onvif/${site}/search_service`, `<GetRecordingSearchResults xmlns="http://www.onvif.org/ver10/search/wsdl"><SearchToken>${token}</SearchToken></GetRecordingSearchResults>`, auth);
+    expect(results.xml).toContain("<tt:RecordingToken>cam1</tt:RecordingToken>");
+    expect(results.xml).toMatch(/held: [a-z,]*central/);
+    const summary = await soap(`/onvif/${site}/search_service`, `<GetRecordingSummary xmlns="http://www.onvif.org/ver10/search/wsdl"/>`, auth);
+    expect(summary.xml).toContain("<tt:NumberRecordings>1</tt:NumberRecordings>");
+    const cam = await connect("admin", pw);
+    // (The onvif client's getRecordingInformation reads the wrong response element, so this one goes raw.)
+    const info = await soap(`/onvif/${site}/search_service`, `<GetRecordingInformation xmlns="http://www.onvif.org/ver10/search/wsdl"><RecordingToken>cam1</RecordingToken></GetRecordingInformation>`, auth);
+    expect(info.xml).toContain("<tt:TrackType>Video</tt:TrackType>");
+    const replayUri = await call<string>(cam, "getReplayUri", { recordingToken: "cam1" });
+    expect(replayUri.err).toBeNull();
+    expect(replayUri.data).toBe(`rtsp://127.0.0.1:${rtsp.port}/replay/${cid}/sub`);
+    // A 4 s window from the middle of the recording (the URI's from/to: ffprobe cannot send Range: clock=).
+    const from = range.startMs + 2000;
+    const to = from + 4000;
+    const u = `${replayUri.data.replace("rtsp://", `rtsp://admin:${encodeURIComponent(pw)}@`)}?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`;
+    const r = await run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v", "-show_packets", "-show_entries", "packet=pts_time,duration_time", "-of", "json", u], 60_000);
+    expect(r.code).toBe(0);
+    const pk = (JSON.parse(r.out) as { packets: { pts_time: string; duration_time?: string }[] }).packets.map((p) => Number(p.pts_time)).filter(Number.isFinite);
+    const seconds = Math.max(...pk) - Math.min(...pk);
+    console.log(`replayed window: ${pk.length} video packets over ${seconds.toFixed(2)} s of media for a 4 s window`);
+    // The plan starts at the keyframe at or before `from` (camsim: one per second): up to 1 s more.
+    expect(seconds).toBeGreaterThan(3.3);
+    expect(seconds).toBeLessThan(5.3);
+  }, 120_000);
+
+  test("replay over raw RTSP: PLAY with Range: clock= and Scale: 2 is answered with both and the server ends the session; bad Range → 457; edge-only → 503 + retrieval", async () => {
+    const cid = `${site}.cam1`;
+    const pw = onvif.credentials.passwordFor("admin")!;
+    const range = (await rig.centralStore.timeline({ cameraId: cid, stream: "sub", fromMs: 0, toMs: Date.now() })).ranges.at(-1)!;
+    const session = async (rangeHeader: string, scale = "2") => {
+      const sock = net.connect(rtsp.port, "127.0.0.1");
+      await new Promise<void>((res) => sock.once("connect", () => res()));
+      let buf = Buffer.alloc(0);
+      let closed = false;
+      sock.on("data", (d: Buffer) => (buf = Buffer.concat([buf, d])));
+      sock.on("close", () => (closed = true));
+      const a = `Authorization: Basic ${Buffer.from(`admin:${pw}`).toString("base64")}`;
+      const base = `rtsp://127.0.0.1:${rtsp.port}/replay/${cid}/sub`;
+      const send = async (lines: string[], cseq: number) => {
+        sock.write([...lines, `CSeq: ${cseq}`, a, "", ""].join("\r\n"));
+        const until = Date.now() + 20_000;
+        while (!buf.toString("latin1").includes(`CSeq: ${cseq}`) && !closed && Date.now() < until) await Bun.sleep(20);
+        return buf.toString("latin1");
+      };
+      await send([`DESCRIBE ${base} RTSP/1.0`, "Accept: application/sdp", "Require: onvif-replay"], 1);
+      const setup = await send([`SETUP ${base}/trackID=0 RTSP/1.0`, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1", "Require: onvif-replay"], 2);
+      const sid = /Session: ([0-9a-f]+)/.exec(setup)?.[1];
+      const mark = buf.length;
+      const play = await send([`PLAY ${base} RTSP/1.0`, `Session: ${sid}`, `Range: ${rangeHeader}`, `Scale: ${scale}`, "Require: onvif-replay"], 3);
+      return { sock, play: play.slice(play.indexOf("RTSP/1.0", mark)), closed: () => closed, bytes: () => buf.length - mark };
+    };
+    const from = range.startMs + 1000;
+    const ok = await session(`clock=${clockString(from)}-${clockString(from + 3000)}`);
+    expect(ok.play).toStartWith("RTSP/1.0 200");
+    expect(ok.play).toContain("Scale: 2");
+    expect(ok.play).toMatch(/Range: clock=\d{8}T\d{6}(\.\d{3})?Z-\d{8}T\d{6}(\.\d{3})?Z/);
+    const end = Date.now() + 30_000;
+    while (!ok.closed() && Date.now() < end) await Bun.sleep(100);
+    expect(ok.closed()).toBe(true);
+    expect(ok.bytes()).toBeGreaterThan(10_000);
+    const bad = await session("clock=yesterday-");
+    expect(bad.play).toStartWith("RTSP/1.0 457");
+    bad.sock.destroy();
+    // Edge-only: before central's first recording, while the edge holds it (the mirror lists it).
+    const edgeRanges = async () => (await rig.sites.timeline(site, "cam1", "sub", 0, range.startMs - 1000)).ranges;
+    const until = Date.now() + 30_000;
+    while (!(await edgeRanges()).length && Date.now() < until) await Bun.sleep(500);
+    const e = (await edgeRanges())[0]!;
+    const ef = Date.parse(e.start);
+    const edge = await session(`clock=${clockString(ef)}-${clockString(Math.min(ef + 2000, Date.parse(e.end)))}`);
+    expect(edge.play).toStartWith("RTSP/1.0 503");
+    expect(edge.play).toContain("Retry-After: 10");
+    expect(edge.play).toContain("retrieving");
+    expect(retrievals.at(-1)).toMatchObject({ id: cid, fromMs: ef });
+    edge.sock.destroy();
+  }, 90_000);
 
   // Failed logins count against the login throttle (per user and per client address): these go last.
   test("HTTP Basic with the central password works; wrong passwords get 401 ter:NotAuthorized with a Digest challenge", async () => {
