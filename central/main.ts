@@ -16,7 +16,7 @@ import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
 import { ReplaySource, startRtspOut, type RtspOut } from "./live/rtsp/index.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
 import { commandNotifier } from "./firmware/index.ts";
-import { startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
+import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
 
 export interface CentralSite {
   central: Central;
@@ -86,6 +86,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
         cp.apiRoutes(api);
         transfer.apiRoutes(api);
         live.apiRoutes(api);
+        mountOnvifRoutes(api, { bridge: () => onvif, rights: () => central!.ops.rights, sites: async () => (sites ? await sites.cameras() : []) });
       },
       siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
     });

@@ -41,3 +41,4 @@ export function edgeEvent(e: { siteId: string; cameraId: string | null; eventId:
   return { topic: "tns1:Outpost/Event", siteId: e.siteId, cameraId: e.cameraId, timeMs: e.atMs, source, data: { Type: e.kind, EventId: e.eventId } };
 }
 export { startCentralOnvif, type CentralOnvif, type CentralOnvifDeps } from "./wire.ts";
+export { mountOnvifRoutes } from "./routes.ts";
