@@ -106,7 +106,7 @@ afterAll(async () => {
   await rig?.close();
 }, 30_000);
 
-describe("ONVIF bridge (Profile S) with the onvif npm client", () => {
+describe("ONVIF bridge (Profile S, G, events) with the onvif npm client", () => {
   test("connects with the ONVIF password (WS-Security digest), lists main+sub per camera, and ffprobe plays the stream URI", async () => {
     const pw = onvif.credentials.passwordFor("admin")!;
     const cam = await connect("admin", pw);
@@ -258,6 +258,18 @@ describe("ONVIF bridge (Profile S) with the onvif npm client", () => {
     expect(retrievals.at(-1)).toMatchObject({ id: cid, fromMs: ef });
     edge.sock.destroy();
   }, 90_000);
+
+  test("hostile SOAP over HTTP: XXE is a ter:WellFormed fault (nothing read from disk), an over-large body is 413", async () => {
+    const xxe = `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><GetDeviceInformation xmlns="http://www.onvif.org/ver10/device/wsdl">&e;</GetDeviceInformation></s:Body></s:Envelope>`;
+    const r = await fetch(`${onvif.url}/onvif/${site}/device_service`, { method: "POST", headers: { "content-type": "application/soap+xml" }, body: xxe });
+    const body = await r.text();
+    expect(r.status).toBe(400);
+    expect(body).toContain("ter:WellFormed");
+    expect(body).not.toContain("root:");
+    const big = await fetch(`${onvif.url}/onvif/${site}/device_service`, { method: "POST", headers: { "content-type": "application/soap+xml" }, body: "<a>" + "x".repeat(300 * 1024) + "</a>" });
+    expect(big.status).toBe(413);
+    expect(await big.text()).toContain("larger than");
+  });
 
   // Failed logins count against the login throttle (per user and per client address): these go last.
   test("HTTP Basic with the central password works; wrong passwords get 401 ter:NotAuthorized with a Digest challenge", async () => {

@@ -51,22 +51,3 @@ export function recordingInformationXml(v: RecordingView, tag: string, nowMs: nu
     `<tt:RecordingStatus>${recordingNow ? "Recording" : "Stopped"}</tt:RecordingStatus></${tag}>`
   );
 }
-
-/** `Range: clock=20261203T191000Z-20261203T191010.5Z` or `npt=a-b` (seconds from the recording start). */
-export function parseClockRange(h: string | undefined): { fromMs?: number; toMs?: number } | "bad" | undefined {
-  if (!h) return undefined;
-  const clock = /^\s*clock=([0-9TZ.:-]*?)-([0-9TZ.:]*)\s*$/i.exec(h);
-  if (clock) {
-    const p = (s: string) => {
-      if (!s) return undefined;
-      const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\.\d+)?Z$/.exec(s);
-      if (!m) return NaN;
-      return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) + Math.round(Number(m[7] ?? 0) * 1000);
-    };
-    const fromMs = p(clock[1]!);
-    const toMs = p(clock[2]!);
-    if (Number.isNaN(fromMs) || Number.isNaN(toMs)) return "bad";
-    return { ...(fromMs !== undefined ? { fromMs } : {}), ...(toMs !== undefined ? { toMs } : {}) };
-  }
-  return undefined;
-}
