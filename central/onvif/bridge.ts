@@ -91,8 +91,6 @@ export async function startOnvifBridge(o: OnvifBridgeOptions): Promise<OnvifBrid
         if (svc.startsWith("snapshot/")) return await snapshot(req, client, siteId, decodeURIComponent(svc.slice(9, -4)));
         if (req.method !== "POST") return new Response("ONVIF bridge: POST SOAP requests\n", { status: 405 });
         const { xml, op } = parseSoap(await readBody(req));
-        const cams = (await o.cameras()).filter((c) => c.siteId === siteId);
-        if (!cams.length) return faultResponse("Sender", "ter:InvalidArgVal", `No site ${siteId} with cameras`, 404);
         let sub: Subject | undefined;
         if (!PRE_AUTH.has(op)) {
           const a = await o.credentials.authenticate(req.method, req.headers.get("authorization"), xml, client, clock.now());
@@ -104,9 +102,11 @@ export async function startOnvifBridge(o: OnvifBridgeOptions): Promise<OnvifBrid
             return faultResponse("Sender", "ter:NotAuthorized", "Sender not authorized", 401, { "www-authenticate": o.credentials.http.challenge(clock.now()) });
           }
           sub = a.subject;
-          // A user who may see nothing at this site gets the same answer as a wrong password.
-          if (!o.rights.hasAny(sub, { site: siteId }) && !cams.some((c) => o.rights.canSeeCamera(sub!, c.id, siteId))) throw new Denied(`User ${sub.user} has no rights at site ${siteId}`);
         }
+        // After authentication, so an anonymous caller cannot tell which sites exist; an unknown
+        // site and one the user may see nothing of get the same fault.
+        const cams = (await o.cameras()).filter((c) => c.siteId === siteId);
+        if (sub && (!cams.length || (!o.rights.hasAny(sub, { site: siteId }) && !cams.some((c) => o.rights.canSeeCamera(sub!, c.id, siteId))))) throw new Denied(`User ${sub.user} has no rights at site ${siteId}, or there is no such site`);
         const visible = sub ? cams.filter((c) => o.rights.canSeeCamera(sub!, c.id, siteId)) : [];
         const ctx: Ctx = { siteId, sub: sub!, xml, cams: visible, client };
         if (svc.startsWith("subscription/")) return await subscriptionOp(op, svc.slice(13), ctx);

@@ -277,6 +277,13 @@ describe("ONVIF bridge (Profile S, G, events) with the onvif npm client", () => 
     const okr = await soap(`/onvif/${site}/media_service`, `<GetProfiles xmlns="http://www.onvif.org/ver10/media/wsdl"/>`, basic("admin", adminPw));
     expect(okr.status).toBe(200);
     expect(okr.xml).toContain('token="cam1.main"');
+    // Which sites exist is not told before authentication; after it, an unknown site is a rights fault.
+    const info = `<GetDeviceInformation xmlns="http://www.onvif.org/ver10/device/wsdl"/>`;
+    expect((await soap(`/onvif/no-such-site/device_service`, info)).status).toBe(401);
+    expect((await soap(`/onvif/${site}/device_service`, info)).status).toBe(401);
+    const unknown = await soap(`/onvif/no-such-site/device_service`, info, basic("admin", adminPw));
+    expect(unknown.status).toBe(400);
+    expect(unknown.xml).toContain("ter:NotAuthorized");
     const bad = await soap(`/onvif/${site}/media_service`, `<GetProfiles xmlns="http://www.onvif.org/ver10/media/wsdl"/>`, basic("admin", "wrong-password"));
     expect(bad.status).toBe(401);
     expect(bad.xml).toContain("ter:NotAuthorized");
