@@ -186,6 +186,11 @@ describe("ONVIF bridge (Profile S, G, events) with the onvif npm client", () => 
     expect(results.xml).toMatch(/held: [a-z,]*central/);
     const summary = await soap(`/onvif/${site}/search_service`, `<GetRecordingSummary xmlns="http://www.onvif.org/ver10/search/wsdl"/>`, auth);
     expect(summary.xml).toContain("<tt:NumberRecordings>1</tt:NumberRecordings>");
+    // Central now holds pictures of the camera: the snapshot URI serves its newest keyframe.
+    const snap = await fetch(`${onvif.url}/onvif/${site}/snapshot/cam1.jpg`, { headers: auth });
+    expect(snap.status).toBe(200);
+    expect(snap.headers.get("content-type")).toBe("image/jpeg");
+    expect([...new Uint8Array(await snap.arrayBuffer()).subarray(0, 2)]).toEqual([0xff, 0xd8]);
     const cam = await connect("admin", pw);
     // (The onvif client's getRecordingInformation reads the wrong response element, so this one goes raw.)
     const info = await soap(`/onvif/${site}/search_service`, `<GetRecordingInformation xmlns="http://www.onvif.org/ver10/search/wsdl"><RecordingToken>cam1</RecordingToken></GetRecordingInformation>`, auth);
