@@ -2,21 +2,21 @@
  * camsim/ — simulated ONVIF/RTSP cameras for tests, demos and benchmarks (`outpost camsim`).
  *
  * Owns: the RTSP side (rtsp_server.py, a GstRtspServer child supervised by rtsp.ts), one ONVIF
- * device per camera (onvif.ts, soap.ts, events.ts), loopback WS-Discovery (discovery.ts), JPEG
+ * device per camera (onvif.ts, events.ts; SOAP, auth and WS-Discovery from lib/onvif), JPEG
  * snapshots (snapshot.ts) and the HTTP control endpoint for faults and events (control.ts).
- * Must not touch: edge/, central/, federation/ or lib/ — the edge uses camsim only through its
+ * Must not touch: edge/, central/, federation/ or lib/ (it uses lib/onvif, lib/log, lib/clock) — the edge uses camsim only through its
  * network faces (RTSP, ONVIF, WS-Discovery) and, in tests, through this TypeScript API.
  */
 import { systemClock, type Clock } from "../lib/clock.ts";
 import { createLogger, type Logger } from "../lib/log/index.ts";
 import { startControl } from "./control.ts";
-import { startDiscovery, type DiscoveryResponder } from "./discovery.ts";
+import { startDiscovery, type DiscoveryResponder } from "../lib/onvif/discovery.ts";
 import { EventHub, type EventType } from "./events.ts";
 import { startOnvif, type OnvifDevice } from "./onvif.ts";
 import { RtspServer, type AudioCodec, type StreamSpec, type VideoCodec } from "./rtsp.ts";
 import { renderSnapshot } from "./snapshot.ts";
 
-export { probe, type DiscoveredDevice } from "./discovery.ts";
+export { probe, type DiscoveredDevice } from "../lib/onvif/discovery.ts";
 export type { StreamSpec, AudioCodec, VideoCodec } from "./rtsp.ts";
 export type { EventType } from "./events.ts";
 

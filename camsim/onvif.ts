@@ -9,7 +9,7 @@ import { iso } from "../lib/clock.ts";
 import type { Logger } from "../lib/log/index.ts";
 import { EventHub, notificationXml } from "./events.ts";
 import type { AudioCodec, StreamSpec, VideoCodec } from "./rtsp.ts";
-import { envelope, faultResponse, HttpAuth, operation, parseTermination, soapResponse, text, WsSecurity, xmlEscape } from "./soap.ts";
+import { deviceInformation, envelope, faultResponse, HttpAuth, mediaUri, parseSoap, parseTermination, readBody, scopes, SoapFault, soapResponse, systemDateAndTime, text, WsSecurity, xmlEscape } from "../lib/onvif/index.ts";
 
 export interface DeviceModel {
   id: string;
@@ -76,11 +76,16 @@ export function startOnvif(model: DeviceModel, opts: OnvifOptions): OnvifDevice 
       try {
         if (req.method === "GET" && url.pathname === "/snapshot.jpg") return await snapshot(req);
         if (req.method !== "POST") return new Response("ONVIF device: POST SOAP requests to /onvif/device_service\n", { status: 405 });
-        const xml = await req.text();
-        const op = operation(xml);
+        let xml: string;
+        let op: string;
+        try {
+          ({ xml, op } = parseSoap(await readBody(req)));
+        } catch (e) {
+          if (e instanceof SoapFault) return e.response();
+          throw e;
+        }
         const denied = authorize(req, xml, op);
         if (denied) return denied;
-        if (!op) return faultResponse("Sender", "ter:InvalidArgVal", "No SOAP body operation found");
         const sub = /^\/onvif\/subscription\/([\w-]+)$/.exec(url.pathname);
         if (sub) return await subscriptionOp(op, sub[1]!, xml);
         return handle(op, xml);
@@ -113,7 +118,7 @@ export function startOnvif(model: DeviceModel, opts: OnvifOptions): OnvifDevice 
   function handle(op: string, xml: string): Response {
     switch (op) {
       case "GetSystemDateAndTime":
-        return ok(dateTime(opts.clock.now()));
+        return ok(systemDateAndTime(opts.clock.now()));
       case "GetCapabilities":
         return ok(
           `<tds:GetCapabilitiesResponse><tds:Capabilities>` +
@@ -138,18 +143,9 @@ export function startOnvif(model: DeviceModel, opts: OnvifOptions): OnvifDevice 
         );
       }
       case "GetDeviceInformation":
-        return ok(
-          `<tds:GetDeviceInformationResponse><tds:Manufacturer>Outpost</tds:Manufacturer><tds:Model>camsim</tds:Model>` +
-            `<tds:FirmwareVersion>camsim-1</tds:FirmwareVersion><tds:SerialNumber>${model.serial}</tds:SerialNumber><tds:HardwareId>camsim</tds:HardwareId></tds:GetDeviceInformationResponse>`,
-        );
+        return ok(deviceInformation({ manufacturer: "Outpost", model: "camsim", firmware: "camsim-1", serial: model.serial, hardwareId: "camsim" }));
       case "GetScopes":
-        return ok(
-          `<tds:GetScopesResponse>` +
-            ["onvif://www.onvif.org/type/video_encoder", "onvif://www.onvif.org/Profile/Streaming", `onvif://www.onvif.org/name/${encodeURIComponent(model.name)}`, "onvif://www.onvif.org/hardware/camsim"]
-              .map((s) => `<tds:Scopes><tt:ScopeDef>Fixed</tt:ScopeDef><tt:ScopeItem>${xmlEscape(s)}</tt:ScopeItem></tds:Scopes>`)
-              .join("") +
-            `</tds:GetScopesResponse>`,
-        );
+        return ok(scopes(["onvif://www.onvif.org/type/video_encoder", "onvif://www.onvif.org/Profile/Streaming", `onvif://www.onvif.org/name/${encodeURIComponent(model.name)}`, "onvif://www.onvif.org/hardware/camsim"]));
       case "GetHostname":
         return ok(`<tds:GetHostnameResponse><tds:HostnameInformation><tt:FromDHCP>false</tt:FromDHCP><tt:Name>${xmlEscape(model.id)}</tt:Name></tds:HostnameInformation></tds:GetHostnameResponse>`);
       case "GetVideoSources": {
@@ -270,20 +266,6 @@ export function startOnvif(model: DeviceModel, opts: OnvifOptions): OnvifDevice 
   };
 }
 
-function mediaUri(uri: string): string {
-  return `<trt:MediaUri><tt:Uri>${xmlEscape(uri)}</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout></trt:MediaUri>`;
-}
-
-function dateTime(now: number): string {
-  const d = new Date(now);
-  return (
-    `<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:DateTimeType>Manual</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>` +
-    `<tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone><tt:UTCDateTime>` +
-    `<tt:Time><tt:Hour>${d.getUTCHours()}</tt:Hour><tt:Minute>${d.getUTCMinutes()}</tt:Minute><tt:Second>${d.getUTCSeconds()}</tt:Second></tt:Time>` +
-    `<tt:Date><tt:Year>${d.getUTCFullYear()}</tt:Year><tt:Month>${d.getUTCMonth() + 1}</tt:Month><tt:Day>${d.getUTCDate()}</tt:Day></tt:Date>` +
-    `</tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>`
-  );
-}
 
 function eventProperties(): string {
   const item = (name: string, type: string) => `<tt:SimpleItemDescription Name="${name}" Type="${type}"/>`;

@@ -83,6 +83,22 @@ export const CentralConfig = z.object({
         .prefault({}),
     })
     .prefault({}),
+  /** ONVIF bridge (central/onvif): every site as an ONVIF device for other VMSs. Off by default. */
+  onvif: z
+    .object({
+      enabled: z.boolean().default(false),
+      host: z.string().default("127.0.0.1"),
+      /** 0 = any free port (tests). */
+      port: z.number().int().min(0).max(65535).default(8090),
+      /** WS-Discovery: answer probes on `host` (the interface address) at this UDP port; off by default. */
+      discovery: z
+        .object({
+          enabled: z.boolean().default(false),
+          port: z.number().int().min(0).max(65535).default(3702),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   /** Users, events, rules, alarms, audit and system log (central/events/config.ts). */
   operations: OperationsConfig,
 });

@@ -13,7 +13,7 @@ import { MediaStore } from "../lib/store/index.ts";
 import { CentralConfig, startCentral, type Central, type CentralConfigInput } from "./index.ts";
 import { createSites, type Sites } from "./sites/index.ts";
 import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
-import { startRtspOut, StreamCredentials, type RtspOut } from "./live/rtsp/index.ts";
+import { ReplaySource, startRtspOut, StreamCredentials, type RtspOut } from "./live/rtsp/index.ts";
 import { readFileSync } from "node:fs";
 import { dataPaths } from "./files.ts";
 import { attachCentralCustody } from "./custody/own.ts";
@@ -22,6 +22,7 @@ import { loadCa, type CaMaterial } from "../federation/pki.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
 import { commandNotifier } from "./firmware/index.ts";
 import { UserStreams } from "./users/index.ts";
+import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
 
 export interface CentralSite {
   central: Central;
@@ -30,6 +31,7 @@ export interface CentralSite {
   transfer: TransferModule;
   store: MediaStore;
   rtsp?: RtspOut;
+  onvif?: CentralOnvif;
   close(): Promise<void>;
 }
 
@@ -54,12 +56,14 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     let central: Central | undefined;
     let credentials: StreamCredentials | undefined;
     let rtsp: RtspOut | undefined;
+    let onvif: CentralOnvif | undefined;
     const cp = createSites({
       dataDir: cfg.dataDir,
       log: log.child({ component: "central.sites" }),
       centralRanges: transfer.centralRanges,
       onSiteEvent: (e) => {
         transfer.onSiteEvent(e);
+        onvif?.onSiteEvent(e);
         // Edge events (motion, inputs, camera offline, …) join the one event model: rules, alarms.
         // e.cameraId is already central's `<site>.<camera>` (SiteEvent).
         if (e.kind === "outpost.log" && central) central.ops.ingestEdgeLogs(e.siteId, [e.data]);
@@ -125,6 +129,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
             };
           },
         });
+        mountOnvifRoutes(api, { bridge: () => onvif, rights: () => central!.ops.rights, sites: async () => (sites ? await sites.cameras() : []) });
       },
       siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
     });
@@ -142,7 +147,8 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       await credentials!.init();
       rtsp = await startRtspOut({
         live,
-        users: central.ops.users,
+        // With the ONVIF bridge on, RTSP out also takes each user's ONVIF password (central/onvif/credentials.ts).
+        users: { verify: (u, p, c) => (onvif ? onvif.credentials.verify(u, p, c) : central!.ops.users.verify(u, p, c)) },
         rights: central.ops.rights,
         streams,
         credentials: credentials!,
@@ -150,14 +156,46 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
         host: r.host,
         tls: { ...central.userTls, port: r.tlsPort, minVersion: cfg.tls.minVersion },
         ...(r.plain !== "off" ? { port: r.port, plainPasswords: r.plain } : {}),
+        // Recorded footage for ONVIF replay (and any RTSP player): central's store; edge-only ranges are retrieved first.
+        replay: new ReplaySource({
+          source: store,
+          edgeHolds: async (id, stream, f, t) => {
+            const i = id.indexOf(".");
+            return (await cpSites.timeline(id.slice(0, i), id.slice(i + 1), stream, f, t)).ranges.some((r) => r.held === "edge");
+          },
+          retrieve: async (id, _stream, f, t) => (await transfer.requestRetrieval({ cameraId: id, siteId: id.slice(0, id.indexOf(".")), fromMs: f, toMs: t, priority: "request", reason: { kind: "onvif-replay" } })).retrievalId,
+          clock,
+          log: log.child({ component: "central.rtsp.replay" }),
+        }),
         log: log.child({ component: "central.rtsp" }),
       });
       closers.push(() => rtsp!.close());
       if (r.plain !== "off")
         log.warn(`plain RTSP out is on (live.rtsp.plain: ${r.plain}): ${r.plain === "account-passwords" ? "account passwords" : "stream credentials"} and video cross the network in clear; players should use rtsps://`, { port: rtsp.port });
     }
-    log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off" });
-    return { central, sites, live, transfer, store, ...(rtsp ? { rtsp } : {}), close };
+    if (cfg.onvif.enabled) {
+      if (!rtsp) throw new Error("onvif.enabled needs live.rtsp.enabled: ONVIF stream and replay URIs point at RTSP out");
+      const cpSitesForOnvif = sites;
+      onvif = await startCentralOnvif({
+        dataDir: cfg.dataDir,
+        host: cfg.onvif.host,
+        port: cfg.onvif.port,
+        ...(cfg.onvif.discovery.enabled ? { discoveryPort: cfg.onvif.discovery.port } : {}),
+        users: central.ops.users,
+        rights: central.ops.rights,
+        alarms: central.ops.alarms,
+        audit: (a) => void central!.ops.recordAudit(a as never),
+        cameras: async () => (await cpSitesForOnvif.cameras()).map((c) => ({ id: c.id, siteId: c.siteId, channel: c.channel, name: c.name, streams: c.streams })),
+        timeline: (s, c, st, f, t) => cpSitesForOnvif.timeline(s, c, st, f, t),
+        rtsp,
+        store,
+        log: log.child({ component: "central.onvif" }),
+        clock,
+      });
+      closers.push(() => onvif!.close());
+    }
+    log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });
+    return { central, sites, live, transfer, store, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), close };
   } catch (e) {
     await close();
     throw e;

@@ -73,6 +73,8 @@ export interface LiveRig {
   live: CentralLive;
   recorder: LiveRecorder;
   centralStore: MediaStore;
+  /** Central's control plane (mirror of the edge's cameras and recordings). */
+  sites: Sites;
   edge: Edge;
   identity: Identity;
   proxy: CutProxy;
@@ -177,6 +179,7 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
     live,
     recorder,
     centralStore,
+    sites,
     edge,
     identity,
     proxy,

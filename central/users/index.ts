@@ -314,6 +314,21 @@ export class Users {
     return { kind: "ok", session: this.session(name, this.o.clock.now() + this.o.sessionTtlMs)! };
   }
 
+  /**
+   * For protocols whose digests need a per-user secret central can recompute (ONVIF): a value
+   * that changes whenever the user's password does (the stored hash), or undefined for an
+   * unknown or disabled user. Never leaves the process.
+   */
+  passwordStamp(name: string): string | undefined {
+    const u = this.users.get(name);
+    return u && !u.disabled ? u.hash : undefined;
+  }
+
+  /** The user's current grants, as verify() would give them, without a password (already authenticated by another scheme). */
+  subject(name: string): Session | null {
+    return this.session(name, this.o.clock.now() + this.o.sessionTtlMs);
+  }
+
   async authenticate(token: string): Promise<Session | null> {
     if (!token || token.length > 200) return null;
     const h = sha256(token);

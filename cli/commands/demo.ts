@@ -25,6 +25,8 @@ export interface DemoInfo {
   camsim: { controlUrl: string };
   /** Central's RTSP out (rtsps://), when enabled. */
   rtsp?: string;
+  /** Central's ONVIF bridge: one device per site; admin's ONVIF password (GET /api/v1/onvif/me gives any user theirs). */
+  onvif?: { deviceUrl: string; user: string; password: string };
 }
 
 export interface Demo {
@@ -52,7 +54,9 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
   try {
     // --port 0 (tests): every central listener on a free port, so parallel demos never collide.
     const anyPort = opts.port === 0 ? { enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { tlsPort: 0 } } } : {};
-    const site = await startCentralSite({ dataDir: join(dataDir, "central"), api: { port: opts.port ?? 8080 }, ...anyPort }, { log: log.child({ component: "central" }) });
+    // The demo shows the ONVIF bridge (off by default in central's config).
+    const onvifCfg = { onvif: { enabled: true, port: opts.port === 0 ? 0 : 8090 } };
+    const site = await startCentralSite({ dataDir: join(dataDir, "central"), api: { port: opts.port ?? 8080 }, ...anyPort, ...onvifCfg }, { log: log.child({ component: "central" }) });
     stops.push(() => site.close());
     const central = site.central;
     const cam = await startCamsim({ cameras: edgeCount * perEdge, main: { width: 1280, height: 720, fps: 15 }, log: log.child({ component: "camsim" }) });
@@ -64,6 +68,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
       cameras: cam.cameras.map((c) => ({ id: c.id, rtspMain: c.rtspMain, rtspSub: c.rtspSub, onvifUrl: c.onvifUrl })),
       camsim: { controlUrl: cam.controlUrl },
       ...(site.rtsp ? { rtsp: `${site.rtsp.baseUrl}/<site>.<camera>/<main|sub>` } : {}),
+      ...(site.onvif ? { onvif: { deviceUrl: `${site.onvif.url}/onvif/<site>/device_service`, user: "admin", password: site.onvif.credentials.passwordFor("admin") ?? "" } } : {}),
     };
     for (let e = 0; e < edgeCount; e++) {
       const name = `bus-${101 + e}`;
@@ -128,6 +133,7 @@ const command: Command = {
       ...info.cameras.map((c) => `  camera ${c.id.padEnd(6)} ${c.rtspMain}`),
       `  faults    POST ${info.camsim.controlUrl}/cameras/<camN>/stop|start|stall|resume|restart`,
       ...(info.rtsp ? [`  RTSP out  ${info.rtsp} (central users: account password, or a stream credential from the web client's Account page; trust ${info.central.caFile})`] : []),
+      ...(info.onvif ? [`  ONVIF     ${info.onvif.deviceUrl}   user ${info.onvif.user}   ONVIF password ${info.onvif.password}`] : []),
       `  details   ${resolve(dataDir, "demo.json")}`,
       "Ctrl-C stops it.",
       "",

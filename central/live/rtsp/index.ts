@@ -7,6 +7,9 @@
  * (interleaved over TCP); no transcoding. Owns only this folder; uses CentralLive for demand
  * (so players start and stop the edge uplink like any viewer) and must not import edge/.
  *
+ * Replay (replay.ts): `/replay/<site>.<camera>/<stream>` serves central's recorded footage with
+ * ONVIF Range: clock= / Scale (the ONVIF bridge's GetReplayUri points there).
+ *
  * Wiring (central composition, when `cfg.live.rtsp.enabled`):
  *   const rtsp = await startRtspOut({ live, users: central.ops.users, rights: central.ops.rights, credentials,
  *     audit: central.ops.recordAudit, host, tls: { cert, key, port: tlsPort }, port?: plainPort, log });
@@ -16,3 +19,4 @@ export { startRtspOut, type RtspOut, type RtspOutOptions, type VerifyResult } fr
 export { StreamCredentials, STREAM_SECRET_PREFIX, type StreamCredential } from "./credentials.ts";
 export { trackConfigs, fragmentSamples, type TrackConfig, type Sample } from "./media.ts";
 export { sdpFor, RtpTrack } from "./rtp.ts";
+export { ReplaySource, ReplayStream, parseClockRange, clockString, type ReplayOptions } from "./replay.ts";

@@ -25,6 +25,7 @@ import { CentralLive, type StreamKind } from "../live.ts";
 import { fragmentSamples, trackConfigs, trexDefaults, type TrackConfig } from "./media.ts";
 import { RtpTrack, payloadType, sdpFor } from "./rtp.ts";
 import { STREAM_SECRET_PREFIX } from "./credentials.ts";
+import { ReplayStream, type ReplaySource } from "./replay.ts";
 
 export type VerifyResult = { kind: "ok"; session: Subject } | { kind: "denied" } | { kind: "throttled"; retryAfterMs: number };
 
@@ -56,6 +57,8 @@ export interface RtspOutOptions {
   initTimeoutMs?: number;
   /** Open connections at most; default 256. */
   maxConnections?: number;
+  /** Recorded footage at `/replay/<site>.<camera>/<stream>` (replay.ts); without it only live is served. */
+  replay?: ReplaySource;
 }
 
 export interface RtspOut {
@@ -89,6 +92,8 @@ interface Target {
   /** trackID=N in a SETUP URL. */
   track?: number;
   base: string;
+  /** A replay of recorded footage (replay.ts), with the URI's window. */
+  replay?: { fromMs?: number; toMs?: number };
 }
 
 class Reply {
@@ -113,6 +118,7 @@ const REASONS: Record<number, string> = {
   453: "Not Enough Bandwidth",
   454: "Session Not Found",
   455: "Method Not Valid in This State",
+  457: "Invalid Range",
   459: "Aggregate Operation Not Allowed",
   461: "Unsupported Transport",
   500: "Internal Server Error",
@@ -148,7 +154,7 @@ class Connection {
   /** Authorization header value → subject, so argon2 runs once per connection. */
   authCache = new Map<string, Subject>();
   /** Demand held on the live hubs this connection described or plays (CentralLive viewer counts). */
-  demand = new Map<string, { hub: LiveHub; release: () => void; target: Target }>();
+  demand = new Map<string, { hub: LiveHub; release: () => void; target: Target; replay?: ReplayStream }>();
   /** Releases of this connection's entries in UserStreams, per authenticated user. */
   held = new Map<string, () => void>();
   session: Session | undefined;
@@ -302,6 +308,9 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
       path = uri.split("?")[0]!;
     }
     const parts = path.split("/").filter(Boolean).map((p) => decodeURIComponent(p));
+    const replay = parts[0] === "replay" && o.replay ? replayWindow(uri) : undefined;
+    if (replay === "bad") return "bad";
+    if (replay) parts.shift();
     const centralId = parts[0];
     if (!centralId) return "bad";
     const i = centralId.indexOf(".");
@@ -315,8 +324,9 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     const m = parts[k] !== undefined ? /^trackID=(\d+)$/.exec(parts[k]!) : null;
     if (m) (track = Number(m[1])), k++;
     if (k !== parts.length) return "bad";
-    const base = `${secure ? `rtsps://${hostFor()}:${tlsPort}` : `rtsp://${hostFor()}:${port}`}/${encodeURIComponent(centralId)}/${stream}/`;
-    return { siteId, cameraId, centralId, stream, key: CentralLive.key(siteId, cameraId, stream), ...(track !== undefined ? { track } : {}), base };
+    const base = `${secure ? `rtsps://${hostFor()}:${tlsPort}` : `rtsp://${hostFor()}:${port}`}/${replay ? "replay/" : ""}${encodeURIComponent(centralId)}/${stream}/`;
+    const key = (replay ? "replay:" : "") + CentralLive.key(siteId, cameraId, stream);
+    return { siteId, cameraId, centralId, stream, key, ...(track !== undefined ? { track } : {}), base, ...(replay ? { replay } : {}) };
   }
 
   async function authenticate(c: Connection, header: string | undefined): Promise<Subject | Reply> {
@@ -364,7 +374,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
         o.streams.hold({
           user,
           allowed: (sub) => {
-            const ok = !o.rights || [...c.demand.values()].every((d) => o.rights!.has(sub, "view-live", { site: d.target.siteId, camera: d.target.centralId }));
+            const ok = !o.rights || [...c.demand.values()].every((d) => o.rights!.has(sub, d.replay ? "playback" : "view-live", { site: d.target.siteId, camera: d.target.centralId }));
             if (ok) for (const [k, v] of c.authCache) if (v.user === user) c.authCache.set(k, sub); // later requests use the new grants
             return ok;
           },
@@ -381,13 +391,15 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
 
   /** Rights and existence, in requireRight's order: 404 when the user may not even see the camera. */
   async function authorize(c: Connection, sub: Subject, t: Target): Promise<Reply | null> {
-    if (o.rights && !o.rights.has(sub, "view-live", { site: t.siteId, camera: t.centralId })) {
+    const right = t.replay ? "playback" : "view-live";
+    if (o.rights && !o.rights.has(sub, right, { site: t.siteId, camera: t.centralId })) {
       const visible = o.rights.canSeeCamera(sub, t.centralId, t.siteId);
-      o.audit?.({ user: sub.user, action: "view-live", siteId: t.siteId, cameraId: t.centralId, outcome: "denied", detail: { via: "rtsp", stream: t.stream, client: c.client } });
+      o.audit?.({ user: sub.user, action: right, siteId: t.siteId, cameraId: t.centralId, outcome: "denied", detail: { via: "rtsp", stream: t.stream, client: c.client } });
       if (!visible) return new Reply(404, `No camera with id ${t.centralId}.\r\n`);
-      return new Reply(403, `You do not have the 'view-live' right for camera ${t.centralId}.\r\n`);
+      return new Reply(403, `You do not have the '${right}' right for camera ${t.centralId}.\r\n`);
     }
-    if (!(await o.live.exists(t.siteId, t.cameraId))) return new Reply(404, `No camera with id ${t.centralId}.\r\n`);
+    // A replay's footage may outlive the camera at its site: replay.ts answers 404 when there is none.
+    if (!t.replay && !(await o.live.exists(t.siteId, t.cameraId))) return new Reply(404, `No camera with id ${t.centralId}.\r\n`);
     return null;
   }
 
@@ -396,6 +408,12 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     // A connection closed while this request waited (authentication) must not leave demand behind.
     if (c.closed) return new Reply(503, "connection closed\r\n");
     let d = c.demand.get(t.key);
+    if (!d && t.replay) {
+      const r = await o.replay!.open(t.centralId, t.stream, t.replay);
+      if (!(r instanceof ReplayStream)) return replayRefusal(r);
+      d = { hub: r.hub, release: () => r.release(), target: t, replay: r };
+      c.demand.set(t.key, d);
+    }
     if (!d) {
       d = { ...o.live.addViewer(t.siteId, t.cameraId, t.stream), target: t };
       c.demand.set(t.key, d);
@@ -463,6 +481,12 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
         if (!s) return new Reply(454, "PLAY needs a session: SETUP first.\r\n");
         if (t && t.key !== s.target.key) return new Reply(459, "PLAY names another stream than this session's.\r\n");
         const info = [...s.tracks.entries()].map(([i, tr]) => `url=${s.target.base}trackID=${i};seq=${tr.seq}`).join(",");
+        const replay = c.demand.get(s.target.key)?.replay;
+        if (replay) {
+          const r = await replay.play(req.headers.get("range"), req.headers.get("scale"), req.headers.get("rate-control"));
+          if ("status" in r) return replayRefusal(r);
+          return new Reply(200).set("Session", `${s.id};timeout=${Math.round(timeoutMs / 1000)}`).set("Range", r.range).set("Scale", r.scale).set("RTP-Info", info);
+        }
         return new Reply(200).set("Session", `${s.id};timeout=${Math.round(timeoutMs / 1000)}`).set("Range", "npt=now-").set("RTP-Info", info);
       }
       case "PAUSE": {
@@ -568,6 +592,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
       close: () => closeConn(c, "live stream closed"),
     };
     s.viewer = s.hub.addViewer(sink);
+    c.demand.get(s.target.key)?.replay?.start();
   }
 
   function onInit(c: Connection, s: Session, bytes: Uint8Array): void {
@@ -637,6 +662,21 @@ function parseRequest(head: string): Request | null {
     if (i > 0) headers.set(l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim());
   }
   return { method: m[1]!, uri: m[2]!, headers, cseq: headers.get("cseq") ?? "0" };
+}
+
+/** `?from=&to=` (ISO times) on a replay URI; {} when absent. */
+function replayWindow(uri: string): { fromMs?: number; toMs?: number } | "bad" {
+  const q = new URLSearchParams(uri.includes("?") ? uri.slice(uri.indexOf("?") + 1) : "");
+  const at = (k: string) => (q.has(k) ? Date.parse(q.get(k)!) : undefined);
+  const fromMs = at("from");
+  const toMs = at("to");
+  if (Number.isNaN(fromMs) || Number.isNaN(toMs)) return "bad";
+  return { ...(fromMs !== undefined ? { fromMs } : {}), ...(toMs !== undefined ? { toMs } : {}) };
+}
+
+function replayRefusal(r: { status: number; message: string; retryAfterS?: number }): Reply {
+  const reply = new Reply(r.status, `${r.message}\r\n`);
+  return r.retryAfterS ? reply.set("Retry-After", String(r.retryAfterS)) : reply;
 }
 
 function isInit(b: Uint8Array): boolean {

@@ -1,7 +1,8 @@
 /**
- * WS-Discovery (SOAP over UDP) for the simulated cameras, loopback only: a unicast responder
- * that answers Probe with one ProbeMatches per camera, and `probe()`, a small client the edge
- * can use to find devices at a known address. Nothing here sends to a non-loopback address.
+ * WS-Discovery (SOAP over UDP): a responder that answers Probe with one ProbeMatches per
+ * device (camsim's cameras, central's ONVIF bridge), and `probe()`, a small unicast client.
+ * Loopback only unless the caller names an interface address explicitly (`interfaceAddress`):
+ * then it also joins the WS-Discovery multicast group 239.255.255.250 on that interface.
  */
 import { createSocket, type Socket } from "node:dgram";
 import { randomUUID } from "node:crypto";
@@ -20,7 +21,11 @@ export interface DiscoveryTarget {
   endpoint: string;
   xaddr: string;
   name: string;
+  /** Extra scope URIs (default: hardware camsim). */
+  scopes?: string[];
 }
+
+const MULTICAST = "239.255.255.250";
 
 const WSA = "http://schemas.xmlsoap.org/ws/2004/08/addressing";
 const WSD = "http://schemas.xmlsoap.org/ws/2005/04/discovery";
@@ -31,13 +36,16 @@ export interface DiscoveryResponder {
   close(): Promise<void>;
 }
 
-export function startDiscovery(host: string, port: number, targets: () => DiscoveryTarget[]): Promise<DiscoveryResponder> {
-  if (!LOOPBACK.test(host)) return Promise.reject(new Error(`WS-Discovery binds to loopback only, not ${host}`));
-  const sock = createSocket({ type: "udp4", reuseAddr: false });
+export function startDiscovery(host: string, port: number, targets: () => DiscoveryTarget[], o: { interfaceAddress?: boolean } = {}): Promise<DiscoveryResponder> {
+  const onLan = !!o.interfaceAddress && !LOOPBACK.test(host);
+  if (!LOOPBACK.test(host) && !onLan) return Promise.reject(new Error(`WS-Discovery binds to loopback only, not ${host}`));
+  const sock = createSocket({ type: "udp4", reuseAddr: onLan });
   sock.on("message", (msg, rinfo) => {
-    // Never answer off-box: a probe can only come from loopback anyway, but be explicit.
-    if (!LOOPBACK.test(rinfo.address)) return;
+    // Loopback responders never answer off-box.
+    if (!onLan && !LOOPBACK.test(rinfo.address)) return;
+    if (msg.length > 64 * 1024) return;
     const xml = msg.toString("utf8");
+    if (/<!DOCTYPE|<!ENTITY/i.test(xml)) return;
     if (!/<(?:[\w.-]+:)?Probe\b/.test(xml)) return;
     const types = text(xml, "Types") ?? "";
     if (types && !/NetworkVideoTransmitter|Device/.test(types)) return;
@@ -49,8 +57,9 @@ export function startDiscovery(host: string, port: number, targets: () => Discov
   });
   return new Promise((resolve, reject) => {
     sock.once("error", reject);
-    sock.bind(port, host, () => {
+    sock.bind(port, onLan ? undefined : host, () => {
       sock.off("error", reject);
+      if (onLan) sock.addMembership(MULTICAST, host);
       sock.on("error", () => {});
       resolve({ port: sock.address().port, close: () => new Promise<void>((r) => sock.close(() => r())) });
     });
@@ -63,9 +72,9 @@ function probeMatch(t: DiscoveryTarget, relatesTo: string): string {
     `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="${WSA}" xmlns:d="${WSD}" xmlns:dn="http://www.onvif.org/ver10/network/wsdl">` +
     `<s:Header><a:MessageID>urn:uuid:${randomUUID()}</a:MessageID><a:RelatesTo>${xmlEscape(relatesTo)}</a:RelatesTo>` +
     `<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To><a:Action>${WSD}/ProbeMatches</a:Action></s:Header>` +
-    `<s:Body><d:ProbeMatches><d:ProbeMatch><a:EndpointReference><a:Address>${t.endpoint}</a:Address></a:EndpointReference>` +
+    `<s:Body><d:ProbeMatches><d:ProbeMatch><a:EndpointReference><a:Address>${xmlEscape(t.endpoint)}</a:Address></a:EndpointReference>` +
     `<d:Types>dn:NetworkVideoTransmitter</d:Types>` +
-    `<d:Scopes>onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/Profile/Streaming onvif://www.onvif.org/name/${encodeURIComponent(t.name)} onvif://www.onvif.org/hardware/camsim</d:Scopes>` +
+    `<d:Scopes>${xmlEscape(["onvif://www.onvif.org/type/video_encoder", "onvif://www.onvif.org/Profile/Streaming", `onvif://www.onvif.org/name/${encodeURIComponent(t.name)}`, ...(t.scopes ?? ["onvif://www.onvif.org/hardware/camsim"])].join(" "))}</d:Scopes>` +
     `<d:XAddrs>${xmlEscape(t.xaddr)}</d:XAddrs><d:MetadataVersion>1</d:MetadataVersion></d:ProbeMatch></d:ProbeMatches></s:Body></s:Envelope>`
   );
 }
