@@ -296,7 +296,7 @@ describe("control API and options", () => {
     expect((await post("/cameras/cam1/resolution", { width: 641, height: 360 })).status).toBe(400);
     expect((await post("/cameras/cam1/resolution", { width: "x" })).status).toBe(400);
     expect((await post("/cameras/cam1/events", { type: "smoke", state: true })).status).toBe(400);
-    const malformed = await fetch(`${sim.controlUrl}/cameras/cam1/events`, { method: "POST", body: "{nope" });
+    const malformed = await fetch(`${sim.controlUrl}/cameras/cam1/events`, { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" });
     expect(malformed.status).toBe(400);
     expect((await malformed.json()).detail).toMatch(/Malformed JSON/);
     expect((await post("/cameras/cam1/restart", { delayMs: -1 })).status).toBe(400);

@@ -307,7 +307,7 @@ describe("expiry watch", () => {
       expect(s.certificate!.warning).toBe(true);
       expect(s.warnings[0]).toContain("expires");
       const pw = (await Bun.file(c3.adminPasswordFile).text()).trim();
-      const { token } = (await (await fetch(c3.apiUrl + "/api/v1/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: pw }) })).json()) as { token: string };
+      const { token } = (await (await fetch(c3.apiUrl + "/api/v1/login", { method: "POST", tls: { ca: c3.caPem }, headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: pw }) })).json()) as { token: string };
       const h = (await (await fetch(c3.apiUrl + "/api/v1/health/detail", { tls: { ca: c3.caPem }, headers: { authorization: `Bearer ${token}` } })).json()) as any;
       expect(h.status).toBe("warning");
       expect(h.warnings.length).toBe(1);

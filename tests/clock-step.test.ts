@@ -26,7 +26,7 @@ beforeAll(async () => {
   edge = await startEdge(
     {
       dataDir: join(dir, "data"),
-      api: { port: 0 },
+      api: { port: 0, plainHttp: true },
       admin: { passwordHash: await hashPassword("clock-pw") },
       storage: { segmentDurationMs: 2000, minFreeBytes: 0 },
       ingest: { stallTimeoutMs: 5000 },

@@ -50,7 +50,7 @@ beforeAll(async () => {
   edge = await startEdge(
     {
       dataDir: dir,
-      api: { port: 0 },
+      api: { port: 0, plainHttp: true },
       admin: { passwordHash: await hashPassword(PASSWORD) },
       storage: { segmentDurationMs: 1000, minFreeBytes: 0 },
       ingest: { stallTimeoutMs: 2000, backoffInitialMs: 200, backoffMaxMs: 2000, staggerMs: 200 },

@@ -28,7 +28,7 @@ beforeAll(async () => {
   edge = await startEdge(
     {
       dataDir: join(mnt, "data"),
-      api: { port: 0 },
+      api: { port: 0, plainHttp: true },
       admin: { passwordHash: await hashPassword("full-pw") },
       storage: { segmentDurationMs: 2000, minFreeBytes: 0, retentionIntervalMs: 500 },
       ingest: { stallTimeoutMs: 3000, backoffInitialMs: 200, backoffMaxMs: 1000 },

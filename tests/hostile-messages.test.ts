@@ -105,7 +105,7 @@ beforeAll(async () => {
   await con.run(`CREATE TABLE cp_rejected (site_id VARCHAR, ob VARCHAR, seq BIGINT, type VARCHAR, reason VARCHAR, received_ms BIGINT, PRIMARY KEY (site_id, ob, seq), CHECK (reason NOT LIKE '%unstorable%'))`);
   con.closeSync();
   pre.closeSync();
-  site = await startCentralSite({ dataDir, api: { port: 0 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } } } as never, { log: quiet("central") });
+  site = await startCentralSite({ dataDir, api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } } } as never, { log: quiet("central") });
   const login = await fetch(site.central.apiUrl + "/api/v1/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: site.central.initialAdminPassword }) });
   token = ((await login.json()) as { token: string }).token;
   const ids: Identity[] = [];

@@ -67,7 +67,7 @@ async function login(user: string, password: string): Promise<string> {
 beforeAll(async () => {
   const root = await tempDir("rights");
   const dataDir = path.join(root, "central");
-  site = await startCentralSite({ dataDir, api: { port: 0 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } } }, { log: quiet("central") });
+  site = await startCentralSite({ dataDir, api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } } }, { log: quiet("central") });
   api = site.central.apiUrl;
   adminToken = await login("admin", site.central.initialAdminPassword!);
   for (const [name, cams] of [["Bus A", ["cam1", "cam2"]], ["Bus B", ["cam1"]]] as const) {

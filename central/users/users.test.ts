@@ -37,7 +37,7 @@ const login = (address: string, user: string, password: string) => from(address,
 beforeAll(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), "outpost-users-"));
   central = await startCentral(
-    { dataDir: path.join(root, "central"), api: { port: 0, sessionIdleMinutes: 1 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } },
+    { dataDir: path.join(root, "central"), api: { port: 0, sessionIdleMinutes: 1, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } },
     { log: new Logger({ component: "test", sink: new MemorySink() }), clock },
   );
   adminPw = central.initialAdminPassword!;

@@ -44,7 +44,7 @@ export async function loadOrCreateApiCert(dataDir: string, names: string[], now:
   const cert = c.toString("pem");
   // a crash between the two writes leaves a mismatched pair, which keyMatches catches at the next start
   await writeFileAtomic(keyFile, kp.keyPem, 0o600);
-  await writeFileAtomic(certFile, cert, 0o644);
+  await writeFileAtomic(certFile, cert); // 0600 like every file in the data directory; clients get it from the path printed at start
   const fingerprint = await certFingerprint(c);
   log.info("created a self-signed local API certificate", { names, certFile, fingerprint: `sha256:${fingerprint}` });
   return { cert, key: kp.keyPem, certFile, fingerprint };
