@@ -7,9 +7,10 @@ import { z } from "zod";
 import { OperationsConfig } from "./events/config.ts";
 import { ApiTlsFiles } from "../lib/http/https.ts";
 
+// Every object is strict: a typo (`api: {prot: 9090}`) is an error naming the key, never a silent default.
 const listener = (port: number) =>
   z
-    .object({
+    .strictObject({
       host: z.string().default("127.0.0.1"),
       /** 0 = any free port (tests). */
       port: z.number().int().min(0).max(65535).default(port),
@@ -18,12 +19,12 @@ const listener = (port: number) =>
     })
     .prefault({});
 
-export const CentralConfig = z.object({
+export const CentralConfig = z.strictObject({
   dataDir: z.string().default("./data/central"),
   /** Shown in the CA certificate subject. */
   name: z.string().default("Outpost central"),
   api: z
-    .object({
+    .strictObject({
       host: z.string().default("127.0.0.1"),
       port: z.number().int().min(0).max(65535).default(8080),
       sessionTtlHours: z.number().positive().default(12),
@@ -45,29 +46,29 @@ export const CentralConfig = z.object({
   federation: listener(8443),
   mqtt: listener(8883),
   tls: z
-    .object({
+    .strictObject({
       /** SANs of central's server certificate: DNS names and IP addresses edges and users' browsers use to reach it. */
       serverNames: z.array(z.string().min(1)).min(1).default(["localhost", "127.0.0.1", "::1"]),
       minVersion: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),
     })
     .prefault({}),
   pki: z
-    .object({
+    .strictObject({
       caLifetimeDays: z.number().int().positive().default(3650),
       serverCertLifetimeDays: z.number().int().positive().default(365),
       siteCertLifetimeDays: z.number().int().positive().default(90),
       expiryWarningDays: z.number().int().nonnegative().default(14),
     })
     .prefault({}),
-  enrollment: z.object({ tokenTtlHours: z.number().positive().default(24) }).prefault({}),
+  enrollment: z.strictObject({ tokenTtlHours: z.number().positive().default(24) }).prefault({}),
   /** How often central re-reads revocations.jsonl and drops expired sessions. */
   revocationPollMs: z.number().int().positive().default(1000),
   /** Live relay (central/live). */
   live: z
-    .object({
+    .strictObject({
       /** RTSP out for third-party players (central/live/rtsp): rtsps://host:tlsPort/<site>.<camera>/<main|sub>. */
       rtsp: z
-        .object({
+        .strictObject({
           enabled: z.boolean().default(true),
           host: z.string().default("127.0.0.1"),
           /** RTSPS (RTSP over TLS, rtsps://) port, with the user API's certificate; 0 = any free port (tests). */
@@ -85,14 +86,14 @@ export const CentralConfig = z.object({
     .prefault({}),
   /** ONVIF bridge (central/onvif): every site as an ONVIF device for other VMSs. Off by default. */
   onvif: z
-    .object({
+    .strictObject({
       enabled: z.boolean().default(false),
       host: z.string().default("127.0.0.1"),
       /** 0 = any free port (tests). */
       port: z.number().int().min(0).max(65535).default(8090),
       /** WS-Discovery: answer probes on `host` (the interface address) at this UDP port; off by default. */
       discovery: z
-        .object({
+        .strictObject({
           enabled: z.boolean().default(false),
           port: z.number().int().min(0).max(65535).default(3702),
         })

@@ -71,6 +71,27 @@ export async function appendRevocation(file: string, siteId: string, at: string,
   await appendJsonLine(file, { siteId, at, reason } satisfies RevocationLine);
 }
 
+/** Sites that enrolled with a token of this journal (every site does: central only enrolls by token). */
+export async function enrolledSites(file: string): Promise<{ siteId: string; siteName: string }[]> {
+  const lines = await readJsonLines<TokenLine>(file);
+  const used = new Set(lines.flatMap((l) => (l.op === "use" ? [l.id] : [])));
+  const sites = new Map<string, string>();
+  for (const l of lines) if (l.op === "create" && used.has(l.id)) sites.set(l.siteId, l.siteName);
+  return [...sites].map(([siteId, siteName]) => ({ siteId, siteName }));
+}
+
+/** The enrolled site an admin means by `idOrName` (its id, or a name only one site has); throws a message naming the choices. */
+export async function resolveSite(file: string, idOrName: string): Promise<{ siteId: string; siteName: string }> {
+  const sites = await enrolledSites(file);
+  const byId = sites.find((s) => s.siteId === idOrName);
+  if (byId) return byId;
+  const named = sites.filter((s) => s.siteName === idOrName);
+  if (named.length === 1) return named[0]!;
+  const list = (xs: typeof sites) => xs.map((s) => `${s.siteId} (${s.siteName})`).join(", ");
+  if (named.length > 1) throw new Error(`${JSON.stringify(idOrName)} names ${named.length} sites: ${list(named)}; give the site id`);
+  throw new Error(`no enrolled site has the id or name ${JSON.stringify(idOrName)}${sites.length ? `; enrolled sites: ${list(sites)}` : " (no site has enrolled yet)"}`);
+}
+
 export async function readRevocations(file: string): Promise<RevocationLine[]> {
   return readJsonLines<RevocationLine>(file);
 }

@@ -52,7 +52,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (PRIVATE_DATA.has(name)) privateUmask();
   const cmd = (await load()).default;
-  if (rest.length === 1 && (rest[0] === "--help" || rest[0] === "-h")) {
+  // --help anywhere before "--" (after it, arguments belong to another program): `outpost firmware build --help`.
+  const own = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+  if (own.includes("--help") || own.includes("-h")) {
     console.log(cmd.usage);
     return 0;
   }

@@ -3,14 +3,14 @@ import { z } from "zod";
 import { TimeProfile } from "../rules/schema.ts";
 
 export const OperationsConfig = z
-  .object({
+  .strictObject({
     /** Password of the first admin instead of a random one (only used when no admin exists yet). */
     adminPassword: z.string().min(8).optional(),
     /** An event arriving more than this after it happened is marked late. */
     lateAfterSeconds: z.number().positive().default(60),
     syslogRetentionDays: z.number().positive().default(30),
     login: z
-      .object({
+      .strictObject({
         maxFailures: z.number().int().positive().default(5),
         windowMinutes: z.number().positive().default(15),
         lockMinutes: z.number().positive().default(5),

@@ -9,15 +9,16 @@ import { loadConfig } from "../../lib/config/index.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { CentralConfig } from "../../central/config.ts";
 import { dataPaths } from "../../central/files.ts";
-import { appendRevocation, createToken } from "../../central/journal.ts";
+import { appendRevocation, createToken, resolveSite } from "../../central/journal.ts";
 import { certFingerprint } from "../../federation/pki.ts";
 
 const usage = `usage:
   outpost central --config FILE                       run central (user API, enrollment, federation mTLS, MQTT)
   outpost central token create --site NAME --config FILE [--ttl-hours N]
                                                       create a single-use enrollment token (default 24 h)
-  outpost central site revoke ID --config FILE [--reason TEXT]
-                                                      revoke a site; a running central cuts it off within seconds
+  outpost central site revoke ID|NAME --config FILE [--reason TEXT]
+                                                      revoke a site (its id, or a name only one site has);
+                                                      a running central cuts it off within seconds
   outpost central audit verify --config FILE          check the audit log's hash chain (central stopped; while it
                                                       runs use GET /api/v1/audit/verify); exit 1 if tampered
 
@@ -42,7 +43,7 @@ const command: Command = {
     if (!a) return runCentral(cfg);
     if (a === "token" && b === "create") return tokenCreate(cfg, requireOption(values, "site", usage), values["ttl-hours"]);
     if (a === "site" && b === "revoke") {
-      if (!c) throw new CliError(`missing site id\n\n${usage}`);
+      if (!c) throw new CliError(`missing site id or name\n\n${usage}`);
       return siteRevoke(cfg, c, values.reason ?? "revoked from the command line");
     }
     if (a === "audit" && b === "verify") return auditVerify(cfg);
@@ -86,21 +87,28 @@ async function tokenCreate(cfg: CentralConfig, site: string, ttl: string | undef
   } catch (e) {
     throw new CliError((e as Error).message);
   }
-  const url = cfg.enroll.publicUrl ?? `https://${cfg.tls.serverNames[0]}:${cfg.enroll.port}`;
+  // Port 0 = chosen when central starts: no URL to print, central prints it at start.
+  const port = cfg.enroll.port;
+  const url = cfg.enroll.publicUrl ?? (port === 0 ? "URL" : `https://${cfg.tls.serverNames[0]}:${port}`);
   console.log(`site     ${t.siteName} (id ${t.siteId})`);
   console.log(`expires  ${t.expiresAt}`);
   console.log(`token    ${t.token}`);
   console.log(`on the edge:\n  outpost edge enroll --central ${url} --token ${t.token} --data DIR`);
+  if (url === "URL") console.log(`  URL: enroll.port is 0, so the port is chosen when central starts; use the "enrollment" URL central prints then`);
   return 0;
 }
 
-async function siteRevoke(cfg: CentralConfig, id: string, reason: string): Promise<number> {
+async function siteRevoke(cfg: CentralConfig, idOrName: string, reason: string): Promise<number> {
+  const p = dataPaths(cfg.dataDir);
+  let site;
   try {
-    await appendRevocation(dataPaths(cfg.dataDir).revocations, id, new Date(systemClock.now()).toISOString(), reason);
+    // Only an enrolled site can be revoked: an unknown or ambiguous argument would revoke nothing.
+    site = await resolveSite(p.tokens, idOrName);
+    await appendRevocation(p.revocations, site.siteId, new Date(systemClock.now()).toISOString(), reason);
   } catch (e) {
-    throw new CliError((e as Error).message);
+    throw new CliError((e as Error).message, 1);
   }
-  console.log(`revocation of ${id} recorded; a running central applies it within ${cfg.revocationPollMs} ms (otherwise at its next start)`);
+  console.log(`revocation of ${site.siteId} (${site.siteName}) recorded; a running central applies it within ${cfg.revocationPollMs} ms (otherwise at its next start)`);
   return 0;
 }
 

@@ -5,7 +5,8 @@
 import { CliError, parseOptions, requireOption, type Command } from "../../lib/cli/index.ts";
 
 const usage = `usage:
-  outpost edge --config FILE                                     run the edge recorder
+  outpost edge --config FILE [--mqtt-url mqtts://HOST:PORT]      run the edge recorder; --mqtt-url: an external
+                                                                 broker instead of the one given at enrollment
   outpost edge enroll --central URL --token TOKEN --data DIR     enroll this edge with central
       URL is central's enrollment URL as printed with the token (https://HOST:8444);
       the key is generated here and never leaves DIR/identity/.`;

@@ -13,6 +13,7 @@ import type { FragmentInfo, GapReason, InitInfo, SegmentRecord, StreamKind } fro
 import type { JournalGap } from "./journal.ts";
 import { mkdirDurable, segmentId, segmentRelPath } from "./layout.ts";
 import { isNoSpace } from "./errors.ts";
+import { retimeFragment } from "../mp4/index.ts";
 
 export interface SegmentWriter {
   init(bytes: Uint8Array, info: InitInfo): void;
@@ -92,6 +93,8 @@ interface OpenSegment {
   rec: SegmentRecord;
   mediaStart: number;
   mediaEnd: number;
+  /** Media time (ms) subtracted from every fragment written to this file, so the file starts at 0. */
+  rebaseMs: number;
   hasher: Bun.CryptoHasher;
   /** Bytes known to be on stable storage (a completed fsync covered them). */
   durable: number;
@@ -431,6 +434,8 @@ export class StreamWriter implements SegmentWriter {
   private async openSegment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number, arrived: number): Promise<void> {
     const init = this.initBytes!;
     const initInfo = this.initInfo!;
+    const rebaseMs = fileMediaStart(info, initInfo);
+    bytes = rebase(bytes, initInfo, rebaseMs);
     const need = init.length + bytes.length;
     if (await this.host.lowOnSpace()) await this.host.makeRoom(need);
     if (this.firstOpen) {
@@ -504,6 +509,7 @@ export class StreamWriter implements SegmentWriter {
       rec,
       mediaStart: info.startMs,
       mediaEnd: info.startMs + info.durationMs,
+      rebaseMs,
       hasher,
       durable: 0,
       dirSynced,
@@ -530,6 +536,7 @@ export class StreamWriter implements SegmentWriter {
 
   private async append(bytes: Uint8Array, info: FragmentInfo, arrived: number): Promise<void> {
     const s = this.seg!;
+    bytes = rebase(bytes, this.initInfo!, s.rebaseMs);
     for (let attempt = 0; ; attempt++) {
       try {
         this.host.reserve(bytes.length);
@@ -636,4 +643,23 @@ async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Pro
     if (bytesWritten <= 0) throw Object.assign(new Error("short write"), { code: "ENOSPC" });
     off += bytesWritten;
   }
+}
+
+/**
+ * Each segment file is a playable MP4 of its own: its decode times start at 0, not at the
+ * recording session's start (else players report a 10 s file deep into a session as 100 s long).
+ * Readers place fragments relative to the file's first one, so only the offset changes.
+ */
+function fileMediaStart(info: FragmentInfo, init: InitInfo): number {
+  // The earliest track of the opening fragment: audio may start a few ms before the keyframe.
+  let ms = info.startMs;
+  for (const r of info.runs) {
+    const ts = init.tracks.find((t) => t.trackId === r.trackId)?.timescale;
+    if (ts) ms = Math.min(ms, (r.baseDecodeTime * 1000) / ts);
+  }
+  return ms;
+}
+
+function rebase(bytes: Uint8Array, init: InitInfo, rebaseMs: number): Uint8Array {
+  return rebaseMs === 0 ? bytes : retimeFragment(bytes, init, (_track, ms) => ms - rebaseMs);
 }
