@@ -27,6 +27,7 @@ import {
 import type { Db } from "../db.ts";
 import type { Sites } from "../sites/index.ts";
 import type { Receiver } from "./receiver.ts";
+import { holdings } from "./holdings.ts";
 
 export type RetrievalState = "queued" | "running" | "done" | "partial" | "cancelled" | "failed";
 
@@ -179,26 +180,15 @@ export class Engine {
     return r[0]?.h ? Number(r[0].h) : null;
   }
 
-  /** Central's holdings for one camera stream around a window: exact copies and continuous ranges (incl. live). */
-  private async holdings(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
-    const cid = centralCameraId(siteId, cameraId);
-    const segs = await this.d.store.segments({ cameraId: cid, stream, fromMs: fromMs - 120_000, toMs: toMs + 1000 });
-    // Union of what central holds, joined only across tiny seams (not the timeline's 1.5 s):
-    // a missing 1 s segment between two held ones is a hole, not "continuous".
-    const ranges: { startMs: number; endMs: number }[] = [];
-    for (const c of [...segs].filter((x) => !x.open).sort((a, b) => a.startMs - b.startMs)) {
-      const last = ranges[ranges.length - 1];
-      if (last && c.startMs <= last.endMs + 100) last.endMs = Math.max(last.endMs, c.endMs);
-      else ranges.push({ startMs: c.startMs, endMs: c.endMs });
-    }
+  /** What central holds around a window (holdings.ts), plus the segments the edge reported lost. */
+  private async heldAt(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
+    const h = await holdings(this.d.store, centralCameraId(siteId, cameraId), stream, fromMs, toMs);
     const lost = await this.d.db.all<{ s: string }>(`SELECT start_ms AS s FROM tr_lost WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5`, [siteId, cameraId, stream, fromMs - 1000, toMs + 1000]);
     const lostSet = new Set(lost.map((l) => Number(l.s)));
     return {
-      has: (s: Seg): boolean => {
-        if (segs.some((c) => !c.open && c.startMs >= s.startMs && c.startMs < s.startMs + 1000 && c.bytes === s.bytes)) return true;
-        const tol = Math.min(500, (s.endMs - s.startMs) / 4);
-        return ranges.some((r) => r.startMs <= s.startMs + tol && r.endMs >= s.endMs - tol);
-      },
+      has: (s: Seg): boolean => h.has(s),
+      /** Neither held nor on its way by live: the edge must send it. */
+      wanted: (s: Seg): boolean => !h.has(s) && !lostSet.has(s.startMs) && !h.awaitingLive(s),
       lost: (s: Seg): boolean => lostSet.has(s.startMs),
     };
   }
@@ -222,9 +212,9 @@ export class Engine {
       const from = continuous === "after-link-down" && !sched ? sinceMs : 0;
       const segs = await this.mirrorSegs(siteId, cam, eff.stream, from, now + 1);
       if (!segs.length) continue;
-      const h = await this.holdings(siteId, cam, eff.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
+      const h = await this.heldAt(siteId, cam, eff.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
       for (const s of segs) {
-        if (h.has(s) || h.lost(s)) continue;
+        if (!h.wanted(s)) continue;
         if (sched) add(s, "scheduled", eff.scheduleLinks);
         if (continuous) add(s, "backfill", null);
       }
@@ -236,8 +226,8 @@ export class Engine {
     for (const j of jobs) {
       const segs = await this.mirrorSegs(siteId, j.camera_id, j.stream, Number(j.from_ms), Number(j.to_ms));
       if (!segs.length) continue;
-      const h = await this.holdings(siteId, j.camera_id, j.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
-      for (const s of segs) if (!h.has(s) && !h.lost(s)) add(s, j.priority, null);
+      const h = await this.heldAt(siteId, j.camera_id, j.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
+      for (const s of segs) if (h.wanted(s)) add(s, j.priority, null);
     }
     const items: (WorkItem & { atRisk: boolean; endMs: number })[] = [];
     const horizons = new Map<string, number | null>();
@@ -423,7 +413,7 @@ export class Engine {
   private async progress(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
     const segs = await this.mirrorSegs(siteId, cameraId, stream, fromMs, toMs);
     if (!segs.length) return { total: 0, done: 0, missing: 0, lost: 0 };
-    const h = await this.holdings(siteId, cameraId, stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
+    const h = await this.heldAt(siteId, cameraId, stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
     let total = 0;
     let done = 0;
     let missing = 0;
@@ -697,6 +687,6 @@ export class Engine {
   /** What central holds for a camera (the central timeline's "central" side). */
   async centralRanges(centralId: string, stream: string, fromMs: number, toMs: number): Promise<{ startMs: number; endMs: number }[]> {
     if (stream !== "main" && stream !== "sub") return [];
-    return (await this.d.store.timeline({ cameraId: centralId, stream, fromMs, toMs }, { segments: false })).ranges;
+    return (await holdings(this.d.store, centralId, stream, fromMs, toMs)).clip(fromMs, toMs);
   }
 }

@@ -358,6 +358,8 @@ export class EdgeTransfer {
       [H.sha256]: job.seg.sha256!,
       [H.chunkSize]: String(cs),
       [H.chunks]: hashes.join(","),
+      // Lets central answer "held" for footage its live recording already covers.
+      [H.endMs]: String(job.seg.endMs),
       [H.link]: this.linkType,
       [H.cls]: job.cls,
       "content-type": "application/octet-stream",
