@@ -1,7 +1,8 @@
 /**
  * Edge for transfer system tests, in its own process (kill -9): a real MediaStore recording
  * looped GStreamer fMP4 in real time (1 s segments) for N cameras, the control-plane uplink
- * (MQTT through a link emulator) and the transfer engine (HTTPS through another one).
+ * (MQTT through a link emulator) and the transfer engine (HTTPS through another one); with
+ * `live`, also the live hubs fed from the same fragments and the uplinks central asks for.
  * Commands on stdin, answers `OK <cmd>` / `DUMP <json>` / `ERR …` on stdout:
  *   link <type> | event <camera> <kind> | stop | dump | retention <camera> <maxBytes>
  * Usage: bun transfer-edge.ts '{"dir":…,"mqttUrl":…,"federationUrl":…,"src":…,"cameras":[…],"link":"cellular"}'
@@ -14,10 +15,11 @@ import { fragmentAt, type Media } from "../../lib/store/testdata/media.ts";
 import { loadIdentity } from "../../edge/identity/index.ts";
 import { startUplink } from "../../edge/uplink/index.ts";
 import { startEdgeTransfer } from "../../edge/transfer/index.ts";
+import { EdgeLive } from "../../edge/live/index.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { Logger, MemorySink, createLogger } from "../../lib/log/index.ts";
 
-const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; federationUrl: string; src: string; cameras: string[]; link?: string; workers?: number; record?: boolean; segmentMs?: number; retentionMs?: number; perRequest?: number };
+const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; federationUrl: string; src: string; cameras: string[]; link?: string; workers?: number; record?: boolean; segmentMs?: number; retentionMs?: number; perRequest?: number; live?: boolean };
 const quiet = (component: string) => (process.env.EDGE_LOG ? createLogger(component) : new Logger({ component, sink: new MemorySink(), level: "error" }));
 const items = new FragmentSplitter().push(new Uint8Array(await Bun.file(o.src).arrayBuffer()));
 const first = items[0]!;
@@ -47,6 +49,9 @@ const transfer = await startEdgeTransfer({
   backoff: { minMs: 100, maxMs: 1000 },
 });
 let recording = o.record !== false;
+const tls = { ca: identity.caPem, cert: identity.certPem, key: identity.keyPem };
+const live = o.live ? new EdgeLive({ clock: systemClock, log: quiet("edge.live") }) : null;
+live?.setUplinkTarget({ url: () => o.federationUrl, tls: () => tls });
 const uplink = await startUplink({
   dataDir: o.dir,
   identity,
@@ -57,7 +62,7 @@ const uplink = await startUplink({
   log: quiet("edge.uplink"),
   link: () => ({ type: transfer.link, quality: null }),
   ...(o.retentionMs ? { retention: () => ({ maxAgeMs: o.retentionMs }) } : {}),
-  commands: transfer.commands,
+  commands: { ...transfer.commands, ...(live ? { live: (a: Record<string, unknown>) => live.command(a) } : {}) },
   intervals: { syncMs: 300, treeMs: 300, healthMs: 2000, digestMs: 5000, ackTimeoutMs: 2000 },
   backoff: { minMs: 100, maxMs: 500 },
 });
@@ -67,6 +72,7 @@ if (o.retentionMs) setInterval(() => void store.enforceRetention(() => ({ maxAge
 
 // Recording: every camera gets the same looped clip in real time; `stop` ends every session.
 const writers = recording ? o.cameras.map((id) => store.writer(id, "main")) : [];
+const liveFeeds = live ? o.cameras.map((id) => live.feed(id, "main")) : [];
 for (const w of writers) w.init(media.init, media.info);
 let stopReq: (() => void) | null = null;
 const feeder = (async () => {
@@ -83,6 +89,7 @@ const feeder = (async () => {
       return;
     }
     for (const w of writers) await w.fragment(f.bytes, f.info, Date.now());
+    for (const l of liveFeeds) l(f.bytes, f.info, media.init);
   }
 })().catch((e) => process.stdout.write(`ERR feeder ${(e as Error).message}\n`));
 void feeder;
