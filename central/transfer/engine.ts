@@ -28,6 +28,7 @@ import type { Db } from "../db.ts";
 import type { Sites } from "../sites/index.ts";
 import type { Receiver } from "./receiver.ts";
 import { holdings } from "./holdings.ts";
+import { Goodput } from "./goodput.ts";
 
 export type RetrievalState = "queued" | "running" | "done" | "partial" | "cancelled" | "failed";
 
@@ -95,7 +96,7 @@ const CONTINUOUS = ["after-link-down", "both", "central-only"] as const;
 export class Engine {
   private waiters = new Set<() => void>();
   private usage = new Map<string, number>();
-  private rate = new Map<string, { at: number; bps: number }>();
+  private goodput = new Map<string, Goodput>();
   private live = new Map<string, () => Promise<void>>();
   private lastLink = new Map<string, string>();
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -113,15 +114,10 @@ export class Engine {
     d.receiver.onBytes = (site, link, n) => {
       const k = `${site}\u0000${budgetMonth(d.clock.now())}\u0000${link}`;
       this.usage.set(k, (this.usage.get(k) ?? 0) + n);
-      const r = this.rate.get(site);
-      const now = d.clock.now();
-      // Exponentially weighted goodput per site: the ETA and deadline estimates use it.
-      if (!r) this.rate.set(site, { at: now, bps: 0 });
-      else if (now > r.at) {
-        const inst = (n * 1000) / Math.max(1, now - r.at);
-        const a = Math.min(1, (now - r.at) / 5000);
-        this.rate.set(site, { at: now, bps: r.bps * (1 - a) + inst * a });
-      }
+      // Measured goodput per site (goodput.ts): the ETA and deadline estimates use it.
+      let g = this.goodput.get(site);
+      if (!g) this.goodput.set(site, (g = new Goodput()));
+      g.add(d.clock.now(), n);
     };
     d.receiver.onCommit = () => this.wake();
   }
@@ -280,12 +276,18 @@ export class Engine {
     return items;
   }
 
+  /** Measured goodput of the site's link in bytes/s, or null before anything moved lately. */
+  goodputOf(siteId: string): number | null {
+    return this.goodput.get(siteId)?.bytesPerSecond(this.d.clock.now()) ?? null;
+  }
+
+  /** For the deadline walk: the measured goodput, else the link's cap, else 2 Mbit/s. */
   private async expectedRate(siteId: string, policy: SitePolicy | null): Promise<number> {
-    const seen = this.rate.get(siteId)?.bps ?? 0;
+    const seen = this.goodputOf(siteId);
     const link = this.lastLink.get(siteId) ?? "unknown";
     const cap = linkProfile(policy, link).rateBitsPerSecond;
     const capBps = cap ? cap / 8 : 0;
-    return Math.max(1, seen > 1000 ? seen : capBps || 250_000);
+    return Math.max(1, seen ?? (capBps || 250_000));
   }
 
   private async alarmOnce(key: string, siteId: string, cameraId: string, data: Record<string, unknown>): Promise<void> {
@@ -439,7 +441,8 @@ export class Engine {
     const state = r.state as RetrievalState;
     const p = this.d.sites() ? await this.progress(siteId, cameraId, stream, fromMs, toMs) : { total: 0, done: 0, missing: 0, lost: 0 };
     const active = state === "queued" || state === "running";
-    const bps = this.rate.get(siteId)?.bps ?? 0;
+    // ETA from the link's measured goodput (never from its cap); unknown until bytes move.
+    const bps = this.goodputOf(siteId) ?? 0;
     const cid = centralCameraId(siteId, cameraId);
     return {
       id: r.id!,
@@ -584,7 +587,7 @@ export class Engine {
         };
       }),
       queue: { items: items.length, bytes: items.reduce((a, i) => a + i.bytes - i.offset, 0), byClass, atRisk: items.filter((i) => i.atRisk).length },
-      goodputBytesPerSecond: Math.round(this.rate.get(siteId)?.bps ?? 0),
+      goodputBytesPerSecond: Math.round(this.goodputOf(siteId) ?? 0),
       /** Receiver counters since central started (all sites). */
       receiver: { ...this.d.receiver.stats },
       commits: Number((await this.d.db.all<{ n: string }>(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`, [siteId]))[0]?.n ?? 0),

@@ -1,0 +1,43 @@
+/**
+ * Measured goodput of a site's link: bytes central received in verified-upload bodies over the
+ * last few seconds, divided by the time bytes were actually flowing. Idle stretches (no work,
+ * the long poll waiting, an outage) do not count, so the first read after a quiet minute does
+ * not drag the estimate to nothing — the old per-read moving average did, and a 20 s job was
+ * shown with an ETA of 313 s. Retrieval ETAs and overwrite-deadline walks use this; with no
+ * measurement yet an ETA is unknown (null) rather than guessed from the link's cap.
+ */
+export class Goodput {
+  private samples: { at: number; n: number }[] = [];
+
+  constructor(
+    private readonly windowMs = 10_000,
+    /** A pause between reads longer than this counts as idle (only this much of it is "sending"). */
+    private readonly idleMs = 1000,
+  ) {}
+
+  add(at: number, n: number): void {
+    this.samples.push({ at, n });
+    this.prune(at);
+  }
+
+  /** Bytes per second while data was flowing, or null when too little was seen to tell. */
+  bytesPerSecond(now: number): number | null {
+    this.prune(now);
+    const s = this.samples;
+    if (s.length < 2) return null;
+    let active = 0;
+    let bytes = 0;
+    // The first sample's bytes arrived over an unknown time before it: it only opens the window.
+    for (let i = 1; i < s.length; i++) {
+      active += Math.min(s[i]!.at - s[i - 1]!.at, this.idleMs);
+      bytes += s[i]!.n;
+    }
+    return active >= 200 ? (bytes * 1000) / active : null;
+  }
+
+  private prune(now: number): void {
+    let i = 0;
+    while (i < this.samples.length && this.samples[i]!.at < now - this.windowMs) i++;
+    if (i) this.samples.splice(0, i);
+  }
+}
