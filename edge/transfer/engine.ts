@@ -13,6 +13,7 @@ import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore, SegmentRecord } from "../../lib/store/index.ts";
 import {
+  DEFAULT_CHUNK_SIZE,
   H,
   MAX_CHUNKS_PER_REQUEST,
   TRANSFER_VERSION,
@@ -98,7 +99,8 @@ export class EdgeTransfer {
   private wakePoll: (() => void) | null = null;
   private pollAbort: AbortController | null = null;
   private loops: Promise<void>[] = [];
-  private chunkSize = 256 * 1024;
+  /** Central's chunk size from the last work answer (DEFAULT_CHUNK_SIZE until then). */
+  private chunkSize = DEFAULT_CHUNK_SIZE;
   readonly stats = { uploads: 0, committed: 0, bytesSent: 0, preempted: 0, interrupted: 0, resent409: 0, missing: 0, released: 0, probeAborts: 0 };
 
   constructor(private readonly d: EdgeTransferDeps) {
