@@ -30,6 +30,7 @@ import { startEdgeTransfer, type EdgeTransferHandle } from "./transfer/index.ts"
 import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";
 import type { DesiredConfig } from "../federation/protocol/index.ts";
 import { EdgeLive } from "./live/index.ts";
+import { Reachability } from "./reach/index.ts";
 import { requireSession, type Sessions } from "../lib/auth/index.ts";
 import { websocket as honoWebsocket } from "hono/bun";
 import { mountWeb } from "../web/serve.ts";
@@ -262,6 +263,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   let uplink: Uplink | undefined;
   let renewal: { stop(): void } | undefined;
   let identity = await loadIdentity(config.dataDir);
+  // One "central reachable again" signal for MQTT, transfers and live (edge/reach).
+  const reach = identity ? new Reachability({ url: () => identity!.federationUrl, log: log.child({ component: "reach" }) }) : undefined;
   const makeUplink = (identity: Identity) =>
     startUplink({
       dataDir: config.dataDir,
@@ -306,6 +309,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       log: log.child({ component: "uplink" }),
       intervals: { healthMs: config.federation.healthIntervalMs },
       outboxMaxBytes: config.federation.outboxMaxBytes,
+      reach,
     });
   const makeTransfer = (id: Identity) =>
     startEdgeTransfer({
@@ -317,12 +321,13 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       link: transfer?.link ?? config.federation.link,
       clock,
       log: log.child({ component: "transfer" }),
+      reach,
     });
   if (identity) {
     transfer = await makeTransfer(identity);
     uplink = await makeUplink(identity);
     // Live uplinks dial central's federation listener with the current identity (it rotates).
-    live.setUplinkTarget({ url: () => identity!.federationUrl, tls: () => ({ ca: identity!.caPem, cert: identity!.certPem, key: identity!.keyPem }) });
+    live.setUplinkTarget({ url: () => identity!.federationUrl, tls: () => ({ ca: identity!.caPem, cert: identity!.certPem, key: identity!.keyPem }), ...(reach ? { reach } : {}) });
     renewal = startRenewal(config.dataDir, {
       clock,
       log: log.child({ component: "identity" }),
@@ -432,6 +437,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         await retentionBusy?.catch(() => undefined);
         await transfer?.stop();
         await uplink?.stop();
+        reach?.stop();
         await store.close();
         log.info("edge recorder stopped");
       })()),

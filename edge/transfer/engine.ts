@@ -28,6 +28,7 @@ import {
   type WorkItem,
 } from "../../federation/transfer/index.ts";
 import { TokenBucket } from "./bucket.ts";
+import type { Reachability, ReachUp } from "../reach/index.ts";
 import { Usage } from "./state.ts";
 
 export interface EdgeTransferDeps {
@@ -53,6 +54,8 @@ export interface EdgeTransferDeps {
   /** Chunks per PUT (default and maximum MAX_CHUNKS_PER_REQUEST). */
   maxChunksPerRequest?: number;
   backoff?: { minMs?: number; maxMs?: number };
+  /** Shared "central reachable again" probe (edge/reach): resume polls and uploads at once when the link returns. */
+  reach?: Reachability;
 }
 
 export interface EdgeTransferStatus {
@@ -74,6 +77,9 @@ interface Worker {
   job: Job | null;
   preempt: boolean;
   sent: number;
+  /** The running PUT (to drop it when it is stuck through an outage) and when its body last moved. */
+  ac: AbortController | null;
+  lastMove: number;
 }
 
 const key = (i: { cameraId: string; stream: string; startMs: number }) => `${i.cameraId}/${i.stream}/${i.startMs}`;
@@ -98,6 +104,10 @@ export class EdgeTransfer {
   private wakeWorkers: (() => void)[] = [];
   private wakePoll: (() => void) | null = null;
   private pollAbort: AbortController | null = null;
+  private pollStartedAt = 0;
+  /** Central became reachable: the next failed/aborted poll retries at once. */
+  private kick = false;
+  private unreach: (() => void) | null = null;
   private loops: Promise<void>[] = [];
   /** Central's chunk size from the last work answer (DEFAULT_CHUNK_SIZE until then). */
   private chunkSize = DEFAULT_CHUNK_SIZE;
@@ -135,15 +145,31 @@ export class EdgeTransfer {
     this.applyRate();
     const n = this.d.workers ?? 2;
     for (let i = 0; i < n; i++) {
-      const w: Worker = { job: null, preempt: false, sent: 0 };
+      const w: Worker = { job: null, preempt: false, sent: 0, ac: null, lastMove: 0 };
       this.workers.push(w);
       this.loops.push(this.workLoop(w));
     }
     this.loops.push(this.pollLoop());
+    this.unreach = this.d.reach?.onUp((u) => this.reachable(u)) ?? null;
+  }
+
+  /**
+   * Central is reachable (again): poll now with the backoff reset; a poll or upload that has
+   * not moved since before an outage is dropped for a fresh connection (the old one waits for
+   * TCP's backed-off retransmission). Without an outage, only a failed poll is retried early.
+   */
+  private reachable(u: ReachUp): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    this.kick = true;
+    if (this.pollAbort && now - this.pollStartedAt > 1000 && (u.outage || !this.connected)) this.pollAbort.abort();
+    if (u.outage) for (const w of this.workers) if (w.job && w.ac && now - w.lastMove > 1000) w.ac.abort();
+    this.pollNow();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unreach?.();
     this.pollAbort?.abort();
     for (const a of this.aborts) a.abort();
     for (const w of this.workers) w.preempt = true;
@@ -205,6 +231,8 @@ export class EdgeTransfer {
         };
         const sentMissing = [...this.missing.keys()];
         this.pollAbort = new AbortController();
+        this.pollStartedAt = Date.now();
+        this.kick = false;
         const timer = setTimeout(() => this.pollAbort?.abort(), body.waitMs + 15_000);
         let res: Response;
         try {
@@ -215,6 +243,7 @@ export class EdgeTransfer {
         if (!res.ok) throw new Error(`central answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
         const w = WorkResponse.parse(await res.json());
         this.connected = true;
+        this.d.reach?.reached();
         backoff = this.d.backoff?.minMs ?? 500;
         for (const k of sentMissing) this.missing.delete(k);
         this.chunkSize = w.chunkSize;
@@ -228,6 +257,13 @@ export class EdgeTransfer {
       } catch (e) {
         if (this.stopped) break;
         this.connected = false;
+        if (this.kick) {
+          // Central just became reachable (edge/reach): this poll was from before; ask again now.
+          this.kick = false;
+          backoff = this.d.backoff?.minMs ?? 500;
+          continue;
+        }
+        this.d.reach?.lost(`transfer poll: ${(e as Error).message}`);
         this.d.log.debug("work poll failed", { err: (e as Error).message, retryInMs: backoff });
         await this.sleepPoll(backoff);
         backoff = Math.min(backoff * 2, this.d.backoff?.maxMs ?? 10_000);
@@ -378,6 +414,8 @@ export class EdgeTransfer {
     let lastMove = Date.now();
     const ac = new AbortController();
     this.aborts.add(ac);
+    w.ac = ac;
+    w.lastMove = lastMove;
     const stallMs = this.d.stallMs ?? 30_000;
     // A stalled body (link outage) is left to TCP until a fresh connection gets through: then the
     // old one is given up (≤ one chunk lost) instead of waiting out TCP's backed-off retransmit timer.
@@ -394,6 +432,7 @@ export class EdgeTransfer {
       }
       if (probing) return;
       probing = true;
+      this.d.reach?.suspect(`upload idle for ${idle} ms`);
       // Our body may just sit in fetch's buffer while the socket drains: only a fresh connection
       // that gets through while central's committed offset stands still means the old one is dead.
       fetch(statusUrl, { tls: this.d.tls, keepalive: false, signal: AbortSignal.timeout(1500) } as RequestInit)
@@ -413,7 +452,7 @@ export class EdgeTransfer {
     let held = 0;
     const body = new ReadableStream<Uint8Array>({
       pull: async (ctl) => {
-        lastMove = Date.now();
+        lastMove = w.lastMove = Date.now();
         if (pos >= end) return ctl.close();
         if (pos % cs === 0) {
           // Chunk boundary: the only place a body may end without losing anything.
@@ -431,7 +470,7 @@ export class EdgeTransfer {
         }
         const n = Math.min(piece, data.length - pos, cs - (pos % cs));
         await this.bucket.take(n);
-        lastMove = Date.now();
+        lastMove = w.lastMove = Date.now();
         const part = data.subarray(pos, pos + n);
         pos += n;
         w.sent = pos - offset;
@@ -450,6 +489,7 @@ export class EdgeTransfer {
     } finally {
       clearInterval(watchdog);
       this.aborts.delete(ac);
+      w.ac = null;
       this.reserved -= held;
       held = 0;
     }

@@ -14,7 +14,8 @@ import { CentralLive, LiveRecorder, commandRequester } from "../../central/live/
 import type { Sites } from "../../central/sites/index.ts";
 
 /** live: also the live relay and recording from live (central/main.ts's wiring) for the continuous options. */
-const o = JSON.parse(process.argv[2]!) as { dataDir: string; chunkSize?: number; settleMs?: number; deadlineMarginMs?: number; live?: boolean };
+/** host: central's federation and MQTT listeners on this address (a test's veth) instead of loopback. */
+const o = JSON.parse(process.argv[2]!) as { dataDir: string; chunkSize?: number; settleMs?: number; deadlineMarginMs?: number; live?: boolean; liveLeaseMs?: number; host?: string };
 const quiet = (component: string) => (process.env.CENTRAL_LOG ? createLogger(component) : new Logger({ component, sink: new MemorySink(), level: "error" }));
 const tr = await createTransfer({ dataDir: o.dataDir, log: quiet("central.transfer"), chunkSize: o.chunkSize, settleMs: o.settleMs ?? 5000, deadlineMarginMs: o.deadlineMarginMs, tickMs: 300 });
 let sitesRef: Sites | undefined;
@@ -22,6 +23,7 @@ const live = o.live
   ? new CentralLive({
       clock: systemClock,
       log: quiet("central.live"),
+      ...(o.liveLeaseMs ? { leaseMs: o.liveLeaseMs } : {}),
       requester: {
         request: async (siteId, req) => {
           if (!sitesRef) throw new Error("control plane not attached yet");
@@ -32,7 +34,14 @@ const live = o.live
   : null;
 const cp = createSites({ dataDir: o.dataDir, log: quiet("central.sites"), centralRanges: tr.centralRanges, onSiteEvent: tr.onSiteEvent });
 const central = await startCentral(
-  { dataDir: o.dataDir, api: { port: 0 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } },
+  {
+    dataDir: o.dataDir,
+    api: { port: 0 },
+    enroll: { port: 0 },
+    federation: { port: 0, ...(o.host ? { host: o.host } : {}) },
+    mqtt: { port: 0, ...(o.host ? { host: o.host } : {}) },
+    ...(o.host ? { tls: { serverNames: [o.host, "127.0.0.1", "localhost"] } } : {}),
+  } as never,
   {
     log: quiet("central"),
     federationRoutes: (app) => {

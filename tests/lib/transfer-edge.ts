@@ -4,7 +4,8 @@
  * (MQTT through a link emulator) and the transfer engine (HTTPS through another one); with
  * `live`, also the live hubs fed from the same fragments and the uplinks central asks for.
  * Commands on stdin, answers `OK <cmd>` / `DUMP <json>` / `ERR …` on stdout:
- *   link <type> | event <camera> <kind> | stop | dump | retention <camera> <maxBytes>
+ *   link <type> | event <camera> <kind> | stop | dump | status | retention <camera> <maxBytes>
+ * `productTimings`: the product's backoffs and stall timers instead of the tests' short ones.
  * Usage: bun transfer-edge.ts '{"dir":…,"mqttUrl":…,"federationUrl":…,"src":…,"cameras":[…],"link":"cellular"}'
  */
 import "reflect-metadata";
@@ -16,10 +17,11 @@ import { loadIdentity } from "../../edge/identity/index.ts";
 import { startUplink } from "../../edge/uplink/index.ts";
 import { startEdgeTransfer } from "../../edge/transfer/index.ts";
 import { EdgeLive } from "../../edge/live/index.ts";
+import { Reachability } from "../../edge/reach/index.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { Logger, MemorySink, createLogger } from "../../lib/log/index.ts";
 
-const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; federationUrl: string; src: string; cameras: string[]; link?: string; workers?: number; record?: boolean; segmentMs?: number; retentionMs?: number; perRequest?: number; live?: boolean };
+const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; federationUrl: string; src: string; cameras: string[]; link?: string; workers?: number; record?: boolean; segmentMs?: number; retentionMs?: number; perRequest?: number; live?: boolean; productTimings?: boolean };
 const quiet = (component: string) => (process.env.EDGE_LOG ? createLogger(component) : new Logger({ component, sink: new MemorySink(), level: "error" }));
 const items = new FragmentSplitter().push(new Uint8Array(await Bun.file(o.src).arrayBuffer()));
 const first = items[0]!;
@@ -32,6 +34,8 @@ const identity = await loadIdentity(o.dir);
 if (!identity) throw new Error("not enrolled");
 const store = await MediaStore.open({ root: path.join(o.dir, "store"), segmentDurationMs: o.segmentMs ?? 1000, minFreeBytes: 0, log: quiet("store") });
 let uplinkRef: Awaited<ReturnType<typeof startUplink>> | null = null;
+// The product's one "central reachable again" signal for MQTT, transfers and live (edge/reach).
+const reach = new Reachability({ url: o.federationUrl, log: quiet("edge.reach") });
 const transfer = await startEdgeTransfer({
   dataDir: o.dir,
   store,
@@ -45,13 +49,13 @@ const transfer = await startEdgeTransfer({
   maxChunksPerRequest: o.perRequest,
   pollWaitMs: 5000,
   refreshMs: 500,
-  stallMs: 8000,
-  backoff: { minMs: 100, maxMs: 1000 },
+  ...(o.productTimings ? {} : { stallMs: 8000, backoff: { minMs: 100, maxMs: 1000 } }),
+  reach,
 });
 let recording = o.record !== false;
 const tls = { ca: identity.caPem, cert: identity.certPem, key: identity.keyPem };
 const live = o.live ? new EdgeLive({ clock: systemClock, log: quiet("edge.live") }) : null;
-live?.setUplinkTarget({ url: () => o.federationUrl, tls: () => tls });
+live?.setUplinkTarget({ url: () => o.federationUrl, tls: () => tls, reach });
 const uplink = await startUplink({
   dataDir: o.dir,
   identity,
@@ -63,8 +67,9 @@ const uplink = await startUplink({
   link: () => ({ type: transfer.link, quality: null }),
   ...(o.retentionMs ? { retention: () => ({ maxAgeMs: o.retentionMs }) } : {}),
   commands: { ...transfer.commands, ...(live ? { live: (a: Record<string, unknown>) => live.command(a) } : {}) },
-  intervals: { syncMs: 300, treeMs: 300, healthMs: 2000, digestMs: 5000, ackTimeoutMs: 2000 },
-  backoff: { minMs: 100, maxMs: 500 },
+  ...(o.productTimings ? {} : { intervals: { syncMs: 300, treeMs: 300, healthMs: 2000, digestMs: 5000, ackTimeoutMs: 2000 } }),
+  ...(o.productTimings ? {} : { backoff: { minMs: 100, maxMs: 500 } }),
+  reach,
 });
 uplinkRef = uplink;
 // Retention as the edge runs it (periodically), when the test asks for a short horizon.
@@ -107,6 +112,9 @@ async function handle(line: string): Promise<void> {
   } else if (cmd === "retention") {
     const r = await store.enforceRetention((cam) => (cam === a ? { maxBytes: Number(b) } : {}));
     say(`RETENTION ${r.deleted.length}`);
+  } else if (cmd === "status") {
+    // Cheap (no index sync): for tests that watch a recovery at 100 ms resolution.
+    say("STATUS " + JSON.stringify({ at: Date.now(), uplink: uplink.status(), transfer: transfer.status(), live: live?.uplinks() ?? [], reach: reach.stats }));
   } else if (cmd === "dump") {
     await uplink.syncNow();
     const cams: Record<string, { startMs: number; endMs: number; bytes: number; sha256: string }[]> = {};
