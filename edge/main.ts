@@ -26,7 +26,7 @@ import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfi
 import { PidFile, StreamIngest, type StreamStatus } from "./ingest/index.ts";
 import { loadIdentity, startRenewal, type Identity } from "./identity/index.ts";
 import { startUplink, type CommandHandler, type Uplink } from "./uplink/index.ts";
-import { startEdgeTransfer, type EdgeTransferHandle } from "./transfer/index.ts";
+import { mountTransfers, startEdgeTransfer, type EdgeTransferHandle } from "./transfer/index.ts";
 import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";
 import type { DesiredConfig } from "../federation/protocol/index.ts";
 import { EdgeLive } from "./live/index.ts";
@@ -394,6 +394,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       const parts = app as { app?: Hono; sessions?: Sessions };
       if (parts.app && parts.sessions) live.mount(parts.app, requireSession(parts.sessions) as never);
       if (parts.app && parts.sessions) events.mount(parts.app, requireSession(parts.sessions) as never);
+      if (parts.app && parts.sessions) mountTransfers(parts.app, requireSession(parts.sessions) as never, () => transfer?.status() ?? null);
       // the reduced web client for on-site use; last, because its page fallback answers every GET outside /api/
       if (parts.app) mountWeb(parts.app, { role: "edge" });
       server = Bun.serve({

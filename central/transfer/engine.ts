@@ -28,7 +28,7 @@ import type { Db } from "../db.ts";
 import type { Sites } from "../sites/index.ts";
 import type { Receiver } from "./receiver.ts";
 import { holdings } from "./holdings.ts";
-import { Goodput } from "./goodput.ts";
+import { Goodput } from "../../lib/goodput.ts";
 
 export type RetrievalState = "queued" | "running" | "done" | "partial" | "cancelled" | "failed";
 
@@ -114,7 +114,7 @@ export class Engine {
     d.receiver.onBytes = (site, link, n) => {
       const k = `${site}\u0000${budgetMonth(d.clock.now())}\u0000${link}`;
       this.usage.set(k, (this.usage.get(k) ?? 0) + n);
-      // Measured goodput per site (goodput.ts): the ETA and deadline estimates use it.
+      // Measured goodput per site (lib/goodput.ts): the ETA and deadline estimates use it.
       let g = this.goodput.get(site);
       if (!g) this.goodput.set(site, (g = new Goodput()));
       g.add(d.clock.now(), n);

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import * as S from "./schemas.ts";
 import { EventList, EventQuery } from "../events/schemas.ts";
+import { TransfersOut } from "../transfer/routes.ts";
 
 interface Route {
   method: "get" | "post" | "delete";
@@ -38,6 +39,7 @@ export const routes: Route[] = [
   { method: "get", path: "/evidence-locks/{id}", summary: "One evidence lock", ok: { status: 200, description: "lock", schema: S.LockOut }, errors: [401, 404] },
   { method: "delete", path: "/evidence-locks/{id}", summary: "Release an evidence lock", ok: { status: 204, description: "released" }, errors: [401, 404] },
   { method: "get", path: "/events", summary: "Events this edge observed (ONVIF motion/inputs, camera online/offline, disk), oldest first", query: EventQuery, ok: { status: 200, description: "events", schema: EventList }, errors: [400, 401] },
+  { method: "get", path: "/transfers", summary: "This edge's transfer queue: uploads running, queue by class and its first items, measured bytes/s, link, budget", ok: { status: 200, description: "transfer queue", schema: TransfersOut }, errors: [401] },
   { method: "get", path: "/health", summary: "Liveness without a session; with a session also disk, streams, clock", auth: false, ok: { status: 200, description: "health", schema: S.Liveness } },
   { method: "get", path: "/openapi.json", summary: "This document", auth: false, ok: { status: 200, description: "OpenAPI 3.1" } },
 ];

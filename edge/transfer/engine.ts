@@ -28,6 +28,7 @@ import {
   type WorkItem,
 } from "../../federation/transfer/index.ts";
 import { TokenBucket } from "./bucket.ts";
+import { Goodput } from "../../lib/goodput.ts";
 import type { Reachability, ReachUp } from "../reach/index.ts";
 import { Usage } from "./state.ts";
 
@@ -58,12 +59,30 @@ export interface EdgeTransferDeps {
   reach?: Reachability;
 }
 
+export interface EdgeTransferQueueItem {
+  cameraId: string;
+  stream: string;
+  startMs: number;
+  endMs: number;
+  cls: string;
+  /** What central has committed of it (resume point). */
+  offset: number;
+  bytes: number;
+}
+
 export interface EdgeTransferStatus {
   link: string;
   connected: boolean;
   queued: number;
   queuedBytes: number;
-  running: { segment: string; cls: string; offset: number; bytes: number }[];
+  /** Queued work by class (items, bytes still to send). */
+  byClass: Record<string, { items: number; bytes: number }>;
+  /** The first queued items, most urgent first (at most 100). */
+  queue: EdgeTransferQueueItem[];
+  /** Uploads running now; `offset` = bytes of the segment sent so far. */
+  running: { segment: string; cameraId: string; stream: string; startMs: number; cls: string; offset: number; bytes: number }[];
+  /** Measured upload goodput over the last seconds of sending (bytes/s); null when idle. */
+  bytesPerSecond: number | null;
   usage: { month: string; byLink: Record<string, number> };
   budgetBlocked: boolean;
   stats: { uploads: number; committed: number; bytesSent: number; preempted: number; interrupted: number; resent409: number; missing: number; released: number; probeAborts: number };
@@ -111,6 +130,8 @@ export class EdgeTransfer {
   private loops: Promise<void>[] = [];
   /** Central's chunk size from the last work answer (DEFAULT_CHUNK_SIZE until then). */
   private chunkSize = DEFAULT_CHUNK_SIZE;
+  /** Bytes handed to upload bodies (the edge's view of its link's goodput). */
+  private readonly rate = new Goodput();
   readonly stats = { uploads: 0, committed: 0, bytesSent: 0, preempted: 0, interrupted: 0, resent409: 0, missing: 0, released: 0, probeAborts: 0 };
 
   constructor(private readonly d: EdgeTransferDeps) {
@@ -183,12 +204,23 @@ export class EdgeTransfer {
   }
 
   status(): EdgeTransferStatus {
+    const byClass: Record<string, { items: number; bytes: number }> = {};
+    for (const j of this.queue) {
+      const c = (byClass[j.cls] ??= { items: 0, bytes: 0 });
+      c.items++;
+      c.bytes += j.bytes - j.offset;
+    }
     return {
       link: this.linkType,
       connected: this.connected,
       queued: this.queue.length,
       queuedBytes: this.queue.reduce((a, j) => a + j.bytes - j.offset, 0),
-      running: this.workers.filter((w) => w.job).map((w) => ({ segment: key(w.job!), cls: w.job!.cls, offset: w.job!.offset + w.sent, bytes: w.job!.bytes })),
+      byClass,
+      queue: this.queue.slice(0, 100).map((j) => ({ cameraId: j.cameraId, stream: j.stream, startMs: j.startMs, endMs: j.seg.endMs, cls: j.cls, offset: j.offset, bytes: j.bytes })),
+      running: this.workers
+        .filter((w) => w.job)
+        .map((w) => ({ segment: key(w.job!), cameraId: w.job!.cameraId, stream: w.job!.stream, startMs: w.job!.startMs, cls: w.job!.cls, offset: w.job!.offset + w.sent, bytes: w.job!.bytes })),
+      bytesPerSecond: this.rate.bytesPerSecond(this.d.clock.now()),
       usage: this.usage.snapshot(this.d.clock.now()),
       budgetBlocked: this.budgetBlocked,
       stats: { ...this.stats },
@@ -475,6 +507,7 @@ export class EdgeTransfer {
         pos += n;
         w.sent = pos - offset;
         this.stats.bytesSent += n;
+        this.rate.add(this.d.clock.now(), n);
         held -= n;
         this.reserved -= n;
         await this.usage.add(link, n, this.d.clock.now());

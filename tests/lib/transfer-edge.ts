@@ -4,7 +4,8 @@
  * (MQTT through a link emulator) and the transfer engine (HTTPS through another one); with
  * `live`, also the live hubs fed from the same fragments and the uplinks central asks for.
  * Commands on stdin, answers `OK <cmd>` / `DUMP <json>` / `ERR …` on stdout:
- *   link <type> | event <camera> <kind> | stop | dump | status | retention <camera> <maxBytes>
+ *   link <type> | event <camera> <kind> | stop | dump | status | api | retention <camera> <maxBytes>
+ * `api` answers `API <url>`: the edge's GET /api/v1/transfers (edge/transfer/routes.ts) on loopback, no session.
  * `productTimings`: the product's backoffs and stall timers instead of the tests' short ones.
  * Usage: bun transfer-edge.ts '{"dir":…,"mqttUrl":…,"federationUrl":…,"src":…,"cameras":[…],"link":"cellular"}'
  */
@@ -15,7 +16,8 @@ import { MediaStore } from "../../lib/store/index.ts";
 import { fragmentAt, type Media } from "../../lib/store/testdata/media.ts";
 import { loadIdentity } from "../../edge/identity/index.ts";
 import { startUplink } from "../../edge/uplink/index.ts";
-import { startEdgeTransfer } from "../../edge/transfer/index.ts";
+import { Hono } from "hono";
+import { mountTransfers, startEdgeTransfer } from "../../edge/transfer/index.ts";
 import { EdgeLive } from "../../edge/live/index.ts";
 import { Reachability } from "../../edge/reach/index.ts";
 import { systemClock } from "../../lib/clock.ts";
@@ -100,6 +102,7 @@ const feeder = (async () => {
 void feeder;
 
 const say = (s: string): void => void process.stdout.write(s + "\n");
+let apiServer: ReturnType<typeof Bun.serve> | null = null;
 async function handle(line: string): Promise<void> {
   const [cmd, a, b] = line.trim().split(/\s+/);
   if (cmd === "link") transfer.setLink(a!);
@@ -112,6 +115,13 @@ async function handle(line: string): Promise<void> {
   } else if (cmd === "retention") {
     const r = await store.enforceRetention((cam) => (cam === a ? { maxBytes: Number(b) } : {}));
     say(`RETENTION ${r.deleted.length}`);
+  } else if (cmd === "api") {
+    if (!apiServer) {
+      const app = new Hono();
+      mountTransfers(app, async (_c, next) => next(), () => transfer.status());
+      apiServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch });
+    }
+    say(`API http://127.0.0.1:${apiServer.port}`);
   } else if (cmd === "status") {
     // Cheap (no index sync): for tests that watch a recovery at 100 ms resolution.
     say("STATUS " + JSON.stringify({ at: Date.now(), uplink: uplink.status(), transfer: transfer.status(), live: live?.uplinks() ?? [], reach: reach.stats }));

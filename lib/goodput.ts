@@ -1,10 +1,10 @@
 /**
- * Measured goodput of a site's link: bytes central received in verified-upload bodies over the
- * last few seconds, divided by the time bytes were actually flowing. Idle stretches (no work,
- * the long poll waiting, an outage) do not count, so the first read after a quiet minute does
- * not drag the estimate to nothing — the old per-read moving average did, and a 20 s job was
- * shown with an ETA of 313 s. Retrieval ETAs and overwrite-deadline walks use this; with no
- * measurement yet an ETA is unknown (null) rather than guessed from the link's cap.
+ * Measured goodput of a link: bytes moved over the last few seconds, divided by the time bytes
+ * were actually flowing. Idle stretches (no work, a long poll waiting, an outage) do not count,
+ * so the first read after a quiet minute does not drag the estimate to nothing — a per-read
+ * moving average did, and central showed a 20 s retrieval with an ETA of 313 s. Central uses it
+ * for retrieval ETAs and overwrite-deadline walks (bytes received per site), the edge for its
+ * transfer queue view (bytes sent); with no measurement yet the answer is null, never a cap.
  */
 export class Goodput {
   private samples: { at: number; n: number }[] = [];
