@@ -40,3 +40,16 @@ test("parallel uploads add up; a slow link is measured slow; nothing seen is unk
   // Old samples leave the window.
   expect(b.bytesPerSecond(60_000)).toBeNull();
 });
+
+test("uploads measured by what central acknowledged, each with its own start: parallel ones share their time", () => {
+  const g = new Goodput();
+  // Two workers, each 200 kB per second-long PUT, overlapping: 400 kB/s over the union of their time.
+  g.add(1000, 200_000, 0);
+  g.add(1500, 200_000, 500);
+  g.add(2000, 200_000, 1000);
+  expect(g.bytesPerSecond(2000)!).toBeCloseTo(300_000, -3); // 600 kB over 2 s of union time
+  // A 16 s PUT of 4 MB on a slow link is 250 kB/s, not 4 MB/s (its time is its own, not capped at 1 s).
+  const slow = new Goodput(30_000);
+  slow.add(20_000, 4_000_000, 4_000);
+  expect(slow.bytesPerSecond(20_000)!).toBeCloseTo(250_000, -3);
+});

@@ -130,7 +130,7 @@ export class EdgeTransfer {
   private loops: Promise<void>[] = [];
   /** Central's chunk size from the last work answer (DEFAULT_CHUNK_SIZE until then). */
   private chunkSize = DEFAULT_CHUNK_SIZE;
-  /** Bytes handed to upload bodies (the edge's view of its link's goodput). */
+  /** Bytes central acknowledged per PUT, over each PUT's own time (the edge's view of its link's goodput). */
   private readonly rate = new Goodput();
   readonly stats = { uploads: 0, committed: 0, bytesSent: 0, preempted: 0, interrupted: 0, resent409: 0, missing: 0, released: 0, probeAborts: 0 };
 
@@ -507,7 +507,6 @@ export class EdgeTransfer {
         pos += n;
         w.sent = pos - offset;
         this.stats.bytesSent += n;
-        this.rate.add(this.d.clock.now(), n);
         held -= n;
         this.reserved -= n;
         await this.usage.add(link, n, this.d.clock.now());
@@ -515,6 +514,7 @@ export class EdgeTransfer {
       },
     });
     this.stats.uploads++;
+    const putStart = this.d.clock.now();
     let res: Response;
     this.uncertain.add(k);
     try {
@@ -534,6 +534,9 @@ export class EdgeTransfer {
       throw new Error(`central answered ${res.status}: ${text.slice(0, 300)}`);
     }
     this.uncertain.delete(k);
+    // What this PUT moved: acknowledged by central and actually sent (an "already held" answer moves nothing).
+    const moved = Math.min(r.offset, pos) - offset;
+    if (moved > 0) this.rate.add(this.d.clock.now(), moved, putStart);
     if (res.status === 409 || res.status === 422) {
       this.stats.resent409++;
       this.offsets.set(k, r.offset);
