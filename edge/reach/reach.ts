@@ -2,13 +2,14 @@
  * Reachability probe. A component that lost central (`lost`: its connection failed) or sees no
  * progress (`suspect`: bytes queued and nothing acknowledged) starts a probe run: a fresh TCP
  * connection to central's federation listener every `intervalMs` (500 ms), each given
- * `timeoutMs` (1 s) — a SYN costs ~60 bytes, and a connection that gets through is closed at
- * once, before TLS. Fresh connections matter: after an outage, a connection opened during it
+ * `timeoutMs` (3 s; a slow answer from a loaded host is not an outage) — a SYN costs ~60 bytes,
+ * and a connection that gets through is closed at once, before TLS. Fresh connections matter: after an outage, a connection opened during it
  * waits for its SYN retransmission (1, 3, 7, 15 s …) and an old one for its backed-off
  * retransmission timer, while a new SYN gets through in one round trip.
  *
  * The first probe that connects ends the run and tells every listener `up`, with
- * `outage: true` when some probe of the run failed (the link was really down). Listeners then
+ * `outage: true` when some probe of the run failed or is still unanswered while a later one got
+ * through (the link was really down). Listeners then
  * retry at once with their backoff reset; with `outage`, they also drop connections that made
  * no progress through it. A run that saw no failure (the link is fine, just slow) never makes
  * anyone drop a working connection. After 10 minutes of outage, probes slow to every 2 s.
@@ -37,7 +38,7 @@ export interface ReachUp {
 
 export class Reachability {
   private listeners = new Set<(u: ReachUp) => void>();
-  private run: { started: number; failures: number; reason: string; timer: ReturnType<typeof setTimeout> | null; sockets: Set<net.Socket> } | null = null;
+  private run: { started: number; failures: number; reason: string; timer: ReturnType<typeof setTimeout> | null; sockets: Set<net.Socket>; pending: Set<number> } | null = null;
   private stopped = false;
   private lastRunEnd = 0;
   readonly stats = { runs: 0, probes: 0, failures: 0, ups: 0, lastUpAt: null as number | null, lastOutage: false };
@@ -79,7 +80,7 @@ export class Reachability {
   private start(reason: string): void {
     if (this.stopped || this.run) return;
     this.stats.runs++;
-    this.run = { started: Date.now(), failures: 0, reason, timer: null, sockets: new Set() };
+    this.run = { started: Date.now(), failures: 0, reason, timer: null, sockets: new Set(), pending: new Set() };
     this.o.log.debug("probing central", { reason });
     this.probe();
   }
@@ -87,6 +88,7 @@ export class Reachability {
   private probe(): void {
     const run = this.run;
     if (!run || this.stopped) return;
+    const startedAt = Date.now();
     let target: URL;
     try {
       target = new URL(typeof this.o.url === "function" ? this.o.url() : this.o.url);
@@ -98,10 +100,14 @@ export class Reachability {
     const port = Number(target.port || (target.protocol === "https:" ? 443 : 80));
     const s = net.connect({ host, port });
     run.sockets.add(s);
+    run.pending.add(startedAt);
     let done = false;
     const fail = () => {
       if (done) return;
+      // A loaded machine may run the timer before the connect event it already has.
+      if (s.readyState === "open") return succeed();
       done = true;
+      run.pending.delete(startedAt);
       clearTimeout(t);
       s.destroy();
       run.sockets.delete(s);
@@ -110,16 +116,20 @@ export class Reachability {
         this.stats.failures++;
       }
     };
-    const t = setTimeout(fail, this.o.timeoutMs ?? 1000);
-    s.on("error", fail);
-    s.once("connect", () => {
+    const t = setTimeout(fail, this.o.timeoutMs ?? 3000);
+    const succeed = () => {
       if (done) return;
       done = true;
       clearTimeout(t);
       s.destroy();
       run.sockets.delete(s);
+      run.pending.delete(startedAt);
+      // An earlier probe still unanswered while this one got through: its SYN went nowhere.
+      if ([...run.pending].some((p) => p < startedAt - 300)) run.failures++;
       if (this.run === run) this.finish(`probe to ${host}:${port} connected`);
-    });
+    };
+    s.on("error", fail);
+    s.once("connect", succeed);
     const slow = Date.now() - run.started > (this.o.slowAfterMs ?? 600_000);
     run.timer = setTimeout(() => this.probe(), slow ? (this.o.slowIntervalMs ?? 2000) : (this.o.intervalMs ?? 500));
   }
