@@ -40,7 +40,7 @@ export interface SenderOptions {
   /** No progress writing for this long → the link is dead; default 8000 ms. */
   stallMs?: number;
   backoff?: { minMs?: number; maxMs?: number };
-  /** A connection not up (TLS done) after this long is given up; default 3000 ms. */
+  /** A connection not up (TLS done) after this long is given up; default 10 s (after an outage the reach signal replaces a stuck attempt much sooner). */
   connectTimeoutMs?: number;
   /** Keep reconnecting through an outage this long even if the lease ran out meanwhile; default 10 min. */
   maxOutageMs?: number;
@@ -138,6 +138,7 @@ export class UplinkSender {
         this.o.log.info("live uplink stopped by central", { reason: r.reason });
         return;
       }
+      if (this.stopReason) break; // stopped on purpose (central's stop command, edge stopping)
       this.downSince ??= this.o.clock.now();
       if (this.kicked) {
         this.kicked = false;
@@ -237,7 +238,7 @@ export class UplinkSender {
           finish("stop", this.stopReason ?? "lease expired");
           return;
         }
-        if (!this.stats.connected && now - openedAt > (this.o.connectTimeoutMs ?? 3000)) return finish("lost", "connect timed out");
+        if (!this.stats.connected && now - openedAt > (this.o.connectTimeoutMs ?? 10_000)) return finish("lost", "connect timed out");
         if (now - lastProgress > 1500) this.o.reach?.suspect("live uplink: no progress sending");
         if (now - lastProgress > stallMs) return finish("lost", `no progress sending for ${stallMs} ms`);
         if (this.stats.connected && now - lastWrite > (this.o.pingMs ?? 2000)) chunk(encodeFrame({ type: 3 }));

@@ -125,7 +125,7 @@ export class Reachability {
       run.sockets.delete(s);
       run.pending.delete(startedAt);
       // An earlier probe still unanswered while this one got through: its SYN went nowhere.
-      if ([...run.pending].some((p) => p < startedAt - 300)) run.failures++;
+      if ([...run.pending].some((p) => p < startedAt - 1000)) run.failures++;
       if (this.run === run) this.finish(`probe to ${host}:${port} connected`);
     };
     s.on("error", fail);
