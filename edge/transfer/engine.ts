@@ -258,7 +258,8 @@ export class EdgeTransfer {
           link: this.linkType,
           usage: this.usage.snapshot(this.d.clock.now()),
           missing: [...this.missing.values()],
-          waitMs: busy ? 0 : (this.d.pollWaitMs ?? 20_000),
+          // Short while busy, and until central has answered once (so "connected" is known at once).
+          waitMs: busy || !this.connected ? 0 : (this.d.pollWaitMs ?? 20_000),
           locks,
         };
         const sentMissing = [...this.missing.keys()];

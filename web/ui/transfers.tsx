@@ -61,7 +61,7 @@ export function TransfersView() {
             </span>
             {t.connected ? <Badge tone="ok">central reachable</Badge> : <Badge tone="warn">central not reachable</Badge>}
             {t.budgetBlocked && <Badge tone="bad">monthly budget reached</Badge>}
-            <span data-rate>{t.bytesPerSecond ? `${fmtBytes(t.bytesPerSecond)}/s` : "idle"}</span>
+            <span data-rate>{t.bytesPerSecond ? `${fmtBytes(t.bytesPerSecond)}/s` : t.current.length ? "measuring…" : "idle"}</span>
             <span>
               queue {t.queue.items} segment{t.queue.items === 1 ? "" : "s"}, {fmtBytes(t.queue.bytes)}
               {eta !== null ? ` (≈ ${eta} s at the measured rate)` : ""}
