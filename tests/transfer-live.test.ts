@@ -3,9 +3,9 @@
  * central and edge processes, live relay and recording from live, real fMP4, mTLS, a link
  * emulator with 200 ms RTT in front of central's federation listener).
  *
- * `after-link-down`: while live is up, the edge uploads nothing (live already carries the
- * footage, so the link carries the video about once); after an outage, backfill sends exactly
- * the edge segments live missed — by hash — and nothing live had.
+ * `after-link-down` and `both` (one camera each): while live is up, the edge uploads nothing
+ * (live already carries the footage, so the link carries the video about once); after an
+ * outage, backfill sends exactly the edge segments live missed — by hash — and nothing live had.
  */
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -21,6 +21,7 @@ import { TransfersOut } from "../edge/transfer/index.ts";
 
 setDefaultTimeout(240_000);
 
+const RATE = 8_000_000; // bits/s: two live streams of ~1.4 Mbit/s and room for backfill
 let root: string;
 let c: CentralProc;
 let e: EdgeProc | null = null;
@@ -40,7 +41,8 @@ afterAll(async () => {
 });
 
 type Seg = EdgeDump["cams"][string][number];
-const CAM = "cam1";
+/** One camera per continuous option that records live at central. */
+const CAMS = ["cald", "cboth"] as const;
 
 /** Central's segments split into edge copies (same start and hash as an edge segment) and its own live recordings. */
 function split(central: HeldSeg[], edge: Seg[]) {
@@ -63,26 +65,29 @@ async function commits(siteId: string): Promise<number> {
   return (await c.api<{ commits: number }>("GET", `/api/v1/sites/${siteId}/transfer`)).body.commits;
 }
 
-describe("after-link-down with live recording at central", () => {
+describe("after-link-down and both with live recording at central", () => {
   test("no outage: nothing is uploaded twice; after an outage exactly the missed window is backfilled", async () => {
     const dir = path.join(root, "bus");
     const siteId = await enrollSite(c, "bus", dir);
-    expect((await c.api("PUT", `/api/v1/sites/${siteId}/policy`, { options: ["after-link-down"] })).status).toBe(200);
+    expect((await c.api("PUT", `/api/v1/sites/${siteId}/policy`, { options: ["after-link-down"], cameras: { cboth: { options: ["both"] } } })).status).toBe(200);
     const mqtt = await startLink({ targetPort: c.mqttPort });
-    const fed = await startLink({ targetPort: c.federationPort, rttMs: 200, rateBps: 4_000_000 });
+    const fed = await startLink({ targetPort: c.federationPort, rttMs: 200, rateBps: RATE });
     emus.push(mqtt, fed);
-    e = await spawnEdge({ dir, mqttPort: mqtt.port, fedPort: fed.port, src: path.join(root, "src.mp4"), cameras: [CAM], live: true });
+    e = await spawnEdge({ dir, mqttPort: mqtt.port, fedPort: fed.port, src: path.join(root, "src.mp4"), cameras: [...CAMS], live: true });
     const edge = e;
 
     // Live recording at central is running (policy applied → recordLive → live uplink).
-    await until("central records live", async () => {
+    await until("central records both cameras live", async () => {
       const l = await c.api<{ streams: { key: string; fragmentsIn: number }[] }>("GET", "/api/v1/live");
-      return (l.body.streams.find((s) => s.key === `${siteId}.${CAM}/main`)?.fragmentsIn ?? 0) > 4;
+      return CAMS.every((cam) => (l.body.streams.find((s) => s.key === `${siteId}.${cam}/main`)?.fragmentsIn ?? 0) > 4);
     }, 60_000, 300);
     await Bun.sleep(4000); // the edge segments recorded before live started are backfilled (live was not up)
 
     // --- no outage: a steady 30 s window
-    const videoBytes = async () => (await edge.dump()).cams[CAM]!.reduce((a, s) => a + s.bytes, 0);
+    const videoBytes = async () => {
+      const d = await edge.dump();
+      return CAMS.reduce((a, cam) => a + d.cams[cam]!.reduce((b, s) => b + s.bytes, 0), 0);
+    };
     const v0 = await videoBytes();
     const l0 = fed.bytes.up;
     const c0 = await commits(siteId);
@@ -113,50 +118,55 @@ describe("after-link-down with live recording at central", () => {
     console.log(`edge transfer view during backfill: ${JSON.stringify({ ...view, stats: undefined })}`);
     expect(view.enrolled).toBe(true);
     expect(view.link).toBe("cellular");
-    expect(view.current[0]!.cameraId).toBe(CAM);
+    expect(CAMS as readonly string[]).toContain(view.current[0]!.cameraId);
     expect(view.current[0]!.class).toBe("backfill");
     expect(view.current[0]!.progress).toBeGreaterThanOrEqual(0);
     expect(view.current[0]!.progress).toBeLessThanOrEqual(100);
     expect(Date.parse(view.current[0]!.start)).toBeGreaterThan(cutAt - 5000);
     expect(view.bytesPerSecond!).toBeGreaterThan(10_000);
-    expect(view.bytesPerSecond!).toBeLessThan(4_000_000 / 8 * 1.5); // not above the 4 Mbit/s link
+    expect(view.bytesPerSecond!).toBeLessThan((RATE / 8) * 1.5); // not above the link
     await Bun.sleep(6000); // live back, recording on central again
     await edge.send("stop");
-    const cams = (await edge.dump()).cams[CAM]!;
+    const dump = await edge.dump();
     await until("backfill done", async () => {
       const t = await c.api<{ queue: { items: number } }>("GET", `/api/v1/sites/${siteId}/transfer`);
       const d = await edge.dump();
       return t.body.queue.items === 0 && d.transfer.queued === 0 && (d.transfer.stats.committed ?? 0) > 0;
     }, 60_000, 500);
-    // Close central's open live segment (the segment list shows closed files only): stop live recording.
+    // Close central's open live segments (the segment list shows closed files only): stop live recording.
     expect((await c.api("PUT", `/api/v1/sites/${siteId}/policy`, { options: ["edge-only"] })).status).toBe(200);
-    let last = "";
-    const settled = await until("every edge segment at central (live or backfilled)", async () => {
-      const { copies, liveSegs } = split(await centralSegments(c, `${siteId}.${CAM}`), cams);
-      const missed = notCoveredByLive(cams, liveSegs);
-      const copied = new Set(copies.map((x) => x.startMs));
-      last = `missed by live ${missed.length}, copies ${copies.length}`;
-      return missed.every((s) => copied.has(s.startMs)) ? { copies, missed } : false;
-    }, 30_000, 500).catch((err) => {
-      throw new Error(`${(err as Error).message}: ${last}`);
-    });
-    // No outage: nothing live carried was uploaded (a segment live really missed — fragments dropped
-    // on a loaded machine — may be, and must be: the sets are equal), so ~0 uploads.
-    const inSteady = (x: { startMs: number }) => x.startMs >= steady.from && x.startMs < steady.to;
-    const steadyCopies = settled.copies.filter(inSteady);
-    console.log(`steady window: ${steadyCopies.length} edge segment(s) uploaded, ${settled.missed.filter(inSteady).length} missed by live`);
-    expect(steadyCopies.map((x) => x.startMs).sort()).toEqual(settled.missed.filter(inSteady).map((x) => x.startMs).sort());
-    expect(steadyCopies.length).toBeLessThanOrEqual(1);
-    const during = settled.copies.filter((x) => x.startMs >= cutAt - 2000);
-    const missedDuring = settled.missed.filter((x) => x.startMs >= cutAt - 2000);
-    console.log(`outage ${restoredAt - cutAt} ms: edge segments live missed ${missedDuring.length}, backfilled ${during.length}`);
-    // Exactly the segments live missed, by start and hash: none it carried, none left out.
-    expect(during.map((x) => `${x.startMs}/${x.sha256}`).sort()).toEqual(missedDuring.map((x) => `${x.startMs}/${x.sha256}`).sort());
-    // …which is the outage window: every edge segment inside it, and not much more (1 s segments).
-    const inside = cams.filter((s) => s.startMs >= cutAt && s.endMs <= restoredAt);
-    for (const s of inside) expect(during.some((x) => x.startMs === s.startMs)).toBe(true);
-    expect(during.length).toBeLessThanOrEqual(inside.length + 8); // detection and live restart at the edges of the window
+    let copiesTotal = 0;
+    for (const cam of CAMS) {
+      const cams = dump.cams[cam]!;
+      let last = "";
+      const settled = await until(`every ${cam} segment at central (live or backfilled)`, async () => {
+        const { copies, liveSegs } = split(await centralSegments(c, `${siteId}.${cam}`), cams);
+        const missed = notCoveredByLive(cams, liveSegs);
+        const copied = new Set(copies.map((x) => x.startMs));
+        last = `missed by live ${missed.length}, copies ${copies.length}`;
+        return missed.every((s) => copied.has(s.startMs)) ? { copies, missed } : false;
+      }, 30_000, 500).catch((err) => {
+        throw new Error(`${(err as Error).message}: ${last}`);
+      });
+      copiesTotal += settled.copies.length;
+      // No outage: nothing live carried was uploaded (a segment live really missed — fragments
+      // dropped on a loaded machine — may be, and must be: the sets are equal), so ~0 uploads.
+      const inSteady = (x: { startMs: number }) => x.startMs >= steady.from && x.startMs < steady.to;
+      const steadyCopies = settled.copies.filter(inSteady);
+      console.log(`${cam} steady window: ${steadyCopies.length} edge segment(s) uploaded, ${settled.missed.filter(inSteady).length} missed by live`);
+      expect(steadyCopies.map((x) => x.startMs).sort()).toEqual(settled.missed.filter(inSteady).map((x) => x.startMs).sort());
+      expect(steadyCopies.length).toBeLessThanOrEqual(1);
+      const during = settled.copies.filter((x) => x.startMs >= cutAt - 2000);
+      const missedDuring = settled.missed.filter((x) => x.startMs >= cutAt - 2000);
+      console.log(`${cam} outage ${restoredAt - cutAt} ms: edge segments live missed ${missedDuring.length}, backfilled ${during.length}`);
+      // Exactly the segments live missed, by start and hash: none it carried, none left out.
+      expect(during.map((x) => `${x.startMs}/${x.sha256}`).sort()).toEqual(missedDuring.map((x) => `${x.startMs}/${x.sha256}`).sort());
+      // …which is the outage window: every edge segment inside it, and not much more (1 s segments).
+      const inside = cams.filter((s) => s.startMs >= cutAt && s.endMs <= restoredAt);
+      for (const s of inside) expect(during.some((x) => x.startMs === s.startMs)).toBe(true);
+      expect(during.length).toBeLessThanOrEqual(inside.length + 8); // detection and live restart at the edges of the window
+    }
     // Each segment committed once.
-    expect(await commits(siteId)).toBe(settled.copies.length);
+    expect(await commits(siteId)).toBe(copiesTotal);
   });
 });

@@ -91,6 +91,7 @@ export class UplinkSender {
       this.running = true;
       this.stats.active = true;
       this.unreach = this.o.reach?.onUp((u) => {
+        if (!u.outage) return;
         const c = this.current;
         const now = this.o.clock.now();
         // Waiting to retry: now. An attempt from before (its SYN waits for TCP's retransmission),
@@ -98,7 +99,7 @@ export class UplinkSender {
         if (!c) {
           this.kicked = true;
           this.wake?.();
-        } else if ((!c.connected() && now - c.openedAt > 1000) || (c.connected() && u.outage && now - c.lastProgress() > 1000)) {
+        } else if ((!c.connected() && now - c.openedAt > 1000) || (c.connected() && now - c.lastProgress() > 1000)) {
           this.kicked = true;
           c.drop("central is reachable again");
         }

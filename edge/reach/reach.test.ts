@@ -55,7 +55,7 @@ test("lost: probes until a fresh connection gets through, then one 'up' with out
   expect(reach.stats.runs).toBe(1);
 });
 
-test("suspect on a working link: 'up' without outage (nobody drops a working connection), rate-limited", async () => {
+test("suspect on a working link: 'up' without outage (nobody drops a working connection); runs are rate-limited", async () => {
   const server = await listen();
   const reach = new Reachability({ url: `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`, log, intervalMs: 100 });
   cleanups.push(() => reach.stop());
@@ -66,7 +66,12 @@ test("suspect on a working link: 'up' without outage (nobody drops a working con
   reach.suspect("again at once");
   expect(reach.probing).toBe(false); // at most one suspect run per 2 s
   expect(reach.stats.runs).toBe(1);
-  reach.lost("a real failure is never rate-limited");
+  // A component failing right after central was found reachable fails for its own reasons
+  // (a broker refusing it): no probe run, no "up", its own backoff applies.
+  reach.lost("mqtt: connection refused by the broker");
+  expect(reach.probing).toBe(false);
+  await Bun.sleep(2100);
+  reach.lost("later: a failure starts a run again");
   expect(reach.probing).toBe(true);
 });
 

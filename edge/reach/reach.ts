@@ -9,10 +9,11 @@
  *
  * The first probe that connects ends the run and tells every listener `up`, with
  * `outage: true` when some probe of the run failed or is still unanswered while a later one got
- * through (the link was really down). Listeners then
- * retry at once with their backoff reset; with `outage`, they also drop connections that made
- * no progress through it. A run that saw no failure (the link is fine, just slow) never makes
- * anyone drop a working connection. After 10 minutes of outage, probes slow to every 2 s.
+ * through (the link was really down). On an outage's end listeners retry at once with their
+ * backoff reset and drop connections that made no progress through it. A run that saw no
+ * failure (the link is fine, just slow, or a component's failure is its own) changes nothing:
+ * nobody drops a working connection or skips its backoff. After 10 minutes of outage, probes
+ * slow to every 2 s.
  */
 import net from "node:net";
 import type { Logger } from "../../lib/log/index.ts";
@@ -55,8 +56,13 @@ export class Reachability {
     return () => this.listeners.delete(fn);
   }
 
-  /** A connection to central failed or closed: probe until a fresh one gets through. */
+  /**
+   * A connection to central failed or closed: probe until a fresh one gets through. Not again
+   * within 2 s of a run that found central reachable: then the failure is the component's own
+   * (a broker refusing, central answering errors), and its own backoff applies.
+   */
   lost(reason: string): void {
+    if (this.run || Date.now() - this.lastRunEnd < 2000) return;
     this.start(reason);
   }
 

@@ -175,16 +175,16 @@ export class EdgeTransfer {
   }
 
   /**
-   * Central is reachable (again): poll now with the backoff reset; a poll or upload that has
-   * not moved since before an outage is dropped for a fresh connection (the old one waits for
-   * TCP's backed-off retransmission). Without an outage, only a failed poll is retried early.
+   * An outage ended: poll now with the backoff reset; a poll or upload that has not moved since
+   * before it is dropped for a fresh connection (the old one waits for TCP's backed-off
+   * retransmission timer).
    */
   private reachable(u: ReachUp): void {
-    if (this.stopped) return;
+    if (this.stopped || !u.outage) return;
     const now = Date.now();
     this.kick = true;
-    if (this.pollAbort && now - this.pollStartedAt > 1000 && (u.outage || !this.connected)) this.pollAbort.abort();
-    if (u.outage) for (const w of this.workers) if (w.job && w.ac && now - w.lastMove > 1000) w.ac.abort();
+    if (this.pollAbort && now - this.pollStartedAt > 1000) this.pollAbort.abort();
+    for (const w of this.workers) if (w.job && w.ac && now - w.lastMove > 1000) w.ac.abort();
     this.pollNow();
   }
 

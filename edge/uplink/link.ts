@@ -50,9 +50,9 @@ export class Link {
   start(): void {
     this.stopped = false;
     this.unreach ??=
-      this.o.reach?.onUp(() => {
-        if (this.stopped || this.up) return;
-        // Central is reachable: try now, and give up an attempt that has waited since the outage.
+      this.o.reach?.onUp((u) => {
+        if (this.stopped || this.up || !u.outage) return;
+        // An outage ended: try now, and give up an attempt that has waited since the outage.
         this.backoff = this.o.backoffMinMs ?? 500;
         if (this.client && Date.now() - this.attemptAt < 1000) return;
         this.abandon();
