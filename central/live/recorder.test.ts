@@ -45,10 +45,24 @@ test("fragments dropped on the way (slow link) close the live segment: the hole 
   live.close();
 });
 
-test("skipped(): media time exactly, the capture clock with slack", () => {
-  const last = { mediaEnd: 1000, capturedAt: 50_000 };
-  expect(skipped(last, { startMs: 1000, durationMs: 500, capturedAt: 50_500 })).toBe(false);
-  expect(skipped(last, { startMs: 1000, durationMs: 500, capturedAt: 52_000 })).toBe(false); // jitter
-  expect(skipped(last, { startMs: 2000, durationMs: 500, capturedAt: 51_500 })).toBe(true); // media jumped 1 s
-  expect(skipped(last, { startMs: 1000, durationMs: 500, capturedAt: 54_000 })).toBe(true); // re-based by the hub, 4 s later
+test("skipped(): media time exactly, and the hub's re-based jumps; capture-clock lag is not a hole", () => {
+  const last = { mediaEnd: 1000 };
+  expect(skipped(last, { startMs: 1000 })).toBe(false);
+  expect(skipped(last, { startMs: 1030 })).toBe(false); // rounding
+  expect(skipped(last, { startMs: 2000 })).toBe(true); // media jumped 1 s
+  expect(skipped(last, { startMs: 1000, rebased: true })).toBe(true); // a longer jump the hub made look continuous
+});
+
+test("the hub marks a jump it re-bases", async () => {
+  const live = new CentralLive({ clock: systemClock, log, requester: { request: async () => undefined } });
+  const hub = live.hub("s1", "cam9", "main");
+  hub.publishInit(media.init);
+  const seen: { rebased?: boolean }[] = [];
+  hub.listen((e) => e.type === "fragment" && seen.push(e.fragment));
+  const f = (n: number) => fragmentAt(media, n);
+  hub.publishFragment(f(0).bytes, f(0).info);
+  hub.publishFragment(f(1).bytes, f(1).info);
+  hub.publishFragment(f(30).bytes, f(30).info); // ~10 s later in media time
+  expect(seen.map((x) => x.rebased === true)).toEqual([false, false, true]);
+  live.close();
 });

@@ -31,8 +31,8 @@ export class LiveRecorder {
     const writer = this.store.writer(centralCameraId, stream);
     const hub = this.live.hub(siteId, cameraId, stream);
     let needInit = true;
-    /** End of the last fragment written: media time (hub timeline) and the edge's capture clock. */
-    let last: { mediaEnd: number; capturedAt: number } | null = null;
+    /** End of the last fragment written, on the hub's media timeline. */
+    let last: { mediaEnd: number } | null = null;
     let chain = Promise.resolve();
     const q = (fn: () => Promise<void> | void) => {
       chain = chain.then(fn).catch((e) => this.log.error("live recording write failed", { key, err: e as Error }));
@@ -51,7 +51,7 @@ export class LiveRecorder {
           q(() => writer.end("stall", `live fragments missing before ${new Date(f0.capturedAt).toISOString()} (slow link)`));
           needInit = true;
         }
-        last = { mediaEnd: f0.startMs + f0.durationMs, capturedAt: f0.capturedAt };
+        last = { mediaEnd: f0.startMs + f0.durationMs };
         if (needInit) {
           needInit = false;
           q(() => writer.init(init.bytes, init.info));
@@ -90,11 +90,11 @@ export class LiveRecorder {
 
 /**
  * Did fragments go missing between `last` and `f`? The hub keeps media time running across a
- * jump of up to 3 s (a longer one it re-bases to look continuous), so both clocks are checked:
- * media time exactly, the edge's capture clock with 2.5 s of slack for its jitter.
+ * jump of up to 3 s (seen here exactly) and marks a longer one it re-based to look continuous.
+ * (Not the capture clock: on a loaded edge it lags by seconds while nothing is missing.)
  */
-export function skipped(last: { mediaEnd: number; capturedAt: number }, f: { startMs: number; durationMs: number; capturedAt: number }): boolean {
-  return f.startMs > last.mediaEnd + 50 || f.capturedAt - last.capturedAt > f.durationMs + 2500;
+export function skipped(last: { mediaEnd: number }, f: { startMs: number; rebased?: boolean }): boolean {
+  return f.startMs > last.mediaEnd + 50 || f.rebased === true;
 }
 
 /** The store wants FragmentInfo; the hub's fragment is already parsed and re-timed. */
