@@ -128,6 +128,15 @@ describe("after-link-down and both with live recording at central", () => {
     await Bun.sleep(6000); // live back, recording on central again
     await edge.send("stop");
     const dump = await edge.dump();
+    // Live drains what it still had queued (the link was busy with backfill), then the planner is idle.
+    let lastIn = -1;
+    await until("live at central caught up", async () => {
+      const l = await c.api<{ streams: { key: string; fragmentsIn: number }[] }>("GET", "/api/v1/live");
+      const n = l.body.streams.filter((x) => x.key.startsWith(`${siteId}.`)).reduce((a, x) => a + x.fragmentsIn, 0);
+      const same = n === lastIn;
+      lastIn = n;
+      return same;
+    }, 60_000, 2000);
     await until("backfill done", async () => {
       const t = await c.api<{ queue: { items: number } }>("GET", `/api/v1/sites/${siteId}/transfer`);
       const d = await edge.dump();

@@ -49,6 +49,9 @@ test("the open live segment counts up to its last received fragment", async () =
   expect(h.awaitingLive(seg(base, -1000, 4000))).toBe(false);
   // Far ahead of the last fragment (live stuck for longer than LIVE_LAG_MS): not awaited.
   expect(h.awaitingLive(seg(base, 25_000, 26_000))).toBe(false);
+  // Live that stopped receiving (an uplink that only pings) is not waited for forever.
+  clock.set(live.endMs + 20_000);
+  expect((await holdings(store, "s1.cam1", "main", base, base + 10_000)).awaitingLive(next)).toBe(false);
   // The merged timeline's central side: the open segment up to its last fragment.
   expect(h.clip(base - 5000, base + 10_000)).toEqual([{ startMs: base, endMs: live.endMs }]);
   await w.end("stopped");

@@ -27,8 +27,9 @@ export interface EdgeSpan extends Span {
 export const SEAM_MS = 100;
 /**
  * An edge segment that ends after central's last live fragment is left to live (not planned)
- * only while live is this close behind; a live copy stuck for longer has stopped carrying it
- * (the central uplink watchdog closes a dead uplink after 6 s, which then shows as a hole).
+ * only while live is this close behind — behind the segment's end and behind now. A live copy
+ * that stopped receiving (a dead uplink is closed after 6 s and shows as a hole; an uplink that
+ * only pings never does) stops being waited for after this long.
  */
 export const LIVE_LAG_MS = 15_000;
 
@@ -38,6 +39,8 @@ export class Holdings {
     readonly segments: SegmentRecord[],
     /** Union of `segments`, joined across seams ≤ SEAM_MS, sorted. */
     readonly ranges: Span[],
+    /** Central's clock when read. */
+    readonly nowMs: number,
   ) {}
 
   /** The live recording's open segment, if central is recording this stream right now. */
@@ -65,7 +68,7 @@ export class Holdings {
    */
   awaitingLive(s: EdgeSpan): boolean {
     const live = this.live;
-    if (!live || s.endMs - live.endMs > LIVE_LAG_MS) return false;
+    if (!live || s.endMs - live.endMs > LIVE_LAG_MS || this.nowMs - live.endMs > LIVE_LAG_MS) return false;
     const tol = tolerance(s);
     const run = this.ranges.find((r) => r.startMs <= live.startMs && r.endMs >= live.endMs);
     return !!run && run.startMs <= s.startMs + tol;
@@ -86,7 +89,7 @@ export async function holdings(store: MediaStore, centralCameraId: string, strea
   // Reach back far enough to see a long (live or edge) segment that started before the window.
   const back = Math.max(120_000, 2 * store.segmentDurationMs);
   const segs = (await store.segments({ cameraId: centralCameraId, stream, fromMs: fromMs - back, toMs: toMs + 1000 })).sort((a, b) => a.startMs - b.startMs);
-  return new Holdings(segs, union(segs));
+  return new Holdings(segs, union(segs), store.clock.now());
 }
 
 export function union(segs: Span[]): Span[] {
