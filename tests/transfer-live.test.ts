@@ -173,7 +173,9 @@ describe("after-link-down and both with live recording at central", () => {
       // …which is the outage window: every edge segment inside it, and not much more (1 s segments).
       const inside = cams.filter((s) => s.startMs >= cutAt && s.endMs <= restoredAt);
       for (const s of inside) expect(during.some((x) => x.startMs === s.startMs)).toBe(true);
-      expect(during.length).toBeLessThanOrEqual(inside.length + 8); // detection and live restart at the edges of the window
+      // Around it: live restarting after the restore while the backfill shares the link (the old
+      // planner re-sent every segment here, ~50).
+      expect(during.length).toBeLessThanOrEqual(inside.length + 12);
     }
     // Each segment committed once.
     expect(await commits(siteId)).toBe(copiesTotal);
