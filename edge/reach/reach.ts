@@ -3,9 +3,10 @@
  * progress (`suspect`: bytes queued and nothing acknowledged) starts a probe run: a fresh TCP
  * connection to central's federation listener every `intervalMs` (500 ms), each given
  * `timeoutMs` (3 s; a slow answer from a loaded host is not an outage) — a SYN costs ~60 bytes,
- * and a connection that gets through is closed at once, before TLS. Fresh connections matter: after an outage, a connection opened during it
- * waits for its SYN retransmission (1, 3, 7, 15 s …) and an old one for its backed-off
- * retransmission timer, while a new SYN gets through in one round trip.
+ * and a connection that gets through is closed at once, before TLS. Fresh connections matter:
+ * after an outage, a connection opened during it waits for its SYN retransmission (1, 3, 7,
+ * 15 s …) and an old one for its backed-off retransmission timer, while a new SYN gets through
+ * in one round trip. A new run does not start within 2 s of one that found central reachable.
  *
  * The first probe that connects ends the run and tells every listener `up`, with
  * `outage: true` when some probe of the run failed or is still unanswered while a later one got
