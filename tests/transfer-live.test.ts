@@ -127,6 +127,10 @@ describe("after-link-down and both with live recording at central", () => {
     expect(view.bytesPerSecond!).toBeLessThan((RATE / 8) * 1.5); // not above the link
     await Bun.sleep(6000); // live back, recording on central again
     await edge.send("stop");
+    // The test's own end of recording (then edge-only) is not an outage: its last seconds, where
+    // central's live copy ends a little before or after the edge's (each anchors its own timeline),
+    // are left out of the comparison.
+    const tailFrom = Date.now() - 3000;
     const dump = await edge.dump();
     // Live drains what it still had queued (the link was busy with backfill), then the planner is idle.
     let lastIn = -1;
@@ -146,21 +150,25 @@ describe("after-link-down and both with live recording at central", () => {
     expect((await c.api("PUT", `/api/v1/sites/${siteId}/policy`, { options: ["edge-only"] })).status).toBe(200);
     let copiesTotal = 0;
     for (const cam of CAMS) {
-      const cams = dump.cams[cam]!;
+      const all = dump.cams[cam]!;
+      const cams = all.filter((x) => x.startMs < tailFrom);
       let last = "";
       const settled = await until(`every ${cam} segment at central (live or backfilled)`, async () => {
-        const { copies, liveSegs } = split(await centralSegments(c, `${siteId}.${cam}`), cams);
-        const missed = notCoveredByLive(cams, liveSegs);
+        const held = split(await centralSegments(c, `${siteId}.${cam}`), all);
+        const copies = held.copies.filter((x) => x.startMs < tailFrom);
+        const missed = notCoveredByLive(cams, held.liveSegs);
         const copied = new Set(copies.map((x) => x.startMs));
-        last = `missed by live ${missed.length}, copies ${copies.length}`;
+        last = `missed by live ${missed.length}, copies ${copies.length}; missed and not copied: ${missed.filter((m) => !copied.has(m.startMs)).map((m) => `${m.startMs - cutAt}..${m.endMs - cutAt} ms after the cut`).join(", ")}`;
         return missed.every((s) => copied.has(s.startMs)) ? { copies, missed } : false;
       }, 30_000, 500).catch((err) => {
         throw new Error(`${(err as Error).message}: ${last}`);
       });
       copiesTotal += settled.copies.length;
       // No outage: nothing live carried was uploaded (a segment live really missed — fragments
-      // dropped on a loaded machine — may be, and must be: the sets are equal), so ~0 uploads.
-      const inSteady = (x: { startMs: number }) => x.startMs >= steady.from && x.startMs < steady.to;
+      // dropped on a loaded machine — would be, and must be: the sets are equal), so ~0 uploads.
+      // The window's last seconds are left out: the cut follows at once, and the segment it
+      // interrupts is rightly backfilled.
+      const inSteady = (x: { startMs: number; endMs: number }) => x.startMs >= steady.from && x.endMs <= steady.to - 2000;
       const steadyCopies = settled.copies.filter(inSteady);
       console.log(`${cam} steady window: ${steadyCopies.length} edge segment(s) uploaded, ${settled.missed.filter(inSteady).length} missed by live`);
       expect(steadyCopies.map((x) => x.startMs).sort()).toEqual(settled.missed.filter(inSteady).map((x) => x.startMs).sort());
@@ -177,7 +185,10 @@ describe("after-link-down and both with live recording at central", () => {
       // planner re-sent every segment here, ~50).
       expect(during.length).toBeLessThanOrEqual(inside.length + 12);
     }
-    // Each segment committed once.
-    expect(await commits(siteId)).toBe(copiesTotal);
+    // Each segment committed once (the tail included).
+    let copiesAll = 0;
+    for (const cam of CAMS) copiesAll += split(await centralSegments(c, `${siteId}.${cam}`), dump.cams[cam]!).copies.length;
+    expect(await commits(siteId)).toBe(copiesAll);
+    expect(copiesAll).toBeGreaterThanOrEqual(copiesTotal);
   });
 });
