@@ -27,10 +27,11 @@ import { PidFile, StreamIngest, type StreamState, type StreamStatus } from "./in
 import { loadIdentity, signerCache, startRenewal, type Identity } from "./identity/index.ts";
 import { CustodyRecorder, evidencePackage, unknownRevocations, type CustodySigner } from "../lib/custody/index.ts";
 import { startUplink, type CommandHandler, type Uplink } from "./uplink/index.ts";
-import { startEdgeTransfer, type EdgeTransferHandle } from "./transfer/index.ts";
+import { mountTransfers, startEdgeTransfer, type EdgeTransferHandle } from "./transfer/index.ts";
 import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";
 import type { DesiredConfig } from "../federation/protocol/index.ts";
 import { EdgeLive } from "./live/index.ts";
+import { Reachability } from "./reach/index.ts";
 import { requireSession, type Sessions } from "../lib/auth/index.ts";
 import { websocket as honoWebsocket } from "hono/bun";
 import { mountWeb } from "../web/serve.ts";
@@ -313,6 +314,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   let renewal: { stop(): void } | undefined;
   let identity = await loadIdentity(config.dataDir);
   signingIdentity = identity;
+  // One "central reachable again" signal for MQTT, transfers and live (edge/reach).
+  const reach = identity ? new Reachability({ url: () => identity!.federationUrl, log: log.child({ component: "reach" }) }) : undefined;
   const makeUplink = (identity: Identity) =>
     startUplink({
       dataDir: config.dataDir,
@@ -358,6 +361,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       log: log.child({ component: "uplink" }),
       intervals: { healthMs: config.federation.healthIntervalMs },
       outboxMaxBytes: config.federation.outboxMaxBytes,
+      reach,
     });
   const makeTransfer = (id: Identity) =>
     startEdgeTransfer({
@@ -369,12 +373,13 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       link: transfer?.link ?? config.federation.link,
       clock,
       log: log.child({ component: "transfer" }),
+      reach,
     });
   if (identity) {
     transfer = await makeTransfer(identity);
     uplink = await makeUplink(identity);
     // Live uplinks dial central's federation listener with the current identity (it rotates).
-    live.setUplinkTarget({ url: () => identity!.federationUrl, tls: () => ({ ca: identity!.caPem, cert: identity!.certPem, key: identity!.keyPem }) });
+    live.setUplinkTarget({ url: () => identity!.federationUrl, tls: () => ({ ca: identity!.caPem, cert: identity!.certPem, key: identity!.keyPem }), ...(reach ? { reach } : {}) });
     renewal = startRenewal(config.dataDir, {
       clock,
       log: log.child({ component: "identity" }),
@@ -466,6 +471,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       const parts = app as { app?: Hono; sessions?: Sessions };
       if (parts.app && parts.sessions) live.mount(parts.app, requireSession(parts.sessions) as never, parts.sessions);
       if (parts.app && parts.sessions) events.mount(parts.app, requireSession(parts.sessions) as never);
+      if (parts.app && parts.sessions) mountTransfers(parts.app, requireSession(parts.sessions) as never, () => transfer?.status() ?? null);
       // the reduced web client for on-site use; last, because its page fallback answers every GET outside /api/
       if (parts.app) mountWeb(parts.app, { role: "edge" });
       // The OpenAPI document lists every route the assembled app serves, or the edge does not start.
@@ -527,6 +533,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         await retentionBusy?.catch(() => undefined);
         await transfer?.stop();
         await uplink?.stop();
+        reach?.stop();
         await store.close(); // the last segments' commits still reach custody (observer)
         await custody.idle();
         custody.close();

@@ -339,4 +339,22 @@ describe("reduced web client served by an edge", () => {
     await writeFile(path.join(ART, "export-ffprobe.json"), probe.stdout);
     await page.close();
   }, 90_000);
+
+  test("Transfers panel: the edge's own upload queue, link and rate, fed by a retrieval from central", async () => {
+    const e = demo.info.edges[0]!;
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await login(page, e.url, e.user, e.password);
+    await page.getByRole("link", { name: "Transfers" }).click();
+    const summary = page.locator("[data-transfer-summary]");
+    await waitFor(async () => ((await summary.textContent()) ?? "").includes("central reachable"), 15_000, "the panel to show central reachable");
+    // Central asks for cam1's recording so far: the edge uploads its closed (60 s) segments and the panel shows what it sent.
+    const to = Date.now();
+    await json(central + "/api/v1/retrievals", { method: "POST", token: adminToken, body: JSON.stringify({ cameraId: `${e.siteId}.cam1`, from: new Date(to - 600_000).toISOString(), to: new Date(to).toISOString(), priority: "request" }) });
+    await waitFor(async () => /This month \(\d{4}-\d\d\): \w[\w-]* \d/.test((await page.locator(".page").textContent()) ?? ""), 90_000, "bytes sent this month on the panel");
+    const api = await json<{ enrolled: boolean; usage: { byLink: Record<string, number> } }>(`${e.url}/api/v1/transfers`, { token: (await json<{ token: string }>(e.url + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: e.user, password: e.password }) })).token });
+    expect(api.enrolled).toBe(true);
+    expect(Object.values(api.usage.byLink).reduce((a, b) => a + b, 0)).toBeGreaterThan(10_000);
+    await shot(page, "13-edge-transfers");
+    await page.close();
+  }, 120_000);
 });

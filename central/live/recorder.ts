@@ -3,6 +3,9 @@
  * hub's fragments into central's MediaStore (lib/store, the same crash-safe code as the edge)
  * under the central camera id. While recording, the stream is held wanted (uplink stays up).
  * A lost uplink closes the segment and opens a gap with a reason; backfill fills it later.
+ * So do fragments that never arrived (a slow link makes the edge skip to the next keyframe):
+ * a recording that silently ran across them would count as held at central
+ * (central/transfer/holdings.ts) and the missing seconds would never be backfilled.
  */
 import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore } from "../../lib/store/index.ts";
@@ -28,6 +31,8 @@ export class LiveRecorder {
     const writer = this.store.writer(centralCameraId, stream);
     const hub = this.live.hub(siteId, cameraId, stream);
     let needInit = true;
+    /** End of the last fragment written, on the hub's media timeline. */
+    let last: { mediaEnd: number } | null = null;
     let chain = Promise.resolve();
     const q = (fn: () => Promise<void> | void) => {
       chain = chain.then(fn).catch((e) => this.log.error("live recording write failed", { key, err: e as Error }));
@@ -36,9 +41,17 @@ export class LiveRecorder {
       if (e.type === "init") {
         q(() => writer.init(e.init.bytes, e.init.info));
         needInit = false;
+        last = null;
       } else if (e.type === "fragment") {
         const init = hub.initSegment;
         if (!init) return;
+        const f0 = e.fragment;
+        if (last && !needInit && skipped(last, f0)) {
+          // Fragments were dropped on the way: close the segment here so the hole shows.
+          q(() => writer.end("stall", `live fragments missing before ${new Date(f0.capturedAt).toISOString()} (slow link)`));
+          needInit = true;
+        }
+        last = { mediaEnd: f0.startMs + f0.durationMs };
         if (needInit) {
           needInit = false;
           q(() => writer.init(init.bytes, init.info));
@@ -47,6 +60,7 @@ export class LiveRecorder {
         q(() => writer.fragment(f.bytes, { ...hubInfo(f) }, f.capturedAt));
       } else {
         needInit = true;
+        last = null;
         // "stall": the live copy stopped receiving (link down, edge gone); detail says why.
         q(() => writer.end(e.reason === "stopped" ? "stopped" : "stall", e.detail ?? e.reason));
       }
@@ -72,6 +86,15 @@ export class LiveRecorder {
   async stopAll(): Promise<void> {
     for (const s of [...this.active.values()]) await s();
   }
+}
+
+/**
+ * Did fragments go missing between `last` and `f`? The hub keeps media time running across a
+ * jump of up to 3 s (seen here exactly) and marks a longer one it re-based to look continuous.
+ * (Not the capture clock: on a loaded edge it lags by seconds while nothing is missing.)
+ */
+export function skipped(last: { mediaEnd: number }, f: { startMs: number; rebased?: boolean }): boolean {
+  return f.startMs > last.mediaEnd + 50 || f.rebased === true;
 }
 
 /** The store wants FragmentInfo; the hub's fragment is already parsed and re-timed. */

@@ -27,6 +27,8 @@ import {
 import type { Db } from "../db.ts";
 import type { Sites } from "../sites/index.ts";
 import type { Receiver } from "./receiver.ts";
+import { holdings } from "./holdings.ts";
+import { Goodput } from "../../lib/goodput.ts";
 
 export type RetrievalState = "queued" | "running" | "done" | "partial" | "cancelled" | "failed";
 
@@ -94,7 +96,7 @@ const CONTINUOUS = ["after-link-down", "both", "central-only"] as const;
 export class Engine {
   private waiters = new Set<() => void>();
   private usage = new Map<string, number>();
-  private rate = new Map<string, { at: number; bps: number }>();
+  private goodput = new Map<string, Goodput>();
   private live = new Map<string, () => Promise<void>>();
   private lastLink = new Map<string, string>();
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -112,15 +114,10 @@ export class Engine {
     d.receiver.onBytes = (site, link, n) => {
       const k = `${site}\u0000${budgetMonth(d.clock.now())}\u0000${link}`;
       this.usage.set(k, (this.usage.get(k) ?? 0) + n);
-      const r = this.rate.get(site);
-      const now = d.clock.now();
-      // Exponentially weighted goodput per site: the ETA and deadline estimates use it.
-      if (!r) this.rate.set(site, { at: now, bps: 0 });
-      else if (now > r.at) {
-        const inst = (n * 1000) / Math.max(1, now - r.at);
-        const a = Math.min(1, (now - r.at) / 5000);
-        this.rate.set(site, { at: now, bps: r.bps * (1 - a) + inst * a });
-      }
+      // Measured goodput per site (lib/goodput.ts): the ETA and deadline estimates use it.
+      let g = this.goodput.get(site);
+      if (!g) this.goodput.set(site, (g = new Goodput()));
+      g.add(d.clock.now(), n);
     };
     d.receiver.onCommit = () => this.wake();
   }
@@ -179,26 +176,15 @@ export class Engine {
     return r[0]?.h ? Number(r[0].h) : null;
   }
 
-  /** Central's holdings for one camera stream around a window: exact copies and continuous ranges (incl. live). */
-  private async holdings(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
-    const cid = centralCameraId(siteId, cameraId);
-    const segs = await this.d.store.segments({ cameraId: cid, stream, fromMs: fromMs - 120_000, toMs: toMs + 1000 });
-    // Union of what central holds, joined only across tiny seams (not the timeline's 1.5 s):
-    // a missing 1 s segment between two held ones is a hole, not "continuous".
-    const ranges: { startMs: number; endMs: number }[] = [];
-    for (const c of [...segs].filter((x) => !x.open).sort((a, b) => a.startMs - b.startMs)) {
-      const last = ranges[ranges.length - 1];
-      if (last && c.startMs <= last.endMs + 100) last.endMs = Math.max(last.endMs, c.endMs);
-      else ranges.push({ startMs: c.startMs, endMs: c.endMs });
-    }
+  /** What central holds around a window (holdings.ts), plus the segments the edge reported lost. */
+  private async heldAt(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
+    const h = await holdings(this.d.store, centralCameraId(siteId, cameraId), stream, fromMs, toMs);
     const lost = await this.d.db.all<{ s: string }>(`SELECT start_ms AS s FROM tr_lost WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5`, [siteId, cameraId, stream, fromMs - 1000, toMs + 1000]);
     const lostSet = new Set(lost.map((l) => Number(l.s)));
     return {
-      has: (s: Seg): boolean => {
-        if (segs.some((c) => !c.open && c.startMs >= s.startMs && c.startMs < s.startMs + 1000 && c.bytes === s.bytes)) return true;
-        const tol = Math.min(500, (s.endMs - s.startMs) / 4);
-        return ranges.some((r) => r.startMs <= s.startMs + tol && r.endMs >= s.endMs - tol);
-      },
+      has: (s: Seg): boolean => h.has(s),
+      /** Neither held nor on its way by live: the edge must send it. */
+      wanted: (s: Seg): boolean => !h.has(s) && !lostSet.has(s.startMs) && !h.awaitingLive(s),
       lost: (s: Seg): boolean => lostSet.has(s.startMs),
     };
   }
@@ -222,9 +208,9 @@ export class Engine {
       const from = continuous === "after-link-down" && !sched ? sinceMs : 0;
       const segs = await this.mirrorSegs(siteId, cam, eff.stream, from, now + 1);
       if (!segs.length) continue;
-      const h = await this.holdings(siteId, cam, eff.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
+      const h = await this.heldAt(siteId, cam, eff.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
       for (const s of segs) {
-        if (h.has(s) || h.lost(s)) continue;
+        if (!h.wanted(s)) continue;
         if (sched) add(s, "scheduled", eff.scheduleLinks);
         if (continuous) add(s, "backfill", null);
       }
@@ -236,8 +222,8 @@ export class Engine {
     for (const j of jobs) {
       const segs = await this.mirrorSegs(siteId, j.camera_id, j.stream, Number(j.from_ms), Number(j.to_ms));
       if (!segs.length) continue;
-      const h = await this.holdings(siteId, j.camera_id, j.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
-      for (const s of segs) if (!h.has(s) && !h.lost(s)) add(s, j.priority, null);
+      const h = await this.heldAt(siteId, j.camera_id, j.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
+      for (const s of segs) if (h.wanted(s)) add(s, j.priority, null);
     }
     const items: (WorkItem & { atRisk: boolean; endMs: number })[] = [];
     const horizons = new Map<string, number | null>();
@@ -290,12 +276,18 @@ export class Engine {
     return items;
   }
 
+  /** Measured goodput of the site's link in bytes/s, or null before anything moved lately. */
+  goodputOf(siteId: string): number | null {
+    return this.goodput.get(siteId)?.bytesPerSecond(this.d.clock.now()) ?? null;
+  }
+
+  /** For the deadline walk: the measured goodput, else the link's cap, else 2 Mbit/s. */
   private async expectedRate(siteId: string, policy: SitePolicy | null): Promise<number> {
-    const seen = this.rate.get(siteId)?.bps ?? 0;
+    const seen = this.goodputOf(siteId);
     const link = this.lastLink.get(siteId) ?? "unknown";
     const cap = linkProfile(policy, link).rateBitsPerSecond;
     const capBps = cap ? cap / 8 : 0;
-    return Math.max(1, seen > 1000 ? seen : capBps || 250_000);
+    return Math.max(1, seen ?? (capBps || 250_000));
   }
 
   private async alarmOnce(key: string, siteId: string, cameraId: string, data: Record<string, unknown>): Promise<void> {
@@ -423,7 +415,7 @@ export class Engine {
   private async progress(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
     const segs = await this.mirrorSegs(siteId, cameraId, stream, fromMs, toMs);
     if (!segs.length) return { total: 0, done: 0, missing: 0, lost: 0 };
-    const h = await this.holdings(siteId, cameraId, stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
+    const h = await this.heldAt(siteId, cameraId, stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
     let total = 0;
     let done = 0;
     let missing = 0;
@@ -449,7 +441,8 @@ export class Engine {
     const state = r.state as RetrievalState;
     const p = this.d.sites() ? await this.progress(siteId, cameraId, stream, fromMs, toMs) : { total: 0, done: 0, missing: 0, lost: 0 };
     const active = state === "queued" || state === "running";
-    const bps = this.rate.get(siteId)?.bps ?? 0;
+    // ETA from the link's measured goodput (never from its cap); unknown until bytes move.
+    const bps = this.goodputOf(siteId) ?? 0;
     const cid = centralCameraId(siteId, cameraId);
     return {
       id: r.id!,
@@ -594,7 +587,7 @@ export class Engine {
         };
       }),
       queue: { items: items.length, bytes: items.reduce((a, i) => a + i.bytes - i.offset, 0), byClass, atRisk: items.filter((i) => i.atRisk).length },
-      goodputBytesPerSecond: Math.round(this.rate.get(siteId)?.bps ?? 0),
+      goodputBytesPerSecond: Math.round(this.goodputOf(siteId) ?? 0),
       /** Receiver counters since central started (all sites). */
       receiver: { ...this.d.receiver.stats },
       commits: Number((await this.d.db.all<{ n: string }>(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`, [siteId]))[0]?.n ?? 0),
@@ -698,6 +691,6 @@ export class Engine {
   /** What central holds for a camera (the central timeline's "central" side). */
   async centralRanges(centralId: string, stream: string, fromMs: number, toMs: number): Promise<{ startMs: number; endMs: number }[]> {
     if (stream !== "main" && stream !== "sub") return [];
-    return (await this.d.store.timeline({ cameraId: centralId, stream, fromMs, toMs }, { segments: false })).ranges;
+    return (await holdings(this.d.store, centralId, stream, fromMs, toMs)).clip(fromMs, toMs);
   }
 }

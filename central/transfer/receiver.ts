@@ -18,6 +18,7 @@ import { centralCameraId as centralCameraIdOf } from "../../federation/protocol/
 import type { Db } from "../db.ts";
 import { decodeProof } from "../../lib/custody/index.ts";
 import { CustodyRefused, type ImportVerifier } from "../custody/index.ts";
+import { holdings } from "./holdings.ts";
 
 interface Meta {
   sha256: string;
@@ -79,10 +80,14 @@ export class Receiver {
     return p && p.meta.bytes === bytes ? p.verified : 0;
   }
 
-  /** Whether central's store already holds this edge segment (same start within 1 s, same hash or size). */
-  async have(siteId: string, cameraId: string, stream: StreamKind, startMs: number, sha256: string | null, bytes: number): Promise<boolean> {
-    const rows = await this.o.store.segments({ cameraId: centralCameraIdOf(siteId, cameraId), stream, fromMs: startMs, toMs: startMs + 1000 });
-    return rows.some((r) => r.startMs >= startMs && r.startMs < startMs + 1000 && !r.open && (sha256 ? r.sha256 === sha256 : r.bytes === bytes));
+  /**
+   * Whether central already holds this edge segment (holdings.ts): an exact copy (same start
+   * within 1 s, same hash), or — when the edge says where the segment ends — central footage
+   * covering it (a live recording that got there first).
+   */
+  async have(siteId: string, cameraId: string, stream: StreamKind, startMs: number, sha256: string | null, bytes: number, endMs: number | null = null): Promise<boolean> {
+    const h = await holdings(this.o.store, centralCameraIdOf(siteId, cameraId), stream, startMs, endMs ?? startMs + 1000);
+    return h.hasCopy(startMs, bytes, sha256) || (endMs !== null && endMs > startMs && h.has({ startMs, endMs, bytes }));
   }
 
   private async load(k: string): Promise<Partial | null> {
@@ -134,8 +139,10 @@ export class Receiver {
     /** This request carries at most the announced chunks. */
     const limit = Math.min(bytes, offset + hashes.length * chunkSize);
 
+    const endHeader = headers.get(H.endMs);
+    const endMs = endHeader !== null && /^\d+$/.test(endHeader) ? Number(endHeader) : null;
     const k = this.key(siteId, cameraId, stream, startMs);
-    if (await this.have(siteId, cameraId, stream, startMs, sha256, bytes)) {
+    if (await this.have(siteId, cameraId, stream, startMs, sha256, bytes, endMs)) {
       this.stats.alreadyHad++;
       await body?.cancel().catch(() => undefined);
       return { offset: bytes, committed: true };

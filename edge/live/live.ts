@@ -13,6 +13,7 @@ import { LiveHubs, liveSocketEvents, type HlsOptions, type HubOptions } from "..
 import { LiveRequest } from "../../lib/live/control.ts";
 import { notFound, badRequest } from "../../lib/http/problem.ts";
 import { UplinkSender, type SenderStats, type SenderTls } from "./sender.ts";
+import type { Reachability } from "../reach/index.ts";
 
 export interface EdgeLiveOptions {
   clock: Clock;
@@ -31,6 +32,8 @@ export interface UplinkTarget {
   tls: () => SenderTls;
   backoff?: { minMs?: number; maxMs?: number };
   stallMs?: number;
+  /** Shared "central reachable again" probe (edge/reach). */
+  reach?: Reachability;
 }
 
 export class EdgeLive {
@@ -92,6 +95,7 @@ export class EdgeLive {
         log: this.log.child({ camera: q.cameraId, stream: q.stream }),
         ...(this.target.backoff ? { backoff: this.target.backoff } : {}),
         ...(this.target.stallMs ? { stallMs: this.target.stallMs } : {}),
+        ...(this.target.reach ? { reach: this.target.reach } : {}),
       });
       this.senders.set(key, s);
     }

@@ -6,6 +6,10 @@
  * (it does when no viewer or recording needs the stream) or the lease ends.
  * A slow link never slows ingest: when the socket's queue passes a bound, fragments are
  * dropped until the next keyframe.
+ * A link outage does not use up the lease: central cannot refresh it while the link is down,
+ * so the uplink keeps trying (up to `maxOutageMs`) and, once through, runs for at least
+ * `graceAfterOutageMs` — central answers "stop" at once if it no longer needs the stream.
+ * With a Reachability (edge/reach) it reconnects the moment central is reachable again.
  */
 import tls from "node:tls";
 import { isIP } from "node:net";
@@ -13,6 +17,7 @@ import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { encodeFrame, type LiveFragment, type LiveHub } from "../../lib/live/index.ts";
 import { livePath } from "../../lib/live/control.ts";
+import type { Reachability } from "../reach/index.ts";
 
 export interface SenderTls {
   ca: string;
@@ -35,6 +40,13 @@ export interface SenderOptions {
   /** No progress writing for this long → the link is dead; default 8000 ms. */
   stallMs?: number;
   backoff?: { minMs?: number; maxMs?: number };
+  /** A connection not up (TLS done) after this long is given up; default 10 s (after an outage the reach signal replaces a stuck attempt much sooner). */
+  connectTimeoutMs?: number;
+  /** Keep reconnecting through an outage this long even if the lease ran out meanwhile; default 10 min. */
+  maxOutageMs?: number;
+  /** After an outage, the uplink runs at least this long (central refreshes the lease meanwhile); default 15 s. */
+  graceAfterOutageMs?: number;
+  reach?: Reachability;
   onStopped?: () => void;
 }
 
@@ -57,6 +69,13 @@ export class UplinkSender {
   private socket: tls.TLSSocket | undefined;
   private wake: (() => void) | undefined;
   private stopReason: string | undefined;
+  /** Since when the uplink has been cut off from central by the link (null while connected). */
+  private downSince: number | null = null;
+  /** The running connection: whether it is up and when it last made progress, and how to drop it. */
+  private current: { openedAt: number; connected: () => boolean; lastProgress: () => number; drop: (why: string) => void } | undefined;
+  /** The reachability signal ended the last attempt: reconnect at once, without backoff. */
+  private kicked = false;
+  private unreach: (() => void) | undefined;
   stats: SenderStats;
 
   constructor(private readonly o: SenderOptions) {
@@ -71,12 +90,35 @@ export class UplinkSender {
     if (!this.running) {
       this.running = true;
       this.stats.active = true;
+      this.unreach = this.o.reach?.onUp((u) => {
+        if (!u.outage) return;
+        const c = this.current;
+        const now = this.o.clock.now();
+        // Waiting to retry: now. An attempt from before (its SYN waits for TCP's retransmission),
+        // or a connection stuck since before the outage: dropped for a fresh one.
+        if (!c) {
+          this.kicked = true;
+          this.wake?.();
+        } else if ((!c.connected() && now - c.openedAt > 1000) || (c.connected() && now - c.lastProgress() > 1000)) {
+          this.kicked = true;
+          c.drop("central is reachable again");
+        }
+      });
       void this.loop().finally(() => {
         this.running = false;
         this.stats.active = false;
+        this.unreach?.();
         this.o.onStopped?.();
       });
     }
+  }
+
+  /** The lease holds, or the link is down and the outage is not too long to keep trying. */
+  private wanted(): boolean {
+    const now = this.o.clock.now();
+    if (this.stopReason) return false;
+    if (now < this.leaseUntil) return true;
+    return this.downSince !== null && now - this.downSince < (this.o.maxOutageMs ?? 600_000);
   }
 
   stop(reason: string): void {
@@ -91,13 +133,21 @@ export class UplinkSender {
     const minMs = this.o.backoff?.minMs ?? 500;
     const maxMs = this.o.backoff?.maxMs ?? 2000;
     let delay = minMs;
-    while (!this.stopReason && this.o.clock.now() < this.leaseUntil) {
+    while (this.wanted()) {
       const r = await this.session();
       if (r.kind === "stop") {
         this.o.log.info("live uplink stopped by central", { reason: r.reason });
         return;
       }
-      if (this.stopReason || this.o.clock.now() >= this.leaseUntil) break;
+      if (this.stopReason) break; // stopped on purpose (central's stop command, edge stopping)
+      this.downSince ??= this.o.clock.now();
+      if (this.kicked) {
+        this.kicked = false;
+        delay = minMs;
+        continue;
+      }
+      this.o.reach?.lost(`live uplink: ${r.reason}`);
+      if (!this.wanted()) break;
       if (r.sent) delay = minMs;
       this.o.log.warn("live uplink lost; reconnecting", { reason: r.reason, retryInMs: delay });
       await new Promise<void>((resolve) => {
@@ -107,7 +157,9 @@ export class UplinkSender {
           resolve();
         };
       });
-      delay = Math.min(maxMs, delay * 2);
+      this.wake = undefined;
+      delay = this.kicked ? minMs : Math.min(maxMs, delay * 2);
+      this.kicked = false;
     }
     this.o.log.info("live uplink ended", { reason: this.stopReason ?? "lease expired" });
   }
@@ -135,6 +187,7 @@ export class UplinkSender {
       let unlisten: (() => void) | undefined;
       let response = "";
       let waitKey = false;
+      const openedAt = this.o.clock.now();
       let lastProgress = this.o.clock.now();
       let lastWrite = this.o.clock.now();
       const maxQ = this.o.maxQueueBytes ?? 1 << 20;
@@ -144,6 +197,7 @@ export class UplinkSender {
         settled = true;
         clearInterval(timer);
         unlisten?.();
+        if (this.current === cur) this.current = undefined;
         this.stats.connected = false;
         socket.destroy();
         if (this.socket === socket) this.socket = undefined;
@@ -173,21 +227,33 @@ export class UplinkSender {
         this.stats.fragmentsSent++;
         sent = true;
       };
+      const cur = { openedAt, connected: () => this.stats.connected, lastProgress: () => lastProgress, drop: (why: string) => finish("lost", why) };
+      this.current = cur;
       const timer = setInterval(() => {
         const now = this.o.clock.now();
-        if (this.stopReason || now >= this.leaseUntil) {
+        if (socket.writableLength === 0) lastProgress = now;
+        // The lease ends the uplink only while the link works: a stuck one is an outage, not an end.
+        if (this.stopReason || (this.stats.connected && now >= this.leaseUntil && now - lastProgress < 2000)) {
           // Clean end: the terminating chunk tells central this was on purpose.
           if (!socket.destroyed) socket.end("0\r\n\r\n");
           finish("stop", this.stopReason ?? "lease expired");
           return;
         }
-        if (socket.writableLength === 0) lastProgress = now;
+        if (!this.stats.connected && now - openedAt > (this.o.connectTimeoutMs ?? 10_000)) return finish("lost", "connect timed out");
+        if (now - lastProgress > 1500) this.o.reach?.suspect("live uplink: no progress sending");
         if (now - lastProgress > stallMs) return finish("lost", `no progress sending for ${stallMs} ms`);
         if (this.stats.connected && now - lastWrite > (this.o.pingMs ?? 2000)) chunk(encodeFrame({ type: 3 }));
       }, 250);
       socket.on("drain", () => (lastProgress = this.o.clock.now()));
       socket.once("secureConnect", () => {
         this.stats.connected = true;
+        if (this.downSince !== null) {
+          // Back after an outage: run long enough for central to refresh the lease (or say stop).
+          this.downSince = null;
+          this.leaseUntil = Math.max(this.leaseUntil, this.o.clock.now() + (this.o.graceAfterOutageMs ?? 15_000));
+          this.stats.leaseUntil = this.leaseUntil;
+        }
+        this.o.reach?.reached();
         socket.write(
           `POST ${livePath(this.o.cameraId, this.o.stream)} HTTP/1.1\r\nHost: ${url.host}\r\ncontent-type: application/vnd.outpost.live\r\ntransfer-encoding: chunked\r\n\r\n`,
         );

@@ -14,6 +14,7 @@ import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore, SegmentRecord } from "../../lib/store/index.ts";
 import { encodeProof, proofFor } from "../../lib/custody/index.ts";
 import {
+  DEFAULT_CHUNK_SIZE,
   H,
   MAX_CHUNKS_PER_REQUEST,
   TRANSFER_VERSION,
@@ -28,6 +29,8 @@ import {
   type WorkItem,
 } from "../../federation/transfer/index.ts";
 import { TokenBucket } from "./bucket.ts";
+import { Goodput } from "../../lib/goodput.ts";
+import type { Reachability, ReachUp } from "../reach/index.ts";
 import { Usage } from "./state.ts";
 
 export interface EdgeTransferDeps {
@@ -53,6 +56,19 @@ export interface EdgeTransferDeps {
   /** Chunks per PUT (default and maximum MAX_CHUNKS_PER_REQUEST). */
   maxChunksPerRequest?: number;
   backoff?: { minMs?: number; maxMs?: number };
+  /** Shared "central reachable again" probe (edge/reach): resume polls and uploads at once when the link returns. */
+  reach?: Reachability;
+}
+
+export interface EdgeTransferQueueItem {
+  cameraId: string;
+  stream: string;
+  startMs: number;
+  endMs: number;
+  cls: string;
+  /** What central has committed of it (resume point). */
+  offset: number;
+  bytes: number;
 }
 
 export interface EdgeTransferStatus {
@@ -60,7 +76,14 @@ export interface EdgeTransferStatus {
   connected: boolean;
   queued: number;
   queuedBytes: number;
-  running: { segment: string; cls: string; offset: number; bytes: number }[];
+  /** Queued work by class (items, bytes still to send). */
+  byClass: Record<string, { items: number; bytes: number }>;
+  /** The first queued items, most urgent first (at most 100). */
+  queue: EdgeTransferQueueItem[];
+  /** Uploads running now; `offset` = bytes of the segment sent so far. */
+  running: { segment: string; cameraId: string; stream: string; startMs: number; cls: string; offset: number; bytes: number }[];
+  /** Measured upload goodput over the last seconds of sending (bytes/s); null when idle. */
+  bytesPerSecond: number | null;
   usage: { month: string; byLink: Record<string, number> };
   budgetBlocked: boolean;
   stats: { uploads: number; committed: number; bytesSent: number; preempted: number; interrupted: number; resent409: number; missing: number; released: number; probeAborts: number };
@@ -74,6 +97,9 @@ interface Worker {
   job: Job | null;
   preempt: boolean;
   sent: number;
+  /** The running PUT (to drop it when it is stuck through an outage) and when its body last moved. */
+  ac: AbortController | null;
+  lastMove: number;
 }
 
 const key = (i: { cameraId: string; stream: string; startMs: number }) => `${i.cameraId}/${i.stream}/${i.startMs}`;
@@ -98,8 +124,15 @@ export class EdgeTransfer {
   private wakeWorkers: (() => void)[] = [];
   private wakePoll: (() => void) | null = null;
   private pollAbort: AbortController | null = null;
+  private pollStartedAt = 0;
+  /** Central became reachable: the next failed/aborted poll retries at once. */
+  private kick = false;
+  private unreach: (() => void) | null = null;
   private loops: Promise<void>[] = [];
-  private chunkSize = 256 * 1024;
+  /** Central's chunk size from the last work answer (DEFAULT_CHUNK_SIZE until then). */
+  private chunkSize = DEFAULT_CHUNK_SIZE;
+  /** Bytes central acknowledged per PUT, over each PUT's own time (the edge's view of its link's goodput). */
+  private readonly rate = new Goodput();
   readonly stats = { uploads: 0, committed: 0, bytesSent: 0, preempted: 0, interrupted: 0, resent409: 0, missing: 0, released: 0, probeAborts: 0 };
 
   constructor(private readonly d: EdgeTransferDeps) {
@@ -134,15 +167,31 @@ export class EdgeTransfer {
     this.applyRate();
     const n = this.d.workers ?? 2;
     for (let i = 0; i < n; i++) {
-      const w: Worker = { job: null, preempt: false, sent: 0 };
+      const w: Worker = { job: null, preempt: false, sent: 0, ac: null, lastMove: 0 };
       this.workers.push(w);
       this.loops.push(this.workLoop(w));
     }
     this.loops.push(this.pollLoop());
+    this.unreach = this.d.reach?.onUp((u) => this.reachable(u)) ?? null;
+  }
+
+  /**
+   * An outage ended: poll now with the backoff reset; a poll or upload that has not moved since
+   * before it is dropped for a fresh connection (the old one waits for TCP's backed-off
+   * retransmission timer).
+   */
+  private reachable(u: ReachUp): void {
+    if (this.stopped || !u.outage) return;
+    const now = Date.now();
+    this.kick = true;
+    if (this.pollAbort && now - this.pollStartedAt > 1000) this.pollAbort.abort();
+    for (const w of this.workers) if (w.job && w.ac && now - w.lastMove > 1000) w.ac.abort();
+    this.pollNow();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unreach?.();
     this.pollAbort?.abort();
     for (const a of this.aborts) a.abort();
     for (const w of this.workers) w.preempt = true;
@@ -156,12 +205,23 @@ export class EdgeTransfer {
   }
 
   status(): EdgeTransferStatus {
+    const byClass: Record<string, { items: number; bytes: number }> = {};
+    for (const j of this.queue) {
+      const c = (byClass[j.cls] ??= { items: 0, bytes: 0 });
+      c.items++;
+      c.bytes += j.bytes - j.offset;
+    }
     return {
       link: this.linkType,
       connected: this.connected,
       queued: this.queue.length,
       queuedBytes: this.queue.reduce((a, j) => a + j.bytes - j.offset, 0),
-      running: this.workers.filter((w) => w.job).map((w) => ({ segment: key(w.job!), cls: w.job!.cls, offset: w.job!.offset + w.sent, bytes: w.job!.bytes })),
+      byClass,
+      queue: this.queue.slice(0, 100).map((j) => ({ cameraId: j.cameraId, stream: j.stream, startMs: j.startMs, endMs: j.seg.endMs, cls: j.cls, offset: j.offset, bytes: j.bytes })),
+      running: this.workers
+        .filter((w) => w.job)
+        .map((w) => ({ segment: key(w.job!), cameraId: w.job!.cameraId, stream: w.job!.stream, startMs: w.job!.startMs, cls: w.job!.cls, offset: w.job!.offset + w.sent, bytes: w.job!.bytes })),
+      bytesPerSecond: this.rate.bytesPerSecond(this.d.clock.now()),
       usage: this.usage.snapshot(this.d.clock.now()),
       budgetBlocked: this.budgetBlocked,
       stats: { ...this.stats },
@@ -199,11 +259,14 @@ export class EdgeTransfer {
           link: this.linkType,
           usage: this.usage.snapshot(this.d.clock.now()),
           missing: [...this.missing.values()],
-          waitMs: busy ? 0 : (this.d.pollWaitMs ?? 20_000),
+          // Short while busy, and until central has answered once (so "connected" is known at once).
+          waitMs: busy || !this.connected ? 0 : (this.d.pollWaitMs ?? 20_000),
           locks,
         };
         const sentMissing = [...this.missing.keys()];
         this.pollAbort = new AbortController();
+        this.pollStartedAt = Date.now();
+        this.kick = false;
         const timer = setTimeout(() => this.pollAbort?.abort(), body.waitMs + 15_000);
         let res: Response;
         try {
@@ -214,6 +277,7 @@ export class EdgeTransfer {
         if (!res.ok) throw new Error(`central answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
         const w = WorkResponse.parse(await res.json());
         this.connected = true;
+        this.d.reach?.reached();
         backoff = this.d.backoff?.minMs ?? 500;
         for (const k of sentMissing) this.missing.delete(k);
         this.chunkSize = w.chunkSize;
@@ -227,6 +291,13 @@ export class EdgeTransfer {
       } catch (e) {
         if (this.stopped) break;
         this.connected = false;
+        if (this.kick) {
+          // Central just became reachable (edge/reach): this poll was from before; ask again now.
+          this.kick = false;
+          backoff = this.d.backoff?.minMs ?? 500;
+          continue;
+        }
+        this.d.reach?.lost(`transfer poll: ${(e as Error).message}`);
         this.d.log.debug("work poll failed", { err: (e as Error).message, retryInMs: backoff });
         await this.sleepPoll(backoff);
         backoff = Math.min(backoff * 2, this.d.backoff?.maxMs ?? 10_000);
@@ -359,6 +430,8 @@ export class EdgeTransfer {
       [H.sha256]: job.seg.sha256!,
       [H.chunkSize]: String(cs),
       [H.chunks]: hashes.join(","),
+      // Lets central answer "held" for footage its live recording already covers.
+      [H.endMs]: String(job.seg.endMs),
       [H.link]: this.linkType,
       [H.cls]: job.cls,
       "content-type": "application/octet-stream",
@@ -380,6 +453,8 @@ export class EdgeTransfer {
     let lastMove = Date.now();
     const ac = new AbortController();
     this.aborts.add(ac);
+    w.ac = ac;
+    w.lastMove = lastMove;
     const stallMs = this.d.stallMs ?? 30_000;
     // A stalled body (link outage) is left to TCP until a fresh connection gets through: then the
     // old one is given up (≤ one chunk lost) instead of waiting out TCP's backed-off retransmit timer.
@@ -396,6 +471,7 @@ export class EdgeTransfer {
       }
       if (probing) return;
       probing = true;
+      this.d.reach?.suspect(`upload idle for ${idle} ms`);
       // Our body may just sit in fetch's buffer while the socket drains: only a fresh connection
       // that gets through while central's committed offset stands still means the old one is dead.
       fetch(statusUrl, { tls: this.d.tls, keepalive: false, signal: AbortSignal.timeout(1500) } as RequestInit)
@@ -415,7 +491,7 @@ export class EdgeTransfer {
     let held = 0;
     const body = new ReadableStream<Uint8Array>({
       pull: async (ctl) => {
-        lastMove = Date.now();
+        lastMove = w.lastMove = Date.now();
         if (pos >= end) return ctl.close();
         if (pos % cs === 0) {
           // Chunk boundary: the only place a body may end without losing anything.
@@ -433,7 +509,7 @@ export class EdgeTransfer {
         }
         const n = Math.min(piece, data.length - pos, cs - (pos % cs));
         await this.bucket.take(n);
-        lastMove = Date.now();
+        lastMove = w.lastMove = Date.now();
         const part = data.subarray(pos, pos + n);
         pos += n;
         w.sent = pos - offset;
@@ -445,6 +521,7 @@ export class EdgeTransfer {
       },
     });
     this.stats.uploads++;
+    const putStart = this.d.clock.now();
     let res: Response;
     this.uncertain.add(k);
     try {
@@ -452,6 +529,7 @@ export class EdgeTransfer {
     } finally {
       clearInterval(watchdog);
       this.aborts.delete(ac);
+      w.ac = null;
       this.reserved -= held;
       held = 0;
     }
@@ -463,6 +541,9 @@ export class EdgeTransfer {
       throw new Error(`central answered ${res.status}: ${text.slice(0, 300)}`);
     }
     this.uncertain.delete(k);
+    // What this PUT moved: acknowledged by central and actually sent (an "already held" answer moves nothing).
+    const moved = Math.min(r.offset, pos) - offset;
+    if (moved > 0) this.rate.add(this.d.clock.now(), moved, putStart);
     if (res.status === 409 || res.status === 422) {
       this.stats.resent409++;
       this.offsets.set(k, r.offset);

@@ -7,7 +7,8 @@
  * out); reads the media store, never writes media. Must not import central/.
  *
  * Wiring: const t = await startEdgeTransfer({...}); startUplink({..., link: () => ({type: t.link, quality: null}),
- *   commands: t.commands}); retention: (cam) => t.retention(cam, base(cam)).
+ *   commands: t.commands}); retention: (cam) => t.retention(cam, base(cam));
+ *   mountTransfers(app, auth, () => t.status()) for the local GET /api/v1/transfers.
  */
 import type { MediaStore, RetentionPolicy } from "../../lib/store/index.ts";
 import { effectivePolicy, type SitePolicy } from "../../federation/transfer/index.ts";
@@ -15,6 +16,7 @@ import { EdgeTransfer, type EdgeTransferDeps, type EdgeTransferStatus } from "./
 
 export { EdgeTransfer, type EdgeTransferDeps, type EdgeTransferStatus };
 export { TokenBucket } from "./bucket.ts";
+export { mountTransfers, transfersView, TransfersOut } from "./routes.ts";
 
 export interface EdgeTransferHandle {
   readonly engine: EdgeTransfer;

@@ -4,9 +4,13 @@
  * in-memory resend queue competing with the durable outbox), the message handler attached
  * before CONNACK (brokers send queued/retained messages with it), connect raced against
  * close/error/timeout (a refused certificate can hang), and our own backoff with jitter.
+ * With a Reachability (edge/reach), a failure starts the shared probe and "central reachable
+ * again" reconnects at once with the backoff reset — an attempt stuck since the outage (its SYN
+ * waiting for TCP's retransmission) is abandoned for a fresh one.
  */
 import mqtt, { type MqttClient } from "mqtt";
 import type { Logger } from "../../lib/log/index.ts";
+import type { Reachability } from "../reach/index.ts";
 
 export interface LinkOptions {
   url: string;
@@ -22,6 +26,7 @@ export interface LinkOptions {
   backoffMaxMs?: number;
   connectTimeoutMs?: number;
   keepaliveS?: number;
+  reach?: Reachability;
 }
 
 export class Link {
@@ -30,6 +35,8 @@ export class Link {
   private backoff: number;
   private stopped = false;
   private up = false;
+  private attemptAt = 0;
+  private unreach: (() => void) | null = null;
   connects = 0;
 
   constructor(private readonly o: LinkOptions) {
@@ -42,11 +49,42 @@ export class Link {
 
   start(): void {
     this.stopped = false;
+    this.unreach ??=
+      this.o.reach?.onUp((u) => {
+        if (this.stopped || this.up || !u.outage) return;
+        // An outage ended: try now, and give up an attempt that has waited since the outage.
+        this.backoff = this.o.backoffMinMs ?? 500;
+        if (this.client && Date.now() - this.attemptAt < 1000) return;
+        this.abandon();
+        this.attempt();
+      }) ?? null;
     this.attempt();
+  }
+
+  /** Drops the current connection (stuck through an outage) and connects again at once. */
+  restart(reason: string): void {
+    if (this.stopped) return;
+    this.o.log.info("reconnecting", { reason });
+    const wasUp = this.up;
+    this.abandon();
+    if (wasUp) this.o.onDisconnect();
+    this.backoff = this.o.backoffMinMs ?? 500;
+    this.attempt();
+  }
+
+  private abandon(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const c = this.client;
+    this.client = null;
+    this.up = false;
+    c?.end(true);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unreach?.();
+    this.unreach = null;
     if (this.timer) clearTimeout(this.timer);
     const c = this.client;
     this.client = null;
@@ -77,6 +115,7 @@ export class Link {
       minVersion: "TLSv1.2",
     } as mqtt.IClientOptions);
     this.client = c;
+    this.attemptAt = Date.now();
     let settled = false;
     const giveUp = setTimeout(() => fail("connect timed out"), (o.connectTimeoutMs ?? 10_000) + 1000);
     const fail = (why: string) => {
@@ -91,6 +130,7 @@ export class Link {
         o.onDisconnect();
       } else if (!settled) o.log.debug("connect failed", { reason: why, retryInMs: this.backoff });
       settled = true;
+      o.reach?.lost(`mqtt: ${why}`);
       this.schedule();
     };
     c.on("message", (topic, payload) => {
@@ -116,6 +156,7 @@ export class Link {
           this.up = true;
           this.connects++;
           this.backoff = o.backoffMinMs ?? 500;
+          o.reach?.reached();
           o.log.info("link up", { url: o.url });
           o.onConnect();
         },

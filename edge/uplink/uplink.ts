@@ -14,6 +14,7 @@ import { Link } from "./link.ts";
 import { IndexSync } from "./sync.ts";
 import { CommandRunner, ConfigSubscriber, type AppliedConfig, type ApplyConfig, type CommandHandler } from "./control.ts";
 import { Serial } from "./state.ts";
+import type { Reachability } from "../reach/index.ts";
 
 export interface UplinkStream {
   kind: StreamKind;
@@ -68,6 +69,8 @@ export interface UplinkDeps {
   /** Unacknowledged messages on the wire at once. */
   window?: number;
   backoff?: { minMs?: number; maxMs?: number };
+  /** Shared "central reachable again" probe (edge/reach): reconnect at once when the link returns. */
+  reach?: Reachability;
 }
 
 export interface EdgeEvent {
@@ -225,6 +228,7 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
     subscriptions: [topics.ack(siteId), topics.config(siteId), topics.command(siteId)],
     backoffMinMs: deps.backoff?.minMs,
     backoffMaxMs: deps.backoff?.maxMs,
+    reach: deps.reach,
     onMessage(topic, payload) {
       if (topic === topics.ack(siteId)) onAck(payload);
       else if (topic === topics.config(siteId)) void config.handle(payload).catch((e) => log.error("config handling failed", { err: e as Error }));
@@ -310,8 +314,18 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
   timers.push(setInterval(safe("index sync", () => sync.tick()), iv.syncMs));
   timers.push(setInterval(safe("index digest", () => sync.digest()), iv.digestMs));
   timers.push(setInterval(safe("device tree", treeTick), iv.treeMs));
+  // Messages out and no ack since before an outage: the connection is stuck behind TCP's
+  // backed-off retransmission timer; a fresh one gets through at once.
+  /** Since when an ack has been awaited (0 = nothing is out). */
+  const awaitingAckSince = () => (link.connected && sentThrough > outbox.ackedSeq ? Math.max(lastProgress, sentAt.get(outbox.ackedSeq + 1) ?? 0) : 0);
+  const unreach = deps.reach?.onUp((u) => {
+    const since = awaitingAckSince();
+    if (u.outage && since && since < clock.now() - 1000) link.restart("no ack through a link outage");
+  });
   timers.push(
     setInterval(() => {
+      const since = awaitingAckSince();
+      if (since && clock.now() - since > 2000) deps.reach?.suspect("mqtt: no ack for 2 s");
       // No ack progress while messages are out: resend from the oldest unacknowledged.
       if (link.connected && !helloPending && sentThrough > outbox.ackedSeq && clock.now() - lastProgress > iv.ackTimeoutMs) {
         log.info("no ack from central; resending from the oldest unacknowledged", { acked: outbox.ackedSeq, sentThrough });
@@ -385,6 +399,7 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
     async stop() {
       if (stopped) return;
       stopped = true;
+      unreach?.();
       for (const t of timers) clearInterval(t);
       if (healthTimer) clearInterval(healthTimer);
       if (helloTimer) clearTimeout(helloTimer);

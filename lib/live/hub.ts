@@ -23,6 +23,8 @@ export interface LiveFragment {
   capturedAt: number;
   /** Monotonic per hub. */
   seq: number;
+  /** The source's media time jumped (more than maxJumpMs, or backwards) and the hub re-based it to look continuous: footage is missing or repeated before this fragment. */
+  rebased?: boolean;
 }
 
 export interface LiveInit {
@@ -151,7 +153,8 @@ export class LiveHub {
     if (!init) return undefined;
     const now = this.clock.now();
     const src = info.startMs;
-    if (this.lastSrcEndMs === undefined || src < this.lastSrcEndMs - 1 || src > this.lastSrcEndMs + this.maxJumpMs) {
+    const jumped = this.lastSrcEndMs !== undefined && (src < this.lastSrcEndMs - 1 || src > this.lastSrcEndMs + this.maxJumpMs);
+    if (this.lastSrcEndMs === undefined || jumped) {
       // Discontinuity (new source session, reconnect, camera clock jump): continue the viewer
       // timeline where it ended instead of jumping back or far ahead.
       this.offsetMs = this.lastOutEndMs - src;
@@ -160,7 +163,7 @@ export class LiveHub {
     const startMs = src + this.offsetMs;
     const out = Math.abs(this.offsetMs) < 0.5 ? bytes : retimeFragment(bytes, init.info, (_t, old) => old + this.offsetMs);
     this.lastOutEndMs = startMs + info.durationMs;
-    const frag: LiveFragment = { bytes: out, keyframe: info.keyframe, startMs, durationMs: info.durationMs, receivedAt: now, capturedAt: capturedAt ?? now, seq: ++this.seq };
+    const frag: LiveFragment = { bytes: out, keyframe: info.keyframe, startMs, durationMs: info.durationMs, receivedAt: now, capturedAt: capturedAt ?? now, seq: ++this.seq, ...(jumped ? { rebased: true } : {}) };
     this.fragmentsIn++;
     this.bytesIn += bytes.length;
     this.lastFragmentAt = now;

@@ -25,12 +25,34 @@ export interface LoggerOptions {
   fields?: Record<string, unknown>;
 }
 
-const SECRET_KEY = /pass(word)?|secret|token|private|^key$|authorization|cookie|credential/i;
+/** Field-name words that mark a secret wherever they appear (apiToken, db_password, setCookie, …). */
+const SECRET_WORDS = new Set(["password", "passwd", "passphrase", "pass", "pwd", "secret", "secrets", "token", "tokens", "authorization", "cookie", "cookies", "credential", "credentials", "privatekey", "apikey"]);
+/** "<word> key" pairs that are key material (privateKey, api_key, x-api-key, secretKey, …); a bare `key` is an id. */
+const KEY_PREFIXES = new Set(["private", "api", "secret", "access", "session", "signing", "encryption", "client", "ca"]);
+
+/**
+ * Whether a field name looks like it holds a secret. Names are split into words (camelCase,
+ * snake_case, kebab-case) so that `key` — the stream key of live logs, a map key — stays
+ * readable while `privateKey`, `apiKey` and `keyPem` are redacted.
+ */
+export function isSecretField(name: string): boolean {
+  const w = name
+    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+  if (w.some((x) => SECRET_WORDS.has(x))) return true;
+  for (let i = 0; i + 1 < w.length; i++) {
+    if (w[i + 1] === "key" && KEY_PREFIXES.has(w[i]!)) return true;
+    if (w[i] === "key" && (w[i + 1] === "pem" || w[i + 1] === "der")) return true;
+  }
+  return false;
+}
 
 export function redact(fields: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) {
-    if (SECRET_KEY.test(k)) out[k] = "[redacted]";
+    if (isSecretField(k)) out[k] = "[redacted]";
     else if (v instanceof Error) out[k] = v.message;
     else if (typeof v === "string") out[k] = redactUrl(v);
     else out[k] = v;

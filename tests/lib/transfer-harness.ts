@@ -22,7 +22,7 @@ export interface CentralProc {
   api<T = unknown>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }>;
 }
 
-export async function spawnCentral(dataDir: string, opts: { chunkSize?: number; settleMs?: number; deadlineMarginMs?: number } = {}): Promise<CentralProc> {
+export async function spawnCentral(dataDir: string, opts: { chunkSize?: number; settleMs?: number; deadlineMarginMs?: number; live?: boolean; liveLeaseMs?: number; host?: string } = {}): Promise<CentralProc> {
   const proc = Bun.spawn(["bun", path.join(import.meta.dir, "transfer-central.ts"), JSON.stringify({ dataDir, ...opts })], { stdin: "ignore", stdout: "pipe", stderr: "inherit" });
   let buf = "";
   let ready: Record<string, unknown> | null = null;
@@ -72,9 +72,11 @@ export interface EdgeDump {
   uplink: { connected: boolean };
 }
 
-export async function spawnEdge(o: { dir: string; mqttPort: number; fedPort: number; src: string; cameras: string[]; link?: string; workers?: number; retentionMs?: number; perRequest?: number }): Promise<EdgeProc> {
-  const arg = { dir: o.dir, mqttUrl: `mqtts://localhost:${o.mqttPort}`, federationUrl: `https://localhost:${o.fedPort}`, src: o.src, cameras: o.cameras, link: o.link, workers: o.workers, retentionMs: o.retentionMs, perRequest: o.perRequest };
-  const { proc, send } = await spawnLineChild(["bun", path.join(import.meta.dir, "transfer-edge.ts"), JSON.stringify(arg)], "edge");
+export async function spawnEdge(o: { dir: string; mqttPort: number; fedPort: number; src: string; cameras: string[]; link?: string; workers?: number; retentionMs?: number; perRequest?: number; live?: boolean; host?: string; netns?: string; productTimings?: boolean }): Promise<EdgeProc> {
+  const host = o.host ?? "localhost";
+  const arg = { dir: o.dir, mqttUrl: `mqtts://${host}:${o.mqttPort}`, federationUrl: `https://${host}:${o.fedPort}`, src: o.src, cameras: o.cameras, link: o.link, workers: o.workers, retentionMs: o.retentionMs, perRequest: o.perRequest, live: o.live, productTimings: o.productTimings };
+  const cmd = ["bun", path.join(import.meta.dir, "transfer-edge.ts"), JSON.stringify(arg)];
+  const { proc, send } = await spawnLineChild(o.netns ? ["ip", "netns", "exec", o.netns, ...cmd] : cmd, "edge");
   return {
     proc,
     send,

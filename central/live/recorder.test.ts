@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { systemClock } from "../../lib/clock.ts";
+import { Logger, MemorySink } from "../../lib/log/index.ts";
+import { MediaStore } from "../../lib/store/index.ts";
+import { fragmentAt, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
+import { CentralLive } from "./live.ts";
+import { LiveRecorder, skipped } from "./recorder.ts";
+
+let root: string;
+let media: Media;
+const log = new Logger({ component: "test", sink: new MemorySink(), level: "error" });
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(tmpdir(), "recorder-"));
+  media = await makeMedia(root, 4);
+});
+afterAll(() => rm(root, { recursive: true, force: true }));
+
+test("fragments dropped on the way (slow link) close the live segment: the hole shows instead of being recorded across", async () => {
+  const store = await MediaStore.open({ root: path.join(root, "central"), minFreeBytes: 0, log });
+  const live = new CentralLive({ clock: systemClock, log, requester: { request: async () => undefined } });
+  const rec = new LiveRecorder(live, store, log);
+  const stop = rec.recordLive("s1.cam1", "main");
+  const hub = live.hub("s1", "cam1", "main");
+  hub.publishInit(media.init);
+  const base = Date.now() - 20_000;
+  // 0–3.5 s live, then a skip to a later keyframe (what the edge sender does on a slow link).
+  const send = (n: number) => {
+    const f = fragmentAt(media, n);
+    hub.publishFragment(f.bytes, f.info, base + f.info.startMs + f.info.durationMs);
+  };
+  for (let n = 0; n < 10; n++) send(n);
+  for (let n = 14; n < 24; n++) send(n); // fragments 10–13 (~1.3 s, a keyframe-to-keyframe skip) never arrived
+  await stop();
+  const segs = await store.segments({ cameraId: "s1.cam1", stream: "main", fromMs: base - 1000, toMs: base + 60_000 });
+  const tl = await store.timeline({ cameraId: "s1.cam1", stream: "main", fromMs: base - 1000, toMs: base + 60_000 });
+  expect(segs.length).toBe(2);
+  const hole = segs[1]!.startMs - segs[0]!.endMs;
+  expect(hole).toBeGreaterThan(1000);
+  expect(tl.gaps.some((g) => g.reason === "stall" && (g.detail ?? "").includes("missing"))).toBe(true);
+  await store.close();
+  live.close();
+});
+
+test("skipped(): media time exactly, and the hub's re-based jumps; capture-clock lag is not a hole", () => {
+  const last = { mediaEnd: 1000 };
+  expect(skipped(last, { startMs: 1000 })).toBe(false);
+  expect(skipped(last, { startMs: 1030 })).toBe(false); // rounding
+  expect(skipped(last, { startMs: 2000 })).toBe(true); // media jumped 1 s
+  expect(skipped(last, { startMs: 1000, rebased: true })).toBe(true); // a longer jump the hub made look continuous
+});
+
+test("the hub marks a jump it re-bases", async () => {
+  const live = new CentralLive({ clock: systemClock, log, requester: { request: async () => undefined } });
+  const hub = live.hub("s1", "cam9", "main");
+  hub.publishInit(media.init);
+  const seen: { rebased?: boolean }[] = [];
+  hub.listen((e) => e.type === "fragment" && seen.push(e.fragment));
+  const f = (n: number) => fragmentAt(media, n);
+  hub.publishFragment(f(0).bytes, f(0).info);
+  hub.publishFragment(f(1).bytes, f(1).info);
+  hub.publishFragment(f(30).bytes, f(30).info); // ~10 s later in media time
+  expect(seen.map((x) => x.rebased === true)).toEqual([false, false, true]);
+  live.close();
+});
