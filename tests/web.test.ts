@@ -361,6 +361,12 @@ describe("live tile honesty (issue 14)", () => {
       await waitFor(async () => !(await state()).startsWith("LIVE") && (await tile.locator(".tile-overlay").innerText()).includes("no signal since"), 15_000, "the tile to show no signal");
       console.log(`no signal shown ${Date.now() - stoppedAt} ms after the camera stopped: "${await tile.locator(".tile-overlay").innerText()}"`);
       expect(await state()).not.toContain("LIVE");
+      // Then the edge's own word on the camera (its health report → central's camera list) names the reason.
+      const overlay = () => tile.locator(".tile-overlay").innerText();
+      await waitFor(async () => !(await overlay()).includes("no frames arriving"), 40_000, "the edge's reason on the tile");
+      console.log(`with the edge's reason: "${await overlay()}"`);
+      expect(await overlay()).toMatch(/no signal since \d\d:\d\d:\d\d — \w/);
+      expect(await state()).not.toContain("LIVE");
       await shot(page, "14-live-no-signal");
     } finally {
       await fault("start");
