@@ -128,7 +128,8 @@ export class CentralLive {
     const key = CentralLive.key(siteId, cameraId, stream);
     let f = this.feeds.get(key);
     if (!f) {
-      f = new Feed(key, siteId, cameraId, stream, new LiveHub(key, this.o.hub));
+      // Capture times come from the edge's clock: staleness here goes by arrival (see HubOptions).
+      f = new Feed(key, siteId, cameraId, stream, new LiveHub(key, { captureClockTrusted: false, ...this.o.hub }));
       this.feeds.set(key, f);
     }
     return f;

@@ -64,6 +64,17 @@ test("a GOP older than maxStaleMs is not replayed; nor one the edge captured lon
   expect(viewer().binaries).toBe(1);
 });
 
+test("with another machine's capture clock (central), staleness goes by arrival only", () => {
+  const clock = new ManualClock();
+  const hub = new LiveHub("t", { clock, maxStaleMs: 3000, captureClockTrusted: false });
+  hub.publishInit(INIT);
+  const b = frag(0, true);
+  hub.publishFragment(b, parseFragment(b, hub.initSegment!.info), clock.now() - 60_000); // edge clock 60 s behind
+  expect(hub.lastGop.length).toBe(1);
+  clock.advance(3500);
+  expect(hub.lastGop.length).toBe(0);
+});
+
 test("LL-HLS: no playlist once the source ended or went quiet; fresh parts bring it back", async () => {
   const { clock, hub, publish } = setup();
   const hls = new HlsPackager(hub, { blockTimeoutMs: 50 });

@@ -64,6 +64,13 @@ export interface HubOptions {
   maxJumpMs?: number;
   /** Cached fragments older than this (since capture or arrival) are never replayed as live; default 4000 ms. */
   maxStaleMs?: number;
+  /**
+   * Does capture time (capturedAt) count for staleness? Default true. False where the capture
+   * clock is another machine's (central: an edge's clock may be off by more than maxStaleMs,
+   * which would make every fragment look stale); arrival time still counts, and the edge's own
+   * hub (same clock) already refuses to replay a stale GOP into the uplink.
+   */
+  captureClockTrusted?: boolean;
 }
 
 export type HubEvent =
@@ -99,6 +106,7 @@ export class LiveHub {
   private readonly maxBuf: number;
   private readonly maxJumpMs: number;
   private readonly maxStaleMs: number;
+  private readonly captureClockTrusted: boolean;
   /** Fragments published since start, bytes in (stats). */
   fragmentsIn = 0;
   bytesIn = 0;
@@ -112,12 +120,13 @@ export class LiveHub {
     this.maxBuf = o.maxViewerBufferBytes ?? 2 << 20;
     this.maxJumpMs = o.maxJumpMs ?? 3000;
     this.maxStaleMs = o.maxStaleMs ?? 4000;
+    this.captureClockTrusted = o.captureClockTrusted ?? true;
   }
 
   /** Is this fragment recent enough to be shown as live (capture and arrival within maxStaleMs)? */
   isFresh(f: LiveFragment): boolean {
     // The older of the two: the edge may replay its own stale GOP (old capture, new arrival).
-    return this.clock.now() - Math.min(f.receivedAt, f.capturedAt) <= this.maxStaleMs;
+    return this.clock.now() - (this.captureClockTrusted ? Math.min(f.receivedAt, f.capturedAt) : f.receivedAt) <= this.maxStaleMs;
   }
 
   get initSegment(): LiveInit | undefined {
