@@ -330,7 +330,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
             name: st.name,
             enabled: st.enabled,
             // Central sees "not-writing" too, never "recording" while the disk refuses fragments.
-            streams: st.streams.map(streamHealth).map((x) => ({ kind: x.stream, state: x.state, bitrateKbps: x.bitrateKbps, fps: x.fps, ...(x.codec ? { codec: x.codec } : {}), ...(x.width ? { width: x.width } : {}), ...(x.height ? { height: x.height } : {}) })),
+            streams: st.streams.map(streamHealth).map((x) => ({ kind: x.stream, state: x.state, ...(x.detail && x.state !== "recording" ? { detail: x.detail } : {}), bitrateKbps: x.bitrateKbps, fps: x.fps, ...(x.codec ? { codec: x.codec } : {}), ...(x.width ? { width: x.width } : {}), ...(x.height ? { height: x.height } : {}) })),
           };
         }),
       share: config.federation.share,

@@ -218,6 +218,23 @@ describe("control plane", () => {
     expect(r.health.latest!.streams.map((s) => s.cameraId).sort()).toEqual(["cam1", "cam3"]);
   });
 
+  test("a stream that stops recording: its state and the edge's reason reach central's camera list (live tiles show it)", async () => {
+    const st = cams[0]!.streams[0]!;
+    st.state = "backoff";
+    st.detail = "stream not found on the camera (404)";
+    try {
+      const cam = await until("the edge's reason at central", async () => {
+        const r = await tc.api<{ cameras: { id: string; streams: { kind: string; status: string; reason?: string }[] }[] }>("GET", "/api/v1/cameras");
+        const c = r.body.cameras.find((x) => x.id === `${siteId}.cam1`);
+        return c?.streams[0]?.reason ? c : undefined;
+      });
+      expect(cam.streams[0]).toMatchObject({ kind: "main", status: "backoff", reason: "stream not found on the camera (404)" });
+    } finally {
+      st.state = "recording";
+      delete st.detail;
+    }
+  });
+
   test("health reports the edge's clock offset to central, estimated over the ack round trip", async () => {
     // Same host clock on both sides here: the estimate must be near zero and trusted.
     const clk = await until("clock estimate in a health report", async () => {

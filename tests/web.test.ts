@@ -358,3 +358,37 @@ describe("reduced web client served by an edge", () => {
     await page.close();
   }, 120_000);
 });
+
+describe("live tile honesty (issue 14)", () => {
+  test("a camera stopped at camsim: within a few seconds the tile no longer says LIVE and shows 'no signal since …'", async () => {
+    const e = demo.info.edges[0]!;
+    const cam = `${e.siteId}.cam1`;
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const fault = (what: "stop" | "start") => fetch(`${demo.info.camsim.controlUrl}/cameras/cam1/${what}`, { method: "POST" });
+    try {
+      await login(page, central, "admin", demo.info.central.password);
+      await page.getByRole("button", { name: "2×2" }).click();
+      await page.locator(`.cam-row[data-camera="${cam}"]`).focus();
+      await page.keyboard.press("Enter");
+      const tile = page.locator(`[data-tile]:has(video[data-camera="${cam}"])`);
+      const state = () => tile.locator(".tile-state").innerText();
+      await waitFor(async () => (await state()).startsWith("LIVE"), 30_000, "the tile playing LIVE");
+      expect((await fault("stop")).ok).toBe(true);
+      const stoppedAt = Date.now();
+      // "A few seconds": the player calls it no signal 2 s after the last fragment; 15 s is a generous bound for a loaded machine.
+      await waitFor(async () => !(await state()).startsWith("LIVE") && (await tile.locator(".tile-overlay").innerText()).includes("no signal since"), 15_000, "the tile to show no signal");
+      console.log(`no signal shown ${Date.now() - stoppedAt} ms after the camera stopped: "${await tile.locator(".tile-overlay").innerText()}"`);
+      expect(await state()).not.toContain("LIVE");
+      // Then the edge's own word on the camera (its health report → central's camera list) names the reason.
+      const overlay = () => tile.locator(".tile-overlay").innerText();
+      await waitFor(async () => !(await overlay()).includes("no frames arriving"), 40_000, "the edge's reason on the tile");
+      console.log(`with the edge's reason: "${await overlay()}"`);
+      expect(await overlay()).toMatch(/no signal since \d\d:\d\d:\d\d — \w/);
+      expect(await state()).not.toContain("LIVE");
+      await shot(page, "14-live-no-signal");
+    } finally {
+      await fault("start");
+      await page.close();
+    }
+  }, 90_000);
+});

@@ -5,13 +5,27 @@
  * where MSE is missing (Safari on iPhone plays HLS natively).
  */
 
-export type LiveState = "connecting" | "playing" | "reconnecting" | "ended" | "error";
+export type LiveState = "connecting" | "playing" | "nosignal" | "reconnecting" | "ended" | "error";
+
+/** What the tile shows besides the state: the picture's age and when the last frame arrived. */
+export interface LiveInfo {
+  /** Now minus the capture time of the picture on screen (null until known). */
+  ageMs: number | null;
+  /** Wall clock (ms) of the last fragment received; null before the first. */
+  lastFrameAt: number | null;
+  /** The server's reason when the source ended ("nosignal" message). */
+  reason?: string;
+}
+
+/** No fragment for this long → the picture is not live any more ("no signal"). */
+export const NO_SIGNAL_MS = 2000;
 
 export interface LiveOptions {
   video: HTMLVideoElement;
   cameraId: string;
   stream: "main" | "sub";
   onState: (s: LiveState, detail?: string) => void;
+  onInfo?: (i: LiveInfo) => void;
 }
 
 export class LivePlayer {
@@ -26,6 +40,11 @@ export class LivePlayer {
   private watchdog: ReturnType<typeof setInterval> | null = null;
   private mime = "";
   private objectUrl: string | null = null;
+  /** Capture time of recent fragments by media start (from the "time" messages). */
+  private times: { mediaMs: number; capturedAtMs: number }[] = [];
+  private lastFrameAt: number | null = null;
+  private reason: string | undefined;
+  private expectInit = false;
 
   constructor(private readonly o: LiveOptions) {}
 
@@ -61,7 +80,14 @@ export class LivePlayer {
     ws.onmessage = (ev) => {
       this.lastData = performance.now();
       if (typeof ev.data === "string") this.control(JSON.parse(ev.data) as { type: string; mime?: string; resumeAtMs?: number; reason?: string });
-      else this.push(ev.data as ArrayBuffer);
+      else {
+        if (this.expectInit) this.expectInit = false;
+        else {
+          this.lastFrameAt = Date.now();
+          this.reason = undefined;
+        }
+        this.push(ev.data as ArrayBuffer);
+      }
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws || this.stopped) return;
@@ -96,8 +122,18 @@ export class LivePlayer {
     this.objectUrl = null;
   }
 
-  private control(m: { type: string; mime?: string; resumeAtMs?: number; reason?: string }): void {
+  private control(m: { type: string; mime?: string; resumeAtMs?: number; reason?: string; detail?: string; mediaMs?: number; capturedAtMs?: number }): void {
+    if (m.type === "time" && m.mediaMs !== undefined && m.capturedAtMs !== undefined) {
+      this.times.push({ mediaMs: m.mediaMs, capturedAtMs: m.capturedAtMs });
+      if (this.times.length > 120) this.times.splice(0, 60);
+      return;
+    }
+    if (m.type === "nosignal") {
+      this.reason = m.detail ?? m.reason;
+      return;
+    }
     if (m.type === "stream" && m.mime) {
+      this.expectInit = true;
       if (!MediaSource.isTypeSupported(m.mime)) {
         this.o.onState("error", `this browser cannot play ${m.mime}`);
         this.stopped = true;
@@ -176,9 +212,19 @@ export class LivePlayer {
       if (v.paused) void v.play().catch(() => undefined);
       if (!v.paused && v.readyState >= 2) {
         if (this.retry) this.retry = 0;
-        this.o.onState("playing");
+        // LIVE only while fragments arrive: a frozen last frame is "no signal".
+        const quiet = this.lastFrameAt === null || Date.now() - this.lastFrameAt > NO_SIGNAL_MS;
+        this.o.onState(quiet ? "nosignal" : "playing", quiet ? this.reason : undefined);
       }
     }
+    this.o.onInfo?.({ ageMs: this.age(), lastFrameAt: this.lastFrameAt, ...(this.reason ? { reason: this.reason } : {}) });
     if (this.ws && performance.now() - this.lastData > 8000) this.schedule("no data for 8 s");
+  }
+
+  /** Age of the picture on screen: its fragment's capture time plus the offset into it. */
+  private age(): number | null {
+    const t = this.o.video.currentTime * 1000;
+    const f = this.times.findLast((x) => x.mediaMs <= t + 1);
+    return f ? Date.now() - (f.capturedAtMs + (t - f.mediaMs)) : null;
   }
 }

@@ -56,7 +56,7 @@ export function can(me: Me | null, right: string, scope?: { site?: string | null
 
 export const isAdmin = (me: Me | null) => ROLE === "central" && !!me && me.grants.some((g) => g.rights.some((r) => r.startsWith("admin-")));
 
-type RawCentralCam = { id: string; siteId: string; name: string; online: boolean; streams: { kind: string; status: string; codec?: string; width?: number; height?: number }[] };
+type RawCentralCam = { id: string; siteId: string; name: string; online: boolean; streams: { kind: string; status: string; codec?: string; width?: number; height?: number; reason?: string }[] };
 type RawEdgeCam = { id: string; name: string; streams: { stream: string; status: string; codec?: string; width?: number; height?: number; reason?: string }[] };
 
 /** null = this central has no camera list yet (the control plane is not mounted). */

@@ -128,7 +128,8 @@ export class CentralLive {
     const key = CentralLive.key(siteId, cameraId, stream);
     let f = this.feeds.get(key);
     if (!f) {
-      f = new Feed(key, siteId, cameraId, stream, new LiveHub(key, this.o.hub));
+      // Capture times come from the edge's clock: staleness here goes by arrival (see HubOptions).
+      f = new Feed(key, siteId, cameraId, stream, new LiveHub(key, { captureClockTrusted: false, ...this.o.hub }));
       this.feeds.set(key, f);
     }
     return f;
@@ -187,13 +188,15 @@ export class CentralLive {
         this.send(f, "start");
         f.refresh = setInterval(() => this.send(f, "start"), Math.max(1000, Math.floor(lease / 3)));
       }
-      return;
+      // Only an HLS hold keeps it: nothing else will call update() when that hold runs out,
+      // so the grace timer is armed now (it re-checks when it fires).
+      if (f.viewers > 0 || f.holds.size > 0) return;
     }
     if (!f.requested || f.grace) return;
     const grace = Math.max(0, f.hlsUntil - this.o.clock.now()) + (this.o.graceMs ?? 10_000);
     f.grace = setTimeout(() => {
       f.grace = undefined;
-      if (this.needed(f)) return;
+      if (this.needed(f)) return this.update(f);
       f.requested = false;
       clearInterval(f.refresh);
       f.refresh = undefined;

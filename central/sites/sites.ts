@@ -31,7 +31,7 @@ export interface CentralCamera {
   name: string;
   enabled: boolean;
   online: boolean;
-  streams: { kind: string; codec?: string; width?: number; height?: number; status: string; bitrateKbps?: number; fps?: number }[];
+  streams: { kind: string; codec?: string; width?: number; height?: number; status: string; reason?: string; bitrateKbps?: number; fps?: number }[];
   updatedAt: string;
 }
 
@@ -97,7 +97,7 @@ export class Sites {
         const h = this.control?.latestHealth.get(r.site_id)?.body.streams ?? [];
         const streams = (JSON.parse(r.streams) as CentralCamera["streams"]).map((st) => {
           const hs = h.find((x) => x.cameraId === r.camera_id && x.stream === st.kind);
-          return hs ? { ...st, status: hs.state, bitrateKbps: hs.bitrateKbps, fps: hs.fps } : st;
+          return hs ? { ...st, status: hs.state, ...(hs.detail ? { reason: hs.detail } : {}), bitrateKbps: hs.bitrateKbps, fps: hs.fps } : st;
         });
         return {
           id: centralCameraId(r.site_id, r.camera_id),

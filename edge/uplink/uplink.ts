@@ -23,6 +23,8 @@ export interface UplinkStream {
   height?: number;
   /** e.g. recording | backoff | failed | stopped */
   state: string;
+  /** Why it is not recording, in the edge's words. */
+  detail?: string;
   bitrateKbps: number;
   fps: number;
 }
@@ -276,7 +278,7 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
       streams: deps
         .cameras()
         .filter((c) => shared(c.id))
-        .flatMap((c) => c.streams.map((s) => ({ cameraId: c.id, stream: s.kind, state: s.state, bitrateKbps: s.bitrateKbps, fps: s.fps }))),
+        .flatMap((c) => c.streams.map((s) => ({ cameraId: c.id, stream: s.kind, state: s.state, ...(s.detail ? { detail: s.detail.slice(0, 500) } : {}), bitrateKbps: s.bitrateKbps, fps: s.fps }))),
       link: deps.link?.() ?? { type: "unknown", quality: null },
       clock: clockStatus(),
       cert: { notAfter: notAfter ? new Date(notAfter).toISOString() : null, daysLeft: notAfter ? Math.floor((notAfter - clock.now()) / 86_400_000) : null },

@@ -70,7 +70,8 @@ export const TreeBody = z.object({ cameras: z.array(TreeCamera) });
 
 export const HealthBody = z.object({
   disk: z.object({ totalBytes: z.number().nonnegative(), freeBytes: z.number().nonnegative(), storeBytes: z.number().nonnegative() }),
-  streams: z.array(z.object({ cameraId, stream, state: z.string().max(40), bitrateKbps: z.number().nonnegative(), fps: z.number().nonnegative() })),
+  // detail: the edge's reason when the stream is not recording (shown on central's live tiles).
+  streams: z.array(z.object({ cameraId, stream, state: z.string().max(40), detail: z.string().max(500).optional(), bitrateKbps: z.number().nonnegative(), fps: z.number().nonnegative() })),
   link: z.object({ type: z.string().max(40), quality: z.number().min(0).max(1).nullable() }),
   clock: z.object({ offsetMs: z.number().nullable(), trusted: z.boolean() }),
   cert: z.object({ notAfter: z.string().nullable(), daysLeft: z.number().nullable() }),

@@ -7,6 +7,8 @@
  * Parts are named by a packager-wide sequence number, not by <msn>.<index>: whether the next part
  * opens a new segment is only known when it arrives (keyframe + segment long enough), so only a
  * segment-independent name lets the preload hint be the URI that part will really be listed under.
+ * Stale media is never listed as live: the parts go when the source ends, and when the newest part
+ * is older than the hub's staleness bound the playlist is empty (503) until fresh parts arrive.
  */
 import { concat } from "../mp4/index.ts";
 import type { HubEvent, LiveFragment, LiveHub, LiveInit } from "./hub.ts";
@@ -38,6 +40,8 @@ export class HlsPackager {
   /** Sequence number the next published part gets; never reset (not even on a new init), so a
    * part URI is never reused for different bytes (parts are cacheable). */
   private nextSeq = 0;
+  /** Media sequence number of the next segment; never reset either (playlists are dropped, not renumbered). */
+  private nextMsn = 0;
   private init: LiveInit | undefined;
   private waiters = new Set<() => void>();
   private maxPartMs = 0;
@@ -72,8 +76,14 @@ export class HlsPackager {
       // having no older segments; players reload the map).
       this.segments = [];
     } else if (e.type === "fragment") this.onFragment(e.fragment);
-    else this.closeCurrent();
+    else this.segments = []; // the source ended: what we hold is no longer live
     this.wake();
+  }
+
+  /** Drops everything when the newest part is stale (the source went quiet without ending). */
+  private dropStale(): void {
+    const last = this.segments[this.segments.length - 1]?.parts.at(-1);
+    if (last && !this.hub.isFresh(last)) this.segments = [];
   }
 
   private onFragment(f: LiveFragment): void {
@@ -92,8 +102,7 @@ export class HlsPackager {
   }
 
   private open(f: LiveFragment): Segment {
-    const last = this.segments[this.segments.length - 1];
-    const s: Segment = { msn: last ? last.msn + 1 : 0, parts: [], firstSeq: this.nextSeq, durationMs: 0, startedAt: f.receivedAt, closed: false };
+    const s: Segment = { msn: this.nextMsn++, parts: [], firstSeq: this.nextSeq, durationMs: 0, startedAt: f.capturedAt, closed: false };
     this.segments.push(s);
     while (this.segments.filter((x) => x.closed).length > this.window) this.segments.shift();
     return s;
@@ -143,6 +152,7 @@ export class HlsPackager {
 
   /** The media playlist; with msn (and part) it blocks until that segment/part exists. */
   async playlist(msn?: number, part?: number, keep = ""): Promise<string | null> {
+    this.dropStale();
     if (msn !== undefined && !(await this.until(() => this.has(msn, part)))) return null;
     if (!this.init || !this.segments.length) {
       if (!(await this.until(() => !!this.init && this.segments.length > 0))) return null;
@@ -184,11 +194,12 @@ export class HlsPackager {
    */
   async serve(name: string, query: URLSearchParams, keep = ""): Promise<Response> {
     if (name === "live.m3u8") {
+      this.dropStale();
       const msn = optInt(query.get("_HLS_msn"));
       const part = optInt(query.get("_HLS_part"));
       if (msn === null || part === null) return text(400, "_HLS_msn and _HLS_part must be non-negative integers");
       if (part !== undefined && msn === undefined) return text(400, "_HLS_part needs _HLS_msn");
-      const cur = this.segments[this.segments.length - 1]?.msn ?? -1;
+      const cur = this.nextMsn - 1;
       if (msn !== undefined && msn > cur + 2) return text(400, `_HLS_msn ${msn} is too far ahead of the live edge (${cur})`);
       const body = await this.playlist(msn, part, keep);
       if (body === null) return text(503, "no live media yet; try again");

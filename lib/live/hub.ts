@@ -4,6 +4,11 @@
  * a viewer whose send buffer grows past a bound is cut forward to the next keyframe instead
  * of drifting behind live. The source never waits for a viewer: publish() only enqueues.
  *
+ * Nothing stale is served as live: the cached GOP is dropped when the source ends, and a GOP
+ * whose keyframe is older than maxStaleMs (capture or arrival time) is not replayed to a new
+ * viewer. Every fragment a viewer gets is preceded by a "time" message carrying its capture time,
+ * so players can show the picture's age.
+ *
  * Media time is kept continuous across source restarts (a new edge session or a reconnected
  * uplink starts its tfdt anew): fragments are re-timed so players see one timeline.
  */
@@ -59,6 +64,15 @@ export interface HubOptions {
   historyMs?: number;
   /** A source gap longer than this (media time) is closed up on the viewer timeline; default 3000 ms. */
   maxJumpMs?: number;
+  /** Cached fragments older than this (since capture or arrival) are never replayed as live; default 4000 ms. */
+  maxStaleMs?: number;
+  /**
+   * Does capture time (capturedAt) count for staleness? Default true. False where the capture
+   * clock is another machine's (central: an edge's clock may be off by more than maxStaleMs,
+   * which would make every fragment look stale); arrival time still counts, and the edge's own
+   * hub (same clock) already refuses to replay a stale GOP into the uplink.
+   */
+  captureClockTrusted?: boolean;
 }
 
 export type HubEvent =
@@ -93,6 +107,8 @@ export class LiveHub {
   private readonly clock: Clock;
   private readonly maxBuf: number;
   private readonly maxJumpMs: number;
+  private readonly maxStaleMs: number;
+  private readonly captureClockTrusted: boolean;
   /** Fragments published since start, bytes in (stats). */
   fragmentsIn = 0;
   bytesIn = 0;
@@ -105,15 +121,23 @@ export class LiveHub {
     this.clock = o.clock ?? systemClock;
     this.maxBuf = o.maxViewerBufferBytes ?? 2 << 20;
     this.maxJumpMs = o.maxJumpMs ?? 3000;
+    this.maxStaleMs = o.maxStaleMs ?? 4000;
+    this.captureClockTrusted = o.captureClockTrusted ?? true;
+  }
+
+  /** Is this fragment recent enough to be shown as live (capture and arrival within maxStaleMs)? */
+  isFresh(f: LiveFragment): boolean {
+    // The older of the two: the edge may replay its own stale GOP (old capture, new arrival).
+    return this.clock.now() - (this.captureClockTrusted ? Math.min(f.receivedAt, f.capturedAt) : f.receivedAt) <= this.maxStaleMs;
   }
 
   get initSegment(): LiveInit | undefined {
     return this.init;
   }
 
-  /** Fragments from the last keyframe to now. */
+  /** Fragments from the last keyframe to now; empty when that keyframe is stale (see isFresh). */
   get lastGop(): readonly LiveFragment[] {
-    return this.gop;
+    return this.gop.length && this.isFresh(this.gop[0]!) ? this.gop : [];
   }
 
   get viewerCount(): number {
@@ -177,6 +201,10 @@ export class LiveHub {
   /** The source stopped (link drop, edge stopped): tells listeners (recorders note a gap). */
   sourceEnded(reason: string, detail?: string): void {
     this.lastSrcEndMs = undefined;
+    // The cached GOP belongs to the ended session: a viewer joining later must not get it as live.
+    this.gop = [];
+    const msg = JSON.stringify({ type: "nosignal", reason, ...(detail ? { detail } : {}), atMs: this.clock.now() });
+    for (const v of this.viewers.values()) if (!v.closed) v.sink.sendText(msg);
     this.emit({ type: "gap", reason, ...(detail ? { detail } : {}) });
   }
 
@@ -186,8 +214,9 @@ export class LiveHub {
     this.viewers.set(v.id, v);
     if (this.init) {
       this.sendInit(v, this.init);
-      for (const f of this.gop) this.send(v, f);
-      if (!this.gop.length) v.waitKey = true;
+      const gop = this.lastGop;
+      for (const f of gop) this.send(v, f);
+      if (!gop.length) v.waitKey = true;
     } else v.waitKey = true;
     return { id: v.id, remove: () => this.removeViewer(v.id) };
   }
@@ -246,6 +275,7 @@ export class LiveHub {
   }
 
   private send(v: Viewer, f: LiveFragment): void {
+    v.sink.sendText(JSON.stringify({ type: "time", mediaMs: Math.round(f.startMs), capturedAtMs: Math.round(f.capturedAt) }));
     v.sink.sendBinary(f.bytes);
     v.sentBytes += f.bytes.length;
     v.sentFragments++;

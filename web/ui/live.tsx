@@ -1,7 +1,7 @@
 /** Live grid: 1/4/9/16 tiles, drag a camera in, main/sub, reconnect indicator, snapshot, saved views shared across the user's clients. */
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { CLIENT_ID, ROLE, api, getOptional } from "../api.ts";
-import { LivePlayer, type LiveState } from "../live-player.ts";
+import { LivePlayer, type LiveInfo, type LiveState } from "../live-player.ts";
 import { CAMERA_MIME, openBus, visibleCameras } from "./tree.tsx";
 import { navigate, useApp } from "./common.tsx";
 import { subscribeEvents } from "../shared-stream.ts";
@@ -32,7 +32,12 @@ function TileView(p: { tile: Tile; index: number; name: string; focused: boolean
   const video = useRef<HTMLVideoElement>(null);
   const [state, setState] = useState<{ s: LiveState; detail?: string }>({ s: "connecting" });
   const [over, setOver] = useState(false);
-  const { notify } = useApp();
+  const [info, setInfo] = useState<LiveInfo>({ ageMs: null, lastFrameAt: null });
+  const { notify, cameras } = useApp();
+  // The edge's own word on the camera (control-plane health), e.g. "stopped — connection refused".
+  const edgeStream = cameras?.find((c) => c.id === p.tile?.camera)?.streams.find((x) => x.kind === p.tile?.stream);
+  const edgeReason = edgeStream && !["recording", "ok", "live"].includes(edgeStream.status) ? `${edgeStream.status}${edgeStream.reason ? `: ${edgeStream.reason}` : ""}` : undefined;
+  const noSignal = `no signal${info.lastFrameAt ? ` since ${new Date(info.lastFrameAt).toLocaleTimeString([], { hour12: false })}` : ""} — ${edgeReason ?? info.reason ?? state.detail ?? "no frames arriving"}`;
   useEffect(() => {
     if (!p.tile || !video.current) return;
     setState({ s: "connecting" });
@@ -41,6 +46,7 @@ function TileView(p: { tile: Tile; index: number; name: string; focused: boolean
       cameraId: p.tile.camera,
       stream: p.tile.stream,
       onState: (s, detail) => setState((o) => (o.s === s && o.detail === detail ? o : { s, detail })),
+      onInfo: (i) => setInfo((o) => (o.lastFrameAt === i.lastFrameAt && o.reason === i.reason && Math.round((o.ageMs ?? 0) / 1000) === Math.round((i.ageMs ?? 0) / 1000) ? o : i)),
     });
     pl.start();
     return () => pl.stop();
@@ -83,7 +89,9 @@ function TileView(p: { tile: Tile; index: number; name: string; focused: boolean
           <div class="tile-bar">
             <span class={`live-dot live-${state.s}`} aria-hidden="true" />
             <span class="tile-name">{p.name}</span>
-            <span class="tile-state">{state.s === "playing" ? "LIVE" : state.s === "reconnecting" ? "reconnecting…" : state.s === "error" ? "error" : "connecting…"}</span>
+            <span class="tile-state">
+              {state.s === "playing" ? (info.ageMs !== null && info.ageMs > 2000 ? `LIVE · ${(info.ageMs / 1000).toFixed(0)} s old` : "LIVE") : state.s === "nosignal" ? "no signal" : state.s === "reconnecting" ? "reconnecting…" : state.s === "error" ? "error" : "connecting…"}
+            </span>
             <span class="spacer" />
             <button class={p.tile.stream === "main" ? "chip on" : "chip"} onClick={() => p.onStream("main")} title="Main stream (full resolution)">
               main
@@ -103,7 +111,7 @@ function TileView(p: { tile: Tile; index: number; name: string; focused: boolean
           </div>
           {state.s !== "playing" && (
             <div class={`tile-overlay ${state.s}`} role="status">
-              {state.s === "reconnecting" ? `Reconnecting… ${state.detail ?? ""}` : state.s === "error" ? state.detail : "Connecting…"}
+              {state.s === "nosignal" || (state.s === "reconnecting" && info.lastFrameAt) ? noSignal : state.s === "reconnecting" ? `Reconnecting… ${state.detail ?? ""}` : state.s === "error" ? state.detail : "Connecting…"}
             </div>
           )}
         </>

@@ -2,7 +2,7 @@
 import { useMemo, useState } from "preact/hooks";
 import { ROLE } from "../api.ts";
 import { can, type Camera, type Site } from "../model.ts";
-import { Badge, Dot, fmtAgo, fmtBytes, listKeys, navigate, useApp, useRoute } from "./common.tsx";
+import { Badge, Dot, fmtAgo, fmtBytes, fmtTime, listKeys, navigate, useApp, useRoute } from "./common.tsx";
 
 export const CAMERA_MIME = "application/x-outpost-camera";
 export const openBus = new EventTarget();
@@ -91,12 +91,14 @@ export function Tree() {
                   {cameras === null && ROLE === "central" && <li class="muted small pad-l">camera list not available on this central yet</li>}
                   {cameras !== null && !cams.length && <li class="muted small pad-l">no cameras</li>}
                   {cams.map((c) => {
-                    const st = camStatus(c);
+                    // A camera of an offline site shows nothing live: greyed, with when the site was last heard.
+                    const siteDown = ROLE === "central" && !s.online ? `site offline since ${s.lastSeenAt ? fmtTime(s.lastSeenAt) : "never connected"}` : null;
+                    const st = siteDown ? { tone: "dim" as const, label: siteDown } : camStatus(c);
                     const main = c.streams.find((x) => x.kind === "main");
                     return (
                       <li key={c.id} role="treeitem" aria-selected={selected === c.id}>
                         <div
-                          class={selected === c.id ? "row cam-row selected" : "row cam-row"}
+                          class={`row cam-row${selected === c.id ? " selected" : ""}${siteDown ? " offline" : ""}`}
                           tabIndex={0}
                           data-row
                           data-camera={c.id}
@@ -114,6 +116,7 @@ export function Tree() {
                           <Dot tone={st.tone} label={st.label} />
                           <span class="name">{c.name}</span>
                           {main?.width && <span class="res">{main.height}p</span>}
+                          {siteDown && <span class="seen">{siteDown}</span>}
                         </div>
                       </li>
                     );

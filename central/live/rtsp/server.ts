@@ -562,7 +562,8 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     let warned = false;
     const sink: ViewerSink = {
       sendText: (text) => {
-        if (text.includes('"end"')) closeConn(c, "live stream ended");
+        // Other messages ("time", "nosignal", "cut") mean nothing to RTSP; only "end" closes.
+        if ((JSON.parse(text) as { type?: string }).type === "end") closeConn(c, "live stream ended");
       },
       sendBinary: (bytes) => {
         if (c.closed || c.session !== s) return;
