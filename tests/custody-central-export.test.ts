@@ -21,10 +21,10 @@ let demo: Demo;
 let central: string;
 let token: string;
 /** Central's CA, as the demo prints it: fetch verifies the HTTPS API against it. */
-let ca: string;
+let centralCa: string;
 
 async function json<T>(url: string, init: RequestInit & { token?: string } = {}): Promise<T> {
-  const res = await fetch(url, { ...init, tls: { ca }, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) } });
+  const res = await fetch(url, { ...init, tls: { ca: centralCa }, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) } });
   if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }
@@ -33,7 +33,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-custody-export-"));
   demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
   central = demo.info.central.url;
-  ca = readFileSync(demo.info.central.caFile, "utf8");
+  centralCa = readFileSync(demo.info.central.caFile, "utf8");
   token = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
 }, 120_000);
 
@@ -45,7 +45,7 @@ afterAll(async () => {
 test("export at central: retrieved footage becomes an evidence package that verifies intact, with its SHA-256 and an audit record", async () => {
   const siteId = demo.info.edges[0]!.siteId!;
   const cam = `${siteId}.cam1`;
-  const post = (body: unknown) => fetch(central + "/api/v1/exports", { method: "POST", tls: { ca }, headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+  const post = (body: unknown) => fetch(central + "/api/v1/exports", { method: "POST", tls: { ca: centralCa }, headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
   // 12 s of committed recording at the edge, seen in central's mirror.
   const toMs = await until(
     "12 s of committed recording in central's mirror",

@@ -113,7 +113,9 @@ describe("a page on another origin cannot act with the admin's session", () => {
 describe("admin users screen", () => {
   test("'End sessions' closes the user's live WebSocket at once and logs them out", async () => {
     const j = { authorization: `Bearer ${rig.token}`, "content-type": "application/json" };
-    expect((await fetch(central + "/api/v1/users", { method: "POST", headers: j, body: JSON.stringify({ name: "night-guard", password: "night-guard-pw", roles: [] }) })).status).toBe(201);
+    // A watcher: view-live on this site only (central enforces the right on the live route).
+    expect((await fetch(central + "/api/v1/roles/night-watch", { method: "PUT", headers: j, body: JSON.stringify({ grants: [{ rights: ["view-live"], scope: `site:${rig.identity.siteId}` }] }) })).status).toBe(200);
+    expect((await fetch(central + "/api/v1/users", { method: "POST", headers: j, body: JSON.stringify({ name: "night-guard", password: "night-guard-pw", roles: ["night-watch"] }) })).status).toBe(201);
     const login = await fetch(central + "/api/v1/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "night-guard", password: "night-guard-pw" }) });
     const token = ((await login.json()) as { token: string }).token;
     const v = new TestViewer(`${central.replace(/^http/, "ws")}/api/v1/cameras/${cam}/live`, token);

@@ -10,7 +10,8 @@ import { SitePolicy } from "../transfer/policy.ts";
 
 export const PROTOCOL_VERSION = 1;
 
-const ms = z.number().int().nonnegative();
+// Times are milliseconds in 1970..9999 (what an ISO 8601 date can show); larger would be stored and then fail every read.
+const ms = z.number().int().nonnegative().max(253_402_300_799_999);
 const cameraId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, "invalid camera id");
 const stream = z.enum(["main", "sub"]);
 const gapReason = z.enum(["camera-offline", "stall", "restart", "disk-full", "disk-slow", "clock-step", "resync", "crash", "auth-failed", "unsupported-codec", "stopped", "retention"]);

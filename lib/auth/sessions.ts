@@ -15,6 +15,8 @@ export interface Session {
 
 export class Sessions {
   private map = new Map<string, Session>();
+  /** When each session was last used, on the monotonic clock: a host clock step must not end (or extend) sessions. */
+  private lastUsed = new Map<string, number>();
   /** Streams (live WebSockets) opened with a session: closed when it ends. */
   private streams = new Map<string, Set<(reason: string) => void>>();
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -25,12 +27,17 @@ export class Sessions {
     readonly idleMs = 30 * 60_000,
   ) {}
 
+  private mono(): number {
+    return this.clock.monotonic?.() ?? this.clock.now();
+  }
+
   create(user: string): Session {
     this.sweep();
     const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
     const now = this.clock.now();
     const s = { token, user, createdAtMs: now, expiresAtMs: now + this.ttlMs, lastSeenMs: now };
     this.map.set(token, s);
+    this.lastUsed.set(token, this.mono());
     return s;
   }
 
@@ -42,18 +49,22 @@ export class Sessions {
     const now = this.clock.now();
     if (this.ended(s, now)) {
       this.map.delete(token);
+      this.lastUsed.delete(token);
       this.closeStreams(token, "session expired");
       return undefined;
     }
     s.lastSeenMs = now;
+    this.lastUsed.set(token, this.mono());
     return s;
   }
 
   private ended(s: Session, now: number): boolean {
     if (s.expiresAtMs <= now) return true;
-    if (now - s.lastSeenMs < this.idleMs) return false;
+    const mono = this.mono();
+    if (mono - (this.lastUsed.get(s.token) ?? mono) < this.idleMs) return false;
     if (!this.streams.has(s.token)) return true;
     s.lastSeenMs = now; // an open live stream is use
+    this.lastUsed.set(s.token, mono);
     return false;
   }
 
@@ -76,6 +87,7 @@ export class Sessions {
 
   revoke(token: string): boolean {
     this.closeStreams(token, "logged out");
+    this.lastUsed.delete(token);
     return this.map.delete(token);
   }
 
@@ -97,6 +109,7 @@ export class Sessions {
     for (const [k, s] of this.map) {
       if (!this.ended(s, now)) continue;
       this.map.delete(k);
+      this.lastUsed.delete(k);
       this.closeStreams(k, "session expired");
     }
   }
