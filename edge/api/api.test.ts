@@ -344,8 +344,8 @@ describe("OpenAPI document ↔ served routes", () => {
   test("the document lists every route the API serves; only edge/live and edge/events add the others", () => {
     const d = routeDrift(api.app);
     expect(d.undocumented).toEqual([]);
-    // Mounted by edge/main from edge/live and edge/events onto this app (checked there at startup).
-    expect(d.unserved).toEqual(["GET /api/v1/cameras/{id}/live", "GET /api/v1/cameras/{id}/live.m3u8", "GET /api/v1/cameras/{id}/live/{file}", "GET /api/v1/events"]);
+    // Mounted by edge/main from edge/live, edge/events and edge/transfer onto this app (checked there at startup).
+    expect(d.unserved).toEqual(["GET /api/v1/cameras/{id}/live", "GET /api/v1/cameras/{id}/live.m3u8", "GET /api/v1/cameras/{id}/live/{file}", "GET /api/v1/events", "GET /api/v1/transfers"]);
   });
 
   test("a route added without a document entry is named", () => {
