@@ -92,7 +92,7 @@ test("local API certificate: kept across restarts (pins stay valid), made anew w
   const first = await run({});
   expect(first.health).toBe(200);
   expect(first.cookie).toMatch(/;\s*Secure/i);
-  expect((await stat(first.cert!.file)).mode & 0o777).toBe(0o644);
+  expect((await stat(first.cert!.file)).mode & 0o777).toBe(0o600);
   expect((await stat(join(d, "api-tls", "key.pem"))).mode & 0o777).toBe(0o600);
   const again = await run({});
   expect(again.cert!.fingerprint).toBe(first.cert!.fingerprint);
