@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { OperationsConfig } from "./events/config.ts";
 import { ApiTlsFiles } from "../lib/http/https.ts";
+import { MetricsConfig } from "../lib/metrics/config.ts";
 
 // Every object is strict: a typo (`api: {prot: 9090}`) is an error naming the key, never a silent default.
 const listener = (port: number) =>
@@ -102,6 +103,8 @@ export const CentralConfig = z.strictObject({
     .prefault({}),
   /** Users, events, rules, alarms, audit and system log (central/events/config.ts). */
   operations: OperationsConfig,
+  /** Prometheus scrape listener (lib/metrics): off unless metrics.port is set. */
+  metrics: MetricsConfig,
 });
 export type CentralConfig = z.infer<typeof CentralConfig>;
 export type CentralConfigInput = z.input<typeof CentralConfig>;

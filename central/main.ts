@@ -22,6 +22,8 @@ import { loadCa, type CaMaterial } from "../federation/pki.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
 import { commandNotifier } from "./firmware/index.ts";
 import { UserStreams } from "./users/index.ts";
+import { startMetricsListener } from "../lib/metrics/index.ts";
+import { centralMetrics } from "./metrics/index.ts";
 import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
 
 export interface CentralSite {
@@ -32,6 +34,8 @@ export interface CentralSite {
   store: MediaStore;
   rtsp?: RtspOut;
   onvif?: CentralOnvif;
+  /** The Prometheus scrape URL, when metrics.port is set. */
+  metricsUrl?: string;
   close(): Promise<void>;
 }
 
@@ -57,6 +61,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     let credentials: StreamCredentials | undefined;
     let rtsp: RtspOut | undefined;
     let onvif: CentralOnvif | undefined;
+    let metricsUrl: string | undefined;
     const cp = createSites({
       dataDir: cfg.dataDir,
       log: log.child({ component: "central.sites" }),
@@ -194,8 +199,25 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       });
       closers.push(() => onvif!.close());
     }
+    if (cfg.metrics.port !== null) {
+      const cpSitesForMetrics = sites;
+      const registry = centralMetrics({
+        name: cfg.name,
+        clock,
+        sites: () => central!.sites(),
+        controlPlane: () => (cpSitesForMetrics.control ? { stats: cpSitesForMetrics.control.stats, backlog: cpSitesForMetrics.control.backlog } : null),
+        liveFeeds: () => live.stats(),
+        retrievals: () => transfer.engine.retrievalCounts(),
+        goodput: (id) => transfer.engine.goodputOf(id),
+        linkType: (id) => cpSitesForMetrics.linkType(id),
+        receiver: () => transfer.receiver.stats,
+      });
+      const metrics = await startMetricsListener({ config: { ...cfg.metrics, port: cfg.metrics.port }, registry, tls: central.userTls, log: log.child({ component: "central.metrics" }) });
+      closers.push(() => metrics.close());
+      metricsUrl = metrics.url;
+    }
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });
-    return { central, sites, live, transfer, store, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), close };
+    return { central, sites, live, transfer, store, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
   } catch (e) {
     await close();
     throw e;

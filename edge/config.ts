@@ -5,6 +5,7 @@
  */
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import { MetricsConfig } from "../lib/metrics/config.ts";
 import { ApiTlsFiles } from "../lib/http/https.ts";
 import { loadConfig, type LoadConfigOptions } from "../lib/config/index.ts";
 
@@ -140,6 +141,8 @@ export const edgeConfigSchema = z
       .prefault({}),
     /** Default retention for every camera (per-camera `retention` overrides). */
     retention: retention.prefault({}),
+    /** Prometheus scrape listener (lib/metrics): off unless metrics.port is set. */
+    metrics: MetricsConfig,
     cameras: z.array(cameraSchema).default([]),
   })
   .strict()

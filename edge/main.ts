@@ -37,6 +37,8 @@ import { websocket as honoWebsocket } from "hono/bun";
 import { mountWeb } from "../web/serve.ts";
 import { readTlsFiles, warnPlainHttp, urlHost, localHost } from "../lib/http/https.ts";
 import { loadOrCreateApiCert } from "./api/tls.ts";
+import { startMetricsListener, type MetricsListener } from "../lib/metrics/index.ts";
+import { edgeMetrics } from "./metrics/index.ts";
 import type { Hono } from "hono";
 
 export type { EdgeConfig, EdgeConfigInput } from "./config.ts";
@@ -98,6 +100,8 @@ export interface Edge {
   readonly url?: string;
   /** The self-signed local API certificate (PEM, its file, SHA-256 fingerprint), when the edge serves its own. */
   readonly apiCert?: { pem: string; file: string; fingerprint: string };
+  /** The Prometheus scrape URL, when metrics.port is set. */
+  readonly metricsUrl?: string;
   status(): EdgeStatus;
   /** Live hubs fed by the ingest, local live endpoints, uplinks to central (edge/live). */
   readonly live: EdgeLive;
@@ -241,6 +245,9 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   });
 
   const runtimes: CameraRuntime[] = [];
+  const allStreamHealth = () => runtimes.flatMap((r) => r.status(clock).streams.map(streamHealth));
+  // Full: some stream's fragments are refused for lack of space (or the volume is below half the floor).
+  const diskFull = (streams: StreamHealth[], u: { volumeFreeBytes: number }) => streams.some((s) => s.writer.state === "disk-full") || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2);
   const live = new EdgeLive({ clock, log, share: config.federation.share, hasStream: (id, kind) => !!runtimes.find((r) => r.cfg.id === id)?.ingests.has(kind) });
   let stopping = false;
   let staggerChain = Promise.resolve();
@@ -421,6 +428,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   let server: ReturnType<typeof Bun.serve> | undefined;
   let url: string | undefined;
   let apiCert: Edge["apiCert"];
+  // The API's certificate and key, when it serves TLS: the metrics listener reuses them off loopback.
+  let apiTls: { cert: string; key: string } | undefined;
   if (config.api.enabled && deps.serveApi !== false) {
     const api = await loadApi(log);
     if (api) {
@@ -461,10 +470,9 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
           return { zip: r.zip, sha256: r.sha256 };
         },
         health: async () => {
-          const streams = runtimes.flatMap((r) => r.status(clock).streams.map(streamHealth));
+          const streams = allStreamHealth();
           const u = await store.usage();
-          // full: some stream's fragments are refused for lack of space (or the volume is below half the floor).
-          const full = streams.some((s) => s.writer.state === "disk-full") || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2);
+          const full = diskFull(streams, u);
           return { name: config.name, time: iso(clock.now()), startedAt: iso(startedAt), clock: clockHealth(), disk: { ...u, full, writable: !full }, streams };
         },
       });
@@ -485,6 +493,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         tls = own;
         apiCert = { pem: own.cert, file: own.certFile, fingerprint: own.fingerprint };
       }
+      apiTls = tls;
       server = Bun.serve({
         hostname: config.api.host,
         port: config.api.port,
@@ -496,6 +505,22 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       if (!tls) warnPlainHttp(log, "the edge's local API", url);
       log.info("edge API listening", { url, ...(apiCert ? { certificate: apiCert.file, fingerprint: `sha256:${apiCert.fingerprint}` } : {}) });
     }
+  }
+
+  let metrics: MetricsListener | undefined;
+  if (config.metrics.port !== null) {
+    const registry = edgeMetrics({
+      name: config.name,
+      clock,
+      streams: allStreamHealth,
+      usage: () => store.usage(),
+      footage: () => store.cameras(),
+      diskFull,
+      uplink: () => uplink?.status() ?? null,
+      transfer: () => transfer?.status() ?? null,
+      certificateNotAfterMs: () => identity?.notAfter ?? null,
+    });
+    metrics = await startMetricsListener({ config: { ...config.metrics, port: config.metrics.port }, registry, ...(apiTls ? { tls: apiTls } : {}), log: log.child({ component: "metrics" }) });
   }
 
   if (!config.cameras.some((c) => c.enabled)) log.warn("no camera configured (or all disabled): this recorder records nothing; add cameras to its config", { dataDir: config.dataDir });
@@ -512,6 +537,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     get apiCert() {
       return apiCert;
     },
+    ...(metrics ? { metricsUrl: metrics.url } : {}),
     status,
     live,
     ingest: (cameraId, stream) => runtimes.find((r) => r.cfg.id === cameraId)?.ingests.get(stream),
@@ -525,6 +551,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         stopping = true;
         clearInterval(retentionTimer);
         server?.stop(true);
+        await metrics?.close();
         live.close();
         renewal?.stop();
         await events.stop();

@@ -84,6 +84,11 @@ export class ControlPlane {
 
   constructor(private readonly o: ControlOptions) {}
 
+  /** Messages received from the broker and not yet committed (a growing number = central falls behind). */
+  get backlog(): number {
+    return this.queue.length;
+  }
+
   async init(): Promise<void> {
     for (const r of await this.o.db.all<{ site_id: string; ob: string; last_seq: string }>(`SELECT site_id, ob, last_seq FROM cp_seq`)) {
       this.last.set(keyOf(r.site_id, r.ob), Number(r.last_seq));

@@ -387,6 +387,12 @@ export class Engine {
     return r ? this.view(r) : null;
   }
 
+  /** Retrievals per state, across all sites (metrics). */
+  async retrievalCounts(): Promise<Record<string, number>> {
+    const rows = await this.d.db.all<{ state: string; n: string }>(`SELECT state, count(*) AS n FROM tr_retrievals GROUP BY state`);
+    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+  }
+
   async listRetrievals(f: { siteId?: string; cameraId?: string; state?: string; limit?: number }): Promise<RetrievalView[]> {
     const where: string[] = [];
     const params: (string | bigint)[] = [];

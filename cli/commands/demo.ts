@@ -27,6 +27,8 @@ export interface DemoInfo {
   rtsp?: string;
   /** Central's ONVIF bridge: one device per site; admin's ONVIF password (GET /api/v1/onvif/me gives any user theirs). */
   onvif?: { deviceUrl: string; user: string; password: string };
+  /** Prometheus scrape URLs (loopback, free ports): central's and each edge's. */
+  metrics?: Record<string, string>;
 }
 
 export interface Demo {
@@ -56,7 +58,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
     const anyPort = opts.port === 0 ? { enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { tlsPort: 0 } } } : {};
     // The demo shows the ONVIF bridge (off by default in central's config).
     const onvifCfg = { onvif: { enabled: true, port: opts.port === 0 ? 0 : 8090 } };
-    const site = await startCentralSite({ dataDir: join(dataDir, "central"), api: { port: opts.port ?? 8080 }, ...anyPort, ...onvifCfg }, { log: log.child({ component: "central" }) });
+    const site = await startCentralSite({ dataDir: join(dataDir, "central"), api: { port: opts.port ?? 8080 }, ...anyPort, ...onvifCfg, metrics: { port: 0 } }, { log: log.child({ component: "central" }) });
     stops.push(() => site.close());
     const central = site.central;
     const cam = await startCamsim({ cameras: edgeCount * perEdge, main: { width: 1280, height: 720, fps: 15 }, log: log.child({ component: "camsim" }) });
@@ -69,6 +71,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
       camsim: { controlUrl: cam.controlUrl },
       ...(site.rtsp ? { rtsp: `${site.rtsp.baseUrl}/<site>.<camera>/<main|sub>` } : {}),
       ...(site.onvif ? { onvif: { deviceUrl: `${site.onvif.url}/onvif/<site>/device_service`, user: "admin", password: site.onvif.credentials.passwordFor("admin") ?? "" } } : {}),
+      metrics: site.metricsUrl ? { central: site.metricsUrl } : {},
     };
     for (let e = 0; e < edgeCount; e++) {
       const name = `bus-${101 + e}`;
@@ -95,11 +98,13 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
           retention: { maxAgeHours: 24 },
           // The demo shares every camera with central (a real edge shares none until told to).
           federation: { share: ["*"] },
+          metrics: { port: 0 },
           cameras,
         },
         { log: log.child({ component: "edge", edge: name }) },
       );
       stops.push(() => edge.stop());
+      if (edge.metricsUrl) info.metrics![name] = edge.metricsUrl;
       info.edges.push({ name, url: edge.url ?? "", user: "admin", password, siteId: identity.siteId, ...(edge.apiCert ? { certFile: edge.apiCert.file } : {}) });
     }
     await writeFileAtomic(join(dataDir, "demo.json"), JSON.stringify(info, null, 2) + "\n");
@@ -134,6 +139,7 @@ const command: Command = {
       `  faults    POST ${info.camsim.controlUrl}/cameras/<camN>/stop|start|stall|resume|restart`,
       ...(info.rtsp ? [`  RTSP out  ${info.rtsp} (central users: account password, or a stream credential from the web client's Account page; trust ${info.central.caFile})`] : []),
       ...(info.onvif ? [`  ONVIF     ${info.onvif.deviceUrl}   user ${info.onvif.user}   ONVIF password ${info.onvif.password}`] : []),
+      ...Object.entries(info.metrics ?? {}).map(([who, url]) => `  metrics   ${who.padEnd(8)} ${url}`),
       `  details   ${resolve(dataDir, "demo.json")}`,
       "Ctrl-C stops it.",
       "",
