@@ -5,49 +5,12 @@
  * a late event is judged by when it happened.
  */
 import type { EventRec } from "../events/index.ts";
-import { DAYS, type Rule, type TimeProfile } from "./schema.ts";
-
-const minutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-function localParts(ms: number, tz: string): { day: number; minute: number } {
-  if (tz === "UTC") {
-    const d = new Date(ms);
-    return { day: d.getUTCDay(), minute: d.getUTCHours() * 60 + d.getUTCMinutes() };
-  }
-  let f = formatters.get(tz);
-  if (!f) {
-    f = new Intl.DateTimeFormat("en-US", { timeZone: tz, weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-    formatters.set(tz, f);
-  }
-  let day = 0;
-  let h = 0;
-  let m = 0;
-  for (const p of f.formatToParts(new Date(ms))) {
-    if (p.type === "weekday") day = DAYS.indexOf(p.value.toLowerCase().slice(0, 3) as (typeof DAYS)[number]);
-    else if (p.type === "hour") h = Number(p.value);
-    else if (p.type === "minute") m = Number(p.value);
-  }
-  return { day, minute: h * 60 + m };
-}
+import { inWindows } from "../../lib/schedule/index.ts";
+import type { Rule, TimeProfile } from "./schema.ts";
 
 /** True when `ms` falls in one of the profile's windows (in its time zone). */
 export function inProfile(p: TimeProfile, ms: number): boolean {
-  const { day, minute } = localParts(ms, p.timezone);
-  const today = DAYS[day]!;
-  const yesterday = DAYS[(day + 6) % 7]!;
-  for (const w of p.windows) {
-    const from = minutes(w.from);
-    const to = minutes(w.to);
-    if (from <= to) {
-      if (w.days.includes(today) && minute >= from && minute < to) return true;
-    } else {
-      // Overnight window: the evening part belongs to the listed day, the morning part to the next.
-      if (w.days.includes(today) && minute >= from) return true;
-      if (w.days.includes(yesterday) && minute < to) return true;
-    }
-  }
-  return false;
+  return inWindows(p.windows, ms, p.timezone);
 }
 
 export interface Verdict {

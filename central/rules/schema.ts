@@ -1,5 +1,6 @@
 /** Rules and time profiles as data: the zod schemas that validate the API, the config and the store. */
 import { z } from "zod";
+import { TimeZone, WeeklyWindow } from "../../lib/schedule/index.ts";
 import { TOPIC_ROOT } from "../../federation/identity.ts";
 import { RetrievalPriority } from "../rights/index.ts";
 
@@ -9,26 +10,13 @@ const Id = z
   .max(100)
   .regex(/^[A-Za-z0-9._-]+$/, "use letters, digits and . _ - only");
 
-const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, "time of day as HH:MM (00:00–24:00)");
-export const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as const;
-
 export const TimeProfile = z
   .object({
     name: Id,
     /** IANA zone the windows are read in (e.g. Europe/Oslo). */
-    timezone: z
-      .string()
-      .default("UTC")
-      .refine((tz) => {
-        try {
-          new Intl.DateTimeFormat("en-US", { timeZone: tz });
-          return true;
-        } catch {
-          return false;
-        }
-      }, "unknown time zone"),
-    /** A window whose `to` is before its `from` runs past midnight into the next day. */
-    windows: z.array(z.object({ days: z.array(z.enum(DAYS)).min(1), from: HHMM, to: HHMM })).min(1),
+    timezone: TimeZone.default("UTC"),
+    /** Weekly windows (lib/schedule): to before from runs past midnight; from = to is the whole day; days absent = every day. */
+    windows: z.array(WeeklyWindow).min(1),
   })
   .describe("when a rule applies, evaluated at the event's original time");
 export type TimeProfile = z.infer<typeof TimeProfile>;

@@ -6,6 +6,7 @@
  * and carried to the edge as `policy` in the desired config.
  */
 import { z } from "zod";
+import { TimeZone, WeeklyWindow, inWindows, localTime } from "../../lib/schedule/index.ts";
 
 export const RECORDING_OPTIONS = ["none", "edge-only", "on-request", "scheduled", "on-event", "after-link-down", "central-only", "both"] as const;
 export const RecordingOption = z.enum(RECORDING_OPTIONS);
@@ -18,18 +19,11 @@ export type TransferClass = z.infer<typeof TransferClass>;
 /** Bigger = more urgent. */
 export const classRank = (c: TransferClass): number => TRANSFER_CLASSES.length - TRANSFER_CLASSES.indexOf(c);
 
-const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, 'times are "HH:MM" (00:00–24:00)');
 const stream = z.enum(["main", "sub"]);
 
-/** One weekly window; to < from wraps past midnight. days: 0 = Sunday … 6 = Saturday (default all). */
-export const TimeWindow = z
-  .object({
-    from: hhmm,
-    to: hhmm,
-    days: z.array(z.number().int().min(0).max(6)).min(1).optional(),
-  })
-  .strict();
-export type TimeWindow = z.infer<typeof TimeWindow>;
+/** One weekly window (lib/schedule: the same windows the rules engine's time profiles use). */
+export const TimeWindow = WeeklyWindow;
+export type TimeWindow = WeeklyWindow;
 
 export const LinkProfile = z
   .object({
@@ -78,18 +72,7 @@ export const SitePolicy = z
   .object({
     ...policyFields,
     /** IANA zone for schedules, e.g. "Europe/Oslo" (default UTC). */
-    timeZone: z
-      .string()
-      .max(100)
-      .refine((tz) => {
-        try {
-          new Intl.DateTimeFormat("en-US", { timeZone: tz });
-          return true;
-        } catch {
-          return false;
-        }
-      }, "unknown time zone")
-      .optional(),
+    timeZone: TimeZone.optional(),
     /** Links the edge may use, by the link type it reports (e.g. cellular, wifi). Absent = any link, no limits. */
     links: z.record(z.string().min(1).max(40), LinkProfile).optional(),
     /** Shorthand the web client sends: applies to every metered link (any link except "wifi"/"ethernet"). */
@@ -147,33 +130,7 @@ export function classAllowed(p: LinkProfile, c: TransferClass): boolean {
 }
 
 /** Minutes since local midnight and weekday at `ms` in zone `tz`. */
-export function localTime(ms: number, tz: string): { minute: number; day: number } {
-  const parts = new Intl.DateTimeFormat("en-US", { timeZone: tz, hourCycle: "h23", weekday: "short", hour: "2-digit", minute: "2-digit" }).formatToParts(new Date(ms));
-  const get = (t: string) => parts.find((p) => p.type === t)?.value ?? "0";
-  const day = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"].indexOf(get("weekday"));
-  return { minute: Number(get("hour")) * 60 + Number(get("minute")), day };
-}
-
-const mins = (s: string) => Number(s.slice(0, 2)) * 60 + Number(s.slice(3, 5));
-
-/** Whether `ms` falls in any window (site time zone). A window wrapping midnight belongs to the day it starts. */
-export function inWindows(windows: TimeWindow[], ms: number, tz: string): boolean {
-  const { minute, day } = localTime(ms, tz);
-  for (const w of windows) {
-    const a = mins(w.from);
-    const b = mins(w.to);
-    const days = w.days ?? [0, 1, 2, 3, 4, 5, 6];
-    if (a === b) {
-      if (days.includes(day)) return true;
-    } else if (a < b) {
-      if (days.includes(day) && minute >= a && minute < b) return true;
-    } else {
-      if (days.includes(day) && minute >= a) return true;
-      if (days.includes((day + 6) % 7) && minute < b) return true;
-    }
-  }
-  return false;
-}
+export { inWindows, localTime };
 
 /** The month a byte is counted in (UTC): "2026-11". */
 export function budgetMonth(ms: number): string {
