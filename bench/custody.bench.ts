@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { ManualClock } from "../lib/clock.ts";
 import { Logger, MemorySink } from "../lib/log/index.ts";
 import { MediaStore } from "../lib/store/index.ts";
-import { CustodyRecorder } from "../lib/custody/index.ts";
+import { CustodyRecorder } from "../federation/custody/index.ts";
 import { custodySigner } from "../edge/identity/index.ts";
 import { createCa, generateKeyPair, issueSiteCert } from "../federation/pki.ts";
 

@@ -25,7 +25,7 @@ import { CameraError, resolveCamera, type Camera, type DeviceInfo } from "./came
 import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
 import { PidFile, StreamIngest, type StreamState, type StreamStatus } from "./ingest/index.ts";
 import { loadIdentity, signerCache, startRenewal, type Identity } from "./identity/index.ts";
-import { CustodyRecorder, evidencePackage, unknownRevocations, type CustodySigner } from "../lib/custody/index.ts";
+import { CustodyRecorder, evidencePackage, unknownRevocations, type CustodySigner } from "../federation/custody/index.ts";
 import { startUplink, type CommandHandler, type Uplink } from "./uplink/index.ts";
 import { mountTransfers, startEdgeTransfer, type EdgeTransferHandle } from "./transfer/index.ts";
 import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";

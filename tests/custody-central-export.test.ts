@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { sha256Hex, verifyPackage } from "../lib/custody/index.ts";
+import { sha256Hex, verifyPackage } from "../federation/custody/index.ts";
 import { readZip } from "../lib/zip/index.ts";
 import { readFileSync } from "node:fs";
 import { until } from "./helpers.ts";

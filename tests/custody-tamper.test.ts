@@ -15,7 +15,7 @@ import { startEdge, type Edge } from "../edge/main.ts";
 import { custodySigner } from "../edge/identity/index.ts";
 import { createCa, issueSiteCert, generateKeyPair, normSerial, parseCert, type CaMaterial } from "../federation/pki.ts";
 import { otherCa } from "../central/testkit.ts";
-import { evidencePackage, linkOf, signatureMessage, signText, signedRevocations, unknownRevocations, verifyPackage, parseLines, parseEntry, parseSignature, sha256Hex, type ChainEntry, type HeadSignature, type PackageReport, type RevocationList, type Verdict } from "../lib/custody/index.ts";
+import { evidencePackage, linkOf, signatureMessage, signText, signedRevocations, unknownRevocations, verifyPackage, parseLines, parseEntry, parseSignature, sha256Hex, type ChainEntry, type HeadSignature, type PackageReport, type RevocationList, type Verdict } from "../federation/custody/index.ts";
 import { readZip, writeZip } from "../lib/zip/index.ts";
 import { ApiClient, closeRig, hashPassword, isoOf, OUTPOST, removeTempDirs, run, tempDir, until } from "./helpers.ts";
 

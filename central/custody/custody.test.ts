@@ -13,7 +13,7 @@ import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { MediaStore, type SegmentRecord } from "../../lib/store/index.ts";
 import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
-import { CustodyRecorder, encodeProof, proofFor, type CustodySigner } from "../../lib/custody/index.ts";
+import { CustodyRecorder, encodeProof, proofFor, type CustodySigner } from "../../federation/custody/index.ts";
 import { createCa, type CaMaterial } from "../../federation/pki.ts";
 import { H, chunkHashes } from "../../federation/transfer/index.ts";
 import { centralCameraId } from "../../federation/protocol/index.ts";
@@ -177,7 +177,7 @@ test("central's own recordings are chained and signed with a certificate its CA 
   const { attachCentralCustody, CENTRAL_SITE_ID } = await import("./own.ts");
   const { dataPaths } = await import("../files.ts");
   const { mkdir, writeFile } = await import("node:fs/promises");
-  const { evidencePackage, signedRevocations, verifyPackage } = await import("../../lib/custody/index.ts");
+  const { evidencePackage, signedRevocations, verifyPackage } = await import("../../federation/custody/index.ts");
   const { exportKeyPem } = await import("../../federation/pki.ts");
   const dataDir = join(dir, "central-own");
   const p = dataPaths(dataDir);
@@ -214,7 +214,7 @@ test("central's own recordings are chained and signed with a certificate its CA 
 test("central exports what it imported as an evidence package: the edge's chain and signatures as kept at import, a CA-signed revocation list", async () => {
   const { centralEvidence } = await import("./export.ts");
   const { attachCentralCustody } = await import("./own.ts");
-  const { verifyPackage } = await import("../../lib/custody/index.ts");
+  const { verifyPackage } = await import("../../federation/custody/index.ts");
   const { normSerial, parseCert } = await import("../../federation/pki.ts");
   const e = await edgeRecording("e-export", () => bus1, "cam5");
   await feed(e.w, media, e.clock, T0 + 450_000, 0, 20);

@@ -8,7 +8,7 @@
 import { readFile } from "node:fs/promises";
 import type { Clock } from "../../lib/clock.ts";
 import type { MediaStore, StreamKind } from "../../lib/store/index.ts";
-import { buildPackage, collectCustody, sha256Hex, signedRevocations, type CustodyRecorder, type Manifest, type PackageSegment, type Revocation } from "../../lib/custody/index.ts";
+import { buildPackage, collectCustody, sha256Hex, signedRevocations, type CustodyRecorder, type Manifest, type PackageSegment, type Revocation } from "../../federation/custody/index.ts";
 import { splitCentralCameraId } from "../../federation/protocol/index.ts";
 import type { ImportVerifier } from "./index.ts";
 import { CENTRAL_SITE_ID } from "./own.ts";

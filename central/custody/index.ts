@@ -11,7 +11,7 @@
  * Verdicts and received chain entries live in the transfer database (cu_* tables).
  */
 import { normSerial, parseBundle, parseCert, siteIdOfCert, verifyIssuedBy } from "../../federation/pki.ts";
-import { linkOf, signatureMessage, verifyText, type ChainEntry, type CustodyProof, type HeadSignature } from "../../lib/custody/index.ts";
+import { linkOf, signatureMessage, verifyText, type ChainEntry, type CustodyProof, type HeadSignature } from "../../federation/custody/index.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { Db } from "../db.ts";

@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore } from "../../lib/store/index.ts";
-import { CustodyRecorder, type CustodySigner } from "../../lib/custody/index.ts";
+import { CustodyRecorder, type CustodySigner } from "../../federation/custody/index.ts";
 import { certFingerprint, generateKeyPair, issueSiteCert, loadCa } from "../../federation/pki.ts";
 import { dataPaths } from "../files.ts";
 

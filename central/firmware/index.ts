@@ -17,7 +17,7 @@ import { badRequest, conflict, forbidden, jsonBody, notFound, readJson } from ".
 import { chunkBundle } from "../../firmware/chunk.ts";
 import { hashFile, readJsonFile, sha256Hex, writeAtomic } from "../../firmware/fsutil.ts";
 import { compareVersions, parseRoot, UpdateError, verifyNextRoot, verifyRole, verifyTargets, type RootMeta, type TargetsMeta } from "../../firmware/meta.ts";
-import type { Offer, SiteUpdateState, StatusReport } from "../../firmware/agent/source.ts";
+import { FIRMWARE_FEDERATION_BASE, type Offer, type SiteUpdateState, type StatusReport } from "../../federation/firmware.ts";
 import type { ApiRouter, FederationEnv } from "../index.ts";
 
 export type CampaignState = "running" | "halted" | "completed";
@@ -404,7 +404,7 @@ export class FirmwareService {
   }
 
   federationRoutes(app: Hono<FederationEnv>): void {
-    const base = "/federation/v1/firmware";
+    const base = FIRMWARE_FEDERATION_BASE;
     app.get(`${base}/offer`, (c) => c.json({ offer: this.offerFor(c.var.peer.siteId) }));
     app.get(`${base}/roots/:n`, (c) => {
       const r = this.root(Number(c.req.param("n")));

@@ -10,7 +10,7 @@ import type { TLSSocket } from "node:tls";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { FrameReader, LiveHub, liveSocketEvents, type HlsOptions, type HubOptions, HlsPackager } from "../../lib/live/index.ts";
-import { LIVE_ROUTE, LIVE_VERSION, type LiveRequest } from "../../lib/live/control.ts";
+import { LIVE_ROUTE, LIVE_VERSION, type LiveRequest } from "../../federation/live/control.ts";
 import { parseFragment } from "../../lib/mp4/index.ts";
 import { badRequest, notFound } from "../../lib/http/problem.ts";
 import type { FederationEnv } from "../federation-api.ts";

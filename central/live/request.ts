@@ -5,7 +5,7 @@
  * edge by registering EdgeLive.command as the "live" command).
  */
 import type { Aedes } from "aedes";
-import { liveTopic, type LiveRequest } from "../../lib/live/control.ts";
+import { liveTopic, type LiveRequest } from "../../federation/live/control.ts";
 import type { LiveRequester } from "./live.ts";
 
 export function mqttRequester(broker: Aedes): LiveRequester {

@@ -13,7 +13,7 @@ import { enroll, type Identity } from "../../edge/identity/index.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { MediaStore } from "../../lib/store/index.ts";
-import type { LiveRequest } from "../../lib/live/control.ts";
+import type { LiveRequest } from "../../federation/live/control.ts";
 import { startCentral, type Central } from "../index.ts";
 import { CentralLive, type CentralLiveOptions } from "./live.ts";
 import { commandRequester } from "./request.ts";

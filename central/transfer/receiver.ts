@@ -16,7 +16,7 @@ import { writeFileDurable } from "../../lib/store/layout.ts";
 import { H, MAX_CHUNKS_PER_REQUEST, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, TransferClass, budgetMonth, sha256Hex, type UploadResult } from "../../federation/transfer/index.ts";
 import { centralCameraId as centralCameraIdOf } from "../../federation/protocol/index.ts";
 import type { Db } from "../db.ts";
-import { decodeProof } from "../../lib/custody/index.ts";
+import { decodeProof } from "../../federation/custody/index.ts";
 import { CustodyRefused, type ImportVerifier } from "../custody/index.ts";
 import { holdings } from "./holdings.ts";
 

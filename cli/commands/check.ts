@@ -7,7 +7,7 @@
 import { CliError, parseOptions, requireOption, type Command } from "../../lib/cli/index.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { checkStore, type CheckReport } from "../../lib/store/index.ts";
-import { rebuildCustody } from "../../lib/custody/index.ts";
+import { rebuildCustody } from "../../federation/custody/index.ts";
 
 const usage = `usage: outpost check --data DIR [--rebuild] [--json]
 

@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { CliError, parseOptions, type Command } from "../../lib/cli/index.ts";
-import { PackageError, verifyPackage, type PackageReport } from "../../lib/custody/index.ts";
+import { PackageError, verifyPackage, type PackageReport } from "../../federation/custody/index.ts";
 
 const usage = `usage: outpost verify PACKAGE.zip [--ca CA.pem] [--json]
 

@@ -4,7 +4,7 @@
  * keys at the next signature.
  */
 import { certFingerprint, importKeyPem } from "../../federation/pki.ts";
-import type { CustodySigner } from "../../lib/custody/index.ts";
+import type { CustodySigner } from "../../federation/custody/index.ts";
 import type { Identity } from "./store.ts";
 
 export async function custodySigner(id: Pick<Identity, "keyPem" | "certPem">): Promise<CustodySigner> {

@@ -10,7 +10,7 @@ import type { Logger } from "../../lib/log/index.ts";
 import type { Session, Sessions } from "../../lib/auth/index.ts";
 import type { FragmentInfo } from "../../lib/mp4/index.ts";
 import { LiveHubs, liveSocketEvents, type HlsOptions, type HubOptions } from "../../lib/live/index.ts";
-import { LiveRequest } from "../../lib/live/control.ts";
+import { LiveRequest } from "../../federation/live/control.ts";
 import { notFound, badRequest } from "../../lib/http/problem.ts";
 import { UplinkSender, type SenderStats, type SenderTls } from "./sender.ts";
 import type { Reachability } from "../reach/index.ts";

@@ -6,7 +6,7 @@
  */
 import mqtt, { type MqttClient } from "mqtt";
 import type { Logger } from "../../lib/log/index.ts";
-import { liveTopic } from "../../lib/live/control.ts";
+import { liveTopic } from "../../federation/live/control.ts";
 import type { EdgeLive } from "./live.ts";
 
 export interface LiveMqttIdentity {

@@ -16,7 +16,7 @@ import { isIP } from "node:net";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { encodeFrame, type LiveFragment, type LiveHub } from "../../lib/live/index.ts";
-import { livePath } from "../../lib/live/control.ts";
+import { livePath } from "../../federation/live/control.ts";
 import type { Reachability } from "../reach/index.ts";
 
 export interface SenderTls {

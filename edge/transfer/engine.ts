@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore, SegmentRecord } from "../../lib/store/index.ts";
-import { encodeProof, proofFor } from "../../lib/custody/index.ts";
+import { encodeProof, proofFor } from "../../federation/custody/index.ts";
 import {
   DEFAULT_CHUNK_SIZE,
   H,

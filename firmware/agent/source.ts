@@ -5,26 +5,9 @@
  */
 import type { ChunkIndex } from "../chunk.ts";
 import { UpdateError } from "../meta.ts";
+import { FIRMWARE_FEDERATION_BASE, type Offer, type SiteUpdateState, type StatusReport } from "../../federation/firmware.ts";
 
-export interface Offer {
-  campaignId: string;
-  version: string;
-}
-
-export type SiteUpdateState = "pending" | "downloading" | "installed" | "healthy" | "rolled-back" | "failed";
-
-export interface StatusReport {
-  campaignId: string | null;
-  version: string;
-  state: SiteUpdateState;
-  /** 0..100 while downloading. */
-  progress?: number;
-  reason?: string;
-  bytesFetched?: number;
-  bytesSaved?: number;
-  /** The release running now. */
-  running?: string;
-}
+export { FIRMWARE_FEDERATION_BASE, type Offer, type SiteUpdateState, type StatusReport };
 
 export interface UpdateSource {
   offer(): Promise<Offer | null>;
@@ -43,8 +26,6 @@ export interface UpdateSource {
 export interface UpdateNotifier {
   subscribe(onOffer: () => void): () => void;
 }
-
-export const FIRMWARE_FEDERATION_BASE = "/federation/v1/firmware";
 
 export class HttpSource implements UpdateSource {
   constructor(

@@ -10,7 +10,7 @@
  */
 import { open, readFile, truncate, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { appendFileDurable, fsyncDir, writeFileAtomic } from "../fsutil.ts";
+import { appendFileDurable, fsyncDir, writeFileAtomic } from "../../lib/fsutil.ts";
 import { parseEntry, parseLines, parseSignature, type ChainEntry, type HeadSignature } from "./format.ts";
 
 export const CUSTODY_DIR = "custody";

@@ -7,10 +7,10 @@
  * At attach it reconciles each chain with the index (segments committed just before a crash,
  * or a chain deleted by hand, are appended then) — `outpost check --rebuild` runs the same.
  */
-import type { Clock } from "../clock.ts";
-import type { Logger } from "../log/index.ts";
-import type { MediaStore } from "../store/index.ts";
-import type { SegmentRecord, StreamKind } from "../store/types.ts";
+import type { Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import type { MediaStore } from "../../lib/store/index.ts";
+import type { SegmentRecord, StreamKind } from "../../lib/store/types.ts";
 import { writeFile, rename } from "node:fs/promises";
 import { chainId, GENESIS, linkOf, parseEntry, parseSignature, signatureMessage, signText, type ChainEntry, type HeadSignature } from "./format.ts";
 import { appendLine, appendLines, custodyId, custodyPaths, openTail, saveCert } from "./journal.ts";

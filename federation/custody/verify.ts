@@ -8,8 +8,8 @@
  * revoked-certificate, unsigned). Format: docs/ref/evidence-package.md.
  */
 import type * as x509 from "@peculiar/x509";
-import { certFingerprint, normSerial, parseCert, siteIdOfCert } from "../../federation/pki.ts";
-import { readZip } from "../zip/index.ts";
+import { certFingerprint, normSerial, parseCert, siteIdOfCert } from "../pki.ts";
+import { readZip } from "../../lib/zip/index.ts";
 import { linkOf, parseEntry, parseLines, parseSignature, revocationMessage, sha256Hex, signatureMessage, verifyText, type ChainEntry, type HeadSignature, type RevocationList } from "./format.ts";
 import type { Manifest } from "./package.ts";
 

@@ -3,7 +3,7 @@
  * key so a verifier can trust it as much as the CA. An exporter without the CA key (the edge)
  * puts an unsigned, empty list that says so; the verifier then reports revocation as unknown.
  */
-import { normSerial } from "../../federation/pki.ts";
+import { normSerial } from "../pki.ts";
 import { revocationMessage, signText, type Revocation, type RevocationList } from "./format.ts";
 
 export async function signedRevocations(caKey: CryptoKey, revoked: Revocation[], issuedAtMs: number): Promise<RevocationList> {

@@ -4,9 +4,9 @@
  * No key is at hand here, so the appended entries stay unsigned until the recorder's next
  * signature, which covers them through the chain links (its signing time tells when).
  */
-import { systemClock } from "../clock.ts";
-import type { Logger } from "../log/index.ts";
-import { MediaStore } from "../store/index.ts";
+import { systemClock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import { MediaStore } from "../../lib/store/index.ts";
 import { CustodyRecorder } from "./recorder.ts";
 
 export async function rebuildCustody(root: string, log: Logger): Promise<{ appended: number }> {

@@ -4,7 +4,7 @@
  * path is not wired, and the federation HTTP path the edge POSTs the stream to.
  */
 import { z } from "zod";
-import { siteTopicRoot } from "../../federation/identity.ts";
+import { siteTopicRoot } from "../identity.ts";
 
 export const LIVE_VERSION = 1;
 
@@ -21,6 +21,6 @@ export type LiveRequest = z.infer<typeof LiveRequest>;
 /** Central → edge live requests (standalone MQTT path; QoS 1, not retained). */
 export const liveTopic = (siteId: string) => `${siteTopicRoot(siteId)}/down/live`;
 
-/** Edge → central: POST, chunked body of lib/live/wire.ts frames. */
+/** Edge → central: POST, chunked body of lib/live/wire.ts frames (the media framing lives in lib/live: both sides and local viewers use it). */
 export const livePath = (cameraId: string, stream: string) => `/federation/v1/live/${encodeURIComponent(cameraId)}/${stream}`;
 export const LIVE_ROUTE = "/federation/v1/live/:cameraId/:stream";

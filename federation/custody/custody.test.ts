@@ -9,12 +9,12 @@ import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ManualClock } from "../clock.ts";
-import { Logger, MemorySink } from "../log/index.ts";
-import { MediaStore } from "../store/index.ts";
-import { feed, makeMedia, type Media } from "../store/testdata/media.ts";
-import { createCa, generateKeyPair, issueSiteCert, certFingerprint, importKeyPem, type CaMaterial } from "../../federation/pki.ts";
-import { readZip, writeZip } from "../zip/index.ts";
+import { ManualClock } from "../../lib/clock.ts";
+import { Logger, MemorySink } from "../../lib/log/index.ts";
+import { MediaStore } from "../../lib/store/index.ts";
+import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
+import { createCa, generateKeyPair, issueSiteCert, certFingerprint, importKeyPem, type CaMaterial } from "../pki.ts";
+import { readZip, writeZip } from "../../lib/zip/index.ts";
 import { CustodyRecorder, GENESIS, evidencePackage, linkOf, readEntries, readSignatures, rebuildCustody, signatureMessage, signedRevocations, verifyPackage, verifyText, type CustodySigner } from "./index.ts";
 import { custodyPaths } from "./journal.ts";
 
@@ -81,7 +81,7 @@ test("every commit is chained (prev links, link hashes) and its head signed by t
   }
   const sigs = await readSignatures(r.root, "cam1", "main");
   expect(sigs.map((s) => s.seq)).toEqual(entries.map((e) => e.seq));
-  const pub = await (await import("../../federation/pki.ts")).parseCert(signer.certPem).publicKey.export({ name: "ECDSA", namedCurve: "P-256" }, ["verify"]);
+  const pub = await (await import("../pki.ts")).parseCert(signer.certPem).publicKey.export({ name: "ECDSA", namedCurve: "P-256" }, ["verify"]);
   for (const s of sigs) expect(await verifyText(pub, signatureMessage(s), s.sig)).toBe(true);
   await r.store.close();
   r.custody.close();
@@ -163,7 +163,7 @@ test("store-only ZIP: round trip, and a stock unzip accepts it", async () => {
   const p = Bun.spawnSync(["unzip", "-t", path]);
   expect(p.exitCode).toBe(0);
   expect(p.stdout.toString()).toContain("No errors detected");
-  expect(() => writeZip([{ name: "../x", data: "" }])).toThrow("bad entry name");
+  expect(() => writeZip([{ name: "../../lib/x", data: "" }])).toThrow("bad entry name");
 });
 
 test("upload proofs read only what was appended since the last call, and wait for a half-written line", async () => {

@@ -1,5 +1,5 @@
 /**
- * Chain of custody (lib/custody), shared by edge and central: per-stream hash chains of
+ * Chain of custody (federation/custody), shared by edge and central: per-stream hash chains of
  * committed segments signed with the site key (recorder.ts, on disk beside the segments:
  * journal.ts), evidence packages (package.ts) and their offline verification (verify.ts).
  * The exact bytes hashed and signed are in format.ts. Knows nothing of HTTP, MQTT or who is

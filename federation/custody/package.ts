@@ -3,12 +3,12 @@
  * segment files, the excerpt of the stream's hash chain and its head signatures, the signing
  * certificates up to the CA, the revocation list as known at export, the audit excerpt of the
  * export, the position-track slot, a playable MP4 and a README. The layout and every field
- * are specified in docs/ref/evidence-package.md; lib/custody/verify.ts checks it.
+ * are specified in docs/ref/evidence-package.md; federation/custody/verify.ts checks it.
  */
 import { readFile } from "node:fs/promises";
-import type { MediaStore } from "../store/index.ts";
-import type { StreamKind } from "../store/types.ts";
-import { writeZip, type ZipEntryIn } from "../zip/index.ts";
+import type { MediaStore } from "../../lib/store/index.ts";
+import type { StreamKind } from "../../lib/store/types.ts";
+import { writeZip, type ZipEntryIn } from "../../lib/zip/index.ts";
 import { FORMAT, sha256Hex, type ChainEntry, type HeadSignature, type RevocationList } from "./format.ts";
 import { readCert, readEntries, readSignatures } from "./journal.ts";
 import { PACKAGE_README } from "./readme.ts";

@@ -3,8 +3,8 @@
  * central export endpoints run once the MP4 of an export job is done.
  */
 import { readFile } from "node:fs/promises";
-import type { MediaStore } from "../store/index.ts";
-import type { StreamKind } from "../store/types.ts";
+import type { MediaStore } from "../../lib/store/index.ts";
+import type { StreamKind } from "../../lib/store/types.ts";
 import { sha256Hex, type RevocationList } from "./format.ts";
 import { buildPackage, collectCustody, type AuditExcerpt, type Manifest } from "./package.ts";
 import type { CustodyRecorder } from "./recorder.ts";
