@@ -113,8 +113,11 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
           credentials = new StreamCredentials(db, clock, (u) => api.ops.users.subjectOf(u));
           credentials.apiRoutes(api, () => (rtsp ? `${rtsp.baseUrl}/<site>.<camera>/<main|sub>` : null));
         }
-        mountExports(api, {
+        const exportJobs = mountExports(api, {
           dataDir: cfg.dataDir,
+          clock,
+          log: log.child({ component: "central.exports" }),
+          retrieval: (id) => transfer.engine.getRetrieval(id),
           retrieve: async (r) => {
             const v = await transfer.engine.createRetrieval({ ...r, reason: "export" });
             return { id: v.id, state: v.state, progress: v.progress, etaSeconds: v.etaSeconds };
@@ -134,6 +137,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
             };
           },
         });
+        closers.push(() => exportJobs.close());
         mountOnvifRoutes(api, { bridge: () => onvif, rights: () => central!.ops.rights, sites: async () => (sites ? await sites.cameras() : []) });
       },
       siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),

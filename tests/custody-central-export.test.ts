@@ -84,3 +84,47 @@ test("export at central: retrieved footage becomes an evidence package that veri
   const audit = await json<{ records: { action: string; user: string; detail?: { sha256?: string } }[] }>(`${central}/api/v1/audit?action=export`, { token });
   expect(audit.records.some((a) => a.user === "admin" && a.detail?.sha256 === sha256Hex(zip))).toBe(true);
 }, 240_000);
+
+test("export job at central (the web client's path): an edge-only window is retrieved, then the package downloads with the SHA-256 the list shows; the download is audited", async () => {
+  const siteId = demo.info.edges[0]!.siteId!;
+  const cam = `${siteId}.cam1`;
+  // A window of the edge's recording central has not retrieved (the first test took an older one).
+  const toMs = await until(
+    "a fresh 8 s of committed recording in central's mirror",
+    async () => {
+      const now = Date.now();
+      const t = await json<{ ranges: { start: string; end: string; held?: string }[] }>(`${central}/api/v1/cameras/${encodeURIComponent(cam)}/timeline?from=${new Date(now - 60_000).toISOString()}&to=${new Date(now + 60_000).toISOString()}&stream=main`, { token }).catch(() => null);
+      const r = t?.ranges.findLast((x) => x.held !== "central" && Date.parse(x.end) - Date.parse(x.start) >= 8_000);
+      return r ? Date.parse(r.end) : null;
+    },
+    90_000,
+    500,
+  );
+  const win = { cameraId: cam, from: new Date(toMs - 6_000).toISOString(), to: new Date(toMs).toISOString() };
+  const res = await fetch(central + "/api/v1/exports", { method: "POST", tls: { ca: centralCa }, headers: { "content-type": "application/json", authorization: `Bearer ${token}`, prefer: "respond-async" }, body: JSON.stringify(win) });
+  expect(res.status).toBe(202);
+  const job = (await res.json()) as { id: string; state: string };
+  expect(job.id).toMatch(/^cx-/);
+  type Job = { id: string; state: string; progress: number; sha256?: string; download?: string; error?: string };
+  const listed = await json<{ exports: Job[] }>(`${central}/api/v1/exports`, { token });
+  expect(listed.exports.some((j) => j.id === job.id)).toBe(true);
+  const done = await until("the export job done", async () => {
+    const j = await json<Job>(`${central}/api/v1/exports/${job.id}`, { token });
+    if (j.state === "failed") throw new Error(`export failed: ${j.error}`);
+    return j.state === "done" ? j : null;
+  }, 120_000, 500);
+  expect(done.progress).toBe(100);
+  expect(done.download).toBe(`/api/v1/exports/${job.id}/file`);
+  const file = await fetch(central + done.download!, { tls: { ca: centralCa }, headers: { authorization: `Bearer ${token}` } });
+  expect(file.status).toBe(200);
+  const zip = new Uint8Array(await file.arrayBuffer());
+  expect(sha256Hex(zip)).toBe(done.sha256!);
+  expect(file.headers.get("x-outpost-sha256")).toBe(done.sha256!);
+  const v = await verifyPackage(zip, { anchorCaPem: await readFile(path.join(dir, "central", "ca", "ca.pem"), "utf8") });
+  expect(v.segments.map((s) => s.verdict)).toEqual(v.segments.map(() => "intact"));
+  const audit = await json<{ records: { action: string; detail?: { job?: string } }[] }>(`${central}/api/v1/audit`, { token });
+  expect(audit.records.some((a) => a.action === "export" && a.detail?.job === job.id)).toBe(true);
+  expect(audit.records.some((a) => a.action === "export-download" && a.detail?.job === job.id)).toBe(true);
+  // Someone else's or an unknown job is not there.
+  expect((await fetch(`${central}/api/v1/exports/cx-nosuchjob`, { tls: { ca: centralCa }, headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
+}, 240_000);

@@ -32,15 +32,15 @@ let adminToken: string;
 let camToken: string;
 let keyA: string; // API key scoped to site A
 let keyAny: string; // unscoped integration key
-const ids: { alarmB?: number; retrievalB?: string; lockB?: string } = {};
+const ids: { alarmB?: number; retrievalB?: string; lockB?: string; exportB?: string } = {};
 let releaseLive: (() => void) | undefined;
 const SECRET = "lock-reason-only-site-B-may-read";
 
 const cam = (id: string): UplinkCamera => ({ id, name: id, enabled: true, streams: [{ kind: "main", state: "recording", bitrateKbps: 500, fps: 15 }] });
 
-async function call(method: string, p: string, o: { token?: string; key?: string; body?: unknown } = {}): Promise<{ status: number; type: string; text: string }> {
+async function call(method: string, p: string, o: { token?: string; key?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; type: string; text: string }> {
   const ac = new AbortController();
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...o.headers };
   if (o.token) headers.authorization = `Bearer ${o.token}`;
   if (o.key) headers["x-api-key"] = o.key;
   if (o.body !== undefined) headers["content-type"] = "application/json";
@@ -93,6 +93,10 @@ beforeAll(async () => {
   const win = { from: new Date(now - 120_000).toISOString(), to: new Date(now - 60_000).toISOString() };
   ids.retrievalB = (await json<{ id: string }>("POST", "/api/v1/retrievals", { cameraId: `${B}.cam1`, ...win, priority: "backfill" })).id;
   ids.lockB = (await json<{ id: string }>("POST", "/api/v1/evidence-locks", { cameraId: `${B}.cam1`, ...win, reason: SECRET })).id;
+  // An export job of site B's footage (the admin's): nobody scoped to site A may read or download it.
+  const exportB = await call("POST", "/api/v1/exports", { token: adminToken, body: { cameraId: `${B}.cam1`, ...win }, headers: { prefer: "respond-async" } });
+  expect(exportB.status).toBe(202);
+  ids.exportB = (JSON.parse(exportB.text) as { id: string }).id;
   await json("PUT", "/api/v1/rules/intrusion", { name: "intrusion", match: { types: ["test.intrusion"] }, actions: [{ kind: "alarm", title: "intrusion" }] });
   const posted = await call("POST", "/api/v1/events", { key: keyAny, body: { type: "test.intrusion", cameraId: `${B}.cam1` } });
   expect(posted.status).toBe(202);
@@ -116,6 +120,7 @@ function targetsFor(p: string, rule: Rule): string[] {
     [/^\/api\/v1\/alarms\/\{id\}/, () => [String(ids.alarmB)]],
     [/^\/api\/v1\/retrievals\/\{id\}/, () => [ids.retrievalB!]],
     [/^\/api\/v1\/evidence-locks\/\{id\}/, () => [ids.lockB!]],
+    [/^\/api\/v1\/exports\/\{id\}/, () => [ids.exportB!]],
   ];
   const f = fixtures.find(([re]) => re.test(p));
   const targeted = "site" in rule || "camera" in rule || "resource" in rule;

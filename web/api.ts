@@ -26,13 +26,13 @@ export function setExpiredHandler(fn: () => void): void {
 /** Per tab: lets the server tell this tab's own view saves apart from other clients'. */
 export const CLIENT_ID = Math.random().toString(36).slice(2, 12);
 
-export async function api<T>(method: string, path: string, body?: unknown, opts: { quiet401?: boolean } = {}): Promise<T> {
+export async function api<T>(method: string, path: string, body?: unknown, opts: { quiet401?: boolean; headers?: Record<string, string> } = {}): Promise<T> {
   let res: Response;
   try {
     res = await fetch(path, {
       method,
       credentials: "same-origin",
-      headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), accept: "application/json", "x-outpost-client": CLIENT_ID },
+      headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), accept: "application/json", "x-outpost-client": CLIENT_ID, ...opts.headers },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
   } catch {

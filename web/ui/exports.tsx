@@ -1,6 +1,9 @@
-/** Exports: start an MP4 export of a window, watch progress, download. */
+/**
+ * Exports: start an export of a window, watch progress, download. The edge makes an MP4; central
+ * makes an evidence package (retrieving edge-only footage first) and shows its SHA-256.
+ */
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { api, getOptional } from "../api.ts";
+import { ROLE, api, getOptional } from "../api.ts";
 import { visibleCameras } from "./tree.tsx";
 import { Notice, fmtBytes, fmtTime, fromLocalInput, toLocalInput, useApp } from "./common.tsx";
 
@@ -13,6 +16,8 @@ interface ExportJob {
   state: string;
   progress: number;
   sizeBytes?: number;
+  sha256?: string;
+  detail?: string;
   error?: string;
   createdAt: string;
   download?: string;
@@ -41,7 +46,8 @@ export function ExportsView() {
     if (!camera) return setErr("Choose a camera.");
     if (!(t > f)) return setErr("The end of the window must be after its start.");
     try {
-      await api("POST", "/api/v1/exports", { cameraId: camera, from: new Date(f).toISOString(), to: new Date(t).toISOString() });
+      // Central: an export job (answered at once, listed below) rather than a download held open while footage is retrieved.
+      await api("POST", "/api/v1/exports", { cameraId: camera, from: new Date(f).toISOString(), to: new Date(t).toISOString() }, ROLE === "central" ? { headers: { prefer: "respond-async" } } : {});
       notify("Export started.");
       setN((x) => x + 1);
     } catch (x) {
@@ -103,15 +109,22 @@ export function ExportsView() {
                     <span class="bad">failed: {j.error}</span>
                   ) : (
                     <>
-                      <progress max={100} value={j.progress} aria-label={`export ${j.progress} %`} /> {j.progress} % {j.state !== "done" ? j.state : ""}
+                      <progress max={100} value={j.progress} aria-label={`export ${j.progress} %`} /> {j.progress} % {j.state !== "done" ? (j.detail ?? j.state) : ""}
                     </>
                   )}
                 </td>
-                <td>{fmtBytes(j.sizeBytes)}</td>
+                <td>
+                  {fmtBytes(j.sizeBytes)}
+                  {j.sha256 && (
+                    <div class="muted mono" style={{ wordBreak: "break-all" }} title="SHA-256 of the file: compare it with the copy you hand over">
+                      SHA-256 {j.sha256}
+                    </div>
+                  )}
+                </td>
                 <td>
                   {j.download && (
                     <a class="button" href={j.download} download>
-                      Download MP4
+                      {ROLE === "central" ? "Download evidence package" : "Download MP4"}
                     </a>
                   )}
                 </td>
