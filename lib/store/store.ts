@@ -151,7 +151,7 @@ export class MediaStore {
         if (g.endMs === null) this.openGaps.set(key, g);
         else if (this.openGaps.get(key)?.startMs === g.startMs) this.openGaps.delete(key);
         try {
-          if (g.endMs !== null && g.endMs <= g.startMs) await this.db.run(`DELETE FROM gaps WHERE camera_id = $1 AND stream = $2 AND start_ms = $3`, [g.cameraId, g.stream, g.startMs]);
+          if (g.endMs !== null && g.endMs <= g.startMs) await this.db.deleteGap(g);
           else await this.db.putGap(g);
         } catch (e) {
           this.log.error("gap not written to the index (it is in the journal)", { err: e as Error });
@@ -270,7 +270,7 @@ export class MediaStore {
     let starts: number[];
     let ends: number[];
     if (opts.segments === false) {
-      const sp = await this.db.spans(cameraId, stream, fromMs, toMs);
+      const sp = await this.db.coverageIn(cameraId, stream, fromMs, toMs);
       starts = sp.start;
       ends = sp.end;
       const extra: SegmentRecord[] = [];
