@@ -85,7 +85,7 @@ test("ranges from cached coverage equal ranges from segments (random recordings,
       if (change === 3 && first.length) await db.run(`UPDATE segments SET end_ms = end_ms + 2500 WHERE camera_id = $1 AND start_ms = $2`, [cam, first[0]![0]]);
       await check();
     }),
-    { numRuns: 40 },
+    { numRuns: 25 },
   );
 });
 
