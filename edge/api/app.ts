@@ -140,7 +140,18 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
   const video = async (c: Context<Env>) => {
     const cam = await findCamera(c.req.param("id")!);
     const w = windowOf(c, maxVideo, "video");
-    const plan = await playback.plan({ cameraId: cam.id, stream: w.stream, fromMs: w.fromMs, toMs: w.toMs });
+    const q = { cameraId: cam.id, stream: w.stream, fromMs: w.fromMs, toMs: w.toMs };
+    // A whole body far over maxBuffered goes out chunked anyway: start it before the whole window
+    // is scanned (cold time-to-first-byte). Ranges and HEAD need the exact length: full plan.
+    const opened = c.req.method === "GET" && !c.req.header("range") ? await playback.open(q, 2 * maxBuffered) : undefined;
+    if (opened === null) throw noRecording(cam.id, w);
+    if (opened && "progressive" in opened) {
+      const p = opened.progressive;
+      return new Response(p.body, {
+        headers: { "content-type": "video/mp4", "accept-ranges": "bytes", "cache-control": p.live ? "no-store" : "private, max-age=60", "x-outpost-start": iso(p.originMs), "x-outpost-end": iso(p.endMs) },
+      });
+    }
+    const plan = opened?.plan ?? (await playback.plan(q));
     if (plan.total === 0) throw noRecording(cam.id, w);
     const headers = new Headers({
       "content-type": "video/mp4",
