@@ -215,7 +215,7 @@ export class Alarms {
       this.db.all<Record<string, string | number | boolean | null>>(`SELECT * FROM alarms WHERE ${w}${extra} ORDER BY ${SORTS[q.sort]} LIMIT $${p.length + ep.length + 1} OFFSET $${p.length + ep.length + 2}`, [...p, ...ep, BigInt(q.limit), BigInt(q.offset)]);
     const stats = q.sort === "-time" || q.sort === "time" || w === "TRUE" ? await this.stats() : null;
     const bound = stats && (q.sort === "-time" || q.sort === "time") ? timeBound(stats, q.sort, q.offset + q.limit) : null;
-    let rows = bound === null ? null : await page(` AND event_ms ${q.sort === "-time" ? ">=" : "<="} $${p.length + 1}`, [bound]);
+    let rows = bound === null ? null : await this.boundedPage(w, p, q, bound);
     // The bounded slice is exact when it holds the whole page (every row outside it sorts after
     // every row inside); otherwise ask the whole table.
     if (rows === null || rows.length < q.limit) rows = await page("", []);
@@ -226,6 +226,24 @@ export class Alarms {
           ? stats.n
           : Number((await this.db.all<{ n: string }>(`SELECT count(*) AS n FROM alarms WHERE ${w}`, p))[0]?.n ?? 0);
     return { alarms: rows.map(fromRow), total, limit: q.limit, offset: q.offset };
+  }
+
+  /**
+   * The page from the slice on the near side of `bound`, in two steps: the ids (a top-N over two
+   * columns of the few row groups past the bound), then those rows. One `SELECT *` top-N would
+   * have DuckDB fetch the page's columns by a scan of every row group (late materialization
+   * does not carry the bound), which is most of the cost at 1 M alarms.
+   */
+  private async boundedPage(w: string, p: (string | number | bigint)[], q: AlarmQuery, bound: bigint): Promise<Record<string, string | number | boolean | null>[]> {
+    const cmp = q.sort === "-time" ? ">=" : "<=";
+    const n = p.length;
+    const ids = (await this.db.all<{ id: string }>(`SELECT id FROM alarms WHERE ${w} AND event_ms ${cmp} $${n + 1} ORDER BY ${SORTS[q.sort]} LIMIT $${n + 2} OFFSET $${n + 3}`, [...p, bound, BigInt(q.limit), BigInt(q.offset)])).map((r) => BigInt(r.id));
+    if (ids.length < q.limit) return [];
+    const rows = await this.db.all<Record<string, string | number | boolean | null>>(`SELECT * FROM alarms WHERE event_ms ${cmp} $1 AND id IN (${ids.map((_, i) => `$${i + 2}`).join(", ")})`, [bound, ...ids]);
+    const byId = new Map(rows.map((r) => [String(r.id), r]));
+    const page = ids.map((id) => byId.get(String(id)));
+    // Ids are unique; if they ever were not, the plain query decides.
+    return rows.length === ids.length && page.every((r) => r !== undefined) ? (page as Record<string, string | number | boolean | null>[]) : [];
   }
 
   /** Row count and event-time span of the whole table (DuckDB answers these from its statistics). */
