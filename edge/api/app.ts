@@ -123,7 +123,8 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
   api.get("/cameras/:id/timeline", async (c) => {
     const cam = await findCamera(c.req.param("id"));
     const w = windowOf(c, maxTimeline, "timeline");
-    const t = await store.timeline({ cameraId: cam.id, stream: w.stream, fromMs: w.fromMs, toMs: w.toMs });
+    // Ranges from the store's cached coverage; only the number of segments is asked of the index.
+    const t = await store.timeline({ cameraId: cam.id, stream: w.stream, fromMs: w.fromMs, toMs: w.toMs }, { segments: "count" });
     return c.json({
       cameraId: cam.id,
       stream: w.stream,
@@ -131,7 +132,7 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
       to: iso(w.toMs),
       ranges: t.ranges.map((r) => ({ start: iso(r.startMs), end: iso(r.endMs) })),
       gaps: t.gaps.map((g) => ({ start: iso(g.startMs), end: iso(g.endMs), reason: g.reason, ...(g.detail ? { detail: g.detail } : {}) })),
-      segments: t.segments.length,
+      segments: t.segmentCount ?? t.segments.length,
     });
   });
 

@@ -74,7 +74,10 @@ test("ranges from cached coverage equal ranges from segments (random recordings,
       // Window edges exactly on segment boundaries and inside every hole.
       for (const [s, e] of first.filter((_, i) => i % Math.ceil(first.length / 6) === 0)) wins.push([s, e], [e, e + 1000], [e + 1, s + 400_000], [s - 1500, e - 1]);
       const check = async () => {
-        for (const [from, to] of wins) expect(await fromCoverage(cam, from, to)).toEqual(await fromSegments(cam, from, to));
+        for (const [from, to] of wins) {
+          expect(await fromCoverage(cam, from, to)).toEqual(await fromSegments(cam, from, to));
+          expect(await db.countSegments(cam, "main", from, to)).toBe((await db.spans(cam, "main", from, to)).start.length);
+        }
       };
       await check(); // loads the cache
       await check(); // answers from it
@@ -98,6 +101,8 @@ test("an empty or unknown stream has no coverage; a commit to it shows at once",
   await db.putSegment(seg("late-cam", 11_000, 12_000)); // a new range
   expect(await fromCoverage("late-cam", 0, 1e13)).toEqual([{ startMs: 5000, endMs: 9000 }, { startMs: 11_000, endMs: 12_000 }]);
   expect(await fromCoverage("late-cam", 6500, 11_500)).toEqual(await fromSegments("late-cam", 6500, 11_500));
+  expect(await db.countSegments("late-cam", "main", 0, 1e13)).toBe(4);
+  expect(await db.countSegments("late-cam", "main", 0, 1e13, [6000, 11_000])).toBe(2); // counted elsewhere (closing)
   await db.putSegment(seg("late-cam", 1000, 2000)); // older than the newest: reloaded
   expect(await fromCoverage("late-cam", 0, 1e13)).toEqual([{ startMs: 1000, endMs: 2000 }, { startMs: 5000, endMs: 9000 }, { startMs: 11_000, endMs: 12_000 }]);
 });

@@ -257,6 +257,13 @@ export class IndexDb {
     return out;
   }
 
+  /** Rows overlapping [from, to), leaving out the given starts (segments counted elsewhere). */
+  async countSegments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, exceptStarts: number[] = []): Promise<number> {
+    const except = exceptStarts.length ? ` AND start_ms NOT IN (${exceptStarts.map((_, i) => `$${i + 5}`).join(", ")})` : "";
+    const r = await this.all(`SELECT count(*) AS n FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4${except}`, [cameraId, stream, toMs, fromMs, ...exceptStarts]);
+    return Number(r[0]?.n ?? 0);
+  }
+
   deleteSegment(s: { cameraId: string; stream: StreamKind; startMs: number }): Promise<void> {
     return this.exec(async () => {
       this.coverage.delete(streamKey(s.cameraId, s.stream));
