@@ -58,6 +58,7 @@ for (const [label, from, to] of [["30 days", T0, T0 + N * 60_000], ["1 hour", T0
   const full: number[] = [];
   const lean: number[] = [];
   const base: number[] = [];
+  const api: number[] = [];
   let n = 0;
   for (let i = 0; i < runs; i++) {
     t = performance.now();
@@ -72,6 +73,11 @@ for (const [label, from, to] of [["30 days", T0, T0 + N * 60_000], ["1 hour", T0
     const got = merge(sp.start, sp.end, from, to);
     lean.push(performance.now() - t);
     t = performance.now();
+    await db.coverageIn("cam2", "main", from, to);
+    await db.gaps("cam2", "main", from, to);
+    await db.countSegments("cam2", "main", from, to);
+    api.push(performance.now() - t);
+    t = performance.now();
     const want = await baseline(from, to);
     base.push(performance.now() - t);
     if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error("ranges differ from the baseline");
@@ -79,6 +85,7 @@ for (const [label, from, to] of [["30 days", T0, T0 + N * 60_000], ["1 hour", T0
   const [l, b] = [stats(lean), stats(base)];
   console.log(`timeline ${label} (${n} segments), with segment objects: ${fmt(stats(full))}`);
   console.log(`timeline ${label} (${n} segments), ranges+gaps only:     ${fmt(l)}`);
+  console.log(`timeline ${label} (${n} segments), + segment count (the edge API's form): ${fmt(stats(api))}`);
   console.log(`timeline ${label} (${n} segments), baseline (DuckDB per call): ${fmt(b)}; ratio median ${(l.median / b.median).toFixed(3)}`);
 }
 await db.close();
