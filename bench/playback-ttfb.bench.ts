@@ -1,6 +1,8 @@
 /**
  * Benchmark (not a test): time to first byte of GET /cameras/{id}/video for a 1 h window of 60
- * one-minute segments, against Bun.serve sending one static file of the same size.
+ * one-minute segments, against Bun.serve sending one static file of the same size. Cold cases
+ * (fresh API, empty scan cache): the whole window (progressive), `Range: bytes=0-` (needs every
+ * file scanned for the exact length), and HEAD (same).
  * Run: bun bench/playback-ttfb.bench.ts [--keep DIR]
  */
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -55,6 +57,11 @@ async function ttfb(url: string, headers: Record<string, string> = {}): Promise<
   await reader.cancel();
   return ms;
 }
+async function headTime(url: string, headers: Record<string, string>): Promise<number> {
+  const t = performance.now();
+  await fetch(url, { method: "HEAD", headers });
+  return performance.now() - t;
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const win = `from=${new Date(T0).toISOString()}&to=${new Date(T0 + 3_600_000).toISOString()}`;
 
@@ -66,12 +73,21 @@ await ttfb(`http://127.0.0.1:${warm.server.port}/api/v1/cameras/cam1/video?${win
 const stat: number[] = [];
 const hot: number[] = [];
 const cold: number[] = [];
+const coldRange: number[] = [];
+const coldHead: number[] = [];
+const coldFresh = async (headers: Record<string, string>, method = "GET") => {
+  const fresh = mkApi(); // empty scan cache
+  const url = `http://127.0.0.1:${fresh.server.port}/api/v1/cameras/cam1/video?${win}`;
+  const ms = method === "HEAD" ? await headTime(url, { authorization: `Bearer ${fresh.token}`, ...headers }) : await ttfb(url, { authorization: `Bearer ${fresh.token}`, ...headers });
+  fresh.server.stop(true);
+  return ms;
+};
 for (let i = 0; i < 15; i++) {
   stat.push(await ttfb(`http://127.0.0.1:${staticServer.port}/`));
   hot.push(await ttfb(`http://127.0.0.1:${warm.server.port}/api/v1/cameras/cam1/video?${win}`, { authorization: `Bearer ${warm.token}` }));
-  const fresh = mkApi(); // empty scan cache: plans from 60 file scans
-  cold.push(await ttfb(`http://127.0.0.1:${fresh.server.port}/api/v1/cameras/cam1/video?${win}`, { authorization: `Bearer ${fresh.token}` }));
-  fresh.server.stop(true);
+  cold.push(await coldFresh({})); // whole window: progressive, first and last segment scanned before the first byte
+  coldRange.push(await coldFresh({ range: "bytes=0-" })); // a range needs the exact length: all 60 files scanned
+  coldHead.push(await coldFresh({}, "HEAD"));
 }
 const plan = await warm.api.playback.plan({ cameraId: "cam1", fromMs: T0, toMs: T0 + 3_600_000 });
 console.log(JSON.stringify({
@@ -81,8 +97,11 @@ console.log(JSON.stringify({
   staticMs: +median(stat).toFixed(2),
   playbackWarmMs: +median(hot).toFixed(2),
   playbackColdMs: +median(cold).toFixed(2),
+  playbackColdRangeMs: +median(coldRange).toFixed(2),
+  playbackColdHeadMs: +median(coldHead).toFixed(2),
   ratioWarm: +(median(hot) / median(stat)).toFixed(2),
   ratioCold: +(median(cold) / median(stat)).toFixed(2),
+  ratioColdRange: +(median(coldRange) / median(stat)).toFixed(2),
 }));
 warm.server.stop(true);
 staticServer.stop(true);

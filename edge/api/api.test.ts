@@ -231,6 +231,8 @@ describe("video", () => {
       const head = await fetch(u, { method: "HEAD", headers: { authorization: `Bearer ${t2}` } });
       expect(head.status).toBe(200);
       expect(Number(head.headers.get("content-length"))).toBe(whole.length);
+      // The whole body went out progressively (planned while sent): same origin and end as the exact plan.
+      for (const h of ["x-outpost-start", "x-outpost-end", "cache-control"]) expect(full.headers.get(h)).toBe(head.headers.get(h));
     } finally {
       s2.stop(true);
     }

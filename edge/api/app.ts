@@ -123,7 +123,8 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
   api.get("/cameras/:id/timeline", async (c) => {
     const cam = await findCamera(c.req.param("id"));
     const w = windowOf(c, maxTimeline, "timeline");
-    const t = await store.timeline({ cameraId: cam.id, stream: w.stream, fromMs: w.fromMs, toMs: w.toMs });
+    // Ranges from the store's cached coverage; only the number of segments is asked of the index.
+    const t = await store.timeline({ cameraId: cam.id, stream: w.stream, fromMs: w.fromMs, toMs: w.toMs }, { segments: "count" });
     return c.json({
       cameraId: cam.id,
       stream: w.stream,
@@ -131,7 +132,7 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
       to: iso(w.toMs),
       ranges: t.ranges.map((r) => ({ start: iso(r.startMs), end: iso(r.endMs) })),
       gaps: t.gaps.map((g) => ({ start: iso(g.startMs), end: iso(g.endMs), reason: g.reason, ...(g.detail ? { detail: g.detail } : {}) })),
-      segments: t.segments.length,
+      segments: t.segmentCount ?? t.segments.length,
     });
   });
 
@@ -140,7 +141,18 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
   const video = async (c: Context<Env>) => {
     const cam = await findCamera(c.req.param("id")!);
     const w = windowOf(c, maxVideo, "video");
-    const plan = await playback.plan({ cameraId: cam.id, stream: w.stream, fromMs: w.fromMs, toMs: w.toMs });
+    const q = { cameraId: cam.id, stream: w.stream, fromMs: w.fromMs, toMs: w.toMs };
+    // A whole body far over maxBuffered goes out chunked anyway: start it before the whole window
+    // is scanned (cold time-to-first-byte). Ranges and HEAD need the exact length: full plan.
+    const opened = c.req.method === "GET" && !c.req.header("range") ? await playback.open(q, 2 * maxBuffered) : undefined;
+    if (opened === null) throw noRecording(cam.id, w);
+    if (opened && "progressive" in opened) {
+      const p = opened.progressive;
+      return new Response(p.body, {
+        headers: { "content-type": "video/mp4", "accept-ranges": "bytes", "cache-control": p.live ? "no-store" : "private, max-age=60", "x-outpost-start": iso(p.originMs), "x-outpost-end": iso(p.endMs) },
+      });
+    }
+    const plan = opened?.plan ?? (await playback.plan(q));
     if (plan.total === 0) throw noRecording(cam.id, w);
     const headers = new Headers({
       "content-type": "video/mp4",

@@ -36,7 +36,7 @@ export interface CameraView {
 
 /** The part of MediaStore (lib/store) the API uses; a MediaStore satisfies it as is. */
 export interface StoreView extends SegmentSource {
-  timeline(q: TimelineQuery): Promise<Timeline>;
+  timeline(q: TimelineQuery, opts?: { segments?: boolean | "count" }): Promise<Timeline>;
   cameras(): Promise<{ cameraId: string; stream: StreamKind; firstMs: number; lastMs: number; bytes: number; segments: number }[]>;
   createLock(l: Omit<EvidenceLock, "id" | "createdAtMs"> & { id?: string }): Promise<EvidenceLock>;
   deleteLock(id: string): Promise<boolean>;

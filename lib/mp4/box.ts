@@ -16,13 +16,13 @@ export const CONTAINERS = new Set(["moov", "trak", "mdia", "minf", "stbl", "moof
 /** Reads the box header at `offset`, or null if fewer than a header's bytes (or the declared size) are available. */
 export function readBox(buf: Uint8Array, offset: number, end = buf.length, requireComplete = true): Box | null {
   if (end - offset < 8) return null;
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let size = dv.getUint32(offset);
+  // Plain byte math, no DataView per call: playback scans read one header per fragment.
+  let size = ((buf[offset]! << 24) | (buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!) >>> 0;
   const type = String.fromCharCode(buf[offset + 4]!, buf[offset + 5]!, buf[offset + 6]!, buf[offset + 7]!);
   let headerSize = 8;
   if (size === 1) {
     if (end - offset < 16) return null;
-    size = Number(dv.getBigUint64(offset + 8));
+    size = Number(new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getBigUint64(offset + 8));
     headerSize = 16;
   } else if (size === 0) {
     size = end - offset;

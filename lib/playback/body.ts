@@ -66,9 +66,21 @@ export async function* planChunks(plan: PlaybackPlan, range: ByteRange = { start
   }
 }
 
+/** Every byte of one block, in order (the progressive path, which has no ranges). */
+export async function* blockChunks(blk: PlanBlock): AsyncGenerator<Uint8Array> {
+  if (blk.kind === "init") {
+    yield blk.bytes;
+    return;
+  }
+  for (let i = blk.first; i <= blk.last; i++) yield await fragmentBytes(blockFragment(blk, i));
+}
+
 /** A pull-driven stream (reads one fragment per pull, so a slow client never makes us buffer). */
 export function planStream(plan: PlaybackPlan, range?: ByteRange, onError?: (e: Error) => void): ReadableStream<Uint8Array> {
-  const it = planChunks(plan, range);
+  return chunkStream(planChunks(plan, range), onError);
+}
+
+export function chunkStream(it: AsyncGenerator<Uint8Array>, onError?: (e: Error) => void): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(ctl) {
       try {

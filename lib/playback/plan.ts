@@ -126,69 +126,113 @@ function search(lo: number, hi: number, pred: (i: number) => boolean): number {
 }
 
 export function buildPlan(inp: PlanInput): PlaybackPlan {
-  const blocks: PlanBlock[] = [];
-  let offset = 0;
-  let originMs: number | undefined;
-  let lastEnd = -Infinity;
-  let lastStart = inp.fromMs;
-  let curKey: string | undefined;
-  let frames = 0;
-  let live = false;
-  for (const seg of inp.segments) {
-    if (seg.endMs <= inp.fromMs && !seg.open) continue;
-    if (seg.startMs >= inp.toMs) continue;
-    let scan: SegmentScan | null;
+  const b = new PlanBuilder(inp);
+  for (const seg of inp.segments) b.add(seg);
+  return b.result();
+}
+
+/**
+ * Builds a plan one segment at a time, in start order, so a response can start before the
+ * later segments are scanned (progressive playback); buildPlan is this over all segments.
+ */
+export class PlanBuilder {
+  readonly blocks: PlanBlock[] = [];
+  private offset = 0;
+  originMs: number | undefined;
+  private lastEnd = -Infinity;
+  private lastStart: number;
+  private curKey: string | undefined;
+  private frames = 0;
+  private live = false;
+
+  constructor(private readonly inp: Omit<PlanInput, "segments">) {
+    this.lastStart = inp.fromMs;
+  }
+
+  /** Scans (through the cache) and plans one more segment; returns the blocks it added. */
+  add(seg: SegmentRecord, scanned?: SegmentScan | null): PlanBlock[] {
+    const inp = this.inp;
+    if (!inWindow(seg, inp.fromMs, inp.toMs)) return [];
     const path = inp.absPath(seg);
-    try {
-      scan = inp.cache.get(path, seg.bytes, !!seg.open);
-    } catch (e) {
-      inp.onSkip?.(seg, (e as Error).message); // deleted by retention between query and read
-      continue;
-    }
+    const scan = scanned !== undefined ? scanned : scanOf(inp, seg);
+    if (scan === undefined) return [];
     if (!scan || scan.frags.length === 0) {
       inp.onSkip?.(seg, "no whole fragment");
-      continue;
+      return [];
     }
     const frags = scan.frags;
     const wallBase = seg.startMs - frags[0]!.mediaStartMs;
-    const n = frags.length - 1;
-    // Fragments are in media-time order: overlap with [from, to) is a contiguous run.
-    let first = search(0, n, (i) => wallBase + frags[i]!.mediaStartMs + frags[i]!.durationMs > inp.fromMs);
-    const last = search(0, n, (i) => wallBase + frags[i]!.mediaStartMs >= inp.toMs) - 1;
-    if (first > last) continue;
-    // Decoding must start at a keyframe: back up inside the first segment, otherwise skip ahead.
-    if (originMs === undefined) while (first > 0 && !frags[first]!.keyframe) first--;
-    while (first <= last && !frags[first]!.keyframe) first++;
-    if (first > last) continue;
-    if (seg.open) live = true;
+    const span = fragmentSpan(scan, wallBase, inp.fromMs, inp.toMs, this.originMs === undefined);
+    if (!span) return [];
+    const { first, last } = span;
+    const added: PlanBlock[] = [];
+    if (seg.open) this.live = true;
     const startWall = wallBase + frags[first]!.mediaStartMs;
-    if (originMs === undefined) originMs = startWall;
+    if (this.originMs === undefined) this.originMs = startWall;
     let disc: "gap" | "init" | undefined;
-    if (scan.initKey !== curKey) {
-      if (curKey !== undefined) disc = "init";
-      curKey = scan.initKey;
-      blocks.push({ kind: "init", offset, size: scan.initBytes.length, bytes: scan.initBytes, initKey: scan.initKey, width: scan.init.video?.width, height: scan.init.video?.height });
-      offset += scan.initBytes.length;
+    if (scan.initKey !== this.curKey) {
+      if (this.curKey !== undefined) disc = "init";
+      this.curKey = scan.initKey;
+      added.push({ kind: "init", offset: this.offset, size: scan.initBytes.length, bytes: scan.initBytes, initKey: scan.initKey, width: scan.init.video?.width, height: scan.init.video?.height });
+      this.offset += scan.initBytes.length;
     }
-    if (!disc && lastEnd !== -Infinity && startWall - lastEnd > GAP_MS) disc = "gap";
+    if (!disc && this.lastEnd !== -Infinity && startWall - this.lastEnd > GAP_MS) disc = "gap";
     const size = scan.outStart[last + 1]! - scan.outStart[first]!;
-    blocks.push({ kind: "frags", offset, size, path, scan, first, last, shiftMs: wallBase - originMs, wallBase, discontinuity: disc, segmentId: seg.id });
-    offset += size;
-    frames += scan.frameStart[last + 1]! - scan.frameStart[first]!;
-    lastStart = wallBase + frags[last]!.mediaStartMs;
-    lastEnd = lastStart + frags[last]!.durationMs;
+    added.push({ kind: "frags", offset: this.offset, size, path, scan, first, last, shiftMs: wallBase - this.originMs, wallBase, discontinuity: disc, segmentId: seg.id });
+    this.offset += size;
+    this.frames += scan.frameStart[last + 1]! - scan.frameStart[first]!;
+    this.lastStart = wallBase + frags[last]!.mediaStartMs;
+    this.lastEnd = this.lastStart + frags[last]!.durationMs;
+    this.blocks.push(...added);
+    return added;
   }
-  return {
-    cameraId: inp.cameraId,
-    stream: inp.stream,
-    fromMs: inp.fromMs,
-    toMs: inp.toMs,
-    originMs: originMs ?? inp.fromMs,
-    lastStartMs: lastStart,
-    endMs: lastEnd === -Infinity ? inp.fromMs : lastEnd,
-    blocks,
-    total: offset,
-    frames,
-    live,
-  };
+
+  result(): PlaybackPlan {
+    const inp = this.inp;
+    return {
+      cameraId: inp.cameraId,
+      stream: inp.stream,
+      fromMs: inp.fromMs,
+      toMs: inp.toMs,
+      originMs: this.originMs ?? inp.fromMs,
+      lastStartMs: this.lastStart,
+      endMs: this.lastEnd === -Infinity ? inp.fromMs : this.lastEnd,
+      blocks: this.blocks,
+      total: this.offset,
+      frames: this.frames,
+      live: this.live,
+    };
+  }
+}
+
+export function inWindow(seg: SegmentRecord, fromMs: number, toMs: number): boolean {
+  return !(seg.endMs <= fromMs && !seg.open) && seg.startMs < toMs;
+}
+
+/** The segment's scan; undefined (reported) when the file is gone, e.g. deleted by retention between query and read. */
+export function scanOf(inp: Pick<PlanInput, "absPath" | "cache" | "onSkip">, seg: SegmentRecord): SegmentScan | null | undefined {
+  try {
+    return inp.cache.get(inp.absPath(seg), seg.bytes, !!seg.open);
+  } catch (e) {
+    inp.onSkip?.(seg, (e as Error).message);
+    return undefined;
+  }
+}
+
+/**
+ * Fragments first..last of one scan that a plan emits for [from, to): the run overlapping the
+ * window, starting at a keyframe — backed up to the one before `from` when this is the plan's
+ * first block (`origin`), skipped ahead otherwise. Null when nothing is emitted.
+ */
+export function fragmentSpan(scan: SegmentScan, wallBase: number, fromMs: number, toMs: number, origin: boolean): { first: number; last: number } | null {
+  const frags = scan.frags;
+  const n = frags.length - 1;
+  // Fragments are in media-time order: overlap with [from, to) is a contiguous run.
+  let first = search(0, n, (i) => wallBase + frags[i]!.mediaStartMs + frags[i]!.durationMs > fromMs);
+  const last = search(0, n, (i) => wallBase + frags[i]!.mediaStartMs >= toMs) - 1;
+  if (first > last) return null;
+  // Decoding must start at a keyframe: back up inside the first segment, otherwise skip ahead.
+  if (origin) while (first > 0 && !frags[first]!.keyframe) first--;
+  while (first <= last && !frags[first]!.keyframe) first++;
+  return first > last ? null : { first, last };
 }

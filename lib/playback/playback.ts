@@ -4,10 +4,10 @@
  */
 import type { Logger } from "../log/index.ts";
 import type { SegmentRecord, StreamKind, TimelineQuery } from "../store/types.ts";
-import { planStream, type ByteRange } from "./body.ts";
+import { blockChunks, chunkStream, planStream, type ByteRange } from "./body.ts";
 import { hlsPlaylist } from "./hls.ts";
-import { buildPlan, type PlaybackPlan } from "./plan.ts";
-import { ScanCache } from "./scan.ts";
+import { buildPlan, fragmentSpan, inWindow, PlanBuilder, scanOf, type PlaybackPlan, type PlanInput } from "./plan.ts";
+import { ScanCache, type SegmentScan } from "./scan.ts";
 
 /** The part of MediaStore that playback reads. */
 export interface SegmentSource {
@@ -29,6 +29,14 @@ export interface PlaybackOptions {
   cacheFragments?: number;
 }
 
+/** A whole window sent while it is planned: what the response headers need, and the bytes. */
+export interface ProgressiveBody {
+  originMs: number;
+  endMs: number;
+  live: boolean;
+  body: ReadableStream<Uint8Array>;
+}
+
 export class Playback {
   readonly cache: ScanCache;
   constructor(private readonly opts: PlaybackOptions) {
@@ -48,6 +56,67 @@ export class Playback {
       cache: this.cache,
       onSkip: (seg, why) => this.opts.log?.warn("segment skipped in playback", { segment: seg.id, why }),
     });
+  }
+
+  /**
+   * The whole window (no range), for a body too large to gather anyway (`over`: estimated bytes,
+   * from the index): sends the first segment while the later ones are still unscanned, so the
+   * first byte does not wait for an hour of file scans. Only the first and last segments with
+   * emitted fragments are scanned up front (media origin, end time, live). Returns the full
+   * plan instead when the window is estimated at ≤ `over` bytes, and null when nothing in the
+   * window can be played. The bytes are exactly those of plan() + stream().
+   */
+  async open(q: WindowQuery, over: number): Promise<{ plan: PlaybackPlan } | { progressive: ProgressiveBody } | null> {
+    const stream = q.stream ?? "main";
+    const segments = (await this.opts.source.segments({ cameraId: q.cameraId, stream, fromMs: q.fromMs, toMs: q.toMs })).filter((s) => inWindow(s, q.fromMs, q.toMs));
+    const input: Omit<PlanInput, "segments"> = {
+      cameraId: q.cameraId,
+      stream,
+      fromMs: q.fromMs,
+      toMs: q.toMs,
+      absPath: (s) => this.opts.source.absPath(s),
+      cache: this.cache,
+      onSkip: (seg, why) => this.opts.log?.warn("segment skipped in playback", { segment: seg.id, why }),
+    };
+    const estimate = segments.reduce((n, s) => n + s.bytes * overlap(s, q.fromMs, q.toMs), 0);
+    if (estimate <= over) {
+      const plan = buildPlan({ ...input, segments });
+      return plan.total === 0 ? null : { plan };
+    }
+    const b = new PlanBuilder(input);
+    let head = 0;
+    while (head < segments.length && b.originMs === undefined) b.add(segments[head++]!);
+    if (b.originMs === undefined) return null;
+    // The end: the last segment that emits fragments (as a later block: skip to its first keyframe).
+    const scans = new Map<number, SegmentScan | null>();
+    let endMs: number | undefined;
+    let live = false;
+    for (let i = segments.length - 1; i >= head && endMs === undefined; i--) {
+      const seg = segments[i]!;
+      const scan = scanOf(input, seg);
+      if (scan === undefined) continue;
+      scans.set(i, scan);
+      const span = scan && scan.frags.length ? fragmentSpan(scan, seg.startMs - scan.frags[0]!.mediaStartMs, q.fromMs, q.toMs, false) : null;
+      if (!span) continue;
+      const f = scan!.frags[span.last]!;
+      endMs = seg.startMs - scan!.frags[0]!.mediaStartMs + f.mediaStartMs + f.durationMs;
+      live = !!seg.open;
+    }
+    if (endMs === undefined) {
+      const p = b.result();
+      endMs = p.endMs;
+      live = p.live;
+    }
+    const originMs = b.originMs;
+    const firstBlocks = [...b.blocks];
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      for (const blk of firstBlocks) yield* blockChunks(blk);
+      for (let i = head; i < segments.length; i++) {
+        for (const blk of b.add(segments[i]!, scans.has(i) ? scans.get(i) : undefined)) yield* blockChunks(blk);
+      }
+    }
+    const body = chunkStream(chunks(), (e) => this.opts.log?.error("playback read failed", { camera: q.cameraId, err: e.message }));
+    return { progressive: { originMs, endMs, live, body } };
   }
 
   /** The plan's fMP4 bytes, whole or a range. */
@@ -77,4 +146,10 @@ export class Playback {
       }
     }
   }
+}
+
+/** Share of a segment's time inside [from, to) (1 for an instant or still-open segment). */
+function overlap(s: SegmentRecord, fromMs: number, toMs: number): number {
+  if (s.endMs <= s.startMs) return 1;
+  return Math.max(0, Math.min(1, (Math.min(s.endMs, toMs) - Math.max(s.startMs, fromMs)) / (s.endMs - s.startMs)));
 }

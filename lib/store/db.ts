@@ -10,6 +10,7 @@ import { segmentId, segmentRelPath } from "./layout.ts";
 import { StoreLockedError } from "./errors.ts";
 
 const SCHEMA_VERSION = "2";
+const INDEX_BLOCK_SIZE = 16 * 1024;
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)`,
@@ -39,10 +40,29 @@ interface Format {
   height?: number;
 }
 
+/**
+ * What one stream has recorded, for timeline queries without a DuckDB round trip: runs of
+ * segments that follow each other exactly (next start = previous end), sorted by start. A
+ * continuous month is one run; every hole, overlap or odd segment starts a new run, so the
+ * window filter and range merge over runs give the same ranges as over segments.
+ */
+interface Coverage {
+  start: number[];
+  end: number[];
+  /** Longest run: runs starting before from − maxLen end before from. */
+  maxLen: number;
+  /** Start of the newest segment: a commit after it extends the runs in place. */
+  lastStart: number;
+}
+
 export class IndexDb {
   private queue: Promise<unknown> = Promise.resolve();
   private formats = new Map<number, Format>();
   private formatIds = new Map<string, number>();
+  /** Statements queued or running: the caches answer directly only when nothing is pending. */
+  private pending = 0;
+  private coverage = new Map<string, Coverage>();
+  private gapCache = new Map<string, JournalGap[]>();
 
   private constructor(
     private readonly inst: DuckDBInstance,
@@ -53,7 +73,10 @@ export class IndexDb {
   static async open(path: string, opts: { readOnly?: boolean } = {}): Promise<IndexDb> {
     let inst: DuckDBInstance;
     try {
-      inst = await DuckDBInstance.create(path, opts.readOnly ? { access_mode: "READ_ONLY" } : {});
+      // A new index gets 16 KiB blocks: with DuckDB's default 256 KiB the near-empty file of one
+      // camera is ~2 MB (0.5 % of an hour of 1 Mbit/s video); with 16 KiB, ~0.1 MB. Existing
+      // files keep the block size written in their header.
+      inst = await DuckDBInstance.create(path, opts.readOnly ? { access_mode: "READ_ONLY" } : { default_block_size: String(INDEX_BLOCK_SIZE) });
     } catch (e) {
       const msg = (e as Error).message;
       if (/Conflicting lock/i.test(msg)) {
@@ -81,13 +104,27 @@ export class IndexDb {
   }
 
   private exec<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(fn, fn);
+    this.pending++;
+    const p = this.queue.then(fn, fn).finally(() => this.pending--);
     this.queue = p.catch(() => undefined);
     return p;
   }
 
+  /** Forgets cached coverage and gaps (of one stream, or all): the next query reloads them. */
+  private invalidate(cameraId?: string, stream?: string): void {
+    if (cameraId === undefined) {
+      this.coverage.clear();
+      this.gapCache.clear();
+    } else {
+      this.coverage.delete(streamKey(cameraId, stream!));
+      this.gapCache.delete(streamKey(cameraId, stream!));
+    }
+  }
+
+  /** Any SQL: it may change segments or gaps, so the caches are dropped. */
   run(sql: string, params: Param[] = []): Promise<void> {
     return this.exec(async () => {
+      this.invalidate();
       await this.con.run(sql, params as never);
     });
   }
@@ -99,6 +136,7 @@ export class IndexDb {
   /** Runs fn's statements in one transaction (rolled back on error). */
   tx<T>(fn: (run: (sql: string, params?: Param[]) => Promise<void>) => Promise<T>): Promise<T> {
     return this.exec(async () => {
+      this.invalidate();
       await this.con.run("BEGIN TRANSACTION");
       try {
         const r = await fn(async (sql, params = []) => {
@@ -136,8 +174,22 @@ export class IndexDb {
   putSegment(s: SegmentRecord): Promise<void> {
     return this.exec(async () => {
       const fmt = await this.formatId(s);
-      await this.con.run(`INSERT OR REPLACE INTO segments (${SEG_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7)`, [s.cameraId, s.stream, s.startMs, s.endMs, s.bytes, fmt, s.sha256 ?? null] as never);
+      try {
+        await this.con.run(`INSERT OR REPLACE INTO segments (${SEG_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7)`, [s.cameraId, s.stream, s.startMs, s.endMs, s.bytes, fmt, s.sha256 ?? null] as never);
+      } catch (e) {
+        this.invalidate(s.cameraId, s.stream);
+        throw e;
+      }
+      this.noteSegment(s.cameraId, s.stream, s.startMs, s.endMs);
     });
+  }
+
+  /** Keeps a loaded coverage in step with a new row: the newest segment extends it, anything else reloads it. */
+  private noteSegment(cameraId: string, stream: string, startMs: number, endMs: number): void {
+    const c = this.coverage.get(streamKey(cameraId, stream));
+    if (!c) return;
+    if (startMs <= c.lastStart) return void this.coverage.delete(streamKey(cameraId, stream));
+    addToCoverage(c, startMs, endMs);
   }
 
   /** Bulk insert of rows not yet in the index (rebuild, recovery of many orphans, benchmarks). */
@@ -160,6 +212,7 @@ export class IndexDb {
         });
       } finally {
         app.closeSync();
+        for (const s of list) this.coverage.delete(streamKey(s.cameraId, s.stream));
       }
     });
   }
@@ -204,8 +257,44 @@ export class IndexDb {
     return out;
   }
 
+  /** Rows overlapping [from, to), leaving out the given starts (segments counted elsewhere). */
+  async countSegments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, exceptStarts: number[] = []): Promise<number> {
+    const except = exceptStarts.length ? ` AND start_ms NOT IN (${exceptStarts.map((_, i) => `$${i + 5}`).join(", ")})` : "";
+    const r = await this.all(`SELECT count(*) AS n FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4${except}`, [cameraId, stream, toMs, fromMs, ...exceptStarts]);
+    return Number(r[0]?.n ?? 0);
+  }
+
   deleteSegment(s: { cameraId: string; stream: StreamKind; startMs: number }): Promise<void> {
-    return this.run(`DELETE FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms = $3`, [s.cameraId, s.stream, s.startMs]);
+    return this.exec(async () => {
+      this.coverage.delete(streamKey(s.cameraId, s.stream));
+      await this.con.run(`DELETE FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms = $3`, [s.cameraId, s.stream, s.startMs] as never);
+    });
+  }
+
+  /**
+   * The timeline's 30-day path: what was recorded in [from, to) as (start, end) pairs sorted by
+   * start — runs of back-to-back segments rather than single segments, which merge and clip to
+   * the same ranges (MediaStore.timeline). Served from memory after the stream's first query;
+   * kept current on commit, reloaded after any other change.
+   */
+  async coverageIn(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<{ start: number[]; end: number[] }> {
+    const key = streamKey(cameraId, stream);
+    const c = this.pending === 0 ? this.coverage.get(key) : undefined;
+    return coverageWindow(c ?? (await this.exec(() => this.loadCoverage(cameraId, stream))), fromMs, toMs);
+  }
+
+  private async loadCoverage(cameraId: string, stream: StreamKind): Promise<Coverage> {
+    const key = streamKey(cameraId, stream);
+    const hit = this.coverage.get(key);
+    if (hit) return hit;
+    const cols = (
+      await this.con.runAndReadAll(`SELECT start_ms::DOUBLE, end_ms::DOUBLE FROM segments WHERE camera_id = $1 AND stream = $2 ORDER BY start_ms`, [cameraId, stream] as never)
+    ).getColumns() as number[][];
+    const c: Coverage = { start: [], end: [], maxLen: 0, lastStart: -Infinity };
+    const [starts = [], ends = []] = cols;
+    for (let i = 0; i < starts.length; i++) addToCoverage(c, starts[i]!, ends[i]!);
+    this.coverage.set(key, c);
+    return c;
   }
 
   async segments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]> {
@@ -243,15 +332,32 @@ export class IndexDb {
   }
 
   putGap(g: JournalGap): Promise<void> {
-    return this.run(`INSERT OR REPLACE INTO gaps VALUES ($1,$2,$3,$4,$5,$6)`, [g.cameraId, g.stream, g.startMs, g.endMs, g.reason, g.detail ?? null]);
+    return this.exec(async () => {
+      this.gapCache.delete(streamKey(g.cameraId, g.stream));
+      await this.con.run(`INSERT OR REPLACE INTO gaps VALUES ($1,$2,$3,$4,$5,$6)`, [g.cameraId, g.stream, g.startMs, g.endMs, g.reason, g.detail ?? null] as never);
+    });
   }
 
+  deleteGap(g: { cameraId: string; stream: StreamKind; startMs: number }): Promise<void> {
+    return this.exec(async () => {
+      this.gapCache.delete(streamKey(g.cameraId, g.stream));
+      await this.con.run(`DELETE FROM gaps WHERE camera_id = $1 AND stream = $2 AND start_ms = $3`, [g.cameraId, g.stream, g.startMs] as never);
+    });
+  }
+
+  /** Gaps overlapping [from, to) (open ones included), by start; a stream's gaps are cached after its first query. */
   async gaps(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<JournalGap[]> {
-    const rows = await this.all(
-      `SELECT * FROM gaps WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND (end_ms IS NULL OR end_ms > $4) ORDER BY start_ms`,
-      [cameraId, stream, toMs, fromMs],
-    );
-    return rows.map(toGap);
+    const key = streamKey(cameraId, stream);
+    let all = this.pending === 0 ? this.gapCache.get(key) : undefined;
+    all ??= await this.exec(async () => {
+      const hit = this.gapCache.get(key);
+      if (hit) return hit;
+      const rows = (await this.con.runAndReadAll(`SELECT * FROM gaps WHERE camera_id = $1 AND stream = $2 ORDER BY start_ms`, [cameraId, stream] as never)).getRowObjectsJson() as Row[];
+      const list = rows.map(toGap);
+      this.gapCache.set(key, list);
+      return list;
+    });
+    return all.filter((g) => g.startMs < toMs && (g.endMs === null || g.endMs > fromMs)).map((g) => ({ ...g }));
   }
 
   async allGaps(): Promise<JournalGap[]> {
@@ -321,6 +427,46 @@ export class IndexDb {
       this.inst.closeSync();
     });
   }
+}
+
+function streamKey(cameraId: string, stream: string): string {
+  return `${cameraId}\0${stream}`;
+}
+
+/** Appends a segment that starts after every other one. */
+function addToCoverage(c: Coverage, startMs: number, endMs: number): void {
+  const n = c.start.length;
+  if (n > 0 && startMs === c.end[n - 1] && endMs > startMs) c.end[n - 1] = endMs;
+  else {
+    c.start.push(startMs);
+    c.end.push(endMs);
+  }
+  const last = c.start.length - 1;
+  c.maxLen = Math.max(c.maxLen, c.end[last]! - c.start[last]!);
+  c.lastStart = startMs;
+}
+
+/** Runs overlapping [from, to): start < to and end > from, in start order. */
+function coverageWindow(c: Coverage, fromMs: number, toMs: number): { start: number[]; end: number[] } {
+  const firstAtOrAfter = (t: number) => {
+    let lo = 0;
+    let hi = c.start.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (c.start[mid]! < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const start: number[] = [];
+  const end: number[] = [];
+  for (let i = firstAtOrAfter(fromMs - c.maxLen), hi = firstAtOrAfter(toMs); i < hi; i++) {
+    if (c.end[i]! > fromMs) {
+      start.push(c.start[i]!);
+      end.push(c.end[i]!);
+    }
+  }
+  return { start, end };
 }
 
 function fmtKey(f: Format): string {

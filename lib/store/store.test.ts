@@ -330,6 +330,9 @@ describe("store", () => {
     const full = await store.timeline({ cameraId: "cam1", fromMs: T0, toMs: T0 + 60_000 });
     expect(lean.ranges).toEqual(full.ranges);
     expect(lean.segments).toEqual([]);
+    const counted = await store.timeline({ cameraId: "cam1", fromMs: T0, toMs: T0 + 60_000 }, { segments: "count" });
+    expect([counted.ranges, counted.gaps, counted.segmentCount]).toEqual([full.ranges, full.gaps, full.segments.length]);
+    expect(full.segments.some((s) => s.open)).toBe(true); // the count includes the open segment
     await store.close();
     const cli = async (...args: string[]) => {
       const p = Bun.spawn(["bun", join(import.meta.dir, "../../cli/outpost.ts"), "check", ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, OUTPOST_LOG_FORMAT: "json" } });

@@ -151,7 +151,7 @@ export class MediaStore {
         if (g.endMs === null) this.openGaps.set(key, g);
         else if (this.openGaps.get(key)?.startMs === g.startMs) this.openGaps.delete(key);
         try {
-          if (g.endMs !== null && g.endMs <= g.startMs) await this.db.run(`DELETE FROM gaps WHERE camera_id = $1 AND stream = $2 AND start_ms = $3`, [g.cameraId, g.stream, g.startMs]);
+          if (g.endMs !== null && g.endMs <= g.startMs) await this.db.deleteGap(g);
           else await this.db.putGap(g);
         } catch (e) {
           this.log.error("gap not written to the index (it is in the journal)", { err: e as Error });
@@ -261,20 +261,27 @@ export class MediaStore {
   /**
    * Ranges and gaps are clipped to [from, to); segments are whole files (without sha256). An
    * open gap runs up to now. `segments: false` skips building segment objects (a 30-day
-   * overview needs only ranges and gaps); `segments` is then empty.
+   * overview needs only ranges and gaps); `segments` is then empty. `segments: "count"` is the
+   * same plus `segmentCount`, counted in the index.
    */
-  async timeline(q: TimelineQuery, opts: { segments?: boolean } = {}): Promise<Timeline> {
+  async timeline(q: TimelineQuery, opts: { segments?: boolean | "count" } = {}): Promise<Timeline> {
     const { cameraId, stream, fromMs, toMs } = checkQuery(q);
     if (!isCameraId(cameraId)) return { ranges: [], gaps: [], segments: [] };
     let segments: SegmentRecord[] = [];
     let starts: number[];
     let ends: number[];
-    if (opts.segments === false) {
-      const sp = await this.db.spans(cameraId, stream, fromMs, toMs);
+    let segmentCount: number | undefined;
+    if (opts.segments === false || opts.segments === "count") {
+      const sp = await this.db.coverageIn(cameraId, stream, fromMs, toMs);
       starts = sp.start;
       ends = sp.end;
       const extra: SegmentRecord[] = [];
       this.addLive(extra, cameraId, stream, fromMs, toMs);
+      if (opts.segments === "count") {
+        // extra holds every closing segment of the window; its row may already be in the index.
+        const closing = (this.writers.get(streamKey(cameraId, stream))?.closing() ?? []).filter((c) => c.startMs < toMs && c.endMs > fromMs).map((c) => c.startMs);
+        segmentCount = (await this.db.countSegments(cameraId, stream, fromMs, toMs, closing)) + extra.length;
+      }
       if (extra.length) {
         const all = [...starts.map((s, i) => [s, ends[i]!] as const), ...extra.map((e) => [e.startMs, e.endMs] as const)].sort((a, b) => a[0] - b[0]);
         starts = all.map((x) => x[0]);
@@ -303,7 +310,7 @@ export class MediaStore {
       if (g.detail) rec.detail = g.detail;
       if (rec.endMs > rec.startMs) gaps.push(rec);
     }
-    return { ranges: clipped, gaps, segments };
+    return segmentCount === undefined ? { ranges: clipped, gaps, segments } : { ranges: clipped, gaps, segments, segmentCount };
   }
 
   async cameras(): Promise<{ cameraId: string; stream: StreamKind; firstMs: number; lastMs: number; bytes: number; segments: number }[]> {

@@ -79,5 +79,7 @@ export interface Timeline {
   /** Whole segments overlapping the window, by start. Without sha256 here (it is the costly
    *  column over 30 days); MediaStore.segments() returns the hashes. */
   segments: SegmentRecord[];
+  /** With `{ segments: "count" }`: how many segments overlap the window (`segments` is then empty). */
+  segmentCount?: number;
 }
 export type { InitInfo, FragmentInfo };
