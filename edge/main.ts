@@ -31,6 +31,7 @@ import { mountTransfers, startEdgeTransfer, type EdgeTransferHandle } from "./tr
 import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";
 import type { DesiredConfig } from "../federation/protocol/index.ts";
 import { EdgeLive } from "./live/index.ts";
+import { EdgePreview } from "./preview/index.ts";
 import { Reachability } from "./reach/index.ts";
 import { requireSession, type Sessions } from "../lib/auth/index.ts";
 import { websocket as honoWebsocket } from "hono/bun";
@@ -105,6 +106,8 @@ export interface Edge {
   ingest(cameraId: string, stream: StreamKind): StreamIngest | undefined;
   /** The federation uplink, when this edge is enrolled. */
   readonly uplink?: Uplink;
+  /** Thumbnails + activity beside the preview stream's segments (edge/preview); absent when preview.enabled is false. */
+  readonly preview?: EdgePreview;
   /** Runs retention once now (it also runs every storage.retentionIntervalMs). */
   runRetention(): Promise<{ deleted: number; freedBytes: number }>;
   /** Stops ingest (gap "stopped"), the API and the store. Idempotent. */
@@ -241,6 +244,26 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   });
 
   const runtimes: CameraRuntime[] = [];
+  // Previews: from the sub stream where the camera records one (cheaper to decode), else main.
+  let edgeEvents: EdgeEvents | undefined;
+  const preview = config.preview.enabled
+    ? new EdgePreview({
+        store,
+        clock,
+        log: log.child({ component: "preview" }),
+        everyMs: config.preview.everySeconds * 1000,
+        width: config.preview.width,
+        quality: config.preview.quality,
+        source: (id) => {
+          const cam = config.cameras.find((c) => c.id === id);
+          return !cam ? null : cam.streams.includes("sub") && (cam.onvif || cam.rtsp?.sub) ? "sub" : "main";
+        },
+        motion: async (id, from, to) =>
+          ((await edgeEvents?.query({ cameraId: id, fromMs: from, toMs: to, limit: 10_000 })) ?? [])
+            .filter((e) => e.kind === "motion")
+            .map((e) => ({ atMs: e.atMs, active: e.data.active === true || e.data.state === "start" })),
+      }).attach()
+    : undefined;
   const live = new EdgeLive({ clock, log, share: config.federation.share, hasStream: (id, kind) => !!runtimes.find((r) => r.cfg.id === id)?.ingests.has(kind) });
   let stopping = false;
   let staggerChain = Promise.resolve();
@@ -399,7 +422,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   if (identity) uplinkLogSink.attach(() => uplink);
   else uplinkLogSink.detach();
   // Events (ONVIF, camera online/offline, disk): local event log + the uplink's outbox.
-  const events: EdgeEvents = await startEdgeEvents({
+  const events: EdgeEvents = (edgeEvents = await startEdgeEvents({
     dataDir: config.dataDir,
     clock,
     log: log.child({ component: "edge.events" }),
@@ -416,7 +439,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       return { full: refused || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2), freeBytes: u.volumeFreeBytes, totalBytes: u.volumeTotalBytes };
     },
     ...deps.events,
-  });
+  }));
 
   let server: ReturnType<typeof Bun.serve> | undefined;
   let url: string | undefined;
@@ -519,6 +542,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     get uplink() {
       return uplink;
     },
+    preview,
     runRetention,
     stop: () =>
       (stopped ??= (async () => {
@@ -536,6 +560,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         reach?.stop();
         await store.close(); // the last segments' commits still reach custody (observer)
         await custody.idle();
+        await preview?.close();
         custody.close();
         log.info("edge recorder stopped");
       })()),
