@@ -31,7 +31,7 @@ import { mountTransfers, startEdgeTransfer, type EdgeTransferHandle } from "./tr
 import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";
 import type { DesiredConfig } from "../federation/protocol/index.ts";
 import { EdgeLive } from "./live/index.ts";
-import { EdgePreview } from "./preview/index.ts";
+import { EdgePreview, PreviewSync } from "./preview/index.ts";
 import { Reachability } from "./reach/index.ts";
 import { requireSession, type Sessions } from "../lib/auth/index.ts";
 import { websocket as honoWebsocket } from "hono/bun";
@@ -108,6 +108,8 @@ export interface Edge {
   readonly uplink?: Uplink;
   /** Thumbnails + activity beside the preview stream's segments (edge/preview); absent when preview.enabled is false. */
   readonly preview?: EdgePreview;
+  /** Their sync to central (when enrolled). */
+  readonly previewSync?: PreviewSync;
   /** Runs retention once now (it also runs every storage.retentionIntervalMs). */
   runRetention(): Promise<{ deleted: number; freedBytes: number }>;
   /** Stops ingest (gap "stopped"), the API and the store. Idempotent. */
@@ -398,6 +400,22 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       log: log.child({ component: "transfer" }),
       reach,
     });
+  // Previews go to central once enrolled: newest first, in the transfer engine's preview class.
+  let previewSync: PreviewSync | undefined;
+  if (identity && preview) {
+    const share = config.federation.share;
+    previewSync = new PreviewSync({
+      root: store.root,
+      dataDir: config.dataDir,
+      sender: () => transfer?.engine,
+      shared: (id) => share.includes("*") || share.includes(id),
+      clock,
+      log: log.child({ component: "preview.sync" }),
+    });
+    await previewSync.start();
+    preview.onPreview((m) => previewSync!.add(m.path));
+    reach?.onUp(() => previewSync?.poke());
+  }
   if (identity) {
     transfer = await makeTransfer(identity);
     uplink = await makeUplink(identity);
@@ -543,6 +561,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       return uplink;
     },
     preview,
+    previewSync,
     runRetention,
     stop: () =>
       (stopped ??= (async () => {
@@ -555,6 +574,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         uplinkLogSink.detach();
         await Promise.all(runtimes.map((r) => r.stop()));
         await retentionBusy?.catch(() => undefined);
+        await previewSync?.stop();
         await transfer?.stop();
         await uplink?.stop();
         reach?.stop();

@@ -8,5 +8,6 @@
  */
 export { EdgePreview, type EdgePreviewDeps, type PreviewMade } from "./preview.ts";
 export { KeyframeDecoder } from "./decoder.ts";
+export { PreviewSync, type PreviewSyncDeps, type PreviewSyncStatus, type PreviewSender } from "./sync.ts";
 export { segmentKeyframes } from "./keyframes.ts";
 export { frameDifference, secondLevels, motionIntervals } from "./activity.ts";
