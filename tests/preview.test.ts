@@ -42,6 +42,15 @@ const api = async <T = any>(path: string, init: RequestInit = {}): Promise<{ sta
   return { status: r.status, body: body as T, headers: r.headers, bytes };
 };
 const iso = (ms: number) => new Date(ms).toISOString();
+const edgeConfig = () => ({
+  dataDir: edgeDir,
+  storage: { segmentDurationMs: 4000, minFreeBytes: 0 },
+  api: { enabled: false },
+  preview: { everySeconds: 2 },
+  ingest: { staggerMs: 100 },
+  federation: { share: ["*"], link: "cellular" },
+  cameras: sim.cameras.map((c) => ({ id: c.id, rtsp: { main: c.rtspMain, sub: c.rtspSub } })),
+});
 
 beforeAll(async () => {
   const root = await tempDir("outpost-preview-sys-");
@@ -58,18 +67,7 @@ beforeAll(async () => {
   windows.cam2 = { fromMs: t0 + 14_000, toMs: t0 + 17_000 };
   await sim.scheduleActivity("cam1", [windows.cam1]);
   await sim.scheduleActivity("cam2", [windows.cam2]);
-  edge = await startEdge(
-    {
-      dataDir: edgeDir,
-      storage: { segmentDurationMs: 4000, minFreeBytes: 0 },
-      api: { enabled: false },
-      preview: { everySeconds: 2 },
-      ingest: { staggerMs: 100 },
-      federation: { share: ["*"], link: "cellular" },
-      cameras: sim.cameras.map((c) => ({ id: c.id, rtsp: { main: c.rtspMain, sub: c.rtspSub } })),
-    },
-    { log },
-  );
+  edge = await startEdge(edgeConfig(), { log });
 }, 60_000);
 
 afterAll(async () => {
@@ -143,6 +141,24 @@ test("central finds each camera's activity from the activity index alone; thumbn
   const bad = await api(`/api/v1/cameras/${siteId}.cam1/preview/thumbnail`);
   expect(bad.status).toBe(400);
   expect(bad.headers.get("content-type")).toContain("application/problem+json");
+});
+
+test("a link that does not allow the preview class holds previews back; allowing it lets them through, counted in the link's budget", async () => {
+  const siteId = identity.siteId;
+  const policy = (allow: string[]) => api(`/api/v1/sites/${siteId}/policy`, { method: "PUT", body: JSON.stringify({ options: ["edge-only"], links: { cellular: { allow, monthlyBytes: 50_000_000 } } }) });
+  expect((await policy(["alarm", "request"])).status).toBe(200);
+  edge = await startEdge(edgeConfig(), { log: new Logger({ component: "test", sink: new MemorySink(), level: "info" }) });
+  await until("the edge holds previews back (policy applied)", () => edge.previewSync!.status().held === "link-or-budget", 60_000, 200);
+  const stored = site.preview.store.stats.stored;
+  await until("new previews waiting at the edge", () => edge.previewSync!.status().pending >= 2, 30_000, 200);
+  expect(site.preview.store.stats.stored).toBe(stored);
+  expect(edge.previewSync!.status().held).toBe("link-or-budget");
+  expect((await policy(["alarm", "request", "preview"])).status).toBe(200);
+  await until("previews through once allowed", () => site.preview.store.stats.stored >= stored + 2, 60_000, 200);
+  // what went counts against the link's monthly budget at the edge (no video moved: edge-only)
+  const sent = edge.previewSync!.status().sentBytes;
+  expect(sent).toBeGreaterThan(0);
+  await until("usage saved", async () => (JSON.parse(await readFile(join(edgeDir, "transfer", "usage.json"), "utf8")) as { byLink: Record<string, number> }).byLink.cellular! >= sent, 10_000);
 });
 
 async function listEdgeThumbs(cameraId: string): Promise<{ atMs: number; sha256: string }[]> {

@@ -19,6 +19,8 @@ export interface DecodeRequest {
   width: number;
   height: number;
   quality: number;
+  /** Encode a JPEG too (thumbnails); without it only the luma comes back (activity). */
+  jpeg: boolean;
 }
 
 export interface Decoded {
@@ -93,7 +95,7 @@ export class KeyframeDecoder {
     const proc = this.proc ?? this.start();
     const id = this.nextId++;
     const b64 = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");
-    const line = JSON.stringify({ id, key: r.key, codec: r.codec, codecData: b64(r.codecData), sample: b64(r.sample), width: r.width, height: r.height, quality: r.quality }) + "\n";
+    const line = JSON.stringify({ id, key: r.key, codec: r.codec, codecData: b64(r.codecData), sample: b64(r.sample), width: r.width, height: r.height, quality: r.quality, jpeg: r.jpeg }) + "\n";
     const answer = new Promise<Answer>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
     const stdin = proc.stdin as import("bun").FileSink;
     stdin.write(line);

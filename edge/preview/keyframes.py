@@ -5,8 +5,8 @@ Run by edge/preview/decoder.ts with /usr/bin/python3 (the distro python has gi).
 lines on stdin, one keyframe each (the recorded sample as stored, AVCC/HVCC, plus the track's
 codec data); answers are JSON lines on stdout, in order:
   in:  {"id": n, "key": "cam1/sub", "codec": "h264"|"h265", "codecData": b64, "sample": b64,
-        "width": 160, "height": 90, "quality": 50}
-  out: {"id": n, "ok": true, "jpeg": b64, "gray": b64 (Y plane, width*height bytes)}
+        "width": 160, "height": 90, "quality": 50, "jpeg": bool (default true)}
+  out: {"id": n, "ok": true, "jpeg": b64 ("" unless asked), "gray": b64 (Y plane, width*height bytes)}
        {"id": n, "ok": false, "error": "..."}
 One decoding pipeline per stream key lives as long as its codec data does; only keyframes are
 ever pushed, so the decoder never needs a reference picture. This process must not outlive its
@@ -40,13 +40,15 @@ class Decoder:
         desc = (
             "appsrc name=src format=time caps=%s,codec_data=(buffer)%s ! %s ! %s max-threads=1 ! videoconvert ! videoscale ! "
             "video/x-raw,format=I420,width=%d,height=%d,pixel-aspect-ratio=1/1 ! tee name=t "
-            "t. ! queue ! jpegenc quality=%d ! appsink name=jpg sync=false max-buffers=8 "
+            "t. ! queue ! valve name=jv drop=true ! jpegenc quality=%d ! appsink name=jpg sync=false max-buffers=8 "
             "t. ! queue ! appsink name=raw sync=false max-buffers=8"
             % (caps, codec_data.hex(), parse, dec, width, height, quality)
         )
         self.pipeline = Gst.parse_launch(desc)
         self.src = self.pipeline.get_by_name("src")
         self.jpg = self.pipeline.get_by_name("jpg")
+        # JPEG only for the keyframes that become thumbnails; activity needs only the raw picture.
+        self.jv = self.pipeline.get_by_name("jv")
         self.raw = self.pipeline.get_by_name("raw")
         self.width, self.height = width, height
         self.pts = 0
@@ -74,23 +76,26 @@ class Decoder:
                 finally:
                     b.unmap(info)
 
-    def decode(self, sample):
+    def decode(self, sample, want_jpeg):
+        self.jv.set_property("drop", not want_jpeg)
         self.pts += Gst.SECOND
         pts = self.pts
         self.push(sample, pts)
-        jpeg = self.pull(self.jpg, pts)
+        raw = self.pull(self.raw, pts)
         tries = 0
-        while jpeg is None and tries < 3:
+        while raw is None and tries < 3:
             # A decoder with reordering delay holds the picture until the next one: push it again.
             tries += 1
             self.pts += Gst.SECOND
             self.push(sample, self.pts)
-            jpeg = self.pull(self.jpg, pts)
-        if jpeg is None:
-            raise RuntimeError("no picture from the decoder")
-        raw = self.pull(self.raw, pts)
+            raw = self.pull(self.raw, pts)
         if raw is None:
-            raise RuntimeError("no raw picture from the decoder")
+            raise RuntimeError("no picture from the decoder")
+        jpeg = b""
+        if want_jpeg:
+            jpeg = self.pull(self.jpg, pts)
+            if jpeg is None:
+                raise RuntimeError("no JPEG from the encoder")
         # Drain what the duplicates produced so the next request starts clean.
         for sink in (self.jpg, self.raw):
             while sink.emit("try-pull-sample", 0) is not None:
@@ -121,7 +126,7 @@ def main():
                 d = None
             if d is None:
                 d = decoders[msg["key"]] = Decoder(*sig)
-            jpeg, gray = d.decode(base64.b64decode(msg["sample"]))
+            jpeg, gray = d.decode(base64.b64decode(msg["sample"]), bool(msg.get("jpeg", True)))
             ans = {"id": rid, "ok": True, "jpeg": base64.b64encode(jpeg).decode(), "gray": base64.b64encode(gray).decode()}
         except Exception as e:  # every failure goes back to the caller
             bad = decoders.pop(msg.get("key"), None) if isinstance(locals().get("msg"), dict) else None

@@ -119,12 +119,13 @@ export class EdgePreview {
     const thumbs: { atMs: number; width: number; height: number; jpeg: Uint8Array }[] = [];
     for (const k of kf.keyframes) {
       const atMs = seg.startMs + k.offsetMs;
-      const pic = await this.decoder.decode({ key, codec: kf.codec, codecData: kf.codecData, sample: k.data, width, height, quality: this.d.quality ?? 50 });
+      const slot = Math.floor(atMs / everyMs);
+      const thumb = !st || slot !== st.lastSlot;
+      const pic = await this.decoder.decode({ key, codec: kf.codec, codecData: kf.codecData, sample: k.data, width, height, quality: this.d.quality ?? 50, jpeg: thumb });
       this.stats.keyframes++;
       if (st && st.gray.length === pic.gray.length) diffs.push({ fromMs: st.atMs, toMs: atMs, level: frameDifference(st.gray, pic.gray, width, height) });
-      const slot = Math.floor(atMs / everyMs);
-      if (!st || slot !== st.lastSlot) thumbs.push({ atMs, width, height, jpeg: pic.jpeg });
-      st = { gray: pic.gray, atMs, lastSlot: !st || slot !== st.lastSlot ? slot : st.lastSlot };
+      if (thumb) thumbs.push({ atMs, width, height, jpeg: pic.jpeg });
+      st = { gray: pic.gray, atMs, lastSlot: slot };
     }
     if (st) this.state.set(key, st);
     const events = this.d.motion ? await this.d.motion(seg.cameraId, seg.startMs - 3_600_000, seg.endMs).catch(() => []) : [];
