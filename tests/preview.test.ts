@@ -158,6 +158,15 @@ test("a link that does not allow the preview class holds previews back; allowing
   // what went counts against the link's monthly budget at the edge (no video moved: edge-only)
   const sent = edge.previewSync!.status().sentBytes;
   expect(sent).toBeGreaterThan(0);
+  // the cost of pulling the last seconds, per stream, before a retrieval starts
+  const est = await api(`/api/v1/cameras/${siteId}.cam1/retrieval-estimate?from=${iso(Date.now() - 20_000)}&to=${iso(Date.now() - 6000)}`);
+  expect(est.status).toBe(200);
+  expect(est.body.streams.sub.bytes).toBeGreaterThan(0);
+  expect(est.body.streams.main.bytes).toBeGreaterThan(est.body.streams.sub.bytes);
+  expect(est.body.budget.monthlyBytes).toBe(50_000_000);
+  expect(est.body.budget.remainingBytes).toBeLessThanOrEqual(50_000_000);
+  expect(est.body.streams.main.text).toMatch(/^≈ \d+ (kB|MB) of the \d+ MB left this month on cellular$/);
+  expect(est.body.streams.main.fits).toBe(true);
   await until("usage saved", async () => (JSON.parse(await readFile(join(edgeDir, "transfer", "usage.json"), "utf8")) as { byLink: Record<string, number> }).byLink.cellular! >= sent, 10_000);
 });
 
