@@ -7,7 +7,8 @@
  * allow the preview class holds them back until it does.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
+import { chromium } from "playwright-core";
 import { join } from "node:path";
 import { startCamsim, type Camsim } from "../camsim/index.ts";
 import { startCentralSite, type CentralSite } from "../central/main.ts";
@@ -16,7 +17,9 @@ import { enroll, type Identity } from "../edge/identity/index.ts";
 import { Logger, MemorySink } from "../lib/log/index.ts";
 import { decodePreview, sha256Hex } from "../lib/preview/format.ts";
 import { previewRelPath } from "../lib/store/layout.ts";
-import { removeTempDirs, tempDir, until } from "./helpers.ts";
+import { CHROMIUM_ARGS, REPO, removeTempDirs, tempDir, until } from "./helpers.ts";
+
+const ART = join(REPO, "test-artifacts", "preview");
 
 setDefaultTimeout(180_000);
 
@@ -141,6 +144,33 @@ test("central finds each camera's activity from the activity index alone; thumbn
   const bad = await api(`/api/v1/cameras/${siteId}.cam1/preview/thumbnail`);
   expect(bad.status).toBe(400);
   expect(bad.headers.get("content-type")).toContain("application/problem+json");
+
+  // central's web client: the strip and the band under the timeline, "next activity" moves the view there
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    // centred 20 s before cam1's activity, so "next activity" has something to find
+    const url = `${site.central.apiUrl}/playback?camera=${siteId}.cam1&t=${iso(windows.cam1.fromMs - 20_000)}`;
+    await page.goto(url);
+    await page.getByLabel("User").fill("admin");
+    await page.getByLabel("Password").fill(site.central.initialAdminPassword!);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Log out" }).waitFor();
+    await page.goto(url);
+    const strip = page.locator(".preview-strip");
+    await strip.waitFor();
+    const canvas = page.getByRole("slider");
+    for (let i = 0; i < 5; i++) await canvas.press("+");
+    await until("thumbnails and activity in the strip", async () => Number(await strip.getAttribute("data-thumbs")) >= 3 && Number(await strip.getAttribute("data-active")) >= 1, 20_000, 250);
+    await until("thumbnails loaded", () => page.evaluate(() => [...document.querySelectorAll(".preview-strip img")].every((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth === 160)), 20_000, 250);
+    await mkdir(ART, { recursive: true });
+    await page.screenshot({ path: join(ART, "preview-strip.png") });
+    await page.getByRole("button", { name: "Next activity ▶" }).click();
+    await page.getByText(/Next activity .* \(level \d+\)/).waitFor();
+    await page.screenshot({ path: join(ART, "preview-next-activity.png") });
+  } finally {
+    await browser.close();
+  }
 });
 
 test("a link that does not allow the preview class holds previews back; allowing it lets them through, counted in the link's budget", async () => {

@@ -40,7 +40,7 @@ class Decoder:
         desc = (
             "appsrc name=src format=time caps=%s,codec_data=(buffer)%s ! %s ! %s max-threads=1 ! videoconvert ! videoscale ! "
             "video/x-raw,format=I420,width=%d,height=%d,pixel-aspect-ratio=1/1 ! tee name=t "
-            "t. ! queue ! valve name=jv drop=true ! jpegenc quality=%d ! appsink name=jpg sync=false max-buffers=8 "
+            "t. ! queue ! valve name=jv drop=true drop-mode=forward-sticky-events ! jpegenc quality=%d ! appsink name=jpg sync=false max-buffers=8 "
             "t. ! queue ! appsink name=raw sync=false max-buffers=8"
             % (caps, codec_data.hex(), parse, dec, width, height, quality)
         )
