@@ -106,6 +106,8 @@ const result = {
   mainBytes,
   subBytes,
   previewOverMainPercent: +((100 * previewBytes) / mainBytes).toFixed(3),
+  // A loaded machine can starve the recorder: then the numbers describe nothing.
+  problem: previews < n * Math.floor(windowMs / SEGMENT_MS) ? `only ${previews} previews (and ${subBytes} sub-stream bytes) for ${n} cameras over ${windowMs / 1000} s: not a valid run` : "",
 };
 console.log(JSON.stringify(result, null, 2));
 await cam.close();
