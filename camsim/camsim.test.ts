@@ -303,6 +303,13 @@ describe("control API and options", () => {
     expect((await post("/cameras/cam1/jump", { seconds: 7200 })).status).toBe(400);
     expect((await post("/cameras/cam1/clock-rate", { rate: 0 })).status).toBe(400);
     expect((await post("/cameras/cam1/clock-step", {})).status).toBe(400);
+    // scripted activity: a window must end after it starts; a good one is accepted
+    const now = Date.now();
+    const backwards = await post("/cameras/cam1/activity", { windows: [{ fromMs: now + 2000, toMs: now + 1000 }] });
+    expect(backwards.status).toBe(400);
+    expect((await backwards.json()).detail).toMatch(/fromMs < toMs/);
+    expect((await post("/cameras/cam1/activity", { windows: [] })).status).toBe(400);
+    expect((await post("/cameras/cam1/activity", { windows: [{ fromMs: now + 60_000, toMs: now + 61_000 }] })).status).toBe(200);
   });
 
   test("clock faults: clock-rate reaches the RTP timestamps a reader sees; jump is accepted; clock-step moves the ONVIF time", async () => {

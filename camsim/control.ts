@@ -27,6 +27,10 @@ const resolutionBody = z.object({ width: z.number().int(), height: z.number().in
 const eventBody = z.object({ type: z.enum(["motion", "input"]), state: z.boolean() });
 const secondsBody = z.object({ seconds: z.number().min(-3600).max(3600) });
 const rateBody = z.object({ rate: z.number().min(0.5).max(1) });
+const activityBody = z.object({
+  windows: z.array(z.object({ fromMs: z.number().int(), toMs: z.number().int() })).min(1).max(1000),
+  onvifMotion: z.boolean().optional(),
+});
 const restartBody = z.object({ delayMs: z.number().int().min(0).max(600_000).optional() });
 
 export function startControl(sim: Camsim, host: string, port: number, log: Logger): { url: string; stop(): Promise<void> } {
@@ -113,6 +117,15 @@ export function startControl(sim: Camsim, host: string, port: number, log: Logge
     const ev = await readJson(c, eventBody);
     await run(() => sim.emitEvent(id, ev));
     return c.json({ ok: true, camera: id, ...ev });
+  });
+
+  // Scripted activity: a moving block at set times (and ONVIF motion for them if asked).
+  app.post("/cameras/:id/activity", async (c) => {
+    const id = c.req.param("id");
+    await cam(id);
+    const body = await readJson(c, activityBody);
+    await run(() => sim.scheduleActivity(id, body.windows, { onvifMotion: body.onvifMotion ?? false }));
+    return c.json({ ok: true, camera: id, windows: body.windows.length });
   });
 
   let server: ReturnType<typeof Bun.serve>;

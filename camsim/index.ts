@@ -108,6 +108,12 @@ export interface Camsim {
    */
   clockStep(id: string, seconds: number): Promise<void>;
   emitEvent(id: string, ev: { type: EventType; state: boolean }): void;
+  /**
+   * Scripted activity: during each window (wall-clock ms) a block moves across the picture of
+   * both streams; with `onvifMotion` the camera also raises ONVIF motion for the window (a
+   * camera with motion detection). Windows add to those already scheduled.
+   */
+  scheduleActivity(id: string, windows: { fromMs: number; toMs: number }[], opts?: { onvifMotion?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -219,6 +225,7 @@ export async function startCamsim(opts: CamsimOptions): Promise<Camsim> {
     log.child({ component: "camsim.rtsp" }),
   );
   const timers: ReturnType<typeof setInterval>[] = [];
+  const pending = new Set<ReturnType<typeof setTimeout>>();
   let discovery: DiscoveryResponder | undefined;
   let control: { url: string; stop(): Promise<void> } | undefined;
 
@@ -400,7 +407,28 @@ export async function startCamsim(opts: CamsimOptions): Promise<Camsim> {
       c.events.emit(ev.type, ev.state);
       clog(c).debug("event", { type: ev.type, state: ev.state });
     },
+    scheduleActivity: (id, windows, o = {}) => {
+      const c = get(id);
+      for (const w of windows) {
+        if (!Number.isSafeInteger(w.fromMs) || !Number.isSafeInteger(w.toMs) || w.toMs <= w.fromMs || w.toMs - w.fromMs > 86_400_000) {
+          throw new CamsimError(`activity windows need integer fromMs < toMs (at most a day long), got ${JSON.stringify(w)}`);
+        }
+      }
+      return serial(c, async () => {
+        await rtsp.send({ cmd: "activity", camera: c.id, windows: windows.map((w) => [w.fromMs, w.toMs]) });
+        if (o.onvifMotion) {
+          for (const w of windows) {
+            const at = (ms: number, state: boolean) =>
+              pending.add(setTimeout(() => c.running && c.events.emit("motion", state), Math.max(0, ms - clock.now())));
+            at(w.fromMs, true);
+            at(w.toMs, false);
+          }
+        }
+        clog(c).info("activity scheduled", { windows: windows.length, onvifMotion: !!o.onvifMotion });
+      });
+    },
     close: async () => {
+      for (const t of pending) clearTimeout(t);
       await closeAll();
     },
   };

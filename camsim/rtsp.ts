@@ -39,7 +39,8 @@ export type RtspCommand =
   | { cmd: "stop" | "start" | "stall" | "resume"; camera: string }
   | { cmd: "resolution"; camera: string; width: number; height: number }
   | { cmd: "jump"; camera: string; seconds: number }
-  | { cmd: "rate"; camera: string; rate: number };
+  | { cmd: "rate"; camera: string; rate: number }
+  | { cmd: "activity"; camera: string; windows: [number, number][] };
 
 const PYTHON = "/usr/bin/python3";
 const SCRIPT = new URL("./rtsp_server.py", import.meta.url).pathname;

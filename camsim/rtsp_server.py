@@ -3,7 +3,7 @@
 
 Run by camsim/rtsp.ts as a supervised child with /usr/bin/python3 (the distro python has gi).
 Control is JSON lines: the first stdin line is the configuration, later lines are commands
-({"id":n,"cmd":"stop|start|stall|resume|resolution|jump|rate|quit","camera":"cam1",...}); stdout carries
+({"id":n,"cmd":"stop|start|stall|resume|resolution|jump|rate|activity|quit","camera":"cam1",...}); stdout carries
 {"type":"ready","port":P}, {"type":"ack","id":n,"ok":bool,"error"?} and {"type":"log",...}.
 This process must never outlive its parent: EOF on stdin or the parent's death ends it.
 """
@@ -94,6 +94,8 @@ class Stream:
         video = (
             "videotestsrc is-live=true pattern=%s ! capsfilter name=vcaps caps=video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! "
             "textoverlay text=%s halignment=left valignment=top shaded-background=true ! "
+            # Scripted activity (cmd "activity"): a block that moves across the picture at set times.
+            "textoverlay name=obj text=\"\" font-desc=\"Sans Bold 40\" halignment=position valignment=position xpos=0 ypos=0.45 ! "
             "clockoverlay time-format=%s halignment=right valignment=top shaded-background=true ! "
             "%s ! valve name=vvalve drop-mode=forward-sticky-events drop=%s ! "
             "%s name=pay0 pt=%d%s%s"
@@ -144,6 +146,7 @@ class Stream:
         self.medias.append(media)
         media.connect("unprepared", self.on_unprepared)
         pipeline = media.get_element()
+        self.cam.draw_object(pipeline)
         caps = pipeline.get_by_name("vcaps")
         if caps is not None and self.kind == "main":
             # A client that joins after a resolution change must get the current size.
@@ -240,6 +243,35 @@ class Camera:
         self.stalled = False
         self.running = True
         self.streams = {"main": Stream(self, "main", spec["main"]), "sub": Stream(self, "sub", spec["sub"])}
+        # Scripted activity: [(from_ms, to_ms)] in wall-clock ms; the object crosses the picture every 4 s.
+        self.activity = []
+
+    def object_at(self, now_ms):
+        for a, b in self.activity:
+            if a <= now_ms < b:
+                return ((now_ms - a) % 4000) / 4000.0 * 0.8
+        return None
+
+    def draw_object(self, pipeline, now_ms=None):
+        obj = pipeline.get_by_name("obj")
+        if obj is None:
+            return
+        x = self.object_at(now_ms if now_ms is not None else GLib.get_real_time() // 1000)
+        if x is None:
+            if obj.get_property("text") != "":
+                obj.set_property("text", "")
+        else:
+            obj.set_property("text", "\u2588\u2588\u2588")
+            obj.set_property("xpos", x)
+
+    def tick(self):
+        now_ms = GLib.get_real_time() // 1000
+        # Windows that ended long ago are dropped; the timer stops when none is left.
+        self.activity = [w for w in self.activity if w[1] > now_ms - 1000]
+        for s in self.streams.values():
+            for media in list(s.medias):
+                self.draw_object(media.get_element(), now_ms)
+        return bool(self.activity)
 
 
 class Server:
@@ -342,6 +374,14 @@ class Server:
             if not -3600 <= seconds <= 3600:
                 raise ValueError("jump of %r s out of range (-3600..3600)" % seconds)
             cam.clock.jump(seconds)
+        elif cmd == "activity":
+            windows = [(int(w[0]), int(w[1])) for w in msg["windows"]]
+            if any(b <= a for a, b in windows):
+                raise ValueError("activity windows must be [from_ms, to_ms] with to > from")
+            had = bool(cam.activity)
+            cam.activity = sorted(cam.activity + windows)
+            if not had:
+                GLib.timeout_add(50, cam.tick)
         elif cmd == "rate":
             rate = float(msg["rate"])
             if not 0.5 <= rate <= 1.0:

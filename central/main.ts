@@ -20,6 +20,7 @@ import { attachCentralCustody } from "./custody/own.ts";
 import { mountExports } from "./custody/routes.ts";
 import { loadCa, type CaMaterial } from "../federation/pki.ts";
 import { createTransfer, type TransferModule } from "./transfer/index.ts";
+import { createPreview, type PreviewModule } from "./preview/index.ts";
 import { commandNotifier } from "./firmware/index.ts";
 import { UserStreams } from "./users/index.ts";
 import { startMetricsListener } from "../lib/metrics/index.ts";
@@ -31,6 +32,8 @@ export interface CentralSite {
   sites: Sites;
   live: CentralLive;
   transfer: TransferModule;
+  /** Previews of edge footage (thumbnails, activity index; central/preview). */
+  preview: PreviewModule;
   store: MediaStore;
   rtsp?: RtspOut;
   onvif?: CentralOnvif;
@@ -56,6 +59,8 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     // The CA bundle is created when central starts below; read it at each check (it can gain a CA).
     const transfer = await createTransfer({ dataDir: cfg.dataDir, store, clock, log: log.child({ component: "central.transfer" }), custodyCaPem: () => readFileSync(caBundle, "utf8") });
     closers.push(() => transfer.close());
+    const preview = await createPreview({ dataDir: cfg.dataDir, clock, log: log.child({ component: "central.preview" }) });
+    closers.push(() => preview.close());
     let sites: Sites | undefined;
     let central: Central | undefined;
     let credentials: StreamCredentials | undefined;
@@ -103,11 +108,13 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       streams,
       federationRoutes: (app) => {
         transfer.federationRoutes(app);
+        preview.federationRoutes(app);
         live.federationRoutes(app);
       },
       apiRoutes: (api, db) => {
         cp.apiRoutes(api);
         transfer.apiRoutes(api);
+        preview.apiRoutes(api, () => sites ?? null);
         live.apiRoutes(api);
         if (cfg.live.rtsp.enabled) {
           credentials = new StreamCredentials(db, clock, (u) => api.ops.users.subjectOf(u));
@@ -221,7 +228,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       metricsUrl = metrics.url;
     }
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });
-    return { central, sites, live, transfer, store, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
+    return { central, sites, live, transfer, preview, store, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
   } catch (e) {
     await close();
     throw e;

@@ -118,6 +118,22 @@ export const edgeConfigSchema = z
       .strict()
       .prefault({}),
     /**
+     * Previews ("see before you pull", edge/preview): thumbnails of the sub stream's keyframes
+     * (main where a camera has no sub) and a per-second activity index, beside each segment.
+     */
+    preview: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** One thumbnail per camera this often (the first keyframe of each slot). */
+        everySeconds: z.number().int().min(1).max(3600).default(10),
+        /** Thumbnail width in pixels (height keeps the picture's aspect). */
+        width: z.number().int().min(32).max(640).default(160),
+        /** JPEG quality 1–100. */
+        quality: z.number().int().min(1).max(100).default(50),
+      })
+      .strict()
+      .prefault({}),
+    /**
      * Federation with central (edge/uplink; docs/ref/federation.md). Active only once the edge is
      * enrolled (`outpost edge enroll --data <dataDir>`).
      */

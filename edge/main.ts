@@ -31,6 +31,7 @@ import { mountTransfers, startEdgeTransfer, type EdgeTransferHandle } from "./tr
 import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";
 import type { DesiredConfig } from "../federation/protocol/index.ts";
 import { EdgeLive } from "./live/index.ts";
+import { EdgePreview, PreviewSync } from "./preview/index.ts";
 import { Reachability } from "./reach/index.ts";
 import { requireSession, type Sessions } from "../lib/auth/index.ts";
 import { websocket as honoWebsocket } from "hono/bun";
@@ -109,6 +110,10 @@ export interface Edge {
   ingest(cameraId: string, stream: StreamKind): StreamIngest | undefined;
   /** The federation uplink, when this edge is enrolled. */
   readonly uplink?: Uplink;
+  /** Thumbnails + activity beside the preview stream's segments (edge/preview); absent when preview.enabled is false. */
+  readonly preview?: EdgePreview;
+  /** Their sync to central (when enrolled). */
+  readonly previewSync?: PreviewSync;
   /** Runs retention once now (it also runs every storage.retentionIntervalMs). */
   runRetention(): Promise<{ deleted: number; freedBytes: number }>;
   /** Stops ingest (gap "stopped"), the API and the store. Idempotent. */
@@ -248,6 +253,26 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   const allStreamHealth = () => runtimes.flatMap((r) => r.status(clock).streams.map(streamHealth));
   // Full: some stream's fragments are refused for lack of space (or the volume is below half the floor).
   const diskFull = (streams: StreamHealth[], u: { volumeFreeBytes: number }) => streams.some((s) => s.writer.state === "disk-full") || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2);
+  // Previews: from the sub stream where the camera records one (cheaper to decode), else main.
+  let edgeEvents: EdgeEvents | undefined;
+  const preview = config.preview.enabled
+    ? new EdgePreview({
+        store,
+        clock,
+        log: log.child({ component: "preview" }),
+        everyMs: config.preview.everySeconds * 1000,
+        width: config.preview.width,
+        quality: config.preview.quality,
+        source: (id) => {
+          const cam = config.cameras.find((c) => c.id === id);
+          return !cam ? null : cam.streams.includes("sub") && (cam.onvif || cam.rtsp?.sub) ? "sub" : "main";
+        },
+        motion: async (id, from, to) =>
+          ((await edgeEvents?.query({ cameraId: id, fromMs: from, toMs: to, limit: 10_000 })) ?? [])
+            .filter((e) => e.kind === "motion")
+            .map((e) => ({ atMs: e.atMs, active: e.data.active === true || e.data.state === "start" })),
+      }).attach()
+    : undefined;
   const live = new EdgeLive({ clock, log, share: config.federation.share, hasStream: (id, kind) => !!runtimes.find((r) => r.cfg.id === id)?.ingests.has(kind) });
   let stopping = false;
   let staggerChain = Promise.resolve();
@@ -382,6 +407,22 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       log: log.child({ component: "transfer" }),
       reach,
     });
+  // Previews go to central once enrolled: newest first, in the transfer engine's preview class.
+  let previewSync: PreviewSync | undefined;
+  if (identity && preview) {
+    const share = config.federation.share;
+    previewSync = new PreviewSync({
+      root: store.root,
+      dataDir: config.dataDir,
+      sender: () => transfer?.engine,
+      shared: (id) => share.includes("*") || share.includes(id),
+      clock,
+      log: log.child({ component: "preview.sync" }),
+    });
+    await previewSync.start();
+    preview.onPreview((m) => previewSync!.add(m.path));
+    reach?.onUp(() => previewSync?.poke());
+  }
   if (identity) {
     transfer = await makeTransfer(identity);
     uplink = await makeUplink(identity);
@@ -406,7 +447,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   if (identity) uplinkLogSink.attach(() => uplink);
   else uplinkLogSink.detach();
   // Events (ONVIF, camera online/offline, disk): local event log + the uplink's outbox.
-  const events: EdgeEvents = await startEdgeEvents({
+  const events: EdgeEvents = (edgeEvents = await startEdgeEvents({
     dataDir: config.dataDir,
     clock,
     log: log.child({ component: "edge.events" }),
@@ -423,7 +464,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       return { full: refused || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2), freeBytes: u.volumeFreeBytes, totalBytes: u.volumeTotalBytes };
     },
     ...deps.events,
-  });
+  }));
 
   let server: ReturnType<typeof Bun.serve> | undefined;
   let url: string | undefined;
@@ -545,6 +586,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     get uplink() {
       return uplink;
     },
+    preview,
+    previewSync,
     runRetention,
     stop: () =>
       (stopped ??= (async () => {
@@ -558,11 +601,13 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         uplinkLogSink.detach();
         await Promise.all(runtimes.map((r) => r.stop()));
         await retentionBusy?.catch(() => undefined);
+        await previewSync?.stop();
         await transfer?.stop();
         await uplink?.stop();
         reach?.stop();
         await store.close(); // the last segments' commits still reach custody (observer)
         await custody.idle();
+        await preview?.close();
         custody.close();
         log.info("edge recorder stopped");
       })()),

@@ -559,6 +559,21 @@ export class Engine {
 
   // --- usage and budgets -----------------------------------------------------------------
 
+  /**
+   * What a retrieval of [fromMs, toMs) would move, per stream (bytes the edge holds that central
+   * does not), against the active link's budget left this month — shown before it starts.
+   */
+  async estimate(siteId: string, cameraId: string, fromMs: number, toMs: number) {
+    const streams: Record<string, { bytes: number; heldAtCentralBytes: number; segmentsMissing: number }> = {};
+    for (const stream of ["main", "sub"] as const) {
+      const p = await this.progress(siteId, cameraId, stream, fromMs, toMs);
+      streams[stream] = { bytes: p.total - p.done, heldAtCentralBytes: p.done, segmentsMissing: p.missing };
+    }
+    const t = await this.siteTransfer(siteId);
+    const link = t.links.find((l) => l.link === t.link) ?? null;
+    return { link: t.link, budget: link && link.monthlyBytes ? { monthlyBytes: link.monthlyBytes, usedBytes: link.usedBytes, remainingBytes: link.remainingBytes ?? 0 } : null, streams };
+  }
+
   async siteTransfer(siteId: string) {
     await this.flushUsage();
     const now = this.d.clock.now();

@@ -170,6 +170,26 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     return c.json(await engine.cancelRetrieval(r.id));
   });
 
+  // What a retrieval would cost, before it starts ("≈ 48 MB of the 1 GB left this month").
+  api.route({ method: "get", path: "/api/v1/cameras/:id/retrieval-estimate", summary: "Bytes a retrieval of a window would move per stream (main, sub), against the active link's budget left this month", tag, rights: { right: "retrieve", camera: ":id" } }, async (c) => {
+    const p = await camParts(c.req.param("id"));
+    const to = time(c, "to", NaN);
+    const from = time(c, "from", NaN);
+    if (!Number.isFinite(from) || !Number.isFinite(to)) throw badRequest("The query parameters 'from' and 'to' are required.");
+    if (!(to > from) || to - from > 31 * 86_400_000) throw badRequest("'to' must be after 'from', at most 31 days later.");
+    const e = await engine.estimate(p.siteId, p.cameraId, from, to);
+    const mb = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${Math.round(n / 1e6)} MB` : `${Math.round(n / 1e3)} kB`);
+    const text = (bytes: number) => (e.budget ? `≈ ${mb(bytes)} of the ${mb(e.budget.remainingBytes)} left this month on ${e.link}` : `≈ ${mb(bytes)}${e.link ? ` on ${e.link} (no budget)` : ""}`);
+    return c.json({
+      cameraId: c.req.param("id"),
+      from: iso(from),
+      to: iso(to),
+      link: e.link,
+      budget: e.budget,
+      streams: Object.fromEntries(Object.entries(e.streams).map(([s, v]) => [s, { ...v, fits: !e.budget || v.bytes <= e.budget.remainingBytes, text: text(v.bytes) }])),
+    });
+  });
+
   // --- policies
   const setPolicy = async (c: Context<ApiEnv>, siteId: string, mutate: (cur: SitePolicy | null) => SitePolicy) => {
     const s = need();

@@ -25,6 +25,7 @@ import {
   classRank,
   linkProfile,
   paths,
+  PREVIEW_CLASS,
   type SitePolicy,
   type WorkItem,
 } from "../../federation/transfer/index.ts";
@@ -230,6 +231,49 @@ export class EdgeTransfer {
 
   /** Bytes promised to chunks being sent right now (so parallel workers cannot overshoot together). */
   private reserved = 0;
+
+  /**
+   * One small whole body in the `preview` class (edge/preview's sync): only on a link that allows
+   * the class, within the month's budget (counted like uploads, headers included), paced by the
+   * shared token bucket, and only while no alarm or request upload runs or waits (they go first).
+   * "wait": more urgent work now; "blocked": the link or the budget does not allow it;
+   * "refused": central will not take this body (do not send it again).
+   */
+  async sendSmall(path: string, body: Uint8Array, headers: Record<string, string>): Promise<"sent" | "wait" | "blocked" | "refused"> {
+    if (this.stopped) return "wait";
+    const urgent = (c: string) => c === "alarm" || c === "request";
+    if (this.queue.some((j) => urgent(j.cls)) || this.workers.some((w) => w.job && urgent(w.job.cls))) return "wait";
+    if (!classAllowed(linkProfile(this.d.policy() ?? null, this.linkType), PREVIEW_CLASS)) return "blocked";
+    const overhead = 300 + Object.entries(headers).reduce((a, [k, v]) => a + k.length + v.length + 4, 0);
+    const n = body.length + overhead;
+    if (this.budgetLeft() < n) return "blocked";
+    const link = this.linkType;
+    this.reserved += n;
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), this.d.stallMs ?? 30_000);
+    const done = () => {
+      clearTimeout(timer);
+      this.aborts.delete(ac);
+      this.reserved -= n;
+    };
+    let status: number;
+    try {
+      await this.bucket.take(n);
+      // Counted before it goes: bytes that left are spent even if the answer never comes.
+      await this.usage.add(link, n, this.d.clock.now());
+      this.aborts.add(ac);
+      const r = await fetch(this.url(path), { method: "PUT", body, headers: { ...headers, [H.link]: link, [H.cls]: PREVIEW_CLASS, "content-type": "application/octet-stream" }, tls: this.d.tls, signal: ac.signal } as RequestInit);
+      await r.arrayBuffer().catch(() => undefined);
+      status = r.status;
+    } catch (e) {
+      done();
+      throw e;
+    }
+    done();
+    if (status >= 200 && status < 300) return "sent";
+    if (status === 422 || status === 413 || status === 400) return "refused";
+    throw new Error(`central answered ${status}`);
+  }
 
   private budgetLeft(): number {
     const b = linkProfile(this.d.policy() ?? null, this.linkType).monthlyBytes;

@@ -16,6 +16,11 @@ export type RecordingOption = z.infer<typeof RecordingOption>;
 export const TRANSFER_CLASSES = ["alarm", "request", "event", "scheduled", "backfill"] as const;
 export const TransferClass = z.enum(TRANSFER_CLASSES);
 export type TransferClass = z.infer<typeof TransferClass>;
+/**
+ * Previews (thumbnails + activity index, lib/preview) travel in their own class: after alarm and
+ * request, before every other, and only on links that allow it.
+ */
+export const PREVIEW_CLASS = "preview" as const;
 /** Bigger = more urgent. */
 export const classRank = (c: TransferClass): number => TRANSFER_CLASSES.length - TRANSFER_CLASSES.indexOf(c);
 
@@ -31,8 +36,8 @@ export const LinkProfile = z
     rateBitsPerSecond: z.number().int().positive().nullable().optional(),
     /** Calendar-month budget (UTC months) for transfers on this link; null/absent = unlimited. */
     monthlyBytes: z.number().int().positive().nullable().optional(),
-    /** Classes allowed on this link; absent = all. */
-    allow: z.array(TransferClass).optional(),
+    /** Classes allowed on this link (and "preview": thumbnails + activity); absent = all. */
+    allow: z.array(z.union([TransferClass, z.literal(PREVIEW_CLASS)])).optional(),
   })
   .strict();
 export type LinkProfile = z.infer<typeof LinkProfile>;
@@ -125,7 +130,7 @@ export function linkProfile(site: SitePolicy | null | undefined, linkType: strin
   return {};
 }
 
-export function classAllowed(p: LinkProfile, c: TransferClass): boolean {
+export function classAllowed(p: LinkProfile, c: TransferClass | typeof PREVIEW_CLASS): boolean {
   return !p.allow || p.allow.includes(c);
 }
 

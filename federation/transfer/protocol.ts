@@ -44,6 +44,8 @@ export const H = {
 export const paths = {
   work: "/federation/v1/transfer/work",
   segment: (cameraId: string, stream: string, startMs: number) => `/federation/v1/transfer/segments/${encodeURIComponent(cameraId)}/${stream}/${startMs}`,
+  /** PUT: one segment's preview file (lib/preview), whole; header x-outpost-sha256. 200 {stored, sha256}; 422 refused. */
+  preview: (cameraId: string, stream: string, startMs: number) => `/federation/v1/preview/${encodeURIComponent(cameraId)}/${stream}/${startMs}`,
 };
 
 const ms = z.number().int().nonnegative();

@@ -7,16 +7,17 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { scanSegment, type ScanResult } from "../mp4/index.ts";
 import type { SegmentRecord } from "./types.ts";
-import { MEDIA_DIR, parseSegmentPath, segmentId } from "./layout.ts";
+import { MEDIA_DIR, parseSegmentPath, previewSegmentPath, segmentId } from "./layout.ts";
 
 export interface DiskFile {
   path: string; // relative to root
   size: number;
 }
 
-/** Every file under media/, split into well-named segment files and anything else. */
-export async function listMedia(root: string): Promise<{ segments: DiskFile[]; strays: string[] }> {
+/** Every file under media/, split into well-named segment files, their previews and anything else. */
+export async function listMedia(root: string): Promise<{ segments: DiskFile[]; previews: string[]; strays: string[] }> {
   const segments: DiskFile[] = [];
+  const previews: string[] = [];
   const strays: string[] = [];
   const walk = async (rel: string, depth: number): Promise<void> => {
     let entries;
@@ -30,12 +31,13 @@ export async function listMedia(root: string): Promise<{ segments: DiskFile[]; s
       const child = `${rel}/${e.name}`;
       if (e.isDirectory() && depth < 3) await walk(child, depth + 1);
       else if (e.isFile() && depth === 3 && parseSegmentPath(child)) segments.push({ path: child, size: (await stat(join(root, child))).size });
+      else if (e.isFile() && depth === 3 && previewSegmentPath(child)) previews.push(child);
       else strays.push(child);
     }
   };
   await walk(MEDIA_DIR, 0);
   segments.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { segments, strays };
+  return { segments, previews, strays };
 }
 
 export interface Described {

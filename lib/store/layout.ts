@@ -58,6 +58,21 @@ export function segmentId(cameraId: string, stream: StreamKind, startMs: number)
   return `${cameraId}/${stream}/${startMs}`;
 }
 
+/**
+ * A segment's preview (thumbnails + activity, lib/preview) lives beside it and goes with it:
+ * retention deletes both, recovery drops a preview whose segment is gone, re-filing moves both.
+ */
+export function previewRelPath(segmentRel: string): string {
+  return segmentRel.replace(/\.mp4$/, ".preview");
+}
+
+/** The segment a preview file belongs to (null: not a preview name of ours). */
+export function previewSegmentPath(rel: string): string | null {
+  if (!rel.endsWith(".preview")) return null;
+  const seg = rel.slice(0, -".preview".length) + ".mp4";
+  return parseSegmentPath(seg) ? seg : null;
+}
+
 /** Inverse of segmentRelPath; null for anything that is not a segment file of ours. */
 export function parseSegmentPath(rel: string): { cameraId: string; stream: StreamKind; startMs: number } | null {
   const m = /^media\/([^/]+)\/(main|sub)\/(\d{4}-\d{2}-\d{2})\/(\d+)\.mp4$/.exec(rel);

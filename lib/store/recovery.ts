@@ -11,7 +11,7 @@ import type { IndexDb } from "./db.ts";
 import type { SegmentRecord, StreamKind } from "./types.ts";
 import { appendGap, readGaps, readLocks, streamKey, type JournalGap } from "./journal.ts";
 import { describe, listMedia, readWhole } from "./files.ts";
-import { fsyncDir } from "./layout.ts";
+import { fsyncDir, previewSegmentPath } from "./layout.ts";
 
 export type RecoveryAction = "trimmed" | "indexed-orphan" | "removed-unplayable" | "dropped-row" | "crash-gap" | "closed-gap" | "removed-temp";
 
@@ -43,7 +43,13 @@ export async function recover(root: string, db: IndexDb, log: Logger, opts: { cr
   for (const b of bad) log.error("unreadable evidence lock file kept as is; fix or remove it by hand", { path: b });
 
   // Segments: files vs rows.
-  const { segments: files } = await listMedia(root);
+  const { segments: files, previews } = await listMedia(root);
+  // A preview outlives its segment only if we stopped between the two unlinks: it goes too.
+  const segmentFiles = new Set(files.map((f) => f.path));
+  for (const p of previews) {
+    if (segmentFiles.has(previewSegmentPath(p)!)) continue;
+    await unlink(join(root, p)).catch(() => undefined);
+  }
   const rows = await db.allSegments();
   const rowByPath = new Map(rows.map((r) => [r.path, r]));
   const filePaths = new Set(files.map((f) => f.path));

@@ -10,7 +10,7 @@ import type { Clock } from "../clock.ts";
 import type { Logger } from "../log/index.ts";
 import type { IndexDb } from "./db.ts";
 import type { EvidenceLock, SegmentRecord } from "./types.ts";
-import { fsyncDir } from "./layout.ts";
+import { fsyncDir, previewRelPath } from "./layout.ts";
 
 export interface RetentionPolicy {
   maxAgeMs?: number;
@@ -59,6 +59,8 @@ export async function retention(
     } catch (e) {
       if ((e as { code?: string }).code !== "ENOENT") throw e;
     }
+    // Its preview (thumbnails, activity) goes with it; one left behind is dropped by recovery.
+    await unlink(join(h.root, previewRelPath(s.path))).catch(() => undefined);
     dirs.add(dirname(abs));
     try {
       await h.db.deleteSegment(s);

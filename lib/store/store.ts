@@ -10,7 +10,7 @@ import { systemClock, type Clock } from "../clock.ts";
 import { createLogger, type Logger } from "../log/index.ts";
 import type { EvidenceLock, GapRecord, SegmentRecord, StreamKind, Timeline, TimelineQuery } from "./types.ts";
 import { IndexDb } from "./db.ts";
-import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, segmentRelPath, writeFileDurable } from "./layout.ts";
+import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, previewRelPath, segmentRelPath, writeFileDurable } from "./layout.ts";
 import { describe, readWhole } from "./files.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
 import { recover, type RecoveryReport } from "./recovery.ts";
@@ -414,6 +414,8 @@ export class MediaStore {
       const to = join(this.root, rel);
       await mkdirDurable(dirname(to));
       await rename(from, to);
+      // Its preview carries the old times inside: dropped rather than moved (it is only a preview).
+      await unlink(join(this.root, previewRelPath(r.path))).catch(() => undefined);
       await fsyncDir(dirname(to));
       await fsyncDir(dirname(from));
       const moved: SegmentRecord = { ...r, id: `${cameraId}/${stream}/${start}`, startMs: start, endMs: r.endMs + (start - r.startMs), path: rel };

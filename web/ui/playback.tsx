@@ -4,6 +4,7 @@ import { ROLE, api, getOptional } from "../api.ts";
 import { can, loadTimeline, type TRetrieval, type Timeline } from "../model.ts";
 import { MAX_SPAN, MIN_SPAN, type TimelineView } from "../timeline-draw.ts";
 import { TimelineBar } from "./timeline.tsx";
+import { PreviewStrip } from "./preview-strip.tsx";
 import { visibleCameras } from "./tree.tsx";
 import { IconNext, IconPause, IconPlay, IconPrev } from "./icons.tsx";
 import { Notice, fmtDuration, fmtTime, navigate, useApp } from "./common.tsx";
@@ -284,6 +285,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
       {tlState === "missing" && <Notice kind="missing">The timeline of this camera is not available on this server yet (GET …/timeline answers 404).</Notice>}
       {tlState === "error" && <Notice kind="error">{tlErr}</Notice>}
       <TimelineBar view={view} onView={(v) => setView(v.toMs - v.fromMs > MAX_SPAN || v.toMs - v.fromMs < MIN_SPAN ? view : v)} data={data} cursorMs={cursor} selection={sel} onSelect={setSel} onSeek={seek} locks={locks} central={ROLE === "central"} />
+      {ROLE === "central" && <PreviewStrip cameraId={cam.id} view={view} onView={setView} cursorMs={cursor} selection={sel} />}
       <div class="selection-bar">
         {selection ? (
           <>

@@ -1,0 +1,36 @@
+/**
+ * central/preview/ — "see before you pull" at central: the previews (thumbnails + per-second
+ * activity) edges send for their segments, stored as received (DATA/preview/) and indexed in
+ * their own DuckDB file; the federation PUT that receives them; the user API over them
+ * (thumbnail of a moment, band of a window, next/previous activity, search across cameras and
+ * sites). Must not import edge/. Design: docs/design/preview.md.
+ *
+ * Wiring (central/main.ts): const pv = await createPreview({dataDir, clock, log});
+ *   federationRoutes: pv.federationRoutes(app); apiRoutes: pv.apiRoutes(api, () => sites).
+ */
+import type { Hono } from "hono";
+import type { Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import type { ApiRouter, FederationEnv } from "../index.ts";
+import type { Sites } from "../sites/index.ts";
+import { mountPreviewApi, mountPreviewFederation } from "./routes.ts";
+import { PreviewStore } from "./store.ts";
+
+export { PreviewStore, PreviewRefused, type ActivityRun, type ThumbRef } from "./store.ts";
+
+export interface PreviewModule {
+  readonly store: PreviewStore;
+  federationRoutes(app: Hono<FederationEnv>): void;
+  apiRoutes(api: ApiRouter, sites: () => Sites | null): void;
+  close(): Promise<void>;
+}
+
+export async function createPreview(o: { dataDir: string; clock: Clock; log: Logger }): Promise<PreviewModule> {
+  const store = await PreviewStore.open(o.dataDir, o.clock, o.log);
+  return {
+    store,
+    federationRoutes: (app) => mountPreviewFederation(app, store),
+    apiRoutes: (api, sites) => mountPreviewApi(api, { store, sites, now: () => o.clock.now() }),
+    close: () => store.close(),
+  };
+}

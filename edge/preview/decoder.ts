@@ -1,0 +1,134 @@
+/**
+ * Client of the keyframe decoder (keyframes.py): one long-lived GStreamer process for every
+ * camera of the edge, started on first use and again after it died. Requests go one at a time
+ * (the process answers in order); a request that gets no answer within `timeoutMs` fails and
+ * the process is restarted, so one bad picture cannot wedge the preview of every camera.
+ */
+import { join } from "node:path";
+import type { Logger } from "../../lib/log/index.ts";
+
+const PYTHON = "/usr/bin/python3";
+const SCRIPT = join(import.meta.dir, "keyframes.py");
+
+export interface DecodeRequest {
+  /** Stream key ("cam1/sub"): one decoding pipeline per key. */
+  key: string;
+  codec: "h264" | "h265";
+  codecData: Uint8Array;
+  sample: Uint8Array;
+  width: number;
+  height: number;
+  quality: number;
+  /** Encode a JPEG too (thumbnails); without it only the luma comes back (activity). */
+  jpeg: boolean;
+}
+
+export interface Decoded {
+  jpeg: Uint8Array;
+  /** Luma plane, width × height bytes. */
+  gray: Uint8Array;
+}
+
+type Answer = { id: number; ok: boolean; jpeg?: string; gray?: string; error?: string };
+
+export class KeyframeDecoder {
+  private proc: ReturnType<typeof Bun.spawn> | null = null;
+  private waiting = new Map<number, { resolve: (a: Answer) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly timeoutMs = 15_000,
+  ) {}
+
+  /** The process id (CPU measurements), once started. */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  decode(r: DecodeRequest): Promise<Decoded> {
+    const p = this.chain.then(() => this.send(r));
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private start(): ReturnType<typeof Bun.spawn> {
+    const proc = Bun.spawn([PYTHON, SCRIPT], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    this.proc = proc;
+    void this.read(proc);
+    void (async () => {
+      const err = await new Response(proc.stderr as ReadableStream).text().catch(() => "");
+      await proc.exited;
+      if (this.proc === proc) this.proc = null;
+      for (const w of this.waiting.values()) w.reject(new Error(`keyframe decoder exited (${proc.exitCode}): ${err.trim().slice(-300)}`));
+      this.waiting.clear();
+    })();
+    return proc;
+  }
+
+  private async read(proc: ReturnType<typeof Bun.spawn>): Promise<void> {
+    const dec = new TextDecoder();
+    let buf = "";
+    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
+      buf += dec.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let a: Answer;
+        try {
+          a = JSON.parse(line) as Answer;
+        } catch {
+          this.log.warn("keyframe decoder wrote a line that is not JSON", { line: line.slice(0, 200) });
+          continue;
+        }
+        this.waiting.get(a.id)?.resolve(a);
+        this.waiting.delete(a.id);
+      }
+    }
+  }
+
+  private async send(r: DecodeRequest): Promise<Decoded> {
+    if (this.closed) throw new Error("keyframe decoder is closed");
+    const proc = this.proc ?? this.start();
+    const id = this.nextId++;
+    const b64 = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");
+    const line = JSON.stringify({ id, key: r.key, codec: r.codec, codecData: b64(r.codecData), sample: b64(r.sample), width: r.width, height: r.height, quality: r.quality, jpeg: r.jpeg }) + "\n";
+    const answer = new Promise<Answer>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    const stdin = proc.stdin as import("bun").FileSink;
+    stdin.write(line);
+    await stdin.flush();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const a = await Promise.race([
+        answer,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`keyframe decoder did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+        }),
+      ]);
+      if (!a.ok) throw new Error(`keyframe not decoded: ${a.error}`);
+      return { jpeg: new Uint8Array(Buffer.from(a.jpeg!, "base64")), gray: new Uint8Array(Buffer.from(a.gray!, "base64")) };
+    } catch (e) {
+      if ((e as Error).message.includes("did not answer")) {
+        this.waiting.delete(id);
+        proc.kill();
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const p = this.proc;
+    this.proc = null;
+    if (!p) return;
+    (p.stdin as import("bun").FileSink).end();
+    const t = setTimeout(() => p.kill(), 2000);
+    await p.exited;
+    clearTimeout(t);
+  }
+}
