@@ -211,14 +211,13 @@ export class Alarms {
     p.push(...scope.params);
     const w = where.join(" AND ");
     // Two statements: a window count would make DuckDB materialise every matching row before the top-N.
-    const page = (extra: string, ep: bigint[]) =>
-      this.db.all<Record<string, string | number | boolean | null>>(`SELECT * FROM alarms WHERE ${w}${extra} ORDER BY ${SORTS[q.sort]} LIMIT $${p.length + ep.length + 1} OFFSET $${p.length + ep.length + 2}`, [...p, ...ep, BigInt(q.limit), BigInt(q.offset)]);
+    const page = () => this.db.all<Record<string, string | number | boolean | null>>(`SELECT * FROM alarms WHERE ${w} ORDER BY ${SORTS[q.sort]} LIMIT $${p.length + 1} OFFSET $${p.length + 2}`, [...p, BigInt(q.limit), BigInt(q.offset)]);
     const stats = q.sort === "-time" || q.sort === "time" || w === "TRUE" ? await this.stats() : null;
     const bound = stats && (q.sort === "-time" || q.sort === "time") ? timeBound(stats, q.sort, q.offset + q.limit) : null;
     let rows = bound === null ? null : await this.boundedPage(w, p, q, bound);
     // The bounded slice is exact when it holds the whole page (every row outside it sorts after
     // every row inside); otherwise ask the whole table.
-    if (rows === null || rows.length < q.limit) rows = await page("", []);
+    if (rows === null || rows.length < q.limit) rows = await page();
     const total =
       rows.length < q.limit && (rows.length > 0 || q.offset === 0)
         ? q.offset + rows.length
@@ -235,11 +234,15 @@ export class Alarms {
    * does not carry the bound), which is most of the cost at 1 M alarms.
    */
   private async boundedPage(w: string, p: (string | number | bigint)[], q: AlarmQuery, bound: bigint): Promise<Record<string, string | number | boolean | null>[]> {
-    const cmp = q.sort === "-time" ? ">=" : "<=";
+    // The near side of the bound, as one more WHERE piece (no SQL text from values: the guard test).
+    const near = q.sort === "-time" ? "event_ms >= " : "event_ms <= ";
     const n = p.length;
-    const ids = (await this.db.all<{ id: string }>(`SELECT id FROM alarms WHERE ${w} AND event_ms ${cmp} $${n + 1} ORDER BY ${SORTS[q.sort]} LIMIT $${n + 2} OFFSET $${n + 3}`, [...p, bound, BigInt(q.limit), BigInt(q.offset)])).map((r) => BigInt(r.id));
+    const where = [w, `${near}$${n + 1}`];
+    const ids = (await this.db.all<{ id: string }>(`SELECT id FROM alarms WHERE ${where.join(" AND ")} ORDER BY ${SORTS[q.sort]} LIMIT $${n + 2} OFFSET $${n + 3}`, [...p, bound, BigInt(q.limit), BigInt(q.offset)])).map((r) => BigInt(r.id));
     if (ids.length < q.limit) return [];
-    const rows = await this.db.all<Record<string, string | number | boolean | null>>(`SELECT * FROM alarms WHERE event_ms ${cmp} $1 AND id IN (${ids.map((_, i) => `$${i + 2}`).join(", ")})`, [bound, ...ids]);
+    const ph = ids.map((_, i) => `$${i + 2}`);
+    where.splice(0, where.length, `${near}$1`, `id IN (${ph.join(", ")})`);
+    const rows = await this.db.all<Record<string, string | number | boolean | null>>(`SELECT * FROM alarms WHERE ${where.join(" AND ")}`, [bound, ...ids]);
     const byId = new Map(rows.map((r) => [String(r.id), r]));
     const page = ids.map((id) => byId.get(String(id)));
     // Ids are unique; if they ever were not, the plain query decides.

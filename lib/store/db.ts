@@ -259,8 +259,9 @@ export class IndexDb {
 
   /** Rows overlapping [from, to), leaving out the given starts (segments counted elsewhere). */
   async countSegments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, exceptStarts: number[] = []): Promise<number> {
-    const except = exceptStarts.length ? ` AND start_ms NOT IN (${exceptStarts.map((_, i) => `$${i + 5}`).join(", ")})` : "";
-    const r = await this.all(`SELECT count(*) AS n FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4${except}`, [cameraId, stream, toMs, fromMs, ...exceptStarts]);
+    const ph = exceptStarts.map((_, i) => `$${i + 5}`);
+    const where = ["camera_id = $1", "stream = $2", "start_ms < $3", "end_ms > $4", ...(ph.length ? [`start_ms NOT IN (${ph.join(", ")})`] : [])];
+    const r = await this.all(`SELECT count(*) AS n FROM segments WHERE ${where.join(" AND ")}`, [cameraId, stream, toMs, fromMs, ...exceptStarts]);
     return Number(r[0]?.n ?? 0);
   }
 
