@@ -44,8 +44,23 @@ afterAll(async () => {
   await removeTempDirs();
 }, 120_000);
 
+/** Waits until `e` has segment files starting at or after `fromMs` that span ≥ `spanMs` (those before the last are closed). */
+async function recordedSince(e: ApplianceEdge, fromMs: number, spanMs: number, what: string): Promise<void> {
+  await until(
+    `${e.name}: ${what}`,
+    async () => {
+      const s = (await e.segmentStarts()).filter((t) => t >= fromMs);
+      return s.length >= 2 && s[s.length - 1]! - s[0]! >= spanMs;
+    },
+    120_000,
+    250,
+  );
+}
+
 test("kill -9 during download / before switch / during trial → verified slot, update completes, recording continues", async () => {
-  await Bun.sleep(6000); // some recording on 1.0.0 before the campaign
+  // Some recording on 1.0.0 before the campaign: ≥ 5 s of closed segments on each edge (a
+  // loaded machine starts the recorders late; a fixed sleep used to leave too little).
+  for (const e of edges) await recordedSince(e, 0, 5000, "recording on 1.0.0");
   const t0 = Date.now();
   const id = await w.campaign("1.1.0", edges.map((e) => e.siteId));
   const done = await until(
@@ -54,11 +69,17 @@ test("kill -9 during download / before switch / during trial → verified slot, 
       const st = await Promise.all(edges.map((e) => w.siteStatus(id, e.siteId)));
       return st.every((s) => s?.state === "healthy") ? st : null;
     },
-    150_000,
+    300_000,
     500,
-  );
-  // Recording on the new slot for a while, then stop everything to read the stores.
-  await Bun.sleep(8000);
+  ).catch((err) => {
+    throw new Error(`${(err as Error).message}\n${edges.map((e) => `--- ${e.name} launcher output:\n${e.output.slice(-3000)}`).join("\n")}`);
+  });
+  // Recording on the committed slot (≥ 5 s of closed segments after the commit), then stop
+  // everything to read the stores.
+  for (const e of edges) {
+    const st = await e.state();
+    await recordedSince(e, Date.parse(st.lastResult!.at), 5000, "recording after the commit");
+  }
   const tStop = Date.now();
   for (const e of edges) await e.stop();
 
@@ -87,4 +108,4 @@ test("kill -9 during download / before switch / during trial → verified slot, 
     expect(c.code, `${e.name}: outpost check\n${c.stdout}\n${c.stderr}`).toBe(0);
     console.log(`firmware-edge ${e.name}: cut ${m!.what}, committed ${committedAt - t0} ms after campaign start, fetched ${done[i].bytesFetched ?? "?"} of ${v2.length} B, ranges ${tl.ranges.length}, gaps ${tl.gaps.length}`);
   }
-}, 240_000);
+}, 600_000);

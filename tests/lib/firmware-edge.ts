@@ -161,10 +161,15 @@ export class ApplianceEdge {
     return this.identity.siteId;
   }
 
-  /** The launcher in its own process group (setsid), as systemd would run it. */
+  /**
+   * The launcher in its own process group (setsid), as systemd would run it. The trial and
+   * health deadlines are generous: a loaded test machine can take tens of seconds to start an
+   * edge, and a deadline missed there would roll back a healthy release (they cost nothing
+   * when the trial goes well).
+   */
   start(): void {
     this.proc = Bun.spawn(
-      ["setsid", process.execPath, OUTPOST, "firmware", "boot", "--data", this.data, "--trial-timeout", "90", "--", "firmware", "run", "--config", this.config, "--poll", String(this.pollS), "--health-timeout", "30"],
+      ["setsid", process.execPath, OUTPOST, "firmware", "boot", "--data", this.data, "--trial-timeout", "240", "--", "firmware", "run", "--config", this.config, "--poll", String(this.pollS), "--health-timeout", "120"],
       { cwd: REPO, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...(this.crashAt ? { FW_CRASH_AT: this.crashAt } : {}) } },
     );
     const read = async (s: ReadableStream<Uint8Array>) => {
@@ -200,6 +205,19 @@ export class ApplianceEdge {
       // the group is gone
     }
     if (!done) await p.exited;
+  }
+
+  /**
+   * Start times of cam1/main's segment files on disk (DATA/media/cam1/main/<day>/<startMs>.mp4),
+   * readable while the edge runs (the index is its process's alone): tests wait on these instead
+   * of sleeping for "some recording".
+   */
+  async segmentStarts(): Promise<number[]> {
+    const dir = path.join(this.data, "media", "cam1", "main");
+    const days = await fs.readdir(dir).catch(() => [] as string[]);
+    const out: number[] = [];
+    for (const d of days) for (const f of await fs.readdir(path.join(dir, d)).catch(() => [] as string[])) if (/^\d+\.mp4$/.test(f)) out.push(Number(f.slice(0, -4)));
+    return out.sort((a, b) => a - b);
   }
 
   /** Recorded ranges of cam1/main (the edge must be stopped: one process per index). */
