@@ -153,9 +153,12 @@ export class ApplianceEdge {
     readonly data: string,
     readonly config: string,
     readonly identity: Identity,
-    readonly crashAt: "download" | "switch" | "trial" | undefined,
+    public crashAt: "download" | "switch" | "trial" | undefined,
     readonly pollS: number,
   ) {}
+
+  /** The next power cut also kills the launcher (its whole process group), not only the slot child. */
+  cutLauncher = false;
 
   get siteId(): string {
     return this.identity.siteId;
@@ -170,7 +173,7 @@ export class ApplianceEdge {
   start(): void {
     this.proc = Bun.spawn(
       ["setsid", process.execPath, OUTPOST, "firmware", "boot", "--data", this.data, "--trial-timeout", "240", "--", "firmware", "run", "--config", this.config, "--poll", String(this.pollS), "--health-timeout", "120"],
-      { cwd: REPO, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...(this.crashAt ? { FW_CRASH_AT: this.crashAt } : {}) } },
+      { cwd: REPO, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...(this.crashAt ? { FW_CRASH_AT: this.crashAt } : {}), ...(this.cutLauncher ? { FW_CRASH_LAUNCHER: "1" } : {}) } },
     );
     const read = async (s: ReadableStream<Uint8Array>) => {
       for await (const c of s as unknown as AsyncIterable<Uint8Array>) this.output = (this.output + new TextDecoder().decode(c)).slice(-20_000);
@@ -185,7 +188,7 @@ export class ApplianceEdge {
 
   async marker(): Promise<{ at: number; what: string } | null> {
     if (!this.crashAt) return null;
-    return fs.readFile(path.join(this.data, `crashed-${this.crashAt}`), "utf8").then(JSON.parse, () => null);
+    return fs.readFile(path.join(this.data, `crashed-${this.cutLauncher ? "launcher-" : ""}${this.crashAt}`), "utf8").then(JSON.parse, () => null);
   }
 
   /** SIGTERM to the launcher (it stops its slot child, which stops the edge); SIGKILL the group if it hangs. */
@@ -198,7 +201,10 @@ export class ApplianceEdge {
     } catch {
       // already gone
     }
-    const done = await Promise.race([p.exited.then(() => true), Bun.sleep(20_000).then(() => false)]);
+    // Generous: a loaded machine can take many seconds to close the recorder (a SIGKILL here
+    // would leave an unclean store that `outpost check` then reports).
+    const done = await Promise.race([p.exited.then(() => true), Bun.sleep(90_000).then(() => false)]);
+    if (!done) this.output += "\n[test] the launcher did not stop within 90 s of SIGTERM: SIGKILL\n";
     try {
       process.kill(-p.pid, "SIGKILL");
     } catch {
