@@ -37,7 +37,7 @@ function payload(n: number, seed: number): Uint8Array {
   return p;
 }
 
-const Z = { level: 9 };
+const Z = { level: 3 };
 
 async function provisioned(name: string) {
   const dir = path.join(root, name);
@@ -55,7 +55,7 @@ async function provisioned(name: string) {
 test("format 2: smaller than its files; provisioning installs exactly the signed files", async () => {
   const e = await provisioned("provision");
   const { manifest } = await readManifest(e.v1.bundleFile);
-  expect(manifest).toMatchObject({ format: 2, compression: { algo: "zstd", level: 9 } });
+  expect(manifest).toMatchObject({ format: 2, compression: { algo: "zstd", level: 3 } });
   const t = (e.v1.targets as TargetsMeta).signed;
   const raw = Object.values(t.files).reduce((n, f) => n + f.length, 0);
   expect(t.bundle.length).toBeLessThan(raw * 0.7);
