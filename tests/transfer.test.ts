@@ -89,6 +89,7 @@ describe("recording options", () => {
         cboth: { options: ["both"] },
       },
     };
+    const began = Date.now();
     const { id, e, l } = await site("fleet", policy, cams);
     // The event window (±2 s) and the request (3 s ago..1 s ago) must fall on recorded footage:
     // wait for ≥ 4 closed segments of every camera (a loaded machine starts the edge late).
@@ -146,7 +147,7 @@ describe("recording options", () => {
     expect(list.body.retrievals.map((x) => x.priority)).toEqual(["event"]);
     // merged timeline: both for a continuous camera, edge only for edge-only
     const tl = async (cam: string) =>
-      (await c.api<{ ranges: { held: string }[] }>("GET", `/api/v1/cameras/${id}.${cam}/timeline?from=${new Date(Date.now() - 120_000).toISOString()}&to=${new Date().toISOString()}`)).body.ranges.map((x) => x.held);
+      (await c.api<{ ranges: { held: string }[] }>("GET", `/api/v1/cameras/${id}.${cam}/timeline?from=${new Date(began - 60_000).toISOString()}&to=${new Date().toISOString()}`)).body.ranges.map((x) => x.held);
     expect(new Set(await tl("cboth"))).toEqual(new Set(["both"]));
     expect(new Set(await tl("cedge"))).toEqual(new Set(["edge"]));
     // playback at central of an edge-only range: fetched on demand (request priority), then served
