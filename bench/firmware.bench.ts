@@ -1,6 +1,7 @@
 /**
  * Firmware benchmarks (issue 9):
  *  1. appliance bundle size (real `bun build --compile` + libduckdb.so), built twice: same hash?
+ *     Compressed (format 2, zstd per chunk) vs uncompressed (format 1): size and install time.
  *  2. delta between two consecutive builds (a small code change) vs the full bundle
  *  3. campaign start → all N simulated edges healthy, on loopback: real central (mTLS federation
  *     listener), N enrolled edges running the real agent (poll-based notification), stages
@@ -13,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { buildAppliance } from "../firmware/build.ts";
-import { chunkBundle, chunkFiles } from "../firmware/chunk.ts";
+import { chunkBundle, chunkFiles, localKey } from "../firmware/chunk.ts";
 import { extractBundle, readManifest } from "../firmware/bundle.ts";
 import { signRelease } from "../firmware/release.ts";
 import { HttpSource, provision } from "../firmware/agent/index.ts";
@@ -43,6 +44,23 @@ try {
     rows.push(["build time (compile + pack)", `${buildS.toFixed(1)} s (compile ${(b1.compileMs / 1000).toFixed(1)} s)`]);
     rows.push(["reproducible (2 builds, same inputs)", b1.sha256 === b2.sha256 ? `yes, ${b1.sha256.slice(0, 16)}…` : `NO: ${b1.sha256.slice(0, 12)} vs ${b2.sha256.slice(0, 12)}`]);
     await fs.rm(path.join(root, "b2"), { recursive: true, force: true });
+    // Before/after compression: the same build uncompressed (format 1), and the install
+    // (extract + hash + fsync of every file, what an update or provisioning does) of each.
+    const b0 = await buildAppliance({ root: repo, outDir: path.join(root, "b0"), sourceDateEpoch: 1_767_225_600, zstdLevel: null });
+    const ik = await testKeys();
+    const install = async (file: string, dir: string) => {
+      const t = await signRelease(file, { keys: [ik.targets], version: 1, expires: new Date(Date.now() + 86_400_000).toISOString() });
+      const s0 = performance.now();
+      await extractBundle(file, dir, t.signed);
+      const ms = performance.now() - s0;
+      await fs.rm(dir, { recursive: true, force: true });
+      return ms / 1000;
+    };
+    const i0 = await install(b0.bundleFile, path.join(root, "i0"));
+    const i1 = await install(b1.bundleFile, path.join(root, "i1"));
+    rows.push(["bundle size, uncompressed → zstd", `${mb(b0.length)} → ${mb(b1.length)} (${((b1.length / b0.length) * 100).toFixed(0)} %)`]);
+    rows.push(["install (extract + verify + fsync), uncompressed → zstd", `${i0.toFixed(1)} s → ${i1.toFixed(1)} s`]);
+    await fs.rm(path.join(root, "b0"), { recursive: true, force: true });
 
     const entry = path.join(root, "entry-next.ts");
     await fs.writeFile(entry, `import "${path.join(repo, "firmware", "entry.ts")}";\nexport const releaseNote = ${JSON.stringify("fix: ".repeat(400))};\nconsole.debug(releaseNote.length);\n`);
@@ -57,7 +75,7 @@ try {
     const e0 = performance.now();
     const local = await chunkFiles((await readManifest(b1.bundleFile)).manifest.files.map((f) => path.join(slot, f.name)));
     const edgeChunkS = (performance.now() - e0) / 1000;
-    const missing = ix.chunks.filter(([, , h]) => !local.has(h)).reduce((n, [, l]) => n + l, 0);
+    const missing = ix.chunks.filter((c) => !local.has(localKey(c))).reduce((n, [, l]) => n + l, 0);
     const indexBytes = JSON.stringify(ix).length;
     rows.push([
       "delta, consecutive builds (small code change)",

@@ -38,6 +38,28 @@ afterAll(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
+describe("central user API: slow answers", () => {
+  test("a request whose handler works for 20 s still gets its answer (Bun.serve's default idle timeout reset it after ~10 s)", async () => {
+    // On a loaded 2-core box /sites/:id/transfer took longer than 10 s and the client saw
+    // ECONNRESET. A route that answers after 20 s stands in for it.
+    const c = await startCentral(
+      { dataDir: path.join(root, "slow"), api: { port: 0, plainHttp: true }, ...ports },
+      {
+        log: new Logger({ component: "test", sink: new MemorySink() }),
+        apiRoutes: (api) =>
+          api.route({ method: "get", path: "/api/v1/test-slow", summary: "answers after 20 s", tag: "test", rights: { public: "test route" } }, async (ctx) => {
+            await Bun.sleep(20_000);
+            return ctx.json({ ok: true });
+          }),
+      },
+    );
+    started.push(c);
+    const res = await fetch(c.apiUrl + "/api/v1/test-slow");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true });
+  }, 90_000);
+});
+
 describe("central user API over HTTPS", () => {
   test("default: central's CA-issued certificate, verified by a client that trusts the CA; Secure session cookie", async () => {
     const c = await start("default", {});

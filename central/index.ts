@@ -32,7 +32,7 @@ import type { CreatedToken } from "./journal.ts";
 import type { CertStatus } from "../federation/enrollment.ts";
 import type { TLSSocket } from "node:tls";
 import { websocket as honoWebsocket } from "hono/bun";
-import { readTlsFiles, warnPlainHttp, urlHost, localHost } from "../lib/http/https.ts";
+import { API_IDLE_TIMEOUT_S, readTlsFiles, warnPlainHttp, urlHost, localHost } from "../lib/http/https.ts";
 
 export { CentralConfig, parseCentralConfig, type CentralConfigInput } from "./config.ts";
 export type { FederationEnv } from "./federation-api.ts";
@@ -227,7 +227,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     const userTls = cfg.api.tls ? await readTlsFiles(cfg.api.tls) : { cert: pki.serverCertPem, key: pki.serverKeyPem };
     const apiTls = cfg.api.plainHttp ? null : userTls;
     // websocket: hono/bun's generic handler, for routes mounted with upgradeWebSocket (live view).
-    const api = Bun.serve({ hostname: cfg.api.host, port: cfg.api.port, fetch: app.fetch, websocket: honoWebsocket, ...(apiTls ? { tls: apiTls } : {}) });
+    const api = Bun.serve({ hostname: cfg.api.host, port: cfg.api.port, fetch: app.fetch, websocket: honoWebsocket, idleTimeout: API_IDLE_TIMEOUT_S, ...(apiTls ? { tls: apiTls } : {}) });
     cleanups.push(() => api.stop(true));
 
     let polling = false;

@@ -36,7 +36,7 @@ import { Reachability } from "./reach/index.ts";
 import { requireSession, type Sessions } from "../lib/auth/index.ts";
 import { websocket as honoWebsocket } from "hono/bun";
 import { mountWeb } from "../web/serve.ts";
-import { readTlsFiles, warnPlainHttp, urlHost, localHost } from "../lib/http/https.ts";
+import { API_IDLE_TIMEOUT_S, readTlsFiles, warnPlainHttp, urlHost, localHost } from "../lib/http/https.ts";
 import { loadOrCreateApiCert } from "./api/tls.ts";
 import { startMetricsListener, type MetricsListener } from "../lib/metrics/index.ts";
 import { edgeMetrics } from "./metrics/index.ts";
@@ -540,6 +540,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         port: config.api.port,
         fetch: app.fetch,
         websocket: api.websocket ?? honoWebsocket,
+        idleTimeout: API_IDLE_TIMEOUT_S,
         ...(tls ? { tls } : {}),
       } as Parameters<typeof Bun.serve>[0]);
       url = `${tls ? "https" : "http"}://${urlHost(localHost(config.api.host))}:${server.port}`;

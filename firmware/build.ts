@@ -1,5 +1,6 @@
 /**
- * The appliance build: `bun build --compile` of the outpost CLI into one executable, plus
+ * The appliance build: `bun build --compile` of the outpost CLI into one executable (the web
+ * client built and embedded at build time: firmware/compile.ts), plus
  * libduckdb.so beside it, a `run` wrapper (LD_LIBRARY_PATH = its own folder), a default edge
  * config and a systemd unit, packed into a deterministic bundle (bundle.ts).
  *
@@ -14,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { writeBundle, type Manifest } from "./bundle.ts";
 
-export const DUCKDB_PLATFORMS = ["darwin-arm64", "darwin-x64", "linux-arm64", "linux-arm64-musl", "linux-x64", "linux-x64-musl", "win32-x64", "win32-arm64"];
+export { DUCKDB_PLATFORMS } from "./compile.ts";
 
 export interface BuildOptions {
   /** Repository root (where package.json is). */
@@ -25,7 +26,16 @@ export interface BuildOptions {
   entry?: string;
   /** Seconds since the epoch; default SOURCE_DATE_EPOCH, then the git commit time. */
   sourceDateEpoch?: number;
+  /** zstd level of the bundle's chunk frames (bundle format 2); null = uncompressed format 1. */
+  zstdLevel?: number | null;
 }
+
+/**
+ * zstd level of the update bundle. Each content-defined chunk is its own frame (delta updates
+ * need that). Measured on the appliance build (183 MB, per-chunk frames): level 3 → 43.6 %
+ * in 11 s, level 9 → 41.1 % in 54 s on a loaded 2-core box; 5 % more bytes for a build 5× faster.
+ */
+export const BUNDLE_ZSTD_LEVEL = 3;
 
 export interface BuildResult {
   bundleFile: string;
@@ -81,10 +91,9 @@ export async function sourceDateEpoch(root: string, given?: number): Promise<num
   throw new Error("no build time: set SOURCE_DATE_EPOCH or build inside a git checkout");
 }
 
+/** Compiles `entry` with the web client embedded (firmware/compile.ts), from the repository root. */
 export async function compileEdge(root: string, entry: string, outFile: string): Promise<void> {
-  const here = `${process.platform}-${process.arch}`;
-  const externals = DUCKDB_PLATFORMS.filter((p) => p !== here).flatMap((p) => ["--external", `@duckdb/node-bindings-${p}/duckdb.node`]);
-  const p = Bun.spawn([process.execPath, "build", "--compile", entry, "--outfile", outFile, ...externals], { cwd: root, stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawn([process.execPath, path.join(import.meta.dir, "compile.ts"), entry, outFile], { cwd: root, stdout: "pipe", stderr: "pipe" });
   const [code, err, out] = await Promise.all([p.exited, new Response(p.stderr).text(), new Response(p.stdout).text()]);
   if (code !== 0) throw new Error(`bun build --compile failed (${code}):\n${err || out}`);
 }
@@ -109,6 +118,7 @@ export async function buildAppliance(o: BuildOptions): Promise<BuildResult> {
         version,
         builtAt,
         minFromVersion: o.minFromVersion ?? "0.0.0",
+        ...(o.zstdLevel === null ? {} : { compress: { level: o.zstdLevel ?? BUNDLE_ZSTD_LEVEL } }),
         files: [
           { name: "outpost", source: exe, executable: true },
           { name: "libduckdb.so", source: lib },

@@ -8,11 +8,20 @@
  * commit, never "now"), minimum version it may update from, and each file's name, mode, offset
  * (from the end of the header), length and SHA-256. Files are sorted by name; modes are normalised to 0755/0644; there are no
  * owners or mtimes, so nothing about the build machine leaks into the hash.
+ *
+ * Format 2 (compressed, what the appliance build writes): each file is cut into the same
+ * content-defined chunks as the delta planner uses (chunk.ts) and each chunk is stored as its
+ * own zstd frame; the file entry adds `stored` (bytes in the bundle) and `frames` (each frame's
+ * length). `length`/`sha256` stay those of the installed (decompressed) file, so the signed
+ * targets still cover exactly what is installed, and the bundle's own SHA-256 covers the
+ * compressed bytes that travel. One frame per chunk keeps delta updates working: the edge
+ * compresses a chunk it already has and gets the same frame (same level, same zstd).
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { canonical, UpdateError, type FileEntry, type TargetsSigned } from "./meta.ts";
 import { fsyncFile, hashFile, sha256Hex, syncDir } from "./fsutil.ts";
+import { cutPoints, MAX_CHUNK } from "./chunk.ts";
 
 export const MAGIC = "OUTPOSTFW1\n";
 
@@ -22,10 +31,16 @@ export interface ManifestFile {
   offset: number;
   length: number;
   sha256: string;
+  /** Format 2: bytes this file takes in the bundle (its zstd frames). */
+  stored?: number;
+  /** Format 2: length of each zstd frame (one per content-defined chunk of the file). */
+  frames?: number[];
 }
 
 export interface Manifest {
-  format: 1;
+  format: 1 | 2;
+  /** Format 2: how the files are compressed. */
+  compression?: { algo: "zstd"; level: number };
   version: string;
   builtAt: string;
   minFromVersion: string;
@@ -38,6 +53,22 @@ export interface BundleInput {
   minFromVersion: string;
   /** `source` is a file path or the bytes themselves. */
   files: { name: string; source: string | Uint8Array; executable?: boolean }[];
+  /** Format 2: store each file as zstd frames, one per content-defined chunk. */
+  compress?: { level: number };
+}
+
+/** Bytes a file takes in the bundle. */
+export const storedLength = (f: ManifestFile): number => f.stored ?? f.length;
+
+/** One zstd frame per content-defined chunk of `raw` (deterministic for one zstd and level). */
+export function compressChunks(raw: Uint8Array, level: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let off = 0;
+  for (const len of cutPoints(raw)) {
+    out.push(Bun.zstdCompressSync(raw.subarray(off, off + len), { level }));
+    off += len;
+  }
+  return out;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -45,8 +76,17 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 export async function writeBundle(input: BundleInput, outFile: string): Promise<{ manifest: Manifest; sha256: string; length: number }> {
   const files = [...input.files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const entries: Omit<ManifestFile, "offset">[] = [];
+  const compressed = new Map<string, Uint8Array[]>();
   for (const f of files) {
     if (!NAME.test(f.name)) throw new UpdateError("bad-metadata", `bundle file name '${f.name}' is not allowed (plain names only, no directories)`);
+    if (input.compress) {
+      const raw = typeof f.source === "string" ? new Uint8Array(await Bun.file(f.source).arrayBuffer()) : f.source;
+      const frames = compressChunks(raw, input.compress.level);
+      compressed.set(f.name, frames);
+      const lens = frames.map((x) => x.byteLength);
+      entries.push({ name: f.name, mode: f.executable ? 0o755 : 0o644, length: raw.byteLength, sha256: sha256Hex(raw), stored: lens.reduce((a, b) => a + b, 0), frames: lens });
+      continue;
+    }
     const h = typeof f.source === "string" ? await hashFile(f.source) : { sha256: sha256Hex(f.source), length: f.source.byteLength };
     entries.push({ name: f.name, mode: f.executable ? 0o755 : 0o644, length: h.length, sha256: h.sha256 });
   }
@@ -54,10 +94,12 @@ export async function writeBundle(input: BundleInput, outFile: string): Promise<
   let offset = 0;
   const withOffsets: ManifestFile[] = entries.map((e) => {
     const m = { ...e, offset };
-    offset += e.length;
+    offset += e.stored ?? e.length;
     return m;
   });
-  const manifest: Manifest = { format: 1, version: input.version, builtAt: input.builtAt, minFromVersion: input.minFromVersion, files: withOffsets };
+  const manifest: Manifest = input.compress
+    ? { format: 2, compression: { algo: "zstd", level: input.compress.level }, version: input.version, builtAt: input.builtAt, minFromVersion: input.minFromVersion, files: withOffsets }
+    : { format: 1, version: input.version, builtAt: input.builtAt, minFromVersion: input.minFromVersion, files: withOffsets };
   // Offsets count from the end of the header, so the header does not depend on its own length.
   const hdr = new TextEncoder().encode(canonical(manifest));
   const pre = new Uint8Array(MAGIC.length + 4);
@@ -76,7 +118,9 @@ export async function writeBundle(input: BundleInput, outFile: string): Promise<
   put(pre);
   put(hdr);
   for (const f of files) {
-    if (typeof f.source !== "string") put(f.source);
+    const frames = compressed.get(f.name);
+    if (frames) for (const x of frames) put(x);
+    else if (typeof f.source !== "string") put(f.source);
     else for await (const c of Bun.file(f.source).stream()) put(c);
   }
   await w.end();
@@ -101,7 +145,13 @@ export async function readManifest(file: string): Promise<{ manifest: Manifest; 
   } catch {
     throw new UpdateError("bad-metadata", "bundle header is not valid JSON");
   }
-  if (manifest.format !== 1 || !Array.isArray(manifest.files)) throw new UpdateError("bad-metadata", "unknown bundle format");
+  if ((manifest.format !== 1 && manifest.format !== 2) || !Array.isArray(manifest.files)) throw new UpdateError("bad-metadata", "unknown bundle format");
+  if (manifest.format === 2) {
+    if (manifest.compression?.algo !== "zstd") throw new UpdateError("bad-metadata", "unknown bundle compression");
+    for (const f of manifest.files) {
+      if (!Array.isArray(f.frames) || !f.frames.every((n) => Number.isInteger(n) && n > 0) || f.frames.reduce((a, b) => a + b, 0) !== f.stored) throw new UpdateError("bad-metadata", `${f.name}: bad frame table`);
+    }
+  }
   return { manifest, headerEnd };
 }
 
@@ -128,9 +178,25 @@ export async function extractBundle(file: string, dir: string, targets: TargetsS
     const out = path.join(dir, mf.name);
     const w = Bun.file(out).writer();
     const h = new Bun.CryptoHasher("sha256");
-    for await (const c of src.slice(headerEnd + mf.offset, headerEnd + mf.offset + mf.length).stream()) {
-      h.update(c);
-      w.write(c);
+    const start = headerEnd + mf.offset;
+    if (mf.frames) {
+      // Frame by frame: memory stays at one chunk, whatever the file's size.
+      let at = start;
+      let n = 0;
+      for (const len of mf.frames) {
+        const raw = Bun.zstdDecompressSync(new Uint8Array(await src.slice(at, at + len).arrayBuffer()));
+        at += len;
+        n += raw.byteLength;
+        if (raw.byteLength > MAX_CHUNK || n > want.length) throw new UpdateError("length-mismatch", `${mf.name}: decompresses past its signed length`);
+        h.update(raw);
+        w.write(raw);
+      }
+      if (n !== want.length) throw new UpdateError("length-mismatch", `${mf.name}: decompresses to ${n} bytes, ${want.length} signed`);
+    } else {
+      for await (const c of src.slice(start, start + mf.length).stream()) {
+        h.update(c);
+        w.write(c);
+      }
     }
     await w.end();
     if (h.digest("hex") !== want.sha256) throw new UpdateError("hash-mismatch", `${mf.name}: SHA-256 differs from the signed targets`);

@@ -5,7 +5,7 @@
  * files of its running slot and find the same chunks without keeping the old bundle file.
  */
 import { sha256Hex } from "./fsutil.ts";
-import { readManifest } from "./bundle.ts";
+import { readManifest, storedLength } from "./bundle.ts";
 
 export const MIN_CHUNK = 8 * 1024;
 export const MAX_CHUNK = 128 * 1024;
@@ -47,13 +47,22 @@ export function cutPoints(buf: Uint8Array): number[] {
   return out;
 }
 
-/** [offset in bundle, length, sha256] */
-export type Chunk = [number, number, string];
+/**
+ * [offset in bundle, length, sha256] — and, for a chunk stored compressed (bundle format 2: one
+ * zstd frame per chunk), the sha256 of the decompressed chunk: the edge finds that in its
+ * running slot's files, compresses it at `zstdLevel` and must get the frame's hash.
+ */
+export type Chunk = [number, number, string] | [number, number, string, string];
 
 export interface ChunkIndex {
   bundle: { sha256: string; length: number };
   chunks: Chunk[];
+  /** zstd level of the compressed chunks (bundle format 2). */
+  zstdLevel?: number;
 }
+
+/** The hash an edge looks up among its local chunks: the decompressed one when there is one. */
+export const localKey = (c: Chunk): string => c[3] ?? c[2];
 
 function chunkRegion(buf: Uint8Array, base: number, out: Chunk[]): void {
   let off = 0;
@@ -69,8 +78,20 @@ export async function chunkBundle(file: string, sha256: string): Promise<ChunkIn
   const f = Bun.file(file);
   const chunks: Chunk[] = [];
   chunkRegion(new Uint8Array(await f.slice(0, headerEnd).arrayBuffer()), 0, chunks);
-  for (const m of manifest.files) chunkRegion(new Uint8Array(await f.slice(headerEnd + m.offset, headerEnd + m.offset + m.length).arrayBuffer()), headerEnd + m.offset, chunks);
-  return { bundle: { sha256, length: f.size }, chunks };
+  for (const m of manifest.files) {
+    const region = new Uint8Array(await f.slice(headerEnd + m.offset, headerEnd + m.offset + storedLength(m)).arrayBuffer());
+    if (!m.frames) {
+      chunkRegion(region, headerEnd + m.offset, chunks);
+      continue;
+    }
+    let off = 0;
+    for (const len of m.frames) {
+      const frame = region.subarray(off, off + len);
+      chunks.push([headerEnd + m.offset + off, len, sha256Hex(frame), sha256Hex(Bun.zstdDecompressSync(frame))]);
+      off += len;
+    }
+  }
+  return { bundle: { sha256, length: f.size }, chunks, ...(manifest.compression ? { zstdLevel: manifest.compression.level } : {}) };
 }
 
 /** Where each chunk of local files lives: sha256 → {file, offset, length}. */

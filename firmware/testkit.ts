@@ -30,16 +30,17 @@ export const FAKE_FIRMWARE = path.join(import.meta.dir, "testdata", "fake-firmwa
 /** A test release: `run` starts the fake firmware (a Bun script) with `behavior.json` beside it. */
 export async function testRelease(
   dir: string,
-  o: { version: string; metaVersion: number; keys: PrivateKeyFile[]; expires?: string; minFrom?: string; behavior?: { healthy: boolean }; payloadBytes?: number; payloadSeed?: number; extra?: Record<string, Uint8Array> },
+  o: { version: string; metaVersion: number; keys: PrivateKeyFile[]; expires?: string; minFrom?: string; behavior?: { healthy: boolean }; payloadBytes?: number; payloadSeed?: number; payload?: Uint8Array; extra?: Record<string, Uint8Array>; compress?: { level: number } },
 ): Promise<{ bundleFile: string; targets: TargetsMeta }> {
   const run = `#!/bin/sh\nd=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)\nexec "${process.execPath}" "${FAKE_FIRMWARE}" "$d" "$@"\n`;
-  const payload = pseudoRandom(o.payloadBytes ?? 64 * 1024, o.payloadSeed ?? 1);
+  const payload = o.payload ?? pseudoRandom(o.payloadBytes ?? 64 * 1024, o.payloadSeed ?? 1);
   const bundleFile = path.join(dir, `outpost-${o.version}.bundle`);
   await writeBundle(
     {
       version: o.version,
       builtAt: "2026-01-01T00:00:00.000Z",
       minFromVersion: o.minFrom ?? "0.0.0",
+      ...(o.compress ? { compress: o.compress } : {}),
       files: [
         { name: "run", source: new TextEncoder().encode(run), executable: true },
         { name: "behavior.json", source: new TextEncoder().encode(JSON.stringify(o.behavior ?? { healthy: true })) },

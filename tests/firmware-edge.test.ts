@@ -22,13 +22,15 @@ import { edgeRelease, FirmwareWorld, type ApplianceEdge, type Release } from "./
 const w = new FirmwareWorld();
 let v1: Release;
 let v2: Release;
+let keys2: Awaited<ReturnType<FirmwareWorld["rotate"]>>;
 const edges: ApplianceEdge[] = [];
 const CUTS = ["download", "switch", "trial"] as const;
 
 beforeAll(async () => {
   await w.start();
   v1 = await edgeRelease(w.root, w.keys, { version: "1.0.0", metaVersion: 1, payloadBytes: 6 * 1024 * 1024, seed: 1 });
-  v2 = await edgeRelease(w.root, await w.rotate(), { version: "1.1.0", metaVersion: 2, payloadBytes: 6 * 1024 * 1024, seed: 2 });
+  keys2 = await w.rotate();
+  v2 = await edgeRelease(w.root, keys2, { version: "1.1.0", metaVersion: 2, payloadBytes: 6 * 1024 * 1024, seed: 2 });
   await w.upload(v2);
   for (const cut of CUTS) {
     const e = await w.edge(`edge-${cut}`, v1, { crashAt: cut, pollS: 600 });
@@ -44,8 +46,23 @@ afterAll(async () => {
   await removeTempDirs();
 }, 120_000);
 
+/** Waits until `e` has segment files starting at or after `fromMs` that span ≥ `spanMs` (those before the last are closed). */
+async function recordedSince(e: ApplianceEdge, fromMs: number, spanMs: number, what: string): Promise<void> {
+  await until(
+    `${e.name}: ${what}`,
+    async () => {
+      const s = (await e.segmentStarts()).filter((t) => t >= fromMs);
+      return s.length >= 2 && s[s.length - 1]! - s[0]! >= spanMs;
+    },
+    120_000,
+    250,
+  );
+}
+
 test("kill -9 during download / before switch / during trial → verified slot, update completes, recording continues", async () => {
-  await Bun.sleep(6000); // some recording on 1.0.0 before the campaign
+  // Some recording on 1.0.0 before the campaign: ≥ 5 s of closed segments on each edge (a
+  // loaded machine starts the recorders late; a fixed sleep used to leave too little).
+  for (const e of edges) await recordedSince(e, 0, 5000, "recording on 1.0.0");
   const t0 = Date.now();
   const id = await w.campaign("1.1.0", edges.map((e) => e.siteId));
   const done = await until(
@@ -54,11 +71,17 @@ test("kill -9 during download / before switch / during trial → verified slot, 
       const st = await Promise.all(edges.map((e) => w.siteStatus(id, e.siteId)));
       return st.every((s) => s?.state === "healthy") ? st : null;
     },
-    150_000,
+    300_000,
     500,
-  );
-  // Recording on the new slot for a while, then stop everything to read the stores.
-  await Bun.sleep(8000);
+  ).catch((err) => {
+    throw new Error(`${(err as Error).message}\n${edges.map((e) => `--- ${e.name} launcher output:\n${e.output.slice(-3000)}`).join("\n")}`);
+  });
+  // Recording on the committed slot (≥ 5 s of closed segments after the commit), then stop
+  // everything to read the stores.
+  for (const e of edges) {
+    const st = await e.state();
+    await recordedSince(e, Date.parse(st.lastResult!.at), 5000, "recording after the commit");
+  }
   const tStop = Date.now();
   for (const e of edges) await e.stop();
 
@@ -84,7 +107,68 @@ test("kill -9 during download / before switch / during trial → verified slot, 
     expect(covered(t0 - 120_000, m!.at), `${e.name}: recorded before the cut`).toBeGreaterThan(3000);
     expect(covered(committedAt, tStop), `${e.name}: recorded after the final boot`).toBeGreaterThan(4000);
     const c = await e.check();
-    expect(c.code, `${e.name}: outpost check\n${c.stdout}\n${c.stderr}`).toBe(0);
+    expect(c.code, `${e.name}: outpost check\n${c.stdout}\n${c.stderr}\n--- launcher output:\n${e.output.slice(-3000)}`).toBe(0);
     console.log(`firmware-edge ${e.name}: cut ${m!.what}, committed ${committedAt - t0} ms after campaign start, fetched ${done[i].bytesFetched ?? "?"} of ${v2.length} B, ranges ${tl.ranges.length}, gaps ${tl.gaps.length}`);
   }
-}, 240_000);
+}, 600_000);
+
+test("kill -9 of the launcher itself (and its slot child) during download / before switch / during trial → restarted, the slots recover and 1.2.0 commits", async () => {
+  // The edges are stopped on 1.1.0 (slot b, committed). 1.2.0 goes to slot a; each power cut now
+  // takes the whole process group, launcher included, and the test plays systemd: it reads what
+  // the cut left on disk, then starts the launcher again.
+  const v3 = await edgeRelease(w.root, keys2, { version: "1.2.0", metaVersion: 3, payloadBytes: 6 * 1024 * 1024, seed: 3 });
+  await w.upload(v3);
+  for (const e of edges) {
+    e.cutLauncher = true;
+    e.start();
+    await Bun.sleep(500); // stagger the RTSP sessions on the one camsim mount
+  }
+  await until("edges connected", () => edges.every((e) => w.site.sites.online(e.siteId)), 120_000);
+  const id = await w.campaign("1.2.0", edges.map((e) => e.siteId));
+  await Promise.all(
+    edges.map(async (e) => {
+      const launcher = e.proc!;
+      await launcher.exited;
+      expect(launcher.signalCode, `${e.name}: the launcher was killed`).toBe("SIGKILL");
+      const m = await e.marker();
+      expect(m, `${e.name}: the power cut happened`).not.toBeNull();
+      // What the cut left: 1.1.0 still committed in b; only the trial cut has a pending slot,
+      // with its boot counted before the trial ran.
+      const st = await e.state();
+      expect(st.current).toBe("b");
+      if (e.crashAt === "trial") expect(st).toMatchObject({ pending: "a", tries: 1 });
+      else expect(st).toMatchObject({ pending: null, tries: 0 });
+      e.proc = null;
+      e.start(); // systemd: Restart=always
+    }),
+  );
+  await until(
+    "all three edges healthy on 1.2.0",
+    async () => {
+      const st = await Promise.all(edges.map((e) => w.siteStatus(id, e.siteId)));
+      return st.every((s) => s?.state === "healthy") ? st : null;
+    },
+    300_000,
+    500,
+  ).catch((err) => {
+    throw new Error(`${(err as Error).message}\n${edges.map((e) => `--- ${e.name} launcher output:\n${e.output.slice(-3000)}`).join("\n")}`);
+  });
+  for (const e of edges) {
+    const st = await e.state();
+    await recordedSince(e, Date.parse(st.lastResult!.at), 4000, "recording after the commit of 1.2.0");
+  }
+  for (const e of edges) await e.stop();
+  for (const e of edges) {
+    const st = await e.state();
+    expect(st).toMatchObject({ current: "a", pending: null, tries: 0 });
+    expect(st.lastResult).toMatchObject({ version: "1.2.0", outcome: "committed" });
+    const p = firmwarePaths(e.data);
+    const anchor = await readTrustedRoot(p);
+    expect((await verifySlot(p, "a", anchor)).signed.release.version).toBe("1.2.0");
+    expect((await verifySlot(p, "b", anchor)).signed.release.version).toBe("1.1.0"); // the fallback
+    const c = await e.check();
+    const ps = Bun.spawnSync(["ps", "-eo", "pid,pgid,stat,args"]).stdout.toString().split("\n").filter((l) => l.includes(e.name)).join("\n");
+    expect(c.code, `${e.name}: outpost check\n${c.stdout}\n${c.stderr}\n--- processes:\n${ps}\n--- launcher output:\n${e.output.slice(-3000)}`).toBe(0);
+    console.log(`firmware-edge ${e.name}: launcher cut ${(await e.marker())!.what}, 1.2.0 committed`);
+  }
+}, 600_000);

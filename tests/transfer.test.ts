@@ -7,7 +7,7 @@
  */
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { makeMedia } from "../lib/store/testdata/media.ts";
@@ -15,7 +15,7 @@ import { until } from "./lib/cp.ts";
 import { centralSegments, enrollSite, kill, links, spawnCentral, spawnEdge, type CentralProc, type EdgeDump, type EdgeProc } from "./lib/transfer-harness.ts";
 import type { LinkEmulator } from "../federation/transfer/testkit.ts";
 
-setDefaultTimeout(240_000);
+setDefaultTimeout(420_000); // generous: the waits below are on conditions, and a loaded machine is slow
 
 let root: string;
 let src: string;
@@ -49,6 +49,17 @@ async function site(name: string, policy: unknown, cameras: string[], link = "ce
   return { id, e, l };
 }
 
+/**
+ * Closed segments of a camera, from the segment files in the edge's store (the last file is the
+ * open one): cheap to poll, unlike `dump`, which syncs the index with central on every call.
+ */
+async function closedSegments(siteName: string, cam: string): Promise<number> {
+  const dir = path.join(root, siteName, "store", "media", cam, "main");
+  let n = 0;
+  for (const day of await readdir(dir).catch(() => [] as string[])) n += (await readdir(path.join(dir, day)).catch(() => [] as string[])).filter((f) => f.endsWith(".mp4")).length;
+  return Math.max(0, n - 1);
+}
+
 const overlapping = (segs: EdgeDump["cams"][string], from: number, to: number) => segs.filter((s) => s.startMs < to && s.endMs > from);
 
 let lastDiff = "";
@@ -78,8 +89,11 @@ describe("recording options", () => {
         cboth: { options: ["both"] },
       },
     };
+    const began = Date.now();
     const { id, e, l } = await site("fleet", policy, cams);
-    await Bun.sleep(4000);
+    // The event window (±2 s) and the request (3 s ago..1 s ago) must fall on recorded footage:
+    // wait for ≥ 4 closed segments of every camera (a loaded machine starts the edge late).
+    await until("every camera recorded 4 s", async () => (await Promise.all(cams.map((cam) => closedSegments("fleet", cam)))).every((n) => n >= 4), 60_000, 250);
     const ev = Number((await e.send("event cevent panic")).find((x) => x.startsWith("EVENT "))!.slice(6));
     await e.send("event cevent motion"); // not a matching kind: no retrieval
     const reqTo = Date.now() - 1000;
@@ -116,7 +130,7 @@ describe("recording options", () => {
     await until("central holds what each option demands", async () => {
       for (const cam of cams) if (!(await sameAtCentral(id, cam, want[cam]!))) return false;
       return true;
-    }, 60_000, 500).catch(async (err) => {
+    }, 180_000, 500).catch(async (err) => {
       throw new Error(`${(err as Error).message}; ${lastDiff}; ${JSON.stringify((await c.api("GET", `/api/v1/sites/${id}/transfer`)).body)}`);
     });
     const tr = await c.api<{ commits: number; receiver: { commits: number; alreadyHad: number } }>("GET", `/api/v1/sites/${id}/transfer`);
@@ -126,19 +140,19 @@ describe("recording options", () => {
     const ret = await until("retrieval done", async () => {
       const x = await c.api<{ state: string; progress: number; bytesDone: number; bytesTotal: number }>("GET", `/api/v1/retrievals/${r.body.id}`);
       return x.body.state === "done" ? x.body : false;
-    });
+    }, 60_000);
     expect(ret.progress).toBe(100);
     expect(ret.bytesDone).toBe(ret.bytesTotal);
     const list = await c.api<{ retrievals: { id: string; priority: string }[] }>("GET", `/api/v1/retrievals?cameraId=${id}.cevent`);
     expect(list.body.retrievals.map((x) => x.priority)).toEqual(["event"]);
     // merged timeline: both for a continuous camera, edge only for edge-only
     const tl = async (cam: string) =>
-      (await c.api<{ ranges: { held: string }[] }>("GET", `/api/v1/cameras/${id}.${cam}/timeline?from=${new Date(Date.now() - 120_000).toISOString()}&to=${new Date().toISOString()}`)).body.ranges.map((x) => x.held);
+      (await c.api<{ ranges: { held: string }[] }>("GET", `/api/v1/cameras/${id}.${cam}/timeline?from=${new Date(began - 60_000).toISOString()}&to=${new Date().toISOString()}`)).body.ranges.map((x) => x.held);
     expect(new Set(await tl("cboth"))).toEqual(new Set(["both"]));
     expect(new Set(await tl("cedge"))).toEqual(new Set(["edge"]));
     // playback at central of an edge-only range: fetched on demand (request priority), then served
     const seg = all("cedge")[3]!;
-    const v = await fetch(`${c.apiUrl}/api/v1/cameras/${id}.cedge/video?from=${new Date(seg.startMs).toISOString()}&to=${new Date(seg.endMs).toISOString()}&wait=20`, { headers: { authorization: `Bearer ${c.token}` } });
+    const v = await fetch(`${c.apiUrl}/api/v1/cameras/${id}.cedge/video?from=${new Date(seg.startMs).toISOString()}&to=${new Date(seg.endMs).toISOString()}&wait=60`, { headers: { authorization: `Bearer ${c.token}` } });
     expect(v.status).toBe(200);
     expect(v.headers.get("x-outpost-retrieval")).toMatch(/^pb-/);
     expect((await v.arrayBuffer()).byteLength).toBeGreaterThan(1000);
@@ -148,7 +162,7 @@ describe("recording options", () => {
 describe("evidence locks across sites", () => {
   test("a central lock protects an edge range from retention until it is at central, then the edge releases it", async () => {
     const { id, e, l } = await site("depot", { options: ["on-request"] }, ["cam1"]);
-    await Bun.sleep(5000);
+    await until("cam1 recorded 4 s", async () => (await closedSegments("depot", "cam1")) >= 4, 60_000, 250);
     l.fed.cut(); // transfers cannot run; control messages still can
     const to = Date.now() - 1000;
     const from = to - 2000;
@@ -179,14 +193,16 @@ describe("priorities and budgets", () => {
   test("a user request on capped cellular overtakes scheduled backfill; a byte budget holds; WiFi continues", async () => {
     const policy = { options: ["scheduled", "on-request"], schedule: { from: "00:00", to: "24:00" }, links: { cellular: { rateBitsPerSecond: 800_000 }, wifi: {} } };
     const { id, e } = await site("bus9", policy, ["camA", "camB"], "cellular", undefined, 1); // one worker: always busy
-    await Bun.sleep(6000); // 2 cameras at ~1.4 Mbit/s each vs an 0.8 Mbit/s cap: a scheduled backlog builds
+    // 2 cameras at ~1.4 Mbit/s each vs an 0.8 Mbit/s cap: a scheduled backlog builds. Wait for
+    // it (and for the requested window to be recorded) rather than for a fixed time.
+    const scheduledAtCentral = async () => (await c.api<{ queue: { byClass: Record<string, { items: number }> } }>("GET", `/api/v1/sites/${id}/transfer`)).body.queue.byClass.scheduled?.items ?? 0;
+    await until("a scheduled backlog of 6 segments", async () => (await scheduledAtCentral()) >= 6 && (await closedSegments("bus9", "camB")) >= 4, 90_000, 250);
     const to = Date.now() - 2000;
     const from = to - 2000;
     const r = await c.api<{ id: string }>("POST", "/api/v1/retrievals", { cameraId: `${id}.camB`, from: new Date(from).toISOString(), to: new Date(to).toISOString(), priority: "request" });
     expect(r.status).toBe(201);
-    await until("request done", async () => (await c.api<{ state: string }>("GET", `/api/v1/retrievals/${r.body.id}`)).body.state === "done", 30_000, 200);
-    const q = await c.api<{ queue: { byClass: Record<string, { items: number }> } }>("GET", `/api/v1/sites/${id}/transfer`);
-    expect(q.body.queue.byClass.scheduled?.items ?? 0).toBeGreaterThan(3); // backfill still waiting
+    await until("request done", async () => (await c.api<{ state: string }>("GET", `/api/v1/retrievals/${r.body.id}`)).body.state === "done", 90_000, 200);
+    expect(await scheduledAtCentral()).toBeGreaterThan(3); // backfill still waiting
     expect((await e.dump()).transfer.stats.preempted).toBeGreaterThan(0); // the worker was busy with a scheduled copy
 
     // Budget: allow 600 kB more on cellular this month.
@@ -194,7 +210,7 @@ describe("priorities and budgets", () => {
     const budget = used + 600_000;
     const put = await c.api("PUT", `/api/v1/sites/${id}/policy`, { ...policy, links: { cellular: { rateBitsPerSecond: 800_000, monthlyBytes: budget }, wifi: {} } });
     expect(put.status).toBe(200);
-    await until("budget reached", async () => (await e.dump()).transfer.budgetBlocked, 30_000, 300);
+    await until("budget reached", async () => (await e.dump()).transfer.budgetBlocked, 90_000, 300);
     await Bun.sleep(2000);
     const d = await e.dump();
     expect(d.transfer.usage.byLink.cellular!).toBeLessThanOrEqual(budget);
@@ -206,7 +222,7 @@ describe("priorities and budgets", () => {
     await e.send("link wifi");
     await e.send("stop");
     const edge = await e.dump();
-    await until("everything at central over wifi", async () => (await sameAtCentral(id, "camA", edge.cams.camA!)) && (await sameAtCentral(id, "camB", edge.cams.camB!)), 60_000, 500);
+    await until("everything at central over wifi", async () => (await sameAtCentral(id, "camA", edge.cams.camA!)) && (await sameAtCentral(id, "camB", edge.cams.camB!)), 180_000, 500);
     expect((await e.dump()).transfer.usage.byLink.cellular!).toBeLessThanOrEqual(budget);
   });
 });

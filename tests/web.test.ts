@@ -133,13 +133,38 @@ describe("web client served by central", () => {
     await page.close();
   }, 60_000);
 
-  test("four central tabs open at once all load, and all four get pushed alarms; closing the tab that holds the stream hands it over", async () => {
+  test("four central tabs open at once all load, and all four get pushed alarms over one stream; closing the tab that holds the stream hands it over", async () => {
     // Central serves HTTP/1.1 (Chromium: 6 connections per server); each tab used to hold two
     // event streams of its own, so the fourth tab never loaded. One context = one browser profile.
     const siteId = demo.info.edges[0]!.siteId!;
     const key = (await json<{ key: string }>(central + "/api/v1/api-keys", { method: "POST", token: adminToken, body: JSON.stringify({ name: "web-tabs" }) })).key;
     await json(central + "/api/v1/rules/web-tabs", { method: "PUT", token: adminToken, body: JSON.stringify({ name: "Tabs", match: { types: ["tab-check"] }, actions: [{ kind: "alarm", priority: 3, title: "Tab check" }] }) });
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    // Which tab holds the alarm stream (its response = connected; "ready" follows at once), and
+    // how often each tab reloaded its alarm count: the tests wait on these, never on time.
+    const holders: Page[] = [];
+    let connectedAt = Infinity;
+    const reloads = new Map<Page, number[]>(); // start times of each tab's count reloads
+    const pageOf = (r: { frame(): { page(): Page } }) => {
+      try {
+        return r.frame().page();
+      } catch {
+        return null; // not a page's request
+      }
+    };
+    ctx.on("response", (r) => {
+      const p = pageOf(r.request());
+      if (p && new URL(r.url()).pathname === "/api/v1/alarms/stream" && r.status() === 200) {
+        holders.push(p);
+        connectedAt = Date.now();
+      }
+    });
+    ctx.on("request", (r) => {
+      const u = new URL(r.url());
+      const p = pageOf(r);
+      if (p && u.pathname === "/api/v1/alarms" && u.searchParams.get("state") === "new") reloads.set(p, [...(reloads.get(p) ?? []), Date.now()]);
+    });
+    const reloadsSince = (p: Page, t: number) => (reloads.get(p) ?? []).filter((x) => x >= t).length;
     const first = await ctx.newPage();
     await login(first, central, "admin", demo.info.central.password);
     const tabs = [first];
@@ -153,17 +178,33 @@ describe("web client served by central", () => {
     const badge = (p: Page) => p.locator('a[href="/alarms"] .count');
     const count = async (p: Page) => ((await badge(p).count()) ? Number(await badge(p).textContent()) : 0);
     const raise = () => json(central + "/api/v1/events", { method: "POST", headers: { "x-api-key": key }, body: JSON.stringify({ type: "tab-check", siteId, cameraId: "cam1" }) });
-    const before = await Promise.all(tabs.map(count));
-    await Bun.sleep(500); // the stream holder has connected
-    await raise();
-    for (const [i, p] of tabs.entries()) await waitFor(async () => (await count(p)) === before[i]! + 1, 15_000, `alarm badge in tab ${i + 1}`);
-    await shot(first, "03b-four-tabs");
-    // the holder is whichever tab got the lock first; close tabs one by one until one remains, pushing an alarm each time
-    for (let n = 0; n < 3; n++) {
-      await tabs.shift()!.close();
+    /** Raises one alarm; every open tab's badge goes up by one, without any tab reloading (pushed). */
+    const pushedToAll = async (what: string) => {
       const was = await Promise.all(tabs.map(count));
+      const t = Date.now();
       await raise();
-      for (const [i, p] of tabs.entries()) await waitFor(async () => (await count(p)) === was[i]! + 1, 15_000, `alarm badge after closing ${n + 1} tab(s), tab ${i}`);
+      for (const [i, p] of tabs.entries()) await waitFor(async () => (await count(p)) === was[i]! + 1, 30_000, `alarm badge in tab ${i + 1} ${what}`);
+      expect(tabs.map((p) => reloadsSince(p, t)), `no tab reloaded ${what}: the alarm came over the stream`).toEqual(tabs.map(() => 0));
+    };
+    // One stream for the whole browser, and every tab has loaded its count after it connected.
+    // (Each tab reloads after that: at mount if it came later, else on the stream's "ready".)
+    await waitFor(async () => holders.length > 0 && tabs.every((p) => reloadsSince(p, connectedAt) >= 1), 30_000, "the shared alarm stream connected");
+    expect(new Set(holders).size).toBe(1);
+    await pushedToAll("with four tabs");
+    await shot(first, "03b-four-tabs");
+    // Close the tab holding the stream, three times: the lock passes to a waiting tab, which
+    // connects anew ("ready" makes every tab reload once), then alarms are pushed again.
+    for (let n = 0; n < 3; n++) {
+      const holder = holders[holders.length - 1]!;
+      expect(tabs).toContain(holder);
+      tabs.splice(tabs.indexOf(holder), 1);
+      const connections = holders.length;
+      const closedAt = Date.now();
+      await holder.close();
+      await waitFor(async () => holders.length > connections && tabs.every((p) => reloadsSince(p, closedAt) >= 1), 30_000, `a remaining tab took the stream over after closing ${n + 1} holder(s)`);
+      expect(holders.length).toBe(connections + 1); // exactly one tab took it
+      expect(tabs).toContain(holders[holders.length - 1]!);
+      await pushedToAll(`after closing ${n + 1} holder(s)`);
     }
     await ctx.close();
   }, 120_000);

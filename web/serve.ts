@@ -6,18 +6,30 @@
  */
 import type { Hono, Env } from "hono";
 import { buildWeb, type WebBundle } from "./build.ts";
+import { PREBUILT_WEB, type PrebuiltWeb } from "./prebuilt.ts";
 
 export type WebRole = "central" | "edge";
 
 let building: Promise<WebBundle> | null = null;
 
-/** One build per process, shared by every server in it (the demo runs central and edges together). */
+/**
+ * One build per process, shared by every server in it (the demo runs central and edges
+ * together). A compiled executable carries the bundle built at build time (web/prebuilt.ts):
+ * it has no sources to build from.
+ */
 export function webBundle(): Promise<WebBundle> {
-  building ??= buildWeb().catch((e) => {
+  building ??= (PREBUILT_WEB ? Promise.resolve(fromPrebuilt(PREBUILT_WEB)) : buildWeb()).catch((e) => {
     building = null;
     throw e;
   });
   return building;
+}
+
+function fromPrebuilt(p: PrebuiltWeb): WebBundle {
+  const assets = new Map(p.assets.map((a) => [a.url, { type: a.type, body: Buffer.from(a.body, "base64"), gzip: Buffer.from(a.gzip, "base64") }]));
+  const js = assets.get(p.script);
+  if (!js) throw new Error(`the embedded web client has no ${p.script}`);
+  return { assets, script: p.script, styles: p.styles, jsBytes: js.body.length, jsGzipBytes: js.gzip.length };
 }
 
 const CSP = [

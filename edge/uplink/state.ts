@@ -25,3 +25,21 @@ export class Serial {
     return p;
   }
 }
+
+/**
+ * A periodic job on `serial` that is skipped while its previous run is still queued or running.
+ * Timers that enqueue blindly pile up work when a run takes longer than the period (a loaded
+ * box, 8 cameras, a 300 ms sync period): the queue grew without bound and anything queued
+ * behind it (syncNow, a config apply) waited minutes. Returns the trigger for setInterval.
+ */
+export function coalesced(serial: Serial, fn: () => Promise<unknown>, onError: (e: unknown) => void): () => void {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    void serial
+      .run(fn)
+      .catch(onError)
+      .finally(() => (pending = false));
+  };
+}

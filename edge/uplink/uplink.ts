@@ -13,7 +13,7 @@ import { Outbox } from "./outbox.ts";
 import { Link } from "./link.ts";
 import { IndexSync } from "./sync.ts";
 import { CommandRunner, ConfigSubscriber, type AppliedConfig, type ApplyConfig, type CommandHandler } from "./control.ts";
-import { Serial } from "./state.ts";
+import { coalesced, Serial } from "./state.ts";
 import type { Reachability } from "../reach/index.ts";
 
 export interface UplinkStream {
@@ -307,8 +307,8 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
 
   const timers: ReturnType<typeof setInterval>[] = [];
   let healthTimer: ReturnType<typeof setInterval> | null = null;
-  const safe = (what: string, fn: () => Promise<unknown>) => () =>
-    void serial.run(fn).catch((e) => log.error(`${what} failed`, { err: e as Error }));
+  // Each periodic job runs at most once at a time (coalesced): under load they must not pile up.
+  const safe = (what: string, fn: () => Promise<unknown>) => coalesced(serial, fn, (e) => log.error(`${what} failed`, { err: e as Error }));
   function restartHealthTimer() {
     if (healthTimer) clearInterval(healthTimer);
     healthTimer = setInterval(safe("health report", sendHealth), healthMs);

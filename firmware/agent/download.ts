@@ -11,7 +11,7 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { chunkFiles, type ChunkIndex } from "../chunk.ts";
+import { chunkFiles, localKey, type ChunkIndex } from "../chunk.ts";
 import { hashFile, sha256Hex, syncDir } from "../fsutil.ts";
 import { UpdateError } from "../meta.ts";
 import type { UpdateSource } from "./source.ts";
@@ -68,16 +68,18 @@ export async function downloadBundle(o: DownloadOptions): Promise<DownloadResult
       await w.truncate(i < chunks.length ? chunks[i]![0] : o.bundle.length);
       while (i < chunks.length) {
         const [off, len, h] = chunks[i]!;
-        const have = local.get(h);
+        const have = local.get(localKey(chunks[i]!));
         if (have) {
           const fh = await fs.open(have.file, "r");
-          const buf = Buffer.alloc(len);
+          const raw = Buffer.alloc(have.length);
           try {
-            await fh.read(buf, 0, len, have.offset);
+            await fh.read(raw, 0, have.length, have.offset);
           } finally {
             await fh.close();
           }
-          if (sha256Hex(buf) === h) {
+          // A compressed chunk (bundle format 2): the same zstd at the same level gives the same frame.
+          const buf = chunks[i]!.length === 4 ? Bun.zstdCompressSync(raw, { level: index.zstdLevel! }) : raw;
+          if (buf.byteLength === len && sha256Hex(buf) === h) {
             await w.append(buf);
             i++;
             o.onProgress?.({ done: w.size, total: o.bundle.length, fetched });
@@ -87,7 +89,7 @@ export async function downloadBundle(o: DownloadOptions): Promise<DownloadResult
         // A run of chunks the slot lacks: one Range request.
         let j = i;
         let end = off;
-        while (j < chunks.length && !local.has(chunks[j]![2]) && end - off < MAX_RANGE) {
+        while (j < chunks.length && !local.has(localKey(chunks[j]!)) && end - off < MAX_RANGE) {
           end = chunks[j]![0] + chunks[j]![1];
           j++;
         }
@@ -141,6 +143,7 @@ function validIndex(ix: ChunkIndex, b: { sha256: string; length: number }): bool
   let at = 0;
   for (const c of ix.chunks) {
     if (!Array.isArray(c) || c[0] !== at || !(c[1] > 0) || typeof c[2] !== "string") return false;
+    if (c.length === 4 && (typeof c[3] !== "string" || !Number.isInteger(ix.zstdLevel) || ix.zstdLevel! < 1 || ix.zstdLevel! > 22)) return false;
     at += c[1];
   }
   return at === b.length;

@@ -35,11 +35,23 @@ export function requireOption(values: Record<string, unknown>, name: string, usa
   return v;
 }
 
-/** Resolves when the process is asked to stop (SIGINT/SIGTERM). */
+/**
+ * Resolves when the process is asked to stop (SIGINT/SIGTERM). The handlers stay installed:
+ * a stop often brings the same signal twice (systemd's KillMode=control-group signals every
+ * process of the service, and the firmware launcher also forwards SIGTERM to its slot child),
+ * and with a one-shot handler the second SIGTERM killed the process in the middle of its
+ * clean shutdown (unclosed segment, no CLEAN marker). Repeated SIGTERMs are ignored; a second
+ * SIGINT (an operator pressing Ctrl-C again) still ends the process at once.
+ */
 export function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
-    const on = (sig: string) => () => resolve(sig);
-    process.once("SIGINT", on("SIGINT"));
-    process.once("SIGTERM", on("SIGTERM"));
+    let got: string | null = null;
+    const on = (sig: string) => () => {
+      if (got === "SIGINT" && sig === "SIGINT") process.exit(130);
+      got ??= sig;
+      resolve(sig);
+    };
+    process.on("SIGINT", on("SIGINT"));
+    process.on("SIGTERM", on("SIGTERM"));
   });
 }

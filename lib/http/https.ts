@@ -9,6 +9,14 @@ import path from "node:path";
 import { z } from "zod";
 import type { Logger } from "../log/index.ts";
 
+/**
+ * Seconds a user-API connection may stay silent (Bun.serve's `idleTimeout`). Bun's default, 10 s,
+ * also cuts a request whose handler is still working: on a loaded 2-core box central's
+ * `/sites/:id/transfer` took longer and the client got ECONNRESET ("Bun.serve() timed out a
+ * request after 10 seconds"). Event streams send heartbeats well within this.
+ */
+export const API_IDLE_TIMEOUT_S = 120;
+
 /** `api.tls`: the admin's own certificate (chain) and key files, PEM. */
 export const ApiTlsFiles = z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict();
 export type ApiTlsFiles = z.infer<typeof ApiTlsFiles>;

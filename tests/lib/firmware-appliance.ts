@@ -2,13 +2,14 @@
  * Entry of the test releases in tests/lib/firmware-edge.ts: exactly `outpost firmware run`
  * (firmware/appliance.ts runAppliance: the real edge recorder + the real update agent), plus
  * one power cut. FW_CRASH_AT picks where this process SIGKILLs itself, once per data dir (a
- * marker file DATA/crashed-<where> holds the time and what was cut):
+ * marker file DATA/crashed-<where> holds the time and what was cut); with FW_CRASH_LAUNCHER=1
+ * it SIGKILLs its whole process group, the launcher included (marker DATA/crashed-launcher-<where>):
  *   download  while the bundle's .part file is growing (or at "verify" if the download won the race)
  *   switch    after stage + promote, before state.json names the new slot
  *   trial     in a trial boot, at the first health probe (the edge is up, not yet committed)
  * Usage (by the launcher, through a slot's `run`): firmware-appliance.ts firmware run --config F [--poll S] [--health-timeout S]
  */
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs";
 import path from "node:path";
 import { runAppliance } from "../../firmware/appliance.ts";
 
@@ -20,7 +21,10 @@ const opt = (name: string) => {
 };
 const data = process.env.OPFW_DATA!;
 const where = process.env.FW_CRASH_AT ?? "";
-const marker = path.join(data, `crashed-${where}`);
+// FW_CRASH_LAUNCHER=1: the cut takes the launcher too (SIGKILL to the whole process group, as
+// a power cut would), not only this slot child.
+const group = process.env.FW_CRASH_LAUNCHER === "1";
+const marker = path.join(data, `crashed-${group ? "launcher-" : ""}${where}`);
 
 function crash(what: string): void {
   if (!where || existsSync(marker)) return;
@@ -28,6 +32,8 @@ function crash(what: string): void {
   writeSync(fd, JSON.stringify({ at: Date.now(), what }));
   fsyncSync(fd);
   closeSync(fd);
+  // The launcher runs in its own process group (setsid): field 5 of /proc/self/stat is ours.
+  if (group) process.kill(-Number(readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ")[2]), "SIGKILL");
   process.kill(process.pid, "SIGKILL");
 }
 

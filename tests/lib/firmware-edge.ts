@@ -153,19 +153,27 @@ export class ApplianceEdge {
     readonly data: string,
     readonly config: string,
     readonly identity: Identity,
-    readonly crashAt: "download" | "switch" | "trial" | undefined,
+    public crashAt: "download" | "switch" | "trial" | undefined,
     readonly pollS: number,
   ) {}
+
+  /** The next power cut also kills the launcher (its whole process group), not only the slot child. */
+  cutLauncher = false;
 
   get siteId(): string {
     return this.identity.siteId;
   }
 
-  /** The launcher in its own process group (setsid), as systemd would run it. */
+  /**
+   * The launcher in its own process group (setsid), as systemd would run it. The trial and
+   * health deadlines are generous: a loaded test machine can take tens of seconds to start an
+   * edge, and a deadline missed there would roll back a healthy release (they cost nothing
+   * when the trial goes well).
+   */
   start(): void {
     this.proc = Bun.spawn(
-      ["setsid", process.execPath, OUTPOST, "firmware", "boot", "--data", this.data, "--trial-timeout", "90", "--", "firmware", "run", "--config", this.config, "--poll", String(this.pollS), "--health-timeout", "30"],
-      { cwd: REPO, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...(this.crashAt ? { FW_CRASH_AT: this.crashAt } : {}) } },
+      ["setsid", process.execPath, OUTPOST, "firmware", "boot", "--data", this.data, "--trial-timeout", "240", "--", "firmware", "run", "--config", this.config, "--poll", String(this.pollS), "--health-timeout", "120"],
+      { cwd: REPO, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...(this.crashAt ? { FW_CRASH_AT: this.crashAt } : {}), ...(this.cutLauncher ? { FW_CRASH_LAUNCHER: "1" } : {}) } },
     );
     const read = async (s: ReadableStream<Uint8Array>) => {
       for await (const c of s as unknown as AsyncIterable<Uint8Array>) this.output = (this.output + new TextDecoder().decode(c)).slice(-20_000);
@@ -180,7 +188,7 @@ export class ApplianceEdge {
 
   async marker(): Promise<{ at: number; what: string } | null> {
     if (!this.crashAt) return null;
-    return fs.readFile(path.join(this.data, `crashed-${this.crashAt}`), "utf8").then(JSON.parse, () => null);
+    return fs.readFile(path.join(this.data, `crashed-${this.cutLauncher ? "launcher-" : ""}${this.crashAt}`), "utf8").then(JSON.parse, () => null);
   }
 
   /** SIGTERM to the launcher (it stops its slot child, which stops the edge); SIGKILL the group if it hangs. */
@@ -193,13 +201,29 @@ export class ApplianceEdge {
     } catch {
       // already gone
     }
-    const done = await Promise.race([p.exited.then(() => true), Bun.sleep(20_000).then(() => false)]);
+    // Generous: a loaded machine can take many seconds to close the recorder (a SIGKILL here
+    // would leave an unclean store that `outpost check` then reports).
+    const done = await Promise.race([p.exited.then(() => true), Bun.sleep(90_000).then(() => false)]);
+    if (!done) this.output += "\n[test] the launcher did not stop within 90 s of SIGTERM: SIGKILL\n";
     try {
       process.kill(-p.pid, "SIGKILL");
     } catch {
       // the group is gone
     }
     if (!done) await p.exited;
+  }
+
+  /**
+   * Start times of cam1/main's segment files on disk (DATA/media/cam1/main/<day>/<startMs>.mp4),
+   * readable while the edge runs (the index is its process's alone): tests wait on these instead
+   * of sleeping for "some recording".
+   */
+  async segmentStarts(): Promise<number[]> {
+    const dir = path.join(this.data, "media", "cam1", "main");
+    const days = await fs.readdir(dir).catch(() => [] as string[]);
+    const out: number[] = [];
+    for (const d of days) for (const f of await fs.readdir(path.join(dir, d)).catch(() => [] as string[])) if (/^\d+\.mp4$/.test(f)) out.push(Number(f.slice(0, -4)));
+    return out.sort((a, b) => a - b);
   }
 
   /** Recorded ranges of cam1/main (the edge must be stopped: one process per index). */

@@ -25,24 +25,28 @@ export async function spawnLineChild(cmd: string[], label: string): Promise<Line
       for (const w of waiters.splice(0)) w();
     }
   })();
-  const waitFor = async (pred: (l: string) => boolean) => {
+  // A generous bound (loaded machine): a child that stops answering fails this command with its
+  // name instead of hanging until the test's timeout (which also kills every other process).
+  const waitFor = async (pred: (l: string) => boolean, what: string, timeoutMs = 180_000) => {
+    const end = Date.now() + timeoutMs;
     for (;;) {
       const i = lines.findIndex(pred);
       if (i >= 0) return lines.splice(0, i + 1);
       if (proc.exitCode !== null) throw new Error(`${label} exited with ${proc.exitCode}`);
+      if (Date.now() > end) throw new Error(`${label} did not answer ${what} within ${timeoutMs / 1000} s`);
       await new Promise<void>((r) => {
         waiters.push(r);
         setTimeout(r, 200);
       });
     }
   };
-  await waitFor((l) => l === "READY");
+  await waitFor((l) => l === "READY", "READY");
   return {
     proc,
     async send(c) {
       proc.stdin.write(c + "\n");
       await proc.stdin.flush();
-      return waitFor((l) => l === `OK ${c.split(" ")[0]}` || l.startsWith("ERR"));
+      return waitFor((l) => l === `OK ${c.split(" ")[0]}` || l.startsWith("ERR"), `'${c}'`);
     },
   };
 }
