@@ -55,6 +55,7 @@ function Replay(p: { camera: string; atMs: number }) {
   const video = useRef<HTMLVideoElement>(null);
   const [st, setSt] = useState<ReplayState>({ s: "waiting", detail: "asking central for the recording…" });
   const [cursor, setCursor] = useState<number | null>(null);
+  const [startedAt, setStartedAt] = useState<number | null>(null);
   const [round, setRound] = useState(0);
   const from = p.atMs - REPLAY_BEFORE_MS;
   useEffect(() => {
@@ -77,6 +78,7 @@ function Replay(p: { camera: string; atMs: number }) {
       setSt({ s: "waiting", detail: why });
       timer = setTimeout(() => void probe(), REPLAY_RETRY_MS);
     };
+    setStartedAt(null);
     void probe();
     return () => {
       live = false;
@@ -85,7 +87,7 @@ function Replay(p: { camera: string; atMs: number }) {
   }, [p.camera, p.atMs, round]);
   const origin = st.s === "ready" ? st.originMs : 0;
   return (
-    <figure class="alarm-video" data-kind="replay" data-state={st.s}>
+    <figure class="alarm-video" data-kind="replay" data-state={st.s} data-from={startedAt ?? ""}>
       {st.s === "ready" ? (
         <video
           ref={video}
@@ -99,7 +101,11 @@ function Replay(p: { camera: string; atMs: number }) {
             const skip = (from - origin) / 1000;
             if (skip > 0 && skip < e.currentTarget.duration) e.currentTarget.currentTime = skip;
           }}
-          onTimeUpdate={(e) => setCursor(origin + e.currentTarget.currentTime * 1000)}
+          onTimeUpdate={(e) => {
+            const t = origin + e.currentTarget.currentTime * 1000;
+            setCursor(t);
+            setStartedAt((s) => s ?? t); // the first picture shown: a few seconds before the alarm
+          }}
         />
       ) : (
         <div class="alarm-video-wait" role="status">
