@@ -32,6 +32,7 @@ async function json<T>(url: string, init: RequestInit & { token?: string } = {})
 }
 
 async function login(page: Page, user = "admin", password = demo.info.central.password): Promise<void> {
+  page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
   await page.goto(central + "/live");
   await page.getByLabel("User").fill(user);
   await page.getByLabel("Password").fill(password);
@@ -51,13 +52,24 @@ async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, ms: n
   }
 }
 
-/** currentTime of a video, twice, 1.5 s apart: a playing picture advances. */
+let apiKey: string | null = null;
+/** Posts an `intrusion` event for cam1 (a rule turns it into a priority-1 alarm); returns its time. */
+async function raiseIntrusion(): Promise<number> {
+  if (!apiKey) {
+    apiKey = (await json<{ key: string }>(central + "/api/v1/api-keys", { method: "POST", token: adminToken, body: JSON.stringify({ name: "operator-test" }) })).key;
+    await json(central + "/api/v1/rules/op-intrusion", { method: "PUT", token: adminToken, body: JSON.stringify({ name: "Intrusion", match: { types: ["intrusion"] }, actions: [{ kind: "alarm", priority: 1, title: "Intrusion at the depot", instructions: "Check the camera, call the guard." }] }) });
+  }
+  const at = Date.now() - 1000;
+  await json(central + "/api/v1/events", { method: "POST", headers: { "x-api-key": apiKey }, body: JSON.stringify({ type: "intrusion", siteId, cameraId: "cam1", time: new Date(at).toISOString() }) });
+  return at;
+}
+
+/** A playing picture: currentTime leaves 0, then advances again (a live stream may stall a moment on a loaded machine). */
 async function advances(page: Page, selector: string): Promise<void> {
   const t = () => page.locator(selector).evaluate((v) => (v as HTMLVideoElement).currentTime);
   await waitFor(async () => (await t()) > 0, 30_000, `${selector} to start`);
   const t1 = await t();
-  await Bun.sleep(1500);
-  expect(await t()).toBeGreaterThan(t1);
+  await waitFor(async () => (await t()) > t1, 15_000, `${selector} to advance past ${t1}`);
 }
 
 /** Neither the page nor the main pane scrolls sideways. */
@@ -163,11 +175,7 @@ describe("live grid", () => {
 });
 
 describe("alarm interrupt", () => {
-  let alarmAtMs = 0;
-
   test("a rule raises an alarm: a pop-up in its priority colour shows the camera live and the recording from before the alarm moment, beeps when sound is on, and Acknowledge takes the alarm", async () => {
-    const key = (await json<{ key: string }>(central + "/api/v1/api-keys", { method: "POST", token: adminToken, body: JSON.stringify({ name: "operator-test" }) })).key;
-    await json(central + "/api/v1/rules/op-intrusion", { method: "PUT", token: adminToken, body: JSON.stringify({ name: "Intrusion", match: { types: ["intrusion"] }, actions: [{ kind: "alarm", priority: 1, title: "Intrusion at the depot", instructions: "Check the camera, call the guard." }] }) });
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await login(page);
     // sound is off by default; the operator switches it on (a user gesture, so audio may start)
@@ -177,21 +185,24 @@ describe("alarm interrupt", () => {
     await sound.check();
     await page.getByRole("link", { name: "Live" }).click();
     await Bun.sleep(500); // the alarm stream is connected
-    alarmAtMs = Date.now() - 1000;
-    await json(central + "/api/v1/events", { method: "POST", headers: { "x-api-key": key }, body: JSON.stringify({ type: "intrusion", siteId, cameraId: "cam1", time: new Date(alarmAtMs).toISOString() }) });
+    const alarmAtMs = await raiseIntrusion();
     const pop = page.getByRole("alertdialog", { name: "Alarm: Intrusion at the depot" });
+    const posted = Date.now();
     await pop.waitFor({ timeout: 10_000 });
+    console.log(`alarm pop-up ${Date.now() - posted} ms after the event was posted`);
     expect(await pop.getAttribute("data-priority")).toBe("1");
     expect(await pop.locator("header").evaluate((h) => getComputedStyle(h).backgroundColor)).toBe("rgb(229, 72, 77)");
     expect(Number(await pop.getAttribute("data-beeps"))).toBeGreaterThanOrEqual(1);
     expect(await pop.textContent()).toContain("Check the camera, call the guard.");
     // live: frames decoded and time advancing
     await advances(page, '.alarm-video[data-kind="live"] video');
+    console.log(`live playing in the pop-up ${Date.now() - posted} ms after the event was posted`);
     const frames = await pop.locator('.alarm-video[data-kind="live"] video').evaluate((v) => (v as HTMLVideoElement).getVideoPlaybackQuality().totalVideoFrames);
     expect(frames).toBeGreaterThan(0);
     // replay: central fetches the footage from the edge; it starts before the alarm moment
     const replay = pop.locator('.alarm-video[data-kind="replay"]');
-    await waitFor(async () => (await replay.getAttribute("data-state")) === "ready", 60_000, "the replay around the alarm moment");
+    await waitFor(async () => (await replay.getAttribute("data-state")) === "ready", 120_000, "the replay around the alarm moment"); // central fetches it from the edge: slow on a loaded machine
+    console.log(`replay ready ${Date.now() - posted} ms after the event was posted`);
     await advances(page, '.alarm-video[data-kind="replay"] video');
     const first = Number(await replay.getAttribute("data-from"));
     expect(first).toBeLessThan(alarmAtMs);
@@ -210,17 +221,17 @@ describe("alarm interrupt", () => {
     expect(await pri.evaluate((e) => getComputedStyle(e).backgroundColor)).toBe("rgb(229, 72, 77)");
     await shot(page, "05-alarm-list-colours");
     await page.close();
-  }, 120_000);
+  }, 240_000);
 
   test("playback timeline draws the event and the alarm as markers (the alarm in its priority colour)", async () => {
-    expect(alarmAtMs).toBeGreaterThan(0);
+    const alarmAtMs = await raiseIntrusion();
+    // the alarm exists before the page opens (else its pop-up would cover the timeline)
+    await waitFor(async () => (await json<{ alarms: { eventTime: string }[] }>(`${central}/api/v1/alarms?camera=cam1&limit=50`, { token: adminToken })).alarms.some((a) => Date.parse(a.eventTime) === alarmAtMs), 10_000, "the alarm");
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await login(page);
     await page.goto(`${central}/playback?camera=${encodeURIComponent(cam1)}&t=${new Date(alarmAtMs).toISOString()}`);
     const tl = page.locator(".timeline");
     await waitFor(async () => Number(await tl.getAttribute("data-alarm-markers")) >= 1 && Number(await tl.getAttribute("data-markers")) >= 2, 15_000, "markers on the timeline");
-    await page.getByRole("button", { name: "1 min" }).click();
-    await Bun.sleep(600);
     const from = Number(await tl.getAttribute("data-from"));
     const to = Number(await tl.getAttribute("data-to"));
     expect(alarmAtMs).toBeGreaterThan(from);

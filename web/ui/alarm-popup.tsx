@@ -18,9 +18,10 @@ import { priorityColor, priorityLabel } from "./priority.ts";
 
 /** How far before the alarm moment the replay starts, and how long a window it asks for. */
 export const REPLAY_BEFORE_MS = 5000;
-const REPLAY_AFTER_MS = 25_000;
-const REPLAY_RETRY_MS = 3000;
-const REPLAY_GIVE_UP_MS = 120_000;
+const REPLAY_AFTER_MS = 10_000;
+const REPLAY_RETRY_MS = 2000;
+const PROBE_TIMEOUT_MS = 15_000;
+const REPLAY_GIVE_UP_MS = 180_000;
 
 /** Central's id of the alarm's camera: events name a site's camera locally ("cam1") or centrally ("site.cam1"). */
 export function alarmCameraId(a: Pick<Alarm, "cameraId" | "siteId">, cameras: Camera[] | null): string | null {
@@ -62,17 +63,18 @@ function Replay(p: { camera: string; atMs: number }) {
     let live = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const started = Date.now();
-    const url = `/api/v1/cameras/${encodeURIComponent(p.camera)}/video?from=${new Date(from).toISOString()}&to=${new Date(p.atMs + REPLAY_AFTER_MS).toISOString()}&stream=main&wait=5`;
+    // wait=0: central answers at once (202 while it fetches from the site) instead of holding the request
+    const url = `/api/v1/cameras/${encodeURIComponent(p.camera)}/video?from=${new Date(from).toISOString()}&to=${new Date(p.atMs + REPLAY_AFTER_MS).toISOString()}&stream=main&wait=0`;
     const probe = async () => {
       // One byte tells whether central has the window (206), is still fetching it from the site (202) or has nothing yet (404).
-      const r = await fetch(url, { credentials: "same-origin", headers: { range: "bytes=0-0" } }).catch(() => null);
+      const r = await fetch(url, { credentials: "same-origin", headers: { range: "bytes=0-0" }, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }).catch(() => null);
       if (!live) return;
       if (r && (r.status === 206 || r.status === 200)) {
         await r.body?.cancel();
         return setSt({ s: "ready", url, originMs: Date.parse(r.headers.get("x-outpost-start") ?? "") || from });
       }
       const body = r ? ((await r.json().catch(() => ({}))) as { detail?: string }) : {};
-      const why = !r ? "central cannot be reached" : r.status === 202 ? "fetching the recording from the site…" : r.status === 404 ? "not recorded at central yet; waiting for the site" : (body.detail ?? `central answered ${r.status}`);
+      const why = !r ? "central did not answer; asking again" : r.status === 202 ? "fetching the recording from the site…" : r.status === 404 ? "not recorded at central yet; waiting for the site" : (body.detail ?? `central answered ${r.status}`);
       if (r && r.status !== 202 && r.status !== 404) return setSt({ s: "failed", detail: why });
       if (Date.now() - started > REPLAY_GIVE_UP_MS) return setSt({ s: "failed", detail: `${why} — gave up after ${REPLAY_GIVE_UP_MS / 1000} s` });
       setSt({ s: "waiting", detail: why });
