@@ -151,7 +151,8 @@ function Shell(p: { me: Me; onLogout: () => void }) {
             <span class="logo" aria-hidden="true" />
             OUTPOST <small>{ROLE === "edge" ? sites[0]?.name ?? "edge" : "central"}</small>
           </div>
-          <nav class="tabs" id="main-nav" aria-label="Main">
+          {/* a tap on the current tab navigates nowhere, so the menu closes on any link's click */}
+          <nav class="tabs" id="main-nav" aria-label="Main" onClick={(e) => (e.target as HTMLElement).closest("a") && setMenu(null)}>
             {tabs.map(([href, label]) => (
               <Link key={href} href={href} class={section === href ? "tab active" : "tab"}>
                 {label}

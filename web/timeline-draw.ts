@@ -71,7 +71,7 @@ export function drawMarkers(ctx: CanvasRenderingContext2D, width: number, view: 
   for (const kind of ["event", "alarm"] as const) {
     for (const m of markers) {
       if (m.kind !== kind || m.atMs < view.fromMs || m.atMs > view.toMs) continue;
-      const px = Math.round(((m.atMs - view.fromMs) / span) * width);
+      const px = Math.min(width - 1, Math.floor(((m.atMs - view.fromMs) / span) * width));
       const k = `${kind}${px}`;
       if (used.has(k)) continue;
       used.add(k);
