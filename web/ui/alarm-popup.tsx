@@ -142,7 +142,9 @@ export function AlarmPopup() {
   }, [user]);
   useEffect(
     () =>
-      subscribeEvents("/api/v1/alarms/stream", user, ["alarm"], (_type, data) => {
+      // the same event types as the other subscribers: the first to subscribe opens the shared stream with its list
+      subscribeEvents("/api/v1/alarms/stream", user, ["alarm", "ready"], (type, data) => {
+        if (type !== "alarm") return; // alarms raised while the stream was down are in the list, not popped up late
         const { kind, alarm } = JSON.parse(data) as { kind: string; alarm: Alarm };
         if (kind === "created" && alarm.state === "new") {
           setQueue((q) => (q.some((a) => a.id === alarm.id) ? q : [...q, alarm]));

@@ -194,7 +194,8 @@ export function LiveView() {
           setViews(r.views);
           // open on the last view as central has it now (it may have been changed in another client)
           const last = r.views.find((v) => v.name === gridRef.current.name);
-          if (last && JSON.stringify([last.layout, last.tiles]) !== JSON.stringify([gridRef.current.layout, gridRef.current.tiles])) setGrid({ name: last.name, layout: last.layout, tiles: last.tiles });
+          if (!last && gridRef.current.name) setGrid((g) => ({ ...g, name: "" })); // deleted elsewhere: keep the tiles, unsaved
+          else if (last && JSON.stringify([last.layout, last.tiles]) !== JSON.stringify([gridRef.current.layout, gridRef.current.tiles])) setGrid({ name: last.name, layout: last.layout, tiles: last.tiles });
         }
       }, () => setViews([]));
     void load();
