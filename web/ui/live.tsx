@@ -151,6 +151,7 @@ export function LiveView() {
   const [views, setViews] = useState<View[] | null>(null);
   const [viewsShared, setViewsShared] = useState(ROLE === "central");
   const gridRef = useRef(grid);
+  const synced = useRef(false);
   gridRef.current = grid;
   const names = useMemo(() => new Map(visibleCameras(cameras, sites, me).map((c) => [c.id, c.name])), [cameras, sites, me]);
 
@@ -192,7 +193,10 @@ export function LiveView() {
           setViews(JSON.parse(localStorage.getItem(LS_VIEWS) ?? "[]") as View[]);
         } else {
           setViews(r.views);
-          // open on the last view as central has it now (it may have been changed in another client)
+          // open on the last view as central has it now (it may have been changed in another client);
+          // only at start: later reloads (stream reconnects) must not undo unsaved edits in this tab
+          if (synced.current) return;
+          synced.current = true;
           const last = r.views.find((v) => v.name === gridRef.current.name);
           if (!last && gridRef.current.name) setGrid((g) => ({ ...g, name: "" })); // deleted elsewhere: keep the tiles, unsaved
           else if (last && JSON.stringify([last.layout, last.tiles]) !== JSON.stringify([gridRef.current.layout, gridRef.current.tiles])) setGrid({ name: last.name, layout: last.layout, tiles: last.tiles });
