@@ -91,7 +91,8 @@ beforeAll(async () => {
   siteId = demo.info.edges[0]!.siteId!;
   cam1 = `${siteId}.cam1`;
   cam2 = `${siteId}.cam2`;
-  adminToken = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
+  // On a heavily loaded machine the first login (password hashing) can outlast Bun.serve's 10 s idle timeout: ask again.
+  adminToken = await waitFor(async () => (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token, 90_000, "the admin login");
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
   await waitFor(async () => (await json<{ cameras: { id: string }[] }>(central + "/api/v1/cameras", { token: adminToken })).cameras.length >= 2, 60_000, "central to list the edge's cameras");
 }, 120_000);
