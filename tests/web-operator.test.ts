@@ -95,7 +95,7 @@ beforeAll(async () => {
   adminToken = await waitFor(async () => (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token, 90_000, "the admin login");
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
   await waitFor(async () => (await json<{ cameras: { id: string }[] }>(central + "/api/v1/cameras", { token: adminToken })).cameras.length >= 2, 60_000, "central to list the edge's cameras");
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await browser?.close();
