@@ -67,7 +67,7 @@ async function raiseIntrusion(): Promise<number> {
 /** A playing picture: currentTime leaves 0, then advances again (a live stream may stall a moment on a loaded machine). */
 async function advances(page: Page, selector: string): Promise<void> {
   const t = () => page.locator(selector).evaluate((v) => (v as HTMLVideoElement).currentTime);
-  await waitFor(async () => (await t()) > 0, 30_000, `${selector} to start`);
+  await waitFor(async () => (await t()) > 0, 60_000, `${selector} to start`); // the first live picture needs the edge's uplink: slow on a loaded machine
   const t1 = await t();
   await waitFor(async () => (await t()) > t1, 15_000, `${selector} to advance past ${t1}`);
 }
