@@ -293,6 +293,7 @@ describe("phone", () => {
       await page.getByRole("button", { name: "Cameras" }).tap();
       await waitFor(async () => (await tree.evaluate((e) => e.getBoundingClientRect().left)) >= 0, 5000, "the drawer to open");
       await shot(page, "10-phone-drawer");
+      await page.locator(`.cam-row[data-camera="${c}"]`).waitFor({ timeout: 60_000 }); // central's camera list, refreshed every 10 s
       await page.locator(`.cam-row[data-camera="${c}"]`).tap();
       await waitFor(async () => (await tree.evaluate((e) => e.getBoundingClientRect().right)) <= 0, 5000, "the drawer to close");
     }
@@ -369,7 +370,7 @@ describe("installable (PWA)", () => {
     await page.getByRole("button", { name: "Log out" }).waitFor();
     expect(await page.evaluate(() => !!navigator.serviceWorker.controller)).toBe(true);
     await page.goto(`${central}/playback?camera=${encodeURIComponent(cam1)}`);
-    await waitFor(async () => Number(await page.locator(".timeline").getAttribute("data-ranges")) > 0, 20_000, "the timeline through the worker-controlled page");
+    await waitFor(async () => Number(await page.locator(".timeline").getAttribute("data-ranges")) > 0, 60_000, "the timeline through the worker-controlled page");
     await Bun.sleep(1000);
     const cached = await page.evaluate(async () => {
       const out: string[] = [];
