@@ -145,7 +145,8 @@ describe("live grid", () => {
     await waitFor(async () => (await page.locator("#view-select").inputValue()) === "Ops", 10_000, "the view saved");
     await page.reload();
     await page.getByRole("button", { name: "Log out" }).waitFor();
-    expect(await page.locator("#view-select").inputValue()).toBe("Ops");
+    // the select shows the name once central's list of views has arrived
+    await waitFor(async () => (await page.locator("#view-select").inputValue()) === "Ops", 10_000, "the last view's name after the reload");
     expect(await page.getByRole("button", { name: "2×2" }).getAttribute("aria-pressed")).toBe("true");
     expect(await page.locator('[data-tile="0"] video').getAttribute("data-camera")).toBe(cam1);
     expect(await page.locator('[data-tile="1"] video').getAttribute("data-camera")).toBe(cam2);
@@ -239,11 +240,12 @@ describe("alarm interrupt", () => {
     const px = await page.locator(".timeline canvas").evaluate((c, t) => {
       const cv = c as HTMLCanvasElement;
       const w = cv.getBoundingClientRect().width;
-      const x = Math.round(((t.at - t.from) / (t.to - t.from)) * w);
+      const x = Math.floor(((t.at - t.from) / (t.to - t.from)) * w); // as drawMarkers places it
       const d = cv.getContext("2d")!.getImageData(x * devicePixelRatio, 19 * devicePixelRatio, 1, 1).data;
       return [d[0], d[1], d[2]];
     }, { at: alarmAtMs, from, to });
-    expect(px).toEqual([229, 72, 77]);
+    // P1 red, give or take the canvas's rounding
+    for (const [i, want] of [229, 72, 77].entries()) expect(Math.abs(px[i]! - want)).toBeLessThanOrEqual(4);
     // hovering it names the alarm
     const box = (await page.locator(".timeline canvas").boundingBox())!;
     await page.mouse.move(box.x + ((alarmAtMs - from) / (to - from)) * box.width, box.y + 40);
