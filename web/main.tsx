@@ -19,6 +19,10 @@ import { ExportsView } from "./ui/exports.tsx";
 import { AdminView } from "./ui/admin.tsx";
 import { AccountView } from "./ui/account.tsx";
 import { TransfersView } from "./ui/transfers.tsx";
+import { AlarmPopup } from "./ui/alarm-popup.tsx";
+import { openBus } from "./ui/tree.tsx";
+import { IconMenu } from "./ui/icons.tsx";
+import { registerServiceWorker } from "./pwa-register.ts";
 
 type Auth = { state: "checking" } | { state: "out"; reason?: string } | { state: "in"; me: Me };
 
@@ -105,6 +109,14 @@ function Shell(p: { me: Me; onLogout: () => void }) {
     toastTimer.current = setTimeout(() => setToast(null), 5000);
   }, []);
   const alarms = useAlarmCount(ROLE === "central", p.me.user);
+  // Narrow screens (phones): the tabs fold into a menu and the camera tree into a drawer; either closes on navigation.
+  const [menu, setMenu] = useState<"nav" | "tree" | null>(null);
+  useEffect(() => setMenu(null), [route.path, route.params.toString()]);
+  useEffect(() => {
+    const close = () => setMenu(null);
+    openBus.addEventListener("open", close);
+    return () => openBus.removeEventListener("open", close);
+  }, []);
   const admin = isAdmin(p.me);
   const state: AppState = { me: p.me, sites, cameras, refresh, notify };
   const tabs: [string, string][] = [
@@ -130,28 +142,42 @@ function Shell(p: { me: Me; onLogout: () => void }) {
   const withTree = section === "/live" || section === "/playback" || section === "/map";
   return (
     <AppCtx.Provider value={state}>
-      <div class="shell">
+      <div class={`shell${menu ? ` menu-${menu}` : ""}`}>
         <header class="top">
+          <button class="icon menu-btn" aria-label="Menu" aria-expanded={menu === "nav"} aria-controls="main-nav" onClick={() => setMenu((m) => (m === "nav" ? null : "nav"))}>
+            <IconMenu />
+          </button>
           <div class="brand">
             <span class="logo" aria-hidden="true" />
             OUTPOST <small>{ROLE === "edge" ? sites[0]?.name ?? "edge" : "central"}</small>
           </div>
-          <nav class="tabs" aria-label="Main">
+          {/* a tap on the current tab navigates nowhere, so the menu closes on any link's click */}
+          <nav class="tabs" id="main-nav" aria-label="Main" onClick={(e) => (e.target as HTMLElement).closest("a") && setMenu(null)}>
             {tabs.map(([href, label]) => (
               <Link key={href} href={href} class={section === href ? "tab active" : "tab"}>
                 {label}
                 {href === "/alarms" && alarms > 0 && <span class="count">{alarms}</span>}
               </Link>
             ))}
+            {ROLE === "central" && (
+              <Link href="/account" class={`tab narrow-only${section === "/account" ? " active" : ""}`}>
+                Account
+              </Link>
+            )}
           </nav>
           <div class="spacer" />
+          {withTree && (
+            <button class="tree-btn" aria-expanded={menu === "tree"} onClick={() => setMenu((m) => (m === "tree" ? null : "tree"))}>
+              Cameras
+            </button>
+          )}
           <SessionClock expiresAt={p.me.expiresAt} />
           <span class="user" title={p.me.roles.join(", ")}>
             {p.me.user}
             <small>{p.me.roles.join(", ")}</small>
           </span>
           {ROLE === "central" && (
-            <Link href="/account" class={section === "/account" ? "tab active" : "tab"} title="Your account: RTSP stream credentials">
+            <Link href="/account" class={section === "/account" ? "tab wide-only active" : "tab wide-only"} title="Your account: RTSP stream credentials">
               Account
             </Link>
           )}
@@ -159,12 +185,14 @@ function Shell(p: { me: Me; onLogout: () => void }) {
             Log out
           </button>
         </header>
+        {menu && <div class="drawer-back" onClick={() => setMenu(null)} />}
         <div class={withTree ? "body with-tree" : "body"}>
           {withTree && <Tree />}
           <main class="main" id="main">
             {page}
           </main>
         </div>
+        {ROLE === "central" && <AlarmPopup />}
         {toast && (
           <div class={`toast toast-${toast.kind}`} role="status">
             {toast.text}
@@ -205,3 +233,4 @@ function App() {
 }
 
 render(<App />, document.getElementById("app")!);
+registerServiceWorker();

@@ -1,7 +1,7 @@
 /**
  * Timeline drawing on a canvas, kept free of Preact so it can be benchmarked alone: ranges
  * coloured by where the video is, gaps, retrievals in flight, evidence locks, a time axis
- * with steps from seconds to days, the selection and the play cursor. Pixel-snapped and
+ * with steps from seconds to days, event and alarm markers, the selection and the play cursor. Pixel-snapped and
  * merged per column, so 30 days of 1-minute segments draw in a few milliseconds.
  */
 import type { Held, Timeline } from "./model.ts";
@@ -41,10 +41,62 @@ function label(t: number, step: number): string {
   return `${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
+/** A moment on the timeline: an event (motion, input, …) or an alarm (in its priority colour). */
+export interface Marker {
+  atMs: number;
+  kind: "event" | "alarm";
+  label: string;
+  color?: string;
+}
+
+export const EVENT_MARKER_COLOR = "#c9d1dc";
+
 export interface DrawExtras {
   cursorMs?: number | null;
   selection?: { startMs: number; endMs: number } | null;
   locks?: { startMs: number; endMs: number }[];
+  markers?: Marker[];
+}
+
+/**
+ * Markers along the top of the bar: events as thin ticks, alarms as triangles above them.
+ * At most one marker of each kind per pixel column (a month of motion events stays cheap).
+ * Returns how many were drawn.
+ */
+export function drawMarkers(ctx: CanvasRenderingContext2D, width: number, view: TimelineView, markers: Marker[], barY: number, barH: number): number {
+  const span = view.toMs - view.fromMs;
+  const used = new Set<string>();
+  let n = 0;
+  // events first, so alarms are drawn on top
+  for (const kind of ["event", "alarm"] as const) {
+    for (const m of markers) {
+      if (m.kind !== kind || m.atMs < view.fromMs || m.atMs > view.toMs) continue;
+      const px = Math.min(width - 1, Math.floor(((m.atMs - view.fromMs) / span) * width));
+      const k = `${kind}${px}`;
+      if (used.has(k)) continue;
+      used.add(k);
+      ctx.fillStyle = m.color ?? (kind === "alarm" ? "#e5484d" : EVENT_MARKER_COLOR);
+      if (kind === "event") ctx.fillRect(px, barY, 1, barH * 0.45);
+      else {
+        ctx.fillRect(px, barY, 2, barH);
+        ctx.beginPath();
+        ctx.moveTo(px - 5, barY - 7);
+        ctx.lineTo(px + 6, barY - 7);
+        ctx.lineTo(px + 0.5, barY);
+        ctx.closePath();
+        ctx.fill();
+      }
+      n++;
+    }
+  }
+  return n;
+}
+
+/** The marker nearest to time t within `tolMs`, if any (for the hover tip). */
+export function markerAt(markers: Marker[], t: number, tolMs: number): Marker | null {
+  let best: Marker | null = null;
+  for (const m of markers) if (Math.abs(m.atMs - t) <= tolMs && (!best || Math.abs(m.atMs - t) < Math.abs(best.atMs - t) || (m.kind === "alarm" && best.kind === "event"))) best = m;
+  return best;
 }
 
 /** Draws into a context already scaled to CSS pixels; returns the number of bars drawn. */
@@ -114,6 +166,7 @@ export function drawTimeline(ctx: CanvasRenderingContext2D, width: number, heigh
   }
   const locks = [...(extra.locks ?? []), ...tl.ranges.filter((r) => r.locked)];
   fillMerged(locks, () => COLORS.lock, barY, 3);
+  if (extra.markers?.length) drawMarkers(ctx, width, view, extra.markers, barY, barH);
   if (extra.selection) {
     const a = x(Math.min(extra.selection.startMs, extra.selection.endMs));
     const b = x(Math.max(extra.selection.startMs, extra.selection.endMs));

@@ -1,8 +1,10 @@
-/** Alarms: live list over SSE, take/close, comments, open the alarm's clip in playback. */
+/** Alarms: live list over SSE (rows in their priority colour), take/close, comments, open the alarm's clip in playback. */
 import { useEffect, useState } from "preact/hooks";
 import { api, get } from "../api.ts";
 import { Badge, Notice, fmtTime, listKeys, navigate, useApp } from "./common.tsx";
 import { subscribeEvents } from "../shared-stream.ts";
+import { SoundToggle, alarmCameraId } from "./alarm-popup.tsx";
+import { priorityColor, priorityLabel } from "./priority.ts";
 
 export interface Alarm {
   id: number;
@@ -58,13 +60,19 @@ export function useAlarmCount(enabled: boolean, user: string): number {
   return open.size;
 }
 
-const tone = (p: number) => (p <= 1 ? "bad" : p <= 2 ? "warn" : "info");
+function Pri(p: { priority: number }) {
+  return (
+    <span class="pri" style={{ background: priorityColor(p.priority) }} title={`priority ${p.priority} (${priorityLabel(p.priority)})`}>
+      P{p.priority}
+    </span>
+  );
+}
 
-export function AlarmsView(_p: { params: URLSearchParams }) {
+export function AlarmsView(p: { params: URLSearchParams }) {
   const { notify, cameras, me } = useApp();
   const [alarms, setAlarms] = useState<Alarm[] | null>(null);
   const [err, setErr] = useState<string | null>(null);
-  const [sel, setSel] = useState<number | null>(null);
+  const [sel, setSel] = useState<number | null>(() => Number(p.params.get("alarm")) || null);
   const [detail, setDetail] = useState<Alarm | null>(null);
   const [comment, setComment] = useState("");
   const [showClosed, setShowClosed] = useState(false);
@@ -95,9 +103,9 @@ export function AlarmsView(_p: { params: URLSearchParams }) {
     }
   };
   const openClip = (a: Alarm) => {
-    if (!a.cameraId) return;
-    const cam = cameras?.find((c) => c.id === a.cameraId || c.id === `${a.siteId}.${a.cameraId}`);
-    navigate(`/playback?camera=${encodeURIComponent(cam?.id ?? a.cameraId)}&t=${encodeURIComponent(a.clip?.from ?? a.eventTime)}`);
+    const cam = alarmCameraId(a, cameras);
+    if (!cam) return;
+    navigate(`/playback?camera=${encodeURIComponent(cam)}&t=${encodeURIComponent(a.clip?.from ?? a.eventTime)}`);
   };
   if (err) return <Notice kind="error">{err}</Notice>;
   const list = (alarms ?? []).filter((a) => showClosed || a.state !== "closed").sort((a, b) => (a.state === "closed" ? 1 : 0) - (b.state === "closed" ? 1 : 0) || a.priority - b.priority || Date.parse(b.createdAt) - Date.parse(a.createdAt));
@@ -107,6 +115,7 @@ export function AlarmsView(_p: { params: URLSearchParams }) {
         <div class="toolbar">
           <h1 class="inline">Alarms</h1>
           <span class="spacer" />
+          <SoundToggle />
           <label class="label">
             <input type="checkbox" checked={showClosed} onChange={(e) => setShowClosed(e.currentTarget.checked)} /> show closed
           </label>
@@ -128,12 +137,13 @@ export function AlarmsView(_p: { params: URLSearchParams }) {
                 data-row
                 data-alarm={a.id}
                 tabIndex={0}
-                class={sel === a.id ? "selected" : a.state === "new" ? "unread" : ""}
+                class={`pri-row${sel === a.id ? " selected" : a.state === "new" ? " unread" : ""}`}
+                style={{ borderLeftColor: priorityColor(a.priority) }}
                 onClick={() => setSel(a.id)}
                 onKeyDown={(e) => e.key === "Enter" && setSel(a.id)}
               >
                 <td>
-                  <Badge tone={tone(a.priority)}>P{a.priority}</Badge>
+                  <Pri priority={a.priority} />
                 </td>
                 <td class="title">{a.title}</td>
                 <td>{[a.siteId, a.cameraId].filter(Boolean).join(" / ") || "—"}</td>
@@ -160,7 +170,7 @@ export function AlarmsView(_p: { params: URLSearchParams }) {
         {detail ? (
           <>
             <h2>
-              <Badge tone={tone(detail.priority)}>P{detail.priority}</Badge> {detail.title}
+              <Pri priority={detail.priority} /> {detail.title}
             </h2>
             <dl class="kv">
               <dt>State</dt>

@@ -1,11 +1,16 @@
-/** Live grid: 1/4/9/16 tiles, drag a camera in, main/sub, reconnect indicator, snapshot, saved views shared across the user's clients. */
+/**
+ * Live grid: 1/4/9/16 tiles, drag a camera in, main/sub, reconnect indicator, snapshot, saved
+ * views shared across the user's clients; double-click (or the tile's button) maximises a tile,
+ * Esc restores; full screen through the Fullscreen API. The grid is remembered per user and the
+ * page opens on the last view (central's copy of a saved view wins: it may have changed elsewhere).
+ */
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { CLIENT_ID, ROLE, api, getOptional } from "../api.ts";
 import { LivePlayer, type LiveInfo, type LiveState } from "../live-player.ts";
 import { CAMERA_MIME, openBus, visibleCameras } from "./tree.tsx";
 import { navigate, useApp } from "./common.tsx";
 import { subscribeEvents } from "../shared-stream.ts";
-import { IconCamera, IconClose, IconRewind } from "./icons.tsx";
+import { IconCamera, IconClose, IconFullscreen, IconMaximise, IconRestore, IconRewind } from "./icons.tsx";
 
 type Tile = { camera: string; stream: "main" | "sub" } | null;
 interface View {
@@ -15,20 +20,25 @@ interface View {
   updatedAt?: string;
 }
 const LAYOUTS = [1, 4, 9, 16] as const;
-const LS_GRID = "outpost.grid";
+const LS_GRID = "outpost.grid"; // + "." + user: each user of a shared browser gets their own last grid
 const LS_VIEWS = "outpost.views"; // the edge has no views API: views stay in this browser
 
-function loadGrid(): View {
-  try {
-    const v = JSON.parse(localStorage.getItem(LS_GRID) ?? "") as View;
-    if (LAYOUTS.includes(v.layout as 1)) return v;
-  } catch {
-    // first visit
+export const gridKey = (user: string | undefined) => `${LS_GRID}.${user ?? ""}`;
+
+function loadGrid(user: string | undefined): View {
+  // the unkeyed entry is what clients before per-user grids wrote
+  for (const key of [gridKey(user), LS_GRID]) {
+    try {
+      const v = JSON.parse(localStorage.getItem(key) ?? "") as View;
+      if (LAYOUTS.includes(v.layout as 1) && Array.isArray(v.tiles)) return v;
+    } catch {
+      // nothing stored under this key
+    }
   }
   return { name: "", layout: 4, tiles: [] };
 }
 
-function TileView(p: { tile: Tile; index: number; name: string; focused: boolean; onFocus: () => void; onDrop: (cam: string) => void; onClear: () => void; onStream: (s: "main" | "sub") => void }) {
+function TileView(p: { tile: Tile; index: number; name: string; focused: boolean; maximised: boolean; onFocus: () => void; onDrop: (cam: string) => void; onClear: () => void; onStream: (s: "main" | "sub") => void; onMaximise: () => void }) {
   const video = useRef<HTMLVideoElement>(null);
   const [state, setState] = useState<{ s: LiveState; detail?: string }>({ s: "connecting" });
   const [over, setOver] = useState(false);
@@ -66,11 +76,17 @@ function TileView(p: { tile: Tile; index: number; name: string; focused: boolean
   };
   return (
     <div
-      class={`tile${p.focused ? " focused" : ""}${over ? " over" : ""}`}
+      class={`tile${p.focused ? " focused" : ""}${over ? " over" : ""}${p.maximised ? " maximised" : ""}`}
       tabIndex={0}
       data-tile={p.index}
+      data-state={p.tile ? state.s : "empty"}
       aria-label={p.tile ? `Tile ${p.index + 1}: ${p.name}, ${state.s}` : `Tile ${p.index + 1}: empty`}
       onFocus={p.onFocus}
+      onClick={p.onFocus}
+      onDblClick={(e) => {
+        // a double-click on the tile's own buttons is two clicks on them, not a maximise
+        if (!(e.target as HTMLElement).closest("button")) p.onMaximise();
+      }}
       onDragOver={(e) => {
         e.preventDefault();
         setOver(true);
@@ -105,6 +121,9 @@ function TileView(p: { tile: Tile; index: number; name: string; focused: boolean
             <button class="icon" onClick={() => navigate(`/playback?camera=${encodeURIComponent(p.tile!.camera)}`)} title="Playback" aria-label="Playback">
               <IconRewind />
             </button>
+            <button class="icon" onClick={p.onMaximise} title={p.maximised ? "Back to the grid (Esc, double-click)" : "Maximise (double-click)"} aria-label={p.maximised ? "Back to the grid" : "Maximise tile"}>
+              {p.maximised ? <IconRestore /> : <IconMaximise />}
+            </button>
             <button class="icon" onClick={p.onClear} title="Remove from tile (Delete)" aria-label="Remove camera from tile">
               <IconClose />
             </button>
@@ -124,15 +143,41 @@ function TileView(p: { tile: Tile; index: number; name: string; focused: boolean
 
 export function LiveView() {
   const { cameras, sites, me, notify } = useApp();
-  const [grid, setGrid] = useState<View>(loadGrid);
+  const [grid, setGrid] = useState<View>(() => loadGrid(me?.user));
   const [focus, setFocus] = useState(0);
+  const [maxed, setMaxed] = useState<number | null>(null);
+  const [full, setFull] = useState(false);
+  const gridEl = useRef<HTMLDivElement>(null);
   const [views, setViews] = useState<View[] | null>(null);
   const [viewsShared, setViewsShared] = useState(ROLE === "central");
   const gridRef = useRef(grid);
+  const synced = useRef(false);
   gridRef.current = grid;
   const names = useMemo(() => new Map(visibleCameras(cameras, sites, me).map((c) => [c.id, c.name])), [cameras, sites, me]);
 
-  useEffect(() => localStorage.setItem(LS_GRID, JSON.stringify(grid)), [grid]);
+  useEffect(() => localStorage.setItem(gridKey(me?.user), JSON.stringify(grid)), [grid, me?.user]);
+  useEffect(() => {
+    if (maxed !== null && maxed >= grid.layout) setMaxed(null);
+  }, [grid.layout, maxed]);
+  // Esc leaves the maximised tile (in full screen the browser's own Esc leaves full screen first)
+  useEffect(() => {
+    const k = (e: KeyboardEvent) => e.key === "Escape" && setMaxed(null);
+    const fs = () => setFull(document.fullscreenElement === gridEl.current && !!gridEl.current);
+    addEventListener("keydown", k);
+    document.addEventListener("fullscreenchange", fs);
+    return () => {
+      removeEventListener("keydown", k);
+      document.removeEventListener("fullscreenchange", fs);
+    };
+  }, []);
+  const toggleFullscreen = async () => {
+    try {
+      if (document.fullscreenElement) await document.exitFullscreen();
+      else await gridEl.current?.requestFullscreen();
+    } catch (e) {
+      notify(`Full screen is not available here: ${(e as Error).message}`, "error");
+    }
+  };
 
   // Saved views: central stores them per user and pushes changes from the user's other clients.
   useEffect(() => {
@@ -146,7 +191,16 @@ export function LiveView() {
         if (!r) {
           setViewsShared(false);
           setViews(JSON.parse(localStorage.getItem(LS_VIEWS) ?? "[]") as View[]);
-        } else setViews(r.views);
+        } else {
+          setViews(r.views);
+          // open on the last view as central has it now (it may have been changed in another client);
+          // only at start: later reloads (stream reconnects) must not undo unsaved edits in this tab
+          if (synced.current) return;
+          synced.current = true;
+          const last = r.views.find((v) => v.name === gridRef.current.name);
+          if (!last && gridRef.current.name) setGrid((g) => ({ ...g, name: "" })); // deleted elsewhere: keep the tiles, unsaved
+          else if (last && JSON.stringify([last.layout, last.tiles]) !== JSON.stringify([gridRef.current.layout, gridRef.current.tiles])) setGrid({ name: last.name, layout: last.layout, tiles: last.tiles });
+        }
       }, () => setViews([]));
     void load();
     // One stream per browser, shared by all tabs (web/shared-stream.ts: the 6-connection limit);
@@ -262,8 +316,18 @@ export function LiveView() {
         </button>
         <span class="spacer" />
         <button onClick={() => setGrid((g) => ({ ...g, tiles: [] }))}>Clear all</button>
+        <button onClick={toggleFullscreen} aria-pressed={full} title="Full screen (Esc leaves)" aria-label="Full screen">
+          <IconFullscreen /> Full screen
+        </button>
       </div>
-      <div class={`grid g${grid.layout}`} role="grid" aria-label={`${grid.layout}-tile live grid`} onKeyDown={(e) => onGridKey(e as unknown as KeyboardEvent)}>
+      <div
+        ref={gridEl}
+        class={`grid g${grid.layout}${maxed !== null ? " has-max" : ""}${full ? " full" : ""}`}
+        role="grid"
+        aria-label={`${grid.layout}-tile live grid`}
+        data-maximised={maxed ?? ""}
+        onKeyDown={(e) => onGridKey(e as unknown as KeyboardEvent)}
+      >
         {Array.from({ length: grid.layout }, (_, i) => {
           const t = grid.tiles[i] ?? null;
           return (
@@ -273,6 +337,8 @@ export function LiveView() {
               tile={t}
               name={t ? names.get(t.camera) ?? t.camera : ""}
               focused={focus === i}
+              maximised={maxed === i}
+              onMaximise={() => setMaxed((m) => (m === i ? null : i))}
               onFocus={() => setFocus(i)}
               onDrop={(cam) => place(i, { camera: cam, stream: t?.stream ?? "main" })}
               onClear={() => place(i, null)}

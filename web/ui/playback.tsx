@@ -5,6 +5,7 @@ import { can, loadTimeline, type TRetrieval, type Timeline } from "../model.ts";
 import { MAX_SPAN, MIN_SPAN, type TimelineView } from "../timeline-draw.ts";
 import { TimelineBar } from "./timeline.tsx";
 import { PreviewStrip } from "./preview-strip.tsx";
+import { useMarkers } from "./markers.ts";
 import { visibleCameras } from "./tree.tsx";
 import { IconNext, IconPause, IconPlay, IconPrev } from "./icons.tsx";
 import { Notice, fmtDuration, fmtTime, navigate, useApp } from "./common.tsx";
@@ -50,6 +51,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
   const [priority, setPriority] = useState("request");
   const [tick, setTick] = useState(0);
   const video = useRef<HTMLVideoElement>(null);
+  const markers = useMarkers(cam, view, tick);
 
   // timeline for the visible window (debounced while zooming/panning), refreshed every 5 s
   useEffect(() => {
@@ -284,7 +286,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
       </div>
       {tlState === "missing" && <Notice kind="missing">The timeline of this camera is not available on this server yet (GET …/timeline answers 404).</Notice>}
       {tlState === "error" && <Notice kind="error">{tlErr}</Notice>}
-      <TimelineBar view={view} onView={(v) => setView(v.toMs - v.fromMs > MAX_SPAN || v.toMs - v.fromMs < MIN_SPAN ? view : v)} data={data} cursorMs={cursor} selection={sel} onSelect={setSel} onSeek={seek} locks={locks} central={ROLE === "central"} />
+      <TimelineBar view={view} onView={(v) => setView(v.toMs - v.fromMs > MAX_SPAN || v.toMs - v.fromMs < MIN_SPAN ? view : v)} data={data} cursorMs={cursor} selection={sel} onSelect={setSel} onSeek={seek} locks={locks} central={ROLE === "central"} markers={markers} />
       {ROLE === "central" && <PreviewStrip cameraId={cam.id} view={view} onView={setView} cursorMs={cursor} selection={sel} />}
       <div class="selection-bar">
         {selection ? (

@@ -1,7 +1,7 @@
-/** Interactive timeline: wheel to zoom (1 min – 30 days), drag to pan, click to play, shift+drag (or the keyboard) to select a range. */
+/** Interactive timeline: wheel to zoom (1 min – 30 days), drag to pan, click to play, shift+drag (or the keyboard) to select a range; event and alarm markers. */
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Timeline } from "../model.ts";
-import { COLORS, HELD_LABEL, describeAt, drawTimeline, zoom, type TimelineView } from "../timeline-draw.ts";
+import { COLORS, EVENT_MARKER_COLOR, HELD_LABEL, describeAt, drawTimeline, markerAt, zoom, type Marker, type TimelineView } from "../timeline-draw.ts";
 import { fmtTime } from "./common.tsx";
 
 export interface TimelineProps {
@@ -14,6 +14,8 @@ export interface TimelineProps {
   onSeek: (t: number) => void;
   locks: { startMs: number; endMs: number }[];
   central: boolean;
+  /** Events and alarms of this camera in view (web/ui/markers.ts). */
+  markers?: Marker[];
 }
 
 export function TimelineBar(p: TimelineProps) {
@@ -37,8 +39,8 @@ export function TimelineBar(p: TimelineProps) {
     c.height = H * dpr;
     const ctx = c.getContext("2d")!;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    drawTimeline(ctx, width, H, p.view, p.data, { cursorMs: p.cursorMs, selection: p.selection, locks: p.locks });
-  }, [width, p.view, p.data, p.cursorMs, p.selection, p.locks]);
+    drawTimeline(ctx, width, H, p.view, p.data, { cursorMs: p.cursorMs, selection: p.selection, locks: p.locks, markers: p.markers });
+  }, [width, p.view, p.data, p.cursorMs, p.selection, p.locks, p.markers]);
 
   const tAt = (clientX: number) => {
     const r = canvas.current!.getBoundingClientRect();
@@ -86,7 +88,7 @@ export function TimelineBar(p: TimelineProps) {
     e.preventDefault();
   };
   return (
-    <div class="timeline" ref={wrap} data-from={Math.round(p.view.fromMs)} data-to={Math.round(p.view.toMs)} data-ranges={p.data.ranges.length} data-first={p.data.ranges[0]?.startMs ?? ""} data-last={p.data.ranges[p.data.ranges.length - 1]?.endMs ?? ""}>
+    <div class="timeline" ref={wrap} data-markers={p.markers?.length ?? 0} data-alarm-markers={p.markers?.filter((m) => m.kind === "alarm").length ?? 0} data-from={Math.round(p.view.fromMs)} data-to={Math.round(p.view.toMs)} data-ranges={p.data.ranges.length} data-first={p.data.ranges[0]?.startMs ?? ""} data-last={p.data.ranges[p.data.ranges.length - 1]?.endMs ?? ""}>
       <canvas
         ref={canvas}
         style={{ width: `${width}px`, height: `${H}px` }}
@@ -107,7 +109,10 @@ export function TimelineBar(p: TimelineProps) {
         <div class="tl-tip" style={{ left: `${Math.max(0, Math.min(hover.x + 12, width - 300))}px` }}>
           <strong>{fmtTime(hover.t)}</strong>
           <br />
-          {describeAt(p.data, hover.t)}
+          {(() => {
+            const m = p.markers && markerAt(p.markers, hover.t, ((p.view.toMs - p.view.fromMs) / width) * 5);
+            return m ? `${m.kind === "alarm" ? "alarm" : "event"}: ${m.label} at ${fmtTime(m.atMs, false)}` : describeAt(p.data, hover.t);
+          })()}
         </div>
       )}
       <div class="legend" aria-label="Legend">
@@ -131,6 +136,16 @@ export function TimelineBar(p: TimelineProps) {
           <i style={{ background: COLORS.lock }} />
           evidence lock
         </span>
+        <span>
+          <i style={{ background: EVENT_MARKER_COLOR, width: "2px" }} />
+          event
+        </span>
+        {p.central && (
+          <span>
+            <i class="legend-alarm" />
+            alarm (priority colour)
+          </span>
+        )}
       </div>
     </div>
   );

@@ -10,6 +10,9 @@ export function openCamera(camera: string, stream: "main" | "sub" = "main"): voi
   openBus.dispatchEvent(new CustomEvent("open", { detail: { camera, stream } }));
 }
 
+/** On a phone (no drag and drop, no double-click) a tap on a camera opens it. */
+const tapToOpen = () => matchMedia("(max-width: 700px), (pointer: coarse)").matches;
+
 /** Cameras this user may see: the server filters sites; cameras are checked against the grants too. */
 export function visibleCameras(cameras: Camera[] | null, sites: Site[], me: ReturnType<typeof useApp>["me"]): Camera[] {
   if (!cameras) return [];
@@ -108,7 +111,7 @@ export function Tree() {
                             e.dataTransfer?.setData("text/plain", c.id);
                           }}
                           onDblClick={() => open(c)}
-                          onClick={() => route.path.startsWith("/playback") && open(c)}
+                          onClick={() => (route.path.startsWith("/playback") || tapToOpen()) && open(c)}
                           onKeyDown={(e) => e.key === "Enter" && open(c)}
                           title={`${c.id} — ${st.label}`}
                         >
