@@ -483,10 +483,14 @@ export class Engine {
       for (const r of rows) {
         const stream = r.stream as StreamKind;
         const p = await this.progress(r.site_id!, r.camera_id!, stream, Number(r.from_ms), Number(r.to_ms));
-        // The edge index must reach the window's end; else (camera stopped, nothing recorded) the
-        // site must have been online, syncing its index, for a while after the window ended.
+        // The edge index must reach the window's end; else (camera stopped, nothing recorded) central
+        // must have committed a health report the edge made well after the window ended. The edge's
+        // messages share one ordered sequence, so every index row the edge wrote before that report
+        // is in the mirror by then — however far central's mirror lags (a wall-clock wait alone
+        // settled windows as "recorded nothing" while their rows were still queued).
         const since = this.onlineSince(r.site_id!, now);
-        const settled = (await this.mirrorEnd(r.site_id!, r.camera_id!, stream)) >= Number(r.to_ms) || (since !== null && now - since > this.settle && now > Number(r.to_ms) + this.settle);
+        const reportedAt = this.d.sites()?.control?.latestHealth.get(r.site_id!)?.atMs ?? 0;
+        const settled = (await this.mirrorEnd(r.site_id!, r.camera_id!, stream)) >= Number(r.to_ms) || (since !== null && now > Number(r.to_ms) + this.settle && reportedAt >= Number(r.to_ms) + this.settle);
         if (p.missing === 0 && settled) {
           const state = p.lost ? "partial" : "done";
           const detail = p.lost ? `${p.lost} segment(s) were overwritten at the edge before they reached central` : p.total === 0 ? "the edge recorded nothing in this window" : null;
