@@ -176,12 +176,32 @@ function userSys(pids: number[]): { user: number; sys: number } {
   return { user, sys };
 }
 
-for (const rate of rates) {
-  const cam: Camsim = await startCamsim({ cameras: 1, pattern: rate.pattern, main: rate.main, discoveryPort: null });
-  const url = withCredentials(cam.cameras[0]!.rtspMain, cam.user, cam.password);
+const alive = (pid: number | undefined) => {
+  try {
+    return !!pid && process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+};
+
+async function camsimFor(rate: Rate): Promise<{ cam: Camsim; url: string }> {
+  const cam = await startCamsim({ cameras: 1, pattern: rate.pattern, main: rate.main, discoveryPort: null });
   if (cam.rtspPid) Bun.spawnSync(["taskset", "-a", "-p", "-c", "0", String(cam.rtspPid)]);
+  return { cam, url: withCredentials(cam.cameras[0]!.rtspMain, cam.user, cam.password) };
+}
+
+for (const rate of rates) {
+  let { cam, url } = await camsimFor(rate);
   for (const n of counts) {
     for (const sut of suts) {
+     for (let attempt = 0; attempt < 2; attempt++) {
+      // camsim's GStreamer child occasionally dies (a segfault in a python worker thread on a
+      // loaded machine): a run without a camera measures nothing, so it is redone on a new one.
+      if (!alive(cam.rtspPid)) {
+        console.error("camsim's RTSP server is gone; starting a new one");
+        await cam.close().catch(() => undefined);
+        ({ cam, url } = await camsimFor(rate));
+      }
       const dir = mkdtempSync(join(tmpdir(), "bench-ingest-"));
       const pids = await sut.start(n, dir, url);
       await Bun.sleep(n * STAGGER_MS + (quick ? 3000 : 5000));
@@ -192,16 +212,27 @@ for (const rate of rates) {
       const us1 = userSys(pids);
       const secs = (performance.now() - t0) / 1000;
       const kbpsPerStream = ((bytesUnder(sut.mediaDir(dir)) - b0) * 8) / 1000 / secs / n;
-      const problem = sut.verify(n, dir);
+      const died = pids.filter((pid) => !alive(pid)).length;
+      const problem = [sut.verify(n, dir), died ? `${died} processes exited during the run` : ""].filter(Boolean).join("; ");
+      const camsimDied = !alive(cam.rtspPid);
       // CPU of the listed processes only (the edge process, each ffmpeg); RSS from the same processes.
       usage.cores = (us1.user - us0.user + us1.sys - us0.sys) / secs;
       const row = { rate: rate.name, sut: sut.name, n, usage, user: (us1.user - us0.user) / secs, sys: (us1.sys - us0.sys) / secs, camsim, kbpsPerStream, problem };
+      if ((camsimDied || problem) && attempt === 0) {
+        console.error(`${rate.name} | ${sut.name} n=${n}: redone (${camsimDied ? "camsim died" : problem})`);
+        for (const p of running.splice(0)) p.kill(2);
+        await Promise.all(pids.map((pid) => Bun.spawn(["tail", `--pid=${pid}`, "-f", "/dev/null"]).exited));
+        rmSync(dir, { recursive: true, force: true });
+        continue;
+      }
       rows.push(row);
       console.error(`${rate.name} | ${sut.name} n=${n}: ${((usage.cores * 100) / n).toFixed(3)} % of a core per stream (user ${((row.user * 100) / n).toFixed(3)}, sys ${((row.sys * 100) / n).toFixed(3)}), ${(usage.rssBytes / 2 ** 20).toFixed(0)} MiB, ${kbpsPerStream.toFixed(0)} kbit/s per stream received ${problem}`);
       for (const p of running.splice(0)) p.kill(2);
       await Promise.all(pids.map((pid) => Bun.spawn(["tail", `--pid=${pid}`, "-f", "/dev/null"]).exited));
       rmSync(dir, { recursive: true, force: true });
       await Bun.sleep(500);
+      break;
+     }
     }
   }
   await cam.close();
