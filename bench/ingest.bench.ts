@@ -9,6 +9,9 @@
  *
  *   bun bench/ingest.bench.ts [--streams 1,4,8,16,50] [--rates low,2M] [--window 20] [--systems edge,ffmpeg[,gst]]
  *   bun bench/ingest.bench.ts --quick      # streams 1,4,16, window 8 s: a manual check, minutes not tens of minutes
+ *   bun bench/ingest.bench.ts --together --before /path/to/older/checkout
+ *       every system at once on the same camera and window (a shared, loaded machine: the load is
+ *       the same for all of them), plus the edge of an older checkout ("before")
  *
  * CPU is utime+stime from /proc/PID/stat of the system under test only (the edge process; every
  * ffmpeg process), never camsim's. Camsim (one encoder on a shared mount; N RTSP sessions read it)
@@ -30,6 +33,8 @@ const { values } = parseArgs({
     systems: { type: "string", default: "edge,ffmpeg" },
     quick: { type: "boolean", default: false },
     durability: { type: "string" },
+    before: { type: "string" },
+    together: { type: "boolean", default: false },
   },
 });
 const quick = values.quick!;
@@ -76,9 +81,9 @@ function bytesUnder(dir: string): number {
   return sum;
 }
 
-function edgeSut(engine: "gstreamer" | "native"): Sut {
+function edgeSut(engine: "gstreamer" | "native", root = join(import.meta.dir, ".."), label = ""): Sut {
   return {
-    name: engine === "native" ? "outpost edge" : "outpost edge (gst engine)",
+    name: (engine === "native" ? "outpost edge" : "outpost edge (gst engine)") + label,
     async start(n, dir, url) {
       const cfg = {
         dataDir: join(dir, "data"),
@@ -88,7 +93,7 @@ function edgeSut(engine: "gstreamer" | "native"): Sut {
         cameras: Array.from({ length: n }, (_, i) => ({ id: `c${i + 1}`, rtsp: { main: url }, streams: ["main"] })),
       };
       writeFileSync(join(dir, "edge.json"), JSON.stringify(cfg));
-      const p = spawnPinned(["bun", join(import.meta.dir, "../cli/outpost.ts"), "edge", "--config", join(dir, "edge.json")]);
+      const p = spawnPinned(["bun", join(root, "cli/outpost.ts"), "edge", "--config", join(dir, "edge.json")]);
       running.push(p);
       return [p.pid];
     },
@@ -145,7 +150,7 @@ const gst: Sut = {
   mediaDir: (dir) => dir,
 };
 
-const suts = [...(systems.has("ffmpeg") ? [ffmpeg] : []), ...(systems.has("gst") ? [gst] : []), ...(systems.has("edge-gst") ? [edgeSut("gstreamer")] : []), ...(systems.has("edge") ? [edgeSut("native")] : [])];
+const suts = [...(systems.has("ffmpeg") ? [ffmpeg] : []), ...(systems.has("gst") ? [gst] : []), ...(systems.has("edge-gst") ? [edgeSut("gstreamer")] : []), ...(systems.has("edge") ? [edgeSut("native")] : []), ...(values.before ? [edgeSut("native", values.before, " (before)")] : [])];
 
 interface Row {
   rate: string;
@@ -190,8 +195,47 @@ async function camsimFor(rate: Rate): Promise<{ cam: Camsim; url: string }> {
   return { cam, url: withCredentials(cam.cameras[0]!.rtspMain, cam.user, cam.password) };
 }
 
+/** All systems at once, one window: what a loaded, shared machine can still compare fairly. */
+async function together(rate: Rate, n: number, cam: Camsim, url: string): Promise<void> {
+  const dirs = suts.map(() => mkdtempSync(join(tmpdir(), "bench-ingest-")));
+  const pids: number[][] = [];
+  for (let i = 0; i < suts.length; i++) pids.push(await suts[i]!.start(n, dirs[i]!, url));
+  await Bun.sleep(n * STAGGER_MS + (quick ? 3000 : 5000));
+  const b0 = suts.map((x, i) => bytesUnder(x.mediaDir(dirs[i]!)));
+  const us0 = pids.map(userSys);
+  const t0 = performance.now();
+  const [camsim, ...usages] = await Promise.all([cam.rtspPid ? measure([cam.rtspPid], windowMs) : Promise.resolve({ cores: 0, rssBytes: 0, processes: 0 }), ...pids.map((p) => measure(p, windowMs))]);
+  const secs = (performance.now() - t0) / 1000;
+  const us1 = pids.map(userSys);
+  suts.forEach((sut, i) => {
+    const usage = usages[i]!;
+    const user = (us1[i]!.user - us0[i]!.user) / secs;
+    const sys = (us1[i]!.sys - us0[i]!.sys) / secs;
+    usage.cores = user + sys;
+    const died = pids[i]!.filter((pid) => !alive(pid)).length;
+    const problem = [sut.verify(n, dirs[i]!), died ? `${died} processes exited during the run` : "", alive(cam.rtspPid) ? "" : "camsim died"].filter(Boolean).join("; ");
+    const kbpsPerStream = ((bytesUnder(sut.mediaDir(dirs[i]!)) - b0[i]!) * 8) / 1000 / secs / n;
+    rows.push({ rate: rate.name, sut: sut.name, n, usage, user, sys, camsim, kbpsPerStream, problem });
+    console.error(`${rate.name} | ${sut.name} n=${n} (together): ${((usage.cores * 100) / n).toFixed(3)} % per stream, ${(usage.rssBytes / 2 ** 20).toFixed(0)} MiB, ${kbpsPerStream.toFixed(0)} kbit/s ${problem}`);
+  });
+  for (const p of running.splice(0)) p.kill(2);
+  await Promise.all(pids.flat().map((pid) => Bun.spawn(["tail", `--pid=${pid}`, "-f", "/dev/null"]).exited));
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
+
 for (const rate of rates) {
   let { cam, url } = await camsimFor(rate);
+  if (values.together) {
+    for (const n of counts) {
+      if (!alive(cam.rtspPid)) {
+        await cam.close().catch(() => undefined);
+        ({ cam, url } = await camsimFor(rate));
+      }
+      await together(rate, n, cam, url);
+    }
+    await cam.close();
+    continue;
+  }
   for (const n of counts) {
     for (const sut of suts) {
      for (let attempt = 0; attempt < 2; attempt++) {
@@ -241,17 +285,21 @@ for (const rate of rates) {
 const pct = (x: number) => `${(x * 100).toFixed(3)} %`;
 const lines = [
   `Machine: ${machine()}; load average at the end ${loadavg().map((l: number) => l.toFixed(1)).join(" ")}`,
-  `Window ${windowMs / 1000} s per run; camsim pinned to core 0, system under test to core 1.`,
+  `Window ${windowMs / 1000} s per run${values.together ? ", all systems at once in the same window" : ""}; camsim pinned to core 0, system under test to core 1.`,
   "",
-  "| bitrate | streams | system | received per stream | CPU per stream (% of a core) | user | sys | RSS total | RSS per stream | camsim CPU | CPU vs ffmpeg | RSS vs ffmpeg | problems |",
-  "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+  "CPU per Mbit/s = the system's CPU ÷ the bitrate it actually wrote (fair when a starved system receives less).",
+  "",
+  "| bitrate | streams | system | received per stream | CPU per stream (% of a core) | user | sys | CPU per Mbit/s | RSS total | RSS per stream | camsim CPU | CPU vs ffmpeg | CPU/Mbit vs ffmpeg | RSS vs ffmpeg | problems |",
+  "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
 ];
 for (const r of rows) {
   const base = rows.find((x) => x.n === r.n && x.rate === r.rate && x.sut === ffmpeg.name);
   const cpuRatio = base ? `${(r.usage.cores / base.usage.cores).toFixed(2)}×` : "-";
   const rssRatio = base ? `${(r.usage.rssBytes / base.usage.rssBytes).toFixed(2)}×` : "-";
+  const perMbit = (x: Row) => (x.kbpsPerStream > 0 ? (x.usage.cores * 100) / ((x.kbpsPerStream * x.n) / 1000) : NaN);
+  const mbitRatio = base ? `${(perMbit(r) / perMbit(base)).toFixed(2)}×` : "-";
   lines.push(
-    `| ${r.rate} | ${r.n} | ${r.sut} | ${r.kbpsPerStream.toFixed(0)} kbit/s | ${pct(r.usage.cores / r.n)} | ${pct(r.user / r.n)} | ${pct(r.sys / r.n)} | ${(r.usage.rssBytes / 2 ** 20).toFixed(0)} MiB | ${(r.usage.rssBytes / r.n / 2 ** 20).toFixed(1)} MiB | ${(r.camsim.cores * 100).toFixed(1)} % | ${cpuRatio} | ${rssRatio} | ${r.problem || "-"} |`,
+    `| ${r.rate} | ${r.n} | ${r.sut} | ${r.kbpsPerStream.toFixed(0)} kbit/s | ${pct(r.usage.cores / r.n)} | ${pct(r.user / r.n)} | ${pct(r.sys / r.n)} | ${perMbit(r).toFixed(3)} % | ${(r.usage.rssBytes / 2 ** 20).toFixed(0)} MiB | ${(r.usage.rssBytes / r.n / 2 ** 20).toFixed(1)} MiB | ${(r.camsim.cores * 100).toFixed(1)} % | ${cpuRatio} | ${mbitRatio} | ${rssRatio} | ${r.problem || "-"} |`,
   );
 }
 console.log(lines.join("\n"));
