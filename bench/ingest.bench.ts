@@ -195,12 +195,23 @@ async function camsimFor(rate: Rate): Promise<{ cam: Camsim; url: string }> {
   return { cam, url: withCredentials(cam.cameras[0]!.rtspMain, cam.user, cam.password) };
 }
 
+/**
+ * Until every stream of every system wrote media (a loaded machine can take 20 s to start an
+ * edge: the window must not open before), at most 90 s, then a few seconds more.
+ */
+async function warmUp(n: number, checks: (() => string)[]): Promise<void> {
+  const end = Date.now() + 90_000;
+  await Bun.sleep(n * STAGGER_MS);
+  while (Date.now() < end && checks.some((c) => c() !== "")) await Bun.sleep(500);
+  await Bun.sleep(quick ? 3000 : 5000);
+}
+
 /** All systems at once, one window: what a loaded, shared machine can still compare fairly. */
 async function together(rate: Rate, n: number, cam: Camsim, url: string): Promise<void> {
   const dirs = suts.map(() => mkdtempSync(join(tmpdir(), "bench-ingest-")));
   const pids: number[][] = [];
   for (let i = 0; i < suts.length; i++) pids.push(await suts[i]!.start(n, dirs[i]!, url));
-  await Bun.sleep(n * STAGGER_MS + (quick ? 3000 : 5000));
+  await warmUp(n, suts.map((sut, i) => () => sut.verify(n, dirs[i]!)));
   const b0 = suts.map((x, i) => bytesUnder(x.mediaDir(dirs[i]!)));
   const us0 = pids.map(userSys);
   const t0 = performance.now();
@@ -248,7 +259,7 @@ for (const rate of rates) {
       }
       const dir = mkdtempSync(join(tmpdir(), "bench-ingest-"));
       const pids = await sut.start(n, dir, url);
-      await Bun.sleep(n * STAGGER_MS + (quick ? 3000 : 5000));
+      await warmUp(n, [() => sut.verify(n, dir)]);
       const b0 = bytesUnder(sut.mediaDir(dir));
       const t0 = performance.now();
       const us0 = userSys(pids);
