@@ -23,6 +23,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startCamsim, withCredentials, type Camsim } from "../camsim/index.ts";
+import { scanFile } from "../lib/mp4/index.ts";
 import { machine, measure, type Usage } from "./lib/proc.ts";
 
 const { values } = parseArgs({
@@ -164,6 +165,42 @@ interface Row {
   problem: string;
 }
 const rows: Row[] = [];
+/** Bytes on disk ÷ video payload of the edge's store, at the largest stream count of the last bitrate. */
+let overhead: { rate: string; n: number; fileBytes: number; payloadBytes: number; indexBytes: number; segments: number } | undefined;
+
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...filesUnder(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+async function diskOverhead(dataDir: string) {
+  let fileBytes = 0;
+  let payloadBytes = 0;
+  let indexBytes = 0;
+  let segments = 0;
+  for (const f of filesUnder(dataDir)) {
+    const size = statSync(f).size;
+    if (f.endsWith(".mp4") && f.includes("/media/")) {
+      const scan = await scanFile(f);
+      segments++;
+      fileBytes += size;
+      const buf = new Uint8Array(await Bun.file(f).arrayBuffer());
+      const dv = new DataView(buf.buffer);
+      for (const fr of scan.fragments) {
+        // mdat payload = fragment size − moof size − mdat header
+        const moofSize = dv.getUint32(fr.offset);
+        payloadBytes += fr.size - moofSize - 8;
+      }
+    } else if (f.includes("index.duckdb")) indexBytes += size;
+  }
+  return { fileBytes, payloadBytes, indexBytes, segments };
+}
+
 
 /** utime and stime (seconds) of one process, from /proc/PID/stat. */
 const CLK_TCK = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim()) || 100;
@@ -284,6 +321,7 @@ for (const rate of rates) {
       console.error(`${rate.name} | ${sut.name} n=${n}: ${((usage.cores * 100) / n).toFixed(3)} % of a core per stream (user ${((row.user * 100) / n).toFixed(3)}, sys ${((row.sys * 100) / n).toFixed(3)}), ${(usage.rssBytes / 2 ** 20).toFixed(0)} MiB, ${kbpsPerStream.toFixed(0)} kbit/s per stream received ${problem}`);
       for (const p of running.splice(0)) p.kill(2);
       await Promise.all(pids.map((pid) => Bun.spawn(["tail", `--pid=${pid}`, "-f", "/dev/null"]).exited));
+      if (sut.name === "outpost edge" && n === counts[counts.length - 1]) overhead = { rate: rate.name, n, ...(await diskOverhead(join(dir, "data"))) };
       rmSync(dir, { recursive: true, force: true });
       await Bun.sleep(500);
       break;
@@ -311,6 +349,13 @@ for (const r of rows) {
   const mbitRatio = base ? `${(perMbit(r) / perMbit(base)).toFixed(2)}×` : "-";
   lines.push(
     `| ${r.rate} | ${r.n} | ${r.sut} | ${r.kbpsPerStream.toFixed(0)} kbit/s | ${pct(r.usage.cores / r.n)} | ${pct(r.user / r.n)} | ${pct(r.sys / r.n)} | ${perMbit(r).toFixed(3)} % | ${(r.usage.rssBytes / 2 ** 20).toFixed(0)} MiB | ${(r.usage.rssBytes / r.n / 2 ** 20).toFixed(1)} MiB | ${(r.camsim.cores * 100).toFixed(1)} % | ${cpuRatio} | ${mbitRatio} | ${rssRatio} | ${r.problem || "-"} |`,
+  );
+}
+if (overhead) {
+  const ratio = (overhead.fileBytes + overhead.indexBytes) / overhead.payloadBytes;
+  lines.push(
+    "",
+    `Outpost store at ${overhead.n} streams, ${overhead.rate}: ${overhead.segments} segment files, ${(overhead.fileBytes / 2 ** 20).toFixed(1)} MiB files + ${(overhead.indexBytes / 2 ** 10).toFixed(0)} KiB index for ${(overhead.payloadBytes / 2 ** 20).toFixed(1)} MiB video payload: ratio ${ratio.toFixed(4)} (files alone ${(overhead.fileBytes / overhead.payloadBytes).toFixed(4)}).`,
   );
 }
 console.log(lines.join("\n"));
