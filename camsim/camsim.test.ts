@@ -186,6 +186,29 @@ describe("RTSP", () => {
   });
 });
 
+describe("bitrate", () => {
+  // What benchmarks count on: a stream claiming K kbit/s carries about K kbit/s. Noise ("snow")
+  // cannot be compressed, so the encoder spends its whole budget; the default ball would not.
+  test("a snow picture delivers the bitrate it claims (bytes received over RTSP)", async () => {
+    const kbps = 600;
+    const busy = await startCamsim({ cameras: 1, pattern: "snow", main: { width: 640, height: 360, fps: 10, bitrateKbps: kbps }, discoveryPort: null, log: new Logger({ component: "camsim", sink }) });
+    try {
+      const r = reader(withCredentials(busy.cameras[0]!.rtspMain, busy.user, busy.password));
+      expect(await waitFor(() => r.bytes > 0, 20_000)).toBe(true);
+      await Bun.sleep(1000); // past the first GOP
+      const b0 = r.bytes;
+      const t0 = performance.now();
+      await Bun.sleep(4000);
+      const got = ((r.bytes - b0) * 8) / (performance.now() - t0);
+      r.proc.kill();
+      expect(got).toBeGreaterThan(kbps * 0.8);
+      expect(got).toBeLessThan(kbps * 1.3);
+    } finally {
+      await busy.close();
+    }
+  });
+});
+
 describe("ONVIF", () => {
   test("the onvif client connects and reads device, profiles, stream and snapshot URIs", async () => {
     const c = sim.cameras[0]!;

@@ -67,7 +67,12 @@ export interface CamsimOptions {
   bframes?: number;
   /** First RTP timestamp of every stream (32-bit), e.g. near 2^32 to wrap soon; default random. */
   rtpTimestampOffset?: number;
-  /** videotestsrc pattern; default "ball" (cheap, with motion). */
+  /**
+   * videotestsrc pattern; default "ball" (cheap, with motion). A stream's bitrateKbps is the
+   * encoder's ceiling: a picture this simple needs ~300 kbit/s at 640x360 whatever the setting.
+   * "snow" (noise in every frame) cannot be compressed and sends the bitrate it claims: use it
+   * where the bitrate matters (recording cost per byte, link budgets).
+   */
   pattern?: string;
   /** If set, each camera toggles motion every this many ms. */
   motionEveryMs?: number;

@@ -24,7 +24,7 @@ const HELP: [string[], string[]][] = [
   [["central", "audit", "verify"], ["--config"]],
   [["edge"], ["--config", "--mqtt-url"]],
   [["edge", "enroll"], ["--central", "--token", "--data"]],
-  [["camsim"], ["--cameras", "--port", "--onvif-port", "--control-port", "--discovery-port", "--user", "--password", "--main", "--sub", "--main-kbps", "--sub-kbps", "--audio", "--audio-codec", "--codec", "--bframes", "--rtp-timestamp-offset", "--motion-every", "--json"]],
+  [["camsim"], ["--cameras", "--port", "--onvif-port", "--control-port", "--discovery-port", "--user", "--password", "--main", "--sub", "--main-kbps", "--sub-kbps", "--pattern", "--audio", "--audio-codec", "--codec", "--bframes", "--rtp-timestamp-offset", "--motion-every", "--json"]],
   [["check"], ["--data", "--rebuild", "--json"]],
   [["demo"], ["--data", "--cameras", "--edges", "--port"]],
   [["verify"], ["--ca", "--json"]],

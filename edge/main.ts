@@ -275,9 +275,12 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     : undefined;
   const live = new EdgeLive({ clock, log, share: config.federation.share, hasStream: (id, kind) => !!runtimes.find((r) => r.cfg.id === id)?.ingests.has(kind) });
   let stopping = false;
-  let staggerChain = Promise.resolve();
+  /** One start queue per RTSP server (host:port): its streams start staggerMs apart; different servers start at once. */
+  const staggerChains = new Map<string, Promise<void>>();
   const ing = config.ingest;
-  // Streams start one after another, staggerMs apart, in config order (also for late ONVIF resolves).
+  // Streams of one RTSP server start one after another, staggerMs apart, in config order (also for
+  // late ONVIF resolves): cameras dislike simultaneous joins. Streams of different cameras do not
+  // queue behind each other — with 16 cameras the last one would start 4.5 s late after every restart.
   const startStream = (rt: CameraRuntime, cam: Camera, kind: StreamKind): Promise<void> => {
     const run = async () => {
       if (stopping) return;
@@ -301,8 +304,9 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       ingest.start();
       await Bun.sleep(ing.staggerMs);
     };
-    const p = staggerChain.then(run);
-    staggerChain = p.catch(() => undefined);
+    const server = rtspServerOf(cam.streams[kind]!.url);
+    const p = (staggerChains.get(server) ?? Promise.resolve()).then(run);
+    staggerChains.set(server, p.catch(() => undefined));
     return p;
   };
 
@@ -714,4 +718,14 @@ export async function runEdge(argv: string[]): Promise<number> {
   console.error(`outpost edge: ${sig}, stopping`);
   await edge.stop();
   return 0;
+}
+
+/** host:port of an RTSP URL (the stagger queue key); the URL itself when it does not parse. */
+function rtspServerOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || "554"}`;
+  } catch {
+    return url;
+  }
 }

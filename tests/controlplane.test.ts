@@ -289,3 +289,35 @@ describe("control plane", () => {
     expect(all.body.cameras.some((c) => c.id.includes("secret"))).toBe(false);
   });
 });
+
+test("index sync follows the store's commits, not a poll: with the poll timer off, a segment and a gap reach central", async () => {
+  // A second edge whose safety-net timer never fires within the test: only MediaStore.observeIndex can start the sync.
+  const dir = path.join(root, "edge-nopoll");
+  const id2 = await enrollEdge(tc.central, "bus nopoll", dir);
+  const store2 = await MediaStore.open({ root: path.join(dir, "store"), segmentDurationMs: 1000, minFreeBytes: 0, log: quiet() });
+  const up2 = await startUplink({
+    dataDir: dir,
+    identity: id2,
+    store: store2,
+    cameras: () => [cams[0]!],
+    share: ["cam1"],
+    log: quiet("edge"),
+    intervals: { syncMs: 3_600_000, digestMs: 3_600_000, treeMs: 200, healthMs: 500, ackTimeoutMs: 2000 },
+  });
+  try {
+    await until("second uplink connected", () => up2.status().connected);
+    const base = Date.now() - 30_000;
+    await record(store2, media, "cam1", 0, 6, base);
+    await store2.writer("cam1", "main").end("camera-offline", "test");
+    await record(store2, media, "cam1", 6, 6, base + 8_000);
+    await store2.writer("cam1", "main").settled();
+    const tl = await until("timeline of the no-poll edge at central", async () => {
+      const r = await tc.api<{ ranges: unknown[]; gaps: { reason: string }[] }>("GET", `/api/v1/cameras/${id2.siteId}.cam1/timeline?from=${new Date(base - 1000).toISOString()}&to=${new Date().toISOString()}`);
+      return r.status === 200 && r.body.ranges.length >= 2 && r.body.gaps.some((g) => g.reason === "camera-offline") ? r.body : undefined;
+    }, 15_000);
+    expect(tl.ranges.length).toBeGreaterThanOrEqual(2);
+  } finally {
+    await up2.stop();
+    await store2.close();
+  }
+});

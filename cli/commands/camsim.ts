@@ -22,6 +22,8 @@ options:
   --sub WxH[@FPS]       sub stream (default ${DEFAULT_SUB.width}x${DEFAULT_SUB.height}@${DEFAULT_SUB.fps})
   --main-kbps K         main bitrate (default ${DEFAULT_MAIN.bitrateKbps})
   --sub-kbps K          sub bitrate (default ${DEFAULT_SUB.bitrateKbps})
+  --pattern P           picture: ball (default; simple, sends well below its bitrate) or snow (noise:
+                        hard to compress, sends the bitrate it claims); any videotestsrc pattern name
   --audio               add an audio track (AAC unless --audio-codec says otherwise)
   --audio-codec C       aac (RFC 3640), latm (MP4A-LATM), pcmu or pcma (G.711); implies --audio
   --codec C             h264 (default), h265 or mjpeg
@@ -65,6 +67,7 @@ const command: Command = {
         sub: { type: "string" },
         "main-kbps": { type: "string" },
         "sub-kbps": { type: "string" },
+        pattern: { type: "string" },
         audio: { type: "boolean" },
         "audio-codec": { type: "string" },
         codec: { type: "string" },
@@ -95,6 +98,7 @@ const command: Command = {
         password: values.password,
         main,
         sub,
+        ...(values.pattern !== undefined ? { pattern: values.pattern } : {}),
         audio: (values.audio ?? false) || values["audio-codec"] !== undefined,
         ...(values["audio-codec"] !== undefined ? { audioCodec: values["audio-codec"] as AudioCodec } : {}),
         ...(values.codec !== undefined ? { codec: values.codec as VideoCodec } : {}),

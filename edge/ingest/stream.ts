@@ -100,7 +100,11 @@ interface SessionEnd {
 }
 
 const STATS_WINDOW_MS = 5000;
-const WATCHDOG_MS = 200;
+/**
+ * Stall watchdog period: a fifth of the stall timeout (a stall is seen within stallMs + 20 %),
+ * at most 1 s — not a fixed 200 ms wake-up per stream, which at 16 streams is 80 timer runs a second.
+ */
+const watchdogMs = (stallMs: number, connectMs: number) => Math.max(50, Math.min(1000, Math.min(stallMs, connectMs) / 5));
 
 export class StreamIngest {
   readonly cameraId: string;
@@ -352,7 +356,7 @@ export class StreamIngest {
         this.killReason ??= { reason: "stall", detail: `no media for ${this.stallMs} ms` };
         session.kill();
       }
-    }, WATCHDOG_MS);
+    }, watchdogMs(this.stallMs, this.connectMs));
     let own: { reason: GapReason; detail: string };
     try {
       own = await session.done;

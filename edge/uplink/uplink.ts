@@ -66,7 +66,12 @@ export interface UplinkDeps {
   softwareVersion?: string;
   clock?: Clock;
   log?: Logger;
-  intervals?: { syncMs?: number; digestMs?: number; healthMs?: number; treeMs?: number; ackTimeoutMs?: number; helloTimeoutMs?: number };
+  /**
+   * syncMs: index sync safety-net period (the sync runs on every index change, see
+   * MediaStore.observeIndex, batched over syncDebounceMs; the timer only catches what no change
+   * announced).
+   */
+  intervals?: { syncMs?: number; syncDebounceMs?: number; digestMs?: number; healthMs?: number; treeMs?: number; ackTimeoutMs?: number; helloTimeoutMs?: number };
   outboxMaxBytes?: number;
   /** Unacknowledged messages on the wire at once. */
   window?: number;
@@ -120,7 +125,7 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
   const clock = deps.clock ?? systemClock;
   const log = deps.log ?? createLogger("edge.uplink");
   const dir = join(deps.dataDir, "uplink");
-  const iv = { syncMs: 2000, digestMs: 300_000, healthMs: 30_000, treeMs: 1000, ackTimeoutMs: 10_000, helloTimeoutMs: 2000, ...deps.intervals };
+  const iv = { syncMs: 60_000, syncDebounceMs: 200, digestMs: 300_000, healthMs: 30_000, treeMs: 1000, ackTimeoutMs: 10_000, helloTimeoutMs: 2000, ...deps.intervals };
   const share = new Set(deps.share ?? []);
   const shared = (id: string) => share.has("*") || share.has(id);
   const siteId = deps.identity.siteId;
@@ -313,7 +318,19 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
     if (healthTimer) clearInterval(healthTimer);
     healthTimer = setInterval(safe("health report", sendHealth), healthMs);
   }
-  timers.push(setInterval(safe("index sync", () => sync.tick()), iv.syncMs));
+  const runSync = safe("index sync", () => sync.tick());
+  timers.push(setInterval(runSync, iv.syncMs));
+  // Index sync on change (a commit, a closed gap, a lock), not by polling the index every 2 s:
+  // commits of several streams within syncDebounceMs go out in one pass.
+  let syncSoon: ReturnType<typeof setTimeout> | undefined;
+  const syncOnChange = () => {
+    syncSoon ??= setTimeout(() => {
+      syncSoon = undefined;
+      if (!stopped) runSync();
+    }, iv.syncDebounceMs);
+  };
+  const unobserve = deps.store.observeIndex(syncOnChange);
+  syncOnChange(); // what changed before the uplink started (recovery's crash gaps, an offline spell)
   timers.push(setInterval(safe("index digest", () => sync.digest()), iv.digestMs));
   timers.push(setInterval(safe("device tree", treeTick), iv.treeMs));
   // Messages out and no ack since before an outage: the connection is stuck behind TCP's
@@ -402,6 +419,8 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
       if (stopped) return;
       stopped = true;
       unreach?.();
+      unobserve();
+      if (syncSoon) clearTimeout(syncSoon);
       for (const t of timers) clearInterval(t);
       if (healthTimer) clearInterval(healthTimer);
       if (helloTimer) clearTimeout(helloTimer);

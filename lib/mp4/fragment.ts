@@ -116,22 +116,32 @@ export function parseFragment(buf: Uint8Array, init: InitInfo): FragmentInfo {
  * (relative to the moof, as mp4mux writes them) are adjusted for the growth.
  */
 export function retimeFragment(buf: Uint8Array, init: InitInfo, newStartMs: (trackId: number, oldStartMs: number) => number): Uint8Array {
+  return concat(retimeFragmentParts(buf, init, newStartMs));
+}
+
+/**
+ * retimeFragment without the copy: the new moof boxes, each followed by a view of the original
+ * bytes after it (its mdat), in file order. For a recorder's hot path: the media bytes are
+ * written as they came (writev), only the small moofs are new.
+ */
+export function retimeFragmentParts(buf: Uint8Array, init: InitInfo, newStartMs: (trackId: number, oldStartMs: number) => number): Uint8Array[] {
   // A unit may hold several moof+mdat pairs (mp4mux writes one moof per track): retime each.
-  const all = [...boxes(buf)];
-  const moofs = all.filter((b) => b.type === "moof");
+  const moofs: Box[] = [];
+  for (const b of boxes(buf)) if (b.type === "moof") moofs.push(b);
   if (moofs.length > 1) {
     const parts: Uint8Array[] = [];
     for (let i = 0; i < moofs.length; i++) {
       const from = moofs[i]!.start;
       const to = i + 1 < moofs.length ? moofs[i + 1]!.start : buf.length;
-      parts.push(retimeOne(buf.subarray(from, to), init, newStartMs));
+      parts.push(...retimeOne(buf.subarray(from, to), init, newStartMs));
     }
-    return concat(parts);
+    return parts;
   }
   return retimeOne(buf, init, newStartMs);
 }
 
-function retimeOne(buf: Uint8Array, init: InitInfo, newStartMs: (trackId: number, oldStartMs: number) => number): Uint8Array {
+/** [new moof, view of the rest of `buf`]. */
+function retimeOne(buf: Uint8Array, init: InitInfo, newStartMs: (trackId: number, oldStartMs: number) => number): Uint8Array[] {
   const moof = boxes(buf).next().value as Box | undefined;
   if (!moof || moof.type !== "moof") throw new Mp4Error("fragment does not start with moof");
   const dv = view(buf);
@@ -179,7 +189,7 @@ function retimeOne(buf: Uint8Array, init: InitInfo, newStartMs: (trackId: number
   }
   const newMoofSize = 8 + bodyLen;
   const rest = buf.subarray(moof.start + moof.size);
-  const out = new Uint8Array(newMoofSize + rest.length);
+  const out = new Uint8Array(newMoofSize);
   const ov = view(out);
   ov.setUint32(0, newMoofSize);
   out.set([0x6d, 0x6f, 0x6f, 0x66], 4);
@@ -188,7 +198,6 @@ function retimeOne(buf: Uint8Array, init: InitInfo, newStartMs: (trackId: number
     out.set(p, o);
     o += p.length;
   }
-  out.set(rest, o);
   const grow = newMoofSize - moof.size;
   if (grow !== 0) {
     for (const t of truns) {
@@ -196,5 +205,5 @@ function retimeOne(buf: Uint8Array, init: InitInfo, newStartMs: (trackId: number
       if (flags & 0x1) ov.setInt32(t + 16, ov.getInt32(t + 16) + grow);
     }
   }
-  return out;
+  return [out, rest];
 }

@@ -68,6 +68,7 @@ export class MediaStore {
   private readonly tick: ReturnType<typeof setInterval>;
   private readonly host: WriterHost & { commitRowOnly(seg: SegmentRecord): Promise<void> };
   private commitObservers: ((seg: SegmentRecord) => unknown)[] = [];
+  private indexObservers: (() => void)[] = [];
 
   private constructor(
     opts: StoreOptions,
@@ -126,6 +127,7 @@ export class MediaStore {
           this.unindexed.push(seg);
         }
         this.lastEnd.set(streamKey(seg.cameraId, seg.stream), seg.endMs);
+        this.indexChanged();
         for (const o of this.commitObservers) {
           try {
             await o(seg);
@@ -156,6 +158,7 @@ export class MediaStore {
         } catch (e) {
           this.log.error("gap not written to the index (it is in the journal)", { err: e as Error });
         }
+        if (g.endMs !== null) this.indexChanged();
       },
     };
     // One durability round for all streams (group commit), not one fsync per fragment.
@@ -209,6 +212,29 @@ export class MediaStore {
     return () => {
       this.commitObservers = this.commitObservers.filter((o) => o !== fn);
     };
+  }
+
+  /**
+   * `fn` runs (synchronously, must not throw or wait) whenever what an index sync would send
+   * changed: a segment committed, a gap closed or added, an evidence lock created or deleted.
+   * Lets a follower (edge/uplink's index sync) act on change instead of polling the index.
+   * Returns the function that removes the observer.
+   */
+  observeIndex(fn: () => void): () => void {
+    this.indexObservers.push(fn);
+    return () => {
+      this.indexObservers = this.indexObservers.filter((o) => o !== fn);
+    };
+  }
+
+  private indexChanged(): void {
+    for (const o of this.indexObservers) {
+      try {
+        o();
+      } catch (e) {
+        this.log.error("index observer failed", { err: e as Error });
+      }
+    }
   }
 
   writer(cameraId: string, stream: StreamKind): SegmentWriter {
@@ -439,6 +465,7 @@ export class MediaStore {
     const j: JournalGap = { ...g };
     await this.withRoom(() => appendGap(this.root, j));
     await this.db.putGap(j);
+    this.indexChanged();
   }
 
   async createLock(l: Omit<EvidenceLock, "id" | "createdAtMs"> & { id?: string }): Promise<EvidenceLock> {
@@ -458,6 +485,7 @@ export class MediaStore {
     await this.withRoom(() => writeLock(this.root, lock));
     await this.db.putLock(lock);
     this.locksById.set(lock.id, lock);
+    this.indexChanged();
     this.log.info("evidence lock created", { lock: lock.id, camera: lock.cameraId });
     return lock;
   }
@@ -467,6 +495,7 @@ export class MediaStore {
     const existed = await removeLock(this.root, id);
     await this.db.deleteLock(id);
     this.locksById.delete(id);
+    this.indexChanged();
     if (existed) this.log.info("evidence lock deleted", { lock: id });
     return existed;
   }

@@ -13,7 +13,7 @@ import type { FragmentInfo, GapReason, InitInfo, SegmentRecord, StreamKind } fro
 import type { JournalGap } from "./journal.ts";
 import { mkdirDurable, segmentId, segmentRelPath } from "./layout.ts";
 import { isNoSpace } from "./errors.ts";
-import { retimeFragment } from "../mp4/index.ts";
+import { retimeFragmentParts } from "../mp4/index.ts";
 
 export interface SegmentWriter {
   init(bytes: Uint8Array, info: InitInfo): void;
@@ -435,8 +435,8 @@ export class StreamWriter implements SegmentWriter {
     const init = this.initBytes!;
     const initInfo = this.initInfo!;
     const rebaseMs = fileMediaStart(info, initInfo);
-    bytes = rebase(bytes, initInfo, rebaseMs);
-    const need = init.length + bytes.length;
+    const parts = [init, ...rebase(bytes, initInfo, rebaseMs)];
+    const need = byteLength(parts);
     if (await this.host.lowOnSpace()) await this.host.makeRoom(need);
     if (this.firstOpen) {
       this.firstOpen = false;
@@ -470,10 +470,7 @@ export class StreamWriter implements SegmentWriter {
         throw e;
       }
       try {
-        const data = new Uint8Array(need);
-        data.set(init, 0);
-        data.set(bytes, init.length);
-        await writeAll(fh, data, 0);
+        await writeAll(fh, parts, 0);
         break;
       } catch (e) {
         this.host.release(need);
@@ -486,8 +483,7 @@ export class StreamWriter implements SegmentWriter {
       }
     }
     const hasher = new Bun.CryptoHasher("sha256");
-    hasher.update(init);
-    hasher.update(bytes);
+    for (const p of parts) hasher.update(p);
     const rec: SegmentRecord = {
       id: segmentId(this.cameraId, this.stream, start),
       cameraId: this.cameraId,
@@ -536,28 +532,29 @@ export class StreamWriter implements SegmentWriter {
 
   private async append(bytes: Uint8Array, info: FragmentInfo, arrived: number): Promise<void> {
     const s = this.seg!;
-    bytes = rebase(bytes, this.initInfo!, s.rebaseMs);
+    const parts = rebase(bytes, this.initInfo!, s.rebaseMs);
+    const size = byteLength(parts);
     for (let attempt = 0; ; attempt++) {
       try {
-        this.host.reserve(bytes.length);
+        this.host.reserve(size);
       } catch (e) {
-        if (attempt === 0 && isNoSpace(e) && (await this.roomFor(bytes.length))) continue;
+        if (attempt === 0 && isNoSpace(e) && (await this.roomFor(size))) continue;
         return this.fullWhileOpen(e);
       }
       try {
-        await writeAll(s.fh, bytes, s.rec.bytes); // durable at the next tick (sync())
+        await writeAll(s.fh, parts, s.rec.bytes); // durable at the next tick (sync())
         break;
       } catch (e) {
-        this.host.release(bytes.length);
+        this.host.release(size);
         // A partial write leaves a torn fragment: cut back to the last whole one.
         await s.fh.truncate(s.rec.bytes).catch(() => undefined);
         if (!isNoSpace(e)) throw e;
-        if (attempt === 0 && (await this.roomFor(bytes.length))) continue;
+        if (attempt === 0 && (await this.roomFor(size))) continue;
         return this.fullWhileOpen(e);
       }
     }
-    s.hasher.update(bytes);
-    s.rec.bytes += bytes.length;
+    for (const p of parts) s.hasher.update(p);
+    s.rec.bytes += size;
     s.pending.push({ end: s.rec.bytes, arrived });
     s.mediaEnd = info.startMs + info.durationMs;
     s.rec.endMs = s.rec.startMs + Math.round(s.mediaEnd - s.mediaStart);
@@ -636,13 +633,27 @@ function markDurable(s: OpenSegment, upto: number): void {
   while (s.pending.length && s.pending[0]!.end <= s.durable) s.pending.shift();
 }
 
-async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
-  let off = 0;
-  while (off < data.length) {
-    const { bytesWritten } = await fh.write(data, off, data.length - off, position + off);
+/**
+ * Writes the parts back to back at `position`: one pwritev for the usual case (a small new moof
+ * and the media bytes as received, never copied together); a short write goes on from where it
+ * stopped.
+ */
+async function writeAll(fh: FileHandle, parts: Uint8Array[], position: number): Promise<void> {
+  let rest = parts.filter((p) => p.length > 0);
+  while (rest.length) {
+    const { bytesWritten } = rest.length === 1 ? await fh.write(rest[0]!, 0, rest[0]!.length, position) : await fh.writev(rest, position);
     if (bytesWritten <= 0) throw Object.assign(new Error("short write"), { code: "ENOSPC" });
-    off += bytesWritten;
+    position += bytesWritten;
+    let skip = bytesWritten;
+    while (rest.length && skip >= rest[0]!.length) skip -= rest.shift()!.length;
+    if (skip > 0) rest[0] = rest[0]!.subarray(skip);
   }
+}
+
+function byteLength(parts: Uint8Array[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
 }
 
 /**
@@ -660,6 +671,7 @@ function fileMediaStart(info: FragmentInfo, init: InitInfo): number {
   return ms;
 }
 
-function rebase(bytes: Uint8Array, init: InitInfo, rebaseMs: number): Uint8Array {
-  return rebaseMs === 0 ? bytes : retimeFragment(bytes, init, (_track, ms) => ms - rebaseMs);
+/** The fragment retimed to its file, as parts to write in order (the media bytes are not copied). */
+function rebase(bytes: Uint8Array, init: InitInfo, rebaseMs: number): Uint8Array[] {
+  return rebaseMs === 0 ? [bytes] : retimeFragmentParts(bytes, init, (_track, ms) => ms - rebaseMs);
 }

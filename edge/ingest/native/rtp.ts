@@ -47,8 +47,13 @@ export class VideoDepacketizer {
   onAccessUnit: (au: AccessUnit) => void = () => {};
   private nals: Uint8Array[] = [];
   private ts = -1;
-  private fu: Uint8Array[] | null = null;
-  private fuLen = 0;
+  /**
+   * The NAL unit being reassembled from fragmentation units: bytes go straight into one scratch
+   * buffer reused for every NAL unit (grown to the largest), and only the finished unit is
+   * copied out — one allocation per NAL unit, not one per packet.
+   */
+  private fuBuf = new Uint8Array(64 * 1024);
+  private fuLen = -1;
   private lastSeq = -1;
   /** Packets lost (sequence gaps); a gap drops the NAL unit being reassembled. */
   lost = 0;
@@ -58,7 +63,7 @@ export class VideoDepacketizer {
   push(p: RtpPacket): void {
     if (this.lastSeq >= 0 && p.seq !== ((this.lastSeq + 1) & 0xffff)) {
       this.lost++;
-      this.fu = null;
+      this.fuLen = -1;
     }
     this.lastSeq = p.seq;
     if (this.ts !== p.timestamp && this.nals.length) this.flush();
@@ -95,13 +100,11 @@ export class VideoDepacketizer {
       const start = (pl[1]! & 0x80) !== 0;
       const end = (pl[1]! & 0x40) !== 0;
       if (start) {
-        this.fu = [new Uint8Array([(pl[0]! & 0xe0) | (pl[1]! & 0x1f)]), pl.slice(2)];
-        this.fuLen = pl.length - 1;
-      } else if (this.fu) {
-        this.fu.push(pl.slice(2));
-        this.fuLen += pl.length - 2;
-      }
-      if (end && this.fu) this.finishFu();
+        this.fuLen = 0;
+        this.fuPush((pl[0]! & 0xe0) | (pl[1]! & 0x1f));
+        this.fuAppend(pl.subarray(2));
+      } else if (this.fuLen >= 0) this.fuAppend(pl.subarray(2));
+      if (end && this.fuLen >= 0) this.finishFu();
     }
     // STAP-B, MTAP, FU-B (interleaved mode) are not used over RTSP/TCP by cameras.
   }
@@ -128,26 +131,36 @@ export class VideoDepacketizer {
       const end = (fuh & 0x40) !== 0;
       if (start) {
         const t = fuh & 0x3f;
-        this.fu = [new Uint8Array([(pl[0]! & 0x81) | (t << 1), pl[1]!]), pl.slice(3)];
-        this.fuLen = pl.length - 1;
-      } else if (this.fu) {
-        this.fu.push(pl.slice(3));
-        this.fuLen += pl.length - 3;
-      }
-      if (end && this.fu) this.finishFu();
+        this.fuLen = 0;
+        this.fuPush((pl[0]! & 0x81) | (t << 1));
+        this.fuPush(pl[1]!);
+        this.fuAppend(pl.subarray(3));
+      } else if (this.fuLen >= 0) this.fuAppend(pl.subarray(3));
+      if (end && this.fuLen >= 0) this.finishFu();
     }
   }
 
+  private fuRoom(n: number): void {
+    if (this.fuLen + n <= this.fuBuf.length) return;
+    const grown = new Uint8Array(Math.max(this.fuLen + n, this.fuBuf.length * 2));
+    grown.set(this.fuBuf.subarray(0, this.fuLen));
+    this.fuBuf = grown;
+  }
+
+  private fuPush(byte: number): void {
+    this.fuRoom(1);
+    this.fuBuf[this.fuLen++] = byte;
+  }
+
+  private fuAppend(b: Uint8Array): void {
+    this.fuRoom(b.length);
+    this.fuBuf.set(b, this.fuLen);
+    this.fuLen += b.length;
+  }
+
   private finishFu(): void {
-    const parts = this.fu!;
-    this.fu = null;
-    const out = new Uint8Array(this.fuLen);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    this.nals.push(out.subarray(0, o));
+    this.nals.push(this.fuBuf.slice(0, this.fuLen));
+    this.fuLen = -1;
   }
 }
 

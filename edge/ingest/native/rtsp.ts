@@ -66,7 +66,9 @@ export class RtspConnection {
   session: string | undefined;
   private cseq = 1;
   private pending = new Map<number, Pending>();
-  private rest: Uint8Array | null = null;
+  /** Received bytes not parsed yet (a frame or message cut by the TCP read), reused across reads. */
+  private pend = new Uint8Array(0);
+  private pendLen = 0;
   private closed = false;
   private closeReason = "connection closed by the camera";
 
@@ -168,13 +170,20 @@ export class RtspConnection {
   }
 
   private receive(chunk: Uint8Array): void {
+    // A frame usually spans two TCP reads: the tail is kept in one buffer that grows to the
+    // largest frame seen and is reused, not a new joined copy per read (allocation churn costs
+    // page faults and madvise in the kernel at camera bitrates).
     let buf = chunk;
-    if (this.rest) {
-      const joined = new Uint8Array(this.rest.length + chunk.length);
-      joined.set(this.rest, 0);
-      joined.set(chunk, this.rest.length);
-      buf = joined;
-      this.rest = null;
+    if (this.pendLen) {
+      const need = this.pendLen + chunk.length;
+      if (need > this.pend.length) {
+        const grown = new Uint8Array(Math.max(need, this.pend.length * 2, 64 * 1024));
+        grown.set(this.pend.subarray(0, this.pendLen));
+        this.pend = grown;
+      }
+      this.pend.set(chunk, this.pendLen);
+      buf = this.pend.subarray(0, need);
+      this.pendLen = 0;
     }
     let off = 0;
     const n = buf.length;
@@ -197,7 +206,14 @@ export class RtspConnection {
       if (used === 0) break;
       off += used;
     }
-    if (off < n) this.rest = buf.slice(off);
+    if (off < n) {
+      const tail = buf.subarray(off);
+      if (tail.length > this.pend.length) this.pend = new Uint8Array(Math.max(tail.length, 64 * 1024));
+      // copyWithin when the tail already lives in `pend` (overlapping move), else a copy of the read.
+      if (tail.buffer === this.pend.buffer) this.pend.copyWithin(0, off, n);
+      else this.pend.set(tail, 0);
+      this.pendLen = tail.length;
+    }
   }
 
   /** Parses an RTSP message at `off`: bytes used, 0 if incomplete, -1 if garbage. */
