@@ -129,7 +129,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
             };
           },
         });
-        mountOnvifRoutes(api, { bridge: () => onvif, rights: () => central!.ops.rights, sites: async () => (sites ? await sites.cameras() : []) });
+        mountOnvifRoutes(api, { bridge: () => onvif, rights: () => central!.ops.rights, sites: async () => (sites ? (await sites.cameras()).filter((c) => !c.revoked) : []) });
       },
       siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
     });
@@ -185,7 +185,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
         rights: central.ops.rights,
         alarms: central.ops.alarms,
         audit: (a) => void central!.ops.recordAudit(a as never),
-        cameras: async () => (await cpSitesForOnvif.cameras()).map((c) => ({ id: c.id, siteId: c.siteId, channel: c.channel, name: c.name, streams: c.streams })),
+        cameras: async () => (await cpSitesForOnvif.cameras()).filter((c) => !c.revoked).map((c) => ({ id: c.id, siteId: c.siteId, channel: c.channel, name: c.name, streams: c.streams })),
         timeline: (s, c, st, f, t) => cpSitesForOnvif.timeline(s, c, st, f, t),
         rtsp,
         store,
