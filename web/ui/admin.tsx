@@ -1,7 +1,7 @@
 /** Admin pages: sites (enroll, revoke, desired vs applied config, interconnect policy), links and budgets, users and roles, rules. */
 import { useState } from "preact/hooks";
 import { api, get, getOptional } from "../api.ts";
-import type { Site } from "../model.ts";
+import { can, type Site } from "../model.ts";
 import { PoliciesAdmin } from "./policies.tsx";
 import { Badge, Dot, Link, LoadView, Modal, Notice, fmtAgo, fmtBytes, fmtTime, listKeys, useApp, useLoad } from "./common.tsx";
 
@@ -13,12 +13,17 @@ const SECTIONS: [string, string][] = [
   ["/admin/rules", "Rules"],
 ];
 
+/** The right each section needs: a section the user could only be refused in is not shown. */
+const SECTION_RIGHT: Record<string, string> = { "/admin/sites": "admin-sites", "/admin/policies": "admin-policies", "/admin/links": "admin-policies", "/admin/users": "admin-users", "/admin/rules": "admin-policies" };
+
 export function AdminView(p: { path: string }) {
-  const sec = SECTIONS.find(([h]) => p.path.startsWith(h))?.[0] ?? "/admin/sites";
+  const { me } = useApp();
+  const sections = SECTIONS.filter(([h]) => !SECTION_RIGHT[h] || can(me, SECTION_RIGHT[h]!));
+  const sec = sections.find(([h]) => p.path.startsWith(h))?.[0] ?? sections[0]?.[0] ?? "";
   return (
     <div class="admin">
       <nav class="subnav" aria-label="Admin">
-        {SECTIONS.map(([h, l]) => (
+        {sections.map(([h, l]) => (
           <Link key={h} href={h} class={sec === h ? "active" : ""}>
             {l}
           </Link>

@@ -3,6 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, get } from "../api.ts";
 import { Badge, Notice, fmtTime, listKeys, navigate, useApp } from "./common.tsx";
 import { subscribeEvents } from "../shared-stream.ts";
+import { cameraWithSite, eventWords, siteName } from "./words.ts";
 
 export interface Alarm {
   id: number;
@@ -61,7 +62,7 @@ export function useAlarmCount(enabled: boolean, user: string): number {
 const tone = (p: number) => (p <= 1 ? "bad" : p <= 2 ? "warn" : "info");
 
 export function AlarmsView(_p: { params: URLSearchParams }) {
-  const { notify, cameras, me } = useApp();
+  const { notify, cameras, sites, me } = useApp();
   const [alarms, setAlarms] = useState<Alarm[] | null>(null);
   const [err, setErr] = useState<string | null>(null);
   const [sel, setSel] = useState<number | null>(null);
@@ -136,7 +137,7 @@ export function AlarmsView(_p: { params: URLSearchParams }) {
                   <Badge tone={tone(a.priority)}>P{a.priority}</Badge>
                 </td>
                 <td class="title">{a.title}</td>
-                <td>{[a.siteId, a.cameraId].filter(Boolean).join(" / ") || "—"}</td>
+                <td>{a.cameraId ? cameraWithSite(cameras, sites, a.cameraId, a.siteId) : a.siteId ? siteName(sites, a.siteId) : "—"}</td>
                 <td title={a.late ? "arrived late (the site was offline)" : ""}>
                   {fmtTime(a.eventTime)}
                   {a.late && " ⌛"}
@@ -166,9 +167,9 @@ export function AlarmsView(_p: { params: URLSearchParams }) {
               <dt>State</dt>
               <dd>{detail.state}{detail.assignee ? ` — ${detail.assignee}` : ""}</dd>
               <dt>Event</dt>
-              <dd>{detail.eventType} at {fmtTime(detail.eventTime)}{detail.late ? " (arrived late)" : ""}</dd>
+              <dd>{eventWords(detail.eventType)} at {fmtTime(detail.eventTime)}{detail.late ? " (arrived late)" : ""}</dd>
               <dt>Source</dt>
-              <dd>{[detail.siteId, detail.cameraId].filter(Boolean).join(" / ") || "—"}</dd>
+              <dd>{detail.cameraId ? cameraWithSite(cameras, sites, detail.cameraId, detail.siteId) : detail.siteId ? siteName(sites, detail.siteId) : "—"}</dd>
               <dt>Clip</dt>
               <dd>{detail.clip ? `${detail.clip.state}${detail.clip.detail ? ` — ${detail.clip.detail}` : ""}` : "none"}</dd>
             </dl>

@@ -1,6 +1,6 @@
 /** Exports: start an MP4 export of a window, watch progress, download. */
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { api, getOptional } from "../api.ts";
+import { ROLE, api, getOptional } from "../api.ts";
 import { visibleCameras } from "./tree.tsx";
 import { Notice, fmtBytes, fmtTime, fromLocalInput, toLocalInput, useApp } from "./common.tsx";
 
@@ -77,7 +77,7 @@ export function ExportsView() {
       </form>
       {err && <Notice kind="error">{err}</Notice>}
       {jobs === null ? (
-        <Notice kind="missing">Exports are not available on this server yet (GET /api/v1/exports answers 404).</Notice>
+        <Notice kind="info">{ROLE === "central" ? "At central, an export is an evidence package that downloads at once: open the camera in Playback, select a range and press Export evidence package." : "This recorder keeps no list of exports."}</Notice>
       ) : (
         <table class="table" aria-label="Exports">
           <thead>
