@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { OperationsConfig } from "./events/config.ts";
 import { ApiTlsFiles } from "../lib/http/https.ts";
+import { CentralRetentionConfig, CentralStorageConfig } from "./retention.ts";
 
 // Every object is strict: a typo (`api: {prot: 9090}`) is an error naming the key, never a silent default.
 const listener = (port: number) =>
@@ -102,6 +103,10 @@ export const CentralConfig = z.strictObject({
     .prefault({}),
   /** Users, events, rules, alarms, audit and system log (central/events/config.ts). */
   operations: OperationsConfig,
+  /** Central's own store: quota, free-space floor, how often retention runs (central/retention.ts). */
+  storage: CentralStorageConfig,
+  /** Age and bytes per camera of what central holds (same keys as the edge's), per-site overrides. */
+  retention: CentralRetentionConfig,
 });
 export type CentralConfig = z.infer<typeof CentralConfig>;
 export type CentralConfigInput = z.input<typeof CentralConfig>;

@@ -5,6 +5,7 @@
  * sharing one central MediaStore. `outpost central` and `outpost demo` run this; focused tests
  * may start the skeleton alone and wire only what they test.
  */
+import { CentralRetention } from "./retention.ts";
 import "reflect-metadata";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../lib/clock.ts";
@@ -30,6 +31,8 @@ export interface CentralSite {
   live: CentralLive;
   transfer: TransferModule;
   store: MediaStore;
+  /** Retention of central's own store (also runs every storage.retentionIntervalMs). */
+  retention: CentralRetention;
   rtsp?: RtspOut;
   onvif?: CentralOnvif;
   close(): Promise<void>;
@@ -39,7 +42,13 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
   const cfg = CentralConfig.parse(input);
   const clock = o.clock ?? systemClock;
   const log = o.log ?? createLogger("central");
-  const store = await MediaStore.open({ root: join(cfg.dataDir, "store"), clock, log: log.child({ component: "central.store" }) });
+  const store = await MediaStore.open({
+    root: join(cfg.dataDir, "store"),
+    clock,
+    log: log.child({ component: "central.store" }),
+    ...(cfg.storage.maxTotalBytes !== undefined ? { maxTotalBytes: cfg.storage.maxTotalBytes } : {}),
+    ...(cfg.storage.minFreeBytes !== undefined ? { minFreeBytes: cfg.storage.minFreeBytes } : {}),
+  });
   // Central's own live recordings are chained and signed like an edge's (central/custody/own.ts).
   const custody = await attachCentralCustody(store, { dataDir: cfg.dataDir, clock, log: log.child({ component: "central.custody" }) });
   const closers: (() => Promise<void> | void)[] = [() => custody.close(), () => store.close()];
@@ -194,8 +203,12 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       });
       closers.push(() => onvif!.close());
     }
+    const c = central;
+    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => c.site(id)?.name, audit: (a) => c.ops.recordAudit(a), log: log.child({ component: "central.retention" }) });
+    retention.start(cfg.storage.retentionIntervalMs);
+    closers.push(() => retention.stop());
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });
-    return { central, sites, live, transfer, store, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), close };
+    return { central, sites, live, transfer, store, retention, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), close };
   } catch (e) {
     await close();
     throw e;
