@@ -69,8 +69,10 @@ afterAll(async () => {
 });
 
 test("4. Policies: the form shows the site's policy as set (none → edge-only, no budget), saving adds nothing, and the edge's applied version is shown", async () => {
-  expect((await json<{ policy: unknown; version: number | null }>(`${central}/api/v1/sites/${bus102}/policy`)).policy).toBeNull();
+  const before = await json<{ policy: unknown; version: number | null }>(`${central}/api/v1/sites/${bus102}/policy`);
+  expect(before.policy).toBeNull();
   const page = await adminPage("/admin/policies");
+  page.on("pageerror", (e) => console.error("page error:", e.message));
   const form = page.getByRole("form", { name: "Policy" });
   await form.getByLabel("Applies to").selectOption(`site:${bus102}`);
   await page.getByTestId("policy-state").filter({ hasText: "No policy is set" }).waitFor();
@@ -85,27 +87,31 @@ test("4. Policies: the form shows the site's policy as set (none → edge-only, 
   await box("edge-only").uncheck();
   await box("both").check();
   await form.getByRole("button", { name: "Save policy" }).click();
-  await page.getByText(/Policy saved as version 1/).waitFor();
+  const v = (before.version ?? 0) + 1;
+  await page.getByText(`Policy saved as version ${v}`).waitFor();
   expect(await page.getByText("when it next connects").count()).toBe(0);
   const stored = await json<{ policy: unknown; version: number }>(`${central}/api/v1/sites/${bus102}/policy`);
-  expect(stored.version).toBe(1);
+  expect(stored.version).toBe(v);
   expect(stored.policy).toEqual({ options: ["both"] });
   // the edge applies it at once, and the form says so with the version
-  await page.getByTestId("policy-state").filter({ hasText: "version 1 applied" }).waitFor({ timeout: 30_000 });
-  expect(await page.getByTestId("policy-state").textContent()).toContain("Set: version 1");
+  await page.getByTestId("policy-state").filter({ hasText: `version ${v} applied` }).waitFor({ timeout: 30_000 });
+  expect(await page.getByTestId("policy-state").textContent()).toContain(`Set: version ${v}`);
   await shot(page, "op-04-policy-applied");
 
   // a site with a policy shows that policy (not the defaults) when chosen again
   await form.getByLabel("Applies to").selectOption(`site:${bus101}`);
   await page.getByTestId("policy-state").filter({ hasText: "No policy is set" }).waitFor();
   await form.getByLabel("Applies to").selectOption(`site:${bus102}`);
-  await page.getByTestId("policy-state").filter({ hasText: "version 1" }).waitFor();
+  await page.getByTestId("policy-state").filter({ hasText: `Set: version ${v}` }).waitFor();
   expect(await box("both").isChecked()).toBe(true);
   expect(await box("edge-only").isChecked()).toBe(false);
   await page.close();
 }, 90_000);
 
 test("7+8. Playback continues across a gap (saying why), steps by the stream's real frame time, and the timeline works from the keyboard; words not tokens", async () => {
+  // central keeps a copy of bus-102 as it records (the policies test sets this through the form; again here so this test stands alone)
+  const pol = await json<{ policy: { options?: string[] } | null }>(`${central}/api/v1/sites/${bus102}/policy`);
+  if (!pol.policy?.options?.includes("both")) await json(`${central}/api/v1/sites/${bus102}/policy`, { method: "PUT", body: JSON.stringify({ options: ["both"] }) });
   // a gap: bus-102's camera (camsim cam2) stops for a few seconds, after ≥ 8 s recorded at central
   await until("8 s of bus-102 held at central", async () => {
     const now = Date.now();
@@ -226,7 +232,7 @@ test("8. Words: an online site's tooltip has no 'last seen'; a user without admi
   expect(await v.getByRole("button", { name: "Retrieve this range" }).count()).toBe(0);
   await shot(v, "op-08-viewer-controls");
   await v.close();
-}, 60_000);
+}, 120_000);
 
 test("3. Revoking a site keeps its cameras in the tree (marked revoked) and what central holds playable and exportable", async () => {
   const res = await fetch(`${central}/api/v1/sites/${bus102}?reason=${encodeURIComponent("vehicle stolen")}`, { method: "DELETE", tls: { ca }, headers: { authorization: `Bearer ${token}` } });

@@ -48,7 +48,15 @@ const mbps = (b: number | null | undefined) => (b ? String(Math.round((b / 1e6) 
 /** The applied state in words, against the version that is set. */
 function AppliedState(p: { v: PolicyView }) {
   const { version, applied } = p.v;
-  if (version === null) return <p data-testid="policy-state">No policy is set for this site: the edge keeps its recordings (<strong>edge-only</strong>), central pulls only what is asked for, with no budget.</p>;
+  // The policy travels in the site's desired config: `version` is that config's version (it may exist without a policy).
+  if (p.v.policy === null)
+    return (
+      <p data-testid="policy-state">
+        No policy is set for this site: the edge keeps its recordings (<strong>edge-only</strong>), central pulls only what is asked for, with no budget.
+        {applied ? ` The edge reports configuration version ${applied.version} ${applied.state === "applied" ? "applied" : applied.state} at ${fmtTime(applied.at)}.` : ""}
+      </p>
+    );
+  if (version === null) return null;
   const tone = applied?.version === version && applied.state === "applied" ? "ok" : applied && applied.state !== "applied" ? "bad" : "warn";
   return (
     <p data-testid="policy-state">
