@@ -1,10 +1,10 @@
 /**
  * Issue #14, the operator's and the technician's screens (defects 3, 4, 7, 8), end to end: a
- * real `outpost demo` (central + 2 edges + camsim at 10 fps, in-process, port 0, 2 s segments)
- * driven by Debian Chromium through playwright-core. The tests run in order on one demo:
- * policies (bus-102 gets "both", so central records it), playback across a gap with frame
- * steps and the keyboard, words for people, and last the revocation of bus-102 (its footage at
- * central stays playable and exportable). Screenshots: test-artifacts/web/op-*.png.
+ * real `outpost demo` (central + 1 edge + camsim at 640x360 10 fps, in-process, port 0, 2 s
+ * segments) driven by Debian Chromium through playwright-core. The tests share one demo and run
+ * in order: policies (bus-101 gets "both", so central records it), playback across a gap with
+ * frame steps and the keyboard, words for people, and last the revocation of bus-101 (its
+ * footage at central stays playable and exportable). Screenshots: test-artifacts/web/op-*.png.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -23,8 +23,8 @@ let browser: Browser;
 let central: string;
 let token: string;
 let ca: string[];
-let bus101: string;
-let bus102: string;
+/** bus-101's site id; its camera at central. */
+let site: string;
 let cam: string;
 
 async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
@@ -51,14 +51,13 @@ async function adminPage(at: string): Promise<Page> {
 beforeAll(async () => {
   await mkdir(ART, { recursive: true });
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-webops-"));
-  demo = await startDemo({ dataDir: dir, port: 0, edges: 2, camerasPerEdge: 1, segmentDurationMs: 2000, cameraFps: FPS });
+  demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1, segmentDurationMs: 2000, camera: { width: 640, height: 360, fps: FPS } });
   central = demo.info.central.url;
   const trust = await demoTrust(demo.info);
   ca = trust.ca;
   token = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
-  bus101 = demo.info.edges[0]!.siteId!;
-  bus102 = demo.info.edges[1]!.siteId!;
-  cam = `${bus102}.cam1`;
+  site = demo.info.edges[0]!.siteId!;
+  cam = `${site}.cam1`;
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
 }, 120_000);
 
@@ -69,12 +68,12 @@ afterAll(async () => {
 });
 
 test("4. Policies: the form shows the site's policy as set (none → edge-only, no budget), saving adds nothing, and the edge's applied version is shown", async () => {
-  const before = await json<{ policy: unknown; version: number | null }>(`${central}/api/v1/sites/${bus102}/policy`);
+  const before = await json<{ policy: unknown; version: number | null }>(`${central}/api/v1/sites/${site}/policy`);
   expect(before.policy).toBeNull();
   const page = await adminPage("/admin/policies");
   page.on("pageerror", (e) => console.error("page error:", e.message));
   const form = page.getByRole("form", { name: "Policy" });
-  await form.getByLabel("Applies to").selectOption(`site:${bus102}`);
+  await form.getByLabel("Applies to").selectOption(`site:${site}`);
   await page.getByTestId("policy-state").filter({ hasText: "No policy is set" }).waitFor();
   const box = (o: string) => form.locator("label.check", { hasText: new RegExp(`^\\s*${o}\\s*$`) }).locator("input");
   expect(await box("edge-only").isChecked()).toBe(true);
@@ -83,14 +82,14 @@ test("4. Policies: the form shows the site's policy as set (none → edge-only, 
   expect(await form.getByLabel("Rate cap (Mbit/s)").inputValue()).toBe("");
   await shot(page, "op-04-policy-unset");
 
-  // central keeps a copy of bus-102 as it records ("both"); nothing else is added to the policy
+  // central keeps a copy of bus-101 as it records ("both"); nothing else is added to the policy
   await box("edge-only").uncheck();
   await box("both").check();
   await form.getByRole("button", { name: "Save policy" }).click();
   const v = (before.version ?? 0) + 1;
   await page.getByText(`Policy saved as version ${v}`).waitFor();
   expect(await page.getByText("when it next connects").count()).toBe(0);
-  const stored = await json<{ policy: unknown; version: number }>(`${central}/api/v1/sites/${bus102}/policy`);
+  const stored = await json<{ policy: unknown; version: number }>(`${central}/api/v1/sites/${site}/policy`);
   expect(stored.version).toBe(v);
   expect(stored.policy).toEqual({ options: ["both"] });
   // the edge applies it at once, and the form says so with the version
@@ -98,10 +97,12 @@ test("4. Policies: the form shows the site's policy as set (none → edge-only, 
   expect(await page.getByTestId("policy-state").textContent()).toContain(`Set: version ${v}`);
   await shot(page, "op-04-policy-applied");
 
-  // a site with a policy shows that policy (not the defaults) when chosen again
-  await form.getByLabel("Applies to").selectOption(`site:${bus101}`);
-  await page.getByTestId("policy-state").filter({ hasText: "No policy is set" }).waitFor();
-  await form.getByLabel("Applies to").selectOption(`site:${bus102}`);
+  // the camera follows the site's policy (no override): the form shows the site's options
+  await form.getByLabel("Applies to").selectOption(`camera:${cam}`);
+  await page.getByText("This camera has no override").waitFor();
+  expect(await box("both").isChecked()).toBe(true);
+  // chosen again, the site shows its policy (not the defaults)
+  await form.getByLabel("Applies to").selectOption(`site:${site}`);
   await page.getByTestId("policy-state").filter({ hasText: `Set: version ${v}` }).waitFor();
   expect(await box("both").isChecked()).toBe(true);
   expect(await box("edge-only").isChecked()).toBe(false);
@@ -109,19 +110,19 @@ test("4. Policies: the form shows the site's policy as set (none → edge-only, 
 }, 90_000);
 
 test("7+8. Playback continues across a gap (saying why), steps by the stream's real frame time, and the timeline works from the keyboard; words not tokens", async () => {
-  // central keeps a copy of bus-102 as it records (the policies test sets this through the form; again here so this test stands alone)
-  const pol = await json<{ policy: { options?: string[] } | null }>(`${central}/api/v1/sites/${bus102}/policy`);
-  if (!pol.policy?.options?.includes("both")) await json(`${central}/api/v1/sites/${bus102}/policy`, { method: "PUT", body: JSON.stringify({ options: ["both"] }) });
-  // a gap: bus-102's camera (camsim cam2) stops for a few seconds, after ≥ 8 s recorded at central
-  await until("8 s of bus-102 held at central", async () => {
+  // central keeps a copy of bus-101 as it records (the policies test sets this through the form; again here so this test stands alone)
+  const pol = await json<{ policy: { options?: string[] } | null }>(`${central}/api/v1/sites/${site}/policy`);
+  if (!pol.policy?.options?.includes("both")) await json(`${central}/api/v1/sites/${site}/policy`, { method: "PUT", body: JSON.stringify({ options: ["both"] }) });
+  // a gap: bus-101's camera (camsim cam1) stops for a few seconds, after ≥ 8 s recorded at central
+  await until("8 s of bus-101 held at central", async () => {
     const now = Date.now();
     const t = await timeline(cam, now - 600_000, now + 60_000);
     return t.ranges.some((r) => r.held !== "edge" && Date.parse(r.end) - Date.parse(r.start) >= 8000);
   }, 60_000, 500);
-  const stop = await fetch(`${demo.info.camsim.controlUrl}/cameras/cam2/stop`, { method: "POST" });
+  const stop = await fetch(`${demo.info.camsim.controlUrl}/cameras/cam1/stop`, { method: "POST" });
   expect(stop.ok).toBe(true);
   await Bun.sleep(6000);
-  expect((await fetch(`${demo.info.camsim.controlUrl}/cameras/cam2/start`, { method: "POST" })).ok).toBe(true);
+  expect((await fetch(`${demo.info.camsim.controlUrl}/cameras/cam1/start`, { method: "POST" })).ok).toBe(true);
   const { before, after, gap } = await until(
     "a gap with its reason between two recordings, and ≥ 6 s after it",
     async () => {
@@ -145,7 +146,7 @@ test("7+8. Playback continues across a gap (saying why), steps by the stream's r
   await page.getByRole("button", { name: "1 min" }).click();
   await until("the gap in the zoomed view", async () => Number(await tl.getAttribute("data-from")) < before.e - 3000 && Number(await tl.getAttribute("data-to")) > after.s + 2000, 10_000, 200);
   // 8: the header names the site, not its id
-  expect(await page.locator(".playback .toolbar").textContent()).not.toContain(bus102);
+  expect(await page.locator(".playback .toolbar").textContent()).not.toContain(site);
 
   // 7: keyboard — the point walks into the gap (its tooltip says why, in words), Shift+arrows select, Enter plays
   const canvas = page.locator(".timeline canvas");
@@ -235,7 +236,7 @@ test("8. Words: an online site's tooltip has no 'last seen'; a user without admi
 }, 120_000);
 
 test("3. Revoking a site keeps its cameras in the tree (marked revoked) and what central holds playable and exportable", async () => {
-  const res = await fetch(`${central}/api/v1/sites/${bus102}?reason=${encodeURIComponent("vehicle stolen")}`, { method: "DELETE", tls: { ca }, headers: { authorization: `Bearer ${token}` } });
+  const res = await fetch(`${central}/api/v1/sites/${site}?reason=${encodeURIComponent("vehicle stolen")}`, { method: "DELETE", tls: { ca }, headers: { authorization: `Bearer ${token}` } });
   expect(res.status).toBe(200);
   // the API still lists the camera, marked; the timeline offers only central's copy
   const cams = await json<{ cameras: { id: string; revoked: boolean; online: boolean }[] }>(`${central}/api/v1/cameras`);

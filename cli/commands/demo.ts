@@ -35,8 +35,8 @@ export interface Demo {
 }
 
 /** `segmentDurationMs` (default 60 s): tests use short segments so recent footage is committed at the edge within seconds. */
-/** `cameraFps` (default 15): tests give the simulated cameras another rate to tell real frame times from an assumed 15 fps. */
-export async function startDemo(opts: { dataDir: string; edges?: number; camerasPerEdge?: number; port?: number; segmentDurationMs?: number; cameraFps?: number }): Promise<Demo> {
+/** `camera` (default 1280x720, 15 fps): tests use smaller, slower cameras (less encoding on a shared machine; a rate other than 15 fps). */
+export async function startDemo(opts: { dataDir: string; edges?: number; camerasPerEdge?: number; port?: number; segmentDurationMs?: number; camera?: { width: number; height: number; fps: number } }): Promise<Demo> {
   const log = createLogger("demo");
   const dataDir = resolve(opts.dataDir);
   const edgeCount = opts.edges ?? 2;
@@ -60,7 +60,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
     const site = await startCentralSite({ dataDir: join(dataDir, "central"), api: { port: opts.port ?? 8080 }, ...anyPort, ...onvifCfg }, { log: log.child({ component: "central" }) });
     stops.push(() => site.close());
     const central = site.central;
-    const cam = await startCamsim({ cameras: edgeCount * perEdge, main: { width: 1280, height: 720, fps: opts.cameraFps ?? 15 }, ...(opts.cameraFps ? { sub: { width: 640, height: 360, fps: opts.cameraFps, bitrateKbps: 300 } } : {}), log: log.child({ component: "camsim" }) });
+    const cam = await startCamsim({ cameras: edgeCount * perEdge, main: opts.camera ?? { width: 1280, height: 720, fps: 15 }, ...(opts.camera ? { sub: { width: Math.round(opts.camera.width / 2), height: Math.round(opts.camera.height / 2), fps: opts.camera.fps, bitrateKbps: 150 } } : {}), log: log.child({ component: "camsim" }) });
     stops.push(() => cam.close());
 
     const info: DemoInfo = {
