@@ -3,6 +3,7 @@ import { useState } from "preact/hooks";
 import { api, get, getOptional } from "../api.ts";
 import { can, type Site } from "../model.ts";
 import { PoliciesAdmin } from "./policies.tsx";
+import { siteName } from "./words.ts";
 import { Badge, Dot, Link, LoadView, Modal, Notice, fmtAgo, fmtBytes, fmtTime, listKeys, useApp, useLoad } from "./common.tsx";
 
 const SECTIONS: [string, string][] = [
@@ -154,7 +155,7 @@ function SiteConfig(p: { id: string }) {
   const [v] = useLoad(() => getOptional<{ desired: { version: number; config: unknown; createdAt: string; createdBy: string } | null; applied: { version: number; state: string; reason: string | null; at: string } | null; inSync: boolean }>(`/api/v1/sites/${encodeURIComponent(p.id)}/config`), [p.id]);
   return (
     <section class="panel">
-      <h2>Configuration of {p.id}: desired vs applied</h2>
+      <h2>Configuration of {siteName(useApp().sites, p.id)}: desired vs applied</h2>
       <LoadView v={v} what="Desired vs applied configuration" endpoint={`GET /api/v1/sites/${p.id}/config`}>
         {(c) => (
           <div class="cols">
