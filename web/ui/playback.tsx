@@ -229,7 +229,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
     <div class="playback">
       <div class="toolbar">
         <h1 class="inline">{cam.name}</h1>
-        <span class="muted small">{siteName(sites, cam.siteId)}</span>
+        {ROLE === "central" && <span class="muted small">{siteName(sites, cam.siteId)}</span>}
         <span class="spacer" />
         <span class="label">Stream</span>
         {(["main", "sub"] as const).map((s) => (
