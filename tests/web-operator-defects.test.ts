@@ -271,6 +271,9 @@ test("3. Revoking a site keeps its cameras in the tree (marked revoked) and what
   await row.waitFor();
   expect(await row.getAttribute("data-revoked")).toBe("true");
   expect(await row.textContent()).toContain("revoked");
+  // the camera keeps its name in the tree (readable, not squeezed out), the sentence is in its tooltip
+  expect((await row.locator(".name").boundingBox())!.width).toBeGreaterThan(60);
+  expect(await row.getAttribute("title")).toContain("site revoked — recordings at central stay playable");
   await page.getByText("This camera's site is revoked").waitFor();
   // 8: the header names the site, not its id
   expect(await page.locator(".playback .toolbar").textContent()).toContain("bus-101");

@@ -127,7 +127,7 @@ export function Tree() {
                           <span class="name">{c.name}</span>
                           {main?.width && <span class="res">{main.height}p</span>}
                           {c.revoked && <Badge tone="bad">revoked</Badge>}
-                          {siteDown && <span class="seen">{siteDown}</span>}
+                          {siteDown && !c.revoked && <span class="seen">{siteDown}</span>}
                         </div>
                       </li>
                     );
