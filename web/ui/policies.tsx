@@ -122,8 +122,8 @@ export function PoliciesAdmin() {
 
   const save = async (e: Event) => {
     e.preventDefault();
+    if (!target) return setErrs(["Choose a site or camera."]);
     const v = validatePolicy({ options, schedule, preSeconds: pre, postSeconds: post, monthlyGb, capMbps });
-    if (!target) v.unshift("Choose a site or camera.");
     setErrs(v);
     if (v.length || !view) return;
     const [from, to] = schedule.split(/[–-]/);
@@ -223,7 +223,7 @@ export function PoliciesAdmin() {
             ))}
           </ul>
         )}
-        <button class="primary" type="submit" disabled={!ready}>
+        <button class="primary" type="submit" disabled={!!target && !ready}>
           Save policy
         </button>
       </form>
