@@ -7,6 +7,7 @@ import { z } from "zod";
 import { OperationsConfig } from "./events/config.ts";
 import { ApiTlsFiles } from "../lib/http/https.ts";
 import { MetricsConfig } from "../lib/metrics/config.ts";
+import { CentralRetentionConfig, CentralStorageConfig } from "./retention.ts";
 
 // Every object is strict: a typo (`api: {prot: 9090}`) is an error naming the key, never a silent default.
 const listener = (port: number) =>
@@ -105,6 +106,10 @@ export const CentralConfig = z.strictObject({
   operations: OperationsConfig,
   /** Prometheus scrape listener (lib/metrics): off unless metrics.port is set. */
   metrics: MetricsConfig,
+  /** Central's own store: quota, free-space floor, how often retention runs (central/retention.ts). */
+  storage: CentralStorageConfig,
+  /** Age and bytes per camera of what central holds (same keys as the edge's), per-site overrides. */
+  retention: CentralRetentionConfig,
 });
 export type CentralConfig = z.infer<typeof CentralConfig>;
 export type CentralConfigInput = z.input<typeof CentralConfig>;

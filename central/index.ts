@@ -227,6 +227,8 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     const userTls = cfg.api.tls ? await readTlsFiles(cfg.api.tls) : { cert: pki.serverCertPem, key: pki.serverKeyPem };
     const apiTls = cfg.api.plainHttp ? null : userTls;
     // websocket: hono/bun's generic handler, for routes mounted with upgradeWebSocket (live view).
+    // An export (evidence package) or a playback window is answered only when it is built: Bun's
+    // default 10 s idle timeout reset those requests on a busy host, so the user got nothing.
     const api = Bun.serve({ hostname: cfg.api.host, port: cfg.api.port, fetch: app.fetch, websocket: honoWebsocket, idleTimeout: API_IDLE_TIMEOUT_S, ...(apiTls ? { tls: apiTls } : {}) });
     cleanups.push(() => api.stop(true));
 

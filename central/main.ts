@@ -5,6 +5,7 @@
  * sharing one central MediaStore. `outpost central` and `outpost demo` run this; focused tests
  * may start the skeleton alone and wire only what they test.
  */
+import { CentralRetention } from "./retention.ts";
 import "reflect-metadata";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../lib/clock.ts";
@@ -35,6 +36,8 @@ export interface CentralSite {
   /** Previews of edge footage (thumbnails, activity index; central/preview). */
   preview: PreviewModule;
   store: MediaStore;
+  /** Retention of central's own store (also runs every storage.retentionIntervalMs). */
+  retention: CentralRetention;
   rtsp?: RtspOut;
   onvif?: CentralOnvif;
   /** The Prometheus scrape URL, when metrics.port is set. */
@@ -46,7 +49,13 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
   const cfg = CentralConfig.parse(input);
   const clock = o.clock ?? systemClock;
   const log = o.log ?? createLogger("central");
-  const store = await MediaStore.open({ root: join(cfg.dataDir, "store"), clock, log: log.child({ component: "central.store" }) });
+  const store = await MediaStore.open({
+    root: join(cfg.dataDir, "store"),
+    clock,
+    log: log.child({ component: "central.store" }),
+    ...(cfg.storage.maxTotalBytes !== undefined ? { maxTotalBytes: cfg.storage.maxTotalBytes } : {}),
+    ...(cfg.storage.minFreeBytes !== undefined ? { minFreeBytes: cfg.storage.minFreeBytes } : {}),
+  });
   // Central's own live recordings are chained and signed like an edge's (central/custody/own.ts).
   const custody = await attachCentralCustody(store, { dataDir: cfg.dataDir, clock, log: log.child({ component: "central.custody" }) });
   const closers: (() => Promise<void> | void)[] = [() => custody.close(), () => store.close()];
@@ -145,7 +154,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
           },
         });
         closers.push(() => exportJobs.close());
-        mountOnvifRoutes(api, { bridge: () => onvif, rights: () => central!.ops.rights, sites: async () => (sites ? await sites.cameras() : []) });
+        mountOnvifRoutes(api, { bridge: () => onvif, rights: () => central!.ops.rights, sites: async () => (sites ? (await sites.cameras()).filter((c) => !c.revoked) : []) });
       },
       siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
     });
@@ -201,7 +210,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
         rights: central.ops.rights,
         alarms: central.ops.alarms,
         audit: (a) => void central!.ops.recordAudit(a as never),
-        cameras: async () => (await cpSitesForOnvif.cameras()).map((c) => ({ id: c.id, siteId: c.siteId, channel: c.channel, name: c.name, streams: c.streams })),
+        cameras: async () => (await cpSitesForOnvif.cameras()).filter((c) => !c.revoked).map((c) => ({ id: c.id, siteId: c.siteId, channel: c.channel, name: c.name, streams: c.streams })),
         timeline: (s, c, st, f, t) => cpSitesForOnvif.timeline(s, c, st, f, t),
         rtsp,
         store,
@@ -227,8 +236,12 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       closers.push(() => metrics.close());
       metricsUrl = metrics.url;
     }
+    const c = central;
+    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => c.site(id)?.name, audit: (a) => c.ops.recordAudit(a), log: log.child({ component: "central.retention" }) });
+    retention.start(cfg.storage.retentionIntervalMs);
+    closers.push(() => retention.stop());
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });
-    return { central, sites, live, transfer, preview, store, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
+    return { central, sites, live, transfer, preview, store, retention, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
   } catch (e) {
     await close();
     throw e;

@@ -3,6 +3,7 @@
  * in docs/ref/edge-config.md (keep the two in step). Loaded by lib/config (YAML/TOML/JSON +
  * OUTPOST_A__B environment overrides); a bad file names the key and never starts half-way.
  */
+import { RetentionConfig } from "../lib/store/retention-config.ts";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { MetricsConfig } from "../lib/metrics/config.ts";
@@ -15,14 +16,8 @@ const id = z
 
 const rtspUrl = z.string().refine((s) => /^rtsp:\/\/[^\s/]+/i.test(s), "must be an rtsp:// URL");
 
-const retention = z
-  .object({
-    /** Delete footage older than this (hours; fractions allowed). */
-    maxAgeHours: z.number().positive().optional(),
-    /** Keep at most this many bytes of this camera (all streams). */
-    maxBytes: z.number().int().positive().optional(),
-  })
-  .strict();
+/** Age and size per camera: the same schema as central's (lib/store/retention-config.ts). */
+const retention = RetentionConfig;
 
 export const cameraSchema = z
   .object({

@@ -8,7 +8,7 @@ import "./styles.css";
 import { render } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { ROLE, api, ApiError, get, setExpiredHandler } from "./api.ts";
-import { isAdmin, loadCameras, loadSites, type Camera, type Me, type Site } from "./model.ts";
+import { can, isAdmin, loadCameras, loadSites, type Camera, type Me, type Site } from "./model.ts";
 import { AppCtx, Link, Notice, navigate, useRoute, type AppState } from "./ui/common.tsx";
 import { Tree } from "./ui/tree.tsx";
 import { LiveView } from "./ui/live.tsx";
@@ -122,7 +122,8 @@ function Shell(p: { me: Me; onLogout: () => void }) {
   const tabs: [string, string][] = [
     ["/live", "Live"],
     ["/playback", "Playback"],
-    ["/exports", "Exports"],
+    // Only controls the user may use: at central an export is a download from Playback, there is no export list.
+    ...(can(p.me, "export") ? ([["/exports", "Exports"]] as [string, string][]) : []),
     ...(ROLE === "central" ? ([["/alarms", "Alarms"], ["/map", "Fleet map"]] as [string, string][]) : [["/transfers", "Transfers"] as [string, string]]),
     ...(admin ? ([["/admin", "Admin"]] as [string, string][]) : []),
   ];

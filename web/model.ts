@@ -41,6 +41,8 @@ export interface Camera {
   name: string;
   siteId: string | null;
   online: boolean;
+  /** Its site is revoked: no live view, nothing more from the edge; what central holds stays playable. */
+  revoked?: boolean;
   streams: StreamInfo[];
 }
 
@@ -56,7 +58,7 @@ export function can(me: Me | null, right: string, scope?: { site?: string | null
 
 export const isAdmin = (me: Me | null) => ROLE === "central" && !!me && me.grants.some((g) => g.rights.some((r) => r.startsWith("admin-")));
 
-type RawCentralCam = { id: string; siteId: string; name: string; online: boolean; streams: { kind: string; status: string; codec?: string; width?: number; height?: number; reason?: string }[] };
+type RawCentralCam = { id: string; siteId: string; name: string; online: boolean; revoked?: boolean; streams: { kind: string; status: string; codec?: string; width?: number; height?: number; reason?: string }[] };
 type RawEdgeCam = { id: string; name: string; streams: { stream: string; status: string; codec?: string; width?: number; height?: number; reason?: string }[] };
 
 /** null = this central has no camera list yet (the control plane is not mounted). */
@@ -73,7 +75,7 @@ export async function loadCameras(): Promise<Camera[] | null> {
   }
   const r = await getOptional<{ cameras: RawCentralCam[] }>("/api/v1/cameras");
   if (!r) return null;
-  return r.cameras.map((c) => ({ id: c.id, name: c.name, siteId: c.siteId, online: c.online, streams: c.streams.map((s) => ({ ...s, kind: s.kind as "main" | "sub" })) }));
+  return r.cameras.map((c) => ({ id: c.id, name: c.name, siteId: c.siteId, online: c.online, revoked: !!c.revoked, streams: c.streams.map((s) => ({ ...s, kind: s.kind as "main" | "sub" })) }));
 }
 
 export async function loadSites(): Promise<Site[]> {

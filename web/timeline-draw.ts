@@ -4,6 +4,7 @@
  * with steps from seconds to days, event and alarm markers, the selection and the play cursor. Pixel-snapped and
  * merged per column, so 30 days of 1-minute segments draw in a few milliseconds.
  */
+import { gapSentence } from "./ui/words.ts";
 import type { Held, Timeline } from "./model.ts";
 
 export const COLORS: Record<Held | "retrieving" | "gap" | "lock" | "selection" | "cursor", string> = {
@@ -191,7 +192,7 @@ export function describeAt(tl: Timeline, t: number): string {
   const g = tl.gaps.find((x) => x.startMs <= t && x.endMs >= t);
   const rg = tl.ranges.find((x) => x.startMs <= t && x.endMs >= t);
   if (rg) return `${HELD_LABEL[rg.held]}${rg.locked ? " · evidence lock" : ""}`;
-  if (g) return `gap — ${g.reason}`;
+  if (g) return `no recording — ${gapSentence(g.reason)}`;
   return "no recording";
 }
 

@@ -32,6 +32,13 @@ export const Clip = z.object({
 });
 export type Clip = z.infer<typeof Clip>;
 
+/** What a finished retrieval says on the alarm's clip when the engine gives no sentence of its own. */
+const CLIP_OUTCOME: Record<string, string> = {
+  ready: "retrieved to central and attached to this alarm",
+  partial: "partly retrieved: some footage was overwritten at the edge before it reached central",
+  failed: "the retrieval failed",
+};
+
 export const AlarmComment = z.object({ at: z.string(), user: z.string(), text: z.string(), state: AlarmState.nullable() });
 
 export const Alarm = z.object({
@@ -333,11 +340,13 @@ export class Alarms {
   async attachClip(retrievalId: string, clip: Partial<Pick<Clip, "state" | "url" | "detail">>): Promise<number[]> {
     // A retrieval can finish before the rule has written its id into the alarm (footage already
     // at central): keep the outcome so setClip applies it when the id arrives.
-    this.finishedClips.set(retrievalId, clip);
+    // The outcome replaces the "requested …" sentence: an attached clip must not still say requested.
+    const outcome = { ...clip, detail: clip.detail ?? CLIP_OUTCOME[clip.state ?? ""] ?? "" };
+    this.finishedClips.set(retrievalId, outcome);
     if (this.finishedClips.size > 10_000) this.finishedClips.delete(this.finishedClips.keys().next().value!);
     await this.flush();
     const rows = await this.db.all<{ id: string; clip: string }>(`SELECT id, clip FROM alarms WHERE json_extract_string(clip, '$.retrievalId') = $1`, [retrievalId]);
-    for (const r of rows) await this.setClip(Number(r.id), { ...(JSON.parse(r.clip) as Clip), ...clip });
+    for (const r of rows) await this.setClip(Number(r.id), { ...(JSON.parse(r.clip) as Clip), ...outcome });
     return rows.map((r) => Number(r.id));
   }
 

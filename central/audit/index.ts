@@ -25,6 +25,8 @@ export const AUDIT_ACTIONS = [
   "evidence-lock",
   "alarm",
   "config",
+  /** Central's own retention deleted footage (user "system"). */
+  "retention",
 ] as const;
 export const AuditAction = z.enum(AUDIT_ACTIONS);
 export type AuditAction = z.infer<typeof AuditAction>;

@@ -202,7 +202,11 @@ describe("events and rules", () => {
     }
     expect(a2.clip).toMatchObject({ state: "requested", retrievalId: "ret-camB1-alarm" });
     expect(await central.ops.alarms.attachClip("ret-camB1-alarm", { state: "ready", url: "/api/v1/cameras/camB1/video?from=x&to=y" })).toEqual([a2.id]);
-    expect((await api("GET", `/api/v1/alarms/${a2.id}`)).body.clip).toMatchObject({ state: "ready", url: "/api/v1/cameras/camB1/video?from=x&to=y" });
+    const attached = (await api("GET", `/api/v1/alarms/${a2.id}`)).body.clip;
+    expect(attached).toMatchObject({ state: "ready", url: "/api/v1/cameras/camB1/video?from=x&to=y" });
+    // the clip no longer says it is requested once it is attached
+    expect(attached.detail).not.toContain("requested");
+    expect(attached.detail).toContain("attached");
     const aud = await api("GET", "/api/v1/audit?camera=camB1&action=retrieval");
     expect(aud.body.records[0]).toMatchObject({ user: "system", action: "retrieval", cameraId: "camB1", from: new Date(t + 1000 - 10_000).toISOString() });
     delete central.ops.hooks.requestRetrieval;

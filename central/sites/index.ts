@@ -81,6 +81,7 @@ export function createSites(o: CreateSitesOptions): SitesModule {
         clock,
         log,
         siteExists: active,
+        siteKnown: (id) => !!central.site(id),
         isOnline: external ? undefined : (id) => central.sessionCount(id, "mqtt") > 0,
         onSiteEvent: o.onSiteEvent,
         centralRanges: o.centralRanges,

@@ -14,7 +14,14 @@ export interface SitesOptions {
   db: Db;
   clock: Clock;
   log: Logger;
+  /** An active site: its messages are stored, configs and commands go to it. */
   siteExists: (siteId: string) => boolean;
+  /**
+   * A site central knows in any state (active or revoked). A revoked site's cameras stay
+   * listed (marked revoked) so what central holds of them stays playable and exportable —
+   * a stolen vehicle is when that footage matters most. Default: siteExists.
+   */
+  siteKnown?: (siteId: string) => boolean;
   /** Whether a site has a live MQTT session (embedded broker); default: heard from within onlineWindowMs. */
   isOnline?: (siteId: string) => boolean;
   onlineWindowMs?: number;
@@ -31,6 +38,8 @@ export interface CentralCamera {
   name: string;
   enabled: boolean;
   online: boolean;
+  /** The site is revoked: nothing live, nothing more from the edge; central's copy stays. */
+  revoked: boolean;
   streams: { kind: string; codec?: string; width?: number; height?: number; status: string; reason?: string; bitrateKbps?: number; fps?: number }[];
   updatedAt: string;
 }
@@ -91,9 +100,11 @@ export class Sites {
     const rows = await this.o.db.all<{ site_id: string; camera_id: string; name: string; enabled: boolean; streams: string; updated_ms: string }>(
       `SELECT * FROM cp_cameras ORDER BY site_id, camera_id`,
     );
+    const known = this.o.siteKnown ?? this.o.siteExists;
     return rows
-      .filter((r) => this.o.siteExists(r.site_id))
+      .filter((r) => known(r.site_id))
       .map((r) => {
+        const revoked = !this.o.siteExists(r.site_id);
         const h = this.control?.latestHealth.get(r.site_id)?.body.streams ?? [];
         const streams = (JSON.parse(r.streams) as CentralCamera["streams"]).map((st) => {
           const hs = h.find((x) => x.cameraId === r.camera_id && x.stream === st.kind);
@@ -105,7 +116,8 @@ export class Sites {
           channel: r.camera_id,
           name: r.name,
           enabled: r.enabled,
-          online: this.online(r.site_id),
+          online: !revoked && this.online(r.site_id),
+          revoked,
           streams,
           updatedAt: iso(Number(r.updated_ms)),
         };
@@ -131,7 +143,9 @@ export class Sites {
     const central = (await this.o.centralRanges?.(centralCameraId(siteId, cameraId), stream, from, to)) ?? [];
     const now = this.o.clock.now();
     const liveLocks = locks.map((l) => ({ s: Number(l.s), e: Number(l.e), x: l.x === null ? null : Number(l.x) })).filter((l) => l.x === null || l.x > now);
-    const ranges = mergeHoldings(edge, mergeRanges(central).map(clip)).map((p) => {
+    // A revoked site's edge cannot be reached: only what central holds is footage to offer.
+    const revoked = !this.o.siteExists(siteId);
+    const ranges = mergeHoldings(revoked ? [] : edge, mergeRanges(central).map(clip)).map((p) => {
       const locked = liveLocks.some((l) => l.s < p.endMs && l.e > p.startMs);
       const overwrite = p.held === "central" || locked || horizon === null ? null : iso(p.startMs + horizon);
       return { start: iso(p.startMs), end: iso(p.endMs), held: p.held, locked, edgeOverwriteAt: overwrite };
@@ -142,6 +156,7 @@ export class Sites {
       from: iso(from),
       to: iso(to),
       edgeRetentionHorizonMs: horizon,
+      ...(revoked ? { siteRevoked: true } : {}),
       ranges,
       gaps: gaps.map((g) => ({ start: iso(Math.max(Number(g.s), from)), end: iso(Math.min(Number(g.e), to)), reason: g.r })),
     };

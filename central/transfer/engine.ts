@@ -152,7 +152,7 @@ export class Engine {
   }
 
   private async siteCameras(siteId: string): Promise<string[]> {
-    return (await this.need().cameras()).filter((c) => c.siteId === siteId).map((c) => c.channel);
+    return (await this.need().cameras()).filter((c) => c.siteId === siteId && !c.revoked).map((c) => c.channel);
   }
 
   private async mirrorSegs(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<Seg[]> {
@@ -540,7 +540,7 @@ export class Engine {
     const s = this.d.sites();
     if (!rec || !s) return;
     const want = new Set<string>();
-    for (const cam of await s.cameras()) {
+    for (const cam of (await s.cameras()).filter((x) => !x.revoked)) {
       const { policy } = await this.policy(cam.siteId);
       const eff = effectivePolicy(policy, cam.channel);
       if (eff.options.some((o) => (CONTINUOUS as readonly string[]).includes(o))) want.add(`${cam.id}/${eff.stream}`);

@@ -37,7 +37,8 @@ export interface Demo {
 }
 
 /** `segmentDurationMs` (default 60 s): tests use short segments so recent footage is committed at the edge within seconds. */
-export async function startDemo(opts: { dataDir: string; edges?: number; camerasPerEdge?: number; port?: number; segmentDurationMs?: number }): Promise<Demo> {
+/** `camera` (default 1280x720, 15 fps): tests use smaller, slower cameras (less encoding on a shared machine; a rate other than 15 fps). */
+export async function startDemo(opts: { dataDir: string; edges?: number; camerasPerEdge?: number; port?: number; segmentDurationMs?: number; camera?: { width: number; height: number; fps: number } }): Promise<Demo> {
   const log = createLogger("demo");
   const dataDir = resolve(opts.dataDir);
   const edgeCount = opts.edges ?? 2;
@@ -61,7 +62,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
     const site = await startCentralSite({ dataDir: join(dataDir, "central"), api: { port: opts.port ?? 8080 }, ...anyPort, ...onvifCfg, metrics: { port: 0 } }, { log: log.child({ component: "central" }) });
     stops.push(() => site.close());
     const central = site.central;
-    const cam = await startCamsim({ cameras: edgeCount * perEdge, main: { width: 1280, height: 720, fps: 15 }, log: log.child({ component: "camsim" }) });
+    const cam = await startCamsim({ cameras: edgeCount * perEdge, main: opts.camera ?? { width: 1280, height: 720, fps: 15 }, ...(opts.camera ? { sub: { width: Math.round(opts.camera.width / 2), height: Math.round(opts.camera.height / 2), fps: opts.camera.fps, bitrateKbps: 150 } } : {}), log: log.child({ component: "camsim" }) });
     stops.push(() => cam.close());
 
     const info: DemoInfo = {

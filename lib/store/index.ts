@@ -13,3 +13,4 @@ export type { RecoveryReport, RecoveryAction } from "./recovery.ts";
 export { checkStore, type CheckReport, type CheckProblem, type CheckProblemKind } from "./check.ts";
 export { StoreInputError, StoreLockedError, NotAStoreError } from "./errors.ts";
 export { isLocked } from "./retention.ts";
+export { RetentionConfig, retentionPolicy } from "./retention-config.ts";

@@ -1,7 +1,9 @@
 /** Admin pages: sites (enroll, revoke, desired vs applied config, interconnect policy), links and budgets, users and roles, rules. */
 import { useState } from "preact/hooks";
 import { api, get, getOptional } from "../api.ts";
-import type { Site } from "../model.ts";
+import { can, type Site } from "../model.ts";
+import { PoliciesAdmin } from "./policies.tsx";
+import { siteName } from "./words.ts";
 import { Badge, Dot, Link, LoadView, Modal, Notice, fmtAgo, fmtBytes, fmtTime, listKeys, useApp, useLoad } from "./common.tsx";
 
 const SECTIONS: [string, string][] = [
@@ -12,12 +14,17 @@ const SECTIONS: [string, string][] = [
   ["/admin/rules", "Rules"],
 ];
 
+/** The right each section needs: a section the user could only be refused in is not shown. */
+const SECTION_RIGHT: Record<string, string> = { "/admin/sites": "admin-sites", "/admin/policies": "admin-policies", "/admin/links": "admin-policies", "/admin/users": "admin-users", "/admin/rules": "admin-policies" };
+
 export function AdminView(p: { path: string }) {
-  const sec = SECTIONS.find(([h]) => p.path.startsWith(h))?.[0] ?? "/admin/sites";
+  const { me } = useApp();
+  const sections = SECTIONS.filter(([h]) => !SECTION_RIGHT[h] || can(me, SECTION_RIGHT[h]!));
+  const sec = sections.find(([h]) => p.path.startsWith(h))?.[0] ?? sections[0]?.[0] ?? "";
   return (
     <div class="admin">
       <nav class="subnav" aria-label="Admin">
-        {SECTIONS.map(([h, l]) => (
+        {sections.map(([h, l]) => (
           <Link key={h} href={h} class={sec === h ? "active" : ""}>
             {l}
           </Link>
@@ -148,7 +155,7 @@ function SiteConfig(p: { id: string }) {
   const [v] = useLoad(() => getOptional<{ desired: { version: number; config: unknown; createdAt: string; createdBy: string } | null; applied: { version: number; state: string; reason: string | null; at: string } | null; inSync: boolean }>(`/api/v1/sites/${encodeURIComponent(p.id)}/config`), [p.id]);
   return (
     <section class="panel">
-      <h2>Configuration of {p.id}: desired vs applied</h2>
+      <h2>Configuration of {siteName(useApp().sites, p.id)}: desired vs applied</h2>
       <LoadView v={v} what="Desired vs applied configuration" endpoint={`GET /api/v1/sites/${p.id}/config`}>
         {(c) => (
           <div class="cols">
@@ -178,132 +185,6 @@ function SiteConfig(p: { id: string }) {
           </div>
         )}
       </LoadView>
-    </section>
-  );
-}
-
-const OPTIONS = ["none", "edge-only", "on-request", "scheduled", "on-event", "after-link-down", "central-only", "both"] as const;
-
-/** Client-side checks, worded like the server's: the server validates again. */
-export function validatePolicy(p: { options: string[]; schedule: string; preSeconds: number; postSeconds: number; monthlyGb: string; capMbps: string }): string[] {
-  const errs: string[] = [];
-  if (!p.options.length) errs.push("Choose at least one recording option.");
-  for (const x of ["none", "central-only", "both"]) if (p.options.includes(x) && p.options.length > 1) errs.push(`"${x}" cannot be combined with other options.`);
-  if (p.options.includes("scheduled") && !/^([01]\d|2[0-3]):[0-5]\d[–-]([01]\d|2[0-3]):[0-5]\d$/.test(p.schedule.trim())) errs.push('The schedule must be a time window like "01:00-05:00".');
-  if (p.options.includes("on-event") && !(p.preSeconds >= 0 && p.preSeconds <= 3600 && p.postSeconds >= 0 && p.postSeconds <= 3600)) errs.push("Pre- and post-event windows must be 0–3600 seconds.");
-  if (p.monthlyGb !== "" && !(Number(p.monthlyGb) > 0)) errs.push("The monthly budget must be a positive number of GB (or empty for unlimited).");
-  if (p.capMbps !== "" && !(Number(p.capMbps) > 0)) errs.push("The rate cap must be a positive number of Mbit/s (or empty for none).");
-  return errs;
-}
-
-function PoliciesAdmin() {
-  const { sites, cameras, notify } = useApp();
-  const [target, setTarget] = useState<string>("");
-  const [options, setOptions] = useState<string[]>(["on-request"]);
-  const [schedule, setSchedule] = useState("01:00-05:00");
-  const [pre, setPre] = useState(30);
-  const [post, setPost] = useState(30);
-  const [monthlyGb, setMonthlyGb] = useState("2");
-  const [capMbps, setCapMbps] = useState("1");
-  const [errs, setErrs] = useState<string[]>([]);
-  const [missing, setMissing] = useState(false);
-  const save = async (e: Event) => {
-    e.preventDefault();
-    const v = validatePolicy({ options, schedule, preSeconds: pre, postSeconds: post, monthlyGb, capMbps });
-    if (!target) v.unshift("Choose a site or camera.");
-    setErrs(v);
-    if (v.length) return;
-    const [kind, id] = target.split(":", 2) as ["site" | "camera", string];
-    const [from, to] = schedule.split(/[–-]/);
-    const body = {
-      options,
-      ...(options.includes("scheduled") ? { schedule: { from, to } } : {}),
-      ...(options.includes("on-event") ? { event: { preSeconds: pre, postSeconds: post } } : {}),
-      // Budgets and link caps are per site (the link is the site's); a camera override carries none.
-      ...(kind === "site" ? { budget: { monthlyBytes: monthlyGb === "" ? null : Math.round(Number(monthlyGb) * 1e9), rateBitsPerSecond: capMbps === "" ? null : Math.round(Number(capMbps) * 1e6) } } : {}),
-    };
-    try {
-      await api("PUT", `/api/v1/${kind === "site" ? "sites" : "cameras"}/${encodeURIComponent(id)}/policy`, body);
-      setMissing(false);
-      notify("Policy saved; the edge applies it when it next connects.");
-    } catch (x) {
-      if ((x as { missing?: boolean }).missing) setMissing(true);
-      else setErrs([(x as Error).message]);
-    }
-  };
-  const toggle = (o: string) => setOptions((l) => (l.includes(o) ? l.filter((x) => x !== o) : [...l, o]));
-  return (
-    <section>
-      <h1>Interconnect policies</h1>
-      {missing && <Notice kind="missing">Policies are not available on this central yet: PUT /api/v1/sites/{"{id}"}/policy answers 404. Nothing was saved.</Notice>}
-      <form class="stack narrow" onSubmit={save} aria-label="Policy">
-        <label>
-          Applies to
-          <select value={target} onChange={(e) => setTarget(e.currentTarget.value)}>
-            <option value="">choose…</option>
-            {sites.map((s) => (
-              <optgroup key={s.id} label={s.name}>
-                <option value={`site:${s.id}`}>{s.name} (whole site)</option>
-                {(cameras ?? [])
-                  .filter((c) => c.siteId === s.id)
-                  .map((c) => (
-                    <option key={c.id} value={`camera:${c.id}`}>
-                      {c.name} (camera override)
-                    </option>
-                  ))}
-              </optgroup>
-            ))}
-          </select>
-        </label>
-        <fieldset>
-          <legend>Recording options (combine as needed)</legend>
-          <div class="checks">
-            {OPTIONS.map((o) => (
-              <label key={o} class="check">
-                <input type="checkbox" checked={options.includes(o)} onChange={() => toggle(o)} /> {o}
-              </label>
-            ))}
-          </div>
-        </fieldset>
-        {options.includes("scheduled") && (
-          <label>
-            Schedule window
-            <input value={schedule} onInput={(e) => setSchedule(e.currentTarget.value)} placeholder="01:00-05:00" />
-          </label>
-        )}
-        {options.includes("on-event") && (
-          <div class="form-row">
-            <label>
-              Pre-event (s)
-              <input type="number" value={pre} onInput={(e) => setPre(Number(e.currentTarget.value))} />
-            </label>
-            <label>
-              Post-event (s)
-              <input type="number" value={post} onInput={(e) => setPost(Number(e.currentTarget.value))} />
-            </label>
-          </div>
-        )}
-        <div class="form-row">
-          <label>
-            Monthly budget (GB)
-            <input value={monthlyGb} onInput={(e) => setMonthlyGb(e.currentTarget.value)} placeholder="unlimited" />
-          </label>
-          <label>
-            Rate cap (Mbit/s)
-            <input value={capMbps} onInput={(e) => setCapMbps(e.currentTarget.value)} placeholder="none" />
-          </label>
-        </div>
-        {errs.length > 0 && (
-          <ul class="form-error" role="alert">
-            {errs.map((x) => (
-              <li key={x}>{x}</li>
-            ))}
-          </ul>
-        )}
-        <button class="primary" type="submit">
-          Save policy
-        </button>
-      </form>
     </section>
   );
 }

@@ -5,6 +5,7 @@ import { Badge, Notice, fmtTime, listKeys, navigate, useApp } from "./common.tsx
 import { subscribeEvents } from "../shared-stream.ts";
 import { SoundToggle, alarmCameraId } from "./alarm-popup.tsx";
 import { priorityColor, priorityLabel } from "./priority.ts";
+import { cameraWithSite, eventWords, siteName } from "./words.ts";
 
 export interface Alarm {
   id: number;
@@ -69,7 +70,7 @@ function Pri(p: { priority: number }) {
 }
 
 export function AlarmsView(p: { params: URLSearchParams }) {
-  const { notify, cameras, me } = useApp();
+  const { notify, cameras, sites, me } = useApp();
   const [alarms, setAlarms] = useState<Alarm[] | null>(null);
   const [err, setErr] = useState<string | null>(null);
   const [sel, setSel] = useState<number | null>(() => Number(p.params.get("alarm")) || null);
@@ -146,7 +147,7 @@ export function AlarmsView(p: { params: URLSearchParams }) {
                   <Pri priority={a.priority} />
                 </td>
                 <td class="title">{a.title}</td>
-                <td>{[a.siteId, a.cameraId].filter(Boolean).join(" / ") || "—"}</td>
+                <td>{a.cameraId ? cameraWithSite(cameras, sites, a.cameraId, a.siteId) : a.siteId ? siteName(sites, a.siteId) : "—"}</td>
                 <td title={a.late ? "arrived late (the site was offline)" : ""}>
                   {fmtTime(a.eventTime)}
                   {a.late && " ⌛"}
@@ -176,9 +177,9 @@ export function AlarmsView(p: { params: URLSearchParams }) {
               <dt>State</dt>
               <dd>{detail.state}{detail.assignee ? ` — ${detail.assignee}` : ""}</dd>
               <dt>Event</dt>
-              <dd>{detail.eventType} at {fmtTime(detail.eventTime)}{detail.late ? " (arrived late)" : ""}</dd>
+              <dd>{eventWords(detail.eventType)} at {fmtTime(detail.eventTime)}{detail.late ? " (arrived late)" : ""}</dd>
               <dt>Source</dt>
-              <dd>{[detail.siteId, detail.cameraId].filter(Boolean).join(" / ") || "—"}</dd>
+              <dd>{detail.cameraId ? cameraWithSite(cameras, sites, detail.cameraId, detail.siteId) : detail.siteId ? siteName(sites, detail.siteId) : "—"}</dd>
               <dt>Clip</dt>
               <dd>{detail.clip ? `${detail.clip.state}${detail.clip.detail ? ` — ${detail.clip.detail}` : ""}` : "none"}</dd>
             </dl>

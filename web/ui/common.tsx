@@ -80,10 +80,12 @@ export function Notice(p: { kind?: "info" | "warn" | "error" | "missing"; childr
 
 export function NotHere(p: { what: string; endpoint: string }) {
   return (
-    <Notice kind="missing">
-      <strong>{p.what} is not available on this {document.querySelector('meta[name="outpost-role"]')?.getAttribute("content") ?? "server"} yet.</strong> The server does not answer{" "}
-      <code>{p.endpoint}</code> (404). Nothing is shown rather than made-up data.
-    </Notice>
+    // People get a sentence; the endpoint stays in the tooltip for whoever supports them.
+    <div title={p.endpoint}>
+      <Notice kind="missing">
+        <strong>{p.what} is not available on this {document.querySelector('meta[name="outpost-role"]')?.getAttribute("content") === "edge" ? "recorder" : "central"}.</strong> Nothing is shown rather than made-up data.
+      </Notice>
+    </div>
   );
 }
 

@@ -83,7 +83,7 @@ export function ExportsView() {
       </form>
       {err && <Notice kind="error">{err}</Notice>}
       {jobs === null ? (
-        <Notice kind="missing">Exports are not available on this server yet (GET /api/v1/exports answers 404).</Notice>
+        <Notice kind="error">The list of exports could not be loaded; try again in a moment.</Notice>
       ) : (
         <table class="table" aria-label="Exports">
           <thead>

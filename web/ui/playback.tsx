@@ -9,6 +9,9 @@ import { useMarkers } from "./markers.ts";
 import { visibleCameras } from "./tree.tsx";
 import { IconNext, IconPause, IconPlay, IconPrev } from "./icons.tsx";
 import { Notice, fmtDuration, fmtTime, navigate, useApp } from "./common.tsx";
+import { exportAtCentral } from "./central-export.ts";
+import { nextPlay, retrievalWords, useFrameDuration } from "./playback-flow.ts";
+import { cameraName, errorSentence, siteName } from "./words.ts";
 
 const ZOOMS: [string, number][] = [
   ["1 min", 60e3],
@@ -40,7 +43,9 @@ export function PlaybackView(p: { params: URLSearchParams }) {
   const [tlState, setTlState] = useState<"ok" | "missing" | "error" | "loading">("loading");
   const [tlErr, setTlErr] = useState("");
   const [stream, setStream] = useState<"main" | "sub">("main");
-  const [play, setPlay] = useState<{ originMs: number; url: string } | null>(null);
+  const [play, setPlay] = useState<{ originMs: number; endMs: number; url: string } | null>(null);
+  /** What the player did on its own at the end of a recording: continued, skipped a gap, or stopped. */
+  const [flow, setFlow] = useState<string | null>(null);
   const [playErr, setPlayErr] = useState<string | null>(null);
   const [cursor, setCursor] = useState<number | null>(null);
   const [speed, setSpeed] = useState(1);
@@ -52,6 +57,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
   const [tick, setTick] = useState(0);
   const video = useRef<HTMLVideoElement>(null);
   const markers = useMarkers(cam, view, tick);
+  const frameSec = useFrameDuration(video, play?.url ?? null);
 
   // timeline for the visible window (debounced while zooming/panning), refreshed every 5 s
   useEffect(() => {
@@ -67,7 +73,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
         },
         (e) => {
           setTlState("error");
-          setTlErr((e as Error).message);
+          setTlErr(errorSentence(e));
         },
       );
     }, 120);
@@ -103,24 +109,36 @@ export function PlaybackView(p: { params: URLSearchParams }) {
     if (!v || !play) return;
     const on = () => setCursor(play.originMs + v.currentTime * 1000);
     const st = () => setPaused(v.paused);
+    // The end of a played window is not the end of the footage: continue with the next recording, saying what was skipped.
+    const ended = () => {
+      const n = nextPlay(dataRef.current, play.endMs);
+      if (!n) return setFlow(`End of the recordings at ${fmtTime(play.endMs)}.`);
+      setFlow(n.skipped ? `Skipped ${fmtDuration(n.skipped.ms)} with no recording (${fmtTime(play.endMs, false)} – ${fmtTime(n.atMs, false)}): ${n.skipped.why}` : null);
+      void seekRef.current(n.atMs, true);
+    };
     v.addEventListener("timeupdate", on);
     v.addEventListener("play", st);
     v.addEventListener("pause", st);
+    v.addEventListener("ended", ended);
     return () => {
       v.removeEventListener("timeupdate", on);
       v.removeEventListener("play", st);
       v.removeEventListener("pause", st);
+      v.removeEventListener("ended", ended);
     };
   }, [play]);
   useEffect(() => {
     if (video.current) video.current.playbackRate = speed;
   }, [speed, play]);
+  const dataRef = useRef(data);
+  dataRef.current = data;
+  const seekRef = useRef<(t: number, cont?: boolean) => Promise<void>>(async () => undefined);
 
   if (!cam) {
     return (
       <div class="pad">
         <h1>Playback</h1>
-        {camId && <Notice kind="error">Camera {camId} does not exist or you may not see it.</Notice>}
+        {camId && <Notice kind="error">This camera ({cameraName(cameras, sites, camId)}) does not exist any more, or you may not see it.</Notice>}
         <p class="muted">Pick a camera in the tree, or here:</p>
         <ul class="pick">
           {vis.map((c) => (
@@ -134,43 +152,57 @@ export function PlaybackView(p: { params: URLSearchParams }) {
     );
   }
 
-  const seek = async (t: number) => {
-    const range = data.ranges.find((r) => r.startMs <= t && r.endMs >= t) ?? data.ranges.find((r) => r.startMs > t);
-    if (!range) return notify(`Nothing recorded at ${fmtTime(t)}.`, "error");
+  /** Plays from t (or from the next recording after it); `cont`: continuing after the end of a window. */
+  const seek = async (t: number, cont = false) => {
+    const range = data.ranges.find((r) => r.startMs <= t && r.endMs > t) ?? data.ranges.find((r) => r.startMs > t);
+    if (!range) return notify(`Nothing recorded at ${fmtTime(t)} or after it.`, "error");
+    if (!cont) setFlow(range.startMs > t ? `Nothing recorded at ${fmtTime(t)}; playing from the next recording at ${fmtTime(range.startMs)}.` : null);
     const from = Math.max(t, range.startMs);
     const to = Math.min(from + 60 * 60e3, Math.max(range.endMs, from + 1000));
     const url = `/api/v1/cameras/${encodeURIComponent(cam.id)}/video?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&stream=${stream}`;
     setPlayErr(null);
     try {
       const h = await fetch(url, { method: "HEAD", credentials: "same-origin" });
-      if (h.status === 404 && !h.headers.get("content-type")?.includes("problem")) throw new Error("Playback is not available on this server yet (the video endpoint answers 404).");
+      if (h.status === 404 && !h.headers.get("content-type")?.includes("problem")) throw new Error("This server cannot play recordings.");
       if (!h.ok) {
         const g = await fetch(url, { credentials: "same-origin", headers: { range: "bytes=0-0" } });
         const body = (await g.json().catch(() => ({}))) as { detail?: string };
-        throw new Error(body.detail ?? `The server answered ${h.status}.`);
+        throw new Error(body.detail ?? "The recording could not be played; try again.");
       }
       const origin = Date.parse(h.headers.get("x-outpost-start") ?? "") || from;
-      setPlay({ originMs: origin, url });
+      const end = Date.parse(h.headers.get("x-outpost-end") ?? "") || to;
+      setPlay({ originMs: origin, endMs: end, url });
       setCursor(origin);
     } catch (e) {
-      setPlayErr((e as Error).message);
+      setPlayErr(errorSentence(e));
     }
   };
+  seekRef.current = seek;
+  /** One frame back or forward, by the stream's measured frame interval (not an assumed rate). */
   const step = (frames: number) => {
     const v = video.current;
     if (!v) return;
     v.pause();
-    v.currentTime = Math.max(0, v.currentTime + frames / 15);
+    v.currentTime = Math.max(0, v.currentTime + frames * frameSec);
   };
   const selection = sel && sel.endMs - sel.startMs >= 1000 ? sel : null;
   const doExport = async () => {
     if (!selection) return;
+    if (ROLE === "central") {
+      try {
+        const r = await exportAtCentral({ cameraId: cam.id, fromMs: selection.startMs, toMs: selection.endMs, stream });
+        notify(r.kind === "downloaded" ? `Evidence package saved as ${r.file}.` : r.detail);
+      } catch (e) {
+        notify(errorSentence(e), "error");
+      }
+      return;
+    }
     try {
       const r = await api<{ id: string }>("POST", "/api/v1/exports", { cameraId: cam.id, from: new Date(selection.startMs).toISOString(), to: new Date(selection.endMs).toISOString(), stream });
       notify(`Export ${r.id} started — see Exports.`);
       navigate(`/exports?highlight=${r.id}`);
     } catch (e) {
-      notify((e as Error).message, "error");
+      notify(errorSentence(e), "error");
     }
   };
   const doLock = async () => {
@@ -182,7 +214,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
       notify("Evidence lock created: this range is exempt from retention.");
       setTick((x) => x + 1);
     } catch (e) {
-      notify((e as Error).message, "error");
+      notify(errorSentence(e), "error");
     }
   };
   const doRetrieve = async () => {
@@ -192,7 +224,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
       notify("Retrieval queued.");
       setTick((x) => x + 1);
     } catch (e) {
-      notify((e as Error).message, "error");
+      notify(errorSentence(e), "error");
     }
   };
   const span = view.toMs - view.fromMs;
@@ -200,7 +232,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
     <div class="playback">
       <div class="toolbar">
         <h1 class="inline">{cam.name}</h1>
-        <span class="muted small">{cam.id}</span>
+        {ROLE === "central" && <span class="muted small">{siteName(sites, cam.siteId)}</span>}
         <span class="spacer" />
         <span class="label">Stream</span>
         {(["main", "sub"] as const).map((s) => (
@@ -238,13 +270,18 @@ export function PlaybackView(p: { params: URLSearchParams }) {
         </button>
       </div>
       <div class="player">
-        {play ? <video ref={video} src={play.url} autoPlay muted controls={false} data-testid="playback-video" onClick={(e) => (e.currentTarget.paused ? e.currentTarget.play() : e.currentTarget.pause())} /> : <div class="player-empty">Click the timeline to play from that moment.</div>}
+        {play ? <video ref={video} src={play.url} autoPlay muted controls={false} data-testid="playback-video" data-frame-ms={Math.round(frameSec * 1000)} onClick={(e) => (e.currentTarget.paused ? e.currentTarget.play() : e.currentTarget.pause())} /> : <div class="player-empty">Click the timeline to play from that moment.</div>}
         {playErr && (
           <div class="tile-overlay error" role="alert">
             {playErr}
           </div>
         )}
         {play && <div class="osd">{cursor ? fmtTime(cursor) : ""}</div>}
+        {flow && (
+          <div class="notice notice-info playback-flow" role="status" data-testid="playback-flow">
+            {flow}
+          </div>
+        )}
       </div>
       <div class="transport" role="toolbar" aria-label="Playback controls">
         <button onClick={() => step(-1)} disabled={!play || !paused} title="Previous frame (paused)" aria-label="Previous frame">
@@ -284,7 +321,8 @@ export function PlaybackView(p: { params: URLSearchParams }) {
         <span class="spacer" />
         <span class="muted small">Shift+drag on the timeline to select a range</span>
       </div>
-      {tlState === "missing" && <Notice kind="missing">The timeline of this camera is not available on this server yet (GET …/timeline answers 404).</Notice>}
+      {cam.revoked && <Notice kind="warn">This camera's site is revoked: it shows only what central holds, and that stays playable and exportable.</Notice>}
+      {tlState === "missing" && <Notice kind="missing">This server keeps no recordings of this camera.</Notice>}
       {tlState === "error" && <Notice kind="error">{tlErr}</Notice>}
       <TimelineBar view={view} onView={(v) => setView(v.toMs - v.fromMs > MAX_SPAN || v.toMs - v.fromMs < MIN_SPAN ? view : v)} data={data} cursorMs={cursor} selection={sel} onSelect={setSel} onSeek={seek} locks={locks} central={ROLE === "central"} markers={markers} />
       {ROLE === "central" && <PreviewStrip cameraId={cam.id} view={view} onView={setView} cursorMs={cursor} selection={sel} />}
@@ -294,9 +332,9 @@ export function PlaybackView(p: { params: URLSearchParams }) {
             <span>
               Selected <strong>{fmtTime(selection.startMs)}</strong> – <strong>{fmtTime(selection.endMs, false)}</strong> ({fmtDuration(selection.endMs - selection.startMs)})
             </span>
-            {can(me, "export", { site: cam.siteId, camera: cam.id }) && <button onClick={doExport}>Export MP4</button>}
+            {can(me, "export", { site: cam.siteId, camera: cam.id }) && <button onClick={doExport}>{ROLE === "central" ? "Export evidence package" : "Export MP4"}</button>}
             {can(me, "evidence-lock", { site: cam.siteId, camera: cam.id }) && <button onClick={doLock}>Evidence lock…</button>}
-            {ROLE === "central" && can(me, "retrieve", { site: cam.siteId, camera: cam.id }) && (
+            {ROLE === "central" && !cam.revoked && can(me, "retrieve", { site: cam.siteId, camera: cam.id }) && (
               <>
                 <span class="sep" />
                 <label class="label">
@@ -324,7 +362,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
         <section class="panel">
           <h2>Retrievals</h2>
           {retrievals === null ? (
-            <Notice kind="missing">Retrievals are not available on this central yet (GET /api/v1/retrievals answers 404).</Notice>
+            <Notice kind="missing">This central cannot retrieve recordings from edges.</Notice>
           ) : retrievals.length ? (
             <table class="table">
               <thead>
@@ -343,7 +381,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
                       {fmtTime(r.startMs)} – {fmtTime(r.endMs, false)}
                     </td>
                     <td>{r.priority ?? "—"}</td>
-                    <td>{r.state}</td>
+                    <td>{retrievalWords(r)}</td>
                     <td>
                       <progress max={100} value={r.progress} /> {Math.round(r.progress)} %
                     </td>

@@ -4,7 +4,8 @@
  */
 import { useEffect, useState } from "preact/hooks";
 import { getOptional } from "../api.ts";
-import { Badge, Notice, fmtBytes, fmtTime } from "./common.tsx";
+import { Badge, Notice, fmtBytes, fmtTime, useApp } from "./common.tsx";
+import { cameraName } from "./words.ts";
 
 interface Item {
   cameraId: string;
@@ -30,6 +31,7 @@ interface Transfers {
 const CLASSES = ["alarm", "request", "event", "scheduled", "backfill"];
 
 export function TransfersView() {
+  const { cameras, sites } = useApp();
   const [t, setT] = useState<Transfers | null | undefined>(undefined);
   const [err, setErr] = useState<string | null>(null);
   const [n, setN] = useState(0);
@@ -44,7 +46,7 @@ export function TransfersView() {
     const timer = setTimeout(() => setN((x) => x + 1), 2000);
     return () => clearTimeout(timer);
   }, [n]);
-  if (t === null) return <Notice kind="missing">This recorder has no transfer queue (GET /api/v1/transfers answers 404).</Notice>;
+  if (t === null) return <Notice kind="missing">This recorder has no transfer queue.</Notice>;
   if (t === undefined) return <div class="muted pad">{err ? <Notice kind="error">{err}</Notice> : "Loading transfers…"}</div>;
   const eta = t.bytesPerSecond && t.queue.bytes ? Math.ceil(t.queue.bytes / t.bytesPerSecond) : null;
   return (
@@ -80,7 +82,7 @@ export function TransfersView() {
               {t.current.map((c) => (
                 <tr key={`${c.cameraId}/${c.stream}/${c.start}`} data-current>
                   <td>
-                    {c.cameraId} {c.stream} · {fmtTime(c.start)}
+                    {cameraName(cameras, sites, c.cameraId)} {c.stream} · {fmtTime(c.start)}
                   </td>
                   <td>{c.class}</td>
                   <td>
@@ -111,7 +113,7 @@ export function TransfersView() {
               {t.queue.next.slice(0, 30).map((q) => (
                 <tr key={`${q.cameraId}/${q.stream}/${q.start}`} data-queued>
                   <td>
-                    {q.cameraId} {q.stream} · {fmtTime(q.start)}
+                    {cameraName(cameras, sites, q.cameraId)} {q.stream} · {fmtTime(q.start)}
                   </td>
                   <td>{q.class}</td>
                   <td>{fmtBytes(q.bytes - q.sentBytes)}</td>

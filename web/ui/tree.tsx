@@ -45,6 +45,13 @@ function SiteBadges(p: { s: Site }) {
   return <span class="badges">{out}</span>;
 }
 
+/** The site row's tooltip: "last seen" only where it tells something (offline). */
+function siteTitle(s: Site): string {
+  if (s.state === "revoked") return `${s.name} — revoked; what central holds of its cameras stays playable and exportable`;
+  if (s.online) return `${s.name} — online`;
+  return `${s.name} — offline, ${s.lastSeenAt ? `last seen ${fmtAgo(s.lastSeenAt)}` : "never connected"}`;
+}
+
 export function Tree() {
   const { sites, cameras, me } = useApp();
   const route = useRoute();
@@ -54,7 +61,8 @@ export function Tree() {
   const f = filter.trim().toLowerCase();
   const selected = route.params.get("camera");
   const open = (c: Camera) => {
-    if (route.path.startsWith("/playback") || route.path.startsWith("/map")) navigate(`/playback?camera=${encodeURIComponent(c.id)}`);
+    // A revoked site has nothing live: its cameras open in playback (central's copy).
+    if (c.revoked || route.path.startsWith("/playback") || route.path.startsWith("/map")) navigate(`/playback?camera=${encodeURIComponent(c.id)}`);
     else openCamera(c.id);
   };
   return (
@@ -81,12 +89,12 @@ export function Tree() {
                     e.preventDefault();
                   }
                 }}
-                title={`${s.name} — ${s.online ? "online" : "offline"}, last seen ${fmtAgo(s.lastSeenAt)}`}
+                title={siteTitle(s)}
               >
                 <span class="caret">{isOpen ? "▾" : "▸"}</span>
                 <Dot tone={s.state === "revoked" ? "bad" : s.online ? "ok" : "dim"} label={s.online ? "online" : "offline"} />
                 <span class="name">{s.name}</span>
-                <span class="seen">{s.online ? "" : s.lastSeenAt ? `seen ${fmtAgo(s.lastSeenAt)}` : "never connected"}</span>
+                <span class="seen">{s.online || s.state === "revoked" ? "" : s.lastSeenAt ? `seen ${fmtAgo(s.lastSeenAt)}` : "never connected"}</span>
                 <SiteBadges s={s} />
               </div>
               {isOpen && (
@@ -95,17 +103,19 @@ export function Tree() {
                   {cameras !== null && !cams.length && <li class="muted small pad-l">no cameras</li>}
                   {cams.map((c) => {
                     // A camera of an offline site shows nothing live: greyed, with when the site was last heard.
-                    const siteDown = ROLE === "central" && !s.online ? `site offline since ${s.lastSeenAt ? fmtTime(s.lastSeenAt) : "never connected"}` : null;
+                    const siteDown =
+                      ROLE !== "central" ? null : s.state === "revoked" || c.revoked ? "site revoked — recordings at central stay playable" : !s.online ? `site offline since ${s.lastSeenAt ? fmtTime(s.lastSeenAt) : "never connected"}` : null;
                     const st = siteDown ? { tone: "dim" as const, label: siteDown } : camStatus(c);
                     const main = c.streams.find((x) => x.kind === "main");
                     return (
                       <li key={c.id} role="treeitem" aria-selected={selected === c.id}>
                         <div
-                          class={`row cam-row${selected === c.id ? " selected" : ""}${siteDown ? " offline" : ""}`}
+                          class={`row cam-row${selected === c.id ? " selected" : ""}${siteDown ? " offline" : ""}${c.revoked ? " revoked" : ""}`}
                           tabIndex={0}
                           data-row
                           data-camera={c.id}
-                          draggable
+                          data-revoked={c.revoked ? "true" : undefined}
+                          draggable={!c.revoked}
                           onDragStart={(e) => {
                             e.dataTransfer?.setData(CAMERA_MIME, c.id);
                             e.dataTransfer?.setData("text/plain", c.id);
@@ -113,13 +123,14 @@ export function Tree() {
                           onDblClick={() => open(c)}
                           onClick={() => (route.path.startsWith("/playback") || tapToOpen()) && open(c)}
                           onKeyDown={(e) => e.key === "Enter" && open(c)}
-                          title={`${c.id} — ${st.label}`}
+                          title={`${c.name} — ${st.label}`}
                         >
                           <span class="cam-icon" aria-hidden="true">◉</span>
                           <Dot tone={st.tone} label={st.label} />
                           <span class="name">{c.name}</span>
                           {main?.width && <span class="res">{main.height}p</span>}
-                          {siteDown && <span class="seen">{siteDown}</span>}
+                          {c.revoked && <Badge tone="bad">revoked</Badge>}
+                          {siteDown && !c.revoked && <span class="seen">{siteDown}</span>}
                         </div>
                       </li>
                     );
