@@ -138,6 +138,30 @@ export const edgeConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** Position (edge/position): gpsd as the source, track thinning, how long the track is kept. */
+    position: z
+      .object({
+        /** gpsd's JSON service (Debian `gpsd`); absent = no position source on this edge. */
+        gpsd: z.object({ host: z.string().min(1).default("127.0.0.1"), port: z.number().int().min(1).max(65535).default(2947) }).strict().optional(),
+        backoffInitialMs: z.number().int().min(10).default(500),
+        backoffMaxMs: z.number().int().min(100).default(30_000),
+        /** No report from gpsd for this long = "no source" on the track. */
+        staleMs: z.number().int().min(100).default(5000),
+        thin: z
+          .object({
+            /** A fix is dropped only if the kept track passes within this many metres of it. */
+            toleranceM: z.number().positive().max(1000).default(10),
+            /** At least one point this often, moving or not. */
+            maxIntervalMs: z.number().int().min(100).max(3_600_000).default(30_000),
+            /** A speed change of this much (m/s) is kept (stops and starts). */
+            speedDeltaMps: z.number().positive().default(3),
+          })
+          .strict()
+          .prefault({}),
+        retentionDays: z.number().positive().max(3660).default(90),
+      })
+      .strict()
+      .prefault({}),
     /** Default retention for every camera (per-camera `retention` overrides). */
     retention: retention.prefault({}),
     cameras: z.array(cameraSchema).default([]),
@@ -149,6 +173,9 @@ export const edgeConfigSchema = z
       if (seen.has(cam.id)) ctx.addIssue({ code: "custom", path: ["cameras", i, "id"], message: `duplicate camera id '${cam.id}'` });
       seen.add(cam.id);
     });
+    if (c.position.backoffMaxMs < c.position.backoffInitialMs) {
+      ctx.addIssue({ code: "custom", path: ["position", "backoffMaxMs"], message: "must be ≥ position.backoffInitialMs" });
+    }
     if (c.ingest.backoffMaxMs < c.ingest.backoffInitialMs) {
       ctx.addIssue({ code: "custom", path: ["ingest", "backoffMaxMs"], message: "must be ≥ ingest.backoffInitialMs" });
     }

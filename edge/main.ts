@@ -38,6 +38,7 @@ import { mountWeb } from "../web/serve.ts";
 import { readTlsFiles, warnPlainHttp, urlHost, localHost } from "../lib/http/https.ts";
 import { loadOrCreateApiCert } from "./api/tls.ts";
 import type { Hono } from "hono";
+import { EdgePosition } from "./position/index.ts";
 
 export type { EdgeConfig, EdgeConfigInput } from "./config.ts";
 
@@ -105,6 +106,8 @@ export interface Edge {
   ingest(cameraId: string, stream: StreamKind): StreamIngest | undefined;
   /** The federation uplink, when this edge is enrolled. */
   readonly uplink?: Uplink;
+  /** Position source and track (edge/position). */
+  readonly position: EdgePosition;
   /** Runs retention once now (it also runs every storage.retentionIntervalMs). */
   runRetention(): Promise<{ deleted: number; freedBytes: number }>;
   /** Stops ingest (gap "stopped"), the API and the store. Idempotent. */
@@ -239,6 +242,9 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     signer: deps.custody?.signer ?? (() => signerOf(signingIdentity)),
     signEveryMs: config.storage.custodySignEveryMs,
   });
+
+  // Position (gpsd → thinned track in the index; a box per committed segment).
+  const position = await EdgePosition.start({ config: config.position, store, dataDir: config.dataDir, clock, log: log.child({ component: "position" }) });
 
   const runtimes: CameraRuntime[] = [];
   const live = new EdgeLive({ clock, log, share: config.federation.share, hasStream: (id, kind) => !!runtimes.find((r) => r.cfg.id === id)?.ingests.has(kind) });
@@ -471,6 +477,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       const parts = app as { app?: Hono; sessions?: Sessions };
       if (parts.app && parts.sessions) live.mount(parts.app, requireSession(parts.sessions) as never, parts.sessions);
       if (parts.app && parts.sessions) events.mount(parts.app, requireSession(parts.sessions) as never);
+      if (parts.app && parts.sessions) position.mount(parts.app, requireSession(parts.sessions) as never);
       if (parts.app && parts.sessions) mountTransfers(parts.app, requireSession(parts.sessions) as never, () => transfer?.status() ?? null);
       // the reduced web client for on-site use; last, because its page fallback answers every GET outside /api/
       if (parts.app) mountWeb(parts.app, { role: "edge" });
@@ -514,6 +521,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     },
     status,
     live,
+    position,
     ingest: (cameraId, stream) => runtimes.find((r) => r.cfg.id === cameraId)?.ingests.get(stream),
     // A getter: the uplink is replaced when the certificate rotates.
     get uplink() {
@@ -530,6 +538,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         await events.stop();
         uplinkLogSink.detach();
         await Promise.all(runtimes.map((r) => r.stop()));
+        await position.stop();
         await retentionBusy?.catch(() => undefined);
         await transfer?.stop();
         await uplink?.stop();
@@ -537,6 +546,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         await store.close(); // the last segments' commits still reach custody (observer)
         await custody.idle();
         custody.close();
+        await position.close();
         log.info("edge recorder stopped");
       })()),
   };
