@@ -12,6 +12,7 @@ import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore } from "../lib/store/index.ts";
 import { CentralConfig, startCentral, type Central, type CentralConfigInput } from "./index.ts";
 import { createSites, type Sites } from "./sites/index.ts";
+import { mountFleetRoutes } from "./fleet/index.ts";
 import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
 import { ReplaySource, startRtspOut, StreamCredentials, type RtspOut } from "./live/rtsp/index.ts";
 import { readFileSync } from "node:fs";
@@ -102,6 +103,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       },
       apiRoutes: (api, db) => {
         cp.apiRoutes(api);
+        mountFleetRoutes(api, { sites: () => sites!, siteList: () => central?.sites() ?? [] });
         transfer.apiRoutes(api);
         live.apiRoutes(api);
         if (cfg.live.rtsp.enabled) {

@@ -159,6 +159,18 @@ export const edgeConfigSchema = z
           .strict()
           .prefault({}),
         retentionDays: z.number().positive().max(3660).default(90),
+        /** Send the track and the live position to central (once enrolled). */
+        share: z.boolean().default(true),
+        /** The live position (for central's map) is sent this often while it changes; the track itself is synced in chunks. */
+        reportEveryMs: z.number().int().min(1000).default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    /** Vehicle inputs and ignition (edge/vehicle): inputs arrive on POST /api/v1/inputs. */
+    vehicle: z
+      .object({
+        /** Keep recording this long after ignition off, then stop the cameras cleanly ("parked"). */
+        recordAfterOffMs: z.number().int().min(0).max(86_400_000).default(300_000),
       })
       .strict()
       .prefault({}),

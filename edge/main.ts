@@ -39,6 +39,7 @@ import { readTlsFiles, warnPlainHttp, urlHost, localHost } from "../lib/http/htt
 import { loadOrCreateApiCert } from "./api/tls.ts";
 import type { Hono } from "hono";
 import { EdgePosition } from "./position/index.ts";
+import { Vehicle } from "./vehicle/index.ts";
 
 export type { EdgeConfig, EdgeConfigInput } from "./config.ts";
 
@@ -108,6 +109,8 @@ export interface Edge {
   readonly uplink?: Uplink;
   /** Position source and track (edge/position). */
   readonly position: EdgePosition;
+  /** Vehicle inputs and the ignition-off behaviour (edge/vehicle). */
+  readonly vehicle: Vehicle;
   /** Runs retention once now (it also runs every storage.retentionIntervalMs). */
   runRetention(): Promise<{ deleted: number; freedBytes: number }>;
   /** Stops ingest (gap "stopped"), the API and the store. Idempotent. */
@@ -123,6 +126,8 @@ class CameraRuntime {
   private retry: ReturnType<typeof setTimeout> | undefined;
   private retryMs = 2000;
   private stopped = false;
+  /** Stopped on purpose while the vehicle is parked (edge/vehicle); unpark() starts it again. */
+  private parked = false;
 
   constructor(
     readonly cfg: EdgeCameraConfig,
@@ -132,7 +137,7 @@ class CameraRuntime {
 
   /** Resolves the camera (ONVIF may be offline: retried with backoff) and starts its streams. */
   async start(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.parked) return;
     try {
       this.camera = await resolveCamera(this.cfg);
       this.error = undefined;
@@ -161,6 +166,21 @@ class CameraRuntime {
     this.stopped = true;
     if (this.retry) clearTimeout(this.retry);
     await Promise.all([...this.ingests.values()].map((i) => i.stop()));
+  }
+
+  /** Stops the streams cleanly (open segments closed, gap "stopped" with `detail`) until unpark(). */
+  async park(detail: string): Promise<void> {
+    this.parked = true;
+    if (this.retry) clearTimeout(this.retry);
+    await Promise.all([...this.ingests.values()].map((i) => i.stop("stopped", detail)));
+    this.ingests.clear();
+  }
+
+  async unpark(): Promise<void> {
+    if (!this.parked) return;
+    this.parked = false;
+    this.retryMs = 2000;
+    await this.start();
   }
 
   status(clock: Clock): CameraStatus {
@@ -368,6 +388,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       intervals: { healthMs: config.federation.healthIntervalMs },
       outboxMaxBytes: config.federation.outboxMaxBytes,
       reach,
+      ...(config.position.share ? { track: { after: (wm: number, limit: number) => position.track.after(wm, limit) } } : {}),
     });
   const makeTransfer = (id: Identity) =>
     startEdgeTransfer({
@@ -424,6 +445,26 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     ...deps.events,
   });
 
+  // Vehicle inputs → events; ignition off → cameras stop after recordAfterOffMs ("parked").
+  const vehicle = new Vehicle({
+    config: config.vehicle,
+    clock,
+    log: log.child({ component: "vehicle" }),
+    emit: (e) => events.emit(e),
+    park: async (why) => {
+      await Promise.all(runtimes.filter((r) => r.cfg.enabled).map((r) => r.park(why)));
+      await position.track.flush();
+    },
+    unpark: async () => {
+      for (const r of runtimes) if (r.cfg.enabled) void r.unpark();
+    },
+  });
+
+  // The live position for central's map (droppable telemetry; the track itself is synced in chunks).
+  const stopReport = config.position.share
+    ? position.report(config.position.reportEveryMs, (atMs, data) => uplink?.telemetry({ kind: "position", atMs, data }) ?? Promise.resolve(false), () => ({ vehicle: vehicle.state }))
+    : () => undefined;
+
   let server: ReturnType<typeof Bun.serve> | undefined;
   let url: string | undefined;
   let apiCert: Edge["apiCert"];
@@ -477,6 +518,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       const parts = app as { app?: Hono; sessions?: Sessions };
       if (parts.app && parts.sessions) live.mount(parts.app, requireSession(parts.sessions) as never, parts.sessions);
       if (parts.app && parts.sessions) events.mount(parts.app, requireSession(parts.sessions) as never);
+      if (parts.app && parts.sessions) vehicle.mount(parts.app, requireSession(parts.sessions) as never);
       if (parts.app && parts.sessions) position.mount(parts.app, requireSession(parts.sessions) as never);
       if (parts.app && parts.sessions) mountTransfers(parts.app, requireSession(parts.sessions) as never, () => transfer?.status() ?? null);
       // the reduced web client for on-site use; last, because its page fallback answers every GET outside /api/
@@ -522,6 +564,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     status,
     live,
     position,
+    vehicle,
     ingest: (cameraId, stream) => runtimes.find((r) => r.cfg.id === cameraId)?.ingests.get(stream),
     // A getter: the uplink is replaced when the certificate rotates.
     get uplink() {
@@ -531,6 +574,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     stop: () =>
       (stopped ??= (async () => {
         stopping = true;
+        vehicle.close();
+        stopReport();
         clearInterval(retentionTimer);
         server?.stop(true);
         live.close();

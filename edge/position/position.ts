@@ -9,6 +9,7 @@ import { badRequest } from "../../lib/http/problem.ts";
 import { parseQuery, timeQuery } from "../../lib/http/query.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore } from "../../lib/store/index.ts";
+import { distanceM } from "../../lib/geo.ts";
 import { GpsdClient, type Fix } from "./gpsd.ts";
 import { TrackThinner, type ThinOptions } from "./thin.ts";
 import { TrackStore } from "./track.ts";
@@ -100,6 +101,28 @@ export class EdgePosition {
     this.track.observe(f);
     for (const k of this.thinner.push(f)) void this.track.add(k).catch((e) => this.log.error("track point not stored", { err: e as Error }));
     for (const l of this.listeners) l(f);
+  }
+
+  /**
+   * Sends the live position (telemetry "position", droppable) every `everyMs` when it moved more
+   * than 5 m, its fix or speed class or `state()` changed, or 5 minutes passed; returns the stopper.
+   */
+  report(everyMs: number, send: (atMs: number, data: Record<string, unknown>) => Promise<unknown>, extra: () => Record<string, unknown>): () => void {
+    let last: { f: Fix; key: string; atMs: number } | undefined;
+    const tick = () => {
+      const f = this.current;
+      if (!f) return;
+      const x = extra();
+      const key = JSON.stringify([f.mode, Math.round((f.speed ?? 0) * 2), x]);
+      const moved = !last || last.f.lat === undefined || f.lat === undefined ? true : distanceM(last.f as { lat: number; lon: number }, f as { lat: number; lon: number }) > 5;
+      if (last && !moved && last.key === key && f.atMs - last.atMs < 300_000) return;
+      if (last && last.f === f && last.key === key) return;
+      last = { f, key, atMs: f.atMs };
+      const data = { mode: f.mode, ...(f.lat !== undefined ? { lat: f.lat, lon: f.lon } : {}), ...(f.speed !== undefined ? { speed: f.speed } : {}), ...(f.heading !== undefined ? { heading: f.heading } : {}), ...x };
+      void send(f.atMs, data).catch((e) => this.log.warn("live position not queued", { err: e as Error }));
+    };
+    const t = setInterval(tick, everyMs);
+    return () => clearInterval(t);
   }
 
   get source(): "gpsd" | "none" {
