@@ -453,7 +453,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     emit: (e) => events.emit(e),
     park: async (why) => {
       await Promise.all(runtimes.filter((r) => r.cfg.enabled).map((r) => r.park(why)));
-      await position.track.flush();
+      await position.track.flush().catch((e) => log.warn("track not flushed at parking", { err: e as Error }));
     },
     unpark: async () => {
       for (const r of runtimes) if (r.cfg.enabled) void r.unpark();
@@ -591,7 +591,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         await store.close(); // the last segments' commits still reach custody (observer)
         await custody.idle();
         custody.close();
-        await position.close();
+        await position.close().catch((e) => log.warn("track not closed cleanly (the journal has it)", { err: e as Error }));
         log.info("edge recorder stopped");
       })()),
   };

@@ -17,7 +17,10 @@ import { startEdge, type Edge } from "../edge/main.ts";
 import { enroll } from "../edge/identity/index.ts";
 import { checkStore } from "../lib/store/index.ts";
 import { Logger, MemorySink } from "../lib/log/index.ts";
-import { removeTempDirs, tempDir, until } from "./helpers.ts";
+import { removeTempDirs, tempDir, until as untilAt } from "./helpers.ts";
+
+// Generous waits: the shared machine can be many times slower than an idle one (behaviour is asserted, never speed).
+const until = <T>(what: string, cond: () => T | Promise<T>, ms = 60_000) => untilAt(what, cond, ms);
 
 const EDGE_PW = "fleet-edge-pw";
 const TOWN = { lat: 47.37, lon: 8.54 };
@@ -104,8 +107,8 @@ test("a drive with a tunnel, a gpsd restart and a link outage: track on the edge
   bus2.gps = await drive("bus2", { lat: 47.36, lon: 8.53 }, [{ stopS: 3 }, { to: { lat: 47.36, lon: 8.535 }, speedMps: 12 }, { stopS: 400 }], bus2Port);
   // Leg 1: north to the corner of Main Street, then a tunnel (no fix).
   let gps = await drive("bus1-leg1", TOWN, [{ stopS: 3 }, { to: { lat: 47.372, lon: 8.54 }, speedMps: 15 }, { noFixS: 8 }], bus1Port);
-  await until("bus 1 positions", async () => (bus1.edge.position.current?.lat ?? 0) >= 47.3719, 30_000);
-  await until("tunnel: no fix", async () => bus1.edge.position.current?.mode === 1, 30_000);
+  await until("bus 1 positions", async () => (bus1.edge.position.current?.lat ?? 0) >= 47.3719, 60_000);
+  await until("tunnel: no fix", async () => bus1.edge.position.current?.mode === 1, 60_000);
   // gpsd restarts (the receiver's daemon dies) while the link to central is cut.
   await gps.stop();
   proxy.cut();
@@ -113,7 +116,7 @@ test("a drive with a tunnel, a gpsd restart and a link outage: track on the edge
   // Leg 2: along Main Street through 5th, then parks.
   gps = await drive("bus1-leg2", { lat: 47.372, lon: 8.54 }, [{ stopS: 2 }, { to: { lat: 47.372, lon: 8.546 }, speedMps: 15 }, { stopS: 400 }], bus1Port);
   bus1.gps = gps;
-  await until("bus 1 past 5th", async () => (bus1.edge.position.current?.lon ?? 0) >= 8.5459, 40_000);
+  await until("bus 1 past 5th", async () => (bus1.edge.position.current?.lon ?? 0) >= 8.5459, 60_000);
   const t1 = Date.now();
 
   // The edge's track: positions only on the route, no-fix and no-source points without coordinates.
@@ -130,10 +133,12 @@ test("a drive with a tunnel, a gpsd restart and a link outage: track on the edge
   // Thinned: far fewer kept points than fixes received (~10 per second of drive).
   expect(pts.length).toBeLessThan(60);
   // Segments recorded while driving carry the box of the track during them.
+  await until("a segment recorded after leg 2 has its box", async () => {
+    await bus1.edge.position.track.idle();
+    return (await bus1.edge.position.track.segmentBoxes(t0, Date.now())).some((b) => b.fixes > 0 && b.maxLon >= 8.543);
+  });
   const boxes = await bus1.edge.position.track.segmentBoxes(t0, Date.now());
   const withFix = boxes.filter((b) => b.fixes > 0);
-  console.log("DEBUG boxes", boxes.length, withFix.length, (await bus1.edge.store.segments({ cameraId: "door", stream: "main", fromMs: t0, toMs: Date.now() })).length, JSON.stringify(bus1.edge.status().cameras[0]?.streams.map((x) => x.state)));
-  for (const r of sink.records.filter((x) => x.level === "error" || x.level === "warn")) console.log("DEBUG log", r.level, r.component, r.msg, JSON.stringify(r).slice(0, 400));
   expect(withFix.length).toBeGreaterThan(0);
   for (const b of withFix) {
     expect(b.minLat).toBeGreaterThanOrEqual(47.37 - 1e-6);
@@ -189,7 +194,7 @@ test("a drive with a tunnel, a gpsd restart and a link outage: track on the edge
   const videoBytes = (await bus1.edge.store.usage()).totalBytes;
   console.log(`fleet: track sync ${trackBytes} B in ${bus1.edge.uplink!.trackStats().chunks} chunks vs ${videoBytes} B of video (${((100 * trackBytes) / videoBytes).toFixed(3)} %)`);
   expect(trackBytes).toBeGreaterThan(0);
-}, 150_000);
+}, 240_000);
 
 test("vehicle inputs are events with their own time; ignition off → recording stops after recordAfterOffMs with no torn segment; ignition on → recording again", async () => {
   const bus2 = buses[1]!;
@@ -205,8 +210,8 @@ test("vehicle inputs are events with their own time; ignition off → recording 
   expect((await edgeApi(bus2, "/api/v1/inputs", { method: "POST", body: JSON.stringify({ input: "ignition", state: false }) })).body.vehicle).toBe("stopping");
   await Bun.sleep(1500);
   expect(bus2.edge.status().cameras[0]!.streams[0]!.state).toBe("recording"); // still within recordAfterOffMs
-  await until("parked", async () => bus2.edge.vehicle.state === "parked", 20_000).catch((e) => {
-    for (const r of sink.records.filter((x) => (x.level === "error" || x.level === "warn" || /vehicle|ignition|stopped|ingest/.test(String(x.component))) && Date.parse(x.t) > off - 1000)) console.log("DEBUG log", r.level, r.component, r.msg, JSON.stringify(r).slice(0, 300));
+  await until("parked", async () => bus2.edge.vehicle.state === "parked", 60_000).catch((e) => {
+    for (const r of sink.records.filter((x) => Date.parse(x.t) > off - 1000 && !/camsim|central/.test(String(x.component)))) console.log("DIAG", r.level, r.component, r.msg, JSON.stringify(r).slice(0, 300));
     throw e;
   });
   const parkedAt = Date.now();
@@ -227,16 +232,16 @@ test("vehicle inputs are events with their own time; ignition off → recording 
 
   const on = Date.now();
   await edgeApi(bus2, "/api/v1/inputs", { method: "POST", body: JSON.stringify({ input: "ignition", state: true }) });
-  await until("recording again", async () => bus2.edge.status().cameras[0]!.streams.some((s) => s.state === "recording"), 20_000);
+  await until("recording again", async () => bus2.edge.status().cameras[0]!.streams.some((s) => s.state === "recording"), 60_000);
   console.log(`fleet: cameras back ${Date.now() - on} ms after ignition on`);
-  await until("a segment after ignition on", async () => (await bus2.edge.store.segments({ cameraId: "door", stream: "main", fromMs: on, toMs: Date.now() })).some((s) => !s.open), 20_000);
+  await until("a segment after ignition on", async () => (await bus2.edge.store.segments({ cameraId: "door", stream: "main", fromMs: on, toMs: Date.now() })).some((s) => !s.open), 60_000);
   const tl = await bus2.edge.store.timeline({ cameraId: "door", stream: "main", fromMs: off, toMs: Date.now() });
   expect(tl.gaps.some((g) => g.reason === "stopped")).toBe(true);
-}, 90_000);
+}, 240_000);
 
 test("the store of the parked bus checks clean after stop (no torn segment)", async () => {
   const bus2 = buses[1]!;
   await bus2.edge.stop();
   const report = await checkStore(bus2.edge.config.dataDir, { rebuild: false });
   expect(report.problems).toEqual([]);
-}, 60_000);
+}, 120_000);

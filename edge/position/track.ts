@@ -51,6 +51,7 @@ export class TrackStore {
   /** Raw fixes of the last few minutes (segment boxes are more exact than the thinned track). */
   private raw: Fix[] = [];
   private detach: (() => void) | undefined;
+  private boxing: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly store: MediaStore,
@@ -66,7 +67,10 @@ export class TrackStore {
     await mkdirPrivate(t.dir);
     for (const s of SCHEMA) await o.store.companionIndex.run(s);
     await t.reconcile();
-    t.detach = o.store.observeCommits((seg) => t.boxSegment(seg));
+    // Off the recording path: the writer never waits for a box (a slow index must not hold up commits).
+    t.detach = o.store.observeCommits((seg) => {
+      t.boxing = t.boxing.then(() => t.boxSegment(seg)).catch((e) => o.log.warn("segment box not stored", { err: e as Error, segment: seg.id }));
+    });
     return t;
   }
 
@@ -199,9 +203,15 @@ export class TrackStore {
     await this.store.companionIndex.run(`DELETE FROM segment_bbox WHERE end_ms < $1`, [cut]);
   }
 
+  /** Boxes of the segments committed so far are stored (tests, close). */
+  idle(): Promise<void> {
+    return this.boxing;
+  }
+
   async close(): Promise<void> {
-    await this.flush();
+    await this.flush().catch(() => undefined);
     this.detach?.();
+    await this.boxing;
   }
 }
 
