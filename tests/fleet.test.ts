@@ -102,6 +102,9 @@ test("a drive with a tunnel, a gpsd restart and a link outage: track on the edge
   await until("no source recorded on bus 1", async () => bus1.edge.position.current?.mode === 0);
   expect(bus1.edge.position.current?.lat).toBeUndefined();
   const t0 = Date.now();
+  // A geofence at Main & 5th with a rule: entering it raises an alarm.
+  await api("/api/v1/geofences/main-5th", { method: "PUT", body: JSON.stringify({ name: "Main & 5th", area: { circle: { ...MAIN_AND_5TH, radiusM: 40 } } }) });
+  await api("/api/v1/rules/geofence-alarm", { method: "PUT", body: JSON.stringify({ name: "Bus at Main & 5th", match: { types: ["geofence.enter"] }, actions: [{ kind: "alarm", priority: 2 }] }) });
 
   // Bus 2 drives along another street meanwhile.
   bus2.gps = await drive("bus2", { lat: 47.36, lon: 8.53 }, [{ stopS: 3 }, { to: { lat: 47.36, lon: 8.535 }, speedMps: 12 }, { stopS: 400 }], bus2Port);
@@ -179,6 +182,14 @@ test("a drive with a tunnel, a gpsd restart and a link outage: track on the edge
   const bad = await fetch(site.central.apiUrl + "/api/v1/fleet/search", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ area: { circle: { lat: 95, lon: 8, radiusM: 10 } }, from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z" }) });
   expect(bad.status).toBe(400);
   expect(bad.headers.get("content-type")).toContain("application/problem+json");
+
+  // Geofence: bus 1 entered (and left) Main & 5th, at the time of its track; bus 2 never did; the rule raised an alarm.
+  const enter = await until("geofence entry at central", async () => (await api("/api/v1/events?limit=100&type=geofence.enter")).events.find((e: { siteId: string }) => e.siteId === bus1.siteId));
+  expect(enter.data).toMatchObject({ geofence: "main-5th", name: "Main & 5th" });
+  expect(Date.parse(enter.time)).toBeGreaterThanOrEqual(t0);
+  expect((await api("/api/v1/events?limit=100&type=geofence.leave")).events.some((e: { siteId: string }) => e.siteId === bus1.siteId)).toBe(true);
+  expect((await api("/api/v1/events?limit=100&type=geofence.enter")).events.some((e: { siteId: string }) => e.siteId === bus2.siteId)).toBe(false);
+  await until("geofence alarm", async () => (await api("/api/v1/alarms")).alarms.find((a: { eventType: string; siteId: string }) => a.eventType === "geofence.enter" && a.siteId === bus1.siteId));
 
   // Live positions: both buses, bus 1 at the end of Main Street.
   const live = await until("live positions", async () => {
