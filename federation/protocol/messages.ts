@@ -114,7 +114,8 @@ export const TrackPoint = z
 export const TrackBody = z
   .object({ points: z.array(TrackPoint).min(1).max(1000) })
   .refine((b) => b.points.every((p, i) => i === 0 || p[0] > b.points[i - 1]![0]), "points must be in strictly increasing time order")
-  .refine((b) => b.points.at(-1)![0] - b.points[0]![0] <= 600_000, "a chunk spans at most 10 minutes");
+  // Guarded: zod runs refinements even when the array failed its own checks (an empty chunk must be refused, not throw).
+  .refine((b) => b.points.length === 0 || b.points.at(-1)![0] - b.points[0]![0] <= 600_000, "a chunk spans at most 10 minutes");
 
 /** Telemetry kind "position" (droppable, the latest only): the vehicle now, for the live map. */
 export const PositionData = z.object({
