@@ -12,7 +12,8 @@ import { systemClock, type Clock } from "../lib/clock.ts";
 import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore } from "../lib/store/index.ts";
 import { CentralConfig, startCentral, type Central, type CentralConfigInput } from "./index.ts";
-import { createSites, type Sites } from "./sites/index.ts";
+import { createSites, type Sites, type SiteEvent } from "./sites/index.ts";
+import { Geofences, mountFleetRoutes } from "./fleet/index.ts";
 import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
 import { ReplaySource, startRtspOut, StreamCredentials, type RtspOut } from "./live/rtsp/index.ts";
 import { readFileSync } from "node:fs";
@@ -76,21 +77,24 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     let rtsp: RtspOut | undefined;
     let onvif: CentralOnvif | undefined;
     let metricsUrl: string | undefined;
+    // Geofence entries/exits are site events like the edges' own (central/fleet).
+    const geofences = new Geofences({ db: () => sites!.mirrorDb, emit: (e) => onSiteEvent(e), log: log.child({ component: "central.fleet" }) });
+    const onSiteEvent = (e: SiteEvent) => {
+      transfer.onSiteEvent(e);
+      onvif?.onSiteEvent(e);
+      // Edge events (motion, inputs, camera offline, …) join the one event model: rules, alarms.
+      // e.cameraId is already central's `<site>.<camera>` (SiteEvent).
+      if (e.kind === "outpost.log" && central) central.ops.ingestEdgeLogs(e.siteId, [e.data]);
+      else if (!e.kind.startsWith("outpost.") && central)
+        void central.ops
+          .ingestEvent({ id: `${e.siteId}:${e.eventId}`, type: e.kind, time: new Date(e.atMs).toISOString(), source: "edge", siteId: e.siteId, cameraId: e.cameraId ?? undefined, data: (e as { data?: Record<string, unknown> }).data ?? {} } as never)
+          .catch((err) => log.warn("edge event not ingested", { err: err as Error, event: e.eventId }));
+    };
     const cp = createSites({
       dataDir: cfg.dataDir,
       log: log.child({ component: "central.sites" }),
       centralRanges: transfer.centralRanges,
-      onSiteEvent: (e) => {
-        transfer.onSiteEvent(e);
-        onvif?.onSiteEvent(e);
-        // Edge events (motion, inputs, camera offline, …) join the one event model: rules, alarms.
-        // e.cameraId is already central's `<site>.<camera>` (SiteEvent).
-        if (e.kind === "outpost.log" && central) central.ops.ingestEdgeLogs(e.siteId, [e.data]);
-        else if (!e.kind.startsWith("outpost.") && central)
-          void central.ops
-            .ingestEvent({ id: `${e.siteId}:${e.eventId}`, type: e.kind, time: new Date(e.atMs).toISOString(), source: "edge", siteId: e.siteId, cameraId: e.cameraId ?? undefined, data: (e as { data?: Record<string, unknown> }).data ?? {} } as never)
-            .catch((err) => log.warn("edge event not ingested", { err: err as Error, event: e.eventId }));
-      },
+      onSiteEvent,
     });
     closers.push(() => cp.close());
     // Live WebSockets and RTSP sessions per user: the users module closes them when access ends.
@@ -122,6 +126,8 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       },
       apiRoutes: (api, db) => {
         cp.apiRoutes(api);
+        mountFleetRoutes(api, { sites: () => sites!, siteList: () => central?.sites() ?? [] });
+        geofences.mount(api);
         transfer.apiRoutes(api);
         preview.apiRoutes(api, () => sites ?? null);
         live.apiRoutes(api);
@@ -160,6 +166,8 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     });
     closers.splice(1, 0, () => central!.close());
     sites = await cp.attach(central);
+    await geofences.init();
+    sites.control.onTrack = (siteId, points) => geofences.onTrack(siteId, points);
     // Campaign stages reach edges over the control plane at once instead of at their next offer poll.
     const cpSites = sites;
     central.firmware.setNotifier(commandNotifier((siteId, name, args, ttlMs) => cpSites.command(siteId, name, args, ttlMs, "central.firmware"), log.child({ component: "central.firmware" })));

@@ -150,6 +150,42 @@ export const edgeConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** Position (edge/position): gpsd as the source, track thinning, how long the track is kept. */
+    position: z
+      .object({
+        /** gpsd's JSON service (Debian `gpsd`); absent = no position source on this edge. */
+        gpsd: z.object({ host: z.string().min(1).default("127.0.0.1"), port: z.number().int().min(1).max(65535).default(2947) }).strict().optional(),
+        backoffInitialMs: z.number().int().min(10).default(500),
+        backoffMaxMs: z.number().int().min(100).default(30_000),
+        /** No report from gpsd for this long = "no source" on the track. */
+        staleMs: z.number().int().min(100).default(5000),
+        thin: z
+          .object({
+            /** A fix is dropped only if the kept track passes within this many metres of it. */
+            toleranceM: z.number().positive().max(1000).default(10),
+            /** At least one point this often, moving or not. */
+            maxIntervalMs: z.number().int().min(100).max(3_600_000).default(30_000),
+            /** A speed change of this much (m/s) is kept (stops and starts). */
+            speedDeltaMps: z.number().positive().default(3),
+          })
+          .strict()
+          .prefault({}),
+        retentionDays: z.number().positive().max(3660).default(90),
+        /** Send the track and the live position to central (once enrolled). */
+        share: z.boolean().default(true),
+        /** The live position (for central's map) is sent this often while it changes; the track itself is synced in chunks. */
+        reportEveryMs: z.number().int().min(1000).default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    /** Vehicle inputs and ignition (edge/vehicle): inputs arrive on POST /api/v1/inputs. */
+    vehicle: z
+      .object({
+        /** Keep recording this long after ignition off, then stop the cameras cleanly ("parked"). */
+        recordAfterOffMs: z.number().int().min(0).max(86_400_000).default(300_000),
+      })
+      .strict()
+      .prefault({}),
     /** Default retention for every camera (per-camera `retention` overrides). */
     retention: retention.prefault({}),
     /** Prometheus scrape listener (lib/metrics): off unless metrics.port is set. */
@@ -163,6 +199,9 @@ export const edgeConfigSchema = z
       if (seen.has(cam.id)) ctx.addIssue({ code: "custom", path: ["cameras", i, "id"], message: `duplicate camera id '${cam.id}'` });
       seen.add(cam.id);
     });
+    if (c.position.backoffMaxMs < c.position.backoffInitialMs) {
+      ctx.addIssue({ code: "custom", path: ["position", "backoffMaxMs"], message: "must be ≥ position.backoffInitialMs" });
+    }
     if (c.ingest.backoffMaxMs < c.ingest.backoffInitialMs) {
       ctx.addIssue({ code: "custom", path: ["ingest", "backoffMaxMs"], message: "must be ≥ ingest.backoffInitialMs" });
     }

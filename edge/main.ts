@@ -41,6 +41,8 @@ import { loadOrCreateApiCert } from "./api/tls.ts";
 import { startMetricsListener, type MetricsListener } from "../lib/metrics/index.ts";
 import { edgeMetrics } from "./metrics/index.ts";
 import type { Hono } from "hono";
+import { EdgePosition } from "./position/index.ts";
+import { Vehicle } from "./vehicle/index.ts";
 
 export type { EdgeConfig, EdgeConfigInput } from "./config.ts";
 
@@ -114,6 +116,10 @@ export interface Edge {
   readonly preview?: EdgePreview;
   /** Their sync to central (when enrolled). */
   readonly previewSync?: PreviewSync;
+  /** Position source and track (edge/position). */
+  readonly position: EdgePosition;
+  /** Vehicle inputs and the ignition-off behaviour (edge/vehicle). */
+  readonly vehicle: Vehicle;
   /** Runs retention once now (it also runs every storage.retentionIntervalMs). */
   runRetention(): Promise<{ deleted: number; freedBytes: number }>;
   /** Stops ingest (gap "stopped"), the API and the store. Idempotent. */
@@ -129,6 +135,8 @@ class CameraRuntime {
   private retry: ReturnType<typeof setTimeout> | undefined;
   private retryMs = 2000;
   private stopped = false;
+  /** Stopped on purpose while the vehicle is parked (edge/vehicle); unpark() starts it again. */
+  private parked = false;
 
   constructor(
     readonly cfg: EdgeCameraConfig,
@@ -138,7 +146,7 @@ class CameraRuntime {
 
   /** Resolves the camera (ONVIF may be offline: retried with backoff) and starts its streams. */
   async start(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.parked) return;
     try {
       this.camera = await resolveCamera(this.cfg);
       this.error = undefined;
@@ -167,6 +175,21 @@ class CameraRuntime {
     this.stopped = true;
     if (this.retry) clearTimeout(this.retry);
     await Promise.all([...this.ingests.values()].map((i) => i.stop()));
+  }
+
+  /** Stops the streams cleanly (open segments closed, gap "stopped" with `detail`) until unpark(). */
+  async park(detail: string): Promise<void> {
+    this.parked = true;
+    if (this.retry) clearTimeout(this.retry);
+    await Promise.all([...this.ingests.values()].map((i) => i.stop("stopped", detail)));
+    this.ingests.clear();
+  }
+
+  async unpark(): Promise<void> {
+    if (!this.parked) return;
+    this.parked = false;
+    this.retryMs = 2000;
+    await this.start();
   }
 
   status(clock: Clock): CameraStatus {
@@ -248,6 +271,9 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     signer: deps.custody?.signer ?? (() => signerOf(signingIdentity)),
     signEveryMs: config.storage.custodySignEveryMs,
   });
+
+  // Position (gpsd → thinned track in the index; a box per committed segment).
+  const position = await EdgePosition.start({ config: config.position, store, dataDir: config.dataDir, clock, log: log.child({ component: "position" }) });
 
   const runtimes: CameraRuntime[] = [];
   const allStreamHealth = () => runtimes.flatMap((r) => r.status(clock).streams.map(streamHealth));
@@ -398,6 +424,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       intervals: { healthMs: config.federation.healthIntervalMs },
       outboxMaxBytes: config.federation.outboxMaxBytes,
       reach,
+      ...(config.position.share ? { track: { after: (wm: number, limit: number) => position.track.after(wm, limit) } } : {}),
     });
   const makeTransfer = (id: Identity) =>
     startEdgeTransfer({
@@ -470,6 +497,26 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     ...deps.events,
   }));
 
+  // Vehicle inputs → events; ignition off → cameras stop after recordAfterOffMs ("parked").
+  const vehicle = new Vehicle({
+    config: config.vehicle,
+    clock,
+    log: log.child({ component: "vehicle" }),
+    emit: (e) => events.emit(e),
+    park: async (why) => {
+      await Promise.all(runtimes.filter((r) => r.cfg.enabled).map((r) => r.park(why)));
+      await position.track.flush().catch((e) => log.warn("track not flushed at parking", { err: e as Error }));
+    },
+    unpark: async () => {
+      for (const r of runtimes) if (r.cfg.enabled) void r.unpark();
+    },
+  });
+
+  // The live position for central's map (droppable telemetry; the track itself is synced in chunks).
+  const stopReport = config.position.share
+    ? position.report(config.position.reportEveryMs, (atMs, data) => uplink?.telemetry({ kind: "position", atMs, data }) ?? Promise.resolve(false), () => ({ vehicle: vehicle.state }))
+    : () => undefined;
+
   let server: ReturnType<typeof Bun.serve> | undefined;
   let url: string | undefined;
   let apiCert: Edge["apiCert"];
@@ -524,6 +571,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       const parts = app as { app?: Hono; sessions?: Sessions };
       if (parts.app && parts.sessions) live.mount(parts.app, requireSession(parts.sessions) as never, parts.sessions);
       if (parts.app && parts.sessions) events.mount(parts.app, requireSession(parts.sessions) as never);
+      if (parts.app && parts.sessions) vehicle.mount(parts.app, requireSession(parts.sessions) as never);
+      if (parts.app && parts.sessions) position.mount(parts.app, requireSession(parts.sessions) as never);
       if (parts.app && parts.sessions) mountTransfers(parts.app, requireSession(parts.sessions) as never, () => transfer?.status() ?? null);
       // the reduced web client for on-site use; last, because its page fallback answers every GET outside /api/
       if (parts.app) mountWeb(parts.app, { role: "edge" });
@@ -586,6 +635,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     ...(metrics ? { metricsUrl: metrics.url } : {}),
     status,
     live,
+    position,
+    vehicle,
     ingest: (cameraId, stream) => runtimes.find((r) => r.cfg.id === cameraId)?.ingests.get(stream),
     // A getter: the uplink is replaced when the certificate rotates.
     get uplink() {
@@ -597,6 +648,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     stop: () =>
       (stopped ??= (async () => {
         stopping = true;
+        vehicle.close();
+        stopReport();
         clearInterval(retentionTimer);
         server?.stop(true);
         await metrics?.close();
@@ -605,6 +658,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         await events.stop();
         uplinkLogSink.detach();
         await Promise.all(runtimes.map((r) => r.stop()));
+        await position.stop();
         await retentionBusy?.catch(() => undefined);
         await previewSync?.stop();
         await transfer?.stop();
@@ -614,6 +668,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         await custody.idle();
         await preview?.close();
         custody.close();
+        await position.close().catch((e) => log.warn("track not closed cleanly (the journal has it)", { err: e as Error }));
         log.info("edge recorder stopped");
       })()),
   };

@@ -9,7 +9,7 @@ if ! command -v bun >/dev/null 2>&1; then
   npm install -g bun >/dev/null
 fi
 
-APT_PACKAGES="gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-x python3-gi gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0 ffmpeg mosquitto mosquitto-clients chromium fonts-liberation openssl iproute2 nftables curl"
+APT_PACKAGES="gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-x python3-gi gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0 ffmpeg mosquitto mosquitto-clients chromium fonts-liberation openssl iproute2 nftables curl gpsd gpsd-clients"
 missing=""
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

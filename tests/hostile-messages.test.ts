@@ -195,7 +195,16 @@ const bodies: Record<UpType, fc.Arbitrary<unknown>> = {
   }),
   "config-status": fc.record({ version: num(nat), state: str(fc.constantFrom("applied", "rejected")), reason: optional(str(fc.string({ maxLength: 30 }))) }),
   "command-result": fc.record({ commandId: str(fc.constantFrom("cmd-a", "cmd-b")), status: str(fc.constantFrom("ok", "failed")), result: optional(fc.jsonValue({ maxDepth: 2 })), error: optional(str(fc.string({ maxLength: 30 }))) }),
-  telemetry: fc.record({ kind: str(fc.constantFrom("gps", "log")), cameraId: optional(cam), atMs: num(ms), data }),
+  telemetry: fc.record({ kind: str(fc.constantFrom("gps", "log", "position")), cameraId: optional(cam), atMs: num(ms), data }),
+  track: fc.record({
+    points: fc.array(
+      fc.oneof(
+        fc.tuple(num(ms), num(fc.constantFrom(2, 3)), num(fc.double({ min: -90, max: 90, noNaN: true })), num(fc.double({ min: -180, max: 180, noNaN: true })), fc.oneof(fc.constant(null), num(fc.double({ min: 0, max: 50, noNaN: true }))), fc.constant(null)),
+        fc.tuple(num(ms), num(fc.constantFrom(0, 1)), fc.constant(null), fc.constant(null), fc.constant(null), fc.constant(null)),
+      ),
+      { maxLength: 4 },
+    ),
+  }),
   dropped: fc.record({ count: num(fc.integer({ min: 1, max: 100 })), byType: fc.dictionary(hostileKey("health", "digest"), num(nat), { maxKeys: 2 }), fromSeq: num(ms), toSeq: num(ms) }),
 };
 const message = fc.oneof(

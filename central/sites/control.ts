@@ -9,7 +9,7 @@
  */
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
-import { DAY_MS, Hello, dayDigests, parseMessage, parseUp, parseSiteTopic, peekSeq, topics, centralCameraId, type UpMessage, type UpBody, PROTOCOL_VERSION } from "../../federation/protocol/index.ts";
+import { PositionData, DAY_MS, Hello, dayDigests, parseMessage, parseUp, parseSiteTopic, peekSeq, topics, centralCameraId, type UpMessage, type UpBody, PROTOCOL_VERSION } from "../../federation/protocol/index.ts";
 import { toText } from "../../lib/text.ts";
 import type { Db, DbTx } from "../db.ts";
 import type { Bus } from "./bus.ts";
@@ -76,6 +76,8 @@ export class ControlPlane {
    */
   private readonly blocked = new Map<string, { maxSeen: number }>();
   readonly lastSeen = new Map<string, number>();
+  /** Called after a site's track chunk is stored (central/fleet: geofences). */
+  onTrack: ((siteId: string, points: UpBody<"track">["points"]) => void | Promise<void>) | undefined;
   readonly latestHealth = new Map<string, { atMs: number; body: UpBody<"health"> }>();
   /** applied / rejected / duplicates count messages whose outcome is committed. */
   stats = { applied: 0, duplicates: 0, rejected: 0, batches: 0, failedBatches: 0, maxBatchMs: 0, slowBatches: 0 };
@@ -405,9 +407,24 @@ export class ControlPlane {
         });
         return;
       }
+      case "track": {
+        const pts = m.body.points;
+        const e7 = (v: number) => BigInt(Math.round(v * 1e7));
+        const pos = pts.filter((p) => p[2] !== null && p[3] !== null) as [number, number, number, number, number | null, number | null][];
+        const box = pos.length
+          ? [e7(Math.min(...pos.map((p) => p[2]))), e7(Math.max(...pos.map((p) => p[2]))), e7(Math.min(...pos.map((p) => p[3]))), e7(Math.max(...pos.map((p) => p[3])))]
+          : [null, null, null, null];
+        ops.push({ table: "cp_track", key: null, row: [siteId, big(pts[0]![0]), big(pts.at(-1)![0]), ...box, JSON.stringify(pts)] });
+        p.after.push(async () => this.onTrack?.(siteId, pts));
+        return;
+      }
       case "telemetry": {
         const b = m.body;
         ops.push({ table: "cp_telemetry", key: null, row: [siteId, m.ob, big(m.seq), b.kind, b.cameraId ? centralCameraId(siteId, b.cameraId) : null, big(b.atMs), JSON.stringify(b.data)] });
+        // The live map's position: the newest per site (the outbox keeps a site's order).
+        if (b.kind === "position" && PositionData.safeParse(b.data).success) {
+          ops.push({ sql: `INSERT OR REPLACE INTO cp_position VALUES ($1, $2, $3, $4)`, params: [siteId, big(b.atMs), big(now), JSON.stringify(b.data)] });
+        }
         // Edge log lines (warnings/errors) go on to the system log, once (after the seq check above).
         if (b.kind === "log") p.events.push({ siteId, cameraId: null, eventId: `${m.ob}:${m.seq}`, kind: "outpost.log", atMs: b.atMs, data: b.data });
         return;

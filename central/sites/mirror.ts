@@ -24,6 +24,11 @@ export async function openMirror(file: string): Promise<Db> {
     `CREATE TABLE IF NOT EXISTS cp_desired (site_id VARCHAR, version BIGINT, config VARCHAR, created_ms BIGINT, created_by VARCHAR, PRIMARY KEY (site_id, version))`,
     `CREATE TABLE IF NOT EXISTS cp_applied (site_id VARCHAR PRIMARY KEY, version BIGINT, state VARCHAR, reason VARCHAR, at_ms BIGINT)`,
     `CREATE TABLE IF NOT EXISTS cp_commands (id VARCHAR PRIMARY KEY, site_id VARCHAR, name VARCHAR, args VARCHAR, created_ms BIGINT, expires_ms BIGINT, created_by VARCHAR, status VARCHAR, result VARCHAR, error VARCHAR, done_ms BIGINT)`,
+    // The edges' kept tracks in chunks (one row per track message; lat/lon in 1e-7 degrees): the box
+    // and time span find candidate chunks, the points are tested exactly (central/fleet).
+    `CREATE TABLE IF NOT EXISTS cp_track (site_id VARCHAR, start_ms BIGINT, end_ms BIGINT, min_lat BIGINT, max_lat BIGINT, min_lon BIGINT, max_lon BIGINT, points VARCHAR)`,
+    // The newest live position per site (telemetry "position").
+    `CREATE TABLE IF NOT EXISTS cp_position (site_id VARCHAR PRIMARY KEY, at_ms BIGINT, received_ms BIGINT, data VARCHAR)`,
     // Messages central could not store, with the reason; their seq is acknowledged (stepped over).
     `CREATE TABLE IF NOT EXISTS cp_rejected (site_id VARCHAR, ob VARCHAR, seq BIGINT, type VARCHAR, reason VARCHAR, received_ms BIGINT, PRIMARY KEY (site_id, ob, seq))`,
   ]) {
@@ -41,6 +46,7 @@ export const ROW_TABLES = {
   cp_gaps: { columns: "site_id, camera_id, stream, start_ms, end_ms, reason", stage: "cp_stage_gaps", replace: true },
   cp_health: { columns: "site_id, at_ms, received_ms, body", stage: "cp_stage_health", replace: false },
   cp_telemetry: { columns: "site_id, ob, seq, kind, camera_id, at_ms, data", stage: "cp_stage_telemetry", replace: false },
+  cp_track: { columns: "site_id, start_ms, end_ms, min_lat, max_lat, min_lon, max_lon, points", stage: "cp_stage_track", replace: false },
   cp_rejected: { columns: "site_id, ob, seq, type, reason, received_ms", stage: "cp_stage_rejected", replace: true },
 } as const;
 export type RowTable = keyof typeof ROW_TABLES;

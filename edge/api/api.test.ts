@@ -343,11 +343,11 @@ describe("bad input gives problem+json with a sentence", () => {
 });
 
 describe("OpenAPI document ↔ served routes", () => {
-  test("the document lists every route the API serves; only edge/live and edge/events add the others", () => {
+  test("the document lists every route the API serves; only edge/live, edge/events, edge/transfer, edge/position and edge/vehicle add the others", () => {
     const d = routeDrift(api.app);
     expect(d.undocumented).toEqual([]);
-    // Mounted by edge/main from edge/live, edge/events and edge/transfer onto this app (checked there at startup).
-    expect(d.unserved).toEqual(["GET /api/v1/cameras/{id}/live", "GET /api/v1/cameras/{id}/live.m3u8", "GET /api/v1/cameras/{id}/live/{file}", "GET /api/v1/events", "GET /api/v1/transfers"]);
+    // Mounted by edge/main from edge/live, edge/events, edge/transfer, edge/position and edge/vehicle onto this app (checked there at startup).
+    expect(d.unserved).toEqual(["GET /api/v1/cameras/{id}/live", "GET /api/v1/cameras/{id}/live.m3u8", "GET /api/v1/cameras/{id}/live/{file}", "GET /api/v1/events", "GET /api/v1/position", "GET /api/v1/transfers", "GET /api/v1/vehicle", "POST /api/v1/inputs"]);
   });
 
   test("a route added without a document entry is named", () => {

@@ -6,6 +6,8 @@ import { z } from "zod";
 import * as S from "./schemas.ts";
 import { EventList, EventQuery } from "../events/schemas.ts";
 import { TransfersOut } from "../transfer/routes.ts";
+import { PositionOut, PositionQuery } from "../position/position.ts";
+import { InputAccepted, InputBody, VehicleOut } from "../vehicle/vehicle.ts";
 
 interface Route {
   method: "get" | "post" | "delete";
@@ -43,6 +45,9 @@ export const routes: Route[] = [
   { method: "get", path: "/cameras/{id}/live.m3u8", summary: "LL-HLS playlist of a live camera (edge/live)", query: S.StreamQuery, ok: { status: 200, description: "playlist", type: "application/vnd.apple.mpegurl" } },
   { method: "get", path: "/cameras/{id}/live/{file}", summary: "LL-HLS init, parts and segments (edge/live)", ok: { status: 200, description: "media", type: "video/mp4" } },
   { method: "get", path: "/events", summary: "Events this edge observed (ONVIF motion/inputs, camera online/offline, disk), oldest first", query: EventQuery, ok: { status: 200, description: "events", schema: EventList }, errors: [400, 401] },
+  { method: "get", path: "/position", summary: "Position source state, the latest fix and the kept track points of a window (≤ 31 days)", query: PositionQuery, ok: { status: 200, description: "position and track", schema: PositionOut }, errors: [400, 401] },
+  { method: "post", path: "/inputs", summary: "A vehicle input changed (ignition, door-*, panic, reverse, low-voltage, …): recorded as an event with its time; ignition and low voltage drive recording", body: InputBody, ok: { status: 202, description: "input recorded", schema: InputAccepted }, errors: [400, 401, 415] },
+  { method: "get", path: "/vehicle", summary: "Vehicle state (running, stopping after ignition off, parked, low-voltage) and the last value of each input", ok: { status: 200, description: "vehicle", schema: VehicleOut }, errors: [401] },
   { method: "get", path: "/transfers", summary: "This edge's transfer queue: uploads running, queue by class and its first items, measured bytes/s, link, budget", ok: { status: 200, description: "transfer queue", schema: TransfersOut }, errors: [401] },
   { method: "get", path: "/health", summary: "Liveness without a session; with a session also disk, streams, clock", auth: false, ok: { status: 200, description: "health", schema: S.Liveness } },
   { method: "get", path: "/openapi.json", summary: "This document", auth: false, ok: { status: 200, description: "OpenAPI 3.1" } },

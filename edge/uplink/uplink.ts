@@ -12,6 +12,7 @@ import { Ack, parseMessage, topics, type UpBody } from "../../federation/protoco
 import { Outbox } from "./outbox.ts";
 import { Link } from "./link.ts";
 import { IndexSync } from "./sync.ts";
+import { TrackSync, type TrackSource } from "./track-sync.ts";
 import { CommandRunner, ConfigSubscriber, type AppliedConfig, type ApplyConfig, type CommandHandler } from "./control.ts";
 import { coalesced, Serial } from "./state.ts";
 import type { Reachability } from "../reach/index.ts";
@@ -78,6 +79,8 @@ export interface UplinkDeps {
   backoff?: { minMs?: number; maxMs?: number };
   /** Shared "central reachable again" probe (edge/reach): reconnect at once when the link returns. */
   reach?: Reachability;
+  /** The kept position track (edge/position), synced in chunks like the index; absent = no track to send. */
+  track?: TrackSource & { chunkPoints?: number; chunkMs?: number };
 }
 
 export interface EdgeEvent {
@@ -113,8 +116,10 @@ export interface Uplink {
   /** A LogSink-compatible forwarder: records at or above `level` go to central as telemetry kind "log". */
   logForwarder(level?: "info" | "warn" | "error"): { write(rec: { level: string; [k: string]: unknown }): void };
   status(): UplinkStatus;
-  /** Run index sync, tree and health now (tests, after a burst). */
+  /** Run index sync, tree and health now (tests, after a burst); also sends the track's partial chunk. */
   syncNow(): Promise<void>;
+  /** Track messages handed to the outbox so far (payload bytes, chunks): the link cost of the track. */
+  trackStats(): { bytes: number; chunks: number };
   digestNow(): Promise<void>;
   readonly appliedConfig: AppliedConfig | null;
   readonly outbox: Outbox;
@@ -132,6 +137,8 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
   const outbox = await Outbox.open({ dir: join(dir, "outbox"), clock, log: log.child({ component: "edge.outbox" }), maxBytes: deps.outboxMaxBytes });
   const sync = new IndexSync({ dir, store: deps.store, outbox, clock, log, shared, retention: deps.retention });
   await sync.load();
+  const trackSync = deps.track ? new TrackSync({ dir, outbox, clock, source: deps.track, ...(deps.track.chunkPoints ? { chunkPoints: deps.track.chunkPoints } : {}), ...(deps.track.chunkMs ? { chunkMs: deps.track.chunkMs } : {}) }) : undefined;
+  await trackSync?.load();
   const serial = new Serial();
   let healthMs = iv.healthMs;
 
@@ -331,6 +338,7 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
   };
   const unobserve = deps.store.observeIndex(syncOnChange);
   syncOnChange(); // what changed before the uplink started (recovery's crash gaps, an offline spell)
+  if (trackSync) timers.push(setInterval(safe("track sync", () => trackSync.tick()), iv.syncMs));
   timers.push(setInterval(safe("index digest", () => sync.digest()), iv.digestMs));
   timers.push(setInterval(safe("device tree", treeTick), iv.treeMs));
   // Messages out and no ack since before an outage: the connection is stuck behind TCP's
@@ -409,7 +417,9 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
       serial.run(async () => {
         await treeTick();
         await sync.tick();
+        await trackSync?.tick(true);
       }),
+    trackStats: () => ({ bytes: trackSync?.bytesSent ?? 0, chunks: trackSync?.chunksSent ?? 0 }),
     digestNow: () => serial.run(() => sync.digest()),
     get appliedConfig() {
       return config.applied;

@@ -98,6 +98,36 @@ export const TelemetryBody = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 
+/** [atMs, mode, lat, lon, speed m/s, heading °]: mode 0 no source, 1 no fix, 2/3 fix (with lat/lon). */
+export const TrackPoint = z
+  .tuple([
+    ms,
+    z.number().int().min(0).max(3),
+    z.number().min(-90).max(90).nullable(),
+    z.number().min(-180).max(180).nullable(),
+    z.number().min(0).max(1000).nullable(),
+    z.number().min(0).max(360).nullable(),
+  ])
+  .refine((p) => (p[1] >= 2) === (p[2] !== null && p[3] !== null), "a point has lat and lon exactly when its mode is 2 or 3");
+
+/** A chunk of the edge's kept track (index-first like segments): points in time order, at most 10 minutes. */
+export const TrackBody = z
+  .object({ points: z.array(TrackPoint).min(1).max(1000) })
+  .refine((b) => b.points.every((p, i) => i === 0 || p[0] > b.points[i - 1]![0]), "points must be in strictly increasing time order")
+  // Guarded: zod runs refinements even when the array failed its own checks (an empty chunk must be refused, not throw).
+  .refine((b) => b.points.length === 0 || b.points.at(-1)![0] - b.points[0]![0] <= 600_000, "a chunk spans at most 10 minutes");
+
+/** Telemetry kind "position" (droppable, the latest only): the vehicle now, for the live map. */
+export const PositionData = z.object({
+  mode: z.number().int().min(0).max(3),
+  lat: z.number().min(-90).max(90).optional(),
+  lon: z.number().min(-180).max(180).optional(),
+  speed: z.number().min(0).max(1000).optional(),
+  heading: z.number().min(0).max(360).optional(),
+  vehicle: z.enum(["running", "stopping", "parked", "low-voltage"]).optional(),
+  lastOffloadMs: ms.optional(),
+});
+
 export const DroppedBody = z.object({ count: z.number().int().positive(), byType: z.record(z.string(), z.number().int()), fromSeq: ms, toSeq: ms });
 
 export const upBodies = {
@@ -111,6 +141,7 @@ export const upBodies = {
   "command-result": CommandResultBody,
   dropped: DroppedBody,
   telemetry: TelemetryBody,
+  track: TrackBody,
 } as const;
 export type UpType = keyof typeof upBodies;
 export type UpBody<T extends UpType> = z.infer<(typeof upBodies)[T]>;

@@ -78,3 +78,13 @@ describe("protocol", () => {
     expect(splitCentralCameraId("nodot")).toBeNull();
   });
 });
+
+test("track chunks: empty, unordered, too long, or a fix without coordinates are refused with a reason (never a throw)", async () => {
+  const { parseUp } = await import("./messages.ts");
+  const up = (points: unknown) => parseUp(JSON.stringify({ v: 1, ob: "abcdefgh12", seq: 1, at: 1, type: "track", body: { points } }));
+  expect(up([]).ok).toBe(false);
+  expect(up([[2, 3, 47, 8, 1, 90], [1, 3, 47, 8, 1, 90]])).toEqual({ ok: false, reason: "body: points must be in strictly increasing time order" });
+  expect(up([[1, 3, 47, 8, 1, 90], [700_001, 3, 47, 8, 1, 90]])).toEqual({ ok: false, reason: "body: a chunk spans at most 10 minutes" });
+  expect(up([[1, 3, null, null, null, null]]).ok).toBe(false);
+  expect(up([[1, 1, null, null, null, null], [2, 3, 47.1, 8.2, 12.5, 359.9]]).ok).toBe(true);
+});

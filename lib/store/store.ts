@@ -207,6 +207,15 @@ export class MediaStore {
    * (imports are not recorded here: they are someone else's segments). Errors are logged and
    * never fail the commit. Returns the function that removes the observer.
    */
+  /**
+   * The index database, for companion tables that other modules keep beside the segments (the
+   * edge's position track: edge/position). Like the rest of the index they are derived data:
+   * their owner must be able to rebuild them from its own files on disk.
+   */
+  get companionIndex(): Pick<IndexDb, "run" | "all" | "tx"> {
+    return this.db;
+  }
+
   observeCommits(fn: (seg: SegmentRecord) => unknown): () => void {
     this.commitObservers.push(fn);
     return () => {

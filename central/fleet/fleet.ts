@@ -1,0 +1,85 @@
+/**
+ * Fleet queries over the mirror's track chunks (cp_track) and live positions (cp_position):
+ * a vehicle's track for a window, every vehicle's latest position, and place-and-time search.
+ * Search is two steps: SQL picks chunks whose box and time span meet the area's box and the
+ * window (bound parameters; lat/lon in 1e-7 degrees), then each chunk's line pieces are tested
+ * exactly (visits.ts). Footage per hit comes from the mirror's merged timeline.
+ */
+import type { Area } from "../../lib/geo.ts";
+import { areaBBox } from "../../lib/geo.ts";
+import type { Db } from "../db.ts";
+import { mergeChunks, visits, type TimeRange, type TrackPoint } from "./visits.ts";
+
+export interface SiteVisits {
+  siteId: string;
+  visits: TimeRange[];
+}
+
+export interface FootagePiece {
+  fromMs: number;
+  toMs: number;
+  at: "central" | "edge" | "gone";
+}
+
+const e7 = (v: number) => Math.round(v * 1e7);
+
+export class FleetStore {
+  constructor(private readonly db: () => Db) {}
+
+  async track(siteId: string, fromMs: number, toMs: number, limit = 50_000): Promise<TrackPoint[]> {
+    const rows = await this.db().all<{ points: string }>(`SELECT points FROM cp_track WHERE site_id = $1 AND start_ms < $2 AND end_ms >= $3 ORDER BY start_ms LIMIT $4`, [siteId, toMs, fromMs, Math.ceil(limit / 10)]);
+    return mergeChunks(rows.map((r) => JSON.parse(r.points) as TrackPoint[]))
+      .filter((p) => p[0] >= fromMs && p[0] < toMs)
+      .slice(0, limit);
+  }
+
+  async positions(): Promise<{ siteId: string; atMs: number; receivedMs: number; data: Record<string, unknown> }[]> {
+    const rows = await this.db().all<{ site_id: string; at_ms: string; received_ms: string; data: string }>(`SELECT site_id, at_ms, received_ms, data FROM cp_position`);
+    return rows.map((r) => ({ siteId: r.site_id, atMs: Number(r.at_ms), receivedMs: Number(r.received_ms), data: JSON.parse(r.data) as Record<string, unknown> }));
+  }
+
+  /** Sites whose track entered `area` during [fromMs, toMs), with the time ranges; `siteOk` filters (rights) before any point is decoded. */
+  async search(area: Area, fromMs: number, toMs: number, siteOk: (siteId: string) => boolean): Promise<SiteVisits[]> {
+    const b = areaBBox(area);
+    const rows = await this.db().all<{ site_id: string; points: string }>(
+      `SELECT site_id, points FROM cp_track WHERE start_ms < $1 AND end_ms >= $2 AND max_lat >= $3 AND min_lat <= $4 AND max_lon >= $5 AND min_lon <= $6`,
+      [toMs, fromMs, e7(b.minLat), e7(b.maxLat), e7(b.minLon), e7(b.maxLon)],
+    );
+    const bySite = new Map<string, TimeRange[]>();
+    for (const r of rows) {
+      if (!siteOk(r.site_id)) continue;
+      const v = visits(area, JSON.parse(r.points) as TrackPoint[], fromMs, toMs);
+      if (v.length) bySite.set(r.site_id, [...(bySite.get(r.site_id) ?? []), ...v]);
+    }
+    return [...bySite].map(([siteId, vs]) => ({ siteId, visits: mergeTimes(vs) })).sort((x, y) => x.siteId.localeCompare(y.siteId));
+  }
+}
+
+export function mergeTimes(rs: TimeRange[]): TimeRange[] {
+  const out: TimeRange[] = [];
+  for (const r of [...rs].sort((a, b) => a.fromMs - b.fromMs)) {
+    const last = out.at(-1);
+    if (last && r.fromMs <= last.toMs) last.toMs = Math.max(last.toMs, r.toMs);
+    else out.push({ ...r });
+  }
+  return out;
+}
+
+/** Where the footage of [fromMs, toMs) is: timeline pieces held by central (or both) / only the edge, the rest gone. */
+export function footageOf(ranges: { startMs: number; endMs: number; held: "edge" | "central" | "both" }[], fromMs: number, toMs: number): FootagePiece[] {
+  const out: FootagePiece[] = [];
+  let t = fromMs;
+  for (const r of [...ranges].sort((a, b) => a.startMs - b.startMs)) {
+    const a = Math.max(r.startMs, fromMs);
+    const b = Math.min(r.endMs, toMs);
+    if (b <= a) continue;
+    if (a > t) out.push({ fromMs: t, toMs: a, at: "gone" });
+    const at = r.held === "edge" ? "edge" : "central";
+    const last = out.at(-1);
+    if (last && last.at === at && last.toMs >= a) last.toMs = Math.max(last.toMs, b);
+    else out.push({ fromMs: Math.max(a, t), toMs: b, at });
+    t = Math.max(t, b);
+  }
+  if (t < toMs) out.push({ fromMs: t, toMs, at: "gone" });
+  return out;
+}
