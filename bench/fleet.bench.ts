@@ -41,10 +41,10 @@ for (let d = 0; d < D; d++) {
        SELECT 'bus-' || v AS site, $1::BIGINT + c * 300000 AS start_ms, $1::BIGINT + c * 300000 + 300000 AS end_ms,
               $2 + (hash(v, c, $3) % 27000) / 100000.0 AS la0, $4 + (hash(c, v, $3) % 40000) / 100000.0 AS lo0,
               (hash(v + c, $3) % 1500) / 100.0 AS spd, (hash(v * 7 + c, $3) % 360) AS hdg
-       FROM range($5::BIGINT) rv(v), range(${CHUNKS_PER_DAY}) rc(c)
+       FROM range($5::BIGINT) rv(v), range($6::BIGINT) rc(c)
      ) s, LATERAL (SELECT la0 + spd * 300 * cos(radians(hdg)) / 111320 AS la1, lo0 + spd * 300 * sin(radians(hdg)) / (111320 * cos(radians(la0))) AS lo1)
      ORDER BY start_ms, site`,
-    [BigInt(T0 + d * DAY), LAT0, d, LON0, BigInt(V)],
+    [BigInt(T0 + d * DAY), LAT0, d, LON0, BigInt(V), BigInt(CHUNKS_PER_DAY)],
   );
 }
 await db.close();
