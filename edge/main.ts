@@ -31,6 +31,7 @@ import { mountTransfers, startEdgeTransfer, type EdgeTransferHandle } from "./tr
 import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";
 import type { DesiredConfig } from "../federation/protocol/index.ts";
 import { EdgeLive } from "./live/index.ts";
+import { technicianView } from "./technician/index.ts";
 import { Reachability } from "./reach/index.ts";
 import { requireSession, type Sessions } from "../lib/auth/index.ts";
 import { websocket as honoWebsocket } from "hono/bun";
@@ -465,7 +466,19 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
           const u = await store.usage();
           // full: some stream's fragments are refused for lack of space (or the volume is below half the floor).
           const full = streams.some((s) => s.writer.state === "disk-full") || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2);
-          return { name: config.name, time: iso(clock.now()), startedAt: iso(startedAt), clock: clockHealth(), disk: { ...u, full, writable: !full }, streams };
+          // technician: storage horizon, the link to central, version and firmware slot (edge/technician).
+          const technician = await technicianView({
+            clock,
+            dataDir: config.dataDir,
+            cameraIds: () => config.cameras.map((c) => c.id),
+            store,
+            retention: policyOf,
+            maxTotalBytes: config.storage.maxTotalBytes,
+            minFreeBytes: store.minFreeBytes,
+            identity: () => (identity ? { siteId: identity.siteId, notAfterMs: identity.notAfter } : null),
+            uplink: () => uplink?.status() ?? null,
+          });
+          return { name: config.name, time: iso(clock.now()), startedAt: iso(startedAt), clock: clockHealth(), disk: { ...u, full, writable: !full }, streams, ...technician };
         },
       });
       const parts = app as { app?: Hono; sessions?: Sessions };

@@ -44,7 +44,7 @@ export const routes: Route[] = [
   { method: "get", path: "/cameras/{id}/live/{file}", summary: "LL-HLS init, parts and segments (edge/live)", ok: { status: 200, description: "media", type: "video/mp4" } },
   { method: "get", path: "/events", summary: "Events this edge observed (ONVIF motion/inputs, camera online/offline, disk), oldest first", query: EventQuery, ok: { status: 200, description: "events", schema: EventList }, errors: [400, 401] },
   { method: "get", path: "/transfers", summary: "This edge's transfer queue: uploads running, queue by class and its first items, measured bytes/s, link, budget", ok: { status: 200, description: "transfer queue", schema: TransfersOut }, errors: [401] },
-  { method: "get", path: "/health", summary: "Liveness without a session; with a session also disk, streams, clock", auth: false, ok: { status: 200, description: "health", schema: S.Liveness } },
+  { method: "get", path: "/health", summary: "Liveness without a session; with a session also disk, streams, clock, storage (retention horizon, oldest footage), the link to central (connected, last ack, outbox, certificate, refused) and software (version, firmware slot)", auth: false, ok: { status: 200, description: "health", schema: S.Liveness } },
   { method: "get", path: "/openapi.json", summary: "This document", auth: false, ok: { status: 200, description: "OpenAPI 3.1" } },
 ];
 
