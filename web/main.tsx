@@ -19,6 +19,7 @@ import { ExportsView } from "./ui/exports.tsx";
 import { AdminView } from "./ui/admin.tsx";
 import { AccountView } from "./ui/account.tsx";
 import { TransfersView } from "./ui/transfers.tsx";
+import { TechnicianView } from "./ui/technician.tsx";
 
 type Auth = { state: "checking" } | { state: "out"; reason?: string } | { state: "in"; me: Me };
 
@@ -111,7 +112,7 @@ function Shell(p: { me: Me; onLogout: () => void }) {
     ["/live", "Live"],
     ["/playback", "Playback"],
     ["/exports", "Exports"],
-    ...(ROLE === "central" ? ([["/alarms", "Alarms"], ["/map", "Fleet map"]] as [string, string][]) : [["/transfers", "Transfers"] as [string, string]]),
+    ...(ROLE === "central" ? ([["/alarms", "Alarms"], ["/map", "Fleet map"]] as [string, string][]) : ([["/transfers", "Transfers"], ["/technician", "Technician"]] as [string, string][])),
     ...(admin ? ([["/admin", "Admin"]] as [string, string][]) : []),
   ];
   const path = route.path === "/" ? "/live" : route.path;
@@ -124,6 +125,7 @@ function Shell(p: { me: Me; onLogout: () => void }) {
   else if (section === "/map" && ROLE === "central") page = <MapView />;
   else if (section === "/account" && ROLE === "central") page = <AccountView />;
   else if (section === "/transfers" && ROLE === "edge") page = <TransfersView />;
+  else if (section === "/technician" && ROLE === "edge") page = <TechnicianView />;
   else if (section === "/admin" && admin) page = <AdminView path={path} />;
   else if (section === "/admin") page = <Notice kind="error">You are not permitted to use the admin pages.</Notice>;
   else page = <Notice kind="warn">There is no page {path}.</Notice>;
