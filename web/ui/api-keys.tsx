@@ -96,7 +96,7 @@ export function ApiKeysAdmin() {
         </label>
         <label>
           Limited to site
-          <select value={site} onChange={(e) => setSite(e.currentTarget.value)}>
+          <select aria-label="Limited to site" value={site} onChange={(e) => setSite(e.currentTarget.value)}>
             <option value="">all sites</option>
             {sites.map((s) => (
               <option key={s.id} value={s.id}>

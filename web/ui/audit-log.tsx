@@ -70,7 +70,7 @@ export function AuditLogAdmin() {
         </label>
         <label>
           Site
-          <select value={draft.site} onChange={set("site")}>
+          <select aria-label="Site" value={draft.site} onChange={set("site")}>
             <option value="">any</option>
             {sites.map((s) => (
               <option key={s.id} value={s.id}>
@@ -85,7 +85,7 @@ export function AuditLogAdmin() {
         </label>
         <label>
           Action
-          <select value={draft.action} onChange={set("action")}>
+          <select aria-label="Action" value={draft.action} onChange={set("action")}>
             <option value="">any</option>
             {ACTIONS.map((a) => (
               <option key={a}>{a}</option>

@@ -50,7 +50,7 @@ export function EventListAdmin() {
       >
         <label>
           Site
-          <select value={draft.site} onChange={set("site")}>
+          <select aria-label="Site" value={draft.site} onChange={set("site")}>
             <option value="">any</option>
             {sites.map((s) => (
               <option key={s.id} value={s.id}>
@@ -69,7 +69,7 @@ export function EventListAdmin() {
         </label>
         <label>
           Source
-          <select value={draft.source} onChange={set("source")}>
+          <select aria-label="Source" value={draft.source} onChange={set("source")}>
             <option value="">any</option>
             {["edge", "link", "system", "external"].map((s) => (
               <option key={s}>{s}</option>
@@ -78,7 +78,7 @@ export function EventListAdmin() {
         </label>
         <label>
           Arrival
-          <select value={draft.late} onChange={set("late")}>
+          <select aria-label="Arrival" value={draft.late} onChange={set("late")}>
             <option value="">on time or late</option>
             <option value="true">late only</option>
             <option value="false">on time only</option>

@@ -120,7 +120,7 @@ export function FirmwareAdmin() {
             <form class="form-row" onSubmit={start} aria-label="New campaign">
               <label>
                 Release
-                <select value={version} onChange={(e) => setVersion(e.currentTarget.value)}>
+                <select aria-label="Release" value={version} onChange={(e) => setVersion(e.currentTarget.value)}>
                   <option value="">choose…</option>
                   {d.releases.map((r) => (
                     <option key={r.version}>{r.version}</option>

@@ -146,7 +146,7 @@ export function DayChart({ days }: { days: { day: string; link: string; bytes: n
   const bw = (W - 60) / DAYS;
   return (
     <div>
-      <svg class="day-chart" viewBox={`0 0 ${W} ${H + 30}`} role="img" aria-label={`Bytes per day: ${axis.filter((a) => total(a) > 0).map((a) => `${a} ${fmtBytes(total(a))}`).join(", ") || "none yet"}`}>
+      <svg class="day-chart" viewBox={`0 0 ${W + 40} ${H + 30}`} role="img" aria-label={`Bytes per day: ${axis.filter((a) => total(a) > 0).map((a) => `${a} ${fmtBytes(total(a))}`).join(", ") || "none yet"}`}>
         <text x={0} y={10}>
           {fmtBytes(max)}
         </text>

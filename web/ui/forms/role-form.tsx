@@ -105,7 +105,7 @@ export function RoleEditor(p: { name: string | null; grants: GrantBody[]; onClos
                 <div class="form-row">
                   <label>
                     Applies to
-                    <select value={g.kind} onChange={(e) => setG(i, { kind: e.currentTarget.value as ScopeKind, target: "" })}>
+                    <select aria-label="Applies to" value={g.kind} onChange={(e) => setG(i, { kind: e.currentTarget.value as ScopeKind, target: "" })}>
                       <option value="*">everything</option>
                       <option value="site">one site</option>
                       <option value="camera">one camera</option>
@@ -115,7 +115,7 @@ export function RoleEditor(p: { name: string | null; grants: GrantBody[]; onClos
                   {g.kind === "site" && (
                     <label>
                       Site
-                      <select value={g.target} onChange={(e) => setG(i, { target: e.currentTarget.value })}>
+                      <select aria-label="Site" value={g.target} onChange={(e) => setG(i, { target: e.currentTarget.value })}>
                         <option value="">choose…</option>
                         {sites.map((s) => (
                           <option key={s.id} value={s.id}>
@@ -128,7 +128,7 @@ export function RoleEditor(p: { name: string | null; grants: GrantBody[]; onClos
                   {g.kind === "camera" && (
                     <label>
                       Camera
-                      <select value={g.target} onChange={(e) => setG(i, { target: e.currentTarget.value })}>
+                      <select aria-label="Camera" value={g.target} onChange={(e) => setG(i, { target: e.currentTarget.value })}>
                         <option value="">choose…</option>
                         {(cameras ?? []).map((c) => (
                           <option key={c.id} value={c.id}>
@@ -159,7 +159,7 @@ export function RoleEditor(p: { name: string | null; grants: GrantBody[]; onClos
                 {g.rights.includes("retrieve") && (
                   <label>
                     Highest retrieval priority
-                    <select value={g.maxPriority} onChange={(e) => setG(i, { maxPriority: e.currentTarget.value })}>
+                    <select aria-label="Highest retrieval priority" value={g.maxPriority} onChange={(e) => setG(i, { maxPriority: e.currentTarget.value })}>
                       <option value="">request (default)</option>
                       {PRIORITIES.map((x) => (
                         <option key={x}>{x}</option>

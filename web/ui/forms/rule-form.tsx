@@ -241,7 +241,7 @@ export function RuleEditor(p: { id: string | null; rule: RuleBody | null; onClos
                 <div class="form-row">
                   <label>
                     Arrival
-                    <select value={d.late} onChange={(e) => set("late", e.currentTarget.value as Draft["late"])}>
+                    <select aria-label="Arrival" value={d.late} onChange={(e) => set("late", e.currentTarget.value as Draft["late"])}>
                       <option value="">on time or late</option>
                       <option value="false">only on time</option>
                       <option value="true">only late (after a link outage)</option>
@@ -270,7 +270,7 @@ export function RuleEditor(p: { id: string | null; rule: RuleBody | null; onClos
                     <div class="form-row">
                       <label>
                         Action
-                        <select value={a.kind} onChange={(e) => setAction(i, { kind: e.currentTarget.value as Kind })}>
+                        <select aria-label="Action" value={a.kind} onChange={(e) => setAction(i, { kind: e.currentTarget.value as Kind })}>
                           {KINDS.map(([k, l]) => (
                             <option key={k} value={k}>
                               {l}
@@ -314,7 +314,7 @@ export function RuleEditor(p: { id: string | null; rule: RuleBody | null; onClos
                         {a.kind === "retrieve" ? (
                           <label>
                             Transfer priority
-                            <select value={a.retrievePriority} onChange={(e) => setAction(i, { retrievePriority: e.currentTarget.value })}>
+                            <select aria-label="Transfer priority" value={a.retrievePriority} onChange={(e) => setAction(i, { retrievePriority: e.currentTarget.value })}>
                               {PRIORITIES.map((x) => (
                                 <option key={x}>{x}</option>
                               ))}
@@ -348,7 +348,7 @@ export function RuleEditor(p: { id: string | null; rule: RuleBody | null; onClos
                         </label>
                         <label>
                           QoS
-                          <select value={a.qos} onChange={(e) => setAction(i, { qos: e.currentTarget.value })}>
+                          <select aria-label="QoS" value={a.qos} onChange={(e) => setAction(i, { qos: e.currentTarget.value })}>
                             <option value="0">0</option>
                             <option value="1">1</option>
                           </select>
