@@ -29,8 +29,8 @@ export interface TechnicianInputs {
   uplink: () => UplinkStatus | null;
 }
 
-// Failures that mean central refuses this edge itself (revoked or superseded certificate), not a bad network.
-const REFUSED = /not authori[sz]ed|bad user ?name or password|certificate (revoked|unknown)|alert (certificate|bad certificate|unknown ca)|handshake failure/i;
+// Central answers a refused certificate (revoked or superseded) with CONNACK "not authorized" (central/broker.ts); a bad network never does.
+const REFUSED = /not authori[sz]ed/i;
 
 export async function technicianView(i: TechnicianInputs) {
   const now = i.clock.now();
