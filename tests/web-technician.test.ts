@@ -39,9 +39,16 @@ beforeAll(async () => {
   await page.goto(e.url + "/technician");
   await page.getByLabel("User").fill(e.user);
   await page.getByLabel("Password").fill(e.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Technician" }).waitFor({ timeout: 60_000 });
-}, 180_000);
+  // A loaded machine can time a login out (argon2 while everything starts): sign in again then.
+  const signedIn = page.getByRole("heading", { name: "Technician" });
+  await until("signed in", async () => {
+    if (await signedIn.isVisible()) return true;
+    const button = page.getByRole("button", { name: "Sign in" });
+    if (await button.isVisible()) await button.click().catch(() => undefined);
+    await signedIn.waitFor({ timeout: 30_000 }).catch(() => undefined);
+    return signedIn.isVisible();
+  }, 240_000, 1000);
+}, 300_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -56,7 +63,7 @@ describe("edge technician screen", () => {
         const c = card(id);
         if ((await state(id).catch(() => "")) !== "recording") return false;
         return c.locator("img.snap").evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0).catch(() => false);
-      }, 60_000, 500);
+      }, 120_000, 500); // generous: on an overloaded machine the store may refuse fragments for a while (not-writing)
     }
     expect(await card("cam1").locator("img.snap").evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(1280);
     expect(await card("cam1").locator(".last-error").innerText()).toBe("none since start");
@@ -83,7 +90,7 @@ describe("edge technician screen", () => {
     expect(sw).toContain("0.1.0");
     expect(sw).toContain("not an appliance install");
     await shot("01-technician");
-  }, 180_000);
+  }, 300_000);
 
   test("a camera pulled at camsim shows its state and last error; the error stays after it records again", async () => {
     expect((await fault("cam2", "stop")).ok).toBe(true);
@@ -91,7 +98,7 @@ describe("edge technician screen", () => {
       await until("cam2 not recording, with its error", async () => {
         const c = card("cam2");
         return (await state("cam2")) !== "recording" && (await c.locator(".last-error").innerText()) !== "none since start";
-      }, 60_000, 500);
+      }, 120_000, 500);
       const err = await card("cam2").locator(".last-error").innerText();
       console.log(`cam2 pulled: state "${await state("cam2")}", last error "${err}"`);
       expect(err).toMatch(/^[\w-]+: .+\((just now|\d+ s ago)\)$/);
@@ -100,9 +107,9 @@ describe("edge technician screen", () => {
     } finally {
       await fault("cam2", "start");
     }
-    await until("cam2 recording again", async () => (await state("cam2")) === "recording", 60_000, 500);
+    await until("cam2 recording again", async () => (await state("cam2")) === "recording", 120_000, 500);
     expect(await card("cam2").locator(".last-error").innerText()).not.toBe("none since start");
-  }, 150_000);
+  }, 300_000);
 
   test("a site revoked at central: the link card says central refuses this edge", async () => {
     const central = demo.info.central.url;
@@ -110,7 +117,7 @@ describe("edge technician screen", () => {
     const r = await fetch(`${central}/api/v1/sites/${demo.info.edges[0]!.siteId}?reason=test`, { method: "DELETE", tls: { ca }, headers: { authorization: `Bearer ${login.token}` } });
     expect(r.status).toBe(200);
     const link = page.getByRole("region", { name: "Link to central" });
-    await until("the link refused", async () => (await link.locator("h3").innerText()).includes("refused by central"), 60_000, 500).catch(async (e) => {
+    await until("the link refused", async () => ((await link.locator("h3").textContent()) ?? "").includes("refused by central"), 60_000, 500).catch(async (e) => {
       await shot("03-revoked-failed");
       throw new Error(`${(e as Error).message}; the card says: ${(await link.innerText()).replace(/\s+/g, " ")}`);
     });

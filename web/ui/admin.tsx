@@ -4,6 +4,8 @@ import { api, get, getOptional } from "../api.ts";
 import type { Site } from "../model.ts";
 import { Badge, Dot, Link, LoadView, Modal, Notice, fmtAgo, fmtBytes, fmtTime, listKeys, useApp, useLoad } from "./common.tsx";
 import { SiteHealthAdmin } from "./site-health.tsx";
+import { SchedulesAdmin } from "./schedules.tsx";
+import { SharingAdmin } from "./sharing.tsx";
 import { LinkBudgetAdmin } from "./link-budget.tsx";
 import { EventListAdmin } from "./event-list.tsx";
 import { AuditLogAdmin } from "./audit-log.tsx";
@@ -18,6 +20,8 @@ const SECTIONS: [string, string][] = [
   ["/admin/links", "Links & budgets"],
   ["/admin/users", "Users & roles"],
   ["/admin/rules", "Rules"],
+  ["/admin/schedules", "Schedules"],
+  ["/admin/sharing", "Sharing"],
   ["/admin/health", "Health"],
   ["/admin/budget", "Link budget"],
   ["/admin/events", "Events"],
@@ -43,6 +47,8 @@ export function AdminView(p: { path: string }) {
         {sec === "/admin/links" && <LinksAdmin />}
         {sec === "/admin/users" && <UsersAdmin />}
         {sec === "/admin/rules" && <RulesAdmin />}
+        {sec === "/admin/schedules" && <SchedulesAdmin />}
+        {sec === "/admin/sharing" && <SharingAdmin />}
         {sec === "/admin/health" && <SiteHealthAdmin />}
         {sec === "/admin/budget" && <LinkBudgetAdmin />}
         {sec === "/admin/events" && <EventListAdmin />}

@@ -7,6 +7,7 @@ import "./panels.css";
 import { useState } from "preact/hooks";
 import { get } from "../api.ts";
 import { Badge, LoadView, fmtBytes, useApp, useLoad } from "./common.tsx";
+import { LinkTypesEditor } from "./forms/link-types-form.tsx";
 
 interface SiteTransfer {
   site: string;
@@ -27,6 +28,7 @@ export function LinkBudgetAdmin() {
   const [site, setSite] = useState<string>("");
   const id = site || sites[0]?.id || "";
   const [v, reload] = useLoad(() => (id ? get<SiteTransfer>(`/api/v1/sites/${encodeURIComponent(id)}/transfer`) : Promise.resolve(null)), [id]);
+  const [editLinks, setEditLinks] = useState(false);
   return (
     <section>
       <div class="toolbar">
@@ -43,7 +45,19 @@ export function LinkBudgetAdmin() {
           </select>
         </label>
         <button onClick={reload}>Refresh</button>
+        {id && <button onClick={() => setEditLinks(true)}>Edit link types…</button>}
       </div>
+      {editLinks && (
+        <LinkTypesEditor
+          siteId={id}
+          siteName={sites.find((s) => s.id === id)?.name ?? id}
+          onClose={() => setEditLinks(false)}
+          onSaved={() => {
+            setEditLinks(false);
+            reload();
+          }}
+        />
+      )}
       {!id ? (
         <p class="muted">No sites enrolled yet.</p>
       ) : (
