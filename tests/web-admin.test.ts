@@ -202,7 +202,8 @@ describe("admin panels", () => {
   }, 60_000);
 
   test("Site health shows the edge's last report; link budget charts today's bytes after a retrieval", async () => {
-    await until("a health report at central", async () => (await json<{ health?: { latest: unknown } }>("GET", `${central}/api/v1/sites/${siteId}`)).health?.latest, 30_000, 250);
+    // polls tolerate a request a loaded machine times out (Bun.serve's 10 s idle limit)
+    await until("a health report at central", async () => (await json<{ health?: { latest: unknown } }>("GET", `${central}/api/v1/sites/${siteId}`).catch(() => null))?.health?.latest, 60_000, 250);
     await open("Health");
     const row = page.locator(`tr[data-site="bus-101"]`);
     await row.locator("td", { hasText: "recording" }).waitFor();
@@ -215,18 +216,83 @@ describe("admin panels", () => {
     // pull 6 s of cam1 to central: real bytes over the transfer engine
     const now = Date.now();
     const r = await json<{ id: string }>("POST", central + "/api/v1/retrievals", { cameraId: `${siteId}.cam1`, from: new Date(now - 12_000).toISOString(), to: new Date(now - 6_000).toISOString(), priority: "request" });
-    await until("the retrieval done", async () => (await json<{ state: string }>("GET", `${central}/api/v1/retrievals/${r.id}`)).state === "done", 60_000, 500);
+    await until("the retrieval done", async () => (await json<{ state: string }>("GET", `${central}/api/v1/retrievals/${r.id}`).catch(() => null))?.state === "done", 120_000, 500);
     const t = await until("today's bytes in the transfer view", async () => {
-      const v = await json<{ days: { day: string; bytes: number }[] }>("GET", `${central}/api/v1/sites/${siteId}/transfer`);
-      return v.days.find((d) => d.day === new Date().toISOString().slice(0, 10) && d.bytes > 0) ?? null;
-    }, 15_000, 500);
+      const v = await json<{ days: { day: string; bytes: number }[] }>("GET", `${central}/api/v1/sites/${siteId}/transfer`).catch(() => null);
+      return v?.days.find((d) => d.day === new Date().toISOString().slice(0, 10) && d.bytes > 0) ?? null;
+    }, 60_000, 500);
     await open("Link budget");
     const bar = page.locator(`g[data-day="${t.day}"]`);
     await bar.locator("rect").first().waitFor();
     expect(Number(await bar.getAttribute("data-bytes"))).toBeGreaterThanOrEqual(t.bytes);
     await page.getByRole("table", { name: "Links" }).waitFor();
     await shot("09-link-budget");
-  }, 90_000);
+  }, 240_000);
+
+  test("Schedules, link types and camera groups: forms with validation in words, saved through the API and used", async () => {
+    // a schedule, then the rule runs during it
+    await open("Schedules");
+    await page.getByRole("button", { name: "New schedule…" }).click();
+    let dlg = page.getByRole("dialog");
+    await dlg.getByLabel("Schedule name").fill("night");
+    await dlg.getByLabel("Time zone").fill("UTC");
+    const w = dlg.getByRole("group", { name: "Window 1" });
+    await w.getByLabel("From").fill("25:00");
+    await dlg.getByRole("button", { name: "Save schedule" }).click();
+    expect(await dlg.getByRole("alert").innerText()).toContain("Window 1: times are HH:MM between 00:00 and 24:00");
+    await w.getByLabel("From").fill("22:00");
+    await w.getByLabel("Sat").check();
+    await shot("11-schedule-form");
+    await dlg.getByRole("button", { name: "Save schedule" }).click();
+    await dlg.waitFor({ state: "detached" });
+    const tp = await json<{ timeProfiles: { name: string; timezone: string; windows: { days: string[]; from: string; to: string }[] }[] }>("GET", central + "/api/v1/time-profiles");
+    expect(tp.timeProfiles.find((t) => t.name === "night")).toEqual({ name: "night", timezone: "UTC", windows: [{ days: ["mon", "tue", "wed", "thu", "fri", "sat"], from: "22:00", to: "06:00" }] });
+    await page.locator('tr[data-profile="night"]').waitFor();
+    await open("Rules");
+    await page.locator("tr", { hasText: "door-alarm" }).getByRole("button", { name: "Edit" }).click();
+    dlg = page.getByRole("dialog");
+    await dlg.getByLabel("Time profile").selectOption("night");
+    await dlg.getByRole("button", { name: "Save rule" }).click();
+    await dlg.waitFor({ state: "detached" });
+    expect((await json<{ timeProfile?: string }>("GET", central + "/api/v1/rules/door-alarm")).timeProfile).toBe("night");
+
+    // link types of the site's transfer policy
+    await open("Link budget");
+    await page.getByRole("button", { name: "Edit link types…" }).click();
+    dlg = page.getByRole("dialog");
+    await dlg.getByRole("button", { name: "Add link type" }).click();
+    const l = dlg.getByRole("group", { name: "Link 1" });
+    await l.getByLabel("Link type").fill("cellular");
+    await l.getByLabel("Rate cap (Mbit/s)").fill("fast");
+    await dlg.getByRole("button", { name: "Save link types" }).click();
+    expect(await dlg.getByRole("alert").innerText()).toContain("the rate cap is a number of Mbit/s above 0");
+    await l.getByLabel("Rate cap (Mbit/s)").fill("2");
+    await l.getByLabel("Monthly budget (GB)").fill("5");
+    await l.getByLabel("alarm").check();
+    await l.getByLabel("request").check();
+    await shot("12-link-types-form");
+    await dlg.getByRole("button", { name: "Save link types" }).click();
+    await dlg.waitFor({ state: "detached" });
+    const pol = await json<{ policy: { options: string[]; links: Record<string, unknown> } }>("GET", `${central}/api/v1/sites/${siteId}/policy`);
+    expect(pol.policy.links).toEqual({ cellular: { rateBitsPerSecond: 2_000_000, monthlyBytes: 5_000_000_000, allow: ["alarm", "request"] } });
+    const row = page.getByRole("table", { name: "Links" }).locator("tr", { hasText: "cellular" });
+    expect(await row.innerText()).toContain("2.00 Mbit/s");
+    expect(await row.innerText()).toContain("alarm, request");
+
+    // sharing: what the site shares, and a camera group a role can grant
+    await open("Sharing");
+    expect(await page.locator('tr[data-site="bus-101"]').innerText()).toContain("bus-101 camera 1");
+    await page.getByRole("button", { name: "New group…" }).click();
+    await page.getByLabel("Group name").fill("gates");
+    await page.getByRole("button", { name: "Save group" }).click();
+    await page.getByText("Choose at least one camera for the group.").waitFor();
+    await page.getByLabel("Cameras", { exact: true }).selectOption([`${siteId}.cam1`]);
+    await page.getByRole("button", { name: "Save group" }).click();
+    await page.locator('tr[data-group="gates"]').waitFor();
+    await shot("13-sharing");
+    const groups = await json<{ groups: { name: string; cameras: string[] }[] }>("GET", central + "/api/v1/camera-groups");
+    expect(groups.groups).toContainEqual({ name: "gates", cameras: [`${siteId}.cam1`] });
+  }, 120_000);
 
   test("Firmware: campaigns and releases are listed (none in a fresh demo)", async () => {
     await open("Firmware");
