@@ -48,7 +48,7 @@ beforeAll(async () => {
   const trust = await demoTrust(demo.info);
   ca = trust.ca;
   // A loaded machine can time the first login out (argon2 while everything starts): try again.
-  token = (await until("admin login", () => json<{ token: string }>("POST", central + "/api/v1/login", { user: "admin", password: demo.info.central.password }).catch(() => null), 60_000, 500)).token;
+  token = (await until("admin login", () => json<{ token: string }>("POST", central + "/api/v1/login", { user: "admin", password: demo.info.central.password }).catch(() => null), 180_000, 2000)).token;
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
   page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
   await page.goto(central + "/admin/sites");
