@@ -417,7 +417,6 @@ function UsersAdmin() {
       notify((x as Error).message, "error");
     }
   };
-
   return (
     <section>
       <h1>Users</h1>
@@ -531,7 +530,6 @@ function RulesAdmin() {
   const { notify } = useApp();
   const [rules, reload] = useLoad(() => get<{ rules: Rule[] }>("/api/v1/rules"), []);
   const [edit, setEdit] = useState<{ id: string; json: string; isNew: boolean } | null>(null);
-
   const del = async (r: Rule) => {
     if (!confirm(`Delete rule ${r.name}?`)) return;
     await api("DELETE", `/api/v1/rules/${encodeURIComponent(r.id)}`).then(reload, (x) => notify((x as Error).message, "error"));
