@@ -1,10 +1,9 @@
 /**
- * Bytes central received per site and link: per budget month (tr_usage, what the budget view
- * compares with the edge's own count) and per UTC day (tr_usage_daily, the history the link
- * budget chart draws). Counted in memory as uploads arrive and written on flush (the engine's
+ * Bytes central received per site and link per UTC day (tr_usage_daily): the history the link
+ * budget chart draws, and summed by month what the budget view compares with the edge's own
+ * count (tr_usage holds the per-month counts of older versions and is still added in). Counted in memory as uploads arrive and written on flush (the engine's
  * tick and stop), so a restart keeps everything flushed before it. Bound parameters only.
  */
-import { budgetMonth } from "../../federation/transfer/index.ts";
 import type { Db } from "../db.ts";
 
 const DAY = 86_400_000;
@@ -34,20 +33,22 @@ export class UsageLedger {
     this.pending.set(k, (this.pending.get(k) ?? 0) + n);
   }
 
+  /** One upsert per site, link and day: the month's total is summed from the days (plus tr_usage rows written by older versions). */
   async flush(): Promise<void> {
     const pending = [...this.pending.entries()];
     this.pending.clear();
     for (const [k, n] of pending) {
       const [site, link, day] = k.split("\u0000") as [string, string, string];
-      const month = budgetMonth(Date.parse(`${day}T00:00:00Z`));
-      await this.db.run(`INSERT INTO tr_usage VALUES ($1, $2, $3, $4) ON CONFLICT (site_id, month, link) DO UPDATE SET bytes = tr_usage.bytes + EXCLUDED.bytes`, [site, month, link, n]);
       await this.db.run(`INSERT INTO tr_usage_daily VALUES ($1, $2, $3, $4) ON CONFLICT (site_id, day, link) DO UPDATE SET bytes = tr_usage_daily.bytes + EXCLUDED.bytes`, [site, day, link, n]);
     }
   }
 
-  /** Bytes per link in one budget month (YYYY-MM). */
+  /** Bytes per link in one budget month (YYYY-MM, UTC). */
   async month(siteId: string, month: string): Promise<{ link: string; bytes: number }[]> {
-    const rows = await this.db.all<{ link: string; bytes: string }>(`SELECT link, bytes FROM tr_usage WHERE site_id = $1 AND month = $2`, [siteId, month]);
+    const rows = await this.db.all<{ link: string; bytes: string }>(
+      `SELECT link, SUM(bytes) AS bytes FROM (SELECT link, bytes FROM tr_usage WHERE site_id = $1 AND month = $2 UNION ALL SELECT link, bytes FROM tr_usage_daily WHERE site_id = $1 AND day >= $3 AND day <= $4) GROUP BY link ORDER BY link`,
+      [siteId, month, `${month}-01`, `${month}-31`],
+    );
     return rows.map((r) => ({ link: r.link, bytes: Number(r.bytes) }));
   }
 
