@@ -1,8 +1,9 @@
 /**
  * Bytes central received per site and link per UTC day (tr_usage_daily): the history the link
  * budget chart draws, and summed by month what the budget view compares with the edge's own
- * count (tr_usage holds the per-month counts of older versions and is still added in). Counted in memory as uploads arrive and written on flush (the engine's
- * tick and stop), so a restart keeps everything flushed before it. Bound parameters only.
+ * count (tr_usage holds the per-month counts of older versions and is still added in).
+ * Counted in memory as uploads arrive and written on flush (the engine's tick and stop), so a
+ * restart keeps everything flushed before it. Bound parameters only.
  */
 import type { Db } from "../db.ts";
 
