@@ -72,7 +72,10 @@ export async function startBroker(o: BrokerOptions): Promise<MqttListener> {
     const r = o.check(socket);
     if (!r.ok) {
       o.log.info("MQTT connection refused", { reason: r.reason });
-      socket.destroy();
+      // CONNACK "not authorized" (MQTT 3.1.1 return code 5), then close: the edge can tell
+      // "central refuses my certificate" (revoked, superseded) from a network failure. Says no more than that.
+      socket.end(Buffer.from([0x20, 0x02, 0x00, 0x05]));
+      setTimeout(() => socket.destroy(), 5000).unref();
       sockets.delete(socket);
       return;
     }

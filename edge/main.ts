@@ -32,6 +32,7 @@ import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } 
 import type { DesiredConfig } from "../federation/protocol/index.ts";
 import { EdgeLive } from "./live/index.ts";
 import { EdgePreview, PreviewSync } from "./preview/index.ts";
+import { technicianView } from "./technician/index.ts";
 import { Reachability } from "./reach/index.ts";
 import { requireSession, type Sessions } from "../lib/auth/index.ts";
 import { websocket as honoWebsocket } from "hono/bun";
@@ -565,7 +566,19 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
           const streams = allStreamHealth();
           const u = await store.usage();
           const full = diskFull(streams, u);
-          return { name: config.name, time: iso(clock.now()), startedAt: iso(startedAt), clock: clockHealth(), disk: { ...u, full, writable: !full }, streams };
+          // technician: storage horizon, the link to central, version and firmware slot (edge/technician).
+          const technician = await technicianView({
+            clock,
+            dataDir: config.dataDir,
+            cameraIds: () => config.cameras.map((c) => c.id),
+            store,
+            retention: policyOf,
+            maxTotalBytes: config.storage.maxTotalBytes,
+            minFreeBytes: store.minFreeBytes,
+            identity: () => (identity ? { siteId: identity.siteId, notAfterMs: identity.notAfter } : null),
+            uplink: () => uplink?.status() ?? null,
+          });
+          return { name: config.name, time: iso(clock.now()), startedAt: iso(startedAt), clock: clockHealth(), disk: { ...u, full, writable: !full }, streams, ...technician };
         },
       });
       const parts = app as { app?: Hono; sessions?: Sessions };

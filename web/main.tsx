@@ -23,6 +23,7 @@ import { AlarmPopup } from "./ui/alarm-popup.tsx";
 import { openBus } from "./ui/tree.tsx";
 import { IconMenu } from "./ui/icons.tsx";
 import { registerServiceWorker } from "./pwa-register.ts";
+import { TechnicianView } from "./ui/technician.tsx";
 
 type Auth = { state: "checking" } | { state: "out"; reason?: string } | { state: "in"; me: Me };
 
@@ -122,9 +123,9 @@ function Shell(p: { me: Me; onLogout: () => void }) {
   const tabs: [string, string][] = [
     ["/live", "Live"],
     ["/playback", "Playback"],
-    // Only controls the user may use: at central an export is a download from Playback, there is no export list.
+    // Only controls the user may use (export: the edge's MP4 jobs, central's evidence-package jobs).
     ...(can(p.me, "export") ? ([["/exports", "Exports"]] as [string, string][]) : []),
-    ...(ROLE === "central" ? ([["/alarms", "Alarms"], ["/map", "Fleet map"]] as [string, string][]) : [["/transfers", "Transfers"] as [string, string]]),
+    ...(ROLE === "central" ? ([["/alarms", "Alarms"], ["/map", "Fleet map"]] as [string, string][]) : ([["/transfers", "Transfers"], ["/technician", "Technician"]] as [string, string][])),
     ...(admin ? ([["/admin", "Admin"]] as [string, string][]) : []),
   ];
   const path = route.path === "/" ? "/live" : route.path;
@@ -137,6 +138,7 @@ function Shell(p: { me: Me; onLogout: () => void }) {
   else if (section === "/map" && ROLE === "central") page = <MapView />;
   else if (section === "/account" && ROLE === "central") page = <AccountView />;
   else if (section === "/transfers" && ROLE === "edge") page = <TransfersView />;
+  else if (section === "/technician" && ROLE === "edge") page = <TechnicianView />;
   else if (section === "/admin" && admin) page = <AdminView path={path} />;
   else if (section === "/admin") page = <Notice kind="error">You are not permitted to use the admin pages.</Notice>;
   else page = <Notice kind="warn">There is no page {path}.</Notice>;

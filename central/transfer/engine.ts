@@ -29,6 +29,7 @@ import type { Sites } from "../sites/index.ts";
 import type { Receiver } from "./receiver.ts";
 import { holdings } from "./holdings.ts";
 import { Goodput } from "../../lib/goodput.ts";
+import { UsageLedger } from "./usage.ts";
 
 export type RetrievalState = "queued" | "running" | "done" | "partial" | "cancelled" | "failed";
 
@@ -95,7 +96,7 @@ const CONTINUOUS = ["after-link-down", "both", "central-only"] as const;
 
 export class Engine {
   private waiters = new Set<() => void>();
-  private usage = new Map<string, number>();
+  private readonly usage: UsageLedger;
   private goodput = new Map<string, Goodput>();
   private live = new Map<string, () => Promise<void>>();
   private lastLink = new Map<string, string>();
@@ -111,9 +112,9 @@ export class Engine {
     this.recordLive = d.recordLive;
     this.margin = d.deadlineMarginMs ?? 120_000;
     this.settle = d.settleMs ?? 60_000;
+    this.usage = new UsageLedger(d.db);
     d.receiver.onBytes = (site, link, n) => {
-      const k = `${site}\u0000${budgetMonth(d.clock.now())}\u0000${link}`;
-      this.usage.set(k, (this.usage.get(k) ?? 0) + n);
+      this.usage.add(site, link, d.clock.now(), n);
       // Measured goodput per site (lib/goodput.ts): the ETA and deadline estimates use it.
       let g = this.goodput.get(site);
       if (!g) this.goodput.set(site, (g = new Goodput()));
@@ -523,17 +524,10 @@ export class Engine {
     return this.online.get(siteId)!;
   }
 
-  private async flushUsage(): Promise<void> {
-    const pending = [...this.usage.entries()];
-    this.usage.clear();
-    for (const [k, n] of pending) {
-      const [site, month, link] = k.split("\u0000") as [string, string, string];
-      await this.d.db.run(
-        `INSERT INTO tr_usage VALUES ($1, $2, $3, $4) ON CONFLICT (site_id, month, link) DO UPDATE SET bytes = tr_usage.bytes + EXCLUDED.bytes`,
-        [site, month, link, n],
-      );
-    }
+  private flushUsage(): Promise<void> {
+    return this.usage.flush();
   }
+
 
   private async reconcileLive(): Promise<void> {
     const rec = this.recordLive;
@@ -582,7 +576,8 @@ export class Engine {
     await this.flushUsage();
     const now = this.d.clock.now();
     const month = budgetMonth(now);
-    const central = await this.d.db.all<{ link: string; bytes: string }>(`SELECT link, bytes FROM tr_usage WHERE site_id = $1 AND month = $2`, [siteId, month]);
+    const central = await this.usage.month(siteId, month);
+    const days = await this.usage.days(siteId, now, 31);
     const edge = (await this.d.db.all<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]))[0];
     const { policy } = await this.policy(siteId);
     const items = this.d.sites() ? await this.plan(siteId) : [];
@@ -607,10 +602,12 @@ export class Engine {
           monthlyBytes: prof.monthlyBytes ?? null,
           allow: prof.allow ?? null,
           usedBytes: used,
-          receivedBytes: Number(central.find((c) => c.link === l)?.bytes ?? 0),
+          receivedBytes: central.find((c) => c.link === l)?.bytes ?? 0,
           remainingBytes: prof.monthlyBytes ? Math.max(0, prof.monthlyBytes - used) : null,
         };
       }),
+      /** Bytes central received per UTC day and link, the last 31 days (oldest first). */
+      days,
       queue: { items: items.length, bytes: items.reduce((a, i) => a + i.bytes - i.offset, 0), byClass, atRisk: items.filter((i) => i.atRisk).length },
       goodputBytesPerSecond: Math.round(this.goodputOf(siteId) ?? 0),
       /** Receiver counters since central started (all sites). */

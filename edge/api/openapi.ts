@@ -49,7 +49,7 @@ export const routes: Route[] = [
   { method: "post", path: "/inputs", summary: "A vehicle input changed (ignition, door-*, panic, reverse, low-voltage, …): recorded as an event with its time; ignition and low voltage drive recording", body: InputBody, ok: { status: 202, description: "input recorded", schema: InputAccepted }, errors: [400, 401, 415] },
   { method: "get", path: "/vehicle", summary: "Vehicle state (running, stopping after ignition off, parked, low-voltage) and the last value of each input", ok: { status: 200, description: "vehicle", schema: VehicleOut }, errors: [401] },
   { method: "get", path: "/transfers", summary: "This edge's transfer queue: uploads running, queue by class and its first items, measured bytes/s, link, budget", ok: { status: 200, description: "transfer queue", schema: TransfersOut }, errors: [401] },
-  { method: "get", path: "/health", summary: "Liveness without a session; with a session also disk, streams, clock", auth: false, ok: { status: 200, description: "health", schema: S.Liveness } },
+  { method: "get", path: "/health", summary: "Liveness without a session; with a session also disk, streams, clock, storage (retention horizon, oldest footage), the link to central (connected, last ack, outbox, certificate, refused) and software (version, firmware slot)", auth: false, ok: { status: 200, description: "health", schema: S.Liveness } },
   { method: "get", path: "/openapi.json", summary: "This document", auth: false, ok: { status: 200, description: "OpenAPI 3.1" } },
 ];
 

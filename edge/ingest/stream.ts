@@ -48,6 +48,8 @@ export interface StreamStatus {
   audioDetail?: string;
   /** Pipeline starts since this ingest began (1 = never restarted). */
   sessions: number;
+  /** The last failure, kept after the stream records again (the technician screen shows it). */
+  lastError?: { reason: GapReason; detail?: string; at: string };
   pid?: number;
 }
 
@@ -122,6 +124,7 @@ export class StreamIngest {
   private state: StreamState = "stopped";
   private reason: GapReason | undefined;
   private detail: string | undefined;
+  private lastError: { reason: GapReason; detail?: string; at: string } | undefined;
   private since: number;
   private lastFragmentAt: number | null = null;
   private stats: { at: number; bytes: number; durMs: number; frames: number }[] = [];
@@ -213,6 +216,7 @@ export class StreamIngest {
       ...(this.desc?.audioRecorded !== undefined ? { audioRecorded: this.desc.audioRecorded } : {}),
       ...(this.desc?.audioDetail ? { audioDetail: this.desc.audioDetail } : {}),
       sessions: this.sessions,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
       ...(this.current?.pid !== undefined ? { pid: this.current.pid } : {}),
     };
   }
@@ -222,6 +226,8 @@ export class StreamIngest {
     this.state = state;
     this.reason = reason;
     this.detail = detail;
+    // A shutdown is no failure; anything else that stops recording is remembered.
+    if (reason && reason !== "stopped" && (state === "failed" || state === "backoff" || state === "stalled")) this.lastError = { reason, ...(detail ? { detail } : {}), at: iso(this.clock.now()) };
   }
 
   private async run(): Promise<void> {

@@ -38,6 +38,8 @@ export class Link {
   private attemptAt = 0;
   private unreach: (() => void) | null = null;
   connects = 0;
+  /** Why the last connection attempt failed or the last connection dropped (technician screen). */
+  lastError: { reason: string; atMs: number } | null = null;
 
   constructor(private readonly o: LinkOptions) {
     this.backoff = o.backoffMinMs ?? 500;
@@ -124,6 +126,7 @@ export class Link {
       const wasUp = this.up;
       this.up = false;
       this.client = null;
+      this.lastError = { reason: why, atMs: Date.now() };
       c.end(true);
       if (wasUp) {
         o.log.info("link down", { reason: why });

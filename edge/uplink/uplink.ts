@@ -106,6 +106,10 @@ export interface UplinkStatus {
   config: { appliedVersion: number | null; rejected: { version: number; reason: string } | null };
   /** This host's clock against central's (NTP-style estimate over the ack round trip). */
   clock: { offsetMs: number | null; trusted: boolean };
+  /** When central last acknowledged outbox messages (ms since epoch), null = not since start. */
+  lastAckMs: number | null;
+  /** Why the link last failed (e.g. a refused certificate), null = no failure since start. */
+  lastError: { reason: string; atMs: number } | null;
 }
 
 export interface Uplink {
@@ -211,6 +215,7 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
     (clockEstimate
       ? { offsetMs: clockEstimate.offsetMs, trusted: clockEstimate.rtt < 1000 && clock.now() - clockEstimate.at < 600_000 && Math.abs(clockEstimate.offsetMs) < 2000 }
       : { offsetMs: null, trusted: false });
+  let lastAckMs: number | null = null;
   const onAck = (payload: Buffer) => {
     const p = parseMessage(Ack, payload);
     if (!p.ok) return log.warn("ack ignored", { reason: p.reason });
@@ -225,6 +230,7 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
       }
     }
     if (p.msg.upTo > outbox.ackedSeq) lastProgress = clock.now();
+    lastAckMs = clock.now();
     outbox.ack(p.msg.upTo);
     if (p.msg.upTo > sentThrough) sentThrough = Math.min(p.msg.upTo, outbox.stats().lastSeq);
     if (helloPending) {
@@ -411,6 +417,8 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
         outbox: { id: outbox.id, pending: o.pending, bytes: o.bytes, dropped: o.dropped, acked: outbox.ackedSeq, lastSeq: o.lastSeq },
         config: { appliedVersion: config.applied?.version ?? null, rejected: config.rejected },
         clock: clockStatus(),
+        lastAckMs,
+        lastError: link.lastError,
       };
     },
     syncNow: () =>

@@ -5,6 +5,16 @@ import { can, type Site } from "../model.ts";
 import { PoliciesAdmin } from "./policies.tsx";
 import { siteName } from "./words.ts";
 import { Badge, Dot, Link, LoadView, Modal, Notice, fmtAgo, fmtBytes, fmtTime, listKeys, useApp, useLoad } from "./common.tsx";
+import { SiteHealthAdmin } from "./site-health.tsx";
+import { SchedulesAdmin } from "./schedules.tsx";
+import { SharingAdmin } from "./sharing.tsx";
+import { LinkBudgetAdmin } from "./link-budget.tsx";
+import { EventListAdmin } from "./event-list.tsx";
+import { AuditLogAdmin } from "./audit-log.tsx";
+import { ApiKeysAdmin } from "./api-keys.tsx";
+import { FirmwareAdmin } from "./firmware-campaigns.tsx";
+import { RuleEditor, type RuleBody } from "./forms/rule-form.tsx";
+import { RoleEditor } from "./forms/role-form.tsx";
 
 const SECTIONS: [string, string][] = [
   ["/admin/sites", "Sites"],
@@ -12,6 +22,14 @@ const SECTIONS: [string, string][] = [
   ["/admin/links", "Links & budgets"],
   ["/admin/users", "Users & roles"],
   ["/admin/rules", "Rules"],
+  ["/admin/schedules", "Schedules"],
+  ["/admin/sharing", "Sharing"],
+  ["/admin/health", "Health"],
+  ["/admin/budget", "Link budget"],
+  ["/admin/events", "Events"],
+  ["/admin/audit", "Audit log"],
+  ["/admin/api-keys", "API keys"],
+  ["/admin/firmware", "Firmware"],
 ];
 
 /** The right each section needs: a section the user could only be refused in is not shown. */
@@ -36,6 +54,14 @@ export function AdminView(p: { path: string }) {
         {sec === "/admin/links" && <LinksAdmin />}
         {sec === "/admin/users" && <UsersAdmin />}
         {sec === "/admin/rules" && <RulesAdmin />}
+        {sec === "/admin/schedules" && <SchedulesAdmin />}
+        {sec === "/admin/sharing" && <SharingAdmin />}
+        {sec === "/admin/health" && <SiteHealthAdmin />}
+        {sec === "/admin/budget" && <LinkBudgetAdmin />}
+        {sec === "/admin/events" && <EventListAdmin />}
+        {sec === "/admin/audit" && <AuditLogAdmin />}
+        {sec === "/admin/api-keys" && <ApiKeysAdmin />}
+        {sec === "/admin/firmware" && <FirmwareAdmin />}
       </div>
     </div>
   );
@@ -272,18 +298,6 @@ function UsersAdmin() {
       notify((x as Error).message, "error");
     }
   };
-  const saveRole = async () => {
-    if (!roleEdit) return;
-    try {
-      const grants = JSON.parse(roleEdit.json) as unknown;
-      await api("PUT", `/api/v1/roles/${encodeURIComponent(roleEdit.name)}`, { grants });
-      setRoleEdit(null);
-      reloadRoles();
-      notify("Role saved.");
-    } catch (x) {
-      notify(x instanceof SyntaxError ? `The grants are not valid JSON: ${x.message}` : (x as Error).message, "error");
-    }
-  };
   return (
     <section>
       <h1>Users</h1>
@@ -368,23 +382,17 @@ function UsersAdmin() {
           </table>
         )}
       </LoadView>
-      <button onClick={() => setRoleEdit({ name: "", json: '[\n  { "rights": ["view-live", "playback"], "scope": "site:SITE-ID" }\n]' })}>New role…</button>
+      <button onClick={() => setRoleEdit({ name: "", json: "[]" })}>New role…</button>
       {roleEdit && (
-        <Modal title={roleEdit.name ? `Role ${roleEdit.name}` : "New role"} onClose={() => setRoleEdit(null)}>
-          <div class="stack">
-            <label>
-              Name
-              <input value={roleEdit.name} onInput={(e) => setRoleEdit({ ...roleEdit, name: e.currentTarget.value })} />
-            </label>
-            <label>
-              Grants (rights: view-live, playback, export, retrieve, evidence-lock, ack-alarms, admin-sites, admin-policies, admin-users; scope: *, site:ID, camera:ID, group:NAME)
-              <textarea rows={10} class="mono" value={roleEdit.json} onInput={(e) => setRoleEdit({ ...roleEdit, json: e.currentTarget.value })} />
-            </label>
-            <button class="primary" onClick={saveRole}>
-              Save role
-            </button>
-          </div>
-        </Modal>
+        <RoleEditor
+          name={roleEdit.name || null}
+          grants={JSON.parse(roleEdit.json) as Role["grants"]}
+          onClose={() => setRoleEdit(null)}
+          onSaved={() => {
+            setRoleEdit(null);
+            reloadRoles();
+          }}
+        />
       )}
     </section>
   );
@@ -403,26 +411,6 @@ function RulesAdmin() {
   const { notify } = useApp();
   const [rules, reload] = useLoad(() => get<{ rules: Rule[] }>("/api/v1/rules"), []);
   const [edit, setEdit] = useState<{ id: string; json: string; isNew: boolean } | null>(null);
-  const [err, setErr] = useState<string | null>(null);
-  const save = async () => {
-    if (!edit) return;
-    setErr(null);
-    let body: unknown;
-    try {
-      body = JSON.parse(edit.json);
-    } catch (x) {
-      return setErr(`Not valid JSON: ${(x as Error).message}`);
-    }
-    if (!/^[A-Za-z0-9._-]{1,100}$/.test(edit.id)) return setErr("Rule ids are letters, digits, dot, dash or underscore.");
-    try {
-      await api("PUT", `/api/v1/rules/${encodeURIComponent(edit.id)}`, body);
-      setEdit(null);
-      reload();
-      notify("Rule saved.");
-    } catch (x) {
-      setErr((x as Error).message);
-    }
-  };
   const del = async (r: Rule) => {
     if (!confirm(`Delete rule ${r.name}?`)) return;
     await api("DELETE", `/api/v1/rules/${encodeURIComponent(r.id)}`).then(reload, (x) => notify((x as Error).message, "error"));
@@ -479,22 +467,15 @@ function RulesAdmin() {
         )}
       </LoadView>
       {edit && (
-        <Modal title={edit.isNew ? "New rule" : `Rule ${edit.id}`} onClose={() => setEdit(null)}>
-          <div class="stack">
-            <label>
-              Id
-              <input value={edit.id} disabled={!edit.isNew} onInput={(e) => setEdit({ ...edit, id: e.currentTarget.value })} placeholder="panic-alarm" />
-            </label>
-            <label>
-              Rule (match: event types, sites, cameras; actions: alarm, retrieve, …)
-              <textarea rows={14} class="mono" value={edit.json} onInput={(e) => setEdit({ ...edit, json: e.currentTarget.value })} />
-            </label>
-            {err && <div class="form-error" role="alert">{err}</div>}
-            <button class="primary" onClick={save}>
-              Save rule
-            </button>
-          </div>
-        </Modal>
+        <RuleEditor
+          id={edit.isNew ? null : edit.id}
+          rule={JSON.parse(edit.json) as RuleBody}
+          onClose={() => setEdit(null)}
+          onSaved={() => {
+            setEdit(null);
+            reload();
+          }}
+        />
       )}
     </section>
   );

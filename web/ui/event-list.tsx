@@ -1,0 +1,153 @@
+/** Admin → Events: events of the sites and cameras you may see, with original and arrival time, filtered by site, camera, type, source, lateness and time. */
+import "./panels.css";
+import { useState } from "preact/hooks";
+import { get, q } from "../api.ts";
+import { Badge, LoadView, fromLocalInput, fmtTime, useApp, useLoad } from "./common.tsx";
+
+interface Ev {
+  id: string;
+  type: string;
+  time: string;
+  arrivedAt: string;
+  late: boolean;
+  source: string;
+  origin: string | null;
+  siteId: string | null;
+  cameraId: string | null;
+  data: Record<string, unknown>;
+}
+type Filters = { site: string; camera: string; type: string; source: string; late: string; from: string; to: string };
+const EMPTY: Filters = { site: "", camera: "", type: "", source: "", late: "", from: "", to: "" };
+const PAGE = 50;
+
+export function EventListAdmin() {
+  const { sites } = useApp();
+  const [draft, setDraft] = useState<Filters>(EMPTY);
+  const [f, setF] = useState<Filters>(EMPTY);
+  const [offset, setOffset] = useState(0);
+  const iso = (s: string) => (s ? new Date(fromLocalInput(s)).toISOString() : undefined);
+  const [v, reload] = useLoad(
+    () => get<{ events: Ev[] }>(`/api/v1/events?${q({ site: f.site || undefined, camera: f.camera || undefined, type: f.type || undefined, source: f.source || undefined, late: f.late || undefined, from: iso(f.from), to: iso(f.to), limit: PAGE, offset })}`),
+    [JSON.stringify(f), offset],
+  );
+  const set = (k: keyof Filters) => (e: Event) => setDraft({ ...draft, [k]: (e.currentTarget as HTMLInputElement).value });
+  const siteName = (id: string | null) => (id ? sites.find((s) => s.id === id)?.name ?? id : "");
+  return (
+    <section>
+      <div class="toolbar">
+        <h1 class="inline">Events</h1>
+        <span class="spacer" />
+        <button onClick={reload}>Refresh</button>
+      </div>
+      <form
+        class="filters"
+        aria-label="Event filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setOffset(0);
+          setF(draft);
+        }}
+      >
+        <label>
+          Site
+          <select aria-label="Site" value={draft.site} onChange={set("site")}>
+            <option value="">any</option>
+            {sites.map((s) => (
+              <option key={s.id} value={s.id}>
+                {s.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Camera
+          <input value={draft.camera} onInput={set("camera")} placeholder="site.camera" />
+        </label>
+        <label>
+          Type
+          <input value={draft.type} onInput={set("type")} placeholder="panic or camera.*" />
+        </label>
+        <label>
+          Source
+          <select aria-label="Source" value={draft.source} onChange={set("source")}>
+            <option value="">any</option>
+            {["edge", "link", "system", "external"].map((s) => (
+              <option key={s}>{s}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Arrival
+          <select aria-label="Arrival" value={draft.late} onChange={set("late")}>
+            <option value="">on time or late</option>
+            <option value="true">late only</option>
+            <option value="false">on time only</option>
+          </select>
+        </label>
+        <label>
+          From
+          <input type="datetime-local" step={1} value={draft.from} onInput={set("from")} />
+        </label>
+        <label>
+          To
+          <input type="datetime-local" step={1} value={draft.to} onInput={set("to")} />
+        </label>
+        <button class="primary" type="submit">
+          Filter
+        </button>
+      </form>
+      <LoadView v={v} what="Events" endpoint="GET /api/v1/events">
+        {(d) => (
+          <>
+            <table class="table" aria-label="Events">
+              <thead>
+                <tr>
+                  <th>Time</th>
+                  <th>Arrived</th>
+                  <th>Type</th>
+                  <th>Site</th>
+                  <th>Camera</th>
+                  <th>Source</th>
+                  <th>Data</th>
+                </tr>
+              </thead>
+              <tbody>
+                {d.events.map((e) => (
+                  <tr key={e.id} data-event={e.type}>
+                    <td>{fmtTime(e.time)}</td>
+                    <td>
+                      {fmtTime(e.arrivedAt)} {e.late && <Badge tone="warn">late</Badge>}
+                    </td>
+                    <td>{e.type}</td>
+                    <td>{siteName(e.siteId)}</td>
+                    <td>{e.cameraId ?? ""}</td>
+                    <td>
+                      {e.source}
+                      {e.origin ? <span class="muted small"> ({e.origin})</span> : null}
+                    </td>
+                    <td class="small mono">{Object.keys(e.data).length ? JSON.stringify(e.data).slice(0, 160) : ""}</td>
+                  </tr>
+                ))}
+                {!d.events.length && (
+                  <tr>
+                    <td colSpan={7} class="muted">
+                      No events match.
+                    </td>
+                  </tr>
+                )}
+              </tbody>
+            </table>
+            <div class="form-row">
+              <button disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
+                Newer
+              </button>
+              <button disabled={d.events.length < PAGE} onClick={() => setOffset(offset + PAGE)}>
+                Older
+              </button>
+            </div>
+          </>
+        )}
+      </LoadView>
+    </section>
+  );
+}
