@@ -191,7 +191,9 @@ async function measure(r: PartResult, cam: string): Promise<{ out: Measured[]; s
         expect({ stream, kill: k.atMs, crashGap: gap?.reason }).toEqual({ stream, kill: k.atMs, crashGap: "crash" });
         // The gap sits right where the kill happened: from the last recorded instant to the resume.
         expect(gap!.endMs).toBe(next!.startMs);
-        expect(gap!.startMs).toBeLessThanOrEqual(k.atMs + 50);
+        // Footage times run on the camera's anchored clock: a fragment already in flight at the kill
+        // can end a frame or two past the moment the test sent SIGKILL.
+        expect(gap!.startMs).toBeLessThanOrEqual(k.atMs + 200);
         expect(gap!.endMs).toBeGreaterThan(k.atMs);
       }
     }

@@ -78,7 +78,7 @@ export function ExportsView() {
           <input type="datetime-local" step={1} value={to} onInput={(e) => setTo(e.currentTarget.value)} />
         </label>
         <button class="primary" type="submit">
-          Export MP4
+          {ROLE === "central" ? "Export evidence package" : "Export MP4"}
         </button>
       </form>
       {err && <Notice kind="error">{err}</Notice>}

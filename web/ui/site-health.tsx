@@ -32,7 +32,8 @@ export function SiteHealthAdmin() {
         <button onClick={reload}>Refresh</button>
       </div>
       <p class="muted small">Each edge reports its health over the control plane (every 30 s by default). Values are the last report.</p>
-      <LoadView v={v} what="Site health" endpoint="GET /api/v1/sites/{id}">
+      {/* The answer shown must be for the sites listed now: right after the site list arrives (or changes) the old answer — often the empty one from before it arrived — is not. */}
+      <LoadView v={v.state === "ok" && v.data.length !== sites.length ? { state: "loading" } : v} what="Site health" endpoint="GET /api/v1/sites/{id}">
         {(list) => (
           <table class="table" aria-label="Site health">
             <thead>
