@@ -110,7 +110,16 @@ export interface FakeGps {
 export async function startFakeGps(o: { nmea: string; file: string; port?: number; cycleS?: number; loop?: boolean }): Promise<FakeGps> {
   await writeFile(o.file, o.nmea);
   const port = o.port ?? (await freePort());
-  const proc = Bun.spawn(["gpsfake", "-q", ...(o.loop ? [] : ["-1"]), "-P", String(port), "-c", String(o.cycleS ?? 0.1), o.file], { stdout: "ignore", stderr: "pipe" });
+  // Its own process group (setsid): stopping it must also stop the gpsd it started, or an orphaned
+  // gpsd keeps the port and a gpsd started again there never gets it.
+  const proc = Bun.spawn(["setsid", "gpsfake", "-q", ...(o.loop ? [] : ["-1"]), "-P", String(port), "-c", String(o.cycleS ?? 0.1), o.file], { stdout: "ignore", stderr: "pipe" });
+  const killGroup = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-proc.pid, sig);
+    } catch {
+      // the group is gone already
+    }
+  };
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`gpsfake exited (${proc.exitCode}): ${await new Response(proc.stderr as ReadableStream).text()}`);
@@ -120,7 +129,7 @@ export async function startFakeGps(o: { nmea: string; file: string; port?: numbe
     );
     if (ok) break;
     if (Date.now() > deadline) {
-      proc.kill();
+      killGroup("SIGKILL");
       throw new Error(`gpsd (gpsfake) did not listen on port ${port}`);
     }
     await Bun.sleep(100);
@@ -129,9 +138,18 @@ export async function startFakeGps(o: { nmea: string; file: string; port?: numbe
     port,
     proc,
     stop: async () => {
-      proc.kill("SIGTERM");
+      killGroup("SIGTERM");
       await Promise.race([proc.exited, Bun.sleep(5000)]);
-      if (proc.exitCode === null) proc.kill("SIGKILL");
+      killGroup("SIGKILL");
+      // Until the port is free again (gpsd gone), so a restart on the same port really binds it.
+      for (let i = 0; i < 100; i++) {
+        const open = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, open(s) { s.end(); } } }).then(
+          () => true,
+          () => false,
+        );
+        if (!open) break;
+        await Bun.sleep(100);
+      }
     },
   };
 }

@@ -324,6 +324,9 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
   };
 
   const timers: ReturnType<typeof setInterval>[] = [];
+  // Declared before any timer or index observer can fire (a debounced sync ran while start-up still
+  // awaited its first pass and hit this name before its declaration: a ReferenceError in a timer).
+  let stopped = false;
   let healthTimer: ReturnType<typeof setInterval> | null = null;
   // Each periodic job runs at most once at a time (coalesced): under load they must not pile up.
   const safe = (what: string, fn: () => Promise<unknown>) => coalesced(serial, fn, (e) => log.error(`${what} failed`, { err: e as Error }));
@@ -377,7 +380,6 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
   link.start();
   log.info("uplink started", { site: siteId, shared: [...share], outbox: outbox.id });
 
-  let stopped = false;
   return {
     async event(e) {
       if (e.cameraId !== undefined && !shared(e.cameraId)) return false;

@@ -95,7 +95,7 @@ export function PreviewStrip(p: { cameraId: string; view: TimelineView; onView: 
   };
   const tAt = (x: number) => p.view.fromMs + (x / width) * span;
   return (
-    <div class="preview-strip" ref={wrap} data-thumbs={thumbs.length} data-active={data?.activity.levels.filter((l) => (l ?? 0) >= 5).length ?? 0} style={{ position: "relative", marginTop: "4px" }}>
+    <div class="preview-strip" ref={wrap} data-thumbs={thumbs.length} data-active={data?.activity.levels.filter((l) => (l ?? 0) >= 5).length ?? 0} style={{ position: "relative", marginTop: "4px", overflowX: "clip" }}>
       <div
         style={{ position: "relative", height: "36px", overflow: "hidden", background: "rgba(0,0,0,0.15)" }}
         aria-label="Thumbnails of the footage (from the edge's previews)"
