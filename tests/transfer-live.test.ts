@@ -165,7 +165,7 @@ describe("after-link-down and both with live recording at central", () => {
         const copied = new Set(copies.map((x) => x.startMs));
         last = `missed by live ${missed.length}, copies ${copies.length}; missed and not copied: ${missed.filter((m) => !copied.has(m.startMs)).map((m) => `${m.startMs - cutAt}..${m.endMs - cutAt} ms after the cut`).join(", ")}`;
         return missed.every((s) => copied.has(s.startMs)) ? { copies, missed } : false;
-      }, 30_000, 500).catch((err) => {
+      }, 90_000, 500).catch((err) => {
         throw new Error(`${(err as Error).message}: ${last}`);
       });
       copiesTotal += settled.copies.length;
