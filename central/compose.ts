@@ -12,9 +12,11 @@ import { systemClock, type Clock } from "../lib/clock.ts";
 import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore } from "../lib/store/index.ts";
 import { startCentral, type Central, type CentralConfig } from "./index.ts";
-import { createSites, type Sites, type SiteEvent } from "./sites/index.ts";
+import { createSites, type Sites } from "./sites/index.ts";
+import { SiteEvents } from "./sites/subscribers.ts";
 import { Geofences, mountFleetRoutes } from "./fleet/index.ts";
-import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
+import { CentralLive, LiveRecorder, commandRequester, type CentralLiveOptions } from "./live/index.ts";
+import type { LiveRequest } from "../federation/live/control.ts";
 import { ReplaySource, startRtspOut, StreamCredentials, type RtspOut } from "./live/rtsp/index.ts";
 import { readFileSync } from "node:fs";
 import { dataPaths } from "./files.ts";
@@ -33,7 +35,13 @@ export interface CentralSite {
   central: Central;
   sites: Sites;
   live: CentralLive;
+  /** Records live into `store` (transfer's continuous options use it). */
+  recorder: LiveRecorder;
+  /** Users' open live streams (WebSockets, RTSP sessions), closed when access ends. */
+  streams: UserStreams;
   transfer: TransferModule;
+  /** Every edge event, for any subscriber (central/sites/subscribers.ts). */
+  siteEvents: SiteEvents;
   /** Previews of edge footage (thumbnails, activity index; central/preview). */
   preview: PreviewModule;
   store: MediaStore;
@@ -50,6 +58,24 @@ export interface CentralSite {
 export interface CentralOverrides {
   clock?: Clock;
   log?: Logger;
+  /** Central store's segment length (tests compress time; the product uses the store's default). */
+  store?: { segmentDurationMs?: number };
+  transfer?: {
+    chunkSize?: number;
+    tickMs?: number;
+    settleMs?: number;
+    deadlineMarginMs?: number;
+    /** false: accept uploads without a custody proof (test edges that are a bare store, no custody recorder). */
+    verifyCustody?: boolean;
+    /** false: the continuous options do not record live at central (transfer tests without a live path). */
+    recordLive?: boolean;
+  };
+  /** Live relay timings and hooks (spread over the composed options). */
+  live?: Partial<Omit<CentralLiveOptions, "requester" | "clock" | "log" | "streams">>;
+  /** Sees every live request central sends to an edge (tests count them). */
+  onLiveRequest?: (siteId: string, req: LiveRequest) => void;
+  /** The control plane's external broker, known only once central's CA exists (tests against Mosquitto). */
+  controlPlaneMqtt?: (central: Central) => Promise<{ mqttUrl: string; mqttClient: { certPem: string; keyPem: string; clientId?: string } }>;
 }
 
 /**
@@ -59,12 +85,15 @@ export interface CentralOverrides {
 export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {}): Promise<CentralSite> {
   const clock = o.clock ?? systemClock;
   const log = o.log ?? createLogger("central");
+  // Created before every module that consumes edge events: each subscribes as it is built.
+  const siteEvents = new SiteEvents(log.child({ component: "central.site-events" }));
   const store = await MediaStore.open({
     root: join(cfg.dataDir, "store"),
     clock,
     log: log.child({ component: "central.store" }),
     ...(cfg.storage.maxTotalBytes !== undefined ? { maxTotalBytes: cfg.storage.maxTotalBytes } : {}),
     ...(cfg.storage.minFreeBytes !== undefined ? { minFreeBytes: cfg.storage.minFreeBytes } : {}),
+    ...(o.store?.segmentDurationMs !== undefined ? { segmentDurationMs: o.store.segmentDurationMs } : {}),
   });
   // Central's own live recordings are chained and signed like an edge's (central/custody/own.ts).
   const custody = await attachCentralCustody(store, { dataDir: cfg.dataDir, clock, log: log.child({ component: "central.custody" }) });
@@ -76,7 +105,18 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     const caBundle = dataPaths(cfg.dataDir).caBundle;
     let caMaterial: Promise<CaMaterial> | undefined;
     // The CA bundle is created when central starts below; read it at each check (it can gain a CA).
-    const transfer = await createTransfer({ dataDir: cfg.dataDir, store, clock, log: log.child({ component: "central.transfer" }), custodyCaPem: () => readFileSync(caBundle, "utf8") });
+    const t = o.transfer ?? {};
+    const transfer = await createTransfer({
+      dataDir: cfg.dataDir,
+      store,
+      clock,
+      log: log.child({ component: "central.transfer" }),
+      ...(t.verifyCustody === false ? {} : { custodyCaPem: () => readFileSync(caBundle, "utf8") }),
+      chunkSize: t.chunkSize,
+      tickMs: t.tickMs,
+      settleMs: t.settleMs,
+      deadlineMarginMs: t.deadlineMarginMs,
+    });
     closers.push(() => transfer.close());
     const preview = await createPreview({ dataDir: cfg.dataDir, clock, log: log.child({ component: "central.preview" }) });
     closers.push(() => preview.close());
@@ -87,23 +127,23 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     let onvif: CentralOnvif | undefined;
     let metricsUrl: string | undefined;
     // Geofence entries/exits are site events like the edges' own (central/fleet).
-    const geofences = new Geofences({ db: () => sites!.mirrorDb, emit: (e) => onSiteEvent(e), log: log.child({ component: "central.fleet" }) });
-    const onSiteEvent = (e: SiteEvent) => {
-      transfer.onSiteEvent(e);
-      onvif?.onSiteEvent(e);
-      // Edge events (motion, inputs, camera offline, …) join the one event model: rules, alarms.
-      // e.cameraId is already central's `<site>.<camera>` (SiteEvent).
+    const geofences = new Geofences({ db: () => sites!.mirrorDb, emit: (e) => siteEvents.emit(e), log: log.child({ component: "central.fleet" }) });
+    siteEvents.subscribe((e) => transfer.onSiteEvent(e));
+    siteEvents.subscribe((e) => onvif?.onSiteEvent(e));
+    // Edge events (motion, inputs, camera offline, …) join the one event model: rules, alarms.
+    // e.cameraId is already central's `<site>.<camera>` (SiteEvent).
+    siteEvents.subscribe((e) => {
       if (e.kind === "outpost.log" && central) central.ops.ingestEdgeLogs(e.siteId, [e.data]);
       else if (!e.kind.startsWith("outpost.") && central)
         void central.ops
           .ingestEvent({ id: `${e.siteId}:${e.eventId}`, type: e.kind, time: new Date(e.atMs).toISOString(), source: "edge", siteId: e.siteId, cameraId: e.cameraId ?? undefined, data: (e as { data?: Record<string, unknown> }).data ?? {} } as never)
           .catch((err) => log.warn("edge event not ingested", { err: err as Error, event: e.eventId }));
-    };
+    });
     const cp = createSites({
       dataDir: cfg.dataDir,
       log: log.child({ component: "central.sites" }),
       centralRanges: transfer.centralRanges,
-      onSiteEvent,
+      onSiteEvent: siteEvents.emit,
     });
     closers.push(() => cp.close());
     // Live WebSockets and RTSP sessions per user: the users module closes them when access ends.
@@ -115,6 +155,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       log: log.child({ component: "central.live" }),
       requester: {
         request: async (siteId, req) => {
+          o.onLiveRequest?.(siteId, req);
           if (!sites) throw new Error("control plane not attached yet");
           await commandRequester(sites).request(siteId, req);
         },
@@ -122,6 +163,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       siteExists: (id) => central?.site(id)?.state === "active",
       cameraExists: async (siteId, cameraId) => !!sites && (await sites.cameras()).some((c) => c.siteId === siteId && c.channel === cameraId),
       linkOf: (siteId) => sites?.linkType(siteId),
+      ...o.live,
     });
     closers.push(() => live.close());
     central = await startCentral(cfg, {
@@ -174,7 +216,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
     });
     closers.splice(1, 0, () => central!.close());
-    sites = await cp.attach(central);
+    sites = await cp.attach(central, o.controlPlaneMqtt ? await o.controlPlaneMqtt(central) : undefined);
     await geofences.init();
     sites.control.onTrack = (siteId, points) => geofences.onTrack(siteId, points);
     // Campaign stages reach edges over the control plane at once instead of at their next offer poll.
@@ -183,7 +225,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     closers.push(() => central!.firmware.setNotifier(undefined));
     const recorder = new LiveRecorder(live, store, log.child({ component: "central.live-recorder" }));
     closers.push(() => recorder.stopAll());
-    transfer.attach({ sites, ops: central.ops, recordLive: (id, stream) => recorder.recordLive(id, stream) });
+    transfer.attach({ sites, ops: central.ops, ...(t.recordLive === false ? {} : { recordLive: (id: string, stream: "main" | "sub") => recorder.recordLive(id, stream) }) });
     if (cfg.live.rtsp.enabled) {
       const r = cfg.live.rtsp;
       await credentials!.init();
@@ -258,7 +300,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     retention.start(cfg.storage.retentionIntervalMs);
     closers.push(() => retention.stop());
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });
-    return { central, sites, live, transfer, preview, store, retention, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
+    return { central, sites, siteEvents, live, recorder, streams, transfer, preview, store, retention, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
   } catch (e) {
     await close();
     throw e;
