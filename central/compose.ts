@@ -10,9 +10,10 @@ import "reflect-metadata";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../lib/clock.ts";
 import { createLogger, type Logger } from "../lib/log/index.ts";
-import { MediaStore } from "../lib/store/index.ts";
-import { startCentral, type Central, type CentralConfig } from "./index.ts";
-import { createSites, type Sites } from "./sites/index.ts";
+import { MediaStore, type StreamKind } from "../lib/store/index.ts";
+import { startCentral, type Central, type CentralConfig, type CentralCore, type CentralModules } from "./index.ts";
+import { openSites, type Sites } from "./sites/index.ts";
+import { holdings } from "./transfer/holdings.ts";
 import { SiteEvents } from "./sites/subscribers.ts";
 import { Geofences, mountFleetRoutes } from "./fleet/index.ts";
 import { CentralLive, LiveRecorder, commandRequester, type CentralLiveOptions } from "./live/index.ts";
@@ -75,7 +76,7 @@ export interface CentralOverrides {
   /** Sees every live request central sends to an edge (tests count them). */
   onLiveRequest?: (siteId: string, req: LiveRequest) => void;
   /** The control plane's external broker, known only once central's CA exists (tests against Mosquitto). */
-  controlPlaneMqtt?: (central: Central) => Promise<{ mqttUrl: string; mqttClient: { certPem: string; keyPem: string; clientId?: string } }>;
+  controlPlaneMqtt?: (core: CentralCore) => Promise<{ mqttUrl: string; mqttClient: { certPem: string; keyPem: string; clientId?: string } }>;
 }
 
 /**
@@ -104,139 +105,147 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   try {
     const caBundle = dataPaths(cfg.dataDir).caBundle;
     let caMaterial: Promise<CaMaterial> | undefined;
-    // The CA bundle is created when central starts below; read it at each check (it can gain a CA).
     const t = o.transfer ?? {};
-    const transfer = await createTransfer({
-      dataDir: cfg.dataDir,
-      store,
-      clock,
-      log: log.child({ component: "central.transfer" }),
-      ...(t.verifyCustody === false ? {} : { custodyCaPem: () => readFileSync(caBundle, "utf8") }),
-      chunkSize: t.chunkSize,
-      tickMs: t.tickMs,
-      settleMs: t.settleMs,
-      deadlineMarginMs: t.deadlineMarginMs,
-    });
-    closers.push(() => transfer.close());
     const preview = await createPreview({ dataDir: cfg.dataDir, clock, log: log.child({ component: "central.preview" }) });
     closers.push(() => preview.close());
-    let sites: Sites | undefined;
-    let central: Central | undefined;
-    let credentials: StreamCredentials | undefined;
+    // Live WebSockets and RTSP sessions per user: the users module closes them when access ends.
+    const streams = new UserStreams();
+    // Built once central's core (registry, broker, operations) exists, before any edge or user
+    // can connect, each after what it needs: control plane → live → transfer → the rest.
+    let built: { sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; credentials: () => StreamCredentials | undefined } | undefined;
+    const buildModules = async (core: CentralCore): Promise<CentralModules> => {
+      const cp = await openSites({
+        dataDir: cfg.dataDir,
+        central: core,
+        log: log.child({ component: "central.sites" }),
+        // What central holds comes from its store (central/transfer/holdings.ts), not from transfer.
+        centralRanges: async (id, stream, f, to) => (await holdings(store, id, stream as StreamKind, f, to)).clip(f, to),
+        onSiteEvent: siteEvents.emit,
+        ...(o.controlPlaneMqtt ? await o.controlPlaneMqtt(core) : {}),
+      });
+      closers.push(() => cp.close());
+      const sites = cp.sites;
+      const live = new CentralLive({
+        streams,
+        mayView: (sub, siteId, camera) => core.ops.rights.has(sub, "view-live", { site: siteId, camera }),
+        clock,
+        log: log.child({ component: "central.live" }),
+        requester: {
+          request: async (siteId, req) => {
+            o.onLiveRequest?.(siteId, req);
+            await commandRequester(sites).request(siteId, req);
+          },
+        },
+        siteExists: (id) => core.site(id)?.state === "active",
+        cameraExists: async (siteId, cameraId) => (await sites.cameras()).some((c) => c.siteId === siteId && c.channel === cameraId),
+        linkOf: (siteId) => sites.linkType(siteId),
+        ...o.live,
+      });
+      closers.push(() => live.close());
+      const recorder = new LiveRecorder(live, store, log.child({ component: "central.live-recorder" }));
+      closers.push(() => recorder.stopAll());
+      const transfer = await createTransfer({
+        dataDir: cfg.dataDir,
+        store,
+        clock,
+        log: log.child({ component: "central.transfer" }),
+        // The CA bundle is created when central starts; read it at each check (it can gain a CA).
+        ...(t.verifyCustody === false ? {} : { custodyCaPem: () => readFileSync(caBundle, "utf8") }),
+        chunkSize: t.chunkSize,
+        tickMs: t.tickMs,
+        settleMs: t.settleMs,
+        deadlineMarginMs: t.deadlineMarginMs,
+        sites,
+        ops: core.ops,
+        ...(t.recordLive === false ? {} : { recordLive: (id: string, stream: StreamKind) => recorder.recordLive(id, stream) }),
+      });
+      closers.push(() => transfer.close());
+      // Geofence entries/exits are site events like the edges' own (central/fleet).
+      const geofences = new Geofences({ db: () => sites.mirrorDb, emit: siteEvents.emit, log: log.child({ component: "central.fleet" }) });
+      await geofences.init();
+      sites.control.onTrack = (siteId, points) => geofences.onTrack(siteId, points);
+      siteEvents.subscribe((e) => transfer.onSiteEvent(e));
+      siteEvents.subscribe((e) => onvif?.onSiteEvent(e));
+      // Edge events (motion, inputs, camera offline, …) join the one event model: rules, alarms.
+      // e.cameraId is already central's `<site>.<camera>` (SiteEvent).
+      siteEvents.subscribe((e) => {
+        if (e.kind === "outpost.log") core.ops.ingestEdgeLogs(e.siteId, [e.data]);
+        else if (!e.kind.startsWith("outpost."))
+          void core.ops
+            .ingestEvent({ id: `${e.siteId}:${e.eventId}`, type: e.kind, time: new Date(e.atMs).toISOString(), source: "edge", siteId: e.siteId, cameraId: e.cameraId ?? undefined, data: e.data ?? {} } as never)
+            .catch((err) => log.warn("edge event not ingested", { err: err as Error, event: e.eventId }));
+      });
+      // Campaign stages reach edges over the control plane at once instead of at their next offer poll.
+      core.firmware.setNotifier(commandNotifier((siteId, name, args, ttlMs) => sites.command(siteId, name, args, ttlMs, "central.firmware"), log.child({ component: "central.firmware" })));
+      closers.push(() => core.firmware.setNotifier(undefined));
+      let credentials: StreamCredentials | undefined;
+      const modules: CentralModules = {
+        federationRoutes: (app) => {
+          transfer.federationRoutes(app);
+          preview.federationRoutes(app);
+          live.federationRoutes(app);
+        },
+        apiRoutes: (api, db) => {
+          cp.apiRoutes(api);
+          mountFleetRoutes(api, { sites: () => sites, siteList: () => core.sites() });
+          geofences.mount(api);
+          transfer.apiRoutes(api);
+          preview.apiRoutes(api, () => sites);
+          live.apiRoutes(api);
+          if (cfg.live.rtsp.enabled) {
+            credentials = new StreamCredentials(db, clock, (u) => api.ops.users.subjectOf(u));
+            credentials.apiRoutes(api, () => (rtsp ? `${rtsp.baseUrl}/<site>.<camera>/<main|sub>` : null));
+          }
+          const exportJobs = mountExports(api, {
+            dataDir: cfg.dataDir,
+            clock,
+            log: log.child({ component: "central.exports" }),
+            retrieval: (id) => transfer.engine.getRetrieval(id),
+            retrieve: async (r) => {
+              const v = await transfer.engine.createRetrieval({ ...r, reason: "export" });
+              return { id: v.id, state: v.state, progress: v.progress, etaSeconds: v.etaSeconds };
+            },
+            deps: async () => {
+              const p = dataPaths(cfg.dataDir);
+              const ca = await (caMaterial ??= loadCa(readFileSync(p.caCert, "utf8"), readFileSync(p.caKey, "utf8")));
+              return {
+                store,
+                verifier: transfer.custody!,
+                own: custody,
+                caPem: readFileSync(p.caBundle, "utf8"),
+                caKey: ca.key,
+                // Central revokes sites: the revoked site's current certificate, from its revocation time.
+                revoked: () => core.sites().filter((s) => s.revokedAt && s.certificate).map((s) => ({ serial: s.certificate!.serial, revokedAtMs: Date.parse(s.revokedAt!), reason: "site revoked" })),
+                clock,
+              };
+            },
+          });
+          closers.push(() => exportJobs.close());
+          mountOnvifRoutes(api, { bridge: () => onvif, rights: () => core.ops.rights, sites: async () => (await sites.cameras()).filter((c) => !c.revoked) });
+        },
+        siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
+      };
+      built = { sites, live, recorder, transfer, credentials: () => credentials };
+      return modules;
+    };
     let rtsp: RtspOut | undefined;
     let onvif: CentralOnvif | undefined;
     let metricsUrl: string | undefined;
-    // Geofence entries/exits are site events like the edges' own (central/fleet).
-    const geofences = new Geofences({ db: () => sites!.mirrorDb, emit: (e) => siteEvents.emit(e), log: log.child({ component: "central.fleet" }) });
-    siteEvents.subscribe((e) => transfer.onSiteEvent(e));
-    siteEvents.subscribe((e) => onvif?.onSiteEvent(e));
-    // Edge events (motion, inputs, camera offline, …) join the one event model: rules, alarms.
-    // e.cameraId is already central's `<site>.<camera>` (SiteEvent).
-    siteEvents.subscribe((e) => {
-      if (e.kind === "outpost.log" && central) central.ops.ingestEdgeLogs(e.siteId, [e.data]);
-      else if (!e.kind.startsWith("outpost.") && central)
-        void central.ops
-          .ingestEvent({ id: `${e.siteId}:${e.eventId}`, type: e.kind, time: new Date(e.atMs).toISOString(), source: "edge", siteId: e.siteId, cameraId: e.cameraId ?? undefined, data: (e as { data?: Record<string, unknown> }).data ?? {} } as never)
-          .catch((err) => log.warn("edge event not ingested", { err: err as Error, event: e.eventId }));
-    });
-    const cp = createSites({
-      dataDir: cfg.dataDir,
-      log: log.child({ component: "central.sites" }),
-      centralRanges: transfer.centralRanges,
-      onSiteEvent: siteEvents.emit,
-    });
-    closers.push(() => cp.close());
-    // Live WebSockets and RTSP sessions per user: the users module closes them when access ends.
-    const streams = new UserStreams();
-    const live = new CentralLive({
-      streams,
-      mayView: (sub, siteId, camera) => !!central && central.ops.rights.has(sub, "view-live", { site: siteId, camera }),
-      clock,
-      log: log.child({ component: "central.live" }),
-      requester: {
-        request: async (siteId, req) => {
-          o.onLiveRequest?.(siteId, req);
-          if (!sites) throw new Error("control plane not attached yet");
-          await commandRequester(sites).request(siteId, req);
-        },
-      },
-      siteExists: (id) => central?.site(id)?.state === "active",
-      cameraExists: async (siteId, cameraId) => !!sites && (await sites.cameras()).some((c) => c.siteId === siteId && c.channel === cameraId),
-      linkOf: (siteId) => sites?.linkType(siteId),
-      ...o.live,
-    });
-    closers.push(() => live.close());
-    central = await startCentral(cfg, {
-      clock,
-      log,
-      streams,
-      federationRoutes: (app) => {
-        transfer.federationRoutes(app);
-        preview.federationRoutes(app);
-        live.federationRoutes(app);
-      },
-      apiRoutes: (api, db) => {
-        cp.apiRoutes(api);
-        mountFleetRoutes(api, { sites: () => sites!, siteList: () => central?.sites() ?? [] });
-        geofences.mount(api);
-        transfer.apiRoutes(api);
-        preview.apiRoutes(api, () => sites ?? null);
-        live.apiRoutes(api);
-        if (cfg.live.rtsp.enabled) {
-          credentials = new StreamCredentials(db, clock, (u) => api.ops.users.subjectOf(u));
-          credentials.apiRoutes(api, () => (rtsp ? `${rtsp.baseUrl}/<site>.<camera>/<main|sub>` : null));
-        }
-        const exportJobs = mountExports(api, {
-          dataDir: cfg.dataDir,
-          clock,
-          log: log.child({ component: "central.exports" }),
-          retrieval: (id) => transfer.engine.getRetrieval(id),
-          retrieve: async (r) => {
-            const v = await transfer.engine.createRetrieval({ ...r, reason: "export" });
-            return { id: v.id, state: v.state, progress: v.progress, etaSeconds: v.etaSeconds };
-          },
-          deps: async () => {
-            const p = dataPaths(cfg.dataDir);
-            const ca = await (caMaterial ??= loadCa(readFileSync(p.caCert, "utf8"), readFileSync(p.caKey, "utf8")));
-            return {
-              store,
-              verifier: transfer.custody!,
-              own: custody,
-              caPem: readFileSync(p.caBundle, "utf8"),
-              caKey: ca.key,
-              // Central revokes sites: the revoked site's current certificate, from its revocation time.
-              revoked: () => (central?.sites() ?? []).filter((s) => s.revokedAt && s.certificate).map((s) => ({ serial: s.certificate!.serial, revokedAtMs: Date.parse(s.revokedAt!), reason: "site revoked" })),
-              clock,
-            };
-          },
-        });
-        closers.push(() => exportJobs.close());
-        mountOnvifRoutes(api, { bridge: () => onvif, rights: () => central!.ops.rights, sites: async () => (sites ? (await sites.cameras()).filter((c) => !c.revoked) : []) });
-      },
-      siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
-    });
-    closers.splice(1, 0, () => central!.close());
-    sites = await cp.attach(central, o.controlPlaneMqtt ? await o.controlPlaneMqtt(central) : undefined);
-    await geofences.init();
-    sites.control.onTrack = (siteId, points) => geofences.onTrack(siteId, points);
-    // Campaign stages reach edges over the control plane at once instead of at their next offer poll.
-    const cpSites = sites;
-    central.firmware.setNotifier(commandNotifier((siteId, name, args, ttlMs) => cpSites.command(siteId, name, args, ttlMs, "central.firmware"), log.child({ component: "central.firmware" })));
-    closers.push(() => central!.firmware.setNotifier(undefined));
-    const recorder = new LiveRecorder(live, store, log.child({ component: "central.live-recorder" }));
-    closers.push(() => recorder.stopAll());
-    transfer.attach({ sites, ops: central.ops, ...(t.recordLive === false ? {} : { recordLive: (id: string, stream: "main" | "sub") => recorder.recordLive(id, stream) }) });
+    const central = await startCentral(cfg, { clock, log, streams, modules: buildModules });
+    closers.splice(1, 0, () => central.close());
+    const { sites, live, recorder, transfer } = built!;
+    const credentials = built!.credentials();
     if (cfg.live.rtsp.enabled) {
       const r = cfg.live.rtsp;
       await credentials!.init();
       rtsp = await startRtspOut({
         live,
         // With the ONVIF bridge on, RTSP out also takes each user's ONVIF password (central/onvif/credentials.ts).
-        users: { verify: (u, p, c) => (onvif ? onvif.credentials.verify(u, p, c) : central!.ops.users.verify(u, p, c)) },
+        users: { verify: (u, p, c) => (onvif ? onvif.credentials.verify(u, p, c) : central.ops.users.verify(u, p, c)) },
         rights: central.ops.rights,
         streams,
         credentials: credentials!,
-        audit: (a) => void central!.ops.recordAudit(a as never),
+        audit: (a) => void central.ops.recordAudit(a as never),
         host: r.host,
         tls: { ...central.userTls, port: r.tlsPort, minVersion: cfg.tls.minVersion },
         ...(r.plain !== "off" ? { port: r.port, plainPasswords: r.plain } : {}),
@@ -245,7 +254,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
           source: store,
           edgeHolds: async (id, stream, f, t) => {
             const i = id.indexOf(".");
-            return (await cpSites.timeline(id.slice(0, i), id.slice(i + 1), stream, f, t)).ranges.some((r) => r.held === "edge");
+            return (await sites.timeline(id.slice(0, i), id.slice(i + 1), stream, f, t)).ranges.some((r) => r.held === "edge");
           },
           retrieve: async (id, _stream, f, t) => (await transfer.requestRetrieval({ cameraId: id, siteId: id.slice(0, id.indexOf(".")), fromMs: f, toMs: t, priority: "request", reason: { kind: "onvif-replay" } })).retrievalId,
           clock,
@@ -259,7 +268,6 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     }
     if (cfg.onvif.enabled) {
       if (!rtsp) throw new Error("onvif.enabled needs live.rtsp.enabled: ONVIF stream and replay URIs point at RTSP out");
-      const cpSitesForOnvif = sites;
       onvif = await startCentralOnvif({
         dataDir: cfg.dataDir,
         host: cfg.onvif.host,
@@ -268,9 +276,9 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         users: central.ops.users,
         rights: central.ops.rights,
         alarms: central.ops.alarms,
-        audit: (a) => void central!.ops.recordAudit(a as never),
-        cameras: async () => (await cpSitesForOnvif.cameras()).filter((c) => !c.revoked).map((c) => ({ id: c.id, siteId: c.siteId, channel: c.channel, name: c.name, streams: c.streams })),
-        timeline: (s, c, st, f, t) => cpSitesForOnvif.timeline(s, c, st, f, t),
+        audit: (a) => void central.ops.recordAudit(a as never),
+        cameras: async () => (await sites.cameras()).filter((c) => !c.revoked).map((c) => ({ id: c.id, siteId: c.siteId, channel: c.channel, name: c.name, streams: c.streams })),
+        timeline: (s, c, st, f, t) => sites.timeline(s, c, st, f, t),
         rtsp,
         store,
         log: log.child({ component: "central.onvif" }),
@@ -279,24 +287,22 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       closers.push(() => onvif!.close());
     }
     if (cfg.metrics.port !== null) {
-      const cpSitesForMetrics = sites;
       const registry = centralMetrics({
         name: cfg.name,
         clock,
-        sites: () => central!.sites(),
-        controlPlane: () => (cpSitesForMetrics.control ? { stats: cpSitesForMetrics.control.stats, backlog: cpSitesForMetrics.control.backlog } : null),
+        sites: () => central.sites(),
+        controlPlane: () => (sites.control ? { stats: sites.control.stats, backlog: sites.control.backlog } : null),
         liveFeeds: () => live.stats(),
         retrievals: () => transfer.engine.retrievalCounts(),
         goodput: (id) => transfer.engine.goodputOf(id),
-        linkType: (id) => cpSitesForMetrics.linkType(id),
+        linkType: (id) => sites.linkType(id),
         receiver: () => transfer.receiver.stats,
       });
       const metrics = await startMetricsListener({ config: { ...cfg.metrics, port: cfg.metrics.port }, registry, tls: central.userTls, log: log.child({ component: "central.metrics" }) });
       closers.push(() => metrics.close());
       metricsUrl = metrics.url;
     }
-    const c = central;
-    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => c.site(id)?.name, audit: (a) => c.ops.recordAudit(a), log: log.child({ component: "central.retention" }) });
+    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => central.site(id)?.name, audit: (a) => central.ops.recordAudit(a), log: log.child({ component: "central.retention" }) });
     retention.start(cfg.storage.retentionIntervalMs);
     closers.push(() => retention.stop());
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });

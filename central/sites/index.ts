@@ -6,8 +6,9 @@
  * external broker). Must not import edge/ and does not own trust (central/trust.ts) or
  * users/alarms: events leave through the onSiteEvent callback.
  *
- * Use: const cp = createSites({dataDir, ...}); const central = await startCentral(cfg,
- * { apiRoutes: cp.apiRoutes, siteDetails: cp.siteDetails }); await cp.attach(central);
+ * Use (composeCentral does this): inside startCentral's `modules` hook, with central's core,
+ * const cp = await openSites({ dataDir, central: core, onSiteEvent, centralRanges }), then
+ * return { apiRoutes: cp.apiRoutes, siteDetails: cp.siteDetails }.
  */
 import { join } from "node:path";
 import type { Aedes } from "aedes";
@@ -22,14 +23,19 @@ import { aedesBus, externalBus, type Bus } from "./bus.ts";
 import type { SiteEvent } from "./control.ts";
 
 export { centralMqttIdentity, CENTRAL_MQTT_ID } from "./identity.ts";
+export { SiteEvents, type SiteEventSubscriber } from "./subscribers.ts";
 export { Sites, mergeHoldings, mergeRanges, aedesBus, externalBus, type Bus, type SiteEvent, type CentralCamera, type Range, type Held };
 
-export interface CreateSitesOptions {
+export interface OpenSitesOptions {
   /** central's data dir; the mirror lives in <dataDir>/sites.duckdb. */
   dataDir: string;
+  /** The started central's core: registry (site states), embedded broker, CA, sessions. */
+  central: CentralLike;
   clock?: Clock;
   log?: Logger;
+  /** Where edge events go (composeCentral: the SiteEvents subscriber list). */
   onSiteEvent?: (e: SiteEvent) => void;
+  /** What central itself holds of a camera stream, for the merged timeline (central/transfer/holdings.ts). */
   centralRanges?: (centralCameraId: string, stream: string, fromMs: number, toMs: number) => Promise<Range[]>;
   healthRetentionMs?: number;
   /** External broker (mqtts://…); default: the embedded aedes broker. Needs `mqttClient` (a cert from the central CA whose CN the broker's ACL allows outpost/v1/sites/#). */
@@ -37,7 +43,7 @@ export interface CreateSitesOptions {
   mqttClient?: { certPem: string; keyPem: string; clientId?: string };
 }
 
-/** What attach() needs from a started central (a subset of Central). */
+/** What the control plane needs from central's core (a subset of CentralCore). */
 export interface CentralLike {
   broker: Aedes;
   caPem: string;
@@ -46,62 +52,51 @@ export interface CentralLike {
 }
 
 export interface SitesModule {
+  readonly sites: Sites;
   apiRoutes: (api: ApiRouter) => void;
   siteDetails: (siteId: string) => Promise<Record<string, unknown>>;
-  /** `external` overrides mqttUrl/mqttClient given at creation (their cert needs central's CA, which exists only now). */
-  attach(central: CentralLike, external?: { mqttUrl: string; mqttClient: { certPem: string; keyPem: string; clientId?: string } }): Promise<Sites>;
-  readonly sites: Sites | null;
   close(): Promise<void>;
 }
 
-export function createSites(o: CreateSitesOptions): SitesModule {
+/** Opens the mirror and connects the control plane to the broker: ready to use when it resolves. */
+export async function openSites(o: OpenSitesOptions): Promise<SitesModule> {
   const clock = o.clock ?? systemClock;
   const log = o.log ?? createLogger("central.sites");
-  let sites: Sites | null = null;
-  let db: Db | null = null;
-  const need = () => {
-    if (!sites) throw new Error("control plane not attached yet");
-    return sites;
-  };
+  const { central, mqttUrl, mqttClient } = o;
+  const db: Db = await openMirror(join(o.dataDir, "sites.duckdb"));
+  const active = (id: string) => central.site(id)?.state === "active";
+  const external = !!mqttUrl;
+  const sites = new Sites({
+    db,
+    clock,
+    log,
+    siteExists: active,
+    siteKnown: (id) => !!central.site(id),
+    isOnline: external ? undefined : (id) => central.sessionCount(id, "mqtt") > 0,
+    onSiteEvent: o.onSiteEvent,
+    centralRanges: o.centralRanges,
+    healthRetentionMs: o.healthRetentionMs,
+  });
+  try {
+    let bus: Bus;
+    if (mqttUrl) {
+      if (!mqttClient) throw new Error("an external MQTT broker needs a client certificate for central (mqttClient)");
+      bus = await externalBus({ url: mqttUrl, ca: central.caPem, cert: mqttClient.certPem, key: mqttClient.keyPem, clientId: mqttClient.clientId, log });
+    } else bus = aedesBus(central.broker);
+    await sites.start(bus);
+  } catch (e) {
+    await sites.close().catch(() => undefined);
+    await db.close();
+    throw e;
+  }
+  log.info("control plane started", { broker: mqttUrl ?? "embedded" });
   return {
-    apiRoutes: (api) => {
-      // Routes resolve `sites` lazily: they are mounted before the broker exists.
-      const proxy = new Proxy({} as Sites, { get: (_t, k) => { const s = need(); const v = (s as unknown as Record<string | symbol, unknown>)[k]; return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(s) : v; } });
-      mountSiteRoutes(api, proxy);
-    },
-    siteDetails: async (id) => (sites ? await sites.siteDetails(id) : {}),
-    async attach(central, ext) {
-      const mqttUrl = ext?.mqttUrl ?? o.mqttUrl;
-      const mqttClient = ext?.mqttClient ?? o.mqttClient;
-      db = await openMirror(join(o.dataDir, "sites.duckdb"));
-      const active = (id: string) => central.site(id)?.state === "active";
-      const external = !!mqttUrl;
-      sites = new Sites({
-        db,
-        clock,
-        log,
-        siteExists: active,
-        siteKnown: (id) => !!central.site(id),
-        isOnline: external ? undefined : (id) => central.sessionCount(id, "mqtt") > 0,
-        onSiteEvent: o.onSiteEvent,
-        centralRanges: o.centralRanges,
-        healthRetentionMs: o.healthRetentionMs,
-      });
-      let bus: Bus;
-      if (mqttUrl) {
-        if (!mqttClient) throw new Error("an external MQTT broker needs a client certificate for central (mqttClient)");
-        bus = await externalBus({ url: mqttUrl, ca: central.caPem, cert: mqttClient.certPem, key: mqttClient.keyPem, clientId: mqttClient.clientId, log });
-      } else bus = aedesBus(central.broker);
-      await sites.attach(bus);
-      log.info("control plane attached", { broker: mqttUrl ?? "embedded" });
-      return sites;
-    },
-    get sites() {
-      return sites;
-    },
+    sites,
+    apiRoutes: (api) => mountSiteRoutes(api, sites),
+    siteDetails: (id) => sites.siteDetails(id),
     async close() {
-      await sites?.close();
-      await db?.close();
+      await sites.close();
+      await db.close();
     },
   };
 }

@@ -63,7 +63,8 @@ export class Sites {
     return this.o.db;
   }
 
-  async attach(bus: Bus): Promise<void> {
+  /** Starts the control plane on `bus` (called once, by openSites). */
+  async start(bus: Bus): Promise<void> {
     this.bus = bus;
     this.control = new ControlPlane({ db: this.o.db, bus, clock: this.o.clock, log: this.o.log, onSiteEvent: this.o.onSiteEvent, siteExists: this.o.siteExists });
     await this.control.init();

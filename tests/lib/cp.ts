@@ -7,7 +7,7 @@ import "reflect-metadata";
 import net from "node:net";
 import path from "node:path";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
-import type { Central } from "../../central/index.ts";
+import type { Central, CentralCore } from "../../central/index.ts";
 import { startCentralSite, type CentralSite } from "../../central/main.ts";
 import type { Sites, SiteEvent } from "../../central/sites/index.ts";
 import { enroll, type Identity } from "../../edge/identity/index.ts";
@@ -28,7 +28,7 @@ export interface TestCentral {
   close(): Promise<void>;
 }
 
-export async function startTestCentral(root: string, o: { external?: (c: Central) => Promise<{ mqttUrl: string; mqttClient: { certPem: string; keyPem: string } }> } = {}): Promise<TestCentral> {
+export async function startTestCentral(root: string, o: { external?: (c: CentralCore) => Promise<{ mqttUrl: string; mqttClient: { certPem: string; keyPem: string } }> } = {}): Promise<TestCentral> {
   const events: SiteEvent[] = [];
   const dataDir = path.join(root, "central");
   const site = await startCentralSite(
