@@ -14,6 +14,7 @@ import { MediaStore, type StreamKind } from "../lib/store/index.ts";
 import { startCentral, type Central, type CentralConfig, type CentralCore, type CentralModules } from "./index.ts";
 import { openSites, type Sites } from "./sites/index.ts";
 import { holdings } from "./transfer/holdings.ts";
+import { EdgeIndex } from "./mirror/index.ts";
 import { SiteEvents } from "./sites/subscribers.ts";
 import { Geofences, mountFleetRoutes } from "./fleet/index.ts";
 import { CentralLive, LiveRecorder, commandRequester, type CentralLiveOptions } from "./live/index.ts";
@@ -41,6 +42,8 @@ export interface CentralSite {
   /** Users' open live streams (WebSockets, RTSP sessions), closed when access ends. */
   streams: UserStreams;
   transfer: TransferModule;
+  /** The edge-index mirror (central/mirror). */
+  mirror: EdgeIndex;
   /** Every edge event, for any subscriber (central/sites/subscribers.ts). */
   siteEvents: SiteEvents;
   /** Previews of edge footage (thumbnails, activity index; central/preview). */
@@ -106,6 +109,9 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     const caBundle = dataPaths(cfg.dataDir).caBundle;
     let caMaterial: Promise<CaMaterial> | undefined;
     const t = o.transfer ?? {};
+    // The edge-index mirror: written by the control plane, read by transfer and the timeline.
+    const mirror = await EdgeIndex.open(join(cfg.dataDir, "sites.duckdb"));
+    closers.push(() => mirror.close());
     const preview = await createPreview({ dataDir: cfg.dataDir, clock, log: log.child({ component: "central.preview" }) });
     closers.push(() => preview.close());
     // Live WebSockets and RTSP sessions per user: the users module closes them when access ends.
@@ -115,7 +121,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     let built: { sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; credentials: () => StreamCredentials | undefined } | undefined;
     const buildModules = async (core: CentralCore): Promise<CentralModules> => {
       const cp = await openSites({
-        dataDir: cfg.dataDir,
+        mirror,
         central: core,
         log: log.child({ component: "central.sites" }),
         // What central holds comes from its store (central/transfer/holdings.ts), not from transfer.
@@ -156,12 +162,13 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         settleMs: t.settleMs,
         deadlineMarginMs: t.deadlineMarginMs,
         sites,
+        mirror,
         ops: core.ops,
         ...(t.recordLive === false ? {} : { recordLive: (id: string, stream: StreamKind) => recorder.recordLive(id, stream) }),
       });
       closers.push(() => transfer.close());
       // Geofence entries/exits are site events like the edges' own (central/fleet).
-      const geofences = new Geofences({ db: () => sites.mirrorDb, emit: siteEvents.emit, log: log.child({ component: "central.fleet" }) });
+      const geofences = new Geofences({ db: () => mirror.db, emit: siteEvents.emit, log: log.child({ component: "central.fleet" }) });
       await geofences.init();
       sites.control.onTrack = (siteId, points) => geofences.onTrack(siteId, points);
       siteEvents.subscribe((e) => transfer.onSiteEvent(e));
@@ -306,7 +313,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     retention.start(cfg.storage.retentionIntervalMs);
     closers.push(() => retention.stop());
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });
-    return { central, sites, siteEvents, live, recorder, streams, transfer, preview, store, retention, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
+    return { central, sites, mirror, siteEvents, live, recorder, streams, transfer, preview, store, retention, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
   } catch (e) {
     await close();
     throw e;

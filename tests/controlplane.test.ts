@@ -127,7 +127,7 @@ describe("control plane", () => {
   });
 
   test("digest repair: a mirror that drifted converges to the edge's index", async () => {
-    const db = (tc.sites as unknown as { o: { db: { run(s: string, p?: unknown[]): Promise<void>; all<T>(s: string, p?: unknown[]): Promise<T[]> } } }).o.db;
+    const db = tc.site.mirror.db;
     const count = async () => Number((await db.all<{ n: string }>(`SELECT count(*) AS n FROM cp_segments WHERE site_id = $1 AND camera_id = 'cam1'`, [siteId]))[0]!.n);
     const before = await count();
     await db.run(`DELETE FROM cp_segments WHERE site_id = $1 AND camera_id = 'cam1' AND start_ms = (SELECT min(start_ms) FROM cp_segments WHERE site_id = $1 AND camera_id = 'cam1')`, [siteId]);

@@ -1,22 +1,20 @@
 /**
  * central/sites/: the central side of the control plane — ack + dedup of edge messages (in
- * order per edge), index mirror per camera, device tree mirror, desired config with versions
+ * order per edge), writing the edge-index mirror (central/mirror) per camera, device tree mirror, desired config with versions
  * (retained delivery; desired vs applied), health time series, commands, and the API routes
  * over them. Talks to edges only through federation/protocol over a Bus (embedded aedes or an
  * external broker). Must not import edge/ and does not own trust (central/trust.ts) or
  * users/alarms: events leave through the onSiteEvent callback.
  *
  * Use (composeCentral does this): inside startCentral's `modules` hook, with central's core,
- * const cp = await openSites({ dataDir, central: core, onSiteEvent, centralRanges }), then
+ * const cp = await openSites({ mirror, central: core, onSiteEvent, centralRanges }), then
  * return { apiRoutes: cp.apiRoutes, siteDetails: cp.siteDetails }.
  */
-import { join } from "node:path";
 import type { Aedes } from "aedes";
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import { createLogger, type Logger } from "../../lib/log/index.ts";
 import type { ApiRouter } from "../openapi.ts";
-import type { Db } from "../db.ts";
-import { openMirror } from "./mirror.ts";
+import type { EdgeIndex } from "../mirror/index.ts";
 import { Sites, type CentralCamera } from "./sites.ts";
 import { mountSiteRoutes, mergeHoldings, mergeRanges, type Range, type Held } from "./api.ts";
 import { aedesBus, externalBus, type Bus } from "./bus.ts";
@@ -27,8 +25,8 @@ export { SiteEvents, type SiteEventSubscriber } from "./subscribers.ts";
 export { Sites, mergeHoldings, mergeRanges, aedesBus, externalBus, type Bus, type SiteEvent, type CentralCamera, type Range, type Held };
 
 export interface OpenSitesOptions {
-  /** central's data dir; the mirror lives in <dataDir>/sites.duckdb. */
-  dataDir: string;
+  /** The edge-index mirror (central/mirror, DATA/sites.duckdb) this control plane writes; its opener closes it. */
+  mirror: EdgeIndex;
   /** The started central's core: registry (site states), embedded broker, CA, sessions. */
   central: CentralLike;
   clock?: Clock;
@@ -63,11 +61,10 @@ export async function openSites(o: OpenSitesOptions): Promise<SitesModule> {
   const clock = o.clock ?? systemClock;
   const log = o.log ?? createLogger("central.sites");
   const { central, mqttUrl, mqttClient } = o;
-  const db: Db = await openMirror(join(o.dataDir, "sites.duckdb"));
   const active = (id: string) => central.site(id)?.state === "active";
   const external = !!mqttUrl;
   const sites = new Sites({
-    db,
+    mirror: o.mirror,
     clock,
     log,
     siteExists: active,
@@ -86,7 +83,6 @@ export async function openSites(o: OpenSitesOptions): Promise<SitesModule> {
     await sites.start(bus);
   } catch (e) {
     await sites.close().catch(() => undefined);
-    await db.close();
     throw e;
   }
   log.info("control plane started", { broker: mqttUrl ?? "embedded" });
@@ -94,9 +90,6 @@ export async function openSites(o: OpenSitesOptions): Promise<SitesModule> {
     sites,
     apiRoutes: (api) => mountSiteRoutes(api, sites),
     siteDetails: (id) => sites.siteDetails(id),
-    async close() {
-      await sites.close();
-      await db.close();
-    },
+    close: () => sites.close(),
   };
 }

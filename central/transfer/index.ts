@@ -3,11 +3,11 @@
  * desired config), job planning from the index mirror, retrievals API, the upload receiver on
  * the federation mTLS listener, budgets per site, overwrite deadlines and at-risk alarms,
  * cross-site evidence locks, central's copy in its MediaStore, merged timeline holdings and
- * central playback. Must not import edge/; reads the mirror through central/sites and raises
- * events through ops (central/events). Design: docs/design/transfer.md.
+ * central playback. Must not import edge/; reads what edges hold from the edge-index mirror
+ * (central/mirror), sends commands through central/sites and raises events through ops (central/events). Design: docs/design/transfer.md.
  *
  * Wiring (composeCentral does this, after the control plane and live exist):
- *   const tr = await createTransfer({ dataDir, store, sites: cp.sites, ops: core.ops, recordLive });
+ *   const tr = await createTransfer({ dataDir, store, sites: cp.sites, mirror, ops: core.ops, recordLive });
  *   siteEvents.subscribe(tr.onSiteEvent); then mount tr.federationRoutes and tr.apiRoutes.
  */
 import { mkdir } from "node:fs/promises";
@@ -21,6 +21,7 @@ import type { ApiRouter } from "../openapi.ts";
 import type { FederationEnv } from "../federation-api.ts";
 import type { Operations } from "../events/operations.ts";
 import type { Sites } from "../sites/index.ts";
+import type { EdgeIndexReader } from "../mirror/index.ts";
 import type { Db } from "../db.ts";
 import { openTransferDb } from "./db.ts";
 import { Receiver } from "./receiver.ts";
@@ -43,8 +44,10 @@ export interface TransferOptions {
   settleMs?: number;
   /** Central's CA bundle (PEM): when given, every upload's custody proof is verified against it (central/custody). */
   custodyCaPem?: () => string;
-  /** The control plane: the edges' index mirror, policies (desired config), commands. */
+  /** The control plane: cameras, policies (desired config), commands, link state. */
   sites: Sites;
+  /** The edges' index as central mirrors it (central/mirror). */
+  mirror: EdgeIndexReader;
   /** Operations: at-risk/lost events, alarm clips; the rules' retrieval and evidence-lock hooks are set here. */
   ops?: Operations;
   /** Central live recording for the continuous options (central/live LiveRecorder.recordLive). */
@@ -89,6 +92,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     log,
     chunkSize: o.chunkSize ?? DEFAULT_CHUNK_SIZE,
     sites: () => sites,
+    mirror: o.mirror,
     deadlineMarginMs: o.deadlineMarginMs,
     settleMs: o.settleMs,
     recordLive: o.recordLive,
