@@ -13,7 +13,7 @@ import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore, type StreamKind } from "../lib/store/index.ts";
 import { startCentral, type Central, type CentralConfig, type CentralCore, type CentralModules } from "./index.ts";
 import { openSites, type Sites } from "./sites/index.ts";
-import { holdings } from "./transfer/holdings.ts";
+import { holdings } from "./holdings/index.ts";
 import { EdgeIndex } from "./mirror/index.ts";
 import { SiteEvents } from "./sites/subscribers.ts";
 import { Geofences, mountFleetRoutes } from "./fleet/index.ts";
