@@ -4,6 +4,13 @@
  * relay and live recording (central/live), RTSP out (central/live/rtsp) and the transfer engine
  * (central/transfer), all sharing one central MediaStore. central/main.ts (`outpost central`,
  * `outpost demo`) and the test harnesses call it; tests change parts through CentralOverrides.
+ *
+ * Built in dependency order, each part given what it needs when it is made (no late attach):
+ * store (+ central's custody) → edge-index mirror (central/mirror) → startCentral's core
+ * (database, registry, broker, operations) → control plane (central/sites, writes the mirror)
+ * → live → transfer (reads the mirror, what central holds from central/holdings) → fleet →
+ * routes, then the listeners → RTSP out → ONVIF → metrics → retention. Edge events reach
+ * their consumers through one SiteEvents list created before all of them.
  */
 import { CentralRetention } from "./retention.ts";
 import "reflect-metadata";
