@@ -110,7 +110,7 @@ if (parts.has("outage")) {
   proxy.restore();
   await drained(u);
   const siteId = (await import("../edge/identity/index.ts").then((m) => m.loadIdentity(path.join(root, "outage-edge"))))!.siteId;
-  const db = (tc.cp.sites as unknown as { o: { db: { all<T>(s: string, p?: unknown[]): Promise<T[]> } } }).o.db;
+  const db = tc.site.mirror.db;
   await until("mirror equals the edge index", async () => {
     const n = await db.all<{ n: string }>(`SELECT (SELECT count(*) FROM cp_segments WHERE site_id = $1) + (SELECT count(*) FROM cp_gaps WHERE site_id = $1) AS n`, [siteId]);
     return Number(n[0]!.n) === store.count();
@@ -123,7 +123,7 @@ if (parts.has("outage")) {
 }
 
 if (parts.has("scale")) {
-  const sites = tc.cp.sites!;
+  const sites = tc.sites;
   const latencies: number[] = [];
   sites.control.onStored = (m) => {
     if (m.type === "health") latencies.push(m.storedAt - m.at);

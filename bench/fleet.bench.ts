@@ -10,7 +10,7 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { openMirror } from "../central/sites/mirror.ts";
+import { openMirror } from "../central/mirror/tables.ts";
 import { FleetStore } from "../central/fleet/index.ts";
 import type { Area } from "../lib/geo.ts";
 

@@ -17,9 +17,7 @@ import { ManualClock } from "../lib/clock.ts";
 import { Logger, MemorySink } from "../lib/log/index.ts";
 import { MediaStore } from "../lib/store/index.ts";
 import { feed, makeMedia } from "../lib/store/testdata/media.ts";
-import { startCentral } from "../central/index.ts";
-import { createSites } from "../central/sites/index.ts";
-import { createTransfer } from "../central/transfer/index.ts";
+import { startCentralSite } from "../central/main.ts";
 import { enroll } from "../edge/identity/index.ts";
 import { H, chunkHashes, DEFAULT_CHUNK_SIZE } from "../federation/transfer/index.ts";
 
@@ -79,18 +77,13 @@ try {
 
   // Central on the namespace-facing address (10.251.1.1 exists now), user API on loopback.
   const dataDir = path.join(root, "central");
-  const tr = await createTransfer({ dataDir, log: quiet("tr"), tickMs: 300 });
-  const cp = createSites({ dataDir, log: quiet("cp"), centralRanges: tr.centralRanges, onSiteEvent: tr.onSiteEvent });
-  const central = await startCentral(
-    { dataDir, api: { port: 0 }, enroll: { port: 0 }, federation: { host: "10.251.1.1", port: 0 }, mqtt: { host: "10.251.1.1", port: 0 }, tls: { serverNames: ["10.251.1.1", "127.0.0.1", "localhost"] } } as never,
-    { log: quiet("central"), federationRoutes: tr.federationRoutes, apiRoutes: (api) => { tr.apiRoutes(api); cp.apiRoutes(api); } },
+  // The composed central (composeCentral); the bench edge is a bare store without custody or live.
+  const centralSite = await startCentralSite(
+    { dataDir, api: { port: 0 }, enroll: { port: 0 }, federation: { host: "10.251.1.1", port: 0 }, mqtt: { host: "10.251.1.1", port: 0 }, tls: { serverNames: ["10.251.1.1", "127.0.0.1", "localhost"] }, live: { rtsp: { enabled: false } } },
+    { log: quiet("central"), transfer: { tickMs: 300, verifyCustody: false, recordLive: false } },
   );
-  cleanups.push(async () => {
-    await tr.close();
-    await cp.close();
-    await central.close();
-  });
-  tr.attach({ sites: await cp.attach(central), ops: central.ops });
+  cleanups.push(() => centralSite.close());
+  const { central, transfer: tr, sites } = centralSite;
 
   // Recorded footage on the edge (4 s segments of a ~1.4 Mbit/s clip), made before the edge starts.
   const media = await makeMedia(root, 4);
@@ -99,7 +92,6 @@ try {
   const t = await central.createEnrollmentToken("bench-bus");
   const id = await enroll({ centralUrl: central.enrollUrl.replace("10.251.1.1", "127.0.0.1"), token: t.token, dataDir: edgeDir, log: quiet("enroll") });
   const site = id.siteId;
-  const sites = cp.sites!;
   await sites.setDesired(site, { policy: { options: ["both"] } } as never, "bench");
   const targetBytes = Number(args.mb) * 1e6;
   const clock = new ManualClock(Date.now() - 3_600_000);

@@ -54,6 +54,35 @@ export interface StartCentralOptions {
   siteDetails?: (siteId: string) => Promise<Record<string, unknown>>;
   /** Streams users hold open (live WebSockets, RTSP); the users module closes them when access ends. */
   streams?: UserStreams;
+  /**
+   * Builds the modules that need central's core (broker, registry, operations) once it exists
+   * and before any edge or user can connect; their routes are mounted after the ones above.
+   * This is how composeCentral builds in dependency order instead of attaching modules late.
+   */
+  modules?: (core: CentralCore) => Promise<CentralModules>;
+}
+
+/** What central has before its federation and user listeners start (StartCentralOptions.modules). */
+export interface CentralCore {
+  config: CentralConfig;
+  /** Central's DuckDB (users, operations, …), for a module's own tables. */
+  db: Db;
+  /** In-process MQTT broker (already listening). */
+  broker: Aedes;
+  /** CA bundle PEM (what edges pin). */
+  caPem: string;
+  firmware: FirmwareService;
+  ops: Operations;
+  sites(): SiteView[];
+  site(id: string): SiteView | null;
+  sessionCount(siteId?: string, kind?: "https" | "mqtt"): number;
+}
+
+/** Routes and details the modules built on the core add (same meaning as the options above). */
+export interface CentralModules {
+  federationRoutes?: (app: Hono<FederationEnv>) => void;
+  apiRoutes?: (api: ApiRouter, db: Db) => void;
+  siteDetails?: (siteId: string) => Promise<Record<string, unknown>>;
 }
 
 export interface Central {
@@ -144,31 +173,6 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       fetch: enrollApp(trust, log.child({ component: "central.enroll" })).fetch,
     });
     cleanups.push(() => enroll.close());
-    const fedLog = log.child({ component: "central.federation" });
-    const fed: TlsListener = await listenTls({
-      host: cfg.federation.host,
-      port: cfg.federation.port,
-      key: pki.serverKeyPem,
-      cert: pki.serverCertPem,
-      clientCa: pki.bundlePem,
-      minVersion: cfg.tls.minVersion,
-      fetch: federationApp(trust, check, fedLog, (app) => {
-        firmware.federationRoutes(app);
-        opts.federationRoutes?.(app);
-      }).fetch,
-      onSecure: (socket) => {
-        const r = check(socket);
-        if (!r.ok) {
-          fedLog.info("federation connection refused", { reason: r.reason });
-          return false;
-        }
-        const untrack = sessions.add("https", r.peer, () => socket.destroy());
-        socket.once("close", untrack);
-        seen(r.peer.siteId);
-        return true;
-      },
-    });
-    cleanups.push(() => fed.close());
     mqtt = await startBroker({
       host: cfg.mqtt.host,
       port: cfg.mqtt.port,
@@ -184,7 +188,6 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     cleanups.push(() => mqtt!.close());
 
     const enrollUrl = cfg.enroll.publicUrl ?? `https://${urlHost(host0)}:${enroll.port}`;
-    trust.federationUrl = cfg.federation.publicUrl ?? `https://${urlHost(host0)}:${fed.port}`;
     trust.mqttUrl = cfg.mqtt.publicUrl ?? `mqtts://${urlHost(host0)}:${mqtt.port}`;
 
     const broker = mqtt.broker;
@@ -202,6 +205,40 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
         ),
     });
     cleanups.push(() => ops.close());
+    const siteView = (id: string) => {
+      const r = registry.get(id);
+      return r ? trust.siteView(r) : null;
+    };
+    const siteViews = () => registry.list().map((r) => trust.siteView(r));
+    const sessionCount = (siteId?: string, kind?: "https" | "mqtt") => sessions.count(siteId, kind);
+    const modules = (await opts.modules?.({ config: cfg, db, broker, caPem: pki.bundlePem, firmware, ops, sites: siteViews, site: siteView, sessionCount })) ?? {};
+    const fedLog = log.child({ component: "central.federation" });
+    const fed: TlsListener = await listenTls({
+      host: cfg.federation.host,
+      port: cfg.federation.port,
+      key: pki.serverKeyPem,
+      cert: pki.serverCertPem,
+      clientCa: pki.bundlePem,
+      minVersion: cfg.tls.minVersion,
+      fetch: federationApp(trust, check, fedLog, (app) => {
+        firmware.federationRoutes(app);
+        opts.federationRoutes?.(app);
+        modules.federationRoutes?.(app);
+      }).fetch,
+      onSecure: (socket) => {
+        const r = check(socket);
+        if (!r.ok) {
+          fedLog.info("federation connection refused", { reason: r.reason });
+          return false;
+        }
+        const untrack = sessions.add("https", r.peer, () => socket.destroy());
+        socket.once("close", untrack);
+        seen(r.peer.siteId);
+        return true;
+      },
+    });
+    cleanups.push(() => fed.close());
+    trust.federationUrl = cfg.federation.publicUrl ?? `https://${urlHost(host0)}:${fed.port}`;
     const web = await centralWeb(db, clock);
 
     const app = apiApp({
@@ -216,10 +253,11 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       mount: (api) => {
         firmware.apiRoutes(api);
         opts.apiRoutes?.(api, db);
+        modules.apiRoutes?.(api, db);
         // last: its page fallback answers every GET outside /api/
         web(api);
       },
-      siteDetails: opts.siteDetails,
+      siteDetails: opts.siteDetails && modules.siteDetails ? async (id) => ({ ...(await opts.siteDetails!(id)), ...(await modules.siteDetails!(id)) }) : (opts.siteDetails ?? modules.siteDetails),
     });
     // HTTPS by default (docs/design/trust.md, "User-facing HTTPS"): central's own server
     // certificate, or the admin's files. HTTP/1.1 only: Bun.serve has no HTTP/2, and the web
@@ -268,13 +306,10 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       ops,
       createEnrollmentToken: (site, ttlHours) => trust.createEnrollmentToken(site, ttlHours),
       revokeSite: async (id, reason) => trust.siteView(await trust.revokeSite(id, reason ?? null)),
-      sites: () => registry.list().map((s) => trust.siteView(s)),
-      site: (id) => {
-        const s = registry.get(id);
-        return s ? trust.siteView(s) : null;
-      },
+      sites: siteViews,
+      site: siteView,
       certificates: () => trust.certificates(),
-      sessionCount: (siteId, kind) => sessions.count(siteId, kind),
+      sessionCount,
       async close() {
         if (closed) return;
         closed = true;

@@ -120,14 +120,14 @@ describe("control plane", () => {
       const first = r.body.ranges[0];
       return first?.edgeOverwriteAt ? Date.parse(first.edgeOverwriteAt) - Date.parse(first.start) === 7 * 86_400_000 : undefined;
     });
-    const mirror = await tc.cp.sites!.timeline(siteId, "cam1", "main", 0, Date.now() + 1000);
+    const mirror = await tc.sites.timeline(siteId, "cam1", "main", 0, Date.now() + 1000);
     expect(mirror.ranges.length).toBe(2);
     expect((await tc.api("GET", `/api/v1/cameras/${siteId}.secret/timeline`)).status).toBe(404);
     expect((await tc.api("GET", `/api/v1/cameras/${siteId}.cam1/timeline?from=yesterday`)).status).toBe(400);
   });
 
   test("digest repair: a mirror that drifted converges to the edge's index", async () => {
-    const db = (tc.cp.sites as unknown as { o: { db: { run(s: string, p?: unknown[]): Promise<void>; all<T>(s: string, p?: unknown[]): Promise<T[]> } } }).o.db;
+    const db = tc.site.mirror.db;
     const count = async () => Number((await db.all<{ n: string }>(`SELECT count(*) AS n FROM cp_segments WHERE site_id = $1 AND camera_id = 'cam1'`, [siteId]))[0]!.n);
     const before = await count();
     await db.run(`DELETE FROM cp_segments WHERE site_id = $1 AND camera_id = 'cam1' AND start_ms = (SELECT min(start_ms) FROM cp_segments WHERE site_id = $1 AND camera_id = 'cam1')`, [siteId]);
@@ -202,7 +202,7 @@ describe("control plane", () => {
       return a.body.status === "failed" && a.body.error === "kaput" && b.body.status === "unknown-command";
     });
     // An expired command (delivered late) is answered "expired", never run.
-    await tc.cp.sites!.control.sendCommand(siteId, "cmd-late", "ping", {}, Date.now() - 1000);
+    await tc.sites.control.sendCommand(siteId, "cmd-late", "ping", {}, Date.now() - 1000);
     await Bun.sleep(500);
     expect((await tc.api("POST", `/api/v1/sites/${siteId}/commands`, { name: "Bad Name" })).status).toBe(400);
     expect((await tc.api("POST", `/api/v1/sites/nope/commands`, { name: "ping" })).status).toBe(404);
@@ -248,11 +248,11 @@ describe("control plane", () => {
   });
 
   test("unknown protocol version is rejected with a logged reason, nothing crashes", async () => {
-    const before = tc.cp.sites!.control.stats.rejected;
+    const before = tc.sites.control.stats.rejected;
     await new Promise<void>((r) =>
       tc.central.broker.publish({ cmd: "publish", topic: topics.up(siteId), payload: Buffer.from(JSON.stringify({ v: 99, ob: "feedfacecafe", seq: 1, type: "event", body: {} })), qos: 1, retain: false, dup: false } as never, () => r()),
     );
-    await until("rejected", () => tc.cp.sites!.control.stats.rejected > before);
+    await until("rejected", () => tc.sites.control.stats.rejected > before);
     await uplink.event({ eventId: "after-v99", kind: "door" });
     await until("still working", () => tc.events.some((e) => e.eventId === "after-v99"));
   });

@@ -51,7 +51,7 @@ afterAll(async () => {
 }, 30_000);
 
 const mirrorSegments = async () => {
-  const t = await tc.cp.sites!.timeline(siteId, "cam1", "main", 0, Date.now() + 60_000);
+  const t = await tc.sites.timeline(siteId, "cam1", "main", 0, Date.now() + 60_000);
   return t.ranges.reduce((a, r) => a + (Date.parse(r.end) - Date.parse(r.start)), 0);
 };
 

@@ -138,7 +138,7 @@ describe("federation over Mosquitto (mTLS, identity as username, ACL)", () => {
     await uplink.syncNow();
     const edge = (await store.segments({ cameraId: "bow", stream: "main", fromMs: 0, toMs: Date.now() })).filter((s) => !s.open);
     await until("mirror", async () => {
-      const t = await tc.cp.sites!.timeline(siteId, "bow", "main", 0, Date.now());
+      const t = await tc.sites.timeline(siteId, "bow", "main", 0, Date.now());
       return t.ranges.length === 1 && Date.parse(t.ranges[0]!.end) === edge[edge.length - 1]!.endMs;
     });
   });

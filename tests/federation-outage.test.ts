@@ -28,7 +28,7 @@ async function spawnEdge(): Promise<LineChild> {
 }
 
 const ticks = () => tc.events.filter((e) => e.kind === "tick").map((e) => e.eventId);
-const db = () => (tc.cp.sites as unknown as { o: { db: { all<T>(s: string, p?: unknown[]): Promise<T[]> } } }).o.db;
+const db = () => tc.site.mirror.db;
 
 async function mirror() {
   const segs = await db().all<{ s: string; e: string; b: string }>(`SELECT start_ms s, end_ms e, bytes b FROM cp_segments WHERE site_id = $1 AND camera_id = 'cam1' ORDER BY start_ms`, [siteId]);

@@ -12,6 +12,7 @@ import { buildPackage, collectCustody, sha256Hex, signedRevocations, type Custod
 import { splitCentralCameraId } from "../../federation/protocol/index.ts";
 import type { ImportVerifier } from "./index.ts";
 import { CENTRAL_SITE_ID } from "./own.ts";
+import { holdings } from "../holdings/index.ts";
 
 export interface CentralEvidenceDeps {
   store: MediaStore;
@@ -39,7 +40,7 @@ export class NothingToExport extends Error {}
 export async function centralEvidence(d: CentralEvidenceDeps, q: CentralEvidenceQuery): Promise<{ zip: Uint8Array; sha256: string; manifest: Manifest }> {
   const parts = splitCentralCameraId(q.cameraId);
   const now = d.clock.now();
-  const held = (await d.store.segments({ cameraId: q.cameraId, stream: q.stream, fromMs: q.fromMs, toMs: q.toMs })).filter((s) => !s.open && s.sha256);
+  const held = (await holdings(d.store, q.cameraId, q.stream, q.fromMs, q.toMs)).closedIn(q.fromMs, q.toMs).filter((s) => s.sha256);
   if (!held.length) throw new NothingToExport(`Central holds no recording of ${q.cameraId} (${q.stream}) in this window.`);
   const base = {
     cameraId: q.cameraId,

@@ -22,6 +22,7 @@ import type { ApiRouter } from "../index.ts";
 import type { RetrievalPriority } from "../rights/index.ts";
 import { centralEvidence, NothingToExport, type CentralEvidenceDeps } from "./export.ts";
 import { CentralExportJobs, type ExportJobRecord } from "./jobs.ts";
+import { holdings } from "../holdings/index.ts";
 import type { Logger } from "../../lib/log/index.ts";
 
 const ExportPost = z.object({
@@ -102,7 +103,7 @@ export function mountExports(
     const footagePath = done?.state === "done" ? exporter.file(job.id) : undefined;
     return centralEvidence(deps, { ...q, ...(footagePath ? { footagePath } : {}) });
   };
-  const held = async (q: { cameraId: string; stream: "main" | "sub"; fromMs: number; toMs: number }) => (await (await d.deps()).store.segments(q)).some((s) => !s.open);
+  const held = async (q: { cameraId: string; stream: "main" | "sub"; fromMs: number; toMs: number }) => (await holdings((await d.deps()).store, q.cameraId, q.stream, q.fromMs, q.toMs)).closedIn(q.fromMs, q.toMs).length > 0;
   const retrievalId = (q: { cameraId: string; stream: string; fromMs: number; toMs: number }) => `ex-${Bun.hash(`${q.cameraId}/${q.stream}/${q.fromMs}/${q.toMs}`).toString(36)}`;
   const jobs = new CentralExportJobs({
     dir,

@@ -7,7 +7,7 @@
  * view-live rules that central's router enforces)
  * nor the site registry (gets siteExists/cameraExists/linkOf).
  *
- * Wiring: const live = new CentralLive({...}); startCentral(cfg, { federationRoutes:
+ * Wiring (central/compose.ts): const live = new CentralLive({...}); startCentral(cfg, { federationRoutes:
  * live.federationRoutes, apiRoutes: (api) => live.apiRoutes(api), websocket });
  */
 export { CentralLive, type CentralLiveOptions, type LiveRequester, type FeedStats, type StreamKind } from "./live.ts";

@@ -1,6 +1,6 @@
 /**
  * Test/bench harness for live through central: camsim → real edge (startEdge) → a cuttable
- * TCP proxy → central's federation listener (startCentral + CentralLive) → viewers. The edge
+ * TCP proxy → central's federation listener (the composed central site, composeCentral) → viewers. The edge
  * is enrolled for real and hears live requests on its MQTT topic (edge/live/mqtt.ts).
  */
 import net from "node:net";
@@ -11,15 +11,14 @@ import { startCamsim, type Camsim } from "../../camsim/index.ts";
 import { startEdge, type Edge } from "../../edge/main.ts";
 import { enroll, type Identity } from "../../edge/identity/index.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
-import { systemClock } from "../../lib/clock.ts";
-import { MediaStore } from "../../lib/store/index.ts";
+import type { MediaStore } from "../../lib/store/index.ts";
 import type { LiveRequest } from "../../federation/live/control.ts";
-import { startCentral, type Central } from "../index.ts";
-import { CentralLive, type CentralLiveOptions } from "./live.ts";
-import { commandRequester } from "./request.ts";
-import { createSites, type Sites } from "../sites/index.ts";
-import { LiveRecorder } from "./recorder.ts";
-import { UserStreams } from "../users/index.ts";
+import { CentralConfig, type Central } from "../index.ts";
+import { composeCentral } from "../compose.ts";
+import type { CentralLive, CentralLiveOptions } from "./live.ts";
+import type { Sites } from "../sites/index.ts";
+import type { LiveRecorder } from "./recorder.ts";
+import type { UserStreams } from "../users/index.ts";
 
 export const EDGE_PASSWORD = "edge-local-pw";
 
@@ -110,43 +109,13 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
     log,
   });
   const requests: { siteId: string; req: LiveRequest }[] = [];
-  let central!: Central;
-  // The product's path: central → control-plane command "live" → the edge's uplink → EdgeLive.
-  let sites: Sites | undefined;
-  const cp = createSites({ dataDir: join(root, "central"), log });
-  const streams = new UserStreams();
-  const live = new CentralLive({
-    streams,
-    clock: systemClock,
-    log,
-    requester: {
-      request: async (siteId, req) => {
-        requests.push({ siteId, req });
-        if (!sites) throw new Error("control plane not attached");
-        await commandRequester(sites).request(siteId, req);
-      },
-    },
-    siteExists: (id) => central.site(id)?.state === "active",
-    graceMs: 3000,
-    ...o.live,
-  });
-  const ports = { api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } };
-  central = await startCentral(
-    { dataDir: join(root, "central"), ...ports },
-    {
-      log,
-      streams,
-      federationRoutes: live.federationRoutes,
-      apiRoutes: (api) => {
-        cp.apiRoutes(api);
-        live.apiRoutes(api);
-      },
-      siteDetails: cp.siteDetails,
-    },
+  // The product's wiring (composeCentral): live requests go out as control-plane commands to the edge's uplink → EdgeLive.
+  const site = await composeCentral(
+    CentralConfig.parse({ dataDir: join(root, "central"), api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } }, storage: { minFreeBytes: 0 } }),
+    { log, store: { segmentDurationMs: 2000 }, live: { graceMs: 3000, ...o.live }, onLiveRequest: (siteId, req) => requests.push({ siteId, req }) },
   );
-  sites = await cp.attach(central);
-  const centralStore = await MediaStore.open({ root: join(root, "central-store"), clock: systemClock, log, segmentDurationMs: 2000, minFreeBytes: 0 });
-  const recorder = new LiveRecorder(live, centralStore, log);
+  const { central, live, sites, streams, recorder } = site;
+  const centralStore = site.store;
   const login = (await (await fetch(central.apiUrl + "/api/v1/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: central.initialAdminPassword }) })).json()) as { token: string };
   const t = (await (
     await fetch(central.apiUrl + "/api/v1/enrollment-tokens", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${login.token}` }, body: JSON.stringify({ site: "Bus 1" }) })
@@ -172,6 +141,12 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
     tls: () => ({ ca: identity.caPem, cert: identity.certPem, key: identity.keyPem }),
     backoff: { minMs: 300, maxMs: 1000 },
   });
+  // Central's live routes answer only for cameras its mirror of the edge's device tree lists (the product's check).
+  for (const deadline = Date.now() + 30_000; ; await Bun.sleep(100)) {
+    const listed = (await sites.cameras()).filter((c) => c.siteId === identity.siteId).map((c) => c.channel);
+    if (sim.cameras.every((c) => listed.includes(c.id))) break;
+    if (Date.now() > deadline) throw new Error(`central's mirror does not list the edge's cameras: ${listed.join(", ") || "none"}`);
+  }
   return {
     root,
     sim,
@@ -192,9 +167,7 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
       live.close();
       await edge.stop().catch(() => undefined);
       await proxy.close().catch(() => undefined);
-      await centralStore.close().catch(() => undefined);
-      await cp.close().catch(() => undefined);
-      await central.close().catch(() => undefined);
+      await site.close().catch(() => undefined);
       await sim.close().catch(() => undefined);
       await rm(root, { recursive: true, force: true });
     },

@@ -2,7 +2,7 @@
  * What a central node reports to Prometheus: sites by state and online, each site's certificate
  * expiry and time since last heard; the control plane's throughput and backlog; live uplinks and
  * viewers; the transfer queue, goodput per link type and the receiver's counters. Read at scrape
- * time from the modules' own status; owns no state. central/main.ts serves it.
+ * time from the modules' own status; owns no state. central/compose.ts serves it.
  */
 import type { Clock } from "../../lib/clock.ts";
 import { newRegistry, scrapeGroup, type Registry } from "../../lib/metrics/index.ts";

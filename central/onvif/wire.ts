@@ -1,5 +1,5 @@
 /**
- * Composition of the ONVIF bridge from central's parts (used by central/main.ts and tests):
+ * Composition of the ONVIF bridge from central's parts (used by central/compose.ts and tests):
  * credentials from central's users, cameras and merged holdings from the control plane's
  * mirror, streams from RTSP out, snapshots from central's store, alarms from ops.
  */

@@ -5,7 +5,7 @@
  * (thumbnail of a moment, band of a window, next/previous activity, search across cameras and
  * sites). Must not import edge/. Design: docs/design/preview.md.
  *
- * Wiring (central/main.ts): const pv = await createPreview({dataDir, clock, log});
+ * Wiring (central/compose.ts): const pv = await createPreview({dataDir, clock, log});
  *   federationRoutes: pv.federationRoutes(app); apiRoutes: pv.apiRoutes(api, () => sites).
  */
 import type { Hono } from "hono";

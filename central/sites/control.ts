@@ -13,7 +13,7 @@ import { PositionData, DAY_MS, Hello, dayDigests, parseMessage, parseUp, parseSi
 import { toText } from "../../lib/text.ts";
 import type { Db, DbTx } from "../db.ts";
 import type { Bus } from "./bus.ts";
-import { ROW_TABLES, type RowTable } from "./mirror.ts";
+import { ROW_TABLES, type RowTable } from "../mirror/index.ts";
 
 export interface SiteEvent {
   siteId: string;

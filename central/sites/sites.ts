@@ -6,12 +6,14 @@ import { iso, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { DesiredConfig, PROTOCOL_VERSION, centralCameraId, topics, type UpBody } from "../../federation/protocol/index.ts";
 import type { Db } from "../db.ts";
+import type { EdgeIndex } from "../mirror/index.ts";
 import type { Bus } from "./bus.ts";
 import { ControlPlane, type SiteEvent } from "./control.ts";
 import { mergeHoldings, mergeRanges, type Range } from "./api.ts";
 
 export interface SitesOptions {
-  db: Db;
+  /** The edge-index mirror (central/mirror): the control plane writes it, the timeline reads it. */
+  mirror: EdgeIndex;
   clock: Clock;
   log: Logger;
   /** An active site: its messages are stored, configs and commands go to it. */
@@ -50,22 +52,26 @@ export class Sites {
   private bus!: Bus;
   private purgeTimer: ReturnType<typeof setInterval> | null = null;
 
+  private readonly db: Db;
+
   constructor(private readonly o: SitesOptions) {
     this.clock = o.clock;
+    this.db = o.mirror.db;
   }
 
   siteExists(id: string): boolean {
     return this.o.siteExists(id);
   }
 
-  /** The mirror database (read by central/transfer to plan jobs from the edge index). */
+  /** The mirror's database (central/fleet reads tracks and positions from it). */
   get mirrorDb(): Db {
-    return this.o.db;
+    return this.db;
   }
 
-  async attach(bus: Bus): Promise<void> {
+  /** Starts the control plane on `bus` (called once, by openSites). */
+  async start(bus: Bus): Promise<void> {
     this.bus = bus;
-    this.control = new ControlPlane({ db: this.o.db, bus, clock: this.o.clock, log: this.o.log, onSiteEvent: this.o.onSiteEvent, siteExists: this.o.siteExists });
+    this.control = new ControlPlane({ db: this.db, bus, clock: this.o.clock, log: this.o.log, onSiteEvent: this.o.onSiteEvent, siteExists: this.o.siteExists });
     await this.control.init();
     // Retained messages may not survive a broker restart (aedes keeps them in memory): publish again.
     await this.republishConfigs();
@@ -73,12 +79,12 @@ export class Sites {
     const keep = this.o.healthRetentionMs ?? 7 * 86_400_000;
     this.purgeTimer = setInterval(() => {
       const before = this.o.clock.now() - keep;
-      void Promise.all([this.o.db.run(`DELETE FROM cp_health WHERE at_ms < $1`, [before]), this.o.db.run(`DELETE FROM cp_telemetry WHERE at_ms < $1`, [before])]).catch((e) => this.o.log.error("health purge failed", { err: e as Error }));
+      void Promise.all([this.db.run(`DELETE FROM cp_health WHERE at_ms < $1`, [before]), this.db.run(`DELETE FROM cp_telemetry WHERE at_ms < $1`, [before])]).catch((e) => this.o.log.error("health purge failed", { err: e as Error }));
     }, Math.min(600_000, keep));
   }
 
   private async republishConfigs(): Promise<void> {
-    const rows = await this.o.db.all<{ site_id: string; version: string; config: string; created_ms: string }>(
+    const rows = await this.db.all<{ site_id: string; version: string; config: string; created_ms: string }>(
       `SELECT d.site_id, d.version, d.config, d.created_ms FROM cp_desired d JOIN (SELECT site_id, max(version) AS v FROM cp_desired GROUP BY site_id) m ON d.site_id = m.site_id AND d.version = m.v`,
     );
     for (const r of rows) if (this.o.siteExists(r.site_id)) await this.publishConfig(r.site_id, Number(r.version), JSON.parse(r.config), Number(r.created_ms));
@@ -97,7 +103,7 @@ export class Sites {
   }
 
   async cameras(): Promise<CentralCamera[]> {
-    const rows = await this.o.db.all<{ site_id: string; camera_id: string; name: string; enabled: boolean; streams: string; updated_ms: string }>(
+    const rows = await this.db.all<{ site_id: string; camera_id: string; name: string; enabled: boolean; streams: string; updated_ms: string }>(
       `SELECT * FROM cp_cameras ORDER BY site_id, camera_id`,
     );
     const known = this.o.siteKnown ?? this.o.siteExists;
@@ -126,27 +132,20 @@ export class Sites {
 
   /** Mirror view of one camera: edge ranges merged with central's, gaps, edge overwrite times. */
   async timeline(siteId: string, cameraId: string, stream: string, from: number, to: number) {
-    const w = [siteId, cameraId, stream];
-    const segs = await this.o.db.all<{ s: string; e: string }>(
-      `SELECT start_ms AS s, end_ms AS e FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms < $5 AND end_ms > $4 ORDER BY start_ms`,
-      [...w, from, to],
-    );
-    const gaps = await this.o.db.all<{ s: string; e: string; r: string }>(
-      `SELECT start_ms AS s, end_ms AS e, reason AS r FROM cp_gaps WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms < $5 AND end_ms > $4 ORDER BY start_ms`,
-      [...w, from, to],
-    );
-    const locks = await this.o.db.all<{ s: string; e: string; x: string | null }>(`SELECT start_ms AS s, end_ms AS e, expires_ms AS x FROM cp_locks WHERE site_id = $1 AND camera_id = $2`, [siteId, cameraId]);
-    const ret = await this.o.db.all<{ h: string | null }>(`SELECT horizon_ms AS h FROM cp_retention WHERE site_id = $1 AND camera_id = $2 AND stream = $3`, w);
-    const horizon = ret[0]?.h ? Number(ret[0].h) : null;
+    const m = this.o.mirror;
+    const segs = await m.segments(siteId, cameraId, stream, from, to);
+    const gaps = await m.gaps(siteId, cameraId, stream, from, to);
+    const locks = await m.locks(siteId, cameraId);
+    const horizon = await m.horizon(siteId, cameraId, stream);
     const clip = (r: Range) => ({ startMs: Math.max(r.startMs, from), endMs: Math.min(r.endMs, to) });
-    const edge = mergeRanges(segs.map((r) => ({ startMs: Number(r.s), endMs: Number(r.e) }))).map(clip);
+    const edge = mergeRanges(segs.map((r) => ({ startMs: r.startMs, endMs: r.endMs }))).map(clip);
     const central = (await this.o.centralRanges?.(centralCameraId(siteId, cameraId), stream, from, to)) ?? [];
     const now = this.o.clock.now();
-    const liveLocks = locks.map((l) => ({ s: Number(l.s), e: Number(l.e), x: l.x === null ? null : Number(l.x) })).filter((l) => l.x === null || l.x > now);
+    const liveLocks = locks.filter((l) => l.expiresMs === null || l.expiresMs > now);
     // A revoked site's edge cannot be reached: only what central holds is footage to offer.
     const revoked = !this.o.siteExists(siteId);
     const ranges = mergeHoldings(revoked ? [] : edge, mergeRanges(central).map(clip)).map((p) => {
-      const locked = liveLocks.some((l) => l.s < p.endMs && l.e > p.startMs);
+      const locked = liveLocks.some((l) => l.startMs < p.endMs && l.endMs > p.startMs);
       const overwrite = p.held === "central" || locked || horizon === null ? null : iso(p.startMs + horizon);
       return { start: iso(p.startMs), end: iso(p.endMs), held: p.held, locked, edgeOverwriteAt: overwrite };
     });
@@ -158,15 +157,15 @@ export class Sites {
       edgeRetentionHorizonMs: horizon,
       ...(revoked ? { siteRevoked: true } : {}),
       ranges,
-      gaps: gaps.map((g) => ({ start: iso(Math.max(Number(g.s), from)), end: iso(Math.min(Number(g.e), to)), reason: g.r })),
+      gaps: gaps.map((g) => ({ start: iso(Math.max(g.startMs, from)), end: iso(Math.min(g.endMs, to)), reason: g.reason })),
     };
   }
 
   async setDesired(siteId: string, config: DesiredConfig, by: string): Promise<number> {
-    const rows = await this.o.db.all<{ v: string | null }>(`SELECT max(version) AS v FROM cp_desired WHERE site_id = $1`, [siteId]);
+    const rows = await this.db.all<{ v: string | null }>(`SELECT max(version) AS v FROM cp_desired WHERE site_id = $1`, [siteId]);
     const version = Number(rows[0]?.v ?? 0) + 1;
     const now = this.o.clock.now();
-    await this.o.db.run(`INSERT INTO cp_desired VALUES ($1, $2, $3, $4, $5)`, [siteId, version, JSON.stringify(config), now, by]);
+    await this.db.run(`INSERT INTO cp_desired VALUES ($1, $2, $3, $4, $5)`, [siteId, version, JSON.stringify(config), now, by]);
     await this.publishConfig(siteId, version, config, now);
     this.o.log.info("desired config stored", { site: siteId, version, by });
     return version;
@@ -177,11 +176,11 @@ export class Sites {
   }
 
   async configView(siteId: string) {
-    const d = await this.o.db.all<{ version: string; config: string; created_ms: string; created_by: string }>(
+    const d = await this.db.all<{ version: string; config: string; created_ms: string; created_by: string }>(
       `SELECT version, config, created_ms, created_by FROM cp_desired WHERE site_id = $1 ORDER BY version DESC LIMIT 1`,
       [siteId],
     );
-    const a = await this.o.db.all<{ version: string; state: string; reason: string | null; at_ms: string }>(`SELECT * FROM cp_applied WHERE site_id = $1`, [siteId]);
+    const a = await this.db.all<{ version: string; state: string; reason: string | null; at_ms: string }>(`SELECT * FROM cp_applied WHERE site_id = $1`, [siteId]);
     const desired = d[0] ? { version: Number(d[0].version), config: JSON.parse(d[0].config) as unknown, createdAt: iso(Number(d[0].created_ms)), createdBy: d[0].created_by } : null;
     const applied = a[0] ? { version: Number(a[0].version), state: a[0].state, reason: a[0].reason, at: iso(Number(a[0].at_ms)) } : null;
     return { desired, applied, inSync: !!desired && applied?.state === "applied" && applied.version === desired.version };
@@ -192,13 +191,13 @@ export class Sites {
     const existing = await this.commandView(siteId, cid);
     if (existing) return existing;
     const now = this.o.clock.now();
-    await this.o.db.run(`INSERT INTO cp_commands VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, NULL)`, [cid, siteId, name, JSON.stringify(args), now, now + ttlMs, by]);
+    await this.db.run(`INSERT INTO cp_commands VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, NULL)`, [cid, siteId, name, JSON.stringify(args), now, now + ttlMs, by]);
     await this.control.sendCommand(siteId, cid, name, args, now + ttlMs);
     return (await this.commandView(siteId, cid))!;
   }
 
   async commandView(siteId: string, id: string) {
-    const r = (await this.o.db.all<Record<string, string | null>>(`SELECT * FROM cp_commands WHERE id = $1 AND site_id = $2`, [id, siteId]))[0];
+    const r = (await this.db.all<Record<string, string | null>>(`SELECT * FROM cp_commands WHERE id = $1 AND site_id = $2`, [id, siteId]))[0];
     if (!r) return null;
     const expiresMs = Number(r.expires_ms);
     const status = r.status === "pending" && expiresMs <= this.o.clock.now() ? "expired" : r.status!;
@@ -218,7 +217,7 @@ export class Sites {
   }
 
   async telemetry(siteId: string, kind: string, fromMs: number, toMs: number, limit: number) {
-    const rows = await this.o.db.all<Record<string, string | null>>(
+    const rows = await this.db.all<Record<string, string | null>>(
       `SELECT kind, camera_id, at_ms, data FROM cp_telemetry WHERE site_id = $1 AND kind = $2 AND at_ms >= $3 AND at_ms < $4 ORDER BY ob, seq LIMIT $5`,
       [siteId, kind, fromMs, toMs, limit],
     );
@@ -226,7 +225,7 @@ export class Sites {
   }
 
   async events(siteId: string, after: number, limit: number) {
-    const rows = await this.o.db.all<Record<string, string | null>>(
+    const rows = await this.db.all<Record<string, string | null>>(
       `SELECT n, event_id, camera_id, kind, at_ms, data, seq FROM cp_events WHERE site_id = $1 AND n > $2 ORDER BY n LIMIT $3`,
       [siteId, after, limit],
     );
@@ -241,7 +240,7 @@ export class Sites {
   /** Extra fields for GET /api/v1/sites/{id}: latest health + 24 h history, config state, cameras. */
   async siteDetails(siteId: string) {
     const now = this.o.clock.now();
-    const rows = await this.o.db.all<{ at_ms: string; body: string }>(`SELECT at_ms, body FROM cp_health WHERE site_id = $1 AND at_ms >= $2 ORDER BY at_ms`, [siteId, now - 86_400_000]);
+    const rows = await this.db.all<{ at_ms: string; body: string }>(`SELECT at_ms, body FROM cp_health WHERE site_id = $1 AND at_ms >= $2 ORDER BY at_ms`, [siteId, now - 86_400_000]);
     const history = rows.map((r) => {
       const b = JSON.parse(r.body) as UpBody<"health">;
       return {

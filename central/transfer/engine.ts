@@ -26,6 +26,7 @@ import {
 } from "../../federation/transfer/index.ts";
 import type { Db } from "../db.ts";
 import type { Sites } from "../sites/index.ts";
+import type { EdgeIndexReader } from "../mirror/index.ts";
 import type { Receiver } from "./receiver.ts";
 import { holdings } from "./holdings.ts";
 import { Goodput } from "../../lib/goodput.ts";
@@ -63,6 +64,8 @@ export interface EngineDeps {
   log: Logger;
   chunkSize: number;
   sites: () => Sites | null;
+  /** The edges' index as central mirrors it (central/mirror): what each edge holds. */
+  mirror: EdgeIndexReader;
   /** Raise an event at central (ops.ingestEvent): footage at risk/lost, budget near its limit. */
   raiseEvent?: (e: { id: string; type: string; time: string; source: "system"; origin: string; siteId: string; cameraId: string | null; data: Record<string, unknown> }) => Promise<unknown>;
   /** Tell alarms a clip is ready (ops.alarms.attachClip). */
@@ -157,24 +160,15 @@ export class Engine {
   }
 
   private async mirrorSegs(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<Seg[]> {
-    const rows = await this.need().mirrorDb.all<{ s: string; e: string; b: string }>(
-      `SELECT start_ms AS s, end_ms AS e, bytes AS b FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms < $5 AND end_ms > $4 ORDER BY start_ms`,
-      [siteId, cameraId, stream, fromMs, toMs],
-    );
-    return rows.map((r) => ({ cameraId, stream, startMs: Number(r.s), endMs: Number(r.e), bytes: Number(r.b) }));
+    return (await this.d.mirror.segments(siteId, cameraId, stream, fromMs, toMs)).map((r) => ({ cameraId, stream, ...r }));
   }
 
-  private async mirrorEnd(siteId: string, cameraId: string, stream: StreamKind): Promise<number> {
-    const r = await this.need().mirrorDb.all<{ e: string | null }>(
-      `SELECT max(e) AS e FROM (SELECT max(end_ms) AS e FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 UNION ALL SELECT max(end_ms) FROM cp_gaps WHERE site_id = $1 AND camera_id = $2 AND stream = $3)`,
-      [siteId, cameraId, stream],
-    );
-    return Number(r[0]?.e ?? 0);
+  private mirrorEnd(siteId: string, cameraId: string, stream: StreamKind): Promise<number> {
+    return this.d.mirror.indexEnd(siteId, cameraId, stream);
   }
 
-  private async horizon(siteId: string, cameraId: string, stream: StreamKind): Promise<number | null> {
-    const r = await this.need().mirrorDb.all<{ h: string | null }>(`SELECT horizon_ms AS h FROM cp_retention WHERE site_id = $1 AND camera_id = $2 AND stream = $3`, [siteId, cameraId, stream]);
-    return r[0]?.h ? Number(r[0].h) : null;
+  private horizon(siteId: string, cameraId: string, stream: StreamKind): Promise<number | null> {
+    return this.d.mirror.horizon(siteId, cameraId, stream);
   }
 
   /** What central holds around a window (holdings.ts), plus the segments the edge reported lost. */
@@ -642,7 +636,7 @@ export class Engine {
   async lockView(id: string): Promise<Record<string, unknown> | null> {
     const r = (await this.d.db.all<Record<string, string | null>>(`SELECT * FROM tr_locks WHERE id = $1`, [id]))[0];
     if (!r) return null;
-    const edge = this.d.sites() ? await this.need().mirrorDb.all(`SELECT 1 FROM cp_locks WHERE site_id = $1 AND lock_id = $2`, [r.site_id!, id]) : [];
+    const heldAtEdge = await this.d.mirror.hasLock(r.site_id!, id);
     const ret = r.retrieval_id ? await this.getRetrieval(r.retrieval_id) : null;
     return {
       id,
@@ -655,7 +649,7 @@ export class Engine {
       createdAt: iso(Number(r.created_ms)),
       expiresAt: r.expires_ms ? iso(Number(r.expires_ms)) : null,
       endedAt: r.ended_ms ? iso(Number(r.ended_ms)) : null,
-      heldAtEdge: edge.length > 0,
+      heldAtEdge,
       atCentral: ret?.state === "done" || ret?.state === "partial",
       retrieval: ret ? { id: ret.id, state: ret.state, progress: ret.progress } : null,
     };

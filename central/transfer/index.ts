@@ -3,14 +3,12 @@
  * desired config), job planning from the index mirror, retrievals API, the upload receiver on
  * the federation mTLS listener, budgets per site, overwrite deadlines and at-risk alarms,
  * cross-site evidence locks, central's copy in its MediaStore, merged timeline holdings and
- * central playback. Must not import edge/; reads the mirror through central/sites and raises
- * events through ops (central/events). Design: docs/design/transfer.md.
+ * central playback. Must not import edge/; reads what edges hold from the edge-index mirror
+ * (central/mirror), sends commands through central/sites and raises events through ops (central/events). Design: docs/design/transfer.md.
  *
- * Wiring (startCentral does this by default):
- *   const tr = await createTransfer({ dataDir });
- *   const cp = createSites({ dataDir, centralRanges: tr.centralRanges, onSiteEvent: tr.onSiteEvent });
- *   startCentral(cfg, { federationRoutes: tr.federationRoutes, apiRoutes: (api) => { cp.apiRoutes(api); tr.apiRoutes(api); } });
- *   tr.attach({ sites: await cp.attach(central), ops: central.ops, recordLive });
+ * Wiring (composeCentral does this, after the control plane and live exist):
+ *   const tr = await createTransfer({ dataDir, store, sites: cp.sites, mirror, ops: core.ops, recordLive });
+ *   siteEvents.subscribe(tr.onSiteEvent); then mount tr.federationRoutes and tr.apiRoutes.
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -23,6 +21,7 @@ import type { ApiRouter } from "../openapi.ts";
 import type { FederationEnv } from "../federation-api.ts";
 import type { Operations } from "../events/operations.ts";
 import type { Sites } from "../sites/index.ts";
+import type { EdgeIndexReader } from "../mirror/index.ts";
 import type { Db } from "../db.ts";
 import { openTransferDb } from "./db.ts";
 import { Receiver } from "./receiver.ts";
@@ -45,6 +44,14 @@ export interface TransferOptions {
   settleMs?: number;
   /** Central's CA bundle (PEM): when given, every upload's custody proof is verified against it (central/custody). */
   custodyCaPem?: () => string;
+  /** The control plane: cameras, policies (desired config), commands, link state. */
+  sites: Sites;
+  /** The edges' index as central mirrors it (central/mirror). */
+  mirror: EdgeIndexReader;
+  /** Operations: at-risk/lost events, alarm clips; the rules' retrieval and evidence-lock hooks are set here. */
+  ops?: Operations;
+  /** Central live recording for the continuous options (central/live LiveRecorder.recordLive). */
+  recordLive?: (centralCameraId: string, stream: StreamKind) => () => Promise<void>;
 }
 
 export interface TransferModule {
@@ -55,11 +62,10 @@ export interface TransferModule {
   readonly custody?: ImportVerifier;
   federationRoutes(app: Hono<FederationEnv>): void;
   apiRoutes(api: ApiRouter): void;
-  /** For createSites({centralRanges}): what central holds, for the merged timeline. */
+  /** What central holds, for the merged timeline. */
   centralRanges(centralCameraId: string, stream: string, fromMs: number, toMs: number): Promise<{ startMs: number; endMs: number }[]>;
-  /** For createSites({onSiteEvent}): on-event policies. Never throws. */
+  /** A site-event subscriber (central/sites/subscribers.ts): on-event policies. Never throws. */
   onSiteEvent(e: { siteId: string; cameraId: string | null; eventId: string; kind: string; atMs: number }): void;
-  attach(a: { sites: Sites; ops?: Operations; recordLive?: (centralCameraId: string, stream: StreamKind) => () => Promise<void> }): void;
   /** For ops.hooks.requestRetrieval (rules). */
   requestRetrieval(r: { cameraId: string; siteId: string | null; fromMs: number; toMs: number; priority: string; reason?: unknown }): Promise<{ retrievalId: string }>;
   siteDetails(siteId: string): Promise<Record<string, unknown>>;
@@ -74,8 +80,8 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
   const db: Db = await openTransferDb(join(dir, "transfer.duckdb"));
   const ownStore = !o.store;
   const store = o.store ?? (await MediaStore.open({ root: join(o.dataDir, "store"), clock, log: log.child({ component: "central.store" }) }));
-  let sites: Sites | null = null;
-  let ops: Operations | null = null;
+  const sites = o.sites;
+  let ops: Operations | null = o.ops ?? null;
   const custody = o.custodyCaPem ? new ImportVerifier({ db, caPem: o.custodyCaPem, clock, log: log.child({ component: "central.custody" }) }) : undefined;
   const receiver = new Receiver({ dir: join(dir, "partial"), store, db, clock, log, ...(custody ? { custody } : {}) });
   const engine = new Engine({
@@ -86,8 +92,10 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     log,
     chunkSize: o.chunkSize ?? DEFAULT_CHUNK_SIZE,
     sites: () => sites,
+    mirror: o.mirror,
     deadlineMarginMs: o.deadlineMarginMs,
     settleMs: o.settleMs,
+    recordLive: o.recordLive,
     raiseEvent: (e) => (ops ? ops.ingestEvent(e) : Promise.resolve()),
     attachClip: (id, clip) => (ops ? ops.alarms.attachClip(id, clip as never) : Promise.resolve()),
   });
@@ -99,6 +107,14 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     const v = await engine.createRetrieval({ siteId: parts.siteId, cameraId: parts.cameraId, stream: effectivePolicy(policy, parts.cameraId).stream, fromMs: r.fromMs, toMs: r.toMs, priority: prio, reason: r.reason ?? null, by: "rules" });
     return { retrievalId: v.id };
   };
+  if (o.ops) {
+    o.ops.hooks.requestRetrieval = requestRetrieval as never;
+    o.ops.hooks.lockEvidence = async (r) => {
+      const l = await engine.createLock({ cameraId: r.cameraId, fromMs: r.fromMs, toMs: r.toMs, reason: r.reason, by: r.by });
+      return { lockId: l.id as string };
+    };
+  }
+  engine.start(o.tickMs ?? 1000);
   let closed = false;
   return {
     engine,
@@ -112,21 +128,8 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     },
     centralRanges: (id, stream, from, to) => engine.centralRanges(id, stream, from, to),
     onSiteEvent: (e) => void engine.onSiteEvent(e).catch((err) => log.error("on-event policy failed", { err: err as Error, event: e.eventId })),
-    attach(a) {
-      sites = a.sites;
-      if (a.ops) {
-        ops = a.ops;
-        a.ops.hooks.requestRetrieval = requestRetrieval as never;
-        a.ops.hooks.lockEvidence = async (r) => {
-          const l = await engine.createLock({ cameraId: r.cameraId, fromMs: r.fromMs, toMs: r.toMs, reason: r.reason, by: r.by });
-          return { lockId: l.id as string };
-        };
-      }
-      if (a.recordLive) engine.recordLive = a.recordLive;
-      engine.start(o.tickMs ?? 1000);
-    },
     requestRetrieval,
-    siteDetails: async (id) => (sites ? { transfer: await engine.siteTransfer(id) } : {}),
+    siteDetails: async (id) => ({ transfer: await engine.siteTransfer(id) }),
     async close() {
       if (closed) return;
       closed = true;

@@ -21,6 +21,7 @@ import type { Sites } from "../sites/index.ts";
 import { guard } from "../rights/errors.ts";
 import { Engine, EngineError } from "./engine.ts";
 import { BadUpload, type Receiver } from "./receiver.ts";
+import { holdings } from "../holdings/index.ts";
 
 function problem(e: unknown): never {
   if (e instanceof EngineError) return guard(Promise.reject(Object.assign(new Error(e.message), { code: e.code }))) as never;
@@ -292,8 +293,8 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
   // What central holds, segment by segment, with hashes (audit: compare with the edge's).
   api.route({ method: "get", path: "/api/v1/cameras/:id/segments", summary: "What central holds of a camera, segment by segment, with hashes", tag, rights: { right: "playback", camera: ":id" } }, async (c) => {
     const w = await windowOf(c, 31 * 86_400_000);
-    const segs = await d.store.segments({ cameraId: w.id, stream: w.stream, fromMs: w.from, toMs: w.to });
-    return c.json({ cameraId: w.id, stream: w.stream, segments: segs.filter((s) => !s.open).map((s) => ({ start: iso(s.startMs), end: iso(s.endMs), startMs: s.startMs, endMs: s.endMs, bytes: s.bytes, sha256: s.sha256 ?? null })) });
+    const segs = (await holdings(d.store, w.id, w.stream, w.from, w.to)).closedIn(w.from, w.to);
+    return c.json({ cameraId: w.id, stream: w.stream, segments: segs.map((s) => ({ start: iso(s.startMs), end: iso(s.endMs), startMs: s.startMs, endMs: s.endMs, bytes: s.bytes, sha256: s.sha256 ?? null })) });
   });
 
   /** Edge-only parts of the window are fetched first (request priority), up to `wait` seconds. */

@@ -1,14 +1,15 @@
 /**
- * Test support for control-plane tests and benchmarks (central + edge uplink): a central with
- * the control plane attached, enrolled edge identities, an admin API client, real fMP4 media
+ * Test support for control-plane tests and benchmarks (central + edge uplink): the composed
+ * central site (composeCentral, plain HTTP, free ports, no RTSP out), enrolled edge identities, an admin API client, real fMP4 media
  * in a store, and a TCP proxy that can cut the edge↔broker link.
  */
 import "reflect-metadata";
 import net from "node:net";
 import path from "node:path";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
-import { startCentral, type Central } from "../../central/index.ts";
-import { createSites, type SitesModule, type SiteEvent } from "../../central/sites/index.ts";
+import type { Central, CentralCore } from "../../central/index.ts";
+import { startCentralSite, type CentralSite } from "../../central/main.ts";
+import type { Sites, SiteEvent } from "../../central/sites/index.ts";
 import { enroll, type Identity } from "../../edge/identity/index.ts";
 import type { MediaStore } from "../../lib/store/index.ts";
 import { fragmentAt, type Media } from "../../lib/store/testdata/media.ts";
@@ -17,28 +18,32 @@ export const quiet = (component = "test") => new Logger({ component, sink: new M
 
 export interface TestCentral {
   central: Central;
-  cp: SitesModule;
+  /** The whole composed central site (central/compose.ts). */
+  site: CentralSite;
+  /** Its control plane (mirror of the edges' index, commands, config). */
+  sites: Sites;
   events: SiteEvent[];
   token: string;
   api<T = unknown>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }>;
   close(): Promise<void>;
 }
 
-export async function startTestCentral(root: string, o: { external?: (c: Central) => Promise<{ mqttUrl: string; mqttClient: { certPem: string; keyPem: string } }> } = {}): Promise<TestCentral> {
+export async function startTestCentral(root: string, o: { external?: (c: CentralCore) => Promise<{ mqttUrl: string; mqttClient: { certPem: string; keyPem: string } }> } = {}): Promise<TestCentral> {
   const events: SiteEvent[] = [];
   const dataDir = path.join(root, "central");
-  const cp = createSites({ dataDir, log: quiet("central.sites"), onSiteEvent: (e) => events.push(e) });
-  const central = await startCentral(
-    { dataDir, api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } },
-    { log: quiet("central"), apiRoutes: cp.apiRoutes, siteDetails: cp.siteDetails },
+  const site = await startCentralSite(
+    { dataDir, api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } } },
+    { log: quiet("central"), ...(o.external ? { controlPlaneMqtt: o.external } : {}) },
   );
-  await cp.attach(central, o.external ? await o.external(central) : undefined);
+  site.siteEvents.subscribe((e) => events.push(e));
+  const central = site.central;
   const password = (await Bun.file(central.adminPasswordFile).text()).trim();
   const login = await fetch(`${central.apiUrl}/api/v1/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password }) });
   const token = ((await login.json()) as { token: string }).token;
   return {
     central,
-    cp,
+    site,
+    sites: site.sites,
     events,
     token,
     async api(method, p, body) {
@@ -50,10 +55,7 @@ export async function startTestCentral(root: string, o: { external?: (c: Central
       const text = await res.text();
       return { status: res.status, body: (text ? JSON.parse(text) : null) as never };
     },
-    async close() {
-      await cp.close();
-      await central.close();
-    },
+    close: () => site.close(),
   };
 }
 

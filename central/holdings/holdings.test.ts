@@ -6,7 +6,7 @@ import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { MediaStore } from "../../lib/store/index.ts";
 import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
-import { holdings } from "./holdings.ts";
+import { holdings } from "./index.ts";
 
 let root: string;
 let media: Media;
@@ -54,6 +54,8 @@ test("the open live segment counts up to its last received fragment", async () =
   expect((await holdings(store, "s1.cam1", "main", base, base + 10_000)).awaitingLive(next)).toBe(false);
   // The merged timeline's central side: the open segment up to its last fragment.
   expect(h.clip(base - 5000, base + 10_000)).toEqual([{ startMs: base, endMs: live.endMs }]);
+  // Nothing to export or list with a hash yet: the only segment is still being written.
+  expect(h.closedIn(base, base + 10_000)).toEqual([]);
   await w.end("stopped");
   await store.close();
 });
@@ -90,6 +92,11 @@ test("a half-second hole between held pieces is not papered over by the timeline
   const h = await holdings(store, "s1.cam1", "main", base, base + 6000);
   expect(h.has(seg(base, 1000, 2000))).toBe(false);
   expect(h.clip(base, base + 6000)).toEqual(closed.map((c) => ({ startMs: c.startMs, endMs: c.endMs })));
+  // Exports and the segment listing: exactly the closed segments overlapping the window, by start —
+  // the same as the store answers for that window; one that ends at the window's start is outside.
+  expect(h.closedIn(base, base + 6000)).toEqual(closed);
+  expect(h.closedIn(closed[0]!.endMs, base + 6000)).toEqual([closed[1]!]);
+  expect(h.closedIn(base + 1000, base + 1200)).toEqual([closed[0]!]);
   // An exact copy is recognised by its hash.
   expect(h.hasCopy(closed[0]!.startMs, closed[0]!.bytes, closed[0]!.sha256)).toBe(true);
   expect(h.hasCopy(closed[0]!.startMs, closed[0]!.bytes, "0".repeat(64))).toBe(false);

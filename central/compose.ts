@@ -1,0 +1,328 @@
+/**
+ * composeCentral: the whole central site, built in one place — the skeleton (startCentral: CA,
+ * listeners, users, events, audit, firmware, web) plus the control plane (central/sites), live
+ * relay and live recording (central/live), RTSP out (central/live/rtsp) and the transfer engine
+ * (central/transfer), all sharing one central MediaStore. central/main.ts (`outpost central`,
+ * `outpost demo`) and the test harnesses call it; tests change parts through CentralOverrides.
+ *
+ * Built in dependency order, each part given what it needs when it is made (no late attach):
+ * store (+ central's custody) → edge-index mirror (central/mirror) → startCentral's core
+ * (database, registry, broker, operations) → control plane (central/sites, writes the mirror)
+ * → live → transfer (reads the mirror, what central holds from central/holdings) → fleet →
+ * routes, then the listeners → RTSP out → ONVIF → metrics → retention. Edge events reach
+ * their consumers through one SiteEvents list created before all of them.
+ */
+import { CentralRetention } from "./retention.ts";
+import "reflect-metadata";
+import { join } from "node:path";
+import { systemClock, type Clock } from "../lib/clock.ts";
+import { createLogger, type Logger } from "../lib/log/index.ts";
+import { MediaStore, type StreamKind } from "../lib/store/index.ts";
+import { startCentral, type Central, type CentralConfig, type CentralCore, type CentralModules } from "./index.ts";
+import { openSites, type Sites } from "./sites/index.ts";
+import { holdings } from "./holdings/index.ts";
+import { EdgeIndex } from "./mirror/index.ts";
+import { SiteEvents } from "./sites/subscribers.ts";
+import { Geofences, mountFleetRoutes } from "./fleet/index.ts";
+import { CentralLive, LiveRecorder, commandRequester, type CentralLiveOptions } from "./live/index.ts";
+import type { LiveRequest } from "../federation/live/control.ts";
+import { ReplaySource, startRtspOut, StreamCredentials, type RtspOut } from "./live/rtsp/index.ts";
+import { readFileSync } from "node:fs";
+import { dataPaths } from "./files.ts";
+import { attachCentralCustody } from "./custody/own.ts";
+import { mountExports } from "./custody/routes.ts";
+import { loadCa, type CaMaterial } from "../federation/pki.ts";
+import { createTransfer, type TransferModule } from "./transfer/index.ts";
+import { createPreview, type PreviewModule } from "./preview/index.ts";
+import { commandNotifier } from "./firmware/index.ts";
+import { UserStreams } from "./users/index.ts";
+import { startMetricsListener } from "../lib/metrics/index.ts";
+import { centralMetrics } from "./metrics/index.ts";
+import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
+
+export interface CentralSite {
+  central: Central;
+  sites: Sites;
+  live: CentralLive;
+  /** Records live into `store` (transfer's continuous options use it). */
+  recorder: LiveRecorder;
+  /** Users' open live streams (WebSockets, RTSP sessions), closed when access ends. */
+  streams: UserStreams;
+  transfer: TransferModule;
+  /** The edge-index mirror (central/mirror). */
+  mirror: EdgeIndex;
+  /** Every edge event, for any subscriber (central/sites/subscribers.ts). */
+  siteEvents: SiteEvents;
+  /** Previews of edge footage (thumbnails, activity index; central/preview). */
+  preview: PreviewModule;
+  store: MediaStore;
+  /** Retention of central's own store (also runs every storage.retentionIntervalMs). */
+  retention: CentralRetention;
+  rtsp?: RtspOut;
+  onvif?: CentralOnvif;
+  /** The Prometheus scrape URL, when metrics.port is set. */
+  metricsUrl?: string;
+  close(): Promise<void>;
+}
+
+/** What a test (or a future cluster node) may replace; the product passes none. */
+export interface CentralOverrides {
+  clock?: Clock;
+  log?: Logger;
+  /** Central store's segment length (tests compress time; the product uses the store's default). */
+  store?: { segmentDurationMs?: number };
+  transfer?: {
+    chunkSize?: number;
+    tickMs?: number;
+    settleMs?: number;
+    deadlineMarginMs?: number;
+    /** false: accept uploads without a custody proof (test edges that are a bare store, no custody recorder). */
+    verifyCustody?: boolean;
+    /** false: the continuous options do not record live at central (transfer tests without a live path). */
+    recordLive?: boolean;
+  };
+  /** Live relay timings and hooks (spread over the composed options). */
+  live?: Partial<Omit<CentralLiveOptions, "requester" | "clock" | "log" | "streams">>;
+  /** Sees every live request central sends to an edge (tests count them). */
+  onLiveRequest?: (siteId: string, req: LiveRequest) => void;
+  /** The control plane's external broker, known only once central's CA exists (tests against Mosquitto). */
+  controlPlaneMqtt?: (core: CentralCore) => Promise<{ mqttUrl: string; mqttClient: { certPem: string; keyPem: string; clientId?: string } }>;
+}
+
+/**
+ * Builds and starts the whole central site from a parsed config. The product (central/main.ts)
+ * and every test harness call this, so they run one wiring; tests override parts, not the wiring.
+ */
+export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {}): Promise<CentralSite> {
+  const clock = o.clock ?? systemClock;
+  const log = o.log ?? createLogger("central");
+  // Created before every module that consumes edge events: each subscribes as it is built.
+  const siteEvents = new SiteEvents(log.child({ component: "central.site-events" }));
+  const store = await MediaStore.open({
+    root: join(cfg.dataDir, "store"),
+    clock,
+    log: log.child({ component: "central.store" }),
+    ...(cfg.storage.maxTotalBytes !== undefined ? { maxTotalBytes: cfg.storage.maxTotalBytes } : {}),
+    ...(cfg.storage.minFreeBytes !== undefined ? { minFreeBytes: cfg.storage.minFreeBytes } : {}),
+    ...(o.store?.segmentDurationMs !== undefined ? { segmentDurationMs: o.store.segmentDurationMs } : {}),
+  });
+  // Central's own live recordings are chained and signed like an edge's (central/custody/own.ts).
+  const custody = await attachCentralCustody(store, { dataDir: cfg.dataDir, clock, log: log.child({ component: "central.custody" }) });
+  const closers: (() => Promise<void> | void)[] = [() => custody.close(), () => store.close()];
+  const close = async () => {
+    for (const c of closers.reverse()) await Promise.resolve(c()).catch((e) => log.warn("close failed", { err: e as Error }));
+  };
+  try {
+    const caBundle = dataPaths(cfg.dataDir).caBundle;
+    let caMaterial: Promise<CaMaterial> | undefined;
+    const t = o.transfer ?? {};
+    // The edge-index mirror: written by the control plane, read by transfer and the timeline.
+    const mirror = await EdgeIndex.open(join(cfg.dataDir, "sites.duckdb"));
+    closers.push(() => mirror.close());
+    const preview = await createPreview({ dataDir: cfg.dataDir, clock, log: log.child({ component: "central.preview" }) });
+    closers.push(() => preview.close());
+    // Live WebSockets and RTSP sessions per user: the users module closes them when access ends.
+    const streams = new UserStreams();
+    // Built once central's core (registry, broker, operations) exists, before any edge or user
+    // can connect, each after what it needs: control plane → live → transfer → the rest.
+    let built: { sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; credentials: () => StreamCredentials | undefined } | undefined;
+    const buildModules = async (core: CentralCore): Promise<CentralModules> => {
+      const cp = await openSites({
+        mirror,
+        central: core,
+        log: log.child({ component: "central.sites" }),
+        // What central holds comes from its store (central/transfer/holdings.ts), not from transfer.
+        centralRanges: async (id, stream, f, to) => (await holdings(store, id, stream as StreamKind, f, to)).clip(f, to),
+        onSiteEvent: siteEvents.emit,
+        ...(o.controlPlaneMqtt ? await o.controlPlaneMqtt(core) : {}),
+      });
+      closers.push(() => cp.close());
+      const sites = cp.sites;
+      const live = new CentralLive({
+        streams,
+        mayView: (sub, siteId, camera) => core.ops.rights.has(sub, "view-live", { site: siteId, camera }),
+        clock,
+        log: log.child({ component: "central.live" }),
+        requester: {
+          request: async (siteId, req) => {
+            o.onLiveRequest?.(siteId, req);
+            await commandRequester(sites).request(siteId, req);
+          },
+        },
+        siteExists: (id) => core.site(id)?.state === "active",
+        cameraExists: async (siteId, cameraId) => (await sites.cameras()).some((c) => c.siteId === siteId && c.channel === cameraId),
+        linkOf: (siteId) => sites.linkType(siteId),
+        ...o.live,
+      });
+      closers.push(() => live.close());
+      const recorder = new LiveRecorder(live, store, log.child({ component: "central.live-recorder" }));
+      closers.push(() => recorder.stopAll());
+      const transfer = await createTransfer({
+        dataDir: cfg.dataDir,
+        store,
+        clock,
+        log: log.child({ component: "central.transfer" }),
+        // The CA bundle is created when central starts; read it at each check (it can gain a CA).
+        ...(t.verifyCustody === false ? {} : { custodyCaPem: () => readFileSync(caBundle, "utf8") }),
+        chunkSize: t.chunkSize,
+        tickMs: t.tickMs,
+        settleMs: t.settleMs,
+        deadlineMarginMs: t.deadlineMarginMs,
+        sites,
+        mirror,
+        ops: core.ops,
+        ...(t.recordLive === false ? {} : { recordLive: (id: string, stream: StreamKind) => recorder.recordLive(id, stream) }),
+      });
+      closers.push(() => transfer.close());
+      // Geofence entries/exits are site events like the edges' own (central/fleet).
+      const geofences = new Geofences({ db: () => mirror.db, emit: siteEvents.emit, log: log.child({ component: "central.fleet" }) });
+      await geofences.init();
+      sites.control.onTrack = (siteId, points) => geofences.onTrack(siteId, points);
+      siteEvents.subscribe((e) => transfer.onSiteEvent(e));
+      siteEvents.subscribe((e) => onvif?.onSiteEvent(e));
+      // Edge events (motion, inputs, camera offline, …) join the one event model: rules, alarms.
+      // e.cameraId is already central's `<site>.<camera>` (SiteEvent).
+      siteEvents.subscribe((e) => {
+        if (e.kind === "outpost.log") core.ops.ingestEdgeLogs(e.siteId, [e.data]);
+        else if (!e.kind.startsWith("outpost."))
+          void core.ops
+            .ingestEvent({ id: `${e.siteId}:${e.eventId}`, type: e.kind, time: new Date(e.atMs).toISOString(), source: "edge", siteId: e.siteId, cameraId: e.cameraId ?? undefined, data: e.data ?? {} } as never)
+            .catch((err) => log.warn("edge event not ingested", { err: err as Error, event: e.eventId }));
+      });
+      // Campaign stages reach edges over the control plane at once instead of at their next offer poll.
+      core.firmware.setNotifier(commandNotifier((siteId, name, args, ttlMs) => sites.command(siteId, name, args, ttlMs, "central.firmware"), log.child({ component: "central.firmware" })));
+      closers.push(() => core.firmware.setNotifier(undefined));
+      let credentials: StreamCredentials | undefined;
+      const modules: CentralModules = {
+        federationRoutes: (app) => {
+          transfer.federationRoutes(app);
+          preview.federationRoutes(app);
+          live.federationRoutes(app);
+        },
+        apiRoutes: (api, db) => {
+          cp.apiRoutes(api);
+          mountFleetRoutes(api, { sites: () => sites, siteList: () => core.sites() });
+          geofences.mount(api);
+          transfer.apiRoutes(api);
+          preview.apiRoutes(api, () => sites);
+          live.apiRoutes(api);
+          if (cfg.live.rtsp.enabled) {
+            credentials = new StreamCredentials(db, clock, (u) => api.ops.users.subjectOf(u));
+            credentials.apiRoutes(api, () => (rtsp ? `${rtsp.baseUrl}/<site>.<camera>/<main|sub>` : null));
+          }
+          const exportJobs = mountExports(api, {
+            dataDir: cfg.dataDir,
+            clock,
+            log: log.child({ component: "central.exports" }),
+            retrieval: (id) => transfer.engine.getRetrieval(id),
+            retrieve: async (r) => {
+              const v = await transfer.engine.createRetrieval({ ...r, reason: "export" });
+              return { id: v.id, state: v.state, progress: v.progress, etaSeconds: v.etaSeconds };
+            },
+            deps: async () => {
+              const p = dataPaths(cfg.dataDir);
+              const ca = await (caMaterial ??= loadCa(readFileSync(p.caCert, "utf8"), readFileSync(p.caKey, "utf8")));
+              return {
+                store,
+                verifier: transfer.custody!,
+                own: custody,
+                caPem: readFileSync(p.caBundle, "utf8"),
+                caKey: ca.key,
+                // Central revokes sites: the revoked site's current certificate, from its revocation time.
+                revoked: () => core.sites().filter((s) => s.revokedAt && s.certificate).map((s) => ({ serial: s.certificate!.serial, revokedAtMs: Date.parse(s.revokedAt!), reason: "site revoked" })),
+                clock,
+              };
+            },
+          });
+          closers.push(() => exportJobs.close());
+          mountOnvifRoutes(api, { bridge: () => onvif, rights: () => core.ops.rights, sites: async () => (await sites.cameras()).filter((c) => !c.revoked) });
+        },
+        siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
+      };
+      built = { sites, live, recorder, transfer, credentials: () => credentials };
+      return modules;
+    };
+    let rtsp: RtspOut | undefined;
+    let onvif: CentralOnvif | undefined;
+    let metricsUrl: string | undefined;
+    const central = await startCentral(cfg, { clock, log, streams, modules: buildModules });
+    closers.splice(1, 0, () => central.close());
+    const { sites, live, recorder, transfer } = built!;
+    const credentials = built!.credentials();
+    if (cfg.live.rtsp.enabled) {
+      const r = cfg.live.rtsp;
+      await credentials!.init();
+      rtsp = await startRtspOut({
+        live,
+        // With the ONVIF bridge on, RTSP out also takes each user's ONVIF password (central/onvif/credentials.ts).
+        users: { verify: (u, p, c) => (onvif ? onvif.credentials.verify(u, p, c) : central.ops.users.verify(u, p, c)) },
+        rights: central.ops.rights,
+        streams,
+        credentials: credentials!,
+        audit: (a) => void central.ops.recordAudit(a as never),
+        host: r.host,
+        tls: { ...central.userTls, port: r.tlsPort, minVersion: cfg.tls.minVersion },
+        ...(r.plain !== "off" ? { port: r.port, plainPasswords: r.plain } : {}),
+        // Recorded footage for ONVIF replay (and any RTSP player): central's store; edge-only ranges are retrieved first.
+        replay: new ReplaySource({
+          source: store,
+          edgeHolds: async (id, stream, f, t) => {
+            const i = id.indexOf(".");
+            return (await sites.timeline(id.slice(0, i), id.slice(i + 1), stream, f, t)).ranges.some((r) => r.held === "edge");
+          },
+          retrieve: async (id, _stream, f, t) => (await transfer.requestRetrieval({ cameraId: id, siteId: id.slice(0, id.indexOf(".")), fromMs: f, toMs: t, priority: "request", reason: { kind: "onvif-replay" } })).retrievalId,
+          clock,
+          log: log.child({ component: "central.rtsp.replay" }),
+        }),
+        log: log.child({ component: "central.rtsp" }),
+      });
+      closers.push(() => rtsp!.close());
+      if (r.plain !== "off")
+        log.warn(`plain RTSP out is on (live.rtsp.plain: ${r.plain}): ${r.plain === "account-passwords" ? "account passwords" : "stream credentials"} and video cross the network in clear; players should use rtsps://`, { port: rtsp.port });
+    }
+    if (cfg.onvif.enabled) {
+      if (!rtsp) throw new Error("onvif.enabled needs live.rtsp.enabled: ONVIF stream and replay URIs point at RTSP out");
+      onvif = await startCentralOnvif({
+        dataDir: cfg.dataDir,
+        host: cfg.onvif.host,
+        port: cfg.onvif.port,
+        ...(cfg.onvif.discovery.enabled ? { discoveryPort: cfg.onvif.discovery.port } : {}),
+        users: central.ops.users,
+        rights: central.ops.rights,
+        alarms: central.ops.alarms,
+        audit: (a) => void central.ops.recordAudit(a as never),
+        cameras: async () => (await sites.cameras()).filter((c) => !c.revoked).map((c) => ({ id: c.id, siteId: c.siteId, channel: c.channel, name: c.name, streams: c.streams })),
+        timeline: (s, c, st, f, t) => sites.timeline(s, c, st, f, t),
+        rtsp,
+        store,
+        log: log.child({ component: "central.onvif" }),
+        clock,
+      });
+      closers.push(() => onvif!.close());
+    }
+    if (cfg.metrics.port !== null) {
+      const registry = centralMetrics({
+        name: cfg.name,
+        clock,
+        sites: () => central.sites(),
+        controlPlane: () => (sites.control ? { stats: sites.control.stats, backlog: sites.control.backlog } : null),
+        liveFeeds: () => live.stats(),
+        retrievals: () => transfer.engine.retrievalCounts(),
+        goodput: (id) => transfer.engine.goodputOf(id),
+        linkType: (id) => sites.linkType(id),
+        receiver: () => transfer.receiver.stats,
+      });
+      const metrics = await startMetricsListener({ config: { ...cfg.metrics, port: cfg.metrics.port }, registry, tls: central.userTls, log: log.child({ component: "central.metrics" }) });
+      closers.push(() => metrics.close());
+      metricsUrl = metrics.url;
+    }
+    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => central.site(id)?.name, audit: (a) => central.ops.recordAudit(a), log: log.child({ component: "central.retention" }) });
+    retention.start(cfg.storage.retentionIntervalMs);
+    closers.push(() => retention.stop());
+    log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });
+    return { central, sites, mirror, siteEvents, live, recorder, streams, transfer, preview, store, retention, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
