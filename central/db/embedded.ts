@@ -1,0 +1,91 @@
+/**
+ * The embedded driver: PGlite (PostgreSQL compiled to WebAssembly, in this process) with its
+ * data directory under central's DATA dir — the single-node default. One connection: PGlite
+ * runs one statement at a time and its transactions hold it, so no caller's statement lands
+ * inside another's transaction.
+ *
+ * A new directory costs PGlite an initdb (tens of seconds on a busy machine; a reopen about
+ * one). Tests set OUTPOST_PGLITE_TEMPLATE to a directory: the first new database initializes
+ * it once, later ones copy it (central/db/testkit.ts). The product leaves it unset.
+ */
+import { PGlite, types } from "@electric-sql/pglite";
+import { existsSync, promises as fs } from "node:fs";
+import path from "node:path";
+import { insertRows, int8, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
+
+type PgliteSql = Pick<PGlite, "query" | "exec">;
+
+function statements(pg: PgliteSql): Sql {
+  const s: Sql = {
+    query: async <T = Row>(sql: string, params: readonly SqlValue[] = []) => (await pg.query<T>(sql, params as unknown[])).rows,
+    run: async (sql, params = []) => (await pg.query(sql, params as unknown[])).affectedRows ?? 0,
+    copyRows: (table, columns, rows) => insertRows(s, table, columns, rows),
+    exec: async (script) => void (await pg.exec(script)),
+  };
+  return s;
+}
+
+const parsers = { [types.INT8]: (x: string) => int8(x) };
+
+export async function openEmbedded(dir: string, o: { template?: string } = {}): Promise<Database> {
+  const template = o.template ?? process.env.OUTPOST_PGLITE_TEMPLATE;
+  if (template && !existsSync(path.join(dir, "PG_VERSION"))) await copyTemplate(template, dir);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const pg = await PGlite.create({ dataDir: dir, parsers });
+  const s = statements(pg);
+  let inTx = false;
+  return {
+    driver: "embedded",
+    ...s,
+    transaction: async (fn) => {
+      if (inTx) throw new Error("nested transactions are not supported");
+      return pg.transaction(async (tx) => {
+        inTx = true;
+        try {
+          return await fn(statements(tx));
+        } finally {
+          inTx = false;
+        }
+      });
+    },
+    close: () => pg.close(),
+  };
+}
+
+/**
+ * Copies an initialized, closed data directory into `dir`; makes the template first when it
+ * does not exist (one maker at a time, through an exclusive lock directory; the others wait).
+ */
+async function copyTemplate(template: string, dir: string): Promise<void> {
+  if (!existsSync(path.join(template, "PG_VERSION"))) {
+    const lock = `${template}.lock`;
+    await fs.mkdir(path.dirname(template), { recursive: true });
+    let owned = false;
+    while (!owned && !existsSync(path.join(template, "PG_VERSION"))) {
+      try {
+        await fs.mkdir(lock);
+        owned = true;
+      } catch {
+        // Another process makes it; a lock older than 5 minutes was left by a crash.
+        const st = await fs.stat(lock).catch(() => null);
+        if (st && Date.now() - st.mtimeMs > 300_000) await fs.rm(lock, { recursive: true, force: true });
+        await Bun.sleep(250);
+      }
+    }
+    if (owned) {
+      try {
+        if (!existsSync(path.join(template, "PG_VERSION"))) {
+          const tmp = `${template}.tmp-${process.pid}`;
+          await fs.rm(tmp, { recursive: true, force: true });
+          const pg = await PGlite.create({ dataDir: tmp });
+          await pg.close();
+          await fs.rename(tmp, template);
+        }
+      } finally {
+        await fs.rm(lock, { recursive: true, force: true });
+      }
+    }
+  }
+  await fs.mkdir(path.dirname(dir), { recursive: true });
+  await fs.cp(template, dir, { recursive: true });
+}
