@@ -27,11 +27,24 @@ function statements(pg: PgliteSql): Sql {
 
 const parsers = { [types.INT8]: (x: string) => int8(x) };
 
+/**
+ * PostgreSQL's WebAssembly module and file bundle, compiled and read once per process: every
+ * later open (tests start many centrals in one process) skips the compile.
+ */
+let assets: Promise<{ pgliteWasmModule: WebAssembly.Module; fsBundle: Blob }> | undefined;
+function pgliteAssets(): Promise<{ pgliteWasmModule: WebAssembly.Module; fsBundle: Blob }> {
+  return (assets ??= (async () => {
+    const dist = path.dirname(Bun.resolveSync("@electric-sql/pglite", import.meta.dir));
+    const [wasm, data] = await Promise.all([Bun.file(path.join(dist, "pglite.wasm")).arrayBuffer(), Bun.file(path.join(dist, "pglite.data")).arrayBuffer()]);
+    return { pgliteWasmModule: await WebAssembly.compile(wasm), fsBundle: new Blob([data]) };
+  })());
+}
+
 export async function openEmbedded(dir: string, o: { template?: string } = {}): Promise<Database> {
   const template = o.template ?? process.env.OUTPOST_PGLITE_TEMPLATE;
   if (template && !existsSync(path.join(dir, "PG_VERSION"))) await copyTemplate(template, dir);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  const pg = await PGlite.create({ dataDir: dir, parsers });
+  const pg = await PGlite.create({ dataDir: dir, parsers, ...(await pgliteAssets()) });
   const s = statements(pg);
   let inTx = false;
   return {

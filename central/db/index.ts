@@ -27,7 +27,12 @@ export interface DatabaseConfig {
 /** Opens central's database (server when `url` is set, else embedded under dataDir/pg) and migrates it to the latest version. */
 export async function openCentralDatabase(config: DatabaseConfig, dataDir: string, log: Logger): Promise<Database> {
   const started = performance.now();
-  const db = config.url ? await openServer(config.url) : await openEmbedded(path.join(dataDir, "pg"));
+  // The URL may hold a password: the error names the key, not the URL.
+  const db = config.url
+    ? await openServer(config.url).catch((e: Error) => {
+        throw new Error(`database.url: cannot use the PostgreSQL server: ${e.message}`);
+      })
+    : await openEmbedded(path.join(dataDir, "pg"));
   try {
     const applied = await migrateUp(db);
     log.info("database ready", { driver: db.driver, migrationsApplied: applied.length, ms: Math.round(performance.now() - started) });
