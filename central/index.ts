@@ -15,7 +15,7 @@ import { loadOrCreatePki } from "./ca.ts";
 import { Db } from "./db.ts";
 import { openCentralDatabase, type Database } from "./db/index.ts";
 import { moveFromDuckdb } from "./db/from-duckdb.ts";
-import { Registry } from "./registry.ts";
+import { Registry, REGISTRY_TABLES_IN_DUCKDB } from "./registry.ts";
 import { SessionTable, checkPeer } from "./peers.ts";
 import { Trust, type SiteView } from "./trust.ts";
 import { Users, USER_TABLES_IN_DUCKDB, type UserStreams } from "./users/index.ts";
@@ -114,13 +114,13 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     // Shared state moves here module by module (docs/design/central-cluster.md); users first.
     const database = await openCentralDatabase(cfg.database, cfg.dataDir, log.child({ component: "central.db" }));
     cleanups.push(() => database.close());
-    await moveFromDuckdb(db, database, USER_TABLES_IN_DUCKDB, log.child({ component: "central.db" }));
+    for (const tables of [USER_TABLES_IN_DUCKDB, REGISTRY_TABLES_IN_DUCKDB]) await moveFromDuckdb(db, database, tables, log.child({ component: "central.db" }));
     // Warnings and errors of every component below also go to the queryable system log.
     const syslog = new Syslog({ db, clock, retentionDays: cfg.operations.syslogRetentionDays });
     await syslog.init();
     cleanups.push(() => syslog.close());
     log = log.tee(syslog);
-    const registry = new Registry(db);
+    const registry = new Registry(database);
     await registry.init();
     const firmware = await FirmwareService.open({ dataDir: cfg.dataDir, sites: () => registry.list().map((s) => s.id), clock, log: log.child({ component: "central.firmware" }) });
     const lc = cfg.operations.login;

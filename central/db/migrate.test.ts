@@ -92,7 +92,7 @@ describe.skipIf(!!noServer)("migrations: several nodes at once (server)", () => 
     const nodes = await Promise.all([openServer(url), openServer(url), openServer(url)]);
     try {
       const applied = await Promise.all(nodes.map((n) => migrateUp(n)));
-      expect(applied.flat().sort()).toEqual(loadMigrations().map((m) => m.version));
+      expect(applied.flat().sort((a, b) => a - b)).toEqual(loadMigrations().map((m) => m.version));
       expect(await nodes[0]!.query(`SELECT count(*) AS c FROM schema_migrations`)).toEqual([{ c: loadMigrations().length }]);
     } finally {
       await Promise.all(nodes.map((n) => n.close()));

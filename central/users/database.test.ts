@@ -1,7 +1,8 @@
 /**
- * Users in central's database (central/db), end to end through startCentral: an installation
- * that kept users in central.duckdb keeps its accounts, passwords, sessions, roles, keys,
- * stream credentials and views on its first start with the database (moved once); and with
+ * Users and the site registry in central's database (central/db), end to end through
+ * startCentral: an installation that kept them in central.duckdb keeps its accounts,
+ * passwords, sessions, roles, keys, stream credentials, views and sites on its first start with
+ * the database (moved once); and with
  * database.url set, central runs on a real PostgreSQL server and a restart keeps everything.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -42,7 +43,7 @@ afterAll(async () => {
 });
 
 describe("upgrade from central.duckdb", () => {
-  test("the first start moves every user table into the database once; logins, sessions, roles, keys and views carry over", async () => {
+  test("the first start moves the user and registry tables into the database once; logins, sessions, roles, keys, views and sites carry over", async () => {
     const dataDir = path.join(root, "upgraded");
     await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
     // central.duckdb as the previous version left it (its statements, its columns).
@@ -64,6 +65,13 @@ describe("upgrade from central.duckdb", () => {
     const key = "opk_abc12345_old-integration-key";
     await duck.run(`INSERT INTO api_keys VALUES ($1, $2, $3, NULL, $4, $5)`, ["abc12345", sha256(key), "door system", "admin", at]);
     await duck.run(`INSERT INTO web_views VALUES ($1, $2, $3, $4)`, ["olduser", "lobby", JSON.stringify({ layout: 4, tiles: [{ camera: "bus-1.cam1", stream: "sub" }] }), 1_767_225_600_000]);
+    // The registry (central/registry.ts) as it was: an enrolled site and a revoked one.
+    await duck.run(`CREATE TABLE sites (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, state VARCHAR NOT NULL, enrolled_at VARCHAR NOT NULL, revoked_at VARCHAR, revoked_reason VARCHAR, current_cert VARCHAR, pending_cert VARCHAR, last_seen_at VARCHAR)`);
+    await duck.run(`CREATE TABLE certificates (serial VARCHAR PRIMARY KEY, site_id VARCHAR NOT NULL, issued_at VARCHAR NOT NULL, not_before VARCHAR NOT NULL, not_after VARCHAR NOT NULL, pem VARCHAR NOT NULL)`);
+    const cert = { serial: "0badc0de", notBefore: at, notAfter: "2027-01-01T00:00:00.000Z", pem: "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n" };
+    await duck.run(`INSERT INTO sites VALUES ($1, $2, 'active', $3, NULL, NULL, $4, NULL, NULL)`, ["bus-1", "Bus 1", at, JSON.stringify(cert)]);
+    await duck.run(`INSERT INTO sites VALUES ($1, $2, 'revoked', $3, $3, $4, NULL, NULL, NULL)`, ["bus-2", "Bus 2", at, "stolen"]);
+    await duck.run(`INSERT INTO certificates VALUES ($1, $2, $3, $4, $5, $6)`, [cert.serial, "bus-1", at, cert.notBefore, cert.notAfter, cert.pem]);
     await duck.close();
 
     let c = await startCentral(cfg(dataDir), { log });
@@ -79,7 +87,10 @@ describe("upgrade from central.duckdb", () => {
       expect(c.ops.apiKeys.check(key)?.name).toBe("door system");
       const v = await fetch(`${c.apiUrl}/api/v1/views`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json() as Promise<{ views: { name: string; layout: number }[] }>);
       expect(v.views.map((x) => [x.name, x.layout])).toEqual([["lobby", 4]]);
-      expect(sink.records.some((r) => r.msg === "moved tables from central.duckdb into the database")).toBe(true);
+      expect(c.site("bus-1")).toMatchObject({ name: "Bus 1", state: "active", certificate: { serial: "0badc0de" } });
+      expect(c.site("bus-2")).toMatchObject({ state: "revoked", revokedAt: at, certificate: null });
+      expect(await c.database.query(`SELECT serial, site_id FROM certificates`)).toEqual([{ serial: "0badc0de", site_id: "bus-1" }]);
+      expect(sink.records.filter((r) => r.msg === "moved tables from central.duckdb into the database").length).toBe(2); // users, registry
       await c.ops.users.deleteUser("olduser");
     } finally {
       await c.close();
