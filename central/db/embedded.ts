@@ -5,7 +5,7 @@
  * inside another's transaction.
  *
  * A new directory costs PGlite an initdb (tens of seconds on a busy machine; a reopen about
- * one). Tests set OUTPOST_PGLITE_TEMPLATE to a directory: the first new database initializes
+ * one). Tests set PGLITE_TEMPLATE_DIR to a directory: the first new database initializes
  * it once, later ones copy it (central/db/testkit.ts). The product leaves it unset.
  */
 import { PGlite, types } from "@electric-sql/pglite";
@@ -41,7 +41,7 @@ function pgliteAssets(): Promise<{ pgliteWasmModule: WebAssembly.Module; fsBundl
 }
 
 export async function openEmbedded(dir: string, o: { template?: string } = {}): Promise<Database> {
-  const template = o.template ?? process.env.OUTPOST_PGLITE_TEMPLATE;
+  const template = o.template ?? process.env.PGLITE_TEMPLATE_DIR;
   if (template && !existsSync(path.join(dir, "PG_VERSION"))) await copyTemplate(template, dir);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const pg = await PGlite.create({ dataDir: dir, parsers, ...(await pgliteAssets()) });
@@ -92,6 +92,7 @@ async function copyTemplate(template: string, dir: string): Promise<void> {
           await fs.rm(tmp, { recursive: true, force: true });
           const pg = await PGlite.create({ dataDir: tmp });
           await pg.close();
+          await narrow(tmp);
           await fs.rename(tmp, template);
         }
       } finally {
@@ -101,4 +102,13 @@ async function copyTemplate(template: string, dir: string): Promise<void> {
   }
   await fs.mkdir(path.dirname(dir), { recursive: true });
   await fs.cp(template, dir, { recursive: true });
+  await narrow(dir);
+}
+
+/** The copy is as private as central's own files (the template was made under another umask). */
+async function narrow(p: string): Promise<void> {
+  const st = await fs.lstat(p);
+  if (st.isSymbolicLink()) return;
+  if (st.mode & 0o077) await fs.chmod(p, st.mode & 0o700);
+  if (st.isDirectory()) for (const n of await fs.readdir(p)) await narrow(path.join(p, n));
 }

@@ -11,11 +11,11 @@ import { openEmbedded } from "./embedded.ts";
 import { openServer } from "./server.ts";
 import type { Database } from "./sql.ts";
 
-export const PG_BIN = process.env.OUTPOST_PG_BIN ?? "/usr/lib/postgresql/15/bin";
+export const PG_BIN = process.env.PG_BIN_DIR ?? "/usr/lib/postgresql/15/bin";
 
 /** Why no throwaway server can run here, or null. */
 export function postgresUnavailable(): string | null {
-  if (!existsSync(path.join(PG_BIN, "pg_ctl"))) return `PostgreSQL binaries not found in ${PG_BIN} (set OUTPOST_PG_BIN)`;
+  if (!existsSync(path.join(PG_BIN, "pg_ctl"))) return `PostgreSQL binaries not found in ${PG_BIN} (set PG_BIN_DIR)`;
   return null;
 }
 
@@ -71,5 +71,5 @@ const PGLITE_VERSION = (await Bun.file(path.join(import.meta.dir, "../../node_mo
 
 /** An embedded database in `dir` (made from the test template). */
 export function testEmbedded(dir: string): Promise<Database> {
-  return openEmbedded(dir, { template: process.env.OUTPOST_PGLITE_TEMPLATE ?? pgliteTemplateDir() });
+  return openEmbedded(dir, { template: process.env.PGLITE_TEMPLATE_DIR ?? pgliteTemplateDir() });
 }
