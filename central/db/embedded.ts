@@ -45,6 +45,9 @@ export async function openEmbedded(dir: string, o: { template?: string } = {}): 
   if (template && !existsSync(path.join(dir, "PG_VERSION"))) await copyTemplate(template, dir);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const pg = await PGlite.create({ dataDir: dir, parsers, ...(await pgliteAssets()) });
+  // PostgreSQL writes some files at start (pg_internal.init) through fopen, which in WebAssembly
+  // applies Emscripten's own umask (022), not the process's: narrowed here, as the copy is.
+  await narrow(dir);
   const s = statements(pg);
   let inTx = false;
   return {
@@ -61,7 +64,10 @@ export async function openEmbedded(dir: string, o: { template?: string } = {}): 
         }
       });
     },
-    close: () => pg.close(),
+    close: async () => {
+      await pg.close();
+      await narrow(dir); // statistics written at shutdown (pg_stat/) go through fopen too
+    },
   };
 }
 
@@ -105,7 +111,7 @@ async function copyTemplate(template: string, dir: string): Promise<void> {
   await narrow(dir);
 }
 
-/** The copy is as private as central's own files (the template was made under another umask). */
+/** No group or other bits under p: data at rest is private to the service user (central's umask is 077). */
 async function narrow(p: string): Promise<void> {
   const st = await fs.lstat(p);
   if (st.isSymbolicLink()) return;
