@@ -15,6 +15,8 @@ import { systemClock } from "../lib/clock.ts";
 import { Logger, MemorySink } from "../lib/log/index.ts";
 import { Db, type AppendValue } from "../central/db.ts";
 import { Users } from "../central/users/index.ts";
+import { migrateUp } from "../central/db/index.ts";
+import { testEmbedded } from "../central/db/testkit.ts";
 import { Syslog } from "../central/syslog/index.ts";
 import { startOperations } from "../central/events/operations.ts";
 import { OperationsConfig } from "../central/events/config.ts";
@@ -34,12 +36,14 @@ const out: string[] = [];
 
 async function stack(name: string) {
   const db = await Db.open(path.join(root, `${name}.duckdb`));
-  const users = new Users({ db, clock: systemClock, log, sessionTtlMs: 3_600_000 });
+  const database = await testEmbedded(path.join(root, `${name}-pg`));
+  await migrateUp(database);
+  const users = new Users({ db: database, clock: systemClock, log, sessionTtlMs: 3_600_000 });
   await users.init();
   const syslog = new Syslog({ db, clock: systemClock, retentionDays: 30 });
   await syslog.init();
-  const ops = await startOperations({ db, clock: systemClock, log, users, syslog, config: OperationsConfig.parse({}), auditHeadFile: path.join(root, `${name}-head.json`), publish: async () => {} });
-  return { db, ops, syslog };
+  const ops = await startOperations({ db, database, clock: systemClock, log, users, syslog, config: OperationsConfig.parse({}), auditHeadFile: path.join(root, `${name}-head.json`), publish: async () => {} });
+  return { db, database, ops, syslog };
 }
 
 // 1. events → 200 rules → alarms
@@ -82,7 +86,7 @@ if (PARTS.has("events")) {
 
 // 2. alarm list with 1 M alarms
 if (PARTS.has("alarms")) {
-  const { db, ops, syslog } = await stack("alarms");
+  const { db, database, ops, syslog } = await stack("alarms");
   const t0 = performance.now();
   const now = Date.now();
   const CH = 100_000;
@@ -96,7 +100,7 @@ if (PARTS.has("alarms")) {
   }
   await ops.close();
   const gen = (performance.now() - t0) / 1000;
-  const ops2 = await startOperations({ db, clock: systemClock, log, users: ops.users, syslog, config: OperationsConfig.parse({}), auditHeadFile: path.join(root, "a2.json"), publish: async () => {} });
+  const ops2 = await startOperations({ db, database, clock: systemClock, log, users: ops.users, syslog, config: OperationsConfig.parse({}), auditHeadFile: path.join(root, "a2.json"), publish: async () => {} });
   const admin = { user: "admin", grants: [{ rights: ["ack-alarms" as const], scope: "*" }] };
   const operator = { user: "op", grants: Array.from({ length: 20 }, (_, i) => ({ rights: ["ack-alarms" as const], scope: `site:site-${i}` })) };
   const cases: [string, typeof admin, Record<string, string>][] = [

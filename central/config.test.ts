@@ -25,9 +25,18 @@ describe("central config", () => {
     ["operations:\n  login:\n    maxFailure: 3\n", "operations.login", '"maxFailure"'],
     ["operations:\n  latAfterSeconds: 3\n", "operations", '"latAfterSeconds"'],
     ["enrollment:\n  tokenTtl: 3\n", "enrollment", '"tokenTtl"'],
+    ["database:\n  uri: postgres://x@localhost/db\n", "database", '"uri"'],
   ])("unknown key %p is refused", async (text, path, key) => {
     const err = await load("typo.yaml", text).catch((e) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toMatch(new RegExp(`\\n  ${path.replace(/[().]/g, "\\$&")}: .*${key}`));
+  });
+
+  test("database.url: a postgres URL is taken, anything else refused by key; absent means embedded", async () => {
+    expect((await load("db.yaml", "database:\n  url: postgres://outpost@localhost/outpost?host=/run/postgresql\n")).database.url).toBe("postgres://outpost@localhost/outpost?host=/run/postgresql");
+    expect((await load("nodb.yaml", "api: {port: 1}\n")).database.url).toBeUndefined();
+    const err = await load("baddb.yaml", "database:\n  url: mysql://root@localhost/x\n").catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toMatch(/database\.url: .*postgres:\/\//);
   });
 });

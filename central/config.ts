@@ -106,6 +106,17 @@ export const CentralConfig = z.strictObject({
   operations: OperationsConfig,
   /** Prometheus scrape listener (lib/metrics): off unless metrics.port is set. */
   metrics: MetricsConfig,
+  /** Central's database (central/db): a PostgreSQL server, else embedded PGlite under DATA/pg. */
+  database: z
+    .strictObject({
+      /** postgres://user:password@host:port/database (Unix socket: ?host=/run/postgresql); absent = embedded. */
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, "database.url must be a postgres:// or postgresql:// URL")
+        .refine((u) => URL.canParse(u), "database.url is not a valid URL")
+        .optional(),
+    })
+    .prefault({}),
   /** Central's own store: quota, free-space floor, how often retention runs (central/retention.ts). */
   storage: CentralStorageConfig,
   /** Age and bytes per camera of what central holds (same keys as the edge's), per-site overrides. */

@@ -13,10 +13,12 @@ import { createLogger, type Logger } from "../lib/log/index.ts";
 import { CentralConfig, type CentralConfigInput } from "./config.ts";
 import { loadOrCreatePki } from "./ca.ts";
 import { Db } from "./db.ts";
-import { Registry } from "./registry.ts";
+import { openCentralDatabase, type Database } from "./db/index.ts";
+import { moveFromDuckdb } from "./db/from-duckdb.ts";
+import { Registry, REGISTRY_TABLES_IN_DUCKDB } from "./registry.ts";
 import { SessionTable, checkPeer } from "./peers.ts";
 import { Trust, type SiteView } from "./trust.ts";
-import { Users, type UserStreams } from "./users/index.ts";
+import { Users, USER_TABLES_IN_DUCKDB, type UserStreams } from "./users/index.ts";
 import { listenTls, type TlsListener } from "./listener.ts";
 import { startBroker, type MqttListener } from "./broker.ts";
 import { enrollApp, federationApp, type FederationEnv } from "./federation-api.ts";
@@ -48,8 +50,8 @@ export interface StartCentralOptions {
   log?: Logger;
   /** Add edge-facing routes to the mTLS federation app (c.var.peer is the calling site). */
   federationRoutes?: (app: Hono<FederationEnv>) => void;
-  /** Add user-facing routes through the router: each declares its rights rule (central/rights/rules.ts); `api.ops` reaches operations; `db` is central's DuckDB for a module's own tables. */
-  apiRoutes?: (api: ApiRouter, db: Db) => void;
+  /** Add user-facing routes through the router: each declares its rights rule (central/rights/rules.ts); `api.ops` reaches operations; `db` is central's database (central/db) for a module's own tables. */
+  apiRoutes?: (api: ApiRouter, db: Database) => void;
   /** Extra fields merged into GET /api/v1/sites/{id} (central/sites: health, config, cameras). */
   siteDetails?: (siteId: string) => Promise<Record<string, unknown>>;
   /** Streams users hold open (live WebSockets, RTSP); the users module closes them when access ends. */
@@ -81,7 +83,7 @@ export interface CentralCore {
 /** Routes and details the modules built on the core add (same meaning as the options above). */
 export interface CentralModules {
   federationRoutes?: (app: Hono<FederationEnv>) => void;
-  apiRoutes?: (api: ApiRouter, db: Db) => void;
+  apiRoutes?: (api: ApiRouter, db: Database) => void;
   siteDetails?: (siteId: string) => Promise<Record<string, unknown>>;
 }
 
@@ -115,6 +117,8 @@ export interface Central {
   firmware: FirmwareService;
   /** Users, rights, events (ingestEvent), rules (hooks), alarms, audit, system log (ingestEdgeLogs). */
   ops: Operations;
+  /** Central's database (central/db): embedded PGlite under DATA/pg, or database.url. */
+  database: Database;
   createEnrollmentToken(site: string, ttlHours?: number): Promise<CreatedToken>;
   revokeSite(id: string, reason?: string): Promise<SiteView>;
   sites(): SiteView[];
@@ -136,17 +140,21 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
   const db = await Db.open(paths.db);
   const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
   try {
+    // Shared state moves here module by module (docs/design/central-cluster.md); users first.
+    const database = await openCentralDatabase(cfg.database, cfg.dataDir, log.child({ component: "central.db" }));
+    cleanups.push(() => database.close());
+    for (const tables of [USER_TABLES_IN_DUCKDB, REGISTRY_TABLES_IN_DUCKDB]) await moveFromDuckdb(db, database, tables, log.child({ component: "central.db" }));
     // Warnings and errors of every component below also go to the queryable system log.
     const syslog = new Syslog({ db, clock, retentionDays: cfg.operations.syslogRetentionDays });
     await syslog.init();
     cleanups.push(() => syslog.close());
     log = log.tee(syslog);
-    const registry = new Registry(db);
+    const registry = new Registry(database);
     await registry.init();
     const firmware = await FirmwareService.open({ dataDir: cfg.dataDir, sites: () => registry.list().map((s) => s.id), clock, log: log.child({ component: "central.firmware" }) });
     const lc = cfg.operations.login;
     const throttle = { maxFailures: lc.maxFailures, windowMs: lc.windowMinutes * 60_000, lockMs: lc.lockMinutes * 60_000, addressMaxFailures: lc.addressMaxFailures, userBurst: lc.userBurst, userRefillMs: lc.userRefillSeconds * 1000 };
-    const users = new Users({ db, clock, log: log.child({ component: "central.users" }), sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000, sessionIdleMs: cfg.api.sessionIdleMinutes * 60_000, throttle, streams: opts.streams });
+    const users = new Users({ db: database, clock, log: log.child({ component: "central.users" }), sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000, sessionIdleMs: cfg.api.sessionIdleMinutes * 60_000, throttle, streams: opts.streams });
     await users.init();
     const admin = await users.ensureAdmin(paths.adminPassword, cfg.operations.adminPassword);
 
@@ -193,6 +201,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     const broker = mqtt.broker;
     const ops = await startOperations({
       db,
+      database,
       clock,
       log: log.child({ component: "central.ops" }),
       users,
@@ -239,7 +248,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     });
     cleanups.push(() => fed.close());
     trust.federationUrl = cfg.federation.publicUrl ?? `https://${urlHost(host0)}:${fed.port}`;
-    const web = await centralWeb(db, clock);
+    const web = await centralWeb(database, clock);
 
     const app = apiApp({
       ops,
@@ -252,8 +261,8 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       urls: () => ({ enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl }),
       mount: (api) => {
         firmware.apiRoutes(api);
-        opts.apiRoutes?.(api, db);
-        modules.apiRoutes?.(api, db);
+        opts.apiRoutes?.(api, database);
+        modules.apiRoutes?.(api, database);
         // last: its page fallback answers every GET outside /api/
         web(api);
       },
@@ -304,6 +313,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       broker: mqtt.broker,
       firmware,
       ops,
+      database,
       createEnrollmentToken: (site, ttlHours) => trust.createEnrollmentToken(site, ttlHours),
       revokeSite: async (id, reason) => trust.siteView(await trust.revokeSite(id, reason ?? null)),
       sites: siteViews,

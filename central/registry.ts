@@ -1,9 +1,10 @@
 /**
  * Site registry: enrolled sites, their certificates (current and pending during a rotation)
- * and revocation state. Persisted in DuckDB; mirrored in memory because every TLS handshake on
+ * and revocation state. Persisted in central's database (central/db; tables `sites` and
+ * `certificates`, schema in its migrations); mirrored in memory because every TLS handshake on
  * the federation and MQTT listeners asks "is this serial acceptable for this site?".
  */
-import type { Db } from "./db.ts";
+import type { Database, SqlValue } from "./db/index.ts";
 
 export type SiteState = "active" | "revoked";
 
@@ -29,16 +30,12 @@ export interface SiteRecord {
 
 export class Registry {
   private readonly sites = new Map<string, SiteRecord>();
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Database) {}
 
   async init(): Promise<void> {
-    await this.db.run(`CREATE TABLE IF NOT EXISTS sites (
-      id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, state VARCHAR NOT NULL, enrolled_at VARCHAR NOT NULL,
-      revoked_at VARCHAR, revoked_reason VARCHAR, current_cert VARCHAR, pending_cert VARCHAR, last_seen_at VARCHAR)`);
-    await this.db.run(`CREATE TABLE IF NOT EXISTS certificates (
-      serial VARCHAR PRIMARY KEY, site_id VARCHAR NOT NULL, issued_at VARCHAR NOT NULL,
-      not_before VARCHAR NOT NULL, not_after VARCHAR NOT NULL, pem VARCHAR NOT NULL)`);
-    const rows = await this.db.all<Record<string, string | null>>(`SELECT * FROM sites`);
+    const rows = await this.db.query<Record<string, string | null>>(
+      `SELECT id, name, state, enrolled_at, revoked_at, revoked_reason, current_cert, pending_cert, last_seen_at FROM sites`,
+    );
     for (const r of rows) {
       this.sites.set(r.id!, {
         id: r.id!,
@@ -115,21 +112,40 @@ export class Registry {
   }
 
   private async recordCert(id: string, c: CertRef, at: string): Promise<void> {
-    await this.db.run(`INSERT OR REPLACE INTO certificates VALUES ($1, $2, $3, $4, $5, $6)`, [c.serial, id, at, c.notBefore, c.notAfter, c.pem]);
+    await this.db.run(
+      `INSERT INTO certificates (serial, site_id, issued_at, not_before, not_after, pem) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (serial) DO UPDATE SET site_id = excluded.site_id, issued_at = excluded.issued_at, not_before = excluded.not_before, not_after = excluded.not_after, pem = excluded.pem`,
+      [c.serial, id, at, c.notBefore, c.notAfter, c.pem],
+    );
   }
 
   private async save(s: SiteRecord): Promise<void> {
-    await this.db.run(`INSERT OR REPLACE INTO sites VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
-      s.id,
-      s.name,
-      s.state,
-      s.enrolledAt,
-      s.revokedAt,
-      s.revokedReason,
-      s.current ? JSON.stringify(s.current) : null,
-      s.pending ? JSON.stringify(s.pending) : null,
-      s.lastSeenAt,
-    ]);
+    await this.db.run(
+      `INSERT INTO sites (id, name, state, enrolled_at, revoked_at, revoked_reason, current_cert, pending_cert, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, enrolled_at = excluded.enrolled_at, revoked_at = excluded.revoked_at, revoked_reason = excluded.revoked_reason,
+         current_cert = excluded.current_cert, pending_cert = excluded.pending_cert, last_seen_at = excluded.last_seen_at`,
+      [
+        s.id,
+        s.name,
+        s.state,
+        s.enrolledAt,
+        s.revokedAt,
+        s.revokedReason,
+        s.current ? JSON.stringify(s.current) : null,
+        s.pending ? JSON.stringify(s.pending) : null,
+        s.lastSeenAt,
+      ],
+    );
     this.sites.set(s.id, s);
   }
 }
+
+const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
+const row = (cols: string[]) => (r: Record<string, unknown>): SqlValue[] => cols.map((c) => str(r[c]));
+const SITE_COLUMNS = ["id", "name", "state", "enrolled_at", "revoked_at", "revoked_reason", "current_cert", "pending_cert", "last_seen_at"];
+const CERT_COLUMNS = ["serial", "site_id", "issued_at", "not_before", "not_after", "pem"];
+/** The registry's tables as central.duckdb held them before central/db: moved once at the first start (central/db/from-duckdb.ts). */
+export const REGISTRY_TABLES_IN_DUCKDB = [
+  { table: "sites", columns: SITE_COLUMNS, row: row(SITE_COLUMNS) },
+  { table: "certificates", columns: CERT_COLUMNS, row: row(CERT_COLUMNS) },
+];

@@ -22,11 +22,15 @@ const ALLOWED = new Set([
   "ACTIVE",
   "SORTS[q.sort]",
   "col",
+  // central/db copyRows: column names checked as plain identifiers (central/db/sql.ts).
+  "cols",
   // WHERE clauses and IN lists assembled from "col = $n" pieces.
   "w",
   'where.join(" AND ")',
   'where.length ? "WHERE " + where.join(" AND ") : ""',
   'ph.join(", ")',
+  // central/db copyRows: "($1, $2), ($3, $4)" placeholder tuples.
+  'tuples.join(", ")',
 ]);
 
 function sqlTemplates(src: string): { line: number; text: string; exprs: string[] }[] {

@@ -64,6 +64,7 @@ test("after a demo run (recording), nothing in the data directory is readable by
   // Recordings and central's database exist (the files libraries create are the point).
   await until("a recording on the edge", async () => (await allFiles(join(data, "bus-101"))).some((f) => f.endsWith(".mp4") || f.endsWith(".m4s")), 60_000);
   expect((await allFiles(data)).some((f) => f.endsWith("central.duckdb"))).toBe(true);
+  expect((await allFiles(data)).some((f) => f.endsWith("pg/PG_VERSION"))).toBe(true); // central/db's embedded PostgreSQL
   expect(await notPrivate(data)).toEqual([]); // while running (WAL files, open segments)
   expect((await stat(join(data, "demo.json"))).mode & 0o777).toBe(0o600);
   proc.kill("SIGTERM");

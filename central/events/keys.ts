@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { Clock } from "../../lib/clock.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import { sha256 } from "../users/index.ts";
 
 export const ApiKeyCreate = z.object({
@@ -26,13 +26,12 @@ export class ApiKeys {
   private byHash = new Map<string, ApiKeyView>();
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Database,
     private readonly clock: Clock,
   ) {}
 
   async init(): Promise<void> {
-    await this.db.run(`CREATE TABLE IF NOT EXISTS api_keys (id VARCHAR PRIMARY KEY, key_hash VARCHAR NOT NULL, name VARCHAR NOT NULL, site_id VARCHAR, created_by VARCHAR NOT NULL, created_at VARCHAR NOT NULL)`);
-    for (const r of await this.db.all<Record<string, string | null>>(`SELECT * FROM api_keys`)) {
+    for (const r of await this.db.query<Record<string, string | null>>(`SELECT id, key_hash, name, site_id, created_by, created_at FROM api_keys`)) {
       this.byHash.set(r.key_hash!, { id: r.id!, name: r.name!, siteId: r.site_id ?? null, createdBy: r.created_by!, createdAt: r.created_at! });
     }
   }
@@ -41,7 +40,7 @@ export class ApiKeys {
     const id = crypto.randomUUID().slice(0, 8);
     const key = `opk_${id}_${Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url")}`;
     const v: ApiKeyView = { id, name, siteId, createdBy: by, createdAt: new Date(this.clock.now()).toISOString() };
-    await this.db.run(`INSERT INTO api_keys VALUES ($1, $2, $3, $4, $5, $6)`, [id, sha256(key), name, siteId, by, v.createdAt]);
+    await this.db.run(`INSERT INTO api_keys (id, key_hash, name, site_id, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)`, [id, sha256(key), name, siteId, by, v.createdAt]);
     this.byHash.set(sha256(key), v);
     return { ...v, key };
   }

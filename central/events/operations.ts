@@ -8,6 +8,7 @@
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import { OpenApiRegistry, type ApiRouter } from "../openapi.ts";
 import { Rights } from "../rights/index.ts";
 import { splitCentralCameraId } from "../../federation/protocol/index.ts";
@@ -57,6 +58,8 @@ export interface Operations extends OpsContext {
 
 export interface OperationsOptions {
   db: Db;
+  /** Central's database (central/db): the tables moved there so far (API keys). */
+  database: Database;
   clock: Clock;
   log: Logger;
   users: Users;
@@ -87,7 +90,7 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
   await rules.init({ rules: o.config.rules as never, timeProfiles: o.config.timeProfiles });
   const events = new Events({ db: o.db, clock: o.clock, lateAfterMs: o.config.lateAfterSeconds * 1000, siteOf: (c) => rights.siteOf(c), onEvent: (e) => rules.onEvent(e) });
   await events.init();
-  const apiKeys = new ApiKeys(o.db, o.clock);
+  const apiKeys = new ApiKeys(o.database, o.clock);
   await apiKeys.init();
   const openapi = new OpenApiRegistry();
   const ctx: OpsContext = { users: o.users, rights, audit, syslog: o.syslog, events, apiKeys, rules, alarms, clock: o.clock, log: o.log, openapi };

@@ -1,16 +1,17 @@
 /**
  * central/users/: user accounts, roles, camera groups and login sessions for central's HTTP
- * API. Owns the users, roles, camera_groups and sessions tables in central.duckdb and an
- * in-memory copy of them (read on every request). Knows nothing of sites or PKI; what a grant
- * means is central/rights. Passwords are argon2id (lib/auth); session tokens are random and
- * stored only as SHA-256, in DuckDB so a restart keeps people logged in.
+ * API. Owns the users, roles, camera_groups and sessions tables in central's database
+ * (central/db; schema in its migrations) and an in-memory copy of them (read on every
+ * request). Knows nothing of sites or PKI; what a grant means is central/rights. Passwords are
+ * argon2id (lib/auth); session tokens are random and stored only as SHA-256, in the database
+ * so a restart keeps people logged in.
  */
 import { writeFileAtomic } from "../../lib/fsutil.ts";
 import { z } from "zod";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { LoginThrottle, burnVerify, hashPassword, verifyPassword, type ThrottleOptions } from "../../lib/auth/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import { Grant, RIGHTS, type Subject } from "../rights/index.ts";
 import { UserStreams } from "./streams.ts";
 
@@ -65,7 +66,7 @@ export class UserError extends Error {
 }
 
 export interface UsersOptions {
-  db: Db;
+  db: Database;
   clock: Clock;
   log: Logger;
   sessionTtlMs: number;
@@ -100,27 +101,21 @@ export class Users {
 
   async init(): Promise<void> {
     const db = this.o.db;
-    await db.run(`CREATE TABLE IF NOT EXISTS users (name VARCHAR PRIMARY KEY, password_hash VARCHAR NOT NULL, role VARCHAR NOT NULL, created_at VARCHAR NOT NULL)`);
-    await db.run(`ALTER TABLE users ADD COLUMN IF NOT EXISTS roles VARCHAR`);
-    await db.run(`ALTER TABLE users ADD COLUMN IF NOT EXISTS disabled BOOLEAN DEFAULT false`);
-    await db.run(`CREATE TABLE IF NOT EXISTS sessions (token_hash VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, expires_at VARCHAR NOT NULL)`);
-    await db.run(`CREATE TABLE IF NOT EXISTS roles (name VARCHAR PRIMARY KEY, json VARCHAR NOT NULL)`);
-    await db.run(`CREATE TABLE IF NOT EXISTS camera_groups (name VARCHAR PRIMARY KEY, json VARCHAR NOT NULL)`);
-    for (const r of await db.all<{ name: string; password_hash: string; role: string; roles: string | null; disabled: boolean | null; created_at: string }>(`SELECT * FROM users`)) {
-      this.users.set(r.name, { hash: r.password_hash, roles: r.roles ? (JSON.parse(r.roles) as string[]) : [r.role], disabled: !!r.disabled, createdAt: r.created_at });
+    for (const r of await db.query<{ name: string; password_hash: string; roles: string; disabled: boolean; created_at: string }>(`SELECT name, password_hash, roles, disabled, created_at FROM users`)) {
+      this.users.set(r.name, { hash: r.password_hash, roles: JSON.parse(r.roles) as string[], disabled: r.disabled, createdAt: r.created_at });
     }
-    for (const r of await db.all<{ json: string }>(`SELECT json FROM roles`)) {
+    for (const r of await db.query<{ json: string }>(`SELECT json FROM roles`)) {
       const role = Role.parse(JSON.parse(r.json));
       this.roles.set(role.name, role);
     }
     this.roles.set(ADMIN_ROLE.name, ADMIN_ROLE);
-    for (const r of await db.all<{ json: string }>(`SELECT json FROM camera_groups`)) {
+    for (const r of await db.query<{ json: string }>(`SELECT json FROM camera_groups`)) {
       const g = CameraGroup.parse(JSON.parse(r.json));
       this.groups.set(g.name, new Set(g.cameras));
     }
     const now = this.o.clock.now();
     await db.run(`DELETE FROM sessions WHERE expires_at <= $1`, [new Date(now).toISOString()]);
-    for (const r of await db.all<{ token_hash: string; user_name: string; expires_at: string }>(`SELECT * FROM sessions`)) {
+    for (const r of await db.query<{ token_hash: string; user_name: string; expires_at: string }>(`SELECT token_hash, user_name, expires_at FROM sessions`)) {
       this.sessions.set(r.token_hash, { user: r.user_name, expiresAtMs: Date.parse(r.expires_at), lastSeenMs: now });
     }
   }
@@ -200,7 +195,7 @@ export class Users {
     const r = Role.parse(role);
     if (r.name === ADMIN_ROLE.name) throw new UserError("The admin role is built in and cannot be changed.", "invalid");
     for (const g of r.grants) if (g.scope.startsWith("group:") && !this.groups.has(g.scope.slice(6))) throw new UserError(`No camera group named ${g.scope.slice(6)}.`, "invalid");
-    await this.o.db.run(`INSERT OR REPLACE INTO roles VALUES ($1, $2)`, [r.name, JSON.stringify(r)]);
+    await this.o.db.run(`INSERT INTO roles (name, json) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET json = excluded.json`, [r.name, JSON.stringify(r)]);
     this.roles.set(r.name, r);
     this.recheckAll(`role ${r.name} changed`);
     return r;
@@ -225,7 +220,7 @@ export class Users {
 
   async putGroup(g: CameraGroup): Promise<CameraGroup> {
     const v = CameraGroup.parse(g);
-    await this.o.db.run(`INSERT OR REPLACE INTO camera_groups VALUES ($1, $2)`, [v.name, JSON.stringify(v)]);
+    await this.o.db.run(`INSERT INTO camera_groups (name, json) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET json = excluded.json`, [v.name, JSON.stringify(v)]);
     this.groups.set(v.name, new Set(v.cameras));
     this.recheckAll(`camera group ${v.name} changed`);
     return v;
@@ -289,7 +284,7 @@ export class Users {
     const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
     const expiresAtMs = this.o.clock.now() + this.o.sessionTtlMs;
     const h = sha256(token);
-    await this.o.db.run(`INSERT INTO sessions VALUES ($1, $2, $3)`, [h, name, new Date(expiresAtMs).toISOString()]);
+    await this.o.db.run(`INSERT INTO sessions (token_hash, user_name, expires_at) VALUES ($1, $2, $3)`, [h, name, new Date(expiresAtMs).toISOString()]);
     this.sessions.set(h, { user: name, expiresAtMs, lastSeenMs: this.o.clock.now() });
     return { kind: "ok", token, session: this.session(name, expiresAtMs, h)! };
   }
@@ -394,3 +389,19 @@ export class Users {
 export function sha256(s: string): string {
   return new Bun.CryptoHasher("sha256").update(s).digest("hex");
 }
+
+const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
+/**
+ * This module's tables as central.duckdb held them before central/db (with API keys, stream
+ * credentials and saved views, which moved with them): moved once at the first start
+ * (central/db/from-duckdb.ts). Old rows may lack `roles` and `disabled` (added later).
+ */
+export const USER_TABLES_IN_DUCKDB = [
+  { table: "users", columns: ["name", "password_hash", "role", "roles", "disabled", "created_at"], row: (r: Record<string, unknown>) => [str(r.name), str(r.password_hash), str(r.role), str(r.roles) ?? JSON.stringify([r.role]), r.disabled === true, str(r.created_at)] },
+  { table: "sessions", columns: ["token_hash", "user_name", "expires_at"], row: (r: Record<string, unknown>) => [str(r.token_hash), str(r.user_name), str(r.expires_at)] },
+  { table: "roles", columns: ["name", "json"], row: (r: Record<string, unknown>) => [str(r.name), str(r.json)] },
+  { table: "camera_groups", columns: ["name", "json"], row: (r: Record<string, unknown>) => [str(r.name), str(r.json)] },
+  { table: "api_keys", columns: ["id", "key_hash", "name", "site_id", "created_by", "created_at"], row: (r: Record<string, unknown>) => [str(r.id), str(r.key_hash), str(r.name), str(r.site_id), str(r.created_by), str(r.created_at)] },
+  { table: "rtsp_credentials", columns: ["id", "user_name", "label", "secret_hash", "created_at"], row: (r: Record<string, unknown>) => [str(r.id), str(r.user_name), str(r.label), str(r.secret_hash), str(r.created_at)] },
+  { table: "web_views", columns: ["user_name", "name", "body", "updated_ms"], row: (r: Record<string, unknown>) => [str(r.user_name), str(r.name), str(r.body), Number(r.updated_ms)] },
+];

@@ -4,7 +4,7 @@
  * API (views.ts). Must not touch other routes; startCentral mounts it after every other one.
  */
 import type { Clock } from "../../lib/clock.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import type { ApiRouter } from "../openapi.ts";
 import { mountWeb } from "../../web/serve.ts";
 import { Views, mountViews } from "./views.ts";
@@ -12,9 +12,8 @@ import { Views, mountViews } from "./views.ts";
 export { Views, mountViews } from "./views.ts";
 
 /** Views API first, then the catch-all page routes. */
-export async function centralWeb(db: Db, clock: Clock): Promise<(api: ApiRouter) => void> {
+export async function centralWeb(db: Database, clock: Clock): Promise<(api: ApiRouter) => void> {
   const views = new Views(db, clock);
-  await views.init();
   return (api) => {
     mountViews(api, views);
     // The page fallback answers GETs outside /api/ only (it passes /api/ on), so it is no API route.

@@ -1,6 +1,6 @@
 /**
  * Saved live views per user ("view update" flow): a view is a named grid layout with the
- * camera (and stream) in each tile, stored in central's DuckDB, and pushed over SSE to every
+ * camera (and stream) in each tile, stored in central's database (central/db), and pushed over SSE to every
  * other client of the same user when it changes. Additive routes under /api/v1/views.
  */
 import { z } from "zod";
@@ -8,7 +8,7 @@ import { streamSSE } from "hono/streaming";
 import { badRequest, notFound } from "../../lib/http/problem.ts";
 import { iso, type Clock } from "../../lib/clock.ts";
 import type { ApiRouter } from "../openapi.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 
 const ViewName = z.string().trim().min(1, "a view needs a name").max(100).regex(/^[^/\\]+$/, "view names cannot contain slashes");
 const Tile = z.object({ camera: z.string().min(1).max(300), stream: z.enum(["main", "sub"]).default("main") }).nullable();
@@ -27,31 +27,25 @@ export class Views {
   private listeners = new Map<string, Set<Listener>>();
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Database,
     private readonly clock: Clock,
   ) {}
 
-  async init(): Promise<void> {
-    await this.db.run(`CREATE TABLE IF NOT EXISTS web_views (user_name VARCHAR, name VARCHAR, body VARCHAR, updated_ms BIGINT, PRIMARY KEY (user_name, name))`);
-  }
-
   async list(user: string): Promise<View[]> {
-    const rows = await this.db.all<{ name: string; body: string; u: string }>(`SELECT name, body, updated_ms AS u FROM web_views WHERE user_name = $1 ORDER BY name`, [user]);
+    const rows = await this.db.query<{ name: string; body: string; u: number }>(`SELECT name, body, updated_ms AS u FROM web_views WHERE user_name = $1 ORDER BY name`, [user]);
     return rows.map((r) => ({ name: r.name, ...(JSON.parse(r.body) as { layout: number; tiles: View["tiles"] }), updatedAt: iso(Number(r.u)) }));
   }
 
   async save(user: string, name: string, body: z.infer<typeof ViewBody>, origin: string | null): Promise<View> {
     const now = this.clock.now();
-    await this.db.run(`INSERT OR REPLACE INTO web_views VALUES ($1, $2, $3, $4)`, [user, name, JSON.stringify(body), now]);
+    await this.db.run(`INSERT INTO web_views (user_name, name, body, updated_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (user_name, name) DO UPDATE SET body = excluded.body, updated_ms = excluded.updated_ms`, [user, name, JSON.stringify(body), now]);
     const v: View = { name, layout: body.layout, tiles: body.tiles, updatedAt: iso(now) };
     this.emit(user, "saved", v, origin);
     return v;
   }
 
   async remove(user: string, name: string, origin: string | null): Promise<boolean> {
-    const had = (await this.db.all(`SELECT 1 FROM web_views WHERE user_name = $1 AND name = $2`, [user, name])).length > 0;
-    if (!had) return false;
-    await this.db.run(`DELETE FROM web_views WHERE user_name = $1 AND name = $2`, [user, name]);
+    if ((await this.db.run(`DELETE FROM web_views WHERE user_name = $1 AND name = $2`, [user, name])) === 0) return false;
     this.emit(user, "deleted", { name, layout: 0, tiles: [], updatedAt: iso(this.clock.now()) }, origin);
     return true;
   }

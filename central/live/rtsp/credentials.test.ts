@@ -96,7 +96,7 @@ describe("stream credentials at central", () => {
     expect(bad.body.detail).toContain("label");
   });
 
-  test("credentials survive a restart (stored hashed in central.duckdb)", async () => {
+  test("credentials survive a restart (stored hashed in central's database)", async () => {
     const made = await api("POST", "/api/v1/me/stream-credentials", { label: "restart" });
     await site.close();
     site = await startCentralSite(

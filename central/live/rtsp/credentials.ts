@@ -11,7 +11,7 @@ import { z } from "zod";
 import { notFound } from "../../../lib/http/problem.ts";
 import { iso, type Clock } from "../../../lib/clock.ts";
 import type { ApiRouter } from "../../openapi.ts";
-import type { Db } from "../../db.ts";
+import type { Database } from "../../db/index.ts";
 import type { Subject } from "../../rights/index.ts";
 import { sha256 } from "../../users/index.ts";
 
@@ -34,7 +34,7 @@ export class StreamCredentials {
   private readonly ready: Promise<void>;
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Database,
     private readonly clock: Clock,
     /** Users.subjectOf: the user's current grants; null when deleted or disabled. */
     private readonly subjectOf: (user: string) => Subject | null,
@@ -49,10 +49,7 @@ export class StreamCredentials {
   }
 
   private async load(): Promise<void> {
-    await this.db.run(
-      `CREATE TABLE IF NOT EXISTS rtsp_credentials (id VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, label VARCHAR NOT NULL, secret_hash VARCHAR NOT NULL UNIQUE, created_at VARCHAR NOT NULL)`,
-    );
-    const rows = await this.db.all<{ id: string; user_name: string; label: string; secret_hash: string; created_at: string }>(`SELECT * FROM rtsp_credentials`);
+    const rows = await this.db.query<{ id: string; user_name: string; label: string; secret_hash: string; created_at: string }>(`SELECT id, user_name, label, secret_hash, created_at FROM rtsp_credentials`);
     for (const r of rows) this.byHash.set(r.secret_hash, { id: r.id, user: r.user_name, label: r.label, hash: r.secret_hash, createdAt: r.created_at, lastUsedAt: null });
   }
 
@@ -65,7 +62,7 @@ export class StreamCredentials {
     if ((await this.list(user)).length >= MAX_PER_USER) throw Object.assign(new Error(`You have ${MAX_PER_USER} stream credentials already; revoke one first.`), { status: 409 });
     const secret = STREAM_SECRET_PREFIX + Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString("base64url");
     const row: Row = { id: crypto.randomUUID(), user, label, hash: sha256(secret), createdAt: iso(this.clock.now()), lastUsedAt: null };
-    await this.db.run(`INSERT INTO rtsp_credentials VALUES ($1, $2, $3, $4, $5)`, [row.id, user, label, row.hash, row.createdAt]);
+    await this.db.run(`INSERT INTO rtsp_credentials (id, user_name, label, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)`, [row.id, user, label, row.hash, row.createdAt]);
     this.byHash.set(row.hash, row);
     return { ...view(row), secret };
   }

@@ -9,7 +9,6 @@ import tls from "node:tls";
 import { startLiveRig, untilRecording, type LiveRig } from "../testkit.ts";
 import { TestViewer } from "../viewer.ts";
 import { startRtspOut, StreamCredentials, type RtspOut } from "./index.ts";
-import { Db } from "../../db.ts";
 import { otherCa } from "../../testkit.ts";
 import type { AuditInput } from "../../audit/index.ts";
 import { Logger, MemorySink } from "../../../lib/log/index.ts";
@@ -24,9 +23,8 @@ let rig: LiveRig;
 let rtsp: RtspOut;
 let site: string;
 let adminPw: string;
-/** Stream credentials in their own DuckDB file (central keeps them in central.duckdb). */
+/** Stream credentials in central's database, as central keeps them. */
 let creds: StreamCredentials;
-let credsDb: Db;
 let tmp: string;
 /** central's CA, as a file for ffmpeg's -ca_file */
 let caFile: string;
@@ -102,8 +100,7 @@ beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), "outpost-rtsps-"));
   caFile = join(tmp, "ca.pem");
   await writeFile(caFile, rig.central.caPem);
-  credsDb = await Db.open(join(tmp, "creds.duckdb"));
-  creds = new StreamCredentials(credsDb, systemClock, (u) => ops.users.subjectOf(u));
+  creds = new StreamCredentials(rig.central.database, systemClock, (u) => ops.users.subjectOf(u));
   await creds.init();
   // Both listeners: RTSPS as configured by default, and plain RTSP that still takes account
   // passwords (an explicit option) so the media tests below stay about media.
@@ -131,7 +128,6 @@ afterAll(async () => {
   for (const p of procs) p.kill("SIGKILL");
   await rtsp?.close();
   await rig?.close();
-  await credsDb?.close();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 }, 30_000);
 

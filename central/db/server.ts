@@ -1,0 +1,49 @@
+/**
+ * The server driver: any PostgreSQL 15+ through Bun's built-in client (Bun.SQL), a pool of
+ * connections. A transaction reserves one connection for its statements (sql.begin).
+ */
+import { SQL } from "bun";
+import { insertRows, int8, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
+
+/**
+ * As PGlite gives them: int8 arrives as bigint (bigint: true, so no precision is lost) and
+ * becomes a number when exact; bytea arrives as a Buffer and becomes a plain Uint8Array.
+ */
+function normalize<T>(rows: Row[]): T[] {
+  for (const r of rows)
+    for (const k in r) {
+      const v = r[k];
+      if (typeof v === "bigint") r[k] = int8(v);
+      else if (Buffer.isBuffer(v)) r[k] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    }
+  return rows as T[];
+}
+
+function statements(sql: SQL): Sql {
+  const s: Sql = {
+    query: async <T = Row>(text: string, params: readonly SqlValue[] = []) => normalize<T>([...((await sql.unsafe(text, params as SqlValue[])) as Row[])]),
+    run: async (text, params = []) => ((await sql.unsafe(text, params as SqlValue[])) as unknown as { affectedRows?: number; count?: number }).affectedRows ?? 0,
+    copyRows: (table, columns, rows) => insertRows(s, table, columns, rows),
+    exec: async (script) => void (await sql.unsafe(script)),
+  };
+  return s;
+}
+
+/**
+ * `url`: postgres://user:password@host:port/database, or a Unix socket through the `path`
+ * (or libpq's `host=/directory`) query parameter.
+ */
+export async function openServer(url: string, o: { max?: number } = {}): Promise<Database> {
+  const u = new URL(url);
+  const socketDir = u.searchParams.get("host");
+  const options: ConstructorParameters<typeof SQL>[0] = { url, bigint: true, max: o.max ?? 10 };
+  if (socketDir?.startsWith("/")) Object.assign(options, { path: `${socketDir}/.s.PGSQL.${u.port || 5432}` });
+  const sql = new SQL(options);
+  await sql.unsafe("SELECT 1"); // fail at start, with the server's reason, not at the first request
+  return {
+    driver: "server",
+    ...statements(sql),
+    transaction: (fn) => sql.begin((tx) => fn(statements(tx as unknown as SQL))) as Promise<never>,
+    close: () => sql.close(),
+  };
+}
