@@ -13,7 +13,7 @@ import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore } from "../lib/store/index.ts";
 import { CentralConfig, startCentral, type Central, type CentralConfigInput } from "./index.ts";
 import { createSites, type Sites, type SiteEvent } from "./sites/index.ts";
-import { Geofences, mountFleetRoutes } from "./fleet/index.ts";
+import { Geofences, mountFleetMapRoutes, mountFleetRoutes } from "./fleet/index.ts";
 import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
 import { ReplaySource, startRtspOut, StreamCredentials, type RtspOut } from "./live/rtsp/index.ts";
 import { readFileSync } from "node:fs";
@@ -127,6 +127,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       apiRoutes: (api, db) => {
         cp.apiRoutes(api);
         mountFleetRoutes(api, { sites: () => sites!, siteList: () => central?.sites() ?? [] });
+        mountFleetMapRoutes(api, { sites: () => sites!, map: cfg.web.map });
         geofences.mount(api);
         transfer.apiRoutes(api);
         preview.apiRoutes(api, () => sites ?? null);
