@@ -155,7 +155,7 @@ export function MapView() {
   }, [sel, day, trackCam, today]);
   const playCam = trackCam || vis.find((c) => c.siteId === sel)?.id || "";
   useEffect(() => {
-    if (!map || !runs?.length || tab !== "vehicles") return;
+    if (!map || !runs?.length) return;
     const group = L.featureGroup().addTo(map);
     for (const r of runs) {
       const line =
@@ -167,12 +167,13 @@ export function MapView() {
           : L.circleMarker([r.points[0]![1], r.points[0]![2]], { radius: 4, color: HOLDING_COLOUR[r.at], className: `track-run at-${r.at}` });
       line.bindTooltip(`${fmtTime(r.from, false)} – ${fmtTime(r.to, false)}: ${HOLDING_WORDS[r.at]}${playCam ? " · click to play" : ""}`, { sticky: true });
       line.on("click", (e) => {
-        if (playCam) navigate(playbackAt(playCam, timeAt(map, r.points, (e as L.LeafletMouseEvent).latlng)));
+        // not while an area is being drawn over it (map-draw.ts marks the map)
+        if (playCam && !map.getContainer().classList.contains("drawing")) navigate(playbackAt(playCam, timeAt(map, r.points, (e as L.LeafletMouseEvent).latlng)));
       });
       line.addTo(group);
     }
     return () => void group.remove();
-  }, [map, runs, tab, playCam]);
+  }, [map, runs, playCam]);
   useEffect(() => {
     map?.getContainer().setAttribute("data-track-runs", String(runs?.length ?? 0));
   }, [map, runs]);
