@@ -75,6 +75,23 @@ test("fleet operator's day: the bus and its track on the map, search an area, re
     1000,
   );
 
+  // the map's API: no tile URL configured (the demo), runs of one holding each; bad input is a problem naming it
+  expect(await json(`${central}/api/v1/fleet/map`)).toEqual({ tileUrl: null, attribution: "" });
+  const runs = await json<{ runs: { at: string; points: number[][] }[]; cameras: string[] }>(`${central}/api/v1/sites/${siteId}/track-footage?from=${new Date(Date.now() - 600_000).toISOString()}`);
+  expect(runs.cameras).toEqual([`${siteId}.cam1`]);
+  expect(runs.runs.some((r) => r.at === "edge" && r.points.length >= 2)).toBe(true);
+  for (const [q, status, words] of [
+    ["from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", 400, "from must be before to"],
+    ["from=2026-01-01T00:00:00Z&to=2026-01-05T00:00:00Z", 400, "at most 2 days"],
+    ["from=yesterday", 400, "'from'"],
+    [`camera=${siteId}.nope`, 404, "No camera"],
+  ] as const) {
+    const r = await fetch(`${central}/api/v1/sites/${siteId}/track-footage?${q}`, { tls: { ca }, headers: { authorization: `Bearer ${token}` } });
+    expect(r.status).toBe(status);
+    expect(r.headers.get("content-type")).toContain("problem+json");
+    expect(((await r.json()) as { detail: string }).detail).toContain(words);
+  }
+
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   await page.goto(central + "/live");
   await page.getByLabel("User").fill("admin");
