@@ -32,8 +32,8 @@ export function demoRoute(n: number): { start: LatLon; steps: RouteStep[] } {
 }
 
 /** Starts edge `n`'s gpsd; null (and why) when gpsd/gpsfake are missing or fail to start. */
-export async function startDemoGps(n: number, dir: string): Promise<{ gps: FakeGps } | { why: string }> {
-  if (!Bun.which("gpsfake")) return { why: "gpsfake is not installed (Debian: apt install gpsd gpsd-clients)" };
+export async function startDemoGps(n: number, dir: string, which: (cmd: string) => string | null = (c) => Bun.which(c)): Promise<{ gps: FakeGps } | { why: string }> {
+  if (!which("gpsfake")) return { why: "gpsfake is not installed (Debian: apt install gpsd gpsd-clients)" };
   const { routeEpochs, startFakeGps, toNmea } = await import("../../camsim/gps.ts");
   const r = demoRoute(n);
   try {

@@ -115,7 +115,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
           // The demo shares every camera with central (a real edge shares none until told to).
           federation: { share: ["*"] },
           metrics: { port: 0 },
-          ...("gps" in gps ? { position: { gpsd: { host: "127.0.0.1", port: gps.gps.port }, reportEveryMs: 2000 } } : {}),
+          ...("gps" in gps ? { position: { gpsd: { host: "127.0.0.1", port: gps.gps.port }, reportEveryMs: 3000 } } : {}),
           cameras,
         },
         { log: log.child({ component: "edge", edge: name }) },
