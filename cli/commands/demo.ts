@@ -43,7 +43,8 @@ export interface Demo {
 /** `segmentDurationMs` (default 60 s): tests use short segments so recent footage is committed at the edge within seconds. */
 /** `camera` (default 1280x720, 15 fps): tests use smaller, slower cameras (less encoding on a shared machine; a rate other than 15 fps). */
 /** `trackSyncMs` (default 15 s): how often the demo sends each bus's track to central (a real edge sends a chunk per 5 minutes), so a new user can search at once. */
-export async function startDemo(opts: { dataDir: string; edges?: number; camerasPerEdge?: number; port?: number; segmentDurationMs?: number; camera?: { width: number; height: number; fps: number }; trackSyncMs?: number }): Promise<Demo> {
+/** `trackMaxIntervalMs` (default the edge's 30 s): tests keep a track point more often, so a drive shows on the map within seconds. */
+export async function startDemo(opts: { dataDir: string; edges?: number; camerasPerEdge?: number; port?: number; segmentDurationMs?: number; camera?: { width: number; height: number; fps: number }; trackSyncMs?: number; trackMaxIntervalMs?: number }): Promise<Demo> {
   const log = createLogger("demo");
   const dataDir = resolve(opts.dataDir);
   const edgeCount = opts.edges ?? 2;
@@ -115,7 +116,7 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
           // The demo shares every camera with central (a real edge shares none until told to).
           federation: { share: ["*"] },
           metrics: { port: 0 },
-          ...("gps" in gps ? { position: { gpsd: { host: "127.0.0.1", port: gps.gps.port }, reportEveryMs: 3000 } } : {}),
+          ...("gps" in gps ? { position: { gpsd: { host: "127.0.0.1", port: gps.gps.port }, reportEveryMs: 3000, ...(opts.trackMaxIntervalMs ? { thin: { maxIntervalMs: opts.trackMaxIntervalMs } } : {}) } } : {}),
           cameras,
         },
         { log: log.child({ component: "edge", edge: name }) },
