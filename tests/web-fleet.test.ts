@@ -176,5 +176,14 @@ test("fleet operator's day: the bus and its track on the map, search an area, re
   await until("playback of the clicked moment to advance", async () => (await page.getByTestId("playback-video").evaluate((v) => (v as HTMLVideoElement).currentTime).catch(() => 0)) > 0.5, 60_000, 250);
   await page.getByTestId("pos-speed").waitFor({ timeout: 15_000 });
   await shot(page, "6-track-click-playback");
+
+  // on a phone the map comes first, the panel under it
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(central + "/map");
+  await page.locator(`.leaflet-marker-icon[data-site="${siteId}"]`).waitFor({ timeout: 20_000 });
+  const mapBox = (await page.getByTestId("fleet-map").boundingBox())!;
+  expect(mapBox.width).toBeGreaterThan(300);
+  expect(mapBox.height).toBeGreaterThan(300);
+  await shot(page, "7-phone");
   await page.close();
 }, 300_000);

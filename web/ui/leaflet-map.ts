@@ -40,6 +40,8 @@ export function createFleetMap(el: HTMLElement, tiles: { tileUrl: string | null;
   const map = L.map(el, { crs: L.CRS.EPSG3857, zoomControl: true, attributionControl: !!tiles.tileUrl, preferCanvas: false, minZoom: 2, maxZoom: 19, worldCopyJump: true });
   if (tiles.tileUrl) L.tileLayer(tiles.tileUrl, { attribution: tiles.attribution, maxZoom: 19 }).addTo(map);
   else new (GridLayer as unknown as new (o: L.GridLayerOptions) => L.GridLayer)({ maxZoom: 19 }).addTo(map);
+  // without tiles the grid says nothing about distance: a scale bar does
+  L.control.scale({ imperial: false }).addTo(map);
   map.setView([20, 0], 2);
   return map;
 }
