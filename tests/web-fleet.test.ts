@@ -136,6 +136,15 @@ test("fleet operator's day: the bus and its track on the map, search an area, re
   expect(wheres.some((w) => w === "edge" || w === "mixed")).toBe(true);
   await shot(page, "2-search");
 
+  // a polygon (four corners, double-click to close) around the same stretch finds it too
+  await page.getByRole("button", { name: "Polygon" }).click();
+  for (const [dx, dy] of [[-25, -25], [25, -25], [25, 25]]) await page.mouse.click(on.x + dx!, on.y + dy!);
+  await page.mouse.dblclick(on.x - 25, on.y + 25);
+  await page.getByTestId("draw-hint").getByText("Polygon of 4 corners.").waitFor();
+  await page.getByTestId("search-count").getByText(/^\d+ results?$/).waitFor({ timeout: 20_000 });
+  expect(await results.first().textContent()).toContain("bus-101");
+  await shot(page, "2b-search-polygon");
+
   // retrieve all at priority "request": the list follows the retrievals until the footage is at central
   await page.getByLabel("Priority").selectOption("request");
   await page.getByRole("button", { name: /Retrieve all/ }).click();
