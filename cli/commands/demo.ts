@@ -14,8 +14,8 @@ const usage = `usage: outpost demo [--data DIR] [--cameras N] [--edges N] [--por
 
 Starts central, N edge recorders (default 2) and simulated cameras (default 2 per edge), enrolls
 the edges with central, and prints the web URL and logins. Each edge is a bus whose gpsd (fed
-by gpsfake) drives a loop through a made-up town, so the fleet map shows buses moving. Everything is also written to
-DIR/demo.json (default DIR: .data/demo). Runs until Ctrl-C.`;
+by gpsfake) drives a loop through a made-up town, so the fleet map shows buses moving.
+Everything is also written to DIR/demo.json (default DIR: .data/demo). Runs until Ctrl-C.`;
 
 export interface DemoInfo {
   /** caFile: central's CA certificate; import it into a browser to trust central's HTTPS. */
@@ -100,9 +100,9 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
         stops.push(() => gps.gps.stop());
         if (!info.gps || !("ports" in info.gps)) info.gps = { ports: {} };
         info.gps.ports[name] = gps.gps.port;
-      } else if (!info.gps) {
-        info.gps = { missing: gps.why };
-        log.warn(`the buses have no position: ${gps.why}`);
+      } else {
+        if (!info.gps) info.gps = { missing: gps.why };
+        log.warn(`${name} has no position: ${gps.why}`);
       }
       const edge = await startEdge(
         {
