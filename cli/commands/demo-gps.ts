@@ -39,7 +39,25 @@ export async function startDemoGps(n: number, dir: string, which: (cmd: string) 
   try {
     // two sentences (RMC, GGA) per one-second epoch: 0.5 s apart is real time
     const gps = await startFakeGps({ nmea: toNmea(routeEpochs(r.start, r.steps), Date.now()), file: join(dir, `route-${n}.nmea`), cycleS: 0.5, loop: true });
-    return { gps };
+    // gpsfake runs in its own session and loops forever: a demo that exits without its stop (a
+    // second Ctrl-C exits at once) must not leave it behind
+    const orphan = () => {
+      try {
+        process.kill(-gps.proc.pid, "SIGKILL");
+      } catch {
+        // gone already
+      }
+    };
+    process.on("exit", orphan);
+    return {
+      gps: {
+        ...gps,
+        stop: async () => {
+          process.off("exit", orphan);
+          await gps.stop();
+        },
+      },
+    };
   } catch (e) {
     return { why: `gpsd (through gpsfake) did not start: ${(e as Error).message.split("\n")[0]}` };
   }
