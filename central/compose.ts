@@ -23,7 +23,7 @@ import { openSites, type Sites } from "./sites/index.ts";
 import { holdings } from "./holdings/index.ts";
 import { EdgeIndex } from "./mirror/index.ts";
 import { SiteEvents } from "./sites/subscribers.ts";
-import { Geofences, mountFleetRoutes } from "./fleet/index.ts";
+import { Geofences, mountFleetMapRoutes, mountFleetRoutes } from "./fleet/index.ts";
 import { CentralLive, LiveRecorder, commandRequester, type CentralLiveOptions } from "./live/index.ts";
 import type { LiveRequest } from "../federation/live/control.ts";
 import { ReplaySource, startRtspOut, StreamCredentials, type RtspOut } from "./live/rtsp/index.ts";
@@ -202,6 +202,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         apiRoutes: (api, db) => {
           cp.apiRoutes(api);
           mountFleetRoutes(api, { sites: () => sites, siteList: () => core.sites() });
+          mountFleetMapRoutes(api, { sites: () => sites, map: cfg.web.map });
           geofences.mount(api);
           transfer.apiRoutes(api);
           preview.apiRoutes(api, () => sites);

@@ -40,3 +40,22 @@ describe("central config", () => {
     expect(err.message).toMatch(/database\.url: .*postgres:\/\//);
   });
 });
+
+describe("web.map (the fleet map's tiles)", () => {
+  test("unset: no tiles (an offline grid); a template with {z}/{x}/{y} over https loads", async () => {
+    expect((await load("nomap.yaml", "api:\n  port: 9090\n")).web.map).toEqual({ attribution: "" });
+    const c = await load("map.yaml", 'web:\n  map:\n    tileUrl: "https://tiles.example/{z}/{x}/{y}.png"\n    attribution: "© Example"\n');
+    expect(c.web.map).toEqual({ tileUrl: "https://tiles.example/{z}/{x}/{y}.png", attribution: "© Example" });
+  });
+  // plain http would be blocked by the page's content security policy: refused at start, not a blank map
+  test.each([
+    ['web:\n  map:\n    tileUrl: "http://tiles.example/{z}/{x}/{y}.png"\n', "https://"],
+    ['web:\n  map:\n    tileUrl: "https://tiles.example/{z}/{x}.png"\n', "{z}, {x} and {y}"],
+    ["web:\n  map:\n    tileurl: x\n", '"tileurl"'],
+  ])("%p is refused", async (text, words) => {
+    const err = await load("badmap.yaml", text).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain("web.map");
+    expect(err.message).toContain(words);
+  });
+});

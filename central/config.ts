@@ -102,6 +102,26 @@ export const CentralConfig = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  /** Web client settings served to signed-in users (GET /api/v1/fleet/map). */
+  web: z
+    .strictObject({
+      map: z
+        .strictObject({
+          /**
+           * Slippy-map tiles for the fleet map, e.g. https://tiles.example/{z}/{x}/{y}.png (https only: the page's
+           * content security policy allows images from https: and central itself). Unset = a plain grid, no tiles.
+           */
+          tileUrl: z
+            .string()
+            .regex(/^https:\/\/[^\s]+$/, "must be an https:// URL")
+            .refine((u) => ["{z}", "{x}", "{y}"].every((k) => u.includes(k)), "must contain {z}, {x} and {y}")
+            .optional(),
+          /** Attribution shown on the map (the tile provider's licence usually requires one). */
+          attribution: z.string().max(300).default(""),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   /** Users, events, rules, alarms, audit and system log (central/events/config.ts). */
   operations: OperationsConfig,
   /** Prometheus scrape listener (lib/metrics): off unless metrics.port is set. */

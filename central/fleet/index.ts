@@ -8,3 +8,5 @@ export { mountFleetRoutes, SearchBody, type FleetDeps } from "./api.ts";
 export { FleetStore, footageOf, mergeTimes, type SiteVisits, type FootagePiece } from "./fleet.ts";
 export { visits, pieceTouches, mergeChunks, type TrackPoint, type TimeRange } from "./visits.ts";
 export { Geofences, GeofencePut } from "./geofences.ts";
+export { mountFleetMapRoutes, type FleetMapDeps } from "./map-api.ts";
+export { bestHolding, splitTrack, type TrackRun, type Holding } from "./track-holdings.ts";

@@ -8,12 +8,14 @@ import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CliError, parseOptions, untilSignal, type Command } from "../../lib/cli/index.ts";
 import { createLogger } from "../../lib/log/index.ts";
+import { startDemoGps } from "./demo-gps.ts";
 
 const usage = `usage: outpost demo [--data DIR] [--cameras N] [--edges N] [--port P]
 
 Starts central, N edge recorders (default 2) and simulated cameras (default 2 per edge), enrolls
-the edges with central, and prints the web URL and logins. Everything is also written to
-DIR/demo.json (default DIR: .data/demo). Runs until Ctrl-C.`;
+the edges with central, and prints the web URL and logins. Each edge is a bus whose gpsd (fed
+by gpsfake) drives a loop through a made-up town, so the fleet map shows buses moving.
+Everything is also written to DIR/demo.json (default DIR: .data/demo). Runs until Ctrl-C.`;
 
 export interface DemoInfo {
   /** caFile: central's CA certificate; import it into a browser to trust central's HTTPS. */
@@ -29,6 +31,8 @@ export interface DemoInfo {
   onvif?: { deviceUrl: string; user: string; password: string };
   /** Prometheus scrape URLs (loopback, free ports): central's and each edge's. */
   metrics?: Record<string, string>;
+  /** The buses' simulated GPS: each edge's gpsd port, or why there is none (gpsd/gpsfake missing). */
+  gps?: { ports: Record<string, number> } | { missing: string };
 }
 
 export interface Demo {
@@ -38,7 +42,9 @@ export interface Demo {
 
 /** `segmentDurationMs` (default 60 s): tests use short segments so recent footage is committed at the edge within seconds. */
 /** `camera` (default 1280x720, 15 fps): tests use smaller, slower cameras (less encoding on a shared machine; a rate other than 15 fps). */
-export async function startDemo(opts: { dataDir: string; edges?: number; camerasPerEdge?: number; port?: number; segmentDurationMs?: number; camera?: { width: number; height: number; fps: number } }): Promise<Demo> {
+/** `trackSyncMs` (default 15 s): how often the demo sends each bus's track to central (a real edge sends a chunk per 5 minutes), so a new user can search at once. */
+/** `trackMaxIntervalMs` (default the edge's 30 s): tests keep a track point more often, so a drive shows on the map within seconds. */
+export async function startDemo(opts: { dataDir: string; edges?: number; camerasPerEdge?: number; port?: number; segmentDurationMs?: number; camera?: { width: number; height: number; fps: number }; trackSyncMs?: number; trackMaxIntervalMs?: number }): Promise<Demo> {
   const log = createLogger("demo");
   const dataDir = resolve(opts.dataDir);
   const edgeCount = opts.edges ?? 2;
@@ -88,6 +94,16 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
         name: `${name} camera ${i + 1}`,
         rtsp: { main: withCredentials(c.rtspMain, cam.user, cam.password), sub: withCredentials(c.rtspSub, cam.user, cam.password) },
       }));
+      // a bus on its own loop through the demo town (gpsd fed by gpsfake), when gpsd is installed
+      const gps = await startDemoGps(e, dataDir);
+      if ("gps" in gps) {
+        stops.push(() => gps.gps.stop());
+        if (!info.gps || !("ports" in info.gps)) info.gps = { ports: {} };
+        info.gps.ports[name] = gps.gps.port;
+      } else {
+        if (!info.gps) info.gps = { missing: gps.why };
+        log.warn(`${name} has no position: ${gps.why}`);
+      }
       const edge = await startEdge(
         {
           name,
@@ -100,11 +116,16 @@ export async function startDemo(opts: { dataDir: string; edges?: number; cameras
           // The demo shares every camera with central (a real edge shares none until told to).
           federation: { share: ["*"] },
           metrics: { port: 0 },
+          ...("gps" in gps ? { position: { gpsd: { host: "127.0.0.1", port: gps.gps.port }, reportEveryMs: 3000, ...(opts.trackMaxIntervalMs ? { thin: { maxIntervalMs: opts.trackMaxIntervalMs } } : {}) } } : {}),
           cameras,
         },
         { log: log.child({ component: "edge", edge: name }) },
       );
       stops.push(() => edge.stop());
+      if ("gps" in gps) {
+        const t = setInterval(() => void edge.uplink?.syncNow().catch(() => undefined), opts.trackSyncMs ?? 15_000);
+        stops.push(async () => clearInterval(t));
+      }
       if (edge.metricsUrl) info.metrics![name] = edge.metricsUrl;
       info.edges.push({ name, url: edge.url ?? "", user: "admin", password, siteId: identity.siteId, ...(edge.apiCert ? { certFile: edge.apiCert.file } : {}) });
     }
@@ -141,6 +162,7 @@ const command: Command = {
       ...(info.rtsp ? [`  RTSP out  ${info.rtsp} (central users: account password, or a stream credential from the web client's Account page; trust ${info.central.caFile})`] : []),
       ...(info.onvif ? [`  ONVIF     ${info.onvif.deviceUrl}   user ${info.onvif.user}   ONVIF password ${info.onvif.password}`] : []),
       ...Object.entries(info.metrics ?? {}).map(([who, url]) => `  metrics   ${who.padEnd(8)} ${url}`),
+      info.gps && "missing" in info.gps ? `  GPS       none — ${info.gps.missing}: the buses stay off the fleet map` : `  GPS       each bus drives a loop through a made-up town (gpsd + gpsfake): see Fleet map, draw an area to search`,
       `  details   ${resolve(dataDir, "demo.json")}`,
       "Ctrl-C stops it.",
       "",

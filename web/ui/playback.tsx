@@ -12,6 +12,7 @@ import { Notice, fmtDuration, fmtTime, navigate, useApp } from "./common.tsx";
 import { exportAtCentral } from "./central-export.ts";
 import { nextPlay, retrievalWords, useFrameDuration } from "./playback-flow.ts";
 import { cameraName, errorSentence, siteName } from "./words.ts";
+import { PositionPanel } from "./playback-position.tsx";
 
 const ZOOMS: [string, number][] = [
   ["1 min", 60e3],
@@ -23,7 +24,7 @@ const ZOOMS: [string, number][] = [
   ["30 d", 30 * 86400e3],
 ];
 const SPEEDS = [1, 2, 4, 8];
-const PRIORITIES = ["alarm", "request", "event", "scheduled", "backfill"];
+export const PRIORITIES = ["alarm", "request", "event", "scheduled", "backfill"];
 const EMPTY: Timeline = { ranges: [], gaps: [], retrievals: [] };
 
 type RawRetrieval = { id: string; cameraId?: string; camera?: string; from: string; to: string; progress?: number; state: string; etaSeconds?: number | null; priority?: string };
@@ -133,6 +134,14 @@ export function PlaybackView(p: { params: URLSearchParams }) {
   const dataRef = useRef(data);
   dataRef.current = data;
   const seekRef = useRef<(t: number, cont?: boolean) => Promise<void>>(async () => undefined);
+  // ?t=…&play=1 (the fleet map, search results): play from that moment once the timeline is in
+  const autoPlay = useRef(p.params.get("play") === "1" && at ? Date.parse(at) : null);
+  useEffect(() => {
+    if (autoPlay.current === null || tlState !== "ok" || !data.ranges.length) return;
+    const t = autoPlay.current;
+    autoPlay.current = null;
+    void seekRef.current(t);
+  }, [data, tlState]);
 
   if (!cam) {
     return (
@@ -283,6 +292,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
           </div>
         )}
       </div>
+      {ROLE === "central" && cam.siteId && <PositionPanel siteId={cam.siteId} atMs={cursor} />}
       <div class="transport" role="toolbar" aria-label="Playback controls">
         <button onClick={() => step(-1)} disabled={!play || !paused} title="Previous frame (paused)" aria-label="Previous frame">
           <IconPrev />
