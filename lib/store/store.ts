@@ -66,7 +66,7 @@ export class MediaStore {
   /** Host-clock steps the writers saw since the store opened (newest last, at most 20). */
   readonly clockSteps: { atMs: number; stepMs: number }[] = [];
   private readonly tick: ReturnType<typeof setInterval>;
-  private readonly host: WriterHost & { commitRowOnly(seg: SegmentRecord): Promise<void> };
+  private readonly host: WriterHost & { commitRowOnly(seg: SegmentRecord, frags?: Uint8Array | null): Promise<void> };
   private commitObservers: ((seg: SegmentRecord) => unknown)[] = [];
   private indexObservers: (() => void)[] = [];
 
@@ -118,10 +118,10 @@ export class MediaStore {
         this.maxTotalBytes === undefined ||
         this.totalBytes + n <= this.maxTotalBytes,
       lowOnSpace: async () => (await this.freeBytes()) < this.minFreeBytes || (this.maxTotalBytes !== undefined && this.totalBytes > this.maxTotalBytes),
-      commitRow: async (seg) => {
+      commitRow: async (seg, frags) => {
         await this.flushUnindexed();
         try {
-          await this.db.putSegment(seg);
+          await this.db.putSegment(seg, frags);
         } catch (e) {
           this.log.error("index row not written; kept in memory and retried (the file is safe on disk)", { err: e as Error, path: seg.path });
           this.unindexed.push(seg);
@@ -136,10 +136,10 @@ export class MediaStore {
           }
         }
       },
-      commitRowOnly: async (seg) => {
+      commitRowOnly: async (seg, frags) => {
         await this.flushUnindexed();
         try {
-          await this.db.putSegment(seg);
+          await this.db.putSegment(seg, frags);
         } catch (e) {
           this.log.error("index row not written; kept in memory and retried (the file is safe on disk)", { err: e as Error, path: seg.path });
           this.unindexed.push(seg);
@@ -363,6 +363,11 @@ export class MediaStore {
     return list.sort((a, b) => (a.cameraId === b.cameraId ? a.stream.localeCompare(b.stream) : a.cameraId < b.cameraId ? -1 : 1));
   }
 
+  /** Stored fragment tables of these segments (those that have one), by start ms: playback plans from them without scanning files. */
+  fragmentTables(cameraId: string, stream: StreamKind, segments: SegmentRecord[]): Promise<Map<number, Uint8Array>> {
+    return this.db.fragmentTables(cameraId, stream, segments.filter((s) => !s.open).map((s) => s.startMs));
+  }
+
   absPath(seg: SegmentRecord): string {
     return join(this.root, seg.path);
   }
@@ -423,7 +428,7 @@ export class MediaStore {
         throw e;
       }
       const rec = d.record;
-      await this.host.commitRowOnly(rec);
+      await this.host.commitRowOnly(rec, d.frags);
       this.log.info("segment imported", { segment: rec.id, bytes: rec.bytes });
       return { record: rec, existed: false };
     }
