@@ -75,14 +75,14 @@ export function scanSegmentFile(path: string, limit?: number): SegmentScan | nul
   }
 }
 
-function withSums(init: InitInfo, initBytes: Uint8Array, frags: FragEntry[]): SegmentScan {
+function withSums(init: InitInfo, initBytes: Uint8Array, frags: FragEntry[], initKey = initKeyOf(initBytes, init)): SegmentScan {
   const outStart = [0];
   const frameStart = [0];
   for (const f of frags) {
     outStart.push(outStart[outStart.length - 1]! + f.size + f.grow);
     frameStart.push(frameStart[frameStart.length - 1]! + f.frames);
   }
-  return { init, initBytes, initKey: initKeyOf(initBytes, init), frags, outStart, frameStart };
+  return { init, initBytes, initKey, frags, outStart, frameStart };
 }
 
 /**
@@ -109,8 +109,20 @@ export function scanFromTable(path: string, table: Uint8Array): SegmentScan | nu
   } finally {
     closeSync(fd);
   }
-  return withSums(parseInit(initBytes), initBytes, t.frags);
+  // A recording session writes the same init into each of its files: parse it once.
+  const key = Buffer.from(initBytes.buffer, initBytes.byteOffset, initBytes.length).toString("latin1");
+  let parsed = parsedInits.get(key);
+  if (!parsed) {
+    const init = parseInit(initBytes);
+    parsed = { init, initKey: initKeyOf(initBytes, init) };
+    if (parsedInits.size >= 64) parsedInits.delete(parsedInits.keys().next().value!);
+    parsedInits.set(key, parsed);
+  }
+  return withSums(parsed.init, initBytes, t.frags, parsed.initKey);
 }
+
+/** Parsed inits by their bytes (a few per camera): planning from tables reads dozens of identical ones. */
+const parsedInits = new Map<string, { init: InitInfo; initKey: string }>();
 
 /** Sample descriptions (codec config incl. SPS/PPS) and timescales; creation times are ignored on purpose. */
 function initKeyOf(bytes: Uint8Array, init: InitInfo): string {
