@@ -12,6 +12,7 @@ import type { EvidenceLock, GapRecord, SegmentRecord, StreamKind, Timeline, Time
 import { IndexDb } from "./db.ts";
 import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, previewRelPath, segmentRelPath, writeFileDurable } from "./layout.ts";
 import { describe, readWhole } from "./files.ts";
+import { volumeSyncer } from "./syncfs.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
 import { recover, type RecoveryReport } from "./recovery.ts";
 import { StreamWriter, type SegmentWriter, type WriterHost, type WriterStatus } from "./writer.ts";
@@ -39,7 +40,16 @@ export interface StoreOptions {
   /** Loss budget per stream: beyond this writer lag (received, not yet durable) the writer reports "lagging". Default 1000. */
   maxLagMs?: number;
   /** Injected fsyncs (tests model a slow disk); default the real ones. */
-  sync?: { file?: (fh: FileHandle) => Promise<void>; dir?: (dir: string) => Promise<void> };
+  sync?: {
+    file?: (fh: FileHandle) => Promise<void>;
+    dir?: (dir: string) => Promise<void>;
+    /**
+     * One sync of the whole volume holding `root` (syncfs(2)), used by the durability tick
+     * instead of one fsync per stream. Default: syncfs off the event loop where the platform
+     * has it (lib/store/syncfs.ts), unless `file` is injected; null = per-file fsyncs.
+     */
+    volume?: ((root: string) => Promise<void>) | null;
+  };
 }
 
 /** Ranges closer than this count as continuous. */
@@ -161,12 +171,39 @@ export class MediaStore {
         if (g.endMs !== null) this.indexChanged();
       },
     };
-    // One durability round for all streams (group commit), not one fsync per fragment.
-    this.tick = setInterval(() => {
-      for (const w of this.writers.values()) w.sync();
-    }, this.durabilityMs);
+    // One durability round for all streams (group commit), not one fsync per fragment: one
+    // syncfs of the volume where available, else one fsync per stream that wrote.
+    const volume = opts.sync?.volume !== undefined ? opts.sync.volume : opts.sync?.file ? null : volumeSyncer();
+    this.tick = setInterval(() => (volume ? this.syncVolume(volume) : this.writers.forEach((w) => w.sync())), this.durabilityMs);
     this.tick.unref?.();
 
+  }
+
+  /** Volume syncs in flight: a slow disk gets overlapping ones (as per-file fsyncs do), up to a bound. */
+  private volumeSyncs = 0;
+  private lastVolumeErrorLog = 0;
+  /** Durability ticks that ran one volume sync, and how many streams each covered (for /health and tests). */
+  readonly volumeSyncStats = { ticks: 0, streams: 0 };
+
+  /** One durability tick for every stream at once: what each wrote before it is durable when the volume sync returns. */
+  private syncVolume(volume: (root: string) => Promise<void>): void {
+    if (this.volumeSyncs >= 4) return;
+    const marks = [...this.writers.values()].map((w) => w.volumeMark()).filter((m) => m !== null);
+    if (marks.length === 0) return;
+    this.volumeSyncs++;
+    this.volumeSyncStats.ticks++;
+    this.volumeSyncStats.streams += marks.length;
+    volume(this.root)
+      .then(() => Promise.all(marks.map((m) => m())))
+      .catch((e) => {
+        // Nothing is marked durable: the writers' lag grows ("lagging") and the next tick tries again.
+        const now = this.clock.now();
+        if (now - this.lastVolumeErrorLog > 10_000) {
+          this.lastVolumeErrorLog = now;
+          this.log.error("volume sync failed; recorded fragments may not survive a power cut", { err: e as Error });
+        }
+      })
+      .finally(() => this.volumeSyncs--);
   }
 
   static async open(opts: StoreOptions): Promise<MediaStore> {

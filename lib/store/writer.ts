@@ -299,6 +299,21 @@ export class StreamWriter implements SegmentWriter {
     s.syncs.add(p);
   }
 
+  /**
+   * For a durability tick that syncs the whole volume (syncfs) instead of each file: what this
+   * stream has written so far; the returned function, called once that sync has returned,
+   * marks it durable (after the new file's directory entry is). Null when nothing is pending.
+   */
+  volumeMark(): (() => Promise<void>) | null {
+    const s = this.seg;
+    if (!s || s.pending.length === 0) return null;
+    const upto = s.rec.bytes;
+    return async () => {
+      await s.dirSynced;
+      markDurable(s, upto);
+    };
+  }
+
   end(reason: GapReason, detail?: string): Promise<void> {
     return this.serial(async () => {
       if (this.seg) await this.commit();
