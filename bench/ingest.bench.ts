@@ -18,7 +18,7 @@
  * is pinned to core 0 and reported apart, the system under test to core 1.
  * Not part of `npm test`.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -95,7 +95,9 @@ function edgeSut(engine: "gstreamer" | "native", root = join(import.meta.dir, ".
         cameras: Array.from({ length: n }, (_, i) => ({ id: `c${i + 1}`, rtsp: { main: url }, streams: ["main"] })),
       };
       writeFileSync(join(dir, "edge.json"), JSON.stringify(cfg));
-      const p = spawnPinned(["bun", join(root, "cli/outpost.ts"), "edge", "--config", join(dir, "edge.json")], undefined, env);
+      // As the firmware launches it (edge/process-env.ts); an older checkout ("before") without that file gets none.
+      const shipped = existsSync(join(root, "edge/process-env.ts")) ? ((await import(join(root, "edge/process-env.ts"))).EDGE_PROCESS_ENV as Record<string, string>) : {};
+      const p = spawnPinned(["bun", join(root, "cli/outpost.ts"), "edge", "--config", join(dir, "edge.json")], undefined, { ...shipped, ...env });
       running.push(p);
       return [p.pid];
     },
