@@ -9,9 +9,11 @@
  * (madvise MADV_DONTNEED from its "mi-scavenger" thread) 100 ms after they are freed. A
  * recorder frees ~0.5 MB per stream per second (fragments, NAL units) and allocates as much
  * again at once, so each purge is followed by page faults, and each madvise in a multi-threaded
- * process costs TLB-shootdown interrupts on every core. Measured at 4 × 2 Mbit/s in one window:
- * madvise calls −91 %, edge CPU −47 % (kernel time −72 %), RSS +8 % (freed pages are reused,
- * not returned). See BENCHMARKS.md (Lean ingest).
+ * process costs TLB-shootdown interrupts on every core. Measured side by side (same camera,
+ * same window): madvise calls −91 %, edge CPU −37…−47 % at 4–16 streams of 2 Mbit/s, kernel
+ * time −60…−72 %. The price is memory: freed pages are kept for reuse, not returned, so RSS
+ * is higher (+3 % at 4 streams, +58 % at 8 in one run). An operator who needs the memory back
+ * sets a purge delay in ms instead.
  */
 export const EDGE_PROCESS_ENV: Readonly<Record<string, string>> = { MIMALLOC_PURGE_DELAY: "-1" };
 
