@@ -10,6 +10,7 @@
  * is reaped with pthread_tryjoin_np on a short backoff. Linux + glibc only; elsewhere
  * `volumeSyncer` returns null and the store fsyncs each file as before.
  */
+import { dlopen, FFIType, ptr } from "bun:ffi";
 import { closeSync, openSync } from "node:fs";
 
 type Syncer = (dir: string) => Promise<void>;
@@ -26,8 +27,6 @@ function loadLibc(): Libc | null {
   libc = null;
   if (process.platform !== "linux") return null;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { dlopen, FFIType, ptr } = require("bun:ffi") as typeof import("bun:ffi");
     const lib = dlopen("libc.so.6", {
       dlsym: { args: [FFIType.ptr, FFIType.cstring], returns: FFIType.ptr },
       pthread_attr_init: { args: [FFIType.ptr], returns: FFIType.i32 },
