@@ -9,7 +9,7 @@
  *
  *   bun bench/ingest.bench.ts [--streams 1,4,8,16,50] [--rates low,2M] [--window 20] [--systems edge,ffmpeg[,gst]]
  *   bun bench/ingest.bench.ts --quick      # streams 1,4,16, window 8 s: a manual check, minutes not tens of minutes
- *   bun bench/ingest.bench.ts --together --before /path/to/older/checkout
+ *   bun bench/ingest.bench.ts --together --before /path/to/older/checkout [--edge-env K=V]
  *       every system at once on the same camera and window (a shared, loaded machine: the load is
  *       the same for all of them), plus the edge of an older checkout ("before")
  *
@@ -18,7 +18,7 @@
  * is pinned to core 0 and reported apart, the system under test to core 1.
  * Not part of `npm test`.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -36,6 +36,7 @@ const { values } = parseArgs({
     durability: { type: "string" },
     before: { type: "string" },
     together: { type: "boolean", default: false },
+    "edge-env": { type: "string" },
   },
 });
 const quick = values.quick!;
@@ -62,8 +63,8 @@ const rates = values.rates!.split(",").map((r) => {
 type Sut = { name: string; start(n: number, dir: string, url: string): Promise<number[]>; verify(n: number, dir: string): string; mediaDir(dir: string): string };
 const running: { kill(sig?: number): void; exited: Promise<number> }[] = [];
 
-function spawnPinned(cmd: string[], cwd?: string) {
-  return Bun.spawn(["taskset", "-c", "1", ...cmd], { cwd, stdout: "ignore", stderr: "ignore", stdin: "ignore" });
+function spawnPinned(cmd: string[], cwd?: string, env?: Record<string, string>) {
+  return Bun.spawn(["taskset", "-c", "1", ...cmd], { cwd, stdout: "ignore", stderr: "ignore", stdin: "ignore", ...(env ? { env: { ...process.env, ...env } } : {}) });
 }
 
 function bytesUnder(dir: string): number {
@@ -82,7 +83,7 @@ function bytesUnder(dir: string): number {
   return sum;
 }
 
-function edgeSut(engine: "gstreamer" | "native", root = join(import.meta.dir, ".."), label = ""): Sut {
+function edgeSut(engine: "gstreamer" | "native", root = join(import.meta.dir, ".."), label = "", env?: Record<string, string>): Sut {
   return {
     name: (engine === "native" ? "outpost edge" : "outpost edge (gst engine)") + label,
     async start(n, dir, url) {
@@ -94,7 +95,9 @@ function edgeSut(engine: "gstreamer" | "native", root = join(import.meta.dir, ".
         cameras: Array.from({ length: n }, (_, i) => ({ id: `c${i + 1}`, rtsp: { main: url }, streams: ["main"] })),
       };
       writeFileSync(join(dir, "edge.json"), JSON.stringify(cfg));
-      const p = spawnPinned(["bun", join(root, "cli/outpost.ts"), "edge", "--config", join(dir, "edge.json")]);
+      // As the firmware launches it (edge/process-env.ts); an older checkout ("before") without that file gets none.
+      const shipped = existsSync(join(root, "edge/process-env.ts")) ? ((await import(join(root, "edge/process-env.ts"))).EDGE_PROCESS_ENV as Record<string, string>) : {};
+      const p = spawnPinned(["bun", join(root, "cli/outpost.ts"), "edge", "--config", join(dir, "edge.json")], undefined, { ...shipped, ...env });
       running.push(p);
       return [p.pid];
     },
@@ -151,7 +154,9 @@ const gst: Sut = {
   mediaDir: (dir) => dir,
 };
 
-const suts = [...(systems.has("ffmpeg") ? [ffmpeg] : []), ...(systems.has("gst") ? [gst] : []), ...(systems.has("edge-gst") ? [edgeSut("gstreamer")] : []), ...(systems.has("edge") ? [edgeSut("native")] : []), ...(values.before ? [edgeSut("native", values.before, " (before)")] : [])];
+// --edge-env K=V[,K=V]: the same edge once more with these environment variables (e.g. allocator options).
+const edgeEnv = values["edge-env"] ? Object.fromEntries(values["edge-env"].split(",").map((kv) => kv.split("=") as [string, string])) : undefined;
+const suts = [...(systems.has("ffmpeg") ? [ffmpeg] : []), ...(systems.has("gst") ? [gst] : []), ...(systems.has("edge-gst") ? [edgeSut("gstreamer")] : []), ...(systems.has("edge") ? [edgeSut("native")] : []), ...(values.before ? [edgeSut("native", values.before, " (before)")] : []), ...(edgeEnv ? [edgeSut("native", undefined, ` (${values["edge-env"]})`, edgeEnv)] : [])];
 
 interface Row {
   rate: string;

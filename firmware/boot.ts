@@ -9,6 +9,7 @@
  * a bootloader in ROM; on real hardware its role is U-Boot/GRUB bootcount + the A/B partition
  * flags (docs/design/firmware.md).
  */
+import { withEdgeProcessEnv } from "../edge/process-env.ts";
 import path from "node:path";
 import { systemClock, iso, type Clock } from "../lib/clock.ts";
 import { createLogger, type Logger } from "../lib/log/index.ts";
@@ -99,7 +100,8 @@ export async function runBoot(o: BootOptions): Promise<number> {
   while (!stopping) {
     const choice = await chooseSlot(o.dataDir, { clock: o.clock, log });
     const proc = Bun.spawn([path.join(choice.dir, "run"), ...o.args], {
-      env: { ...process.env, OPFW_DATA: o.dataDir, OPFW_SLOT: choice.slot, OPFW_TRIAL: choice.trial ? "1" : "0", OPFW_VERSION: choice.version },
+      // The slot runs the edge recorder: its allocator settings apply from process start (edge/process-env.ts).
+      env: { ...withEdgeProcessEnv(), OPFW_DATA: o.dataDir, OPFW_SLOT: choice.slot, OPFW_TRIAL: choice.trial ? "1" : "0", OPFW_VERSION: choice.version },
       stdio: ["ignore", "inherit", "inherit"],
     });
     child = proc;

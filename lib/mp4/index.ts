@@ -9,3 +9,4 @@ export * from "./fragment.ts";
 export * from "./splitter.ts";
 export * from "./scan.ts";
 export * from "./mux.ts";
+export * from "./fragtable.ts";

@@ -7,12 +7,17 @@ import type { SegmentRecord, StreamKind, TimelineQuery } from "../store/types.ts
 import { blockChunks, chunkStream, planStream, type ByteRange } from "./body.ts";
 import { hlsPlaylist } from "./hls.ts";
 import { buildPlan, fragmentSpan, inWindow, PlanBuilder, scanOf, type PlaybackPlan, type PlanInput } from "./plan.ts";
-import { ScanCache, type SegmentScan } from "./scan.ts";
+import { ScanCache, scanFromTable, type SegmentScan } from "./scan.ts";
 
 /** The part of MediaStore that playback reads. */
 export interface SegmentSource {
   segments(q: TimelineQuery): Promise<SegmentRecord[]>;
   absPath(seg: SegmentRecord): string;
+  /**
+   * Stored fragment tables (lib/mp4/fragtable.ts) of these closed segments, by start ms, for
+   * the segments that have one: planning then reads each file's init only, not every moof.
+   */
+  fragmentTables?(cameraId: string, stream: StreamKind, segments: SegmentRecord[]): Promise<Map<number, Uint8Array>>;
 }
 
 export interface WindowQuery {
@@ -46,6 +51,7 @@ export class Playback {
   async plan(q: WindowQuery): Promise<PlaybackPlan> {
     const stream = q.stream ?? "main";
     const segments = await this.opts.source.segments({ cameraId: q.cameraId, stream, fromMs: q.fromMs, toMs: q.toMs });
+    await this.fromTables(q.cameraId, stream, segments);
     return buildPlan({
       cameraId: q.cameraId,
       stream,
@@ -78,6 +84,7 @@ export class Playback {
       cache: this.cache,
       onSkip: (seg, why) => this.opts.log?.warn("segment skipped in playback", { segment: seg.id, why }),
     };
+    await this.fromTables(q.cameraId, stream, segments);
     const estimate = segments.reduce((n, s) => n + s.bytes * overlap(s, q.fromMs, q.toMs), 0);
     if (estimate <= over) {
       const plan = buildPlan({ ...input, segments });
@@ -117,6 +124,37 @@ export class Playback {
     }
     const body = chunkStream(chunks(), (e) => this.opts.log?.error("playback read failed", { camera: q.cameraId, err: e.message }));
     return { progressive: { originMs, endMs, live, body } };
+  }
+
+  /**
+   * Fills the scan cache from the index's stored fragment tables for closed segments not
+   * cached yet, so an exact length (Range, HEAD) costs one index query and one init read per
+   * file instead of a walk over every moof. Segments without a usable table are scanned later.
+   */
+  private async fromTables(cameraId: string, stream: StreamKind, segments: SegmentRecord[]): Promise<void> {
+    const src = this.opts.source;
+    if (!src.fragmentTables) return;
+    const missing = segments.filter((s) => !s.open && !this.cache.peek(src.absPath(s), s.bytes));
+    if (missing.length === 0) return;
+    let tables: Map<number, Uint8Array>;
+    try {
+      tables = await src.fragmentTables(cameraId, stream, missing);
+    } catch (e) {
+      this.opts.log?.warn("fragment tables not read; scanning the files", { err: (e as Error).message });
+      return;
+    }
+    for (const s of missing) {
+      const t = tables.get(s.startMs);
+      if (!t) continue;
+      try {
+        const scan = scanFromTable(src.absPath(s), t);
+        // A table must describe exactly the indexed bytes; anything else is scanned instead.
+        const last = scan?.frags[scan.frags.length - 1];
+        if (scan && (!last || last.offset + last.size <= s.bytes)) this.cache.put(src.absPath(s), s.bytes, scan);
+      } catch {
+        // file gone (retention): planning reports it as it does for a scan
+      }
+    }
   }
 
   /** The plan's fMP4 bytes, whole or a range. */

@@ -5,21 +5,9 @@
  * segments are immutable and cached (LRU by fragment count).
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { boxes, children, findChild, parseFragment, parseInit, readBox, type InitInfo } from "../mp4/index.ts";
+import { boxes, children, decodeFragmentTable, findChild, parseInit, readBox, walkFragments, type FragEntry, type InitInfo } from "../mp4/index.ts";
 
-export interface FragEntry {
-  /** Byte offset and size (moof + mdat) in the segment file. */
-  offset: number;
-  size: number;
-  /** Bytes retimeFragment adds (32-bit tfdt rewritten as 64-bit: 4 per traf). */
-  grow: number;
-  /** Media time of the reference track, ms. */
-  mediaStartMs: number;
-  durationMs: number;
-  keyframe: boolean;
-  /** Video samples (frames) in this fragment; 0 for audio-only streams. */
-  frames: number;
-}
+export type { FragEntry };
 
 export interface SegmentScan {
   init: InitInfo;
@@ -59,10 +47,9 @@ export function scanSegmentFile(path: string, limit?: number): SegmentScan | nul
     const scratch = Buffer.allocUnsafe(READ_AHEAD);
     let win: Uint8Array = new Uint8Array(0);
     let winPos = 0;
-    let fragBytes = 0;
     const pread = (pos: number, len: number): Uint8Array => {
       if (pos >= winPos && pos + len <= winPos + win.length) return win.subarray(pos - winPos, pos + len - winPos);
-      const avg = frags.length ? fragBytes / frags.length : Infinity;
+      const avg = frags.length ? (frags[frags.length - 1]!.offset + frags[frags.length - 1]!.size - frags[0]!.offset) / frags.length : Infinity;
       const ahead = avg <= READ_AHEAD / 4 ? READ_AHEAD : HEAD;
       win = readAt(pos, Math.max(len, ahead), scratch);
       winPos = pos;
@@ -81,61 +68,61 @@ export function scanSegmentFile(path: string, limit?: number): SegmentScan | nul
     }
     if (!initBytes || initBytes.length < pos) return null;
     const init = parseInit(initBytes);
-    const videoId = init.video?.trackId;
-    while (pos + 8 <= size) {
-      let h = pread(pos, HEAD);
-      const b = readBox(h, 0, h.length, false);
-      if (!b) break;
-      if (b.type !== "moof") {
-        pos += b.size;
-        continue;
-      }
-      if (b.size + 16 > h.length) h = pread(pos, b.size + 16);
-      if (h.length < b.size + 8) break;
-      const m = readBox(h, b.size, h.length, false);
-      if (!m || m.type !== "mdat" || pos + b.size + m.size > size) break;
-      const moof = h.subarray(0, b.size);
-      let info;
-      try {
-        info = parseFragment(moof, init);
-      } catch {
-        break;
-      }
-      frags.push({
-        offset: pos,
-        size: b.size + m.size,
-        grow: tfdtGrowth(moof),
-        mediaStartMs: info.startMs,
-        durationMs: info.durationMs,
-        keyframe: info.keyframe,
-        frames: videoId === undefined ? 0 : (info.runs.find((r) => r.trackId === videoId)?.sampleCount ?? 0),
-      });
-      pos += b.size + m.size;
-      fragBytes += b.size + m.size;
-    }
-    const outStart = [0];
-    const frameStart = [0];
-    for (const f of frags) {
-      outStart.push(outStart[outStart.length - 1]! + f.size + f.grow);
-      frameStart.push(frameStart[frameStart.length - 1]! + f.frames);
-    }
-    return { init, initBytes, initKey: initKeyOf(initBytes, init), frags, outStart, frameStart };
+    walkFragments(pread, pos, size, init, frags);
+    return withSums(init, initBytes, frags);
   } finally {
     closeSync(fd);
   }
 }
 
-function tfdtGrowth(moof: Uint8Array): number {
-  let grow = 0;
-  const root = boxes(moof).next().value;
-  if (!root) return 0;
-  for (const traf of children(moof, root)) {
-    if (traf.type !== "traf") continue;
-    const tfdt = findChild(moof, traf, "tfdt");
-    if (tfdt && moof[tfdt.start + tfdt.headerSize] === 0) grow += 4;
+function withSums(init: InitInfo, initBytes: Uint8Array, frags: FragEntry[], initKey = initKeyOf(initBytes, init)): SegmentScan {
+  const outStart = [0];
+  const frameStart = [0];
+  for (const f of frags) {
+    outStart.push(outStart[outStart.length - 1]! + f.size + f.grow);
+    frameStart.push(frameStart[frameStart.length - 1]! + f.frames);
   }
-  return grow;
+  return { init, initBytes, initKey, frags, outStart, frameStart };
 }
+
+/**
+ * The scan of a closed segment from its stored fragment table: only the init is read from the
+ * file (the table says how long it is). Null when the file is shorter than its init or the
+ * table does not parse — the caller scans the file instead.
+ */
+export function scanFromTable(path: string, table: Uint8Array): SegmentScan | null {
+  let t;
+  try {
+    t = decodeFragmentTable(table);
+  } catch {
+    return null;
+  }
+  const initBytes = new Uint8Array(t.initLen);
+  const fd = openSync(path, "r");
+  try {
+    let got = 0;
+    while (got < initBytes.length) {
+      const n = readSync(fd, initBytes, got, initBytes.length - got, got);
+      if (n <= 0) return null;
+      got += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  // A recording session writes the same init into each of its files: parse it once.
+  const key = Buffer.from(initBytes.buffer, initBytes.byteOffset, initBytes.length).toString("latin1");
+  let parsed = parsedInits.get(key);
+  if (!parsed) {
+    const init = parseInit(initBytes);
+    parsed = { init, initKey: initKeyOf(initBytes, init) };
+    if (parsedInits.size >= 64) parsedInits.delete(parsedInits.keys().next().value!);
+    parsedInits.set(key, parsed);
+  }
+  return withSums(parsed.init, initBytes, t.frags, parsed.initKey);
+}
+
+/** Parsed inits by their bytes (a few per camera): planning from tables reads dozens of identical ones. */
+const parsedInits = new Map<string, { init: InitInfo; initKey: string }>();
 
 /** Sample descriptions (codec config incl. SPS/PPS) and timescales; creation times are ignored on purpose. */
 function initKeyOf(bytes: Uint8Array, init: InitInfo): string {
@@ -164,15 +151,29 @@ export class ScanCache {
   /** Open segments grow, so they are scanned every time and never cached. */
   get(path: string, bytes: number, open: boolean): SegmentScan | null {
     if (open) return scanSegmentFile(path);
+    const hit = this.peek(path, bytes);
+    if (hit) return hit;
+    const scan = scanSegmentFile(path, bytes);
+    if (scan) this.put(path, bytes, scan);
+    return scan;
+  }
+
+  /** The cached scan of a closed segment, if any (marks it recently used). */
+  peek(path: string, bytes: number): SegmentScan | undefined {
     const key = `${path}\0${bytes}`;
     const hit = this.map.get(key);
     if (hit) {
       this.map.delete(key);
       this.map.set(key, hit);
-      return hit;
     }
-    const scan = scanSegmentFile(path, bytes);
-    if (!scan) return null;
+    return hit;
+  }
+
+  /** Caches the scan of a closed segment (e.g. one made from its stored fragment table). */
+  put(path: string, bytes: number, scan: SegmentScan): void {
+    const key = `${path}\0${bytes}`;
+    const old = this.map.get(key);
+    if (old) this.held -= old.frags.length + 1;
     this.map.set(key, scan);
     this.held += scan.frags.length + 1;
     for (const [k, v] of this.map) {
@@ -180,7 +181,6 @@ export class ScanCache {
       this.map.delete(k);
       this.held -= v.frags.length + 1;
     }
-    return scan;
   }
 
   get size(): number {

@@ -3,7 +3,7 @@
  * It is derived data (the store can rebuild it), owned by one process, and every call goes
  * through one queue because a DuckDB connection runs one statement at a time.
  */
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { DuckDBBlobValue, DuckDBInstance, blobValue, type DuckDBConnection } from "@duckdb/node-api";
 import type { EvidenceLock, SegmentRecord, StreamKind } from "./types.ts";
 import type { JournalGap } from "./journal.ts";
 import { segmentId, segmentRelPath } from "./layout.ts";
@@ -21,6 +21,9 @@ const SCHEMA = [
      camera_id VARCHAR NOT NULL, stream VARCHAR NOT NULL, start_ms BIGINT NOT NULL, end_ms BIGINT NOT NULL,
      bytes BIGINT NOT NULL, fmt INTEGER NOT NULL, sha256 VARCHAR,
      PRIMARY KEY (camera_id, stream, start_ms))`,
+  // Each segment's fragment table (lib/mp4/fragtable.ts, ~8 B per fragment): playback maps byte
+  // ranges from it without reading the file. NULL for rows indexed before it existed.
+  `ALTER TABLE segments ADD COLUMN IF NOT EXISTS frags BLOB`,
   `CREATE TABLE IF NOT EXISTS gaps (
      camera_id VARCHAR NOT NULL, stream VARCHAR NOT NULL, start_ms BIGINT NOT NULL, end_ms BIGINT,
      reason VARCHAR NOT NULL, detail VARCHAR, PRIMARY KEY (camera_id, stream, start_ms))`,
@@ -171,11 +174,12 @@ export class IndexDb {
     return id;
   }
 
-  putSegment(s: SegmentRecord): Promise<void> {
+  /** Writes a segment row, with its encoded fragment table when there is one. */
+  putSegment(s: SegmentRecord, frags?: Uint8Array | null): Promise<void> {
     return this.exec(async () => {
       const fmt = await this.formatId(s);
       try {
-        await this.con.run(`INSERT OR REPLACE INTO segments (${SEG_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7)`, [s.cameraId, s.stream, s.startMs, s.endMs, s.bytes, fmt, s.sha256 ?? null] as never);
+        await this.con.run(`INSERT OR REPLACE INTO segments (${SEG_COLS}, frags) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, [s.cameraId, s.stream, s.startMs, s.endMs, s.bytes, fmt, s.sha256 ?? null, frags ? blobValue(frags) : null] as never);
       } catch (e) {
         this.invalidate(s.cameraId, s.stream);
         throw e;
@@ -193,7 +197,7 @@ export class IndexDb {
   }
 
   /** Bulk insert of rows not yet in the index (rebuild, recovery of many orphans, benchmarks). */
-  putSegments(list: SegmentRecord[]): Promise<void> {
+  putSegments(list: SegmentRecord[], frags: (Uint8Array | null | undefined)[] = []): Promise<void> {
     return this.exec(async () => {
       const fmts: number[] = [];
       for (const s of list) fmts.push(await this.formatId(s));
@@ -207,6 +211,9 @@ export class IndexDb {
           app.appendBigInt(BigInt(s.bytes));
           app.appendInteger(fmts[i]!);
           if (s.sha256) app.appendVarchar(s.sha256);
+          else app.appendNull();
+          const t = frags[i];
+          if (t) app.appendBlob(t);
           else app.appendNull();
           app.endRow();
         });
@@ -304,6 +311,21 @@ export class IndexDb {
       [cameraId, stream, toMs, fromMs],
     );
     return rows.map((r) => this.toSegment(r));
+  }
+
+  /** Stored fragment tables of one stream's segments starting at these times, by start ms. */
+  async fragmentTables(cameraId: string, stream: StreamKind, starts: number[]): Promise<Map<number, Uint8Array>> {
+    const out = new Map<number, Uint8Array>();
+    if (starts.length === 0) return out;
+    const want = new Set(starts);
+    const rows = await this.exec(async () =>
+      (await this.con.runAndReadAll(`SELECT start_ms, frags FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms >= $3 AND start_ms <= $4 AND frags IS NOT NULL`, [cameraId, stream, Math.min(...starts), Math.max(...starts)] as never)).getRows(),
+    );
+    for (const [start, blob] of rows) {
+      const ms = Number(start);
+      if (want.has(ms) && blob instanceof DuckDBBlobValue) out.set(ms, blob.bytes);
+    }
+    return out;
   }
 
   async allSegments(): Promise<SegmentRecord[]> {

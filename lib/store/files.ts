@@ -5,7 +5,7 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { scanSegment, type ScanResult } from "../mp4/index.ts";
+import { encodeFragmentTable, fragmentTableOf, scanSegment, type ScanResult } from "../mp4/index.ts";
 import type { SegmentRecord } from "./types.ts";
 import { MEDIA_DIR, parseSegmentPath, previewSegmentPath, segmentId } from "./layout.ts";
 
@@ -45,12 +45,14 @@ export interface Described {
   size: number;
   /** Row for the playable prefix, or null when nothing in the file can be played. */
   record: SegmentRecord | null;
+  /** The row's fragment table (encoded), as the writer stores it at commit; null if none can be stored. */
+  frags: Uint8Array | null;
 }
 
 export function describe(rel: string, buf: Uint8Array): Described {
   const who = parseSegmentPath(rel);
   const scan = scanSegment(buf);
-  if (!who || !scan.init || !scan.hasKeyframe || scan.fragments.length === 0) return { scan, size: buf.length, record: null };
+  if (!who || !scan.init || !scan.hasKeyframe || scan.fragments.length === 0) return { scan, size: buf.length, record: null, frags: null };
   const hasher = new Bun.CryptoHasher("sha256");
   hasher.update(buf.subarray(0, scan.playableBytes));
   const rec: SegmentRecord = {
@@ -66,7 +68,9 @@ export function describe(rel: string, buf: Uint8Array): Described {
   };
   if (scan.init.video?.width) rec.width = scan.init.video.width;
   if (scan.init.video?.height) rec.height = scan.init.video.height;
-  return { scan, size: buf.length, record: rec };
+  // The same walk playback does over the file, so the stored table equals a fresh scan.
+  const frags = encodeFragmentTable(scan.initSize, fragmentTableOf(buf, scan.init, scan.initSize, scan.playableBytes));
+  return { scan, size: buf.length, record: rec, frags };
 }
 
 /** Same arithmetic as the writer: last fragment end minus first fragment start, media ms. */

@@ -59,6 +59,7 @@ export async function recover(root: string, db: IndexDb, log: Logger, opts: { cr
     act("dropped-row", "index row without a file", r.path);
   }
   const found: SegmentRecord[] = [];
+  const foundFrags: (Uint8Array | null)[] = [];
   const dirsToSync = new Set<string>();
   for (const f of files) {
     const row = rowByPath.get(f.path);
@@ -83,10 +84,11 @@ export async function recover(root: string, db: IndexDb, log: Logger, opts: { cr
       act("trimmed", `torn tail: ${f.size - d.record.bytes} of ${f.size} bytes cut`, f.path);
     }
     found.push(d.record);
+    foundFrags.push(d.frags);
     act("indexed-orphan", row ? `size differed from the index (${row.bytes} vs ${f.size}); rescanned` : `file without index row; ${d.scan.fragments.length} fragments, ${d.record.endMs - d.record.startMs} ms`, f.path);
   }
   for (const d of dirsToSync) await fsyncDir(d);
-  if (found.length) await db.putSegments(found);
+  if (found.length) await db.putSegments(found, foundFrags);
 
   // Gaps: close gaps that recording resumed after (the closing record may not have been written).
   const lastEnd = new Map<string, number>();

@@ -12,6 +12,7 @@ import type { EvidenceLock, GapRecord, SegmentRecord, StreamKind, Timeline, Time
 import { IndexDb } from "./db.ts";
 import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, previewRelPath, segmentRelPath, writeFileDurable } from "./layout.ts";
 import { describe, readWhole } from "./files.ts";
+import { volumeSyncer } from "./syncfs.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
 import { recover, type RecoveryReport } from "./recovery.ts";
 import { StreamWriter, type SegmentWriter, type WriterHost, type WriterStatus } from "./writer.ts";
@@ -39,7 +40,16 @@ export interface StoreOptions {
   /** Loss budget per stream: beyond this writer lag (received, not yet durable) the writer reports "lagging". Default 1000. */
   maxLagMs?: number;
   /** Injected fsyncs (tests model a slow disk); default the real ones. */
-  sync?: { file?: (fh: FileHandle) => Promise<void>; dir?: (dir: string) => Promise<void> };
+  sync?: {
+    file?: (fh: FileHandle) => Promise<void>;
+    dir?: (dir: string) => Promise<void>;
+    /**
+     * One sync of the whole volume holding `root` (syncfs(2)), used by the durability tick
+     * instead of one fsync per stream. Default: syncfs off the event loop where the platform
+     * has it (lib/store/syncfs.ts), unless `file` is injected; null = per-file fsyncs.
+     */
+    volume?: ((root: string) => Promise<void>) | null;
+  };
 }
 
 /** Ranges closer than this count as continuous. */
@@ -66,7 +76,7 @@ export class MediaStore {
   /** Host-clock steps the writers saw since the store opened (newest last, at most 20). */
   readonly clockSteps: { atMs: number; stepMs: number }[] = [];
   private readonly tick: ReturnType<typeof setInterval>;
-  private readonly host: WriterHost & { commitRowOnly(seg: SegmentRecord): Promise<void> };
+  private readonly host: WriterHost & { commitRowOnly(seg: SegmentRecord, frags?: Uint8Array | null): Promise<void> };
   private commitObservers: ((seg: SegmentRecord) => unknown)[] = [];
   private indexObservers: (() => void)[] = [];
 
@@ -118,10 +128,10 @@ export class MediaStore {
         this.maxTotalBytes === undefined ||
         this.totalBytes + n <= this.maxTotalBytes,
       lowOnSpace: async () => (await this.freeBytes()) < this.minFreeBytes || (this.maxTotalBytes !== undefined && this.totalBytes > this.maxTotalBytes),
-      commitRow: async (seg) => {
+      commitRow: async (seg, frags) => {
         await this.flushUnindexed();
         try {
-          await this.db.putSegment(seg);
+          await this.db.putSegment(seg, frags);
         } catch (e) {
           this.log.error("index row not written; kept in memory and retried (the file is safe on disk)", { err: e as Error, path: seg.path });
           this.unindexed.push(seg);
@@ -136,10 +146,10 @@ export class MediaStore {
           }
         }
       },
-      commitRowOnly: async (seg) => {
+      commitRowOnly: async (seg, frags) => {
         await this.flushUnindexed();
         try {
-          await this.db.putSegment(seg);
+          await this.db.putSegment(seg, frags);
         } catch (e) {
           this.log.error("index row not written; kept in memory and retried (the file is safe on disk)", { err: e as Error, path: seg.path });
           this.unindexed.push(seg);
@@ -161,12 +171,39 @@ export class MediaStore {
         if (g.endMs !== null) this.indexChanged();
       },
     };
-    // One durability round for all streams (group commit), not one fsync per fragment.
-    this.tick = setInterval(() => {
-      for (const w of this.writers.values()) w.sync();
-    }, this.durabilityMs);
+    // One durability round for all streams (group commit), not one fsync per fragment: one
+    // syncfs of the volume where available, else one fsync per stream that wrote.
+    const volume = opts.sync?.volume !== undefined ? opts.sync.volume : opts.sync?.file ? null : volumeSyncer();
+    this.tick = setInterval(() => (volume ? this.syncVolume(volume) : this.writers.forEach((w) => w.sync())), this.durabilityMs);
     this.tick.unref?.();
 
+  }
+
+  /** Volume syncs in flight: a slow disk gets overlapping ones (as per-file fsyncs do), up to a bound. */
+  private volumeSyncs = 0;
+  private lastVolumeErrorLog = 0;
+  /** Durability ticks that ran one volume sync, and how many streams each covered (for /health and tests). */
+  readonly volumeSyncStats = { ticks: 0, streams: 0 };
+
+  /** One durability tick for every stream at once: what each wrote before it is durable when the volume sync returns. */
+  private syncVolume(volume: (root: string) => Promise<void>): void {
+    if (this.volumeSyncs >= 4) return;
+    const marks = [...this.writers.values()].map((w) => w.volumeMark()).filter((m) => m !== null);
+    if (marks.length === 0) return;
+    this.volumeSyncs++;
+    this.volumeSyncStats.ticks++;
+    this.volumeSyncStats.streams += marks.length;
+    volume(this.root)
+      .then(() => Promise.all(marks.map((m) => m())))
+      .catch((e) => {
+        // Nothing is marked durable: the writers' lag grows ("lagging") and the next tick tries again.
+        const now = this.clock.now();
+        if (now - this.lastVolumeErrorLog > 10_000) {
+          this.lastVolumeErrorLog = now;
+          this.log.error("volume sync failed; recorded fragments may not survive a power cut", { err: e as Error });
+        }
+      })
+      .finally(() => this.volumeSyncs--);
   }
 
   static async open(opts: StoreOptions): Promise<MediaStore> {
@@ -363,6 +400,11 @@ export class MediaStore {
     return list.sort((a, b) => (a.cameraId === b.cameraId ? a.stream.localeCompare(b.stream) : a.cameraId < b.cameraId ? -1 : 1));
   }
 
+  /** Stored fragment tables of these segments (those that have one), by start ms: playback plans from them without scanning files. */
+  fragmentTables(cameraId: string, stream: StreamKind, segments: SegmentRecord[]): Promise<Map<number, Uint8Array>> {
+    return this.db.fragmentTables(cameraId, stream, segments.filter((s) => !s.open).map((s) => s.startMs));
+  }
+
   absPath(seg: SegmentRecord): string {
     return join(this.root, seg.path);
   }
@@ -423,7 +465,7 @@ export class MediaStore {
         throw e;
       }
       const rec = d.record;
-      await this.host.commitRowOnly(rec);
+      await this.host.commitRowOnly(rec, d.frags);
       this.log.info("segment imported", { segment: rec.id, bytes: rec.bytes });
       return { record: rec, existed: false };
     }

@@ -13,7 +13,7 @@ import type { FragmentInfo, GapReason, InitInfo, SegmentRecord, StreamKind } fro
 import type { JournalGap } from "./journal.ts";
 import { mkdirDurable, segmentId, segmentRelPath } from "./layout.ts";
 import { isNoSpace } from "./errors.ts";
-import { retimeFragmentParts } from "../mp4/index.ts";
+import { encodeFragmentTable, fragmentEntry, initLength, readBox, retimeFragmentParts, type FragEntry } from "../mp4/index.ts";
 
 export interface SegmentWriter {
   init(bytes: Uint8Array, info: InitInfo): void;
@@ -57,7 +57,8 @@ export interface WriterHost {
   makeRoom(bytes: number): Promise<boolean>;
   /** Below the free-space floor: retention should run before a new file is opened. */
   lowOnSpace(): Promise<boolean>;
-  commitRow(seg: SegmentRecord): Promise<void>;
+  /** Writes the closed segment's index row, with its encoded fragment table (null: none). */
+  commitRow(seg: SegmentRecord, frags: Uint8Array | null): Promise<void>;
   saveGap(g: JournalGap): Promise<void>;
   /** Moves this stream's segments starting at/after fromMs by shiftMs (files renamed, rows replaced); returns them moved, by start. */
   refile(cameraId: string, stream: StreamKind, fromMs: number, shiftMs: number): Promise<SegmentRecord[]>;
@@ -103,6 +104,10 @@ interface OpenSegment {
   syncs: Set<Promise<void>>;
   /** Fragments written but not yet durable: end offset and when they arrived (performance.now()). */
   pending: { end: number; arrived: number }[];
+  /** The file's fragment table so far (stored with the index row); null once a fragment did not fit the table's model. */
+  frags: FragEntry[] | null;
+  /** Length of the init as playback reads it (up to the end of moov). */
+  initLen: number;
 }
 
 export class StreamWriter implements SegmentWriter {
@@ -292,6 +297,21 @@ export class StreamWriter implements SegmentWriter {
       })
       .finally(() => s.syncs.delete(p));
     s.syncs.add(p);
+  }
+
+  /**
+   * For a durability tick that syncs the whole volume (syncfs) instead of each file: what this
+   * stream has written so far; the returned function, called once that sync has returned,
+   * marks it durable (after the new file's directory entry is). Null when nothing is pending.
+   */
+  volumeMark(): (() => Promise<void>) | null {
+    const s = this.seg;
+    if (!s || s.pending.length === 0) return null;
+    const upto = s.rec.bytes;
+    return async () => {
+      await s.dirSynced;
+      markDurable(s, upto);
+    };
   }
 
   end(reason: GapReason, detail?: string): Promise<void> {
@@ -511,7 +531,10 @@ export class StreamWriter implements SegmentWriter {
       dirSynced,
       syncs: new Set(),
       pending: [{ end: need, arrived }],
+      frags: [],
+      initLen: initLength(init),
     };
+    this.seg.frags = this.seg.initLen > 0 ? addEntries([], parts.slice(1), init.length, initInfo) : null;
     if (this.diskFull) {
       this.log.info("disk has room again; recording resumed");
       this.diskFull = false;
@@ -554,6 +577,7 @@ export class StreamWriter implements SegmentWriter {
       }
     }
     for (const p of parts) s.hasher.update(p);
+    if (s.frags) s.frags = addEntries(s.frags, parts, s.rec.bytes, this.initInfo!);
     s.rec.bytes += size;
     s.pending.push({ end: s.rec.bytes, arrived });
     s.mediaEnd = info.startMs + info.durationMs;
@@ -612,7 +636,7 @@ export class StreamWriter implements SegmentWriter {
         await durable;
         const rec: SegmentRecord = { ...s.rec, sha256: s.hasher.digest("hex") };
         delete rec.open;
-        await this.host.commitRow(rec);
+        await this.host.commitRow(rec, s.frags && s.frags.length ? encodeFragmentTable(s.initLen, s.frags) : null);
         try {
           this.onCommit?.(rec);
         } catch (e) {
@@ -626,6 +650,39 @@ export class StreamWriter implements SegmentWriter {
     this.committing = p.catch((e) => this.log.error("segment not committed (recovery will index the file)", { err: e as Error, path: s.rec.path }));
     return p;
   }
+}
+
+/**
+ * Appends the table entries of fragments just written at `offset` (parts in file order, each
+ * a run of whole boxes): one per moof followed at once by its mdat, as playback's walk of the
+ * file finds them. Null when the bytes do not fit that model (the segment then has no table
+ * and playback scans its file).
+ */
+function addEntries(frags: FragEntry[], parts: Uint8Array[], offset: number, init: InitInfo): FragEntry[] | null {
+  try {
+    return walkParts(frags, parts, offset, init);
+  } catch {
+    return null; // a malformed box: no table, the file is still written as received
+  }
+}
+
+function walkParts(frags: FragEntry[], parts: Uint8Array[], offset: number, init: InitInfo): FragEntry[] | null {
+  let moof: { bytes: Uint8Array; offset: number } | undefined;
+  for (const p of parts) {
+    let pos = 0;
+    while (pos < p.length) {
+      const b = readBox(p, pos);
+      if (!b) return null;
+      if (moof) {
+        if (b.type !== "mdat") return null;
+        frags.push(fragmentEntry(moof.bytes, b.size, moof.offset, init));
+        moof = undefined;
+      } else if (b.type === "moof") moof = { bytes: p.subarray(pos, pos + b.size), offset: offset + pos };
+      pos += b.size;
+    }
+    offset += p.length;
+  }
+  return moof ? null : frags;
 }
 
 function markDurable(s: OpenSegment, upto: number): void {

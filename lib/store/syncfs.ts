@@ -1,0 +1,86 @@
+/**
+ * syncfs(2) of the volume holding the store, off the JavaScript thread: one call makes every
+ * file the store wrote durable (one journal commit), where one fsync per stream costs one
+ * commit each — measured on ext4 with 16 files: ~5× less kernel time per tick.
+ *
+ * Node and Bun have no syncfs and no async way to run a raw syscall, and a blocking syncfs on
+ * the event loop would stall every camera for as long as a slow SD card takes. So each call
+ * runs on a thread of its own: pthread_create with libc's syncfs as the start routine (it takes
+ * the fd as its one argument and returns its result as the thread's exit value), and the thread
+ * is reaped with pthread_tryjoin_np on a short backoff. Linux + glibc only; elsewhere
+ * `volumeSyncer` returns null and the store fsyncs each file as before.
+ */
+import { dlopen, FFIType, ptr } from "bun:ffi";
+import { closeSync, openSync } from "node:fs";
+
+type Syncer = (dir: string) => Promise<void>;
+
+interface Libc {
+  create(fd: number): bigint | null;
+  tryJoin(tid: bigint): number | null;
+}
+
+let libc: Libc | null | undefined;
+
+function loadLibc(): Libc | null {
+  if (libc !== undefined) return libc;
+  libc = null;
+  if (process.platform !== "linux") return null;
+  try {
+    const lib = dlopen("libc.so.6", {
+      dlsym: { args: [FFIType.ptr, FFIType.cstring], returns: FFIType.ptr },
+      pthread_attr_init: { args: [FFIType.ptr], returns: FFIType.i32 },
+      pthread_attr_setstacksize: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+      pthread_create: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+      pthread_tryjoin_np: { args: [FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+    });
+    const fn = lib.symbols.dlsym(null, ptr(Buffer.from("syncfs\0")));
+    if (!fn) return null;
+    const tid = new BigUint64Array(1);
+    const ret = new BigInt64Array(1);
+    // A 32 KiB stack (syncfs needs next to none): with the default 8 MiB, glibc returns the
+    // unused stack with an madvise at every thread exit — one more TLB shootdown per tick.
+    const attr = new BigUint64Array(8); // pthread_attr_t is 56 bytes on x86-64 and arm64
+    let small = lib.symbols.pthread_attr_init(ptr(attr)) === 0 && lib.symbols.pthread_attr_setstacksize(ptr(attr), 32n * 1024n) === 0;
+    libc = {
+      create(fd) {
+        if (small && lib.symbols.pthread_create(ptr(tid), ptr(attr), fn, BigInt(fd)) === 0) return tid[0]!;
+        small = false; // refused (e.g. a runtime with a large static TLS): default stacks from now on
+        return lib.symbols.pthread_create(ptr(tid), null, fn, BigInt(fd)) === 0 ? tid[0]! : null;
+      },
+      tryJoin(t) {
+        const r = lib.symbols.pthread_tryjoin_np(t, ptr(ret));
+        // The exit value is syncfs's int result in the low 32 bits.
+        return r === 0 ? Number(BigInt.asIntN(32, ret[0]!)) : null;
+      },
+    };
+  } catch {
+    libc = null;
+  }
+  return libc;
+}
+
+/**
+ * A function that syncs the volume of `dir` (opened once per call, so a store root on another
+ * mount is followed), or null where syncfs cannot be run off the event loop.
+ */
+export function volumeSyncer(): Syncer | null {
+  const c = loadLibc();
+  if (!c) return null;
+  return async (dir) => {
+    const fd = openSync(dir, "r");
+    try {
+      const tid = c.create(fd);
+      if (tid === null) throw new Error("syncfs: could not start a thread");
+      for (let wait = 1; ; wait = Math.min(wait * 2, 16)) {
+        await Bun.sleep(wait);
+        const r = c.tryJoin(tid);
+        if (r === null) continue;
+        if (r !== 0) throw new Error("syncfs failed (I/O error on the volume)");
+        return;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  };
+}
