@@ -112,6 +112,34 @@ for (const d of drivers) {
       expect((await db.query<{ k: string }>(`SELECT k FROM kv WHERE k IN ($1, $2)`, ["inside", "outside"])).map((r) => r.k)).toEqual(["outside"]);
     });
 
+    test("concurrent transactions each commit whole (queued on one connection, or in parallel on a pool)", async () => {
+      const results = await Promise.all(
+        Array.from({ length: 5 }, (_, i) =>
+          db.transaction(async (tx) => {
+            await tx.run(`INSERT INTO kv (k, n) VALUES ($1, $2)`, [`ct${i}`, i]);
+            await Bun.sleep(10);
+            await tx.run(`UPDATE kv SET i = $1 WHERE k = $2`, [i * 10, `ct${i}`]);
+            return i;
+          }),
+        ),
+      );
+      expect(results).toEqual([0, 1, 2, 3, 4]);
+      expect(await db.query(`SELECT k, n, i FROM kv WHERE k LIKE $1 ORDER BY k`, ["ct%"])).toEqual(Array.from({ length: 5 }, (_, i) => ({ k: `ct${i}`, n: i, i: i * 10 })));
+      // One begun while another's body is running (not only when both start in the same tick).
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const first = db.transaction(async (tx) => {
+        await tx.run(`INSERT INTO kv (k) VALUES ($1)`, ["held"]);
+        await gate;
+        return "first";
+      });
+      await Bun.sleep(50);
+      const second = db.transaction(async (tx) => (await tx.run(`INSERT INTO kv (k) VALUES ($1)`, ["later"]), "second"));
+      release();
+      expect(await Promise.all([first, second])).toEqual(["first", "second"]);
+      expect(await db.query(`SELECT count(*) AS c FROM kv WHERE k IN ($1, $2)`, ["held", "later"])).toEqual([{ c: 2 }]);
+    });
+
     test("copyRows inserts many rows in chunks, inside a transaction too; bad identifiers and short rows are refused", async () => {
       const rows = Array.from({ length: 2500 }, (_, i) => [i, `seg ${i}`, 1_764_800_000_000 + i]);
       expect(await db.copyRows("bulk", ["id", "label", "at_ms"], rows)).toBe(2500);

@@ -48,22 +48,11 @@ export async function openEmbedded(dir: string, o: { template?: string } = {}): 
   // PostgreSQL writes some files at start (pg_internal.init) through fopen, which in WebAssembly
   // applies Emscripten's own umask (022), not the process's: narrowed here, as the copy is.
   await narrow(dir);
-  const s = statements(pg);
-  let inTx = false;
   return {
     driver: "embedded",
-    ...s,
-    transaction: async (fn) => {
-      if (inTx) throw new Error("nested transactions are not supported");
-      return pg.transaction(async (tx) => {
-        inTx = true;
-        try {
-          return await fn(statements(tx));
-        } finally {
-          inTx = false;
-        }
-      });
-    },
+    ...statements(pg),
+    // Concurrent callers wait their turn (PGlite's transaction mutex); inside fn use tx only.
+    transaction: (fn) => pg.transaction((tx) => fn(statements(tx))),
     close: async () => {
       await pg.close();
       await narrow(dir); // statistics written at shutdown (pg_stat/) go through fopen too

@@ -129,6 +129,14 @@ describe.skipIf(!!noServer)("database.url: a PostgreSQL server", () => {
       await c.ops.users.createUser({ name: "ada", password: "ada-password", roles: ["viewer"] });
       token = (await login(c, "ada", "ada-password")).token!;
       expect(await me(c, token)).toBe(200);
+      // Saved views: saved twice (the upsert replaces), deleted once, then gone.
+      const view = (method: string, body?: unknown) =>
+        fetch(`${c.apiUrl}/api/v1/views/front`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, ...(body ? { body: JSON.stringify(body) } : {}) }).then((r) => r.status);
+      expect(await view("PUT", { layout: 1, tiles: [null] })).toBe(200);
+      expect(await view("PUT", { layout: 4, tiles: [null, { camera: "bus-1.cam1", stream: "main" }] })).toBe(200);
+      expect(await c.database.query(`SELECT name, body FROM web_views WHERE user_name = $1`, ["ada"])).toEqual([{ name: "front", body: JSON.stringify({ layout: 4, tiles: [null, { camera: "bus-1.cam1", stream: "main" }] }) }]);
+      expect(await view("DELETE")).toBe(204);
+      expect(await view("DELETE")).toBe(404);
     } finally {
       await c.close();
     }
