@@ -79,6 +79,8 @@ export class ControlPlane {
   /** Called after a site's track chunk is stored (central/fleet: geofences). */
   onTrack: ((siteId: string, points: UpBody<"track">["points"]) => void | Promise<void>) | undefined;
   readonly latestHealth = new Map<string, { atMs: number; body: UpBody<"health"> }>();
+  /** Bumped after a device tree is committed: readers may cache the camera list until it changes. */
+  treeVersion = 0;
   /** applied / rejected / duplicates count messages whose outcome is committed. */
   stats = { applied: 0, duplicates: 0, rejected: 0, batches: 0, failedBatches: 0, maxBatchMs: 0, slowBatches: 0 };
   /** Per message: edge enqueue time → stored at central (for the scale benchmark). */
@@ -377,6 +379,9 @@ export class ControlPlane {
         for (const c of m.body.cameras) {
           ops.push({ sql: `INSERT OR REPLACE INTO cp_cameras VALUES ($1, $2, $3, $4, $5, $6)`, params: [siteId, c.id, c.name, c.enabled, JSON.stringify(c.streams), big(now)] });
         }
+        p.after.push(async () => {
+          this.treeVersion++;
+        });
         p.events.push({ siteId, cameraId: null, eventId: `${m.ob}:${m.seq}`, kind: "outpost.device-tree", atMs: m.at, data: { cameras: m.body.cameras.map((c) => c.id) } });
         return;
       }

@@ -11,6 +11,8 @@ import type { Bus } from "./bus.ts";
 import { ControlPlane, type SiteEvent } from "./control.ts";
 import { mergeHoldings, mergeRanges, type Range } from "./api.ts";
 
+
+type CameraRow = { site_id: string; camera_id: string; name: string; enabled: boolean; streams: string; updated_ms: string };
 export interface SitesOptions {
   /** The edge-index mirror (central/mirror): the control plane writes it, the timeline reads it. */
   mirror: EdgeIndex;
@@ -102,10 +104,27 @@ export class Sites {
     return t !== undefined && this.o.clock.now() - t < (this.o.onlineWindowMs ?? 90_000);
   }
 
+  /** cp_cameras as last read, kept until the control plane commits another device tree. */
+  private cameraRows: { version: number; rows: Promise<CameraRow[]> } | null = null;
+
+  private readCameraRows(): Promise<CameraRow[]> {
+    // Every live view and camera list reads this; without the cache each waited in the mirror's
+    // single-connection queue behind control-plane batches (hundreds of ms per WebSocket open).
+    const version = this.control?.treeVersion;
+    if (version === undefined) return this.db.all<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
+    if (this.cameraRows?.version !== version) {
+      const rows = this.db.all<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
+      const entry = { version, rows };
+      this.cameraRows = entry;
+      rows.catch(() => {
+        if (this.cameraRows === entry) this.cameraRows = null;
+      });
+    }
+    return this.cameraRows!.rows;
+  }
+
   async cameras(): Promise<CentralCamera[]> {
-    const rows = await this.db.all<{ site_id: string; camera_id: string; name: string; enabled: boolean; streams: string; updated_ms: string }>(
-      `SELECT * FROM cp_cameras ORDER BY site_id, camera_id`,
-    );
+    const rows = await this.readCameraRows();
     const known = this.o.siteKnown ?? this.o.siteExists;
     return rows
       .filter((r) => known(r.site_id))
