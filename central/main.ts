@@ -245,7 +245,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       metricsUrl = metrics.url;
     }
     const c = central;
-    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => c.site(id)?.name, audit: (a) => c.ops.recordAudit(a), log: log.child({ component: "central.retention" }) });
+    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => c.site(id)?.name, audit: (a) => c.ops.recordAudit(a), log: log.child({ component: "central.retention" }), previews: (policyOf) => preview.prune(policyOf, () => sites?.mirrorDb ?? null) });
     retention.start(cfg.storage.retentionIntervalMs);
     closers.push(() => retention.stop());
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });
