@@ -113,6 +113,8 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       siteExists: (id) => central?.site(id)?.state === "active",
       cameraExists: async (siteId, cameraId) => !!sites && (await sites.cameras()).some((c) => c.siteId === siteId && c.channel === cameraId),
       linkOf: (siteId) => sites?.linkType(siteId),
+      gate: (siteId) => transfer.liveBudget.gate(siteId),
+      onBytes: (siteId, n) => transfer.liveBudget.add(siteId, n),
     });
     closers.push(() => live.close());
     central = await startCentral(cfg, {

@@ -24,6 +24,10 @@ const live = o.live
       clock: systemClock,
       log: quiet("central.live"),
       ...(o.liveLeaseMs ? { leaseMs: o.liveLeaseMs } : {}),
+      // Live within the link budget, as central/main.ts wires it.
+      gate: (siteId) => tr.liveBudget.gate(siteId),
+      onBytes: (siteId, n) => tr.liveBudget.add(siteId, n),
+      linkOf: (siteId) => sitesRef?.linkType(siteId),
       requester: {
         request: async (siteId, req) => {
           if (!sitesRef) throw new Error("control plane not attached yet");
