@@ -9,6 +9,7 @@ import type { Db } from "../db.ts";
 import type { Bus } from "./bus.ts";
 import { ControlPlane, type SiteEvent } from "./control.ts";
 import { mergeHoldings, mergeRanges, type Range } from "./api.ts";
+import { qualityRanges } from "./quality.ts";
 
 export interface SitesOptions {
   db: Db;
@@ -141,6 +142,8 @@ export class Sites {
     const clip = (r: Range) => ({ startMs: Math.max(r.startMs, from), endMs: Math.min(r.endMs, to) });
     const edge = mergeRanges(segs.map((r) => ({ startMs: Number(r.s), endMs: Number(r.e) }))).map(clip);
     const central = (await this.o.centralRanges?.(centralCameraId(siteId, cameraId), stream, from, to)) ?? [];
+    // Main-stream timelines also say where central holds only the sub stream (progressive retrieval).
+    const subHeld = stream === "main" ? ((await this.o.centralRanges?.(centralCameraId(siteId, cameraId), "sub", from, to)) ?? []) : [];
     const now = this.o.clock.now();
     const liveLocks = locks.map((l) => ({ s: Number(l.s), e: Number(l.e), x: l.x === null ? null : Number(l.x) })).filter((l) => l.x === null || l.x > now);
     // A revoked site's edge cannot be reached: only what central holds is footage to offer.
@@ -158,6 +161,8 @@ export class Sites {
       edgeRetentionHorizonMs: horizon,
       ...(revoked ? { siteRevoked: true } : {}),
       ranges,
+      /** What quality central holds where (main, or only sub). */
+      centralQuality: qualityRanges(central.map(clip), subHeld.map(clip)).map((q) => ({ start: iso(q.startMs), end: iso(q.endMs), quality: q.quality })),
       gaps: gaps.map((g) => ({ start: iso(Math.max(Number(g.s), from)), end: iso(Math.min(Number(g.e), to)), reason: g.r })),
     };
   }

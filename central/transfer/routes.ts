@@ -21,6 +21,7 @@ import type { Sites } from "../sites/index.ts";
 import { guard } from "../rights/errors.ts";
 import { Engine, EngineError } from "./engine.ts";
 import { BadUpload, type Receiver } from "./receiver.ts";
+import { RetrievalQuality } from "./progressive.ts";
 
 function problem(e: unknown): never {
   if (e instanceof EngineError) return guard(Promise.reject(Object.assign(new Error(e.message), { code: e.code }))) as never;
@@ -76,6 +77,8 @@ const RetrievalPost = z.object({
   stream: z.enum(["main", "sub"]).optional(),
   id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
   reason: z.string().max(500).optional(),
+  /** main (default), or sub-then-main: the window's sub stream first, then its main (progressive.ts). */
+  quality: RetrievalQuality.optional(),
 });
 const LockPost = z.object({
   cameraId: z.string().min(3).max(300),
@@ -144,7 +147,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     }
     const stream: StreamKind = b.stream ?? effectivePolicy((await engine.policy(p.siteId)).policy, p.cameraId).stream;
     try {
-      const r = await engine.createRetrieval({ id: b.id, siteId: p.siteId, cameraId: p.cameraId, stream, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), priority: b.priority, reason: b.reason ?? null, by: c.var.session.user });
+      const r = await engine.createRetrieval({ id: b.id, siteId: p.siteId, cameraId: p.cameraId, stream, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), priority: b.priority, reason: b.reason ?? null, by: c.var.session.user, ...(b.quality ? { quality: b.quality } : {}) });
       ops?.recordAudit({ user: c.var.session.user, action: "retrieval", siteId: p.siteId, cameraId: b.cameraId, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), outcome: "ok", detail: { retrievalId: r.id, priority: b.priority } } as never);
       return c.json(r, 201);
     } catch (e) {
