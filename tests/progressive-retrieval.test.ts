@@ -57,13 +57,21 @@ test("sub-then-main: the window's sub stream is at central (and playable) before
   const inWindow = (s: { startMs: number; endMs: number }) => s.endMs > Date.parse(from) && s.startMs < Date.parse(to);
   const seen = { main: new Map<number, number>(), sub: new Map<number, number>() };
   let subCompleteWhileMainMissing = false;
+  let bestEarly = null as string | null;
+  const video = async (stream: string) => {
+    const res = await fetch(`${c.apiUrl}/api/v1/cameras/${cam}/video.mp4?from=${from}&to=${to}&stream=${stream}`, { headers: { authorization: `Bearer ${c.token}` } });
+    return { status: res.status, stream: res.headers.get("x-outpost-stream"), body: await res.arrayBuffer() };
+  };
   await until("the retrieval is done", async () => {
     for (const stream of ["sub", "main"] as const) {
       const segs = (await c.api<{ segments: { startMs: number; endMs: number }[] }>("GET", `/api/v1/cameras/${cam}/segments?from=${from}&to=${to}&stream=${stream}`)).body.segments.filter(inWindow);
       for (const s of segs) if (!seen[stream].has(s.startMs)) seen[stream].set(s.startMs, Date.now());
     }
     const q = (await tl("main")).centralQuality;
-    if (seen.sub.size >= 3 && seen.main.size === 0 && q.some((x) => x.quality === "sub")) subCompleteWhileMainMissing = true;
+    if (!subCompleteWhileMainMissing && seen.sub.size >= 3 && seen.main.size === 0 && q.some((x) => x.quality === "sub")) {
+      subCompleteWhileMainMissing = true;
+      bestEarly = (await video("best")).stream;
+    }
     return (await c.api<{ state: string }>("GET", `/api/v1/retrievals/${r.body.id}`)).body.state === "done";
   }, 120_000, 100);
   console.log(`sub segments ${seen.sub.size}, main ${seen.main.size}; last sub seen +${Math.max(...seen.sub.values()) - t0} ms, first main +${Math.min(...seen.main.values()) - t0} ms`);
@@ -72,15 +80,18 @@ test("sub-then-main: the window's sub stream is at central (and playable) before
   // Ordered by commit: every sub segment of the window was at central before the first main one.
   expect(Math.max(...seen.sub.values())).toBeLessThanOrEqual(Math.min(...seen.main.values()));
   expect(subCompleteWhileMainMissing).toBe(true);
+  // Playback's "best" served the sub stream while the main was missing, the main once it is in.
+  expect(bestEarly).toBe("sub");
+  expect((await video("best")).stream).toBe("main");
   // At the end central holds main over the whole window.
   expect((await tl("main")).centralQuality.map((x) => x.quality)).toEqual(["main"]);
 
   // Both are playable: decoded by ffprobe.
   for (const stream of ["sub", "main"]) {
-    const res = await fetch(`${c.apiUrl}/api/v1/cameras/${cam}/video.mp4?from=${from}&to=${to}&stream=${stream}`, { headers: { authorization: `Bearer ${c.token}` } });
+    const res = await video(stream);
     expect(res.status).toBe(200);
     const file = path.join(root, `window-${stream}.mp4`);
-    await Bun.write(file, await res.arrayBuffer());
+    await Bun.write(file, res.body);
     const p = await probeFrames(file);
     expect(p.codec).toBe("h264");
     expect(p.frames).toBeGreaterThan(30);

@@ -22,6 +22,7 @@ import { guard } from "../rights/errors.ts";
 import { Engine, EngineError } from "./engine.ts";
 import { BadUpload, type Receiver } from "./receiver.ts";
 import { RetrievalQuality } from "./progressive.ts";
+import { bestStream } from "./best-stream.ts";
 
 function problem(e: unknown): never {
   if (e instanceof EngineError) return guard(Promise.reject(Object.assign(new Error(e.message), { code: e.code }))) as never;
@@ -287,10 +288,12 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const from = time(c, "from", to - 60_000);
     if (to <= from) throw badRequest("from must be before to.");
     if (to - from > maxMs) throw badRequest(`The window is at most ${Math.round(maxMs / 3_600_000)} hours.`);
-    const stream = c.req.query("stream") ?? "main";
-    if (stream !== "main" && stream !== "sub") throw badRequest('stream must be "main" or "sub".');
-    const wait = queryParam(c, "wait", intQuery({ min: 0, max: 60 }), 10);
-    return { id, ...p, from, to, stream: stream as StreamKind, wait };
+    const q = c.req.query("stream") ?? "main";
+    if (q !== "main" && q !== "sub" && q !== "best") throw badRequest('stream must be "main", "sub" or "best".');
+    // best: the stream central holds more of now (best-stream.ts); nothing is retrieved for it.
+    const stream: StreamKind = q === "best" ? await bestStream((i, s, f, t) => engine.centralRanges(i, s, f, t), id, from, to) : q;
+    const wait = q === "best" ? 0 : queryParam(c, "wait", intQuery({ min: 0, max: 60 }), 10);
+    return { id, ...p, from, to, stream, wait, best: q === "best" };
   };
   // What central holds, segment by segment, with hashes (audit: compare with the edge's).
   api.route({ method: "get", path: "/api/v1/cameras/:id/segments", summary: "What central holds of a camera, segment by segment, with hashes", tag, rights: { right: "playback", camera: ":id" } }, async (c) => {
@@ -316,7 +319,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
   };
   const video = async (c: Context<ApiEnv>) => {
     const w = await windowOf(c);
-    const rid = await fetchMissing(w, c.var.session.user);
+    const rid = w.best ? null : await fetchMissing(w, c.var.session.user);
     const plan = await playback.plan({ cameraId: w.id, stream: w.stream, fromMs: w.from, toMs: w.to });
     if (plan.total === 0) {
       if (rid) return c.json({ retrieval: await engine.getRetrieval(rid), detail: "This footage is still only on the edge; a retrieval is running. Try again shortly." }, 202);
@@ -324,6 +327,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     }
     const headers = new Headers({ "content-type": "video/mp4", "accept-ranges": "bytes", "cache-control": "no-store", "x-outpost-start": iso(plan.originMs), "x-outpost-end": iso(plan.endMs) });
     if (rid) headers.set("x-outpost-retrieval", rid);
+    headers.set("x-outpost-stream", w.stream);
     const reply = rangeReply(c.req.header("range"), plan.total, headers, c.req.path);
     if (reply instanceof Response) return reply;
     return new Response(await new Response(playback.stream(plan, reply.range)).arrayBuffer(), { status: reply.status, headers });
@@ -333,7 +337,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
   api.route({ method: "get", path: "/api/v1/cameras/:id/video.mp4", summary: "Same as video", tag, rights: playbackRule, produces: "video/mp4" }, video);
   api.route({ method: "get", path: "/api/v1/cameras/:id/video.m3u8", summary: "Central playback as an HLS playlist over video.mp4 byte ranges", tag, rights: playbackRule, produces: "application/vnd.apple.mpegurl" }, async (c) => {
     const w = await windowOf(c);
-    await fetchMissing(w, c.var.session.user);
+    if (!w.best) await fetchMissing(w, c.var.session.user);
     const plan = await playback.plan({ cameraId: w.id, stream: w.stream, fromMs: w.from, toMs: w.to });
     if (plan.total === 0) throw notFound(`No recording of ${w.id} at central between ${iso(w.from)} and ${iso(w.to)} yet.`);
     const pinnedTo = Math.min(w.to, Math.floor(plan.lastStartMs) + 1);
