@@ -59,6 +59,10 @@ test("live stops at the site's cellular budget with the reason, is refused at st
   expect(b.monthlyBytes).toBe(BUDGET);
   expect(b.liveBytes).toBeGreaterThanOrEqual(BUDGET - 100_000);
   expect(b.remainingBytes).toBe(0);
+  // The site's transfer view and a retrieval's cost count live too: nothing is left this month.
+  const tv = (await c.api<{ links: { link: string; liveBytes: number; remainingBytes: number | null }[] }>("GET", `/api/v1/sites/${siteId}/transfer`)).body;
+  expect(tv.links.find((l) => l.link === "cellular")).toMatchObject({ remainingBytes: 0 });
+  expect(tv.links.find((l) => l.link === "cellular")!.liveBytes).toBeGreaterThanOrEqual(BUDGET - 100_000);
   // The uplink is gone and nothing more arrives (what was in flight may still land).
   await until("the uplink ends", async () => !(await c.api<{ streams: { key: string; uplinkActive: boolean }[] }>("GET", "/api/v1/live")).body.streams.find((s) => s.key === `${siteId}.cam1/main`)?.uplinkActive, 15_000, 200);
   await Bun.sleep(1500);

@@ -48,6 +48,11 @@ test("sub-then-main: the window's sub stream is at central (and playable) before
   const tl = async (stream: string) => (await c.api<{ ranges: { end: string; held: string }[]; centralQuality: { start: string; end: string; quality: string }[] }>("GET", `/api/v1/cameras/${cam}/timeline?from=${from}&to=${to}&stream=${stream}`)).body;
   await until("the edge indexed both streams past the window", async () => (await tl("main")).ranges.at(-1)?.end === to && (await tl("sub")).ranges.at(-1)?.end === to, 60_000, 300);
 
+  // The cost before it starts, per quality: sub-then-main moves both streams.
+  const est = (await c.api<{ streams: Record<string, { bytes: number }>; qualities: Record<string, { bytes: number; text: string }> }>("GET", `/api/v1/cameras/${cam}/retrieval-estimate?from=${from}&to=${to}`)).body;
+  expect(est.qualities.main!.bytes).toBe(est.streams.main!.bytes);
+  expect(est.qualities["sub-then-main"]!.bytes).toBe(est.streams.main!.bytes + est.streams.sub!.bytes);
+  expect(est.qualities["sub-then-main"]!.text).toMatch(/^≈ \d+ (kB|MB)/);
   expect((await c.api("POST", "/api/v1/retrievals", { cameraId: cam, from, to, quality: "keyframes" })).status).toBe(400);
   const r = await c.api<{ id: string; quality: string; stream: string }>("POST", "/api/v1/retrievals", { cameraId: cam, from, to, quality: "sub-then-main" });
   expect(r.status).toBe(201);

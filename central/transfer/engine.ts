@@ -31,6 +31,7 @@ import { holdings } from "./holdings.ts";
 import { Goodput } from "../../lib/goodput.ts";
 import { UsageLedger } from "./usage.ts";
 import { qualityOf, setQuality, streamsToPlan, type RetrievalQuality } from "./progressive.ts";
+import { liveBytesByLink } from "./live-budget.ts";
 
 export type RetrievalState = "queued" | "running" | "done" | "partial" | "cancelled" | "failed";
 
@@ -596,6 +597,7 @@ export class Engine {
       c.bytes += it.bytes - it.offset;
     }
     const edgeBy = edge && edge.month === month ? (JSON.parse(edge.by_link) as Record<string, number>) : {};
+    const liveBy = await liveBytesByLink(this.d.db, siteId, month);
     const links = new Set([...Object.keys(policy?.links ?? {}), ...Object.keys(edgeBy), ...central.map((c) => c.link), ...(edge ? [edge.link] : [])]);
     return {
       site: siteId,
@@ -611,7 +613,9 @@ export class Engine {
           allow: prof.allow ?? null,
           usedBytes: used,
           receivedBytes: central.find((c) => c.link === l)?.bytes ?? 0,
-          remainingBytes: prof.monthlyBytes ? Math.max(0, prof.monthlyBytes - used) : null,
+          /** Live video central received on this link this month (counts against the budget too). */
+          liveBytes: liveBy[l] ?? 0,
+          remainingBytes: prof.monthlyBytes ? Math.max(0, prof.monthlyBytes - used - (liveBy[l] ?? 0)) : null,
         };
       }),
       /** Bytes central received per UTC day and link, the last 31 days (oldest first). */

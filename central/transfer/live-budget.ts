@@ -45,6 +45,12 @@ export interface LiveBudgetState {
   override: { until: string; by: string; reason: string | null } | null;
 }
 
+/** Live bytes central received from a site per link in a month (for the site's transfer view and estimates). */
+export async function liveBytesByLink(db: Db, siteId: string, month: string): Promise<Record<string, number>> {
+  const rows = await db.all<{ link: string; bytes: string }>(`SELECT link, bytes FROM tr_live_usage WHERE site_id = $1 AND month = $2`, [siteId, month]);
+  return Object.fromEntries(rows.map((r) => [r.link, Number(r.bytes)]));
+}
+
 const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
 
 /** Bytes for people: 1.0 GB, 48 MB, 900 kB (decimal units, like the budgets are written). */

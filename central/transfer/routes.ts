@@ -191,6 +191,10 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
       link: e.link,
       budget: e.budget,
       streams: Object.fromEntries(Object.entries(e.streams).map(([s, v]) => [s, { ...v, fits: !e.budget || v.bytes <= e.budget.remainingBytes, text: text(v.bytes) }])),
+      // Per retrieval quality (progressive.ts): sub-then-main moves both streams' missing bytes.
+      qualities: Object.fromEntries(
+        [["main", e.streams.main?.bytes ?? 0], ["sub-then-main", (e.streams.main?.bytes ?? 0) + (e.streams.sub?.bytes ?? 0)]].map(([q, b]) => [q, { bytes: b, fits: !e.budget || (b as number) <= e.budget.remainingBytes, text: text(b as number) }]),
+      ),
     });
   });
 
