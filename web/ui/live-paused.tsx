@@ -30,7 +30,7 @@ export function LivePaused(p: { camera: string; reason: string }) {
     <span class="live-paused">
       {p.reason}
       {can(me, "admin-policies", { site }) && (
-        <button class="chip" disabled={busy} onClick={() => void override()} title="Let live from this site run past its budget for 24 hours (audited)">
+        <button class="chip" style={{ display: "block", margin: "6px auto 0" }} disabled={busy} onClick={() => void override()} title="Let live from this site run past its budget for 24 hours (audited)">
           Run live anyway (24 h)
         </button>
       )}
