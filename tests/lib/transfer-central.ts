@@ -27,7 +27,6 @@ const live = o.live
       // Live within the link budget, as central/main.ts wires it.
       gate: (siteId) => tr.liveBudget.gate(siteId),
       onBytes: (siteId, n) => tr.liveBudget.add(siteId, n),
-      linkOf: (siteId) => sitesRef?.linkType(siteId),
       requester: {
         request: async (siteId, req) => {
           if (!sitesRef) throw new Error("control plane not attached yet");
