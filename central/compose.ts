@@ -152,6 +152,9 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         siteExists: (id) => core.site(id)?.state === "active",
         cameraExists: async (siteId, cameraId) => (await sites.cameras()).some((c) => c.siteId === siteId && c.channel === cameraId),
         linkOf: (siteId) => sites.linkType(siteId),
+        // Live within the link budget (central/transfer/live-budget.ts).
+        gate: (siteId) => transfer.liveBudget.gate(siteId),
+        onBytes: (siteId, n) => transfer.liveBudget.add(siteId, n),
         ...o.live,
       });
       closers.push(() => live.close());
@@ -317,7 +320,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       closers.push(() => metrics.close());
       metricsUrl = metrics.url;
     }
-    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => central.site(id)?.name, audit: (a) => central.ops.recordAudit(a), log: log.child({ component: "central.retention" }) });
+    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => central.site(id)?.name, audit: (a) => central.ops.recordAudit(a), log: log.child({ component: "central.retention" }), previews: (policyOf) => preview.prune(policyOf, () => sites.mirrorDb) });
     retention.start(cfg.storage.retentionIntervalMs);
     closers.push(() => retention.stop());
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });

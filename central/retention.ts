@@ -8,7 +8,8 @@
  */
 import { z } from "zod";
 import type { Logger } from "../lib/log/index.ts";
-import { RetentionConfig, retentionPolicy, type MediaStore, type SegmentRecord } from "../lib/store/index.ts";
+import { RetentionConfig, retentionPolicy, type MediaStore, type RetentionPolicy, type SegmentRecord } from "../lib/store/index.ts";
+import type { PrunedCamera } from "./preview/retention.ts";
 import type { AuditInput } from "./audit/index.ts";
 
 export const CentralStorageConfig = z
@@ -38,6 +39,8 @@ export interface CentralRetentionDeps {
   siteName: (siteId: string) => string | undefined;
   audit: (a: AuditInput) => void;
   log: Logger;
+  /** Central's previews follow the same policy (central/preview/retention.ts); run after the footage. */
+  previews?: (policyOf: (cameraId: string) => RetentionPolicy) => Promise<PrunedCamera[]>;
 }
 
 /** Central camera ids are `<site>.<camera>`: the site is before the last dot. */
@@ -67,6 +70,14 @@ export class CentralRetention {
           this.d.log.info("central retention deleted segments", { segments: r.deleted.length, freedBytes: r.freedBytes });
         }
         return { deleted: r.deleted.length, freedBytes: r.freedBytes };
+      })
+      .then(async (r) => {
+        const pruned = (await this.d.previews?.((id) => this.policyOf(id)).catch((e) => (this.d.log.error("preview retention failed", { err: e as Error }), []))) ?? [];
+        for (const p of pruned) {
+          this.d.audit({ user: "system", action: "retention", subject: "central.preview", siteId: p.siteId, cameraId: `${p.siteId}.${p.cameraId}`, fromMs: p.fromMs, toMs: p.toMs, outcome: "ok", detail: { previews: p.previews, bytes: p.bytes } });
+        }
+        if (pruned.length) this.d.log.info("central retention deleted previews", { cameras: pruned.length, previews: pruned.reduce((a, p) => a + p.previews, 0) });
+        return r;
       })
       .finally(() => (this.busy = null));
     return this.busy;

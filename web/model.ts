@@ -113,11 +113,13 @@ export interface Timeline {
   ranges: TRange[];
   gaps: TGap[];
   retrievals: TRetrieval[];
+  /** Where central holds only the sub stream of this main-stream timeline (progressive retrieval). */
+  subOnly?: { startMs: number; endMs: number }[];
 }
 
 export async function loadTimeline(cameraId: string, fromMs: number, toMs: number, stream = "main"): Promise<Timeline | null> {
   const qs = `from=${new Date(fromMs).toISOString()}&to=${new Date(toMs).toISOString()}&stream=${stream}`;
-  const r = await getOptional<{ ranges: { start: string; end: string; held?: Held; locked?: boolean }[]; gaps: { start: string; end: string; reason: string; detail?: string }[] }>(
+  const r = await getOptional<{ ranges: { start: string; end: string; held?: Held; locked?: boolean }[]; gaps: { start: string; end: string; reason: string; detail?: string }[]; centralQuality?: { start: string; end: string; quality: string }[] }>(
     `/api/v1/cameras/${encodeURIComponent(cameraId)}/timeline?${qs}`,
   );
   if (!r) return null;
@@ -125,5 +127,6 @@ export async function loadTimeline(cameraId: string, fromMs: number, toMs: numbe
     ranges: r.ranges.map((x) => ({ startMs: Date.parse(x.start), endMs: Date.parse(x.end), held: x.held ?? "local", locked: x.locked })),
     gaps: r.gaps.map((g) => ({ startMs: Date.parse(g.start), endMs: Date.parse(g.end), reason: g.detail ? `${g.reason}: ${g.detail}` : g.reason })),
     retrievals: [],
+    subOnly: (r.centralQuality ?? []).filter((q) => q.quality === "sub").map((q) => ({ startMs: Date.parse(q.start), endMs: Date.parse(q.end) })),
   };
 }

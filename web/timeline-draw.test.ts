@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { drawMarkers, markerAt, type Marker } from "./timeline-draw.ts";
+import { describeAt, drawMarkers, markerAt, type Marker } from "./timeline-draw.ts";
 
 /** Records what is drawn: fill colour and rectangle / path per call. */
 function fakeCtx() {
@@ -52,5 +52,13 @@ describe("timeline markers", () => {
     expect(markerAt(ms, 104, 10)?.label).toBe("a");
     expect(markerAt(ms, 296, 10)?.label).toBe("f");
     expect(markerAt(ms, 200, 10)).toBeNull();
+  });
+});
+
+describe("held quality", () => {
+  test("a range central holds only as the sub stream says so under the pointer", () => {
+    const tl = { ranges: [{ startMs: 0, endMs: 1000, held: "edge" as const }], gaps: [], retrievals: [], subOnly: [{ startMs: 0, endMs: 400 }] };
+    expect(describeAt(tl, 200)).toBe("edge only · central holds the sub stream only");
+    expect(describeAt(tl, 600)).toBe("edge only");
   });
 });

@@ -7,7 +7,7 @@
 import { gapSentence } from "./ui/words.ts";
 import type { Held, Timeline } from "./model.ts";
 
-export const COLORS: Record<Held | "retrieving" | "gap" | "lock" | "selection" | "cursor", string> = {
+export const COLORS: Record<Held | "retrieving" | "gap" | "lock" | "selection" | "cursor" | "subOnly", string> = {
   both: "#2fb170",
   central: "#3d8bfd",
   edge: "#e0a526",
@@ -17,6 +17,7 @@ export const COLORS: Record<Held | "retrieving" | "gap" | "lock" | "selection" |
   lock: "#b97cf5",
   selection: "rgba(255,255,255,0.16)",
   cursor: "#ff5a5f",
+  subOnly: "#9cc3ff",
 };
 
 export const HELD_LABEL: Record<Held, string> = { both: "central + edge", central: "central only", edge: "edge only", local: "recorded" };
@@ -156,6 +157,8 @@ export function drawTimeline(ctx: CanvasRenderingContext2D, width: number, heigh
   };
   fillMerged(tl.gaps, () => COLORS.gap, barY + barH * 0.35, barH * 0.3);
   fillMerged(tl.ranges, (i) => COLORS[tl.ranges[i]!.held], barY, barH);
+  // central holds only the sub stream there (a sub-then-main retrieval's first half): a lighter top half
+  if (tl.subOnly?.length) fillMerged(tl.subOnly, () => COLORS.subOnly, barY, barH / 2);
   // retrievals: a band along the bottom, filled as far as they got
   for (const r of tl.retrievals) {
     const x0 = x(r.startMs);
@@ -191,7 +194,8 @@ export function describeAt(tl: Timeline, t: number): string {
   if (r) return `being retrieved — ${Math.round(r.progress)} %`;
   const g = tl.gaps.find((x) => x.startMs <= t && x.endMs >= t);
   const rg = tl.ranges.find((x) => x.startMs <= t && x.endMs >= t);
-  if (rg) return `${HELD_LABEL[rg.held]}${rg.locked ? " · evidence lock" : ""}`;
+  const sub = tl.subOnly?.some((x) => x.startMs <= t && x.endMs >= t) ? " · central holds the sub stream only" : "";
+  if (rg) return `${HELD_LABEL[rg.held]}${sub}${rg.locked ? " · evidence lock" : ""}`;
   if (g) return `no recording — ${gapSentence(g.reason)}`;
   return "no recording";
 }

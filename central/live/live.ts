@@ -50,6 +50,13 @@ export interface CentralLiveOptions {
   hlsHoldMs?: number;
   hub?: HubOptions;
   hls?: HlsOptions;
+  /**
+   * May live from this site run now (the link budget, central/transfer/live-budget.ts)? null =
+   * yes, else the reason: live is refused at start and stopped while running (checked each second).
+   */
+  gate?: (siteId: string) => string | null;
+  /** Live bytes received from a site (counted against its link budget). */
+  onBytes?: (siteId: string, n: number) => void;
 }
 
 interface Uplink {
@@ -86,6 +93,8 @@ class Feed {
   refresh: ReturnType<typeof setInterval> | undefined;
   grace: ReturnType<typeof setTimeout> | undefined;
   hls: HlsPackager | undefined;
+  /** Why live is held back (the gate's reason), while it is. */
+  paused: string | undefined;
   constructor(
     readonly key: string,
     readonly siteId: string,
@@ -103,8 +112,41 @@ export class CentralLive {
   private readonly log: Logger;
   private closed = false;
 
+  private gateTimer: ReturnType<typeof setInterval> | undefined;
+
   constructor(private readonly o: CentralLiveOptions) {
     this.log = o.log.child({ component: "central.live" });
+    if (o.gate) this.gateTimer = setInterval(() => this.regate(), 1000);
+  }
+
+  /** Pauses wanted feeds the gate now refuses, and starts paused ones it allows again. */
+  private regate(): void {
+    for (const f of this.feeds.values()) {
+      const why = this.o.gate!(f.siteId);
+      if (why && f.requested) this.pause(f, why);
+      else if (why && f.paused !== why && this.needed(f)) this.pause(f, why);
+      else if (!why && f.paused) {
+        f.paused = undefined;
+        this.log.info("live resumed", { key: f.key });
+        this.update(f);
+      }
+    }
+  }
+
+  private pause(f: Feed, why: string): void {
+    const was = f.paused;
+    f.paused = why;
+    if (f.requested) {
+      f.requested = false;
+      clearInterval(f.refresh);
+      f.refresh = undefined;
+      this.send(f, "stop");
+      f.uplink?.stop(why);
+    }
+    if (was !== why) {
+      f.hub.sourceEnded("paused", why);
+      this.log.warn("live paused", { key: f.key, reason: why });
+    }
   }
 
   static key(siteId: string, cameraId: string, stream: StreamKind): string {
@@ -182,7 +224,10 @@ export class CentralLive {
     if (this.needed(f)) {
       if (f.grace) clearTimeout(f.grace);
       f.grace = undefined;
+      const why = this.o.gate?.(f.siteId) ?? null;
+      if (why) return this.pause(f, why);
       if (!f.requested) {
+        f.paused = undefined;
         f.requested = true;
         const lease = this.o.leaseMs ?? 30_000;
         this.send(f, "start");
@@ -213,6 +258,7 @@ export class CentralLive {
 
   private addBytes(siteId: string, n: number): void {
     this.siteBytes.set(siteId, (this.siteBytes.get(siteId) ?? 0) + n);
+    this.o.onBytes?.(siteId, n);
   }
 
   /** Live bytes received from a site since central started (counted against its link budget). */
@@ -410,6 +456,7 @@ export class CentralLive {
 
   close(): void {
     this.closed = true;
+    clearInterval(this.gateTimer);
     for (const f of this.feeds.values()) {
       clearInterval(f.refresh);
       if (f.grace) clearTimeout(f.grace);

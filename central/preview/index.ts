@@ -15,13 +15,19 @@ import type { ApiRouter, FederationEnv } from "../index.ts";
 import type { Sites } from "../sites/index.ts";
 import { mountPreviewApi, mountPreviewFederation } from "./routes.ts";
 import { PreviewStore } from "./store.ts";
+import { mirrorEdgeHas, prunePreviews, type PrunedCamera } from "./retention.ts";
+import type { RetentionPolicy } from "../../lib/store/index.ts";
+import type { Db } from "../db.ts";
 
+export { type PrunedCamera } from "./retention.ts";
 export { PreviewStore, PreviewRefused, type ActivityRun, type ThumbRef } from "./store.ts";
 
 export interface PreviewModule {
   readonly store: PreviewStore;
   federationRoutes(app: Hono<FederationEnv>): void;
   apiRoutes(api: ApiRouter, sites: () => Sites | null): void;
+  /** Retention pass over the previews (central/preview/retention.ts), with central's policy and index mirror. */
+  prune(policyOf: (centralCameraId: string) => RetentionPolicy, mirror: () => Db | null): Promise<PrunedCamera[]>;
   close(): Promise<void>;
 }
 
@@ -31,6 +37,7 @@ export async function createPreview(o: { dataDir: string; clock: Clock; log: Log
     store,
     federationRoutes: (app) => mountPreviewFederation(app, store),
     apiRoutes: (api, sites) => mountPreviewApi(api, { store, sites, now: () => o.clock.now() }),
+    prune: (policyOf, mirror) => prunePreviews({ store, now: () => o.clock.now(), policyOf, edgeHas: mirrorEdgeHas(mirror) }),
     close: () => store.close(),
   };
 }

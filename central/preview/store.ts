@@ -5,7 +5,7 @@
  * one row per segment preview (with its per-second levels), one per thumbnail, one per
  * activity run. Everything the API answers comes from here — no edge is contacted.
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
@@ -206,6 +206,32 @@ export class PreviewStore {
     const runs = direction === "next" ? await this.runs([{ siteId, cameraId }], atMs, atMs + 30 * span) : await this.runs([{ siteId, cameraId }], atMs - 30 * span, atMs);
     if (direction === "next") return runs.find((r) => r.startMs > atMs) ?? null;
     return runs.filter((r) => r.endMs <= atMs).at(-1) ?? null;
+  }
+
+  /** The (site, camera) pairs that have previews (for retention). */
+  async cameras(): Promise<{ siteId: string; cameraId: string }[]> {
+    const rows = await this.db.all<{ site_id: string; camera_id: string }>(`SELECT DISTINCT site_id, camera_id FROM pv_segments ORDER BY site_id, camera_id`);
+    return rows.map((r) => ({ siteId: r.site_id, cameraId: r.camera_id }));
+  }
+
+  /** One camera's segment previews, newest first (for retention: age and bytes). */
+  async segmentsOf(siteId: string, cameraId: string): Promise<{ stream: string; startMs: number; endMs: number; bytes: number }[]> {
+    const rows = await this.db.all<{ stream: string; start_ms: string; end_ms: string; bytes: string }>(
+      `SELECT stream, start_ms, end_ms, bytes FROM pv_segments WHERE site_id = $1 AND camera_id = $2 ORDER BY start_ms DESC, stream`,
+      [siteId, cameraId],
+    );
+    return rows.map((r) => ({ stream: r.stream, startMs: Number(r.start_ms), endMs: Number(r.end_ms), bytes: Number(r.bytes) }));
+  }
+
+  /** Deletes one segment's preview: index rows first (the API stops showing it), then the file. */
+  async remove(siteId: string, cameraId: string, stream: string, startMs: number): Promise<void> {
+    const key = [siteId, cameraId, stream, startMs] as const;
+    await this.db.transaction(async (tx) => {
+      await tx.run(`DELETE FROM pv_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms = $4`, [...key]);
+      await tx.run(`DELETE FROM pv_thumbs WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND seg_start_ms = $4`, [...key]);
+      await tx.run(`DELETE FROM pv_runs WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND seg_start_ms = $4`, [...key]);
+    });
+    await rm(join(this.root, this.relPath(siteId, cameraId, stream, startMs)), { force: true });
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,7 @@ import type { EdgeIndex } from "../mirror/index.ts";
 import type { Bus } from "./bus.ts";
 import { ControlPlane, type SiteEvent } from "./control.ts";
 import { mergeHoldings, mergeRanges, type Range } from "./api.ts";
+import { qualityRanges } from "./quality.ts";
 
 
 type CameraRow = { site_id: string; camera_id: string; name: string; enabled: boolean; streams: string; updated_ms: string };
@@ -159,6 +160,8 @@ export class Sites {
     const clip = (r: Range) => ({ startMs: Math.max(r.startMs, from), endMs: Math.min(r.endMs, to) });
     const edge = mergeRanges(segs.map((r) => ({ startMs: r.startMs, endMs: r.endMs }))).map(clip);
     const central = (await this.o.centralRanges?.(centralCameraId(siteId, cameraId), stream, from, to)) ?? [];
+    // Main-stream timelines also say where central holds only the sub stream (progressive retrieval).
+    const subHeld = stream === "main" ? ((await this.o.centralRanges?.(centralCameraId(siteId, cameraId), "sub", from, to)) ?? []) : [];
     const now = this.o.clock.now();
     const liveLocks = locks.filter((l) => l.expiresMs === null || l.expiresMs > now);
     // A revoked site's edge cannot be reached: only what central holds is footage to offer.
@@ -176,6 +179,8 @@ export class Sites {
       edgeRetentionHorizonMs: horizon,
       ...(revoked ? { siteRevoked: true } : {}),
       ranges,
+      /** What quality central holds where (main, or only sub). */
+      centralQuality: qualityRanges(central.map(clip), subHeld.map(clip)).map((q) => ({ start: iso(q.startMs), end: iso(q.endMs), quality: q.quality })),
       gaps: gaps.map((g) => ({ start: iso(Math.max(g.startMs, from)), end: iso(Math.min(g.endMs, to)), reason: g.reason })),
     };
   }

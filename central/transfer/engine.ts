@@ -31,6 +31,8 @@ import type { Receiver } from "./receiver.ts";
 import { holdings } from "./holdings.ts";
 import { Goodput } from "../../lib/goodput.ts";
 import { UsageLedger } from "./usage.ts";
+import { qualityOf, setQuality, streamsToPlan, type RetrievalQuality } from "./progressive.ts";
+import { liveBytesByLink } from "./live-budget.ts";
 
 export type RetrievalState = "queued" | "running" | "done" | "partial" | "cancelled" | "failed";
 
@@ -43,6 +45,8 @@ export interface RetrievalView {
   from: string;
   to: string;
   priority: TransferClass;
+  /** main, or sub-then-main (progressive.ts). */
+  quality: RetrievalQuality;
   state: RetrievalState;
   bytesDone: number;
   bytesTotal: number;
@@ -210,15 +214,18 @@ export class Engine {
         if (continuous) add(s, "backfill", null);
       }
     }
-    const jobs = await this.d.db.all<{ camera_id: string; stream: StreamKind; from_ms: string; to_ms: string; priority: TransferClass }>(
-      `SELECT camera_id, stream, from_ms, to_ms, priority FROM tr_retrievals WHERE site_id = $1 AND state IN ${ACTIVE}`,
+    const jobs = await this.d.db.all<{ id: string; camera_id: string; stream: StreamKind; from_ms: string; to_ms: string; priority: TransferClass }>(
+      `SELECT id, camera_id, stream, from_ms, to_ms, priority FROM tr_retrievals WHERE site_id = $1 AND state IN ${ACTIVE}`,
       [siteId],
     );
     for (const j of jobs) {
-      const segs = await this.mirrorSegs(siteId, j.camera_id, j.stream, Number(j.from_ms), Number(j.to_ms));
-      if (!segs.length) continue;
-      const h = await this.heldAt(siteId, j.camera_id, j.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
-      for (const s of segs) if (h.wanted(s)) add(s, j.priority, null);
+      const subDone = async () => (await this.progress(siteId, j.camera_id, "sub", Number(j.from_ms), Number(j.to_ms))).missing === 0;
+      for (const stream of await streamsToPlan(this.d.db, j, subDone)) {
+        const segs = await this.mirrorSegs(siteId, j.camera_id, stream, Number(j.from_ms), Number(j.to_ms));
+        if (!segs.length) continue;
+        const h = await this.heldAt(siteId, j.camera_id, stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
+        for (const s of segs) if (h.wanted(s)) add(s, j.priority, null);
+      }
     }
     const items: (WorkItem & { atRisk: boolean; endMs: number })[] = [];
     const horizons = new Map<string, number | null>();
@@ -349,7 +356,7 @@ export class Engine {
 
   // --- retrievals -------------------------------------------------------------------------
 
-  async createRetrieval(r: { id?: string; siteId: string; cameraId: string; stream: StreamKind; fromMs: number; toMs: number; priority: TransferClass; reason: unknown; by: string }): Promise<RetrievalView> {
+  async createRetrieval(r: { id?: string; siteId: string; cameraId: string; stream: StreamKind; fromMs: number; toMs: number; priority: TransferClass; reason: unknown; by: string; quality?: RetrievalQuality }): Promise<RetrievalView> {
     const s = this.need();
     if (!s.siteExists(r.siteId)) throw new EngineError(`No site with id ${r.siteId}.`, "not-found");
     if (!(await this.siteCameras(r.siteId)).includes(r.cameraId)) throw new EngineError(`No camera ${centralCameraId(r.siteId, r.cameraId)} (central camera ids are <site>.<camera>).`, "not-found");
@@ -372,6 +379,7 @@ export class Engine {
       r.by,
       this.d.clock.now(),
     ]);
+    await setQuality(this.d.db, id, r.quality ?? "main");
     this.d.log.info("retrieval queued", { id, site: r.siteId, camera: r.cameraId, priority: r.priority });
     this.wake();
     return (await this.getRetrieval(id))!;
@@ -454,6 +462,7 @@ export class Engine {
       from: iso(fromMs),
       to: iso(toMs),
       priority: r.priority as TransferClass,
+      quality: await qualityOf(this.d.db, r.id!),
       state,
       bytesDone: p.done,
       bytesTotal: p.total,
@@ -582,6 +591,7 @@ export class Engine {
       c.bytes += it.bytes - it.offset;
     }
     const edgeBy = edge && edge.month === month ? (JSON.parse(edge.by_link) as Record<string, number>) : {};
+    const liveBy = await liveBytesByLink(this.d.db, siteId, month);
     const links = new Set([...Object.keys(policy?.links ?? {}), ...Object.keys(edgeBy), ...central.map((c) => c.link), ...(edge ? [edge.link] : [])]);
     return {
       site: siteId,
@@ -597,7 +607,9 @@ export class Engine {
           allow: prof.allow ?? null,
           usedBytes: used,
           receivedBytes: central.find((c) => c.link === l)?.bytes ?? 0,
-          remainingBytes: prof.monthlyBytes ? Math.max(0, prof.monthlyBytes - used) : null,
+          /** Live video central received on this link this month (counts against the budget too). */
+          liveBytes: liveBy[l] ?? 0,
+          remainingBytes: prof.monthlyBytes ? Math.max(0, prof.monthlyBytes - used - (liveBy[l] ?? 0)) : null,
         };
       }),
       /** Bytes central received per UTC day and link, the last 31 days (oldest first). */

@@ -28,6 +28,7 @@ import { Receiver } from "./receiver.ts";
 import { ImportVerifier } from "../custody/index.ts";
 import { Engine, EngineError, type RetrievalView } from "./engine.ts";
 import { mountApi, mountFederation } from "./routes.ts";
+import { LiveBudget, mountLiveBudget } from "./live-budget.ts";
 
 export { Engine, EngineError, Receiver, type RetrievalView };
 
@@ -58,6 +59,8 @@ export interface TransferModule {
   readonly engine: Engine;
   readonly receiver: Receiver;
   readonly store: MediaStore;
+  /** Live within the link budget (gate for CentralLive, live byte counts, admin override). */
+  readonly liveBudget: LiveBudget;
   /** Custody verification of uploads (when custodyCaPem was given). */
   readonly custody?: ImportVerifier;
   federationRoutes(app: Hono<FederationEnv>): void;
@@ -99,6 +102,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     raiseEvent: (e) => (ops ? ops.ingestEvent(e) : Promise.resolve()),
     attachClip: (id, clip) => (ops ? ops.alarms.attachClip(id, clip as never) : Promise.resolve()),
   });
+  const liveBudget = new LiveBudget({ db, clock, policy: (id) => engine.policy(id), linkOf: (id) => sites?.linkType(id) });
   const requestRetrieval: TransferModule["requestRetrieval"] = async (r) => {
     const parts = r.cameraId.includes(".") ? { siteId: r.cameraId.slice(0, r.cameraId.indexOf(".")), cameraId: r.cameraId.slice(r.cameraId.indexOf(".") + 1) } : null;
     if (!parts) throw new EngineError(`No camera ${r.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
@@ -115,16 +119,19 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     };
   }
   engine.start(o.tickMs ?? 1000);
+  liveBudget.start();
   let closed = false;
   return {
     engine,
     receiver,
     store,
+    liveBudget,
     ...(custody ? { custody } : {}),
     federationRoutes: (app) => mountFederation(app, engine, receiver),
     apiRoutes: (api) => {
       ops = api.ops;
       mountApi(api, { engine, store, sites: () => sites, clock });
+      mountLiveBudget(api, { budget: liveBudget, siteExists: (id) => !!sites?.siteExists(id), clock });
     },
     centralRanges: (id, stream, from, to) => engine.centralRanges(id, stream, from, to),
     onSiteEvent: (e) => void engine.onSiteEvent(e).catch((err) => log.error("on-event policy failed", { err: err as Error, event: e.eventId })),
@@ -134,6 +141,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
       if (closed) return;
       closed = true;
       await engine.stop();
+      await liveBudget.stop();
       if (ownStore) await store.close();
       await db.close();
     },

@@ -22,6 +22,8 @@ import { guard } from "../rights/errors.ts";
 import { Engine, EngineError } from "./engine.ts";
 import { BadUpload, type Receiver } from "./receiver.ts";
 import { holdings } from "../holdings/index.ts";
+import { RetrievalQuality } from "./progressive.ts";
+import { bestStream } from "./best-stream.ts";
 
 function problem(e: unknown): never {
   if (e instanceof EngineError) return guard(Promise.reject(Object.assign(new Error(e.message), { code: e.code }))) as never;
@@ -77,6 +79,8 @@ const RetrievalPost = z.object({
   stream: z.enum(["main", "sub"]).optional(),
   id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
   reason: z.string().max(500).optional(),
+  /** main (default), or sub-then-main: the window's sub stream first, then its main (progressive.ts). */
+  quality: RetrievalQuality.optional(),
 });
 const LockPost = z.object({
   cameraId: z.string().min(3).max(300),
@@ -145,7 +149,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     }
     const stream: StreamKind = b.stream ?? effectivePolicy((await engine.policy(p.siteId)).policy, p.cameraId).stream;
     try {
-      const r = await engine.createRetrieval({ id: b.id, siteId: p.siteId, cameraId: p.cameraId, stream, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), priority: b.priority, reason: b.reason ?? null, by: c.var.session.user });
+      const r = await engine.createRetrieval({ id: b.id, siteId: p.siteId, cameraId: p.cameraId, stream, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), priority: b.priority, reason: b.reason ?? null, by: c.var.session.user, ...(b.quality ? { quality: b.quality } : {}) });
       ops?.recordAudit({ user: c.var.session.user, action: "retrieval", siteId: p.siteId, cameraId: b.cameraId, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), outcome: "ok", detail: { retrievalId: r.id, priority: b.priority } } as never);
       return c.json(r, 201);
     } catch (e) {
@@ -188,6 +192,10 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
       link: e.link,
       budget: e.budget,
       streams: Object.fromEntries(Object.entries(e.streams).map(([s, v]) => [s, { ...v, fits: !e.budget || v.bytes <= e.budget.remainingBytes, text: text(v.bytes) }])),
+      // Per retrieval quality (progressive.ts): sub-then-main moves both streams' missing bytes.
+      qualities: Object.fromEntries(
+        [["main", e.streams.main?.bytes ?? 0], ["sub-then-main", (e.streams.main?.bytes ?? 0) + (e.streams.sub?.bytes ?? 0)]].map(([q, b]) => [q, { bytes: b, fits: !e.budget || (b as number) <= e.budget.remainingBytes, text: text(b as number) }]),
+      ),
     });
   });
 
@@ -285,10 +293,12 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const from = time(c, "from", to - 60_000);
     if (to <= from) throw badRequest("from must be before to.");
     if (to - from > maxMs) throw badRequest(`The window is at most ${Math.round(maxMs / 3_600_000)} hours.`);
-    const stream = c.req.query("stream") ?? "main";
-    if (stream !== "main" && stream !== "sub") throw badRequest('stream must be "main" or "sub".');
-    const wait = queryParam(c, "wait", intQuery({ min: 0, max: 60 }), 10);
-    return { id, ...p, from, to, stream: stream as StreamKind, wait };
+    const q = c.req.query("stream") ?? "main";
+    if (q !== "main" && q !== "sub" && q !== "best") throw badRequest('stream must be "main", "sub" or "best".');
+    // best: the stream central holds more of now (best-stream.ts); nothing is retrieved for it.
+    const stream: StreamKind = q === "best" ? await bestStream((i, s, f, t) => engine.centralRanges(i, s, f, t), id, from, to) : q;
+    const wait = q === "best" ? 0 : queryParam(c, "wait", intQuery({ min: 0, max: 60 }), 10);
+    return { id, ...p, from, to, stream, wait, best: q === "best" };
   };
   // What central holds, segment by segment, with hashes (audit: compare with the edge's).
   api.route({ method: "get", path: "/api/v1/cameras/:id/segments", summary: "What central holds of a camera, segment by segment, with hashes", tag, rights: { right: "playback", camera: ":id" } }, async (c) => {
@@ -314,7 +324,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
   };
   const video = async (c: Context<ApiEnv>) => {
     const w = await windowOf(c);
-    const rid = await fetchMissing(w, c.var.session.user);
+    const rid = w.best ? null : await fetchMissing(w, c.var.session.user);
     const plan = await playback.plan({ cameraId: w.id, stream: w.stream, fromMs: w.from, toMs: w.to });
     if (plan.total === 0) {
       if (rid) return c.json({ retrieval: await engine.getRetrieval(rid), detail: "This footage is still only on the edge; a retrieval is running. Try again shortly." }, 202);
@@ -322,6 +332,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     }
     const headers = new Headers({ "content-type": "video/mp4", "accept-ranges": "bytes", "cache-control": "no-store", "x-outpost-start": iso(plan.originMs), "x-outpost-end": iso(plan.endMs) });
     if (rid) headers.set("x-outpost-retrieval", rid);
+    headers.set("x-outpost-stream", w.stream);
     const reply = rangeReply(c.req.header("range"), plan.total, headers, c.req.path);
     if (reply instanceof Response) return reply;
     return new Response(await new Response(playback.stream(plan, reply.range)).arrayBuffer(), { status: reply.status, headers });
@@ -331,7 +342,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
   api.route({ method: "get", path: "/api/v1/cameras/:id/video.mp4", summary: "Same as video", tag, rights: playbackRule, produces: "video/mp4" }, video);
   api.route({ method: "get", path: "/api/v1/cameras/:id/video.m3u8", summary: "Central playback as an HLS playlist over video.mp4 byte ranges", tag, rights: playbackRule, produces: "application/vnd.apple.mpegurl" }, async (c) => {
     const w = await windowOf(c);
-    await fetchMissing(w, c.var.session.user);
+    if (!w.best) await fetchMissing(w, c.var.session.user);
     const plan = await playback.plan({ cameraId: w.id, stream: w.stream, fromMs: w.from, toMs: w.to });
     if (plan.total === 0) throw notFound(`No recording of ${w.id} at central between ${iso(w.from)} and ${iso(w.to)} yet.`);
     const pinnedTo = Math.min(w.to, Math.floor(plan.lastStartMs) + 1);

@@ -33,25 +33,26 @@ def die_with_parent():
 
 
 class Decoder:
+    """One decoding chain per stream, no tee and no queues (every element runs in the pushing
+    thread): appsrc ! parse ! decoder ! convert ! scale ! appsink. The JPEG of a thumbnail is
+    encoded from the same small raw picture by a second tiny chain, made on first use; most
+    keyframes never need it (one thumbnail per 10 s, activity from every keyframe)."""
+
     def __init__(self, codec, codec_data, width, height, quality):
         self.sig = (codec, codec_data, width, height, quality)
         caps = "video/x-h265,stream-format=hvc1,alignment=au" if codec == "h265" else "video/x-h264,stream-format=avc,alignment=au"
         parse, dec = ("h265parse", "avdec_h265") if codec == "h265" else ("h264parse", "avdec_h264")
         desc = (
             "appsrc name=src format=time caps=%s,codec_data=(buffer)%s ! %s ! %s max-threads=1 ! videoconvert ! videoscale ! "
-            "video/x-raw,format=I420,width=%d,height=%d,pixel-aspect-ratio=1/1 ! tee name=t "
-            "t. ! queue ! valve name=jv drop=true drop-mode=forward-sticky-events ! jpegenc quality=%d ! appsink name=jpg sync=false max-buffers=8 "
-            "t. ! queue ! appsink name=raw sync=false max-buffers=8"
-            % (caps, codec_data.hex(), parse, dec, width, height, quality)
+            "video/x-raw,format=I420,width=%d,height=%d,pixel-aspect-ratio=1/1 ! appsink name=raw sync=false max-buffers=8"
+            % (caps, codec_data.hex(), parse, dec, width, height)
         )
         self.pipeline = Gst.parse_launch(desc)
         self.src = self.pipeline.get_by_name("src")
-        self.jpg = self.pipeline.get_by_name("jpg")
-        # JPEG only for the keyframes that become thumbnails; activity needs only the raw picture.
-        self.jv = self.pipeline.get_by_name("jv")
         self.raw = self.pipeline.get_by_name("raw")
-        self.width, self.height = width, height
+        self.width, self.height, self.quality = width, height, quality
         self.pts = 0
+        self.enc = None
         self.pipeline.set_state(Gst.State.PLAYING)
 
     def push(self, sample, pts):
@@ -62,10 +63,11 @@ class Decoder:
         if self.src.emit("push-buffer", buf) != Gst.FlowReturn.OK:
             raise RuntimeError("decoder refused the keyframe")
 
-    def pull(self, sink, pts):
+    @staticmethod
+    def pull(sink, pts, timeout):
         """The output for `pts`; older ones (a decoder that held a picture back) are skipped."""
         while True:
-            s = sink.emit("try-pull-sample", 700 * Gst.MSECOND)
+            s = sink.emit("try-pull-sample", timeout)
             if s is None:
                 return None
             b = s.get_buffer()
@@ -76,34 +78,51 @@ class Decoder:
                 finally:
                     b.unmap(info)
 
+    def jpeg(self, i420):
+        if self.enc is None:
+            self.enc = Gst.parse_launch(
+                "appsrc name=src format=time caps=video/x-raw,format=I420,width=%d,height=%d,framerate=0/1,pixel-aspect-ratio=1/1 ! "
+                "jpegenc quality=%d ! appsink name=jpg sync=false max-buffers=8" % (self.width, self.height, self.quality)
+            )
+            self.enc_src = self.enc.get_by_name("src")
+            self.enc_sink = self.enc.get_by_name("jpg")
+            self.enc_pts = 0
+            self.enc.set_state(Gst.State.PLAYING)
+        self.enc_pts += Gst.SECOND
+        buf = Gst.Buffer.new_wrapped(i420)
+        buf.pts = self.enc_pts
+        if self.enc_src.emit("push-buffer", buf) != Gst.FlowReturn.OK:
+            raise RuntimeError("encoder refused the picture")
+        return self.pull(self.enc_sink, self.enc_pts, 2 * Gst.SECOND)
+
     def decode(self, sample, want_jpeg):
-        self.jv.set_property("drop", not want_jpeg)
         self.pts += Gst.SECOND
         pts = self.pts
         self.push(sample, pts)
-        raw = self.pull(self.raw, pts)
+        raw = self.pull(self.raw, pts, 700 * Gst.MSECOND)
         tries = 0
         while raw is None and tries < 3:
             # A decoder with reordering delay holds the picture until the next one: push it again.
             tries += 1
             self.pts += Gst.SECOND
             self.push(sample, self.pts)
-            raw = self.pull(self.raw, pts)
+            raw = self.pull(self.raw, pts, 700 * Gst.MSECOND)
         if raw is None:
             raise RuntimeError("no picture from the decoder")
+        # Drain what the duplicates produced so the next request starts clean.
+        while self.raw.emit("try-pull-sample", 0) is not None:
+            pass
         jpeg = b""
         if want_jpeg:
-            jpeg = self.pull(self.jpg, pts)
+            jpeg = self.jpeg(raw[: self.width * self.height * 3 // 2])
             if jpeg is None:
                 raise RuntimeError("no JPEG from the encoder")
-        # Drain what the duplicates produced so the next request starts clean.
-        for sink in (self.jpg, self.raw):
-            while sink.emit("try-pull-sample", 0) is not None:
-                pass
         return jpeg, raw[: self.width * self.height]
 
     def close(self):
         self.pipeline.set_state(Gst.State.NULL)
+        if self.enc is not None:
+            self.enc.set_state(Gst.State.NULL)
 
 
 def main():

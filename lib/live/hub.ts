@@ -103,6 +103,8 @@ export class LiveHub {
   private seq = 0;
   private offsetMs = 0;
   private lastSrcEndMs: number | undefined;
+  /** The last "nosignal" message, until the next fragment: a viewer joining meanwhile learns why too. */
+  private endedMsg: string | undefined;
   private lastOutEndMs = 0;
   private readonly clock: Clock;
   private readonly maxBuf: number;
@@ -173,6 +175,7 @@ export class LiveHub {
 
   /** One fragment as the source produced it (its own tfdt); never blocks. */
   publishFragment(bytes: Uint8Array, info: FragmentInfo, capturedAt?: number): LiveFragment | undefined {
+    this.endedMsg = undefined;
     const init = this.init;
     if (!init) return undefined;
     const now = this.clock.now();
@@ -204,6 +207,7 @@ export class LiveHub {
     // The cached GOP belongs to the ended session: a viewer joining later must not get it as live.
     this.gop = [];
     const msg = JSON.stringify({ type: "nosignal", reason, ...(detail ? { detail } : {}), atMs: this.clock.now() });
+    this.endedMsg = msg;
     for (const v of this.viewers.values()) if (!v.closed) v.sink.sendText(msg);
     this.emit({ type: "gap", reason, ...(detail ? { detail } : {}) });
   }
@@ -218,6 +222,7 @@ export class LiveHub {
       for (const f of gop) this.send(v, f);
       if (!gop.length) v.waitKey = true;
     } else v.waitKey = true;
+    if (this.endedMsg && !this.gop.length) sink.sendText(this.endedMsg);
     return { id: v.id, remove: () => this.removeViewer(v.id) };
   }
 

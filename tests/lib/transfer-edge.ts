@@ -23,7 +23,7 @@ import { Reachability } from "../../edge/reach/index.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { Logger, MemorySink, createLogger } from "../../lib/log/index.ts";
 
-const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; federationUrl: string; src: string; cameras: string[]; link?: string; workers?: number; record?: boolean; segmentMs?: number; retentionMs?: number; perRequest?: number; live?: boolean; productTimings?: boolean };
+const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; federationUrl: string; src: string; cameras: string[]; link?: string; workers?: number; record?: boolean; segmentMs?: number; retentionMs?: number; perRequest?: number; live?: boolean; productTimings?: boolean; sub?: boolean };
 const quiet = (component: string) => (process.env.EDGE_LOG ? createLogger(component) : new Logger({ component, sink: new MemorySink(), level: "error" }));
 const items = new FragmentSplitter().push(new Uint8Array(await Bun.file(o.src).arrayBuffer()));
 const first = items[0]!;
@@ -63,7 +63,7 @@ const uplink = await startUplink({
   identity,
   mqttUrl: o.mqttUrl,
   store,
-  cameras: () => o.cameras.map((id) => ({ id, name: id, enabled: true, streams: [{ kind: "main" as const, state: recording ? "recording" : "stopped", bitrateKbps: 200, fps: 15 }] })),
+  cameras: () => o.cameras.map((id) => ({ id, name: id, enabled: true, streams: (["main", ...(o.sub ? ["sub"] : [])] as const).map((kind) => ({ kind: kind as "main" | "sub", state: recording ? "recording" : "stopped", bitrateKbps: 200, fps: 15 })) })),
   share: ["*"],
   log: quiet("edge.uplink"),
   link: () => ({ type: transfer.link, quality: null }),
@@ -78,7 +78,8 @@ uplinkRef = uplink;
 if (o.retentionMs) setInterval(() => void store.enforceRetention(() => ({ maxAgeMs: o.retentionMs })).catch(() => undefined), 500);
 
 // Recording: every camera gets the same looped clip in real time; `stop` ends every session.
-const writers = recording ? o.cameras.map((id) => store.writer(id, "main")) : [];
+// `sub`: a sub stream is recorded too (the same clip; progressive retrieval tests).
+const writers = recording ? o.cameras.flatMap((id) => [store.writer(id, "main"), ...(o.sub ? [store.writer(id, "sub")] : [])]) : [];
 const liveFeeds = live ? o.cameras.map((id) => live.feed(id, "main")) : [];
 for (const w of writers) w.init(media.init, media.info);
 let stopReq: (() => void) | null = null;

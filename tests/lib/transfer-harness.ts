@@ -72,9 +72,9 @@ export interface EdgeDump {
   uplink: { connected: boolean };
 }
 
-export async function spawnEdge(o: { dir: string; mqttPort: number; fedPort: number; src: string; cameras: string[]; link?: string; workers?: number; retentionMs?: number; perRequest?: number; live?: boolean; host?: string; netns?: string; productTimings?: boolean }): Promise<EdgeProc> {
+export async function spawnEdge(o: { dir: string; mqttPort: number; fedPort: number; src: string; cameras: string[]; link?: string; workers?: number; retentionMs?: number; perRequest?: number; live?: boolean; host?: string; netns?: string; productTimings?: boolean; sub?: boolean }): Promise<EdgeProc> {
   const host = o.host ?? "localhost";
-  const arg = { dir: o.dir, mqttUrl: `mqtts://${host}:${o.mqttPort}`, federationUrl: `https://${host}:${o.fedPort}`, src: o.src, cameras: o.cameras, link: o.link, workers: o.workers, retentionMs: o.retentionMs, perRequest: o.perRequest, live: o.live, productTimings: o.productTimings };
+  const arg = { dir: o.dir, mqttUrl: `mqtts://${host}:${o.mqttPort}`, federationUrl: `https://${host}:${o.fedPort}`, src: o.src, cameras: o.cameras, link: o.link, workers: o.workers, retentionMs: o.retentionMs, perRequest: o.perRequest, live: o.live, productTimings: o.productTimings, sub: o.sub };
   const cmd = ["bun", path.join(import.meta.dir, "transfer-edge.ts"), JSON.stringify(arg)];
   const { proc, send } = await spawnLineChild(o.netns ? ["ip", "netns", "exec", o.netns, ...cmd] : cmd, "edge");
   return {

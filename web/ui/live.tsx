@@ -10,6 +10,7 @@ import { LivePlayer, type LiveInfo, type LiveState } from "../live-player.ts";
 import { CAMERA_MIME, openBus, visibleCameras } from "./tree.tsx";
 import { navigate, useApp } from "./common.tsx";
 import { subscribeEvents } from "../shared-stream.ts";
+import { LivePaused, isBudgetPause } from "./live-paused.tsx";
 import { IconCamera, IconClose, IconFullscreen, IconMaximise, IconRestore, IconRewind } from "./icons.tsx";
 
 type Tile = { camera: string; stream: "main" | "sub" } | null;
@@ -130,7 +131,7 @@ function TileView(p: { tile: Tile; index: number; name: string; focused: boolean
           </div>
           {state.s !== "playing" && (
             <div class={`tile-overlay ${state.s}`} role="status">
-              {state.s === "nosignal" || (state.s === "reconnecting" && info.lastFrameAt) ? noSignal : state.s === "reconnecting" ? `Reconnecting… ${state.detail ?? ""}` : state.s === "error" ? state.detail : "Connecting…"}
+              {isBudgetPause(info.reason) ? <LivePaused camera={p.tile.camera} reason={info.reason} /> : state.s === "nosignal" || (state.s === "reconnecting" && info.lastFrameAt) ? noSignal : state.s === "reconnecting" ? `Reconnecting… ${state.detail ?? ""}` : state.s === "error" ? state.detail : "Connecting…"}
             </div>
           )}
         </>

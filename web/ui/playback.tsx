@@ -55,6 +55,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
   const [locks, setLocks] = useState<{ startMs: number; endMs: number }[]>([]);
   const [retrievals, setRetrievals] = useState<TRetrieval[] | null>(null); // null = endpoint missing
   const [priority, setPriority] = useState("request");
+  const [quality, setQuality] = useState<"main" | "sub-then-main">("main");
   const [tick, setTick] = useState(0);
   const video = useRef<HTMLVideoElement>(null);
   const markers = useMarkers(cam, view, tick);
@@ -229,8 +230,8 @@ export function PlaybackView(p: { params: URLSearchParams }) {
   const doRetrieve = async () => {
     if (!selection) return;
     try {
-      await api("POST", "/api/v1/retrievals", { cameraId: cam.id, from: new Date(selection.startMs).toISOString(), to: new Date(selection.endMs).toISOString(), priority });
-      notify("Retrieval queued.");
+      await api("POST", "/api/v1/retrievals", { cameraId: cam.id, from: new Date(selection.startMs).toISOString(), to: new Date(selection.endMs).toISOString(), priority, quality });
+      notify(quality === "sub-then-main" ? "Retrieval queued: the sub stream first (a quick look), then the main stream." : "Retrieval queued.");
       setTick((x) => x + 1);
     } catch (e) {
       notify(errorSentence(e), "error");
@@ -353,6 +354,13 @@ export function PlaybackView(p: { params: URLSearchParams }) {
                     {PRIORITIES.map((x) => (
                       <option key={x}>{x}</option>
                     ))}
+                  </select>
+                </label>
+                <label class="label">
+                  Quality{" "}
+                  <select value={quality} onChange={(e) => setQuality(e.currentTarget.value as "main" | "sub-then-main")} title="Sub then main: the small sub stream of the range first (playable soon), then the main stream">
+                    <option value="main">main</option>
+                    <option value="sub-then-main">sub, then main</option>
                   </select>
                 </label>
                 <button onClick={doRetrieve} disabled={retrievals === null} title={retrievals === null ? "Retrievals are not available on this central yet" : "Copy this range from the edge to central"}>

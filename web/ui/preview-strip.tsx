@@ -11,7 +11,7 @@ import { fmtTime } from "./common.tsx";
 
 type PreviewData = { thumbnails: { atMs: number; sha256: string }[]; activity: { fromMs: number; stepMs: number; levels: (number | null)[] } };
 type Step = { startMs: number; endMs: number; peak: number };
-type Estimate = { streams: Record<string, { bytes: number; text: string; fits: boolean }> };
+type Estimate = { streams: Record<string, { bytes: number; text: string; fits: boolean }>; qualities?: Record<string, { bytes: number; text: string; fits: boolean }> };
 
 const THUMB_W = 64;
 const BAND_H = 10;
@@ -125,6 +125,7 @@ export function PreviewStrip(p: { cameraId: string; view: TimelineView; onView: 
         {estimate && (
           <span class="small" data-estimate>
             Retrieval of the selection: main {estimate.streams.main?.text}; sub {estimate.streams.sub?.text}
+            {estimate.qualities?.["sub-then-main"] && `; sub, then main ${estimate.qualities["sub-then-main"].text}`}
           </span>
         )}
       </div>
