@@ -14,7 +14,7 @@ import { openMirror } from "../central/sites/mirror.ts";
 import { FleetStore } from "../central/fleet/index.ts";
 import type { Area } from "../lib/geo.ts";
 
-const { values } = parseArgs({ options: { vehicles: { type: "string", default: "2000" }, days: { type: "string", default: "30" } } });
+const { values } = parseArgs({ options: { vehicles: { type: "string", default: "2000" }, days: { type: "string", default: "30" }, keep: { type: "string" } } });
 const V = Number(values.vehicles);
 const D = Number(values.days);
 const CHUNKS_PER_DAY = 16 * 12; // 16 h of service, 5-minute chunks
@@ -24,13 +24,15 @@ const DAY = 86_400_000;
 const LAT0 = 47.2;
 const LON0 = 8.4;
 
-const dir = await mkdtemp(join(tmpdir(), "fleet-bench-"));
-const file = join(dir, "sites.duckdb");
+// --keep FILE: write the data set there (or reuse it if it exists) and leave it for the next run.
+const dir = values.keep ? "" : await mkdtemp(join(tmpdir(), "fleet-bench-"));
+const file = values.keep ?? join(dir, "sites.duckdb");
+const reuse = values.keep !== undefined && (await stat(file).catch(() => null)) !== null;
 const db = await openMirror(file);
 let t = performance.now();
 // Per vehicle and chunk a straight piece from a hashed start, heading and speed (≤ 15 m/s × 300 s ≈ 4.5 km).
 // Rows come day by day, chunk by chunk, vehicle by vehicle: the order central receives them in.
-for (let d = 0; d < D; d++) {
+for (let d = 0; d < (reuse ? 0 : D); d++) {
   await db.run(
     `INSERT INTO cp_track
      SELECT site, start_ms, end_ms,
@@ -78,4 +80,4 @@ for (const [name, area, from, to] of cases) {
   console.log(`${name}: ${hits} vehicles, ${visits} passages; median ${times[3]!.toFixed(0)} ms, max ${times[6]!.toFixed(0)} ms (7 runs, first included)`);
 }
 await reopened.close();
-await rm(dir, { recursive: true, force: true });
+if (!values.keep) await rm(dir, { recursive: true, force: true });

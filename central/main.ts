@@ -13,7 +13,7 @@ import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore } from "../lib/store/index.ts";
 import { CentralConfig, startCentral, type Central, type CentralConfigInput } from "./index.ts";
 import { createSites, type Sites, type SiteEvent } from "./sites/index.ts";
-import { Geofences, mountFleetRoutes } from "./fleet/index.ts";
+import { FleetStore, Geofences, mountFleetRoutes } from "./fleet/index.ts";
 import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
 import { ReplaySource, startRtspOut, StreamCredentials, type RtspOut } from "./live/rtsp/index.ts";
 import { readFileSync } from "node:fs";
@@ -156,6 +156,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
               // Central revokes sites: the revoked site's current certificate, from its revocation time.
               revoked: () => (central?.sites() ?? []).filter((s) => s.revokedAt && s.certificate).map((s) => ({ serial: s.certificate!.serial, revokedAtMs: Date.parse(s.revokedAt!), reason: "site revoked" })),
               clock,
+              track: (siteId, f, t) => new FleetStore(() => sites!.mirrorDb).around(siteId, f, t),
             };
           },
         });

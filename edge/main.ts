@@ -558,6 +558,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
             toMs: q.toMs,
             footagePath: q.footagePath,
             audit: { exportedBy: q.exportedBy, exportedAtMs: clock.now(), exportedAt: `edge ${siteId} (${config.name})`, records: [{ action: "export.package", export: q.exportId, user: q.exportedBy, at: iso(clock.now()) }] },
+            // The vehicle's track of the window: position.json + WebVMT/GPX sidecars.
+            track: await position.track.around(q.fromMs, q.toMs),
             nowMs: clock.now(),
           });
           return { zip: r.zip, sha256: r.sha256 };

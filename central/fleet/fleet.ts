@@ -33,6 +33,14 @@ export class FleetStore {
       .slice(0, limit);
   }
 
+  /** The track of a window for an export sidecar: the last point before it, its points, the first after (chunks hold ≤ 10 minutes). */
+  async around(siteId: string, fromMs: number, toMs: number): Promise<TrackPoint[]> {
+    const pts = await this.track(siteId, fromMs - 600_000, toMs + 600_000);
+    const before = pts.filter((p) => p[0] < fromMs).at(-1);
+    const after = pts.find((p) => p[0] >= toMs);
+    return [...(before ? [before] : []), ...pts.filter((p) => p[0] >= fromMs && p[0] < toMs), ...(after ? [after] : [])];
+  }
+
   async positions(): Promise<{ siteId: string; atMs: number; receivedMs: number; data: Record<string, unknown> }[]> {
     const rows = await this.db().all<{ site_id: string; at_ms: string; received_ms: string; data: string }>(`SELECT site_id, at_ms, received_ms, data FROM cp_position`);
     return rows.map((r) => ({ siteId: r.site_id, atMs: Number(r.at_ms), receivedMs: Number(r.received_ms), data: JSON.parse(r.data) as Record<string, unknown> }));
