@@ -117,6 +117,11 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
       if (a.ops) {
         ops = a.ops;
         a.ops.hooks.requestRetrieval = requestRetrieval as never;
+        // A rule's retrieve action may name a camera of the event's site (site-level events: geofences).
+        a.ops.hooks.resolveCamera = async (siteId, ref) => {
+          const cams = (await a.sites.cameras()).filter((c) => c.siteId === siteId && !c.revoked);
+          return (cams.find((c) => c.channel === ref || c.id === ref) ?? cams.find((c) => c.name === ref) ?? cams.find((c) => c.name.toLowerCase() === ref.toLowerCase()))?.id ?? null;
+        };
         a.ops.hooks.lockEvidence = async (r) => {
           const l = await engine.createLock({ cameraId: r.cameraId, fromMs: r.fromMs, toMs: r.toMs, reason: r.reason, by: r.by });
           return { lockId: l.id as string };
