@@ -126,7 +126,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
       },
       apiRoutes: (api, db) => {
         cp.apiRoutes(api);
-        mountFleetRoutes(api, { sites: () => sites!, siteList: () => central?.sites() ?? [] });
+        mountFleetRoutes(api, { sites: () => sites!, siteList: () => central?.sites() ?? [], lastOffloadMs: (id) => transfer.engine.offload.lastOffloadedMs(id) });
         geofences.mount(api);
         transfer.apiRoutes(api);
         preview.apiRoutes(api, () => sites ?? null);

@@ -43,7 +43,7 @@ import { startMetricsListener, type MetricsListener } from "../lib/metrics/index
 import { edgeMetrics } from "./metrics/index.ts";
 import type { Hono } from "hono";
 import { EdgePosition } from "./position/index.ts";
-import { Vehicle } from "./vehicle/index.ts";
+import { Vehicle, type VehicleState } from "./vehicle/index.ts";
 
 export type { EdgeConfig, EdgeConfigInput } from "./config.ts";
 
@@ -347,6 +347,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   let desired: DesiredConfig | null = null;
   // Transfers to central (edge/transfer): uploads within link profiles; `central-only` cameras keep a rolling buffer.
   let transfer: EdgeTransferHandle | undefined;
+  let vehicleState: () => VehicleState = () => "running"; // until the vehicle below exists
   const policyOf = (cameraId: string): RetentionPolicy => {
     const r = desired?.cameras?.[cameraId]?.retention ?? desired?.retention ?? config.cameras.find((c) => c.id === cameraId)?.retention ?? config.retention;
     const base = {
@@ -438,6 +439,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       clock,
       log: log.child({ component: "transfer" }),
       reach,
+      vehicle: () => vehicleState(),
     });
   // Previews go to central once enrolled: newest first, in the transfer engine's preview class.
   let previewSync: PreviewSync | undefined;
@@ -499,7 +501,10 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   }));
 
   // Vehicle inputs → events; ignition off → cameras stop after recordAfterOffMs ("parked").
+  // Central hears of a state change with the next work poll, at once (depot offload).
+  vehicleState = () => vehicle.state;
   const vehicle = new Vehicle({
+    onState: () => transfer?.vehicleChanged(),
     config: config.vehicle,
     clock,
     log: log.child({ component: "vehicle" }),

@@ -7,6 +7,7 @@
  */
 import { Db } from "../db.ts";
 import { UsageLedger } from "./usage.ts";
+import { OFFLOAD_SCHEMA } from "./offload.ts";
 
 export async function openTransferDb(file: string): Promise<Db> {
   const db = await Db.open(file);
@@ -14,6 +15,7 @@ export async function openTransferDb(file: string): Promise<Db> {
     `CREATE TABLE IF NOT EXISTS tr_retrievals (id VARCHAR PRIMARY KEY, site_id VARCHAR, camera_id VARCHAR, stream VARCHAR, from_ms BIGINT, to_ms BIGINT, priority VARCHAR, reason VARCHAR, created_by VARCHAR, created_ms BIGINT, state VARCHAR, done_ms BIGINT, detail VARCHAR)`,
     `CREATE TABLE IF NOT EXISTS tr_commits (site_id VARCHAR, camera_id VARCHAR, stream VARCHAR, start_ms BIGINT, bytes BIGINT, sha256 VARCHAR, committed_ms BIGINT, cls VARCHAR, link VARCHAR, PRIMARY KEY (site_id, camera_id, stream, start_ms))`,
     ...UsageLedger.schema,
+    ...OFFLOAD_SCHEMA,
     `CREATE TABLE IF NOT EXISTS tr_edge_usage (site_id VARCHAR PRIMARY KEY, month VARCHAR, by_link VARCHAR, link VARCHAR, updated_ms BIGINT)`,
     `CREATE TABLE IF NOT EXISTS tr_locks (id VARCHAR PRIMARY KEY, site_id VARCHAR, camera_id VARCHAR, from_ms BIGINT, to_ms BIGINT, reason VARCHAR, created_by VARCHAR, created_ms BIGINT, expires_ms BIGINT, ended_ms BIGINT, retrieval_id VARCHAR)`,
     `CREATE TABLE IF NOT EXISTS tr_lost (site_id VARCHAR, camera_id VARCHAR, stream VARCHAR, start_ms BIGINT, reported_ms BIGINT, PRIMARY KEY (site_id, camera_id, stream, start_ms))`,

@@ -91,6 +91,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     raiseEvent: (e) => (ops ? ops.ingestEvent(e) : Promise.resolve()),
     attachClip: (id, clip) => (ops ? ops.alarms.attachClip(id, clip as never) : Promise.resolve()),
   });
+  await engine.offload.load();
   const requestRetrieval: TransferModule["requestRetrieval"] = async (r) => {
     const parts = r.cameraId.includes(".") ? { siteId: r.cameraId.slice(0, r.cameraId.indexOf(".")), cameraId: r.cameraId.slice(r.cameraId.indexOf(".") + 1) } : null;
     if (!parts) throw new EngineError(`No camera ${r.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
