@@ -43,7 +43,7 @@ import { startMetricsListener, type MetricsListener } from "../lib/metrics/index
 import { edgeMetrics } from "./metrics/index.ts";
 import type { Hono } from "hono";
 import { EdgePosition } from "./position/index.ts";
-import { Vehicle, type VehicleState } from "./vehicle/index.ts";
+import { Vehicle, onvifInputRoute, startInputSources, type VehicleState } from "./vehicle/index.ts";
 
 export type { EdgeConfig, EdgeConfigInput } from "./config.ts";
 
@@ -348,6 +348,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   // Transfers to central (edge/transfer): uploads within link profiles; `central-only` cameras keep a rolling buffer.
   let transfer: EdgeTransferHandle | undefined;
   let vehicleState: () => VehicleState = () => "running"; // until the vehicle below exists
+  let vehicleRef: Vehicle | undefined;
   const policyOf = (cameraId: string): RetentionPolicy => {
     const r = desired?.cameras?.[cameraId]?.retention ?? desired?.retention ?? config.cameras.find((c) => c.id === cameraId)?.retention ?? config.retention;
     const base = {
@@ -497,6 +498,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       const refused = runtimes.some((r) => r.status(clock).streams.some((s) => store.writerStatus(s.cameraId, s.stream).state === "disk-full"));
       return { full: refused || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2), freeBytes: u.volumeFreeBytes, totalBytes: u.volumeTotalBytes };
     },
+    // Cameras' digital inputs named in vehicle.onvifInputs are vehicle inputs.
+    routeInput: onvifInputRoute(config.vehicle.onvifInputs, () => vehicleRef, log.child({ component: "vehicle" })),
     ...deps.events,
   }));
 
@@ -517,6 +520,10 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       for (const r of runtimes) if (r.cfg.enabled) void r.unpark();
     },
   });
+
+  vehicleRef = vehicle;
+  // Inputs from MQTT, GPIO lines (and cameras' digital inputs, above) besides POST /api/v1/inputs.
+  const inputSources = startInputSources(config.vehicle, vehicle, { clock, log });
 
   // The live position for central's map (droppable telemetry; the track itself is synced in chunks).
   const stopReport = config.position.share
@@ -669,6 +676,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       (stopped ??= (async () => {
         stopping = true;
         vehicle.close();
+        await inputSources.stop();
         stopReport();
         clearInterval(retentionTimer);
         server?.stop(true);

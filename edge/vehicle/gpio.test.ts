@@ -74,7 +74,7 @@ test("property: events decode to what the kernel wrote, however a read splits th
       evs.forEach((e, i) => all.set(encodeLineEvent(e), i * LINE_EVENT_SIZE));
       const points = [...new Set(cuts.map((c) => c % (all.length + 1)))].sort((a, b) => a - b);
       const got: LineEvent[] = [];
-      let rest = new Uint8Array(0);
+      let rest: Uint8Array = new Uint8Array(0);
       let from = 0;
       for (const to of [...points, all.length]) {
         const chunk = all.subarray(from, to);

@@ -64,7 +64,7 @@ export class GpioInput {
   private lineFd = -1;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
-  private rest = new Uint8Array(0);
+  private rest: Uint8Array = new Uint8Array(0);
   private lastSeq = 0;
   readonly stats = { events: 0, dropped: 0, opens: 0 };
 

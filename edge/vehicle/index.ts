@@ -4,4 +4,7 @@
  * while after ignition off, then park; low voltage stops at once). Must not touch: ingest
  * internals (edge/ingest; it asks edge/main to park/unpark), the outbox (edge/uplink).
  */
+export { startInputSources, onvifInputRoute, type InputSources, type InputSourcesConfig } from "./sources.ts";
+export { MqttInput, parseInputMessage } from "./mqtt-input.ts";
+export { GpioInput } from "./gpio.ts";
 export { Vehicle, InputBody, InputAccepted, VehicleOut, type VehicleConfig, type VehicleDeps, type VehicleState } from "./vehicle.ts";

@@ -74,14 +74,6 @@ export class MqttInput {
       connectTimeout: 10_000,
       ...(this.cfg.username !== undefined ? { username: this.cfg.username } : {}),
       ...(this.cfg.password !== undefined ? { password: this.cfg.password } : {}),
-      // QoS 1: acknowledged only once the change is in the event log and outbox (a crash before
-      // that gets the message again from the broker).
-      customHandleAcks: (topic, message, _packet, done) => {
-        this.handle(topic, message).then(
-          () => done(0),
-          () => done(0), // logged in handle(); redelivering a message that cannot be recorded would loop
-        );
-      },
     });
     this.client = c;
     const topic = `${this.cfg.topicPrefix}+`;
@@ -91,8 +83,14 @@ export class MqttInput {
       c.subscribe(topic, { qos: 1 }, (err) => err && this.d.log.error("vehicle inputs: subscription refused", { topic, err }));
     });
     c.on("error", (err) => this.d.log.warn("vehicle inputs: MQTT broker", { url: this.cfg.url, err }));
-    // QoS 0 publications skip customHandleAcks.
-    c.on("message", (t, payload, packet) => void (packet.qos === 0 && this.handle(t, payload).catch(() => undefined)));
+    // mqtt.js acknowledges a QoS 1 message after handleMessage calls back (one message at a time):
+    // so only once the change is in the event log and outbox; a crash before that gets it again.
+    c.handleMessage = (packet, done) => {
+      this.handle(packet.topic, Buffer.from(packet.payload)).then(
+        () => done(),
+        () => done(), // logged in handle(); redelivering a message that cannot be recorded would loop
+      );
+    };
   }
 
   private async handle(topic: string, payload: Buffer): Promise<void> {
