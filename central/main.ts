@@ -13,7 +13,7 @@ import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore } from "../lib/store/index.ts";
 import { CentralConfig, startCentral, type Central, type CentralConfigInput } from "./index.ts";
 import { createSites, type Sites, type SiteEvent } from "./sites/index.ts";
-import { FleetStore, Geofences, mountFleetRoutes } from "./fleet/index.ts";
+import { FleetStore, Geofences, TrackIndex, mountFleetRoutes } from "./fleet/index.ts";
 import { CentralLive, LiveRecorder, commandRequester } from "./live/index.ts";
 import { ReplaySource, startRtspOut, StreamCredentials, type RtspOut } from "./live/rtsp/index.ts";
 import { readFileSync } from "node:fs";
@@ -168,7 +168,12 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
     closers.splice(1, 0, () => central!.close());
     sites = await cp.attach(central);
     await geofences.init();
-    sites.control.onTrack = (siteId, points) => geofences.onTrack(siteId, points);
+    // Each stored track chunk: geofence entries/exits, and its pieces into the search index.
+    const trackIndex = new TrackIndex({ db: () => sites!.mirrorDb, log: log.child({ component: "central.fleet" }), now: () => clock.now() });
+    await trackIndex.init();
+    trackIndex.start();
+    closers.push(() => trackIndex.stop());
+    sites.control.onTrack = async (siteId, points) => void (await Promise.all([geofences.onTrack(siteId, points), trackIndex.add(siteId, points)]));
     // Campaign stages reach edges over the control plane at once instead of at their next offer poll.
     const cpSites = sites;
     central.firmware.setNotifier(commandNotifier((siteId, name, args, ttlMs) => cpSites.command(siteId, name, args, ttlMs, "central.firmware"), log.child({ component: "central.firmware" })));

@@ -8,3 +8,4 @@ export { mountFleetRoutes, SearchBody, type FleetDeps } from "./api.ts";
 export { FleetStore, footageOf, mergeTimes, type SiteVisits, type FootagePiece } from "./fleet.ts";
 export { visits, pieceTouches, mergeChunks, type TrackPoint, type TimeRange } from "./visits.ts";
 export { Geofences, GeofencePut } from "./geofences.ts";
+export { TrackIndex, piecesOf, PIECE_SCHEMA } from "./pieces.ts";
