@@ -115,6 +115,12 @@ test("bus enters zone X → the rule retrieves the front camera's window to cent
   await edge.uplink!.syncNow();
   const enter = await until("geofence entry at central", async () => (await api("/api/v1/events?limit=50&type=geofence.enter")).events.find((e: { siteId: string }) => e.siteId === siteId));
   const atMs = Date.parse(enter.time);
+  // The same passage through the search index (pieces of the stored chunks): found, and not elsewhere.
+  const search = (lat: number, lon: number) => api("/api/v1/fleet/search", { method: "POST", body: JSON.stringify({ area: { circle: { lat, lon, radiusM: 40 } }, from: new Date(atMs - 600_000).toISOString(), to: new Date(Date.now() + 1000).toISOString() }) });
+  const hit = await search(ZONE_X.lat, ZONE_X.lon);
+  expect(hit.vehicles).toEqual([siteId]);
+  expect(Date.parse(hit.results[0].from)).toBeLessThanOrEqual(atMs);
+  expect((await search(ZONE_X.lat + 0.01, ZONE_X.lon)).vehicles).toEqual([]);
   const r = await until("the rule's retrieval done", async () => (await api("/api/v1/retrievals")).retrievals.find((x: { reason: { ruleId?: string }; state: string }) => x.reason?.ruleId === "zone-x-front" && x.state === "done"), 90_000);
   expect(r).toMatchObject({ camera: cameraId, priority: "request", from: new Date(atMs - 4000).toISOString(), to: new Date(atMs + 4000).toISOString() });
   // Central holds the window now.
