@@ -85,7 +85,7 @@ beforeAll(async () => {
       admin: { user: "admin", passwordHash: await Bun.password.hash(EDGE_PW, "argon2id") },
       ingest: { staggerMs: 100, backoffInitialMs: 300, backoffMaxMs: 1000, stallTimeoutMs: 3000 },
       federation: { share: ["*"], link: "cellular" },
-      position: { gpsd: { host: "127.0.0.1", port: gpsPort }, backoffInitialMs: 100, backoffMaxMs: 400, staleMs: 3000, thin: { maxIntervalMs: 2000 }, reportEveryMs: 1000 },
+      position: { gpsd: { host: "127.0.0.1", port: gpsPort }, backoffInitialMs: 100, backoffMaxMs: 400, staleMs: 10_000, thin: { maxIntervalMs: 2000 }, reportEveryMs: 1000 },
       vehicle: { recordAfterOffMs: 1500, mqtt: { url: brokerUrl, topicPrefix: "bus7/inputs/", reconnectMs: 300 }, onvifInputs: [{ camera: "front", token: "DigitalInput_1", input: "door-rear" }] },
       cameras: [{ id: "front", name: "Front camera", onvif: { address: `127.0.0.1:${cam.onvifPort}` }, user: sim.user, password: sim.password, streams: ["main"] }],
     } as never,
@@ -113,7 +113,7 @@ test("bus enters zone X → the rule retrieves the front camera's window to cent
   await until("the bus past zone X", async () => (edge.position.current?.lon ?? 0) >= 8.5055, 90_000);
   await Bun.sleep(5000); // footage after the entry (the window's +4 s) is recorded
   await edge.uplink!.syncNow();
-  const enter = await until("geofence entry at central", async () => (await api("/api/v1/events?limit=50&type=geofence.enter")).events.find((e: { siteId: string }) => e.siteId === siteId));
+  const enter = await until("geofence entry at central", async () => (await api("/api/v1/events?limit=50&type=geofence.enter")).events.find((e: { siteId: string }) => e.siteId === siteId), 120_000);
   const atMs = Date.parse(enter.time);
   // The same passage through the search index (pieces of the stored chunks): found, and not elsewhere.
   const search = (lat: number, lon: number) => api("/api/v1/fleet/search", { method: "POST", body: JSON.stringify({ area: { circle: { lat, lon, radiusM: 40 } }, from: new Date(atMs - 600_000).toISOString(), to: new Date(Date.now() + 1000).toISOString() }) });

@@ -14,17 +14,15 @@ import type { Db } from "../db.ts";
 
 export const OFFLOAD_SCHEMA = [`CREATE TABLE IF NOT EXISTS tr_offload (site_id VARCHAR PRIMARY KEY, started_ms BIGINT, done_ms BIGINT, bytes BIGINT)`];
 
-/** A "done" time is refreshed in the table at most this often while the vehicle stays parked with nothing left. */
-const REFRESH_MS = 60_000;
-
 interface SiteOffload {
   link: string | null;
   vehicle: string | null;
   /** The current run (window open and something was wanted). */
   startedMs: number | null;
   pendingBytes: number;
+  /** The window was open at the last plan (a closed → open change with nothing to pull is an offload done now). */
+  open: boolean;
   doneMs: number | null;
-  savedDoneMs: number | null;
 }
 
 export interface OffloadView {
@@ -45,13 +43,13 @@ export class DepotOffload {
     for (const sql of OFFLOAD_SCHEMA) await this.d.db.run(sql);
     for (const r of await this.d.db.all<{ site_id: string; started_ms: string | null; done_ms: string | null }>(`SELECT site_id, started_ms, done_ms FROM tr_offload`)) {
       const done = r.done_ms === null ? null : Number(r.done_ms);
-      this.sites.set(r.site_id, { link: null, vehicle: null, startedMs: null, pendingBytes: 0, doneMs: done, savedDoneMs: done });
+      this.sites.set(r.site_id, { link: null, vehicle: null, startedMs: null, pendingBytes: 0, open: false, doneMs: done });
     }
   }
 
   private site(siteId: string): SiteOffload {
     let s = this.sites.get(siteId);
-    if (!s) this.sites.set(siteId, (s = { link: null, vehicle: null, startedMs: null, pendingBytes: 0, doneMs: null, savedDoneMs: null }));
+    if (!s) this.sites.set(siteId, (s = { link: null, vehicle: null, startedMs: null, pendingBytes: 0, open: false, doneMs: null }));
     return s;
   }
 
@@ -71,10 +69,15 @@ export class DepotOffload {
     return o.links;
   }
 
-  /** After planning with the window open: bytes still wanted by the offload. Nothing left = done (now). */
+  /**
+   * After planning with the window open: bytes still wanted by the offload. Nothing left after a
+   * run, or as the window opens, is an offload done now (the time stays until the next one).
+   */
   async progress(siteId: string, pendingBytes: number): Promise<void> {
     const s = this.site(siteId);
     const now = this.d.clock.now();
+    const opened = !s.open;
+    s.open = true;
     s.pendingBytes = pendingBytes;
     if (pendingBytes > 0) {
       if (s.startedMs === null) {
@@ -85,15 +88,17 @@ export class DepotOffload {
       return;
     }
     const wasRunning = s.startedMs !== null;
+    if (!wasRunning && !opened) return;
     s.doneMs = now;
     if (wasRunning) this.d.log.info("depot offload complete", { site: siteId, startedAt: iso(s.startedMs!) });
     s.startedMs = null;
-    if (wasRunning || s.savedDoneMs === null || now - s.savedDoneMs >= REFRESH_MS) await this.save(siteId, s);
+    await this.save(siteId, s);
   }
 
   /** The window closed (drove off, link changed): a run in progress stops where it is. */
   closed(siteId: string): void {
     const s = this.sites.get(siteId);
+    if (s) s.open = false;
     if (s && s.startedMs !== null) {
       this.d.log.info("depot offload interrupted", { site: siteId, link: s.link, vehicle: s.vehicle, pendingBytes: s.pendingBytes });
       s.startedMs = null;
@@ -102,7 +107,6 @@ export class DepotOffload {
 
   private async save(siteId: string, s: SiteOffload): Promise<void> {
     await this.d.db.run(`INSERT OR REPLACE INTO tr_offload VALUES ($1, $2, $3, $4)`, [siteId, s.startedMs, s.doneMs, s.pendingBytes]);
-    s.savedDoneMs = s.doneMs;
   }
 
   /** When the site last finished an offload (ms), or null. */
