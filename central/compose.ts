@@ -23,7 +23,7 @@ import { openSites, type Sites } from "./sites/index.ts";
 import { holdings } from "./holdings/index.ts";
 import { EdgeIndex } from "./mirror/index.ts";
 import { SiteEvents } from "./sites/subscribers.ts";
-import { Geofences, mountFleetMapRoutes, mountFleetRoutes } from "./fleet/index.ts";
+import { FleetStore, Geofences, TrackIndex, mountFleetMapRoutes, mountFleetRoutes } from "./fleet/index.ts";
 import { CentralLive, LiveRecorder, commandRequester, type CentralLiveOptions } from "./live/index.ts";
 import type { LiveRequest } from "../federation/live/control.ts";
 import { ReplaySource, startRtspOut, StreamCredentials, type RtspOut } from "./live/rtsp/index.ts";
@@ -180,7 +180,12 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       // Geofence entries/exits are site events like the edges' own (central/fleet).
       const geofences = new Geofences({ db: () => mirror.db, emit: siteEvents.emit, log: log.child({ component: "central.fleet" }) });
       await geofences.init();
-      sites.control.onTrack = (siteId, points) => geofences.onTrack(siteId, points);
+      // Each stored track chunk: geofence entries/exits, and its pieces into the search index.
+      const trackIndex = new TrackIndex({ db: () => mirror.db, log: log.child({ component: "central.fleet" }), now: () => clock.now() });
+      await trackIndex.init();
+      trackIndex.start();
+      closers.push(() => trackIndex.stop());
+      sites.control.onTrack = async (siteId, points) => void (await Promise.all([geofences.onTrack(siteId, points), trackIndex.add(siteId, points)]));
       siteEvents.subscribe((e) => transfer.onSiteEvent(e));
       siteEvents.subscribe((e) => onvif?.onSiteEvent(e));
       // Edge events (motion, inputs, camera offline, …) join the one event model: rules, alarms.
@@ -204,7 +209,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         },
         apiRoutes: (api, db) => {
           cp.apiRoutes(api);
-          mountFleetRoutes(api, { sites: () => sites, siteList: () => core.sites() });
+          mountFleetRoutes(api, { sites: () => sites, siteList: () => core.sites(), lastOffloadMs: (id) => transfer.engine.offload.lastOffloadedMs(id) });
           mountFleetMapRoutes(api, { sites: () => sites, map: cfg.web.map });
           geofences.mount(api);
           transfer.apiRoutes(api);
@@ -235,6 +240,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
                 // Central revokes sites: the revoked site's current certificate, from its revocation time.
                 revoked: () => core.sites().filter((s) => s.revokedAt && s.certificate).map((s) => ({ serial: s.certificate!.serial, revokedAtMs: Date.parse(s.revokedAt!), reason: "site revoked" })),
                 clock,
+                track: (siteId, f, t) => new FleetStore(() => mirror.db).around(siteId, f, t),
               };
             },
           });

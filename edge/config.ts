@@ -178,11 +178,50 @@ export const edgeConfigSchema = z
       })
       .strict()
       .prefault({}),
-    /** Vehicle inputs and ignition (edge/vehicle): inputs arrive on POST /api/v1/inputs. */
+    /** Vehicle inputs and ignition (edge/vehicle): POST /api/v1/inputs, and optionally MQTT, GPIO lines, cameras' digital inputs. */
     vehicle: z
       .object({
         /** Keep recording this long after ignition off, then stop the cameras cleanly ("parked"). */
         recordAfterOffMs: z.number().int().min(0).max(86_400_000).default(300_000),
+        /** The vehicle computer publishes `<topicPrefix><input>` on this broker (edge/vehicle/mqtt-input.ts). */
+        mqtt: z
+          .object({
+            url: z.string().regex(/^mqtts?:\/\/[^\s/]+(:\d+)?\/?$/, "mqtt://host:port or mqtts://host:port"),
+            topicPrefix: z.string().min(1).max(200).regex(/^[^+#\u0000]*$/, "no wildcards").default("inputs/"),
+            clientId: z.string().min(1).max(100).optional(),
+            username: z.string().max(200).optional(),
+            password: z.string().max(500).optional(),
+            reconnectMs: z.number().int().min(100).max(600_000).default(2000),
+          })
+          .strict()
+          .optional(),
+        /** GPIO lines of the recorder's own I/O (Linux GPIO character device, uAPI v2; edge/vehicle/gpio.ts). */
+        gpio: z
+          .object({
+            chip: z.string().regex(/^\/dev\/[A-Za-z0-9_./-]+$/, "a device path such as /dev/gpiochip0"),
+            lines: z
+              .array(
+                z
+                  .object({
+                    line: z.number().int().min(0).max(65_535),
+                    input: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, "an input name like ignition, door-front, panic"),
+                    activeLow: z.boolean().default(false),
+                    bias: z.enum(["pull-up", "pull-down", "disabled", "as-is"]).default("as-is"),
+                    debounceMs: z.number().int().min(0).max(1000).default(10),
+                  })
+                  .strict(),
+              )
+              .min(1)
+              .max(64),
+            pollMs: z.number().int().min(5).max(1000).default(50),
+          })
+          .strict()
+          .optional(),
+        /** Cameras' ONVIF digital inputs used as vehicle inputs: {camera, token (e.g. DigitalInput_1), input}. */
+        onvifInputs: z
+          .array(z.object({ camera: z.string().min(1), token: z.string().min(1).max(100), input: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, "an input name like door-rear") }).strict())
+          .max(64)
+          .default([]),
       })
       .strict()
       .prefault({}),
@@ -205,6 +244,14 @@ export const edgeConfigSchema = z
     if (c.ingest.backoffMaxMs < c.ingest.backoffInitialMs) {
       ctx.addIssue({ code: "custom", path: ["ingest", "backoffMaxMs"], message: "must be ≥ ingest.backoffInitialMs" });
     }
+    const lines = new Set<number>();
+    c.vehicle.gpio?.lines.forEach((l, i) => {
+      if (lines.has(l.line)) ctx.addIssue({ code: "custom", path: ["vehicle", "gpio", "lines", i, "line"], message: `line ${l.line} is listed twice` });
+      lines.add(l.line);
+    });
+    c.vehicle.onvifInputs.forEach((o, i) => {
+      if (!seen.has(o.camera)) ctx.addIssue({ code: "custom", path: ["vehicle", "onvifInputs", i, "camera"], message: `no camera '${o.camera}' in cameras` });
+    });
   });
 
 export type EdgeConfig = z.infer<typeof edgeConfigSchema>;

@@ -43,7 +43,7 @@ import { startMetricsListener, type MetricsListener } from "../lib/metrics/index
 import { edgeMetrics } from "./metrics/index.ts";
 import type { Hono } from "hono";
 import { EdgePosition } from "./position/index.ts";
-import { Vehicle } from "./vehicle/index.ts";
+import { Vehicle, onvifInputRoute, startInputSources, type VehicleState } from "./vehicle/index.ts";
 
 export type { EdgeConfig, EdgeConfigInput } from "./config.ts";
 
@@ -347,6 +347,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   let desired: DesiredConfig | null = null;
   // Transfers to central (edge/transfer): uploads within link profiles; `central-only` cameras keep a rolling buffer.
   let transfer: EdgeTransferHandle | undefined;
+  let vehicleState: () => VehicleState = () => "running"; // until the vehicle below exists
+  let vehicleRef: Vehicle | undefined;
   const policyOf = (cameraId: string): RetentionPolicy => {
     const r = desired?.cameras?.[cameraId]?.retention ?? desired?.retention ?? config.cameras.find((c) => c.id === cameraId)?.retention ?? config.retention;
     const base = {
@@ -438,6 +440,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       clock,
       log: log.child({ component: "transfer" }),
       reach,
+      vehicle: () => vehicleState(),
     });
   // Previews go to central once enrolled: newest first, in the transfer engine's preview class.
   let previewSync: PreviewSync | undefined;
@@ -495,11 +498,16 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       const refused = runtimes.some((r) => r.status(clock).streams.some((s) => store.writerStatus(s.cameraId, s.stream).state === "disk-full"));
       return { full: refused || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2), freeBytes: u.volumeFreeBytes, totalBytes: u.volumeTotalBytes };
     },
+    // Cameras' digital inputs named in vehicle.onvifInputs are vehicle inputs.
+    routeInput: onvifInputRoute(config.vehicle.onvifInputs, () => vehicleRef, log.child({ component: "vehicle" })),
     ...deps.events,
   }));
 
   // Vehicle inputs → events; ignition off → cameras stop after recordAfterOffMs ("parked").
+  // Central hears of a state change with the next work poll, at once (depot offload).
+  vehicleState = () => vehicle.state;
   const vehicle = new Vehicle({
+    onState: () => transfer?.vehicleChanged(),
     config: config.vehicle,
     clock,
     log: log.child({ component: "vehicle" }),
@@ -512,6 +520,10 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       for (const r of runtimes) if (r.cfg.enabled) void r.unpark();
     },
   });
+
+  vehicleRef = vehicle;
+  // Inputs from MQTT, GPIO lines (and cameras' digital inputs, above) besides POST /api/v1/inputs.
+  const inputSources = startInputSources(config.vehicle, vehicle, { clock, log });
 
   // The live position for central's map (droppable telemetry; the track itself is synced in chunks).
   const stopReport = config.position.share
@@ -558,6 +570,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
             toMs: q.toMs,
             footagePath: q.footagePath,
             audit: { exportedBy: q.exportedBy, exportedAtMs: clock.now(), exportedAt: `edge ${siteId} (${config.name})`, records: [{ action: "export.package", export: q.exportId, user: q.exportedBy, at: iso(clock.now()) }] },
+            // The vehicle's track of the window: position.json + WebVMT/GPX sidecars.
+            track: await position.track.around(q.fromMs, q.toMs),
             nowMs: clock.now(),
           });
           return { zip: r.zip, sha256: r.sha256 };
@@ -662,6 +676,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       (stopped ??= (async () => {
         stopping = true;
         vehicle.close();
+        await inputSources.stop();
         stopReport();
         clearInterval(retentionTimer);
         server?.stop(true);

@@ -8,7 +8,7 @@
 import { readFile } from "node:fs/promises";
 import type { Clock } from "../../lib/clock.ts";
 import type { MediaStore, StreamKind } from "../../lib/store/index.ts";
-import { buildPackage, collectCustody, sha256Hex, signedRevocations, type CustodyRecorder, type Manifest, type PackageSegment, type Revocation } from "../../federation/custody/index.ts";
+import { buildPackage, collectCustody, sha256Hex, signedRevocations, type CustodyRecorder, type Manifest, type PackageSegment, type Revocation, type SidecarPoint } from "../../federation/custody/index.ts";
 import { splitCentralCameraId } from "../../federation/protocol/index.ts";
 import type { ImportVerifier } from "./index.ts";
 import { CENTRAL_SITE_ID } from "./own.ts";
@@ -22,6 +22,8 @@ export interface CentralEvidenceDeps {
   caKey: CryptoKey;
   revoked: () => Revocation[];
   clock: Clock;
+  /** A vehicle's kept track around a window (central/fleet), for the package's position sidecars. */
+  track?: (siteId: string, fromMs: number, toMs: number) => Promise<SidecarPoint[]>;
 }
 
 export interface CentralEvidenceQuery {
@@ -56,6 +58,7 @@ export async function centralEvidence(d: CentralEvidenceDeps, q: CentralEvidence
   // Imported from the edge: the edge's chain, as central kept it at import.
   const chain = parts ? await d.verifier.chainOf(parts.siteId, parts.cameraId, q.stream, held.map((s) => ({ startMs: s.startMs, sha256: s.sha256! }))) : null;
   if (parts && chain) {
+    const track = d.track ? await d.track(parts.siteId, q.fromMs, q.toMs) : [];
     const kept = await d.verifier.held(parts.siteId, chain);
     const bySha = new Map(kept.entries.map((e) => [e.sha256, e]));
     const segments: PackageSegment[] = [];
@@ -77,6 +80,7 @@ export async function centralEvidence(d: CentralEvidenceDeps, q: CentralEvidence
       entries: kept.entries.filter((e) => e.seq >= lo && e.seq <= upTo),
       signatures: kept.signatures.filter((s) => s.seq >= lo && s.seq <= upTo),
       certs: kept.certs,
+      ...(track.length ? { track } : {}),
     });
     return { zip, manifest, sha256: sha256Hex(zip) };
   }

@@ -211,6 +211,36 @@ describe("events and rules", () => {
     expect(aud.body.records[0]).toMatchObject({ user: "system", action: "retrieval", cameraId: "camB1", from: new Date(t + 1000 - 10_000).toISOString() });
     delete central.ops.hooks.requestRetrieval;
   });
+
+  test("a retrieve action that names a camera works on site-level events (geofence.enter): the camera is found on the event's site by id or name; an unknown one fails with a reason", async () => {
+    const asked: { cameraId: string; fromMs: number; toMs: number }[] = [];
+    central.ops.hooks.requestRetrieval = async (r) => (asked.push(r), { retrievalId: `ret-${asked.length}` });
+    central.ops.hooks.resolveCamera = async (site, ref) => (site === siteB && (ref === "front" || ref === "camB1") ? "camB1" : null);
+    const rule = { name: "Zone X", match: { types: ["geofence.enter"] }, actions: [{ kind: "alarm", priority: 4 }, { kind: "retrieve", camera: "front", preSeconds: 60, postSeconds: 60 }] };
+    expect((await api("PUT", "/api/v1/rules/zone-x", rule)).status).toBe(200);
+    const t = clock.now();
+    await central.ops.ingestEvent({ id: "g1", type: "geofence.enter", time: new Date(t).toISOString(), source: "system", siteId: siteB, data: { geofence: "x" } });
+    let a: any;
+    for (let i = 0; i < 100 && a?.actions?.[1]?.state !== "requested"; i++) {
+      await Bun.sleep(20);
+      a = (await api("GET", "/api/v1/alarms?priority=4&sort=-time")).body.alarms.find((x: any) => x.siteId === siteB && x.ruleId === "zone-x");
+    }
+    expect(asked).toEqual([expect.objectContaining({ cameraId: "camB1", fromMs: t - 60_000, toMs: t + 60_000 })]);
+    expect(a.actions[1]).toMatchObject({ kind: "retrieve", state: "requested", detail: "retrieval ret-1" });
+    expect(a.clip).toMatchObject({ retrievalId: "ret-1", from: new Date(t - 60_000).toISOString() });
+    // A site without such a camera: the action fails, saying why; nothing is requested.
+    await central.ops.ingestEvent({ id: "g2", type: "geofence.enter", time: new Date(t + 1).toISOString(), source: "system", siteId: siteA, data: { geofence: "x" } });
+    let b: any;
+    for (let i = 0; i < 100 && b?.actions?.[1]?.state !== "failed"; i++) {
+      await Bun.sleep(20);
+      b = (await api("GET", "/api/v1/alarms?priority=4&sort=-time")).body.alarms.find((x: any) => x.siteId === siteA && x.ruleId === "zone-x");
+    }
+    expect(b.actions[1].detail).toContain('has no camera "front"');
+    expect(asked.length).toBe(1);
+    delete central.ops.hooks.requestRetrieval;
+    delete central.ops.hooks.resolveCamera;
+    expect((await api("DELETE", "/api/v1/rules/zone-x")).status).toBe(200);
+  });
 });
 
 describe("alarms", () => {

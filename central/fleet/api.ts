@@ -35,6 +35,8 @@ export interface FleetDeps {
   sites: () => Sites;
   /** Enrolled sites (id, name, online) from central's registry. */
   siteList: () => { id: string; name: string; online: boolean; lastSeenAt: string | null }[];
+  /** When a site last finished a depot offload (central/transfer), ms; null = never. */
+  lastOffloadMs?: (siteId: string) => number | null;
 }
 
 const FIX = ["no-source", "no-fix", "2d", "3d"];
@@ -82,7 +84,7 @@ export function mountFleetRoutes(api: ApiRouter, d: FleetDeps): void {
                 ...(typeof data.heading === "number" ? { headingDeg: data.heading } : {}),
               }
             : null,
-          lastOffloadAt: typeof data.lastOffloadMs === "number" ? iso(data.lastOffloadMs) : null,
+          lastOffloadAt: ((ms) => (ms ? iso(ms) : null))(d.lastOffloadMs?.(s.id) ?? null),
         };
       }),
     });

@@ -10,3 +10,4 @@ export { visits, pieceTouches, mergeChunks, type TrackPoint, type TimeRange } fr
 export { Geofences, GeofencePut } from "./geofences.ts";
 export { mountFleetMapRoutes, type FleetMapDeps } from "./map-api.ts";
 export { bestHolding, splitTrack, type TrackRun, type Holding } from "./track-holdings.ts";
+export { TrackIndex, piecesOf, PIECE_SCHEMA } from "./pieces.ts";

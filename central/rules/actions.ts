@@ -40,6 +40,8 @@ export interface EvidenceLockRequest {
 
 export interface ActionHooks {
   requestRetrieval?: RequestRetrieval;
+  /** A camera of a site by its edge id, central id or name (a retrieve action's `camera`); null = no such camera. */
+  resolveCamera?: (siteId: string, ref: string) => Promise<string | null>;
   switchLiveToMain?: (r: LiveMainRequest) => Promise<void> | void;
   lockEvidence?: (r: EvidenceLockRequest) => Promise<{ lockId: string }>;
 }
@@ -69,7 +71,7 @@ export class Actions {
     const alarmId = alarmAction ? this.d.alarms.reserveId() : null;
     let clip: Clip | null = null;
     const retrieve = rule.actions.find((a) => a.kind === "retrieve");
-    if (alarmAction && retrieve && e.cameraId) {
+    if (alarmAction && retrieve && (e.cameraId || (retrieve.camera && e.siteId))) {
       const hook = !!this.d.hooks.requestRetrieval;
       const from = new Date(e.timeMs - retrieve.preSeconds * 1000).toISOString();
       const to = new Date(e.timeMs + retrieve.postSeconds * 1000).toISOString();
@@ -120,14 +122,16 @@ export class Actions {
       case "alarm":
         return;
       case "retrieve": {
-        const cam = needCamera();
-        if (!cam) return;
         const hook = this.d.hooks.requestRetrieval;
+        if (!a.camera && !needCamera()) return;
         if (!hook) return set("unavailable", NO_TRANSFER);
         const fromMs = e.timeMs - a.preSeconds * 1000;
         const toMs = e.timeMs + a.postSeconds * 1000;
+        let cam = e.cameraId ?? "";
         set("pending", "asking the transfer engine");
-        hook({ cameraId: cam, siteId: e.siteId, fromMs, toMs, priority: a.priority, reason: { ruleId: rule.id, eventId: e.id, alarmId } }).then(
+        this.cameraFor(a.camera, e)
+          .then((c) => hook({ cameraId: (cam = c), siteId: e.siteId, fromMs, toMs, priority: a.priority, reason: { ruleId: rule.id, eventId: e.id, alarmId } }))
+          .then(
           async ({ retrievalId }) => {
             set("requested", `retrieval ${retrievalId}`);
             this.d.audit({ action: "retrieval", cameraId: cam, siteId: e.siteId, fromMs, toMs, outcome: "ok", detail: { rule: rule.id, event: e.id, retrievalId, priority: a.priority } });
@@ -135,7 +139,7 @@ export class Actions {
           },
           (err: Error) => {
             set("failed", err.message);
-            this.d.audit({ action: "retrieval", cameraId: cam, siteId: e.siteId, fromMs, toMs, outcome: "error", detail: { rule: rule.id, event: e.id, error: err.message } });
+            this.d.audit({ action: "retrieval", cameraId: cam || (a.camera ?? ""), siteId: e.siteId, fromMs, toMs, outcome: "error", detail: { rule: rule.id, event: e.id, error: err.message } });
           },
         );
         return;
@@ -186,6 +190,17 @@ export class Actions {
         return;
       }
     }
+  }
+
+  /** The camera a retrieve action means: the one it names on the event's site, else the event's own. */
+  private async cameraFor(ref: string | undefined, e: EventRec): Promise<string> {
+    if (!ref) return e.cameraId!;
+    if (!e.siteId) throw new Error(`the event names no site, so camera "${ref}" cannot be found`);
+    const resolve = this.d.hooks.resolveCamera;
+    if (!resolve) throw new Error("no camera directory is registered at central; nothing was retrieved");
+    const id = await resolve(e.siteId, ref);
+    if (!id) throw new Error(`site ${e.siteId} has no camera "${ref}" (by id or name); nothing was retrieved`);
+    return id;
   }
 
   private async setClipRetrieval(alarmId: number, clip: Clip, retrievalId: string): Promise<void> {

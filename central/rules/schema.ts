@@ -31,7 +31,17 @@ export const Action = z.discriminatedUnion("kind", [
     title: z.string().max(200).optional(),
     instructions: z.string().max(5000).default(""),
   }),
-  z.object({ kind: z.literal("retrieve"), preSeconds: Seconds.default(30), postSeconds: Seconds.default(30), priority: RetrievalPriority.default("event") }),
+  z.object({
+    kind: z.literal("retrieve"),
+    preSeconds: Seconds.default(30),
+    postSeconds: Seconds.default(30),
+    priority: RetrievalPriority.default("event"),
+    /**
+     * The camera to retrieve, by its id or name on the event's site (e.g. "front"): for site-level
+     * events such as geofence.enter, which name no camera. Absent = the event's own camera.
+     */
+    camera: z.string().min(1).max(200).optional(),
+  }),
   z.object({ kind: z.literal("live-main"), seconds: z.number().int().min(1).max(86_400).default(60) }),
   z.object({ kind: z.literal("evidence-lock"), preSeconds: Seconds.default(60), postSeconds: Seconds.default(60), reason: z.string().max(500).optional() }),
   z.object({

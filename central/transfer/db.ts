@@ -9,6 +9,7 @@ import { Db } from "../db.ts";
 import { UsageLedger } from "./usage.ts";
 import { liveBudgetSchema } from "./live-budget.ts";
 import { progressiveSchema } from "./progressive.ts";
+import { OFFLOAD_SCHEMA } from "./offload.ts";
 
 export async function openTransferDb(file: string): Promise<Db> {
   const db = await Db.open(file);
@@ -18,6 +19,7 @@ export async function openTransferDb(file: string): Promise<Db> {
     ...UsageLedger.schema,
     ...liveBudgetSchema,
     ...progressiveSchema,
+    ...OFFLOAD_SCHEMA,
     `CREATE TABLE IF NOT EXISTS tr_edge_usage (site_id VARCHAR PRIMARY KEY, month VARCHAR, by_link VARCHAR, link VARCHAR, updated_ms BIGINT)`,
     `CREATE TABLE IF NOT EXISTS tr_locks (id VARCHAR PRIMARY KEY, site_id VARCHAR, camera_id VARCHAR, from_ms BIGINT, to_ms BIGINT, reason VARCHAR, created_by VARCHAR, created_ms BIGINT, expires_ms BIGINT, ended_ms BIGINT, retrieval_id VARCHAR)`,
     `CREATE TABLE IF NOT EXISTS tr_lost (site_id VARCHAR, camera_id VARCHAR, stream VARCHAR, start_ms BIGINT, reported_ms BIGINT, PRIMARY KEY (site_id, camera_id, stream, start_ms))`,

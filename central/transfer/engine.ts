@@ -33,6 +33,7 @@ import { Goodput } from "../../lib/goodput.ts";
 import { UsageLedger } from "./usage.ts";
 import { qualityOf, setQuality, streamsToPlan, type RetrievalQuality } from "./progressive.ts";
 import { liveBytesByLink } from "./live-budget.ts";
+import { DepotOffload } from "./offload.ts";
 
 export type RetrievalState = "queued" | "running" | "done" | "partial" | "cancelled" | "failed";
 
@@ -107,6 +108,8 @@ export class Engine {
   private goodput = new Map<string, Goodput>();
   private live = new Map<string, () => Promise<void>>();
   private lastLink = new Map<string, string>();
+  /** Depot offload per site (offload.ts): parked on a depot link → bulk pull. */
+  readonly offload: DepotOffload;
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticking = false;
   private readonly margin: number;
@@ -120,6 +123,7 @@ export class Engine {
     this.margin = d.deadlineMarginMs ?? 120_000;
     this.settle = d.settleMs ?? 60_000;
     this.usage = new UsageLedger(d.db);
+    this.offload = new DepotOffload({ db: d.db, clock: d.clock, log: d.log });
     d.receiver.onBytes = (site, link, n) => {
       this.usage.add(site, link, d.clock.now(), n);
       // Measured goodput per site (lib/goodput.ts): the ETA and deadline estimates use it.
@@ -199,12 +203,16 @@ export class Engine {
       if (!cur || classRank(cls) > classRank(cur.cls)) want.set(k, { seg, cls, links: cur && cur.links === null ? null : links });
       else if (cur && links === null) cur.links = null;
     };
+    const depot = this.offload.links(siteId, policy);
+    if (!depot) this.offload.closed(siteId);
+    let depotBytes = 0;
     for (const cam of await this.siteCameras(siteId)) {
       const eff = effectivePolicy(policy, cam);
       const continuous = eff.options.find((o) => (CONTINUOUS as readonly string[]).includes(o));
       const sched = eff.options.includes("scheduled") && inWindows(eff.windows, now, eff.timeZone);
-      if (!continuous && !sched) continue;
-      const from = continuous === "after-link-down" && !sched ? sinceMs : 0;
+      const offload = depot !== null && !eff.options.includes("none") && !eff.options.includes("edge-only");
+      if (!continuous && !sched && !offload) continue;
+      const from = continuous === "after-link-down" && !sched && !offload ? sinceMs : 0;
       const segs = await this.mirrorSegs(siteId, cam, eff.stream, from, now + 1);
       if (!segs.length) continue;
       const h = await this.heldAt(siteId, cam, eff.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
@@ -212,8 +220,13 @@ export class Engine {
         if (!h.wanted(s)) continue;
         if (sched) add(s, "scheduled", eff.scheduleLinks);
         if (continuous) add(s, "backfill", null);
+        if (offload) {
+          add(s, "scheduled", depot);
+          depotBytes += s.bytes;
+        }
       }
     }
+    if (depot) await this.offload.progress(siteId, depotBytes);
     const jobs = await this.d.db.all<{ id: string; camera_id: string; stream: StreamKind; from_ms: string; to_ms: string; priority: TransferClass }>(
       `SELECT id, camera_id, stream, from_ms, to_ms, priority FROM tr_retrievals WHERE site_id = $1 AND state IN ${ACTIVE}`,
       [siteId],
@@ -316,6 +329,7 @@ export class Engine {
     const req = p.data;
     const now = this.d.clock.now();
     this.lastLink.set(siteId, req.link);
+    this.offload.observe(siteId, req.link, req.vehicle);
     await this.d.db.run(`INSERT OR REPLACE INTO tr_edge_usage VALUES ($1, $2, $3, $4, $5)`, [siteId, req.usage.month, JSON.stringify(req.usage.byLink), req.link, now]);
     for (const [cam, stream, start] of req.missing) {
       await this.d.db.run(`INSERT OR IGNORE INTO tr_lost VALUES ($1, $2, $3, $4, $5)`, [siteId, cam, stream, start, now]);
@@ -619,6 +633,8 @@ export class Engine {
       /** Receiver counters since central started (all sites). */
       receiver: { ...this.d.receiver.stats },
       commits: Number((await this.d.db.all<{ n: string }>(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`, [siteId]))[0]?.n ?? 0),
+      /** Depot offload (parked on a depot link): state, and when the site last finished one. */
+      offload: this.offload.view(siteId, policy),
       /** Segments the edge overwrote before they reached central. */
       lost: Number((await this.d.db.all<{ n: string }>(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`, [siteId]))[0]?.n ?? 0),
     };

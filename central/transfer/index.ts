@@ -103,6 +103,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     attachClip: (id, clip) => (ops ? ops.alarms.attachClip(id, clip as never) : Promise.resolve()),
   });
   const liveBudget = new LiveBudget({ db, clock, policy: (id) => engine.policy(id), linkOf: (id) => sites?.linkType(id) });
+  await engine.offload.load();
   const requestRetrieval: TransferModule["requestRetrieval"] = async (r) => {
     const parts = r.cameraId.includes(".") ? { siteId: r.cameraId.slice(0, r.cameraId.indexOf(".")), cameraId: r.cameraId.slice(r.cameraId.indexOf(".") + 1) } : null;
     if (!parts) throw new EngineError(`No camera ${r.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
@@ -113,6 +114,11 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
   };
   if (o.ops) {
     o.ops.hooks.requestRetrieval = requestRetrieval as never;
+    // A rule's retrieve action may name a camera of the event's site (site-level events: geofences).
+    o.ops.hooks.resolveCamera = async (siteId, ref) => {
+      const cams = (await sites.cameras()).filter((c) => c.siteId === siteId && !c.revoked);
+      return (cams.find((c) => c.channel === ref || c.id === ref) ?? cams.find((c) => c.name === ref) ?? cams.find((c) => c.name.toLowerCase() === ref.toLowerCase()))?.id ?? null;
+    };
     o.ops.hooks.lockEvidence = async (r) => {
       const l = await engine.createLock({ cameraId: r.cameraId, fromMs: r.fromMs, toMs: r.toMs, reason: r.reason, by: r.by });
       return { lockId: l.id as string };

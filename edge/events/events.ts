@@ -39,6 +39,8 @@ export interface EdgeEventsDeps {
   diskPollMs?: number;
   onvif?: { renewMs?: number; backoff?: { minMs?: number; maxMs?: number }; timeoutMs?: number };
   logFile?: { maxBytes?: number; files?: number };
+  /** A camera's ONVIF digital input that is a vehicle input (edge/vehicle) is handed over instead of recorded here; true = taken. */
+  routeInput?: (cameraId: string, e: ObservedEvent) => boolean;
 }
 
 export interface NewEvent {
@@ -96,7 +98,7 @@ export async function startEdgeEvents(deps: EdgeEventsDeps): Promise<EdgeEvents>
       {
         clock,
         log: log.child({ camera: c.id }),
-        emit: (o: ObservedEvent) => fire({ ...o, cameraId: c.id }),
+        emit: (o: ObservedEvent) => (o.kind === "input" && deps.routeInput?.(c.id, o)) || fire({ ...o, cameraId: c.id }),
         ...(deps.onvif?.renewMs !== undefined ? { renewMs: deps.onvif.renewMs } : {}),
         ...(deps.onvif?.backoff ? { backoff: deps.onvif.backoff } : {}),
         ...(deps.onvif?.timeoutMs !== undefined ? { timeoutMs: deps.onvif.timeoutMs } : {}),

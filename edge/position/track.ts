@@ -148,6 +148,17 @@ export class TrackStore {
     return rows.map((r) => [Number(r.t), Number(r.mode) as FixMode, num(r.lat), num(r.lon), num(r.speed), num(r.heading)]);
   }
 
+  /** The track of a window as tuples (export sidecars): the point before it (where the vehicle was at its start), its points, the first after. */
+  async around(fromMs: number, toMs: number): Promise<TrackTuple[]> {
+    await this.flush();
+    const before = await this.at(fromMs - 1);
+    const inside = await this.points(fromMs, toMs);
+    const [after] = await this.store.companionIndex.all(`SELECT t, mode, lat, lon, speed, heading FROM track_points WHERE t >= $1 ORDER BY t LIMIT 1`, [toMs]);
+    const out = [...(before ? [before] : []), ...inside].map(toTuple);
+    if (after) out.push([Number(after.t), Number(after.mode) as FixMode, num(after.lat), num(after.lon), num(after.speed), num(after.heading)]);
+    return out;
+  }
+
   /** The newest kept point at or before `atMs`. */
   async at(atMs: number): Promise<Fix | null> {
     const [r] = await this.store.companionIndex.all(`SELECT t, mode, lat, lon, speed, heading FROM track_points WHERE t <= $1 ORDER BY t DESC LIMIT 1`, [atMs]);

@@ -59,6 +59,8 @@ export interface EdgeTransferDeps {
   backoff?: { minMs?: number; maxMs?: number };
   /** Shared "central reachable again" probe (edge/reach): resume polls and uploads at once when the link returns. */
   reach?: Reachability;
+  /** The vehicle's state, reported with every work poll (central's depot offload starts when parked on a depot link). */
+  vehicle?: () => "running" | "stopping" | "parked" | "low-voltage";
 }
 
 export interface EdgeTransferQueueItem {
@@ -155,6 +157,14 @@ export class EdgeTransfer {
     // Work allowed on the old link may not be on the new one: stop at the next chunk boundary.
     for (const w of this.workers) if (w.job && !this.allowed(w.job)) w.preempt = true;
     this.queue = this.queue.filter((j) => this.allowed(j));
+    this.pollNow();
+  }
+
+  /** The vehicle's state changed: tell central now (a long poll from before is dropped and asked again). */
+  vehicleChanged(): void {
+    if (this.stopped) return;
+    this.kick = true;
+    this.pollAbort?.abort();
     this.pollNow();
   }
 
@@ -306,6 +316,7 @@ export class EdgeTransfer {
           // Short while busy, and until central has answered once (so "connected" is known at once).
           waitMs: busy || !this.connected ? 0 : (this.d.pollWaitMs ?? 20_000),
           locks,
+          ...(this.d.vehicle ? { vehicle: this.d.vehicle() } : {}),
         };
         const sentMissing = [...this.missing.keys()];
         this.pollAbort = new AbortController();

@@ -22,6 +22,8 @@ export interface EdgeTransferHandle {
   readonly engine: EdgeTransfer;
   readonly link: string;
   setLink(type: string): void;
+  /** The vehicle's state changed (reported to central at once). */
+  vehicleChanged(): void;
   status(): EdgeTransferStatus;
   /** Command handlers for the uplink (central → edge): evidence-lock, evidence-unlock, set-link. */
   commands: Record<string, (args: Record<string, unknown>) => Promise<unknown> | unknown>;
@@ -56,6 +58,7 @@ export async function startEdgeTransfer(d: EdgeTransferDeps): Promise<EdgeTransf
       return engine.link;
     },
     setLink: (t) => engine.setLink(t),
+    vehicleChanged: () => engine.vehicleChanged(),
     status: () => engine.status(),
     commands: {
       ...lockCommands(d.store),

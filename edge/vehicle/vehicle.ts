@@ -30,6 +30,8 @@ export interface VehicleDeps {
   park: (reason: string) => Promise<void>;
   /** Starts the cameras again. */
   unpark: () => Promise<void>;
+  /** Told after every state change (e.g. so central hears "parked" at once). */
+  onState?: (st: VehicleState) => void;
 }
 
 export const InputBody = z
@@ -98,8 +100,10 @@ export class Vehicle {
   }
 
   private set(st: VehicleState): void {
+    const changed = st !== this.st;
     this.st = st;
     this.sinceMs = this.d.clock.now();
+    if (changed) this.d.onState?.(st);
   }
 
   private armOffTimer(): void {

@@ -8,6 +8,7 @@ import type { StreamKind } from "../../lib/store/types.ts";
 import { sha256Hex, type RevocationList } from "./format.ts";
 import { buildPackage, collectCustody, type AuditExcerpt, type Manifest } from "./package.ts";
 import type { CustodyRecorder } from "./recorder.ts";
+import type { SidecarPoint } from "./track-sidecar.ts";
 
 export interface EvidenceRequest {
   store: MediaStore;
@@ -22,6 +23,8 @@ export interface EvidenceRequest {
   /** The export job's finished MP4, if any. */
   footagePath?: string;
   audit: AuditExcerpt;
+  /** The vehicle's kept track around the window (position sidecars), if the edge has a position source. */
+  track?: SidecarPoint[];
   nowMs: number;
 }
 
@@ -42,6 +45,7 @@ export async function evidencePackage(r: EvidenceRequest): Promise<{ zip: Uint8A
     revocations: r.revocations,
     audit: r.audit,
     ...(footage ? { footage } : {}),
+    ...(r.track ? { track: r.track } : {}),
     createdAtMs: r.nowMs,
   });
   return { zip, manifest, sha256: sha256Hex(zip) };

@@ -13,5 +13,6 @@ export { verifyPackage, VERDICTS, PackageError, type PackageReport, type Segment
 export { signedRevocations, unknownRevocations } from "./revocations.ts";
 export { CUSTODY_DIR, custodyId, readEntries, readSignatures } from "./journal.ts";
 export { evidencePackage, type EvidenceRequest } from "./export.ts";
+export { toGpx, toWebVmt, type SidecarPoint } from "./track-sidecar.ts";
 export { rebuildCustody } from "./rebuild.ts";
 export { proofFor, encodeProof, decodeProof, MAX_PROOF_ENTRIES, type CustodyProof } from "./proof.ts";

@@ -12,6 +12,7 @@ import { writeZip, type ZipEntryIn } from "../../lib/zip/index.ts";
 import { FORMAT, sha256Hex, type ChainEntry, type HeadSignature, type RevocationList } from "./format.ts";
 import { readCert, readEntries, readSignatures } from "./journal.ts";
 import { PACKAGE_README } from "./readme.ts";
+import { toGpx, toWebVmt, type SidecarPoint } from "./track-sidecar.ts";
 
 export const PACKAGE_FORMAT = "outpost-evidence/1";
 
@@ -52,6 +53,8 @@ export interface PackageInput {
   audit: AuditExcerpt;
   /** The playable MP4 of the window (remuxed from the segments), if one was made. */
   footage?: Uint8Array;
+  /** The vehicle's kept track around the window (edge/position tuples); absent = no position source. */
+  track?: SidecarPoint[];
   createdAtMs: number;
 }
 
@@ -67,7 +70,7 @@ export interface Manifest {
   window: { fromMs: number; toMs: number; from: string; to: string };
   segments: { file: string; seq: number | null; startMs: number; endMs: number; bytes: number; sha256: string }[];
   footage: { file: string; sha256: string; bytes: number; note: string } | null;
-  position: { file: string; note: string };
+  position: { file: string; note: string; sidecars?: { file: string; format: "webvmt" | "gpx"; sha256: string }[] };
   files: Record<string, string>;
 }
 
@@ -82,7 +85,25 @@ export function buildPackage(p: PackageInput): { zip: Uint8Array; manifest: Mani
   add("certs/ca.pem", p.caPem);
   for (const [fp, pem] of p.certs) add(`certs/${fp}.pem`, pem);
   add("audit.json", JSON.stringify(p.audit, null, 2) + "\n");
-  add("position.json", JSON.stringify({ track: null, note: "no position source is recorded yet (no GPS); this slot stays empty" }, null, 2) + "\n");
+  const track = p.track?.length ? p.track : null;
+  const FIX = ["no-source", "no-fix", "2d", "3d"];
+  add(
+    "position.json",
+    JSON.stringify(
+      track
+        ? { track: track.map(([t, m, lat, lon, speed, heading]) => ({ t, time: new Date(t).toISOString(), fix: FIX[m] ?? "no-source", lat, lon, speedMps: speed, headingDeg: heading })), note: "the vehicle's kept track (thinned within the edge's tolerance) around the window, on the recorder's clock" }
+        : { track: null, note: "no position was recorded for this window (no position source, or none kept)" },
+      null,
+      2,
+    ) + "\n",
+  );
+  // The same track as WebVMT (synchronised with footage.mp4) and GPX 1.1.
+  const title = `${p.siteId} ${p.cameraId} (${p.stream})`;
+  const sidecarMeta = { fromMs: p.fromMs, toMs: p.toMs, title, ...(p.footage ? { media: "footage.mp4" } : {}) };
+  if (track) {
+    add("position.vmt", toWebVmt(track, sidecarMeta));
+    add("position.gpx", toGpx(track, sidecarMeta));
+  }
   if (p.footage) add("footage.mp4", p.footage);
   const hashes: Record<string, string> = {};
   for (const f of files) hashes[f.name] = sha256Hex(typeof f.data === "string" ? new TextEncoder().encode(f.data) : f.data);
@@ -99,7 +120,16 @@ export function buildPackage(p: PackageInput): { zip: Uint8Array; manifest: Mani
     footage: p.footage
       ? { file: "footage.mp4", sha256: hashes["footage.mp4"]!, bytes: p.footage.length, note: "remuxed (stream copy) from the segments for convenience; the signatures cover the segment files, not this file" }
       : null,
-    position: { file: "position.json", note: "empty: no position source yet" },
+    position: track
+      ? {
+          file: "position.json",
+          note: `${track.length} kept points; position.vmt (WebVMT, cue times from the window start) and position.gpx (GPX 1.1) carry the same track`,
+          sidecars: [
+            { file: "position.vmt", format: "webvmt", sha256: hashes["position.vmt"]! },
+            { file: "position.gpx", format: "gpx", sha256: hashes["position.gpx"]! },
+          ],
+        }
+      : { file: "position.json", note: "empty: no position was recorded for this window" },
     files: hashes,
   };
   const zip = writeZip([{ name: "README.txt", data: PACKAGE_README, mtimeMs }, { name: "manifest.json", data: JSON.stringify(manifest, null, 2) + "\n", mtimeMs }, ...files]);

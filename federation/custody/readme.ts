@@ -17,7 +17,9 @@ WHAT IS INSIDE
   certs/ca.pem              the certificate authority of the Outpost installation
   certs/<sha256>.pem        the site certificates that made the signatures
   audit.json                who exported this, when, from where, and why
-  position.json             the vehicle's position track (empty: not recorded yet)
+  position.json             the vehicle's position track around the window (null if none)
+  position.vmt              the same track as WebVMT, timed to footage.mp4 (when a track exists)
+  position.gpx              the same track as GPX 1.1 for map tools (when a track exists)
   manifest.json             the list of files above with their SHA-256
 
 HOW TO CHECK IT

@@ -85,6 +85,12 @@ export const SitePolicy = z
       .object({ monthlyBytes: z.number().int().positive().nullable().optional(), rateBitsPerSecond: z.number().int().positive().nullable().optional() })
       .strict()
       .optional(),
+    /**
+     * Depot offload: while the vehicle is parked (ignition off) and the edge reports one of these
+     * links (e.g. ["depot-wifi"]), central pulls every segment it lacks of cameras whose option is
+     * not "none" or "edge-only", at bulk (`scheduled`) class, on these links only.
+     */
+    offload: z.object({ links: z.array(z.string().min(1).max(40)).min(1) }).strict().optional(),
     /** `central-only`: hours the edge keeps as a rolling buffer (default 24). */
     bufferHours: z.number().positive().max(24 * 90).optional(),
     /** Per-camera overrides (edge camera ids). */

@@ -63,6 +63,8 @@ export const WorkRequest = z.object({
   waitMs: z.number().int().min(0).max(60_000).default(0),
   /** Ids of the central locks the edge currently holds. */
   locks: z.array(z.string().max(64)).max(10_000).default([]),
+  /** The vehicle's state (edge/vehicle): "parked" on a depot link starts the policy's offload. Absent = not a vehicle / older edge. */
+  vehicle: z.enum(["running", "stopping", "parked", "low-voltage"]).optional(),
 });
 export type WorkRequest = z.input<typeof WorkRequest>;
 

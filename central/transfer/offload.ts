@@ -1,0 +1,128 @@
+/**
+ * Depot offload: a vehicle parked (ignition off) on one of its policy's depot links (e.g.
+ * "depot-wifi") sends central everything central lacks, at bulk (`scheduled`) class, on those
+ * links only. The edge reports its link and vehicle state with every work poll; the planner
+ * asks `links()` whether the offload window is open for a site and reports back how much is
+ * still wanted (`progress()`). An offload is "done" when nothing is left while the window is
+ * open: that time is the site's "last offloaded", kept in transfer.duckdb (tr_offload) so it
+ * survives a restart, and shown in the site's transfer view and the fleet positions.
+ */
+import { iso, type Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import type { SitePolicy } from "../../federation/transfer/index.ts";
+import type { Db } from "../db.ts";
+
+export const OFFLOAD_SCHEMA = [`CREATE TABLE IF NOT EXISTS tr_offload (site_id VARCHAR PRIMARY KEY, started_ms BIGINT, done_ms BIGINT, bytes BIGINT)`];
+
+interface SiteOffload {
+  link: string | null;
+  vehicle: string | null;
+  /** The current run (window open and something was wanted). */
+  startedMs: number | null;
+  pendingBytes: number;
+  /** The window was open at the last plan (a closed → open change with nothing to pull is an offload done now). */
+  open: boolean;
+  doneMs: number | null;
+}
+
+export interface OffloadView {
+  /** idle: the window is closed (not parked, or not on a depot link); running: pulling; done: nothing left. */
+  state: "idle" | "running" | "done";
+  links: string[];
+  startedAt: string | null;
+  pendingBytes: number;
+  lastOffloadedAt: string | null;
+}
+
+export class DepotOffload {
+  private sites = new Map<string, SiteOffload>();
+
+  constructor(private readonly d: { db: Db; clock: Clock; log: Logger }) {}
+
+  async load(): Promise<void> {
+    for (const sql of OFFLOAD_SCHEMA) await this.d.db.run(sql);
+    for (const r of await this.d.db.all<{ site_id: string; started_ms: string | null; done_ms: string | null }>(`SELECT site_id, started_ms, done_ms FROM tr_offload`)) {
+      const done = r.done_ms === null ? null : Number(r.done_ms);
+      this.sites.set(r.site_id, { link: null, vehicle: null, startedMs: null, pendingBytes: 0, open: false, doneMs: done });
+    }
+  }
+
+  private site(siteId: string): SiteOffload {
+    let s = this.sites.get(siteId);
+    if (!s) this.sites.set(siteId, (s = { link: null, vehicle: null, startedMs: null, pendingBytes: 0, open: false, doneMs: null }));
+    return s;
+  }
+
+  /** What the edge said in its work poll. */
+  observe(siteId: string, link: string, vehicle: string | undefined): void {
+    const s = this.site(siteId);
+    s.link = link;
+    s.vehicle = vehicle ?? null;
+  }
+
+  /** The depot links when the offload window is open for this site now, else null. */
+  links(siteId: string, policy: SitePolicy | null): string[] | null {
+    const o = policy?.offload;
+    const s = this.sites.get(siteId);
+    if (!o || !s || s.link === null || !o.links.includes(s.link)) return null;
+    if (s.vehicle !== "parked") return null;
+    return o.links;
+  }
+
+  /**
+   * After planning with the window open: bytes still wanted by the offload. Nothing left after a
+   * run, or as the window opens, is an offload done now (the time stays until the next one).
+   */
+  async progress(siteId: string, pendingBytes: number): Promise<void> {
+    const s = this.site(siteId);
+    const now = this.d.clock.now();
+    const opened = !s.open;
+    s.open = true;
+    s.pendingBytes = pendingBytes;
+    if (pendingBytes > 0) {
+      if (s.startedMs === null) {
+        s.startedMs = now;
+        this.d.log.info("depot offload started", { site: siteId, link: s.link, bytes: pendingBytes });
+        await this.save(siteId, s);
+      }
+      return;
+    }
+    const wasRunning = s.startedMs !== null;
+    if (!wasRunning && !opened) return;
+    s.doneMs = now;
+    if (wasRunning) this.d.log.info("depot offload complete", { site: siteId, startedAt: iso(s.startedMs!) });
+    s.startedMs = null;
+    await this.save(siteId, s);
+  }
+
+  /** The window closed (drove off, link changed): a run in progress stops where it is. */
+  closed(siteId: string): void {
+    const s = this.sites.get(siteId);
+    if (s) s.open = false;
+    if (s && s.startedMs !== null) {
+      this.d.log.info("depot offload interrupted", { site: siteId, link: s.link, vehicle: s.vehicle, pendingBytes: s.pendingBytes });
+      s.startedMs = null;
+    }
+  }
+
+  private async save(siteId: string, s: SiteOffload): Promise<void> {
+    await this.d.db.run(`INSERT OR REPLACE INTO tr_offload VALUES ($1, $2, $3, $4)`, [siteId, s.startedMs, s.doneMs, s.pendingBytes]);
+  }
+
+  /** When the site last finished an offload (ms), or null. */
+  lastOffloadedMs(siteId: string): number | null {
+    return this.sites.get(siteId)?.doneMs ?? null;
+  }
+
+  view(siteId: string, policy: SitePolicy | null): OffloadView {
+    const s = this.sites.get(siteId);
+    const open = this.links(siteId, policy) !== null;
+    return {
+      state: !open ? "idle" : s?.startedMs !== null && s?.startedMs !== undefined ? "running" : "done",
+      links: policy?.offload?.links ?? [],
+      startedAt: s?.startedMs ? iso(s.startedMs) : null,
+      pendingBytes: open ? (s?.pendingBytes ?? 0) : 0,
+      lastOffloadedAt: s?.doneMs ? iso(s.doneMs) : null,
+    };
+  }
+}
