@@ -1,8 +1,8 @@
 /**
  * central/sites/: the central side of the control plane — ack + dedup of edge messages (in
- * order per edge), writing the edge-index mirror (central/mirror) per camera, device tree mirror, desired config with versions
- * (retained delivery; desired vs applied), health time series, commands, and the API routes
- * over them. Talks to edges only through federation/protocol over a Bus (embedded aedes or an
+ * order per edge), writing the edge-index mirror (central/mirror) per camera and the device
+ * tree, desired config with versions (retained delivery; desired vs applied), health time
+ * series, commands, and the API routes over them. Talks to edges only through federation/protocol over a Bus (embedded aedes or an
  * external broker). Must not import edge/ and does not own trust (central/trust.ts) or
  * users/alarms: events leave through the onSiteEvent callback.
  *
