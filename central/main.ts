@@ -162,7 +162,7 @@ export async function startCentralSite(input: CentralConfigInput | CentralConfig
         closers.push(() => exportJobs.close());
         mountOnvifRoutes(api, { bridge: () => onvif, rights: () => central!.ops.rights, sites: async () => (sites ? (await sites.cameras()).filter((c) => !c.revoked) : []) });
       },
-      siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
+      siteDetails: async (id) => Object.assign({}, ...(await Promise.all([cp.siteDetails(id), transfer.siteDetails(id)]))) as Record<string, unknown>,
     });
     closers.splice(1, 0, () => central!.close());
     sites = await cp.attach(central);

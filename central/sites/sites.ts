@@ -177,11 +177,10 @@ export class Sites {
   }
 
   async configView(siteId: string) {
-    const d = await this.o.db.all<{ version: string; config: string; created_ms: string; created_by: string }>(
-      `SELECT version, config, created_ms, created_by FROM cp_desired WHERE site_id = $1 ORDER BY version DESC LIMIT 1`,
-      [siteId],
-    );
-    const a = await this.o.db.all<{ version: string; state: string; reason: string | null; at_ms: string }>(`SELECT * FROM cp_applied WHERE site_id = $1`, [siteId]);
+    const [d, a] = await Promise.all([
+      this.o.db.all<{ version: string; config: string; created_ms: string; created_by: string }>(`SELECT version, config, created_ms, created_by FROM cp_desired WHERE site_id = $1 ORDER BY version DESC LIMIT 1`, [siteId]),
+      this.o.db.all<{ version: string; state: string; reason: string | null; at_ms: string }>(`SELECT * FROM cp_applied WHERE site_id = $1`, [siteId]),
+    ]);
     const desired = d[0] ? { version: Number(d[0].version), config: JSON.parse(d[0].config) as unknown, createdAt: iso(Number(d[0].created_ms)), createdBy: d[0].created_by } : null;
     const applied = a[0] ? { version: Number(a[0].version), state: a[0].state, reason: a[0].reason, at: iso(Number(a[0].at_ms)) } : null;
     return { desired, applied, inSync: !!desired && applied?.state === "applied" && applied.version === desired.version };
@@ -238,10 +237,25 @@ export class Sites {
     return this.control?.latestHealth.get(siteId)?.body.link.type;
   }
 
+  /**
+   * The last health report of every site that sent one, from memory (the control plane keeps it
+   * as it commits): Admin → Health asks once for the whole fleet, and this answer never waits in
+   * the mirror database's queue behind control-plane batches.
+   */
+  latestHealthAll(): { id: string; online: boolean; latest: UpBody<"health"> & { at: string } }[] {
+    const known = this.o.siteKnown ?? this.o.siteExists;
+    return [...(this.control?.latestHealth ?? [])].filter(([id]) => known(id)).map(([id, h]) => ({ id, online: this.online(id), latest: { at: iso(h.atMs), ...h.body } }));
+  }
+
   /** Extra fields for GET /api/v1/sites/{id}: latest health + 24 h history, config state, cameras. */
   async siteDetails(siteId: string) {
     const now = this.o.clock.now();
-    const rows = await this.o.db.all<{ at_ms: string; body: string }>(`SELECT at_ms, body FROM cp_health WHERE site_id = $1 AND at_ms >= $2 ORDER BY at_ms`, [siteId, now - 86_400_000]);
+    // Queued together, not one after the other: each wait in the mirror's queue can be a control-plane batch long.
+    const [rows, config, cameras] = await Promise.all([
+      this.o.db.all<{ at_ms: string; body: string }>(`SELECT at_ms, body FROM cp_health WHERE site_id = $1 AND at_ms >= $2 ORDER BY at_ms`, [siteId, now - 86_400_000]),
+      this.configView(siteId),
+      this.cameras(),
+    ]);
     const history = rows.map((r) => {
       const b = JSON.parse(r.body) as UpBody<"health">;
       return {
@@ -259,8 +273,8 @@ export class Sites {
     return {
       online: this.online(siteId),
       health: { latest: latest ? { at: iso(latest.atMs), ...latest.body } : null, history },
-      config: await this.configView(siteId),
-      cameras: (await this.cameras()).filter((c) => c.siteId === siteId).map((c) => c.id),
+      config,
+      cameras: cameras.filter((c) => c.siteId === siteId).map((c) => c.id),
     };
   }
 }

@@ -92,6 +92,8 @@ interface Seg {
 }
 
 const ACTIVE = `('queued', 'running')`;
+/** How old a site's last plan may be for the views to show it rather than plan again (an edge's long poll re-plans about every second). */
+const PLAN_REUSE_MS = 5000;
 const CONTINUOUS = ["after-link-down", "both", "central-only"] as const;
 
 export class Engine {
@@ -104,6 +106,13 @@ export class Engine {
   private ticking = false;
   private readonly margin: number;
   private readonly settle: number;
+  /**
+   * The last plan per site. An edge's long poll plans every second or so; the views (site
+   * details, the transfer view, estimates) read that plan instead of running another one, which
+   * costs a few mirror queries per camera, each waiting in the database queue behind
+   * control-plane batches. Dropped when a retrieval starts or ends (the views show it at once).
+   */
+  private readonly lastPlan = new Map<string, { atMs: number; items: (WorkItem & { atRisk: boolean; endMs: number })[] }>();
 
   /** Central live recording for the continuous options (central/live LiveRecorder.recordLive). */
   recordLive: EngineDeps["recordLive"];
@@ -274,7 +283,14 @@ export class Engine {
         });
       }
     }
+    this.lastPlan.set(siteId, { atMs: now, items });
     return items;
+  }
+
+  /** The site's plan: the last one if it is at most PLAN_REUSE_MS old, else a new one. */
+  private async recentPlan(siteId: string): Promise<(WorkItem & { atRisk: boolean; endMs: number })[]> {
+    const last = this.lastPlan.get(siteId);
+    return last && this.d.clock.now() - last.atMs <= PLAN_REUSE_MS ? last.items : this.plan(siteId);
   }
 
   /** Measured goodput of the site's link in bytes/s, or null before anything moved lately. */
@@ -379,6 +395,7 @@ export class Engine {
       this.d.clock.now(),
     ]);
     this.d.log.info("retrieval queued", { id, site: r.siteId, camera: r.cameraId, priority: r.priority });
+    this.lastPlan.delete(r.siteId);
     this.wake();
     return (await this.getRetrieval(id))!;
   }
@@ -414,6 +431,7 @@ export class Engine {
     if (!cur) throw new EngineError(`No retrieval ${id}.`, "not-found");
     if (cur.state === "queued" || cur.state === "running") {
       await this.d.db.run(`UPDATE tr_retrievals SET state = 'cancelled', done_ms = $2 WHERE id = $1`, [id, this.d.clock.now()]);
+      this.lastPlan.delete(cur.siteId);
       await this.d.attachClip?.(id, { state: "failed", detail: "retrieval cancelled" }).catch(() => undefined);
     }
     return (await this.getRetrieval(id))!;
@@ -497,6 +515,7 @@ export class Engine {
           const detail = p.lost ? `${p.lost} segment(s) were overwritten at the edge before they reached central` : p.total === 0 ? "the edge recorded nothing in this window" : null;
           await this.d.db.run(`UPDATE tr_retrievals SET state = $2, done_ms = $3, detail = $4 WHERE id = $1`, [r.id!, state, now, detail]);
           this.d.log.info("retrieval finished", { id: r.id, state, bytes: p.total });
+          this.lastPlan.delete(r.site_id!);
           const url = `/api/v1/cameras/${encodeURIComponent(centralCameraId(r.site_id!, r.camera_id!))}/video?from=${iso(Number(r.from_ms))}&to=${iso(Number(r.to_ms))}&stream=${stream}`;
           await this.d.attachClip?.(r.id!, { state: p.lost ? "partial" : "ready", url, ...(detail ? { detail } : {}) }).catch((e) => this.d.log.error("attachClip failed", { err: e as Error }));
           this.wake();
@@ -576,11 +595,18 @@ export class Engine {
     await this.flushUsage();
     const now = this.d.clock.now();
     const month = budgetMonth(now);
-    const central = await this.usage.month(siteId, month);
-    const days = await this.usage.days(siteId, now, 31);
-    const edge = (await this.d.db.all<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]))[0];
-    const { policy } = await this.policy(siteId);
-    const items = this.d.sites() ? await this.plan(siteId) : [];
+    // Queued together, not one after the other: under load each wait in a database queue is long.
+    const count = async (sql: string) => Number((await this.d.db.all<{ n: string }>(sql, [siteId]))[0]?.n ?? 0);
+    const [central, days, edgeRows, { policy }, items, commits, lost] = await Promise.all([
+      this.usage.month(siteId, month),
+      this.usage.days(siteId, now, 31),
+      this.d.db.all<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
+      this.policy(siteId),
+      this.d.sites() ? this.recentPlan(siteId) : Promise.resolve([]),
+      count(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`),
+      count(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`),
+    ]);
+    const edge = edgeRows[0];
     const byClass: Record<string, { items: number; bytes: number }> = {};
     for (const it of items) {
       const c = (byClass[it.cls] ??= { items: 0, bytes: 0 });
@@ -612,9 +638,9 @@ export class Engine {
       goodputBytesPerSecond: Math.round(this.goodputOf(siteId) ?? 0),
       /** Receiver counters since central started (all sites). */
       receiver: { ...this.d.receiver.stats },
-      commits: Number((await this.d.db.all<{ n: string }>(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`, [siteId]))[0]?.n ?? 0),
+      commits,
       /** Segments the edge overwrote before they reached central. */
-      lost: Number((await this.d.db.all<{ n: string }>(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`, [siteId]))[0]?.n ?? 0),
+      lost,
     };
   }
 
