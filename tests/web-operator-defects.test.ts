@@ -241,7 +241,10 @@ test("8. Words: an online site's tooltip has no 'last seen'; a user without admi
   expect(await v.getByRole("button", { name: /Export/ }).count()).toBe(0);
   expect(await v.getByRole("button", { name: /Evidence lock/ }).count()).toBe(0);
   expect(await v.getByRole("button", { name: "Retrieve this range" }).count()).toBe(0);
+  // issue 14: no Retrievals panel without the retrieve right (the admin, who has it, sees it in test 3)
+  expect(await v.getByRole("heading", { name: "Retrievals" }).count()).toBe(0);
   await shot(v, "op-08-viewer-controls");
+  await shot(v, "op-14-no-retrievals-panel-without-retrieve-right");
   await v.close();
 }, 180_000);
 
@@ -298,6 +301,16 @@ test("3. Revoking a site keeps its cameras in the tree (marked revoked) and what
   for (let i = 0; i < 3; i++) await page.keyboard.press("Shift+ArrowLeft");
   await page.getByText(/^Selected/).waitFor();
   expect(await page.getByRole("button", { name: "Retrieve this range" }).count()).toBe(0);
+  // issue 14: central refuses a new evidence lock for a revoked site, so the screen does not offer one
+  // (the admin has the right: Export is offered beside where the lock would be, and Retrievals shows)
+  const sel = { cameraId: cam, from: new Date(now - 120_000).toISOString(), to: new Date(now - 60_000).toISOString(), reason: "case 14" };
+  const lock = await fetch(`${central}/api/v1/evidence-locks`, { method: "POST", tls: { ca }, headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(sel) });
+  expect(lock.status).toBe(409);
+  expect(((await lock.json()) as { detail: string }).detail).toContain("revoked site");
+  await page.getByRole("button", { name: "Export evidence package" }).waitFor();
+  await page.getByRole("heading", { name: "Retrievals" }).waitFor();
+  expect(await page.getByRole("button", { name: /Evidence lock/ }).count()).toBe(0);
+  await shot(page, "op-14-revoked-site-no-evidence-lock");
   const [dl] = await Promise.all([
     page.waitForEvent("download", { timeout: 90_000 }).catch(async (e) => {
       await shot(page, "op-03-export-failed");

@@ -652,6 +652,8 @@ export class Engine {
     if (!parts) throw new EngineError(`No camera ${l.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
     if (!(l.toMs > l.fromMs)) throw new EngineError("from must be before to.", "invalid");
     const s = this.need();
+    // A lock is also a command to the edge and a retrieval from it: neither exists for a revoked site.
+    if (!s.siteExists(parts.siteId)) throw new EngineError(`Camera ${l.cameraId} belongs to a revoked site: a lock must reach its edge, so central takes no new ones (what central holds stays playable and exportable).`, "conflict");
     const id = `lk-${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`;
     const now = this.d.clock.now();
     const stream = effectivePolicy((await this.policy(parts.siteId)).policy, parts.cameraId).stream;
