@@ -1,7 +1,7 @@
 /**
  * The pieces every admin list is made of (audit log, events, API keys): a filter bar whose draft
- * applies on "Filter", a site picker, a From/To pair, a table with its "nothing matches" row, and
- * Newer/Older paging. One place for their markup, so the lists look and behave alike.
+ * applies on "Filter", a site picker, a From/To pair, a table with its "nothing matches" row,
+ * Newer/Older paging, and a row's Edit/Delete. One place for their markup, so the lists look and behave alike.
  */
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
@@ -105,5 +105,17 @@ export function Pager(p: { newer: (() => void) | null; older: (() => void) | nul
         Older
       </button>
     </div>
+  );
+}
+
+/** A row's Edit and Delete buttons (the lists edited in a dialog: rules, schedules). */
+export function EditDelete(p: { onEdit: () => void; onDelete: () => void }) {
+  return (
+    <>
+      <button onClick={p.onEdit}>Edit</button>{" "}
+      <button class="danger" onClick={p.onDelete}>
+        Delete
+      </button>
+    </>
   );
 }
