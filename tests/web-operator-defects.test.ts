@@ -8,14 +8,14 @@
  * and exportable at central). Screenshots: test-artifacts/web/op-*.png.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { CHROMIUM_ARGS, demoTrust, until } from "./helpers.ts";
+import { demoTrust, until } from "./helpers.ts";
+import { jsonClient, launchChromium, screenshots, signIn } from "./browser.ts";
 
-const ART = path.join(import.meta.dir, "..", "test-artifacts", "web");
 const FPS = 10;
 
 let dir: string;
@@ -28,29 +28,21 @@ let ca: string[];
 let site: string;
 let cam: string;
 
-async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
-  const res = await fetch(url, { ...init, tls: { ca }, headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string>) } });
-  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+/** Calls as the admin (once signed in). */
+const json = jsonClient(() => ca, () => token);
 type Range = { start: string; end: string; held: string };
 const timeline = (id: string, from: number, to: number) =>
   json<{ ranges: Range[]; gaps: { start: string; end: string; reason: string }[]; siteRevoked?: boolean }>(`${central}/api/v1/cameras/${encodeURIComponent(id)}/timeline?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&stream=main`);
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ART, `${name}.png`) });
+const shot = screenshots("web");
 
 async function adminPage(at: string): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
-  await page.goto(central + "/live");
-  await page.getByLabel("User").fill("admin");
-  await page.getByLabel("Password").fill(demo.info.central.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Log out" }).waitFor();
+  await signIn(page, central + "/live", "admin", demo.info.central.password);
   await page.goto(central + at);
   return page;
 }
 
 beforeAll(async () => {
-  await mkdir(ART, { recursive: true });
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-webops-"));
   demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1, segmentDurationMs: 2000, camera: { width: 640, height: 360, fps: FPS } });
   central = demo.info.central.url;
@@ -59,7 +51,7 @@ beforeAll(async () => {
   token = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
   site = demo.info.edges[0]!.siteId!;
   cam = `${site}.cam1`;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
+  browser = await launchChromium(trust.chromiumArgs);
 }, 120_000);
 
 afterAll(async () => {
@@ -147,11 +139,7 @@ test("7+8. Playback (edge web client) continues across a gap saying why, steps b
   expect(gap.reason).not.toBe("");
 
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  await page.goto(e.url + "/live");
-  await page.getByLabel("User").fill(e.user);
-  await page.getByLabel("Password").fill(e.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Log out" }).waitFor();
+  await signIn(page, e.url + "/live", e.user, e.password);
   await page.goto(`${e.url}/playback?camera=cam1`);
   const tl = page.locator(".timeline");
   await until("timeline ranges", async () => Number(await tl.getAttribute("data-ranges")) > 1, 30_000, 200);
@@ -224,11 +212,7 @@ test("8. Words: an online site's tooltip has no 'last seen'; a user without admi
   await json(`${central}/api/v1/roles/op-viewer`, { method: "PUT", body: JSON.stringify({ grants: [{ rights: ["view-live", "playback"], scope: "*" }] }) });
   await json(`${central}/api/v1/users`, { method: "POST", body: JSON.stringify({ name: "viewer1", password: "viewer-password-1", roles: ["op-viewer"] }) });
   const v = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  await v.goto(central + "/live");
-  await v.getByLabel("User").fill("viewer1");
-  await v.getByLabel("Password").fill("viewer-password-1");
-  await v.getByRole("button", { name: "Sign in" }).click();
-  await v.getByRole("button", { name: "Log out" }).waitFor();
+  await signIn(v, central + "/live", "viewer1", "viewer-password-1");
   expect(await v.getByRole("link", { name: "Admin" }).count()).toBe(0);
   expect(await v.getByRole("link", { name: "Exports" }).count()).toBe(0);
   await v.goto(`${central}/playback?camera=${encodeURIComponent(cam)}`);
