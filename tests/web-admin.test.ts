@@ -193,9 +193,16 @@ describe("admin panels", () => {
   test("Site health shows the edge's last report; link budget charts today's bytes after a retrieval", async () => {
     // polls tolerate a request a loaded machine times out (Bun.serve's 10 s idle limit)
     await until("a health report at central", async () => (await json<{ health?: { latest: unknown } }>("GET", `${central}/api/v1/sites/${siteId}`).catch(() => null))?.health?.latest, 60_000, 250);
+    // issue 14: the screen asks once for the whole fleet (answered from central's memory), not once per site
+    const asked: string[] = [];
+    const onRequest = (r: { url(): string }) => void asked.push(new URL(r.url()).pathname);
+    page.on("request", onRequest);
     await open("Health");
     const row = page.locator(`tr[data-site="bus-101"]`);
     await row.locator("td", { hasText: "recording" }).waitFor();
+    page.off("request", onRequest);
+    expect(asked).toContain("/api/v1/site-health");
+    expect(asked.filter((p) => /^\/api\/v1\/sites\/[^/]+$/.test(p))).toEqual([]);
     const text = await row.innerText();
     expect(text).toMatch(/\d+ days left/);
     expect(text).toMatch(/msg/);
