@@ -96,8 +96,9 @@ export class Sites {
     return t !== undefined && this.o.clock.now() - t < (this.o.onlineWindowMs ?? 90_000);
   }
 
-  async cameras(): Promise<CentralCamera[]> {
-    const rows = await this.o.db.all<{ site_id: string; camera_id: string; name: string; enabled: boolean; streams: string; updated_ms: string }>(
+  /** `via: "read"`: on the mirror's read connection (views that must answer under load). */
+  async cameras(via: "all" | "read" = "all"): Promise<CentralCamera[]> {
+    const rows = await this.o.db[via]<{ site_id: string; camera_id: string; name: string; enabled: boolean; streams: string; updated_ms: string }>(
       `SELECT * FROM cp_cameras ORDER BY site_id, camera_id`,
     );
     const known = this.o.siteKnown ?? this.o.siteExists;
@@ -176,10 +177,10 @@ export class Sites {
     await this.bus.publish(topics.config(siteId), JSON.stringify({ v: PROTOCOL_VERSION, version, issuedAt, config }), true);
   }
 
-  async configView(siteId: string) {
+  async configView(siteId: string, via: "all" | "read" = "all") {
     const [d, a] = await Promise.all([
-      this.o.db.all<{ version: string; config: string; created_ms: string; created_by: string }>(`SELECT version, config, created_ms, created_by FROM cp_desired WHERE site_id = $1 ORDER BY version DESC LIMIT 1`, [siteId]),
-      this.o.db.all<{ version: string; state: string; reason: string | null; at_ms: string }>(`SELECT * FROM cp_applied WHERE site_id = $1`, [siteId]),
+      this.o.db[via]<{ version: string; config: string; created_ms: string; created_by: string }>(`SELECT version, config, created_ms, created_by FROM cp_desired WHERE site_id = $1 ORDER BY version DESC LIMIT 1`, [siteId]),
+      this.o.db[via]<{ version: string; state: string; reason: string | null; at_ms: string }>(`SELECT * FROM cp_applied WHERE site_id = $1`, [siteId]),
     ]);
     const desired = d[0] ? { version: Number(d[0].version), config: JSON.parse(d[0].config) as unknown, createdAt: iso(Number(d[0].created_ms)), createdBy: d[0].created_by } : null;
     const applied = a[0] ? { version: Number(a[0].version), state: a[0].state, reason: a[0].reason, at: iso(Number(a[0].at_ms)) } : null;
@@ -250,11 +251,11 @@ export class Sites {
   /** Extra fields for GET /api/v1/sites/{id}: latest health + 24 h history, config state, cameras. */
   async siteDetails(siteId: string) {
     const now = this.o.clock.now();
-    // Queued together, not one after the other: each wait in the mirror's queue can be a control-plane batch long.
+    // On the read connection (a control-plane batch holds the other one for seconds under load), queued together.
     const [rows, config, cameras] = await Promise.all([
-      this.o.db.all<{ at_ms: string; body: string }>(`SELECT at_ms, body FROM cp_health WHERE site_id = $1 AND at_ms >= $2 ORDER BY at_ms`, [siteId, now - 86_400_000]),
-      this.configView(siteId),
-      this.cameras(),
+      this.o.db.read<{ at_ms: string; body: string }>(`SELECT at_ms, body FROM cp_health WHERE site_id = $1 AND at_ms >= $2 ORDER BY at_ms`, [siteId, now - 86_400_000]),
+      this.configView(siteId, "read"),
+      this.cameras("read"),
     ]);
     const history = rows.map((r) => {
       const b = JSON.parse(r.body) as UpBody<"health">;

@@ -155,8 +155,9 @@ export class Engine {
     return s;
   }
 
-  async policy(siteId: string): Promise<{ policy: SitePolicy | null; sinceMs: number }> {
-    const v = await this.need().configView(siteId);
+  /** `via: "read"`: on the mirror's read connection (views that must answer under load). */
+  async policy(siteId: string, via: "all" | "read" = "all"): Promise<{ policy: SitePolicy | null; sinceMs: number }> {
+    const v = await this.need().configView(siteId, via);
     const cfg = (v.desired?.config ?? {}) as { policy?: SitePolicy };
     return { policy: cfg.policy ?? null, sinceMs: v.desired ? Date.parse(v.desired.createdAt) : 0 };
   }
@@ -595,13 +596,13 @@ export class Engine {
     await this.flushUsage();
     const now = this.d.clock.now();
     const month = budgetMonth(now);
-    // Queued together, not one after the other: under load each wait in a database queue is long.
-    const count = async (sql: string) => Number((await this.d.db.all<{ n: string }>(sql, [siteId]))[0]?.n ?? 0);
+    // On the read connections (the writers' queues hold the tick's and the control plane's work), queued together.
+    const count = async (sql: string) => Number((await this.d.db.read<{ n: string }>(sql, [siteId]))[0]?.n ?? 0);
     const [central, days, edgeRows, { policy }, items, commits, lost] = await Promise.all([
-      this.usage.month(siteId, month),
-      this.usage.days(siteId, now, 31),
-      this.d.db.all<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
-      this.policy(siteId),
+      this.usage.month(siteId, month, "read"),
+      this.usage.days(siteId, now, 31, "read"),
+      this.d.db.read<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
+      this.policy(siteId, "read"),
       this.d.sites() ? this.recentPlan(siteId) : Promise.resolve([]),
       count(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`),
       count(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`),
