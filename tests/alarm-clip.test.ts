@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
 import { demoTrust, until } from "./helpers.ts";
-import { jsonClient } from "./browser.ts";
+import { centralTimeline, jsonClient } from "./browser.ts";
 
 let dir: string;
 let demo: Demo;
@@ -24,9 +24,7 @@ let ca: string[];
 
 const json = jsonClient(() => ca);
 
-type Range = { start: string; end: string; held: string };
-const timeline = (cam: string, from: number, to: number) =>
-  json<{ ranges: Range[] }>(`${central}/api/v1/cameras/${encodeURIComponent(cam)}/timeline?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&stream=main`, { token });
+const timeline = (cam: string, from: number, to: number) => centralTimeline(json, central, cam, from, to, token);
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-alarmclip-"));

@@ -29,6 +29,17 @@ export function jsonClient(ca: () => string[], defaultToken: () => string | unde
   };
 }
 
+/** A piece of central's timeline and who holds it. */
+export type HeldRange = { start: string; end: string; held: string };
+
+/** Central's timeline of a camera's main stream over [from, to) (ms), through `json` (as `token` when given). */
+export function centralTimeline(json: ReturnType<typeof jsonClient>, central: string, cam: string, from: number, to: number, token?: string) {
+  return json<{ ranges: HeldRange[]; gaps: { start: string; end: string; reason: string }[]; siteRevoked?: boolean }>(
+    `${central}/api/v1/cameras/${encodeURIComponent(cam)}/timeline?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&stream=main`,
+    token ? { token } : {},
+  );
+}
+
 /**
  * Opens `url` and signs in on the login form; done when `signedIn` shows (default: the Log out
  * button). A loaded machine can time a login out (argon2 while everything starts): it signs in

@@ -14,7 +14,7 @@ import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
 import { demoTrust, until } from "./helpers.ts";
-import { jsonClient, launchChromium, screenshots, signIn } from "./browser.ts";
+import { centralTimeline, jsonClient, type HeldRange, launchChromium, screenshots, signIn } from "./browser.ts";
 
 const FPS = 10;
 
@@ -30,9 +30,8 @@ let cam: string;
 
 /** Calls as the admin (once signed in). */
 const json = jsonClient(() => ca, () => token);
-type Range = { start: string; end: string; held: string };
-const timeline = (id: string, from: number, to: number) =>
-  json<{ ranges: Range[]; gaps: { start: string; end: string; reason: string }[]; siteRevoked?: boolean }>(`${central}/api/v1/cameras/${encodeURIComponent(id)}/timeline?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&stream=main`);
+type Range = HeldRange;
+const timeline = (id: string, from: number, to: number) => centralTimeline(json, central, id, from, to);
 const shot = screenshots("web");
 
 async function adminPage(at: string): Promise<Page> {

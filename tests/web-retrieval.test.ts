@@ -12,7 +12,7 @@ import path from "node:path";
 import type { Browser } from "playwright-core";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
 import { demoTrust, until } from "./helpers.ts";
-import { jsonClient, launchChromium, screenshots, signIn } from "./browser.ts";
+import { centralTimeline, jsonClient, launchChromium, screenshots, signIn } from "./browser.ts";
 
 const shot = screenshots("web");
 
@@ -26,9 +26,7 @@ let ca: string[];
 
 const json = jsonClient(() => ca);
 
-type Range = { start: string; end: string; held: string };
-const timeline = (cam: string, from: number, to: number) =>
-  json<{ ranges: Range[] }>(`${central}/api/v1/cameras/${encodeURIComponent(cam)}/timeline?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&stream=main`, { token });
+const timeline = (cam: string, from: number, to: number) => centralTimeline(json, central, cam, from, to, token);
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-webret-"));
