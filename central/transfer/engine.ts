@@ -93,7 +93,7 @@ interface Seg {
 
 const ACTIVE = `('queued', 'running')`;
 /** How old a site's last plan may be for the views to show it rather than plan again (an edge's long poll re-plans about every second). */
-const PLAN_REUSE_MS = 5000;
+const PLAN_REUSE_MS = 15_000;
 const CONTINUOUS = ["after-link-down", "both", "central-only"] as const;
 
 export class Engine {
@@ -163,11 +163,12 @@ export class Engine {
   }
 
   private async siteCameras(siteId: string): Promise<string[]> {
-    return (await this.need().cameras()).filter((c) => c.siteId === siteId && !c.revoked).map((c) => c.channel);
+    return (await this.need().cameras("read")).filter((c) => c.siteId === siteId && !c.revoked).map((c) => c.channel);
   }
 
+  /** Plans read the mirror on its read connection: committed rows, without waiting behind control-plane batches. */
   private async mirrorSegs(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<Seg[]> {
-    const rows = await this.need().mirrorDb.all<{ s: string; e: string; b: string }>(
+    const rows = await this.need().mirrorDb.read<{ s: string; e: string; b: string }>(
       `SELECT start_ms AS s, end_ms AS e, bytes AS b FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms < $5 AND end_ms > $4 ORDER BY start_ms`,
       [siteId, cameraId, stream, fromMs, toMs],
     );
@@ -183,7 +184,7 @@ export class Engine {
   }
 
   private async horizon(siteId: string, cameraId: string, stream: StreamKind): Promise<number | null> {
-    const r = await this.need().mirrorDb.all<{ h: string | null }>(`SELECT horizon_ms AS h FROM cp_retention WHERE site_id = $1 AND camera_id = $2 AND stream = $3`, [siteId, cameraId, stream]);
+    const r = await this.need().mirrorDb.read<{ h: string | null }>(`SELECT horizon_ms AS h FROM cp_retention WHERE site_id = $1 AND camera_id = $2 AND stream = $3`, [siteId, cameraId, stream]);
     return r[0]?.h ? Number(r[0].h) : null;
   }
 
@@ -203,7 +204,7 @@ export class Engine {
   /** Everything this site should send now, most urgent first (before the edge applies its link rules). */
   async plan(siteId: string): Promise<(WorkItem & { atRisk: boolean; endMs: number })[]> {
     const now = this.d.clock.now();
-    const { policy, sinceMs } = await this.policy(siteId);
+    const { policy, sinceMs } = await this.policy(siteId, "read");
     const want = new Map<string, { seg: Seg; cls: TransferClass; links: string[] | null }>();
     const add = (seg: Seg, cls: TransferClass, links: string[] | null) => {
       const k = `${seg.cameraId}/${seg.stream}/${seg.startMs}`;
@@ -284,7 +285,8 @@ export class Engine {
         });
       }
     }
-    this.lastPlan.set(siteId, { atMs: now, items });
+    // Its age counts from when it is ready: a plan that took long on a loaded machine is not stale at once.
+    this.lastPlan.set(siteId, { atMs: this.d.clock.now(), items });
     return items;
   }
 
