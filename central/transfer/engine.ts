@@ -93,7 +93,7 @@ interface Seg {
 
 const ACTIVE = `('queued', 'running')`;
 /** How old a site's last plan may be for the views to show it rather than plan again (an edge's long poll re-plans about every second). */
-const PLAN_REUSE_MS = 15_000;
+const PLAN_REUSE_MS = 5000;
 const CONTINUOUS = ["after-link-down", "both", "central-only"] as const;
 
 export class Engine {
@@ -285,8 +285,7 @@ export class Engine {
         });
       }
     }
-    // Its age counts from when it is ready: a plan that took long on a loaded machine is not stale at once.
-    this.lastPlan.set(siteId, { atMs: this.d.clock.now(), items });
+    this.lastPlan.set(siteId, { atMs: now, items });
     return items;
   }
 
