@@ -16,6 +16,8 @@ export interface DbTx {
 
 export class Db {
   private queue: Promise<unknown> = Promise.resolve();
+  private readConn: Promise<DuckDBConnection> | null = null;
+  private readQueue: Promise<unknown> = Promise.resolve();
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly conn: DuckDBConnection,
@@ -44,6 +46,20 @@ export class Db {
       const r = await this.conn.runAndReadAll(sql, params);
       return r.getRowObjectsJson() as T[];
     });
+  }
+
+  /**
+   * A read on a second connection, in its own queue: it does not wait behind the first
+   * connection's statements (a control-plane batch holds that one for seconds on a loaded
+   * machine) and sees what is committed. For views that must answer under load; never inside a
+   * transaction's flow (it cannot see that transaction's rows).
+   */
+  read<T = Record<string, string | number | boolean | null>>(sql: string, params: DuckDBValue[] = []): Promise<T[]> {
+    this.readConn ??= this.instance.connect();
+    const run = async () => ((await (await this.readConn!).runAndReadAll(sql, params)).getRowObjectsJson() as T[]);
+    const next = this.readQueue.then(run, run);
+    this.readQueue = next.catch(() => undefined);
+    return next;
   }
 
   /**
@@ -101,6 +117,8 @@ export class Db {
 
   async close(): Promise<void> {
     await this.queue;
+    await this.readQueue;
+    if (this.readConn) (await this.readConn).closeSync();
     this.conn.closeSync();
     this.instance.closeSync();
   }

@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
 import { demoTrust, until } from "./helpers.ts";
+import { centralTimeline, jsonClient } from "./browser.ts";
 
 let dir: string;
 let demo: Demo;
@@ -21,15 +22,9 @@ let token: string;
 /** The demo serves HTTPS: fetch trusts central's CA (demoTrust). */
 let ca: string[];
 
-async function json<T>(url: string, init: RequestInit & { token?: string } = {}): Promise<T> {
-  const res = await fetch(url, { ...init, tls: { ca }, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.headers as Record<string, string>) } });
-  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+const json = jsonClient(() => ca);
 
-type Range = { start: string; end: string; held: string };
-const timeline = (cam: string, from: number, to: number) =>
-  json<{ ranges: Range[] }>(`${central}/api/v1/cameras/${encodeURIComponent(cam)}/timeline?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&stream=main`, { token });
+const timeline = (cam: string, from: number, to: number) => centralTimeline(json, central, cam, from, to, token);
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-alarmclip-"));

@@ -218,6 +218,37 @@ describe("control plane", () => {
     expect(r.health.latest!.streams.map((s) => s.cameraId).sort()).toEqual(["cam1", "cam3"]);
   });
 
+  test("GET /api/v1/site-health answers from memory, GET /api/v1/sites/{id} from the mirror's read connection: with the writer held busy both answer", async () => {
+    type Fleet = { sites: { id: string; online: boolean; latest: { at: string; streams: { cameraId: string }[] } }[] };
+    await until("a report in the fleet answer", async () => (await tc.api<Fleet>("GET", "/api/v1/site-health")).body.sites.some((x) => x.id === siteId) || undefined);
+    // Hold the mirror's one connection (as a long control-plane batch does under load).
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const busy = tc.sites.mirrorDb.transaction(() => held);
+    let configAnswered = false;
+    const config = tc.api("GET", `/api/v1/sites/${siteId}/config`).then((r) => ((configAnswered = true), r));
+    try {
+      const r = await tc.api<Fleet>("GET", "/api/v1/site-health");
+      expect(r.status).toBe(200);
+      const mine = r.body.sites.find((x) => x.id === siteId)!;
+      expect(mine.online).toBe(true);
+      expect(mine.latest.streams.map((x) => x.cameraId).sort()).toEqual(["cam1", "cam3"]);
+      expect(Number.isNaN(Date.parse(mine.latest.at))).toBe(false);
+      // GET /api/v1/sites/{id} reads the mirror on its second connection: it answers too.
+      const one = await tc.api<{ health: { latest: unknown; history: unknown[] }; config: { desired: unknown }; cameras: string[] }>("GET", `/api/v1/sites/${siteId}`);
+      expect(one.status).toBe(200);
+      expect(one.body.health.latest).toBeTruthy();
+      expect(one.body.health.history.length).toBeGreaterThan(0);
+      expect(one.body.cameras).toContain(`${siteId}.cam1`);
+      // The database really was held: a query behind it is still waiting.
+      expect(configAnswered).toBe(false);
+    } finally {
+      release();
+      await busy;
+    }
+    expect((await config).status).toBe(200);
+  });
+
   test("a stream that stops recording: its state and the edge's reason reach central's camera list (live tiles show it)", async () => {
     const st = cams[0]!.streams[0]!;
     st.state = "backoff";

@@ -6,14 +6,14 @@
  * Screenshots go to test-artifacts/web-admin/.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { CHROMIUM_ARGS, demoTrust, until } from "./helpers.ts";
+import { demoTrust, until } from "./helpers.ts";
+import { launchChromium, screenshots, signIn } from "./browser.ts";
 
-const ART = path.join(import.meta.dir, "..", "test-artifacts", "web-admin");
 
 let dir: string;
 let demo: Demo;
@@ -32,7 +32,8 @@ async function json<T>(method: string, url: string, body?: unknown): Promise<T> 
   if (!r.ok) throw new Error(`${method} ${url}: ${r.status} ${await r.text()}`);
   return (await r.json()) as T;
 }
-const shot = (name: string) => page.screenshot({ path: path.join(ART, `${name}.png`), fullPage: true });
+const shotOf = screenshots("web-admin", { fullPage: true });
+const shot = (name: string) => shotOf(page, name);
 const open = async (section: string) => {
   // a dialog left open by a failed test must not block the next one
   if (await page.getByRole("dialog").count()) await page.keyboard.press("Escape");
@@ -40,7 +41,6 @@ const open = async (section: string) => {
 };
 
 beforeAll(async () => {
-  await mkdir(ART, { recursive: true });
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-web-admin-"));
   demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 2, segmentDurationMs: 2000 });
   central = demo.info.central.url;
@@ -49,20 +49,9 @@ beforeAll(async () => {
   ca = trust.ca;
   // A loaded machine can time the first login out (argon2 while everything starts): try again.
   token = (await until("admin login", () => json<{ token: string }>("POST", central + "/api/v1/login", { user: "admin", password: demo.info.central.password }).catch(() => null), 180_000, 2000)).token;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
+  browser = await launchChromium(trust.chromiumArgs);
   page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-  await page.goto(central + "/admin/sites");
-  await page.getByLabel("User").fill("admin");
-  await page.getByLabel("Password").fill(demo.info.central.password);
-  // A loaded machine can time a login out (argon2 while everything starts): sign in again then.
-  const signedIn = page.getByRole("navigation", { name: "Admin" });
-  await until("signed in", async () => {
-    if (await signedIn.isVisible()) return true;
-    const button = page.getByRole("button", { name: "Sign in" });
-    if (await button.isVisible()) await button.click().catch(() => undefined);
-    await signedIn.waitFor({ timeout: 30_000 }).catch(() => undefined);
-    return signedIn.isVisible();
-  }, 240_000, 1000);
+  await signIn(page, central + "/admin/sites", "admin", demo.info.central.password, { signedIn: page.getByRole("navigation", { name: "Admin" }) });
 }, 300_000);
 
 afterAll(async () => {
@@ -204,9 +193,16 @@ describe("admin panels", () => {
   test("Site health shows the edge's last report; link budget charts today's bytes after a retrieval", async () => {
     // polls tolerate a request a loaded machine times out (Bun.serve's 10 s idle limit)
     await until("a health report at central", async () => (await json<{ health?: { latest: unknown } }>("GET", `${central}/api/v1/sites/${siteId}`).catch(() => null))?.health?.latest, 60_000, 250);
+    // issue 14: the screen asks once for the whole fleet (answered from central's memory), not once per site
+    const asked: string[] = [];
+    const onRequest = (r: { url(): string }) => void asked.push(new URL(r.url()).pathname);
+    page.on("request", onRequest);
     await open("Health");
     const row = page.locator(`tr[data-site="bus-101"]`);
     await row.locator("td", { hasText: "recording" }).waitFor();
+    page.off("request", onRequest);
+    expect(asked).toContain("/api/v1/site-health");
+    expect(asked.filter((p) => /^\/api\/v1\/sites\/[^/]+$/.test(p))).toEqual([]);
     const text = await row.innerText();
     expect(text).toMatch(/\d+ days left/);
     expect(text).toMatch(/msg/);

@@ -8,14 +8,14 @@
  * and exportable at central). Screenshots: test-artifacts/web/op-*.png.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { CHROMIUM_ARGS, demoTrust, until } from "./helpers.ts";
+import { demoTrust, until } from "./helpers.ts";
+import { centralTimeline, jsonClient, type HeldRange, launchChromium, screenshots, signIn } from "./browser.ts";
 
-const ART = path.join(import.meta.dir, "..", "test-artifacts", "web");
 const FPS = 10;
 
 let dir: string;
@@ -28,29 +28,20 @@ let ca: string[];
 let site: string;
 let cam: string;
 
-async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
-  const res = await fetch(url, { ...init, tls: { ca }, headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string>) } });
-  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
-type Range = { start: string; end: string; held: string };
-const timeline = (id: string, from: number, to: number) =>
-  json<{ ranges: Range[]; gaps: { start: string; end: string; reason: string }[]; siteRevoked?: boolean }>(`${central}/api/v1/cameras/${encodeURIComponent(id)}/timeline?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&stream=main`);
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ART, `${name}.png`) });
+/** Calls as the admin (once signed in). */
+const json = jsonClient(() => ca, () => token);
+type Range = HeldRange;
+const timeline = (id: string, from: number, to: number) => centralTimeline(json, central, id, from, to);
+const shot = screenshots("web");
 
 async function adminPage(at: string): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
-  await page.goto(central + "/live");
-  await page.getByLabel("User").fill("admin");
-  await page.getByLabel("Password").fill(demo.info.central.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Log out" }).waitFor();
+  await signIn(page, central + "/live", "admin", demo.info.central.password);
   await page.goto(central + at);
   return page;
 }
 
 beforeAll(async () => {
-  await mkdir(ART, { recursive: true });
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-webops-"));
   demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1, segmentDurationMs: 2000, camera: { width: 640, height: 360, fps: FPS } });
   central = demo.info.central.url;
@@ -59,7 +50,7 @@ beforeAll(async () => {
   token = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
   site = demo.info.edges[0]!.siteId!;
   cam = `${site}.cam1`;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
+  browser = await launchChromium(trust.chromiumArgs);
 }, 120_000);
 
 afterAll(async () => {
@@ -147,11 +138,7 @@ test("7+8. Playback (edge web client) continues across a gap saying why, steps b
   expect(gap.reason).not.toBe("");
 
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  await page.goto(e.url + "/live");
-  await page.getByLabel("User").fill(e.user);
-  await page.getByLabel("Password").fill(e.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Log out" }).waitFor();
+  await signIn(page, e.url + "/live", e.user, e.password);
   await page.goto(`${e.url}/playback?camera=cam1`);
   const tl = page.locator(".timeline");
   await until("timeline ranges", async () => Number(await tl.getAttribute("data-ranges")) > 1, 30_000, 200);
@@ -224,11 +211,7 @@ test("8. Words: an online site's tooltip has no 'last seen'; a user without admi
   await json(`${central}/api/v1/roles/op-viewer`, { method: "PUT", body: JSON.stringify({ grants: [{ rights: ["view-live", "playback"], scope: "*" }] }) });
   await json(`${central}/api/v1/users`, { method: "POST", body: JSON.stringify({ name: "viewer1", password: "viewer-password-1", roles: ["op-viewer"] }) });
   const v = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  await v.goto(central + "/live");
-  await v.getByLabel("User").fill("viewer1");
-  await v.getByLabel("Password").fill("viewer-password-1");
-  await v.getByRole("button", { name: "Sign in" }).click();
-  await v.getByRole("button", { name: "Log out" }).waitFor();
+  await signIn(v, central + "/live", "viewer1", "viewer-password-1");
   expect(await v.getByRole("link", { name: "Admin" }).count()).toBe(0);
   expect(await v.getByRole("link", { name: "Exports" }).count()).toBe(0);
   await v.goto(`${central}/playback?camera=${encodeURIComponent(cam)}`);
@@ -241,7 +224,10 @@ test("8. Words: an online site's tooltip has no 'last seen'; a user without admi
   expect(await v.getByRole("button", { name: /Export/ }).count()).toBe(0);
   expect(await v.getByRole("button", { name: /Evidence lock/ }).count()).toBe(0);
   expect(await v.getByRole("button", { name: "Retrieve this range" }).count()).toBe(0);
+  // issue 14: no Retrievals panel without the retrieve right (the admin, who has it, sees it in test 3)
+  expect(await v.getByRole("heading", { name: "Retrievals" }).count()).toBe(0);
   await shot(v, "op-08-viewer-controls");
+  await shot(v, "op-14-no-retrievals-panel-without-retrieve-right");
   await v.close();
 }, 180_000);
 
@@ -298,6 +284,16 @@ test("3. Revoking a site keeps its cameras in the tree (marked revoked) and what
   for (let i = 0; i < 3; i++) await page.keyboard.press("Shift+ArrowLeft");
   await page.getByText(/^Selected/).waitFor();
   expect(await page.getByRole("button", { name: "Retrieve this range" }).count()).toBe(0);
+  // issue 14: central refuses a new evidence lock for a revoked site, so the screen does not offer one
+  // (the admin has the right: Export is offered beside where the lock would be, and Retrievals shows)
+  const sel = { cameraId: cam, from: new Date(now - 120_000).toISOString(), to: new Date(now - 60_000).toISOString(), reason: "case 14" };
+  const lock = await fetch(`${central}/api/v1/evidence-locks`, { method: "POST", tls: { ca }, headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(sel) });
+  expect(lock.status).toBe(409);
+  expect(((await lock.json()) as { detail: string }).detail).toContain("revoked site");
+  await page.getByRole("button", { name: "Export evidence package" }).waitFor();
+  await page.getByRole("heading", { name: "Retrievals" }).waitFor();
+  expect(await page.getByRole("button", { name: /Evidence lock/ }).count()).toBe(0);
+  await shot(page, "op-14-revoked-site-no-evidence-lock");
   const [dl] = await Promise.all([
     page.waitForEvent("download", { timeout: 90_000 }).catch(async (e) => {
       await shot(page, "op-03-export-failed");

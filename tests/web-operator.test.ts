@@ -6,14 +6,14 @@
  * driven by Debian Chromium. Screenshots go to test-artifacts/web-operator/.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { CHROMIUM_ARGS, demoTrust } from "./helpers.ts";
+import { demoTrust } from "./helpers.ts";
+import { jsonClient, launchChromium, screenshots, signIn, waitFor } from "./browser.ts";
 
-const ART = path.join(import.meta.dir, "..", "test-artifacts", "web-operator");
 
 let dir: string;
 let demo: Demo;
@@ -25,32 +25,13 @@ let siteId: string;
 let cam1: string;
 let cam2: string;
 
-async function json<T>(url: string, init: RequestInit & { token?: string } = {}): Promise<T> {
-  const res = await fetch(url, { ...init, tls: { ca }, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.headers as Record<string, string>) } });
-  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${await res.text()}`);
-  return (res.status === 204 ? undefined : await res.json()) as T;
-}
-
 async function login(page: Page, user = "admin", password = demo.info.central.password): Promise<void> {
   page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
-  await page.goto(central + "/live");
-  await page.getByLabel("User").fill(user);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Log out" }).waitFor();
+  await signIn(page, central + "/live", user, password);
 }
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ART, `${name}.png`) });
-
-async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(250);
-  }
-}
+const shot = screenshots("web-operator");
+const json = jsonClient(() => ca);
 
 let apiKey: string | null = null;
 /** Posts an `intrusion` event for cam1 (a rule turns it into a priority-1 alarm); returns its time. */
@@ -82,7 +63,6 @@ async function noSidewaysScroll(page: Page, where: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  await mkdir(ART, { recursive: true });
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-web-operator-"));
   demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 2, segmentDurationMs: 2000 });
   central = demo.info.central.url;
@@ -93,7 +73,7 @@ beforeAll(async () => {
   cam2 = `${siteId}.cam2`;
   // On a heavily loaded machine the first login (password hashing) can outlast Bun.serve's 10 s idle timeout: ask again.
   adminToken = await waitFor(async () => (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token, 90_000, "the admin login");
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
+  browser = await launchChromium(trust.chromiumArgs);
   await waitFor(async () => (await json<{ cameras: { id: string }[] }>(central + "/api/v1/cameras", { token: adminToken })).cameras.length >= 2, 60_000, "central to list the edge's cameras");
 }, 240_000);
 

@@ -6,14 +6,15 @@
  * the range back from central. Own demo and temp dir; shares nothing mutable with web.test.ts.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { CHROMIUM_ARGS, demoTrust, until } from "./helpers.ts";
+import { demoTrust, until } from "./helpers.ts";
+import { centralTimeline, jsonClient, launchChromium, screenshots, signIn } from "./browser.ts";
 
-const ART = path.join(import.meta.dir, "..", "test-artifacts", "web");
+const shot = screenshots("web");
 
 let dir: string;
 let demo: Demo;
@@ -23,25 +24,18 @@ let token: string;
 /** The demo serves HTTPS: fetch trusts central's CA (demoTrust). */
 let ca: string[];
 
-async function json<T>(url: string, init: RequestInit & { token?: string } = {}): Promise<T> {
-  const res = await fetch(url, { ...init, tls: { ca }, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.headers as Record<string, string>) } });
-  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+const json = jsonClient(() => ca);
 
-type Range = { start: string; end: string; held: string };
-const timeline = (cam: string, from: number, to: number) =>
-  json<{ ranges: Range[] }>(`${central}/api/v1/cameras/${encodeURIComponent(cam)}/timeline?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&stream=main`, { token });
+const timeline = (cam: string, from: number, to: number) => centralTimeline(json, central, cam, from, to, token);
 
 beforeAll(async () => {
-  await mkdir(ART, { recursive: true });
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-webret-"));
   demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
   central = demo.info.central.url;
   const trust = await demoTrust(demo.info);
   ca = trust.ca;
   token = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
+  browser = await launchChromium(trust.chromiumArgs);
 }, 120_000);
 
 afterAll(async () => {
@@ -65,11 +59,7 @@ test("central playback: retrieve an edge-only range (priority request), progress
   );
 
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  await page.goto(central + "/live");
-  await page.getByLabel("User").fill("admin");
-  await page.getByLabel("Password").fill(demo.info.central.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Log out" }).waitFor();
+  await signIn(page, central + "/live", "admin", demo.info.central.password);
   await page.goto(`${central}/playback?camera=${encodeURIComponent(cam)}`);
   const tl = page.locator(".timeline");
   await until("timeline ranges", async () => Number(await tl.getAttribute("data-ranges")) > 0, 15_000, 200);
@@ -124,6 +114,6 @@ test("central playback: retrieve an edge-only range (priority request), progress
   // the played window is at central already: no new retrieval was queued for it
   const jobs = (await json<{ retrievals: unknown[] }>(`${central}/api/v1/retrievals?cameraId=${encodeURIComponent(cam)}`, { token })).retrievals;
   expect(jobs.length).toBe(1);
-  await page.screenshot({ path: path.join(ART, "13-central-retrieval.png") });
+  await shot(page, "13-central-retrieval");
   await page.close();
 }, 180_000);

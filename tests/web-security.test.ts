@@ -10,11 +10,11 @@ import "reflect-metadata";
  * 2. The admin users screen's "End sessions" button closes another user's live stream.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chromium, type Browser, type BrowserContext } from "playwright-core";
+import type { Browser, BrowserContext } from "playwright-core";
+import { launchChromium, signIn } from "./browser.ts";
 import { startLiveRig, untilRecording, type LiveRig } from "../central/live/testkit.ts";
 import { TestViewer } from "../central/live/viewer.ts";
 
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"];
 
 let rig: LiveRig;
 let browser: Browser;
@@ -59,7 +59,7 @@ beforeAll(async () => {
   central = rig.central.apiUrl;
   cam = `${rig.identity.siteId}.cam1`;
   evil = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(attackPage(central, cam), { headers: { "content-type": "text/html" } }) });
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ARGS });
+  browser = await launchChromium();
   ctx = await browser.newContext();
   await untilRecording(rig.edge);
 }, 90_000);
@@ -125,11 +125,7 @@ describe("admin users screen", () => {
 
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     page.on("dialog", (d) => void d.accept());
-    await page.goto(central + "/live");
-    await page.getByLabel("User").fill("admin");
-    await page.getByLabel("Password").fill(rig.central.initialAdminPassword!);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("button", { name: "Log out" }).waitFor();
+    await signIn(page, central + "/live", "admin", rig.central.initialAdminPassword!);
     await page.goto(central + "/admin/users");
     const row = page.getByRole("table", { name: "Users" }).locator("tr", { hasText: "night-guard" });
     const t0 = Date.now();

@@ -6,14 +6,14 @@
  * revoked at central shows as refused. Screenshots go to test-artifacts/web-technician/.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { CHROMIUM_ARGS, demoTrust, until } from "./helpers.ts";
+import { demoTrust, until } from "./helpers.ts";
+import { launchChromium, screenshots, signIn } from "./browser.ts";
 
-const ART = path.join(import.meta.dir, "..", "test-artifacts", "web-technician");
 
 let dir: string;
 let demo: Demo;
@@ -21,33 +21,22 @@ let browser: Browser;
 let page: Page;
 let ca: string[];
 
-const shot = (name: string) => page.screenshot({ path: path.join(ART, `${name}.png`), fullPage: true });
+const shotOf = screenshots("web-technician", { fullPage: true });
+const shot = (name: string) => shotOf(page, name);
 const fault = (cam: string, what: "stop" | "start") => fetch(`${demo.info.camsim.controlUrl}/cameras/${cam}/${what}`, { method: "POST" });
 const card = (id: string) => page.getByRole("region", { name: `Camera ${id}` });
 /** The state badge's own text (innerText would be upper-cased by the stylesheet). */
 const state = async (id: string) => (await card(id).locator("h3 .badge").textContent()) ?? "";
 
 beforeAll(async () => {
-  await mkdir(ART, { recursive: true });
   dir = await mkdtemp(path.join(os.tmpdir(), "outpost-web-tech-"));
   demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 2, segmentDurationMs: 2000 });
   const trust = await demoTrust(demo.info);
   ca = trust.ca;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
+  browser = await launchChromium(trust.chromiumArgs);
   page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
   const e = demo.info.edges[0]!;
-  await page.goto(e.url + "/technician");
-  await page.getByLabel("User").fill(e.user);
-  await page.getByLabel("Password").fill(e.password);
-  // A loaded machine can time a login out (argon2 while everything starts): sign in again then.
-  const signedIn = page.getByRole("heading", { name: "Technician" });
-  await until("signed in", async () => {
-    if (await signedIn.isVisible()) return true;
-    const button = page.getByRole("button", { name: "Sign in" });
-    if (await button.isVisible()) await button.click().catch(() => undefined);
-    await signedIn.waitFor({ timeout: 30_000 }).catch(() => undefined);
-    return signedIn.isVisible();
-  }, 240_000, 1000);
+  await signIn(page, e.url + "/technician", e.user, e.password, { signedIn: page.getByRole("heading", { name: "Technician" }) });
 }, 300_000);
 
 afterAll(async () => {

@@ -8,9 +8,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { CHROMIUM_ARGS, demoTrust } from "./helpers.ts";
+import { demoTrust } from "./helpers.ts";
+import { jsonClient, launchChromium, screenshots, signIn, waitFor } from "./browser.ts";
 
 const ART = path.join(import.meta.dir, "..", "test-artifacts", "web");
 
@@ -22,31 +23,9 @@ let adminToken: string;
 /** The demo serves HTTPS: fetch trusts central's CA and the edges' certificates (demoTrust). */
 let ca: string[];
 
-async function json<T>(url: string, init: RequestInit & { token?: string } = {}): Promise<T> {
-  const res = await fetch(url, { ...init, tls: { ca }, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.headers as Record<string, string>) } });
-  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${await res.text()}`);
-  return (res.status === 204 ? undefined : await res.json()) as T;
-}
-
-async function login(page: Page, url: string, user: string, password: string): Promise<void> {
-  await page.goto(url + "/live");
-  await page.getByLabel("User").fill(user);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Log out" }).waitFor();
-}
-
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ART, `${name}.png`) });
-
-async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(250);
-  }
-}
+const login = (page: Page, url: string, user: string, password: string) => signIn(page, url + "/live", user, password);
+const shot = screenshots("web");
+const json = jsonClient(() => ca);
 
 beforeAll(async () => {
   await mkdir(ART, { recursive: true });
@@ -56,7 +35,7 @@ beforeAll(async () => {
   const trust = await demoTrust(demo.info);
   ca = trust.ca;
   adminToken = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
+  browser = await launchChromium(trust.chromiumArgs);
   // the edges need a few seconds of recording before timelines and playback have something
   const e = demo.info.edges[0]!;
   const tok = (await json<{ token: string }>(e.url + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: e.user, password: e.password }) })).token;

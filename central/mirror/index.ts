@@ -3,7 +3,9 @@
  * DATA/sites.duckdb: segments, gaps, locks, retention horizon, device tree, events, health,
  * desired/applied config, commands, tracks). The control plane (central/sites) is its only
  * writer; transfer, the merged timeline and fleet read it. Readers that plan or show footage
- * use the narrow EdgeIndexReader below instead of SQL against the tables.
+ * use the narrow EdgeIndexReader below instead of SQL against the tables; it reads on the
+ * database's second connection (committed rows), so a plan or a timeline never waits behind a
+ * control-plane batch holding the writer's connection.
  */
 import type { Db } from "../db.ts";
 import { openMirror } from "./tables.ts";
@@ -54,7 +56,7 @@ export class EdgeIndex implements EdgeIndexReader {
   }
 
   async segments(siteId: string, cameraId: string, stream: string, fromMs: number, toMs: number): Promise<EdgeSegment[]> {
-    const rows = await this.db.all<{ s: string; e: string; b: string }>(
+    const rows = await this.db.read<{ s: string; e: string; b: string }>(
       `SELECT start_ms AS s, end_ms AS e, bytes AS b FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms < $5 AND end_ms > $4 ORDER BY start_ms`,
       [siteId, cameraId, stream, fromMs, toMs],
     );
@@ -62,7 +64,7 @@ export class EdgeIndex implements EdgeIndexReader {
   }
 
   async gaps(siteId: string, cameraId: string, stream: string, fromMs: number, toMs: number): Promise<EdgeGap[]> {
-    const rows = await this.db.all<{ s: string; e: string; r: string }>(
+    const rows = await this.db.read<{ s: string; e: string; r: string }>(
       `SELECT start_ms AS s, end_ms AS e, reason AS r FROM cp_gaps WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms < $5 AND end_ms > $4 ORDER BY start_ms`,
       [siteId, cameraId, stream, fromMs, toMs],
     );
@@ -70,7 +72,7 @@ export class EdgeIndex implements EdgeIndexReader {
   }
 
   async indexEnd(siteId: string, cameraId: string, stream: string): Promise<number> {
-    const r = await this.db.all<{ e: string | null }>(
+    const r = await this.db.read<{ e: string | null }>(
       `SELECT max(e) AS e FROM (SELECT max(end_ms) AS e FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 UNION ALL SELECT max(end_ms) FROM cp_gaps WHERE site_id = $1 AND camera_id = $2 AND stream = $3)`,
       [siteId, cameraId, stream],
     );
@@ -78,17 +80,17 @@ export class EdgeIndex implements EdgeIndexReader {
   }
 
   async horizon(siteId: string, cameraId: string, stream: string): Promise<number | null> {
-    const r = await this.db.all<{ h: string | null }>(`SELECT horizon_ms AS h FROM cp_retention WHERE site_id = $1 AND camera_id = $2 AND stream = $3`, [siteId, cameraId, stream]);
+    const r = await this.db.read<{ h: string | null }>(`SELECT horizon_ms AS h FROM cp_retention WHERE site_id = $1 AND camera_id = $2 AND stream = $3`, [siteId, cameraId, stream]);
     return r[0]?.h ? Number(r[0].h) : null;
   }
 
   async locks(siteId: string, cameraId: string): Promise<EdgeLock[]> {
-    const rows = await this.db.all<{ s: string; e: string; x: string | null }>(`SELECT start_ms AS s, end_ms AS e, expires_ms AS x FROM cp_locks WHERE site_id = $1 AND camera_id = $2`, [siteId, cameraId]);
+    const rows = await this.db.read<{ s: string; e: string; x: string | null }>(`SELECT start_ms AS s, end_ms AS e, expires_ms AS x FROM cp_locks WHERE site_id = $1 AND camera_id = $2`, [siteId, cameraId]);
     return rows.map((l) => ({ startMs: Number(l.s), endMs: Number(l.e), expiresMs: l.x === null ? null : Number(l.x) }));
   }
 
   async hasLock(siteId: string, lockId: string): Promise<boolean> {
-    return (await this.db.all(`SELECT 1 FROM cp_locks WHERE site_id = $1 AND lock_id = $2`, [siteId, lockId])).length > 0;
+    return (await this.db.read(`SELECT 1 FROM cp_locks WHERE site_id = $1 AND lock_id = $2`, [siteId, lockId])).length > 0;
   }
 
   close(): Promise<void> {

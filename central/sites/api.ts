@@ -95,6 +95,11 @@ export function mountSiteRoutes(api: ApiRouter, s: Sites): void {
     return c.json(await s.timeline(parts.siteId, parts.cameraId, stream, from, to));
   });
 
+  api.route({ method: "get", path: "/api/v1/site-health", summary: "Every site's last health report (from memory: one request for the whole fleet, never queued behind the database)", tag, rights: { user: "filtered" } }, (c) =>
+    // Health is site-wide: a user who sees a site only through some of its cameras does not get it (as in GET /api/v1/sites/{id}).
+    c.json({ sites: s.latestHealthAll().filter((h) => rights.hasAny(c.var.session, { site: h.id })) }),
+  );
+
   api.route({ method: "get", path: "/api/v1/sites/:id/config", summary: "Desired and applied config of a site", tag, rights: { right: "any", site: ":id" } }, async (c) => {
     const id = c.req.param("id");
     requireSite(id);

@@ -110,11 +110,11 @@ export class Sites {
 
   private readCameraRows(): Promise<CameraRow[]> {
     // Every live view and camera list reads this; without the cache each waited in the mirror's
-    // single-connection queue behind control-plane batches (hundreds of ms per WebSocket open).
+    // single-connection queue behind control-plane batches (hundreds of ms per WebSocket open). It reads on the second connection, which sees what is committed.
     const version = this.control?.treeVersion;
-    if (version === undefined) return this.db.all<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
+    if (version === undefined) return this.db.read<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
     if (this.cameraRows?.version !== version) {
-      const rows = this.db.all<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
+      const rows = this.db.read<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
       const entry = { version, rows };
       this.cameraRows = entry;
       rows.catch(() => {
@@ -199,12 +199,11 @@ export class Sites {
     await this.bus.publish(topics.config(siteId), JSON.stringify({ v: PROTOCOL_VERSION, version, issuedAt, config }), true);
   }
 
-  async configView(siteId: string) {
-    const d = await this.db.all<{ version: string; config: string; created_ms: string; created_by: string }>(
-      `SELECT version, config, created_ms, created_by FROM cp_desired WHERE site_id = $1 ORDER BY version DESC LIMIT 1`,
-      [siteId],
-    );
-    const a = await this.db.all<{ version: string; state: string; reason: string | null; at_ms: string }>(`SELECT * FROM cp_applied WHERE site_id = $1`, [siteId]);
+  async configView(siteId: string, via: "all" | "read" = "all") {
+    const [d, a] = await Promise.all([
+      this.db[via]<{ version: string; config: string; created_ms: string; created_by: string }>(`SELECT version, config, created_ms, created_by FROM cp_desired WHERE site_id = $1 ORDER BY version DESC LIMIT 1`, [siteId]),
+      this.db[via]<{ version: string; state: string; reason: string | null; at_ms: string }>(`SELECT * FROM cp_applied WHERE site_id = $1`, [siteId]),
+    ]);
     const desired = d[0] ? { version: Number(d[0].version), config: JSON.parse(d[0].config) as unknown, createdAt: iso(Number(d[0].created_ms)), createdBy: d[0].created_by } : null;
     const applied = a[0] ? { version: Number(a[0].version), state: a[0].state, reason: a[0].reason, at: iso(Number(a[0].at_ms)) } : null;
     return { desired, applied, inSync: !!desired && applied?.state === "applied" && applied.version === desired.version };
@@ -261,10 +260,25 @@ export class Sites {
     return this.control?.latestHealth.get(siteId)?.body.link.type;
   }
 
+  /**
+   * The last health report of every site that sent one, from memory (the control plane keeps it
+   * as it commits): Admin → Health asks once for the whole fleet, and this answer never waits in
+   * the mirror database's queue behind control-plane batches.
+   */
+  latestHealthAll(): { id: string; online: boolean; latest: UpBody<"health"> & { at: string } }[] {
+    const known = this.o.siteKnown ?? this.o.siteExists;
+    return [...(this.control?.latestHealth ?? [])].filter(([id]) => known(id)).map(([id, h]) => ({ id, online: this.online(id), latest: { at: iso(h.atMs), ...h.body } }));
+  }
+
   /** Extra fields for GET /api/v1/sites/{id}: latest health + 24 h history, config state, cameras. */
   async siteDetails(siteId: string) {
     const now = this.o.clock.now();
-    const rows = await this.db.all<{ at_ms: string; body: string }>(`SELECT at_ms, body FROM cp_health WHERE site_id = $1 AND at_ms >= $2 ORDER BY at_ms`, [siteId, now - 86_400_000]);
+    // On the read connection (a control-plane batch holds the other one for seconds under load), queued together.
+    const [rows, config, cameras] = await Promise.all([
+      this.db.read<{ at_ms: string; body: string }>(`SELECT at_ms, body FROM cp_health WHERE site_id = $1 AND at_ms >= $2 ORDER BY at_ms`, [siteId, now - 86_400_000]),
+      this.configView(siteId, "read"),
+      this.cameras(),
+    ]);
     const history = rows.map((r) => {
       const b = JSON.parse(r.body) as UpBody<"health">;
       return {
@@ -282,8 +296,8 @@ export class Sites {
     return {
       online: this.online(siteId),
       health: { latest: latest ? { at: iso(latest.atMs), ...latest.body } : null, history },
-      config: await this.configView(siteId),
-      cameras: (await this.cameras()).filter((c) => c.siteId === siteId).map((c) => c.id),
+      config,
+      cameras: cameras.filter((c) => c.siteId === siteId).map((c) => c.id),
     };
   }
 }

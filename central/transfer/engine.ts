@@ -100,6 +100,8 @@ interface Seg {
 }
 
 const ACTIVE = `('queued', 'running')`;
+/** How old a site's last plan may be for the views to show it rather than plan again (an edge's long poll re-plans about every second). */
+const PLAN_REUSE_MS = 5000;
 const CONTINUOUS = ["after-link-down", "both", "central-only"] as const;
 
 export class Engine {
@@ -114,6 +116,13 @@ export class Engine {
   private ticking = false;
   private readonly margin: number;
   private readonly settle: number;
+  /**
+   * The last plan per site. An edge's long poll plans every second or so; the views (site
+   * details, the transfer view, estimates) read that plan instead of running another one, which
+   * costs a few mirror queries per camera, each waiting in the database queue behind
+   * control-plane batches. Dropped when a retrieval starts or ends (the views show it at once).
+   */
+  private readonly lastPlan = new Map<string, { atMs: number; items: (WorkItem & { atRisk: boolean; endMs: number })[] }>();
 
   /** Central live recording for the continuous options (central/live LiveRecorder.recordLive). */
   recordLive: EngineDeps["recordLive"];
@@ -157,8 +166,9 @@ export class Engine {
     return s;
   }
 
-  async policy(siteId: string): Promise<{ policy: SitePolicy | null; sinceMs: number }> {
-    const v = await this.need().configView(siteId);
+  /** `via: "read"`: on the mirror's read connection (views that must answer under load). */
+  async policy(siteId: string, via: "all" | "read" = "all"): Promise<{ policy: SitePolicy | null; sinceMs: number }> {
+    const v = await this.need().configView(siteId, via);
     const cfg = (v.desired?.config ?? {}) as { policy?: SitePolicy };
     return { policy: cfg.policy ?? null, sinceMs: v.desired ? Date.parse(v.desired.createdAt) : 0 };
   }
@@ -167,6 +177,7 @@ export class Engine {
     return (await this.need().cameras()).filter((c) => c.siteId === siteId && !c.revoked).map((c) => c.channel);
   }
 
+  /** Plans read the mirror on its read connection: committed rows, without waiting behind control-plane batches. */
   private async mirrorSegs(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<Seg[]> {
     return (await this.d.mirror.segments(siteId, cameraId, stream, fromMs, toMs)).map((r) => ({ cameraId, stream, ...r }));
   }
@@ -195,7 +206,7 @@ export class Engine {
   /** Everything this site should send now, most urgent first (before the edge applies its link rules). */
   async plan(siteId: string): Promise<(WorkItem & { atRisk: boolean; endMs: number })[]> {
     const now = this.d.clock.now();
-    const { policy, sinceMs } = await this.policy(siteId);
+    const { policy, sinceMs } = await this.policy(siteId, "read");
     const want = new Map<string, { seg: Seg; cls: TransferClass; links: string[] | null }>();
     const add = (seg: Seg, cls: TransferClass, links: string[] | null) => {
       const k = `${seg.cameraId}/${seg.stream}/${seg.startMs}`;
@@ -288,7 +299,14 @@ export class Engine {
         });
       }
     }
+    this.lastPlan.set(siteId, { atMs: now, items });
     return items;
+  }
+
+  /** The site's plan: the last one if it is at most PLAN_REUSE_MS old, else a new one. */
+  private async recentPlan(siteId: string): Promise<(WorkItem & { atRisk: boolean; endMs: number })[]> {
+    const last = this.lastPlan.get(siteId);
+    return last && this.d.clock.now() - last.atMs <= PLAN_REUSE_MS ? last.items : this.plan(siteId);
   }
 
   /** Measured goodput of the site's link in bytes/s, or null before anything moved lately. */
@@ -395,6 +413,7 @@ export class Engine {
     ]);
     await setQuality(this.d.db, id, r.quality ?? "main");
     this.d.log.info("retrieval queued", { id, site: r.siteId, camera: r.cameraId, priority: r.priority });
+    this.lastPlan.delete(r.siteId);
     this.wake();
     return (await this.getRetrieval(id))!;
   }
@@ -430,6 +449,7 @@ export class Engine {
     if (!cur) throw new EngineError(`No retrieval ${id}.`, "not-found");
     if (cur.state === "queued" || cur.state === "running") {
       await this.d.db.run(`UPDATE tr_retrievals SET state = 'cancelled', done_ms = $2 WHERE id = $1`, [id, this.d.clock.now()]);
+      this.lastPlan.delete(cur.siteId);
       await this.d.attachClip?.(id, { state: "failed", detail: "retrieval cancelled" }).catch(() => undefined);
     }
     return (await this.getRetrieval(id))!;
@@ -514,6 +534,7 @@ export class Engine {
           const detail = p.lost ? `${p.lost} segment(s) were overwritten at the edge before they reached central` : p.total === 0 ? "the edge recorded nothing in this window" : null;
           await this.d.db.run(`UPDATE tr_retrievals SET state = $2, done_ms = $3, detail = $4 WHERE id = $1`, [r.id!, state, now, detail]);
           this.d.log.info("retrieval finished", { id: r.id, state, bytes: p.total });
+          this.lastPlan.delete(r.site_id!);
           const url = `/api/v1/cameras/${encodeURIComponent(centralCameraId(r.site_id!, r.camera_id!))}/video?from=${iso(Number(r.from_ms))}&to=${iso(Number(r.to_ms))}&stream=${stream}`;
           await this.d.attachClip?.(r.id!, { state: p.lost ? "partial" : "ready", url, ...(detail ? { detail } : {}) }).catch((e) => this.d.log.error("attachClip failed", { err: e as Error }));
           this.wake();
@@ -593,11 +614,18 @@ export class Engine {
     await this.flushUsage();
     const now = this.d.clock.now();
     const month = budgetMonth(now);
-    const central = await this.usage.month(siteId, month);
-    const days = await this.usage.days(siteId, now, 31);
-    const edge = (await this.d.db.all<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]))[0];
-    const { policy } = await this.policy(siteId);
-    const items = this.d.sites() ? await this.plan(siteId) : [];
+    // On the read connections (the writers' queues hold the tick's and the control plane's work), queued together.
+    const count = async (sql: string) => Number((await this.d.db.read<{ n: string }>(sql, [siteId]))[0]?.n ?? 0);
+    const [central, days, edgeRows, { policy }, items, commits, lost] = await Promise.all([
+      this.usage.month(siteId, month, "read"),
+      this.usage.days(siteId, now, 31, "read"),
+      this.d.db.read<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
+      this.policy(siteId, "read"),
+      this.d.sites() ? this.recentPlan(siteId) : Promise.resolve([]),
+      count(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`),
+      count(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`),
+    ]);
+    const edge = edgeRows[0];
     const byClass: Record<string, { items: number; bytes: number }> = {};
     for (const it of items) {
       const c = (byClass[it.cls] ??= { items: 0, bytes: 0 });
@@ -632,11 +660,11 @@ export class Engine {
       goodputBytesPerSecond: Math.round(this.goodputOf(siteId) ?? 0),
       /** Receiver counters since central started (all sites). */
       receiver: { ...this.d.receiver.stats },
-      commits: Number((await this.d.db.all<{ n: string }>(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`, [siteId]))[0]?.n ?? 0),
+      commits,
       /** Depot offload (parked on a depot link): state, and when the site last finished one. */
       offload: this.offload.view(siteId, policy),
       /** Segments the edge overwrote before they reached central. */
-      lost: Number((await this.d.db.all<{ n: string }>(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`, [siteId]))[0]?.n ?? 0),
+      lost,
     };
   }
 
@@ -648,6 +676,8 @@ export class Engine {
     if (!parts) throw new EngineError(`No camera ${l.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
     if (!(l.toMs > l.fromMs)) throw new EngineError("from must be before to.", "invalid");
     const s = this.need();
+    // A lock is also a command to the edge and a retrieval from it: neither exists for a revoked site.
+    if (!s.siteExists(parts.siteId)) throw new EngineError(`Camera ${l.cameraId} belongs to a revoked site: a lock must reach its edge, so central takes no new ones (what central holds stays playable and exportable).`, "conflict");
     const id = `lk-${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`;
     const now = this.d.clock.now();
     const stream = effectivePolicy((await this.policy(parts.siteId)).policy, parts.cameraId).stream;

@@ -45,8 +45,8 @@ export class UsageLedger {
   }
 
   /** Bytes per link in one budget month (YYYY-MM, UTC). */
-  async month(siteId: string, month: string): Promise<{ link: string; bytes: number }[]> {
-    const rows = await this.db.all<{ link: string; bytes: string }>(
+  async month(siteId: string, month: string, via: "all" | "read" = "all"): Promise<{ link: string; bytes: number }[]> {
+    const rows = await this.db[via]<{ link: string; bytes: string }>(
       `SELECT link, SUM(bytes) AS bytes FROM (SELECT link, bytes FROM tr_usage WHERE site_id = $1 AND month = $2 UNION ALL SELECT link, bytes FROM tr_usage_daily WHERE site_id = $1 AND day >= $3 AND day <= $4) GROUP BY link ORDER BY link`,
       [siteId, month, `${month}-01`, `${month}-31`],
     );
@@ -54,9 +54,9 @@ export class UsageLedger {
   }
 
   /** Bytes per UTC day and link over the `days` days ending with the day of nowMs, oldest first. */
-  async days(siteId: string, nowMs: number, days: number): Promise<DayBytes[]> {
+  async days(siteId: string, nowMs: number, days: number, via: "all" | "read" = "all"): Promise<DayBytes[]> {
     const from = dayOf(nowMs - (days - 1) * DAY);
-    const rows = await this.db.all<{ day: string; link: string; bytes: string }>(`SELECT day, link, bytes FROM tr_usage_daily WHERE site_id = $1 AND day >= $2 AND day <= $3 ORDER BY day, link`, [siteId, from, dayOf(nowMs)]);
+    const rows = await this.db[via]<{ day: string; link: string; bytes: string }>(`SELECT day, link, bytes FROM tr_usage_daily WHERE site_id = $1 AND day >= $2 AND day <= $3 ORDER BY day, link`, [siteId, from, dayOf(nowMs)]);
     return rows.map((r) => ({ day: r.day, link: r.link, bytes: Number(r.bytes) }));
   }
 }

@@ -15,6 +15,7 @@ import { ApiKeysAdmin } from "./api-keys.tsx";
 import { FirmwareAdmin } from "./firmware-campaigns.tsx";
 import { RuleEditor, type RuleBody } from "./forms/rule-form.tsx";
 import { RoleEditor } from "./forms/role-form.tsx";
+import { EditDelete, ListTable } from "./paged-table.tsx";
 
 const SECTIONS: [string, string][] = [
   ["/admin/sites", "Sites"],
@@ -427,43 +428,25 @@ function RulesAdmin() {
       </div>
       <LoadView v={rules} what="Rules" endpoint="GET /api/v1/rules">
         {(d) => (
-          <table class="table" aria-label="Rules">
-            <thead>
-              <tr>
-                <th>Rule</th>
-                <th>When</th>
-                <th>Then</th>
-                <th>State</th>
-                <th />
+          <ListTable label="Rules" columns={["Rule", "When", "Then", "State", ""]} count={d.rules.length} empty="No rules yet.">
+            {d.rules.map((r) => (
+              <tr key={r.id}>
+                <td>
+                  {r.name} <span class="muted small">{r.id}</span>
+                </td>
+                <td>
+                  {r.match.types.join(", ")}
+                  {r.match.sites?.length ? ` at ${r.match.sites.join(", ")}` : ""}
+                  {r.timeProfile ? ` during ${r.timeProfile}` : ""}
+                </td>
+                <td>{r.actions.map((a) => (a.kind === "alarm" ? `alarm P${a.priority ?? 3}` : a.kind)).join(", ")}</td>
+                <td>{r.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="dim">disabled</Badge>}</td>
+                <td>
+                  <EditDelete onEdit={() => setEdit({ id: r.id, json: JSON.stringify({ ...r, id: undefined }, null, 2), isNew: false })} onDelete={() => del(r)} />
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {d.rules.map((r) => (
-                <tr key={r.id}>
-                  <td>
-                    {r.name} <span class="muted small">{r.id}</span>
-                  </td>
-                  <td>
-                    {r.match.types.join(", ")}
-                    {r.match.sites?.length ? ` at ${r.match.sites.join(", ")}` : ""}
-                    {r.timeProfile ? ` during ${r.timeProfile}` : ""}
-                  </td>
-                  <td>{r.actions.map((a) => (a.kind === "alarm" ? `alarm P${a.priority ?? 3}` : a.kind)).join(", ")}</td>
-                  <td>{r.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="dim">disabled</Badge>}</td>
-                  <td>
-                    <button onClick={() => setEdit({ id: r.id, json: JSON.stringify({ ...r, id: undefined }, null, 2), isNew: false })}>Edit</button> <button class="danger" onClick={() => del(r)}>Delete</button>
-                  </td>
-                </tr>
-              ))}
-              {!d.rules.length && (
-                <tr>
-                  <td colSpan={5} class="muted">
-                    No rules yet.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+            ))}
+          </ListTable>
         )}
       </LoadView>
       {edit && (

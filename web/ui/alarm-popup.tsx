@@ -8,7 +8,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api.ts";
 import { LivePlayer, type LiveState } from "../live-player.ts";
-import type { Camera } from "../model.ts";
+import { can, type Camera, type Me } from "../model.ts";
 import { subscribeEvents } from "../shared-stream.ts";
 import type { Alarm } from "./alarms.tsx";
 import { beep, setSoundOn, soundOn } from "./alarm-sound.ts";
@@ -28,6 +28,11 @@ export function alarmCameraId(a: Pick<Alarm, "cameraId" | "siteId">, cameras: Ca
   if (!a.cameraId) return null;
   const c = cameras?.find((x) => x.id === a.cameraId || (a.siteId && x.id === `${a.siteId}.${a.cameraId}`));
   return c?.id ?? (a.siteId && !a.cameraId.startsWith(`${a.siteId}.`) ? `${a.siteId}.${a.cameraId}` : a.cameraId);
+}
+
+/** May this user take, close, comment on or acknowledge the alarm (PATCH needs 'ack-alarms' on its camera or site)? */
+export function canAckAlarm(me: Me | null, a: Pick<Alarm, "cameraId" | "siteId">, cameras: Camera[] | null): boolean {
+  return can(me, "ack-alarms", { site: a.siteId, camera: alarmCameraId(a, cameras) ?? undefined });
 }
 
 function LiveVideo(p: { camera: string }) {
@@ -203,9 +208,11 @@ export function AlarmPopup() {
             <p class="muted">This alarm names no camera.</p>
           )}
           <div class="actions">
-            <button class="primary" onClick={acknowledge}>
-              Acknowledge
-            </button>
+            {canAckAlarm(me, a, cameras) && (
+              <button class="primary" onClick={acknowledge}>
+                Acknowledge
+              </button>
+            )}
             <button
               onClick={() => {
                 dismiss(a.id);

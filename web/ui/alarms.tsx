@@ -3,7 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, get } from "../api.ts";
 import { Badge, Notice, fmtTime, listKeys, navigate, useApp } from "./common.tsx";
 import { subscribeEvents } from "../shared-stream.ts";
-import { SoundToggle, alarmCameraId } from "./alarm-popup.tsx";
+import { SoundToggle, alarmCameraId, canAckAlarm } from "./alarm-popup.tsx";
 import { priorityColor, priorityLabel } from "./priority.ts";
 import { cameraWithSite, eventWords, siteName } from "./words.ts";
 
@@ -188,12 +188,16 @@ export function AlarmsView(p: { params: URLSearchParams }) {
               <button onClick={() => openClip(detail)} disabled={!detail.cameraId} class="primary">
                 Open clip
               </button>
-              <button onClick={() => patch({ state: "in-progress" })} disabled={detail.state !== "new"}>
-                Take
-              </button>
-              <button onClick={() => patch({ state: "closed" })} disabled={detail.state === "closed"}>
-                Close
-              </button>
+              {canAckAlarm(me, detail, cameras) && (
+                <>
+                  <button onClick={() => patch({ state: "in-progress" })} disabled={detail.state !== "new"}>
+                    Take
+                  </button>
+                  <button onClick={() => patch({ state: "closed" })} disabled={detail.state === "closed"}>
+                    Close
+                  </button>
+                </>
+              )}
             </div>
             <h3>Comments</h3>
             <ul class="comments">
@@ -204,16 +208,18 @@ export function AlarmsView(p: { params: URLSearchParams }) {
                 </li>
               ))}
             </ul>
-            <form
-              class="form-row"
-              onSubmit={(e) => {
-                e.preventDefault();
-                if (comment.trim()) void patch({ comment: comment.trim() });
-              }}
-            >
-              <input aria-label="Comment" placeholder="Add a comment" value={comment} onInput={(e) => setComment(e.currentTarget.value)} />
-              <button type="submit">Comment</button>
-            </form>
+            {canAckAlarm(me, detail, cameras) && (
+              <form
+                class="form-row"
+                onSubmit={(e) => {
+                  e.preventDefault();
+                  if (comment.trim()) void patch({ comment: comment.trim() });
+                }}
+              >
+                <input aria-label="Comment" placeholder="Add a comment" value={comment} onInput={(e) => setComment(e.currentTarget.value)} />
+                <button type="submit">Comment</button>
+              </form>
+            )}
           </>
         ) : (
           <p class="muted pad">Select an alarm to see details and act on it.</p>

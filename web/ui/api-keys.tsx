@@ -3,6 +3,7 @@ import "./panels.css";
 import { useState } from "preact/hooks";
 import { api, get } from "../api.ts";
 import { LoadView, Notice, fmtTime, useApp, useLoad } from "./common.tsx";
+import { ListTable, SiteSelect } from "./paged-table.tsx";
 
 interface ApiKey {
   id: string;
@@ -52,41 +53,23 @@ export function ApiKeysAdmin() {
       </p>
       <LoadView v={keys} what="API keys" endpoint="GET /api/v1/api-keys">
         {(d) => (
-          <table class="table" aria-label="API keys">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Site</th>
-                <th>Created</th>
-                <th>By</th>
-                <th />
+          <ListTable label="API keys" columns={["Name", "Site", "Created", "By", ""]} count={d.keys.length} empty="No API keys.">
+            {d.keys.map((k) => (
+              <tr key={k.id} data-key={k.name}>
+                <td>
+                  {k.name} <span class="muted small">{k.id}</span>
+                </td>
+                <td>{siteName(k.siteId)}</td>
+                <td>{fmtTime(k.createdAt)}</td>
+                <td>{k.createdBy}</td>
+                <td>
+                  <button class="danger" onClick={() => revoke(k)}>
+                    Revoke
+                  </button>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {d.keys.map((k) => (
-                <tr key={k.id} data-key={k.name}>
-                  <td>
-                    {k.name} <span class="muted small">{k.id}</span>
-                  </td>
-                  <td>{siteName(k.siteId)}</td>
-                  <td>{fmtTime(k.createdAt)}</td>
-                  <td>{k.createdBy}</td>
-                  <td>
-                    <button class="danger" onClick={() => revoke(k)}>
-                      Revoke
-                    </button>
-                  </td>
-                </tr>
-              ))}
-              {!d.keys.length && (
-                <tr>
-                  <td colSpan={5} class="muted">
-                    No API keys.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+            ))}
+          </ListTable>
         )}
       </LoadView>
       <form class="form-row" onSubmit={create} aria-label="New API key">
@@ -94,17 +77,7 @@ export function ApiKeysAdmin() {
           Key name
           <input value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="door controller" />
         </label>
-        <label>
-          Limited to site
-          <select aria-label="Limited to site" value={site} onChange={(e) => setSite(e.currentTarget.value)}>
-            <option value="">all sites</option>
-            {sites.map((s) => (
-              <option key={s.id} value={s.id}>
-                {s.name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <SiteSelect label="Limited to site" sites={sites} value={site} onChange={(e) => setSite((e.currentTarget as HTMLSelectElement).value)} anyLabel="all sites" />
         <button class="primary" type="submit">
           Create key
         </button>

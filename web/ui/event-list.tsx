@@ -2,7 +2,8 @@
 import "./panels.css";
 import { useState } from "preact/hooks";
 import { get, q } from "../api.ts";
-import { Badge, LoadView, fromLocalInput, fmtTime, useApp, useLoad } from "./common.tsx";
+import { Badge, LoadView, fmtTime, useApp, useLoad } from "./common.tsx";
+import { FilterBar, ListTable, Pager, SiteSelect, TimeRangeFilter, isoFromLocal as iso, useFilters } from "./paged-table.tsx";
 
 interface Ev {
   id: string;
@@ -22,15 +23,12 @@ const PAGE = 50;
 
 export function EventListAdmin() {
   const { sites } = useApp();
-  const [draft, setDraft] = useState<Filters>(EMPTY);
-  const [f, setF] = useState<Filters>(EMPTY);
   const [offset, setOffset] = useState(0);
-  const iso = (s: string) => (s ? new Date(fromLocalInput(s)).toISOString() : undefined);
+  const { draft, applied: f, set, apply } = useFilters<Filters>(EMPTY, () => setOffset(0));
   const [v, reload] = useLoad(
     () => get<{ events: Ev[] }>(`/api/v1/events?${q({ site: f.site || undefined, camera: f.camera || undefined, type: f.type || undefined, source: f.source || undefined, late: f.late || undefined, from: iso(f.from), to: iso(f.to), limit: PAGE, offset })}`),
     [JSON.stringify(f), offset],
   );
-  const set = (k: keyof Filters) => (e: Event) => setDraft({ ...draft, [k]: (e.currentTarget as HTMLInputElement).value });
   const siteName = (id: string | null) => (id ? sites.find((s) => s.id === id)?.name ?? id : "");
   return (
     <section>
@@ -39,26 +37,8 @@ export function EventListAdmin() {
         <span class="spacer" />
         <button onClick={reload}>Refresh</button>
       </div>
-      <form
-        class="filters"
-        aria-label="Event filters"
-        onSubmit={(e) => {
-          e.preventDefault();
-          setOffset(0);
-          setF(draft);
-        }}
-      >
-        <label>
-          Site
-          <select aria-label="Site" value={draft.site} onChange={set("site")}>
-            <option value="">any</option>
-            {sites.map((s) => (
-              <option key={s.id} value={s.id}>
-                {s.name}
-              </option>
-            ))}
-          </select>
-        </label>
+      <FilterBar label="Event filters" onSubmit={apply}>
+        <SiteSelect label="Site" sites={sites} value={draft.site} onChange={set("site")} />
         <label>
           Camera
           <input value={draft.camera} onInput={set("camera")} placeholder="site.camera" />
@@ -84,67 +64,30 @@ export function EventListAdmin() {
             <option value="false">on time only</option>
           </select>
         </label>
-        <label>
-          From
-          <input type="datetime-local" step={1} value={draft.from} onInput={set("from")} />
-        </label>
-        <label>
-          To
-          <input type="datetime-local" step={1} value={draft.to} onInput={set("to")} />
-        </label>
-        <button class="primary" type="submit">
-          Filter
-        </button>
-      </form>
+        <TimeRangeFilter from={draft.from} to={draft.to} set={set} />
+      </FilterBar>
       <LoadView v={v} what="Events" endpoint="GET /api/v1/events">
         {(d) => (
           <>
-            <table class="table" aria-label="Events">
-              <thead>
-                <tr>
-                  <th>Time</th>
-                  <th>Arrived</th>
-                  <th>Type</th>
-                  <th>Site</th>
-                  <th>Camera</th>
-                  <th>Source</th>
-                  <th>Data</th>
+            <ListTable label="Events" columns={["Time", "Arrived", "Type", "Site", "Camera", "Source", "Data"]} count={d.events.length} empty="No events match.">
+              {d.events.map((e) => (
+                <tr key={e.id} data-event={e.type}>
+                  <td>{fmtTime(e.time)}</td>
+                  <td>
+                    {fmtTime(e.arrivedAt)} {e.late && <Badge tone="warn">late</Badge>}
+                  </td>
+                  <td>{e.type}</td>
+                  <td>{siteName(e.siteId)}</td>
+                  <td>{e.cameraId ?? ""}</td>
+                  <td>
+                    {e.source}
+                    {e.origin ? <span class="muted small"> ({e.origin})</span> : null}
+                  </td>
+                  <td class="small mono">{Object.keys(e.data).length ? JSON.stringify(e.data).slice(0, 160) : ""}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {d.events.map((e) => (
-                  <tr key={e.id} data-event={e.type}>
-                    <td>{fmtTime(e.time)}</td>
-                    <td>
-                      {fmtTime(e.arrivedAt)} {e.late && <Badge tone="warn">late</Badge>}
-                    </td>
-                    <td>{e.type}</td>
-                    <td>{siteName(e.siteId)}</td>
-                    <td>{e.cameraId ?? ""}</td>
-                    <td>
-                      {e.source}
-                      {e.origin ? <span class="muted small"> ({e.origin})</span> : null}
-                    </td>
-                    <td class="small mono">{Object.keys(e.data).length ? JSON.stringify(e.data).slice(0, 160) : ""}</td>
-                  </tr>
-                ))}
-                {!d.events.length && (
-                  <tr>
-                    <td colSpan={7} class="muted">
-                      No events match.
-                    </td>
-                  </tr>
-                )}
-              </tbody>
-            </table>
-            <div class="form-row">
-              <button disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-                Newer
-              </button>
-              <button disabled={d.events.length < PAGE} onClick={() => setOffset(offset + PAGE)}>
-                Older
-              </button>
-            </div>
+              ))}
+            </ListTable>
+            <Pager newer={offset > 0 ? () => setOffset(Math.max(0, offset - PAGE)) : null} older={d.events.length < PAGE ? null : () => setOffset(offset + PAGE)} />
           </>
         )}
       </LoadView>

@@ -344,7 +344,8 @@ export function PlaybackView(p: { params: URLSearchParams }) {
               Selected <strong>{fmtTime(selection.startMs)}</strong> – <strong>{fmtTime(selection.endMs, false)}</strong> ({fmtDuration(selection.endMs - selection.startMs)})
             </span>
             {can(me, "export", { site: cam.siteId, camera: cam.id }) && <button onClick={doExport}>{ROLE === "central" ? "Export evidence package" : "Export MP4"}</button>}
-            {can(me, "evidence-lock", { site: cam.siteId, camera: cam.id }) && <button onClick={doLock}>Evidence lock…</button>}
+            {/* A lock goes to the edge too: central refuses it for a revoked site, so it is not offered there. */}
+            {!cam.revoked && can(me, "evidence-lock", { site: cam.siteId, camera: cam.id }) && <button onClick={doLock}>Evidence lock…</button>}
             {ROLE === "central" && !cam.revoked && can(me, "retrieve", { site: cam.siteId, camera: cam.id }) && (
               <>
                 <span class="sep" />
@@ -376,7 +377,7 @@ export function PlaybackView(p: { params: URLSearchParams }) {
           <span class="muted">No range selected.</span>
         )}
       </div>
-      {ROLE === "central" && (
+      {ROLE === "central" && can(me, "retrieve", { site: cam.siteId, camera: cam.id }) && (
         <section class="panel">
           <h2>Retrievals</h2>
           {retrievals === null ? (

@@ -3,6 +3,7 @@ import "./panels.css";
 import { useState } from "preact/hooks";
 import { api, get } from "../api.ts";
 import { LoadView, useApp, useLoad } from "./common.tsx";
+import { EditDelete, ListTable } from "./paged-table.tsx";
 import { TimeProfileEditor, type TimeProfileBody } from "./forms/time-profile-form.tsx";
 
 interface Profile extends TimeProfileBody {
@@ -29,38 +30,18 @@ export function SchedulesAdmin() {
       <p class="muted small">A rule with a schedule acts only on events whose original time falls in one of its windows.</p>
       <LoadView v={v} what="Schedules" endpoint="GET /api/v1/time-profiles">
         {(d) => (
-          <table class="table" aria-label="Schedules">
-            <thead>
-              <tr>
-                <th>Schedule</th>
-                <th>Time zone</th>
-                <th>Windows</th>
-                <th />
+          <ListTable label="Schedules" columns={["Schedule", "Time zone", "Windows", ""]} count={d.timeProfiles.length} empty="No schedules yet.">
+            {d.timeProfiles.map((p) => (
+              <tr key={p.name} data-profile={p.name}>
+                <td>{p.name}</td>
+                <td>{p.timezone ?? "UTC"}</td>
+                <td>{p.windows.map((w) => `${w.days.join(" ")} ${w.from}–${w.to}`).join("; ")}</td>
+                <td>
+                  <EditDelete onEdit={() => setEdit({ name: p.name, profile: p })} onDelete={() => del(p)} />
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {d.timeProfiles.map((p) => (
-                <tr key={p.name} data-profile={p.name}>
-                  <td>{p.name}</td>
-                  <td>{p.timezone ?? "UTC"}</td>
-                  <td>{p.windows.map((w) => `${w.days.join(" ")} ${w.from}–${w.to}`).join("; ")}</td>
-                  <td>
-                    <button onClick={() => setEdit({ name: p.name, profile: p })}>Edit</button>{" "}
-                    <button class="danger" onClick={() => del(p)}>
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              ))}
-              {!d.timeProfiles.length && (
-                <tr>
-                  <td colSpan={4} class="muted">
-                    No schedules yet.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+            ))}
+          </ListTable>
         )}
       </LoadView>
       {edit && (

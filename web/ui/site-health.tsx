@@ -1,4 +1,8 @@
-/** Admin → Health: every site's last health report (disk, bitrate, fps, clock offset, outbox, certificate expiry) from GET /api/v1/sites/{id}. */
+/**
+ * Admin → Health: every site's last health report (disk, bitrate, fps, clock offset, outbox,
+ * certificate expiry) from GET /api/v1/site-health — one request for the fleet, answered from
+ * central's memory (one GET /api/v1/sites/{id} per site waited behind the database under load).
+ */
 import "./panels.css";
 import { get } from "../api.ts";
 import { Badge, LoadView, fmtAgo, fmtBytes, useApp, useLoad } from "./common.tsx";
@@ -13,17 +17,23 @@ interface Health {
   software: { version: string };
   outbox: { pending: number; bytes: number; dropped: number };
 }
-interface SiteDetail {
+interface SiteHealth {
+  id: string;
+  latest: Health;
+}
+interface Row {
   id: string;
   name: string;
   online: boolean;
-  health?: { latest: Health | null };
+  latest: Health | null;
 }
 
 export function SiteHealthAdmin() {
   const { sites } = useApp();
   const ids = sites.map((s) => s.id).join(",");
-  const [v, reload] = useLoad(() => Promise.all(sites.map((s) => get<SiteDetail>(`/api/v1/sites/${encodeURIComponent(s.id)}`))), [ids]);
+  const [v, reload] = useLoad(() => get<{ sites: SiteHealth[] }>("/api/v1/site-health"), [ids]);
+  // Rows are the sites listed now (names, online state), each with its report if central has one.
+  const rows = (reports: SiteHealth[]): Row[] => sites.map((s) => ({ id: s.id, name: s.name, online: s.online, latest: reports.find((h) => h.id === s.id)?.latest ?? null }));
   return (
     <section>
       <div class="toolbar">
@@ -32,9 +42,8 @@ export function SiteHealthAdmin() {
         <button onClick={reload}>Refresh</button>
       </div>
       <p class="muted small">Each edge reports its health over the control plane (every 30 s by default). Values are the last report.</p>
-      {/* The answer shown must be for the sites listed now: right after the site list arrives (or changes) the old answer — often the empty one from before it arrived — is not. */}
-      <LoadView v={v.state === "ok" && v.data.length !== sites.length ? { state: "loading" } : v} what="Site health" endpoint="GET /api/v1/sites/{id}">
-        {(list) => (
+      <LoadView v={v} what="Site health" endpoint="GET /api/v1/site-health">
+        {(answer) => (
           <table class="table" aria-label="Site health">
             <thead>
               <tr>
@@ -50,10 +59,11 @@ export function SiteHealthAdmin() {
               </tr>
             </thead>
             <tbody>
-              {list.map((s) => (
+              {rows(answer.sites).map((s) => (
                 <HealthRow key={s.id} s={s} />
               ))}
-              {!list.length && (
+              {/* Reports without a site list: the list has not arrived yet (not "no sites"). */}
+              {!sites.length && !answer.sites.length && (
                 <tr>
                   <td colSpan={9} class="muted">
                     No sites enrolled yet.
@@ -68,8 +78,8 @@ export function SiteHealthAdmin() {
   );
 }
 
-function HealthRow({ s }: { s: SiteDetail }) {
-  const h = s.health?.latest;
+function HealthRow({ s }: { s: Row }) {
+  const h = s.latest;
   if (!h)
     return (
       <tr data-site={s.name}>

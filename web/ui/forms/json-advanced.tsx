@@ -1,4 +1,5 @@
 /** The "Advanced" raw-JSON view shared by the forms: the same body the form saves, editable as text. */
+import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 
 /**
@@ -56,6 +57,30 @@ export function useAdvanced(toJson: () => unknown, fromJson: (v: unknown) => voi
     }
   };
   return { mode, tabs, editor, jsonBody };
+}
+
+/**
+ * A form with the Form / Advanced (JSON) tabs: `head` (fields shown in both modes, e.g. the name),
+ * then the form fields (`children`) or the JSON editor, the problems found in words, and Save.
+ */
+export function AdvancedForm(p: { label: string; adv: ReturnType<typeof useAdvanced>; onSubmit: (e: Event) => void; problems: string[]; saveLabel: string; head?: ComponentChildren; children: ComponentChildren }) {
+  return (
+    <form class="stack" onSubmit={p.onSubmit} aria-label={p.label} noValidate>
+      {p.adv.tabs}
+      {p.head}
+      {p.adv.mode === "json" ? p.adv.editor : p.children}
+      {p.problems.length > 0 && (
+        <ul class="form-error" role="alert">
+          {p.problems.map((x) => (
+            <li key={x}>{x}</li>
+          ))}
+        </ul>
+      )}
+      <button class="primary" type="submit">
+        {p.saveLabel}
+      </button>
+    </form>
+  );
 }
 
 export const csv = (s: string) =>

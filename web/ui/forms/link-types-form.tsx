@@ -8,7 +8,7 @@ import "../panels.css";
 import { useState } from "preact/hooks";
 import { api, get } from "../../api.ts";
 import { LoadView, Modal, useApp, useLoad } from "../common.tsx";
-import { useAdvanced } from "./json-advanced.tsx";
+import { AdvancedForm, useAdvanced } from "./json-advanced.tsx";
 
 const CLASSES = ["alarm", "request", "event", "scheduled", "backfill"];
 type Profile = { rateBitsPerSecond?: number | null; monthlyBytes?: number | null; allow?: string[] };
@@ -86,57 +86,42 @@ function Editor(p: { siteId: string; policy: Record<string, unknown> | null; onS
     }
   };
   return (
-    <form class="stack" onSubmit={save} aria-label="Link types" noValidate>
-      {adv.tabs}
-      {adv.mode === "json" ? (
-        adv.editor
-      ) : (
-        <>
-          {rows.map((r, i) => (
-            <div class="grant-row" key={i} role="group" aria-label={`Link ${i + 1}`}>
-              <div class="form-row">
-                <label>
-                  Link type
-                  <input value={r.type} onInput={(e) => setR(i, { type: e.currentTarget.value })} placeholder="cellular" />
-                </label>
-                <label>
-                  Rate cap (Mbit/s)
-                  <input value={r.mbps} onInput={(e) => setR(i, { mbps: e.currentTarget.value })} placeholder="none" />
-                </label>
-                <label>
-                  Monthly budget (GB)
-                  <input value={r.gb} onInput={(e) => setR(i, { gb: e.currentTarget.value })} placeholder="unlimited" />
-                </label>
-                <span class="spacer" />
-                <button type="button" class="danger" onClick={() => setRows(rows.filter((_, j) => j !== i))}>
-                  Remove
-                </button>
-              </div>
-              <div class="checks" style={{ gridTemplateColumns: "repeat(5, auto)" }} title="none ticked = every class">
-                {CLASSES.map((c) => (
-                  <label key={c} class="check">
-                    <input type="checkbox" checked={r.allow.includes(c)} onChange={(e) => setR(i, { allow: e.currentTarget.checked ? [...r.allow, c] : r.allow.filter((x) => x !== c) })} /> {c}
-                  </label>
-                ))}
-              </div>
+    <AdvancedForm label="Link types" adv={adv} onSubmit={save} problems={problems} saveLabel="Save link types">
+      <>
+        {rows.map((r, i) => (
+          <div class="grant-row" key={i} role="group" aria-label={`Link ${i + 1}`}>
+            <div class="form-row">
+              <label>
+                Link type
+                <input value={r.type} onInput={(e) => setR(i, { type: e.currentTarget.value })} placeholder="cellular" />
+              </label>
+              <label>
+                Rate cap (Mbit/s)
+                <input value={r.mbps} onInput={(e) => setR(i, { mbps: e.currentTarget.value })} placeholder="none" />
+              </label>
+              <label>
+                Monthly budget (GB)
+                <input value={r.gb} onInput={(e) => setR(i, { gb: e.currentTarget.value })} placeholder="unlimited" />
+              </label>
+              <span class="spacer" />
+              <button type="button" class="danger" onClick={() => setRows(rows.filter((_, j) => j !== i))}>
+                Remove
+              </button>
             </div>
-          ))}
-          <button type="button" onClick={() => setRows([...rows, { type: "", mbps: "", gb: "", allow: [] }])}>
-            Add link type
-          </button>
-          <p class="muted small">Classes: tick the transfer classes allowed on the link; none ticked allows every class. A link type not listed has no limits.</p>
-        </>
-      )}
-      {problems.length > 0 && (
-        <ul class="form-error" role="alert">
-          {problems.map((x) => (
-            <li key={x}>{x}</li>
-          ))}
-        </ul>
-      )}
-      <button class="primary" type="submit">
-        Save link types
-      </button>
-    </form>
+            <div class="checks" style={{ gridTemplateColumns: "repeat(5, auto)" }} title="none ticked = every class">
+              {CLASSES.map((c) => (
+                <label key={c} class="check">
+                  <input type="checkbox" checked={r.allow.includes(c)} onChange={(e) => setR(i, { allow: e.currentTarget.checked ? [...r.allow, c] : r.allow.filter((x) => x !== c) })} /> {c}
+                </label>
+              ))}
+            </div>
+          </div>
+        ))}
+        <button type="button" onClick={() => setRows([...rows, { type: "", mbps: "", gb: "", allow: [] }])}>
+          Add link type
+        </button>
+        <p class="muted small">Classes: tick the transfer classes allowed on the link; none ticked allows every class. A link type not listed has no limits.</p>
+      </>
+    </AdvancedForm>
   );
 }

@@ -7,7 +7,7 @@ import "../panels.css";
 import { useState } from "preact/hooks";
 import { api } from "../../api.ts";
 import { Modal, useApp } from "../common.tsx";
-import { useAdvanced } from "./json-advanced.tsx";
+import { AdvancedForm, useAdvanced } from "./json-advanced.tsx";
 
 const RIGHTS: [string, string][] = [
   ["view-live", "view live"],
@@ -90,101 +90,87 @@ export function RoleEditor(p: { name: string | null; grants: GrantBody[]; onClos
   };
   return (
     <Modal title={isNew ? "New role" : `Role ${p.name}`} onClose={p.onClose}>
-      <form class="stack" onSubmit={save} aria-label="Role" noValidate>
-        {adv.tabs}
-        <label>
-          Role name
-          <input value={name} disabled={!isNew} onInput={(e) => setName(e.currentTarget.value)} placeholder="depot-operator" />
-        </label>
-        {adv.mode === "json" ? (
-          adv.editor
-        ) : (
-          <>
-            {gs.map((g, i) => (
-              <div class="grant-row" key={i} role="group" aria-label={`Grant ${i + 1}`}>
-                <div class="form-row">
+      <AdvancedForm label="Role" adv={adv} onSubmit={save} problems={problems} saveLabel="Save role" head={
+          <label>
+            Role name
+            <input value={name} disabled={!isNew} onInput={(e) => setName(e.currentTarget.value)} placeholder="depot-operator" />
+          </label>
+        }>
+        <>
+          {gs.map((g, i) => (
+            <div class="grant-row" key={i} role="group" aria-label={`Grant ${i + 1}`}>
+              <div class="form-row">
+                <label>
+                  Applies to
+                  <select aria-label="Applies to" value={g.kind} onChange={(e) => setG(i, { kind: e.currentTarget.value as ScopeKind, target: "" })}>
+                    <option value="*">everything</option>
+                    <option value="site">one site</option>
+                    <option value="camera">one camera</option>
+                    <option value="group">a camera group</option>
+                  </select>
+                </label>
+                {g.kind === "site" && (
                   <label>
-                    Applies to
-                    <select aria-label="Applies to" value={g.kind} onChange={(e) => setG(i, { kind: e.currentTarget.value as ScopeKind, target: "" })}>
-                      <option value="*">everything</option>
-                      <option value="site">one site</option>
-                      <option value="camera">one camera</option>
-                      <option value="group">a camera group</option>
-                    </select>
-                  </label>
-                  {g.kind === "site" && (
-                    <label>
-                      Site
-                      <select aria-label="Site" value={g.target} onChange={(e) => setG(i, { target: e.currentTarget.value })}>
-                        <option value="">choose…</option>
-                        {sites.map((s) => (
-                          <option key={s.id} value={s.id}>
-                            {s.name}
-                          </option>
-                        ))}
-                      </select>
-                    </label>
-                  )}
-                  {g.kind === "camera" && (
-                    <label>
-                      Camera
-                      <select aria-label="Camera" value={g.target} onChange={(e) => setG(i, { target: e.currentTarget.value })}>
-                        <option value="">choose…</option>
-                        {(cameras ?? []).map((c) => (
-                          <option key={c.id} value={c.id}>
-                            {c.name} ({c.id})
-                          </option>
-                        ))}
-                      </select>
-                    </label>
-                  )}
-                  {g.kind === "group" && (
-                    <label>
-                      Group name
-                      <input value={g.target} onInput={(e) => setG(i, { target: e.currentTarget.value })} />
-                    </label>
-                  )}
-                  <span class="spacer" />
-                  <button type="button" class="danger" onClick={() => setGs(gs.filter((_, j) => j !== i))}>
-                    Remove
-                  </button>
-                </div>
-                <div class="checks">
-                  {RIGHTS.map(([r, l]) => (
-                    <label key={r} class="check" title={r}>
-                      <input type="checkbox" checked={g.rights.includes(r)} onChange={(e) => setG(i, { rights: e.currentTarget.checked ? [...g.rights, r] : g.rights.filter((x) => x !== r) })} /> {l}
-                    </label>
-                  ))}
-                </div>
-                {g.rights.includes("retrieve") && (
-                  <label>
-                    Highest retrieval priority
-                    <select aria-label="Highest retrieval priority" value={g.maxPriority} onChange={(e) => setG(i, { maxPriority: e.currentTarget.value })}>
-                      <option value="">request (default)</option>
-                      {PRIORITIES.map((x) => (
-                        <option key={x}>{x}</option>
+                    Site
+                    <select aria-label="Site" value={g.target} onChange={(e) => setG(i, { target: e.currentTarget.value })}>
+                      <option value="">choose…</option>
+                      {sites.map((s) => (
+                        <option key={s.id} value={s.id}>
+                          {s.name}
+                        </option>
                       ))}
                     </select>
                   </label>
                 )}
+                {g.kind === "camera" && (
+                  <label>
+                    Camera
+                    <select aria-label="Camera" value={g.target} onChange={(e) => setG(i, { target: e.currentTarget.value })}>
+                      <option value="">choose…</option>
+                      {(cameras ?? []).map((c) => (
+                        <option key={c.id} value={c.id}>
+                          {c.name} ({c.id})
+                        </option>
+                      ))}
+                    </select>
+                  </label>
+                )}
+                {g.kind === "group" && (
+                  <label>
+                    Group name
+                    <input value={g.target} onInput={(e) => setG(i, { target: e.currentTarget.value })} />
+                  </label>
+                )}
+                <span class="spacer" />
+                <button type="button" class="danger" onClick={() => setGs(gs.filter((_, j) => j !== i))}>
+                  Remove
+                </button>
               </div>
-            ))}
-            <button type="button" onClick={() => setGs([...gs, { kind: "*", target: "", rights: [], maxPriority: "" }])}>
-              Add grant
-            </button>
-          </>
-        )}
-        {problems.length > 0 && (
-          <ul class="form-error" role="alert">
-            {problems.map((x) => (
-              <li key={x}>{x}</li>
-            ))}
-          </ul>
-        )}
-        <button class="primary" type="submit">
-          Save role
-        </button>
-      </form>
+              <div class="checks">
+                {RIGHTS.map(([r, l]) => (
+                  <label key={r} class="check" title={r}>
+                    <input type="checkbox" checked={g.rights.includes(r)} onChange={(e) => setG(i, { rights: e.currentTarget.checked ? [...g.rights, r] : g.rights.filter((x) => x !== r) })} /> {l}
+                  </label>
+                ))}
+              </div>
+              {g.rights.includes("retrieve") && (
+                <label>
+                  Highest retrieval priority
+                  <select aria-label="Highest retrieval priority" value={g.maxPriority} onChange={(e) => setG(i, { maxPriority: e.currentTarget.value })}>
+                    <option value="">request (default)</option>
+                    {PRIORITIES.map((x) => (
+                      <option key={x}>{x}</option>
+                    ))}
+                  </select>
+                </label>
+              )}
+            </div>
+          ))}
+          <button type="button" onClick={() => setGs([...gs, { kind: "*", target: "", rights: [], maxPriority: "" }])}>
+            Add grant
+          </button>
+        </>
+      </AdvancedForm>
     </Modal>
   );
 }

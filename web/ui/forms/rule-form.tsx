@@ -8,7 +8,7 @@ import "../panels.css";
 import { useState } from "preact/hooks";
 import { api, get } from "../../api.ts";
 import { Modal, useApp, useLoad } from "../common.tsx";
-import { csv, useAdvanced } from "./json-advanced.tsx";
+import { csv, AdvancedForm, useAdvanced } from "./json-advanced.tsx";
 
 type Kind = "alarm" | "retrieve" | "live-main" | "evidence-lock" | "webhook" | "mqtt";
 const KINDS: [Kind, string][] = [
@@ -190,194 +190,180 @@ export function RuleEditor(p: { id: string | null; rule: RuleBody | null; onClos
   const camList = (cameras ?? []).filter((c) => !d.sites.length || d.sites.includes(c.siteId ?? ""));
   return (
     <Modal title={isNew ? "New rule" : `Rule ${p.id}`} onClose={p.onClose}>
-      <form class="stack" onSubmit={save} aria-label="Rule" noValidate>
-        {adv.tabs}
-        <label>
-          Rule id
-          <input value={d.id} disabled={!isNew} onInput={(e) => set("id", e.currentTarget.value)} placeholder="panic-alarm" />
-        </label>
-        {adv.mode === "json" ? (
-          adv.editor
-        ) : (
-          <>
-            <label>
-              Name
-              <input value={d.name} onInput={(e) => set("name", e.currentTarget.value)} placeholder="Panic button" />
-            </label>
-            <label class="check">
-              <input type="checkbox" checked={d.enabled} onChange={(e) => set("enabled", e.currentTarget.checked)} /> Enabled
-            </label>
-            <fieldset>
-              <legend>When</legend>
-              <div class="stack">
+      <AdvancedForm label="Rule" adv={adv} onSubmit={save} problems={problems} saveLabel="Save rule" head={
+          <label>
+            Rule id
+            <input value={d.id} disabled={!isNew} onInput={(e) => set("id", e.currentTarget.value)} placeholder="panic-alarm" />
+          </label>
+        }>
+        <>
+          <label>
+            Name
+            <input value={d.name} onInput={(e) => set("name", e.currentTarget.value)} placeholder="Panic button" />
+          </label>
+          <label class="check">
+            <input type="checkbox" checked={d.enabled} onChange={(e) => set("enabled", e.currentTarget.checked)} /> Enabled
+          </label>
+          <fieldset>
+            <legend>When</legend>
+            <div class="stack">
+              <label>
+                Event types (comma-separated; camera.* for a family, * for any)
+                <input value={d.types} onInput={(e) => set("types", e.currentTarget.value)} placeholder="panic, door.open" />
+              </label>
+              <label>
+                At sites (none selected = every site)
+                <select multiple size={Math.min(5, Math.max(2, sites.length))} aria-label="At sites" onChange={(e) => set("sites", [...e.currentTarget.selectedOptions].map((o) => o.value))}>
+                  {sites.map((s) => (
+                    <option key={s.id} value={s.id} selected={d.sites.includes(s.id)}>
+                      {s.name}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <label>
+                From cameras (none selected = any camera)
+                <select multiple size={Math.min(6, Math.max(2, camList.length))} aria-label="From cameras" onChange={(e) => set("cameras", [...e.currentTarget.selectedOptions].map((o) => o.value))}>
+                  {camList.map((c) => (
+                    <option key={c.id} value={c.id} selected={d.cameras.includes(c.id)}>
+                      {c.name} ({c.id})
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <label>
+                Only when the event's data has (field=value, comma-separated)
+                <input value={d.data} onInput={(e) => set("data", e.currentTarget.value)} placeholder="input=2, state=on" />
+              </label>
+              <div class="form-row">
                 <label>
-                  Event types (comma-separated; camera.* for a family, * for any)
-                  <input value={d.types} onInput={(e) => set("types", e.currentTarget.value)} placeholder="panic, door.open" />
-                </label>
-                <label>
-                  At sites (none selected = every site)
-                  <select multiple size={Math.min(5, Math.max(2, sites.length))} aria-label="At sites" onChange={(e) => set("sites", [...e.currentTarget.selectedOptions].map((o) => o.value))}>
-                    {sites.map((s) => (
-                      <option key={s.id} value={s.id} selected={d.sites.includes(s.id)}>
-                        {s.name}
-                      </option>
-                    ))}
+                  Arrival
+                  <select aria-label="Arrival" value={d.late} onChange={(e) => set("late", e.currentTarget.value as Draft["late"])}>
+                    <option value="">on time or late</option>
+                    <option value="false">only on time</option>
+                    <option value="true">only late (after a link outage)</option>
                   </select>
                 </label>
                 <label>
-                  From cameras (none selected = any camera)
-                  <select multiple size={Math.min(6, Math.max(2, camList.length))} aria-label="From cameras" onChange={(e) => set("cameras", [...e.currentTarget.selectedOptions].map((o) => o.value))}>
-                    {camList.map((c) => (
-                      <option key={c.id} value={c.id} selected={d.cameras.includes(c.id)}>
-                        {c.name} ({c.id})
-                      </option>
-                    ))}
+                  During
+                  <select value={d.timeProfile} onChange={(e) => set("timeProfile", e.currentTarget.value)} aria-label="Time profile">
+                    <option value="">always</option>
+                    {profiles.state === "ok" &&
+                      profiles.data.timeProfiles.map((t) => (
+                        <option key={t.name} value={t.name}>
+                          {t.name}
+                        </option>
+                      ))}
                   </select>
                 </label>
-                <label>
-                  Only when the event's data has (field=value, comma-separated)
-                  <input value={d.data} onInput={(e) => set("data", e.currentTarget.value)} placeholder="input=2, state=on" />
-                </label>
-                <div class="form-row">
-                  <label>
-                    Arrival
-                    <select aria-label="Arrival" value={d.late} onChange={(e) => set("late", e.currentTarget.value as Draft["late"])}>
-                      <option value="">on time or late</option>
-                      <option value="false">only on time</option>
-                      <option value="true">only late (after a link outage)</option>
-                    </select>
-                  </label>
-                  <label>
-                    During
-                    <select value={d.timeProfile} onChange={(e) => set("timeProfile", e.currentTarget.value)} aria-label="Time profile">
-                      <option value="">always</option>
-                      {profiles.state === "ok" &&
-                        profiles.data.timeProfiles.map((t) => (
-                          <option key={t.name} value={t.name}>
-                            {t.name}
+              </div>
+            </div>
+          </fieldset>
+          <fieldset>
+            <legend>Then</legend>
+            <div class="stack">
+              {d.actions.map((a, i) => (
+                <div class="action-row" key={i} aria-label={`Action ${i + 1}`} role="group">
+                  <div class="form-row">
+                    <label>
+                      Action
+                      <select aria-label="Action" value={a.kind} onChange={(e) => setAction(i, { kind: e.currentTarget.value as Kind })}>
+                        {KINDS.map(([k, l]) => (
+                          <option key={k} value={k}>
+                            {l}
                           </option>
                         ))}
-                    </select>
-                  </label>
-                </div>
-              </div>
-            </fieldset>
-            <fieldset>
-              <legend>Then</legend>
-              <div class="stack">
-                {d.actions.map((a, i) => (
-                  <div class="action-row" key={i} aria-label={`Action ${i + 1}`} role="group">
+                      </select>
+                    </label>
+                    <span class="spacer" />
+                    <button type="button" class="danger" onClick={() => set("actions", d.actions.filter((_, j) => j !== i))}>
+                      Remove
+                    </button>
+                  </div>
+                  {a.kind === "alarm" && (
+                    <>
+                      <div class="form-row">
+                        <label>
+                          Priority (1 = most urgent)
+                          <input value={a.priority} onInput={(e) => setAction(i, { priority: e.currentTarget.value })} />
+                        </label>
+                        <label>
+                          Alarm title
+                          <input value={a.title} onInput={(e) => setAction(i, { title: e.currentTarget.value })} />
+                        </label>
+                      </div>
+                      <label>
+                        Instructions for the operator
+                        <textarea rows={2} value={a.instructions} onInput={(e) => setAction(i, { instructions: e.currentTarget.value })} />
+                      </label>
+                    </>
+                  )}
+                  {(a.kind === "retrieve" || a.kind === "evidence-lock") && (
                     <div class="form-row">
                       <label>
-                        Action
-                        <select aria-label="Action" value={a.kind} onChange={(e) => setAction(i, { kind: e.currentTarget.value as Kind })}>
-                          {KINDS.map(([k, l]) => (
-                            <option key={k} value={k}>
-                              {l}
-                            </option>
-                          ))}
-                        </select>
+                        Seconds before
+                        <input value={a.pre} onInput={(e) => setAction(i, { pre: e.currentTarget.value })} />
                       </label>
-                      <span class="spacer" />
-                      <button type="button" class="danger" onClick={() => set("actions", d.actions.filter((_, j) => j !== i))}>
-                        Remove
-                      </button>
-                    </div>
-                    {a.kind === "alarm" && (
-                      <>
-                        <div class="form-row">
-                          <label>
-                            Priority (1 = most urgent)
-                            <input value={a.priority} onInput={(e) => setAction(i, { priority: e.currentTarget.value })} />
-                          </label>
-                          <label>
-                            Alarm title
-                            <input value={a.title} onInput={(e) => setAction(i, { title: e.currentTarget.value })} />
-                          </label>
-                        </div>
-                        <label>
-                          Instructions for the operator
-                          <textarea rows={2} value={a.instructions} onInput={(e) => setAction(i, { instructions: e.currentTarget.value })} />
-                        </label>
-                      </>
-                    )}
-                    {(a.kind === "retrieve" || a.kind === "evidence-lock") && (
-                      <div class="form-row">
-                        <label>
-                          Seconds before
-                          <input value={a.pre} onInput={(e) => setAction(i, { pre: e.currentTarget.value })} />
-                        </label>
-                        <label>
-                          Seconds after
-                          <input value={a.post} onInput={(e) => setAction(i, { post: e.currentTarget.value })} />
-                        </label>
-                        {a.kind === "retrieve" ? (
-                          <label>
-                            Transfer priority
-                            <select aria-label="Transfer priority" value={a.retrievePriority} onChange={(e) => setAction(i, { retrievePriority: e.currentTarget.value })}>
-                              {PRIORITIES.map((x) => (
-                                <option key={x}>{x}</option>
-                              ))}
-                            </select>
-                          </label>
-                        ) : (
-                          <label>
-                            Reason
-                            <input value={a.reason} onInput={(e) => setAction(i, { reason: e.currentTarget.value })} />
-                          </label>
-                        )}
-                      </div>
-                    )}
-                    {a.kind === "live-main" && (
                       <label>
-                        For how many seconds
-                        <input value={a.seconds} onInput={(e) => setAction(i, { seconds: e.currentTarget.value })} />
+                        Seconds after
+                        <input value={a.post} onInput={(e) => setAction(i, { post: e.currentTarget.value })} />
                       </label>
-                    )}
-                    {a.kind === "webhook" && (
-                      <label>
-                        Webhook address
-                        <input value={a.url} onInput={(e) => setAction(i, { url: e.currentTarget.value })} placeholder="https://example.org/hook" />
-                      </label>
-                    )}
-                    {a.kind === "mqtt" && (
-                      <div class="form-row">
+                      {a.kind === "retrieve" ? (
                         <label>
-                          Topic
-                          <input value={a.topic} onInput={(e) => setAction(i, { topic: e.currentTarget.value })} placeholder="site/alerts" />
-                        </label>
-                        <label>
-                          QoS
-                          <select aria-label="QoS" value={a.qos} onChange={(e) => setAction(i, { qos: e.currentTarget.value })}>
-                            <option value="0">0</option>
-                            <option value="1">1</option>
+                          Transfer priority
+                          <select aria-label="Transfer priority" value={a.retrievePriority} onChange={(e) => setAction(i, { retrievePriority: e.currentTarget.value })}>
+                            {PRIORITIES.map((x) => (
+                              <option key={x}>{x}</option>
+                            ))}
                           </select>
                         </label>
-                        <label class="check">
-                          <input type="checkbox" checked={a.retain} onChange={(e) => setAction(i, { retain: e.currentTarget.checked })} /> retain
+                      ) : (
+                        <label>
+                          Reason
+                          <input value={a.reason} onInput={(e) => setAction(i, { reason: e.currentTarget.value })} />
                         </label>
-                      </div>
-                    )}
-                  </div>
-                ))}
-                <button type="button" onClick={() => set("actions", [...d.actions, blankAction()])}>
-                  Add action
-                </button>
-              </div>
-            </fieldset>
-          </>
-        )}
-        {problems.length > 0 && (
-          <ul class="form-error" role="alert">
-            {problems.map((x) => (
-              <li key={x}>{x}</li>
-            ))}
-          </ul>
-        )}
-        <button class="primary" type="submit">
-          Save rule
-        </button>
-      </form>
+                      )}
+                    </div>
+                  )}
+                  {a.kind === "live-main" && (
+                    <label>
+                      For how many seconds
+                      <input value={a.seconds} onInput={(e) => setAction(i, { seconds: e.currentTarget.value })} />
+                    </label>
+                  )}
+                  {a.kind === "webhook" && (
+                    <label>
+                      Webhook address
+                      <input value={a.url} onInput={(e) => setAction(i, { url: e.currentTarget.value })} placeholder="https://example.org/hook" />
+                    </label>
+                  )}
+                  {a.kind === "mqtt" && (
+                    <div class="form-row">
+                      <label>
+                        Topic
+                        <input value={a.topic} onInput={(e) => setAction(i, { topic: e.currentTarget.value })} placeholder="site/alerts" />
+                      </label>
+                      <label>
+                        QoS
+                        <select aria-label="QoS" value={a.qos} onChange={(e) => setAction(i, { qos: e.currentTarget.value })}>
+                          <option value="0">0</option>
+                          <option value="1">1</option>
+                        </select>
+                      </label>
+                      <label class="check">
+                        <input type="checkbox" checked={a.retain} onChange={(e) => setAction(i, { retain: e.currentTarget.checked })} /> retain
+                      </label>
+                    </div>
+                  )}
+                </div>
+              ))}
+              <button type="button" onClick={() => set("actions", [...d.actions, blankAction()])}>
+                Add action
+              </button>
+            </div>
+          </fieldset>
+        </>
+      </AdvancedForm>
     </Modal>
   );
 }

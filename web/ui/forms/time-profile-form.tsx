@@ -8,7 +8,7 @@ import "../panels.css";
 import { useState } from "preact/hooks";
 import { api } from "../../api.ts";
 import { Modal, useApp } from "../common.tsx";
-import { useAdvanced } from "./json-advanced.tsx";
+import { AdvancedForm, useAdvanced } from "./json-advanced.tsx";
 
 const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as const;
 const DAY_NAMES: Record<string, string> = { sun: "Sun", mon: "Mon", tue: "Tue", wed: "Wed", thu: "Thu", fri: "Fri", sat: "Sat" };
@@ -74,62 +74,48 @@ export function TimeProfileEditor(p: { name: string | null; profile: TimeProfile
   };
   return (
     <Modal title={isNew ? "New schedule" : `Schedule ${p.name}`} onClose={p.onClose}>
-      <form class="stack" onSubmit={save} aria-label="Schedule" noValidate>
-        {adv.tabs}
-        <label>
-          Schedule name
-          <input value={name} disabled={!isNew} onInput={(e) => setName(e.currentTarget.value)} placeholder="night-shift" />
-        </label>
-        {adv.mode === "json" ? (
-          adv.editor
-        ) : (
-          <>
-            <label>
-              Time zone
-              <input value={tz} onInput={(e) => setTz(e.currentTarget.value)} placeholder="Europe/Oslo" />
-            </label>
-            {windows.map((w, i) => (
-              <div class="grant-row" key={i} role="group" aria-label={`Window ${i + 1}`}>
-                <div class="form-row">
-                  <label>
-                    From
-                    <input value={w.from} onInput={(e) => setW(i, { from: e.currentTarget.value })} placeholder="22:00" />
-                  </label>
-                  <label>
-                    To
-                    <input value={w.to} onInput={(e) => setW(i, { to: e.currentTarget.value })} placeholder="06:00" />
-                  </label>
-                  <span class="spacer" />
-                  <button type="button" class="danger" onClick={() => setWindows(windows.filter((_, j) => j !== i))}>
-                    Remove
-                  </button>
-                </div>
-                <div class="checks" style={{ gridTemplateColumns: "repeat(7, auto)" }}>
-                  {DAYS.map((d) => (
-                    <label key={d} class="check">
-                      <input type="checkbox" checked={w.days.includes(d)} onChange={(e) => setW(i, { days: e.currentTarget.checked ? [...w.days, d] : w.days.filter((x) => x !== d) })} /> {DAY_NAMES[d]}
-                    </label>
-                  ))}
-                </div>
+      <AdvancedForm label="Schedule" adv={adv} onSubmit={save} problems={problems} saveLabel="Save schedule" head={
+          <label>
+            Schedule name
+            <input value={name} disabled={!isNew} onInput={(e) => setName(e.currentTarget.value)} placeholder="night-shift" />
+          </label>
+        }>
+        <>
+          <label>
+            Time zone
+            <input value={tz} onInput={(e) => setTz(e.currentTarget.value)} placeholder="Europe/Oslo" />
+          </label>
+          {windows.map((w, i) => (
+            <div class="grant-row" key={i} role="group" aria-label={`Window ${i + 1}`}>
+              <div class="form-row">
+                <label>
+                  From
+                  <input value={w.from} onInput={(e) => setW(i, { from: e.currentTarget.value })} placeholder="22:00" />
+                </label>
+                <label>
+                  To
+                  <input value={w.to} onInput={(e) => setW(i, { to: e.currentTarget.value })} placeholder="06:00" />
+                </label>
+                <span class="spacer" />
+                <button type="button" class="danger" onClick={() => setWindows(windows.filter((_, j) => j !== i))}>
+                  Remove
+                </button>
               </div>
-            ))}
-            <button type="button" onClick={() => setWindows([...windows, { days: [...DAYS], from: "00:00", to: "24:00" }])}>
-              Add window
-            </button>
-            <p class="muted small">A window whose end is before its start runs past midnight into the next day.</p>
-          </>
-        )}
-        {problems.length > 0 && (
-          <ul class="form-error" role="alert">
-            {problems.map((x) => (
-              <li key={x}>{x}</li>
-            ))}
-          </ul>
-        )}
-        <button class="primary" type="submit">
-          Save schedule
-        </button>
-      </form>
+              <div class="checks" style={{ gridTemplateColumns: "repeat(7, auto)" }}>
+                {DAYS.map((d) => (
+                  <label key={d} class="check">
+                    <input type="checkbox" checked={w.days.includes(d)} onChange={(e) => setW(i, { days: e.currentTarget.checked ? [...w.days, d] : w.days.filter((x) => x !== d) })} /> {DAY_NAMES[d]}
+                  </label>
+                ))}
+              </div>
+            </div>
+          ))}
+          <button type="button" onClick={() => setWindows([...windows, { days: [...DAYS], from: "00:00", to: "24:00" }])}>
+            Add window
+          </button>
+          <p class="muted small">A window whose end is before its start runs past midnight into the next day.</p>
+        </>
+      </AdvancedForm>
     </Modal>
   );
 }
