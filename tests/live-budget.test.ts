@@ -48,6 +48,8 @@ test("live stops at the site's cellular budget with the reason, is refused at st
   e = await spawnEdge({ dir, mqttPort: mqtt.port, fedPort: fed.port, src: path.join(root, "src.mp4"), cameras: ["cam1"], link: "cellular", live: true });
   await until("the edge reports its link", async () => (await c.api<{ link: string | null }>("GET", `/api/v1/sites/${siteId}/live-budget`)).body.link === "cellular", 30_000, 300);
 
+  // A viewer of a camera central has not yet heard of is refused (404): wait for the edge's tree.
+  await until("central lists the camera", async () => (await c.api<{ cameras: { id: string }[] }>("GET", "/api/v1/cameras")).body.cameras.some((x) => x.id === `${siteId}.cam1`), 30_000, 300);
   const url = `${c.apiUrl.replace(/^http/, "ws")}/api/v1/cameras/${siteId}.cam1/live?stream=main`;
   const v1 = new TestViewer(url, c.token);
   viewers.push(v1);
