@@ -197,6 +197,13 @@ describe("priorities and budgets", () => {
     // it (and for the requested window to be recorded) rather than for a fixed time.
     const scheduledAtCentral = async () => (await c.api<{ queue: { byClass: Record<string, { items: number }> } }>("GET", `/api/v1/sites/${id}/transfer`)).body.queue.byClass.scheduled?.items ?? 0;
     await until("a scheduled backlog of 6 segments", async () => (await scheduledAtCentral()) >= 6 && (await closedSegments("bus9", "camB")) >= 4, 90_000, 250);
+    // Pre-emption needs its precondition: the one worker busy with a scheduled copy and more
+    // scheduled work queued behind it (between two work answers the queue can run dry and the
+    // worker wait idle; a request arriving then is simply taken next, with nothing to pre-empt).
+    await until("the worker busy with a scheduled copy, more queued", async () => {
+      const t = (await e.dump()).transfer as { queued: number; running?: { cls: string }[] };
+      return (t.running ?? []).some((r) => r.cls === "scheduled") && t.queued >= 2;
+    }, 60_000, 100);
     const to = Date.now() - 2000;
     const from = to - 2000;
     const r = await c.api<{ id: string }>("POST", "/api/v1/retrievals", { cameraId: `${id}.camB`, from: new Date(from).toISOString(), to: new Date(to).toISOString(), priority: "request" });

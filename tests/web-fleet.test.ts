@@ -112,6 +112,8 @@ test("fleet operator's day: the bus and its track on the map, search an area, re
   // its track for today, coloured: footage only at the edge so far
   await page.getByRole("list", { name: "Vehicles" }).getByRole("button", { name: /bus-101/ }).click();
   await page.getByTestId("vehicle-detail").waitFor();
+  // depot offload: this bus never parked on a depot link, and the detail says so
+  expect(await page.getByTestId("last-offload").textContent()).toBe("No depot offload yet");
   await until("the track drawn", async () => Number(await page.getByTestId("fleet-map").getAttribute("data-track-runs")) > 0, 20_000, 250);
   await page.getByRole("button", { name: "Show the whole track" }).click();
   await Bun.sleep(500); // the zoom animation

@@ -104,7 +104,12 @@ test("central playback: retrieve an edge-only range (priority request), progress
     return t.ranges.every((r) => r.held === "both");
   }, 10_000, 200);
   await Bun.sleep(5500); // one more 5 s refresh of the page's timeline, so the click lands on the "both" range
-  await page.mouse.click(xOf(a + 1500), box.y + box.height / 2);
+  // Measure the timeline again: panels above it (the retrieval's cost line, the position row) may
+  // have moved it since the selection was drawn.
+  const box2 = (await page.locator(".timeline canvas").boundingBox())!;
+  const from2 = Number(await tl.getAttribute("data-from"));
+  const to2 = Number(await tl.getAttribute("data-to"));
+  await page.mouse.click(box2.x + ((a + 1500 - from2) / (to2 - from2)) * box2.width, box2.y + box2.height / 2);
   const video = page.getByTestId("playback-video");
   await video.waitFor();
   const cur = () => video.evaluate((v) => (v as HTMLVideoElement).currentTime);

@@ -164,7 +164,7 @@ describe("web client served by central", () => {
       const was = await Promise.all(tabs.map(count));
       const t = Date.now();
       await raise();
-      for (const [i, p] of tabs.entries()) await waitFor(async () => (await count(p)) === was[i]! + 1, 30_000, `alarm badge in tab ${i + 1} ${what}`);
+      for (const [i, p] of tabs.entries()) await waitFor(async () => (await count(p)) === was[i]! + 1, 30_000, `alarm badge in tab ${i + 1} ${what}`).catch(async (e) => { console.log("COUNTS", JSON.stringify(was), JSON.stringify(await Promise.all(tabs.map(count))), JSON.stringify(tabs.map((p) => reloadsSince(p, t)))); throw e; });
       expect(tabs.map((p) => reloadsSince(p, t)), `no tab reloaded ${what}: the alarm came over the stream`).toEqual(tabs.map(() => 0));
     };
     // One stream for the whole browser, and every tab has loaded its count after it connected.
@@ -243,7 +243,8 @@ describe("web client served by central", () => {
     await page.getByRole("heading", { name: "Links and budgets" }).waitFor();
     await shot(page, "07-admin-links");
     await page.getByRole("link", { name: "Fleet map" }).click();
-    await page.locator(".vehicle").first().click();
+    await page.getByRole("list", { name: "Vehicles" }).getByRole("button").first().click();
+    await page.getByTestId("vehicle-detail").waitFor();
     await shot(page, "08-fleet-map");
     await page.close();
   }, 60_000);

@@ -14,6 +14,8 @@ export interface VehiclePos {
   offlineSince?: string | null;
   vehicle: string | null;
   position: { time: string; fix: string; lat?: number; lon?: number; speedMps?: number; headingDeg?: number } | null;
+  /** When the vehicle last finished a depot offload (central/transfer/offload.ts); null: never. */
+  lastOffloadAt?: string | null;
 }
 /** [atMs, lat, lon, speedMps, headingDeg] */
 export type RunPoint = [number, number, number, number | null, number | null];

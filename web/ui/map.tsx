@@ -233,6 +233,9 @@ export function MapView() {
                     {selected.position ? ` · position of ${fmtTime(selected.position.time)}` : " · no position reported"}
                     {selected.position && selected.position.lat === undefined && ` (${selected.position.fix})`}
                   </p>
+                  <p class="small muted" data-testid="last-offload">
+                    {selected.lastOffloadAt ? `Last depot offload finished ${fmtTime(selected.lastOffloadAt)}` : "No depot offload yet"}
+                  </p>
                   <div class="fleet-row">
                     <label class="label">
                       Day <input type="date" value={day} max={localDay(Date.now())} onChange={(e) => setDay(e.currentTarget.value)} />
