@@ -69,25 +69,29 @@ let subBytes = 0;
 let previews = 0;
 let thumbs = 0;
 let thumbBytes = 0;
-const files = filesUnder(join(on.dir, "data", "media"));
-const have = new Set(files);
-for (const f of files) {
-  if (!f.endsWith(".preview")) continue;
-  const segSub = f.replace(/\.preview$/, ".mp4");
-  const start = Number(segSub.slice(segSub.lastIndexOf("/") + 1, -4));
-  // The main segment of the same time (same camera; starts within a second of the sub one).
-  const mainDir = segSub.slice(0, segSub.lastIndexOf("/")).replace("/sub/", "/main/");
-  const mainSeg = filesUnder(mainDir).find((m) => m.endsWith(".mp4") && Math.abs(Number(m.slice(m.lastIndexOf("/") + 1, -4)) - start) < 1500);
-  if (!mainSeg || !have.has(segSub)) continue;
-  previews++;
-  previewBytes += statSync(f).size;
-  subBytes += statSync(segSub).size;
-  mainBytes += statSync(mainSeg).size;
-  const buf = new Uint8Array(await Bun.file(f).arrayBuffer());
-  const len = new DataView(buf.buffer).getUint32(4);
-  const h = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + len))) as { thumbs: { bytes: number }[] };
-  thumbs += h.thumbs.length;
-  thumbBytes += h.thumbs.reduce((a, t) => a + t.bytes, 0);
+// Main and sub segments of one camera start at different instants (the streams join one after
+// another), so bytes are compared as totals per camera: every previewed sub segment's preview
+// against all main-stream bytes recorded from the first previewed instant on.
+const media = join(on.dir, "data", "media");
+const startOf = (f: string) => Number(f.slice(f.lastIndexOf("/") + 1, f.lastIndexOf(".")));
+for (const camDir of readdirSync(media)) {
+  const files = filesUnder(join(media, camDir));
+  const previewFiles = files.filter((f) => f.endsWith(".preview") && f.includes("/sub/"));
+  if (!previewFiles.length) continue;
+  const from = Math.min(...previewFiles.map(startOf));
+  const to = Math.max(...previewFiles.map(startOf));
+  for (const f of previewFiles) {
+    previews++;
+    previewBytes += statSync(f).size;
+    subBytes += statSync(f.replace(/\.preview$/, ".mp4")).size;
+    const buf = new Uint8Array(await Bun.file(f).arrayBuffer());
+    const len = new DataView(buf.buffer).getUint32(4);
+    const h = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + len))) as { thumbs: { bytes: number }[] };
+    thumbs += h.thumbs.length;
+    thumbBytes += h.thumbs.reduce((a, t) => a + t.bytes, 0);
+  }
+  // Main segments covering the same span as the previewed sub segments (starts within one segment).
+  for (const m of files) if (m.endsWith(".mp4") && m.includes("/main/") && startOf(m) >= from - SEGMENT_MS && startOf(m) <= to) mainBytes += statSync(m).size;
 }
 const added = on.usage.cores - off.usage.cores;
 const result = {
