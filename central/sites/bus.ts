@@ -16,6 +16,12 @@ export interface Bus {
    * need publishing again, and what edges published meanwhile was dropped by the broker.
    */
   onReconnect?: () => void;
+  /**
+   * Called when the external broker connection is lost, before anything of the next connection
+   * is delivered (onReconnect's SUBACK callback runs as a microtask and can come after the first
+   * messages of the new connection were handled).
+   */
+  onConnectionLost?: () => void;
 }
 
 export function aedesBus(broker: Aedes): Bus {
@@ -83,6 +89,7 @@ export async function externalBus(o: ExternalBusOptions): Promise<Bus> {
       if (again) bus?.onReconnect?.();
     });
   });
+  client.on("close", () => bus?.onConnectionLost?.());
   client.on("error", (e) => o.log.warn("external broker error", { err: e.message }));
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`could not connect to the MQTT broker at ${o.url} within 10 s`)), 10_000);

@@ -119,18 +119,27 @@ export class ControlPlane {
     }
     await this.o.bus.subscribe(topics.allUp, (t, p) => this.enqueue("up", t, p));
     await this.o.bus.subscribe(topics.allHello, (t, p) => this.enqueue("hello", t, p));
+    this.connectionLost(); // what edges published before central subscribed is gone too
     await this.resubscribed();
   }
 
   /**
-   * The bus is subscribed again (start, or an external broker's reconnect): what edges published
-   * meanwhile is gone. Every outbox has to show it continues the watermark again, and each known
-   * one is asked to re-send now (an ack with `resend`) rather than at its ack timeout; an edge
-   * still waiting for its hello's answer takes this ack as that answer.
+   * The bus lost its broker connection: from here on, every outbox has to show it continues the
+   * watermark again before a message of it is stored. Called before anything of the next
+   * connection is handled.
    */
-  async resubscribed(): Promise<void> {
+  connectionLost(): void {
     this.epoch++;
     this.confirmed.clear();
+  }
+
+  /**
+   * The bus is subscribed again (start, or an external broker's reconnect): what edges published
+   * meanwhile is gone (see connectionLost). Each known outbox is asked to re-send now (an ack with
+   * `resend`) rather than at its ack timeout; an edge still waiting for its hello's answer takes
+   * this ack as that answer.
+   */
+  async resubscribed(): Promise<void> {
     const acks: Promise<void>[] = [];
     for (const [k, seq] of this.last) {
       const [siteId, ob] = k.split("\u0000") as [string, string];

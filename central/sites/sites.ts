@@ -79,6 +79,7 @@ export class Sites {
     // Retained messages may not survive a broker restart (aedes keeps them in memory): publish again.
     await this.republishConfigs();
     // An external broker's reconnect: central missed what edges published meanwhile (see ControlPlane.resubscribed).
+    bus.onConnectionLost = () => this.control.connectionLost();
     bus.onReconnect = () => {
       void this.control.resubscribed().catch((e) => this.o.log.error("asking edges to re-send failed", { err: e as Error }));
       void this.republishConfigs().catch((e) => this.o.log.error("re-publishing desired configs failed", { err: e as Error }));
