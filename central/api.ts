@@ -41,6 +41,8 @@ export function requireUser(users: Users, role?: string): MiddlewareHandler<ApiE
 }
 
 export interface ApiDeps {
+  /** True while central shuts down (lib/http/drain.ts): a failing request is then answered 503, not 500. */
+  draining?: () => boolean;
   ops: Operations;
   users: Users;
   trust: Trust;
@@ -67,7 +69,7 @@ export function apiApp(d: ApiDeps): Hono<ApiEnv> {
   const rights = d.ops.rights;
   const audit = d.ops.audit;
   const denied = new DeniedAccessAudit((a) => audit.record(a), d.clock);
-  const problem = onProblem(d.log);
+  const problem = onProblem(d.log, { draining: d.draining });
   app.onError((err, c) => {
     // Failed logins are audited as login-failed by the login route itself.
     if (err instanceof HttpProblem && (err.status === 401 || err.status === 403) && c.req.path !== "/api/v1/login") {

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { systemClock, type Clock } from "../lib/clock.ts";
 import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore, type StreamKind } from "../lib/store/index.ts";
-import { startCentral, type Central, type CentralConfig, type CentralCore, type CentralModules } from "./index.ts";
+import { SHUTDOWN_SETTLE_MS, startCentral, type Central, type CentralConfig, type CentralCore, type CentralModules } from "./index.ts";
 import { openSites, type Sites } from "./sites/index.ts";
 import { holdings } from "./holdings/index.ts";
 import { EdgeIndex } from "./mirror/index.ts";
@@ -109,7 +109,12 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   // Central's own live recordings are chained and signed like an edge's (central/custody/own.ts).
   const custody = await attachCentralCustody(store, { dataDir: cfg.dataDir, clock, log: log.child({ component: "central.custody" }) });
   const closers: (() => Promise<void> | void)[] = [() => custody.close(), () => store.close()];
+  /** Set once central's listeners exist: stop taking requests and let those inside finish. */
+  let quiesce: (() => Promise<void>) | undefined;
   const close = async () => {
+    // Before any module or database closes: a request arriving now would meet a closed database
+    // (a 500, "connection disconnected"), so it gets 503 + Retry-After instead (lib/http/drain.ts).
+    await quiesce?.();
     for (const c of closers.reverse()) await Promise.resolve(c()).catch((e) => log.warn("close failed", { err: e as Error }));
   };
   try {
@@ -258,6 +263,11 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     const central = await startCentral(cfg, { clock, log, streams, modules: buildModules });
     closers.splice(1, 0, () => central.close());
     const { sites, live, recorder, transfer } = built!;
+    quiesce = async () => {
+      central.http.begin();
+      transfer.engine.endLongPolls();
+      await central.http.settle(SHUTDOWN_SETTLE_MS);
+    };
     const credentials = built!.credentials();
     if (cfg.live.rtsp.enabled) {
       const r = cfg.live.rtsp;

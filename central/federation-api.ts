@@ -16,9 +16,10 @@ import type { Trust } from "./trust.ts";
 
 export type FederationEnv = { Bindings: HttpBindings; Variables: { peer: PeerIdentity } };
 
-export function enrollApp(trust: Trust, log: Logger): Hono {
+/** `draining`: true while central shuts down (lib/http/drain.ts); failures are then answered 503. */
+export function enrollApp(trust: Trust, log: Logger, draining?: () => boolean): Hono {
   const app = new Hono();
-  app.onError(onProblem(log));
+  app.onError(onProblem(log, { draining }));
   app.notFound(onNotFound);
   app.use("*", textGuard);
   // The CA certificate is public; the edge checks it against the fingerprint in its token.
@@ -30,9 +31,9 @@ export function enrollApp(trust: Trust, log: Logger): Hono {
   return app;
 }
 
-export function federationApp(trust: Trust, check: (s: TLSSocket) => PeerCheck, log: Logger, mount?: (app: Hono<FederationEnv>) => void): Hono<FederationEnv> {
+export function federationApp(trust: Trust, check: (s: TLSSocket) => PeerCheck, log: Logger, mount?: (app: Hono<FederationEnv>) => void, draining?: () => boolean): Hono<FederationEnv> {
   const app = new Hono<FederationEnv>();
-  app.onError(onProblem(log));
+  app.onError(onProblem(log, { draining }));
   app.notFound(onNotFound);
   app.use("*", async (c, next) => {
     // Re-checked per request: a certificate superseded or revoked mid-connection stops here too.

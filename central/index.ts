@@ -35,6 +35,7 @@ import type { CertStatus } from "../federation/enrollment.ts";
 import type { TLSSocket } from "node:tls";
 import { websocket as honoWebsocket } from "hono/bun";
 import { API_IDLE_TIMEOUT_S, readTlsFiles, warnPlainHttp, urlHost, localHost } from "../lib/http/https.ts";
+import { HttpDrain } from "../lib/http/drain.ts";
 
 export { CentralConfig, parseCentralConfig, type CentralConfigInput } from "./config.ts";
 export type { FederationEnv } from "./federation-api.ts";
@@ -126,8 +127,17 @@ export interface Central {
   certificates(): CertStatus[];
   /** Open sessions (HTTPS + MQTT) of a site, or of all sites. */
   sessionCount(siteId?: string, kind?: "https" | "mqtt"): number;
+  /**
+   * Shutdown of the HTTP listeners (user API, federation, enrollment): after `begin()` new
+   * requests get 503 with Retry-After; `settle()` waits for those inside. close() does both
+   * first; composeCentral does them before it closes any module.
+   */
+  http: HttpDrain;
   close(): Promise<void>;
 }
+
+/** How long shutdown waits for requests already inside a handler before closing databases (ms). */
+export const SHUTDOWN_SETTLE_MS = 5000;
 
 export async function startCentral(input: CentralConfigInput | CentralConfig, opts: StartCentralOptions = {}): Promise<Central> {
   const cfg = CentralConfig.parse(input);
@@ -138,6 +148,8 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
 
   const pki = await loadOrCreatePki(cfg, clock, log.child({ component: "central.pki" }));
   const db = await Db.open(paths.db);
+  const http = new HttpDrain();
+  const draining = () => http.draining;
   const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
   try {
     // Shared state moves here module by module (docs/design/central-cluster.md); users first.
@@ -178,7 +190,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       key: pki.serverKeyPem,
       cert: pki.serverCertPem,
       minVersion: cfg.tls.minVersion,
-      fetch: enrollApp(trust, log.child({ component: "central.enroll" })).fetch,
+      fetch: http.wrap(enrollApp(trust, log.child({ component: "central.enroll" }), draining).fetch),
     });
     cleanups.push(() => enroll.close());
     mqtt = await startBroker({
@@ -229,11 +241,19 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       cert: pki.serverCertPem,
       clientCa: pki.bundlePem,
       minVersion: cfg.tls.minVersion,
-      fetch: federationApp(trust, check, fedLog, (app) => {
-        firmware.federationRoutes(app);
-        opts.federationRoutes?.(app);
-        modules.federationRoutes?.(app);
-      }).fetch,
+      fetch: http.wrap(
+        federationApp(
+          trust,
+          check,
+          fedLog,
+          (app) => {
+            firmware.federationRoutes(app);
+            opts.federationRoutes?.(app);
+            modules.federationRoutes?.(app);
+          },
+          draining,
+        ).fetch,
+      ),
       onSecure: (socket) => {
         const r = check(socket);
         if (!r.ok) {
@@ -256,6 +276,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       trust,
       clock,
       log: log.child({ component: "central.api" }),
+      draining,
       sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000,
       allowedOrigins: cfg.api.allowedOrigins,
       urls: () => ({ enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl }),
@@ -276,7 +297,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     // websocket: hono/bun's generic handler, for routes mounted with upgradeWebSocket (live view).
     // An export (evidence package) or a playback window is answered only when it is built: Bun's
     // default 10 s idle timeout reset those requests on a busy host, so the user got nothing.
-    const api = Bun.serve({ hostname: cfg.api.host, port: cfg.api.port, fetch: app.fetch, websocket: honoWebsocket, idleTimeout: API_IDLE_TIMEOUT_S, ...(apiTls ? { tls: apiTls } : {}) });
+    const api = Bun.serve({ hostname: cfg.api.host, port: cfg.api.port, fetch: http.wrap(app.fetch), websocket: honoWebsocket, idleTimeout: API_IDLE_TIMEOUT_S, ...(apiTls ? { tls: apiTls } : {}) });
     cleanups.push(() => api.stop(true));
 
     let polling = false;
@@ -320,9 +341,12 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       site: siteView,
       certificates: () => trust.certificates(),
       sessionCount,
+      http,
       async close() {
         if (closed) return;
         closed = true;
+        http.begin();
+        await http.settle(SHUTDOWN_SETTLE_MS);
         await runCleanups(cleanups);
       },
     };

@@ -2,8 +2,11 @@
  * The federation subset against Debian's Mosquitto instead of the embedded broker: mTLS with
  * require_certificate + use_identity_as_username and an ACL `pattern readwrite
  * outpost/v1/sites/%u/#`. Central connects as identity "central"; the edge uplink and central
- * both use `--mqtt-url`. Covers: events once and in order across a broker restart, index
- * mirror, device tree, rejected desired config (retained) and the share filter.
+ * both use `--mqtt-url`. Covers: events once and in order across a broker restart and across
+ * central's own broker connection dropping (central reaches Mosquitto through a TCP proxy that
+ * can cut it), index mirror, device tree, rejected desired config (retained) and the share
+ * filter. The edge's ack timeout is 10 min here: recovery must come from the reconnect
+ * handshake (hello, central's re-send ask), never from that timer.
  */
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -19,7 +22,7 @@ import { startUplink, type Uplink } from "../edge/uplink/index.ts";
 import { centralCa, mintSiteCert } from "../central/testkit.ts";
 import { dataPaths } from "../central/files.ts";
 import { centralMqttIdentity } from "../central/sites/index.ts";
-import { enrollEdge, quiet, record, startTestCentral, until, type TestCentral } from "./lib/cp.ts";
+import { enrollEdge, quiet, record, startTestCentral, tcpProxy, until, type TestCentral } from "./lib/cp.ts";
 
 setDefaultTimeout(120_000);
 
@@ -33,6 +36,8 @@ let media: Media;
 let uplink: Uplink;
 let siteId: string;
 let spy: mqtt.MqttClient;
+/** Central's path to Mosquitto (the edge and the spy connect directly). */
+let centralLink: Awaited<ReturnType<typeof tcpProxy>>;
 const captured: string[] = [];
 
 async function freePort(): Promise<number> {
@@ -87,13 +92,14 @@ beforeAll(async () => {
         ].join("\n"),
       );
       await startMosquitto();
+      centralLink = await tcpProxy(port);
       const ca = await centralCa(central.config.dataDir);
       const cert = await centralMqttIdentity(central.config.dataDir);
       const spyCert = await mintSiteCert(ca, "central");
       spy = mqtt.connect(mqttUrl, { ca: central.caPem, cert: spyCert.certPem, key: spyCert.keyPem, clientId: "spy", protocolVersion: 4, reconnectPeriod: 200 });
       spy.on("message", (t, p) => captured.push(`${t} ${p.toString()}`));
       spy.on("connect", () => spy.subscribe("outpost/#", { qos: 1 }));
-      return { mqttUrl, mqttClient: cert };
+      return { mqttUrl: `mqtts://localhost:${centralLink.port}`, mqttClient: cert };
     },
   });
   const edgeDir = path.join(root, "edge");
@@ -114,7 +120,7 @@ beforeAll(async () => {
       if (c.retention?.maxBytes !== undefined && c.retention.maxBytes < 1e6) throw new Error("retention.maxBytes below 1 MB cannot hold one segment");
     },
     log: quiet("edge"),
-    intervals: { syncMs: 200, treeMs: 200, healthMs: 500, digestMs: 1500, ackTimeoutMs: 2000 },
+    intervals: { syncMs: 200, treeMs: 200, healthMs: 500, digestMs: 1500, ackTimeoutMs: 600_000 },
     backoff: { minMs: 100, maxMs: 500 },
   });
   await until("edge connected to mosquitto", () => uplink.status().connected);
@@ -125,6 +131,7 @@ afterAll(async () => {
   await uplink?.stop();
   await store?.close();
   await tc?.close();
+  await centralLink?.close();
   await stopMosquitto();
   await rm(root, { recursive: true, force: true });
 });
@@ -154,6 +161,28 @@ describe("federation over Mosquitto (mTLS, identity as username, ACL)", () => {
     await until("all 500", () => tc.events.filter((e) => e.kind === "door").length >= 500, 60_000);
     await Bun.sleep(500);
     expect(tc.events.filter((e) => e.kind === "door").map((e) => e.eventId)).toEqual(Array.from({ length: 500 }, (_, i) => `a-${i}`));
+  });
+
+  test("central's broker connection drops while the edge's stays up: events once, in order, re-sent when central is back", async () => {
+    const hatch = () => tc.events.filter((e) => e.kind === "hatch");
+    for (let i = 0; i < 50; i++) await uplink.event({ eventId: `b-${i}`, kind: "hatch", cameraId: "bow" });
+    await until("first 50", () => hatch().length === 50);
+    const connects = uplink.status().connects;
+    centralLink.cut();
+    // The edge publishes these while nobody at central is subscribed: Mosquitto drops them.
+    for (let i = 50; i < 150; i++) await uplink.event({ eventId: `b-${i}`, kind: "hatch", cameraId: "bow" });
+    await until("the edge published them", () => captured.some((m) => m.includes(`"b-149"`)));
+    centralLink.restore();
+    // New events keep coming while central reconnects: the first it hears is not the next it lacks.
+    for (let i = 150; i < 250; i++) {
+      await uplink.event({ eventId: `b-${i}`, kind: "hatch", cameraId: "bow" });
+      await Bun.sleep(20);
+    }
+    await until("all 250", () => hatch().length >= 250, 30_000);
+    await Bun.sleep(500);
+    expect(hatch().map((e) => e.eventId)).toEqual(Array.from({ length: 250 }, (_, i) => `b-${i}`));
+    // Central's ask, not an edge reconnect, brought the re-send.
+    expect(uplink.status().connects).toBe(connects);
   });
 
   test("a bad desired config is rejected with a reason; the last good one is kept (retained delivery)", async () => {

@@ -45,6 +45,9 @@ async function start(dir: string, k: number): Promise<void> {
   c.subscribe(topics.ack(id.siteId), { qos: 1 });
   connected++;
   const up = topics.up(id.siteId);
+  // As an edge does: central takes the first message after its (re)subscribe only after a hello
+  // (or at the watermark + 1), and this outbox starts far above 1.
+  c.publish(topics.hello(id.siteId), JSON.stringify({ v: 1, ob, firstSeq: seq + 1, lastSeq: seq, software: "cp-loadgen" }), { qos: 1 });
   const send = (type: string, body: unknown) => c.publish(up, JSON.stringify({ v: 1, ob, seq: ++seq, at: Date.now(), type, body }), { qos: 1 });
   let t = Date.UTC(2026, 0, 1);
   const status = () => send("health", health(k));

@@ -11,8 +11,17 @@ export interface Bus {
   publish(topic: string, payload: string, retain?: boolean): Promise<void>;
   subscribe(filter: string, onMessage: (topic: string, payload: Buffer) => void): Promise<void>;
   close(): Promise<void>;
-  /** Called after the bus reconnected (external broker): retained state may need publishing again. */
+  /**
+   * Called after the bus reconnected and is subscribed again (external broker): retained state may
+   * need publishing again, and what edges published meanwhile was dropped by the broker.
+   */
   onReconnect?: () => void;
+  /**
+   * Called when the external broker connection is lost, before anything of the next connection
+   * is delivered (onReconnect's SUBACK callback runs as a microtask and can come after the first
+   * messages of the new connection were handled).
+   */
+  onConnectionLost?: () => void;
 }
 
 export function aedesBus(broker: Aedes): Bus {
@@ -56,6 +65,9 @@ export async function externalBus(o: ExternalBusOptions): Promise<Bus> {
     clientId: o.clientId ?? "central",
     protocolVersion: 4,
     clean: true,
+    // Subscriptions are renewed below, with onReconnect after the SUBACK (mqtt.js's own
+    // resubscribe would not tell us when central hears the edges again).
+    resubscribe: false,
     reconnectPeriod: 1000,
     connectTimeout: 10_000,
     rejectUnauthorized: true,
@@ -68,10 +80,16 @@ export async function externalBus(o: ExternalBusOptions): Promise<Bus> {
   let first = true;
   client.on("connect", () => {
     o.log.info("connected to external broker", { url: o.url });
-    if (handlers.length) client.subscribe(handlers.map(([f]) => f), { qos: 1 });
-    if (!first) bus?.onReconnect?.();
+    const again = !first;
     first = false;
+    if (!handlers.length) return;
+    client.subscribe(handlers.map(([f]) => f), { qos: 1 }, (e, granted) => {
+      const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
+      if (e || refused.length) return void o.log.error("re-subscribing at the external broker failed", { err: e?.message, refused });
+      if (again) bus?.onReconnect?.();
+    });
   });
+  client.on("close", () => bus?.onConnectionLost?.());
   client.on("error", (e) => o.log.warn("external broker error", { err: e.message }));
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`could not connect to the MQTT broker at ${o.url} within 10 s`)), 10_000);

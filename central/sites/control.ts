@@ -6,6 +6,13 @@
  * with the bad one (docs/design/controlplane.md, "Acks and batches"). Also answers hello,
  * compares index digests with the mirror (asks the edge to re-send differing days), keeps
  * desired configs (retained delivery) and commands (re-sent on hello until answered or expired).
+ *
+ * Central accepts any seq > last (dropped telemetry leaves gaps), which is exactly-once only while
+ * central hears everything the edge publishes. With an external broker it does not while its own
+ * subscription is down (the broker drops what nobody is subscribed to): after each (re)subscribe
+ * an outbox's next message is stored only if it follows the watermark, or after the edge's hello
+ * or a re-send from its oldest unacknowledged message; otherwise it is held back (`blocked`) and
+ * the ack asks for the re-send (`resend`).
  */
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
@@ -53,6 +60,11 @@ interface Plan {
   acks: Map<string, { siteId: string; ob: string }>;
   blocked: Map<string, { maxSeen: number }>;
   hellos: { siteId: string; hello: Hello }[];
+  /** (site, ob) shown contiguous since the last (re)subscribe; added after COMMIT if the epoch is unchanged. */
+  confirm: Set<string>;
+  /** (site, ob) held back at a gap after a (re)subscribe: their ack asks for a re-send. */
+  resend: Set<string>;
+  epoch: number;
   events: SiteEvent[];
   after: (() => Promise<void>)[];
   stored: { siteId: string; type: string; at: number }[];
@@ -75,6 +87,14 @@ export class ControlPlane {
    * going back to ≤ maxSeen) or says hello.
    */
   private readonly blocked = new Map<string, { maxSeen: number }>();
+  /**
+   * (site, ob) whose messages since the bus last (re)subscribed are known to continue the
+   * watermark (a message at last + 1, a hello, or a re-send from the oldest). Any other may follow
+   * messages the broker dropped while central was not subscribed: storing it would ack past them.
+   */
+  private readonly confirmed = new Set<string>();
+  /** Bumped on every (re)subscribe: a batch planned before it confirms nothing after it. */
+  private epoch = 0;
   readonly lastSeen = new Map<string, number>();
   /** Called after a site's track chunk is stored (central/fleet: geofences). */
   onTrack: ((siteId: string, points: UpBody<"track">["points"]) => void | Promise<void>) | undefined;
@@ -99,6 +119,34 @@ export class ControlPlane {
     }
     await this.o.bus.subscribe(topics.allUp, (t, p) => this.enqueue("up", t, p));
     await this.o.bus.subscribe(topics.allHello, (t, p) => this.enqueue("hello", t, p));
+    this.connectionLost(); // what edges published before central subscribed is gone too
+    await this.resubscribed();
+  }
+
+  /**
+   * The bus lost its broker connection: from here on, every outbox has to show it continues the
+   * watermark again before a message of it is stored. Called before anything of the next
+   * connection is handled.
+   */
+  connectionLost(): void {
+    this.epoch++;
+    this.confirmed.clear();
+  }
+
+  /**
+   * The bus is subscribed again (start, or an external broker's reconnect): what edges published
+   * meanwhile is gone (see connectionLost). Each known outbox is asked to re-send now (an ack with
+   * `resend`) rather than at its ack timeout; an edge still waiting for its hello's answer takes
+   * this ack as that answer.
+   */
+  async resubscribed(): Promise<void> {
+    const acks: Promise<void>[] = [];
+    for (const [k, seq] of this.last) {
+      const [siteId, ob] = k.split("\u0000") as [string, string];
+      if (this.o.siteExists && !this.o.siteExists(siteId)) continue;
+      acks.push(this.publishAck(siteId, ob, seq, true));
+    }
+    await Promise.all(acks);
   }
 
   private enqueue(kind: Item["kind"], topic: string, payload: Buffer): void {
@@ -225,6 +273,9 @@ export class ControlPlane {
       acks: new Map(),
       blocked: new Map([...this.blocked].map(([k, v]) => [k, { ...v }])),
       hellos: [],
+      confirm: new Set(),
+      resend: new Set(),
+      epoch: this.epoch,
       events: [],
       after: [],
       stored: [],
@@ -241,6 +292,7 @@ export class ControlPlane {
         else {
           // The edge (re)connected: it sends from its oldest unacknowledged message again.
           p.blocked.delete(keyOf(it.siteId, h.msg.ob));
+          p.confirm.add(keyOf(it.siteId, h.msg.ob));
           p.hellos.push({ siteId: it.siteId, hello: h.msg });
         }
         continue;
@@ -264,7 +316,15 @@ export class ControlPlane {
           continue;
         }
         p.blocked.delete(k);
+      } else if (peek.seq !== lastOf(k) + 1 && !this.confirmed.has(k) && !p.confirm.has(k)) {
+        // First message heard since a (re)subscribe, and not the next one: what came between may
+        // have been dropped by the broker. Held back until the edge re-sends from its oldest.
+        p.blocked.set(k, { maxSeen: peek.seq });
+        p.resend.add(k);
+        this.o.log.info("gap after a broker (re)subscribe; asking the edge to re-send", { site: it.siteId, ob: peek.ob, stored: lastOf(k), heard: peek.seq });
+        continue;
       }
+      p.confirm.add(k);
       p.marks.set(k, { siteId: it.siteId, ob: peek.ob, seq: peek.seq });
       if (!parsed.ok) {
         // Refused with its reason and stepped over (acked): one bad message cannot block the edge's queue forever.
@@ -315,6 +375,7 @@ export class ControlPlane {
     for (const [k, v] of p.marks) this.last.set(k, v.seq);
     this.blocked.clear();
     for (const [k, v] of p.blocked) this.blocked.set(k, v);
+    if (p.epoch === this.epoch) for (const k of p.confirm) this.confirmed.add(k);
     for (const h of p.health) {
       const cur = this.latestHealth.get(h.siteId);
       if (!cur || cur.atMs <= h.atMs) this.latestHealth.set(h.siteId, { atMs: h.atMs, body: h.body });
@@ -325,7 +386,7 @@ export class ControlPlane {
     this.stats.batches++;
     const storedAt = this.o.clock.now();
     if (this.onStored) for (const s of p.stored) this.onStored({ ...s, storedAt });
-    for (const [k, v] of p.acks) await this.publishAck(v.siteId, v.ob, this.last.get(k) ?? 0);
+    for (const [k, v] of p.acks) await this.publishAck(v.siteId, v.ob, this.last.get(k) ?? 0, p.resend.has(k));
     for (const h of p.hellos) await this.onHello(h.siteId, h.hello);
     for (const f of p.after) await f().catch((e) => this.o.log.error("post-commit step failed", { err: e as Error }));
     this.emit(p.events);
@@ -437,8 +498,8 @@ export class ControlPlane {
     }
   }
 
-  private async publishAck(siteId: string, ob: string, upTo: number): Promise<void> {
-    await this.o.bus.publish(topics.ack(siteId), JSON.stringify({ v: PROTOCOL_VERSION, ob, upTo, centralAt: this.o.clock.now() }));
+  private async publishAck(siteId: string, ob: string, upTo: number, resend = false): Promise<void> {
+    await this.o.bus.publish(topics.ack(siteId), JSON.stringify({ v: PROTOCOL_VERSION, ob, upTo, centralAt: this.o.clock.now(), ...(resend ? { resend } : {}) }));
   }
 
   private async onHello(siteId: string, h: Hello): Promise<void> {

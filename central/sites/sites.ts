@@ -78,7 +78,12 @@ export class Sites {
     await this.control.init();
     // Retained messages may not survive a broker restart (aedes keeps them in memory): publish again.
     await this.republishConfigs();
-    bus.onReconnect = () => void this.republishConfigs().catch((e) => this.o.log.error("re-publishing desired configs failed", { err: e as Error }));
+    // An external broker's reconnect: central missed what edges published meanwhile (see ControlPlane.resubscribed).
+    bus.onConnectionLost = () => this.control.connectionLost();
+    bus.onReconnect = () => {
+      void this.control.resubscribed().catch((e) => this.o.log.error("asking edges to re-send failed", { err: e as Error }));
+      void this.republishConfigs().catch((e) => this.o.log.error("re-publishing desired configs failed", { err: e as Error }));
+    };
     const keep = this.o.healthRetentionMs ?? 7 * 86_400_000;
     this.purgeTimer = setInterval(() => {
       const before = this.o.clock.now() - keep;

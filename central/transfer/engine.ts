@@ -113,6 +113,8 @@ export class Engine {
   /** Depot offload per site (offload.ts): parked on a depot link → bulk pull. */
   readonly offload: DepotOffload;
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** Shutdown began: long polls answer at once (central closes its databases next). */
+  private ending = false;
   private ticking = false;
   private readonly margin: number;
   private readonly settle: number;
@@ -158,6 +160,12 @@ export class Engine {
 
   wake(): void {
     for (const w of [...this.waiters]) w();
+  }
+
+  /** Shutdown: every long poll answers now with what there is, rather than holding its request open. */
+  endLongPolls(): void {
+    this.ending = true;
+    this.wake();
   }
 
   private need(): Sites {
@@ -357,7 +365,7 @@ export class Engine {
     const end = now + req.waitMs;
     for (;;) {
       const items = await this.plan(siteId);
-      if (items.length || release.length || this.d.clock.now() >= end || !this.timer) {
+      if (items.length || release.length || this.d.clock.now() >= end || !this.timer || this.ending) {
         return { v: TRANSFER_VERSION, items: items.slice(0, 500).map(({ atRisk: _a, endMs: _e, ...w }) => w), release, chunkSize: this.d.chunkSize };
       }
       await new Promise<void>((r) => {

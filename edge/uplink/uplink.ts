@@ -1,7 +1,7 @@
 /**
  * startUplink: the edge's control-plane client. Wires the outbox, the MQTT link, the sender
  * (hello → central's ack → window of QoS 1 publishes, resend from the oldest unacknowledged
- * after a reconnect or an ack timeout), index sync, device tree, health and the control
+ * after a reconnect, an ack timeout or central asking for it), index sync, device tree, health and the control
  * subscribers. Share filter: a camera not in `share` never appears in any message.
  */
 import { join } from "node:path";
@@ -236,6 +236,12 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
     if (helloPending) {
       helloPending = false;
       if (helloTimer) clearTimeout(helloTimer);
+    } else if (p.msg.resend) {
+      // Central (re)subscribed to the broker or found a gap: what we sent since its watermark may
+      // not have reached it. From the oldest unacknowledged now, not at the ack timeout.
+      log.info("central asks for a re-send; resending from the oldest unacknowledged", { acked: outbox.ackedSeq, sentThrough });
+      sentThrough = outbox.ackedSeq;
+      lastProgress = clock.now();
     }
     pump();
   };

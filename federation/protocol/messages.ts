@@ -184,6 +184,12 @@ export const Ack = z.object({
   upTo: ms,
   /** Central's wall clock when it sent the ack: the edge estimates its clock offset from it. */
   centralAt: ms.optional(),
+  /**
+   * Central may have missed messages after `upTo` (it (re)subscribed to the broker, or the next
+   * seq it saw did not follow `upTo` since then): send again from `upTo` + 1 now. An edge that
+   * ignores it still resends at its ack timeout.
+   */
+  resend: z.boolean().optional(),
 });
 export type Ack = z.infer<typeof Ack>;
 

@@ -41,11 +41,29 @@ export function problemResponse(p: HttpProblem, instance?: string): Response {
   );
 }
 
-/** Hono onError handler. */
-export function onProblem(log: Logger) {
+/** What a client is told to wait before it tries again while a server shuts down (s). */
+export const SHUTDOWN_RETRY_AFTER_S = 5;
+
+/** 503 with Retry-After for a request that arrived, or was cut short, while the server shuts down (lib/http/drain.ts). */
+export function shuttingDownResponse(instance?: string): Response {
+  const res = problemResponse(new HttpProblem(503, "Service unavailable", "The server is shutting down; try again shortly."), instance);
+  res.headers.set("retry-after", String(SHUTDOWN_RETRY_AFTER_S));
+  return res;
+}
+
+/**
+ * Hono onError handler. `draining` (HttpDrain): while the server shuts down, a failure is most
+ * likely a database closed under the request; it is answered 503 and logged as such, not as an
+ * unhandled error.
+ */
+export function onProblem(log: Logger, o: { draining?: () => boolean } = {}) {
   return (err: Error, c: Context): Response => {
     if (err instanceof HttpProblem) return problemResponse(err, c.req.path);
     if (err instanceof SyntaxError) return problemResponse(badRequest(`Malformed JSON body: ${err.message}`), c.req.path);
+    if (o.draining?.()) {
+      log.info("request cut short by shutdown", { path: c.req.path, method: c.req.method, err: err.message });
+      return shuttingDownResponse(c.req.path);
+    }
     log.error("unhandled error in request", { path: c.req.path, method: c.req.method, err: err.stack ?? err.message });
     return problemResponse(new HttpProblem(500, "Internal error", "The server failed to handle this request; it is logged."), c.req.path);
   };

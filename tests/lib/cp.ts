@@ -28,12 +28,15 @@ export interface TestCentral {
   close(): Promise<void>;
 }
 
-export async function startTestCentral(root: string, o: { external?: (c: CentralCore) => Promise<{ mqttUrl: string; mqttClient: { certPem: string; keyPem: string } }> } = {}): Promise<TestCentral> {
+export async function startTestCentral(
+  root: string,
+  o: { external?: (c: CentralCore) => Promise<{ mqttUrl: string; mqttClient: { certPem: string; keyPem: string } }>; log?: Logger } = {},
+): Promise<TestCentral> {
   const events: SiteEvent[] = [];
   const dataDir = path.join(root, "central");
   const site = await startCentralSite(
     { dataDir, api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } } },
-    { log: quiet("central"), ...(o.external ? { controlPlaneMqtt: o.external } : {}) },
+    { log: o.log ?? quiet("central"), ...(o.external ? { controlPlaneMqtt: o.external } : {}) },
   );
   site.siteEvents.subscribe((e) => events.push(e));
   const central = site.central;
