@@ -62,6 +62,17 @@ function notCoveredByLive(edge: Seg[], liveSegs: HeldSeg[]): Seg[] {
   });
 }
 
+/** Central's view of one camera's edge footage: where its mirror of the edge's index ends. */
+async function mirroredTo(siteId: string, cam: string, fromMs: number): Promise<number> {
+  const q = `from=${new Date(fromMs - 120_000).toISOString()}&to=${new Date(Date.now() + 60_000).toISOString()}`;
+  const t = await c.api<{ ranges: { end: string; held: string }[] }>("GET", `/api/v1/cameras/${siteId}.${cam}/timeline?${q}`);
+  if (t.status !== 200) throw new Error(`timeline ${cam}: ${t.status} ${JSON.stringify(t.body)}`);
+  return Math.max(0, ...t.body.ranges.filter((r) => r.held !== "central").map((r) => Date.parse(r.end)));
+}
+
+/** How old a plan central's transfer view may show (central/transfer engine's PLAN_REUSE_MS). */
+const PLAN_REUSE_MS = 5000;
+
 async function commits(siteId: string): Promise<number> {
   return (await c.api<{ commits: number }>("GET", `/api/v1/sites/${siteId}/transfer`)).body.commits;
 }
@@ -142,17 +153,35 @@ describe("after-link-down and both with live recording at central", () => {
       lastIn = n;
       return same;
     }, 60_000, 2000);
+    // Central plans only what its mirror of the edge's segment index lists, and that mirror lags
+    // the edge (by tens of seconds on a loaded machine): until it lists the last segments, the
+    // queue is empty because central has not heard of them, not because they are done — and the
+    // switch to edge-only below would then leave them unplanned for good.
+    const recordedTo = Object.fromEntries(CAMS.map((cam) => [cam, Math.max(...dump.cams[cam]!.map((x) => x.endMs))]));
+    await until("central's mirror lists every segment the edge recorded", async () => {
+      for (const cam of CAMS) if ((await mirroredTo(siteId, cam, cutAt)) < recordedTo[cam]!) return false;
+      return true;
+    }, 120_000, 500);
+    const mirroredAt = Date.now();
     // Central defers an edge segment while its live copy may still arrive (LIVE_LAG_MS behind
     // central's clock): the last segments live missed are planned only after that, so "queue
-    // empty" means "done" only once it has passed for the end of the recording.
-    await Bun.sleep(Math.max(0, tailFrom + 3000 + LIVE_LAG_MS + 1500 - Date.now()));
+    // empty" means "done" only once it has passed for the end of the recording — and once the
+    // queue central shows was planned after its mirror caught up (it reuses a plan up to 5 s old).
+    await Bun.sleep(Math.max(0, tailFrom + 3000 + LIVE_LAG_MS + 1500 - Date.now(), mirroredAt + PLAN_REUSE_MS + 1000 - Date.now()));
     await until("backfill done", async () => {
       const t = await c.api<{ queue: { items: number } }>("GET", `/api/v1/sites/${siteId}/transfer`);
       const d = await edge.dump();
       return t.body.queue.items === 0 && d.transfer.queued === 0 && (d.transfer.stats.committed ?? 0) > 0;
     }, 60_000, 500);
-    // Close central's open live segments (the segment list shows closed files only): stop live recording.
-    expect((await c.api("PUT", `/api/v1/sites/${siteId}/policy`, { options: ["edge-only"] })).status).toBe(200);
+    // Close central's open live segments (the segment list shows closed files only): stop live
+    // recording. `cameras: {}` too: a site PUT keeps the camera overrides it does not name, and
+    // cboth's "both" would keep it recording — its open segment (live resumed after the restore,
+    // the edge stopped since: no fragment ever closes it) then never shows in the list.
+    expect((await c.api("PUT", `/api/v1/sites/${siteId}/policy`, { options: ["edge-only"], cameras: {} })).status).toBe(200);
+    await until("central no longer records the site's cameras live", async () => {
+      const l = await c.api<{ streams: { key: string; holds: string[] }[] }>("GET", "/api/v1/live");
+      return !l.body.streams.some((x) => x.key.startsWith(`${siteId}.`) && x.holds.includes("record"));
+    }, 30_000, 300);
     let copiesTotal = 0;
     for (const cam of CAMS) {
       const all = dump.cams[cam]!;
