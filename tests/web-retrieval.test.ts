@@ -6,46 +6,28 @@
  * the range back from central. Own demo and temp dir; shares nothing mutable with web.test.ts.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import type { Browser } from "playwright-core";
-import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { demoTrust, until } from "./helpers.ts";
-import { centralTimeline, jsonClient, launchChromium, screenshots, signIn } from "./browser.ts";
+import { until } from "./helpers.ts";
+import { centralTimeline, jsonClient, screenshots, signIn, startWebDemo, type WebDemo } from "./browser.ts";
 
 const shot = screenshots("web");
 
-let dir: string;
-let demo: Demo;
-let browser: Browser;
+let web: WebDemo;
 let central: string;
 let token: string;
-/** The demo serves HTTPS: fetch trusts central's CA (demoTrust). */
-let ca: string[];
 
-const json = jsonClient(() => ca);
+const json = jsonClient(() => web.ca);
 
 const timeline = (cam: string, from: number, to: number) => centralTimeline(json, central, cam, from, to, token);
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "outpost-webret-"));
-  demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
-  central = demo.info.central.url;
-  const trust = await demoTrust(demo.info);
-  ca = trust.ca;
-  token = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
-  browser = await launchChromium(trust.chromiumArgs);
+  web = await startWebDemo({ name: "webret", edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
+  ({ central, token } = web);
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await demo?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => web?.stop());
 
 test("central playback: retrieve an edge-only range (priority request), progress reaches 100 %, then it plays from central", async () => {
-  const cam = `${demo.info.edges[0]!.siteId!}.cam1`;
+  const cam = `${web.siteId}.cam1`;
   // ≥ 14 s of committed footage that central's mirror lists as held at the edge only
   const edgeOnly = await until(
     "14 s of edge-only recording in central's timeline",
@@ -58,8 +40,8 @@ test("central playback: retrieve an edge-only range (priority request), progress
     500,
   );
 
-  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  await signIn(page, central + "/live", "admin", demo.info.central.password);
+  const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
+  await signIn(page, central + "/live", "admin", web.demo.info.central.password);
   await page.goto(`${central}/playback?camera=${encodeURIComponent(cam)}`);
   const tl = page.locator(".timeline");
   await until("timeline ranges", async () => Number(await tl.getAttribute("data-ranges")) > 0, 15_000, 200);
