@@ -11,15 +11,13 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { until } from "./helpers.ts";
-import { centralTimeline, jsonClient, startWebDemo, type WebDemo } from "./browser.ts";
+import { jsonClient, startWebDemo, type WebDemo } from "./browser.ts";
 
 let web: WebDemo;
 let central: string;
 let token: string;
 
 const json = jsonClient(() => web.ca);
-
-const timeline = (cam: string, from: number, to: number) => centralTimeline(json, central, cam, from, to, token);
 
 beforeAll(async () => {
   web = await startWebDemo({ name: "alarmclip", browser: false, edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
@@ -36,7 +34,7 @@ test("an event about already recorded footage fires a rule: alarm raised, pre/po
     "20 s of committed recording of cam1 in central's mirror",
     async () => {
       const now = Date.now();
-      const t = await timeline(cam, now - 600_000, now + 60_000).catch(() => null);
+      const t = await web.timeline(cam, now - 600_000, now + 60_000).catch(() => null);
       return t?.ranges.some((r) => Date.parse(r.start) <= now - 20_000 && Date.parse(r.end) >= now - 6_000);
     },
     90_000,
@@ -133,7 +131,7 @@ test("an event about already recorded footage fires a rule: alarm raised, pre/po
   expect(originMs + durMs).toBeLessThanOrEqual(toMs + 1000);
 
   // Central's timeline: the window is held at central ("both" = also still at the edge).
-  const tl = await timeline(cam, fromMs, toMs);
+  const tl = await web.timeline(cam, fromMs, toMs);
   expect(tl.ranges.length).toBeGreaterThan(0);
   for (const x of tl.ranges) expect(["both", "central"]).toContain(x.held);
   const covered = tl.ranges.reduce((n, x) => n + (Date.parse(x.end) - Date.parse(x.start)), 0);

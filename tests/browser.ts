@@ -79,6 +79,16 @@ export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>
   }
 }
 
+/** Shift+drag on the timeline whose canvas is at `box`, from x1 to x2 (page pixels): selects that range. */
+export async function selectRange(page: Page, box: { y: number; height: number }, x1: number, x2: number): Promise<void> {
+  await page.keyboard.down("Shift");
+  await page.mouse.move(x1, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(x2, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await page.keyboard.up("Shift");
+}
+
 /** Screenshots into test-artifacts/<folder>/<name>.png (the folder is made now). */
 export function screenshots(folder: string, o: { fullPage?: boolean } = {}) {
   const dir = path.join(import.meta.dir, "..", "test-artifacts", folder);
@@ -110,6 +120,8 @@ export interface WebDemo {
   browser: Browser;
   /** JSON calls that trust `ca`, as the admin unless `init.token` says otherwise. */
   json: ReturnType<typeof jsonClient>;
+  /** Central's timeline of a camera's main stream over [from, to) (ms), as the admin. */
+  timeline(cam: string, from: number, to: number): ReturnType<typeof centralTimeline>;
   /** Closes Chromium, stops the demo and removes its folder. */
   stop(): Promise<void>;
 }
@@ -139,7 +151,7 @@ export async function startWebDemo(opts: WebDemoOptions): Promise<WebDemo> {
     const password = demo.info.central.password;
     token = (await until("the admin login", () => json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password }) }).catch(() => null), 180_000, 2000)).token;
     if (withBrowser) browser = await launchChromium(trust.chromiumArgs);
-    return { demo, dir, central, ca: trust.ca, token, siteId: demo.info.edges[0]!.siteId!, browser: browser!, json, stop };
+    return { demo, dir, central, ca: trust.ca, token, siteId: demo.info.edges[0]!.siteId!, browser: browser!, json, timeline: (cam, from, to) => centralTimeline(json, central, cam, from, to), stop };
   } catch (e) {
     await stop().catch(() => undefined);
     throw e;

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { until } from "./helpers.ts";
-import { centralTimeline, jsonClient, screenshots, signIn, startWebDemo, type WebDemo } from "./browser.ts";
+import { jsonClient, screenshots, selectRange, signIn, startWebDemo, type WebDemo } from "./browser.ts";
 
 const shot = screenshots("web");
 
@@ -16,8 +16,6 @@ let central: string;
 let token: string;
 
 const json = jsonClient(() => web.ca);
-
-const timeline = (cam: string, from: number, to: number) => centralTimeline(json, central, cam, from, to, token);
 
 beforeAll(async () => {
   web = await startWebDemo({ name: "webret", edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
@@ -33,7 +31,7 @@ test("central playback: retrieve an edge-only range (priority request), progress
     "14 s of edge-only recording in central's timeline",
     async () => {
       const now = Date.now();
-      const t = await timeline(cam, now - 600_000, now + 60_000).catch(() => null);
+      const t = await web.timeline(cam, now - 600_000, now + 60_000).catch(() => null);
       return t?.ranges.map((r) => ({ s: Date.parse(r.start), e: Date.parse(r.end), held: r.held })).find((r) => r.held === "edge" && r.e - r.s >= 14_000);
     },
     90_000,
@@ -55,12 +53,7 @@ test("central playback: retrieve an edge-only range (priority request), progress
   const a = Math.max(edgeOnly.s + 1000, from + 2000);
   const b = a + 6000;
   expect(b).toBeLessThan(Math.min(edgeOnly.e, to));
-  await page.keyboard.down("Shift");
-  await page.mouse.move(xOf(a), box.y + box.height / 2);
-  await page.mouse.down();
-  await page.mouse.move(xOf(b), box.y + box.height / 2, { steps: 5 });
-  await page.mouse.up();
-  await page.keyboard.up("Shift");
+  await selectRange(page, box, xOf(a), xOf(b));
   await page.getByLabel("Priority").selectOption("request");
   const retrieve = page.getByRole("button", { name: "Retrieve this range" });
   await until("the retrievals endpoint to be seen by the client", async () => retrieve.isEnabled(), 10_000, 200);
@@ -77,12 +70,12 @@ test("central playback: retrieve an edge-only range (priority request), progress
   expect(job?.priority).toBe("request");
   expect(job?.progress).toBe(100);
   // the selection is now held at central too
-  const held = await timeline(cam, Date.parse(job!.from), Date.parse(job!.to));
+  const held = await web.timeline(cam, Date.parse(job!.from), Date.parse(job!.to));
   for (const r of held.ranges) expect(["both", "central"]).toContain(r.held);
 
   // play it back from central: click inside the retrieved range
   await until("the timeline to show the retrieved range", async () => {
-    const t = await timeline(cam, a, b);
+    const t = await web.timeline(cam, a, b);
     return t.ranges.every((r) => r.held === "both");
   }, 10_000, 200);
   await Bun.sleep(5500); // one more 5 s refresh of the page's timeline, so the click lands on the "both" range

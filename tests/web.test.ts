@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Page } from "playwright-core";
-import { jsonClient, screenshots, signIn, startWebDemo, waitFor, type WebDemo } from "./browser.ts";
+import { jsonClient, screenshots, selectRange, signIn, startWebDemo, waitFor, type WebDemo } from "./browser.ts";
 
 const ART = path.join(import.meta.dir, "..", "test-artifacts", "web");
 
@@ -325,12 +325,7 @@ describe("reduced web client served by an edge", () => {
     // select a 3-second range with shift+drag and export it
     const a = longest.s + 500;
     const b = Math.min(longest.e - 200, a + 4000);
-    await page.keyboard.down("Shift");
-    await page.mouse.move(xOf(a), box.y + box.height / 2);
-    await page.mouse.down();
-    await page.mouse.move(xOf(b), box.y + box.height / 2, { steps: 5 });
-    await page.mouse.up();
-    await page.keyboard.up("Shift");
+    await selectRange(page, box, xOf(a), xOf(b));
     await page.getByRole("button", { name: "Export MP4" }).click();
     const row = page.locator("tr[data-export]").first();
     await waitFor(async () => (await row.getAttribute("data-state")) === "done", 30_000, "export to finish");
