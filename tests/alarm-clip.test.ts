@@ -8,46 +8,33 @@
  * say the window is held at central.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { demoTrust, until } from "./helpers.ts";
-import { centralTimeline, jsonClient } from "./browser.ts";
+import { until } from "./helpers.ts";
+import { jsonClient, startWebDemo, type WebDemo } from "./browser.ts";
 
-let dir: string;
-let demo: Demo;
+let web: WebDemo;
 let central: string;
 let token: string;
-/** The demo serves HTTPS: fetch trusts central's CA (demoTrust). */
-let ca: string[];
 
-const json = jsonClient(() => ca);
-
-const timeline = (cam: string, from: number, to: number) => centralTimeline(json, central, cam, from, to, token);
+const json = jsonClient(() => web.ca);
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "outpost-alarmclip-"));
-  demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
-  central = demo.info.central.url;
-  ca = (await demoTrust(demo.info)).ca;
-  token = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
+  web = await startWebDemo({ name: "alarmclip", browser: false, edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
+  ({ central, token } = web);
 }, 120_000);
 
-afterAll(async () => {
-  await demo?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => web?.stop());
 
 test("an event about already recorded footage fires a rule: alarm raised, pre/post video retrieved from the edge at alarm priority, clip attached and playable", async () => {
-  const siteId = demo.info.edges[0]!.siteId!;
+  const siteId = web.siteId;
   const cam = `${siteId}.cam1`;
   // Footage of the last 20 s must be committed at the edge and mirrored to central (edge-only so far).
   await until(
     "20 s of committed recording of cam1 in central's mirror",
     async () => {
       const now = Date.now();
-      const t = await timeline(cam, now - 600_000, now + 60_000).catch(() => null);
+      const t = await web.timeline(cam, now - 600_000, now + 60_000).catch(() => null);
       return t?.ranges.some((r) => Date.parse(r.start) <= now - 20_000 && Date.parse(r.end) >= now - 6_000);
     },
     90_000,
@@ -68,7 +55,7 @@ test("an event about already recorded footage fires a rule: alarm raised, pre/po
     }),
   });
   // A rule with a bad action is refused with the field named.
-  const bad = await fetch(central + "/api/v1/rules/bad-rule", { tls: { ca }, method: "PUT", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ name: "x", match: { types: ["a"] }, actions: [{ kind: "retrieve", preSeconds: -1 }] }) });
+  const bad = await fetch(central + "/api/v1/rules/bad-rule", { tls: { ca: web.ca }, method: "PUT", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ name: "x", match: { types: ["a"] }, actions: [{ kind: "retrieve", preSeconds: -1 }] }) });
   expect(bad.status).toBe(400);
 
   const tMs = Math.floor(Date.now() / 1000) * 1000 - 10_000;
@@ -124,12 +111,12 @@ test("an event about already recorded footage fires a rule: alarm raised, pre/po
   // The clip: central playback of the window, no edge needed any more (wait=0).
   const url = new URL(ready.clip!.url!, central);
   url.searchParams.set("wait", "0");
-  const res = await fetch(url, { tls: { ca }, headers: { authorization: `Bearer ${token}` } });
+  const res = await fetch(url, { tls: { ca: web.ca }, headers: { authorization: `Bearer ${token}` } });
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toBe("video/mp4");
   expect(res.headers.get("x-outpost-retrieval")).toBeNull(); // nothing of the window is edge-only now
   const originMs = Date.parse(res.headers.get("x-outpost-start")!);
-  const file = path.join(dir, "clip.mp4");
+  const file = path.join(web.dir, "clip.mp4");
   await writeFile(file, new Uint8Array(await res.arrayBuffer()));
   const probe = Bun.spawnSync(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "format=duration:stream=codec_name,nb_read_frames", "-of", "json", file]);
   expect(probe.stderr.toString()).toBe("");
@@ -144,7 +131,7 @@ test("an event about already recorded footage fires a rule: alarm raised, pre/po
   expect(originMs + durMs).toBeLessThanOrEqual(toMs + 1000);
 
   // Central's timeline: the window is held at central ("both" = also still at the edge).
-  const tl = await timeline(cam, fromMs, toMs);
+  const tl = await web.timeline(cam, fromMs, toMs);
   expect(tl.ranges.length).toBeGreaterThan(0);
   for (const x of tl.ranges) expect(["both", "central"]).toContain(x.held);
   const covered = tl.ranges.reduce((n, x) => n + (Date.parse(x.end) - Date.parse(x.start)), 0);

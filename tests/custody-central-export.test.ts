@@ -7,45 +7,30 @@
  * at the edge first answers 202 with the retrieval the export started, and its progress.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import os from "node:os";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { startDemo, type Demo } from "../cli/commands/demo.ts";
 import { sha256Hex, verifyPackage } from "../federation/custody/index.ts";
 import { readZip } from "../lib/zip/index.ts";
-import { readFileSync } from "node:fs";
 import { until } from "./helpers.ts";
+import { jsonClient, startWebDemo, type WebDemo } from "./browser.ts";
 
-let dir: string;
-let demo: Demo;
+let web: WebDemo;
 let central: string;
 let token: string;
-/** Central's CA, as the demo prints it: fetch verifies the HTTPS API against it. */
-let centralCa: string;
-
-async function json<T>(url: string, init: RequestInit & { token?: string } = {}): Promise<T> {
-  const res = await fetch(url, { ...init, tls: { ca: centralCa }, headers: { "content-type": "application/json", ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) } });
-  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+/** Trusts what the demo prints (central's CA among it): fetch verifies the HTTPS API against it. */
+const json = jsonClient(() => web.ca);
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "outpost-custody-export-"));
-  demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
-  central = demo.info.central.url;
-  centralCa = readFileSync(demo.info.central.caFile, "utf8");
-  token = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
+  web = await startWebDemo({ name: "custody-export", browser: false, edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
+  ({ central, token } = web);
 }, 120_000);
 
-afterAll(async () => {
-  await demo?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => web?.stop());
 
 test("export at central: retrieved footage becomes an evidence package that verifies intact, with its SHA-256 and an audit record", async () => {
-  const siteId = demo.info.edges[0]!.siteId!;
+  const siteId = web.siteId;
   const cam = `${siteId}.cam1`;
-  const post = (body: unknown) => fetch(central + "/api/v1/exports", { method: "POST", tls: { ca: centralCa }, headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+  const post = (body: unknown) => fetch(central + "/api/v1/exports", { method: "POST", tls: { ca: web.ca }, headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
   // 12 s of committed recording at the edge, seen in central's mirror.
   const toMs = await until(
     "12 s of committed recording in central's mirror",
@@ -73,7 +58,7 @@ test("export at central: retrieved footage becomes an evidence package that veri
   expect(res.headers.get("content-type")).toBe("application/zip");
   const zip = new Uint8Array(await res.arrayBuffer());
   expect(res.headers.get("x-outpost-sha256")).toBe(sha256Hex(zip));
-  const ca = await readFile(path.join(dir, "central", "ca", "ca.pem"), "utf8");
+  const ca = await readFile(path.join(web.dir, "central", "ca", "ca.pem"), "utf8");
   const v = await verifyPackage(zip, { anchorCaPem: ca });
   expect(v.siteId).toBe(siteId);
   expect(v.segments.length).toBeGreaterThanOrEqual(2);
@@ -86,7 +71,7 @@ test("export at central: retrieved footage becomes an evidence package that veri
 }, 240_000);
 
 test("export job at central (the web client's path): an edge-only window is retrieved, then the package downloads with the SHA-256 the list shows; the download is audited", async () => {
-  const siteId = demo.info.edges[0]!.siteId!;
+  const siteId = web.siteId;
   const cam = `${siteId}.cam1`;
   // A window of the edge's recording central has not retrieved (the first test took an older one).
   const toMs = await until(
@@ -101,7 +86,7 @@ test("export job at central (the web client's path): an edge-only window is retr
     500,
   );
   const win = { cameraId: cam, from: new Date(toMs - 6_000).toISOString(), to: new Date(toMs).toISOString() };
-  const res = await fetch(central + "/api/v1/exports", { method: "POST", tls: { ca: centralCa }, headers: { "content-type": "application/json", authorization: `Bearer ${token}`, prefer: "respond-async" }, body: JSON.stringify(win) });
+  const res = await fetch(central + "/api/v1/exports", { method: "POST", tls: { ca: web.ca }, headers: { "content-type": "application/json", authorization: `Bearer ${token}`, prefer: "respond-async" }, body: JSON.stringify(win) });
   expect(res.status).toBe(202);
   const job = (await res.json()) as { id: string; state: string };
   expect(job.id).toMatch(/^cx-/);
@@ -115,16 +100,16 @@ test("export job at central (the web client's path): an edge-only window is retr
   }, 120_000, 500);
   expect(done.progress).toBe(100);
   expect(done.download).toBe(`/api/v1/exports/${job.id}/file`);
-  const file = await fetch(central + done.download!, { tls: { ca: centralCa }, headers: { authorization: `Bearer ${token}` } });
+  const file = await fetch(central + done.download!, { tls: { ca: web.ca }, headers: { authorization: `Bearer ${token}` } });
   expect(file.status).toBe(200);
   const zip = new Uint8Array(await file.arrayBuffer());
   expect(sha256Hex(zip)).toBe(done.sha256!);
   expect(file.headers.get("x-outpost-sha256")).toBe(done.sha256!);
-  const v = await verifyPackage(zip, { anchorCaPem: await readFile(path.join(dir, "central", "ca", "ca.pem"), "utf8") });
+  const v = await verifyPackage(zip, { anchorCaPem: await readFile(path.join(web.dir, "central", "ca", "ca.pem"), "utf8") });
   expect(v.segments.map((s) => s.verdict)).toEqual(v.segments.map(() => "intact"));
   const audit = await json<{ records: { action: string; detail?: { job?: string } }[] }>(`${central}/api/v1/audit`, { token });
   expect(audit.records.some((a) => a.action === "export" && a.detail?.job === job.id)).toBe(true);
   expect(audit.records.some((a) => a.action === "export-download" && a.detail?.job === job.id)).toBe(true);
   // Someone else's or an unknown job is not there.
-  expect((await fetch(`${central}/api/v1/exports/cx-nosuchjob`, { tls: { ca: centralCa }, headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
+  expect((await fetch(`${central}/api/v1/exports/cx-nosuchjob`, { tls: { ca: web.ca }, headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
 }, 240_000);

@@ -6,26 +6,19 @@
  * Screenshots go to test-artifacts/web-admin/.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { demoTrust, until } from "./helpers.ts";
-import { launchChromium, screenshots, signIn } from "./browser.ts";
+import type { Page } from "playwright-core";
+import { until } from "./helpers.ts";
+import { screenshots, signIn, startWebDemo, type WebDemo } from "./browser.ts";
 
 
-let dir: string;
-let demo: Demo;
-let browser: Browser;
+let web: WebDemo;
 let page: Page;
 let central: string;
 let siteId: string;
 let token: string;
-let ca: string[];
 
 async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = { authorization: `Bearer ${token}` }): Promise<Response> {
-  return fetch(url, { method, tls: { ca }, headers: { "content-type": "application/json", ...headers }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  return fetch(url, { method, tls: { ca: web.ca }, headers: { "content-type": "application/json", ...headers }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
 }
 async function json<T>(method: string, url: string, body?: unknown): Promise<T> {
   const r = await call(method, url, body);
@@ -41,24 +34,13 @@ const open = async (section: string) => {
 };
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "outpost-web-admin-"));
-  demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 2, segmentDurationMs: 2000 });
-  central = demo.info.central.url;
-  siteId = demo.info.edges[0]!.siteId!;
-  const trust = await demoTrust(demo.info);
-  ca = trust.ca;
-  // A loaded machine can time the first login out (argon2 while everything starts): try again.
-  token = (await until("admin login", () => json<{ token: string }>("POST", central + "/api/v1/login", { user: "admin", password: demo.info.central.password }).catch(() => null), 180_000, 2000)).token;
-  browser = await launchChromium(trust.chromiumArgs);
-  page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-  await signIn(page, central + "/admin/sites", "admin", demo.info.central.password, { signedIn: page.getByRole("navigation", { name: "Admin" }) });
+  web = await startWebDemo({ name: "web-admin", edges: 1, camerasPerEdge: 2, segmentDurationMs: 2000 });
+  ({ central, siteId, token } = web);
+  page = await web.browser.newPage({ viewport: { width: 1440, height: 1000 } });
+  await signIn(page, central + "/admin/sites", "admin", web.demo.info.central.password, { signedIn: page.getByRole("navigation", { name: "Admin" }) });
 }, 300_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await demo?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => web?.stop());
 
 describe("admin panels", () => {
   let key = "";

@@ -8,47 +8,28 @@
  * Screenshots: test-artifacts/web-fleet-*.png.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { CHROMIUM_ARGS, demoTrust, until } from "./helpers.ts";
+import type { Page } from "playwright-core";
+import { until } from "./helpers.ts";
+import { jsonClient, signIn, startWebDemo, type WebDemo } from "./browser.ts";
 
 const ART = path.join(import.meta.dir, "..", "test-artifacts");
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ART, `web-fleet-${name}.png`) });
 
-let dir: string;
-let demo: Demo;
-let browser: Browser;
+let web: WebDemo;
 let central: string;
 let token: string;
-let ca: string[];
 let siteId: string;
-
-async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
-  const res = await fetch(url, { ...init, tls: { ca }, headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string>) } });
-  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+const json = jsonClient(() => web.ca, () => token);
 
 beforeAll(async () => {
   await mkdir(ART, { recursive: true });
-  dir = await mkdtemp(path.join(os.tmpdir(), "outpost-webfleet-"));
-  demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000, trackSyncMs: 2000, trackMaxIntervalMs: 3000, camera: { width: 320, height: 180, fps: 10 } });
-  central = demo.info.central.url;
-  siteId = demo.info.edges[0]!.siteId!;
-  const trust = await demoTrust(demo.info);
-  ca = trust.ca;
-  token = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
+  web = await startWebDemo({ name: "webfleet", edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000, trackSyncMs: 2000, trackMaxIntervalMs: 3000, camera: { width: 320, height: 180, fps: 10 } });
+  ({ central, token, siteId } = web);
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await demo?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => web?.stop());
 
 /** A screen point on the drawn track (the middle of the longest run of a class), from the SVG path itself. */
 const pointOnTrack = (page: Page, cls = "track-run") =>
@@ -62,7 +43,7 @@ const pointOnTrack = (page: Page, cls = "track-run") =>
   }, cls);
 
 test("fleet operator's day: the bus and its track on the map, search an area, retrieve all, play with speed and heading", async () => {
-  expect(demo.info.gps && "ports" in demo.info.gps).toBe(true); // gpsd + gpsfake are installed by scripts/bootstrap.sh
+  expect(web.demo.info.gps && "ports" in web.demo.info.gps).toBe(true); // gpsd + gpsfake are installed by scripts/bootstrap.sh
   // the bus has driven a while: a track at central with fixes over ≥ 15 s
   await until(
     "a driven track at central",
@@ -86,18 +67,14 @@ test("fleet operator's day: the bus and its track on the map, search an area, re
     ["from=yesterday", 400, "'from'"],
     [`camera=${siteId}.nope`, 404, "No camera"],
   ] as const) {
-    const r = await fetch(`${central}/api/v1/sites/${siteId}/track-footage?${q}`, { tls: { ca }, headers: { authorization: `Bearer ${token}` } });
+    const r = await fetch(`${central}/api/v1/sites/${siteId}/track-footage?${q}`, { tls: { ca: web.ca }, headers: { authorization: `Bearer ${token}` } });
     expect(r.status).toBe(status);
     expect(r.headers.get("content-type")).toContain("problem+json");
     expect(((await r.json()) as { detail: string }).detail).toContain(words);
   }
 
-  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  await page.goto(central + "/live");
-  await page.getByLabel("User").fill("admin");
-  await page.getByLabel("Password").fill(demo.info.central.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Log out" }).waitFor();
+  const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
+  await signIn(page, central + "/live", "admin", web.demo.info.central.password);
   await page.getByRole("link", { name: "Fleet map" }).click();
 
   // the live position: a marker for the bus, moving, with an arrow; the background is the offline grid (no tile URL set)

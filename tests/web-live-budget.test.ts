@@ -5,57 +5,34 @@
  * override starts the picture again (audited). Own demo and temp dir.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { chromium, type Browser } from "playwright-core";
-import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { CHROMIUM_ARGS, demoTrust, until } from "./helpers.ts";
+import { until } from "./helpers.ts";
+import { signIn, startWebDemo, type WebDemo } from "./browser.ts";
 
 const ART = path.join(import.meta.dir, "..", "test-artifacts", "web");
-let dir: string;
-let demo: Demo;
-let browser: Browser;
-let central: string;
-let token: string;
-let ca: string[];
+let web: WebDemo;
 
 async function call<T>(method: string, p: string, body?: unknown): Promise<T> {
-  const res = await fetch(central + p, { method, tls: { ca }, headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
+  return web.json<T>(web.central + p, { method, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
 }
 
 beforeAll(async () => {
   await mkdir(ART, { recursive: true });
-  dir = await mkdtemp(path.join(os.tmpdir(), "outpost-weblivebudget-"));
-  demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1 });
-  central = demo.info.central.url;
-  const trust = await demoTrust(demo.info);
-  ca = trust.ca;
-  token = (await call<{ token: string }>("POST", "/api/v1/login", { user: "admin", password: demo.info.central.password })).token;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: [...CHROMIUM_ARGS, ...trust.chromiumArgs] });
+  web = await startWebDemo({ name: "weblivebudget", edges: 1, camerasPerEdge: 1 });
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await demo?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => web?.stop());
 
 test("the live tile says live paused at the site's cellular budget; an admin's override brings the picture back", async () => {
-  const siteId = demo.info.edges[0]!.siteId!;
+  const siteId = web.siteId;
   const cam = `${siteId}.cam1`;
   await call("POST", `/api/v1/sites/${siteId}/commands`, { name: "set-link", args: { type: "cellular" } });
   await call("PUT", `/api/v1/sites/${siteId}/policy`, { options: ["on-request"], links: { cellular: { monthlyBytes: 300_000 } } });
   await until("central sees the cellular link", async () => (await call<{ link: string | null }>("GET", `/api/v1/sites/${siteId}/live-budget`)).link === "cellular", 60_000, 500);
 
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  await page.goto(central + "/live");
-  await page.getByLabel("User").fill("admin");
-  await page.getByLabel("Password").fill(demo.info.central.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Log out" }).waitFor();
+  const page = await web.browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await signIn(page, web.central + "/live", "admin", web.demo.info.central.password);
   await page.getByRole("button", { name: "2×2" }).click();
   await page.locator(`.cam-row[data-camera="${cam}"]`).focus();
   await page.keyboard.press("Enter");

@@ -8,56 +8,40 @@
  * and exportable at central). Screenshots: test-artifacts/web/op-*.png.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { demoTrust, until } from "./helpers.ts";
-import { centralTimeline, jsonClient, type HeldRange, launchChromium, screenshots, signIn } from "./browser.ts";
+import type { Page } from "playwright-core";
+import { until } from "./helpers.ts";
+import { centralTimeline, jsonClient, type HeldRange, screenshots, signIn, startWebDemo, type WebDemo } from "./browser.ts";
 
 const FPS = 10;
 
-let dir: string;
-let demo: Demo;
-let browser: Browser;
+let web: WebDemo;
 let central: string;
 let token: string;
-let ca: string[];
 /** bus-101's site id; its camera at central. */
 let site: string;
 let cam: string;
 
 /** Calls as the admin (once signed in). */
-const json = jsonClient(() => ca, () => token);
+const json = jsonClient(() => web.ca, () => token);
 type Range = HeldRange;
 const timeline = (id: string, from: number, to: number) => centralTimeline(json, central, id, from, to);
 const shot = screenshots("web");
 
 async function adminPage(at: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
-  await signIn(page, central + "/live", "admin", demo.info.central.password);
+  const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
+  await signIn(page, central + "/live", "admin", web.demo.info.central.password);
   await page.goto(central + at);
   return page;
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "outpost-webops-"));
-  demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1, segmentDurationMs: 2000, camera: { width: 640, height: 360, fps: FPS } });
-  central = demo.info.central.url;
-  const trust = await demoTrust(demo.info);
-  ca = trust.ca;
-  token = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
-  site = demo.info.edges[0]!.siteId!;
+  web = await startWebDemo({ name: "webops", edges: 1, camerasPerEdge: 1, segmentDurationMs: 2000, camera: { width: 640, height: 360, fps: FPS } });
+  ({ central, token, siteId: site } = web);
   cam = `${site}.cam1`;
-  browser = await launchChromium(trust.chromiumArgs);
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await demo?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => web?.stop());
 
 test("4. Policies: the form shows the site's policy as set (none → edge-only, no budget), saving adds nothing, and the edge's applied version is shown", async () => {
   const before = await json<{ policy: unknown; version: number | null }>(`${central}/api/v1/sites/${site}/policy`);
@@ -104,10 +88,10 @@ test("4. Policies: the form shows the site's policy as set (none → edge-only, 
 }, 180_000);
 
 test("7+8. Playback (edge web client) continues across a gap saying why, steps by the stream's real frame time, and the timeline works from the keyboard; words not tokens", async () => {
-  const e = demo.info.edges[0]!;
+  const e = web.demo.info.edges[0]!;
   const etok = (await json<{ token: string }>(e.url + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: e.user, password: e.password }) })).token;
   const edgeTimeline = async (from: number, to: number) => {
-    const res = await fetch(`${e.url}/api/v1/cameras/cam1/timeline?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&stream=main`, { tls: { ca }, headers: { authorization: `Bearer ${etok}` } });
+    const res = await fetch(`${e.url}/api/v1/cameras/cam1/timeline?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&stream=main`, { tls: { ca: web.ca }, headers: { authorization: `Bearer ${etok}` } });
     return (await res.json()) as { ranges: Range[]; gaps: { start: string; end: string; reason: string }[] };
   };
   // a gap: the camera (camsim) stops for a few seconds, after ≥ 8 s recorded
@@ -116,10 +100,10 @@ test("7+8. Playback (edge web client) continues across a gap saying why, steps b
     const t = await edgeTimeline(now - 600_000, now + 60_000);
     return t.ranges.some((r) => Date.parse(r.end) - Date.parse(r.start) >= 8000);
   }, 90_000, 500);
-  const stop = await fetch(`${demo.info.camsim.controlUrl}/cameras/${demo.info.cameras[0]!.id}/stop`, { method: "POST" });
+  const stop = await fetch(`${web.demo.info.camsim.controlUrl}/cameras/${web.demo.info.cameras[0]!.id}/stop`, { method: "POST" });
   expect(stop.ok).toBe(true);
   await Bun.sleep(6000);
-  expect((await fetch(`${demo.info.camsim.controlUrl}/cameras/${demo.info.cameras[0]!.id}/start`, { method: "POST" })).ok).toBe(true);
+  expect((await fetch(`${web.demo.info.camsim.controlUrl}/cameras/${web.demo.info.cameras[0]!.id}/start`, { method: "POST" })).ok).toBe(true);
   const { before, after, gap } = await until(
     "a gap with its reason between two recordings, and ≥ 6 s after it",
     async () => {
@@ -137,7 +121,7 @@ test("7+8. Playback (edge web client) continues across a gap saying why, steps b
   );
   expect(gap.reason).not.toBe("");
 
-  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
   await signIn(page, e.url + "/live", e.user, e.password);
   await page.goto(`${e.url}/playback?camera=cam1`);
   const tl = page.locator(".timeline");
@@ -210,7 +194,7 @@ test("8. Words: an online site's tooltip has no 'last seen'; a user without admi
   // a viewer: view-live + playback on everything, nothing else
   await json(`${central}/api/v1/roles/op-viewer`, { method: "PUT", body: JSON.stringify({ grants: [{ rights: ["view-live", "playback"], scope: "*" }] }) });
   await json(`${central}/api/v1/users`, { method: "POST", body: JSON.stringify({ name: "viewer1", password: "viewer-password-1", roles: ["op-viewer"] }) });
-  const v = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  const v = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
   await signIn(v, central + "/live", "viewer1", "viewer-password-1");
   expect(await v.getByRole("link", { name: "Admin" }).count()).toBe(0);
   expect(await v.getByRole("link", { name: "Exports" }).count()).toBe(0);
@@ -240,7 +224,7 @@ test("3. Revoking a site keeps its cameras in the tree (marked revoked) and what
   }, 90_000, 1000);
   const job = await json<{ id: string }>(`${central}/api/v1/retrievals`, { method: "POST", body: JSON.stringify({ cameraId: cam, from: new Date(edgeRange.s + 1000).toISOString(), to: new Date(edgeRange.s + 9000).toISOString(), priority: "request" }) });
   await until("the retrieval to be done", async () => (await json<{ state: string }>(`${central}/api/v1/retrievals/${job.id}`)).state === "done", 120_000, 1000);
-  const res = await fetch(`${central}/api/v1/sites/${site}?reason=${encodeURIComponent("vehicle stolen")}`, { method: "DELETE", tls: { ca }, headers: { authorization: `Bearer ${token}` } });
+  const res = await fetch(`${central}/api/v1/sites/${site}?reason=${encodeURIComponent("vehicle stolen")}`, { method: "DELETE", tls: { ca: web.ca }, headers: { authorization: `Bearer ${token}` } });
   expect(res.status).toBe(200);
   // the API still lists the camera, marked; the timeline offers only central's copy
   const cams = await json<{ cameras: { id: string; revoked: boolean; online: boolean }[] }>(`${central}/api/v1/cameras`);
@@ -287,7 +271,7 @@ test("3. Revoking a site keeps its cameras in the tree (marked revoked) and what
   // issue 14: central refuses a new evidence lock for a revoked site, so the screen does not offer one
   // (the admin has the right: Export is offered beside where the lock would be, and Retrievals shows)
   const sel = { cameraId: cam, from: new Date(now - 120_000).toISOString(), to: new Date(now - 60_000).toISOString(), reason: "case 14" };
-  const lock = await fetch(`${central}/api/v1/evidence-locks`, { method: "POST", tls: { ca }, headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(sel) });
+  const lock = await fetch(`${central}/api/v1/evidence-locks`, { method: "POST", tls: { ca: web.ca }, headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(sel) });
   expect(lock.status).toBe(409);
   expect(((await lock.json()) as { detail: string }).detail).toContain("revoked site");
   await page.getByRole("button", { name: "Export evidence package" }).waitFor();
@@ -301,7 +285,7 @@ test("3. Revoking a site keeps its cameras in the tree (marked revoked) and what
     }),
     page.getByRole("button", { name: "Export evidence package" }).click(),
   ]);
-  const file = path.join(dir, "revoked-export.zip");
+  const file = path.join(web.dir, "revoked-export.zip");
   await dl.saveAs(file);
   const zip = new Uint8Array(await Bun.file(file).arrayBuffer());
   expect(zip.length).toBeGreaterThan(10_000);

@@ -6,32 +6,24 @@
  * driven by Debian Chromium. Screenshots go to test-artifacts/web-operator/.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { demoTrust } from "./helpers.ts";
-import { jsonClient, launchChromium, screenshots, signIn, waitFor } from "./browser.ts";
+import type { Page } from "playwright-core";
+import { jsonClient, screenshots, signIn, startWebDemo, waitFor, type WebDemo } from "./browser.ts";
 
 
-let dir: string;
-let demo: Demo;
-let browser: Browser;
+let web: WebDemo;
 let central: string;
 let adminToken: string;
-let ca: string[];
 let siteId: string;
 let cam1: string;
 let cam2: string;
 
-async function login(page: Page, user = "admin", password = demo.info.central.password): Promise<void> {
+async function login(page: Page, user = "admin", password = web.demo.info.central.password): Promise<void> {
   page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
   await signIn(page, central + "/live", user, password);
 }
 
 const shot = screenshots("web-operator");
-const json = jsonClient(() => ca);
+const json = jsonClient(() => web.ca);
 
 let apiKey: string | null = null;
 /** Posts an `intrusion` event for cam1 (a rule turns it into a priority-1 alarm); returns its time. */
@@ -63,29 +55,18 @@ async function noSidewaysScroll(page: Page, where: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "outpost-web-operator-"));
-  demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 2, segmentDurationMs: 2000 });
-  central = demo.info.central.url;
-  const trust = await demoTrust(demo.info);
-  ca = trust.ca;
-  siteId = demo.info.edges[0]!.siteId!;
+  web = await startWebDemo({ name: "web-operator", edges: 1, camerasPerEdge: 2, segmentDurationMs: 2000 });
+  ({ central, token: adminToken, siteId } = web);
   cam1 = `${siteId}.cam1`;
   cam2 = `${siteId}.cam2`;
-  // On a heavily loaded machine the first login (password hashing) can outlast Bun.serve's 10 s idle timeout: ask again.
-  adminToken = await waitFor(async () => (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token, 90_000, "the admin login");
-  browser = await launchChromium(trust.chromiumArgs);
   await waitFor(async () => (await json<{ cameras: { id: string }[] }>(central + "/api/v1/cameras", { token: adminToken })).cameras.length >= 2, 60_000, "central to list the edge's cameras");
 }, 240_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await demo?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => web?.stop());
 
 describe("live grid", () => {
   test("double-click maximises a tile and Esc restores; full screen; the last view comes back after a reload, as central has it, and per user", async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const ctx = await web.browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await ctx.newPage();
     await login(page);
     await page.getByRole("button", { name: "2×2" }).click();
@@ -156,7 +137,7 @@ describe("live grid", () => {
 
 describe("alarm interrupt", () => {
   test("a rule raises an alarm: a pop-up in its priority colour shows the camera live and the recording from before the alarm moment, beeps when sound is on, and Acknowledge takes the alarm", async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const page = await web.browser.newPage({ viewport: { width: 1280, height: 800 } });
     await login(page);
     // sound is off by default; the operator switches it on (a user gesture, so audio may start)
     await page.getByRole("link", { name: /Alarms/ }).click();
@@ -207,7 +188,7 @@ describe("alarm interrupt", () => {
     const alarmAtMs = await raiseIntrusion();
     // the alarm exists before the page opens (else its pop-up would cover the timeline)
     await waitFor(async () => (await json<{ alarms: { eventTime: string }[] }>(`${central}/api/v1/alarms?camera=cam1&limit=50`, { token: adminToken })).alarms.some((a) => Date.parse(a.eventTime) === alarmAtMs), 10_000, "the alarm");
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const page = await web.browser.newPage({ viewport: { width: 1280, height: 800 } });
     await login(page);
     await page.goto(`${central}/playback?camera=${encodeURIComponent(cam1)}&t=${new Date(alarmAtMs).toISOString()}`);
     const tl = page.locator(".timeline");
@@ -237,13 +218,13 @@ describe("alarm interrupt", () => {
 
 describe("phone", () => {
   test("390×844 with touch: no sideways scrolling, every tab reachable through the menu, tree as a drawer, one column of tiles, tap to open and select, timeline drag by touch", async () => {
-    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const ctx = await web.browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     const page = await ctx.newPage();
     await page.goto(central + "/live");
     await noSidewaysScroll(page, "login");
     await shot(page, "07-phone-login");
     await page.getByLabel("User").fill("admin");
-    await page.getByLabel("Password").fill(demo.info.central.password);
+    await page.getByLabel("Password").fill(web.demo.info.central.password);
     await page.getByRole("button", { name: "Sign in" }).tap();
     await page.getByRole("button", { name: "Log out" }).waitFor();
     await noSidewaysScroll(page, "live");
@@ -314,19 +295,19 @@ describe("phone", () => {
 
 describe("installable (PWA)", () => {
   test("manifest, icons and the app-shell service worker are served with the right types and allowed by the CSP; the worker controls the page and caches no API answer", async () => {
-    const idx = await fetch(central + "/live", { tls: { ca } });
+    const idx = await fetch(central + "/live", { tls: { ca: web.ca } });
     const csp = idx.headers.get("content-security-policy")!;
     expect(csp).toContain("manifest-src 'self'");
     expect(csp).toContain("worker-src 'self'");
     const html = await idx.text();
     expect(html).toContain('<link rel="manifest" href="/manifest.webmanifest">');
-    const m = await fetch(central + "/manifest.webmanifest", { tls: { ca } });
+    const m = await fetch(central + "/manifest.webmanifest", { tls: { ca: web.ca } });
     expect(m.headers.get("content-type")).toBe("application/manifest+json");
     const man = (await m.json()) as { name: string; start_url: string; display: string; icons: { src: string; sizes: string; type: string }[] };
     expect(man.display).toBe("standalone");
     expect(man.start_url).toBe("/live");
     for (const icon of man.icons) {
-      const r = await fetch(central + icon.src, { tls: { ca } });
+      const r = await fetch(central + icon.src, { tls: { ca: web.ca } });
       expect(r.status).toBe(200);
       expect(r.headers.get("content-type")).toBe(icon.type);
       if (icon.type === "image/png") {
@@ -335,11 +316,11 @@ describe("installable (PWA)", () => {
         expect(`${b.readUInt32BE(16)}x${b.readUInt32BE(20)}`).toBe(icon.sizes);
       } else expect(await r.text()).toStartWith("<svg");
     }
-    const sw = await fetch(central + "/sw.js", { tls: { ca } });
+    const sw = await fetch(central + "/sw.js", { tls: { ca: web.ca } });
     expect(sw.headers.get("content-type")).toContain("javascript");
     expect(sw.headers.get("cache-control")).toBe("no-cache");
 
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const ctx = await web.browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await ctx.newPage();
     await login(page);
     const reg = await page.evaluate(async () => {

@@ -6,60 +6,40 @@
  * the range back from central. Own demo and temp dir; shares nothing mutable with web.test.ts.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import type { Browser } from "playwright-core";
-import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { demoTrust, until } from "./helpers.ts";
-import { centralTimeline, jsonClient, launchChromium, screenshots, signIn } from "./browser.ts";
+import { until } from "./helpers.ts";
+import { jsonClient, screenshots, selectRange, signIn, startWebDemo, type WebDemo } from "./browser.ts";
 
 const shot = screenshots("web");
 
-let dir: string;
-let demo: Demo;
-let browser: Browser;
+let web: WebDemo;
 let central: string;
 let token: string;
-/** The demo serves HTTPS: fetch trusts central's CA (demoTrust). */
-let ca: string[];
 
-const json = jsonClient(() => ca);
-
-const timeline = (cam: string, from: number, to: number) => centralTimeline(json, central, cam, from, to, token);
+const json = jsonClient(() => web.ca);
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "outpost-webret-"));
-  demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
-  central = demo.info.central.url;
-  const trust = await demoTrust(demo.info);
-  ca = trust.ca;
-  token = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
-  browser = await launchChromium(trust.chromiumArgs);
+  web = await startWebDemo({ name: "webret", edges: 1, camerasPerEdge: 1, segmentDurationMs: 4000 });
+  ({ central, token } = web);
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await demo?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => web?.stop());
 
 test("central playback: retrieve an edge-only range (priority request), progress reaches 100 %, then it plays from central", async () => {
-  const cam = `${demo.info.edges[0]!.siteId!}.cam1`;
+  const cam = `${web.siteId}.cam1`;
   // ≥ 14 s of committed footage that central's mirror lists as held at the edge only
   const edgeOnly = await until(
     "14 s of edge-only recording in central's timeline",
     async () => {
       const now = Date.now();
-      const t = await timeline(cam, now - 600_000, now + 60_000).catch(() => null);
+      const t = await web.timeline(cam, now - 600_000, now + 60_000).catch(() => null);
       return t?.ranges.map((r) => ({ s: Date.parse(r.start), e: Date.parse(r.end), held: r.held })).find((r) => r.held === "edge" && r.e - r.s >= 14_000);
     },
     90_000,
     500,
   );
 
-  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  await signIn(page, central + "/live", "admin", demo.info.central.password);
+  const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
+  await signIn(page, central + "/live", "admin", web.demo.info.central.password);
   await page.goto(`${central}/playback?camera=${encodeURIComponent(cam)}`);
   const tl = page.locator(".timeline");
   await until("timeline ranges", async () => Number(await tl.getAttribute("data-ranges")) > 0, 15_000, 200);
@@ -73,12 +53,7 @@ test("central playback: retrieve an edge-only range (priority request), progress
   const a = Math.max(edgeOnly.s + 1000, from + 2000);
   const b = a + 6000;
   expect(b).toBeLessThan(Math.min(edgeOnly.e, to));
-  await page.keyboard.down("Shift");
-  await page.mouse.move(xOf(a), box.y + box.height / 2);
-  await page.mouse.down();
-  await page.mouse.move(xOf(b), box.y + box.height / 2, { steps: 5 });
-  await page.mouse.up();
-  await page.keyboard.up("Shift");
+  await selectRange(page, box, xOf(a), xOf(b));
   await page.getByLabel("Priority").selectOption("request");
   const retrieve = page.getByRole("button", { name: "Retrieve this range" });
   await until("the retrievals endpoint to be seen by the client", async () => retrieve.isEnabled(), 10_000, 200);
@@ -95,12 +70,12 @@ test("central playback: retrieve an edge-only range (priority request), progress
   expect(job?.priority).toBe("request");
   expect(job?.progress).toBe(100);
   // the selection is now held at central too
-  const held = await timeline(cam, Date.parse(job!.from), Date.parse(job!.to));
+  const held = await web.timeline(cam, Date.parse(job!.from), Date.parse(job!.to));
   for (const r of held.ranges) expect(["both", "central"]).toContain(r.held);
 
   // play it back from central: click inside the retrieved range
   await until("the timeline to show the retrieved range", async () => {
-    const t = await timeline(cam, a, b);
+    const t = await web.timeline(cam, a, b);
     return t.ranges.every((r) => r.held === "both");
   }, 10_000, 200);
   await Bun.sleep(5500); // one more 5 s refresh of the page's timeline, so the click lands on the "both" range

@@ -6,44 +6,29 @@
  * revoked at central shows as refused. Screenshots go to test-artifacts/web-technician/.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { demoTrust, until } from "./helpers.ts";
-import { launchChromium, screenshots, signIn } from "./browser.ts";
+import type { Page } from "playwright-core";
+import { until } from "./helpers.ts";
+import { screenshots, signIn, startWebDemo, type WebDemo } from "./browser.ts";
 
 
-let dir: string;
-let demo: Demo;
-let browser: Browser;
+let web: WebDemo;
 let page: Page;
-let ca: string[];
 
 const shotOf = screenshots("web-technician", { fullPage: true });
 const shot = (name: string) => shotOf(page, name);
-const fault = (cam: string, what: "stop" | "start") => fetch(`${demo.info.camsim.controlUrl}/cameras/${cam}/${what}`, { method: "POST" });
+const fault = (cam: string, what: "stop" | "start") => fetch(`${web.demo.info.camsim.controlUrl}/cameras/${cam}/${what}`, { method: "POST" });
 const card = (id: string) => page.getByRole("region", { name: `Camera ${id}` });
 /** The state badge's own text (innerText would be upper-cased by the stylesheet). */
 const state = async (id: string) => (await card(id).locator("h3 .badge").textContent()) ?? "";
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "outpost-web-tech-"));
-  demo = await startDemo({ dataDir: dir, port: 0, edges: 1, camerasPerEdge: 2, segmentDurationMs: 2000 });
-  const trust = await demoTrust(demo.info);
-  ca = trust.ca;
-  browser = await launchChromium(trust.chromiumArgs);
-  page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-  const e = demo.info.edges[0]!;
+  web = await startWebDemo({ name: "web-tech", edges: 1, camerasPerEdge: 2, segmentDurationMs: 2000 });
+  page = await web.browser.newPage({ viewport: { width: 1440, height: 1000 } });
+  const e = web.demo.info.edges[0]!;
   await signIn(page, e.url + "/technician", e.user, e.password, { signedIn: page.getByRole("heading", { name: "Technician" }) });
 }, 300_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await demo?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => web?.stop());
 
 describe("edge technician screen", () => {
   test("cameras recording with a snapshot; storage, link to central, time and software are shown", async () => {
@@ -68,7 +53,7 @@ describe("edge technician screen", () => {
     // an ack comes once central has stored the edge's first outbox batch (slow on a loaded machine)
     await until("the link connected with an ack", async () => (await link.locator("h3 .badge").textContent()) === "connected" && !/Last ack\s+none/.test(await link.innerText()), 90_000, 500);
     const lt = await link.innerText();
-    expect(lt).toContain(demo.info.edges[0]!.siteId!);
+    expect(lt).toContain(web.siteId);
     expect(lt).toMatch(/\d+ days left/);
     expect(lt).toMatch(/Revoked\s+no sign of it/);
 
@@ -101,9 +86,7 @@ describe("edge technician screen", () => {
   }, 300_000);
 
   test("a site revoked at central: the link card says central refuses this edge", async () => {
-    const central = demo.info.central.url;
-    const login = await until("admin login", () => fetch(central + "/api/v1/login", { method: "POST", tls: { ca }, headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: demo.info.central.password }) }).then((r) => (r.ok ? (r.json() as Promise<{ token: string }>) : null)).catch(() => null), 60_000, 500);
-    const r = await fetch(`${central}/api/v1/sites/${demo.info.edges[0]!.siteId}?reason=test`, { method: "DELETE", tls: { ca }, headers: { authorization: `Bearer ${login.token}` } });
+    const r = await fetch(`${web.central}/api/v1/sites/${web.siteId}?reason=test`, { method: "DELETE", tls: { ca: web.ca }, headers: { authorization: `Bearer ${web.token}` } });
     expect(r.status).toBe(200);
     const link = page.getByRole("region", { name: "Link to central" });
     await until("the link refused", async () => ((await link.locator("h3").textContent()) ?? "").includes("refused by central"), 60_000, 500).catch(async (e) => {

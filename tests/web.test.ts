@@ -5,39 +5,27 @@
  * checked on an edge's reduced client (same bundle, same live player).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { startDemo, type Demo } from "../cli/commands/demo.ts";
-import { demoTrust } from "./helpers.ts";
-import { jsonClient, launchChromium, screenshots, signIn, waitFor } from "./browser.ts";
+import type { Page } from "playwright-core";
+import { jsonClient, screenshots, selectRange, signIn, startWebDemo, waitFor, type WebDemo } from "./browser.ts";
 
 const ART = path.join(import.meta.dir, "..", "test-artifacts", "web");
 
-let dir: string;
-let demo: Demo;
-let browser: Browser;
+let web: WebDemo;
 let central: string;
 let adminToken: string;
-/** The demo serves HTTPS: fetch trusts central's CA and the edges' certificates (demoTrust). */
-let ca: string[];
 
 const login = (page: Page, url: string, user: string, password: string) => signIn(page, url + "/live", user, password);
 const shot = screenshots("web");
-const json = jsonClient(() => ca);
+const json = jsonClient(() => web.ca);
 
 beforeAll(async () => {
   await mkdir(ART, { recursive: true });
-  dir = await mkdtemp(path.join(os.tmpdir(), "outpost-web-"));
-  demo = await startDemo({ dataDir: dir, port: 0 });
-  central = demo.info.central.url;
-  const trust = await demoTrust(demo.info);
-  ca = trust.ca;
-  adminToken = (await json<{ token: string }>(central + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: "admin", password: demo.info.central.password }) })).token;
-  browser = await launchChromium(trust.chromiumArgs);
+  web = await startWebDemo({ name: "web" });
+  ({ central, token: adminToken } = web);
   // the edges need a few seconds of recording before timelines and playback have something
-  const e = demo.info.edges[0]!;
+  const e = web.demo.info.edges[0]!;
   const tok = (await json<{ token: string }>(e.url + "/api/v1/login", { method: "POST", body: JSON.stringify({ user: e.user, password: e.password }) })).token;
   await waitFor(async () => {
     const t = await json<{ ranges: { start: string; end: string }[] }>(`${e.url}/api/v1/cameras/cam1/timeline?from=${new Date(Date.now() - 600e3).toISOString()}&to=${new Date(Date.now() + 60e3).toISOString()}`, { token: tok });
@@ -45,42 +33,38 @@ beforeAll(async () => {
   }, 60_000, "6 s of recording on the first edge");
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await demo?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => web?.stop());
 
 describe("web client served by central", () => {
   test("assets: index.html no-cache with CSP, hashed assets immutable, SPA fallback, API 404s stay problems", async () => {
-    const idx = await fetch(central + "/some/client/route", { tls: { ca } });
+    const idx = await fetch(central + "/some/client/route", { tls: { ca: web.ca } });
     expect(idx.status).toBe(200);
     expect(idx.headers.get("cache-control")).toBe("no-cache");
     expect(idx.headers.get("content-security-policy")).toContain("default-src 'self'");
     const html = await idx.text();
     expect(html).toContain('name="outpost-role" content="central"');
     const js = html.match(/src="(\/assets\/main-[^"]+\.js)"/)![1]!;
-    const a = await fetch(central + js, { tls: { ca }, headers: { "accept-encoding": "gzip" } });
+    const a = await fetch(central + js, { tls: { ca: web.ca }, headers: { "accept-encoding": "gzip" } });
     expect(a.status).toBe(200);
     expect(a.headers.get("cache-control")).toContain("immutable");
     expect(a.headers.get("content-type")).toContain("javascript");
-    expect((await fetch(central + "/assets/nope-123.js", { tls: { ca } })).status).toBe(404);
-    const api404 = await fetch(central + "/api/v1/no-such-thing", { tls: { ca } });
+    expect((await fetch(central + "/assets/nope-123.js", { tls: { ca: web.ca } })).status).toBe(404);
+    const api404 = await fetch(central + "/api/v1/no-such-thing", { tls: { ca: web.ca } });
     expect(api404.status).toBe(404);
     expect(api404.headers.get("content-type")).toContain("problem+json");
   });
 
   test("login with a wrong password shows the server's sentence; then log in and the tree shows the demo sites", async () => {
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
     await page.goto(central + "/");
     await page.getByLabel("User").fill("admin");
     await page.getByLabel("Password").fill("wrong-password");
     await page.getByRole("button", { name: "Sign in" }).click();
     await expect(page.getByRole("alert").textContent()).resolves.toContain("Wrong user name or password");
     await shot(page, "01-login-error");
-    await page.getByLabel("Password").fill(demo.info.central.password);
+    await page.getByLabel("Password").fill(web.demo.info.central.password);
     await page.getByRole("button", { name: "Sign in" }).click();
-    for (const e of demo.info.edges) await page.locator(`.site[data-site="${e.name}"]`).waitFor();
+    for (const e of web.demo.info.edges) await page.locator(`.site[data-site="${e.name}"]`).waitFor();
     await shot(page, "02-central-live-tree");
     // logout returns to the login form
     await page.getByRole("button", { name: "Log out" }).click();
@@ -89,11 +73,11 @@ describe("web client served by central", () => {
   }, 60_000);
 
   test("an alarm raised by an event appears in the list within 2 s, and can be taken and commented", async () => {
-    const siteId = demo.info.edges[0]!.siteId!;
+    const siteId = web.siteId;
     const key = (await json<{ key: string }>(central + "/api/v1/api-keys", { method: "POST", token: adminToken, body: JSON.stringify({ name: "web-test" }) })).key;
     await json(central + "/api/v1/rules/web-panic", { method: "PUT", token: adminToken, body: JSON.stringify({ name: "Panic", match: { types: ["panic"] }, actions: [{ kind: "alarm", priority: 1, title: "Panic button pressed", instructions: "Call the driver on the radio." }] }) });
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    await login(page, central, "admin", demo.info.central.password);
+    const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await login(page, central, "admin", web.demo.info.central.password);
     await page.getByRole("link", { name: /Alarms/ }).click();
     await page.getByRole("table", { name: "Alarms" }).waitFor();
     await Bun.sleep(300); // SSE connected
@@ -117,10 +101,10 @@ describe("web client served by central", () => {
   test("four central tabs open at once all load, and all four get pushed alarms over one stream; closing the tab that holds the stream hands it over", async () => {
     // Central serves HTTP/1.1 (Chromium: 6 connections per server); each tab used to hold two
     // event streams of its own, so the fourth tab never loaded. One context = one browser profile.
-    const siteId = demo.info.edges[0]!.siteId!;
+    const siteId = web.siteId;
     const key = (await json<{ key: string }>(central + "/api/v1/api-keys", { method: "POST", token: adminToken, body: JSON.stringify({ name: "web-tabs" }) })).key;
     await json(central + "/api/v1/rules/web-tabs", { method: "PUT", token: adminToken, body: JSON.stringify({ name: "Tabs", match: { types: ["tab-check"] }, actions: [{ kind: "alarm", priority: 3, title: "Tab check" }] }) });
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const ctx = await web.browser.newContext({ viewport: { width: 1280, height: 800 } });
     // Which tab holds the alarm stream (its response = connected; "ready" follows at once), and
     // how often each tab reloaded its alarm count: the tests wait on these, never on time.
     const holders: Page[] = [];
@@ -147,14 +131,14 @@ describe("web client served by central", () => {
     });
     const reloadsSince = (p: Page, t: number) => (reloads.get(p) ?? []).filter((x) => x >= t).length;
     const first = await ctx.newPage();
-    await login(first, central, "admin", demo.info.central.password);
+    await login(first, central, "admin", web.demo.info.central.password);
     const tabs = [first];
     for (let i = 1; i < 4; i++) tabs.push(await ctx.newPage());
     // all at once; a generous wait (loaded machine): a blocked tab never loads at all
     await Promise.all(tabs.slice(1).map((p) => p.goto(central + "/live", { timeout: 30_000 })));
     for (const p of tabs) {
       await p.getByRole("button", { name: "Log out" }).waitFor({ timeout: 30_000 });
-      for (const e of demo.info.edges) await p.locator(`.site[data-site="${e.name}"]`).waitFor({ timeout: 30_000 });
+      for (const e of web.demo.info.edges) await p.locator(`.site[data-site="${e.name}"]`).waitFor({ timeout: 30_000 });
     }
     const badge = (p: Page) => p.locator('a[href="/alarms"] .count');
     const count = async (p: Page) => ((await badge(p).count()) ? Number(await badge(p).textContent()) : 0);
@@ -191,8 +175,8 @@ describe("web client served by central", () => {
   }, 120_000);
 
   test("account page: make an RTSP stream credential, and a player reads a camera over rtsps:// with it; revoked, it stops working", async () => {
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    await login(page, central, "admin", demo.info.central.password);
+    const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await login(page, central, "admin", web.demo.info.central.password);
     await page.getByRole("link", { name: "Account" }).click();
     await page.getByRole("heading", { name: "Stream credentials" }).waitFor();
     await page.getByLabel("Label").fill("ffprobe in the test");
@@ -200,9 +184,9 @@ describe("web client served by central", () => {
     const secret = ((await page.getByTestId("new-credential").locator("pre").first().textContent()) ?? "").trim();
     expect(secret).toMatch(/^rtsp_/);
     const template = (await page.getByTestId("rtsp-url").textContent())!;
-    expect(template).toBe(demo.info.rtsp!);
+    expect(template).toBe(web.demo.info.rtsp!);
     await shot(page, "03c-stream-credentials");
-    const camera = `${demo.info.edges[0]!.siteId}.cam1`;
+    const camera = `${web.demo.info.edges[0]!.siteId}.cam1`;
     const url = template.replace("rtsps://", `rtsps://admin:${secret}@`).replace("<site>.<camera>/<main|sub>", `${camera}/sub`);
     const probe = async () => {
       const p = Bun.spawn(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_streams", "-of", "json", url], { stdout: "pipe", stderr: "pipe" });
@@ -219,8 +203,8 @@ describe("web client served by central", () => {
   }, 90_000);
 
   test("admin pages: enroll a site shows the enroll command; users, rules, links pages render", async () => {
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    await login(page, central, "admin", demo.info.central.password);
+    const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await login(page, central, "admin", web.demo.info.central.password);
     await page.getByRole("link", { name: "Admin" }).click();
     await page.getByRole("table", { name: "Sites" }).waitFor();
     await shot(page, "04-admin-sites");
@@ -250,10 +234,10 @@ describe("web client served by central", () => {
   }, 60_000);
 
   test("a viewer-only user sees no admin pages and only the site it was granted", async () => {
-    const [a, b] = demo.info.edges;
+    const [a, b] = web.demo.info.edges;
     await json(central + "/api/v1/roles/web-viewer", { method: "PUT", token: adminToken, body: JSON.stringify({ grants: [{ rights: ["view-live", "playback"], scope: `site:${a!.siteId}` }] }) });
     await json(central + "/api/v1/users", { method: "POST", token: adminToken, body: JSON.stringify({ name: "viewer1", password: "viewer-password-1", roles: ["web-viewer"] }) });
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
     await login(page, central, "viewer1", "viewer-password-1");
     await page.locator(`.site[data-site="${a!.name}"]`).waitFor();
     expect(await page.locator(`.site[data-site="${b!.name}"]`).count()).toBe(0);
@@ -269,8 +253,8 @@ describe("web client served by central", () => {
 
 describe("live through central", () => {
   test("4-tile live grid at central: cameras of both edges play (video.currentTime advances)", async () => {
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    await login(page, central, "admin", demo.info.central.password);
+    const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await login(page, central, "admin", web.demo.info.central.password);
     const rows = page.locator(".cam-row[data-camera]");
     await waitFor(async () => (await rows.count()) >= 4, 20_000, "four cameras in central's tree");
     await page.getByRole("button", { name: "2×2" }).click();
@@ -291,8 +275,8 @@ describe("live through central", () => {
 
 describe("reduced web client served by an edge", () => {
   test("4-tile live grid: every tile plays (video.currentTime advances)", async () => {
-    const e = demo.info.edges[0]!;
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const e = web.demo.info.edges[0]!;
+    const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
     await login(page, e.url, e.user, e.password);
     await page.getByRole("button", { name: "2×2" }).click();
     for (const cam of ["cam1", "cam2", "cam1", "cam2"]) {
@@ -312,8 +296,8 @@ describe("reduced web client served by an edge", () => {
   }, 60_000);
 
   test("timeline shows ranges; clicking plays back; a selected range exports to a playable MP4", async () => {
-    const e = demo.info.edges[0]!;
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
+    const e = web.demo.info.edges[0]!;
+    const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
     await login(page, e.url, e.user, e.password);
     await page.goto(e.url + "/playback?camera=cam1");
     const tl = page.locator(".timeline");
@@ -341,18 +325,13 @@ describe("reduced web client served by an edge", () => {
     // select a 3-second range with shift+drag and export it
     const a = longest.s + 500;
     const b = Math.min(longest.e - 200, a + 4000);
-    await page.keyboard.down("Shift");
-    await page.mouse.move(xOf(a), box.y + box.height / 2);
-    await page.mouse.down();
-    await page.mouse.move(xOf(b), box.y + box.height / 2, { steps: 5 });
-    await page.mouse.up();
-    await page.keyboard.up("Shift");
+    await selectRange(page, box, xOf(a), xOf(b));
     await page.getByRole("button", { name: "Export MP4" }).click();
     const row = page.locator("tr[data-export]").first();
     await waitFor(async () => (await row.getAttribute("data-state")) === "done", 30_000, "export to finish");
     await shot(page, "12-edge-exports");
     const [dl] = await Promise.all([page.waitForEvent("download"), row.getByRole("link", { name: "Download MP4" }).click()]);
-    const file = path.join(dir, "export.mp4");
+    const file = path.join(web.dir, "export.mp4");
     await dl.saveAs(file);
     const probe = Bun.spawnSync(["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_name", "-of", "json", file]);
     expect(probe.exitCode).toBe(0);
@@ -364,8 +343,8 @@ describe("reduced web client served by an edge", () => {
   }, 90_000);
 
   test("Transfers panel: the edge's own upload queue, link and rate, fed by a retrieval from central", async () => {
-    const e = demo.info.edges[0]!;
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const e = web.demo.info.edges[0]!;
+    const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
     await login(page, e.url, e.user, e.password);
     await page.getByRole("link", { name: "Transfers" }).click();
     const summary = page.locator("[data-transfer-summary]");
@@ -384,12 +363,12 @@ describe("reduced web client served by an edge", () => {
 
 describe("live tile honesty (issue 14)", () => {
   test("a camera stopped at camsim: within a few seconds the tile no longer says LIVE and shows 'no signal since …'", async () => {
-    const e = demo.info.edges[0]!;
+    const e = web.demo.info.edges[0]!;
     const cam = `${e.siteId}.cam1`;
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    const fault = (what: "stop" | "start") => fetch(`${demo.info.camsim.controlUrl}/cameras/cam1/${what}`, { method: "POST" });
+    const page = await web.browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const fault = (what: "stop" | "start") => fetch(`${web.demo.info.camsim.controlUrl}/cameras/cam1/${what}`, { method: "POST" });
     try {
-      await login(page, central, "admin", demo.info.central.password);
+      await login(page, central, "admin", web.demo.info.central.password);
       await page.getByRole("button", { name: "2×2" }).click();
       await page.locator(`.cam-row[data-camera="${cam}"]`).focus();
       await page.keyboard.press("Enter");

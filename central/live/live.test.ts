@@ -44,9 +44,16 @@ const view = (cam: string, q = "", token: string | null = rig.token) => {
   return v;
 };
 
+/** Each lookup of a camera by the live routes (each reads the site's camera list), by camera. */
+const cameraLookups: string[] = [];
+const countedCameraExists = (_siteId: string, cameraId: string) => {
+  cameraLookups.push(cameraId);
+  return rig.sim.cameras.some((c) => c.id === cameraId);
+};
+
 beforeAll(async () => {
   // main at 2 Mbit/s so a stopped reader fills the loopback socket buffers within seconds.
-  rig = await startLiveRig({ cameras: 2, pattern: "snow", main: { width: 640, height: 360, bitrateKbps: 2000 }, live: { hub: { maxViewerBufferBytes: 64 * 1024 } } });
+  rig = await startLiveRig({ cameras: 2, pattern: "snow", main: { width: 640, height: 360, bitrateKbps: 2000 }, live: { hub: { maxViewerBufferBytes: 64 * 1024 }, cameraExists: countedCameraExists } });
   site = rig.identity.siteId;
   wsBase = rig.central.apiUrl.replace(/^http/, "ws");
   await untilRecording(rig.edge);
@@ -100,6 +107,14 @@ describe("live through central", () => {
     console.log(`20 viewers: uplink bytes ${up[0]!.bytesSent}, central in ${st.bytesIn}, per-viewer received ${Math.round(vs.reduce((a, v) => a + v.bytes, 0) / 20)}`);
     for (const v of vs) v.close();
   }, 40_000);
+
+  test("a WebSocket viewer's camera is looked up once (the upgrade check's lookup serves the socket)", async () => {
+    cameraLookups.length = 0;
+    const v = view("cam2");
+    await until("the viewer's first fragment", () => v.fragments >= 1);
+    expect(cameraLookups).toEqual(["cam2"]);
+    v.close();
+  }, 20_000);
 
   test("a viewer that stops reading is cut forward; the others continue", async () => {
     // main stream (≈600 kbit/s); a child process viewer is SIGSTOPped so it reads nothing.

@@ -388,6 +388,8 @@ export class CentralLive {
     };
     // The registry's mark before authorization: access that ends while the socket opens still closes it.
     const marks = new WeakMap<Request, number>();
+    // The camera as the upgrade check resolved it (a lookup reads the site's camera list): the socket uses that one.
+    const targets = new WeakMap<Request, Awaited<ReturnType<typeof resolve>>>();
     api.handlers(
       {
         method: "get",
@@ -404,11 +406,12 @@ export class CentralLive {
       },
       async (c, next) => {
         if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw badRequest("This endpoint is a WebSocket (fMP4 for MSE); for HTTP use live.m3u8.");
-        await resolve(c);
+        targets.set(c.req.raw, await resolve(c));
         await next();
       },
-      upgradeWebSocket(async (c) => {
-        const t = await resolve(c as unknown as Context<ApiEnv>);
+      upgradeWebSocket((c) => {
+        const t = targets.get(c.req.raw);
+        if (!t) throw new Error("live WebSocket: the camera was not resolved before the upgrade");
         const session = (c as unknown as Context<ApiEnv>).var.session;
         const since = marks.get(c.req.raw);
         let release: (() => void) | undefined;

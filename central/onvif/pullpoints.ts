@@ -5,9 +5,7 @@
  * checked when the message is queued with the grants the user had at subscription time.
  * Queues are bounded (oldest dropped); expired subscriptions are swept on every call.
  */
-import { randomUUID } from "node:crypto";
-import { xmlEscape } from "../../lib/onvif/index.ts";
-import { xsDateTime } from "../../lib/onvif/index.ts";
+import { MAX_QUEUE, PullPointSubscriptions, xmlEscape, xsDateTime } from "../../lib/onvif/index.ts";
 
 export interface BridgeEvent {
   /** tns1:… topic, e.g. tns1:VideoSource/MotionAlarm or tns1:Outpost/Alarm. */
@@ -20,99 +18,54 @@ export interface BridgeEvent {
   data: Record<string, string>;
 }
 
-interface Sub {
-  id: string;
+/** Who a subscription is for: one user on one site device, with the grants they had when subscribing. */
+interface Subscriber {
   siteId: string;
   user: string;
   may: (e: BridgeEvent) => boolean;
-  queue: BridgeEvent[];
-  expires: number;
-  waiter?: () => void;
 }
 
-export const MAX_QUEUE = 1000;
+export { MAX_QUEUE };
 export const MAX_SUBSCRIPTIONS = 256;
 
 export class PullPoints {
-  private subs = new Map<string, Sub>();
-  constructor(private readonly now: () => number) {}
+  private subs: PullPointSubscriptions<BridgeEvent, Subscriber>;
+  constructor(now: () => number) {
+    this.subs = new PullPointSubscriptions(now);
+  }
 
   create(siteId: string, user: string, may: (e: BridgeEvent) => boolean, ttlMs: number): { id: string; expires: number } | undefined {
-    this.prune();
     if (this.subs.size >= MAX_SUBSCRIPTIONS) return undefined;
-    const id = randomUUID();
-    const expires = this.now() + ttlMs;
-    this.subs.set(id, { id, siteId, user, may, queue: [], expires });
-    return { id, expires };
+    return this.subs.create(ttlMs, { siteId, user, may });
   }
 
   owner(id: string): string | undefined {
-    this.prune();
-    return this.subs.get(id)?.user;
+    return this.subs.tag(id)?.user;
   }
 
   renew(id: string, ttlMs: number): number | undefined {
-    const s = this.live(id);
-    if (!s) return undefined;
-    s.expires = this.now() + ttlMs;
-    return s.expires;
+    return this.subs.renew(id, ttlMs);
   }
 
   expires(id: string): number | undefined {
-    return this.live(id)?.expires;
+    return this.subs.expires(id);
   }
 
   unsubscribe(id: string): boolean {
-    const s = this.subs.get(id);
-    if (!s) return false;
-    this.subs.delete(id);
-    s.waiter?.();
-    return true;
+    return this.subs.unsubscribe(id);
   }
 
   publish(e: BridgeEvent): number {
-    this.prune();
-    let n = 0;
-    for (const s of this.subs.values()) {
-      if (s.siteId !== e.siteId || !s.may(e)) continue;
-      s.queue.push(e);
-      if (s.queue.length > MAX_QUEUE) s.queue.shift();
-      s.waiter?.();
-      n++;
-    }
-    return n;
+    return this.subs.push(e, (s) => s.siteId === e.siteId && s.may(e));
   }
 
   /** Long poll: at once when messages wait, else on the next one or after waitMs. */
-  async pull(id: string, waitMs: number, limit: number): Promise<BridgeEvent[] | undefined> {
-    const s = this.live(id);
-    if (!s) return undefined;
-    if (s.queue.length === 0 && waitMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, waitMs);
-        function done() {
-          clearTimeout(timer);
-          s!.waiter = undefined;
-          resolve();
-        }
-        s.waiter = done;
-      });
-    }
-    return s.queue.splice(0, Math.max(1, Math.min(limit, MAX_QUEUE)));
+  pull(id: string, waitMs: number, limit: number): Promise<BridgeEvent[] | undefined> {
+    return this.subs.pull(id, waitMs, limit);
   }
 
   close(): void {
-    for (const id of [...this.subs.keys()]) this.unsubscribe(id);
-  }
-
-  private live(id: string): Sub | undefined {
-    this.prune();
-    return this.subs.get(id);
-  }
-
-  private prune(): void {
-    const now = this.now();
-    for (const [id, s] of this.subs) if (s.expires <= now) this.unsubscribe(id);
+    this.subs.close();
   }
 }
 

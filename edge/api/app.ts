@@ -219,12 +219,18 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
     return c.json(exportOut(job));
   });
 
-  api.get("/exports/:id/file", (c) => {
-    const id = c.req.param("id");
+  /** The export `id` when it is done; otherwise the problem that says why not. */
+  const finishedExport = (id: string) => {
     const job = exporter.get(id);
     if (!job) throw notFound(`There is no export '${id}'.`);
     if (job.state === "failed") throw conflict(`Export ${id} failed: ${job.error ?? "unknown error"}.`);
     if (job.state !== "done") throw conflict(`Export ${id} is not finished yet (${job.progress} %).`);
+    return job;
+  };
+
+  api.get("/exports/:id/file", (c) => {
+    const id = c.req.param("id");
+    const job = finishedExport(id);
     const path = exporter.file(id);
     if (!path) throw notFound(`The file of export ${id} is no longer on this edge.`);
     const name = `${job.cameraId}_${iso(job.fromMs).replace(/[:.]/g, "-")}.mp4`;
@@ -234,10 +240,7 @@ export function createEdgeApi(deps: EdgeApiDeps): EdgeApi {
 
   api.get("/exports/:id/package", async (c) => {
     const id = c.req.param("id");
-    const job = exporter.get(id);
-    if (!job) throw notFound(`There is no export '${id}'.`);
-    if (job.state === "failed") throw conflict(`Export ${id} failed: ${job.error ?? "unknown error"}.`);
-    if (job.state !== "done") throw conflict(`Export ${id} is not finished yet (${job.progress} %).`);
+    const job = finishedExport(id);
     const path = exporter.file(id);
     if (!path || !deps.evidence) throw notFound(`The evidence package of export ${id} cannot be made on this edge (its file is gone or custody is off).`);
     // Built once, then served from disk: the package (and its SHA-256) must not change between downloads.

@@ -9,7 +9,7 @@ import { Exporter } from "./export.ts";
 import { hlsParts, hlsPlaylist } from "./hls.ts";
 import { Playback } from "./playback.ts";
 import { snapshot } from "./snapshot.ts";
-import { FileSource, countFrames, ffprobeJson, makeClip } from "./testkit.ts";
+import { FileSource, countFrames, ffprobeJson, gappedSource } from "./testkit.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "playback-"));
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -17,13 +17,8 @@ let source: FileSource;
 let pb: Playback;
 
 beforeAll(async () => {
-  await Promise.all([makeClip(join(dir, "a.mp4"), { seconds: 4 }), makeClip(join(dir, "b.mp4"), { seconds: 4, width: 640, height: 360 })]);
-  source = new FileSource(join(dir, "store"));
   // 8 s continuous (two segments), a 5 s gap, 4 s more; then a resolution change after another gap.
-  source.add("cam1", "main", T0, join(dir, "a.mp4"));
-  source.add("cam1", "main", T0 + 4000, join(dir, "a.mp4"));
-  source.add("cam1", "main", T0 + 13_000, join(dir, "a.mp4"));
-  source.add("cam1", "main", T0 + 20_000, join(dir, "b.mp4"));
+  source = await gappedSource(dir, T0);
   pb = new Playback({ source });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -9,21 +9,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Playback } from "./playback.ts";
-import { FileSource, countFrames, makeClip } from "./testkit.ts";
+import { FileSource, countFrames, gappedSource } from "./testkit.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "progressive-"));
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 let source: FileSource;
 
 beforeAll(async () => {
-  await Promise.all([makeClip(join(dir, "a.mp4"), { seconds: 4 }), makeClip(join(dir, "b.mp4"), { seconds: 4, width: 640, height: 360 })]);
-  source = new FileSource(join(dir, "store"));
   // 8 s back to back, a 5 s gap, 4 s more, a resolution change after another gap, then a
   // segment that is still being written.
-  source.add("cam1", "main", T0, join(dir, "a.mp4"));
-  source.add("cam1", "main", T0 + 4000, join(dir, "a.mp4"));
-  source.add("cam1", "main", T0 + 13_000, join(dir, "a.mp4"));
-  source.add("cam1", "main", T0 + 20_000, join(dir, "b.mp4"));
+  source = await gappedSource(dir, T0);
   source.add("cam1", "main", T0 + 24_000, join(dir, "a.mp4")).open = true;
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

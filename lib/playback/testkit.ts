@@ -67,6 +67,21 @@ export class FileSource implements SegmentSource {
   }
 }
 
+/**
+ * cam1/main over `dir`/store with gaps and a resolution change: 8 s back to back from `t0`
+ * (two 4 s clips), a 5 s gap, 4 s more, another gap, then 4 s at 640x360 from t0 + 20 s. The
+ * clips are `dir`/a.mp4 (default size) and `dir`/b.mp4 (640x360).
+ */
+export async function gappedSource(dir: string, t0: number): Promise<FileSource> {
+  await Promise.all([makeClip(join(dir, "a.mp4"), { seconds: 4 }), makeClip(join(dir, "b.mp4"), { seconds: 4, width: 640, height: 360 })]);
+  const source = new FileSource(join(dir, "store"));
+  source.add("cam1", "main", t0, join(dir, "a.mp4"));
+  source.add("cam1", "main", t0 + 4000, join(dir, "a.mp4"));
+  source.add("cam1", "main", t0 + 13_000, join(dir, "a.mp4"));
+  source.add("cam1", "main", t0 + 20_000, join(dir, "b.mp4"));
+  return source;
+}
+
 export async function ffprobeJson(target: string, extra: string[] = []): Promise<{ json: any; stderr: string; code: number }> {
   const p = Bun.spawn(["ffprobe", "-v", "error", ...extra, "-of", "json", target], { stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);

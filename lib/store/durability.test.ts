@@ -55,6 +55,25 @@ function slowDisk(delayMs: () => number) {
   };
 }
 
+/**
+ * Feeds `n` fragments to `w`, one every `periodMs` of real time from `start` (the clock set to
+ * each one's end), and says for each: its file, the file's size after it, and when it arrived —
+ * when it was due: a writer that makes the reader wait is late too.
+ */
+async function feedPaced(w: ReturnType<MediaStore["writer"]>, clock: ManualClock, root: string, o: { start: number; periodMs: number; n: number }) {
+  const written: { path: string; end: number; arrived: number }[] = [];
+  for (let n = 0; n < o.n; n++) {
+    const due = o.start + n * o.periodMs;
+    if (performance.now() < due) await Bun.sleep(due - performance.now());
+    const f = fragmentAt(media, n);
+    clock.set(T0 + f.info.startMs + f.info.durationMs);
+    await w.fragment(f.bytes, f.info, clock.now());
+    const cur = w.current()!;
+    written.push({ path: join(root, cur.path), end: cur.bytes, arrived: due });
+  }
+  return written;
+}
+
 test("slow fsync (500 ms), 3 streams at 10 fragments/s: every fragment durable within 1 s of arriving", async () => {
   const disk = slowDisk(() => 500);
   const clock = new ManualClock(T0);
@@ -62,23 +81,14 @@ test("slow fsync (500 ms), 3 streams at 10 fragments/s: every fragment durable w
   const store = await MediaStore.open({ root, clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 2000, minFreeBytes: 0, durabilityMs: 200, sync: disk.sync });
   const written: { path: string; end: number; arrived: number; created: number }[] = [];
   const start = performance.now();
-  const PERIOD = 100; // 5× real time: 0.5 s fragments every 100 ms
-  const N = 40;
+  // 5× real time: 0.5 s fragments every 100 ms
   const streams = ["cam1", "cam2", "cam3"].map(async (cam) => {
     const w = store.writer(cam, "main");
     w.init(media.init, media.info);
     const created = new Map<string, number>();
-    for (let n = 0; n < N; n++) {
-      const due = start + n * PERIOD;
-      if (performance.now() < due) await Bun.sleep(due - performance.now());
-      const f = fragmentAt(media, n);
-      clock.set(T0 + f.info.startMs + f.info.durationMs);
-      // It arrived when it was due: a writer that makes the reader wait is late too.
-      await w.fragment(f.bytes, f.info, clock.now());
-      const cur = w.current()!;
-      const path = join(root, cur.path);
-      if (!created.has(path)) created.set(path, due);
-      written.push({ path, end: cur.bytes, arrived: due, created: created.get(path)! });
+    for (const f of await feedPaced(w, clock, root, { start, periodMs: 100, n: 40 })) {
+      if (!created.has(f.path)) created.set(f.path, f.arrived);
+      written.push({ ...f, created: created.get(f.path)! });
     }
     await w.end("stopped");
   });
@@ -132,26 +142,17 @@ test("one volume sync (syncfs) per tick covers every stream: 12 streams, a slow 
       },
     },
   });
-  const written: { path: string; end: number; arrived: number }[] = [];
   const start = performance.now();
-  const PERIOD = 100;
-  const N = 30;
-  await Promise.all(
-    cams.map(async (cam) => {
-      const w = store.writer(cam, "main");
-      writers.set(cam, w);
-      w.init(media.init, media.info);
-      for (let n = 0; n < N; n++) {
-        const due = start + n * PERIOD;
-        if (performance.now() < due) await Bun.sleep(due - performance.now());
-        const f = fragmentAt(media, n);
-        clock.set(T0 + f.info.startMs + f.info.durationMs);
-        await w.fragment(f.bytes, f.info, clock.now());
-        const cur = w.current()!;
-        written.push({ path: join(root, cur.path), end: cur.bytes, arrived: due });
-      }
-    }),
-  );
+  const written = (
+    await Promise.all(
+      cams.map(async (cam) => {
+        const w = store.writer(cam, "main");
+        writers.set(cam, w);
+        w.init(media.init, media.info);
+        return feedPaced(w, clock, root, { start, periodMs: 100, n: 30 });
+      }),
+    )
+  ).flat();
   await until(() => cams.every((c) => writers.get(c)!.status().lagMs === 0), 10_000);
   const filesBeforeClose = fileSyncs.length;
   const stats = { ...store.volumeSyncStats };

@@ -128,13 +128,7 @@ export class MediaStore {
         this.totalBytes + n <= this.maxTotalBytes,
       lowOnSpace: async () => (await this.freeBytes()) < this.minFreeBytes || (this.maxTotalBytes !== undefined && this.totalBytes > this.maxTotalBytes),
       commitRow: async (seg, frags) => {
-        await this.flushUnindexed();
-        try {
-          await this.db.putSegment(seg, frags);
-        } catch (e) {
-          this.log.error("index row not written; kept in memory and retried (the file is safe on disk)", { err: e as Error, path: seg.path });
-          this.unindexed.push(seg);
-        }
+        await this.putRow(seg, frags);
         this.lastEnd.set(streamKey(seg.cameraId, seg.stream), seg.endMs);
         this.indexChanged();
         for (const o of this.commitObservers) {
@@ -146,13 +140,7 @@ export class MediaStore {
         }
       },
       commitRowOnly: async (seg, frags) => {
-        await this.flushUnindexed();
-        try {
-          await this.db.putSegment(seg, frags);
-        } catch (e) {
-          this.log.error("index row not written; kept in memory and retried (the file is safe on disk)", { err: e as Error, path: seg.path });
-          this.unindexed.push(seg);
-        }
+        await this.putRow(seg, frags);
         const key = streamKey(seg.cameraId, seg.stream);
         if (seg.endMs > (this.lastEnd.get(key) ?? 0)) this.lastEnd.set(key, seg.endMs);
       },
@@ -609,6 +597,17 @@ export class MediaStore {
     const p = this.retentionRunning.then(fn, fn);
     this.retentionRunning = p.catch(() => undefined);
     return p;
+  }
+
+  /** A committed segment's index row (older rows still pending first); a failed write keeps the row in memory to retry. */
+  private async putRow(seg: SegmentRecord, frags?: Uint8Array | null): Promise<void> {
+    await this.flushUnindexed();
+    try {
+      await this.db.putSegment(seg, frags);
+    } catch (e) {
+      this.log.error("index row not written; kept in memory and retried (the file is safe on disk)", { err: e as Error, path: seg.path });
+      this.unindexed.push(seg);
+    }
   }
 
   private async flushUnindexed(): Promise<void> {

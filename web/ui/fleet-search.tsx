@@ -12,7 +12,7 @@ import { Notice, fmtDuration, fmtTime, navigate, useApp } from "./common.tsx";
 import { HOLDING_COLOUR, HOLDING_WORDS, L, type Holding } from "./leaflet-map.ts";
 import { drawArea } from "./map-draw.ts";
 import { playbackAt, searchArea, type Area, type SearchResult } from "./fleet-data.ts";
-import { PRIORITIES } from "./playback.tsx";
+import { RetrievePicker } from "./retrieve-picker.tsx";
 import { errorSentence } from "./words.ts";
 
 /** datetime-local value (local time, minutes) ↔ ms */
@@ -156,17 +156,7 @@ export function FleetSearch(p: { map: L.Map | null }) {
             <span class="spacer" />
             {edgePieces.length > 0 && (
               <>
-                <label class="label">
-                  Priority{" "}
-                  <select value={priority} onChange={(e) => setPriority(e.currentTarget.value)}>
-                    {PRIORITIES.map((x) => (
-                      <option key={x}>{x}</option>
-                    ))}
-                  </select>
-                </label>
-                <button onClick={retrieveAll} disabled={!retrievable.length} title={retrievable.length ? "Copy every edge-only piece to central" : "You may not retrieve these cameras"}>
-                  Retrieve all ({edgePieces.length})
-                </button>
+                <RetrievePicker priority={priority} onPriority={setPriority} onRetrieve={retrieveAll} disabled={!retrievable.length} title={retrievable.length ? "Copy every edge-only piece to central" : "You may not retrieve these cameras"} label={`Retrieve all (${edgePieces.length})`} />
               </>
             )}
           </div>

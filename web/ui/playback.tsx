@@ -13,6 +13,7 @@ import { exportAtCentral } from "./central-export.ts";
 import { nextPlay, retrievalWords, useFrameDuration } from "./playback-flow.ts";
 import { cameraName, errorSentence, siteName } from "./words.ts";
 import { PositionPanel } from "./playback-position.tsx";
+import { RetrievePicker } from "./retrieve-picker.tsx";
 
 const ZOOMS: [string, number][] = [
   ["1 min", 60e3],
@@ -24,7 +25,6 @@ const ZOOMS: [string, number][] = [
   ["30 d", 30 * 86400e3],
 ];
 const SPEEDS = [1, 2, 4, 8];
-export const PRIORITIES = ["alarm", "request", "event", "scheduled", "backfill"];
 const EMPTY: Timeline = { ranges: [], gaps: [], retrievals: [] };
 
 type RawRetrieval = { id: string; cameraId?: string; camera?: string; from: string; to: string; progress?: number; state: string; etaSeconds?: number | null; priority?: string };
@@ -349,24 +349,15 @@ export function PlaybackView(p: { params: URLSearchParams }) {
             {ROLE === "central" && !cam.revoked && can(me, "retrieve", { site: cam.siteId, camera: cam.id }) && (
               <>
                 <span class="sep" />
-                <label class="label">
-                  Priority{" "}
-                  <select value={priority} onChange={(e) => setPriority(e.currentTarget.value)}>
-                    {PRIORITIES.map((x) => (
-                      <option key={x}>{x}</option>
-                    ))}
-                  </select>
-                </label>
-                <label class="label">
-                  Quality{" "}
-                  <select value={quality} onChange={(e) => setQuality(e.currentTarget.value as "main" | "sub-then-main")} title="Sub then main: the small sub stream of the range first (playable soon), then the main stream">
-                    <option value="main">main</option>
-                    <option value="sub-then-main">sub, then main</option>
-                  </select>
-                </label>
-                <button onClick={doRetrieve} disabled={retrievals === null} title={retrievals === null ? "Retrievals are not available on this central yet" : "Copy this range from the edge to central"}>
-                  Retrieve this range
-                </button>
+                <RetrievePicker priority={priority} onPriority={setPriority} onRetrieve={doRetrieve} disabled={retrievals === null} title={retrievals === null ? "Retrievals are not available on this central yet" : "Copy this range from the edge to central"} label="Retrieve this range">
+                  <label class="label">
+                    Quality{" "}
+                    <select value={quality} onChange={(e) => setQuality(e.currentTarget.value as "main" | "sub-then-main")} title="Sub then main: the small sub stream of the range first (playable soon), then the main stream">
+                      <option value="main">main</option>
+                      <option value="sub-then-main">sub, then main</option>
+                    </select>
+                  </label>
+                </RetrievePicker>
               </>
             )}
             <button class="ghost" onClick={() => setSel(null)}>

@@ -80,21 +80,24 @@ export class VideoDepacketizer {
     this.onAccessUnit(au);
   }
 
+  /** An aggregation packet (H.264 STAP-A, H.265 AP): from its header's end `o`, 16-bit size + NAL unit, repeated. */
+  private unpackAggregate(pl: Uint8Array, o: number): void {
+    while (o + 2 <= pl.length) {
+      const n = (pl[o]! << 8) | pl[o + 1]!;
+      o += 2;
+      if (n === 0 || o + n > pl.length) break;
+      this.nals.push(pl.slice(o, o + n));
+      o += n;
+    }
+  }
+
   private h264(pl: Uint8Array): void {
     if (pl.length < 1) return;
     const type = pl[0]! & 0x1f;
     if (type >= 1 && type <= 23) {
       this.nals.push(pl.slice());
     } else if (type === 24) {
-      // STAP-A: 16-bit size + NAL unit, repeated.
-      let o = 1;
-      while (o + 2 <= pl.length) {
-        const n = (pl[o]! << 8) | pl[o + 1]!;
-        o += 2;
-        if (n === 0 || o + n > pl.length) break;
-        this.nals.push(pl.slice(o, o + n));
-        o += n;
-      }
+      this.unpackAggregate(pl, 1); // STAP-A
     } else if (type === 28) {
       if (pl.length < 2) return;
       const start = (pl[1]! & 0x80) !== 0;
@@ -115,15 +118,7 @@ export class VideoDepacketizer {
     if (type < 48) {
       this.nals.push(pl.slice());
     } else if (type === 48) {
-      // AP: 16-bit size + NAL unit, repeated (no DONL: sprop-max-don-diff is 0 for cameras).
-      let o = 2;
-      while (o + 2 <= pl.length) {
-        const n = (pl[o]! << 8) | pl[o + 1]!;
-        o += 2;
-        if (n === 0 || o + n > pl.length) break;
-        this.nals.push(pl.slice(o, o + n));
-        o += n;
-      }
+      this.unpackAggregate(pl, 2); // AP (no DONL: sprop-max-don-diff is 0 for cameras)
     } else if (type === 49) {
       if (pl.length < 3) return;
       const fuh = pl[2]!;

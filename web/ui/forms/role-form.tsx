@@ -6,6 +6,7 @@
 import "../panels.css";
 import { useState } from "preact/hooks";
 import { api } from "../../api.ts";
+import { PriorityOptions } from "../retrieve-picker.tsx";
 import { Modal, useApp } from "../common.tsx";
 import { AdvancedForm, useAdvanced } from "./json-advanced.tsx";
 
@@ -20,7 +21,6 @@ const RIGHTS: [string, string][] = [
   ["admin-policies", "administer policies"],
   ["admin-users", "administer users"],
 ];
-const PRIORITIES = ["alarm", "request", "event", "scheduled", "backfill"];
 
 export interface GrantBody {
   rights: string[];
@@ -158,9 +158,7 @@ export function RoleEditor(p: { name: string | null; grants: GrantBody[]; onClos
                   Highest retrieval priority
                   <select aria-label="Highest retrieval priority" value={g.maxPriority} onChange={(e) => setG(i, { maxPriority: e.currentTarget.value })}>
                     <option value="">request (default)</option>
-                    {PRIORITIES.map((x) => (
-                      <option key={x}>{x}</option>
-                    ))}
+                    <PriorityOptions />
                   </select>
                 </label>
               )}

@@ -7,6 +7,7 @@
 import "../panels.css";
 import { useState } from "preact/hooks";
 import { api, get } from "../../api.ts";
+import { PriorityOptions } from "../retrieve-picker.tsx";
 import { Modal, useApp, useLoad } from "../common.tsx";
 import { csv, AdvancedForm, useAdvanced } from "./json-advanced.tsx";
 
@@ -19,7 +20,6 @@ const KINDS: [Kind, string][] = [
   ["webhook", "Call a webhook"],
   ["mqtt", "Publish to MQTT"],
 ];
-const PRIORITIES = ["alarm", "request", "event", "scheduled", "backfill"];
 
 export interface RuleBody {
   name: string;
@@ -312,9 +312,7 @@ export function RuleEditor(p: { id: string | null; rule: RuleBody | null; onClos
                         <label>
                           Transfer priority
                           <select aria-label="Transfer priority" value={a.retrievePriority} onChange={(e) => setAction(i, { retrievePriority: e.currentTarget.value })}>
-                            {PRIORITIES.map((x) => (
-                              <option key={x}>{x}</option>
-                            ))}
+                            <PriorityOptions />
                           </select>
                         </label>
                       ) : (
