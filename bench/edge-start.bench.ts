@@ -16,7 +16,8 @@
  * The camera's keyframe interval bounds both: neither can write before the next keyframe.
  *
  *   bun bench/edge-start.bench.ts [--runs 7] [--cameras 4] [--no-api]
- *       [--exe PATH]          a compiled edge (`firmware/compile.ts` output, or its `run` wrapper)
+ *       [--exe PATH[,PATH]]   also compiled edges (`bun firmware/compile.ts firmware/entry.ts OUT
+ *                             [--bytecode]`); runs with LD_LIBRARY_PATH at this checkout's libduckdb.so
  *       [--before DIR]        also the edge of an older checkout (DIR/cli/outpost.ts), runs interleaved
  *       [--keep]              keep the temporary folders (logs of each run: DIR/run-N.log)
  * Not part of `npm test`.
@@ -237,12 +238,14 @@ const sim = await startCamsim({ cameras: CAMERAS, main: small, discoveryPort: nu
 const urls = sim.cameras.map((c) => withCredentials(c.rtspMain, sim.user, sim.password));
 const edges: Edge[] = [];
 try {
-  const exe = values.exe;
-  edges.push(
-    exe
-      ? await makeEdge(`edge (${exe})`, (cfg) => [exe, "edge", "--config", cfg], REPO, urls)
-      : await makeEdge("edge (this checkout)", (cfg) => ["bun", join(REPO, "cli/outpost.ts"), "edge", "--config", cfg], REPO, urls),
-  );
+  edges.push(await makeEdge("edge (this checkout)", (cfg) => ["bun", join(REPO, "cli/outpost.ts"), "edge", "--config", cfg], REPO, urls));
+  // A compiled executable finds libduckdb.so through LD_LIBRARY_PATH (the appliance's `run` wrapper sets it).
+  const duckdbLib = join(REPO, "node_modules", "@duckdb", `node-bindings-${process.platform}-${process.arch}`);
+  for (const exe of values.exe?.split(",") ?? []) {
+    const e = await makeEdge(`edge (${exe})`, (cfg) => [exe, "edge", "--config", cfg], REPO, urls);
+    e.env.LD_LIBRARY_PATH = duckdbLib;
+    edges.push(e);
+  }
   if (values.before) {
     const dir = values.before;
     edges.push(await makeEdge(`edge (${dir})`, (cfg) => ["bun", join(dir, "cli/outpost.ts"), "edge", "--config", cfg], dir, urls));

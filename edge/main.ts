@@ -254,6 +254,9 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   // order, filed at its arrival time. Custody, position and previews observe commits, so the
   // writers get the store only after they are attached (as when they were opened first).
   const recording = (async () => {
+    // A turn of the event loop first: the cameras (below) open their connections before loading
+    // DuckDB blocks this thread for a while.
+    await new Promise((r) => setImmediate(r));
     const { MediaStore } = await import("../lib/store/index.ts");
     const store = await MediaStore.open({
       root: config.dataDir,

@@ -14,8 +14,8 @@
 import type { Clock } from "../../lib/clock.ts";
 import type { FragmentSink } from "./stream.ts";
 
-/** About 2 minutes of a 2 Mbit/s stream. */
-export const MAX_HELD_BYTES = 32 * 1024 * 1024;
+/** Per stream: about a minute of a 2 Mbit/s stream (recovery of a large store walks all of it). */
+export const MAX_HELD_BYTES = 16 * 1024 * 1024;
 
 export function deferredSink(target: Promise<FragmentSink>, clock: Clock, maxHeldBytes = MAX_HELD_BYTES): FragmentSink {
   let open = false;
