@@ -1,6 +1,7 @@
 /**
- * The edge recorder process: config → media store → one supervised ingest per camera stream
- * (edge/ingest) → periodic retention → local HTTP API (edge/api, when present).
+ * The edge recorder process: config → one supervised ingest per camera stream (edge/ingest),
+ * connecting while the media store opens (start order: docs/design/ingest.md) → periodic
+ * retention → federation, events, vehicle → local HTTP API (edge/api, when present).
  * `runEdge(argv)` is what `outpost edge --config FILE` runs; `startEdge(config, deps)` is the
  * programmatic form for tests and the demo.
  *
