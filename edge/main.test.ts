@@ -114,9 +114,8 @@ test("local API certificate: kept across restarts (pins stay valid), made anew w
   expect(first.warned).toBe(false);
 });
 
-test("a store that refuses to open ends the camera sessions that started before it, and none starts again", async () => {
-  // The cameras connect while the store opens (start order, docs/design/ingest.md). A "camera"
-  // that accepts RTSP connections and never answers, and a store that refuses its config.
+test("a store that refuses to open: startEdge fails and no camera session is left running or started later", async () => {
+  // A "camera" that accepts RTSP connections and never answers, and a store that refuses its config.
   let accepted = 0;
   const open = new Set<unknown>();
   const cam = Bun.listen({

@@ -249,15 +249,13 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   let signingIdentity: Identity | null = null;
   let signerOf: ((id: Identity | null) => Promise<CustodySigner | null>) | undefined; // edge/identity, loaded below
   let edgeEvents: EdgeEvents | undefined;
-  // The store (crash recovery of a store left unclean), custody, position and previews open while
-  // the cameras connect: the RTSP handshake and the wait for a keyframe overlap them. Streams
-  // write through deferredSink: what arrives before the store is open is written once it is, in
-  // order, filed at its arrival time. Custody, position and previews observe commits, so the
-  // writers get the store only after they are attached (as when they were opened first).
+  // The store (crash recovery of a store left unclean), custody, position and previews; the
+  // cameras start once they are open (below). Starting the cameras first, with their fragments
+  // held in deferredSink until the store is open, was tried: with the gstreamer engine the held
+  // sink stops the pipeline's reads and the stall watchdog ended sessions ("no media for 2000
+  // ms" gaps instead of crash gaps in tests/crash.test.ts). The sink stays deferred (a no-op once
+  // the store is open) for that retry.
   const recording = (async () => {
-    // A turn of the event loop first: the cameras (below) open their connections before loading
-    // DuckDB blocks this thread for a while.
-    await new Promise((r) => setImmediate(r));
     const { MediaStore } = await import("../lib/store/index.ts");
     const store = await MediaStore.open({
       root: config.dataDir,
@@ -339,15 +337,14 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     return p;
   };
 
-  for (const cfg of config.cameras) {
-    const rt = new CameraRuntime(cfg, startStream, log.child({ camera: cfg.id }));
-    runtimes.push(rt);
-    if (cfg.enabled) void rt.start();
-  }
-
   let opened: Awaited<typeof recording>;
   try {
     opened = await recording;
+    for (const cfg of config.cameras) {
+      const rt = new CameraRuntime(cfg, startStream, log.child({ camera: cfg.id }));
+      runtimes.push(rt);
+      if (cfg.enabled) void rt.start();
+    }
   } catch (e) {
     // The store refused to open (e.g. minFreeBytes larger than the volume): no stream keeps running.
     stopping = true;
@@ -357,7 +354,16 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   }
   const { store, custody, position, preview } = opened;
 
-  // Recording runs: now what it does not need (federation, events, vehicle inputs, API, web, metrics).
+  // Recording runs: now what it does not need (federation, events, vehicle inputs, API, web, metrics),
+  // one module at a time with a turn of the event loop between: loading them all at once blocked
+  // this thread long enough (seconds on a loaded box) for the ingest watchdogs to take recording
+  // streams for stalled (tests/crash.test.ts saw "no media for 2000 ms" gaps).
+  let loading: Promise<unknown> = Promise.resolve();
+  const next = <T>(load: () => Promise<T>): Promise<T> => {
+    const p = loading.then(() => new Promise((r) => setImmediate(r))).then(load);
+    loading = p.catch(() => undefined);
+    return p;
+  };
   const [
     { loadIdentity, signerCache, startRenewal },
     { evidencePackage, unknownRevocations },
@@ -376,22 +382,22 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     { edgeMetrics },
     { Vehicle, onvifInputRoute, startInputSources },
   ] = await Promise.all([
-    import("./identity/index.ts"),
-    import("../federation/custody/index.ts"),
-    import("./uplink/index.ts"),
-    import("./transfer/index.ts"),
-    import("./events/index.ts"),
-    import("./preview/index.ts"),
-    import("./technician/index.ts"),
-    import("./reach/index.ts"),
-    import("../lib/auth/index.ts"),
-    import("hono/bun"),
-    import("../web/serve.ts"),
-    import("../lib/http/https.ts"),
-    import("./api/tls.ts"),
-    import("../lib/metrics/index.ts"),
-    import("./metrics/index.ts"),
-    import("./vehicle/index.ts"),
+    next(() => import("./identity/index.ts")),
+    next(() => import("../federation/custody/index.ts")),
+    next(() => import("./uplink/index.ts")),
+    next(() => import("./transfer/index.ts")),
+    next(() => import("./events/index.ts")),
+    next(() => import("./preview/index.ts")),
+    next(() => import("./technician/index.ts")),
+    next(() => import("./reach/index.ts")),
+    next(() => import("../lib/auth/index.ts")),
+    next(() => import("hono/bun")),
+    next(() => import("../web/serve.ts")),
+    next(() => import("../lib/http/https.ts")),
+    next(() => import("./api/tls.ts")),
+    next(() => import("../lib/metrics/index.ts")),
+    next(() => import("./metrics/index.ts")),
+    next(() => import("./vehicle/index.ts")),
   ]);
   signerOf = signerCache();
 

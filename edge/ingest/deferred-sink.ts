@@ -1,7 +1,8 @@
 /**
- * A fragment sink whose store is not open yet. After a crash the edge starts its camera
- * sessions while the store opens (crash recovery, the index database): the RTSP handshake and
- * the wait for the camera's next keyframe overlap it instead of following it (edge/main.ts).
+ * A fragment sink whose store is not open yet, so camera sessions could start while the store
+ * opens (crash recovery, the index database). edge/main.ts wires it but starts the cameras once
+ * the store is open: held, it stops a gstreamer pipeline's reads and its stall watchdog fires
+ * (docs/design/ingest.md, start order). Kept, with its tests, for a retry that solves that.
  *
  * Every call goes through `target` in call order (init, fragment, end), so the writer sees what
  * it would have seen had it been there from the start. A held fragment keeps its arrival time:
