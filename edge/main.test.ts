@@ -3,7 +3,7 @@
  * deps built here, and the no-default-password rule.
  */
 import { afterAll, expect, test } from "bun:test";
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, stat, statfs, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CliError } from "../lib/cli/index.ts";
@@ -112,4 +112,46 @@ test("local API certificate: kept across restarts (pins stay valid), made anew w
   expect(plain.cookie).toContain("outpost_session=");
   expect(plain.cookie).not.toMatch(/Secure/i);
   expect(first.warned).toBe(false);
+});
+
+test("a store that refuses to open: startEdge fails and no camera session is left running or started later", async () => {
+  // A "camera" that accepts RTSP connections and never answers, and a store that refuses its config.
+  let accepted = 0;
+  const open = new Set<unknown>();
+  const cam = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open: (s) => {
+        accepted++;
+        open.add(s);
+      },
+      data: () => undefined,
+      close: (s) => {
+        open.delete(s);
+      },
+    },
+  });
+  try {
+    const d = await tmp();
+    const s = await statfs(d);
+    const err = await startEdge(
+      {
+        dataDir: join(d, "data"),
+        api: { enabled: false },
+        storage: { minFreeBytes: s.blocks * s.bsize + 1 },
+        cameras: [{ id: "cam1", rtsp: { main: `rtsp://127.0.0.1:${cam.port}/main` }, streams: ["main"] }],
+      },
+      { logSink: new MemorySink() },
+    ).catch((e: Error) => e);
+    expect((err as Error).name).toBe("StoreInputError");
+    const deadline = Date.now() + 10_000;
+    while (open.size > 0 && Date.now() < deadline) await Bun.sleep(50);
+    expect(open.size).toBe(0);
+    const after = accepted;
+    await Bun.sleep(1500); // longer than the ingest's first backoff (500 ms)
+    expect(accepted).toBe(after);
+  } finally {
+    cam.stop(true);
+  }
 });

@@ -1,6 +1,7 @@
 /**
- * The edge recorder process: config → media store → one supervised ingest per camera stream
- * (edge/ingest) → periodic retention → local HTTP API (edge/api, when present).
+ * The edge recorder process: config → one supervised ingest per camera stream (edge/ingest),
+ * connecting while the media store opens (start order: docs/design/ingest.md) → periodic
+ * retention → federation, events, vehicle → local HTTP API (edge/api, when present).
  * `runEdge(argv)` is what `outpost edge --config FILE` runs; `startEdge(config, deps)` is the
  * programmatic form for tests and the demo.
  *
@@ -13,37 +14,37 @@
  *   config   { admin?: {user, passwordHash} } — absent admin = local login disabled
  *   log, clock, dataDir (exports go to <dataDir>/exports), health: () => health JSON
  */
+// What recording needs is imported here; the rest (store, custody, federation, API, web,
+// metrics, vehicle inputs: DuckDB, x509, MQTT, ONVIF, prom-client) is imported in startEdge once
+// the cameras are connecting, so the edge records again sooner after a crash or power cut
+// (bench/edge-start.bench.ts). Literal specifiers: `bun build --compile` bundles them all.
 import { mkdirPrivate } from "../lib/fsutil.ts";
 import { join } from "node:path";
 import { systemClock, iso, type Clock } from "../lib/clock.ts";
 import { CliError, parseOptions, untilSignal } from "../lib/cli/index.ts";
 import { ConfigError, validateConfig } from "../lib/config/index.ts";
 import { Logger, type LogSink } from "../lib/log/index.ts";
-import { MediaStore, type RetentionPolicy, type WriterStatus } from "../lib/store/index.ts";
+import type { MediaStore, RetentionPolicy, WriterStatus } from "../lib/store/index.ts";
 import type { StreamKind } from "../lib/store/types.ts";
-import { CameraError, resolveCamera, type Camera, type DeviceInfo } from "./camera/index.ts";
+import { CameraError } from "./camera/errors.ts";
+import { resolveCamera, type Camera } from "./camera/resolve.ts";
+import type { DeviceInfo } from "./camera/onvif.ts";
 import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
-import { PidFile, StreamIngest, type StreamState, type StreamStatus } from "./ingest/index.ts";
-import { loadIdentity, signerCache, startRenewal, type Identity } from "./identity/index.ts";
-import { CustodyRecorder, evidencePackage, unknownRevocations, type CustodySigner } from "../federation/custody/index.ts";
-import { startUplink, type CommandHandler, type Uplink } from "./uplink/index.ts";
-import { mountTransfers, startEdgeTransfer, type EdgeTransferHandle } from "./transfer/index.ts";
-import { startEdgeEvents, UplinkLogSink, type EdgeEvents, type EdgeEventsDeps } from "./events/index.ts";
+import { PidFile, StreamIngest, deferredSink, type StreamState, type StreamStatus } from "./ingest/index.ts";
+import type { Identity } from "./identity/index.ts";
+import type { CustodyRecorder, CustodySigner } from "../federation/custody/recorder.ts";
+import type { CommandHandler, Uplink } from "./uplink/index.ts";
+import type { EdgeTransferHandle } from "./transfer/index.ts";
+import { UplinkLogSink } from "./events/forward.ts";
+import type { EdgeEvents, EdgeEventsDeps } from "./events/index.ts";
 import type { DesiredConfig } from "../federation/protocol/index.ts";
-import { EdgeLive } from "./live/index.ts";
-import { EdgePreview, PreviewSync } from "./preview/index.ts";
-import { technicianView } from "./technician/index.ts";
-import { Reachability } from "./reach/index.ts";
-import { requireSession, type Sessions } from "../lib/auth/index.ts";
-import { websocket as honoWebsocket } from "hono/bun";
-import { mountWeb } from "../web/serve.ts";
-import { API_IDLE_TIMEOUT_S, readTlsFiles, warnPlainHttp, urlHost, localHost } from "../lib/http/https.ts";
-import { loadOrCreateApiCert } from "./api/tls.ts";
-import { startMetricsListener, type MetricsListener } from "../lib/metrics/index.ts";
-import { edgeMetrics } from "./metrics/index.ts";
+import { EdgeLive } from "./live/live.ts";
+import type { EdgePreview, PreviewSync } from "./preview/index.ts";
+import type { Sessions } from "../lib/auth/index.ts";
+import type { MetricsListener } from "../lib/metrics/index.ts";
 import type { Hono } from "hono";
-import { EdgePosition } from "./position/index.ts";
-import { Vehicle, onvifInputRoute, startInputSources, type VehicleState } from "./vehicle/index.ts";
+import type { EdgePosition } from "./position/index.ts";
+import type { Vehicle, VehicleState } from "./vehicle/index.ts";
 
 export type { EdgeConfig, EdgeConfigInput } from "./config.ts";
 
@@ -240,68 +241,67 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   const pidFile = new PidFile(pidPath, log);
   await pidFile.save();
 
-  const store = await MediaStore.open({
-    root: config.dataDir,
-    clock,
-    log: log.child({ component: "store" }),
-    segmentDurationMs: config.storage.segmentDurationMs,
-    ...(config.storage.maxTotalBytes !== undefined ? { maxTotalBytes: config.storage.maxTotalBytes } : {}),
-    ...(config.storage.minFreeBytes !== undefined ? { minFreeBytes: config.storage.minFreeBytes } : {}),
-    durabilityMs: config.storage.durabilityMs,
-  });
-  const streamHealth = (s: StreamStatus): StreamHealth => withWriter(s, store.writerStatus(s.cameraId, s.stream));
-  // Clock trust: no host-clock step in the last 10 minutes, and (when enrolled) central's
-  // offset estimate agrees. Footage recorded while untrusted may be filed at the wrong time.
-  const clockHealth = () => {
-    const central = uplink?.status().clock ?? null;
-    const last = store.clockSteps.at(-1);
-    const stepRecent = !!last && clock.now() - last.atMs < 600_000;
-    return {
-      trusted: !stepRecent && (central ? central.trusted : true),
-      offsetToCentralMs: central?.offsetMs ?? null,
-      reference: central ? "central" : "none",
-      ...(last ? { lastStep: { at: iso(last.atMs), stepMs: last.stepMs } } : {}),
-    };
-  };
-  // Chain of custody: every committed segment is chained and signed with the site key (once enrolled).
-  let signingIdentity: Identity | null = null;
-  const signerOf = signerCache();
-  const custody = await CustodyRecorder.attach(store, {
-    clock,
-    log: log.child({ component: "custody" }),
-    signer: deps.custody?.signer ?? (() => signerOf(signingIdentity)),
-    signEveryMs: config.storage.custodySignEveryMs,
-  });
-
-  // Position (gpsd → thinned track in the index; a box per committed segment).
-  const position = await EdgePosition.start({ config: config.position, store, dataDir: config.dataDir, clock, log: log.child({ component: "position" }) });
-
   const runtimes: CameraRuntime[] = [];
-  const allStreamHealth = () => runtimes.flatMap((r) => r.status(clock).streams.map(streamHealth));
-  // Full: some stream's fragments are refused for lack of space (or the volume is below half the floor).
-  const diskFull = (streams: StreamHealth[], u: { volumeFreeBytes: number }) => streams.some((s) => s.writer.state === "disk-full") || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2);
-  // Previews: from the sub stream where the camera records one (cheaper to decode), else main.
-  let edgeEvents: EdgeEvents | undefined;
-  const preview = config.preview.enabled
-    ? new EdgePreview({
-        store,
-        clock,
-        log: log.child({ component: "preview" }),
-        everyMs: config.preview.everySeconds * 1000,
-        width: config.preview.width,
-        quality: config.preview.quality,
-        source: (id) => {
-          const cam = config.cameras.find((c) => c.id === id);
-          return !cam ? null : cam.streams.includes("sub") && (cam.onvif || cam.rtsp?.sub) ? "sub" : "main";
-        },
-        motion: async (id, from, to) =>
-          ((await edgeEvents?.query({ cameraId: id, fromMs: from, toMs: to, limit: 10_000 })) ?? [])
-            .filter((e) => e.kind === "motion")
-            .map((e) => ({ atMs: e.atMs, active: e.data.active === true || e.data.state === "start" })),
-      }).attach()
-    : undefined;
   const live = new EdgeLive({ clock, log, share: config.federation.share, hasStream: (id, kind) => !!runtimes.find((r) => r.cfg.id === id)?.ingests.has(kind) });
   let stopping = false;
+
+  // Chain of custody: every committed segment is chained and signed with the site key (once enrolled).
+  let signingIdentity: Identity | null = null;
+  let signerOf: ((id: Identity | null) => Promise<CustodySigner | null>) | undefined; // edge/identity, loaded below
+  let edgeEvents: EdgeEvents | undefined;
+  // The store (crash recovery of a store left unclean), custody, position and previews; the
+  // cameras start once they are open (below). Starting the cameras first, with their fragments
+  // held in deferredSink until the store is open, was tried: with the gstreamer engine the held
+  // sink stops the pipeline's reads and the stall watchdog ended sessions ("no media for 2000
+  // ms" gaps instead of crash gaps in tests/crash.test.ts). The sink stays deferred (a no-op once
+  // the store is open) for that retry.
+  const recording = (async () => {
+    const { MediaStore } = await import("../lib/store/index.ts");
+    const store = await MediaStore.open({
+      root: config.dataDir,
+      clock,
+      log: log.child({ component: "store" }),
+      segmentDurationMs: config.storage.segmentDurationMs,
+      ...(config.storage.maxTotalBytes !== undefined ? { maxTotalBytes: config.storage.maxTotalBytes } : {}),
+      ...(config.storage.minFreeBytes !== undefined ? { minFreeBytes: config.storage.minFreeBytes } : {}),
+      durabilityMs: config.storage.durabilityMs,
+    });
+    try {
+      const [{ CustodyRecorder }, { EdgePosition }, { EdgePreview }] = await Promise.all([import("../federation/custody/recorder.ts"), import("./position/index.ts"), import("./preview/index.ts")]);
+      const custody = await CustodyRecorder.attach(store, {
+        clock,
+        log: log.child({ component: "custody" }),
+        signer: deps.custody?.signer ?? (() => (signerOf ? signerOf(signingIdentity) : null)),
+        signEveryMs: config.storage.custodySignEveryMs,
+      });
+      // Position (gpsd → thinned track in the index; a box per committed segment).
+      const position = await EdgePosition.start({ config: config.position, store, dataDir: config.dataDir, clock, log: log.child({ component: "position" }) });
+      // Previews: from the sub stream where the camera records one (cheaper to decode), else main.
+      const preview = config.preview.enabled
+        ? new EdgePreview({
+            store,
+            clock,
+            log: log.child({ component: "preview" }),
+            everyMs: config.preview.everySeconds * 1000,
+            width: config.preview.width,
+            quality: config.preview.quality,
+            source: (id) => {
+              const cam = config.cameras.find((c) => c.id === id);
+              return !cam ? null : cam.streams.includes("sub") && (cam.onvif || cam.rtsp?.sub) ? "sub" : "main";
+            },
+            motion: async (id, from, to) =>
+              ((await edgeEvents?.query({ cameraId: id, fromMs: from, toMs: to, limit: 10_000 })) ?? [])
+                .filter((e) => e.kind === "motion")
+                .map((e) => ({ atMs: e.atMs, active: e.data.active === true || e.data.state === "start" })),
+          }).attach()
+        : undefined;
+      return { store, custody, position, preview };
+    } catch (e) {
+      await store.close().catch(() => undefined);
+      throw e;
+    }
+  })();
+
   /** One start queue per RTSP server (host:port): its streams start staggerMs apart; different servers start at once. */
   const staggerChains = new Map<string, Promise<void>>();
   const ing = config.ingest;
@@ -316,7 +316,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         cameraId: cam.id,
         stream: kind,
         source: { url: ep.url, ...(ep.user !== undefined ? { user: ep.user } : {}), ...(ep.password !== undefined ? { password: ep.password } : {}) },
-        sink: store.writer(cam.id, kind),
+        sink: deferredSink(recording.then((r) => r.store.writer(cam.id, kind)), clock),
         clock,
         log: log.child({ component: "ingest" }),
         stallTimeoutMs: ing.stallTimeoutMs,
@@ -337,11 +337,87 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     return p;
   };
 
-  for (const cfg of config.cameras) {
-    const rt = new CameraRuntime(cfg, startStream, log.child({ camera: cfg.id }));
-    runtimes.push(rt);
-    if (cfg.enabled) void rt.start();
+  let opened: Awaited<typeof recording>;
+  try {
+    opened = await recording;
+    for (const cfg of config.cameras) {
+      const rt = new CameraRuntime(cfg, startStream, log.child({ camera: cfg.id }));
+      runtimes.push(rt);
+      if (cfg.enabled) void rt.start();
+    }
+  } catch (e) {
+    // The store refused to open (e.g. minFreeBytes larger than the volume): no stream keeps running.
+    stopping = true;
+    await Promise.all(runtimes.map((r) => r.stop()));
+    live.close();
+    throw e;
   }
+  const { store, custody, position, preview } = opened;
+
+  // Recording runs: now what it does not need (federation, events, vehicle inputs, API, web, metrics),
+  // one module at a time with a turn of the event loop between: loading them all at once blocked
+  // this thread long enough (seconds on a loaded box) for the ingest watchdogs to take recording
+  // streams for stalled (tests/crash.test.ts saw "no media for 2000 ms" gaps).
+  let loading: Promise<unknown> = Promise.resolve();
+  const next = <T>(load: () => Promise<T>): Promise<T> => {
+    const p = loading.then(() => new Promise((r) => setImmediate(r))).then(load);
+    loading = p.catch(() => undefined);
+    return p;
+  };
+  const [
+    { loadIdentity, signerCache, startRenewal },
+    { evidencePackage, unknownRevocations },
+    { startUplink },
+    { mountTransfers, startEdgeTransfer },
+    { startEdgeEvents },
+    { PreviewSync },
+    { technicianView },
+    { Reachability },
+    { requireSession },
+    { websocket: honoWebsocket },
+    { mountWeb },
+    { API_IDLE_TIMEOUT_S, readTlsFiles, warnPlainHttp, urlHost, localHost },
+    { loadOrCreateApiCert },
+    { startMetricsListener },
+    { edgeMetrics },
+    { Vehicle, onvifInputRoute, startInputSources },
+  ] = await Promise.all([
+    next(() => import("./identity/index.ts")),
+    next(() => import("../federation/custody/index.ts")),
+    next(() => import("./uplink/index.ts")),
+    next(() => import("./transfer/index.ts")),
+    next(() => import("./events/index.ts")),
+    next(() => import("./preview/index.ts")),
+    next(() => import("./technician/index.ts")),
+    next(() => import("./reach/index.ts")),
+    next(() => import("../lib/auth/index.ts")),
+    next(() => import("hono/bun")),
+    next(() => import("../web/serve.ts")),
+    next(() => import("../lib/http/https.ts")),
+    next(() => import("./api/tls.ts")),
+    next(() => import("../lib/metrics/index.ts")),
+    next(() => import("./metrics/index.ts")),
+    next(() => import("./vehicle/index.ts")),
+  ]);
+  signerOf = signerCache();
+
+  const streamHealth = (s: StreamStatus): StreamHealth => withWriter(s, store.writerStatus(s.cameraId, s.stream));
+  // Clock trust: no host-clock step in the last 10 minutes, and (when enrolled) central's
+  // offset estimate agrees. Footage recorded while untrusted may be filed at the wrong time.
+  const clockHealth = () => {
+    const central = uplink?.status().clock ?? null;
+    const last = store.clockSteps.at(-1);
+    const stepRecent = !!last && clock.now() - last.atMs < 600_000;
+    return {
+      trusted: !stepRecent && (central ? central.trusted : true),
+      offsetToCentralMs: central?.offsetMs ?? null,
+      reference: central ? "central" : "none",
+      ...(last ? { lastStep: { at: iso(last.atMs), stepMs: last.stepMs } } : {}),
+    };
+  };
+  const allStreamHealth = () => runtimes.flatMap((r) => r.status(clock).streams.map(streamHealth));
+  // Full: some stream's fragments are refused for lack of space (or the volume is below half the floor).
+  const diskFull = (streams: StreamHealth[], u: { volumeFreeBytes: number }) => streams.some((s) => s.writer.state === "disk-full") || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2);
 
   // Desired config from central (applied by the uplink) overlays the file's retention.
   let desired: DesiredConfig | null = null;
@@ -789,6 +865,9 @@ export async function runEdge(argv: string[]): Promise<number> {
     if (!/^mqtts?:\/\//.test(values["mqtt-url"])) throw new CliError(`--mqtt-url must be an mqtts:// URL, got '${values["mqtt-url"]}'`, 2);
     config.federation.mqttUrl = values["mqtt-url"];
   }
+  // Listening for SIGTERM/SIGINT from here: the edge records before startEdge has loaded the rest,
+  // and a stop asked for in that window still stops it cleanly (segments closed, CLEAN written).
+  const signalled = untilSignal();
   let edge: Edge;
   try {
     edge = await startEdge(config);
@@ -797,7 +876,7 @@ export async function runEdge(argv: string[]): Promise<number> {
     if ((e as Error).name === "StoreInputError") throw new CliError(`${file}: storage: ${(e as Error).message}`, 2);
     throw e;
   }
-  const sig = await untilSignal();
+  const sig = await signalled;
   console.error(`outpost edge: ${sig}, stopping`);
   await edge.stop();
   return 0;

@@ -28,6 +28,8 @@ export async function runAppliance(o: ApplianceOptions): Promise<number> {
   // Central's "_firmware-check" (commandNotifier over the uplink) reaches the agent, which exists
   // only after the edge does (its health probe reads edge.status): hence the late binding.
   let agent: UpdateAgent | undefined;
+  // A stop asked for while the edge starts (it records before it has loaded everything) waits for it.
+  const signalled = untilSignal();
   const edge = await startEdge(config, {
     commands: {
       "_firmware-check": async (args) => (agent ? firmwareCommandHandlers(agent)["_firmware-check"]!(args) : null),
@@ -62,7 +64,7 @@ export async function runAppliance(o: ApplianceOptions): Promise<number> {
     },
   });
   agent.start();
-  await untilSignal();
+  await signalled;
   agent.stop();
   await edge.stop();
   return 0;

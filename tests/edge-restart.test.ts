@@ -6,6 +6,8 @@
  *  2. kill -9, restart: every stream that recorded before resumes; the store reports a "crash" gap
  *     from the last recorded instant to the first new segment. The time from restart to the
  *     first new frame is printed (BENCHMARKS.md), not asserted: it depends on the machine's load.
+ *  3. SIGTERM right after the store opened (the edge records before the rest has loaded) stops
+ *     the edge cleanly: exit 0, CLEAN written.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
@@ -138,4 +140,28 @@ test("kill -9 and restart: recording resumes on every stream that recorded, a cr
   } finally {
     await store.close();
   }
+});
+
+test("SIGTERM while the edge is still starting (recording before the API and federation are loaded) stops it cleanly", async () => {
+  // The store opens before the rest of the edge loads: a stop asked for right then must wait for
+  // the start and close the store (CLEAN), not take the default action of SIGTERM (exit by signal).
+  const dir = await tempDir("edge-early-stop");
+  const file = join(dir, "edge.json");
+  await writeFile(file, JSON.stringify({ dataDir: join(dir, "data"), logLevel: "info", api: { port: 0, plainHttp: true }, storage: { minFreeBytes: 0 }, cameras: [] }));
+  const e = new EdgeProcess(file);
+  edges.push(e);
+  await until(
+    "store open",
+    () => {
+      alive(e);
+      return e.log.includes('"store open"');
+    },
+    60_000,
+    5,
+  );
+  e.proc.kill("SIGTERM");
+  await e.exited();
+  expect({ exit: e.proc.exitCode, signal: e.proc.signalCode }).toEqual({ exit: 0, signal: null });
+  expect(e.log).toContain("edge recorder stopped");
+  expect(await Bun.file(join(dir, "data", "CLEAN")).exists()).toBe(true);
 });

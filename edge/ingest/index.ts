@@ -15,3 +15,4 @@ export type { IngestEngine, IngestSession, SessionFactory, SessionHandlers, Sess
 export { describeStream, parseSdp, parseRtspUrl, ProbeError, type StreamDescription, type VideoCodec, type AudioCodec } from "./probe.ts";
 export { pipelineArgs, recordsAudio, type PipelineSpec } from "./pipeline.ts";
 export { PidFile } from "./pids.ts";
+export { deferredSink } from "./deferred-sink.ts";

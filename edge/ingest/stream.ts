@@ -19,7 +19,8 @@ export { classifyExit } from "./gst.ts";
 /** What ingest needs from the store's SegmentWriter (lib/store); structurally the same methods. */
 export interface FragmentSink {
   init(bytes: Uint8Array, info: InitInfo): void;
-  fragment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number): Promise<void>;
+  /** receivedMonoMs: the monotonic clock at arrival, from a sink that holds fragments (deferred-sink.ts). */
+  fragment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number, receivedMonoMs?: number): Promise<void>;
   end(reason: GapReason, detail?: string): Promise<void>;
 }
 

@@ -17,7 +17,12 @@ import { encodeFragmentTable, fragmentEntry, initLength, readBox, retimeFragment
 
 export interface SegmentWriter {
   init(bytes: Uint8Array, info: InitInfo): void;
-  fragment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number): Promise<void>;
+  /**
+   * receivedAtMs: host time of arrival. receivedMonoMs: the monotonic clock at arrival, when the
+   * fragment reaches the writer later than it arrived (held while the store opened); host-clock
+   * steps are told from the two, so a held backlog must not look like one.
+   */
+  fragment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number, receivedMonoMs?: number): Promise<void>;
   end(reason: GapReason, detail?: string): Promise<void>;
   current(): SegmentRecord | undefined;
   status(): WriterStatus;
@@ -167,12 +172,13 @@ export class StreamWriter implements SegmentWriter {
     }).catch((e) => this.log.error("could not close the previous segment at init", { err: e as Error }));
   }
 
-  fragment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number): Promise<void> {
+  fragment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number, receivedMonoMs?: number): Promise<void> {
     // Lag is measured on the monotonic clock: it is about elapsed time, not what the host clock says.
+    // (From here: time a fragment was held before the store opened is not the disk's lag.)
     const arrived = performance.now();
     if (this.shed(info, arrived)) return Promise.resolve();
     this.queued.push(arrived);
-    const mono = this.host.clock.monotonic?.();
+    const mono = receivedMonoMs ?? this.host.clock.monotonic?.();
     return this.serial(async () => {
       this.queued.shift();
       if (!this.initBytes) throw new Error(`store: fragment for ${this.cameraId}/${this.stream} before init()`);
