@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { muxFragment, muxInit, muxedFragmentInfo, parseFragment, parseInit, type FragmentInfo, type MuxRun, type MuxSample, type TrackRun } from "./index.ts";
+import { concat, fragmentEntry, muxFragment, muxInit, muxedFragmentInfo, parseFragment, parseInit, readBox, retimeFragmentParts, retimeMuxed, type FragmentInfo, type InitInfo, type MuxRun, type MuxSample, type TrackRun } from "./index.ts";
 
 const bytesArb = fc.uint8Array({ minLength: 0, maxLength: 40 });
 const sampleArb: fc.Arbitrary<MuxSample> = fc.record({
@@ -51,6 +51,56 @@ describe("muxFragment", () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+const videoAudioInit = parseInit(
+  muxInit([
+    { kind: "video", codec: "h264", width: 64, height: 48, sps: [Uint8Array.of(0x67, 0x42, 0xc0, 0x1e)], pps: [Uint8Array.of(0x68, 0xce)], timescale: 90_000 },
+    { kind: "audio", codec: "aac", sampleRate: 48_000, channels: 1, config: Uint8Array.of(0x11, 0x88), timescale: 48_000 },
+  ]),
+);
+const audioOnlyInit = parseInit(muxInit([{ kind: "audio", codec: "aac", sampleRate: 16_000, channels: 1, config: Uint8Array.of(0x14, 0x08), timescale: 16_000 }]));
+
+/** The general path of the store's writer: retime by parsing, then the table entry of the retimed moof. */
+function generalPath(bytes: Uint8Array, init: InitInfo, rebaseMs: number, offset: number) {
+  const out = concat(rebaseMs === 0 ? [bytes] : retimeFragmentParts(bytes, init, (_t, ms) => ms - rebaseMs));
+  const moof = readBox(out, 0)!;
+  return { bytes: out, entry: fragmentEntry(out.subarray(0, moof.size), out.length - moof.size, offset, init) };
+}
+
+describe("retimeMuxed", () => {
+  test("retimes and indexes a muxed fragment exactly as parsing it back does", () => {
+    fc.assert(
+      fc.property(
+        fc.array(runArb, { minLength: 0, maxLength: 3 }),
+        fc.boolean(),
+        fc.oneof(fc.constant(0), fc.integer({ min: -1000, max: 2 ** 36 }), fc.double({ min: -100, max: 1e10, noNaN: true })),
+        fc.nat(),
+        (runs, withVideo, rebaseMs, offset) => {
+          const init = withVideo ? videoAudioInit : audioOnlyInit;
+          const ts = new Map(init.tracks.map((t) => [t.trackId, t.timescale]));
+          const info = muxedFragmentInfo(runs, ts, init.video?.trackId);
+          const bytes = muxFragment(5, runs, info);
+          const fast = retimeMuxed(bytes, info, init, rebaseMs, offset)!;
+          const want = generalPath(bytes, init, rebaseMs, offset);
+          expect(concat(fast.parts)).toEqual(want.bytes);
+          expect(fast.entry).toEqual(want.entry);
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+
+  test("declines bytes it did not mux, and an info that is not the one muxed with them", () => {
+    const runs: MuxRun[] = [{ trackId: 1, baseDecodeTime: 9000, nalPrefix: true, samples: [{ parts: [Uint8Array.of(0x65, 1, 2)], duration: 6000, keyframe: true, cts: 0 }] }];
+    const ts = new Map([[1, 90_000]]);
+    const info = muxedFragmentInfo(runs, ts, 1);
+    const bytes = muxFragment(1, runs, info);
+    expect(retimeMuxed(bytes, info, videoAudioInit, 100, 0)).toBeDefined();
+    expect(retimeMuxed(bytes, { ...info }, videoAudioInit, 100, 0)).toBeUndefined();
+    expect(retimeMuxed(bytes.slice(), info, videoAudioInit, 100, 0)).toBeUndefined();
+    expect(retimeMuxed(muxFragment(1, runs), info, videoAudioInit, 100, 0)).toBeUndefined();
   });
 });
 

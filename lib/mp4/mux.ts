@@ -268,7 +268,8 @@ function layoutOf(r: MuxRun): RunLayout {
  * Runs without samples are left out. The output is one buffer sized up front; each sample's
  * trun entry and its payload are written in the same pass.
  */
-export function muxFragment(sequence: number, runs: MuxRun[]): Uint8Array {
+export function muxFragment(sequence: number, runs: MuxRun[], info?: FragmentInfo): Uint8Array {
+  const tfdts: MuxedTfdt[] = [];
   const layouts: (RunLayout | undefined)[] = [];
   let moofSize = 8 + 16;
   let mdatBody = 0;
@@ -312,7 +313,9 @@ export function muxFragment(sequence: number, runs: MuxRun[]): Uint8Array {
     if (l.defaultFlags !== undefined) (dv.setUint32(o, l.defaultFlags), (o += 4));
     hdr(o, 20, 0x74, 0x66, 0x64, 0x74); // tfdt
     dv.setUint32(o + 8, 0x01000000);
-    dv.setBigUint64(o + 12, BigInt(Math.max(0, Math.round(r.baseDecodeTime))));
+    const ticks = Math.max(0, Math.round(r.baseDecodeTime));
+    dv.setBigUint64(o + 12, BigInt(ticks));
+    tfdts.push({ trackId: r.trackId, at: o + 12, ticks });
     o += 20;
     hdr(o, 20 + (l.firstFlags !== undefined ? 4 : 0) + ss.length * l.perSample, 0x74, 0x72, 0x75, 0x6e); // trun
     // version 1: signed composition offsets.
@@ -340,7 +343,31 @@ export function muxFragment(sequence: number, runs: MuxRun[]): Uint8Array {
       if (l.cts) (dv.setInt32(o, s.cts), (o += 4));
     }
   }
+  muxed.set(out, { moofSize, tfdts, info });
   return out;
+}
+
+/** A tfdt (version 1) of a fragment muxFragment built: the byte offset of its 64-bit time. */
+export interface MuxedTfdt {
+  trackId: number;
+  at: number;
+  ticks: number;
+}
+
+/**
+ * What muxFragment knows about each fragment it built (one moof + one mdat, every tfdt version 1,
+ * and the FragmentInfo the caller passed for it): the store's writer retimes and indexes such a
+ * fragment without parsing it back (lib/mp4/muxed.ts). Held weakly: it goes with the bytes.
+ */
+export interface MuxedLayout {
+  moofSize: number;
+  tfdts: MuxedTfdt[];
+  info: FragmentInfo | undefined;
+}
+const muxed = new WeakMap<Uint8Array, MuxedLayout>();
+
+export function muxedLayout(bytes: Uint8Array): MuxedLayout | undefined {
+  return muxed.get(bytes);
 }
 
 /** FragmentInfo of a fragment made by muxFragment, without parsing it back. */

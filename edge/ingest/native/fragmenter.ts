@@ -391,8 +391,9 @@ export class Fragmenter {
       }
       if (take.length && first !== undefined) runs.push({ trackId: 2, baseDecodeTime: first, nalPrefix: false, samples: take });
     }
-    const bytes = muxFragment(++this.seq, runs);
+    // The info goes with the bytes into the muxer: the store's writer then indexes them without parsing.
     const info = muxedFragmentInfo(runs, this.timescales, vid);
+    const bytes = muxFragment(++this.seq, runs, info);
     this.samples = [];
     this.fragDur = 0;
     this.o.onFragment(bytes, info);
