@@ -10,3 +10,4 @@ export * from "./splitter.ts";
 export * from "./scan.ts";
 export * from "./mux.ts";
 export * from "./fragtable.ts";
+export * from "./muxed.ts";

@@ -203,137 +203,186 @@ export function muxInit(tracks: MuxTrack[]): Uint8Array {
  */
 interface RunLayout {
   tfhdSize: number;
-  defaultDuration?: number;
-  defaultFlags?: number;
-  firstFlags?: number;
+  /** Set when every sample has this duration (tfhd default). */
+  defaultDuration: number | undefined;
+  defaultFlags: number | undefined;
+  firstFlags: number | undefined;
   durations: boolean;
   flags: boolean;
   cts: boolean;
   perSample: number;
+  trafSize: number;
+  /** Bytes of the run's samples in the mdat. */
+  mdatBytes: number;
 }
 
+/**
+ * One pass over the samples (this runs for every fragment of every stream: plain loops, no
+ * per-sample arrays or callbacks).
+ */
 function layoutOf(r: MuxRun): RunLayout {
   const ss = r.samples;
+  const n = ss.length;
   const d0 = ss[0]!.duration >>> 0;
-  const equalDur = ss.every((x) => x.duration >>> 0 === d0);
-  const cts = ss.some((x) => x.cts !== 0);
+  let equalDur = true;
+  let cts = false;
+  let allKey = true;
+  let restNonKey = true;
+  let mdatBytes = 0;
+  const prefix = r.nalPrefix ? 4 : 0;
+  for (let i = 0; i < n; i++) {
+    const s = ss[i]!;
+    if (s.duration >>> 0 !== d0) equalDur = false;
+    if (s.cts !== 0) cts = true;
+    if (!s.keyframe) allKey = false;
+    else if (i > 0) restNonKey = false;
+    const parts = s.parts;
+    for (let k = 0; k < parts.length; k++) mdatBytes += parts[k]!.length + prefix;
+  }
   let defaultFlags: number | undefined;
   let firstFlags: number | undefined;
   let flags = false;
-  if (ss.every((x) => x.keyframe)) defaultFlags = FLAGS_SYNC;
-  else if (ss.slice(1).every((x) => !x.keyframe)) {
+  if (allKey) defaultFlags = FLAGS_SYNC;
+  else if (restNonKey) {
     defaultFlags = FLAGS_NON_SYNC;
     if (ss[0]!.keyframe) firstFlags = FLAGS_SYNC;
   } else flags = true;
-  const l: RunLayout = {
-    tfhdSize: 16 + (equalDur ? 4 : 0) + (defaultFlags !== undefined ? 4 : 0),
+  const tfhdSize = 16 + (equalDur ? 4 : 0) + (defaultFlags !== undefined ? 4 : 0);
+  const perSample = 4 + (equalDur ? 0 : 4) + (flags ? 4 : 0) + (cts ? 4 : 0);
+  return {
+    tfhdSize,
+    defaultDuration: equalDur ? d0 : undefined,
+    defaultFlags,
+    firstFlags,
     durations: !equalDur,
     flags,
     cts,
-    perSample: 4 + (equalDur ? 0 : 4) + (flags ? 4 : 0) + (cts ? 4 : 0),
+    perSample,
+    trafSize: 8 + tfhdSize + 20 + 20 + (firstFlags !== undefined ? 4 : 0) + n * perSample,
+    mdatBytes,
   };
-  if (equalDur) l.defaultDuration = d0;
-  if (defaultFlags !== undefined) l.defaultFlags = defaultFlags;
-  if (firstFlags !== undefined) l.firstFlags = firstFlags;
-  return l;
-}
-
-function sampleSize(s: MuxSample, prefix: boolean): number {
-  let n = 0;
-  for (const p of s.parts) n += p.length + (prefix ? 4 : 0);
-  return n;
 }
 
 /**
  * One fragment: moof (mfhd + one traf per run) + mdat holding the runs' samples in order.
- * Runs without samples are left out.
+ * Runs without samples are left out. The output is one buffer sized up front; each sample's
+ * trun entry and its payload are written in the same pass.
  */
-export function muxFragment(sequence: number, runsIn: MuxRun[]): Uint8Array {
-  const runs = runsIn.filter((r) => r.samples.length > 0);
-  const sizes = runs.map((r) => r.samples.map((s) => sampleSize(s, r.nalPrefix)));
-  const layouts = runs.map(layoutOf);
-  const trafSizes = layouts.map((l, i) => 8 + l.tfhdSize + 20 + 20 + (l.firstFlags !== undefined ? 4 : 0) + runs[i]!.samples.length * l.perSample);
-  const moofSize = 8 + 16 + trafSizes.reduce((a, b) => a + b, 0);
+export function muxFragment(sequence: number, runs: MuxRun[], info?: FragmentInfo): Uint8Array {
+  const tfdts: MuxedTfdt[] = [];
+  const layouts: (RunLayout | undefined)[] = [];
+  let moofSize = 8 + 16;
   let mdatBody = 0;
-  for (const s of sizes) for (const n of s) mdatBody += n;
+  for (let i = 0; i < runs.length; i++) {
+    const l = runs[i]!.samples.length > 0 ? layoutOf(runs[i]!) : undefined;
+    layouts.push(l);
+    if (!l) continue;
+    moofSize += l.trafSize;
+    mdatBody += l.mdatBytes;
+  }
   const out = new Uint8Array(moofSize + 8 + mdatBody);
   const dv = new DataView(out.buffer);
-  let o = 0;
-  const hdr = (size: number, type: string) => {
-    dv.setUint32(o, size);
-    out[o + 4] = type.charCodeAt(0);
-    out[o + 5] = type.charCodeAt(1);
-    out[o + 6] = type.charCodeAt(2);
-    out[o + 7] = type.charCodeAt(3);
-    o += 8;
+  const hdr = (at: number, size: number, a: number, b: number, c: number, d: number) => {
+    dv.setUint32(at, size);
+    out[at + 4] = a;
+    out[at + 5] = b;
+    out[at + 6] = c;
+    out[at + 7] = d;
   };
-  hdr(moofSize, "moof");
-  hdr(16, "mfhd");
-  dv.setUint32(o, 0);
-  dv.setUint32(o + 4, sequence >>> 0);
-  o += 8;
-  let dataOffset = moofSize + 8;
-  runs.forEach((r, i) => {
-    const l = layouts[i]!;
-    hdr(trafSizes[i]!, "traf");
-    hdr(l.tfhdSize, "tfhd");
+  hdr(0, moofSize, 0x6d, 0x6f, 0x6f, 0x66); // moof
+  hdr(8, 16, 0x6d, 0x66, 0x68, 0x64); // mfhd
+  dv.setUint32(16, 0);
+  dv.setUint32(20, sequence >>> 0);
+  let o = 24;
+  // The mdat header, then each sample's payload at `m` while its trun entry goes at `o`.
+  hdr(moofSize, 8 + mdatBody, 0x6d, 0x64, 0x61, 0x74); // mdat
+  let m = moofSize + 8;
+  for (let i = 0; i < runs.length; i++) {
+    const l = layouts[i];
+    if (!l) continue;
+    const r = runs[i]!;
+    const ss = r.samples;
+    hdr(o, l.trafSize, 0x74, 0x72, 0x61, 0x66); // traf
+    hdr(o + 8, l.tfhdSize, 0x74, 0x66, 0x68, 0x64); // tfhd
+    o += 16;
     // default-base-is-moof, plus defaults that spare per-sample fields in the trun.
     dv.setUint32(o, 0x020000 | (l.defaultDuration !== undefined ? 0x08 : 0) | (l.defaultFlags !== undefined ? 0x20 : 0));
     dv.setUint32(o + 4, r.trackId);
     o += 8;
     if (l.defaultDuration !== undefined) (dv.setUint32(o, l.defaultDuration), (o += 4));
     if (l.defaultFlags !== undefined) (dv.setUint32(o, l.defaultFlags), (o += 4));
-    hdr(20, "tfdt");
-    dv.setUint32(o, 0x01000000);
-    dv.setBigUint64(o + 4, BigInt(Math.max(0, Math.round(r.baseDecodeTime))));
-    o += 12;
-    hdr(20 + (l.firstFlags !== undefined ? 4 : 0) + r.samples.length * l.perSample, "trun");
+    hdr(o, 20, 0x74, 0x66, 0x64, 0x74); // tfdt
+    dv.setUint32(o + 8, 0x01000000);
+    const ticks = Math.max(0, Math.round(r.baseDecodeTime));
+    dv.setBigUint64(o + 12, BigInt(ticks));
+    tfdts.push({ trackId: r.trackId, at: o + 12, ticks });
+    o += 20;
+    hdr(o, 20 + (l.firstFlags !== undefined ? 4 : 0) + ss.length * l.perSample, 0x74, 0x72, 0x75, 0x6e); // trun
     // version 1: signed composition offsets.
     const flags =
       0x000001 | (l.firstFlags !== undefined ? 0x000004 : 0) | (l.durations ? 0x000100 : 0) | 0x000200 | (l.flags ? 0x000400 : 0) | (l.cts ? 0x000800 : 0);
-    dv.setUint32(o, ((l.cts ? 1 : 0) << 24) | flags);
-    dv.setUint32(o + 4, r.samples.length);
-    dv.setInt32(o + 8, dataOffset);
-    o += 12;
+    dv.setUint32(o + 8, ((l.cts ? 1 : 0) << 24) | flags);
+    dv.setUint32(o + 12, ss.length);
+    dv.setInt32(o + 16, m); // data offset from the moof's start: where this run's first payload goes
+    o += 20;
     if (l.firstFlags !== undefined) (dv.setUint32(o, l.firstFlags), (o += 4));
-    const sz = sizes[i]!;
-    r.samples.forEach((s, k) => {
+    for (let k = 0; k < ss.length; k++) {
+      const s = ss[k]!;
+      const start = m;
+      const parts = s.parts;
+      for (let j = 0; j < parts.length; j++) {
+        const p = parts[j]!;
+        if (r.nalPrefix) (dv.setUint32(m, p.length), (m += 4));
+        out.set(p, m);
+        m += p.length;
+      }
       if (l.durations) (dv.setUint32(o, s.duration >>> 0), (o += 4));
-      dv.setUint32(o, sz[k]!);
+      dv.setUint32(o, m - start);
       o += 4;
       if (l.flags) (dv.setUint32(o, s.keyframe ? FLAGS_SYNC : FLAGS_NON_SYNC), (o += 4));
       if (l.cts) (dv.setInt32(o, s.cts), (o += 4));
-      dataOffset += sz[k]!;
-    });
-  });
-  hdr(8 + mdatBody, "mdat");
-  for (const r of runs) {
-    for (const s of r.samples) {
-      for (const p of s.parts) {
-        if (r.nalPrefix) {
-          dv.setUint32(o, p.length);
-          o += 4;
-        }
-        out.set(p, o);
-        o += p.length;
-      }
     }
   }
+  muxed.set(out, { moofSize, tfdts, info });
   return out;
+}
+
+/** A tfdt (version 1) of a fragment muxFragment built: the byte offset of its 64-bit time. */
+export interface MuxedTfdt {
+  trackId: number;
+  at: number;
+  ticks: number;
+}
+
+/**
+ * What muxFragment knows about each fragment it built (one moof + one mdat, every tfdt version 1,
+ * and the FragmentInfo the caller passed for it): the store's writer retimes and indexes such a
+ * fragment without parsing it back (lib/mp4/muxed.ts). Held weakly: it goes with the bytes.
+ */
+export interface MuxedLayout {
+  moofSize: number;
+  tfdts: MuxedTfdt[];
+  info: FragmentInfo | undefined;
+}
+const muxed = new WeakMap<Uint8Array, MuxedLayout>();
+
+export function muxedLayout(bytes: Uint8Array): MuxedLayout | undefined {
+  return muxed.get(bytes);
 }
 
 /** FragmentInfo of a fragment made by muxFragment, without parsing it back. */
 export function muxedFragmentInfo(runsIn: MuxRun[], timescales: Map<number, number>, videoTrackId: number | undefined): FragmentInfo {
-  const runs: TrackRun[] = runsIn
-    .filter((r) => r.samples.length > 0)
-    .map((r) => ({
-      trackId: r.trackId,
-      baseDecodeTime: Math.max(0, Math.round(r.baseDecodeTime)),
-      duration: r.samples.reduce((a, s) => a + (s.duration >>> 0), 0),
-      sampleCount: r.samples.length,
-      startsWithSync: r.samples[0]!.keyframe,
-    }));
-  const videoRun = videoTrackId !== undefined ? runs.find((r) => r.trackId === videoTrackId) : undefined;
+  const runs: TrackRun[] = [];
+  let videoRun: TrackRun | undefined;
+  for (const r of runsIn) {
+    const ss = r.samples;
+    if (!ss.length) continue;
+    let duration = 0;
+    for (let k = 0; k < ss.length; k++) duration += ss[k]!.duration >>> 0;
+    const run: TrackRun = { trackId: r.trackId, baseDecodeTime: Math.max(0, Math.round(r.baseDecodeTime)), duration, sampleCount: ss.length, startsWithSync: ss[0]!.keyframe };
+    runs.push(run);
+    if (videoRun === undefined && videoTrackId !== undefined && r.trackId === videoTrackId) videoRun = run;
+  }
   const ref = videoRun ?? runs[0];
   const ts = (ref && timescales.get(ref.trackId)) || 1000;
   return {

@@ -13,7 +13,7 @@ import type { FragmentInfo, GapReason, InitInfo, SegmentRecord, StreamKind } fro
 import type { JournalGap } from "./journal.ts";
 import { mkdirDurable, segmentId, segmentRelPath } from "./layout.ts";
 import { isNoSpace } from "./errors.ts";
-import { encodeFragmentTable, fragmentEntry, initLength, readBox, retimeFragmentParts, type FragEntry } from "../mp4/index.ts";
+import { encodeFragmentTable, fragmentEntry, initLength, readBox, retimeFragmentParts, retimeMuxed, type FragEntry } from "../mp4/index.ts";
 
 export interface SegmentWriter {
   init(bytes: Uint8Array, info: InitInfo): void;
@@ -461,7 +461,8 @@ export class StreamWriter implements SegmentWriter {
     const init = this.initBytes!;
     const initInfo = this.initInfo!;
     const rebaseMs = fileMediaStart(info, initInfo);
-    const parts = [init, ...rebase(bytes, initInfo, rebaseMs)];
+    const muxed = retimeMuxed(bytes, info, initInfo, rebaseMs, init.length);
+    const parts = [init, ...(muxed?.parts ?? rebase(bytes, initInfo, rebaseMs))];
     const need = byteLength(parts);
     if (await this.host.lowOnSpace()) await this.host.makeRoom(need);
     if (this.firstOpen) {
@@ -540,7 +541,7 @@ export class StreamWriter implements SegmentWriter {
       frags: [],
       initLen: initLength(init),
     };
-    this.seg.frags = this.seg.initLen > 0 ? addEntries([], parts.slice(1), init.length, initInfo) : null;
+    this.seg.frags = this.seg.initLen > 0 ? (muxed ? [muxed.entry] : addEntries([], parts.slice(1), init.length, initInfo)) : null;
     if (this.diskFull) {
       this.log.info("disk has room again; recording resumed");
       this.diskFull = false;
@@ -561,7 +562,9 @@ export class StreamWriter implements SegmentWriter {
 
   private async append(bytes: Uint8Array, info: FragmentInfo, arrived: number): Promise<void> {
     const s = this.seg!;
-    const parts = rebase(bytes, this.initInfo!, s.rebaseMs);
+    // A fragment the native ingest muxed comes with its layout: retimed and indexed without parsing.
+    const muxed = retimeMuxed(bytes, info, this.initInfo!, s.rebaseMs, s.rec.bytes);
+    const parts = muxed?.parts ?? rebase(bytes, this.initInfo!, s.rebaseMs);
     const size = byteLength(parts);
     for (let attempt = 0; ; attempt++) {
       try {
@@ -583,7 +586,10 @@ export class StreamWriter implements SegmentWriter {
       }
     }
     for (const p of parts) s.hasher.update(p);
-    if (s.frags) s.frags = addEntries(s.frags, parts, s.rec.bytes, this.initInfo!);
+    if (s.frags) {
+      if (muxed) s.frags.push(muxed.entry);
+      else s.frags = addEntries(s.frags, parts, s.rec.bytes, this.initInfo!);
+    }
     s.rec.bytes += size;
     s.pending.push({ end: s.rec.bytes, arrived });
     s.mediaEnd = info.startMs + info.durationMs;

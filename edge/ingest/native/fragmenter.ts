@@ -353,7 +353,7 @@ export class Fragmenter {
     // B-frames shown before its end). Later frames all come after the last decode time given
     // out (misfit() ends the session otherwise); the frames held back are checked one by one.
     const m = this.fragMaxPts;
-    const clean = pts > m && m <= this.lastDts && this.held.every((x) => x.ext - this.base > m);
+    const clean = pts > m && m <= this.lastDts && this.heldAfter(m);
     if (this.samples.length && (h.key || (clean && this.fragDur + dur > this.fragTicks))) this.emitFragment();
     if (!this.samples.length) (this.fragDts = dts), (this.fragMaxPts = -Infinity);
     this.samples.push({ parts: h.nals, duration: dur, keyframe: h.key, cts: pts - dts });
@@ -361,6 +361,13 @@ export class Fragmenter {
     this.fragMaxPts = Math.max(this.fragMaxPts, pts);
     if (dur > 0 && dur < VIDEO_RATE) this.lastDur = dur;
     if (this.reorder === 0 && this.fragDur >= this.fragTicks) this.emitFragment();
+  }
+
+  /** Whether every held-back frame is shown after `pts` (a loop: this runs for every frame). */
+  private heldAfter(pts: number): boolean {
+    const held = this.held;
+    for (let i = 0; i < held.length; i++) if (held[i]!.ext - this.base <= pts) return false;
+    return true;
   }
 
   private emitFragment(): void {
@@ -384,8 +391,9 @@ export class Fragmenter {
       }
       if (take.length && first !== undefined) runs.push({ trackId: 2, baseDecodeTime: first, nalPrefix: false, samples: take });
     }
-    const bytes = muxFragment(++this.seq, runs);
+    // The info goes with the bytes into the muxer: the store's writer then indexes them without parsing.
     const info = muxedFragmentInfo(runs, this.timescales, vid);
+    const bytes = muxFragment(++this.seq, runs, info);
     this.samples = [];
     this.fragDur = 0;
     this.o.onFragment(bytes, info);
