@@ -20,7 +20,7 @@ import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore, type StreamKind } from "../lib/store/index.ts";
 import { startCentral, type Central, type CentralConfig, type CentralCore, type CentralModules } from "./index.ts";
 import { openSites, type Sites } from "./sites/index.ts";
-import { holdings } from "./holdings/index.ts";
+import { centralRanges } from "./holdings/index.ts";
 import { EdgeIndex } from "./mirror/index.ts";
 import { SiteEvents } from "./sites/subscribers.ts";
 import { FleetStore, Geofences, TrackIndex, mountFleetMapRoutes, mountFleetRoutes } from "./fleet/index.ts";
@@ -131,8 +131,8 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         mirror,
         central: core,
         log: log.child({ component: "central.sites" }),
-        // What central holds comes from its store (central/transfer/holdings.ts), not from transfer.
-        centralRanges: async (id, stream, f, to) => (await holdings(store, id, stream as StreamKind, f, to)).clip(f, to),
+        // What central holds comes from its store (central/holdings), not from transfer.
+        centralRanges: (id, stream, f, to) => centralRanges(store, id, stream, f, to),
         onSiteEvent: siteEvents.emit,
         ...(o.controlPlaneMqtt ? await o.controlPlaneMqtt(core) : {}),
       });

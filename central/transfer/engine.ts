@@ -28,7 +28,7 @@ import type { Db } from "../db.ts";
 import type { Sites } from "../sites/index.ts";
 import type { EdgeIndexReader } from "../mirror/index.ts";
 import type { Receiver } from "./receiver.ts";
-import { holdings } from "./holdings.ts";
+import { centralRanges, holdings } from "../holdings/index.ts";
 import { Goodput } from "../../lib/goodput.ts";
 import { UsageLedger } from "./usage.ts";
 import { qualityOf, setQuality, streamsToPlan, type RetrievalQuality } from "./progressive.ts";
@@ -764,7 +764,6 @@ export class Engine {
 
   /** What central holds for a camera (the central timeline's "central" side). */
   async centralRanges(centralId: string, stream: string, fromMs: number, toMs: number): Promise<{ startMs: number; endMs: number }[]> {
-    if (stream !== "main" && stream !== "sub") return [];
-    return (await holdings(this.d.store, centralId, stream, fromMs, toMs)).clip(fromMs, toMs);
+    return centralRanges(this.d.store, centralId, stream, fromMs, toMs);
   }
 }

@@ -18,7 +18,7 @@ import { centralCameraId as centralCameraIdOf } from "../../federation/protocol/
 import type { Db } from "../db.ts";
 import { decodeProof } from "../../federation/custody/index.ts";
 import { CustodyRefused, type ImportVerifier } from "../custody/index.ts";
-import { holdings } from "./holdings.ts";
+import { holdings } from "../holdings/index.ts";
 
 interface Meta {
   sha256: string;
@@ -81,7 +81,7 @@ export class Receiver {
   }
 
   /**
-   * Whether central already holds this edge segment (holdings.ts): an exact copy (same start
+   * Whether central already holds this edge segment (central/holdings): an exact copy (same start
    * within 1 s, same hash), or — when the edge says where the segment ends — central footage
    * covering it (a live recording that got there first).
    */
