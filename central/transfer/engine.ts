@@ -68,7 +68,8 @@ export interface EngineDeps {
   clock: Clock;
   log: Logger;
   chunkSize: number;
-  sites: () => Sites | null;
+  /** The control plane: cameras, policies (desired config), commands, link state. */
+  sites: Sites;
   /** The edges' index as central mirrors it (central/mirror): what each edge holds. */
   mirror: EdgeIndexReader;
   /** Raise an event at central (ops.ingestEvent): footage at risk/lost, budget near its limit. */
@@ -160,21 +161,15 @@ export class Engine {
     for (const w of [...this.waiters]) w();
   }
 
-  private need(): Sites {
-    const s = this.d.sites();
-    if (!s) throw new EngineError("the control plane is not attached yet", "conflict");
-    return s;
-  }
-
   /** `via: "read"`: on the mirror's read connection (views that must answer under load). */
   async policy(siteId: string, via: "all" | "read" = "all"): Promise<{ policy: SitePolicy | null; sinceMs: number }> {
-    const v = await this.need().configView(siteId, via);
+    const v = await this.d.sites.configView(siteId, via);
     const cfg = (v.desired?.config ?? {}) as { policy?: SitePolicy };
     return { policy: cfg.policy ?? null, sinceMs: v.desired ? Date.parse(v.desired.createdAt) : 0 };
   }
 
   private async siteCameras(siteId: string): Promise<string[]> {
-    return (await this.need().cameras()).filter((c) => c.siteId === siteId && !c.revoked).map((c) => c.channel);
+    return (await this.d.sites.cameras()).filter((c) => c.siteId === siteId && !c.revoked).map((c) => c.channel);
   }
 
   /** Plans read the mirror on its read connection: committed rows, without waiting behind control-plane batches. */
@@ -389,7 +384,7 @@ export class Engine {
   // --- retrievals -------------------------------------------------------------------------
 
   async createRetrieval(r: { id?: string; siteId: string; cameraId: string; stream: StreamKind; fromMs: number; toMs: number; priority: TransferClass; reason: unknown; by: string; quality?: RetrievalQuality }): Promise<RetrievalView> {
-    const s = this.need();
+    const s = this.d.sites;
     if (!s.siteExists(r.siteId)) throw new EngineError(`No site with id ${r.siteId}.`, "not-found");
     if (!(await this.siteCameras(r.siteId)).includes(r.cameraId)) throw new EngineError(`No camera ${centralCameraId(r.siteId, r.cameraId)} (central camera ids are <site>.<camera>).`, "not-found");
     if (!(r.toMs > r.fromMs)) throw new EngineError("from must be before to.", "invalid");
@@ -482,7 +477,7 @@ export class Engine {
     const fromMs = Number(r.from_ms);
     const toMs = Number(r.to_ms);
     const state = r.state as RetrievalState;
-    const p = this.d.sites() ? await this.progress(siteId, cameraId, stream, fromMs, toMs) : { total: 0, done: 0, missing: 0, lost: 0 };
+    const p = await this.progress(siteId, cameraId, stream, fromMs, toMs);
     const active = state === "queued" || state === "running";
     // ETA from the link's measured goodput (never from its cap); unknown until bytes move.
     const bps = this.goodputOf(siteId) ?? 0;
@@ -513,7 +508,7 @@ export class Engine {
 
   /** Moves active retrievals to running/done/partial; called every second and on demand. */
   async tick(): Promise<void> {
-    if (this.ticking || !this.d.sites()) return;
+    if (this.ticking) return;
     this.ticking = true;
     try {
       const now = this.d.clock.now();
@@ -527,7 +522,7 @@ export class Engine {
         // is in the mirror by then — however far central's mirror lags (a wall-clock wait alone
         // settled windows as "recorded nothing" while their rows were still queued).
         const since = this.onlineSince(r.site_id!, now);
-        const reportedAt = this.d.sites()?.control?.latestHealth.get(r.site_id!)?.atMs ?? 0;
+        const reportedAt = this.d.sites.control?.latestHealth.get(r.site_id!)?.atMs ?? 0;
         const settled = (await this.mirrorEnd(r.site_id!, r.camera_id!, stream)) >= Number(r.to_ms) || (since !== null && now > Number(r.to_ms) + this.settle && reportedAt >= Number(r.to_ms) + this.settle);
         if (p.missing === 0 && settled) {
           const state = p.lost ? "partial" : "done";
@@ -554,7 +549,7 @@ export class Engine {
 
   private readonly online = new Map<string, number>();
   private onlineSince(siteId: string, now: number): number | null {
-    if (!this.d.sites()?.online(siteId)) {
+    if (!this.d.sites.online(siteId)) {
       this.online.delete(siteId);
       return null;
     }
@@ -569,8 +564,8 @@ export class Engine {
 
   private async reconcileLive(): Promise<void> {
     const rec = this.recordLive;
-    const s = this.d.sites();
-    if (!rec || !s) return;
+    const s = this.d.sites;
+    if (!rec) return;
     const want = new Set<string>();
     for (const cam of (await s.cameras()).filter((x) => !x.revoked)) {
       const { policy } = await this.policy(cam.siteId);
@@ -621,7 +616,7 @@ export class Engine {
       this.usage.days(siteId, now, 31, "read"),
       this.d.db.read<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
       this.policy(siteId, "read"),
-      this.d.sites() ? this.recentPlan(siteId) : Promise.resolve([]),
+      this.recentPlan(siteId),
       count(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`),
       count(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`),
     ]);
@@ -675,7 +670,7 @@ export class Engine {
     const parts = splitCentralCameraId(l.cameraId);
     if (!parts) throw new EngineError(`No camera ${l.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
     if (!(l.toMs > l.fromMs)) throw new EngineError("from must be before to.", "invalid");
-    const s = this.need();
+    const s = this.d.sites;
     // A lock is also a command to the edge and a retrieval from it: neither exists for a revoked site.
     if (!s.siteExists(parts.siteId)) throw new EngineError(`Camera ${l.cameraId} belongs to a revoked site: a lock must reach its edge, so central takes no new ones (what central holds stays playable and exportable).`, "conflict");
     const id = `lk-${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`;

@@ -94,7 +94,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     clock,
     log,
     chunkSize: o.chunkSize ?? DEFAULT_CHUNK_SIZE,
-    sites: () => sites,
+    sites,
     mirror: o.mirror,
     deadlineMarginMs: o.deadlineMarginMs,
     settleMs: o.settleMs,
@@ -102,7 +102,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     raiseEvent: (e) => (ops ? ops.ingestEvent(e) : Promise.resolve()),
     attachClip: (id, clip) => (ops ? ops.alarms.attachClip(id, clip as never) : Promise.resolve()),
   });
-  const liveBudget = new LiveBudget({ db, clock, policy: (id) => engine.policy(id), linkOf: (id) => sites?.linkType(id) });
+  const liveBudget = new LiveBudget({ db, clock, policy: (id) => engine.policy(id), linkOf: (id) => sites.linkType(id) });
   await engine.offload.load();
   const requestRetrieval: TransferModule["requestRetrieval"] = async (r) => {
     const parts = r.cameraId.includes(".") ? { siteId: r.cameraId.slice(0, r.cameraId.indexOf(".")), cameraId: r.cameraId.slice(r.cameraId.indexOf(".") + 1) } : null;
@@ -136,8 +136,8 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     federationRoutes: (app) => mountFederation(app, engine, receiver),
     apiRoutes: (api) => {
       ops = api.ops;
-      mountApi(api, { engine, store, sites: () => sites, clock });
-      mountLiveBudget(api, { budget: liveBudget, siteExists: (id) => !!sites?.siteExists(id), clock });
+      mountApi(api, { engine, store, sites, clock });
+      mountLiveBudget(api, { budget: liveBudget, siteExists: (id) => sites.siteExists(id), clock });
     },
     centralRanges: (id, stream, from, to) => engine.centralRanges(id, stream, from, to),
     onSiteEvent: (e) => void engine.onSiteEvent(e).catch((err) => log.error("on-event policy failed", { err: err as Error, event: e.eventId })),

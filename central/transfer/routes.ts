@@ -10,7 +10,7 @@
 import type { Context, Hono } from "hono";
 import { z } from "zod";
 import { intQuery, queryParam, timeQuery } from "../../lib/http/query.ts";
-import { HttpProblem, assertText, badRequest, forbidden, jsonBody, notFound, problemResponse, readJson } from "../../lib/http/problem.ts";
+import { assertText, badRequest, forbidden, jsonBody, notFound, problemResponse, readJson } from "../../lib/http/problem.ts";
 import { iso, type Clock } from "../../lib/clock.ts";
 import { Playback, rangeReply, type SegmentSource } from "../../lib/playback/index.ts";
 import type { MediaStore, SegmentRecord, StreamKind } from "../../lib/store/index.ts";
@@ -109,7 +109,7 @@ function flatSource(store: MediaStore): SegmentSource {
   };
 }
 
-export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore; sites: () => Sites | null; clock: Clock }): void {
+export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore; sites: Sites; clock: Clock }): void {
   const { engine } = d;
   const ops: Operations = api.ops;
   const rights = ops.rights;
@@ -123,18 +123,13 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const l = await engine.lockView(c.req.param("id") ?? "");
     return l ? { camera: l.cameraId as string, site: l.siteId as string } : null;
   };
-  const need = () => {
-    const s = d.sites();
-    if (!s) throw new HttpProblem(503, "Not ready", "The control plane is not attached yet.");
-    return s;
-  };
   const check = (c: Context<ApiEnv>, right: "retrieve" | "admin-policies" | "evidence-lock" | "playback", t: { site?: string; camera?: string }) => {
     // The route's rule has checked this already; kept for the handler's own targets (e.g. the body's camera after lookup).
     if (!rights.has(c.var.session, right, t)) throw forbidden(`You do not have the '${right}' right for ${t.camera ? `camera ${t.camera}` : `site ${t.site}`}.`);
   };
   const camParts = async (id: string) => {
     const p = splitCentralCameraId(id);
-    if (!p || !(await need().cameras()).some((x) => x.id === id)) throw notFound(`No camera with id ${id} (central camera ids are <site>.<camera>).`);
+    if (!p || !(await d.sites.cameras()).some((x) => x.id === id)) throw notFound(`No camera with id ${id} (central camera ids are <site>.<camera>).`);
     return p;
   };
   const time = (c: Context<ApiEnv>, name: string, dflt: number) => queryParam(c, name, timeQuery(), dflt);
@@ -201,7 +196,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
 
   // --- policies
   const setPolicy = async (c: Context<ApiEnv>, siteId: string, mutate: (cur: SitePolicy | null) => SitePolicy) => {
-    const s = need();
+    const s = d.sites;
     const view = await s.configView(siteId);
     const cfg = { ...((view.desired?.config ?? {}) as Record<string, unknown>) };
     const next = SitePolicy.safeParse(mutate((cfg.policy as SitePolicy | undefined) ?? null));
@@ -214,13 +209,13 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
   };
   api.route({ method: "get", path: "/api/v1/sites/:id/policy", summary: "A site's interconnect policy (desired version and applied)", tag, rights: { right: "any", site: ":id" } }, async (c) => {
     const id = c.req.param("id");
-    if (!need().siteExists(id)) throw notFound(`No site with id ${id}.`);
-    const v = await need().configView(id);
+    if (!d.sites.siteExists(id)) throw notFound(`No site with id ${id}.`);
+    const v = await d.sites.configView(id);
     return c.json({ site: id, version: v.desired?.version ?? null, applied: v.applied, policy: (v.desired?.config as { policy?: unknown } | undefined)?.policy ?? null });
   });
   api.route({ method: "put", path: "/api/v1/sites/:id/policy", summary: "Set a site's interconnect policy (options, links, budgets; camera overrides kept)", tag, rights: { right: "admin-policies", site: ":id" }, bodyDoc: { type: "application/json", schema: SitePolicy } }, async (c) => {
     const id = c.req.param("id");
-    if (!need().siteExists(id)) throw notFound(`No site with id ${id}.`);
+    if (!d.sites.siteExists(id)) throw notFound(`No site with id ${id}.`);
     check(c, "admin-policies", { site: id });
     const body = await jsonBody(c);
     const r = SitePolicy.safeParse(body);
@@ -250,7 +245,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
   });
   api.route({ method: "get", path: "/api/v1/sites/:id/transfer", summary: "A site's link, monthly budget use and queued transfer by class", tag, rights: { right: "any", site: ":id" } }, async (c) => {
     const id = c.req.param("id");
-    if (!need().siteExists(id)) throw notFound(`No site with id ${id}.`);
+    if (!d.sites.siteExists(id)) throw notFound(`No site with id ${id}.`);
     return c.json(await engine.siteTransfer(id));
   });
 
@@ -309,7 +304,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
 
   /** Edge-only parts of the window are fetched first (request priority), up to `wait` seconds. */
   const fetchMissing = async (w: Awaited<ReturnType<typeof windowOf>>, user: string): Promise<string | null> => {
-    const tl = await need().timeline(w.siteId, w.cameraId, w.stream, w.from, w.to);
+    const tl = await d.sites.timeline(w.siteId, w.cameraId, w.stream, w.from, w.to);
     if (!tl.ranges.some((r) => r.held === "edge")) return null;
     const rid = `pb-${Bun.hash(`${w.id}/${w.stream}/${w.from}/${w.to}`).toString(36)}`;
     let r = await engine.getRetrieval(rid);
