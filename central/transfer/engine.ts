@@ -28,12 +28,14 @@ import type { Db } from "../db.ts";
 import type { Sites } from "../sites/index.ts";
 import type { EdgeIndexReader } from "../mirror/index.ts";
 import type { Receiver } from "./receiver.ts";
-import { centralRanges, holdings } from "../holdings/index.ts";
+import { centralRanges } from "../holdings/index.ts";
 import { Goodput } from "../../lib/goodput.ts";
 import { UsageLedger } from "./usage.ts";
 import { qualityOf, setQuality, streamsToPlan, type RetrievalQuality } from "./progressive.ts";
 import { liveBytesByLink } from "./live-budget.ts";
 import { DepotOffload } from "./offload.ts";
+import { EngineError } from "./errors.ts";
+import { SiteInputs, type Seg } from "./site-inputs.ts";
 
 export type RetrievalState = "queued" | "running" | "done" | "partial" | "cancelled" | "failed";
 
@@ -83,22 +85,7 @@ export interface EngineDeps {
   settleMs?: number;
 }
 
-export class EngineError extends Error {
-  constructor(
-    message: string,
-    readonly code: "not-found" | "conflict" | "invalid",
-  ) {
-    super(message);
-  }
-}
-
-interface Seg {
-  cameraId: string;
-  stream: StreamKind;
-  startMs: number;
-  endMs: number;
-  bytes: number;
-}
+export { EngineError };
 
 const ACTIVE = `('queued', 'running')`;
 /** How old a site's last plan may be for the views to show it rather than plan again (an edge's long poll re-plans about every second). */
@@ -111,6 +98,8 @@ export class Engine {
   private goodput = new Map<string, Goodput>();
   private live = new Map<string, () => Promise<void>>();
   private lastLink = new Map<string, string>();
+  /** A site's policy, cameras, edge index, central holdings and job progress (site-inputs.ts). */
+  readonly inputs: SiteInputs;
   /** Depot offload per site (offload.ts): parked on a depot link → bulk pull. */
   readonly offload: DepotOffload;
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -132,6 +121,7 @@ export class Engine {
     this.recordLive = d.recordLive;
     this.margin = d.deadlineMarginMs ?? 120_000;
     this.settle = d.settleMs ?? 60_000;
+    this.inputs = new SiteInputs({ db: d.db, store: d.store, receiver: d.receiver, sites: d.sites, mirror: d.mirror });
     this.usage = new UsageLedger(d.db);
     this.offload = new DepotOffload({ db: d.db, clock: d.clock, log: d.log });
     d.receiver.onBytes = (site, link, n) => {
@@ -161,47 +151,10 @@ export class Engine {
     for (const w of [...this.waiters]) w();
   }
 
-  /** `via: "read"`: on the mirror's read connection (views that must answer under load). */
-  async policy(siteId: string, via: "all" | "read" = "all"): Promise<{ policy: SitePolicy | null; sinceMs: number }> {
-    const v = await this.d.sites.configView(siteId, via);
-    const cfg = (v.desired?.config ?? {}) as { policy?: SitePolicy };
-    return { policy: cfg.policy ?? null, sinceMs: v.desired ? Date.parse(v.desired.createdAt) : 0 };
-  }
-
-  private async siteCameras(siteId: string): Promise<string[]> {
-    return (await this.d.sites.cameras()).filter((c) => c.siteId === siteId && !c.revoked).map((c) => c.channel);
-  }
-
-  /** Plans read the mirror on its read connection: committed rows, without waiting behind control-plane batches. */
-  private async mirrorSegs(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<Seg[]> {
-    return (await this.d.mirror.segments(siteId, cameraId, stream, fromMs, toMs)).map((r) => ({ cameraId, stream, ...r }));
-  }
-
-  private mirrorEnd(siteId: string, cameraId: string, stream: StreamKind): Promise<number> {
-    return this.d.mirror.indexEnd(siteId, cameraId, stream);
-  }
-
-  private horizon(siteId: string, cameraId: string, stream: StreamKind): Promise<number | null> {
-    return this.d.mirror.horizon(siteId, cameraId, stream);
-  }
-
-  /** What central holds around a window (holdings.ts), plus the segments the edge reported lost. */
-  private async heldAt(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
-    const h = await holdings(this.d.store, centralCameraId(siteId, cameraId), stream, fromMs, toMs);
-    const lost = await this.d.db.all<{ s: string }>(`SELECT start_ms AS s FROM tr_lost WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5`, [siteId, cameraId, stream, fromMs - 1000, toMs + 1000]);
-    const lostSet = new Set(lost.map((l) => Number(l.s)));
-    return {
-      has: (s: Seg): boolean => h.has(s),
-      /** Neither held nor on its way by live: the edge must send it. */
-      wanted: (s: Seg): boolean => !h.has(s) && !lostSet.has(s.startMs) && !h.awaitingLive(s),
-      lost: (s: Seg): boolean => lostSet.has(s.startMs),
-    };
-  }
-
   /** Everything this site should send now, most urgent first (before the edge applies its link rules). */
   async plan(siteId: string): Promise<(WorkItem & { atRisk: boolean; endMs: number })[]> {
     const now = this.d.clock.now();
-    const { policy, sinceMs } = await this.policy(siteId, "read");
+    const { policy, sinceMs } = await this.inputs.policy(siteId, "read");
     const want = new Map<string, { seg: Seg; cls: TransferClass; links: string[] | null }>();
     const add = (seg: Seg, cls: TransferClass, links: string[] | null) => {
       const k = `${seg.cameraId}/${seg.stream}/${seg.startMs}`;
@@ -212,16 +165,16 @@ export class Engine {
     const depot = this.offload.links(siteId, policy);
     if (!depot) this.offload.closed(siteId);
     let depotBytes = 0;
-    for (const cam of await this.siteCameras(siteId)) {
+    for (const cam of await this.inputs.siteCameras(siteId)) {
       const eff = effectivePolicy(policy, cam);
       const continuous = eff.options.find((o) => (CONTINUOUS as readonly string[]).includes(o));
       const sched = eff.options.includes("scheduled") && inWindows(eff.windows, now, eff.timeZone);
       const offload = depot !== null && !eff.options.includes("none") && !eff.options.includes("edge-only");
       if (!continuous && !sched && !offload) continue;
       const from = continuous === "after-link-down" && !sched && !offload ? sinceMs : 0;
-      const segs = await this.mirrorSegs(siteId, cam, eff.stream, from, now + 1);
+      const segs = await this.inputs.mirrorSegs(siteId, cam, eff.stream, from, now + 1);
       if (!segs.length) continue;
-      const h = await this.heldAt(siteId, cam, eff.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
+      const h = await this.inputs.heldAt(siteId, cam, eff.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
       for (const s of segs) {
         if (!h.wanted(s)) continue;
         if (sched) add(s, "scheduled", eff.scheduleLinks);
@@ -238,11 +191,11 @@ export class Engine {
       [siteId],
     );
     for (const j of jobs) {
-      const subDone = async () => (await this.progress(siteId, j.camera_id, "sub", Number(j.from_ms), Number(j.to_ms))).missing === 0;
+      const subDone = async () => (await this.inputs.progress(siteId, j.camera_id, "sub", Number(j.from_ms), Number(j.to_ms))).missing === 0;
       for (const stream of await streamsToPlan(this.d.db, j, subDone)) {
-        const segs = await this.mirrorSegs(siteId, j.camera_id, stream, Number(j.from_ms), Number(j.to_ms));
+        const segs = await this.inputs.mirrorSegs(siteId, j.camera_id, stream, Number(j.from_ms), Number(j.to_ms));
         if (!segs.length) continue;
-        const h = await this.heldAt(siteId, j.camera_id, stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
+        const h = await this.inputs.heldAt(siteId, j.camera_id, stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
         for (const s of segs) if (h.wanted(s)) add(s, j.priority, null);
       }
     }
@@ -250,7 +203,7 @@ export class Engine {
     const horizons = new Map<string, number | null>();
     for (const w of want.values()) {
       const hk = `${w.seg.cameraId}/${w.seg.stream}`;
-      if (!horizons.has(hk)) horizons.set(hk, await this.horizon(siteId, w.seg.cameraId, w.seg.stream));
+      if (!horizons.has(hk)) horizons.set(hk, await this.inputs.horizon(siteId, w.seg.cameraId, w.seg.stream));
       const hz = horizons.get(hk)!;
       items.push({
         cameraId: w.seg.cameraId,
@@ -386,10 +339,10 @@ export class Engine {
   async createRetrieval(r: { id?: string; siteId: string; cameraId: string; stream: StreamKind; fromMs: number; toMs: number; priority: TransferClass; reason: unknown; by: string; quality?: RetrievalQuality }): Promise<RetrievalView> {
     const s = this.d.sites;
     if (!s.siteExists(r.siteId)) throw new EngineError(`No site with id ${r.siteId}.`, "not-found");
-    if (!(await this.siteCameras(r.siteId)).includes(r.cameraId)) throw new EngineError(`No camera ${centralCameraId(r.siteId, r.cameraId)} (central camera ids are <site>.<camera>).`, "not-found");
+    if (!(await this.inputs.siteCameras(r.siteId)).includes(r.cameraId)) throw new EngineError(`No camera ${centralCameraId(r.siteId, r.cameraId)} (central camera ids are <site>.<camera>).`, "not-found");
     if (!(r.toMs > r.fromMs)) throw new EngineError("from must be before to.", "invalid");
     if (r.toMs - r.fromMs > 31 * 86_400_000) throw new EngineError("A retrieval covers at most 31 days.", "invalid");
-    const { policy } = await this.policy(r.siteId);
+    const { policy } = await this.inputs.policy(r.siteId);
     if (effectivePolicy(policy, r.cameraId).options.includes("none")) throw new EngineError(`Camera ${centralCameraId(r.siteId, r.cameraId)} has the recording option "none": the edge records nothing to retrieve.`, "conflict");
     const id = r.id ?? `rt-${crypto.randomUUID()}`;
     const existing = await this.getRetrieval(id);
@@ -450,26 +403,6 @@ export class Engine {
     return (await this.getRetrieval(id))!;
   }
 
-  private async progress(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
-    const segs = await this.mirrorSegs(siteId, cameraId, stream, fromMs, toMs);
-    if (!segs.length) return { total: 0, done: 0, missing: 0, lost: 0 };
-    const h = await this.heldAt(siteId, cameraId, stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
-    let total = 0;
-    let done = 0;
-    let missing = 0;
-    let lost = 0;
-    for (const s of segs) {
-      total += s.bytes;
-      if (h.has(s)) done += s.bytes;
-      else if (h.lost(s)) lost++;
-      else {
-        missing++;
-        done += await this.d.receiver.offsetOf(siteId, cameraId, stream, s.startMs, s.bytes);
-      }
-    }
-    return { total, done, missing, lost };
-  }
-
   private async view(r: Record<string, string | null>): Promise<RetrievalView> {
     const siteId = r.site_id!;
     const cameraId = r.camera_id!;
@@ -477,7 +410,7 @@ export class Engine {
     const fromMs = Number(r.from_ms);
     const toMs = Number(r.to_ms);
     const state = r.state as RetrievalState;
-    const p = await this.progress(siteId, cameraId, stream, fromMs, toMs);
+    const p = await this.inputs.progress(siteId, cameraId, stream, fromMs, toMs);
     const active = state === "queued" || state === "running";
     // ETA from the link's measured goodput (never from its cap); unknown until bytes move.
     const bps = this.goodputOf(siteId) ?? 0;
@@ -515,7 +448,7 @@ export class Engine {
       const rows = await this.d.db.all<Record<string, string>>(`SELECT * FROM tr_retrievals WHERE state IN ${ACTIVE}`);
       for (const r of rows) {
         const stream = r.stream as StreamKind;
-        const p = await this.progress(r.site_id!, r.camera_id!, stream, Number(r.from_ms), Number(r.to_ms));
+        const p = await this.inputs.progress(r.site_id!, r.camera_id!, stream, Number(r.from_ms), Number(r.to_ms));
         // The edge index must reach the window's end; else (camera stopped, nothing recorded) central
         // must have committed a health report the edge made well after the window ended. The edge's
         // messages share one ordered sequence, so every index row the edge wrote before that report
@@ -523,7 +456,7 @@ export class Engine {
         // settled windows as "recorded nothing" while their rows were still queued).
         const since = this.onlineSince(r.site_id!, now);
         const reportedAt = this.d.sites.control?.latestHealth.get(r.site_id!)?.atMs ?? 0;
-        const settled = (await this.mirrorEnd(r.site_id!, r.camera_id!, stream)) >= Number(r.to_ms) || (since !== null && now > Number(r.to_ms) + this.settle && reportedAt >= Number(r.to_ms) + this.settle);
+        const settled = (await this.inputs.mirrorEnd(r.site_id!, r.camera_id!, stream)) >= Number(r.to_ms) || (since !== null && now > Number(r.to_ms) + this.settle && reportedAt >= Number(r.to_ms) + this.settle);
         if (p.missing === 0 && settled) {
           const state = p.lost ? "partial" : "done";
           const detail = p.lost ? `${p.lost} segment(s) were overwritten at the edge before they reached central` : p.total === 0 ? "the edge recorded nothing in this window" : null;
@@ -568,7 +501,7 @@ export class Engine {
     if (!rec) return;
     const want = new Set<string>();
     for (const cam of (await s.cameras()).filter((x) => !x.revoked)) {
-      const { policy } = await this.policy(cam.siteId);
+      const { policy } = await this.inputs.policy(cam.siteId);
       const eff = effectivePolicy(policy, cam.channel);
       if (eff.options.some((o) => (CONTINUOUS as readonly string[]).includes(o))) want.add(`${cam.id}/${eff.stream}`);
     }
@@ -597,7 +530,7 @@ export class Engine {
   async estimate(siteId: string, cameraId: string, fromMs: number, toMs: number) {
     const streams: Record<string, { bytes: number; heldAtCentralBytes: number; segmentsMissing: number }> = {};
     for (const stream of ["main", "sub"] as const) {
-      const p = await this.progress(siteId, cameraId, stream, fromMs, toMs);
+      const p = await this.inputs.progress(siteId, cameraId, stream, fromMs, toMs);
       streams[stream] = { bytes: p.total - p.done, heldAtCentralBytes: p.done, segmentsMissing: p.missing };
     }
     const t = await this.siteTransfer(siteId);
@@ -615,7 +548,7 @@ export class Engine {
       this.usage.month(siteId, month, "read"),
       this.usage.days(siteId, now, 31, "read"),
       this.d.db.read<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
-      this.policy(siteId, "read"),
+      this.inputs.policy(siteId, "read"),
       this.recentPlan(siteId),
       count(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`),
       count(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`),
@@ -675,7 +608,7 @@ export class Engine {
     if (!s.siteExists(parts.siteId)) throw new EngineError(`Camera ${l.cameraId} belongs to a revoked site: a lock must reach its edge, so central takes no new ones (what central holds stays playable and exportable).`, "conflict");
     const id = `lk-${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`;
     const now = this.d.clock.now();
-    const stream = effectivePolicy((await this.policy(parts.siteId)).policy, parts.cameraId).stream;
+    const stream = effectivePolicy((await this.inputs.policy(parts.siteId)).policy, parts.cameraId).stream;
     const ret = await this.createRetrieval({ id: `rt-${id}`, siteId: parts.siteId, cameraId: parts.cameraId, stream, fromMs: l.fromMs, toMs: l.toMs, priority: l.priority ?? "alarm", reason: { lock: id, text: l.reason }, by: l.by });
     await this.d.store.createLock({ id, cameraId: l.cameraId, startMs: l.fromMs, endMs: l.toMs, reason: l.reason, createdBy: l.by, ...(l.expiresAtMs ? { expiresAtMs: l.expiresAtMs } : {}) });
     await this.d.db.run(`INSERT INTO tr_locks VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)`, [id, parts.siteId, parts.cameraId, Math.floor(l.fromMs), Math.ceil(l.toMs), l.reason, l.by, now, l.expiresAtMs ?? null, ret.id]);
@@ -741,7 +674,7 @@ export class Engine {
     if (!e.cameraId || e.kind.startsWith("outpost.")) return;
     const parts = splitCentralCameraId(e.cameraId);
     if (!parts) return;
-    const eff = effectivePolicy((await this.policy(e.siteId)).policy, parts.cameraId);
+    const eff = effectivePolicy((await this.inputs.policy(e.siteId)).policy, parts.cameraId);
     if (!eff.options.includes("on-event") || !eff.event) return;
     if (eff.event.kinds && !eff.event.kinds.includes(e.kind)) return;
     await this.createRetrieval({

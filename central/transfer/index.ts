@@ -102,13 +102,13 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     raiseEvent: (e) => (ops ? ops.ingestEvent(e) : Promise.resolve()),
     attachClip: (id, clip) => (ops ? ops.alarms.attachClip(id, clip as never) : Promise.resolve()),
   });
-  const liveBudget = new LiveBudget({ db, clock, policy: (id) => engine.policy(id), linkOf: (id) => sites.linkType(id) });
+  const liveBudget = new LiveBudget({ db, clock, policy: (id) => engine.inputs.policy(id), linkOf: (id) => sites.linkType(id) });
   await engine.offload.load();
   const requestRetrieval: TransferModule["requestRetrieval"] = async (r) => {
     const parts = r.cameraId.includes(".") ? { siteId: r.cameraId.slice(0, r.cameraId.indexOf(".")), cameraId: r.cameraId.slice(r.cameraId.indexOf(".") + 1) } : null;
     if (!parts) throw new EngineError(`No camera ${r.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
     const prio = (["alarm", "request", "event", "scheduled", "backfill"] as const).find((p) => p === r.priority) ?? "alarm";
-    const { policy } = await engine.policy(parts.siteId);
+    const { policy } = await engine.inputs.policy(parts.siteId);
     const v = await engine.createRetrieval({ siteId: parts.siteId, cameraId: parts.cameraId, stream: effectivePolicy(policy, parts.cameraId).stream, fromMs: r.fromMs, toMs: r.toMs, priority: prio, reason: r.reason ?? null, by: "rules" });
     return { retrievalId: v.id };
   };

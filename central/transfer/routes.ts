@@ -142,7 +142,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
       const max = rights.maxPriority(c.var.session, { site: p.siteId, camera: b.cameraId });
       if (!max || classRank(b.priority) > classRank(max)) throw forbidden(`You may ask for retrievals up to priority "${max ?? "none"}", not "${b.priority}".`);
     }
-    const stream: StreamKind = b.stream ?? effectivePolicy((await engine.policy(p.siteId)).policy, p.cameraId).stream;
+    const stream: StreamKind = b.stream ?? effectivePolicy((await engine.inputs.policy(p.siteId)).policy, p.cameraId).stream;
     try {
       const r = await engine.createRetrieval({ id: b.id, siteId: p.siteId, cameraId: p.cameraId, stream, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), priority: b.priority, reason: b.reason ?? null, by: c.var.session.user, ...(b.quality ? { quality: b.quality } : {}) });
       ops?.recordAudit({ user: c.var.session.user, action: "retrieval", siteId: p.siteId, cameraId: b.cameraId, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), outcome: "ok", detail: { retrievalId: r.id, priority: b.priority } } as never);
