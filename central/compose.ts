@@ -318,7 +318,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         controlPlane: () => (sites.control ? { stats: sites.control.stats, backlog: sites.control.backlog } : null),
         liveFeeds: () => live.stats(),
         retrievals: () => transfer.engine.retrievalCounts(),
-        goodput: (id) => transfer.engine.goodputOf(id),
+        goodput: (id) => transfer.engine.meter.goodputOf(id),
         linkType: (id) => sites.linkType(id),
         receiver: () => transfer.receiver.stats,
       });

@@ -29,8 +29,7 @@ import type { Sites } from "../sites/index.ts";
 import type { EdgeIndexReader } from "../mirror/index.ts";
 import type { Receiver } from "./receiver.ts";
 import { centralRanges } from "../holdings/index.ts";
-import { Goodput } from "../../lib/goodput.ts";
-import { UsageLedger } from "./usage.ts";
+import { LinkMeter } from "./link-meter.ts";
 import { qualityOf, setQuality, streamsToPlan, type RetrievalQuality } from "./progressive.ts";
 import { liveBytesByLink } from "./live-budget.ts";
 import { DepotOffload } from "./offload.ts";
@@ -94,10 +93,9 @@ const CONTINUOUS = ["after-link-down", "both", "central-only"] as const;
 
 export class Engine {
   private waiters = new Set<() => void>();
-  private readonly usage: UsageLedger;
-  private goodput = new Map<string, Goodput>();
+  /** Link in use, bytes received, goodput per site (link-meter.ts). */
+  readonly meter: LinkMeter;
   private live = new Map<string, () => Promise<void>>();
-  private lastLink = new Map<string, string>();
   /** A site's policy, cameras, edge index, central holdings and job progress (site-inputs.ts). */
   readonly inputs: SiteInputs;
   /** Depot offload per site (offload.ts): parked on a depot link → bulk pull. */
@@ -122,15 +120,9 @@ export class Engine {
     this.margin = d.deadlineMarginMs ?? 120_000;
     this.settle = d.settleMs ?? 60_000;
     this.inputs = new SiteInputs({ db: d.db, store: d.store, receiver: d.receiver, sites: d.sites, mirror: d.mirror });
-    this.usage = new UsageLedger(d.db);
+    this.meter = new LinkMeter({ db: d.db, clock: d.clock });
     this.offload = new DepotOffload({ db: d.db, clock: d.clock, log: d.log });
-    d.receiver.onBytes = (site, link, n) => {
-      this.usage.add(site, link, d.clock.now(), n);
-      // Measured goodput per site (lib/goodput.ts): the ETA and deadline estimates use it.
-      let g = this.goodput.get(site);
-      if (!g) this.goodput.set(site, (g = new Goodput()));
-      g.add(d.clock.now(), n);
-    };
+    d.receiver.onBytes = (site, link, n) => this.meter.received(site, link, n);
     d.receiver.onCommit = () => this.wake();
   }
 
@@ -144,7 +136,7 @@ export class Engine {
     for (const w of this.waiters) w();
     for (const s of this.live.values()) await s().catch(() => undefined);
     this.live.clear();
-    await this.flushUsage();
+    await this.meter.flush();
   }
 
   wake(): void {
@@ -222,7 +214,7 @@ export class Engine {
     items.sort(order);
     // Overwrite deadlines: walk the queue at the expected rate; whatever would arrive after the
     // edge overwrites it moves up to "request" (above events, schedules and backfill).
-    const bps = await this.expectedRate(siteId, policy);
+    const bps = await this.meter.expectedRate(siteId, policy);
     let t = now;
     let raised = false;
     for (const it of items) {
@@ -257,20 +249,6 @@ export class Engine {
     return last && this.d.clock.now() - last.atMs <= PLAN_REUSE_MS ? last.items : this.plan(siteId);
   }
 
-  /** Measured goodput of the site's link in bytes/s, or null before anything moved lately. */
-  goodputOf(siteId: string): number | null {
-    return this.goodput.get(siteId)?.bytesPerSecond(this.d.clock.now()) ?? null;
-  }
-
-  /** For the deadline walk: the measured goodput, else the link's cap, else 2 Mbit/s. */
-  private async expectedRate(siteId: string, policy: SitePolicy | null): Promise<number> {
-    const seen = this.goodputOf(siteId);
-    const link = this.lastLink.get(siteId) ?? "unknown";
-    const cap = linkProfile(policy, link).rateBitsPerSecond;
-    const capBps = cap ? cap / 8 : 0;
-    return Math.max(1, seen ?? (capBps || 250_000));
-  }
-
   private async alarmOnce(key: string, siteId: string, cameraId: string, data: Record<string, unknown>): Promise<void> {
     const r = await this.d.db.all(`SELECT 1 FROM tr_alarms WHERE key = $1`, [key]);
     if (r.length) return;
@@ -294,9 +272,9 @@ export class Engine {
     if (!p.success) throw new EngineError(`work request: ${p.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`, "invalid");
     const req = p.data;
     const now = this.d.clock.now();
-    this.lastLink.set(siteId, req.link);
+    this.meter.observeLink(siteId, req.link);
     this.offload.observe(siteId, req.link, req.vehicle);
-    await this.d.db.run(`INSERT OR REPLACE INTO tr_edge_usage VALUES ($1, $2, $3, $4, $5)`, [siteId, req.usage.month, JSON.stringify(req.usage.byLink), req.link, now]);
+    await this.meter.recordEdgeUsage(siteId, req, now);
     for (const [cam, stream, start] of req.missing) {
       await this.d.db.run(`INSERT OR IGNORE INTO tr_lost VALUES ($1, $2, $3, $4, $5)`, [siteId, cam, stream, start, now]);
       await this.alarmOnce(`lost/${siteId}/${cam}/${stream}/${Math.floor(start / 60_000)}`, siteId, cam, { state: "lost", detail: `the edge overwrote footage from ${iso(start)} before it reached central`, startMs: start });
@@ -413,7 +391,7 @@ export class Engine {
     const p = await this.inputs.progress(siteId, cameraId, stream, fromMs, toMs);
     const active = state === "queued" || state === "running";
     // ETA from the link's measured goodput (never from its cap); unknown until bytes move.
-    const bps = this.goodputOf(siteId) ?? 0;
+    const bps = this.meter.goodputOf(siteId) ?? 0;
     const cid = centralCameraId(siteId, cameraId);
     return {
       id: r.id!,
@@ -472,7 +450,7 @@ export class Engine {
       }
       await this.expireLocks(now);
       await this.reconcileLive();
-      await this.flushUsage();
+      await this.meter.flush();
     } catch (e) {
       this.d.log.error("transfer tick failed", { err: e as Error });
     } finally {
@@ -490,9 +468,6 @@ export class Engine {
     return this.online.get(siteId)!;
   }
 
-  private flushUsage(): Promise<void> {
-    return this.usage.flush();
-  }
 
 
   private async reconcileLive(): Promise<void> {
@@ -539,14 +514,14 @@ export class Engine {
   }
 
   async siteTransfer(siteId: string) {
-    await this.flushUsage();
+    await this.meter.flush();
     const now = this.d.clock.now();
     const month = budgetMonth(now);
     // On the read connections (the writers' queues hold the tick's and the control plane's work), queued together.
     const count = async (sql: string) => Number((await this.d.db.read<{ n: string }>(sql, [siteId]))[0]?.n ?? 0);
     const [central, days, edgeRows, { policy }, items, commits, lost] = await Promise.all([
-      this.usage.month(siteId, month, "read"),
-      this.usage.days(siteId, now, 31, "read"),
+      this.meter.usage.month(siteId, month, "read"),
+      this.meter.usage.days(siteId, now, 31, "read"),
       this.d.db.read<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
       this.inputs.policy(siteId, "read"),
       this.recentPlan(siteId),
@@ -585,7 +560,7 @@ export class Engine {
       /** Bytes central received per UTC day and link, the last 31 days (oldest first). */
       days,
       queue: { items: items.length, bytes: items.reduce((a, i) => a + i.bytes - i.offset, 0), byClass, atRisk: items.filter((i) => i.atRisk).length },
-      goodputBytesPerSecond: Math.round(this.goodputOf(siteId) ?? 0),
+      goodputBytesPerSecond: Math.round(this.meter.goodputOf(siteId) ?? 0),
       /** Receiver counters since central started (all sites). */
       receiver: { ...this.d.receiver.stats },
       commits,
