@@ -30,6 +30,7 @@ import type { EdgeIndexReader } from "../mirror/index.ts";
 import type { Receiver } from "./receiver.ts";
 import { centralRanges } from "../holdings/index.ts";
 import { LinkMeter } from "./link-meter.ts";
+import { OverwriteDeadlines, type RaiseEvent } from "./deadlines.ts";
 import { qualityOf, setQuality, streamsToPlan, type RetrievalQuality } from "./progressive.ts";
 import { liveBytesByLink } from "./live-budget.ts";
 import { DepotOffload } from "./offload.ts";
@@ -74,7 +75,7 @@ export interface EngineDeps {
   /** The edges' index as central mirrors it (central/mirror): what each edge holds. */
   mirror: EdgeIndexReader;
   /** Raise an event at central (ops.ingestEvent): footage at risk/lost, budget near its limit. */
-  raiseEvent?: (e: { id: string; type: string; time: string; source: "system"; origin: string; siteId: string; cameraId: string | null; data: Record<string, unknown> }) => Promise<unknown>;
+  raiseEvent?: RaiseEvent;
   /** Tell alarms a clip is ready (ops.alarms.attachClip). */
   attachClip?: (retrievalId: string, clip: { state: string; url?: string; detail?: string }) => Promise<unknown>;
   recordLive?: (centralCameraId: string, stream: StreamKind) => () => Promise<void>;
@@ -95,6 +96,8 @@ export class Engine {
   private waiters = new Set<() => void>();
   /** Link in use, bytes received, goodput per site (link-meter.ts). */
   readonly meter: LinkMeter;
+  /** Overwrite deadlines and footage.at-risk events (deadlines.ts). */
+  readonly deadlines: OverwriteDeadlines;
   private live = new Map<string, () => Promise<void>>();
   /** A site's policy, cameras, edge index, central holdings and job progress (site-inputs.ts). */
   readonly inputs: SiteInputs;
@@ -102,7 +105,6 @@ export class Engine {
   readonly offload: DepotOffload;
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticking = false;
-  private readonly margin: number;
   private readonly settle: number;
   /**
    * The last plan per site. An edge's long poll plans every second or so; the views (site
@@ -117,10 +119,10 @@ export class Engine {
 
   constructor(private readonly d: EngineDeps) {
     this.recordLive = d.recordLive;
-    this.margin = d.deadlineMarginMs ?? 120_000;
     this.settle = d.settleMs ?? 60_000;
     this.inputs = new SiteInputs({ db: d.db, store: d.store, receiver: d.receiver, sites: d.sites, mirror: d.mirror });
     this.meter = new LinkMeter({ db: d.db, clock: d.clock });
+    this.deadlines = new OverwriteDeadlines({ db: d.db, clock: d.clock, log: d.log, meter: this.meter, raiseEvent: d.raiseEvent, deadlineMarginMs: d.deadlineMarginMs });
     this.offload = new DepotOffload({ db: d.db, clock: d.clock, log: d.log });
     d.receiver.onBytes = (site, link, n) => this.meter.received(site, link, n);
     d.receiver.onCommit = () => this.wake();
@@ -212,33 +214,7 @@ export class Engine {
     }
     const order = (a: WorkItem, b: WorkItem) => classRank(b.cls) - classRank(a.cls) || (a.deadlineMs ?? Infinity) - (b.deadlineMs ?? Infinity) || a.startMs - b.startMs;
     items.sort(order);
-    // Overwrite deadlines: walk the queue at the expected rate; whatever would arrive after the
-    // edge overwrites it moves up to "request" (above events, schedules and backfill).
-    const bps = await this.meter.expectedRate(siteId, policy);
-    let t = now;
-    let raised = false;
-    for (const it of items) {
-      t += ((it.bytes - it.offset) * 1000) / bps;
-      if (it.deadlineMs !== null && t + this.margin > it.deadlineMs && classRank(it.cls) < classRank("request")) {
-        it.cls = "request";
-        it.atRisk = true;
-        raised = true;
-      }
-    }
-    if (raised) items.sort(order);
-    t = now;
-    for (const it of items) {
-      t += ((it.bytes - it.offset) * 1000) / bps;
-      if (it.deadlineMs !== null && t > it.deadlineMs) {
-        it.atRisk = true;
-        await this.alarmOnce(`risk/${siteId}/${it.cameraId}/${it.stream}/${Math.floor(it.startMs / 60_000)}`, siteId, it.cameraId, {
-          state: "will-be-lost",
-          detail: `the edge is expected to overwrite footage from ${iso(it.startMs)} at ${iso(it.deadlineMs)}, before it can reach central at the current rate`,
-          startMs: it.startMs,
-          deadline: iso(it.deadlineMs),
-        });
-      }
-    }
+    await this.deadlines.walk(siteId, policy, items, now, order);
     this.lastPlan.set(siteId, { atMs: now, items });
     return items;
   }
@@ -247,23 +223,6 @@ export class Engine {
   private async recentPlan(siteId: string): Promise<(WorkItem & { atRisk: boolean; endMs: number })[]> {
     const last = this.lastPlan.get(siteId);
     return last && this.d.clock.now() - last.atMs <= PLAN_REUSE_MS ? last.items : this.plan(siteId);
-  }
-
-  private async alarmOnce(key: string, siteId: string, cameraId: string, data: Record<string, unknown>): Promise<void> {
-    const r = await this.d.db.all(`SELECT 1 FROM tr_alarms WHERE key = $1`, [key]);
-    if (r.length) return;
-    await this.d.db.run(`INSERT INTO tr_alarms VALUES ($1, $2)`, [key, this.d.clock.now()]);
-    this.d.log.warn("footage at risk", { site: siteId, camera: cameraId, ...data });
-    await this.d.raiseEvent?.({
-      id: `transfer:${key}`,
-      type: "footage.at-risk",
-      time: iso(this.d.clock.now()),
-      source: "system",
-      origin: "central.transfer",
-      siteId,
-      cameraId: centralCameraId(siteId, cameraId),
-      data,
-    }).catch((e) => this.d.log.error("could not raise the footage-at-risk event", { err: e as Error }));
   }
 
   /** The edge's long poll. */
@@ -277,7 +236,7 @@ export class Engine {
     await this.meter.recordEdgeUsage(siteId, req, now);
     for (const [cam, stream, start] of req.missing) {
       await this.d.db.run(`INSERT OR IGNORE INTO tr_lost VALUES ($1, $2, $3, $4, $5)`, [siteId, cam, stream, start, now]);
-      await this.alarmOnce(`lost/${siteId}/${cam}/${stream}/${Math.floor(start / 60_000)}`, siteId, cam, { state: "lost", detail: `the edge overwrote footage from ${iso(start)} before it reached central`, startMs: start });
+      await this.deadlines.alarmOnce(`lost/${siteId}/${cam}/${stream}/${Math.floor(start / 60_000)}`, siteId, cam, { state: "lost", detail: `the edge overwrote footage from ${iso(start)} before it reached central`, startMs: start });
     }
     const release = await this.releasable(req.locks);
     const end = now + req.waitMs;
