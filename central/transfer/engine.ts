@@ -30,6 +30,7 @@ import type { EdgeIndexReader } from "../mirror/index.ts";
 import type { Receiver } from "./receiver.ts";
 import { centralRanges } from "../holdings/index.ts";
 import { LinkMeter } from "./link-meter.ts";
+import { CONTINUOUS, LiveRecording, type RecordLive } from "./live-recording.ts";
 import { OverwriteDeadlines, type RaiseEvent } from "./deadlines.ts";
 import { qualityOf, setQuality, streamsToPlan, type RetrievalQuality } from "./progressive.ts";
 import { liveBytesByLink } from "./live-budget.ts";
@@ -78,7 +79,7 @@ export interface EngineDeps {
   raiseEvent?: RaiseEvent;
   /** Tell alarms a clip is ready (ops.alarms.attachClip). */
   attachClip?: (retrievalId: string, clip: { state: string; url?: string; detail?: string }) => Promise<unknown>;
-  recordLive?: (centralCameraId: string, stream: StreamKind) => () => Promise<void>;
+  recordLive?: RecordLive;
   /** Margin before the edge overwrites footage within which a job counts as at risk. */
   deadlineMarginMs?: number;
   /** A window is complete this long after its end even if the edge index never reaches it. */
@@ -90,7 +91,6 @@ export { EngineError };
 const ACTIVE = `('queued', 'running')`;
 /** How old a site's last plan may be for the views to show it rather than plan again (an edge's long poll re-plans about every second). */
 const PLAN_REUSE_MS = 5000;
-const CONTINUOUS = ["after-link-down", "both", "central-only"] as const;
 
 export class Engine {
   private waiters = new Set<() => void>();
@@ -98,7 +98,6 @@ export class Engine {
   readonly meter: LinkMeter;
   /** Overwrite deadlines and footage.at-risk events (deadlines.ts). */
   readonly deadlines: OverwriteDeadlines;
-  private live = new Map<string, () => Promise<void>>();
   /** A site's policy, cameras, edge index, central holdings and job progress (site-inputs.ts). */
   readonly inputs: SiteInputs;
   /** Depot offload per site (offload.ts): parked on a depot link → bulk pull. */
@@ -114,14 +113,14 @@ export class Engine {
    */
   private readonly lastPlan = new Map<string, { atMs: number; items: (WorkItem & { atRisk: boolean; endMs: number })[] }>();
 
-  /** Central live recording for the continuous options (central/live LiveRecorder.recordLive). */
-  recordLive: EngineDeps["recordLive"];
+  /** Central live recording for the continuous options (live-recording.ts). */
+  readonly liveRecording: LiveRecording;
 
   constructor(private readonly d: EngineDeps) {
-    this.recordLive = d.recordLive;
     this.settle = d.settleMs ?? 60_000;
     this.inputs = new SiteInputs({ db: d.db, store: d.store, receiver: d.receiver, sites: d.sites, mirror: d.mirror });
     this.meter = new LinkMeter({ db: d.db, clock: d.clock });
+    this.liveRecording = new LiveRecording({ sites: d.sites, inputs: this.inputs, log: d.log, recordLive: d.recordLive });
     this.deadlines = new OverwriteDeadlines({ db: d.db, clock: d.clock, log: d.log, meter: this.meter, raiseEvent: d.raiseEvent, deadlineMarginMs: d.deadlineMarginMs });
     this.offload = new DepotOffload({ db: d.db, clock: d.clock, log: d.log });
     d.receiver.onBytes = (site, link, n) => this.meter.received(site, link, n);
@@ -136,8 +135,7 @@ export class Engine {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     for (const w of this.waiters) w();
-    for (const s of this.live.values()) await s().catch(() => undefined);
-    this.live.clear();
+    await this.liveRecording.stopAll();
     await this.meter.flush();
   }
 
@@ -408,7 +406,7 @@ export class Engine {
         }
       }
       await this.expireLocks(now);
-      await this.reconcileLive();
+      await this.liveRecording.reconcile();
       await this.meter.flush();
     } catch (e) {
       this.d.log.error("transfer tick failed", { err: e as Error });
@@ -428,32 +426,6 @@ export class Engine {
   }
 
 
-
-  private async reconcileLive(): Promise<void> {
-    const rec = this.recordLive;
-    const s = this.d.sites;
-    if (!rec) return;
-    const want = new Set<string>();
-    for (const cam of (await s.cameras()).filter((x) => !x.revoked)) {
-      const { policy } = await this.inputs.policy(cam.siteId);
-      const eff = effectivePolicy(policy, cam.channel);
-      if (eff.options.some((o) => (CONTINUOUS as readonly string[]).includes(o))) want.add(`${cam.id}/${eff.stream}`);
-    }
-    for (const k of want) {
-      if (this.live.has(k)) continue;
-      const i = k.lastIndexOf("/");
-      try {
-        this.live.set(k, rec(k.slice(0, i), k.slice(i + 1) as StreamKind));
-      } catch (e) {
-        this.d.log.error("could not start live recording at central", { key: k, err: e as Error });
-      }
-    }
-    for (const [k, stop] of this.live) {
-      if (want.has(k)) continue;
-      this.live.delete(k);
-      await stop().catch(() => undefined);
-    }
-  }
 
   // --- usage and budgets -----------------------------------------------------------------
 
