@@ -223,9 +223,9 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
             dataDir: cfg.dataDir,
             clock,
             log: log.child({ component: "central.exports" }),
-            retrieval: (id) => transfer.engine.getRetrieval(id),
+            retrieval: (id) => transfer.engine.retrievals.getRetrieval(id),
             retrieve: async (r) => {
-              const v = await transfer.engine.createRetrieval({ ...r, reason: "export" });
+              const v = await transfer.engine.retrievals.createRetrieval({ ...r, reason: "export" });
               return { id: v.id, state: v.state, progress: v.progress, etaSeconds: v.etaSeconds };
             },
             deps: async () => {
@@ -317,7 +317,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         sites: () => central.sites(),
         controlPlane: () => (sites.control ? { stats: sites.control.stats, backlog: sites.control.backlog } : null),
         liveFeeds: () => live.stats(),
-        retrievals: () => transfer.engine.retrievalCounts(),
+        retrievals: () => transfer.engine.retrievals.retrievalCounts(),
         goodput: (id) => transfer.engine.meter.goodputOf(id),
         linkType: (id) => sites.linkType(id),
         receiver: () => transfer.receiver.stats,

@@ -36,33 +36,9 @@ import { qualityOf, setQuality, streamsToPlan, type RetrievalQuality } from "./p
 import { liveBytesByLink } from "./live-budget.ts";
 import { DepotOffload } from "./offload.ts";
 import { EngineError } from "./errors.ts";
+import { ACTIVE } from "./db.ts";
+import { Retrievals, type AttachClip, type RetrievalState, type RetrievalView } from "./retrievals.ts";
 import { SiteInputs, type Seg } from "./site-inputs.ts";
-
-export type RetrievalState = "queued" | "running" | "done" | "partial" | "cancelled" | "failed";
-
-export interface RetrievalView {
-  id: string;
-  siteId: string;
-  cameraId: string;
-  camera: string;
-  stream: StreamKind;
-  from: string;
-  to: string;
-  priority: TransferClass;
-  /** main, or sub-then-main (progressive.ts). */
-  quality: RetrievalQuality;
-  state: RetrievalState;
-  bytesDone: number;
-  bytesTotal: number;
-  progress: number;
-  etaSeconds: number | null;
-  atRisk: boolean;
-  reason: unknown;
-  createdBy: string;
-  createdAt: string;
-  doneAt: string | null;
-  detail: string | null;
-}
 
 export interface EngineDeps {
   db: Db;
@@ -77,8 +53,7 @@ export interface EngineDeps {
   mirror: EdgeIndexReader;
   /** Raise an event at central (ops.ingestEvent): footage at risk/lost, budget near its limit. */
   raiseEvent?: RaiseEvent;
-  /** Tell alarms a clip is ready (ops.alarms.attachClip). */
-  attachClip?: (retrievalId: string, clip: { state: string; url?: string; detail?: string }) => Promise<unknown>;
+  attachClip?: AttachClip;
   recordLive?: RecordLive;
   /** Margin before the edge overwrites footage within which a job counts as at risk. */
   deadlineMarginMs?: number;
@@ -86,9 +61,8 @@ export interface EngineDeps {
   settleMs?: number;
 }
 
-export { EngineError };
+export { EngineError, type RetrievalState, type RetrievalView };
 
-const ACTIVE = `('queued', 'running')`;
 /** How old a site's last plan may be for the views to show it rather than plan again (an edge's long poll re-plans about every second). */
 const PLAN_REUSE_MS = 5000;
 
@@ -104,7 +78,6 @@ export class Engine {
   readonly offload: DepotOffload;
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticking = false;
-  private readonly settle: number;
   /**
    * The last plan per site. An edge's long poll plans every second or so; the views (site
    * details, the transfer view, estimates) read that plan instead of running another one, which
@@ -113,13 +86,15 @@ export class Engine {
    */
   private readonly lastPlan = new Map<string, { atMs: number; items: (WorkItem & { atRisk: boolean; endMs: number })[] }>();
 
+  /** Jobs, progress, ETA (retrievals.ts). */
+  readonly retrievals: Retrievals;
   /** Central live recording for the continuous options (live-recording.ts). */
   readonly liveRecording: LiveRecording;
 
   constructor(private readonly d: EngineDeps) {
-    this.settle = d.settleMs ?? 60_000;
     this.inputs = new SiteInputs({ db: d.db, store: d.store, receiver: d.receiver, sites: d.sites, mirror: d.mirror });
     this.meter = new LinkMeter({ db: d.db, clock: d.clock });
+    this.retrievals = new Retrievals({ db: d.db, clock: d.clock, log: d.log, sites: d.sites, inputs: this.inputs, meter: this.meter, forgetPlan: (id) => this.lastPlan.delete(id), wake: () => this.wake(), attachClip: d.attachClip, settleMs: d.settleMs });
     this.liveRecording = new LiveRecording({ sites: d.sites, inputs: this.inputs, log: d.log, recordLive: d.recordLive });
     this.deadlines = new OverwriteDeadlines({ db: d.db, clock: d.clock, log: d.log, meter: this.meter, raiseEvent: d.raiseEvent, deadlineMarginMs: d.deadlineMarginMs });
     this.offload = new DepotOffload({ db: d.db, clock: d.clock, log: d.log });
@@ -269,142 +244,13 @@ export class Engine {
     return out;
   }
 
-  // --- retrievals -------------------------------------------------------------------------
-
-  async createRetrieval(r: { id?: string; siteId: string; cameraId: string; stream: StreamKind; fromMs: number; toMs: number; priority: TransferClass; reason: unknown; by: string; quality?: RetrievalQuality }): Promise<RetrievalView> {
-    const s = this.d.sites;
-    if (!s.siteExists(r.siteId)) throw new EngineError(`No site with id ${r.siteId}.`, "not-found");
-    if (!(await this.inputs.siteCameras(r.siteId)).includes(r.cameraId)) throw new EngineError(`No camera ${centralCameraId(r.siteId, r.cameraId)} (central camera ids are <site>.<camera>).`, "not-found");
-    if (!(r.toMs > r.fromMs)) throw new EngineError("from must be before to.", "invalid");
-    if (r.toMs - r.fromMs > 31 * 86_400_000) throw new EngineError("A retrieval covers at most 31 days.", "invalid");
-    const { policy } = await this.inputs.policy(r.siteId);
-    if (effectivePolicy(policy, r.cameraId).options.includes("none")) throw new EngineError(`Camera ${centralCameraId(r.siteId, r.cameraId)} has the recording option "none": the edge records nothing to retrieve.`, "conflict");
-    const id = r.id ?? `rt-${crypto.randomUUID()}`;
-    const existing = await this.getRetrieval(id);
-    if (existing) return existing;
-    await this.d.db.run(`INSERT INTO tr_retrievals VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', NULL, NULL)`, [
-      id,
-      r.siteId,
-      r.cameraId,
-      r.stream,
-      Math.floor(r.fromMs),
-      Math.ceil(r.toMs),
-      r.priority,
-      JSON.stringify(r.reason ?? null),
-      r.by,
-      this.d.clock.now(),
-    ]);
-    await setQuality(this.d.db, id, r.quality ?? "main");
-    this.d.log.info("retrieval queued", { id, site: r.siteId, camera: r.cameraId, priority: r.priority });
-    this.lastPlan.delete(r.siteId);
-    this.wake();
-    return (await this.getRetrieval(id))!;
-  }
-
-  async getRetrieval(id: string): Promise<RetrievalView | null> {
-    const r = (await this.d.db.all<Record<string, string | null>>(`SELECT * FROM tr_retrievals WHERE id = $1`, [id]))[0];
-    return r ? this.view(r) : null;
-  }
-
-  /** Retrievals per state, across all sites (metrics). */
-  async retrievalCounts(): Promise<Record<string, number>> {
-    const rows = await this.d.db.all<{ state: string; n: string }>(`SELECT state, count(*) AS n FROM tr_retrievals GROUP BY state`);
-    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
-  }
-
-  async listRetrievals(f: { siteId?: string; cameraId?: string; state?: string; limit?: number }): Promise<RetrievalView[]> {
-    const where: string[] = [];
-    const params: (string | bigint)[] = [];
-    if (f.siteId) where.push(`site_id = $${params.push(f.siteId)}`);
-    if (f.cameraId) where.push(`camera_id = $${params.push(f.cameraId)}`);
-    if (f.state) where.push(`state = $${params.push(f.state)}`);
-    const rows = await this.d.db.all<Record<string, string | null>>(
-      `SELECT * FROM tr_retrievals ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_ms DESC LIMIT $${params.length + 1}`,
-      [...params, BigInt(Math.min(f.limit ?? 500, 5000))],
-    );
-    const out: RetrievalView[] = [];
-    for (const r of rows) out.push(await this.view(r));
-    return out;
-  }
-
-  async cancelRetrieval(id: string): Promise<RetrievalView> {
-    const cur = await this.getRetrieval(id);
-    if (!cur) throw new EngineError(`No retrieval ${id}.`, "not-found");
-    if (cur.state === "queued" || cur.state === "running") {
-      await this.d.db.run(`UPDATE tr_retrievals SET state = 'cancelled', done_ms = $2 WHERE id = $1`, [id, this.d.clock.now()]);
-      this.lastPlan.delete(cur.siteId);
-      await this.d.attachClip?.(id, { state: "failed", detail: "retrieval cancelled" }).catch(() => undefined);
-    }
-    return (await this.getRetrieval(id))!;
-  }
-
-  private async view(r: Record<string, string | null>): Promise<RetrievalView> {
-    const siteId = r.site_id!;
-    const cameraId = r.camera_id!;
-    const stream = r.stream as StreamKind;
-    const fromMs = Number(r.from_ms);
-    const toMs = Number(r.to_ms);
-    const state = r.state as RetrievalState;
-    const p = await this.inputs.progress(siteId, cameraId, stream, fromMs, toMs);
-    const active = state === "queued" || state === "running";
-    // ETA from the link's measured goodput (never from its cap); unknown until bytes move.
-    const bps = this.meter.goodputOf(siteId) ?? 0;
-    const cid = centralCameraId(siteId, cameraId);
-    return {
-      id: r.id!,
-      siteId,
-      cameraId: cid,
-      camera: cid,
-      stream,
-      from: iso(fromMs),
-      to: iso(toMs),
-      priority: r.priority as TransferClass,
-      quality: await qualityOf(this.d.db, r.id!),
-      state,
-      bytesDone: p.done,
-      bytesTotal: p.total,
-      progress: p.total ? Math.round((1000 * p.done) / p.total) / 10 : state === "done" ? 100 : 0,
-      etaSeconds: active && bps > 1000 ? Math.ceil((p.total - p.done) / bps) : null,
-      atRisk: false,
-      reason: JSON.parse(r.reason ?? "null") as unknown,
-      createdBy: r.created_by ?? "",
-      createdAt: iso(Number(r.created_ms)),
-      doneAt: r.done_ms ? iso(Number(r.done_ms)) : null,
-      detail: r.detail ?? null,
-    };
-  }
-
   /** Moves active retrievals to running/done/partial; called every second and on demand. */
   async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
     try {
       const now = this.d.clock.now();
-      const rows = await this.d.db.all<Record<string, string>>(`SELECT * FROM tr_retrievals WHERE state IN ${ACTIVE}`);
-      for (const r of rows) {
-        const stream = r.stream as StreamKind;
-        const p = await this.inputs.progress(r.site_id!, r.camera_id!, stream, Number(r.from_ms), Number(r.to_ms));
-        // The edge index must reach the window's end; else (camera stopped, nothing recorded) central
-        // must have committed a health report the edge made well after the window ended. The edge's
-        // messages share one ordered sequence, so every index row the edge wrote before that report
-        // is in the mirror by then — however far central's mirror lags (a wall-clock wait alone
-        // settled windows as "recorded nothing" while their rows were still queued).
-        const since = this.onlineSince(r.site_id!, now);
-        const reportedAt = this.d.sites.control?.latestHealth.get(r.site_id!)?.atMs ?? 0;
-        const settled = (await this.inputs.mirrorEnd(r.site_id!, r.camera_id!, stream)) >= Number(r.to_ms) || (since !== null && now > Number(r.to_ms) + this.settle && reportedAt >= Number(r.to_ms) + this.settle);
-        if (p.missing === 0 && settled) {
-          const state = p.lost ? "partial" : "done";
-          const detail = p.lost ? `${p.lost} segment(s) were overwritten at the edge before they reached central` : p.total === 0 ? "the edge recorded nothing in this window" : null;
-          await this.d.db.run(`UPDATE tr_retrievals SET state = $2, done_ms = $3, detail = $4 WHERE id = $1`, [r.id!, state, now, detail]);
-          this.d.log.info("retrieval finished", { id: r.id, state, bytes: p.total });
-          this.lastPlan.delete(r.site_id!);
-          const url = `/api/v1/cameras/${encodeURIComponent(centralCameraId(r.site_id!, r.camera_id!))}/video?from=${iso(Number(r.from_ms))}&to=${iso(Number(r.to_ms))}&stream=${stream}`;
-          await this.d.attachClip?.(r.id!, { state: p.lost ? "partial" : "ready", url, ...(detail ? { detail } : {}) }).catch((e) => this.d.log.error("attachClip failed", { err: e as Error }));
-          this.wake();
-        } else if (r.state === "queued" && p.done > 0) {
-          await this.d.db.run(`UPDATE tr_retrievals SET state = 'running' WHERE id = $1`, [r.id!]);
-        }
-      }
+      await this.retrievals.settleActive(now);
       await this.expireLocks(now);
       await this.liveRecording.reconcile();
       await this.meter.flush();
@@ -415,15 +261,7 @@ export class Engine {
     }
   }
 
-  private readonly online = new Map<string, number>();
-  private onlineSince(siteId: string, now: number): number | null {
-    if (!this.d.sites.online(siteId)) {
-      this.online.delete(siteId);
-      return null;
-    }
-    if (!this.online.has(siteId)) this.online.set(siteId, now);
-    return this.online.get(siteId)!;
-  }
+
 
 
 
@@ -515,7 +353,7 @@ export class Engine {
     const id = `lk-${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`;
     const now = this.d.clock.now();
     const stream = effectivePolicy((await this.inputs.policy(parts.siteId)).policy, parts.cameraId).stream;
-    const ret = await this.createRetrieval({ id: `rt-${id}`, siteId: parts.siteId, cameraId: parts.cameraId, stream, fromMs: l.fromMs, toMs: l.toMs, priority: l.priority ?? "alarm", reason: { lock: id, text: l.reason }, by: l.by });
+    const ret = await this.retrievals.createRetrieval({ id: `rt-${id}`, siteId: parts.siteId, cameraId: parts.cameraId, stream, fromMs: l.fromMs, toMs: l.toMs, priority: l.priority ?? "alarm", reason: { lock: id, text: l.reason }, by: l.by });
     await this.d.store.createLock({ id, cameraId: l.cameraId, startMs: l.fromMs, endMs: l.toMs, reason: l.reason, createdBy: l.by, ...(l.expiresAtMs ? { expiresAtMs: l.expiresAtMs } : {}) });
     await this.d.db.run(`INSERT INTO tr_locks VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)`, [id, parts.siteId, parts.cameraId, Math.floor(l.fromMs), Math.ceil(l.toMs), l.reason, l.by, now, l.expiresAtMs ?? null, ret.id]);
     // Durable delivery: the command is re-sent on every reconnect until the edge answers or it expires.
@@ -529,7 +367,7 @@ export class Engine {
     const r = (await this.d.db.all<Record<string, string | null>>(`SELECT * FROM tr_locks WHERE id = $1`, [id]))[0];
     if (!r) return null;
     const heldAtEdge = await this.d.mirror.hasLock(r.site_id!, id);
-    const ret = r.retrieval_id ? await this.getRetrieval(r.retrieval_id) : null;
+    const ret = r.retrieval_id ? await this.retrievals.getRetrieval(r.retrieval_id) : null;
     return {
       id,
       cameraId: centralCameraId(r.site_id!, r.camera_id!),
@@ -564,7 +402,7 @@ export class Engine {
     await this.d.db.run(`UPDATE tr_locks SET ended_ms = $2 WHERE id = $1 AND ended_ms IS NULL`, [id, this.d.clock.now()]);
     await this.d.store.deleteLock(id);
     const ret = v.retrieval as { id: string; state: string } | null;
-    if (ret && (ret.state === "queued" || ret.state === "running")) await this.cancelRetrieval(ret.id);
+    if (ret && (ret.state === "queued" || ret.state === "running")) await this.retrievals.cancelRetrieval(ret.id);
     return (await this.lockView(id))!;
   }
 
@@ -583,7 +421,7 @@ export class Engine {
     const eff = effectivePolicy((await this.inputs.policy(e.siteId)).policy, parts.cameraId);
     if (!eff.options.includes("on-event") || !eff.event) return;
     if (eff.event.kinds && !eff.event.kinds.includes(e.kind)) return;
-    await this.createRetrieval({
+    await this.retrievals.createRetrieval({
       id: `ev-${e.siteId}-${e.eventId}`.replace(/[^A-Za-z0-9_.:-]/g, "_").slice(0, 120),
       siteId: e.siteId,
       cameraId: parts.cameraId,

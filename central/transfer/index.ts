@@ -109,7 +109,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     if (!parts) throw new EngineError(`No camera ${r.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
     const prio = (["alarm", "request", "event", "scheduled", "backfill"] as const).find((p) => p === r.priority) ?? "alarm";
     const { policy } = await engine.inputs.policy(parts.siteId);
-    const v = await engine.createRetrieval({ siteId: parts.siteId, cameraId: parts.cameraId, stream: effectivePolicy(policy, parts.cameraId).stream, fromMs: r.fromMs, toMs: r.toMs, priority: prio, reason: r.reason ?? null, by: "rules" });
+    const v = await engine.retrievals.createRetrieval({ siteId: parts.siteId, cameraId: parts.cameraId, stream: effectivePolicy(policy, parts.cameraId).stream, fromMs: r.fromMs, toMs: r.toMs, priority: prio, reason: r.reason ?? null, by: "rules" });
     return { retrievalId: v.id };
   };
   if (o.ops) {

@@ -116,7 +116,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
   const tag = "transfer";
   /** Rights targets of stored retrievals and locks (null: unknown id). */
   const retrievalTarget = async (c: Context) => {
-    const r = await engine.getRetrieval(c.req.param("id") ?? "");
+    const r = await engine.retrievals.getRetrieval(c.req.param("id") ?? "");
     return r ? { camera: r.cameraId, site: r.siteId } : null;
   };
   const lockTarget = async (c: Context) => {
@@ -144,7 +144,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     }
     const stream: StreamKind = b.stream ?? effectivePolicy((await engine.inputs.policy(p.siteId)).policy, p.cameraId).stream;
     try {
-      const r = await engine.createRetrieval({ id: b.id, siteId: p.siteId, cameraId: p.cameraId, stream, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), priority: b.priority, reason: b.reason ?? null, by: c.var.session.user, ...(b.quality ? { quality: b.quality } : {}) });
+      const r = await engine.retrievals.createRetrieval({ id: b.id, siteId: p.siteId, cameraId: p.cameraId, stream, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), priority: b.priority, reason: b.reason ?? null, by: c.var.session.user, ...(b.quality ? { quality: b.quality } : {}) });
       ops?.recordAudit({ user: c.var.session.user, action: "retrieval", siteId: p.siteId, cameraId: b.cameraId, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), outcome: "ok", detail: { retrievalId: r.id, priority: b.priority } } as never);
       return c.json(r, 201);
     } catch (e) {
@@ -155,19 +155,19 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const cam = c.req.query("cameraId");
     const parts = cam ? splitCentralCameraId(cam) : null;
     if (cam && !parts) throw badRequest("cameraId must be a central camera id (<site>.<camera>).");
-    const list = await engine.listRetrievals({ siteId: parts?.siteId ?? c.req.query("siteId"), cameraId: parts?.cameraId, state: c.req.query("state") });
+    const list = await engine.retrievals.listRetrievals({ siteId: parts?.siteId ?? c.req.query("siteId"), cameraId: parts?.cameraId, state: c.req.query("state") });
     return c.json({ retrievals: rights ? list.filter((r) => rights.canSeeCamera(c.var.session, r.cameraId, r.siteId)) : list });
   });
   api.route({ method: "get", path: "/api/v1/retrievals/:id", summary: "One retrieval with progress and ETA", tag, rights: { right: "any", resource: "retrieval", target: retrievalTarget } }, async (c) => {
-    const r = await engine.getRetrieval(c.req.param("id"));
+    const r = await engine.retrievals.getRetrieval(c.req.param("id"));
     if (!r || (rights && !rights.canSeeCamera(c.var.session, r.cameraId, r.siteId))) throw notFound(`No retrieval ${c.req.param("id")}.`);
     return c.json(r);
   });
   api.route({ method: "delete", path: "/api/v1/retrievals/:id", summary: "Cancel a retrieval", tag, rights: { right: "retrieve", resource: "retrieval", target: retrievalTarget } }, async (c) => {
-    const r = await engine.getRetrieval(c.req.param("id"));
+    const r = await engine.retrievals.getRetrieval(c.req.param("id"));
     if (!r || (rights && !rights.canSeeCamera(c.var.session, r.cameraId, r.siteId))) throw notFound(`No retrieval ${c.req.param("id")}.`);
     check(c, "retrieve", { site: r.siteId, camera: r.cameraId });
-    return c.json(await engine.cancelRetrieval(r.id));
+    return c.json(await engine.retrievals.cancelRetrieval(r.id));
   });
 
   // What a retrieval would cost, before it starts ("≈ 48 MB of the 1 GB left this month").
@@ -307,13 +307,13 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const tl = await d.sites.timeline(w.siteId, w.cameraId, w.stream, w.from, w.to);
     if (!tl.ranges.some((r) => r.held === "edge")) return null;
     const rid = `pb-${Bun.hash(`${w.id}/${w.stream}/${w.from}/${w.to}`).toString(36)}`;
-    let r = await engine.getRetrieval(rid);
-    if (!r) r = await engine.createRetrieval({ id: rid, siteId: w.siteId, cameraId: w.cameraId, stream: w.stream, fromMs: w.from, toMs: w.to, priority: "request", reason: "playback", by: user }).catch(() => null);
+    let r = await engine.retrievals.getRetrieval(rid);
+    if (!r) r = await engine.retrievals.createRetrieval({ id: rid, siteId: w.siteId, cameraId: w.cameraId, stream: w.stream, fromMs: w.from, toMs: w.to, priority: "request", reason: "playback", by: user }).catch(() => null);
     const end = Date.now() + w.wait * 1000;
     while (r && (r.state === "queued" || r.state === "running") && Date.now() < end) {
       await Bun.sleep(250);
       await engine.tick();
-      r = await engine.getRetrieval(rid);
+      r = await engine.retrievals.getRetrieval(rid);
     }
     return rid;
   };
@@ -322,7 +322,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const rid = w.best ? null : await fetchMissing(w, c.var.session.user);
     const plan = await playback.plan({ cameraId: w.id, stream: w.stream, fromMs: w.from, toMs: w.to });
     if (plan.total === 0) {
-      if (rid) return c.json({ retrieval: await engine.getRetrieval(rid), detail: "This footage is still only on the edge; a retrieval is running. Try again shortly." }, 202);
+      if (rid) return c.json({ retrieval: await engine.retrievals.getRetrieval(rid), detail: "This footage is still only on the edge; a retrieval is running. Try again shortly." }, 202);
       throw notFound(`No recording of ${w.id} between ${iso(w.from)} and ${iso(w.to)}.`);
     }
     const headers = new Headers({ "content-type": "video/mp4", "accept-ranges": "bytes", "cache-control": "no-store", "x-outpost-start": iso(plan.originMs), "x-outpost-end": iso(plan.endMs) });
