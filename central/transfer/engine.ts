@@ -36,6 +36,7 @@ import { qualityOf, setQuality, streamsToPlan, type RetrievalQuality } from "./p
 import { liveBytesByLink } from "./live-budget.ts";
 import { DepotOffload } from "./offload.ts";
 import { EngineError } from "./errors.ts";
+import { EvidenceLocks } from "./locks.ts";
 import { ACTIVE } from "./db.ts";
 import { Retrievals, type AttachClip, type RetrievalState, type RetrievalView } from "./retrievals.ts";
 import { SiteInputs, type Seg } from "./site-inputs.ts";
@@ -88,6 +89,8 @@ export class Engine {
 
   /** Jobs, progress, ETA (retrievals.ts). */
   readonly retrievals: Retrievals;
+  /** Cross-site evidence locks (locks.ts). */
+  readonly locks: EvidenceLocks;
   /** Central live recording for the continuous options (live-recording.ts). */
   readonly liveRecording: LiveRecording;
 
@@ -95,6 +98,7 @@ export class Engine {
     this.inputs = new SiteInputs({ db: d.db, store: d.store, receiver: d.receiver, sites: d.sites, mirror: d.mirror });
     this.meter = new LinkMeter({ db: d.db, clock: d.clock });
     this.retrievals = new Retrievals({ db: d.db, clock: d.clock, log: d.log, sites: d.sites, inputs: this.inputs, meter: this.meter, forgetPlan: (id) => this.lastPlan.delete(id), wake: () => this.wake(), attachClip: d.attachClip, settleMs: d.settleMs });
+    this.locks = new EvidenceLocks({ db: d.db, store: d.store, clock: d.clock, log: d.log, sites: d.sites, mirror: d.mirror, inputs: this.inputs, retrievals: this.retrievals });
     this.liveRecording = new LiveRecording({ sites: d.sites, inputs: this.inputs, log: d.log, recordLive: d.recordLive });
     this.deadlines = new OverwriteDeadlines({ db: d.db, clock: d.clock, log: d.log, meter: this.meter, raiseEvent: d.raiseEvent, deadlineMarginMs: d.deadlineMarginMs });
     this.offload = new DepotOffload({ db: d.db, clock: d.clock, log: d.log });
@@ -211,7 +215,7 @@ export class Engine {
       await this.d.db.run(`INSERT OR IGNORE INTO tr_lost VALUES ($1, $2, $3, $4, $5)`, [siteId, cam, stream, start, now]);
       await this.deadlines.alarmOnce(`lost/${siteId}/${cam}/${stream}/${Math.floor(start / 60_000)}`, siteId, cam, { state: "lost", detail: `the edge overwrote footage from ${iso(start)} before it reached central`, startMs: start });
     }
-    const release = await this.releasable(req.locks);
+    const release = await this.locks.releasable(req.locks);
     const end = now + req.waitMs;
     for (;;) {
       const items = await this.plan(siteId);
@@ -230,19 +234,6 @@ export class Engine {
     }
   }
 
-  private async releasable(held: string[]): Promise<string[]> {
-    if (!held.length) return [];
-    const now = this.d.clock.now();
-    const out: string[] = [];
-    for (const id of held) {
-      const r = (await this.d.db.all<{ ended_ms: string | null; expires_ms: string | null; state: string | null }>(
-        `SELECT l.ended_ms, l.expires_ms, r.state FROM tr_locks l LEFT JOIN tr_retrievals r ON r.id = l.retrieval_id WHERE l.id = $1`,
-        [id],
-      ))[0];
-      if (!r || r.ended_ms !== null || (r.expires_ms !== null && Number(r.expires_ms) <= now) || r.state === "done" || r.state === "partial" || r.state === "cancelled") out.push(id);
-    }
-    return out;
-  }
 
   /** Moves active retrievals to running/done/partial; called every second and on demand. */
   async tick(): Promise<void> {
@@ -251,7 +242,7 @@ export class Engine {
     try {
       const now = this.d.clock.now();
       await this.retrievals.settleActive(now);
-      await this.expireLocks(now);
+      await this.locks.expireLocks(now);
       await this.liveRecording.reconcile();
       await this.meter.flush();
     } catch (e) {
@@ -338,77 +329,6 @@ export class Engine {
       /** Segments the edge overwrote before they reached central. */
       lost,
     };
-  }
-
-  // --- evidence locks across sites --------------------------------------------------------
-
-  /** `priority` of the retrieval that pulls the locked footage to central (default alarm: rules and evidence hooks). */
-  async createLock(l: { cameraId: string; fromMs: number; toMs: number; reason: string; expiresAtMs?: number; by: string; priority?: TransferClass }): Promise<Record<string, unknown>> {
-    const parts = splitCentralCameraId(l.cameraId);
-    if (!parts) throw new EngineError(`No camera ${l.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
-    if (!(l.toMs > l.fromMs)) throw new EngineError("from must be before to.", "invalid");
-    const s = this.d.sites;
-    // A lock is also a command to the edge and a retrieval from it: neither exists for a revoked site.
-    if (!s.siteExists(parts.siteId)) throw new EngineError(`Camera ${l.cameraId} belongs to a revoked site: a lock must reach its edge, so central takes no new ones (what central holds stays playable and exportable).`, "conflict");
-    const id = `lk-${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`;
-    const now = this.d.clock.now();
-    const stream = effectivePolicy((await this.inputs.policy(parts.siteId)).policy, parts.cameraId).stream;
-    const ret = await this.retrievals.createRetrieval({ id: `rt-${id}`, siteId: parts.siteId, cameraId: parts.cameraId, stream, fromMs: l.fromMs, toMs: l.toMs, priority: l.priority ?? "alarm", reason: { lock: id, text: l.reason }, by: l.by });
-    await this.d.store.createLock({ id, cameraId: l.cameraId, startMs: l.fromMs, endMs: l.toMs, reason: l.reason, createdBy: l.by, ...(l.expiresAtMs ? { expiresAtMs: l.expiresAtMs } : {}) });
-    await this.d.db.run(`INSERT INTO tr_locks VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)`, [id, parts.siteId, parts.cameraId, Math.floor(l.fromMs), Math.ceil(l.toMs), l.reason, l.by, now, l.expiresAtMs ?? null, ret.id]);
-    // Durable delivery: the command is re-sent on every reconnect until the edge answers or it expires.
-    const ttl = Math.max(3_600_000, (l.expiresAtMs ?? now + 7 * 86_400_000) - now);
-    await s.command(parts.siteId, "evidence-lock", { id, cameraId: parts.cameraId, fromMs: Math.floor(l.fromMs), toMs: Math.ceil(l.toMs), reason: l.reason, ...(l.expiresAtMs ? { expiresAtMs: l.expiresAtMs } : {}) }, ttl, l.by, `cmd-${id}`);
-    this.d.log.info("evidence lock created", { id, camera: l.cameraId });
-    return (await this.lockView(id))!;
-  }
-
-  async lockView(id: string): Promise<Record<string, unknown> | null> {
-    const r = (await this.d.db.all<Record<string, string | null>>(`SELECT * FROM tr_locks WHERE id = $1`, [id]))[0];
-    if (!r) return null;
-    const heldAtEdge = await this.d.mirror.hasLock(r.site_id!, id);
-    const ret = r.retrieval_id ? await this.retrievals.getRetrieval(r.retrieval_id) : null;
-    return {
-      id,
-      cameraId: centralCameraId(r.site_id!, r.camera_id!),
-      siteId: r.site_id,
-      from: iso(Number(r.from_ms)),
-      to: iso(Number(r.to_ms)),
-      reason: r.reason,
-      createdBy: r.created_by,
-      createdAt: iso(Number(r.created_ms)),
-      expiresAt: r.expires_ms ? iso(Number(r.expires_ms)) : null,
-      endedAt: r.ended_ms ? iso(Number(r.ended_ms)) : null,
-      heldAtEdge,
-      atCentral: ret?.state === "done" || ret?.state === "partial",
-      retrieval: ret ? { id: ret.id, state: ret.state, progress: ret.progress } : null,
-    };
-  }
-
-  async listLocks(cameraId?: string): Promise<Record<string, unknown>[]> {
-    const parts = cameraId ? splitCentralCameraId(cameraId) : null;
-    const rows = await this.d.db.all<{ id: string }>(
-      parts ? `SELECT id FROM tr_locks WHERE site_id = $1 AND camera_id = $2 ORDER BY created_ms` : `SELECT id FROM tr_locks ORDER BY created_ms`,
-      parts ? [parts.siteId, parts.cameraId] : [],
-    );
-    const out: Record<string, unknown>[] = [];
-    for (const r of rows) out.push((await this.lockView(r.id))!);
-    return out;
-  }
-
-  async endLock(id: string): Promise<Record<string, unknown>> {
-    const v = await this.lockView(id);
-    if (!v) throw new EngineError(`No evidence lock ${id}.`, "not-found");
-    await this.d.db.run(`UPDATE tr_locks SET ended_ms = $2 WHERE id = $1 AND ended_ms IS NULL`, [id, this.d.clock.now()]);
-    await this.d.store.deleteLock(id);
-    const ret = v.retrieval as { id: string; state: string } | null;
-    if (ret && (ret.state === "queued" || ret.state === "running")) await this.retrievals.cancelRetrieval(ret.id);
-    return (await this.lockView(id))!;
-  }
-
-  private async expireLocks(now: number): Promise<void> {
-    const rows = await this.d.db.all<{ id: string }>(`SELECT id FROM tr_locks WHERE ended_ms IS NULL AND expires_ms IS NOT NULL AND expires_ms <= $1`, [now]);
-    for (const r of rows) await this.endLock(r.id);
   }
 
   // --- events and timeline -------------------------------------------------------------

@@ -120,7 +120,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
       return (cams.find((c) => c.channel === ref || c.id === ref) ?? cams.find((c) => c.name === ref) ?? cams.find((c) => c.name.toLowerCase() === ref.toLowerCase()))?.id ?? null;
     };
     o.ops.hooks.lockEvidence = async (r) => {
-      const l = await engine.createLock({ cameraId: r.cameraId, fromMs: r.fromMs, toMs: r.toMs, reason: r.reason, by: r.by });
+      const l = await engine.locks.createLock({ cameraId: r.cameraId, fromMs: r.fromMs, toMs: r.toMs, reason: r.reason, by: r.by });
       return { lockId: l.id as string };
     };
   }

@@ -120,7 +120,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     return r ? { camera: r.cameraId, site: r.siteId } : null;
   };
   const lockTarget = async (c: Context) => {
-    const l = await engine.lockView(c.req.param("id") ?? "");
+    const l = await engine.locks.lockView(c.req.param("id") ?? "");
     return l ? { camera: l.cameraId as string, site: l.siteId as string } : null;
   };
   const check = (c: Context<ApiEnv>, right: "retrieve" | "admin-policies" | "evidence-lock" | "playback", t: { site?: string; camera?: string }) => {
@@ -256,25 +256,25 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     // The lock's retrieval runs at the user's own retrieval cap: a lock is no way around it.
     const priority = rights.maxPriority(c.var.session, { site: p.siteId, camera: b.cameraId }) ?? "backfill";
     try {
-      const l = await engine.createLock({ cameraId: b.cameraId, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), reason: b.reason, expiresAtMs: b.expiresAt ? Date.parse(b.expiresAt) : undefined, by: c.var.session.user, priority });
+      const l = await engine.locks.createLock({ cameraId: b.cameraId, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), reason: b.reason, expiresAtMs: b.expiresAt ? Date.parse(b.expiresAt) : undefined, by: c.var.session.user, priority });
       return c.json(l, 201);
     } catch (e) {
       return problem(e);
     }
   });
   api.route({ method: "get", path: "/api/v1/evidence-locks", summary: "Evidence locks of the cameras you may see", tag, rights: { user: "filtered" } }, async (c) =>
-    c.json({ locks: (await engine.listLocks(c.req.query("cameraId"))).filter((l) => rights.canSeeCamera(c.var.session, l.cameraId as string, l.siteId as string)) }),
+    c.json({ locks: (await engine.locks.listLocks(c.req.query("cameraId"))).filter((l) => rights.canSeeCamera(c.var.session, l.cameraId as string, l.siteId as string)) }),
   );
   api.route({ method: "get", path: "/api/v1/evidence-locks/:id", summary: "One evidence lock: held at the edge, at central, its retrieval", tag, rights: { right: "any", resource: "evidence lock", target: lockTarget } }, async (c) => {
-    const l = await engine.lockView(c.req.param("id"));
+    const l = await engine.locks.lockView(c.req.param("id"));
     if (!l) throw notFound(`No evidence lock ${c.req.param("id")}.`);
     return c.json(l);
   });
   api.route({ method: "delete", path: "/api/v1/evidence-locks/:id", summary: "End an evidence lock", tag, rights: { right: "evidence-lock", resource: "evidence lock", target: lockTarget } }, async (c) => {
-    const l = await engine.lockView(c.req.param("id"));
+    const l = await engine.locks.lockView(c.req.param("id"));
     if (!l) throw notFound(`No evidence lock ${c.req.param("id")}.`);
     check(c, "evidence-lock", { site: l.siteId as string, camera: l.cameraId as string });
-    return c.json(await engine.endLock(c.req.param("id")));
+    return c.json(await engine.locks.endLock(c.req.param("id")));
   });
 
   // --- central playback
