@@ -37,6 +37,7 @@ import { liveBytesByLink } from "./live-budget.ts";
 import { DepotOffload } from "./offload.ts";
 import { EngineError } from "./errors.ts";
 import { EvidenceLocks } from "./locks.ts";
+import { Triggers } from "./triggers.ts";
 import { ACTIVE } from "./db.ts";
 import { Retrievals, type AttachClip, type RetrievalState, type RetrievalView } from "./retrievals.ts";
 import { SiteInputs, type Seg } from "./site-inputs.ts";
@@ -91,6 +92,8 @@ export class Engine {
   readonly retrievals: Retrievals;
   /** Cross-site evidence locks (locks.ts). */
   readonly locks: EvidenceLocks;
+  /** Event-triggered transfers and the rules' hooks (triggers.ts). */
+  readonly triggers: Triggers;
   /** Central live recording for the continuous options (live-recording.ts). */
   readonly liveRecording: LiveRecording;
 
@@ -99,6 +102,7 @@ export class Engine {
     this.meter = new LinkMeter({ db: d.db, clock: d.clock });
     this.retrievals = new Retrievals({ db: d.db, clock: d.clock, log: d.log, sites: d.sites, inputs: this.inputs, meter: this.meter, forgetPlan: (id) => this.lastPlan.delete(id), wake: () => this.wake(), attachClip: d.attachClip, settleMs: d.settleMs });
     this.locks = new EvidenceLocks({ db: d.db, store: d.store, clock: d.clock, log: d.log, sites: d.sites, mirror: d.mirror, inputs: this.inputs, retrievals: this.retrievals });
+    this.triggers = new Triggers({ sites: d.sites, inputs: this.inputs, retrievals: this.retrievals, locks: this.locks });
     this.liveRecording = new LiveRecording({ sites: d.sites, inputs: this.inputs, log: d.log, recordLive: d.recordLive });
     this.deadlines = new OverwriteDeadlines({ db: d.db, clock: d.clock, log: d.log, meter: this.meter, raiseEvent: d.raiseEvent, deadlineMarginMs: d.deadlineMarginMs });
     this.offload = new DepotOffload({ db: d.db, clock: d.clock, log: d.log });
@@ -329,29 +333,6 @@ export class Engine {
       /** Segments the edge overwrote before they reached central. */
       lost,
     };
-  }
-
-  // --- events and timeline -------------------------------------------------------------
-
-  /** Control-plane site events: `on-event` cameras get a retrieval around each matching event. */
-  async onSiteEvent(e: { siteId: string; cameraId: string | null; eventId: string; kind: string; atMs: number }): Promise<void> {
-    if (!e.cameraId || e.kind.startsWith("outpost.")) return;
-    const parts = splitCentralCameraId(e.cameraId);
-    if (!parts) return;
-    const eff = effectivePolicy((await this.inputs.policy(e.siteId)).policy, parts.cameraId);
-    if (!eff.options.includes("on-event") || !eff.event) return;
-    if (eff.event.kinds && !eff.event.kinds.includes(e.kind)) return;
-    await this.retrievals.createRetrieval({
-      id: `ev-${e.siteId}-${e.eventId}`.replace(/[^A-Za-z0-9_.:-]/g, "_").slice(0, 120),
-      siteId: e.siteId,
-      cameraId: parts.cameraId,
-      stream: eff.stream,
-      fromMs: e.atMs - eff.event.preMs,
-      toMs: e.atMs + eff.event.postMs,
-      priority: "event",
-      reason: { event: e.eventId, kind: e.kind },
-      by: "policy:on-event",
-    });
   }
 
   /** What central holds for a camera (the central timeline's "central" side). */

@@ -28,6 +28,7 @@ import { Receiver } from "./receiver.ts";
 import { ImportVerifier } from "../custody/index.ts";
 import { Engine, EngineError, type RetrievalView } from "./engine.ts";
 import { mountApi, mountFederation } from "./routes.ts";
+import type { RuleRetrieval, SiteEventTrigger } from "./triggers.ts";
 import { LiveBudget, mountLiveBudget } from "./live-budget.ts";
 
 export { Engine, EngineError, Receiver, type RetrievalView };
@@ -68,9 +69,9 @@ export interface TransferModule {
   /** What central holds, for the merged timeline. */
   centralRanges(centralCameraId: string, stream: string, fromMs: number, toMs: number): Promise<{ startMs: number; endMs: number }[]>;
   /** A site-event subscriber (central/sites/subscribers.ts): on-event policies. Never throws. */
-  onSiteEvent(e: { siteId: string; cameraId: string | null; eventId: string; kind: string; atMs: number }): void;
+  onSiteEvent(e: SiteEventTrigger): void;
   /** For ops.hooks.requestRetrieval (rules). */
-  requestRetrieval(r: { cameraId: string; siteId: string | null; fromMs: number; toMs: number; priority: string; reason?: unknown }): Promise<{ retrievalId: string }>;
+  requestRetrieval(r: RuleRetrieval): Promise<{ retrievalId: string }>;
   siteDetails(siteId: string): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
@@ -104,26 +105,8 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
   });
   const liveBudget = new LiveBudget({ db, clock, policy: (id) => engine.inputs.policy(id), linkOf: (id) => sites.linkType(id) });
   await engine.offload.load();
-  const requestRetrieval: TransferModule["requestRetrieval"] = async (r) => {
-    const parts = r.cameraId.includes(".") ? { siteId: r.cameraId.slice(0, r.cameraId.indexOf(".")), cameraId: r.cameraId.slice(r.cameraId.indexOf(".") + 1) } : null;
-    if (!parts) throw new EngineError(`No camera ${r.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
-    const prio = (["alarm", "request", "event", "scheduled", "backfill"] as const).find((p) => p === r.priority) ?? "alarm";
-    const { policy } = await engine.inputs.policy(parts.siteId);
-    const v = await engine.retrievals.createRetrieval({ siteId: parts.siteId, cameraId: parts.cameraId, stream: effectivePolicy(policy, parts.cameraId).stream, fromMs: r.fromMs, toMs: r.toMs, priority: prio, reason: r.reason ?? null, by: "rules" });
-    return { retrievalId: v.id };
-  };
-  if (o.ops) {
-    o.ops.hooks.requestRetrieval = requestRetrieval as never;
-    // A rule's retrieve action may name a camera of the event's site (site-level events: geofences).
-    o.ops.hooks.resolveCamera = async (siteId, ref) => {
-      const cams = (await sites.cameras()).filter((c) => c.siteId === siteId && !c.revoked);
-      return (cams.find((c) => c.channel === ref || c.id === ref) ?? cams.find((c) => c.name === ref) ?? cams.find((c) => c.name.toLowerCase() === ref.toLowerCase()))?.id ?? null;
-    };
-    o.ops.hooks.lockEvidence = async (r) => {
-      const l = await engine.locks.createLock({ cameraId: r.cameraId, fromMs: r.fromMs, toMs: r.toMs, reason: r.reason, by: r.by });
-      return { lockId: l.id as string };
-    };
-  }
+  // The rules' retrieve, resolve-camera and lock-evidence actions (triggers.ts).
+  if (o.ops) engine.triggers.registerRuleHooks(o.ops.hooks);
   engine.start(o.tickMs ?? 1000);
   liveBudget.start();
   let closed = false;
@@ -140,8 +123,8 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
       mountLiveBudget(api, { budget: liveBudget, siteExists: (id) => sites.siteExists(id), clock });
     },
     centralRanges: (id, stream, from, to) => engine.centralRanges(id, stream, from, to),
-    onSiteEvent: (e) => void engine.onSiteEvent(e).catch((err) => log.error("on-event policy failed", { err: err as Error, event: e.eventId })),
-    requestRetrieval,
+    onSiteEvent: (e) => void engine.triggers.onSiteEvent(e).catch((err) => log.error("on-event policy failed", { err: err as Error, event: e.eventId })),
+    requestRetrieval: (r) => engine.triggers.requestRetrieval(r),
     siteDetails: async (id) => ({ transfer: await engine.siteTransfer(id) }),
     async close() {
       if (closed) return;
