@@ -37,6 +37,7 @@ import { liveBytesByLink } from "./live-budget.ts";
 import { DepotOffload } from "./offload.ts";
 import { EngineError } from "./errors.ts";
 import { EvidenceLocks } from "./locks.ts";
+import { Planner } from "./planner.ts";
 import { Triggers } from "./triggers.ts";
 import { ACTIVE } from "./db.ts";
 import { Retrievals, type AttachClip, type RetrievalState, type RetrievalView } from "./retrievals.ts";
@@ -65,9 +66,6 @@ export interface EngineDeps {
 
 export { EngineError, type RetrievalState, type RetrievalView };
 
-/** How old a site's last plan may be for the views to show it rather than plan again (an edge's long poll re-plans about every second). */
-const PLAN_REUSE_MS = 5000;
-
 export class Engine {
   private waiters = new Set<() => void>();
   /** Link in use, bytes received, goodput per site (link-meter.ts). */
@@ -80,14 +78,8 @@ export class Engine {
   readonly offload: DepotOffload;
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticking = false;
-  /**
-   * The last plan per site. An edge's long poll plans every second or so; the views (site
-   * details, the transfer view, estimates) read that plan instead of running another one, which
-   * costs a few mirror queries per camera, each waiting in the database queue behind
-   * control-plane batches. Dropped when a retrieval starts or ends (the views show it at once).
-   */
-  private readonly lastPlan = new Map<string, { atMs: number; items: (WorkItem & { atRisk: boolean; endMs: number })[] }>();
-
+  /** What each site should send now (planner.ts). */
+  readonly planner: Planner;
   /** Jobs, progress, ETA (retrievals.ts). */
   readonly retrievals: Retrievals;
   /** Cross-site evidence locks (locks.ts). */
@@ -100,12 +92,13 @@ export class Engine {
   constructor(private readonly d: EngineDeps) {
     this.inputs = new SiteInputs({ db: d.db, store: d.store, receiver: d.receiver, sites: d.sites, mirror: d.mirror });
     this.meter = new LinkMeter({ db: d.db, clock: d.clock });
-    this.retrievals = new Retrievals({ db: d.db, clock: d.clock, log: d.log, sites: d.sites, inputs: this.inputs, meter: this.meter, forgetPlan: (id) => this.lastPlan.delete(id), wake: () => this.wake(), attachClip: d.attachClip, settleMs: d.settleMs });
+    this.offload = new DepotOffload({ db: d.db, clock: d.clock, log: d.log });
+    this.deadlines = new OverwriteDeadlines({ db: d.db, clock: d.clock, log: d.log, meter: this.meter, raiseEvent: d.raiseEvent, deadlineMarginMs: d.deadlineMarginMs });
+    this.planner = new Planner({ db: d.db, clock: d.clock, inputs: this.inputs, receiver: d.receiver, offload: this.offload, deadlines: this.deadlines });
+    this.retrievals = new Retrievals({ db: d.db, clock: d.clock, log: d.log, sites: d.sites, inputs: this.inputs, meter: this.meter, forgetPlan: (id) => this.planner.forget(id), wake: () => this.wake(), attachClip: d.attachClip, settleMs: d.settleMs });
     this.locks = new EvidenceLocks({ db: d.db, store: d.store, clock: d.clock, log: d.log, sites: d.sites, mirror: d.mirror, inputs: this.inputs, retrievals: this.retrievals });
     this.triggers = new Triggers({ sites: d.sites, inputs: this.inputs, retrievals: this.retrievals, locks: this.locks });
     this.liveRecording = new LiveRecording({ sites: d.sites, inputs: this.inputs, log: d.log, recordLive: d.recordLive });
-    this.deadlines = new OverwriteDeadlines({ db: d.db, clock: d.clock, log: d.log, meter: this.meter, raiseEvent: d.raiseEvent, deadlineMarginMs: d.deadlineMarginMs });
-    this.offload = new DepotOffload({ db: d.db, clock: d.clock, log: d.log });
     d.receiver.onBytes = (site, link, n) => this.meter.received(site, link, n);
     d.receiver.onCommit = () => this.wake();
   }
@@ -126,86 +119,6 @@ export class Engine {
     for (const w of [...this.waiters]) w();
   }
 
-  /** Everything this site should send now, most urgent first (before the edge applies its link rules). */
-  async plan(siteId: string): Promise<(WorkItem & { atRisk: boolean; endMs: number })[]> {
-    const now = this.d.clock.now();
-    const { policy, sinceMs } = await this.inputs.policy(siteId, "read");
-    const want = new Map<string, { seg: Seg; cls: TransferClass; links: string[] | null }>();
-    const add = (seg: Seg, cls: TransferClass, links: string[] | null) => {
-      const k = `${seg.cameraId}/${seg.stream}/${seg.startMs}`;
-      const cur = want.get(k);
-      if (!cur || classRank(cls) > classRank(cur.cls)) want.set(k, { seg, cls, links: cur && cur.links === null ? null : links });
-      else if (cur && links === null) cur.links = null;
-    };
-    const depot = this.offload.links(siteId, policy);
-    if (!depot) this.offload.closed(siteId);
-    let depotBytes = 0;
-    for (const cam of await this.inputs.siteCameras(siteId)) {
-      const eff = effectivePolicy(policy, cam);
-      const continuous = eff.options.find((o) => (CONTINUOUS as readonly string[]).includes(o));
-      const sched = eff.options.includes("scheduled") && inWindows(eff.windows, now, eff.timeZone);
-      const offload = depot !== null && !eff.options.includes("none") && !eff.options.includes("edge-only");
-      if (!continuous && !sched && !offload) continue;
-      const from = continuous === "after-link-down" && !sched && !offload ? sinceMs : 0;
-      const segs = await this.inputs.mirrorSegs(siteId, cam, eff.stream, from, now + 1);
-      if (!segs.length) continue;
-      const h = await this.inputs.heldAt(siteId, cam, eff.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
-      for (const s of segs) {
-        if (!h.wanted(s)) continue;
-        if (sched) add(s, "scheduled", eff.scheduleLinks);
-        if (continuous) add(s, "backfill", null);
-        if (offload) {
-          add(s, "scheduled", depot);
-          depotBytes += s.bytes;
-        }
-      }
-    }
-    if (depot) await this.offload.progress(siteId, depotBytes);
-    const jobs = await this.d.db.all<{ id: string; camera_id: string; stream: StreamKind; from_ms: string; to_ms: string; priority: TransferClass }>(
-      `SELECT id, camera_id, stream, from_ms, to_ms, priority FROM tr_retrievals WHERE site_id = $1 AND state IN ${ACTIVE}`,
-      [siteId],
-    );
-    for (const j of jobs) {
-      const subDone = async () => (await this.inputs.progress(siteId, j.camera_id, "sub", Number(j.from_ms), Number(j.to_ms))).missing === 0;
-      for (const stream of await streamsToPlan(this.d.db, j, subDone)) {
-        const segs = await this.inputs.mirrorSegs(siteId, j.camera_id, stream, Number(j.from_ms), Number(j.to_ms));
-        if (!segs.length) continue;
-        const h = await this.inputs.heldAt(siteId, j.camera_id, stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
-        for (const s of segs) if (h.wanted(s)) add(s, j.priority, null);
-      }
-    }
-    const items: (WorkItem & { atRisk: boolean; endMs: number })[] = [];
-    const horizons = new Map<string, number | null>();
-    for (const w of want.values()) {
-      const hk = `${w.seg.cameraId}/${w.seg.stream}`;
-      if (!horizons.has(hk)) horizons.set(hk, await this.inputs.horizon(siteId, w.seg.cameraId, w.seg.stream));
-      const hz = horizons.get(hk)!;
-      items.push({
-        cameraId: w.seg.cameraId,
-        stream: w.seg.stream,
-        startMs: w.seg.startMs,
-        endMs: w.seg.endMs,
-        bytes: w.seg.bytes,
-        offset: await this.d.receiver.offsetOf(siteId, w.seg.cameraId, w.seg.stream, w.seg.startMs, w.seg.bytes),
-        cls: w.cls,
-        links: w.links,
-        deadlineMs: hz === null ? null : w.seg.startMs + hz,
-        atRisk: false,
-      });
-    }
-    const order = (a: WorkItem, b: WorkItem) => classRank(b.cls) - classRank(a.cls) || (a.deadlineMs ?? Infinity) - (b.deadlineMs ?? Infinity) || a.startMs - b.startMs;
-    items.sort(order);
-    await this.deadlines.walk(siteId, policy, items, now, order);
-    this.lastPlan.set(siteId, { atMs: now, items });
-    return items;
-  }
-
-  /** The site's plan: the last one if it is at most PLAN_REUSE_MS old, else a new one. */
-  private async recentPlan(siteId: string): Promise<(WorkItem & { atRisk: boolean; endMs: number })[]> {
-    const last = this.lastPlan.get(siteId);
-    return last && this.d.clock.now() - last.atMs <= PLAN_REUSE_MS ? last.items : this.plan(siteId);
-  }
-
   /** The edge's long poll. */
   async work(siteId: string, raw: unknown): Promise<WorkResponse> {
     const p = WorkRequestSchema.safeParse(raw);
@@ -222,7 +135,7 @@ export class Engine {
     const release = await this.locks.releasable(req.locks);
     const end = now + req.waitMs;
     for (;;) {
-      const items = await this.plan(siteId);
+      const items = await this.planner.plan(siteId);
       if (items.length || release.length || this.d.clock.now() >= end || !this.timer) {
         return { v: TRANSFER_VERSION, items: items.slice(0, 500).map(({ atRisk: _a, endMs: _e, ...w }) => w), release, chunkSize: this.d.chunkSize };
       }
@@ -288,7 +201,7 @@ export class Engine {
       this.meter.usage.days(siteId, now, 31, "read"),
       this.d.db.read<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
       this.inputs.policy(siteId, "read"),
-      this.recentPlan(siteId),
+      this.planner.recentPlan(siteId),
       count(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`),
       count(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`),
     ]);
