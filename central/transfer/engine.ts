@@ -37,6 +37,7 @@ import { liveBytesByLink } from "./live-budget.ts";
 import { DepotOffload } from "./offload.ts";
 import { EngineError } from "./errors.ts";
 import { EvidenceLocks } from "./locks.ts";
+import { BudgetView } from "./budget.ts";
 import { Planner } from "./planner.ts";
 import { Triggers } from "./triggers.ts";
 import { ACTIVE } from "./db.ts";
@@ -86,6 +87,8 @@ export class Engine {
   readonly locks: EvidenceLocks;
   /** Event-triggered transfers and the rules' hooks (triggers.ts). */
   readonly triggers: Triggers;
+  /** A site's transfer and budget view, retrieval estimates (budget.ts). */
+  readonly budget: BudgetView;
   /** Central live recording for the continuous options (live-recording.ts). */
   readonly liveRecording: LiveRecording;
 
@@ -98,6 +101,7 @@ export class Engine {
     this.retrievals = new Retrievals({ db: d.db, clock: d.clock, log: d.log, sites: d.sites, inputs: this.inputs, meter: this.meter, forgetPlan: (id) => this.planner.forget(id), wake: () => this.wake(), attachClip: d.attachClip, settleMs: d.settleMs });
     this.locks = new EvidenceLocks({ db: d.db, store: d.store, clock: d.clock, log: d.log, sites: d.sites, mirror: d.mirror, inputs: this.inputs, retrievals: this.retrievals });
     this.triggers = new Triggers({ sites: d.sites, inputs: this.inputs, retrievals: this.retrievals, locks: this.locks });
+    this.budget = new BudgetView({ db: d.db, clock: d.clock, inputs: this.inputs, meter: this.meter, planner: this.planner, offload: this.offload, receiver: d.receiver });
     this.liveRecording = new LiveRecording({ sites: d.sites, inputs: this.inputs, log: d.log, recordLive: d.recordLive });
     d.receiver.onBytes = (site, link, n) => this.meter.received(site, link, n);
     d.receiver.onCommit = () => this.wake();
@@ -172,81 +176,6 @@ export class Engine {
 
 
 
-
-  // --- usage and budgets -----------------------------------------------------------------
-
-  /**
-   * What a retrieval of [fromMs, toMs) would move, per stream (bytes the edge holds that central
-   * does not), against the active link's budget left this month — shown before it starts.
-   */
-  async estimate(siteId: string, cameraId: string, fromMs: number, toMs: number) {
-    const streams: Record<string, { bytes: number; heldAtCentralBytes: number; segmentsMissing: number }> = {};
-    for (const stream of ["main", "sub"] as const) {
-      const p = await this.inputs.progress(siteId, cameraId, stream, fromMs, toMs);
-      streams[stream] = { bytes: p.total - p.done, heldAtCentralBytes: p.done, segmentsMissing: p.missing };
-    }
-    const t = await this.siteTransfer(siteId);
-    const link = t.links.find((l) => l.link === t.link) ?? null;
-    return { link: t.link, budget: link && link.monthlyBytes ? { monthlyBytes: link.monthlyBytes, usedBytes: link.usedBytes, remainingBytes: link.remainingBytes ?? 0 } : null, streams };
-  }
-
-  async siteTransfer(siteId: string) {
-    await this.meter.flush();
-    const now = this.d.clock.now();
-    const month = budgetMonth(now);
-    // On the read connections (the writers' queues hold the tick's and the control plane's work), queued together.
-    const count = async (sql: string) => Number((await this.d.db.read<{ n: string }>(sql, [siteId]))[0]?.n ?? 0);
-    const [central, days, edgeRows, { policy }, items, commits, lost] = await Promise.all([
-      this.meter.usage.month(siteId, month, "read"),
-      this.meter.usage.days(siteId, now, 31, "read"),
-      this.d.db.read<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
-      this.inputs.policy(siteId, "read"),
-      this.planner.recentPlan(siteId),
-      count(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`),
-      count(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`),
-    ]);
-    const edge = edgeRows[0];
-    const byClass: Record<string, { items: number; bytes: number }> = {};
-    for (const it of items) {
-      const c = (byClass[it.cls] ??= { items: 0, bytes: 0 });
-      c.items++;
-      c.bytes += it.bytes - it.offset;
-    }
-    const edgeBy = edge && edge.month === month ? (JSON.parse(edge.by_link) as Record<string, number>) : {};
-    const liveBy = await liveBytesByLink(this.d.db, siteId, month);
-    const links = new Set([...Object.keys(policy?.links ?? {}), ...Object.keys(edgeBy), ...central.map((c) => c.link), ...(edge ? [edge.link] : [])]);
-    return {
-      site: siteId,
-      link: edge?.link ?? null,
-      month,
-      links: [...links].map((l) => {
-        const prof = linkProfile(policy, l);
-        const used = edgeBy[l] ?? 0;
-        return {
-          link: l,
-          rateBitsPerSecond: prof.rateBitsPerSecond ?? null,
-          monthlyBytes: prof.monthlyBytes ?? null,
-          allow: prof.allow ?? null,
-          usedBytes: used,
-          receivedBytes: central.find((c) => c.link === l)?.bytes ?? 0,
-          /** Live video central received on this link this month (counts against the budget too). */
-          liveBytes: liveBy[l] ?? 0,
-          remainingBytes: prof.monthlyBytes ? Math.max(0, prof.monthlyBytes - used - (liveBy[l] ?? 0)) : null,
-        };
-      }),
-      /** Bytes central received per UTC day and link, the last 31 days (oldest first). */
-      days,
-      queue: { items: items.length, bytes: items.reduce((a, i) => a + i.bytes - i.offset, 0), byClass, atRisk: items.filter((i) => i.atRisk).length },
-      goodputBytesPerSecond: Math.round(this.meter.goodputOf(siteId) ?? 0),
-      /** Receiver counters since central started (all sites). */
-      receiver: { ...this.d.receiver.stats },
-      commits,
-      /** Depot offload (parked on a depot link): state, and when the site last finished one. */
-      offload: this.offload.view(siteId, policy),
-      /** Segments the edge overwrote before they reached central. */
-      lost,
-    };
-  }
 
   /** What central holds for a camera (the central timeline's "central" side). */
   async centralRanges(centralId: string, stream: string, fromMs: number, toMs: number): Promise<{ startMs: number; endMs: number }[]> {

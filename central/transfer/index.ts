@@ -125,7 +125,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     centralRanges: (id, stream, from, to) => engine.centralRanges(id, stream, from, to),
     onSiteEvent: (e) => void engine.triggers.onSiteEvent(e).catch((err) => log.error("on-event policy failed", { err: err as Error, event: e.eventId })),
     requestRetrieval: (r) => engine.triggers.requestRetrieval(r),
-    siteDetails: async (id) => ({ transfer: await engine.siteTransfer(id) }),
+    siteDetails: async (id) => ({ transfer: await engine.budget.siteTransfer(id) }),
     async close() {
       if (closed) return;
       closed = true;

@@ -177,7 +177,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const from = time(c, "from", NaN);
     if (!Number.isFinite(from) || !Number.isFinite(to)) throw badRequest("The query parameters 'from' and 'to' are required.");
     if (!(to > from) || to - from > 31 * 86_400_000) throw badRequest("'to' must be after 'from', at most 31 days later.");
-    const e = await engine.estimate(p.siteId, p.cameraId, from, to);
+    const e = await engine.budget.estimate(p.siteId, p.cameraId, from, to);
     const mb = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${Math.round(n / 1e6)} MB` : `${Math.round(n / 1e3)} kB`);
     const text = (bytes: number) => (e.budget ? `≈ ${mb(bytes)} of the ${mb(e.budget.remainingBytes)} left this month on ${e.link}` : `≈ ${mb(bytes)}${e.link ? ` on ${e.link} (no budget)` : ""}`);
     return c.json({
@@ -246,7 +246,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
   api.route({ method: "get", path: "/api/v1/sites/:id/transfer", summary: "A site's link, monthly budget use and queued transfer by class", tag, rights: { right: "any", site: ":id" } }, async (c) => {
     const id = c.req.param("id");
     if (!d.sites.siteExists(id)) throw notFound(`No site with id ${id}.`);
-    return c.json(await engine.siteTransfer(id));
+    return c.json(await engine.budget.siteTransfer(id));
   });
 
   // --- evidence locks (cross-site)
