@@ -1,61 +1,57 @@
 /**
- * The transfer engine at central: turns policies, retrievals, events and evidence locks into
- * the list of edge segments each site should send (WorkItems, by class then overwrite
- * deadline), answers the edge's long poll, follows job progress, raises at-risk jobs and
- * alarms when footage will be lost anyway, keeps cross-site evidence locks, and records live
- * for the continuous options when a live recorder is wired. What central holds is read from
- * its MediaStore (the disk is the truth); jobs and locks are rows in transfer.duckdb.
+ * The transfer engine at central, as a composition: builds the parts in dependency order —
+ * each gets what it needs in its constructor — and runs the tick that settles jobs, expires
+ * locks, keeps central's live recordings in line with the policies and flushes byte counts.
+ * Holds no logic of its own; must not grow any (a new concern gets its own file). Parts:
+ *
+ *   site-inputs.ts    a site's policy, cameras, edge index; held/wanted/lost (central/holdings); job progress
+ *   link-meter.ts     the edge's link, bytes received per link/day, goodput, expected rate
+ *   receiver.ts       resumable, verified uploads into central's MediaStore
+ *   deadlines.ts      overwrite deadlines, footage.at-risk events
+ *   planner.ts        what a site should send now; the last plan per site
+ *   retrievals.ts     jobs: create, list, cancel, progress, ETA, settle
+ *   locks.ts          cross-site evidence locks
+ *   triggers.ts       on-event retrievals, the rules' hooks
+ *   live-recording.ts central live recording for the continuous options
+ *   budget.ts         a site's transfer/budget view, retrieval estimates
+ *   poll.ts           the edge's long poll
+ *   offload.ts        depot offload per site
  */
-import { iso, type Clock } from "../../lib/clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
-import type { MediaStore, StreamKind } from "../../lib/store/index.ts";
-import { centralCameraId, splitCentralCameraId } from "../../federation/protocol/index.ts";
-import {
-  TRANSFER_VERSION,
-  budgetMonth,
-  classRank,
-  effectivePolicy,
-  inWindows,
-  linkProfile,
-  type SitePolicy,
-  type TransferClass,
-  type WorkItem,
-  type WorkRequest,
-  type WorkResponse,
-  WorkRequest as WorkRequestSchema,
-} from "../../federation/transfer/index.ts";
+import type { MediaStore } from "../../lib/store/index.ts";
 import type { Db } from "../db.ts";
 import type { Sites } from "../sites/index.ts";
 import type { EdgeIndexReader } from "../mirror/index.ts";
-import type { Receiver } from "./receiver.ts";
-import { centralRanges } from "../holdings/index.ts";
-import { LinkMeter } from "./link-meter.ts";
-import { CONTINUOUS, LiveRecording, type RecordLive } from "./live-recording.ts";
-import { OverwriteDeadlines, type RaiseEvent } from "./deadlines.ts";
-import { qualityOf, setQuality, streamsToPlan, type RetrievalQuality } from "./progressive.ts";
-import { liveBytesByLink } from "./live-budget.ts";
-import { DepotOffload } from "./offload.ts";
-import { EngineError } from "./errors.ts";
-import { EvidenceLocks } from "./locks.ts";
+import type { ImportVerifier } from "../custody/index.ts";
 import { BudgetView } from "./budget.ts";
+import { OverwriteDeadlines, type RaiseEvent } from "./deadlines.ts";
+import { LinkMeter } from "./link-meter.ts";
+import { LiveRecording, type RecordLive } from "./live-recording.ts";
+import { EvidenceLocks } from "./locks.ts";
+import { DepotOffload } from "./offload.ts";
 import { Planner } from "./planner.ts";
+import { Waiters, WorkPoll } from "./poll.ts";
+import { Receiver } from "./receiver.ts";
+import { Retrievals, type AttachClip } from "./retrievals.ts";
+import { SiteInputs } from "./site-inputs.ts";
 import { Triggers } from "./triggers.ts";
-import { ACTIVE } from "./db.ts";
-import { Retrievals, type AttachClip, type RetrievalState, type RetrievalView } from "./retrievals.ts";
-import { SiteInputs, type Seg } from "./site-inputs.ts";
 
 export interface EngineDeps {
   db: Db;
   store: MediaStore;
-  receiver: Receiver;
   clock: Clock;
   log: Logger;
   chunkSize: number;
+  /** Partial uploads (<dataDir>/transfer/partial). */
+  partialDir: string;
+  /** Checks every upload's custody proof when given (central/custody). */
+  custody?: ImportVerifier;
   /** The control plane: cameras, policies (desired config), commands, link state. */
   sites: Sites;
   /** The edges' index as central mirrors it (central/mirror): what each edge holds. */
   mirror: EdgeIndexReader;
-  /** Raise an event at central (ops.ingestEvent): footage at risk/lost, budget near its limit. */
+  /** Raise an event at central (ops.ingestEvent): footage at risk/lost. */
   raiseEvent?: RaiseEvent;
   attachClip?: AttachClip;
   recordLive?: RecordLive;
@@ -65,46 +61,37 @@ export interface EngineDeps {
   settleMs?: number;
 }
 
-export { EngineError, type RetrievalState, type RetrievalView };
-
 export class Engine {
-  private waiters = new Set<() => void>();
-  /** Link in use, bytes received, goodput per site (link-meter.ts). */
   readonly meter: LinkMeter;
-  /** Overwrite deadlines and footage.at-risk events (deadlines.ts). */
-  readonly deadlines: OverwriteDeadlines;
-  /** A site's policy, cameras, edge index, central holdings and job progress (site-inputs.ts). */
+  readonly receiver: Receiver;
   readonly inputs: SiteInputs;
-  /** Depot offload per site (offload.ts): parked on a depot link → bulk pull. */
   readonly offload: DepotOffload;
+  readonly deadlines: OverwriteDeadlines;
+  readonly planner: Planner;
+  readonly retrievals: Retrievals;
+  readonly locks: EvidenceLocks;
+  readonly triggers: Triggers;
+  readonly liveRecording: LiveRecording;
+  readonly budget: BudgetView;
+  readonly poll: WorkPoll;
+  private readonly waiters = new Waiters();
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticking = false;
-  /** What each site should send now (planner.ts). */
-  readonly planner: Planner;
-  /** Jobs, progress, ETA (retrievals.ts). */
-  readonly retrievals: Retrievals;
-  /** Cross-site evidence locks (locks.ts). */
-  readonly locks: EvidenceLocks;
-  /** Event-triggered transfers and the rules' hooks (triggers.ts). */
-  readonly triggers: Triggers;
-  /** A site's transfer and budget view, retrieval estimates (budget.ts). */
-  readonly budget: BudgetView;
-  /** Central live recording for the continuous options (live-recording.ts). */
-  readonly liveRecording: LiveRecording;
 
   constructor(private readonly d: EngineDeps) {
-    this.inputs = new SiteInputs({ db: d.db, store: d.store, receiver: d.receiver, sites: d.sites, mirror: d.mirror });
-    this.meter = new LinkMeter({ db: d.db, clock: d.clock });
-    this.offload = new DepotOffload({ db: d.db, clock: d.clock, log: d.log });
-    this.deadlines = new OverwriteDeadlines({ db: d.db, clock: d.clock, log: d.log, meter: this.meter, raiseEvent: d.raiseEvent, deadlineMarginMs: d.deadlineMarginMs });
-    this.planner = new Planner({ db: d.db, clock: d.clock, inputs: this.inputs, receiver: d.receiver, offload: this.offload, deadlines: this.deadlines });
-    this.retrievals = new Retrievals({ db: d.db, clock: d.clock, log: d.log, sites: d.sites, inputs: this.inputs, meter: this.meter, forgetPlan: (id) => this.planner.forget(id), wake: () => this.wake(), attachClip: d.attachClip, settleMs: d.settleMs });
-    this.locks = new EvidenceLocks({ db: d.db, store: d.store, clock: d.clock, log: d.log, sites: d.sites, mirror: d.mirror, inputs: this.inputs, retrievals: this.retrievals });
-    this.triggers = new Triggers({ sites: d.sites, inputs: this.inputs, retrievals: this.retrievals, locks: this.locks });
-    this.budget = new BudgetView({ db: d.db, clock: d.clock, inputs: this.inputs, meter: this.meter, planner: this.planner, offload: this.offload, receiver: d.receiver });
-    this.liveRecording = new LiveRecording({ sites: d.sites, inputs: this.inputs, log: d.log, recordLive: d.recordLive });
-    d.receiver.onBytes = (site, link, n) => this.meter.received(site, link, n);
-    d.receiver.onCommit = () => this.wake();
+    const { db, store, clock, log, sites, mirror } = d;
+    this.meter = new LinkMeter({ db, clock });
+    this.receiver = new Receiver({ dir: d.partialDir, store, db, clock, log, ...(d.custody ? { custody: d.custody } : {}), onBytes: (site, link, n) => this.meter.received(site, link, n), onCommit: () => this.wake() });
+    this.inputs = new SiteInputs({ db, store, receiver: this.receiver, sites, mirror });
+    this.offload = new DepotOffload({ db, clock, log });
+    this.deadlines = new OverwriteDeadlines({ db, clock, log, meter: this.meter, raiseEvent: d.raiseEvent, deadlineMarginMs: d.deadlineMarginMs });
+    this.planner = new Planner({ db, clock, inputs: this.inputs, receiver: this.receiver, offload: this.offload, deadlines: this.deadlines });
+    this.retrievals = new Retrievals({ db, clock, log, sites, inputs: this.inputs, meter: this.meter, forgetPlan: (id) => this.planner.forget(id), wake: () => this.wake(), attachClip: d.attachClip, settleMs: d.settleMs });
+    this.locks = new EvidenceLocks({ db, store, clock, log, sites, mirror, inputs: this.inputs, retrievals: this.retrievals });
+    this.triggers = new Triggers({ sites, inputs: this.inputs, retrievals: this.retrievals, locks: this.locks });
+    this.liveRecording = new LiveRecording({ sites, inputs: this.inputs, log, recordLive: d.recordLive });
+    this.budget = new BudgetView({ db, clock, inputs: this.inputs, meter: this.meter, planner: this.planner, offload: this.offload, receiver: this.receiver });
+    this.poll = new WorkPoll({ db, clock, chunkSize: d.chunkSize, meter: this.meter, offload: this.offload, deadlines: this.deadlines, locks: this.locks, planner: this.planner, waiters: this.waiters, running: () => this.timer !== null });
   }
 
   start(intervalMs = 1000): void {
@@ -114,47 +101,15 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    for (const w of this.waiters) w();
+    this.waiters.wake();
     await this.liveRecording.stopAll();
     await this.meter.flush();
   }
 
+  /** Let waiting long polls plan again now (a job, a commit, a policy changed). */
   wake(): void {
-    for (const w of [...this.waiters]) w();
+    this.waiters.wake();
   }
-
-  /** The edge's long poll. */
-  async work(siteId: string, raw: unknown): Promise<WorkResponse> {
-    const p = WorkRequestSchema.safeParse(raw);
-    if (!p.success) throw new EngineError(`work request: ${p.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`, "invalid");
-    const req = p.data;
-    const now = this.d.clock.now();
-    this.meter.observeLink(siteId, req.link);
-    this.offload.observe(siteId, req.link, req.vehicle);
-    await this.meter.recordEdgeUsage(siteId, req, now);
-    for (const [cam, stream, start] of req.missing) {
-      await this.d.db.run(`INSERT OR IGNORE INTO tr_lost VALUES ($1, $2, $3, $4, $5)`, [siteId, cam, stream, start, now]);
-      await this.deadlines.alarmOnce(`lost/${siteId}/${cam}/${stream}/${Math.floor(start / 60_000)}`, siteId, cam, { state: "lost", detail: `the edge overwrote footage from ${iso(start)} before it reached central`, startMs: start });
-    }
-    const release = await this.locks.releasable(req.locks);
-    const end = now + req.waitMs;
-    for (;;) {
-      const items = await this.planner.plan(siteId);
-      if (items.length || release.length || this.d.clock.now() >= end || !this.timer) {
-        return { v: TRANSFER_VERSION, items: items.slice(0, 500).map(({ atRisk: _a, endMs: _e, ...w }) => w), release, chunkSize: this.d.chunkSize };
-      }
-      await new Promise<void>((r) => {
-        const done = () => {
-          clearTimeout(t);
-          this.waiters.delete(done);
-          r();
-        };
-        const t = setTimeout(done, Math.min(1000, Math.max(0, end - this.d.clock.now())));
-        this.waiters.add(done);
-      });
-    }
-  }
-
 
   /** Moves active retrievals to running/done/partial; called every second and on demand. */
   async tick(): Promise<void> {
@@ -171,14 +126,5 @@ export class Engine {
     } finally {
       this.ticking = false;
     }
-  }
-
-
-
-
-
-  /** What central holds for a camera (the central timeline's "central" side). */
-  async centralRanges(centralId: string, stream: string, fromMs: number, toMs: number): Promise<{ startMs: number; endMs: number }[]> {
-    return centralRanges(this.d.store, centralId, stream, fromMs, toMs);
   }
 }

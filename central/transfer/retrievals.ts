@@ -45,7 +45,7 @@ export interface RetrievalView {
 }
 
 /** Tell alarms a retrieval's clip is ready, partial or failed (ops.alarms.attachClip). */
-export type AttachClip = (retrievalId: string, clip: { state: string; url?: string; detail?: string }) => Promise<unknown>;
+export type AttachClip = (retrievalId: string, clip: { state: "ready" | "partial" | "failed"; url?: string; detail?: string }) => Promise<unknown>;
 
 export interface RetrievalsDeps {
   db: Db;

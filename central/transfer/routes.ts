@@ -10,7 +10,7 @@
 import type { Context, Hono } from "hono";
 import { z } from "zod";
 import { intQuery, queryParam, timeQuery } from "../../lib/http/query.ts";
-import { assertText, badRequest, forbidden, jsonBody, notFound, problemResponse, readJson } from "../../lib/http/problem.ts";
+import { assertText, badRequest, forbidden, jsonBody, notFound } from "../../lib/http/problem.ts";
 import { iso, type Clock } from "../../lib/clock.ts";
 import { Playback, rangeReply, type SegmentSource } from "../../lib/playback/index.ts";
 import type { MediaStore, SegmentRecord, StreamKind } from "../../lib/store/index.ts";
@@ -19,9 +19,10 @@ import { splitCentralCameraId } from "../../federation/protocol/index.ts";
 import type { ApiEnv, ApiRouter, FederationEnv, Operations } from "../index.ts";
 import type { Sites } from "../sites/index.ts";
 import { guard } from "../rights/errors.ts";
-import { Engine, EngineError } from "./engine.ts";
+import type { Engine } from "./engine.ts";
+import { EngineError } from "./errors.ts";
 import { BadUpload, type Receiver } from "./receiver.ts";
-import { holdings } from "../holdings/index.ts";
+import { centralRanges, holdings } from "../holdings/index.ts";
 import { RetrievalQuality } from "./progressive.ts";
 import { bestStream } from "./best-stream.ts";
 
@@ -40,7 +41,7 @@ export function mountFederation(app: Hono<FederationEnv>, engine: Engine, receiv
     }
     assertText(body);
     try {
-      return c.json(await engine.work(c.var.peer.siteId, body));
+      return c.json(await engine.poll.work(c.var.peer.siteId, body));
     } catch (e) {
       return problem(e);
     }
@@ -291,7 +292,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const q = c.req.query("stream") ?? "main";
     if (q !== "main" && q !== "sub" && q !== "best") throw badRequest('stream must be "main", "sub" or "best".');
     // best: the stream central holds more of now (best-stream.ts); nothing is retrieved for it.
-    const stream: StreamKind = q === "best" ? await bestStream((i, s, f, t) => engine.centralRanges(i, s, f, t), id, from, to) : q;
+    const stream: StreamKind = q === "best" ? await bestStream((i, s, f, t) => centralRanges(d.store, i, s, f, t), id, from, to) : q;
     const wait = q === "best" ? 0 : queryParam(c, "wait", intQuery({ min: 0, max: 60 }), 10);
     return { id, ...p, from, to, stream, wait, best: q === "best" };
   };
