@@ -170,7 +170,7 @@ try {
   cleanups.push(lossOff);
 
   const results: Record<string, unknown>[] = [];
-  const committed = async () => Number((await tr.engine.siteTransfer(site)).commits);
+  const committed = async () => Number((await tr.engine.budget.siteTransfer(site)).commits);
 
   async function engineRun(cam: string) {
     const before = await committed();

@@ -20,7 +20,7 @@ import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore, type StreamKind } from "../lib/store/index.ts";
 import { SHUTDOWN_SETTLE_MS, startCentral, type Central, type CentralConfig, type CentralCore, type CentralModules } from "./index.ts";
 import { openSites, type Sites } from "./sites/index.ts";
-import { holdings } from "./holdings/index.ts";
+import { centralRanges } from "./holdings/index.ts";
 import { EdgeIndex } from "./mirror/index.ts";
 import { SiteEvents } from "./sites/subscribers.ts";
 import { FleetStore, Geofences, TrackIndex, mountFleetMapRoutes, mountFleetRoutes } from "./fleet/index.ts";
@@ -136,8 +136,8 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         mirror,
         central: core,
         log: log.child({ component: "central.sites" }),
-        // What central holds comes from its store (central/transfer/holdings.ts), not from transfer.
-        centralRanges: async (id, stream, f, to) => (await holdings(store, id, stream as StreamKind, f, to)).clip(f, to),
+        // What central holds comes from its store (central/holdings), not from transfer.
+        centralRanges: (id, stream, f, to) => centralRanges(store, id, stream, f, to),
         onSiteEvent: siteEvents.emit,
         ...(o.controlPlaneMqtt ? await o.controlPlaneMqtt(core) : {}),
       });
@@ -228,9 +228,9 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
             dataDir: cfg.dataDir,
             clock,
             log: log.child({ component: "central.exports" }),
-            retrieval: (id) => transfer.engine.getRetrieval(id),
+            retrieval: (id) => transfer.engine.retrievals.getRetrieval(id),
             retrieve: async (r) => {
-              const v = await transfer.engine.createRetrieval({ ...r, reason: "export" });
+              const v = await transfer.engine.retrievals.createRetrieval({ ...r, reason: "export" });
               return { id: v.id, state: v.state, progress: v.progress, etaSeconds: v.etaSeconds };
             },
             deps: async () => {
@@ -327,8 +327,8 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         sites: () => central.sites(),
         controlPlane: () => (sites.control ? { stats: sites.control.stats, backlog: sites.control.backlog } : null),
         liveFeeds: () => live.stats(),
-        retrievals: () => transfer.engine.retrievalCounts(),
-        goodput: (id) => transfer.engine.goodputOf(id),
+        retrievals: () => transfer.engine.retrievals.retrievalCounts(),
+        goodput: (id) => transfer.engine.meter.goodputOf(id),
         linkType: (id) => sites.linkType(id),
         receiver: () => transfer.receiver.stats,
       });

@@ -8,7 +8,6 @@
  * outage, backfill sends exactly the edge segments live missed — by hash — and nothing live had.
  */
 import "reflect-metadata";
-import { LIVE_LAG_MS } from "../central/transfer/holdings.ts";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -17,7 +16,7 @@ import { makeMedia } from "../lib/store/testdata/media.ts";
 import { until } from "./lib/cp.ts";
 import { centralSegments, enrollSite, kill, spawnCentral, spawnEdge, type CentralProc, type EdgeDump, type EdgeProc, type HeldSeg } from "./lib/transfer-harness.ts";
 import { startLink, type LinkEmulator } from "../federation/transfer/testkit.ts";
-import { union } from "../central/transfer/holdings.ts";
+import { LIVE_LAG_MS, union } from "../central/holdings/index.ts";
 import { TransfersOut } from "../edge/transfer/index.ts";
 
 setDefaultTimeout(240_000);

@@ -22,7 +22,8 @@ export const ActionOutcome = z.object({
 export type ActionOutcome = z.infer<typeof ActionOutcome>;
 
 export const Clip = z.object({
-  state: z.enum(["requested", "ready", "failed", "unavailable"]),
+  /** partial: a retrieval finished with footage the edge had overwritten (the clip has what reached central). */
+  state: z.enum(["requested", "ready", "partial", "failed", "unavailable"]),
   retrievalId: z.string().nullable(),
   from: z.string(),
   to: z.string(),

@@ -6,7 +6,7 @@ import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { MediaStore } from "../../lib/store/index.ts";
 import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
-import { holdings } from "./index.ts";
+import { centralRanges, holdings } from "./index.ts";
 
 let root: string;
 let media: Media;
@@ -100,5 +100,11 @@ test("a half-second hole between held pieces is not papered over by the timeline
   // An exact copy is recognised by its hash.
   expect(h.hasCopy(closed[0]!.startMs, closed[0]!.bytes, closed[0]!.sha256)).toBe(true);
   expect(h.hasCopy(closed[0]!.startMs, closed[0]!.bytes, "0".repeat(64))).toBe(false);
+  // centralRanges (the timeline's, playback's stream=best and the transfer module's one answer): the
+  // held ranges clipped to the window; a stream that is neither main nor sub holds nothing.
+  expect(await centralRanges(store, "s1.cam1", "main", base + 1000, base + 6000)).toEqual(h.clip(base + 1000, base + 6000));
+  expect((await centralRanges(store, "s1.cam1", "main", base + 1000, base + 6000))[0]!.startMs).toBe(base + 1000);
+  expect(await centralRanges(store, "s1.cam1", "best", base, base + 6000)).toEqual([]);
+  expect(await centralRanges(store, "s1.cam1", "sub", base, base + 6000)).toEqual([]);
   await store.close();
 });

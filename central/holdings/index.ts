@@ -1,7 +1,8 @@
 /**
  * central/holdings/: what central holds of one camera stream — the one answer the planner, job
  * progress, the upload receiver, the merged timeline (and through it playback's and RTSP
- * replay's "fetch the missing part"), evidence exports and the segment listing all use.
+ * replay's "fetch the missing part"), evidence exports and the segment listing all use. No
+ * other module reads central's MediaStore segments to decide held or missing.
  *
  * Central's MediaStore is the truth: closed segments (live recordings and edge copies) plus
  * the live recording's OPEN segment up to its last received fragment. The open segment must
@@ -99,6 +100,16 @@ export async function holdings(store: MediaStore, centralCameraId: string, strea
   const back = Math.max(120_000, 2 * store.segmentDurationMs);
   const segs = (await store.segments({ cameraId: centralCameraId, stream, fromMs: fromMs - back, toMs: toMs + 1000 })).sort((a, b) => a.startMs - b.startMs);
   return new Holdings(segs, union(segs), store.clock.now());
+}
+
+/**
+ * What central holds of `<site>.<camera>` / stream in [fromMs, toMs): the merged timeline's
+ * "central" side (central/sites), playback's `stream=best` and the transfer module's view. Any
+ * stream other than main or sub holds nothing.
+ */
+export async function centralRanges(store: MediaStore, centralCameraId: string, stream: string, fromMs: number, toMs: number): Promise<Span[]> {
+  if (stream !== "main" && stream !== "sub") return [];
+  return (await holdings(store, centralCameraId, stream, fromMs, toMs)).clip(fromMs, toMs);
 }
 
 export function union(segs: Span[]): Span[] {

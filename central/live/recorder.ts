@@ -5,7 +5,7 @@
  * A lost uplink closes the segment and opens a gap with a reason; backfill fills it later.
  * So do fragments that never arrived (a slow link makes the edge skip to the next keyframe):
  * a recording that silently ran across them would count as held at central
- * (central/transfer/holdings.ts) and the missing seconds would never be backfilled.
+ * (central/holdings) and the missing seconds would never be backfilled.
  */
 import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore } from "../../lib/store/index.ts";

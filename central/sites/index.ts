@@ -33,7 +33,7 @@ export interface OpenSitesOptions {
   log?: Logger;
   /** Where edge events go (composeCentral: the SiteEvents subscriber list). */
   onSiteEvent?: (e: SiteEvent) => void;
-  /** What central itself holds of a camera stream, for the merged timeline (central/transfer/holdings.ts). */
+  /** What central itself holds of a camera stream, for the merged timeline (central/holdings). */
   centralRanges?: (centralCameraId: string, stream: string, fromMs: number, toMs: number) => Promise<Range[]>;
   healthRetentionMs?: number;
   /** External broker (mqtts://…); default: the embedded aedes broker. Needs `mqttClient` (a cert from the central CA whose CN the broker's ACL allows outpost/v1/sites/#). */

@@ -11,6 +11,9 @@ import { liveBudgetSchema } from "./live-budget.ts";
 import { progressiveSchema } from "./progressive.ts";
 import { OFFLOAD_SCHEMA } from "./offload.ts";
 
+/** The retrieval states still being worked on (an SQL list: a code constant, never a value). */
+export const ACTIVE = `('queued', 'running')`;
+
 export async function openTransferDb(file: string): Promise<Db> {
   const db = await Db.open(file);
   for (const sql of [

@@ -1,148 +1,99 @@
 /**
- * The transfer engine at central: turns policies, retrievals, events and evidence locks into
- * the list of edge segments each site should send (WorkItems, by class then overwrite
- * deadline), answers the edge's long poll, follows job progress, raises at-risk jobs and
- * alarms when footage will be lost anyway, keeps cross-site evidence locks, and records live
- * for the continuous options when a live recorder is wired. What central holds is read from
- * its MediaStore (the disk is the truth); jobs and locks are rows in transfer.duckdb.
+ * The transfer engine at central, as a composition: builds the parts in dependency order —
+ * each gets what it needs in its constructor — and runs the tick that settles jobs, expires
+ * locks, keeps central's live recordings in line with the policies and flushes byte counts.
+ * Holds no logic of its own; must not grow any (a new concern gets its own file). Parts:
+ *
+ *   site-inputs.ts    a site's policy, cameras, edge index; held/wanted/lost (central/holdings); job progress
+ *   link-meter.ts     the edge's link, bytes received per link/day, goodput, expected rate
+ *   receiver.ts       resumable, verified uploads into central's MediaStore
+ *   deadlines.ts      overwrite deadlines, footage.at-risk events
+ *   planner.ts        what a site should send now; the last plan per site
+ *   retrievals.ts     jobs: create, list, cancel, progress, ETA, settle
+ *   locks.ts          cross-site evidence locks
+ *   triggers.ts       on-event retrievals, the rules' hooks
+ *   live-recording.ts central live recording for the continuous options
+ *   budget.ts         a site's transfer/budget view, retrieval estimates
+ *   poll.ts           the edge's long poll
+ *   offload.ts        depot offload per site
  */
-import { iso, type Clock } from "../../lib/clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
-import type { MediaStore, StreamKind } from "../../lib/store/index.ts";
-import { centralCameraId, splitCentralCameraId } from "../../federation/protocol/index.ts";
-import {
-  TRANSFER_VERSION,
-  budgetMonth,
-  classRank,
-  effectivePolicy,
-  inWindows,
-  linkProfile,
-  type SitePolicy,
-  type TransferClass,
-  type WorkItem,
-  type WorkRequest,
-  type WorkResponse,
-  WorkRequest as WorkRequestSchema,
-} from "../../federation/transfer/index.ts";
+import type { MediaStore } from "../../lib/store/index.ts";
 import type { Db } from "../db.ts";
 import type { Sites } from "../sites/index.ts";
 import type { EdgeIndexReader } from "../mirror/index.ts";
-import type { Receiver } from "./receiver.ts";
-import { holdings } from "./holdings.ts";
-import { Goodput } from "../../lib/goodput.ts";
-import { UsageLedger } from "./usage.ts";
-import { qualityOf, setQuality, streamsToPlan, type RetrievalQuality } from "./progressive.ts";
-import { liveBytesByLink } from "./live-budget.ts";
+import type { ImportVerifier } from "../custody/index.ts";
+import { BudgetView } from "./budget.ts";
+import { OverwriteDeadlines, type RaiseEvent } from "./deadlines.ts";
+import { LinkMeter } from "./link-meter.ts";
+import { LiveRecording, type RecordLive } from "./live-recording.ts";
+import { EvidenceLocks } from "./locks.ts";
 import { DepotOffload } from "./offload.ts";
-
-export type RetrievalState = "queued" | "running" | "done" | "partial" | "cancelled" | "failed";
-
-export interface RetrievalView {
-  id: string;
-  siteId: string;
-  cameraId: string;
-  camera: string;
-  stream: StreamKind;
-  from: string;
-  to: string;
-  priority: TransferClass;
-  /** main, or sub-then-main (progressive.ts). */
-  quality: RetrievalQuality;
-  state: RetrievalState;
-  bytesDone: number;
-  bytesTotal: number;
-  progress: number;
-  etaSeconds: number | null;
-  atRisk: boolean;
-  reason: unknown;
-  createdBy: string;
-  createdAt: string;
-  doneAt: string | null;
-  detail: string | null;
-}
+import { Planner } from "./planner.ts";
+import { Waiters, WorkPoll } from "./poll.ts";
+import { Receiver } from "./receiver.ts";
+import { Retrievals, type AttachClip } from "./retrievals.ts";
+import { SiteInputs } from "./site-inputs.ts";
+import { Triggers } from "./triggers.ts";
 
 export interface EngineDeps {
   db: Db;
   store: MediaStore;
-  receiver: Receiver;
   clock: Clock;
   log: Logger;
   chunkSize: number;
-  sites: () => Sites | null;
+  /** Partial uploads (<dataDir>/transfer/partial). */
+  partialDir: string;
+  /** Checks every upload's custody proof when given (central/custody). */
+  custody?: ImportVerifier;
+  /** The control plane: cameras, policies (desired config), commands, link state. */
+  sites: Sites;
   /** The edges' index as central mirrors it (central/mirror): what each edge holds. */
   mirror: EdgeIndexReader;
-  /** Raise an event at central (ops.ingestEvent): footage at risk/lost, budget near its limit. */
-  raiseEvent?: (e: { id: string; type: string; time: string; source: "system"; origin: string; siteId: string; cameraId: string | null; data: Record<string, unknown> }) => Promise<unknown>;
-  /** Tell alarms a clip is ready (ops.alarms.attachClip). */
-  attachClip?: (retrievalId: string, clip: { state: string; url?: string; detail?: string }) => Promise<unknown>;
-  recordLive?: (centralCameraId: string, stream: StreamKind) => () => Promise<void>;
+  /** Raise an event at central (ops.ingestEvent): footage at risk/lost. */
+  raiseEvent?: RaiseEvent;
+  attachClip?: AttachClip;
+  recordLive?: RecordLive;
   /** Margin before the edge overwrites footage within which a job counts as at risk. */
   deadlineMarginMs?: number;
   /** A window is complete this long after its end even if the edge index never reaches it. */
   settleMs?: number;
 }
 
-export class EngineError extends Error {
-  constructor(
-    message: string,
-    readonly code: "not-found" | "conflict" | "invalid",
-  ) {
-    super(message);
-  }
-}
-
-interface Seg {
-  cameraId: string;
-  stream: StreamKind;
-  startMs: number;
-  endMs: number;
-  bytes: number;
-}
-
-const ACTIVE = `('queued', 'running')`;
-/** How old a site's last plan may be for the views to show it rather than plan again (an edge's long poll re-plans about every second). */
-const PLAN_REUSE_MS = 5000;
-const CONTINUOUS = ["after-link-down", "both", "central-only"] as const;
-
 export class Engine {
-  private waiters = new Set<() => void>();
-  private readonly usage: UsageLedger;
-  private goodput = new Map<string, Goodput>();
-  private live = new Map<string, () => Promise<void>>();
-  private lastLink = new Map<string, string>();
-  /** Depot offload per site (offload.ts): parked on a depot link → bulk pull. */
+  readonly meter: LinkMeter;
+  readonly receiver: Receiver;
+  readonly inputs: SiteInputs;
   readonly offload: DepotOffload;
+  readonly deadlines: OverwriteDeadlines;
+  readonly planner: Planner;
+  readonly retrievals: Retrievals;
+  readonly locks: EvidenceLocks;
+  readonly triggers: Triggers;
+  readonly liveRecording: LiveRecording;
+  readonly budget: BudgetView;
+  readonly poll: WorkPoll;
+  private readonly waiters = new Waiters();
   private timer: ReturnType<typeof setInterval> | null = null;
   /** Shutdown began: long polls answer at once (central closes its databases next). */
   private ending = false;
   private ticking = false;
-  private readonly margin: number;
-  private readonly settle: number;
-  /**
-   * The last plan per site. An edge's long poll plans every second or so; the views (site
-   * details, the transfer view, estimates) read that plan instead of running another one, which
-   * costs a few mirror queries per camera, each waiting in the database queue behind
-   * control-plane batches. Dropped when a retrieval starts or ends (the views show it at once).
-   */
-  private readonly lastPlan = new Map<string, { atMs: number; items: (WorkItem & { atRisk: boolean; endMs: number })[] }>();
-
-  /** Central live recording for the continuous options (central/live LiveRecorder.recordLive). */
-  recordLive: EngineDeps["recordLive"];
 
   constructor(private readonly d: EngineDeps) {
-    this.recordLive = d.recordLive;
-    this.margin = d.deadlineMarginMs ?? 120_000;
-    this.settle = d.settleMs ?? 60_000;
-    this.usage = new UsageLedger(d.db);
-    this.offload = new DepotOffload({ db: d.db, clock: d.clock, log: d.log });
-    d.receiver.onBytes = (site, link, n) => {
-      this.usage.add(site, link, d.clock.now(), n);
-      // Measured goodput per site (lib/goodput.ts): the ETA and deadline estimates use it.
-      let g = this.goodput.get(site);
-      if (!g) this.goodput.set(site, (g = new Goodput()));
-      g.add(d.clock.now(), n);
-    };
-    d.receiver.onCommit = () => this.wake();
+    const { db, store, clock, log, sites, mirror } = d;
+    this.meter = new LinkMeter({ db, clock });
+    this.receiver = new Receiver({ dir: d.partialDir, store, db, clock, log, ...(d.custody ? { custody: d.custody } : {}), onBytes: (site, link, n) => this.meter.received(site, link, n), onCommit: () => this.wake() });
+    this.inputs = new SiteInputs({ db, store, receiver: this.receiver, sites, mirror });
+    this.offload = new DepotOffload({ db, clock, log });
+    this.deadlines = new OverwriteDeadlines({ db, clock, log, meter: this.meter, raiseEvent: d.raiseEvent, deadlineMarginMs: d.deadlineMarginMs });
+    this.planner = new Planner({ db, clock, inputs: this.inputs, receiver: this.receiver, offload: this.offload, deadlines: this.deadlines });
+    this.retrievals = new Retrievals({ db, clock, log, sites, inputs: this.inputs, meter: this.meter, forgetPlan: (id) => this.planner.forget(id), wake: () => this.wake(), attachClip: d.attachClip, settleMs: d.settleMs });
+    this.locks = new EvidenceLocks({ db, store, clock, log, sites, mirror, inputs: this.inputs, retrievals: this.retrievals });
+    this.triggers = new Triggers({ sites, inputs: this.inputs, retrievals: this.retrievals, locks: this.locks });
+    this.liveRecording = new LiveRecording({ sites, inputs: this.inputs, log, recordLive: d.recordLive });
+    this.budget = new BudgetView({ db, clock, inputs: this.inputs, meter: this.meter, planner: this.planner, offload: this.offload, receiver: this.receiver });
+    this.poll = new WorkPoll({ db, clock, chunkSize: d.chunkSize, meter: this.meter, offload: this.offload, deadlines: this.deadlines, locks: this.locks, planner: this.planner, waiters: this.waiters, running: () => this.timer !== null && !this.ending });
   }
 
   start(intervalMs = 1000): void {
@@ -152,14 +103,9 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    for (const w of this.waiters) w();
-    for (const s of this.live.values()) await s().catch(() => undefined);
-    this.live.clear();
-    await this.flushUsage();
-  }
-
-  wake(): void {
-    for (const w of [...this.waiters]) w();
+    this.waiters.wake();
+    await this.liveRecording.stopAll();
+    await this.meter.flush();
   }
 
   /** Shutdown: every long poll answers now with what there is, rather than holding its request open. */
@@ -168,611 +114,25 @@ export class Engine {
     this.wake();
   }
 
-  private need(): Sites {
-    const s = this.d.sites();
-    if (!s) throw new EngineError("the control plane is not attached yet", "conflict");
-    return s;
-  }
-
-  /** `via: "read"`: on the mirror's read connection (views that must answer under load). */
-  async policy(siteId: string, via: "all" | "read" = "all"): Promise<{ policy: SitePolicy | null; sinceMs: number }> {
-    const v = await this.need().configView(siteId, via);
-    const cfg = (v.desired?.config ?? {}) as { policy?: SitePolicy };
-    return { policy: cfg.policy ?? null, sinceMs: v.desired ? Date.parse(v.desired.createdAt) : 0 };
-  }
-
-  private async siteCameras(siteId: string): Promise<string[]> {
-    return (await this.need().cameras()).filter((c) => c.siteId === siteId && !c.revoked).map((c) => c.channel);
-  }
-
-  /** Plans read the mirror on its read connection: committed rows, without waiting behind control-plane batches. */
-  private async mirrorSegs(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<Seg[]> {
-    return (await this.d.mirror.segments(siteId, cameraId, stream, fromMs, toMs)).map((r) => ({ cameraId, stream, ...r }));
-  }
-
-  private mirrorEnd(siteId: string, cameraId: string, stream: StreamKind): Promise<number> {
-    return this.d.mirror.indexEnd(siteId, cameraId, stream);
-  }
-
-  private horizon(siteId: string, cameraId: string, stream: StreamKind): Promise<number | null> {
-    return this.d.mirror.horizon(siteId, cameraId, stream);
-  }
-
-  /** What central holds around a window (holdings.ts), plus the segments the edge reported lost. */
-  private async heldAt(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
-    const h = await holdings(this.d.store, centralCameraId(siteId, cameraId), stream, fromMs, toMs);
-    const lost = await this.d.db.all<{ s: string }>(`SELECT start_ms AS s FROM tr_lost WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5`, [siteId, cameraId, stream, fromMs - 1000, toMs + 1000]);
-    const lostSet = new Set(lost.map((l) => Number(l.s)));
-    return {
-      has: (s: Seg): boolean => h.has(s),
-      /** Neither held nor on its way by live: the edge must send it. */
-      wanted: (s: Seg): boolean => !h.has(s) && !lostSet.has(s.startMs) && !h.awaitingLive(s),
-      lost: (s: Seg): boolean => lostSet.has(s.startMs),
-    };
-  }
-
-  /** Everything this site should send now, most urgent first (before the edge applies its link rules). */
-  async plan(siteId: string): Promise<(WorkItem & { atRisk: boolean; endMs: number })[]> {
-    const now = this.d.clock.now();
-    const { policy, sinceMs } = await this.policy(siteId, "read");
-    const want = new Map<string, { seg: Seg; cls: TransferClass; links: string[] | null }>();
-    const add = (seg: Seg, cls: TransferClass, links: string[] | null) => {
-      const k = `${seg.cameraId}/${seg.stream}/${seg.startMs}`;
-      const cur = want.get(k);
-      if (!cur || classRank(cls) > classRank(cur.cls)) want.set(k, { seg, cls, links: cur && cur.links === null ? null : links });
-      else if (cur && links === null) cur.links = null;
-    };
-    const depot = this.offload.links(siteId, policy);
-    if (!depot) this.offload.closed(siteId);
-    let depotBytes = 0;
-    for (const cam of await this.siteCameras(siteId)) {
-      const eff = effectivePolicy(policy, cam);
-      const continuous = eff.options.find((o) => (CONTINUOUS as readonly string[]).includes(o));
-      const sched = eff.options.includes("scheduled") && inWindows(eff.windows, now, eff.timeZone);
-      const offload = depot !== null && !eff.options.includes("none") && !eff.options.includes("edge-only");
-      if (!continuous && !sched && !offload) continue;
-      const from = continuous === "after-link-down" && !sched && !offload ? sinceMs : 0;
-      const segs = await this.mirrorSegs(siteId, cam, eff.stream, from, now + 1);
-      if (!segs.length) continue;
-      const h = await this.heldAt(siteId, cam, eff.stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
-      for (const s of segs) {
-        if (!h.wanted(s)) continue;
-        if (sched) add(s, "scheduled", eff.scheduleLinks);
-        if (continuous) add(s, "backfill", null);
-        if (offload) {
-          add(s, "scheduled", depot);
-          depotBytes += s.bytes;
-        }
-      }
-    }
-    if (depot) await this.offload.progress(siteId, depotBytes);
-    const jobs = await this.d.db.all<{ id: string; camera_id: string; stream: StreamKind; from_ms: string; to_ms: string; priority: TransferClass }>(
-      `SELECT id, camera_id, stream, from_ms, to_ms, priority FROM tr_retrievals WHERE site_id = $1 AND state IN ${ACTIVE}`,
-      [siteId],
-    );
-    for (const j of jobs) {
-      const subDone = async () => (await this.progress(siteId, j.camera_id, "sub", Number(j.from_ms), Number(j.to_ms))).missing === 0;
-      for (const stream of await streamsToPlan(this.d.db, j, subDone)) {
-        const segs = await this.mirrorSegs(siteId, j.camera_id, stream, Number(j.from_ms), Number(j.to_ms));
-        if (!segs.length) continue;
-        const h = await this.heldAt(siteId, j.camera_id, stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
-        for (const s of segs) if (h.wanted(s)) add(s, j.priority, null);
-      }
-    }
-    const items: (WorkItem & { atRisk: boolean; endMs: number })[] = [];
-    const horizons = new Map<string, number | null>();
-    for (const w of want.values()) {
-      const hk = `${w.seg.cameraId}/${w.seg.stream}`;
-      if (!horizons.has(hk)) horizons.set(hk, await this.horizon(siteId, w.seg.cameraId, w.seg.stream));
-      const hz = horizons.get(hk)!;
-      items.push({
-        cameraId: w.seg.cameraId,
-        stream: w.seg.stream,
-        startMs: w.seg.startMs,
-        endMs: w.seg.endMs,
-        bytes: w.seg.bytes,
-        offset: await this.d.receiver.offsetOf(siteId, w.seg.cameraId, w.seg.stream, w.seg.startMs, w.seg.bytes),
-        cls: w.cls,
-        links: w.links,
-        deadlineMs: hz === null ? null : w.seg.startMs + hz,
-        atRisk: false,
-      });
-    }
-    const order = (a: WorkItem, b: WorkItem) => classRank(b.cls) - classRank(a.cls) || (a.deadlineMs ?? Infinity) - (b.deadlineMs ?? Infinity) || a.startMs - b.startMs;
-    items.sort(order);
-    // Overwrite deadlines: walk the queue at the expected rate; whatever would arrive after the
-    // edge overwrites it moves up to "request" (above events, schedules and backfill).
-    const bps = await this.expectedRate(siteId, policy);
-    let t = now;
-    let raised = false;
-    for (const it of items) {
-      t += ((it.bytes - it.offset) * 1000) / bps;
-      if (it.deadlineMs !== null && t + this.margin > it.deadlineMs && classRank(it.cls) < classRank("request")) {
-        it.cls = "request";
-        it.atRisk = true;
-        raised = true;
-      }
-    }
-    if (raised) items.sort(order);
-    t = now;
-    for (const it of items) {
-      t += ((it.bytes - it.offset) * 1000) / bps;
-      if (it.deadlineMs !== null && t > it.deadlineMs) {
-        it.atRisk = true;
-        await this.alarmOnce(`risk/${siteId}/${it.cameraId}/${it.stream}/${Math.floor(it.startMs / 60_000)}`, siteId, it.cameraId, {
-          state: "will-be-lost",
-          detail: `the edge is expected to overwrite footage from ${iso(it.startMs)} at ${iso(it.deadlineMs)}, before it can reach central at the current rate`,
-          startMs: it.startMs,
-          deadline: iso(it.deadlineMs),
-        });
-      }
-    }
-    this.lastPlan.set(siteId, { atMs: now, items });
-    return items;
-  }
-
-  /** The site's plan: the last one if it is at most PLAN_REUSE_MS old, else a new one. */
-  private async recentPlan(siteId: string): Promise<(WorkItem & { atRisk: boolean; endMs: number })[]> {
-    const last = this.lastPlan.get(siteId);
-    return last && this.d.clock.now() - last.atMs <= PLAN_REUSE_MS ? last.items : this.plan(siteId);
-  }
-
-  /** Measured goodput of the site's link in bytes/s, or null before anything moved lately. */
-  goodputOf(siteId: string): number | null {
-    return this.goodput.get(siteId)?.bytesPerSecond(this.d.clock.now()) ?? null;
-  }
-
-  /** For the deadline walk: the measured goodput, else the link's cap, else 2 Mbit/s. */
-  private async expectedRate(siteId: string, policy: SitePolicy | null): Promise<number> {
-    const seen = this.goodputOf(siteId);
-    const link = this.lastLink.get(siteId) ?? "unknown";
-    const cap = linkProfile(policy, link).rateBitsPerSecond;
-    const capBps = cap ? cap / 8 : 0;
-    return Math.max(1, seen ?? (capBps || 250_000));
-  }
-
-  private async alarmOnce(key: string, siteId: string, cameraId: string, data: Record<string, unknown>): Promise<void> {
-    const r = await this.d.db.all(`SELECT 1 FROM tr_alarms WHERE key = $1`, [key]);
-    if (r.length) return;
-    await this.d.db.run(`INSERT INTO tr_alarms VALUES ($1, $2)`, [key, this.d.clock.now()]);
-    this.d.log.warn("footage at risk", { site: siteId, camera: cameraId, ...data });
-    await this.d.raiseEvent?.({
-      id: `transfer:${key}`,
-      type: "footage.at-risk",
-      time: iso(this.d.clock.now()),
-      source: "system",
-      origin: "central.transfer",
-      siteId,
-      cameraId: centralCameraId(siteId, cameraId),
-      data,
-    }).catch((e) => this.d.log.error("could not raise the footage-at-risk event", { err: e as Error }));
-  }
-
-  /** The edge's long poll. */
-  async work(siteId: string, raw: unknown): Promise<WorkResponse> {
-    const p = WorkRequestSchema.safeParse(raw);
-    if (!p.success) throw new EngineError(`work request: ${p.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`, "invalid");
-    const req = p.data;
-    const now = this.d.clock.now();
-    this.lastLink.set(siteId, req.link);
-    this.offload.observe(siteId, req.link, req.vehicle);
-    await this.d.db.run(`INSERT OR REPLACE INTO tr_edge_usage VALUES ($1, $2, $3, $4, $5)`, [siteId, req.usage.month, JSON.stringify(req.usage.byLink), req.link, now]);
-    for (const [cam, stream, start] of req.missing) {
-      await this.d.db.run(`INSERT OR IGNORE INTO tr_lost VALUES ($1, $2, $3, $4, $5)`, [siteId, cam, stream, start, now]);
-      await this.alarmOnce(`lost/${siteId}/${cam}/${stream}/${Math.floor(start / 60_000)}`, siteId, cam, { state: "lost", detail: `the edge overwrote footage from ${iso(start)} before it reached central`, startMs: start });
-    }
-    const release = await this.releasable(req.locks);
-    const end = now + req.waitMs;
-    for (;;) {
-      const items = await this.plan(siteId);
-      if (items.length || release.length || this.d.clock.now() >= end || !this.timer || this.ending) {
-        return { v: TRANSFER_VERSION, items: items.slice(0, 500).map(({ atRisk: _a, endMs: _e, ...w }) => w), release, chunkSize: this.d.chunkSize };
-      }
-      await new Promise<void>((r) => {
-        const done = () => {
-          clearTimeout(t);
-          this.waiters.delete(done);
-          r();
-        };
-        const t = setTimeout(done, Math.min(1000, Math.max(0, end - this.d.clock.now())));
-        this.waiters.add(done);
-      });
-    }
-  }
-
-  private async releasable(held: string[]): Promise<string[]> {
-    if (!held.length) return [];
-    const now = this.d.clock.now();
-    const out: string[] = [];
-    for (const id of held) {
-      const r = (await this.d.db.all<{ ended_ms: string | null; expires_ms: string | null; state: string | null }>(
-        `SELECT l.ended_ms, l.expires_ms, r.state FROM tr_locks l LEFT JOIN tr_retrievals r ON r.id = l.retrieval_id WHERE l.id = $1`,
-        [id],
-      ))[0];
-      if (!r || r.ended_ms !== null || (r.expires_ms !== null && Number(r.expires_ms) <= now) || r.state === "done" || r.state === "partial" || r.state === "cancelled") out.push(id);
-    }
-    return out;
-  }
-
-  // --- retrievals -------------------------------------------------------------------------
-
-  async createRetrieval(r: { id?: string; siteId: string; cameraId: string; stream: StreamKind; fromMs: number; toMs: number; priority: TransferClass; reason: unknown; by: string; quality?: RetrievalQuality }): Promise<RetrievalView> {
-    const s = this.need();
-    if (!s.siteExists(r.siteId)) throw new EngineError(`No site with id ${r.siteId}.`, "not-found");
-    if (!(await this.siteCameras(r.siteId)).includes(r.cameraId)) throw new EngineError(`No camera ${centralCameraId(r.siteId, r.cameraId)} (central camera ids are <site>.<camera>).`, "not-found");
-    if (!(r.toMs > r.fromMs)) throw new EngineError("from must be before to.", "invalid");
-    if (r.toMs - r.fromMs > 31 * 86_400_000) throw new EngineError("A retrieval covers at most 31 days.", "invalid");
-    const { policy } = await this.policy(r.siteId);
-    if (effectivePolicy(policy, r.cameraId).options.includes("none")) throw new EngineError(`Camera ${centralCameraId(r.siteId, r.cameraId)} has the recording option "none": the edge records nothing to retrieve.`, "conflict");
-    const id = r.id ?? `rt-${crypto.randomUUID()}`;
-    const existing = await this.getRetrieval(id);
-    if (existing) return existing;
-    await this.d.db.run(`INSERT INTO tr_retrievals VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', NULL, NULL)`, [
-      id,
-      r.siteId,
-      r.cameraId,
-      r.stream,
-      Math.floor(r.fromMs),
-      Math.ceil(r.toMs),
-      r.priority,
-      JSON.stringify(r.reason ?? null),
-      r.by,
-      this.d.clock.now(),
-    ]);
-    await setQuality(this.d.db, id, r.quality ?? "main");
-    this.d.log.info("retrieval queued", { id, site: r.siteId, camera: r.cameraId, priority: r.priority });
-    this.lastPlan.delete(r.siteId);
-    this.wake();
-    return (await this.getRetrieval(id))!;
-  }
-
-  async getRetrieval(id: string): Promise<RetrievalView | null> {
-    const r = (await this.d.db.all<Record<string, string | null>>(`SELECT * FROM tr_retrievals WHERE id = $1`, [id]))[0];
-    return r ? this.view(r) : null;
-  }
-
-  /** Retrievals per state, across all sites (metrics). */
-  async retrievalCounts(): Promise<Record<string, number>> {
-    const rows = await this.d.db.all<{ state: string; n: string }>(`SELECT state, count(*) AS n FROM tr_retrievals GROUP BY state`);
-    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
-  }
-
-  async listRetrievals(f: { siteId?: string; cameraId?: string; state?: string; limit?: number }): Promise<RetrievalView[]> {
-    const where: string[] = [];
-    const params: (string | bigint)[] = [];
-    if (f.siteId) where.push(`site_id = $${params.push(f.siteId)}`);
-    if (f.cameraId) where.push(`camera_id = $${params.push(f.cameraId)}`);
-    if (f.state) where.push(`state = $${params.push(f.state)}`);
-    const rows = await this.d.db.all<Record<string, string | null>>(
-      `SELECT * FROM tr_retrievals ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_ms DESC LIMIT $${params.length + 1}`,
-      [...params, BigInt(Math.min(f.limit ?? 500, 5000))],
-    );
-    const out: RetrievalView[] = [];
-    for (const r of rows) out.push(await this.view(r));
-    return out;
-  }
-
-  async cancelRetrieval(id: string): Promise<RetrievalView> {
-    const cur = await this.getRetrieval(id);
-    if (!cur) throw new EngineError(`No retrieval ${id}.`, "not-found");
-    if (cur.state === "queued" || cur.state === "running") {
-      await this.d.db.run(`UPDATE tr_retrievals SET state = 'cancelled', done_ms = $2 WHERE id = $1`, [id, this.d.clock.now()]);
-      this.lastPlan.delete(cur.siteId);
-      await this.d.attachClip?.(id, { state: "failed", detail: "retrieval cancelled" }).catch(() => undefined);
-    }
-    return (await this.getRetrieval(id))!;
-  }
-
-  private async progress(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
-    const segs = await this.mirrorSegs(siteId, cameraId, stream, fromMs, toMs);
-    if (!segs.length) return { total: 0, done: 0, missing: 0, lost: 0 };
-    const h = await this.heldAt(siteId, cameraId, stream, segs[0]!.startMs, segs[segs.length - 1]!.endMs);
-    let total = 0;
-    let done = 0;
-    let missing = 0;
-    let lost = 0;
-    for (const s of segs) {
-      total += s.bytes;
-      if (h.has(s)) done += s.bytes;
-      else if (h.lost(s)) lost++;
-      else {
-        missing++;
-        done += await this.d.receiver.offsetOf(siteId, cameraId, stream, s.startMs, s.bytes);
-      }
-    }
-    return { total, done, missing, lost };
-  }
-
-  private async view(r: Record<string, string | null>): Promise<RetrievalView> {
-    const siteId = r.site_id!;
-    const cameraId = r.camera_id!;
-    const stream = r.stream as StreamKind;
-    const fromMs = Number(r.from_ms);
-    const toMs = Number(r.to_ms);
-    const state = r.state as RetrievalState;
-    const p = this.d.sites() ? await this.progress(siteId, cameraId, stream, fromMs, toMs) : { total: 0, done: 0, missing: 0, lost: 0 };
-    const active = state === "queued" || state === "running";
-    // ETA from the link's measured goodput (never from its cap); unknown until bytes move.
-    const bps = this.goodputOf(siteId) ?? 0;
-    const cid = centralCameraId(siteId, cameraId);
-    return {
-      id: r.id!,
-      siteId,
-      cameraId: cid,
-      camera: cid,
-      stream,
-      from: iso(fromMs),
-      to: iso(toMs),
-      priority: r.priority as TransferClass,
-      quality: await qualityOf(this.d.db, r.id!),
-      state,
-      bytesDone: p.done,
-      bytesTotal: p.total,
-      progress: p.total ? Math.round((1000 * p.done) / p.total) / 10 : state === "done" ? 100 : 0,
-      etaSeconds: active && bps > 1000 ? Math.ceil((p.total - p.done) / bps) : null,
-      atRisk: false,
-      reason: JSON.parse(r.reason ?? "null") as unknown,
-      createdBy: r.created_by ?? "",
-      createdAt: iso(Number(r.created_ms)),
-      doneAt: r.done_ms ? iso(Number(r.done_ms)) : null,
-      detail: r.detail ?? null,
-    };
+  /** Let waiting long polls plan again now (a job, a commit, a policy changed). */
+  wake(): void {
+    this.waiters.wake();
   }
 
   /** Moves active retrievals to running/done/partial; called every second and on demand. */
   async tick(): Promise<void> {
-    if (this.ticking || !this.d.sites()) return;
+    if (this.ticking) return;
     this.ticking = true;
     try {
       const now = this.d.clock.now();
-      const rows = await this.d.db.all<Record<string, string>>(`SELECT * FROM tr_retrievals WHERE state IN ${ACTIVE}`);
-      for (const r of rows) {
-        const stream = r.stream as StreamKind;
-        const p = await this.progress(r.site_id!, r.camera_id!, stream, Number(r.from_ms), Number(r.to_ms));
-        // The edge index must reach the window's end; else (camera stopped, nothing recorded) central
-        // must have committed a health report the edge made well after the window ended. The edge's
-        // messages share one ordered sequence, so every index row the edge wrote before that report
-        // is in the mirror by then — however far central's mirror lags (a wall-clock wait alone
-        // settled windows as "recorded nothing" while their rows were still queued).
-        const since = this.onlineSince(r.site_id!, now);
-        const reportedAt = this.d.sites()?.control?.latestHealth.get(r.site_id!)?.atMs ?? 0;
-        const settled = (await this.mirrorEnd(r.site_id!, r.camera_id!, stream)) >= Number(r.to_ms) || (since !== null && now > Number(r.to_ms) + this.settle && reportedAt >= Number(r.to_ms) + this.settle);
-        if (p.missing === 0 && settled) {
-          const state = p.lost ? "partial" : "done";
-          const detail = p.lost ? `${p.lost} segment(s) were overwritten at the edge before they reached central` : p.total === 0 ? "the edge recorded nothing in this window" : null;
-          await this.d.db.run(`UPDATE tr_retrievals SET state = $2, done_ms = $3, detail = $4 WHERE id = $1`, [r.id!, state, now, detail]);
-          this.d.log.info("retrieval finished", { id: r.id, state, bytes: p.total });
-          this.lastPlan.delete(r.site_id!);
-          const url = `/api/v1/cameras/${encodeURIComponent(centralCameraId(r.site_id!, r.camera_id!))}/video?from=${iso(Number(r.from_ms))}&to=${iso(Number(r.to_ms))}&stream=${stream}`;
-          await this.d.attachClip?.(r.id!, { state: p.lost ? "partial" : "ready", url, ...(detail ? { detail } : {}) }).catch((e) => this.d.log.error("attachClip failed", { err: e as Error }));
-          this.wake();
-        } else if (r.state === "queued" && p.done > 0) {
-          await this.d.db.run(`UPDATE tr_retrievals SET state = 'running' WHERE id = $1`, [r.id!]);
-        }
-      }
-      await this.expireLocks(now);
-      await this.reconcileLive();
-      await this.flushUsage();
+      await this.retrievals.settleActive(now);
+      await this.locks.expireLocks(now);
+      await this.liveRecording.reconcile();
+      await this.meter.flush();
     } catch (e) {
       this.d.log.error("transfer tick failed", { err: e as Error });
     } finally {
       this.ticking = false;
     }
-  }
-
-  private readonly online = new Map<string, number>();
-  private onlineSince(siteId: string, now: number): number | null {
-    if (!this.d.sites()?.online(siteId)) {
-      this.online.delete(siteId);
-      return null;
-    }
-    if (!this.online.has(siteId)) this.online.set(siteId, now);
-    return this.online.get(siteId)!;
-  }
-
-  private flushUsage(): Promise<void> {
-    return this.usage.flush();
-  }
-
-
-  private async reconcileLive(): Promise<void> {
-    const rec = this.recordLive;
-    const s = this.d.sites();
-    if (!rec || !s) return;
-    const want = new Set<string>();
-    for (const cam of (await s.cameras()).filter((x) => !x.revoked)) {
-      const { policy } = await this.policy(cam.siteId);
-      const eff = effectivePolicy(policy, cam.channel);
-      if (eff.options.some((o) => (CONTINUOUS as readonly string[]).includes(o))) want.add(`${cam.id}/${eff.stream}`);
-    }
-    for (const k of want) {
-      if (this.live.has(k)) continue;
-      const i = k.lastIndexOf("/");
-      try {
-        this.live.set(k, rec(k.slice(0, i), k.slice(i + 1) as StreamKind));
-      } catch (e) {
-        this.d.log.error("could not start live recording at central", { key: k, err: e as Error });
-      }
-    }
-    for (const [k, stop] of this.live) {
-      if (want.has(k)) continue;
-      this.live.delete(k);
-      await stop().catch(() => undefined);
-    }
-  }
-
-  // --- usage and budgets -----------------------------------------------------------------
-
-  /**
-   * What a retrieval of [fromMs, toMs) would move, per stream (bytes the edge holds that central
-   * does not), against the active link's budget left this month — shown before it starts.
-   */
-  async estimate(siteId: string, cameraId: string, fromMs: number, toMs: number) {
-    const streams: Record<string, { bytes: number; heldAtCentralBytes: number; segmentsMissing: number }> = {};
-    for (const stream of ["main", "sub"] as const) {
-      const p = await this.progress(siteId, cameraId, stream, fromMs, toMs);
-      streams[stream] = { bytes: p.total - p.done, heldAtCentralBytes: p.done, segmentsMissing: p.missing };
-    }
-    const t = await this.siteTransfer(siteId);
-    const link = t.links.find((l) => l.link === t.link) ?? null;
-    return { link: t.link, budget: link && link.monthlyBytes ? { monthlyBytes: link.monthlyBytes, usedBytes: link.usedBytes, remainingBytes: link.remainingBytes ?? 0 } : null, streams };
-  }
-
-  async siteTransfer(siteId: string) {
-    await this.flushUsage();
-    const now = this.d.clock.now();
-    const month = budgetMonth(now);
-    // On the read connections (the writers' queues hold the tick's and the control plane's work), queued together.
-    const count = async (sql: string) => Number((await this.d.db.read<{ n: string }>(sql, [siteId]))[0]?.n ?? 0);
-    const [central, days, edgeRows, { policy }, items, commits, lost] = await Promise.all([
-      this.usage.month(siteId, month, "read"),
-      this.usage.days(siteId, now, 31, "read"),
-      this.d.db.read<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
-      this.policy(siteId, "read"),
-      this.d.sites() ? this.recentPlan(siteId) : Promise.resolve([]),
-      count(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`),
-      count(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`),
-    ]);
-    const edge = edgeRows[0];
-    const byClass: Record<string, { items: number; bytes: number }> = {};
-    for (const it of items) {
-      const c = (byClass[it.cls] ??= { items: 0, bytes: 0 });
-      c.items++;
-      c.bytes += it.bytes - it.offset;
-    }
-    const edgeBy = edge && edge.month === month ? (JSON.parse(edge.by_link) as Record<string, number>) : {};
-    const liveBy = await liveBytesByLink(this.d.db, siteId, month);
-    const links = new Set([...Object.keys(policy?.links ?? {}), ...Object.keys(edgeBy), ...central.map((c) => c.link), ...(edge ? [edge.link] : [])]);
-    return {
-      site: siteId,
-      link: edge?.link ?? null,
-      month,
-      links: [...links].map((l) => {
-        const prof = linkProfile(policy, l);
-        const used = edgeBy[l] ?? 0;
-        return {
-          link: l,
-          rateBitsPerSecond: prof.rateBitsPerSecond ?? null,
-          monthlyBytes: prof.monthlyBytes ?? null,
-          allow: prof.allow ?? null,
-          usedBytes: used,
-          receivedBytes: central.find((c) => c.link === l)?.bytes ?? 0,
-          /** Live video central received on this link this month (counts against the budget too). */
-          liveBytes: liveBy[l] ?? 0,
-          remainingBytes: prof.monthlyBytes ? Math.max(0, prof.monthlyBytes - used - (liveBy[l] ?? 0)) : null,
-        };
-      }),
-      /** Bytes central received per UTC day and link, the last 31 days (oldest first). */
-      days,
-      queue: { items: items.length, bytes: items.reduce((a, i) => a + i.bytes - i.offset, 0), byClass, atRisk: items.filter((i) => i.atRisk).length },
-      goodputBytesPerSecond: Math.round(this.goodputOf(siteId) ?? 0),
-      /** Receiver counters since central started (all sites). */
-      receiver: { ...this.d.receiver.stats },
-      commits,
-      /** Depot offload (parked on a depot link): state, and when the site last finished one. */
-      offload: this.offload.view(siteId, policy),
-      /** Segments the edge overwrote before they reached central. */
-      lost,
-    };
-  }
-
-  // --- evidence locks across sites --------------------------------------------------------
-
-  /** `priority` of the retrieval that pulls the locked footage to central (default alarm: rules and evidence hooks). */
-  async createLock(l: { cameraId: string; fromMs: number; toMs: number; reason: string; expiresAtMs?: number; by: string; priority?: TransferClass }): Promise<Record<string, unknown>> {
-    const parts = splitCentralCameraId(l.cameraId);
-    if (!parts) throw new EngineError(`No camera ${l.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
-    if (!(l.toMs > l.fromMs)) throw new EngineError("from must be before to.", "invalid");
-    const s = this.need();
-    // A lock is also a command to the edge and a retrieval from it: neither exists for a revoked site.
-    if (!s.siteExists(parts.siteId)) throw new EngineError(`Camera ${l.cameraId} belongs to a revoked site: a lock must reach its edge, so central takes no new ones (what central holds stays playable and exportable).`, "conflict");
-    const id = `lk-${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`;
-    const now = this.d.clock.now();
-    const stream = effectivePolicy((await this.policy(parts.siteId)).policy, parts.cameraId).stream;
-    const ret = await this.createRetrieval({ id: `rt-${id}`, siteId: parts.siteId, cameraId: parts.cameraId, stream, fromMs: l.fromMs, toMs: l.toMs, priority: l.priority ?? "alarm", reason: { lock: id, text: l.reason }, by: l.by });
-    await this.d.store.createLock({ id, cameraId: l.cameraId, startMs: l.fromMs, endMs: l.toMs, reason: l.reason, createdBy: l.by, ...(l.expiresAtMs ? { expiresAtMs: l.expiresAtMs } : {}) });
-    await this.d.db.run(`INSERT INTO tr_locks VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)`, [id, parts.siteId, parts.cameraId, Math.floor(l.fromMs), Math.ceil(l.toMs), l.reason, l.by, now, l.expiresAtMs ?? null, ret.id]);
-    // Durable delivery: the command is re-sent on every reconnect until the edge answers or it expires.
-    const ttl = Math.max(3_600_000, (l.expiresAtMs ?? now + 7 * 86_400_000) - now);
-    await s.command(parts.siteId, "evidence-lock", { id, cameraId: parts.cameraId, fromMs: Math.floor(l.fromMs), toMs: Math.ceil(l.toMs), reason: l.reason, ...(l.expiresAtMs ? { expiresAtMs: l.expiresAtMs } : {}) }, ttl, l.by, `cmd-${id}`);
-    this.d.log.info("evidence lock created", { id, camera: l.cameraId });
-    return (await this.lockView(id))!;
-  }
-
-  async lockView(id: string): Promise<Record<string, unknown> | null> {
-    const r = (await this.d.db.all<Record<string, string | null>>(`SELECT * FROM tr_locks WHERE id = $1`, [id]))[0];
-    if (!r) return null;
-    const heldAtEdge = await this.d.mirror.hasLock(r.site_id!, id);
-    const ret = r.retrieval_id ? await this.getRetrieval(r.retrieval_id) : null;
-    return {
-      id,
-      cameraId: centralCameraId(r.site_id!, r.camera_id!),
-      siteId: r.site_id,
-      from: iso(Number(r.from_ms)),
-      to: iso(Number(r.to_ms)),
-      reason: r.reason,
-      createdBy: r.created_by,
-      createdAt: iso(Number(r.created_ms)),
-      expiresAt: r.expires_ms ? iso(Number(r.expires_ms)) : null,
-      endedAt: r.ended_ms ? iso(Number(r.ended_ms)) : null,
-      heldAtEdge,
-      atCentral: ret?.state === "done" || ret?.state === "partial",
-      retrieval: ret ? { id: ret.id, state: ret.state, progress: ret.progress } : null,
-    };
-  }
-
-  async listLocks(cameraId?: string): Promise<Record<string, unknown>[]> {
-    const parts = cameraId ? splitCentralCameraId(cameraId) : null;
-    const rows = await this.d.db.all<{ id: string }>(
-      parts ? `SELECT id FROM tr_locks WHERE site_id = $1 AND camera_id = $2 ORDER BY created_ms` : `SELECT id FROM tr_locks ORDER BY created_ms`,
-      parts ? [parts.siteId, parts.cameraId] : [],
-    );
-    const out: Record<string, unknown>[] = [];
-    for (const r of rows) out.push((await this.lockView(r.id))!);
-    return out;
-  }
-
-  async endLock(id: string): Promise<Record<string, unknown>> {
-    const v = await this.lockView(id);
-    if (!v) throw new EngineError(`No evidence lock ${id}.`, "not-found");
-    await this.d.db.run(`UPDATE tr_locks SET ended_ms = $2 WHERE id = $1 AND ended_ms IS NULL`, [id, this.d.clock.now()]);
-    await this.d.store.deleteLock(id);
-    const ret = v.retrieval as { id: string; state: string } | null;
-    if (ret && (ret.state === "queued" || ret.state === "running")) await this.cancelRetrieval(ret.id);
-    return (await this.lockView(id))!;
-  }
-
-  private async expireLocks(now: number): Promise<void> {
-    const rows = await this.d.db.all<{ id: string }>(`SELECT id FROM tr_locks WHERE ended_ms IS NULL AND expires_ms IS NOT NULL AND expires_ms <= $1`, [now]);
-    for (const r of rows) await this.endLock(r.id);
-  }
-
-  // --- events and timeline -------------------------------------------------------------
-
-  /** Control-plane site events: `on-event` cameras get a retrieval around each matching event. */
-  async onSiteEvent(e: { siteId: string; cameraId: string | null; eventId: string; kind: string; atMs: number }): Promise<void> {
-    if (!e.cameraId || e.kind.startsWith("outpost.")) return;
-    const parts = splitCentralCameraId(e.cameraId);
-    if (!parts) return;
-    const eff = effectivePolicy((await this.policy(e.siteId)).policy, parts.cameraId);
-    if (!eff.options.includes("on-event") || !eff.event) return;
-    if (eff.event.kinds && !eff.event.kinds.includes(e.kind)) return;
-    await this.createRetrieval({
-      id: `ev-${e.siteId}-${e.eventId}`.replace(/[^A-Za-z0-9_.:-]/g, "_").slice(0, 120),
-      siteId: e.siteId,
-      cameraId: parts.cameraId,
-      stream: eff.stream,
-      fromMs: e.atMs - eff.event.preMs,
-      toMs: e.atMs + eff.event.postMs,
-      priority: "event",
-      reason: { event: e.eventId, kind: e.kind },
-      by: "policy:on-event",
-    });
-  }
-
-  /** What central holds for a camera (the central timeline's "central" side). */
-  async centralRanges(centralId: string, stream: string, fromMs: number, toMs: number): Promise<{ startMs: number; endMs: number }[]> {
-    if (stream !== "main" && stream !== "sub") return [];
-    return (await holdings(this.d.store, centralId, stream, fromMs, toMs)).clip(fromMs, toMs);
   }
 }

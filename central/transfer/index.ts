@@ -1,10 +1,17 @@
 /**
- * central/transfer/: the central side of the transfer engine — policies (stored in the site's
- * desired config), job planning from the index mirror, retrievals API, the upload receiver on
- * the federation mTLS listener, budgets per site, overwrite deadlines and at-risk alarms,
- * cross-site evidence locks, central's copy in its MediaStore, merged timeline holdings and
- * central playback. Must not import edge/; reads what edges hold from the edge-index mirror
- * (central/mirror), sends commands through central/sites and raises events through ops (central/events). Design: docs/design/transfer.md.
+ * central/transfer/: the central side of the transfer engine. Owns policies' effect at central
+ * (the policy itself is data in the site's desired config), what each site should send and
+ * when, retrievals, the upload receiver on the federation mTLS listener, link budgets,
+ * overwrite deadlines and footage.at-risk events, cross-site evidence locks, central live
+ * recording for the continuous options, event-triggered transfers, live within the link
+ * budget, depot offload, and central playback over its MediaStore. Does not decide what
+ * central holds (central/holdings does, for everyone), must not import edge/, reads what edges
+ * hold from the edge-index mirror (central/mirror), sends commands through central/sites and
+ * raises events through ops (central/events). Design: docs/design/transfer.md ("Code map").
+ *
+ * One concern per file; engine.ts only composes them (see its header for the list). Around it:
+ * receiver.ts (uploads), routes.ts (HTTP), live-budget.ts, offload.ts, progressive.ts,
+ * best-stream.ts, usage.ts, db.ts (schema).
  *
  * Wiring (composeCentral does this, after the control plane and live exist):
  *   const tr = await createTransfer({ dataDir, store, sites: cp.sites, mirror, ops: core.ops, recordLive });
@@ -15,20 +22,25 @@ import { join } from "node:path";
 import type { Hono } from "hono";
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import { createLogger, type Logger } from "../../lib/log/index.ts";
-import { MediaStore, type StreamKind } from "../../lib/store/index.ts";
-import { DEFAULT_CHUNK_SIZE, effectivePolicy } from "../../federation/transfer/index.ts";
+import { MediaStore } from "../../lib/store/index.ts";
+import { DEFAULT_CHUNK_SIZE } from "../../federation/transfer/index.ts";
 import type { ApiRouter } from "../openapi.ts";
 import type { FederationEnv } from "../federation-api.ts";
 import type { Operations } from "../events/operations.ts";
 import type { Sites } from "../sites/index.ts";
 import type { EdgeIndexReader } from "../mirror/index.ts";
 import type { Db } from "../db.ts";
-import { openTransferDb } from "./db.ts";
-import { Receiver } from "./receiver.ts";
 import { ImportVerifier } from "../custody/index.ts";
-import { Engine, EngineError, type RetrievalView } from "./engine.ts";
-import { mountApi, mountFederation } from "./routes.ts";
+import { centralRanges } from "../holdings/index.ts";
+import { openTransferDb } from "./db.ts";
+import { Engine } from "./engine.ts";
+import { EngineError } from "./errors.ts";
+import type { RecordLive } from "./live-recording.ts";
 import { LiveBudget, mountLiveBudget } from "./live-budget.ts";
+import { Receiver } from "./receiver.ts";
+import type { RetrievalView } from "./retrievals.ts";
+import { mountApi, mountFederation } from "./routes.ts";
+import type { RuleRetrieval, SiteEventTrigger } from "./triggers.ts";
 
 export { Engine, EngineError, Receiver, type RetrievalView };
 
@@ -52,7 +64,7 @@ export interface TransferOptions {
   /** Operations: at-risk/lost events, alarm clips; the rules' retrieval and evidence-lock hooks are set here. */
   ops?: Operations;
   /** Central live recording for the continuous options (central/live LiveRecorder.recordLive). */
-  recordLive?: (centralCameraId: string, stream: StreamKind) => () => Promise<void>;
+  recordLive?: RecordLive;
 }
 
 export interface TransferModule {
@@ -68,9 +80,9 @@ export interface TransferModule {
   /** What central holds, for the merged timeline. */
   centralRanges(centralCameraId: string, stream: string, fromMs: number, toMs: number): Promise<{ startMs: number; endMs: number }[]>;
   /** A site-event subscriber (central/sites/subscribers.ts): on-event policies. Never throws. */
-  onSiteEvent(e: { siteId: string; cameraId: string | null; eventId: string; kind: string; atMs: number }): void;
+  onSiteEvent(e: SiteEventTrigger): void;
   /** For ops.hooks.requestRetrieval (rules). */
-  requestRetrieval(r: { cameraId: string; siteId: string | null; fromMs: number; toMs: number; priority: string; reason?: unknown }): Promise<{ retrievalId: string }>;
+  requestRetrieval(r: RuleRetrieval): Promise<{ retrievalId: string }>;
   siteDetails(siteId: string): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
@@ -84,46 +96,28 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
   const ownStore = !o.store;
   const store = o.store ?? (await MediaStore.open({ root: join(o.dataDir, "store"), clock, log: log.child({ component: "central.store" }) }));
   const sites = o.sites;
-  let ops: Operations | null = o.ops ?? null;
+  const ops = o.ops;
   const custody = o.custodyCaPem ? new ImportVerifier({ db, caPem: o.custodyCaPem, clock, log: log.child({ component: "central.custody" }) }) : undefined;
-  const receiver = new Receiver({ dir: join(dir, "partial"), store, db, clock, log, ...(custody ? { custody } : {}) });
   const engine = new Engine({
     db,
     store,
-    receiver,
     clock,
     log,
     chunkSize: o.chunkSize ?? DEFAULT_CHUNK_SIZE,
-    sites: () => sites,
+    partialDir: join(dir, "partial"),
+    ...(custody ? { custody } : {}),
+    sites,
     mirror: o.mirror,
     deadlineMarginMs: o.deadlineMarginMs,
     settleMs: o.settleMs,
     recordLive: o.recordLive,
-    raiseEvent: (e) => (ops ? ops.ingestEvent(e) : Promise.resolve()),
-    attachClip: (id, clip) => (ops ? ops.alarms.attachClip(id, clip as never) : Promise.resolve()),
+    ...(ops ? { raiseEvent: (e) => ops.ingestEvent(e), attachClip: (id, clip) => ops.alarms.attachClip(id, clip) } : {}),
   });
-  const liveBudget = new LiveBudget({ db, clock, policy: (id) => engine.policy(id), linkOf: (id) => sites?.linkType(id) });
+  const receiver = engine.receiver;
+  const liveBudget = new LiveBudget({ db, clock, policy: (id) => engine.inputs.policy(id), linkOf: (id) => sites.linkType(id) });
   await engine.offload.load();
-  const requestRetrieval: TransferModule["requestRetrieval"] = async (r) => {
-    const parts = r.cameraId.includes(".") ? { siteId: r.cameraId.slice(0, r.cameraId.indexOf(".")), cameraId: r.cameraId.slice(r.cameraId.indexOf(".") + 1) } : null;
-    if (!parts) throw new EngineError(`No camera ${r.cameraId} (central camera ids are <site>.<camera>).`, "not-found");
-    const prio = (["alarm", "request", "event", "scheduled", "backfill"] as const).find((p) => p === r.priority) ?? "alarm";
-    const { policy } = await engine.policy(parts.siteId);
-    const v = await engine.createRetrieval({ siteId: parts.siteId, cameraId: parts.cameraId, stream: effectivePolicy(policy, parts.cameraId).stream, fromMs: r.fromMs, toMs: r.toMs, priority: prio, reason: r.reason ?? null, by: "rules" });
-    return { retrievalId: v.id };
-  };
-  if (o.ops) {
-    o.ops.hooks.requestRetrieval = requestRetrieval as never;
-    // A rule's retrieve action may name a camera of the event's site (site-level events: geofences).
-    o.ops.hooks.resolveCamera = async (siteId, ref) => {
-      const cams = (await sites.cameras()).filter((c) => c.siteId === siteId && !c.revoked);
-      return (cams.find((c) => c.channel === ref || c.id === ref) ?? cams.find((c) => c.name === ref) ?? cams.find((c) => c.name.toLowerCase() === ref.toLowerCase()))?.id ?? null;
-    };
-    o.ops.hooks.lockEvidence = async (r) => {
-      const l = await engine.createLock({ cameraId: r.cameraId, fromMs: r.fromMs, toMs: r.toMs, reason: r.reason, by: r.by });
-      return { lockId: l.id as string };
-    };
-  }
+  // The rules' retrieve, resolve-camera and lock-evidence actions (triggers.ts).
+  if (ops) engine.triggers.registerRuleHooks(ops.hooks);
   engine.start(o.tickMs ?? 1000);
   liveBudget.start();
   let closed = false;
@@ -135,14 +129,13 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     ...(custody ? { custody } : {}),
     federationRoutes: (app) => mountFederation(app, engine, receiver),
     apiRoutes: (api) => {
-      ops = api.ops;
-      mountApi(api, { engine, store, sites: () => sites, clock });
-      mountLiveBudget(api, { budget: liveBudget, siteExists: (id) => !!sites?.siteExists(id), clock });
+      mountApi(api, { engine, store, sites, clock });
+      mountLiveBudget(api, { budget: liveBudget, siteExists: (id) => sites.siteExists(id), clock });
     },
-    centralRanges: (id, stream, from, to) => engine.centralRanges(id, stream, from, to),
-    onSiteEvent: (e) => void engine.onSiteEvent(e).catch((err) => log.error("on-event policy failed", { err: err as Error, event: e.eventId })),
-    requestRetrieval,
-    siteDetails: async (id) => ({ transfer: await engine.siteTransfer(id) }),
+    centralRanges: (id, stream, from, to) => centralRanges(store, id, stream, from, to),
+    onSiteEvent: (e) => void engine.triggers.onSiteEvent(e).catch((err) => log.error("on-event policy failed", { err: err as Error, event: e.eventId })),
+    requestRetrieval: (r) => engine.triggers.requestRetrieval(r),
+    siteDetails: async (id) => ({ transfer: await engine.budget.siteTransfer(id) }),
     async close() {
       if (closed) return;
       closed = true;

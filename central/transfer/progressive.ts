@@ -3,7 +3,7 @@
  * `main` (the default) fetches the job's stream; `sub-then-main` first fetches the sub
  * stream of the same window (small: a playable preview at central within a fraction of the
  * time) and only when all of the window's sub segments are at central (or lost at the edge)
- * the main stream. The planner (engine.ts) asks `streamsToPlan` per job. The quality is kept
+ * the main stream. The planner (planner.ts) asks `streamsToPlan` per job. The quality is kept
  * beside the job (`tr_retrieval_quality`), so jobs made before it existed read as `main`.
  *
  * Not built yet: `keyframes` (a keyframes-only cut made by the edge from its fragments).

@@ -18,7 +18,7 @@ import { centralCameraId as centralCameraIdOf } from "../../federation/protocol/
 import type { Db } from "../db.ts";
 import { decodeProof } from "../../federation/custody/index.ts";
 import { CustodyRefused, type ImportVerifier } from "../custody/index.ts";
-import { holdings } from "./holdings.ts";
+import { holdings } from "../holdings/index.ts";
 
 interface Meta {
   sha256: string;
@@ -58,13 +58,22 @@ export class Receiver {
   private readonly partials = new Map<string, Partial>();
   private readonly busy = new Set<string>();
   readonly stats: ReceiverStats = { commits: 0, alreadyHad: 0, badChunks: 0, bytesReceived: 0, bytesDiscarded: 0, resumes: 0 };
-  onCommit: ((c: { siteId: string; cameraId: string; stream: StreamKind; startMs: number; bytes: number; cls: TransferClass; link: string }) => void) | null = null;
-  /** Bytes received per site and link (for budgets shown at central). */
-  onBytes: ((siteId: string, link: string, n: number) => void) | null = null;
 
   constructor(
-    /** `custody`: when set, every upload's custody proof is checked before any byte is stored (central/custody). */
-    private readonly o: { dir: string; store: MediaStore; db: Db; clock: Clock; log: Logger; custody?: ImportVerifier },
+    /**
+     * `custody`: when set, every upload's custody proof is checked before any byte is stored (central/custody).
+     * `onBytes`: bytes received per site and link (link-meter.ts); `onCommit`: a segment was committed.
+     */
+    private readonly o: {
+      dir: string;
+      store: MediaStore;
+      db: Db;
+      clock: Clock;
+      log: Logger;
+      custody?: ImportVerifier;
+      onBytes?: (siteId: string, link: string, n: number) => void;
+      onCommit?: (c: { siteId: string; cameraId: string; stream: StreamKind; startMs: number; bytes: number; cls: TransferClass; link: string }) => void;
+    },
   ) {}
 
   private key(siteId: string, cameraId: string, stream: string, startMs: number): string {
@@ -81,7 +90,7 @@ export class Receiver {
   }
 
   /**
-   * Whether central already holds this edge segment (holdings.ts): an exact copy (same start
+   * Whether central already holds this edge segment (central/holdings): an exact copy (same start
    * within 1 s, same hash), or — when the edge says where the segment ends — central footage
    * covering it (a live recording that got there first).
    */
@@ -211,7 +220,7 @@ export class Receiver {
               const { done, value } = await reader.read();
               if (done) break;
               this.stats.bytesReceived += value.length;
-              this.onBytes?.(siteId, link, value.length);
+              this.o.onBytes?.(siteId, link, value.length);
               const merged = new Uint8Array(buf.length + value.length);
               merged.set(buf, 0);
               merged.set(value, buf.length);
@@ -263,7 +272,7 @@ export class Receiver {
       this.o.log.error("segment committed twice (commit log refused a duplicate)", { segment: k, err: (e as Error).message });
     }
     this.stats.commits++;
-    this.onCommit?.({ siteId, cameraId, stream, startMs, bytes: p.meta.bytes, cls, link });
+    this.o.onCommit?.({ siteId, cameraId, stream, startMs, bytes: p.meta.bytes, cls, link });
     this.o.log.info("segment received", { segment: k, bytes: p.meta.bytes, cls, link, month: budgetMonth(now) });
     return { offset: p.meta.bytes, committed: true };
   }

@@ -10,7 +10,7 @@
 import type { Context, Hono } from "hono";
 import { z } from "zod";
 import { intQuery, queryParam, timeQuery } from "../../lib/http/query.ts";
-import { HttpProblem, assertText, badRequest, forbidden, jsonBody, notFound, problemResponse, readJson } from "../../lib/http/problem.ts";
+import { assertText, badRequest, forbidden, jsonBody, notFound } from "../../lib/http/problem.ts";
 import { iso, type Clock } from "../../lib/clock.ts";
 import { Playback, rangeReply, type SegmentSource } from "../../lib/playback/index.ts";
 import type { MediaStore, SegmentRecord, StreamKind } from "../../lib/store/index.ts";
@@ -19,9 +19,10 @@ import { splitCentralCameraId } from "../../federation/protocol/index.ts";
 import type { ApiEnv, ApiRouter, FederationEnv, Operations } from "../index.ts";
 import type { Sites } from "../sites/index.ts";
 import { guard } from "../rights/errors.ts";
-import { Engine, EngineError } from "./engine.ts";
+import type { Engine } from "./engine.ts";
+import { EngineError } from "./errors.ts";
 import { BadUpload, type Receiver } from "./receiver.ts";
-import { holdings } from "../holdings/index.ts";
+import { centralRanges, holdings } from "../holdings/index.ts";
 import { RetrievalQuality } from "./progressive.ts";
 import { bestStream } from "./best-stream.ts";
 
@@ -40,7 +41,7 @@ export function mountFederation(app: Hono<FederationEnv>, engine: Engine, receiv
     }
     assertText(body);
     try {
-      return c.json(await engine.work(c.var.peer.siteId, body));
+      return c.json(await engine.poll.work(c.var.peer.siteId, body));
     } catch (e) {
       return problem(e);
     }
@@ -109,24 +110,19 @@ function flatSource(store: MediaStore): SegmentSource {
   };
 }
 
-export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore; sites: () => Sites | null; clock: Clock }): void {
+export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore; sites: Sites; clock: Clock }): void {
   const { engine } = d;
   const ops: Operations = api.ops;
   const rights = ops.rights;
   const tag = "transfer";
   /** Rights targets of stored retrievals and locks (null: unknown id). */
   const retrievalTarget = async (c: Context) => {
-    const r = await engine.getRetrieval(c.req.param("id") ?? "");
+    const r = await engine.retrievals.getRetrieval(c.req.param("id") ?? "");
     return r ? { camera: r.cameraId, site: r.siteId } : null;
   };
   const lockTarget = async (c: Context) => {
-    const l = await engine.lockView(c.req.param("id") ?? "");
+    const l = await engine.locks.lockView(c.req.param("id") ?? "");
     return l ? { camera: l.cameraId as string, site: l.siteId as string } : null;
-  };
-  const need = () => {
-    const s = d.sites();
-    if (!s) throw new HttpProblem(503, "Not ready", "The control plane is not attached yet.");
-    return s;
   };
   const check = (c: Context<ApiEnv>, right: "retrieve" | "admin-policies" | "evidence-lock" | "playback", t: { site?: string; camera?: string }) => {
     // The route's rule has checked this already; kept for the handler's own targets (e.g. the body's camera after lookup).
@@ -134,7 +130,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
   };
   const camParts = async (id: string) => {
     const p = splitCentralCameraId(id);
-    if (!p || !(await need().cameras()).some((x) => x.id === id)) throw notFound(`No camera with id ${id} (central camera ids are <site>.<camera>).`);
+    if (!p || !(await d.sites.cameras()).some((x) => x.id === id)) throw notFound(`No camera with id ${id} (central camera ids are <site>.<camera>).`);
     return p;
   };
   const time = (c: Context<ApiEnv>, name: string, dflt: number) => queryParam(c, name, timeQuery(), dflt);
@@ -147,9 +143,9 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
       const max = rights.maxPriority(c.var.session, { site: p.siteId, camera: b.cameraId });
       if (!max || classRank(b.priority) > classRank(max)) throw forbidden(`You may ask for retrievals up to priority "${max ?? "none"}", not "${b.priority}".`);
     }
-    const stream: StreamKind = b.stream ?? effectivePolicy((await engine.policy(p.siteId)).policy, p.cameraId).stream;
+    const stream: StreamKind = b.stream ?? effectivePolicy((await engine.inputs.policy(p.siteId)).policy, p.cameraId).stream;
     try {
-      const r = await engine.createRetrieval({ id: b.id, siteId: p.siteId, cameraId: p.cameraId, stream, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), priority: b.priority, reason: b.reason ?? null, by: c.var.session.user, ...(b.quality ? { quality: b.quality } : {}) });
+      const r = await engine.retrievals.createRetrieval({ id: b.id, siteId: p.siteId, cameraId: p.cameraId, stream, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), priority: b.priority, reason: b.reason ?? null, by: c.var.session.user, ...(b.quality ? { quality: b.quality } : {}) });
       ops?.recordAudit({ user: c.var.session.user, action: "retrieval", siteId: p.siteId, cameraId: b.cameraId, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), outcome: "ok", detail: { retrievalId: r.id, priority: b.priority } } as never);
       return c.json(r, 201);
     } catch (e) {
@@ -160,19 +156,19 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const cam = c.req.query("cameraId");
     const parts = cam ? splitCentralCameraId(cam) : null;
     if (cam && !parts) throw badRequest("cameraId must be a central camera id (<site>.<camera>).");
-    const list = await engine.listRetrievals({ siteId: parts?.siteId ?? c.req.query("siteId"), cameraId: parts?.cameraId, state: c.req.query("state") });
+    const list = await engine.retrievals.listRetrievals({ siteId: parts?.siteId ?? c.req.query("siteId"), cameraId: parts?.cameraId, state: c.req.query("state") });
     return c.json({ retrievals: rights ? list.filter((r) => rights.canSeeCamera(c.var.session, r.cameraId, r.siteId)) : list });
   });
   api.route({ method: "get", path: "/api/v1/retrievals/:id", summary: "One retrieval with progress and ETA", tag, rights: { right: "any", resource: "retrieval", target: retrievalTarget } }, async (c) => {
-    const r = await engine.getRetrieval(c.req.param("id"));
+    const r = await engine.retrievals.getRetrieval(c.req.param("id"));
     if (!r || (rights && !rights.canSeeCamera(c.var.session, r.cameraId, r.siteId))) throw notFound(`No retrieval ${c.req.param("id")}.`);
     return c.json(r);
   });
   api.route({ method: "delete", path: "/api/v1/retrievals/:id", summary: "Cancel a retrieval", tag, rights: { right: "retrieve", resource: "retrieval", target: retrievalTarget } }, async (c) => {
-    const r = await engine.getRetrieval(c.req.param("id"));
+    const r = await engine.retrievals.getRetrieval(c.req.param("id"));
     if (!r || (rights && !rights.canSeeCamera(c.var.session, r.cameraId, r.siteId))) throw notFound(`No retrieval ${c.req.param("id")}.`);
     check(c, "retrieve", { site: r.siteId, camera: r.cameraId });
-    return c.json(await engine.cancelRetrieval(r.id));
+    return c.json(await engine.retrievals.cancelRetrieval(r.id));
   });
 
   // What a retrieval would cost, before it starts ("≈ 48 MB of the 1 GB left this month").
@@ -182,7 +178,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const from = time(c, "from", NaN);
     if (!Number.isFinite(from) || !Number.isFinite(to)) throw badRequest("The query parameters 'from' and 'to' are required.");
     if (!(to > from) || to - from > 31 * 86_400_000) throw badRequest("'to' must be after 'from', at most 31 days later.");
-    const e = await engine.estimate(p.siteId, p.cameraId, from, to);
+    const e = await engine.budget.estimate(p.siteId, p.cameraId, from, to);
     const mb = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${Math.round(n / 1e6)} MB` : `${Math.round(n / 1e3)} kB`);
     const text = (bytes: number) => (e.budget ? `≈ ${mb(bytes)} of the ${mb(e.budget.remainingBytes)} left this month on ${e.link}` : `≈ ${mb(bytes)}${e.link ? ` on ${e.link} (no budget)` : ""}`);
     return c.json({
@@ -201,7 +197,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
 
   // --- policies
   const setPolicy = async (c: Context<ApiEnv>, siteId: string, mutate: (cur: SitePolicy | null) => SitePolicy) => {
-    const s = need();
+    const s = d.sites;
     const view = await s.configView(siteId);
     const cfg = { ...((view.desired?.config ?? {}) as Record<string, unknown>) };
     const next = SitePolicy.safeParse(mutate((cfg.policy as SitePolicy | undefined) ?? null));
@@ -214,13 +210,13 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
   };
   api.route({ method: "get", path: "/api/v1/sites/:id/policy", summary: "A site's interconnect policy (desired version and applied)", tag, rights: { right: "any", site: ":id" } }, async (c) => {
     const id = c.req.param("id");
-    if (!need().siteExists(id)) throw notFound(`No site with id ${id}.`);
-    const v = await need().configView(id);
+    if (!d.sites.siteExists(id)) throw notFound(`No site with id ${id}.`);
+    const v = await d.sites.configView(id);
     return c.json({ site: id, version: v.desired?.version ?? null, applied: v.applied, policy: (v.desired?.config as { policy?: unknown } | undefined)?.policy ?? null });
   });
   api.route({ method: "put", path: "/api/v1/sites/:id/policy", summary: "Set a site's interconnect policy (options, links, budgets; camera overrides kept)", tag, rights: { right: "admin-policies", site: ":id" }, bodyDoc: { type: "application/json", schema: SitePolicy } }, async (c) => {
     const id = c.req.param("id");
-    if (!need().siteExists(id)) throw notFound(`No site with id ${id}.`);
+    if (!d.sites.siteExists(id)) throw notFound(`No site with id ${id}.`);
     check(c, "admin-policies", { site: id });
     const body = await jsonBody(c);
     const r = SitePolicy.safeParse(body);
@@ -250,8 +246,8 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
   });
   api.route({ method: "get", path: "/api/v1/sites/:id/transfer", summary: "A site's link, monthly budget use and queued transfer by class", tag, rights: { right: "any", site: ":id" } }, async (c) => {
     const id = c.req.param("id");
-    if (!need().siteExists(id)) throw notFound(`No site with id ${id}.`);
-    return c.json(await engine.siteTransfer(id));
+    if (!d.sites.siteExists(id)) throw notFound(`No site with id ${id}.`);
+    return c.json(await engine.budget.siteTransfer(id));
   });
 
   // --- evidence locks (cross-site)
@@ -261,25 +257,25 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     // The lock's retrieval runs at the user's own retrieval cap: a lock is no way around it.
     const priority = rights.maxPriority(c.var.session, { site: p.siteId, camera: b.cameraId }) ?? "backfill";
     try {
-      const l = await engine.createLock({ cameraId: b.cameraId, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), reason: b.reason, expiresAtMs: b.expiresAt ? Date.parse(b.expiresAt) : undefined, by: c.var.session.user, priority });
+      const l = await engine.locks.createLock({ cameraId: b.cameraId, fromMs: Date.parse(b.from), toMs: Date.parse(b.to), reason: b.reason, expiresAtMs: b.expiresAt ? Date.parse(b.expiresAt) : undefined, by: c.var.session.user, priority });
       return c.json(l, 201);
     } catch (e) {
       return problem(e);
     }
   });
   api.route({ method: "get", path: "/api/v1/evidence-locks", summary: "Evidence locks of the cameras you may see", tag, rights: { user: "filtered" } }, async (c) =>
-    c.json({ locks: (await engine.listLocks(c.req.query("cameraId"))).filter((l) => rights.canSeeCamera(c.var.session, l.cameraId as string, l.siteId as string)) }),
+    c.json({ locks: (await engine.locks.listLocks(c.req.query("cameraId"))).filter((l) => rights.canSeeCamera(c.var.session, l.cameraId as string, l.siteId as string)) }),
   );
   api.route({ method: "get", path: "/api/v1/evidence-locks/:id", summary: "One evidence lock: held at the edge, at central, its retrieval", tag, rights: { right: "any", resource: "evidence lock", target: lockTarget } }, async (c) => {
-    const l = await engine.lockView(c.req.param("id"));
+    const l = await engine.locks.lockView(c.req.param("id"));
     if (!l) throw notFound(`No evidence lock ${c.req.param("id")}.`);
     return c.json(l);
   });
   api.route({ method: "delete", path: "/api/v1/evidence-locks/:id", summary: "End an evidence lock", tag, rights: { right: "evidence-lock", resource: "evidence lock", target: lockTarget } }, async (c) => {
-    const l = await engine.lockView(c.req.param("id"));
+    const l = await engine.locks.lockView(c.req.param("id"));
     if (!l) throw notFound(`No evidence lock ${c.req.param("id")}.`);
     check(c, "evidence-lock", { site: l.siteId as string, camera: l.cameraId as string });
-    return c.json(await engine.endLock(c.req.param("id")));
+    return c.json(await engine.locks.endLock(c.req.param("id")));
   });
 
   // --- central playback
@@ -296,7 +292,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const q = c.req.query("stream") ?? "main";
     if (q !== "main" && q !== "sub" && q !== "best") throw badRequest('stream must be "main", "sub" or "best".');
     // best: the stream central holds more of now (best-stream.ts); nothing is retrieved for it.
-    const stream: StreamKind = q === "best" ? await bestStream((i, s, f, t) => engine.centralRanges(i, s, f, t), id, from, to) : q;
+    const stream: StreamKind = q === "best" ? await bestStream((i, s, f, t) => centralRanges(d.store, i, s, f, t), id, from, to) : q;
     const wait = q === "best" ? 0 : queryParam(c, "wait", intQuery({ min: 0, max: 60 }), 10);
     return { id, ...p, from, to, stream, wait, best: q === "best" };
   };
@@ -309,16 +305,16 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
 
   /** Edge-only parts of the window are fetched first (request priority), up to `wait` seconds. */
   const fetchMissing = async (w: Awaited<ReturnType<typeof windowOf>>, user: string): Promise<string | null> => {
-    const tl = await need().timeline(w.siteId, w.cameraId, w.stream, w.from, w.to);
+    const tl = await d.sites.timeline(w.siteId, w.cameraId, w.stream, w.from, w.to);
     if (!tl.ranges.some((r) => r.held === "edge")) return null;
     const rid = `pb-${Bun.hash(`${w.id}/${w.stream}/${w.from}/${w.to}`).toString(36)}`;
-    let r = await engine.getRetrieval(rid);
-    if (!r) r = await engine.createRetrieval({ id: rid, siteId: w.siteId, cameraId: w.cameraId, stream: w.stream, fromMs: w.from, toMs: w.to, priority: "request", reason: "playback", by: user }).catch(() => null);
+    let r = await engine.retrievals.getRetrieval(rid);
+    if (!r) r = await engine.retrievals.createRetrieval({ id: rid, siteId: w.siteId, cameraId: w.cameraId, stream: w.stream, fromMs: w.from, toMs: w.to, priority: "request", reason: "playback", by: user }).catch(() => null);
     const end = Date.now() + w.wait * 1000;
     while (r && (r.state === "queued" || r.state === "running") && Date.now() < end) {
       await Bun.sleep(250);
       await engine.tick();
-      r = await engine.getRetrieval(rid);
+      r = await engine.retrievals.getRetrieval(rid);
     }
     return rid;
   };
@@ -327,7 +323,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
     const rid = w.best ? null : await fetchMissing(w, c.var.session.user);
     const plan = await playback.plan({ cameraId: w.id, stream: w.stream, fromMs: w.from, toMs: w.to });
     if (plan.total === 0) {
-      if (rid) return c.json({ retrieval: await engine.getRetrieval(rid), detail: "This footage is still only on the edge; a retrieval is running. Try again shortly." }, 202);
+      if (rid) return c.json({ retrieval: await engine.retrievals.getRetrieval(rid), detail: "This footage is still only on the edge; a retrieval is running. Try again shortly." }, 202);
       throw notFound(`No recording of ${w.id} between ${iso(w.from)} and ${iso(w.to)}.`);
     }
     const headers = new Headers({ "content-type": "video/mp4", "accept-ranges": "bytes", "cache-control": "no-store", "x-outpost-start": iso(plan.originMs), "x-outpost-end": iso(plan.endMs) });

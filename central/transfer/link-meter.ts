@@ -1,0 +1,60 @@
+/**
+ * What each site's link is doing, as central measures it: the link the edge named in its last
+ * work poll, the edge's own count of bytes sent this month (tr_edge_usage), the bytes central
+ * received per link and day (usage.ts) and the measured goodput (lib/goodput.ts) that ETAs
+ * and the overwrite-deadline walk use. Counts and measures only: must not plan, touch jobs or
+ * judge budgets (budget.ts shows them).
+ */
+import type { Clock } from "../../lib/clock.ts";
+import { Goodput } from "../../lib/goodput.ts";
+import { linkProfile, type SitePolicy, type WorkRequest } from "../../federation/transfer/index.ts";
+import type { Db } from "../db.ts";
+import { UsageLedger } from "./usage.ts";
+
+export class LinkMeter {
+  /** Bytes central received per site, link and day (flushed to transfer.duckdb). */
+  readonly usage: UsageLedger;
+  private goodput = new Map<string, Goodput>();
+  private lastLink = new Map<string, string>();
+
+  constructor(private readonly d: { db: Db; clock: Clock }) {
+    this.usage = new UsageLedger(d.db);
+  }
+
+  /** Upload bytes arrived from a site on a link (the receiver's onBytes). */
+  received(site: string, link: string, n: number): void {
+    this.usage.add(site, link, this.d.clock.now(), n);
+    // Measured goodput per site (lib/goodput.ts): the ETA and deadline estimates use it.
+    let g = this.goodput.get(site);
+    if (!g) this.goodput.set(site, (g = new Goodput()));
+    g.add(this.d.clock.now(), n);
+  }
+
+  /** The link the edge named in its work poll. */
+  observeLink(siteId: string, link: string): void {
+    this.lastLink.set(siteId, link);
+  }
+
+  /** The edge's own count of what it sent this month, per link (from its work poll). */
+  async recordEdgeUsage(siteId: string, req: Pick<WorkRequest, "usage" | "link">, now: number): Promise<void> {
+    await this.d.db.run(`INSERT OR REPLACE INTO tr_edge_usage VALUES ($1, $2, $3, $4, $5)`, [siteId, req.usage.month, JSON.stringify(req.usage.byLink), req.link, now]);
+  }
+
+  /** Measured goodput of the site's link in bytes/s, or null before anything moved lately. */
+  goodputOf(siteId: string): number | null {
+    return this.goodput.get(siteId)?.bytesPerSecond(this.d.clock.now()) ?? null;
+  }
+
+  /** For the deadline walk: the measured goodput, else the link's cap, else 2 Mbit/s. */
+  async expectedRate(siteId: string, policy: SitePolicy | null): Promise<number> {
+    const seen = this.goodputOf(siteId);
+    const link = this.lastLink.get(siteId) ?? "unknown";
+    const cap = linkProfile(policy, link).rateBitsPerSecond;
+    const capBps = cap ? cap / 8 : 0;
+    return Math.max(1, seen ?? (capBps || 250_000));
+  }
+
+  flush(): Promise<void> {
+    return this.usage.flush();
+  }
+}

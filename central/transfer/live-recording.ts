@@ -1,0 +1,55 @@
+/**
+ * Central live recording for the continuous options (after-link-down, both, central-only):
+ * every engine tick starts central's live recorder (central/live LiveRecorder.recordLive) for
+ * each camera stream whose policy is continuous and stops the ones whose policy no longer is.
+ * Owns only those recordings: must not plan backfill (planner.ts) nor decide what central
+ * holds (central/holdings).
+ */
+import type { Logger } from "../../lib/log/index.ts";
+import type { StreamKind } from "../../lib/store/index.ts";
+import { effectivePolicy } from "../../federation/transfer/index.ts";
+import type { Sites } from "../sites/index.ts";
+import type { SiteInputs } from "./site-inputs.ts";
+
+/** The options that keep central's copy continuous: central records live and backfills the rest. */
+export const CONTINUOUS = ["after-link-down", "both", "central-only"] as const;
+
+/** Starts central's live recording of a camera stream; the function it returns stops it. */
+export type RecordLive = (centralCameraId: string, stream: StreamKind) => () => Promise<void>;
+
+export class LiveRecording {
+  private live = new Map<string, () => Promise<void>>();
+
+  constructor(private readonly d: { sites: Sites; inputs: SiteInputs; log: Logger; recordLive?: RecordLive }) {}
+
+  /** Recordings match the policies now (called every tick). */
+  async reconcile(): Promise<void> {
+    const rec = this.d.recordLive;
+    const s = this.d.sites;
+    if (!rec) return;
+    const want = new Map<string, { cameraId: string; stream: StreamKind }>();
+    for (const cam of (await s.cameras()).filter((x) => !x.revoked)) {
+      const { policy } = await this.d.inputs.policy(cam.siteId);
+      const eff = effectivePolicy(policy, cam.channel);
+      if (eff.options.some((o) => (CONTINUOUS as readonly string[]).includes(o))) want.set(`${cam.id}/${eff.stream}`, { cameraId: cam.id, stream: eff.stream });
+    }
+    for (const [k, w] of want) {
+      if (this.live.has(k)) continue;
+      try {
+        this.live.set(k, rec(w.cameraId, w.stream));
+      } catch (e) {
+        this.d.log.error("could not start live recording at central", { key: k, err: e as Error });
+      }
+    }
+    for (const [k, stop] of this.live) {
+      if (want.has(k)) continue;
+      this.live.delete(k);
+      await stop().catch(() => undefined);
+    }
+  }
+
+  async stopAll(): Promise<void> {
+    for (const s of this.live.values()) await s().catch(() => undefined);
+    this.live.clear();
+  }
+}
