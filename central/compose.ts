@@ -39,6 +39,7 @@ import { UserStreams } from "./users/index.ts";
 import { startMetricsListener } from "../lib/metrics/index.ts";
 import { centralMetrics } from "./metrics/index.ts";
 import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
+import { startCluster, type Cluster } from "./cluster/index.ts";
 
 export interface CentralSite {
   central: Central;
@@ -51,6 +52,8 @@ export interface CentralSite {
   transfer: TransferModule;
   /** The edge-index mirror (central/mirror). */
   mirror: EdgeIndex;
+  /** This node's partitions and leases (central/cluster): a single node owns all 256. */
+  cluster: Cluster;
   /** Every edge event, for any subscriber (central/sites/subscribers.ts). */
   siteEvents: SiteEvents;
   /** Previews of edge footage (thumbnails, activity index; central/preview). */
@@ -85,6 +88,8 @@ export interface CentralOverrides {
   live?: Partial<Omit<CentralLiveOptions, "requester" | "clock" | "log" | "streams">>;
   /** Sees every live request central sends to an edge (tests count them). */
   onLiveRequest?: (siteId: string, req: LiveRequest) => void;
+  /** Lease time (central/cluster); default real time, whatever `clock` is (a test clock jumping ahead must not expire leases). */
+  cluster?: { clock?: Clock };
   /** The control plane's external broker, known only once central's CA exists (tests against Mosquitto). */
   controlPlaneMqtt?: (core: CentralCore) => Promise<{ mqttUrl: string; mqttClient: { certPem: string; keyPem: string; clientId?: string } }>;
 }
@@ -125,9 +130,20 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     const streams = new UserStreams();
     // Built once central's core (registry, broker, operations) exists, before any edge or user
     // can connect, each after what it needs: control plane → live → transfer → the rest.
-    let built: { sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; credentials: () => StreamCredentials | undefined } | undefined;
+    let built: { sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; cluster: Cluster; credentials: () => StreamCredentials | undefined } | undefined;
     const buildModules = async (core: CentralCore): Promise<CentralModules> => {
+      // Which sites this node handles: all of them when alone (the default), its partitions' in a cluster.
+      const cluster = await startCluster({
+        db: core.database,
+        config: cfg.cluster,
+        dataDir: cfg.dataDir,
+        sites: () => core.sites().filter((s) => s.state === "active").map((s) => s.id),
+        ...(o.cluster?.clock ? { clock: o.cluster.clock } : {}),
+        log: log.child({ component: "central.cluster" }),
+      });
+      closers.push(() => cluster.close());
       const cp = await openSites({
+        ownership: cluster.topics,
         mirror,
         central: core,
         log: log.child({ component: "central.sites" }),
@@ -249,7 +265,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         },
         siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
       };
-      built = { sites, live, recorder, transfer, credentials: () => credentials };
+      built = { sites, live, recorder, transfer, cluster, credentials: () => credentials };
       return modules;
     };
     let rtsp: RtspOut | undefined;
@@ -257,7 +273,8 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     let metricsUrl: string | undefined;
     const central = await startCentral(cfg, { clock, log, streams, modules: buildModules });
     closers.splice(1, 0, () => central.close());
-    const { sites, live, recorder, transfer } = built!;
+    const { sites, live, recorder, transfer, cluster } = built!;
+    cluster.leases.setApiUrl(central.apiUrl);
     const credentials = built!.credentials();
     if (cfg.live.rtsp.enabled) {
       const r = cfg.live.rtsp;
@@ -330,7 +347,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     retention.start(cfg.storage.retentionIntervalMs);
     closers.push(() => retention.stop());
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });
-    return { central, sites, mirror, siteEvents, live, recorder, streams, transfer, preview, store, retention, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
+    return { central, sites, mirror, cluster, siteEvents, live, recorder, streams, transfer, preview, store, retention, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
   } catch (e) {
     await close();
     throw e;

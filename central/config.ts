@@ -8,6 +8,7 @@ import { OperationsConfig } from "./events/config.ts";
 import { ApiTlsFiles } from "../lib/http/https.ts";
 import { MetricsConfig } from "../lib/metrics/config.ts";
 import { CentralRetentionConfig, CentralStorageConfig } from "./retention.ts";
+import { ClusterConfig } from "./cluster/config.ts";
 
 // Every object is strict: a typo (`api: {prot: 9090}`) is an error naming the key, never a silent default.
 const listener = (port: number) =>
@@ -137,6 +138,8 @@ export const CentralConfig = z.strictObject({
         .optional(),
     })
     .prefault({}),
+  /** This node in a cluster of central nodes sharing database.url (central/cluster); a single node needs none of it. */
+  cluster: ClusterConfig,
   /** Central's own store: quota, free-space floor, how often retention runs (central/retention.ts). */
   storage: CentralStorageConfig,
   /** Age and bytes per camera of what central holds (same keys as the edge's), per-site overrides. */

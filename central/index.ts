@@ -69,6 +69,8 @@ export interface CentralCore {
   config: CentralConfig;
   /** Central's DuckDB (users, operations, …), for a module's own tables. */
   db: Db;
+  /** Central's shared database (central/db): embedded PGlite under DATA/pg, or database.url. */
+  database: Database;
   /** In-process MQTT broker (already listening). */
   broker: Aedes;
   /** CA bundle PEM (what edges pin). */
@@ -220,7 +222,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     };
     const siteViews = () => registry.list().map((r) => trust.siteView(r));
     const sessionCount = (siteId?: string, kind?: "https" | "mqtt") => sessions.count(siteId, kind);
-    const modules = (await opts.modules?.({ config: cfg, db, broker, caPem: pki.bundlePem, firmware, ops, sites: siteViews, site: siteView, sessionCount })) ?? {};
+    const modules = (await opts.modules?.({ config: cfg, db, database, broker, caPem: pki.bundlePem, firmware, ops, sites: siteViews, site: siteView, sessionCount })) ?? {};
     const fedLog = log.child({ component: "central.federation" });
     const fed: TlsListener = await listenTls({
       host: cfg.federation.host,
