@@ -40,6 +40,7 @@ import { startMetricsListener } from "../lib/metrics/index.ts";
 import { centralMetrics } from "./metrics/index.ts";
 import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
 import { startCluster, type Cluster } from "./cluster/index.ts";
+import { centralMqttIdentity } from "./sites/index.ts";
 
 export interface CentralSite {
   central: Central;
@@ -142,6 +143,13 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         log: log.child({ component: "central.cluster" }),
       });
       closers.push(() => cluster.close());
+      // mqtt.url: the external broker every node of a cluster shares. One client id per node: two
+      // clients with one id would take each other's session over.
+      const externalMqtt = o.controlPlaneMqtt
+        ? await o.controlPlaneMqtt(core)
+        : cfg.mqtt.url
+          ? { mqttUrl: cfg.mqtt.url, mqttClient: { ...(await centralMqttIdentity(cfg.dataDir)), clientId: `central-${cluster.nodeId}` } }
+          : {};
       const cp = await openSites({
         ownership: cluster.topics,
         mirror,
@@ -150,7 +158,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         // What central holds comes from its store (central/transfer/holdings.ts), not from transfer.
         centralRanges: async (id, stream, f, to) => (await holdings(store, id, stream as StreamKind, f, to)).clip(f, to),
         onSiteEvent: siteEvents.emit,
-        ...(o.controlPlaneMqtt ? await o.controlPlaneMqtt(core) : {}),
+        ...externalMqtt,
       });
       closers.push(() => cp.close());
       const sites = cp.sites;

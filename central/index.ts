@@ -198,7 +198,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     cleanups.push(() => mqtt!.close());
 
     const enrollUrl = cfg.enroll.publicUrl ?? `https://${urlHost(host0)}:${enroll.port}`;
-    trust.mqttUrl = cfg.mqtt.publicUrl ?? `mqtts://${urlHost(host0)}:${mqtt.port}`;
+    trust.mqttUrl = cfg.mqtt.publicUrl ?? cfg.mqtt.url ?? `mqtts://${urlHost(host0)}:${mqtt.port}`;
 
     const broker = mqtt.broker;
     const ops = await startOperations({
