@@ -17,6 +17,6 @@ export function persistedNodeId(dataDir: string): string {
     return id;
   }
   const id = `node-${randomBytes(6).toString("hex")}`;
-  writeFileSync(file, `${id}\n`, { mode: 0o644 });
+  writeFileSync(file, `${id}\n`, { mode: 0o600 });
   return id;
 }
