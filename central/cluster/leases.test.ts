@@ -252,3 +252,47 @@ describe.skipIf(!!noServer)("leases with real timers (server, compressed interva
     }
   });
 });
+
+describe.skipIf(!!noServer)("fencing against a concurrent claim (server: two connections)", () => {
+  test("a claim never takes a partition a fenced transaction holds: it skips it, the commit lands, the next round takes it", async () => {
+    const url = await pg!.createDatabase();
+    const dbA = await openServer(url);
+    await migrateUp(dbA);
+    const dbB = await openServer(url);
+    const clock = new ManualClock(Date.UTC(2026, 11, 4, 9));
+    const a = new Leases({ db: dbA, nodeId: "node-a", clock, heartbeatMs: HB, leaseMs: LEASE });
+    const b = new Leases({ db: dbB, nodeId: "node-b", clock, heartbeatMs: HB, leaseMs: LEASE });
+    try {
+      await dbA.exec(`CREATE TABLE fenced_writes (site text, node text)`);
+      await a.start({ timers: false });
+      a.halt();
+      clock.advance(LEASE + 1); // a's leases ran out, nobody has claimed yet
+      const p = partitionOf("bus-1");
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let fenced!: () => void;
+      const inside = new Promise<void>((r) => (fenced = r));
+      const commit = dbA.transaction(async (tx) => {
+        await a.fence(tx, "bus-1"); // still the owner at its epoch: passes and locks the row
+        fenced();
+        await gate;
+        await tx.run(`INSERT INTO fenced_writes VALUES ($1, $2)`, ["bus-1", "node-a"]);
+      });
+      await inside;
+      await b.start({ timers: false }); // claims every lapsed partition but the locked one
+      expect(b.owned().size).toBe(PARTITIONS - 1);
+      expect(b.ownsPartition(p)).toBe(false);
+      release();
+      await commit;
+      expect(await dbB.query(`SELECT node FROM fenced_writes`)).toEqual([{ node: "node-a" }]);
+      clock.advance(HB);
+      await b.round();
+      expect(b.ownsAll()).toBe(true);
+      const err = await dbA.transaction((tx) => a.fence(tx, "bus-1")).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NotOwnerError);
+    } finally {
+      b.halt();
+      await Promise.all([dbA.close(), dbB.close()]);
+    }
+  });
+});
