@@ -7,7 +7,8 @@
  *
  * Built in dependency order, each part given what it needs when it is made (no late attach):
  * store (+ central's custody) → edge-index mirror (central/mirror) → startCentral's core
- * (database, registry, broker, operations) → control plane (central/sites, writes the mirror)
+ * (database, registry, broker, operations) → cluster leases (central/cluster: which sites this
+ * node handles; all of them when alone) → control plane (central/sites, writes the mirror)
  * → live → transfer (reads the mirror, what central holds from central/holdings) → fleet →
  * routes, then the listeners → RTSP out → ONVIF → metrics → retention. Edge events reach
  * their consumers through one SiteEvents list created before all of them.
