@@ -7,7 +7,8 @@
  *
  * Built in dependency order, each part given what it needs when it is made (no late attach):
  * store (+ central's custody) → edge-index mirror (central/mirror) → startCentral's core
- * (database, registry, broker, operations) → control plane (central/sites, writes the mirror)
+ * (database, registry, broker, operations) → cluster leases (central/cluster: which sites this
+ * node handles; all of them when alone) → control plane (central/sites, writes the mirror)
  * → live → transfer (reads the mirror, what central holds from central/holdings) → fleet →
  * routes, then the listeners → RTSP out → ONVIF → metrics → retention. Edge events reach
  * their consumers through one SiteEvents list created before all of them.
@@ -39,6 +40,8 @@ import { UserStreams } from "./users/index.ts";
 import { startMetricsListener } from "../lib/metrics/index.ts";
 import { centralMetrics } from "./metrics/index.ts";
 import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
+import { startCluster, type Cluster } from "./cluster/index.ts";
+import { centralMqttIdentity } from "./sites/index.ts";
 
 export interface CentralSite {
   central: Central;
@@ -51,6 +54,8 @@ export interface CentralSite {
   transfer: TransferModule;
   /** The edge-index mirror (central/mirror). */
   mirror: EdgeIndex;
+  /** This node's partitions and leases (central/cluster): a single node owns all 256. */
+  cluster: Cluster;
   /** Every edge event, for any subscriber (central/sites/subscribers.ts). */
   siteEvents: SiteEvents;
   /** Previews of edge footage (thumbnails, activity index; central/preview). */
@@ -85,6 +90,8 @@ export interface CentralOverrides {
   live?: Partial<Omit<CentralLiveOptions, "requester" | "clock" | "log" | "streams">>;
   /** Sees every live request central sends to an edge (tests count them). */
   onLiveRequest?: (siteId: string, req: LiveRequest) => void;
+  /** Lease time (central/cluster); default real time, whatever `clock` is (a test clock jumping ahead must not expire leases). */
+  cluster?: { clock?: Clock };
   /** The control plane's external broker, known only once central's CA exists (tests against Mosquitto). */
   controlPlaneMqtt?: (core: CentralCore) => Promise<{ mqttUrl: string; mqttClient: { certPem: string; keyPem: string; clientId?: string } }>;
 }
@@ -130,16 +137,34 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     const streams = new UserStreams();
     // Built once central's core (registry, broker, operations) exists, before any edge or user
     // can connect, each after what it needs: control plane → live → transfer → the rest.
-    let built: { sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; credentials: () => StreamCredentials | undefined } | undefined;
+    let built: { sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; cluster: Cluster; credentials: () => StreamCredentials | undefined } | undefined;
     const buildModules = async (core: CentralCore): Promise<CentralModules> => {
+      // Which sites this node handles: all of them when alone (the default), its partitions' in a cluster.
+      const cluster = await startCluster({
+        db: core.database,
+        config: cfg.cluster,
+        dataDir: cfg.dataDir,
+        sites: () => core.sites().filter((s) => s.state === "active").map((s) => s.id),
+        ...(o.cluster?.clock ? { clock: o.cluster.clock } : {}),
+        log: log.child({ component: "central.cluster" }),
+      });
+      closers.push(() => cluster.close());
+      // mqtt.url: the external broker every node of a cluster shares. One client id per node: two
+      // clients with one id would take each other's session over.
+      const externalMqtt = o.controlPlaneMqtt
+        ? await o.controlPlaneMqtt(core)
+        : cfg.mqtt.url
+          ? { mqttUrl: cfg.mqtt.url, mqttClient: { ...(await centralMqttIdentity(cfg.dataDir)), clientId: `central-${cluster.nodeId}` } }
+          : {};
       const cp = await openSites({
+        ownership: cluster.topics,
         mirror,
         central: core,
         log: log.child({ component: "central.sites" }),
         // What central holds comes from its store (central/holdings), not from transfer.
         centralRanges: (id, stream, f, to) => centralRanges(store, id, stream, f, to),
         onSiteEvent: siteEvents.emit,
-        ...(o.controlPlaneMqtt ? await o.controlPlaneMqtt(core) : {}),
+        ...externalMqtt,
       });
       closers.push(() => cp.close());
       const sites = cp.sites;
@@ -254,7 +279,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         },
         siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
       };
-      built = { sites, live, recorder, transfer, credentials: () => credentials };
+      built = { sites, live, recorder, transfer, cluster, credentials: () => credentials };
       return modules;
     };
     let rtsp: RtspOut | undefined;
@@ -262,7 +287,8 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     let metricsUrl: string | undefined;
     const central = await startCentral(cfg, { clock, log, streams, modules: buildModules });
     closers.splice(1, 0, () => central.close());
-    const { sites, live, recorder, transfer } = built!;
+    const { sites, live, recorder, transfer, cluster } = built!;
+    cluster.leases.setApiUrl(central.apiUrl);
     quiesce = async () => {
       central.http.begin();
       transfer.engine.endLongPolls();
@@ -340,7 +366,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     retention.start(cfg.storage.retentionIntervalMs);
     closers.push(() => retention.stop());
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });
-    return { central, sites, mirror, siteEvents, live, recorder, streams, transfer, preview, store, retention, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
+    return { central, sites, mirror, cluster, siteEvents, live, recorder, streams, transfer, preview, store, retention, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
   } catch (e) {
     await close();
     throw e;

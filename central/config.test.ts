@@ -41,6 +41,26 @@ describe("central config", () => {
   });
 });
 
+describe("cluster and the external broker", () => {
+  test("defaults: heartbeat 5 s, lease 15 s, node id from the data directory; keys load", async () => {
+    expect((await load("nocluster.yaml", "api: {port: 1}\n")).cluster).toEqual({ heartbeatMs: 5000, leaseMs: 15000 });
+    const c = await load("cluster.yaml", "cluster:\n  nodeId: central-2\n  heartbeatMs: 1000\n  leaseMs: 4000\nmqtt:\n  url: mqtts://broker.example:8883\n");
+    expect(c.cluster).toEqual({ nodeId: "central-2", heartbeatMs: 1000, leaseMs: 4000 });
+    expect(c.mqtt.url).toBe("mqtts://broker.example:8883");
+  });
+  test.each([
+    ["cluster:\n  heartbeatMs: 5000\n  leaseMs: 9000\n", "cluster.leaseMs", "at least twice"],
+    ["cluster:\n  nodeId: \"a b\"\n", "cluster.nodeId", "letters, digits"],
+    ["cluster:\n  leaseMS: 9000\n", "cluster", '"leaseMS"'],
+    ["mqtt:\n  url: mqtt://broker.example:1883\n", "mqtt.url", "mqtts://"],
+  ])("%p is refused, naming the key", async (text, key, words) => {
+    const err = await load("badcluster.yaml", text).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain(key);
+    expect(err.message).toContain(words);
+  });
+});
+
 describe("web.map (the fleet map's tiles)", () => {
   test("unset: no tiles (an offline grid); a template with {z}/{x}/{y} over https loads", async () => {
     expect((await load("nomap.yaml", "api:\n  port: 9090\n")).web.map).toEqual({ attribution: "" });

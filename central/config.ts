@@ -8,18 +8,17 @@ import { OperationsConfig } from "./events/config.ts";
 import { ApiTlsFiles } from "../lib/http/https.ts";
 import { MetricsConfig } from "../lib/metrics/config.ts";
 import { CentralRetentionConfig, CentralStorageConfig } from "./retention.ts";
+import { ClusterConfig } from "./cluster/config.ts";
 
 // Every object is strict: a typo (`api: {prot: 9090}`) is an error naming the key, never a silent default.
-const listener = (port: number) =>
-  z
-    .strictObject({
-      host: z.string().default("127.0.0.1"),
-      /** 0 = any free port (tests). */
-      port: z.number().int().min(0).max(65535).default(port),
-      /** URL edges are told to use; default https://<first server name>:<bound port>. */
-      publicUrl: z.string().url().optional(),
-    })
-    .prefault({});
+const listenerKeys = (port: number) => ({
+  host: z.string().default("127.0.0.1"),
+  /** 0 = any free port (tests). */
+  port: z.number().int().min(0).max(65535).default(port),
+  /** URL edges are told to use; default https://<first server name>:<bound port>. */
+  publicUrl: z.string().url().optional(),
+});
+const listener = (port: number) => z.strictObject(listenerKeys(port)).prefault({});
 
 export const CentralConfig = z.strictObject({
   dataDir: z.string().default("./data/central"),
@@ -46,7 +45,18 @@ export const CentralConfig = z.strictObject({
     .prefault({}),
   enroll: listener(8444),
   federation: listener(8443),
-  mqtt: listener(8883),
+  mqtt: z
+    .strictObject({
+      ...listenerKeys(8883),
+      /**
+       * An external broker (Mosquitto, EMQX, …) for central's control plane, mqtts://host:port;
+       * absent = the embedded broker. Central connects with its own client certificate from its
+       * CA (identity "central", client id central-<cluster node id>). Edges are told
+       * mqtt.publicUrl, by default this URL.
+       */
+      url: z.string().regex(/^mqtts:\/\/[^\s/]+$/, "mqtt.url must be mqtts://host:port (central talks to an external broker only over TLS)").optional(),
+    })
+    .prefault({}),
   tls: z
     .strictObject({
       /** SANs of central's server certificate: DNS names and IP addresses edges and users' browsers use to reach it. */
@@ -137,6 +147,8 @@ export const CentralConfig = z.strictObject({
         .optional(),
     })
     .prefault({}),
+  /** This node in a cluster of central nodes sharing database.url (central/cluster); a single node needs none of it. */
+  cluster: ClusterConfig,
   /** Central's own store: quota, free-space floor, how often retention runs (central/retention.ts). */
   storage: CentralStorageConfig,
   /** Age and bytes per camera of what central holds (same keys as the edge's), per-site overrides. */

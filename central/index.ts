@@ -70,6 +70,8 @@ export interface CentralCore {
   config: CentralConfig;
   /** Central's DuckDB (users, operations, …), for a module's own tables. */
   db: Db;
+  /** Central's shared database (central/db): embedded PGlite under DATA/pg, or database.url. */
+  database: Database;
   /** In-process MQTT broker (already listening). */
   broker: Aedes;
   /** CA bundle PEM (what edges pin). */
@@ -208,7 +210,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     cleanups.push(() => mqtt!.close());
 
     const enrollUrl = cfg.enroll.publicUrl ?? `https://${urlHost(host0)}:${enroll.port}`;
-    trust.mqttUrl = cfg.mqtt.publicUrl ?? `mqtts://${urlHost(host0)}:${mqtt.port}`;
+    trust.mqttUrl = cfg.mqtt.publicUrl ?? cfg.mqtt.url ?? `mqtts://${urlHost(host0)}:${mqtt.port}`;
 
     const broker = mqtt.broker;
     const ops = await startOperations({
@@ -232,7 +234,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     };
     const siteViews = () => registry.list().map((r) => trust.siteView(r));
     const sessionCount = (siteId?: string, kind?: "https" | "mqtt") => sessions.count(siteId, kind);
-    const modules = (await opts.modules?.({ config: cfg, db, broker, caPem: pki.bundlePem, firmware, ops, sites: siteViews, site: siteView, sessionCount })) ?? {};
+    const modules = (await opts.modules?.({ config: cfg, db, database, broker, caPem: pki.bundlePem, firmware, ops, sites: siteViews, site: siteView, sessionCount })) ?? {};
     const fedLog = log.child({ component: "central.federation" });
     const fed: TlsListener = await listenTls({
       host: cfg.federation.host,

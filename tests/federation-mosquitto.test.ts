@@ -10,26 +10,22 @@
  */
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import mqtt from "mqtt";
-import type { Subprocess } from "bun";
 import { MediaStore } from "../lib/store/index.ts";
 import { makeMedia, type Media } from "../lib/store/testdata/media.ts";
 import { startUplink, type Uplink } from "../edge/uplink/index.ts";
 import { centralCa, mintSiteCert } from "../central/testkit.ts";
-import { dataPaths } from "../central/files.ts";
 import { centralMqttIdentity } from "../central/sites/index.ts";
 import { enrollEdge, quiet, record, startTestCentral, tcpProxy, until, type TestCentral } from "./lib/cp.ts";
+import { Mosquitto } from "./lib/mosquitto.ts";
 
 setDefaultTimeout(120_000);
 
 let root: string;
-let port: number;
-let conf: string;
-let broker: Subprocess | null = null;
+let broker: Mosquitto | null = null;
 let tc: TestCentral;
 let store: MediaStore;
 let media: Media;
@@ -40,59 +36,15 @@ let spy: mqtt.MqttClient;
 let centralLink: Awaited<ReturnType<typeof tcpProxy>>;
 const captured: string[] = [];
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
-
-async function startMosquitto(): Promise<void> {
-  broker = Bun.spawn(["/usr/sbin/mosquitto", "-c", conf], { stdout: "ignore", stderr: "pipe" });
-  await until("mosquitto listening", () => new Promise<boolean>((r) => {
-    const s = net.connect(port, "127.0.0.1", () => (s.destroy(), r(true)));
-    s.on("error", () => r(false));
-  }), 10_000, 50);
-}
-
-async function stopMosquitto(): Promise<void> {
-  broker?.kill("SIGTERM");
-  await broker?.exited;
-  broker = null;
-}
-
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), "mosq-"));
   media = await makeMedia(root, 4);
-  port = await freePort();
-  const mqttUrl = `mqtts://localhost:${port}`;
+  let mqttUrl = "";
   tc = await startTestCentral(root, {
     external: async (central) => {
-      const p = dataPaths(central.config.dataDir);
-      const acl = path.join(root, "acl");
-      await writeFile(acl, "user central\ntopic readwrite outpost/v1/sites/#\n\npattern readwrite outpost/v1/sites/%u/#\n");
-      conf = path.join(root, "mosquitto.conf");
-      await writeFile(
-        conf,
-        [
-          "per_listener_settings false",
-          "user root", // the test runs as root and its temp files are 0600
-          "persistence false",
-          "log_dest stderr",
-          `listener ${port} 127.0.0.1`,
-          `cafile ${p.caCert}`,
-          `certfile ${p.serverCert}`,
-          `keyfile ${p.serverKey}`,
-          "tls_version tlsv1.2",
-          "require_certificate true",
-          "use_identity_as_username true",
-          `acl_file ${acl}`,
-          "",
-        ].join("\n"),
-      );
-      await startMosquitto();
-      centralLink = await tcpProxy(port);
+      broker = await Mosquitto.start(root, central.config.dataDir);
+      mqttUrl = broker.url;
+      centralLink = await tcpProxy(broker.port);
       const ca = await centralCa(central.config.dataDir);
       const cert = await centralMqttIdentity(central.config.dataDir);
       const spyCert = await mintSiteCert(ca, "central");
@@ -132,7 +84,7 @@ afterAll(async () => {
   await store?.close();
   await tc?.close();
   await centralLink?.close();
-  await stopMosquitto();
+  await broker?.stop();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -153,11 +105,11 @@ describe("federation over Mosquitto (mTLS, identity as username, ACL)", () => {
   test("events across a broker restart: once, in order", async () => {
     for (let i = 0; i < 100; i++) await uplink.event({ eventId: `a-${i}`, kind: "door", cameraId: "bow" });
     await until("first 100", () => tc.events.filter((e) => e.kind === "door").length === 100);
-    await stopMosquitto();
+    await broker?.stop();
     await until("edge sees the outage", () => !uplink.status().connected);
     await Promise.all(Array.from({ length: 400 }, (_, i) => uplink.event({ eventId: `a-${100 + i}`, kind: "door", cameraId: "bow" })));
     expect(uplink.status().outbox.pending).toBeGreaterThanOrEqual(400);
-    await startMosquitto();
+    await broker!.restart();
     await until("all 500", () => tc.events.filter((e) => e.kind === "door").length >= 500, 60_000);
     await Bun.sleep(500);
     expect(tc.events.filter((e) => e.kind === "door").map((e) => e.eventId)).toEqual(Array.from({ length: 500 }, (_, i) => `a-${i}`));

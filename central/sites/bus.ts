@@ -10,6 +10,8 @@ import type { Logger } from "../../lib/log/index.ts";
 export interface Bus {
   publish(topic: string, payload: string, retain?: boolean): Promise<void>;
   subscribe(filter: string, onMessage: (topic: string, payload: Buffer) => void): Promise<void>;
+  /** Ends every subscription to exactly `filter` (central/cluster: a site's partition moved to another node). */
+  unsubscribe(filter: string): Promise<void>;
   close(): Promise<void>;
   /**
    * Called after the bus reconnected and is subscribed again (external broker): retained state may
@@ -40,6 +42,14 @@ export function aedesBus(broker: Aedes): Bus {
         subs.push([filter, deliver]);
         broker.subscribe(filter, deliver as Parameters<Aedes["subscribe"]>[1], () => resolve());
       }),
+    async unsubscribe(filter) {
+      for (let i = subs.length - 1; i >= 0; i--) {
+        const [f, d] = subs[i]!;
+        if (f !== filter) continue;
+        subs.splice(i, 1);
+        await new Promise<void>((r) => broker.unsubscribe(f, d as Parameters<Aedes["unsubscribe"]>[1], () => r()));
+      }
+    },
     async close() {
       for (const [f, d] of subs) await new Promise<void>((r) => broker.unsubscribe(f, d as Parameters<Aedes["unsubscribe"]>[1], () => r()));
     },
@@ -104,6 +114,11 @@ export async function externalBus(o: ExternalBusOptions): Promise<Bus> {
       new Promise((resolve, reject) => {
         handlers.push([filter, onMessage]);
         client.subscribe(filter, { qos: 1 }, (e, granted) => (e || granted?.some((g) => g.qos === 128) ? reject(e ?? new Error(`subscription to ${filter} refused by the broker`)) : resolve()));
+      }),
+    unsubscribe: (filter) =>
+      new Promise((resolve, reject) => {
+        for (let i = handlers.length - 1; i >= 0; i--) if (handlers[i]![0] === filter) handlers.splice(i, 1);
+        client.unsubscribe(filter, (e) => (e ? reject(e) : resolve()));
       }),
     close: () => new Promise((r) => client.end(false, {}, () => r())),
   };

@@ -41,6 +41,18 @@ export interface ControlOptions {
   onSiteEvent?: (e: SiteEvent) => void;
   /** Messages from ids central does not know (external broker) are dropped. */
   siteExists?: (siteId: string) => boolean;
+  /** The sites this central node handles (central/cluster); absent = every site, on the wildcard topics. */
+  ownership?: SiteOwnership;
+}
+
+/**
+ * Which sites this node's control plane handles (central/cluster: the sites of the partitions
+ * it owns). A message of another site is dropped unacknowledged — the edge resends it and its
+ * owner stores it — and `subscribe` decides which topics the bus delivers, as ownership changes.
+ */
+export interface SiteOwnership {
+  owns(siteId: string): boolean;
+  subscribe(bus: Bus, receive: (kind: "up" | "hello", topic: string, payload: Buffer) => void): Promise<void>;
 }
 
 type Item = { kind: "up"; siteId: string; payload: Buffer } | { kind: "hello"; siteId: string; payload: Buffer };
@@ -117,6 +129,7 @@ export class ControlPlane {
     for (const r of await this.o.db.all<{ site_id: string; ob: string; last_seq: string }>(`SELECT site_id, ob, last_seq FROM cp_seq`)) {
       this.last.set(keyOf(r.site_id, r.ob), Number(r.last_seq));
     }
+    if (this.o.ownership) return this.o.ownership.subscribe(this.o.bus, (kind, t, p) => this.enqueue(kind, t, p));
     await this.o.bus.subscribe(topics.allUp, (t, p) => this.enqueue("up", t, p));
     await this.o.bus.subscribe(topics.allHello, (t, p) => this.enqueue("hello", t, p));
     this.connectionLost(); // what edges published before central subscribed is gone too
@@ -149,9 +162,15 @@ export class ControlPlane {
     await Promise.all(acks);
   }
 
+  private owned(siteId: string): boolean {
+    return !this.o.ownership || this.o.ownership.owns(siteId);
+  }
+
   private enqueue(kind: Item["kind"], topic: string, payload: Buffer): void {
     const st = parseSiteTopic(topic);
     if (!st) return;
+    // Delivered while its partition moves (subscription not yet changed): the owner answers it.
+    if (!this.owned(st.siteId)) return;
     if (this.o.siteExists && !this.o.siteExists(st.siteId)) {
       this.o.log.warn("message from an unknown or revoked site ignored", { site: st.siteId });
       return;
@@ -169,8 +188,9 @@ export class ControlPlane {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length) {
-        const batch = this.queue.splice(0, 2000);
-        await this.process(batch);
+        // A site whose partition this node lost while its messages waited is left to the new owner (no ack: the edge resends).
+        const batch = this.queue.splice(0, 2000).filter((it) => this.owned(it.siteId));
+        if (batch.length) await this.process(batch);
       }
     } finally {
       this.running = null;

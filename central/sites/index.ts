@@ -18,11 +18,11 @@ import type { EdgeIndex } from "../mirror/index.ts";
 import { Sites, type CentralCamera } from "./sites.ts";
 import { mountSiteRoutes, mergeHoldings, mergeRanges, type Range, type Held } from "./api.ts";
 import { aedesBus, externalBus, type Bus } from "./bus.ts";
-import type { SiteEvent } from "./control.ts";
+import type { SiteEvent, SiteOwnership } from "./control.ts";
 
 export { centralMqttIdentity, CENTRAL_MQTT_ID } from "./identity.ts";
 export { SiteEvents, type SiteEventSubscriber } from "./subscribers.ts";
-export { Sites, mergeHoldings, mergeRanges, aedesBus, externalBus, type Bus, type SiteEvent, type CentralCamera, type Range, type Held };
+export { Sites, mergeHoldings, mergeRanges, aedesBus, externalBus, type Bus, type SiteEvent, type SiteOwnership, type CentralCamera, type Range, type Held };
 
 export interface OpenSitesOptions {
   /** The edge-index mirror (central/mirror, DATA/sites.duckdb) this control plane writes; its opener closes it. */
@@ -39,6 +39,8 @@ export interface OpenSitesOptions {
   /** External broker (mqtts://…); default: the embedded aedes broker. Needs `mqttClient` (a cert from the central CA whose CN the broker's ACL allows outpost/v1/sites/#). */
   mqttUrl?: string;
   mqttClient?: { certPem: string; keyPem: string; clientId?: string };
+  /** The sites this node handles and the topics it subscribes (central/cluster); absent = every site. */
+  ownership?: SiteOwnership;
 }
 
 /** What the control plane needs from central's core (a subset of CentralCore). */
@@ -73,6 +75,7 @@ export async function openSites(o: OpenSitesOptions): Promise<SitesModule> {
     onSiteEvent: o.onSiteEvent,
     centralRanges: o.centralRanges,
     healthRetentionMs: o.healthRetentionMs,
+    ownership: o.ownership,
   });
   try {
     let bus: Bus;

@@ -8,7 +8,7 @@ import { DesiredConfig, PROTOCOL_VERSION, centralCameraId, topics, type UpBody }
 import type { Db } from "../db.ts";
 import type { EdgeIndex } from "../mirror/index.ts";
 import type { Bus } from "./bus.ts";
-import { ControlPlane, type SiteEvent } from "./control.ts";
+import { ControlPlane, type SiteEvent, type SiteOwnership } from "./control.ts";
 import { mergeHoldings, mergeRanges, type Range } from "./api.ts";
 import { qualityRanges } from "./quality.ts";
 
@@ -34,6 +34,8 @@ export interface SitesOptions {
   /** What central itself holds for a camera (the transfer engine plugs in here); default nothing. */
   centralRanges?: (centralCameraId: string, stream: string, fromMs: number, toMs: number) => Promise<Range[]>;
   healthRetentionMs?: number;
+  /** The sites this central node handles (central/cluster); absent = all. */
+  ownership?: SiteOwnership;
 }
 
 export interface CentralCamera {
@@ -74,7 +76,7 @@ export class Sites {
   /** Starts the control plane on `bus` (called once, by openSites). */
   async start(bus: Bus): Promise<void> {
     this.bus = bus;
-    this.control = new ControlPlane({ db: this.db, bus, clock: this.o.clock, log: this.o.log, onSiteEvent: this.o.onSiteEvent, siteExists: this.o.siteExists });
+    this.control = new ControlPlane({ db: this.db, bus, clock: this.o.clock, log: this.o.log, onSiteEvent: this.o.onSiteEvent, siteExists: this.o.siteExists, ownership: this.o.ownership });
     await this.control.init();
     // Retained messages may not survive a broker restart (aedes keeps them in memory): publish again.
     await this.republishConfigs();

@@ -1,0 +1,60 @@
+/**
+ * central/cluster/: which central node handles which sites (docs/design/central-cluster.md,
+ * "Sites → nodes: partitions with leases"). Owns the site → partition hash (partition.ts), the
+ * lease manager with its fencing check (leases.ts), the control-plane topics a node subscribes
+ * (site-topics.ts), the cluster.* config keys (config.ts) and the node id kept in DATA/node-id
+ * (node-id.ts). The tables are migration 0003 of central/db. A single node runs the same code
+ * and owns all 256 partitions from its first round.
+ */
+import { systemClock, type Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import type { Database } from "../db/index.ts";
+import type { ClusterConfig } from "./config.ts";
+import { Leases } from "./leases.ts";
+import { persistedNodeId } from "./node-id.ts";
+import { OwnedSiteTopics } from "./site-topics.ts";
+
+export { ClusterConfig } from "./config.ts";
+export { Leases, NotOwnerError, type PartitionChange } from "./leases.ts";
+export { OwnedSiteTopics } from "./site-topics.ts";
+export { PARTITIONS, partitionOf } from "./partition.ts";
+
+export interface Cluster {
+  readonly nodeId: string;
+  readonly leases: Leases;
+  /** What the control plane handles and subscribes (central/sites SiteOwnership). */
+  readonly topics: OwnedSiteTopics;
+  close(): Promise<void>;
+}
+
+export interface StartClusterOptions {
+  db: Database;
+  config: ClusterConfig;
+  dataDir: string;
+  /** Ids of the active sites this node knows. */
+  sites: () => string[];
+  /**
+   * Lease time: real time by default even when a test drives the product's clock by hand — a
+   * test clock jumping hours ahead must not expire leases that real timers renew.
+   */
+  clock?: Clock;
+  log?: Logger;
+}
+
+/** Joins the cluster: after this resolves the node holds its partitions (all 256 when alone). */
+export async function startCluster(o: StartClusterOptions): Promise<Cluster> {
+  const nodeId = o.config.nodeId ?? persistedNodeId(o.dataDir);
+  const leases = new Leases({ db: o.db, nodeId, clock: o.clock ?? systemClock, heartbeatMs: o.config.heartbeatMs, leaseMs: o.config.leaseMs, ...(o.log ? { log: o.log } : {}) });
+  await leases.start();
+  o.log?.info("cluster node started", { node: nodeId, partitions: leases.owned().size });
+  const topics = new OwnedSiteTopics({ leases, sites: o.sites, ...(o.log ? { log: o.log } : {}) });
+  return {
+    nodeId,
+    leases,
+    topics,
+    async close() {
+      topics.close();
+      await leases.close();
+    },
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * The control-plane topics this node subscribes: the up and hello topics of exactly the sites
+ * in the partitions it owns (docs/design/central-cluster.md). Per-site subscriptions, not a
+ * wildcard filtered after delivery: with a filter every node would receive, decrypt and parse
+ * every edge's messages, so adding nodes would not add capacity. A node that owns all 256
+ * partitions (a single node, or the last one alive) owns every site, enrolled now or later:
+ * the wildcard is that set, so it subscribes the wildcard. Subscriptions follow ownership after
+ * every lease round (partitions gained or lost, sites enrolled or revoked meanwhile); a new
+ * subscription is made before an old one ends, and a message that arrives twice meanwhile is
+ * a duplicate the control plane's watermark drops.
+ */
+import type { Logger } from "../../lib/log/index.ts";
+import { topics } from "../../federation/protocol/index.ts";
+import type { Bus, SiteOwnership } from "../sites/index.ts";
+import type { Leases } from "./leases.ts";
+import { PARTITIONS, partitionOf } from "./partition.ts";
+
+type Receive = (kind: "up" | "hello", topic: string, payload: Buffer) => void;
+
+export class OwnedSiteTopics implements SiteOwnership {
+  private readonly subscribed = new Set<string>();
+  private bus: Bus | null = null;
+  private receive: Receive | null = null;
+  private syncing: Promise<void> = Promise.resolve();
+  private readonly unlisten: (() => void)[] = [];
+
+  constructor(
+    private readonly o: {
+      leases: Leases;
+      /** Ids of the active sites this node knows (the registry). */
+      sites: () => string[];
+      log?: Logger;
+    },
+  ) {}
+
+  owns(siteId: string): boolean {
+    return this.o.leases.owns(siteId);
+  }
+
+  /** The topics subscribed now (tests, metrics). */
+  topics(): string[] {
+    return [...this.subscribed].sort();
+  }
+
+  async subscribe(bus: Bus, receive: Receive): Promise<void> {
+    this.bus = bus;
+    this.receive = receive;
+    this.unlisten.push(this.o.leases.onRound(() => void this.sync()));
+    await this.sync();
+  }
+
+  /** Brings the subscriptions in line with ownership now; calls never overlap. */
+  sync(): Promise<void> {
+    this.syncing = this.syncing.then(() => this.apply()).catch((e) => this.o.log?.error("control-plane subscriptions not updated", { err: e as Error }));
+    return this.syncing;
+  }
+
+  /**
+   * From what the last round holds, not from the leases' time left: a round that comes late on
+   * a busy host makes owns() refuse messages for a moment, but does not churn subscriptions.
+   */
+  private wanted(): Set<string> {
+    const held = this.o.leases.owned();
+    if (held.size === PARTITIONS) return new Set([topics.allUp, topics.allHello]);
+    const want = new Set<string>();
+    for (const id of this.o.sites()) if (held.has(partitionOf(id))) want.add(topics.up(id)).add(topics.hello(id));
+    return want;
+  }
+
+  private async apply(): Promise<void> {
+    const bus = this.bus;
+    const receive = this.receive;
+    if (!bus || !receive) return;
+    const want = this.wanted();
+    const add = [...want].filter((t) => !this.subscribed.has(t));
+    const drop = [...this.subscribed].filter((t) => !want.has(t));
+    if (!add.length && !drop.length) return;
+    for (const t of add) {
+      const kind = t.endsWith("/hello") ? "hello" : "up";
+      await bus.subscribe(t, (topic, payload) => receive(kind, topic, payload));
+      this.subscribed.add(t);
+    }
+    for (const t of drop) {
+      await bus.unsubscribe(t);
+      this.subscribed.delete(t);
+    }
+    this.o.log?.info("control-plane subscriptions changed", { subscribed: add.length, unsubscribed: drop.length, topics: this.subscribed.size });
+  }
+
+  close(): void {
+    for (const u of this.unlisten.splice(0)) u();
+  }
+}
