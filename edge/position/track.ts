@@ -3,7 +3,8 @@
  * UTC day under <dataDir>/track/, appended and fsynced), then to the `track_points` table in
  * the store's index; the journal is the truth, so a lost or rebuilt index is refilled from it
  * at open. Each committed segment gets the bounding box of the track during it
- * (`segment_bbox`), from the kept points and the raw fixes still in memory.
+ * (`segment_bbox`), from the kept points and the raw fixes still in memory; segments committed
+ * while no box could be stored (shutdown, crash) get theirs from the kept track at the next open.
  */
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -32,6 +33,8 @@ const SCHEMA = [
 ];
 
 const DAY = 86_400_000;
+/** Per stream, at one open: a day of 1-minute segments. Older ones stay unboxed (search still finds the track). */
+const MAX_MISSED_BOXES = 1440;
 const dayFile = (ms: number) => `${new Date(Math.floor(ms / DAY) * DAY).toISOString().slice(0, 10)}.jsonl`;
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
@@ -67,6 +70,7 @@ export class TrackStore {
     await mkdirPrivate(t.dir);
     for (const s of SCHEMA) await o.store.companionIndex.run(s);
     await t.reconcile();
+    await t.boxMissed();
     // Off the recording path: the writer never waits for a box (a slow index must not hold up commits).
     t.detach = o.store.observeCommits((seg) => {
       t.boxing = t.boxing.then(() => t.boxSegment(seg)).catch((e) => o.log.warn("segment box not stored", { err: e as Error, segment: seg.id }));
@@ -97,6 +101,30 @@ export class TrackStore {
       added += rows.length;
     }
     if (added) this.log.info("track index refilled from the journal", { points: added });
+  }
+
+  /**
+   * Boxes the segments committed while no box could be stored: at shutdown the store closes its
+   * index right after committing the last segments (their boxes were refused), and a crash can
+   * fall between a commit and its box. Made from the kept track (the raw fixes are gone by now),
+   * only for segments the track covers, newest boxes onwards per stream.
+   */
+  private async boxMissed(): Promise<void> {
+    const idx = this.store.companionIndex;
+    const [first] = await idx.all(`SELECT min(t) AS t FROM track_points`);
+    if (first?.t === null || first?.t === undefined) return;
+    let boxed = 0;
+    for (const c of await this.store.cameras()) {
+      const [newest] = await idx.all(`SELECT max(start_ms) AS s FROM segment_bbox WHERE camera_id = $1 AND stream = $2`, [c.cameraId, c.stream]);
+      const fromMs = newest?.s === null || newest?.s === undefined ? Number(first.t) : Number(newest.s) + 1;
+      if (fromMs > c.lastMs) continue;
+      const segs = await this.store.segments({ cameraId: c.cameraId, stream: c.stream, fromMs, toMs: c.lastMs + 1 });
+      for (const seg of segs.filter((x) => x.startMs >= fromMs && !x.open).slice(-MAX_MISSED_BOXES)) {
+        await this.boxSegment(seg);
+        boxed++;
+      }
+    }
+    if (boxed) this.log.info("segment boxes made for segments committed without one", { segments: boxed });
   }
 
   /** A point already indexed at the same millisecond wins (a re-read journal, two reports in one ms). */
