@@ -88,6 +88,12 @@ export const edgeConfigSchema = z
          * means fewer, larger writes (SD/eMMC wear, kernel CPU).
          */
         durabilityMs: z.number().int().min(10).max(500).default(250),
+        /**
+         * How a durability tick makes the streams' new fragments durable: "volume" = one syncfs(2)
+         * of the store's volume for all streams (Linux + glibc; elsewhere it falls back to "file"),
+         * "file" = one fsync per stream that wrote.
+         */
+        durabilitySync: z.enum(["volume", "file"]).default("volume"),
         /** Longest evidence-lock window accepted by the API (a lock pins its footage against retention). */
         maxLockWindowHours: z.number().positive().max(24 * 366).default(168),
         /** Re-sign each recording stream's custody chain head at least this often (it is also signed at every segment close); 0 = only at close. */
