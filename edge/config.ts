@@ -88,6 +88,14 @@ export const edgeConfigSchema = z
          * means fewer, larger writes (SD/eMMC wear, kernel CPU).
          */
         durabilityMs: z.number().int().min(10).max(500).default(250),
+        /**
+         * How a durability tick makes the streams' new fragments durable: "file" = one fsync per
+         * stream that wrote; "volume" = one syncfs(2) of the store's volume for all streams (Linux
+         * + glibc; elsewhere "file"). "volume" pays a thread start and its polling per tick and
+         * syncs everything else dirty on that volume too: side by side it cost more CPU than
+         * "file" at 1–8 streams, so it is for many streams on a volume of the recorder's own.
+         */
+        durabilitySync: z.enum(["volume", "file"]).default("file"),
         /** Longest evidence-lock window accepted by the API (a lock pins its footage against retention). */
         maxLockWindowHours: z.number().positive().max(24 * 366).default(168),
         /** Re-sign each recording stream's custody chain head at least this often (it is also signed at every segment close); 0 = only at close. */

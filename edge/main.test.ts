@@ -37,6 +37,12 @@ test("config: defaults, dataDir relative to the file, errors name the key", asyn
   expect(e.message).toContain("api.port");
   const env = await loadEdgeConfig(undefined, { env: { OUTPOST_INGEST__STALL_TIMEOUT_MS: "2000" } });
   expect(env.ingest.stallTimeoutMs).toBe(2000);
+  // Durability: per-stream fsync unless the volume sync is asked for; anything else is refused by name.
+  expect(cfg.storage.durabilitySync).toBe("file");
+  await writeFile(f, "storage: { durabilitySync: volume }\n");
+  expect((await loadEdgeConfig(f, { env: {} })).storage.durabilitySync).toBe("volume");
+  await writeFile(f, "storage: { durabilitySync: never }\n");
+  expect(((await loadEdgeConfig(f, { env: {} }).catch((x) => x)) as Error).message).toContain("storage.durabilitySync");
 });
 
 test("runEdge: missing --config and a bad file are CLI errors, nothing starts", async () => {

@@ -256,7 +256,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   // ms" gaps instead of crash gaps in tests/crash.test.ts). The sink stays deferred (a no-op once
   // the store is open) for that retry.
   const recording = (async () => {
-    const { MediaStore } = await import("../lib/store/index.ts");
+    const { MediaStore, volumeSyncer } = await import("../lib/store/index.ts");
     const store = await MediaStore.open({
       root: config.dataDir,
       clock,
@@ -265,6 +265,8 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       ...(config.storage.maxTotalBytes !== undefined ? { maxTotalBytes: config.storage.maxTotalBytes } : {}),
       ...(config.storage.minFreeBytes !== undefined ? { minFreeBytes: config.storage.minFreeBytes } : {}),
       durabilityMs: config.storage.durabilityMs,
+      // One syncfs per tick for all streams (its thread blocks every signal: lib/store/syncfs.ts).
+      sync: { volume: config.storage.durabilitySync === "volume" ? volumeSyncer() : null },
     });
     try {
       const [{ CustodyRecorder }, { EdgePosition }, { EdgePreview }] = await Promise.all([import("../federation/custody/recorder.ts"), import("./position/index.ts"), import("./preview/index.ts")]);

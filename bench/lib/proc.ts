@@ -59,6 +59,8 @@ export interface Usage {
   cores: number;
   /** Sum of RSS of the tree at the end of the window. */
   rssBytes: number;
+  /** Sum of RSS of the root processes alone (without their children, e.g. a helper decoder). */
+  rootRssBytes: number;
   processes: number;
 }
 
@@ -75,7 +77,8 @@ export async function measure(roots: number[], windowMs: number): Promise<Usage>
   const secs = (performance.now() - t0) / 1000;
   let used = 0;
   for (const p of afterStats) used += p.cpuSeconds - (before.get(p.pid) ?? 0);
-  return { cores: used / secs, rssBytes: afterStats.reduce((a, p) => a + p.rssBytes, 0), processes: afterStats.length };
+  const rootSet = new Set(roots);
+  return { cores: used / secs, rssBytes: afterStats.reduce((a, p) => a + p.rssBytes, 0), rootRssBytes: afterStats.filter((p) => rootSet.has(p.pid)).reduce((a, p) => a + p.rssBytes, 0), processes: afterStats.length };
 }
 
 export function machine(): string {

@@ -7,6 +7,7 @@
  */
 export * from "./types.ts";
 export { MediaStore, type StoreOptions } from "./store.ts";
+export { volumeSyncer } from "./syncfs.ts";
 export type { SegmentWriter, WriterStatus } from "./writer.ts";
 export type { RetentionPolicy } from "./retention.ts";
 export type { RecoveryReport, RecoveryAction } from "./recovery.ts";

@@ -43,9 +43,9 @@ export interface StoreOptions {
     file?: (fh: FileHandle) => Promise<void>;
     dir?: (dir: string) => Promise<void>;
     /**
-     * One sync of the whole volume holding `root` (syncfs(2)), used by the durability tick
-     * instead of one fsync per stream. Default: syncfs off the event loop where the platform
-     * has it (lib/store/syncfs.ts), unless `file` is injected; null = per-file fsyncs.
+     * One sync of the whole volume holding `root` (syncfs(2), e.g. `volumeSyncer()` from
+     * lib/store/syncfs.ts), used by the durability tick instead of one fsync per stream.
+     * Absent or null = per-file fsyncs.
      */
     volume?: ((root: string) => Promise<void>) | null;
   };
@@ -159,11 +159,9 @@ export class MediaStore {
       },
     };
     // One durability round for all streams (group commit), not one fsync per fragment: one
-    // fsync per stream that wrote, or one syncfs of the volume when the caller asks for it.
-    // syncfs is opt-in: it runs on a thread started through bun:ffi, and a test worker crashed
-    // (SIGSEGV inside Bun) in a full run while it was the default. A likely cause is a process
-    // signal (SIGCHLD) delivered to that small-stack foreign thread; until the thread blocks
-    // signals and that is proven under the full suite, the per-file path is the default.
+    // fsync per stream that wrote, or one syncfs of the volume when the caller asks for it
+    // (the edge's storage.durabilitySync). syncfs is opt-in: side by side it was not cheaper at
+    // 1–8 streams (a thread start and join polling per tick), see docs/design/storage.md.
     const volume = opts.sync?.volume !== undefined ? opts.sync.volume : null;
     this.tick = setInterval(() => (volume ? this.syncVolume(volume) : this.writers.forEach((w) => w.sync())), this.durabilityMs);
     this.tick.unref?.();

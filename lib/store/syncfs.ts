@@ -10,7 +10,7 @@
  * is reaped with pthread_tryjoin_np on a short backoff. Linux + glibc only; elsewhere
  * `volumeSyncer` returns null and the store fsyncs each file as before.
  */
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { CFunction, dlopen, FFIType, ptr } from "bun:ffi";
 import { closeSync, openSync } from "node:fs";
 
 type Syncer = (dir: string) => Promise<void>;
@@ -33,7 +33,13 @@ function loadLibc(): Libc | null {
       pthread_attr_setstacksize: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
       pthread_create: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
       pthread_tryjoin_np: { args: [FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+      sigfillset: { args: [FFIType.ptr], returns: FFIType.i32 },
+      pthread_sigmask: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
     });
+    // glibc ≥ 2.32 sets a new thread's signal mask through its attributes; looked up, not bound,
+    // so an older libc still loads (it then masks around pthread_create instead).
+    const setSigmask = lib.symbols.dlsym(null, ptr(Buffer.from("pthread_attr_setsigmask_np\0")));
+    const setSigmaskFn = setSigmask ? CFunction({ ptr: setSigmask, args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 }) : null;
     const fn = lib.symbols.dlsym(null, ptr(Buffer.from("syncfs\0")));
     if (!fn) return null;
     const tid = new BigUint64Array(1);
@@ -42,11 +48,28 @@ function loadLibc(): Libc | null {
     // unused stack with an madvise at every thread exit — one more TLB shootdown per tick.
     const attr = new BigUint64Array(8); // pthread_attr_t is 56 bytes on x86-64 and arm64
     let small = lib.symbols.pthread_attr_init(ptr(attr)) === 0 && lib.symbols.pthread_attr_setstacksize(ptr(attr), 32n * 1024n) === 0;
+    // The thread blocks every signal: a process signal (SIGCHLD, SIGTERM, …) must never run the
+    // runtime's handler on this foreign thread and its 32 KiB stack; the kernel delivers it to a
+    // thread that takes it (the event loop's), so shutdown is never held up by a sync either.
+    const all = new BigUint64Array(16); // sigset_t: 128 bytes on Linux
+    const masked = lib.symbols.sigfillset(ptr(all)) === 0 && setSigmaskFn !== null && small && setSigmaskFn(ptr(attr), ptr(all)) === 0;
+    const old = new BigUint64Array(16);
+    const SIG_SETMASK = 2;
+    /** pthread_create with every signal blocked in the new thread (inherited from a briefly masked caller where the attribute is not available). */
+    const spawn = (withAttr: boolean, fd: number): boolean => {
+      if (withAttr && masked) return lib.symbols.pthread_create(ptr(tid), ptr(attr), fn, BigInt(fd)) === 0;
+      if (lib.symbols.pthread_sigmask(SIG_SETMASK, ptr(all), ptr(old)) !== 0) return false;
+      try {
+        return lib.symbols.pthread_create(ptr(tid), withAttr ? ptr(attr) : null, fn, BigInt(fd)) === 0;
+      } finally {
+        lib.symbols.pthread_sigmask(SIG_SETMASK, ptr(old), null);
+      }
+    };
     libc = {
       create(fd) {
-        if (small && lib.symbols.pthread_create(ptr(tid), ptr(attr), fn, BigInt(fd)) === 0) return tid[0]!;
+        if (small && spawn(true, fd)) return tid[0]!;
         small = false; // refused (e.g. a runtime with a large static TLS): default stacks from now on
-        return lib.symbols.pthread_create(ptr(tid), null, fn, BigInt(fd)) === 0 ? tid[0]! : null;
+        return spawn(false, fd) ? tid[0]! : null;
       },
       tryJoin(t) {
         const r = lib.symbols.pthread_tryjoin_np(t, ptr(ret));
