@@ -335,6 +335,8 @@ export class CentralLive {
     if (!r) return;
     f.relay = undefined;
     r.close(why);
+    // As when an uplink ends: the cached GOP belongs to the ended relay, never replayed as live.
+    f.hub.sourceEnded("stopped", why);
   }
 
   /** Does this node hold the stream's edge uplink now (what another node may relay)? */
