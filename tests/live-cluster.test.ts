@@ -20,7 +20,7 @@ import { startCentralSite, type CentralSite } from "../central/main.ts";
 import { centralMqttIdentity } from "../central/sites/index.ts";
 import { PARTITIONS, partitionOf } from "../central/cluster/index.ts";
 import { postgresUnavailable, startPostgres, type TestPostgres } from "../central/db/testkit.ts";
-import { nodeIdentity } from "../central/live/relay/index.ts";
+import { nodeIdentity, openRelay } from "../central/live/relay/index.ts";
 import { TestViewer } from "../central/live/viewer.ts";
 import { startCamsim, type Camsim } from "../camsim/index.ts";
 import { startEdge, type Edge } from "../edge/main.ts";
@@ -232,6 +232,12 @@ describe.skipIf(!!noServer)("live across two central nodes", () => {
     expect(await get({})).toStartWith("refused");
     const other = await nodeIdentity(path.join(root, watchName), watchName);
     expect(await get({ cert: other.certPem, key: other.keyPem })).toBe("HTTP 200");
+    // And the relay client takes only the node the registry named: the real node under another id is refused.
+    const ended = await new Promise<{ reason: string; connected: boolean }>((resolve) =>
+      openRelay({ nodeId: "node-x", url, tls: other, siteId: identity.siteId, cameraId: camera, stream: "sub", sink: { init: () => undefined, fragment: () => undefined, ended: (reason, connected) => resolve({ reason, connected }) } }),
+    );
+    expect(ended.connected).toBe(false);
+    expect(ended.reason).toContain("not central node node-x");
   });
 
   test("the last viewer leaves: the relay closes, then the uplink's node ends the uplink; the next viewer starts both again", async () => {
