@@ -51,7 +51,8 @@ export function liveCluster(o: LiveClusterOptions): LiveCluster {
         sink: {
           ...sink,
           ended: (reason, connected) => {
-            if (!connected) {
+            // Not reachable (a refusal over HTTP — no uplink there any more — is not: look again at the next poll).
+            if (!connected && !reason.startsWith("refused")) {
               failed.set(from.nodeId, Date.now() + o.unreachableMs);
               o.log.warn("live relay could not reach node; asking the edge instead", { node: from.nodeId, reason });
             }
