@@ -23,5 +23,6 @@ export const ClusterConfig = z
     internalUrl: z.url({ protocol: /^https$/ }).optional(),
   })
   .refine((c) => c.leaseMs >= 2 * c.heartbeatMs, { message: "cluster.leaseMs must be at least twice cluster.heartbeatMs (a lease must survive a late renewal)", path: ["leaseMs"] })
+  .refine((c) => !c.internalUrl || c.internalListen, { message: "cluster.internalUrl needs cluster.internalListen (the listener it names)", path: ["internalUrl"] })
   .prefault({});
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
