@@ -42,6 +42,8 @@ import { centralMetrics } from "./metrics/index.ts";
 import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
 import { startCluster, type Cluster } from "./cluster/index.ts";
 import { centralMqttIdentity } from "./sites/index.ts";
+import { LiveUplinks, liveCluster, nodeIdentity, startRelayListener } from "./live/relay/index.ts";
+import { hostname } from "node:os";
 
 export interface CentralSite {
   central: Central;
@@ -168,6 +170,19 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       });
       closers.push(() => cp.close());
       const sites = cp.sites;
+      // Live across nodes (cluster.internalListen): uplinks registered in live_uplinks, relayed
+      // between nodes over the internal mTLS listener. A single node has neither.
+      const internal = cfg.cluster.internalListen;
+      let relaying: Pick<CentralLiveOptions, "cluster"> = {};
+      let nodeTls: Awaited<ReturnType<typeof nodeIdentity>> | undefined;
+      if (internal) {
+        const uplinks = new LiveUplinks({ db: core.database, nodeId: cluster.nodeId, leaseMs: cluster.leases.leaseMs, ...(o.cluster?.clock ? { clock: o.cluster.clock } : {}) });
+        await uplinks.clearOwn(); // a previous run under this node id left them; its uplinks ended with it
+        const purge = () => void uplinks.purge().catch((e) => log.warn("live uplink purge failed", { err: e as Error }));
+        closers.push(cluster.leases.onRound(purge));
+        nodeTls = await nodeIdentity(cfg.dataDir, cluster.nodeId);
+        relaying = { cluster: liveCluster({ uplinks, tls: nodeTls, log: log.child({ component: "central.live.relay" }), unreachableMs: cluster.leases.leaseMs }) };
+      }
       const live = new CentralLive({
         streams,
         mayView: (sub, siteId, camera) => core.ops.rights.has(sub, "view-live", { site: siteId, camera }),
@@ -185,9 +200,17 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         // Live within the link budget (central/transfer/live-budget.ts).
         gate: (siteId) => transfer.liveBudget.gate(siteId),
         onBytes: (siteId, n) => transfer.liveBudget.add(siteId, n),
+        ...relaying,
         ...o.live,
       });
       closers.push(() => live.close());
+      if (internal && nodeTls) {
+        const relayListener = await startRelayListener({ live, tls: nodeTls, host: internal.host, port: internal.port, minVersion: cfg.tls.minVersion, log: log.child({ component: "central.live.relay" }) });
+        closers.push(() => relayListener.close());
+        const host = internal.host === "0.0.0.0" || internal.host === "::" ? hostname() : internal.host;
+        cluster.leases.setInternalUrl(cfg.cluster.internalUrl ?? `https://${host.includes(":") ? `[${host}]` : host}:${relayListener.port}`);
+        await cluster.leases.round(); // published now, not at the next heartbeat
+      }
       const recorder = new LiveRecorder(live, store, log.child({ component: "central.live-recorder" }));
       closers.push(() => recorder.stopAll());
       const transfer = await createTransfer({

@@ -48,11 +48,18 @@ describe("cluster and the external broker", () => {
     expect(c.cluster).toEqual({ nodeId: "central-2", heartbeatMs: 1000, leaseMs: 4000 });
     expect(c.mqtt.url).toBe("mqtts://broker.example:8883");
   });
+  test("the internal listener (live relay between nodes) is off unless set; host defaults to every interface", async () => {
+    const c = await load("internal.yaml", "cluster:\n  internalListen: {port: 7443}\n  internalUrl: https://node-1.example:7443\n");
+    expect(c.cluster).toMatchObject({ internalListen: { host: "0.0.0.0", port: 7443 }, internalUrl: "https://node-1.example:7443" });
+  });
   test.each([
     ["cluster:\n  heartbeatMs: 5000\n  leaseMs: 9000\n", "cluster.leaseMs", "at least twice"],
     ["cluster:\n  nodeId: \"a b\"\n", "cluster.nodeId", "letters, digits"],
     ["cluster:\n  leaseMS: 9000\n", "cluster", '"leaseMS"'],
     ["mqtt:\n  url: mqtt://broker.example:1883\n", "mqtt.url", "mqtts://"],
+    ["cluster:\n  internalListen: {port: 7443}\n  internalUrl: http://node-1:7443\n", "cluster.internalUrl", "URL"],
+    ["cluster:\n  internalListen: {host: 10.0.0.5}\n", "cluster.internalListen.port", ""],
+    ["cluster:\n  internalUrl: https://node-1:7443\n", "cluster.internalUrl", "needs cluster.internalListen"],
   ])("%p is refused, naming the key", async (text, key, words) => {
     const err = await load("badcluster.yaml", text).catch((e) => e);
     expect(err).toBeInstanceOf(ConfigError);

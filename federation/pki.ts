@@ -185,6 +185,31 @@ export async function issueSiteCert(p: IssueCommon & { siteId: string; eku?: "cl
   ]);
 }
 
+/** SAN URI prefix of a central node's certificate (central/live/relay: node-to-node mTLS). */
+export const NODE_URI_PREFIX = "urn:outpost:node:";
+
+/**
+ * A central node's certificate for the nodes' internal listener: CN = node id, SAN URI
+ * urn:outpost:node:<id>, serverAuth + clientAuth (a node serves relays and opens them). No
+ * site certificate carries this URI, so an edge cannot pass for a node.
+ */
+export async function issueNodeCert(p: IssueCommon & { nodeId: string }): Promise<x509.X509Certificate> {
+  return issue(p, `CN=${escapeDn(p.nodeId)}, O=Outpost`, [
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
+    new x509.SubjectAlternativeNameExtension([{ type: "url", value: NODE_URI_PREFIX + p.nodeId }], false),
+  ]);
+}
+
+/** Node id from a parsed certificate's SAN URI, cross-checked with the CN; null for anything else (sites, central's MQTT client). */
+export function nodeIdOfCert(cert: x509.X509Certificate): string | null {
+  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  const uri = san?.names.items.find((n) => n.type === "url" && n.value.startsWith(NODE_URI_PREFIX));
+  if (!uri) return null;
+  const id = uri.value.slice(NODE_URI_PREFIX.length);
+  return cert.subjectName.getField("CN")[0] === id ? id : null;
+}
+
 export async function createCsr(keys: CryptoKeyPair, siteId: string): Promise<string> {
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: `CN=${siteId}`,

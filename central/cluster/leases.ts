@@ -59,6 +59,7 @@ export class Leases {
   private halted = false;
   private startedMs = 0;
   private apiUrl: string | null;
+  private internalUrl: string | null = null;
 
   constructor(private readonly o: LeaseOptions) {
     this.nodeId = o.nodeId;
@@ -78,6 +79,11 @@ export class Leases {
 
   setApiUrl(url: string): void {
     this.apiUrl = url;
+  }
+
+  /** The node's internal listener (live relay between nodes), published with each heartbeat. */
+  setInternalUrl(url: string | null): void {
+    this.internalUrl = url;
   }
 
   /** Whether this node owns the site's partition with a lease that has not run out on its own clock. */
@@ -148,9 +154,9 @@ export class Leases {
     const heldList = { held: [...this.held].map(([p, h]) => [p, h.epoch]) };
     const { renewed, live } = await this.o.db.transaction(async (tx) => {
       await tx.run(
-        `INSERT INTO central_nodes (node_id, api_url, started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (node_id) DO UPDATE SET api_url = excluded.api_url, started_ms = excluded.started_ms, heartbeat_ms = excluded.heartbeat_ms`,
-        [this.nodeId, this.apiUrl, this.startedMs, now],
+        `INSERT INTO central_nodes (node_id, api_url, internal_url, started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (node_id) DO UPDATE SET api_url = excluded.api_url, internal_url = excluded.internal_url, started_ms = excluded.started_ms, heartbeat_ms = excluded.heartbeat_ms`,
+        [this.nodeId, this.apiUrl, this.internalUrl, this.startedMs, now],
       );
       // Only what this node holds at the epoch it claimed: a partition someone else claimed meanwhile is not renewed.
       const renewed = await tx.query<{ partition: number }>(

@@ -3,6 +3,11 @@
  * Feed: a LiveHub fed by exactly one edge uplink, however many viewers, recorders and HLS
  * clients need it. Demand starts the uplink (a LiveRequester asks the edge), keeps it leased,
  * and after a grace period with no demand central answers the uplink's POST, which ends it.
+ *
+ * In a cluster (options.cluster) the one uplink may be on another node: a wanted stream
+ * without a source looks it up in live_uplinks and relays it from that node (one relay per
+ * stream, however many viewers), or asks the edge as before when no node holds it. An uplink
+ * reaching this node is accepted even when another node asked for it, and registered.
  */
 import type { Context, Hono } from "hono";
 import { upgradeWebSocket } from "hono/bun";
@@ -18,6 +23,7 @@ import type { ApiEnv } from "../api.ts";
 import type { ApiRouter } from "../openapi.ts";
 import type { UserStreams } from "../users/index.ts";
 import type { Subject } from "../rights/index.ts";
+import type { LiveCluster, RelayHandle } from "./relay/cluster.ts";
 
 export type StreamKind = "main" | "sub";
 
@@ -57,6 +63,8 @@ export interface CentralLiveOptions {
   gate?: (siteId: string) => string | null;
   /** Live bytes received from a site (counted against its link budget). */
   onBytes?: (siteId: string, n: number) => void;
+  /** Other central nodes: where uplinks are (live_uplinks) and relays from them. Absent on a single node. */
+  cluster?: LiveCluster;
 }
 
 interface Uplink {
@@ -78,6 +86,10 @@ export interface FeedStats {
   uplinkActive: boolean;
   /** Uplink connections accepted for this stream since central started. */
   uplinksAccepted: number;
+  /** The node this stream is relayed from now (cluster), or null. */
+  relayFrom: string | null;
+  /** Relays from other nodes opened for this stream since central started. */
+  relaysOpened: number;
   bytesIn: number;
   fragmentsIn: number;
   lastFragmentAt: number | null;
@@ -86,7 +98,13 @@ export interface FeedStats {
 class Feed {
   viewers = 0;
   holds = new Set<string>();
-  hlsUntil = 0;
+  /** Wanted until then without a viewer or hold: an HLS request, or an uplink this node adopted. */
+  wantedUntil = 0;
+  /** The relay feeding the hub from the node that holds the uplink (cluster). */
+  relay: (RelayHandle & { from: string }) | undefined;
+  relaysOpened = 0;
+  seeking = false;
+  seekTimer: ReturnType<typeof setTimeout> | undefined;
   requested = false;
   uplink: Uplink | undefined;
   uplinksAccepted = 0;
@@ -136,6 +154,7 @@ export class CentralLive {
   private pause(f: Feed, why: string): void {
     const was = f.paused;
     f.paused = why;
+    this.endRelay(f, why);
     if (f.requested) {
       f.requested = false;
       clearInterval(f.refresh);
@@ -217,7 +236,7 @@ export class CentralLive {
   }
 
   private needed(f: Feed): boolean {
-    return !this.closed && (f.viewers > 0 || f.holds.size > 0 || this.o.clock.now() < f.hlsUntil);
+    return !this.closed && (f.viewers > 0 || f.holds.size > 0 || this.o.clock.now() < f.wantedUntil);
   }
 
   private update(f: Feed): void {
@@ -226,22 +245,20 @@ export class CentralLive {
       f.grace = undefined;
       const why = this.o.gate?.(f.siteId) ?? null;
       if (why) return this.pause(f, why);
-      if (!f.requested) {
-        f.paused = undefined;
-        f.requested = true;
-        const lease = this.o.leaseMs ?? 30_000;
-        this.send(f, "start");
-        f.refresh = setInterval(() => this.send(f, "start"), Math.max(1000, Math.floor(lease / 3)));
-      }
+      // In a cluster the uplink may be another node's: look before asking the edge (seek).
+      if (this.o.cluster && !f.uplink) this.seek(f);
+      else if (!f.requested) this.request(f);
       // Only an HLS hold keeps it: nothing else will call update() when that hold runs out,
       // so the grace timer is armed now (it re-checks when it fires).
       if (f.viewers > 0 || f.holds.size > 0) return;
     }
-    if (!f.requested || f.grace) return;
-    const grace = Math.max(0, f.hlsUntil - this.o.clock.now()) + (this.o.graceMs ?? 10_000);
+    if ((!f.requested && !f.relay) || f.grace) return;
+    const grace = Math.max(0, f.wantedUntil - this.o.clock.now()) + (this.o.graceMs ?? 10_000);
     f.grace = setTimeout(() => {
       f.grace = undefined;
       if (this.needed(f)) return this.update(f);
+      this.endRelay(f, "no viewer on this node needs it");
+      if (!f.requested) return;
       f.requested = false;
       clearInterval(f.refresh);
       f.refresh = undefined;
@@ -249,6 +266,82 @@ export class CentralLive {
       f.uplink?.stop("no viewer or recording needs this stream");
       this.log.info("live stream no longer needed; uplink stopped", { key: f.key });
     }, grace);
+  }
+
+  /** Asks the edge for the uplink and keeps its lease refreshed while the stream is wanted here. */
+  private request(f: Feed): void {
+    f.paused = undefined;
+    f.requested = true;
+    const lease = this.o.leaseMs ?? 30_000;
+    this.send(f, "start");
+    f.refresh = setInterval(() => this.send(f, "start"), Math.max(1000, Math.floor(lease / 3)));
+  }
+
+  /**
+   * Cluster: while the stream is wanted and has no source here, looks (now and every pollMs)
+   * for the node that holds its uplink and relays from it; with none (or none reachable), asks
+   * the edge itself — the uplink then lands on whichever node the edge reaches.
+   */
+  private seek(f: Feed): void {
+    if (f.seeking || f.seekTimer || f.uplink || f.relay) return;
+    const c = this.o.cluster!;
+    f.seeking = true;
+    void (async () => {
+      try {
+        const at = await c.uplinks.locate(f.siteId, f.cameraId, f.stream);
+        if (!this.needed(f) || f.uplink || f.relay || f.paused) return;
+        if (at?.internalUrl && !c.unreachable(at.nodeId)) return this.openRelay(f, at.nodeId, at.internalUrl);
+        if (!f.requested) this.request(f);
+      } catch (e) {
+        this.log.warn("live uplink lookup failed", { key: f.key, err: (e as Error).message });
+      }
+    })().finally(() => {
+      f.seeking = false;
+      if (this.needed(f) && !f.uplink && !f.relay && !f.paused) f.seekTimer = setTimeout(() => ((f.seekTimer = undefined), this.seek(f)), c.pollMs);
+    });
+  }
+
+  private openRelay(f: Feed, from: string, url: string): void {
+    // The uplink is another node's: stop refreshing it from here, without a "stop" (that would end it).
+    if (f.requested) {
+      f.requested = false;
+      clearInterval(f.refresh);
+      f.refresh = undefined;
+    }
+    const relay: RelayHandle & { from: string } = {
+      from,
+      ...this.o.cluster!.relay({ nodeId: from, url }, f.siteId, f.cameraId, f.stream, {
+        init: (bytes) => f.hub.publishInit(bytes),
+        fragment: (bytes, capturedAtMs) => {
+          const init = f.hub.initSegment;
+          if (init) f.hub.publishFragment(bytes, parseFragment(bytes, init.info), capturedAtMs);
+        },
+        ended: (reason, connected) => {
+          if (f.relay !== relay) return;
+          f.relay = undefined;
+          this.log.info("live relay ended", { key: f.key, from, reason });
+          if (connected) f.hub.sourceEnded("link-down", `live relay from central node ${from} ended (${reason})`);
+          this.update(f);
+        },
+      }),
+    };
+    f.relay = relay;
+    f.relaysOpened++;
+    this.log.info("live relay opened", { key: f.key, from });
+  }
+
+  private endRelay(f: Feed, why: string): void {
+    const r = f.relay;
+    if (!r) return;
+    f.relay = undefined;
+    r.close(why);
+    // As when an uplink ends: the cached GOP belongs to the ended relay, never replayed as live.
+    f.hub.sourceEnded("stopped", why);
+  }
+
+  /** Does this node hold the stream's edge uplink now (what another node may relay)? */
+  hasUplink(siteId: string, cameraId: string, stream: StreamKind): boolean {
+    return !!this.feeds.get(CentralLive.key(siteId, cameraId, stream))?.uplink;
   }
 
   private send(f: Feed, action: "start" | "stop"): void {
@@ -280,6 +373,8 @@ export class CentralLive {
       requested: f.requested,
       uplinkActive: !!f.uplink,
       uplinksAccepted: f.uplinksAccepted,
+      relayFrom: f.relay?.from ?? null,
+      relaysOpened: f.relaysOpened,
       bytesIn: f.hub.bytesIn,
       fragmentsIn: f.hub.fragmentsIn,
       lastFragmentAt: f.hub.lastFragmentAt,
@@ -295,9 +390,11 @@ export class CentralLive {
       if (stream !== "main" && stream !== "sub") throw badRequest("stream must be main or sub");
       const key = CentralLive.key(siteId, cameraId, stream);
       const f = this.feeds.get(key);
-      // Not asked for (any more): the 200 answer tells the edge to stop.
-      if (!f || !f.requested) return c.json({ stop: "central does not need this stream" });
-      return this.receive(c, f);
+      // Not asked for (any more): the 200 answer tells the edge to stop. In a cluster another
+      // node may have asked: the uplink is adopted here and kept while any node needs it.
+      if (!this.o.cluster && (!f || !f.requested)) return c.json({ stop: "central does not need this stream" });
+      if (this.o.cluster && (this.closed || this.o.gate?.(siteId))) return c.json({ stop: "central does not need this stream" });
+      return this.receive(c, f ?? this.feed(siteId, cameraId, stream));
     });
   };
 
@@ -312,6 +409,16 @@ export class CentralLive {
     f.uplink = up;
     f.uplinksAccepted++;
     this.log.info("live uplink connected", { key: f.key, uplink: up.id });
+    const cluster = this.o.cluster;
+    if (cluster) {
+      // The hub's source is now this uplink; other nodes find it here.
+      if (f.seekTimer) clearTimeout(f.seekTimer);
+      f.seekTimer = undefined;
+      this.endRelay(f, "the uplink arrived at this node");
+      cluster.uplinks.register(f.siteId, f.cameraId, f.stream).catch((e) => this.log.warn("live uplink not registered", { key: f.key, err: (e as Error).message }));
+      f.wantedUntil = Math.max(f.wantedUntil, this.o.clock.now() + (this.o.graceMs ?? 10_000));
+      this.update(f);
+    }
     const body = c.req.raw.body;
     if (!body) return c.json({ stop: "empty uplink" });
     const reader = body.getReader();
@@ -357,6 +464,11 @@ export class CentralLive {
       if (reason !== "replaced by a newer uplink") {
         const clean = reason !== "lost" && !reason.startsWith("lost") && reason !== "closed";
         f.hub.sourceEnded(clean ? "stopped" : "link-down", clean ? reason : `live uplink from site ${f.siteId} lost (${reason})`);
+      }
+      if (cluster) {
+        cluster.uplinks.unregister(f.siteId, f.cameraId, f.stream).catch((e) => this.log.warn("live uplink not unregistered", { key: f.key, err: (e as Error).message }));
+        // Still wanted here: the edge may reconnect to another node (seek finds it there).
+        this.update(f);
       }
     }
     this.log.info("live uplink ended", { key: f.key, uplink: up.id, reason, bytes: up.bytes });
@@ -440,7 +552,7 @@ export class CentralLive {
     const hls = async (c: Context<ApiEnv>, file: string) => {
       const t = await resolve(c);
       const f = this.feed(t.siteId, t.cameraId, t.stream);
-      f.hlsUntil = this.o.clock.now() + (this.o.hlsHoldMs ?? 15_000);
+      f.wantedUntil = this.o.clock.now() + (this.o.hlsHoldMs ?? 15_000);
       this.update(f);
       f.hls ??= new HlsPackager(f.hub, this.o.hls);
       const keep = c.req.query("stream");
@@ -463,6 +575,8 @@ export class CentralLive {
     for (const f of this.feeds.values()) {
       clearInterval(f.refresh);
       if (f.grace) clearTimeout(f.grace);
+      if (f.seekTimer) clearTimeout(f.seekTimer);
+      this.endRelay(f, "central stopping");
       f.uplink?.stop("central stopping");
       f.hls?.close();
       f.hub.closeAll(1001, "central stopping");
