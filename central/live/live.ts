@@ -405,7 +405,20 @@ export class CentralLive {
     f.uplink?.stop("replaced by a newer uplink");
     let stopWith: ((r: string) => void) | undefined;
     const stopped = new Promise<string>((r) => (stopWith = r));
-    const up: Uplink = { id: ++uplinkIds, socket, stop: (r) => stopWith!(r), startedAt: this.o.clock.now(), bytes: 0 };
+    // Set at once when the uplink is stopped: fragments still in flight on its upload (a clean
+    // stop lets the edge end the upload itself) must not reach the hub after it was told the
+    // source ended — they would clear its "why" for the next viewer, or interleave with a newer uplink.
+    let over = false;
+    const up: Uplink = {
+      id: ++uplinkIds,
+      socket,
+      stop: (r) => {
+        over = true;
+        stopWith!(r);
+      },
+      startedAt: this.o.clock.now(),
+      bytes: 0,
+    };
     f.uplink = up;
     f.uplinksAccepted++;
     this.log.info("live uplink connected", { key: f.key, uplink: up.id });
@@ -444,6 +457,7 @@ export class CentralLive {
           lastData = this.o.clock.now();
           up.bytes += value.length;
           this.addBytes(f.siteId, value.length);
+          if (over) continue;
           for (const fr of frames.push(value)) {
             if (fr.type === 1) f.hub.publishInit(fr.bytes);
             else if (fr.type === 2) {
