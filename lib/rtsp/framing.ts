@@ -49,6 +49,11 @@ export class RtspReader {
     this.maxBody = limits.maxBody ?? 64 * 1024;
   }
 
+  /** Refuses the rest of the stream (a message the caller cannot accept): push stops and returns `why`. */
+  stop(why: string): void {
+    this.error ??= why;
+  }
+
   /** Feeds one read; returns why the stream is refused (then the caller closes it), else undefined. */
   push(chunk: Uint8Array): string | undefined {
     if (this.error) return this.error;
@@ -107,7 +112,7 @@ export class RtspReader {
       }
       if (end < 0) {
         if (buf.length - off > this.maxHead) {
-          this.error = `RTSP message head longer than ${this.maxHead} bytes`;
+          this.error = `RTSP message head too long (over ${this.maxHead} bytes)`;
           return -1;
         }
         this.scanned = Math.max(0, limit - off);
@@ -129,6 +134,6 @@ export class RtspReader {
     this.head = undefined;
     this.scanned = 0;
     this.onMessage({ startLine: head.startLine, lines: head.lines, headers: head.headers, body: buf.slice(off + head.headLen, off + total) });
-    return total;
+    return this.error ? -1 : total;
   }
 }
