@@ -67,6 +67,24 @@ async function raw(method: string, path: string, headers: Record<string, string>
   sock.destroy();
   return { status: Number(/^RTSP\/1\.0 (\d+)/.exec(text)?.[1] ?? 0), text };
 }
+/** Bytes as written (hostile heads) on a fresh plain connection: the first reply, and whether the server closed. */
+async function rawBytes(bytes: string): Promise<{ text: string; closed: boolean }> {
+  const sock = net.connect(rtsp.port!, "127.0.0.1");
+  await new Promise<void>((r, j) => sock.once("connect", () => r()).once("error", j));
+  sock.write(bytes, "latin1");
+  let text = "";
+  let closed = false;
+  await new Promise<void>((r) => {
+    const t = setTimeout(r, 10_000);
+    sock.on("data", (d) => {
+      text += d.toString("latin1");
+      if (text.includes("\r\n\r\n") && /Content-Length: (\d+)/i.test(text)) setTimeout(r, 300); // a close, if any, follows the reply
+    });
+    sock.on("close", () => ((closed = true), clearTimeout(t), r()));
+  });
+  sock.destroy();
+  return { text, closed };
+}
 const basic = (user: string, pw: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString("base64")}` });
 
 async function run(cmd: string[], timeoutMs = 30_000): Promise<{ code: number; out: string; err: string }> {
@@ -172,6 +190,16 @@ describe("RTSP out", () => {
     expect(r.status).toBe(461);
     expect(r.text).toContain("RTP/AVP/TCP");
   });
+
+  test("hostile heads: a huge Content-Length is refused at once (400, closed), not buffered; a CSeq with a bare LF adds no header", async () => {
+    const huge = await rawBytes(`OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 99999999999\r\n\r\n`);
+    expect(huge.text).toStartWith("RTSP/1.0 400");
+    expect(huge.text).toContain("Content-Length");
+    expect(huge.closed).toBe(true);
+    const injected = await rawBytes(`OPTIONS * RTSP/1.0\r\nCSeq: 1\nX-Injected: yes\r\n\r\n`);
+    expect(injected.text).toStartWith("RTSP/1.0 400");
+    expect(injected.text).not.toContain("X-Injected");
+  }, 30_000);
 
   test("ffmpeg decodes 3 s of the main stream without errors (≥ 30 frames)", async () => {
     const r = await decode(url("cam1", "main"), 3);

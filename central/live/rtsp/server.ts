@@ -243,7 +243,13 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
       write(c, { cseq: "0" }, new Reply(400, "not an RTSP/1.0 request\r\n"));
       return closeConn(c, "not RTSP");
     }
-    const req: Request = { method: line.method, uri: line.uri, headers: m.headers, cseq: m.headers.get("cseq") ?? "0" };
+    const cseq = m.headers.get("cseq") ?? "0";
+    if (!/^\d{1,10}$/.test(cseq)) {
+      // Echoed back, a CSeq with a bare CR or LF would add headers to the reply (header injection).
+      write(c, { cseq: "0" }, new Reply(400, "CSeq must be a number.\r\n"));
+      return;
+    }
+    const req: Request = { method: line.method, uri: line.uri, headers: m.headers, cseq };
     // Requests are answered in order even when one waits (authentication, the edge's init).
     c.queue = c.queue.then(async () => {
       if (c.closed) return;
