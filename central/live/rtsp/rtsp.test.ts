@@ -4,11 +4,10 @@ import "reflect-metadata";
  * (CentralLive) → RTSP out → ffprobe / ffmpeg / gst-launch, plus raw RTSP for the refusals.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import net from "node:net";
-import tls from "node:tls";
 import { startLiveRig, untilRecording, type LiveRig } from "../testkit.ts";
 import { TestViewer } from "../viewer.ts";
 import { startRtspOut, StreamCredentials, type RtspOut } from "./index.ts";
+import { RtspTestClient, basicAuth } from "./testkit.ts";
 import { otherCa } from "../../testkit.ts";
 import type { AuditInput } from "../../audit/index.ts";
 import { Logger, MemorySink } from "../../../lib/log/index.ts";
@@ -44,48 +43,16 @@ const url = (cam: string, stream = "sub", user = "admin", pw = adminPw) => `rtsp
 const tlsUrl = (cam: string, stream: string, user: string, pw: string) => `rtsps://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${rtsp.tlsPort}/${site}.${cam}/${stream}`;
 
 /**
- * One raw RTSP request on a fresh connection; returns the status line's code and the headers.
+ * One raw RTSP request on a fresh connection; returns the status line's code and the reply's text.
  * With `ca`: over TLS (RTSPS), verifying the server's certificate and name against that CA.
  */
 async function raw(method: string, path: string, headers: Record<string, string> = {}, port = rtsp.port!, ca?: string): Promise<{ status: number; text: string }> {
-  const sock = ca ? tls.connect({ host: "127.0.0.1", port, ca }) : net.connect(port, "127.0.0.1");
-  await new Promise<void>((r, j) => sock.once(ca ? "secureConnect" : "connect", () => r()).once("error", j));
-  const lines = [`${method} rtsp${ca ? "s" : ""}://127.0.0.1:${port}${path} RTSP/1.0`, "CSeq: 1", ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
-  sock.write(lines.join("\r\n") + "\r\n\r\n");
-  let text = "";
-  await new Promise<void>((r) => {
-    const t = setTimeout(r, 20_000);
-    sock.on("data", (d) => {
-      text += d.toString("latin1");
-      const end = text.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const len = Number(/Content-Length: (\d+)/i.exec(text)?.[1] ?? 0);
-      if (text.length >= end + 4 + len) (clearTimeout(t), r());
-    });
-    sock.on("close", () => (clearTimeout(t), r()));
-  });
-  sock.destroy();
-  return { status: Number(/^RTSP\/1\.0 (\d+)/.exec(text)?.[1] ?? 0), text };
+  const c = await RtspTestClient.connect(port, ca);
+  const r = await c.request(method, path === "*" ? "*" : `rtsp${ca ? "s" : ""}://127.0.0.1:${port}${path}`, headers);
+  c.close();
+  return r;
 }
-/** Bytes as written (hostile heads) on a fresh plain connection: the first reply, and whether the server closed. */
-async function rawBytes(bytes: string): Promise<{ text: string; closed: boolean }> {
-  const sock = net.connect(rtsp.port!, "127.0.0.1");
-  await new Promise<void>((r, j) => sock.once("connect", () => r()).once("error", j));
-  sock.write(bytes, "latin1");
-  let text = "";
-  let closed = false;
-  await new Promise<void>((r) => {
-    const t = setTimeout(r, 10_000);
-    sock.on("data", (d) => {
-      text += d.toString("latin1");
-      if (text.includes("\r\n\r\n") && /Content-Length: (\d+)/i.test(text)) setTimeout(r, 300); // a close, if any, follows the reply
-    });
-    sock.on("close", () => ((closed = true), clearTimeout(t), r()));
-  });
-  sock.destroy();
-  return { text, closed };
-}
-const basic = (user: string, pw: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString("base64")}` });
+const basic = basicAuth;
 
 async function run(cmd: string[], timeoutMs = 30_000): Promise<{ code: number; out: string; err: string }> {
   const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
@@ -192,13 +159,17 @@ describe("RTSP out", () => {
   });
 
   test("hostile heads: a huge Content-Length is refused at once (400, closed), not buffered; a CSeq with a bare LF adds no header", async () => {
-    const huge = await rawBytes(`OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 99999999999\r\n\r\n`);
-    expect(huge.text).toStartWith("RTSP/1.0 400");
-    expect(huge.text).toContain("Content-Length");
-    expect(huge.closed).toBe(true);
-    const injected = await rawBytes(`OPTIONS * RTSP/1.0\r\nCSeq: 1\nX-Injected: yes\r\n\r\n`);
-    expect(injected.text).toStartWith("RTSP/1.0 400");
+    const a = await RtspTestClient.connect(rtsp.port!);
+    const huge = await a.sendRaw(`OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 99999999999\r\n\r\n`);
+    expect(huge.status).toBe(400);
+    expect(huge.body).toContain("Content-Length");
+    expect(await a.closed()).toBe(true);
+    const b = await RtspTestClient.connect(rtsp.port!);
+    const injected = await b.sendRaw(`OPTIONS * RTSP/1.0\r\nCSeq: 1\nX-Injected: yes\r\n\r\n`);
+    expect(injected.status).toBe(400);
+    expect(injected.headers?.has("x-injected")).toBe(false);
     expect(injected.text).not.toContain("X-Injected");
+    b.close();
   }, 30_000);
 
   test("ffmpeg decodes 3 s of the main stream without errors (≥ 30 frames)", async () => {
@@ -301,15 +272,10 @@ describe("RTSP out", () => {
   }, 30_000);
 
   test("a silent RTSP client is dropped after the session timeout and its demand released", async () => {
-    const sock = net.connect(rtsp.port!, "127.0.0.1");
-    await new Promise<void>((r) => sock.once("connect", () => r()));
-    const auth = basic("admin", adminPw).Authorization;
-    sock.write(`DESCRIBE rtsp://127.0.0.1:${rtsp.port}/${site}.cam1/sub RTSP/1.0\r\nCSeq: 1\r\nAuthorization: ${auth}\r\n\r\n`);
-    let closed = false;
-    sock.on("data", () => undefined);
-    sock.on("close", () => (closed = true));
+    const c = await RtspTestClient.connect(rtsp.port!);
+    void c.request("DESCRIBE", `rtsp://127.0.0.1:${rtsp.port}/${site}.cam1/sub`, basic("admin", adminPw));
     await until("demand", () => (feed()?.viewers ?? 0) === 1);
-    await until("timeout close", () => closed, 10_000);
+    await until("timeout close", () => c.closedAt !== null, 10_000);
     expect(feed()!.viewers).toBe(0);
   }, 20_000);
 });
