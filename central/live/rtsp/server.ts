@@ -230,7 +230,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     c.lastActivity = clock.now();
     // Interleaved RTCP receiver reports from the player (the reader's frames) only keep the session alive.
     const refused = c.reader.push(d);
-    if (refused) {
+    if (refused && !c.closed) {
       write(c, { cseq: "0" }, new Reply(400, `${refused}\r\n`));
       closeConn(c, refused);
     }
