@@ -271,6 +271,26 @@ describe("RTSP out", () => {
     }
   }, 30_000);
 
+  test("a request still being answered is not a silent client: a slow password check outlasting the session timeout gets its 401", async () => {
+    const slow = await startRtspOut({
+      live: rig.live,
+      users: { verify: async (u, p, c) => (await Bun.sleep(1500), rig.central.ops.users.verify(u, p, c)) },
+      port: 0,
+      plainPasswords: "account-passwords",
+      sessionTimeoutMs: 300,
+      log: new Logger({ component: "test", sink: rig.sink, level: "info" }),
+    });
+    try {
+      const c = await RtspTestClient.connect(slow.port!);
+      const r = await c.request("DESCRIBE", `rtsp://127.0.0.1:${slow.port}/${site}.cam1/sub`, basic("admin", "wrong-password"));
+      expect(r.status).toBe(401);
+      // Idle after the answer: dropped after the timeout as before.
+      expect(await c.closed(5000)).toBe(true);
+    } finally {
+      await slow.close();
+    }
+  }, 30_000);
+
   test("a silent RTSP client is dropped after the session timeout and its demand released", async () => {
     const c = await RtspTestClient.connect(rtsp.port!);
     void c.request("DESCRIBE", `rtsp://127.0.0.1:${rtsp.port}/${site}.cam1/sub`, basic("admin", adminPw));

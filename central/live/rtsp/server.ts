@@ -145,6 +145,8 @@ class Connection {
   held = new Map<string, () => void>();
   session: Session | undefined;
   queue: Promise<void> = Promise.resolve();
+  /** Requests received and not answered yet: a connection waiting on us (a password check, the edge's first init) is not idle. */
+  busy = 0;
   closed = false;
   readonly client: string;
   constructor(
@@ -195,7 +197,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     () => {
       const now = clock.now();
       for (const c of conns) {
-        if (now - c.lastActivity > timeoutMs) {
+        if (c.busy === 0 && now - c.lastActivity > timeoutMs) {
           log.info("RTSP session timed out", { conn: c.id, client: c.client, session: c.session?.id });
           closeConn(c, "timeout");
         }
@@ -251,6 +253,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     }
     const req: Request = { method: line.method, uri: line.uri, headers: m.headers, cseq };
     // Requests are answered in order even when one waits (authentication, the edge's init).
+    c.busy++;
     c.queue = c.queue.then(async () => {
       if (c.closed) return;
       let reply: Reply;
@@ -259,6 +262,9 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
       } catch (e) {
         log.warn("RTSP request failed", { conn: c.id, method: req.method, uri: req.uri, err: (e as Error).message });
         reply = new Reply(500, `${(e as Error).message}\r\n`);
+      } finally {
+        c.busy--;
+        c.lastActivity = clock.now(); // the session timeout counts from the answer, not from the question
       }
       if (!c.closed) write(c, req, reply);
       if (reply.status === 200 && req.method === "PLAY") startPlaying(c);
