@@ -14,9 +14,9 @@
  */
 import { TestViewer } from "../../central/live/viewer.ts";
 import { parseFragment, parseInit, type InitInfo } from "../../lib/mp4/index.ts";
-import { Authenticator, RtspConnection, type RtspResponse } from "../../edge/ingest/native/rtsp.ts";
+import { RtspConnection, type RtspResponse } from "../../edge/ingest/native/rtsp.ts";
 import { parseRtp } from "../../edge/ingest/native/rtp.ts";
-import { parseSdpMedia } from "../../edge/ingest/native/sdp.ts";
+import { Authenticator, parseSdpMedia, parseSession, pickChallenge } from "../../lib/rtsp/index.ts";
 import { parseRtspUrl } from "../../edge/ingest/probe.ts";
 
 export interface ProbeArgs {
@@ -54,11 +54,11 @@ export async function rtspReader(cam: string, url: string, user: string, passwor
   };
   let res = await conn.request("DESCRIBE", u.cleanUrl, { Accept: "application/sdp" }, 5000);
   if (res.status === 401) {
-    conn.auth = new Authenticator(res.headers["www-authenticate"] ?? "", { user, password });
+    conn.auth = new Authenticator(pickChallenge(res.headers.all("www-authenticate")) ?? "", { user, password });
     res = await conn.request("DESCRIBE", u.cleanUrl, { Accept: "application/sdp" }, 5000);
   }
   ok(res, "DESCRIBE");
-  const base = res.headers["content-base"] ?? u.cleanUrl;
+  const base = res.headers.get("content-base") ?? u.cleanUrl;
   const video = parseSdpMedia(res.body, base).find((m) => m.kind === "video");
   if (!video) throw new Error(`${cam}: no video track`);
   let ts = -1;
@@ -77,7 +77,7 @@ export async function rtspReader(cam: string, url: string, user: string, passwor
   };
   const s = await conn.request("SETUP", video.control, { Transport: "RTP/AVP/TCP;unicast;interleaved=0-1" }, 5000);
   ok(s, "SETUP");
-  conn.session = s.headers.session!.split(";")[0]!.trim();
+  conn.session = parseSession(s.headers.get("session")!).id;
   ok(await conn.request("PLAY", base, { Range: "npt=0.000-" }, 5000), "PLAY");
   setInterval(() => conn.send("OPTIONS", base), 20_000);
   return conn;

@@ -6,10 +6,11 @@ import "reflect-metadata";
  * stream must close within 2 s (the requirement; measured and logged) and stay refused.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import net from "node:net";
 import { EDGE_PASSWORD, startLiveRig, untilRecording, type LiveRig } from "./testkit.ts";
 import { TestViewer } from "./viewer.ts";
 import { startRtspOut, type RtspOut } from "./rtsp/index.ts";
+import { RtspTestClient, basicAuth } from "./rtsp/testkit.ts";
+import { parseSession } from "../../lib/rtsp/index.ts";
 import { requireRight } from "../rights/index.ts";
 import type { ApiEnv } from "../api.ts";
 import type { MiddlewareHandler } from "hono";
@@ -52,58 +53,18 @@ const hls = (token: string, cam = "cam1") => fetch(`${rig.central.apiUrl}/api/v1
 
 /** A minimal RTSP player on one TCP connection: DESCRIBE, SETUP (interleaved), PLAY, then counts RTP bytes. */
 async function rtspPlayer(user: string, password: string, cam = "cam1"): Promise<{ status: number; bytes: () => number; closedAt: () => number | null; close(): void }> {
-  const sock = net.connect(rtsp.port!, "127.0.0.1");
-  await new Promise<void>((r, j) => sock.once("connect", () => r()).once("error", j));
-  let buf = Buffer.alloc(0);
-  let media = 0;
-  let playing = false;
-  let closedAt: number | null = null;
-  let wake: (() => void) | undefined;
-  sock.on("data", (d: Buffer) => {
-    if (playing) media += d.length;
-    else buf = Buffer.concat([buf, d]);
-    wake?.();
-  });
-  sock.on("close", () => {
-    closedAt = Date.now();
-    wake?.();
-  });
-  sock.on("error", () => undefined);
-  const auth = `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
-  let cseq = 0;
-  const request = async (method: string, uri: string, extra: Record<string, string> = {}) => {
-    sock.write([`${method} ${uri} RTSP/1.0`, `CSeq: ${++cseq}`, `Authorization: ${auth}`, ...Object.entries(extra).map(([k, v]) => `${k}: ${v}`)].join("\r\n") + "\r\n\r\n");
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const end = buf.indexOf("\r\n\r\n");
-      if (end >= 0) {
-        const head = buf.subarray(0, end).toString("latin1");
-        const len = Number(/Content-Length: (\d+)/i.exec(head)?.[1] ?? 0);
-        if (buf.length >= end + 4 + len) {
-          const body = buf.subarray(end + 4, end + 4 + len).toString("latin1");
-          buf = buf.subarray(end + 4 + len);
-          return { status: Number(/^RTSP\/1\.0 (\d+)/.exec(head)?.[1] ?? 0), head, body };
-        }
-      }
-      if (closedAt || Date.now() > deadline) return { status: 0, head: "", body: "" };
-      await new Promise<void>((r) => {
-        wake = r;
-        setTimeout(r, 200);
-      });
-    }
-  };
+  const c = await RtspTestClient.connect(rtsp.port!);
+  const auth = basicAuth(user, password);
   const url = `rtsp://127.0.0.1:${rtsp.port}/${site}.${cam}/sub`;
-  const player = { bytes: () => media, closedAt: () => closedAt, close: () => sock.destroy() };
+  const player = { bytes: () => c.mediaBytes, closedAt: () => c.closedAt, close: () => c.close() };
   open.push(player);
-  const d = await request("DESCRIBE", url, { Accept: "application/sdp" });
+  const d = await c.request("DESCRIBE", url, { ...auth, Accept: "application/sdp" });
   if (d.status !== 200) return { status: d.status, ...player };
-  const s = await request("SETUP", `${url}/trackID=0`, { Transport: "RTP/AVP/TCP;unicast;interleaved=0-1" });
+  const s = await c.request("SETUP", `${url}/trackID=0`, { ...auth, Transport: "RTP/AVP/TCP;unicast;interleaved=0-1" });
   if (s.status !== 200) return { status: s.status, ...player };
-  const session = /Session: ([^;\r\n]+)/i.exec(s.head)![1]!;
-  const p = await request("PLAY", url, { Session: session, Range: "npt=now-" });
-  playing = true;
-  media = buf.length;
-  await until("RTP bytes", () => media > 10_000 || closedAt !== null);
+  const session = parseSession(s.headers!.get("session")!).id;
+  const p = await c.request("PLAY", url, { ...auth, Session: session, Range: "npt=now-" });
+  await until("RTP bytes", () => c.mediaBytes > 10_000 || c.closedAt !== null);
   return { status: p.status, ...player };
 }
 

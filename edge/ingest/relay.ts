@@ -12,7 +12,7 @@
  */
 import net from "node:net";
 import { randomBytes } from "node:crypto";
-import { Authenticator, type Credentials } from "./native/rtsp.ts";
+import { Authenticator, RtspHeaders, RtspReader, interleave, pickChallenge, type Credentials } from "../../lib/rtsp/index.ts";
 import type { Logger } from "../../lib/log/index.ts";
 
 export interface RtspRelay {
@@ -21,51 +21,30 @@ export interface RtspRelay {
   close(): void;
 }
 
-const MAX_HEAD = 64 * 1024;
-
 interface Message {
-  /** "$" frame (pass through) or an RTSP message (head lines + body). */
+  /** "$" frame (pass through) or an RTSP message (head lines as received + body). */
   frame?: Buffer;
   lines?: string[];
+  headers?: RtspHeaders;
   body?: Buffer;
 }
 
-/** Splits a byte stream into $ frames and RTSP messages; keeps an incomplete tail. */
+/** Splits a byte stream into $ frames and RTSP messages (lib/rtsp's reader); throws when it is not RTSP. */
 export class RtspStreamSplitter {
-  private buf: Buffer = Buffer.alloc(0);
+  private readonly reader = new RtspReader();
+  private out: Message[] = [];
+  constructor() {
+    // The reader's frame payloads are transient views: copied, as they are written later.
+    this.reader.onFrame = (ch, p) => this.out.push({ frame: Buffer.from(interleave(ch, p)) });
+    this.reader.onMessage = (m) => this.out.push({ lines: m.lines, headers: m.headers, body: Buffer.from(m.body) });
+  }
   push(chunk: Buffer): Message[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    const out: Message[] = [];
-    for (;;) {
-      const b = this.buf;
-      if (b.length === 0) break;
-      if (b[0] === 0x24) {
-        if (b.length < 4) break;
-        const n = 4 + b.readUInt16BE(2);
-        if (b.length < n) break;
-        out.push({ frame: b.subarray(0, n) });
-        this.buf = b.subarray(n);
-        continue;
-      }
-      const end = b.indexOf("\r\n\r\n");
-      if (end < 0) {
-        if (b.length > MAX_HEAD) throw new Error("RTSP header too long");
-        break;
-      }
-      const lines = b.subarray(0, end).toString("latin1").split("\r\n");
-      const len = Number(header(lines, "content-length") ?? 0);
-      if (!Number.isInteger(len) || len < 0 || len > MAX_HEAD) throw new Error("bad RTSP Content-Length");
-      if (b.length < end + 4 + len) break;
-      out.push({ lines, body: Buffer.from(b.subarray(end + 4, end + 4 + len)) });
-      this.buf = b.subarray(end + 4 + len);
-    }
+    const refused = this.reader.push(chunk);
+    const out = this.out;
+    this.out = [];
+    if (refused) throw new Error(refused);
     return out;
   }
-}
-
-function header(lines: string[], name: string): string | undefined {
-  const l = lines.slice(1).find((x) => x.slice(0, x.indexOf(":")).trim().toLowerCase() === name);
-  return l === undefined ? undefined : l.slice(l.indexOf(":") + 1).trim();
 }
 
 function encode(lines: string[], body: Buffer): Buffer {
@@ -149,7 +128,7 @@ export async function startRtspRelay(o: { cameraUrl: string; cred: Credentials; 
         }
         const lines = m.lines!.map(toCamera);
         const body = Buffer.from(toCamera(m.body!.toString("latin1")), "latin1");
-        const cseq = header(lines, "cseq") ?? "";
+        const cseq = m.headers!.get("cseq") ?? "";
         sent.set(cseq, { lines, body, retried: false });
         sendRequest(lines, body);
       }
@@ -173,12 +152,12 @@ export async function startRtspRelay(o: { cameraUrl: string; cred: Credentials; 
         }
         const lines = m.lines!;
         const status = /^RTSP\/1\.\d\s+(\d+)/.exec(lines[0]!)?.[1];
-        const cseq = header(lines, "cseq") ?? "";
+        const cseq = m.headers!.get("cseq") ?? "";
         const req = sent.get(cseq);
-        const challenge = header(lines, "www-authenticate");
+        const challenge = pickChallenge(m.headers!.all("www-authenticate"));
         if (status === "401" && req && !req.retried && challenge) {
           // Answer the challenge ourselves; gst-launch never sees it (and never has the password).
-          auth = new Authenticator(pickDigest(lines) ?? challenge, o.cred);
+          auth = new Authenticator(challenge, o.cred);
           req.retried = true;
           sendRequest(req.lines, req.body);
           continue;
@@ -200,10 +179,3 @@ export async function startRtspRelay(o: { cameraUrl: string; cred: Credentials; 
 }
 
 /** With several WWW-Authenticate headers, Digest (what real cameras expect) wins. */
-function pickDigest(lines: string[]): string | undefined {
-  for (const l of lines.slice(1)) {
-    const i = l.indexOf(":");
-    if (l.slice(0, i).trim().toLowerCase() === "www-authenticate" && /^\s*digest/i.test(l.slice(i + 1))) return l.slice(i + 1).trim();
-  }
-  return undefined;
-}

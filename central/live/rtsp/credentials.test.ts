@@ -5,12 +5,12 @@
  * answers 404 once authentication passed and 401 when it did not.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import tls from "node:tls";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startCentralSite, type CentralSite } from "../../main.ts";
 import { Logger, MemorySink } from "../../../lib/log/index.ts";
+import { RtspTestClient, basicAuth } from "./testkit.ts";
 
 let dir: string;
 let site: CentralSite;
@@ -30,19 +30,10 @@ async function api(method: string, path: string, body?: unknown, auth = token): 
 /** DESCRIBE over RTSPS, verifying central's certificate; the status code. */
 async function describeTls(user: string, password: string): Promise<number> {
   const port = site.rtsp!.tlsPort!;
-  const sock = tls.connect({ host: "127.0.0.1", port, ca: site.central.caPem });
-  await new Promise<void>((r, j) => sock.once("secureConnect", () => r()).once("error", j));
-  sock.write(`DESCRIBE rtsps://127.0.0.1:${port}/nosite.nocam/sub RTSP/1.0\r\nCSeq: 1\r\nAuthorization: Basic ${Buffer.from(`${user}:${password}`).toString("base64")}\r\n\r\n`);
-  const text = await new Promise<string>((resolve) => {
-    let t = "";
-    sock.on("data", (d) => {
-      t += d.toString("latin1");
-      if (t.includes("\r\n\r\n")) resolve(t);
-    });
-    sock.on("close", () => resolve(t));
-  });
-  sock.destroy();
-  return Number(/^RTSP\/1\.0 (\d+)/.exec(text)?.[1] ?? 0);
+  const c = await RtspTestClient.connect(port, site.central.caPem);
+  const r = await c.request("DESCRIBE", `rtsps://127.0.0.1:${port}/nosite.nocam/sub`, basicAuth(user, password));
+  c.close();
+  return r.status;
 }
 
 beforeAll(async () => {

@@ -6,6 +6,7 @@
  * or join after a format change, can still decode.
  */
 import type { Sample, TrackConfig, VideoConfig } from "./media.ts";
+import { formatSdp } from "../../../lib/rtsp/index.ts";
 
 /** RTP payload bytes per packet (fits an Ethernet MTU with IP/UDP/RTP headers). */
 export const MAX_PAYLOAD = 1400;
@@ -23,29 +24,26 @@ export function clockRate(t: TrackConfig): number {
 
 /** Session description for these tracks; track i is controlled as `trackID=i`. */
 export function sdpFor(tracks: readonly TrackConfig[], o: { sessionId: string; host: string; title: string }): string {
-  const lines = ["v=0", `o=- ${o.sessionId} 1 IN IP4 ${o.host}`, `s=${o.title.replace(/[\r\n]/g, " ")}`, "c=IN IP4 0.0.0.0", "t=0 0", "a=tool:Outpost", "a=control:*", "a=range:npt=now-"];
-  tracks.forEach((t, i) => {
-    const pt = payloadType(i);
-    if (t.kind === "video") {
-      lines.push(`m=video 0 RTP/AVP ${pt}`);
-      if (t.codec === "h264") {
-        lines.push(`a=rtpmap:${pt} H264/90000`);
-        const sprop = [...t.sps, ...t.pps].map(b64).join(",");
-        lines.push(`a=fmtp:${pt} packetization-mode=1${t.profileLevelId ? `;profile-level-id=${t.profileLevelId}` : ""}${sprop ? `;sprop-parameter-sets=${sprop}` : ""}`);
-      } else {
-        lines.push(`a=rtpmap:${pt} H265/90000`);
-        const f = [t.vps.length ? `sprop-vps=${t.vps.map(b64).join(",")}` : "", t.sps.length ? `sprop-sps=${t.sps.map(b64).join(",")}` : "", t.pps.length ? `sprop-pps=${t.pps.map(b64).join(",")}` : ""].filter(Boolean);
-        if (f.length) lines.push(`a=fmtp:${pt} ${f.join(";")}`);
+  return formatSdp({
+    ...o,
+    attributes: ["range:npt=now-"],
+    media: tracks.map((t, i) => {
+      const pt = payloadType(i);
+      const control = `trackID=${i}`;
+      if (t.kind === "audio") {
+        const fmtp: [string, string][] = [["streamtype", "5"], ["profile-level-id", "1"], ["mode", "AAC-hbr"], ["sizelength", "13"], ["indexlength", "3"], ["indexdeltalength", "3"], ["config", hexOf(t.config)]];
+        return { kind: "audio", payloadType: pt, rtpmap: `MPEG4-GENERIC/${t.sampleRate}/${t.channels}`, fmtp, control };
       }
-      if (t.width && t.height) lines.push(`a=x-dimensions:${t.width},${t.height}`);
-    } else {
-      lines.push(`m=audio 0 RTP/AVP ${pt}`);
-      lines.push(`a=rtpmap:${pt} MPEG4-GENERIC/${t.sampleRate}/${t.channels}`);
-      lines.push(`a=fmtp:${pt} streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config=${hexOf(t.config)}`);
-    }
-    lines.push(`a=control:trackID=${i}`);
+      const attributes = t.width && t.height ? [`x-dimensions:${t.width},${t.height}`] : [];
+      if (t.codec === "h264") {
+        const sprop = [...t.sps, ...t.pps].map(b64).join(",");
+        const fmtp: [string, string][] = [["packetization-mode", "1"], ...(t.profileLevelId ? [["profile-level-id", t.profileLevelId] as [string, string]] : []), ...(sprop ? [["sprop-parameter-sets", sprop] as [string, string]] : [])];
+        return { kind: "video", payloadType: pt, rtpmap: "H264/90000", fmtp, control, attributes };
+      }
+      const fmtp = (["vps", "sps", "pps"] as const).filter((k) => t[k].length).map((k): [string, string] => [`sprop-${k}`, t[k].map(b64).join(",")]);
+      return { kind: "video", payloadType: pt, rtpmap: "H265/90000", fmtp, control, attributes };
+    }),
   });
-  return lines.join("\r\n") + "\r\n";
 }
 
 /** One RTP stream of a session: sequence numbers, SSRC and timestamp base of its own. */

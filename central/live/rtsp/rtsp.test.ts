@@ -4,11 +4,10 @@ import "reflect-metadata";
  * (CentralLive) → RTSP out → ffprobe / ffmpeg / gst-launch, plus raw RTSP for the refusals.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import net from "node:net";
-import tls from "node:tls";
 import { startLiveRig, untilRecording, type LiveRig } from "../testkit.ts";
 import { TestViewer } from "../viewer.ts";
 import { startRtspOut, StreamCredentials, type RtspOut } from "./index.ts";
+import { RtspTestClient, basicAuth } from "./testkit.ts";
 import { otherCa } from "../../testkit.ts";
 import type { AuditInput } from "../../audit/index.ts";
 import { Logger, MemorySink } from "../../../lib/log/index.ts";
@@ -44,30 +43,16 @@ const url = (cam: string, stream = "sub", user = "admin", pw = adminPw) => `rtsp
 const tlsUrl = (cam: string, stream: string, user: string, pw: string) => `rtsps://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${rtsp.tlsPort}/${site}.${cam}/${stream}`;
 
 /**
- * One raw RTSP request on a fresh connection; returns the status line's code and the headers.
+ * One raw RTSP request on a fresh connection; returns the status line's code and the reply's text.
  * With `ca`: over TLS (RTSPS), verifying the server's certificate and name against that CA.
  */
 async function raw(method: string, path: string, headers: Record<string, string> = {}, port = rtsp.port!, ca?: string): Promise<{ status: number; text: string }> {
-  const sock = ca ? tls.connect({ host: "127.0.0.1", port, ca }) : net.connect(port, "127.0.0.1");
-  await new Promise<void>((r, j) => sock.once(ca ? "secureConnect" : "connect", () => r()).once("error", j));
-  const lines = [`${method} rtsp${ca ? "s" : ""}://127.0.0.1:${port}${path} RTSP/1.0`, "CSeq: 1", ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
-  sock.write(lines.join("\r\n") + "\r\n\r\n");
-  let text = "";
-  await new Promise<void>((r) => {
-    const t = setTimeout(r, 20_000);
-    sock.on("data", (d) => {
-      text += d.toString("latin1");
-      const end = text.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const len = Number(/Content-Length: (\d+)/i.exec(text)?.[1] ?? 0);
-      if (text.length >= end + 4 + len) (clearTimeout(t), r());
-    });
-    sock.on("close", () => (clearTimeout(t), r()));
-  });
-  sock.destroy();
-  return { status: Number(/^RTSP\/1\.0 (\d+)/.exec(text)?.[1] ?? 0), text };
+  const c = await RtspTestClient.connect(port, ca);
+  const r = await c.request(method, path === "*" ? "*" : `rtsp${ca ? "s" : ""}://127.0.0.1:${port}${path}`, headers);
+  c.close();
+  return r;
 }
-const basic = (user: string, pw: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString("base64")}` });
+const basic = basicAuth;
 
 async function run(cmd: string[], timeoutMs = 30_000): Promise<{ code: number; out: string; err: string }> {
   const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
@@ -173,6 +158,20 @@ describe("RTSP out", () => {
     expect(r.text).toContain("RTP/AVP/TCP");
   });
 
+  test("hostile heads: a huge Content-Length is refused at once (400, closed), not buffered; a CSeq with a bare LF adds no header", async () => {
+    const a = await RtspTestClient.connect(rtsp.port!);
+    const huge = await a.sendRaw(`OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 99999999999\r\n\r\n`);
+    expect(huge.status).toBe(400);
+    expect(huge.body).toContain("Content-Length");
+    expect(await a.closed()).toBe(true);
+    const b = await RtspTestClient.connect(rtsp.port!);
+    const injected = await b.sendRaw(`OPTIONS * RTSP/1.0\r\nCSeq: 1\nX-Injected: yes\r\n\r\n`);
+    expect(injected.status).toBe(400);
+    expect(injected.headers?.has("x-injected")).toBe(false);
+    expect(injected.text).not.toContain("X-Injected");
+    b.close();
+  }, 30_000);
+
   test("ffmpeg decodes 3 s of the main stream without errors (≥ 30 frames)", async () => {
     const r = await decode(url("cam1", "main"), 3);
     console.log(`ffmpeg decoded ${r.frames} frames in 3 s of media`);
@@ -272,16 +271,31 @@ describe("RTSP out", () => {
     }
   }, 30_000);
 
+  test("a request still being answered is not a silent client: a slow password check outlasting the session timeout gets its 401", async () => {
+    const slow = await startRtspOut({
+      live: rig.live,
+      users: { verify: async (u, p, c) => (await Bun.sleep(1500), rig.central.ops.users.verify(u, p, c)) },
+      port: 0,
+      plainPasswords: "account-passwords",
+      sessionTimeoutMs: 300,
+      log: new Logger({ component: "test", sink: rig.sink, level: "info" }),
+    });
+    try {
+      const c = await RtspTestClient.connect(slow.port!);
+      const r = await c.request("DESCRIBE", `rtsp://127.0.0.1:${slow.port}/${site}.cam1/sub`, basic("admin", "wrong-password"));
+      expect(r.status).toBe(401);
+      // Idle after the answer: dropped after the timeout as before.
+      expect(await c.closed(5000)).toBe(true);
+    } finally {
+      await slow.close();
+    }
+  }, 30_000);
+
   test("a silent RTSP client is dropped after the session timeout and its demand released", async () => {
-    const sock = net.connect(rtsp.port!, "127.0.0.1");
-    await new Promise<void>((r) => sock.once("connect", () => r()));
-    const auth = basic("admin", adminPw).Authorization;
-    sock.write(`DESCRIBE rtsp://127.0.0.1:${rtsp.port}/${site}.cam1/sub RTSP/1.0\r\nCSeq: 1\r\nAuthorization: ${auth}\r\n\r\n`);
-    let closed = false;
-    sock.on("data", () => undefined);
-    sock.on("close", () => (closed = true));
+    const c = await RtspTestClient.connect(rtsp.port!);
+    void c.request("DESCRIBE", `rtsp://127.0.0.1:${rtsp.port}/${site}.cam1/sub`, basic("admin", adminPw));
     await until("demand", () => (feed()?.viewers ?? 0) === 1);
-    await until("timeout close", () => closed, 10_000);
+    await until("timeout close", () => c.closedAt !== null, 10_000);
     expect(feed()!.viewers).toBe(0);
   }, 20_000);
 });

@@ -26,6 +26,7 @@ import { fragmentSamples, trackConfigs, trexDefaults, type TrackConfig } from ".
 import { RtpTrack, payloadType, sdpFor } from "./rtp.ts";
 import { STREAM_SECRET_PREFIX } from "./credentials.ts";
 import { ReplayStream, type ReplaySource } from "./replay.ts";
+import { RtspReader, formatResponse, formatRtpInfo, formatSession, formatTransport, interleave, parseBasic, parseRequestLine, parseSession, parseTransport, type RtspHeaders, type RtspMessage } from "../../../lib/rtsp/index.ts";
 
 export type VerifyResult = { kind: "ok"; session: Subject } | { kind: "denied" } | { kind: "throttled"; retryAfterMs: number };
 
@@ -79,7 +80,7 @@ export interface RtspOut {
 interface Request {
   method: string;
   uri: string;
-  headers: Map<string, string>;
+  headers: RtspHeaders;
   cseq: string;
 }
 
@@ -108,26 +109,10 @@ class Reply {
   }
 }
 
-const REASONS: Record<number, string> = {
-  200: "OK",
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  453: "Not Enough Bandwidth",
-  454: "Session Not Found",
-  455: "Method Not Valid in This State",
-  457: "Invalid Range",
-  459: "Aggregate Operation Not Allowed",
-  461: "Unsupported Transport",
-  500: "Internal Server Error",
-  501: "Not Implemented",
-  503: "Service Unavailable",
-};
-
 const PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER";
 const MAX_HEADER = 64 * 1024;
+/** Players send bodies only with SET_PARAMETER, a few bytes; a larger Content-Length is refused, not buffered. */
+const MAX_BODY = 16 * 1024;
 const SR_INTERVAL_MS = 5000;
 
 interface Session {
@@ -149,7 +134,8 @@ interface Session {
 }
 
 class Connection {
-  rest: Buffer | null = null;
+  /** Players' requests and their interleaved RTCP receiver reports. */
+  readonly reader = new RtspReader({ maxHead: MAX_HEADER, maxBody: MAX_BODY });
   lastActivity: number;
   /** Authorization header value → subject, so argon2 runs once per connection. */
   authCache = new Map<string, Subject>();
@@ -159,6 +145,8 @@ class Connection {
   held = new Map<string, () => void>();
   session: Session | undefined;
   queue: Promise<void> = Promise.resolve();
+  /** Requests received and not answered yet: a connection waiting on us (a password check, the edge's first init) is not idle. */
+  busy = 0;
   closed = false;
   readonly client: string;
   constructor(
@@ -189,10 +177,11 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
   const plainPasswords = o.plainPasswords ?? "stream-credentials";
   const accept = (secure: boolean) => (sock: net.Socket) => {
     if (conns.size >= maxConns) {
-      sock.end("RTSP/1.0 503 Service Unavailable\r\nCSeq: 0\r\n\r\n");
+      sock.end(formatResponse(503, [["CSeq", "0"]]));
       return;
     }
     const c = new Connection(++connIds, sock, clock.now(), secure);
+    c.reader.onMessage = (m) => onMessage(c, m);
     conns.add(c);
     sock.setNoDelay(true);
     sock.on("data", (d: Buffer) => onData(c, d));
@@ -208,7 +197,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     () => {
       const now = clock.now();
       for (const c of conns) {
-        if (now - c.lastActivity > timeoutMs) {
+        if (c.busy === 0 && now - c.lastActivity > timeoutMs) {
           log.info("RTSP session timed out", { conn: c.id, client: c.client, session: c.session?.id });
           closeConn(c, "timeout");
         }
@@ -241,61 +230,59 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
 
   function onData(c: Connection, d: Buffer): void {
     c.lastActivity = clock.now();
-    let buf = c.rest ? Buffer.concat([c.rest, d]) : d;
-    c.rest = null;
-    let off = 0;
-    while (off < buf.length) {
-      if (buf[off] === 0x24) {
-        // Interleaved RTCP receiver reports from the player: they only keep the session alive.
-        if (buf.length - off < 4) break;
-        const len = buf.readUInt16BE(off + 2);
-        if (buf.length - off < 4 + len) break;
-        off += 4 + len;
-        continue;
-      }
-      const end = buf.indexOf("\r\n\r\n", off);
-      if (end < 0) {
-        if (buf.length - off > MAX_HEADER) {
-          write(c, { method: "", uri: "", headers: new Map(), cseq: "0" }, new Reply(400, "request header too large\r\n"));
-          return closeConn(c, "request header too large");
-        }
-        break;
-      }
-      const head = buf.subarray(off, end).toString("latin1");
-      const req = parseRequest(head);
-      const clen = Number(req?.headers.get("content-length") ?? 0);
-      if (buf.length < end + 4 + clen) break;
-      off = end + 4 + clen;
-      if (!req) {
-        write(c, { method: "", uri: "", headers: new Map(), cseq: "0" }, new Reply(400, "not an RTSP/1.0 request\r\n"));
-        return closeConn(c, "not RTSP");
-      }
-      // Requests are answered in order even when one waits (authentication, the edge's init).
-      c.queue = c.queue.then(async () => {
-        if (c.closed) return;
-        let reply: Reply;
-        try {
-          reply = await handle(c, req);
-        } catch (e) {
-          log.warn("RTSP request failed", { conn: c.id, method: req.method, uri: req.uri, err: (e as Error).message });
-          reply = new Reply(500, `${(e as Error).message}\r\n`);
-        }
-        if (!c.closed) write(c, req, reply);
-        if (reply.status === 200 && req.method === "PLAY") startPlaying(c);
-      });
+    // Interleaved RTCP receiver reports from the player (the reader's frames) only keep the session alive.
+    const refused = c.reader.push(d);
+    if (refused && !c.closed) {
+      write(c, { cseq: "0" }, new Reply(400, `${refused}\r\n`));
+      closeConn(c, refused);
     }
-    if (off < buf.length) c.rest = Buffer.from(buf.subarray(off));
-    buf = Buffer.alloc(0);
   }
 
-  function write(c: Connection, req: Request, r: Reply): void {
-    const lines = [`RTSP/1.0 ${r.status} ${REASONS[r.status] ?? "Error"}`, `CSeq: ${req.cseq}`, "Server: Outpost"];
-    for (const [k, v] of r.headers) lines.push(`${k}: ${v}`);
-    if (r.body) {
-      if (!r.headers.some(([k]) => k === "Content-Type")) lines.push("Content-Type: text/plain");
-      lines.push(`Content-Length: ${Buffer.byteLength(r.body)}`);
+  function onMessage(c: Connection, m: RtspMessage): void {
+    const line = parseRequestLine(m.startLine);
+    if (!line || line.version !== "1.0") {
+      c.reader.stop("not RTSP");
+      write(c, { cseq: "0" }, new Reply(400, "not an RTSP/1.0 request\r\n"));
+      return closeConn(c, "not RTSP");
     }
-    c.sock.write(lines.join("\r\n") + "\r\n\r\n" + r.body);
+    const cseq = m.headers.get("cseq") ?? "0";
+    if (!/^\d{1,10}$/.test(cseq)) {
+      // Echoed back, a CSeq with a bare CR or LF would add headers to the reply (header injection).
+      write(c, { cseq: "0" }, new Reply(400, "CSeq must be a number.\r\n"));
+      return;
+    }
+    const req: Request = { method: line.method, uri: line.uri, headers: m.headers, cseq };
+    // Requests are answered in order even when one waits (authentication, the edge's init).
+    c.busy++;
+    c.queue = c.queue.then(async () => {
+      if (c.closed) return;
+      let reply: Reply;
+      try {
+        reply = await handle(c, req);
+      } catch (e) {
+        log.warn("RTSP request failed", { conn: c.id, method: req.method, uri: req.uri, err: (e as Error).message });
+        reply = new Reply(500, `${(e as Error).message}\r\n`);
+      } finally {
+        c.busy--;
+        c.lastActivity = clock.now(); // the session timeout counts from the answer, not from the question
+      }
+      if (!c.closed) write(c, req, reply);
+      if (reply.status === 200 && req.method === "PLAY") startPlaying(c);
+    });
+  }
+
+  function write(c: Connection, req: Pick<Request, "cseq">, r: Reply): void {
+    const headers: [string, string][] = [["CSeq", req.cseq], ["Server", "Outpost"], ...r.headers];
+    if (r.body && !r.headers.some(([k]) => k === "Content-Type")) headers.push(["Content-Type", "text/plain"]);
+    let bytes: Buffer;
+    try {
+      bytes = formatResponse(r.status, headers, r.body);
+    } catch (e) {
+      // A value that would break the head (CR/LF from a request echoed back) never reaches the player.
+      log.warn("RTSP reply refused", { conn: c.id, status: r.status, err: (e as Error).message });
+      bytes = formatResponse(500, [["CSeq", /^\d{1,10}$/.test(req.cseq) ? req.cseq : "0"], ["Server", "Outpost"]]);
+    }
+    c.sock.write(bytes);
   }
 
   function parseTarget(uri: string, secure: boolean): Target | null | "bad" {
@@ -334,13 +321,9 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     if (!header) return challenge();
     const cached = c.authCache.get(header);
     if (cached) return cached;
-    const m = /^\s*Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-    if (!m) return challenge();
-    const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
-    const colon = decoded.indexOf(":");
-    if (colon < 0) return challenge();
-    const user = decoded.slice(0, colon);
-    const password = decoded.slice(colon + 1);
+    const basic = parseBasic(header);
+    if (!basic) return challenge();
+    const { user, password } = basic;
     const since = o.streams?.mark();
     let session: Subject;
     if (password.startsWith(STREAM_SECRET_PREFIX)) {
@@ -446,7 +429,8 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
   }
 
   function sessionMatches(c: Connection, req: Request): Reply | null {
-    const sid = req.headers.get("session")?.split(";")[0]?.trim();
+    const value = req.headers.get("session");
+    const sid = value === undefined ? undefined : parseSession(value).id;
     if (!sid) return null;
     if (!c.session || c.session.id !== sid) return new Reply(454, `No session ${sid} on this connection.\r\n`);
     return null;
@@ -480,14 +464,14 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
         const s = c.session;
         if (!s) return new Reply(454, "PLAY needs a session: SETUP first.\r\n");
         if (t && t.key !== s.target.key) return new Reply(459, "PLAY names another stream than this session's.\r\n");
-        const info = [...s.tracks.entries()].map(([i, tr]) => `url=${s.target.base}trackID=${i};seq=${tr.seq}`).join(",");
+        const info = formatRtpInfo([...s.tracks.entries()].map(([i, tr]) => ({ url: `${s.target.base}trackID=${i}`, seq: tr.seq })));
         const replay = c.demand.get(s.target.key)?.replay;
         if (replay) {
           const r = await replay.play(req.headers.get("range"), req.headers.get("scale"), req.headers.get("rate-control"));
           if ("status" in r) return replayRefusal(r);
-          return new Reply(200).set("Session", `${s.id};timeout=${Math.round(timeoutMs / 1000)}`).set("Range", r.range).set("Scale", r.scale).set("RTP-Info", info);
+          return new Reply(200).set("Session", formatSession(s.id, Math.round(timeoutMs / 1000))).set("Range", r.range).set("Scale", r.scale).set("RTP-Info", info);
         }
-        return new Reply(200).set("Session", `${s.id};timeout=${Math.round(timeoutMs / 1000)}`).set("Range", "npt=now-").set("RTP-Info", info);
+        return new Reply(200).set("Session", formatSession(s.id, Math.round(timeoutMs / 1000))).set("Range", "npt=now-").set("RTP-Info", info);
       }
       case "PAUSE": {
         const s = c.session;
@@ -511,8 +495,7 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
 
   async function setup(c: Connection, req: Request, sub: Subject, t: Target | null): Promise<Reply> {
     if (!t) return new Reply(404, "SETUP needs a track URL.\r\n");
-    const transport = req.headers.get("transport") ?? "";
-    const choice = transport.split(",").find((x) => /^\s*RTP\/AVP\/TCP\b/i.test(x));
+    const choice = parseTransport(req.headers.get("transport") ?? "").find((x) => x.protocol === "RTP/AVP/TCP");
     if (!choice) return new Reply(461, "Only RTP over the RTSP connection is offered (Transport: RTP/AVP/TCP;interleaved=0-1); use TCP (ffmpeg -rtsp_transport tcp, rtspsrc protocols=tcp).\r\n");
     let s = c.session;
     if (s && s.target.key !== t.key) return new Reply(459, "This connection already has a session for another stream; open another connection.\r\n");
@@ -541,14 +524,13 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
     const idx = t.track ?? 0;
     const cfg = s.configs[idx];
     if (!cfg) return new Reply(404, `No track ${idx} in ${t.centralId}/${t.stream}.\r\n`);
-    const il = /interleaved=(\d+)(?:-(\d+))?/i.exec(choice);
     const used = new Set([...s.tracks.values()].map((x) => x.channel));
-    let ch = il ? Number(il[1]) : idx * 2;
-    if (!il) while (used.has(ch)) ch += 2;
+    let ch = choice.interleaved ? choice.interleaved[0] : idx * 2;
+    if (!choice.interleaved) while (used.has(ch)) ch += 2;
     const track = new RtpTrack(cfg, payloadType(idx), ch);
     s.tracks.set(idx, track);
     const ssrc = track.ssrc.toString(16).padStart(8, "0").toUpperCase();
-    return new Reply(200).set("Transport", `RTP/AVP/TCP;unicast;interleaved=${ch}-${ch + 1};ssrc=${ssrc}`).set("Session", `${s.id};timeout=${Math.round(timeoutMs / 1000)}`);
+    return new Reply(200).set("Transport", formatTransport({ protocol: "RTP/AVP/TCP", lower: "TCP", unicast: true, interleaved: [ch, ch + 1], ssrc })).set("Session", formatSession(s.id, Math.round(timeoutMs / 1000)));
   }
 
   function startPlaying(c: Connection): void {
@@ -653,18 +635,6 @@ export async function startRtspOut(o: RtspOutOptions): Promise<RtspOut> {
   };
 }
 
-function parseRequest(head: string): Request | null {
-  const lines = head.split("\r\n");
-  const m = /^([A-Z_]+) (\S+) RTSP\/1\.0$/.exec(lines[0] ?? "");
-  if (!m) return null;
-  const headers = new Map<string, string>();
-  for (const l of lines.slice(1)) {
-    const i = l.indexOf(":");
-    if (i > 0) headers.set(l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim());
-  }
-  return { method: m[1]!, uri: m[2]!, headers, cseq: headers.get("cseq") ?? "0" };
-}
-
 /** `?from=&to=` (ISO times) on a replay URI; {} when absent. */
 function replayWindow(uri: string): { fromMs?: number; toMs?: number } | "bad" {
   const q = new URLSearchParams(uri.includes("?") ? uri.slice(uri.indexOf("?") + 1) : "");
@@ -684,14 +654,4 @@ function isInit(b: Uint8Array): boolean {
   if (b.length < 8) return false;
   const t = String.fromCharCode(b[4]!, b[5]!, b[6]!, b[7]!);
   return t === "ftyp" || t === "moov";
-}
-
-function interleave(channel: number, pkt: Uint8Array): Uint8Array {
-  const f = new Uint8Array(4 + pkt.length);
-  f[0] = 0x24;
-  f[1] = channel;
-  f[2] = pkt.length >> 8;
-  f[3] = pkt.length & 0xff;
-  f.set(pkt, 4);
-  return f;
 }

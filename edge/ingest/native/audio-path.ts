@@ -8,7 +8,7 @@ import { AacDepacketizer, type AudioFrame, type RtpPacket } from "./rtp.ts";
 import { aacConfig } from "./codec.ts";
 import { FLAC_MAX_BLOCK, G711ToFlac, latmConfig, latmFrames } from "./audio.ts";
 import type { FragmenterAudio } from "./fragmenter.ts";
-import type { SdpMedia } from "./sdp.ts";
+import type { SdpMedia } from "../../../lib/rtsp/index.ts";
 import { concat } from "../../../lib/mp4/index.ts";
 
 export interface AudioPath {

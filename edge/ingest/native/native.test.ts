@@ -13,7 +13,7 @@ import { concat, parseFragment, parseInit, scanSegment, type FragmentInfo, type 
 import { aacConfig, h264SpsSize, base64Bytes } from "./codec.ts";
 import { Fragmenter, type SessionChange } from "./fragmenter.ts";
 import { AacDepacketizer, VideoDepacketizer, parseRtp } from "./rtp.ts";
-import { parseSdpMedia } from "./sdp.ts";
+import { parseSdpMedia } from "../../../lib/rtsp/index.ts";
 
 let dir: string;
 beforeAll(async () => {

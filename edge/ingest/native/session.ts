@@ -11,8 +11,8 @@ import { base64Bytes } from "./codec.ts";
 import { audioPath, type AudioPath } from "./audio-path.ts";
 import { Fragmenter } from "./fragmenter.ts";
 import { VideoDepacketizer, parseRtp } from "./rtp.ts";
-import { Authenticator, RtspConnection, type RtspResponse } from "./rtsp.ts";
-import { parseSdpMedia, type SdpMedia } from "./sdp.ts";
+import { RtspConnection, type RtspResponse } from "./rtsp.ts";
+import { Authenticator, parseRtpInfo, parseSdpMedia, parseSession, pickChallenge, type SdpMedia } from "../../../lib/rtsp/index.ts";
 
 const REQUEST_TIMEOUT_MS = 5000;
 
@@ -69,7 +69,7 @@ export class NativeSession implements IngestSession {
     let res = await conn.request("DESCRIBE", u.cleanUrl, { Accept: "application/sdp" }, timeout);
     if (res.status === 401) {
       if (user === undefined || password === undefined) throw new ProbeError("auth-failed", `camera requires credentials (401 Unauthorized) at ${u.cleanUrl}`);
-      conn.auth = new Authenticator(res.headers["www-authenticate"] ?? "", { user, password });
+      conn.auth = new Authenticator(pickChallenge(res.headers.all("www-authenticate")) ?? "", { user, password });
       res = await conn.request("DESCRIBE", u.cleanUrl, { Accept: "application/sdp" }, timeout);
       if (res.status === 401) throw new ProbeError("auth-failed", `camera refused the credentials for user '${user}' (401 Unauthorized)`);
     }
@@ -79,7 +79,7 @@ export class NativeSession implements IngestSession {
       this.p.handlers.described(desc);
       throw new ProbeError("unsupported-codec", noVideoReason(desc));
     }
-    const base = res.headers["content-base"] ?? res.headers["content-location"] ?? u.cleanUrl;
+    const base = res.headers.get("content-base") ?? res.headers.get("content-location") ?? u.cleanUrl;
     const media = parseSdpMedia(res.body, base);
     const video = media.find((m) => m.kind === "video" && (m.encoding === "H264" || m.encoding === "H265" || m.encoding === "HEVC"))!;
     const audioMedia = media.find((m) => m.kind === "audio");
@@ -143,17 +143,16 @@ export class NativeSession implements IngestSession {
     for (const [m, ch] of tracks) {
       const r = await conn.request("SETUP", m.control, { Transport: `RTP/AVP/TCP;unicast;interleaved=${ch}-${ch + 1}` }, timeout);
       expectOk(r, "SETUP", m.control);
-      const s = r.headers.session;
+      const s = r.headers.get("session");
       if (!s) throw new ProbeError("camera-offline", "camera answered SETUP without a Session header");
-      const [id, ...params] = s.split(";");
-      conn.session = id!.trim();
-      const t = params.map((x) => /timeout=(\d+)/i.exec(x)).find(Boolean);
-      if (t) timeoutS = Number(t[1]);
+      const session = parseSession(s);
+      conn.session = session.id;
+      if (session.timeoutS !== undefined) timeoutS = session.timeoutS;
     }
     this.sessionUrl = base;
     const play = await conn.request("PLAY", base, { Range: "npt=0.000-" }, timeout);
     expectOk(play, "PLAY", base);
-    const info = rtpInfo(play.headers["rtp-info"] ?? "");
+    const info = parseRtpInfo(play.headers.get("rtp-info") ?? "");
     const rt = (m: SdpMedia | undefined) => (m ? info.find((i) => i.url === m.control || m.control.endsWith(i.url) || i.url.endsWith(m.control.split("/").pop()!))?.rtptime : undefined);
     frag.anchor(rt(video), rt(aac));
     const every = Math.max(1000, (timeoutS * 1000) / 2);
@@ -169,24 +168,6 @@ function expectOk(res: RtspResponse, method: string, url: string): void {
   if (res.status === 503) throw new ProbeError("camera-offline", `camera cannot serve the stream now (503) at ${url}`);
   if (res.status === 461) throw new ProbeError("camera-offline", `camera does not offer RTP over TCP (461 Unsupported Transport) at ${url}`);
   throw new ProbeError("camera-offline", `camera answered ${res.status} ${res.statusText} to ${method}`);
-}
-
-function rtpInfo(h: string): { url: string; rtptime?: number }[] {
-  return h
-    .split(",")
-    .map((part) => {
-      const out: { url: string; rtptime?: number } = { url: "" };
-      for (const kv of part.split(";")) {
-        const i = kv.indexOf("=");
-        if (i < 0) continue;
-        const k = kv.slice(0, i).trim().toLowerCase();
-        const v = kv.slice(i + 1).trim();
-        if (k === "url") out.url = v;
-        else if (k === "rtptime") out.rtptime = Number(v);
-      }
-      return out;
-    })
-    .filter((x) => x.url);
 }
 
 export function nativeSession(p: SessionParams): IngestSession {
