@@ -21,7 +21,7 @@ let tmp: string;
 let pg: TestPostgres | null = null;
 let media: Media;
 /** Three real closed segments of one edge stream: their bytes and records. */
-let segs: { rec: SegmentRecord; data: Uint8Array }[];
+let segs: { rec: SegmentRecord & { sha256: string }; data: Uint8Array }[];
 const noServer = postgresUnavailable();
 const sink = new MemorySink();
 const log = new Logger({ component: "t", sink, level: "info" });
@@ -37,7 +37,7 @@ beforeAll(async () => {
   w.init(media.init, media.info);
   await feed(w, media, clock, T0, 0, 20);
   const recs = await edge.segments({ cameraId: "cam1", stream: "main", fromMs: 0, toMs: 2e12 });
-  segs = await Promise.all(recs.filter((r) => !r.open && r.sha256).slice(0, 3).map(async (rec) => ({ rec, data: new Uint8Array(await Bun.file(edge.absPath(rec)).arrayBuffer()) })));
+  segs = await Promise.all(recs.filter((r): r is SegmentRecord & { sha256: string } => !r.open && !!r.sha256).slice(0, 3).map(async (rec) => ({ rec, data: new Uint8Array(await Bun.file(edge.absPath(rec)).arrayBuffer()) })));
   await edge.close();
   expect(segs.length).toBe(3);
 });

@@ -29,6 +29,7 @@ export interface MediaGap {
 
 export type InsertOutcome = { inserted: true } | { inserted: false; existing: MediaSegment };
 
+/** The columns rowValues() gives, in order (written out in each statement: SQL text never interpolates). */
 const COLS = "site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, committed_ms";
 
 export class SegmentIndex {
@@ -41,7 +42,7 @@ export class SegmentIndex {
   async insert(s: MediaSegment, frags: Uint8Array | null, nowMs: number): Promise<InsertOutcome> {
     return this.db.transaction(async (tx) => {
       const n = await tx.run(
-        `INSERT INTO media_segments (${COLS}, frags) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        `INSERT INTO media_segments (site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, committed_ms, frags) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (site_id, camera_id, stream, start_ms) DO NOTHING`,
         [...rowValues(s, nowMs), frags],
       );
@@ -65,7 +66,7 @@ export class SegmentIndex {
   /** Segments of one stream overlapping [from, to), by start. */
   async segments(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<MediaSegment[]> {
     const rows = await this.db.query(
-      `SELECT ${COLS} FROM media_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms < $4 AND end_ms > $5 ORDER BY start_ms`,
+      `SELECT site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, committed_ms FROM media_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms < $4 AND end_ms > $5 ORDER BY start_ms`,
       [siteId, cameraId, stream, toMs, fromMs],
     );
     return rows.map(toSegment);
@@ -113,7 +114,7 @@ export class SegmentIndex {
   async page(siteId: string | null, after: { cameraId: string; stream: string; startMs: number; siteId: string } | null, limit: number): Promise<MediaSegment[]> {
     const a = after ?? { siteId: "", cameraId: "", stream: "", startMs: -1 };
     const rows = await this.db.query(
-      `SELECT ${COLS} FROM media_segments WHERE ($1::text IS NULL OR site_id = $1) AND (site_id, camera_id, stream, start_ms) > ($2, $3, $4, $5)
+      `SELECT site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, committed_ms FROM media_segments WHERE ($1::text IS NULL OR site_id = $1) AND (site_id, camera_id, stream, start_ms) > ($2, $3, $4, $5)
        ORDER BY site_id, camera_id, stream, start_ms LIMIT $6`,
       [siteId, a.siteId, a.cameraId, a.stream, a.startMs, limit],
     );
@@ -152,7 +153,7 @@ function rowValues(s: MediaSegment, nowMs: number): SqlValue[] {
 }
 
 async function one(sql: Sql, siteId: string, cameraId: string, stream: StreamKind, startMs: number): Promise<MediaSegment | null> {
-  const [r] = await sql.query(`SELECT ${COLS} FROM media_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms = $4`, [siteId, cameraId, stream, startMs]);
+  const [r] = await sql.query(`SELECT site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, committed_ms FROM media_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms = $4`, [siteId, cameraId, stream, startMs]);
   return r ? toSegment(r) : null;
 }
 
