@@ -106,7 +106,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   // Created before every module that consumes edge events: each subscribes as it is built.
   const siteEvents = new SiteEvents(log.child({ component: "central.site-events" }));
   const store = await MediaStore.open({
-    root: join(cfg.dataDir, "store"),
+    root: cfg.storage.path ?? join(cfg.dataDir, "store"),
     clock,
     log: log.child({ component: "central.store" }),
     ...(cfg.storage.maxTotalBytes !== undefined ? { maxTotalBytes: cfg.storage.maxTotalBytes } : {}),
