@@ -22,6 +22,9 @@ describe("central config", () => {
     const err = await load("sp1.yaml", 'storage:\n  path: ""\n').catch((e) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect(String(err.message)).toContain("storage.path");
+    expect((await load("si.yaml", "storage:\n  index: database\n")).storage.index).toBe("database");
+    expect((await load("si0.yaml", "api:\n  port: 9090\n")).storage.index).toBe("file");
+    expect(await load("si1.yaml", "storage:\n  index: duckdb\n").catch((e) => e)).toBeInstanceOf(ConfigError);
   });
 
   // A typo must not start central on defaults: every object is strict and the error names key and path.
