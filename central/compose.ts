@@ -304,7 +304,8 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     let onvif: CentralOnvif | undefined;
     let metricsUrl: string | undefined;
     const central = await startCentral(cfg, { clock, log, streams, modules: buildModules, database });
-    closers.splice(1, 0, () => central.close());
+    // Closers run in reverse: central closes after the store and before custody, as before; the database last.
+    closers.splice(2, 0, () => central.close());
     const { sites, live, recorder, transfer, cluster } = built!;
     cluster.leases.setApiUrl(central.apiUrl);
     quiesce = async () => {
