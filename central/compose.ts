@@ -19,6 +19,9 @@ import { join } from "node:path";
 import { systemClock, type Clock } from "../lib/clock.ts";
 import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore, type StreamKind } from "../lib/store/index.ts";
+import { mkdirPrivate } from "../lib/fsutil.ts";
+import { openCentralDatabase } from "./db/index.ts";
+import { PgStoreIndex, importLegacyStore } from "./media/index.ts";
 import { SHUTDOWN_SETTLE_MS, startCentral, type Central, type CentralConfig, type CentralCore, type CentralModules } from "./index.ts";
 import { openSites, type Sites } from "./sites/index.ts";
 import { centralRanges } from "./holdings/index.ts";
@@ -107,17 +110,32 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   const log = o.log ?? createLogger("central");
   // Created before every module that consumes edge events: each subscribes as it is built.
   const siteEvents = new SiteEvents(log.child({ component: "central.site-events" }));
-  const store = await MediaStore.open({
-    root: join(cfg.dataDir, "store"),
-    clock,
-    log: log.child({ component: "central.store" }),
-    ...(cfg.storage.maxTotalBytes !== undefined ? { maxTotalBytes: cfg.storage.maxTotalBytes } : {}),
-    ...(cfg.storage.minFreeBytes !== undefined ? { minFreeBytes: cfg.storage.minFreeBytes } : {}),
-    ...(o.store?.segmentDurationMs !== undefined ? { segmentDurationMs: o.store.segmentDurationMs } : {}),
-  });
+  // Central's database first: with storage.index "database" the store keeps its segment index
+  // there (central/media), so every central node sees the same rows; an older installation's
+  // DuckDB store index is copied in once when it is switched on.
+  await mkdirPrivate(cfg.dataDir);
+  const database = await openCentralDatabase(cfg.database, cfg.dataDir, log.child({ component: "central.db" }));
+  const storeRoot = cfg.storage.path ?? join(cfg.dataDir, "store");
+  let store: MediaStore;
+  try {
+    const inDatabase = cfg.storage.index === "database";
+    if (inDatabase) await importLegacyStore(database, storeRoot, log.child({ component: "central.store" }), clock.now());
+    store = await MediaStore.open({
+      root: storeRoot,
+      clock,
+      log: log.child({ component: "central.store" }),
+      ...(inDatabase ? { index: async () => new PgStoreIndex(database, () => clock.now()) } : {}),
+      ...(cfg.storage.maxTotalBytes !== undefined ? { maxTotalBytes: cfg.storage.maxTotalBytes } : {}),
+      ...(cfg.storage.minFreeBytes !== undefined ? { minFreeBytes: cfg.storage.minFreeBytes } : {}),
+      ...(o.store?.segmentDurationMs !== undefined ? { segmentDurationMs: o.store.segmentDurationMs } : {}),
+    });
+  } catch (e) {
+    await database.close().catch(() => undefined);
+    throw e;
+  }
   // Central's own live recordings are chained and signed like an edge's (central/custody/own.ts).
   const custody = await attachCentralCustody(store, { dataDir: cfg.dataDir, clock, log: log.child({ component: "central.custody" }) });
-  const closers: (() => Promise<void> | void)[] = [() => custody.close(), () => store.close()];
+  const closers: (() => Promise<void> | void)[] = [() => database.close(), () => custody.close(), () => store.close()];
   /** Set once central's listeners exist: stop taking requests and let those inside finish. */
   let quiesce: (() => Promise<void>) | undefined;
   const close = async () => {
@@ -308,8 +326,9 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     let rtsp: RtspOut | undefined;
     let onvif: CentralOnvif | undefined;
     let metricsUrl: string | undefined;
-    const central = await startCentral(cfg, { clock, log, streams, modules: buildModules });
-    closers.splice(1, 0, () => central.close());
+    const central = await startCentral(cfg, { clock, log, streams, modules: buildModules, database });
+    // Closers run in reverse: central closes after the store and before custody, as before; the database last.
+    closers.splice(2, 0, () => central.close());
     const { sites, live, recorder, transfer, cluster } = built!;
     cluster.leases.setApiUrl(central.apiUrl);
     quiesce = async () => {

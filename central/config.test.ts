@@ -16,6 +16,17 @@ describe("central config", () => {
     expect((await load("ok.yaml", "api:\n  port: 9090\n")).api.port).toBe(9090);
   });
 
+  test("storage.path: where central's recordings live (absent = dataDir/store); empty is refused", async () => {
+    expect((await load("sp.yaml", "storage:\n  path: /mnt/outpost-media\n")).storage.path).toBe("/mnt/outpost-media");
+    expect((await load("sp0.yaml", "api:\n  port: 9090\n")).storage.path).toBeUndefined();
+    const err = await load("sp1.yaml", 'storage:\n  path: ""\n').catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(String(err.message)).toContain("storage.path");
+    expect((await load("si.yaml", "storage:\n  index: database\n")).storage.index).toBe("database");
+    expect((await load("si0.yaml", "api:\n  port: 9090\n")).storage.index).toBe("file");
+    expect(await load("si1.yaml", "storage:\n  index: duckdb\n").catch((e) => e)).toBeInstanceOf(ConfigError);
+  });
+
   // A typo must not start central on defaults: every object is strict and the error names key and path.
   test.each([
     ["api: {prot: 9090}\n", "api", '"prot"'],

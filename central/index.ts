@@ -63,6 +63,8 @@ export interface StartCentralOptions {
    * This is how composeCentral builds in dependency order instead of attaching modules late.
    */
   modules?: (core: CentralCore) => Promise<CentralModules>;
+  /** Central's database opened (and closed) by the caller: composeCentral opens it first, central's store keeps its index there. */
+  database?: Database;
 }
 
 /** What central has before its federation and user listeners start (StartCentralOptions.modules). */
@@ -155,8 +157,8 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
   const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
   try {
     // Shared state moves here module by module (docs/design/central-cluster.md); users first.
-    const database = await openCentralDatabase(cfg.database, cfg.dataDir, log.child({ component: "central.db" }));
-    cleanups.push(() => database.close());
+    const database = opts.database ?? (await openCentralDatabase(cfg.database, cfg.dataDir, log.child({ component: "central.db" })));
+    if (!opts.database) cleanups.push(() => database.close());
     for (const tables of [USER_TABLES_IN_DUCKDB, REGISTRY_TABLES_IN_DUCKDB]) await moveFromDuckdb(db, database, tables, log.child({ component: "central.db" }));
     // Warnings and errors of every component below also go to the queryable system log.
     const syslog = new Syslog({ db, clock, retentionDays: cfg.operations.syslogRetentionDays });

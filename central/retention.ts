@@ -14,6 +14,18 @@ import type { AuditInput } from "./audit/index.ts";
 
 export const CentralStorageConfig = z
   .strictObject({
+    /**
+     * Where central's recordings live; default dataDir/store. May be a shared mount (NFS,
+     * CephFS): the blob store (lib/blob) fsyncs before rename, which NFS honours only when
+     * exported and mounted `sync`. Until central/media is wired in, one node opens it.
+     */
+    path: z.string().min(1, "storage.path must be a directory path").optional(),
+    /**
+     * Where the store's segment index lives: "file" (a DuckDB file in the store, one process)
+     * or "database" (central's database, tables media_segments/media_gaps, which central nodes
+     * share). "file" stays the default until the whole suite has run on "database".
+     */
+    index: z.enum(["file", "database"]).default("file"),
     /** Quota for all of central's segments; none = the volume is the limit. */
     maxTotalBytes: z.number().int().positive().optional(),
     /** Free space kept on the store's volume (default: the store's, 256 MiB). */

@@ -35,6 +35,41 @@ const SCHEMA = [
 type Row = Record<string, unknown>;
 type Param = string | number | bigint | null;
 
+/**
+ * What MediaStore, recovery and retention need of an index: the DuckDB one below (edge, and
+ * central until now) or central's rows in PostgreSQL (central/media/store-index.ts). Derived
+ * data either way: the files and journals are the truth.
+ */
+export interface StoreIndex {
+  putSegment(s: SegmentRecord, frags?: Uint8Array | null): Promise<void>;
+  putSegments(list: SegmentRecord[], frags?: (Uint8Array | null | undefined)[]): Promise<void>;
+  segments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]>;
+  segmentsLite(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]>;
+  countSegments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, exceptStarts?: number[]): Promise<number>;
+  coverageIn(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<{ start: number[]; end: number[] }>;
+  deleteSegment(s: { cameraId: string; stream: StreamKind; startMs: number }): Promise<void>;
+  fragmentTables(cameraId: string, stream: StreamKind, starts: number[]): Promise<Map<number, Uint8Array>>;
+  allSegments(): Promise<SegmentRecord[]>;
+  oldest(cameraId: string | null, limit: number, afterStartMs: number): Promise<SegmentRecord[]>;
+  cameras(): Promise<{ cameraId: string; stream: StreamKind; firstMs: number; lastMs: number; bytes: number; segments: number }[]>;
+  /** Per stream, the end of its newest segment. */
+  lastEnds(): Promise<{ cameraId: string; stream: StreamKind; endMs: number }[]>;
+  /** One stream's segment starts, ascending. */
+  starts(cameraId: string, stream: StreamKind): Promise<number[]>;
+  /** Bytes per camera (all streams), by camera id. */
+  bytesByCamera(): Promise<{ cameraId: string; bytes: number }[]>;
+  totalBytes(): Promise<number>;
+  putGap(g: JournalGap): Promise<void>;
+  deleteGap(g: { cameraId: string; stream: StreamKind; startMs: number }): Promise<void>;
+  gaps(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<JournalGap[]>;
+  allGaps(): Promise<JournalGap[]>;
+  replaceGapsAndLocks(gaps: JournalGap[], locks: EvidenceLock[]): Promise<void>;
+  putLock(l: EvidenceLock): Promise<void>;
+  deleteLock(id: string): Promise<void>;
+  allLocks(): Promise<EvidenceLock[]>;
+  close(checkpoint?: boolean): Promise<void>;
+}
+
 const SEG_COLS = "camera_id, stream, start_ms, end_ms, bytes, fmt, sha256";
 
 interface Format {
@@ -58,7 +93,7 @@ interface Coverage {
   lastStart: number;
 }
 
-export class IndexDb {
+export class IndexDb implements StoreIndex {
   private queue: Promise<unknown> = Promise.resolve();
   private formats = new Map<number, Format>();
   private formatIds = new Map<string, number>();
@@ -338,6 +373,25 @@ export class IndexDb {
       ? await this.all(`SELECT ${SEG_COLS} FROM segments WHERE camera_id = $1 AND start_ms > $2 ORDER BY start_ms, stream LIMIT $3`, [cameraId, afterStartMs, BigInt(limit)])
       : await this.all(`SELECT ${SEG_COLS} FROM segments WHERE start_ms > $1 ORDER BY start_ms, camera_id, stream LIMIT $2`, [afterStartMs, BigInt(limit)]);
     return rows.map((r) => this.toSegment(r));
+  }
+
+  async lastEnds(): Promise<{ cameraId: string; stream: StreamKind; endMs: number }[]> {
+    const rows = await this.all(`SELECT camera_id, stream, max(end_ms) AS e FROM segments GROUP BY camera_id, stream`);
+    return rows.map((r) => ({ cameraId: String(r.camera_id), stream: r.stream as StreamKind, endMs: Number(r.e) }));
+  }
+
+  async starts(cameraId: string, stream: StreamKind): Promise<number[]> {
+    return (await this.all(`SELECT start_ms FROM segments WHERE camera_id = $1 AND stream = $2 ORDER BY start_ms`, [cameraId, stream])).map((x) => Number(x.start_ms));
+  }
+
+  async bytesByCamera(): Promise<{ cameraId: string; bytes: number }[]> {
+    const rows = await this.all(`SELECT camera_id, sum(bytes) AS b FROM segments GROUP BY camera_id ORDER BY camera_id`);
+    return rows.map((r) => ({ cameraId: String(r.camera_id), bytes: Number(r.b) }));
+  }
+
+  async totalBytes(): Promise<number> {
+    const t = await this.all(`SELECT coalesce(sum(bytes), 0) AS b FROM segments`);
+    return Number(t[0]?.b ?? 0);
   }
 
   async cameras(): Promise<{ cameraId: string; stream: StreamKind; firstMs: number; lastMs: number; bytes: number; segments: number }[]> {

@@ -7,13 +7,13 @@
 import { open, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "../log/index.ts";
-import type { IndexDb } from "./db.ts";
+import type { StoreIndex } from "./db.ts";
 import type { SegmentRecord, StreamKind } from "./types.ts";
 import { appendGap, readGaps, readLocks, streamKey, type JournalGap } from "./journal.ts";
 import { describe, listMedia, readWhole } from "./files.ts";
 import { fsyncDir, previewSegmentPath } from "./layout.ts";
 
-export type RecoveryAction = "trimmed" | "indexed-orphan" | "removed-unplayable" | "dropped-row" | "crash-gap" | "closed-gap" | "removed-temp";
+export type RecoveryAction = "trimmed" | "indexed-orphan" | "removed-unplayable" | "dropped-row" | "row-without-file" | "crash-gap" | "closed-gap" | "removed-temp";
 
 export interface RecoveryReport {
   actions: { action: RecoveryAction; path?: string; detail: string }[];
@@ -27,7 +27,7 @@ export interface RecoveryResult {
   openGaps: Map<string, JournalGap>;
 }
 
-export async function recover(root: string, db: IndexDb, log: Logger, opts: { crashGaps: boolean }): Promise<RecoveryResult> {
+export async function recover(root: string, db: StoreIndex, log: Logger, opts: { crashGaps: boolean; keepRowsWithoutFile?: boolean }): Promise<RecoveryResult> {
   const report: RecoveryReport = { actions: [] };
   const act = (action: RecoveryAction, detail: string, path?: string) => {
     report.actions.push(path ? { action, path, detail } : { action, detail });
@@ -55,6 +55,11 @@ export async function recover(root: string, db: IndexDb, log: Logger, opts: { cr
   const filePaths = new Set(files.map((f) => f.path));
   for (const r of rows) {
     if (filePaths.has(r.path)) continue;
+    // A shared index (central's, in PostgreSQL) keeps the row: reported, for an operator to restore the file or delete the row.
+    if (opts.keepRowsWithoutFile) {
+      act("row-without-file", "index row without a file: kept and reported", r.path);
+      continue;
+    }
     await db.deleteSegment(r);
     act("dropped-row", "index row without a file", r.path);
   }
@@ -93,9 +98,7 @@ export async function recover(root: string, db: IndexDb, log: Logger, opts: { cr
   // Gaps: close gaps that recording resumed after (the closing record may not have been written).
   const lastEnd = new Map<string, number>();
   const firstStarts = new Map<string, number[]>();
-  for (const r of await db.all(`SELECT camera_id, stream, max(end_ms) AS e FROM segments GROUP BY camera_id, stream`)) {
-    lastEnd.set(streamKey(String(r.camera_id), r.stream as StreamKind), Number(r.e));
-  }
+  for (const r of await db.lastEnds()) lastEnd.set(streamKey(r.cameraId, r.stream), r.endMs);
   const gaps = await readGaps(root);
   const openGaps = new Map<string, JournalGap>();
   for (const g of gaps) {
@@ -103,8 +106,7 @@ export async function recover(root: string, db: IndexDb, log: Logger, opts: { cr
     const key = streamKey(g.cameraId, g.stream);
     let starts = firstStarts.get(key);
     if (!starts) {
-      const r = await db.all(`SELECT start_ms FROM segments WHERE camera_id = $1 AND stream = $2 ORDER BY start_ms`, [g.cameraId, g.stream]);
-      starts = r.map((x) => Number(x.start_ms));
+      starts = await db.starts(g.cameraId, g.stream);
       firstStarts.set(key, starts);
     }
     const next = starts.find((s) => s >= g.startMs);

@@ -8,7 +8,7 @@ import { rmdir, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log/index.ts";
-import type { IndexDb } from "./db.ts";
+import type { StoreIndex } from "./db.ts";
 import type { EvidenceLock, SegmentRecord } from "./types.ts";
 import { fsyncDir, previewRelPath } from "./layout.ts";
 
@@ -18,7 +18,7 @@ export interface RetentionPolicy {
 }
 
 export interface RetentionHost {
-  db: IndexDb;
+  db: StoreIndex;
   root: string;
   clock: Clock;
   log: Logger;
@@ -131,7 +131,6 @@ export async function retention(
   return { deleted, freedBytes: freed };
 }
 
-async function cameraTotals(db: IndexDb): Promise<{ cameraId: string; bytes: number }[]> {
-  const rows = await db.all(`SELECT camera_id, sum(bytes) AS b FROM segments GROUP BY camera_id ORDER BY camera_id`);
-  return rows.map((r) => ({ cameraId: String(r.camera_id), bytes: Number(r.b) }));
+function cameraTotals(db: StoreIndex): Promise<{ cameraId: string; bytes: number }[]> {
+  return db.bytesByCamera();
 }

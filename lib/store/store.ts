@@ -9,7 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { systemClock, type Clock } from "../clock.ts";
 import { createLogger, type Logger } from "../log/index.ts";
 import type { EvidenceLock, GapRecord, SegmentRecord, StreamKind, Timeline, TimelineQuery } from "./types.ts";
-import { IndexDb } from "./db.ts";
+import { IndexDb, type StoreIndex } from "./db.ts";
 import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, previewRelPath, segmentRelPath, writeFileDurable } from "./layout.ts";
 import { describe, readWhole } from "./files.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
@@ -28,6 +28,12 @@ export interface StoreOptions {
   maxTotalBytes?: number;
   /** Keep at least this many bytes free on the volume (statfs); default 256 MiB. */
   minFreeBytes?: number;
+  /**
+   * Another index than the store's own DuckDB file (central: rows in PostgreSQL shared by its
+   * nodes, central/media). Opened after the CLEAN marker is read; closed by close(). Rows
+   * whose file is missing are kept and reported by recovery, never dropped.
+   */
+  index?: () => Promise<StoreIndex>;
   /** Maintenance open (`outpost check --rebuild`): leave the CLEAN marker alone and open no crash gaps. */
   maintenance?: boolean;
   /**
@@ -81,7 +87,7 @@ export class MediaStore {
 
   private constructor(
     opts: StoreOptions,
-    private readonly db: IndexDb,
+    private readonly db: StoreIndex,
     readonly recovery: RecoveryReport,
     private readonly lastEnd: Map<string, number>,
     private readonly openGaps: Map<string, JournalGap>,
@@ -212,13 +218,12 @@ export class MediaStore {
         await fsyncDir(root);
       }
     }
-    const db = await openIndex(root, log);
+    const db = opts.index ? await opts.index() : await openIndex(root, log);
     try {
-      const r = await recover(root, db, log, { crashGaps: !opts.maintenance && !wasClean });
+      const r = await recover(root, db, log, { crashGaps: !opts.maintenance && !wasClean, keepRowsWithoutFile: !!opts.index });
       const store = new MediaStore(opts, db, r.report, r.lastEnd, r.openGaps, wasClean);
       for (const l of await db.allLocks()) store.locksById.set(l.id, l);
-      const t = await db.all(`SELECT coalesce(sum(bytes), 0) AS b FROM segments`);
-      store.totalBytes = Number(t[0]?.b ?? 0);
+      store.totalBytes = await db.totalBytes();
       log.info("store open", { root, clean: wasClean, recoveryActions: r.report.actions.length, bytes: store.totalBytes });
       return store;
     } catch (e) {
@@ -239,6 +244,7 @@ export class MediaStore {
    * their owner must be able to rebuild them from its own files on disk.
    */
   get companionIndex(): Pick<IndexDb, "run" | "all" | "tx"> {
+    if (!(this.db instanceof IndexDb)) throw new Error("companion tables need the store's own DuckDB index (the edge's)");
     return this.db;
   }
 

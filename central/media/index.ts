@@ -1,0 +1,13 @@
+/**
+ * central/media: central's recordings on storage every central node reaches — blobs in a
+ * lib/blob store (a shared directory today, S3-compatible later) and the segment index in
+ * PostgreSQL (media_segments, media_gaps; migration 0007). Owns committing a segment exactly
+ * once across nodes, reading it back, sweeping blobs without rows, checking rows without
+ * blobs (store.ts), the index queries (segments.ts) and the one-time import of an older
+ * installation's DuckDB store index (legacy.ts). docs/design/central-cluster.md, "Recordings
+ * on shared storage".
+ */
+export { CentralMedia, DEFAULT_SWEEP_GRACE_MS, type CommitInput, type CommitResult, type CheckProblem, type MediaOptions } from "./store.ts";
+export { SegmentIndex, type MediaSegment, type MediaGap } from "./segments.ts";
+export { importLegacyStore, type LegacyImport } from "./legacy.ts";
+export { PgStoreIndex } from "./store-index.ts";

@@ -1,0 +1,188 @@
+/**
+ * CentralMedia: central's recordings as blobs (lib/blob: a directory every central node
+ * mounts, S3 later) plus rows in PostgreSQL (segments.ts), so any node can commit a segment
+ * and any node can play it back. The invariants are the edge's (docs/design/storage.md):
+ *
+ * - the blob is durable before its row commits (put resolves after fsync + rename);
+ * - a blob without a row is garbage after a grace period: sweep() deletes it, run by the
+ *   owner of the site's partition (central/cluster) so two nodes never sweep one site;
+ * - a row without a blob is reported by check(), never silently dropped.
+ *
+ * Exactly once: the row key (site, camera, stream, start) decides. Every write gets its own
+ * blob key, so a second commit of the same segment (another node, an edge's resend after a
+ * failover) with equal SHA-256 deletes only its own blob ("duplicate"). Different bytes at the
+ * same start take the next free millisecond, as MediaStore.importSegment does, and come back
+ * as "moved" for custody to judge (the existing conflict path).
+ */
+import type { BlobStore } from "../../lib/blob/index.ts";
+import { systemClock, type Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import { StoreInputError, describeSegmentFile, isCameraId, segmentRelPath, type StreamKind } from "../../lib/store/index.ts";
+import { centralCameraId } from "../../federation/protocol/index.ts";
+import type { Database } from "../db/index.ts";
+import { SegmentIndex, type MediaSegment } from "./segments.ts";
+
+const SITE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+/** Default age before an unreferenced blob counts as garbage: far longer than any commit takes. */
+export const DEFAULT_SWEEP_GRACE_MS = 15 * 60_000;
+
+export interface CommitInput {
+  siteId: string;
+  /** The edge's camera id. */
+  cameraId: string;
+  stream: StreamKind;
+  startMs: number;
+  sha256: string;
+  /** The whole segment file (fragmented MP4). */
+  data: Uint8Array;
+}
+
+export type CommitResult =
+  | { outcome: "committed"; record: MediaSegment }
+  /** Already held with the same SHA-256: this write's blob was deleted. */
+  | { outcome: "duplicate"; record: MediaSegment }
+  /** Other bytes held at this start: committed at the next free millisecond (record.startMs). */
+  | { outcome: "moved"; record: MediaSegment; heldSha256: string };
+
+export interface CheckProblem {
+  kind: "row-without-blob" | "size-mismatch";
+  segment: MediaSegment;
+  detail: string;
+}
+
+export interface MediaOptions {
+  db: Database;
+  blobs: BlobStore;
+  clock?: Clock;
+  log: Logger;
+  /** Test hook: runs after the blob is durable and before its row commits; throwing stops there, as a crash would. */
+  afterBlobPut?: (key: string) => void | Promise<void>;
+}
+
+export class CentralMedia {
+  readonly index: SegmentIndex;
+  readonly blobs: BlobStore;
+  private readonly clock: Clock;
+
+  constructor(private readonly o: MediaOptions) {
+    this.index = new SegmentIndex(o.db);
+    this.blobs = o.blobs;
+    this.clock = o.clock ?? systemClock;
+  }
+
+  /** Blobs of one site share a prefix: the sweeper of that site lists only its own. */
+  static sitePrefix(siteId: string): string {
+    return `media/${siteId}.`;
+  }
+
+  async commit(c: CommitInput): Promise<CommitResult> {
+    if (typeof c.siteId !== "string" || !SITE_ID.test(c.siteId)) throw new StoreInputError(`invalid site id ${JSON.stringify(c.siteId)}`);
+    const cam = centralCameraId(c.siteId, c.cameraId);
+    if (!isCameraId(c.cameraId) || !isCameraId(cam)) throw new StoreInputError(`invalid camera id ${JSON.stringify(c.cameraId)}`);
+    if (c.stream !== "main" && c.stream !== "sub") throw new StoreInputError(`invalid stream ${JSON.stringify(c.stream)}: expected "main" or "sub"`);
+    if (!Number.isSafeInteger(c.startMs) || c.startMs < 0) throw new StoreInputError("startMs must be a time in ms");
+    if (!/^[0-9a-f]{64}$/.test(c.sha256)) throw new StoreInputError("sha256 must be 64 lower-case hex digits");
+    const d = describeSegmentFile(segmentRelPath(cam, c.stream, c.startMs), c.data);
+    if (!d.record || d.record.bytes !== c.data.length) throw new StoreInputError(`the file is not one whole playable segment (${d.record?.bytes ?? 0} of ${c.data.length} bytes playable)`);
+    if (d.record.sha256 !== c.sha256) throw new StoreInputError(`SHA-256 mismatch: the file hashes to ${d.record.sha256}, expected ${c.sha256}`);
+    const durationMs = d.record.endMs - d.record.startMs;
+
+    // Cheap path for a resend: the row is there with these bytes, nothing to write.
+    const held = await this.index.get(c.siteId, c.cameraId, c.stream, c.startMs);
+    if (held?.sha256 === c.sha256) return { outcome: "duplicate", record: held };
+
+    // A fresh key per write: a duplicate deletes its own blob, never the one a row points at.
+    const blobKey = `${CentralMedia.sitePrefix(c.siteId)}${c.cameraId}/${c.stream}/${segmentRelPath(cam, c.stream, c.startMs).split("/")[3]}/${c.startMs}-${crypto.randomUUID().slice(0, 8)}.mp4`;
+    await this.blobs.put(blobKey, c.data);
+    await this.o.afterBlobPut?.(blobKey);
+    let heldSha: string | null = null;
+    try {
+      for (let start = c.startMs; start < c.startMs + 1000; start++) {
+        const row: MediaSegment = {
+          ...d.record,
+          id: `${cam}/${c.stream}/${start}`,
+          siteId: c.siteId,
+          siteCameraId: c.cameraId,
+          cameraId: cam,
+          startMs: start,
+          endMs: start + durationMs,
+          path: blobKey,
+          blobKey,
+          sha256: c.sha256,
+        };
+        const r = await this.index.insert(row, d.frags, this.clock.now());
+        if (r.inserted) {
+          this.o.log.info("segment committed", { segment: row.id, bytes: row.bytes, blob: blobKey });
+          return heldSha === null ? { outcome: "committed", record: row } : { outcome: "moved", record: row, heldSha256: heldSha };
+        }
+        if (r.existing.sha256 === c.sha256) {
+          await this.deleteQuietly(blobKey);
+          return { outcome: "duplicate", record: r.existing };
+        }
+        heldSha ??= r.existing.sha256;
+      }
+    } catch (e) {
+      // Not a crash: the row did not commit, so the blob goes now (the sweeper would, later).
+      await this.deleteQuietly(blobKey);
+      throw e;
+    }
+    await this.deleteQuietly(blobKey);
+    throw new StoreInputError("no free start time for the segment within 1 s of its start");
+  }
+
+  /** Bytes of a held segment ([start, end) or whole); null when its blob is missing (check reports it). */
+  read(seg: Pick<MediaSegment, "blobKey">, range?: { start: number; end?: number }): Promise<Uint8Array | null> {
+    return this.blobs.get(seg.blobKey, range);
+  }
+
+  /** Deletes a held segment: row first (no reader finds it any more), then the blob; a crash in between leaves garbage the sweeper removes. */
+  async delete(seg: MediaSegment): Promise<boolean> {
+    const had = await this.index.delete(seg);
+    await this.deleteQuietly(seg.blobKey);
+    return had;
+  }
+
+  /**
+   * Deletes the site's segment blobs no row points at that are older than `graceMs` (a commit
+   * in flight on another node writes its blob before its row: young blobs are left alone).
+   * Call it only for sites whose partition this node owns. Returns the keys deleted.
+   */
+  async sweep(siteId: string, graceMs = DEFAULT_SWEEP_GRACE_MS): Promise<string[]> {
+    const cutoff = this.clock.now() - graceMs;
+    const prefix = CentralMedia.sitePrefix(siteId);
+    // Blobs listed before the rows are read: a blob committed in between is in the row set.
+    const candidates: string[] = [];
+    for await (const b of this.blobs.list(prefix)) if (b.key.endsWith(".mp4") && b.modifiedMs < cutoff) candidates.push(b.key);
+    if (candidates.length === 0) return [];
+    const keep = await this.index.blobKeys(siteId);
+    const gone: string[] = [];
+    for (const key of candidates) {
+      if (keep.has(key)) continue;
+      if (await this.blobs.delete(key)) gone.push(key);
+    }
+    if (gone.length) this.o.log.warn("blobs without a row swept (a commit that crashed between blob and row)", { site: siteId, count: gone.length });
+    return gone;
+  }
+
+  /** Rows whose blob is missing or has another size: reported, never dropped (an operator restores the blob or deletes the row). */
+  async check(siteId?: string): Promise<CheckProblem[]> {
+    const problems: CheckProblem[] = [];
+    let after: MediaSegment | null = null;
+    for (;;) {
+      const page: MediaSegment[] = await this.index.page(siteId ?? null, after ? { siteId: after.siteId, cameraId: after.siteCameraId, stream: after.stream, startMs: after.startMs } : null, 500);
+      for (const s of page) {
+        const st = await this.blobs.stat(s.blobKey);
+        if (!st) problems.push({ kind: "row-without-blob", segment: s, detail: `no blob ${s.blobKey} in ${this.blobs.location}` });
+        else if (st.bytes !== s.bytes) problems.push({ kind: "size-mismatch", segment: s, detail: `blob ${s.blobKey} has ${st.bytes} bytes, the row ${s.bytes}` });
+      }
+      if (page.length < 500) break;
+      after = page[page.length - 1]!;
+    }
+    for (const p of problems) this.o.log.error("segment row without its blob", { segment: p.segment.id, kind: p.kind, detail: p.detail });
+    return problems;
+  }
+
+  private async deleteQuietly(key: string): Promise<void> {
+    await this.blobs.delete(key).catch((e) => this.o.log.warn("blob not deleted; the sweeper removes it later", { err: e as Error, blob: key }));
+  }
+}
