@@ -192,6 +192,9 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       closers.push(() => recorder.stopAll());
       const transfer = await createTransfer({
         dataDir: cfg.dataDir,
+        database: core.database,
+        // The retrieval worker runs for the sites this node's partitions hold; a claim takes their jobs over.
+        ownership: cluster.leases,
         store,
         clock,
         log: log.child({ component: "central.transfer" }),

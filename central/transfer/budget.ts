@@ -7,7 +7,7 @@
  */
 import type { Clock } from "../../lib/clock.ts";
 import { budgetMonth, linkProfile } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import { liveBytesByLink } from "./live-budget.ts";
 import type { LinkMeter } from "./link-meter.ts";
 import type { DepotOffload } from "./offload.ts";
@@ -16,7 +16,7 @@ import type { Receiver } from "./receiver.ts";
 import type { SiteInputs } from "./site-inputs.ts";
 
 export interface BudgetViewDeps {
-  db: Db;
+  db: Database;
   clock: Clock;
   inputs: SiteInputs;
   meter: LinkMeter;
@@ -49,11 +49,11 @@ export class BudgetView {
     const now = this.d.clock.now();
     const month = budgetMonth(now);
     // On the read connections (the writers' queues hold the tick's and the control plane's work), queued together.
-    const count = async (sql: string) => Number((await this.d.db.read<{ n: string }>(sql, [siteId]))[0]?.n ?? 0);
+    const count = async (sql: string) => Number((await this.d.db.query<{ n: string }>(sql, [siteId]))[0]?.n ?? 0);
     const [central, days, edgeRows, { policy }, items, commits, lost] = await Promise.all([
-      this.d.meter.usage.month(siteId, month, "read"),
-      this.d.meter.usage.days(siteId, now, 31, "read"),
-      this.d.db.read<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
+      this.d.meter.usage.month(siteId, month),
+      this.d.meter.usage.days(siteId, now, 31),
+      this.d.db.query<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
       this.d.inputs.policy(siteId, "read"),
       this.d.planner.recentPlan(siteId),
       count(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`),

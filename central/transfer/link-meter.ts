@@ -8,7 +8,7 @@
 import type { Clock } from "../../lib/clock.ts";
 import { Goodput } from "../../lib/goodput.ts";
 import { linkProfile, type SitePolicy, type WorkRequest } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import { UsageLedger } from "./usage.ts";
 
 export class LinkMeter {
@@ -17,7 +17,7 @@ export class LinkMeter {
   private goodput = new Map<string, Goodput>();
   private lastLink = new Map<string, string>();
 
-  constructor(private readonly d: { db: Db; clock: Clock }) {
+  constructor(private readonly d: { db: Database; clock: Clock }) {
     this.usage = new UsageLedger(d.db);
   }
 
@@ -37,7 +37,7 @@ export class LinkMeter {
 
   /** The edge's own count of what it sent this month, per link (from its work poll). */
   async recordEdgeUsage(siteId: string, req: Pick<WorkRequest, "usage" | "link">, now: number): Promise<void> {
-    await this.d.db.run(`INSERT OR REPLACE INTO tr_edge_usage VALUES ($1, $2, $3, $4, $5)`, [siteId, req.usage.month, JSON.stringify(req.usage.byLink), req.link, now]);
+    await this.d.db.run(`INSERT INTO tr_edge_usage VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id) DO UPDATE SET month = EXCLUDED.month, by_link = EXCLUDED.by_link, link = EXCLUDED.link, updated_ms = EXCLUDED.updated_ms`, [siteId, req.usage.month, JSON.stringify(req.usage.byLink), req.link, now]);
   }
 
   /** Measured goodput of the site's link in bytes/s, or null before anything moved lately. */

@@ -9,7 +9,7 @@
 import type { Clock } from "../../lib/clock.ts";
 import type { StreamKind } from "../../lib/store/index.ts";
 import { classRank, effectivePolicy, inWindows, type TransferClass, type WorkItem } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import { ACTIVE } from "./db.ts";
 import type { OverwriteDeadlines } from "./deadlines.ts";
 import { CONTINUOUS } from "./live-recording.ts";
@@ -25,7 +25,7 @@ export type PlanItem = WorkItem & { atRisk: boolean; endMs: number };
 const PLAN_REUSE_MS = 5000;
 
 export interface PlannerDeps {
-  db: Db;
+  db: Database;
   clock: Clock;
   inputs: SiteInputs;
   /** Partial uploads: where each planned segment resumes. */
@@ -80,7 +80,7 @@ export class Planner {
       }
     }
     if (depot) await this.d.offload.progress(siteId, depotBytes);
-    const jobs = await this.d.db.all<{ id: string; camera_id: string; stream: StreamKind; from_ms: string; to_ms: string; priority: TransferClass }>(
+    const jobs = await this.d.db.query<{ id: string; camera_id: string; stream: StreamKind; from_ms: string; to_ms: string; priority: TransferClass }>(
       `SELECT id, camera_id, stream, from_ms, to_ms, priority FROM tr_retrievals WHERE site_id = $1 AND state IN ${ACTIVE}`,
       [siteId],
     );

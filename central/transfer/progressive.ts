@@ -10,20 +10,18 @@
  */
 import { z } from "zod";
 import type { StreamKind } from "../../lib/store/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 
 export const RetrievalQuality = z.enum(["main", "sub-then-main"]);
 export type RetrievalQuality = z.infer<typeof RetrievalQuality>;
 
-export const progressiveSchema = [`CREATE TABLE IF NOT EXISTS tr_retrieval_quality (id VARCHAR PRIMARY KEY, quality VARCHAR)`];
-
-export async function setQuality(db: Db, id: string, q: RetrievalQuality): Promise<void> {
+export async function setQuality(db: Database, id: string, q: RetrievalQuality): Promise<void> {
   if (q === "main") return;
-  await db.run(`INSERT OR REPLACE INTO tr_retrieval_quality VALUES ($1, $2)`, [id, q]);
+  await db.run(`INSERT INTO tr_retrieval_quality VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET quality = EXCLUDED.quality`, [id, q]);
 }
 
-export async function qualityOf(db: Db, id: string): Promise<RetrievalQuality> {
-  const r = (await db.all<{ quality: string }>(`SELECT quality FROM tr_retrieval_quality WHERE id = $1`, [id]))[0];
+export async function qualityOf(db: Database, id: string): Promise<RetrievalQuality> {
+  const r = (await db.query<{ quality: string }>(`SELECT quality FROM tr_retrieval_quality WHERE id = $1`, [id]))[0];
   return RetrievalQuality.catch("main").parse(r?.quality ?? "main");
 }
 
@@ -31,7 +29,7 @@ export async function qualityOf(db: Db, id: string): Promise<RetrievalQuality> {
  * The stream(s) of a job the planner should list now: for `sub-then-main` the sub stream
  * until `subComplete()` says the window's sub part is at central, then the job's own stream.
  */
-export async function streamsToPlan(db: Db, job: { id: string; stream: StreamKind }, subComplete: () => Promise<boolean>): Promise<StreamKind[]> {
+export async function streamsToPlan(db: Database, job: { id: string; stream: StreamKind }, subComplete: () => Promise<boolean>): Promise<StreamKind[]> {
   if (job.stream === "sub" || (await qualityOf(db, job.id)) !== "sub-then-main") return [job.stream];
   return (await subComplete()) ? [job.stream] : ["sub"];
 }

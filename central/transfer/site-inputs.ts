@@ -8,7 +8,7 @@
 import type { MediaStore, StreamKind } from "../../lib/store/index.ts";
 import { centralCameraId } from "../../federation/protocol/index.ts";
 import type { SitePolicy } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import type { Sites } from "../sites/index.ts";
 import type { EdgeIndexReader } from "../mirror/index.ts";
 import { holdings } from "../holdings/index.ts";
@@ -24,7 +24,7 @@ export interface Seg {
 }
 
 export interface SiteInputsDeps {
-  db: Db;
+  db: Database;
   store: MediaStore;
   receiver: Receiver;
   sites: Sites;
@@ -62,7 +62,7 @@ export class SiteInputs {
   /** What central holds around a window (central/holdings), plus the segments the edge reported lost. */
   async heldAt(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
     const h = await holdings(this.d.store, centralCameraId(siteId, cameraId), stream, fromMs, toMs);
-    const lost = await this.d.db.all<{ s: string }>(`SELECT start_ms AS s FROM tr_lost WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5`, [siteId, cameraId, stream, fromMs - 1000, toMs + 1000]);
+    const lost = await this.d.db.query<{ s: string }>(`SELECT start_ms AS s FROM tr_lost WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5`, [siteId, cameraId, stream, fromMs - 1000, toMs + 1000]);
     const lostSet = new Set(lost.map((l) => Number(l.s)));
     return {
       has: (s: Seg): boolean => h.has(s),
