@@ -8,12 +8,13 @@
 import { checkIdentifier } from "../db/sql.ts";
 import type { Sql, SqlValue } from "../db/index.ts";
 
-/** rows: [...key values, bytes]; keys must be unique within one call (a Map's entries are). */
+/** rows: [...key values, bytes] for the columns `keys` (the table's primary key), unique within one call (a Map's entries are). */
 export async function addBytes(db: Pick<Sql, "run">, table: string, keys: readonly string[], rows: readonly (readonly [...string[], number])[]): Promise<void> {
   if (!rows.length) return;
-  const t = checkIdentifier(table);
-  const cols = [...keys.map(checkIdentifier), "bytes"];
+  checkIdentifier(table);
+  const cols = [...keys.map(checkIdentifier), "bytes"].join(", ");
   const params: SqlValue[] = [];
   const tuples = rows.map((r) => `(${r.map((v) => `$${params.push(v)}`).join(", ")})`);
-  await db.run(`INSERT INTO ${t} (${cols.join(", ")}) VALUES ${tuples.join(", ")} ON CONFLICT (${keys.join(", ")}) DO UPDATE SET bytes = ${t}.bytes + EXCLUDED.bytes`, params);
+  // The conflict target is the table's primary key (PostgreSQL names it <table>_pkey): the keys.
+  await db.run(`INSERT INTO ${table} (${cols}) VALUES ${tuples.join(", ")} ON CONFLICT ON CONSTRAINT ${table}_pkey DO UPDATE SET bytes = ${table}.bytes + EXCLUDED.bytes`, params);
 }

@@ -4,7 +4,7 @@
  * values typed (BIGINT text → numbers); a restart copies nothing again, also when some tables
  * were empty (a fleet without retrievals); a fresh installation has nothing to copy.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { removeTempDirs, tempDir } from "../../tests/helpers.ts";
@@ -13,6 +13,8 @@ import { moveTransferFromDuckdb } from "./db.ts";
 import { transferTestDrivers } from "./test-db.ts";
 
 const t = transferTestDrivers();
+// The first test of a driver starts its PostgreSQL server or PGlite; a loaded machine takes a while.
+setDefaultTimeout(120_000);
 afterAll(async () => {
   await t.stop();
   await removeTempDirs();

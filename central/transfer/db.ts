@@ -61,8 +61,8 @@ export async function moveTransferFromDuckdb(duck: Db, db: Database, now: number
   const have = new Set((await duck.all<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'main'`)).map((r) => r.t));
   if (!have.has("tr_retrievals") && !have.has("tr_commits")) return {};
   if (!have.has(MARKER)) {
-    await duck.run(`CREATE TABLE ${MARKER} (moved_ms BIGINT)`);
-    await duck.run(`INSERT INTO ${MARKER} VALUES ($1)`, [now]);
+    await duck.run(`CREATE TABLE tr_moved_from_duckdb (moved_ms BIGINT)`);
+    await duck.run(`INSERT INTO tr_moved_from_duckdb VALUES ($1)`, [now]);
   }
   return moveFromDuckdb(duck, db, TRANSFER_TABLES_IN_DUCKDB, log);
 }

@@ -6,7 +6,7 @@
  * retrievals over from the database and re-plans those sites. Ownership is injected (the lease
  * manager itself is tested in central/cluster); jobs, commits and claims are real rows.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { partitionOf, type PartitionChange } from "../cluster/index.ts";
 import type { Database } from "../db/index.ts";
@@ -16,6 +16,8 @@ import { Retrievals } from "./retrievals.ts";
 import { transferTestDrivers } from "./test-db.ts";
 
 const t = transferTestDrivers();
+// The first test of a driver starts its PostgreSQL server or PGlite; a loaded machine takes a while.
+setDefaultTimeout(120_000);
 afterAll(() => t.stop());
 const quiet = () => new Logger({ component: "t", sink: new MemorySink(), level: "error" });
 const sha = (c: string) => c.repeat(64);

@@ -1,10 +1,12 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import type { Database } from "../db/index.ts";
 import { DepotOffload } from "./offload.ts";
 import { transferTestDrivers } from "./test-db.ts";
 
 const t = transferTestDrivers();
+// The first test of a driver starts its PostgreSQL server or PGlite; a loaded machine takes a while.
+setDefaultTimeout(120_000);
 afterAll(() => t.stop());
 
 for (const drv of t.drivers) {

@@ -3,12 +3,14 @@
  * they survive a restart (a new ledger on another handle reads them), and two nodes counting
  * the same site at once add up — each flush adds to the stored row, never overwrites it.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { LiveBudget } from "./live-budget.ts";
 import { transferTestDrivers } from "./test-db.ts";
 import { UsageLedger } from "./usage.ts";
 
 const t = transferTestDrivers();
+// The first test of a driver starts its PostgreSQL server or PGlite; a loaded machine takes a while.
+setDefaultTimeout(120_000);
 afterAll(() => t.stop());
 
 for (const d of t.drivers) {
