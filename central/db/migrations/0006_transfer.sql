@@ -4,6 +4,9 @@
 -- count, added to — never overwritten — by every node), the edge's own count, live bytes and
 -- overrides, evidence locks, segments lost at the edge, depot offloads, a retrieval's quality
 -- and the at-risk alarms already raised. Times are epoch ms; JSON kept as text.
+-- Also central's preview index (central/preview, before in DATA/preview/preview.duckdb): one
+-- row per segment preview (its per-second activity levels as JSON text), per thumbnail, per
+-- activity run; the files stay under DATA/preview/files/.
 
 -- up
 CREATE TABLE tr_retrievals (
@@ -106,12 +109,55 @@ CREATE TABLE tr_alarms (
   key text PRIMARY KEY,
   at_ms bigint NOT NULL
 );
+CREATE TABLE pv_segments (
+  site_id text NOT NULL,
+  camera_id text NOT NULL,
+  stream text NOT NULL,
+  start_ms bigint NOT NULL,
+  end_ms bigint NOT NULL,
+  bytes bigint NOT NULL,
+  sha256 text NOT NULL,
+  path text NOT NULL,
+  act_start_ms bigint NOT NULL,
+  levels text NOT NULL,
+  source text,
+  received_ms bigint NOT NULL,
+  PRIMARY KEY (site_id, camera_id, stream, start_ms)
+);
+CREATE TABLE pv_thumbs (
+  site_id text NOT NULL,
+  camera_id text NOT NULL,
+  stream text NOT NULL,
+  seg_start_ms bigint NOT NULL,
+  idx integer NOT NULL,
+  at_ms bigint NOT NULL,
+  bytes integer NOT NULL,
+  sha256 text NOT NULL,
+  width integer NOT NULL,
+  height integer NOT NULL
+);
+CREATE INDEX pv_thumbs_at ON pv_thumbs (site_id, camera_id, at_ms);
+CREATE INDEX pv_thumbs_seg ON pv_thumbs (site_id, camera_id, stream, seg_start_ms);
+CREATE TABLE pv_runs (
+  site_id text NOT NULL,
+  camera_id text NOT NULL,
+  stream text NOT NULL,
+  seg_start_ms bigint NOT NULL,
+  start_ms bigint NOT NULL,
+  end_ms bigint NOT NULL,
+  peak integer NOT NULL
+);
+CREATE INDEX pv_runs_at ON pv_runs (site_id, camera_id, start_ms);
+CREATE INDEX pv_runs_seg ON pv_runs (site_id, camera_id, stream, seg_start_ms);
 -- One row once an upgraded installation's transfer.duckdb tables were copied (central/transfer/db.ts).
 CREATE TABLE tr_moved_from_duckdb (
   moved_ms bigint NOT NULL
 );
 
 -- down
+DROP TABLE pv_runs;
+DROP TABLE pv_thumbs;
+DROP TABLE pv_segments;
 DROP TABLE tr_moved_from_duckdb;
 DROP TABLE tr_alarms;
 DROP TABLE tr_retrieval_quality;
