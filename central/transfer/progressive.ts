@@ -10,19 +10,30 @@
  */
 import { z } from "zod";
 import type { StreamKind } from "../../lib/store/index.ts";
-import type { Database } from "../db/index.ts";
+import type { Database, Sql } from "../db/index.ts";
 
 export const RetrievalQuality = z.enum(["main", "sub-then-main"]);
 export type RetrievalQuality = z.infer<typeof RetrievalQuality>;
 
-export async function setQuality(db: Database, id: string, q: RetrievalQuality): Promise<void> {
+/** Inside the transaction that creates the job: no node can read the job without its quality. */
+export async function setQuality(tx: Pick<Sql, "run">, id: string, q: RetrievalQuality): Promise<void> {
   if (q === "main") return;
-  await db.run(`INSERT INTO tr_retrieval_quality VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET quality = EXCLUDED.quality`, [id, q]);
+  await tx.run(`INSERT INTO tr_retrieval_quality VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET quality = EXCLUDED.quality`, [id, q]);
 }
 
+/** A job's quality never changes after it is created: read once per job (every plan asks). */
+const known = new WeakMap<Database, Map<string, RetrievalQuality>>();
+
 export async function qualityOf(db: Database, id: string): Promise<RetrievalQuality> {
+  let m = known.get(db);
+  if (!m) known.set(db, (m = new Map()));
+  const hit = m.get(id);
+  if (hit) return hit;
   const r = (await db.query<{ quality: string }>(`SELECT quality FROM tr_retrieval_quality WHERE id = $1`, [id]))[0];
-  return RetrievalQuality.catch("main").parse(r?.quality ?? "main");
+  const q = RetrievalQuality.catch("main").parse(r?.quality ?? "main");
+  if (m.size > 100_000) m.clear();
+  m.set(id, q);
+  return q;
 }
 
 /**

@@ -83,19 +83,21 @@ export class Retrievals {
     const id = r.id ?? `rt-${crypto.randomUUID()}`;
     const existing = await this.getRetrieval(id);
     if (existing) return existing;
-    await this.d.db.run(`INSERT INTO tr_retrievals VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', NULL, NULL)`, [
-      id,
-      r.siteId,
-      r.cameraId,
-      r.stream,
-      Math.floor(r.fromMs),
-      Math.ceil(r.toMs),
-      r.priority,
-      JSON.stringify(r.reason ?? null),
-      r.by,
-      this.d.clock.now(),
-    ]);
-    await setQuality(this.d.db, id, r.quality ?? "main");
+    await this.d.db.transaction(async (tx) => {
+      await tx.run(`INSERT INTO tr_retrievals VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', NULL, NULL)`, [
+        id,
+        r.siteId,
+        r.cameraId,
+        r.stream,
+        Math.floor(r.fromMs),
+        Math.ceil(r.toMs),
+        r.priority,
+        JSON.stringify(r.reason ?? null),
+        r.by,
+        this.d.clock.now(),
+      ]);
+      await setQuality(tx, id, r.quality ?? "main");
+    });
     this.d.log.info("retrieval queued", { id, site: r.siteId, camera: r.cameraId, priority: r.priority });
     this.d.forgetPlan(r.siteId);
     this.d.wake();
