@@ -39,6 +39,9 @@ import { SiteInputs } from "./site-inputs.ts";
 import { Triggers } from "./triggers.ts";
 import { EVERY_SITE, RetrievalOwnership, type SiteOwnership } from "./ownership.ts";
 
+/** How often the tick writes the byte counts (real time). */
+const FLUSH_EVERY_MS = 2000;
+
 export interface EngineDeps {
   db: Database;
   store: MediaStore;
@@ -84,6 +87,7 @@ export class Engine {
   /** Shutdown began: long polls answer at once (central closes its databases next). */
   private ending = false;
   private ticking = false;
+  private flushedAt = 0;
 
   constructor(private readonly d: EngineDeps) {
     const { db, store, clock, log, sites, mirror } = d;
@@ -146,7 +150,11 @@ export class Engine {
       await this.retrievals.settleActive(now);
       await this.locks.expireLocks(now);
       await this.liveRecording.reconcile();
-      await this.meter.flush();
+      // Byte counts every few ticks, not at each (views and stop flush first, so they stay exact).
+      if (performance.now() - this.flushedAt >= FLUSH_EVERY_MS) {
+        this.flushedAt = performance.now();
+        await this.meter.flush();
+      }
     } catch (e) {
       this.d.log.error("transfer tick failed", { err: e as Error });
     } finally {
