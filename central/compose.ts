@@ -151,14 +151,16 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     // The edge-index mirror: written by the control plane, read by transfer and the timeline.
     const mirror = await EdgeIndex.open(join(cfg.dataDir, "sites.duckdb"));
     closers.push(() => mirror.close());
-    const preview = await createPreview({ dataDir: cfg.dataDir, clock, log: log.child({ component: "central.preview" }) });
-    closers.push(() => preview.close());
     // Live WebSockets and RTSP sessions per user: the users module closes them when access ends.
     const streams = new UserStreams();
     // Built once central's core (registry, broker, operations) exists, before any edge or user
     // can connect, each after what it needs: control plane → live → transfer → the rest.
+    let preview!: PreviewModule;
     let built: { sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; cluster: Cluster; credentials: () => StreamCredentials | undefined } | undefined;
     const buildModules = async (core: CentralCore): Promise<CentralModules> => {
+      // Previews edges send (central/preview): the index in the database, the files under DATA/preview.
+      preview = await createPreview({ dataDir: cfg.dataDir, database: core.database, clock, log: log.child({ component: "central.preview" }) });
+      closers.push(() => preview.close());
       // Which sites this node handles: all of them when alone (the default), its partitions' in a cluster.
       const cluster = await startCluster({
         db: core.database,
@@ -233,6 +235,9 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       closers.push(() => recorder.stopAll());
       const transfer = await createTransfer({
         dataDir: cfg.dataDir,
+        database: core.database,
+        // The retrieval worker runs for the sites this node's partitions hold; a claim takes their jobs over.
+        ownership: cluster.leases,
         store,
         clock,
         log: log.child({ component: "central.transfer" }),

@@ -22,6 +22,8 @@ import { mintSiteCert, otherCa } from "../testkit.ts";
 import { openTransferDb } from "../transfer/db.ts";
 import { BadUpload, Receiver } from "../transfer/receiver.ts";
 import type { Db } from "../db.ts";
+import { migrateUp, type Database } from "../db/index.ts";
+import { testEmbedded } from "../db/testkit.ts";
 import { ImportVerifier } from "./index.ts";
 
 const T0 = Date.UTC(2026, 0, 7, 9, 0, 0);
@@ -31,6 +33,8 @@ let media: Media;
 let ca: CaMaterial;
 let bus1: CustodySigner;
 let db: Db;
+/** The transfer state (commit log) the receiver writes. */
+let database: Database;
 let central: MediaStore;
 let receiver: Receiver;
 let verifier: ImportVerifier;
@@ -43,15 +47,18 @@ beforeAll(async () => {
   ca = await createCa({ name: "Central CA", now: Date.now(), lifetimeDays: 30 });
   bus1 = await custodySigner(await mintSiteCert(ca, "bus-1", { notBefore: T0 - 86_400_000, notAfter: T0 + 86_400_000 }));
   db = await openTransferDb(join(dir, "transfer.duckdb"));
+  database = await testEmbedded(join(dir, "pg"));
+  await migrateUp(database);
   const clock = new ManualClock(T0);
   central = await MediaStore.open({ root: join(dir, "central"), clock, log: quiet(), minFreeBytes: 0 });
   verifier = new ImportVerifier({ db, caPem: () => ca.certPem, clock, log: quiet() });
-  receiver = new Receiver({ dir: join(dir, "partial"), store: central, db, clock, log: quiet(), custody: verifier });
+  receiver = new Receiver({ dir: join(dir, "partial"), store: central, db: database, clock, log: quiet(), custody: verifier });
 }, 60_000);
 
 afterAll(async () => {
   await central.close();
   await db.close();
+  await database.close();
   await rm(dir, { recursive: true, force: true });
 });
 

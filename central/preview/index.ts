@@ -1,11 +1,11 @@
 /**
  * central/preview/ — "see before you pull" at central: the previews (thumbnails + per-second
  * activity) edges send for their segments, stored as received (DATA/preview/) and indexed in
- * their own DuckDB file; the federation PUT that receives them; the user API over them
+ * central's database (pv_*, migration 0006); the federation PUT that receives them; the user API over them
  * (thumbnail of a moment, band of a window, next/previous activity, search across cameras and
  * sites). Must not import edge/. Design: docs/design/preview.md.
  *
- * Wiring (central/compose.ts): const pv = await createPreview({dataDir, clock, log});
+ * Wiring (central/compose.ts): const pv = await createPreview({dataDir, database, clock, log});
  *   federationRoutes: pv.federationRoutes(app); apiRoutes: pv.apiRoutes(api, () => sites).
  */
 import type { Hono } from "hono";
@@ -18,6 +18,7 @@ import { PreviewStore } from "./store.ts";
 import { mirrorEdgeHas, prunePreviews, type PrunedCamera } from "./retention.ts";
 import type { RetentionPolicy } from "../../lib/store/index.ts";
 import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 
 export { type PrunedCamera } from "./retention.ts";
 export { PreviewStore, PreviewRefused, type ActivityRun, type ThumbRef } from "./store.ts";
@@ -31,8 +32,8 @@ export interface PreviewModule {
   close(): Promise<void>;
 }
 
-export async function createPreview(o: { dataDir: string; clock: Clock; log: Logger }): Promise<PreviewModule> {
-  const store = await PreviewStore.open(o.dataDir, o.clock, o.log);
+export async function createPreview(o: { dataDir: string; database: Database; clock: Clock; log: Logger }): Promise<PreviewModule> {
+  const store = await PreviewStore.open(o.dataDir, o.database, o.clock, o.log);
   return {
     store,
     federationRoutes: (app) => mountPreviewFederation(app, store),

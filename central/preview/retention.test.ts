@@ -13,6 +13,8 @@ import type { Db } from "../db.ts";
 import { CentralRetention } from "../retention.ts";
 import { openMirror } from "../sites/mirror.ts";
 import { PreviewStore } from "./store.ts";
+import { migrateUp, type Database } from "../db/index.ts";
+import { testEmbedded } from "../db/testkit.ts";
 import { mirrorEdgeHas, prunePreviews } from "./retention.ts";
 
 const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
@@ -21,6 +23,7 @@ const quiet = () => new Logger({ component: "preview-retention", sink: new Memor
 let dir: string;
 let mirror: Db;
 let previews: PreviewStore;
+let database: Database;
 const clock = new ManualClock(T0);
 
 function previewOf(cameraId: string, startMs: number, pad = 0): Uint8Array {
@@ -35,10 +38,13 @@ async function edgeKnows(siteId: string, cameraId: string, startMs: number) {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "central-preview-retention-"));
   mirror = await openMirror(join(dir, "sites.duckdb"));
-  previews = await PreviewStore.open(dir, clock, quiet());
+  database = await testEmbedded(join(dir, "pg"));
+  await migrateUp(database);
+  previews = await PreviewStore.open(dir, database, clock, quiet());
 });
 afterAll(async () => {
   await previews.close();
+  await database.close();
   await mirror.close();
   await rm(dir, { recursive: true, force: true });
 });

@@ -1,17 +1,21 @@
 /**
  * Central's previews of edge footage: the files edges send (lib/preview format, kept as
  * received so a thumbnail at central is byte-identical to the edge's) under
- * DATA/preview/files/, and an index in its own DuckDB file (DATA/preview/preview.duckdb):
- * one row per segment preview (with its per-second levels), one per thumbnail, one per
- * activity run. Everything the API answers comes from here — no edge is contacted.
+ * DATA/preview/files/, and an index in central's database (pv_*, migration 0006 of
+ * central/db): one row per segment preview (with its per-second levels), one per thumbnail,
+ * one per activity run. Everything the API answers comes from here — no edge is contacted.
+ * An upgraded installation's DATA/preview/preview.duckdb is copied into the database once.
  */
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { writeFileDurable } from "../../lib/store/layout.ts";
 import { activityRuns, decodePreview, sha256Hex, type PreviewHeader } from "../../lib/preview/format.ts";
+import { existsSync } from "node:fs";
 import { Db } from "../db.ts";
+import type { Database, SqlValue } from "../db/index.ts";
+import { moveFromDuckdb, type MovedTable } from "../db/from-duckdb.ts";
 
 export interface ActivityRun {
   siteId: string;
@@ -40,27 +44,40 @@ export class PreviewRefused extends Error {
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
+const SEGMENT_COLUMNS = ["site_id", "camera_id", "stream", "start_ms", "end_ms", "bytes", "sha256", "path", "act_start_ms", "levels", "source", "received_ms"];
+const THUMB_COLUMNS = ["site_id", "camera_id", "stream", "seg_start_ms", "idx", "at_ms", "bytes", "sha256", "width", "height"];
+const RUN_COLUMNS = ["site_id", "camera_id", "stream", "seg_start_ms", "start_ms", "end_ms", "peak"];
+const TEXT = new Set(["site_id", "camera_id", "stream", "sha256", "path", "levels", "source"]);
+/** DuckDB's JSON rows give BIGINT as text: numbers for the database. */
+const moved = (table: string, columns: string[]): MovedTable => ({ table, columns, row: (r) => columns.map((c): SqlValue => (r[c] === null || r[c] === undefined ? null : TEXT.has(c) ? String(r[c]) : Number(r[c]))) });
+/** An upgraded installation's preview.duckdb (pv_segments first: the copy runs while it is empty in the database). */
+export const PREVIEW_TABLES_IN_DUCKDB = [moved("pv_segments", SEGMENT_COLUMNS), moved("pv_thumbs", THUMB_COLUMNS), moved("pv_runs", RUN_COLUMNS)];
+
 export class PreviewStore {
   readonly stats = { stored: 0, duplicates: 0, refused: 0, bytes: 0 };
   private constructor(
-    private readonly db: Db,
+    private readonly db: Database,
     private readonly root: string,
     private readonly clock: Clock,
     private readonly log: Logger,
   ) {}
 
-  static async open(dataDir: string, clock: Clock, log: Logger): Promise<PreviewStore> {
+  /** The preview files under dataDir/preview/files; the index in `db` (migrated), copied once from an older preview.duckdb. */
+  static async open(dataDir: string, db: Database, clock: Clock, log: Logger): Promise<PreviewStore> {
     const root = join(dataDir, "preview");
     await mkdir(root, { recursive: true, mode: 0o700 });
-    const db = await Db.open(join(root, "preview.duckdb"));
-    for (const sql of [
-      `CREATE TABLE IF NOT EXISTS pv_segments (site_id VARCHAR, camera_id VARCHAR, stream VARCHAR, start_ms BIGINT, end_ms BIGINT, bytes BIGINT, sha256 VARCHAR, path VARCHAR, act_start_ms BIGINT, levels VARCHAR, source VARCHAR, received_ms BIGINT, PRIMARY KEY (site_id, camera_id, stream, start_ms))`,
-      `CREATE TABLE IF NOT EXISTS pv_thumbs (site_id VARCHAR, camera_id VARCHAR, stream VARCHAR, seg_start_ms BIGINT, idx INTEGER, at_ms BIGINT, bytes INTEGER, sha256 VARCHAR, width INTEGER, height INTEGER)`,
-      `CREATE TABLE IF NOT EXISTS pv_runs (site_id VARCHAR, camera_id VARCHAR, stream VARCHAR, seg_start_ms BIGINT, start_ms BIGINT, end_ms BIGINT, peak INTEGER)`,
-      `CREATE INDEX IF NOT EXISTS pv_thumbs_at ON pv_thumbs (site_id, camera_id, at_ms)`,
-      `CREATE INDEX IF NOT EXISTS pv_runs_at ON pv_runs (site_id, camera_id, start_ms)`,
-    ]) {
-      await db.run(sql);
+    const old = join(root, "preview.duckdb");
+    if (existsSync(old)) {
+      const duck = await Db.open(old);
+      try {
+        await moveFromDuckdb(duck, db, PREVIEW_TABLES_IN_DUCKDB, log);
+      } finally {
+        await duck.close();
+      }
+      // Kept as a backup under another name: retention may empty pv_segments later, and an
+      // old file still in place would then be copied again (previews whose files are gone).
+      await rename(old, `${old}.moved`);
+      await rename(`${old}.wal`, `${old}.moved.wal`).catch(() => undefined);
     }
     return new PreviewStore(db, root, clock, log);
   }
@@ -91,7 +108,7 @@ export class PreviewStore {
       this.stats.refused++;
       throw new PreviewRefused(422, `the preview is of ${h.cameraId}/${h.stream}/${h.segmentStartMs}, not of ${cameraId}/${stream}/${startMs}`);
     }
-    const have = await this.db.all<{ sha256: string }>(`SELECT sha256 FROM pv_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms = $4`, [siteId, cameraId, stream, startMs]);
+    const have = await this.db.query<{ sha256: string }>(`SELECT sha256 FROM pv_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms = $4`, [siteId, cameraId, stream, startMs]);
     if (have[0]?.sha256 === hash) {
       this.stats.duplicates++;
       return { stored: false, sha256: hash };
@@ -110,8 +127,8 @@ export class PreviewStore {
       await tx.run(`INSERT INTO pv_segments VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, [
         siteId, cameraId, stream, startMs, h.segmentEndMs, body.length, hash, rel, h.activity.startMs, JSON.stringify(h.activity.levels), h.source, this.clock.now(),
       ]);
-      await tx.append("pv_thumbs", h.thumbs.map((t, i) => [siteId, cameraId, stream, BigInt(startMs), i, BigInt(t.atMs), t.bytes, t.sha256, t.width, t.height]));
-      await tx.append("pv_runs", activityRuns(h.activity).map((r) => [siteId, cameraId, stream, BigInt(startMs), BigInt(r.startMs), BigInt(r.endMs), r.peak]));
+      await tx.copyRows("pv_thumbs", THUMB_COLUMNS, h.thumbs.map((t, i) => [siteId, cameraId, stream, startMs, i, t.atMs, t.bytes, t.sha256, t.width, t.height]));
+      await tx.copyRows("pv_runs", RUN_COLUMNS, activityRuns(h.activity).map((r) => [siteId, cameraId, stream, startMs, r.startMs, r.endMs, r.peak]));
     });
     this.stats.stored++;
     this.stats.bytes += body.length;
@@ -120,7 +137,7 @@ export class PreviewStore {
 
   /** The thumbnail of a moment: the last one at or before `atMs` (within `maxAgeMs`), else the first after it. */
   async thumbnail(siteId: string, cameraId: string, atMs: number, maxAgeMs = 60_000): Promise<(ThumbRef & { jpeg: Uint8Array }) | null> {
-    const rows = await this.db.all<{ at_ms: string; seg_start_ms: string; idx: number; stream: string; bytes: number; sha256: string; width: number; height: number }>(
+    const rows = await this.db.query<{ at_ms: string; seg_start_ms: string; idx: number; stream: string; bytes: number; sha256: string; width: number; height: number }>(
       `SELECT at_ms, seg_start_ms, idx, stream, bytes, sha256, width, height FROM pv_thumbs WHERE site_id = $1 AND camera_id = $2 AND at_ms BETWEEN $3 AND $4
        ORDER BY CASE WHEN at_ms <= $5 THEN 0 ELSE 1 END, abs(at_ms - $5) LIMIT 1`,
       [siteId, cameraId, atMs - maxAgeMs, atMs + maxAgeMs, atMs],
@@ -137,7 +154,7 @@ export class PreviewStore {
 
   /** Thumbnails in a window (for a strip), at most `limit`, evenly thinned. */
   async thumbnails(siteId: string, cameraId: string, fromMs: number, toMs: number, limit = 200): Promise<ThumbRef[]> {
-    const rows = await this.db.all<{ at_ms: string; bytes: number; sha256: string; width: number; height: number }>(
+    const rows = await this.db.query<{ at_ms: string; bytes: number; sha256: string; width: number; height: number }>(
       `SELECT at_ms, bytes, sha256, width, height FROM pv_thumbs WHERE site_id = $1 AND camera_id = $2 AND at_ms >= $3 AND at_ms < $4 ORDER BY at_ms`,
       [siteId, cameraId, fromMs, toMs],
     );
@@ -151,7 +168,7 @@ export class PreviewStore {
   async activity(siteId: string, cameraId: string, fromMs: number, toMs: number, stepMs: number): Promise<(number | null)[]> {
     const n = Math.max(1, Math.ceil((toMs - fromMs) / stepMs));
     const out: (number | null)[] = new Array(n).fill(null);
-    const rows = await this.db.all<{ act_start_ms: string; levels: string }>(
+    const rows = await this.db.query<{ act_start_ms: string; levels: string }>(
       `SELECT act_start_ms, levels FROM pv_segments WHERE site_id = $1 AND camera_id = $2 AND end_ms > $3 AND start_ms < $4`,
       [siteId, cameraId, fromMs, toMs],
     );
@@ -176,7 +193,7 @@ export class PreviewStore {
     if (!cameras.length) return [];
     const out: ActivityRun[] = [];
     for (const cam of cameras) {
-      const rows = await this.db.all<{ start_ms: string; end_ms: string; peak: number }>(
+      const rows = await this.db.query<{ start_ms: string; end_ms: string; peak: number }>(
         `SELECT start_ms, end_ms, peak FROM pv_runs WHERE site_id = $1 AND camera_id = $2 AND end_ms > $3 AND start_ms < $4 ORDER BY start_ms`,
         [cam.siteId, cam.cameraId, fromMs, toMs],
       );
@@ -210,13 +227,13 @@ export class PreviewStore {
 
   /** The (site, camera) pairs that have previews (for retention). */
   async cameras(): Promise<{ siteId: string; cameraId: string }[]> {
-    const rows = await this.db.all<{ site_id: string; camera_id: string }>(`SELECT DISTINCT site_id, camera_id FROM pv_segments ORDER BY site_id, camera_id`);
+    const rows = await this.db.query<{ site_id: string; camera_id: string }>(`SELECT DISTINCT site_id, camera_id FROM pv_segments ORDER BY site_id, camera_id`);
     return rows.map((r) => ({ siteId: r.site_id, cameraId: r.camera_id }));
   }
 
   /** One camera's segment previews, newest first (for retention: age and bytes). */
   async segmentsOf(siteId: string, cameraId: string): Promise<{ stream: string; startMs: number; endMs: number; bytes: number }[]> {
-    const rows = await this.db.all<{ stream: string; start_ms: string; end_ms: string; bytes: string }>(
+    const rows = await this.db.query<{ stream: string; start_ms: string; end_ms: string; bytes: string }>(
       `SELECT stream, start_ms, end_ms, bytes FROM pv_segments WHERE site_id = $1 AND camera_id = $2 ORDER BY start_ms DESC, stream`,
       [siteId, cameraId],
     );
@@ -234,7 +251,6 @@ export class PreviewStore {
     await rm(join(this.root, this.relPath(siteId, cameraId, stream, startMs)), { force: true });
   }
 
-  async close(): Promise<void> {
-    await this.db.close();
-  }
+  /** The database is central's (closed by its opener). */
+  async close(): Promise<void> {}
 }

@@ -7,7 +7,7 @@
  */
 import type { Clock } from "../../lib/clock.ts";
 import { budgetMonth, linkProfile } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import { liveBytesByLink } from "./live-budget.ts";
 import type { LinkMeter } from "./link-meter.ts";
 import type { DepotOffload } from "./offload.ts";
@@ -16,7 +16,7 @@ import type { Receiver } from "./receiver.ts";
 import type { SiteInputs } from "./site-inputs.ts";
 
 export interface BudgetViewDeps {
-  db: Db;
+  db: Database;
   clock: Clock;
   inputs: SiteInputs;
   meter: LinkMeter;
@@ -48,17 +48,18 @@ export class BudgetView {
     await this.d.meter.flush();
     const now = this.d.clock.now();
     const month = budgetMonth(now);
-    // On the read connections (the writers' queues hold the tick's and the control plane's work), queued together.
-    const count = async (sql: string) => Number((await this.d.db.read<{ n: string }>(sql, [siteId]))[0]?.n ?? 0);
-    const [central, days, edgeRows, { policy }, items, commits, lost] = await Promise.all([
-      this.d.meter.usage.month(siteId, month, "read"),
-      this.d.meter.usage.days(siteId, now, 31, "read"),
-      this.d.db.read<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
+    // Queued together; the counts in one statement (on the embedded database each statement runs on central's event loop).
+    const counts = this.d.db.query<{ commits: number; lost: number }>(`SELECT (SELECT count(*) FROM tr_commits WHERE site_id = $1)::int AS commits, (SELECT count(*) FROM tr_lost WHERE site_id = $1)::int AS lost`, [siteId]);
+    const [central, days, edgeRows, { policy }, items, [n]] = await Promise.all([
+      this.d.meter.usage.month(siteId, month),
+      this.d.meter.usage.days(siteId, now, 31),
+      this.d.db.query<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
       this.d.inputs.policy(siteId, "read"),
       this.d.planner.recentPlan(siteId),
-      count(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`),
-      count(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`),
+      counts,
     ]);
+    const commits = Number(n?.commits ?? 0);
+    const lost = Number(n?.lost ?? 0);
     const edge = edgeRows[0];
     const byClass: Record<string, { items: number; bytes: number }> = {};
     for (const it of items) {

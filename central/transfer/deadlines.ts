@@ -9,14 +9,14 @@ import { iso, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { centralCameraId } from "../../federation/protocol/index.ts";
 import { classRank, type SitePolicy, type WorkItem } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import type { LinkMeter } from "./link-meter.ts";
 
 /** Raise an event at central (ops.ingestEvent): footage at risk/lost. */
 export type RaiseEvent = (e: { id: string; type: string; time: string; source: "system"; origin: string; siteId: string; cameraId: string | null; data: Record<string, unknown> }) => Promise<unknown>;
 
 export interface DeadlinesDeps {
-  db: Db;
+  db: Database;
   clock: Clock;
   log: Logger;
   meter: LinkMeter;
@@ -65,9 +65,8 @@ export class OverwriteDeadlines {
 
   /** One footage.at-risk event per key (camera-minute), ever: tr_alarms remembers it across restarts. */
   async alarmOnce(key: string, siteId: string, cameraId: string, data: Record<string, unknown>): Promise<void> {
-    const r = await this.d.db.all(`SELECT 1 FROM tr_alarms WHERE key = $1`, [key]);
-    if (r.length) return;
-    await this.d.db.run(`INSERT INTO tr_alarms VALUES ($1, $2)`, [key, this.d.clock.now()]);
+    // The insert decides (not a read before it): of two nodes walking the same site, one raises.
+    if (!(await this.d.db.run(`INSERT INTO tr_alarms VALUES ($1, $2) ON CONFLICT DO NOTHING`, [key, this.d.clock.now()]))) return;
     this.d.log.warn("footage at risk", { site: siteId, camera: cameraId, ...data });
     await this.d.raiseEvent?.({
       id: `transfer:${key}`,

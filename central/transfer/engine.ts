@@ -16,11 +16,12 @@
  *   budget.ts         a site's transfer/budget view, retrieval estimates
  *   poll.ts           the edge's long poll
  *   offload.ts        depot offload per site
+ *   ownership.ts      the sites this node works on (partition owner); taking over a site's jobs
  */
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore } from "../../lib/store/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import type { Sites } from "../sites/index.ts";
 import type { EdgeIndexReader } from "../mirror/index.ts";
 import type { ImportVerifier } from "../custody/index.ts";
@@ -36,9 +37,13 @@ import { Receiver } from "./receiver.ts";
 import { Retrievals, type AttachClip } from "./retrievals.ts";
 import { SiteInputs } from "./site-inputs.ts";
 import { Triggers } from "./triggers.ts";
+import { EVERY_SITE, RetrievalOwnership, type SiteOwnership } from "./ownership.ts";
+
+/** How often the tick writes the byte counts (real time). */
+const FLUSH_EVERY_MS = 2000;
 
 export interface EngineDeps {
-  db: Db;
+  db: Database;
   store: MediaStore;
   clock: Clock;
   log: Logger;
@@ -59,6 +64,8 @@ export interface EngineDeps {
   deadlineMarginMs?: number;
   /** A window is complete this long after its end even if the edge index never reaches it. */
   settleMs?: number;
+  /** Which sites' jobs this node works on (central/cluster's leases); default every site. */
+  ownership?: SiteOwnership;
 }
 
 export class Engine {
@@ -74,35 +81,50 @@ export class Engine {
   readonly liveRecording: LiveRecording;
   readonly budget: BudgetView;
   readonly poll: WorkPoll;
+  readonly ownership: RetrievalOwnership;
   private readonly waiters = new Waiters();
   private timer: ReturnType<typeof setInterval> | null = null;
   /** Shutdown began: long polls answer at once (central closes its databases next). */
   private ending = false;
   private ticking = false;
+  private flushedAt = 0;
 
   constructor(private readonly d: EngineDeps) {
     const { db, store, clock, log, sites, mirror } = d;
+    const own = d.ownership ?? EVERY_SITE;
+    const owns = (siteId: string) => own.owns(siteId);
     this.meter = new LinkMeter({ db, clock });
     this.receiver = new Receiver({ dir: d.partialDir, store, db, clock, log, ...(d.custody ? { custody: d.custody } : {}), onBytes: (site, link, n) => this.meter.received(site, link, n), onCommit: () => this.wake() });
     this.inputs = new SiteInputs({ db, store, receiver: this.receiver, sites, mirror });
     this.offload = new DepotOffload({ db, clock, log });
     this.deadlines = new OverwriteDeadlines({ db, clock, log, meter: this.meter, raiseEvent: d.raiseEvent, deadlineMarginMs: d.deadlineMarginMs });
     this.planner = new Planner({ db, clock, inputs: this.inputs, receiver: this.receiver, offload: this.offload, deadlines: this.deadlines });
-    this.retrievals = new Retrievals({ db, clock, log, sites, inputs: this.inputs, meter: this.meter, forgetPlan: (id) => this.planner.forget(id), wake: () => this.wake(), attachClip: d.attachClip, settleMs: d.settleMs });
-    this.locks = new EvidenceLocks({ db, store, clock, log, sites, mirror, inputs: this.inputs, retrievals: this.retrievals });
+    this.retrievals = new Retrievals({ db, clock, log, sites, inputs: this.inputs, meter: this.meter, forgetPlan: (id) => this.planner.forget(id), wake: () => this.wake(), attachClip: d.attachClip, settleMs: d.settleMs, owns });
+    this.locks = new EvidenceLocks({ db, store, clock, log, sites, mirror, inputs: this.inputs, retrievals: this.retrievals, owns });
     this.triggers = new Triggers({ sites, inputs: this.inputs, retrievals: this.retrievals, locks: this.locks });
     this.liveRecording = new LiveRecording({ sites, inputs: this.inputs, log, recordLive: d.recordLive });
     this.budget = new BudgetView({ db, clock, inputs: this.inputs, meter: this.meter, planner: this.planner, offload: this.offload, receiver: this.receiver });
     this.poll = new WorkPoll({ db, clock, chunkSize: d.chunkSize, meter: this.meter, offload: this.offload, deadlines: this.deadlines, locks: this.locks, planner: this.planner, waiters: this.waiters, running: () => this.timer !== null && !this.ending });
+    this.ownership = new RetrievalOwnership({ db, ownership: own, log, replan: (siteId) => this.replan(siteId), forget: (siteId) => this.planner.forget(siteId) });
+  }
+
+  /** A site this node just took over: plan it again now, settle its jobs, let its edge's poll see the plan. */
+  private async replan(siteId: string): Promise<void> {
+    this.planner.forget(siteId);
+    await this.planner.plan(siteId);
+    await this.retrievals.settleActive(this.d.clock.now(), siteId);
+    this.wake();
   }
 
   start(intervalMs = 1000): void {
     this.timer = setInterval(() => void this.tick(), intervalMs);
+    this.ownership.start();
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    await this.ownership.stop();
     this.waiters.wake();
     await this.liveRecording.stopAll();
     await this.meter.flush();
@@ -128,7 +150,11 @@ export class Engine {
       await this.retrievals.settleActive(now);
       await this.locks.expireLocks(now);
       await this.liveRecording.reconcile();
-      await this.meter.flush();
+      // Byte counts every few ticks, not at each (views and stop flush first, so they stay exact).
+      if (performance.now() - this.flushedAt >= FLUSH_EVERY_MS) {
+        this.flushedAt = performance.now();
+        await this.meter.flush();
+      }
     } catch (e) {
       this.d.log.error("transfer tick failed", { err: e as Error });
     } finally {

@@ -11,10 +11,11 @@
  *
  * One concern per file; engine.ts only composes them (see its header for the list). Around it:
  * receiver.ts (uploads), routes.ts (HTTP), live-budget.ts, offload.ts, progressive.ts,
- * best-stream.ts, usage.ts, db.ts (schema).
+ * best-stream.ts, usage.ts, counters.ts (bytes added across nodes), commits.ts (the commit log),
+ * db.ts (where the state lives; migration 0006 of central/db).
  *
  * Wiring (composeCentral does this, after the control plane and live exist):
- *   const tr = await createTransfer({ dataDir, store, sites: cp.sites, mirror, ops: core.ops, recordLive });
+ *   const tr = await createTransfer({ dataDir, database, store, sites: cp.sites, mirror, ops: core.ops, recordLive });
  *   siteEvents.subscribe(tr.onSiteEvent); then mount tr.federationRoutes and tr.apiRoutes.
  */
 import { mkdir } from "node:fs/promises";
@@ -29,10 +30,10 @@ import type { FederationEnv } from "../federation-api.ts";
 import type { Operations } from "../events/operations.ts";
 import type { Sites } from "../sites/index.ts";
 import type { EdgeIndexReader } from "../mirror/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import { ImportVerifier } from "../custody/index.ts";
 import { centralRanges } from "../holdings/index.ts";
-import { openTransferDb } from "./db.ts";
+import { moveTransferFromDuckdb, openTransferDb } from "./db.ts";
 import { Engine } from "./engine.ts";
 import { EngineError } from "./errors.ts";
 import type { RecordLive } from "./live-recording.ts";
@@ -41,12 +42,15 @@ import { Receiver } from "./receiver.ts";
 import type { RetrievalView } from "./retrievals.ts";
 import { mountApi, mountFederation } from "./routes.ts";
 import type { RuleRetrieval, SiteEventTrigger } from "./triggers.ts";
+import type { SiteOwnership } from "./ownership.ts";
 
 export { Engine, EngineError, Receiver, type RetrievalView };
 
 export interface TransferOptions {
-  /** Central's data dir: state in <dataDir>/transfer/, media in `store` or <dataDir>/store. */
+  /** Central's data dir: partial uploads (and custody's DuckDB) in <dataDir>/transfer/, media in `store` or <dataDir>/store. */
   dataDir: string;
+  /** Central's database (central/db, migration 0006): the transfer state every node shares. */
+  database: Database;
   /** Central's MediaStore (shared with live recording); opened here when absent. */
   store?: MediaStore;
   clock?: Clock;
@@ -65,6 +69,8 @@ export interface TransferOptions {
   ops?: Operations;
   /** Central live recording for the continuous options (central/live LiveRecorder.recordLive). */
   recordLive?: RecordLive;
+  /** Which sites' jobs this node works on: central/cluster's leases (default: every site). */
+  ownership?: SiteOwnership;
 }
 
 export interface TransferModule {
@@ -92,12 +98,16 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
   const log = o.log ?? createLogger("central.transfer");
   const dir = join(o.dataDir, "transfer");
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const db: Db = await openTransferDb(join(dir, "transfer.duckdb"));
+  // transfer.duckdb keeps custody's tables (until custody moves) and, in an upgraded
+  // installation, the transfer tables of before, copied into the database once.
+  const duck = await openTransferDb(join(dir, "transfer.duckdb"));
+  const db = o.database;
+  await moveTransferFromDuckdb(duck, db, clock.now(), log.child({ component: "central.db" }));
   const ownStore = !o.store;
   const store = o.store ?? (await MediaStore.open({ root: join(o.dataDir, "store"), clock, log: log.child({ component: "central.store" }) }));
   const sites = o.sites;
   const ops = o.ops;
-  const custody = o.custodyCaPem ? new ImportVerifier({ db, caPem: o.custodyCaPem, clock, log: log.child({ component: "central.custody" }) }) : undefined;
+  const custody = o.custodyCaPem ? new ImportVerifier({ db: duck, caPem: o.custodyCaPem, clock, log: log.child({ component: "central.custody" }) }) : undefined;
   const engine = new Engine({
     db,
     store,
@@ -111,6 +121,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     deadlineMarginMs: o.deadlineMarginMs,
     settleMs: o.settleMs,
     recordLive: o.recordLive,
+    ...(o.ownership ? { ownership: o.ownership } : {}),
     ...(ops ? { raiseEvent: (e) => ops.ingestEvent(e), attachClip: (id, clip) => ops.alarms.attachClip(id, clip) } : {}),
   });
   const receiver = engine.receiver;
@@ -142,7 +153,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
       await engine.stop();
       await liveBudget.stop();
       if (ownStore) await store.close();
-      await db.close();
+      await duck.close();
     },
   };
 }

@@ -8,16 +8,21 @@
 import type { Clock } from "../../lib/clock.ts";
 import { Goodput } from "../../lib/goodput.ts";
 import { linkProfile, type SitePolicy, type WorkRequest } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import { UsageLedger } from "./usage.ts";
 
+/** How often an unchanged edge usage report is written again (its updated_ms). */
+const EDGE_USAGE_REWRITE_MS = 5000;
+
 export class LinkMeter {
-  /** Bytes central received per site, link and day (flushed to transfer.duckdb). */
+  /** Bytes central received per site, link and day (added to the shared rows on flush, usage.ts). */
   readonly usage: UsageLedger;
   private goodput = new Map<string, Goodput>();
   private lastLink = new Map<string, string>();
+  /** The edge's usage report as last written per site (recordEdgeUsage). */
+  private edgeUsage = new Map<string, { v: string; at: number }>();
 
-  constructor(private readonly d: { db: Db; clock: Clock }) {
+  constructor(private readonly d: { db: Database; clock: Clock }) {
     this.usage = new UsageLedger(d.db);
   }
 
@@ -37,7 +42,12 @@ export class LinkMeter {
 
   /** The edge's own count of what it sent this month, per link (from its work poll). */
   async recordEdgeUsage(siteId: string, req: Pick<WorkRequest, "usage" | "link">, now: number): Promise<void> {
-    await this.d.db.run(`INSERT OR REPLACE INTO tr_edge_usage VALUES ($1, $2, $3, $4, $5)`, [siteId, req.usage.month, JSON.stringify(req.usage.byLink), req.link, now]);
+    // A busy edge polls back to back with the same count: written when it changed, else every few seconds.
+    const v = JSON.stringify([req.usage.month, req.usage.byLink, req.link]);
+    const last = this.edgeUsage.get(siteId);
+    if (last && last.v === v && now - last.at < EDGE_USAGE_REWRITE_MS && now >= last.at) return;
+    this.edgeUsage.set(siteId, { v, at: now });
+    await this.d.db.run(`INSERT INTO tr_edge_usage VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id) DO UPDATE SET month = EXCLUDED.month, by_link = EXCLUDED.by_link, link = EXCLUDED.link, updated_ms = EXCLUDED.updated_ms`, [siteId, req.usage.month, JSON.stringify(req.usage.byLink), req.link, now]);
   }
 
   /** Measured goodput of the site's link in bytes/s, or null before anything moved lately. */

@@ -14,16 +14,12 @@ import { z } from "zod";
 import { iso, type Clock } from "../../lib/clock.ts";
 import { badRequest, notFound } from "../../lib/http/problem.ts";
 import { budgetMonth, linkProfile, type SitePolicy } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import type { ApiRouter } from "../openapi.ts";
-
-export const liveBudgetSchema = [
-  `CREATE TABLE IF NOT EXISTS tr_live_usage (site_id VARCHAR, month VARCHAR, link VARCHAR, bytes BIGINT, PRIMARY KEY (site_id, month, link))`,
-  `CREATE TABLE IF NOT EXISTS tr_live_override (site_id VARCHAR PRIMARY KEY, until_ms BIGINT, created_by VARCHAR, created_ms BIGINT, reason VARCHAR)`,
-];
+import { addBytes } from "./counters.ts";
 
 export interface LiveBudgetDeps {
-  db: Db;
+  db: Database;
   clock: Clock;
   policy: (siteId: string) => Promise<{ policy: SitePolicy | null }>;
   /** The site's active link as the control plane knows it; else the edge's last work poll. */
@@ -46,8 +42,8 @@ export interface LiveBudgetState {
 }
 
 /** Live bytes central received from a site per link in a month (for the site's transfer view and estimates). */
-export async function liveBytesByLink(db: Db, siteId: string, month: string): Promise<Record<string, number>> {
-  const rows = await db.all<{ link: string; bytes: string }>(`SELECT link, bytes FROM tr_live_usage WHERE site_id = $1 AND month = $2`, [siteId, month]);
+export async function liveBytesByLink(db: Database, siteId: string, month: string): Promise<Record<string, number>> {
+  const rows = await db.query<{ link: string; bytes: string }>(`SELECT link, bytes FROM tr_live_usage WHERE site_id = $1 AND month = $2`, [siteId, month]);
   return Object.fromEntries(rows.map((r) => [r.link, Number(r.bytes)]));
 }
 
@@ -70,7 +66,8 @@ export class LiveBudget {
   constructor(private readonly d: LiveBudgetDeps) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.flush(), 1000);
+    // A failed flush keeps its counts for the next one (a database hiccup loses nothing).
+    this.timer = setInterval(() => void this.flush().catch(() => undefined), 1000);
   }
 
   async stop(): Promise<void> {
@@ -96,9 +93,12 @@ export class LiveBudget {
     if (!this.pending.size) return;
     const rows = [...this.pending];
     this.pending.clear();
-    for (const [k, n] of rows) {
-      const [site, month, link] = JSON.parse(k) as [string, string, string];
-      await this.d.db.run(`INSERT INTO tr_live_usage VALUES ($1, $2, $3, $4) ON CONFLICT (site_id, month, link) DO UPDATE SET bytes = tr_live_usage.bytes + excluded.bytes`, [site, month, link, n]);
+    // Added to the shared row (counters.ts): another node's live bytes for the site add up.
+    try {
+      await addBytes(this.d.db, "tr_live_usage", ["site_id", "month", "link"], rows.map(([k, n]) => [...(JSON.parse(k) as [string, string, string]), n] as const));
+    } catch (e) {
+      for (const [k, n] of rows) this.pending.set(k, (this.pending.get(k) ?? 0) + n);
+      throw e;
     }
   }
 
@@ -126,13 +126,13 @@ export class LiveBudget {
     await this.flush();
     const now = this.d.clock.now();
     const month = budgetMonth(now);
-    const edge = (await this.d.db.all<{ month: string; by_link: string; link: string }>(`SELECT month, by_link, link FROM tr_edge_usage WHERE site_id = $1`, [siteId]))[0];
+    const edge = (await this.d.db.query<{ month: string; by_link: string; link: string }>(`SELECT month, by_link, link FROM tr_edge_usage WHERE site_id = $1`, [siteId]))[0];
     const link = this.d.linkOf?.(siteId) ?? edge?.link ?? null;
     const { policy } = await this.d.policy(siteId);
     const monthly = link ? (linkProfile(policy, link).monthlyBytes ?? null) : null;
     const transfer = edge && edge.month === month && link ? ((JSON.parse(edge.by_link) as Record<string, number>)[link] ?? 0) : 0;
-    const live = link ? Number((await this.d.db.all<{ b: string }>(`SELECT bytes AS b FROM tr_live_usage WHERE site_id = $1 AND month = $2 AND link = $3`, [siteId, month, link]))[0]?.b ?? 0) : 0;
-    const o = (await this.d.db.all<{ until_ms: string; created_by: string; reason: string | null }>(`SELECT until_ms, created_by, reason FROM tr_live_override WHERE site_id = $1 AND until_ms > $2`, [siteId, now]))[0];
+    const live = link ? Number((await this.d.db.query<{ b: string }>(`SELECT bytes AS b FROM tr_live_usage WHERE site_id = $1 AND month = $2 AND link = $3`, [siteId, month, link]))[0]?.b ?? 0) : 0;
+    const o = (await this.d.db.query<{ until_ms: string; created_by: string; reason: string | null }>(`SELECT until_ms, created_by, reason FROM tr_live_override WHERE site_id = $1 AND until_ms > $2`, [siteId, now]))[0];
     const s: LiveBudgetState = {
       site: siteId,
       link,
@@ -158,7 +158,7 @@ export class LiveBudget {
   }
 
   async setOverride(siteId: string, untilMs: number, by: string, reason: string | null): Promise<LiveBudgetState> {
-    await this.d.db.run(`INSERT OR REPLACE INTO tr_live_override VALUES ($1, $2, $3, $4, $5)`, [siteId, untilMs, by, this.d.clock.now(), reason]);
+    await this.d.db.run(`INSERT INTO tr_live_override VALUES ($1, $2, $3, $4, $5) ON CONFLICT (site_id) DO UPDATE SET until_ms = EXCLUDED.until_ms, created_by = EXCLUDED.created_by, created_ms = EXCLUDED.created_ms, reason = EXCLUDED.reason`, [siteId, untilMs, by, this.d.clock.now(), reason]);
     return this.state(siteId);
   }
 

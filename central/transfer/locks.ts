@@ -10,7 +10,7 @@ import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore } from "../../lib/store/index.ts";
 import { centralCameraId, splitCentralCameraId } from "../../federation/protocol/index.ts";
 import { effectivePolicy, type TransferClass } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import type { Sites } from "../sites/index.ts";
 import type { EdgeIndexReader } from "../mirror/index.ts";
 import { EngineError } from "./errors.ts";
@@ -18,7 +18,7 @@ import type { Retrievals } from "./retrievals.ts";
 import type { SiteInputs } from "./site-inputs.ts";
 
 export interface EvidenceLocksDeps {
-  db: Db;
+  db: Database;
   store: MediaStore;
   clock: Clock;
   log: Logger;
@@ -27,6 +27,8 @@ export interface EvidenceLocksDeps {
   mirror: EdgeIndexReader;
   inputs: SiteInputs;
   retrievals: Retrievals;
+  /** Whether this node works on the site (its partition's owner, ownership.ts); default every site. */
+  owns?: (siteId: string) => boolean;
 }
 
 export class EvidenceLocks {
@@ -54,7 +56,7 @@ export class EvidenceLocks {
   }
 
   async lockView(id: string): Promise<Record<string, unknown> | null> {
-    const r = (await this.d.db.all<Record<string, string | null>>(`SELECT * FROM tr_locks WHERE id = $1`, [id]))[0];
+    const r = (await this.d.db.query<Record<string, string | null>>(`SELECT * FROM tr_locks WHERE id = $1`, [id]))[0];
     if (!r) return null;
     const heldAtEdge = await this.d.mirror.hasLock(r.site_id!, id);
     const ret = r.retrieval_id ? await this.d.retrievals.getRetrieval(r.retrieval_id) : null;
@@ -77,7 +79,7 @@ export class EvidenceLocks {
 
   async listLocks(cameraId?: string): Promise<Record<string, unknown>[]> {
     const parts = cameraId ? splitCentralCameraId(cameraId) : null;
-    const rows = await this.d.db.all<{ id: string }>(
+    const rows = await this.d.db.query<{ id: string }>(
       parts ? `SELECT id FROM tr_locks WHERE site_id = $1 AND camera_id = $2 ORDER BY created_ms` : `SELECT id FROM tr_locks ORDER BY created_ms`,
       parts ? [parts.siteId, parts.cameraId] : [],
     );
@@ -97,8 +99,9 @@ export class EvidenceLocks {
   }
 
   async expireLocks(now: number): Promise<void> {
-    const rows = await this.d.db.all<{ id: string }>(`SELECT id FROM tr_locks WHERE ended_ms IS NULL AND expires_ms IS NOT NULL AND expires_ms <= $1`, [now]);
-    for (const r of rows) await this.endLock(r.id);
+    const rows = await this.d.db.query<{ id: string; site_id: string }>(`SELECT id, site_id FROM tr_locks WHERE ended_ms IS NULL AND expires_ms IS NOT NULL AND expires_ms <= $1`, [now]);
+    // The site's partition owner ends it (once); the other nodes leave it.
+    for (const r of rows) if (!this.d.owns || this.d.owns(r.site_id)) await this.endLock(r.id);
   }
 
   /** Of the locks the edge holds (its work poll), those it may release: ended, expired, or their footage is at central. */
@@ -107,7 +110,7 @@ export class EvidenceLocks {
     const now = this.d.clock.now();
     const out: string[] = [];
     for (const id of held) {
-      const r = (await this.d.db.all<{ ended_ms: string | null; expires_ms: string | null; state: string | null }>(
+      const r = (await this.d.db.query<{ ended_ms: string | null; expires_ms: string | null; state: string | null }>(
         `SELECT l.ended_ms, l.expires_ms, r.state FROM tr_locks l LEFT JOIN tr_retrievals r ON r.id = l.retrieval_id WHERE l.id = $1`,
         [id],
       ))[0];

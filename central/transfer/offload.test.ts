@@ -1,49 +1,57 @@
-import { expect, test } from "bun:test";
-import { join } from "node:path";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
-import { removeTempDirs, tempDir } from "../../tests/helpers.ts";
-import { Db } from "../db.ts";
-import { DepotOffload, OFFLOAD_SCHEMA } from "./offload.ts";
+import type { Database } from "../db/index.ts";
+import { DepotOffload } from "./offload.ts";
+import { transferTestDrivers } from "./test-db.ts";
 
-test("the window opens only parked on a depot link; done = nothing left after a run or as it opens, kept until the next, across a restart", async () => {
-  const file = join(await tempDir("offload"), "t.duckdb");
-  let db = await Db.open(file);
-  for (const s of OFFLOAD_SCHEMA) await db.run(s);
-  let now = 1_000_000;
-  const d = () => ({ db, clock: { now: () => now }, log: new Logger({ component: "t", sink: new MemorySink(), level: "error" }) }) as never;
-  let o = new DepotOffload(d());
-  await o.load();
-  const policy = { options: ["on-request" as const], offload: { links: ["depot-wifi"] } };
-  o.observe("s", "depot-wifi", "running");
-  expect(o.links("s", policy)).toBeNull(); // driving through the depot
-  o.observe("s", "cellular", "parked");
-  expect(o.links("s", policy)).toBeNull(); // parked elsewhere
-  expect(o.links("s", { options: ["on-request"] })).toBeNull();
-  o.observe("s", "depot-wifi", "parked");
-  expect(o.links("s", policy)).toEqual(["depot-wifi"]);
-  await o.progress("s", 5000);
-  expect(o.view("s", policy)).toMatchObject({ state: "running", pendingBytes: 5000, lastOffloadedAt: null });
-  now += 1000;
-  await o.progress("s", 0);
-  const done = o.view("s", policy);
-  expect(done).toMatchObject({ state: "done", lastOffloadedAt: new Date(now).toISOString() });
-  now += 5000;
-  await o.progress("s", 0); // still parked, nothing new: the time stays
-  expect(o.lastOffloadedMs("s")).toBe(now - 5000);
-  o.observe("s", "depot-wifi", "running");
-  o.closed("s");
-  expect(o.view("s", policy).state).toBe("idle");
-  // Restart: the last offload is remembered.
-  await db.close();
-  db = await Db.open(file);
-  o = new DepotOffload(d());
-  await o.load();
-  expect(o.lastOffloadedMs("s")).toBe(now - 5000);
-  // Parked again with nothing to pull: done as the window opens.
-  now += 60_000;
-  o.observe("s", "depot-wifi", "parked");
-  await o.progress("s", 0);
-  expect(o.lastOffloadedMs("s")).toBe(now);
-  await db.close();
-  await removeTempDirs();
-});
+const t = transferTestDrivers();
+// The first test of a driver starts its PostgreSQL server or PGlite; a loaded machine takes a while.
+setDefaultTimeout(120_000);
+afterAll(() => t.stop());
+
+for (const drv of t.drivers) {
+  describe.skipIf(drv.skip)(`depot offload: ${drv.name}`, () => {
+    test("the window opens only parked on a depot link; done = nothing left after a run or as it opens, kept until the next, across a restart", async () => {
+      const { a, b, close } = await drv.open();
+      let db: Database = a;
+      let now = 1_000_000;
+      const d = () => ({ db, clock: { now: () => now }, log: new Logger({ component: "t", sink: new MemorySink(), level: "error" }) }) as never;
+      try {
+        let o = new DepotOffload(d());
+        await o.load();
+        const policy = { options: ["on-request" as const], offload: { links: ["depot-wifi"] } };
+        o.observe("s", "depot-wifi", "running");
+        expect(o.links("s", policy)).toBeNull(); // driving through the depot
+        o.observe("s", "cellular", "parked");
+        expect(o.links("s", policy)).toBeNull(); // parked elsewhere
+        expect(o.links("s", { options: ["on-request"] })).toBeNull();
+        o.observe("s", "depot-wifi", "parked");
+        expect(o.links("s", policy)).toEqual(["depot-wifi"]);
+        await o.progress("s", 5000);
+        expect(o.view("s", policy)).toMatchObject({ state: "running", pendingBytes: 5000, lastOffloadedAt: null });
+        now += 1000;
+        await o.progress("s", 0);
+        const done = o.view("s", policy);
+        expect(done).toMatchObject({ state: "done", lastOffloadedAt: new Date(now).toISOString() });
+        now += 5000;
+        await o.progress("s", 0); // still parked, nothing new: the time stays
+        expect(o.lastOffloadedMs("s")).toBe(now - 5000);
+        o.observe("s", "depot-wifi", "running");
+        o.closed("s");
+        expect(o.view("s", policy).state).toBe("idle");
+        // Restart (or another node): the last offload is remembered.
+        db = b;
+        o = new DepotOffload(d());
+        await o.load();
+        expect(o.lastOffloadedMs("s")).toBe(now - 5000);
+        // Parked again with nothing to pull: done as the window opens.
+        now += 60_000;
+        o.observe("s", "depot-wifi", "parked");
+        await o.progress("s", 0);
+        expect(o.lastOffloadedMs("s")).toBe(now);
+      } finally {
+        await close();
+      }
+    });
+  });
+}

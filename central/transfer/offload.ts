@@ -4,15 +4,13 @@
  * links only. The edge reports its link and vehicle state with every work poll; the planner
  * asks `links()` whether the offload window is open for a site and reports back how much is
  * still wanted (`progress()`). An offload is "done" when nothing is left while the window is
- * open: that time is the site's "last offloaded", kept in transfer.duckdb (tr_offload) so it
+ * open: that time is the site's "last offloaded", kept in the database (tr_offload) so it
  * survives a restart, and shown in the site's transfer view and the fleet positions.
  */
 import { iso, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { SitePolicy } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
-
-export const OFFLOAD_SCHEMA = [`CREATE TABLE IF NOT EXISTS tr_offload (site_id VARCHAR PRIMARY KEY, started_ms BIGINT, done_ms BIGINT, bytes BIGINT)`];
+import type { Database } from "../db/index.ts";
 
 interface SiteOffload {
   link: string | null;
@@ -37,11 +35,10 @@ export interface OffloadView {
 export class DepotOffload {
   private sites = new Map<string, SiteOffload>();
 
-  constructor(private readonly d: { db: Db; clock: Clock; log: Logger }) {}
+  constructor(private readonly d: { db: Database; clock: Clock; log: Logger }) {}
 
   async load(): Promise<void> {
-    for (const sql of OFFLOAD_SCHEMA) await this.d.db.run(sql);
-    for (const r of await this.d.db.all<{ site_id: string; started_ms: string | null; done_ms: string | null }>(`SELECT site_id, started_ms, done_ms FROM tr_offload`)) {
+    for (const r of await this.d.db.query<{ site_id: string; started_ms: string | null; done_ms: string | null }>(`SELECT site_id, started_ms, done_ms FROM tr_offload`)) {
       const done = r.done_ms === null ? null : Number(r.done_ms);
       this.sites.set(r.site_id, { link: null, vehicle: null, startedMs: null, pendingBytes: 0, open: false, doneMs: done });
     }
@@ -106,7 +103,7 @@ export class DepotOffload {
   }
 
   private async save(siteId: string, s: SiteOffload): Promise<void> {
-    await this.d.db.run(`INSERT OR REPLACE INTO tr_offload VALUES ($1, $2, $3, $4)`, [siteId, s.startedMs, s.doneMs, s.pendingBytes]);
+    await this.d.db.run(`INSERT INTO tr_offload VALUES ($1, $2, $3, $4) ON CONFLICT (site_id) DO UPDATE SET started_ms = EXCLUDED.started_ms, done_ms = EXCLUDED.done_ms, bytes = EXCLUDED.bytes`, [siteId, s.startedMs, s.doneMs, s.pendingBytes]);
   }
 
   /** When the site last finished an offload (ms), or null. */

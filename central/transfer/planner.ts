@@ -9,7 +9,7 @@
 import type { Clock } from "../../lib/clock.ts";
 import type { StreamKind } from "../../lib/store/index.ts";
 import { classRank, effectivePolicy, inWindows, type TransferClass, type WorkItem } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import { ACTIVE } from "./db.ts";
 import type { OverwriteDeadlines } from "./deadlines.ts";
 import { CONTINUOUS } from "./live-recording.ts";
@@ -23,9 +23,20 @@ export type PlanItem = WorkItem & { atRisk: boolean; endMs: number };
 
 /** How old a site's last plan may be for the views to show it rather than plan again (an edge's long poll re-plans about every second). */
 const PLAN_REUSE_MS = 5000;
+/** How long a site's list of active jobs is reused by the plans (real time; see activeJobs). */
+const JOBS_TTL_MS = 1000;
+
+interface ActiveJob {
+  id: string;
+  camera_id: string;
+  stream: StreamKind;
+  from_ms: number;
+  to_ms: number;
+  priority: TransferClass;
+}
 
 export interface PlannerDeps {
-  db: Db;
+  db: Database;
   clock: Clock;
   inputs: SiteInputs;
   /** Partial uploads: where each planned segment resumes. */
@@ -42,6 +53,7 @@ export class Planner {
    * control-plane batches. Dropped when a retrieval starts or ends (the views show it at once).
    */
   private readonly lastPlan = new Map<string, { atMs: number; items: PlanItem[] }>();
+  private readonly jobs = new Map<string, { at: number; rows: Promise<ActiveJob[]> }>();
 
   constructor(private readonly d: PlannerDeps) {}
 
@@ -80,10 +92,7 @@ export class Planner {
       }
     }
     if (depot) await this.d.offload.progress(siteId, depotBytes);
-    const jobs = await this.d.db.all<{ id: string; camera_id: string; stream: StreamKind; from_ms: string; to_ms: string; priority: TransferClass }>(
-      `SELECT id, camera_id, stream, from_ms, to_ms, priority FROM tr_retrievals WHERE site_id = $1 AND state IN ${ACTIVE}`,
-      [siteId],
-    );
+    const jobs = await this.activeJobs(siteId);
     for (const j of jobs) {
       const subDone = async () => (await this.d.inputs.progress(siteId, j.camera_id, "sub", Number(j.from_ms), Number(j.to_ms))).missing === 0;
       for (const stream of await streamsToPlan(this.d.db, j, subDone)) {
@@ -125,8 +134,24 @@ export class Planner {
     return last && this.d.clock.now() - last.atMs <= PLAN_REUSE_MS ? last.items : this.plan(siteId);
   }
 
+  /**
+   * The site's active jobs, read at most every JOBS_TTL_MS: an edge busy uploading polls back
+   * to back, and the embedded database runs on central's event loop. A job created, cancelled
+   * or finished on this node drops the cached list (forget); one created on another node is
+   * seen within JOBS_TTL_MS.
+   */
+  private activeJobs(siteId: string): Promise<ActiveJob[]> {
+    const c = this.jobs.get(siteId);
+    if (c && performance.now() - c.at < JOBS_TTL_MS) return c.rows;
+    const rows = this.d.db.query<ActiveJob>(`SELECT id, camera_id, stream, from_ms, to_ms, priority FROM tr_retrievals WHERE site_id = $1 AND state IN ${ACTIVE}`, [siteId]);
+    this.jobs.set(siteId, { at: performance.now(), rows });
+    rows.catch(() => this.jobs.delete(siteId));
+    return rows;
+  }
+
   /** A job started or ended: the site's next view plans again. */
   forget(siteId: string): void {
     this.lastPlan.delete(siteId);
+    this.jobs.delete(siteId);
   }
 }

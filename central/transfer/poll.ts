@@ -7,7 +7,7 @@
  */
 import { iso, type Clock } from "../../lib/clock.ts";
 import { TRANSFER_VERSION, type WorkResponse, WorkRequest as WorkRequestSchema } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import type { OverwriteDeadlines } from "./deadlines.ts";
 import { EngineError } from "./errors.ts";
 import type { LinkMeter } from "./link-meter.ts";
@@ -38,7 +38,7 @@ export class Waiters {
 }
 
 export interface WorkPollDeps {
-  db: Db;
+  db: Database;
   clock: Clock;
   chunkSize: number;
   meter: LinkMeter;
@@ -64,7 +64,7 @@ export class WorkPoll {
     this.d.offload.observe(siteId, req.link, req.vehicle);
     await this.d.meter.recordEdgeUsage(siteId, req, now);
     for (const [cam, stream, start] of req.missing) {
-      await this.d.db.run(`INSERT OR IGNORE INTO tr_lost VALUES ($1, $2, $3, $4, $5)`, [siteId, cam, stream, start, now]);
+      await this.d.db.run(`INSERT INTO tr_lost VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, [siteId, cam, stream, start, now]);
       await this.d.deadlines.alarmOnce(`lost/${siteId}/${cam}/${stream}/${Math.floor(start / 60_000)}`, siteId, cam, { state: "lost", detail: `the edge overwrote footage from ${iso(start)} before it reached central`, startMs: start });
     }
     const release = await this.d.locks.releasable(req.locks);

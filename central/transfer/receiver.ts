@@ -3,7 +3,7 @@
  * a streamed PUT is cut into the announced chunks, each chunk is checked against its SHA-256
  * before it is written and fsynced — a bad chunk is never stored — and the committed offset
  * is what is on disk. A whole segment is handed to MediaStore.importSegment (whole-file hash,
- * fsync, rename, dir fsync, index) and logged once in tr_commits. Partial uploads live in
+ * fsync, rename, dir fsync, index) and logged once in tr_commits (commits.ts). Partial uploads live in
  * <dataDir>/transfer/partial/ with a small meta file holding the chunk hashes, so a restart of
  * central resumes at the last whole verified chunk.
  */
@@ -15,10 +15,11 @@ import type { MediaStore, StreamKind } from "../../lib/store/index.ts";
 import { writeFileDurable } from "../../lib/store/layout.ts";
 import { H, MAX_CHUNKS_PER_REQUEST, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, TransferClass, budgetMonth, sha256Hex, type UploadResult } from "../../federation/transfer/index.ts";
 import { centralCameraId as centralCameraIdOf } from "../../federation/protocol/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import { decodeProof } from "../../federation/custody/index.ts";
 import { CustodyRefused, type ImportVerifier } from "../custody/index.ts";
 import { holdings } from "../holdings/index.ts";
+import { recordCommit } from "./commits.ts";
 
 interface Meta {
   sha256: string;
@@ -35,6 +36,8 @@ interface Partial {
 
 export interface ReceiverStats {
   commits: number;
+  /** Whole segments received again after a node had committed them with the same SHA-256 (not counted in commits). */
+  duplicateCommits: number;
   /** Segments offered again after central had committed them (answered without reading). */
   alreadyHad: number;
   badChunks: number;
@@ -57,7 +60,7 @@ export class BadUpload extends Error {
 export class Receiver {
   private readonly partials = new Map<string, Partial>();
   private readonly busy = new Set<string>();
-  readonly stats: ReceiverStats = { commits: 0, alreadyHad: 0, badChunks: 0, bytesReceived: 0, bytesDiscarded: 0, resumes: 0 };
+  readonly stats: ReceiverStats = { commits: 0, duplicateCommits: 0, alreadyHad: 0, badChunks: 0, bytesReceived: 0, bytesDiscarded: 0, resumes: 0 };
 
   constructor(
     /**
@@ -67,7 +70,7 @@ export class Receiver {
     private readonly o: {
       dir: string;
       store: MediaStore;
-      db: Db;
+      db: Database;
       clock: Clock;
       log: Logger;
       custody?: ImportVerifier;
@@ -266,11 +269,15 @@ export class Receiver {
     await rm(this.file(k) + ".json", { force: true });
     this.partials.delete(k);
     const now = this.o.clock.now();
-    try {
-      await this.o.db.run(`INSERT INTO tr_commits VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [siteId, cameraId, stream, startMs, p.meta.bytes, p.meta.sha256, now, cls, link]);
-    } catch (e) {
-      this.o.log.error("segment committed twice (commit log refused a duplicate)", { segment: k, err: (e as Error).message });
+    // The commit row decides, across nodes (commits.ts): a resend of what another node (or this
+    // one, before a restart) committed is acknowledged but not counted again.
+    const outcome = await recordCommit(this.o.db, { siteId, cameraId, stream, startMs, bytes: p.meta.bytes, sha256: p.meta.sha256, atMs: now, cls, link });
+    if (outcome.kind === "duplicate") {
+      this.stats.duplicateCommits++;
+      this.o.log.info("segment received again (already committed with the same SHA-256)", { segment: k });
+      return { offset: p.meta.bytes, committed: true };
     }
+    if (outcome.kind === "conflict") this.o.log.error("segment received again with other bytes than the committed one (both kept)", { segment: k, sha256: p.meta.sha256, committed: outcome.existing });
     this.stats.commits++;
     this.o.onCommit?.({ siteId, cameraId, stream, startMs, bytes: p.meta.bytes, cls, link });
     this.o.log.info("segment received", { segment: k, bytes: p.meta.bytes, cls, link, month: budgetMonth(now) });

@@ -10,7 +10,7 @@ import type { Logger } from "../../lib/log/index.ts";
 import type { StreamKind } from "../../lib/store/index.ts";
 import { centralCameraId } from "../../federation/protocol/index.ts";
 import { effectivePolicy, type TransferClass } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import type { Sites } from "../sites/index.ts";
 import { ACTIVE } from "./db.ts";
 import { EngineError } from "./errors.ts";
@@ -48,7 +48,7 @@ export interface RetrievalView {
 export type AttachClip = (retrievalId: string, clip: { state: "ready" | "partial" | "failed"; url?: string; detail?: string }) => Promise<unknown>;
 
 export interface RetrievalsDeps {
-  db: Db;
+  db: Database;
   clock: Clock;
   log: Logger;
   sites: Sites;
@@ -61,6 +61,8 @@ export interface RetrievalsDeps {
   attachClip?: AttachClip;
   /** A window is complete this long after its end even if the edge index never reaches it. */
   settleMs?: number;
+  /** Whether this node works on the site's jobs (its partition's owner, ownership.ts); default every site. */
+  owns?: (siteId: string) => boolean;
 }
 
 export class Retrievals {
@@ -81,19 +83,21 @@ export class Retrievals {
     const id = r.id ?? `rt-${crypto.randomUUID()}`;
     const existing = await this.getRetrieval(id);
     if (existing) return existing;
-    await this.d.db.run(`INSERT INTO tr_retrievals VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', NULL, NULL)`, [
-      id,
-      r.siteId,
-      r.cameraId,
-      r.stream,
-      Math.floor(r.fromMs),
-      Math.ceil(r.toMs),
-      r.priority,
-      JSON.stringify(r.reason ?? null),
-      r.by,
-      this.d.clock.now(),
-    ]);
-    await setQuality(this.d.db, id, r.quality ?? "main");
+    await this.d.db.transaction(async (tx) => {
+      await tx.run(`INSERT INTO tr_retrievals VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', NULL, NULL)`, [
+        id,
+        r.siteId,
+        r.cameraId,
+        r.stream,
+        Math.floor(r.fromMs),
+        Math.ceil(r.toMs),
+        r.priority,
+        JSON.stringify(r.reason ?? null),
+        r.by,
+        this.d.clock.now(),
+      ]);
+      await setQuality(tx, id, r.quality ?? "main");
+    });
     this.d.log.info("retrieval queued", { id, site: r.siteId, camera: r.cameraId, priority: r.priority });
     this.d.forgetPlan(r.siteId);
     this.d.wake();
@@ -101,25 +105,25 @@ export class Retrievals {
   }
 
   async getRetrieval(id: string): Promise<RetrievalView | null> {
-    const r = (await this.d.db.all<Record<string, string | null>>(`SELECT * FROM tr_retrievals WHERE id = $1`, [id]))[0];
+    const r = (await this.d.db.query<Record<string, string | null>>(`SELECT * FROM tr_retrievals WHERE id = $1`, [id]))[0];
     return r ? this.view(r) : null;
   }
 
   /** Retrievals per state, across all sites (metrics). */
   async retrievalCounts(): Promise<Record<string, number>> {
-    const rows = await this.d.db.all<{ state: string; n: string }>(`SELECT state, count(*) AS n FROM tr_retrievals GROUP BY state`);
+    const rows = await this.d.db.query<{ state: string; n: string }>(`SELECT state, count(*) AS n FROM tr_retrievals GROUP BY state`);
     return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
   }
 
   async listRetrievals(f: { siteId?: string; cameraId?: string; state?: string; limit?: number }): Promise<RetrievalView[]> {
     const where: string[] = [];
-    const params: (string | bigint)[] = [];
+    const params: (string | number)[] = [];
     if (f.siteId) where.push(`site_id = $${params.push(f.siteId)}`);
     if (f.cameraId) where.push(`camera_id = $${params.push(f.cameraId)}`);
     if (f.state) where.push(`state = $${params.push(f.state)}`);
-    const rows = await this.d.db.all<Record<string, string | null>>(
+    const rows = await this.d.db.query<Record<string, string | null>>(
       `SELECT * FROM tr_retrievals ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_ms DESC LIMIT $${params.length + 1}`,
-      [...params, BigInt(Math.min(f.limit ?? 500, 5000))],
+      [...params, Math.min(f.limit ?? 500, 5000)],
     );
     const out: RetrievalView[] = [];
     for (const r of rows) out.push(await this.view(r));
@@ -173,10 +177,15 @@ export class Retrievals {
     };
   }
 
-  /** Moves active retrievals to running/done/partial (the engine's tick). */
-  async settleActive(now: number): Promise<void> {
-    const rows = await this.d.db.all<Record<string, string>>(`SELECT * FROM tr_retrievals WHERE state IN ${ACTIVE}`);
+  /** Moves active retrievals of the sites this node owns to running/done/partial (the engine's tick). */
+  async settleActive(now: number, siteId?: string): Promise<void> {
+    const rows = await this.d.db.query<Record<string, string>>(
+      siteId === undefined ? `SELECT * FROM tr_retrievals WHERE state IN ${ACTIVE}` : `SELECT * FROM tr_retrievals WHERE state IN ${ACTIVE} AND site_id = $1`,
+      siteId === undefined ? [] : [siteId],
+    );
     for (const r of rows) {
+      // Another node owns the site's partition: it settles the job (and attaches its clip) once.
+      if (this.d.owns && !this.d.owns(r.site_id!)) continue;
       const stream = r.stream as StreamKind;
       const p = await this.d.inputs.progress(r.site_id!, r.camera_id!, stream, Number(r.from_ms), Number(r.to_ms));
       // The edge index must reach the window's end; else (camera stopped, nothing recorded) central
@@ -190,14 +199,15 @@ export class Retrievals {
       if (p.missing === 0 && settled) {
         const state = p.lost ? "partial" : "done";
         const detail = p.lost ? `${p.lost} segment(s) were overwritten at the edge before they reached central` : p.total === 0 ? "the edge recorded nothing in this window" : null;
-        await this.d.db.run(`UPDATE tr_retrievals SET state = $2, done_ms = $3, detail = $4 WHERE id = $1`, [r.id!, state, now, detail]);
+        // Conditional: of two nodes settling one job during a handover, one finishes it (and attaches its clip).
+        if (!(await this.d.db.run(`UPDATE tr_retrievals SET state = $2, done_ms = $3, detail = $4 WHERE id = $1 AND state IN ${ACTIVE}`, [r.id!, state, now, detail]))) continue;
         this.d.log.info("retrieval finished", { id: r.id, state, bytes: p.total });
         this.d.forgetPlan(r.site_id!);
         const url = `/api/v1/cameras/${encodeURIComponent(centralCameraId(r.site_id!, r.camera_id!))}/video?from=${iso(Number(r.from_ms))}&to=${iso(Number(r.to_ms))}&stream=${stream}`;
         await this.d.attachClip?.(r.id!, { state: p.lost ? "partial" : "ready", url, ...(detail ? { detail } : {}) }).catch((e) => this.d.log.error("attachClip failed", { err: e as Error }));
         this.d.wake();
       } else if (r.state === "queued" && p.done > 0) {
-        await this.d.db.run(`UPDATE tr_retrievals SET state = 'running' WHERE id = $1`, [r.id!]);
+        await this.d.db.run(`UPDATE tr_retrievals SET state = 'running' WHERE id = $1 AND state = 'queued'`, [r.id!]);
       }
     }
   }

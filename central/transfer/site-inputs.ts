@@ -8,7 +8,7 @@
 import type { MediaStore, StreamKind } from "../../lib/store/index.ts";
 import { centralCameraId } from "../../federation/protocol/index.ts";
 import type { SitePolicy } from "../../federation/transfer/index.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import type { Sites } from "../sites/index.ts";
 import type { EdgeIndexReader } from "../mirror/index.ts";
 import { holdings } from "../holdings/index.ts";
@@ -24,7 +24,7 @@ export interface Seg {
 }
 
 export interface SiteInputsDeps {
-  db: Db;
+  db: Database;
   store: MediaStore;
   receiver: Receiver;
   sites: Sites;
@@ -32,8 +32,30 @@ export interface SiteInputsDeps {
   mirror: EdgeIndexReader;
 }
 
+/**
+ * How long a camera stream's lost segments are reused before they are read again. Every work
+ * poll plans (back to back while the edge is busy) and the embedded database runs on central's
+ * event loop: re-reading tr_lost at each plan cost more than the plan. A segment lost meanwhile
+ * is at worst offered once more; the edge reports it missing again.
+ */
+const LOST_TTL_MS = 2000;
+
 export class SiteInputs {
+  private readonly lost = new Map<string, { at: number; starts: Promise<Set<number>> }>();
+
   constructor(private readonly d: SiteInputsDeps) {}
+
+  /** The starts of a camera stream's segments the edge reported lost (tr_lost), at most LOST_TTL_MS old. */
+  private lostStarts(siteId: string, cameraId: string, stream: StreamKind): Promise<Set<number>> {
+    const k = `${siteId}\u0000${cameraId}\u0000${stream}`;
+    const now = performance.now();
+    const c = this.lost.get(k);
+    if (c && now - c.at < LOST_TTL_MS) return c.starts;
+    const starts = this.d.db.query<{ s: number }>(`SELECT start_ms AS s FROM tr_lost WHERE site_id = $1 AND camera_id = $2 AND stream = $3`, [siteId, cameraId, stream]).then((rows) => new Set(rows.map((r) => Number(r.s))));
+    this.lost.set(k, { at: now, starts });
+    starts.catch(() => this.lost.delete(k));
+    return starts;
+  }
 
   /** `via: "read"`: on the mirror's read connection (views that must answer under load). */
   async policy(siteId: string, via: "all" | "read" = "all"): Promise<{ policy: SitePolicy | null; sinceMs: number }> {
@@ -62,8 +84,7 @@ export class SiteInputs {
   /** What central holds around a window (central/holdings), plus the segments the edge reported lost. */
   async heldAt(siteId: string, cameraId: string, stream: StreamKind, fromMs: number, toMs: number) {
     const h = await holdings(this.d.store, centralCameraId(siteId, cameraId), stream, fromMs, toMs);
-    const lost = await this.d.db.all<{ s: string }>(`SELECT start_ms AS s FROM tr_lost WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5`, [siteId, cameraId, stream, fromMs - 1000, toMs + 1000]);
-    const lostSet = new Set(lost.map((l) => Number(l.s)));
+    const lostSet = await this.lostStarts(siteId, cameraId, stream);
     return {
       has: (s: Seg): boolean => h.has(s),
       /** Neither held nor on its way by live: the edge must send it. */

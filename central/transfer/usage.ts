@@ -2,10 +2,12 @@
  * Bytes central received per site and link per UTC day (tr_usage_daily): the history the link
  * budget chart draws, and summed by month what the budget view compares with the edge's own
  * count (tr_usage holds the per-month counts of older versions and is still added in).
- * Counted in memory as uploads arrive and written on flush (the engine's tick and stop), so a
- * restart keeps everything flushed before it. Bound parameters only.
+ * Counted in memory as uploads arrive and added to the shared rows on flush (the engine's tick
+ * and stop; counters.ts), so a restart keeps everything flushed before it and several central
+ * nodes add up. Bound parameters only.
  */
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
+import { addBytes } from "./counters.ts";
 
 const DAY = 86_400_000;
 
@@ -20,12 +22,7 @@ export interface DayBytes {
 export class UsageLedger {
   private pending = new Map<string, number>();
 
-  constructor(private readonly db: Db) {}
-
-  static readonly schema = [
-    `CREATE TABLE IF NOT EXISTS tr_usage (site_id VARCHAR, month VARCHAR, link VARCHAR, bytes BIGINT, PRIMARY KEY (site_id, month, link))`,
-    `CREATE TABLE IF NOT EXISTS tr_usage_daily (site_id VARCHAR, day VARCHAR, link VARCHAR, bytes BIGINT, PRIMARY KEY (site_id, day, link))`,
-  ];
+  constructor(private readonly db: Database) {}
 
   /** n bytes of site over link arrived at atMs. */
   add(siteId: string, link: string, atMs: number, n: number): void {
@@ -34,29 +31,36 @@ export class UsageLedger {
     this.pending.set(k, (this.pending.get(k) ?? 0) + n);
   }
 
-  /** One upsert per site, link and day: the month's total is summed from the days (plus tr_usage rows written by older versions). */
+  /**
+   * One statement adding every pending count (per site, link and day) to the stored ones, so
+   * nodes counting at once add up; the month's total is summed from the days (plus tr_usage rows
+   * written by older versions). Counts that fail to land are kept for the next flush.
+   */
   async flush(): Promise<void> {
     const pending = [...this.pending.entries()];
+    if (!pending.length) return;
     this.pending.clear();
-    for (const [k, n] of pending) {
-      const [site, link, day] = k.split("\u0000") as [string, string, string];
-      await this.db.run(`INSERT INTO tr_usage_daily VALUES ($1, $2, $3, $4) ON CONFLICT (site_id, day, link) DO UPDATE SET bytes = tr_usage_daily.bytes + EXCLUDED.bytes`, [site, day, link, n]);
+    try {
+      await addBytes(this.db, "tr_usage_daily", ["site_id", "link", "day"], pending.map(([k, n]) => [...(k.split("\u0000") as [string, string, string]), n] as const));
+    } catch (e) {
+      for (const [k, n] of pending) this.pending.set(k, (this.pending.get(k) ?? 0) + n);
+      throw e;
     }
   }
 
   /** Bytes per link in one budget month (YYYY-MM, UTC). */
-  async month(siteId: string, month: string, via: "all" | "read" = "all"): Promise<{ link: string; bytes: number }[]> {
-    const rows = await this.db[via]<{ link: string; bytes: string }>(
-      `SELECT link, SUM(bytes) AS bytes FROM (SELECT link, bytes FROM tr_usage WHERE site_id = $1 AND month = $2 UNION ALL SELECT link, bytes FROM tr_usage_daily WHERE site_id = $1 AND day >= $3 AND day <= $4) GROUP BY link ORDER BY link`,
+  async month(siteId: string, month: string): Promise<{ link: string; bytes: number }[]> {
+    const rows = await this.db.query<{ link: string; bytes: string }>(
+      `SELECT link, SUM(bytes) AS bytes FROM (SELECT link, bytes FROM tr_usage WHERE site_id = $1 AND month = $2 UNION ALL SELECT link, bytes FROM tr_usage_daily WHERE site_id = $1 AND day >= $3 AND day <= $4) AS u GROUP BY link ORDER BY link`,
       [siteId, month, `${month}-01`, `${month}-31`],
     );
     return rows.map((r) => ({ link: r.link, bytes: Number(r.bytes) }));
   }
 
   /** Bytes per UTC day and link over the `days` days ending with the day of nowMs, oldest first. */
-  async days(siteId: string, nowMs: number, days: number, via: "all" | "read" = "all"): Promise<DayBytes[]> {
+  async days(siteId: string, nowMs: number, days: number): Promise<DayBytes[]> {
     const from = dayOf(nowMs - (days - 1) * DAY);
-    const rows = await this.db[via]<{ day: string; link: string; bytes: string }>(`SELECT day, link, bytes FROM tr_usage_daily WHERE site_id = $1 AND day >= $2 AND day <= $3 ORDER BY day, link`, [siteId, from, dayOf(nowMs)]);
+    const rows = await this.db.query<{ day: string; link: string; bytes: string }>(`SELECT day, link, bytes FROM tr_usage_daily WHERE site_id = $1 AND day >= $2 AND day <= $3 ORDER BY day, link`, [siteId, from, dayOf(nowMs)]);
     return rows.map((r) => ({ day: r.day, link: r.link, bytes: Number(r.bytes) }));
   }
 }
