@@ -182,6 +182,10 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       broker?.clients?.[siteId]?.close();
     });
     await trust.applyAllRevocations();
+    // Other nodes on the same database enroll, rotate and revoke too (docs/design/central-cluster.md).
+    const following = { intervalMs: cfg.cluster.heartbeatMs, onError: (e: Error) => log.warn("cannot re-read shared state", { error: e.message }) };
+    cleanups.push(await registry.follow({ ...following, onCut: (siteId) => trust.cutElsewhere(siteId) }));
+    cleanups.push(await users.follow(following));
 
     const trustedSubjects = new Set(pki.bundle.map((c) => c.subject));
     const check = (s: TLSSocket) => checkPeer(s, registry, trustedSubjects, clock.now());

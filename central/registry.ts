@@ -3,6 +3,11 @@
  * and revocation state. Persisted in central's database (central/db; tables `sites` and
  * `certificates`, schema in its migrations); mirrored in memory because every TLS handshake on
  * the federation and MQTT listeners asks "is this serial acceptable for this site?".
+ *
+ * Several central nodes share the tables: every write NOTIFYs `registry_changed`, and
+ * follow() re-reads on each notification and every few seconds besides (a lost notification
+ * costs latency, never correctness), so a site enrolled, rotated or revoked through one node
+ * is known to all within seconds.
  */
 import type { Database, SqlValue } from "./db/index.ts";
 
@@ -28,16 +33,70 @@ export interface SiteRecord {
   lastSeenAt: string | null;
 }
 
+/** The NOTIFY channel of registry writes (payload: the site id). */
+export const REGISTRY_CHANNEL = "registry_changed";
+
 export class Registry {
-  private readonly sites = new Map<string, SiteRecord>();
+  private sites = new Map<string, SiteRecord>();
   constructor(private readonly db: Database) {}
 
   async init(): Promise<void> {
+    this.sites = await this.read();
+  }
+
+  /**
+   * Re-reads the tables (another node may have written them); returns the sites whose
+   * accepted certificates changed — revoked, or a serial no longer accepted — so the caller
+   * can cut their open sessions on this node.
+   */
+  async reload(): Promise<string[]> {
+    const next = await this.read();
+    const cut: string[] = [];
+    for (const [id, before] of this.sites) {
+      const after = next.get(id);
+      const serials = (r: SiteRecord | undefined) => (r && r.state === "active" ? [r.current?.serial, r.pending?.serial].filter(Boolean) : []);
+      const still = new Set(serials(after));
+      if (serials(before).some((x) => !still.has(x))) cut.push(id);
+      if (after) after.lastSeenAt = before.lastSeenAt ?? after.lastSeenAt; // sightings are this node's
+    }
+    this.sites = next;
+    return cut;
+  }
+
+  /**
+   * Follows other nodes' writes: reload() on every `registry_changed` notification and every
+   * `intervalMs` (the safety net); `onCut` gets each site whose certificates stopped being
+   * accepted. Returns stop.
+   */
+  async follow(o: { intervalMs: number; onCut: (siteId: string) => void; onError: (e: Error) => void }): Promise<() => Promise<void>> {
+    let running: Promise<void> | null = null;
+    let again = false;
+    const refresh = (): void => {
+      if (running) return void (again = true);
+      running = this.reload()
+        .then((cut) => cut.forEach((id) => o.onCut(id)))
+        .catch((e: Error) => o.onError(e))
+        .finally(() => {
+          running = null;
+          if (again) (again = false), refresh();
+        });
+    };
+    const unlisten = await this.db.listen(REGISTRY_CHANNEL, refresh);
+    const timer = setInterval(refresh, o.intervalMs);
+    return async () => {
+      clearInterval(timer);
+      await unlisten();
+      await running;
+    };
+  }
+
+  private async read(): Promise<Map<string, SiteRecord>> {
+    const sites = new Map<string, SiteRecord>();
     const rows = await this.db.query<Record<string, string | null>>(
       `SELECT id, name, state, enrolled_at, revoked_at, revoked_reason, current_cert, pending_cert, last_seen_at FROM sites`,
     );
     for (const r of rows) {
-      this.sites.set(r.id!, {
+      sites.set(r.id!, {
         id: r.id!,
         name: r.name!,
         state: r.state as SiteState,
@@ -49,6 +108,7 @@ export class Registry {
         lastSeenAt: r.last_seen_at ?? null,
       });
     }
+    return sites;
   }
 
   get(id: string): SiteRecord | undefined {
@@ -92,6 +152,7 @@ export class Registry {
   }
 
   async revoke(id: string, at: string, reason: string | null): Promise<SiteRecord | null> {
+    await this.reload(); // another node may have enrolled it
     const s = this.sites.get(id);
     if (!s) return null;
     if (s.state === "revoked") return s;
@@ -137,6 +198,7 @@ export class Registry {
       ],
     );
     this.sites.set(s.id, s);
+    await this.db.notify(REGISTRY_CHANNEL, s.id);
   }
 }
 

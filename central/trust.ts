@@ -130,6 +130,18 @@ export class Trust {
     return rec;
   }
 
+  /**
+   * Another node revoked the site or replaced its certificate (the registry followed the
+   * change): this node's open sessions of it end now, as on the node that made the change.
+   */
+  cutElsewhere(siteId: string): void {
+    const s = this.registry.get(siteId);
+    const accepted = new Set(s && s.state === "active" ? [s.current?.serial, s.pending?.serial].filter(Boolean) : []);
+    const n = this.sessions.closeWhere(siteId, (p) => !accepted.has(p.serial));
+    if (!s || s.state !== "active") this.onCut(siteId);
+    this.log.warn("site sessions cut: changed on another node", { siteId, state: s?.state ?? "unknown", closedSessions: n });
+  }
+
   /** Pick up revocations appended by another process (the CLI); also drop expired sessions. */
   async poll(): Promise<void> {
     const lines = await readRevocations(this.paths.revocations);

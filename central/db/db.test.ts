@@ -151,6 +151,31 @@ for (const d of drivers) {
       expect(await db.copyRows("bulk", ["id"], [])).toBe(0);
     });
 
+    test("listen/notify: every listener gets the payload, a transaction's notification only on commit, unlisten stops it", async () => {
+      const a: string[] = [];
+      const b: string[] = [];
+      const waitFor = async (cond: () => boolean) => {
+        for (let i = 0; i < 200 && !cond(); i++) await Bun.sleep(10);
+      };
+      const stopA = await db.listen("conf_changed", (p) => a.push(p));
+      const stopB = await db.listen("conf_changed", (p) => b.push(p));
+      await db.notify("conf_changed", "one");
+      await waitFor(() => a.length === 1 && b.length === 1);
+      expect([a, b]).toEqual([["one"], ["one"]]);
+      await db.transaction(async (tx) => tx.notify("conf_changed", "rolled back").then(() => Promise.reject(new Error("no"))).catch(() => undefined).then(() => Promise.reject(new Error("roll back")))).catch(() => undefined);
+      await db.transaction((tx) => tx.notify("conf_changed", "committed"));
+      await waitFor(() => a.length === 2);
+      expect(a).toEqual(["one", "committed"]);
+      await stopA();
+      await db.notify("conf_changed", "after");
+      await waitFor(() => b.length === 3);
+      expect(b).toEqual(["one", "committed", "after"]);
+      expect(a).toEqual(["one", "committed"]);
+      await stopB();
+      await expect(db.listen("Bad; LISTEN x", () => undefined)).rejects.toThrow(/identifier/);
+      await expect(db.notify("bad channel", "x")).rejects.toThrow(/identifier/);
+    });
+
     test("exec runs a script of several statements", async () => {
       await db.exec(`CREATE TABLE s1 (a int); INSERT INTO s1 VALUES (1), (2); CREATE INDEX s1_a ON s1 (a)`);
       expect(await db.query(`SELECT sum(a) AS s FROM s1`)).toEqual([{ s: 3 }]);

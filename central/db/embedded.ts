@@ -11,7 +11,7 @@
 import { PGlite, types } from "@electric-sql/pglite";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
-import { insertRows, int8, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
+import { checkIdentifier, insertRows, int8, notifyWith, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
 
 type PgliteSql = Pick<PGlite, "query" | "exec">;
 
@@ -21,6 +21,7 @@ function statements(pg: PgliteSql): Sql {
     run: async (sql, params = []) => (await pg.query(sql, params as unknown[])).affectedRows ?? 0,
     copyRows: (table, columns, rows) => insertRows(s, table, columns, rows),
     exec: async (script) => void (await pg.exec(script)),
+    notify: (channel, payload) => notifyWith(s, channel, payload),
   };
   return s;
 }
@@ -53,6 +54,11 @@ export async function openEmbedded(dir: string, o: { template?: string } = {}): 
     ...statements(pg),
     // Concurrent callers wait their turn (PGlite's transaction mutex); inside fn use tx only.
     transaction: (fn) => pg.transaction((tx) => fn(statements(tx))),
+    // In-process: PGlite delivers a NOTIFY to its own listeners after the statement (or COMMIT).
+    listen: async (channel, handler) => {
+      const unlisten = await pg.listen(checkIdentifier(channel), handler);
+      return () => unlisten();
+    },
     close: async () => {
       await pg.close();
       await narrow(dir); // statistics written at shutdown (pg_stat/) go through fopen too

@@ -3,7 +3,7 @@
  * connections. A transaction reserves one connection for its statements (sql.begin).
  */
 import { SQL } from "bun";
-import { insertRows, int8, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
+import { checkIdentifier, insertRows, int8, notifyWith, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
 
 /**
  * As PGlite gives them: int8 arrives as bigint (bigint: true, so no precision is lost) and
@@ -25,6 +25,7 @@ function statements(sql: SQL): Sql {
     run: async (text, params = []) => ((await sql.unsafe(text, params as SqlValue[])) as unknown as { affectedRows?: number; count?: number }).affectedRows ?? 0,
     copyRows: (table, columns, rows) => insertRows(s, table, columns, rows),
     exec: async (script) => void (await sql.unsafe(script)),
+    notify: (channel, payload) => notifyWith(s, channel, payload),
   };
   return s;
 }
@@ -44,6 +45,11 @@ export async function openServer(url: string, o: { max?: number } = {}): Promise
     driver: "server",
     ...statements(sql),
     transaction: (fn) => sql.begin((tx) => fn(statements(tx as unknown as SQL))) as Promise<never>,
+    // One dedicated connection for all channels, re-subscribed by Bun.SQL after a reconnect.
+    listen: async (channel, handler) => {
+      const sub = await sql.listen(checkIdentifier(channel), handler);
+      return () => sub.unlisten();
+    },
     close: () => sql.close(),
   };
 }

@@ -23,6 +23,12 @@ export interface Sql {
   copyRows(table: string, columns: readonly string[], rows: readonly (readonly SqlValue[])[]): Promise<number>;
   /** A script of several statements without parameters (migrations). */
   exec(script: string): Promise<void>;
+  /**
+   * PostgreSQL NOTIFY on `channel` (a plain identifier): every listener on every node gets
+   * `payload`; inside a transaction, only when it commits. A hint that something changed —
+   * the rows stay the truth, so a lost notification costs latency, not correctness.
+   */
+  notify(channel: string, payload: string): Promise<void>;
 }
 
 export interface Database extends Sql {
@@ -32,6 +38,11 @@ export interface Database extends Sql {
    * statement of another caller lands inside it.
    */
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  /**
+   * LISTEN on `channel` (a plain identifier): `handler` gets each notification's payload,
+   * including this node's own. Resolves once listening; the result stops it.
+   */
+  listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -40,6 +51,11 @@ const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 export function checkIdentifier(name: string): string {
   if (!IDENT.test(name)) throw new Error(`not a plain SQL identifier: ${JSON.stringify(name)}`);
   return name;
+}
+
+/** notify() as one statement, the same on both drivers. */
+export async function notifyWith(sql: Pick<Sql, "query">, channel: string, payload: string): Promise<void> {
+  await sql.query(`SELECT pg_notify($1, $2)`, [checkIdentifier(channel), payload]);
 }
 
 /** PostgreSQL's limit of bound parameters per statement. */

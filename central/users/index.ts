@@ -5,6 +5,11 @@
  * request). Knows nothing of sites or PKI; what a grant means is central/rights. Passwords are
  * argon2id (lib/auth); session tokens are random and stored only as SHA-256, in the database
  * so a restart keeps people logged in.
+ *
+ * Several central nodes share the tables: every write NOTIFYs `users_changed`; follow()
+ * re-reads on each notification and every few seconds besides, so a user disabled, a role
+ * narrowed or a session ended on one node ends on all within seconds. A session made on
+ * another node is read through from its row at first use.
  */
 import { writeFileAtomic } from "../../lib/fsutil.ts";
 import { z } from "zod";
@@ -84,6 +89,9 @@ interface UserRow {
   createdAt: string;
 }
 
+/** The NOTIFY channel of user, role, group and session writes. */
+export const USERS_CHANNEL = "users_changed";
+
 export class Users {
   private users = new Map<string, UserRow>();
   private roles = new Map<string, Role>();
@@ -100,24 +108,98 @@ export class Users {
   }
 
   async init(): Promise<void> {
+    await this.readAccounts();
     const db = this.o.db;
-    for (const r of await db.query<{ name: string; password_hash: string; roles: string; disabled: boolean; created_at: string }>(`SELECT name, password_hash, roles, disabled, created_at FROM users`)) {
-      this.users.set(r.name, { hash: r.password_hash, roles: JSON.parse(r.roles) as string[], disabled: r.disabled, createdAt: r.created_at });
-    }
-    for (const r of await db.query<{ json: string }>(`SELECT json FROM roles`)) {
-      const role = Role.parse(JSON.parse(r.json));
-      this.roles.set(role.name, role);
-    }
-    this.roles.set(ADMIN_ROLE.name, ADMIN_ROLE);
-    for (const r of await db.query<{ json: string }>(`SELECT json FROM camera_groups`)) {
-      const g = CameraGroup.parse(JSON.parse(r.json));
-      this.groups.set(g.name, new Set(g.cameras));
-    }
     const now = this.o.clock.now();
     await db.run(`DELETE FROM sessions WHERE expires_at <= $1`, [new Date(now).toISOString()]);
     for (const r of await db.query<{ token_hash: string; user_name: string; expires_at: string }>(`SELECT token_hash, user_name, expires_at FROM sessions`)) {
       this.sessions.set(r.token_hash, { user: r.user_name, expiresAtMs: Date.parse(r.expires_at), lastSeenMs: now });
     }
+  }
+
+  /** Users, roles and camera groups from the tables. */
+  private async readAccounts(): Promise<void> {
+    const db = this.o.db;
+    const users = new Map<string, UserRow>();
+    const roles = new Map<string, Role>();
+    const groups = new Map<string, Set<string>>();
+    for (const r of await db.query<{ name: string; password_hash: string; roles: string; disabled: boolean; created_at: string }>(`SELECT name, password_hash, roles, disabled, created_at FROM users`)) {
+      users.set(r.name, { hash: r.password_hash, roles: JSON.parse(r.roles) as string[], disabled: r.disabled, createdAt: r.created_at });
+    }
+    for (const r of await db.query<{ json: string }>(`SELECT json FROM roles`)) {
+      const role = Role.parse(JSON.parse(r.json));
+      roles.set(role.name, role);
+    }
+    roles.set(ADMIN_ROLE.name, ADMIN_ROLE);
+    for (const r of await db.query<{ json: string }>(`SELECT json FROM camera_groups`)) {
+      const g = CameraGroup.parse(JSON.parse(r.json));
+      groups.set(g.name, new Set(g.cameras));
+    }
+    this.users = users;
+    this.roles = roles;
+    this.groups = groups;
+  }
+
+  /**
+   * Re-reads everything another node may have changed: users (a disabled, deleted or
+   * re-passworded user's sessions and streams end here too), roles and groups (open streams
+   * re-checked), and sessions (one ended elsewhere ends here).
+   */
+  async reload(): Promise<void> {
+    const before = this.users;
+    const beforeRoles = JSON.stringify([...this.roles.values()]) + JSON.stringify([...this.groups].map(([n, g]) => [n, [...g]]));
+    await this.readAccounts();
+    const rows = await this.o.db.query<{ token_hash: string }>(`SELECT token_hash FROM sessions`);
+    const live = new Set(rows.map((r) => r.token_hash));
+    for (const [name, u] of before) {
+      const now = this.users.get(name);
+      if (!now || now.disabled || now.hash !== u.hash) this.forget(name, !now ? "user deleted" : now.disabled ? "user disabled" : "password changed");
+    }
+    for (const [h, s] of [...this.sessions]) {
+      if (live.has(h)) continue;
+      this.sessions.delete(h);
+      const n = this.streams.endSession(s.user, h, "session ended on another node");
+      if (n) this.o.log.info("streams closed: session ended", { user: s.user, streams: n });
+    }
+    const afterRoles = JSON.stringify([...this.roles.values()]) + JSON.stringify([...this.groups].map(([n, g]) => [n, [...g]]));
+    if (afterRoles !== beforeRoles) this.recheckAll("roles or camera groups changed on another node");
+    else for (const [name, u] of before) if (JSON.stringify(this.users.get(name)?.roles) !== JSON.stringify(u.roles)) this.recheck(name, "roles changed on another node");
+  }
+
+  /**
+   * Follows other nodes' writes: reload() on every `users_changed` notification and every
+   * `intervalMs` (the safety net: a lost notification costs latency, never correctness).
+   */
+  async follow(o: { intervalMs: number; onError: (e: Error) => void }): Promise<() => Promise<void>> {
+    let running: Promise<void> | null = null;
+    let again = false;
+    const refresh = (): void => {
+      if (running) return void (again = true);
+      running = this.reload()
+        .catch((e: Error) => o.onError(e))
+        .finally(() => {
+          running = null;
+          if (again) (again = false), refresh();
+        });
+    };
+    const unlisten = await this.o.db.listen(USERS_CHANNEL, refresh);
+    const timer = setInterval(refresh, o.intervalMs);
+    return async () => {
+      clearInterval(timer);
+      await unlisten();
+      await running;
+    };
+  }
+
+  private changed(): Promise<void> {
+    return this.o.db.notify(USERS_CHANNEL, "");
+  }
+
+  /** A user's access ended on another node: this node's sessions and streams of it end. */
+  private forget(name: string, why: string): void {
+    for (const [h, s] of this.sessions) if (s.user === name) this.sessions.delete(h);
+    const streams = this.streams.endUser(name, why);
+    if (streams) this.o.log.info("streams closed: access ended", { user: name, streams, why });
   }
 
   /**
@@ -150,6 +232,7 @@ export class Users {
     const createdAt = new Date(this.o.clock.now()).toISOString();
     await this.o.db.run(`INSERT INTO users (name, password_hash, role, created_at, roles, disabled) VALUES ($1, $2, $3, $4, $5, false)`, [name, hash, u.roles[0] ?? "", createdAt, JSON.stringify(u.roles)]);
     this.users.set(name, { hash, roles: [...u.roles], disabled: false, createdAt });
+    await this.changed();
     return this.user(name)!;
   }
 
@@ -163,6 +246,7 @@ export class Users {
     this.users.set(name, next);
     if (next.disabled || p.password !== undefined) await this.dropSessions(name, next.disabled ? "user disabled" : "password changed");
     else if (p.roles) this.recheck(name, "roles changed");
+    await this.changed();
     return this.user(name)!;
   }
 
@@ -172,6 +256,7 @@ export class Users {
     await this.o.db.run(`DELETE FROM users WHERE name = $1`, [name]);
     this.users.delete(name);
     await this.dropSessions(name, "user deleted");
+    await this.changed();
   }
 
   user(name: string): UserView | null {
@@ -198,6 +283,7 @@ export class Users {
     await this.o.db.run(`INSERT INTO roles (name, json) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET json = excluded.json`, [r.name, JSON.stringify(r)]);
     this.roles.set(r.name, r);
     this.recheckAll(`role ${r.name} changed`);
+    await this.changed();
     return r;
   }
 
@@ -208,6 +294,7 @@ export class Users {
     if (users.length) throw new UserError(`Role ${name} is still given to ${users.join(", ")}.`, "conflict");
     await this.o.db.run(`DELETE FROM roles WHERE name = $1`, [name]);
     this.roles.delete(name);
+    await this.changed();
   }
 
   cameraGroups(): ReadonlyMap<string, ReadonlySet<string>> {
@@ -223,6 +310,7 @@ export class Users {
     await this.o.db.run(`INSERT INTO camera_groups (name, json) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET json = excluded.json`, [v.name, JSON.stringify(v)]);
     this.groups.set(v.name, new Set(v.cameras));
     this.recheckAll(`camera group ${v.name} changed`);
+    await this.changed();
     return v;
   }
 
@@ -232,6 +320,7 @@ export class Users {
     if (used.length) throw new UserError(`Camera group ${name} is used by role ${used.join(", ")}.`, "conflict");
     await this.o.db.run(`DELETE FROM camera_groups WHERE name = $1`, [name]);
     this.groups.delete(name);
+    await this.changed();
   }
 
   private checkRoles(roles: string[]): void {
@@ -327,7 +416,7 @@ export class Users {
   async authenticate(token: string): Promise<Session | null> {
     if (!token || token.length > 200) return null;
     const h = sha256(token);
-    const s = this.sessions.get(h);
+    const s = this.sessions.get(h) ?? (await this.readSession(h));
     if (!s) return null;
     const now = this.o.clock.now();
     const why = this.ended(h, s, now);
@@ -337,6 +426,15 @@ export class Users {
     }
     s.lastSeenMs = now;
     return this.session(s.user, s.expiresAtMs, h);
+  }
+
+  /** A session another node opened (its row), taken into this node's copy; null if there is none. */
+  private async readSession(h: string): Promise<{ user: string; expiresAtMs: number; lastSeenMs: number } | null> {
+    const [r] = await this.o.db.query<{ user_name: string; expires_at: string }>(`SELECT user_name, expires_at FROM sessions WHERE token_hash = $1`, [h]);
+    if (!r) return null;
+    const s = { user: r.user_name, expiresAtMs: Date.parse(r.expires_at), lastSeenMs: this.o.clock.now() };
+    this.sessions.set(h, s);
+    return s;
   }
 
   /** Why a session is over at `now` (absolute expiry, or idle with no stream open), or null. */
@@ -374,6 +472,7 @@ export class Users {
     const n = this.streams.endSession(user, h, why);
     if (n) this.o.log.info("streams closed: session ended", { user, streams: n, why });
     await this.o.db.run(`DELETE FROM sessions WHERE token_hash = $1`, [h]);
+    await this.changed();
   }
 
   private async dropSessions(name: string, why: string): Promise<{ sessions: number; streams: number }> {
@@ -382,6 +481,7 @@ export class Users {
     const streams = this.streams.endUser(name, why);
     if (streams) this.o.log.info("streams closed: access ended", { user: name, streams, why });
     await this.o.db.run(`DELETE FROM sessions WHERE user_name = $1`, [name]);
+    await this.changed();
     return { sessions, streams };
   }
 }

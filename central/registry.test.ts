@@ -1,0 +1,81 @@
+/**
+ * The registry across nodes: two Registry instances on one real PostgreSQL 15 (two central
+ * nodes) see each other's enrollments, rotations and revocations through NOTIFY, and through
+ * the periodic re-read when a notification is missed.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { migrateUp, openServer, type Database } from "./db/index.ts";
+import { postgresUnavailable, startPostgres, type TestPostgres } from "./db/testkit.ts";
+import { Registry, type CertRef } from "./registry.ts";
+
+const noServer = postgresUnavailable();
+let pg: TestPostgres;
+let dbA: Database;
+let dbB: Database;
+beforeAll(async () => {
+  if (noServer) return;
+  pg = await startPostgres();
+  const url = await pg.createDatabase();
+  dbA = await openServer(url);
+  await migrateUp(dbA);
+  dbB = await openServer(url);
+});
+afterAll(async () => {
+  await dbA?.close();
+  await dbB?.close();
+  await pg?.stop();
+});
+
+const cert = (serial: string): CertRef => ({ serial, notBefore: "2026-01-01T00:00:00Z", notAfter: "2027-01-01T00:00:00Z", pem: `pem ${serial}` });
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+describe.skipIf(!!noServer)("registry on two nodes (PostgreSQL 15)", () => {
+  test("a site enrolled on A is accepted on B; a revocation on A refuses it on B and cuts B's sessions", async () => {
+    const a = new Registry(dbA);
+    const b = new Registry(dbB);
+    await a.init();
+    await b.init();
+    const cutOnB: string[] = [];
+    // A long safety-net interval: only the notification can make this quick.
+    const stopB = await b.follow({ intervalMs: 600_000, onCut: (id) => cutOnB.push(id), onError: (e) => console.error(e) });
+    await a.enroll("bus-1", "Bus 1", cert("s1"), "2026-01-01T00:00:00Z");
+    await until("B accepts the site A enrolled", () => b.accepts("bus-1", "s1") === "current");
+    await a.setPending("bus-1", cert("s2"), "2026-01-02T00:00:00Z");
+    await until("B accepts the pending certificate", () => b.accepts("bus-1", "s2") === "pending");
+    await a.confirm("bus-1", "s2");
+    await until("B refuses the replaced certificate", () => b.accepts("bus-1", "s1") === null);
+    expect(b.accepts("bus-1", "s2")).toBe("current");
+    expect(cutOnB).toEqual(["bus-1"]); // sessions on the old serial end on B too
+    await a.revoke("bus-1", "2026-01-03T00:00:00Z", "stolen");
+    await until("B refuses the revoked site", () => b.accepts("bus-1", "s2") === null);
+    expect(b.get("bus-1")!.state).toBe("revoked");
+    expect(cutOnB).toEqual(["bus-1", "bus-1"]);
+    await stopB();
+  });
+
+  test("without notifications the periodic re-read still brings B up to date", async () => {
+    const a = new Registry(dbA);
+    const b = new Registry(dbB);
+    await a.init();
+    await b.init();
+    // B follows nothing by NOTIFY here: its listen handler is never reached because A writes
+    // through a database handle whose notify is a no-op (a lost notification).
+    const silentA = new Registry(Object.assign(Object.create(dbA) as Database, { notify: async () => undefined }));
+    await silentA.init();
+    const cut: string[] = [];
+    const stopB = await b.follow({ intervalMs: 200, onCut: (id) => cut.push(id), onError: (e) => console.error(e) });
+    await silentA.enroll("boat-1", "Boat 1", cert("b1"), "2026-01-01T00:00:00Z");
+    await until("B learns of the enrollment by re-reading", () => b.accepts("boat-1", "b1") === "current");
+    await silentA.revoke("boat-1", "2026-01-02T00:00:00Z", null);
+    await until("B learns of the revocation by re-reading", () => b.accepts("boat-1", "b1") === null);
+    expect(cut).toEqual(["boat-1"]);
+    await stopB();
+    expect(a.get("boat-1")).toBeUndefined(); // A does not follow: it never re-read
+  });
+});
