@@ -30,7 +30,9 @@ import type { Operations } from "../events/operations.ts";
 import type { Sites } from "../sites/index.ts";
 import type { EdgeIndexReader } from "../mirror/index.ts";
 import type { Db } from "../db.ts";
-import { ImportVerifier } from "../custody/index.ts";
+import { CUSTODY_TABLES_IN_DUCKDB, ImportVerifier } from "../custody/index.ts";
+import type { Database } from "../db/index.ts";
+import { moveFromDuckdb } from "../db/from-duckdb.ts";
 import { centralRanges } from "../holdings/index.ts";
 import { openTransferDb } from "./db.ts";
 import { Engine } from "./engine.ts";
@@ -57,6 +59,8 @@ export interface TransferOptions {
   settleMs?: number;
   /** Central's CA bundle (PEM): when given, every upload's custody proof is verified against it (central/custody). */
   custodyCaPem?: () => string;
+  /** Central's database (central/db): custody verdicts and proofs; needed with custodyCaPem. */
+  database?: Database;
   /** The control plane: cameras, policies (desired config), commands, link state. */
   sites: Sites;
   /** The edges' index as central mirrors it (central/mirror). */
@@ -97,7 +101,10 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
   const store = o.store ?? (await MediaStore.open({ root: join(o.dataDir, "store"), clock, log: log.child({ component: "central.store" }) }));
   const sites = o.sites;
   const ops = o.ops;
-  const custody = o.custodyCaPem ? new ImportVerifier({ db, caPem: o.custodyCaPem, clock, log: log.child({ component: "central.custody" }) }) : undefined;
+  if (o.custodyCaPem && !o.database) throw new Error("createTransfer: custody verification (custodyCaPem) needs the database");
+  // An installation that kept custody in transfer.duckdb: its verdicts and proofs move once.
+  if (o.database) await moveFromDuckdb(db, o.database, CUSTODY_TABLES_IN_DUCKDB, log.child({ component: "central.custody" }));
+  const custody = o.custodyCaPem && o.database ? new ImportVerifier({ db: o.database, caPem: o.custodyCaPem, clock, log: log.child({ component: "central.custody" }) }) : undefined;
   const engine = new Engine({
     db,
     store,
