@@ -80,6 +80,11 @@ export interface TestDriver {
   skip: boolean;
   /** A new, empty, migrated-by-nobody database on this driver. */
   open(): Promise<Database>;
+  /**
+   * Two central nodes' handles on one new database: two connections on the server; on PGlite
+   * (one process, one connection) the same handle twice, whose transactions queue.
+   */
+  openTwo(): Promise<[Database, Database]>;
 }
 
 /**
@@ -94,8 +99,24 @@ export function testDrivers(dir: () => string): { drivers: TestDriver[]; stop():
   let n = 0;
   return {
     drivers: [
-      { name: "embedded (PGlite)", skip: false, open: () => testEmbedded(path.join(dir(), `pglite-${++n}`)) },
-      { name: "server (PostgreSQL 15)", skip: !!noServer, open: async () => openServer(await (await (server ??= startPostgres())).createDatabase()) },
+      {
+        name: "embedded (PGlite)",
+        skip: false,
+        open: () => testEmbedded(path.join(dir(), `pglite-${++n}`)),
+        openTwo: async () => {
+          const db = await testEmbedded(path.join(dir(), `pglite-${++n}`));
+          return [db, db];
+        },
+      },
+      {
+        name: "server (PostgreSQL 15)",
+        skip: !!noServer,
+        open: async () => openServer(await (await (server ??= startPostgres())).createDatabase()),
+        openTwo: async () => {
+          const url = await (await (server ??= startPostgres())).createDatabase();
+          return [await openServer(url), await openServer(url)];
+        },
+      },
     ],
     async stop() {
       if (server) await (await server).stop();
