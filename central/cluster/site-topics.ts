@@ -12,6 +12,7 @@
 import type { Logger } from "../../lib/log/index.ts";
 import { topics } from "../../federation/protocol/index.ts";
 import type { Bus, SiteOwnership } from "../sites/index.ts";
+import type { Sql } from "../db/index.ts";
 import type { Leases } from "./leases.ts";
 import { PARTITIONS, partitionOf } from "./partition.ts";
 
@@ -35,6 +36,11 @@ export class OwnedSiteTopics implements SiteOwnership {
 
   owns(siteId: string): boolean {
     return this.o.leases.owns(siteId);
+  }
+
+  /** The fencing check inside a control-plane batch's transaction (Leases.fence). */
+  fence(tx: Sql, siteId: string): Promise<void> {
+    return this.o.leases.fence(tx, siteId);
   }
 
   /** The topics subscribed now (tests, metrics). */

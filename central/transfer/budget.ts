@@ -54,7 +54,7 @@ export class BudgetView {
       this.d.meter.usage.month(siteId, month, "read"),
       this.d.meter.usage.days(siteId, now, 31, "read"),
       this.d.db.read<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
-      this.d.inputs.policy(siteId, "read"),
+      this.d.inputs.policy(siteId),
       this.d.planner.recentPlan(siteId),
       count(`SELECT count(*) AS n FROM tr_commits WHERE site_id = $1`),
       count(`SELECT count(*) AS n FROM tr_lost WHERE site_id = $1`),
