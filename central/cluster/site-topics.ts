@@ -38,6 +38,17 @@ export class OwnedSiteTopics implements SiteOwnership {
     return this.o.leases.owns(siteId);
   }
 
+  /** Called when a round lost partitions, with a test for the sites in them. */
+  onLost(fn: (lost: (siteId: string) => boolean) => void): void {
+    this.unlisten.push(
+      this.o.leases.onChange((c) => {
+        if (!c.lost.length) return;
+        const lost = new Set(c.lost);
+        fn((siteId) => lost.has(partitionOf(siteId)));
+      }),
+    );
+  }
+
   /** The fencing check inside a control-plane batch's transaction (Leases.fence). */
   fence(tx: Sql, siteId: string): Promise<void> {
     return this.o.leases.fence(tx, siteId);

@@ -63,6 +63,11 @@ export interface ControlOptions {
  */
 export interface SiteOwnership {
   owns(siteId: string): boolean;
+  /**
+   * Called when this node loses sites: what it knew of their outboxes' continuity no longer
+   * holds (the broker drops what nobody subscribes to while another node owns them).
+   */
+  onLost?(fn: (lost: (siteId: string) => boolean) => void): void;
   /** Inside a batch's transaction: throws when this node no longer owns the site's partition (central/cluster Leases.fence). */
   fence?(tx: Sql, siteId: string): Promise<void>;
   subscribe(bus: Bus, receive: (kind: "up" | "hello", topic: string, payload: Buffer) => void): Promise<void>;
@@ -155,7 +160,14 @@ export class ControlPlane {
     for (const r of await this.o.db.query<{ site_id: string; ob: string; last_seq: number }>(`SELECT site_id, ob, last_seq FROM cp_seq`)) {
       this.last.set(keyOf(r.site_id, r.ob), Number(r.last_seq));
     }
-    if (this.o.ownership) return this.o.ownership.subscribe(this.o.bus, (kind, t, p) => this.enqueue(kind, t, p));
+    if (this.o.ownership) {
+      // A site that comes back later must show again that it continues the (shared) watermark.
+      this.o.ownership.onLost?.((lost) => {
+        this.epoch++;
+        for (const k of [...this.confirmed]) if (lost(k.slice(0, k.indexOf("\u0000")))) this.confirmed.delete(k);
+      });
+      return this.o.ownership.subscribe(this.o.bus, (kind, t, p) => this.enqueue(kind, t, p));
+    }
     await this.o.bus.subscribe(topics.allUp, (t, p) => this.enqueue("up", t, p));
     await this.o.bus.subscribe(topics.allHello, (t, p) => this.enqueue("hello", t, p));
     this.connectionLost(); // what edges published before central subscribed is gone too
