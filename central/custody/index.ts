@@ -118,10 +118,13 @@ export class ImportVerifier {
   /** One statement per table for all of a proof's entries (already held ones stay as they are). */
   private async storeEntries(siteId: string, entries: ChainEntry[]): Promise<void> {
     const e = { e: entries.map((x) => ({ chain: x.chain, seq: x.seq, sha256: x.sha256, link: x.link, prev: x.prev, entry: JSON.stringify(x) })) };
-    const from = `FROM jsonb_to_recordset($2::jsonb -> 'e') AS x(chain text, seq bigint, sha256 text, link text, prev text, entry text)`;
     await this.o.db.transaction(async (tx) => {
-      await tx.run(`INSERT INTO cu_entries (site_id, chain, seq, sha256, link, prev) SELECT $1, chain, seq, sha256, link, prev ${from} ON CONFLICT DO NOTHING`, [siteId, e]);
-      await tx.run(`INSERT INTO cu_proofs (site_id, chain, seq, entry) SELECT $1, chain, seq, entry ${from} ON CONFLICT DO NOTHING`, [siteId, e]);
+      await tx.run(
+        `INSERT INTO cu_entries (site_id, chain, seq, sha256, link, prev)
+         SELECT $1, chain, seq, sha256, link, prev FROM jsonb_to_recordset($2::jsonb -> 'e') AS x(chain text, seq bigint, sha256 text, link text, prev text) ON CONFLICT DO NOTHING`,
+        [siteId, e],
+      );
+      await tx.run(`INSERT INTO cu_proofs (site_id, chain, seq, entry) SELECT $1, chain, seq, entry FROM jsonb_to_recordset($2::jsonb -> 'e') AS x(chain text, seq bigint, entry text) ON CONFLICT DO NOTHING`, [siteId, e]);
     });
   }
 

@@ -47,7 +47,7 @@ export type MirrorValue = string | number | bigint | boolean | null;
 export async function writeRows(tx: Pick<Sql, "run">, table: MirrorTable, rows: readonly (readonly MirrorValue[])[]): Promise<number> {
   if (!rows.length) return 0;
   const t = MIRROR_ROWS[table];
-  const cols = t.columns.map(([c]) => checkIdentifier(c));
+  const cols: string[] = t.columns.map(([c]) => c);
   let list = rows;
   if (t.key) {
     const at = t.key.map((k) => cols.indexOf(k));
@@ -62,11 +62,20 @@ export async function writeRows(tx: Pick<Sql, "run">, table: MirrorTable, rows: 
     cols.forEach((c, i) => (o[c] = typeof r[i] === "bigint" ? Number(r[i]) : (r[i] as SqlValue)));
     return o;
   });
-  const names = cols.join(", ");
-  const shape = t.columns.map(([c, ty]) => `${c} ${ty}`).join(", ");
-  const conflict = t.key ? ` ON CONFLICT (${t.key.join(", ")}) DO ${cols.length > t.key.length ? `UPDATE SET ${cols.filter((c) => !(t.key as readonly string[]).includes(c)).map((c) => `${c} = excluded.${c}`).join(", ")}` : "NOTHING"}` : "";
-  return tx.run(`INSERT INTO ${checkIdentifier(table)} (${names}) SELECT ${names} FROM jsonb_to_recordset($1::jsonb -> 'r') AS x(${shape})${conflict}`, [{ r: docs }]);
+  return tx.run(INSERTS[table], [{ r: docs }]);
 }
+
+/** Each table's statement, built once from MIRROR_ROWS (code constants; identifiers checked). */
+const INSERTS = Object.fromEntries(
+  Object.entries(MIRROR_ROWS).map(([name, t]: [string, { columns: readonly Column[]; key: readonly string[] | null }]) => {
+    const table = checkIdentifier(name);
+    const cols = t.columns.map(([c]) => checkIdentifier(c)).join(", ");
+    const shape = t.columns.map(([c, ty]) => `${c} ${ty}`).join(", ");
+    const update = t.columns.map(([c]) => c).filter((c) => !t.key?.includes(c));
+    const conflict = !t.key ? "" : ` ON CONFLICT (${t.key.join(", ")}) DO ${update.length ? `UPDATE SET ${update.map((c) => `${c} = excluded.${c}`).join(", ")}` : "NOTHING"}`;
+    return [table, `INSERT INTO ${table} (${cols}) SELECT ${cols} FROM jsonb_to_recordset($1::jsonb -> 'r') AS x(${shape})${conflict}`];
+  }),
+) as Record<MirrorTable, string>;
 
 export const watermarkKey = (siteId: string, ob: string) => `${siteId}\u0000${ob}`;
 
