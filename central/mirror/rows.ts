@@ -9,8 +9,6 @@
  *   fence(tx, siteId) for each site (central/cluster: a node that lost the partition cannot commit),
  *   lockWatermarks (the stored seq per outbox, FOR UPDATE: another node's batch of the same outbox waits),
  *   plan against those watermarks (seq ≤ watermark = duplicate), writeRows per table, cp_seq last.
- * Status: built and tested on both drivers; the control plane still writes DATA/sites.duckdb
- * (docs/design/central-cluster.md, "Order of work").
  */
 import { checkIdentifier, type Sql, type SqlValue } from "../db/sql.ts";
 
