@@ -13,7 +13,7 @@ import type { Logger } from "../../lib/log/index.ts";
 import { topics } from "../../federation/protocol/index.ts";
 import type { Bus, SiteOwnership } from "../sites/index.ts";
 import type { Sql } from "../db/index.ts";
-import type { Leases } from "./leases.ts";
+import { NotOwnerError, type Leases } from "./leases.ts";
 import { PARTITIONS, partitionOf } from "./partition.ts";
 
 type Receive = (kind: "up" | "hello", topic: string, payload: Buffer) => void;
@@ -49,9 +49,17 @@ export class OwnedSiteTopics implements SiteOwnership {
     );
   }
 
-  /** The fencing check inside a control-plane batch's transaction (Leases.fence). */
-  fence(tx: Sql, siteId: string): Promise<void> {
-    return this.o.leases.fence(tx, siteId);
+  /**
+   * The fencing check inside a control-plane batch's transaction (Leases.fenceAll, one
+   * statement); a refusal names the sites of the partition this node lost (`sites`).
+   */
+  async fence(tx: Sql, siteIds: readonly string[]): Promise<void> {
+    try {
+      await this.o.leases.fenceAll(tx, siteIds);
+    } catch (e) {
+      if (e instanceof NotOwnerError) throw Object.assign(e, { sites: siteIds.filter((s) => partitionOf(s) === e.partition) });
+      throw e;
+    }
   }
 
   /** The topics subscribed now (tests, metrics). */

@@ -68,8 +68,11 @@ export interface SiteOwnership {
    * holds (the broker drops what nobody subscribes to while another node owns them).
    */
   onLost?(fn: (lost: (siteId: string) => boolean) => void): void;
-  /** Inside a batch's transaction: throws when this node no longer owns the site's partition (central/cluster Leases.fence). */
-  fence?(tx: Sql, siteId: string): Promise<void>;
+  /**
+   * Inside a batch's transaction: throws when this node no longer owns a site's partition
+   * (central/cluster Leases.fenceAll); the error's `sites` names the sites lost.
+   */
+  fence?(tx: Sql, siteIds: readonly string[]): Promise<void>;
   subscribe(bus: Bus, receive: (kind: "up" | "hello", topic: string, payload: Buffer) => void): Promise<void>;
 }
 
@@ -87,10 +90,10 @@ const opt = (n: number | null | undefined) => (n === null || n === undefined ? n
 /** A batch refused by the fence: this node lost the site's partition; the new owner stores the edge's re-send. */
 class FencedOut extends Error {
   constructor(
-    readonly siteId: string,
+    readonly sites: readonly string[],
     cause: unknown,
   ) {
-    super(`not the owner of site ${siteId} any more: ${(cause as Error).message}`);
+    super(`not the owner of site(s) ${sites.join(", ")} any more: ${(cause as Error).message}`);
   }
 }
 
@@ -262,9 +265,9 @@ export class ControlPlane {
     let err = await this.store(batch);
     // Fenced out: the sites this node lost are left to their new owner (no ack: the edge re-sends there).
     while (err instanceof FencedOut) {
-      const lost = err.siteId;
-      this.o.log.warn("control-plane batch fenced: this node lost the site's partition; its messages are left to the new owner", { site: lost, err: err.message });
-      batch = batch.filter((it) => it.siteId !== lost && this.owned(it.siteId));
+      const lost = new Set(err.sites);
+      this.o.log.warn("control-plane batch fenced: this node lost the sites' partition; their messages are left to the new owner", { sites: err.sites.slice(0, 20), err: err.message });
+      batch = batch.filter((it) => !lost.has(it.siteId) && this.owned(it.siteId));
       if (!batch.length) return;
       err = await this.store(batch);
     }
@@ -310,7 +313,12 @@ export class ControlPlane {
   private async fence(tx: Sql, siteIds: readonly string[]): Promise<void> {
     const fence = this.o.ownership?.fence?.bind(this.o.ownership);
     if (!fence) return;
-    for (const s of siteIds) await fence(tx, s).catch((e: unknown) => Promise.reject(new FencedOut(s, e)));
+    if (!siteIds.length) return;
+    await fence(tx, siteIds).catch((e: unknown) => {
+      const sites = (e as { sites?: unknown }).sites;
+      // Not a refusal naming sites (the database failed): the batch fails as any other would.
+      throw Array.isArray(sites) && sites.length ? new FencedOut(sites as string[], e) : e;
+    });
   }
 
   /** A message that failed alone: recorded as refused (and stepped over), or its (site, ob) blocked. */
