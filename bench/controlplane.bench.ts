@@ -112,7 +112,7 @@ if (parts.has("outage")) {
   const siteId = (await import("../edge/identity/index.ts").then((m) => m.loadIdentity(path.join(root, "outage-edge"))))!.siteId;
   const db = tc.site.mirror.db;
   await until("mirror equals the edge index", async () => {
-    const n = await db.all<{ n: string }>(`SELECT (SELECT count(*) FROM cp_segments WHERE site_id = $1) + (SELECT count(*) FROM cp_gaps WHERE site_id = $1) AS n`, [siteId]);
+    const n = await db.query<{ n: string }>(`SELECT (SELECT count(*) FROM cp_segments WHERE site_id = $1) + (SELECT count(*) FROM cp_gaps WHERE site_id = $1) AS n`, [siteId]);
     return Number(n[0]!.n) === store.count();
   }, 600_000, 20);
   const convergeS = (performance.now() - r0) / 1000;

@@ -15,7 +15,7 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { openMirror } from "../central/mirror/tables.ts";
+import { openFleetTables } from "../central/mirror/tables.ts";
 import { FleetStore, TrackIndex } from "../central/fleet/index.ts";
 import type { Area } from "../lib/geo.ts";
 import { Logger, MemorySink } from "../lib/log/index.ts";
@@ -33,7 +33,7 @@ const LON0 = 8.4;
 const dir = values.keep ? "" : await mkdtemp(join(tmpdir(), "fleet-bench-"));
 const file = values.keep ?? join(dir, "sites.duckdb");
 const reuse = values.keep !== undefined && (await stat(file).catch(() => null)) !== null;
-const db = await openMirror(file);
+const db = await openFleetTables(file);
 let day = 0;
 const index = new TrackIndex({ db: () => db, log: new Logger({ component: "bench", sink: new MemorySink(), level: "error" }), now: () => T0 + day * DAY });
 await index.init();
@@ -81,7 +81,7 @@ console.log(
 );
 await db.close();
 
-const reopened = await openMirror(file);
+const reopened = await openFleetTables(file);
 const fleet = new FleetStore(() => reopened);
 const all = () => true;
 const circle: Area = { circle: { lat: 47.33, lon: 8.6, radiusM: 100 } };

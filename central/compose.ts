@@ -6,9 +6,9 @@
  * `outpost demo`) and the test harnesses call it; tests change parts through CentralOverrides.
  *
  * Built in dependency order, each part given what it needs when it is made (no late attach):
- * store (+ central's custody) → edge-index mirror (central/mirror) → startCentral's core
- * (database, registry, broker, operations) → cluster leases (central/cluster: which sites this
- * node handles; all of them when alone) → control plane (central/sites, writes the mirror)
+ * store (+ central's custody) → startCentral's core (database, registry, broker, operations)
+ * → edge-index mirror (central/mirror, in the database) → cluster leases (central/cluster:
+ * which sites this node handles; all of them when alone) → control plane (central/sites, writes the mirror)
  * → live → transfer (reads the mirror, what central holds from central/holdings) → fleet →
  * routes, then the listeners → RTSP out → ONVIF → metrics → retention. Edge events reach
  * their consumers through one SiteEvents list created before all of them.
@@ -148,16 +148,16 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     const caBundle = dataPaths(cfg.dataDir).caBundle;
     let caMaterial: Promise<CaMaterial> | undefined;
     const t = o.transfer ?? {};
-    // The edge-index mirror: written by the control plane, read by transfer and the timeline.
-    const mirror = await EdgeIndex.open(join(cfg.dataDir, "sites.duckdb"));
-    closers.push(() => mirror.close());
     // Live WebSockets and RTSP sessions per user: the users module closes them when access ends.
     const streams = new UserStreams();
     // Built once central's core (registry, broker, operations) exists, before any edge or user
     // can connect, each after what it needs: control plane → live → transfer → the rest.
     let preview!: PreviewModule;
-    let built: { sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; cluster: Cluster; credentials: () => StreamCredentials | undefined } | undefined;
+    let built: { mirror: EdgeIndex; sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; cluster: Cluster; credentials: () => StreamCredentials | undefined } | undefined;
     const buildModules = async (core: CentralCore): Promise<CentralModules> => {
+      // The edge-index mirror (in central's database; the fleet's tracks in sites.duckdb): written by the control plane, read by transfer and the timeline.
+      const mirror = await EdgeIndex.open(core.database, join(cfg.dataDir, "sites.duckdb"), log.child({ component: "central.mirror" }));
+      closers.push(() => mirror.close());
       // Previews edges send (central/preview): the index in the database, the files under DATA/preview.
       preview = await createPreview({ dataDir: cfg.dataDir, database: core.database, clock, log: log.child({ component: "central.preview" }) });
       closers.push(() => preview.close());
@@ -241,6 +241,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         store,
         clock,
         log: log.child({ component: "central.transfer" }),
+        database: core.database,
         // The CA bundle is created when central starts; read it at each check (it can gain a CA).
         ...(t.verifyCustody === false ? {} : { custodyCaPem: () => readFileSync(caBundle, "utf8") }),
         chunkSize: t.chunkSize,
@@ -254,10 +255,10 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       });
       closers.push(() => transfer.close());
       // Geofence entries/exits are site events like the edges' own (central/fleet).
-      const geofences = new Geofences({ db: () => mirror.db, emit: siteEvents.emit, log: log.child({ component: "central.fleet" }) });
+      const geofences = new Geofences({ db: () => mirror.fleet, emit: siteEvents.emit, log: log.child({ component: "central.fleet" }) });
       await geofences.init();
       // Each stored track chunk: geofence entries/exits, and its pieces into the search index.
-      const trackIndex = new TrackIndex({ db: () => mirror.db, log: log.child({ component: "central.fleet" }), now: () => clock.now() });
+      const trackIndex = new TrackIndex({ db: () => mirror.fleet, log: log.child({ component: "central.fleet" }), now: () => clock.now() });
       await trackIndex.init();
       trackIndex.start();
       closers.push(() => trackIndex.stop());
@@ -316,7 +317,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
                 // Central revokes sites: the revoked site's current certificate, from its revocation time.
                 revoked: () => core.sites().filter((s) => s.revokedAt && s.certificate).map((s) => ({ serial: s.certificate!.serial, revokedAtMs: Date.parse(s.revokedAt!), reason: "site revoked" })),
                 clock,
-                track: (siteId, f, t) => new FleetStore(() => mirror.db).around(siteId, f, t),
+                track: (siteId, f, t) => new FleetStore(() => mirror.fleet).around(siteId, f, t),
               };
             },
           });
@@ -325,7 +326,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         },
         siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
       };
-      built = { sites, live, recorder, transfer, cluster, credentials: () => credentials };
+      built = { mirror, sites, live, recorder, transfer, cluster, credentials: () => credentials };
       return modules;
     };
     let rtsp: RtspOut | undefined;
@@ -334,7 +335,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     const central = await startCentral(cfg, { clock, log, streams, modules: buildModules, database });
     // Closers run in reverse: central closes after the store and before custody, as before; the database last.
     closers.splice(2, 0, () => central.close());
-    const { sites, live, recorder, transfer, cluster } = built!;
+    const { mirror, sites, live, recorder, transfer, cluster } = built!;
     cluster.leases.setApiUrl(central.apiUrl);
     quiesce = async () => {
       central.http.begin();

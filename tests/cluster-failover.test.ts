@@ -3,12 +3,11 @@
  * federation ACL), with compressed leases (heartbeat 250 ms, lease 2.5 s): they split the 256
  * partitions, only the owner of an edge's partition subscribes to and stores its messages, and
  * when the owner dies without releasing anything the other node claims the partition after the
- * lease, subscribes, and receives the edge's events — each once, in order. The edge is
- * unchanged. Events are sent once the survivor has subscribed: messages the edge sends in the
- * gap can be lost today (a new owner starting mid-stream takes a live message as its first and
- * treats the edge's later resend of older ones as duplicates; docs/design/central-cluster.md,
- * "Known gap"). Not covered: three nodes, live viewers and transfers during the failover,
- * shared media storage.
+ * lease, subscribes, and receives the edge's events — each once, in order, also those the edge
+ * sent while nobody was subscribed (the broker dropped them; the survivor reads the watermark
+ * the dead node committed to the shared mirror and holds a later message back until the edge
+ * re-sends from its oldest unacknowledged one). The edge is unchanged. Not covered: three
+ * nodes, live viewers and transfers during the failover, shared media storage.
  */
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -141,14 +140,16 @@ describe.skipIf(!!noServer)("two central nodes on PostgreSQL + Mosquitto", () =>
     await until("edge outbox acknowledged", () => uplink.status().outbox.pending === 0, 10_000);
   });
 
-  test("the owner dies without releasing: the other node claims after the lease, subscribes, and gets the edge's events once and in order", async () => {
+  test("the owner dies without releasing: the other node claims after the lease, subscribes, and gets the edge's events once and in order, those sent in the gap too", async () => {
     const dead = nodes[owner]!;
     const survivor = nodes[other]!;
     const killedAt = Date.now();
     dead.cluster.leases.halt(); // no more heartbeats, nothing released: a crash as the others see it
     await dead.close();
     delete nodes[owner];
-    await until("the survivor owns the edge's partition and subscribed to it", () => survivor.cluster.leases.owns(siteId) && survivor.cluster.topics.topics().includes(topics.allUp), 60_000, 20);
+    // Sent while nobody subscribes to the edge's topics: the broker drops them; the edge keeps them unacknowledged.
+    for (let i = 0; i < 10; i++) await uplink.event({ eventId: `gap-${i}`, kind: "door", cameraId: "front" });
+    await until("the survivor owns the edge's partition and subscribed to it", () => survivor.cluster.leases.owns(siteId) && survivor.cluster.topics.topics().includes(topics.allUp) && survivor.cluster.topics.topics().includes(topics.allHello), 60_000, 20);
     const took = Date.now() - killedAt;
     console.log(`failover: the surviving node owned and subscribed the dead node's sites ${took} ms after the kill (lease ${LEASE_MS} ms, heartbeat ${HEARTBEAT_MS} ms)`);
     expect(took).toBeGreaterThanOrEqual(LEASE_MS - 2 * HEARTBEAT_MS); // not before the dead node's lease ran out
@@ -158,6 +159,12 @@ describe.skipIf(!!noServer)("two central nodes on PostgreSQL + Mosquitto", () =>
     await until("the survivor has the events", () => doors(other, "post-").length >= 20, 30_000, 50);
     await until("edge outbox acknowledged by the survivor", () => uplink.status().outbox.pending === 0, 10_000);
     expect(doors(other, "post-")).toEqual(Array.from({ length: 20 }, (_, i) => `post-${i}`));
+    expect(doors(other, "gap-")).toEqual(Array.from({ length: 10 }, (_, i) => `gap-${i}`));
+    expect(events[other]!.filter((e) => e.kind === "door").map((e) => e.eventId.split("-")[0])).toEqual([...Array(10).fill("gap"), ...Array(20).fill("post")]);
+    // The shared mirror holds every event once: what the dead node stored, and what the survivor stored after it.
+    const stored = await survivor.central.database.query<{ event_id: string; n: number }>(`SELECT event_id, count(*)::int AS n FROM cp_events WHERE site_id = $1 AND kind = 'door' GROUP BY event_id`, [siteId]);
+    expect(stored.length).toBe(50);
+    expect(stored.every((r) => r.n === 1)).toBe(true);
     const rows = await survivor.central.database.query<{ node_id: string; n: number }>(`SELECT node_id, count(*)::int AS n FROM partitions GROUP BY node_id`);
     expect(rows).toEqual([{ node_id: other, n: PARTITIONS }]);
   });

@@ -31,9 +31,9 @@ const ticks = () => tc.events.filter((e) => e.kind === "tick").map((e) => e.even
 const db = () => tc.site.mirror.db;
 
 async function mirror() {
-  const segs = await db().all<{ s: string; e: string; b: string }>(`SELECT start_ms s, end_ms e, bytes b FROM cp_segments WHERE site_id = $1 AND camera_id = 'cam1' ORDER BY start_ms`, [siteId]);
-  const gaps = await db().all<{ s: string; e: string; r: string }>(`SELECT start_ms s, end_ms e, reason r FROM cp_gaps WHERE site_id = $1 AND camera_id = 'cam1' ORDER BY start_ms`, [siteId]);
-  const locks = await db().all<{ id: string }>(`SELECT lock_id id FROM cp_locks WHERE site_id = $1 ORDER BY lock_id`, [siteId]);
+  const segs = await db().query<{ s: string; e: string; b: string }>(`SELECT start_ms s, end_ms e, bytes b FROM cp_segments WHERE site_id = $1 AND camera_id = 'cam1' ORDER BY start_ms`, [siteId]);
+  const gaps = await db().query<{ s: string; e: string; r: string }>(`SELECT start_ms s, end_ms e, reason r FROM cp_gaps WHERE site_id = $1 AND camera_id = 'cam1' ORDER BY start_ms`, [siteId]);
+  const locks = await db().query<{ id: string }>(`SELECT lock_id id FROM cp_locks WHERE site_id = $1 ORDER BY lock_id`, [siteId]);
   return { segs: segs.map((r) => [Number(r.s), Number(r.e), Number(r.b)]), gaps: gaps.map((r) => [Number(r.s), Number(r.e), r.r]), locks: locks.map((l) => l.id) };
 }
 

@@ -13,7 +13,6 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import fc from "fast-check";
 import mqtt from "mqtt";
-import { DuckDBInstance } from "@duckdb/node-api";
 import { startCentralSite, type CentralSite } from "../central/main.ts";
 import { enroll, mqttClientOptions, type Identity } from "../edge/identity/index.ts";
 import { parseUp, topics, type UpType } from "../federation/protocol/index.ts";
@@ -89,23 +88,19 @@ class RawEdge {
 }
 
 const db = () => site.sites.mirrorDb;
-const rows = <T>(sql: string, params: (string | number)[]) => db().all<T>(sql, params);
+const rows = <T>(sql: string, params: (string | number)[]) => db().query<T>(sql, params);
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "outpost-hostile-"));
   const dataDir = join(root, "central");
   await mkdir(dataDir, { recursive: true });
-  // The mirror's lock table with one extra CHECK (openMirror keeps an existing table).
-  const pre = await DuckDBInstance.create(join(dataDir, "sites.duckdb"));
-  const con = await pre.connect();
-  await con.run(
-    `CREATE TABLE cp_locks (site_id VARCHAR, camera_id VARCHAR, lock_id VARCHAR, start_ms BIGINT, end_ms BIGINT, reason VARCHAR, expires_ms BIGINT, PRIMARY KEY (site_id, lock_id), CHECK (reason <> 'the database refuses this reason'), CHECK (reason <> 'unstorable'))`,
-  );
-  // …and a refusal table that cannot record the second one's refusal (its reason quotes the CHECK).
-  await con.run(`CREATE TABLE cp_rejected (site_id VARCHAR, ob VARCHAR, seq BIGINT, type VARCHAR, reason VARCHAR, received_ms BIGINT, PRIMARY KEY (site_id, ob, seq), CHECK (reason NOT LIKE '%unstorable%'))`);
-  con.closeSync();
-  pre.closeSync();
   site = await startCentralSite({ dataDir, api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } } } as never, { log: quiet("central") });
+  // The mirror's lock table with one extra CHECK, and a refusal table that cannot record the
+  // second one's refusal (its reason quotes the CHECK): stand-ins for failures the schema cannot foresee.
+  await db().exec(
+    `ALTER TABLE cp_locks ADD CONSTRAINT test_refuses CHECK (reason <> 'the database refuses this reason'), ADD CONSTRAINT test_unstorable CHECK (reason <> 'unstorable');
+     ALTER TABLE cp_rejected ADD CONSTRAINT test_unrecordable CHECK (reason NOT LIKE '%unstorable%')`,
+  );
   const login = await fetch(site.central.apiUrl + "/api/v1/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password: site.central.initialAdminPassword }) });
   token = ((await login.json()) as { token: string }).token;
   const ids: Identity[] = [];

@@ -31,6 +31,9 @@ const ALLOWED = new Set([
   'ph.join(", ")',
   // central/db copyRows: "($1, $2), ($3, $4)" placeholder tuples.
   'tuples.join(", ")',
+  // central/mirror/rows.ts: a table's jsonb_to_recordset column types and ON CONFLICT clause, from MIRROR_ROWS (code constants).
+  "shape",
+  "conflict",
 ]);
 
 function sqlTemplates(src: string): { line: number; text: string; exprs: string[] }[] {

@@ -131,6 +131,29 @@ export class Leases {
     return rows.length === 1;
   }
 
+  /**
+   * fence for many sites with one statement (a control-plane batch: up to 256 partitions):
+   * throws NotOwnerError for the first partition this node no longer owns at its epoch.
+   */
+  async fenceAll(tx: Sql, siteIds: readonly string[]): Promise<void> {
+    const want = new Map<number, number>();
+    for (const s of siteIds) {
+      const p = partitionOf(s);
+      const h = this.held.get(p);
+      if (!h) throw new NotOwnerError(p, this.nodeId);
+      want.set(p, h.epoch);
+    }
+    if (!want.size) return;
+    const rows = await tx.query<{ partition: number }>(
+      `SELECT p.partition FROM partitions p
+       JOIN (SELECT (e->>0)::int AS partition, (e->>1)::bigint AS epoch FROM jsonb_array_elements($1::jsonb -> 'held') AS e) h ON p.partition = h.partition AND p.epoch = h.epoch
+       WHERE p.node_id = $2 FOR SHARE OF p`,
+      [{ held: [...want] }, this.nodeId],
+    );
+    const ok = new Set(rows.map((r) => r.partition));
+    for (const p of want.keys()) if (!ok.has(p)) throw new NotOwnerError(p, this.nodeId);
+  }
+
   /** stillOwner for a site at the epoch this node holds its partition; throws NotOwnerError otherwise (the transaction rolls back). */
   async fence(tx: Sql, siteId: string): Promise<void> {
     const p = partitionOf(siteId);

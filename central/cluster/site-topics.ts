@@ -12,7 +12,8 @@
 import type { Logger } from "../../lib/log/index.ts";
 import { topics } from "../../federation/protocol/index.ts";
 import type { Bus, SiteOwnership } from "../sites/index.ts";
-import type { Leases } from "./leases.ts";
+import type { Sql } from "../db/index.ts";
+import { NotOwnerError, type Leases } from "./leases.ts";
 import { PARTITIONS, partitionOf } from "./partition.ts";
 
 type Receive = (kind: "up" | "hello", topic: string, payload: Buffer) => void;
@@ -35,6 +36,30 @@ export class OwnedSiteTopics implements SiteOwnership {
 
   owns(siteId: string): boolean {
     return this.o.leases.owns(siteId);
+  }
+
+  /** Called when a round lost partitions, with a test for the sites in them. */
+  onLost(fn: (lost: (siteId: string) => boolean) => void): void {
+    this.unlisten.push(
+      this.o.leases.onChange((c) => {
+        if (!c.lost.length) return;
+        const lost = new Set(c.lost);
+        fn((siteId) => lost.has(partitionOf(siteId)));
+      }),
+    );
+  }
+
+  /**
+   * The fencing check inside a control-plane batch's transaction (Leases.fenceAll, one
+   * statement); a refusal names the sites of the partition this node lost (`sites`).
+   */
+  async fence(tx: Sql, siteIds: readonly string[]): Promise<void> {
+    try {
+      await this.o.leases.fenceAll(tx, siteIds);
+    } catch (e) {
+      if (e instanceof NotOwnerError) throw Object.assign(e, { sites: siteIds.filter((s) => partitionOf(s) === e.partition) });
+      throw e;
+    }
   }
 
   /** The topics subscribed now (tests, metrics). */

@@ -8,20 +8,23 @@
  *   refused   anything else (no proof, hash not the entry's, broken links, another camera's
  *             chain, a certificate not from our CA or of another site, a bad signature, a
  *             certificate revoked before signing): the upload is refused, never stored.
- * Verdicts and received chain entries live in the transfer database (cu_* tables).
+ * Verdicts, received chain entries, proofs, signatures and signing certificates live in
+ * central's database (cu_* tables, migration 0005 of central/db), so every central node sees
+ * what any node verified.
  */
 import { normSerial, parseBundle, parseCert, siteIdOfCert, verifyIssuedBy } from "../../federation/pki.ts";
 import { linkOf, signatureMessage, verifyText, type ChainEntry, type CustodyProof, type HeadSignature } from "../../federation/custody/index.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { Clock } from "../../lib/clock.ts";
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
+import { textColumns, type MovedTable } from "../db/from-duckdb.ts";
 
 export type CustodyVerdict = "verified" | "pending" | "refused";
 
 export class CustodyRefused extends Error {}
 
 export interface ImportVerifierOptions {
-  db: Db;
+  db: Database;
   /** Central's CA certificate(s), PEM. */
   caPem: () => string;
   /** Revocation time of a certificate serial (lower-case hex), if revoked. */
@@ -30,23 +33,17 @@ export interface ImportVerifierOptions {
   log: Logger;
 }
 
-const SCHEMA = [
-  `CREATE TABLE IF NOT EXISTS cu_segments (site_id VARCHAR, camera_id VARCHAR, stream VARCHAR, start_ms BIGINT, sha256 VARCHAR, chain VARCHAR, seq BIGINT, verdict VARCHAR, why VARCHAR, checked_ms BIGINT, PRIMARY KEY (site_id, camera_id, stream, start_ms))`,
-  `CREATE TABLE IF NOT EXISTS cu_entries (site_id VARCHAR, chain VARCHAR, seq BIGINT, sha256 VARCHAR, link VARCHAR, prev VARCHAR, PRIMARY KEY (site_id, chain, seq))`,
-  // The proofs themselves, kept so central can hand them on (evidence packages) even if the edge is gone.
-  `CREATE TABLE IF NOT EXISTS cu_proofs (site_id VARCHAR, chain VARCHAR, seq BIGINT, entry VARCHAR, PRIMARY KEY (site_id, chain, seq))`,
-  `CREATE TABLE IF NOT EXISTS cu_signatures (site_id VARCHAR, chain VARCHAR, seq BIGINT, signed_ms BIGINT, signature VARCHAR, PRIMARY KEY (site_id, chain, seq, signed_ms))`,
-  `CREATE TABLE IF NOT EXISTS cu_certs (fingerprint VARCHAR PRIMARY KEY, pem VARCHAR)`,
+/** The custody tables as DATA/transfer/transfer.duckdb held them before central/db: moved once at the first start. */
+export const CUSTODY_TABLES_IN_DUCKDB: MovedTable[] = [
+  textColumns("cu_segments", ["site_id", "camera_id", "stream", "start_ms", "sha256", "chain", "seq", "verdict", "why", "checked_ms"]),
+  textColumns("cu_entries", ["site_id", "chain", "seq", "sha256", "link", "prev"]),
+  textColumns("cu_proofs", ["site_id", "chain", "seq", "entry"]),
+  textColumns("cu_signatures", ["site_id", "chain", "seq", "signed_ms", "signature"]),
+  textColumns("cu_certs", ["fingerprint", "pem"]),
 ];
 
 export class ImportVerifier {
-  private ready: Promise<void>;
-
-  constructor(private readonly o: ImportVerifierOptions) {
-    this.ready = (async () => {
-      for (const s of SCHEMA) await o.db.run(s);
-    })();
-  }
+  constructor(private readonly o: ImportVerifierOptions) {}
 
   /**
    * Checks an upload's proof for segment (siteId from the mTLS certificate). Resolves to
@@ -54,7 +51,6 @@ export class ImportVerifier {
    * not be stored.
    */
   async check(siteId: string, seg: { cameraId: string; stream: string; startMs: number; sha256: string }, proof: CustodyProof | null): Promise<CustodyVerdict> {
-    await this.ready;
     const refuse = async (why: string, e?: ChainEntry): Promise<never> => {
       await this.record(siteId, seg, e ?? null, "refused", why);
       this.o.log.warn("upload refused by custody verification", { site: siteId, camera: seg.cameraId, stream: seg.stream, startMs: seg.startMs, why });
@@ -80,8 +76,14 @@ export class ImportVerifier {
     if (proof.sig.chain !== e.chain || proof.sig.seq !== last.seq || proof.sig.head !== last.link) return refuse("the signature does not sign this chain's head", e);
     const why = await this.checkSignature(siteId, proof);
     if (why) return refuse(why, e);
-    await this.o.db.run(`INSERT INTO cu_signatures VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, [siteId, proof.sig.chain, proof.sig.seq, proof.sig.signedAtMs, JSON.stringify(proof.sig)]);
-    await this.o.db.run(`INSERT INTO cu_certs VALUES ($1, $2) ON CONFLICT DO NOTHING`, [proof.sig.cert, proof.cert!]);
+    await this.o.db.run(`INSERT INTO cu_signatures (site_id, chain, seq, signed_ms, signature) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, [
+      siteId,
+      proof.sig.chain,
+      proof.sig.seq,
+      proof.sig.signedAtMs,
+      JSON.stringify(proof.sig),
+    ]);
+    await this.o.db.run(`INSERT INTO cu_certs (fingerprint, pem) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [proof.sig.cert, proof.cert!]);
     await this.record(siteId, seg, e, "verified", `signed at ${new Date(proof.sig.signedAtMs).toISOString()} by site ${siteId}`);
     await this.settlePending(siteId, last);
     return "verified";
@@ -89,8 +91,7 @@ export class ImportVerifier {
 
   /** The verdict central recorded for a segment, if any. */
   async verdict(siteId: string, cameraId: string, stream: string, startMs: number): Promise<{ verdict: CustodyVerdict; why: string } | null> {
-    await this.ready;
-    const [r] = await this.o.db.all<{ verdict: CustodyVerdict; why: string }>(`SELECT verdict, why FROM cu_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms = $4`, [siteId, cameraId, stream, startMs]);
+    const [r] = await this.o.db.query<{ verdict: CustodyVerdict; why: string }>(`SELECT verdict, why FROM cu_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms = $4`, [siteId, cameraId, stream, startMs]);
     return r ?? null;
   }
 
@@ -114,20 +115,25 @@ export class ImportVerifier {
     return null;
   }
 
+  /** One statement per table for all of a proof's entries (already held ones stay as they are). */
   private async storeEntries(siteId: string, entries: ChainEntry[]): Promise<void> {
-    for (const x of entries) {
-      await this.o.db.run(`INSERT INTO cu_entries VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, [siteId, x.chain, x.seq, x.sha256, x.link, x.prev]);
-      await this.o.db.run(`INSERT INTO cu_proofs VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [siteId, x.chain, x.seq, JSON.stringify(x)]);
-    }
+    const e = { e: entries.map((x) => ({ chain: x.chain, seq: x.seq, sha256: x.sha256, link: x.link, prev: x.prev, entry: JSON.stringify(x) })) };
+    await this.o.db.transaction(async (tx) => {
+      await tx.run(
+        `INSERT INTO cu_entries (site_id, chain, seq, sha256, link, prev)
+         SELECT $1, chain, seq, sha256, link, prev FROM jsonb_to_recordset($2::jsonb -> 'e') AS x(chain text, seq bigint, sha256 text, link text, prev text) ON CONFLICT DO NOTHING`,
+        [siteId, e],
+      );
+      await tx.run(`INSERT INTO cu_proofs (site_id, chain, seq, entry) SELECT $1, chain, seq, entry FROM jsonb_to_recordset($2::jsonb -> 'e') AS x(chain text, seq bigint, entry text) ON CONFLICT DO NOTHING`, [siteId, e]);
+    });
   }
 
   /** The edge chain central verified these segments (by SHA-256) under, if any. */
   async chainOf(siteId: string, cameraId: string, stream: string, segs: { startMs: number; sha256: string }[]): Promise<string | null> {
-    await this.ready;
     if (!segs.length) return null;
     const from = Math.min(...segs.map((s) => s.startMs)) - 1000; // central may move an import on by a few ms
     const to = Math.max(...segs.map((s) => s.startMs)) + 1;
-    const rows = await this.o.db.all<{ chain: string; sha256: string }>(
+    const rows = await this.o.db.query<{ chain: string; sha256: string }>(
       `SELECT chain, sha256 FROM cu_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND verdict <> 'refused' AND chain IS NOT NULL AND start_ms >= $4 AND start_ms < $5`,
       [siteId, cameraId, stream, from, to],
     );
@@ -139,13 +145,12 @@ export class ImportVerifier {
 
   /** What central holds of a site's chain (entries and signatures, oldest first) and the certificates that signed it. */
   async held(siteId: string, chain: string): Promise<{ entries: ChainEntry[]; signatures: HeadSignature[]; certs: Map<string, string> }> {
-    await this.ready;
-    const entries = (await this.o.db.all<{ entry: string }>(`SELECT entry FROM cu_proofs WHERE site_id = $1 AND chain = $2 ORDER BY seq`, [siteId, chain])).map((r) => JSON.parse(r.entry) as ChainEntry);
-    const signatures = (await this.o.db.all<{ signature: string }>(`SELECT signature FROM cu_signatures WHERE site_id = $1 AND chain = $2 ORDER BY seq, signed_ms`, [siteId, chain])).map((r) => JSON.parse(r.signature) as HeadSignature);
+    const entries = (await this.o.db.query<{ entry: string }>(`SELECT entry FROM cu_proofs WHERE site_id = $1 AND chain = $2 ORDER BY seq`, [siteId, chain])).map((r) => JSON.parse(r.entry) as ChainEntry);
+    const signatures = (await this.o.db.query<{ signature: string }>(`SELECT signature FROM cu_signatures WHERE site_id = $1 AND chain = $2 ORDER BY seq, signed_ms`, [siteId, chain])).map((r) => JSON.parse(r.signature) as HeadSignature);
     const certs = new Map<string, string>();
     for (const s of signatures) {
       if (certs.has(s.cert)) continue;
-      const [c] = await this.o.db.all<{ pem: string }>(`SELECT pem FROM cu_certs WHERE fingerprint = $1`, [s.cert]);
+      const [c] = await this.o.db.query<{ pem: string }>(`SELECT pem FROM cu_certs WHERE fingerprint = $1`, [s.cert]);
       if (c) certs.set(s.cert, c.pem);
     }
     return { entries, signatures, certs };
@@ -153,12 +158,12 @@ export class ImportVerifier {
 
   /** A verified head also verifies pending entries of its chain that it reaches through stored links. */
   private async settlePending(siteId: string, head: ChainEntry): Promise<void> {
-    const pending = await this.o.db.all<{ camera_id: string; stream: string; start_ms: number | bigint; seq: number | bigint }>(
-      `SELECT camera_id, stream, start_ms, seq FROM cu_segments WHERE site_id = $1 AND chain = $2 AND verdict = 'pending' AND seq < $3`,
+    const pending = await this.o.db.query<{ seq: number | bigint }>(
+      `SELECT seq FROM cu_segments WHERE site_id = $1 AND chain = $2 AND verdict = 'pending' AND seq < $3`,
       [siteId, head.chain, head.seq],
     );
     if (!pending.length) return;
-    const rows = await this.o.db.all<{ seq: number | bigint; link: string; prev: string }>(`SELECT seq, link, prev FROM cu_entries WHERE site_id = $1 AND chain = $2 AND seq <= $3 ORDER BY seq DESC`, [siteId, head.chain, head.seq]);
+    const rows = await this.o.db.query<{ seq: number | bigint; link: string; prev: string }>(`SELECT seq, link, prev FROM cu_entries WHERE site_id = $1 AND chain = $2 AND seq <= $3 ORDER BY seq DESC`, [siteId, head.chain, head.seq]);
     const reached = new Set<number>();
     let expect = head.link;
     let next = head.seq;
@@ -168,22 +173,19 @@ export class ImportVerifier {
       expect = r.prev;
       next--;
     }
-    for (const p of pending) {
-      if (!reached.has(Number(p.seq))) continue;
-      await this.o.db.run(`UPDATE cu_segments SET verdict = 'verified', why = $1, checked_ms = $2 WHERE site_id = $3 AND camera_id = $4 AND stream = $5 AND start_ms = $6`, [
-        `reached by the signature of entry ${head.seq}`,
-        this.o.clock.now(),
-        siteId,
-        p.camera_id,
-        p.stream,
-        Number(p.start_ms),
-      ]);
-    }
+    const seqs = pending.map((p) => Number(p.seq)).filter((q) => reached.has(q));
+    if (!seqs.length) return;
+    await this.o.db.run(
+      `UPDATE cu_segments SET verdict = 'verified', why = $1, checked_ms = $2
+       WHERE site_id = $3 AND chain = $4 AND verdict = 'pending' AND seq IN (SELECT (jsonb_array_elements_text($5::jsonb -> 's'))::bigint)`,
+      [`reached by the signature of entry ${head.seq}`, Math.floor(this.o.clock.now()), siteId, head.chain, { s: seqs }],
+    );
   }
 
   private async record(siteId: string, seg: { cameraId: string; stream: string; startMs: number; sha256: string }, e: ChainEntry | null, verdict: CustodyVerdict, why: string): Promise<void> {
     await this.o.db.run(
-      `INSERT INTO cu_segments VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO UPDATE SET sha256 = excluded.sha256, chain = excluded.chain, seq = excluded.seq, verdict = excluded.verdict, why = excluded.why, checked_ms = excluded.checked_ms`,
+      `INSERT INTO cu_segments (site_id, camera_id, stream, start_ms, sha256, chain, seq, verdict, why, checked_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (site_id, camera_id, stream, start_ms) DO UPDATE SET sha256 = excluded.sha256, chain = excluded.chain, seq = excluded.seq, verdict = excluded.verdict, why = excluded.why, checked_ms = excluded.checked_ms`,
       [siteId, seg.cameraId, seg.stream, seg.startMs, seg.sha256, e?.chain ?? null, e?.seq ?? null, verdict, why, Math.floor(this.o.clock.now())],
     );
   }

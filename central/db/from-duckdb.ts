@@ -35,3 +35,11 @@ export async function moveFromDuckdb(duck: Db, db: Database, tables: readonly Mo
     return moved;
   });
 }
+
+/**
+ * A table whose columns keep their names and whose DuckDB values go over as text (PostgreSQL
+ * parses a bound text parameter into the column's type: bigint, boolean, …); NULL stays NULL.
+ */
+export function textColumns(table: string, columns: string[]): MovedTable {
+  return { table, columns, row: (r) => columns.map((c) => (r[c] === null || r[c] === undefined ? null : String(r[c]))) };
+}

@@ -73,3 +73,53 @@ const PGLITE_VERSION = (await Bun.file(path.join(import.meta.dir, "../../node_mo
 export function testEmbedded(dir: string): Promise<Database> {
   return openEmbedded(dir, { template: process.env.PGLITE_TEMPLATE_DIR ?? pgliteTemplateDir() });
 }
+
+export interface TestDriver {
+  name: string;
+  /** No PostgreSQL binaries here: the server driver's tests are skipped (with a warning). */
+  skip: boolean;
+  /** A new, empty, migrated-by-nobody database on this driver. */
+  open(): Promise<Database>;
+  /**
+   * Two central nodes' handles on one new database: two connections on the server; on PGlite
+   * (one process, one connection) the same handle twice, whose transactions queue.
+   */
+  openTwo(): Promise<[Database, Database]>;
+}
+
+/**
+ * Both drivers for a module's tests (the conformance pattern): embedded PGlite in a new
+ * directory under dir() per open, and a new database on one throwaway server started at the
+ * first open. Call stop() in afterAll.
+ */
+export function testDrivers(dir: () => string): { drivers: TestDriver[]; stop(): Promise<void> } {
+  const noServer = postgresUnavailable();
+  if (noServer) console.warn(`server driver tests skipped: ${noServer}`);
+  let server: Promise<TestPostgres> | null = null;
+  let n = 0;
+  return {
+    drivers: [
+      {
+        name: "embedded (PGlite)",
+        skip: false,
+        open: () => testEmbedded(path.join(dir(), `pglite-${++n}`)),
+        openTwo: async () => {
+          const db = await testEmbedded(path.join(dir(), `pglite-${++n}`));
+          return [db, db];
+        },
+      },
+      {
+        name: "server (PostgreSQL 15)",
+        skip: !!noServer,
+        open: async () => openServer(await (await (server ??= startPostgres())).createDatabase()),
+        openTwo: async () => {
+          const url = await (await (server ??= startPostgres())).createDatabase();
+          return [await openServer(url), await openServer(url)];
+        },
+      },
+    ],
+    async stop() {
+      if (server) await (await server).stop();
+    },
+  };
+}

@@ -56,7 +56,7 @@ export function mountFleetRoutes(api: ApiRouter, d: FleetDeps): void {
     if (!s) throw new Error("control plane not attached yet");
     return s;
   };
-  const fleet = new FleetStore(() => sites().mirrorDb);
+  const fleet = new FleetStore(() => sites().fleetDb);
 
   api.route({ method: "get", path: "/api/v1/fleet/positions", summary: "Every vehicle you may see: latest position, heading, speed and state (moving, parked, offline since)", tag, rights: { user: "filtered" } }, async (c) => {
     const sites = rights.visibleSites(c.var.session, d.siteList());

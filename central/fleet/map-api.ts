@@ -35,7 +35,7 @@ export function mountFleetMapRoutes(api: ApiRouter, d: FleetMapDeps): void {
     if (!s) throw new Error("control plane not attached yet");
     return s;
   };
-  const fleet = new FleetStore(() => sites().mirrorDb);
+  const fleet = new FleetStore(() => sites().fleetDb);
 
   api.route({ method: "get", path: "/api/v1/fleet/map", summary: "The fleet map's settings: tile URL template (none = a plain background) and attribution", tag, rights: { user: "filtered" } }, (c) =>
     c.json({ tileUrl: d.map.tileUrl ?? null, attribution: d.map.attribution }),

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { removeTempDirs, tempDir } from "../../tests/helpers.ts";
 import type { Db } from "../db.ts";
-import { openMirror } from "../sites/mirror.ts";
+import { openFleetTables } from "../mirror/tables.ts";
 import { FleetStore, mergeTimes } from "./fleet.ts";
 import { TrackIndex, piecesOf } from "./pieces.ts";
 import { visits, type TrackPoint } from "./visits.ts";
@@ -15,7 +15,7 @@ let db: Db;
 const log = new Logger({ component: "test", sink: new MemorySink(), level: "error" });
 
 beforeAll(async () => {
-  db = await openMirror(join(await tempDir("fleet-pieces"), "sites.duckdb"));
+  db = await openFleetTables(join(await tempDir("fleet-pieces"), "sites.duckdb"));
 });
 afterAll(async () => {
   await db.close();
@@ -96,7 +96,7 @@ test("settle moves only finished UTC days, sorted by place; a late chunk for an 
 
 test("an older mirror (chunks, no index) gets its index built from the chunks at start", async () => {
   const dir = await tempDir("fleet-pieces-upgrade");
-  const m = await openMirror(join(dir, "sites.duckdb"));
+  const m = await openFleetTables(join(dir, "sites.duckdb"));
   const pts: TrackPoint[] = [[T0, 3, 47.37, 8.53, 5, 0], [T0 + 30_000, 3, 47.371, 8.53, 5, 0]];
   await m.run(`INSERT INTO cp_track VALUES ($1, $2, $3, 473700000, 473710000, 85300000, 85300000, $4)`, ["bus-z", T0, T0 + 30_000, JSON.stringify(pts)]);
   const index = new TrackIndex({ db: () => m, log, now: () => T0 + 5 * DAY });

@@ -17,8 +17,7 @@ import { mountPreviewApi, mountPreviewFederation } from "./routes.ts";
 import { PreviewStore } from "./store.ts";
 import { mirrorEdgeHas, prunePreviews, type PrunedCamera } from "./retention.ts";
 import type { RetentionPolicy } from "../../lib/store/index.ts";
-import type { Db } from "../db.ts";
-import type { Database } from "../db/index.ts";
+import type { Database, Sql } from "../db/index.ts";
 
 export { type PrunedCamera } from "./retention.ts";
 export { PreviewStore, PreviewRefused, type ActivityRun, type ThumbRef } from "./store.ts";
@@ -28,7 +27,7 @@ export interface PreviewModule {
   federationRoutes(app: Hono<FederationEnv>): void;
   apiRoutes(api: ApiRouter, sites: () => Sites | null): void;
   /** Retention pass over the previews (central/preview/retention.ts), with central's policy and index mirror. */
-  prune(policyOf: (centralCameraId: string) => RetentionPolicy, mirror: () => Db | null): Promise<PrunedCamera[]>;
+  prune(policyOf: (centralCameraId: string) => RetentionPolicy, mirror: () => Sql | null): Promise<PrunedCamera[]>;
   close(): Promise<void>;
 }
 

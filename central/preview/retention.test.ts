@@ -9,19 +9,18 @@ import { MediaStore } from "../../lib/store/index.ts";
 import { encodePreview } from "../../lib/preview/format.ts";
 import type { AuditInput } from "../audit/index.ts";
 import { parseCentralConfig } from "../config.ts";
-import type { Db } from "../db.ts";
 import { CentralRetention } from "../retention.ts";
-import { openMirror } from "../sites/mirror.ts";
-import { PreviewStore } from "./store.ts";
 import { migrateUp, type Database } from "../db/index.ts";
 import { testEmbedded } from "../db/testkit.ts";
+import { writeRows } from "../mirror/index.ts";
+import { PreviewStore } from "./store.ts";
 import { mirrorEdgeHas, prunePreviews } from "./retention.ts";
 
 const T0 = Date.UTC(2026, 11, 1, 12, 0, 0);
 const SEG = 60_000;
 const quiet = () => new Logger({ component: "preview-retention", sink: new MemorySink() });
 let dir: string;
-let mirror: Db;
+let mirror: Database;
 let previews: PreviewStore;
 let database: Database;
 const clock = new ManualClock(T0);
@@ -32,14 +31,15 @@ function previewOf(cameraId: string, startMs: number, pad = 0): Uint8Array {
 }
 
 async function edgeKnows(siteId: string, cameraId: string, startMs: number) {
-  await mirror.run(`INSERT OR REPLACE INTO cp_segments VALUES ($1, $2, 'sub', $3, $4, 1000)`, [siteId, cameraId, startMs, startMs + SEG]);
+  await writeRows(mirror, "cp_segments", [[siteId, cameraId, "sub", startMs, startMs + SEG, 1000]]);
 }
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "central-preview-retention-"));
-  mirror = await openMirror(join(dir, "sites.duckdb"));
   database = await testEmbedded(join(dir, "pg"));
   await migrateUp(database);
+  // One database holds the mirror and the previews' index, as in central.
+  mirror = database;
   previews = await PreviewStore.open(dir, database, clock, quiet());
 });
 afterAll(async () => {

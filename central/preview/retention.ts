@@ -7,7 +7,7 @@
  * segment and it is past retention. Runs with central's store retention (central/retention.ts).
  */
 import type { RetentionPolicy } from "../../lib/store/index.ts";
-import type { Db } from "../db.ts";
+import type { Sql } from "../db/index.ts";
 import type { PreviewStore } from "./store.ts";
 
 export interface PreviewRetentionDeps {
@@ -29,12 +29,12 @@ export interface PrunedCamera {
 }
 
 /** The edge's segments as central's index mirror knows them (central/sites' cp_segments). */
-export function mirrorEdgeHas(mirror: () => Db | null): PreviewRetentionDeps["edgeHas"] {
+export function mirrorEdgeHas(mirror: () => Pick<Sql, "query"> | null): PreviewRetentionDeps["edgeHas"] {
   return async (siteId, cameraId, stream, fromMs, toMs) => {
     const db = mirror();
     // No mirror yet (central starting): know everything, delete nothing.
     if (!db) return everything;
-    const rows = await db.all<{ s: string }>(
+    const rows = await db.query<{ s: number }>(
       `SELECT start_ms AS s FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms <= $5`,
       [siteId, cameraId, stream, fromMs, toMs],
     );

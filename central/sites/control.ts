@@ -1,11 +1,18 @@
 /**
  * Central side of store-and-forward: every `up` message is deduplicated by (site, outbox id,
- * seq), applied in seq order inside one DuckDB transaction per batch, and only then acked
+ * seq), applied in seq order inside one database transaction per batch, and only then acked
  * (cumulative ack = the site's highest seq that is stored or refused with a reason). A batch
  * the database refuses is split into one transaction per message, so nothing else is lost
  * with the bad one (docs/design/controlplane.md, "Acks and batches"). Also answers hello,
  * compares index digests with the mirror (asks the edge to re-send differing days), keeps
  * desired configs (retained delivery) and commands (re-sent on hello until answered or expired).
+ *
+ * A batch's transaction (central's database, central/mirror/rows.ts) is fenced: it first checks
+ * this node still owns each site's partition (central/cluster fence, FOR SHARE on the partition
+ * row), then reads and locks the sites' watermarks (cp_seq FOR UPDATE) and plans against them,
+ * so after a partition moves the new owner deduplicates the edge's re-send by what the old
+ * owner committed, and a paused old owner cannot commit at all. Track chunks and live positions
+ * go to the fleet's DuckDB file (central/fleet analytics) at the end of that transaction.
  *
  * Central accepts any seq > last (dropped telemetry leaves gaps), which is exactly-once only while
  * central hears everything the edge publishes. With an external broker it does not while its own
@@ -18,9 +25,10 @@ import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { PositionData, DAY_MS, Hello, dayDigests, parseMessage, parseUp, parseSiteTopic, peekSeq, topics, centralCameraId, type UpMessage, type UpBody, PROTOCOL_VERSION } from "../../federation/protocol/index.ts";
 import { toText } from "../../lib/text.ts";
-import type { Db, DbTx } from "../db.ts";
+import type { Db } from "../db.ts";
+import type { Database, Sql } from "../db/index.ts";
 import type { Bus } from "./bus.ts";
-import { ROW_TABLES, type RowTable } from "../mirror/index.ts";
+import { FLEET_ROW_TABLES, lockWatermarks, watermarkKey, writeRows, type MirrorTable } from "../mirror/index.ts";
 
 export interface SiteEvent {
   siteId: string;
@@ -34,7 +42,10 @@ export interface SiteEvent {
 }
 
 export interface ControlOptions {
-  db: Db;
+  /** Central's database: the mirror's cp_* tables. */
+  db: Database;
+  /** The fleet's DuckDB file (cp_track, cp_position). */
+  fleet: Db;
   bus: Bus;
   clock: Clock;
   log: Logger;
@@ -52,16 +63,39 @@ export interface ControlOptions {
  */
 export interface SiteOwnership {
   owns(siteId: string): boolean;
+  /**
+   * Called when this node loses sites: what it knew of their outboxes' continuity no longer
+   * holds (the broker drops what nobody subscribes to while another node owns them).
+   */
+  onLost?(fn: (lost: (siteId: string) => boolean) => void): void;
+  /**
+   * Inside a batch's transaction: throws when this node no longer owns a site's partition
+   * (central/cluster Leases.fenceAll); the error's `sites` names the sites lost.
+   */
+  fence?(tx: Sql, siteIds: readonly string[]): Promise<void>;
   subscribe(bus: Bus, receive: (kind: "up" | "hello", topic: string, payload: Buffer) => void): Promise<void>;
 }
 
 type Item = { kind: "up"; siteId: string; payload: Buffer } | { kind: "hello"; siteId: string; payload: Buffer };
 
-type Val = string | bigint | boolean | null;
-/** What storing messages takes, in order: rows (keyed rows replace an earlier one with the same key) and statements. */
-type Op = { table: RowTable; key: string | null; row: Val[] } | { sql: string; params: Val[] };
-const big = (n: number) => BigInt(Math.trunc(n));
+type Val = string | number | bigint | boolean | null;
+/**
+ * What storing messages takes, in order: mirror rows (keyed rows replace an earlier one with the
+ * same key), statements on the database, and the fleet's rows and statements (DuckDB).
+ */
+type Op = { table: MirrorTable; key: string | null; row: Val[] } | { sql: string; params: Val[] } | { fleetTable: keyof typeof FLEET_ROW_TABLES; row: Val[] } | { fleetSql: string; params: Val[] };
+const big = (n: number) => Math.trunc(n);
 const opt = (n: number | null | undefined) => (n === null || n === undefined ? null : big(n));
+
+/** A batch refused by the fence: this node lost the site's partition; the new owner stores the edge's re-send. */
+class FencedOut extends Error {
+  constructor(
+    readonly sites: readonly string[],
+    cause: unknown,
+  ) {
+    super(`not the owner of site(s) ${sites.join(", ")} any more: ${(cause as Error).message}`);
+  }
+}
 
 /** A batch's work, built before anything is written; applied to the in-memory state only after COMMIT. */
 interface Plan {
@@ -126,10 +160,17 @@ export class ControlPlane {
   }
 
   async init(): Promise<void> {
-    for (const r of await this.o.db.all<{ site_id: string; ob: string; last_seq: string }>(`SELECT site_id, ob, last_seq FROM cp_seq`)) {
+    for (const r of await this.o.db.query<{ site_id: string; ob: string; last_seq: number }>(`SELECT site_id, ob, last_seq FROM cp_seq`)) {
       this.last.set(keyOf(r.site_id, r.ob), Number(r.last_seq));
     }
-    if (this.o.ownership) return this.o.ownership.subscribe(this.o.bus, (kind, t, p) => this.enqueue(kind, t, p));
+    if (this.o.ownership) {
+      // A site that comes back later must show again that it continues the (shared) watermark.
+      this.o.ownership.onLost?.((lost) => {
+        this.epoch++;
+        for (const k of [...this.confirmed]) if (lost(k.slice(0, k.indexOf("\u0000")))) this.confirmed.delete(k);
+      });
+      return this.o.ownership.subscribe(this.o.bus, (kind, t, p) => this.enqueue(kind, t, p));
+    }
     await this.o.bus.subscribe(topics.allUp, (t, p) => this.enqueue("up", t, p));
     await this.o.bus.subscribe(topics.allHello, (t, p) => this.enqueue("hello", t, p));
     this.connectionLost(); // what edges published before central subscribed is gone too
@@ -221,7 +262,15 @@ export class ControlPlane {
    * ob) is blocked (see `blocked`). The ack never covers a message neither stored nor refused.
    */
   private async processBatch(batch: Item[]): Promise<void> {
-    const err = await this.store(batch);
+    let err = await this.store(batch);
+    // Fenced out: the sites this node lost are left to their new owner (no ack: the edge re-sends there).
+    while (err instanceof FencedOut) {
+      const lost = new Set(err.sites);
+      this.o.log.warn("control-plane batch fenced: this node lost the sites' partition; their messages are left to the new owner", { sites: err.sites.slice(0, 20), err: err.message });
+      batch = batch.filter((it) => !lost.has(it.siteId) && this.owned(it.siteId));
+      if (!batch.length) return;
+      err = await this.store(batch);
+    }
     if (!err) return;
     this.stats.failedBatches++;
     this.o.log.warn("control-plane batch not stored; isolating the message the database refuses", { err: err.message, messages: batch.length });
@@ -237,19 +286,39 @@ export class ControlPlane {
     }
   }
 
-  /** Plans and writes items in one transaction; then acks and runs the effects. Returns the error instead of throwing. */
+  /**
+   * Fences, reads the watermarks, plans and writes items in one transaction; then acks and runs
+   * the effects. Returns the error instead of throwing.
+   */
   private async store(items: Item[]): Promise<Error | null> {
-    const p = this.plan(items);
-    for (const [k, v] of p.marks) p.ops.push({ table: "cp_seq", key: k, row: [v.siteId, v.ob, big(v.seq)] });
-    if (p.ops.length) {
-      try {
-        await this.o.db.transaction((tx) => this.write(tx, p.ops));
-      } catch (e) {
-        return e as Error;
-      }
+    let plan: Plan | undefined;
+    try {
+      plan = await this.o.db.transaction(async (tx) => {
+        const sites = [...new Set(items.map((it) => it.siteId))];
+        await this.fence(tx, sites);
+        // What is committed, whoever committed it (another node before the partition moved here).
+        for (const [k, seq] of await lockWatermarks(tx, sites)) this.last.set(k, seq);
+        const p = this.plan(items);
+        for (const [k, v] of p.marks) p.ops.push({ table: "cp_seq", key: k, row: [v.siteId, v.ob, big(v.seq)] });
+        await this.write(tx, p.ops);
+        return p;
+      });
+    } catch (e) {
+      return e as Error;
     }
-    await this.commit(p);
+    await this.commit(plan);
     return null;
+  }
+
+  private async fence(tx: Sql, siteIds: readonly string[]): Promise<void> {
+    const fence = this.o.ownership?.fence?.bind(this.o.ownership);
+    if (!fence) return;
+    if (!siteIds.length) return;
+    await fence(tx, siteIds).catch((e: unknown) => {
+      const sites = (e as { sites?: unknown }).sites;
+      // Not a refusal naming sites (the database failed): the batch fails as any other would.
+      throw Array.isArray(sites) && sites.length ? new FencedOut(sites as string[], e) : e;
+    });
   }
 
   /** A message that failed alone: recorded as refused (and stepped over), or its (site, ob) blocked. */
@@ -265,10 +334,12 @@ export class ControlPlane {
     const now = this.o.clock.now();
     try {
       await this.o.db.transaction(async (tx) => {
-        await tx.run(`INSERT OR REPLACE INTO cp_rejected VALUES ($1, $2, $3, $4, $5, $6)`, [it.siteId, peek.ob, big(peek.seq), typeOfPayload(it.payload), reason, big(now)]);
-        await tx.run(`INSERT OR REPLACE INTO cp_seq VALUES ($1, $2, $3)`, [it.siteId, peek.ob, big(peek.seq)]);
+        await this.fence(tx, [it.siteId]);
+        await writeRows(tx, "cp_rejected", [[it.siteId, peek.ob, big(peek.seq), typeOfPayload(it.payload), reason, big(now)]]);
+        await writeRows(tx, "cp_seq", [[it.siteId, peek.ob, big(peek.seq)]]);
       });
     } catch (e) {
+      if (e instanceof FencedOut) return void this.o.log.warn("message not refused here: this node lost the site's partition", { site: it.siteId, seq: peek.seq });
       this.blocked.set(k, { maxSeen: peek.seq });
       this.o.log.error("control-plane message neither stored nor refused; not acknowledged, the edge will resend it", { site: it.siteId, seq: peek.seq, err: e as Error });
       return;
@@ -364,19 +435,24 @@ export class ControlPlane {
     return p;
   }
 
-  /** Rows go through the staging tables (appender) and move with one INSERT … SELECT, before any statement that follows them. */
-  private async write(tx: DbTx, ops: Op[]): Promise<void> {
-    const pending = new Map<RowTable, Map<string, Val[]> | Val[][]>();
+  /**
+   * Rows of a table are written with one statement (central/mirror writeRows), before any
+   * statement that follows them. The fleet's rows and statements go to its DuckDB file last, in
+   * one DuckDB transaction that commits just before this one (a database failure after it is
+   * rare; the re-sent track chunk is then kept twice, which fleet search tolerates).
+   */
+  private async write(tx: Sql, ops: Op[]): Promise<void> {
+    const pending = new Map<MirrorTable, Map<string, Val[]> | Val[][]>();
+    const fleet: Op[] = [];
     const flush = async () => {
-      for (const [table, rows] of pending) {
-        const t = ROW_TABLES[table];
-        await tx.append(t.stage, rows instanceof Map ? [...rows.values()] : rows);
-        await tx.run(`INSERT${t.replace ? " OR REPLACE" : ""} INTO ${table} (${t.columns}) SELECT ${t.columns} FROM ${t.stage}`);
-        await tx.run(`DELETE FROM ${t.stage}`);
-      }
+      for (const [table, rows] of pending) await writeRows(tx, table, rows instanceof Map ? [...rows.values()] : rows);
       pending.clear();
     };
     for (const op of ops) {
+      if ("fleetTable" in op || "fleetSql" in op) {
+        fleet.push(op);
+        continue;
+      }
       if ("table" in op) {
         let rows = pending.get(op.table);
         if (!rows) pending.set(op.table, (rows = op.key === null ? [] : new Map()));
@@ -388,6 +464,27 @@ export class ControlPlane {
       await tx.run(op.sql, op.params);
     }
     await flush();
+    if (fleet.length) await this.writeFleet(fleet);
+  }
+
+  /** Track rows through the staging table (appender) and one INSERT … SELECT; positions as statements. */
+  private async writeFleet(ops: Op[]): Promise<void> {
+    await this.o.fleet.transaction(async (ftx) => {
+      const rows = new Map<keyof typeof FLEET_ROW_TABLES, Val[][]>();
+      for (const op of ops) {
+        if ("fleetTable" in op) {
+          let list = rows.get(op.fleetTable);
+          if (!list) rows.set(op.fleetTable, (list = []));
+          list.push(op.row.map((v) => (typeof v === "number" ? BigInt(v) : v)));
+        } else if ("fleetSql" in op) await ftx.run(op.fleetSql, op.params.map((v) => (typeof v === "number" ? BigInt(v) : v)));
+      }
+      for (const [table, list] of rows) {
+        const t = FLEET_ROW_TABLES[table];
+        await ftx.append(t.stage, list as (string | bigint | boolean | null)[][]);
+        await ftx.run(`INSERT INTO ${table} (${t.columns}) SELECT ${t.columns} FROM ${t.stage}`);
+        await ftx.run(`DELETE FROM ${t.stage}`);
+      }
+    });
   }
 
   /** After COMMIT: watermarks, acks, hellos, post-commit steps, events. */
@@ -451,14 +548,14 @@ export class ControlPlane {
       case "locks": {
         ops.push({ sql: `DELETE FROM cp_locks WHERE site_id = $1 AND camera_id = $2`, params: [siteId, m.body.cameraId] });
         for (const l of m.body.locks) {
-          ops.push({ sql: `INSERT OR REPLACE INTO cp_locks VALUES ($1, $2, $3, $4, $5, $6, $7)`, params: [siteId, m.body.cameraId, l.id, big(l.startMs), big(l.endMs), l.reason, opt(l.expiresAtMs)] });
+          ops.push({ table: "cp_locks", key: `${siteId}\u0000${l.id}`, row: [siteId, m.body.cameraId, l.id, big(l.startMs), big(l.endMs), l.reason, opt(l.expiresAtMs)] });
         }
         return;
       }
       case "tree": {
         ops.push({ sql: `DELETE FROM cp_cameras WHERE site_id = $1`, params: [siteId] });
         for (const c of m.body.cameras) {
-          ops.push({ sql: `INSERT OR REPLACE INTO cp_cameras VALUES ($1, $2, $3, $4, $5, $6)`, params: [siteId, c.id, c.name, c.enabled, JSON.stringify(c.streams), big(now)] });
+          ops.push({ table: "cp_cameras", key: `${siteId}\u0000${c.id}`, row: [siteId, c.id, c.name, c.enabled, JSON.stringify(c.streams), big(now)] });
         }
         p.after.push(async () => {
           this.treeVersion++;
@@ -473,7 +570,7 @@ export class ControlPlane {
       }
       case "digest": {
         for (const st of m.body.streams) {
-          ops.push({ sql: `INSERT OR REPLACE INTO cp_retention VALUES ($1, $2, $3, $4, $5)`, params: [siteId, st.cameraId, st.stream, opt(st.horizonMs), big(now)] });
+          ops.push({ table: "cp_retention", key: `${siteId}\u0000${st.cameraId}\u0000${st.stream}`, row: [siteId, st.cameraId, st.stream, opt(st.horizonMs), big(now)] });
         }
         // Compared after commit: the mirror then holds every message the edge sent before the digest.
         p.after.push(() => this.compareDigest(siteId, m.body));
@@ -481,7 +578,7 @@ export class ControlPlane {
       }
       case "config-status": {
         const b = m.body;
-        ops.push({ sql: `INSERT OR REPLACE INTO cp_applied VALUES ($1, $2, $3, $4, $5)`, params: [siteId, big(b.version), b.state, b.reason ?? null, big(m.at)] });
+        ops.push({ table: "cp_applied", key: siteId, row: [siteId, big(b.version), b.state, b.reason ?? null, big(m.at)] });
         if (b.state === "rejected") p.events.push({ siteId, cameraId: null, eventId: `${m.ob}:${m.seq}`, kind: "outpost.config-rejected", atMs: m.at, data: { version: b.version, reason: b.reason ?? "" } });
         return;
       }
@@ -500,7 +597,7 @@ export class ControlPlane {
         const box = pos.length
           ? [e7(Math.min(...pos.map((p) => p[2]))), e7(Math.max(...pos.map((p) => p[2]))), e7(Math.min(...pos.map((p) => p[3]))), e7(Math.max(...pos.map((p) => p[3])))]
           : [null, null, null, null];
-        ops.push({ table: "cp_track", key: null, row: [siteId, big(pts[0]![0]), big(pts.at(-1)![0]), ...box, JSON.stringify(pts)] });
+        ops.push({ fleetTable: "cp_track", row: [siteId, big(pts[0]![0]), big(pts.at(-1)![0]), ...box, JSON.stringify(pts)] });
         p.after.push(async () => this.onTrack?.(siteId, pts));
         return;
       }
@@ -509,7 +606,7 @@ export class ControlPlane {
         ops.push({ table: "cp_telemetry", key: null, row: [siteId, m.ob, big(m.seq), b.kind, b.cameraId ? centralCameraId(siteId, b.cameraId) : null, big(b.atMs), JSON.stringify(b.data)] });
         // The live map's position: the newest per site (the outbox keeps a site's order).
         if (b.kind === "position" && PositionData.safeParse(b.data).success) {
-          ops.push({ sql: `INSERT OR REPLACE INTO cp_position VALUES ($1, $2, $3, $4)`, params: [siteId, big(b.atMs), big(now), JSON.stringify(b.data)] });
+          ops.push({ fleetSql: `INSERT OR REPLACE INTO cp_position VALUES ($1, $2, $3, $4)`, params: [siteId, big(b.atMs), big(now), JSON.stringify(b.data)] });
         }
         // Edge log lines (warnings/errors) go on to the system log, once (after the seq check above).
         if (b.kind === "log") p.events.push({ siteId, cameraId: null, eventId: `${m.ob}:${m.seq}`, kind: "outpost.log", atMs: b.atMs, data: b.data });
@@ -526,7 +623,7 @@ export class ControlPlane {
     await this.publishAck(siteId, h.ob, this.last.get(keyOf(siteId, h.ob)) ?? 0);
     // Commands published while the edge was away were lost with its session: send them again.
     const now = this.o.clock.now();
-    const pending = await this.o.db.all<{ id: string; name: string; args: string; expires_ms: string }>(
+    const pending = await this.o.db.query<{ id: string; name: string; args: string; expires_ms: number }>(
       `SELECT id, name, args, expires_ms FROM cp_commands WHERE site_id = $1 AND status = 'pending' AND expires_ms > $2 ORDER BY created_ms`,
       [siteId, now],
     );
@@ -541,11 +638,11 @@ export class ControlPlane {
     const db = this.o.db;
     for (const st of body.streams) {
       const w = [siteId, st.cameraId, st.stream];
-      const segs = await db.all<{ s: string; e: string; b: string }>(
+      const segs = await db.query<{ s: number; e: number; b: number }>(
         `SELECT start_ms AS s, end_ms AS e, bytes AS b FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms <= $4`,
         [...w, st.segCutoffMs],
       );
-      const gaps = await db.all<{ s: string; e: string; r: string }>(
+      const gaps = await db.query<{ s: number; e: number; r: string }>(
         `SELECT start_ms AS s, end_ms AS e, reason AS r FROM cp_gaps WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND end_ms <= $4`,
         [...w, st.gapCutoffMs],
       );
@@ -557,12 +654,16 @@ export class ControlPlane {
         this.o.log.info("index drift found; asking the edge to re-send a day", { site: siteId, camera: st.cameraId, stream: st.stream, day: new Date(day).toISOString() });
         await this.sendCommand(siteId, `rs-${crypto.randomUUID()}`, "_resync", { cameraId: st.cameraId, stream: st.stream, fromMs: day, toMs: day + DAY_MS }, this.o.clock.now() + 600_000);
       }
-      for (const day of mine.keys()) {
-        if (theirs.has(day)) continue;
-        // The edge has nothing (sent) for this day any more, e.g. retention removed it.
-        await db.run(`DELETE FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5 AND start_ms <= $6`, [...w, day, day + DAY_MS, st.segCutoffMs]);
-        await db.run(`DELETE FROM cp_gaps WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5 AND end_ms <= $6`, [...w, day, day + DAY_MS, st.gapCutoffMs]);
-      }
+      const gone = [...mine.keys()].filter((day) => !theirs.has(day));
+      if (!gone.length) continue;
+      // The edge has nothing (sent) for these days any more, e.g. retention removed them (fenced: only the site's owner prunes).
+      await db.transaction(async (tx) => {
+        await this.fence(tx, [siteId]);
+        for (const day of gone) {
+          await tx.run(`DELETE FROM cp_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5 AND start_ms <= $6`, [...w, day, day + DAY_MS, st.segCutoffMs]);
+          await tx.run(`DELETE FROM cp_gaps WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms >= $4 AND start_ms < $5 AND end_ms <= $6`, [...w, day, day + DAY_MS, st.gapCutoffMs]);
+        }
+      });
     }
   }
 }

@@ -6,6 +6,7 @@ import { iso, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { DesiredConfig, PROTOCOL_VERSION, centralCameraId, topics, type UpBody } from "../../federation/protocol/index.ts";
 import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import type { EdgeIndex } from "../mirror/index.ts";
 import type { Bus } from "./bus.ts";
 import { ControlPlane, type SiteEvent, type SiteOwnership } from "./control.ts";
@@ -13,7 +14,7 @@ import { mergeHoldings, mergeRanges, type Range } from "./api.ts";
 import { qualityRanges } from "./quality.ts";
 
 
-type CameraRow = { site_id: string; camera_id: string; name: string; enabled: boolean; streams: string; updated_ms: string };
+type CameraRow = { site_id: string; camera_id: string; name: string; enabled: boolean; streams: string; updated_ms: number };
 export interface SitesOptions {
   /** The edge-index mirror (central/mirror): the control plane writes it, the timeline reads it. */
   mirror: EdgeIndex;
@@ -57,7 +58,7 @@ export class Sites {
   private bus!: Bus;
   private purgeTimer: ReturnType<typeof setInterval> | null = null;
 
-  private readonly db: Db;
+  private readonly db: Database;
 
   constructor(private readonly o: SitesOptions) {
     this.clock = o.clock;
@@ -68,15 +69,20 @@ export class Sites {
     return this.o.siteExists(id);
   }
 
-  /** The mirror's database (central/fleet reads tracks and positions from it). */
-  get mirrorDb(): Db {
+  /** The mirror's database (central's, with the cp_* tables). */
+  get mirrorDb(): Database {
     return this.db;
+  }
+
+  /** The fleet's DuckDB file (central/fleet reads tracks and positions from it). */
+  get fleetDb(): Db {
+    return this.o.mirror.fleet;
   }
 
   /** Starts the control plane on `bus` (called once, by openSites). */
   async start(bus: Bus): Promise<void> {
     this.bus = bus;
-    this.control = new ControlPlane({ db: this.db, bus, clock: this.o.clock, log: this.o.log, onSiteEvent: this.o.onSiteEvent, siteExists: this.o.siteExists, ownership: this.o.ownership });
+    this.control = new ControlPlane({ db: this.db, fleet: this.o.mirror.fleet, bus, clock: this.o.clock, log: this.o.log, onSiteEvent: this.o.onSiteEvent, siteExists: this.o.siteExists, ownership: this.o.ownership });
     await this.control.init();
     // Retained messages may not survive a broker restart (aedes keeps them in memory): publish again.
     await this.republishConfigs();
@@ -94,7 +100,7 @@ export class Sites {
   }
 
   private async republishConfigs(): Promise<void> {
-    const rows = await this.db.all<{ site_id: string; version: string; config: string; created_ms: string }>(
+    const rows = await this.db.query<{ site_id: string; version: string; config: string; created_ms: string }>(
       `SELECT d.site_id, d.version, d.config, d.created_ms FROM cp_desired d JOIN (SELECT site_id, max(version) AS v FROM cp_desired GROUP BY site_id) m ON d.site_id = m.site_id AND d.version = m.v`,
     );
     for (const r of rows) if (this.o.siteExists(r.site_id)) await this.publishConfig(r.site_id, Number(r.version), JSON.parse(r.config), Number(r.created_ms));
@@ -117,11 +123,11 @@ export class Sites {
 
   private readCameraRows(): Promise<CameraRow[]> {
     // Every live view and camera list reads this; without the cache each waited in the mirror's
-    // single-connection queue behind control-plane batches (hundreds of ms per WebSocket open). It reads on the second connection, which sees what is committed.
+    // single-connection queue behind control-plane batches (hundreds of ms per WebSocket open).
     const version = this.control?.treeVersion;
-    if (version === undefined) return this.db.read<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
+    if (version === undefined) return this.db.query<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
     if (this.cameraRows?.version !== version) {
-      const rows = this.db.read<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
+      const rows = this.db.query<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
       const entry = { version, rows };
       this.cameraRows = entry;
       rows.catch(() => {
@@ -193,10 +199,13 @@ export class Sites {
   }
 
   async setDesired(siteId: string, config: DesiredConfig, by: string): Promise<number> {
-    const rows = await this.db.all<{ v: string | null }>(`SELECT max(version) AS v FROM cp_desired WHERE site_id = $1`, [siteId]);
-    const version = Number(rows[0]?.v ?? 0) + 1;
     const now = this.o.clock.now();
-    await this.db.run(`INSERT INTO cp_desired VALUES ($1, $2, $3, $4, $5)`, [siteId, version, JSON.stringify(config), now, by]);
+    // The next version in the statement itself: two nodes storing at once conflict on the key, never share a version.
+    const [row] = await this.db.query<{ version: number }>(
+      `INSERT INTO cp_desired (site_id, version, config, created_ms, created_by) SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4 FROM cp_desired WHERE site_id = $1 RETURNING version`,
+      [siteId, JSON.stringify(config), now, by],
+    );
+    const version = Number(row!.version);
     await this.publishConfig(siteId, version, config, now);
     this.o.log.info("desired config stored", { site: siteId, version, by });
     return version;
@@ -206,10 +215,10 @@ export class Sites {
     await this.bus.publish(topics.config(siteId), JSON.stringify({ v: PROTOCOL_VERSION, version, issuedAt, config }), true);
   }
 
-  async configView(siteId: string, via: "all" | "read" = "all") {
+  async configView(siteId: string) {
     const [d, a] = await Promise.all([
-      this.db[via]<{ version: string; config: string; created_ms: string; created_by: string }>(`SELECT version, config, created_ms, created_by FROM cp_desired WHERE site_id = $1 ORDER BY version DESC LIMIT 1`, [siteId]),
-      this.db[via]<{ version: string; state: string; reason: string | null; at_ms: string }>(`SELECT * FROM cp_applied WHERE site_id = $1`, [siteId]),
+      this.db.query<{ version: number; config: string; created_ms: number; created_by: string }>(`SELECT version, config, created_ms, created_by FROM cp_desired WHERE site_id = $1 ORDER BY version DESC LIMIT 1`, [siteId]),
+      this.db.query<{ version: number; state: string; reason: string | null; at_ms: number }>(`SELECT * FROM cp_applied WHERE site_id = $1`, [siteId]),
     ]);
     const desired = d[0] ? { version: Number(d[0].version), config: JSON.parse(d[0].config) as unknown, createdAt: iso(Number(d[0].created_ms)), createdBy: d[0].created_by } : null;
     const applied = a[0] ? { version: Number(a[0].version), state: a[0].state, reason: a[0].reason, at: iso(Number(a[0].at_ms)) } : null;
@@ -221,13 +230,13 @@ export class Sites {
     const existing = await this.commandView(siteId, cid);
     if (existing) return existing;
     const now = this.o.clock.now();
-    await this.db.run(`INSERT INTO cp_commands VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, NULL)`, [cid, siteId, name, JSON.stringify(args), now, now + ttlMs, by]);
+    await this.db.run(`INSERT INTO cp_commands (id, site_id, name, args, created_ms, expires_ms, created_by, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')`, [cid, siteId, name, JSON.stringify(args), now, now + ttlMs, by]);
     await this.control.sendCommand(siteId, cid, name, args, now + ttlMs);
     return (await this.commandView(siteId, cid))!;
   }
 
   async commandView(siteId: string, id: string) {
-    const r = (await this.db.all<Record<string, string | null>>(`SELECT * FROM cp_commands WHERE id = $1 AND site_id = $2`, [id, siteId]))[0];
+    const r = (await this.db.query<Record<string, string | null>>(`SELECT * FROM cp_commands WHERE id = $1 AND site_id = $2`, [id, siteId]))[0];
     if (!r) return null;
     const expiresMs = Number(r.expires_ms);
     const status = r.status === "pending" && expiresMs <= this.o.clock.now() ? "expired" : r.status!;
@@ -247,7 +256,7 @@ export class Sites {
   }
 
   async telemetry(siteId: string, kind: string, fromMs: number, toMs: number, limit: number) {
-    const rows = await this.db.all<Record<string, string | null>>(
+    const rows = await this.db.query<Record<string, string | null>>(
       `SELECT kind, camera_id, at_ms, data FROM cp_telemetry WHERE site_id = $1 AND kind = $2 AND at_ms >= $3 AND at_ms < $4 ORDER BY ob, seq LIMIT $5`,
       [siteId, kind, fromMs, toMs, limit],
     );
@@ -255,7 +264,7 @@ export class Sites {
   }
 
   async events(siteId: string, after: number, limit: number) {
-    const rows = await this.db.all<Record<string, string | null>>(
+    const rows = await this.db.query<Record<string, string | null>>(
       `SELECT n, event_id, camera_id, kind, at_ms, data, seq FROM cp_events WHERE site_id = $1 AND n > $2 ORDER BY n LIMIT $3`,
       [siteId, after, limit],
     );
@@ -280,10 +289,10 @@ export class Sites {
   /** Extra fields for GET /api/v1/sites/{id}: latest health + 24 h history, config state, cameras. */
   async siteDetails(siteId: string) {
     const now = this.o.clock.now();
-    // On the read connection (a control-plane batch holds the other one for seconds under load), queued together.
+    // Queued together (on the server driver they run on pooled connections beside a control-plane batch).
     const [rows, config, cameras] = await Promise.all([
-      this.db.read<{ at_ms: string; body: string }>(`SELECT at_ms, body FROM cp_health WHERE site_id = $1 AND at_ms >= $2 ORDER BY at_ms`, [siteId, now - 86_400_000]),
-      this.configView(siteId, "read"),
+      this.db.query<{ at_ms: string; body: string }>(`SELECT at_ms, body FROM cp_health WHERE site_id = $1 AND at_ms >= $2 ORDER BY at_ms`, [siteId, now - 86_400_000]),
+      this.configView(siteId),
       this.cameras(),
     ]);
     const history = rows.map((r) => {

@@ -54,7 +54,7 @@ export class BudgetView {
       this.d.meter.usage.month(siteId, month),
       this.d.meter.usage.days(siteId, now, 31),
       this.d.db.query<{ month: string; by_link: string; link: string; updated_ms: string }>(`SELECT * FROM tr_edge_usage WHERE site_id = $1`, [siteId]),
-      this.d.inputs.policy(siteId, "read"),
+      this.d.inputs.policy(siteId),
       this.d.planner.recentPlan(siteId),
       counts,
     ]);

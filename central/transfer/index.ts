@@ -30,8 +30,9 @@ import type { FederationEnv } from "../federation-api.ts";
 import type { Operations } from "../events/operations.ts";
 import type { Sites } from "../sites/index.ts";
 import type { EdgeIndexReader } from "../mirror/index.ts";
+import { CUSTODY_TABLES_IN_DUCKDB, ImportVerifier } from "../custody/index.ts";
 import type { Database } from "../db/index.ts";
-import { ImportVerifier } from "../custody/index.ts";
+import { moveFromDuckdb } from "../db/from-duckdb.ts";
 import { centralRanges } from "../holdings/index.ts";
 import { moveTransferFromDuckdb, openTransferDb } from "./db.ts";
 import { Engine } from "./engine.ts";
@@ -49,7 +50,7 @@ export { Engine, EngineError, Receiver, type RetrievalView };
 export interface TransferOptions {
   /** Central's data dir: partial uploads (and custody's DuckDB) in <dataDir>/transfer/, media in `store` or <dataDir>/store. */
   dataDir: string;
-  /** Central's database (central/db, migration 0006): the transfer state every node shares. */
+  /** Central's database (central/db): the transfer state every node shares (0006) and custody's verdicts and proofs (0005). */
   database: Database;
   /** Central's MediaStore (shared with live recording); opened here when absent. */
   store?: MediaStore;
@@ -98,8 +99,8 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
   const log = o.log ?? createLogger("central.transfer");
   const dir = join(o.dataDir, "transfer");
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  // transfer.duckdb keeps custody's tables (until custody moves) and, in an upgraded
-  // installation, the transfer tables of before, copied into the database once.
+  // transfer.duckdb only matters in an upgraded installation: its transfer and custody tables
+  // of before are copied into the database once.
   const duck = await openTransferDb(join(dir, "transfer.duckdb"));
   const db = o.database;
   await moveTransferFromDuckdb(duck, db, clock.now(), log.child({ component: "central.db" }));
@@ -107,7 +108,9 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
   const store = o.store ?? (await MediaStore.open({ root: join(o.dataDir, "store"), clock, log: log.child({ component: "central.store" }) }));
   const sites = o.sites;
   const ops = o.ops;
-  const custody = o.custodyCaPem ? new ImportVerifier({ db: duck, caPem: o.custodyCaPem, clock, log: log.child({ component: "central.custody" }) }) : undefined;
+  // An installation that kept custody in transfer.duckdb: its verdicts and proofs move once.
+  await moveFromDuckdb(duck, db, CUSTODY_TABLES_IN_DUCKDB, log.child({ component: "central.custody" }));
+  const custody = o.custodyCaPem ? new ImportVerifier({ db, caPem: o.custodyCaPem, clock, log: log.child({ component: "central.custody" }) }) : undefined;
   const engine = new Engine({
     db,
     store,

@@ -60,7 +60,7 @@ export class Planner {
   /** Everything this site should send now, most urgent first (before the edge applies its link rules). */
   async plan(siteId: string): Promise<PlanItem[]> {
     const now = this.d.clock.now();
-    const { policy, sinceMs } = await this.d.inputs.policy(siteId, "read");
+    const { policy, sinceMs } = await this.d.inputs.policy(siteId);
     const want = new Map<string, { seg: Seg; cls: TransferClass; links: string[] | null }>();
     const add = (seg: Seg, cls: TransferClass, links: string[] | null) => {
       const k = `${seg.cameraId}/${seg.stream}/${seg.startMs}`;

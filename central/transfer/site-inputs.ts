@@ -57,9 +57,8 @@ export class SiteInputs {
     return starts;
   }
 
-  /** `via: "read"`: on the mirror's read connection (views that must answer under load). */
-  async policy(siteId: string, via: "all" | "read" = "all"): Promise<{ policy: SitePolicy | null; sinceMs: number }> {
-    const v = await this.d.sites.configView(siteId, via);
+  async policy(siteId: string): Promise<{ policy: SitePolicy | null; sinceMs: number }> {
+    const v = await this.d.sites.configView(siteId);
     const cfg = (v.desired?.config ?? {}) as { policy?: SitePolicy };
     return { policy: cfg.policy ?? null, sinceMs: v.desired ? Date.parse(v.desired.createdAt) : 0 };
   }
