@@ -151,6 +151,32 @@ for (const d of drivers) {
       expect(await db.copyRows("bulk", ["id"], [])).toBe(0);
     });
 
+    test("listen hears pg_notify at commit, not at rollback, until it stops", async () => {
+      const heard: string[] = [];
+      const stop = await db.listen("conformance_wake", (p) => heard.push(p));
+      const arrived = async (n: number) => {
+        for (let i = 0; i < 200 && heard.length < n; i++) await Bun.sleep(10);
+      };
+      await db.query(`SELECT pg_notify($1, $2)`, ["conformance_wake", "plain"]);
+      await db.transaction(async (tx) => {
+        await tx.query(`SELECT pg_notify($1, $2)`, ["conformance_wake", "committed"]);
+      });
+      await db
+        .transaction(async (tx) => {
+          await tx.query(`SELECT pg_notify($1, $2)`, ["conformance_wake", "rolled back"]);
+          throw new Error("no");
+        })
+        .catch(() => undefined);
+      await db.query(`SELECT pg_notify($1, $2)`, ["conformance_wake", "last"]);
+      await arrived(3);
+      expect(heard).toEqual(["plain", "committed", "last"]);
+      await stop();
+      await db.query(`SELECT pg_notify($1, $2)`, ["conformance_wake", "after stop"]);
+      await Bun.sleep(100);
+      expect(heard).toEqual(["plain", "committed", "last"]);
+      await expect(db.listen("bad channel; DROP TABLE kv", () => {})).rejects.toThrow(/identifier/);
+    });
+
     test("exec runs a script of several statements", async () => {
       await db.exec(`CREATE TABLE s1 (a int); INSERT INTO s1 VALUES (1), (2); CREATE INDEX s1_a ON s1 (a)`);
       expect(await db.query(`SELECT sum(a) AS s FROM s1`)).toEqual([{ s: 3 }]);

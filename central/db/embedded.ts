@@ -11,7 +11,7 @@
 import { PGlite, types } from "@electric-sql/pglite";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
-import { insertRows, int8, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
+import { checkIdentifier, insertRows, int8, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
 
 type PgliteSql = Pick<PGlite, "query" | "exec">;
 
@@ -53,6 +53,10 @@ export async function openEmbedded(dir: string, o: { template?: string } = {}): 
     ...statements(pg),
     // Concurrent callers wait their turn (PGlite's transaction mutex); inside fn use tx only.
     transaction: (fn) => pg.transaction((tx) => fn(statements(tx))),
+    listen: async (channel, onNotify) => {
+      const stop = await pg.listen(checkIdentifier(channel), onNotify);
+      return () => stop();
+    },
     close: async () => {
       await pg.close();
       await narrow(dir); // statistics written at shutdown (pg_stat/) go through fopen too

@@ -3,7 +3,7 @@
  * connections. A transaction reserves one connection for its statements (sql.begin).
  */
 import { SQL } from "bun";
-import { insertRows, int8, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
+import { checkIdentifier, insertRows, int8, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
 
 /**
  * As PGlite gives them: int8 arrives as bigint (bigint: true, so no precision is lost) and
@@ -44,6 +44,11 @@ export async function openServer(url: string, o: { max?: number } = {}): Promise
     driver: "server",
     ...statements(sql),
     transaction: (fn) => sql.begin((tx) => fn(statements(tx as unknown as SQL))) as Promise<never>,
+    // Bun.SQL keeps one dedicated connection for every channel and re-subscribes after a drop.
+    listen: async (channel, onNotify) => {
+      const sub = await sql.listen(checkIdentifier(channel), onNotify);
+      return () => sub.unlisten();
+    },
     close: () => sql.close(),
   };
 }

@@ -32,6 +32,13 @@ export interface Database extends Sql {
    * statement of another caller lands inside it.
    */
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  /**
+   * LISTEN on `channel` (a plain identifier): onNotify gets the payload of every
+   * `pg_notify(channel, payload)` any connection commits — another node's too on a server, this
+   * process's on PGlite. Resolves once listening; the returned function stops. A wake-up hint
+   * only: a notification sent while not listening is lost, so rows stay the truth.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
