@@ -3,9 +3,10 @@
  * rules and time_profiles tables, and applied to every ingested event: "when an event
  * matching X at site/camera Y during time profile Z → actions". Owns the rule index, dry run
  * and the action hooks other components register (retrieval, live switch, evidence lock).
- * Rules from the config file are (re)loaded at start and marked source "config".
+ * Rules from the config file are (re)loaded at start and marked source "config". The tables are
+ * in central's database (central/db, migration 0004); the index is built from them at start.
  */
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import type { EventRec } from "../events/index.ts";
 import { RuleIndex, type Verdict } from "./engine.ts";
 import { Rule, TimeProfile, type RuleInput } from "./schema.ts";
@@ -36,18 +37,16 @@ export class Rules {
   readonly stats = { events: 0, fired: 0 };
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Database,
     private readonly actions: Actions,
   ) {}
 
   async init(config: { rules: RuleInput[]; timeProfiles: TimeProfile[] }): Promise<void> {
-    await this.db.run(`CREATE TABLE IF NOT EXISTS rules (id VARCHAR PRIMARY KEY, json VARCHAR NOT NULL, source VARCHAR NOT NULL)`);
-    await this.db.run(`CREATE TABLE IF NOT EXISTS time_profiles (name VARCHAR PRIMARY KEY, json VARCHAR NOT NULL)`);
-    for (const r of await this.db.all<{ json: string }>(`SELECT json FROM time_profiles`)) {
+    for (const r of await this.db.query<{ json: string }>(`SELECT json FROM time_profiles`)) {
       const p = TimeProfile.parse(JSON.parse(r.json));
       this.profiles.set(p.name, p);
     }
-    for (const r of await this.db.all<{ json: string; source: string }>(`SELECT json, source FROM rules`)) {
+    for (const r of await this.db.query<{ json: string; source: string }>(`SELECT json, source FROM rules`)) {
       const rule = Rule.parse(JSON.parse(r.json));
       this.rules.set(rule.id, { ...rule, source: r.source as "api" | "config" });
     }
@@ -94,7 +93,7 @@ export class Rules {
     const kinds = rule.actions.map((a) => a.kind);
     if (kinds.filter((k) => k === "alarm").length > 1) throw new RuleError(`rule ${rule.id}: at most one alarm action per rule`, "invalid");
     const stored: StoredRule = { ...rule, source };
-    await this.db.run(`INSERT OR REPLACE INTO rules VALUES ($1, $2, $3)`, [rule.id, JSON.stringify(rule), source]);
+    await this.db.run(`INSERT INTO rules (id, json, source) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET json = excluded.json, source = excluded.source`, [rule.id, JSON.stringify(rule), source]);
     this.rules.set(rule.id, stored);
     this.rebuild();
     return stored;
@@ -117,7 +116,7 @@ export class Rules {
       const i = r.error.issues[0]!;
       throw new RuleError(`time profile: ${i.path.map(String).join(".") || "profile"}: ${i.message}`, "invalid");
     }
-    await this.db.run(`INSERT OR REPLACE INTO time_profiles VALUES ($1, $2)`, [r.data.name, JSON.stringify(r.data)]);
+    await this.db.run(`INSERT INTO time_profiles (name, json) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET json = excluded.json`, [r.data.name, JSON.stringify(r.data)]);
     this.profiles.set(r.data.name, r.data);
     this.rebuild();
     return r.data;
