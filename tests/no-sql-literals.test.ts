@@ -31,6 +31,8 @@ const ALLOWED = new Set([
   'ph.join(", ")',
   // central/db copyRows: "($1, $2), ($3, $4)" placeholder tuples.
   'tuples.join(", ")',
+  // central/db copyRows: COPY's source, a driver constant ('/dev/blob' on PGlite, STDIN on a server).
+  "source",
 ]);
 
 function sqlTemplates(src: string): { line: number; text: string; exprs: string[] }[] {
