@@ -44,7 +44,8 @@ const AUDITS = Number(values.audit);
 const root = await fs.mkdtemp(path.join(os.tmpdir(), "outpost-bench-ops-"));
 const log = new Logger({ component: "bench", sink: new MemorySink(), level: "error" });
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
-const out: string[] = [];
+/** Results, each printed as it is measured (a long run shows what it has so far). */
+const out = { push: (line: string) => console.log(line) };
 let pg: TestPostgres | null = null;
 
 async function open(driver: string, name: string): Promise<Database> {
@@ -223,5 +224,4 @@ if (PARTS.has("audit")) {
 }
 
 await (pg as TestPostgres | null)?.stop();
-console.log(out.join("\n"));
 await fs.rm(root, { recursive: true, force: true });
