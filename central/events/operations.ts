@@ -108,6 +108,7 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
     },
     async close() {
       await events.close();
+      await rules.close();
       await alarms.close();
       await audit.close();
     },
