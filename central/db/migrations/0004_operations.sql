@@ -48,7 +48,8 @@ CREATE TABLE alarms (
 );
 CREATE INDEX alarms_event_time ON alarms (event_ms, id);
 CREATE INDEX alarms_updated ON alarms (updated_ms, id);
-CREATE INDEX alarms_open ON alarms (priority, event_ms) WHERE state <> 'closed';
+-- "state X by priority" (the operator's queue): filter, order and page from one index.
+CREATE INDEX alarms_state_priority ON alarms (state, priority, event_ms DESC);
 CREATE INDEX alarms_camera ON alarms (camera_id, event_ms);
 CREATE INDEX alarms_site ON alarms (site_id, event_ms);
 
