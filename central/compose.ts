@@ -241,7 +241,6 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         store,
         clock,
         log: log.child({ component: "central.transfer" }),
-        database: core.database,
         // The CA bundle is created when central starts; read it at each check (it can gain a CA).
         ...(t.verifyCustody === false ? {} : { custodyCaPem: () => readFileSync(caBundle, "utf8") }),
         chunkSize: t.chunkSize,

@@ -27,6 +27,7 @@ import type { ApiRouter } from "./openapi.ts";
 import { FirmwareService } from "./firmware/index.ts";
 import { Syslog } from "./syslog/index.ts";
 import { startOperations, type Operations } from "./events/operations.ts";
+import { OPERATIONS_TABLES_IN_DUCKDB } from "./events/from-duckdb.ts";
 import path from "node:path";
 import { dataPaths } from "./files.ts";
 import { centralWeb } from "./web/index.ts";
@@ -70,7 +71,7 @@ export interface StartCentralOptions {
 /** What central has before its federation and user listeners start (StartCentralOptions.modules). */
 export interface CentralCore {
   config: CentralConfig;
-  /** Central's DuckDB (users, operations, …), for a module's own tables. */
+  /** Central's DuckDB (what has not moved to central/db yet), for a module's own tables. */
   db: Db;
   /** Central's shared database (central/db): embedded PGlite under DATA/pg, or database.url. */
   database: Database;
@@ -159,9 +160,9 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     // Shared state moves here module by module (docs/design/central-cluster.md); users first.
     const database = opts.database ?? (await openCentralDatabase(cfg.database, cfg.dataDir, log.child({ component: "central.db" })));
     if (!opts.database) cleanups.push(() => database.close());
-    for (const tables of [USER_TABLES_IN_DUCKDB, REGISTRY_TABLES_IN_DUCKDB]) await moveFromDuckdb(db, database, tables, log.child({ component: "central.db" }));
+    for (const tables of [USER_TABLES_IN_DUCKDB, REGISTRY_TABLES_IN_DUCKDB, ...OPERATIONS_TABLES_IN_DUCKDB]) await moveFromDuckdb(db, database, tables, log.child({ component: "central.db" }));
     // Warnings and errors of every component below also go to the queryable system log.
-    const syslog = new Syslog({ db, clock, retentionDays: cfg.operations.syslogRetentionDays });
+    const syslog = new Syslog({ db: database, clock, retentionDays: cfg.operations.syslogRetentionDays });
     await syslog.init();
     cleanups.push(() => syslog.close());
     log = log.tee(syslog);
@@ -220,7 +221,6 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
 
     const broker = mqtt.broker;
     const ops = await startOperations({
-      db,
       database,
       clock,
       log: log.child({ component: "central.ops" }),

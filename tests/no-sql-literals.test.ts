@@ -34,6 +34,8 @@ const ALLOWED = new Set([
   // central/mirror/rows.ts: a table's jsonb_to_recordset column types and ON CONFLICT clause, from MIRROR_ROWS (code constants).
   "shape",
   "conflict",
+  // central/db copyRows: COPY's source, a driver constant ('/dev/blob' on PGlite, STDIN on a server).
+  "source",
 ]);
 
 function sqlTemplates(src: string): { line: number; text: string; exprs: string[] }[] {

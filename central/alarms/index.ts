@@ -3,12 +3,14 @@
  * closed, with comments), each linked to its camera, time, event and retrieved clip. Owns the
  * alarms and alarm_comments tables and the change feed (subscribe) that the SSE endpoint
  * pushes to clients. Inserts are batched (rules may raise thousands per second); every read
- * and update first flushes, so nothing raised is invisible to a reader.
+ * and update first flushes, so nothing raised is invisible to a reader. The tables are in
+ * central's database (central/db, migration 0004); ids come from the alarms identity sequence,
+ * and every change is NOTIFYed on ALARM_CHANNEL so the change feed of every node hears it.
  */
 import { z } from "zod";
 import { intQuery } from "../../lib/http/query.ts";
 import type { Clock } from "../../lib/clock.ts";
-import type { Db } from "../db.ts";
+import type { Database, Sql } from "../db/index.ts";
 
 export const AlarmState = z.enum(["new", "in-progress", "closed"]);
 export type AlarmState = z.infer<typeof AlarmState>;
@@ -115,7 +117,9 @@ export class AlarmError extends Error {
   }
 }
 
-type Row = [bigint, string, number, string, string, string | null, string | null, string, string, bigint, boolean, string, string | null, bigint, bigint, string | null, string];
+type Row = [number, string, number, string, string, string | null, string | null, string, string, number, boolean, string, string | null, number, number, string | null, string];
+const COLUMNS = ["id", "state", "priority", "title", "instructions", "site_id", "camera_id", "event_id", "event_type", "event_ms", "late", "rule_id", "assignee", "created_ms", "updated_ms", "clip", "actions"];
+type Stored = Record<string, string | number | boolean | null>;
 
 const SORTS: Record<AlarmQuery["sort"], string> = {
   time: "event_ms ASC, id ASC",
@@ -126,32 +130,42 @@ const SORTS: Record<AlarmQuery["sort"], string> = {
   "-updated": "updated_ms DESC, id DESC",
 };
 
+/** The NOTIFY channel of alarm changes: payload {node, kind, ids} (alarmNotice). */
+export const ALARM_CHANNEL = "outpost_alarms";
+/** Ids per notification: PostgreSQL caps a payload at 8000 bytes. */
+const IDS_PER_NOTICE = 400;
+/** Alarm ids reserved ahead from the table's identity sequence (reserveId is synchronous). */
+const ID_POOL = 2000;
+
 export class Alarms {
   private readonly finishedClips = new Map<string, Partial<Pick<Clip, "state" | "url" | "detail">>>();
-  private nextId = 1;
+  /** Ids taken from the sequence, not yet used; `reserved` is the next one to hand out. */
+  private ids: number[] = [];
+  private reserved = 0;
+  private refilling: Promise<void> | null = null;
   private pending: Row[] = [];
   private pendingAlarms: Alarm[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
   private chain: Promise<void> = Promise.resolve();
   private listeners = new Set<(c: AlarmChange) => void>();
   private locks = new Map<number, Promise<void>>();
+  /** Tells this instance's own notifications from another node's. */
+  private readonly node = crypto.randomUUID();
+  private unlisten: (() => Promise<void>) | null = null;
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Database,
     private readonly clock: Clock,
     private readonly flushMs = 20,
   ) {}
 
   async init(): Promise<void> {
-    await this.db.run(
-      `CREATE TABLE IF NOT EXISTS alarms (id BIGINT NOT NULL, state VARCHAR NOT NULL, priority INTEGER NOT NULL, title VARCHAR NOT NULL, instructions VARCHAR NOT NULL, site_id VARCHAR, camera_id VARCHAR, event_id VARCHAR NOT NULL, event_type VARCHAR NOT NULL, event_ms BIGINT NOT NULL, late BOOLEAN NOT NULL, rule_id VARCHAR NOT NULL, assignee VARCHAR, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, clip VARCHAR, actions VARCHAR NOT NULL)`,
-    );
-    await this.db.run(`CREATE TABLE IF NOT EXISTS alarm_comments (alarm_id BIGINT NOT NULL, at_ms BIGINT NOT NULL, user_name VARCHAR NOT NULL, text VARCHAR NOT NULL, state VARCHAR)`);
-    const r = await this.db.all<{ m: string | null }>(`SELECT max(id) AS m FROM alarms`);
-    this.nextId = Number(r[0]?.m ?? 0) + 1;
+    await this.refill();
+    // Another node's change wakes this node's change feed (the alarm stream): a hint, the rows are the truth.
+    this.unlisten = await this.db.listen(ALARM_CHANNEL, (payload) => void this.heard(payload));
   }
 
-  /** Change feed: every created or updated alarm, after it is stored. Returns unsubscribe. */
+  /** Change feed: every created or updated alarm, after it is stored (on any node). Returns unsubscribe. */
   subscribe(fn: (c: AlarmChange) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -167,15 +181,61 @@ export class Alarms {
     }
   }
 
-  /** An id for an alarm about to be raised (so actions started before raise() can name it). */
-  reserveId(): number {
-    return this.nextId++;
+  /** A notification from the channel: another node's alarms are read and fed to this node's subscribers. */
+  private async heard(payload: string): Promise<void> {
+    let n: { node?: unknown; kind?: unknown; ids?: unknown };
+    try {
+      n = JSON.parse(payload) as typeof n;
+    } catch {
+      return;
+    }
+    if (n.node === this.node || !this.listeners.size || !Array.isArray(n.ids) || (n.kind !== "created" && n.kind !== "updated")) return;
+    const ids = n.ids.filter((x): x is number => Number.isSafeInteger(x)).slice(0, IDS_PER_NOTICE);
+    if (!ids.length) return;
+    const ph = ids.map((_, i) => `$${i + 1}`);
+    const rows = await this.db.query<Stored>(`SELECT * FROM alarms WHERE id IN (${ph.join(", ")}) ORDER BY id`, ids).catch(() => []);
+    for (const r of rows) this.emit({ kind: n.kind, alarm: fromRow(r) });
   }
 
-  /** Raise an alarm: stored (and pushed) within flushMs. */
-  raise(a: NewAlarm, actions: ActionOutcome[] = [], clip: Clip | null = null, id = this.nextId++): number {
+  /** NOTIFY statements for these ids (in `tx` they are sent at its commit). */
+  private async notify(tx: Sql, kind: AlarmChange["kind"], ids: readonly number[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += IDS_PER_NOTICE) await tx.query(`SELECT pg_notify($1, $2)`, [ALARM_CHANNEL, JSON.stringify({ node: this.node, kind, ids: ids.slice(i, i + IDS_PER_NOTICE) })]);
+  }
+
+  /** Takes ids from the sequence until the pool holds `want` (one statement). */
+  private refill(want = ID_POOL): Promise<void> {
+    return (this.refilling ??= (async () => {
+      try {
+        const need = want - (this.ids.length - this.reserved);
+        if (need <= 0) return;
+        const rows = await this.db.query<{ id: number }>(`SELECT nextval(pg_get_serial_sequence('alarms', 'id')) AS id FROM generate_series(1, $1)`, [need]);
+        this.ids = [...this.ids.slice(this.reserved), ...rows.map((r) => Number(r.id))];
+        this.reserved = 0;
+      } finally {
+        this.refilling = null;
+      }
+    })());
+  }
+
+  /**
+   * An id for an alarm about to be raised (so actions started before raise() can name it), or
+   * null when a burst has used the pool up: then await idsReady() and ask again.
+   */
+  reserveId(): number | null {
+    if (this.ids.length - this.reserved < ID_POOL / 2) void this.refill().catch(() => undefined);
+    return this.reserved < this.ids.length ? this.ids[this.reserved++]! : null;
+  }
+
+  /** Resolves when reserveId has ids again. */
+  idsReady(): Promise<void> {
+    return this.reserved < this.ids.length ? Promise.resolve() : this.refill();
+  }
+
+  /** Raise an alarm: stored (and pushed) within flushMs. Without an id it takes a reserved one (throws when none is left). */
+  raise(a: NewAlarm, actions: ActionOutcome[] = [], clip: Clip | null = null, id = this.reserveId()): number {
+    if (id === null) throw new AlarmError("no alarm id reserved yet (await idsReady())", "conflict");
     const now = this.clock.now();
-    this.pending.push([BigInt(id), "new", a.priority, a.title, a.instructions, a.siteId, a.cameraId, a.eventId, a.eventType, BigInt(a.eventTimeMs), a.late, a.ruleId, null, BigInt(now), BigInt(now), clip ? JSON.stringify(clip) : null, JSON.stringify(actions)]);
+    this.pending.push([id, "new", a.priority, a.title, a.instructions, a.siteId, a.cameraId, a.eventId, a.eventType, a.eventTimeMs, a.late, a.ruleId, null, now, now, clip ? JSON.stringify(clip) : null, JSON.stringify(actions)]);
     this.pendingAlarms.push(view({ id, state: "new", ...a, assignee: null, createdMs: now, updatedMs: now, clip, actions }));
     if (this.pending.length >= 5000) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
@@ -191,7 +251,10 @@ export class Alarms {
     this.pendingAlarms = [];
     this.chain = this.chain.then(async () => {
       if (!rows.length) return;
-      await this.db.append("alarms", rows);
+      await this.db.transaction(async (tx) => {
+        await tx.copyRows("alarms", COLUMNS, rows);
+        await this.notify(tx, "created", created.map((a) => a.id));
+      });
       if (this.listeners.size) for (const alarm of created) this.emit({ kind: "created", alarm });
     });
     return this.chain;
@@ -201,8 +264,8 @@ export class Alarms {
   async list(q: AlarmQuery, scope: { sql: string; params: string[] }): Promise<{ alarms: Alarm[]; total: number; limit: number; offset: number }> {
     await this.flush();
     const where: string[] = [];
-    const p: (string | number | bigint)[] = [];
-    const add = (sql: string, v: string | number | bigint) => (p.push(v), where.push(sql.replace("?", `$${p.length}`)));
+    const p: (string | number)[] = [];
+    const add = (sql: string, v: string | number) => (p.push(v), where.push(sql.replace("?", `$${p.length}`)));
     if (q.state) {
       const states = q.state.split(",");
       const ph = states.map((s) => (p.push(s), `$${p.length}`));
@@ -212,65 +275,32 @@ export class Alarms {
     if (q.site) add("site_id = ?", q.site);
     if (q.camera) add("camera_id = ?", q.camera);
     if (q.assignee) add("assignee = ?", q.assignee);
-    if (q.from) add("event_ms >= ?", BigInt(Date.parse(q.from)));
-    if (q.to) add("event_ms < ?", BigInt(Date.parse(q.to)));
+    if (q.from) add("event_ms >= ?", Date.parse(q.from));
+    if (q.to) add("event_ms < ?", Date.parse(q.to));
     const off = p.length;
     where.push(scope.sql.replace(/\$P(\d+)/g, (_, n) => `$${Number(n) + off}`));
     p.push(...scope.params);
     const w = where.join(" AND ");
-    // Two statements: a window count would make DuckDB materialise every matching row before the top-N.
-    const page = () => this.db.all<Record<string, string | number | boolean | null>>(`SELECT * FROM alarms WHERE ${w} ORDER BY ${SORTS[q.sort]} LIMIT $${p.length + 1} OFFSET $${p.length + 2}`, [...p, BigInt(q.limit), BigInt(q.offset)]);
-    const stats = q.sort === "-time" || q.sort === "time" || w === "TRUE" ? await this.stats() : null;
-    const bound = stats && (q.sort === "-time" || q.sort === "time") ? timeBound(stats, q.sort, q.offset + q.limit) : null;
-    let rows = bound === null ? null : await this.boundedPage(w, p, q, bound);
-    // The bounded slice is exact when it holds the whole page (every row outside it sorts after
-    // every row inside); otherwise ask the whole table.
-    if (rows === null || rows.length < q.limit) rows = await page();
+    // The sort's index (migration 0004) gives the page without sorting the table.
+    const rows = await this.db.query<Stored>(`SELECT * FROM alarms WHERE ${w} ORDER BY ${SORTS[q.sort]} LIMIT $${p.length + 1} OFFSET $${p.length + 2}`, [...p, q.limit, q.offset]);
+    // A short page knows its total; the unfiltered one reads the kept count (counting a million rows costs more than the page).
     const total =
       rows.length < q.limit && (rows.length > 0 || q.offset === 0)
         ? q.offset + rows.length
-        : w === "TRUE" && stats
-          ? stats.n
-          : Number((await this.db.all<{ n: string }>(`SELECT count(*) AS n FROM alarms WHERE ${w}`, p))[0]?.n ?? 0);
+        : w === "TRUE"
+          ? Number((await this.db.query<{ n: number }>(`SELECT n FROM alarm_count`))[0]?.n ?? 0)
+          : Number((await this.db.query<{ n: number }>(`SELECT count(*) AS n FROM alarms WHERE ${w}`, p))[0]?.n ?? 0);
     return { alarms: rows.map(fromRow), total, limit: q.limit, offset: q.offset };
-  }
-
-  /**
-   * The page from the slice on the near side of `bound`, in two steps: the ids (a top-N over two
-   * columns of the few row groups past the bound), then those rows. One `SELECT *` top-N would
-   * have DuckDB fetch the page's columns by a scan of every row group (late materialization
-   * does not carry the bound), which is most of the cost at 1 M alarms.
-   */
-  private async boundedPage(w: string, p: (string | number | bigint)[], q: AlarmQuery, bound: bigint): Promise<Record<string, string | number | boolean | null>[]> {
-    // The near side of the bound, as one more WHERE piece (no SQL text from values: the guard test).
-    const near = q.sort === "-time" ? "event_ms >= " : "event_ms <= ";
-    const n = p.length;
-    const where = [w, `${near}$${n + 1}`];
-    const ids = (await this.db.all<{ id: string }>(`SELECT id FROM alarms WHERE ${where.join(" AND ")} ORDER BY ${SORTS[q.sort]} LIMIT $${n + 2} OFFSET $${n + 3}`, [...p, bound, BigInt(q.limit), BigInt(q.offset)])).map((r) => BigInt(r.id));
-    if (ids.length < q.limit) return [];
-    const ph = ids.map((_, i) => `$${i + 2}`);
-    where.splice(0, where.length, `${near}$1`, `id IN (${ph.join(", ")})`);
-    const rows = await this.db.all<Record<string, string | number | boolean | null>>(`SELECT * FROM alarms WHERE ${where.join(" AND ")}`, [bound, ...ids]);
-    const byId = new Map(rows.map((r) => [String(r.id), r]));
-    const page = ids.map((id) => byId.get(String(id)));
-    // Ids are unique; if they ever were not, the plain query decides.
-    return rows.length === ids.length && page.every((r) => r !== undefined) ? (page as Record<string, string | number | boolean | null>[]) : [];
-  }
-
-  /** Row count and event-time span of the whole table (DuckDB answers these from its statistics). */
-  private async stats(): Promise<TableStats> {
-    const s = (await this.db.all<{ n: string; lo: string | null; hi: string | null }>(`SELECT count(*) AS n, min(event_ms) AS lo, max(event_ms) AS hi FROM alarms`))[0];
-    return { n: Number(s?.n ?? 0), lo: s?.lo == null ? null : BigInt(s.lo), hi: s?.hi == null ? null : BigInt(s.hi) };
   }
 
   async get(id: number, withComments = true): Promise<Alarm | null> {
     await this.flush();
-    const rows = await this.db.all<Record<string, string | number | boolean | null>>(`SELECT * FROM alarms WHERE id = $1`, [BigInt(id)]);
+    const rows = await this.db.query<Stored>(`SELECT * FROM alarms WHERE id = $1`, [id]);
     if (!rows[0]) return null;
     const a = fromRow(rows[0]);
     if (withComments) {
-      const cs = await this.db.all<Record<string, string | null>>(`SELECT * FROM alarm_comments WHERE alarm_id = $1 ORDER BY at_ms, rowid`, [BigInt(id)]);
-      a.comments = cs.map((c) => ({ at: new Date(Number(c.at_ms)).toISOString(), user: c.user_name!, text: c.text!, state: (c.state as AlarmState | null) ?? null }));
+      const cs = await this.db.query<Record<string, string | number | null>>(`SELECT * FROM alarm_comments WHERE alarm_id = $1 ORDER BY at_ms, id`, [id]);
+      a.comments = cs.map((c) => ({ at: new Date(Number(c.at_ms)).toISOString(), user: String(c.user_name), text: String(c.text), state: (c.state as AlarmState | null) ?? null }));
     }
     return a;
   }
@@ -294,9 +324,12 @@ export class Alarms {
       if (assignee && state === "new") state = "in-progress";
     }
     const now = this.clock.now();
-    await this.db.run(`UPDATE alarms SET state = $2, assignee = $3, updated_ms = $4 WHERE id = $1`, [BigInt(id), state, assignee, BigInt(now)]);
     const note = p.comment ?? (state !== a.state ? `state ${a.state} → ${state}` : assignee !== a.assignee ? `assigned to ${assignee ?? "nobody"}` : null);
-    if (note) await this.db.run(`INSERT INTO alarm_comments VALUES ($1, $2, $3, $4, $5)`, [BigInt(id), BigInt(now), by, note, state !== a.state ? state : null]);
+    await this.db.transaction(async (tx) => {
+      await tx.run(`UPDATE alarms SET state = $2, assignee = $3, updated_ms = $4 WHERE id = $1`, [id, state, assignee, now]);
+      if (note) await tx.run(`INSERT INTO alarm_comments (alarm_id, at_ms, user_name, text, state) VALUES ($1, $2, $3, $4, $5)`, [id, now, by, note, state !== a.state ? state : null]);
+      await this.notify(tx, "updated", [id]);
+    });
     return this.changed(id);
   }
 
@@ -319,7 +352,10 @@ export class Alarms {
       if (!a) return;
       const actions = [...a.actions];
       actions[index] = outcome;
-      await this.db.run(`UPDATE alarms SET actions = $2, updated_ms = $3 WHERE id = $1`, [BigInt(id), JSON.stringify(actions), BigInt(this.clock.now())]);
+      await this.db.transaction(async (tx) => {
+        await tx.run(`UPDATE alarms SET actions = $2, updated_ms = $3 WHERE id = $1`, [id, JSON.stringify(actions), this.clock.now()]);
+        await this.notify(tx, "updated", [id]);
+      });
       await this.changed(id);
     });
   }
@@ -329,7 +365,10 @@ export class Alarms {
     const clip = done && clipIn.state === "requested" ? { ...clipIn, ...done } : clipIn;
     return this.serial(id, async () => {
       await this.flush();
-      await this.db.run(`UPDATE alarms SET clip = $2, updated_ms = $3 WHERE id = $1`, [BigInt(id), JSON.stringify(clip), BigInt(this.clock.now())]);
+      await this.db.transaction(async (tx) => {
+        await tx.run(`UPDATE alarms SET clip = $2, updated_ms = $3 WHERE id = $1`, [id, JSON.stringify(clip), this.clock.now()]);
+        await this.notify(tx, "updated", [id]);
+      });
       await this.changed(id);
     });
   }
@@ -346,7 +385,7 @@ export class Alarms {
     this.finishedClips.set(retrievalId, outcome);
     if (this.finishedClips.size > 10_000) this.finishedClips.delete(this.finishedClips.keys().next().value!);
     await this.flush();
-    const rows = await this.db.all<{ id: string; clip: string }>(`SELECT id, clip FROM alarms WHERE json_extract_string(clip, '$.retrievalId') = $1`, [retrievalId]);
+    const rows = await this.db.query<{ id: number; clip: string }>(`SELECT id, clip FROM alarms WHERE clip IS NOT NULL AND (clip::jsonb ->> 'retrievalId') = $1`, [retrievalId]);
     for (const r of rows) await this.setClip(Number(r.id), { ...(JSON.parse(r.clip) as Clip), ...outcome });
     return rows.map((r) => Number(r.id));
   }
@@ -359,28 +398,10 @@ export class Alarms {
 
   async close(): Promise<void> {
     await this.flush();
+    await this.unlisten?.().catch(() => undefined);
+    this.unlisten = null;
     this.listeners.clear();
   }
-}
-
-interface TableStats {
-  n: number;
-  lo: bigint | null;
-  hi: bigint | null;
-}
-
-/**
- * For a time-sorted page of `need` rows: an event time such that the newest (or oldest) slice
- * from there probably holds `need` rows, or null when the table is small enough to sort whole.
- * DuckDB sorts by scanning; a bound on event_ms lets it skip row groups by their min/max (alarms
- * are appended in about event-time order), so the newest page reads about one row group instead
- * of every row. The guess assumes alarms spread evenly over time, with 8× headroom for filters;
- * a short slice falls back to the whole table, so the guess only costs time, never rows.
- */
-function timeBound(s: TableStats, sort: "time" | "-time", need: number): bigint | null {
-  if (s.n < 16 * need || s.lo === null || s.hi === null) return null;
-  const span = ((s.hi - s.lo) * BigInt(8 * need)) / BigInt(s.n) + 1n;
-  return sort === "-time" ? s.hi - span : s.lo + span;
 }
 
 interface Parts extends NewAlarm {
@@ -419,7 +440,7 @@ function view(p: Parts): Alarm {
   };
 }
 
-function fromRow(r: Record<string, string | number | boolean | null>): Alarm {
+function fromRow(r: Stored): Alarm {
   return view({
     id: Number(r.id),
     state: r.state as AlarmState,

@@ -1,16 +1,19 @@
 /**
  * central/audit/: the append-only, hash-chained audit log (who logged in or failed to, viewed,
- * exported, retrieved, locked, changed configuration). Owns the audit_log table and the head
- * file beside central.duckdb. Each record's hash covers its content and the previous record's
- * hash; the head file (last seq + hash, rewritten atomically after every flush) makes deleting
- * the newest records detectable too. Nothing here updates or deletes a row.
+ * exported, retrieved, locked, changed configuration). Owns the audit_log table (central's
+ * database, central/db) and the head file in the data dir. Each record's hash covers its content
+ * and the previous record's hash; the head file (last seq + hash this node wrote, rewritten
+ * atomically after every flush) makes deleting the newest records detectable too. Records are
+ * chained when they are stored, inside one transaction that holds an advisory lock and reads the
+ * head from the table: several central nodes appending at once take turns and never fork the
+ * chain. Nothing here updates or deletes a row.
  */
 import { promises as fs } from "node:fs";
 import { z } from "zod";
 import { intQuery } from "../../lib/http/query.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
-import type { Db } from "../db.ts";
+import type { Database, Sql, SqlValue } from "../db/index.ts";
 import { writeFileAtomic } from "../files.ts";
 
 export const AUDIT_ACTIONS = [
@@ -76,9 +79,12 @@ export const AuditQuery = z.object({
 export type AuditQuery = z.infer<typeof AuditQuery>;
 
 export const GENESIS = "0".repeat(64);
-export const AUDIT_TABLE = `CREATE TABLE IF NOT EXISTS audit_log (seq BIGINT NOT NULL, at_ms BIGINT NOT NULL, user_name VARCHAR NOT NULL, action VARCHAR NOT NULL, subject VARCHAR, site_id VARCHAR, camera_id VARCHAR, from_ms BIGINT, to_ms BIGINT, outcome VARCHAR NOT NULL, detail VARCHAR NOT NULL, prev_hash VARCHAR NOT NULL, hash VARCHAR NOT NULL)`;
+/** pg_advisory_xact_lock key of audit appends ("outpau"): one appender at a time across every node. */
+const AUDIT_LOCK = 0x6f75_7470_6175;
+const COLUMNS = ["seq", "at_ms", "user_name", "action", "subject", "site_id", "camera_id", "from_ms", "to_ms", "outcome", "detail", "prev_hash", "hash"];
 
-type Row = [bigint, bigint, string, string, string | null, string | null, string | null, bigint | null, bigint | null, string, string, string, string];
+/** A record waiting to be chained and stored: every column but seq and the hashes. */
+type Pending = [number, string, string, string | null, string | null, string | null, number | null, number | null, string, string];
 
 /** The hash of one record: SHA-256 over the previous hash and every stored column, as JSON. */
 export function auditHash(prevHash: string, seq: number, at: number, user: string, action: string, subject: string | null, site: string | null, camera: string | null, from: number | null, to: number | null, outcome: string, detail: string): string {
@@ -86,7 +92,7 @@ export function auditHash(prevHash: string, seq: number, at: number, user: strin
 }
 
 export interface AuditOptions {
-  db: Db;
+  db: Database;
   clock: Clock;
   log: Logger;
   headFile: string;
@@ -94,15 +100,13 @@ export interface AuditOptions {
 }
 
 export class Audit {
-  private seq = 0;
-  private head = GENESIS;
-  private pending: Row[] = [];
+  private pending: Pending[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: AuditOptions) {}
 
-  get db(): Db {
+  get db(): Database {
     return this.o.db;
   }
 
@@ -110,26 +114,13 @@ export class Audit {
     return this.o.headFile;
   }
 
-  async init(): Promise<void> {
-    await this.o.db.run(AUDIT_TABLE);
-    const r = await this.o.db.all<{ seq: string; hash: string }>(`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`);
-    if (r[0]) {
-      this.seq = Number(r[0].seq);
-      this.head = r[0].hash;
-    }
-  }
+  /** The table belongs to the migrations (central/db); nothing to load. */
+  async init(): Promise<void> {}
 
-  /** Chains the record now (in call order) and stores it within flushMs; await flush() to be sure. */
+  /** Queues the record (its time is now) and stores it, chained in call order, within flushMs; await flush() to be sure. */
   record(i: AuditInput): void {
-    const seq = ++this.seq;
-    const at = this.o.clock.now();
-    const detail = JSON.stringify(i.detail ?? {});
-    const outcome = i.outcome ?? "ok";
     const n = (v: string | null | undefined) => v ?? null;
-    const hash = auditHash(this.head, seq, at, i.user, i.action, n(i.subject), n(i.siteId), n(i.cameraId), i.fromMs ?? null, i.toMs ?? null, outcome, detail);
-    const big = (v: number | null | undefined) => (v === null || v === undefined ? null : BigInt(v));
-    this.pending.push([BigInt(seq), BigInt(at), i.user, i.action, n(i.subject), n(i.siteId), n(i.cameraId), big(i.fromMs), big(i.toMs), outcome, detail, this.head, hash]);
-    this.head = hash;
+    this.pending.push([this.o.clock.now(), i.user, i.action, n(i.subject), n(i.siteId), n(i.cameraId), i.fromMs ?? null, i.toMs ?? null, i.outcome ?? "ok", JSON.stringify(i.detail ?? {})]);
     if (this.pending.length >= 5000) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.o.flushMs ?? 50);
   }
@@ -142,9 +133,8 @@ export class Audit {
     this.flushing = this.flushing.then(async () => {
       if (!rows.length) return;
       try {
-        await this.o.db.append("audit_log", rows);
-        const last = rows[rows.length - 1]!;
-        await writeFileAtomic(this.o.headFile, JSON.stringify({ seq: Number(last[0]), hash: last[12] }) + "\n");
+        const last = await this.o.db.transaction((tx) => appendChained(tx, rows));
+        await writeFileAtomic(this.o.headFile, JSON.stringify(last) + "\n");
       } catch (e) {
         this.o.log.error("audit records could not be stored", { err: e as Error, count: rows.length });
       }
@@ -155,19 +145,16 @@ export class Audit {
   async query(q: AuditQuery): Promise<{ records: AuditRecord[]; next: number | null }> {
     await this.flush();
     const where: string[] = [];
-    const p: (string | bigint)[] = [];
-    const add = (sql: string, v: string | bigint) => (p.push(v), where.push(sql.replace("?", `$${p.length}`)));
+    const p: (string | number)[] = [];
+    const add = (sql: string, v: string | number) => (p.push(v), where.push(sql.replace("?", `$${p.length}`)));
     if (q.user) add("user_name = ?", q.user);
     if (q.camera) add("camera_id = ?", q.camera);
     if (q.site) add("site_id = ?", q.site);
     if (q.action) add("action = ?", q.action);
-    if (q.from) add("at_ms >= ?", BigInt(Date.parse(q.from)));
-    if (q.to) add("at_ms < ?", BigInt(Date.parse(q.to)));
-    if (q.before) add("seq < ?", BigInt(q.before));
-    const rows = await this.o.db.all<Record<string, string | null>>(
-      `SELECT * FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq DESC LIMIT $${p.length + 1}`,
-      [...p, BigInt(q.limit + 1)],
-    );
+    if (q.from) add("at_ms >= ?", Date.parse(q.from));
+    if (q.to) add("at_ms < ?", Date.parse(q.to));
+    if (q.before) add("seq < ?", q.before);
+    const rows = await this.o.db.query<Stored>(`SELECT * FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY seq DESC LIMIT $${p.length + 1}`, [...p, q.limit + 1]);
     const more = rows.length > q.limit;
     const records = rows.slice(0, q.limit).map(toRecord);
     return { records, next: more ? records[records.length - 1]!.seq : null };
@@ -178,22 +165,45 @@ export class Audit {
   }
 }
 
-function toRecord(r: Record<string, string | null>): AuditRecord {
-  const t = (v: string | null) => (v === null ? null : new Date(Number(v)).toISOString());
+/**
+ * Chains `rows` after the table's head and stores them, inside `tx`: the advisory lock makes
+ * every other appender (this node's or another's) wait until this transaction ends, so the head
+ * read here is still the head at commit. Returns the new head.
+ */
+async function appendChained(tx: Sql, rows: readonly Pending[]): Promise<{ seq: number; hash: string }> {
+  await tx.query(`SELECT pg_advisory_xact_lock($1)`, [AUDIT_LOCK]);
+  const top = (await tx.query<{ seq: number; hash: string }>(`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`))[0];
+  let seq = top ? Number(top.seq) : 0;
+  let head = top?.hash ?? GENESIS;
+  const out: SqlValue[][] = [];
+  for (const [at, user, action, subject, site, camera, from, to, outcome, detail] of rows) {
+    const hash = auditHash(head, ++seq, at, user, action, subject, site, camera, from, to, outcome, detail);
+    out.push([seq, at, user, action, subject, site, camera, from, to, outcome, detail, head, hash]);
+    head = hash;
+  }
+  await tx.copyRows("audit_log", COLUMNS, out);
+  return { seq, hash: head };
+}
+
+/** An audit_log row as the drivers return it (int8 as number). */
+type Stored = Record<string, string | number | null>;
+
+function toRecord(r: Stored): AuditRecord {
+  const t = (v: string | number | null) => (v === null ? null : new Date(Number(v)).toISOString());
   return {
     seq: Number(r.seq),
     at: new Date(Number(r.at_ms)).toISOString(),
-    user: r.user_name!,
+    user: r.user_name as string,
     action: r.action as AuditAction,
-    subject: r.subject ?? null,
-    siteId: r.site_id ?? null,
-    cameraId: r.camera_id ?? null,
+    subject: (r.subject as string | null) ?? null,
+    siteId: (r.site_id as string | null) ?? null,
+    cameraId: (r.camera_id as string | null) ?? null,
     from: t(r.from_ms ?? null),
     to: t(r.to_ms ?? null),
-    outcome: r.outcome!,
-    detail: JSON.parse(r.detail ?? "{}") as Record<string, unknown>,
-    prevHash: r.prev_hash!,
-    hash: r.hash!,
+    outcome: r.outcome as string,
+    detail: JSON.parse((r.detail as string | null) ?? "{}") as Record<string, unknown>,
+    prevHash: r.prev_hash as string,
+    hash: r.hash as string,
   };
 }
 
@@ -210,7 +220,7 @@ export interface VerifyResult {
  * link), reordered rows (broken link / hash, since seq is hashed) and deleted newest rows
  * (head file). Reports at most `maxProblems`.
  */
-export async function verifyAudit(db: Db, headFile: string | null, maxProblems = 20): Promise<VerifyResult> {
+export async function verifyAudit(db: Pick<Sql, "query">, headFile: string | null, maxProblems = 20): Promise<VerifyResult> {
   const problems: { seq: number; problem: string }[] = [];
   const note = (seq: number, problem: string) => {
     if (problems.length < maxProblems) problems.push({ seq, problem });
@@ -218,9 +228,9 @@ export async function verifyAudit(db: Db, headFile: string | null, maxProblems =
   let prevSeq = 0;
   let prevHash = GENESIS;
   let checked = 0;
-  let after = -1n;
+  let after = -1;
   for (;;) {
-    const rows = await db.all<Record<string, string | null>>(`SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 100000`, [after]);
+    const rows = await db.query<Stored>(`SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 100000`, [after]);
     if (!rows.length) break;
     for (const r of rows) {
       const seq = Number(r.seq);
@@ -228,13 +238,14 @@ export async function verifyAudit(db: Db, headFile: string | null, maxProblems =
       if (seq === prevSeq) note(seq, `record ${seq} appears twice (a copy was inserted)`);
       else if (seq !== prevSeq + 1) note(seq, `records ${prevSeq + 1}..${seq - 1} are missing (deleted)`);
       if (r.prev_hash !== prevHash) note(seq, `record ${seq} does not follow record ${prevSeq}: the chain is broken (a record before it was deleted, edited or moved)`);
-      const num = (v: string | null | undefined) => (v === null || v === undefined ? null : Number(v));
-      const h = auditHash(r.prev_hash!, seq, Number(r.at_ms), r.user_name!, r.action!, r.subject ?? null, r.site_id ?? null, r.camera_id ?? null, num(r.from_ms), num(r.to_ms), r.outcome!, r.detail!);
+      const num = (v: string | number | null | undefined) => (v === null || v === undefined ? null : Number(v));
+      const str = (v: string | number | null | undefined) => (v === null || v === undefined ? null : String(v));
+      const h = auditHash(String(r.prev_hash), seq, Number(r.at_ms), String(r.user_name), String(r.action), str(r.subject), str(r.site_id), str(r.camera_id), num(r.from_ms), num(r.to_ms), String(r.outcome), String(r.detail));
       if (h !== r.hash) note(seq, `record ${seq} was edited: its content does not match its hash`);
       prevSeq = seq;
-      prevHash = r.hash!;
+      prevHash = String(r.hash);
     }
-    after = BigInt(prevSeq);
+    after = prevSeq;
   }
   if (headFile) {
     let head: { seq: number; hash: string } | null = null;

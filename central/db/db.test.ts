@@ -176,6 +176,21 @@ for (const d of drivers) {
       await expect(db.notify("bad channel", "x")).rejects.toThrow(/identifier/);
     });
 
+    test("copyRows keeps every value as given: NULL vs empty text, quotes, commas, newlines, booleans, int8, jsonb, bytea", async () => {
+      const rows = [
+        ["c-null", null, null, null, null, null, null],
+        ["", 0, 0, 0, false, [], new Uint8Array([])],
+        ['he said "hi", then\nleft\r\n\\N', 2n ** 62n + 1n, -7, -1.25, true, { q: 'a "b", c\nd', n: null }, new Uint8Array([0, 34, 44, 10, 255])],
+        ["\\.", 1_764_800_000_123, 2_147_483_647, 1e-9, true, ["a", 1, null], new Uint8Array([92])],
+      ];
+      expect(await db.copyRows("kv", ["k", "n", "i", "f", "b", "j", "raw"], rows)).toBe(4);
+      const got = await db.query<Record<string, unknown>>(`SELECT k, n, i, f, b, j, raw FROM kv WHERE k IN ($1, $2, $3, $4) ORDER BY k`, rows.map((r) => r[0] as string));
+      const want = [...rows].sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : 1)).map(([k, n, i, f, b, j, raw]) => ({ k, n, i, f, b, j, raw }));
+      expect(got).toEqual(want);
+      expect(await db.query(`SELECT count(*) AS c FROM kv WHERE k = $1 AND n IS NULL AND j IS NULL`, ["c-null"])).toEqual([{ c: 1 }]);
+      await db.run(`DELETE FROM kv WHERE k IN ($1, $2, $3, $4)`, rows.map((r) => r[0] as string));
+    });
+
     test("exec runs a script of several statements", async () => {
       await db.exec(`CREATE TABLE s1 (a int); INSERT INTO s1 VALUES (1), (2); CREATE INDEX s1_a ON s1 (a)`);
       expect(await db.query(`SELECT sum(a) AS s FROM s1`)).toEqual([{ s: 3 }]);

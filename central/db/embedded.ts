@@ -11,7 +11,7 @@
 import { PGlite, types } from "@electric-sql/pglite";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
-import { checkIdentifier, insertRows, int8, notifyWith, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
+import { checkIdentifier, copyCsv, int8, notifyWith, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
 
 type PgliteSql = Pick<PGlite, "query" | "exec">;
 
@@ -19,7 +19,9 @@ function statements(pg: PgliteSql): Sql {
   const s: Sql = {
     query: async <T = Row>(sql: string, params: readonly SqlValue[] = []) => (await pg.query<T>(sql, params as unknown[])).rows,
     run: async (sql, params = []) => (await pg.query(sql, params as unknown[])).affectedRows ?? 0,
-    copyRows: (table, columns, rows) => insertRows(s, table, columns, rows),
+    // COPY reads the CSV from PGlite's /dev/blob (its stand-in for a client stream).
+    copyRows: (table, columns, rows) =>
+      copyCsv(table, columns, rows, "'/dev/blob'", async (statement, csv) => (await pg.query(statement, [], { blob: new Blob([csv]) })).affectedRows ?? 0),
     exec: async (script) => void (await pg.exec(script)),
     notify: (channel, payload) => notifyWith(s, channel, payload),
   };

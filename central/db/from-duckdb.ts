@@ -6,7 +6,7 @@
  */
 import type { Db } from "../db.ts";
 import type { Logger } from "../../lib/log/index.ts";
-import type { Database, SqlValue } from "./sql.ts";
+import type { Database, Sql, SqlValue } from "./sql.ts";
 import { checkIdentifier } from "./sql.ts";
 
 export interface MovedTable {
@@ -15,6 +15,21 @@ export interface MovedTable {
   columns: string[];
   /** A DuckDB row (as Db.all gives it: BIGINT as text) → the values for `columns`. */
   row: (r: Record<string, unknown>) => SqlValue[];
+  /** An identity column copied with its values: its sequence moves past them (syncIdentity). */
+  identity?: string;
+}
+
+/**
+ * Moves the identity sequence of table.column past the largest value in the table, when rows
+ * were inserted with explicit values (a copy); never moves it back.
+ */
+export async function syncIdentity(db: Pick<Sql, "query">, tableName: string, column: string): Promise<void> {
+  const table = checkIdentifier(tableName);
+  const col = checkIdentifier(column);
+  await db.query(
+    `SELECT setval(s, m) FROM (SELECT pg_get_serial_sequence($1, $2) AS s, (SELECT max(${col}) FROM ${table}) AS m) x WHERE m > coalesce(pg_sequence_last_value(s::regclass), 0)`,
+    [table, col],
+  );
 }
 
 /** Returns the rows moved per table; {} when there was nothing to move. */
@@ -30,6 +45,7 @@ export async function moveFromDuckdb(duck: Db, db: Database, tables: readonly Mo
       if (!have.has(table)) continue;
       const rows = await duck.all<Record<string, unknown>>(`SELECT * FROM ${table}`);
       moved[table] = await tx.copyRows(table, t.columns, rows.map(t.row));
+      if (t.identity) await syncIdentity(tx, table, t.identity);
     }
     if (Object.values(moved).some((n) => n > 0)) log.info("moved tables from central.duckdb into the database", moved);
     return moved;

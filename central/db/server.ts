@@ -3,7 +3,7 @@
  * connections. A transaction reserves one connection for its statements (sql.begin).
  */
 import { SQL } from "bun";
-import { checkIdentifier, insertRows, int8, notifyWith, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
+import { checkIdentifier, copyCsv, int8, notifyWith, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
 
 /**
  * As PGlite gives them: int8 arrives as bigint (bigint: true, so no precision is lost) and
@@ -23,7 +23,14 @@ function statements(sql: SQL): Sql {
   const s: Sql = {
     query: async <T = Row>(text: string, params: readonly SqlValue[] = []) => normalize<T>([...((await sql.unsafe(text, params as SqlValue[])) as Row[])]),
     run: async (text, params = []) => ((await sql.unsafe(text, params as SqlValue[])) as unknown as { affectedRows?: number; count?: number }).affectedRows ?? 0,
-    copyRows: (table, columns, rows) => insertRows(s, table, columns, rows),
+    copyRows: (table, columns, rows) =>
+      copyCsv(table, columns, rows, "STDIN", async (statement, csv) => {
+        const q = sql.unsafe(statement);
+        const w = q.writable().getWriter();
+        await w.write(csv);
+        await w.close();
+        return ((await q) as unknown as { count?: number }).count ?? 0;
+      }),
     exec: async (script) => void (await sql.unsafe(script)),
     notify: (channel, payload) => notifyWith(s, channel, payload),
   };

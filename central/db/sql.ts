@@ -39,10 +39,12 @@ export interface Database extends Sql {
    */
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
   /**
-   * LISTEN on `channel` (a plain identifier): `handler` gets each notification's payload,
-   * including this node's own. Resolves once listening; the result stops it.
+   * LISTEN on `channel` (a plain identifier): onNotify gets the payload of every
+   * `pg_notify(channel, payload)` any connection commits — another node's too on a server, this
+   * process's on PGlite. Resolves once listening; the returned function stops. A wake-up hint
+   * only: a notification sent while not listening is lost, so rows stay the truth.
    */
-  listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -58,32 +60,38 @@ export async function notifyWith(sql: Pick<Sql, "query">, channel: string, paylo
   await sql.query(`SELECT pg_notify($1, $2)`, [checkIdentifier(channel), payload]);
 }
 
-/** PostgreSQL's limit of bound parameters per statement. */
-const MAX_PARAMS = 65_535;
+/** Rows per COPY statement: bounds the CSV text held at once. */
+const COPY_ROWS = 50_000;
 
 /**
- * copyRows as multi-row INSERTs with bound parameters, chunked under the parameter limit:
- * the same statements on both drivers (PGlite has no COPY FROM a client stream).
+ * copyRows as `COPY table (columns) FROM <source> (FORMAT csv)` — PostgreSQL's bulk path on both
+ * drivers (PGlite reads the CSV from a blob, the server from the client's stream), several
+ * times faster than multi-row INSERTs. `send` runs one statement with its CSV text and returns
+ * the rows stored. Values are encoded by their JavaScript type (csvValue), never spliced into SQL.
  */
-export async function insertRows(sql: Pick<Sql, "run">, table: string, columns: readonly string[], rows: readonly (readonly SqlValue[])[]): Promise<number> {
+export async function copyCsv(table: string, columns: readonly string[], rows: readonly (readonly SqlValue[])[], source: string, send: (statement: string, csv: string) => Promise<number>): Promise<number> {
   checkIdentifier(table);
   if (columns.length === 0) throw new Error("copyRows needs at least one column");
   const cols = columns.map(checkIdentifier).join(", ");
-  const per = Math.max(1, Math.min(1000, Math.floor(MAX_PARAMS / columns.length)));
   let n = 0;
-  for (let i = 0; i < rows.length; i += per) {
-    const chunk = rows.slice(i, i + per);
-    const params: SqlValue[] = [];
-    const tuples: string[] = [];
-    for (const r of chunk) {
+  for (let i = 0; i < rows.length; i += COPY_ROWS) {
+    const lines: string[] = [];
+    for (const r of rows.slice(i, i + COPY_ROWS)) {
       if (r.length !== columns.length) throw new Error(`copyRows into ${table}: a row has ${r.length} values for ${columns.length} columns`);
-      const ph: string[] = [];
-      for (const v of r) ph.push(`$${params.push(v)}`);
-      tuples.push(`(${ph.join(", ")})`);
+      lines.push(r.map(csvValue).join(","));
     }
-    n += await sql.run(`INSERT INTO ${table} (${cols}) VALUES ${tuples.join(", ")}`, params);
+    n += await send(`COPY ${table} (${cols}) FROM ${source} (FORMAT csv)`, lines.join("\n") + "\n");
   }
   return n;
+}
+
+/** One CSV field: NULL is an unquoted empty field, every text a quoted one (so "" stays an empty string). */
+function csvValue(v: SqlValue): string {
+  if (v === null || v === undefined) return "";
+  if (typeof v === "number" || typeof v === "bigint") return String(v);
+  if (typeof v === "boolean") return v ? "t" : "f";
+  const text = typeof v === "string" ? v : v instanceof Uint8Array ? `\\x${Buffer.from(v).toString("hex")}` : JSON.stringify(v);
+  return `"${text.replaceAll('"', '""')}"`;
 }
 
 /** int8 as number when it is exact, else bigint (both drivers). */

@@ -4,12 +4,13 @@
  * control plane (edge events from the outbox), central's own components and the integration
  * API call. Each event keeps its original time and its arrival time; an event that arrives
  * more than `lateAfterMs` after it happened is marked late. Ingest hands each new event to the
- * rule engine (onEvent) with its original time. Must not know about MQTT or HTTP.
+ * rule engine (onEvent) with its original time. The table is in central's database
+ * (central/db, migration 0004); writes are batched (copyRows). Must not know about MQTT or HTTP.
  */
 import { z } from "zod";
 import { intQuery } from "../../lib/http/query.ts";
 import type { Clock } from "../../lib/clock.ts";
-import type { Db } from "../db.ts";
+import type { Database, SqlValue } from "../db/index.ts";
 
 /** Known types (others are allowed: integrations name their own, e.g. "external.door-forced"). */
 export const KNOWN_EVENT_TYPES = [
@@ -94,7 +95,7 @@ export const EventQuery = z.object({
 export type EventQuery = z.infer<typeof EventQuery>;
 
 export interface EventsOptions {
-  db: Db;
+  db: Database;
   clock: Clock;
   lateAfterMs: number;
   /** Camera → site, to fill a missing siteId (rights filter on both). */
@@ -106,7 +107,8 @@ export interface EventsOptions {
   flushMs?: number;
 }
 
-type Row = [string, bigint, bigint, boolean, string, string | null, string, string | null, string | null, string];
+type Row = [string, number, number, boolean, string, string | null, string, string | null, string | null, string];
+const COLUMNS = ["id", "time_ms", "arrived_ms", "late", "source", "origin", "type", "site_id", "camera_id", "data"];
 
 export class EventError extends Error {}
 
@@ -123,16 +125,13 @@ export class Events {
   }
 
   async init(): Promise<void> {
-    await this.o.db.run(
-      `CREATE TABLE IF NOT EXISTS events (id VARCHAR NOT NULL, time_ms BIGINT NOT NULL, arrived_ms BIGINT NOT NULL, late BOOLEAN NOT NULL, source VARCHAR NOT NULL, origin VARCHAR, type VARCHAR NOT NULL, site_id VARCHAR, camera_id VARCHAR, data VARCHAR NOT NULL)`,
-    );
     const max = this.o.dedupWindow ?? 1_000_000;
-    for (const r of await this.o.db.all<{ id: string }>(`SELECT id FROM events ORDER BY arrived_ms DESC LIMIT $1`, [BigInt(max)])) this.seen.add(r.id);
+    for (const r of await this.o.db.query<{ id: string }>(`SELECT id FROM events ORDER BY arrived_ms DESC LIMIT $1`, [max])) this.seen.add(r.id);
   }
 
   /**
    * Validate, de-duplicate, run rules (synchronously, before storage completes) and store. The
-   * promise resolves once the event is durably in DuckDB, so a producer may acknowledge then.
+   * promise resolves once the event is durably stored, so a producer may acknowledge then.
    */
   ingest(input: EventInput): Promise<IngestResult> {
     let rec: EventRec;
@@ -145,7 +144,7 @@ export class Events {
     const { timeMs: _t, arrivedMs: _a, ...event } = rec;
     if (this.seen.has(id)) return Promise.resolve({ event, duplicate: true });
     this.remember(id);
-    this.pending.push([id, BigInt(timeMs), BigInt(arrivedMs), rec.late, rec.source, rec.origin, rec.type, siteId, cameraId, JSON.stringify(rec.data)]);
+    this.pending.push([id, timeMs, arrivedMs, rec.late, rec.source, rec.origin, rec.type, siteId, cameraId, JSON.stringify(rec.data)]);
     const stored = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (this.pending.length >= 5000) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.o.flushMs ?? 20);
@@ -197,7 +196,7 @@ export class Events {
     this.waiters = [];
     this.chain = this.chain.then(async () => {
       try {
-        await this.o.db.append("events", rows);
+        if (rows.length) await this.o.db.copyRows("events", COLUMNS, rows as SqlValue[][]);
         for (const w of waiters) w.resolve();
       } catch (e) {
         // Not stored: forget the ids so the producer's retry is accepted.
@@ -211,10 +210,10 @@ export class Events {
   async query(q: EventQuery, scope: { sql: string; params: string[] }): Promise<{ events: Event[] }> {
     await this.flush();
     const where: string[] = [];
-    const p: (string | bigint | boolean)[] = [];
-    const add = (sql: string, v: string | bigint | boolean) => (p.push(v), where.push(sql.replace("?", `$${p.length}`)));
-    if (q.from) add("time_ms >= ?", BigInt(Date.parse(q.from)));
-    if (q.to) add("time_ms < ?", BigInt(Date.parse(q.to)));
+    const p: (string | number | boolean)[] = [];
+    const add = (sql: string, v: string | number | boolean) => (p.push(v), where.push(sql.replace("?", `$${p.length}`)));
+    if (q.from) add("time_ms >= ?", Date.parse(q.from));
+    if (q.to) add("time_ms < ?", Date.parse(q.to));
     if (q.site) add("site_id = ?", q.site);
     if (q.camera) add("camera_id = ?", q.camera);
     if (q.type) q.type.endsWith("*") ? add("starts_with(type, ?)", q.type.slice(0, -1)) : add("type = ?", q.type);
@@ -223,9 +222,9 @@ export class Events {
     const off = p.length;
     where.push(scope.sql.replace(/\$P(\d+)/g, (_, n) => `$${Number(n) + off}`));
     p.push(...scope.params);
-    const rows = await this.o.db.all<Record<string, string | boolean | null>>(
+    const rows = await this.o.db.query<Record<string, string | number | boolean | null>>(
       `SELECT * FROM events WHERE ${where.join(" AND ")} ORDER BY time_ms DESC, id LIMIT $${p.length + 1} OFFSET $${p.length + 2}`,
-      [...p, BigInt(q.limit), BigInt(q.offset)],
+      [...p, q.limit, q.offset],
     );
     return {
       events: rows.map((r) => ({

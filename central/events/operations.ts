@@ -1,13 +1,12 @@
 /**
  * Central operations wiring (the "event server"): builds rights, audit, system log, events,
- * API keys, rules, actions and alarms over central's DuckDB, connects events → rules →
+ * API keys, rules, actions and alarms over central's database (central/db), connects events → rules →
  * actions → alarms, and mounts their HTTP routes. startCentral calls startOperations once;
  * other components reach these services through `Central.ops` (ingestEvent, ingestEdgeLogs,
  * hooks, audit, rights).
  */
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
-import type { Db } from "../db.ts";
 import type { Database } from "../db/index.ts";
 import { OpenApiRegistry, type ApiRouter } from "../openapi.ts";
 import { Rights } from "../rights/index.ts";
@@ -57,8 +56,7 @@ export interface Operations extends OpsContext {
 }
 
 export interface OperationsOptions {
-  db: Db;
-  /** Central's database (central/db): the tables moved there so far (API keys). */
+  /** Central's database (central/db): every operations table (migration 0004) and API keys. */
   database: Database;
   clock: Clock;
   log: Logger;
@@ -73,9 +71,9 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
   const rights = new Rights(() => o.users.cameraGroups());
   // Central camera ids are <site>.<camera>: the site of any camera is known without the mirror.
   rights.setCameraDirectory({ siteOf: (camera) => splitCentralCameraId(camera)?.siteId ?? null });
-  const audit = new Audit({ db: o.db, clock: o.clock, log: o.log.child({ component: "central.audit" }), headFile: o.auditHeadFile });
+  const audit = new Audit({ db: o.database, clock: o.clock, log: o.log.child({ component: "central.audit" }), headFile: o.auditHeadFile });
   await audit.init();
-  const alarms = new Alarms(o.db, o.clock);
+  const alarms = new Alarms(o.database, o.clock);
   await alarms.init();
   const hooks: ActionHooks = {};
   const actions = new Actions({
@@ -86,9 +84,9 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
     hooks,
     audit: (a) => audit.record({ user: "system", action: a.action, siteId: a.siteId, cameraId: a.cameraId, fromMs: a.fromMs, toMs: a.toMs, outcome: a.outcome, detail: a.detail }),
   });
-  const rules = new Rules(o.db, actions);
+  const rules = new Rules(o.database, actions);
   await rules.init({ rules: o.config.rules as never, timeProfiles: o.config.timeProfiles });
-  const events = new Events({ db: o.db, clock: o.clock, lateAfterMs: o.config.lateAfterSeconds * 1000, siteOf: (c) => rights.siteOf(c), onEvent: (e) => rules.onEvent(e) });
+  const events = new Events({ db: o.database, clock: o.clock, lateAfterMs: o.config.lateAfterSeconds * 1000, siteOf: (c) => rights.siteOf(c), onEvent: (e) => rules.onEvent(e) });
   await events.init();
   const apiKeys = new ApiKeys(o.database, o.clock);
   await apiKeys.init();
@@ -110,6 +108,7 @@ export async function startOperations(o: OperationsOptions): Promise<Operations>
     },
     async close() {
       await events.close();
+      await rules.close();
       await alarms.close();
       await audit.close();
     },

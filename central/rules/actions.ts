@@ -69,6 +69,14 @@ export class Actions {
     const outcomes: ActionOutcome[] = rule.actions.map((a) => ({ kind: a.kind, state: "pending", detail: "", at: this.now() }));
     const alarmAction = rule.actions.find((a) => a.kind === "alarm");
     const alarmId = alarmAction ? this.d.alarms.reserveId() : null;
+    // A burst used the reserved ids up: run once the next ones arrive (a few ms), nothing is lost.
+    if (alarmAction && alarmId === null) {
+      void this.d.alarms
+        .idsReady()
+        .then(() => this.run(rule, e))
+        .catch((err) => this.d.log.error("could not reserve an alarm id; the rule's actions did not run", { rule: rule.id, event: e.id, err: err as Error }));
+      return;
+    }
     let clip: Clip | null = null;
     const retrieve = rule.actions.find((a) => a.kind === "retrieve");
     if (alarmAction && retrieve && (e.cameraId || (retrieve.camera && e.siteId))) {

@@ -3,9 +3,11 @@
  * rules and time_profiles tables, and applied to every ingested event: "when an event
  * matching X at site/camera Y during time profile Z → actions". Owns the rule index, dry run
  * and the action hooks other components register (retrieval, live switch, evidence lock).
- * Rules from the config file are (re)loaded at start and marked source "config".
+ * Rules from the config file are (re)loaded at start and marked source "config". The tables are
+ * in central's database (central/db, migration 0004); the index is built from them at start
+ * and rebuilt when another node changes them (NOTIFY on RULES_CHANNEL).
  */
-import type { Db } from "../db.ts";
+import type { Database } from "../db/index.ts";
 import type { EventRec } from "../events/index.ts";
 import { RuleIndex, type Verdict } from "./engine.ts";
 import { Rule, TimeProfile, type RuleInput } from "./schema.ts";
@@ -24,6 +26,9 @@ export class RuleError extends Error {
   }
 }
 
+/** The NOTIFY channel of rule and time-profile changes: payload = the changing node's token. */
+export const RULES_CHANNEL = "outpost_rules";
+
 export interface StoredRule extends Rule {
   source: "api" | "config";
 }
@@ -34,26 +39,53 @@ export class Rules {
   private index = new RuleIndex([], new Map());
   /** Counters for health/benchmarks. */
   readonly stats = { events: 0, fired: 0 };
+  /** Tells this instance's own notifications from another node's. */
+  private readonly node = crypto.randomUUID();
+  private unlisten: (() => Promise<void>) | null = null;
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Database,
     private readonly actions: Actions,
   ) {}
 
   async init(config: { rules: RuleInput[]; timeProfiles: TimeProfile[] }): Promise<void> {
-    await this.db.run(`CREATE TABLE IF NOT EXISTS rules (id VARCHAR PRIMARY KEY, json VARCHAR NOT NULL, source VARCHAR NOT NULL)`);
-    await this.db.run(`CREATE TABLE IF NOT EXISTS time_profiles (name VARCHAR PRIMARY KEY, json VARCHAR NOT NULL)`);
-    for (const r of await this.db.all<{ json: string }>(`SELECT json FROM time_profiles`)) {
-      const p = TimeProfile.parse(JSON.parse(r.json));
-      this.profiles.set(p.name, p);
-    }
-    for (const r of await this.db.all<{ json: string; source: string }>(`SELECT json, source FROM rules`)) {
-      const rule = Rule.parse(JSON.parse(r.json));
-      this.rules.set(rule.id, { ...rule, source: r.source as "api" | "config" });
-    }
+    await this.load();
     for (const p of config.timeProfiles) await this.putProfile(p);
     for (const r of config.rules) await this.put(r, "config");
     this.rebuild();
+    // Another node changed a rule or profile: read them all again (the tables are the truth).
+    this.unlisten = await this.db.listen(RULES_CHANNEL, (from) => {
+      if (from !== this.node) void this.load().then(() => this.rebuild(), () => undefined);
+    });
+  }
+
+  /** Rules and profiles as the tables hold them. */
+  private async load(): Promise<void> {
+    const profiles = new Map<string, TimeProfile>();
+    for (const r of await this.db.query<{ json: string }>(`SELECT json FROM time_profiles`)) {
+      const p = TimeProfile.parse(JSON.parse(r.json));
+      profiles.set(p.name, p);
+    }
+    const rules = new Map<string, StoredRule>();
+    for (const r of await this.db.query<{ json: string; source: string }>(`SELECT json, source FROM rules`)) {
+      const rule = Rule.parse(JSON.parse(r.json));
+      rules.set(rule.id, { ...rule, source: r.source as "api" | "config" });
+    }
+    this.profiles = profiles;
+    this.rules = rules;
+  }
+
+  /** A statement that changes rules or profiles, with the notification sent at its commit. */
+  private async write(sql: string, params: string[]): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run(sql, params);
+      await tx.query(`SELECT pg_notify($1, $2)`, [RULES_CHANNEL, this.node]);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.unlisten?.().catch(() => undefined);
+    this.unlisten = null;
   }
 
   private rebuild(): void {
@@ -94,7 +126,7 @@ export class Rules {
     const kinds = rule.actions.map((a) => a.kind);
     if (kinds.filter((k) => k === "alarm").length > 1) throw new RuleError(`rule ${rule.id}: at most one alarm action per rule`, "invalid");
     const stored: StoredRule = { ...rule, source };
-    await this.db.run(`INSERT OR REPLACE INTO rules VALUES ($1, $2, $3)`, [rule.id, JSON.stringify(rule), source]);
+    await this.write(`INSERT INTO rules (id, json, source) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET json = excluded.json, source = excluded.source`, [rule.id, JSON.stringify(rule), source]);
     this.rules.set(rule.id, stored);
     this.rebuild();
     return stored;
@@ -102,7 +134,7 @@ export class Rules {
 
   async delete(id: string): Promise<void> {
     if (!this.rules.has(id)) throw new RuleError(`No rule with id ${id}.`, "not-found");
-    await this.db.run(`DELETE FROM rules WHERE id = $1`, [id]);
+    await this.write(`DELETE FROM rules WHERE id = $1`, [id]);
     this.rules.delete(id);
     this.rebuild();
   }
@@ -117,7 +149,7 @@ export class Rules {
       const i = r.error.issues[0]!;
       throw new RuleError(`time profile: ${i.path.map(String).join(".") || "profile"}: ${i.message}`, "invalid");
     }
-    await this.db.run(`INSERT OR REPLACE INTO time_profiles VALUES ($1, $2)`, [r.data.name, JSON.stringify(r.data)]);
+    await this.write(`INSERT INTO time_profiles (name, json) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET json = excluded.json`, [r.data.name, JSON.stringify(r.data)]);
     this.profiles.set(r.data.name, r.data);
     this.rebuild();
     return r.data;
@@ -127,7 +159,7 @@ export class Rules {
     if (!this.profiles.has(name)) throw new RuleError(`No time profile named ${name}.`, "not-found");
     const users = [...this.rules.values()].filter((r) => r.timeProfile === name).map((r) => r.id);
     if (users.length) throw new RuleError(`Time profile ${name} is used by rule ${users.join(", ")}.`, "conflict");
-    await this.db.run(`DELETE FROM time_profiles WHERE name = $1`, [name]);
+    await this.write(`DELETE FROM time_profiles WHERE name = $1`, [name]);
     this.profiles.delete(name);
     this.rebuild();
   }

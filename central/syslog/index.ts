@@ -2,13 +2,15 @@
  * central/syslog/: the system log — warnings and errors from central's own logger (a LogSink
  * teed into it) and from edges (ingestEdgeLogs, called by the control plane when log lines
  * arrive through the outbox). Owns the syslog table; batches writes; deletes records older
- * than the retention. Must not log through the logger it is fed by (that would loop).
+ * than the retention. Stored in central's database (central/db, migration 0004); ids come from
+ * the table's identity sequence, so several nodes write one log. Must not log through the
+ * logger it is fed by (that would loop).
  */
 import { z } from "zod";
 import { intQuery } from "../../lib/http/query.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { LogRecord, LogSink } from "../../lib/log/index.ts";
-import type { Db } from "../db.ts";
+import type { Database, SqlValue } from "../db/index.ts";
 
 export const SyslogLevel = z.enum(["warn", "error"]);
 
@@ -45,17 +47,16 @@ export const SyslogQuery = z.object({
 });
 export type SyslogQuery = z.infer<typeof SyslogQuery>;
 
-type Row = [bigint, bigint, string, string, string, string, string];
+type Row = [number, string, string, string, string, string];
 
 export interface SyslogOptions {
-  db: Db;
+  db: Database;
   clock: Clock;
   retentionDays: number;
   flushMs?: number;
 }
 
 export class Syslog implements LogSink {
-  private id = 0;
   private pending: Row[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
   private chain: Promise<void> = Promise.resolve();
@@ -64,9 +65,6 @@ export class Syslog implements LogSink {
   constructor(private readonly o: SyslogOptions) {}
 
   async init(): Promise<void> {
-    await this.o.db.run(`CREATE TABLE IF NOT EXISTS syslog (id BIGINT NOT NULL, at_ms BIGINT NOT NULL, level VARCHAR NOT NULL, source VARCHAR NOT NULL, component VARCHAR NOT NULL, msg VARCHAR NOT NULL, fields VARCHAR NOT NULL)`);
-    const r = await this.o.db.all<{ m: string | null }>(`SELECT max(id) AS m FROM syslog`);
-    this.id = Number(r[0]?.m ?? 0);
     await this.sweep();
     this.sweeper = setInterval(() => void this.sweep(), 3_600_000);
   }
@@ -102,7 +100,7 @@ export class Syslog implements LogSink {
     } catch {
       f = "{}";
     }
-    this.pending.push([BigInt(++this.id), BigInt(at), level, source, component, msg, f]);
+    this.pending.push([at, level, source, component, msg, f]);
     this.timer ??= setTimeout(() => void this.flush(), this.o.flushMs ?? 200);
   }
 
@@ -113,7 +111,7 @@ export class Syslog implements LogSink {
     this.pending = [];
     this.chain = this.chain.then(async () => {
       try {
-        await this.o.db.append("syslog", rows);
+        if (rows.length) await this.o.db.copyRows("syslog", ["at_ms", "level", "source", "component", "msg", "fields"], rows as SqlValue[][]);
       } catch (e) {
         // Not through the logger: it feeds this sink.
         process.stderr.write(`syslog: ${rows.length} records lost: ${(e as Error).message}\n`);
@@ -124,28 +122,28 @@ export class Syslog implements LogSink {
 
   async sweep(): Promise<void> {
     const cutoff = this.o.clock.now() - this.o.retentionDays * 86_400_000;
-    await this.o.db.run(`DELETE FROM syslog WHERE at_ms < $1`, [BigInt(cutoff)]);
+    await this.o.db.run(`DELETE FROM syslog WHERE at_ms < $1`, [cutoff]);
   }
 
   /** `sources`: null = all, else only these sources (site ids and/or "central"). */
   async query(q: SyslogQuery, sources: string[] | null): Promise<{ entries: SyslogEntry[]; next: number | null }> {
     await this.flush();
     const where: string[] = [];
-    const p: (string | bigint)[] = [];
-    const add = (sql: string, v: string | bigint) => (p.push(v), where.push(sql.replaceAll("?", `$${p.length}`)));
+    const p: (string | number)[] = [];
+    const add = (sql: string, v: string | number) => (p.push(v), where.push(sql.replaceAll("?", `$${p.length}`)));
     if (q.level) add("level = ?", q.level);
     if (q.source) add("source = ?", q.source);
     if (q.component) add("component = ?", q.component);
-    if (q.q) add("contains(msg, ?)", q.q);
-    if (q.from) add("at_ms >= ?", BigInt(Date.parse(q.from)));
-    if (q.to) add("at_ms < ?", BigInt(Date.parse(q.to)));
-    if (q.before) add("id < ?", BigInt(q.before));
+    if (q.q) add("strpos(msg, ?) > 0", q.q);
+    if (q.from) add("at_ms >= ?", Date.parse(q.from));
+    if (q.to) add("at_ms < ?", Date.parse(q.to));
+    if (q.before) add("id < ?", q.before);
     if (sources) {
       if (!sources.length) return { entries: [], next: null };
       const ph = sources.map((s) => (p.push(s), `$${p.length}`));
       where.push(`source IN (${ph.join(", ")})`);
     }
-    const rows = await this.o.db.all<Record<string, string>>(`SELECT * FROM syslog ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT $${p.length + 1}`, [...p, BigInt(q.limit + 1)]);
+    const rows = await this.o.db.query<Record<string, string>>(`SELECT * FROM syslog ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT $${p.length + 1}`, [...p, q.limit + 1]);
     const entries = rows.slice(0, q.limit).map((r) => ({
       id: Number(r.id),
       at: new Date(Number(r.at_ms)).toISOString(),

@@ -19,8 +19,10 @@ const usage = `usage:
   outpost central site revoke ID|NAME --config FILE [--reason TEXT]
                                                       revoke a site (its id, or a name only one site has);
                                                       a running central cuts it off within seconds
-  outpost central audit verify --config FILE          check the audit log's hash chain (central stopped; while it
-                                                      runs use GET /api/v1/audit/verify); exit 1 if tampered
+  outpost central audit verify --config FILE          check the audit log's hash chain; exit 1 if tampered. With
+                                                      database.url it reads the server (central may run); with
+                                                      the embedded database central must be stopped (while it
+                                                      runs use GET /api/v1/audit/verify)
 
 Config keys: docs/ref/central-config.md (environment overrides: OUTPOST_<KEY>__<SUBKEY>).`;
 
@@ -113,20 +115,34 @@ async function siteRevoke(cfg: CentralConfig, idOrName: string, reason: string):
 }
 
 async function auditVerify(cfg: CentralConfig): Promise<number> {
-  const { Db } = await import("../../central/db.ts");
-  const { verifyAudit, AUDIT_TABLE } = await import("../../central/audit/index.ts");
+  const { verifyAudit } = await import("../../central/audit/index.ts");
+  const { openServer, openEmbedded } = await import("../../central/db/index.ts");
+  const { existsSync } = await import("node:fs");
   const path = await import("node:path");
   const p = dataPaths(cfg.dataDir);
   let db;
-  try {
-    db = await Db.open(p.db);
-  } catch (e) {
-    const m = (e as Error).message;
-    if (/lock/i.test(m)) throw new CliError(`central.duckdb is in use (is central running?); stop it, or ask the running central: GET /api/v1/audit/verify`);
-    throw new CliError(`cannot open ${p.db}: ${m}`);
+  if (cfg.database.url) {
+    // A server serves every node and this CLI at once: central may keep running.
+    db = await openServer(cfg.database.url, { max: 1 }).catch((e: Error) => {
+      throw new CliError(`database.url: cannot use the PostgreSQL server: ${e.message}`);
+    });
+  } else {
+    // The embedded database lives inside the central process: a second opener would corrupt it.
+    // A running central holds central.duckdb's lock, which tells.
+    if (existsSync(p.db)) {
+      const { Db } = await import("../../central/db.ts");
+      const duck = await Db.open(p.db).catch((e: Error) => {
+        if (/lock/i.test(e.message)) throw new CliError(`central is running (it holds ${p.db}); its embedded database can only be read by it: stop central, or ask it: GET /api/v1/audit/verify`);
+        throw new CliError(`cannot open ${p.db}: ${e.message}`);
+      });
+      await duck.close();
+    }
+    const dir = path.join(cfg.dataDir, "pg");
+    if (!existsSync(path.join(dir, "PG_VERSION"))) throw new CliError(`no database in ${dir}: central has not started with this version yet (start it once; it moves the audit log from central.duckdb)`);
+    db = await openEmbedded(dir);
   }
   try {
-    await db.run(AUDIT_TABLE);
+    if (!(await db.query<{ t: string | null }>(`SELECT to_regclass($1) AS t`, ["audit_log"]))[0]?.t) throw new CliError(`the database has no audit log yet: start central once with this version (it migrates the database)`);
     const r = await verifyAudit(db, path.join(cfg.dataDir, "audit-head.json"));
     if (r.ok) {
       console.log(`audit log intact: ${r.checked} records, chain verified up to record ${r.lastSeq}`);
