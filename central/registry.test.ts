@@ -4,27 +4,20 @@
  * the periodic re-read when a notification is missed.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { migrateUp, openServer, type Database } from "./db/index.ts";
-import { postgresUnavailable, startPostgres, type TestPostgres } from "./db/testkit.ts";
+import type { Database } from "./db/index.ts";
+import { postgresUnavailable, twoNodesOnServer } from "./db/testkit.ts";
 import { Registry, type CertRef } from "./registry.ts";
 
 const noServer = postgresUnavailable();
-let pg: TestPostgres;
 let dbA: Database;
 let dbB: Database;
+let stopNodes: (() => Promise<void>) | undefined;
 beforeAll(async () => {
   if (noServer) return;
-  pg = await startPostgres();
-  const url = await pg.createDatabase();
-  dbA = await openServer(url);
-  await migrateUp(dbA);
-  dbB = await openServer(url);
+  const nodes = await twoNodesOnServer();
+  [dbA, dbB, stopNodes] = [nodes.a, nodes.b, nodes.stop];
 });
-afterAll(async () => {
-  await dbA?.close();
-  await dbB?.close();
-  await pg?.stop();
-});
+afterAll(() => stopNodes?.());
 
 const cert = (serial: string): CertRef => ({ serial, notBefore: "2026-01-01T00:00:00Z", notAfter: "2027-01-01T00:00:00Z", pem: `pem ${serial}` });
 async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {

@@ -8,6 +8,7 @@ import { existsSync, promises as fs } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { openEmbedded } from "./embedded.ts";
+import { migrateUp } from "./migrate.ts";
 import { openServer } from "./server.ts";
 import type { Database } from "./sql.ts";
 
@@ -120,6 +121,23 @@ export function testDrivers(dir: () => string): { drivers: TestDriver[]; stop():
     ],
     async stop() {
       if (server) await (await server).stop();
+    },
+  };
+}
+
+/** "Two central nodes": two Database handles on one fresh, migrated database of a throwaway server. */
+export async function twoNodesOnServer(): Promise<{ a: Database; b: Database; stop(): Promise<void> }> {
+  const pg = await startPostgres();
+  const url = await pg.createDatabase();
+  const a = await openServer(url);
+  await migrateUp(a);
+  const b = await openServer(url);
+  return {
+    a,
+    b,
+    stop: async () => {
+      await Promise.all([a.close(), b.close()]);
+      await pg.stop();
     },
   };
 }

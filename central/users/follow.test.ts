@@ -6,28 +6,21 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { systemClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
-import { migrateUp, openServer, type Database } from "../db/index.ts";
-import { postgresUnavailable, startPostgres, type TestPostgres } from "../db/testkit.ts";
+import type { Database } from "../db/index.ts";
+import { postgresUnavailable, twoNodesOnServer } from "../db/testkit.ts";
 import { Users } from "./index.ts";
 
 const noServer = postgresUnavailable();
-let pg: TestPostgres;
 let dbA: Database;
 let dbB: Database;
+let stopNodes: (() => Promise<void>) | undefined;
 const log = new Logger({ component: "test", sink: new MemorySink(), level: "info" });
 beforeAll(async () => {
   if (noServer) return;
-  pg = await startPostgres();
-  const url = await pg.createDatabase();
-  dbA = await openServer(url);
-  await migrateUp(dbA);
-  dbB = await openServer(url);
+  const nodes = await twoNodesOnServer();
+  [dbA, dbB, stopNodes] = [nodes.a, nodes.b, nodes.stop];
 });
-afterAll(async () => {
-  await dbA?.close();
-  await dbB?.close();
-  await pg?.stop();
-});
+afterAll(() => stopNodes?.());
 
 async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
