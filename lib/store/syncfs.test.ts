@@ -26,12 +26,14 @@ afterAll(async () => {
  */
 function unnamedThreadMasks(): Map<string, bigint> {
   const out = new Map<string, bigint>();
+  // The main thread's name is the executable's ("bun", or "bun.exe" when installed through npm).
+  const mainName = /^Name:\s*(.+)$/m.exec(readFileSync(`/proc/self/task/${process.pid}/status`, "utf8"))?.[1];
   for (const t of readdirSync("/proc/self/task")) {
     if (t === String(process.pid)) continue;
     try {
       const status = readFileSync(`/proc/self/task/${t}/status`, "utf8");
       const m = /^SigBlk:\s*([0-9a-f]+)$/m.exec(status);
-      if (m && /^Name:\s*bun$/m.test(status)) out.set(t, BigInt(`0x${m[1]}`));
+      if (m && /^Name:\s*(.+)$/m.exec(status)?.[1] === mainName) out.set(t, BigInt(`0x${m[1]}`));
     } catch {} // the thread ended meanwhile
   }
   return out;
