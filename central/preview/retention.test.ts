@@ -45,7 +45,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await previews.close();
   await database.close();
-  await mirror.close();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -24,6 +24,7 @@ export type CheckProblemKind =
   | "torn-tail"
   | "unplayable"
   | "stray-file"
+  | "temp-file"
   | "gap-mismatch"
   | "lock-mismatch"
   | "bad-lock-file";
@@ -40,7 +41,7 @@ export interface CheckProblem {
  * retention had just unlinked, journal lines and lock files the index had not caught up with.
  * After an unclean shutdown these are reported as `recoverable`, not as problems.
  */
-const RECOVERED_ON_START = new Set<CheckProblemKind>(["file-without-row", "torn-tail", "unplayable", "row-without-file", "gap-mismatch", "lock-mismatch"]);
+const RECOVERED_ON_START = new Set<CheckProblemKind>(["temp-file", "file-without-row", "torn-tail", "unplayable", "row-without-file", "gap-mismatch", "lock-mismatch"]);
 
 export interface CheckReport {
   root: string;
@@ -115,8 +116,9 @@ async function inspect(dir: string): Promise<CheckReport> {
     }
   }
   try {
-    const { segments: files, strays } = await listMedia(dir);
+    const { segments: files, temps, strays } = await listMedia(dir);
     for (const s of strays) problems.push({ kind: "stray-file", path: s, detail: "not a segment file name this store writes" });
+    for (const t of temps) problems.push({ kind: "temp-file", path: t, detail: "an interrupted sidecar write (removed at the next start)" });
     const rows = db ? await db.allSegments() : [];
     const rowByPath = new Map(rows.map((r) => [r.path, r]));
     const filePaths = new Set(files.map((f) => f.path));

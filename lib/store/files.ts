@@ -5,6 +5,7 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { isAtomicTmp } from "../fsutil.ts";
 import { encodeFragmentTable, fragmentTableOf, scanSegment, type ScanResult } from "../mp4/index.ts";
 import type { SegmentRecord } from "./types.ts";
 import { MEDIA_DIR, parseSegmentPath, previewSegmentPath, segmentId } from "./layout.ts";
@@ -15,9 +16,11 @@ export interface DiskFile {
 }
 
 /** Every file under media/, split into well-named segment files, their previews and anything else. */
-export async function listMedia(root: string): Promise<{ segments: DiskFile[]; previews: string[]; strays: string[] }> {
+export async function listMedia(root: string): Promise<{ segments: DiskFile[]; previews: string[]; temps: string[]; strays: string[] }> {
   const segments: DiskFile[] = [];
   const previews: string[] = [];
+  /** Leftovers of an atomic write a crash interrupted (a preview sidecar's tmp file): garbage. */
+  const temps: string[] = [];
   const strays: string[] = [];
   const walk = async (rel: string, depth: number): Promise<void> => {
     let entries;
@@ -32,12 +35,13 @@ export async function listMedia(root: string): Promise<{ segments: DiskFile[]; p
       if (e.isDirectory() && depth < 3) await walk(child, depth + 1);
       else if (e.isFile() && depth === 3 && parseSegmentPath(child)) segments.push({ path: child, size: (await stat(join(root, child))).size });
       else if (e.isFile() && depth === 3 && previewSegmentPath(child)) previews.push(child);
+      else if (e.isFile() && depth === 3 && isAtomicTmp(e.name)) temps.push(child);
       else strays.push(child);
     }
   };
   await walk(MEDIA_DIR, 0);
   segments.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { segments, previews, strays };
+  return { segments, previews, temps, strays };
 }
 
 export interface Described {

@@ -47,3 +47,26 @@ test("retention deletes a segment's preview with it; recovery drops a preview wh
   for (const s of kept) expect(await exists(join(root, previewRelPath(s.path)))).toBe(true);
   await store.close();
 });
+
+test("a sidecar write a crash interrupted (its tmp file) is recovered on start, not a stray: check calls it recoverable, the next open removes it", async () => {
+  const clock = new ManualClock(1_700_000_100_000);
+  const root = join(dir, "store-tmp");
+  let store = await MediaStore.open({ root, clock, log: quiet(), segmentDurationMs: 2000, minFreeBytes: 0 });
+  const w = store.writer("cam1", "sub");
+  w.init(media.init, media.info);
+  await feed(w, media, clock, 1_700_000_100_000, 0, 9);
+  const [seg] = await store.segments({ cameraId: "cam1", stream: "sub", fromMs: 0, toMs: 2e12 });
+  await store.close();
+  // What writeFileAtomic leaves when the process dies between write and rename; the store was
+  // then not closed cleanly.
+  const tmp = join(root, `${previewRelPath(seg!.path)}.tmp-4242-7`);
+  await writeFile(tmp, "OPV1 half");
+  await rm(join(root, "CLEAN"), { force: true });
+  const report = await checkStore(root, { rebuild: false, log: quiet() });
+  expect(report.problems).toEqual([]);
+  expect(report.recoverable.map((p) => p.kind)).toContain("temp-file");
+  store = await MediaStore.open({ root, clock, log: quiet(), segmentDurationMs: 2000, minFreeBytes: 0 });
+  expect(await exists(tmp)).toBe(false);
+  await store.close();
+  expect((await checkStore(root, { rebuild: false, log: quiet() })).problems).toEqual([]);
+});

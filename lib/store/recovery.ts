@@ -43,7 +43,12 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: {
   for (const b of bad) log.error("unreadable evidence lock file kept as is; fix or remove it by hand", { path: b });
 
   // Segments: files vs rows.
-  const { segments: files, previews } = await listMedia(root);
+  const { segments: files, previews, temps } = await listMedia(root);
+  // A sidecar write the crash interrupted (its rename never happened): nothing refers to it.
+  for (const t of temps) {
+    await unlink(join(root, t)).catch(() => undefined);
+    act("removed-temp", "interrupted sidecar write", t);
+  }
   // A preview outlives its segment only if we stopped between the two unlinks: it goes too.
   const segmentFiles = new Set(files.map((f) => f.path));
   for (const p of previews) {
