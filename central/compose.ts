@@ -200,6 +200,10 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         owns: (id) => cluster.leases.owns(id),
         sites: () => core.sites().filter((s) => s.state === "active").map((s) => s.id),
         local: (id) => ({ online: core.sessionCount(id) > 0 || sites.localOnline(id), lastSeenMs: sites.control.lastSeen.get(id) ?? null }),
+        // Taken over: the previous owner's last sighting counts as this node's (with an external broker the edge stayed connected).
+        adopt: (id, ms) => {
+          if ((sites.control.lastSeen.get(id) ?? 0) < ms) sites.control.lastSeen.set(id, ms);
+        },
         leaseMs: cluster.leases.leaseMs,
         intervalMs: Math.min(2_000, cluster.leases.heartbeatMs),
         throttleMs: cluster.leases.heartbeatMs,

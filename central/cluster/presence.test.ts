@@ -66,10 +66,11 @@ for (const d of drivers) {
     let pb: SharedPresence;
     const localA = new Map<string, LocalPresence>();
     const localB = new Map<string, LocalPresence>();
+    const adoptedB: [string, number][] = [];
     let siteA: string; // owned by A
     let siteB: string; // owned by B
-    const writer = (db: Database, leases: Leases, local: Map<string, LocalPresence>) =>
-      new SharedPresence({ db, nodeId: leases.nodeId, owns: (id) => leases.owns(id), sites: () => SITES, local: (id) => local.get(id) ?? { online: false, lastSeenMs: null }, leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, clock });
+    const writer = (db: Database, leases: Leases, local: Map<string, LocalPresence>, adopted?: [string, number][]) =>
+      new SharedPresence({ db, nodeId: leases.nodeId, owns: (id) => leases.owns(id), sites: () => SITES, local: (id) => local.get(id) ?? { online: false, lastSeenMs: null }, adopt: (id, ms) => adopted?.push([id, ms]), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, clock });
 
     beforeAll(async () => {
       [dbA, dbB, closeDbs] = await d.open();
@@ -83,7 +84,7 @@ for (const d of drivers) {
       siteB = SITES.find((s) => lb.owns(s) && !la.owns(s))!;
       expect(siteA && siteB).toBeTruthy();
       pa = writer(dbA, la, localA);
-      pb = writer(dbB, lb, localB);
+      pb = writer(dbB, lb, localB, adoptedB);
     });
     afterAll(async () => {
       la.halt();
@@ -154,6 +155,7 @@ for (const d of drivers) {
       await pb.refresh();
       expect(pb.remote(siteA)).toBeUndefined(); // owned: B's own memory answers
       expect(await pb.flush()).toBeGreaterThanOrEqual(1);
+      expect(adoptedB.filter(([id]) => id === siteA)).toEqual([[siteA, Number(lastSeen)]]); // the previous owner's last sighting, handed to B's control plane once
       const [row] = await dbB.query<{ online: boolean; since_ms: number; node_id: string }>(`SELECT online, since_ms, node_id FROM site_presence WHERE site_id = $1`, [siteA]);
       expect({ online: row!.online, since: Number(row!.since_ms), node: row!.node_id }).toEqual({ online: false, since: Number(lastSeen), node: "node-b" });
       // The edge reconnects to B: online since now.

@@ -42,6 +42,12 @@ export interface SharedPresenceOptions {
   sites: () => string[];
   /** The owner's own view of a site (its MQTT session, its control plane's last message). */
   local: (siteId: string) => LocalPresence;
+  /**
+   * A site this node has just taken over from another node's row: that node's last sighting, so
+   * an owner that judges by "heard from lately" (an external broker) does not show a live edge
+   * offline until its next message.
+   */
+  adopt?: (siteId: string, lastSeenMs: number) => void;
   /** A node whose heartbeat is older than this is gone (Leases.leaseMs). */
   leaseMs: number;
   /** How often rows are written and the table re-read. */
@@ -112,9 +118,10 @@ export class SharedPresence {
     const next = new Map<string, Written>();
     for (const id of this.o.sites()) {
       if (!this.o.owns(id)) continue;
-      const l = this.o.local(id);
       const own = this.written.get(id);
       const table = this.shared.get(id);
+      if (!own && table && table.nodeId !== this.o.nodeId) this.o.adopt?.(id, table.lastSeenMs);
+      const l = this.o.local(id);
       // Before this node wrote the row: the table's judged state (a lapsed node's "online" is offline since its last_seen).
       const prev = own ?? table;
       const lastSeenMs = Math.max(l.online ? now : (l.lastSeenMs ?? 0), prev?.lastSeenMs ?? 0);
