@@ -198,6 +198,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         db: core.database,
         nodeId: cluster.nodeId,
         owns: (id) => cluster.leases.owns(id),
+        ownsAll: () => cluster.leases.ownsAll(),
         sites: () => core.sites().filter((s) => s.state === "active").map((s) => s.id),
         local: (id) => ({ online: core.sessionCount(id) > 0 || sites.localOnline(id), lastSeenMs: sites.control.lastSeen.get(id) ?? null }),
         // Taken over: the previous owner's last sighting counts as this node's (with an external broker the edge stayed connected).

@@ -38,6 +38,8 @@ export interface SharedPresenceOptions {
   nodeId: string;
   /** Whether this node owns the site's partition now (Leases.owns). */
   owns: (siteId: string) => boolean;
+  /** Whether this node owns every partition (a single node): then nobody else's rows are asked for and the table is read only at start. */
+  ownsAll?: () => boolean;
   /** Active site ids this node knows (the owned ones among them are written). */
   sites: () => string[];
   /** The owner's own view of a site (its MQTT session, its control plane's last message). */
@@ -77,6 +79,7 @@ export class SharedPresence {
 
   /** First flush and read, then one of each per interval. */
   async start(): Promise<void> {
+    await this.refresh(); // what the table says before this node writes (an online site keeps its "since" across a restart)
     await this.tick();
     this.timer = setInterval(() => void this.tick(), this.o.intervalMs);
   }
@@ -93,7 +96,7 @@ export class SharedPresence {
     const run = (async () => {
       try {
         await this.flush();
-        await this.refresh();
+        if (!this.o.ownsAll?.()) await this.refresh();
       } catch (e) {
         this.o.log?.warn("presence flush/read failed", { err: e as Error });
       } finally {
