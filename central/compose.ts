@@ -43,7 +43,7 @@ import { UserStreams } from "./users/index.ts";
 import { startMetricsListener } from "../lib/metrics/index.ts";
 import { centralMetrics } from "./metrics/index.ts";
 import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
-import { startCluster, type Cluster } from "./cluster/index.ts";
+import { SharedPresence, startCluster, type Cluster } from "./cluster/index.ts";
 import { centralMqttIdentity } from "./sites/index.ts";
 import { LiveUplinks, liveCluster, nodeIdentity, startRelayListener } from "./live/relay/index.ts";
 import { hostname } from "node:os";
@@ -178,8 +178,12 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         : cfg.mqtt.url
           ? { mqttUrl: cfg.mqtt.url, mqttClient: { ...(await centralMqttIdentity(cfg.dataDir)), clientId: `central-${cluster.nodeId}` } }
           : {};
+      // Shared presence (site_presence): this node writes its own sites' state, and answers for
+      // sites another node owns from the table (read once per interval, not per request).
+      let presence: SharedPresence | undefined;
       const cp = await openSites({
         ownership: cluster.topics,
+        remotePresence: (id) => presence?.remote(id),
         mirror,
         central: core,
         log: log.child({ component: "central.sites" }),
@@ -190,6 +194,26 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       });
       closers.push(() => cp.close());
       const sites = cp.sites;
+      presence = new SharedPresence({
+        db: core.database,
+        nodeId: cluster.nodeId,
+        owns: (id) => cluster.leases.owns(id),
+        ownsAll: () => cluster.leases.ownsAll(),
+        sites: () => core.sites().filter((s) => s.state === "active").map((s) => s.id),
+        local: (id) => ({ online: core.sessionCount(id) > 0 || sites.localOnline(id), lastSeenMs: sites.control.lastSeen.get(id) ?? null }),
+        // Taken over: the previous owner's last sighting counts as this node's (with an external broker the edge stayed connected).
+        adopt: (id, ms) => {
+          if ((sites.control.lastSeen.get(id) ?? 0) < ms) sites.control.lastSeen.set(id, ms);
+        },
+        leaseMs: cluster.leases.leaseMs,
+        intervalMs: Math.min(2_000, cluster.leases.heartbeatMs),
+        throttleMs: cluster.leases.heartbeatMs,
+        ...(o.cluster?.clock ? { clock: o.cluster.clock } : {}),
+        log: log.child({ component: "central.presence" }),
+      });
+      await presence.start();
+      const presenceOf = presence;
+      closers.push(() => presenceOf.close());
       // Live across nodes (cluster.internalListen): uplinks registered in live_uplinks, relayed
       // between nodes over the internal mTLS listener. A single node has neither.
       const internal = cfg.cluster.internalListen;
@@ -324,6 +348,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
           mountOnvifRoutes(api, { bridge: () => onvif, rights: () => core.ops.rights, sites: async () => (await sites.cameras()).filter((c) => !c.revoked) });
         },
         siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
+        presence: (id) => presenceOf.remote(id),
       };
       built = { mirror, sites, live, recorder, transfer, cluster, credentials: () => credentials };
       return modules;

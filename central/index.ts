@@ -17,7 +17,7 @@ import { openCentralDatabase, type Database } from "./db/index.ts";
 import { moveFromDuckdb } from "./db/from-duckdb.ts";
 import { Registry, REGISTRY_TABLES_IN_DUCKDB } from "./registry.ts";
 import { SessionTable, checkPeer } from "./peers.ts";
-import { Trust, type SiteView } from "./trust.ts";
+import { Trust, type RemotePresence, type SiteView } from "./trust.ts";
 import { Users, USER_TABLES_IN_DUCKDB, type UserStreams } from "./users/index.ts";
 import { listenTls, type TlsListener } from "./listener.ts";
 import { startBroker, type MqttListener } from "./broker.ts";
@@ -91,6 +91,8 @@ export interface CentralModules {
   federationRoutes?: (app: Hono<FederationEnv>) => void;
   apiRoutes?: (api: ApiRouter, db: Database) => void;
   siteDetails?: (siteId: string) => Promise<Record<string, unknown>>;
+  /** Presence of sites this node does not own, from the shared table (central/cluster/presence.ts). */
+  presence?: RemotePresence;
 }
 
 export interface Central {
@@ -241,6 +243,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     const siteViews = () => registry.list().map((r) => trust.siteView(r));
     const sessionCount = (siteId?: string, kind?: "https" | "mqtt") => sessions.count(siteId, kind);
     const modules = (await opts.modules?.({ config: cfg, db, database, broker, caPem: pki.bundlePem, firmware, ops, sites: siteViews, site: siteView, sessionCount })) ?? {};
+    trust.presence = modules.presence;
     const fedLog = log.child({ component: "central.federation" });
     const fed: TlsListener = await listenTls({
       host: cfg.federation.host,

@@ -30,7 +30,12 @@ export interface SiteView {
   warnings: string[];
 }
 
+/** A site's presence known elsewhere (another node owns it); undefined: this node's own knowledge is the answer. */
+export type RemotePresence = (siteId: string) => { online: boolean; lastSeenMs: number } | undefined;
+
 export class Trust {
+  /** Presence of the sites another node owns (central/cluster/presence.ts, set by composeCentral). */
+  presence: RemotePresence | undefined;
   private enrollLock: Promise<unknown> = Promise.resolve();
   private readonly paths: ReturnType<typeof dataPaths>;
   private revocationsSeen = 0;
@@ -177,14 +182,19 @@ export class Trust {
     const certificate = s.current ? certStatus("site", refCert(s.current, s.id), now, w) : null;
     const warnings: string[] = [];
     if (s.state === "active" && certificate?.warning) warnings.push(`certificate expires ${certificate.notAfter} (${certificate.daysLeft} days left)`);
+    // Connected here, or (for a site another node owns) online as its owner wrote it.
+    const here = this.sessions.count(s.id) > 0;
+    const remote = this.presence?.(s.id);
+    const remoteSeen = remote && remote.lastSeenMs > 0 ? new Date(remote.lastSeenMs).toISOString() : null;
+    const lastSeenAt = remoteSeen && (!s.lastSeenAt || remoteSeen > s.lastSeenAt) ? remoteSeen : s.lastSeenAt;
     return {
       id: s.id,
       name: s.name,
       state: s.state,
-      online: this.sessions.count(s.id) > 0,
+      online: here || (s.state === "active" && !!remote?.online),
       enrolledAt: s.enrolledAt,
       revokedAt: s.revokedAt,
-      lastSeenAt: s.lastSeenAt,
+      lastSeenAt,
       certificate,
       pendingCertificate: s.pending ? certStatus("site", refCert(s.pending, s.id), now, w) : null,
       warnings,

@@ -6,7 +6,9 @@
  * lease, subscribes, and receives the edge's events — each once, in order, also those the edge
  * sent while nobody was subscribed (the broker dropped them; the survivor reads the watermark
  * the dead node committed to the shared mirror and holds a later message back until the edge
- * re-sends from its oldest unacknowledged one). The edge is unchanged. Not covered: three
+ * re-sends from its oldest unacknowledged one). The other node's API shows the edge online
+ * from the shared presence the owner writes, and the survivor takes the writing over. The
+ * edge is unchanged. Not covered: three
  * nodes, live viewers and transfers during the failover, shared media storage.
  */
 import "reflect-metadata";
@@ -138,6 +140,10 @@ describe.skipIf(!!noServer)("two central nodes on PostgreSQL + Mosquitto", () =>
     expect(doors(owner, "pre-")).toEqual(Array.from({ length: 20 }, (_, i) => `pre-${i}`));
     expect(doors(other, "pre-")).toEqual([]);
     await until("edge outbox acknowledged", () => uplink.status().outbox.pending === 0, 10_000);
+    // Shared presence (site_presence): the other node — no session, no message of this edge — shows it online as its owner wrote it.
+    const seenBy = nodes[other]!;
+    await until("the other node shows the site online", () => seenBy.central.site(siteId)?.online === true && seenBy.sites.online(siteId), 10_000, 50);
+    expect(await seenBy.central.database.query(`SELECT online, node_id FROM site_presence WHERE site_id = $1`, [siteId])).toEqual([{ online: true, node_id: owner }]);
   });
 
   test("the owner dies without releasing: the other node claims after the lease, subscribes, and gets the edge's events once and in order, those sent in the gap too", async () => {
@@ -167,5 +173,11 @@ describe.skipIf(!!noServer)("two central nodes on PostgreSQL + Mosquitto", () =>
     expect(stored.every((r) => r.n === 1)).toBe(true);
     const rows = await survivor.central.database.query<{ node_id: string; n: number }>(`SELECT node_id, count(*)::int AS n FROM partitions GROUP BY node_id`);
     expect(rows).toEqual([{ node_id: other, n: PARTITIONS }]);
+    // The survivor, now the owner, writes the site's presence itself.
+    await until("the survivor wrote the site's presence", async () => {
+      const [r] = await survivor.central.database.query<{ online: boolean; node_id: string }>(`SELECT online, node_id FROM site_presence WHERE site_id = $1`, [siteId]);
+      return r?.online === true && r.node_id === other;
+    }, 10_000, 50);
+    expect(survivor.central.site(siteId)?.online || survivor.sites.online(siteId)).toBe(true);
   });
 });

@@ -216,6 +216,9 @@ describe("control plane", () => {
     expect(r.id).toBe(siteId);
     expect(r.online).toBe(true);
     expect(r.health.latest!.streams.map((s) => s.cameraId).sort()).toEqual(["cam1", "cam3"]);
+    // A single node writes its sites' shared presence too (embedded database), for nodes that may join.
+    const row = await until("presence written", async () => (await tc.central.database.query<{ online: boolean; node_id: string }>(`SELECT online, node_id FROM site_presence WHERE site_id = $1`, [siteId]))[0]);
+    expect(row).toEqual({ online: true, node_id: tc.site.cluster.nodeId });
   });
 
   test("GET /api/v1/site-health answers from memory: with the database held busy it answers; what reads the mirror answers once it is free", async () => {

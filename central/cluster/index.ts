@@ -3,7 +3,8 @@
  * "Sites → nodes: partitions with leases"). Owns the site → partition hash (partition.ts), the
  * lease manager with its fencing check (leases.ts), the control-plane topics a node subscribes
  * (site-topics.ts), the cluster.* config keys (config.ts) and the node id kept in DATA/node-id
- * (node-id.ts). The tables are migration 0003 of central/db. A single node runs the same code
+ * (node-id.ts), and shared presence — which sites are online on which node (presence.ts,
+ * migration 0008). The tables are migration 0003 of central/db. A single node runs the same code
  * and owns all 256 partitions from its first round.
  */
 import { systemClock, type Clock } from "../../lib/clock.ts";
@@ -17,6 +18,7 @@ import { OwnedSiteTopics } from "./site-topics.ts";
 export { ClusterConfig } from "./config.ts";
 export { Leases, NotOwnerError, type PartitionChange } from "./leases.ts";
 export { OwnedSiteTopics } from "./site-topics.ts";
+export { SharedPresence, type PresenceState, type LocalPresence } from "./presence.ts";
 export { PARTITIONS, partitionOf } from "./partition.ts";
 
 export interface Cluster {

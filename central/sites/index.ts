@@ -41,6 +41,8 @@ export interface OpenSitesOptions {
   mqttClient?: { certPem: string; keyPem: string; clientId?: string };
   /** The sites this node handles and the topics it subscribes (central/cluster); absent = every site. */
   ownership?: SiteOwnership;
+  /** Presence of a site another node owns (central/cluster/presence.ts). */
+  remotePresence?: (siteId: string) => { online: boolean } | undefined;
 }
 
 /** What the control plane needs from central's core (a subset of CentralCore). */
@@ -76,6 +78,7 @@ export async function openSites(o: OpenSitesOptions): Promise<SitesModule> {
     centralRanges: o.centralRanges,
     healthRetentionMs: o.healthRetentionMs,
     ownership: o.ownership,
+    remotePresence: o.remotePresence,
   });
   try {
     let bus: Bus;

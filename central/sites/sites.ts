@@ -31,6 +31,8 @@ export interface SitesOptions {
   /** Whether a site has a live MQTT session (embedded broker); default: heard from within onlineWindowMs. */
   isOnline?: (siteId: string) => boolean;
   onlineWindowMs?: number;
+  /** Presence of a site another node owns (central/cluster/presence.ts); undefined: this node's own knowledge answers. */
+  remotePresence?: (siteId: string) => { online: boolean } | undefined;
   onSiteEvent?: (e: SiteEvent) => void;
   /** What central itself holds for a camera (the transfer engine plugs in here); default nothing. */
   centralRanges?: (centralCameraId: string, stream: string, fromMs: number, toMs: number) => Promise<Range[]>;
@@ -112,7 +114,13 @@ export class Sites {
     await this.bus?.close();
   }
 
+  /** Online here, or — for a site another node owns — online as its owner wrote to the shared table. */
   online(siteId: string): boolean {
+    return this.localOnline(siteId) || !!this.o.remotePresence?.(siteId)?.online;
+  }
+
+  /** What this node itself knows: the site's MQTT session (embedded broker), or a message within onlineWindowMs. */
+  localOnline(siteId: string): boolean {
     if (this.o.isOnline) return this.o.isOnline(siteId);
     const t = this.control?.lastSeen.get(siteId);
     return t !== undefined && this.o.clock.now() - t < (this.o.onlineWindowMs ?? 90_000);

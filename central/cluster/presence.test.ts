@@ -1,0 +1,169 @@
+/**
+ * Shared presence (site_presence) on both drivers (embedded PGlite; a real PostgreSQL 15 with
+ * two Database handles = two nodes): a site online on node A — the owner of its partition — is
+ * shown online by node B's reader, with A's node id and the time it came online; A's writes
+ * are batched and throttled (a state change at the next flush, last_seen at most once per
+ * throttle); when A's heartbeat lapses B shows the site offline since it was last seen, and
+ * once B owns the partition it writes the row itself. Heartbeats are real Leases rounds on a
+ * hand-driven clock.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { promises as fs } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { ManualClock } from "../../lib/clock.ts";
+import { migrateUp, type Database } from "../db/index.ts";
+import { postgresUnavailable, testEmbedded, twoNodesOnServer } from "../db/testkit.ts";
+import { Leases } from "./leases.ts";
+import { SharedPresence, type LocalPresence } from "./presence.ts";
+
+let tmp: string;
+const noServer = postgresUnavailable();
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-presencetest-"));
+});
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+const HB = 1_000;
+const LEASE = 3_000;
+const THROTTLE = 1_000;
+
+// Two "nodes": on the server two Database handles (two connection pools) on one database; on
+// PGlite (one process, one connection) both share the handle.
+const drivers: { name: string; skip: boolean; open: () => Promise<[Database, Database, () => Promise<void>]> }[] = [
+  {
+    name: "embedded (PGlite)",
+    skip: false,
+    open: async () => {
+      const db = await testEmbedded(path.join(tmp, "embedded"));
+      await migrateUp(db);
+      return [db, db, () => db.close()];
+    },
+  },
+  {
+    name: "server (PostgreSQL 15, two nodes)",
+    skip: !!noServer,
+    open: async () => {
+      const n = await twoNodesOnServer();
+      return [n.a, n.b, n.stop];
+    },
+  },
+];
+
+const SITES = Array.from({ length: 40 }, (_, i) => `bus-${i}`);
+
+for (const d of drivers) {
+  describe.skipIf(d.skip)(`shared presence: ${d.name}`, () => {
+    let dbA: Database;
+    let dbB: Database;
+    let closeDbs: () => Promise<void>;
+    const clock = new ManualClock(Date.UTC(2026, 11, 4, 8, 0, 0));
+    let la: Leases;
+    let lb: Leases;
+    let pa: SharedPresence;
+    let pb: SharedPresence;
+    const localA = new Map<string, LocalPresence>();
+    const localB = new Map<string, LocalPresence>();
+    const adoptedB: [string, number][] = [];
+    let siteA: string; // owned by A
+    let siteB: string; // owned by B
+    const writer = (db: Database, leases: Leases, local: Map<string, LocalPresence>, adopted?: [string, number][]) =>
+      new SharedPresence({ db, nodeId: leases.nodeId, owns: (id) => leases.owns(id), sites: () => SITES, local: (id) => local.get(id) ?? { online: false, lastSeenMs: null }, adopt: (id, ms) => adopted?.push([id, ms]), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, clock });
+
+    beforeAll(async () => {
+      [dbA, dbB, closeDbs] = await d.open();
+      la = new Leases({ db: dbA, nodeId: "node-a", clock, heartbeatMs: HB, leaseMs: LEASE });
+      lb = new Leases({ db: dbB, nodeId: "node-b", clock, heartbeatMs: HB, leaseMs: LEASE });
+      await la.start({ timers: false });
+      await lb.start({ timers: false });
+      await la.round(); // A gives back above its fair share
+      await lb.round(); // B claims it
+      siteA = SITES.find((s) => la.owns(s) && !lb.owns(s))!;
+      siteB = SITES.find((s) => lb.owns(s) && !la.owns(s))!;
+      expect(siteA && siteB).toBeTruthy();
+      pa = writer(dbA, la, localA);
+      pb = writer(dbB, lb, localB, adoptedB);
+    });
+    afterAll(async () => {
+      la.halt();
+      lb.halt();
+      await closeDbs?.();
+    });
+
+    test("a site online via node A is online in node B's reader (since, node); A answers it from its own memory", async () => {
+      const t0 = clock.now();
+      localA.set(siteA, { online: true, lastSeenMs: t0 });
+      expect(await pa.flush()).toBe(1); // one row: never-seen offline sites are not written
+      await pb.refresh();
+      expect(pb.remote(siteA)).toEqual({ online: true, sinceMs: t0, lastSeenMs: t0, nodeId: "node-a" });
+      expect(pa.remote(siteA)).toBeUndefined(); // the owner's own knowledge answers
+      expect(pb.remote(siteB)).toBeUndefined();
+      // Node A's own API never asks the table for it; a site with no row is unknown to B.
+      expect(pb.remote(SITES.find((s) => s !== siteA && la.owns(s))!)).toBeUndefined();
+    });
+
+    test("activity is throttled: last_seen written at most once per throttle; a state change at the next flush", async () => {
+      const t0 = clock.now();
+      clock.advance(THROTTLE / 2);
+      expect(await pa.flush()).toBe(0);
+      clock.advance(THROTTLE);
+      expect(await pa.flush()).toBe(1);
+      await pb.refresh();
+      expect(pb.remote(siteA)).toEqual({ online: true, sinceMs: t0, lastSeenMs: clock.now(), nodeId: "node-a" });
+      // Disconnect: written at the next flush although within the throttle; offline since last seen.
+      const seen = clock.now();
+      clock.advance(100);
+      localA.set(siteA, { online: false, lastSeenMs: seen });
+      expect(await pa.flush()).toBe(1);
+      await pb.refresh();
+      expect(pb.remote(siteA)).toEqual({ online: false, sinceMs: seen, lastSeenMs: seen, nodeId: "node-a" });
+      // Back: online since now, one batched statement for several sites of A.
+      clock.advance(500);
+      const back = clock.now();
+      const other = SITES.find((s) => s !== siteA && la.owns(s))!;
+      localA.set(siteA, { online: true, lastSeenMs: back });
+      localA.set(other, { online: true, lastSeenMs: back });
+      expect(await pa.flush()).toBe(2);
+      await pb.refresh();
+      expect(pb.remote(siteA)).toMatchObject({ online: true, sinceMs: back });
+      expect(pb.remote(other)).toMatchObject({ online: true, sinceMs: back });
+      // B never writes A's sites.
+      localB.set(siteA, { online: false, lastSeenMs: null });
+      expect(await pb.flush()).toBe(0);
+    });
+
+    test("A's heartbeat lapses: B shows its sites offline since last seen, then writes them as their new owner", async () => {
+      const lastSeen = (await dbB.query<{ last_seen_ms: number }>(`SELECT last_seen_ms FROM site_presence WHERE site_id = $1`, [siteA]))[0]!.last_seen_ms;
+      la.halt(); // killed: no graceful hand-over, its rows still say online
+      await pb.refresh();
+      expect(pb.remote(siteA)?.online).toBe(true); // within the lease: still A's word
+      clock.advance(LEASE + HB);
+      await lb.round(); // B's heartbeat (and its claim of A's lapsed partitions)
+      // Before B's reader judges A's row: the row itself still says online.
+      expect((await dbB.query<{ online: boolean }>(`SELECT online FROM site_presence WHERE site_id = $1`, [siteA]))[0]!.online).toBe(true);
+      const lb2 = new Leases({ db: dbB, nodeId: "node-c", clock, heartbeatMs: HB, leaseMs: LEASE });
+      await lb2.start({ timers: false }); // a third node's reader that owns nothing of A's (claims only its share)
+      const pc = new SharedPresence({ db: dbB, nodeId: "node-c", owns: () => false, sites: () => SITES, local: () => ({ online: false, lastSeenMs: null }), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, clock });
+      await pc.refresh();
+      expect(pc.remote(siteA)).toEqual({ online: false, sinceMs: Number(lastSeen), lastSeenMs: Number(lastSeen), nodeId: "node-a" });
+      lb2.halt();
+
+      // B now owns A's partition: its flush writes the row (offline since last seen, under B's id) until the edge is back.
+      expect(lb.owns(siteA)).toBe(true);
+      await pb.refresh();
+      expect(pb.remote(siteA)).toBeUndefined(); // owned: B's own memory answers
+      expect(await pb.flush()).toBeGreaterThanOrEqual(1);
+      expect(adoptedB.filter(([id]) => id === siteA)).toEqual([[siteA, Number(lastSeen)]]); // the previous owner's last sighting, handed to B's control plane once
+      const [row] = await dbB.query<{ online: boolean; since_ms: number; node_id: string }>(`SELECT online, since_ms, node_id FROM site_presence WHERE site_id = $1`, [siteA]);
+      expect({ online: row!.online, since: Number(row!.since_ms), node: row!.node_id }).toEqual({ online: false, since: Number(lastSeen), node: "node-b" });
+      // The edge reconnects to B: online since now.
+      const now = clock.now();
+      localB.set(siteA, { online: true, lastSeenMs: now });
+      expect(await pb.flush()).toBeGreaterThanOrEqual(1);
+      const [row2] = await dbB.query<{ online: boolean; since_ms: number; node_id: string }>(`SELECT online, since_ms, node_id FROM site_presence WHERE site_id = $1`, [siteA]);
+      expect({ online: row2!.online, since: Number(row2!.since_ms), node: row2!.node_id }).toEqual({ online: true, since: now, node: "node-b" });
+    });
+  });
+}

@@ -1,0 +1,173 @@
+/**
+ * Shared presence (table site_presence, migration 0008): which sites are online, since when
+ * and on which node — so every node's API answers what the site's partition owner knows. Only
+ * the owner hears a site's control plane (and holds its MQTT session), so only it writes the
+ * site's row: on a change of state at its next flush, and while the site stays online its
+ * last_seen at most once per `throttleMs` — one statement per flush for all changed sites,
+ * never one per message. Every node reads the whole table once per flush interval into memory
+ * (one query, however many API requests) and answers from that. A row whose node's heartbeat
+ * (central_nodes.heartbeat_ms) is older than the lease reads as offline since its last_seen:
+ * a killed node's sites do not stay "online" until the new owner writes them.
+ *
+ * The owner's own answer stays its memory (the caller asks `remote` only for sites it does not
+ * own), so a single node — owning every partition — answers exactly as without this table.
+ */
+import { systemClock, type Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log/index.ts";
+import type { Database, SqlValue } from "../db/index.ts";
+
+/** What the owner itself knows of a site it handles. */
+export interface LocalPresence {
+  online: boolean;
+  /** Last message or connection seen from the site (null: never, since this node started). */
+  lastSeenMs: number | null;
+}
+
+/** A site's presence as the table says, judged against its node's heartbeat. */
+export interface PresenceState {
+  online: boolean;
+  /** Online: since it connected. Offline: since it was last seen (a lapsed node: its last_seen). */
+  sinceMs: number;
+  lastSeenMs: number;
+  /** The node that wrote the row (the site's partition owner when it wrote). */
+  nodeId: string;
+}
+
+export interface SharedPresenceOptions {
+  db: Database;
+  nodeId: string;
+  /** Whether this node owns the site's partition now (Leases.owns). */
+  owns: (siteId: string) => boolean;
+  /** Whether this node owns every partition (a single node): then nobody else's rows are asked for and the table is read only at start. */
+  ownsAll?: () => boolean;
+  /** Active site ids this node knows (the owned ones among them are written). */
+  sites: () => string[];
+  /** The owner's own view of a site (its MQTT session, its control plane's last message). */
+  local: (siteId: string) => LocalPresence;
+  /**
+   * A site this node has just taken over from another node's row: that node's last sighting, so
+   * an owner that judges by "heard from lately" (an external broker) does not show a live edge
+   * offline until its next message.
+   */
+  adopt?: (siteId: string, lastSeenMs: number) => void;
+  /** A node whose heartbeat is older than this is gone (Leases.leaseMs). */
+  leaseMs: number;
+  /** How often rows are written and the table re-read. */
+  intervalMs: number;
+  /** An online site's last_seen is written at most this often. */
+  throttleMs: number;
+  /** Real time by default (heartbeats are real time; see central/cluster/index.ts). */
+  clock?: Clock;
+  log?: Logger;
+}
+
+type Row = { site_id: string; online: boolean; since_ms: number | string; last_seen_ms: number | string; node_id: string; heartbeat_ms: number | string | null };
+type Written = { online: boolean; sinceMs: number; lastSeenMs: number };
+
+export class SharedPresence {
+  private readonly clock: Clock;
+  /** What this node last wrote per owned site (forgotten when the site's partition leaves). */
+  private readonly written = new Map<string, Written>();
+  /** The table as last read, judged against heartbeats at read time. */
+  private shared = new Map<string, PresenceState>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private ticking: Promise<void> | null = null;
+
+  constructor(private readonly o: SharedPresenceOptions) {
+    this.clock = o.clock ?? systemClock;
+  }
+
+  /** First flush and read, then one of each per interval. */
+  async start(): Promise<void> {
+    await this.refresh(); // what the table says before this node writes (an online site keeps its "since" across a restart)
+    await this.tick();
+    this.timer = setInterval(() => void this.tick(), this.o.intervalMs);
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.ticking;
+  }
+
+  /** One flush and one read (at most one at a time; a tick while one runs waits for it). */
+  tick(): Promise<void> {
+    if (this.ticking) return this.ticking;
+    const run = (async () => {
+      try {
+        await this.flush();
+        if (!this.o.ownsAll?.()) await this.refresh();
+      } catch (e) {
+        this.o.log?.warn("presence flush/read failed", { err: e as Error });
+      } finally {
+        this.ticking = null;
+      }
+    })();
+    this.ticking = run;
+    return run;
+  }
+
+  /** The table's answer for a site this node does not own (undefined: owned here, or no row). */
+  remote(siteId: string): PresenceState | undefined {
+    if (this.o.owns(siteId)) return undefined;
+    const s = this.shared.get(siteId);
+    return s && { ...s };
+  }
+
+  /** Writes the owned sites whose state changed or whose last_seen is older than the throttle; returns how many. */
+  async flush(): Promise<number> {
+    const now = this.clock.now();
+    const rows: [string, boolean, number, number][] = [];
+    const next = new Map<string, Written>();
+    for (const id of this.o.sites()) {
+      if (!this.o.owns(id)) continue;
+      const own = this.written.get(id);
+      const table = this.shared.get(id);
+      if (!own && table && table.nodeId !== this.o.nodeId) this.o.adopt?.(id, table.lastSeenMs);
+      const l = this.o.local(id);
+      // Before this node wrote the row: the table's judged state (a lapsed node's "online" is offline since its last_seen).
+      const prev = own ?? table;
+      const lastSeenMs = Math.max(l.online ? now : (l.lastSeenMs ?? 0), prev?.lastSeenMs ?? 0);
+      if (!prev && !l.online && lastSeenMs === 0) continue; // never seen: no row reads as offline already
+      const sinceMs = prev && prev.online === l.online ? prev.sinceMs : l.online ? now : lastSeenMs;
+      const ours = !!own && table?.nodeId === this.o.nodeId;
+      if (ours && own.online === l.online && lastSeenMs - own.lastSeenMs < this.o.throttleMs) {
+        next.set(id, own);
+        continue;
+      }
+      next.set(id, { online: l.online, sinceMs, lastSeenMs });
+      rows.push([id, l.online, sinceMs, lastSeenMs]);
+    }
+    for (let i = 0; i < rows.length; i += 1000) {
+      const params: SqlValue[] = [];
+      const tuples = rows.slice(i, i + 1000).map((r) => `(${[...r, this.o.nodeId].map((v) => `$${params.push(v)}`).join(", ")})`);
+      await this.o.db.run(
+        `INSERT INTO site_presence (site_id, online, since_ms, last_seen_ms, node_id) VALUES ${tuples.join(", ")}
+         ON CONFLICT (site_id) DO UPDATE SET online = excluded.online, since_ms = excluded.since_ms, last_seen_ms = excluded.last_seen_ms, node_id = excluded.node_id`,
+        params,
+      );
+    }
+    // Only once written: a failed write is retried at the next flush. Sites no longer owned are forgotten (their new owner writes).
+    this.written.clear();
+    for (const [k, v] of next) this.written.set(k, v);
+    // What this node just wrote is the table's answer too (until the next read).
+    for (const [id, online, sinceMs, lastSeenMs] of rows) this.shared.set(id, { online, sinceMs, lastSeenMs, nodeId: this.o.nodeId });
+    return rows.length;
+  }
+
+  /** Reads the whole table (one query) and judges each row against its node's heartbeat. */
+  async refresh(): Promise<void> {
+    const now = this.clock.now();
+    const rows = await this.o.db.query<Row>(
+      `SELECT p.site_id, p.online, p.since_ms, p.last_seen_ms, p.node_id, n.heartbeat_ms FROM site_presence p LEFT JOIN central_nodes n ON n.node_id = p.node_id`,
+    );
+    const next = new Map<string, PresenceState>();
+    for (const r of rows) {
+      const raw = { online: r.online, sinceMs: Number(r.since_ms), lastSeenMs: Number(r.last_seen_ms) };
+      const alive = r.heartbeat_ms !== null && Number(r.heartbeat_ms) > now - this.o.leaseMs;
+      const online = raw.online && alive;
+      next.set(r.site_id, { online, sinceMs: raw.online && !online ? raw.lastSeenMs : raw.sinceMs, lastSeenMs: raw.lastSeenMs, nodeId: r.node_id });
+    }
+    this.shared = next;
+  }
+}
