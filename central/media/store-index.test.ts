@@ -12,7 +12,7 @@ import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { MediaStore } from "../../lib/store/index.ts";
 import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
 import { migrateUp, openServer, type Database } from "../db/index.ts";
-import { postgresUnavailable, startPostgres, testEmbedded, type TestPostgres } from "../db/testkit.ts";
+import { postgresUnavailable, startPostgres, testEmbedded, twoNodesOnServer, type TestPostgres } from "../db/testkit.ts";
 import { PgStoreIndex } from "./index.ts";
 
 let tmp: string;
@@ -98,3 +98,56 @@ for (const d of drivers) {
     });
   });
 }
+
+describe.skipIf(!!noServer)("two central nodes, one store directory, one server database", () => {
+  test("the same segment imported by both at once is committed once; other bytes at that start move on", async () => {
+    const nodes = await twoNodesOnServer();
+    const dir = path.join(tmp, "two-nodes");
+    const root = path.join(dir, "store");
+    const clock = new ManualClock(T0);
+    const open = (db: Database) => MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
+    const a = await open(nodes.a);
+    const b = await open(nodes.b);
+    try {
+      const w = a.writer("bus-1.cam1", "main");
+      w.init(media.init, media.info);
+      await feed(w, media, clock, T0, 0, 14);
+      const segs = (await a.segments({ cameraId: "bus-1.cam1", stream: "main", fromMs: 0, toMs: 2e12 })).filter((s) => !s.open);
+      expect(segs.length).toBeGreaterThanOrEqual(2);
+      // An edge's resend after a failover reaches the other node while the first still commits.
+      for (let i = 0; i < 4; i++) {
+        const cameraId = `bus-2.cam${i}`;
+        const seg = segs[i % segs.length]!;
+        const srcA = path.join(root, `in-a-${i}.part`);
+        const srcB = path.join(root, `in-b-${i}.part`);
+        await fs.copyFile(a.absPath(seg), srcA);
+        await fs.copyFile(a.absPath(seg), srcB);
+        const expectSeg = { cameraId, stream: "main" as const, startMs: seg.startMs, sha256: seg.sha256! };
+        const [ra, rb] = await Promise.all([a.importSegment(srcA, expectSeg), b.importSegment(srcB, expectSeg)]);
+        expect([ra.existed, rb.existed].sort()).toEqual([false, true]);
+        expect(ra.record.startMs).toBe(seg.startMs);
+        expect(rb.record.startMs).toBe(seg.startMs);
+        const rows = await nodes.a.query<{ start_ms: number; sha256: string }>(`SELECT start_ms, sha256 FROM media_segments WHERE site_id = $1 AND camera_id = $2`, ["bus-2", `cam${i}`]);
+        expect(rows.map((r) => [Number(r.start_ms), r.sha256])).toEqual([[seg.startMs, seg.sha256!]]);
+        // One file: nothing was filed at the next millisecond, and both sources are gone.
+        expect(await fs.stat(path.join(root, ra.record.path)).then((s) => s.size)).toBe(seg.bytes);
+        const dayDir = path.dirname(path.join(root, ra.record.path));
+        expect((await fs.readdir(dayDir)).filter((f) => f.endsWith(".mp4"))).toHaveLength(1);
+        expect(await fs.stat(srcA).catch(() => null)).toBeNull();
+        expect(await fs.stat(srcB).catch(() => null)).toBeNull();
+      }
+      // Other bytes at a held start (custody's conflict path): the next free millisecond, on either node.
+      const other = segs[1]!;
+      const src = path.join(root, "in-other.part");
+      await fs.copyFile(a.absPath(other), src);
+      const moved = await b.importSegment(src, { cameraId: "bus-2.cam0", stream: "main", startMs: segs[0]!.startMs, sha256: other.sha256! });
+      expect(moved.existed).toBe(false);
+      expect(moved.record.startMs).toBe(segs[0]!.startMs + 1);
+      expect((await nodes.b.query(`SELECT 1 FROM media_segments WHERE site_id = $1 AND camera_id = $2`, ["bus-2", "cam0"])).length).toBe(2);
+    } finally {
+      await a.close();
+      await b.close();
+      await nodes.stop();
+    }
+  });
+});

@@ -59,6 +59,24 @@ export class PgStoreIndex implements StoreIndex {
     }
   }
 
+  /** The row key decides between nodes: an existing row is returned, never replaced. */
+  async insertSegment(s: SegmentRecord, frags?: Uint8Array | null): Promise<SegmentRecord | null> {
+    const [site, cam] = split(s.cameraId);
+    const vals: SqlValue[] = [site, cam, s.stream, ms(s.startMs), ms(s.endMs), ms(s.bytes), s.mime, s.width ?? null, s.height ?? null, s.sha256 ?? "", s.path, frags ?? null, ms(this.now())];
+    const inserted = await this.db.query(
+      `INSERT INTO media_segments (site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, frags, committed_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (site_id, camera_id, stream, start_ms) DO NOTHING RETURNING start_ms`,
+      vals,
+    );
+    if (inserted.length) return null;
+    const rows = await this.db.query(
+      `SELECT site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key FROM media_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms = $4`,
+      [site, cam, s.stream, ms(s.startMs)],
+    );
+    // Deleted between the two statements (retention): try once more.
+    return rows[0] ? toSegment(rows[0]) : this.insertSegment(s, frags);
+  }
+
   async segments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]> {
     const [site, cam] = split(cameraId);
     const rows = await this.db.query(

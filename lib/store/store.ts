@@ -412,6 +412,9 @@ export class MediaStore {
    * Idempotent: when the store already holds this exact segment (same start, same hash) the
    * source is removed and the existing record returned. Another file at the same start (e.g.
    * central's own live recording) moves the import on by a millisecond.
+   * On a shared index (several central nodes on one store, `StoreIndex.insertSegment`) the row
+   * key decides across nodes: of two nodes importing the same bytes at once, one gets
+   * `existed: false`, the other `existed: true`, and the store holds one file and one row.
    */
   async importSegment(src: string, expect: { cameraId: string; stream: StreamKind; startMs: number; sha256: string }): Promise<{ record: SegmentRecord; existed: boolean }> {
     checkCameraId(expect.cameraId);
@@ -432,6 +435,14 @@ export class MediaStore {
         if (row?.sha256 === expect.sha256) {
           await unlink(src).catch(() => undefined);
           return { record: row, existed: true };
+        }
+        // Shared store: another node put these very bytes here and its row is not in yet (or it
+        // stopped in between). The file is the same either way; the row key decides who commits.
+        if (this.db.insertSegment && !row && (await fileSha256(dest)) === expect.sha256) {
+          await unlink(src).catch(() => undefined);
+          const held = await this.db.insertSegment(d.record, d.frags);
+          if (held === null) return this.imported(d.record, true);
+          if (held.sha256 === expect.sha256) return { record: held, existed: true };
         }
         continue;
       }
@@ -456,15 +467,40 @@ export class MediaStore {
         await unlink(src).catch(() => undefined);
       } catch (e) {
         this.host.release(buf.length);
-        if ((e as { code?: string }).code === "EEXIST") continue;
+        if ((e as { code?: string }).code === "EEXIST") {
+          // Shared store: look at what the other importer linked here before moving on.
+          if (this.db.insertSegment) start--;
+          continue;
+        }
         throw e;
       }
       const rec = d.record;
+      if (this.db.insertSegment) {
+        const held = await this.db.insertSegment(rec, d.frags);
+        if (held !== null) {
+          this.host.release(buf.length);
+          // Another node committed this start first: the same bytes (our file is identical to
+          // the one its row names); other bytes under a row whose file was lost: ours moves on.
+          if (held.sha256 === expect.sha256) return { record: held, existed: true };
+          await unlink(dest).catch(() => undefined);
+          continue;
+        }
+        return this.imported(rec, false);
+      }
       await this.host.commitRowOnly(rec, d.frags);
       this.log.info("segment imported", { segment: rec.id, bytes: rec.bytes });
       return { record: rec, existed: false };
     }
     throw new StoreInputError("no free start time for the imported segment within 1 s of its start");
+  }
+
+  /** Bookkeeping of a row a shared index took (insertSegment): bytes counted once, the stream's end moved on. */
+  private imported(rec: SegmentRecord, countBytes: boolean): { record: SegmentRecord; existed: false } {
+    if (countBytes) this.totalBytes += rec.bytes;
+    const key = streamKey(rec.cameraId, rec.stream);
+    if (rec.endMs > (this.lastEnd.get(key) ?? 0)) this.lastEnd.set(key, rec.endMs);
+    this.log.info("segment imported", { segment: rec.id, bytes: rec.bytes });
+    return { record: rec, existed: false };
   }
 
   /**
@@ -703,4 +739,11 @@ async function openIndex(root: string, log: Logger): Promise<IndexDb> {
     await rename(`${path}.wal`, `${aside}.wal`).catch(() => undefined);
     return IndexDb.open(path);
   }
+}
+
+/** SHA-256 (hex) of a whole file. */
+async function fileSha256(abs: string): Promise<string> {
+  const h = new Bun.CryptoHasher("sha256");
+  h.update(await readWhole(abs));
+  return h.digest("hex");
 }
