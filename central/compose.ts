@@ -13,7 +13,7 @@
  * routes, then the listeners → RTSP out → ONVIF → metrics → retention. Edge events reach
  * their consumers through one SiteEvents list created before all of them.
  */
-import { CentralRetention } from "./retention.ts";
+import { CentralRetention, ownedCameras } from "./retention.ts";
 import "reflect-metadata";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../lib/clock.ts";
@@ -116,15 +116,18 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   await mkdirPrivate(cfg.dataDir);
   const database = await openCentralDatabase(cfg.database, cfg.dataDir, log.child({ component: "central.db" }));
   const storeRoot = cfg.storage.path ?? join(cfg.dataDir, "store");
+  const inDatabase = cfg.storage.index === "database";
+  // With the index in the database several nodes may share the store: each node's retention
+  // deletes only the sites whose partition it owns (nothing until the cluster has started).
+  let ownsSite: (siteId: string) => boolean = () => false;
   let store: MediaStore;
   try {
-    const inDatabase = cfg.storage.index === "database";
     if (inDatabase) await importLegacyStore(database, storeRoot, log.child({ component: "central.store" }), clock.now());
     store = await MediaStore.open({
       root: storeRoot,
       clock,
       log: log.child({ component: "central.store" }),
-      ...(inDatabase ? { index: async () => new PgStoreIndex(database, () => clock.now()) } : {}),
+      ...(inDatabase ? { index: async () => new PgStoreIndex(database, () => clock.now()), retentionScope: ownedCameras((id) => ownsSite(id)) } : {}),
       ...(cfg.storage.maxTotalBytes !== undefined ? { maxTotalBytes: cfg.storage.maxTotalBytes } : {}),
       ...(cfg.storage.minFreeBytes !== undefined ? { minFreeBytes: cfg.storage.minFreeBytes } : {}),
       ...(o.store?.segmentDurationMs !== undefined ? { segmentDurationMs: o.store.segmentDurationMs } : {}),
@@ -171,6 +174,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         log: log.child({ component: "central.cluster" }),
       });
       closers.push(() => cluster.close());
+      ownsSite = (id) => cluster.leases.owns(id);
       // mqtt.url: the external broker every node of a cluster shares. One client id per node: two
       // clients with one id would take each other's session over.
       const externalMqtt = o.controlPlaneMqtt
@@ -409,7 +413,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       closers.push(() => metrics.close());
       metricsUrl = metrics.url;
     }
-    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => central.site(id)?.name, audit: (a) => central.ops.recordAudit(a), log: log.child({ component: "central.retention" }), previews: (policyOf) => preview.prune(policyOf, () => sites.mirrorDb) });
+    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => central.site(id)?.name, audit: (a) => central.ops.recordAudit(a), log: log.child({ component: "central.retention" }), previews: (policyOf) => preview.prune(policyOf, () => sites.mirrorDb), ...(inDatabase ? { owns: (id: string) => ownsSite(id) } : {}) });
     retention.start(cfg.storage.retentionIntervalMs);
     closers.push(() => retention.stop());
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });

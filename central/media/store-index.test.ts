@@ -13,6 +13,7 @@ import { MediaStore } from "../../lib/store/index.ts";
 import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
 import { migrateUp, openServer, type Database } from "../db/index.ts";
 import { postgresUnavailable, startPostgres, testEmbedded, twoNodesOnServer, type TestPostgres } from "../db/testkit.ts";
+import { ownedCameras } from "../retention.ts";
 import { PgStoreIndex } from "./index.ts";
 
 let tmp: string;
@@ -145,6 +146,59 @@ describe.skipIf(!!noServer)("two central nodes, one store directory, one server 
       expect(moved.record.startMs).toBe(segs[0]!.startMs + 1);
       expect((await nodes.b.query(`SELECT 1 FROM media_segments WHERE site_id = $1 AND camera_id = $2`, ["bus-2", "cam0"])).length).toBe(2);
     } finally {
+      await a.close();
+      await b.close();
+      await nodes.stop();
+    }
+  });
+});
+
+describe.skipIf(!!noServer)("two central nodes on one store: recovery and retention by partition owner", () => {
+  test("each node's recovery leaves other sites' files alone; its retention (age and quota passes) deletes only the sites it owns", async () => {
+    const nodes = await twoNodesOnServer();
+    const root = path.join(tmp, "two-owners", "store");
+    const clock = new ManualClock(T0);
+    // Ownership injected (central/cluster decides it in the product): a owns bus-1, b owns bus-2.
+    const open = (db: Database, site: string, extra: { maxTotalBytes?: number } = {}) =>
+      MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, ...extra, retentionScope: ownedCameras((id) => id === site), recoveryScope: ownedCameras((id) => id === site), index: async () => new PgStoreIndex(db, () => clock.now()) });
+    const a = await open(nodes.a, "bus-1");
+    const b = await open(nodes.b, "bus-2");
+    let quota: MediaStore | null = null;
+    const count = async (site: string) => (await nodes.a.query(`SELECT 1 FROM media_segments WHERE site_id = $1`, [site])).length;
+    try {
+      const w = a.writer("bus-1.cam1", "main");
+      w.init(media.init, media.info);
+      await feed(w, media, clock, T0, 0, 14);
+      const segs = (await a.segments({ cameraId: "bus-1.cam1", stream: "main", fromMs: 0, toMs: 2e12 })).filter((s) => !s.open);
+      for (const [i, seg] of segs.entries()) {
+        const src = path.join(root, `in-${i}.part`);
+        await fs.copyFile(a.absPath(seg), src);
+        await b.importSegment(src, { cameraId: "bus-2.cam1", stream: "main", startMs: seg.startMs, sha256: seg.sha256! });
+      }
+      const held = await count("bus-1");
+      expect(held).toBe(segs.length);
+      expect(await count("bus-2")).toBe(segs.length);
+
+      // A node starting meanwhile (unclean: a is still recording) leaves a's open segment file alone.
+      quota = await open(nodes.b, "bus-2", { maxTotalBytes: 1 });
+      expect(quota.recovery.actions.filter((a) => a.path?.includes("bus-1"))).toEqual([]);
+      expect(await count("bus-1")).toBe(held);
+      // The quota pass of b's node (a store-wide limit of 1 byte) frees only bus-2's footage.
+      const q = await quota.enforceRetention(() => ({}));
+      expect(q.deleted.map((s) => s.cameraId)).toEqual(Array(segs.length).fill("bus-2.cam1"));
+      expect(await count("bus-2")).toBe(0);
+      expect(await count("bus-1")).toBe(held);
+      for (const s of segs) expect(await fs.stat(path.join(root, s.path)).then(() => true)).toBe(true);
+
+      // Age: b's pass leaves a's site alone; a's pass deletes it.
+      clock.set(T0 + 10 * 86_400_000);
+      expect((await b.enforceRetention(() => ({ maxAgeMs: 86_400_000 }))).deleted).toEqual([]);
+      expect(await count("bus-1")).toBe(held);
+      expect((await a.enforceRetention(() => ({ maxAgeMs: 86_400_000 }))).deleted.length).toBe(held);
+      expect(await count("bus-1")).toBe(0);
+      for (const s of segs) expect(await fs.stat(path.join(root, s.path)).catch(() => null)).toBeNull();
+    } finally {
+      await quota?.close();
       await a.close();
       await b.close();
       await nodes.stop();

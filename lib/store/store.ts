@@ -34,6 +34,14 @@ export interface StoreOptions {
    * whose file is missing are kept and reported by recovery, never dropped.
    */
   index?: () => Promise<StoreIndex>;
+  /**
+   * Cameras whose segments this store's retention (policies, quota, free-space floor, room for
+   * a writer) may delete; default all. Central nodes sharing one store pass "the sites whose
+   * partition I own" (central/cluster), asked at each pass, so ownership may change meanwhile.
+   */
+  retentionScope?: (cameraId: string) => boolean;
+  /** Cameras whose files and journals recovery at open may change (lib/store/recovery.ts); default all. */
+  recoveryScope?: (cameraId: string) => boolean;
   /** Maintenance open (`outpost check --rebuild`): leave the CLEAN marker alone and open no crash gaps. */
   maintenance?: boolean;
   /**
@@ -67,6 +75,7 @@ export class MediaStore {
   readonly segmentDurationMs: number;
   readonly maxTotalBytes: number | undefined;
   readonly minFreeBytes: number;
+  private readonly retentionScope: ((cameraId: string) => boolean) | undefined;
   /** Whether the previous run closed cleanly (CLEAN marker was present). */
   readonly wasClean: boolean;
   private readonly writers = new Map<string, StreamWriter>();
@@ -99,6 +108,7 @@ export class MediaStore {
     this.segmentDurationMs = opts.segmentDurationMs ?? 60_000;
     this.maxTotalBytes = opts.maxTotalBytes;
     this.minFreeBytes = opts.minFreeBytes ?? 256 * 1024 * 1024;
+    this.retentionScope = opts.retentionScope;
     this.wasClean = wasClean;
     this.maintenance = !!opts.maintenance;
     this.durabilityMs = opts.durabilityMs ?? 250;
@@ -220,7 +230,7 @@ export class MediaStore {
     }
     const db = opts.index ? await opts.index() : await openIndex(root, log);
     try {
-      const r = await recover(root, db, log, { crashGaps: !opts.maintenance && !wasClean, keepRowsWithoutFile: !!opts.index });
+      const r = await recover(root, db, log, { crashGaps: !opts.maintenance && !wasClean, keepRowsWithoutFile: !!opts.index, ...(opts.recoveryScope ? { scope: opts.recoveryScope } : {}) });
       const store = new MediaStore(opts, db, r.report, r.lastEnd, r.openGaps, wasClean);
       for (const l of await db.allLocks()) store.locksById.set(l.id, l);
       store.totalBytes = await db.totalBytes();
@@ -679,6 +689,7 @@ export class MediaStore {
       forget: (s: SegmentRecord) => {
         this.totalBytes -= s.bytes;
       },
+      ...(this.retentionScope ? { scope: this.retentionScope } : {}),
     };
   }
 
