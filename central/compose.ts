@@ -43,7 +43,7 @@ import { UserStreams } from "./users/index.ts";
 import { startMetricsListener } from "../lib/metrics/index.ts";
 import { centralMetrics } from "./metrics/index.ts";
 import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
-import { startCluster, type Cluster } from "./cluster/index.ts";
+import { otherNodesAlive, persistedNodeId, startCluster, type Cluster } from "./cluster/index.ts";
 import { centralMqttIdentity } from "./sites/index.ts";
 import { LiveUplinks, liveCluster, nodeIdentity, startRelayListener } from "./live/relay/index.ts";
 import { hostname } from "node:os";
@@ -123,11 +123,15 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   let store: MediaStore;
   try {
     if (inDatabase) await importLegacyStore(database, storeRoot, log.child({ component: "central.store" }), clock.now());
+    // Another node alive on the shared store: a file without a row may be its segment in the
+    // making, so recovery at start leaves every site alone (this node owns none yet).
+    const othersAlive = inDatabase && (await otherNodesAlive(database, cfg.cluster.nodeId ?? persistedNodeId(cfg.dataDir), (o.cluster?.clock ?? systemClock).now()));
     store = await MediaStore.open({
       root: storeRoot,
       clock,
       log: log.child({ component: "central.store" }),
       ...(inDatabase ? { index: async () => new PgStoreIndex(database, () => clock.now()), retentionScope: ownedCameras((id) => ownsSite(id)) } : {}),
+      ...(othersAlive ? { recoveryScope: ownedCameras((id) => ownsSite(id)) } : {}),
       ...(cfg.storage.maxTotalBytes !== undefined ? { maxTotalBytes: cfg.storage.maxTotalBytes } : {}),
       ...(cfg.storage.minFreeBytes !== undefined ? { minFreeBytes: cfg.storage.minFreeBytes } : {}),
       ...(o.store?.segmentDurationMs !== undefined ? { segmentDurationMs: o.store.segmentDurationMs } : {}),

@@ -14,7 +14,9 @@ import { Leases } from "./leases.ts";
 import { persistedNodeId } from "./node-id.ts";
 import { OwnedSiteTopics } from "./site-topics.ts";
 
+export { otherNodesAlive } from "./alone.ts";
 export { ClusterConfig } from "./config.ts";
+export { persistedNodeId } from "./node-id.ts";
 export { Leases, NotOwnerError, type PartitionChange } from "./leases.ts";
 export { OwnedSiteTopics } from "./site-topics.ts";
 export { PARTITIONS, partitionOf } from "./partition.ts";
