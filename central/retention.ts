@@ -17,7 +17,7 @@ export const CentralStorageConfig = z
     /**
      * Where central's recordings live; default dataDir/store. May be a shared mount (NFS,
      * CephFS): the blob store (lib/blob) fsyncs before rename, which NFS honours only when
-     * exported and mounted `sync`. Until central/media is wired in, one node opens it.
+     * exported and mounted `sync`. With `index: "database"` several nodes may open it (each retains only its own sites).
      */
     path: z.string().min(1, "storage.path must be a directory path").optional(),
     /**
