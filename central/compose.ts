@@ -21,7 +21,7 @@ import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore, type StreamKind } from "../lib/store/index.ts";
 import { mkdirPrivate } from "../lib/fsutil.ts";
 import { openCentralDatabase } from "./db/index.ts";
-import { PgStoreIndex, importLegacyStore } from "./media/index.ts";
+import { PgStoreIndex, importLegacyStore, leaseFence, type SegmentFence } from "./media/index.ts";
 import { SHUTDOWN_SETTLE_MS, startCentral, type Central, type CentralConfig, type CentralCore, type CentralModules } from "./index.ts";
 import { openSites, type Sites } from "./sites/index.ts";
 import { centralRanges } from "./holdings/index.ts";
@@ -120,6 +120,8 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   // With the index in the database several nodes may share the store: each node's retention
   // deletes only the sites whose partition it owns (nothing until the cluster has started).
   let ownsSite: (siteId: string) => boolean = () => false;
+  // The live recorder's rows are fenced by the site's partition epoch once the cluster runs.
+  let fence: SegmentFence | null = null;
   let store: MediaStore;
   try {
     if (inDatabase) await importLegacyStore(database, storeRoot, log.child({ component: "central.store" }), clock.now());
@@ -130,7 +132,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       root: storeRoot,
       clock,
       log: log.child({ component: "central.store" }),
-      ...(inDatabase ? { index: async () => new PgStoreIndex(database, () => clock.now()), retentionScope: ownedCameras((id) => ownsSite(id)) } : {}),
+      ...(inDatabase ? { index: async () => new PgStoreIndex(database, () => clock.now(), () => fence), retentionScope: ownedCameras((id) => ownsSite(id)) } : {}),
       ...(othersAlive ? { recoveryScope: ownedCameras((id) => ownsSite(id)) } : {}),
       ...(cfg.storage.maxTotalBytes !== undefined ? { maxTotalBytes: cfg.storage.maxTotalBytes } : {}),
       ...(cfg.storage.minFreeBytes !== undefined ? { minFreeBytes: cfg.storage.minFreeBytes } : {}),
@@ -179,6 +181,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       });
       closers.push(() => cluster.close());
       ownsSite = (id) => cluster.leases.owns(id);
+      fence = leaseFence(cluster.leases);
       // mqtt.url: the external broker every node of a cluster shares. One client id per node: two
       // clients with one id would take each other's session over.
       const externalMqtt = o.controlPlaneMqtt

@@ -14,7 +14,8 @@ import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
 import { migrateUp, openServer, type Database } from "../db/index.ts";
 import { postgresUnavailable, startPostgres, testEmbedded, twoNodesOnServer, type TestPostgres } from "../db/testkit.ts";
 import { ownedCameras } from "../retention.ts";
-import { PgStoreIndex } from "./index.ts";
+import { Leases } from "../cluster/index.ts";
+import { PgStoreIndex, leaseFence } from "./index.ts";
 
 let tmp: string;
 let pg: TestPostgres | null = null;
@@ -201,6 +202,60 @@ describe.skipIf(!!noServer)("two central nodes on one store: recovery and retent
       await quota?.close();
       await a.close();
       await b.close();
+      await nodes.stop();
+    }
+  });
+});
+
+describe.skipIf(!!noServer)("two central nodes on one store: live commits fenced by the partition epoch", () => {
+  test("a node that lost the site's partition cannot commit its recording; the new owner commits at its epoch", async () => {
+    const nodes = await twoNodesOnServer();
+    const root = path.join(tmp, "fenced", "store");
+    const clock = new ManualClock(T0);
+    // The leases' own clock: the recording's clock jumps with each fragment fed.
+    const leaseClock = new ManualClock(T0);
+    const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+    const lb = new Leases({ db: nodes.b, nodeId: "node-b", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+    const open = (db: Database, l: Leases) => {
+      const fence = leaseFence(l);
+      return MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now(), () => fence) });
+    };
+    const rows = async (cam: string) =>
+      (await nodes.a.query<{ epoch: number | null; blob_key: string }>(`SELECT epoch, blob_key FROM media_segments WHERE site_id = $1 AND camera_id = $2 ORDER BY start_ms`, ["bus-1", cam])).map((r) => ({ epoch: r.epoch === null ? null : Number(r.epoch), path: r.blob_key }));
+    await la.start({ timers: false });
+    const a = await open(nodes.a, la);
+    const b = await open(nodes.b, lb);
+    try {
+      const w = a.writer("bus-1.cam1", "main");
+      w.init(media.init, media.info);
+      await feed(w, media, clock, T0, 0, 8);
+      const before = await rows("cam1");
+      expect(before.length).toBeGreaterThanOrEqual(1);
+      expect(before.every((r) => r.epoch !== null && r.epoch >= 1)).toBe(true);
+
+      // a stalls (its leases lapse), b claims every partition at a higher epoch.
+      la.halt();
+      leaseClock.advance(3001);
+      await lb.start({ timers: false });
+      expect(lb.owns("bus-1")).toBe(true);
+      await feed(w, media, clock, T0, 8, 16);
+      // a's later segments were refused: no rows, their files gone.
+      expect(await rows("cam1")).toEqual(before);
+      const left = (await fs.readdir(path.join(root, "media", "bus-1.cam1", "main"), { recursive: true })).filter((f) => String(f).endsWith(".mp4"));
+      expect(left.length).toBe(before.length + 1); // the committed ones and the one still open
+
+      // The new owner's writer commits, stamped with its epoch.
+      const wb = b.writer("bus-1.cam2", "main");
+      wb.init(media.init, media.info);
+      await feed(wb, media, clock, T0, 0, 8);
+      const mine = await rows("cam2");
+      expect(mine.length).toBeGreaterThanOrEqual(1);
+      expect(mine.every((r) => r.epoch !== null && r.epoch > before[0]!.epoch!)).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+      await la.close();
+      await lb.close();
       await nodes.stop();
     }
   });

@@ -15,7 +15,7 @@ import { describe, readWhole } from "./files.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
 import { recover, type RecoveryReport } from "./recovery.ts";
 import { StreamWriter, type SegmentWriter, type WriterHost, type WriterStatus } from "./writer.ts";
-import { QuotaError, StoreInputError, isNoSpace } from "./errors.ts";
+import { QuotaError, RowRefusedError, StoreInputError, isNoSpace } from "./errors.ts";
 import { retention, type RetentionPolicy } from "./retention.ts";
 
 export interface StoreOptions {
@@ -144,7 +144,7 @@ export class MediaStore {
         this.totalBytes + n <= this.maxTotalBytes,
       lowOnSpace: async () => (await this.freeBytes()) < this.minFreeBytes || (this.maxTotalBytes !== undefined && this.totalBytes > this.maxTotalBytes),
       commitRow: async (seg, frags) => {
-        await this.putRow(seg, frags);
+        if (!(await this.putRow(seg, frags))) return;
         this.lastEnd.set(streamKey(seg.cameraId, seg.stream), seg.endMs);
         this.indexChanged();
         for (const o of this.commitObservers) {
@@ -650,14 +650,22 @@ export class MediaStore {
   }
 
   /** A committed segment's index row (older rows still pending first); a failed write keeps the row in memory to retry. */
-  private async putRow(seg: SegmentRecord, frags?: Uint8Array | null): Promise<void> {
+  private async putRow(seg: SegmentRecord, frags?: Uint8Array | null): Promise<boolean> {
     await this.flushUnindexed();
     try {
       await this.db.putSegment(seg, frags);
     } catch (e) {
+      if (e instanceof RowRefusedError) {
+        // Refused for good (another node owns the camera's site now): the segment goes, its file too.
+        this.log.warn("segment dropped: the index refused its row", { segment: seg.id, reason: e.message });
+        await unlink(join(this.root, seg.path)).catch(() => undefined);
+        this.totalBytes -= seg.bytes;
+        return false;
+      }
       this.log.error("index row not written; kept in memory and retried (the file is safe on disk)", { err: e as Error, path: seg.path });
       this.unindexed.push(seg);
     }
+    return true;
   }
 
   private async flushUnindexed(): Promise<void> {
