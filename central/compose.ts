@@ -13,7 +13,7 @@
  * routes, then the listeners → RTSP out → ONVIF → metrics → retention. Edge events reach
  * their consumers through one SiteEvents list created before all of them.
  */
-import { CentralRetention } from "./retention.ts";
+import { CentralRetention, ownedCameras } from "./retention.ts";
 import "reflect-metadata";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../lib/clock.ts";
@@ -21,7 +21,7 @@ import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore, type StreamKind } from "../lib/store/index.ts";
 import { mkdirPrivate } from "../lib/fsutil.ts";
 import { openCentralDatabase } from "./db/index.ts";
-import { PgStoreIndex, importLegacyStore } from "./media/index.ts";
+import { PgStoreIndex, importLegacyStore, leaseFence, type SegmentFence } from "./media/index.ts";
 import { SHUTDOWN_SETTLE_MS, startCentral, type Central, type CentralConfig, type CentralCore, type CentralModules } from "./index.ts";
 import { openSites, type Sites } from "./sites/index.ts";
 import { centralRanges } from "./holdings/index.ts";
@@ -43,7 +43,7 @@ import { UserStreams } from "./users/index.ts";
 import { startMetricsListener } from "../lib/metrics/index.ts";
 import { centralMetrics } from "./metrics/index.ts";
 import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
-import { SharedPresence, startCluster, type Cluster } from "./cluster/index.ts";
+import { SharedPresence, otherNodesAlive, persistedNodeId, startCluster, type Cluster } from "./cluster/index.ts";
 import { centralMqttIdentity } from "./sites/index.ts";
 import { LiveUplinks, liveCluster, nodeIdentity, startRelayListener } from "./live/relay/index.ts";
 import { hostname } from "node:os";
@@ -116,15 +116,24 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   await mkdirPrivate(cfg.dataDir);
   const database = await openCentralDatabase(cfg.database, cfg.dataDir, log.child({ component: "central.db" }));
   const storeRoot = cfg.storage.path ?? join(cfg.dataDir, "store");
+  const inDatabase = cfg.storage.index === "database";
+  // With the index in the database several nodes may share the store: each node's retention
+  // deletes only the sites whose partition it owns (nothing until the cluster has started).
+  let ownsSite: (siteId: string) => boolean = () => false;
+  // The live recorder's rows are fenced by the site's partition epoch once the cluster runs.
+  let fence: SegmentFence | null = null;
   let store: MediaStore;
   try {
-    const inDatabase = cfg.storage.index === "database";
     if (inDatabase) await importLegacyStore(database, storeRoot, log.child({ component: "central.store" }), clock.now());
+    // Another node alive on the shared store: a file without a row may be its segment in the
+    // making, so recovery at start leaves every site alone (this node owns none yet).
+    const othersAlive = inDatabase && (await otherNodesAlive(database, cfg.cluster.nodeId ?? persistedNodeId(cfg.dataDir), (o.cluster?.clock ?? systemClock).now()));
     store = await MediaStore.open({
       root: storeRoot,
       clock,
       log: log.child({ component: "central.store" }),
-      ...(inDatabase ? { index: async () => new PgStoreIndex(database, () => clock.now()) } : {}),
+      ...(inDatabase ? { index: async () => new PgStoreIndex(database, () => clock.now(), () => fence), retentionScope: ownedCameras((id) => ownsSite(id)) } : {}),
+      ...(othersAlive ? { recoveryScope: ownedCameras((id) => ownsSite(id)) } : {}),
       ...(cfg.storage.maxTotalBytes !== undefined ? { maxTotalBytes: cfg.storage.maxTotalBytes } : {}),
       ...(cfg.storage.minFreeBytes !== undefined ? { minFreeBytes: cfg.storage.minFreeBytes } : {}),
       ...(o.store?.segmentDurationMs !== undefined ? { segmentDurationMs: o.store.segmentDurationMs } : {}),
@@ -171,6 +180,8 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         log: log.child({ component: "central.cluster" }),
       });
       closers.push(() => cluster.close());
+      ownsSite = (id) => cluster.leases.owns(id);
+      fence = leaseFence(cluster.leases);
       // mqtt.url: the external broker every node of a cluster shares. One client id per node: two
       // clients with one id would take each other's session over.
       const externalMqtt = o.controlPlaneMqtt
@@ -434,7 +445,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       closers.push(() => metrics.close());
       metricsUrl = metrics.url;
     }
-    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => central.site(id)?.name, audit: (a) => central.ops.recordAudit(a), log: log.child({ component: "central.retention" }), previews: (policyOf) => preview.prune(policyOf, () => sites.mirrorDb) });
+    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => central.site(id)?.name, audit: (a) => central.ops.recordAudit(a), log: log.child({ component: "central.retention" }), previews: (policyOf) => preview.prune(policyOf, () => sites.mirrorDb), ...(inDatabase ? { owns: (id: string) => ownsSite(id) } : {}) });
     retention.start(cfg.storage.retentionIntervalMs);
     closers.push(() => retention.stop());
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });

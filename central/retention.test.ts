@@ -8,7 +8,7 @@ import { MediaStore } from "../lib/store/index.ts";
 import { feed, makeMedia, type Media } from "../lib/store/testdata/media.ts";
 import type { AuditInput } from "./audit/index.ts";
 import { parseCentralConfig } from "./config.ts";
-import { CentralRetention } from "./retention.ts";
+import { CentralRetention, ownedCameras } from "./retention.ts";
 
 setDefaultTimeout(60_000);
 let dir: string;
@@ -99,5 +99,37 @@ test("bytes retention per camera (central-wide default)", async () => {
   const r = new CentralRetention({ store, config: parseCentralConfig({ retention: { maxBytes: total - 1 } }).retention, siteName: () => undefined, audit: (a) => audits.push(a), log: quiet() });
   expect((await r.run()).deleted).toBe(1);
   expect(audits[0]).toMatchObject({ cameraId: "bus-103-x.cam2", fromMs: T0, detail: { segments: 1, maxBytes: total - 1 } });
+  await store.close();
+});
+
+test("several nodes on one store: only the partition owner's pass deletes (and audits) a site's footage and previews", async () => {
+  const clock = new ManualClock(T0);
+  // This node owns bus-201's partition, not bus-202's (central/cluster decides it in the product).
+  const owns = (siteId: string) => siteId === "bus-201";
+  const store = await MediaStore.open({ root: join(dir, "store-owner"), clock, log: quiet(), segmentDurationMs: 2000, minFreeBytes: 0, retentionScope: ownedCameras(owns) });
+  await record(store, clock, "bus-201.cam1", T0, 38);
+  await record(store, clock, "bus-202.cam1", T0, 38);
+  const audits: AuditInput[] = [];
+  const asked = new Map<string, object>();
+  const config = parseCentralConfig({ retention: { maxAgeHours: 1 } }).retention;
+  const r = new CentralRetention({
+    store,
+    config,
+    siteName: () => undefined,
+    audit: (a) => audits.push(a),
+    log: quiet(),
+    owns,
+    previews: async (policyOf) => {
+      for (const id of ["bus-201.cam1", "bus-202.cam1"]) asked.set(id, policyOf(id));
+      return [];
+    },
+  });
+  clock.set(T0 + 2 * 3_600_000);
+  const out = await r.run();
+  expect(out.deleted).toBeGreaterThan(0);
+  expect(audits.map((a) => a.cameraId)).toEqual(["bus-201.cam1"]);
+  expect((await store.cameras()).map((c) => c.cameraId)).toEqual(["bus-202.cam1"]);
+  expect(asked.get("bus-201.cam1")).toEqual({ maxAgeMs: 3_600_000 });
+  expect(asked.get("bus-202.cam1")).toEqual({});
   await store.close();
 });

@@ -17,7 +17,7 @@ export const CentralStorageConfig = z
     /**
      * Where central's recordings live; default dataDir/store. May be a shared mount (NFS,
      * CephFS): the blob store (lib/blob) fsyncs before rename, which NFS honours only when
-     * exported and mounted `sync`. Until central/media is wired in, one node opens it.
+     * exported and mounted `sync`. With `index: "database"` several nodes may open it (each retains only its own sites).
      */
     path: z.string().min(1, "storage.path must be a directory path").optional(),
     /**
@@ -53,6 +53,17 @@ export interface CentralRetentionDeps {
   log: Logger;
   /** Central's previews follow the same policy (central/preview/retention.ts); run after the footage. */
   previews?: (policyOf: (cameraId: string) => RetentionPolicy) => Promise<PrunedCamera[]>;
+  /**
+   * Sites whose footage and previews this node's retention handles (default all): with several
+   * nodes on one store (`storage.index: database`), the owner of the site's partition. The
+   * store is opened with the same scope (`ownedCameras`), which its quota pass obeys too.
+   */
+  owns?: (siteId: string) => boolean;
+}
+
+/** A store retention scope from a site ownership test: central camera ids are `<site>.<camera>`. */
+export function ownedCameras(owns: (siteId: string) => boolean): (cameraId: string) => boolean {
+  return (cameraId) => owns(siteOf(cameraId));
 }
 
 /** Central camera ids are `<site>.<camera>`: the site is before the last dot. */
@@ -84,7 +95,8 @@ export class CentralRetention {
         return { deleted: r.deleted.length, freedBytes: r.freedBytes };
       })
       .then(async (r) => {
-        const pruned = (await this.d.previews?.((id) => this.policyOf(id)).catch((e) => (this.d.log.error("preview retention failed", { err: e as Error }), []))) ?? [];
+        const owns = this.d.owns;
+        const pruned = (await this.d.previews?.((id) => (!owns || owns(siteOf(id)) ? this.policyOf(id) : {})).catch((e) => (this.d.log.error("preview retention failed", { err: e as Error }), []))) ?? [];
         for (const p of pruned) {
           this.d.audit({ user: "system", action: "retention", subject: "central.preview", siteId: p.siteId, cameraId: `${p.siteId}.${p.cameraId}`, fromMs: p.fromMs, toMs: p.toMs, outcome: "ok", detail: { previews: p.previews, bytes: p.bytes } });
         }

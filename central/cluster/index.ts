@@ -15,7 +15,9 @@ import { Leases } from "./leases.ts";
 import { persistedNodeId } from "./node-id.ts";
 import { OwnedSiteTopics } from "./site-topics.ts";
 
+export { otherNodesAlive } from "./alone.ts";
 export { ClusterConfig } from "./config.ts";
+export { persistedNodeId } from "./node-id.ts";
 export { Leases, NotOwnerError, type PartitionChange } from "./leases.ts";
 export { OwnedSiteTopics } from "./site-topics.ts";
 export { SharedPresence, type PresenceState, type LocalPresence } from "./presence.ts";

@@ -10,4 +10,4 @@
 export { CentralMedia, DEFAULT_SWEEP_GRACE_MS, type CommitInput, type CommitResult, type CheckProblem, type MediaOptions } from "./store.ts";
 export { SegmentIndex, type MediaSegment, type MediaGap } from "./segments.ts";
 export { importLegacyStore, type LegacyImport } from "./legacy.ts";
-export { PgStoreIndex } from "./store-index.ts";
+export { PgStoreIndex, leaseFence, type SegmentFence } from "./store-index.ts";

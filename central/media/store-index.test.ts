@@ -12,8 +12,10 @@ import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { MediaStore } from "../../lib/store/index.ts";
 import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
 import { migrateUp, openServer, type Database } from "../db/index.ts";
-import { postgresUnavailable, startPostgres, testEmbedded, type TestPostgres } from "../db/testkit.ts";
-import { PgStoreIndex } from "./index.ts";
+import { postgresUnavailable, startPostgres, testEmbedded, twoNodesOnServer, type TestPostgres } from "../db/testkit.ts";
+import { ownedCameras } from "../retention.ts";
+import { Leases } from "../cluster/index.ts";
+import { PgStoreIndex, leaseFence } from "./index.ts";
 
 let tmp: string;
 let pg: TestPostgres | null = null;
@@ -98,3 +100,163 @@ for (const d of drivers) {
     });
   });
 }
+
+describe.skipIf(!!noServer)("two central nodes, one store directory, one server database", () => {
+  test("the same segment imported by both at once is committed once; other bytes at that start move on", async () => {
+    const nodes = await twoNodesOnServer();
+    const dir = path.join(tmp, "two-nodes");
+    const root = path.join(dir, "store");
+    const clock = new ManualClock(T0);
+    const open = (db: Database) => MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
+    const a = await open(nodes.a);
+    const b = await open(nodes.b);
+    try {
+      const w = a.writer("bus-1.cam1", "main");
+      w.init(media.init, media.info);
+      await feed(w, media, clock, T0, 0, 14);
+      const segs = (await a.segments({ cameraId: "bus-1.cam1", stream: "main", fromMs: 0, toMs: 2e12 })).filter((s) => !s.open);
+      expect(segs.length).toBeGreaterThanOrEqual(2);
+      // An edge's resend after a failover reaches the other node while the first still commits.
+      for (let i = 0; i < 4; i++) {
+        const cameraId = `bus-2.cam${i}`;
+        const seg = segs[i % segs.length]!;
+        const srcA = path.join(root, `in-a-${i}.part`);
+        const srcB = path.join(root, `in-b-${i}.part`);
+        await fs.copyFile(a.absPath(seg), srcA);
+        await fs.copyFile(a.absPath(seg), srcB);
+        const expectSeg = { cameraId, stream: "main" as const, startMs: seg.startMs, sha256: seg.sha256! };
+        const [ra, rb] = await Promise.all([a.importSegment(srcA, expectSeg), b.importSegment(srcB, expectSeg)]);
+        expect([ra.existed, rb.existed].sort()).toEqual([false, true]);
+        expect(ra.record.startMs).toBe(seg.startMs);
+        expect(rb.record.startMs).toBe(seg.startMs);
+        const rows = await nodes.a.query<{ start_ms: number; sha256: string }>(`SELECT start_ms, sha256 FROM media_segments WHERE site_id = $1 AND camera_id = $2`, ["bus-2", `cam${i}`]);
+        expect(rows.map((r) => [Number(r.start_ms), r.sha256])).toEqual([[seg.startMs, seg.sha256!]]);
+        // One file: nothing was filed at the next millisecond, and both sources are gone.
+        expect(await fs.stat(path.join(root, ra.record.path)).then((s) => s.size)).toBe(seg.bytes);
+        const dayDir = path.dirname(path.join(root, ra.record.path));
+        expect((await fs.readdir(dayDir)).filter((f) => f.endsWith(".mp4"))).toHaveLength(1);
+        expect(await fs.stat(srcA).catch(() => null)).toBeNull();
+        expect(await fs.stat(srcB).catch(() => null)).toBeNull();
+      }
+      // Other bytes at a held start (custody's conflict path): the next free millisecond, on either node.
+      const other = segs[1]!;
+      const src = path.join(root, "in-other.part");
+      await fs.copyFile(a.absPath(other), src);
+      const moved = await b.importSegment(src, { cameraId: "bus-2.cam0", stream: "main", startMs: segs[0]!.startMs, sha256: other.sha256! });
+      expect(moved.existed).toBe(false);
+      expect(moved.record.startMs).toBe(segs[0]!.startMs + 1);
+      expect((await nodes.b.query(`SELECT 1 FROM media_segments WHERE site_id = $1 AND camera_id = $2`, ["bus-2", "cam0"])).length).toBe(2);
+    } finally {
+      await a.close();
+      await b.close();
+      await nodes.stop();
+    }
+  });
+});
+
+describe.skipIf(!!noServer)("two central nodes on one store: recovery and retention by partition owner", () => {
+  test("each node's recovery leaves other sites' files alone; its retention (age and quota passes) deletes only the sites it owns", async () => {
+    const nodes = await twoNodesOnServer();
+    const root = path.join(tmp, "two-owners", "store");
+    const clock = new ManualClock(T0);
+    // Ownership injected (central/cluster decides it in the product): a owns bus-1, b owns bus-2.
+    const open = (db: Database, site: string, extra: { maxTotalBytes?: number } = {}) =>
+      MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, ...extra, retentionScope: ownedCameras((id) => id === site), recoveryScope: ownedCameras((id) => id === site), index: async () => new PgStoreIndex(db, () => clock.now()) });
+    const a = await open(nodes.a, "bus-1");
+    const b = await open(nodes.b, "bus-2");
+    let quota: MediaStore | null = null;
+    const count = async (site: string) => (await nodes.a.query(`SELECT 1 FROM media_segments WHERE site_id = $1`, [site])).length;
+    try {
+      const w = a.writer("bus-1.cam1", "main");
+      w.init(media.init, media.info);
+      await feed(w, media, clock, T0, 0, 14);
+      const segs = (await a.segments({ cameraId: "bus-1.cam1", stream: "main", fromMs: 0, toMs: 2e12 })).filter((s) => !s.open);
+      for (const [i, seg] of segs.entries()) {
+        const src = path.join(root, `in-${i}.part`);
+        await fs.copyFile(a.absPath(seg), src);
+        await b.importSegment(src, { cameraId: "bus-2.cam1", stream: "main", startMs: seg.startMs, sha256: seg.sha256! });
+      }
+      const held = await count("bus-1");
+      expect(held).toBe(segs.length);
+      expect(await count("bus-2")).toBe(segs.length);
+
+      // A node starting meanwhile (unclean: a is still recording) leaves a's open segment file alone.
+      quota = await open(nodes.b, "bus-2", { maxTotalBytes: 1 });
+      expect(quota.recovery.actions.filter((a) => a.path?.includes("bus-1"))).toEqual([]);
+      expect(await count("bus-1")).toBe(held);
+      // The quota pass of b's node (a store-wide limit of 1 byte) frees only bus-2's footage.
+      const q = await quota.enforceRetention(() => ({}));
+      expect(q.deleted.map((s) => s.cameraId)).toEqual(Array(segs.length).fill("bus-2.cam1"));
+      expect(await count("bus-2")).toBe(0);
+      expect(await count("bus-1")).toBe(held);
+      for (const s of segs) expect(await fs.stat(path.join(root, s.path)).then(() => true)).toBe(true);
+
+      // Age: b's pass leaves a's site alone; a's pass deletes it.
+      clock.set(T0 + 10 * 86_400_000);
+      expect((await b.enforceRetention(() => ({ maxAgeMs: 86_400_000 }))).deleted).toEqual([]);
+      expect(await count("bus-1")).toBe(held);
+      expect((await a.enforceRetention(() => ({ maxAgeMs: 86_400_000 }))).deleted.length).toBe(held);
+      expect(await count("bus-1")).toBe(0);
+      for (const s of segs) expect(await fs.stat(path.join(root, s.path)).catch(() => null)).toBeNull();
+    } finally {
+      await quota?.close();
+      await a.close();
+      await b.close();
+      await nodes.stop();
+    }
+  });
+});
+
+describe.skipIf(!!noServer)("two central nodes on one store: live commits fenced by the partition epoch", () => {
+  test("a node that lost the site's partition cannot commit its recording; the new owner commits at its epoch", async () => {
+    const nodes = await twoNodesOnServer();
+    const root = path.join(tmp, "fenced", "store");
+    const clock = new ManualClock(T0);
+    // The leases' own clock: the recording's clock jumps with each fragment fed.
+    const leaseClock = new ManualClock(T0);
+    const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+    const lb = new Leases({ db: nodes.b, nodeId: "node-b", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+    const open = (db: Database, l: Leases) => {
+      const fence = leaseFence(l);
+      return MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now(), () => fence) });
+    };
+    const rows = async (cam: string) =>
+      (await nodes.a.query<{ epoch: number | null; blob_key: string }>(`SELECT epoch, blob_key FROM media_segments WHERE site_id = $1 AND camera_id = $2 ORDER BY start_ms`, ["bus-1", cam])).map((r) => ({ epoch: r.epoch === null ? null : Number(r.epoch), path: r.blob_key }));
+    await la.start({ timers: false });
+    const a = await open(nodes.a, la);
+    const b = await open(nodes.b, lb);
+    try {
+      const w = a.writer("bus-1.cam1", "main");
+      w.init(media.init, media.info);
+      await feed(w, media, clock, T0, 0, 8);
+      const before = await rows("cam1");
+      expect(before.length).toBeGreaterThanOrEqual(1);
+      expect(before.every((r) => r.epoch !== null && r.epoch >= 1)).toBe(true);
+
+      // a stalls (its leases lapse), b claims every partition at a higher epoch.
+      la.halt();
+      leaseClock.advance(3001);
+      await lb.start({ timers: false });
+      expect(lb.owns("bus-1")).toBe(true);
+      await feed(w, media, clock, T0, 8, 16);
+      // a's later segments were refused: no rows, their files gone.
+      expect(await rows("cam1")).toEqual(before);
+      const left = (await fs.readdir(path.join(root, "media", "bus-1.cam1", "main"), { recursive: true })).filter((f) => String(f).endsWith(".mp4"));
+      expect(left.length).toBe(before.length + 1); // the committed ones and the one still open
+
+      // The new owner's writer commits, stamped with its epoch.
+      const wb = b.writer("bus-1.cam2", "main");
+      wb.init(media.init, media.info);
+      await feed(wb, media, clock, T0, 0, 8);
+      const mine = await rows("cam2");
+      expect(mine.length).toBeGreaterThanOrEqual(1);
+      expect(mine.every((r) => r.epoch !== null && r.epoch > before[0]!.epoch!)).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+      await la.close();
+      await lb.close();
+      await nodes.stop();
+    }
+  });
+});

@@ -6,8 +6,9 @@
  * Evidence locks stay in memory here: their files in the store are the truth, read at open.
  */
 import { splitCentralCameraId, centralCameraId } from "../../federation/protocol/index.ts";
-import type { EvidenceLock, GapReason, SegmentRecord, StoreIndex, StreamKind } from "../../lib/store/index.ts";
-import type { Database, Row, SqlValue } from "../db/index.ts";
+import { RowRefusedError, type EvidenceLock, type GapReason, type SegmentRecord, type StoreIndex, type StreamKind } from "../../lib/store/index.ts";
+import { NotOwnerError, partitionOf, type Leases } from "../cluster/index.ts";
+import type { Database, Row, Sql, SqlValue } from "../db/index.ts";
 
 type Gap = Awaited<ReturnType<StoreIndex["allGaps"]>>[number];
 
@@ -27,36 +28,87 @@ const below = Math.ceil;
 const above = Math.floor;
 const joined = (site: unknown, camera: unknown) => (site === "" ? String(camera) : centralCameraId(String(site), String(camera)));
 
+/**
+ * Fences a live recording's row (central/cluster Leases): inside the insert's transaction,
+ * resolves to the epoch at which this node owns the site's partition, or throws (the
+ * transaction rolls back) when another node claimed it. Null: no fence yet (not started).
+ */
+export type SegmentFence = (tx: Sql, siteId: string) => Promise<number | null>;
+
+/** The fence of a node's leases: fenced in the transaction, the epoch of the site's partition stored with the row. */
+export function leaseFence(leases: Leases): SegmentFence {
+  return async (tx, siteId) => {
+    await leases.fence(tx, siteId);
+    return leases.owned().get(partitionOf(siteId)) ?? null;
+  };
+}
+
 export class PgStoreIndex implements StoreIndex {
   private locks = new Map<string, EvidenceLock>();
 
   constructor(
     private readonly db: Database,
     private readonly now: () => number = Date.now,
+    /** Set: the store's writer commits (putSegment) are fenced by the site's partition epoch, stored with the row. */
+    private readonly fence?: () => SegmentFence | null,
   ) {}
 
+  /** A live recording's row (the writer's commit): fenced when a fence is set, refused for good when this node lost the site. */
   async putSegment(s: SegmentRecord, frags?: Uint8Array | null): Promise<void> {
-    await this.putSegments([s], [frags]);
+    const fence = this.fence?.();
+    const [site] = split(s.cameraId);
+    if (!fence || site === "") return this.putSegments([s], [frags]);
+    try {
+      await this.db.transaction(async (tx) => {
+        const epoch = await fence(tx, site);
+        await this.upsert(tx, [s], [frags], epoch);
+      });
+    } catch (e) {
+      if (e instanceof NotOwnerError) throw new RowRefusedError((e as Error).message);
+      throw e;
+    }
   }
 
   /** Insert or replace (the DuckDB index's INSERT OR REPLACE), one statement for the batch. */
   async putSegments(list: SegmentRecord[], frags: (Uint8Array | null | undefined)[] = []): Promise<void> {
+    await this.upsert(this.db, list, frags, null);
+  }
+
+  private async upsert(db: Sql, list: SegmentRecord[], frags: (Uint8Array | null | undefined)[], epoch: number | null): Promise<void> {
     const per = 500;
     for (let i = 0; i < list.length; i += per) {
       const params: SqlValue[] = [];
       const tuples: string[] = [];
       list.slice(i, i + per).forEach((s, k) => {
         const [site, cam] = split(s.cameraId);
-        const vals: SqlValue[] = [site, cam, s.stream, ms(s.startMs), ms(s.endMs), ms(s.bytes), s.mime, s.width ?? null, s.height ?? null, s.sha256 ?? "", s.path, frags[i + k] ?? null, ms(this.now())];
+        const vals: SqlValue[] = [site, cam, s.stream, ms(s.startMs), ms(s.endMs), ms(s.bytes), s.mime, s.width ?? null, s.height ?? null, s.sha256 ?? "", s.path, frags[i + k] ?? null, ms(this.now()), epoch];
         tuples.push(`(${vals.map((v) => `$${params.push(v)}`).join(", ")})`);
       });
-      await this.db.run(
-        `INSERT INTO media_segments (site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, frags, committed_ms) VALUES ${tuples.join(", ")}
+      await db.run(
+        `INSERT INTO media_segments (site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, frags, committed_ms, epoch) VALUES ${tuples.join(", ")}
          ON CONFLICT (site_id, camera_id, stream, start_ms) DO UPDATE SET end_ms = excluded.end_ms, bytes = excluded.bytes, mime = excluded.mime, width = excluded.width,
-           height = excluded.height, sha256 = excluded.sha256, blob_key = excluded.blob_key, frags = excluded.frags, committed_ms = excluded.committed_ms`,
+           height = excluded.height, sha256 = excluded.sha256, blob_key = excluded.blob_key, frags = excluded.frags, committed_ms = excluded.committed_ms, epoch = excluded.epoch`,
         params,
       );
     }
+  }
+
+  /** The row key decides between nodes: an existing row is returned, never replaced. */
+  async insertSegment(s: SegmentRecord, frags?: Uint8Array | null): Promise<SegmentRecord | null> {
+    const [site, cam] = split(s.cameraId);
+    const vals: SqlValue[] = [site, cam, s.stream, ms(s.startMs), ms(s.endMs), ms(s.bytes), s.mime, s.width ?? null, s.height ?? null, s.sha256 ?? "", s.path, frags ?? null, ms(this.now())];
+    const inserted = await this.db.query(
+      `INSERT INTO media_segments (site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, frags, committed_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (site_id, camera_id, stream, start_ms) DO NOTHING RETURNING start_ms`,
+      vals,
+    );
+    if (inserted.length) return null;
+    const rows = await this.db.query(
+      `SELECT site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key FROM media_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms = $4`,
+      [site, cam, s.stream, ms(s.startMs)],
+    );
+    // Deleted between the two statements (retention): try once more.
+    return rows[0] ? toSegment(rows[0]) : this.insertSegment(s, frags);
   }
 
   async segments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]> {

@@ -43,6 +43,12 @@ type Param = string | number | bigint | null;
 export interface StoreIndex {
   putSegment(s: SegmentRecord, frags?: Uint8Array | null): Promise<void>;
   putSegments(list: SegmentRecord[], frags?: (Uint8Array | null | undefined)[]): Promise<void>;
+  /**
+   * Insert unless a row holds this (camera, stream, start) already: null when inserted, else
+   * the row that is there (left as is). Only a shared index (central's, several nodes on one
+   * store) has it: importSegment then lets the row key decide which node committed.
+   */
+  insertSegment?(s: SegmentRecord, frags?: Uint8Array | null): Promise<SegmentRecord | null>;
   segments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]>;
   segmentsLite(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]>;
   countSegments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, exceptStarts?: number[]): Promise<number>;

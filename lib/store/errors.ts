@@ -37,3 +37,15 @@ export class QuotaError extends Error {
     this.name = "QuotaError";
   }
 }
+
+/**
+ * The index refused a recorded segment's row for good (central: this node lost the site's
+ * partition to another node, whose writer now records the camera). The store drops the
+ * segment instead of retrying its row.
+ */
+export class RowRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RowRefusedError";
+  }
+}

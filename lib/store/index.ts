@@ -12,7 +12,7 @@ export type { SegmentWriter, WriterStatus } from "./writer.ts";
 export type { RetentionPolicy } from "./retention.ts";
 export type { RecoveryReport, RecoveryAction } from "./recovery.ts";
 export { checkStore, type CheckReport, type CheckProblem, type CheckProblemKind } from "./check.ts";
-export { StoreInputError, StoreLockedError, NotAStoreError } from "./errors.ts";
+export { StoreInputError, StoreLockedError, NotAStoreError, RowRefusedError } from "./errors.ts";
 export { isLocked } from "./retention.ts";
 export { RetentionConfig, retentionPolicy } from "./retention-config.ts";
 // For central's segment index in PostgreSQL (central/media): reading an older installation's

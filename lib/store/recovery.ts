@@ -11,7 +11,7 @@ import type { StoreIndex } from "./db.ts";
 import type { SegmentRecord, StreamKind } from "./types.ts";
 import { appendGap, readGaps, readLocks, streamKey, type JournalGap } from "./journal.ts";
 import { describe, listMedia, readWhole } from "./files.ts";
-import { fsyncDir, previewSegmentPath } from "./layout.ts";
+import { fsyncDir, parseSegmentPath, previewSegmentPath } from "./layout.ts";
 
 export type RecoveryAction = "trimmed" | "indexed-orphan" | "removed-unplayable" | "dropped-row" | "row-without-file" | "crash-gap" | "closed-gap" | "removed-temp";
 
@@ -27,7 +27,19 @@ export interface RecoveryResult {
   openGaps: Map<string, JournalGap>;
 }
 
-export async function recover(root: string, db: StoreIndex, log: Logger, opts: { crashGaps: boolean; keepRowsWithoutFile?: boolean }): Promise<RecoveryResult> {
+export interface RecoverOptions {
+  crashGaps: boolean;
+  keepRowsWithoutFile?: boolean;
+  /**
+   * Cameras whose files, journals and crash gaps recovery may change (default all). Several
+   * central nodes on one store: a file without a row may be another node's segment being
+   * written or imported right now, so a starting node leaves other nodes' cameras alone.
+   */
+  scope?: (cameraId: string) => boolean;
+}
+
+export async function recover(root: string, db: StoreIndex, log: Logger, opts: RecoverOptions): Promise<RecoveryResult> {
+  const inScope = (cameraId: string | undefined) => cameraId !== undefined && (!opts.scope || opts.scope(cameraId));
   const report: RecoveryReport = { actions: [] };
   const act = (action: RecoveryAction, detail: string, path?: string) => {
     report.actions.push(path ? { action, path, detail } : { action, detail });
@@ -36,7 +48,8 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: {
 
   // Locks: leftovers of an interrupted write are incomplete by construction (rename never happened).
   const { locks, bad, tmp } = await readLocks(root);
-  for (const t of tmp) {
+  // Another node may be writing a lock right now: temps are left to a node that recovers alone.
+  for (const t of opts.scope ? [] : tmp) {
     await unlink(join(root, t)).catch(() => undefined);
     act("removed-temp", "interrupted lock write", t);
   }
@@ -53,6 +66,7 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: {
   const segmentFiles = new Set(files.map((f) => f.path));
   for (const p of previews) {
     if (segmentFiles.has(previewSegmentPath(p)!)) continue;
+    if (!inScope(parseSegmentPath(previewSegmentPath(p) ?? "")?.cameraId)) continue;
     await unlink(join(root, p)).catch(() => undefined);
   }
   const rows = await db.allSegments();
@@ -74,6 +88,7 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: {
   for (const f of files) {
     const row = rowByPath.get(f.path);
     if (row && row.bytes === f.size) continue;
+    if (!inScope(parseSegmentPath(f.path)?.cameraId)) continue;
     if (row) await db.deleteSegment(row);
     const abs = join(root, f.path);
     const d = describe(f.path, await readWhole(abs));
@@ -115,7 +130,7 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: {
       firstStarts.set(key, starts);
     }
     const next = starts.find((s) => s >= g.startMs);
-    if (next !== undefined) {
+    if (next !== undefined && inScope(g.cameraId)) {
       g.endMs = next;
       await appendGap(root, g);
       act("closed-gap", `${g.reason} gap closed at the segment recorded after it`, `${g.cameraId}/${g.stream}`);
@@ -127,6 +142,7 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: {
     for (const [key, end] of lastEnd) {
       if (openGaps.has(key)) continue;
       const [cameraId, stream] = key.split("\u0000") as [string, StreamKind];
+      if (!inScope(cameraId)) continue;
       const g: JournalGap = { cameraId, stream, startMs: end, endMs: null, reason: "crash", detail: "recorder did not shut down cleanly" };
       await appendGap(root, g);
       openGaps.set(key, g);

@@ -28,6 +28,11 @@ export interface RetentionHost {
   totalBytes(): number;
   freeBytes(): Promise<number>;
   forget(seg: SegmentRecord): void;
+  /**
+   * Cameras this store's retention may delete (all when absent). Several central nodes on one
+   * store: each deletes only its own sites' footage, so two nodes never run one site's retention.
+   */
+  scope?: (cameraId: string) => boolean;
 }
 
 const PAGE = 500;
@@ -83,6 +88,7 @@ export async function retention(
       for (const s of page) {
         seen.add(s.id);
         cursor = s.startMs;
+        if (h.scope && !h.scope(s.cameraId)) continue;
         if (isLocked(s, locks, now)) {
           lockedSkipped++;
           continue;
@@ -96,6 +102,7 @@ export async function retention(
 
   if (policies) {
     for (const cam of await cameraTotals(h.db)) {
+      if (h.scope && !h.scope(cam.cameraId)) continue;
       const p = policies(cam.cameraId) ?? {};
       if (p.maxAgeMs !== undefined && p.maxAgeMs >= 0) {
         const cutoff = now - p.maxAgeMs;

@@ -15,7 +15,7 @@ import { describe, readWhole } from "./files.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
 import { recover, type RecoveryReport } from "./recovery.ts";
 import { StreamWriter, type SegmentWriter, type WriterHost, type WriterStatus } from "./writer.ts";
-import { QuotaError, StoreInputError, isNoSpace } from "./errors.ts";
+import { QuotaError, RowRefusedError, StoreInputError, isNoSpace } from "./errors.ts";
 import { retention, type RetentionPolicy } from "./retention.ts";
 
 export interface StoreOptions {
@@ -34,6 +34,14 @@ export interface StoreOptions {
    * whose file is missing are kept and reported by recovery, never dropped.
    */
   index?: () => Promise<StoreIndex>;
+  /**
+   * Cameras whose segments this store's retention (policies, quota, free-space floor, room for
+   * a writer) may delete; default all. Central nodes sharing one store pass "the sites whose
+   * partition I own" (central/cluster), asked at each pass, so ownership may change meanwhile.
+   */
+  retentionScope?: (cameraId: string) => boolean;
+  /** Cameras whose files and journals recovery at open may change (lib/store/recovery.ts); default all. */
+  recoveryScope?: (cameraId: string) => boolean;
   /** Maintenance open (`outpost check --rebuild`): leave the CLEAN marker alone and open no crash gaps. */
   maintenance?: boolean;
   /**
@@ -67,6 +75,7 @@ export class MediaStore {
   readonly segmentDurationMs: number;
   readonly maxTotalBytes: number | undefined;
   readonly minFreeBytes: number;
+  private readonly retentionScope: ((cameraId: string) => boolean) | undefined;
   /** Whether the previous run closed cleanly (CLEAN marker was present). */
   readonly wasClean: boolean;
   private readonly writers = new Map<string, StreamWriter>();
@@ -99,6 +108,7 @@ export class MediaStore {
     this.segmentDurationMs = opts.segmentDurationMs ?? 60_000;
     this.maxTotalBytes = opts.maxTotalBytes;
     this.minFreeBytes = opts.minFreeBytes ?? 256 * 1024 * 1024;
+    this.retentionScope = opts.retentionScope;
     this.wasClean = wasClean;
     this.maintenance = !!opts.maintenance;
     this.durabilityMs = opts.durabilityMs ?? 250;
@@ -134,7 +144,7 @@ export class MediaStore {
         this.totalBytes + n <= this.maxTotalBytes,
       lowOnSpace: async () => (await this.freeBytes()) < this.minFreeBytes || (this.maxTotalBytes !== undefined && this.totalBytes > this.maxTotalBytes),
       commitRow: async (seg, frags) => {
-        await this.putRow(seg, frags);
+        if (!(await this.putRow(seg, frags))) return;
         this.lastEnd.set(streamKey(seg.cameraId, seg.stream), seg.endMs);
         this.indexChanged();
         for (const o of this.commitObservers) {
@@ -220,7 +230,7 @@ export class MediaStore {
     }
     const db = opts.index ? await opts.index() : await openIndex(root, log);
     try {
-      const r = await recover(root, db, log, { crashGaps: !opts.maintenance && !wasClean, keepRowsWithoutFile: !!opts.index });
+      const r = await recover(root, db, log, { crashGaps: !opts.maintenance && !wasClean, keepRowsWithoutFile: !!opts.index, ...(opts.recoveryScope ? { scope: opts.recoveryScope } : {}) });
       const store = new MediaStore(opts, db, r.report, r.lastEnd, r.openGaps, wasClean);
       for (const l of await db.allLocks()) store.locksById.set(l.id, l);
       store.totalBytes = await db.totalBytes();
@@ -412,6 +422,9 @@ export class MediaStore {
    * Idempotent: when the store already holds this exact segment (same start, same hash) the
    * source is removed and the existing record returned. Another file at the same start (e.g.
    * central's own live recording) moves the import on by a millisecond.
+   * On a shared index (several central nodes on one store, `StoreIndex.insertSegment`) the row
+   * key decides across nodes: of two nodes importing the same bytes at once, one gets
+   * `existed: false`, the other `existed: true`, and the store holds one file and one row.
    */
   async importSegment(src: string, expect: { cameraId: string; stream: StreamKind; startMs: number; sha256: string }): Promise<{ record: SegmentRecord; existed: boolean }> {
     checkCameraId(expect.cameraId);
@@ -432,6 +445,14 @@ export class MediaStore {
         if (row?.sha256 === expect.sha256) {
           await unlink(src).catch(() => undefined);
           return { record: row, existed: true };
+        }
+        // Shared store: another node put these very bytes here and its row is not in yet (or it
+        // stopped in between). The file is the same either way; the row key decides who commits.
+        if (this.db.insertSegment && !row && (await fileSha256(dest)) === expect.sha256) {
+          await unlink(src).catch(() => undefined);
+          const held = await this.db.insertSegment(d.record, d.frags);
+          if (held === null) return this.imported(d.record, true);
+          if (held.sha256 === expect.sha256) return { record: held, existed: true };
         }
         continue;
       }
@@ -456,15 +477,40 @@ export class MediaStore {
         await unlink(src).catch(() => undefined);
       } catch (e) {
         this.host.release(buf.length);
-        if ((e as { code?: string }).code === "EEXIST") continue;
+        if ((e as { code?: string }).code === "EEXIST") {
+          // Shared store: look at what the other importer linked here before moving on.
+          if (this.db.insertSegment) start--;
+          continue;
+        }
         throw e;
       }
       const rec = d.record;
+      if (this.db.insertSegment) {
+        const held = await this.db.insertSegment(rec, d.frags);
+        if (held !== null) {
+          this.host.release(buf.length);
+          // Another node committed this start first: the same bytes (our file is identical to
+          // the one its row names); other bytes under a row whose file was lost: ours moves on.
+          if (held.sha256 === expect.sha256) return { record: held, existed: true };
+          await unlink(dest).catch(() => undefined);
+          continue;
+        }
+        return this.imported(rec, false);
+      }
       await this.host.commitRowOnly(rec, d.frags);
       this.log.info("segment imported", { segment: rec.id, bytes: rec.bytes });
       return { record: rec, existed: false };
     }
     throw new StoreInputError("no free start time for the imported segment within 1 s of its start");
+  }
+
+  /** Bookkeeping of a row a shared index took (insertSegment): bytes counted once, the stream's end moved on. */
+  private imported(rec: SegmentRecord, countBytes: boolean): { record: SegmentRecord; existed: false } {
+    if (countBytes) this.totalBytes += rec.bytes;
+    const key = streamKey(rec.cameraId, rec.stream);
+    if (rec.endMs > (this.lastEnd.get(key) ?? 0)) this.lastEnd.set(key, rec.endMs);
+    this.log.info("segment imported", { segment: rec.id, bytes: rec.bytes });
+    return { record: rec, existed: false };
   }
 
   /**
@@ -604,14 +650,22 @@ export class MediaStore {
   }
 
   /** A committed segment's index row (older rows still pending first); a failed write keeps the row in memory to retry. */
-  private async putRow(seg: SegmentRecord, frags?: Uint8Array | null): Promise<void> {
+  private async putRow(seg: SegmentRecord, frags?: Uint8Array | null): Promise<boolean> {
     await this.flushUnindexed();
     try {
       await this.db.putSegment(seg, frags);
     } catch (e) {
+      if (e instanceof RowRefusedError) {
+        // Refused for good (another node owns the camera's site now): the segment goes, its file too.
+        this.log.warn("segment dropped: the index refused its row", { segment: seg.id, reason: e.message });
+        await unlink(join(this.root, seg.path)).catch(() => undefined);
+        this.totalBytes -= seg.bytes;
+        return false;
+      }
       this.log.error("index row not written; kept in memory and retried (the file is safe on disk)", { err: e as Error, path: seg.path });
       this.unindexed.push(seg);
     }
+    return true;
   }
 
   private async flushUnindexed(): Promise<void> {
@@ -643,6 +697,7 @@ export class MediaStore {
       forget: (s: SegmentRecord) => {
         this.totalBytes -= s.bytes;
       },
+      ...(this.retentionScope ? { scope: this.retentionScope } : {}),
     };
   }
 
@@ -703,4 +758,11 @@ async function openIndex(root: string, log: Logger): Promise<IndexDb> {
     await rename(`${path}.wal`, `${aside}.wal`).catch(() => undefined);
     return IndexDb.open(path);
   }
+}
+
+/** SHA-256 (hex) of a whole file. */
+async function fileSha256(abs: string): Promise<string> {
+  const h = new Bun.CryptoHasher("sha256");
+  h.update(await readWhole(abs));
+  return h.digest("hex");
 }
