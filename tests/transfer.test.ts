@@ -191,9 +191,10 @@ describe("evidence locks across sites", () => {
 
 describe("priorities and budgets", () => {
   test("a user request on capped cellular overtakes scheduled backfill; a byte budget holds; WiFi continues", async () => {
-    const policy = { options: ["scheduled", "on-request"], schedule: { from: "00:00", to: "24:00" }, links: { cellular: { rateBitsPerSecond: 800_000 }, wifi: {} } };
+    const policy = { options: ["scheduled", "on-request"], schedule: { from: "00:00", to: "24:00" }, links: { cellular: { rateBitsPerSecond: 250_000 }, wifi: {} } };
     const { id, e } = await site("bus9", policy, ["camA", "camB"], "cellular", undefined, 1); // one worker: always busy
-    // 2 cameras at ~1.4 Mbit/s each vs an 0.8 Mbit/s cap: a scheduled backlog builds. Wait for
+    // 2 cameras at ~1.4 Mbit/s each vs a 250 kbit/s cap: a scheduled backlog builds, and one
+    // segment copy lasts several chunks (seconds), so a request reaches the edge mid-copy. Wait for
     // it (and for the requested window to be recorded) rather than for a fixed time.
     const scheduledAtCentral = async () => (await c.api<{ queue: { byClass: Record<string, { items: number }> } }>("GET", `/api/v1/sites/${id}/transfer`)).body.queue.byClass.scheduled?.items ?? 0;
     await until("a scheduled backlog of 6 segments", async () => (await scheduledAtCentral()) >= 6 && (await closedSegments("bus9", "camB")) >= 4, 90_000, 250);
@@ -215,7 +216,7 @@ describe("priorities and budgets", () => {
     // Budget: allow 600 kB more on cellular this month.
     const used = (await e.dump()).transfer.usage.byLink.cellular ?? 0;
     const budget = used + 600_000;
-    const put = await c.api("PUT", `/api/v1/sites/${id}/policy`, { ...policy, links: { cellular: { rateBitsPerSecond: 800_000, monthlyBytes: budget }, wifi: {} } });
+    const put = await c.api("PUT", `/api/v1/sites/${id}/policy`, { ...policy, links: { cellular: { rateBitsPerSecond: 250_000, monthlyBytes: budget }, wifi: {} } });
     expect(put.status).toBe(200);
     await until("budget reached", async () => (await e.dump()).transfer.budgetBlocked, 90_000, 300);
     await Bun.sleep(2000);
