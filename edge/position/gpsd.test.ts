@@ -111,7 +111,9 @@ describe("GpsdClient against a real gpsd (gpsfake)", () => {
       gps = undefined;
       await until("no source recorded", () => fixes.at(-1)?.mode === 0);
       const back = routeEpochs({ lat: 47.38, lon: 8.55 }, [{ to: { lat: 47.381, lon: 8.55 }, speedMps: 10 }]);
-      gps = await startFakeGps({ nmea: toNmea(back, Date.now()), file: join(dir, "back.nmea"), cycleS: 0.05, port });
+      // Looped: gpsd swallows the first second of sentences while it identifies the device, so a
+      // single short pass could end before the client's reconnect is watching (seen: no position).
+      gps = await startFakeGps({ nmea: toNmea(back, Date.now()), file: join(dir, "back.nmea"), cycleS: 0.05, port, loop: true });
       // gpsfake starting again on a loaded machine can take a while: wait on the positions, generously.
       await until("positions again after the restart", () => fixes.some((f) => f.mode >= 2 && f.lat! >= 47.38), 90_000);
       expect(client.connected).toBe(true);
