@@ -45,6 +45,39 @@ test("fragments dropped on the way (slow link) close the live segment: the hole 
   live.close();
 });
 
+test("an uplink that stays up but goes silent closes the live segment: listed while silent, a new one when fragments resume", async () => {
+  const store = await MediaStore.open({ root: path.join(root, "central-silent"), minFreeBytes: 0, log });
+  const live = new CentralLive({ clock: systemClock, log, requester: { request: async () => undefined } });
+  const rec = new LiveRecorder(live, store, log, { silentCloseMs: 300 });
+  const stop = rec.recordLive("s1.cam2", "main");
+  const hub = live.hub("s1", "cam2", "main");
+  hub.publishInit(media.init);
+  const base = Date.now() - 20_000;
+  const send = (n: number) => {
+    const f = fragmentAt(media, n);
+    hub.publishFragment(f.bytes, f.info, base + f.info.startMs + f.info.durationMs);
+  };
+  // Closed segments only: an open one is listed by the store, but not exportable or held yet.
+  const list = async () => (await store.segments({ cameraId: "s1.cam2", stream: "main", fromMs: base - 1000, toMs: base + 60_000 })).filter((x) => !x.open);
+  for (let n = 0; n < 10; n++) send(n);
+  await Bun.sleep(100);
+  expect(await list()).toHaveLength(0); // still open
+  const deadline = Date.now() + 10_000;
+  while ((await list()).length === 0 && Date.now() < deadline) await Bun.sleep(50);
+  expect(await list()).toHaveLength(1); // closed by silence, without the stream ending
+  for (let n = 10; n < 20; n++) send(n);
+  await Bun.sleep(100);
+  for (let n = 20; n < 24; n++) send(n);
+  const deadline2 = Date.now() + 10_000;
+  while ((await list()).length < 2 && Date.now() < deadline2) await Bun.sleep(50);
+  expect(await list()).toHaveLength(2); // silence again after the second burst: closed by the re-armed timer
+  await stop();
+  const tl = await store.timeline({ cameraId: "s1.cam2", stream: "main", fromMs: base - 1000, toMs: base + 60_000 });
+  expect(tl.gaps.some((g) => g.reason === "stall" && (g.detail ?? "").includes("silent"))).toBe(true);
+  await store.close();
+  live.close();
+});
+
 test("skipped(): media time exactly, and the hub's re-based jumps; capture-clock lag is not a hole", () => {
   const last = { mediaEnd: 1000 };
   expect(skipped(last, { startMs: 1000 })).toBe(false);

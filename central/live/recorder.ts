@@ -5,19 +5,34 @@
  * A lost uplink closes the segment and opens a gap with a reason; backfill fills it later.
  * So do fragments that never arrived (a slow link makes the edge skip to the next keyframe):
  * a recording that silently ran across them would count as held at central
- * (central/holdings) and the missing seconds would never be backfilled.
+ * (central/holdings) and the missing seconds would never be backfilled. And so does silence on
+ * an uplink that stays up (it only pings: camera stopped at the edge, edge paused): an open
+ * segment is neither listed nor exportable, and the planner would count it as held for ever.
  */
 import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore } from "../../lib/store/index.ts";
 import type { CentralLive, StreamKind } from "./live.ts";
 
+export interface LiveRecorderOptions {
+  /**
+   * No fragment for this long closes the open segment with a 'stall' gap; the next fragment
+   * opens a new one. Well above the edge's fragment interval (≈ 1 s, a keyframe interval when a
+   * slow link makes it skip). Default 10 s.
+   */
+  silentCloseMs?: number;
+}
+
 export class LiveRecorder {
   private active = new Map<string, () => Promise<void>>();
+  private readonly silentCloseMs: number;
   constructor(
     private readonly live: CentralLive,
     private readonly store: MediaStore,
     private readonly log: Logger,
-  ) {}
+    o: LiveRecorderOptions = {},
+  ) {
+    this.silentCloseMs = o.silentCloseMs ?? 10_000;
+  }
 
   /** Starts recording `<site>.<camera>` / stream from live; idempotent. Returns the stop function. */
   recordLive(centralCameraId: string, stream: StreamKind): () => Promise<void> {
@@ -37,6 +52,15 @@ export class LiveRecorder {
     const q = (fn: () => Promise<void> | void) => {
       chain = chain.then(fn).catch((e) => this.log.error("live recording write failed", { key, err: e as Error }));
     };
+    const silent = setTimeout(() => {
+      if (needInit) return;
+      needInit = true;
+      last = null;
+      const detail = `no live fragments for ${Math.round(this.silentCloseMs / 1000)} s (uplink up, stream silent)`;
+      this.log.info("live recording segment closed: stream silent", { key, silentMs: this.silentCloseMs });
+      q(() => writer.end("stall", detail));
+    }, this.silentCloseMs);
+    silent.unref();
     const unlisten = hub.listen((e) => {
       if (e.type === "init") {
         q(() => writer.init(e.init.bytes, e.init.info));
@@ -58,6 +82,7 @@ export class LiveRecorder {
         }
         const f = e.fragment;
         q(() => writer.fragment(f.bytes, { ...hubInfo(f) }, f.capturedAt));
+        silent.refresh();
       } else {
         needInit = true;
         last = null;
@@ -70,6 +95,7 @@ export class LiveRecorder {
     const stop = async () => {
       if (this.active.get(key) !== stop) return;
       this.active.delete(key);
+      clearTimeout(silent);
       unlisten();
       release();
       q(() => writer.end("stopped", "central live recording stopped"));
