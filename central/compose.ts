@@ -44,7 +44,7 @@ import { startMetricsListener } from "../lib/metrics/index.ts";
 import { centralMetrics } from "./metrics/index.ts";
 import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
 import { SharedPresence, otherNodesAlive, persistedNodeId, startCluster, type Cluster } from "./cluster/index.ts";
-import { centralMqttIdentity } from "./sites/index.ts";
+import { centralMqttIdentity, type SiteHealth } from "./sites/index.ts";
 import { LiveUplinks, liveCluster, nodeIdentity, startRelayListener } from "./live/relay/index.ts";
 import { hostname } from "node:os";
 
@@ -195,6 +195,8 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       const cp = await openSites({
         ownership: cluster.topics,
         remotePresence: (id) => presence?.remote(id),
+        // Health reports the owners carried to site_presence: every node lists every site's health.
+        remoteHealth: { all: () => (presence?.remoteHealthAll() ?? []) as [string, SiteHealth][], of: (id) => presence?.remoteHealth(id) as SiteHealth | undefined },
         mirror,
         central: core,
         log: log.child({ component: "central.sites" }),
@@ -212,6 +214,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         ownsAll: () => cluster.leases.ownsAll(),
         sites: () => core.sites().filter((s) => s.state === "active").map((s) => s.id),
         local: (id) => ({ online: core.sessionCount(id) > 0 || sites.localOnline(id), lastSeenMs: sites.control.lastSeen.get(id) ?? null }),
+        health: (id) => sites.control.latestHealth.get(id),
         // Taken over: the previous owner's last sighting counts as this node's (with an external broker the edge stayed connected).
         adopt: (id, ms) => {
           if ((sites.control.lastSeen.get(id) ?? 0) < ms) sites.control.lastSeen.set(id, ms);

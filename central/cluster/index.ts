@@ -20,7 +20,7 @@ export { ClusterConfig } from "./config.ts";
 export { persistedNodeId } from "./node-id.ts";
 export { Leases, NotOwnerError, type PartitionChange } from "./leases.ts";
 export { OwnedSiteTopics } from "./site-topics.ts";
-export { SharedPresence, type PresenceState, type LocalPresence } from "./presence.ts";
+export { SharedPresence, type PresenceState, type LocalPresence, type HealthReport } from "./presence.ts";
 export { PARTITIONS, partitionOf } from "./partition.ts";
 
 export interface Cluster {

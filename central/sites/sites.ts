@@ -33,12 +33,23 @@ export interface SitesOptions {
   onlineWindowMs?: number;
   /** Presence of a site another node owns (central/cluster/presence.ts); undefined: this node's own knowledge answers. */
   remotePresence?: (siteId: string) => { online: boolean } | undefined;
+  /**
+   * Last health reports of sites another node owns, as their owners carried them to the shared
+   * table (central/cluster/presence.ts): all of them, or one site's. Absent: only this node's own.
+   */
+  remoteHealth?: { all: () => [string, SiteHealth][]; of: (siteId: string) => SiteHealth | undefined };
   onSiteEvent?: (e: SiteEvent) => void;
   /** What central itself holds for a camera (the transfer engine plugs in here); default nothing. */
   centralRanges?: (centralCameraId: string, stream: string, fromMs: number, toMs: number) => Promise<Range[]>;
   healthRetentionMs?: number;
   /** The sites this central node handles (central/cluster); absent = all. */
   ownership?: SiteOwnership;
+}
+
+/** A site's last health report and when the edge made it. */
+export interface SiteHealth {
+  atMs: number;
+  body: UpBody<"health">;
 }
 
 export interface CentralCamera {
@@ -152,7 +163,7 @@ export class Sites {
       .filter((r) => known(r.site_id))
       .map((r) => {
         const revoked = !this.o.siteExists(r.site_id);
-        const h = this.control?.latestHealth.get(r.site_id)?.body.streams ?? [];
+        const h = this.healthOf(r.site_id)?.body.streams ?? [];
         const streams = (JSON.parse(r.streams) as CentralCamera["streams"]).map((st) => {
           const hs = h.find((x) => x.cameraId === r.camera_id && x.stream === st.kind);
           return hs ? { ...st, status: hs.state, ...(hs.detail ? { reason: hs.detail } : {}), bitrateKbps: hs.bitrateKbps, fps: hs.fps } : st;
@@ -281,17 +292,30 @@ export class Sites {
 
   /** The link the edge last reported (cellular, wifi, …), for stream choice and transfer rules. */
   linkType(siteId: string): string | undefined {
-    return this.control?.latestHealth.get(siteId)?.body.link.type;
+    return this.healthOf(siteId)?.body.link.type;
+  }
+
+  /** A site's last health report: this node's own, or — for a site another node owns — the shared table's, whichever is newer. */
+  healthOf(siteId: string): SiteHealth | undefined {
+    const own = this.control?.latestHealth.get(siteId);
+    const remote = this.o.remoteHealth?.of(siteId);
+    return remote && (!own || remote.atMs > own.atMs) ? remote : own;
   }
 
   /**
    * The last health report of every site that sent one, from memory (the control plane keeps it
-   * as it commits): Admin → Health asks once for the whole fleet, and this answer never waits in
-   * the mirror database's queue behind control-plane batches.
+   * as it commits; sites another node owns as the shared table was last read): Admin → Health
+   * asks once for the whole fleet, and this answer never waits in the database's queue behind
+   * control-plane batches.
    */
   latestHealthAll(): { id: string; online: boolean; latest: UpBody<"health"> & { at: string } }[] {
     const known = this.o.siteKnown ?? this.o.siteExists;
-    return [...(this.control?.latestHealth ?? [])].filter(([id]) => known(id)).map(([id, h]) => ({ id, online: this.online(id), latest: { at: iso(h.atMs), ...h.body } }));
+    const ids = new Set([...(this.control?.latestHealth.keys() ?? []), ...(this.o.remoteHealth?.all() ?? []).map(([id]) => id)]);
+    return [...ids]
+      .filter((id) => known(id))
+      .sort()
+      .map((id) => ({ id, h: this.healthOf(id)! }))
+      .map(({ id, h }) => ({ id, online: this.online(id), latest: { at: iso(h.atMs), ...h.body } }));
   }
 
   /** Extra fields for GET /api/v1/sites/{id}: latest health + 24 h history, config state, cameras. */
@@ -316,7 +340,7 @@ export class Sites {
         outboxPending: b.outbox.pending,
       };
     });
-    const latest = this.control?.latestHealth.get(siteId);
+    const latest = this.healthOf(siteId);
     return {
       online: this.online(siteId),
       health: { latest: latest ? { at: iso(latest.atMs), ...latest.body } : null, history },
