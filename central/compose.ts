@@ -207,6 +207,10 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       });
       closers.push(() => cp.close());
       const sites = cp.sites;
+      // The camera list's fallback for a missed NOTIFY: re-read once a heartbeat while other nodes own sites.
+      closers.push(cluster.leases.onRound(() => {
+        if (!cluster.leases.ownsAll()) sites.camerasChanged();
+      }));
       presence = new SharedPresence({
         db: core.database,
         nodeId: cluster.nodeId,

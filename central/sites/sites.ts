@@ -9,7 +9,7 @@ import type { Db } from "../db.ts";
 import type { Database } from "../db/index.ts";
 import type { EdgeIndex } from "../mirror/index.ts";
 import type { Bus } from "./bus.ts";
-import { ControlPlane, type SiteEvent, type SiteOwnership } from "./control.ts";
+import { CAMERAS_CHANNEL, ControlPlane, type SiteEvent, type SiteOwnership } from "./control.ts";
 import { mergeHoldings, mergeRanges, type Range } from "./api.ts";
 import { qualityRanges } from "./quality.ts";
 
@@ -70,6 +70,9 @@ export class Sites {
   control!: ControlPlane;
   private bus!: Bus;
   private purgeTimer: ReturnType<typeof setInterval> | null = null;
+  /** Device trees committed by other nodes as far as this one learnt (NOTIFY, or the heartbeat's fallback). */
+  private treesElsewhere = 0;
+  private unlistenTrees: (() => Promise<void>) | null = null;
 
   private readonly db: Database;
 
@@ -95,6 +98,8 @@ export class Sites {
   /** Starts the control plane on `bus` (called once, by openSites). */
   async start(bus: Bus): Promise<void> {
     this.bus = bus;
+    // Another node committed a device tree (or this one did: a harmless extra re-read).
+    this.unlistenTrees = await this.db.listen(CAMERAS_CHANNEL, () => this.camerasChanged());
     this.control = new ControlPlane({ db: this.db, fleet: this.o.mirror.fleet, bus, clock: this.o.clock, log: this.o.log, onSiteEvent: this.o.onSiteEvent, siteExists: this.o.siteExists, ownership: this.o.ownership });
     await this.control.init();
     // Retained messages may not survive a broker restart (aedes keeps them in memory): publish again.
@@ -121,6 +126,8 @@ export class Sites {
 
   async close(): Promise<void> {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
+    await this.unlistenTrees?.().catch(() => undefined);
+    this.unlistenTrees = null;
     await this.control?.idle();
     await this.bus?.close();
   }
@@ -137,13 +144,22 @@ export class Sites {
     return t !== undefined && this.o.clock.now() - t < (this.o.onlineWindowMs ?? 90_000);
   }
 
-  /** cp_cameras as last read, kept until the control plane commits another device tree. */
-  private cameraRows: { version: number; rows: Promise<CameraRow[]> } | null = null;
+  /**
+   * The camera list is read again at next use: another node committed a device tree (its NOTIFY),
+   * or — the fallback for a missed notification — a cluster heartbeat passed while other nodes
+   * own sites (composeCentral calls it every round then).
+   */
+  camerasChanged(): void {
+    this.treesElsewhere++;
+  }
+
+  /** cp_cameras as last read, kept until a device tree is committed (here, or on another node). */
+  private cameraRows: { version: string; rows: Promise<CameraRow[]> } | null = null;
 
   private readCameraRows(): Promise<CameraRow[]> {
     // Every live view and camera list reads this; without the cache each waited in the mirror's
     // single-connection queue behind control-plane batches (hundreds of ms per WebSocket open).
-    const version = this.control?.treeVersion;
+    const version = this.control ? `${this.control.treeVersion}/${this.treesElsewhere}` : undefined;
     if (version === undefined) return this.db.query<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
     if (this.cameraRows?.version !== version) {
       const rows = this.db.query<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
