@@ -132,7 +132,8 @@ export class DepotOffload {
     const s = this.sites.get(siteId);
     const open = this.links(siteId, policy) !== null;
     return {
-      state: !open ? "idle" : s?.startedMs !== null && s?.startedMs !== undefined ? "running" : "done",
+      // Open but not planned yet (a poll reported "parked" and its plan is still running): not done yet.
+      state: !open ? "idle" : (s?.startedMs !== null && s?.startedMs !== undefined) || !s?.open ? "running" : "done",
       links: policy?.offload?.links ?? [],
       startedAt: s?.startedMs ? iso(s.startedMs) : null,
       pendingBytes: open ? (s?.pendingBytes ?? 0) : 0,
