@@ -6,9 +6,11 @@
  * `outpost demo`) and the test harnesses call it; tests change parts through CentralOverrides.
  *
  * Built in dependency order, each part given what it needs when it is made (no late attach):
- * store (+ central's custody) → startCentral's core (database, registry, broker, operations)
- * → edge-index mirror (central/mirror, in the database) → cluster leases (central/cluster:
- * which sites this node handles; all of them when alone) → control plane (central/sites, writes the mirror)
+ * database → cluster leases (central/cluster: which sites this node handles, all of them when
+ * alone; the fence) → store (+ central's custody; its retention scope and live-recording fence
+ * are the leases') → startCentral's core (registry, broker, operations) → edge-index mirror
+ * (central/mirror, in the database) → the control plane's subscriptions and the control plane
+ * (central/sites, writes the mirror)
  * → live → transfer (reads the mirror, what central holds from central/holdings) → fleet →
  * routes, then the listeners → RTSP out → ONVIF → metrics → retention. Edge events reach
  * their consumers through one SiteEvents list created before all of them.
@@ -43,8 +45,8 @@ import { UserStreams } from "./users/index.ts";
 import { startMetricsListener } from "../lib/metrics/index.ts";
 import { centralMetrics } from "./metrics/index.ts";
 import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
-import { SharedPresence, otherNodesAlive, persistedNodeId, startCluster, type Cluster } from "./cluster/index.ts";
-import { centralMqttIdentity } from "./sites/index.ts";
+import { SharedPresence, otherNodesAlive, persistedNodeId, siteTopics, startCluster, type Cluster, type OwnedSiteTopics } from "./cluster/index.ts";
+import { centralMqttIdentity, type SiteHealth } from "./sites/index.ts";
 import { LiveUplinks, liveCluster, nodeIdentity, startRelayListener } from "./live/relay/index.ts";
 import { hostname } from "node:os";
 
@@ -59,8 +61,8 @@ export interface CentralSite {
   transfer: TransferModule;
   /** The edge-index mirror (central/mirror). */
   mirror: EdgeIndex;
-  /** This node's partitions and leases (central/cluster): a single node owns all 256. */
-  cluster: Cluster;
+  /** This node's partitions and leases (central/cluster): a single node owns all 256; the control plane's subscriptions. */
+  cluster: Cluster & { readonly topics: OwnedSiteTopics };
   /** Every edge event, for any subscriber (central/sites/subscribers.ts). */
   siteEvents: SiteEvents;
   /** Previews of edge footage (thumbnails, activity index; central/preview). */
@@ -117,34 +119,46 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   const database = await openCentralDatabase(cfg.database, cfg.dataDir, log.child({ component: "central.db" }));
   const storeRoot = cfg.storage.path ?? join(cfg.dataDir, "store");
   const inDatabase = cfg.storage.index === "database";
-  // With the index in the database several nodes may share the store: each node's retention
-  // deletes only the sites whose partition it owns (nothing until the cluster has started).
-  let ownsSite: (siteId: string) => boolean = () => false;
-  // The live recorder's rows are fenced by the site's partition epoch once the cluster runs.
-  let fence: SegmentFence | null = null;
+  let cluster: Cluster;
+  let othersAlive = false;
   let store: MediaStore;
   try {
     if (inDatabase) await importLegacyStore(database, storeRoot, log.child({ component: "central.store" }), clock.now());
     // Another node alive on the shared store: a file without a row may be its segment in the
-    // making, so recovery at start leaves every site alone (this node owns none yet).
-    const othersAlive = inDatabase && (await otherNodesAlive(database, cfg.cluster.nodeId ?? persistedNodeId(cfg.dataDir), (o.cluster?.clock ?? systemClock).now()));
+    // making, so recovery at start leaves every site alone (asked before this node's first round).
+    othersAlive = inDatabase && (await otherNodesAlive(database, cfg.cluster.nodeId ?? persistedNodeId(cfg.dataDir), (o.cluster?.clock ?? systemClock).now()));
+    // Which sites this node handles (all of them when alone, the default; its partitions' in a
+    // cluster), known before the store: it is given the ownership and the fence as it is made.
+    cluster = await startCluster({ db: database, config: cfg.cluster, dataDir: cfg.dataDir, ...(o.cluster?.clock ? { clock: o.cluster.clock } : {}), log: log.child({ component: "central.cluster" }) });
+  } catch (e) {
+    await database.close().catch(() => undefined);
+    throw e;
+  }
+  const owns = (siteId: string) => cluster.leases.owns(siteId);
+  try {
+    // With the index in the database several nodes may share the store: each node's retention
+    // deletes only the sites whose partition it owns, and the live recorder's rows are fenced by
+    // the site's partition epoch.
+    const fence: SegmentFence = leaseFence(cluster.leases);
     store = await MediaStore.open({
       root: storeRoot,
       clock,
       log: log.child({ component: "central.store" }),
-      ...(inDatabase ? { index: async () => new PgStoreIndex(database, () => clock.now(), () => fence), retentionScope: ownedCameras((id) => ownsSite(id)) } : {}),
-      ...(othersAlive ? { recoveryScope: ownedCameras((id) => ownsSite(id)) } : {}),
+      ...(inDatabase ? { index: async () => new PgStoreIndex(database, () => clock.now(), () => fence), retentionScope: ownedCameras(owns) } : {}),
+      ...(othersAlive ? { recoveryScope: () => false } : {}),
       ...(cfg.storage.maxTotalBytes !== undefined ? { maxTotalBytes: cfg.storage.maxTotalBytes } : {}),
       ...(cfg.storage.minFreeBytes !== undefined ? { minFreeBytes: cfg.storage.minFreeBytes } : {}),
       ...(o.store?.segmentDurationMs !== undefined ? { segmentDurationMs: o.store.segmentDurationMs } : {}),
     });
   } catch (e) {
+    await cluster.close().catch(() => undefined);
     await database.close().catch(() => undefined);
     throw e;
   }
   // Central's own live recordings are chained and signed like an edge's (central/custody/own.ts).
   const custody = await attachCentralCustody(store, { dataDir: cfg.dataDir, clock, log: log.child({ component: "central.custody" }) });
-  const closers: (() => Promise<void> | void)[] = [() => database.close(), () => custody.close(), () => store.close()];
+  // Closed in reverse: the modules, the store, central, custody, then the cluster (a graceful close gives the partitions back) and the database.
+  const closers: (() => Promise<void> | void)[] = [() => database.close(), () => cluster.close(), () => custody.close(), () => store.close()];
   /** Set once central's listeners exist: stop taking requests and let those inside finish. */
   let quiesce: (() => Promise<void>) | undefined;
   const close = async () => {
@@ -162,7 +176,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     // Built once central's core (registry, broker, operations) exists, before any edge or user
     // can connect, each after what it needs: control plane → live → transfer → the rest.
     let preview!: PreviewModule;
-    let built: { mirror: EdgeIndex; sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; cluster: Cluster; credentials: () => StreamCredentials | undefined } | undefined;
+    let built: { mirror: EdgeIndex; sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; topics: OwnedSiteTopics; credentials: () => StreamCredentials | undefined } | undefined;
     const buildModules = async (core: CentralCore): Promise<CentralModules> => {
       // The edge-index mirror (in central's database; the fleet's tracks in sites.duckdb): written by the control plane, read by transfer and the timeline.
       const mirror = await EdgeIndex.open(core.database, join(cfg.dataDir, "sites.duckdb"), log.child({ component: "central.mirror" }));
@@ -170,18 +184,9 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       // Previews edges send (central/preview): the index in the database, the files under DATA/preview.
       preview = await createPreview({ dataDir: cfg.dataDir, database: core.database, clock, log: log.child({ component: "central.preview" }) });
       closers.push(() => preview.close());
-      // Which sites this node handles: all of them when alone (the default), its partitions' in a cluster.
-      const cluster = await startCluster({
-        db: core.database,
-        config: cfg.cluster,
-        dataDir: cfg.dataDir,
-        sites: () => core.sites().filter((s) => s.state === "active").map((s) => s.id),
-        ...(o.cluster?.clock ? { clock: o.cluster.clock } : {}),
-        log: log.child({ component: "central.cluster" }),
-      });
-      closers.push(() => cluster.close());
-      ownsSite = (id) => cluster.leases.owns(id);
-      fence = leaseFence(cluster.leases);
+      // The control plane's subscriptions: the owned partitions' active sites (every site when alone).
+      const topics = siteTopics(cluster, () => core.sites().filter((s) => s.state === "active").map((s) => s.id), log.child({ component: "central.cluster" }));
+      closers.push(() => topics.close());
       // mqtt.url: the external broker every node of a cluster shares. One client id per node: two
       // clients with one id would take each other's session over.
       const externalMqtt = o.controlPlaneMqtt
@@ -193,8 +198,10 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       // sites another node owns from the table (read once per interval, not per request).
       let presence: SharedPresence | undefined;
       const cp = await openSites({
-        ownership: cluster.topics,
+        ownership: topics,
         remotePresence: (id) => presence?.remote(id),
+        // Health reports the owners carried to site_presence: every node lists every site's health.
+        remoteHealth: { all: () => (presence?.remoteHealthAll() ?? []) as [string, SiteHealth][], of: (id) => presence?.remoteHealth(id) as SiteHealth | undefined },
         mirror,
         central: core,
         log: log.child({ component: "central.sites" }),
@@ -205,6 +212,10 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       });
       closers.push(() => cp.close());
       const sites = cp.sites;
+      // The camera list's fallback for a missed NOTIFY: re-read once a heartbeat while other nodes own sites.
+      closers.push(cluster.leases.onRound(() => {
+        if (!cluster.leases.ownsAll()) sites.camerasChanged();
+      }));
       presence = new SharedPresence({
         db: core.database,
         nodeId: cluster.nodeId,
@@ -212,6 +223,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         ownsAll: () => cluster.leases.ownsAll(),
         sites: () => core.sites().filter((s) => s.state === "active").map((s) => s.id),
         local: (id) => ({ online: core.sessionCount(id) > 0 || sites.localOnline(id), lastSeenMs: sites.control.lastSeen.get(id) ?? null }),
+        health: (id) => sites.control.latestHealth.get(id),
         // Taken over: the previous owner's last sighting counts as this node's (with an external broker the edge stayed connected).
         adopt: (id, ms) => {
           if ((sites.control.lastSeen.get(id) ?? 0) < ms) sites.control.lastSeen.set(id, ms);
@@ -361,7 +373,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
         presence: (id) => presenceOf.remote(id),
       };
-      built = { mirror, sites, live, recorder, transfer, cluster, credentials: () => credentials };
+      built = { mirror, sites, live, recorder, transfer, topics, credentials: () => credentials };
       return modules;
     };
     let rtsp: RtspOut | undefined;
@@ -369,8 +381,8 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     let metricsUrl: string | undefined;
     const central = await startCentral(cfg, { clock, log, streams, modules: buildModules, database });
     // Closers run in reverse: central closes after the store and before custody, as before; the database last.
-    closers.splice(2, 0, () => central.close());
-    const { mirror, sites, live, recorder, transfer, cluster } = built!;
+    closers.splice(3, 0, () => central.close());
+    const { mirror, sites, live, recorder, transfer, topics } = built!;
     cluster.leases.setApiUrl(central.apiUrl);
     quiesce = async () => {
       central.http.begin();
@@ -445,11 +457,11 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       closers.push(() => metrics.close());
       metricsUrl = metrics.url;
     }
-    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => central.site(id)?.name, audit: (a) => central.ops.recordAudit(a), log: log.child({ component: "central.retention" }), previews: (policyOf) => preview.prune(policyOf, () => sites.mirrorDb), ...(inDatabase ? { owns: (id: string) => ownsSite(id) } : {}) });
+    const retention = new CentralRetention({ store, config: cfg.retention, siteName: (id) => central.site(id)?.name, audit: (a) => central.ops.recordAudit(a), log: log.child({ component: "central.retention" }), previews: (policyOf) => preview.prune(policyOf, () => sites.mirrorDb), ...(inDatabase ? { owns } : {}) });
     retention.start(cfg.storage.retentionIntervalMs);
     closers.push(() => retention.stop());
     log.info("central site ready", { api: central.apiUrl, rtsp: rtsp ? rtsp.baseUrl : "off", onvif: onvif ? onvif.url : "off" });
-    return { central, sites, mirror, cluster, siteEvents, live, recorder, streams, transfer, preview, store, retention, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
+    return { central, sites, mirror, cluster: { ...cluster, topics }, siteEvents, live, recorder, streams, transfer, preview, store, retention, ...(rtsp ? { rtsp } : {}), ...(onvif ? { onvif } : {}), ...(metricsUrl ? { metricsUrl } : {}), close };
   } catch (e) {
     await close();
     throw e;

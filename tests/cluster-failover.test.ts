@@ -7,7 +7,7 @@
  * sent while nobody was subscribed (the broker dropped them; the survivor reads the watermark
  * the dead node committed to the shared mirror and holds a later message back until the edge
  * re-sends from its oldest unacknowledged one). The other node's API shows the edge online
- * from the shared presence the owner writes, and the survivor takes the writing over. The
+ * from the shared presence the owner writes (with the site's health and cameras), and the survivor takes the writing over. The
  * edge is unchanged. Not covered: three
  * nodes, live viewers and transfers during the failover, shared media storage.
  */
@@ -144,6 +144,14 @@ describe.skipIf(!!noServer)("two central nodes on PostgreSQL + Mosquitto", () =>
     const seenBy = nodes[other]!;
     await until("the other node shows the site online", () => seenBy.central.site(siteId)?.online === true && seenBy.sites.online(siteId), 10_000, 50);
     expect(await seenBy.central.database.query(`SELECT online, node_id FROM site_presence WHERE site_id = $1`, [siteId])).toEqual([{ online: true, node_id: owner }]);
+    // Its API lists the site's health (carried by the owner in site_presence) and the edge's camera (the tree's NOTIFY).
+    const password = (await Bun.file(nodes["node-a"]!.central.adminPasswordFile).text()).trim();
+    const login = await fetch(`${seenBy.central.apiUrl}/api/v1/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: "admin", password }) });
+    const token = ((await login.json()) as { token: string }).token;
+    const get = async <T>(p: string) => (await (await fetch(seenBy.central.apiUrl + p, { headers: { authorization: `Bearer ${token}` } })).json()) as T;
+    const health = await until("the other node lists the site's health", async () => (await get<{ sites: { id: string; online: boolean; latest: { link: { type: string } } }[] }>("/api/v1/site-health")).sites.find((x) => x.id === siteId), 10_000, 100);
+    expect(health.online).toBe(true);
+    await until("the other node lists the edge's camera", async () => (await get<{ cameras: { id: string }[] }>("/api/v1/cameras")).cameras.some((c) => c.id === `${siteId}.front`) || undefined, 10_000, 100);
   });
 
   test("the owner dies without releasing: the other node claims after the lease, subscribes, and gets the edge's events once and in order, those sent in the gap too", async () => {

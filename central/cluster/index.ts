@@ -20,14 +20,19 @@ export { ClusterConfig } from "./config.ts";
 export { persistedNodeId } from "./node-id.ts";
 export { Leases, NotOwnerError, type PartitionChange } from "./leases.ts";
 export { OwnedSiteTopics } from "./site-topics.ts";
-export { SharedPresence, type PresenceState, type LocalPresence } from "./presence.ts";
+export { SharedPresence, type PresenceState, type LocalPresence, type HealthReport } from "./presence.ts";
 export { PARTITIONS, partitionOf } from "./partition.ts";
 
+/**
+ * A node's membership: its id and its leases (which sites it handles, the fence). Started right
+ * after central's database opens, before anything that asks "do I own this site?" is built (the
+ * store's retention and live-recording fence, the control plane), so each is given it at
+ * construction. The control plane's subscriptions (OwnedSiteTopics) are made with the control
+ * plane, once the registry's sites are known (`siteTopics`).
+ */
 export interface Cluster {
   readonly nodeId: string;
   readonly leases: Leases;
-  /** What the control plane handles and subscribes (central/sites SiteOwnership). */
-  readonly topics: OwnedSiteTopics;
   close(): Promise<void>;
 }
 
@@ -35,8 +40,6 @@ export interface StartClusterOptions {
   db: Database;
   config: ClusterConfig;
   dataDir: string;
-  /** Ids of the active sites this node knows. */
-  sites: () => string[];
   /**
    * Lease time: real time by default even when a test drives the product's clock by hand — a
    * test clock jumping hours ahead must not expire leases that real timers renew.
@@ -51,14 +54,10 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster> {
   const leases = new Leases({ db: o.db, nodeId, clock: o.clock ?? systemClock, heartbeatMs: o.config.heartbeatMs, leaseMs: o.config.leaseMs, ...(o.log ? { log: o.log } : {}) });
   await leases.start();
   o.log?.info("cluster node started", { node: nodeId, partitions: leases.owned().size });
-  const topics = new OwnedSiteTopics({ leases, sites: o.sites, ...(o.log ? { log: o.log } : {}) });
-  return {
-    nodeId,
-    leases,
-    topics,
-    async close() {
-      topics.close();
-      await leases.close();
-    },
-  };
+  return { nodeId, leases, close: () => leases.close() };
+}
+
+/** What the control plane of this node handles and subscribes (central/sites SiteOwnership): `sites` are the active site ids it knows. */
+export function siteTopics(cluster: Cluster, sites: () => string[], log?: Logger): OwnedSiteTopics {
+  return new OwnedSiteTopics({ leases: cluster.leases, sites, ...(log ? { log } : {}) });
 }

@@ -15,7 +15,7 @@ import { ManualClock } from "../../lib/clock.ts";
 import { migrateUp, type Database } from "../db/index.ts";
 import { postgresUnavailable, testEmbedded, twoNodesOnServer } from "../db/testkit.ts";
 import { Leases } from "./leases.ts";
-import { SharedPresence, type LocalPresence } from "./presence.ts";
+import { SharedPresence, type HealthReport, type LocalPresence } from "./presence.ts";
 
 let tmp: string;
 const noServer = postgresUnavailable();
@@ -66,11 +66,12 @@ for (const d of drivers) {
     let pb: SharedPresence;
     const localA = new Map<string, LocalPresence>();
     const localB = new Map<string, LocalPresence>();
+    const healthA = new Map<string, HealthReport>();
     const adoptedB: [string, number][] = [];
     let siteA: string; // owned by A
     let siteB: string; // owned by B
-    const writer = (db: Database, leases: Leases, local: Map<string, LocalPresence>, adopted?: [string, number][]) =>
-      new SharedPresence({ db, nodeId: leases.nodeId, owns: (id) => leases.owns(id), sites: () => SITES, local: (id) => local.get(id) ?? { online: false, lastSeenMs: null }, adopt: (id, ms) => adopted?.push([id, ms]), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, clock });
+    const writer = (db: Database, leases: Leases, local: Map<string, LocalPresence>, adopted?: [string, number][], health?: Map<string, HealthReport>) =>
+      new SharedPresence({ db, nodeId: leases.nodeId, owns: (id) => leases.owns(id), sites: () => SITES, local: (id) => local.get(id) ?? { online: false, lastSeenMs: null }, health: (id) => health?.get(id), adopt: (id, ms) => adopted?.push([id, ms]), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, clock });
 
     beforeAll(async () => {
       [dbA, dbB, closeDbs] = await d.open();
@@ -83,7 +84,7 @@ for (const d of drivers) {
       siteA = SITES.find((s) => la.owns(s) && !lb.owns(s))!;
       siteB = SITES.find((s) => lb.owns(s) && !la.owns(s))!;
       expect(siteA && siteB).toBeTruthy();
-      pa = writer(dbA, la, localA);
+      pa = writer(dbA, la, localA, undefined, healthA);
       pb = writer(dbB, lb, localB, adoptedB);
     });
     afterAll(async () => {
@@ -132,6 +133,36 @@ for (const d of drivers) {
       // B never writes A's sites.
       localB.set(siteA, { online: false, lastSeenMs: null });
       expect(await pb.flush()).toBe(0);
+    });
+
+    test("health reports ride with the owner's rows: B lists A's sites' health; a newer report at most once per throttle, in the flush's one statement", async () => {
+      const other = SITES.find((s) => s !== siteA && la.owns(s))!;
+      const report = (n: number) => ({ atMs: clock.now(), body: { disk: { freeBytes: n }, streams: [{ cameraId: "cam1", stream: "main", state: "recording" }] } });
+      const rounds = async () => (await la.round(), await lb.round()); // leases renewed on the hand-driven clock
+      clock.advance(THROTTLE); // due anyway: both sites online, last_seen throttle passed
+      await rounds();
+      healthA.set(siteA, report(1));
+      healthA.set(other, report(2));
+      expect(await pa.flush()).toBe(2);
+      await pb.refresh();
+      expect(pb.remoteHealth(siteA)).toEqual(healthA.get(siteA)!);
+      expect(pb.remoteHealthAll().map(([id]) => id).sort()).toEqual([siteA, other].sort());
+      expect(pa.remoteHealthAll()).toEqual([]); // A's own sites: its memory answers
+      // A newer report within the throttle waits; at the throttle it is written (the row's other report is kept).
+      clock.advance(THROTTLE / 4);
+      await rounds();
+      healthA.set(siteA, report(3));
+      expect(await pa.flush()).toBe(0);
+      clock.advance(THROTTLE);
+      await rounds();
+      expect(await pa.flush()).toBe(2); // both online: last_seen due; siteA carries its new report, `other` keeps its old one
+      await pb.refresh();
+      expect(pb.remoteHealth(siteA)).toEqual(healthA.get(siteA)!);
+      expect(pb.remoteHealth(other)).toEqual(healthA.get(other)!);
+      const [row] = await dbB.query<{ health: { disk: { freeBytes: number } } }>(`SELECT health FROM site_presence WHERE site_id = $1`, [other]);
+      expect(row!.health.disk.freeBytes).toBe(2);
+      healthA.delete(siteA);
+      healthA.delete(other);
     });
 
     test("A's heartbeat lapses: B shows its sites offline since last seen, then writes them as their new owner", async () => {

@@ -11,6 +11,11 @@
  *
  * The owner's own answer stays its memory (the caller asks `remote` only for sites it does not
  * own), so a single node — owning every partition — answers exactly as without this table.
+ *
+ * The row also carries the site's last health report (migration 0012): the owner writes a newer
+ * one with the row in the same flush statement — at most once per `throttleMs` per site, and
+ * only when it changed (an unchanged report is not sent again) — so every node can list every
+ * site's health (GET /api/v1/site-health) from the same one read per interval.
  */
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
@@ -33,6 +38,12 @@ export interface PresenceState {
   nodeId: string;
 }
 
+/** A site's last health report as its owner received it (the edge's health message body). */
+export interface HealthReport {
+  atMs: number;
+  body: unknown;
+}
+
 export interface SharedPresenceOptions {
   db: Database;
   nodeId: string;
@@ -44,6 +55,8 @@ export interface SharedPresenceOptions {
   sites: () => string[];
   /** The owner's own view of a site (its MQTT session, its control plane's last message). */
   local: (siteId: string) => LocalPresence;
+  /** The owner's last health report of a site (carried in the row for the other nodes). */
+  health?: (siteId: string) => HealthReport | undefined;
   /**
    * A site this node has just taken over from another node's row: that node's last sighting, so
    * an owner that judges by "heard from lately" (an external broker) does not show a live edge
@@ -61,8 +74,9 @@ export interface SharedPresenceOptions {
   log?: Logger;
 }
 
-type Row = { site_id: string; online: boolean; since_ms: number | string; last_seen_ms: number | string; node_id: string; heartbeat_ms: number | string | null };
-type Written = { online: boolean; sinceMs: number; lastSeenMs: number };
+type Row = { site_id: string; online: boolean; since_ms: number | string; last_seen_ms: number | string; node_id: string; heartbeat_ms: number | string | null; health: unknown; health_at_ms: number | string | null };
+/** What was written of a site, and when (`atMs`: the flush's time, for the health throttle). */
+type Written = { online: boolean; sinceMs: number; lastSeenMs: number; healthAtMs: number | null; atMs: number };
 
 export class SharedPresence {
   private readonly clock: Clock;
@@ -70,6 +84,8 @@ export class SharedPresence {
   private readonly written = new Map<string, Written>();
   /** The table as last read, judged against heartbeats at read time. */
   private shared = new Map<string, PresenceState>();
+  /** The health reports in the table as last read (and as this node last wrote). */
+  private sharedHealth = new Map<string, HealthReport>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticking: Promise<void> | null = null;
 
@@ -114,10 +130,21 @@ export class SharedPresence {
     return s && { ...s };
   }
 
+  /** The last health report the table holds of a site this node does not own (undefined: owned here, or none). */
+  remoteHealth(siteId: string): HealthReport | undefined {
+    if (this.o.owns(siteId)) return undefined;
+    return this.sharedHealth.get(siteId);
+  }
+
+  /** Every health report the table holds of sites this node does not own. */
+  remoteHealthAll(): [string, HealthReport][] {
+    return [...this.sharedHealth].filter(([id]) => !this.o.owns(id));
+  }
+
   /** Writes the owned sites whose state changed or whose last_seen is older than the throttle; returns how many. */
   async flush(): Promise<number> {
     const now = this.clock.now();
-    const rows: [string, boolean, number, number][] = [];
+    const rows: [string, boolean, number, number, HealthReport | undefined][] = [];
     const next = new Map<string, Written>();
     for (const id of this.o.sites()) {
       if (!this.o.owns(id)) continue;
@@ -131,19 +158,28 @@ export class SharedPresence {
       if (!prev && !l.online && lastSeenMs === 0) continue; // never seen: no row reads as offline already
       const sinceMs = prev && prev.online === l.online ? prev.sinceMs : l.online ? now : lastSeenMs;
       const ours = !!own && table?.nodeId === this.o.nodeId;
-      if (ours && own.online === l.online && lastSeenMs - own.lastSeenMs < this.o.throttleMs) {
+      // A newer report than the row holds (whoever wrote it), carried at most once per throttle.
+      const h = this.o.health?.(id);
+      const rowHealthAt = ours ? own.healthAtMs : (this.sharedHealth.get(id)?.atMs ?? null);
+      const newHealth = h && (rowHealthAt === null || h.atMs > rowHealthAt) ? h : undefined;
+      const healthDue = !!newHealth && (!ours || now - own.atMs >= this.o.throttleMs);
+      if (ours && own.online === l.online && lastSeenMs - own.lastSeenMs < this.o.throttleMs && !healthDue) {
         next.set(id, own);
         continue;
       }
-      next.set(id, { online: l.online, sinceMs, lastSeenMs });
-      rows.push([id, l.online, sinceMs, lastSeenMs]);
+      next.set(id, { online: l.online, sinceMs, lastSeenMs, healthAtMs: newHealth?.atMs ?? rowHealthAt, atMs: now });
+      rows.push([id, l.online, sinceMs, lastSeenMs, newHealth]);
     }
     for (let i = 0; i < rows.length; i += 1000) {
       const params: SqlValue[] = [];
-      const tuples = rows.slice(i, i + 1000).map((r) => `(${[...r, this.o.nodeId].map((v) => `$${params.push(v)}`).join(", ")})`);
+      const tuples = rows
+        .slice(i, i + 1000)
+        .map(([id, online, since, seen, h]) => `(${[id, online, since, seen, this.o.nodeId, (h?.body ?? null) as SqlValue, h?.atMs ?? null].map((v) => `$${params.push(v)}`).join(", ")})`);
+      // No newer report: the row keeps the one it has (NULL never overwrites a report).
       await this.o.db.run(
-        `INSERT INTO site_presence (site_id, online, since_ms, last_seen_ms, node_id) VALUES ${tuples.join(", ")}
-         ON CONFLICT (site_id) DO UPDATE SET online = excluded.online, since_ms = excluded.since_ms, last_seen_ms = excluded.last_seen_ms, node_id = excluded.node_id`,
+        `INSERT INTO site_presence (site_id, online, since_ms, last_seen_ms, node_id, health, health_at_ms) VALUES ${tuples.join(", ")}
+         ON CONFLICT (site_id) DO UPDATE SET online = excluded.online, since_ms = excluded.since_ms, last_seen_ms = excluded.last_seen_ms, node_id = excluded.node_id,
+           health = coalesce(excluded.health, site_presence.health), health_at_ms = coalesce(excluded.health_at_ms, site_presence.health_at_ms)`,
         params,
       );
     }
@@ -151,7 +187,10 @@ export class SharedPresence {
     this.written.clear();
     for (const [k, v] of next) this.written.set(k, v);
     // What this node just wrote is the table's answer too (until the next read).
-    for (const [id, online, sinceMs, lastSeenMs] of rows) this.shared.set(id, { online, sinceMs, lastSeenMs, nodeId: this.o.nodeId });
+    for (const [id, online, sinceMs, lastSeenMs, h] of rows) {
+      this.shared.set(id, { online, sinceMs, lastSeenMs, nodeId: this.o.nodeId });
+      if (h) this.sharedHealth.set(id, h);
+    }
     return rows.length;
   }
 
@@ -159,15 +198,18 @@ export class SharedPresence {
   async refresh(): Promise<void> {
     const now = this.clock.now();
     const rows = await this.o.db.query<Row>(
-      `SELECT p.site_id, p.online, p.since_ms, p.last_seen_ms, p.node_id, n.heartbeat_ms FROM site_presence p LEFT JOIN central_nodes n ON n.node_id = p.node_id`,
+      `SELECT p.site_id, p.online, p.since_ms, p.last_seen_ms, p.node_id, n.heartbeat_ms, p.health, p.health_at_ms FROM site_presence p LEFT JOIN central_nodes n ON n.node_id = p.node_id`,
     );
     const next = new Map<string, PresenceState>();
+    const health = new Map<string, HealthReport>();
     for (const r of rows) {
       const raw = { online: r.online, sinceMs: Number(r.since_ms), lastSeenMs: Number(r.last_seen_ms) };
       const alive = r.heartbeat_ms !== null && Number(r.heartbeat_ms) > now - this.o.leaseMs;
       const online = raw.online && alive;
       next.set(r.site_id, { online, sinceMs: raw.online && !online ? raw.lastSeenMs : raw.sinceMs, lastSeenMs: raw.lastSeenMs, nodeId: r.node_id });
+      if (r.health !== null && r.health_at_ms !== null) health.set(r.site_id, { atMs: Number(r.health_at_ms), body: r.health });
     }
     this.shared = next;
+    this.sharedHealth = health;
   }
 }

@@ -17,6 +17,8 @@ export interface MovedTable {
   row: (r: Record<string, unknown>) => SqlValue[];
   /** An identity column copied with its values: its sequence moves past them (syncIdentity). */
   identity?: string;
+  /** A column unique in the database but not in DuckDB: only the first row of each value is copied. */
+  uniqueBy?: string;
 }
 
 /**
@@ -43,7 +45,12 @@ export async function moveFromDuckdb(duck: Db, db: Database, tables: readonly Mo
     for (const t of tables) {
       const table = checkIdentifier(t.table);
       if (!have.has(table)) continue;
-      const rows = await duck.all<Record<string, unknown>>(`SELECT * FROM ${table}`);
+      let rows = await duck.all<Record<string, unknown>>(`SELECT * FROM ${table}`);
+      if (t.uniqueBy) {
+        const seen = new Set<unknown>();
+        const key = t.uniqueBy;
+        rows = rows.filter((r) => !seen.has(r[key]) && !!seen.add(r[key]));
+      }
       moved[table] = await tx.copyRows(table, t.columns, rows.map(t.row));
       if (t.identity) await syncIdentity(tx, table, t.identity);
     }

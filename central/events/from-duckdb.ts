@@ -9,13 +9,14 @@ import type { SqlValue } from "../db/index.ts";
 
 type Kind = "text" | "int" | "bool";
 const value = (v: unknown, k: Kind): SqlValue => (v === null || v === undefined ? null : k === "int" ? Number(v) : k === "bool" ? v === true || v === "true" : String(v));
-const table = (name: string, cols: Record<string, Kind>, identity?: string): MovedTable[] => {
+const table = (name: string, cols: Record<string, Kind>, identity?: string, uniqueBy?: string): MovedTable[] => {
   const columns = Object.keys(cols);
-  return [{ table: name, columns, row: (r) => columns.map((c) => value(r[c], cols[c]!)), ...(identity ? { identity } : {}) }];
+  return [{ table: name, columns, row: (r) => columns.map((c) => value(r[c], cols[c]!)), ...(identity ? { identity } : {}), ...(uniqueBy ? { uniqueBy } : {}) }];
 };
 
 export const OPERATIONS_TABLES_IN_DUCKDB: MovedTable[][] = [
-  table("events", { id: "text", time_ms: "int", arrived_ms: "int", late: "bool", source: "text", origin: "text", type: "text", site_id: "text", camera_id: "text", data: "text" }),
+  // events.id is unique in the database (migration 0012); DuckDB's de-duplication was a window in memory.
+  table("events", { id: "text", time_ms: "int", arrived_ms: "int", late: "bool", source: "text", origin: "text", type: "text", site_id: "text", camera_id: "text", data: "text" }, undefined, "id"),
   [
     ...table(
       "alarms",

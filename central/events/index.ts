@@ -5,7 +5,14 @@
  * API call. Each event keeps its original time and its arrival time; an event that arrives
  * more than `lateAfterMs` after it happened is marked late. Ingest hands each new event to the
  * rule engine (onEvent) with its original time. The table is in central's database
- * (central/db, migration 0004); writes are batched (copyRows). Must not know about MQTT or HTTP.
+ * (central/db, migrations 0004 and 0012); writes are batched (copyRows into a staging table,
+ * then one INSERT … ON CONFLICT DO NOTHING).
+ *
+ * De-duplication is cluster-wide: recent ids in memory catch a repeat on this node at once,
+ * and the unique index on events.id catches one another node stored (a producer's retry after
+ * a failover): such an event is neither stored nor acted on again. Rules therefore see an
+ * event once its row is in (right after the batch's commit, in ingest order), not before.
+ * Must not know about MQTT or HTTP.
  */
 import { z } from "zod";
 import { intQuery } from "../../lib/http/query.ts";
@@ -100,7 +107,7 @@ export interface EventsOptions {
   lateAfterMs: number;
   /** Camera → site, to fill a missing siteId (rights filter on both). */
   siteOf?: (cameraId: string) => string | null;
-  /** Called once per new (non-duplicate) event, synchronously, in ingest order. */
+  /** Called once per new (non-duplicate) event once this node stored it, in ingest order. */
   onEvent?: (e: EventRec) => void;
   /** How many recent event ids are remembered for de-duplication. */
   dedupWindow?: number;
@@ -112,10 +119,17 @@ const COLUMNS = ["id", "time_ms", "arrived_ms", "late", "source", "origin", "typ
 
 export class EventError extends Error {}
 
+/** An event waiting for the next flush, and its producer's promise (resolved: stored here, or a duplicate another node stored). */
+interface Pending {
+  row: Row;
+  rec: EventRec;
+  resolve(stored: boolean): void;
+  reject(e: unknown): void;
+}
+
 export class Events {
   private seen = new Set<string>();
-  private pending: Row[] = [];
-  private waiters: { resolve(): void; reject(e: unknown): void }[] = [];
+  private pending: Pending[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
   private chain: Promise<void> = Promise.resolve();
   onEvent: ((e: EventRec) => void) | undefined;
@@ -130,8 +144,8 @@ export class Events {
   }
 
   /**
-   * Validate, de-duplicate, run rules (synchronously, before storage completes) and store. The
-   * promise resolves once the event is durably stored, so a producer may acknowledge then.
+   * Validate, de-duplicate, store and run rules. The promise resolves once the event is durably
+   * stored (by this node, or — `duplicate` — by another before), so a producer may acknowledge then.
    */
   ingest(input: EventInput): Promise<IngestResult> {
     let rec: EventRec;
@@ -144,12 +158,11 @@ export class Events {
     const { timeMs: _t, arrivedMs: _a, ...event } = rec;
     if (this.seen.has(id)) return Promise.resolve({ event, duplicate: true });
     this.remember(id);
-    this.pending.push([id, timeMs, arrivedMs, rec.late, rec.source, rec.origin, rec.type, siteId, cameraId, JSON.stringify(rec.data)]);
-    const stored = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    const row: Row = [id, timeMs, arrivedMs, rec.late, rec.source, rec.origin, rec.type, siteId, cameraId, JSON.stringify(rec.data)];
+    const stored = new Promise<boolean>((resolve, reject) => this.pending.push({ row, rec, resolve, reject }));
     if (this.pending.length >= 5000) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.o.flushMs ?? 20);
-    this.onEvent?.(rec);
-    return stored.then(() => ({ event, duplicate: false }));
+    return stored.then((inserted) => ({ event, duplicate: !inserted }));
   }
 
   /** The event as ingest would see it (validated, arrival time now, late flag), without storing or acting. */
@@ -190,21 +203,44 @@ export class Events {
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const rows = this.pending;
-    const waiters = this.waiters;
+    const batch = this.pending;
     this.pending = [];
-    this.waiters = [];
     this.chain = this.chain.then(async () => {
+      if (!batch.length) return;
+      let inserted: Set<string>;
       try {
-        if (rows.length) await this.o.db.copyRows("events", COLUMNS, rows as SqlValue[][]);
-        for (const w of waiters) w.resolve();
+        inserted = await this.store(batch.map((p) => p.row));
       } catch (e) {
         // Not stored: forget the ids so the producer's retry is accepted.
-        for (const r of rows) this.seen.delete(r[0]);
-        for (const w of waiters) w.reject(e);
+        for (const p of batch) this.seen.delete(p.row[0]);
+        for (const p of batch) p.reject(e);
+        return;
+      }
+      for (const p of batch) {
+        const fresh = inserted.has(p.row[0]);
+        // Acted on where it was stored: another node's copy already ran its rules there.
+        if (fresh) {
+          try {
+            this.onEvent?.(p.rec);
+          } catch {
+            // The rule engine reports its own failures; the event stays stored.
+          }
+        }
+        p.resolve(fresh);
       }
     });
     return this.chain;
+  }
+
+  /** One batch: COPY into a per-connection staging table, then one INSERT that skips ids already stored (by any node). Returns the ids inserted. */
+  private async store(rows: Row[]): Promise<Set<string>> {
+    const cols = COLUMNS.join(", ");
+    const ids = await this.o.db.transaction(async (tx) => {
+      await tx.run(`CREATE TEMP TABLE IF NOT EXISTS events_incoming (LIKE events) ON COMMIT DELETE ROWS`);
+      await tx.copyRows("events_incoming", COLUMNS, rows as SqlValue[][]);
+      return tx.query<{ id: string }>(`INSERT INTO events (${cols}) SELECT ${cols} FROM events_incoming ON CONFLICT (id) DO NOTHING RETURNING id`);
+    });
+    return new Set(ids.map((r) => r.id));
   }
 
   async query(q: EventQuery, scope: { sql: string; params: string[] }): Promise<{ events: Event[] }> {

@@ -4,7 +4,7 @@
  * records acks): a paused former owner's batch is refused by the fence — nothing stored, nothing
  * acknowledged — and the new owner, running since before the old owner stored anything, reads
  * the old owner's committed watermark inside its transaction, so the edge's re-send stores
- * only what is new: no event twice, the ack covers everything.
+ * only what is new: no event twice, the ack covers everything. (The bus: ./testkit.ts.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { promises as fs } from "node:fs";
@@ -12,41 +12,18 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
-import { topics } from "../../federation/protocol/index.ts";
 import { Leases, OwnedSiteTopics } from "../cluster/index.ts";
 import { migrateUp, type Database } from "../db/index.ts";
 import { testDrivers } from "../db/testkit.ts";
 import type { Db } from "../db.ts";
 import { openFleetTables } from "../mirror/tables.ts";
-import type { Bus } from "./bus.ts";
 import { ControlPlane } from "./control.ts";
+import { MemoryBus } from "./testkit.ts";
 
 const SITE = "bus-7";
 const OB = "0123456789abcdef";
 const T0 = Date.UTC(2026, 11, 4, 9, 0, 0);
 const quiet = () => new Logger({ component: "test", sink: new MemorySink() });
-
-/** A broker stand-in: subscriptions by filter, published acks recorded. */
-class MemoryBus implements Bus {
-  readonly handlers = new Map<string, (topic: string, payload: Buffer) => void>();
-  readonly acks: { ob: string; upTo: number }[] = [];
-  async publish(topic: string, payload: string): Promise<void> {
-    if (topic === topics.ack(SITE)) this.acks.push(JSON.parse(payload) as { ob: string; upTo: number });
-  }
-  async subscribe(filter: string, onMessage: (topic: string, payload: Buffer) => void): Promise<void> {
-    this.handlers.set(filter, onMessage);
-  }
-  async unsubscribe(filter: string): Promise<void> {
-    this.handlers.delete(filter);
-  }
-  async close(): Promise<void> {}
-  /** The edge publishes event messages seq from..to of outbox ob. */
-  send(ob: string, from: number, to: number): void {
-    const h = this.handlers.get(topics.allUp);
-    if (!h) throw new Error("not subscribed");
-    for (let seq = from; seq <= to; seq++) h(topics.up(SITE), Buffer.from(JSON.stringify({ v: 1, ob, seq, at: T0 + seq, type: "event", body: { eventId: `e${seq}`, kind: "door", atMs: T0 + seq } })));
-  }
-}
 
 let tmp: string;
 beforeAll(async () => {
@@ -75,7 +52,7 @@ for (const d of drivers) {
 
     async function node(db: Database, nodeId: string, clock: ManualClock) {
       const leases = new Leases({ db, nodeId, clock, heartbeatMs: 1000, leaseMs: 3000 });
-      const bus = new MemoryBus();
+      const bus = new MemoryBus(SITE);
       const fleet = await openFleetTables(path.join(tmp, `${d.name.split(" ")[0]}-${nodeId}.duckdb`));
       fleets.push(fleet);
       const ownership = new OwnedSiteTopics({ leases, sites: () => [SITE] });
@@ -92,7 +69,7 @@ for (const d of drivers) {
       const b = await node(dbB, "node-b", clockB); // running all along, not yet owning anything
       await a.leases.start({ timers: false });
       await a.ownership.sync();
-      a.bus.send(OB, 1, 3);
+      a.bus.send(OB, 1, 3, T0);
       await a.cp.idle();
       expect(a.bus.acks.at(-1)).toEqual(expect.objectContaining({ ob: OB, upTo: 3 }));
 
@@ -102,14 +79,14 @@ for (const d of drivers) {
       expect(b.leases.owns(SITE)).toBe(true);
       expect(a.leases.owns(SITE)).toBe(true);
       const acksBefore = a.bus.acks.length;
-      a.bus.send(OB, 4, 5); // received before the pause, processed after it
+      a.bus.send(OB, 4, 5, T0); // received before the pause, processed after it
       await a.cp.idle();
       expect(a.bus.acks.length).toBe(acksBefore); // nothing acknowledged: the edge re-sends to the owner
       expect(await dbA.query(`SELECT last_seq FROM cp_seq WHERE site_id = $1`, [SITE])).toEqual([{ last_seq: 3 }]);
 
       // The edge re-sends from its oldest unacknowledged message; here from 1, as after a reconnect.
       await b.ownership.sync(); // subscribed to what it now owns
-      b.bus.send(OB, 1, 5);
+      b.bus.send(OB, 1, 5, T0);
       await b.cp.idle();
       expect(b.bus.acks.at(-1)).toEqual(expect.objectContaining({ ob: OB, upTo: 5 }));
       expect(await dbB.query(`SELECT seq FROM cp_rejected`)).toEqual([]);

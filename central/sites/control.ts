@@ -120,6 +120,9 @@ interface Plan {
   duplicates: number;
 }
 
+/** NOTIFY channel of committed device trees (payload: the site id): other nodes' camera lists re-read. */
+export const CAMERAS_CHANNEL = "cameras_changed";
+
 const keyOf = (siteId: string, ob: string) => `${siteId}\u0000${ob}`;
 
 export class ControlPlane {
@@ -557,6 +560,8 @@ export class ControlPlane {
         for (const c of m.body.cameras) {
           ops.push({ table: "cp_cameras", key: `${siteId}\u0000${c.id}`, row: [siteId, c.id, c.name, c.enabled, JSON.stringify(c.streams), big(now)] });
         }
+        // Every node's camera list cache (Sites) re-reads: NOTIFY is sent at this batch's COMMIT.
+        ops.push({ sql: `SELECT pg_notify($1, $2)`, params: [CAMERAS_CHANNEL, siteId] });
         p.after.push(async () => {
           this.treeVersion++;
         });

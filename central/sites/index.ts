@@ -15,14 +15,14 @@ import { systemClock, type Clock } from "../../lib/clock.ts";
 import { createLogger, type Logger } from "../../lib/log/index.ts";
 import type { ApiRouter } from "../openapi.ts";
 import type { EdgeIndex } from "../mirror/index.ts";
-import { Sites, type CentralCamera } from "./sites.ts";
+import { Sites, type CentralCamera, type SiteHealth } from "./sites.ts";
 import { mountSiteRoutes, mergeHoldings, mergeRanges, type Range, type Held } from "./api.ts";
 import { aedesBus, externalBus, type Bus } from "./bus.ts";
 import type { SiteEvent, SiteOwnership } from "./control.ts";
 
 export { centralMqttIdentity, CENTRAL_MQTT_ID } from "./identity.ts";
 export { SiteEvents, type SiteEventSubscriber } from "./subscribers.ts";
-export { Sites, mergeHoldings, mergeRanges, aedesBus, externalBus, type Bus, type SiteEvent, type SiteOwnership, type CentralCamera, type Range, type Held };
+export { Sites, mergeHoldings, mergeRanges, aedesBus, externalBus, type Bus, type SiteEvent, type SiteOwnership, type CentralCamera, type SiteHealth, type Range, type Held };
 
 export interface OpenSitesOptions {
   /** The edge-index mirror (central/mirror, DATA/sites.duckdb) this control plane writes; its opener closes it. */
@@ -43,6 +43,8 @@ export interface OpenSitesOptions {
   ownership?: SiteOwnership;
   /** Presence of a site another node owns (central/cluster/presence.ts). */
   remotePresence?: (siteId: string) => { online: boolean } | undefined;
+  /** Health reports of sites another node owns (central/cluster/presence.ts). */
+  remoteHealth?: { all: () => [string, SiteHealth][]; of: (siteId: string) => SiteHealth | undefined };
 }
 
 /** What the control plane needs from central's core (a subset of CentralCore). */
@@ -79,6 +81,7 @@ export async function openSites(o: OpenSitesOptions): Promise<SitesModule> {
     healthRetentionMs: o.healthRetentionMs,
     ownership: o.ownership,
     remotePresence: o.remotePresence,
+    remoteHealth: o.remoteHealth,
   });
   try {
     let bus: Bus;

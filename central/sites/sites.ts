@@ -9,7 +9,7 @@ import type { Db } from "../db.ts";
 import type { Database } from "../db/index.ts";
 import type { EdgeIndex } from "../mirror/index.ts";
 import type { Bus } from "./bus.ts";
-import { ControlPlane, type SiteEvent, type SiteOwnership } from "./control.ts";
+import { CAMERAS_CHANNEL, ControlPlane, type SiteEvent, type SiteOwnership } from "./control.ts";
 import { mergeHoldings, mergeRanges, type Range } from "./api.ts";
 import { qualityRanges } from "./quality.ts";
 
@@ -33,12 +33,23 @@ export interface SitesOptions {
   onlineWindowMs?: number;
   /** Presence of a site another node owns (central/cluster/presence.ts); undefined: this node's own knowledge answers. */
   remotePresence?: (siteId: string) => { online: boolean } | undefined;
+  /**
+   * Last health reports of sites another node owns, as their owners carried them to the shared
+   * table (central/cluster/presence.ts): all of them, or one site's. Absent: only this node's own.
+   */
+  remoteHealth?: { all: () => [string, SiteHealth][]; of: (siteId: string) => SiteHealth | undefined };
   onSiteEvent?: (e: SiteEvent) => void;
   /** What central itself holds for a camera (the transfer engine plugs in here); default nothing. */
   centralRanges?: (centralCameraId: string, stream: string, fromMs: number, toMs: number) => Promise<Range[]>;
   healthRetentionMs?: number;
   /** The sites this central node handles (central/cluster); absent = all. */
   ownership?: SiteOwnership;
+}
+
+/** A site's last health report and when the edge made it. */
+export interface SiteHealth {
+  atMs: number;
+  body: UpBody<"health">;
 }
 
 export interface CentralCamera {
@@ -59,6 +70,9 @@ export class Sites {
   control!: ControlPlane;
   private bus!: Bus;
   private purgeTimer: ReturnType<typeof setInterval> | null = null;
+  /** Device trees committed by other nodes as far as this one learnt (NOTIFY, or the heartbeat's fallback). */
+  private treesElsewhere = 0;
+  private unlistenTrees: (() => Promise<void>) | null = null;
 
   private readonly db: Database;
 
@@ -84,6 +98,8 @@ export class Sites {
   /** Starts the control plane on `bus` (called once, by openSites). */
   async start(bus: Bus): Promise<void> {
     this.bus = bus;
+    // Another node committed a device tree (or this one did: a harmless extra re-read).
+    this.unlistenTrees = await this.db.listen(CAMERAS_CHANNEL, () => this.camerasChanged());
     this.control = new ControlPlane({ db: this.db, fleet: this.o.mirror.fleet, bus, clock: this.o.clock, log: this.o.log, onSiteEvent: this.o.onSiteEvent, siteExists: this.o.siteExists, ownership: this.o.ownership });
     await this.control.init();
     // Retained messages may not survive a broker restart (aedes keeps them in memory): publish again.
@@ -110,6 +126,8 @@ export class Sites {
 
   async close(): Promise<void> {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
+    await this.unlistenTrees?.().catch(() => undefined);
+    this.unlistenTrees = null;
     await this.control?.idle();
     await this.bus?.close();
   }
@@ -126,13 +144,22 @@ export class Sites {
     return t !== undefined && this.o.clock.now() - t < (this.o.onlineWindowMs ?? 90_000);
   }
 
-  /** cp_cameras as last read, kept until the control plane commits another device tree. */
-  private cameraRows: { version: number; rows: Promise<CameraRow[]> } | null = null;
+  /**
+   * The camera list is read again at next use: another node committed a device tree (its NOTIFY),
+   * or — the fallback for a missed notification — a cluster heartbeat passed while other nodes
+   * own sites (composeCentral calls it every round then).
+   */
+  camerasChanged(): void {
+    this.treesElsewhere++;
+  }
+
+  /** cp_cameras as last read, kept until a device tree is committed (here, or on another node). */
+  private cameraRows: { version: string; rows: Promise<CameraRow[]> } | null = null;
 
   private readCameraRows(): Promise<CameraRow[]> {
     // Every live view and camera list reads this; without the cache each waited in the mirror's
     // single-connection queue behind control-plane batches (hundreds of ms per WebSocket open).
-    const version = this.control?.treeVersion;
+    const version = this.control ? `${this.control.treeVersion}/${this.treesElsewhere}` : undefined;
     if (version === undefined) return this.db.query<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
     if (this.cameraRows?.version !== version) {
       const rows = this.db.query<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
@@ -152,7 +179,7 @@ export class Sites {
       .filter((r) => known(r.site_id))
       .map((r) => {
         const revoked = !this.o.siteExists(r.site_id);
-        const h = this.control?.latestHealth.get(r.site_id)?.body.streams ?? [];
+        const h = this.healthOf(r.site_id)?.body.streams ?? [];
         const streams = (JSON.parse(r.streams) as CentralCamera["streams"]).map((st) => {
           const hs = h.find((x) => x.cameraId === r.camera_id && x.stream === st.kind);
           return hs ? { ...st, status: hs.state, ...(hs.detail ? { reason: hs.detail } : {}), bitrateKbps: hs.bitrateKbps, fps: hs.fps } : st;
@@ -281,17 +308,30 @@ export class Sites {
 
   /** The link the edge last reported (cellular, wifi, …), for stream choice and transfer rules. */
   linkType(siteId: string): string | undefined {
-    return this.control?.latestHealth.get(siteId)?.body.link.type;
+    return this.healthOf(siteId)?.body.link.type;
+  }
+
+  /** A site's last health report: this node's own, or — for a site another node owns — the shared table's, whichever is newer. */
+  healthOf(siteId: string): SiteHealth | undefined {
+    const own = this.control?.latestHealth.get(siteId);
+    const remote = this.o.remoteHealth?.of(siteId);
+    return remote && (!own || remote.atMs > own.atMs) ? remote : own;
   }
 
   /**
    * The last health report of every site that sent one, from memory (the control plane keeps it
-   * as it commits): Admin → Health asks once for the whole fleet, and this answer never waits in
-   * the mirror database's queue behind control-plane batches.
+   * as it commits; sites another node owns as the shared table was last read): Admin → Health
+   * asks once for the whole fleet, and this answer never waits in the database's queue behind
+   * control-plane batches.
    */
   latestHealthAll(): { id: string; online: boolean; latest: UpBody<"health"> & { at: string } }[] {
     const known = this.o.siteKnown ?? this.o.siteExists;
-    return [...(this.control?.latestHealth ?? [])].filter(([id]) => known(id)).map(([id, h]) => ({ id, online: this.online(id), latest: { at: iso(h.atMs), ...h.body } }));
+    const ids = new Set([...(this.control?.latestHealth.keys() ?? []), ...(this.o.remoteHealth?.all() ?? []).map(([id]) => id)]);
+    return [...ids]
+      .filter((id) => known(id))
+      .sort()
+      .map((id) => ({ id, h: this.healthOf(id)! }))
+      .map(({ id, h }) => ({ id, online: this.online(id), latest: { at: iso(h.atMs), ...h.body } }));
   }
 
   /** Extra fields for GET /api/v1/sites/{id}: latest health + 24 h history, config state, cameras. */
@@ -316,7 +356,7 @@ export class Sites {
         outboxPending: b.outbox.pending,
       };
     });
-    const latest = this.control?.latestHealth.get(siteId);
+    const latest = this.healthOf(siteId);
     return {
       online: this.online(siteId),
       health: { latest: latest ? { at: iso(latest.atMs), ...latest.body } : null, history },

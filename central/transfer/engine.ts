@@ -39,7 +39,7 @@ import { SiteInputs } from "./site-inputs.ts";
 import { Triggers } from "./triggers.ts";
 import { EVERY_SITE, RetrievalOwnership, type SiteOwnership } from "./ownership.ts";
 
-/** How often the tick writes the byte counts (real time). */
+/** How often the tick writes the byte counts and re-reads the depot offloads other nodes finished (real time). */
 const FLUSH_EVERY_MS = 2000;
 
 export interface EngineDeps {
@@ -154,6 +154,7 @@ export class Engine {
       if (performance.now() - this.flushedAt >= FLUSH_EVERY_MS) {
         this.flushedAt = performance.now();
         await this.meter.flush();
+        await this.offload.load(); // offloads other nodes finished (the edge's polls may reach any node)
       }
     } catch (e) {
       this.d.log.error("transfer tick failed", { err: e as Error });

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import type { Database } from "../db/index.ts";
-import { DepotOffload } from "./offload.ts";
+import { DepotOffload, OBSERVATION_MS } from "./offload.ts";
 import { transferTestDrivers } from "./test-db.ts";
 
 const t = transferTestDrivers();
@@ -49,6 +49,43 @@ for (const drv of t.drivers) {
         o.observe("s", "depot-wifi", "parked");
         await o.progress("s", 0);
         expect(o.lastOffloadedMs("s")).toBe(now);
+      } finally {
+        await close();
+      }
+    });
+
+    test("two nodes: the edge's polls move from A to B — A stops planning the offload from what it saw, and shows the offload B finished", async () => {
+      const { a, b, close } = await drv.open();
+      let now = 5_000_000;
+      const node = (db: Database) => new DepotOffload({ db, clock: { now: () => now }, log: new Logger({ component: "t", sink: new MemorySink(), level: "error" }) } as never);
+      const policy = { options: ["on-request" as const], offload: { links: ["depot-wifi"] } };
+      try {
+        const na = node(a);
+        const nb = node(b);
+        await na.load();
+        await nb.load();
+        // Parked at the depot, polling A: A pulls.
+        na.observe("bus-3", "depot-wifi", "parked");
+        expect(na.links("bus-3", policy)).toEqual(["depot-wifi"]);
+        await na.progress("bus-3", 8000);
+        expect(na.view("bus-3", policy).state).toBe("running");
+        // A fails over (or the balancer moves the edge): B answers the polls from now on and finishes.
+        now += 30_000;
+        nb.observe("bus-3", "depot-wifi", "parked");
+        await nb.progress("bus-3", 4000);
+        now += 30_000;
+        nb.observe("bus-3", "depot-wifi", "parked");
+        await nb.progress("bus-3", 0);
+        const doneAt = now;
+        expect(nb.lastOffloadedMs("bus-3")).toBe(doneAt);
+        // A has not heard from the edge for longer than a poll can wait: its window is closed (no depot plan, no progress from a stale report).
+        now += OBSERVATION_MS - 60_000 + 1;
+        expect(na.links("bus-3", policy)).toBeNull();
+        expect(na.view("bus-3", policy).state).toBe("idle");
+        // A's tick re-reads the table: the offload B finished shows on A too.
+        await na.load();
+        expect(na.lastOffloadedMs("bus-3")).toBe(doneAt);
+        expect(na.view("bus-3", policy).lastOffloadedAt).toBe(new Date(doneAt).toISOString());
       } finally {
         await close();
       }

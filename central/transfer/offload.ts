@@ -6,15 +6,28 @@
  * still wanted (`progress()`). An offload is "done" when nothing is left while the window is
  * open: that time is the site's "last offloaded", kept in the database (tr_offload) so it
  * survives a restart, and shown in the site's transfer view and the fleet positions.
+ *
+ * Several central nodes: the edge's poll may reach any node, so each node knows the link and
+ * vehicle state only from the polls it answered. An observation older than OBSERVATION_MS
+ * (longer than any poll's wait) counts as none — the window is closed on that node: a node the
+ * edge's polls left neither plans the offload nor records progress from what it saw before —
+ * and every node re-reads the table's "last offloaded" (load, every few seconds from the
+ * engine's tick), so the offload another node finished shows everywhere. A run's progress
+ * (started, bytes left) is known to the node answering the polls.
  */
 import { iso, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { SitePolicy } from "../../federation/transfer/index.ts";
 import type { Database } from "../db/index.ts";
 
+/** How long the link and vehicle state a poll reported stays this node's knowledge (a poll waits at most 60 s; see the WorkRequest). */
+export const OBSERVATION_MS = 90_000;
+
 interface SiteOffload {
   link: string | null;
   vehicle: string | null;
+  /** When a poll this node answered reported them. */
+  observedMs: number | null;
   /** The current run (window open and something was wanted). */
   startedMs: number | null;
   pendingBytes: number;
@@ -37,16 +50,18 @@ export class DepotOffload {
 
   constructor(private readonly d: { db: Database; clock: Clock; log: Logger }) {}
 
+  /** Every site's last offload from the table (at start, and every few seconds: offloads other nodes finished); never moves one back. */
   async load(): Promise<void> {
-    for (const r of await this.d.db.query<{ site_id: string; started_ms: string | null; done_ms: string | null }>(`SELECT site_id, started_ms, done_ms FROM tr_offload`)) {
-      const done = r.done_ms === null ? null : Number(r.done_ms);
-      this.sites.set(r.site_id, { link: null, vehicle: null, startedMs: null, pendingBytes: 0, open: false, doneMs: done });
+    for (const r of await this.d.db.query<{ site_id: string; done_ms: string | null }>(`SELECT site_id, done_ms FROM tr_offload`)) {
+      if (r.done_ms === null) continue;
+      const s = this.site(r.site_id);
+      s.doneMs = Math.max(s.doneMs ?? 0, Number(r.done_ms));
     }
   }
 
   private site(siteId: string): SiteOffload {
     let s = this.sites.get(siteId);
-    if (!s) this.sites.set(siteId, (s = { link: null, vehicle: null, startedMs: null, pendingBytes: 0, open: false, doneMs: null }));
+    if (!s) this.sites.set(siteId, (s = { link: null, vehicle: null, observedMs: null, startedMs: null, pendingBytes: 0, open: false, doneMs: null }));
     return s;
   }
 
@@ -55,13 +70,15 @@ export class DepotOffload {
     const s = this.site(siteId);
     s.link = link;
     s.vehicle = vehicle ?? null;
+    s.observedMs = this.d.clock.now();
   }
 
-  /** The depot links when the offload window is open for this site now, else null. */
+  /** The depot links when the offload window is open for this site now (as a recent poll to this node said), else null. */
   links(siteId: string, policy: SitePolicy | null): string[] | null {
     const o = policy?.offload;
     const s = this.sites.get(siteId);
     if (!o || !s || s.link === null || !o.links.includes(s.link)) return null;
+    if (s.observedMs === null || this.d.clock.now() - s.observedMs > OBSERVATION_MS) return null; // the edge's polls went elsewhere
     if (s.vehicle !== "parked") return null;
     return o.links;
   }
@@ -115,7 +132,8 @@ export class DepotOffload {
     const s = this.sites.get(siteId);
     const open = this.links(siteId, policy) !== null;
     return {
-      state: !open ? "idle" : s?.startedMs !== null && s?.startedMs !== undefined ? "running" : "done",
+      // Open but not planned yet (a poll reported "parked" and its plan is still running): not done yet.
+      state: !open ? "idle" : (s?.startedMs !== null && s?.startedMs !== undefined) || !s?.open ? "running" : "done",
       links: policy?.offload?.links ?? [],
       startedAt: s?.startedMs ? iso(s.startedMs) : null,
       pendingBytes: open ? (s?.pendingBytes ?? 0) : 0,

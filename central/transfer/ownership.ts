@@ -5,8 +5,11 @@
  * two nodes never settle one job twice. When this node claims partitions it loads their sites'
  * queued and running retrievals from the database and re-plans each site at once (what already
  * reached central is skipped by holdings), instead of waiting for the next tick or poll; when
- * it loses partitions it drops their sites' cached plans. The edge's work poll is answered by
- * whichever node it reaches: the plan is read from the shared rows.
+ * it loses partitions it drops their sites' cached plans. The edge's work poll is answered and
+ * planned by whichever node it reaches, which is safe: the plan is a read of the shared rows,
+ * what it writes is idempotent (lost ranges and at-risk alarms dedupe by their insert, byte
+ * counters add), and the depot-offload window is judged only from a recent poll to that node
+ * (offload.ts), so a node the edge's polls left stops planning it.
  */
 import type { Logger } from "../../lib/log/index.ts";
 import { partitionOf, type PartitionChange } from "../cluster/index.ts";

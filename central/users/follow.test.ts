@@ -1,10 +1,12 @@
 /**
  * Users across nodes: two Users instances on one real PostgreSQL 15 (two central nodes). A
  * login on A works on B (read through); a user disabled on A cannot sign in on B and B's
- * sessions of it end; a logout on A ends the session on B; a role narrowed on A narrows on B.
+ * sessions of it end; a logout on A ends the session on B; a role narrowed on A narrows on B;
+ * a session used only on A is not ended as idle by B (its last use is in the row), and is once
+ * nobody used it for the idle period.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { systemClock } from "../../lib/clock.ts";
+import { ManualClock, systemClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import type { Database } from "../db/index.ts";
 import { postgresUnavailable, twoNodesOnServer } from "../db/testkit.ts";
@@ -61,5 +63,37 @@ describe.skipIf(!!noServer)("users on two nodes (PostgreSQL 15)", () => {
     await until("B refuses the user A disabled", async () => (await b.verify("ann", "ann-password-1", "10.0.0.9")).kind === "denied");
     expect(await b.authenticate(second.token)).toBeNull();
     await stopB();
+  });
+});
+
+describe.skipIf(!!noServer)("session idle timeout across nodes (PostgreSQL 15)", () => {
+  test("a session in use on A is not idled out by B; unused everywhere, B ends it", async () => {
+    const IDLE = 60_000;
+    const clock = new ManualClock(Date.UTC(2026, 11, 4, 9, 0, 0));
+    const node = (db: Database) => new Users({ db, clock, log, sessionTtlMs: 3_600_000, sessionIdleMs: IDLE, sessionUseWriteMs: 5_000 });
+    const a = node(dbA);
+    const b = node(dbB);
+    await a.init();
+    await b.init();
+    await a.createUser({ name: "idle-bob", password: "bob-password-1", roles: ["admin"] });
+    await b.reload();
+    const t = await a.login("idle-bob", "bob-password-1");
+    if (t.kind !== "ok") throw new Error("login failed");
+    expect((await b.authenticate(t.token))?.user).toBe("idle-bob"); // B holds the session now
+    // Used on A only, every 20 s for 3 idle periods; both nodes sweep (A writes the use, throttled).
+    for (let i = 0; i < 9; i++) {
+      clock.advance(20_000);
+      expect((await a.authenticate(t.token))?.user).toBe("idle-bob");
+      await a.sweep();
+      expect(await b.sweep()).toBe(0);
+    }
+    const [row] = await dbB.query<{ last_used_ms: number }>(`SELECT last_used_ms FROM sessions WHERE token_hash = $1`, [t.session.sessionId!]);
+    expect(Number(row!.last_used_ms)).toBe(clock.now()); // A's last use, written by its sweep
+    // Nobody uses it any more: B ends it one idle period after A's last use, not before.
+    clock.advance(IDLE - 1_000);
+    expect(await b.sweep()).toBe(0);
+    clock.advance(2_000);
+    expect(await b.sweep()).toBe(1);
+    expect(await dbA.query(`SELECT 1 FROM sessions WHERE token_hash = $1`, [t.session.sessionId!])).toEqual([]);
   });
 });

@@ -10,6 +10,11 @@
  * re-reads on each notification and every few seconds besides, so a user disabled, a role
  * narrowed or a session ended on one node ends on all within seconds. A session made on
  * another node is read through from its row at first use.
+ *
+ * The idle timeout is judged cluster-wide: each node writes its sessions' last use to the row
+ * (`last_used_ms`, migration 0012) at most once per `sessionUseWriteMs` per session, all due
+ * sessions in one statement from the sweep; before ending a session as idle a node reads the
+ * rows of its idle candidates (one query), so a session in use on node A is not idled out by B.
  */
 import { writeFileAtomic } from "../../lib/fsutil.ts";
 import { z } from "zod";
@@ -77,6 +82,8 @@ export interface UsersOptions {
   sessionTtlMs: number;
   /** A session unused for this long ends (an open live stream counts as use); default 30 min. */
   sessionIdleMs?: number;
+  /** A session's last use is written to its row at most this often (other nodes judge idleness by it); default idle / 10, at most 1 min. */
+  sessionUseWriteMs?: number;
   throttle?: ThrottleOptions;
   /** Streams held open by users, closed here when their access ends or narrows. */
   streams?: UserStreams;
@@ -89,6 +96,19 @@ interface UserRow {
   createdAt: string;
 }
 
+/**
+ * A login session as this node holds it: `lastSeenMs` its last use known here (its own, or the
+ * row's), `writtenMs` the last use the row is known to hold, `wroteAtMs` when this node last
+ * wrote it (the write throttle).
+ */
+interface SessionState {
+  user: string;
+  expiresAtMs: number;
+  lastSeenMs: number;
+  writtenMs: number;
+  wroteAtMs: number;
+}
+
 /** The NOTIFY channel of user, role, group and session writes. */
 export const USERS_CHANNEL = "users_changed";
 
@@ -96,15 +116,17 @@ export class Users {
   private users = new Map<string, UserRow>();
   private roles = new Map<string, Role>();
   private groups = new Map<string, Set<string>>();
-  private sessions = new Map<string, { user: string; expiresAtMs: number; lastSeenMs: number }>();
+  private sessions = new Map<string, SessionState>();
   readonly throttle: LoginThrottle;
   readonly streams: UserStreams;
   readonly sessionIdleMs: number;
+  private readonly useWriteMs: number;
 
   constructor(private readonly o: UsersOptions) {
     this.throttle = new LoginThrottle(o.clock, o.throttle);
     this.streams = o.streams ?? new UserStreams();
     this.sessionIdleMs = o.sessionIdleMs ?? 30 * 60_000;
+    this.useWriteMs = o.sessionUseWriteMs ?? Math.min(60_000, this.sessionIdleMs / 10);
   }
 
   async init(): Promise<void> {
@@ -113,7 +135,7 @@ export class Users {
     const now = this.o.clock.now();
     await db.run(`DELETE FROM sessions WHERE expires_at <= $1`, [new Date(now).toISOString()]);
     for (const r of await db.query<{ token_hash: string; user_name: string; expires_at: string }>(`SELECT token_hash, user_name, expires_at FROM sessions`)) {
-      this.sessions.set(r.token_hash, { user: r.user_name, expiresAtMs: Date.parse(r.expires_at), lastSeenMs: now });
+      this.sessions.set(r.token_hash, { user: r.user_name, expiresAtMs: Date.parse(r.expires_at), lastSeenMs: now, writtenMs: now, wroteAtMs: 0 }); // a grace here, not a use to tell others
     }
   }
 
@@ -373,8 +395,9 @@ export class Users {
     const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
     const expiresAtMs = this.o.clock.now() + this.o.sessionTtlMs;
     const h = sha256(token);
-    await this.o.db.run(`INSERT INTO sessions (token_hash, user_name, expires_at) VALUES ($1, $2, $3)`, [h, name, new Date(expiresAtMs).toISOString()]);
-    this.sessions.set(h, { user: name, expiresAtMs, lastSeenMs: this.o.clock.now() });
+    const now = this.o.clock.now();
+    await this.o.db.run(`INSERT INTO sessions (token_hash, user_name, expires_at, last_used_ms) VALUES ($1, $2, $3, $4)`, [h, name, new Date(expiresAtMs).toISOString(), now]);
+    this.sessions.set(h, { user: name, expiresAtMs, lastSeenMs: now, writtenMs: now, wroteAtMs: now });
     return { kind: "ok", token, session: this.session(name, expiresAtMs, h)! };
   }
 
@@ -429,10 +452,10 @@ export class Users {
   }
 
   /** A session another node opened (its row), taken into this node's copy; null if there is none. */
-  private async readSession(h: string): Promise<{ user: string; expiresAtMs: number; lastSeenMs: number } | null> {
-    const [r] = await this.o.db.query<{ user_name: string; expires_at: string }>(`SELECT user_name, expires_at FROM sessions WHERE token_hash = $1`, [h]);
+  private async readSession(h: string): Promise<SessionState | null> {
+    const [r] = await this.o.db.query<{ user_name: string; expires_at: string; last_used_ms: number | null }>(`SELECT user_name, expires_at, last_used_ms FROM sessions WHERE token_hash = $1`, [h]);
     if (!r) return null;
-    const s = { user: r.user_name, expiresAtMs: Date.parse(r.expires_at), lastSeenMs: this.o.clock.now() };
+    const s = { user: r.user_name, expiresAtMs: Date.parse(r.expires_at), lastSeenMs: this.o.clock.now(), writtenMs: Number(r.last_used_ms ?? 0), wroteAtMs: 0 };
     this.sessions.set(h, s);
     return s;
   }
@@ -448,15 +471,43 @@ export class Users {
     return "session idle";
   }
 
-  /** Ends expired and idle sessions and the streams they opened; central runs it every second. */
+  /**
+   * Ends expired and idle sessions and the streams they opened; central runs it every second.
+   * First writes the last use of sessions used here (throttled, one statement), then reads the
+   * rows of those that look idle here (one query): another node's use keeps them.
+   */
   async sweep(): Promise<number> {
     const now = this.o.clock.now();
+    await this.writeUse(now);
+    const idle = [...this.sessions].filter(([h, s]) => s.expiresAtMs > now && this.ended(h, s, now) === "session idle").map(([h]) => h);
+    if (idle.length) {
+      const rows = await this.o.db.query<{ token_hash: string; last_used_ms: number | null }>(
+        `SELECT token_hash, last_used_ms FROM sessions WHERE token_hash IN (SELECT jsonb_array_elements_text($1::jsonb -> 'h'))`,
+        [{ h: idle }], // an object: a top-level array would be sent as a PostgreSQL array
+      );
+      for (const r of rows) {
+        const s = this.sessions.get(r.token_hash);
+        const used = Number(r.last_used_ms ?? 0);
+        if (s && used > s.lastSeenMs) (s.lastSeenMs = used), (s.writtenMs = Math.max(s.writtenMs, used));
+      }
+    }
     let n = 0;
     for (const [h, s] of [...this.sessions]) {
       const why = this.ended(h, s, now);
       if (why) (await this.endSession(h, s.user, why), n++);
     }
     return n;
+  }
+
+  /** The last use of each session used here since its row last heard of it, at most once per useWriteMs each: one statement. */
+  private async writeUse(now: number): Promise<void> {
+    const due = [...this.sessions].filter(([, s]) => s.lastSeenMs > s.writtenMs && now - s.wroteAtMs >= this.useWriteMs);
+    if (!due.length) return;
+    await this.o.db.run(
+      `UPDATE sessions SET last_used_ms = greatest(coalesce(sessions.last_used_ms, 0), v.t) FROM jsonb_to_recordset($1::jsonb -> 'u') AS v(h text, t bigint) WHERE sessions.token_hash = v.h`,
+      [{ u: due.map(([h, s]) => ({ h, t: s.lastSeenMs })) }],
+    );
+    for (const [, s] of due) (s.writtenMs = s.lastSeenMs), (s.wroteAtMs = now);
   }
 
   async logout(token: string): Promise<boolean> {

@@ -1,0 +1,91 @@
+/**
+ * Camera lists across nodes, on both drivers (on PostgreSQL 15 two Database handles = two
+ * nodes): node A's control plane commits an edge's device tree; node B — which never hears that
+ * edge — lists the new cameras without a restart: the tree's commit NOTIFYs `cameras_changed`
+ * and B's cached list is read again. The heartbeat fallback (camerasChanged, called by
+ * composeCentral every cluster round while other nodes own sites) covers a missed
+ * notification: a tree B was not told of shows after it.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { promises as fs } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { ManualClock } from "../../lib/clock.ts";
+import { Logger, MemorySink } from "../../lib/log/index.ts";
+import { migrateUp, type Database } from "../db/index.ts";
+import { testDrivers } from "../db/testkit.ts";
+import { EdgeIndex } from "../mirror/index.ts";
+import { openFleetTables } from "../mirror/tables.ts";
+import { Sites } from "./sites.ts";
+import { MemoryBus } from "./testkit.ts";
+
+const SITE = "bus-9";
+const OB = "00000000000000aa";
+const T0 = Date.UTC(2026, 11, 4, 10, 0, 0);
+const quiet = () => new Logger({ component: "test", sink: new MemorySink() });
+const tree = (...ids: string[]) => ({ cameras: ids.map((id) => ({ id, name: id, enabled: true, streams: [{ kind: "main", status: "recording" }] })) });
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-sitesfollow-"));
+});
+const { drivers, stop } = testDrivers(() => tmp);
+afterAll(async () => {
+  await stop();
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+/** Polls until `f` holds (a notification is asynchronous); false after ~5 s. */
+async function eventually(f: () => Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    if (await f()) return true;
+    await Bun.sleep(50);
+  }
+  return false;
+}
+
+for (const d of drivers) {
+  describe.skipIf(d.skip)(`camera lists across nodes: ${d.name}`, () => {
+    const nodes: { sites: Sites; bus: MemoryBus; mirror: EdgeIndex }[] = [];
+    let dbA: Database;
+    let dbB: Database;
+    beforeAll(async () => {
+      [dbA, dbB] = await d.openTwo();
+      await migrateUp(dbA);
+      for (const [db, name] of [[dbA, "a"], [dbB, "b"]] as const) {
+        const mirror = new EdgeIndex(db, await openFleetTables(path.join(tmp, `${d.name.split(" ")[0]}-${name}.duckdb`)));
+        const sites = new Sites({ mirror, clock: new ManualClock(T0), log: quiet(), siteExists: () => true });
+        const bus = new MemoryBus(SITE);
+        await sites.start(bus);
+        nodes.push({ sites, bus, mirror });
+      }
+    });
+    afterAll(async () => {
+      for (const n of nodes) (await n.sites.close(), await n.mirror.close());
+      await dbA?.close();
+      if (dbB !== dbA) await dbB?.close();
+    });
+
+    test("a device tree committed on node A shows in node B's cached camera list (NOTIFY)", async () => {
+      const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+      expect(await b.sites.cameras()).toEqual([]); // B's list is cached now
+      a.bus.up(OB, 1, T0 + 1, "tree", tree("cam1", "cam2"));
+      await a.sites.control.idle();
+      expect((await a.sites.cameras()).map((c) => c.id)).toEqual([`${SITE}.cam1`, `${SITE}.cam2`]);
+      expect(await eventually(async () => (await b.sites.cameras()).length === 2)).toBe(true);
+      // A later tree (a camera removed) too.
+      a.bus.up(OB, 2, T0 + 2, "tree", tree("cam2"));
+      await a.sites.control.idle();
+      expect(await eventually(async () => (await b.sites.cameras()).map((c) => c.id).join() === `${SITE}.cam2`)).toBe(true);
+    });
+
+    test("a notification B missed: the heartbeat's fallback re-reads", async () => {
+      const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+      // A tree stored without a notification (as if B's LISTEN connection had dropped meanwhile).
+      await a.mirror.db.run(`INSERT INTO cp_cameras (site_id, camera_id, name, enabled, streams, updated_ms) VALUES ($1, $2, $3, $4, $5, $6)`, [SITE, "cam3", "cam3", true, "[]", T0]);
+      expect((await b.sites.cameras()).map((c) => c.id)).toEqual([`${SITE}.cam2`]); // cached
+      b.sites.camerasChanged();
+      expect((await b.sites.cameras()).map((c) => c.id)).toEqual([`${SITE}.cam2`, `${SITE}.cam3`]);
+    });
+  });
+}
