@@ -11,6 +11,8 @@
  */
 import { protocol, type PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import { rm } from "node:fs/promises";
+import path from "node:path";
 import { closePglite, openPglite } from "./embedded.ts";
 
 const [dataDir, socketPath] = process.argv.slice(2);
@@ -25,6 +27,8 @@ let stopping: Promise<void> | null = null;
 function stop(): Promise<void> {
   return (stopping ??= (async () => {
     await server?.stop().catch(() => undefined);
+    // The socket's private directory (made by central) goes too: central may be gone already.
+    await rm(path.dirname(socketPath!), { recursive: true, force: true }).catch(() => undefined);
     if (pg) await closePglite(pg, dataDir).catch((e: Error) => console.error(`closing the database: ${e.message}`));
     process.exit(0);
   })());
@@ -36,7 +40,13 @@ process.stdin.resume();
 process.on("SIGTERM", () => void stop());
 process.on("SIGINT", () => void stop());
 
-pg = await openPglite(dataDir);
+try {
+  pg = await openPglite(dataDir);
+} catch (e) {
+  // One line central puts in its error (and log), not a stack.
+  console.error(`cannot open the database in ${dataDir}: ${(e as Error).message}`);
+  process.exit(1);
+}
 if (stopping) await stopping;
 
 /**
