@@ -21,7 +21,7 @@ function statements(pg: PgliteSql): Sql {
     run: async (sql, params = []) => (await pg.query(sql, params as unknown[])).affectedRows ?? 0,
     // COPY reads the CSV from PGlite's /dev/blob (its stand-in for a client stream).
     copyRows: (table, columns, rows) =>
-      copyCsv(table, columns, rows, "'/dev/blob'", async (statement, csv) => (await pg.query(statement, [], { blob: new Blob([csv]) })).affectedRows ?? 0),
+      copyCsv(table, columns, rows, "'/dev/blob'", async (statement, csv) => (await pg.query(statement, [], { blob: new Blob(csv) })).affectedRows ?? 0),
     exec: async (script) => void (await pg.exec(script)),
     notify: (channel, payload) => notifyWith(s, channel, payload),
   };

@@ -3,7 +3,7 @@
  * connections. A transaction reserves one connection for its statements (sql.begin).
  */
 import { SQL } from "bun";
-import { rm } from "node:fs/promises";
+import { open, rm } from "node:fs/promises";
 import path from "node:path";
 import { checkIdentifier, copyCsv, int8, notifyWith, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
 
@@ -39,7 +39,7 @@ function copyRowsWith(sql: SQL, file: CopyThroughFile | undefined): Sql["copyRow
       copyCsv(table, columns, rows, "STDIN", async (statement, csv) => {
         const q = sql.unsafe(statement);
         const w = q.writable().getWriter();
-        await w.write(csv);
+        for (const piece of csv) await w.write(piece);
         await w.close();
         return ((await q) as unknown as { count?: number }).count ?? 0;
       });
@@ -48,7 +48,13 @@ function copyRowsWith(sql: SQL, file: CopyThroughFile | undefined): Sql["copyRow
     const hostPath = path.join(file.hostDir, name);
     try {
       return await copyCsv(table, columns, rows, `'${file.serverDir}/${name}'`, async (statement, csv) => {
-        await Bun.write(hostPath, csv, { mode: 0o600 });
+        // Written piece by piece (Bun.write of one big string would block the event loop).
+        const f = await open(hostPath, "w", 0o600);
+        try {
+          for (const piece of csv) await f.write(piece);
+        } finally {
+          await f.close();
+        }
         return ((await sql.unsafe(statement)) as unknown as { count?: number }).count ?? 0;
       });
     } finally {
