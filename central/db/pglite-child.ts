@@ -15,11 +15,13 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import { closePglite, openPglite } from "./embedded.ts";
 
-const [dataDir, socketPath] = process.argv.slice(2);
-if (!dataDir || !socketPath) {
+const [dataArg, socketArg] = process.argv.slice(2);
+if (!dataArg || !socketArg) {
   console.error("usage: pglite-child.ts <data dir> <socket path>");
   process.exit(2);
 }
+const dataDir: string = dataArg;
+const socketPath: string = socketArg;
 
 let server: PGLiteSocketServer | null = null;
 let pg: PGlite | null = null;
@@ -28,7 +30,7 @@ function stop(): Promise<void> {
   return (stopping ??= (async () => {
     await server?.stop().catch(() => undefined);
     // The socket's private directory (made by central) goes too: central may be gone already.
-    await rm(path.dirname(socketPath!), { recursive: true, force: true }).catch(() => undefined);
+    await rm(path.dirname(socketPath), { recursive: true, force: true }).catch(() => undefined);
     if (pg) await closePglite(pg, dataDir).catch((e: Error) => console.error(`closing the database: ${e.message}`));
     process.exit(0);
   })());
@@ -63,7 +65,7 @@ pg.execProtocolRawStream = (message, o) =>
     onRawData: (data) => {
       replies.parse(data, (m) => {
         if (m.name !== "notification") return;
-        const n = m as protocol.messages.NotificationResponseMessage;
+        const n = m as InstanceType<typeof protocol.messages.NotificationResponseMessage>;
         process.stdout.write(`${JSON.stringify({ channel: n.channel, payload: n.payload })}\n`);
       });
       o.onRawData(data);

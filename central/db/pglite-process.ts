@@ -107,7 +107,11 @@ export async function openEmbeddedProcess(dir: string, o: { template?: string; o
     close: async () => {
       closing = true;
       await db.close().catch(() => undefined);
-      child.stdin.end(); // the child closes PGlite (a clean shutdown) and exits
+      try {
+        await child.stdin.end(); // the child closes PGlite (a clean shutdown) and exits
+      } catch {
+        // already gone
+      }
       const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
       await exited;
       clearTimeout(timer);
