@@ -73,10 +73,11 @@ const PGLITE_VERSION = (await Bun.file(path.join(import.meta.dir, "../../node_mo
 
 /**
  * An embedded database in `dir` (made from the test template): inline, or in its own process
- * when OUTPOST_TEST_EMBEDDED=process (to run a module's tests on `database.embedded: process`).
+ * when PGLITE_TEST_EMBEDDED=process (to run a module's tests on `database.embedded: process`;
+ * not OUTPOST_…, which names config keys and would reach the CLIs those tests start).
  */
 export function testEmbedded(dir: string): Promise<Database> {
-  if (process.env.OUTPOST_TEST_EMBEDDED === "process") return testEmbeddedProcess(dir);
+  if (process.env.PGLITE_TEST_EMBEDDED === "process") return testEmbeddedProcess(dir);
   return openEmbedded(dir, { template: process.env.PGLITE_TEMPLATE_DIR ?? pgliteTemplateDir() });
 }
 
