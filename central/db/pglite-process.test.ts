@@ -77,17 +77,12 @@ test("in its own process, the HTTP request is answered while the long statement 
 
 test("kill -9 of central: its database process exits, its socket directory goes, and the rows it wrote open inline from the same data dir", async () => {
   const dir = path.join(tmp, "orphan");
-  const script = path.join(tmp, "central-stand-in.ts");
-  await fs.writeFile(
-    script,
-    `import { openEmbeddedProcess } from ${JSON.stringify(path.join(import.meta.dir, "pglite-process.ts"))};
-     const db = await openEmbeddedProcess(${JSON.stringify(dir)}, { template: ${JSON.stringify(process.env.PGLITE_TEMPLATE_DIR ?? pgliteTemplateDir())} });
-     await db.exec("CREATE TABLE kept (id int PRIMARY KEY, note text)");
-     await db.run("INSERT INTO kept VALUES ($1, $2)", [1, "written before kill -9"]);
-     console.log(JSON.stringify({ pid: db.pid }));
-     setInterval(() => undefined, 60_000);`,
-  );
-  const central = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "inherit", stdin: "ignore" });
+  const central = Bun.spawn([process.execPath, path.join(import.meta.dir, "testdata/process-stand-in.ts"), dir], {
+    stdout: "pipe",
+    stderr: "inherit",
+    stdin: "ignore",
+    env: { ...process.env, PGLITE_TEMPLATE_DIR: process.env.PGLITE_TEMPLATE_DIR ?? pgliteTemplateDir() },
+  });
   const first = (await central.stdout.getReader().read()).value;
   const { pid } = JSON.parse(new TextDecoder().decode(first)) as { pid: number };
   expect(alive(pid)).toBe(true);

@@ -34,7 +34,7 @@ export async function openEmbeddedProcess(dir: string, o: { template?: string; o
   });
   let closing = false;
   let stderrTail = "";
-  void (async () => {
+  const stderrRead = (async () => {
     for await (const chunk of child.stderr) {
       process.stderr.write(chunk);
       stderrTail = (stderrTail + new TextDecoder().decode(chunk)).slice(-2000);
@@ -55,7 +55,12 @@ export async function openEmbeddedProcess(dir: string, o: { template?: string; o
         if (line === "ready") readyResolve();
         else if (line.startsWith("{")) {
           const n = JSON.parse(line) as { channel: string; payload: string };
-          for (const h of listeners.get(n.channel) ?? []) h(n.payload);
+          for (const h of listeners.get(n.channel) ?? [])
+            try {
+              h(n.payload);
+            } catch (e) {
+              console.error(`a listener on ${n.channel} failed: ${(e as Error).message}`);
+            }
         }
       }
     }
@@ -65,14 +70,16 @@ export async function openEmbeddedProcess(dir: string, o: { template?: string; o
     return code;
   });
 
-  const gone = async (why: string) => {
+  const gone = async (why: () => string) => {
+    closing = true;
     child.kill();
     await exited;
+    await stderrRead.catch(() => undefined);
     await fs.rm(socketDir, { recursive: true, force: true });
-    throw new Error(why);
+    throw new Error(why());
   };
   const early = await Promise.race([ready.then(() => null), exited.then((code) => code ?? -1)]);
-  if (early !== null) return gone(`the database process exited (${early}) before it was ready: ${stderrTail.trim() || "no message"}`);
+  if (early !== null) return gone(() => `the database process exited (${early}) before it was ready: ${stderrTail.trim() || "no message"}`);
 
   let db: Database;
   try {
@@ -82,7 +89,7 @@ export async function openEmbeddedProcess(dir: string, o: { template?: string; o
     db = await openServer(url, { max: 1, copyThroughFile: copy });
     copy.serverDir = (await db.query<{ data_directory: string }>(`SHOW data_directory`))[0]!.data_directory;
   } catch (e) {
-    return gone(`cannot reach the database process: ${(e as Error).message}`);
+    return gone(() => `cannot reach the database process: ${(e as Error).message}`);
   }
   return {
     ...db,
