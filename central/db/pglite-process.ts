@@ -81,15 +81,18 @@ export async function openEmbeddedProcess(dir: string, o: { template?: string; o
   const early = await Promise.race([ready.then(() => null), exited.then((code) => code ?? -1)]);
   if (early !== null) return gone(() => `the database process exited (${early}) before it was ready: ${stderrTail.trim() || "no message"}`);
 
-  let db: Database;
+  // COPY reads its CSV from a file in the data directory (DATA/pg here, PGlite's mount there).
+  const copy = { hostDir: dir, serverDir: "" };
+  const db = await openServer(`postgres://postgres@localhost/postgres?host=${socketDir}`, { max: 1, copyThroughFile: copy }).catch((e: Error) =>
+    gone(() => `cannot reach the database process: ${e.message}`),
+  );
   try {
-    const url = `postgres://postgres@localhost/postgres?host=${socketDir}`;
-    // COPY reads its CSV from a file in the data directory (DATA/pg here, PGlite's mount there).
-    const copy = { hostDir: dir, serverDir: "" };
-    db = await openServer(url, { max: 1, copyThroughFile: copy });
     copy.serverDir = (await db.query<{ data_directory: string }>(`SHOW data_directory`))[0]!.data_directory;
+    // It becomes part of COPY's text (a file name cannot be a parameter): a plain path only.
+    if (!/^\/[\w./-]+$/.test(copy.serverDir)) throw new Error(`unexpected data directory ${JSON.stringify(copy.serverDir)}`);
   } catch (e) {
-    return gone(() => `cannot reach the database process: ${(e as Error).message}`);
+    await db.close().catch(() => undefined);
+    return gone(() => `cannot use the database process: ${(e as Error).message}`);
   }
   return {
     ...db,
