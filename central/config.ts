@@ -145,6 +145,11 @@ export const CentralConfig = z.strictObject({
         .regex(/^postgres(ql)?:\/\//, "database.url must be a postgres:// or postgresql:// URL")
         .refine((u) => URL.canParse(u), "database.url is not a valid URL")
         .optional(),
+      /**
+       * Where the embedded database (no url) runs: `inline` in central's process, or `process`
+       * in a child process of its own, so a long statement does not hold up HTTP, live video and MQTT.
+       */
+      embedded: z.enum(["inline", "process"]).default("inline"),
     })
     .prefault({}),
   /** This node in a cluster of central nodes sharing database.url (central/cluster); a single node needs none of it. */

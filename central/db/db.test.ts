@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { openServer } from "./server.ts";
 import { sqlState, type Database } from "./sql.ts";
-import { postgresUnavailable, startPostgres, testEmbedded, type TestPostgres } from "./testkit.ts";
+import { postgresUnavailable, startPostgres, testEmbedded, testEmbeddedProcess, type TestPostgres } from "./testkit.ts";
 
 let tmp: string;
 let pg: TestPostgres | null = null;
@@ -27,6 +27,7 @@ afterAll(async () => {
 
 const drivers: { name: string; skip: boolean; open: () => Promise<Database> }[] = [
   { name: "embedded (PGlite)", skip: false, open: () => testEmbedded(path.join(tmp, "embedded")) },
+  { name: "embedded in its own process (PGlite over a socket)", skip: false, open: () => testEmbeddedProcess(path.join(tmp, "embedded-process")) },
   { name: "server (PostgreSQL 15)", skip: !!noServer, open: async () => openServer(await pg!.createDatabase()) },
 ];
 

@@ -21,7 +21,7 @@ function statements(pg: PgliteSql): Sql {
     run: async (sql, params = []) => (await pg.query(sql, params as unknown[])).affectedRows ?? 0,
     // COPY reads the CSV from PGlite's /dev/blob (its stand-in for a client stream).
     copyRows: (table, columns, rows) =>
-      copyCsv(table, columns, rows, "'/dev/blob'", async (statement, csv) => (await pg.query(statement, [], { blob: new Blob([csv]) })).affectedRows ?? 0),
+      copyCsv(table, columns, rows, "'/dev/blob'", async (statement, csv) => (await pg.query(statement, [], { blob: new Blob(csv) })).affectedRows ?? 0),
     exec: async (script) => void (await pg.exec(script)),
     notify: (channel, payload) => notifyWith(s, channel, payload),
   };
@@ -43,7 +43,11 @@ function pgliteAssets(): Promise<{ pgliteWasmModule: WebAssembly.Module; fsBundl
   })());
 }
 
-export async function openEmbedded(dir: string, o: { template?: string } = {}): Promise<Database> {
+/**
+ * PGlite on the data directory `dir` (made from `template` when new), private to the service
+ * user; closePglite() closes it. Also the engine of the database process (pglite-process.ts).
+ */
+export async function openPglite(dir: string, o: { template?: string | undefined } = {}): Promise<PGlite> {
   const template = o.template ?? process.env.PGLITE_TEMPLATE_DIR;
   if (template && !existsSync(path.join(dir, "PG_VERSION"))) await copyTemplate(template, dir);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
@@ -51,6 +55,16 @@ export async function openEmbedded(dir: string, o: { template?: string } = {}): 
   // PostgreSQL writes some files at start (pg_internal.init) through fopen, which in WebAssembly
   // applies Emscripten's own umask (022), not the process's: narrowed here, as the copy is.
   await narrow(dir);
+  return pg;
+}
+
+export async function closePglite(pg: PGlite, dir: string): Promise<void> {
+  await pg.close();
+  await narrow(dir); // statistics written at shutdown (pg_stat/) go through fopen too
+}
+
+export async function openEmbedded(dir: string, o: { template?: string } = {}): Promise<Database> {
+  const pg = await openPglite(dir, o);
   return {
     driver: "embedded",
     ...statements(pg),
@@ -61,10 +75,7 @@ export async function openEmbedded(dir: string, o: { template?: string } = {}): 
       const unlisten = await pg.listen(checkIdentifier(channel), handler);
       return () => unlisten();
     },
-    close: async () => {
-      await pg.close();
-      await narrow(dir); // statistics written at shutdown (pg_stat/) go through fopen too
-    },
+    close: () => closePglite(pg, dir),
   };
 }
 

@@ -10,7 +10,7 @@ import path from "node:path";
 import { appliedVersions, loadMigrations, migrateDown, migrateUp, schemaDump, type Migration } from "./migrate.ts";
 import { openServer } from "./server.ts";
 import type { Database } from "./sql.ts";
-import { postgresUnavailable, startPostgres, testEmbedded, type TestPostgres } from "./testkit.ts";
+import { postgresUnavailable, startPostgres, testEmbedded, testEmbeddedProcess, type TestPostgres } from "./testkit.ts";
 
 let tmp: string;
 let pg: TestPostgres | null = null;
@@ -41,6 +41,7 @@ test("a file without a down section is refused by name", async () => {
 
 const drivers: { name: string; skip: boolean; open: () => Promise<Database> }[] = [
   { name: "embedded (PGlite)", skip: false, open: () => testEmbedded(path.join(tmp, "embedded")) },
+  { name: "embedded in its own process (PGlite over a socket)", skip: false, open: () => testEmbeddedProcess(path.join(tmp, "embedded-process")) },
   { name: "server (PostgreSQL 15)", skip: !!noServer, open: async () => openServer(await pg!.createDatabase()) },
 ];
 

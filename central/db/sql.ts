@@ -62,25 +62,34 @@ export async function notifyWith(sql: Pick<Sql, "query">, channel: string, paylo
 
 /** Rows per COPY statement: bounds the CSV text held at once. */
 const COPY_ROWS = 50_000;
+/** Rows per piece of CSV text: encoded between two turns of the event loop (milliseconds of work). */
+const PIECE_ROWS = 2_000;
 
 /**
  * copyRows as `COPY table (columns) FROM <source> (FORMAT csv)` — PostgreSQL's bulk path on both
- * drivers (PGlite reads the CSV from a blob, the server from the client's stream), several
- * times faster than multi-row INSERTs. `send` runs one statement with its CSV text and returns
- * the rows stored. Values are encoded by their JavaScript type (csvValue), never spliced into SQL.
+ * drivers (PGlite reads the CSV from a blob, the server from the client's stream or, for the
+ * embedded database process, from a file), several times faster than multi-row INSERTs. `send`
+ * runs one statement with its CSV text, in pieces of whole lines, and returns the rows stored.
+ * Values are encoded by their JavaScript type (csvValue), never spliced into SQL. Encoding is
+ * JavaScript on central's event loop: it yields between pieces so HTTP, video and MQTT go on.
  */
-export async function copyCsv(table: string, columns: readonly string[], rows: readonly (readonly SqlValue[])[], source: string, send: (statement: string, csv: string) => Promise<number>): Promise<number> {
+export async function copyCsv(table: string, columns: readonly string[], rows: readonly (readonly SqlValue[])[], source: string, send: (statement: string, csv: string[]) => Promise<number>): Promise<number> {
   checkIdentifier(table);
   if (columns.length === 0) throw new Error("copyRows needs at least one column");
   const cols = columns.map(checkIdentifier).join(", ");
   let n = 0;
   for (let i = 0; i < rows.length; i += COPY_ROWS) {
-    const lines: string[] = [];
-    for (const r of rows.slice(i, i + COPY_ROWS)) {
-      if (r.length !== columns.length) throw new Error(`copyRows into ${table}: a row has ${r.length} values for ${columns.length} columns`);
-      lines.push(r.map(csvValue).join(","));
+    const pieces: string[] = [];
+    for (let p = i; p < Math.min(rows.length, i + COPY_ROWS); p += PIECE_ROWS) {
+      if (p > i) await new Promise<void>((r) => setImmediate(r));
+      let piece = "";
+      for (const r of rows.slice(p, Math.min(rows.length, i + COPY_ROWS, p + PIECE_ROWS))) {
+        if (r.length !== columns.length) throw new Error(`copyRows into ${table}: a row has ${r.length} values for ${columns.length} columns`);
+        piece += r.map(csvValue).join(",") + "\n";
+      }
+      pieces.push(piece);
     }
-    n += await send(`COPY ${table} (${cols}) FROM ${source} (FORMAT csv)`, lines.join("\n") + "\n");
+    n += await send(`COPY ${table} (${cols}) FROM ${source} (FORMAT csv)`, pieces);
   }
   return n;
 }

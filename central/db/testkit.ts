@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { openEmbedded } from "./embedded.ts";
 import { migrateUp } from "./migrate.ts";
+import { openEmbeddedProcess, type ProcessDatabase } from "./pglite-process.ts";
 import { openServer } from "./server.ts";
 import type { Database } from "./sql.ts";
 
@@ -70,9 +71,19 @@ export function pgliteTemplateDir(): string {
 }
 const PGLITE_VERSION = (await Bun.file(path.join(import.meta.dir, "../../node_modules/@electric-sql/pglite/package.json")).json()).version as string;
 
-/** An embedded database in `dir` (made from the test template). */
+/**
+ * An embedded database in `dir` (made from the test template): inline, or in its own process
+ * when PGLITE_TEST_EMBEDDED=process (to run a module's tests on `database.embedded: process`;
+ * not OUTPOST_…, which names config keys and would reach the CLIs those tests start).
+ */
 export function testEmbedded(dir: string): Promise<Database> {
+  if (process.env.PGLITE_TEST_EMBEDDED === "process") return testEmbeddedProcess(dir);
   return openEmbedded(dir, { template: process.env.PGLITE_TEMPLATE_DIR ?? pgliteTemplateDir() });
+}
+
+/** An embedded database in `dir` in its own process (`database.embedded: process`). */
+export function testEmbeddedProcess(dir: string): Promise<ProcessDatabase> {
+  return openEmbeddedProcess(dir, { template: process.env.PGLITE_TEMPLATE_DIR ?? pgliteTemplateDir() });
 }
 
 export interface TestDriver {
