@@ -38,8 +38,9 @@ export interface RetentionHost {
 const PAGE = 500;
 /**
  * The first page of a walk: most passes (every storage.retentionIntervalMs, for every camera
- * with an age limit) stop at the oldest segment or the next few, so reading 500 index rows
- * into objects each time was nearly all of a pass's cost, paid every 10 s forever.
+ * with an age limit) stop at the oldest segment or the next few, so 500 index rows were read
+ * into objects each time for nothing (measured: ~0.5–1 ms of CPU of a ~9 ms query, 2,880 rows;
+ * the query itself is the rest — a pass per camera every 10 s is a fixed cost of its own).
  */
 const FIRST_PAGE = 8;
 
