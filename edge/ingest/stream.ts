@@ -13,6 +13,7 @@ import type { PidFile } from "./pids.ts";
 import { gstSession } from "./gst.ts";
 import { nativeSession } from "./native/session.ts";
 import type { IngestEngine, IngestSession, SessionFactory } from "./source.ts";
+import { everyPeriod } from "./shared-timer.ts";
 
 export { classifyExit } from "./gst.ts";
 
@@ -354,7 +355,7 @@ export class StreamIngest {
     this.current = session;
     if (this.stopping) session.kill();
     this.sessions++;
-    const watchdog = setInterval(() => {
+    const stopWatchdog = everyPeriod(watchdogMs(this.stallMs, this.connectMs), () => {
       const idle = elapsed() - lastByte;
       if (!gotBytes && idle > this.connectMs) {
         this.killReason ??= { reason: "stall", detail: `no media from the camera within ${this.connectMs} ms of connecting` };
@@ -363,14 +364,14 @@ export class StreamIngest {
         this.killReason ??= { reason: "stall", detail: `no media for ${this.stallMs} ms` };
         session.kill();
       }
-    }, watchdogMs(this.stallMs, this.connectMs));
+    });
     let own: { reason: GapReason; detail: string };
     try {
       own = await session.done;
     } catch (e) {
       own = e instanceof ProbeError ? { reason: e.reason, detail: e.message } : { reason: "crash", detail: `ingest error: ${(e as Error).message}` };
     } finally {
-      clearInterval(watchdog);
+      stopWatchdog();
       this.current = undefined;
     }
     this.stats = [];

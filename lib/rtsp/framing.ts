@@ -5,7 +5,7 @@
  * Hot path of the edge's native ingest (every RTP packet of every camera passes here): a frame
  * usually spans two TCP reads, so the tail is kept in one buffer that grows to the largest frame
  * seen and is reused, not a new joined copy per read (allocation churn costs page faults and
- * madvise in the kernel at camera bitrates). Frame payloads are views into that transient buffer:
+ * madvise in the kernel at camera bitrates); the next read gives it only the bytes it lacks. Frame payloads are views into that transient buffer:
  * valid only during the onFrame call. Messages are copied out (they are rare).
  */
 import { contentLength, parseHead, type RtspMessage } from "./message.ts";
@@ -58,7 +58,25 @@ export class RtspReader {
   push(chunk: Uint8Array): string | undefined {
     if (this.error) return this.error;
     let buf = chunk;
-    if (this.pendLen) {
+    let off = 0;
+    if (this.pendLen >= 4 && this.pend[0] === 0x24) {
+      // The last read cut a frame: complete it with just the bytes it lacks, then parse the
+      // rest of this read where it lies (copying every read behind a cut frame into the kept
+      // buffer copied nearly every byte of a camera's stream once more).
+      const total = 4 + ((this.pend[2]! << 8) | this.pend[3]!);
+      const take = Math.min(total - this.pendLen, chunk.length);
+      if (total > this.pend.length) {
+        const grown = new Uint8Array(Math.max(total, this.pend.length * 2, 64 * 1024));
+        grown.set(this.pend.subarray(0, this.pendLen));
+        this.pend = grown;
+      }
+      this.pend.set(take === chunk.length ? chunk : chunk.subarray(0, take), this.pendLen);
+      this.pendLen += take;
+      if (this.pendLen < total) return undefined;
+      this.pendLen = 0;
+      this.onFrame(this.pend[1]!, this.pend.subarray(4, total));
+      off = take;
+    } else if (this.pendLen) {
       const need = this.pendLen + chunk.length;
       if (need > this.pend.length) {
         const grown = new Uint8Array(Math.max(need, this.pend.length * 2, 64 * 1024));
@@ -69,7 +87,6 @@ export class RtspReader {
       buf = this.pend.subarray(0, need);
       this.pendLen = 0;
     }
-    let off = 0;
     const n = buf.length;
     while (off < n) {
       if (buf[off] === 0x24) {

@@ -234,6 +234,46 @@ test("writes stuck (the writer busy closing a segment on a disk that does not an
   await store.close();
 });
 
+test("the durability tick runs only while written bytes wait for it: none while idle, one per burst of writes, retried after a failed fsync without new writes", async () => {
+  let failNext = 0;
+  const synced: number[] = [];
+  const clock = new ManualClock(T0);
+  const store = await MediaStore.open({
+    root: join(dir, "armed"), clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 60_000, minFreeBytes: 0, durabilityMs: 50,
+    sync: {
+      file: async (fh) => {
+        if (failNext > 0 && failNext--) throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
+        await fh.sync();
+        synced.push(performance.now());
+      },
+    },
+  });
+  // Idle (a recorder whose cameras are offline): no tick in 10 tick periods.
+  await Bun.sleep(500);
+  expect(store.durabilityStats.ticks).toBe(0);
+  const w = store.writer("cam1", "main");
+  w.init(media.init, media.info);
+  const write = async (n: number) => {
+    const f = fragmentAt(media, n);
+    clock.set(T0 + f.info.startMs + f.info.durationMs);
+    await w.fragment(f.bytes, f.info, clock.now());
+  };
+  await write(0);
+  await write(1);
+  await until(() => w.status().lagMs === 0, 5000);
+  const afterBurst = store.durabilityStats.ticks;
+  expect(afterBurst).toBeGreaterThanOrEqual(1); // one, or two when the second write came after the first tick
+  await Bun.sleep(300); // 6 more tick periods: nothing waits, nothing runs
+  expect(store.durabilityStats.ticks).toBe(afterBurst);
+  // An fsync that fails leaves its bytes waiting: the next tick retries though nothing new was written.
+  failNext = 1;
+  await write(2);
+  await until(() => w.status().lagMs === 0, 5000);
+  expect(store.durabilityStats.ticks).toBeGreaterThanOrEqual(afterBurst + 2);
+  expect(synced.length).toBeGreaterThanOrEqual(2);
+  await store.close();
+});
+
 async function until(cond: () => boolean, ms: number): Promise<void> {
   const end = performance.now() + ms;
   while (!cond()) {

@@ -89,7 +89,12 @@ export class MediaStore {
   readonly durabilityMs: number;
   /** Host-clock steps the writers saw since the store opened (newest last, at most 20). */
   readonly clockSteps: { atMs: number; stepMs: number }[] = [];
-  private readonly tick: ReturnType<typeof setInterval>;
+  /** The next durability tick, armed while some writer has bytes no fsync covers yet. */
+  private tick: ReturnType<typeof setTimeout> | undefined;
+  /** Per-file fsyncs, or one sync of the volume (opts.sync.volume). */
+  private readonly volume: ((root: string) => Promise<void>) | null;
+  /** Durability ticks run since the store opened (none while nothing waits for one). */
+  readonly durabilityStats = { ticks: 0 };
   private readonly host: WriterHost & { commitRowOnly(seg: SegmentRecord, frags?: Uint8Array | null): Promise<void> };
   private commitObservers: ((seg: SegmentRecord) => unknown)[] = [];
   private indexObservers: (() => void)[] = [];
@@ -128,6 +133,7 @@ export class MediaStore {
         if (this.clockSteps.length > 20) this.clockSteps.shift();
       },
       syncFile: opts.sync?.file ?? ((fh) => fh.sync()),
+      wrote: () => this.armTick(),
       syncDir: opts.sync?.dir ?? fsyncDir,
       reserve: (n) => {
         if (this.maxTotalBytes !== undefined && this.totalBytes + n > this.maxTotalBytes) throw new QuotaError(`store quota of ${this.maxTotalBytes} bytes reached`);
@@ -178,10 +184,24 @@ export class MediaStore {
     // fsync per stream that wrote, or one syncfs of the volume when the caller asks for it
     // (the edge's storage.durabilitySync). syncfs is opt-in: side by side it was not cheaper at
     // 1–8 streams (a thread start and join polling per tick), see docs/design/storage.md.
-    const volume = opts.sync?.volume !== undefined ? opts.sync.volume : null;
-    this.tick = setInterval(() => (volume ? this.syncVolume(volume) : this.writers.forEach((w) => w.sync())), this.durabilityMs);
-    this.tick.unref?.();
+    // The tick is armed by a write, not run on a fixed interval: a fragment still waits at most
+    // one tick, and a recorder whose cameras are idle or offline does not wake up for it.
+    this.volume = opts.sync?.volume !== undefined ? opts.sync.volume : null;
+  }
 
+  private armTick(): void {
+    if (this.tick || this.closed) return;
+    this.tick = setTimeout(() => this.durabilityTick(), this.durabilityMs);
+    this.tick.unref?.();
+  }
+
+  /** One durability round for every stream; another follows while bytes remain that no started sync covers. */
+  private durabilityTick(): void {
+    this.tick = undefined;
+    this.durabilityStats.ticks++;
+    if (this.volume) this.syncVolume(this.volume);
+    else for (const w of this.writers.values()) w.sync();
+    for (const w of this.writers.values()) if (w.unsynced()) return this.armTick();
   }
 
   /** Volume syncs in flight: a slow disk gets overlapping ones (as per-file fsyncs do), up to a bound. */
@@ -201,6 +221,7 @@ export class MediaStore {
     volume(this.root)
       .then(() => Promise.all(marks.map((m) => m())))
       .catch((e) => {
+        for (const m of marks) m.failed();
         // Nothing is marked durable: the writers' lag grows ("lagging") and the next tick tries again.
         const now = this.clock.now();
         if (now - this.lastVolumeErrorLog > 10_000) {
@@ -612,7 +633,8 @@ export class MediaStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.tick);
+    clearTimeout(this.tick);
+    this.tick = undefined;
     for (const w of this.writers.values()) {
       try {
         await w.end("stopped", "recorder shut down");

@@ -76,6 +76,11 @@ export interface WriterHost {
   syncDir(dir: string): Promise<void>;
   /** The loss budget: beyond this writer lag (a fragment not yet durable) the state is "lagging". */
   readonly maxLagMs: number;
+  /**
+   * This writer has bytes no fsync covers yet: the store arms its next durability tick (none
+   * runs while nothing waits, so an idle or offline recorder does not wake up for it).
+   */
+  wrote?(): void;
 }
 
 /** Host time and media time may disagree by this much before the segment start is re-anchored. */
@@ -104,6 +109,8 @@ interface OpenSegment {
   hasher: Bun.CryptoHasher;
   /** Bytes known to be on stable storage (a completed fsync covered them). */
   durable: number;
+  /** Bytes an fsync already started (or finished) for; beyond it the next tick has work. */
+  covered: number;
   /** The directory fsync that makes the new file's entry survive power loss. */
   dirSynced: Promise<void>;
   syncs: Set<Promise<void>>;
@@ -289,12 +296,15 @@ export class StreamWriter implements SegmentWriter {
     const s = this.seg;
     if (!s || s.pending.length === 0 || s.syncs.size >= MAX_SYNCS_IN_FLIGHT) return;
     const upto = s.rec.bytes;
+    s.covered = Math.max(s.covered, upto);
     const p: Promise<void> = (async () => {
       await this.host.syncFile(s.fh);
       await s.dirSynced;
       markDurable(s, upto);
     })()
       .catch((e) => {
+        // Not durable: the next tick tries again (as it would for bytes written since).
+        this.uncover(s);
         const now = this.host.clock.now();
         if (now - this.lastSyncErrorLog > 10_000) {
           this.lastSyncErrorLog = now;
@@ -309,15 +319,32 @@ export class StreamWriter implements SegmentWriter {
    * For a durability tick that syncs the whole volume (syncfs) instead of each file: what this
    * stream has written so far; the returned function, called once that sync has returned,
    * marks it durable (after the new file's directory entry is). Null when nothing is pending.
+   * `failed` undoes the mark's claim when that sync failed (the next tick covers the bytes).
    */
-  volumeMark(): (() => Promise<void>) | null {
+  volumeMark(): ((() => Promise<void>) & { failed(): void }) | null {
     const s = this.seg;
     if (!s || s.pending.length === 0) return null;
     const upto = s.rec.bytes;
-    return async () => {
-      await s.dirSynced;
-      markDurable(s, upto);
-    };
+    s.covered = Math.max(s.covered, upto);
+    return Object.assign(
+      async () => {
+        await s.dirSynced;
+        markDurable(s, upto);
+      },
+      { failed: () => this.uncover(s) },
+    );
+  }
+
+  /** Whether the open segment holds bytes that no started fsync covers (the store's next tick has work). */
+  unsynced(): boolean {
+    const s = this.seg;
+    return !!s && s.pending.length > 0 && s.rec.bytes > s.covered;
+  }
+
+  /** An fsync failed: what it covered but did not make durable waits for the next tick again. */
+  private uncover(s: OpenSegment): void {
+    s.covered = Math.min(s.covered, s.durable);
+    if (s === this.seg) this.host.wrote?.();
   }
 
   end(reason: GapReason, detail?: string): Promise<void> {
@@ -535,6 +562,7 @@ export class StreamWriter implements SegmentWriter {
       rebaseMs,
       hasher,
       durable: 0,
+      covered: 0,
       dirSynced,
       syncs: new Set(),
       pending: [{ end: need, arrived }],
@@ -542,6 +570,7 @@ export class StreamWriter implements SegmentWriter {
       initLen: initLength(init),
     };
     this.seg.frags = this.seg.initLen > 0 ? (muxed ? [muxed.entry] : addEntries([], parts.slice(1), init.length, initInfo)) : null;
+    this.host.wrote?.();
     if (this.diskFull) {
       this.log.info("disk has room again; recording resumed");
       this.diskFull = false;
@@ -592,6 +621,7 @@ export class StreamWriter implements SegmentWriter {
     }
     s.rec.bytes += size;
     s.pending.push({ end: s.rec.bytes, arrived });
+    this.host.wrote?.();
     s.mediaEnd = info.startMs + info.durationMs;
     s.rec.endMs = s.rec.startMs + Math.round(s.mediaEnd - s.mediaStart);
   }
