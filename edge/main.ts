@@ -24,6 +24,7 @@ import { systemClock, iso, type Clock } from "../lib/clock.ts";
 import { CliError, parseOptions, untilSignal } from "../lib/cli/index.ts";
 import { ConfigError, validateConfig } from "../lib/config/index.ts";
 import { Logger, type LogSink } from "../lib/log/index.ts";
+import { startMark } from "../lib/starttrace.ts";
 import type { MediaStore, RetentionPolicy, WriterStatus } from "../lib/store/index.ts";
 import type { StreamKind } from "../lib/store/types.ts";
 import { CameraError } from "./camera/errors.ts";
@@ -257,6 +258,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   // the store is open) for that retry.
   const recording = (async () => {
     const { MediaStore, volumeSyncer } = await import("../lib/store/index.ts");
+    startMark("store module loaded");
     const store = await MediaStore.open({
       root: config.dataDir,
       clock,
@@ -297,6 +299,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
                 .map((e) => ({ atMs: e.atMs, active: e.data.active === true || e.data.state === "start" })),
           }).attach()
         : undefined;
+      startMark("custody, position, previews ready");
       return { store, custody, position, preview };
     } catch (e) {
       await store.close().catch(() => undefined);
@@ -849,6 +852,7 @@ Config keys and defaults: docs/ref/edge-config.md. Environment overrides: OUTPOS
 
 /** `outpost edge --config FILE`: runs until SIGINT/SIGTERM; returns the exit code. */
 export async function runEdge(argv: string[]): Promise<number> {
+  startMark("edge module loaded");
   const { values } = parseOptions(argv, { config: { type: "string" }, "mqtt-url": { type: "string" } }, usage);
   if (values.help) {
     console.log(usage);
@@ -867,6 +871,7 @@ export async function runEdge(argv: string[]): Promise<number> {
     if (!/^mqtts?:\/\//.test(values["mqtt-url"])) throw new CliError(`--mqtt-url must be an mqtts:// URL, got '${values["mqtt-url"]}'`, 2);
     config.federation.mqttUrl = values["mqtt-url"];
   }
+  startMark("config loaded");
   // Listening for SIGTERM/SIGINT from here: the edge records before startEdge has loaded the rest,
   // and a stop asked for in that window still stops it cleanly (segments closed, CLEAN written).
   const signalled = untilSignal();

@@ -7,6 +7,7 @@ import { access, copyFile, link, open, rename, stat, statfs, unlink, type FileHa
 import { constants as fsConstants } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { systemClock, type Clock } from "../clock.ts";
+import { startMark } from "../starttrace.ts";
 import { createLogger, type Logger } from "../log/index.ts";
 import type { EvidenceLock, GapRecord, SegmentRecord, StreamKind, Timeline, TimelineQuery } from "./types.ts";
 import { IndexDb, type StoreIndex } from "./db.ts";
@@ -229,11 +230,13 @@ export class MediaStore {
       }
     }
     const db = opts.index ? await opts.index() : await openIndex(root, log);
+    startMark("store index open");
     try {
       const r = await recover(root, db, log, { crashGaps: !opts.maintenance && !wasClean, keepRowsWithoutFile: !!opts.index, ...(opts.recoveryScope ? { scope: opts.recoveryScope } : {}) });
       const store = new MediaStore(opts, db, r.report, r.lastEnd, r.openGaps, wasClean);
       for (const l of await db.allLocks()) store.locksById.set(l.id, l);
       store.totalBytes = await db.totalBytes();
+      startMark("store open");
       log.info("store open", { root, clean: wasClean, recoveryActions: r.report.actions.length, bytes: store.totalBytes });
       return store;
     } catch (e) {

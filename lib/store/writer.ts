@@ -8,6 +8,7 @@
 import { open, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Clock } from "../clock.ts";
+import { startMark } from "../starttrace.ts";
 import type { Logger } from "../log/index.ts";
 import type { FragmentInfo, GapReason, InitInfo, SegmentRecord, StreamKind } from "./types.ts";
 import type { JournalGap } from "./journal.ts";
@@ -498,6 +499,7 @@ export class StreamWriter implements SegmentWriter {
       }
       try {
         await writeAll(fh, parts, 0);
+        startMark("first fragment written");
         break;
       } catch (e) {
         this.host.release(need);
@@ -699,6 +701,7 @@ function walkParts(frags: FragEntry[], parts: Uint8Array[], offset: number, init
 
 function markDurable(s: OpenSegment, upto: number): void {
   if (upto > s.durable) s.durable = upto;
+  if (upto > 0) startMark("first fragment durable");
   while (s.pending.length && s.pending[0]!.end <= s.durable) s.pending.shift();
 }
 
