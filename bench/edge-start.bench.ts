@@ -135,6 +135,8 @@ async function makeEdge(label: string, cmd: (cfg: string) => string[], cwd: stri
   // As the firmware launches it (edge/process-env.ts), where that checkout has it.
   const envFile = join(cwd, "edge/process-env.ts");
   const env = existsSync(envFile) ? ((await import(envFile)).EDGE_PROCESS_ENV as Record<string, string>) : {};
+  // Phase marks where that checkout has them (an older edge's config refuses the unknown variable).
+  if (existsSync(join(cwd, "lib/starttrace.ts"))) env.OUTPOST_START_TRACE = "1";
   return { label, cmd, cwd, env, dir, cfgFile, dataDir, runs: [] };
 }
 
@@ -144,7 +146,7 @@ async function startTimed(e: Edge): Promise<EdgeRun> {
   const run: EdgeRun = { firstFragment: {}, phases: {} };
   const t0 = performance.now();
   const spawnedAt = performance.timeOrigin + t0;
-  const proc = Bun.spawn(e.cmd(e.cfgFile), { cwd: e.cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...e.env, OUTPOST_LOG_FORMAT: "json", OUTPOST_START_TRACE: "1" } });
+  const proc = Bun.spawn(e.cmd(e.cfgFile), { cwd: e.cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...e.env, OUTPOST_LOG_FORMAT: "json" } });
   e.proc = proc;
   let log = "";
   const read = async (s: ReadableStream<Uint8Array>) => {
