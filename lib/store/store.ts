@@ -130,6 +130,7 @@ export class MediaStore {
       },
       syncFile: opts.sync?.file ?? ((fh) => fh.sync()),
       syncDir: opts.sync?.dir ?? fsyncDir,
+      syncNow: () => this.durabilityRound(),
       reserve: (n) => {
         if (this.maxTotalBytes !== undefined && this.totalBytes + n > this.maxTotalBytes) throw new QuotaError(`store quota of ${this.maxTotalBytes} bytes reached`);
         this.totalBytes += n;
@@ -180,11 +181,14 @@ export class MediaStore {
     // (the edge's storage.durabilitySync). syncfs is opt-in: side by side it was not cheaper at
     // 1–8 streams (a thread start and join polling per tick), see docs/design/storage.md.
     const volume = opts.sync?.volume !== undefined ? opts.sync.volume : null;
-    this.tick = setInterval(() => (volume ? this.syncVolume(volume) : this.writers.forEach((w) => w.sync())), this.durabilityMs);
+    this.durabilityRound = () => (volume ? this.syncVolume(volume) : this.writers.forEach((w) => w.sync()));
+    this.tick = setInterval(this.durabilityRound, this.durabilityMs);
     this.tick.unref?.();
 
   }
 
+  /** Makes what every stream wrote durable: the tick's work, also run at once when a stream resumes recording. */
+  private durabilityRound: () => void;
   /** Volume syncs in flight: a slow disk gets overlapping ones (as per-file fsyncs do), up to a bound. */
   private volumeSyncs = 0;
   private lastVolumeErrorLog = 0;
