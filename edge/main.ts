@@ -250,12 +250,12 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   let signingIdentity: Identity | null = null;
   let signerOf: ((id: Identity | null) => Promise<CustodySigner | null>) | undefined; // edge/identity, loaded below
   let edgeEvents: EdgeEvents | undefined;
-  // The store (crash recovery of a store left unclean), custody, position and previews; the
-  // cameras start once they are open (below). Starting the cameras first, with their fragments
-  // held in deferredSink until the store is open, was tried: with the gstreamer engine the held
-  // sink stops the pipeline's reads and the stall watchdog ended sessions ("no media for 2000
-  // ms" gaps instead of crash gaps in tests/crash.test.ts). The sink stays deferred (a no-op once
-  // the store is open) for that retry.
+  // The store (crash recovery of a store left unclean), custody, position and previews. Native
+  // sessions connect meanwhile (below): the RTSP handshake, the wait for a keyframe and the first
+  // fragment overlap loading DuckDB, opening the index and recovery; deferredSink holds their
+  // fragments, in order, until the store is open. The gstreamer engine's cameras start once it is
+  // open: a held sink stops a pipeline's reads and its stall watchdog ended sessions ("no media
+  // for 2000 ms" gaps instead of crash gaps in tests/crash.test.ts).
   const recording = (async () => {
     const { MediaStore, volumeSyncer } = await import("../lib/store/index.ts");
     startMark("store module loaded");
@@ -342,14 +342,21 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     return p;
   };
 
-  let opened: Awaited<typeof recording>;
-  try {
-    opened = await recording;
+  const startCameras = () => {
     for (const cfg of config.cameras) {
       const rt = new CameraRuntime(cfg, startStream, log.child({ camera: cfg.id }));
       runtimes.push(rt);
       if (cfg.enabled) void rt.start();
     }
+  };
+  // A native session reads its socket whatever the sink does (fragments are handed over, not
+  // awaited), so it can start before the store is open.
+  const beforeStoreOpen = ing.engine === "native";
+  let opened: Awaited<typeof recording>;
+  try {
+    if (beforeStoreOpen) startCameras();
+    opened = await recording;
+    if (!beforeStoreOpen) startCameras();
   } catch (e) {
     // The store refused to open (e.g. minFreeBytes larger than the volume): no stream keeps running.
     stopping = true;
