@@ -99,10 +99,6 @@ export class Fragmenter {
   private init: { bytes: Uint8Array; info: InitInfo; width: number; height: number; reorder: number | undefined } | undefined;
   private timescales = new Map<number, number>();
   private started = false;
-  /** The session's first fragment is not cut yet: it is cut early, see finish(). */
-  private opening = false;
-  /** The frame being placed arrived when due (the event loop waited for it), not out of a backlog. */
-  private onTime = false;
   private change: SessionChange | undefined;
   private base = 0;
   /** Frames whose duration is not known yet (the next frame's dts decides it), decode order. */
@@ -169,12 +165,7 @@ export class Fragmenter {
       }
     }
     let ext = this.vext.next(au.timestamp);
-    const at = this.o.now();
-    // Frames read out of a backlog (a busy event loop, a burst from the camera) arrive together;
-    // one that comes at least half its frame interval after the previous was waited for.
-    const prev = this.lastVideo;
-    this.onTime = prev !== undefined && at - prev.at >= ((ext - prev.ext) * 500) / VIDEO_RATE;
-    this.lastVideo = { ext, at };
+    this.lastVideo = { ext, at: this.o.now() };
     const last = this.held.at(-1);
     if (this.started && last) {
       if (ext === last.ext) {
@@ -214,7 +205,6 @@ export class Fragmenter {
       if (!this.init) this.makeInit();
       if (!this.init) return;
       this.started = true;
-      this.opening = true;
       this.base = ext;
       this.lastDts = -Infinity;
       this.maxPts = -Infinity;
@@ -370,13 +360,7 @@ export class Fragmenter {
     this.fragDur += dur;
     this.fragMaxPts = Math.max(this.fragMaxPts, pts);
     if (dur > 0 && dur < VIDEO_RATE) this.lastDur = dur;
-    // A session's first fragment is cut as soon as its time can be trusted: at the first frame
-    // that arrives when due — the keyframe alone when the camera's frames come in time (recording
-    // after a restart or reconnect starts ~0.4 s sooner). The store dates a fragment by when it
-    // arrived (minus its duration), and a fragment cut out of a backlog would be dated late by the
-    // backlog, and with it every segment of the session (footage "ending in the future", so the
-    // next session's 'restart' gap had no length). With B-frames the usual clean-point cut applies.
-    if (this.reorder === 0 && (this.fragDur >= this.fragTicks || (this.opening && this.onTime))) this.emitFragment();
+    if (this.reorder === 0 && this.fragDur >= this.fragTicks) this.emitFragment();
   }
 
   /** Whether every held-back frame is shown after `pts` (a loop: this runs for every frame). */
@@ -412,7 +396,6 @@ export class Fragmenter {
     const bytes = muxFragment(++this.seq, runs, info);
     this.samples = [];
     this.fragDur = 0;
-    this.opening = false;
     this.o.onFragment(bytes, info);
   }
 

@@ -108,11 +108,9 @@ interface Collected {
   frags: { bytes: Uint8Array; info: FragmentInfo; session: number }[];
 }
 
-/** `arrival(i)`: ms between access unit i and the one before (default: in time, 15 fps). */
-function pipeline(codec: "h264" | "h265", arrival: (i: number) => number = () => 66): { depay: VideoDepacketizer; frag: Fragmenter; got: Collected } {
+function pipeline(codec: "h264" | "h265"): { depay: VideoDepacketizer; frag: Fragmenter; got: Collected } {
   const got: Collected = { inits: [], frags: [] };
   let now = 0;
-  let n = 0;
   const frag = new Fragmenter({
     codec,
     now: () => now,
@@ -121,7 +119,7 @@ function pipeline(codec: "h264" | "h265", arrival: (i: number) => number = () =>
   });
   const depay = new VideoDepacketizer(codec);
   depay.onAccessUnit = (au) => {
-    now += arrival(n++);
+    now += 66;
     frag.video(au);
   };
   return { depay, frag, got };
@@ -179,32 +177,6 @@ describe("native engine: RTP → fMP4 on real encoder output", () => {
       expect(await decode(file)).toEqual({ frames: 45, err: "" });
     }, 30_000);
   }
-
-  test("a session's first fragment is its keyframe alone when frames come in time, cut out of a backlog only where the backlog ends (restart → recording at once, dated right)", async () => {
-    const aus = accessUnits(await encode("h264", 320, 240, 20), "h264");
-    // In time: the keyframe alone, written as soon as the next frame completes it.
-    const { depay, frag, got } = pipeline("h264");
-    feed(depay, aus.slice(0, 2), "h264", 1000);
-    expect(got.frags.length).toBe(1);
-    const first = got.frags[0]!;
-    expect(first.info.keyframe).toBe(true);
-    expect(first.info.runs[0]!.sampleCount).toBe(1);
-    expect(Math.round(first.info.durationMs)).toBe(67);
-    // From then on fragments are cut as before (≤ 500 ms), and the session decodes whole.
-    feed(depay, aus.slice(2), "h264", 1000 + 2 * 6000);
-    frag.flushAll();
-    for (const f of got.frags.slice(1)) expect(f.info.durationMs).toBeLessThanOrEqual(500.01);
-    expect(got.frags.length).toBeGreaterThan(2);
-    expect(await decode(sessionFile(got, 1))).toEqual({ frames: 20, err: "" });
-
-    // Out of a backlog (the first 5 frames read at once): the first fragment is cut when the
-    // first frame that arrives in time completes it, so its arrival time dates it right.
-    const late = pipeline("h264", (i) => (i > 0 && i < 5 ? 0 : 66));
-    feed(late.depay, aus.slice(0, 5), "h264", 1000);
-    expect(late.got.frags.length).toBe(0);
-    feed(late.depay, aus.slice(5, 6), "h264", 1000 + 5 * 6000);
-    expect(late.got.frags.map((f) => f.info.runs[0]!.sampleCount)).toEqual([5]);
-  }, 30_000);
 
   test("timestamp jump (camera restart) → new session from the next keyframe, each session decodes on its own", async () => {
     const aus = accessUnits(await encode("h264", 320, 240, 45), "h264");
