@@ -7,6 +7,10 @@
  *   store open       the store's "store open" log line (crash recovery done)
  *   first fragment   per camera: the first new segment file holding media (init + first
  *                    fragment, written in one go by the store writer)
+ *   phases           where the time goes (edges that have lib/starttrace.ts): the first time each
+ *                    start phase is reached (runtime start, module loading, store index open and
+ *                    recovery, RTSP connect/DESCRIBE/SETUP/PLAY, first RTP, first keyframe, first
+ *                    fragment cut, written, durable), from OUTPOST_START_TRACE=1 lines on stderr
  * with baselines in the same run, interleaved with the edge runs (the load is the same):
  *   bun -e 0         a bare Bun start to exit
  *   ffmpeg -c copy   `ffmpeg -rtsp_transport tcp -i <camsim> -c copy` to fragmented MP4 on
@@ -105,6 +109,8 @@ interface EdgeRun {
   storeOpen?: number;
   started?: number;
   firstFragment: Record<string, number>;
+  /** ms from spawn to each traced start phase (lib/starttrace.ts), first occurrence. */
+  phases: Record<string, number>;
   /** CPU seconds of the edge when its last camera's first fragment was written. */
   cpuAtAll?: number;
   problem?: string;
@@ -129,14 +135,17 @@ async function makeEdge(label: string, cmd: (cfg: string) => string[], cwd: stri
   // As the firmware launches it (edge/process-env.ts), where that checkout has it.
   const envFile = join(cwd, "edge/process-env.ts");
   const env = existsSync(envFile) ? ((await import(envFile)).EDGE_PROCESS_ENV as Record<string, string>) : {};
+  // Phase marks where that checkout has them (an older edge's config refuses the unknown variable).
+  if (existsSync(join(cwd, "lib/starttrace.ts"))) env.OUTPOST_START_TRACE = "1";
   return { label, cmd, cwd, env, dir, cfgFile, dataDir, runs: [] };
 }
 
 /** Starts the edge and times it; resolves when every camera wrote its first new fragment (or 60 s). */
 async function startTimed(e: Edge): Promise<EdgeRun> {
   const before = segmentFiles(join(e.dataDir, "media"));
-  const run: EdgeRun = { firstFragment: {} };
+  const run: EdgeRun = { firstFragment: {}, phases: {} };
   const t0 = performance.now();
+  const spawnedAt = performance.timeOrigin + t0;
   const proc = Bun.spawn(e.cmd(e.cfgFile), { cwd: e.cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...e.env, OUTPOST_LOG_FORMAT: "json" } });
   e.proc = proc;
   let log = "";
@@ -150,6 +159,7 @@ async function startTimed(e: Edge): Promise<EdgeRun> {
       if (run.started === undefined && log.includes('"edge recorder started"')) run.started = now;
     }
   };
+  const trace = /\{"startTrace":("[^"]*"),"at":([0-9.]+)\}/g;
   const readers = [read(proc.stdout as ReadableStream<Uint8Array>), read(proc.stderr as ReadableStream<Uint8Array>)];
   const cams = Array.from({ length: CAMERAS }, (_, i) => `c${i + 1}`);
   const end = Date.now() + 60_000;
@@ -167,6 +177,9 @@ async function startTimed(e: Edge): Promise<EdgeRun> {
     await Bun.sleep(5);
   }
   run.cpuAtAll = cpuOf(proc.pid);
+  // The durable mark may follow the file's appearance by a durability tick: wait for it (briefly).
+  for (let i = 0; i < 200 && !log.includes('"first fragment durable"') && proc.exitCode === null; i++) await Bun.sleep(5);
+  for (const m of log.matchAll(trace)) run.phases[JSON.parse(m[1]!) as string] ??= Number(m[2]) - spawnedAt;
   if (Object.keys(run.firstFragment).length < CAMERAS) run.problem = proc.exitCode !== null ? `exited ${proc.exitCode}: ${log.slice(-800)}` : "not every camera recorded within 60 s";
   // The readers end with the process (after the kill).
   void Promise.all(readers).then(() => writeFileSync(join(e.dir, `run-${e.runs.length}.log`), log));
@@ -299,6 +312,22 @@ try {
     console.log(`| ${e.label}: first fragment, all ${CAMERAS} cameras | ${ms(median(all))} | ${range(all)} | ${(median(all) / ffFrag).toFixed(2)}× ffmpeg |`);
     console.log(`| ${e.label}: CPU until all recorded (s) | ${median(ok.map((r) => r.cpuAtAll ?? NaN)).toFixed(2)} | | |`);
     if (ok.length < e.runs.length) console.log(`  ${e.label}: ${e.runs.length - ok.length} run(s) failed`);
+  }
+  for (const e of edges) {
+    const ok = e.runs.filter((r) => !r.problem);
+    const names = [...new Set(ok.flatMap((r) => Object.keys(r.phases)))];
+    if (names.length === 0) continue;
+    const med = new Map(names.map((n) => [n, median(ok.map((r) => r.phases[n] ?? NaN))]));
+    names.sort((a, b) => med.get(a)! - med.get(b)!);
+    console.log(`\n${e.label}: start phases, ms from spawn (first occurrence over all cameras; median, range, step from the previous phase)`);
+    console.log(`| phase | median | range | step |`);
+    console.log(`| --- | --- | --- | --- |`);
+    let prev = 0;
+    for (const n of names) {
+      const v = ok.map((r) => r.phases[n] ?? NaN).filter(Number.isFinite);
+      console.log(`| ${n} | ${ms(med.get(n))} | ${range(v)} | +${ms(med.get(n)! - prev)} |`);
+      prev = med.get(n)!;
+    }
   }
 } finally {
   for (const e of edges) await kill9(e).catch(() => undefined);

@@ -9,6 +9,9 @@ import "reflect-metadata";
 import { CliError, type Command } from "../lib/cli/index.ts";
 import { ConfigError } from "../lib/config/index.ts";
 import { privateUmask } from "../lib/fsutil.ts";
+import { startMark } from "../lib/starttrace.ts";
+
+startMark("cli loaded");
 
 const commands: Record<string, () => Promise<{ default: Command }>> = {
   demo: () => import("./commands/demo.ts"),

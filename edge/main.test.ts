@@ -161,3 +161,33 @@ test("a store that refuses to open: startEdge fails and no camera session is lef
     cam.stop(true);
   }
 });
+
+test("native engine: the cameras connect while the store opens (recording after a restart does not wait for the index and recovery)", async () => {
+  // What happened first: the camera's connection or the store's "store open" line.
+  const order: string[] = [];
+  const cam = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: { open: () => void order.push("camera connected"), data: () => undefined },
+  });
+  const sink = { write: (r: { msg: string }) => void (r.msg === "store open" && order.push("store open")) };
+  const d = await tmp();
+  const edge = await startEdge(
+    {
+      dataDir: join(d, "data"),
+      api: { enabled: false },
+      storage: { minFreeBytes: 0 },
+      ingest: { engine: "native" },
+      cameras: [{ id: "cam1", rtsp: { main: `rtsp://127.0.0.1:${cam.port}/main` }, streams: ["main"] }],
+    },
+    { logSink: sink, serveApi: false },
+  );
+  try {
+    const deadline = Date.now() + 10_000;
+    while (order.length < 2 && Date.now() < deadline) await Bun.sleep(20);
+    expect(order).toEqual(["camera connected", "store open"]);
+  } finally {
+    await edge.stop();
+    cam.stop(true);
+  }
+});

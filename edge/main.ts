@@ -24,6 +24,7 @@ import { systemClock, iso, type Clock } from "../lib/clock.ts";
 import { CliError, parseOptions, untilSignal } from "../lib/cli/index.ts";
 import { ConfigError, validateConfig } from "../lib/config/index.ts";
 import { Logger, type LogSink } from "../lib/log/index.ts";
+import { startMark } from "../lib/starttrace.ts";
 import type { MediaStore, RetentionPolicy, WriterStatus } from "../lib/store/index.ts";
 import type { StreamKind } from "../lib/store/types.ts";
 import { CameraError } from "./camera/errors.ts";
@@ -249,14 +250,15 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   let signingIdentity: Identity | null = null;
   let signerOf: ((id: Identity | null) => Promise<CustodySigner | null>) | undefined; // edge/identity, loaded below
   let edgeEvents: EdgeEvents | undefined;
-  // The store (crash recovery of a store left unclean), custody, position and previews; the
-  // cameras start once they are open (below). Starting the cameras first, with their fragments
-  // held in deferredSink until the store is open, was tried: with the gstreamer engine the held
-  // sink stops the pipeline's reads and the stall watchdog ended sessions ("no media for 2000
-  // ms" gaps instead of crash gaps in tests/crash.test.ts). The sink stays deferred (a no-op once
-  // the store is open) for that retry.
+  // The store (crash recovery of a store left unclean), custody, position and previews. Native
+  // sessions connect meanwhile (below): the RTSP handshake, the wait for a keyframe and the first
+  // fragment overlap loading DuckDB, opening the index and recovery; deferredSink holds their
+  // fragments, in order, until the store is open. The gstreamer engine's cameras start once it is
+  // open: a held sink stops a pipeline's reads and its stall watchdog ended sessions ("no media
+  // for 2000 ms" gaps instead of crash gaps in tests/crash.test.ts).
   const recording = (async () => {
     const { MediaStore, volumeSyncer } = await import("../lib/store/index.ts");
+    startMark("store module loaded");
     const store = await MediaStore.open({
       root: config.dataDir,
       clock,
@@ -297,6 +299,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
                 .map((e) => ({ atMs: e.atMs, active: e.data.active === true || e.data.state === "start" })),
           }).attach()
         : undefined;
+      startMark("custody, position, previews ready");
       return { store, custody, position, preview };
     } catch (e) {
       await store.close().catch(() => undefined);
@@ -339,14 +342,21 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
     return p;
   };
 
-  let opened: Awaited<typeof recording>;
-  try {
-    opened = await recording;
+  const startCameras = () => {
     for (const cfg of config.cameras) {
       const rt = new CameraRuntime(cfg, startStream, log.child({ camera: cfg.id }));
       runtimes.push(rt);
       if (cfg.enabled) void rt.start();
     }
+  };
+  // A native session reads its socket whatever the sink does (fragments are handed over, not
+  // awaited), so it can start before the store is open.
+  const beforeStoreOpen = ing.engine === "native";
+  let opened: Awaited<typeof recording>;
+  try {
+    if (beforeStoreOpen) startCameras();
+    opened = await recording;
+    if (!beforeStoreOpen) startCameras();
   } catch (e) {
     // The store refused to open (e.g. minFreeBytes larger than the volume): no stream keeps running.
     stopping = true;
@@ -849,6 +859,7 @@ Config keys and defaults: docs/ref/edge-config.md. Environment overrides: OUTPOS
 
 /** `outpost edge --config FILE`: runs until SIGINT/SIGTERM; returns the exit code. */
 export async function runEdge(argv: string[]): Promise<number> {
+  startMark("edge module loaded");
   const { values } = parseOptions(argv, { config: { type: "string" }, "mqtt-url": { type: "string" } }, usage);
   if (values.help) {
     console.log(usage);
@@ -867,6 +878,7 @@ export async function runEdge(argv: string[]): Promise<number> {
     if (!/^mqtts?:\/\//.test(values["mqtt-url"])) throw new CliError(`--mqtt-url must be an mqtts:// URL, got '${values["mqtt-url"]}'`, 2);
     config.federation.mqttUrl = values["mqtt-url"];
   }
+  startMark("config loaded");
   // Listening for SIGTERM/SIGINT from here: the edge records before startEdge has loaded the rest,
   // and a stop asked for in that window still stops it cleanly (segments closed, CLEAN written).
   const signalled = untilSignal();

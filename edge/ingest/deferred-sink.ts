@@ -1,8 +1,8 @@
 /**
- * A fragment sink whose store is not open yet, so camera sessions could start while the store
- * opens (crash recovery, the index database). edge/main.ts wires it but starts the cameras once
- * the store is open: held, it stops a gstreamer pipeline's reads and its stall watchdog fires
- * (docs/design/ingest.md, start order). Kept, with its tests, for a retry that solves that.
+ * A fragment sink whose store is not open yet, so camera sessions start while the store opens
+ * (crash recovery, the index database). edge/main.ts starts native sessions at once (they hand
+ * fragments over without waiting); gstreamer cameras start once the store is open: held, the
+ * sink stops a pipeline's reads and its stall watchdog fires (docs/design/ingest.md, start order).
  *
  * Every call goes through `target` in call order (init, fragment, end), so the writer sees what
  * it would have seen had it been there from the start. A held fragment keeps its arrival time:

@@ -21,7 +21,7 @@ describe("config", () => {
     writeFileSync(join(dir, "a.toml"), "[storage]\nsegmentSeconds = 10\n");
     expect((await loadConfig(schema, { file: join(dir, "a.yaml"), env: {} })).api.port).toBe(9000);
     expect((await loadConfig(schema, { file: join(dir, "a.toml"), env: {} })).storage.segmentSeconds).toBe(10);
-    const c = await loadConfig(schema, { file: join(dir, "a.yaml"), env: { OUTPOST_API__PORT: "9100", OUTPOST_STORAGE__SEGMENT_SECONDS: "5", OUTPOST_LOG_LEVEL: "debug" } });
+    const c = await loadConfig(schema, { file: join(dir, "a.yaml"), env: { OUTPOST_API__PORT: "9100", OUTPOST_STORAGE__SEGMENT_SECONDS: "5", OUTPOST_LOG_LEVEL: "debug", OUTPOST_START_TRACE: "1" } });
     expect(c.api.port).toBe(9100);
     expect(c.storage.segmentSeconds).toBe(5);
   });

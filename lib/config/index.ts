@@ -71,7 +71,7 @@ function applyEnv(raw: unknown, env: Record<string, string | undefined>, prefix:
     const rest = name.slice(prefix.length);
     if (!rest.includes("__") && !/^[A-Z0-9_]+$/.test(rest)) continue;
     // Only double-underscore paths are config keys; OUTPOST_LOG_LEVEL etc. are process settings.
-    if (!rest.includes("__") && ["LOG_LEVEL", "LOG_FORMAT"].includes(rest)) continue;
+    if (!rest.includes("__") && ["LOG_LEVEL", "LOG_FORMAT", "START_TRACE"].includes(rest)) continue;
     const path = rest.split("__").map(camel);
     let node = root;
     for (const key of path.slice(0, -1)) {

@@ -281,3 +281,47 @@ async function until(cond: () => boolean, ms: number): Promise<void> {
     await Bun.sleep(50);
   }
 }
+
+test("recording that starts or resumes is durable at once: its first fragment is synced without waiting for the tick (file and volume sync)", async () => {
+  for (const mode of ["file", "volume"] as const) {
+    const clock = new ManualClock(T0);
+    const root = join(dir, `resume-${mode}`);
+    const syncs: string[] = [];
+    const sync = {
+      file: async (fh: FileHandle) => {
+        syncs.push("file");
+        await fh.sync();
+      },
+      ...(mode === "volume" ? { volume: async () => void syncs.push("volume") } : {}),
+    };
+    // A tick far longer than the test's steps: any sync seen below was not the tick's.
+    const open = () => MediaStore.open({ root, clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 60_000, minFreeBytes: 0, durabilityMs: 1000, sync });
+    let store = await open();
+    const feed = async (w: ReturnType<MediaStore["writer"]>, n: number) => {
+      const f = fragmentAt(media, n);
+      clock.set(T0 + f.info.startMs + f.info.durationMs);
+      await w.fragment(f.bytes, f.info, clock.now());
+    };
+    let w = store.writer("cam1", "main");
+    w.init(media.init, media.info);
+    await feed(w, 0);
+    expect({ mode, syncs }).toEqual({ mode, syncs: [mode] }); // the stream's first file
+    await feed(w, 1);
+    expect({ mode, syncs }).toEqual({ mode, syncs: [mode] }); // an append waits for the tick
+    // The camera drops out and comes back: recording resumes after a gap.
+    await w.end("camera-offline");
+    syncs.length = 0;
+    w.init(media.init, media.info);
+    await feed(w, 3); // fragments 0, 3, 6 … start with a keyframe
+    expect({ mode, syncs }).toEqual({ mode, syncs: [mode] });
+    await store.close();
+    // A restart of the recorder: its first fragment is synced at once again.
+    store = await open();
+    syncs.length = 0;
+    w = store.writer("cam1", "main");
+    w.init(media.init, media.info);
+    await feed(w, 6);
+    expect({ mode, syncs }).toEqual({ mode, syncs: [mode] });
+    await store.close();
+  }
+});

@@ -12,11 +12,15 @@ import { MEDIA_DIR, parseSegmentPath, previewSegmentPath, segmentId } from "./la
 
 export interface DiskFile {
   path: string; // relative to root
+  /** Bytes; -1 when listed with `sizes: false`. */
   size: number;
 }
 
-/** Every file under media/, split into well-named segment files, their previews and anything else. */
-export async function listMedia(root: string): Promise<{ segments: DiskFile[]; previews: string[]; temps: string[]; strays: string[] }> {
+/**
+ * Every file under media/, split into well-named segment files, their previews and anything else.
+ * `sizes: false` skips the stat of each segment file (it costs ~25 µs a file, nearly all of a walk).
+ */
+export async function listMedia(root: string, opts: { sizes?: boolean } = {}): Promise<{ segments: DiskFile[]; previews: string[]; temps: string[]; strays: string[] }> {
   const segments: DiskFile[] = [];
   const previews: string[] = [];
   /** Leftovers of an atomic write a crash interrupted (a preview sidecar's tmp file): garbage. */
@@ -33,7 +37,7 @@ export async function listMedia(root: string): Promise<{ segments: DiskFile[]; p
     for (const e of entries) {
       const child = `${rel}/${e.name}`;
       if (e.isDirectory() && depth < 3) await walk(child, depth + 1);
-      else if (e.isFile() && depth === 3 && parseSegmentPath(child)) segments.push({ path: child, size: (await stat(join(root, child))).size });
+      else if (e.isFile() && depth === 3 && parseSegmentPath(child)) segments.push({ path: child, size: opts.sizes === false ? -1 : (await stat(join(root, child))).size });
       else if (e.isFile() && depth === 3 && previewSegmentPath(child)) previews.push(child);
       else if (e.isFile() && depth === 3 && isAtomicTmp(e.name)) temps.push(child);
       else strays.push(child);

@@ -7,6 +7,7 @@ import { access, copyFile, link, open, rename, stat, statfs, unlink, type FileHa
 import { constants as fsConstants } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { systemClock, type Clock } from "../clock.ts";
+import { startMark } from "../starttrace.ts";
 import { createLogger, type Logger } from "../log/index.ts";
 import type { EvidenceLock, GapRecord, SegmentRecord, StreamKind, Timeline, TimelineQuery } from "./types.ts";
 import { IndexDb, type StoreIndex } from "./db.ts";
@@ -135,6 +136,7 @@ export class MediaStore {
       syncFile: opts.sync?.file ?? ((fh) => fh.sync()),
       wrote: () => this.armTick(),
       syncDir: opts.sync?.dir ?? fsyncDir,
+      syncNow: () => this.durabilityRound(),
       reserve: (n) => {
         if (this.maxTotalBytes !== undefined && this.totalBytes + n > this.maxTotalBytes) throw new QuotaError(`store quota of ${this.maxTotalBytes} bytes reached`);
         this.totalBytes += n;
@@ -199,11 +201,15 @@ export class MediaStore {
   private durabilityTick(): void {
     this.tick = undefined;
     this.durabilityStats.ticks++;
-    if (this.volume) this.syncVolume(this.volume);
-    else for (const w of this.writers.values()) w.sync();
+    this.durabilityRound();
     for (const w of this.writers.values()) if (w.unsynced()) return this.armTick();
   }
 
+  /** Makes what every stream wrote durable: the tick's work, also run at once when a stream resumes recording. */
+  private durabilityRound(): void {
+    if (this.volume) this.syncVolume(this.volume);
+    else for (const w of this.writers.values()) w.sync();
+  }
   /** Volume syncs in flight: a slow disk gets overlapping ones (as per-file fsyncs do), up to a bound. */
   private volumeSyncs = 0;
   private lastVolumeErrorLog = 0;
@@ -250,11 +256,13 @@ export class MediaStore {
       }
     }
     const db = opts.index ? await opts.index() : await openIndex(root, log);
+    startMark("store index open");
     try {
       const r = await recover(root, db, log, { crashGaps: !opts.maintenance && !wasClean, keepRowsWithoutFile: !!opts.index, ...(opts.recoveryScope ? { scope: opts.recoveryScope } : {}) });
       const store = new MediaStore(opts, db, r.report, r.lastEnd, r.openGaps, wasClean);
       for (const l of await db.allLocks()) store.locksById.set(l.id, l);
       store.totalBytes = await db.totalBytes();
+      startMark("store open");
       log.info("store open", { root, clean: wasClean, recoveryActions: r.report.actions.length, bytes: store.totalBytes });
       return store;
     } catch (e) {

@@ -8,6 +8,7 @@
 import { open, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Clock } from "../clock.ts";
+import { startMark } from "../starttrace.ts";
 import type { Logger } from "../log/index.ts";
 import type { FragmentInfo, GapReason, InitInfo, SegmentRecord, StreamKind } from "./types.ts";
 import type { JournalGap } from "./journal.ts";
@@ -74,6 +75,8 @@ export interface WriterHost {
   /** fsync of a segment file and of a directory (injectable: tests model a slow disk). */
   syncFile(fh: FileHandle): Promise<void>;
   syncDir(dir: string): Promise<void>;
+  /** One durability round now, as the next tick would run it (file fsyncs or one volume sync). */
+  syncNow(): void;
   /** The loss budget: beyond this writer lag (a fragment not yet durable) the state is "lagging". */
   readonly maxLagMs: number;
   /**
@@ -491,6 +494,8 @@ export class StreamWriter implements SegmentWriter {
     const muxed = retimeMuxed(bytes, info, initInfo, rebaseMs, init.length);
     const parts = [init, ...(muxed?.parts ?? rebase(bytes, initInfo, rebaseMs))];
     const need = byteLength(parts);
+    // The first file of this run, or after a gap: recording (re)starts with it.
+    const resumes = this.firstOpen || this.pendingGap !== undefined;
     if (await this.host.lowOnSpace()) await this.host.makeRoom(need);
     if (this.firstOpen) {
       this.firstOpen = false;
@@ -525,6 +530,7 @@ export class StreamWriter implements SegmentWriter {
       }
       try {
         await writeAll(fh, parts, 0);
+        startMark("first fragment written");
         break;
       } catch (e) {
         this.host.release(need);
@@ -576,6 +582,9 @@ export class StreamWriter implements SegmentWriter {
       this.diskFull = false;
     }
     if (this.forwardStep && this.forwardStep.fromMs === undefined) this.forwardStep.fromMs = start;
+    // Recording resumes (after a crash, an outage, a restart) or starts with this file: its first
+    // fragment is made durable now, not at the next durability tick (up to durabilityMs later).
+    if (resumes) this.host.syncNow();
     if (this.pendingGap) {
       // The gap ends where this segment starts; persisted only now that the file exists.
       const closed = { ...this.pendingGap, endMs: start };
@@ -729,6 +738,7 @@ function walkParts(frags: FragEntry[], parts: Uint8Array[], offset: number, init
 
 function markDurable(s: OpenSegment, upto: number): void {
   if (upto > s.durable) s.durable = upto;
+  if (upto > 0) startMark("first fragment durable");
   while (s.pending.length && s.pending[0]!.end <= s.durable) s.pending.shift();
 }
 

@@ -12,6 +12,7 @@ import { audioPath, type AudioPath } from "./audio-path.ts";
 import { Fragmenter } from "./fragmenter.ts";
 import { VideoDepacketizer, parseRtp } from "./rtp.ts";
 import { RtspConnection, type RtspResponse } from "./rtsp.ts";
+import { startMark } from "../../../lib/starttrace.ts";
 import { Authenticator, parseRtpInfo, parseSdpMedia, parseSession, pickChallenge, type SdpMedia } from "../../../lib/rtsp/index.ts";
 
 const REQUEST_TIMEOUT_MS = 5000;
@@ -59,7 +60,9 @@ export class NativeSession implements IngestSession {
     const user = this.p.user ?? u.user;
     const password = this.p.password ?? u.password;
     const timeout = Math.min(this.p.connectTimeoutMs, REQUEST_TIMEOUT_MS);
+    startMark("rtsp connect");
     const conn = await RtspConnection.open(u.host, u.port, timeout);
+    startMark("rtsp connected");
     this.conn = conn;
     if (this.killed) return conn.close();
     // The stall watchdog is fed by video RTP only (below): RTCP reports and keep-alive answers
@@ -74,6 +77,7 @@ export class NativeSession implements IngestSession {
       if (res.status === 401) throw new ProbeError("auth-failed", `camera refused the credentials for user '${user}' (401 Unauthorized)`);
     }
     expectOk(res, "DESCRIBE", u.cleanUrl);
+    startMark("rtsp DESCRIBE answered");
     const desc: StreamDescription = parseSdp(res.body);
     if (!desc.video) {
       this.p.handlers.described(desc);
@@ -107,8 +111,12 @@ export class NativeSession implements IngestSession {
         : { vps: one("sprop-vps"), sps: one("sprop-sps"), pps: one("sprop-pps") }),
       ...(audio ? { audio: audio.config } : {}),
       now: () => this.p.clock.now(),
-      onInit: (bytes, info, change) => this.p.handlers.init(bytes, info, change),
+      onInit: (bytes, info, change) => {
+        startMark("first keyframe");
+        this.p.handlers.init(bytes, info, change);
+      },
       onFragment: (bytes, info) => {
+        startMark("first fragment cut");
         this.p.handlers.fragment(bytes, info).catch(() => undefined);
       },
       onWarn: (msg, f) => this.p.log.warn(msg, f),
@@ -128,6 +136,7 @@ export class NativeSession implements IngestSession {
       try {
         if (ch === 0) {
           if (videoSsrc !== undefined && pkt.ssrc !== videoSsrc) frag.discontinuity("camera changed its RTP source (SSRC): new recording session");
+          if (videoSsrc === undefined) startMark("first video RTP");
           videoSsrc = pkt.ssrc;
           this.p.handlers.activity();
           vdepay.push(pkt);
@@ -149,9 +158,11 @@ export class NativeSession implements IngestSession {
       conn.session = session.id;
       if (session.timeoutS !== undefined) timeoutS = session.timeoutS;
     }
+    startMark("rtsp SETUP answered");
     this.sessionUrl = base;
     const play = await conn.request("PLAY", base, { Range: "npt=0.000-" }, timeout);
     expectOk(play, "PLAY", base);
+    startMark("rtsp PLAY answered");
     const info = parseRtpInfo(play.headers.get("rtp-info") ?? "");
     const rt = (m: SdpMedia | undefined) => (m ? info.find((i) => i.url === m.control || m.control.endsWith(i.url) || i.url.endsWith(m.control.split("/").pop()!))?.rtptime : undefined);
     frag.anchor(rt(video), rt(aac));
