@@ -100,6 +100,8 @@ describe.skipIf(!!noServer)("two central nodes on PostgreSQL + Mosquitto", () =>
     const seenBy = nodes[other]!;
     await until("the other node shows the site online", () => seenBy.central.site(siteId)?.online === true && seenBy.sites.online(siteId), 10_000, 50);
     expect(await seenBy.central.database.query(`SELECT online, node_id FROM site_presence WHERE site_id = $1`, [siteId])).toEqual([{ online: true, node_id: owner }]);
+    // The device tree the owner committed: the other node lists the camera too (its cached list re-reads on the owner's NOTIFY).
+    await until("the other node lists the edge's camera", async () => (await seenBy.sites.cameras()).some((c) => c.siteId === siteId && c.channel === "front"), 10_000, 50);
   });
 
   test("the owner dies without releasing: the other node claims after the lease, subscribes, and gets the edge's events once and in order, those sent in the gap too", async () => {

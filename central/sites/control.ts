@@ -85,6 +85,12 @@ type Val = string | number | bigint | boolean | null;
  */
 type Op = { table: MirrorTable; key: string | null; row: Val[] } | { sql: string; params: Val[] } | { fleetTable: keyof typeof FLEET_ROW_TABLES; row: Val[] } | { fleetSql: string; params: Val[] };
 const big = (n: number) => Math.trunc(n);
+
+/**
+ * NOTIFY channel of a committed device tree (payload: the site id): every node's camera list
+ * (Sites.cameras, cached per tree version) re-reads, not only the node that committed it.
+ */
+export const CAMERAS_CHANNEL = "outpost_cameras";
 const opt = (n: number | null | undefined) => (n === null || n === undefined ? null : big(n));
 
 /** A batch refused by the fence: this node lost the site's partition; the new owner stores the edge's re-send. */
@@ -557,6 +563,8 @@ export class ControlPlane {
         for (const c of m.body.cameras) {
           ops.push({ table: "cp_cameras", key: `${siteId}\u0000${c.id}`, row: [siteId, c.id, c.name, c.enabled, JSON.stringify(c.streams), big(now)] });
         }
+        // Sent at commit: other nodes' camera lists (the non-owners serve the same cameras) re-read.
+        ops.push({ sql: `SELECT pg_notify($1, $2)`, params: [CAMERAS_CHANNEL, siteId] });
         p.after.push(async () => {
           this.treeVersion++;
         });

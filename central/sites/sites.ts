@@ -9,7 +9,10 @@ import type { Db } from "../db.ts";
 import type { Database } from "../db/index.ts";
 import type { EdgeIndex } from "../mirror/index.ts";
 import type { Bus } from "./bus.ts";
-import { ControlPlane, type SiteEvent, type SiteOwnership } from "./control.ts";
+import { CAMERAS_CHANNEL, ControlPlane, type SiteEvent, type SiteOwnership } from "./control.ts";
+
+/** The camera list re-reads at least this often (a device tree whose notification was missed). */
+const TREE_REREAD_MS = 30_000;
 import { mergeHoldings, mergeRanges, type Range } from "./api.ts";
 import { qualityRanges } from "./quality.ts";
 
@@ -86,6 +89,7 @@ export class Sites {
     this.bus = bus;
     this.control = new ControlPlane({ db: this.db, fleet: this.o.mirror.fleet, bus, clock: this.o.clock, log: this.o.log, onSiteEvent: this.o.onSiteEvent, siteExists: this.o.siteExists, ownership: this.o.ownership });
     await this.control.init();
+    this.unlistenTrees = await this.db.listen(CAMERAS_CHANNEL, () => void this.treesElsewhere++);
     // Retained messages may not survive a broker restart (aedes keeps them in memory): publish again.
     await this.republishConfigs();
     // An external broker's reconnect: central missed what edges published meanwhile (see ControlPlane.resubscribed).
@@ -110,6 +114,7 @@ export class Sites {
 
   async close(): Promise<void> {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
+    await this.unlistenTrees?.().catch(() => undefined);
     await this.control?.idle();
     await this.bus?.close();
   }
@@ -126,17 +131,25 @@ export class Sites {
     return t !== undefined && this.o.clock.now() - t < (this.o.onlineWindowMs ?? 90_000);
   }
 
-  /** cp_cameras as last read, kept until the control plane commits another device tree. */
-  private cameraRows: { version: number; rows: Promise<CameraRow[]> } | null = null;
+  /**
+   * cp_cameras as last read, kept until a device tree is committed — by this node's control
+   * plane, or by another node's (its NOTIFY on CAMERAS_CHANNEL) — and at most TREE_REREAD_MS,
+   * so a notification missed while the LISTEN connection was down costs latency, not a stale list.
+   */
+  private cameraRows: { version: string; readAt: number; rows: Promise<CameraRow[]> } | null = null;
+  /** Device trees other nodes committed (notifications heard). */
+  private treesElsewhere = 0;
+  private unlistenTrees: (() => Promise<void>) | null = null;
 
   private readCameraRows(): Promise<CameraRow[]> {
     // Every live view and camera list reads this; without the cache each waited in the mirror's
     // single-connection queue behind control-plane batches (hundreds of ms per WebSocket open).
-    const version = this.control?.treeVersion;
-    if (version === undefined) return this.db.query<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
-    if (this.cameraRows?.version !== version) {
+    if (this.control?.treeVersion === undefined) return this.db.query<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
+    const version = `${this.control.treeVersion}/${this.treesElsewhere}`;
+    const now = performance.now();
+    if (this.cameraRows?.version !== version || now - this.cameraRows.readAt > TREE_REREAD_MS) {
       const rows = this.db.query<CameraRow>(`SELECT * FROM cp_cameras ORDER BY site_id, camera_id`);
-      const entry = { version, rows };
+      const entry = { version, readAt: now, rows };
       this.cameraRows = entry;
       rows.catch(() => {
         if (this.cameraRows === entry) this.cameraRows = null;
