@@ -35,8 +35,9 @@ const noServer = clusterUnavailable();
 /** One site per policy; each edge records one camera, cam1. */
 const SITES = {
   live: { options: ["both"] }, // central records live from the uplink, the edge backfills what live missed
-  req: { options: ["on-request"], links: { cellular: { rateBitsPerSecond: 1_000_000 } } }, // a user's retrieval, slow enough to be running at the kill
-  sched: { options: ["scheduled"], schedule: { from: "00:00", to: "24:00" }, links: { cellular: { rateBitsPerSecond: 3_000_000 } } }, // a continuous backlog of uploads
+  // (A policy that lists links allows only those: wifi is listed, uncapped, for the drain at the end.)
+  req: { options: ["on-request"], links: { cellular: { rateBitsPerSecond: 1_000_000 }, wifi: {} } }, // a user's retrieval, slow enough to be running at the kill
+  sched: { options: ["scheduled"], schedule: { from: "00:00", to: "24:00" }, links: { cellular: { rateBitsPerSecond: 3_000_000 }, wifi: {} } }, // a continuous backlog of uploads
   event: { options: ["on-event"], event: { preSeconds: 2, postSeconds: 2, kinds: ["panic"] } },
 } as const;
 type SiteName = keyof typeof SITES;
@@ -231,8 +232,10 @@ describe.skipIf(!!noServer)("three central nodes, four edges: kill -9 a node dur
         }
       }
       return true;
-    }, 120_000, 500).catch((e) => {
-      throw new Error(`${(e as Error).message}: ${last}`);
+    }, 120_000, 500).catch(async (e) => {
+      const st = (await edges.sched!.send("status")).find((l) => l.startsWith("STATUS "));
+      const view = await watch.api("GET", `/api/v1/sites/${siteIds.sched}/transfer`);
+      throw new Error(`${(e as Error).message}: ${last}; sched edge ${st?.replace(/"queue":\[.*?\],/, "")}; central ${JSON.stringify(view.body)}`);
     });
     // Live-recorded site: every edge segment (but the last seconds, where central's live copy
     // and the edge's recording end at different moments) is at central, live or copied by hash.
