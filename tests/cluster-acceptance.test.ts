@@ -262,12 +262,14 @@ describe.skipIf(!!noServer)("three central nodes, four edges: kill -9 a node dur
       return true;
     }, 30_000, 300);
 
-    // No duplicates: one commit per copied segment, no content stored twice, one file per row, one row per file.
+    // No duplicates: one commit per copied segment, no copy stored twice, one file per row, one row per file.
     for (const s of Object.keys(SITES) as SiteName[]) {
       const site = siteIds[s];
       const rows = await q(`SELECT start_ms::bigint AS start_ms, sha256 FROM media_segments WHERE site_id = $1 ORDER BY start_ms`, [site]);
-      const hashes = rows.map((r) => r.sha256 as string);
-      expect(new Set(hashes).size).toBe(hashes.length);
+      // The looped test clip repeats its bytes every 4 s, so equal hashes are expected far apart;
+      // a copy stored twice would be its bytes again at (nearly) the same start (a held start moves it by 1 ms).
+      const twice = rows.filter((r, i) => i > 0 && r.sha256 === rows[i - 1]!.sha256 && Number(r.start_ms) - Number(rows[i - 1]!.start_ms) < 500);
+      expect(twice).toEqual([]);
       const commits = await q(`SELECT start_ms::bigint AS start_ms, sha256 FROM tr_commits WHERE site_id = $1`, [site]);
       const copies = split(await centralSegments(watch, `${site}.cam1`), dumps[s]).copies;
       expect(commits.length).toBe(copies.length);
