@@ -13,91 +13,50 @@
  */
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { cp, mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import { startCentralSite, type CentralSite } from "../central/main.ts";
-import { centralMqttIdentity, type SiteEvent } from "../central/sites/index.ts";
+import type { CentralSite } from "../central/main.ts";
+import type { SiteEvent } from "../central/sites/index.ts";
 import { partitionOf, PARTITIONS } from "../central/cluster/index.ts";
-import { postgresUnavailable, startPostgres, type TestPostgres } from "../central/db/testkit.ts";
 import { topics } from "../federation/protocol/index.ts";
 import { MediaStore } from "../lib/store/index.ts";
 import { startUplink, type Uplink } from "../edge/uplink/index.ts";
 import { enrollEdge, quiet, until } from "./lib/cp.ts";
-import { Mosquitto } from "./lib/mosquitto.ts";
+import { clusterUnavailable, TestCluster } from "./lib/cluster.ts";
 import { createLogger } from "../lib/log/index.ts";
 
 setDefaultTimeout(120_000);
 
-// Compressed, but not below what a busy 2-core host's start-up stalls (a second and more) would lapse.
-const HEARTBEAT_MS = 250;
-const LEASE_MS = 2500;
-const noServer = postgresUnavailable();
+const noServer = clusterUnavailable();
 
-let root: string;
-let pg: TestPostgres;
-let broker: Mosquitto | null = null;
-const nodes: Record<string, CentralSite> = {};
+let cluster: TestCluster;
+let nodes: Record<string, CentralSite>;
 const events: Record<string, SiteEvent[]> = { "node-a": [], "node-b": [] };
 let store: MediaStore;
 let uplink: Uplink;
 let siteId: string;
 
-/**
- * A central node on the shared database. The first node starts the broker once its CA exists
- * (an override); later nodes are configured like the product: mqtt.url.
- */
-async function startNode(name: string, dbUrl: string): Promise<CentralSite> {
-  const dataDir = path.join(root, name);
-  const site = await startCentralSite(
-    {
-      dataDir,
-      api: { port: 0, plainHttp: true },
-      enroll: { port: 0 },
-      federation: { port: 0 },
-      mqtt: { port: 0, ...(broker ? { url: broker.url } : {}) },
-      live: { rtsp: { enabled: false } },
-      database: { url: dbUrl },
-      cluster: { nodeId: name, heartbeatMs: HEARTBEAT_MS, leaseMs: LEASE_MS },
-    },
-    {
-      log: process.env.CLUSTER_TEST_LOG ? createLogger(name) : quiet(name),
-      ...(broker
-        ? {}
-        : {
-            controlPlaneMqtt: async (core) => {
-              broker = await Mosquitto.start(root, core.config.dataDir);
-              return { mqttUrl: broker.url, mqttClient: { ...(await centralMqttIdentity(dataDir)), clientId: `central-${name}` } };
-            },
-          }),
-    },
-  );
+async function startNode(name: string): Promise<CentralSite> {
+  const site = await cluster.start(name);
   site.siteEvents.subscribe((e) => events[name]!.push(e));
-  nodes[name] = site;
   return site;
 }
 
 beforeAll(async () => {
   if (noServer) return;
-  root = await mkdtemp(path.join(tmpdir(), "outpost-cluster-"));
-  pg = await startPostgres();
-  const dbUrl = await pg.createDatabase();
-  const a = await startNode("node-a", dbUrl);
+  cluster = await TestCluster.start("cluster");
+  nodes = cluster.nodes;
+  const a = await startNode("node-a");
   expect(a.cluster.leases.owned().size).toBe(PARTITIONS); // alone: every partition from its first round
-  // The nodes of one central share its CA (what edges pin) and server certificate.
-  await mkdir(path.join(root, "node-b"), { recursive: true });
-  for (const d of ["ca", "server"]) await cp(path.join(root, "node-a", d), path.join(root, "node-b", d), { recursive: true });
-  const edgeDir = path.join(root, "edge");
-  // Enrolled before node b starts: nodes load the registry at start (read-through is a later step).
+  const edgeDir = path.join(cluster.root, "edge");
   const id = await enrollEdge(a.central, "bus 12", edgeDir);
   siteId = id.siteId;
-  const b = await startNode("node-b", dbUrl);
-  expect(b.central.mqttUrl).toBe(broker!.url); // what edges enrolled at b are told
+  const b = await startNode("node-b");
+  expect(b.central.mqttUrl).toBe(cluster.broker.url); // what edges enrolled at b are told
   store = await MediaStore.open({ root: path.join(edgeDir, "store"), segmentDurationMs: 1000, minFreeBytes: 0, log: quiet() });
   uplink = await startUplink({
     dataDir: edgeDir,
     identity: id,
-    mqttUrl: broker!.url,
+    mqttUrl: cluster.broker.url,
     store,
     cameras: () => [{ id: "front", name: "Front", enabled: true, streams: [{ kind: "main", state: "recording", bitrateKbps: 800, fps: 15 }] }],
     share: ["front"],
@@ -111,10 +70,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await uplink?.stop();
   await store?.close();
-  for (const n of Object.values(nodes)) await n.close().catch(() => undefined);
-  await broker?.stop();
-  await pg?.stop();
-  if (root) await rm(root, { recursive: true, force: true });
+  await cluster?.close();
 });
 
 const doors = (name: string, prefix: string) => events[name]!.filter((e) => e.kind === "door" && e.eventId.startsWith(prefix)).map((e) => e.eventId);
@@ -158,6 +114,7 @@ describe.skipIf(!!noServer)("two central nodes on PostgreSQL + Mosquitto", () =>
     const dead = nodes[owner]!;
     const survivor = nodes[other]!;
     const killedAt = Date.now();
+    const { leaseMs: LEASE_MS, heartbeatMs: HEARTBEAT_MS } = cluster.opts;
     dead.cluster.leases.halt(); // no more heartbeats, nothing released: a crash as the others see it
     await dead.close();
     delete nodes[owner];

@@ -11,77 +11,25 @@
  */
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { cp, mkdir, mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import https from "node:https";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import { startCentralSite, type CentralSite } from "../central/main.ts";
-import { centralMqttIdentity } from "../central/sites/index.ts";
+import type { CentralSite } from "../central/main.ts";
 import { PARTITIONS, partitionOf } from "../central/cluster/index.ts";
-import { postgresUnavailable, startPostgres, type TestPostgres } from "../central/db/testkit.ts";
 import { nodeIdentity, openRelay } from "../central/live/relay/index.ts";
 import { TestViewer } from "../central/live/viewer.ts";
 import { startCamsim, type Camsim } from "../camsim/index.ts";
 import { startEdge, type Edge } from "../edge/main.ts";
 import type { Identity } from "../edge/identity/index.ts";
-import { createLogger } from "../lib/log/index.ts";
 import { enrollEdge, quiet, until } from "./lib/cp.ts";
-import { Mosquitto } from "./lib/mosquitto.ts";
+import { clusterUnavailable, FailoverProxy, TestCluster } from "./lib/cluster.ts";
 
 setDefaultTimeout(120_000);
 
-const HEARTBEAT_MS = 250;
-const LEASE_MS = 2500;
-const noServer = postgresUnavailable();
+const noServer = clusterUnavailable();
 
-/** An L4 load balancer: each connection goes to the first target that accepts it; a cut target refuses (its connections drop). */
-class FailoverProxy {
-  private server!: net.Server;
-  private conns = new Map<number, Set<net.Socket>>();
-  private cutPorts = new Set<number>();
-  port = 0;
-  constructor(public targets: number[]) {}
-  async start(): Promise<void> {
-    this.server = net.createServer((client) => {
-      client.on("error", () => client.destroy());
-      const tryTarget = (i: number) => {
-        const port = this.targets[i];
-        if (port === undefined) return client.destroy();
-        if (this.cutPorts.has(port)) return tryTarget(i + 1);
-        const up = net.connect(port, "127.0.0.1");
-        up.once("error", () => (up.remoteAddress ? client.destroy() : tryTarget(i + 1)));
-        up.once("connect", () => {
-          const set = this.conns.get(port) ?? new Set();
-          this.conns.set(port, set);
-          set.add(client);
-          set.add(up);
-          client.pipe(up);
-          up.pipe(client);
-          client.on("close", () => up.destroy());
-          up.on("close", () => client.destroy());
-        });
-      };
-      tryTarget(0);
-    });
-    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", () => r()));
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-  /** The target is gone: its connections reset, new ones go elsewhere. */
-  cut(port: number): void {
-    this.cutPorts.add(port);
-    for (const s of this.conns.get(port) ?? []) s.destroy();
-  }
-  async close(): Promise<void> {
-    for (const set of this.conns.values()) for (const s of set) s.destroy();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-}
-
+let cluster: TestCluster;
 let root: string;
-let pg: TestPostgres;
-let broker: Mosquitto | null = null;
-const nodes: Record<string, CentralSite> = {};
+let nodes: Record<string, CentralSite>;
 let sim: Camsim;
 let edge: Edge;
 let identity: Identity;
@@ -90,37 +38,6 @@ let token: string;
 let adminPassword: string;
 const viewers: TestViewer[] = [];
 
-async function startNode(name: string, dbUrl: string): Promise<CentralSite> {
-  const dataDir = path.join(root, name);
-  const site = await startCentralSite(
-    {
-      dataDir,
-      api: { port: 0, plainHttp: true },
-      enroll: { port: 0 },
-      federation: { port: 0 },
-      mqtt: { port: 0, ...(broker ? { url: broker.url } : {}) },
-      live: { rtsp: { enabled: false } },
-      storage: { minFreeBytes: 0 },
-      database: { url: dbUrl },
-      cluster: { nodeId: name, heartbeatMs: HEARTBEAT_MS, leaseMs: LEASE_MS, internalListen: { host: "127.0.0.1", port: 0 } },
-    },
-    {
-      log: process.env.CLUSTER_TEST_LOG ? createLogger(name) : quiet(name),
-      live: { graceMs: 2000 },
-      ...(broker
-        ? {}
-        : {
-            controlPlaneMqtt: async (core) => {
-              broker = await Mosquitto.start(root, core.config.dataDir);
-              return { mqttUrl: broker.url, mqttClient: { ...(await centralMqttIdentity(dataDir)), clientId: `central-${name}` } };
-            },
-          }),
-    },
-  );
-  nodes[name] = site;
-  return site;
-}
-
 const fedPort = (n: CentralSite) => Number(new URL(n.central.federationUrl).port);
 const feed = (n: CentralSite) => n.live.stats().find((f) => f.siteId === identity.siteId && f.stream === "sub");
 const internalUrl = async (n: CentralSite, of: string) =>
@@ -128,16 +45,14 @@ const internalUrl = async (n: CentralSite, of: string) =>
 
 beforeAll(async () => {
   if (noServer) return;
-  root = await mkdtemp(path.join(tmpdir(), "outpost-livecluster-"));
-  pg = await startPostgres();
-  const dbUrl = await pg.createDatabase();
-  const a = await startNode("node-a", dbUrl);
-  await mkdir(path.join(root, "node-b"), { recursive: true });
-  for (const d of ["ca", "server"]) await cp(path.join(root, "node-a", d), path.join(root, "node-b", d), { recursive: true });
+  cluster = await TestCluster.start("livecluster", { internal: true, overrides: { live: { graceMs: 2000 } } });
+  root = cluster.root;
+  nodes = cluster.nodes;
+  const a = await cluster.start("node-a");
   const edgeDir = path.join(root, "edge");
   identity = await enrollEdge(a.central, "bus 7", edgeDir);
-  await startNode("node-b", dbUrl);
-  adminPassword = a.central.initialAdminPassword!;
+  await cluster.start("node-b");
+  adminPassword = cluster.adminPassword;
   sim = await startCamsim({ cameras: 1, main: { width: 320, height: 180, bitrateKbps: 200 }, sub: { width: 320, height: 180, bitrateKbps: 150 }, discoveryPort: null, log: quiet("camsim") });
   lb = new FailoverProxy([]);
   await lb.start();
@@ -147,7 +62,7 @@ beforeAll(async () => {
       storage: { segmentDurationMs: 4000, minFreeBytes: 0 },
       api: { enabled: false },
       ingest: { staggerMs: 300 },
-      federation: { share: ["*"], mqttUrl: broker!.url },
+      federation: { share: ["*"], mqttUrl: cluster.broker.url },
       cameras: sim.cameras.map((c) => ({ id: c.id, rtsp: { main: c.rtspMain, sub: c.rtspSub }, user: sim.user, password: sim.password, streams: ["sub"] })),
     },
     { log: quiet("edge") },
@@ -163,11 +78,8 @@ afterAll(async () => {
   for (const v of viewers) v.close();
   await edge?.stop().catch(() => undefined);
   await lb?.close().catch(() => undefined);
-  for (const n of Object.values(nodes)) await n.close().catch(() => undefined);
   await sim?.close().catch(() => undefined);
-  await broker?.stop();
-  await pg?.stop();
-  if (root) await rm(root, { recursive: true, force: true });
+  await cluster?.close();
 });
 
 /** media times of the fragments a viewer got after index `from` of its messages */

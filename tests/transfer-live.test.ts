@@ -14,9 +14,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { makeMedia } from "../lib/store/testdata/media.ts";
 import { until } from "./lib/cp.ts";
-import { centralSegments, enrollSite, kill, spawnCentral, spawnEdge, type CentralProc, type EdgeDump, type EdgeProc, type HeldSeg } from "./lib/transfer-harness.ts";
+import { centralSegments, enrollSite, kill, notCoveredByLive, spawnCentral, spawnEdge, split, type CentralProc, type EdgeProc } from "./lib/transfer-harness.ts";
 import { startLink, type LinkEmulator } from "../federation/transfer/testkit.ts";
-import { LIVE_LAG_MS, union } from "../central/holdings/index.ts";
+import { LIVE_LAG_MS } from "../central/holdings/index.ts";
 import { TransfersOut } from "../edge/transfer/index.ts";
 
 setDefaultTimeout(240_000);
@@ -40,26 +40,8 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-type Seg = EdgeDump["cams"][string][number];
 /** One camera per continuous option that records live at central. */
 const CAMS = ["cald", "cboth"] as const;
-
-/** Central's segments split into edge copies (same start and hash as an edge segment) and its own live recordings. */
-function split(central: HeldSeg[], edge: Seg[]) {
-  const byStart = new Map(edge.map((s) => [s.startMs, s]));
-  const copies = central.filter((g) => byStart.get(g.startMs)?.sha256 === g.sha256);
-  const liveSegs = central.filter((g) => !copies.includes(g));
-  return { copies, liveSegs };
-}
-
-/** Edge segments central's live recording does not cover (within the planner's tolerance). */
-function notCoveredByLive(edge: Seg[], liveSegs: HeldSeg[]): Seg[] {
-  const ranges = union(liveSegs);
-  return edge.filter((s) => {
-    const tol = Math.min(500, (s.endMs - s.startMs) / 4);
-    return !ranges.some((r) => r.startMs <= s.startMs + tol && r.endMs >= s.endMs - tol);
-  });
-}
 
 /** Central's view of one camera's edge footage: where its mirror of the edge's index ends. */
 async function mirroredTo(siteId: string, cam: string, fromMs: number): Promise<number> {

@@ -102,7 +102,7 @@ export class Engine {
     this.retrievals = new Retrievals({ db, clock, log, sites, inputs: this.inputs, meter: this.meter, forgetPlan: (id) => this.planner.forget(id), wake: () => this.wake(), attachClip: d.attachClip, settleMs: d.settleMs, owns });
     this.locks = new EvidenceLocks({ db, store, clock, log, sites, mirror, inputs: this.inputs, retrievals: this.retrievals, owns });
     this.triggers = new Triggers({ sites, inputs: this.inputs, retrievals: this.retrievals, locks: this.locks });
-    this.liveRecording = new LiveRecording({ sites, inputs: this.inputs, log, recordLive: d.recordLive });
+    this.liveRecording = new LiveRecording({ sites, inputs: this.inputs, log, recordLive: d.recordLive, owns });
     this.budget = new BudgetView({ db, clock, inputs: this.inputs, meter: this.meter, planner: this.planner, offload: this.offload, receiver: this.receiver });
     this.poll = new WorkPoll({ db, clock, chunkSize: d.chunkSize, meter: this.meter, offload: this.offload, deadlines: this.deadlines, locks: this.locks, planner: this.planner, waiters: this.waiters, running: () => this.timer !== null && !this.ending });
     this.ownership = new RetrievalOwnership({ db, ownership: own, log, replan: (siteId) => this.replan(siteId), forget: (siteId) => this.planner.forget(siteId) });

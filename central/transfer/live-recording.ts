@@ -2,6 +2,7 @@
  * Central live recording for the continuous options (after-link-down, both, central-only):
  * every engine tick starts central's live recorder (central/live LiveRecorder.recordLive) for
  * each camera stream whose policy is continuous and stops the ones whose policy no longer is.
+ * In a cluster only the site's partition owner records (the others stop when it moves).
  * Owns only those recordings: must not plan backfill (planner.ts) nor decide what central
  * holds (central/holdings).
  */
@@ -20,7 +21,20 @@ export type RecordLive = (centralCameraId: string, stream: StreamKind) => () => 
 export class LiveRecording {
   private live = new Map<string, () => Promise<void>>();
 
-  constructor(private readonly d: { sites: Sites; inputs: SiteInputs; log: Logger; recordLive?: RecordLive }) {}
+  constructor(
+    private readonly d: {
+      sites: Pick<Sites, "cameras">;
+      inputs: Pick<SiteInputs, "policy">;
+      log: Logger;
+      recordLive?: RecordLive;
+      /**
+       * The sites this node records (central/cluster: the partition owner's, whose segment rows the
+       * epoch fence accepts); absent = all. Another node's recording would pull a relay and write
+       * files whose rows are refused.
+       */
+      owns?: (siteId: string) => boolean;
+    },
+  ) {}
 
   /** Recordings match the policies now (called every tick). */
   async reconcile(): Promise<void> {
@@ -28,7 +42,7 @@ export class LiveRecording {
     const s = this.d.sites;
     if (!rec) return;
     const want = new Map<string, { cameraId: string; stream: StreamKind }>();
-    for (const cam of (await s.cameras()).filter((x) => !x.revoked)) {
+    for (const cam of (await s.cameras()).filter((x) => !x.revoked && (!this.d.owns || this.d.owns(x.siteId)))) {
       const { policy } = await this.d.inputs.policy(cam.siteId);
       const eff = effectivePolicy(policy, cam.channel);
       if (eff.options.some((o) => (CONTINUOUS as readonly string[]).includes(o))) want.set(`${cam.id}/${eff.stream}`, { cameraId: cam.id, stream: eff.stream });

@@ -9,6 +9,7 @@ import type { Subprocess } from "bun";
 import { enroll } from "../../edge/identity/index.ts";
 import { startLink, type LinkEmulator } from "../../federation/transfer/testkit.ts";
 import { quiet } from "./cp.ts";
+import { union } from "../../central/holdings/index.ts";
 import { spawnLineChild } from "./line-child.ts";
 
 export interface CentralProc {
@@ -112,8 +113,27 @@ export interface HeldSeg {
   sha256: string | null;
 }
 
-export async function centralSegments(c: CentralProc, cameraId: string): Promise<HeldSeg[]> {
+export async function centralSegments(c: Pick<CentralProc, "api">, cameraId: string): Promise<HeldSeg[]> {
   const r = await c.api<{ segments: HeldSeg[] }>("GET", `/api/v1/cameras/${cameraId}/segments?from=${new Date(Date.now() - 86_400_000).toISOString()}&to=${new Date(Date.now() + 60_000).toISOString()}`);
   if (r.status !== 200) throw new Error(`segments ${cameraId}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.segments;
+}
+
+type EdgeSeg = EdgeDump["cams"][string][number];
+
+/** Central's segments split into edge copies (same start and hash as an edge segment) and its own live recordings. */
+export function split(central: HeldSeg[], edge: EdgeSeg[]): { copies: HeldSeg[]; liveSegs: HeldSeg[] } {
+  const byStart = new Map(edge.map((s) => [s.startMs, s]));
+  const copies = central.filter((g) => byStart.get(g.startMs)?.sha256 === g.sha256);
+  const liveSegs = central.filter((g) => !copies.includes(g));
+  return { copies, liveSegs };
+}
+
+/** Edge segments central's live recording does not cover (within the planner's tolerance). */
+export function notCoveredByLive(edge: EdgeSeg[], liveSegs: HeldSeg[]): EdgeSeg[] {
+  const ranges = union(liveSegs);
+  return edge.filter((s) => {
+    const tol = Math.min(500, (s.endMs - s.startMs) / 4);
+    return !ranges.some((r) => r.startMs <= s.startMs + tol && r.endMs >= s.endMs - tol);
+  });
 }
