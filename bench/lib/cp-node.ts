@@ -1,0 +1,105 @@
+/**
+ * One central node as its own process for the control-plane cluster benchmark
+ * (bench/controlplane.bench.ts --part cluster): the composed central site (composeCentral) on
+ * the given database (a PostgreSQL URL, or embedded PGlite when absent) and external broker,
+ * with the scale benchmark's probe on its control plane (edge enqueue → stored, per status
+ * report). Its own process so its CPU can be read from /proc/PID/stat apart from the other
+ * nodes, the database, the broker and the load generator.
+ *
+ * Usage: bun cp-node.ts '{"dataDir":…,"brokerUrl":"mqtts://…","dbUrl":"postgres://…","nodeId":"node-1"}'
+ * Prints "READY {json}", then answers one command per stdin line, one line each:
+ *   reset                → "OK"            (clears the latencies and the counters' base)
+ *   report               → "REPORT {json}"  (latencies since reset, messages stored, backlog, partitions)
+ *   enroll N listFile    → "ENROLLED {json}" (enrolls N edges here, writes their data dirs to listFile)
+ *   stop                 → closes the site and exits
+ */
+import "reflect-metadata";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { startCentralSite } from "../../central/main.ts";
+import { enroll } from "../../edge/identity/index.ts";
+import { quiet } from "../../tests/lib/cp.ts";
+
+const o = JSON.parse(process.argv[2]!) as { dataDir: string; brokerUrl: string; dbUrl?: string; nodeId?: string };
+const site = await startCentralSite(
+  {
+    dataDir: o.dataDir,
+    api: { port: 0, plainHttp: true },
+    enroll: { port: 0 },
+    federation: { port: 0 },
+    mqtt: { port: 0, url: o.brokerUrl },
+    live: { rtsp: { enabled: false } },
+    ...(o.dbUrl ? { database: { url: o.dbUrl } } : {}),
+    ...(o.nodeId ? { cluster: { nodeId: o.nodeId } } : {}),
+  },
+  { log: quiet(o.nodeId ?? "central") },
+);
+const control = site.sites.control;
+let latencies: number[] = [];
+let base = { ...control.stats };
+control.onStored = (m) => {
+  if (m.type === "health") latencies.push(m.storedAt - m.at);
+};
+const say = (line: string) => process.stdout.write(line + "\n");
+
+async function enrollMany(n: number, listFile: string): Promise<void> {
+  const t0 = performance.now();
+  const dirs: string[] = [];
+  const root = path.join(path.dirname(listFile), "edges");
+  for (let i = 0; i < n; i += 16) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(16, n - i) }, async (_, j) => {
+        const t = await site.central.createEnrollmentToken(`load-${i + j}`);
+        const dir = path.join(root, `e${i + j}`);
+        await enroll({ centralUrl: site.central.enrollUrl, token: t.token, dataDir: dir, log: quiet("enroll") });
+        return dir;
+      }),
+    );
+    dirs.push(...batch);
+  }
+  await writeFile(listFile, JSON.stringify(dirs));
+  say(`ENROLLED ${JSON.stringify({ n, seconds: (performance.now() - t0) / 1000 })}`);
+}
+
+async function command(line: string): Promise<void> {
+  const [cmd, ...args] = line.trim().split(" ");
+  if (cmd === "reset") {
+    latencies = [];
+    base = { ...control.stats };
+    control.stats.maxBatchMs = 0;
+    say("OK");
+  } else if (cmd === "report") {
+    const s = control.stats;
+    say(
+      `REPORT ${JSON.stringify({
+        latencies,
+        applied: s.applied - base.applied,
+        slowBatches: s.slowBatches - base.slowBatches,
+        maxBatchMs: Math.round(s.maxBatchMs),
+        backlog: control.backlog,
+        partitions: site.cluster.leases.owned().size,
+      })}`,
+    );
+  } else if (cmd === "enroll") {
+    await enrollMany(Number(args[0]), args[1]!);
+  } else if (cmd === "stop") {
+    await site.close().catch(() => undefined);
+    process.exit(0);
+  }
+}
+
+say(`READY ${JSON.stringify({ pid: process.pid, partitions: site.cluster.leases.owned().size })}`);
+let buf = "";
+let chain = Promise.resolve();
+for await (const chunk of Bun.stdin.stream()) {
+  buf += new TextDecoder().decode(chunk);
+  let nl: number;
+  while ((nl = buf.indexOf("\n")) >= 0) {
+    const line = buf.slice(0, nl);
+    buf = buf.slice(nl + 1);
+    chain = chain.then(() => command(line));
+  }
+}
+await chain;
+await site.close().catch(() => undefined);
+process.exit(0);
