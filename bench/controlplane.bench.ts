@@ -15,7 +15,8 @@
  *         largest edge count on the ladder at p99 ≤ 1 s, with each process's CPU and the load
  *         average per step (bench/lib/cp-cluster.ts). Not in the default parts:
  *   bun bench/controlplane.bench.ts --part cluster [--nodes 1,2,3] [--ladder 1000,1500,…]
- *     [--cluster-window 30] [--settle 15] [--embedded yes|no]
+ *     [--cluster-window 30] [--settle 15] [--embedded yes|no] [--fleet DIR]
+ *   The enrolled edges are kept in --fleet (default under the temp dir) for the next run.
  */
 import "reflect-metadata";
 import { parseArgs } from "node:util";
@@ -40,6 +41,8 @@ const { values } = parseArgs({
     "cluster-window": { type: "string", default: "30" },
     settle: { type: "string", default: "15" },
     embedded: { type: "string", default: "yes" },
+    // The enrolled simulated edges are kept here: enrolling thousands takes minutes on 2 cores.
+    fleet: { type: "string", default: path.join(tmpdir(), `outpost-cpbench-fleet-${process.getuid?.() ?? "u"}`) },
   },
 });
 const parts = new Set(values.part!.split(","));
@@ -205,6 +208,7 @@ if (parts.has("cluster")) {
   const t0 = performance.now();
   const { steps, enrollS } = await runCluster({
     root: path.join(root, "cluster"),
+    fleet: values.fleet!,
     nodes: values.nodes!.split(",").map(Number),
     embedded: values.embedded === "yes",
     ladder: values.ladder!.split(",").map(Number),

@@ -13,7 +13,8 @@
  * generator) and the machine's load average, so capacity per node-core-second can be judged
  * on a small, shared machine where wall capacity cannot show the scaling.
  */
-import { cp, mkdir, readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Subprocess } from "bun";
 import { CentralConfig } from "../../central/config.ts";
@@ -28,6 +29,8 @@ import { tree } from "./proc.ts";
 
 export interface ClusterOptions {
   root: string;
+  /** Where the enrolled edges, their CA and the registry's rows are kept between runs. */
+  fleet: string;
   /** Node counts on PostgreSQL, e.g. [1, 2, 3]. */
   nodes: number[];
   /** Also a single node on embedded PGlite. */
@@ -146,31 +149,52 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
   // The postmaster (pg_ctl daemonises it): its pid file is in the data directory beside the socket.
   const pgDir = new URL(dbUrl).searchParams.get("host")!;
   const postmaster = Number((await readFile(path.join(pgDir, "data", "postmaster.pid"), "utf8")).split("\n")[0]);
-  // One CA and server certificate for every node (what edges pin and the broker presents).
+  // One CA and server certificate for every node (what edges pin and the broker presents), kept
+  // with the enrolled edges in the fleet directory: a re-run reuses them instead of enrolling again.
   const nodeDir = (name: string) => path.join(o.root, name);
-  const first = nodeDir("node-1");
-  await loadOrCreatePki(CentralConfig.parse({ dataDir: first }), systemClock, quiet());
-  const broker = await Mosquitto.start(await mkdirp(path.join(o.root, "broker")), first);
+  const fleetCentral = path.join(o.fleet, "central");
+  const registryFile = path.join(o.fleet, "registry.json");
+  const list = path.join(o.fleet, "ids.json");
+  const maxEdges = o.ladder[o.ladder.length - 1]!;
+  const cached = existsSync(registryFile) && (JSON.parse(await readFile(list, "utf8")) as string[]).length >= maxEdges;
+  if (!cached) await rm(o.fleet, { recursive: true, force: true });
+  await loadOrCreatePki(CentralConfig.parse({ dataDir: fleetCentral }), systemClock, quiet());
+  const broker = await Mosquitto.start(await mkdirp(path.join(o.root, "broker")), fleetCentral);
   const nodes: LineChild[] = [];
   let loadgen: LineChild | null = null;
-  const startNode = async (name: string, db: string | undefined): Promise<LineChild> => {
-    if (name !== "node-1") {
-      await mkdir(nodeDir(name), { recursive: true });
-      for (const d of ["ca", "server"]) await cp(path.join(first, d), path.join(nodeDir(name), d), { recursive: true });
+  /** A node's data directory with the shared CA and server certificate, and the fleet's registry in its database. */
+  const prepare = async (name: string, db: string | undefined, seed: boolean) => {
+    await mkdir(nodeDir(name), { recursive: true });
+    for (const d of ["ca", "server"]) await cp(path.join(fleetCentral, d), path.join(nodeDir(name), d), { recursive: true });
+    if (!seed) return;
+    const to = await openCentralDatabase(db ? { url: db } : {}, nodeDir(name), quiet());
+    const registry = JSON.parse(await readFile(registryFile, "utf8")) as Record<string, Record<string, string | null>[]>;
+    for (const [table, rows] of Object.entries(registry)) {
+      const cols = Object.keys(rows[0] ?? {});
+      for (let i = 0; i < rows.length; i += 1000) await to.copyRows(table, cols, rows.slice(i, i + 1000).map((r) => cols.map((c) => r[c]!)));
     }
+    await to.close();
+  };
+  const startNode = async (name: string, db: string | undefined, seed = false): Promise<LineChild> => {
+    await prepare(name, db, seed);
     const n = LineChild.spawn(["bun", path.join(import.meta.dir, "cp-node.ts"), JSON.stringify({ dataDir: nodeDir(name), brokerUrl: broker.url, ...(db ? { dbUrl: db, nodeId: name } : {}) })]);
     await n.expect("READY");
     nodes.push(n);
     return n;
   };
-  const list = path.join(o.root, "ids.json");
-  const maxEdges = o.ladder[o.ladder.length - 1]!;
   let enrollS = 0;
   try {
-    const n1 = await startNode("node-1", dbUrl);
-    o.progress(`enrolling ${maxEdges} edges at node-1 …`);
-    enrollS = (await n1.ask<{ seconds: number }>(`enroll ${maxEdges} ${list}`, "ENROLLED")).seconds;
-    o.progress(`enrolled in ${enrollS.toFixed(0)} s`);
+    const n1 = await startNode("node-1", dbUrl, cached);
+    if (!cached) {
+      o.progress(`enrolling ${maxEdges} edges at node-1 (kept in ${o.fleet} for the next run) …`);
+      enrollS = (await n1.ask<{ seconds: number }>(`enroll ${maxEdges} ${list}`, "ENROLLED")).seconds;
+      const from = await openServer(dbUrl, { max: 1 });
+      const registry: Record<string, unknown[]> = {};
+      for (const table of ["sites", "certificates"]) registry[table] = await from.query(`SELECT * FROM ${table}`);
+      await from.close();
+      await writeFile(registryFile, JSON.stringify(registry));
+      o.progress(`enrolled in ${enrollS.toFixed(0)} s`);
+    } else o.progress(`reusing the ${maxEdges}+ edges enrolled in ${o.fleet}`);
 
     /** Climbs the ladder from `from`; returns the index of the first failed step (ladder.length if none). */
     const climb = async (config: string, from: number, db: () => number[]): Promise<number> => {
@@ -251,23 +275,8 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
     for (const n of nodes.splice(0)) await n.stop();
 
     if (o.embedded) {
-      // The same sites in the embedded database (the registry's tables copied from the server):
-      // enrolling them again would only repeat the setup.
-      const dir = nodeDir("embedded");
-      await mkdir(dir, { recursive: true });
-      for (const d of ["ca", "server"]) await cp(path.join(first, d), path.join(dir, d), { recursive: true });
-      const from = await openServer(dbUrl, { max: 1 });
-      const to = await openCentralDatabase({}, dir, quiet());
-      for (const table of ["sites", "certificates"]) {
-        const rows = await from.query(`SELECT * FROM ${table}`);
-        const cols = Object.keys(rows[0] ?? {});
-        for (let i = 0; i < rows.length; i += 1000) await to.copyRows(table, cols, rows.slice(i, i + 1000).map((r) => cols.map((c) => r[c] as string | null)));
-      }
-      await from.close();
-      await to.close();
-      const n = LineChild.spawn(["bun", path.join(import.meta.dir, "cp-node.ts"), JSON.stringify({ dataDir: dir, brokerUrl: broker.url })]);
-      await n.expect("READY");
-      nodes.push(n);
+      // The same sites in the embedded database (the registry's tables as enrolled at the server).
+      await startNode("embedded", undefined, true);
       await climb("1 node, embedded PGlite", 0, () => []);
     }
   } finally {
