@@ -108,9 +108,9 @@ class LineChild {
       });
     }
   }
-  async ask<T>(cmd: string, prefix: string): Promise<T> {
+  async ask<T>(cmd: string, prefix: string, timeoutMs?: number): Promise<T> {
     this.send(cmd);
-    const rest = await this.expect(prefix);
+    const rest = await this.expect(prefix, timeoutMs);
     return (rest ? JSON.parse(rest) : null) as T;
   }
   /** Ends a child that has no "stop" command (the load generator ends on SIGTERM). */
@@ -156,8 +156,9 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
   const registryFile = path.join(o.fleet, "registry.json");
   const list = path.join(o.fleet, "ids.json");
   const maxEdges = o.ladder[o.ladder.length - 1]!;
-  const cached = existsSync(registryFile) && (JSON.parse(await readFile(list, "utf8")) as string[]).length >= maxEdges;
-  if (!cached) await rm(o.fleet, { recursive: true, force: true });
+  // Enrolled in chunks, each saved: an interrupted enrollment resumes where it stopped.
+  const have: string[] = existsSync(registryFile) ? JSON.parse(await readFile(list, "utf8")) : [];
+  if (!have.length) await rm(o.fleet, { recursive: true, force: true });
   await loadOrCreatePki(CentralConfig.parse({ dataDir: fleetCentral }), systemClock, quiet());
   const broker = await Mosquitto.start(await mkdirp(path.join(o.root, "broker")), fleetCentral);
   const nodes: LineChild[] = [];
@@ -184,17 +185,23 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
   };
   let enrollS = 0;
   try {
-    const n1 = await startNode("node-1", dbUrl, cached);
-    if (!cached) {
-      o.progress(`enrolling ${maxEdges} edges at node-1 (kept in ${o.fleet} for the next run) …`);
-      enrollS = (await n1.ask<{ seconds: number }>(`enroll ${maxEdges} ${list}`, "ENROLLED")).seconds;
-      const from = await openServer(dbUrl, { max: 1 });
-      const registry: Record<string, unknown[]> = {};
-      for (const table of ["sites", "certificates"]) registry[table] = await from.query(`SELECT * FROM ${table}`);
-      await from.close();
-      await writeFile(registryFile, JSON.stringify(registry));
-      o.progress(`enrolled in ${enrollS.toFixed(0)} s`);
-    } else o.progress(`reusing the ${maxEdges}+ edges enrolled in ${o.fleet}`);
+    const n1 = await startNode("node-1", dbUrl, have.length > 0);
+    if (have.length < maxEdges) {
+      o.progress(`enrolling edges ${have.length}…${maxEdges - 1} at node-1 (kept in ${o.fleet} for the next run) …`);
+      const t0 = performance.now();
+      while (have.length < maxEdges) {
+        const n = Math.min(250, maxEdges - have.length);
+        have.push(...(await n1.ask<string[]>(`enroll ${n} ${have.length} ${path.join(o.fleet, "edges")}`, "ENROLLED", 3_600_000)));
+        const from = await openServer(dbUrl, { max: 1 });
+        const registry: Record<string, unknown[]> = {};
+        for (const table of ["sites", "certificates"]) registry[table] = await from.query(`SELECT * FROM ${table}`);
+        await from.close();
+        await writeFile(list, JSON.stringify(have));
+        await writeFile(registryFile, JSON.stringify(registry));
+        o.progress(`${have.length} edges enrolled`);
+      }
+      enrollS = (performance.now() - t0) / 1000;
+    } else o.progress(`reusing the ${have.length} edges enrolled in ${o.fleet}`);
 
     /** Climbs the ladder from `from`; returns the index of the first failed step (ladder.length if none). */
     const climb = async (config: string, from: number, db: () => number[]): Promise<number> => {

@@ -10,11 +10,11 @@
  * Prints "READY {json}", then answers one command per stdin line, one line each:
  *   reset                → "OK"            (clears the latencies and the counters' base)
  *   report               → "REPORT {json}"  (latencies since reset, messages stored, backlog, partitions)
- *   enroll N listFile    → "ENROLLED {json}" (enrolls N edges here, writes their data dirs to listFile)
+ *   enroll N FROM DIR    → "ENROLLED {json}" (enrolls edges FROM … FROM+N-1 here, data dirs DIR/e<i>; json: their dirs)
  *   stop                 → closes the site and exits
  */
 import "reflect-metadata";
-import { writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { startCentralSite } from "../../central/main.ts";
 import { enroll } from "../../edge/identity/index.ts";
@@ -42,23 +42,21 @@ control.onStored = (m) => {
 };
 const say = (line: string) => process.stdout.write(line + "\n");
 
-async function enrollMany(n: number, listFile: string): Promise<void> {
-  const t0 = performance.now();
+async function enrollMany(n: number, from: number, root: string): Promise<void> {
   const dirs: string[] = [];
-  const root = path.join(path.dirname(listFile), "edges");
-  for (let i = 0; i < n; i += 16) {
+  for (let i = from; i < from + n; i += 16) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(16, n - i) }, async (_, j) => {
+      Array.from({ length: Math.min(16, from + n - i) }, async (_, j) => {
         const t = await site.central.createEnrollmentToken(`load-${i + j}`);
         const dir = path.join(root, `e${i + j}`);
+        await rm(dir, { recursive: true, force: true }); // left by an interrupted run
         await enroll({ centralUrl: site.central.enrollUrl, token: t.token, dataDir: dir, log: quiet("enroll") });
         return dir;
       }),
     );
     dirs.push(...batch);
   }
-  await writeFile(listFile, JSON.stringify(dirs));
-  say(`ENROLLED ${JSON.stringify({ n, seconds: (performance.now() - t0) / 1000 })}`);
+  say(`ENROLLED ${JSON.stringify(dirs)}`);
 }
 
 async function command(line: string): Promise<void> {
@@ -81,7 +79,7 @@ async function command(line: string): Promise<void> {
       })}`,
     );
   } else if (cmd === "enroll") {
-    await enrollMany(Number(args[0]), args[1]!);
+    await enrollMany(Number(args[0]), Number(args[1]), args[2]!);
   } else if (cmd === "stop") {
     await site.close().catch(() => undefined);
     process.exit(0);
