@@ -209,7 +209,7 @@ if (parts.has("cluster")) {
   const { steps, enrollS } = await runCluster({
     root: path.join(root, "cluster"),
     fleet: values.fleet!,
-    nodes: values.nodes!.split(",").map(Number),
+    nodes: values.nodes!.split(",").map(Number).filter((n) => n > 0), // --nodes none: the embedded run alone
     embedded: values.embedded === "yes",
     ladder: values.ladder!.split(",").map(Number),
     windowS: Number(values["cluster-window"]),

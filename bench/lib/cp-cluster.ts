@@ -140,6 +140,8 @@ interface NodeReport {
   partitions: number;
   maxBatchMs: number;
   slowBatches: number;
+  failedBatches: number;
+  warnings: string[];
 }
 
 export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; enrollS: number }> {
@@ -148,6 +150,7 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
   const dbUrl = await pg.createDatabase();
   // The postmaster (pg_ctl daemonises it): its pid file is in the data directory beside the socket.
   const pgDir = new URL(dbUrl).searchParams.get("host")!;
+  o.progress(`PostgreSQL: ${dbUrl}`);
   const postmaster = Number((await readFile(path.join(pgDir, "data", "postmaster.pid"), "utf8")).split("\n")[0]);
   // One CA and server certificate for every node (what edges pin and the broker presents), kept
   // with the enrolled edges in the fleet directory: a re-run reuses them instead of enrolling again.
@@ -185,8 +188,9 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
   };
   let enrollS = 0;
   try {
-    const n1 = await startNode("node-1", dbUrl, have.length > 0);
-    if (have.length < maxEdges) {
+    // node-1 enrolls what the fleet lacks; with --nodes none (the embedded run alone) it may not be needed.
+    const n1 = o.nodes.length || have.length < maxEdges ? await startNode("node-1", dbUrl, have.length > 0) : null;
+    if (n1 && have.length < maxEdges) {
       o.progress(`enrolling edges ${have.length}…${maxEdges - 1} at node-1 (kept in ${o.fleet} for the next run) …`);
       const t0 = performance.now();
       while (have.length < maxEdges) {
@@ -237,6 +241,7 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
       // Stored counts what was committed in the window; give what was sent in its last moments time to land.
       await Bun.sleep(1000);
       const reports = await Promise.all(nodes.map((n) => n.ask<NodeReport>("report", "REPORT")));
+      for (const [k, r] of reports.entries()) if (r.failedBatches || (r.applied === 0 && r.warnings.length)) o.progress(`node ${k + 1}: ${r.failedBatches} failed batches; last warnings: ${r.warnings.join(" | ")}`);
       const sorted = reports.flatMap((r) => r.latencies).sort((a, b) => a - b);
       const pct = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN);
       const stored = reports.reduce((a, r) => a + r.applied, 0);
@@ -271,6 +276,7 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
     };
 
     let from = 0;
+    if (!o.nodes.length) for (const n of nodes.splice(0)) await n.stop();
     for (const k of o.nodes) {
       for (let j = nodes.length; j < k; j++) await startNode(`node-${j + 1}`, dbUrl);
       await waitSplit(k);

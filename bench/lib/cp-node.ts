@@ -18,9 +18,13 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import { startCentralSite } from "../../central/main.ts";
 import { enroll } from "../../edge/identity/index.ts";
+import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { quiet } from "../../tests/lib/cp.ts";
 
 const o = JSON.parse(process.argv[2]!) as { dataDir: string; brokerUrl: string; dbUrl?: string; nodeId?: string };
+// Warnings and errors kept (a step that stores nothing says why in its report); CPBENCH_LOG=1 prints them too.
+const sink = new MemorySink();
+const log = new Logger({ component: o.nodeId ?? "central", sink: process.env.CPBENCH_LOG ? { write: (r) => (sink.write(r), process.stderr.write(JSON.stringify(r) + "\n")) } : sink, level: "warn" });
 const site = await startCentralSite(
   {
     dataDir: o.dataDir,
@@ -32,7 +36,7 @@ const site = await startCentralSite(
     ...(o.dbUrl ? { database: { url: o.dbUrl } } : {}),
     ...(o.nodeId ? { cluster: { nodeId: o.nodeId } } : {}),
   },
-  { log: quiet(o.nodeId ?? "central") },
+  { log },
 );
 const control = site.sites.control;
 let latencies: number[] = [];
@@ -76,6 +80,9 @@ async function command(line: string): Promise<void> {
         maxBatchMs: Math.round(s.maxBatchMs),
         backlog: control.backlog,
         partitions: site.cluster.leases.owned().size,
+        failedBatches: s.failedBatches - base.failedBatches,
+        // The last distinct warnings since start (the records grow slowly: warn and above only).
+        warnings: [...new Set(sink.records.slice(-200).map((r) => `${r.level} ${r.msg}${r.err ? `: ${JSON.stringify(r.err).slice(0, 200)}` : ""}`))].slice(-5),
       })}`,
     );
   } else if (cmd === "enroll") {
