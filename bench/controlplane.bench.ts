@@ -9,7 +9,14 @@
  * scale:  N simulated edges in a load-generator process (real mTLS MQTT clients, certificates
  *         from central's CA via enrollment), each 8 cameras' status every 30 s and index
  *         updates every 60 s, against one central; p50/p99 status-to-central latency (edge
- *         enqueue → stored in DuckDB); the knee is where p99 passes 1 s or messages back up.
+ *         enqueue → stored in the database); the knee is where p99 passes 1 s or messages back up.
+ * cluster: the same simulated edges against central as 1, 2 and 3 node processes on a real
+ *         PostgreSQL 15 + Mosquitto, and one node on embedded PGlite: per configuration the
+ *         largest edge count on the ladder at p99 ≤ 1 s, with each process's CPU and the load
+ *         average per step (bench/lib/cp-cluster.ts). Not in the default parts:
+ *   bun bench/controlplane.bench.ts --part cluster [--nodes 1,2,3] [--ladder 1000,1500,…]
+ *     [--cluster-window 30] [--settle 15] [--embedded yes|no] [--fleet DIR]
+ *   The enrolled edges are kept in --fleet (default under the temp dir) for the next run.
  */
 import "reflect-metadata";
 import { parseArgs } from "node:util";
@@ -21,16 +28,29 @@ import { startUplink, type Uplink } from "../edge/uplink/index.ts";
 import { DAY_MS } from "../federation/protocol/index.ts";
 import { enrollEdge, quiet, startTestCentral, tcpProxy, until, type TestCentral } from "../tests/lib/cp.ts";
 import { SimStore } from "./lib/simstore.ts";
-import { tree } from "./lib/proc.ts";
+import { machine, tree } from "./lib/proc.ts";
+import { runCluster } from "./lib/cp-cluster.ts";
 
 const { values } = parseArgs({
-  options: { part: { type: "string", default: "sync,outage,scale" }, edges: { type: "string", default: "500,1000,2000,3000" }, window: { type: "string", default: "65" } },
+  options: {
+    part: { type: "string", default: "sync,outage,scale" },
+    edges: { type: "string", default: "500,1000,2000,3000" },
+    window: { type: "string", default: "65" },
+    nodes: { type: "string", default: "1,2,3" },
+    ladder: { type: "string", default: "750,1000,1500,2000,2500,3000,3500,4000" },
+    "cluster-window": { type: "string", default: "30" },
+    settle: { type: "string", default: "15" },
+    embedded: { type: "string", default: "yes" },
+    // The enrolled simulated edges are kept here: enrolling thousands takes minutes on 2 cores.
+    fleet: { type: "string", default: path.join(tmpdir(), `outpost-cpbench-fleet-${process.getuid?.() ?? "u"}`) },
+  },
 });
 const parts = new Set(values.part!.split(","));
 const rows: string[][] = [];
 const root = await mkdtemp(path.join(tmpdir(), "cp-bench-"));
-const tc = await startTestCentral(root);
-const mqttPort = Number(new URL(tc.central.mqttUrl).port);
+// The single-central parts share one in-process central; the cluster part starts its own processes.
+const tc = parts.has("sync") || parts.has("outage") || parts.has("scale") ? await startTestCentral(root) : (null as unknown as TestCentral);
+const mqttPort = tc ? Number(new URL(tc.central.mqttUrl).port) : 0;
 const MIN = 60_000;
 
 async function edgeWith(name: string, store: SimStore, proxyPort: number, extra: Partial<Parameters<typeof startUplink>[0]> = {}): Promise<Uplink> {
@@ -177,8 +197,43 @@ if (parts.has("scale")) {
   }
 }
 
-await tc.close();
+await tc?.close();
+if (rows.length) {
+  console.log("| measure | result | notes |\n| --- | --- | --- |");
+  for (const r of rows) console.log(`| ${r.join(" | ")} |`);
+}
+
+if (parts.has("cluster")) {
+  const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: import.meta.dir }).stdout.toString().trim();
+  const t0 = performance.now();
+  const { steps, enrollS } = await runCluster({
+    root: path.join(root, "cluster"),
+    fleet: values.fleet!,
+    nodes: values.nodes!.split(",").map(Number).filter((n) => n > 0), // --nodes none: the embedded run alone
+    embedded: values.embedded === "yes",
+    ladder: values.ladder!.split(",").map(Number),
+    windowS: Number(values["cluster-window"]),
+    settleS: Number(values.settle),
+    progress: (l) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${l}`),
+  });
+  const cores = (n: number[]) => n.reduce((a, b) => a + b, 0);
+  console.log(`\nCluster: ${machine()}, commit ${commit}, ${((performance.now() - t0) / 60_000).toFixed(1)} min (enrolling ${enrollS.toFixed(0)} s)\n`);
+  console.log("| configuration | edges | p50 | p99 | stored / sent | node CPU (cores) | PostgreSQL | broker | load gen | load avg | ≤ 1 s |");
+  console.log("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |");
+  for (const s of steps) {
+    console.log(`| ${s.config} | ${s.edges} | ${s.p50} ms | ${s.p99} ms | ${s.stored} / ${s.expected} | ${s.nodeCores.map((c) => c.toFixed(2)).join(" + ")} | ${s.dbCores.toFixed(2)} | ${s.brokerCores.toFixed(2)} | ${s.loadgenCores.toFixed(2)} | ${s.load} | ${s.ok ? "yes" : "no"} |`);
+  }
+  console.log("\n| configuration | largest edge count at p99 ≤ 1 s | node cores used there | edges per node-core | edges per (node + database) core |");
+  console.log("| --- | ---: | ---: | ---: | ---: |");
+  for (const config of [...new Set(steps.map((s) => s.config))]) {
+    const best = steps.filter((s) => s.config === config && s.ok).at(-1);
+    if (!best) {
+      console.log(`| ${config} | below ${steps.find((s) => s.config === config)!.edges} | | | |`);
+      continue;
+    }
+    const nc = cores(best.nodeCores);
+    console.log(`| ${config} | ${best.edges}${steps.some((s) => s.config === config && !s.ok) ? "" : " (ladder's top: not the limit)"} | ${nc.toFixed(2)} | ${(best.edges / nc).toFixed(0)} | ${(best.edges / (nc + best.dbCores)).toFixed(0)} |`);
+  }
+}
 await rm(root, { recursive: true, force: true });
-console.log("| measure | result | notes |\n| --- | --- | --- |");
-for (const r of rows) console.log(`| ${r.join(" | ")} |`);
 process.exit(0);

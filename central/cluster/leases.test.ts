@@ -11,22 +11,20 @@ import { promises as fs } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ManualClock, systemClock } from "../../lib/clock.ts";
-import { migrateUp, openServer, type Database } from "../db/index.ts";
-import { postgresUnavailable, startPostgres, testEmbedded, type TestPostgres } from "../db/testkit.ts";
+import type { Database } from "../db/index.ts";
+import { openMigratedPair, testDrivers } from "../db/testkit.ts";
 import { Leases, NotOwnerError, type PartitionChange } from "./leases.ts";
 import { PARTITIONS, partitionOf } from "./partition.ts";
 
 let tmp: string;
-let pg: TestPostgres | null = null;
-const noServer = postgresUnavailable();
-if (noServer) console.warn(`central/cluster: server driver tests skipped: ${noServer}`);
-
+// Two "nodes" = two connections: two Database handles on the server; on PGlite (one process,
+// one connection) both managers share the handle, whose transactions queue.
+const { drivers, stop } = testDrivers(() => tmp);
 beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-leasetest-"));
-  if (!noServer) pg = await startPostgres();
 });
 afterAll(async () => {
-  await pg?.stop();
+  await stop();
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
@@ -43,31 +41,6 @@ test("a lease shorter than two heartbeats is refused", () => {
   expect(() => new Leases({ db: null as never, nodeId: "a", heartbeatMs: 5000, leaseMs: 9000 })).toThrow(/at least twice/);
 });
 
-// Two "nodes" = two connections: two Database handles on the server; on PGlite (one process,
-// one connection) both managers share the handle, whose transactions queue.
-const drivers: { name: string; skip: boolean; open: () => Promise<[Database, Database, () => Promise<void>]> }[] = [
-  {
-    name: "embedded (PGlite)",
-    skip: false,
-    open: async () => {
-      const db = await testEmbedded(path.join(tmp, "embedded"));
-      await migrateUp(db);
-      return [db, db, () => db.close()];
-    },
-  },
-  {
-    name: "server (PostgreSQL 15)",
-    skip: !!noServer,
-    open: async () => {
-      const url = await pg!.createDatabase();
-      const a = await openServer(url);
-      await migrateUp(a);
-      const b = await openServer(url);
-      return [a, b, async () => void (await Promise.all([a.close(), b.close()]))];
-    },
-  },
-];
-
 for (const d of drivers) {
   describe.skipIf(d.skip)(`leases: ${d.name}`, () => {
     let dbA: Database;
@@ -81,7 +54,7 @@ for (const d of drivers) {
       return m;
     };
     beforeAll(async () => {
-      [dbA, dbB, closeDbs] = await d.open();
+      ({ a: dbA, b: dbB, close: closeDbs } = await openMigratedPair(d));
     });
     afterAll(async () => {
       await closeDbs?.();
@@ -217,12 +190,12 @@ for (const d of drivers) {
   });
 }
 
-describe.skipIf(!!noServer)("leases with real timers (server, compressed intervals)", () => {
+// Two real connections racing: the server driver only.
+const server = drivers.find((d) => d.name.startsWith("server"))!;
+
+describe.skipIf(server.skip)("leases with real timers (server, compressed intervals)", () => {
   test("two nodes split, one is killed, the other owns all 256 within lease + claim interval", async () => {
-    const url = await pg!.createDatabase();
-    const dbA = await openServer(url);
-    await migrateUp(dbA);
-    const dbB = await openServer(url);
+    const { a: dbA, b: dbB, close: closeDbs } = await openMigratedPair(server);
     const hb = 100;
     const lease = 400;
     const a = new Leases({ db: dbA, nodeId: "node-a", clock: systemClock, heartbeatMs: hb, leaseMs: lease });
@@ -248,17 +221,14 @@ describe.skipIf(!!noServer)("leases with real timers (server, compressed interva
     } finally {
       a.halt();
       await b.close();
-      await Promise.all([dbA.close(), dbB.close()]);
+      await closeDbs();
     }
   });
 });
 
-describe.skipIf(!!noServer)("fencing against a concurrent claim (server: two connections)", () => {
+describe.skipIf(server.skip)("fencing against a concurrent claim (server: two connections)", () => {
   test("a claim never takes a partition a fenced transaction holds: it skips it, the commit lands, the next round takes it", async () => {
-    const url = await pg!.createDatabase();
-    const dbA = await openServer(url);
-    await migrateUp(dbA);
-    const dbB = await openServer(url);
+    const { a: dbA, b: dbB, close: closeDbs } = await openMigratedPair(server);
     const clock = new ManualClock(Date.UTC(2026, 11, 4, 9));
     const a = new Leases({ db: dbA, nodeId: "node-a", clock, heartbeatMs: HB, leaseMs: LEASE });
     const b = new Leases({ db: dbB, nodeId: "node-b", clock, heartbeatMs: HB, leaseMs: LEASE });
@@ -292,7 +262,7 @@ describe.skipIf(!!noServer)("fencing against a concurrent claim (server: two con
       expect(err).toBeInstanceOf(NotOwnerError);
     } finally {
       b.halt();
-      await Promise.all([dbA.close(), dbB.close()]);
+      await closeDbs();
     }
   });
 });

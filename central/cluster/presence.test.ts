@@ -12,45 +12,26 @@ import { promises as fs } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ManualClock } from "../../lib/clock.ts";
-import { migrateUp, type Database } from "../db/index.ts";
-import { postgresUnavailable, testEmbedded, twoNodesOnServer } from "../db/testkit.ts";
+import type { Database } from "../db/index.ts";
+import { openMigratedPair, testDrivers } from "../db/testkit.ts";
 import { Leases } from "./leases.ts";
 import { SharedPresence, type HealthReport, type LocalPresence } from "./presence.ts";
 
 let tmp: string;
-const noServer = postgresUnavailable();
+// Two "nodes": on the server two Database handles (two connection pools) on one database; on
+// PGlite (one process, one connection) both share the handle.
+const { drivers, stop } = testDrivers(() => tmp);
 beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-presencetest-"));
 });
 afterAll(async () => {
+  await stop();
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
 const HB = 1_000;
 const LEASE = 3_000;
 const THROTTLE = 1_000;
-
-// Two "nodes": on the server two Database handles (two connection pools) on one database; on
-// PGlite (one process, one connection) both share the handle.
-const drivers: { name: string; skip: boolean; open: () => Promise<[Database, Database, () => Promise<void>]> }[] = [
-  {
-    name: "embedded (PGlite)",
-    skip: false,
-    open: async () => {
-      const db = await testEmbedded(path.join(tmp, "embedded"));
-      await migrateUp(db);
-      return [db, db, () => db.close()];
-    },
-  },
-  {
-    name: "server (PostgreSQL 15, two nodes)",
-    skip: !!noServer,
-    open: async () => {
-      const n = await twoNodesOnServer();
-      return [n.a, n.b, n.stop];
-    },
-  },
-];
 
 const SITES = Array.from({ length: 40 }, (_, i) => `bus-${i}`);
 
@@ -74,7 +55,7 @@ for (const d of drivers) {
       new SharedPresence({ db, nodeId: leases.nodeId, owns: (id) => leases.owns(id), sites: () => SITES, local: (id) => local.get(id) ?? { online: false, lastSeenMs: null }, health: (id) => health?.get(id), adopt: (id, ms) => adopted?.push([id, ms]), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, clock });
 
     beforeAll(async () => {
-      [dbA, dbB, closeDbs] = await d.open();
+      ({ a: dbA, b: dbB, close: closeDbs } = await openMigratedPair(d));
       la = new Leases({ db: dbA, nodeId: "node-a", clock, heartbeatMs: HB, leaseMs: LEASE });
       lb = new Leases({ db: dbB, nodeId: "node-b", clock, heartbeatMs: HB, leaseMs: LEASE });
       await la.start({ timers: false });

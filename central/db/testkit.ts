@@ -136,6 +136,20 @@ export function testDrivers(dir: () => string): { drivers: TestDriver[]; stop():
   };
 }
 
+/** Two central nodes' handles on one new database of a driver (TestDriver.openTwo), migrated. */
+export interface MigratedPair {
+  a: Database;
+  b: Database;
+  /** Closes each handle once (on PGlite a and b are one). */
+  close(): Promise<void>;
+}
+
+export async function openMigratedPair(d: TestDriver): Promise<MigratedPair> {
+  const [a, b] = await d.openTwo();
+  await migrateUp(a);
+  return { a, b, close: async () => void (await Promise.all(a === b ? [a.close()] : [a.close(), b.close()])) };
+}
+
 /** "Two central nodes": two Database handles on one fresh, migrated database of a throwaway server. */
 export async function twoNodesOnServer(): Promise<{ a: Database; b: Database; stop(): Promise<void> }> {
   const pg = await startPostgres();

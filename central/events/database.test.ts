@@ -6,42 +6,21 @@
  * database.url central keeps them on a real PostgreSQL server, where `outpost central audit
  * verify` reads the chain while central runs.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { startCentral, type Central, type CentralConfigInput } from "../index.ts";
-import { Db } from "../db.ts";
-import { Logger, MemorySink } from "../../lib/log/index.ts";
+import { startCentral, type Central } from "../index.ts";
+import type { Db } from "../db.ts";
 import { auditHash, GENESIS, verifyAudit } from "../audit/index.ts";
 import { AlarmQuery } from "../alarms/index.ts";
-import { postgresUnavailable, startPostgres, type TestPostgres } from "../db/testkit.ts";
+import { centralDbTest, noPostgres, oldCentralDuckdb, postgresForDescribe } from "../database-testkit.ts";
 
-let root: string;
-const sink = new MemorySink();
-const log = new Logger({ component: "test", sink, level: "info" });
-const cfg = (dataDir: string, extra: Partial<CentralConfigInput> = {}): CentralConfigInput => ({
-  dataDir,
-  api: { port: 0, plainHttp: true },
-  enroll: { port: 0 },
-  federation: { port: 0 },
-  mqtt: { port: 0 },
-  ...extra,
-});
+const { root, log, cfg, moved } = centralDbTest("opsdb");
 const ALL = { sql: "TRUE", params: [] as string[] };
 const T = Date.UTC(2026, 0, 1);
 
-beforeAll(async () => {
-  root = await fs.mkdtemp(path.join(os.tmpdir(), "outpost-opsdb-"));
-});
-afterAll(async () => {
-  await fs.rm(root, { recursive: true, force: true });
-});
-
-/** central.duckdb as the previous version left it: its own CREATE statements, its rows. */
-async function oldInstallation(dataDir: string): Promise<void> {
-  await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const duck = await Db.open(path.join(dataDir, "central.duckdb"));
+/** central.duckdb's operations tables as the previous version left them: its own CREATE statements, its rows. */
+async function oldInstallation(duck: Db, dataDir: string): Promise<void> {
   await duck.run(`CREATE TABLE events (id VARCHAR NOT NULL, time_ms BIGINT NOT NULL, arrived_ms BIGINT NOT NULL, late BOOLEAN NOT NULL, source VARCHAR NOT NULL, origin VARCHAR, type VARCHAR NOT NULL, site_id VARCHAR, camera_id VARCHAR, data VARCHAR NOT NULL)`);
   await duck.run(`INSERT INTO events VALUES ('old-ev-1', $1, $2, true, 'edge', NULL, 'panic', 'bus-1', 'bus-1.cam1', '{"button":2}')`, [BigInt(T), BigInt(T + 120_000)]);
   await duck.run(
@@ -77,13 +56,12 @@ async function oldInstallation(dataDir: string): Promise<void> {
   await fs.writeFile(path.join(dataDir, "audit-head.json"), JSON.stringify({ seq: 3, hash: prev }) + "\n");
   await duck.run(`CREATE TABLE syslog (id BIGINT NOT NULL, at_ms BIGINT NOT NULL, level VARCHAR NOT NULL, source VARCHAR NOT NULL, component VARCHAR NOT NULL, msg VARCHAR NOT NULL, fields VARCHAR NOT NULL)`);
   await duck.run(`INSERT INTO syslog VALUES (77, $1, 'error', 'bus-1', 'edge.ingest', 'old disk error', '{"disk":"sda"}')`, [BigInt(Date.now() - 3_600_000)]);
-  await duck.close();
 }
 
 describe("upgrade from central.duckdb", () => {
   test("the first start moves every operations table once: events, alarms with comments, rules, profiles, the audit chain and the system log carry over; new ids follow the old", async () => {
-    const dataDir = path.join(root, "upgraded");
-    await oldInstallation(dataDir);
+    const dataDir = path.join(root(), "upgraded");
+    await oldCentralDuckdb(dataDir, (duck) => oldInstallation(duck, dataDir));
     let c: Central = await startCentral(cfg(dataDir), { log });
     let raised: number;
     try {
@@ -122,7 +100,7 @@ describe("upgrade from central.duckdb", () => {
       const after = await ops.syslog.query({ limit: 100, source: "bus-1" }, null);
       expect(after.entries[0]!.msg).toBe("new one");
       expect(after.entries[0]!.id).toBeGreaterThan(77);
-      expect(sink.records.filter((r) => r.msg === "moved tables from central.duckdb into the database").length).toBe(6); // events, alarms (+comments), rules, profiles, audit, syslog
+      expect(moved()).toBe(6); // events, alarms (+comments), rules, profiles, audit, syslog
     } finally {
       await c.close();
     }
@@ -133,7 +111,7 @@ describe("upgrade from central.duckdb", () => {
       expect(await c.database.query(`SELECT count(*) AS n FROM alarm_comments WHERE alarm_id = $1`, [2])).toEqual([{ n: 2 }]);
       expect(await c.database.query(`SELECT count(*) AS n FROM events WHERE id = $1`, ["old-ev-1"])).toEqual([{ n: 1 }]);
       expect((await verifyAudit(c.database, path.join(dataDir, "audit-head.json"))).ok).toBe(true);
-      expect(sink.records.filter((r) => r.msg === "moved tables from central.duckdb into the database").length).toBe(6);
+      expect(moved()).toBe(6);
       // The embedded database is central's own: the CLI says so instead of opening it under central.
       const cfgFile = path.join(dataDir, "central.yaml");
       await fs.writeFile(cfgFile, `dataDir: ${dataDir}\n`);
@@ -146,19 +124,12 @@ describe("upgrade from central.duckdb", () => {
   }, 180_000);
 });
 
-const noServer = postgresUnavailable();
-describe.skipIf(!!noServer)("database.url: a PostgreSQL server", () => {
-  let pg: TestPostgres;
-  beforeAll(async () => {
-    pg = await startPostgres();
-  }, 120_000);
-  afterAll(async () => {
-    await pg?.stop();
-  });
+describe.skipIf(!!noPostgres)("database.url: a PostgreSQL server", () => {
+  const pg = postgresForDescribe();
 
   test("operations live on the server across a restart; audit verify reads the chain while central runs", async () => {
-    const url = await pg.createDatabase();
-    const dataDir = path.join(root, "server");
+    const url = await pg().createDatabase();
+    const dataDir = path.join(root(), "server");
     const rules = [{ id: "panic", name: "Panic", match: { types: ["panic"] }, actions: [{ kind: "alarm" as const, priority: 1 }] }];
     let c = await startCentral(cfg(dataDir, { database: { url }, operations: { rules } }), { log });
     let id: number;

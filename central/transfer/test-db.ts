@@ -7,11 +7,10 @@
 import { mkdtempSync, promises as fs } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { migrateUp, type Database } from "../db/index.ts";
-import { testDrivers } from "../db/testkit.ts";
+import { openMigratedPair, testDrivers, type MigratedPair } from "../db/testkit.ts";
 
 export interface TestDrivers {
-  drivers: { name: string; skip: boolean; open: () => Promise<{ a: Database; b: Database; close: () => Promise<void> }> }[];
+  drivers: { name: string; skip: boolean; open: () => Promise<MigratedPair> }[];
   stop(): Promise<void>;
 }
 
@@ -22,11 +21,7 @@ export function transferTestDrivers(): TestDrivers {
     drivers: base.drivers.map((d) => ({
       name: d.name,
       skip: d.skip,
-      open: async () => {
-        const [a, b] = await d.openTwo();
-        await migrateUp(a);
-        return { a, b, close: async () => void (await Promise.all(a === b ? [a.close()] : [a.close(), b.close()])) };
-      },
+      open: () => openMigratedPair(d),
     })),
     async stop() {
       await base.stop();

@@ -5,28 +5,15 @@
  * the database (moved once); and with
  * database.url set, central runs on a real PostgreSQL server and a restart keeps everything.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { promises as fs } from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { startCentral, type Central, type CentralConfigInput } from "../index.ts";
-import { Db } from "../db.ts";
-import { Logger, MemorySink } from "../../lib/log/index.ts";
+import { startCentral, type Central } from "../index.ts";
 import { hashPassword } from "../../lib/auth/index.ts";
 import { sha256 } from "./index.ts";
-import { postgresUnavailable, startPostgres, type TestPostgres } from "../db/testkit.ts";
+import { centralDbTest, noPostgres, oldCentralDuckdb, postgresForDescribe } from "../database-testkit.ts";
 
-let root: string;
-const sink = new MemorySink();
-const log = new Logger({ component: "test", sink, level: "info" });
-const cfg = (dataDir: string, extra: Partial<CentralConfigInput> = {}): CentralConfigInput => ({
-  dataDir,
-  api: { port: 0, plainHttp: true },
-  enroll: { port: 0 },
-  federation: { port: 0 },
-  mqtt: { port: 0 },
-  ...extra,
-});
+const { root, log, cfg, moved } = centralDbTest("usersdb");
 
 async function login(c: Central, user: string, password: string): Promise<{ status: number; token?: string }> {
   const r = await fetch(`${c.apiUrl}/api/v1/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user, password }) });
@@ -35,44 +22,36 @@ async function login(c: Central, user: string, password: string): Promise<{ stat
 }
 const me = (c: Central, token: string) => fetch(`${c.apiUrl}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
 
-beforeAll(async () => {
-  root = await fs.mkdtemp(path.join(os.tmpdir(), "outpost-usersdb-"));
-});
-afterAll(async () => {
-  await fs.rm(root, { recursive: true, force: true });
-});
-
 describe("upgrade from central.duckdb", () => {
   test("the first start moves the user and registry tables into the database once; logins, sessions, roles, keys, views and sites carry over", async () => {
-    const dataDir = path.join(root, "upgraded");
-    await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
-    // central.duckdb as the previous version left it (its statements, its columns).
-    const duck = await Db.open(path.join(dataDir, "central.duckdb"));
-    await duck.run(`CREATE TABLE users (name VARCHAR PRIMARY KEY, password_hash VARCHAR NOT NULL, role VARCHAR NOT NULL, created_at VARCHAR NOT NULL, roles VARCHAR, disabled BOOLEAN DEFAULT false)`);
-    await duck.run(`CREATE TABLE sessions (token_hash VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, expires_at VARCHAR NOT NULL)`);
-    await duck.run(`CREATE TABLE roles (name VARCHAR PRIMARY KEY, json VARCHAR NOT NULL)`);
-    await duck.run(`CREATE TABLE camera_groups (name VARCHAR PRIMARY KEY, json VARCHAR NOT NULL)`);
-    await duck.run(`CREATE TABLE api_keys (id VARCHAR PRIMARY KEY, key_hash VARCHAR NOT NULL, name VARCHAR NOT NULL, site_id VARCHAR, created_by VARCHAR NOT NULL, created_at VARCHAR NOT NULL)`);
-    await duck.run(`CREATE TABLE web_views (user_name VARCHAR, name VARCHAR, body VARCHAR, updated_ms BIGINT, PRIMARY KEY (user_name, name))`);
+    const dataDir = path.join(root(), "upgraded");
     const at = "2026-01-01T00:00:00.000Z";
-    await duck.run(`INSERT INTO users VALUES ($1, $2, $3, $4, $5, false)`, ["admin", await hashPassword("old-admin-password"), "admin", at, JSON.stringify(["admin"])]);
-    // A user from before roles/disabled existed: those columns are NULL.
-    await duck.run(`INSERT INTO users VALUES ($1, $2, $3, $4, NULL, NULL)`, ["olduser", await hashPassword("old-user-password"), "gate", at]);
-    await duck.run(`INSERT INTO roles VALUES ($1, $2)`, ["gate", JSON.stringify({ name: "gate", description: "gate cameras", grants: [{ rights: ["view-live"], scope: "group:gates", maxPriority: "alarm" }] })]);
-    await duck.run(`INSERT INTO camera_groups VALUES ($1, $2)`, ["gates", JSON.stringify({ name: "gates", cameras: ["bus-1.cam1"] })]);
     const token = "an-old-session-token-from-before";
-    await duck.run(`INSERT INTO sessions VALUES ($1, $2, $3)`, [sha256(token), "olduser", new Date(Date.now() + 3_600_000).toISOString()]);
     const key = "opk_abc12345_old-integration-key";
-    await duck.run(`INSERT INTO api_keys VALUES ($1, $2, $3, NULL, $4, $5)`, ["abc12345", sha256(key), "door system", "admin", at]);
-    await duck.run(`INSERT INTO web_views VALUES ($1, $2, $3, $4)`, ["olduser", "lobby", JSON.stringify({ layout: 4, tiles: [{ camera: "bus-1.cam1", stream: "sub" }] }), 1_767_225_600_000]);
-    // The registry (central/registry.ts) as it was: an enrolled site and a revoked one.
-    await duck.run(`CREATE TABLE sites (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, state VARCHAR NOT NULL, enrolled_at VARCHAR NOT NULL, revoked_at VARCHAR, revoked_reason VARCHAR, current_cert VARCHAR, pending_cert VARCHAR, last_seen_at VARCHAR)`);
-    await duck.run(`CREATE TABLE certificates (serial VARCHAR PRIMARY KEY, site_id VARCHAR NOT NULL, issued_at VARCHAR NOT NULL, not_before VARCHAR NOT NULL, not_after VARCHAR NOT NULL, pem VARCHAR NOT NULL)`);
-    const cert = { serial: "0badc0de", notBefore: at, notAfter: "2027-01-01T00:00:00.000Z", pem: "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n" };
-    await duck.run(`INSERT INTO sites VALUES ($1, $2, 'active', $3, NULL, NULL, $4, NULL, NULL)`, ["bus-1", "Bus 1", at, JSON.stringify(cert)]);
-    await duck.run(`INSERT INTO sites VALUES ($1, $2, 'revoked', $3, $3, $4, NULL, NULL, NULL)`, ["bus-2", "Bus 2", at, "stolen"]);
-    await duck.run(`INSERT INTO certificates VALUES ($1, $2, $3, $4, $5, $6)`, [cert.serial, "bus-1", at, cert.notBefore, cert.notAfter, cert.pem]);
-    await duck.close();
+    // central.duckdb as the previous version left it (its statements, its columns).
+    await oldCentralDuckdb(dataDir, async (duck) => {
+      await duck.run(`CREATE TABLE users (name VARCHAR PRIMARY KEY, password_hash VARCHAR NOT NULL, role VARCHAR NOT NULL, created_at VARCHAR NOT NULL, roles VARCHAR, disabled BOOLEAN DEFAULT false)`);
+      await duck.run(`CREATE TABLE sessions (token_hash VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, expires_at VARCHAR NOT NULL)`);
+      await duck.run(`CREATE TABLE roles (name VARCHAR PRIMARY KEY, json VARCHAR NOT NULL)`);
+      await duck.run(`CREATE TABLE camera_groups (name VARCHAR PRIMARY KEY, json VARCHAR NOT NULL)`);
+      await duck.run(`CREATE TABLE api_keys (id VARCHAR PRIMARY KEY, key_hash VARCHAR NOT NULL, name VARCHAR NOT NULL, site_id VARCHAR, created_by VARCHAR NOT NULL, created_at VARCHAR NOT NULL)`);
+      await duck.run(`CREATE TABLE web_views (user_name VARCHAR, name VARCHAR, body VARCHAR, updated_ms BIGINT, PRIMARY KEY (user_name, name))`);
+      await duck.run(`INSERT INTO users VALUES ($1, $2, $3, $4, $5, false)`, ["admin", await hashPassword("old-admin-password"), "admin", at, JSON.stringify(["admin"])]);
+      // A user from before roles/disabled existed: those columns are NULL.
+      await duck.run(`INSERT INTO users VALUES ($1, $2, $3, $4, NULL, NULL)`, ["olduser", await hashPassword("old-user-password"), "gate", at]);
+      await duck.run(`INSERT INTO roles VALUES ($1, $2)`, ["gate", JSON.stringify({ name: "gate", description: "gate cameras", grants: [{ rights: ["view-live"], scope: "group:gates", maxPriority: "alarm" }] })]);
+      await duck.run(`INSERT INTO camera_groups VALUES ($1, $2)`, ["gates", JSON.stringify({ name: "gates", cameras: ["bus-1.cam1"] })]);
+      await duck.run(`INSERT INTO sessions VALUES ($1, $2, $3)`, [sha256(token), "olduser", new Date(Date.now() + 3_600_000).toISOString()]);
+      await duck.run(`INSERT INTO api_keys VALUES ($1, $2, $3, NULL, $4, $5)`, ["abc12345", sha256(key), "door system", "admin", at]);
+      await duck.run(`INSERT INTO web_views VALUES ($1, $2, $3, $4)`, ["olduser", "lobby", JSON.stringify({ layout: 4, tiles: [{ camera: "bus-1.cam1", stream: "sub" }] }), 1_767_225_600_000]);
+      // The registry (central/registry.ts) as it was: an enrolled site and a revoked one.
+      await duck.run(`CREATE TABLE sites (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, state VARCHAR NOT NULL, enrolled_at VARCHAR NOT NULL, revoked_at VARCHAR, revoked_reason VARCHAR, current_cert VARCHAR, pending_cert VARCHAR, last_seen_at VARCHAR)`);
+      await duck.run(`CREATE TABLE certificates (serial VARCHAR PRIMARY KEY, site_id VARCHAR NOT NULL, issued_at VARCHAR NOT NULL, not_before VARCHAR NOT NULL, not_after VARCHAR NOT NULL, pem VARCHAR NOT NULL)`);
+      const cert = { serial: "0badc0de", notBefore: at, notAfter: "2027-01-01T00:00:00.000Z", pem: "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n" };
+      await duck.run(`INSERT INTO sites VALUES ($1, $2, 'active', $3, NULL, NULL, $4, NULL, NULL)`, ["bus-1", "Bus 1", at, JSON.stringify(cert)]);
+      await duck.run(`INSERT INTO sites VALUES ($1, $2, 'revoked', $3, $3, $4, NULL, NULL, NULL)`, ["bus-2", "Bus 2", at, "stolen"]);
+      await duck.run(`INSERT INTO certificates VALUES ($1, $2, $3, $4, $5, $6)`, [cert.serial, "bus-1", at, cert.notBefore, cert.notAfter, cert.pem]);
+    });
 
     let c = await startCentral(cfg(dataDir), { log });
     try {
@@ -90,7 +69,7 @@ describe("upgrade from central.duckdb", () => {
       expect(c.site("bus-1")).toMatchObject({ name: "Bus 1", state: "active", certificate: { serial: "0badc0de" } });
       expect(c.site("bus-2")).toMatchObject({ state: "revoked", revokedAt: at, certificate: null });
       expect(await c.database.query(`SELECT serial, site_id FROM certificates`)).toEqual([{ serial: "0badc0de", site_id: "bus-1" }]);
-      expect(sink.records.filter((r) => r.msg === "moved tables from central.duckdb into the database").length).toBe(2); // users, registry
+      expect(moved()).toBe(2); // users, registry
       await c.ops.users.deleteUser("olduser");
     } finally {
       await c.close();
@@ -106,19 +85,12 @@ describe("upgrade from central.duckdb", () => {
   }, 180_000);
 });
 
-const noServer = postgresUnavailable();
-describe.skipIf(!!noServer)("database.url: a PostgreSQL server", () => {
-  let pg: TestPostgres;
-  beforeAll(async () => {
-    pg = await startPostgres();
-  }, 120_000);
-  afterAll(async () => {
-    await pg?.stop();
-  });
+describe.skipIf(!!noPostgres)("database.url: a PostgreSQL server", () => {
+  const pg = postgresForDescribe();
 
   test("central runs its users on the server; a restart keeps users, roles and sessions; nothing is written under DATA/pg", async () => {
-    const url = await pg.createDatabase();
-    const dataDir = path.join(root, "server");
+    const url = await pg().createDatabase();
+    const dataDir = path.join(root(), "server");
     let c = await startCentral(cfg(dataDir, { database: { url } }), { log });
     let token: string;
     let adminPw: string;
@@ -164,7 +136,7 @@ describe.skipIf(!!noServer)("database.url: a PostgreSQL server", () => {
   }, 180_000);
 
   test("an unreachable server stops central's start with the reason", async () => {
-    const err = await startCentral(cfg(path.join(root, "unreachable"), { database: { url: `postgres://postgres@localhost/none?host=${path.join(root, "no-such-socket-dir")}` } }), { log }).catch((e: Error) => e);
+    const err = await startCentral(cfg(path.join(root(), "unreachable"), { database: { url: `postgres://postgres@localhost/none?host=${path.join(root(), "no-such-socket-dir")}` } }), { log }).catch((e: Error) => e);
     expect((err as Error).message).toMatch(/^database\.url: cannot use the PostgreSQL server: .*connect/i);
   }, 60_000);
 });

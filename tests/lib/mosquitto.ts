@@ -27,6 +27,14 @@ export class Mosquitto {
     private readonly conf: string,
   ) {}
 
+  /** The broker's process id (for CPU measurements), or null while stopped. */
+  get pid(): number | null {
+    return this.proc?.pid ?? null;
+  }
+
+  /** The broker's last log lines (its stderr, drained: an unread pipe would block the broker once full). */
+  logTail = "";
+
   /** mqtts://localhost:port */
   get url(): string {
     return `mqtts://localhost:${this.port}`;
@@ -64,7 +72,11 @@ export class Mosquitto {
 
   /** Starts the broker again after stop() (same port and config). */
   async restart(): Promise<void> {
-    this.proc = Bun.spawn(["/usr/sbin/mosquitto", "-c", this.conf], { stdout: "ignore", stderr: "pipe" });
+    const proc = Bun.spawn(["/usr/sbin/mosquitto", "-c", this.conf], { stdout: "ignore", stderr: "pipe" });
+    this.proc = proc;
+    void (async () => {
+      for await (const chunk of proc.stderr) this.logTail = (this.logTail + new TextDecoder().decode(chunk)).slice(-16_384);
+    })().catch(() => undefined);
     await until(
       "mosquitto listening",
       () =>

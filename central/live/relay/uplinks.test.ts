@@ -10,27 +10,20 @@ import { promises as fs } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ManualClock } from "../../../lib/clock.ts";
-import { migrateUp, openServer, type Database } from "../../db/index.ts";
-import { postgresUnavailable, startPostgres, testEmbedded, type TestPostgres } from "../../db/testkit.ts";
+import { migrateUp, type Database } from "../../db/index.ts";
+import { testDrivers } from "../../db/testkit.ts";
 import { Leases } from "../../cluster/leases.ts";
 import { LiveUplinks } from "./uplinks.ts";
 
 let tmp: string;
-let pg: TestPostgres | null = null;
-const noServer = postgresUnavailable();
+const { drivers, stop } = testDrivers(() => tmp);
 beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-uplinktest-"));
-  if (!noServer) pg = await startPostgres();
 });
 afterAll(async () => {
-  await pg?.stop();
+  await stop();
   await fs.rm(tmp, { recursive: true, force: true });
 });
-
-const drivers: { name: string; skip: boolean; open: () => Promise<Database> }[] = [
-  { name: "embedded (PGlite)", skip: false, open: () => testEmbedded(path.join(tmp, "embedded")) },
-  { name: "server (PostgreSQL 15)", skip: !!noServer, open: async () => openServer(await pg!.createDatabase()) },
-];
 
 const LEASE = 1000;
 

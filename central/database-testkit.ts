@@ -1,0 +1,88 @@
+/**
+ * Test support for modules moved into central's database (central/db), tested end to end
+ * through startCentral: a temp root per file, a logger whose records the test reads (the
+ * once-only move from central.duckdb logs a line per module), central's config with free ports
+ * and plain HTTP, an old installation's central.duckdb built by the test, and a throwaway
+ * PostgreSQL 15 server for a describe block (database.url).
+ */
+import { afterAll, beforeAll } from "bun:test";
+import { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Logger, MemorySink } from "../lib/log/index.ts";
+import { Db } from "./db.ts";
+import {
+  postgresUnavailable,
+  startPostgres,
+  type TestPostgres,
+} from "./db/testkit.ts";
+import type { CentralConfigInput } from "./index.ts";
+
+/** The line central logs for each module whose tables it moved out of central.duckdb. */
+export const MOVED_FROM_DUCKDB =
+  "moved tables from central.duckdb into the database";
+
+export interface CentralDbTest {
+  /** The file's temp directory (made in beforeAll, removed in afterAll). */
+  root(): string;
+  sink: MemorySink;
+  log: Logger;
+  cfg(dataDir: string, extra?: Partial<CentralConfigInput>): CentralConfigInput;
+  /** How many modules' tables have been moved from central.duckdb so far (MOVED_FROM_DUCKDB lines). */
+  moved(): number;
+}
+
+/** Call at a test file's top level: registers the temp root's beforeAll/afterAll. */
+export function centralDbTest(prefix: string): CentralDbTest {
+  let root = "";
+  const sink = new MemorySink();
+  beforeAll(async () => {
+    root = await fs.mkdtemp(path.join(os.tmpdir(), `outpost-${prefix}-`));
+  });
+  afterAll(async () => {
+    if (root) await fs.rm(root, { recursive: true, force: true });
+  });
+  return {
+    root: () => root,
+    sink,
+    log: new Logger({ component: "test", sink, level: "info" }),
+    cfg: (dataDir, extra = {}) => ({
+      dataDir,
+      api: { port: 0, plainHttp: true },
+      enroll: { port: 0 },
+      federation: { port: 0 },
+      mqtt: { port: 0 },
+      ...extra,
+    }),
+    moved: () => sink.records.filter((r) => r.msg === MOVED_FROM_DUCKDB).length,
+  };
+}
+
+/** central.duckdb in dataDir as the previous version left it: `build` runs its statements. */
+export async function oldCentralDuckdb(
+  dataDir: string,
+  build: (duck: Db) => Promise<void>,
+): Promise<void> {
+  await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const duck = await Db.open(path.join(dataDir, "central.duckdb"));
+  try {
+    await build(duck);
+  } finally {
+    await duck.close();
+  }
+}
+
+/** Why the server tests are skipped here, or null (use with describe.skipIf). */
+export const noPostgres = postgresUnavailable();
+
+/** Call inside a describe block: a throwaway PostgreSQL server started in its beforeAll, stopped in its afterAll. */
+export function postgresForDescribe(): () => TestPostgres {
+  let pg: TestPostgres | null = null;
+  beforeAll(async () => {
+    pg = await startPostgres();
+  }, 120_000);
+  afterAll(async () => {
+    await pg?.stop();
+  });
+  return () => pg!;
+}
