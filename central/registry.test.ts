@@ -71,4 +71,27 @@ describe.skipIf(!!noServer)("registry on two nodes (PostgreSQL 15)", () => {
     await stopB();
     expect(a.get("boat-1")).toBeUndefined(); // A does not follow: it never re-read
   });
+
+  test("a fleet larger than one page is read whole; a notification re-reads only the site it names", async () => {
+    const a = new Registry(dbA);
+    await a.init();
+    const n = 600; // over two pages of 250
+    for (let i = 0; i < n; i++) await a.enroll(`fleet-${String(i).padStart(4, "0")}`, `Fleet ${i}`, cert(`f${i}`), "2026-01-01T00:00:00Z");
+    const statements: string[] = [];
+    const counted = Object.assign(Object.create(dbB) as Database, {
+      query: (sql: string, params?: unknown[]) => (statements.push(sql), dbB.query(sql, params as never)),
+    });
+    const b = new Registry(counted);
+    await b.init();
+    expect(b.list().filter((x) => x.id.startsWith("fleet-"))).toHaveLength(n);
+    expect(statements.filter((x) => x.includes("LIMIT")).length).toBeGreaterThanOrEqual(3);
+    const stopB = await b.follow({ intervalMs: 600_000, onCut: () => undefined, onError: (e) => console.error(e) });
+    statements.length = 0;
+    await a.revoke("fleet-0007", "2026-01-02T00:00:00Z", "test");
+    await until("B refuses the revoked site", () => b.accepts("fleet-0007", "f7") === null);
+    expect(statements.length).toBeGreaterThan(0);
+    expect(statements.every((x) => x.includes("WHERE id = $1"))).toBe(true); // one row, not the fleet
+    expect(b.accepts("fleet-0008", "f8")).toBe("current");
+    await stopB();
+  });
 });

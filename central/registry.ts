@@ -47,42 +47,60 @@ export class Registry {
   /**
    * Re-reads the tables (another node may have written them); returns the sites whose
    * accepted certificates changed — revoked, or a serial no longer accepted — so the caller
-   * can cut their open sessions on this node.
+   * can cut their open sessions on this node. With `ids`, only those sites' rows.
    */
-  async reload(): Promise<string[]> {
-    const next = await this.read();
+  async reload(ids?: string[]): Promise<string[]> {
+    const next = ids ? await this.readSome(ids) : await this.read();
     const cut: string[] = [];
-    for (const [id, before] of this.sites) {
+    const serials = (r: SiteRecord | undefined) => (r && r.state === "active" ? [r.current?.serial, r.pending?.serial].filter(Boolean) : []);
+    for (const id of ids ?? this.sites.keys()) {
+      const before = this.sites.get(id);
       const after = next.get(id);
-      const serials = (r: SiteRecord | undefined) => (r && r.state === "active" ? [r.current?.serial, r.pending?.serial].filter(Boolean) : []);
+      if (!before) continue;
       const still = new Set(serials(after));
       if (serials(before).some((x) => !still.has(x))) cut.push(id);
       if (after) after.lastSeenAt = before.lastSeenAt ?? after.lastSeenAt; // sightings are this node's
     }
-    this.sites = next;
+    if (!ids) this.sites = next;
+    else
+      for (const id of ids) {
+        const after = next.get(id);
+        if (after) this.sites.set(id, after);
+        else this.sites.delete(id);
+      }
     return cut;
   }
 
   /**
-   * Follows other nodes' writes: reload() on every `registry_changed` notification and every
-   * `intervalMs` (the safety net); `onCut` gets each site whose certificates stopped being
+   * Follows other nodes' writes: on a `registry_changed` notification (its payload names the
+   * site) that site's row is read again; every `intervalMs` (the safety net for a missed
+   * notification) the whole table. `onCut` gets each site whose certificates stopped being
    * accepted. Returns stop.
    */
   async follow(o: { intervalMs: number; onCut: (siteId: string) => void; onError: (e: Error) => void }): Promise<() => Promise<void>> {
     let running: Promise<void> | null = null;
-    let again = false;
-    const refresh = (): void => {
-      if (running) return void (again = true);
-      running = this.reload()
+    const dirty = new Set<string>();
+    let full = false;
+    const run = (): void => {
+      if (running || (!full && !dirty.size)) return;
+      const ids = full ? undefined : [...dirty];
+      dirty.clear();
+      full = false;
+      running = this.reload(ids)
         .then((cut) => cut.forEach((id) => o.onCut(id)))
         .catch((e: Error) => o.onError(e))
         .finally(() => {
           running = null;
-          if (again) (again = false), refresh();
+          run();
         });
     };
-    const unlisten = await this.db.listen(REGISTRY_CHANNEL, refresh);
-    const timer = setInterval(refresh, o.intervalMs);
+    const refresh = (siteId?: string): void => {
+      if (siteId) dirty.add(siteId);
+      else full = true;
+      run();
+    };
+    const unlisten = await this.db.listen(REGISTRY_CHANNEL, (payload) => refresh(payload || undefined));
+    const timer = setInterval(() => refresh(), o.intervalMs);
     return async () => {
       clearInterval(timer);
       await unlisten();
@@ -90,25 +108,34 @@ export class Registry {
     };
   }
 
+  private static readonly COLUMNS = "id, name, state, enrolled_at, revoked_at, revoked_reason, current_cert, pending_cert, last_seen_at";
+  /** Rows per page of a whole-table read (a fleet's 2,000 rows with certificates are ≈ 1.8 MB). */
+  private static readonly PAGE = 250;
+
+  /**
+   * The whole table, in pages by id: a single multi-megabyte result of 2,000 sites stalled
+   * (the server blocked writing it to a client that had stopped reading, seen with two nodes
+   * in the control-plane benchmark), holding every other statement of the node behind it.
+   */
   private async read(): Promise<Map<string, SiteRecord>> {
     const sites = new Map<string, SiteRecord>();
-    const rows = await this.db.query<Record<string, string | null>>(
-      `SELECT id, name, state, enrolled_at, revoked_at, revoked_reason, current_cert, pending_cert, last_seen_at FROM sites`,
-    );
-    for (const r of rows) {
-      sites.set(r.id!, {
-        id: r.id!,
-        name: r.name!,
-        state: r.state as SiteState,
-        enrolledAt: r.enrolled_at!,
-        revokedAt: r.revoked_at ?? null,
-        revokedReason: r.revoked_reason ?? null,
-        current: r.current_cert ? (JSON.parse(r.current_cert) as CertRef) : null,
-        pending: r.pending_cert ? (JSON.parse(r.pending_cert) as CertRef) : null,
-        lastSeenAt: r.last_seen_at ?? null,
-      });
+    let after = "";
+    for (;;) {
+      const rows = await this.db.query<Record<string, string | null>>(`SELECT ${Registry.COLUMNS} FROM sites WHERE id > $1 ORDER BY id LIMIT $2`, [after, Registry.PAGE]);
+      for (const r of rows) sites.set(r.id!, toRecord(r));
+      if (rows.length < Registry.PAGE) return sites;
+      after = rows.at(-1)!.id!;
     }
-    return sites;
+  }
+
+  /** Named sites only (notifications are rare: an enrolment, a rotation, a revocation). */
+  private async readSome(ids: string[]): Promise<Map<string, SiteRecord>> {
+    const out = new Map<string, SiteRecord>();
+    for (const id of ids) {
+      const [r] = await this.db.query<Record<string, string | null>>(`SELECT ${Registry.COLUMNS} FROM sites WHERE id = $1`, [id]);
+      if (r) out.set(id, toRecord(r));
+    }
+    return out;
   }
 
   get(id: string): SiteRecord | undefined {
@@ -211,3 +238,17 @@ export const REGISTRY_TABLES_IN_DUCKDB = [
   { table: "sites", columns: SITE_COLUMNS, row: row(SITE_COLUMNS) },
   { table: "certificates", columns: CERT_COLUMNS, row: row(CERT_COLUMNS) },
 ];
+
+function toRecord(r: Record<string, string | null>): SiteRecord {
+  return {
+    id: r.id!,
+    name: r.name!,
+    state: r.state as SiteState,
+    enrolledAt: r.enrolled_at!,
+    revokedAt: r.revoked_at ?? null,
+    revokedReason: r.revoked_reason ?? null,
+    current: r.current_cert ? (JSON.parse(r.current_cert) as CertRef) : null,
+    pending: r.pending_cert ? (JSON.parse(r.pending_cert) as CertRef) : null,
+    lastSeenAt: r.last_seen_at ?? null,
+  };
+}
