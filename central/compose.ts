@@ -21,7 +21,8 @@ import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore, type StreamKind } from "../lib/store/index.ts";
 import { mkdirPrivate } from "../lib/fsutil.ts";
 import { openCentralDatabase } from "./db/index.ts";
-import { PgStoreIndex, importLegacyStore, leaseFence, type SegmentFence } from "./media/index.ts";
+import { CentralMedia, MediaUpkeep, PgStoreIndex, importLegacyStore, leaseFence, type SegmentFence } from "./media/index.ts";
+import { FsBlobStore } from "../lib/blob/index.ts";
 import { SHUTDOWN_SETTLE_MS, startCentral, type Central, type CentralConfig, type CentralCore, type CentralModules } from "./index.ts";
 import { openSites, type Sites } from "./sites/index.ts";
 import { centralRanges } from "./holdings/index.ts";
@@ -123,11 +124,14 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   // The live recorder's rows are fenced by the site's partition epoch once the cluster runs.
   let fence: SegmentFence | null = null;
   let store: MediaStore;
+  // Database mode: central/media's commit (the transfer receiver's) and upkeep over the same directory and rows.
+  const media = inDatabase ? new CentralMedia({ db: database, blobs: new FsBlobStore(storeRoot), clock, log: log.child({ component: "central.media" }) }) : null;
+  let othersAlive = false;
   try {
     if (inDatabase) await importLegacyStore(database, storeRoot, log.child({ component: "central.store" }), clock.now());
     // Another node alive on the shared store: a file without a row may be its segment in the
     // making, so recovery at start leaves every site alone (this node owns none yet).
-    const othersAlive = inDatabase && (await otherNodesAlive(database, cfg.cluster.nodeId ?? persistedNodeId(cfg.dataDir), (o.cluster?.clock ?? systemClock).now()));
+    othersAlive = inDatabase && (await otherNodesAlive(database, cfg.cluster.nodeId ?? persistedNodeId(cfg.dataDir), (o.cluster?.clock ?? systemClock).now()));
     store = await MediaStore.open({
       root: storeRoot,
       clock,
@@ -182,6 +186,12 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       closers.push(() => cluster.close());
       ownsSite = (id) => cluster.leases.owns(id);
       fence = leaseFence(cluster.leases);
+      // Shared store: each site's partition owner recovers what a stopped node left and sweeps blobs without rows (central/media/upkeep.ts).
+      if (media) {
+        const upkeep = new MediaUpkeep({ store, media, leases: cluster.leases, sites: () => core.sites().map((s) => s.id), quietMs: cluster.leases.leaseMs, log: log.child({ component: "central.store" }) });
+        upkeep.start(othersAlive ? cluster.leases.owned().keys() : []);
+        closers.push(() => upkeep.close());
+      }
       // mqtt.url: the external broker every node of a cluster shares. One client id per node: two
       // clients with one id would take each other's session over.
       const externalMqtt = o.controlPlaneMqtt

@@ -15,8 +15,11 @@ export interface DiskFile {
   size: number;
 }
 
-/** Every file under media/, split into well-named segment files, their previews and anything else. */
-export async function listMedia(root: string): Promise<{ segments: DiskFile[]; previews: string[]; temps: string[]; strays: string[] }> {
+/**
+ * Every file under media/, split into well-named segment files, their previews and anything
+ * else; `cameras` limits the walk to those cameras' folders (a node recovering the sites it took over).
+ */
+export async function listMedia(root: string, cameras?: (cameraId: string) => boolean): Promise<{ segments: DiskFile[]; previews: string[]; temps: string[]; strays: string[] }> {
   const segments: DiskFile[] = [];
   const previews: string[] = [];
   /** Leftovers of an atomic write a crash interrupted (a preview sidecar's tmp file): garbage. */
@@ -32,6 +35,7 @@ export async function listMedia(root: string): Promise<{ segments: DiskFile[]; p
     }
     for (const e of entries) {
       const child = `${rel}/${e.name}`;
+      if (cameras && depth === 0 && !cameras(e.name)) continue;
       if (e.isDirectory() && depth < 3) await walk(child, depth + 1);
       else if (e.isFile() && depth === 3 && parseSegmentPath(child)) segments.push({ path: child, size: (await stat(join(root, child))).size });
       else if (e.isFile() && depth === 3 && previewSegmentPath(child)) previews.push(child);

@@ -20,6 +20,8 @@ const site = await startCentralSite(
     federation: { port: 0, ...(o.host ? { host: o.host } : {}) },
     mqtt: { port: 0, ...(o.host ? { host: o.host } : {}) },
     live: { rtsp: { enabled: false } },
+    // OUTPOST_STORAGE__INDEX=database (the product's variable) runs the transfer suites on central's database index.
+    ...(process.env.OUTPOST_STORAGE__INDEX === "database" ? { storage: { index: "database" as const } } : {}),
     ...(o.host ? { tls: { serverNames: [o.host, "127.0.0.1", "localhost"] } } : {}),
   },
   {
