@@ -284,6 +284,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         // The retrieval worker runs for the sites this node's partitions hold; a claim takes their jobs over.
         ownership: cluster.leases,
         store,
+        ...(media ? { media } : {}),
         clock,
         log: log.child({ component: "central.transfer" }),
         // The CA bundle is created when central starts; read it at each check (it can gain a CA).

@@ -2,8 +2,11 @@
  * Upload receiver (federation mTLS listener; the site is the certificate's, never a header):
  * a streamed PUT is cut into the announced chunks, each chunk is checked against its SHA-256
  * before it is written and fsynced — a bad chunk is never stored — and the committed offset
- * is what is on disk. A whole segment is handed to MediaStore.importSegment (whole-file hash,
- * fsync, rename, dir fsync, index) and logged once in tr_commits (commits.ts). Partial uploads live in
+ * is what is on disk. A whole segment is committed through central/media's CentralMedia.commit
+ * when central's index is in the database (whole-file hash, blob durable under a fresh key,
+ * then its row by key: exactly once across nodes), else handed to MediaStore.importSegment
+ * (whole-file hash, fsync, rename, dir fsync, the store's own index); either way it is logged
+ * once in tr_commits (commits.ts). Partial uploads live in
  * <dataDir>/transfer/partial/ with a small meta file holding the chunk hashes, so a restart of
  * central resumes at the last whole verified chunk.
  */
@@ -20,6 +23,7 @@ import { decodeProof } from "../../federation/custody/index.ts";
 import { CustodyRefused, type ImportVerifier } from "../custody/index.ts";
 import { holdings } from "../holdings/index.ts";
 import { recordCommit } from "./commits.ts";
+import type { CentralMedia } from "../media/index.ts";
 
 interface Meta {
   sha256: string;
@@ -74,6 +78,8 @@ export class Receiver {
       clock: Clock;
       log: Logger;
       custody?: ImportVerifier;
+      /** storage.index database: segments commit here (the same rows `store` reads), not through the store's import. */
+      media?: Pick<CentralMedia, "commit">;
       onBytes?: (siteId: string, link: string, n: number) => void;
       onCommit?: (c: { siteId: string; cameraId: string; stream: StreamKind; startMs: number; bytes: number; cls: TransferClass; link: string }) => void;
     },
@@ -257,7 +263,12 @@ export class Receiver {
 
   private async commit(k: string, siteId: string, cameraId: string, stream: StreamKind, startMs: number, p: Partial, cls: TransferClass, link: string): Promise<UploadResult> {
     try {
-      await this.o.store.importSegment(this.file(k), { cameraId: centralCameraIdOf(siteId, cameraId), stream, startMs, sha256: p.meta.sha256 });
+      if (this.o.media) {
+        const r = await this.o.media.commit({ siteId, cameraId, stream, startMs, sha256: p.meta.sha256, data: new Uint8Array(await Bun.file(this.file(k)).arrayBuffer()) });
+        // The store's own bookkeeping (bytes held, the stream's end) as for an import; a duplicate was counted by whoever committed it.
+        if (r.outcome !== "duplicate") this.o.store.noteCommitted(r.record);
+        await rm(this.file(k), { force: true });
+      } else await this.o.store.importSegment(this.file(k), { cameraId: centralCameraIdOf(siteId, cameraId), stream, startMs, sha256: p.meta.sha256 });
     } catch (e) {
       // Whole-segment hash or playability failed: start this segment over rather than keep bad bytes.
       await rm(this.file(k), { force: true });

@@ -57,7 +57,7 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   for (const b of bad) log.error("unreadable evidence lock file kept as is; fix or remove it by hand", { path: b });
 
   // Segments: files vs rows.
-  const { segments: files, previews, temps } = await listMedia(root);
+  const { segments: files, previews, temps, strays } = await listMedia(root);
   // A sidecar write the crash interrupted (its rename never happened): nothing refers to it.
   for (const t of temps) {
     await unlink(join(root, t)).catch(() => undefined);
@@ -72,7 +72,8 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   }
   const rows = await db.allSegments();
   const rowByPath = new Map(rows.map((r) => [r.path, r]));
-  const filePaths = new Set(files.map((f) => f.path));
+  // A shared index's rows may name files of other names (central/media's commit blobs): those exist too.
+  const filePaths = new Set([...files.map((f) => f.path), ...(opts.keepRowsWithoutFile ? strays : [])]);
   for (const r of rows) {
     if (filePaths.has(r.path)) continue;
     // A shared index (central's, in PostgreSQL) keeps the row: reported, for an operator to restore the file or delete the row.
