@@ -113,6 +113,10 @@ describe("recording options", () => {
     expect(await centralSegments(c, `${id}.csched`)).toEqual([]); // still on cellular
     await e.send("link wifi");
     await Bun.sleep(3000);
+    // The scenario spans at least 13 s of footage. On a loaded machine the edge records slower
+    // than the wall clock of the sleeps above (6 and 8 segments were seen with central on the
+    // database index and the machine at load 40): wait for the footage, not for the time.
+    await until("cboth recorded 13 s", async () => (await closedSegments("fleet", "cboth")) >= 13, 90_000, 250);
     await e.send("stop");
     const edge = await e.dump();
     const all = (cam: string) => edge.cams[cam]!;

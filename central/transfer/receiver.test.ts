@@ -19,6 +19,9 @@ import { migrateUp, type Database } from "../db/index.ts";
 import { testDrivers } from "../db/testkit.ts";
 import { CentralMedia, PgStoreIndex } from "../media/index.ts";
 import { Receiver } from "./receiver.ts";
+import { mountFederation } from "./routes.ts";
+import { Hono } from "hono";
+import type { FederationEnv } from "../index.ts";
 
 let tmp: string;
 const log = new Logger({ component: "t", sink: new MemorySink(), level: "error" });
@@ -104,6 +107,43 @@ for (const d of drivers) {
         await b.store.close();
         await dba.close();
         if (dbb !== dba) await dbb.close();
+      }
+    });
+
+    test("the edge's status probe during a slow commit is answered when the commit ends (committed), never with 'every byte, not committed'", async () => {
+      const dir = path.join(tmp, `slow${++n}`);
+      const db = await d.open();
+      await migrateUp(db);
+      const root = path.join(dir, "store");
+      const clock = new ManualClock(T0 + 60_000);
+      const store = await MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
+      // The commit stalls between its durable blob and its row (a loaded database or disk).
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      let stalled = false;
+      const media = new CentralMedia({ db, blobs: new FsBlobStore(root), clock, log, afterBlobPut: async () => void ((stalled = true), await gate) });
+      const receiver = new Receiver({ dir: path.join(dir, "partial"), store, media, db, clock, log });
+      const app = new Hono<FederationEnv>();
+      app.use(async (c, next) => {
+        c.set("peer", { siteId: "bus-1" } as never);
+        await next();
+      });
+      mountFederation(app, null as never, receiver);
+      try {
+        const put = upload(receiver);
+        while (!stalled) await Bun.sleep(20);
+        // The edge's watchdog probes while its PUT waits for the answer.
+        const probe = Promise.resolve(app.request(`/federation/v1/transfer/segments/cam1/main/${seg.startMs}?bytes=${data.length}&sha256=${seg.sha256}`)).then((r) => r.json());
+        expect(await Promise.race([probe, Bun.sleep(500).then(() => "still waiting")])).toBe("still waiting");
+        open();
+        expect(await put).toEqual({ offset: data.length, committed: true });
+        expect(await probe).toEqual({ offset: data.length, committed: true });
+        // No commit running: answered at once.
+        expect(await (await app.request(`/federation/v1/transfer/segments/cam1/main/${seg.startMs + 5}?bytes=${data.length}&sha256=${seg.sha256}`)).json()).toEqual({ offset: 0, committed: false });
+      } finally {
+        open();
+        await store.close();
+        await db.close();
       }
     });
   });

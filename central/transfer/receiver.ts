@@ -64,6 +64,8 @@ export class BadUpload extends Error {
 export class Receiver {
   private readonly partials = new Map<string, Partial>();
   private readonly busy = new Set<string>();
+  /** Whole segments being committed now (every byte received, the commit not yet answered). */
+  private readonly committing = new Map<string, Promise<unknown>>();
   readonly stats: ReceiverStats = { commits: 0, duplicateCommits: 0, alreadyHad: 0, badChunks: 0, bytesReceived: 0, bytesDiscarded: 0, resumes: 0 };
 
   constructor(
@@ -96,6 +98,18 @@ export class Receiver {
   async offsetOf(siteId: string, cameraId: string, stream: StreamKind, startMs: number, bytes: number): Promise<number> {
     const p = this.partials.get(this.key(siteId, cameraId, stream, startMs)) ?? (await this.load(this.key(siteId, cameraId, stream, startMs)));
     return p && p.meta.bytes === bytes ? p.verified : 0;
+  }
+
+  /**
+   * Resolves once a commit of this segment running on this node has ended (at once when none
+   * runs). The status route waits for it: while a commit runs, "every byte, not committed"
+   * stands still, which an edge's upload watchdog reads as a dead connection and aborts the
+   * upload — then re-sends what central already committed. A loaded central (a slow database
+   * or disk) made that happen; waiting turns the answer into "committed", or a probe timeout
+   * the edge ignores.
+   */
+  async commitSettled(siteId: string, cameraId: string, stream: StreamKind, startMs: number): Promise<void> {
+    await this.committing.get(this.key(siteId, cameraId, stream, startMs))?.catch(() => undefined);
   }
 
   /**
@@ -255,7 +269,13 @@ export class Receiver {
       }
       if (bad) throw new BadUpload(422, `chunk at offset ${p.verified} does not match its SHA-256; it was not stored`, p.verified);
       if (p.verified < bytes) return { offset: p.verified, committed: false };
-      return await this.commit(k, siteId, cameraId, stream, startMs, p, cls.data, link);
+      const committed = this.commit(k, siteId, cameraId, stream, startMs, p, cls.data, link);
+      this.committing.set(k, committed);
+      try {
+        return await committed;
+      } finally {
+        this.committing.delete(k);
+      }
     } finally {
       this.busy.delete(k);
     }
