@@ -13,52 +13,33 @@ import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { MediaStore, segmentRelPath } from "../../lib/store/index.ts";
 import { FsBlobStore } from "../../lib/blob/index.ts";
 import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
-import { migrateUp, openServer, type Database } from "../db/index.ts";
-import { postgresUnavailable, startPostgres, testEmbedded, type TestPostgres } from "../db/testkit.ts";
+import { migrateUp, type Database } from "../db/index.ts";
+import { testDrivers } from "../db/testkit.ts";
 import { Leases, partitionOf } from "../cluster/index.ts";
 import { CentralMedia, MediaUpkeep, PgStoreIndex, leaseFence } from "./index.ts";
 
 let tmp: string;
-let pg: TestPostgres | null = null;
 let media: Media;
-const noServer = postgresUnavailable();
+const { drivers, stop } = testDrivers(() => tmp);
 const log = new Logger({ component: "t", sink: new MemorySink(), level: "error" });
 const T0 = 1_764_800_000_000;
 const QUIET_MS = 5_000;
 
 beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-upkeep-"));
-  if (!noServer) pg = await startPostgres();
   media = await makeMedia(tmp, 6);
 });
 afterAll(async () => {
-  await pg?.stop();
+  await stop();
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
 /** Two nodes' database handles: two connections to one server, or one embedded database both lease holders use. */
-const drivers: { name: string; skip: boolean; open: (dir: string) => Promise<{ a: Database; b: Database; close(): Promise<void> }> }[] = [
-  {
-    name: "embedded (PGlite)",
-    skip: false,
-    open: async (dir) => {
-      const db = await testEmbedded(path.join(dir, "pg"));
-      await migrateUp(db);
-      return { a: db, b: db, close: () => db.close() };
-    },
-  },
-  {
-    name: "server (PostgreSQL 15)",
-    skip: !!noServer,
-    open: async () => {
-      const url = await pg!.createDatabase();
-      const a = await openServer(url);
-      await migrateUp(a);
-      const b = await openServer(url);
-      return { a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
-    },
-  },
-];
+const twoNodes = async (d: (typeof drivers)[number]) => {
+  const [a, b] = await d.openTwo();
+  await migrateUp(a);
+  return { a, b, close: async () => void (await Promise.all(a === b ? [a.close()] : [a.close(), b.close()])) };
+};
 
 /** Makes a file look as if nothing touched it for `ms` (a dead node's leftovers age while the lease runs out). */
 const age = async (file: string, ms: number) => {
@@ -71,7 +52,7 @@ for (const d of drivers) {
   describe.skipIf(d.skip)(`media upkeep by partition owner: ${d.name}`, () => {
     test("the node claiming a stopped node's sites indexes its interrupted segment, removes its temp writes, opens a crash gap — and leaves a live node's file alone", async () => {
       const dir = path.join(tmp, `claim-${++n}`);
-      const nodes = await d.open(dir);
+      const nodes = await twoNodes(d);
       const root = path.join(dir, "store");
       const clock = new ManualClock(T0);
       const leaseClock = new ManualClock(Date.now());
@@ -162,7 +143,7 @@ for (const d of drivers) {
 
     test("the blob sweep runs per site on its partition's owner only: a commit's orphaned blob is deleted once old, never by the other node", async () => {
       const dir = path.join(tmp, `sweep-${++n}`);
-      const nodes = await d.open(dir);
+      const nodes = await twoNodes(d);
       const root = path.join(dir, "store");
       const clock = new ManualClock(T0);
       const leaseClock = new ManualClock(Date.now());
