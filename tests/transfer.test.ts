@@ -60,6 +60,14 @@ async function closedSegments(siteName: string, cam: string): Promise<number> {
   return Math.max(0, n - 1);
 }
 
+/** Where a camera's closed segments end: the start of its newest (open) segment file. */
+async function recordedUntil(siteName: string, cam: string): Promise<number> {
+  const dir = path.join(root, siteName, "store", "media", cam, "main");
+  const starts: number[] = [];
+  for (const day of await readdir(dir).catch(() => [] as string[])) for (const f of await readdir(path.join(dir, day)).catch(() => [] as string[])) if (/^\d+\.mp4$/.test(f)) starts.push(Number(f.slice(0, -4)));
+  return Math.max(...starts);
+}
+
 const overlapping = (segs: EdgeDump["cams"][string], from: number, to: number) => segs.filter((s) => s.startMs < to && s.endMs > from);
 
 let lastDiff = "";
@@ -96,7 +104,10 @@ describe("recording options", () => {
     await until("every camera recorded 4 s", async () => (await Promise.all(cams.map((cam) => closedSegments("fleet", cam)))).every((n) => n >= 4), 60_000, 250);
     const ev = Number((await e.send("event cevent panic")).find((x) => x.startsWith("EVENT "))!.slice(6));
     await e.send("event cevent motion"); // not a matching kind: no retrieval
-    const reqTo = Date.now() - 1000;
+    // The request's window ends where creq's recording has closed segments: taken from the wall
+    // clock ("1 s ago") it can lie beyond what a loaded edge has recorded, and the retrieval then
+    // settles empty once settleMs passes before the edge's index reaches it (seen on the database index at load 40).
+    const reqTo = Math.min(Date.now() - 1000, await recordedUntil("fleet", "creq"));
     const reqFrom = reqTo - 2000;
     const r = await c.api<{ id: string; state: string }>("POST", "/api/v1/retrievals", { cameraId: `${id}.creq`, from: new Date(reqFrom).toISOString(), to: new Date(reqTo).toISOString(), priority: "request" });
     expect(r.status).toBe(201);
