@@ -206,12 +206,9 @@ describe("evidence locks across sites", () => {
 
 describe("priorities and budgets", () => {
   test("a user request on capped cellular overtakes scheduled backfill; a byte budget holds; WiFi continues", async () => {
-    // 120 kbit/s: one scheduled copy lasts ~10 s, the window a user request has to reach the busy
-    // worker. At 250 kbit/s (~5 s) a loaded central on the database index (load 40) delivered the
-    // request after the copy ended: nothing left to pre-empt. The budget part below runs at 250 kbit/s.
-    const policy = { options: ["scheduled", "on-request"], schedule: { from: "00:00", to: "24:00" }, links: { cellular: { rateBitsPerSecond: 120_000 }, wifi: {} } };
+    const policy = { options: ["scheduled", "on-request"], schedule: { from: "00:00", to: "24:00" }, links: { cellular: { rateBitsPerSecond: 250_000 }, wifi: {} } };
     const { id, e } = await site("bus9", policy, ["camA", "camB"], "cellular", undefined, 1); // one worker: always busy
-    // 2 cameras at ~1.4 Mbit/s each vs the cap: a scheduled backlog builds, and one
+    // 2 cameras at ~1.4 Mbit/s each vs a 250 kbit/s cap: a scheduled backlog builds, and one
     // segment copy lasts several chunks (seconds), so a request reaches the edge mid-copy. Wait for
     // it (and for the requested window to be recorded) rather than for a fixed time.
     const scheduledAtCentral = async () => (await c.api<{ queue: { byClass: Record<string, { items: number }> } }>("GET", `/api/v1/sites/${id}/transfer`)).body.queue.byClass.scheduled?.items ?? 0;
@@ -224,7 +221,10 @@ describe("priorities and budgets", () => {
       // A copy with most of it still to send: the request then arrives while it runs.
       return (t.running ?? []).some((r) => r.cls === "scheduled" && r.offset < r.bytes / 2) && t.queued >= 2;
     }, 60_000, 100);
-    const to = Date.now() - 2000;
+    // A window the edge has recorded (see recordedUntil): one beyond it is not in the edge's index
+    // yet, so nothing of it can be queued while the scheduled copy runs, and the request is served
+    // only after the copy ended — nothing pre-empted (seen on the database index at load 40).
+    const to = Math.min(Date.now() - 2000, await recordedUntil("bus9", "camB"));
     const from = to - 2000;
     const r = await c.api<{ id: string }>("POST", "/api/v1/retrievals", { cameraId: `${id}.camB`, from: new Date(from).toISOString(), to: new Date(to).toISOString(), priority: "request" });
     expect(r.status).toBe(201);
