@@ -23,7 +23,8 @@ import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore, type StreamKind } from "../lib/store/index.ts";
 import { mkdirPrivate } from "../lib/fsutil.ts";
 import { openCentralDatabase } from "./db/index.ts";
-import { PgStoreIndex, importLegacyStore, leaseFence, type SegmentFence } from "./media/index.ts";
+import { CentralMedia, MediaUpkeep, PgStoreIndex, importLegacyStore, leaseFence, type SegmentFence } from "./media/index.ts";
+import { FsBlobStore } from "../lib/blob/index.ts";
 import { SHUTDOWN_SETTLE_MS, startCentral, type Central, type CentralConfig, type CentralCore, type CentralModules } from "./index.ts";
 import { openSites, type Sites } from "./sites/index.ts";
 import { centralRanges } from "./holdings/index.ts";
@@ -122,6 +123,8 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   let cluster: Cluster;
   let othersAlive = false;
   let store: MediaStore;
+  // Database mode: central/media's commit (the transfer receiver's) and upkeep over the same directory and rows.
+  const media = inDatabase ? new CentralMedia({ db: database, blobs: new FsBlobStore(storeRoot), clock, log: log.child({ component: "central.media" }) }) : null;
   try {
     if (inDatabase) await importLegacyStore(database, storeRoot, log.child({ component: "central.store" }), clock.now());
     // Another node alive on the shared store: a file without a row may be its segment in the
@@ -187,6 +190,12 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       // The control plane's subscriptions: the owned partitions' active sites (every site when alone).
       const topics = siteTopics(cluster, () => core.sites().filter((s) => s.state === "active").map((s) => s.id), log.child({ component: "central.cluster" }));
       closers.push(() => topics.close());
+      // Shared store: each site's partition owner recovers what a stopped node left and sweeps blobs without rows (central/media/upkeep.ts).
+      if (media) {
+        const upkeep = new MediaUpkeep({ store, media, leases: cluster.leases, sites: () => core.sites().map((s) => s.id), quietMs: cluster.leases.leaseMs, log: log.child({ component: "central.store" }) });
+        upkeep.start(othersAlive ? cluster.leases.owned().keys() : []);
+        closers.push(() => upkeep.close());
+      }
       // mqtt.url: the external broker every node of a cluster shares. One client id per node: two
       // clients with one id would take each other's session over.
       const externalMqtt = o.controlPlaneMqtt
@@ -286,6 +295,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         // The retrieval worker runs for the sites this node's partitions hold; a claim takes their jobs over.
         ownership: cluster.leases,
         store,
+        ...(media ? { media } : {}),
         clock,
         log: log.child({ component: "central.transfer" }),
         // The CA bundle is created when central starts; read it at each check (it can gain a CA).

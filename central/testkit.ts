@@ -86,3 +86,12 @@ export async function openHttpsSession(host: string, port: number, caPem: string
   });
   return { firstStatus: status, closed, end: () => socket.destroy() };
 }
+
+/**
+ * The harnesses' central store index: `OUTPOST_STORAGE__INDEX=database` (the product's own
+ * variable for storage.index) runs a system test's central with its index in the database
+ * instead of the default DuckDB file, so one suite checks both without a second copy.
+ */
+export function testStorageIndex(): { index?: "database" } {
+  return process.env.OUTPOST_STORAGE__INDEX === "database" ? { index: "database" } : {};
+}

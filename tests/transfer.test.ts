@@ -60,6 +60,14 @@ async function closedSegments(siteName: string, cam: string): Promise<number> {
   return Math.max(0, n - 1);
 }
 
+/** Where a camera's closed segments end: the start of its newest (open) segment file. */
+async function recordedUntil(siteName: string, cam: string): Promise<number> {
+  const dir = path.join(root, siteName, "store", "media", cam, "main");
+  const starts: number[] = [];
+  for (const day of await readdir(dir).catch(() => [] as string[])) for (const f of await readdir(path.join(dir, day)).catch(() => [] as string[])) if (/^\d+\.mp4$/.test(f)) starts.push(Number(f.slice(0, -4)));
+  return Math.max(...starts);
+}
+
 const overlapping = (segs: EdgeDump["cams"][string], from: number, to: number) => segs.filter((s) => s.startMs < to && s.endMs > from);
 
 let lastDiff = "";
@@ -96,7 +104,10 @@ describe("recording options", () => {
     await until("every camera recorded 4 s", async () => (await Promise.all(cams.map((cam) => closedSegments("fleet", cam)))).every((n) => n >= 4), 60_000, 250);
     const ev = Number((await e.send("event cevent panic")).find((x) => x.startsWith("EVENT "))!.slice(6));
     await e.send("event cevent motion"); // not a matching kind: no retrieval
-    const reqTo = Date.now() - 1000;
+    // The request's window ends where creq's recording has closed segments: taken from the wall
+    // clock ("1 s ago") it can lie beyond what a loaded edge has recorded, and the retrieval then
+    // settles empty once settleMs passes before the edge's index reaches it (seen on the database index at load 40).
+    const reqTo = Math.min(Date.now() - 1000, await recordedUntil("fleet", "creq"));
     const reqFrom = reqTo - 2000;
     const r = await c.api<{ id: string; state: string }>("POST", "/api/v1/retrievals", { cameraId: `${id}.creq`, from: new Date(reqFrom).toISOString(), to: new Date(reqTo).toISOString(), priority: "request" });
     expect(r.status).toBe(201);
@@ -113,6 +124,10 @@ describe("recording options", () => {
     expect(await centralSegments(c, `${id}.csched`)).toEqual([]); // still on cellular
     await e.send("link wifi");
     await Bun.sleep(3000);
+    // The scenario spans at least 13 s of footage. On a loaded machine the edge records slower
+    // than the wall clock of the sleeps above (6 and 8 segments were seen with central on the
+    // database index and the machine at load 40): wait for the footage, not for the time.
+    await until("cboth recorded 13 s", async () => (await closedSegments("fleet", "cboth")) >= 13, 90_000, 250);
     await e.send("stop");
     const edge = await e.dump();
     const all = (cam: string) => edge.cams[cam]!;
@@ -202,10 +217,14 @@ describe("priorities and budgets", () => {
     // scheduled work queued behind it (between two work answers the queue can run dry and the
     // worker wait idle; a request arriving then is simply taken next, with nothing to pre-empt).
     await until("the worker busy with a scheduled copy, more queued", async () => {
-      const t = (await e.dump()).transfer as { queued: number; running?: { cls: string }[] };
-      return (t.running ?? []).some((r) => r.cls === "scheduled") && t.queued >= 2;
+      const t = (await e.dump()).transfer as { queued: number; running?: { cls: string; offset: number; bytes: number }[] };
+      // A copy with most of it still to send: the request then arrives while it runs.
+      return (t.running ?? []).some((r) => r.cls === "scheduled" && r.offset < r.bytes / 2) && t.queued >= 2;
     }, 60_000, 100);
-    const to = Date.now() - 2000;
+    // A window the edge has recorded (see recordedUntil): one beyond it is not in the edge's index
+    // yet, so nothing of it can be queued while the scheduled copy runs. (Necessary, not enough:
+    // at load 30+ this case still saw "preempted 0" now and then, with either store index.)
+    const to = Math.min(Date.now() - 2000, await recordedUntil("bus9", "camB"));
     const from = to - 2000;
     const r = await c.api<{ id: string }>("POST", "/api/v1/retrievals", { cameraId: `${id}.camB`, from: new Date(from).toISOString(), to: new Date(to).toISOString(), priority: "request" });
     expect(r.status).toBe(201);

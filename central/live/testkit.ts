@@ -15,6 +15,7 @@ import type { MediaStore } from "../../lib/store/index.ts";
 import type { LiveRequest } from "../../federation/live/control.ts";
 import { CentralConfig, type Central } from "../index.ts";
 import { composeCentral } from "../compose.ts";
+import { testStorageIndex } from "../testkit.ts";
 import type { CentralLive, CentralLiveOptions } from "./live.ts";
 import type { Sites } from "../sites/index.ts";
 import type { LiveRecorder } from "./recorder.ts";
@@ -111,7 +112,7 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
   const requests: { siteId: string; req: LiveRequest }[] = [];
   // The product's wiring (composeCentral): live requests go out as control-plane commands to the edge's uplink → EdgeLive.
   const site = await composeCentral(
-    CentralConfig.parse({ dataDir: join(root, "central"), api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } }, storage: { minFreeBytes: 0 } }),
+    CentralConfig.parse({ dataDir: join(root, "central"), api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } }, storage: { minFreeBytes: 0, ...testStorageIndex() } }),
     { log, store: { segmentDurationMs: 2000 }, live: { graceMs: 3000, ...o.live }, onLiveRequest: (siteId, req) => requests.push({ siteId, req }) },
   );
   const { central, live, sites, streams, recorder } = site;

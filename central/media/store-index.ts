@@ -64,8 +64,10 @@ export class PgStoreIndex implements StoreIndex {
         await this.upsert(tx, [s], [frags], epoch);
       });
     } catch (e) {
-      if (e instanceof NotOwnerError) throw new RowRefusedError((e as Error).message);
-      throw e;
+      if (!(e instanceof NotOwnerError)) throw e;
+      // The new owner may have recovered this very file already (this node was paused, not dead): then the file is its.
+      const adopted = (await this.db.query(`SELECT 1 FROM media_segments WHERE blob_key = $1`, [s.path])).length > 0;
+      throw new RowRefusedError((e as Error).message, adopted);
     }
   }
 

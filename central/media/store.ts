@@ -17,7 +17,7 @@
 import type { BlobStore } from "../../lib/blob/index.ts";
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
-import { StoreInputError, describeSegmentFile, isCameraId, segmentRelPath, type StreamKind } from "../../lib/store/index.ts";
+import { StoreInputError, describeSegmentFile, isCameraId, parseSegmentPath, segmentRelPath, type StreamKind } from "../../lib/store/index.ts";
 import { centralCameraId } from "../../federation/protocol/index.ts";
 import type { Database } from "../db/index.ts";
 import { SegmentIndex, type MediaSegment } from "./segments.ts";
@@ -147,12 +147,14 @@ export class CentralMedia {
    * in flight on another node writes its blob before its row: young blobs are left alone).
    * Call it only for sites whose partition this node owns. Returns the keys deleted.
    */
-  async sweep(siteId: string, graceMs = DEFAULT_SWEEP_GRACE_MS): Promise<string[]> {
-    const cutoff = this.clock.now() - graceMs;
+  async sweep(siteId: string, graceMs = DEFAULT_SWEEP_GRACE_MS, nowMs = this.clock.now()): Promise<string[]> {
+    const cutoff = nowMs - graceMs;
     const prefix = CentralMedia.sitePrefix(siteId);
     // Blobs listed before the rows are read: a blob committed in between is in the row set.
+    // Files named as the store's writer names them (<start>.mp4) are the store's recovery's to
+    // judge (a recording interrupted mid-segment is indexed, not deleted): only commit blobs here.
     const candidates: string[] = [];
-    for await (const b of this.blobs.list(prefix)) if (b.key.endsWith(".mp4") && b.modifiedMs < cutoff) candidates.push(b.key);
+    for await (const b of this.blobs.list(prefix)) if (b.key.endsWith(".mp4") && !parseSegmentPath(b.key) && b.modifiedMs < cutoff) candidates.push(b.key);
     if (candidates.length === 0) return [];
     const keep = await this.index.blobKeys(siteId);
     const gone: string[] = [];
@@ -162,6 +164,11 @@ export class CentralMedia {
     }
     if (gone.length) this.o.log.warn("blobs without a row swept (a commit that crashed between blob and row)", { site: siteId, count: gone.length });
     return gone;
+  }
+
+  /** Interrupted blob writes (temp files) of the site older than `olderThanMs`: none of them can still finish. Returns how many. */
+  async sweepTemps(siteId: string, olderThanMs: number, nowMs = Date.now()): Promise<number> {
+    return (await this.blobs.sweepTemp?.(CentralMedia.sitePrefix(siteId), olderThanMs, nowMs)) ?? 0;
   }
 
   /** Rows whose blob is missing or has another size: reported, never dropped (an operator restores the blob or deletes the row). */

@@ -34,6 +34,7 @@ import { DepotOffload } from "./offload.ts";
 import { Planner } from "./planner.ts";
 import { Waiters, WorkPoll } from "./poll.ts";
 import { Receiver } from "./receiver.ts";
+import type { CentralMedia } from "../media/index.ts";
 import { Retrievals, type AttachClip } from "./retrievals.ts";
 import { SiteInputs } from "./site-inputs.ts";
 import { Triggers } from "./triggers.ts";
@@ -52,6 +53,8 @@ export interface EngineDeps {
   partialDir: string;
   /** Checks every upload's custody proof when given (central/custody). */
   custody?: ImportVerifier;
+  /** storage.index database: the receiver commits through central/media (exactly once by row key). */
+  media?: Pick<CentralMedia, "commit">;
   /** The control plane: cameras, policies (desired config), commands, link state. */
   sites: Sites;
   /** The edges' index as central mirrors it (central/mirror): what each edge holds. */
@@ -94,7 +97,7 @@ export class Engine {
     const own = d.ownership ?? EVERY_SITE;
     const owns = (siteId: string) => own.owns(siteId);
     this.meter = new LinkMeter({ db, clock });
-    this.receiver = new Receiver({ dir: d.partialDir, store, db, clock, log, ...(d.custody ? { custody: d.custody } : {}), onBytes: (site, link, n) => this.meter.received(site, link, n), onCommit: () => this.wake() });
+    this.receiver = new Receiver({ dir: d.partialDir, store, db, clock, log, ...(d.custody ? { custody: d.custody } : {}), ...(d.media ? { media: d.media } : {}), onBytes: (site, link, n) => this.meter.received(site, link, n), onCommit: () => this.wake() });
     this.inputs = new SiteInputs({ db, store, receiver: this.receiver, sites, mirror });
     this.offload = new DepotOffload({ db, clock, log });
     this.deadlines = new OverwriteDeadlines({ db, clock, log, meter: this.meter, raiseEvent: d.raiseEvent, deadlineMarginMs: d.deadlineMarginMs });

@@ -40,6 +40,7 @@ import { EngineError } from "./errors.ts";
 import type { RecordLive } from "./live-recording.ts";
 import { LiveBudget, mountLiveBudget } from "./live-budget.ts";
 import { Receiver } from "./receiver.ts";
+import type { CentralMedia } from "../media/index.ts";
 import type { RetrievalView } from "./retrievals.ts";
 import { mountApi, mountFederation } from "./routes.ts";
 import type { RuleRetrieval, SiteEventTrigger } from "./triggers.ts";
@@ -54,6 +55,8 @@ export interface TransferOptions {
   database: Database;
   /** Central's MediaStore (shared with live recording); opened here when absent. */
   store?: MediaStore;
+  /** storage.index database: uploads commit through central/media over the store's rows. */
+  media?: Pick<CentralMedia, "commit">;
   clock?: Clock;
   log?: Logger;
   chunkSize?: number;
@@ -119,6 +122,7 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
     chunkSize: o.chunkSize ?? DEFAULT_CHUNK_SIZE,
     partialDir: join(dir, "partial"),
     ...(custody ? { custody } : {}),
+    ...(o.media ? { media: o.media } : {}),
     sites,
     mirror: o.mirror,
     deadlineMarginMs: o.deadlineMarginMs,

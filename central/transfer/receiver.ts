@@ -2,8 +2,11 @@
  * Upload receiver (federation mTLS listener; the site is the certificate's, never a header):
  * a streamed PUT is cut into the announced chunks, each chunk is checked against its SHA-256
  * before it is written and fsynced — a bad chunk is never stored — and the committed offset
- * is what is on disk. A whole segment is handed to MediaStore.importSegment (whole-file hash,
- * fsync, rename, dir fsync, index) and logged once in tr_commits (commits.ts). Partial uploads live in
+ * is what is on disk. A whole segment is committed through central/media's CentralMedia.commit
+ * when central's index is in the database (whole-file hash, blob durable under a fresh key,
+ * then its row by key: exactly once across nodes), else handed to MediaStore.importSegment
+ * (whole-file hash, fsync, rename, dir fsync, the store's own index); either way it is logged
+ * once in tr_commits (commits.ts). Partial uploads live in
  * <dataDir>/transfer/partial/ with a small meta file holding the chunk hashes, so a restart of
  * central resumes at the last whole verified chunk.
  */
@@ -20,6 +23,7 @@ import { decodeProof } from "../../federation/custody/index.ts";
 import { CustodyRefused, type ImportVerifier } from "../custody/index.ts";
 import { holdings } from "../holdings/index.ts";
 import { recordCommit } from "./commits.ts";
+import type { CentralMedia } from "../media/index.ts";
 
 interface Meta {
   sha256: string;
@@ -60,6 +64,8 @@ export class BadUpload extends Error {
 export class Receiver {
   private readonly partials = new Map<string, Partial>();
   private readonly busy = new Set<string>();
+  /** Whole segments being committed now (every byte received, the commit not yet answered). */
+  private readonly committing = new Map<string, Promise<unknown>>();
   readonly stats: ReceiverStats = { commits: 0, duplicateCommits: 0, alreadyHad: 0, badChunks: 0, bytesReceived: 0, bytesDiscarded: 0, resumes: 0 };
 
   constructor(
@@ -74,6 +80,8 @@ export class Receiver {
       clock: Clock;
       log: Logger;
       custody?: ImportVerifier;
+      /** storage.index database: segments commit here (the same rows `store` reads), not through the store's import. */
+      media?: Pick<CentralMedia, "commit">;
       onBytes?: (siteId: string, link: string, n: number) => void;
       onCommit?: (c: { siteId: string; cameraId: string; stream: StreamKind; startMs: number; bytes: number; cls: TransferClass; link: string }) => void;
     },
@@ -90,6 +98,18 @@ export class Receiver {
   async offsetOf(siteId: string, cameraId: string, stream: StreamKind, startMs: number, bytes: number): Promise<number> {
     const p = this.partials.get(this.key(siteId, cameraId, stream, startMs)) ?? (await this.load(this.key(siteId, cameraId, stream, startMs)));
     return p && p.meta.bytes === bytes ? p.verified : 0;
+  }
+
+  /**
+   * Resolves once a commit of this segment running on this node has ended (at once when none
+   * runs). The status route waits for it: while a commit runs, "every byte, not committed"
+   * stands still, which an edge's upload watchdog reads as a dead connection and aborts the
+   * upload — then re-sends what central already committed. A loaded central (a slow database
+   * or disk) made that happen; waiting turns the answer into "committed", or a probe timeout
+   * the edge ignores.
+   */
+  async commitSettled(siteId: string, cameraId: string, stream: StreamKind, startMs: number): Promise<void> {
+    await this.committing.get(this.key(siteId, cameraId, stream, startMs))?.catch(() => undefined);
   }
 
   /**
@@ -249,7 +269,13 @@ export class Receiver {
       }
       if (bad) throw new BadUpload(422, `chunk at offset ${p.verified} does not match its SHA-256; it was not stored`, p.verified);
       if (p.verified < bytes) return { offset: p.verified, committed: false };
-      return await this.commit(k, siteId, cameraId, stream, startMs, p, cls.data, link);
+      const committed = this.commit(k, siteId, cameraId, stream, startMs, p, cls.data, link);
+      this.committing.set(k, committed);
+      try {
+        return await committed;
+      } finally {
+        this.committing.delete(k);
+      }
     } finally {
       this.busy.delete(k);
     }
@@ -257,7 +283,12 @@ export class Receiver {
 
   private async commit(k: string, siteId: string, cameraId: string, stream: StreamKind, startMs: number, p: Partial, cls: TransferClass, link: string): Promise<UploadResult> {
     try {
-      await this.o.store.importSegment(this.file(k), { cameraId: centralCameraIdOf(siteId, cameraId), stream, startMs, sha256: p.meta.sha256 });
+      if (this.o.media) {
+        const r = await this.o.media.commit({ siteId, cameraId, stream, startMs, sha256: p.meta.sha256, data: new Uint8Array(await Bun.file(this.file(k)).arrayBuffer()) });
+        // The store's own bookkeeping (bytes held, the stream's end) as for an import; a duplicate was counted by whoever committed it.
+        if (r.outcome !== "duplicate") this.o.store.noteCommitted(r.record);
+        await rm(this.file(k), { force: true });
+      } else await this.o.store.importSegment(this.file(k), { cameraId: centralCameraIdOf(siteId, cameraId), stream, startMs, sha256: p.meta.sha256 });
     } catch (e) {
       // Whole-segment hash or playability failed: start this segment over rather than keep bad bytes.
       await rm(this.file(k), { force: true });

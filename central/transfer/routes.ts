@@ -55,6 +55,8 @@ export function mountFederation(app: Hono<FederationEnv>, engine: Engine, receiv
     const sha256 = c.req.query("sha256") ?? null;
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(cam) || (stream !== "main" && stream !== "sub") || !/^\d{1,15}$/.test(start) || !(bytes > 0)) throw badRequest("Segment path is /segments/{camera}/{main|sub}/{startMs}?bytes=&sha256=.");
     const site = c.var.peer.siteId;
+    // A commit of it running here: answer when it is done (receiver.commitSettled says why).
+    await receiver.commitSettled(site, cam, stream, Number(start));
     if (await receiver.have(site, cam, stream, Number(start), sha256, bytes)) return c.json({ offset: bytes, committed: true });
     return c.json({ offset: await receiver.offsetOf(site, cam, stream, Number(start), bytes), committed: false });
   });

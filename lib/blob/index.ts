@@ -31,6 +31,8 @@ export interface BlobStore {
   delete(key: string): Promise<boolean>;
   /** Every blob whose key starts with `prefix` (plain string prefix, like S3), in key order; for sweeping and checks. */
   list(prefix?: string): AsyncIterable<BlobInfo>;
+  /** Removes leftovers of puts a crash interrupted under `prefix`, older than `olderThanMs` (a put in flight elsewhere keeps its own); how many. */
+  sweepTemp?(prefix: string, olderThanMs: number, nowMs?: number): Promise<number>;
 }
 
 /** A key refused by every implementation: empty, absolute, with empty, "." or ".." parts, or odd characters. */

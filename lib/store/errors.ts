@@ -44,7 +44,11 @@ export class QuotaError extends Error {
  * segment instead of retrying its row.
  */
 export class RowRefusedError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The file is another writer's now (the new owner recovered it into its index): keep it. */
+    readonly fileAdopted = false,
+  ) {
     super(message);
     this.name = "RowRefusedError";
   }

@@ -18,9 +18,11 @@ export interface DiskFile {
 
 /**
  * Every file under media/, split into well-named segment files, their previews and anything else.
- * `sizes: false` skips the stat of each segment file (it costs ~25 µs a file, nearly all of a walk).
+ * `sizes: false` skips the stat of each segment file (it costs ~25 µs a file, nearly all of a walk);
+ * `cameras` limits the walk to those cameras' folders (a node recovering the sites it took over).
  */
-export async function listMedia(root: string, opts: { sizes?: boolean } = {}): Promise<{ segments: DiskFile[]; previews: string[]; temps: string[]; strays: string[] }> {
+export async function listMedia(root: string, opts: { sizes?: boolean; cameras?: (cameraId: string) => boolean } = {}): Promise<{ segments: DiskFile[]; previews: string[]; temps: string[]; strays: string[] }> {
+  const cameras = opts.cameras;
   const segments: DiskFile[] = [];
   const previews: string[] = [];
   /** Leftovers of an atomic write a crash interrupted (a preview sidecar's tmp file): garbage. */
@@ -36,6 +38,7 @@ export async function listMedia(root: string, opts: { sizes?: boolean } = {}): P
     }
     for (const e of entries) {
       const child = `${rel}/${e.name}`;
+      if (cameras && depth === 0 && !cameras(e.name)) continue;
       if (e.isDirectory() && depth < 3) await walk(child, depth + 1);
       else if (e.isFile() && depth === 3 && parseSegmentPath(child)) segments.push({ path: child, size: opts.sizes === false ? -1 : (await stat(join(root, child))).size });
       else if (e.isFile() && depth === 3 && previewSegmentPath(child)) previews.push(child);

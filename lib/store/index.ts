@@ -10,7 +10,7 @@ export { MediaStore, type StoreOptions } from "./store.ts";
 export { volumeSyncer } from "./syncfs.ts";
 export type { SegmentWriter, WriterStatus } from "./writer.ts";
 export type { RetentionPolicy } from "./retention.ts";
-export type { RecoveryReport, RecoveryAction } from "./recovery.ts";
+export type { RecoveryReport, RecoveryAction, ClaimedRecovery } from "./recovery.ts";
 export { checkStore, type CheckReport, type CheckProblem, type CheckProblemKind } from "./check.ts";
 export { StoreInputError, StoreLockedError, NotAStoreError, RowRefusedError } from "./errors.ts";
 export { isLocked } from "./retention.ts";

@@ -28,8 +28,8 @@ export async function appendGap(root: string, g: JournalGap): Promise<void> {
   await appendDurable(join(root, gapsRelPath(g.cameraId, g.stream)), "\n" + JSON.stringify(rec));
 }
 
-/** All gaps from all journals; for one start time the last record wins (an open gap later closed). */
-export async function readGaps(root: string): Promise<JournalGap[]> {
+/** All gaps from all journals (or those of `cameras`); for one start time the last record wins (an open gap later closed). */
+export async function readGaps(root: string, cameras?: (cameraId: string) => boolean): Promise<JournalGap[]> {
   let names: string[];
   try {
     names = await readdir(join(root, GAPS_DIR));
@@ -40,7 +40,7 @@ export async function readGaps(root: string): Promise<JournalGap[]> {
   const out: JournalGap[] = [];
   for (const name of names.sort()) {
     const who = parseGapsFile(name);
-    if (!who) continue;
+    if (!who || (cameras && !cameras(who.cameraId))) continue;
     const byStart = new Map<number, JournalGap>();
     const text = await readFile(join(root, GAPS_DIR, name), "utf8");
     for (const line of text.split("\n")) {

@@ -4,16 +4,17 @@
  * locks reloaded from their files, and a "crash" gap opened for every stream when the last
  * run did not close cleanly. Also the rebuild path of `outpost check --rebuild`.
  */
-import { open, unlink } from "node:fs/promises";
+import { open, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "../log/index.ts";
 import type { StoreIndex } from "./db.ts";
 import type { SegmentRecord, StreamKind } from "./types.ts";
+import { RowRefusedError } from "./errors.ts";
 import { appendGap, readGaps, readLocks, streamKey, type JournalGap } from "./journal.ts";
-import { describe, listMedia, readWhole } from "./files.ts";
+import { describe, listMedia, readWhole, type Described, type DiskFile } from "./files.ts";
 import { fsyncDir, parseSegmentPath, previewSegmentPath } from "./layout.ts";
 
-export type RecoveryAction = "trimmed" | "indexed-orphan" | "removed-unplayable" | "dropped-row" | "row-without-file" | "crash-gap" | "closed-gap" | "removed-temp";
+export type RecoveryAction = "trimmed" | "indexed-orphan" | "removed-unplayable" | "dropped-row" | "row-without-file" | "crash-gap" | "closed-gap" | "removed-temp" | "left-to-owner";
 
 export interface RecoveryReport {
   actions: { action: RecoveryAction; path?: string; detail: string }[];
@@ -60,7 +61,7 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   // too), so an indexed file is whole and is neither stat'ed nor read here — a start costs a walk
   // of the folders plus the unindexed files, not a stat per file (20,000 files: ~500 → ~15 ms).
   // `outpost check` (lib/store/check.ts) still compares every file's size with its row.
-  const { segments: files, previews, temps } = await listMedia(root, { sizes: false });
+  const { segments: files, previews, temps, strays } = await listMedia(root, { sizes: false });
   // A sidecar write the crash interrupted (its rename never happened): nothing refers to it.
   for (const t of temps) {
     await unlink(join(root, t)).catch(() => undefined);
@@ -75,7 +76,8 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   }
   const rows = await db.allSegments();
   const rowByPath = new Map(rows.map((r) => [r.path, r]));
-  const filePaths = new Set(files.map((f) => f.path));
+  // A shared index's rows may name files of other names (central/media's commit blobs): those exist too.
+  const filePaths = new Set([...files.map((f) => f.path), ...(opts.keepRowsWithoutFile ? strays : [])]);
   for (const r of rows) {
     if (filePaths.has(r.path)) continue;
     // A shared index (central's, in PostgreSQL) keeps the row: reported, for an operator to restore the file or delete the row.
@@ -92,26 +94,8 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   for (const f of files) {
     if (rowByPath.has(f.path)) continue;
     if (!inScope(parseSegmentPath(f.path)?.cameraId)) continue;
-    const abs = join(root, f.path);
-    const buf = await readWhole(abs);
-    f.size = buf.length;
-    const d = describe(f.path, buf);
-    if (!d.record) {
-      await unlink(abs);
-      dirsToSync.add(dirname(abs));
-      act("removed-unplayable", `no whole keyframe fragment in ${f.size} bytes`, f.path);
-      continue;
-    }
-    if (d.record.bytes < f.size) {
-      const h = await open(abs, "r+");
-      try {
-        await h.truncate(d.record.bytes);
-        await h.sync();
-      } finally {
-        await h.close();
-      }
-      act("trimmed", `torn tail: ${f.size - d.record.bytes} of ${f.size} bytes cut`, f.path);
-    }
+    const d = await salvage(root, f, act, dirsToSync);
+    if (!d?.record) continue;
     found.push(d.record);
     foundFrags.push(d.frags);
     act("indexed-orphan", `file without index row; ${d.scan.fragments.length} fragments, ${d.record.endMs - d.record.startMs} ms`, f.path);
@@ -156,4 +140,156 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   }
   await db.replaceGapsAndLocks(gaps.filter((g) => g.endMs === null || g.endMs > g.startMs), locks);
   return { report, lastEnd, openGaps };
+}
+
+type Act = (action: RecoveryAction, detail: string, path?: string) => void;
+
+/**
+ * One segment file its index does not describe, made what the writer would have left: nothing
+ * playable → removed; a torn tail → cut at the last whole fragment. Returns its description
+ * (the row it should have), or null when it was removed.
+ */
+async function salvage(root: string, f: DiskFile, act: Act, dirsToSync: Set<string>): Promise<Described | null> {
+  const abs = join(root, f.path);
+  const buf = await readWhole(abs);
+  f.size = buf.length; // a walk without sizes (recovery at start) leaves it unknown
+  const d = describe(f.path, buf);
+  if (!d.record) {
+    await unlink(abs);
+    dirsToSync.add(dirname(abs));
+    act("removed-unplayable", `no whole keyframe fragment in ${f.size} bytes`, f.path);
+    return null;
+  }
+  if (d.record.bytes < f.size) {
+    const h = await open(abs, "r+");
+    try {
+      await h.truncate(d.record.bytes);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    act("trimmed", `torn tail: ${f.size - d.record.bytes} of ${f.size} bytes cut`, f.path);
+  }
+  return d;
+}
+
+export interface ClaimedRecoverOptions {
+  /** Cameras of the sites this node just took over (central: the sites of the partitions it claimed). */
+  scope: (cameraId: string) => boolean;
+  /**
+   * A file changed less than this long ago may be a write in progress on another node (a
+   * writer touches its open file at every fragment): it is left for a later pass.
+   */
+  quietMs: number;
+  /** Now, real time (compared with files' modification times). */
+  nowMs: number;
+  /** Files this process writes itself right now (its writers' open and closing segments). */
+  busy: (path: string) => boolean;
+  /** Streams this process records: their writer keeps its own gaps. */
+  recording: (cameraId: string, stream: StreamKind) => boolean;
+}
+
+export interface ClaimedRecovery {
+  report: RecoveryReport;
+  /** Rows committed for files another writer left without one. */
+  recovered: SegmentRecord[];
+  /** Cameras with files left for a later pass (changed too recently, or the index refused them). */
+  deferred: Set<string>;
+  /** Gaps written here (opened at an interrupted stream's end, or closed): the store's writers start from them. */
+  gaps: JournalGap[];
+}
+
+/**
+ * Startup recovery's file side for cameras another writer left behind while this store stays
+ * open (several central nodes on one store: the sites a node takes over from one that
+ * stopped): a segment file without a row is cut at its last whole fragment and indexed, or
+ * removed when nothing in it plays; interrupted atomic writes (temp files) are removed; a
+ * stream whose newest file was such a leftover gets a "crash" gap from where it now ends; an
+ * open gap that recording resumed after is closed. Unlike startup it leaves alone what may be
+ * in use — files changed within `quietMs`, this process's own writes, files that have a row
+ * (even of another size: `check` reports those) — and writes each row through the index's
+ * putSegment, which central fences by the partition epoch: a node that lost the site meanwhile
+ * cannot index it ("left-to-owner").
+ */
+export async function recoverClaimed(root: string, db: StoreIndex, log: Logger, o: ClaimedRecoverOptions): Promise<ClaimedRecovery> {
+  const out: ClaimedRecovery = { report: { actions: [] }, recovered: [], deferred: new Set(), gaps: [] };
+  const act: Act = (action, detail, path) => {
+    out.report.actions.push(path ? { action, path, detail } : { action, detail });
+    log.warn(`recovery of a site taken over: ${action}`, path ? { path, detail } : { detail });
+  };
+  const quiet = async (rel: string) => {
+    const st = await stat(join(root, rel)).catch(() => null);
+    return st !== null && st.mtimeMs <= o.nowMs - o.quietMs;
+  };
+  const { segments: files, temps } = await listMedia(root, { cameras: o.scope });
+  const dirsToSync = new Set<string>();
+  for (const t of temps) {
+    if (!(await quiet(t))) {
+      out.deferred.add(t.split("/")[1]!);
+      continue;
+    }
+    await unlink(join(root, t)).catch(() => undefined);
+    act("removed-temp", "interrupted sidecar write of a node that stopped", t);
+  }
+  const byStream = new Map<string, DiskFile[]>();
+  for (const f of files) {
+    const who = parseSegmentPath(f.path)!;
+    const key = streamKey(who.cameraId, who.stream);
+    byStream.set(key, [...(byStream.get(key) ?? []), f]);
+  }
+  /** Per stream: where it ends now, when its newest file was a leftover (a writer stopped mid-segment). */
+  const interrupted = new Map<string, number>();
+  for (const [key, list] of byStream) {
+    const [cameraId, stream] = key.split("\u0000") as [string, StreamKind];
+    const rows = new Map((await db.segmentsLite(cameraId, stream, 0, 8.64e15)).map((r) => [r.path, r]));
+    let lastEnd = Math.max(0, ...[...rows.values()].map((r) => r.endMs));
+    for (const f of list) {
+      if (rows.has(f.path) || o.busy(f.path)) continue;
+      if (!(await quiet(f.path))) {
+        out.deferred.add(cameraId);
+        continue;
+      }
+      const tail = parseSegmentPath(f.path)!.startMs >= lastEnd;
+      const d = await salvage(root, f, act, dirsToSync);
+      if (d?.record) {
+        try {
+          await db.putSegment(d.record, d.frags);
+        } catch (e) {
+          if (!(e instanceof RowRefusedError)) throw e;
+          out.deferred.add(cameraId);
+          act("left-to-owner", `not indexed: ${e.message}`, f.path);
+          continue;
+        }
+        out.recovered.push(d.record);
+        act("indexed-orphan", `file without index row (its writer stopped); ${d.scan.fragments.length} fragments, ${d.record.endMs - d.record.startMs} ms`, f.path);
+        lastEnd = Math.max(lastEnd, d.record.endMs);
+      }
+      if (tail) interrupted.set(key, lastEnd);
+    }
+  }
+  for (const d of dirsToSync) await fsyncDir(d);
+
+  // Gaps of these cameras, from their journals (the truth, as at startup).
+  const open = new Map<string, JournalGap>();
+  for (const g of await readGaps(root, o.scope)) if (g.endMs === null) open.set(streamKey(g.cameraId, g.stream), g);
+  const write = async (g: JournalGap) => {
+    await appendGap(root, g);
+    await db.putGap(g);
+    out.gaps.push(g);
+  };
+  for (const [key, g] of open) {
+    if (o.recording(g.cameraId, g.stream)) continue;
+    const next = (await db.starts(g.cameraId, g.stream)).find((s) => s >= g.startMs);
+    if (next === undefined) continue;
+    await write({ ...g, endMs: next });
+    open.delete(key);
+    act("closed-gap", `${g.reason} gap closed at the segment recorded after it`, `${g.cameraId}/${g.stream}`);
+  }
+  for (const [key, end] of interrupted) {
+    const [cameraId, stream] = key.split("\u0000") as [string, StreamKind];
+    if (open.has(key) || o.recording(cameraId, stream) || end === 0) continue;
+    await write({ cameraId, stream, startMs: end, endMs: null, reason: "crash", detail: "the node recording it stopped without a clean shutdown" });
+    act("crash-gap", `recording stopped without a clean shutdown at ${new Date(end).toISOString()}`, `${cameraId}/${stream}`);
+  }
+  return out;
 }

@@ -14,7 +14,7 @@ import { IndexDb, type StoreIndex } from "./db.ts";
 import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, previewRelPath, segmentRelPath, writeFileDurable } from "./layout.ts";
 import { describe, readWhole } from "./files.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
-import { recover, type RecoveryReport } from "./recovery.ts";
+import { recover, recoverClaimed, type ClaimedRecovery, type RecoveryReport } from "./recovery.ts";
 import { StreamWriter, type SegmentWriter, type WriterHost, type WriterStatus } from "./writer.ts";
 import { QuotaError, RowRefusedError, StoreInputError, isNoSpace } from "./errors.ts";
 import { retention, type RetentionPolicy } from "./retention.ts";
@@ -533,6 +533,35 @@ export class MediaStore {
     throw new StoreInputError("no free start time for the imported segment within 1 s of its start");
   }
 
+  /**
+   * Recovers, while the store is open, the files of `scope`'s cameras that another writer left
+   * behind (central: the sites of partitions this node claimed from a node that stopped):
+   * lib/store/recovery.ts recoverClaimed, minus this store's own writes. Files changed within
+   * `quietMs` (real time) are left and their cameras reported in `deferred`, for a later pass.
+   * Runs beside writers, never beside retention.
+   */
+  recoverClaimed(scope: (cameraId: string) => boolean, o: { quietMs: number; nowMs?: number }): Promise<ClaimedRecovery> {
+    if (this.closed) return Promise.reject(new Error("store is closed"));
+    return this.exclusive(async () => {
+      const busy = new Set<string>();
+      for (const w of this.writers.values()) for (const s of [w.current(), ...w.closing()]) if (s) busy.add(s.path);
+      const r = await recoverClaimed(this.root, this.db, this.log, { scope, quietMs: o.quietMs, nowMs: o.nowMs ?? Date.now(), busy: (p) => busy.has(p), recording: (c, st) => this.writers.has(streamKey(c, st)) });
+      for (const rec of r.recovered) this.imported(rec, true);
+      for (const g of r.gaps) {
+        const key = streamKey(g.cameraId, g.stream);
+        if (g.endMs === null) this.openGaps.set(key, g);
+        else if (this.openGaps.get(key)?.startMs === g.startMs) this.openGaps.delete(key);
+      }
+      if (r.recovered.length || r.gaps.length) this.indexChanged();
+      return r;
+    });
+  }
+
+  /** A segment another part of central committed into this store's index directly (central/media CentralMedia.commit): counted and its stream's end moved on, as an import. */
+  noteCommitted(rec: SegmentRecord): void {
+    this.imported(rec, true);
+  }
+
   /** Bookkeeping of a row a shared index took (insertSegment): bytes counted once, the stream's end moved on. */
   private imported(rec: SegmentRecord, countBytes: boolean): { record: SegmentRecord; existed: false } {
     if (countBytes) this.totalBytes += rec.bytes;
@@ -687,8 +716,9 @@ export class MediaStore {
     } catch (e) {
       if (e instanceof RowRefusedError) {
         // Refused for good (another node owns the camera's site now): the segment goes, its file too.
-        this.log.warn("segment dropped: the index refused its row", { segment: seg.id, reason: e.message });
-        await unlink(join(this.root, seg.path)).catch(() => undefined);
+        this.log.warn("segment dropped: the index refused its row", { segment: seg.id, reason: e.message, fileKept: e.fileAdopted });
+        // A file the new owner already recovered into the index is its now: only our claim to it goes.
+        if (!e.fileAdopted) await unlink(join(this.root, seg.path)).catch(() => undefined);
         this.totalBytes -= seg.bytes;
         return false;
       }

@@ -9,6 +9,7 @@ import path from "node:path";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import type { Central, CentralCore } from "../../central/index.ts";
 import { startCentralSite, type CentralSite } from "../../central/main.ts";
+import { testStorageIndex } from "../../central/testkit.ts";
 import type { Sites, SiteEvent } from "../../central/sites/index.ts";
 import { enroll, type Identity } from "../../edge/identity/index.ts";
 import type { MediaStore } from "../../lib/store/index.ts";
@@ -35,7 +36,7 @@ export async function startTestCentral(
   const events: SiteEvent[] = [];
   const dataDir = path.join(root, "central");
   const site = await startCentralSite(
-    { dataDir, api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } } },
+    { dataDir, api: { port: 0, plainHttp: true }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 }, live: { rtsp: { enabled: false } }, storage: testStorageIndex() },
     { log: o.log ?? quiet("central"), ...(o.external ? { controlPlaneMqtt: o.external } : {}) },
   );
   site.siteEvents.subscribe((e) => events.push(e));

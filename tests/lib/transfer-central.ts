@@ -6,6 +6,7 @@
  */
 import "reflect-metadata";
 import { startCentralSite } from "../../central/main.ts";
+import { testStorageIndex } from "../../central/testkit.ts";
 import { Logger, MemorySink, createLogger } from "../../lib/log/index.ts";
 
 /** live: central records live for the continuous options (the test edges then serve live uplinks). */
@@ -20,6 +21,7 @@ const site = await startCentralSite(
     federation: { port: 0, ...(o.host ? { host: o.host } : {}) },
     mqtt: { port: 0, ...(o.host ? { host: o.host } : {}) },
     live: { rtsp: { enabled: false } },
+    storage: testStorageIndex(),
     ...(o.host ? { tls: { serverNames: [o.host, "127.0.0.1", "localhost"] } } : {}),
   },
   {

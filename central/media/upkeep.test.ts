@@ -1,0 +1,232 @@
+/**
+ * MediaUpkeep on both drivers (two nodes = two lease holders on one database: two handles of a
+ * PostgreSQL 15 server, or one embedded PGlite), one store directory: the node that claims a
+ * stopped node's partitions recovers the files it left — and only those — and the blob sweep
+ * runs per site on the partition's owner only.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { promises as fs } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { ManualClock } from "../../lib/clock.ts";
+import { Logger, MemorySink } from "../../lib/log/index.ts";
+import { MediaStore, segmentRelPath } from "../../lib/store/index.ts";
+import { FsBlobStore } from "../../lib/blob/index.ts";
+import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
+import { migrateUp, type Database } from "../db/index.ts";
+import { testDrivers } from "../db/testkit.ts";
+import { Leases, partitionOf } from "../cluster/index.ts";
+import { CentralMedia, MediaUpkeep, PgStoreIndex, leaseFence } from "./index.ts";
+
+let tmp: string;
+let media: Media;
+const { drivers, stop } = testDrivers(() => tmp);
+const log = new Logger({ component: "t", sink: new MemorySink(), level: "error" });
+const T0 = 1_764_800_000_000;
+const QUIET_MS = 5_000;
+
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-upkeep-"));
+  media = await makeMedia(tmp, 6);
+});
+afterAll(async () => {
+  await stop();
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+/** Two nodes' database handles: two connections to one server, or one embedded database both lease holders use. */
+const twoNodes = async (d: (typeof drivers)[number]) => {
+  const [a, b] = await d.openTwo();
+  await migrateUp(a);
+  return { a, b, close: async () => void (await Promise.all(a === b ? [a.close()] : [a.close(), b.close()])) };
+};
+
+/** Makes a file look as if nothing touched it for `ms` (a dead node's leftovers age while the lease runs out). */
+const age = async (file: string, ms: number) => {
+  const t = new Date(Date.now() - ms);
+  await fs.utimes(file, t, t);
+};
+
+let n = 0;
+for (const d of drivers) {
+  describe.skipIf(d.skip)(`media upkeep by partition owner: ${d.name}`, () => {
+    test("the node claiming a stopped node's sites indexes its interrupted segment, removes its temp writes, opens a crash gap — and leaves a live node's file alone", async () => {
+      const dir = path.join(tmp, `claim-${++n}`);
+      const nodes = await twoNodes(d);
+      const root = path.join(dir, "store");
+      const clock = new ManualClock(T0);
+      const leaseClock = new ManualClock(Date.now());
+      const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+      const lb = new Leases({ db: nodes.b, nodeId: "node-b", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+      const open = (db: Database, l: Leases) => {
+        const fence = leaseFence(l);
+        return MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now(), () => fence) });
+      };
+      await la.start({ timers: false });
+      const a = await open(nodes.a, la);
+      const b = await open(nodes.b, lb);
+      const upkeep = new MediaUpkeep({ store: b, media: new CentralMedia({ db: nodes.b, blobs: new FsBlobStore(root), log }), leases: lb, sites: () => ["bus-1"], log, quietMs: QUIET_MS });
+      const rows = async (cam: string) =>
+        (await nodes.a.query<{ blob_key: string; bytes: number; epoch: number | null }>(`SELECT blob_key, bytes, epoch FROM media_segments WHERE site_id = $1 AND camera_id = $2 ORDER BY start_ms`, ["bus-1", cam])).map((r) => ({
+          path: r.blob_key,
+          bytes: Number(r.bytes),
+          epoch: r.epoch === null ? null : Number(r.epoch),
+        }));
+      try {
+        // node-a records bus-1.cam1 and dies mid-segment: the open segment's file has no row.
+        const w = a.writer("bus-1.cam1", "main");
+        w.init(media.init, media.info);
+        await feed(w, media, clock, T0, 0, 10);
+        const committed = await rows("cam1");
+        expect(committed.length).toBeGreaterThanOrEqual(1);
+        const open1 = w.current()!;
+        expect(open1.path).toBeTruthy();
+        const leftover = path.join(root, open1.path);
+        const leftoverSize = (await fs.stat(leftover)).size;
+        // An interrupted sidecar write of node-a, and an interrupted blob put (CentralMedia) of the site.
+        const tmpSidecar = path.join(path.dirname(leftover), `${path.basename(leftover, ".mp4")}.preview.tmp-4242-1`);
+        await fs.writeFile(tmpSidecar, "half");
+        const blobTmp = path.join(root, "media", "bus-1.cam3", "main", "x", `${T0}-deadbeef.mp4.tmp-0badc0de-1`);
+        await fs.mkdir(path.dirname(blobTmp), { recursive: true });
+        await fs.writeFile(blobTmp, "half");
+        // Another node writes bus-1.cam2 right now (it records a site it does not own): a fresh file without a row.
+        const liveFile = path.join(root, segmentRelPath("bus-1.cam2", "main", T0));
+        await fs.mkdir(path.dirname(liveFile), { recursive: true });
+        await fs.copyFile(leftover, liveFile);
+        la.halt();
+        for (const f of [leftover, tmpSidecar, blobTmp]) await age(f, QUIET_MS * 2);
+
+        // node-b claims every partition once node-a's leases lapse: its upkeep recovers bus-1.
+        upkeep.start();
+        leaseClock.advance(3001);
+        await lb.start({ timers: false });
+        expect(lb.owns("bus-1")).toBe(true);
+        await upkeep.pass();
+
+        const after = await rows("cam1");
+        expect(after.length).toBe(committed.length + 1);
+        const recovered = after.find((r) => r.path === open1.path)!;
+        expect(recovered.bytes).toBe(leftoverSize);
+        // Committed under node-b's claim: a higher epoch than node-a's rows.
+        expect(recovered.epoch!).toBeGreaterThan(committed[0]!.epoch!);
+        expect(await fs.stat(tmpSidecar).catch(() => null)).toBeNull();
+        expect(await fs.stat(blobTmp).catch(() => null)).toBeNull();
+        const gaps = await nodes.a.query<{ start_ms: number; end_ms: number | null; reason: string }>(`SELECT start_ms, end_ms, reason FROM media_gaps WHERE site_id = $1 AND camera_id = $2`, ["bus-1", "cam1"]);
+        expect(gaps.map((g) => [g.reason, g.end_ms])).toEqual([["crash", null]]);
+        expect(Number(gaps[0]!.start_ms)).toBeGreaterThanOrEqual(open1.startMs);
+        // b's reads see the recovered segment.
+        expect((await b.segments({ cameraId: "bus-1.cam1", stream: "main", fromMs: 0, toMs: 2e12 })).some((s) => s.path === open1.path)).toBe(true);
+
+        // The live node's fresh file: untouched, no row, and the site stays pending for a later pass.
+        expect(await rows("cam2")).toEqual([]);
+        expect((await fs.stat(liveFile)).size).toBe(leftoverSize);
+        expect(upkeep.pendingPartitions()).toEqual([partitionOf("bus-1")]);
+        // Once it has been quiet long enough it is recovered too, and nothing is pending any more.
+        await age(liveFile, QUIET_MS * 2);
+        await upkeep.pass();
+        expect((await rows("cam2")).length).toBe(1);
+        expect(upkeep.pendingPartitions()).toEqual([]);
+
+        // node-a was only paused: its writer goes on, its commit is refused — and the file node-b indexed stays.
+        await feed(w, media, clock, T0, 10, 16);
+        expect(await fs.stat(leftover).then(() => true)).toBe(true);
+        expect((await rows("cam1")).find((r) => r.path === open1.path)?.epoch).toBe(recovered.epoch);
+      } finally {
+        await upkeep.close();
+        await a.close();
+        await b.close();
+        await la.close();
+        await lb.close();
+        await nodes.close();
+      }
+    });
+
+    test("the blob sweep runs per site on its partition's owner only: a commit's orphaned blob is deleted once old, never by the other node", async () => {
+      const dir = path.join(tmp, `sweep-${++n}`);
+      const nodes = await twoNodes(d);
+      const root = path.join(dir, "store");
+      const clock = new ManualClock(T0);
+      const leaseClock = new ManualClock(Date.now());
+      const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+      const lb = new Leases({ db: nodes.b, nodeId: "node-b", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+      const blobs = new FsBlobStore(root);
+      const store = (db: Database) => MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
+      const sa = await store(nodes.a);
+      const sb = await store(nodes.b);
+      // Two sites, each node owning one (b's only partition is bus-2's).
+      await la.start({ timers: false });
+      const sweepEveryMs = 60_000;
+      let now = Date.now();
+      const mk = (db: Database, leases: Leases, s: MediaStore, own: (site: string) => boolean) =>
+        new MediaUpkeep({
+          store: s,
+          media: new CentralMedia({ db, blobs, log }),
+          leases: { owns: own, owned: () => leases.owned(), onChange: (fn) => leases.onChange(fn), onRound: (fn) => leases.onRound(fn) },
+          sites: () => ["bus-1", "bus-2"],
+          log,
+          quietMs: QUIET_MS,
+          sweepGraceMs: 60_000,
+          sweepEveryMs,
+          now: () => now,
+        });
+      const ua = mk(nodes.a, la, sa, (s) => s === "bus-1");
+      const ub = mk(nodes.b, lb, sb, (s) => s === "bus-2");
+      try {
+        // Each site: one committed segment (kept) and one blob whose commit crashed before its row.
+        const seg = (await (async () => {
+          const w = sa.writer("bus-9.cam1", "main");
+          w.init(media.init, media.info);
+          await feed(w, media, clock, T0, 0, 10);
+          return (await sa.segments({ cameraId: "bus-9.cam1", stream: "main", fromMs: 0, toMs: 2e12 })).filter((s) => !s.open)[0]!;
+        })());
+        const data = new Uint8Array(await Bun.file(sa.absPath(seg)).arrayBuffer());
+        const orphans: Record<string, string> = {};
+        for (const site of ["bus-1", "bus-2"]) {
+          const m = new CentralMedia({ db: nodes.a, blobs, log });
+          await m.commit({ siteId: site, cameraId: "cam1", stream: "main", startMs: seg.startMs, sha256: seg.sha256!, data });
+          const crashing = new CentralMedia({
+            db: nodes.a,
+            blobs,
+            log,
+            afterBlobPut: (key) => {
+              orphans[site] = key;
+              throw new Error("crash between blob and row");
+            },
+          });
+          await crashing.commit({ siteId: site, cameraId: "cam2", stream: "main", startMs: seg.startMs, sha256: seg.sha256!, data }).catch(() => undefined);
+        }
+        // A file named as the store's writer names it, without a row, in bus-1: recovery's to judge, never the sweep's.
+        const writerFile = path.join(root, segmentRelPath("bus-1.cam4", "main", seg.startMs));
+        await fs.mkdir(path.dirname(writerFile), { recursive: true });
+        await fs.copyFile(sa.absPath(seg), writerFile);
+        await age(writerFile, 120_000);
+        const exists = async (key: string) => (await blobs.stat(key)) !== null;
+
+        // Due, but the orphans are young: nothing goes.
+        now += sweepEveryMs;
+        await Promise.all([ua.pass(), ub.pass()]);
+        expect(await exists(orphans["bus-1"]!)).toBe(true);
+        expect(await exists(orphans["bus-2"]!)).toBe(true);
+
+        // Old enough: only the owner's sweep deletes, each site's own orphan, never a blob a row points at.
+        for (const site of ["bus-1", "bus-2"]) await age(blobs.pathOf(orphans[site]!), 120_000);
+        now += sweepEveryMs;
+        expect(await ua.sweep()).toEqual([orphans["bus-1"]!]);
+        expect(await exists(orphans["bus-2"]!)).toBe(true);
+        expect(await ub.sweep()).toEqual([orphans["bus-2"]!]);
+        const held = await nodes.a.query<{ blob_key: string }>(`SELECT blob_key FROM media_segments WHERE camera_id = 'cam1' AND site_id IN ('bus-1', 'bus-2')`);
+        expect(held.length).toBe(2);
+        for (const r of held) expect(await exists(r.blob_key)).toBe(true);
+        expect(await fs.stat(writerFile).then(() => true)).toBe(true);
+      } finally {
+        await ua.close();
+        await ub.close();
+        await sa.close();
+        await sb.close();
+        await la.close();
+        await lb.close();
+        await nodes.close();
+      }
+    });
+  });
+}

@@ -1,0 +1,132 @@
+/**
+ * Upkeep of central's shared store by partition owner (docs/design/central-cluster.md,
+ * "Recordings on shared storage"), so that with several nodes on one `storage.path` each
+ * site's leftovers are cleaned by exactly one node — the owner of its partition — and never by
+ * two at once:
+ *
+ * - **claim recovery**: when this node claims partitions (a node died, or gave them back), the
+ *   store recovers the files those sites' previous writer left — segment files without rows
+ *   indexed or removed, interrupted temp writes removed, crash gaps opened — as startup
+ *   recovery does (MediaStore.recoverClaimed). Files changed within `quietMs` may still be
+ *   written by a live node (a paused former owner, a node recording a site it does not own):
+ *   they are left, and the site is tried again at the next lease rounds until nothing is left.
+ *   Each recovered row is fenced by the partition epoch this node claimed (PgStoreIndex).
+ * - **blob sweep**: every `sweepEveryMs`, for each site whose partition this node owns at that
+ *   moment, CentralMedia.sweep deletes blobs no row points at that are older than the grace.
+ */
+import type { Logger } from "../../lib/log/index.ts";
+import type { MediaStore } from "../../lib/store/index.ts";
+import { splitCentralCameraId } from "../../federation/protocol/index.ts";
+import { partitionOf, type PartitionChange } from "../cluster/index.ts";
+import { DEFAULT_SWEEP_GRACE_MS, type CentralMedia } from "./store.ts";
+
+/** What upkeep needs of central/cluster's Leases. */
+export interface UpkeepOwnership {
+  owns(siteId: string): boolean;
+  owned(): Map<number, number>;
+  onChange(fn: (c: PartitionChange) => void): () => void;
+  onRound(fn: () => void): () => void;
+}
+
+export interface MediaUpkeepOptions {
+  store: MediaStore;
+  media: CentralMedia;
+  leases: UpkeepOwnership;
+  /** Every site id central knows (active or not): the sweep's candidates. */
+  sites: () => string[];
+  log: Logger;
+  /** A file changed this recently may be a live node's write: default the lease length. */
+  quietMs: number;
+  sweepGraceMs?: number;
+  /** Default 1 h (a sweep lists every blob of the sites it owns). */
+  sweepEveryMs?: number;
+  /** Real time (file times are real). */
+  now?: () => number;
+}
+
+export const DEFAULT_SWEEP_EVERY_MS = 60 * 60_000;
+
+export class MediaUpkeep {
+  /** Partitions claimed whose sites' leftovers are not all recovered yet. */
+  private readonly pending = new Set<number>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private running: Promise<void> | null = null;
+  private lastSweepMs = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly o: MediaUpkeepOptions) {
+    this.now = o.now ?? Date.now;
+    this.lastSweepMs = this.now();
+  }
+
+  /**
+   * Follows the leases from now on. `initial`: partitions already held whose sites must be
+   * recovered too (a node that started beside a live one recovered none at open).
+   */
+  start(initial: Iterable<number> = []): void {
+    for (const p of initial) this.pending.add(p);
+    this.unsubscribe.push(
+      this.o.leases.onChange((c) => {
+        for (const p of c.lost) this.pending.delete(p);
+        for (const p of c.gained) this.pending.add(p);
+        if (c.gained.length) void this.pass();
+      }),
+      this.o.leases.onRound(() => void this.pass()),
+    );
+    if (this.pending.size) void this.pass();
+  }
+
+  /** One pass (never two at once): recovery of pending partitions, then the sweep when due. Resolves when done. */
+  pass(): Promise<void> {
+    this.running ??= this.run()
+      .catch((e) => this.o.log.error("media upkeep failed; tried again at the next lease round", { err: e as Error }))
+      .finally(() => (this.running = null));
+    return this.running;
+  }
+
+  /** Claimed partitions still waiting for their sites' leftovers to be recovered. */
+  pendingPartitions(): number[] {
+    return [...this.pending].sort((a, b) => a - b);
+  }
+
+  async close(): Promise<void> {
+    for (const u of this.unsubscribe.splice(0)) u();
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    await this.recoverPending();
+    if (this.now() - this.lastSweepMs >= (this.o.sweepEveryMs ?? DEFAULT_SWEEP_EVERY_MS)) {
+      this.lastSweepMs = this.now();
+      await this.sweep();
+    }
+  }
+
+  private async recoverPending(): Promise<void> {
+    const owned = this.o.leases.owned();
+    const wanted = new Set([...this.pending].filter((p) => owned.has(p)));
+    for (const p of this.pending) if (!owned.has(p)) this.pending.delete(p);
+    if (wanted.size === 0) return;
+    const inScope = (cameraId: string) => {
+      const who = splitCentralCameraId(cameraId);
+      return !!who && wanted.has(partitionOf(who.siteId)) && this.o.leases.owns(who.siteId);
+    };
+    const r = await this.o.store.recoverClaimed(inScope, { quietMs: this.o.quietMs, nowMs: this.now() });
+    const stillDeferred = new Set([...r.deferred].map((c) => partitionOf(splitCentralCameraId(c)?.siteId ?? "")));
+    for (const p of wanted) if (!stillDeferred.has(p)) this.pending.delete(p);
+    // The blob store's own interrupted puts (CentralMedia) of those sites: nobody finishes them now.
+    let temps = 0;
+    for (const site of this.o.sites()) if (wanted.has(partitionOf(site)) && this.o.leases.owns(site)) temps += await this.o.media.sweepTemps(site, this.o.quietMs);
+    if (r.report.actions.length || temps) this.o.log.info("recovered what the previous owner of taken-over sites left", { actions: r.report.actions.length, recovered: r.recovered.length, tempBlobs: temps, waiting: this.pending.size });
+  }
+
+  /** Blobs without rows of the sites this node owns now; each checked again just before its sweep. */
+  async sweep(): Promise<string[]> {
+    const gone: string[] = [];
+    for (const site of this.o.sites()) {
+      if (!this.o.leases.owns(site)) continue;
+      gone.push(...(await this.o.media.sweep(site, this.o.sweepGraceMs ?? DEFAULT_SWEEP_GRACE_MS)));
+    }
+    return gone;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The upload receiver with central's index in the database (storage.index: database), on both
+ * drivers: a whole segment commits through central/media's CentralMedia.commit — a blob under
+ * a fresh key, then its row by key — so two nodes receiving the same segment at once (an
+ * edge's resend after a failover) end with one row and one blob, and the store's readers and
+ * its restart see what was committed.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { promises as fs } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { ManualClock } from "../../lib/clock.ts";
+import { Logger, MemorySink } from "../../lib/log/index.ts";
+import { MediaStore, type SegmentRecord } from "../../lib/store/index.ts";
+import { FsBlobStore } from "../../lib/blob/index.ts";
+import { feed, makeMedia } from "../../lib/store/testdata/media.ts";
+import { H, chunkHashes } from "../../federation/transfer/index.ts";
+import { migrateUp, type Database } from "../db/index.ts";
+import { testDrivers } from "../db/testkit.ts";
+import { CentralMedia, PgStoreIndex } from "../media/index.ts";
+import { Receiver } from "./receiver.ts";
+import { mountFederation } from "./routes.ts";
+import { Hono } from "hono";
+import type { FederationEnv } from "../index.ts";
+
+let tmp: string;
+const log = new Logger({ component: "t", sink: new MemorySink(), level: "error" });
+const T0 = 1_764_800_000_000;
+const { drivers, stop } = testDrivers(() => tmp);
+let seg: SegmentRecord;
+let data: Uint8Array<ArrayBuffer>;
+
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-receiver-"));
+  // An edge's segment: recorded by a store of its own (the edge's DuckDB index).
+  const clock = new ManualClock(T0);
+  const edge = await MediaStore.open({ root: path.join(tmp, "edge"), clock, log, segmentDurationMs: 2000, minFreeBytes: 0 });
+  const w = edge.writer("cam1", "main");
+  const media = await makeMedia(tmp, 6);
+  w.init(media.init, media.info);
+  await feed(w, media, clock, T0, 0, 10);
+  seg = (await edge.segments({ cameraId: "cam1", stream: "main", fromMs: 0, toMs: 2e12 })).filter((s) => !s.open)[0]!;
+  data = new Uint8Array(await Bun.file(edge.absPath(seg)).arrayBuffer());
+  await edge.close();
+});
+afterAll(async () => {
+  await stop();
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+const upload = (r: Receiver) =>
+  r.receive(
+    "bus-1",
+    "cam1",
+    "main",
+    seg.startMs,
+    new Headers({ [H.offset]: "0", [H.bytes]: String(data.length), [H.sha256]: seg.sha256!, [H.chunkSize]: "65536", [H.chunks]: chunkHashes(data, 65536).slice(0, 64).join(",") }),
+    new Blob([data]).stream(),
+  );
+
+let n = 0;
+for (const d of drivers) {
+  describe.skipIf(d.skip)(`receiver committing through CentralMedia: ${d.name}`, () => {
+    test("two nodes receiving one segment at once: one row, one blob under a commit key; readers and a restart see it", async () => {
+      const dir = path.join(tmp, `n${++n}`);
+      const [dba, dbb] = await d.openTwo();
+      await migrateUp(dba);
+      const root = path.join(dir, "store");
+      const clock = new ManualClock(T0 + 60_000);
+      const open = (db: Database) => MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
+      const node = async (db: Database, name: string) => {
+        const store = await open(db);
+        const media = new CentralMedia({ db, blobs: new FsBlobStore(root), clock, log });
+        return { store, receiver: new Receiver({ dir: path.join(dir, `partial-${name}`), store, media, db, clock, log }) };
+      };
+      const a = await node(dba, "a");
+      const b = await node(dbb, "b");
+      try {
+        const [ra, rb] = await Promise.all([upload(a.receiver), upload(b.receiver)]);
+        expect([ra, rb]).toEqual([
+          { offset: data.length, committed: true },
+          { offset: data.length, committed: true },
+        ]);
+        const rows = await dba.query<{ blob_key: string; sha256: string; has_frags: boolean }>(`SELECT blob_key, sha256, frags IS NOT NULL AS has_frags FROM media_segments WHERE site_id = $1 AND camera_id = $2`, ["bus-1", "cam1"]);
+        expect(rows.length).toBe(1);
+        expect(rows[0]!.sha256).toBe(seg.sha256!);
+        expect(rows[0]!.has_frags).toBe(true);
+        // CentralMedia's key (a fresh one per write), not the store's <start>.mp4 file name.
+        expect(rows[0]!.blob_key).toMatch(new RegExp(`^media/bus-1\\.cam1/main/\\d{4}-\\d{2}-\\d{2}/${seg.startMs}-[0-9a-f]{8}\\.mp4$`));
+        const blobs: string[] = [];
+        for await (const bl of new FsBlobStore(root).list("media/bus-1.")) blobs.push(bl.key);
+        expect(blobs).toEqual([rows[0]!.blob_key]);
+        // Committed once: one tr_commits row, one commit counted over both nodes.
+        expect(a.receiver.stats.commits + b.receiver.stats.commits + a.receiver.stats.duplicateCommits + b.receiver.stats.duplicateCommits).toBe(2);
+        expect(a.receiver.stats.commits + b.receiver.stats.commits).toBe(1);
+        // Every reader goes through the store: the timeline and the bytes.
+        const held = await b.store.segments({ cameraId: "bus-1.cam1", stream: "main", fromMs: 0, toMs: 2e12 });
+        expect(held.map((s) => s.sha256)).toEqual([seg.sha256!]);
+        expect(new Bun.CryptoHasher("sha256").update(await Bun.file(b.store.absPath(held[0]!)).arrayBuffer()).digest("hex")).toBe(seg.sha256!);
+        expect(await a.receiver.have("bus-1", "cam1", "main", seg.startMs, seg.sha256!, data.length)).toBe(true);
+        // A restart finds the blob behind its row: nothing to report.
+        await a.store.close();
+        a.store = await open(dba);
+        expect(a.store.recovery.actions).toEqual([]);
+      } finally {
+        await a.store.close();
+        await b.store.close();
+        await dba.close();
+        if (dbb !== dba) await dbb.close();
+      }
+    });
+
+    test("the edge's status probe during a slow commit is answered when the commit ends (committed), never with 'every byte, not committed'", async () => {
+      const dir = path.join(tmp, `slow${++n}`);
+      const db = await d.open();
+      await migrateUp(db);
+      const root = path.join(dir, "store");
+      const clock = new ManualClock(T0 + 60_000);
+      const store = await MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
+      // The commit stalls between its durable blob and its row (a loaded database or disk).
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      let stalled = false;
+      const media = new CentralMedia({ db, blobs: new FsBlobStore(root), clock, log, afterBlobPut: async () => void ((stalled = true), await gate) });
+      const receiver = new Receiver({ dir: path.join(dir, "partial"), store, media, db, clock, log });
+      const app = new Hono<FederationEnv>();
+      app.use(async (c, next) => {
+        c.set("peer", { siteId: "bus-1" } as never);
+        await next();
+      });
+      mountFederation(app, null as never, receiver);
+      try {
+        const put = upload(receiver);
+        while (!stalled) await Bun.sleep(20);
+        // The edge's watchdog probes while its PUT waits for the answer.
+        const probe = Promise.resolve(app.request(`/federation/v1/transfer/segments/cam1/main/${seg.startMs}?bytes=${data.length}&sha256=${seg.sha256}`)).then((r) => r.json());
+        expect(await Promise.race([probe, Bun.sleep(500).then(() => "still waiting")])).toBe("still waiting");
+        open();
+        expect(await put).toEqual({ offset: data.length, committed: true });
+        expect(await probe).toEqual({ offset: data.length, committed: true });
+        // No commit running: answered at once.
+        expect(await (await app.request(`/federation/v1/transfer/segments/cam1/main/${seg.startMs + 5}?bytes=${data.length}&sha256=${seg.sha256}`)).json()).toEqual({ offset: 0, committed: false });
+      } finally {
+        open();
+        await store.close();
+        await db.close();
+      }
+    });
+  });
+}
