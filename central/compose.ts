@@ -240,6 +240,8 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         leaseMs: cluster.leases.leaseMs,
         intervalMs: Math.min(2_000, cluster.leases.heartbeatMs),
         throttleMs: cluster.leases.heartbeatMs,
+        // Health shared every 3 heartbeats (15 s by default; an edge reports every 30 s).
+        healthShareMs: 3 * cluster.leases.heartbeatMs,
         ...(o.cluster?.clock ? { clock: o.cluster.clock } : {}),
         log: log.child({ component: "central.presence" }),
       });

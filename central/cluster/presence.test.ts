@@ -52,7 +52,7 @@ for (const d of drivers) {
     let siteA: string; // owned by A
     let siteB: string; // owned by B
     const writer = (db: Database, leases: Leases, local: Map<string, LocalPresence>, adopted?: [string, number][], health?: Map<string, HealthReport>) =>
-      new SharedPresence({ db, nodeId: leases.nodeId, owns: (id) => leases.owns(id), sites: () => SITES, local: (id) => local.get(id) ?? { online: false, lastSeenMs: null }, health: (id) => health?.get(id), adopt: (id, ms) => adopted?.push([id, ms]), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, clock });
+      new SharedPresence({ db, nodeId: leases.nodeId, owns: (id) => leases.owns(id), sites: () => SITES, local: (id) => local.get(id) ?? { online: false, lastSeenMs: null }, health: (id) => health?.get(id), adopt: (id, ms) => adopted?.push([id, ms]), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, healthShareMs: THROTTLE, clock });
 
     beforeAll(async () => {
       ({ a: dbA, b: dbB, close: closeDbs } = await openMigratedPair(d));
@@ -157,7 +157,7 @@ for (const d of drivers) {
       expect((await dbB.query<{ online: boolean }>(`SELECT online FROM site_presence WHERE site_id = $1`, [siteA]))[0]!.online).toBe(true);
       const lb2 = new Leases({ db: dbB, nodeId: "node-c", clock, heartbeatMs: HB, leaseMs: LEASE });
       await lb2.start({ timers: false }); // a third node's reader that owns nothing of A's (claims only its share)
-      const pc = new SharedPresence({ db: dbB, nodeId: "node-c", owns: () => false, sites: () => SITES, local: () => ({ online: false, lastSeenMs: null }), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, clock });
+      const pc = new SharedPresence({ db: dbB, nodeId: "node-c", owns: () => false, sites: () => SITES, local: () => ({ online: false, lastSeenMs: null }), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, healthShareMs: THROTTLE, clock });
       await pc.refresh();
       expect(pc.remote(siteA)).toEqual({ online: false, sinceMs: Number(lastSeen), lastSeenMs: Number(lastSeen), nodeId: "node-a" });
       lb2.halt();

@@ -69,6 +69,12 @@ export interface SharedPresenceOptions {
   intervalMs: number;
   /** An online site's last_seen is written at most this often. */
   throttleMs: number;
+  /**
+   * Health reports are shared at most this often: written per site, and read by the other nodes
+   * (the read brings every site's report, kilobytes each: at 1,000 sites and a 2 s interval that
+   * re-read was most of a second node's CPU in the scale benchmark). Default 15 s.
+   */
+  healthShareMs?: number;
   /** Real time by default (heartbeats are real time; see central/cluster/index.ts). */
   clock?: Clock;
   log?: Logger;
@@ -76,7 +82,7 @@ export interface SharedPresenceOptions {
 
 type Row = { site_id: string; online: boolean; since_ms: number | string; last_seen_ms: number | string; node_id: string; heartbeat_ms: number | string | null; health: unknown; health_at_ms: number | string | null };
 /** What was written of a site, and when (`atMs`: the flush's time, for the health throttle). */
-type Written = { online: boolean; sinceMs: number; lastSeenMs: number; healthAtMs: number | null; atMs: number };
+type Written = { online: boolean; sinceMs: number; lastSeenMs: number; healthAtMs: number | null; atMs: number; healthWrittenMs: number };
 
 export class SharedPresence {
   private readonly clock: Clock;
@@ -86,11 +92,15 @@ export class SharedPresence {
   private shared = new Map<string, PresenceState>();
   /** The health reports in the table as last read (and as this node last wrote). */
   private sharedHealth = new Map<string, HealthReport>();
+  /** When the reports were last read (the tick reads them once per healthShareMs). */
+  private healthReadAt = 0;
+  private readonly healthShareMs: number;
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticking: Promise<void> | null = null;
 
   constructor(private readonly o: SharedPresenceOptions) {
     this.clock = o.clock ?? systemClock;
+    this.healthShareMs = o.healthShareMs ?? 15_000;
   }
 
   /** First flush and read, then one of each per interval. */
@@ -112,7 +122,10 @@ export class SharedPresence {
     const run = (async () => {
       try {
         await this.flush();
-        if (!this.o.ownsAll?.()) await this.refresh();
+        if (!this.o.ownsAll?.()) {
+          const health = this.clock.now() - this.healthReadAt >= this.healthShareMs;
+          await this.refresh({ health });
+        }
       } catch (e) {
         this.o.log?.warn("presence flush/read failed", { err: e as Error });
       } finally {
@@ -162,13 +175,14 @@ export class SharedPresence {
       const h = this.o.health?.(id);
       const rowHealthAt = ours ? own.healthAtMs : (this.sharedHealth.get(id)?.atMs ?? null);
       const newHealth = h && (rowHealthAt === null || h.atMs > rowHealthAt) ? h : undefined;
-      const healthDue = !!newHealth && (!ours || now - own.atMs >= this.o.throttleMs);
+      const healthDue = !!newHealth && (!ours || now - own.healthWrittenMs >= this.healthShareMs);
       if (ours && own.online === l.online && lastSeenMs - own.lastSeenMs < this.o.throttleMs && !healthDue) {
         next.set(id, own);
         continue;
       }
-      next.set(id, { online: l.online, sinceMs, lastSeenMs, healthAtMs: newHealth?.atMs ?? rowHealthAt, atMs: now });
-      rows.push([id, l.online, sinceMs, lastSeenMs, newHealth]);
+      const carried = healthDue ? newHealth : undefined;
+      next.set(id, { online: l.online, sinceMs, lastSeenMs, healthAtMs: carried?.atMs ?? rowHealthAt, atMs: now, healthWrittenMs: carried ? now : (own?.healthWrittenMs ?? 0) });
+      rows.push([id, l.online, sinceMs, lastSeenMs, carried]);
     }
     for (let i = 0; i < rows.length; i += 1000) {
       const params: SqlValue[] = [];
@@ -194,11 +208,17 @@ export class SharedPresence {
     return rows.length;
   }
 
-  /** Reads the whole table (one query) and judges each row against its node's heartbeat. */
-  async refresh(): Promise<void> {
+  /**
+   * Reads the whole table (one query) and judges each row against its node's heartbeat; with
+   * `health` (the default; the periodic tick asks for it once per healthShareMs) the reports too.
+   */
+  async refresh(o: { health?: boolean } = {}): Promise<void> {
     const now = this.clock.now();
+    const withHealth = o.health !== false;
     const rows = await this.o.db.query<Row>(
-      `SELECT p.site_id, p.online, p.since_ms, p.last_seen_ms, p.node_id, n.heartbeat_ms, p.health, p.health_at_ms FROM site_presence p LEFT JOIN central_nodes n ON n.node_id = p.node_id`,
+      withHealth
+        ? `SELECT p.site_id, p.online, p.since_ms, p.last_seen_ms, p.node_id, n.heartbeat_ms, p.health, p.health_at_ms FROM site_presence p LEFT JOIN central_nodes n ON n.node_id = p.node_id`
+        : `SELECT p.site_id, p.online, p.since_ms, p.last_seen_ms, p.node_id, n.heartbeat_ms FROM site_presence p LEFT JOIN central_nodes n ON n.node_id = p.node_id`,
     );
     const next = new Map<string, PresenceState>();
     const health = new Map<string, HealthReport>();
@@ -207,9 +227,12 @@ export class SharedPresence {
       const alive = r.heartbeat_ms !== null && Number(r.heartbeat_ms) > now - this.o.leaseMs;
       const online = raw.online && alive;
       next.set(r.site_id, { online, sinceMs: raw.online && !online ? raw.lastSeenMs : raw.sinceMs, lastSeenMs: raw.lastSeenMs, nodeId: r.node_id });
-      if (r.health !== null && r.health_at_ms !== null) health.set(r.site_id, { atMs: Number(r.health_at_ms), body: r.health });
+      if (withHealth && r.health != null && r.health_at_ms != null) health.set(r.site_id, { atMs: Number(r.health_at_ms), body: r.health });
     }
     this.shared = next;
-    this.sharedHealth = health;
+    if (withHealth) {
+      this.sharedHealth = health;
+      this.healthReadAt = now;
+    }
   }
 }
