@@ -199,6 +199,21 @@ for (const d of drivers) {
         await fresh.close();
       }
     });
+
+    test("bookkeeping given as withRow commits with the row or not at all (a failure in it leaves no row, no blob)", async () => {
+      const before = await blobKeys(blobs);
+      const start = segs[2]!.rec.startMs;
+      await expect(store.commit({ ...input(2, { siteId: "bus-7" }), withRow: async () => { throw new Error("node died here"); } })).rejects.toThrow(/node died here/);
+      expect(await store.index.segments("bus-7", "cam1", "main", start, 2e12)).toEqual([]);
+      expect(await blobKeys(blobs)).toEqual(before);
+      let ran = 0;
+      const ok = await store.commit({ ...input(2, { siteId: "bus-7" }), withRow: async (tx) => void (ran += (await tx.query(`SELECT count(*)::int AS n FROM media_segments WHERE start_ms = $1`, [start])).length) });
+      expect(ok.outcome).toBe("committed");
+      expect(ran).toBe(1); // ran inside the insert's transaction, where the row is visible
+      const again = await store.commit({ ...input(2, { siteId: "bus-7" }), withRow: async () => void ran++ });
+      expect(again.outcome).toBe("duplicate");
+      expect(ran).toBe(1); // not for a duplicate
+    });
   });
 }
 

@@ -39,14 +39,17 @@ export class SegmentIndex {
    * Inserts the row unless one with the same (site, camera, stream, start) exists — the key
    * decides "exactly once" across nodes; the loser gets the winner's row back.
    */
-  async insert(s: MediaSegment, frags: Uint8Array | null, nowMs: number): Promise<InsertOutcome> {
+  async insert(s: MediaSegment, frags: Uint8Array | null, nowMs: number, withRow?: (tx: Sql) => Promise<void>): Promise<InsertOutcome> {
     return this.db.transaction(async (tx) => {
       const n = await tx.run(
         `INSERT INTO media_segments (site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, committed_ms, frags) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (site_id, camera_id, stream, start_ms) DO NOTHING`,
         [...rowValues(s, nowMs), frags],
       );
-      if (n === 1) return { inserted: true } as const;
+      if (n === 1) {
+        await withRow?.(tx);
+        return { inserted: true } as const;
+      }
       const existing = await one(tx, s.siteId, s.siteCameraId, s.stream, s.startMs);
       if (!existing) throw new Error(`segment ${s.siteId}/${s.siteCameraId}/${s.stream}/${s.startMs}: insert conflicted but no row was found`);
       return { inserted: false, existing } as const;

@@ -19,7 +19,7 @@ import { systemClock, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { StoreInputError, describeSegmentFile, isCameraId, parseSegmentPath, segmentRelPath, type StreamKind } from "../../lib/store/index.ts";
 import { centralCameraId } from "../../federation/protocol/index.ts";
-import type { Database } from "../db/index.ts";
+import type { Database, Sql } from "../db/index.ts";
 import { SegmentIndex, type MediaSegment } from "./segments.ts";
 
 const SITE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -35,6 +35,12 @@ export interface CommitInput {
   sha256: string;
   /** The whole segment file (fragmented MP4). */
   data: Uint8Array;
+  /**
+   * Runs in the transaction that inserts the row (only when this call inserts it): bookkeeping
+   * that must commit with the row or not at all (the transfer receiver's commit log), so a node
+   * killed between the two cannot leave a held segment the log never counted.
+   */
+  withRow?: (tx: Sql) => Promise<void>;
 }
 
 export type CommitResult =
@@ -110,7 +116,7 @@ export class CentralMedia {
           blobKey,
           sha256: c.sha256,
         };
-        const r = await this.index.insert(row, d.frags, this.clock.now());
+        const r = await this.index.insert(row, d.frags, this.clock.now(), c.withRow);
         if (r.inserted) {
           this.o.log.info("segment committed", { segment: row.id, bytes: row.bytes, blob: blobKey });
           return heldSha === null ? { outcome: "committed", record: row } : { outcome: "moved", record: row, heldSha256: heldSha };

@@ -22,7 +22,7 @@ import type { Database } from "../db/index.ts";
 import { decodeProof } from "../../federation/custody/index.ts";
 import { CustodyRefused, type ImportVerifier } from "../custody/index.ts";
 import { holdings } from "../holdings/index.ts";
-import { recordCommit } from "./commits.ts";
+import { recordCommit, type CommitOutcome } from "./commits.ts";
 import type { CentralMedia } from "../media/index.ts";
 
 interface Meta {
@@ -282,9 +282,21 @@ export class Receiver {
   }
 
   private async commit(k: string, siteId: string, cameraId: string, stream: StreamKind, startMs: number, p: Partial, cls: TransferClass, link: string): Promise<UploadResult> {
+    const row = { siteId, cameraId, stream, startMs, bytes: p.meta.bytes, sha256: p.meta.sha256, atMs: this.o.clock.now(), cls, link };
+    /** The commit log's verdict when it was written in the media row's own transaction. */
+    let logged: CommitOutcome | null = null;
     try {
       if (this.o.media) {
-        const r = await this.o.media.commit({ siteId, cameraId, stream, startMs, sha256: p.meta.sha256, data: new Uint8Array(await Bun.file(this.file(k)).arrayBuffer()) });
+        const r = await this.o.media.commit({
+          siteId,
+          cameraId,
+          stream,
+          startMs,
+          sha256: p.meta.sha256,
+          data: new Uint8Array(await Bun.file(this.file(k)).arrayBuffer()),
+          // Row and commit log in one transaction: a node killed between them left a held segment the log never counted.
+          withRow: async (tx) => void (logged = await recordCommit(tx, row)),
+        });
         // The store's own bookkeeping (bytes held, the stream's end) as for an import; a duplicate was counted by whoever committed it.
         if (r.outcome !== "duplicate") this.o.store.noteCommitted(r.record);
         await rm(this.file(k), { force: true });
@@ -299,10 +311,10 @@ export class Receiver {
     }
     await rm(this.file(k) + ".json", { force: true });
     this.partials.delete(k);
-    const now = this.o.clock.now();
+    const now = row.atMs;
     // The commit row decides, across nodes (commits.ts): a resend of what another node (or this
     // one, before a restart) committed is acknowledged but not counted again.
-    const outcome = await recordCommit(this.o.db, { siteId, cameraId, stream, startMs, bytes: p.meta.bytes, sha256: p.meta.sha256, atMs: now, cls, link });
+    const outcome: CommitOutcome = logged ?? (await recordCommit(this.o.db, row));
     if (outcome.kind === "duplicate") {
       this.stats.duplicateCommits++;
       this.o.log.info("segment received again (already committed with the same SHA-256)", { segment: k });
