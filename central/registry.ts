@@ -108,7 +108,6 @@ export class Registry {
     };
   }
 
-  private static readonly COLUMNS = "id, name, state, enrolled_at, revoked_at, revoked_reason, current_cert, pending_cert, last_seen_at";
   /** Rows per page of a whole-table read (a fleet's 2,000 rows with certificates are ≈ 1.8 MB). */
   private static readonly PAGE = 250;
 
@@ -121,7 +120,7 @@ export class Registry {
     const sites = new Map<string, SiteRecord>();
     let after = "";
     for (;;) {
-      const rows = await this.db.query<Record<string, string | null>>(`SELECT ${Registry.COLUMNS} FROM sites WHERE id > $1 ORDER BY id LIMIT $2`, [after, Registry.PAGE]);
+      const rows = await this.db.query<Record<string, string | null>>(`SELECT id, name, state, enrolled_at, revoked_at, revoked_reason, current_cert, pending_cert, last_seen_at FROM sites WHERE id > $1 ORDER BY id LIMIT $2`, [after, Registry.PAGE]);
       for (const r of rows) sites.set(r.id!, toRecord(r));
       if (rows.length < Registry.PAGE) return sites;
       after = rows.at(-1)!.id!;
@@ -132,7 +131,7 @@ export class Registry {
   private async readSome(ids: string[]): Promise<Map<string, SiteRecord>> {
     const out = new Map<string, SiteRecord>();
     for (const id of ids) {
-      const [r] = await this.db.query<Record<string, string | null>>(`SELECT ${Registry.COLUMNS} FROM sites WHERE id = $1`, [id]);
+      const [r] = await this.db.query<Record<string, string | null>>(`SELECT id, name, state, enrolled_at, revoked_at, revoked_reason, current_cert, pending_cert, last_seen_at FROM sites WHERE id = $1`, [id]);
       if (r) out.set(id, toRecord(r));
     }
     return out;
