@@ -136,7 +136,13 @@ export class MediaStore {
       syncFile: opts.sync?.file ?? ((fh) => fh.sync()),
       wrote: () => this.armTick(),
       syncDir: opts.sync?.dir ?? fsyncDir,
-      syncNow: () => this.durabilityRound(),
+      // This stream only (file mode); in volume mode one syncfs unless one is already running — a
+      // round per starting stream filled the bounded in-flight syncs and delayed the ticks' own
+      // (12 streams starting: each later sync covered 9.5 streams instead of 12, worst 0.58 → 0.95 s).
+      syncNow: (w) => {
+        if (!this.volume) w.sync();
+        else if (this.volumeSyncs === 0) this.syncVolume(this.volume);
+      },
       reserve: (n) => {
         if (this.maxTotalBytes !== undefined && this.totalBytes + n > this.maxTotalBytes) throw new QuotaError(`store quota of ${this.maxTotalBytes} bytes reached`);
         this.totalBytes += n;

@@ -76,7 +76,7 @@ export interface WriterHost {
   syncFile(fh: FileHandle): Promise<void>;
   syncDir(dir: string): Promise<void>;
   /** One durability round now, as the next tick would run it (file fsyncs or one volume sync). */
-  syncNow(): void;
+  syncNow(w: { sync(): void }): void;
   /** The loss budget: beyond this writer lag (a fragment not yet durable) the state is "lagging". */
   readonly maxLagMs: number;
   /**
@@ -584,7 +584,7 @@ export class StreamWriter implements SegmentWriter {
     if (this.forwardStep && this.forwardStep.fromMs === undefined) this.forwardStep.fromMs = start;
     // Recording resumes (after a crash, an outage, a restart) or starts with this file: its first
     // fragment is made durable now, not at the next durability tick (up to durabilityMs later).
-    if (resumes) this.host.syncNow();
+    if (resumes) this.host.syncNow(this);
     if (this.pendingGap) {
       // The gap ends where this segment starts; persisted only now that the file exists.
       const closed = { ...this.pendingGap, endMs: start };
