@@ -107,9 +107,11 @@ test("export job at central (the web client's path): an edge-only window is retr
   expect(file.headers.get("x-outpost-sha256")).toBe(done.sha256!);
   const v = await verifyPackage(zip, { anchorCaPem: await readFile(path.join(web.dir, "central", "ca", "ca.pem"), "utf8") });
   expect(v.segments.map((s) => s.verdict)).toEqual(v.segments.map(() => "intact"));
-  const audit = await json<{ records: { action: string; detail?: { job?: string } }[] }>(`${central}/api/v1/audit`, { token });
-  expect(audit.records.some((a) => a.action === "export" && a.detail?.job === job.id)).toBe(true);
-  expect(audit.records.some((a) => a.action === "export-download" && a.detail?.job === job.id)).toBe(true);
+  // The download's audit record is appended as the response goes out: read until it is there (a loaded machine lags).
+  const auditHas = async (action: string) => (await json<{ records: { action: string; detail?: { job?: string } }[] }>(`${central}/api/v1/audit`, { token })).records.some((a) => a.action === action && a.detail?.job === job.id);
+  expect(await auditHas("export")).toBe(true);
+  for (let i = 0; i < 100 && !(await auditHas("export-download")); i++) await Bun.sleep(100);
+  expect(await auditHas("export-download")).toBe(true);
   // Someone else's or an unknown job is not there.
   expect((await fetch(`${central}/api/v1/exports/cx-nosuchjob`, { tls: { ca: web.ca }, headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
 }, 240_000);
