@@ -5,14 +5,14 @@
  * fsync → index row) in the background, assigns wall-clock times, bounds its backlog, and turns
  * every stop and every hole into a gap with a reason.
  */
-import { open, unlink, type FileHandle } from "node:fs/promises";
+import { open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Clock } from "../clock.ts";
 import { startMark } from "../starttrace.ts";
 import type { Logger } from "../log/index.ts";
 import type { FragmentInfo, GapReason, InitInfo, SegmentRecord, StreamKind } from "./types.ts";
 import type { JournalGap } from "./journal.ts";
-import { mkdirDurable, segmentId, segmentRelPath } from "./layout.ts";
+import { mkdirDurable, parseSegmentPath, segmentId, segmentRelPath } from "./layout.ts";
 import { isNoSpace } from "./errors.ts";
 import { encodeFragmentTable, fragmentEntry, initLength, readBox, retimeFragmentParts, retimeMuxed, type FragEntry } from "../mp4/index.ts";
 
@@ -88,6 +88,14 @@ export interface WriterHost {
 
 /** Host time and media time may disagree by this much before the segment start is re-anchored. */
 const REANCHOR_MS = 2000;
+/**
+ * A session's wall-clock anchor comes from its first fragment's arrival, which can be late (a
+ * busy event loop at start reads frames out of a backlog; a one-frame first fragment carries
+ * all of that delay). Over this much media time from the anchor, every fragment's arrival may
+ * move the anchor (and the first segment's start) earlier: arrivals are only ever late, so the
+ * earliest one is the best estimate. Bounded so that a camera clock running fast cannot drag it.
+ */
+const ANCHOR_SETTLE_MS = 2000;
 /** Media time jumping back, or forward by more than this, ends the segment (camera reset). */
 const JUMP_MS = 2000;
 /** Wall time moving this much more or less than monotonic time between two fragments is a host-clock step. */
@@ -123,6 +131,12 @@ interface OpenSegment {
   frags: FragEntry[] | null;
   /** Length of the init as playback reads it (up to the end of moov). */
   initLen: number;
+  /**
+   * This segment anchored its session and its start may still move earlier (settleStart):
+   * never before `floor` (the stream's previous end, the open gap's start), only while the
+   * media is within `untilMedia`; `gap` is the gap this segment closed (its end moves along).
+   */
+  settle?: { floor: number; untilMedia: number; gap?: JournalGap };
 }
 
 export class StreamWriter implements SegmentWriter {
@@ -219,6 +233,7 @@ export class StreamWriter implements SegmentWriter {
         return;
       }
       await this.append(bytes, info, arrived);
+      await this.settleStart(this.seg, info, receivedAtMs);
     });
   }
 
@@ -502,6 +517,7 @@ export class StreamWriter implements SegmentWriter {
       await this.futureFootage(Math.round(receivedAtMs - info.durationMs));
     }
     const before = this.lastEndMs;
+    const floor = Math.max(before ?? -Infinity, this.pendingGap?.startMs ?? -Infinity);
     let start = this.wallStart(info, receivedAtMs);
     let fh: FileHandle | undefined;
     let rel = "";
@@ -585,10 +601,15 @@ export class StreamWriter implements SegmentWriter {
     // Recording resumes (after a crash, an outage, a restart) or starts with this file: its first
     // fragment is made durable now, not at the next durability tick (up to durabilityMs later).
     if (resumes) this.host.syncNow(this);
+    // This segment set its session's anchor (a later one of the session starts at the anchor's
+    // wall time plus media time): its start may settle earlier over the next fragments.
+    const anchored = this.anchor !== null && this.anchor.media === info.startMs && this.anchor.wall === start;
+    if (anchored && start > floor) this.seg.settle = { floor, untilMedia: info.startMs + ANCHOR_SETTLE_MS };
     if (this.pendingGap) {
       // The gap ends where this segment starts; persisted only now that the file exists.
       const closed = { ...this.pendingGap, endMs: start };
       this.pendingGap = undefined;
+      if (this.seg.settle) this.seg.settle.gap = closed;
       await this.host.saveGap(closed);
     } else if (before !== undefined && start - before > HOLE_MS) {
       // Every hole has a reason: a clock step, a re-anchoring, or media the camera never sent.
@@ -635,6 +656,63 @@ export class StreamWriter implements SegmentWriter {
     s.rec.endMs = s.rec.startMs + Math.round(s.mediaEnd - s.mediaStart);
   }
 
+  /**
+   * The session's anchor, set from its first fragment's arrival, moves earlier when a later
+   * fragment's arrival says the session started earlier (see ANCHOR_SETTLE_MS): the open
+   * segment's start and end move with it (its file is renamed at commit), and so does the end
+   * of the gap it closed. Without this a late first fragment dates the whole session late, its
+   * footage "ends in the future", and the next session (a seamless format change) is clamped
+   * onto that end, losing its 'restart' gap.
+   */
+  private async settleStart(s: OpenSegment | null, info: FragmentInfo, receivedAtMs: number): Promise<void> {
+    const st = s?.settle;
+    const a = this.anchor;
+    if (!s || !st || !a) return;
+    const end = info.startMs + info.durationMs;
+    if (end > st.untilMedia) {
+      s.settle = undefined;
+      return;
+    }
+    const wall = Math.max(Math.round(receivedAtMs - (end - a.media)), st.floor);
+    if (wall >= a.wall) return;
+    const shift = a.wall - wall;
+    a.wall = wall;
+    s.rec.startMs -= shift;
+    s.rec.endMs -= shift;
+    if (st.gap) {
+      st.gap = { ...st.gap, endMs: s.rec.startMs };
+      await this.host.saveGap(st.gap);
+    }
+  }
+
+  /**
+   * A segment whose start settled earlier while it was open gets the file name of its start
+   * (names carry the start: recovery and central read it). rename(2) is atomic: after a power
+   * cut one of the two names exists, never both. If the name is taken (or the rename fails)
+   * the file keeps its name and the segment the start that name says.
+   */
+  private async renameSettled(s: OpenSegment): Promise<void> {
+    const rel = segmentRelPath(this.cameraId, this.stream, s.rec.startMs);
+    if (rel === s.rec.path) return;
+    const from = join(this.host.root, s.rec.path);
+    const to = join(this.host.root, rel);
+    try {
+      const taken = await stat(to).then(() => true, () => false);
+      if (taken) throw new Error(`${rel} exists`);
+      await mkdirDurable(dirname(to));
+      await rename(from, to);
+      if (dirname(from) !== dirname(to)) await this.host.syncDir(dirname(from));
+    } catch (e) {
+      const back = parseSegmentPath(s.rec.path)!.startMs - s.rec.startMs;
+      s.rec.startMs += back;
+      s.rec.endMs += back;
+      this.log.warn("segment keeps its provisional start (could not rename its file)", { path: s.rec.path, err: e as Error });
+      return;
+    }
+    s.rec.path = rel;
+    s.rec.id = segmentId(this.cameraId, this.stream, s.rec.startMs);
+  }
+
   /** Retention can only delete indexed segments: let closed ones finish committing first. */
   private async roomFor(bytes: number): Promise<boolean> {
     await this.committing;
@@ -670,7 +748,9 @@ export class StreamWriter implements SegmentWriter {
     this.detached.add(s);
     // Durability starts at once (segments closing in a row must not wait for each other's
     // fsyncs); only the index rows are written in order.
+    s.settle = undefined;
     const durable = (async () => {
+      await this.renameSettled(s);
       // The final fsync does not queue behind the ticks' fsyncs still in flight; the handle
       // closes only when all of them are done.
       const last = this.host.syncFile(s.fh);
