@@ -99,6 +99,8 @@ export class Fragmenter {
   private init: { bytes: Uint8Array; info: InitInfo; width: number; height: number; reorder: number | undefined } | undefined;
   private timescales = new Map<number, number>();
   private started = false;
+  /** The session's first fragment is not cut yet (it is cut after its keyframe alone, see finish()). */
+  private opening = false;
   private change: SessionChange | undefined;
   private base = 0;
   /** Frames whose duration is not known yet (the next frame's dts decides it), decode order. */
@@ -205,6 +207,7 @@ export class Fragmenter {
       if (!this.init) this.makeInit();
       if (!this.init) return;
       this.started = true;
+      this.opening = true;
       this.base = ext;
       this.lastDts = -Infinity;
       this.maxPts = -Infinity;
@@ -360,7 +363,12 @@ export class Fragmenter {
     this.fragDur += dur;
     this.fragMaxPts = Math.max(this.fragMaxPts, pts);
     if (dur > 0 && dur < VIDEO_RATE) this.lastDur = dur;
-    if (this.reorder === 0 && this.fragDur >= this.fragTicks) this.emitFragment();
+    // A session's first fragment is its keyframe alone: recording (and a live viewer's first
+    // picture) starts as soon as that frame is complete, not a fragment (~500 ms) later — after
+    // a crash or a camera reconnect that is the difference between recording within 1 s or not.
+    // One extra moof (~100 B) per session. With B-frames the usual clean-point cut applies.
+    if (this.reorder === 0 && (this.fragDur >= this.fragTicks || this.opening)) this.emitFragment();
+    this.opening = false;
   }
 
   /** Whether every held-back frame is shown after `pts` (a loop: this runs for every frame). */

@@ -178,6 +178,23 @@ describe("native engine: RTP → fMP4 on real encoder output", () => {
     }, 30_000);
   }
 
+  test("a session's first fragment is its keyframe alone, written as soon as that frame is complete (restart → recording at once)", async () => {
+    const aus = accessUnits(await encode("h264", 320, 240, 20), "h264");
+    const { depay, frag, got } = pipeline("h264");
+    feed(depay, aus.slice(0, 2), "h264", 1000); // the keyframe, and the frame that gives its duration
+    expect(got.frags.length).toBe(1);
+    const first = got.frags[0]!;
+    expect(first.info.keyframe).toBe(true);
+    expect(first.info.runs[0]!.sampleCount).toBe(1);
+    expect(Math.round(first.info.durationMs)).toBe(67);
+    // From then on fragments are cut as before (≤ 500 ms), and the session decodes whole.
+    feed(depay, aus.slice(2), "h264", 1000 + 2 * 6000);
+    frag.flushAll();
+    for (const f of got.frags.slice(1)) expect(f.info.durationMs).toBeLessThanOrEqual(500.01);
+    expect(got.frags.length).toBeGreaterThan(2);
+    expect(await decode(sessionFile(got, 1))).toEqual({ frames: 20, err: "" });
+  }, 30_000);
+
   test("timestamp jump (camera restart) → new session from the next keyframe, each session decodes on its own", async () => {
     const aus = accessUnits(await encode("h264", 320, 240, 45), "h264");
     const { depay, frag, got } = pipeline("h264");
