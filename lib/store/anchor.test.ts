@@ -101,6 +101,28 @@ test("arrivals only ever move a session earlier, and never before the previous f
   await w.settled();
   const t = await store.timeline({ cameraId: "cam1", fromMs: T0 - 10_000, toMs: T0 + 60_000 });
   for (let i = 1; i < t.segments.length; i++) expect(t.segments[i]!.startMs).toBeGreaterThanOrEqual(t.segments[i - 1]!.endMs);
-  expect(t.segments.find((s) => s.startMs >= end1)!.startMs).toBe(end1);
+  expect(t.segments.find((s) => s.startMs >= end1)!.startMs).toBe(end1 + 1); // the 'restart' boundary (next test)
+  await store.close();
+});
+
+test("a seamless format change (no media lost) keeps its session boundary as a 1 ms 'restart' gap", async () => {
+  const clock = new ManualClock(T0);
+  const root = join(dir, "seamless");
+  const store = await MediaStore.open({ root, clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 2000, minFreeBytes: 0 });
+  const w = store.writer("cam1", "main");
+  const end1 = await session(w, clock, T0, 4, () => 0);
+  await w.end("restart", "camera changed the stream format (resolution or profile)");
+  // The new format's keyframe follows the last frame at once (camsim changes seamlessly); its
+  // first fragment even arrives 2 ms "before" the old session's (guessed) last frame ended.
+  await session(w, clock, end1 - 2, 4, () => 0);
+  await w.end("stopped");
+  await w.settled();
+  const t = await store.timeline({ cameraId: "cam1", fromMs: T0 - 10_000, toMs: T0 + 60_000 });
+  const restart = t.gaps.filter((g) => g.reason === "restart");
+  // Before: the gap closed at its start and was dropped (no trace of the session change).
+  expect(restart.map((g) => ({ s: g.startMs, e: g.endMs }))).toEqual([{ s: end1, e: end1 + 1 }]);
+  expect(t.segments.find((s) => s.startMs > end1 - 10)!.startMs).toBe(end1 + 1);
+  // One range: a 1 ms hole is not a hole in playback.
+  expect(t.ranges.length).toBe(1);
   await store.close();
 });

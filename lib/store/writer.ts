@@ -517,8 +517,18 @@ export class StreamWriter implements SegmentWriter {
       await this.futureFootage(Math.round(receivedAtMs - info.durationMs));
     }
     const before = this.lastEndMs;
-    const floor = Math.max(before ?? -Infinity, this.pendingGap?.startMs ?? -Infinity);
+    // A format change on a running connection can lose no media at all (the camera's next
+    // keyframe follows its last frame): its 'restart' gap would close at its start and vanish
+    // with the session boundary. The new session starts 1 ms after it instead (well inside the
+    // dating's precision; the timeline merges such holes), so the boundary stays on record.
+    const gap = this.pendingGap;
+    const boundary = gap?.reason === "restart" ? gap.startMs + 1 : -Infinity;
+    const floor = Math.max(before ?? -Infinity, gap?.startMs ?? -Infinity, boundary);
     let start = this.wallStart(info, receivedAtMs);
+    if (start < boundary) {
+      start = boundary;
+      this.anchor = { wall: start, media: info.startMs };
+    }
     let fh: FileHandle | undefined;
     let rel = "";
     for (let attempt = 0; ; attempt++) {
