@@ -669,39 +669,36 @@ export class StreamWriter implements SegmentWriter {
   /**
    * The session's anchor, set from its first fragment's arrival, moves earlier when a later
    * fragment's arrival says the session started earlier (see ANCHOR_SETTLE_MS): the open
-   * segment's start and end move with it (its file is renamed at commit), and so does the end
-   * of the gap it closed. Without this a late first fragment dates the whole session late, its
-   * footage "ends in the future", and the next session (a seamless format change) is clamped
-   * onto that end, losing its 'restart' gap.
+   * segment's start and end move with it; its file name and the end of the gap it closed
+   * follow once the window is over (or at commit). Without this a late first fragment dates
+   * the whole session late, its footage "ends in the future", and the next session (a format
+   * change) is clamped onto that end, losing its 'restart' gap.
    */
   private async settleStart(s: OpenSegment | null, info: FragmentInfo, receivedAtMs: number): Promise<void> {
     const st = s?.settle;
     const a = this.anchor;
     if (!s || !st || !a) return;
     const end = info.startMs + info.durationMs;
-    if (end > st.untilMedia) {
-      s.settle = undefined;
-      return;
-    }
+    if (end > st.untilMedia) return this.applySettled(s);
     const wall = Math.max(Math.round(receivedAtMs - (end - a.media)), st.floor);
     if (wall >= a.wall) return;
     const shift = a.wall - wall;
     a.wall = wall;
     s.rec.startMs -= shift;
     s.rec.endMs -= shift;
-    if (st.gap) {
-      st.gap = { ...st.gap, endMs: s.rec.startMs };
-      await this.host.saveGap(st.gap);
-    }
   }
 
   /**
-   * A segment whose start settled earlier while it was open gets the file name of its start
-   * (names carry the start: recovery and central read it). rename(2) is atomic: after a power
-   * cut one of the two names exists, never both. If the name is taken (or the rename fails)
-   * the file keeps its name and the segment the start that name says.
+   * A segment whose start settled earlier gets the file name of its start (names carry the
+   * start: recovery and central read it), then the gap it closed ends there. Until then the
+   * name and the gap agree with each other (a kill -9 meanwhile leaves the provisional start).
+   * rename(2) is atomic: after a power cut one of the two names exists, never both. If the
+   * name is taken (or the rename fails) the file keeps its name and the segment that start.
    */
-  private async renameSettled(s: OpenSegment): Promise<void> {
+  private async applySettled(s: OpenSegment): Promise<void> {
+    const st = s.settle;
+    s.settle = undefined;
+    if (!st) return;
     const rel = segmentRelPath(this.cameraId, this.stream, s.rec.startMs);
     if (rel === s.rec.path) return;
     const from = join(this.host.root, s.rec.path);
@@ -711,16 +708,22 @@ export class StreamWriter implements SegmentWriter {
       if (taken) throw new Error(`${rel} exists`);
       await mkdirDurable(dirname(to));
       await rename(from, to);
-      if (dirname(from) !== dirname(to)) await this.host.syncDir(dirname(from));
     } catch (e) {
       const back = parseSegmentPath(s.rec.path)!.startMs - s.rec.startMs;
       s.rec.startMs += back;
       s.rec.endMs += back;
+      if (s === this.seg && this.anchor) this.anchor.wall += back; // later fragments of this file follow its name
       this.log.warn("segment keeps its provisional start (could not rename its file)", { path: s.rec.path, err: e as Error });
       return;
     }
     s.rec.path = rel;
     s.rec.id = segmentId(this.cameraId, this.stream, s.rec.startMs);
+    // The new name survives a power cut once its directory is synced (the old one's too, if
+    // the start moved across midnight); no fragment counts as durable before that.
+    const dirs = [...new Set([dirname(to), dirname(from)])];
+    s.dirSynced = Promise.all([s.dirSynced, ...dirs.map((d) => this.host.syncDir(d))]).then(() => undefined);
+    s.dirSynced.catch(() => undefined);
+    if (st.gap && st.gap.endMs !== s.rec.startMs) await this.host.saveGap({ ...st.gap, endMs: s.rec.startMs });
   }
 
   /** Retention can only delete indexed segments: let closed ones finish committing first. */
@@ -758,9 +761,8 @@ export class StreamWriter implements SegmentWriter {
     this.detached.add(s);
     // Durability starts at once (segments closing in a row must not wait for each other's
     // fsyncs); only the index rows are written in order.
-    s.settle = undefined;
     const durable = (async () => {
-      await this.renameSettled(s);
+      await this.applySettled(s);
       // The final fsync does not queue behind the ticks' fsyncs still in flight; the handle
       // closes only when all of them are done.
       const last = this.host.syncFile(s.fh);
