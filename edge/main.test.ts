@@ -3,12 +3,15 @@
  * deps built here, and the no-default-password rule.
  */
 import { afterAll, expect, test } from "bun:test";
-import { mkdtemp, rm, stat, statfs, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat, statfs, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CliError } from "../lib/cli/index.ts";
 import { ConfigError } from "../lib/config/index.ts";
 import { Logger, MemorySink } from "../lib/log/index.ts";
+import { MediaStore } from "../lib/store/index.ts";
+import { makeMedia } from "../lib/store/testdata/media.ts";
+import { startCamsim } from "../camsim/index.ts";
 import { loadEdgeConfig } from "./config.ts";
 import { runEdge, startEdge } from "./main.ts";
 
@@ -196,3 +199,44 @@ test("native engine: the cameras connect while the store opens (recording after 
     cam.stop(true);
   }
 });
+
+test("native engine: recording starts when the store is open, without waiting for custody, position and previews to attach", async () => {
+  const d = await tmp();
+  const dataDir = join(d, "data");
+  // A store with a committed segment that no custody chain holds yet: custody's attach
+  // reconciles it and asks for its signer, which this test holds until the camera records.
+  const media = await makeMedia(d, 2);
+  const pre = await MediaStore.open({ root: dataDir, log: new Logger({ component: "store", sink: new MemorySink() }), minFreeBytes: 0 });
+  const w = pre.writer("old", "main");
+  w.init(media.init, media.info);
+  for (const f of media.frags) await w.fragment(f.bytes, f.info, Date.now() - 60_000 + f.info.startMs + f.info.durationMs);
+  await w.end("stopped");
+  await pre.close();
+
+  const sim = await startCamsim({ cameras: 1, main: { width: 320, height: 180, fps: 15, bitrateKbps: 200 }, discoveryPort: null, log: new Logger({ component: "camsim", sink: new MemorySink() }) });
+  let release!: () => void;
+  const held = new Promise<null>((r) => (release = () => r(null)));
+  let signerAsked = false;
+  const started = startEdge(
+    {
+      dataDir,
+      api: { enabled: false },
+      storage: { minFreeBytes: 0 },
+      ingest: { engine: "native" },
+      cameras: [{ id: "cam1", rtsp: { main: sim.cameras[0]!.rtspMain }, user: sim.user, password: sim.password, streams: ["main"] }],
+    },
+    { logSink: new MemorySink(), serveApi: false, custody: { signer: () => ((signerAsked = true), held), siteId: "test", caPem: "" } },
+  );
+  const recorded = async () => (await readdir(join(dataDir, "media", "cam1"), { recursive: true }).catch(() => [])).some((f) => String(f).endsWith(".mp4"));
+  try {
+    const deadline = Date.now() + 15_000;
+    while (!(await recorded()) && Date.now() < deadline) await Bun.sleep(20);
+    // Before: the writers waited for custody's attach, which waited for its signer: nothing recorded.
+    expect({ recorded: await recorded(), custodyAttaching: signerAsked }).toEqual({ recorded: true, custodyAttaching: true });
+  } finally {
+    release();
+    const edge = await started;
+    await edge.stop();
+    await sim.close();
+  }
+}, 40_000);
