@@ -26,6 +26,14 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
+/** A fresh store (2 s segments) under `name`, its clock at T0, and the writer of cam1/main. */
+async function openStore(name: string) {
+  const clock = new ManualClock(T0);
+  const root = join(dir, name);
+  const store = await MediaStore.open({ root, clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 2000, minFreeBytes: 0 });
+  return { clock, root, store, w: store.writer("cam1", "main") };
+}
+
 /** Fragments [0, n) of one session starting at wall time `base`; fragment i arrives `late(i)` ms after it ends. */
 async function session(w: SegmentWriter, clock: ManualClock, base: number, n: number, late: (i: number) => number): Promise<number> {
   w.init(media.init, media.info);
@@ -40,10 +48,7 @@ async function session(w: SegmentWriter, clock: ManualClock, base: number, n: nu
 }
 
 test("a late first fragment does not date its session late; the next session keeps its short 'restart' gap", async () => {
-  const clock = new ManualClock(T0);
-  const root = join(dir, "late-first");
-  const store = await MediaStore.open({ root, clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 2000, minFreeBytes: 0 });
-  const w = store.writer("cam1", "main");
+  const { clock, root, store, w } = await openStore("late-first");
   const commits: SegmentRecord[] = [];
   w.onCommit = (s) => commits.push(s);
   // Session 1: its first fragment comes 110 ms late (a backlog at start), the rest on time.
@@ -84,10 +89,7 @@ test("a late first fragment does not date its session late; the next session kee
 });
 
 test("arrivals only ever move a session earlier, and never before the previous footage's end", async () => {
-  const clock = new ManualClock(T0);
-  const root = join(dir, "floor");
-  const store = await MediaStore.open({ root, clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 2000, minFreeBytes: 0 });
-  const w = store.writer("cam1", "main");
+  const { clock, root, store, w } = await openStore("floor");
   const commits: SegmentRecord[] = [];
   w.onCommit = (s) => commits.push(s);
   const end1 = await session(w, clock, T0, 4, () => 0);
@@ -106,10 +108,7 @@ test("arrivals only ever move a session earlier, and never before the previous f
 });
 
 test("a seamless format change (no media lost) keeps its session boundary as a 1 ms 'restart' gap", async () => {
-  const clock = new ManualClock(T0);
-  const root = join(dir, "seamless");
-  const store = await MediaStore.open({ root, clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 2000, minFreeBytes: 0 });
-  const w = store.writer("cam1", "main");
+  const { clock, root, store, w } = await openStore("seamless");
   const end1 = await session(w, clock, T0, 4, () => 0);
   await w.end("restart", "camera changed the stream format (resolution or profile)");
   // The new format's keyframe follows the last frame at once (camsim changes seamlessly); its
