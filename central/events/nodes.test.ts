@@ -6,24 +6,14 @@
  * already stored events stores and acts on the new ones only, in order.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { ManualClock } from "../../lib/clock.ts";
-import { migrateUp, type Database } from "../db/index.ts";
-import { testDrivers } from "../db/testkit.ts";
+import { driversInTempDir } from "../database-testkit.ts";
+import type { Database } from "../db/index.ts";
+import { openMigratedPair } from "../db/testkit.ts";
 import { Events, type EventInput } from "./index.ts";
 
 const T0 = Date.UTC(2026, 11, 4, 11, 0, 0);
-let tmp: string;
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-eventnodes-"));
-});
-const { drivers, stop } = testDrivers(() => tmp);
-afterAll(async () => {
-  await stop();
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const { drivers } = driversInTempDir("eventnodes");
 
 const ev = (id: string): EventInput => ({ id, type: "panic", time: new Date(T0).toISOString(), source: "external", siteId: "bus-1", data: { n: id } });
 
@@ -31,14 +21,11 @@ for (const d of drivers) {
   describe.skipIf(d.skip)(`events on two nodes: ${d.name}`, () => {
     let dbA: Database;
     let dbB: Database;
+    let closeDbs: () => Promise<void>;
     beforeAll(async () => {
-      [dbA, dbB] = await d.openTwo();
-      await migrateUp(dbA);
+      ({ a: dbA, b: dbB, close: closeDbs } = await openMigratedPair(d));
     });
-    afterAll(async () => {
-      await dbA?.close();
-      if (dbB !== dbA) await dbB?.close();
-    });
+    afterAll(() => closeDbs?.());
 
     test("an event delivered through A and again through B is stored once and acted on once", async () => {
       const acted: string[] = [];

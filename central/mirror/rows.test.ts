@@ -5,24 +5,14 @@
  * and locked in its transaction) deduplicates the edge's re-send, no row is stored twice.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { ManualClock } from "../../lib/clock.ts";
 import { Leases, NotOwnerError } from "../cluster/index.ts";
-import { migrateUp, type Database } from "../db/index.ts";
-import { testDrivers } from "../db/testkit.ts";
+import { driversInTempDir } from "../database-testkit.ts";
+import type { Database } from "../db/index.ts";
+import { openMigratedPair } from "../db/testkit.ts";
 import { lockWatermarks, watermarkKey, writeRows } from "./rows.ts";
 
-let tmp: string;
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-mirror-rows-"));
-});
-const { drivers, stop } = testDrivers(() => tmp);
-afterAll(async () => {
-  await stop();
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const { drivers } = driversInTempDir("mirror-rows");
 
 /** An edge's message as the control plane stores it: an event at (ob, seq). */
 type Msg = { siteId: string; ob: string; seq: number; eventId: string };
@@ -51,14 +41,11 @@ for (const d of drivers) {
   describe.skipIf(d.skip)(`mirror rows: ${d.name}`, () => {
     let dbA: Database;
     let dbB: Database;
+    let closeDbs: () => Promise<void>;
     beforeAll(async () => {
-      [dbA, dbB] = await d.openTwo();
-      await migrateUp(dbA);
+      ({ a: dbA, b: dbB, close: closeDbs } = await openMigratedPair(d));
     });
-    afterAll(async () => {
-      await dbA?.close();
-      if (dbB !== dbA) await dbB?.close();
-    });
+    afterAll(() => closeDbs?.());
 
     test("one statement per table: keyed rows replace (last of a batch wins), others append; thousands of rows at once", async () => {
       const seg = (start: number, end: number, bytes: number) => ["s1", "cam1", "main", start, end, bytes] as const;
