@@ -13,9 +13,11 @@ import path from "node:path";
 import { Logger, MemorySink } from "../lib/log/index.ts";
 import { Db } from "./db.ts";
 import {
+  openMigratedPair,
   postgresUnavailable,
   startPostgres,
   testDrivers,
+  type MigratedPair,
   type TestDriver,
   type TestPostgres,
 } from "./db/testkit.ts";
@@ -106,4 +108,19 @@ export function driversInTempDir(prefix: string): { drivers: TestDriver[]; tmp()
     if (tmp) await fs.rm(tmp, { recursive: true, force: true });
   });
   return { drivers, tmp: () => tmp };
+}
+
+/**
+ * Call inside a describe block: two central nodes' handles on one new, migrated database of
+ * driver `d` (openMigratedPair), opened in its beforeAll and closed in its afterAll.
+ */
+export function migratedPairForDescribe(d: TestDriver): () => MigratedPair {
+  let pair: MigratedPair | undefined;
+  beforeAll(async () => {
+    pair = await openMigratedPair(d);
+  });
+  afterAll(async () => {
+    await pair?.close();
+  });
+  return () => pair!;
 }

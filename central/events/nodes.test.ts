@@ -5,11 +5,10 @@
  * stored once and acted on (rules) once; B answers it as a duplicate. A batch mixing new and
  * already stored events stores and acts on the new ones only, in order.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { ManualClock } from "../../lib/clock.ts";
-import { driversInTempDir } from "../database-testkit.ts";
+import { driversInTempDir, migratedPairForDescribe } from "../database-testkit.ts";
 import type { Database } from "../db/index.ts";
-import { openMigratedPair } from "../db/testkit.ts";
 import { Events, type EventInput } from "./index.ts";
 
 const T0 = Date.UTC(2026, 11, 4, 11, 0, 0);
@@ -19,15 +18,10 @@ const ev = (id: string): EventInput => ({ id, type: "panic", time: new Date(T0).
 
 for (const d of drivers) {
   describe.skipIf(d.skip)(`events on two nodes: ${d.name}`, () => {
-    let dbA: Database;
-    let dbB: Database;
-    let closeDbs: () => Promise<void>;
-    beforeAll(async () => {
-      ({ a: dbA, b: dbB, close: closeDbs } = await openMigratedPair(d));
-    });
-    afterAll(() => closeDbs?.());
+    const nodes = migratedPairForDescribe(d);
 
     test("an event delivered through A and again through B is stored once and acted on once", async () => {
+      const { a: dbA, b: dbB } = nodes();
       const acted: string[] = [];
       const node = (db: Database, name: string) => new Events({ db, clock: new ManualClock(T0 + 1000), lateAfterMs: 60_000, onEvent: (e) => acted.push(`${name}:${e.id}`) });
       const a = node(dbA, "a");
