@@ -14,6 +14,7 @@ import { Logger } from "../../lib/log/index.ts";
 import { probe } from "../../lib/onvif/index.ts";
 import { mergeHoldings } from "../sites/index.ts";
 import { startCentralOnvif, type CentralOnvif } from "./index.ts";
+import { runTool } from "../../lib/testing/run-tool.ts";
 
 let rig: LiveRig;
 let rtsp: RtspOut;
@@ -23,15 +24,7 @@ let adminPw: string;
 const procs: ReturnType<typeof Bun.spawn>[] = [];
 const retrievals: { id: string; fromMs: number; toMs: number }[] = [];
 
-async function run(cmd: string[], timeoutMs = 40_000): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  procs.push(p);
-  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  const code = await p.exited;
-  clearTimeout(timer);
-  return { code, out, err };
-}
+const run = (cmd: string[], timeoutMs = 40_000) => runTool(cmd, { timeoutMs, procs });
 
 /** A connected onvif client for this site's device. */
 async function connect(user: string, password: string): Promise<Cam> {

@@ -17,6 +17,7 @@ import { CentralLive } from "../live.ts";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runTool } from "../../../lib/testing/run-tool.ts";
 
 let rig: LiveRig;
 let rtsp: RtspOut;
@@ -54,15 +55,7 @@ async function raw(method: string, path: string, headers: Record<string, string>
 }
 const basic = basicAuth;
 
-async function run(cmd: string[], timeoutMs = 30_000): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  procs.push(p);
-  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  const code = await p.exited;
-  clearTimeout(timer);
-  return { code, out, err };
-}
+const run = (cmd: string[], timeoutMs = 30_000) => runTool(cmd, { timeoutMs, procs });
 
 /** ffmpeg decoding `seconds` of the stream: frames decoded and what it wrote to stderr. */
 async function decode(u: string, seconds: number): Promise<{ code: number; frames: number; err: string }> {
