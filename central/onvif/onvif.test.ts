@@ -6,7 +6,7 @@ import "reflect-metadata";
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Cam } from "onvif";
-import { startLiveRig, untilRecording, type LiveRig } from "../live/testkit.ts";
+import { startAccessRig, untilRecording, type LiveRig } from "../live/testkit.ts";
 import { ReplaySource, clockString, startRtspOut, type RtspOut } from "../live/rtsp/index.ts";
 import { RtspTestClient, basicAuth } from "../live/rtsp/testkit.ts";
 import { parseSession } from "../../lib/rtsp/index.ts";
@@ -48,13 +48,10 @@ async function soap(path: string, body: string, headers: Record<string, string> 
 }
 
 beforeAll(async () => {
-  rig = await startLiveRig({ cameras: 1, live: { graceMs: 1500, cameraExists: (_s, c) => rig.sim.cameras.some((x) => x.id === c) } });
+  rig = await startAccessRig();
   site = rig.identity.siteId;
   adminPw = rig.central.initialAdminPassword!;
   const ops = rig.central.ops;
-  await ops.users.putRole({ name: "lobby", description: "", grants: [{ rights: ["playback"], scope: `camera:${site}.cam1` }] });
-  await ops.users.createUser({ name: "lobby", password: "lobby-password", roles: ["lobby"] });
-  await ops.users.createUser({ name: "nobody", password: "nobody-password", roles: [] });
   const log = new Logger({ component: "test", sink: rig.sink, level: "info" });
   let bridge: CentralOnvif | undefined;
   const replay = new ReplaySource({

@@ -4,7 +4,7 @@ import "reflect-metadata";
  * (CentralLive) → RTSP out → ffprobe / ffmpeg / gst-launch, plus raw RTSP for the refusals.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startLiveRig, untilRecording, type LiveRig } from "../testkit.ts";
+import { startAccessRig, untilRecording, type LiveRig } from "../testkit.ts";
 import { TestViewer } from "../viewer.ts";
 import { startRtspOut, StreamCredentials, type RtspOut } from "./index.ts";
 import { RtspTestClient, basicAuth } from "./testkit.ts";
@@ -68,13 +68,10 @@ const feed = (stream = "sub", cam = "cam1") => rig.live.stats().find((s) => s.ke
 const uplinkRequests = () => rig.requests.filter((r) => r.req.action === "start").length;
 
 beforeAll(async () => {
-  rig = await startLiveRig({ cameras: 1, live: { graceMs: 1500, cameraExists: (_s, c) => rig.sim.cameras.some((x) => x.id === c) } });
+  rig = await startAccessRig();
   site = rig.identity.siteId;
   adminPw = rig.central.initialAdminPassword!;
   const ops = rig.central.ops;
-  await ops.users.putRole({ name: "lobby", description: "", grants: [{ rights: ["playback"], scope: `camera:${site}.cam1` }] });
-  await ops.users.createUser({ name: "lobby", password: "lobby-password", roles: ["lobby"] });
-  await ops.users.createUser({ name: "nobody", password: "nobody-password", roles: [] });
   tmp = await mkdtemp(join(tmpdir(), "outpost-rtsps-"));
   caFile = join(tmp, "ca.pem");
   await writeFile(caFile, rig.central.caPem);
