@@ -22,6 +22,7 @@ import { EdgeLive } from "../../edge/live/index.ts";
 import { Reachability } from "../../edge/reach/index.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { Logger, MemorySink, createLogger } from "../../lib/log/index.ts";
+import { say, serveLines } from "./line-child.ts";
 
 const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; federationUrl: string; src: string; cameras: string[]; link?: string; workers?: number; record?: boolean; segmentMs?: number; retentionMs?: number; perRequest?: number; live?: boolean; productTimings?: boolean; sub?: boolean };
 const quiet = (component: string) => (process.env.EDGE_LOG ? createLogger(component) : new Logger({ component, sink: new MemorySink(), level: "error" }));
@@ -102,7 +103,6 @@ const feeder = (async () => {
 })().catch((e) => process.stdout.write(`ERR feeder ${(e as Error).message}\n`));
 void feeder;
 
-const say = (s: string): void => void process.stdout.write(s + "\n");
 let apiServer: ReturnType<typeof Bun.serve> | null = null;
 async function handle(line: string): Promise<void> {
   const [cmd, a, b] = line.trim().split(/\s+/);
@@ -139,12 +139,4 @@ async function handle(line: string): Promise<void> {
   say(`OK ${cmd}`);
 }
 
-say("READY");
-let buf = "";
-let chain = Promise.resolve();
-for await (const chunk of Bun.stdin.stream()) {
-  buf += new TextDecoder().decode(chunk);
-  const lines = buf.split("\n");
-  buf = lines.pop()!;
-  for (const l of lines) if (l.trim()) chain = chain.then(() => handle(l)).catch((e) => void say(`ERR ${(e as Error).message}`));
-}
+await serveLines(handle);
