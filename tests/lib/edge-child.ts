@@ -7,9 +7,8 @@
 import "reflect-metadata";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { FragmentSplitter } from "../../lib/mp4/index.ts";
 import { MediaStore } from "../../lib/store/index.ts";
-import { fragmentAt, type Media } from "../../lib/store/testdata/media.ts";
+import { fragmentAt, readMedia } from "../../lib/store/testdata/media.ts";
 import { loadIdentity } from "../../edge/identity/index.ts";
 import { startUplink } from "../../edge/uplink/index.ts";
 import { quiet } from "./cp.ts";
@@ -17,12 +16,7 @@ import { createLogger } from "../../lib/log/index.ts";
 import { say, serveLines } from "./line-child.ts";
 
 const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; src: string };
-const items = new FragmentSplitter().push(new Uint8Array(await Bun.file(o.src).arrayBuffer()));
-const first = items[0]!;
-if (first.kind !== "init") throw new Error("no init");
-const frags = items.flatMap((i) => (i.kind === "fragment" ? [{ bytes: i.bytes, info: i.info }] : []));
-const last = frags[frags.length - 1]!;
-const media: Media = { init: first.bytes, info: first.info, frags, durationMs: last.info.startMs + last.info.durationMs };
+const media = await readMedia(o.src);
 
 // Recording: fragments arrive in real time (0.5 s each); `recording = false` makes a gap.
 let recording = true;

@@ -11,9 +11,8 @@
  */
 import "reflect-metadata";
 import path from "node:path";
-import { FragmentSplitter } from "../../lib/mp4/index.ts";
 import { MediaStore } from "../../lib/store/index.ts";
-import { fragmentAt, type Media } from "../../lib/store/testdata/media.ts";
+import { fragmentAt, readMedia } from "../../lib/store/testdata/media.ts";
 import { loadIdentity } from "../../edge/identity/index.ts";
 import { startUplink } from "../../edge/uplink/index.ts";
 import { Hono } from "hono";
@@ -26,12 +25,7 @@ import { say, serveLines } from "./line-child.ts";
 
 const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; federationUrl: string; src: string; cameras: string[]; link?: string; workers?: number; record?: boolean; segmentMs?: number; retentionMs?: number; perRequest?: number; live?: boolean; productTimings?: boolean; sub?: boolean };
 const quiet = (component: string) => (process.env.EDGE_LOG ? createLogger(component) : new Logger({ component, sink: new MemorySink(), level: "error" }));
-const items = new FragmentSplitter().push(new Uint8Array(await Bun.file(o.src).arrayBuffer()));
-const first = items[0]!;
-if (first.kind !== "init") throw new Error("no init");
-const frags = items.flatMap((i) => (i.kind === "fragment" ? [{ bytes: i.bytes, info: i.info }] : []));
-const last = frags[frags.length - 1]!;
-const media: Media = { init: first.bytes, info: first.info, frags, durationMs: last.info.startMs + last.info.durationMs };
+const media = await readMedia(o.src);
 
 const identity = await loadIdentity(o.dir);
 if (!identity) throw new Error("not enrolled");
