@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { Cam } from "onvif";
 import { MemorySink, Logger } from "../lib/log/index.ts";
 import { probe, startCamsim, withCredentials, type Camsim } from "./index.ts";
+import { runTool, type ToolRun } from "../lib/testing/run-tool.ts";
 
 setDefaultTimeout(60_000);
 
@@ -27,20 +28,8 @@ afterAll(async () => {
   await sim?.close();
 });
 
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-
-async function run(cmd: string[], timeoutMs = 20000): Promise<Run> {
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  await p.exited;
-  clearTimeout(timer);
-  return { code: p.exitCode, out, err };
-}
+type Run = ToolRun;
+const run = (cmd: string[], timeoutMs = 20000) => runTool(cmd, { timeoutMs });
 
 function ffprobe(url: string): Promise<Run> {
   return run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-analyzeduration", "1500000", "-select_streams", "v", "-show_entries", "stream=codec_name,width,height", "-of", "json", url]);

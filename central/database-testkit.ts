@@ -3,7 +3,8 @@
  * through startCentral: a temp root per file, a logger whose records the test reads (the
  * once-only move from central.duckdb logs a line per module), central's config with free ports
  * and plain HTTP, an old installation's central.duckdb built by the test, and a throwaway
- * PostgreSQL 15 server for a describe block (database.url).
+ * PostgreSQL 15 server for a describe block (database.url); and, for a module's tests on both
+ * drivers, testDrivers with its embedded databases in a temp directory of the file.
  */
 import { afterAll, beforeAll } from "bun:test";
 import { promises as fs } from "node:fs";
@@ -12,8 +13,12 @@ import path from "node:path";
 import { Logger, MemorySink } from "../lib/log/index.ts";
 import { Db } from "./db.ts";
 import {
+  openMigratedPair,
   postgresUnavailable,
   startPostgres,
+  testDrivers,
+  type MigratedPair,
+  type TestDriver,
   type TestPostgres,
 } from "./db/testkit.ts";
 import type { CentralConfigInput } from "./index.ts";
@@ -85,4 +90,37 @@ export function postgresForDescribe(): () => TestPostgres {
     await pg?.stop();
   });
   return () => pg!;
+}
+
+/**
+ * Call at a test file's top level: both drivers (testDrivers in central/db/testkit.ts), their
+ * embedded databases in a temp directory made in beforeAll; afterAll stops the throwaway server
+ * and removes the directory. `tmp()` is the directory, for the file's other files.
+ */
+export function driversInTempDir(prefix: string): { drivers: TestDriver[]; tmp(): string } {
+  let tmp = "";
+  beforeAll(async () => {
+    tmp = await fs.mkdtemp(path.join(os.tmpdir(), `outpost-${prefix}-`));
+  });
+  const { drivers, stop } = testDrivers(() => tmp);
+  afterAll(async () => {
+    await stop();
+    if (tmp) await fs.rm(tmp, { recursive: true, force: true });
+  });
+  return { drivers, tmp: () => tmp };
+}
+
+/**
+ * Call inside a describe block: two central nodes' handles on one new, migrated database of
+ * driver `d` (openMigratedPair), opened in its beforeAll and closed in its afterAll.
+ */
+export function migratedPairForDescribe(d: TestDriver): () => MigratedPair {
+  let pair: MigratedPair | undefined;
+  beforeAll(async () => {
+    pair = await openMigratedPair(d);
+  });
+  afterAll(async () => {
+    await pair?.close();
+  });
+  return () => pair!;
 }

@@ -94,4 +94,34 @@ describe.skipIf(!!noServer)("registry on two nodes (PostgreSQL 15)", () => {
     expect(b.accepts("fleet-0008", "f8")).toBe("current");
     await stopB();
   });
+
+  test("revoking one site among hundreds reads that site's row only: a site only another node enrolled is revoked, another site's change stays for the next re-read to report", async () => {
+    const a = new Registry(dbA);
+    await a.init();
+    const n = 300; // more than one page of a whole-table read
+    for (let i = 0; i < n; i++) await a.enroll(`rv-${String(i).padStart(4, "0")}`, `Rv ${i}`, cert(`rv${i}`), "2026-01-01T00:00:00Z");
+    const reads: string[] = [];
+    const counted = Object.assign(Object.create(dbB) as Database, {
+      query: (sql: string, params?: unknown[]) => (reads.push(sql), dbB.query(sql, params as never)),
+    });
+    const b = new Registry(counted); // follows nothing: learns only by reading
+    await b.init();
+    // Written through A after B's read, unannounced: a new site, and another site's revocation.
+    const silentA = new Registry(Object.assign(Object.create(dbA) as Database, { notify: async () => undefined }));
+    await silentA.init();
+    await silentA.enroll("rv-late", "Rv late", cert("late"), "2026-01-01T00:00:00Z");
+    await silentA.revoke("rv-0002", "2026-01-02T00:00:00Z", "sold");
+    expect(b.get("rv-late")).toBeUndefined();
+    reads.length = 0;
+    const rec = await b.revoke("rv-late", "2026-01-03T00:00:00Z", "test");
+    expect(rec).toMatchObject({ id: "rv-late", state: "revoked", revokedReason: "test" });
+    expect(reads).toHaveLength(1); // one row, not the fleet
+    expect(reads[0]).toContain("WHERE id = $1");
+    expect(b.accepts("rv-late", "late")).toBeNull();
+    // rv-0002's revocation is still news to B: its next re-read reports the site to cut (a whole-table read inside revoke had swallowed it).
+    expect(b.accepts("rv-0002", "rv2")).toBe("current");
+    expect(await b.reload()).toEqual(["rv-0002"]);
+    expect(b.accepts("rv-0002", "rv2")).toBeNull();
+    expect(b.accepts("rv-0003", "rv3")).toBe("current");
+  });
 });

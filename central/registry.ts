@@ -178,7 +178,10 @@ export class Registry {
   }
 
   async revoke(id: string, at: string, reason: string | null): Promise<SiteRecord | null> {
-    await this.reload(); // another node may have enrolled it
+    // Another node may have enrolled or changed it: its row only. A whole-table read here cost
+    // a fleet's rows per revocation, and took in other sites' changes without reporting them,
+    // so follow() never cut those sites' sessions.
+    await this.reload([id]);
     const s = this.sites.get(id);
     if (!s) return null;
     if (s.state === "revoked") return s;

@@ -46,6 +46,21 @@ afterAll(async () => {
   await removeTempDirs();
 }, 120_000);
 
+/** Waits until campaign `id` reports every edge healthy on `version`; on a timeout the error carries each launcher's output. */
+function allHealthy(id: string, version: string) {
+  return until(
+    `all three edges healthy on ${version}`,
+    async () => {
+      const st = await Promise.all(edges.map((e) => w.siteStatus(id, e.siteId)));
+      return st.every((s) => s?.state === "healthy") ? st : null;
+    },
+    300_000,
+    500,
+  ).catch((err) => {
+    throw new Error(`${(err as Error).message}\n${edges.map((e) => `--- ${e.name} launcher output:\n${e.output.slice(-3000)}`).join("\n")}`);
+  });
+}
+
 /** Waits until `e` has segment files starting at or after `fromMs` that span ≥ `spanMs` (those before the last are closed). */
 async function recordedSince(e: ApplianceEdge, fromMs: number, spanMs: number, what: string): Promise<void> {
   await until(
@@ -65,17 +80,7 @@ test("kill -9 during download / before switch / during trial → verified slot, 
   for (const e of edges) await recordedSince(e, 0, 5000, "recording on 1.0.0");
   const t0 = Date.now();
   const id = await w.campaign("1.1.0", edges.map((e) => e.siteId));
-  const done = await until(
-    "all three edges healthy on 1.1.0",
-    async () => {
-      const st = await Promise.all(edges.map((e) => w.siteStatus(id, e.siteId)));
-      return st.every((s) => s?.state === "healthy") ? st : null;
-    },
-    300_000,
-    500,
-  ).catch((err) => {
-    throw new Error(`${(err as Error).message}\n${edges.map((e) => `--- ${e.name} launcher output:\n${e.output.slice(-3000)}`).join("\n")}`);
-  });
+  const done = await allHealthy(id, "1.1.0");
   // Recording on the committed slot (≥ 5 s of closed segments after the commit), then stop
   // everything to read the stores.
   for (const e of edges) {
@@ -142,17 +147,7 @@ test("kill -9 of the launcher itself (and its slot child) during download / befo
       e.start(); // systemd: Restart=always
     }),
   );
-  await until(
-    "all three edges healthy on 1.2.0",
-    async () => {
-      const st = await Promise.all(edges.map((e) => w.siteStatus(id, e.siteId)));
-      return st.every((s) => s?.state === "healthy") ? st : null;
-    },
-    300_000,
-    500,
-  ).catch((err) => {
-    throw new Error(`${(err as Error).message}\n${edges.map((e) => `--- ${e.name} launcher output:\n${e.output.slice(-3000)}`).join("\n")}`);
-  });
+  await allHealthy(id, "1.2.0");
   for (const e of edges) {
     const st = await e.state();
     await recordedSince(e, Date.parse(st.lastResult!.at), 4000, "recording after the commit of 1.2.0");

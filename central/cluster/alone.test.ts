@@ -1,22 +1,11 @@
 /** otherNodesAlive on both drivers: a node's unexpired leases make it alive to the others, and only to them. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { describe, expect, test } from "bun:test";
 import { ManualClock } from "../../lib/clock.ts";
 import { migrateUp } from "../db/index.ts";
-import { testDrivers } from "../db/testkit.ts";
+import { driversInTempDir } from "../database-testkit.ts";
 import { Leases, otherNodesAlive } from "./index.ts";
 
-let tmp: string;
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-alone-"));
-});
-const { drivers, stop } = testDrivers(() => tmp);
-afterAll(async () => {
-  await stop();
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const { drivers } = driversInTempDir("alone");
 
 for (const d of drivers) {
   describe.skipIf(d.skip)(`otherNodesAlive: ${d.name}`, () => {

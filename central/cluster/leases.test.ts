@@ -7,26 +7,16 @@
  * one test that runs the real timers with compressed intervals.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { ManualClock, systemClock } from "../../lib/clock.ts";
 import type { Database } from "../db/index.ts";
-import { openMigratedPair, testDrivers } from "../db/testkit.ts";
+import { driversInTempDir } from "../database-testkit.ts";
+import { openMigratedPair } from "../db/testkit.ts";
 import { Leases, NotOwnerError, type PartitionChange } from "./leases.ts";
 import { PARTITIONS, partitionOf } from "./partition.ts";
 
-let tmp: string;
 // Two "nodes" = two connections: two Database handles on the server; on PGlite (one process,
 // one connection) both managers share the handle, whose transactions queue.
-const { drivers, stop } = testDrivers(() => tmp);
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-leasetest-"));
-});
-afterAll(async () => {
-  await stop();
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const { drivers } = driversInTempDir("leasetest");
 
 const HB = 5_000;
 const LEASE = 15_000;

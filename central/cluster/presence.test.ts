@@ -8,26 +8,16 @@
  * hand-driven clock.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { ManualClock } from "../../lib/clock.ts";
 import type { Database } from "../db/index.ts";
-import { openMigratedPair, testDrivers } from "../db/testkit.ts";
+import { driversInTempDir } from "../database-testkit.ts";
+import { openMigratedPair } from "../db/testkit.ts";
 import { Leases } from "./leases.ts";
 import { SharedPresence, type HealthReport, type LocalPresence } from "./presence.ts";
 
-let tmp: string;
 // Two "nodes": on the server two Database handles (two connection pools) on one database; on
 // PGlite (one process, one connection) both share the handle.
-const { drivers, stop } = testDrivers(() => tmp);
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-presencetest-"));
-});
-afterAll(async () => {
-  await stop();
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const { drivers } = driversInTempDir("presencetest");
 
 const HB = 1_000;
 const LEASE = 3_000;

@@ -81,8 +81,8 @@ export interface SharedPresenceOptions {
 }
 
 type Row = { site_id: string; online: boolean; since_ms: number | string; last_seen_ms: number | string; node_id: string; heartbeat_ms: number | string | null; health: unknown; health_at_ms: number | string | null };
-/** What was written of a site, and when (`atMs`: the flush's time, for the health throttle). */
-type Written = { online: boolean; sinceMs: number; lastSeenMs: number; healthAtMs: number | null; atMs: number; healthWrittenMs: number };
+/** What was written of a site; `healthWrittenMs`: when it last carried a report (the per-site health throttle). */
+type Written = { online: boolean; sinceMs: number; lastSeenMs: number; healthAtMs: number | null; healthWrittenMs: number };
 
 export class SharedPresence {
   private readonly clock: Clock;
@@ -181,7 +181,7 @@ export class SharedPresence {
         continue;
       }
       const carried = healthDue ? newHealth : undefined;
-      next.set(id, { online: l.online, sinceMs, lastSeenMs, healthAtMs: carried?.atMs ?? rowHealthAt, atMs: now, healthWrittenMs: carried ? now : (own?.healthWrittenMs ?? 0) });
+      next.set(id, { online: l.online, sinceMs, lastSeenMs, healthAtMs: carried?.atMs ?? rowHealthAt, healthWrittenMs: carried ? now : (own?.healthWrittenMs ?? 0) });
       rows.push([id, l.online, sinceMs, lastSeenMs, carried]);
     }
     for (let i = 0; i < rows.length; i += 1000) {

@@ -8,8 +8,7 @@
  * installation's custody tables move once from transfer.duckdb.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
@@ -25,12 +24,11 @@ import { BadUpload, Receiver } from "../transfer/receiver.ts";
 import { Db } from "../db.ts";
 import { migrateUp, type Database } from "../db/index.ts";
 import { moveFromDuckdb } from "../db/from-duckdb.ts";
-import { testDrivers } from "../db/testkit.ts";
+import { driversInTempDir } from "../database-testkit.ts";
 import { CUSTODY_TABLES_IN_DUCKDB, ImportVerifier } from "./index.ts";
 
 const T0 = Date.UTC(2026, 0, 7, 9, 0, 0);
 const quiet = () => new Logger({ component: "test", sink: new MemorySink() });
-let dir: string;
 let media: Media;
 let ca: CaMaterial;
 let bus1: CustodySigner;
@@ -41,27 +39,21 @@ let verifier: ImportVerifier;
 
 setDefaultTimeout(60_000);
 
+const { drivers, tmp } = driversInTempDir("custody");
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "central-custody-"));
-  media = await makeMedia(dir, 10);
+  media = await makeMedia(tmp(), 10);
   ca = await createCa({ name: "Central CA", now: Date.now(), lifetimeDays: 30 });
   bus1 = await custodySigner(await mintSiteCert(ca, "bus-1", { notBefore: T0 - 86_400_000, notAfter: T0 + 86_400_000 }));
 }, 60_000);
-
-const { drivers, stop } = testDrivers(() => dir);
-afterAll(async () => {
-  await stop();
-  await rm(dir, { recursive: true, force: true });
-});
 
 /** Central's side for one driver: its own store and database (uploads are per driver). */
 async function openCentralSide(name: string, open: () => Promise<Database>): Promise<void> {
   database = await open();
   await migrateUp(database);
   const clock = new ManualClock(T0);
-  central = await MediaStore.open({ root: join(dir, `central-${name}`), clock, log: quiet(), minFreeBytes: 0 });
+  central = await MediaStore.open({ root: join(tmp(), `central-${name}`), clock, log: quiet(), minFreeBytes: 0 });
   verifier = new ImportVerifier({ db: database, caPem: () => ca.certPem, clock, log: quiet() });
-  receiver = new Receiver({ dir: join(dir, `partial-${name}`), store: central, db: database, clock, log: quiet(), custody: verifier });
+  receiver = new Receiver({ dir: join(tmp(), `partial-${name}`), store: central, db: database, clock, log: quiet(), custody: verifier });
 }
 
 async function closeCentralSide(): Promise<void> {
@@ -73,7 +65,7 @@ async function closeCentralSide(): Promise<void> {
 let side = "";
 async function edgeRecording(name: string, key: () => CustodySigner | null, cameraId = "cam1") {
   const clock = new ManualClock(T0);
-  const root = join(dir, `${side}-${name}`);
+  const root = join(tmp(), `${side}-${name}`);
   const store = await MediaStore.open({ root, clock, log: quiet(), segmentDurationMs: 2000, minFreeBytes: 0 });
   const custody = await CustodyRecorder.attach(store, { clock, log: quiet(), signer: key, signEveryMs: 0 });
   const w = store.writer(cameraId, "main");
@@ -121,7 +113,7 @@ test("central's own recordings are chained and signed with a certificate its CA 
   const { mkdir, writeFile } = await import("node:fs/promises");
   const { evidencePackage, signedRevocations, verifyPackage } = await import("../../federation/custody/index.ts");
   const { exportKeyPem } = await import("../../federation/pki.ts");
-  const dataDir = join(dir, "central-own");
+  const dataDir = join(tmp(), "central-own");
   const p = dataPaths(dataDir);
   await mkdir(p.caDir, { recursive: true });
   await writeFile(p.caCert, ca.certPem);
@@ -244,7 +236,7 @@ for (const d of drivers) {
       await e.custody.idle();
       const segs = await e.segs();
       for (const s of segs) expect((await upload("bus-1", e.root, s)).committed).toBe(true);
-      const own = await attachCentralCustody(central, { dataDir: join(dir, "no-ca"), clock: new ManualClock(T0), log: quiet() });
+      const own = await attachCentralCustody(central, { dataDir: join(tmp(), "no-ca"), clock: new ManualClock(T0), log: quiet() });
       const deps = { store: central, verifier, own, caPem: ca.certPem, caKey: ca.key, revoked: () => [], clock: new ManualClock(T0 + 700_000) };
       const q = { cameraId: "bus-1.cam5", stream: "main" as const, fromMs: segs[0]!.startMs, toMs: segs[segs.length - 1]!.endMs, user: "investigator" };
       const r = await centralEvidence(deps, q);
@@ -262,7 +254,7 @@ for (const d of drivers) {
     });
 
     test("an upgraded installation's custody tables move once from transfer.duckdb; verdicts and proofs carry over", async () => {
-      const old = await Db.open(join(dir, `old-transfer-${side}.duckdb`));
+      const old = await Db.open(join(tmp(), `old-transfer-${side}.duckdb`));
       // The tables as the previous version created them in transfer.duckdb.
       await old.run(`CREATE TABLE cu_segments (site_id VARCHAR, camera_id VARCHAR, stream VARCHAR, start_ms BIGINT, sha256 VARCHAR, chain VARCHAR, seq BIGINT, verdict VARCHAR, why VARCHAR, checked_ms BIGINT, PRIMARY KEY (site_id, camera_id, stream, start_ms))`);
       await old.run(`CREATE TABLE cu_entries (site_id VARCHAR, chain VARCHAR, seq BIGINT, sha256 VARCHAR, link VARCHAR, prev VARCHAR, PRIMARY KEY (site_id, chain, seq))`);

@@ -5,42 +5,23 @@
  * stored once and acted on (rules) once; B answers it as a duplicate. A batch mixing new and
  * already stored events stores and acts on the new ones only, in order.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { describe, expect, test } from "bun:test";
 import { ManualClock } from "../../lib/clock.ts";
-import { migrateUp, type Database } from "../db/index.ts";
-import { testDrivers } from "../db/testkit.ts";
+import { driversInTempDir, migratedPairForDescribe } from "../database-testkit.ts";
+import type { Database } from "../db/index.ts";
 import { Events, type EventInput } from "./index.ts";
 
 const T0 = Date.UTC(2026, 11, 4, 11, 0, 0);
-let tmp: string;
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-eventnodes-"));
-});
-const { drivers, stop } = testDrivers(() => tmp);
-afterAll(async () => {
-  await stop();
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const { drivers } = driversInTempDir("eventnodes");
 
 const ev = (id: string): EventInput => ({ id, type: "panic", time: new Date(T0).toISOString(), source: "external", siteId: "bus-1", data: { n: id } });
 
 for (const d of drivers) {
   describe.skipIf(d.skip)(`events on two nodes: ${d.name}`, () => {
-    let dbA: Database;
-    let dbB: Database;
-    beforeAll(async () => {
-      [dbA, dbB] = await d.openTwo();
-      await migrateUp(dbA);
-    });
-    afterAll(async () => {
-      await dbA?.close();
-      if (dbB !== dbA) await dbB?.close();
-    });
+    const nodes = migratedPairForDescribe(d);
 
     test("an event delivered through A and again through B is stored once and acted on once", async () => {
+      const { a: dbA, b: dbB } = nodes();
       const acted: string[] = [];
       const node = (db: Database, name: string) => new Events({ db, clock: new ManualClock(T0 + 1000), lateAfterMs: 60_000, onEvent: (e) => acted.push(`${name}:${e.id}`) });
       const a = node(dbA, "a");

@@ -7,7 +7,7 @@ import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { MediaStore } from "../../lib/store/index.ts";
 import { fragmentAt, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
 import { CentralLive } from "./live.ts";
-import { LiveRecorder, skipped } from "./recorder.ts";
+import { LiveRecorder, skipped, type LiveRecorderOptions } from "./recorder.ts";
 
 let root: string;
 let media: Media;
@@ -19,19 +19,33 @@ beforeAll(async () => {
 });
 afterAll(() => rm(root, { recursive: true, force: true }));
 
-test("fragments dropped on the way (slow link) close the live segment: the hole shows instead of being recorded across", async () => {
-  const store = await MediaStore.open({ root: path.join(root, "central"), minFreeBytes: 0, log });
-  const live = new CentralLive({ clock: systemClock, log, requester: { request: async () => undefined } });
-  const rec = new LiveRecorder(live, store, log);
-  const stop = rec.recordLive("s1.cam1", "main");
-  const hub = live.hub("s1", "cam1", "main");
+const newLive = () => new CentralLive({ clock: systemClock, log, requester: { request: async () => undefined } });
+
+/**
+ * Camera s1.<cam>'s live hub recorded into a store of its own: `send(n)` publishes the test
+ * media's fragment n as if it arrived live (its end `base` + media time, base 20 s ago).
+ */
+async function recordFromHub(cam: string, o?: LiveRecorderOptions) {
+  const store = await MediaStore.open({ root: path.join(root, `central-${cam}`), minFreeBytes: 0, log });
+  const live = newLive();
+  const stop = new LiveRecorder(live, store, log, o).recordLive(`s1.${cam}`, "main");
+  const hub = live.hub("s1", cam, "main");
   hub.publishInit(media.init);
   const base = Date.now() - 20_000;
-  // 0–3.5 s live, then a skip to a later keyframe (what the edge sender does on a slow link).
   const send = (n: number) => {
     const f = fragmentAt(media, n);
     hub.publishFragment(f.bytes, f.info, base + f.info.startMs + f.info.durationMs);
   };
+  const close = async () => {
+    await store.close();
+    live.close();
+  };
+  return { store, base, send, stop, close };
+}
+
+test("fragments dropped on the way (slow link) close the live segment: the hole shows instead of being recorded across", async () => {
+  const { store, base, send, stop, close } = await recordFromHub("cam1");
+  // 0–3.5 s live, then a skip to a later keyframe (what the edge sender does on a slow link).
   for (let n = 0; n < 10; n++) send(n);
   for (let n = 14; n < 24; n++) send(n); // fragments 10–13 (~1.3 s, a keyframe-to-keyframe skip) never arrived
   await stop();
@@ -41,22 +55,11 @@ test("fragments dropped on the way (slow link) close the live segment: the hole 
   const hole = segs[1]!.startMs - segs[0]!.endMs;
   expect(hole).toBeGreaterThan(1000);
   expect(tl.gaps.some((g) => g.reason === "stall" && (g.detail ?? "").includes("missing"))).toBe(true);
-  await store.close();
-  live.close();
+  await close();
 });
 
 test("an uplink that stays up but goes silent closes the live segment: listed while silent, a new one when fragments resume", async () => {
-  const store = await MediaStore.open({ root: path.join(root, "central-silent"), minFreeBytes: 0, log });
-  const live = new CentralLive({ clock: systemClock, log, requester: { request: async () => undefined } });
-  const rec = new LiveRecorder(live, store, log, { silentCloseMs: 300 });
-  const stop = rec.recordLive("s1.cam2", "main");
-  const hub = live.hub("s1", "cam2", "main");
-  hub.publishInit(media.init);
-  const base = Date.now() - 20_000;
-  const send = (n: number) => {
-    const f = fragmentAt(media, n);
-    hub.publishFragment(f.bytes, f.info, base + f.info.startMs + f.info.durationMs);
-  };
+  const { store, base, send, stop, close } = await recordFromHub("cam2", { silentCloseMs: 300 });
   // Closed segments only: an open one is listed by the store, but not exportable or held yet.
   const list = async () => (await store.segments({ cameraId: "s1.cam2", stream: "main", fromMs: base - 1000, toMs: base + 60_000 })).filter((x) => !x.open);
   for (let n = 0; n < 10; n++) send(n);
@@ -74,8 +77,7 @@ test("an uplink that stays up but goes silent closes the live segment: listed wh
   await stop();
   const tl = await store.timeline({ cameraId: "s1.cam2", stream: "main", fromMs: base - 1000, toMs: base + 60_000 });
   expect(tl.gaps.some((g) => g.reason === "stall" && (g.detail ?? "").includes("silent"))).toBe(true);
-  await store.close();
-  live.close();
+  await close();
 });
 
 test("skipped(): media time exactly, and the hub's re-based jumps; capture-clock lag is not a hole", () => {
@@ -87,7 +89,7 @@ test("skipped(): media time exactly, and the hub's re-based jumps; capture-clock
 });
 
 test("the hub marks a jump it re-bases", async () => {
-  const live = new CentralLive({ clock: systemClock, log, requester: { request: async () => undefined } });
+  const live = newLive();
   const hub = live.hub("s1", "cam9", "main");
   hub.publishInit(media.init);
   const seen: { rebased?: boolean }[] = [];

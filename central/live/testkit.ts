@@ -175,6 +175,22 @@ export async function startLiveRig(o: RigOptions): Promise<LiveRig> {
   };
 }
 
+/**
+ * The rig the access tests of central's outward protocols (RTSP out, the ONVIF bridge) share:
+ * one camera, a short uplink grace, live requests for the simulated cameras only, and two users
+ * besides admin — "lobby" (playback of cam1 only) and "nobody" (no rights).
+ */
+export async function startAccessRig(): Promise<LiveRig> {
+  let sim: Camsim | undefined;
+  const rig = await startLiveRig({ cameras: 1, live: { graceMs: 1500, cameraExists: (_s, c) => !!sim?.cameras.some((x) => x.id === c) } });
+  sim = rig.sim;
+  const users = rig.central.ops.users;
+  await users.putRole({ name: "lobby", description: "", grants: [{ rights: ["playback"], scope: `camera:${rig.identity.siteId}.cam1` }] });
+  await users.createUser({ name: "lobby", password: "lobby-password", roles: ["lobby"] });
+  await users.createUser({ name: "nobody", password: "nobody-password", roles: [] });
+  return rig;
+}
+
 /** Waits until every camera stream the edge records is recording. */
 export async function untilRecording(edge: Edge, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

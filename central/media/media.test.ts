@@ -6,33 +6,30 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { FsBlobStore } from "../../lib/blob/index.ts";
 import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { MediaStore, StoreInputError, type SegmentRecord } from "../../lib/store/index.ts";
 import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
-import { migrateUp, openServer, type Database } from "../db/index.ts";
-import { postgresUnavailable, startPostgres, testEmbedded, type TestPostgres } from "../db/testkit.ts";
+import { driversInTempDir } from "../database-testkit.ts";
+import { migrateUp, type Database } from "../db/index.ts";
 import { CentralMedia, importLegacyStore } from "./index.ts";
 
-let tmp: string;
-let pg: TestPostgres | null = null;
+const { drivers, tmp } = driversInTempDir("media");
+/** Two central nodes: two connections to one database — the server driver only. */
+const server = drivers.find((d) => d.name.startsWith("server"))!;
 let media: Media;
 /** Three real closed segments of one edge stream: their bytes and records. */
 let segs: { rec: SegmentRecord & { sha256: string }; data: Uint8Array }[];
-const noServer = postgresUnavailable();
 const sink = new MemorySink();
 const log = new Logger({ component: "t", sink, level: "info" });
 const T0 = 1_764_800_000_000;
 
 beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-media-"));
-  if (!noServer) pg = await startPostgres();
-  media = await makeMedia(tmp, 8);
+  media = await makeMedia(tmp(), 8);
   const clock = new ManualClock(T0);
-  const edge = await MediaStore.open({ root: path.join(tmp, "edge"), clock, log, segmentDurationMs: 2000, minFreeBytes: 0 });
+  const edge = await MediaStore.open({ root: path.join(tmp(), "edge"), clock, log, segmentDurationMs: 2000, minFreeBytes: 0 });
   const w = edge.writer("cam1", "main");
   w.init(media.init, media.info);
   await feed(w, media, clock, T0, 0, 20);
@@ -41,15 +38,6 @@ beforeAll(async () => {
   await edge.close();
   expect(segs.length).toBe(3);
 });
-afterAll(async () => {
-  await pg?.stop();
-  await fs.rm(tmp, { recursive: true, force: true });
-});
-
-const drivers: { name: string; skip: boolean; open: (dir: string) => Promise<Database> }[] = [
-  { name: "embedded (PGlite)", skip: false, open: (dir) => testEmbedded(path.join(dir, "pg")) },
-  { name: "server (PostgreSQL 15)", skip: !!noServer, open: async () => openServer(await pg!.createDatabase()) },
-];
 
 const input = (i: number, over: Partial<{ siteId: string; cameraId: string; startMs: number }> = {}) => ({
   siteId: "bus-1",
@@ -75,8 +63,8 @@ for (const d of drivers) {
     let blobs: FsBlobStore;
     let store: CentralMedia;
     beforeAll(async () => {
-      dir = path.join(tmp, `drv${++n}`);
-      db = await d.open(dir);
+      dir = path.join(tmp(), `drv${++n}`);
+      db = await d.open();
       await migrateUp(db);
       blobs = new FsBlobStore(path.join(dir, "store"));
       store = new CentralMedia({ db, blobs, log });
@@ -185,7 +173,7 @@ for (const d of drivers) {
       expect(await new CentralMedia({ db, blobs: new FsBlobStore(root), log, clock: new ManualClock(Date.now() + 3_600_000) }).sweep("bus-9")).toEqual([]);
 
       // Without its DuckDB index the same rows come from the files (fresh database).
-      const fresh = await d.open(path.join(dir, "fresh"));
+      const fresh = await d.open();
       try {
         await migrateUp(fresh);
         await fs.rm(path.join(root, "index.duckdb"));
@@ -217,13 +205,12 @@ for (const d of drivers) {
   });
 }
 
-describe.skipIf(!!noServer)("central/media: two central nodes on one PostgreSQL server and one shared directory", () => {
+describe.skipIf(server.skip)("central/media: two central nodes on one PostgreSQL server and one shared directory", () => {
   test("one node commits, the other lists and plays back; both commit the same segment at once → one row, one blob", async () => {
-    const url = await pg!.createDatabase();
-    const [dbA, dbB] = [await openServer(url), await openServer(url)];
+    const [dbA, dbB] = await server.openTwo();
     try {
       await Promise.all([migrateUp(dbA), migrateUp(dbB)]);
-      const shared = path.join(tmp, "shared-store");
+      const shared = path.join(tmp(), "shared-store");
       const a = new CentralMedia({ db: dbA, blobs: new FsBlobStore(shared), log });
       const b = new CentralMedia({ db: dbB, blobs: new FsBlobStore(shared), log });
       expect((await a.commit(input(0, { siteId: "boat-3" }))).outcome).toBe("committed");

@@ -3,49 +3,39 @@
  * index, on both drivers: what central's live recorder and transfer receiver do to the store,
  * with rows in media_segments/media_gaps instead of a DuckDB file.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { MediaStore } from "../../lib/store/index.ts";
 import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
-import { migrateUp, openServer, type Database } from "../db/index.ts";
-import { postgresUnavailable, startPostgres, testEmbedded, twoNodesOnServer, type TestPostgres } from "../db/testkit.ts";
+import { driversInTempDir } from "../database-testkit.ts";
+import { migrateUp, type Database } from "../db/index.ts";
+import { openMigratedPair } from "../db/testkit.ts";
 import { ownedCameras } from "../retention.ts";
 import { Leases } from "../cluster/index.ts";
 import { PgStoreIndex, leaseFence } from "./index.ts";
 
-let tmp: string;
-let pg: TestPostgres | null = null;
 let media: Media;
-const noServer = postgresUnavailable();
+const { drivers, tmp } = driversInTempDir("pgstore");
+// "Two central nodes": two connections to one database — the server driver only.
+const server = drivers.find((d) => d.name.startsWith("server"))!;
 const sink = new MemorySink();
 const log = new Logger({ component: "t", sink, level: "error" });
 const T0 = 1_764_800_000_000;
 
 beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-pgstore-"));
-  if (!noServer) pg = await startPostgres();
-  media = await makeMedia(tmp, 6);
-});
-afterAll(async () => {
-  await pg?.stop();
-  await fs.rm(tmp, { recursive: true, force: true });
+  media = await makeMedia(tmp(), 6);
 });
 
-const drivers: { name: string; skip: boolean; open: (dir: string) => Promise<Database> }[] = [
-  { name: "embedded (PGlite)", skip: false, open: (dir) => testEmbedded(path.join(dir, "pg")) },
-  { name: "server (PostgreSQL 15)", skip: !!noServer, open: async () => openServer(await pg!.createDatabase()) },
-];
 
 let n = 0;
 for (const d of drivers) {
   describe.skipIf(d.skip)(`MediaStore over PgStoreIndex: ${d.name}`, () => {
     test("record, read, import once, restart, a missing file's row kept and reported, retention deletes rows and files", async () => {
-      const dir = path.join(tmp, `d${++n}`);
-      const db = await d.open(dir);
+      const dir = path.join(tmp(), `d${++n}`);
+      const db = await d.open();
       try {
         await migrateUp(db);
         const clock = new ManualClock(T0);
@@ -101,10 +91,10 @@ for (const d of drivers) {
   });
 }
 
-describe.skipIf(!!noServer)("two central nodes, one store directory, one server database", () => {
+describe.skipIf(server.skip)("two central nodes, one store directory, one server database", () => {
   test("the same segment imported by both at once is committed once; other bytes at that start move on", async () => {
-    const nodes = await twoNodesOnServer();
-    const dir = path.join(tmp, "two-nodes");
+    const nodes = await openMigratedPair(server);
+    const dir = path.join(tmp(), "two-nodes");
     const root = path.join(dir, "store");
     const clock = new ManualClock(T0);
     const open = (db: Database) => MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
@@ -149,15 +139,15 @@ describe.skipIf(!!noServer)("two central nodes, one store directory, one server 
     } finally {
       await a.close();
       await b.close();
-      await nodes.stop();
+      await nodes.close();
     }
   });
 });
 
-describe.skipIf(!!noServer)("two central nodes on one store: recovery and retention by partition owner", () => {
+describe.skipIf(server.skip)("two central nodes on one store: recovery and retention by partition owner", () => {
   test("each node's recovery leaves other sites' files alone; its retention (age and quota passes) deletes only the sites it owns", async () => {
-    const nodes = await twoNodesOnServer();
-    const root = path.join(tmp, "two-owners", "store");
+    const nodes = await openMigratedPair(server);
+    const root = path.join(tmp(), "two-owners", "store");
     const clock = new ManualClock(T0);
     // Ownership injected (central/cluster decides it in the product): a owns bus-1, b owns bus-2.
     const open = (db: Database, site: string, extra: { maxTotalBytes?: number } = {}) =>
@@ -202,15 +192,15 @@ describe.skipIf(!!noServer)("two central nodes on one store: recovery and retent
       await quota?.close();
       await a.close();
       await b.close();
-      await nodes.stop();
+      await nodes.close();
     }
   });
 });
 
-describe.skipIf(!!noServer)("two central nodes on one store: live commits fenced by the partition epoch", () => {
+describe.skipIf(server.skip)("two central nodes on one store: live commits fenced by the partition epoch", () => {
   test("a node that lost the site's partition cannot commit its recording; the new owner commits at its epoch", async () => {
-    const nodes = await twoNodesOnServer();
-    const root = path.join(tmp, "fenced", "store");
+    const nodes = await openMigratedPair(server);
+    const root = path.join(tmp(), "fenced", "store");
     const clock = new ManualClock(T0);
     // The leases' own clock: the recording's clock jumps with each fragment fed.
     const leaseClock = new ManualClock(T0);
@@ -256,7 +246,7 @@ describe.skipIf(!!noServer)("two central nodes on one store: live commits fenced
       await b.close();
       await la.close();
       await lb.close();
-      await nodes.stop();
+      await nodes.close();
     }
   });
 });

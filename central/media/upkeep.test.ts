@@ -4,42 +4,50 @@
  * stopped node's partitions recovers the files it left — and only those — and the blob sweep
  * runs per site on the partition's owner only.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { MediaStore, segmentRelPath } from "../../lib/store/index.ts";
 import { FsBlobStore } from "../../lib/blob/index.ts";
 import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
-import { migrateUp, type Database } from "../db/index.ts";
-import { testDrivers } from "../db/testkit.ts";
+import { driversInTempDir } from "../database-testkit.ts";
+import type { Database } from "../db/index.ts";
+import { openMigratedPair, type TestDriver } from "../db/testkit.ts";
 import { Leases, partitionOf } from "../cluster/index.ts";
 import { CentralMedia, MediaUpkeep, PgStoreIndex, leaseFence } from "./index.ts";
 
-let tmp: string;
 let media: Media;
-const { drivers, stop } = testDrivers(() => tmp);
+const { drivers, tmp } = driversInTempDir("upkeep");
 const log = new Logger({ component: "t", sink: new MemorySink(), level: "error" });
 const T0 = 1_764_800_000_000;
 const QUIET_MS = 5_000;
 
 beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-upkeep-"));
-  media = await makeMedia(tmp, 6);
-});
-afterAll(async () => {
-  await stop();
-  await fs.rm(tmp, { recursive: true, force: true });
+  media = await makeMedia(tmp(), 6);
 });
 
-/** Two nodes' database handles: two connections to one server, or one embedded database both lease holders use. */
-const twoNodes = async (d: (typeof drivers)[number]) => {
-  const [a, b] = await d.openTwo();
-  await migrateUp(a);
-  return { a, b, close: async () => void (await Promise.all(a === b ? [a.close()] : [a.close(), b.close()])) };
-};
+let n = 0;
+/**
+ * Two nodes on one store directory (new, under `name`): their database handles (two
+ * connections to one server, or one embedded database both use), their lease holders (not
+ * started) on one real-time lease clock, and the store as a node opens it — with `fence`, its
+ * commits fenced by that node's leases.
+ */
+async function twoNodeStore(d: TestDriver, name: string) {
+  const nodes = await openMigratedPair(d);
+  const root = path.join(tmp(), `${name}-${++n}`, "store");
+  const clock = new ManualClock(T0);
+  const leaseClock = new ManualClock(Date.now());
+  const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+  const lb = new Leases({ db: nodes.b, nodeId: "node-b", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+  const openStore = (db: Database, fence?: Leases) => {
+    const f = fence && leaseFence(fence);
+    return MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now(), f && (() => f)) });
+  };
+  return { nodes, root, clock, leaseClock, la, lb, openStore };
+}
 
 /** Makes a file look as if nothing touched it for `ms` (a dead node's leftovers age while the lease runs out). */
 const age = async (file: string, ms: number) => {
@@ -47,24 +55,13 @@ const age = async (file: string, ms: number) => {
   await fs.utimes(file, t, t);
 };
 
-let n = 0;
 for (const d of drivers) {
   describe.skipIf(d.skip)(`media upkeep by partition owner: ${d.name}`, () => {
     test("the node claiming a stopped node's sites indexes its interrupted segment, removes its temp writes, opens a crash gap — and leaves a live node's file alone", async () => {
-      const dir = path.join(tmp, `claim-${++n}`);
-      const nodes = await twoNodes(d);
-      const root = path.join(dir, "store");
-      const clock = new ManualClock(T0);
-      const leaseClock = new ManualClock(Date.now());
-      const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
-      const lb = new Leases({ db: nodes.b, nodeId: "node-b", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
-      const open = (db: Database, l: Leases) => {
-        const fence = leaseFence(l);
-        return MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now(), () => fence) });
-      };
+      const { nodes, root, clock, leaseClock, la, lb, openStore } = await twoNodeStore(d, "claim");
       await la.start({ timers: false });
-      const a = await open(nodes.a, la);
-      const b = await open(nodes.b, lb);
+      const a = await openStore(nodes.a, la);
+      const b = await openStore(nodes.b, lb);
       const upkeep = new MediaUpkeep({ store: b, media: new CentralMedia({ db: nodes.b, blobs: new FsBlobStore(root), log }), leases: lb, sites: () => ["bus-1"], log, quietMs: QUIET_MS });
       const rows = async (cam: string) =>
         (await nodes.a.query<{ blob_key: string; bytes: number; epoch: number | null }>(`SELECT blob_key, bytes, epoch FROM media_segments WHERE site_id = $1 AND camera_id = $2 ORDER BY start_ms`, ["bus-1", cam])).map((r) => ({
@@ -142,17 +139,10 @@ for (const d of drivers) {
     });
 
     test("the blob sweep runs per site on its partition's owner only: a commit's orphaned blob is deleted once old, never by the other node", async () => {
-      const dir = path.join(tmp, `sweep-${++n}`);
-      const nodes = await twoNodes(d);
-      const root = path.join(dir, "store");
-      const clock = new ManualClock(T0);
-      const leaseClock = new ManualClock(Date.now());
-      const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
-      const lb = new Leases({ db: nodes.b, nodeId: "node-b", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+      const { nodes, root, clock, la, lb, openStore } = await twoNodeStore(d, "sweep");
       const blobs = new FsBlobStore(root);
-      const store = (db: Database) => MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
-      const sa = await store(nodes.a);
-      const sb = await store(nodes.b);
+      const sa = await openStore(nodes.a);
+      const sb = await openStore(nodes.b);
       // Two sites, each node owning one (b's only partition is bus-2's).
       await la.start({ timers: false });
       const sweepEveryMs = 60_000;

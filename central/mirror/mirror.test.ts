@@ -4,25 +4,15 @@
  * once at the first start (event numbers continue), the fleet's tables stay in DuckDB.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { Db } from "../db.ts";
 import { migrateUp } from "../db/index.ts";
-import { testDrivers } from "../db/testkit.ts";
+import { driversInTempDir } from "../database-testkit.ts";
 import { EdgeIndex, writeRows } from "./index.ts";
 
 const quiet = () => new Logger({ component: "test", sink: new MemorySink() });
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "outpost-mirror-"));
-});
-const { drivers, stop } = testDrivers(() => dir);
-afterAll(async () => {
-  await stop();
-  await rm(dir, { recursive: true, force: true });
-});
+const { drivers, tmp } = driversInTempDir("mirror");
 
 for (const d of drivers) {
   describe.skipIf(d.skip)(`edge-index mirror: ${d.name}`, () => {
@@ -31,7 +21,7 @@ for (const d of drivers) {
     beforeAll(async () => {
       const db = await d.open();
       await migrateUp(db);
-      m = await EdgeIndex.open(db, join(dir, `sites-${tag}.duckdb`), quiet());
+      m = await EdgeIndex.open(db, join(tmp(), `sites-${tag}.duckdb`), quiet());
       const seg = (site: string, cam: string, stream: string, s: number, e: number, b: number) => [site, cam, stream, s, e, b];
       await writeRows(m.db, "cp_segments", [
         seg("s1", "cam1", "main", 3000, 4000, 30),
@@ -79,7 +69,7 @@ for (const d of drivers) {
     });
 
     test("an upgraded installation's mirror moves once from sites.duckdb; event numbers continue; tracks stay in DuckDB", async () => {
-      const file = join(dir, `old-sites-${tag}.duckdb`);
+      const file = join(tmp(), `old-sites-${tag}.duckdb`);
       const old = await Db.open(file);
       // The tables as the previous version created them in sites.duckdb (a selection; the rest were empty).
       await old.run(`CREATE TABLE cp_seq (site_id VARCHAR, ob VARCHAR, last_seq BIGINT, PRIMARY KEY (site_id, ob))`);

@@ -4,25 +4,14 @@
  * paused former owner's batch is refused and leaves nothing, the new owner's watermark (read
  * and locked in its transaction) deduplicates the edge's re-send, no row is stored twice.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { describe, expect, test } from "bun:test";
 import { ManualClock } from "../../lib/clock.ts";
 import { Leases, NotOwnerError } from "../cluster/index.ts";
-import { migrateUp, type Database } from "../db/index.ts";
-import { testDrivers } from "../db/testkit.ts";
+import { driversInTempDir, migratedPairForDescribe } from "../database-testkit.ts";
+import type { Database } from "../db/index.ts";
 import { lockWatermarks, watermarkKey, writeRows } from "./rows.ts";
 
-let tmp: string;
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-mirror-rows-"));
-});
-const { drivers, stop } = testDrivers(() => tmp);
-afterAll(async () => {
-  await stop();
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const { drivers } = driversInTempDir("mirror-rows");
 
 /** An edge's message as the control plane stores it: an event at (ob, seq). */
 type Msg = { siteId: string; ob: string; seq: number; eventId: string };
@@ -49,18 +38,10 @@ const msgs = (siteId: string, from: number, to: number): Msg[] => Array.from({ l
 
 for (const d of drivers) {
   describe.skipIf(d.skip)(`mirror rows: ${d.name}`, () => {
-    let dbA: Database;
-    let dbB: Database;
-    beforeAll(async () => {
-      [dbA, dbB] = await d.openTwo();
-      await migrateUp(dbA);
-    });
-    afterAll(async () => {
-      await dbA?.close();
-      if (dbB !== dbA) await dbB?.close();
-    });
+    const nodes = migratedPairForDescribe(d);
 
     test("one statement per table: keyed rows replace (last of a batch wins), others append; thousands of rows at once", async () => {
+      const { a: dbA } = nodes();
       const seg = (start: number, end: number, bytes: number) => ["s1", "cam1", "main", start, end, bytes] as const;
       expect(await dbA.transaction((tx) => writeRows(tx, "cp_segments", [seg(1000, 2000, 10), seg(2000, 3000, 20), seg(1000, 2500, 15)]))).toBe(2);
       await writeRows(dbA, "cp_segments", [seg(2000, 3100, 21)]);
@@ -79,6 +60,7 @@ for (const d of drivers) {
     });
 
     test("a paused former owner's batch is refused and leaves nothing; the new owner's watermark deduplicates the edge's re-send: no row twice", async () => {
+      const { a: dbA, b: dbB } = nodes();
       const clock = new ManualClock(Date.UTC(2026, 11, 4, 9, 0, 0));
       const a = new Leases({ db: dbA, nodeId: "node-a", clock, heartbeatMs: 1000, leaseMs: 3000 });
       await a.start({ timers: false });

@@ -6,7 +6,7 @@ import "reflect-metadata";
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Cam } from "onvif";
-import { startLiveRig, untilRecording, type LiveRig } from "../live/testkit.ts";
+import { startAccessRig, untilRecording, type LiveRig } from "../live/testkit.ts";
 import { ReplaySource, clockString, startRtspOut, type RtspOut } from "../live/rtsp/index.ts";
 import { RtspTestClient, basicAuth } from "../live/rtsp/testkit.ts";
 import { parseSession } from "../../lib/rtsp/index.ts";
@@ -14,6 +14,7 @@ import { Logger } from "../../lib/log/index.ts";
 import { probe } from "../../lib/onvif/index.ts";
 import { mergeHoldings } from "../sites/index.ts";
 import { startCentralOnvif, type CentralOnvif } from "./index.ts";
+import { runTool } from "../../lib/testing/run-tool.ts";
 
 let rig: LiveRig;
 let rtsp: RtspOut;
@@ -23,15 +24,7 @@ let adminPw: string;
 const procs: ReturnType<typeof Bun.spawn>[] = [];
 const retrievals: { id: string; fromMs: number; toMs: number }[] = [];
 
-async function run(cmd: string[], timeoutMs = 40_000): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  procs.push(p);
-  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  const code = await p.exited;
-  clearTimeout(timer);
-  return { code, out, err };
-}
+const run = (cmd: string[], timeoutMs = 40_000) => runTool(cmd, { timeoutMs, procs });
 
 /** A connected onvif client for this site's device. */
 async function connect(user: string, password: string): Promise<Cam> {
@@ -55,13 +48,10 @@ async function soap(path: string, body: string, headers: Record<string, string> 
 }
 
 beforeAll(async () => {
-  rig = await startLiveRig({ cameras: 1, live: { graceMs: 1500, cameraExists: (_s, c) => rig.sim.cameras.some((x) => x.id === c) } });
+  rig = await startAccessRig();
   site = rig.identity.siteId;
   adminPw = rig.central.initialAdminPassword!;
   const ops = rig.central.ops;
-  await ops.users.putRole({ name: "lobby", description: "", grants: [{ rights: ["playback"], scope: `camera:${site}.cam1` }] });
-  await ops.users.createUser({ name: "lobby", password: "lobby-password", roles: ["lobby"] });
-  await ops.users.createUser({ name: "nobody", password: "nobody-password", roles: [] });
   const log = new Logger({ component: "test", sink: rig.sink, level: "info" });
   let bridge: CentralOnvif | undefined;
   const replay = new ReplaySource({

@@ -7,14 +7,13 @@
  * only what is new: no event twice, the ack covers everything. (The bus: ./testkit.ts.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { Leases, OwnedSiteTopics } from "../cluster/index.ts";
-import { migrateUp, type Database } from "../db/index.ts";
-import { testDrivers } from "../db/testkit.ts";
+import { driversInTempDir } from "../database-testkit.ts";
+import type { Database } from "../db/index.ts";
+import { openMigratedPair } from "../db/testkit.ts";
 import type { Db } from "../db.ts";
 import { openFleetTables } from "../mirror/tables.ts";
 import { ControlPlane } from "./control.ts";
@@ -25,35 +24,26 @@ const OB = "0123456789abcdef";
 const T0 = Date.UTC(2026, 11, 4, 9, 0, 0);
 const quiet = () => new Logger({ component: "test", sink: new MemorySink() });
 
-let tmp: string;
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-control-"));
-});
-const { drivers, stop } = testDrivers(() => tmp);
-afterAll(async () => {
-  await stop();
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const { drivers, tmp } = driversInTempDir("control");
 
 for (const d of drivers) {
   describe.skipIf(d.skip)(`control plane on two nodes: ${d.name}`, () => {
     let dbA: Database;
     let dbB: Database;
+    let closeDbs: () => Promise<void>;
     const fleets: Db[] = [];
     beforeAll(async () => {
-      [dbA, dbB] = await d.openTwo();
-      await migrateUp(dbA);
+      ({ a: dbA, b: dbB, close: closeDbs } = await openMigratedPair(d));
     });
     afterAll(async () => {
       for (const f of fleets) await f.close();
-      await dbA?.close();
-      if (dbB !== dbA) await dbB?.close();
+      await closeDbs?.();
     });
 
     async function node(db: Database, nodeId: string, clock: ManualClock) {
       const leases = new Leases({ db, nodeId, clock, heartbeatMs: 1000, leaseMs: 3000 });
       const bus = new MemoryBus(SITE);
-      const fleet = await openFleetTables(path.join(tmp, `${d.name.split(" ")[0]}-${nodeId}.duckdb`));
+      const fleet = await openFleetTables(path.join(tmp(), `${d.name.split(" ")[0]}-${nodeId}.duckdb`));
       fleets.push(fleet);
       const ownership = new OwnedSiteTopics({ leases, sites: () => [SITE] });
       const cp = new ControlPlane({ db, fleet, bus, clock, log: quiet(), ownership });

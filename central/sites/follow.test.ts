@@ -7,13 +7,11 @@
  * notification: a tree B was not told of shows after it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
-import { migrateUp, type Database } from "../db/index.ts";
-import { testDrivers } from "../db/testkit.ts";
+import { driversInTempDir } from "../database-testkit.ts";
+import { openMigratedPair } from "../db/testkit.ts";
 import { EdgeIndex } from "../mirror/index.ts";
 import { openFleetTables } from "../mirror/tables.ts";
 import { Sites } from "./sites.ts";
@@ -25,15 +23,7 @@ const T0 = Date.UTC(2026, 11, 4, 10, 0, 0);
 const quiet = () => new Logger({ component: "test", sink: new MemorySink() });
 const tree = (...ids: string[]) => ({ cameras: ids.map((id) => ({ id, name: id, enabled: true, streams: [{ kind: "main", status: "recording" }] })) });
 
-let tmp: string;
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-sitesfollow-"));
-});
-const { drivers, stop } = testDrivers(() => tmp);
-afterAll(async () => {
-  await stop();
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const { drivers, tmp } = driversInTempDir("sitesfollow");
 
 /** Polls until `f` holds (a notification is asynchronous); false after ~5 s. */
 async function eventually(f: () => Promise<boolean>): Promise<boolean> {
@@ -47,13 +37,12 @@ async function eventually(f: () => Promise<boolean>): Promise<boolean> {
 for (const d of drivers) {
   describe.skipIf(d.skip)(`camera lists across nodes: ${d.name}`, () => {
     const nodes: { sites: Sites; bus: MemoryBus; mirror: EdgeIndex }[] = [];
-    let dbA: Database;
-    let dbB: Database;
+    let closeDbs: () => Promise<void>;
     beforeAll(async () => {
-      [dbA, dbB] = await d.openTwo();
-      await migrateUp(dbA);
-      for (const [db, name] of [[dbA, "a"], [dbB, "b"]] as const) {
-        const mirror = new EdgeIndex(db, await openFleetTables(path.join(tmp, `${d.name.split(" ")[0]}-${name}.duckdb`)));
+      const pair = await openMigratedPair(d);
+      closeDbs = pair.close;
+      for (const [db, name] of [[pair.a, "a"], [pair.b, "b"]] as const) {
+        const mirror = new EdgeIndex(db, await openFleetTables(path.join(tmp(), `${d.name.split(" ")[0]}-${name}.duckdb`)));
         const sites = new Sites({ mirror, clock: new ManualClock(T0), log: quiet(), siteExists: () => true });
         const bus = new MemoryBus(SITE);
         await sites.start(bus);
@@ -62,8 +51,7 @@ for (const d of drivers) {
     });
     afterAll(async () => {
       for (const n of nodes) (await n.sites.close(), await n.mirror.close());
-      await dbA?.close();
-      if (dbB !== dbA) await dbB?.close();
+      await closeDbs?.();
     });
 
     test("a device tree committed on node A shows in node B's cached camera list (NOTIFY)", async () => {

@@ -5,9 +5,7 @@
  * edge's resend after a failover) end with one row and one blob, and the store's readers and
  * its restart see what was committed.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
+import { beforeAll, describe, expect, test } from "bun:test";
 import path from "node:path";
 import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
@@ -16,36 +14,31 @@ import { FsBlobStore } from "../../lib/blob/index.ts";
 import { feed, makeMedia } from "../../lib/store/testdata/media.ts";
 import { H, chunkHashes } from "../../federation/transfer/index.ts";
 import { migrateUp, type Database } from "../db/index.ts";
-import { testDrivers } from "../db/testkit.ts";
+import { driversInTempDir } from "../database-testkit.ts";
+import { openMigratedPair } from "../db/testkit.ts";
 import { CentralMedia, PgStoreIndex } from "../media/index.ts";
 import { Receiver } from "./receiver.ts";
 import { mountFederation } from "./routes.ts";
 import { Hono } from "hono";
 import type { FederationEnv } from "../index.ts";
 
-let tmp: string;
 const log = new Logger({ component: "t", sink: new MemorySink(), level: "error" });
 const T0 = 1_764_800_000_000;
-const { drivers, stop } = testDrivers(() => tmp);
+const { drivers, tmp } = driversInTempDir("receiver");
 let seg: SegmentRecord;
 let data: Uint8Array<ArrayBuffer>;
 
 beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-receiver-"));
   // An edge's segment: recorded by a store of its own (the edge's DuckDB index).
   const clock = new ManualClock(T0);
-  const edge = await MediaStore.open({ root: path.join(tmp, "edge"), clock, log, segmentDurationMs: 2000, minFreeBytes: 0 });
+  const edge = await MediaStore.open({ root: path.join(tmp(), "edge"), clock, log, segmentDurationMs: 2000, minFreeBytes: 0 });
   const w = edge.writer("cam1", "main");
-  const media = await makeMedia(tmp, 6);
+  const media = await makeMedia(tmp(), 6);
   w.init(media.init, media.info);
   await feed(w, media, clock, T0, 0, 10);
   seg = (await edge.segments({ cameraId: "cam1", stream: "main", fromMs: 0, toMs: 2e12 })).filter((s) => !s.open)[0]!;
   data = new Uint8Array(await Bun.file(edge.absPath(seg)).arrayBuffer());
   await edge.close();
-});
-afterAll(async () => {
-  await stop();
-  await fs.rm(tmp, { recursive: true, force: true });
 });
 
 const upload = (r: Receiver) =>
@@ -62,9 +55,8 @@ let n = 0;
 for (const d of drivers) {
   describe.skipIf(d.skip)(`receiver committing through CentralMedia: ${d.name}`, () => {
     test("two nodes receiving one segment at once: one row, one blob under a commit key; readers and a restart see it", async () => {
-      const dir = path.join(tmp, `n${++n}`);
-      const [dba, dbb] = await d.openTwo();
-      await migrateUp(dba);
+      const dir = path.join(tmp(), `n${++n}`);
+      const { a: dba, b: dbb, close: closeDbs } = await openMigratedPair(d);
       const root = path.join(dir, "store");
       const clock = new ManualClock(T0 + 60_000);
       const open = (db: Database) => MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
@@ -105,13 +97,12 @@ for (const d of drivers) {
       } finally {
         await a.store.close();
         await b.store.close();
-        await dba.close();
-        if (dbb !== dba) await dbb.close();
+        await closeDbs();
       }
     });
 
     test("the edge's status probe during a slow commit is answered when the commit ends (committed), never with 'every byte, not committed'", async () => {
-      const dir = path.join(tmp, `slow${++n}`);
+      const dir = path.join(tmp(), `slow${++n}`);
       const db = await d.open();
       await migrateUp(db);
       const root = path.join(dir, "store");

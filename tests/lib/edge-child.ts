@@ -7,21 +7,16 @@
 import "reflect-metadata";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { FragmentSplitter } from "../../lib/mp4/index.ts";
 import { MediaStore } from "../../lib/store/index.ts";
-import { fragmentAt, type Media } from "../../lib/store/testdata/media.ts";
+import { fragmentAt, readMedia } from "../../lib/store/testdata/media.ts";
 import { loadIdentity } from "../../edge/identity/index.ts";
 import { startUplink } from "../../edge/uplink/index.ts";
 import { quiet } from "./cp.ts";
 import { createLogger } from "../../lib/log/index.ts";
+import { say, serveLines } from "./line-child.ts";
 
 const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; src: string };
-const items = new FragmentSplitter().push(new Uint8Array(await Bun.file(o.src).arrayBuffer()));
-const first = items[0]!;
-if (first.kind !== "init") throw new Error("no init");
-const frags = items.flatMap((i) => (i.kind === "fragment" ? [{ bytes: i.bytes, info: i.info }] : []));
-const last = frags[frags.length - 1]!;
-const media: Media = { init: first.bytes, info: first.info, frags, durationMs: last.info.startMs + last.info.durationMs };
+const media = await readMedia(o.src);
 
 // Recording: fragments arrive in real time (0.5 s each); `recording = false` makes a gap.
 let recording = true;
@@ -75,7 +70,6 @@ void (async () => {
 
 const counterFile = path.join(o.dir, "counter");
 let counter = Number(await readFile(counterFile, "utf8").catch(() => "0"));
-const say = (s: string): void => void process.stdout.write(s + "\n");
 
 async function handle(line: string): Promise<void> {
   if (process.env.CHILD_LOG) process.stderr.write(`CMD ${line} ${Date.now()}\n`);
@@ -108,12 +102,4 @@ async function handle(line: string): Promise<void> {
   say(`OK ${cmd}`);
 }
 
-say("READY");
-let buf = "";
-let chain = Promise.resolve();
-for await (const chunk of Bun.stdin.stream()) {
-  buf += new TextDecoder().decode(chunk);
-  const lines = buf.split("\n");
-  buf = lines.pop()!;
-  for (const l of lines) if (l.trim()) chain = chain.then(() => handle(l)).catch((e) => void say(`ERR ${(e as Error).message}`));
-}
+await serveLines(handle);

@@ -1,6 +1,7 @@
 /**
  * A child process that speaks a line protocol on stdin/stdout (tests' edge children): prints
  * READY when up, answers a command line with `OK <cmd>` (or `ERR …`) after any output lines.
+ * spawnLineChild is the test's side; say and serveLines the child's.
  */
 import type { Subprocess } from "bun";
 
@@ -49,4 +50,24 @@ export async function spawnLineChild(cmd: string[], label: string): Promise<Line
       return waitFor((l) => l === `OK ${c.split(" ")[0]}` || l.startsWith("ERR"), `'${c}'`);
     },
   };
+}
+
+/** The child's side: one line to the test. */
+export const say = (s: string): void => void process.stdout.write(s + "\n");
+
+/**
+ * The child's side, once it is up: prints READY, then runs each command line from stdin through
+ * `handle`, one at a time in order (`handle` prints its lines and `OK <cmd>`); a command that
+ * throws is answered `ERR <message>`. Returns when stdin closes.
+ */
+export async function serveLines(handle: (line: string) => Promise<void>): Promise<void> {
+  say("READY");
+  let buf = "";
+  let chain = Promise.resolve();
+  for await (const chunk of Bun.stdin.stream()) {
+    buf += new TextDecoder().decode(chunk);
+    const lines = buf.split("\n");
+    buf = lines.pop()!;
+    for (const l of lines) if (l.trim()) chain = chain.then(() => handle(l)).catch((e) => void say(`ERR ${(e as Error).message}`));
+  }
 }

@@ -11,9 +11,8 @@
  */
 import "reflect-metadata";
 import path from "node:path";
-import { FragmentSplitter } from "../../lib/mp4/index.ts";
 import { MediaStore } from "../../lib/store/index.ts";
-import { fragmentAt, type Media } from "../../lib/store/testdata/media.ts";
+import { fragmentAt, readMedia } from "../../lib/store/testdata/media.ts";
 import { loadIdentity } from "../../edge/identity/index.ts";
 import { startUplink } from "../../edge/uplink/index.ts";
 import { Hono } from "hono";
@@ -22,15 +21,11 @@ import { EdgeLive } from "../../edge/live/index.ts";
 import { Reachability } from "../../edge/reach/index.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { Logger, MemorySink, createLogger } from "../../lib/log/index.ts";
+import { say, serveLines } from "./line-child.ts";
 
 const o = JSON.parse(process.argv[2]!) as { dir: string; mqttUrl: string; federationUrl: string; src: string; cameras: string[]; link?: string; workers?: number; record?: boolean; segmentMs?: number; retentionMs?: number; perRequest?: number; live?: boolean; productTimings?: boolean; sub?: boolean };
 const quiet = (component: string) => (process.env.EDGE_LOG ? createLogger(component) : new Logger({ component, sink: new MemorySink(), level: "error" }));
-const items = new FragmentSplitter().push(new Uint8Array(await Bun.file(o.src).arrayBuffer()));
-const first = items[0]!;
-if (first.kind !== "init") throw new Error("no init");
-const frags = items.flatMap((i) => (i.kind === "fragment" ? [{ bytes: i.bytes, info: i.info }] : []));
-const last = frags[frags.length - 1]!;
-const media: Media = { init: first.bytes, info: first.info, frags, durationMs: last.info.startMs + last.info.durationMs };
+const media = await readMedia(o.src);
 
 const identity = await loadIdentity(o.dir);
 if (!identity) throw new Error("not enrolled");
@@ -102,7 +97,6 @@ const feeder = (async () => {
 })().catch((e) => process.stdout.write(`ERR feeder ${(e as Error).message}\n`));
 void feeder;
 
-const say = (s: string): void => void process.stdout.write(s + "\n");
 let apiServer: ReturnType<typeof Bun.serve> | null = null;
 async function handle(line: string): Promise<void> {
   const [cmd, a, b] = line.trim().split(/\s+/);
@@ -139,12 +133,4 @@ async function handle(line: string): Promise<void> {
   say(`OK ${cmd}`);
 }
 
-say("READY");
-let buf = "";
-let chain = Promise.resolve();
-for await (const chunk of Bun.stdin.stream()) {
-  buf += new TextDecoder().decode(chunk);
-  const lines = buf.split("\n");
-  buf = lines.pop()!;
-  for (const l of lines) if (l.trim()) chain = chain.then(() => handle(l)).catch((e) => void say(`ERR ${(e as Error).message}`));
-}
+await serveLines(handle);

@@ -6,24 +6,13 @@
  * real Leases rounds (central/cluster) on a hand-driven clock.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { promises as fs } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { ManualClock } from "../../../lib/clock.ts";
 import { migrateUp, type Database } from "../../db/index.ts";
-import { testDrivers } from "../../db/testkit.ts";
+import { driversInTempDir } from "../../database-testkit.ts";
 import { Leases } from "../../cluster/leases.ts";
 import { LiveUplinks } from "./uplinks.ts";
 
-let tmp: string;
-const { drivers, stop } = testDrivers(() => tmp);
-beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(tmpdir(), "outpost-uplinktest-"));
-});
-afterAll(async () => {
-  await stop();
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+const { drivers } = driversInTempDir("uplinktest");
 
 const LEASE = 1000;
 

@@ -4,7 +4,7 @@ import "reflect-metadata";
  * (CentralLive) → RTSP out → ffprobe / ffmpeg / gst-launch, plus raw RTSP for the refusals.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startLiveRig, untilRecording, type LiveRig } from "../testkit.ts";
+import { startAccessRig, untilRecording, type LiveRig } from "../testkit.ts";
 import { TestViewer } from "../viewer.ts";
 import { startRtspOut, StreamCredentials, type RtspOut } from "./index.ts";
 import { RtspTestClient, basicAuth } from "./testkit.ts";
@@ -17,6 +17,7 @@ import { CentralLive } from "../live.ts";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runTool } from "../../../lib/testing/run-tool.ts";
 
 let rig: LiveRig;
 let rtsp: RtspOut;
@@ -54,15 +55,7 @@ async function raw(method: string, path: string, headers: Record<string, string>
 }
 const basic = basicAuth;
 
-async function run(cmd: string[], timeoutMs = 30_000): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  procs.push(p);
-  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  const code = await p.exited;
-  clearTimeout(timer);
-  return { code, out, err };
-}
+const run = (cmd: string[], timeoutMs = 30_000) => runTool(cmd, { timeoutMs, procs });
 
 /** ffmpeg decoding `seconds` of the stream: frames decoded and what it wrote to stderr. */
 async function decode(u: string, seconds: number): Promise<{ code: number; frames: number; err: string }> {
@@ -75,13 +68,10 @@ const feed = (stream = "sub", cam = "cam1") => rig.live.stats().find((s) => s.ke
 const uplinkRequests = () => rig.requests.filter((r) => r.req.action === "start").length;
 
 beforeAll(async () => {
-  rig = await startLiveRig({ cameras: 1, live: { graceMs: 1500, cameraExists: (_s, c) => rig.sim.cameras.some((x) => x.id === c) } });
+  rig = await startAccessRig();
   site = rig.identity.siteId;
   adminPw = rig.central.initialAdminPassword!;
   const ops = rig.central.ops;
-  await ops.users.putRole({ name: "lobby", description: "", grants: [{ rights: ["playback"], scope: `camera:${site}.cam1` }] });
-  await ops.users.createUser({ name: "lobby", password: "lobby-password", roles: ["lobby"] });
-  await ops.users.createUser({ name: "nobody", password: "nobody-password", roles: [] });
   tmp = await mkdtemp(join(tmpdir(), "outpost-rtsps-"));
   caFile = join(tmp, "ca.pem");
   await writeFile(caFile, rig.central.caPem);

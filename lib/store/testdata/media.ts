@@ -26,8 +26,12 @@ export async function makeMedia(dir: string, seconds = 10, opts: { audio?: boole
     ...audio,
   ], { stdout: "ignore", stderr: "pipe" });
   if ((await p.exited) !== 0) throw new Error(`gst-launch failed: ${await new Response(p.stderr).text()}`);
-  const s = new FragmentSplitter();
-  const items = s.push(new Uint8Array(await Bun.file(out).arrayBuffer()));
+  return readMedia(out);
+}
+
+/** A fragmented MP4 file (makeMedia's, passed to a child process) split into init + fragments. */
+export async function readMedia(file: string): Promise<Media> {
+  const items = new FragmentSplitter().push(new Uint8Array(await Bun.file(file).arrayBuffer()));
   const first = items[0];
   if (!first || first.kind !== "init") throw new Error("no init segment");
   const frags = items.flatMap((i) => (i.kind === "fragment" ? [{ bytes: i.bytes, info: i.info }] : []));

@@ -3,18 +3,12 @@
  * stream, printing "F <segmentStartMs> <fsyncedEndMs>" after each fragment is on disk.
  * Usage: bun recorder.ts ROOT SRC.mp4
  */
-import { FragmentSplitter } from "../../mp4/index.ts";
 import { Logger, MemorySink } from "../../log/index.ts";
 import { MediaStore } from "../index.ts";
-import { fragmentAt, type Media } from "./media.ts";
+import { fragmentAt, readMedia } from "./media.ts";
 
 const [root, src] = process.argv.slice(2) as [string, string];
-const items = new FragmentSplitter().push(new Uint8Array(await Bun.file(src).arrayBuffer()));
-const first = items[0]!;
-if (first.kind !== "init") throw new Error("no init");
-const frags = items.flatMap((i) => (i.kind === "fragment" ? [{ bytes: i.bytes, info: i.info }] : []));
-const last = frags[frags.length - 1]!;
-const media: Media = { init: first.bytes, info: first.info, frags, durationMs: last.info.startMs + last.info.durationMs };
+const media = await readMedia(src);
 
 // Media runs ~30× faster than real time here, so the host clock is faked to match it (wall and
 // monotonic alike): a run starts after the previous run's footage, as a real clock would.
