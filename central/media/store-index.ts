@@ -87,7 +87,7 @@ export class PgStoreIndex implements StoreIndex {
     const first = ms(s.startMs);
     for (let start = first; start < first + 1000; start++) {
       const params = rowValues({ ...s, startMs: start }, frags, ms(this.now()), epoch);
-      const rows = await tx.query(`${INSERT_ROWS} (${params.map((_, i) => `$${i + 1}`).join(", ")}) ${ON_CONFLICT_REFRESH} WHERE media_segments.blob_key = excluded.blob_key RETURNING start_ms`, params);
+      const rows = await tx.query(INSERT_UNLESS_HELD, params);
       if (!rows.length) continue;
       if (start !== first) Object.assign(s, { startMs: start, id: `${s.cameraId}/${s.stream}/${start}` });
       return;
@@ -109,7 +109,12 @@ export class PgStoreIndex implements StoreIndex {
         const vals = rowValues(s, frags[i + k], ms(this.now()), epoch);
         tuples.push(`(${vals.map((v) => `$${params.push(v)}`).join(", ")})`);
       });
-      await db.run(`${INSERT_ROWS} ${tuples.join(", ")} ${ON_CONFLICT_REFRESH}`, params);
+      await db.run(
+        `INSERT INTO media_segments (site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, frags, committed_ms, epoch) VALUES ${tuples.join(", ")}
+         ON CONFLICT (site_id, camera_id, stream, start_ms) DO UPDATE SET end_ms = excluded.end_ms, bytes = excluded.bytes, mime = excluded.mime, width = excluded.width,
+           height = excluded.height, sha256 = excluded.sha256, blob_key = excluded.blob_key, frags = excluded.frags, committed_ms = excluded.committed_ms, epoch = excluded.epoch`,
+        params,
+      );
     }
   }
 
@@ -317,11 +322,14 @@ function toGap(r: Row): Gap {
   return g;
 }
 
-const INSERT_ROWS = `INSERT INTO media_segments (site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, frags, committed_ms, epoch) VALUES`;
-const ON_CONFLICT_REFRESH = `ON CONFLICT (site_id, camera_id, stream, start_ms) DO UPDATE SET end_ms = excluded.end_ms, bytes = excluded.bytes, mime = excluded.mime, width = excluded.width,
-  height = excluded.height, sha256 = excluded.sha256, blob_key = excluded.blob_key, frags = excluded.frags, committed_ms = excluded.committed_ms, epoch = excluded.epoch`;
+/** One row in rowValues' order; at a start another blob's row holds, nothing (no row returned). Its own row again: refreshed. */
+const INSERT_UNLESS_HELD = `INSERT INTO media_segments (site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, frags, committed_ms, epoch)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+  ON CONFLICT (site_id, camera_id, stream, start_ms) DO UPDATE SET end_ms = excluded.end_ms, bytes = excluded.bytes, mime = excluded.mime, width = excluded.width,
+    height = excluded.height, sha256 = excluded.sha256, frags = excluded.frags, committed_ms = excluded.committed_ms, epoch = excluded.epoch
+  WHERE media_segments.blob_key = excluded.blob_key RETURNING start_ms`;
 
-/** A segment's values in INSERT_ROWS's column order. */
+/** A segment's values in media_segments' insert column order (site_id … epoch). */
 function rowValues(s: SegmentRecord, frags: Uint8Array | null | undefined, committedMs: number, epoch: number | null): SqlValue[] {
   const [site, cam] = split(s.cameraId);
   return [site, cam, s.stream, ms(s.startMs), ms(s.endMs), ms(s.bytes), s.mime, s.width ?? null, s.height ?? null, s.sha256 ?? "", s.path, frags ?? null, committedMs, epoch];
