@@ -27,6 +27,7 @@ import { createLogger } from "../lib/log/index.ts";
 setDefaultTimeout(120_000);
 
 const noServer = clusterUnavailable();
+const EDGE_ACK_TIMEOUT_MS = 1000;
 
 let cluster: TestCluster;
 let nodes: Record<string, CentralSite>;
@@ -61,7 +62,7 @@ beforeAll(async () => {
     cameras: () => [{ id: "front", name: "Front", enabled: true, streams: [{ kind: "main", state: "recording", bitrateKbps: 800, fps: 15 }] }],
     share: ["front"],
     log: process.env.CLUSTER_TEST_LOG ? createLogger("edge") : quiet("edge"),
-    intervals: { syncMs: 200, treeMs: 200, healthMs: 500, digestMs: 1500, ackTimeoutMs: 1000 },
+    intervals: { syncMs: 200, treeMs: 200, healthMs: 500, digestMs: 1500, ackTimeoutMs: EDGE_ACK_TIMEOUT_MS },
     backoff: { minMs: 100, maxMs: 500 },
   });
   await until("edge connected to mosquitto", () => uplink.status().connected);
@@ -126,6 +127,12 @@ describe.skipIf(!!noServer)("two central nodes on PostgreSQL + Mosquitto", () =>
     expect(took).toBeGreaterThanOrEqual(LEASE_MS - 2 * HEARTBEAT_MS); // not before the dead node's lease ran out
     expect(survivor.cluster.leases.ownsAll()).toBe(true);
     expect(survivor.cluster.topics.topics()).toEqual([topics.allHello, topics.allUp].sort());
+    // The gap's events come without a new message to show the gap: the survivor asks the edge to
+    // re-send on taking the site over (an ack with `resend`); the edge's own timers (its ack timeout,
+    // a reconnect's hello) would bring them too, later.
+    const subscribedAt = Date.now();
+    await until("the survivor has the events sent in the gap", () => doors(other, "gap-").length === 10, 30_000, 20);
+    console.log(`failover: the events sent in the gap stored ${Date.now() - subscribedAt} ms after the survivor subscribed (edge ack timeout ${EDGE_ACK_TIMEOUT_MS} ms)`);
     for (let i = 0; i < 20; i++) await uplink.event({ eventId: `post-${i}`, kind: "door", cameraId: "front" });
     await until("the survivor has the events", () => doors(other, "post-").length >= 20, 30_000, 50);
     await until("edge outbox acknowledged by the survivor", () => uplink.status().outbox.pending === 0, 10_000);

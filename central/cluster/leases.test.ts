@@ -131,6 +131,19 @@ for (const d of drivers) {
       expect(b.owned().get(0)).toBe(2);
     });
 
+    test("this node's lease ends after a lease length of elapsed time even when the wall clock steps back (NTP): owns() is judged on the monotonic clock", async () => {
+      const a = node(dbA, "node-a");
+      await a.start({ timers: false });
+      clock.step(-60_000); // the host clock is set back a minute; no time has passed
+      clock.advance(LEASE - 1);
+      expect(a.owns("bus-1")).toBe(true);
+      clock.advance(2); // a lease length since the round that renewed it, and no round since
+      expect(a.owns("bus-1")).toBe(false);
+      expect(a.owned().has(partitionOf("bus-1"))).toBe(true); // still held: the next round renews it
+      await a.round();
+      expect(a.owns("bus-1")).toBe(true);
+    });
+
     test("a paused former owner's fenced commit is refused and leaves nothing; the new owner's commits", async () => {
       await dbA.exec(`CREATE TABLE IF NOT EXISTS fenced_writes (site text, node text)`);
       await dbA.exec(`DELETE FROM fenced_writes`);
@@ -252,6 +265,51 @@ describe.skipIf(server.skip)("fencing against a concurrent claim (server: two co
       expect(err).toBeInstanceOf(NotOwnerError);
     } finally {
       b.halt();
+      await closeDbs();
+    }
+  });
+});
+
+describe.skipIf(server.skip)("renewal beside fenced work (server: pooled connections)", () => {
+  test("a round renews while this node's own fenced transaction holds the partition row: renewals never queue behind batches", async () => {
+    const { a: dbA, b: dbB, close: closeDbs } = await openMigratedPair(server);
+    const clock = new ManualClock(Date.UTC(2026, 11, 4, 10));
+    const a = new Leases({ db: dbA, nodeId: "node-a", clock, heartbeatMs: HB, leaseMs: LEASE });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let batch: Promise<void> | undefined;
+    try {
+      await a.start({ timers: false });
+      let fenced!: () => void;
+      const inside = new Promise<void>((r) => (fenced = r));
+      // A control-plane batch or a live segment's commit: fenced, then busy for as long as it takes.
+      batch = dbA.transaction(async (tx) => {
+        await a.fence(tx, "bus-1");
+        fenced();
+        await gate;
+      });
+      await inside;
+      clock.advance(HB);
+      // Either the round finishes, or PostgreSQL shows a statement waiting for a lock: no timing involved.
+      let done = false;
+      const round = a.round().then(() => "renewed");
+      const lockWait = (async () => {
+        while (!done) {
+          const [r] = await dbB.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+          if (r!.n > 0) return "renewal waits for the batch's row lock";
+          await Bun.sleep(20);
+        }
+        return "stopped";
+      })();
+      const first = await Promise.race([round, lockWait]);
+      done = true;
+      expect(first).toBe("renewed");
+      clock.advance(LEASE - 1); // a lease length after the first round, but renewed one heartbeat in
+      expect(a.owns("bus-1")).toBe(true);
+    } finally {
+      release();
+      await batch?.catch(() => undefined);
+      a.halt();
       await closeDbs();
     }
   });

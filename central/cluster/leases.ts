@@ -5,7 +5,11 @@
  * above its fair share (ceil(256 / live nodes)) and claims lapsed partitions up to it, each
  * claim raising the partition's epoch. A single node runs the same rounds and owns all 256.
  *
- * Times come from the injected clock; nodes' clocks must agree to well under leaseMs (NTP).
+ * Times come from the injected clock; nodes' clocks must agree to well under leaseMs (NTP). The
+ * lease's end in the database is wall time (every node compares it), but whether this node may
+ * still act on a partition is judged on its monotonic clock from the start of the round that
+ * renewed it: a wall clock stepped back (NTP, an operator) must not stretch the lease here while
+ * the others see it end.
  */
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
@@ -49,8 +53,8 @@ export class Leases {
   readonly heartbeatMs: number;
   readonly leaseMs: number;
   private readonly clock: Clock;
-  /** partition → epoch this node claimed it at, and until when (own clock) its lease runs. */
-  private readonly held = new Map<number, { epoch: number; until: number }>();
+  /** partition → epoch this node claimed it at, and until when (this node's monotonic clock) its lease runs. */
+  private readonly held = new Map<number, { epoch: number; deadline: number }>();
   private readonly changeFns = new Set<(c: PartitionChange) => void>();
   private readonly roundFns = new Set<() => void>();
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -93,7 +97,12 @@ export class Leases {
 
   ownsPartition(partition: number): boolean {
     const h = this.held.get(partition);
-    return !!h && h.until > this.clock.now();
+    return !!h && h.deadline > this.monotonic();
+  }
+
+  /** Elapsed time that never steps (the wall clock when the injected clock has none). */
+  private monotonic(): number {
+    return this.clock.monotonic ? this.clock.monotonic() : this.clock.now();
   }
 
   /** Owns all 256 partitions (a single node, or the last one alive). */
@@ -122,12 +131,14 @@ export class Leases {
 
   /**
    * The fencing check, inside the caller's transaction: this node still owns `partition` at
-   * `epoch`. It locks the partition row (FOR SHARE), so a claim by another node waits for this
-   * transaction to end: a claim either happened before (this returns false) or happens after
-   * the commit.
+   * `epoch`. It locks the partition row (FOR KEY SHARE), so a claim by another node — whose
+   * FOR UPDATE conflicts with it — skips the row until this transaction ends: a claim either
+   * happened before (this returns false) or happens after the commit. KEY SHARE, not SHARE: this
+   * node's own lease renewal (an UPDATE of non-key columns) does not conflict with it, so
+   * renewals never queue behind the node's fenced batches.
    */
   async stillOwner(tx: Sql, partition: number, epoch: number): Promise<boolean> {
-    const rows = await tx.query(`SELECT 1 AS ok FROM partitions WHERE partition = $1 AND node_id = $2 AND epoch = $3 FOR SHARE`, [partition, this.nodeId, epoch]);
+    const rows = await tx.query(`SELECT 1 AS ok FROM partitions WHERE partition = $1 AND node_id = $2 AND epoch = $3 FOR KEY SHARE`, [partition, this.nodeId, epoch]);
     return rows.length === 1;
   }
 
@@ -147,7 +158,7 @@ export class Leases {
     const rows = await tx.query<{ partition: number }>(
       `SELECT p.partition FROM partitions p
        JOIN (SELECT (e->>0)::int AS partition, (e->>1)::bigint AS epoch FROM jsonb_array_elements($1::jsonb -> 'held') AS e) h ON p.partition = h.partition AND p.epoch = h.epoch
-       WHERE p.node_id = $2 FOR SHARE OF p`,
+       WHERE p.node_id = $2 FOR KEY SHARE OF p`,
       [{ held: [...want] }, this.nodeId],
     );
     const ok = new Set(rows.map((r) => r.partition));
@@ -173,6 +184,8 @@ export class Leases {
     if (this.halted) return;
     const now = this.clock.now();
     const until = now + this.leaseMs;
+    // Taken before any wait: the lease runs from when the renewal was asked for, not from its answer.
+    const deadline = this.monotonic() + this.leaseMs;
     const before = new Map(this.held);
     const heldList = { held: [...this.held].map(([p, h]) => [p, h.epoch]) };
     const { renewed, live } = await this.o.db.transaction(async (tx) => {
@@ -192,10 +205,10 @@ export class Leases {
       return { renewed: new Set(renewed.map((r) => r.partition)), live: Math.max(1, n) };
     });
     for (const p of [...this.held.keys()]) if (!renewed.has(p)) this.held.delete(p);
-    for (const p of renewed) this.held.get(p)!.until = until;
+    for (const p of renewed) this.held.get(p)!.deadline = deadline;
     const share = Math.ceil(PARTITIONS / live);
     if (this.held.size > share) await this.giveBack(this.held.size - share);
-    else if (this.held.size < share) await this.claim(share - this.held.size, now, until);
+    else if (this.held.size < share) await this.claim(share - this.held.size, now, until, deadline);
     this.announce(before);
   }
 
@@ -217,7 +230,7 @@ export class Leases {
    * node id after a restart) — with epoch + 1. SKIP LOCKED: two nodes claiming at once take
    * different rows, and a row a fenced commit holds is left for the next round.
    */
-  private async claim(n: number, now: number, until: number): Promise<void> {
+  private async claim(n: number, now: number, until: number, deadline: number): Promise<void> {
     const mine = { held: [...this.held.keys()] };
     const rows = await this.o.db.query<{ partition: number; epoch: number }>(
       `UPDATE partitions p SET node_id = $1, epoch = p.epoch + 1, lease_until_ms = $2
@@ -229,7 +242,7 @@ export class Leases {
        RETURNING p.partition, p.epoch`,
       [this.nodeId, until, now, mine, n],
     );
-    for (const r of rows) this.held.set(r.partition, { epoch: Number(r.epoch), until });
+    for (const r of rows) this.held.set(r.partition, { epoch: Number(r.epoch), deadline });
   }
 
   private announce(before: Map<number, { epoch: number }>): void {

@@ -7,7 +7,8 @@
  * the wildcard is that set, so it subscribes the wildcard. Subscriptions follow ownership after
  * every lease round (partitions gained or lost, sites enrolled or revoked meanwhile); a new
  * subscription is made before an old one ends, and a message that arrives twice meanwhile is
- * a duplicate the control plane's watermark drops.
+ * a duplicate the control plane's watermark drops. Once a site's topics are subscribed anew
+ * (taken over), `onGained` listeners hear of it: the control plane asks its edges to re-send.
  */
 import type { Logger } from "../../lib/log/index.ts";
 import { topics } from "../../federation/protocol/index.ts";
@@ -24,6 +25,7 @@ export class OwnedSiteTopics implements SiteOwnership {
   private receive: Receive | null = null;
   private syncing: Promise<void> = Promise.resolve();
   private readonly unlisten: (() => void)[] = [];
+  private readonly gainedFns = new Set<(siteIds: string[]) => void | Promise<void>>();
 
   constructor(
     private readonly o: {
@@ -62,6 +64,14 @@ export class OwnedSiteTopics implements SiteOwnership {
     }
   }
 
+  /**
+   * Called (and awaited) with the sites whose messages this node receives from now on, right
+   * after their subscription: what their edges published while no node subscribed is gone.
+   */
+  onGained(fn: (siteIds: string[]) => void | Promise<void>): void {
+    this.gainedFns.add(fn);
+  }
+
   /** The topics subscribed now (tests, metrics). */
   topics(): string[] {
     return [...this.subscribed].sort();
@@ -97,6 +107,7 @@ export class OwnedSiteTopics implements SiteOwnership {
     const receive = this.receive;
     if (!bus || !receive) return;
     const want = this.wanted();
+    const before = new Set(this.subscribed);
     const add = [...want].filter((t) => !this.subscribed.has(t));
     const drop = [...this.subscribed].filter((t) => !want.has(t));
     if (!add.length && !drop.length) return;
@@ -110,6 +121,11 @@ export class OwnedSiteTopics implements SiteOwnership {
       this.subscribed.delete(t);
     }
     this.o.log?.info("control-plane subscriptions changed", { subscribed: add.length, unsubscribed: drop.length, topics: this.subscribed.size });
+    const covered = (subs: Set<string>) => new Set(this.o.sites().filter((id) => subs.has(topics.allUp) || subs.has(topics.up(id))));
+    const had = covered(before);
+    const gained = [...covered(this.subscribed)].filter((id) => !had.has(id));
+    if (!gained.length) return;
+    for (const fn of this.gainedFns) await Promise.resolve(fn(gained)).catch((e) => this.o.log?.error("listener of sites taken over failed", { err: e as Error }));
   }
 
   close(): void {

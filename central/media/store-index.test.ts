@@ -15,7 +15,8 @@ import { migrateUp, type Database } from "../db/index.ts";
 import { openMigratedPair } from "../db/testkit.ts";
 import { ownedCameras } from "../retention.ts";
 import { Leases } from "../cluster/index.ts";
-import { PgStoreIndex, leaseFence } from "./index.ts";
+import { FsBlobStore } from "../../lib/blob/index.ts";
+import { CentralMedia, PgStoreIndex, leaseFence } from "./index.ts";
 
 let media: Media;
 const { drivers, tmp } = driversInTempDir("pgstore");
@@ -246,6 +247,87 @@ describe.skipIf(server.skip)("two central nodes on one store: live commits fence
       await b.close();
       await la.close();
       await lb.close();
+      await nodes.close();
+    }
+  });
+
+  test("a row whose write failed for a moment is retried through the fence: once the node lost the site, the retry is refused and its file goes", async () => {
+    const nodes = await openMigratedPair(server);
+    const root = path.join(tmp(), "fenced-retry", "store");
+    const clock = new ManualClock(T0);
+    const leaseClock = new ManualClock(T0);
+    const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+    const lb = new Leases({ db: nodes.b, nodeId: "node-b", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+    // node-a's database handle, unreachable while `down` (a connection reset, a failover of the server).
+    let down = false;
+    const flaky = new Proxy(nodes.a, {
+      get(target, key, receiver) {
+        const v = Reflect.get(target, key, receiver);
+        if (typeof v !== "function") return v;
+        return (...args: unknown[]) => (down && (key === "transaction" || key === "run") ? Promise.reject(new Error("connection reset")) : v.apply(target, args));
+      },
+    });
+    const fence = leaseFence(la);
+    await la.start({ timers: false });
+    const a = await MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(flaky, () => clock.now(), () => fence) });
+    const rows = async () => (await nodes.b.query<{ epoch: number | null; blob_key: string }>(`SELECT epoch, blob_key FROM media_segments ORDER BY start_ms`)).map((r) => ({ epoch: r.epoch === null ? null : Number(r.epoch), path: r.blob_key }));
+    try {
+      const w = a.writer("bus-1.cam1", "main");
+      w.init(media.init, media.info);
+      await feed(w, media, clock, T0, 0, 8);
+      const before = await rows();
+      expect(before.length).toBeGreaterThanOrEqual(1);
+      // A segment closes while the database cannot be reached: its row waits in memory, its file on disk.
+      down = true;
+      await feed(w, media, clock, T0, 8, 14);
+      down = false;
+      const waiting = (await fs.readdir(path.join(root, "media", "bus-1.cam1", "main"), { recursive: true })).filter((f) => String(f).endsWith(".mp4")).length;
+      expect(waiting).toBeGreaterThan(before.length + 1);
+      // Meanwhile node-a stalls and node-b claims the site; node-a's next commit retries the waiting row first.
+      la.halt();
+      leaseClock.advance(3001);
+      await lb.start({ timers: false });
+      await feed(w, media, clock, T0, 14, 22);
+      // Nothing of node-a's after the claim is indexed, not even the row that waited — and those files are gone.
+      expect(await rows()).toEqual(before);
+      const left = (await fs.readdir(path.join(root, "media", "bus-1.cam1", "main"), { recursive: true })).filter((f) => String(f).endsWith(".mp4"));
+      expect(left.length).toBe(before.length + 1); // the committed ones and the one still open
+    } finally {
+      await a.close();
+      await la.close();
+      await lb.close();
+      await nodes.close();
+    }
+  });
+
+  test("a live segment starting where a backfilled copy already holds the row does not replace it: it takes the next free millisecond, and every file keeps its row", async () => {
+    const nodes = await openMigratedPair(server);
+    const root = path.join(tmp(), "held-start", "store");
+    const clock = new ManualClock(T0);
+    const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: new ManualClock(T0), heartbeatMs: 1000, leaseMs: 3000 });
+    const fence = leaseFence(la);
+    await la.start({ timers: false });
+    const a = await MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(nodes.a, () => clock.now(), () => fence) });
+    try {
+      // The edge's copy of the moment the new owner's first live fragment starts (the writer's first segment starts at T0).
+      const data = Buffer.concat([media.init, ...media.frags.slice(0, 2).map((f) => f.bytes)]);
+      const sha256 = new Bun.CryptoHasher("sha256").update(data).digest("hex");
+      const copy = await new CentralMedia({ db: nodes.a, blobs: new FsBlobStore(root), log }).commit({ siteId: "bus-1", cameraId: "cam1", stream: "main", startMs: T0, sha256, data });
+      expect(copy.outcome).toBe("committed");
+      const w = a.writer("bus-1.cam1", "main");
+      w.init(media.init, media.info);
+      await feed(w, media, clock, T0, 0, 8);
+      const rows = await nodes.b.query<{ start_ms: number; blob_key: string }>(`SELECT start_ms, blob_key FROM media_segments WHERE site_id = 'bus-1' ORDER BY start_ms`);
+      expect(rows[0]).toEqual({ start_ms: T0, blob_key: copy.record.path });
+      expect(rows[1]!.start_ms).toBe(T0 + 1);
+      const files = (await fs.readdir(path.join(root, "media", "bus-1.cam1", "main"), { recursive: true })).filter((f) => String(f).endsWith(".mp4")).map((f) => String(f));
+      const keyed = new Set(rows.map((r) => r.blob_key.split("/").slice(-2).join("/")));
+      const open = w.current()?.path.split("/").slice(-2).join("/");
+      expect(files.filter((f) => !keyed.has(f) && f !== open)).toEqual([]); // no file without its row (but the segment still being written)
+      expect((await a.segments({ cameraId: "bus-1.cam1", stream: "main", fromMs: 0, toMs: 2e12 })).filter((s) => !s.open).map((s) => s.startMs).slice(0, 2)).toEqual([T0, T0 + 1]);
+    } finally {
+      await a.close();
+      await la.close();
       await nodes.close();
     }
   });

@@ -53,7 +53,11 @@ export class PgStoreIndex implements StoreIndex {
     private readonly fence?: () => SegmentFence | null,
   ) {}
 
-  /** A live recording's row (the writer's commit): fenced when a fence is set, refused for good when this node lost the site. */
+  /**
+   * A live recording's row (the writer's commit, or a file recovery indexes): fenced when a fence
+   * is set, refused for good when this node lost the site. It never replaces another commit's row
+   * at its start (see claimStart).
+   */
   async putSegment(s: SegmentRecord, frags?: Uint8Array | null): Promise<void> {
     const fence = this.fence?.();
     const [site] = split(s.cameraId);
@@ -61,7 +65,7 @@ export class PgStoreIndex implements StoreIndex {
     try {
       await this.db.transaction(async (tx) => {
         const epoch = await fence(tx, site);
-        await this.upsert(tx, [s], [frags], epoch);
+        await this.claimStart(tx, s, frags, epoch);
       });
     } catch (e) {
       if (!(e instanceof NotOwnerError)) throw e;
@@ -69,6 +73,26 @@ export class PgStoreIndex implements StoreIndex {
       const adopted = (await this.db.query(`SELECT 1 FROM media_segments WHERE blob_key = $1`, [s.path])).length > 0;
       throw new RowRefusedError((e as Error).message, adopted);
     }
+  }
+
+  /**
+   * Inserts a writer's row at its start, or — when another commit holds that start (a copy of
+   * the same moment the edge backfilled while nobody recorded live: a new owner's first live
+   * segment starts exactly where the edge's segment does) — at the next free millisecond, as
+   * CentralMedia.commit moves a copy. Replacing that row would leave the copy's blob without a
+   * row. `s` is updated to the start stored; its end stays, so the stream stays contiguous. Its
+   * own row again (a retried write: same file) is refreshed.
+   */
+  private async claimStart(tx: Sql, s: SegmentRecord, frags: Uint8Array | null | undefined, epoch: number | null): Promise<void> {
+    const first = ms(s.startMs);
+    for (let start = first; start < first + 1000; start++) {
+      const params = rowValues({ ...s, startMs: start }, frags, ms(this.now()), epoch);
+      const rows = await tx.query(INSERT_UNLESS_HELD, params);
+      if (!rows.length) continue;
+      if (start !== first) Object.assign(s, { startMs: start, id: `${s.cameraId}/${s.stream}/${start}` });
+      return;
+    }
+    throw new Error(`no free start within 1 s of ${first} for ${s.path}`);
   }
 
   /** Insert or replace (the DuckDB index's INSERT OR REPLACE), one statement for the batch. */
@@ -82,8 +106,7 @@ export class PgStoreIndex implements StoreIndex {
       const params: SqlValue[] = [];
       const tuples: string[] = [];
       list.slice(i, i + per).forEach((s, k) => {
-        const [site, cam] = split(s.cameraId);
-        const vals: SqlValue[] = [site, cam, s.stream, ms(s.startMs), ms(s.endMs), ms(s.bytes), s.mime, s.width ?? null, s.height ?? null, s.sha256 ?? "", s.path, frags[i + k] ?? null, ms(this.now()), epoch];
+        const vals = rowValues(s, frags[i + k], ms(this.now()), epoch);
         tuples.push(`(${vals.map((v) => `$${params.push(v)}`).join(", ")})`);
       });
       await db.run(
@@ -297,4 +320,17 @@ function toGap(r: Row): Gap {
   const g: Gap = { cameraId: joined(r.site_id, r.camera_id), stream: r.stream as StreamKind, startMs: Number(r.start_ms), endMs: r.end_ms === null ? null : Number(r.end_ms), reason: r.reason as GapReason };
   if (r.detail !== null) g.detail = String(r.detail);
   return g;
+}
+
+/** One row in rowValues' order; at a start another blob's row holds, nothing (no row returned). Its own row again: refreshed. */
+const INSERT_UNLESS_HELD = `INSERT INTO media_segments (site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, frags, committed_ms, epoch)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+  ON CONFLICT (site_id, camera_id, stream, start_ms) DO UPDATE SET end_ms = excluded.end_ms, bytes = excluded.bytes, mime = excluded.mime, width = excluded.width,
+    height = excluded.height, sha256 = excluded.sha256, frags = excluded.frags, committed_ms = excluded.committed_ms, epoch = excluded.epoch
+  WHERE media_segments.blob_key = excluded.blob_key RETURNING start_ms`;
+
+/** A segment's values in media_segments' insert column order (site_id … epoch). */
+function rowValues(s: SegmentRecord, frags: Uint8Array | null | undefined, committedMs: number, epoch: number | null): SqlValue[] {
+  const [site, cam] = split(s.cameraId);
+  return [site, cam, s.stream, ms(s.startMs), ms(s.endMs), ms(s.bytes), s.mime, s.width ?? null, s.height ?? null, s.sha256 ?? "", s.path, frags ?? null, committedMs, epoch];
 }

@@ -55,20 +55,45 @@ const age = async (file: string, ms: number) => {
   await fs.utimes(file, t, t);
 };
 
+/**
+ * Two nodes on one database and one store directory: node-a holds every partition (its leases
+ * on `leaseClock`, 3 s) and records; node-b's upkeep follows node-b's leases, on `time.now`
+ * (files' times are real: `age` makes them old).
+ */
+const claimScene = async (d: TestDriver) => {
+  const { nodes, root, clock, leaseClock, la, lb, openStore: open } = await twoNodeStore(d, "claim");
+  await la.start({ timers: false });
+  const a = await open(nodes.a, la);
+  const b = await open(nodes.b, lb);
+  const time = { now: Date.now() };
+  const upkeep = new MediaUpkeep({ store: b, media: new CentralMedia({ db: nodes.b, blobs: new FsBlobStore(root), log }), leases: lb, sites: () => ["bus-1"], log, quietMs: QUIET_MS, now: () => time.now });
+  const rows = async (cam: string) =>
+    (await nodes.a.query<{ blob_key: string; bytes: number; epoch: number | null }>(`SELECT blob_key, bytes, epoch FROM media_segments WHERE site_id = $1 AND camera_id = $2 ORDER BY start_ms`, ["bus-1", cam])).map((r) => ({
+      path: r.blob_key,
+      bytes: Number(r.bytes),
+      epoch: r.epoch === null ? null : Number(r.epoch),
+    }));
+  /** node-a stops renewing; node-b claims every partition once node-a's leases lapse (its upkeep is told in the round). */
+  const takeOver = async () => {
+    la.halt();
+    leaseClock.advance(3001);
+    await lb.start({ timers: false });
+  };
+  const close = async () => {
+    await upkeep.close();
+    await a.close();
+    await b.close();
+    await la.close();
+    await lb.close();
+    await nodes.close();
+  };
+  return { db: nodes.a, root, clock, leaseClock, la, lb, a, b, time, upkeep, rows, takeOver, close };
+};
+
 for (const d of drivers) {
   describe.skipIf(d.skip)(`media upkeep by partition owner: ${d.name}`, () => {
     test("the node claiming a stopped node's sites indexes its interrupted segment, removes its temp writes, opens a crash gap — and leaves a live node's file alone", async () => {
-      const { nodes, root, clock, leaseClock, la, lb, openStore } = await twoNodeStore(d, "claim");
-      await la.start({ timers: false });
-      const a = await openStore(nodes.a, la);
-      const b = await openStore(nodes.b, lb);
-      const upkeep = new MediaUpkeep({ store: b, media: new CentralMedia({ db: nodes.b, blobs: new FsBlobStore(root), log }), leases: lb, sites: () => ["bus-1"], log, quietMs: QUIET_MS });
-      const rows = async (cam: string) =>
-        (await nodes.a.query<{ blob_key: string; bytes: number; epoch: number | null }>(`SELECT blob_key, bytes, epoch FROM media_segments WHERE site_id = $1 AND camera_id = $2 ORDER BY start_ms`, ["bus-1", cam])).map((r) => ({
-          path: r.blob_key,
-          bytes: Number(r.bytes),
-          epoch: r.epoch === null ? null : Number(r.epoch),
-        }));
+      const { db, root, clock, lb, a, b, time, upkeep, rows, takeOver, close } = await claimScene(d);
       try {
         // node-a records bus-1.cam1 and dies mid-segment: the open segment's file has no row.
         const w = a.writer("bus-1.cam1", "main");
@@ -90,13 +115,11 @@ for (const d of drivers) {
         const liveFile = path.join(root, segmentRelPath("bus-1.cam2", "main", T0));
         await fs.mkdir(path.dirname(liveFile), { recursive: true });
         await fs.copyFile(leftover, liveFile);
-        la.halt();
         for (const f of [leftover, tmpSidecar, blobTmp]) await age(f, QUIET_MS * 2);
 
         // node-b claims every partition once node-a's leases lapse: its upkeep recovers bus-1.
         upkeep.start();
-        leaseClock.advance(3001);
-        await lb.start({ timers: false });
+        await takeOver();
         expect(lb.owns("bus-1")).toBe(true);
         await upkeep.pass();
 
@@ -108,7 +131,7 @@ for (const d of drivers) {
         expect(recovered.epoch!).toBeGreaterThan(committed[0]!.epoch!);
         expect(await fs.stat(tmpSidecar).catch(() => null)).toBeNull();
         expect(await fs.stat(blobTmp).catch(() => null)).toBeNull();
-        const gaps = await nodes.a.query<{ start_ms: number; end_ms: number | null; reason: string }>(`SELECT start_ms, end_ms, reason FROM media_gaps WHERE site_id = $1 AND camera_id = $2`, ["bus-1", "cam1"]);
+        const gaps = await db.query<{ start_ms: number; end_ms: number | null; reason: string }>(`SELECT start_ms, end_ms, reason FROM media_gaps WHERE site_id = $1 AND camera_id = $2`, ["bus-1", "cam1"]);
         expect(gaps.map((g) => [g.reason, g.end_ms])).toEqual([["crash", null]]);
         expect(Number(gaps[0]!.start_ms)).toBeGreaterThanOrEqual(open1.startMs);
         // b's reads see the recovered segment.
@@ -117,9 +140,10 @@ for (const d of drivers) {
         // The live node's fresh file: untouched, no row, and the site stays pending for a later pass.
         expect(await rows("cam2")).toEqual([]);
         expect((await fs.stat(liveFile)).size).toBe(leftoverSize);
-        expect(upkeep.pendingPartitions()).toEqual([partitionOf("bus-1")]);
+        expect(upkeep.pendingPartitions()).toContain(partitionOf("bus-1"));
         // Once it has been quiet long enough it is recovered too, and nothing is pending any more.
         await age(liveFile, QUIET_MS * 2);
+        time.now = Date.now() + QUIET_MS;
         await upkeep.pass();
         expect((await rows("cam2")).length).toBe(1);
         expect(upkeep.pendingPartitions()).toEqual([]);
@@ -129,12 +153,63 @@ for (const d of drivers) {
         expect(await fs.stat(leftover).then(() => true)).toBe(true);
         expect((await rows("cam1")).find((r) => r.path === open1.path)?.epoch).toBe(recovered.epoch);
       } finally {
-        await upkeep.close();
-        await a.close();
-        await b.close();
-        await la.close();
-        await lb.close();
-        await nodes.close();
+        await close();
+      }
+    });
+
+    test("a claim whose first passes come while this node's lease has run out on its clock (late rounds) is not dropped: the file is recovered once the lease is renewed", async () => {
+      const { root, clock, leaseClock, lb, a, upkeep, rows, takeOver, close } = await claimScene(d);
+      try {
+        // node-a dies mid-segment; its file is old by the time node-b claims.
+        const w = a.writer("bus-1.cam1", "main");
+        w.init(media.init, media.info);
+        await feed(w, media, clock, T0, 0, 5);
+        const leftover = w.current()!.path;
+        await age(path.join(root, leftover), QUIET_MS * 2);
+        // node-b's rounds are late: by the time its upkeep hears of the claim, the lease has run out on its own clock.
+        lb.onChange(() => leaseClock.advance(3001));
+        upkeep.start();
+        await takeOver();
+        expect(lb.owned().has(partitionOf("bus-1"))).toBe(true);
+        expect(lb.owns("bus-1")).toBe(false);
+        await upkeep.pass();
+        expect((await rows("cam1")).some((r) => r.path === leftover)).toBe(false); // not looked at, not forgotten
+        expect(upkeep.pendingPartitions()).toContain(partitionOf("bus-1"));
+        // The next round renews (same epoch: no change announced); its pass recovers the file.
+        await lb.round();
+        expect(lb.owns("bus-1")).toBe(true);
+        await upkeep.pass();
+        expect((await rows("cam1")).some((r) => r.path === leftover)).toBe(true);
+      } finally {
+        await close();
+      }
+    });
+
+    test("a file the paused former owner creates just after the claim (its writer goes on until it notices) is recovered: the claim stays pending for a quiet period", async () => {
+      const { root, clock, a, time, upkeep, rows, takeOver, close } = await claimScene(d);
+      try {
+        // node-a's recording so far is closed and indexed: nothing is left when node-b claims.
+        const w = a.writer("bus-1.cam1", "main");
+        w.init(media.init, media.info);
+        await feed(w, media, clock, T0, 0, 6);
+        await w.end("stopped", "test");
+        upkeep.start();
+        await takeOver();
+        await upkeep.pass();
+        // node-a was paused, not dead: its writer opens one more segment, and then node-a dies.
+        w.init(media.init, media.info);
+        await feed(w, media, clock, T0 + 60_000, 6, 8);
+        const late = w.current()!.path;
+        expect((await rows("cam1")).some((r) => r.path === late)).toBe(false);
+        // Still pending: the next pass finds the file (too fresh), and once it is quiet, indexes it.
+        await upkeep.pass();
+        await age(path.join(root, late), QUIET_MS * 2);
+        time.now = Date.now() + QUIET_MS;
+        await upkeep.pass();
+        expect((await rows("cam1")).some((r) => r.path === late)).toBe(true);
+        expect(upkeep.pendingPartitions()).toEqual([]);
+      } finally {
+        await close();
       }
     });
 
@@ -151,7 +226,7 @@ for (const d of drivers) {
         new MediaUpkeep({
           store: s,
           media: new CentralMedia({ db, blobs, log }),
-          leases: { owns: own, owned: () => leases.owned(), onChange: (fn) => leases.onChange(fn), onRound: (fn) => leases.onRound(fn) },
+          leases: { owns: own, ownsPartition: (p) => leases.ownsPartition(p), owned: () => leases.owned(), onChange: (fn) => leases.onChange(fn), onRound: (fn) => leases.onRound(fn) },
           sites: () => ["bus-1", "bus-2"],
           log,
           quietMs: QUIET_MS,

@@ -10,6 +10,9 @@
  *   recovery does (MediaStore.recoverClaimed). Files changed within `quietMs` may still be
  *   written by a live node (a paused former owner, a node recording a site it does not own):
  *   they are left, and the site is tried again at the next lease rounds until nothing is left.
+ *   A claimed partition stays pending for at least `quietMs` after its claim (a paused former
+ *   owner may still create a file just after it), and is never dropped by a pass that could not
+ *   look at it (its lease ran out on this node's clock because rounds were late).
  *   Each recovered row is fenced by the partition epoch this node claimed (PgStoreIndex).
  * - **blob sweep**: every `sweepEveryMs`, for each site whose partition this node owns at that
  *   moment, CentralMedia.sweep deletes blobs no row points at that are older than the grace.
@@ -23,6 +26,8 @@ import { DEFAULT_SWEEP_GRACE_MS, type CentralMedia } from "./store.ts";
 /** What upkeep needs of central/cluster's Leases. */
 export interface UpkeepOwnership {
   owns(siteId: string): boolean;
+  /** Held with lease time left on this node's clock (owns() of its sites). */
+  ownsPartition(partition: number): boolean;
   owned(): Map<number, number>;
   onChange(fn: (c: PartitionChange) => void): () => void;
   onRound(fn: () => void): () => void;
@@ -47,8 +52,8 @@ export interface MediaUpkeepOptions {
 export const DEFAULT_SWEEP_EVERY_MS = 60 * 60_000;
 
 export class MediaUpkeep {
-  /** Partitions claimed whose sites' leftovers are not all recovered yet. */
-  private readonly pending = new Set<number>();
+  /** Partitions claimed whose sites' leftovers are not all recovered yet → when claimed (this.now()). */
+  private readonly pending = new Map<number, number>();
   private readonly unsubscribe: (() => void)[] = [];
   private running: Promise<void> | null = null;
   private lastSweepMs = 0;
@@ -64,11 +69,11 @@ export class MediaUpkeep {
    * recovered too (a node that started beside a live one recovered none at open).
    */
   start(initial: Iterable<number> = []): void {
-    for (const p of initial) this.pending.add(p);
+    for (const p of initial) this.pending.set(p, this.now());
     this.unsubscribe.push(
       this.o.leases.onChange((c) => {
         for (const p of c.lost) this.pending.delete(p);
-        for (const p of c.gained) this.pending.add(p);
+        for (const p of c.gained) this.pending.set(p, this.now());
         if (c.gained.length) void this.pass();
       }),
       this.o.leases.onRound(() => void this.pass()),
@@ -86,7 +91,7 @@ export class MediaUpkeep {
 
   /** Claimed partitions still waiting for their sites' leftovers to be recovered. */
   pendingPartitions(): number[] {
-    return [...this.pending].sort((a, b) => a - b);
+    return [...this.pending.keys()].sort((a, b) => a - b);
   }
 
   async close(): Promise<void> {
@@ -104,16 +109,28 @@ export class MediaUpkeep {
 
   private async recoverPending(): Promise<void> {
     const owned = this.o.leases.owned();
-    const wanted = new Set([...this.pending].filter((p) => owned.has(p)));
-    for (const p of this.pending) if (!owned.has(p)) this.pending.delete(p);
+    for (const p of [...this.pending.keys()]) if (!owned.has(p)) this.pending.delete(p);
+    // Held, but the lease ran out on this node's clock (its rounds are late): looked at once renewed, not dropped.
+    const wanted = new Set([...this.pending.keys()].filter((p) => this.o.leases.ownsPartition(p)));
     if (wanted.size === 0) return;
-    const inScope = (cameraId: string) => {
-      const who = splitCentralCameraId(cameraId);
-      return !!who && wanted.has(partitionOf(who.siteId)) && this.o.leases.owns(who.siteId);
+    /** Partitions whose lease ran out during the pass: their files were not looked at. */
+    const unseen = new Set<number>();
+    const inScope = (siteId: string) => {
+      const p = partitionOf(siteId);
+      if (!wanted.has(p)) return false;
+      if (this.o.leases.owns(siteId)) return true;
+      unseen.add(p);
+      return false;
     };
-    const r = await this.o.store.recoverClaimed(inScope, { quietMs: this.o.quietMs, nowMs: this.now() });
+    const nowMs = this.now();
+    const r = await this.o.store.recoverClaimed((cameraId) => inScope(splitCentralCameraId(cameraId)?.siteId ?? ""), { quietMs: this.o.quietMs, nowMs });
     const stillDeferred = new Set([...r.deferred].map((c) => partitionOf(splitCentralCameraId(c)?.siteId ?? "")));
-    for (const p of wanted) if (!stillDeferred.has(p)) this.pending.delete(p);
+    // Done with a partition once a pass found nothing left, a quiet period after its claim: until
+    // then a paused former owner may still have created a file (its writer ends only when it notices).
+    for (const p of wanted) {
+      const claimedMs = this.pending.get(p);
+      if (claimedMs !== undefined && !stillDeferred.has(p) && !unseen.has(p) && nowMs - claimedMs >= this.o.quietMs) this.pending.delete(p);
+    }
     // The blob store's own interrupted puts (CentralMedia) of those sites: nobody finishes them now.
     let temps = 0;
     for (const site of this.o.sites()) if (wanted.has(partitionOf(site)) && this.o.leases.owns(site)) temps += await this.o.media.sweepTemps(site, this.o.quietMs);

@@ -85,5 +85,26 @@ for (const d of drivers) {
       expect(b.cp.stats.duplicates).toBe(3);
       await b.leases.close();
     });
+
+    test("the node that takes a site over asks each of its outboxes at once to re-send from the shared watermark (an edge in resend backoff need not wait)", async () => {
+      await dbA.exec(`DELETE FROM cp_seq; DELETE FROM cp_events; DELETE FROM central_nodes; UPDATE partitions SET node_id = NULL, epoch = 0, lease_until_ms = 0`);
+      const clockA = new ManualClock(T0);
+      const clockB = new ManualClock(T0);
+      const a = await node(dbA, "node-a", clockA);
+      const b = await node(dbB, "node-b", clockB);
+      await a.leases.start({ timers: false });
+      await a.ownership.sync();
+      expect(a.bus.acks.filter((x) => (x as { resend?: boolean }).resend)).toEqual([]); // nothing stored yet: no outbox to ask
+      a.bus.send(OB, 1, 3, T0);
+      await a.cp.idle();
+
+      a.leases.halt(); // a dies; b claims once a's lease ran out, and subscribes
+      clockB.advance(3001);
+      await b.leases.start({ timers: false });
+      expect(b.bus.acks).toEqual([]);
+      await b.ownership.sync();
+      expect(b.bus.acks).toEqual([expect.objectContaining({ ob: OB, upTo: 3, resend: true })]);
+      await b.leases.close();
+    });
   });
 }

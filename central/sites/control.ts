@@ -68,6 +68,8 @@ export interface SiteOwnership {
    * holds (the broker drops what nobody subscribes to while another node owns them).
    */
   onLost?(fn: (lost: (siteId: string) => boolean) => void): void;
+  /** Called (and awaited) with the sites this node has just subscribed: taken over from another node, or at start. */
+  onGained?(fn: (siteIds: string[]) => void | Promise<void>): void;
   /**
    * Inside a batch's transaction: throws when this node no longer owns a site's partition
    * (central/cluster Leases.fenceAll); the error's `sites` names the sites lost.
@@ -172,6 +174,7 @@ export class ControlPlane {
         this.epoch++;
         for (const k of [...this.confirmed]) if (lost(k.slice(0, k.indexOf("\u0000")))) this.confirmed.delete(k);
       });
+      this.o.ownership.onGained?.((siteIds) => this.askResend(siteIds));
       return this.o.ownership.subscribe(this.o.bus, (kind, t, p) => this.enqueue(kind, t, p));
     }
     await this.o.bus.subscribe(topics.allUp, (t, p) => this.enqueue("up", t, p));
@@ -204,6 +207,26 @@ export class ControlPlane {
       acks.push(this.publishAck(siteId, ob, seq, true));
     }
     await Promise.all(acks);
+  }
+
+  /**
+   * Sites this node has just taken over: what their edges published while no node subscribed is
+   * gone, and an edge in exponential resend backoff would wait for its next try. Each of their
+   * outboxes (as the shared watermarks know them) is acknowledged up to what the previous owner
+   * stored and asked to re-send the rest now.
+   */
+  async askResend(siteIds: readonly string[]): Promise<void> {
+    const rows = await this.o.db.query<{ site_id: string; ob: string; last_seq: number }>(`SELECT site_id, ob, last_seq FROM cp_seq WHERE site_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 's'))`, [{ s: [...siteIds] }]);
+    const acks: Promise<void>[] = [];
+    for (const r of rows) {
+      if (this.o.siteExists && !this.o.siteExists(r.site_id)) continue;
+      const k = keyOf(r.site_id, r.ob);
+      const seq = Math.max(Number(r.last_seq), this.last.get(k) ?? 0);
+      this.last.set(k, seq);
+      acks.push(this.publishAck(r.site_id, r.ob, seq, true));
+    }
+    await Promise.all(acks);
+    if (acks.length) this.o.log.info("sites taken over: their edges asked to re-send from the shared watermark", { sites: siteIds.length, outboxes: acks.length });
   }
 
   private owned(siteId: string): boolean {

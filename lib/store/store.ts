@@ -721,11 +721,7 @@ export class MediaStore {
       await this.db.putSegment(seg, frags);
     } catch (e) {
       if (e instanceof RowRefusedError) {
-        // Refused for good (another node owns the camera's site now): the segment goes, its file too.
-        this.log.warn("segment dropped: the index refused its row", { segment: seg.id, reason: e.message, fileKept: e.fileAdopted });
-        // A file the new owner already recovered into the index is its now: only our claim to it goes.
-        if (!e.fileAdopted) await unlink(join(this.root, seg.path)).catch(() => undefined);
-        this.totalBytes -= seg.bytes;
+        await this.dropRefused(seg, e);
         return false;
       }
       this.log.error("index row not written; kept in memory and retried (the file is safe on disk)", { err: e as Error, path: seg.path });
@@ -734,13 +730,33 @@ export class MediaStore {
     return true;
   }
 
+  /** Refused for good (another node owns the camera's site now): the segment goes, its file too. */
+  private async dropRefused(seg: SegmentRecord, e: RowRefusedError): Promise<void> {
+    this.log.warn("segment dropped: the index refused its row", { segment: seg.id, reason: e.message, fileKept: e.fileAdopted });
+    // A file the new owner already recovered into the index is its now: only our claim to it goes.
+    if (!e.fileAdopted) await unlink(join(this.root, seg.path)).catch(() => undefined);
+    this.totalBytes -= seg.bytes;
+  }
+
+  /**
+   * Retries rows whose write failed, one by one through putSegment as at first: a central index
+   * fences each by its site's partition epoch, so a node that lost the site meanwhile cannot
+   * write it late (a batch write would go around the fence).
+   */
   private async flushUnindexed(): Promise<void> {
-    if (!this.unindexed.length) return;
-    try {
-      await this.db.putSegments(this.unindexed);
-      this.unindexed = [];
-    } catch (e) {
-      this.log.warn("index still not writable; segments stay on disk and are indexed at next start", { err: e as Error, pending: this.unindexed.length });
+    while (this.unindexed.length) {
+      const seg = this.unindexed[0]!;
+      try {
+        await this.db.putSegment(seg);
+      } catch (e) {
+        if (!(e instanceof RowRefusedError)) {
+          this.log.warn("index still not writable; segments stay on disk and are indexed at next start", { err: e as Error, pending: this.unindexed.length });
+          return;
+        }
+        await this.dropRefused(seg, e);
+      }
+      // (refile may have replaced the list meanwhile)
+      this.unindexed = this.unindexed.filter((u) => u !== seg);
     }
   }
 
