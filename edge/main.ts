@@ -328,6 +328,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         ...(ing.connectTimeoutMs !== undefined ? { connectTimeoutMs: ing.connectTimeoutMs } : {}),
         backoff: { initialMs: ing.backoffInitialMs, maxMs: ing.backoffMaxMs, stableMs: ing.stableMs },
         latencyMs: ing.latencyMs,
+        readBatchMs: ing.readBatchMs,
         engine: ing.engine,
         pidFile,
         onFragment: live.feed(cam.id, kind),
