@@ -4,6 +4,7 @@
  * the same camsim streams, at two bitrates:
  *   low  — camsim's cheap "ball" picture, 640x360@15 (a simple picture: ~300 kbit/s actually sent)
  *   2M   — 1280x720@15 at 2 Mbit/s of hard-to-compress content ("snow"), where per-byte costs show
+ *   8M   — the same at 8 Mbit/s: large keyframe bursts (does any system fall behind the camera?)
  * The bitrate each system actually received is measured (bytes written during the window), so a
  * camera that sends less than it claims shows in the table.
  *
@@ -53,10 +54,12 @@ interface Rate {
 const RATES: Record<string, Rate> = {
   low: { name: "low (ball, 640x360, claims 800 kbit/s)", pattern: "ball", main: { width: 640, height: 360, fps: 15, bitrateKbps: 800 } },
   "2M": { name: "2 Mbit/s (snow, 1280x720)", pattern: "snow", main: { width: 1280, height: 720, fps: 15, bitrateKbps: 2000 } },
+  // A fast camera: its keyframe bursts are what batched socket reads (ingest.readBatchMs) must not starve.
+  "8M": { name: "8 Mbit/s (snow, 1280x720)", pattern: "snow", main: { width: 1280, height: 720, fps: 15, bitrateKbps: 8000 } },
 };
 const rates = values.rates!.split(",").map((r) => {
   const rate = RATES[r];
-  if (!rate) throw new Error(`unknown rate ${r} (low, 2M)`);
+  if (!rate) throw new Error(`unknown rate ${r} (low, 2M, 8M)`);
   return rate;
 });
 
