@@ -678,10 +678,20 @@ export class MediaStore {
   }
 
   async usage(): Promise<{ totalBytes: number; volumeFreeBytes: number; volumeTotalBytes: number; byCamera: Record<string, number> }> {
-    const s = await statfs(this.root);
+    const v = await this.volumeUsage();
     const byCamera: Record<string, number> = {};
     for (const c of await this.cameras()) byCamera[c.cameraId] = (byCamera[c.cameraId] ?? 0) + c.bytes;
-    return { totalBytes: this.totalBytes, volumeFreeBytes: s.bavail * s.bsize, volumeTotalBytes: s.blocks * s.bsize, byCamera };
+    return { ...v, byCamera };
+  }
+
+  /**
+   * The store's bytes and its volume's free and total bytes, without an index query: for
+   * pollers (the edge's disk watcher every 10 s). usage()'s per-camera bytes are a GROUP BY
+   * over every segment row, a cost that grows with the footage kept.
+   */
+  async volumeUsage(): Promise<{ totalBytes: number; volumeFreeBytes: number; volumeTotalBytes: number }> {
+    const s = await statfs(this.root);
+    return { totalBytes: this.totalBytes, volumeFreeBytes: s.bavail * s.bsize, volumeTotalBytes: s.blocks * s.bsize };
   }
 
   /** Ends every session (gap "stopped"), writes the CLEAN marker, checkpoints the index. */
