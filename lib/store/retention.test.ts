@@ -144,7 +144,7 @@ test("with the memory of earlier passes, every pass deletes exactly what a pass 
   type Step = { kind: "pass"; advanceS: number } | { kind: "add"; cam: string; agoS: number } | { kind: "lock"; cam: string; fromMin: number; lenMin: number; expiresInMin: number | undefined } | { kind: "unlock" };
   const step: fc.Arbitrary<Step> = fc.oneof(
     fc.record({ kind: fc.constant("pass" as const), advanceS: fc.integer({ min: 0, max: 1200 }) }),
-    fc.record({ kind: fc.constant("add" as const), cam: fc.constantFrom("a", "b"), agoS: fc.integer({ min: -120, max: 5400 }) }),
+    fc.record({ kind: fc.constant("add" as const), cam: fc.constantFrom("a", "b", "c"), agoS: fc.integer({ min: -120, max: 5400 }) }),
     fc.record({ kind: fc.constant("lock" as const), cam: fc.constantFrom("a", "b"), fromMin: fc.integer({ min: 0, max: 150 }), lenMin: fc.integer({ min: 1, max: 20 }), expiresInMin: fc.option(fc.integer({ min: 1, max: 40 }), { nil: undefined }) }),
     fc.record({ kind: fc.constant("unlock" as const) }),
   );

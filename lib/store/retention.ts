@@ -46,9 +46,21 @@ export interface RetentionHost {
  * point (an import, rows moved by a clock step), a lock removed or added, another age limit.
  * A pass that kept a locked segment learns nothing (the lock may expire any time). New live
  * segments start after the stop point and leave the entry alone.
+ * It also keeps the list of cameras the index holds rows of (a GROUP BY over every row, each
+ * pass, before): a row of a camera not in it drops the list.
  */
 export class AgeQuiet {
   private byCamera = new Map<string, { maxAgeMs: number; untilMs: number; stopMs: number }>();
+  private cameraIds: Set<string> | undefined;
+
+  /** The cameras with rows, as the last query found them and rows since kept them; undefined = ask the index. */
+  cameras(): string[] | undefined {
+    return this.cameraIds && [...this.cameraIds];
+  }
+
+  camerasFound(ids: string[]): void {
+    this.cameraIds = new Set(ids);
+  }
 
   /** Whether the camera's age pass can be skipped now. */
   quiet(cameraId: string, maxAgeMs: number, now: number): boolean {
@@ -62,6 +74,7 @@ export class AgeQuiet {
 
   /** A row was written: one starting before the camera's stop point may expire sooner than learned. */
   rowAdded(cameraId: string, startMs: number): void {
+    if (!this.cameraIds?.has(cameraId)) this.cameraIds = undefined;
     const q = this.byCamera.get(cameraId);
     if (q && startMs < q.stopMs) this.byCamera.delete(cameraId);
   }
@@ -70,6 +83,7 @@ export class AgeQuiet {
   changed(cameraId?: string): void {
     if (cameraId === undefined) this.byCamera.clear();
     else this.byCamera.delete(cameraId);
+    if (cameraId !== undefined && !this.cameraIds?.has(cameraId)) this.cameraIds = undefined;
   }
 }
 
@@ -155,7 +169,13 @@ export async function retention(
   };
 
   if (policies) {
-    for (const cam of await cameraTotals(h.db)) {
+    let cameraIds = h.quiet?.cameras();
+    if (!cameraIds) {
+      cameraIds = (await cameraTotals(h.db)).map((c) => c.cameraId);
+      h.quiet?.camerasFound(cameraIds);
+    }
+    for (const cameraId of cameraIds) {
+      const cam = { cameraId };
       if (h.scope && !h.scope(cam.cameraId)) continue;
       const p = policies(cam.cameraId) ?? {};
       if (p.maxAgeMs !== undefined && p.maxAgeMs >= 0 && !h.quiet?.quiet(cam.cameraId, p.maxAgeMs, now)) {
