@@ -117,6 +117,8 @@ export const edgeConfigSchema = z
         latencyMs: z.number().int().min(0).max(5000).default(200),
         /** Delay between starting successive streams (RTSP servers dislike simultaneous joins). */
         staggerMs: z.number().int().min(0).max(10_000).default(300),
+        /** Native engine: a streaming camera's socket is read at most once per this many ms (all cameras on one timer); 0 = as data arrives. */
+        readBatchMs: z.number().int().min(0).max(250).default(100),
       })
       .strict()
       .prefault({}),

@@ -335,6 +335,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         ...(ing.connectTimeoutMs !== undefined ? { connectTimeoutMs: ing.connectTimeoutMs } : {}),
         backoff: { initialMs: ing.backoffInitialMs, maxMs: ing.backoffMaxMs, stableMs: ing.stableMs },
         latencyMs: ing.latencyMs,
+        readBatchMs: ing.readBatchMs,
         engine: ing.engine,
         pidFile,
         onFragment: live.feed(cam.id, kind),
@@ -589,7 +590,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       }),
     // Retention keeps free space above minFreeBytes; below half of it, recording is losing the race.
     disk: async () => {
-      const u = await store.usage();
+      const u = await store.volumeUsage();
       const refused = runtimes.some((r) => r.status(clock).streams.some((s) => store.writerStatus(s.cameraId, s.stream).state === "disk-full"));
       return { full: refused || (store.minFreeBytes > 0 && u.volumeFreeBytes < store.minFreeBytes / 2), freeBytes: u.volumeFreeBytes, totalBytes: u.volumeTotalBytes };
     },
@@ -730,7 +731,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
       name: config.name,
       clock,
       streams: allStreamHealth,
-      usage: () => store.usage(),
+      usage: () => store.volumeUsage(),
       footage: () => store.cameras(),
       diskFull,
       uplink: () => uplink?.status() ?? null,

@@ -32,6 +32,8 @@ export interface SessionParams {
   password?: string;
   connectTimeoutMs: number;
   latencyMs: number;
+  /** Native engine: read a streaming socket at most once per this many ms (read-batch.ts); absent or 0 = as data arrives. */
+  readBatchMs?: number;
   clock: Clock;
   log: Logger;
   pidFile?: PidFile;

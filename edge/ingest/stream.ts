@@ -90,6 +90,8 @@ export interface StreamIngestOptions {
   backoff?: BackoffOptions;
   /** rtspsrc jitterbuffer latency; default 200 ms. */
   latencyMs?: number;
+  /** Native engine: batch a streaming socket's reads (edge/ingest/native/read-batch.ts); default 0 = as data arrives. */
+  readBatchMs?: number;
   pidFile?: PidFile;
   /** Which engine records: the in-process native RTSP client (default) or a gst-launch child per stream; tests may pass a factory. */
   engine?: IngestEngine | SessionFactory;
@@ -303,6 +305,7 @@ export class StreamIngest {
       ...(src.password !== undefined ? { password: src.password } : {}),
       connectTimeoutMs: this.connectMs,
       latencyMs: this.latencyMs,
+      ...(this.opts.readBatchMs ? { readBatchMs: this.opts.readBatchMs } : {}),
       clock: this.clock,
       log: this.log,
       ...(this.opts.pidFile ? { pidFile: this.opts.pidFile } : {}),

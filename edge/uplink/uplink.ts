@@ -294,7 +294,7 @@ export async function startUplink(deps: UplinkDeps): Promise<Uplink> {
       })),
   });
   const health = async (): Promise<UpBody<"health">> => {
-    const u = await deps.store.usage();
+    const u = await deps.store.volumeUsage(); // no per-camera GROUP BY every health interval
     const o = outbox.stats();
     const notAfter = deps.identity.notAfter;
     return {

@@ -33,6 +33,58 @@ export interface RetentionHost {
    * store: each deletes only its own sites' footage, so two nodes never run one site's retention.
    */
   scope?: (cameraId: string) => boolean;
+  /** What earlier age passes learned (a store that owns its index keeps one); absent = every pass walks. */
+  quiet?: AgeQuiet;
+}
+
+/**
+ * When each camera's age limit can next delete anything. An age pass stops at the first segment
+ * that starts after the cutoff: nothing of that camera can expire before that segment's start
+ * (or a skipped segment's end, whichever is first) + maxAgeMs, so passes until then skip the
+ * camera's index query (~8–9 ms of CPU per camera every storage.retentionIntervalMs). What can
+ * make something expire sooner drops the camera's entry: a row that starts before the stop
+ * point (an import, rows moved by a clock step), a lock removed or added, another age limit.
+ * A pass that kept a locked segment learns nothing (the lock may expire any time). New live
+ * segments start after the stop point and leave the entry alone.
+ * It also keeps the list of cameras the index holds rows of (a GROUP BY over every row, each
+ * pass, before): a row of a camera not in it drops the list.
+ */
+export class AgeQuiet {
+  private byCamera = new Map<string, { maxAgeMs: number; untilMs: number; stopMs: number }>();
+  private cameraIds: Set<string> | undefined;
+
+  /** The cameras with rows, as the last query found them and rows since kept them; undefined = ask the index. */
+  cameras(): string[] | undefined {
+    return this.cameraIds && [...this.cameraIds];
+  }
+
+  camerasFound(ids: string[]): void {
+    this.cameraIds = new Set(ids);
+  }
+
+  /** Whether the camera's age pass can be skipped now. */
+  quiet(cameraId: string, maxAgeMs: number, now: number): boolean {
+    const q = this.byCamera.get(cameraId);
+    return !!q && q.maxAgeMs === maxAgeMs && now < q.untilMs;
+  }
+
+  learned(cameraId: string, maxAgeMs: number, earliestMs: number): void {
+    this.byCamera.set(cameraId, { maxAgeMs, untilMs: earliestMs + maxAgeMs, stopMs: earliestMs });
+  }
+
+  /** A row was written: one starting before the camera's stop point may expire sooner than learned. */
+  rowAdded(cameraId: string, startMs: number): void {
+    if (!this.cameraIds?.has(cameraId)) this.cameraIds = undefined;
+    const q = this.byCamera.get(cameraId);
+    if (q && startMs < q.stopMs) this.byCamera.delete(cameraId);
+  }
+
+  /** Forget what was learned (one camera, or all: a lock changed). */
+  changed(cameraId?: string): void {
+    if (cameraId === undefined) this.byCamera.clear();
+    else this.byCamera.delete(cameraId);
+    if (cameraId !== undefined && !this.cameraIds?.has(cameraId)) this.cameraIds = undefined;
+  }
 }
 
 const PAGE = 500;
@@ -117,12 +169,29 @@ export async function retention(
   };
 
   if (policies) {
-    for (const cam of await cameraTotals(h.db)) {
+    let cameraIds = h.quiet?.cameras();
+    if (!cameraIds) {
+      cameraIds = (await cameraTotals(h.db)).map((c) => c.cameraId);
+      h.quiet?.camerasFound(cameraIds);
+    }
+    for (const cameraId of cameraIds) {
+      const cam = { cameraId };
       if (h.scope && !h.scope(cam.cameraId)) continue;
       const p = policies(cam.cameraId) ?? {};
-      if (p.maxAgeMs !== undefined && p.maxAgeMs >= 0) {
+      if (p.maxAgeMs !== undefined && p.maxAgeMs >= 0 && !h.quiet?.quiet(cam.cameraId, p.maxAgeMs, now)) {
         const cutoff = now - p.maxAgeMs;
-        await walk(cam.cameraId, (s) => (s.startMs >= cutoff ? "stop" : s.endMs <= cutoff ? "delete" : "skip"));
+        const lockedBefore = lockedSkipped;
+        let earliest = Infinity;
+        await walk(cam.cameraId, (s) => {
+          if (s.startMs >= cutoff) {
+            earliest = Math.min(earliest, s.startMs);
+            return "stop";
+          }
+          if (s.endMs <= cutoff) return "delete";
+          earliest = Math.min(earliest, s.endMs);
+          return "skip";
+        });
+        if (lockedSkipped === lockedBefore) h.quiet?.learned(cam.cameraId, p.maxAgeMs, earliest);
       }
       if (p.maxBytes !== undefined && p.maxBytes >= 0) {
         let bytes = (await cameraTotals(h.db)).find((c) => c.cameraId === cam.cameraId)?.bytes ?? 0;

@@ -263,6 +263,26 @@ describe("store", () => {
     await store.close();
   });
 
+  test("volumeUsage(): the store's and the volume's bytes without an index query (the disk watcher polls it)", async () => {
+    const { store, clock } = await newStore("volume");
+    const w = store.writer("cam1", "main");
+    w.init(media.init, media.info);
+    await feed(w, media, clock, T0, 0, 8);
+    await w.end("stopped");
+    const db = (store as unknown as { db: { cameras: () => Promise<unknown> } }).db;
+    let queries = 0;
+    const cameras = db.cameras.bind(db);
+    db.cameras = () => (queries++, cameras());
+    const v = await store.volumeUsage();
+    expect(queries).toBe(0);
+    const u = await store.usage();
+    expect(queries).toBe(1);
+    expect(v.totalBytes).toBe(u.totalBytes);
+    expect(v.totalBytes).toBeGreaterThan(0);
+    expect(v.volumeTotalBytes).toBe(u.volumeTotalBytes);
+    await store.close();
+  });
+
   test("quota reached (simulated ENOSPC): retention makes room and recording continues; all-locked → disk-full gap, then resumes", async () => {
     const { store, clock, root } = await newStore("quota", { maxTotalBytes: 400_000 });
     const w = store.writer("cam1", "main");

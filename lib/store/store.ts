@@ -17,7 +17,7 @@ import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalG
 import { recover, recoverClaimed, type ClaimedRecovery, type RecoveryReport } from "./recovery.ts";
 import { StreamWriter, type SegmentWriter, type WriterHost, type WriterStatus } from "./writer.ts";
 import { QuotaError, RowRefusedError, StoreInputError, isNoSpace } from "./errors.ts";
-import { retention, type RetentionPolicy } from "./retention.ts";
+import { AgeQuiet, retention, type RetentionPolicy } from "./retention.ts";
 
 export interface StoreOptions {
   root: string;
@@ -98,6 +98,12 @@ export class MediaStore {
   readonly durabilityStats = { ticks: 0 };
   private readonly host: WriterHost & { commitRowOnly(seg: SegmentRecord, frags?: Uint8Array | null): Promise<void> };
   private commitObservers: ((seg: SegmentRecord) => unknown)[] = [];
+  /**
+   * Retention's memory of when each camera's age limit can next delete something (retention.ts
+   * AgeQuiet). Only for a store that owns its index (the edge): rows another process writes
+   * into a shared index would not reach it.
+   */
+  private readonly ageQuiet: AgeQuiet | undefined;
   private indexObservers: (() => void)[] = [];
 
   private constructor(
@@ -118,6 +124,7 @@ export class MediaStore {
     this.wasClean = wasClean;
     this.maintenance = !!opts.maintenance;
     this.durabilityMs = opts.durabilityMs ?? 250;
+    this.ageQuiet = opts.index ? undefined : new AgeQuiet();
     this.host = {
       root: this.root,
       clock: this.clock,
@@ -467,6 +474,7 @@ export class MediaStore {
     if (!Number.isSafeInteger(expect.startMs) || expect.startMs < 0) throw new StoreInputError("startMs must be a time in ms");
     if (!/^[0-9a-f]{64}$/.test(expect.sha256)) throw new StoreInputError("sha256 must be 64 lower-case hex digits");
     if (this.closed) throw new Error("store is closed");
+    this.ageQuiet?.changed(expect.cameraId);
     const buf = await readWhole(src);
     for (let start = expect.startMs; start < expect.startMs + 1000; start++) {
       const rel = segmentRelPath(expect.cameraId, expect.stream, start);
@@ -584,6 +592,7 @@ export class MediaStore {
    * file without row, which recovery resolves like any other.
    */
   private async refile(cameraId: string, stream: StreamKind, fromMs: number, shiftMs: number): Promise<SegmentRecord[]> {
+    this.ageQuiet?.changed(cameraId);
     const rows = [...(await this.db.segments(cameraId, stream, fromMs, 8.64e15)), ...this.unindexed.filter((u) => u.cameraId === cameraId && u.stream === stream)]
       .filter((r) => r.startMs >= fromMs)
       .sort((a, b) => a.startMs - b.startMs);
@@ -610,6 +619,7 @@ export class MediaStore {
     const newest = out.at(-1);
     if (newest) this.lastEnd.set(key, newest.endMs);
     this.log.warn("segments re-filed after a host-clock step", { camera: cameraId, stream, segments: out.length, shiftMs });
+    this.ageQuiet?.changed(cameraId); // again: a pass that ran while rows moved learned from a half-moved camera
     return out;
   }
 
@@ -641,6 +651,7 @@ export class MediaStore {
     await this.withRoom(() => writeLock(this.root, lock));
     await this.db.putLock(lock);
     this.locksById.set(lock.id, lock);
+    this.ageQuiet?.changed();
     this.indexChanged();
     this.log.info("evidence lock created", { lock: lock.id, camera: lock.cameraId });
     return lock;
@@ -651,6 +662,7 @@ export class MediaStore {
     const existed = await removeLock(this.root, id);
     await this.db.deleteLock(id);
     this.locksById.delete(id);
+    this.ageQuiet?.changed();
     this.indexChanged();
     if (existed) this.log.info("evidence lock deleted", { lock: id });
     return existed;
@@ -666,10 +678,20 @@ export class MediaStore {
   }
 
   async usage(): Promise<{ totalBytes: number; volumeFreeBytes: number; volumeTotalBytes: number; byCamera: Record<string, number> }> {
-    const s = await statfs(this.root);
+    const v = await this.volumeUsage();
     const byCamera: Record<string, number> = {};
     for (const c of await this.cameras()) byCamera[c.cameraId] = (byCamera[c.cameraId] ?? 0) + c.bytes;
-    return { totalBytes: this.totalBytes, volumeFreeBytes: s.bavail * s.bsize, volumeTotalBytes: s.blocks * s.bsize, byCamera };
+    return { ...v, byCamera };
+  }
+
+  /**
+   * The store's bytes and its volume's free and total bytes, without an index query: for
+   * pollers (the edge's disk watcher every 10 s). usage()'s per-camera bytes are a GROUP BY
+   * over every segment row, a cost that grows with the footage kept.
+   */
+  async volumeUsage(): Promise<{ totalBytes: number; volumeFreeBytes: number; volumeTotalBytes: number }> {
+    const s = await statfs(this.root);
+    return { totalBytes: this.totalBytes, volumeFreeBytes: s.bavail * s.bsize, volumeTotalBytes: s.blocks * s.bsize };
   }
 
   /** Ends every session (gap "stopped"), writes the CLEAN marker, checkpoints the index. */
@@ -717,6 +739,7 @@ export class MediaStore {
   /** A committed segment's index row (older rows still pending first); a failed write keeps the row in memory to retry. */
   private async putRow(seg: SegmentRecord, frags?: Uint8Array | null): Promise<boolean> {
     await this.flushUnindexed();
+    this.ageQuiet?.rowAdded(seg.cameraId, seg.startMs);
     try {
       await this.db.putSegment(seg, frags);
     } catch (e) {
@@ -746,6 +769,7 @@ export class MediaStore {
   private async flushUnindexed(): Promise<void> {
     while (this.unindexed.length) {
       const seg = this.unindexed[0]!;
+      this.ageQuiet?.rowAdded(seg.cameraId, seg.startMs);
       try {
         await this.db.putSegment(seg);
       } catch (e) {
@@ -779,6 +803,7 @@ export class MediaStore {
       forget: (s: SegmentRecord) => {
         this.totalBytes -= s.bytes;
       },
+      ...(this.ageQuiet ? { quiet: this.ageQuiet } : {}),
       ...(this.retentionScope ? { scope: this.retentionScope } : {}),
     };
   }

@@ -7,6 +7,7 @@
 import type { Socket } from "bun";
 import { Authenticator, RtspHeaders, RtspReader, formatRequest, parseRequestLine, parseStatusLine, type RtspMessage } from "../../../lib/rtsp/index.ts";
 import { ProbeError } from "../probe.ts";
+import type { ReadBatcher } from "./read-batch.ts";
 
 export interface RtspResponse {
   status: number;
@@ -30,6 +31,8 @@ export class RtspConnection {
   /** A camera's head is a few hundred bytes and its SDP a few KiB: anything far larger is not RTSP. */
   private readonly reader = new RtspReader({ maxHead: 16 * 1024, maxBody: 256 * 1024 });
   private closed = false;
+  /** Streaming: reads are batched (read-batch.ts); requests and answers before PLAY are not. */
+  private batch: ReadBatcher | undefined;
   private closeReason = "connection closed by the camera";
 
   private constructor(
@@ -87,6 +90,11 @@ export class RtspConnection {
     });
   }
 
+  /** From now on this connection's reads are batched with every other streaming connection's. */
+  batchReads(batch: ReadBatcher): void {
+    this.batch = batch;
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
@@ -128,6 +136,7 @@ export class RtspConnection {
   private closedNow(why?: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.batch?.forget(this.sock);
     if (why) this.closeReason = why;
     for (const [, p] of this.pending) {
       clearTimeout(p.timer);
@@ -139,7 +148,8 @@ export class RtspConnection {
 
   private receive(chunk: Uint8Array): void {
     const refused = this.reader.push(chunk);
-    if (refused) this.refuse(`the camera sent bytes that are neither RTSP nor interleaved RTP (${refused})`);
+    if (refused) return this.refuse(`the camera sent bytes that are neither RTSP nor interleaved RTP (${refused})`);
+    if (this.batch && !this.closed) this.batch.hold(this.sock, chunk.length);
   }
 
   private refuse(why: string): void {

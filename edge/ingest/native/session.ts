@@ -12,6 +12,7 @@ import { audioPath, type AudioPath } from "./audio-path.ts";
 import { Fragmenter } from "./fragmenter.ts";
 import { VideoDepacketizer, parseRtp } from "./rtp.ts";
 import { RtspConnection, type RtspResponse } from "./rtsp.ts";
+import { readBatcher } from "./read-batch.ts";
 import { startMark } from "../../../lib/starttrace.ts";
 import { Authenticator, parseRtpInfo, parseSdpMedia, parseSession, pickChallenge, type SdpMedia } from "../../../lib/rtsp/index.ts";
 
@@ -168,6 +169,7 @@ export class NativeSession implements IngestSession {
     frag.anchor(rt(video), rt(aac));
     const every = Math.max(1000, (timeoutS * 1000) / 2);
     this.keepAlive = setInterval(() => conn.send("OPTIONS", base), every);
+    if (this.p.readBatchMs) conn.batchReads(readBatcher(this.p.readBatchMs));
     if (this.killed) conn.close();
   }
 }
