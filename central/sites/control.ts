@@ -26,7 +26,7 @@ import type { Logger } from "../../lib/log/index.ts";
 import { PositionData, DAY_MS, Hello, dayDigests, parseMessage, parseUp, parseSiteTopic, peekSeq, topics, centralCameraId, type UpMessage, type UpBody, PROTOCOL_VERSION } from "../../federation/protocol/index.ts";
 import { toText } from "../../lib/text.ts";
 import type { Db } from "../db.ts";
-import type { Database, Sql } from "../db/index.ts";
+import { sqlState, type Database, type Sql } from "../db/index.ts";
 import type { Bus } from "./bus.ts";
 import { FLEET_ROW_TABLES, lockWatermarks, watermarkKey, writeRows, type MirrorTable } from "../mirror/index.ts";
 
@@ -120,6 +120,10 @@ interface Plan {
   duplicates: number;
 }
 
+/** SQLSTATEs after which a batch is run again as it was: deadlock_detected, serialization_failure. */
+const TRANSIENT_STATES = new Set(["40P01", "40001"]);
+const TRANSIENT_ATTEMPTS = 3;
+
 /** NOTIFY channel of committed device trees (payload: the site id): other nodes' camera lists re-read. */
 export const CAMERAS_CHANNEL = "cameras_changed";
 
@@ -151,7 +155,7 @@ export class ControlPlane {
   /** Bumped after a device tree is committed: readers may cache the camera list until it changes. */
   treeVersion = 0;
   /** applied / rejected / duplicates count messages whose outcome is committed. */
-  stats = { applied: 0, duplicates: 0, rejected: 0, batches: 0, failedBatches: 0, maxBatchMs: 0, slowBatches: 0 };
+  stats = { applied: 0, duplicates: 0, rejected: 0, batches: 0, failedBatches: 0, retriedBatches: 0, maxBatchMs: 0, slowBatches: 0 };
   /** Per message: edge enqueue time → stored at central (for the scale benchmark). */
   onStored: ((m: { siteId: string; type: string; at: number; storedAt: number }) => void) | null = null;
 
@@ -294,6 +298,21 @@ export class ControlPlane {
    * the effects. Returns the error instead of throwing.
    */
   private async store(items: Item[]): Promise<Error | null> {
+    let err: Error | null = null;
+    // A deadlock or serialization failure says nothing about the messages: PostgreSQL chose this
+    // transaction as the victim of a lock cycle with another (another node's batch or presence
+    // flush, this node's lease round). Run it again before isolating — isolating would record
+    // every message of the batch as refused ("not stored: deadlock detected") and ack past it.
+    for (let attempt = 1; attempt <= TRANSIENT_ATTEMPTS; attempt++) {
+      err = await this.storeOnce(items);
+      if (!err || !TRANSIENT_STATES.has(sqlState(err) ?? "")) return err;
+      this.stats.retriedBatches++;
+      this.o.log.warn("control-plane batch hit a transient database error; trying again", { err: err.message, attempt, messages: items.length });
+    }
+    return err;
+  }
+
+  private async storeOnce(items: Item[]): Promise<Error | null> {
     let plan: Plan | undefined;
     try {
       plan = await this.o.db.transaction(async (tx) => {
