@@ -12,6 +12,15 @@
  * Every step records each process's CPU from /proc/PID/stat (nodes, PostgreSQL, broker, load
  * generator) and the machine's load average, so capacity per node-core-second can be judged
  * on a small, shared machine where wall capacity cannot show the scaling.
+ *
+ * Why per core, and why a slope: on a 2-core machine the nodes, PostgreSQL, the broker and the
+ * load generator share the cores, so three nodes cannot show 3× one node's wall capacity; what
+ * says whether nodes scale is what each costs. A node's CPU is a fixed part (lease rounds,
+ * presence, timers: paid by every node whatever its edges) plus a part per edge; with
+ * --full-ladder every configuration is measured at two or more edge counts and the summary
+ * gives the slope (node-cores per 1,000 edges, all nodes together) and the fixed part per node.
+ * Capacity at p99 ≤ 1 s on a machine with C cores per node is then about
+ * (C − fixed) ÷ (slope per node), as long as PostgreSQL keeps up (its cores are given too).
  */
 import { existsSync } from "node:fs";
 import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -37,6 +46,12 @@ export interface ClusterOptions {
   embedded: boolean;
   /** Edge counts to climb, ascending. */
   ladder: number[];
+  /**
+   * Every node count climbs from the ladder's bottom (default: from the step the previous count
+   * failed). Slower, but gives each configuration two or more points, so its node CPU splits
+   * into a fixed part per node and a part per edge (the summary's "per 1,000 edges").
+   */
+  fullLadder?: boolean;
   windowS: number;
   settleS: number;
   /** Progress lines (stderr). */
@@ -283,7 +298,8 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
       for (let j = nodes.length; j < k; j++) await startNode(`node-${j + 1}`, dbUrl);
       await waitSplit(k);
       o.progress(`${k} node(s) on PostgreSQL own their partitions`);
-      from = Math.min(await climb(`${k} node${k > 1 ? "s" : ""}, PostgreSQL 15`, from, () => [postmaster]), o.ladder.length - 1);
+      from = o.fullLadder ? 0 : Math.min(await climb(`${k} node${k > 1 ? "s" : ""}, PostgreSQL 15`, from, () => [postmaster]), o.ladder.length - 1);
+      if (o.fullLadder) await climb(`${k} node${k > 1 ? "s" : ""}, PostgreSQL 15`, 0, () => [postmaster]);
     }
     await (loadgen as LineChild | null)?.kill();
     loadgen = null;
