@@ -181,6 +181,7 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
   const broker = await Mosquitto.start(await mkdirp(path.join(o.root, "broker")), fleetCentral);
   const nodes: LineChild[] = [];
   let loadgen: LineChild | null = null;
+  let loadgenEdges = 0;
   /** A node's data directory with the shared CA and server certificate, and the fleet's registry in its database. */
   const prepare = async (name: string, db: string | undefined, seed: boolean) => {
     await mkdir(nodeDir(name), { recursive: true });
@@ -236,6 +237,12 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
       return i;
     };
     const measure = async (config: string, edges: number, db: () => number[]): Promise<Step> => {
+      // The load generator only adds edges: a step with fewer (--full-ladder, the next node count) starts a new one.
+      if (loadgen && edges < loadgenEdges) {
+        await loadgen.kill();
+        loadgen = null;
+      }
+      loadgenEdges = edges;
       if (!loadgen) {
         loadgen = LineChild.spawn(["bun", path.join(import.meta.dir, "cp-loadgen.ts"), JSON.stringify({ list, n: edges, url: broker.url, statusMs: STATUS_MS, indexMs: INDEX_MS })]);
       } else loadgen.send(`n ${edges}`);
