@@ -72,6 +72,12 @@ export interface Step {
   /** Cores used over the window (1 = one full core), per process group. */
   nodeCores: number[];
   dbCores: number;
+  /**
+   * Messages stored per PostgreSQL commit (server configurations; NaN embedded): a node batches
+   * what arrived while its previous batch ran, so fewer messages per node mean smaller batches
+   * and more transactions per message — the fixed cost of a transaction spread over fewer.
+   */
+  perCommit: number;
   brokerCores: number;
   loadgenCores: number;
   load: string;
@@ -231,10 +237,21 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
       for (; i < o.ladder.length; i++) {
         const step = await measure(config, o.ladder[i]!, db);
         steps.push(step);
-        o.progress(`${config}: ${step.edges} edges p50 ${step.p50} p99 ${step.p99} ms, stored ${step.stored}/${step.expected}, backlog ${step.backlog}, nodes ${step.nodeCores.map((c) => c.toFixed(2)).join("+")} cores, db ${step.dbCores.toFixed(2)}, broker ${step.brokerCores.toFixed(2)}, loadgen ${step.loadgenCores.toFixed(2)}, load ${step.load} → ${step.ok ? "ok" : "over"}`);
+        o.progress(`${config}: ${step.edges} edges p50 ${step.p50} p99 ${step.p99} ms, stored ${step.stored}/${step.expected}, backlog ${step.backlog}, ${step.perCommit.toFixed(1)} msgs/commit, nodes ${step.nodeCores.map((c) => c.toFixed(2)).join("+")} cores, db ${step.dbCores.toFixed(2)}, broker ${step.brokerCores.toFixed(2)}, loadgen ${step.loadgenCores.toFixed(2)}, load ${step.load} → ${step.ok ? "ok" : "over"}`);
         if (!step.ok) break;
       }
       return i;
+    };
+    // Commits in the benchmark's database so far (its own statistics read adds one; negligible).
+    const commits = async (config: string): Promise<number> => {
+      if (!config.includes("PostgreSQL")) return NaN;
+      const db = await openServer(dbUrl, { max: 1 });
+      try {
+        const [r] = await db.query<{ n: string }>(`SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = current_database()`);
+        return Number(r!.n);
+      } finally {
+        await db.close();
+      }
     };
     const measure = async (config: string, edges: number, db: () => number[]): Promise<Step> => {
       // The load generator only adds edges: a step with fewer (--full-ladder, the next node count) starts a new one.
@@ -256,11 +273,13 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
       for (const n of nodes) await n.ask("reset", "OK");
       const sent0 = await loadgen.ask<number>("sent", "SENT");
       const pids = { nodes: nodes.map((n) => n.pid), db: db(), broker: [broker.pid!], gen: [loadgen.pid] };
+      const k0 = await commits(config);
       const c0 = { nodes: pids.nodes.map((p) => cpuOf([p])), db: cpuOf(pids.db), broker: cpuOf(pids.broker), gen: cpuOf(pids.gen) };
       const t0 = performance.now();
       await Bun.sleep(o.windowS * 1000);
       const secs = (performance.now() - t0) / 1000;
       const c1 = { nodes: pids.nodes.map((p) => cpuOf([p])), db: cpuOf(pids.db), broker: cpuOf(pids.broker), gen: cpuOf(pids.gen) };
+      const k1 = await commits(config);
       const sent = (await loadgen.ask<number>("sent", "SENT")) - sent0;
       // Stored counts what was committed in the window; give what was sent in its last moments time to land.
       await Bun.sleep(1000);
@@ -284,6 +303,7 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
         backlog,
         nodeCores: pids.nodes.map((_, k) => (c1.nodes[k]! - c0.nodes[k]!) / secs),
         dbCores: (c1.db - c0.db) / secs,
+        perCommit: stored / (k1 - k0),
         brokerCores: (c1.broker - c0.broker) / secs,
         loadgenCores: (c1.gen - c0.gen) / secs,
         load: await loadavg(),
