@@ -123,5 +123,26 @@ for (const d of drivers) {
       expect(bus.acks.at(-1)).toEqual(expect.objectContaining({ ob: OB, upTo: 3 }));
       expect(cp.stats.retriedBatches).toBe(1);
     });
+
+    test("with batchLingerMs a short queue waits for more: messages arriving meanwhile share one transaction", async () => {
+      let transactions = 0;
+      const counting: Database = Object.create(dbA, {
+        transaction: { value: <T>(fn: Parameters<Database["transaction"]>[0]) => (transactions++, dbA.transaction(fn) as Promise<T>) },
+      });
+      const site = "bus-11";
+      const bus = new MemoryBus(site);
+      const fleet = await openFleetTables(path.join(tmp, `${d.name.split(" ")[0]}-linger.duckdb`));
+      fleets.push(fleet);
+      // Long enough that the second message surely arrives within it, however slow the machine.
+      const cp = new ControlPlane({ db: counting, fleet, bus, clock: new ManualClock(T0), log: quiet(), batchLingerMs: 1000 });
+      await cp.init();
+      const before = transactions;
+      bus.send(OB, 1, 1, T0);
+      await new Promise((r) => setTimeout(r, 0));
+      bus.send(OB, 2, 3, T0);
+      await cp.idle();
+      expect(transactions - before).toBe(1);
+      expect(bus.acks.at(-1)).toEqual(expect.objectContaining({ ob: OB, upTo: 3 }));
+    });
   });
 }

@@ -54,7 +54,17 @@ export interface ControlOptions {
   siteExists?: (siteId: string) => boolean;
   /** The sites this central node handles (central/cluster); absent = every site, on the wildcard topics. */
   ownership?: SiteOwnership;
+  /**
+   * How long a short queue (under LINGER_BELOW messages) waits for more before its batch starts
+   * (default 0). A batch's transaction costs about the same for 1 message as for 10 (fence,
+   * watermarks, a statement per table, commit), and a node of a cluster hears only its share of
+   * the edges, so it committed ~3.5 messages per transaction where one node committed ~7.5
+   * (3,000 edges, 3 nodes vs 1): more CPU per message on the node and on PostgreSQL.
+   */
+  batchLingerMs?: number;
 }
+
+const LINGER_BELOW = 100;
 
 /**
  * Which sites this node's control plane handles (central/cluster: the sites of the partitions
@@ -236,6 +246,7 @@ export class ControlPlane {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length) {
+        if (this.o.batchLingerMs && this.queue.length < LINGER_BELOW) await new Promise((r) => setTimeout(r, this.o.batchLingerMs));
         // A site whose partition this node lost while its messages waited is left to the new owner (no ack: the edge resends).
         const batch = this.queue.splice(0, 2000).filter((it) => this.owned(it.siteId));
         if (batch.length) await this.process(batch);
