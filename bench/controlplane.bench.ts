@@ -15,7 +15,9 @@
  *         largest edge count on the ladder at p99 ≤ 1 s, with each process's CPU and the load
  *         average per step (bench/lib/cp-cluster.ts). Not in the default parts:
  *   bun bench/controlplane.bench.ts --part cluster [--nodes 1,2,3] [--ladder 1000,1500,…]
- *     [--cluster-window 30] [--settle 15] [--embedded yes|no] [--fleet DIR]
+ *     [--cluster-window 30] [--settle 15] [--embedded yes|no] [--fleet DIR] [--full-ladder]
+ *   --full-ladder: every node count climbs from the bottom, and the summary splits node CPU into
+ *   a fixed part per node and a slope per 1,000 edges (bench/lib/cp-cluster.ts says why).
  *   The enrolled edges are kept in --fleet (default under the temp dir) for the next run.
  */
 import "reflect-metadata";
@@ -41,6 +43,7 @@ const { values } = parseArgs({
     "cluster-window": { type: "string", default: "30" },
     settle: { type: "string", default: "15" },
     embedded: { type: "string", default: "yes" },
+    "full-ladder": { type: "boolean", default: false },
     // The enrolled simulated edges are kept here: enrolling thousands takes minutes on 2 cores.
     fleet: { type: "string", default: path.join(tmpdir(), `outpost-cpbench-fleet-${process.getuid?.() ?? "u"}`) },
   },
@@ -212,16 +215,17 @@ if (parts.has("cluster")) {
     nodes: values.nodes!.split(",").map(Number).filter((n) => n > 0), // --nodes none: the embedded run alone
     embedded: values.embedded === "yes",
     ladder: values.ladder!.split(",").map(Number),
+    fullLadder: values["full-ladder"]!,
     windowS: Number(values["cluster-window"]),
     settleS: Number(values.settle),
     progress: (l) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${l}`),
   });
   const cores = (n: number[]) => n.reduce((a, b) => a + b, 0);
   console.log(`\nCluster: ${machine()}, commit ${commit}, ${((performance.now() - t0) / 60_000).toFixed(1)} min (enrolling ${enrollS.toFixed(0)} s)\n`);
-  console.log("| configuration | edges | p50 | p99 | stored / sent | node CPU (cores) | PostgreSQL | broker | load gen | load avg | ≤ 1 s |");
-  console.log("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |");
+  console.log("| configuration | edges | p50 | p99 | stored / sent | msgs per commit | node CPU (cores) | PostgreSQL | broker | load gen | load avg | ≤ 1 s |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |");
   for (const s of steps) {
-    console.log(`| ${s.config} | ${s.edges} | ${s.p50} ms | ${s.p99} ms | ${s.stored} / ${s.expected} | ${s.nodeCores.map((c) => c.toFixed(2)).join(" + ")} | ${s.dbCores.toFixed(2)} | ${s.brokerCores.toFixed(2)} | ${s.loadgenCores.toFixed(2)} | ${s.load} | ${s.ok ? "yes" : "no"} |`);
+    console.log(`| ${s.config} | ${s.edges} | ${s.p50} ms | ${s.p99} ms | ${s.stored} / ${s.expected} | ${s.perCommit.toFixed(1)} | ${s.nodeCores.map((c) => c.toFixed(2)).join(" + ")} | ${s.dbCores.toFixed(2)} | ${s.brokerCores.toFixed(2)} | ${s.loadgenCores.toFixed(2)} | ${s.load} | ${s.ok ? "yes" : "no"} |`);
   }
   console.log("\n| configuration | largest edge count at p99 ≤ 1 s | node cores used there | edges per node-core | edges per (node + database) core |");
   console.log("| --- | ---: | ---: | ---: | ---: |");
@@ -233,6 +237,23 @@ if (parts.has("cluster")) {
     }
     const nc = cores(best.nodeCores);
     console.log(`| ${config} | ${best.edges}${steps.some((s) => s.config === config && !s.ok) ? "" : " (ladder's top: not the limit)"} | ${nc.toFixed(2)} | ${(best.edges / nc).toFixed(0)} | ${(best.edges / (nc + best.dbCores)).toFixed(0)} |`);
+  }
+  // Node CPU = fixed per node + slope × edges: least squares over the passing steps (two or more).
+  const fits = [...new Set(steps.map((s) => s.config))].flatMap((config) => {
+    const ok = steps.filter((s) => s.config === config && s.ok);
+    if (new Set(ok.map((s) => s.edges)).size < 2) return [];
+    const xs = ok.map((s) => s.edges / 1000);
+    const ys = ok.map((s) => cores(s.nodeCores));
+    const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+    const slope = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0) / xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+    const db = ok.map((s) => s.dbCores / (s.edges / 1000)).reduce((a, b) => a + b, 0) / ok.length;
+    return [{ config, nodes: ok[0]!.nodeCores.length, slope, fixed: (my - slope * mx) / ok[0]!.nodeCores.length, db }];
+  });
+  if (fits.length) {
+    console.log("\n| configuration | node-cores per 1,000 edges (all nodes, slope) | fixed node-cores per node | PostgreSQL cores per 1,000 edges |");
+    console.log("| --- | ---: | ---: | ---: |");
+    for (const f of fits) console.log(`| ${f.config} | ${f.slope.toFixed(3)} | ${f.fixed.toFixed(3)} | ${f.db.toFixed(3)} |`);
   }
 }
 await rm(root, { recursive: true, force: true });

@@ -141,6 +141,13 @@ export class Registry {
     return this.sites.get(id);
   }
 
+  /** Site ids (only the active ones with `active`), unsorted: what periodic per-site work iterates, without building records' views. */
+  ids(o: { active?: boolean } = {}): string[] {
+    const out: string[] = [];
+    for (const s of this.sites.values()) if (!o.active || s.state === "active") out.push(s.id);
+    return out;
+  }
+
   list(): SiteRecord[] {
     return [...this.sites.values()].sort((a, b) => a.enrolledAt.localeCompare(b.enrolledAt));
   }

@@ -12,6 +12,15 @@
  * Every step records each process's CPU from /proc/PID/stat (nodes, PostgreSQL, broker, load
  * generator) and the machine's load average, so capacity per node-core-second can be judged
  * on a small, shared machine where wall capacity cannot show the scaling.
+ *
+ * Why per core, and why a slope: on a 2-core machine the nodes, PostgreSQL, the broker and the
+ * load generator share the cores, so three nodes cannot show 3× one node's wall capacity; what
+ * says whether nodes scale is what each costs. A node's CPU is a fixed part (lease rounds,
+ * presence, timers: paid by every node whatever its edges) plus a part per edge; with
+ * --full-ladder every configuration is measured at two or more edge counts and the summary
+ * gives the slope (node-cores per 1,000 edges, all nodes together) and the fixed part per node.
+ * Capacity at p99 ≤ 1 s on a machine with C cores per node is then about
+ * (C − fixed) ÷ (slope per node), as long as PostgreSQL keeps up (its cores are given too).
  */
 import { existsSync } from "node:fs";
 import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -37,6 +46,12 @@ export interface ClusterOptions {
   embedded: boolean;
   /** Edge counts to climb, ascending. */
   ladder: number[];
+  /**
+   * Every node count climbs from the ladder's bottom (default: from the step the previous count
+   * failed). Slower, but gives each configuration two or more points, so its node CPU splits
+   * into a fixed part per node and a part per edge (the summary's "per 1,000 edges").
+   */
+  fullLadder?: boolean;
   windowS: number;
   settleS: number;
   /** Progress lines (stderr). */
@@ -57,6 +72,12 @@ export interface Step {
   /** Cores used over the window (1 = one full core), per process group. */
   nodeCores: number[];
   dbCores: number;
+  /**
+   * Messages stored per PostgreSQL commit (server configurations; NaN embedded): a node batches
+   * what arrived while its previous batch ran, so fewer messages per node mean smaller batches
+   * and more transactions per message — the fixed cost of a transaction spread over fewer.
+   */
+  perCommit: number;
   brokerCores: number;
   loadgenCores: number;
   load: string;
@@ -166,6 +187,7 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
   const broker = await Mosquitto.start(await mkdirp(path.join(o.root, "broker")), fleetCentral);
   const nodes: LineChild[] = [];
   let loadgen: LineChild | null = null;
+  let loadgenEdges = 0;
   /** A node's data directory with the shared CA and server certificate, and the fleet's registry in its database. */
   const prepare = async (name: string, db: string | undefined, seed: boolean) => {
     await mkdir(nodeDir(name), { recursive: true });
@@ -181,7 +203,9 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
   };
   const startNode = async (name: string, db: string | undefined, seed = false): Promise<LineChild> => {
     await prepare(name, db, seed);
-    const n = LineChild.spawn(["bun", path.join(import.meta.dir, "cp-node.ts"), JSON.stringify({ dataDir: nodeDir(name), brokerUrl: broker.url, ...(db ? { dbUrl: db, nodeId: name } : {}) })]);
+    // CPBENCH_PROF=DIR: each node writes a CPU profile (markdown, for grep) into DIR when it stops.
+    const prof = process.env.CPBENCH_PROF ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.CPBENCH_PROF}`, `--cpu-prof-name=${name}.md`] : [];
+    const n = LineChild.spawn(["bun", ...prof, path.join(import.meta.dir, "cp-node.ts"), JSON.stringify({ dataDir: nodeDir(name), brokerUrl: broker.url, ...(db ? { dbUrl: db, nodeId: name } : {}) })]);
     await n.expect("READY");
     nodes.push(n);
     return n;
@@ -213,12 +237,29 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
       for (; i < o.ladder.length; i++) {
         const step = await measure(config, o.ladder[i]!, db);
         steps.push(step);
-        o.progress(`${config}: ${step.edges} edges p50 ${step.p50} p99 ${step.p99} ms, stored ${step.stored}/${step.expected}, backlog ${step.backlog}, nodes ${step.nodeCores.map((c) => c.toFixed(2)).join("+")} cores, db ${step.dbCores.toFixed(2)}, broker ${step.brokerCores.toFixed(2)}, loadgen ${step.loadgenCores.toFixed(2)}, load ${step.load} → ${step.ok ? "ok" : "over"}`);
+        o.progress(`${config}: ${step.edges} edges p50 ${step.p50} p99 ${step.p99} ms, stored ${step.stored}/${step.expected}, backlog ${step.backlog}, ${step.perCommit.toFixed(1)} msgs/commit, nodes ${step.nodeCores.map((c) => c.toFixed(2)).join("+")} cores, db ${step.dbCores.toFixed(2)}, broker ${step.brokerCores.toFixed(2)}, loadgen ${step.loadgenCores.toFixed(2)}, load ${step.load} → ${step.ok ? "ok" : "over"}`);
         if (!step.ok) break;
       }
       return i;
     };
+    // Commits in the benchmark's database so far (its own statistics read adds one; negligible).
+    const commits = async (config: string): Promise<number> => {
+      if (!config.includes("PostgreSQL")) return NaN;
+      const db = await openServer(dbUrl, { max: 1 });
+      try {
+        const [r] = await db.query<{ n: string }>(`SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = current_database()`);
+        return Number(r!.n);
+      } finally {
+        await db.close();
+      }
+    };
     const measure = async (config: string, edges: number, db: () => number[]): Promise<Step> => {
+      // The load generator only adds edges: a step with fewer (--full-ladder, the next node count) starts a new one.
+      if (loadgen && edges < loadgenEdges) {
+        await loadgen.kill();
+        loadgen = null;
+      }
+      loadgenEdges = edges;
       if (!loadgen) {
         loadgen = LineChild.spawn(["bun", path.join(import.meta.dir, "cp-loadgen.ts"), JSON.stringify({ list, n: edges, url: broker.url, statusMs: STATUS_MS, indexMs: INDEX_MS })]);
       } else loadgen.send(`n ${edges}`);
@@ -232,11 +273,13 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
       for (const n of nodes) await n.ask("reset", "OK");
       const sent0 = await loadgen.ask<number>("sent", "SENT");
       const pids = { nodes: nodes.map((n) => n.pid), db: db(), broker: [broker.pid!], gen: [loadgen.pid] };
+      const k0 = await commits(config);
       const c0 = { nodes: pids.nodes.map((p) => cpuOf([p])), db: cpuOf(pids.db), broker: cpuOf(pids.broker), gen: cpuOf(pids.gen) };
       const t0 = performance.now();
       await Bun.sleep(o.windowS * 1000);
       const secs = (performance.now() - t0) / 1000;
       const c1 = { nodes: pids.nodes.map((p) => cpuOf([p])), db: cpuOf(pids.db), broker: cpuOf(pids.broker), gen: cpuOf(pids.gen) };
+      const k1 = await commits(config);
       const sent = (await loadgen.ask<number>("sent", "SENT")) - sent0;
       // Stored counts what was committed in the window; give what was sent in its last moments time to land.
       await Bun.sleep(1000);
@@ -260,6 +303,7 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
         backlog,
         nodeCores: pids.nodes.map((_, k) => (c1.nodes[k]! - c0.nodes[k]!) / secs),
         dbCores: (c1.db - c0.db) / secs,
+        perCommit: stored / (k1 - k0),
         brokerCores: (c1.broker - c0.broker) / secs,
         loadgenCores: (c1.gen - c0.gen) / secs,
         load: await loadavg(),
@@ -281,7 +325,8 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
       for (let j = nodes.length; j < k; j++) await startNode(`node-${j + 1}`, dbUrl);
       await waitSplit(k);
       o.progress(`${k} node(s) on PostgreSQL own their partitions`);
-      from = Math.min(await climb(`${k} node${k > 1 ? "s" : ""}, PostgreSQL 15`, from, () => [postmaster]), o.ladder.length - 1);
+      from = o.fullLadder ? 0 : Math.min(await climb(`${k} node${k > 1 ? "s" : ""}, PostgreSQL 15`, from, () => [postmaster]), o.ladder.length - 1);
+      if (o.fullLadder) await climb(`${k} node${k > 1 ? "s" : ""}, PostgreSQL 15`, 0, () => [postmaster]);
     }
     await (loadgen as LineChild | null)?.kill();
     loadgen = null;

@@ -23,6 +23,7 @@ const LEASE = 15_000;
 
 test("site → partition is FNV-1a of the UTF-8 id mod 256 (values every node and version must agree on)", () => {
   expect(["", "a", "bus-1", "bus-2", "ferry-7", "kabinett-ü"].map(partitionOf)).toEqual([197, 44, 247, 138, 15, 127]);
+  expect(["", "a", "bus-1", "bus-2", "ferry-7", "kabinett-ü"].map(partitionOf)).toEqual([197, 44, 247, 138, 15, 127]); // again: as kept
   const seen = new Set(Array.from({ length: 5000 }, (_, i) => partitionOf(`bus-${i}`)));
   expect(seen.size).toBe(PARTITIONS); // 5,000 sites reach every partition
 });
@@ -309,6 +310,45 @@ describe.skipIf(server.skip)("renewal beside fenced work (server: pooled connect
     } finally {
       release();
       await batch?.catch(() => undefined);
+      a.halt();
+      await closeDbs();
+    }
+  });
+});
+
+describe.skipIf(server.skip)("lock order (server: two connections)", () => {
+  test("a lease renewal and a batch's fence lock partition rows in one order: neither is a deadlock victim", async () => {
+    const { a: dbA, b: dbB, close: closeDbs } = await openMigratedPair(server);
+    const clock = new ManualClock(Date.UTC(2026, 11, 4, 9));
+    const a = new Leases({ db: dbA, nodeId: "node-a", clock, heartbeatMs: HB, leaseMs: LEASE });
+    try {
+      await a.start({ timers: false });
+      const ids = Array.from({ length: 2000 }, (_, i) => `site-${i}`);
+      const lo = ids.find((s) => partitionOf(s) < 8)!;
+      const hi = ids.find((s) => partitionOf(s) > 247)!;
+      // The low partition's newest row version last in the table: a renewal in scan order locks it last.
+      await dbA.run(`UPDATE partitions SET lease_until_ms = lease_until_ms WHERE partition = $1`, [partitionOf(lo)]);
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let holding!: () => void;
+      const held = new Promise<void>((r) => (holding = r));
+      // A control-plane batch fencing its sites one after the other, on another connection.
+      const batch = dbB.transaction(async (tx) => {
+        await a.fenceAll(tx, [lo]);
+        holding();
+        await gate;
+        await a.fenceAll(tx, [hi]);
+      });
+      await held;
+      clock.advance(HB);
+      const round = a.round(); // waits for the low row; must not hold the high one meanwhile
+      await Bun.sleep(300); // lets the renewal reach its wait (the outcome asserted holds without it too)
+      release();
+      const [b, r] = await Promise.allSettled([batch, round]);
+      expect(b.status === "rejected" ? String((b as PromiseRejectedResult).reason) : "ok").toBe("ok");
+      expect(r.status === "rejected" ? String((r as PromiseRejectedResult).reason) : "ok").toBe("ok");
+      expect(a.owned().size).toBe(PARTITIONS);
+    } finally {
       a.halt();
       await closeDbs();
     }

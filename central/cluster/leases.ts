@@ -158,7 +158,7 @@ export class Leases {
     const rows = await tx.query<{ partition: number }>(
       `SELECT p.partition FROM partitions p
        JOIN (SELECT (e->>0)::int AS partition, (e->>1)::bigint AS epoch FROM jsonb_array_elements($1::jsonb -> 'held') AS e) h ON p.partition = h.partition AND p.epoch = h.epoch
-       WHERE p.node_id = $2 FOR KEY SHARE OF p`,
+       WHERE p.node_id = $2 ORDER BY p.partition FOR KEY SHARE OF p`,
       [{ held: [...want] }, this.nodeId],
     );
     const ok = new Set(rows.map((r) => r.partition));
@@ -195,10 +195,16 @@ export class Leases {
         [this.nodeId, this.apiUrl, this.internalUrl, this.startedMs, now],
       );
       // Only what this node holds at the epoch it claimed: a partition someone else claimed meanwhile is not renewed.
+      // Rows locked in partition order, as every statement that locks partitions here does (fenceAll,
+      // giveBack): a renewal and a control-plane batch's fence locking them in different orders
+      // deadlocked (PostgreSQL "deadlock detected" with two nodes under load).
       const renewed = await tx.query<{ partition: number }>(
         `UPDATE partitions p SET lease_until_ms = $1
-         FROM (SELECT (e->>0)::int AS partition, (e->>1)::bigint AS epoch FROM jsonb_array_elements($2::jsonb -> 'held') AS e) h
-         WHERE p.partition = h.partition AND p.epoch = h.epoch AND p.node_id = $3 RETURNING p.partition`,
+         WHERE p.partition IN (
+           SELECT q.partition FROM partitions q
+           JOIN (SELECT (e->>0)::int AS partition, (e->>1)::bigint AS epoch FROM jsonb_array_elements($2::jsonb -> 'held') AS e) h ON q.partition = h.partition AND q.epoch = h.epoch
+           WHERE q.node_id = $3 ORDER BY q.partition FOR UPDATE OF q)
+         RETURNING p.partition`,
         [until, heldList, this.nodeId],
       );
       const [{ n }] = (await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM central_nodes WHERE heartbeat_ms > $1`, [now - this.leaseMs])) as [{ n: number }];
@@ -218,8 +224,10 @@ export class Leases {
     const held = { held: give.map((p) => [p, this.held.get(p)!.epoch]) };
     await this.o.db.run(
       `UPDATE partitions p SET node_id = NULL, lease_until_ms = 0
-       FROM (SELECT (e->>0)::int AS partition, (e->>1)::bigint AS epoch FROM jsonb_array_elements($1::jsonb -> 'held') AS e) h
-       WHERE p.partition = h.partition AND p.epoch = h.epoch AND p.node_id = $2`,
+       WHERE p.partition IN (
+         SELECT q.partition FROM partitions q
+         JOIN (SELECT (e->>0)::int AS partition, (e->>1)::bigint AS epoch FROM jsonb_array_elements($1::jsonb -> 'held') AS e) h ON q.partition = h.partition AND q.epoch = h.epoch
+         WHERE q.node_id = $2 ORDER BY q.partition FOR UPDATE OF q)`,
       [held, this.nodeId],
     );
     for (const p of give) this.held.delete(p);

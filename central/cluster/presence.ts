@@ -184,6 +184,8 @@ export class SharedPresence {
       next.set(id, { online: l.online, sinceMs, lastSeenMs, healthAtMs: carried?.atMs ?? rowHealthAt, healthWrittenMs: carried ? now : (own?.healthWrittenMs ?? 0) });
       rows.push([id, l.online, sinceMs, lastSeenMs, carried]);
     }
+    // In site order: two nodes writing the same rows (a partition moving) lock them in one order, never in a cycle.
+    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     for (let i = 0; i < rows.length; i += 1000) {
       const params: SqlValue[] = [];
       const tuples = rows

@@ -51,7 +51,8 @@ export async function writeRows(tx: Pick<Sql, "run">, table: MirrorTable, rows: 
     const at = t.key.map((k) => cols.indexOf(k));
     const byKey = new Map<string, readonly MirrorValue[]>();
     for (const r of rows) byKey.set(JSON.stringify(at.map((i) => String(r[i]))), r);
-    list = [...byKey.values()];
+    // In key order: two transactions upserting the same keys (a partition moving between nodes) lock them in one order.
+    list = [...byKey].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
   }
   const docs = list.map((r) => {
     if (r.length !== cols.length) throw new Error(`${table}: a row has ${r.length} values for ${cols.length} columns`);
@@ -80,13 +81,14 @@ export const watermarkKey = (siteId: string, ob: string) => `${siteId}\u0000${ob
 /**
  * The stored watermark of every outbox of these sites, locked FOR UPDATE until the transaction
  * ends: a batch of the same outbox on another node (a partition moving) waits, then sees this
- * one's watermark. Keyed by watermarkKey(site, ob).
+ * one's watermark. Locked in (site, ob) order, so two batches over the same outboxes cannot wait
+ * on each other in a cycle. Keyed by watermarkKey(site, ob).
  */
 export async function lockWatermarks(tx: Pick<Sql, "query">, siteIds: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   if (!siteIds.length) return out;
   const rows = await tx.query<{ site_id: string; ob: string; last_seq: number }>(
-    `SELECT site_id, ob, last_seq FROM cp_seq WHERE site_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 's')) FOR UPDATE`,
+    `SELECT site_id, ob, last_seq FROM cp_seq WHERE site_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 's')) ORDER BY site_id, ob FOR UPDATE`,
     [{ s: [...new Set(siteIds)] }],
   );
   for (const r of rows) out.set(watermarkKey(r.site_id, r.ob), Number(r.last_seq));

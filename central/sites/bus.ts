@@ -6,6 +6,9 @@
 import mqtt, { type MqttClient } from "mqtt";
 import type { Aedes } from "aedes";
 import type { Logger } from "../../lib/log/index.ts";
+import { TopicRouter } from "./topic-router.ts";
+
+export { matches } from "./topic-router.ts";
 
 export interface Bus {
   publish(topic: string, payload: string, retain?: boolean): Promise<void>;
@@ -67,7 +70,8 @@ export interface ExternalBusOptions {
 
 /** mqtt.js client with its own reconnect (central is a server: it retries forever). */
 export async function externalBus(o: ExternalBusOptions): Promise<Bus> {
-  const handlers: [string, (topic: string, payload: Buffer) => void][] = [];
+  // Thousands of exact per-site filters on a cluster node: found by topic, not scanned (topic-router.ts).
+  const handlers = new TopicRouter<(topic: string, payload: Buffer) => void>();
   const client: MqttClient = mqtt.connect(o.url, {
     ca: o.ca,
     cert: o.cert,
@@ -84,7 +88,7 @@ export async function externalBus(o: ExternalBusOptions): Promise<Bus> {
   });
   // Attached before CONNACK: brokers deliver retained/queued messages together with it.
   client.on("message", (topic, payload) => {
-    for (const [f, h] of handlers) if (matches(f, topic)) h(topic, payload);
+    for (const h of handlers.match(topic)) h(topic, payload);
   });
   let bus: Bus | null = null;
   let first = true;
@@ -92,8 +96,8 @@ export async function externalBus(o: ExternalBusOptions): Promise<Bus> {
     o.log.info("connected to external broker", { url: o.url });
     const again = !first;
     first = false;
-    if (!handlers.length) return;
-    client.subscribe(handlers.map(([f]) => f), { qos: 1 }, (e, granted) => {
+    if (!handlers.size) return;
+    client.subscribe(handlers.filters(), { qos: 1 }, (e, granted) => {
       const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
       if (e || refused.length) return void o.log.error("re-subscribing at the external broker failed", { err: e?.message, refused });
       if (again) bus?.onReconnect?.();
@@ -112,26 +116,15 @@ export async function externalBus(o: ExternalBusOptions): Promise<Bus> {
     publish: (topic, payload, retain = false) => new Promise((resolve, reject) => client.publish(topic, payload, { qos: 1, retain }, (e) => (e ? reject(e) : resolve()))),
     subscribe: (filter, onMessage) =>
       new Promise((resolve, reject) => {
-        handlers.push([filter, onMessage]);
+        handlers.add(filter, onMessage);
         client.subscribe(filter, { qos: 1 }, (e, granted) => (e || granted?.some((g) => g.qos === 128) ? reject(e ?? new Error(`subscription to ${filter} refused by the broker`)) : resolve()));
       }),
     unsubscribe: (filter) =>
       new Promise((resolve, reject) => {
-        for (let i = handlers.length - 1; i >= 0; i--) if (handlers[i]![0] === filter) handlers.splice(i, 1);
+        handlers.remove(filter);
         client.unsubscribe(filter, (e) => (e ? reject(e) : resolve()));
       }),
     close: () => new Promise((r) => client.end(false, {}, () => r())),
   };
   return bus;
-}
-
-export function matches(filter: string, topic: string): boolean {
-  const f = filter.split("/");
-  const t = topic.split("/");
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === "#") return true;
-    if (i >= t.length) return false;
-    if (f[i] !== "+" && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
 }

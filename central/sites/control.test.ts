@@ -106,5 +106,54 @@ for (const d of drivers) {
       expect(b.bus.acks).toEqual([expect.objectContaining({ ob: OB, upTo: 3, resend: true })]);
       await b.leases.close();
     });
+
+    test("a batch PostgreSQL picks as a deadlock victim is stored on a second try, not refused", async () => {
+      // The first batch transaction does its writes and then fails as a deadlock victim (rolled back).
+      let deadlocks = 1;
+      const victim: Database = Object.create(dbA, {
+        transaction: {
+          value: <T>(fn: (tx: Parameters<Parameters<Database["transaction"]>[0]>[0]) => Promise<T>) =>
+            dbA.transaction(async (tx) => {
+              const r = await fn(tx);
+              if (deadlocks-- > 0) throw Object.assign(new Error("deadlock detected"), { code: "40P01" });
+              return r;
+            }),
+        },
+      });
+      const site = "bus-9";
+      const bus = new MemoryBus(site);
+      const fleet = await openFleetTables(path.join(tmp(), `${d.name.split(" ")[0]}-victim.duckdb`));
+      fleets.push(fleet);
+      const cp = new ControlPlane({ db: victim, fleet, bus, clock: new ManualClock(T0), log: quiet() });
+      await cp.init();
+      bus.send(OB, 1, 3, T0);
+      await cp.idle();
+      expect(await dbA.query(`SELECT seq FROM cp_rejected WHERE site_id = $1`, [site])).toEqual([]);
+      const rows = await dbA.query<{ seq: number }>(`SELECT seq FROM cp_events WHERE site_id = $1 ORDER BY seq`, [site]);
+      expect(rows.map((r) => Number(r.seq))).toEqual([1, 2, 3]);
+      expect(bus.acks.at(-1)).toEqual(expect.objectContaining({ ob: OB, upTo: 3 }));
+      expect(cp.stats.retriedBatches).toBe(1);
+    });
+
+    test("with batchLingerMs a short queue waits for more: messages arriving meanwhile share one transaction", async () => {
+      let transactions = 0;
+      const counting: Database = Object.create(dbA, {
+        transaction: { value: <T>(fn: Parameters<Database["transaction"]>[0]) => (transactions++, dbA.transaction(fn) as Promise<T>) },
+      });
+      const site = "bus-11";
+      const bus = new MemoryBus(site);
+      const fleet = await openFleetTables(path.join(tmp(), `${d.name.split(" ")[0]}-linger.duckdb`));
+      fleets.push(fleet);
+      // Long enough that the second message surely arrives within it, however slow the machine.
+      const cp = new ControlPlane({ db: counting, fleet, bus, clock: new ManualClock(T0), log: quiet(), batchLingerMs: 1000 });
+      await cp.init();
+      const before = transactions;
+      bus.send(OB, 1, 1, T0);
+      await new Promise((r) => setTimeout(r, 0));
+      bus.send(OB, 2, 3, T0);
+      await cp.idle();
+      expect(transactions - before).toBe(1);
+      expect(bus.acks.at(-1)).toEqual(expect.objectContaining({ ob: OB, upTo: 3 }));
+    });
   });
 }

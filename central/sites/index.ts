@@ -41,6 +41,8 @@ export interface OpenSitesOptions {
   mqttClient?: { certPem: string; keyPem: string; clientId?: string };
   /** The sites this node handles and the topics it subscribes (central/cluster); absent = every site. */
   ownership?: SiteOwnership;
+  /** ControlOptions.batchLingerMs (central/sites/control.ts). */
+  batchLingerMs?: number;
   /** Presence of a site another node owns (central/cluster/presence.ts). */
   remotePresence?: (siteId: string) => { online: boolean } | undefined;
   /** Health reports of sites another node owns (central/cluster/presence.ts). */
@@ -80,6 +82,7 @@ export async function openSites(o: OpenSitesOptions): Promise<SitesModule> {
     centralRanges: o.centralRanges,
     healthRetentionMs: o.healthRetentionMs,
     ownership: o.ownership,
+    batchLingerMs: o.batchLingerMs,
     remotePresence: o.remotePresence,
     remoteHealth: o.remoteHealth,
   });

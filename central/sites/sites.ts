@@ -44,6 +44,8 @@ export interface SitesOptions {
   healthRetentionMs?: number;
   /** The sites this central node handles (central/cluster); absent = all. */
   ownership?: SiteOwnership;
+  /** ControlOptions.batchLingerMs. */
+  batchLingerMs?: number;
 }
 
 /** A site's last health report and when the edge made it. */
@@ -100,7 +102,7 @@ export class Sites {
     this.bus = bus;
     // Another node committed a device tree (or this one did: a harmless extra re-read).
     this.unlistenTrees = await this.db.listen(CAMERAS_CHANNEL, () => this.camerasChanged());
-    this.control = new ControlPlane({ db: this.db, fleet: this.o.mirror.fleet, bus, clock: this.o.clock, log: this.o.log, onSiteEvent: this.o.onSiteEvent, siteExists: this.o.siteExists, ownership: this.o.ownership });
+    this.control = new ControlPlane({ db: this.db, fleet: this.o.mirror.fleet, bus, clock: this.o.clock, log: this.o.log, onSiteEvent: this.o.onSiteEvent, siteExists: this.o.siteExists, ownership: this.o.ownership, batchLingerMs: this.o.batchLingerMs });
     await this.control.init();
     // Retained messages may not survive a broker restart (aedes keeps them in memory): publish again.
     await this.republishConfigs();
