@@ -61,6 +61,13 @@ export interface Usage {
   rssBytes: number;
   /** Sum of RSS of the root processes alone (without their children, e.g. a helper decoder). */
   rootRssBytes: number;
+  /**
+   * RSS of the tree sampled every second over the window: its mean and its peak. A helper
+   * process that runs only now and then (the edge's preview decoder) makes the end-of-window
+   * figure a matter of luck; the mean is what the machine carries on average.
+   */
+  rssMeanBytes: number;
+  rssPeakBytes: number;
   processes: number;
 }
 
@@ -72,13 +79,26 @@ export async function measure(roots: number[], windowMs: number): Promise<Usage>
   const cpu = (ps: Stat[]) => new Map(ps.map((p) => [p.pid, p.cpuSeconds]));
   const before = cpu(roots.flatMap(tree));
   const t0 = performance.now();
+  const samples: number[] = [];
+  const sampleRss = () => samples.push(roots.flatMap(tree).reduce((a, p) => a + p.rssBytes, 0));
+  const sampler = setInterval(sampleRss, 1000);
   await Bun.sleep(windowMs);
+  clearInterval(sampler);
   const afterStats = roots.flatMap(tree);
   const secs = (performance.now() - t0) / 1000;
   let used = 0;
   for (const p of afterStats) used += p.cpuSeconds - (before.get(p.pid) ?? 0);
   const rootSet = new Set(roots);
-  return { cores: used / secs, rssBytes: afterStats.reduce((a, p) => a + p.rssBytes, 0), rootRssBytes: afterStats.filter((p) => rootSet.has(p.pid)).reduce((a, p) => a + p.rssBytes, 0), processes: afterStats.length };
+  const rssBytes = afterStats.reduce((a, p) => a + p.rssBytes, 0);
+  samples.push(rssBytes);
+  return {
+    cores: used / secs,
+    rssBytes,
+    rootRssBytes: afterStats.filter((p) => rootSet.has(p.pid)).reduce((a, p) => a + p.rssBytes, 0),
+    rssMeanBytes: samples.reduce((a, b) => a + b, 0) / samples.length,
+    rssPeakBytes: Math.max(...samples),
+    processes: afterStats.length,
+  };
 }
 
 export function machine(): string {
