@@ -11,6 +11,8 @@ interface Stat {
   pid: number;
   ppid: number;
   cpuSeconds: number;
+  /** CPU of its children that exited and were waited for (cutime + cstime). */
+  reapedCpuSeconds: number;
   rssBytes: number;
 }
 
@@ -23,6 +25,7 @@ function readStat(pid: number): Stat | null {
       pid,
       ppid: Number(rest[1]),
       cpuSeconds: (Number(rest[11]) + Number(rest[12])) / CLK_TCK,
+      reapedCpuSeconds: (Number(rest[13]) + Number(rest[14])) / CLK_TCK,
       rssBytes: Number(rest[21]) * PAGE,
     };
   } catch {
@@ -72,12 +75,17 @@ export interface Usage {
 }
 
 /**
- * Measures CPU over a window. Processes that exit during the window lose their last ticks;
- * benchmarks keep their processes alive for the whole window.
+ * Measures CPU over a window. A child of a root that exits during the window (the edge's
+ * preview decoder ends when idle) is counted through the root's reaped-children time: all of
+ * its CPU lands there when it is waited for, so what it had used before the window is taken
+ * off. A deeper descendant that exits loses its ticks in the window.
  */
 export async function measure(roots: number[], windowMs: number): Promise<Usage> {
   const cpu = (ps: Stat[]) => new Map(ps.map((p) => [p.pid, p.cpuSeconds]));
-  const before = cpu(roots.flatMap(tree));
+  const reaped = () => roots.reduce((a, r) => a + (readStat(r)?.reapedCpuSeconds ?? 0), 0);
+  const beforeStats = roots.flatMap(tree);
+  const before = cpu(beforeStats);
+  const reaped0 = reaped();
   const t0 = performance.now();
   const samples: number[] = [];
   const sampleRss = () => samples.push(roots.flatMap(tree).reduce((a, p) => a + p.rssBytes, 0));
@@ -86,8 +94,11 @@ export async function measure(roots: number[], windowMs: number): Promise<Usage>
   clearInterval(sampler);
   const afterStats = roots.flatMap(tree);
   const secs = (performance.now() - t0) / 1000;
-  let used = 0;
+  let used = reaped() - reaped0;
   for (const p of afterStats) used += p.cpuSeconds - (before.get(p.pid) ?? 0);
+  const rootSetBefore = new Set(roots);
+  const alive = new Set(afterStats.map((p) => p.pid));
+  for (const p of beforeStats) if (!alive.has(p.pid) && rootSetBefore.has(p.ppid)) used -= p.cpuSeconds;
   const rootSet = new Set(roots);
   const rssBytes = afterStats.reduce((a, p) => a + p.rssBytes, 0);
   samples.push(rssBytes);
