@@ -61,3 +61,21 @@ test("idleMs 0: the process stays between requests", async () => {
     await dec.close();
   }
 });
+
+test("a picture that does not decode fails alone: the next request on the same process is answered", async () => {
+  const m = await makeMedia(await tempDir("outpost-decoder-"), 2);
+  const kf = segmentKeyframes(concat([m.init, ...m.frags.map((f) => f.bytes)]))!;
+  const dec = new KeyframeDecoder(new Logger({ component: "test", sink: new MemorySink(), level: "error" }));
+  const req = (sample: Uint8Array) => ({ key: "k", codec: kf.codec, codecData: kf.codecData, sample, width: 160, height: 120, quality: 50, jpeg: true });
+  try {
+    const good = await dec.decode(req(kf.keyframes[0]!.data));
+    const pid = dec.pid;
+    await expect(dec.decode(req(new Uint8Array(3000).fill(7)))).rejects.toThrow(/not decoded/);
+    const again = await dec.decode(req(kf.keyframes[0]!.data));
+    expect(again.gray).toEqual(good.gray);
+    expect(again.jpeg.subarray(0, 2)).toEqual(new Uint8Array([0xff, 0xd8]));
+    expect(dec.pid).toBe(pid);
+  } finally {
+    await dec.close();
+  }
+});

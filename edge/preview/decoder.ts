@@ -36,7 +36,8 @@ export interface Decoded {
   gray: Uint8Array;
 }
 
-type Answer = { id: number; ok: boolean; jpeg?: string; gray?: string; error?: string };
+/** An answer's header line; `jpegLen` + `grayLen` raw bytes follow it (keyframes.py). */
+type Answer = { id: number; ok: boolean; jpegLen?: number; grayLen?: number; error?: string; bytes?: Uint8Array };
 type Waiting = Map<number, { resolve: (a: Answer) => void; reject: (e: Error) => void }>;
 
 export interface KeyframeDecoderOptions {
@@ -115,24 +116,40 @@ export class KeyframeDecoder {
   }
 
   private async read(proc: ReturnType<typeof Bun.spawn>, waiting: Waiting): Promise<void> {
-    const dec = new TextDecoder();
-    let buf = "";
+    // Bytes received and not yet consumed; an answer is taken once its header line and all of
+    // its payload are in.
+    let buf = new Uint8Array(64 * 1024);
+    let len = 0;
     for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
-      buf += dec.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
+      if (len + chunk.length > buf.length) {
+        const grown = new Uint8Array(Math.max(buf.length * 2, len + chunk.length));
+        grown.set(buf.subarray(0, len));
+        buf = grown;
+      }
+      buf.set(chunk, len);
+      len += chunk.length;
+      let at = 0;
+      for (;;) {
+        const nl = buf.subarray(at, len).indexOf(10);
+        if (nl < 0) break;
         let a: Answer;
         try {
-          a = JSON.parse(line) as Answer;
+          a = JSON.parse(new TextDecoder().decode(buf.subarray(at, at + nl))) as Answer;
         } catch {
-          this.log.warn("keyframe decoder wrote a line that is not JSON", { line: line.slice(0, 200) });
-          continue;
+          // Unframed from here on: end the process (the next request starts a new one).
+          this.log.warn("keyframe decoder wrote a header that is not JSON; restarting it", { line: new TextDecoder().decode(buf.subarray(at, at + Math.min(nl, 200))) });
+          proc.kill();
+          return;
         }
+        const need = a.ok ? (a.jpegLen ?? 0) + (a.grayLen ?? 0) : 0;
+        if (len - (at + nl + 1) < need) break;
+        a.bytes = buf.slice(at + nl + 1, at + nl + 1 + need);
+        at += nl + 1 + need;
         waiting.get(a.id)?.resolve(a);
         waiting.delete(a.id);
       }
+      buf.copyWithin(0, at, len);
+      len -= at;
     }
   }
 
@@ -141,11 +158,12 @@ export class KeyframeDecoder {
     const proc = this.proc ?? this.start();
     const waiting = this.waiting;
     const id = this.nextId++;
-    const b64 = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");
-    const line = JSON.stringify({ id, key: r.key, codec: r.codec, codecData: b64(r.codecData), sample: b64(r.sample), width: r.width, height: r.height, quality: r.quality, jpeg: r.jpeg }) + "\n";
+    const line = JSON.stringify({ id, key: r.key, codec: r.codec, codecDataLen: r.codecData.length, sampleLen: r.sample.length, width: r.width, height: r.height, quality: r.quality, jpeg: r.jpeg }) + "\n";
     const answer = new Promise<Answer>((resolve, reject) => waiting.set(id, { resolve, reject }));
     const stdin = proc.stdin as import("bun").FileSink;
     stdin.write(line);
+    stdin.write(r.codecData);
+    stdin.write(r.sample);
     await stdin.flush();
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -156,7 +174,8 @@ export class KeyframeDecoder {
         }),
       ]);
       if (!a.ok) throw new Error(`keyframe not decoded: ${a.error}`);
-      return { jpeg: new Uint8Array(Buffer.from(a.jpeg!, "base64")), gray: new Uint8Array(Buffer.from(a.gray!, "base64")) };
+      const bytes = a.bytes ?? new Uint8Array(0);
+      return { jpeg: bytes.subarray(0, a.jpegLen ?? 0), gray: bytes.subarray(a.jpegLen ?? 0) };
     } catch (e) {
       if ((e as Error).message.includes("did not answer")) {
         waiting.delete(id);
