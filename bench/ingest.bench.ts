@@ -262,7 +262,7 @@ async function together(rate: Rate, n: number, cam: Camsim, url: string): Promis
   const b0 = suts.map((x, i) => bytesUnder(x.mediaDir(dirs[i]!)));
   const us0 = pids.map(userSys);
   const t0 = performance.now();
-  const [camsim, ...usages] = await Promise.all([cam.rtspPid ? measure([cam.rtspPid], windowMs) : Promise.resolve({ cores: 0, rssBytes: 0, rootRssBytes: 0, processes: 0 }), ...pids.map((p) => measure(p, windowMs))]);
+  const [camsim, ...usages] = await Promise.all([cam.rtspPid ? measure([cam.rtspPid], windowMs) : Promise.resolve({ cores: 0, rssBytes: 0, rootRssBytes: 0, rssMeanBytes: 0, rssPeakBytes: 0, processes: 0 }), ...pids.map((p) => measure(p, windowMs))]);
   const secs = (performance.now() - t0) / 1000;
   const us1 = pids.map(userSys);
   suts.forEach((sut, i) => {
@@ -275,7 +275,7 @@ async function together(rate: Rate, n: number, cam: Camsim, url: string): Promis
     const problem = [sut.verify(n, dirs[i]!), died ? `${died} processes exited during the run` : "", alive(cam.rtspPid) ? "" : "camsim died"].filter(Boolean).join("; ");
     const kbpsPerStream = ((bytesUnder(sut.mediaDir(dirs[i]!)) - b0[i]!) * 8) / 1000 / secs / n;
     rows.push({ rate: rate.name, sut: sut.name, n, usage, user, sys, tree, camsim, kbpsPerStream, problem });
-    console.error(`${rate.name} | ${sut.name} n=${n} (together): ${((usage.cores * 100) / n).toFixed(3)} % per stream, ${(usage.rssBytes / 2 ** 20).toFixed(0)} MiB (main ${(usage.rootRssBytes / 2 ** 20).toFixed(0)} MiB), ${kbpsPerStream.toFixed(0)} kbit/s ${problem}`);
+    console.error(`${rate.name} | ${sut.name} n=${n} (together): ${((usage.cores * 100) / n).toFixed(3)} % per stream, ${(usage.rssBytes / 2 ** 20).toFixed(0)} MiB (main ${(usage.rootRssBytes / 2 ** 20).toFixed(0)} MiB, mean ${(usage.rssMeanBytes / 2 ** 20).toFixed(0)}, peak ${(usage.rssPeakBytes / 2 ** 20).toFixed(0)}), ${kbpsPerStream.toFixed(0)} kbit/s ${problem}`);
   });
   for (const p of running.splice(0)) p.kill(2);
   await Promise.all(pids.flat().map((pid) => Bun.spawn(["tail", `--pid=${pid}`, "-f", "/dev/null"]).exited));
@@ -311,7 +311,7 @@ for (const rate of rates) {
       const b0 = bytesUnder(sut.mediaDir(dir));
       const t0 = performance.now();
       const us0 = userSys(pids);
-      const [usage, camsim] = await Promise.all([measure(pids, windowMs), cam.rtspPid ? measure([cam.rtspPid], windowMs) : Promise.resolve({ cores: 0, rssBytes: 0, rootRssBytes: 0, processes: 0 })]);
+      const [usage, camsim] = await Promise.all([measure(pids, windowMs), cam.rtspPid ? measure([cam.rtspPid], windowMs) : Promise.resolve({ cores: 0, rssBytes: 0, rootRssBytes: 0, rssMeanBytes: 0, rssPeakBytes: 0, processes: 0 })]);
       const us1 = userSys(pids);
       const secs = (performance.now() - t0) / 1000;
       const kbpsPerStream = ((bytesUnder(sut.mediaDir(dir)) - b0) * 8) / 1000 / secs / n;
@@ -352,21 +352,23 @@ const lines = [
   "",
   "CPU with children = the same plus the system's child processes (the edge's preview decoder: a burst after each committed segment, so it shows only in a window that holds a segment's commit).",
   "",
-  "RSS total = the system's processes with their children (the edge's preview decoder, a Python/GStreamer child, when it runs); RSS main = the recorder processes alone.",
+  "RSS total = the system's processes with their children (the edge's preview decoder, a Python/GStreamer child, when it runs) at the end of the window; RSS main = the recorder processes alone; RSS mean / peak = the total sampled every second over the window (ratios to ffmpeg: of the mean).",
   "",
-  "| bitrate | streams | system | received per stream | CPU per stream (% of a core) | user | sys | CPU per Mbit/s | CPU with children | with children vs ffmpeg | RSS total | RSS main | RSS per stream | camsim CPU | CPU vs ffmpeg | CPU/Mbit vs ffmpeg | RSS vs ffmpeg | RSS main vs ffmpeg | problems |",
-  "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+  "| bitrate | streams | system | received per stream | CPU per stream (% of a core) | user | sys | CPU per Mbit/s | CPU with children | with children vs ffmpeg | RSS total | RSS main | RSS mean | RSS peak | RSS per stream | camsim CPU | CPU vs ffmpeg | CPU/Mbit vs ffmpeg | RSS vs ffmpeg | RSS main vs ffmpeg | RSS mean vs ffmpeg | problems |",
+  "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
 ];
 for (const r of rows) {
   const base = rows.find((x) => x.n === r.n && x.rate === r.rate && x.sut === ffmpeg.name);
   const cpuRatio = base ? `${(r.usage.cores / base.usage.cores).toFixed(2)}×` : "-";
   const rssRatio = base ? `${(r.usage.rssBytes / base.usage.rssBytes).toFixed(2)}×` : "-";
   const mainRatio = base ? `${(r.usage.rootRssBytes / base.usage.rssBytes).toFixed(2)}×` : "-";
+  const meanRatio = base ? `${(r.usage.rssMeanBytes / base.usage.rssMeanBytes).toFixed(2)}×` : "-";
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   const perMbit = (x: Row) => (x.kbpsPerStream > 0 ? (x.usage.cores * 100) / ((x.kbpsPerStream * x.n) / 1000) : NaN);
   const treeRatio = base ? `${(r.tree / base.tree).toFixed(2)}×` : "-";
   const mbitRatio = base ? `${(perMbit(r) / perMbit(base)).toFixed(2)}×` : "-";
   lines.push(
-    `| ${r.rate} | ${r.n} | ${r.sut} | ${r.kbpsPerStream.toFixed(0)} kbit/s | ${pct(r.usage.cores / r.n)} | ${pct(r.user / r.n)} | ${pct(r.sys / r.n)} | ${perMbit(r).toFixed(3)} % | ${pct(r.tree / r.n)} | ${treeRatio} | ${(r.usage.rssBytes / 2 ** 20).toFixed(0)} MiB | ${(r.usage.rootRssBytes / 2 ** 20).toFixed(0)} MiB | ${(r.usage.rssBytes / r.n / 2 ** 20).toFixed(1)} MiB | ${(r.camsim.cores * 100).toFixed(1)} % | ${cpuRatio} | ${mbitRatio} | ${rssRatio} | ${mainRatio} | ${r.problem || "-"} |`,
+    `| ${r.rate} | ${r.n} | ${r.sut} | ${r.kbpsPerStream.toFixed(0)} kbit/s | ${pct(r.usage.cores / r.n)} | ${pct(r.user / r.n)} | ${pct(r.sys / r.n)} | ${perMbit(r).toFixed(3)} % | ${pct(r.tree / r.n)} | ${treeRatio} | ${(r.usage.rssBytes / 2 ** 20).toFixed(0)} MiB | ${(r.usage.rootRssBytes / 2 ** 20).toFixed(0)} MiB | ${mib(r.usage.rssMeanBytes)} | ${mib(r.usage.rssPeakBytes)} | ${(r.usage.rssBytes / r.n / 2 ** 20).toFixed(1)} MiB | ${(r.camsim.cores * 100).toFixed(1)} % | ${cpuRatio} | ${mbitRatio} | ${rssRatio} | ${mainRatio} | ${meanRatio} | ${r.problem || "-"} |`,
   );
 }
 if (overhead) {

@@ -135,6 +135,12 @@ export const edgeConfigSchema = z
         width: z.number().int().min(32).max(640).default(160),
         /** JPEG quality 1–100. */
         quality: z.number().int().min(1).max(100).default(50),
+        /**
+         * The keyframe decoder process (~75 MB resident) ends after this many seconds without a
+         * keyframe to decode and starts again for the next segment (~0.2 s of CPU per start);
+         * 0 = it stays once started. See docs/design/preview.md.
+         */
+        decoderIdleSeconds: z.number().int().min(0).max(3600).default(10),
       })
       .strict()
       .prefault({}),

@@ -292,6 +292,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
             everyMs: config.preview.everySeconds * 1000,
             width: config.preview.width,
             quality: config.preview.quality,
+            decoderIdleMs: config.preview.decoderIdleSeconds * 1000,
             source: (id) => {
               const cam = config.cameras.find((c) => c.id === id);
               return !cam ? null : cam.streams.includes("sub") && (cam.onvif || cam.rtsp?.sub) ? "sub" : "main";

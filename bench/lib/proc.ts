@@ -11,6 +11,8 @@ interface Stat {
   pid: number;
   ppid: number;
   cpuSeconds: number;
+  /** CPU of its children that exited and were waited for (cutime + cstime). */
+  reapedCpuSeconds: number;
   rssBytes: number;
 }
 
@@ -23,6 +25,7 @@ function readStat(pid: number): Stat | null {
       pid,
       ppid: Number(rest[1]),
       cpuSeconds: (Number(rest[11]) + Number(rest[12])) / CLK_TCK,
+      reapedCpuSeconds: (Number(rest[13]) + Number(rest[14])) / CLK_TCK,
       rssBytes: Number(rest[21]) * PAGE,
     };
   } catch {
@@ -61,24 +64,52 @@ export interface Usage {
   rssBytes: number;
   /** Sum of RSS of the root processes alone (without their children, e.g. a helper decoder). */
   rootRssBytes: number;
+  /**
+   * RSS of the tree sampled every second over the window: its mean and its peak. A helper
+   * process that runs only now and then (the edge's preview decoder) makes the end-of-window
+   * figure a matter of luck; the mean is what the machine carries on average.
+   */
+  rssMeanBytes: number;
+  rssPeakBytes: number;
   processes: number;
 }
 
 /**
- * Measures CPU over a window. Processes that exit during the window lose their last ticks;
- * benchmarks keep their processes alive for the whole window.
+ * Measures CPU over a window. A child of a root that exits during the window (the edge's
+ * preview decoder ends when idle) is counted through the root's reaped-children time: all of
+ * its CPU lands there when it is waited for, so what it had used before the window is taken
+ * off. A deeper descendant that exits loses its ticks in the window.
  */
 export async function measure(roots: number[], windowMs: number): Promise<Usage> {
   const cpu = (ps: Stat[]) => new Map(ps.map((p) => [p.pid, p.cpuSeconds]));
-  const before = cpu(roots.flatMap(tree));
+  const reaped = () => roots.reduce((a, r) => a + (readStat(r)?.reapedCpuSeconds ?? 0), 0);
+  const beforeStats = roots.flatMap(tree);
+  const before = cpu(beforeStats);
+  const reaped0 = reaped();
   const t0 = performance.now();
+  const samples: number[] = [];
+  const sampleRss = () => samples.push(roots.flatMap(tree).reduce((a, p) => a + p.rssBytes, 0));
+  const sampler = setInterval(sampleRss, 1000);
   await Bun.sleep(windowMs);
+  clearInterval(sampler);
   const afterStats = roots.flatMap(tree);
   const secs = (performance.now() - t0) / 1000;
-  let used = 0;
+  let used = reaped() - reaped0;
   for (const p of afterStats) used += p.cpuSeconds - (before.get(p.pid) ?? 0);
+  const rootSetBefore = new Set(roots);
+  const alive = new Set(afterStats.map((p) => p.pid));
+  for (const p of beforeStats) if (!alive.has(p.pid) && rootSetBefore.has(p.ppid)) used -= p.cpuSeconds;
   const rootSet = new Set(roots);
-  return { cores: used / secs, rssBytes: afterStats.reduce((a, p) => a + p.rssBytes, 0), rootRssBytes: afterStats.filter((p) => rootSet.has(p.pid)).reduce((a, p) => a + p.rssBytes, 0), processes: afterStats.length };
+  const rssBytes = afterStats.reduce((a, p) => a + p.rssBytes, 0);
+  samples.push(rssBytes);
+  return {
+    cores: used / secs,
+    rssBytes,
+    rootRssBytes: afterStats.filter((p) => rootSet.has(p.pid)).reduce((a, p) => a + p.rssBytes, 0),
+    rssMeanBytes: samples.reduce((a, b) => a + b, 0) / samples.length,
+    rssPeakBytes: Math.max(...samples),
+    processes: afterStats.length,
+  };
 }
 
 export function machine(): string {

@@ -1,8 +1,15 @@
 /**
- * Client of the keyframe decoder (keyframes.py): one long-lived GStreamer process for every
- * camera of the edge, started on first use and again after it died. Requests go one at a time
- * (the process answers in order); a request that gets no answer within `timeoutMs` fails and
- * the process is restarted, so one bad picture cannot wedge the preview of every camera.
+ * Client of the keyframe decoder (keyframes.py): one GStreamer process for every camera of the
+ * edge, started on first use and again after it died. Requests go one at a time (the process
+ * answers in order); a request that gets no answer within `timeoutMs` fails and the process is
+ * restarted, so one bad picture cannot wedge the preview of every camera.
+ *
+ * The process ends after `idleMs` without a request and starts again with the next one. Why:
+ * it is needed for a second or two after each segment closes (one segment a minute per camera
+ * by default), but while it lives it holds ~75 MB (Python, GStreamer, libav and libav's own
+ * dependency tree) — about as much as the recorder itself at four cameras. A restart costs
+ * ~0.15–0.2 s of CPU (Python + GStreamer start, plugin load, one pipeline per stream again);
+ * the activity comparison is unaffected (the previous keyframe's luma is kept by the caller).
  */
 import { join } from "node:path";
 import type { Logger } from "../../lib/log/index.ts";
@@ -29,76 +36,134 @@ export interface Decoded {
   gray: Uint8Array;
 }
 
-type Answer = { id: number; ok: boolean; jpeg?: string; gray?: string; error?: string };
+/** An answer's header line; `jpegLen` + `grayLen` raw bytes follow it (keyframes.py). */
+type Answer = { id: number; ok: boolean; jpegLen?: number; grayLen?: number; error?: string; bytes?: Uint8Array };
+type Waiting = Map<number, { resolve: (a: Answer) => void; reject: (e: Error) => void }>;
+
+export interface KeyframeDecoderOptions {
+  /** A request without an answer this long fails and the process is restarted. */
+  timeoutMs?: number;
+  /** The process ends after this long without a request; 0 = it stays (one start only). */
+  idleMs?: number;
+}
 
 export class KeyframeDecoder {
   private proc: ReturnType<typeof Bun.spawn> | null = null;
-  private waiting = new Map<number, { resolve: (a: Answer) => void; reject: (e: Error) => void }>();
+  /** Requests sent to the current process and not answered yet (each process has its own). */
+  private waiting: Waiting = new Map();
   private nextId = 1;
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** decode() calls not settled yet: the idle timer runs only while this is 0. */
+  private inFlight = 0;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly timeoutMs: number;
+  private readonly idleMs: number;
+  /** Processes started so far (tests, benchmarks). */
+  starts = 0;
 
   constructor(
     private readonly log: Logger,
-    private readonly timeoutMs = 15_000,
-  ) {}
+    opts: KeyframeDecoderOptions = {},
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? 15_000;
+    this.idleMs = opts.idleMs ?? 0;
+  }
 
-  /** The process id (CPU measurements), once started. */
+  /** The process id (CPU measurements) while it runs. */
   get pid(): number | undefined {
     return this.proc?.pid;
   }
 
   decode(r: DecodeRequest): Promise<Decoded> {
-    const p = this.chain.then(() => this.send(r));
+    this.inFlight++;
+    clearTimeout(this.idleTimer);
+    const p = this.chain.then(() => this.send(r)).finally(() => {
+      if (--this.inFlight === 0) this.armIdle();
+    });
     this.chain = p.catch(() => undefined);
     return p;
   }
 
+  private armIdle(): void {
+    if (this.idleMs <= 0 || this.closed || !this.proc) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      const p = this.proc;
+      if (this.inFlight > 0 || !p) return;
+      // Forgotten first: a request from now on starts a new process rather than writing to this one.
+      this.proc = null;
+      (p.stdin as import("bun").FileSink).end();
+    }, this.idleMs);
+    this.idleTimer.unref?.();
+  }
+
   private start(): ReturnType<typeof Bun.spawn> {
     const proc = Bun.spawn([PYTHON, SCRIPT], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const waiting: Waiting = new Map();
     this.proc = proc;
-    void this.read(proc);
+    this.waiting = waiting;
+    this.starts++;
+    void this.read(proc, waiting);
     void (async () => {
       const err = await new Response(proc.stderr as ReadableStream).text().catch(() => "");
       await proc.exited;
       if (this.proc === proc) this.proc = null;
-      for (const w of this.waiting.values()) w.reject(new Error(`keyframe decoder exited (${proc.exitCode}): ${err.trim().slice(-300)}`));
-      this.waiting.clear();
+      for (const w of waiting.values()) w.reject(new Error(`keyframe decoder exited (${proc.exitCode}): ${err.trim().slice(-300)}`));
+      waiting.clear();
     })();
     return proc;
   }
 
-  private async read(proc: ReturnType<typeof Bun.spawn>): Promise<void> {
-    const dec = new TextDecoder();
-    let buf = "";
+  private async read(proc: ReturnType<typeof Bun.spawn>, waiting: Waiting): Promise<void> {
+    // Bytes received and not yet consumed; an answer is taken once its header line and all of
+    // its payload are in.
+    let buf = new Uint8Array(64 * 1024);
+    let len = 0;
     for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
-      buf += dec.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
+      if (len + chunk.length > buf.length) {
+        const grown = new Uint8Array(Math.max(buf.length * 2, len + chunk.length));
+        grown.set(buf.subarray(0, len));
+        buf = grown;
+      }
+      buf.set(chunk, len);
+      len += chunk.length;
+      let at = 0;
+      for (;;) {
+        const nl = buf.subarray(at, len).indexOf(10);
+        if (nl < 0) break;
         let a: Answer;
         try {
-          a = JSON.parse(line) as Answer;
+          a = JSON.parse(new TextDecoder().decode(buf.subarray(at, at + nl))) as Answer;
         } catch {
-          this.log.warn("keyframe decoder wrote a line that is not JSON", { line: line.slice(0, 200) });
-          continue;
+          // Unframed from here on: end the process (the next request starts a new one).
+          this.log.warn("keyframe decoder wrote a header that is not JSON; restarting it", { line: new TextDecoder().decode(buf.subarray(at, at + Math.min(nl, 200))) });
+          proc.kill();
+          return;
         }
-        this.waiting.get(a.id)?.resolve(a);
-        this.waiting.delete(a.id);
+        const need = a.ok ? (a.jpegLen ?? 0) + (a.grayLen ?? 0) : 0;
+        if (len - (at + nl + 1) < need) break;
+        a.bytes = buf.slice(at + nl + 1, at + nl + 1 + need);
+        at += nl + 1 + need;
+        waiting.get(a.id)?.resolve(a);
+        waiting.delete(a.id);
       }
+      buf.copyWithin(0, at, len);
+      len -= at;
     }
   }
 
   private async send(r: DecodeRequest): Promise<Decoded> {
     if (this.closed) throw new Error("keyframe decoder is closed");
     const proc = this.proc ?? this.start();
+    const waiting = this.waiting;
     const id = this.nextId++;
-    const b64 = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");
-    const line = JSON.stringify({ id, key: r.key, codec: r.codec, codecData: b64(r.codecData), sample: b64(r.sample), width: r.width, height: r.height, quality: r.quality, jpeg: r.jpeg }) + "\n";
-    const answer = new Promise<Answer>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    const line = JSON.stringify({ id, key: r.key, codec: r.codec, codecDataLen: r.codecData.length, sampleLen: r.sample.length, width: r.width, height: r.height, quality: r.quality, jpeg: r.jpeg }) + "\n";
+    const answer = new Promise<Answer>((resolve, reject) => waiting.set(id, { resolve, reject }));
     const stdin = proc.stdin as import("bun").FileSink;
     stdin.write(line);
+    stdin.write(r.codecData);
+    stdin.write(r.sample);
     await stdin.flush();
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -109,10 +174,11 @@ export class KeyframeDecoder {
         }),
       ]);
       if (!a.ok) throw new Error(`keyframe not decoded: ${a.error}`);
-      return { jpeg: new Uint8Array(Buffer.from(a.jpeg!, "base64")), gray: new Uint8Array(Buffer.from(a.gray!, "base64")) };
+      const bytes = a.bytes ?? new Uint8Array(0);
+      return { jpeg: bytes.subarray(0, a.jpegLen ?? 0), gray: bytes.subarray(a.jpegLen ?? 0) };
     } catch (e) {
       if ((e as Error).message.includes("did not answer")) {
-        this.waiting.delete(id);
+        waiting.delete(id);
         proc.kill();
       }
       throw e;
@@ -123,6 +189,7 @@ export class KeyframeDecoder {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.idleTimer);
     const p = this.proc;
     this.proc = null;
     if (!p) return;

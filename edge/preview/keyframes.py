@@ -1,18 +1,19 @@
 #!/usr/bin/python3
 """Keyframe decoder of edge/preview: one long-lived process for every camera of the edge.
 
-Run by edge/preview/decoder.ts with /usr/bin/python3 (the distro python has gi). Requests are JSON
-lines on stdin, one keyframe each (the recorded sample as stored, AVCC/HVCC, plus the track's
-codec data); answers are JSON lines on stdout, in order:
-  in:  {"id": n, "key": "cam1/sub", "codec": "h264"|"h265", "codecData": b64, "sample": b64,
-        "width": 160, "height": 90, "quality": 50, "jpeg": bool (default true)}
-  out: {"id": n, "ok": true, "jpeg": b64 ("" unless asked), "gray": b64 (Y plane, width*height bytes)}
-       {"id": n, "ok": false, "error": "..."}
+Run by edge/preview/decoder.ts with /usr/bin/python3 (the distro python has gi). Each request is
+a JSON line on stdin followed by its raw bytes (the track's codec data, then the recorded sample
+as stored, AVCC/HVCC); each answer a JSON line on stdout followed by its raw bytes, in order:
+  in:  {"id": n, "key": "cam1/sub", "codec": "h264"|"h265", "codecDataLen": n, "sampleLen": n,
+        "width": 160, "height": 90, "quality": 50, "jpeg": bool (default true)} + codec data + sample
+  out: {"id": n, "ok": true, "jpegLen": n (0 unless asked), "grayLen": n} + JPEG + Y plane
+       {"id": n, "ok": false, "error": "..."} (no bytes)
+Raw bytes, not base64 in JSON: the recorder's side would otherwise build ~30 KB of strings per
+keyframe (more at high bitrates), memory its allocator keeps once it has held it.
 One decoding pipeline per stream key lives as long as its codec data does; only keyframes are
 ever pushed, so the decoder never needs a reference picture. This process must not outlive its
 parent: EOF on stdin or the parent's death ends it.
 """
-import base64
 import ctypes
 import json
 import signal
@@ -129,30 +130,38 @@ def main():
     die_with_parent()
     Gst.init(None)
     decoders = {}
-    out = sys.stdout
-    for line in sys.stdin:
+    inp = sys.stdin.buffer
+    out = sys.stdout.buffer
+    while True:
+        line = inp.readline()
+        if not line:
+            break
         line = line.strip()
         if not line:
             continue
-        rid = None
+        # A header that does not parse leaves the byte stream unframed: end, the client restarts us.
+        msg = json.loads(line)
+        rid = msg.get("id")
+        codec_data = inp.read(int(msg["codecDataLen"]))
+        sample = inp.read(int(msg["sampleLen"]))
+        payload = b""
         try:
-            msg = json.loads(line)
-            rid = msg.get("id")
-            sig = (msg["codec"], base64.b64decode(msg["codecData"]), int(msg["width"]), int(msg["height"]), int(msg.get("quality", 50)))
+            sig = (msg["codec"], codec_data, int(msg["width"]), int(msg["height"]), int(msg.get("quality", 50)))
             d = decoders.get(msg["key"])
             if d is not None and d.sig != sig:
                 d.close()
                 d = None
             if d is None:
                 d = decoders[msg["key"]] = Decoder(*sig)
-            jpeg, gray = d.decode(base64.b64decode(msg["sample"]), bool(msg.get("jpeg", True)))
-            ans = {"id": rid, "ok": True, "jpeg": base64.b64encode(jpeg).decode(), "gray": base64.b64encode(gray).decode()}
+            jpeg, gray = d.decode(sample, bool(msg.get("jpeg", True)))
+            ans = {"id": rid, "ok": True, "jpegLen": len(jpeg), "grayLen": len(gray)}
+            payload = bytes(jpeg) + bytes(gray)
         except Exception as e:  # every failure goes back to the caller
-            bad = decoders.pop(msg.get("key"), None) if isinstance(locals().get("msg"), dict) else None
+            bad = decoders.pop(msg.get("key"), None)
             if bad is not None:
                 bad.close()
             ans = {"id": rid, "ok": False, "error": str(e)}
-        out.write(json.dumps(ans) + "\n")
+        out.write(json.dumps(ans).encode() + b"\n" + payload)
         out.flush()
     for d in decoders.values():
         d.close()

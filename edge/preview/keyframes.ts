@@ -3,7 +3,8 @@
  * with a sync sample, that sample's bytes (AVCC/HVCC, no start codes) and its media time, plus
  * the track's decoder configuration (avcC/hvcC body). Nothing is decoded here.
  */
-import { boxes, children, findChild, findPath, scanSegment, view, type Box } from "../../lib/mp4/index.ts";
+import { open, type FileHandle } from "node:fs/promises";
+import { boxes, children, findChild, findPath, parseFragment, parseInit, readBox, scanSegment, view, type Box, type FragmentInfo, type InitInfo } from "../../lib/mp4/index.ts";
 
 export interface SegmentKeyframes {
   codec: "h264" | "h265";
@@ -33,8 +34,8 @@ export function segmentKeyframes(buf: Uint8Array): SegmentKeyframes | null {
     if (!run) continue;
     first ??= run.baseDecodeTime;
     if (!run.startsWithSync) continue;
-    const sample = firstSample(buf, dv, f.offset, video.trackId, video.defaultSampleSize);
-    if (sample) keyframes.push({ offsetMs: Math.round(((run.baseDecodeTime - first) * 1000) / ts), data: sample });
+    const r = firstSampleRange(buf, dv, f.offset, video.trackId, video.defaultSampleSize);
+    if (r && r.start + r.size <= buf.length) keyframes.push({ offsetMs: Math.round(((run.baseDecodeTime - first) * 1000) / ts), data: buf.subarray(r.start, r.start + r.size) });
   }
   return { codec: config.codec, codecData: config.data, width: video.width, height: video.height, keyframes, durationMs: scan.durationMs };
 }
@@ -63,8 +64,12 @@ function decoderConfig(init: Uint8Array, trackId: number): { codec: "h264" | "h2
   return null;
 }
 
-/** Bytes of the first sample of `trackId` in the fragment (moof at `at`); data offsets are moof-relative, as our muxers write them. */
-function firstSample(buf: Uint8Array, dv: DataView, at: number, trackId: number, trexSize: number): Uint8Array | null {
+/**
+ * Where the first sample of `trackId` in the fragment (moof at `at` in `buf`) lies, as an offset
+ * in the same coordinates as `at` and a size; data offsets are moof-relative, as our muxers
+ * write them. Only the moof must be in `buf`: the sample may lie beyond it.
+ */
+function firstSampleRange(buf: Uint8Array, dv: DataView, at: number, trackId: number, trexSize: number): { start: number; size: number } | null {
   const moof = boxes(buf, at).next().value as Box | undefined;
   if (!moof || moof.type !== "moof") return null;
   for (const traf of children(buf, moof)) {
@@ -93,8 +98,93 @@ function firstSample(buf: Uint8Array, dv: DataView, at: number, trackId: number,
     if (flags & 0x100) q += 4;
     if (flags & 0x200) size = dv.getUint32(q);
     const start = base + dataOffset;
-    if (!size || start < 0 || start + size > buf.length) return null;
-    return buf.subarray(start, start + size);
+    if (!size || start < 0) return null;
+    return { start, size };
   }
   return null;
+}
+
+/**
+ * segmentKeyframes of a file, reading only its init segment, its moof boxes and the keyframes
+ * themselves (positional reads), never the whole file: a one-minute segment at 2 Mbit/s is
+ * ~15 MB, its keyframes a fraction of that, and a whole-file read per segment set the edge's
+ * resident memory (the allocator keeps what it once held). Same answer as segmentKeyframes
+ * over the whole file (keyframes.test.ts), a torn tail included.
+ */
+export async function segmentKeyframesOfFile(path: string): Promise<SegmentKeyframes | null> {
+  const fh = await open(path, "r");
+  try {
+    const fileSize = (await fh.stat()).size;
+    let off = 0;
+    let init: InitInfo | null = null;
+    let initBytes: Uint8Array | null = null;
+    let moof: { at: number; bytes: Uint8Array } | null = null;
+    const fragments: { at: number; moof: Uint8Array; info: FragmentInfo }[] = [];
+    for (;;) {
+      const head = await readAt(fh, off, Math.min(16, fileSize - off));
+      let box: Box | null;
+      try {
+        box = head ? readBox(head, 0, head.length, false) : null;
+      } catch {
+        break;
+      }
+      // Size 0 = "to the end of the file" (readBox saw only the head); a box cut by the end of
+      // the file is torn: scanSegment stops there too.
+      if (box && head && head[0] === 0 && head[1] === 0 && head[2] === 0 && head[3] === 0) box = { ...box, size: fileSize - off };
+      if (!box || off + box.size > fileSize) break;
+      if (box.type === "moov") {
+        initBytes = await readAt(fh, 0, off + box.size);
+        if (!initBytes) break;
+        init = parseInit(initBytes);
+      } else if (box.type === "moof") {
+        const bytes = await readAt(fh, off, box.size);
+        if (!bytes) break;
+        moof = { at: off, bytes };
+      } else if (box.type === "mdat" && moof && init) {
+        try {
+          fragments.push({ at: moof.at, moof: moof.bytes, info: parseFragment(moof.bytes, init) });
+        } catch {
+          break;
+        }
+        moof = null;
+      }
+      off += box.size;
+    }
+    const video = init?.video;
+    if (!init || !initBytes || !video || !video.width || !video.height) return null;
+    const config = decoderConfig(initBytes, video.trackId);
+    if (!config) return null;
+    const ts = video.timescale || 90_000;
+    let first: number | undefined;
+    const keyframes: SegmentKeyframes["keyframes"] = [];
+    for (const f of fragments) {
+      const run = f.info.runs.find((r) => r.trackId === video.trackId);
+      if (!run) continue;
+      first ??= run.baseDecodeTime;
+      if (!run.startsWithSync) continue;
+      const r = firstSampleRange(f.moof, view(f.moof), 0, video.trackId, video.defaultSampleSize);
+      if (!r || f.at + r.start + r.size > fileSize) continue;
+      const data = await readAt(fh, f.at + r.start, r.size);
+      if (data) keyframes.push({ offsetMs: Math.round(((run.baseDecodeTime - first) * 1000) / ts), data });
+    }
+    const timed = fragments.filter((f) => f.info.hasReferenceTrack);
+    const a = timed[0]?.info;
+    const z = timed[timed.length - 1]?.info;
+    return { codec: config.codec, codecData: config.data, width: video.width, height: video.height, keyframes, durationMs: a && z ? z.startMs + z.durationMs - a.startMs : 0 };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** `len` bytes at `pos`, or null when the file has fewer. */
+async function readAt(fh: FileHandle, pos: number, len: number): Promise<Uint8Array | null> {
+  if (len <= 0) return null;
+  const buf = new Uint8Array(len);
+  let got = 0;
+  while (got < len) {
+    const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
+    if (bytesRead === 0) return null;
+    got += bytesRead;
+  }
+  return buf;
 }

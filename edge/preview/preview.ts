@@ -5,7 +5,6 @@
  * preview file beside it (lib/store's previewRelPath: retention deletes both). Work is queued:
  * the store's commit observer must not wait for decoding.
  */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
@@ -14,7 +13,7 @@ import { previewRelPath, writeFileDurable } from "../../lib/store/layout.ts";
 import { encodePreview } from "../../lib/preview/format.ts";
 import { frameDifference, motionIntervals, secondLevels } from "./activity.ts";
 import { KeyframeDecoder } from "./decoder.ts";
-import { segmentKeyframes } from "./keyframes.ts";
+import { segmentKeyframesOfFile } from "./keyframes.ts";
 
 export interface EdgePreviewDeps {
   store: MediaStore;
@@ -30,6 +29,8 @@ export interface EdgePreviewDeps {
   motion?(cameraId: string, fromMs: number, toMs: number): Promise<{ atMs: number; active: boolean }[]>;
   /** Shared decoder (benchmarks); default: one of its own. */
   decoder?: KeyframeDecoder;
+  /** Own decoder only: its process ends after this long without a keyframe to decode (0 = stays). */
+  decoderIdleMs?: number;
   /** Most segments waiting; beyond it the oldest waiting is skipped (newest footage matters most). */
   maxQueue?: number;
 }
@@ -58,7 +59,7 @@ export class EdgePreview {
   private closed = false;
 
   constructor(private readonly d: EdgePreviewDeps) {
-    this.decoder = d.decoder ?? new KeyframeDecoder(d.log.child({ component: "preview.decoder" }));
+    this.decoder = d.decoder ?? new KeyframeDecoder(d.log.child({ component: "preview.decoder" }), { idleMs: d.decoderIdleMs ?? 0 });
   }
 
   /** Starts making previews for every segment the store's writers commit from now on. */
@@ -105,8 +106,7 @@ export class EdgePreview {
 
   /** Builds and writes the preview of one committed segment; null when it has no decodable video. */
   async make(seg: SegmentRecord): Promise<PreviewMade | null> {
-    const buf = new Uint8Array(await readFile(this.d.store.absPath(seg)));
-    const kf = segmentKeyframes(buf);
+    const kf = await segmentKeyframesOfFile(this.d.store.absPath(seg));
     if (!kf) return null;
     const width = this.d.width ?? 160;
     const height = Math.max(2, Math.round((width * kf.height) / kf.width / 2) * 2);
