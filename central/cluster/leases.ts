@@ -197,13 +197,15 @@ export class Leases {
       // Only what this node holds at the epoch it claimed: a partition someone else claimed meanwhile is not renewed.
       // Rows locked in partition order, as every statement that locks partitions here does (fenceAll,
       // giveBack): a renewal and a control-plane batch's fence locking them in different orders
-      // deadlocked (PostgreSQL "deadlock detected" with two nodes under load).
+      // deadlocked (PostgreSQL "deadlock detected" with two nodes under load). NO KEY UPDATE, the
+      // UPDATE's own lock: it does not wait for a fenced transaction's KEY SHARE (renewals never
+      // queue behind this node's batches), where FOR UPDATE would.
       const renewed = await tx.query<{ partition: number }>(
         `UPDATE partitions p SET lease_until_ms = $1
          WHERE p.partition IN (
            SELECT q.partition FROM partitions q
            JOIN (SELECT (e->>0)::int AS partition, (e->>1)::bigint AS epoch FROM jsonb_array_elements($2::jsonb -> 'held') AS e) h ON q.partition = h.partition AND q.epoch = h.epoch
-           WHERE q.node_id = $3 ORDER BY q.partition FOR UPDATE OF q)
+           WHERE q.node_id = $3 ORDER BY q.partition FOR NO KEY UPDATE OF q)
          RETURNING p.partition`,
         [until, heldList, this.nodeId],
       );
