@@ -1,7 +1,9 @@
 /**
  * "See before you pull": what previews (thumbnails + activity index, edge/preview) cost.
  *
- *   bun bench/preview.bench.ts [--cameras 8] [--window 60] [--pattern ball]
+ *   bun bench/preview.bench.ts [--cameras 8] [--window 60] [--pattern ball] [--decoder-idle S]
+ *
+ * --decoder-idle sets preview.decoderIdleSeconds (default: the edge's own default).
  *
  * Bytes: preview bytes ÷ the camera's main-stream video bytes at 1 Mbit/s, over the segments
  * that have a preview (target ≤ 1 %). CPU: the edge recorder (a process, its keyframe decoder
@@ -17,7 +19,8 @@ import { parseArgs } from "node:util";
 import { startCamsim, withCredentials } from "../camsim/index.ts";
 import { measure, type Usage } from "./lib/proc.ts";
 
-const { values } = parseArgs({ options: { cameras: { type: "string", default: "8" }, window: { type: "string", default: "60" }, pattern: { type: "string", default: "ball" } } });
+const { values } = parseArgs({ options: { cameras: { type: "string", default: "8" }, window: { type: "string", default: "60" }, pattern: { type: "string", default: "ball" }, "decoder-idle": { type: "string" } } });
+const decoderIdleSeconds = values["decoder-idle"] === undefined ? undefined : Number(values["decoder-idle"]);
 const n = Number(values.cameras);
 const windowMs = Number(values.window) * 1000;
 const SEGMENT_MS = 20_000;
@@ -45,7 +48,7 @@ async function run(preview: boolean): Promise<{ usage: Usage; dir: string }> {
     logLevel: "warn",
     storage: { segmentDurationMs: SEGMENT_MS, minFreeBytes: 0 },
     ingest: { staggerMs: 300 },
-    preview: { enabled: preview },
+    preview: { enabled: preview, ...(decoderIdleSeconds === undefined ? {} : { decoderIdleSeconds }) },
     cameras: Array.from({ length: n }, (_, i) => ({ id: `c${i + 1}`, rtsp: { main, sub } })),
   };
   writeFileSync(join(dir, "edge.json"), JSON.stringify(cfg));
@@ -97,6 +100,7 @@ const added = on.usage.cores - off.usage.cores;
 const result = {
   cameras: n,
   windowSeconds: windowMs / 1000,
+  decoderIdleSeconds: decoderIdleSeconds ?? "default",
   segmentSeconds: SEGMENT_MS / 1000,
   pattern: values.pattern,
   ingestCores: +off.usage.cores.toFixed(4),

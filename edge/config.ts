@@ -140,7 +140,7 @@ export const edgeConfigSchema = z
          * keyframe to decode and starts again for the next segment (~0.2 s of CPU per start);
          * 0 = it stays once started. See docs/design/preview.md.
          */
-        decoderIdleSeconds: z.number().int().min(0).max(3600).default(10),
+        decoderIdleSeconds: z.number().int().min(0).max(3600).default(150),
       })
       .strict()
       .prefault({}),
