@@ -81,14 +81,22 @@ export class PgStoreIndex implements StoreIndex {
    * segment starts exactly where the edge's segment does) — at the next free millisecond, as
    * CentralMedia.commit moves a copy. Replacing that row would leave the copy's blob without a
    * row. `s` is updated to the start stored; its end stays, so the stream stays contiguous. Its
-   * own row again (a retried write: same file) is refreshed.
+   * own row again (a retried write: same file) is refreshed. A holder with the same SHA-256 is
+   * the same footage: the writer's row is refused (RowRefusedError, its file goes), as
+   * CentralMedia.commit answers a copy of held bytes "duplicate".
    */
   private async claimStart(tx: Sql, s: SegmentRecord, frags: Uint8Array | null | undefined, epoch: number | null): Promise<void> {
     const first = ms(s.startMs);
     for (let start = first; start < first + 1000; start++) {
       const params = rowValues({ ...s, startMs: start }, frags, ms(this.now()), epoch);
       const rows = await tx.query(INSERT_UNLESS_HELD, params);
-      if (!rows.length) continue;
+      if (!rows.length) {
+        // The same bytes already held at this start (central recorded live exactly the segment
+        // the edge had copied): the footage is there once; this file is the second copy.
+        const [held] = await tx.query<{ sha256: string }>(`SELECT sha256 FROM media_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms = $4`, params.slice(0, 4));
+        if (s.sha256 && held?.sha256 === s.sha256) throw new RowRefusedError(`the same footage (SHA-256 ${s.sha256.slice(0, 12)}…) is already held at ${start}`, false);
+        continue;
+      }
       if (start !== first) Object.assign(s, { startMs: start, id: `${s.cameraId}/${s.stream}/${start}` });
       return;
     }
