@@ -72,6 +72,36 @@ test("+1 h step and back within a session: a clock-step gap, then the future foo
   expect(report.recoverable).toEqual([]);
 });
 
+test("+1 h step and back, the first fragment after the step late (its segment's start settles earlier): that segment moves back too", async () => {
+  const clock = new ManualClock(T0);
+  const root = join(dir, "step-settled");
+  const store = await MediaStore.open({ root, clock, log: quiet(), segmentDurationMs: 2000, minFreeBytes: 0 });
+  const w = store.writer("cam1", "main");
+  w.init(media.init, media.info);
+  await feed(w, media, clock, T0, 0, 10);
+  clock.step(HOUR);
+  // The first fragment on the stepped clock arrives 80 ms late, the rest on time: the segment
+  // it opens is dated 80 ms late at first and settles earlier over the next fragments.
+  let late = 80; // (the first keyframe's fragment: the one that opens the segment)
+  for (let n = 10; n < 20; n++) {
+    const f = fragmentAt(media, n);
+    const at = T0 + HOUR + f.info.startMs + f.info.durationMs + (f.info.keyframe ? late : 0);
+    if (f.info.keyframe) late = 0;
+    clock.set(at);
+    await w.fragment(f.bytes, f.info, at);
+  }
+  await w.settled();
+  clock.step(-HOUR);
+  await feed(w, media, clock, T0, 20, 30);
+  await w.end("stopped");
+  const segs = await store.segments({ cameraId: "cam1", fromMs: T0 - HOUR, toMs: T0 + 3 * HOUR });
+  expect(segs.filter((s) => s.endMs > T0 + mediaEnd(30) + 2000).map((s) => s.path)).toEqual([]); // before: the settled segment stayed an hour ahead
+  for (let i = 1; i < segs.length; i++) expect(segs[i]!.startMs).toBeGreaterThanOrEqual(segs[i - 1]!.endMs);
+  await store.close();
+  const report = await checkStore(root, { rebuild: false, log: quiet() });
+  expect(report.problems).toEqual([]);
+});
+
 test("restart with the right clock after recording 1 h ahead: the footage filed in the future moves back, new footage is not pinned to a future end", async () => {
   const clock = new ManualClock(T0);
   const root = join(dir, "restart");

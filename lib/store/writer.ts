@@ -684,6 +684,9 @@ export class StreamWriter implements SegmentWriter {
     if (wall >= a.wall) return;
     const shift = a.wall - wall;
     a.wall = wall;
+    // The first segment after a forward clock step: where the step's footage begins moves with
+    // it, or undoing the step would leave this segment in the future.
+    if (this.forwardStep?.fromMs === s.rec.startMs) this.forwardStep.fromMs -= shift;
     s.rec.startMs -= shift;
     s.rec.endMs -= shift;
   }
@@ -710,6 +713,7 @@ export class StreamWriter implements SegmentWriter {
       await rename(from, to);
     } catch (e) {
       const back = parseSegmentPath(s.rec.path)!.startMs - s.rec.startMs;
+      if (this.forwardStep?.fromMs === s.rec.startMs) this.forwardStep.fromMs += back;
       s.rec.startMs += back;
       s.rec.endMs += back;
       if (s === this.seg && this.anchor) this.anchor.wall += back; // later fragments of this file follow its name
