@@ -340,6 +340,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
         engine: ing.engine,
         pidFile,
         onFragment: live.feed(cam.id, kind),
+        onEnd: live.ended(cam.id, kind),
       });
       rt.ingests.set(kind, ingest);
       ingest.start();

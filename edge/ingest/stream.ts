@@ -97,6 +97,12 @@ export interface StreamIngestOptions {
   engine?: IngestEngine | SessionFactory;
   /** Every fragment as recorded (for live relays); must not throw. */
   onFragment?: (bytes: Uint8Array, info: FragmentInfo, init: Uint8Array) => void;
+  /**
+   * A camera session ended (camera closed, stall, failure, stop), after its last onFragment —
+   * including the fragment an engine flushes at the end: live relays drop what they cache, so
+   * the last picture of a stopped camera is not replayed as live. Must not throw.
+   */
+  onEnd?: (reason: GapReason, detail: string) => void;
 }
 
 interface SessionEnd {
@@ -244,6 +250,7 @@ export class StreamIngest {
         end = { reason: "crash", detail: `ingest error: ${(e as Error).message}`, recordedMs: 0 };
       }
       if (this.stopping && this.killReason) end = { ...end, reason: this.killReason.reason, detail: this.killReason.detail };
+      this.ended(end);
       await this.endGap(end);
       if (this.stopping) break;
       if (end.recordedMs >= this.stableMs || end.reason === "restart") this.attempt = 0;
@@ -298,6 +305,31 @@ export class StreamIngest {
     let lastFragmentAt: number | null = null;
     let initBytes: Uint8Array | undefined;
     let failed = false;
+    /** Fragments still on their way to the sink and onFragment: the session's end is told after them. */
+    const inflight = new Set<Promise<void>>();
+    // (`session` is set before any fragment can fail: the engine reports fragments after it is made.)
+    const fragment = async (bytes: Uint8Array, info: FragmentInfo): Promise<void> => {
+      if (failed) return;
+      try {
+        const now = this.clock.now();
+        await this.opts.sink.fragment(bytes, info, now);
+        this.gapOpen = false;
+        firstFragmentAt ??= now;
+        lastFragmentAt = now;
+        this.lastFragmentAt = now;
+        this.noteStats(now, bytes.length, info);
+        if (this.state !== "recording") {
+          this.setState("recording");
+          this.log.info("recording", { width: this.init?.video?.width, height: this.init?.video?.height });
+        }
+        if (initBytes) this.emit(bytes, info, initBytes);
+      } catch (e) {
+        // A store failure: drop this session, keep the recorder alive.
+        failed = true;
+        this.killReason ??= { reason: "crash", detail: `recording failed: ${(e as Error).message}` };
+        session.kill();
+      }
+    };
     const src = this.opts.source;
     const session = this.factory({
       url: src.url,
@@ -331,27 +363,11 @@ export class StreamIngest {
           this.init = info;
           this.opts.sink.init(bytes, info);
         },
-        fragment: async (bytes, info) => {
-          if (failed) return;
-          try {
-            const now = this.clock.now();
-            await this.opts.sink.fragment(bytes, info, now);
-            this.gapOpen = false;
-            firstFragmentAt ??= now;
-            lastFragmentAt = now;
-            this.lastFragmentAt = now;
-            this.noteStats(now, bytes.length, info);
-            if (this.state !== "recording") {
-              this.setState("recording");
-              this.log.info("recording", { width: this.init?.video?.width, height: this.init?.video?.height });
-            }
-            if (initBytes) this.emit(bytes, info, initBytes);
-          } catch (e) {
-            // A store failure: drop this session, keep the recorder alive.
-            failed = true;
-            this.killReason ??= { reason: "crash", detail: `recording failed: ${(e as Error).message}` };
-            session.kill();
-          }
+        fragment: (bytes, info) => {
+          const p = fragment(bytes, info);
+          inflight.add(p);
+          void p.finally(() => inflight.delete(p));
+          return p;
         },
       },
     });
@@ -377,6 +393,8 @@ export class StreamIngest {
       stopWatchdog();
       this.current = undefined;
     }
+    // The fragment an engine flushes as it ends is still being written: it goes out first.
+    while (inflight.size) await Promise.allSettled([...inflight]);
     this.stats = [];
     const recordedMs = firstFragmentAt !== null && lastFragmentAt !== null ? lastFragmentAt - firstFragmentAt : 0;
     const end = this.killReason ?? own;
@@ -388,6 +406,15 @@ export class StreamIngest {
     const run = info.runs.find((r) => r.trackId === vid);
     this.stats.push({ at: now, bytes, durMs: info.durationMs, frames: run?.sampleCount ?? 0 });
     while (this.stats.length && now - this.stats[0]!.at > STATS_WINDOW_MS) this.stats.shift();
+  }
+
+  private ended(end: SessionEnd): void {
+    if (!this.opts.onEnd) return;
+    try {
+      this.opts.onEnd(end.reason, end.detail);
+    } catch (e) {
+      this.log.warn("session end listener failed", { err: e });
+    }
   }
 
   private emit(bytes: Uint8Array, info: FragmentInfo, init: Uint8Array): void {

@@ -39,6 +39,8 @@ export interface UplinkTarget {
 export class EdgeLive {
   readonly hubs: LiveHubs;
   private lastInit = new Map<string, Uint8Array>();
+  /** Camera streams whose fragments flow (since their last session end). */
+  private flowing = new Set<string>();
   private senders = new Map<string, UplinkSender>();
   private target: UplinkTarget | undefined;
   private readonly log: Logger;
@@ -58,6 +60,22 @@ export class EdgeLive {
         hub.publishInit(init);
       }
       hub.publishFragment(bytes, info);
+      this.flowing.add(key);
+    };
+  }
+
+  /**
+   * StreamIngest's onEnd for one camera stream: the camera session ended (closed, stalled,
+   * stopped), so the hub drops its cached GOP and its HLS parts and viewers hear "nosignal".
+   * Before, the GOP was dropped only by age (maxStaleMs, 4 s by default): a stopped camera's
+   * last picture was replayed into the next uplink for that long, whatever shorter limit central
+   * keeps (central judges by arrival, and a replay arrives fresh).
+   */
+  ended(cameraId: string, stream: "main" | "sub"): (reason: string, detail: string) => void {
+    const key = `${cameraId}/${stream}`;
+    return (reason, detail) => {
+      // Once per outage: a camera that stays offline is retried every second, each try a session.
+      if (this.flowing.delete(key)) this.hubs.peek(key)?.sourceEnded(reason, detail);
     };
   }
 
