@@ -287,7 +287,10 @@ describe.skipIf(!!noServer)("three central nodes, four edges: kill -9 a node dur
       expect(twice).toEqual([]);
       const commits = await q(`SELECT start_ms::bigint AS start_ms, sha256 FROM tr_commits WHERE site_id = $1`, [site]);
       const copies = split(await centralSegments(watch, `${site}.cam1`), dumps[s]).copies;
-      expect(commits.length).toBe(copies.length);
+      // A segment central recorded live can be byte for byte the edge's (same start, same hash):
+      // then the edge's upload of it is a "duplicate", not a commit (the footage is held once).
+      const recordedAlike = new Set(rows.filter((r) => !/-[0-9a-f]{8}\.mp4$/.test(String(r.blob_key))).map((r) => `${r.start_ms}/${r.sha256}`));
+      expect(commits.length).toBe(copies.filter((c) => !recordedAlike.has(`${c.startMs}/${c.sha256}`)).length);
       const files = await listFiles(site);
       const rowStarts = new Set(rows.map(fileOf));
       const fileStarts = new Set(files);
