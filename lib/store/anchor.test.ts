@@ -125,3 +125,27 @@ test("a seamless format change (no media lost) keeps its session boundary as a 1
   expect(t.ranges.length).toBe(1);
   await store.close();
 });
+
+test("a closing segment whose start settled is listed under its new name only: the file a reader is handed exists", async () => {
+  const { clock, root, store, w } = await openStore("listed-name");
+  w.init(media.init, media.info);
+  const missing: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const f = fragmentAt(media, i);
+    const at = T0 + f.info.startMs + f.info.durationMs + (i === 0 ? 110 : 0);
+    clock.set(at);
+    let done = false;
+    const written = w.fragment(f.bytes, f.info, at).finally(() => (done = true));
+    // Listed while the fragment (and a commit it starts) is still in flight, as a reader would.
+    while (!done) {
+      for (const s of w.closing()) if (!existsSync(join(root, s.path))) missing.push(s.path);
+      await new Promise((r) => setImmediate(r));
+    }
+    await written;
+    for (const s of w.closing()) if (!existsSync(join(root, s.path))) missing.push(s.path);
+  }
+  await w.end("stopped");
+  await w.settled();
+  expect(missing).toEqual([]);
+  await store.close();
+});

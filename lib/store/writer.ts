@@ -5,6 +5,7 @@
  * fsync → index row) in the background, assigns wall-clock times, bounds its backlog, and turns
  * every stop and every hole into a gap with a reason.
  */
+import { existsSync, renameSync } from "node:fs";
 import { open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Clock } from "../clock.ts";
@@ -707,10 +708,17 @@ export class StreamWriter implements SegmentWriter {
     const from = join(this.host.root, s.rec.path);
     const to = join(this.host.root, rel);
     try {
-      const taken = await stat(to).then(() => true, () => false);
-      if (taken) throw new Error(`${rel} exists`);
-      await mkdirDurable(dirname(to));
-      await rename(from, to);
+      if (dirname(to) === dirname(from)) {
+        // Synchronously (a metadata operation in one directory): the caller lists the segment
+        // right after this call, and a reader must never be handed the name it is about to lose.
+        if (existsSync(to)) throw new Error(`${rel} exists`);
+        renameSync(from, to);
+      } else {
+        const taken = await stat(to).then(() => true, () => false);
+        if (taken) throw new Error(`${rel} exists`);
+        await mkdirDurable(dirname(to));
+        await rename(from, to);
+      }
     } catch (e) {
       const back = parseSegmentPath(s.rec.path)!.startMs - s.rec.startMs;
       if (this.forwardStep?.fromMs === s.rec.startMs) this.forwardStep.fromMs += back;
@@ -762,11 +770,14 @@ export class StreamWriter implements SegmentWriter {
     const s = this.seg!;
     this.seg = null;
     this.lastEndMs = s.rec.endMs;
+    // Renames a settled start's file before the segment is listed as closing (same directory:
+    // synchronously, see applySettled), so no reader gets its old name.
+    const settledName = this.applySettled(s);
     this.detached.add(s);
     // Durability starts at once (segments closing in a row must not wait for each other's
     // fsyncs); only the index rows are written in order.
     const durable = (async () => {
-      await this.applySettled(s);
+      await settledName;
       // The final fsync does not queue behind the ticks' fsyncs still in flight; the handle
       // closes only when all of them are done.
       const last = this.host.syncFile(s.fh);
