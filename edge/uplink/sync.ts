@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
-import type { MediaStore, RetentionPolicy, StreamKind } from "../../lib/store/index.ts";
+import type { MediaStore, RetentionPolicy, SegmentSpans, StreamKind } from "../../lib/store/index.ts";
 import { dayDigests, type UpBody } from "../../federation/protocol/index.ts";
 import type { Outbox } from "./outbox.ts";
 import { readJsonState, writeJsonState } from "./state.ts";
@@ -24,6 +24,13 @@ interface SyncState {
 
 type Seg = [number, number, number];
 type Gap = [number, number, UpBody<"index">["gaps"][number][2]];
+
+/** The [start, end, bytes] of the spans whose start passes `keep`. */
+function segsOf(sp: SegmentSpans, keep: (startMs: number) => boolean): Seg[] {
+  const out: Seg[] = [];
+  for (let i = 0; i < sp.start.length; i++) if (keep(sp.start[i]!)) out.push([sp.start[i]!, sp.end[i]!, sp.bytes[i]!]);
+  return out;
+}
 
 export interface SyncDeps {
   dir: string;
@@ -60,8 +67,7 @@ export class IndexSync {
       const key = `${c.cameraId}/${c.stream}`;
       const wmS = this.state.seg[key] ?? -1;
       const wmG = this.state.gap[key] ?? 0;
-      const segs = wmS + 1 < now + 1 ? await this.d.store.segments({ cameraId: c.cameraId, stream: c.stream, fromMs: wmS + 1, toMs: now + 1 }) : [];
-      const newSegs: Seg[] = segs.filter((s) => !s.open && s.startMs > wmS).map((s) => [s.startMs, s.endMs, s.bytes]);
+      const newSegs: Seg[] = wmS + 1 < now + 1 ? segsOf(await this.d.store.spans({ cameraId: c.cameraId, stream: c.stream, fromMs: wmS + 1, toMs: now + 1 }), (start) => start > wmS) : [];
       const newGaps: Gap[] = [];
       if (wmG < now) {
         const tl = await this.d.store.timeline({ cameraId: c.cameraId, stream: c.stream, fromMs: wmG, toMs: now }, { segments: false });
@@ -101,9 +107,8 @@ export class IndexSync {
   private async collect(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, key: string): Promise<{ segs: Seg[]; gaps: Gap[]; segCut: number; gapCut: number }> {
     const segCut = this.state.seg[key] ?? -1;
     const gapCut = this.state.gap[key] ?? 0;
-    const segs: Seg[] = (await this.d.store.segments({ cameraId, stream, fromMs, toMs }))
-      .filter((s) => !s.open && s.startMs >= fromMs && s.startMs <= segCut)
-      .map((s) => [s.startMs, s.endMs, s.bytes]);
+    // Numbers only: the digest reads a stream's whole history every few minutes.
+    const segs = segsOf(await this.d.store.spans({ cameraId, stream, fromMs, toMs }), (start) => start >= fromMs && start <= segCut);
     const tl = await this.d.store.timeline({ cameraId, stream, fromMs: Math.max(0, fromMs - 86_400_000), toMs: Math.max(toMs, gapCut + 1) }, { segments: false });
     const gaps: Gap[] = tl.gaps.filter((g) => g.startMs >= fromMs && g.startMs < toMs && g.endMs <= gapCut).map((g) => [g.startMs, g.endMs, g.reason]);
     return { segs, gaps, segCut, gapCut };

@@ -74,6 +74,10 @@ describe("store", () => {
     expect(t.ranges).toEqual([{ startMs: T0, endMs: endAt(14) }]);
     expect(t.segments.map((s) => !!s.open)).toEqual([false, false, true]);
     expect(t.gaps).toEqual([]);
+    // The numbers-only read: the closed segments of segments(), never the open one.
+    const closed = (await store.segments({ cameraId: "cam1", fromMs: T0 - 10_000, toMs: T0 + 10_000 })).filter((s) => !s.open);
+    expect(await store.spans({ cameraId: "cam1", fromMs: T0 - 10_000, toMs: T0 + 10_000 })).toEqual({ start: closed.map((s) => s.startMs), end: closed.map((s) => s.endMs), bytes: closed.map((s) => s.bytes) });
+    expect((await store.spans({ cameraId: "cam1", fromMs: T0 + 2500, toMs: T0 + 10_000 })).start).toEqual([T0 + 2000]);
     await w.end("camera-offline", "connection refused");
     clock.advance(5000);
     const t2 = await store.timeline({ cameraId: "cam1", fromMs: T0, toMs: T0 + 20_000 });
@@ -323,6 +327,8 @@ describe("store", () => {
     await expect(store.timeline({ cameraId: "cam1", fromMs: T0 + 1000, toMs: T0 })).rejects.toThrow(/inverted or empty/);
     await expect(store.timeline({ cameraId: "cam1", fromMs: NaN, toMs: T0 })).rejects.toBeInstanceOf(StoreInputError);
     await expect(store.segments({ cameraId: "cam1", stream: "x" as never, fromMs: 0, toMs: 1 })).rejects.toBeInstanceOf(StoreInputError);
+    expect(await store.spans({ cameraId: "nope", fromMs: T0, toMs: T0 + 1000 })).toEqual({ start: [], end: [], bytes: [] });
+    await expect(store.spans({ cameraId: "cam1", fromMs: T0 + 1000, toMs: T0 })).rejects.toBeInstanceOf(StoreInputError);
     expect(() => store.writer("../x", "main")).toThrow(StoreInputError);
     expect(() => store.writer("cam1", "third" as never)).toThrow(StoreInputError);
     await expect(store.createLock({ cameraId: "cam1", startMs: 5, endMs: 1, reason: "r", createdBy: "u" })).rejects.toBeInstanceOf(StoreInputError);
