@@ -19,7 +19,7 @@ const N = 43_200;
 let t = performance.now();
 await db.run(`INSERT INTO formats VALUES (1, 'video/mp4; codecs="avc1.64001f"', 1280, 720)`);
 await db.run(
-  `INSERT INTO segments SELECT 'cam' || c, s, $1::BIGINT + i * 60000, $1::BIGINT + i * 60000 + 60000, 6000000, 1, repeat('0', 64)
+  `INSERT INTO segments SELECT 'cam' || c, s, $1::BIGINT + i * 60000, $1::BIGINT + i * 60000 + 60000, 6000000, 1, repeat('0', 64), NULL
    FROM range(1, 5) r(c), (VALUES ('main'), ('sub')) v(s), range($2::BIGINT) q(i)`,
   [BigInt(T0), BigInt(N)],
 );
