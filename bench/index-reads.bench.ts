@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { EDGE_PROCESS_ENV } from "../edge/process-env.ts";
 import { dayDigests } from "../federation/protocol/digest.ts";
 import { IndexDb } from "../lib/store/db.ts";
+import { segmentId, segmentRelPath } from "../lib/store/layout.ts";
 import type { SegmentRecord, StreamKind } from "../lib/store/types.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -85,8 +86,13 @@ async function child(indexPath: string, c: Case, reads: number): Promise<Result>
   const db = await IndexDb.open(indexPath);
   const duck = async () => Number((await db.all(`SELECT sum(memory_usage_bytes)::DOUBLE AS b FROM duckdb_memory()`))[0]!.b);
   const to = T0 + N * 60_000 + 1;
-  // The row-object read as IndexDb.segments() made it before (issue 13); toSegment is its row conversion, kept for allSegments().
-  const toSegment = (row: Record<string, unknown>) => (db as unknown as { toSegment(r: Record<string, unknown>): SegmentRecord }).toSegment(row);
+  // The row-object read as IndexDb.segments() made it before (issue 13): every column as JSON, a record per row object.
+  const toSegment = (r: Record<string, unknown>): SegmentRecord => {
+    const [cameraId, stream, startMs] = [String(r.camera_id), r.stream as StreamKind, Number(r.start_ms)];
+    const s: SegmentRecord = { id: segmentId(cameraId, stream, startMs), cameraId, stream, startMs, endMs: Number(r.end_ms), bytes: Number(r.bytes), path: segmentRelPath(cameraId, stream, startMs), mime: 'video/mp4; codecs="avc1.64001f"', width: 1280, height: 720 };
+    if (r.sha256 !== null && r.sha256 !== undefined) s.sha256 = String(r.sha256);
+    return s;
+  };
   const rowObjects = async (cameraId: string, stream: StreamKind): Promise<SegmentRecord[]> =>
     (await db.all(`SELECT camera_id, stream, start_ms, end_ms, bytes, fmt, sha256 FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4 ORDER BY start_ms`, [cameraId, stream, to, 0])).map(toSegment);
   const read = async (): Promise<unknown> => {

@@ -86,6 +86,8 @@ export interface StoreIndex {
 }
 
 const SEG_COLS = "camera_id, stream, start_ms, end_ms, bytes, fmt, sha256";
+/** A record's columns as reads take them: numbers as DOUBLE (a JS number each, no BigInt or string). */
+const RECORD_COLS = "start_ms::DOUBLE, end_ms::DOUBLE, bytes::DOUBLE, fmt, sha256";
 
 interface Format {
   mime: string;
@@ -356,22 +358,26 @@ export class IndexDb implements StoreIndex {
    * the edge's allocator keeps (MIMALLOC_PURGE_DELAY=-1). BENCHMARKS.md, issue 13.
    */
   async segments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]> {
-    const cols = await this.exec(async () =>
-      (
-        await this.con.runAndReadAll(
-          `SELECT start_ms::DOUBLE, end_ms::DOUBLE, bytes::DOUBLE, fmt, sha256 FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4 ORDER BY start_ms`,
-          [cameraId, stream, toMs, fromMs] as never,
-        )
-      ).getColumns(),
-    );
-    if (cols.length < 5) return []; // no rows: DuckDB gives no columns
-    const [start, end, bytes, fmt, sha] = cols as [number[], number[], number[], number[], (string | null)[]];
+    return this.records(`SELECT ${RECORD_COLS} FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4 ORDER BY start_ms`, [cameraId, stream, toMs, fromMs], { cameraId, stream });
+  }
+
+  /**
+   * Records from a query of RECORD_COLS, preceded by camera_id and stream unless `of` names the
+   * one stream they all belong to. Read as columns, never as row objects.
+   */
+  private async records(sql: string, params: Param[], of?: { cameraId: string; stream: StreamKind }): Promise<SegmentRecord[]> {
+    const cols = await this.exec(async () => (await this.con.runAndReadAll(sql, params as never)).getColumns());
+    const k = of ? 0 : 2;
+    if (cols.length < k + 5) return []; // no rows: DuckDB gives no columns
+    const [start, end, bytes, fmt, sha] = cols.slice(k) as [number[], number[], number[], number[], (string | null)[]];
+    const cams = cols[0] as string[];
+    const streams = cols[1] as StreamKind[];
     const out: SegmentRecord[] = new Array(start.length);
     for (let i = 0; i < start.length; i++) {
-      const s = this.record(cameraId, stream, start[i]!, end[i]!, bytes[i]!, fmt[i]!);
+      const r = this.record(of?.cameraId ?? cams[i]!, of?.stream ?? streams[i]!, start[i]!, end[i]!, bytes[i]!, fmt[i]!);
       const h = sha[i];
-      if (h !== null && h !== undefined) s.sha256 = h;
-      out[i] = s;
+      if (h !== null && h !== undefined) r.sha256 = h;
+      out[i] = r;
     }
     return out;
   }
@@ -400,16 +406,16 @@ export class IndexDb implements StoreIndex {
     return out;
   }
 
+  /** Every row (recovery, check): columns, as segments() reads them. */
   async allSegments(): Promise<SegmentRecord[]> {
-    return (await this.all(`SELECT ${SEG_COLS} FROM segments ORDER BY camera_id, stream, start_ms`)).map((r) => this.toSegment(r));
+    return this.records(`SELECT camera_id, stream, ${RECORD_COLS} FROM segments ORDER BY camera_id, stream, start_ms`, []);
   }
 
   /** Oldest first across all streams of one camera, or the whole store. */
   async oldest(cameraId: string | null, limit: number, afterStartMs: number): Promise<SegmentRecord[]> {
-    const rows = cameraId
-      ? await this.all(`SELECT ${SEG_COLS} FROM segments WHERE camera_id = $1 AND start_ms > $2 ORDER BY start_ms, stream LIMIT $3`, [cameraId, afterStartMs, BigInt(limit)])
-      : await this.all(`SELECT ${SEG_COLS} FROM segments WHERE start_ms > $1 ORDER BY start_ms, camera_id, stream LIMIT $2`, [afterStartMs, BigInt(limit)]);
-    return rows.map((r) => this.toSegment(r));
+    return cameraId
+      ? this.records(`SELECT camera_id, stream, ${RECORD_COLS} FROM segments WHERE camera_id = $1 AND start_ms > $2 ORDER BY start_ms, stream LIMIT $3`, [cameraId, afterStartMs, BigInt(limit)])
+      : this.records(`SELECT camera_id, stream, ${RECORD_COLS} FROM segments WHERE start_ms > $1 ORDER BY start_ms, camera_id, stream LIMIT $2`, [afterStartMs, BigInt(limit)]);
   }
 
   async lastEnds(): Promise<{ cameraId: string; stream: StreamKind; endMs: number }[]> {
@@ -511,27 +517,6 @@ export class IndexDb implements StoreIndex {
       if (r.expires_at_ms !== null && r.expires_at_ms !== undefined) l.expiresAtMs = Number(r.expires_at_ms);
       return l;
     });
-  }
-
-  private toSegment(r: Row): SegmentRecord {
-    const cameraId = String(r.camera_id);
-    const stream = r.stream as StreamKind;
-    const startMs = Number(r.start_ms);
-    const f = this.formats.get(Number(r.fmt)) ?? { mime: "video/mp4" };
-    const s: SegmentRecord = {
-      id: segmentId(cameraId, stream, startMs),
-      cameraId,
-      stream,
-      startMs,
-      endMs: Number(r.end_ms),
-      bytes: Number(r.bytes),
-      path: segmentRelPath(cameraId, stream, startMs),
-      mime: f.mime,
-    };
-    if (f.width !== undefined) s.width = f.width;
-    if (f.height !== undefined) s.height = f.height;
-    if (r.sha256 !== null && r.sha256 !== undefined) s.sha256 = String(r.sha256);
-    return s;
   }
 
   async close(checkpoint = true): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * IndexDb's segment reads (segments, segmentsLite, spans) read columns rather than JSON row
+ * IndexDb's segment reads (segments, segmentsLite, spans, oldest, allSegments) read columns rather than JSON row
  * objects (the memory of 30-day reads, issue 13). For random rows — several formats with and
  * without a size, hashes present or not, byte counts past 2^32, starts across days, rows of
  * other streams around — each must give exactly what the row-object form gave: the same
@@ -29,8 +29,13 @@ const FORMATS = [{ mime: 'video/mp4; codecs="avc1.64001f"', width: 1280, height:
 
 /** The row-object form the reads replaced: every column as JSON, converted per row. */
 async function reference(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, withSha: boolean): Promise<SegmentRecord[]> {
-  const rows = await db.all(`SELECT s.start_ms, s.end_ms, s.bytes, s.sha256, f.mime, f.width, f.height FROM segments s JOIN formats f ON f.id = s.fmt WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4 ORDER BY start_ms`, [cameraId, stream, toMs, fromMs]);
+  return referenceOf(`camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4 ORDER BY start_ms`, [cameraId, stream, toMs, fromMs], withSha);
+}
+
+async function referenceOf(where: string, params: (string | number | bigint)[], withSha = true): Promise<SegmentRecord[]> {
+  const rows = await db.all(`SELECT s.camera_id, s.stream, s.start_ms, s.end_ms, s.bytes, s.sha256, f.mime, f.width, f.height FROM segments s JOIN formats f ON f.id = s.fmt WHERE ${where}`, params);
   return rows.map((r) => {
+    const [cameraId, stream] = [String(r.camera_id), r.stream as StreamKind];
     const startMs = Number(r.start_ms);
     const s: SegmentRecord = { id: segmentId(cameraId, stream, startMs), cameraId, stream, startMs, endMs: Number(r.end_ms), bytes: Number(r.bytes), path: segmentRelPath(cameraId, stream, startMs), mime: String(r.mime) };
     if (r.width !== null) s.width = Number(r.width);
@@ -78,7 +83,12 @@ test("segments, segmentsLite and spans give what the row objects gave (random ro
           const sp = await db.spans(cam, stream, fromMs, toMs);
           expect({ start: sp.start, end: sp.end, bytes: sp.bytes }).toEqual({ start: want.map((s) => s.startMs), end: want.map((s) => s.endMs), bytes: want.map((s) => s.bytes) });
         }
+        // Retention's pages, of one camera and of the whole store.
+        const after = fromMs;
+        expect(await db.oldest(cam, 7, after)).toEqual(await referenceOf(`camera_id = $1 AND start_ms > $2 ORDER BY start_ms, stream LIMIT $3`, [cam, after, 7n]));
+        expect(await db.oldest(null, 9, after)).toEqual(await referenceOf(`start_ms > $1 ORDER BY start_ms, camera_id, stream LIMIT $2`, [after, 9n]));
       }
+      expect(await db.allSegments()).toEqual(await referenceOf(`true ORDER BY camera_id, stream, start_ms`, []));
     }),
     { numRuns: 30 },
   );
