@@ -18,11 +18,12 @@ import { parseArgs } from "node:util";
 import { EDGE_PROCESS_ENV } from "../edge/process-env.ts";
 import { dayDigests } from "../federation/protocol/digest.ts";
 import { IndexDb } from "../lib/store/db.ts";
+import { MONTH_SEGMENTS, MONTH_T0, writeMonthIndex } from "./lib/month-index.ts";
 import { segmentId, segmentRelPath } from "../lib/store/layout.ts";
 import type { SegmentRecord, StreamKind } from "../lib/store/types.ts";
 
-const T0 = Date.UTC(2026, 0, 1);
-const N = 43_200;
+const T0 = MONTH_T0;
+const N = MONTH_SEGMENTS;
 const STREAMS = ["cam1", "cam2", "cam3", "cam4"].flatMap((c) => (["main", "sub"] as const).map((s) => [c, s] as const));
 const CASES = {
   "segments, row objects (before)": "old-segments",
@@ -42,16 +43,7 @@ if (values.child) {
 
 const dir = await mkdtemp(join(tmpdir(), "index-reads-"));
 const path = join(dir, "index.duckdb");
-{
-  const db = await IndexDb.open(path);
-  await db.run(`INSERT INTO formats VALUES (1, 'video/mp4; codecs="avc1.64001f"', 1280, 720)`);
-  await db.run(
-    `INSERT INTO segments SELECT 'cam' || c, s, $1::BIGINT + i * 60000, $1::BIGINT + i * 60000 + 60000, 6000000, 1, repeat('0', 64), NULL
-     FROM range(1, 5) r(c), (VALUES ('main'), ('sub')) v(s), range($2::BIGINT) q(i)`,
-    [BigInt(T0), BigInt(N)],
-  );
-  await db.close();
-}
+await writeMonthIndex(path);
 const results = new Map<string, Result[]>();
 const loads = [loadavg()[0]!];
 for (let round = 0; round < Number(values.rounds); round++) {
