@@ -92,7 +92,7 @@ test("segments, segmentsLite and spans give what the row objects gave (random ro
     }),
     { numRuns: 30 },
   );
-});
+}, 120_000); // a few seconds alone; many more on a loaded machine
 
 test("an unknown stream reads as empty", async () => {
   expect(await db.segments("nobody", "main", 0, 1e13)).toEqual([]);
