@@ -16,7 +16,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { EDGE_PROCESS_ENV } from "../edge/process-env.ts";
-import { dayDigests } from "../federation/protocol/digest.ts";
+import { dayDigests, digestDays } from "../federation/protocol/digest.ts";
 import { IndexDb } from "../lib/store/db.ts";
 import { MONTH_SEGMENTS, MONTH_T0, writeMonthIndex } from "./lib/month-index.ts";
 import { segmentId, segmentRelPath } from "../lib/store/layout.ts";
@@ -30,7 +30,8 @@ const CASES = {
   "segments, columns (now)": "segments",
   "spans: numbers only (now)": "spans",
   "digest of 8 streams from row objects (before)": "old-digest",
-  "digest of 8 streams from spans (now)": "digest",
+  "digest of 8 streams from spans (fallback)": "digest",
+  "digest of 8 streams from SQL day lines (now)": "sql-digest",
 } as const;
 type Case = (typeof CASES)[keyof typeof CASES];
 
@@ -97,7 +98,8 @@ async function child(indexPath: string, c: Case, reads: number): Promise<Result>
       if (c === "old-digest") {
         segs = (await rowObjects(cam, st)).filter((s) => !s.open).map((s) => [s.startMs, s.endMs, s.bytes]);
         out.push(dayDigestsBefore(segs));
-      } else {
+      } else if (c === "sql-digest") out.push(digestDays(await db.segmentDays(cam, st, 0, to, to), []));
+      else {
         const sp = await db.spans(cam, st, 0, to);
         segs = sp.start.map((s, i) => [s, sp.end[i]!, sp.bytes[i]!]);
         out.push(dayDigests(segs, []));

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore, RetentionPolicy, SegmentSpans, StreamKind } from "../../lib/store/index.ts";
-import { dayDigests, type UpBody } from "../../federation/protocol/index.ts";
+import { digestDays, segmentDays, type UpBody } from "../../federation/protocol/index.ts";
 import type { Outbox } from "./outbox.ts";
 import { readJsonState, writeJsonState } from "./state.ts";
 
@@ -106,12 +106,16 @@ export class IndexSync {
 
   private async collect(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, key: string): Promise<{ segs: Seg[]; gaps: Gap[]; segCut: number; gapCut: number }> {
     const segCut = this.state.seg[key] ?? -1;
-    const gapCut = this.state.gap[key] ?? 0;
-    // Numbers only: the digest reads a stream's whole history every few minutes.
     const segs = segsOf(await this.d.store.spans({ cameraId, stream, fromMs, toMs }), (start) => start >= fromMs && start <= segCut);
+    return { segs, segCut, ...(await this.gapsSent(cameraId, stream, fromMs, toMs, key)) };
+  }
+
+  /** The gaps of [from, to) sent so far (up to the gap watermark). */
+  private async gapsSent(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, key: string): Promise<{ gaps: Gap[]; gapCut: number }> {
+    const gapCut = this.state.gap[key] ?? 0;
     const tl = await this.d.store.timeline({ cameraId, stream, fromMs: Math.max(0, fromMs - 86_400_000), toMs: Math.max(toMs, gapCut + 1) }, { segments: false });
     const gaps: Gap[] = tl.gaps.filter((g) => g.startMs >= fromMs && g.startMs < toMs && g.endMs <= gapCut).map((g) => [g.startMs, g.endMs, g.reason]);
-    return { segs, gaps, segCut, gapCut };
+    return { gaps, gapCut };
   }
 
   /** Digest of what was sent (up to the watermarks), with the retention horizon per stream. */
@@ -122,8 +126,13 @@ export class IndexSync {
     const all = await this.streams();
     for (const c of all) {
       const key = `${c.cameraId}/${c.stream}`;
-      const { segs, gaps, segCut, gapCut } = await this.collect(c.cameraId, c.stream, 0, now + 1, key);
-      streams.push({ cameraId: c.cameraId, stream: c.stream, horizonMs: this.horizon(c.cameraId, all), segCutoffMs: segCut, gapCutoffMs: gapCut, days: dayDigests(segs, gaps) });
+      const segCut = this.state.seg[key] ?? -1;
+      const q = { cameraId: c.cameraId, stream: c.stream, fromMs: 0, toMs: now + 1 };
+      // Every stream's whole history, every digestMs: the index makes the day lines (30 strings for
+      // 30 days) rather than handing over 43,200 rows; from spans where it cannot.
+      const days = (await this.d.store.segmentDays(q, segCut)) ?? segmentDays(segsOf(await this.d.store.spans(q), (start) => start >= 0 && start <= segCut));
+      const { gaps, gapCut } = await this.gapsSent(c.cameraId, c.stream, 0, now + 1, key);
+      streams.push({ cameraId: c.cameraId, stream: c.stream, horizonMs: this.horizon(c.cameraId, all), segCutoffMs: segCut, gapCutoffMs: gapCut, days: digestDays(days, gaps) });
     }
     if (streams.length) await this.d.outbox.append("digest", { streams });
   }

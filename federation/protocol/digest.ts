@@ -9,25 +9,56 @@ export const DAY_MS = 86_400_000;
 
 export type DayDigest = [dayStartMs: number, count: number, hash: string];
 
-/**
- * Lines are made and hashed one day at a time (a day's lines sorted, joined by "\n"): the edge
- * digests each stream's whole history every few minutes, and 30 days of one-minute segments as
- * 43,200 line strings alive at once were a heap peak its allocator then kept (issue 13).
- */
+/** One UTC day's segment lines (`s<start>,<end>,<bytes>`), sorted and joined by "\n", and how many. */
+export interface SegmentDay {
+  day: number;
+  count: number;
+  lines: string;
+}
+
 export function dayDigests(segments: readonly (readonly [number, number, number])[], gaps: readonly (readonly [number, number, string])[]): DayDigest[] {
-  const days = new Map<number, { segs: number[]; gaps: number[] }>();
-  const dayOf = (start: number) => {
-    const d = Math.floor(start / DAY_MS) * DAY_MS;
-    let e = days.get(d);
-    if (!e) days.set(d, (e = { segs: [], gaps: [] }));
+  return digestDays(segmentDays(segments), gaps);
+}
+
+/**
+ * The segments' lines by day, made one day at a time: the edge digests each stream's whole
+ * history every few minutes, and 30 days of one-minute segments as 43,200 line strings alive at
+ * once were a heap peak its allocator then kept (issue 13). The edge's index gives the same
+ * from SQL (IndexDb.segmentDays), without the lines crossing into JavaScript one by one.
+ */
+export function segmentDays(segments: readonly (readonly [number, number, number])[]): SegmentDay[] {
+  const days = new Map<number, number[]>();
+  segments.forEach(([s], i) => {
+    const d = Math.floor(s / DAY_MS) * DAY_MS;
+    const list = days.get(d);
+    if (list) list.push(i);
+    else days.set(d, [i]);
+  });
+  return [...days.entries()].map(([day, idx]) => ({ day, count: idx.length, lines: idx.map((i) => `s${segments[i]![0]},${segments[i]![1]},${segments[i]![2]}`).sort().join("\n") }));
+}
+
+/** Day digests from the segments' day lines and the gaps: a day's gap lines ("g…") sort before its segment lines ("s…"). */
+export function digestDays(days: readonly SegmentDay[], gaps: readonly (readonly [number, number, string])[]): DayDigest[] {
+  const byDay = new Map<number, { count: number; segLines: string; gapLines: string[] }>();
+  const entry = (d: number) => {
+    let e = byDay.get(d);
+    if (!e) byDay.set(d, (e = { count: 0, segLines: "", gapLines: [] }));
     return e;
   };
-  segments.forEach(([s], i) => dayOf(s).segs.push(i));
-  gaps.forEach(([s], i) => dayOf(s).gaps.push(i));
-  return [...days.entries()]
+  for (const s of days) {
+    const e = entry(s.day);
+    e.count += s.count;
+    e.segLines = s.lines;
+  }
+  for (const [s, e, r] of gaps) {
+    const g = entry(Math.floor(s / DAY_MS) * DAY_MS);
+    g.gapLines.push(`g${s},${e},${r}`);
+    g.count++;
+  }
+  return [...byDay.entries()]
     .sort((a, b) => a[0] - b[0])
-    .map(([d, { segs, gaps: gs }]): DayDigest => {
-      const lines = [...segs.map((i) => `s${segments[i]![0]},${segments[i]![1]},${segments[i]![2]}`), ...gs.map((i) => `g${gaps[i]![0]},${gaps[i]![1]},${gaps[i]![2]}`)].sort();
-      return [d, lines.length, createHash("sha256").update(lines.join("\n")).digest("hex").slice(0, 16)];
+    .map(([d, e]): DayDigest => {
+      const text = [...e.gapLines.sort(), ...(e.segLines ? [e.segLines] : [])].join("\n");
+      return [d, e.count, createHash("sha256").update(text).digest("hex").slice(0, 16)];
     });
 }

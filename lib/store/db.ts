@@ -9,6 +9,7 @@ import type { JournalGap } from "./journal.ts";
 import { segmentId, segmentRelPath } from "./layout.ts";
 import { StoreLockedError } from "./errors.ts";
 
+
 const SCHEMA_VERSION = "2";
 const INDEX_BLOCK_SIZE = 16 * 1024;
 
@@ -33,6 +34,13 @@ const SCHEMA = [
 ];
 
 type Row = Record<string, unknown>;
+
+/** One UTC day's segment lines for the index digest (federation/protocol/digest.ts: SegmentDay). */
+export interface SegmentDay {
+  day: number;
+  count: number;
+  lines: string;
+}
 
 /** Segments as parallel columns (index i is one segment), sorted by start. */
 export interface SegmentSpans {
@@ -60,6 +68,12 @@ export interface StoreIndex {
   segmentsLite(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]>;
   /** Rows of a window as numbers only, sorted by start: for reads over a whole history that need no record objects. */
   spans(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentSpans>;
+  /**
+   * The index digest's segment lines (federation/protocol/digest.ts) by UTC day, made by the
+   * database: rows overlapping [from, to) that start at or after from and at or before lastStart.
+   * Optional: MediaStore makes them from spans() where an index lacks it.
+   */
+  segmentDays?(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, lastStartMs: number): Promise<SegmentDay[]>;
   countSegments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, exceptStarts?: number[]): Promise<number>;
   coverageIn(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<{ start: number[]; end: number[] }>;
   deleteSegment(s: { cameraId: string; stream: StreamKind; startMs: number }): Promise<void>;
@@ -299,6 +313,28 @@ export class IndexDb implements StoreIndex {
       }
     }
     return { start, end, bytes, fmt };
+  }
+
+  /**
+   * Every line is made, sorted, joined and counted inside DuckDB: 30 days of a stream cross into
+   * JavaScript as 30 strings, not 43,200 rows (the uplink digests every stream every 5 minutes).
+   * VARCHAR order is byte order, as JavaScript's sort() is for these ASCII lines.
+   */
+  async segmentDays(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, lastStartMs: number): Promise<SegmentDay[]> {
+    const cols = await this.exec(async () =>
+      (
+        await this.con.runAndReadAll(
+          `SELECT day::DOUBLE, count(*)::DOUBLE, string_agg(line, chr(10) ORDER BY line) FROM (
+             SELECT floor(start_ms / $6) * $6 AS day, 's' || start_ms || ',' || end_ms || ',' || bytes AS line FROM segments
+             WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4 AND start_ms >= $4 AND start_ms <= $5)
+           GROUP BY day ORDER BY day`,
+          [cameraId, stream, toMs, fromMs, lastStartMs, 86_400_000] as never,
+        )
+      ).getColumns(),
+    );
+    if (cols.length < 3) return [];
+    const [day, count, lines] = cols as [number[], number[], string[]];
+    return day.map((d, i) => ({ day: d, count: count[i]!, lines: lines[i]! }));
   }
 
   /** Segments of a window without sha256, built from spans(). */

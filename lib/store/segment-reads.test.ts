@@ -1,10 +1,10 @@
 /**
- * IndexDb's segment reads (segments, segmentsLite, spans, oldest, allSegments) read columns rather than JSON row
- * objects (the memory of 30-day reads, issue 13). For random rows — several formats with and
- * without a size, hashes present or not, byte counts past 2^32, starts across days, rows of
- * other streams around — each must give exactly what the row-object form gave: the same
- * records, in start order, for any window.
- */
+ * IndexDb's segment reads (segments, segmentsLite, spans, oldest, allSegments) read columns
+ * rather than JSON row objects, and segmentDays makes the digest's day lines in SQL (the memory
+ * of 30-day reads, issue 13). For random rows — several formats with and without a size, hashes
+ * present or not, byte counts past 2^32, starts across days, rows of other streams around — each
+ * must give exactly what the row-object form gave: the same records, in start order, for any
+ * window; the same day lines as made in JavaScript. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import fc from "fast-check";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -82,6 +82,17 @@ test("segments, segmentsLite and spans give what the row objects gave (random ro
           expect(await db.segmentsLite(cam, stream, fromMs, toMs)).toEqual(await reference(cam, stream, fromMs, toMs, false));
           const sp = await db.spans(cam, stream, fromMs, toMs);
           expect({ start: sp.start, end: sp.end, bytes: sp.bytes }).toEqual({ start: want.map((s) => s.startMs), end: want.map((s) => s.endMs), bytes: want.map((s) => s.bytes) });
+        }
+        // The digest's day lines, made in SQL, against lines made here from the rows.
+        for (const lastStart of [fromMs - 1, fromMs + (len >> 1), 8.64e15]) {
+          const days = new Map<number, string[]>();
+          for (const r of await reference(cam, "main", fromMs, toMs, false)) {
+            if (r.startMs < fromMs || r.startMs > lastStart) continue;
+            const d = Math.floor(r.startMs / 86_400_000) * 86_400_000;
+            days.set(d, [...(days.get(d) ?? []), `s${r.startMs},${r.endMs},${r.bytes}`]);
+          }
+          const want = [...days.entries()].sort((a, b) => a[0] - b[0]).map(([day, lines]) => ({ day, count: lines.length, lines: lines.sort().join("\n") }));
+          expect(await db.segmentDays(cam, "main", fromMs, toMs, lastStart)).toEqual(want);
         }
         // Retention's pages, of one camera and of the whole store.
         const after = fromMs;

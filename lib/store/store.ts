@@ -10,7 +10,7 @@ import { systemClock, type Clock } from "../clock.ts";
 import { startMark } from "../starttrace.ts";
 import { createLogger, type Logger } from "../log/index.ts";
 import type { EvidenceLock, GapRecord, SegmentRecord, StreamKind, Timeline, TimelineQuery } from "./types.ts";
-import { IndexDb, type SegmentSpans, type StoreIndex } from "./db.ts";
+import { IndexDb, type SegmentDay, type SegmentSpans, type StoreIndex } from "./db.ts";
 import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, previewRelPath, segmentRelPath, writeFileDurable } from "./layout.ts";
 import { describe, readWhole } from "./files.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
@@ -373,6 +373,23 @@ export class MediaStore {
     if (fresh.length === 0) return { start, end, bytes };
     const all = [...start.map((s, i) => [s, end[i]!, bytes[i]!] as const), ...fresh.map((r) => [r.startMs, r.endMs, r.bytes] as const)].sort((a, b) => a[0] - b[0]);
     return { start: all.map((x) => x[0]), end: all.map((x) => x[1]), bytes: all.map((x) => x[2]) };
+  }
+
+  /**
+   * The index digest's segment lines by UTC day, made by the index (federation/protocol/digest.ts;
+   * DuckDB: 30 strings for 30 days of a stream instead of 43,200 rows), for the closed segments
+   * overlapping the window that start in [from, lastStart]. null when the index cannot make them
+   * or a segment of that range is not in it yet (being committed, or waiting for a writable
+   * index): the caller makes them from spans() then.
+   */
+  async segmentDays(q: TimelineQuery, lastStartMs: number): Promise<SegmentDay[] | null> {
+    const { cameraId, stream, fromMs, toMs } = checkQuery(q);
+    if (!isCameraId(cameraId)) return [];
+    if (!this.db.segmentDays) return null;
+    const live: SegmentRecord[] = [];
+    this.addLive(live, cameraId, stream, fromMs, toMs);
+    if (live.some((r) => !r.open && r.startMs >= fromMs && r.startMs <= lastStartMs)) return null;
+    return this.db.segmentDays(cameraId, stream, fromMs, toMs, lastStartMs);
   }
 
   /** Adds what is not in the index yet: rows waiting for a writable index, and the open segment. */
