@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore, RetentionPolicy, SegmentSpans, StreamKind } from "../../lib/store/index.ts";
-import { digestDays, segmentDays, type UpBody } from "../../federation/protocol/index.ts";
+import { DAY_MS, digestDays, segmentDays, type SegmentDay, type UpBody } from "../../federation/protocol/index.ts";
 import type { Outbox } from "./outbox.ts";
 import { readJsonState, writeJsonState } from "./state.ts";
 
@@ -127,14 +127,33 @@ export class IndexSync {
     for (const c of all) {
       const key = `${c.cameraId}/${c.stream}`;
       const segCut = this.state.seg[key] ?? -1;
-      const q = { cameraId: c.cameraId, stream: c.stream, fromMs: 0, toMs: now + 1 };
-      // Every stream's whole history, every digestMs: the index makes the day lines (30 strings for
-      // 30 days) rather than handing over 43,200 rows; from spans where it cannot.
-      const days = (await this.d.store.segmentDays(q, segCut)) ?? segmentDays(segsOf(await this.d.store.spans(q), (start) => start >= 0 && start <= segCut));
       const { gaps, gapCut } = await this.gapsSent(c.cameraId, c.stream, 0, now + 1, key);
+      const days = await this.segmentDays({ cameraId: c.cameraId, stream: c.stream, fromMs: 0, toMs: now + 1 }, segCut, gaps);
       streams.push({ cameraId: c.cameraId, stream: c.stream, horizonMs: this.horizon(c.cameraId, all), segCutoffMs: segCut, gapCutoffMs: gapCut, days: digestDays(days, gaps) });
     }
     if (streams.length) await this.d.outbox.append("digest", { streams });
+  }
+
+  /**
+   * A stream's segments by day for the digest — its whole history, every digestMs: counted and
+   * hashed by the index (30 rows for 30 days, not 43,200), with the lines of the days that have
+   * gaps (their lines hash together); made from spans() where the index cannot.
+   */
+  private async segmentDays(q: { cameraId: string; stream: StreamKind; fromMs: number; toMs: number }, segCut: number, gaps: Gap[]): Promise<SegmentDay[]> {
+    const fromSpans = async () => segmentDays(segsOf(await this.d.store.spans(q), (start) => start >= q.fromMs && start <= segCut));
+    const hashed = await this.d.store.segmentDays(q, segCut);
+    if (!hashed) return fromSpans();
+    const gapDays = new Set(gaps.map(([start]) => Math.floor(start / DAY_MS) * DAY_MS));
+    const out: SegmentDay[] = [];
+    for (const d of hashed) {
+      if (!gapDays.has(d.day)) out.push(d);
+      else {
+        const [withLines] = (await this.d.store.segmentDays(q, segCut, { lines: true, day: d.day })) ?? [];
+        if (!withLines) return fromSpans(); // changed in between
+        out.push(withLines);
+      }
+    }
+    return out;
   }
 
   /** Central found drift in [fromMs, toMs): send that window whole, replacing central's copy. */

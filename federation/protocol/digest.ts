@@ -9,11 +9,15 @@ export const DAY_MS = 86_400_000;
 
 export type DayDigest = [dayStartMs: number, count: number, hash: string];
 
-/** One UTC day's segment lines (`s<start>,<end>,<bytes>`), sorted and joined by "\n", and how many. */
+/**
+ * One UTC day's segments for the digest: how many, and their lines (`s<start>,<end>,<bytes>`,
+ * sorted, joined by "\n") or — enough for a day without gaps — the digest hash of those lines.
+ */
 export interface SegmentDay {
   day: number;
   count: number;
-  lines: string;
+  lines?: string;
+  hash?: string;
 }
 
 export function dayDigests(segments: readonly (readonly [number, number, number])[], gaps: readonly (readonly [number, number, string])[]): DayDigest[] {
@@ -39,16 +43,16 @@ export function segmentDays(segments: readonly (readonly [number, number, number
 
 /** Day digests from the segments' day lines and the gaps: a day's gap lines ("g…") sort before its segment lines ("s…"). */
 export function digestDays(days: readonly SegmentDay[], gaps: readonly (readonly [number, number, string])[]): DayDigest[] {
-  const byDay = new Map<number, { count: number; segLines: string; gapLines: string[] }>();
+  const byDay = new Map<number, { count: number; seg?: SegmentDay; gapLines: string[] }>();
   const entry = (d: number) => {
     let e = byDay.get(d);
-    if (!e) byDay.set(d, (e = { count: 0, segLines: "", gapLines: [] }));
+    if (!e) byDay.set(d, (e = { count: 0, gapLines: [] }));
     return e;
   };
   for (const s of days) {
     const e = entry(s.day);
     e.count += s.count;
-    e.segLines = s.lines;
+    e.seg = s;
   }
   for (const [s, e, r] of gaps) {
     const g = entry(Math.floor(s / DAY_MS) * DAY_MS);
@@ -58,7 +62,9 @@ export function digestDays(days: readonly SegmentDay[], gaps: readonly (readonly
   return [...byDay.entries()]
     .sort((a, b) => a[0] - b[0])
     .map(([d, e]): DayDigest => {
-      const text = [...e.gapLines.sort(), ...(e.segLines ? [e.segLines] : [])].join("\n");
+      if (e.gapLines.length === 0 && e.seg?.hash !== undefined) return [d, e.count, e.seg.hash];
+      if (e.seg && e.seg.lines === undefined) throw new Error("digestDays: a day with gaps needs its segment lines");
+      const text = [...e.gapLines.sort(), ...(e.seg?.lines ? [e.seg.lines] : [])].join("\n");
       return [d, e.count, createHash("sha256").update(text).digest("hex").slice(0, 16)];
     });
 }

@@ -35,11 +35,12 @@ const SCHEMA = [
 
 type Row = Record<string, unknown>;
 
-/** One UTC day's segment lines for the index digest (federation/protocol/digest.ts: SegmentDay). */
+/** One UTC day's segments for the index digest (federation/protocol/digest.ts: SegmentDay): lines or their hash. */
 export interface SegmentDay {
   day: number;
   count: number;
-  lines: string;
+  lines?: string;
+  hash?: string;
 }
 
 /** Segments as parallel columns (index i is one segment), sorted by start. */
@@ -73,7 +74,7 @@ export interface StoreIndex {
    * database: rows overlapping [from, to) that start at or after from and at or before lastStart.
    * Optional: MediaStore makes them from spans() where an index lacks it.
    */
-  segmentDays?(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, lastStartMs: number): Promise<SegmentDay[]>;
+  segmentDays?(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, lastStartMs: number, opts?: { lines?: boolean; day?: number }): Promise<SegmentDay[]>;
   countSegments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, exceptStarts?: number[]): Promise<number>;
   coverageIn(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<{ start: number[]; end: number[] }>;
   deleteSegment(s: { cameraId: string; stream: StreamKind; startMs: number }): Promise<void>;
@@ -320,21 +321,25 @@ export class IndexDb implements StoreIndex {
    * JavaScript as 30 strings, not 43,200 rows (the uplink digests every stream every 5 minutes).
    * VARCHAR order is byte order, as JavaScript's sort() is for these ASCII lines.
    */
-  async segmentDays(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, lastStartMs: number): Promise<SegmentDay[]> {
+  async segmentDays(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, lastStartMs: number, opts: { lines?: boolean; day?: number } = {}): Promise<SegmentDay[]> {
+    // The hash by default: a day's lines are ~50 KB, and long strings handed to JavaScript cost
+    // as much memory as the rows did. Lines only for the days whose gaps hash with them.
+    const agg = opts.lines ? `string_agg(line, chr(10) ORDER BY line)` : `left(sha256(string_agg(line, chr(10) ORDER BY line)), 16)`;
     const cols = await this.exec(async () =>
       (
         await this.con.runAndReadAll(
-          `SELECT day::DOUBLE, count(*)::DOUBLE, string_agg(line, chr(10) ORDER BY line) FROM (
+          `SELECT day::DOUBLE, count(*)::DOUBLE, ${agg} FROM (
              SELECT floor(start_ms / $6) * $6 AS day, 's' || start_ms || ',' || end_ms || ',' || bytes AS line FROM segments
              WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4 AND start_ms >= $4 AND start_ms <= $5)
+           WHERE $7::DOUBLE IS NULL OR day = $7::DOUBLE
            GROUP BY day ORDER BY day`,
-          [cameraId, stream, toMs, fromMs, lastStartMs, 86_400_000] as never,
+          [cameraId, stream, toMs, fromMs, lastStartMs, 86_400_000, opts.day ?? null] as never,
         )
       ).getColumns(),
     );
     if (cols.length < 3) return [];
-    const [day, count, lines] = cols as [number[], number[], string[]];
-    return day.map((d, i) => ({ day: d, count: count[i]!, lines: lines[i]! }));
+    const [day, count, text] = cols as [number[], number[], string[]];
+    return day.map((d, i) => (opts.lines ? { day: d, count: count[i]!, lines: text[i]! } : { day: d, count: count[i]!, hash: text[i]! }));
   }
 
   /** Segments of a window without sha256, built from spans(). */

@@ -1,10 +1,10 @@
 /**
  * IndexDb's segment reads (segments, segmentsLite, spans, oldest, allSegments) read columns
- * rather than JSON row objects, and segmentDays makes the digest's day lines in SQL (the memory
+ * rather than JSON row objects, and segmentDays makes the digest's day lines or hashes in SQL (the memory
  * of 30-day reads, issue 13). For random rows — several formats with and without a size, hashes
  * present or not, byte counts past 2^32, starts across days, rows of other streams around — each
  * must give exactly what the row-object form gave: the same records, in start order, for any
- * window; the same day lines as made in JavaScript. */
+ * window; the same day lines and hashes as made in JavaScript. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import fc from "fast-check";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -92,7 +92,10 @@ test("segments, segmentsLite and spans give what the row objects gave (random ro
             days.set(d, [...(days.get(d) ?? []), `s${r.startMs},${r.endMs},${r.bytes}`]);
           }
           const want = [...days.entries()].sort((a, b) => a[0] - b[0]).map(([day, lines]) => ({ day, count: lines.length, lines: lines.sort().join("\n") }));
-          expect(await db.segmentDays(cam, "main", fromMs, toMs, lastStart)).toEqual(want);
+          expect(await db.segmentDays(cam, "main", fromMs, toMs, lastStart, { lines: true })).toEqual(want);
+          const hash = (text: string) => new Bun.CryptoHasher("sha256").update(text).digest("hex").slice(0, 16);
+          expect(await db.segmentDays(cam, "main", fromMs, toMs, lastStart)).toEqual(want.map(({ day, count, lines }) => ({ day, count, hash: hash(lines) })));
+          if (want.length) expect(await db.segmentDays(cam, "main", fromMs, toMs, lastStart, { lines: true, day: want.at(-1)!.day })).toEqual([want.at(-1)!]);
         }
         // Retention's pages, of one camera and of the whole store.
         const after = fromMs;

@@ -79,7 +79,7 @@ describe("store", () => {
     expect(await store.spans({ cameraId: "cam1", fromMs: T0 - 10_000, toMs: T0 + 10_000 })).toEqual({ start: closed.map((s) => s.startMs), end: closed.map((s) => s.endMs), bytes: closed.map((s) => s.bytes) });
     expect((await store.spans({ cameraId: "cam1", fromMs: T0 + 2500, toMs: T0 + 10_000 })).start).toEqual([T0 + 2000]);
     // The digest's day lines from the index: the closed segments only (the open one is no row).
-    expect(await store.segmentDays({ cameraId: "cam1", fromMs: 0, toMs: T0 + 10_000 }, T0 + 60_000)).toEqual([{ day: Date.UTC(2026, 0, 10), count: 2, lines: closed.map((s) => `s${s.startMs},${s.endMs},${s.bytes}`).join("\n") }]);
+    expect(await store.segmentDays({ cameraId: "cam1", fromMs: 0, toMs: T0 + 10_000 }, T0 + 60_000, { lines: true })).toEqual([{ day: Date.UTC(2026, 0, 10), count: 2, lines: closed.map((s) => `s${s.startMs},${s.endMs},${s.bytes}`).join("\n") }]);
     await w.end("camera-offline", "connection refused");
     clock.advance(5000);
     const t2 = await store.timeline({ cameraId: "cam1", fromMs: T0, toMs: T0 + 20_000 });

@@ -376,20 +376,21 @@ export class MediaStore {
   }
 
   /**
-   * The index digest's segment lines by UTC day, made by the index (federation/protocol/digest.ts;
-   * DuckDB: 30 strings for 30 days of a stream instead of 43,200 rows), for the closed segments
+   * The index digest's segments by UTC day, counted and hashed by the index (federation/protocol/
+   * digest.ts; DuckDB: 30 rows for 30 days of a stream instead of 43,200; `lines` for a day's
+   * lines instead of their hash, `day` for one day only), for the closed segments
    * overlapping the window that start in [from, lastStart]. null when the index cannot make them
    * or a segment of that range is not in it yet (being committed, or waiting for a writable
    * index): the caller makes them from spans() then.
    */
-  async segmentDays(q: TimelineQuery, lastStartMs: number): Promise<SegmentDay[] | null> {
+  async segmentDays(q: TimelineQuery, lastStartMs: number, opts: { lines?: boolean; day?: number } = {}): Promise<SegmentDay[] | null> {
     const { cameraId, stream, fromMs, toMs } = checkQuery(q);
     if (!isCameraId(cameraId)) return [];
     if (!this.db.segmentDays) return null;
     const live: SegmentRecord[] = [];
     this.addLive(live, cameraId, stream, fromMs, toMs);
     if (live.some((r) => !r.open && r.startMs >= fromMs && r.startMs <= lastStartMs)) return null;
-    return this.db.segmentDays(cameraId, stream, fromMs, toMs, lastStartMs);
+    return this.db.segmentDays(cameraId, stream, fromMs, toMs, lastStartMs, opts);
   }
 
   /** Adds what is not in the index yet: rows waiting for a writable index, and the open segment. */
