@@ -32,8 +32,8 @@ async function reference(cameraId: string, stream: StreamKind, fromMs: number, t
   return referenceOf(`camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4 ORDER BY start_ms`, [cameraId, stream, toMs, fromMs], withSha);
 }
 
-async function referenceOf(where: string, params: (string | number | bigint)[], withSha = true): Promise<SegmentRecord[]> {
-  const rows = await db.all(`SELECT s.camera_id, s.stream, s.start_ms, s.end_ms, s.bytes, s.sha256, f.mime, f.width, f.height FROM segments s JOIN formats f ON f.id = s.fmt WHERE ${where}`, params);
+async function referenceOf(w: string, params: (string | number | bigint)[], withSha = true): Promise<SegmentRecord[]> {
+  const rows = await db.all(`SELECT s.camera_id, s.stream, s.start_ms, s.end_ms, s.bytes, s.sha256, f.mime, f.width, f.height FROM segments s JOIN formats f ON f.id = s.fmt WHERE ${w}`, params);
   return rows.map((r) => {
     const [cameraId, stream] = [String(r.camera_id), r.stream as StreamKind];
     const startMs = Number(r.start_ms);
