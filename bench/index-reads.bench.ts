@@ -31,7 +31,7 @@ const CASES = {
   "spans: numbers only (now)": "spans",
   "digest of 8 streams from row objects (before)": "old-digest",
   "digest of 8 streams from spans (fallback)": "digest",
-  "digest of 8 streams from SQL day lines (now)": "sql-digest",
+  "digest of 8 streams from SQL day hashes (now)": "sql-digest",
 } as const;
 type Case = (typeof CASES)[keyof typeof CASES];
 
