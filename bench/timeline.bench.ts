@@ -10,21 +10,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IndexDb } from "../lib/store/db.ts";
+import { MONTH_SEGMENTS, MONTH_T0, writeMonthIndex } from "./lib/month-index.ts";
 
 const dir = await mkdtemp(join(tmpdir(), "store-bench-"));
 const path = join(dir, "index.duckdb");
-let db = await IndexDb.open(path);
-const T0 = Date.UTC(2026, 0, 1);
-const N = 43_200;
+const T0 = MONTH_T0;
+const N = MONTH_SEGMENTS;
 let t = performance.now();
-await db.run(`INSERT INTO formats VALUES (1, 'video/mp4; codecs="avc1.64001f"', 1280, 720)`);
-await db.run(
-  `INSERT INTO segments SELECT 'cam' || c, s, $1::BIGINT + i * 60000, $1::BIGINT + i * 60000 + 60000, 6000000, 1, repeat('0', 64)
-   FROM range(1, 5) r(c), (VALUES ('main'), ('sub')) v(s), range($2::BIGINT) q(i)`,
-  [BigInt(T0), BigInt(N)],
-);
-await db.close();
-db = await IndexDb.open(path);
+await writeMonthIndex(path);
+const db = await IndexDb.open(path);
 console.log(`index with ${8 * N} rows ready in ${(performance.now() - t).toFixed(0)} ms`);
 
 /** MediaStore.timeline's merge and clip to the window. */

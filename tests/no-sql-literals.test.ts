@@ -15,6 +15,7 @@ const SQL = /\b(SELECT\s|INSERT\s|UPDATE\s\w+\s+SET|DELETE\s+FROM|CREATE\s+(TEMP
 const ALLOWED = new Set([
   // Column lists and table names (code constants).
   "SEG_COLS",
+  "RECORD_COLS",
   "table",
   "t.columns",
   "t.stage",
@@ -34,6 +35,8 @@ const ALLOWED = new Set([
   // central/mirror/rows.ts: a table's jsonb_to_recordset column types and ON CONFLICT clause, from MIRROR_ROWS (code constants).
   "shape",
   "conflict",
+  // lib/store/db.ts segmentDays: a day's lines or their hash (one of two code constants).
+  "agg",
   // central/db copyRows: COPY's source, a driver constant ('/dev/blob' on PGlite, STDIN on a server).
   "source",
 ]);

@@ -53,6 +53,7 @@ for (const d of drivers) {
         expect(rows).toEqual([{ site_id: "bus-1", camera_id: "cam1", n: segs.length }]);
         const tl = await store.timeline({ cameraId: "bus-1.cam1", stream: "main", fromMs: T0 - 10_000, toMs: T0 + 60_000 });
         expect(tl.ranges.length).toBe(1);
+        expect(await store.spans({ cameraId: "bus-1.cam1", stream: "main", fromMs: 0, toMs: 2e12 })).toEqual({ start: segs.map((s) => s.startMs), end: segs.map((s) => s.endMs), bytes: segs.map((s) => s.bytes) });
         expect((await store.fragmentTables("bus-1.cam1", "main", segs)).size).toBe(segs.length);
         expect((await store.cameras()).map((c) => c.cameraId)).toEqual(["bus-1.cam1"]);
 

@@ -6,7 +6,7 @@
  * Evidence locks stay in memory here: their files in the store are the truth, read at open.
  */
 import { splitCentralCameraId, centralCameraId } from "../../federation/protocol/index.ts";
-import { RowRefusedError, type EvidenceLock, type GapReason, type SegmentRecord, type StoreIndex, type StreamKind } from "../../lib/store/index.ts";
+import { RowRefusedError, type EvidenceLock, type GapReason, type SegmentRecord, type SegmentSpans, type StoreIndex, type StreamKind } from "../../lib/store/index.ts";
 import { NotOwnerError, partitionOf, type Leases } from "../cluster/index.ts";
 import type { Database, Row, Sql, SqlValue } from "../db/index.ts";
 
@@ -163,6 +163,15 @@ export class PgStoreIndex implements StoreIndex {
     const rows = await this.db.query<{ start_ms: number }>(`SELECT start_ms FROM media_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms < $4 AND end_ms > $5`, [site, cam, stream, below(toMs), above(fromMs)]);
     const except = new Set(exceptStarts);
     return rows.filter((r) => !except.has(Number(r.start_ms))).length;
+  }
+
+  async spans(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentSpans> {
+    const [site, cam] = split(cameraId);
+    const rows = await this.db.query<{ start_ms: number; end_ms: number; bytes: number }>(
+      `SELECT start_ms, end_ms, bytes FROM media_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms < $4 AND end_ms > $5 ORDER BY start_ms`,
+      [site, cam, stream, below(toMs), above(fromMs)],
+    );
+    return { start: rows.map((r) => Number(r.start_ms)), end: rows.map((r) => Number(r.end_ms)), bytes: rows.map((r) => Number(r.bytes)) };
   }
 
   /** Runs of back-to-back segments overlapping [from, to), as the DuckDB index gives them. */

@@ -8,8 +8,8 @@
 import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
-import type { MediaStore, RetentionPolicy, StreamKind } from "../../lib/store/index.ts";
-import { dayDigests, type UpBody } from "../../federation/protocol/index.ts";
+import type { MediaStore, RetentionPolicy, SegmentSpans, StreamKind } from "../../lib/store/index.ts";
+import { DAY_MS, digestDays, segmentDays, type SegmentDay, type UpBody } from "../../federation/protocol/index.ts";
 import type { Outbox } from "./outbox.ts";
 import { readJsonState, writeJsonState } from "./state.ts";
 
@@ -24,6 +24,13 @@ interface SyncState {
 
 type Seg = [number, number, number];
 type Gap = [number, number, UpBody<"index">["gaps"][number][2]];
+
+/** The [start, end, bytes] of the spans whose start passes `keep`. */
+function segsOf(sp: SegmentSpans, keep: (startMs: number) => boolean): Seg[] {
+  const out: Seg[] = [];
+  for (let i = 0; i < sp.start.length; i++) if (keep(sp.start[i]!)) out.push([sp.start[i]!, sp.end[i]!, sp.bytes[i]!]);
+  return out;
+}
 
 export interface SyncDeps {
   dir: string;
@@ -60,8 +67,7 @@ export class IndexSync {
       const key = `${c.cameraId}/${c.stream}`;
       const wmS = this.state.seg[key] ?? -1;
       const wmG = this.state.gap[key] ?? 0;
-      const segs = wmS + 1 < now + 1 ? await this.d.store.segments({ cameraId: c.cameraId, stream: c.stream, fromMs: wmS + 1, toMs: now + 1 }) : [];
-      const newSegs: Seg[] = segs.filter((s) => !s.open && s.startMs > wmS).map((s) => [s.startMs, s.endMs, s.bytes]);
+      const newSegs: Seg[] = wmS + 1 < now + 1 ? segsOf(await this.d.store.spans({ cameraId: c.cameraId, stream: c.stream, fromMs: wmS + 1, toMs: now + 1 }), (start) => start > wmS) : [];
       const newGaps: Gap[] = [];
       if (wmG < now) {
         const tl = await this.d.store.timeline({ cameraId: c.cameraId, stream: c.stream, fromMs: wmG, toMs: now }, { segments: false });
@@ -100,13 +106,16 @@ export class IndexSync {
 
   private async collect(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, key: string): Promise<{ segs: Seg[]; gaps: Gap[]; segCut: number; gapCut: number }> {
     const segCut = this.state.seg[key] ?? -1;
+    const segs = segsOf(await this.d.store.spans({ cameraId, stream, fromMs, toMs }), (start) => start >= fromMs && start <= segCut);
+    return { segs, segCut, ...(await this.gapsSent(cameraId, stream, fromMs, toMs, key)) };
+  }
+
+  /** The gaps of [from, to) sent so far (up to the gap watermark). */
+  private async gapsSent(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, key: string): Promise<{ gaps: Gap[]; gapCut: number }> {
     const gapCut = this.state.gap[key] ?? 0;
-    const segs: Seg[] = (await this.d.store.segments({ cameraId, stream, fromMs, toMs }))
-      .filter((s) => !s.open && s.startMs >= fromMs && s.startMs <= segCut)
-      .map((s) => [s.startMs, s.endMs, s.bytes]);
     const tl = await this.d.store.timeline({ cameraId, stream, fromMs: Math.max(0, fromMs - 86_400_000), toMs: Math.max(toMs, gapCut + 1) }, { segments: false });
     const gaps: Gap[] = tl.gaps.filter((g) => g.startMs >= fromMs && g.startMs < toMs && g.endMs <= gapCut).map((g) => [g.startMs, g.endMs, g.reason]);
-    return { segs, gaps, segCut, gapCut };
+    return { gaps, gapCut };
   }
 
   /** Digest of what was sent (up to the watermarks), with the retention horizon per stream. */
@@ -117,10 +126,34 @@ export class IndexSync {
     const all = await this.streams();
     for (const c of all) {
       const key = `${c.cameraId}/${c.stream}`;
-      const { segs, gaps, segCut, gapCut } = await this.collect(c.cameraId, c.stream, 0, now + 1, key);
-      streams.push({ cameraId: c.cameraId, stream: c.stream, horizonMs: this.horizon(c.cameraId, all), segCutoffMs: segCut, gapCutoffMs: gapCut, days: dayDigests(segs, gaps) });
+      const segCut = this.state.seg[key] ?? -1;
+      const { gaps, gapCut } = await this.gapsSent(c.cameraId, c.stream, 0, now + 1, key);
+      const days = await this.segmentDays({ cameraId: c.cameraId, stream: c.stream, fromMs: 0, toMs: now + 1 }, segCut, gaps);
+      streams.push({ cameraId: c.cameraId, stream: c.stream, horizonMs: this.horizon(c.cameraId, all), segCutoffMs: segCut, gapCutoffMs: gapCut, days: digestDays(days, gaps) });
     }
     if (streams.length) await this.d.outbox.append("digest", { streams });
+  }
+
+  /**
+   * A stream's segments by day for the digest — its whole history, every digestMs: counted and
+   * hashed by the index (30 rows for 30 days, not 43,200), with the lines of the days that have
+   * gaps (their lines hash together); made from spans() where the index cannot.
+   */
+  private async segmentDays(q: { cameraId: string; stream: StreamKind; fromMs: number; toMs: number }, segCut: number, gaps: Gap[]): Promise<SegmentDay[]> {
+    const fromSpans = async () => segmentDays(segsOf(await this.d.store.spans(q), (start) => start >= q.fromMs && start <= segCut));
+    const hashed = await this.d.store.segmentDays(q, segCut);
+    if (!hashed) return fromSpans();
+    const gapDays = new Set(gaps.map(([start]) => Math.floor(start / DAY_MS) * DAY_MS));
+    const out: SegmentDay[] = [];
+    for (const d of hashed) {
+      if (!gapDays.has(d.day)) out.push(d);
+      else {
+        const [withLines] = (await this.d.store.segmentDays(q, segCut, { lines: true, day: d.day })) ?? [];
+        if (!withLines) return fromSpans(); // changed in between
+        out.push(withLines);
+      }
+    }
+    return out;
   }
 
   /** Central found drift in [fromMs, toMs): send that window whole, replacing central's copy. */

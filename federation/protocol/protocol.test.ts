@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { findBadText } from "../../lib/text.ts";
-import { ConfigMessage, DesiredConfig, centralCameraId, dayDigests, parseMessage, parseSiteTopic, parseUp, peekSeq, splitCentralCameraId, topics } from "./index.ts";
+import { ConfigMessage, DesiredConfig, centralCameraId, dayDigests, digestDays, segmentDays, parseMessage, parseSiteTopic, parseUp, peekSeq, splitCentralCameraId, topics } from "./index.ts";
 
 const env = { v: 1, ob: "0123456789ab", seq: 7, at: 1 };
 
@@ -70,6 +71,31 @@ describe("protocol", () => {
     expect(a[0]![0]).toBe(day);
     expect(a[0]![1]).toBe(3);
     expect(dayDigests([[day + 1, day + 2, 11], [day + 5, day + 6, 10]], [[day + 2, day + 5, "stall"]])[0]![2]).not.toBe(a[0]![2]);
+  });
+
+  test("day digests are those of every line sorted per day (random segments and gaps, many days)", () => {
+    // The form before lines were made one day at a time: what central compares with.
+    const reference = (segs: [number, number, number][], gaps: [number, number, string][]) => {
+      const days = new Map<number, string[]>();
+      const add = (start: number, line: string) => {
+        const d = Math.floor(start / 86_400_000) * 86_400_000;
+        days.set(d, [...(days.get(d) ?? []), line]);
+      };
+      for (const [s, e, b] of segs) add(s, `s${s},${e},${b}`);
+      for (const [s, e, r] of gaps) add(s, `g${s},${e},${r}`);
+      return [...days.entries()].sort((a, b) => a[0] - b[0]).map(([d, lines]) => [d, lines.length, createHash("sha256").update(lines.sort().join("\n")).digest("hex").slice(0, 16)]);
+    };
+    const t = fc.integer({ min: 0, max: 40 * 86_400_000 });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(t, t, fc.integer({ min: 0, max: 2 ** 40 }))), fc.array(fc.tuple(t, t, fc.constantFrom("stall", "camera-offline", "crash"))), (segs, gaps) => {
+        expect(dayDigests(segs, gaps)).toEqual(reference(segs, gaps) as never);
+        // The edge's index gives days without gaps hashed, days with gaps as lines: the same digests.
+        const gapDays = new Set(gaps.map(([s]) => Math.floor(s / 86_400_000) * 86_400_000));
+        const mixed = segmentDays(segs).map((d) => (gapDays.has(d.day) ? d : { day: d.day, count: d.count, hash: createHash("sha256").update(d.lines!).digest("hex").slice(0, 16) }));
+        expect(digestDays(mixed, gaps)).toEqual(reference(segs, gaps) as never);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   test("central camera ids", () => {

@@ -90,7 +90,7 @@ test("ranges from cached coverage equal ranges from segments (random recordings,
     }),
     { numRuns: 25 },
   );
-});
+}, 120_000); // a few seconds alone; many more on a loaded machine
 
 test("an empty or unknown stream has no coverage; a commit to it shows at once", async () => {
   expect(await db.coverageIn("nobody", "main", 0, 1e13)).toEqual({ start: [], end: [] });

@@ -9,6 +9,7 @@ import type { JournalGap } from "./journal.ts";
 import { segmentId, segmentRelPath } from "./layout.ts";
 import { StoreLockedError } from "./errors.ts";
 
+
 const SCHEMA_VERSION = "2";
 const INDEX_BLOCK_SIZE = 16 * 1024;
 
@@ -33,6 +34,21 @@ const SCHEMA = [
 ];
 
 type Row = Record<string, unknown>;
+
+/** One UTC day's segments for the index digest (federation/protocol/digest.ts: SegmentDay): lines or their hash. */
+export interface SegmentDay {
+  day: number;
+  count: number;
+  lines?: string;
+  hash?: string;
+}
+
+/** Segments as parallel columns (index i is one segment), sorted by start. */
+export interface SegmentSpans {
+  start: number[];
+  end: number[];
+  bytes: number[];
+}
 type Param = string | number | bigint | null;
 
 /**
@@ -51,6 +67,14 @@ export interface StoreIndex {
   insertSegment?(s: SegmentRecord, frags?: Uint8Array | null): Promise<SegmentRecord | null>;
   segments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]>;
   segmentsLite(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]>;
+  /** Rows of a window as numbers only, sorted by start: for reads over a whole history that need no record objects. */
+  spans(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentSpans>;
+  /**
+   * The index digest's segment lines (federation/protocol/digest.ts) by UTC day, made by the
+   * database: rows overlapping [from, to) that start at or after from and at or before lastStart.
+   * Optional: MediaStore makes them from spans() where an index lacks it.
+   */
+  segmentDays?(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, lastStartMs: number, opts?: { lines?: boolean; day?: number }): Promise<SegmentDay[]>;
   countSegments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, exceptStarts?: number[]): Promise<number>;
   coverageIn(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<{ start: number[]; end: number[] }>;
   deleteSegment(s: { cameraId: string; stream: StreamKind; startMs: number }): Promise<void>;
@@ -77,6 +101,8 @@ export interface StoreIndex {
 }
 
 const SEG_COLS = "camera_id, stream, start_ms, end_ms, bytes, fmt, sha256";
+/** A record's columns as reads take them: numbers as DOUBLE (a JS number each, no BigInt or string). */
+const RECORD_COLS = "start_ms::DOUBLE, end_ms::DOUBLE, bytes::DOUBLE, fmt, sha256";
 
 interface Format {
   mime: string;
@@ -290,18 +316,37 @@ export class IndexDb implements StoreIndex {
     return { start, end, bytes, fmt };
   }
 
+  /**
+   * Every line is made, sorted, joined and counted inside DuckDB: 30 days of a stream cross into
+   * JavaScript as 30 strings, not 43,200 rows (the uplink digests every stream every 5 minutes).
+   * VARCHAR order is byte order, as JavaScript's sort() is for these ASCII lines.
+   */
+  async segmentDays(cameraId: string, stream: StreamKind, fromMs: number, toMs: number, lastStartMs: number, opts: { lines?: boolean; day?: number } = {}): Promise<SegmentDay[]> {
+    // The hash by default: a day's lines are ~50 KB, and long strings handed to JavaScript cost
+    // as much memory as the rows did. Lines only for the days whose gaps hash with them.
+    const agg = opts.lines ? `string_agg(line, chr(10) ORDER BY line)` : `left(sha256(string_agg(line, chr(10) ORDER BY line)), 16)`;
+    const cols = await this.exec(async () =>
+      (
+        await this.con.runAndReadAll(
+          `SELECT day::DOUBLE, count(*)::DOUBLE, ${agg} FROM (
+             SELECT floor(start_ms / $6) * $6 AS day, 's' || start_ms || ',' || end_ms || ',' || bytes AS line FROM segments
+             WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4 AND start_ms >= $4 AND start_ms <= $5)
+           WHERE $7::DOUBLE IS NULL OR day = $7::DOUBLE
+           GROUP BY day ORDER BY day`,
+          [cameraId, stream, toMs, fromMs, lastStartMs, 86_400_000, opts.day ?? null] as never,
+        )
+      ).getColumns(),
+    );
+    if (cols.length < 3) return [];
+    const [day, count, text] = cols as [number[], number[], string[]];
+    return day.map((d, i) => (opts.lines ? { day: d, count: count[i]!, lines: text[i]! } : { day: d, count: count[i]!, hash: text[i]! }));
+  }
+
   /** Segments of a window without sha256, built from spans(). */
   async segmentsLite(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]> {
     const { start, end, bytes, fmt } = await this.spans(cameraId, stream, fromMs, toMs);
     const out: SegmentRecord[] = new Array(start.length);
-    for (let i = 0; i < start.length; i++) {
-      const f = this.formats.get(fmt[i]!) ?? { mime: "video/mp4" };
-      const startMs = start[i]!;
-      const s: SegmentRecord = { id: `${cameraId}/${stream}/${startMs}`, cameraId, stream, startMs, endMs: end[i]!, bytes: bytes[i]!, path: segmentRelPath(cameraId, stream, startMs), mime: f.mime };
-      if (f.width !== undefined) s.width = f.width;
-      if (f.height !== undefined) s.height = f.height;
-      out[i] = s;
-    }
+    for (let i = 0; i < start.length; i++) out[i] = this.record(cameraId, stream, start[i]!, end[i]!, bytes[i]!, fmt[i]!);
     return out;
   }
 
@@ -346,12 +391,45 @@ export class IndexDb implements StoreIndex {
     return c;
   }
 
+  /**
+   * One stream's segments of a window, with sha256. Read as columns (numbers as DOUBLE, the
+   * camera and stream not at all: they are the arguments) rather than as JSON row objects: over
+   * 30 days (43,200 rows) the row objects, their BIGINT-as-string values and the repeated id
+   * strings were ~6 short-lived allocations per row — a heap peak of tens of MB per read, which
+   * the edge's allocator keeps (MIMALLOC_PURGE_DELAY=-1). BENCHMARKS.md, issue 13.
+   */
   async segments(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<SegmentRecord[]> {
-    const rows = await this.all(
-      `SELECT ${SEG_COLS} FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4 ORDER BY start_ms`,
-      [cameraId, stream, toMs, fromMs],
-    );
-    return rows.map((r) => this.toSegment(r));
+    return this.records(`SELECT ${RECORD_COLS} FROM segments WHERE camera_id = $1 AND stream = $2 AND start_ms < $3 AND end_ms > $4 ORDER BY start_ms`, [cameraId, stream, toMs, fromMs], { cameraId, stream });
+  }
+
+  /**
+   * Records from a query of RECORD_COLS, preceded by camera_id and stream unless `of` names the
+   * one stream they all belong to. Read as columns, never as row objects.
+   */
+  private async records(sql: string, params: Param[], of?: { cameraId: string; stream: StreamKind }): Promise<SegmentRecord[]> {
+    const cols = await this.exec(async () => (await this.con.runAndReadAll(sql, params as never)).getColumns());
+    const k = of ? 0 : 2;
+    if (cols.length < k + 5) return []; // no rows: DuckDB gives no columns
+    const [start, end, bytes, fmt, sha] = cols.slice(k) as [number[], number[], number[], number[], (string | null)[]];
+    const cams = cols[0] as string[];
+    const streams = cols[1] as StreamKind[];
+    const out: SegmentRecord[] = new Array(start.length);
+    for (let i = 0; i < start.length; i++) {
+      const r = this.record(of?.cameraId ?? cams[i]!, of?.stream ?? streams[i]!, start[i]!, end[i]!, bytes[i]!, fmt[i]!);
+      const h = sha[i];
+      if (h !== null && h !== undefined) r.sha256 = h;
+      out[i] = r;
+    }
+    return out;
+  }
+
+  /** A segment record from its row's numbers (camera and stream known to the caller). */
+  private record(cameraId: string, stream: StreamKind, startMs: number, endMs: number, bytes: number, fmt: number): SegmentRecord {
+    const f = this.formats.get(fmt) ?? { mime: "video/mp4" };
+    const s: SegmentRecord = { id: segmentId(cameraId, stream, startMs), cameraId, stream, startMs, endMs, bytes, path: segmentRelPath(cameraId, stream, startMs), mime: f.mime };
+    if (f.width !== undefined) s.width = f.width;
+    if (f.height !== undefined) s.height = f.height;
+    return s;
   }
 
   /** Stored fragment tables of one stream's segments starting at these times, by start ms. */
@@ -369,16 +447,16 @@ export class IndexDb implements StoreIndex {
     return out;
   }
 
+  /** Every row (recovery, check): columns, as segments() reads them. */
   async allSegments(): Promise<SegmentRecord[]> {
-    return (await this.all(`SELECT ${SEG_COLS} FROM segments ORDER BY camera_id, stream, start_ms`)).map((r) => this.toSegment(r));
+    return this.records(`SELECT camera_id, stream, ${RECORD_COLS} FROM segments ORDER BY camera_id, stream, start_ms`, []);
   }
 
   /** Oldest first across all streams of one camera, or the whole store. */
   async oldest(cameraId: string | null, limit: number, afterStartMs: number): Promise<SegmentRecord[]> {
-    const rows = cameraId
-      ? await this.all(`SELECT ${SEG_COLS} FROM segments WHERE camera_id = $1 AND start_ms > $2 ORDER BY start_ms, stream LIMIT $3`, [cameraId, afterStartMs, BigInt(limit)])
-      : await this.all(`SELECT ${SEG_COLS} FROM segments WHERE start_ms > $1 ORDER BY start_ms, camera_id, stream LIMIT $2`, [afterStartMs, BigInt(limit)]);
-    return rows.map((r) => this.toSegment(r));
+    return cameraId
+      ? this.records(`SELECT camera_id, stream, ${RECORD_COLS} FROM segments WHERE camera_id = $1 AND start_ms > $2 ORDER BY start_ms, stream LIMIT $3`, [cameraId, afterStartMs, BigInt(limit)])
+      : this.records(`SELECT camera_id, stream, ${RECORD_COLS} FROM segments WHERE start_ms > $1 ORDER BY start_ms, camera_id, stream LIMIT $2`, [afterStartMs, BigInt(limit)]);
   }
 
   async lastEnds(): Promise<{ cameraId: string; stream: StreamKind; endMs: number }[]> {
@@ -480,27 +558,6 @@ export class IndexDb implements StoreIndex {
       if (r.expires_at_ms !== null && r.expires_at_ms !== undefined) l.expiresAtMs = Number(r.expires_at_ms);
       return l;
     });
-  }
-
-  private toSegment(r: Row): SegmentRecord {
-    const cameraId = String(r.camera_id);
-    const stream = r.stream as StreamKind;
-    const startMs = Number(r.start_ms);
-    const f = this.formats.get(Number(r.fmt)) ?? { mime: "video/mp4" };
-    const s: SegmentRecord = {
-      id: segmentId(cameraId, stream, startMs),
-      cameraId,
-      stream,
-      startMs,
-      endMs: Number(r.end_ms),
-      bytes: Number(r.bytes),
-      path: segmentRelPath(cameraId, stream, startMs),
-      mime: f.mime,
-    };
-    if (f.width !== undefined) s.width = f.width;
-    if (f.height !== undefined) s.height = f.height;
-    if (r.sha256 !== null && r.sha256 !== undefined) s.sha256 = String(r.sha256);
-    return s;
   }
 
   async close(checkpoint = true): Promise<void> {

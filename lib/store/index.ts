@@ -17,7 +17,7 @@ export { isLocked } from "./retention.ts";
 export { RetentionConfig, retentionPolicy } from "./retention-config.ts";
 // For central's segment index in PostgreSQL (central/media): reading an older installation's
 // DuckDB index once, and describing segment files the way the writer does.
-export { IndexDb, type StoreIndex } from "./db.ts";
+export { IndexDb, type StoreIndex, type SegmentSpans, type SegmentDay } from "./db.ts";
 export { listMedia, describe as describeSegmentFile } from "./files.ts";
 export { readGaps } from "./journal.ts";
 export { INDEX_FILE, segmentRelPath, parseSegmentPath, isCameraId, checkCameraId } from "./layout.ts";

@@ -74,6 +74,12 @@ describe("store", () => {
     expect(t.ranges).toEqual([{ startMs: T0, endMs: endAt(14) }]);
     expect(t.segments.map((s) => !!s.open)).toEqual([false, false, true]);
     expect(t.gaps).toEqual([]);
+    // The numbers-only read: the closed segments of segments(), never the open one.
+    const closed = (await store.segments({ cameraId: "cam1", fromMs: T0 - 10_000, toMs: T0 + 10_000 })).filter((s) => !s.open);
+    expect(await store.spans({ cameraId: "cam1", fromMs: T0 - 10_000, toMs: T0 + 10_000 })).toEqual({ start: closed.map((s) => s.startMs), end: closed.map((s) => s.endMs), bytes: closed.map((s) => s.bytes) });
+    expect((await store.spans({ cameraId: "cam1", fromMs: T0 + 2500, toMs: T0 + 10_000 })).start).toEqual([T0 + 2000]);
+    // The digest's day lines from the index: the closed segments only (the open one is no row).
+    expect(await store.segmentDays({ cameraId: "cam1", fromMs: 0, toMs: T0 + 10_000 }, T0 + 60_000, { lines: true })).toEqual([{ day: Date.UTC(2026, 0, 10), count: 2, lines: closed.map((s) => `s${s.startMs},${s.endMs},${s.bytes}`).join("\n") }]);
     await w.end("camera-offline", "connection refused");
     clock.advance(5000);
     const t2 = await store.timeline({ cameraId: "cam1", fromMs: T0, toMs: T0 + 20_000 });
@@ -316,6 +322,23 @@ describe("store", () => {
     expect(report.problems).toEqual([]);
   });
 
+  test("a segment whose row is not written yet: spans() has it, segmentDays() leaves the lines to its caller (null)", async () => {
+    const { store, clock } = await newStore("unindexed");
+    const db = (store as unknown as { db: { putSegment: (...a: unknown[]) => Promise<void> } }).db;
+    const put = db.putSegment.bind(db);
+    let writable = false;
+    db.putSegment = (...a) => (writable ? put(...a) : Promise.reject(new Error("index not writable")));
+    const w = store.writer("cam1", "main");
+    w.init(media.init, media.info);
+    await feed(w, media, clock, T0, 0, 8); // one segment committed (its row kept in memory), one open
+    const q = { cameraId: "cam1", fromMs: 0, toMs: T0 + 10_000 };
+    expect((await store.spans(q)).start).toEqual([T0]);
+    expect(await store.segmentDays(q, T0 + 60_000)).toBeNull();
+    expect(await store.segmentDays(q, T0 - 1)).toEqual([]); // not in the range asked for
+    writable = true;
+    await store.close();
+  });
+
   test("bad input: unknown camera → empty; inverted window → StoreInputError; bad ids refused", async () => {
     const { store } = await newStore("bad");
     expect(await store.timeline({ cameraId: "nope", fromMs: T0, toMs: T0 + 1000 })).toEqual({ ranges: [], gaps: [], segments: [] });
@@ -323,6 +346,9 @@ describe("store", () => {
     await expect(store.timeline({ cameraId: "cam1", fromMs: T0 + 1000, toMs: T0 })).rejects.toThrow(/inverted or empty/);
     await expect(store.timeline({ cameraId: "cam1", fromMs: NaN, toMs: T0 })).rejects.toBeInstanceOf(StoreInputError);
     await expect(store.segments({ cameraId: "cam1", stream: "x" as never, fromMs: 0, toMs: 1 })).rejects.toBeInstanceOf(StoreInputError);
+    expect(await store.spans({ cameraId: "nope", fromMs: T0, toMs: T0 + 1000 })).toEqual({ start: [], end: [], bytes: [] });
+    expect(await store.segmentDays({ cameraId: "nope", fromMs: T0, toMs: T0 + 1000 }, T0)).toEqual([]);
+    await expect(store.spans({ cameraId: "cam1", fromMs: T0 + 1000, toMs: T0 })).rejects.toBeInstanceOf(StoreInputError);
     expect(() => store.writer("../x", "main")).toThrow(StoreInputError);
     expect(() => store.writer("cam1", "third" as never)).toThrow(StoreInputError);
     await expect(store.createLock({ cameraId: "cam1", startMs: 5, endMs: 1, reason: "r", createdBy: "u" })).rejects.toBeInstanceOf(StoreInputError);

@@ -10,7 +10,7 @@ import { systemClock, type Clock } from "../clock.ts";
 import { startMark } from "../starttrace.ts";
 import { createLogger, type Logger } from "../log/index.ts";
 import type { EvidenceLock, GapRecord, SegmentRecord, StreamKind, Timeline, TimelineQuery } from "./types.ts";
-import { IndexDb, type StoreIndex } from "./db.ts";
+import { IndexDb, type SegmentDay, type SegmentSpans, type StoreIndex } from "./db.ts";
 import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, previewRelPath, segmentRelPath, writeFileDurable } from "./layout.ts";
 import { describe, readWhole } from "./files.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
@@ -354,6 +354,43 @@ export class MediaStore {
     const rows = await this.db.segments(cameraId, stream, fromMs, toMs);
     this.addLive(rows, cameraId, stream, fromMs, toMs);
     return rows;
+  }
+
+  /**
+   * The closed segments of a window (those segments() gives without `open`) as numbers only:
+   * start, end and bytes, by start. For reads over a stream's whole history (the uplink's index
+   * sync and digest) that need no SegmentRecord: 43,200 records of 30 days are ~16 MB of
+   * short-lived objects and strings per read, these columns ~1 MB.
+   */
+  async spans(q: TimelineQuery): Promise<SegmentSpans> {
+    const { cameraId, stream, fromMs, toMs } = checkQuery(q);
+    if (!isCameraId(cameraId)) return { start: [], end: [], bytes: [] };
+    const { start, end, bytes } = await this.db.spans(cameraId, stream, fromMs, toMs);
+    const extra: SegmentRecord[] = [];
+    this.addLive(extra, cameraId, stream, fromMs, toMs);
+    // A closing segment's row may be in the index already (addLive checks against records).
+    const fresh = extra.filter((r) => !r.open && !sortedIncludes(start, r.startMs));
+    if (fresh.length === 0) return { start, end, bytes };
+    const all = [...start.map((s, i) => [s, end[i]!, bytes[i]!] as const), ...fresh.map((r) => [r.startMs, r.endMs, r.bytes] as const)].sort((a, b) => a[0] - b[0]);
+    return { start: all.map((x) => x[0]), end: all.map((x) => x[1]), bytes: all.map((x) => x[2]) };
+  }
+
+  /**
+   * The index digest's segments by UTC day, counted and hashed by the index (federation/protocol/
+   * digest.ts; DuckDB: 30 rows for 30 days of a stream instead of 43,200; `lines` for a day's
+   * lines instead of their hash, `day` for one day only), for the closed segments
+   * overlapping the window that start in [from, lastStart]. null when the index cannot make them
+   * or a segment of that range is not in it yet (being committed, or waiting for a writable
+   * index): the caller makes them from spans() then.
+   */
+  async segmentDays(q: TimelineQuery, lastStartMs: number, opts: { lines?: boolean; day?: number } = {}): Promise<SegmentDay[] | null> {
+    const { cameraId, stream, fromMs, toMs } = checkQuery(q);
+    if (!isCameraId(cameraId)) return [];
+    if (!this.db.segmentDays) return null;
+    const live: SegmentRecord[] = [];
+    this.addLive(live, cameraId, stream, fromMs, toMs);
+    if (live.some((r) => !r.open && r.startMs >= fromMs && r.startMs <= lastStartMs)) return null;
+    return this.db.segmentDays(cameraId, stream, fromMs, toMs, lastStartMs, opts);
   }
 
   /** Adds what is not in the index yet: rows waiting for a writable index, and the open segment. */
@@ -872,4 +909,16 @@ async function fileSha256(abs: string): Promise<string> {
   const h = new Bun.CryptoHasher("sha256");
   h.update(await readWhole(abs));
   return h.digest("hex");
+}
+
+/** Whether the ascending list holds x (binary search). */
+function sortedIncludes(sorted: readonly number[], x: number): boolean {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < sorted.length && sorted[lo] === x;
 }
