@@ -13,7 +13,7 @@ import { ManualClock } from "../clock.ts";
 import { Logger, MemorySink } from "../log/index.ts";
 import { MediaStore, type SegmentRecord } from "./index.ts";
 import { fragmentAt, makeMedia, type Media } from "./testdata/media.ts";
-import type { SegmentWriter } from "./writer.ts";
+import type { SegmentWriter, StreamWriter } from "./writer.ts";
 
 let dir: string;
 let media: Media;
@@ -130,7 +130,11 @@ test("a closing segment whose start settled is listed under its new name only: t
   const { clock, root, store, w } = await openStore("listed-name");
   w.init(media.init, media.info);
   const missing: string[] = [];
-  for (let i = 0; i < 8; i++) {
+  // What the store lists for closed segments not yet indexed (StreamWriter.closing), read between the writer's steps.
+  const listed = () => {
+    for (const s of (w as StreamWriter).closing()) if (!existsSync(join(root, s.path))) missing.push(s.path);
+  };
+  for (let i = 0; i < 16; i++) {
     const f = fragmentAt(media, i);
     const at = T0 + f.info.startMs + f.info.durationMs + (i === 0 ? 110 : 0);
     clock.set(at);
@@ -138,11 +142,11 @@ test("a closing segment whose start settled is listed under its new name only: t
     const written = w.fragment(f.bytes, f.info, at).finally(() => (done = true));
     // Listed while the fragment (and a commit it starts) is still in flight, as a reader would.
     while (!done) {
-      for (const s of w.closing()) if (!existsSync(join(root, s.path))) missing.push(s.path);
+      listed();
       await new Promise((r) => setImmediate(r));
     }
     await written;
-    for (const s of w.closing()) if (!existsSync(join(root, s.path))) missing.push(s.path);
+    listed();
   }
   await w.end("stopped");
   await w.settled();
