@@ -51,10 +51,25 @@ export interface StartClusterOptions {
 /** Joins the cluster: after this resolves the node holds its partitions (all 256 when alone). */
 export async function startCluster(o: StartClusterOptions): Promise<Cluster> {
   const nodeId = o.config.nodeId ?? persistedNodeId(o.dataDir);
-  const leases = new Leases({ db: o.db, nodeId, clock: o.clock ?? systemClock, heartbeatMs: o.config.heartbeatMs, leaseMs: o.config.leaseMs, ...(o.log ? { log: o.log } : {}) });
-  await leases.start();
+  // Lease rounds on a connection of their own (on a server): a renewal waiting for a pooled
+  // connection behind the node's batches could let its leases run out.
+  const roundsDb = await o.db.ownConnection();
+  const leases = new Leases({ db: roundsDb, nodeId, clock: o.clock ?? systemClock, heartbeatMs: o.config.heartbeatMs, leaseMs: o.config.leaseMs, ...(o.log ? { log: o.log } : {}) });
+  try {
+    await leases.start();
+  } catch (e) {
+    await roundsDb.close().catch(() => undefined);
+    throw e;
+  }
   o.log?.info("cluster node started", { node: nodeId, partitions: leases.owned().size });
-  return { nodeId, leases, close: () => leases.close() };
+  return {
+    nodeId,
+    leases,
+    close: async () => {
+      await leases.close();
+      await roundsDb.close();
+    },
+  };
 }
 
 /** What the control plane of this node handles and subscribes (central/sites SiteOwnership): `sites` are the active site ids it knows. */

@@ -17,6 +17,7 @@ import type { Database, Sql } from "../db/index.ts";
 import { PARTITIONS, partitionOf } from "./partition.ts";
 
 export interface LeaseOptions {
+  /** Where rounds run (heartbeat, renewal, claim, give back): startCluster gives a connection of the rounds' own (Database.ownConnection). */
   db: Database;
   /** This node's id, unique in the cluster and stable across restarts (a restart then re-claims its partitions at once). */
   nodeId: string;

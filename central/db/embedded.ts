@@ -11,7 +11,7 @@
 import { PGlite, types } from "@electric-sql/pglite";
 import { existsSync, promises as fs } from "node:fs";
 import path from "node:path";
-import { checkIdentifier, copyCsv, int8, notifyWith, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
+import { checkIdentifier, copyCsv, int8, notifyWith, sameConnection, type Database, type Row, type Sql, type SqlValue } from "./sql.ts";
 
 type PgliteSql = Pick<PGlite, "query" | "exec">;
 
@@ -65,7 +65,7 @@ export async function closePglite(pg: PGlite, dir: string): Promise<void> {
 
 export async function openEmbedded(dir: string, o: { template?: string } = {}): Promise<Database> {
   const pg = await openPglite(dir, o);
-  return {
+  const db: Database = {
     driver: "embedded",
     ...statements(pg),
     // Concurrent callers wait their turn (PGlite's transaction mutex); inside fn use tx only.
@@ -75,8 +75,10 @@ export async function openEmbedded(dir: string, o: { template?: string } = {}): 
       const unlisten = await pg.listen(checkIdentifier(channel), handler);
       return () => unlisten();
     },
+    ownConnection: () => sameConnection(db),
     close: () => closePglite(pg, dir),
   };
+  return db;
 }
 
 /**

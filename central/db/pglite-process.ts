@@ -13,7 +13,7 @@ import { promises as fs } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { openServer } from "./server.ts";
-import { checkIdentifier, type Database } from "./sql.ts";
+import { checkIdentifier, sameConnection, type Database } from "./sql.ts";
 
 const CHILD = path.join(import.meta.dir, "pglite-child.ts");
 
@@ -94,9 +94,11 @@ export async function openEmbeddedProcess(dir: string, o: { template?: string; o
     await db.close().catch(() => undefined);
     return gone(() => `cannot use the database process: ${(e as Error).message}`);
   }
-  return {
+  const processDb: ProcessDatabase = {
     ...db,
     driver: "embedded",
+    // The process serves one connection: a second one would wait for the first to end.
+    ownConnection: () => sameConnection(processDb),
     pid: child.pid,
     listen: async (channel, onNotify) => {
       let set = listeners.get(checkIdentifier(channel));
@@ -128,4 +130,5 @@ export async function openEmbeddedProcess(dir: string, o: { template?: string; o
       await fs.rm(socketDir, { recursive: true, force: true });
     },
   };
+  return processDb;
 }

@@ -86,6 +86,7 @@ export async function openServer(url: string, o: { max?: number; copyThroughFile
   const sql = new SQL(options);
   await sql.unsafe("SELECT 1"); // fail at start, with the server's reason, not at the first request
   return {
+    ownConnection: () => openServer(url, { ...o, max: 1 }),
     driver: "server",
     ...statements(sql, o.copyThroughFile),
     transaction: (fn) => sql.begin((tx) => fn(statements(tx as unknown as SQL, o.copyThroughFile))) as Promise<never>,

@@ -45,7 +45,19 @@ export interface Database extends Sql {
    * only: a notification sent while not listening is lost, so rows stay the truth.
    */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * A handle on a connection of its own, for work that must never wait behind the pool's other
+   * work (the lease rounds: a renewal queued behind batches lets the lease run out). On a server
+   * a second pool of one connection, closed by its close(); on PGlite (one connection in any
+   * case) this database itself, whose close() there does nothing.
+   */
+  ownConnection(): Promise<Database>;
   close(): Promise<void>;
+}
+
+/** ownConnection() of a one-connection driver: the same database, which its holder does not close. */
+export function sameConnection(db: Database): Promise<Database> {
+  return Promise.resolve({ ...db, close: async () => undefined });
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
