@@ -33,6 +33,19 @@ const SCHEMA = [
      reason VARCHAR NOT NULL, created_by VARCHAR NOT NULL, created_at_ms BIGINT NOT NULL, expires_at_ms BIGINT)`,
 ];
 
+/** Which statements made an index: a changed SCHEMA runs again on the next open. */
+const SCHEMA_HASH = Bun.hash(SCHEMA.join(";")).toString(16);
+
+/** The SCHEMA_HASH an index was made with; null for a new (or older) one. */
+async function schemaOf(con: DuckDBConnection): Promise<string | null> {
+  try {
+    const r = (await con.runAndReadAll(`SELECT value FROM meta WHERE key = 'schema_ddl'`)).getRowObjectsJson();
+    return r.length ? String(r[0]!.value) : null;
+  } catch {
+    return null; // no meta table yet
+  }
+}
+
 type Row = Record<string, unknown>;
 type Param = string | number | bigint | null;
 
@@ -132,9 +145,11 @@ export class IndexDb implements StoreIndex {
     }
     const con = await inst.connect();
     const db = new IndexDb(inst, con, path);
-    if (!opts.readOnly) {
+    // An index made with these very statements is opened with one read instead of a statement
+    // each and a write (a WAL record and fsync at every start, replayed at the next one).
+    if (!opts.readOnly && (await schemaOf(con)) !== SCHEMA_HASH) {
       for (const s of SCHEMA) await con.run(s);
-      await con.run(`INSERT OR REPLACE INTO meta VALUES ('schema', $1)`, [String(SCHEMA_VERSION)]);
+      await con.run(`INSERT OR REPLACE INTO meta VALUES ('schema', $1), ('schema_ddl', $2)`, [String(SCHEMA_VERSION), SCHEMA_HASH]);
     }
     if (!opts.readOnly || (await db.tableExists("formats"))) {
       for (const r of (await con.runAndReadAll(`SELECT * FROM formats`)).getRowObjectsJson()) {

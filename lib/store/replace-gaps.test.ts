@@ -48,3 +48,19 @@ test("the same journal again writes nothing; changes write exactly the differenc
     await db.close();
   }
 });
+
+test("reopening an index whose schema is current writes nothing; a new index gets every table", async () => {
+  const path = join(dir, "reopen.duckdb");
+  let db = await IndexDb.open(path);
+  expect(await db.tableExists("locks")).toBe(true);
+  expect((await db.all(`SELECT count(*) AS n FROM information_schema.columns WHERE table_name = 'segments' AND column_name = 'frags'`))[0]!.n).toBe("1");
+  await db.close();
+  const before = await walBytes(path);
+  db = await IndexDb.open(path);
+  try {
+    expect(await walBytes(path)).toBe(before);
+    expect(await db.allGaps()).toEqual([]);
+  } finally {
+    await db.close(false);
+  }
+});
