@@ -22,7 +22,7 @@
  *   bun bench/edge-start.bench.ts [--runs 7] [--cameras 4] [--no-api]
  *       [--exe PATH[,PATH]]   also compiled edges (`bun firmware/compile.ts firmware/entry.ts OUT
  *                             [--bytecode]`); runs with LD_LIBRARY_PATH at this checkout's libduckdb.so
- *       [--before DIR]        also the edge of an older checkout (DIR/cli/outpost.ts), runs interleaved
+ *       [--before DIR[,DIR]]  also the edges of other checkouts (DIR/cli/outpost.ts), runs interleaved
  *       [--keep]              keep the temporary folders (logs of each run: DIR/run-N.log)
  * Not part of `npm test`.
  */
@@ -259,8 +259,7 @@ try {
     e.env.LD_LIBRARY_PATH = duckdbLib;
     edges.push(e);
   }
-  if (values.before) {
-    const dir = values.before;
+  for (const dir of values.before?.split(",") ?? []) {
     edges.push(await makeEdge(`edge (${dir})`, (cfg) => ["bun", join(dir, "cli/outpost.ts"), "edge", "--config", cfg], dir, urls));
   }
   // A first, clean start of each edge: it creates its store (and API certificate); not measured.
