@@ -8,7 +8,7 @@ import { open, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "../log/index.ts";
 import type { StoreIndex } from "./db.ts";
-import type { SegmentRecord, StreamKind } from "./types.ts";
+import type { EvidenceLock, SegmentRecord, StreamKind } from "./types.ts";
 import { RowRefusedError } from "./errors.ts";
 import { appendGap, readGaps, readLocks, streamKey, type JournalGap } from "./journal.ts";
 import { describe, listMedia, readWhole, type Described, type DiskFile } from "./files.ts";
@@ -26,6 +26,10 @@ export interface RecoveryResult {
   lastEnd: Map<string, number>;
   /** Per stream: gap still open (recording has not resumed since). */
   openGaps: Map<string, JournalGap>;
+  /** The locks, as the index now holds them (read from their files). */
+  locks: EvidenceLock[];
+  /** Bytes of all indexed segments. */
+  totalBytes: number;
 }
 
 export interface RecoverOptions {
@@ -78,7 +82,11 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   const rowByPath = new Map(rows.map((r) => [r.path, r]));
   // A shared index's rows may name files of other names (central/media's commit blobs): those exist too.
   const filePaths = new Set([...files.map((f) => f.path), ...(opts.keepRowsWithoutFile ? strays : [])]);
+  // What the index holds once this pass is done: lastEnd, the starts and the byte total come from
+  // it, not from more queries (each one a round trip on the start's critical path).
+  const indexed: SegmentRecord[] = [];
   for (const r of rows) {
+    if (filePaths.has(r.path) || opts.keepRowsWithoutFile) indexed.push(r);
     if (filePaths.has(r.path)) continue;
     // A shared index (central's, in PostgreSQL) keeps the row: reported, for an operator to restore the file or delete the row.
     if (opts.keepRowsWithoutFile) {
@@ -102,22 +110,27 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   }
   for (const d of dirsToSync) await fsyncDir(d);
   if (found.length) await db.putSegments(found, foundFrags);
+  indexed.push(...found);
 
   // Gaps: close gaps that recording resumed after (the closing record may not have been written).
   const lastEnd = new Map<string, number>();
-  const firstStarts = new Map<string, number[]>();
-  for (const r of await db.lastEnds()) lastEnd.set(streamKey(r.cameraId, r.stream), r.endMs);
+  const startsOf = new Map<string, number[]>();
+  let totalBytes = 0;
+  for (const r of indexed) {
+    const key = streamKey(r.cameraId, r.stream);
+    lastEnd.set(key, Math.max(lastEnd.get(key) ?? r.endMs, r.endMs));
+    const starts = startsOf.get(key);
+    if (starts) starts.push(r.startMs);
+    else startsOf.set(key, [r.startMs]);
+    totalBytes += r.bytes;
+  }
   const gaps = await readGaps(root);
   const openGaps = new Map<string, JournalGap>();
   for (const g of gaps) {
     if (g.endMs !== null) continue;
     const key = streamKey(g.cameraId, g.stream);
-    let starts = firstStarts.get(key);
-    if (!starts) {
-      starts = await db.starts(g.cameraId, g.stream);
-      firstStarts.set(key, starts);
-    }
-    const next = starts.find((s) => s >= g.startMs);
+    let next: number | undefined; // the first segment recorded after the gap opened
+    for (const s of startsOf.get(key) ?? []) if (s >= g.startMs && (next === undefined || s < next)) next = s;
     if (next !== undefined && inScope(g.cameraId)) {
       g.endMs = next;
       await appendGap(root, g);
@@ -139,7 +152,7 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
     }
   }
   await db.replaceGapsAndLocks(gaps.filter((g) => g.endMs === null || g.endMs > g.startMs), locks);
-  return { report, lastEnd, openGaps };
+  return { report, lastEnd, openGaps, locks, totalBytes };
 }
 
 type Act = (action: RecoveryAction, detail: string, path?: string) => void;

@@ -273,8 +273,8 @@ export class MediaStore {
     try {
       const r = await recover(root, db, log, { crashGaps: !opts.maintenance && !wasClean, keepRowsWithoutFile: !!opts.index, ...(opts.recoveryScope ? { scope: opts.recoveryScope } : {}) });
       const store = new MediaStore(opts, db, r.report, r.lastEnd, r.openGaps, wasClean);
-      for (const l of await db.allLocks()) store.locksById.set(l.id, l);
-      store.totalBytes = await db.totalBytes();
+      for (const l of [...r.locks].sort((a, b) => a.startMs - b.startMs || (a.id < b.id ? -1 : 1))) store.locksById.set(l.id, l);
+      store.totalBytes = r.totalBytes;
       startMark("store open");
       log.info("store open", { root, clean: wasClean, recoveryActions: r.report.actions.length, bytes: store.totalBytes });
       return store;
