@@ -43,7 +43,24 @@ export interface RecoverOptions {
   scope?: (cameraId: string) => boolean;
 }
 
-export async function recover(root: string, db: StoreIndex, log: Logger, opts: RecoverOptions): Promise<RecoveryResult> {
+/** What recovery reads from disk before it changes anything: the lock files, the media folders, the gap journals. */
+export interface DiskState {
+  locks: Awaited<ReturnType<typeof readLocks>>;
+  media: Awaited<ReturnType<typeof listMedia>>;
+  gaps: JournalGap[];
+}
+
+/**
+ * Reads what recovery needs of the disk; MediaStore.open runs it while DuckDB opens the index
+ * (its threads, not this one), so the walk is off a start's critical path.
+ */
+export async function readDisk(root: string): Promise<DiskState> {
+  const [locks, media, gaps] = await Promise.all([readLocks(root), listMedia(root, { sizes: false }), readGaps(root)]);
+  return { locks, media, gaps };
+}
+
+export async function recover(root: string, db: StoreIndex, log: Logger, opts: RecoverOptions, disk?: DiskState): Promise<RecoveryResult> {
+  const { locks: lockFiles, media, gaps } = disk ?? (await readDisk(root));
   const inScope = (cameraId: string | undefined) => cameraId !== undefined && (!opts.scope || opts.scope(cameraId));
   const report: RecoveryReport = { actions: [] };
   const act = (action: RecoveryAction, detail: string, path?: string) => {
@@ -52,7 +69,7 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   };
 
   // Locks: leftovers of an interrupted write are incomplete by construction (rename never happened).
-  const { locks, bad, tmp } = await readLocks(root);
+  const { locks, bad, tmp } = lockFiles;
   // Another node may be writing a lock right now: temps are left to a node that recovers alone.
   for (const t of opts.scope ? [] : tmp) {
     await unlink(join(root, t)).catch(() => undefined);
@@ -65,7 +82,7 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   // too), so an indexed file is whole and is neither stat'ed nor read here — a start costs a walk
   // of the folders plus the unindexed files, not a stat per file (20,000 files: ~500 → ~15 ms).
   // `outpost check` (lib/store/check.ts) still compares every file's size with its row.
-  const { segments: files, previews, temps, strays } = await listMedia(root, { sizes: false });
+  const { segments: files, previews, temps, strays } = media;
   // A sidecar write the crash interrupted (its rename never happened): nothing refers to it.
   for (const t of temps) {
     await unlink(join(root, t)).catch(() => undefined);
@@ -124,7 +141,6 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
     else startsOf.set(key, [r.startMs]);
     totalBytes += r.bytes;
   }
-  const gaps = await readGaps(root);
   const openGaps = new Map<string, JournalGap>();
   for (const g of gaps) {
     if (g.endMs !== null) continue;
