@@ -22,7 +22,7 @@
  *   bun bench/edge-start.bench.ts [--runs 7] [--cameras 4] [--no-api]
  *       [--exe PATH[,PATH]]   also compiled edges (`bun firmware/compile.ts firmware/entry.ts OUT
  *                             [--bytecode]`); runs with LD_LIBRARY_PATH at this checkout's libduckdb.so
- *       [--before DIR]        also the edge of an older checkout (DIR/cli/outpost.ts), runs interleaved
+ *       [--before DIR[,DIR]]  also the edges of other checkouts (DIR/cli/outpost.ts), runs interleaved
  *       [--keep]              keep the temporary folders (logs of each run: DIR/run-N.log)
  * Not part of `npm test`.
  */
@@ -259,8 +259,7 @@ try {
     e.env.LD_LIBRARY_PATH = duckdbLib;
     edges.push(e);
   }
-  if (values.before) {
-    const dir = values.before;
+  for (const dir of values.before?.split(",") ?? []) {
     edges.push(await makeEdge(`edge (${dir})`, (cfg) => ["bun", join(dir, "cli/outpost.ts"), "edge", "--config", cfg], dir, urls));
   }
   // A first, clean start of each edge: it creates its store (and API certificate); not measured.
@@ -279,7 +278,9 @@ try {
     bare.push(await bareBun());
     ff.push(await ffmpegRun(urls[0]!));
     console.log(`run ${i + 1} baselines: bun -e 0 ${ms(bare.at(-1))} ms; ffmpeg first byte ${ms(ff.at(-1)?.firstByte)} ms, first fragment ${ms(ff.at(-1)?.firstFragment)} ms; load ${load()}`);
-    for (const e of edges) {
+    // Each run starts with another edge: the one right after the ffmpeg baseline ran slower from
+    // its first phase on (a fixed order gave one checkout +60 ms before any of its own code ran).
+    for (const e of [...edges.slice(i % edges.length), ...edges.slice(0, i % edges.length)]) {
       const r = await startTimed(e);
       e.runs.push(r);
       await Bun.sleep(1500);

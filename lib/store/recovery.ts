@@ -8,7 +8,7 @@ import { open, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "../log/index.ts";
 import type { StoreIndex } from "./db.ts";
-import type { SegmentRecord, StreamKind } from "./types.ts";
+import type { EvidenceLock, SegmentRecord, StreamKind } from "./types.ts";
 import { RowRefusedError } from "./errors.ts";
 import { appendGap, readGaps, readLocks, streamKey, type JournalGap } from "./journal.ts";
 import { describe, listMedia, readWhole, type Described, type DiskFile } from "./files.ts";
@@ -26,6 +26,10 @@ export interface RecoveryResult {
   lastEnd: Map<string, number>;
   /** Per stream: gap still open (recording has not resumed since). */
   openGaps: Map<string, JournalGap>;
+  /** The locks, as the index now holds them (read from their files). */
+  locks: EvidenceLock[];
+  /** Bytes of all indexed segments. */
+  totalBytes: number;
 }
 
 export interface RecoverOptions {
@@ -39,7 +43,24 @@ export interface RecoverOptions {
   scope?: (cameraId: string) => boolean;
 }
 
-export async function recover(root: string, db: StoreIndex, log: Logger, opts: RecoverOptions): Promise<RecoveryResult> {
+/** What recovery reads from disk before it changes anything: the lock files, the media folders, the gap journals. */
+export interface DiskState {
+  locks: Awaited<ReturnType<typeof readLocks>>;
+  media: Awaited<ReturnType<typeof listMedia>>;
+  gaps: JournalGap[];
+}
+
+/**
+ * Reads what recovery needs of the disk; MediaStore.open runs it while DuckDB opens the index
+ * (its threads, not this one), so the walk is off a start's critical path.
+ */
+export async function readDisk(root: string): Promise<DiskState> {
+  const [locks, media, gaps] = await Promise.all([readLocks(root), listMedia(root, { sizes: false }), readGaps(root)]);
+  return { locks, media, gaps };
+}
+
+export async function recover(root: string, db: StoreIndex, log: Logger, opts: RecoverOptions, disk?: DiskState): Promise<RecoveryResult> {
+  const { locks: lockFiles, media, gaps } = disk ?? (await readDisk(root));
   const inScope = (cameraId: string | undefined) => cameraId !== undefined && (!opts.scope || opts.scope(cameraId));
   const report: RecoveryReport = { actions: [] };
   const act = (action: RecoveryAction, detail: string, path?: string) => {
@@ -48,7 +69,7 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   };
 
   // Locks: leftovers of an interrupted write are incomplete by construction (rename never happened).
-  const { locks, bad, tmp } = await readLocks(root);
+  const { locks, bad, tmp } = lockFiles;
   // Another node may be writing a lock right now: temps are left to a node that recovers alone.
   for (const t of opts.scope ? [] : tmp) {
     await unlink(join(root, t)).catch(() => undefined);
@@ -61,7 +82,7 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   // too), so an indexed file is whole and is neither stat'ed nor read here — a start costs a walk
   // of the folders plus the unindexed files, not a stat per file (20,000 files: ~500 → ~15 ms).
   // `outpost check` (lib/store/check.ts) still compares every file's size with its row.
-  const { segments: files, previews, temps, strays } = await listMedia(root, { sizes: false });
+  const { segments: files, previews, temps, strays } = media;
   // A sidecar write the crash interrupted (its rename never happened): nothing refers to it.
   for (const t of temps) {
     await unlink(join(root, t)).catch(() => undefined);
@@ -78,7 +99,11 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   const rowByPath = new Map(rows.map((r) => [r.path, r]));
   // A shared index's rows may name files of other names (central/media's commit blobs): those exist too.
   const filePaths = new Set([...files.map((f) => f.path), ...(opts.keepRowsWithoutFile ? strays : [])]);
+  // What the index holds once this pass is done: lastEnd, the starts and the byte total come from
+  // it, not from more queries (each one a round trip on the start's critical path).
+  const indexed: SegmentRecord[] = [];
   for (const r of rows) {
+    if (filePaths.has(r.path) || opts.keepRowsWithoutFile) indexed.push(r);
     if (filePaths.has(r.path)) continue;
     // A shared index (central's, in PostgreSQL) keeps the row: reported, for an operator to restore the file or delete the row.
     if (opts.keepRowsWithoutFile) {
@@ -102,22 +127,26 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
   }
   for (const d of dirsToSync) await fsyncDir(d);
   if (found.length) await db.putSegments(found, foundFrags);
+  indexed.push(...found);
 
   // Gaps: close gaps that recording resumed after (the closing record may not have been written).
   const lastEnd = new Map<string, number>();
-  const firstStarts = new Map<string, number[]>();
-  for (const r of await db.lastEnds()) lastEnd.set(streamKey(r.cameraId, r.stream), r.endMs);
-  const gaps = await readGaps(root);
+  const startsOf = new Map<string, number[]>();
+  let totalBytes = 0;
+  for (const r of indexed) {
+    const key = streamKey(r.cameraId, r.stream);
+    lastEnd.set(key, Math.max(lastEnd.get(key) ?? r.endMs, r.endMs));
+    const starts = startsOf.get(key);
+    if (starts) starts.push(r.startMs);
+    else startsOf.set(key, [r.startMs]);
+    totalBytes += r.bytes;
+  }
   const openGaps = new Map<string, JournalGap>();
   for (const g of gaps) {
     if (g.endMs !== null) continue;
     const key = streamKey(g.cameraId, g.stream);
-    let starts = firstStarts.get(key);
-    if (!starts) {
-      starts = await db.starts(g.cameraId, g.stream);
-      firstStarts.set(key, starts);
-    }
-    const next = starts.find((s) => s >= g.startMs);
+    let next: number | undefined; // the first segment recorded after the gap opened
+    for (const s of startsOf.get(key) ?? []) if (s >= g.startMs && (next === undefined || s < next)) next = s;
     if (next !== undefined && inScope(g.cameraId)) {
       g.endMs = next;
       await appendGap(root, g);
@@ -139,7 +168,7 @@ export async function recover(root: string, db: StoreIndex, log: Logger, opts: R
     }
   }
   await db.replaceGapsAndLocks(gaps.filter((g) => g.endMs === null || g.endMs > g.startMs), locks);
-  return { report, lastEnd, openGaps };
+  return { report, lastEnd, openGaps, locks, totalBytes };
 }
 
 type Act = (action: RecoveryAction, detail: string, path?: string) => void;

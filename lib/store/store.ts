@@ -14,7 +14,7 @@ import { IndexDb, type SegmentDay, type SegmentSpans, type StoreIndex } from "./
 import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, previewRelPath, segmentRelPath, writeFileDurable } from "./layout.ts";
 import { describe, readWhole } from "./files.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
-import { recover, recoverClaimed, type ClaimedRecovery, type RecoveryReport } from "./recovery.ts";
+import { readDisk, recover, recoverClaimed, type ClaimedRecovery, type RecoveryReport } from "./recovery.ts";
 import { StreamWriter, type SegmentWriter, type WriterHost, type WriterStatus } from "./writer.ts";
 import { QuotaError, RowRefusedError, StoreInputError, isNoSpace } from "./errors.ts";
 import { AgeQuiet, retention, type RetentionPolicy } from "./retention.ts";
@@ -268,13 +268,16 @@ export class MediaStore {
         await fsyncDir(root);
       }
     }
+    // Recovery's reads of the disk run while the index opens (DuckDB works on its own threads).
+    const disk = readDisk(root);
+    disk.catch(() => undefined); // awaited below; an index that fails to open wins
     const db = opts.index ? await opts.index() : await openIndex(root, log);
     startMark("store index open");
     try {
-      const r = await recover(root, db, log, { crashGaps: !opts.maintenance && !wasClean, keepRowsWithoutFile: !!opts.index, ...(opts.recoveryScope ? { scope: opts.recoveryScope } : {}) });
+      const r = await recover(root, db, log, { crashGaps: !opts.maintenance && !wasClean, keepRowsWithoutFile: !!opts.index, ...(opts.recoveryScope ? { scope: opts.recoveryScope } : {}) }, await disk);
       const store = new MediaStore(opts, db, r.report, r.lastEnd, r.openGaps, wasClean);
-      for (const l of await db.allLocks()) store.locksById.set(l.id, l);
-      store.totalBytes = await db.totalBytes();
+      for (const l of [...r.locks].sort((a, b) => a.startMs - b.startMs || (a.id < b.id ? -1 : 1))) store.locksById.set(l.id, l);
+      store.totalBytes = r.totalBytes;
       startMark("store open");
       log.info("store open", { root, clean: wasClean, recoveryActions: r.report.actions.length, bytes: store.totalBytes });
       return store;
