@@ -32,6 +32,9 @@ export type InsertOutcome = { inserted: true } | { inserted: false; existing: Me
 /** The columns rowValues() gives, in order (written out in each statement: SQL text never interpolates). */
 const COLS = "site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, committed_ms";
 
+/** How far apart two rows with the same bytes may start and still be one segment held twice. */
+export const SAME_BYTES_WITHIN_MS = 1000;
+
 export class SegmentIndex {
   constructor(private readonly db: Database) {}
 
@@ -64,6 +67,15 @@ export class SegmentIndex {
 
   get(siteId: string, cameraId: string, stream: StreamKind, startMs: number): Promise<MediaSegment | null> {
     return one(this.db, siteId, cameraId, stream, startMs);
+  }
+
+  /** A row with these bytes starting within `withinMs` of `startMs` (the same segment held under a slightly different start). */
+  async sameBytesNear(siteId: string, cameraId: string, stream: StreamKind, startMs: number, sha256: string, withinMs: number): Promise<MediaSegment | null> {
+    const rows = await this.db.query(
+      `SELECT site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, committed_ms FROM media_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND sha256 = $4 AND start_ms BETWEEN $5 AND $6 ORDER BY start_ms LIMIT 1`,
+      [siteId, cameraId, stream, sha256, startMs - withinMs, startMs + withinMs],
+    );
+    return rows[0] ? toSegment(rows[0]) : null;
   }
 
   /** Segments of one stream overlapping [from, to), by start. */

@@ -9,6 +9,7 @@ import { splitCentralCameraId, centralCameraId } from "../../federation/protocol
 import { RowRefusedError, type EvidenceLock, type GapReason, type SegmentRecord, type SegmentSpans, type StoreIndex, type StreamKind } from "../../lib/store/index.ts";
 import { NotOwnerError, partitionOf, type Leases } from "../cluster/index.ts";
 import type { Database, Row, Sql, SqlValue } from "../db/index.ts";
+import { SAME_BYTES_WITHIN_MS } from "./segments.ts";
 
 type Gap = Awaited<ReturnType<StoreIndex["allGaps"]>>[number];
 
@@ -81,22 +82,24 @@ export class PgStoreIndex implements StoreIndex {
    * segment starts exactly where the edge's segment does) — at the next free millisecond, as
    * CentralMedia.commit moves a copy. Replacing that row would leave the copy's blob without a
    * row. `s` is updated to the start stored; its end stays, so the stream stays contiguous. Its
-   * own row again (a retried write: same file) is refreshed. A holder with the same SHA-256 is
-   * the same footage: the writer's row is refused (RowRefusedError, its file goes), as
-   * CentralMedia.commit answers a copy of held bytes "duplicate".
+   * own row again (a retried write: same file) is refreshed. A row with the same SHA-256 within
+   * SAME_BYTES_WITHIN_MS is the same footage: the writer's row is refused (RowRefusedError, its
+   * file goes), as CentralMedia.commit answers a copy of held bytes "duplicate".
    */
   private async claimStart(tx: Sql, s: SegmentRecord, frags: Uint8Array | null | undefined, epoch: number | null): Promise<void> {
     const first = ms(s.startMs);
+    // The same bytes already held within a second of this start (central recorded live exactly
+    // a segment the edge had copied, dated a few ms apart): the footage is there once already;
+    // this file is the second copy.
+    const [site, cam] = split(s.cameraId);
+    if (s.sha256) {
+      const [alike] = await tx.query<{ start_ms: number }>(SAME_BYTES_NEAR, [site, cam, s.stream, s.sha256, first - SAME_BYTES_WITHIN_MS, first + SAME_BYTES_WITHIN_MS, s.path]);
+      if (alike) throw new RowRefusedError(`the same footage (SHA-256 ${s.sha256.slice(0, 12)}…) is already held at ${alike.start_ms}`, false);
+    }
     for (let start = first; start < first + 1000; start++) {
       const params = rowValues({ ...s, startMs: start }, frags, ms(this.now()), epoch);
       const rows = await tx.query(INSERT_UNLESS_HELD, params);
-      if (!rows.length) {
-        // The same bytes already held at this start (central recorded live exactly the segment
-        // the edge had copied): the footage is there once; this file is the second copy.
-        const [held] = await tx.query<{ sha256: string }>(`SELECT sha256 FROM media_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND start_ms = $4`, params.slice(0, 4));
-        if (s.sha256 && held?.sha256 === s.sha256) throw new RowRefusedError(`the same footage (SHA-256 ${s.sha256.slice(0, 12)}…) is already held at ${start}`, false);
-        continue;
-      }
+      if (!rows.length) continue;
       if (start !== first) Object.assign(s, { startMs: start, id: `${s.cameraId}/${s.stream}/${start}` });
       return;
     }
@@ -340,6 +343,8 @@ function toGap(r: Row): Gap {
 }
 
 /** One row in rowValues' order; at a start another blob's row holds, nothing (no row returned). Its own row again: refreshed. */
+const SAME_BYTES_NEAR = `SELECT start_ms FROM media_segments WHERE site_id = $1 AND camera_id = $2 AND stream = $3 AND sha256 = $4 AND start_ms BETWEEN $5 AND $6 AND blob_key <> $7 LIMIT 1`;
+
 const INSERT_UNLESS_HELD = `INSERT INTO media_segments (site_id, camera_id, stream, start_ms, end_ms, bytes, mime, width, height, sha256, blob_key, frags, committed_ms, epoch)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
   ON CONFLICT (site_id, camera_id, stream, start_ms) DO UPDATE SET end_ms = excluded.end_ms, bytes = excluded.bytes, mime = excluded.mime, width = excluded.width,

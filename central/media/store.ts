@@ -20,7 +20,7 @@ import type { Logger } from "../../lib/log/index.ts";
 import { StoreInputError, describeSegmentFile, isCameraId, parseSegmentPath, segmentRelPath, type StreamKind } from "../../lib/store/index.ts";
 import { centralCameraId } from "../../federation/protocol/index.ts";
 import type { Database, Sql } from "../db/index.ts";
-import { SegmentIndex, type MediaSegment } from "./segments.ts";
+import { SAME_BYTES_WITHIN_MS, SegmentIndex, type MediaSegment } from "./segments.ts";
 
 const SITE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 /** Default age before an unreferenced blob counts as garbage: far longer than any commit takes. */
@@ -96,6 +96,9 @@ export class CentralMedia {
     // Cheap path for a resend: the row is there with these bytes, nothing to write.
     const held = await this.index.get(c.siteId, c.cameraId, c.stream, c.startMs);
     if (held?.sha256 === c.sha256) return { outcome: "duplicate", record: held };
+    // The same bytes held under a start a few ms off (central recorded this very segment live): held once is enough.
+    const alike = await this.index.sameBytesNear(c.siteId, c.cameraId, c.stream, c.startMs, c.sha256, SAME_BYTES_WITHIN_MS);
+    if (alike) return { outcome: "duplicate", record: alike };
 
     // A fresh key per write: a duplicate deletes its own blob, never the one a row points at.
     const blobKey = `${CentralMedia.sitePrefix(c.siteId)}${c.cameraId}/${c.stream}/${segmentRelPath(cam, c.stream, c.startMs).split("/")[3]}/${c.startMs}-${crypto.randomUUID().slice(0, 8)}.mp4`;
