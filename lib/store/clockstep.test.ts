@@ -29,6 +29,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** A fresh store (2 s segments) under `name`, its clock at T0, and the writer of cam1/main, initialised. */
+async function openRecording(name: string) {
+  const clock = new ManualClock(T0);
+  const root = join(dir, name);
+  const store = await MediaStore.open({ root, clock, log: quiet(), segmentDurationMs: 2000, minFreeBytes: 0 });
+  const w = store.writer("cam1", "main");
+  w.init(media.init, media.info);
+  return { clock, root, store, w };
+}
+
 /** Media end of fragment n-1 fed from 0 (ms). */
 const mediaEnd = (n: number) => Math.round(fragmentAt(media, n - 1).info.startMs + fragmentAt(media, n - 1).info.durationMs);
 
@@ -44,11 +54,7 @@ function unexplainedHoles(t: Timeline): { startMs: number; endMs: number }[] {
 }
 
 test("+1 h step and back within a session: a clock-step gap, then the future footage moves back; nothing is filed in the future", async () => {
-  const clock = new ManualClock(T0);
-  const root = join(dir, "step");
-  const store = await MediaStore.open({ root, clock, log: quiet(), segmentDurationMs: 2000, minFreeBytes: 0 });
-  const w = store.writer("cam1", "main");
-  w.init(media.init, media.info);
+  const { clock, root, store, w } = await openRecording("step");
   await feed(w, media, clock, T0, 0, 10);
   clock.step(HOUR);
   await feed(w, media, clock, T0 + HOUR, 10, 20);
@@ -73,11 +79,7 @@ test("+1 h step and back within a session: a clock-step gap, then the future foo
 });
 
 test("+1 h step and back, the first fragment after the step late (its segment's start settles earlier): that segment moves back too", async () => {
-  const clock = new ManualClock(T0);
-  const root = join(dir, "step-settled");
-  const store = await MediaStore.open({ root, clock, log: quiet(), segmentDurationMs: 2000, minFreeBytes: 0 });
-  const w = store.writer("cam1", "main");
-  w.init(media.init, media.info);
+  const { clock, root, store, w } = await openRecording("step-settled");
   await feed(w, media, clock, T0, 0, 10);
   clock.step(HOUR);
   // The first fragment on the stepped clock arrives 80 ms late, the rest on time: the segment
@@ -131,11 +133,7 @@ test("restart with the right clock after recording 1 h ahead: the footage filed 
 });
 
 test("camera and host time > 2 s apart: the re-anchoring hole is a gap with a reason", async () => {
-  const clock = new ManualClock(T0);
-  const root = join(dir, "reanchor");
-  const store = await MediaStore.open({ root, clock, log: quiet(), segmentDurationMs: 2000, minFreeBytes: 0 });
-  const w = store.writer("cam1", "main");
-  w.init(media.init, media.info);
+  const { clock, root, store, w } = await openRecording("reanchor");
   await feed(w, media, clock, T0, 0, 6);
   // Host time runs 8 s ahead of the camera's (fragments delayed under load, or lost upstream).
   await feed(w, media, clock, T0 + 8000, 6, 16);
