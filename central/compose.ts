@@ -123,8 +123,6 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   let cluster: Cluster;
   let othersAlive = false;
   let store: MediaStore;
-  // Database mode: central/media's commit (the transfer receiver's) and upkeep over the same directory and rows.
-  const media = inDatabase ? new CentralMedia({ db: database, blobs: new FsBlobStore(storeRoot), clock, log: log.child({ component: "central.media" }) }) : null;
   try {
     if (inDatabase) await importLegacyStore(database, storeRoot, log.child({ component: "central.store" }), clock.now());
     // Another node alive on the shared store: a file without a row may be its segment in the
@@ -138,6 +136,9 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     throw e;
   }
   const owns = (siteId: string) => cluster.leases.owns(siteId);
+  // Database mode: central/media's commit (the transfer receiver's) and upkeep over the same
+  // directory and rows; its commits in flight are named by this node's id (central/media/intents.ts).
+  const media = inDatabase ? new CentralMedia({ db: database, blobs: new FsBlobStore(storeRoot), clock, nodeId: cluster.nodeId, log: log.child({ component: "central.media" }) }) : null;
   try {
     // With the index in the database several nodes may share the store: each node's retention
     // deletes only the sites whose partition it owns, and the live recorder's rows are fenced by

@@ -10,6 +10,8 @@
  * on shared storage".
  */
 export { CentralMedia, DEFAULT_SWEEP_GRACE_MS, type CommitInput, type CommitResult, type CheckProblem, type MediaOptions } from "./store.ts";
+export { CommitIntents, IntentTakenError, type CutIntent } from "./intents.ts";
+export { claimFreeStart, FREE_START_WITHIN_MS } from "./free-start.ts";
 export { SegmentIndex, type MediaSegment, type MediaGap } from "./segments.ts";
 export { importLegacyStore, type LegacyImport } from "./legacy.ts";
 export { PgStoreIndex, leaseFence, type SegmentFence } from "./store-index.ts";

@@ -14,7 +14,7 @@ import { MediaStore, StoreInputError, type SegmentRecord } from "../../lib/store
 import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
 import { driversInTempDir } from "../database-testkit.ts";
 import { migrateUp, type Database } from "../db/index.ts";
-import { CentralMedia, importLegacyStore } from "./index.ts";
+import { CentralMedia, IntentTakenError, importLegacyStore } from "./index.ts";
 
 const { drivers, tmp } = driversInTempDir("media");
 /** Two central nodes: two connections to one database — the server driver only. */
@@ -131,6 +131,43 @@ for (const d of drivers) {
       expect((await blobKeys(blobs)).length).toBe(2);
       expect((await store.commit(input(2))).outcome).toBe("committed");
       expect(await later.sweep("bus-1")).toEqual([]);
+    });
+
+    test("a commit's intent lives from before its blob to its row; the node's next process deletes the blob of a commit its earlier one was killed in; a commit slower than the sweep's grace fails its row", async () => {
+      const intents = async () => (await db.query<{ blob_key: string }>(`SELECT blob_key FROM media_intents`)).map((r) => r.blob_key);
+      // The commits above (committed, duplicate, moved, refused, the crash the sweep cleaned) left none.
+      expect(await intents()).toEqual([]);
+      let cut = "";
+      const killed = new CentralMedia({ db, blobs, log, nodeId: "n1", afterBlobPut: (key) => {
+        cut = key;
+        throw new Error("killed");
+      } });
+      await expect(killed.commit(input(2, { siteId: "bus-8" }))).rejects.toThrow("killed");
+      expect(await intents()).toEqual([cut]);
+      // Another node leaves it: n1 is not known dead (no heartbeat of it has lapsed).
+      expect(await new CentralMedia({ db, blobs, log, nodeId: "n2" }).reapCutCommits(() => true, Date.now())).toEqual([]);
+      // n1's next process: its earlier process's commit, whichever site (a restart within the lease never looks dead).
+      expect(await new CentralMedia({ db, blobs, log, nodeId: "n1" }).reapCutCommits(() => false, 0)).toEqual([cut]);
+      expect(await blobs.stat(cut)).toBeNull();
+      expect(await intents()).toEqual([]);
+
+      // A commit still in flight when the sweep's grace has passed: the sweep takes its intent with its blob, so its row is refused.
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let reached!: (key: string) => void;
+      const atPut = new Promise<string>((r) => (reached = r));
+      const slow = new CentralMedia({ db, blobs, log, nodeId: "n3", afterBlobPut: async (key) => {
+        reached(key);
+        await gate;
+      } });
+      const done = slow.commit(input(2, { siteId: "bus-8" })).catch((e: Error) => e);
+      const slowKey = await atPut;
+      expect(await new CentralMedia({ db, blobs, log, clock: new ManualClock(Date.now() + 3_600_000) }).sweep("bus-8")).toEqual([slowKey]);
+      release();
+      expect(await done).toBeInstanceOf(IntentTakenError);
+      expect(await store.index.get("bus-8", "cam1", "main", segs[2]!.rec.startMs)).toBeNull();
+      expect(await blobKeys(blobs, "media/bus-8.")).toEqual([]);
+      expect(await intents()).toEqual([]);
     });
 
     test("a row without its blob is reported by check, never dropped", async () => {

@@ -4,8 +4,10 @@
  * and any node can play it back. The invariants are the edge's (docs/design/storage.md):
  *
  * - the blob is durable before its row commits (put resolves after fsync + rename);
- * - a blob without a row is garbage after a grace period: sweep() deletes it, run by the
- *   owner of the site's partition (central/cluster) so two nodes never sweep one site;
+ * - a blob without a row is garbage: an upload commit records its intent (intents.ts) before
+ *   the put and deletes it with the row, so the blob of a commit a crash cut is deleted as soon
+ *   as its node is dead (reapCutCommits); whatever else lacks a row goes after a grace period
+ *   (sweep). Both run on the owner of the site's partition (central/cluster: MediaUpkeep);
  * - a row without a blob is reported by check(), never silently dropped.
  *
  * Exactly once: the row key (site, camera, stream, start) decides. Every write gets its own
@@ -20,6 +22,8 @@ import type { Logger } from "../../lib/log/index.ts";
 import { StoreInputError, describeSegmentFile, isCameraId, parseSegmentPath, segmentRelPath, type StreamKind } from "../../lib/store/index.ts";
 import { centralCameraId } from "../../federation/protocol/index.ts";
 import type { Database, Sql } from "../db/index.ts";
+import { claimFreeStart } from "./free-start.ts";
+import { CommitIntents } from "./intents.ts";
 import { SAME_BYTES_WITHIN_MS, SegmentIndex, type MediaSegment } from "./segments.ts";
 
 const SITE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -61,6 +65,8 @@ export interface MediaOptions {
   blobs: BlobStore;
   clock?: Clock;
   log: Logger;
+  /** This node's id (central/cluster): whose commits in flight the intents name. Default "local" (a lone process). */
+  nodeId?: string;
   /** Test hook: runs after the blob is durable and before its row commits; throwing stops there, as a crash would. */
   afterBlobPut?: (key: string) => void | Promise<void>;
 }
@@ -68,12 +74,15 @@ export interface MediaOptions {
 export class CentralMedia {
   readonly index: SegmentIndex;
   readonly blobs: BlobStore;
+  /** Upload commits in flight (intents.ts): a cut commit's blob is reaped once its node is dead. */
+  readonly intents: CommitIntents;
   private readonly clock: Clock;
 
   constructor(private readonly o: MediaOptions) {
     this.index = new SegmentIndex(o.db);
     this.blobs = o.blobs;
     this.clock = o.clock ?? systemClock;
+    this.intents = new CommitIntents(o.db, o.nodeId ?? "local");
   }
 
   /** Blobs of one site share a prefix: the sweeper of that site lists only its own. */
@@ -91,7 +100,8 @@ export class CentralMedia {
     const d = describeSegmentFile(segmentRelPath(cam, c.stream, c.startMs), c.data);
     if (!d.record || d.record.bytes !== c.data.length) throw new StoreInputError(`the file is not one whole playable segment (${d.record?.bytes ?? 0} of ${c.data.length} bytes playable)`);
     if (d.record.sha256 !== c.sha256) throw new StoreInputError(`SHA-256 mismatch: the file hashes to ${d.record.sha256}, expected ${c.sha256}`);
-    const durationMs = d.record.endMs - d.record.startMs;
+    const rec = d.record;
+    const durationMs = rec.endMs - rec.startMs;
 
     // Cheap path for a resend: the row is there with these bytes, nothing to write.
     const held = await this.index.get(c.siteId, c.cameraId, c.stream, c.startMs);
@@ -102,13 +112,21 @@ export class CentralMedia {
 
     // A fresh key per write: a duplicate deletes its own blob, never the one a row points at.
     const blobKey = `${CentralMedia.sitePrefix(c.siteId)}${c.cameraId}/${c.stream}/${segmentRelPath(cam, c.stream, c.startMs).split("/")[3]}/${c.startMs}-${crypto.randomUUID().slice(0, 8)}.mp4`;
+    // The intent first: a crash after the put leaves a blob whose owner is known (intents.ts).
+    await this.intents.record(blobKey, c.siteId, this.clock.now());
     await this.blobs.put(blobKey, c.data);
     await this.o.afterBlobPut?.(blobKey);
     let heldSha: string | null = null;
+    // The row commits with its intent taken (settle), or not at all: a reaper that took the intent deletes the blob.
+    const withRow = async (tx: Sql) => {
+      await this.intents.settle(tx, blobKey);
+      await c.withRow?.(tx);
+    };
+    let result: CommitResult | undefined;
     try {
-      for (let start = c.startMs; start < c.startMs + 1000; start++) {
+      result = await claimFreeStart(c.startMs, async (start): Promise<CommitResult | undefined> => {
         const row: MediaSegment = {
-          ...d.record,
+          ...rec,
           id: `${cam}/${c.stream}/${start}`,
           siteId: c.siteId,
           siteCameraId: c.cameraId,
@@ -119,23 +137,23 @@ export class CentralMedia {
           blobKey,
           sha256: c.sha256,
         };
-        const r = await this.index.insert(row, d.frags, this.clock.now(), c.withRow);
+        const r = await this.index.insert(row, d.frags, this.clock.now(), withRow);
         if (r.inserted) {
           this.o.log.info("segment committed", { segment: row.id, bytes: row.bytes, blob: blobKey });
           return heldSha === null ? { outcome: "committed", record: row } : { outcome: "moved", record: row, heldSha256: heldSha };
         }
-        if (r.existing.sha256 === c.sha256) {
-          await this.deleteQuietly(blobKey);
-          return { outcome: "duplicate", record: r.existing };
-        }
+        if (r.existing.sha256 === c.sha256) return { outcome: "duplicate", record: r.existing };
         heldSha ??= r.existing.sha256;
-      }
+        return undefined;
+      });
     } catch (e) {
       // Not a crash: the row did not commit, so the blob goes now (the sweeper would, later).
-      await this.deleteQuietly(blobKey);
+      await this.dropOwnBlob(blobKey);
       throw e;
     }
-    await this.deleteQuietly(blobKey);
+    if (result?.outcome === "committed" || result?.outcome === "moved") return result;
+    await this.dropOwnBlob(blobKey);
+    if (result) return result;
     throw new StoreInputError("no free start time for the segment within 1 s of its start");
   }
 
@@ -152,8 +170,10 @@ export class CentralMedia {
   }
 
   /**
-   * Deletes the site's segment blobs no row points at that are older than `graceMs` (a commit
-   * in flight on another node writes its blob before its row: young blobs are left alone).
+   * Deletes the site's segment blobs no row points at that are older than `graceMs`: what the
+   * intents cannot tell (a retention delete cut between row and blob, a commit whose intent was
+   * dropped but not its blob). Each blob's intent, if any, is taken first, so a commit still in
+   * flight after the grace fails its row instead of leaving a row without a blob.
    * Call it only for sites whose partition this node owns. Returns the keys deleted.
    */
   async sweep(siteId: string, graceMs = DEFAULT_SWEEP_GRACE_MS, nowMs = this.clock.now()): Promise<string[]> {
@@ -169,9 +189,28 @@ export class CentralMedia {
     const gone: string[] = [];
     for (const key of candidates) {
       if (keep.has(key)) continue;
+      await this.intents.drop(key);
       if (await this.blobs.delete(key)) gone.push(key);
     }
     if (gone.length) this.o.log.warn("blobs without a row swept (a commit that crashed between blob and row)", { site: siteId, count: gone.length });
+    return gone;
+  }
+
+  /**
+   * Deletes the blobs of upload commits a crash cut between blob and row, at once: those whose
+   * intent names a node whose heartbeat is older than `deadBeforeMs` (of sites `owns` says are
+   * this node's to clean) and this node's own from an earlier process (intents.ts). A live
+   * node's commit in flight is never touched. Returns the keys deleted.
+   */
+  async reapCutCommits(owns: (siteId: string) => boolean, deadBeforeMs: number): Promise<string[]> {
+    const gone: string[] = [];
+    for (const i of await this.intents.cut(deadBeforeMs)) {
+      if (!i.mine && !owns(i.siteId)) continue;
+      if (!(await this.intents.take(i.blobKey, deadBeforeMs))) continue;
+      await this.deleteQuietly(i.blobKey);
+      gone.push(i.blobKey);
+    }
+    if (gone.length) this.o.log.warn("blobs of upload commits cut between blob and row deleted (their node is dead)", { count: gone.length });
     return gone;
   }
 
@@ -196,6 +235,12 @@ export class CentralMedia {
     }
     for (const p of problems) this.o.log.error("segment row without its blob", { segment: p.segment.id, kind: p.kind, detail: p.detail });
     return problems;
+  }
+
+  /** A commit's own blob whose row did not commit: the blob, then its intent (a crash in between leaves an intent the reaper finds). */
+  private async dropOwnBlob(key: string): Promise<void> {
+    await this.deleteQuietly(key);
+    await this.intents.drop(key).catch((e) => this.o.log.warn("commit intent not dropped; the reaper takes it", { err: e as Error, blob: key }));
   }
 
   private async deleteQuietly(key: string): Promise<void> {

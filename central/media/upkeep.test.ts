@@ -16,7 +16,7 @@ import { driversInTempDir } from "../database-testkit.ts";
 import type { Database } from "../db/index.ts";
 import { openMigratedPair, type TestDriver } from "../db/testkit.ts";
 import { Leases, partitionOf } from "../cluster/index.ts";
-import { CentralMedia, MediaUpkeep, PgStoreIndex, leaseFence } from "./index.ts";
+import { CentralMedia, IntentTakenError, MediaUpkeep, PgStoreIndex, leaseFence } from "./index.ts";
 
 let media: Media;
 const { drivers, tmp } = driversInTempDir("upkeep");
@@ -225,7 +225,7 @@ for (const d of drivers) {
       const mk = (db: Database, leases: Leases, s: MediaStore, own: (site: string) => boolean) =>
         new MediaUpkeep({
           store: s,
-          media: new CentralMedia({ db, blobs, log }),
+          media: new CentralMedia({ db, blobs, log, nodeId: leases.nodeId }),
           leases: { owns: own, ownsPartition: (p) => leases.ownsPartition(p), owned: () => leases.owned(), onChange: (fn) => leases.onChange(fn), onRound: (fn) => leases.onRound(fn) },
           sites: () => ["bus-1", "bus-2"],
           log,
@@ -290,6 +290,103 @@ for (const d of drivers) {
         await sb.close();
         await la.close();
         await lb.close();
+        await nodes.close();
+      }
+    });
+
+    test("an upload commit a crash cut between blob and row loses its blob once its node is dead, on the site's owner at once; live nodes' commits in flight are never touched", async () => {
+      const { nodes, root, clock, leaseClock, la, lb, openStore } = await twoNodeStore(d, "cut");
+      const blobs = new FsBlobStore(root);
+      // node-c: a third node, alive throughout (its heartbeat only); an upload may reach any node.
+      const lc = new Leases({ db: nodes.a, nodeId: "node-c", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+      await la.start({ timers: false });
+      await lc.start({ timers: false });
+      const sa = await openStore(nodes.a);
+      const sb = await openStore(nodes.b, lb);
+      const time = { now: Date.now() };
+      /** A node's CentralMedia whose next commit waits after its blob put until released (a commit in flight). */
+      const pausing = (db: Database, nodeId: string) => {
+        let hold: { reached: (key: string) => void; gate: Promise<void> } | null = null;
+        const m = new CentralMedia({ db, blobs, log, nodeId, afterBlobPut: async (key) => {
+          const h = hold;
+          hold = null;
+          if (h) {
+            h.reached(key);
+            await h.gate;
+          }
+        } });
+        const commit = async (cameraId: string) => {
+          let release!: () => void;
+          const gate = new Promise<void>((r) => (release = r));
+          const reached = new Promise<string>((r) => (hold = { reached: r, gate }));
+          const done = m.commit({ siteId: "bus-1", cameraId, stream: "main", startMs: seg.startMs, sha256: seg.sha256!, data }).then((r) => r, (e: Error) => e);
+          return { key: await reached, release, done };
+        };
+        return { m, commit };
+      };
+      const w = sa.writer("bus-9.cam1", "main");
+      w.init(media.init, media.info);
+      await feed(w, media, clock, T0, 0, 10);
+      const seg = (await sa.segments({ cameraId: "bus-9.cam1", stream: "main", fromMs: 0, toMs: 2e12 })).filter((s) => !s.open)[0]!;
+      const data = new Uint8Array(await Bun.file(sa.absPath(seg)).arrayBuffer());
+      const nodeB = pausing(nodes.b, "node-b");
+      const upkeep = new MediaUpkeep({ store: sb, media: nodeB.m, leases: lb, sites: () => ["bus-1"], log, quietMs: QUIET_MS, now: () => time.now });
+      const exists = async (key: string) => (await blobs.stat(key)) !== null;
+      try {
+        // node-a: one commit killed between blob and row, one in flight (paused); node-c and node-b: one in flight each.
+        let cut = "";
+        await new CentralMedia({ db: nodes.a, blobs, log, nodeId: "node-a", afterBlobPut: (key) => {
+          cut = key;
+          throw new Error("killed between blob and row");
+        } }).commit({ siteId: "bus-1", cameraId: "cam2", stream: "main", startMs: seg.startMs, sha256: seg.sha256!, data }).catch(() => undefined);
+        const pausedA = await pausing(nodes.a, "node-a").commit("cam3");
+        const liveC = await pausing(nodes.a, "node-c").commit("cam4");
+        const liveB = await nodeB.commit("cam5");
+        upkeep.start();
+
+        // node-a alive: its cut commit looks like one in flight, nothing is touched.
+        await upkeep.pass();
+        for (const key of [cut, pausedA.key, liveC.key, liveB.key]) expect(await exists(key)).toBe(true);
+
+        // node-a dies (its heartbeat older than a lease): node-b claims bus-1, node-c lives on.
+        la.halt();
+        time.now = leaseClock.now() + 1000 + QUIET_MS;
+        leaseClock.advance(3001);
+        await lb.start({ timers: false });
+        await lc.round();
+        expect(lb.owns("bus-1")).toBe(true);
+        await upkeep.pass();
+        await upkeep.pass();
+        // Both of node-a's blobs go; the live nodes' commits in flight stay.
+        expect(await exists(cut)).toBe(false);
+        expect(await exists(pausedA.key)).toBe(false);
+        expect(await exists(liveC.key)).toBe(true);
+        expect(await exists(liveB.key)).toBe(true);
+
+        // node-a was only paused, and its put lands after the reap: its row is refused and it deletes its own blob.
+        await blobs.put(pausedA.key, data);
+        pausedA.release();
+        expect(await pausedA.done).toBeInstanceOf(IntentTakenError);
+        expect(await exists(pausedA.key)).toBe(false);
+        liveC.release();
+        liveB.release();
+        expect(await liveC.done).toMatchObject({ outcome: "committed" });
+        expect(await liveB.done).toMatchObject({ outcome: "committed" });
+        const held = await nodes.a.query<{ camera_id: string; blob_key: string }>(`SELECT camera_id, blob_key FROM media_segments WHERE site_id = 'bus-1' ORDER BY camera_id`);
+        expect(held).toEqual([{ camera_id: "cam4", blob_key: liveC.key }, { camera_id: "cam5", blob_key: liveB.key }]);
+        for (const r of held) expect(await exists(r.blob_key)).toBe(true);
+        // No file of the site without its row, no intent left.
+        const files: string[] = [];
+        for await (const b of blobs.list(CentralMedia.sitePrefix("bus-1"))) files.push(b.key);
+        expect(files.sort()).toEqual([liveC.key, liveB.key].sort());
+        expect(await nodes.a.query(`SELECT blob_key FROM media_intents`)).toEqual([]);
+      } finally {
+        await upkeep.close();
+        await sa.close();
+        await sb.close();
+        await la.close();
+        await lb.close();
+        await lc.close();
         await nodes.close();
       }
     });

@@ -14,6 +14,11 @@
  *   owner may still create a file just after it), and is never dropped by a pass that could not
  *   look at it (its lease ran out on this node's clock because rounds were late).
  *   Each recovered row is fenced by the partition epoch this node claimed (PgStoreIndex).
+ * - **cut upload commits**: at every pass (each lease round), the blobs of upload commits a
+ *   crash cut between blob and row whose node's heartbeat is older than `quietMs` (the lease:
+ *   that node is dead to the cluster), of the sites this node owns, and this node's own from an
+ *   earlier process, are deleted (CentralMedia.reapCutCommits; the intent rows say whose each
+ *   commit in flight is, since an upload may be committed on any node, owner or not).
  * - **blob sweep**: every `sweepEveryMs`, for each site whose partition this node owns at that
  *   moment, CentralMedia.sweep deletes blobs no row points at that are older than the grace.
  */
@@ -101,6 +106,8 @@ export class MediaUpkeep {
 
   private async run(): Promise<void> {
     await this.recoverPending();
+    // Every round: a node that died (or this node's earlier process) may have left upload commits cut between blob and row.
+    await this.o.media.reapCutCommits((site) => this.o.leases.owns(site), this.now() - this.o.quietMs);
     if (this.now() - this.lastSweepMs >= (this.o.sweepEveryMs ?? DEFAULT_SWEEP_EVERY_MS)) {
       this.lastSweepMs = this.now();
       await this.sweep();
