@@ -14,9 +14,9 @@ import { driversInTempDir } from "../database-testkit.ts";
 import { migrateUp, type Database } from "../db/index.ts";
 import { openMigratedPair } from "../db/testkit.ts";
 import { ownedCameras } from "../retention.ts";
-import { Leases } from "../cluster/index.ts";
 import { FsBlobStore } from "../../lib/blob/index.ts";
-import { CentralMedia, PgStoreIndex, leaseFence } from "./index.ts";
+import { CentralMedia, PgStoreIndex } from "./index.ts";
+import { twoNodeStore } from "./testkit.ts";
 
 let media: Media;
 const { drivers, tmp } = driversInTempDir("pgstore");
@@ -199,19 +199,12 @@ describe.skipIf(server.skip)("two central nodes on one store: recovery and reten
   });
 });
 
+/** Two nodes on the server and a new store directory under `name` (./testkit.ts); the leases' clock starts at T0 as the recording's does. */
+const fencedStore = (name: string) => twoNodeStore(server, path.join(tmp(), name, "store"), log, { recordingMs: T0, leaseMs: T0 });
+
 describe.skipIf(server.skip)("two central nodes on one store: live commits fenced by the partition epoch", () => {
   test("a node that lost the site's partition cannot commit its recording; the new owner commits at its epoch", async () => {
-    const nodes = await openMigratedPair(server);
-    const root = path.join(tmp(), "fenced", "store");
-    const clock = new ManualClock(T0);
-    // The leases' own clock: the recording's clock jumps with each fragment fed.
-    const leaseClock = new ManualClock(T0);
-    const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
-    const lb = new Leases({ db: nodes.b, nodeId: "node-b", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
-    const open = (db: Database, l: Leases) => {
-      const fence = leaseFence(l);
-      return MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now(), () => fence) });
-    };
+    const { nodes, root, clock, leaseClock, la, lb, openStore: open, close } = await fencedStore("fenced");
     const rows = async (cam: string) =>
       (await nodes.a.query<{ epoch: number | null; blob_key: string }>(`SELECT epoch, blob_key FROM media_segments WHERE site_id = $1 AND camera_id = $2 ORDER BY start_ms`, ["bus-1", cam])).map((r) => ({ epoch: r.epoch === null ? null : Number(r.epoch), path: r.blob_key }));
     await la.start({ timers: false });
@@ -244,21 +237,12 @@ describe.skipIf(server.skip)("two central nodes on one store: live commits fence
       expect(mine.length).toBeGreaterThanOrEqual(1);
       expect(mine.every((r) => r.epoch !== null && r.epoch > before[0]!.epoch!)).toBe(true);
     } finally {
-      await a.close();
-      await b.close();
-      await la.close();
-      await lb.close();
-      await nodes.close();
+      await close(a, b);
     }
   });
 
   test("a row whose write failed for a moment is retried through the fence: once the node lost the site, the retry is refused and its file goes", async () => {
-    const nodes = await openMigratedPair(server);
-    const root = path.join(tmp(), "fenced-retry", "store");
-    const clock = new ManualClock(T0);
-    const leaseClock = new ManualClock(T0);
-    const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
-    const lb = new Leases({ db: nodes.b, nodeId: "node-b", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+    const { nodes, root, clock, leaseClock, la, lb, openStore, close } = await fencedStore("fenced-retry");
     // node-a's database handle, unreachable while `down` (a connection reset, a failover of the server).
     let down = false;
     const flaky = new Proxy(nodes.a, {
@@ -268,9 +252,8 @@ describe.skipIf(server.skip)("two central nodes on one store: live commits fence
         return (...args: unknown[]) => (down && (key === "transaction" || key === "run") ? Promise.reject(new Error("connection reset")) : v.apply(target, args));
       },
     });
-    const fence = leaseFence(la);
     await la.start({ timers: false });
-    const a = await MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(flaky, () => clock.now(), () => fence) });
+    const a = await openStore(flaky, la);
     const rows = async () => (await nodes.b.query<{ epoch: number | null; blob_key: string }>(`SELECT epoch, blob_key FROM media_segments ORDER BY start_ms`)).map((r) => ({ epoch: r.epoch === null ? null : Number(r.epoch), path: r.blob_key }));
     try {
       const w = a.writer("bus-1.cam1", "main");
@@ -294,21 +277,14 @@ describe.skipIf(server.skip)("two central nodes on one store: live commits fence
       const left = (await fs.readdir(path.join(root, "media", "bus-1.cam1", "main"), { recursive: true })).filter((f) => String(f).endsWith(".mp4"));
       expect(left.length).toBe(before.length + 1); // the committed ones and the one still open
     } finally {
-      await a.close();
-      await la.close();
-      await lb.close();
-      await nodes.close();
+      await close(a);
     }
   });
 
   test("a live segment starting where a backfilled copy already holds the row does not replace it: it takes the next free millisecond, and every file keeps its row", async () => {
-    const nodes = await openMigratedPair(server);
-    const root = path.join(tmp(), "held-start", "store");
-    const clock = new ManualClock(T0);
-    const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: new ManualClock(T0), heartbeatMs: 1000, leaseMs: 3000 });
-    const fence = leaseFence(la);
+    const { nodes, root, clock, la, openStore, close } = await fencedStore("held-start");
     await la.start({ timers: false });
-    const a = await MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(nodes.a, () => clock.now(), () => fence) });
+    const a = await openStore(nodes.a, la);
     try {
       // The edge's copy of the moment the new owner's first live fragment starts (the writer's first segment starts at T0).
       const data = Buffer.concat([media.init, ...media.frags.slice(0, 2).map((f) => f.bytes)]);
@@ -327,16 +303,13 @@ describe.skipIf(server.skip)("two central nodes on one store: live commits fence
       expect(files.filter((f) => !keyed.has(f) && f !== open)).toEqual([]); // no file without its row (but the segment still being written)
       expect((await a.segments({ cameraId: "bus-1.cam1", stream: "main", fromMs: 0, toMs: 2e12 })).filter((s) => !s.open).map((s) => s.startMs).slice(0, 2)).toEqual([T0, T0 + 1]);
     } finally {
-      await a.close();
-      await la.close();
-      await nodes.close();
+      await close(a);
     }
   });
 
   for (const offset of [0, -3])
   test(`a live segment whose bytes a copy already holds at its start${offset ? ` (${offset} ms)` : ""} is the same footage: its row is refused and its file removed, the copy's row stays alone`, async () => {
-    const nodes = await openMigratedPair(server);
-    const root = path.join(tmp(), `same-bytes${offset}`, "store");
+    const { nodes, root, clock, la, openStore, close } = await fencedStore(`same-bytes${offset}`);
     // What the writer will record first, made once beforehand in a store of its own (DuckDB index).
     const probeClock = new ManualClock(T0);
     const probe = await MediaStore.open({ root: path.join(tmp(), `same-bytes${offset}`, "probe"), clock: probeClock, log, segmentDurationMs: 2000, minFreeBytes: 0 });
@@ -346,11 +319,8 @@ describe.skipIf(server.skip)("two central nodes on one store: live commits fence
     const [first] = (await probe.segments({ cameraId: "bus-1.cam1", stream: "main", fromMs: 0, toMs: 2e12 })).filter((x) => !x.open);
     const data = await fs.readFile(path.join(tmp(), `same-bytes${offset}`, "probe", first!.path));
     await probe.close();
-    const clock = new ManualClock(T0);
-    const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: new ManualClock(T0), heartbeatMs: 1000, leaseMs: 3000 });
-    const fence = leaseFence(la);
     await la.start({ timers: false });
-    const a = await MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(nodes.a, () => clock.now(), () => fence) });
+    const a = await openStore(nodes.a, la);
     try {
       const sha256 = new Bun.CryptoHasher("sha256").update(data).digest("hex");
       const copy = await new CentralMedia({ db: nodes.a, blobs: new FsBlobStore(root), log }).commit({ siteId: "bus-1", cameraId: "cam1", stream: "main", startMs: first!.startMs + offset, sha256, data });
@@ -369,9 +339,7 @@ describe.skipIf(server.skip)("two central nodes on one store: live commits fence
       const again = await new CentralMedia({ db: nodes.a, blobs: new FsBlobStore(root), log }).commit({ siteId: "bus-1", cameraId: "cam1", stream: "main", startMs: first!.startMs + offset + 5, sha256, data });
       expect(again.outcome).toBe("duplicate");
     } finally {
-      await a.close();
-      await la.close();
-      await nodes.close();
+      await close(a);
     }
   });
 });

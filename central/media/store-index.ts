@@ -9,6 +9,7 @@ import { splitCentralCameraId, centralCameraId } from "../../federation/protocol
 import { RowRefusedError, type EvidenceLock, type GapReason, type SegmentRecord, type SegmentSpans, type StoreIndex, type StreamKind } from "../../lib/store/index.ts";
 import { NotOwnerError, partitionOf, type Leases } from "../cluster/index.ts";
 import type { Database, Row, Sql, SqlValue } from "../db/index.ts";
+import { claimFreeStart } from "./free-start.ts";
 import { SAME_BYTES_WITHIN_MS } from "./segments.ts";
 
 type Gap = Awaited<ReturnType<StoreIndex["allGaps"]>>[number];
@@ -79,12 +80,13 @@ export class PgStoreIndex implements StoreIndex {
   /**
    * Inserts a writer's row at its start, or — when another commit holds that start (a copy of
    * the same moment the edge backfilled while nobody recorded live: a new owner's first live
-   * segment starts exactly where the edge's segment does) — at the next free millisecond, as
-   * CentralMedia.commit moves a copy. Replacing that row would leave the copy's blob without a
-   * row. `s` is updated to the start stored; its end stays, so the stream stays contiguous. Its
-   * own row again (a retried write: same file) is refreshed. A row with the same SHA-256 within
-   * SAME_BYTES_WITHIN_MS is the same footage: the writer's row is refused (RowRefusedError, its
-   * file goes), as CentralMedia.commit answers a copy of held bytes "duplicate".
+   * segment starts exactly where the edge's segment does) — at the next free millisecond
+   * (claimFreeStart), as CentralMedia.commit moves a copy. Replacing that row would leave the
+   * copy's blob without a row. `s` is updated to the start stored; its end stays, so the stream
+   * stays contiguous. Its own row again (a retried write: same file) is refreshed. A row with the
+   * same SHA-256 within SAME_BYTES_WITHIN_MS is the same footage: the writer's row is refused
+   * (RowRefusedError, its file goes), as CentralMedia.commit answers a copy of held bytes
+   * "duplicate".
    */
   private async claimStart(tx: Sql, s: SegmentRecord, frags: Uint8Array | null | undefined, epoch: number | null): Promise<void> {
     const first = ms(s.startMs);
@@ -96,14 +98,9 @@ export class PgStoreIndex implements StoreIndex {
       const [alike] = await tx.query<{ start_ms: number }>(SAME_BYTES_NEAR, [site, cam, s.stream, s.sha256, first - SAME_BYTES_WITHIN_MS, first + SAME_BYTES_WITHIN_MS, s.path]);
       if (alike) throw new RowRefusedError(`the same footage (SHA-256 ${s.sha256.slice(0, 12)}…) is already held at ${alike.start_ms}`, false);
     }
-    for (let start = first; start < first + 1000; start++) {
-      const params = rowValues({ ...s, startMs: start }, frags, ms(this.now()), epoch);
-      const rows = await tx.query(INSERT_UNLESS_HELD, params);
-      if (!rows.length) continue;
-      if (start !== first) Object.assign(s, { startMs: start, id: `${s.cameraId}/${s.stream}/${start}` });
-      return;
-    }
-    throw new Error(`no free start within 1 s of ${first} for ${s.path}`);
+    const placed = await claimFreeStart(first, async (start) => ((await tx.query(INSERT_UNLESS_HELD, rowValues({ ...s, startMs: start }, frags, ms(this.now()), epoch))).length ? start : undefined));
+    if (placed === undefined) throw new Error(`no free start within 1 s of ${first} for ${s.path}`);
+    if (placed !== first) Object.assign(s, { startMs: placed, id: `${s.cameraId}/${s.stream}/${placed}` });
   }
 
   /** Insert or replace (the DuckDB index's INSERT OR REPLACE), one statement for the batch. */

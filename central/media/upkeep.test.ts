@@ -7,16 +7,16 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { MediaStore, segmentRelPath } from "../../lib/store/index.ts";
 import { FsBlobStore } from "../../lib/blob/index.ts";
 import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
 import { driversInTempDir } from "../database-testkit.ts";
 import type { Database } from "../db/index.ts";
-import { openMigratedPair, type TestDriver } from "../db/testkit.ts";
+import type { TestDriver } from "../db/testkit.ts";
 import { Leases, partitionOf } from "../cluster/index.ts";
-import { CentralMedia, IntentTakenError, MediaUpkeep, PgStoreIndex, leaseFence } from "./index.ts";
+import { CentralMedia, IntentTakenError, MediaUpkeep } from "./index.ts";
+import { twoNodeStore } from "./testkit.ts";
 
 let media: Media;
 const { drivers, tmp } = driversInTempDir("upkeep");
@@ -29,25 +29,8 @@ beforeAll(async () => {
 });
 
 let n = 0;
-/**
- * Two nodes on one store directory (new, under `name`): their database handles (two
- * connections to one server, or one embedded database both use), their lease holders (not
- * started) on one real-time lease clock, and the store as a node opens it — with `fence`, its
- * commits fenced by that node's leases.
- */
-async function twoNodeStore(d: TestDriver, name: string) {
-  const nodes = await openMigratedPair(d);
-  const root = path.join(tmp(), `${name}-${++n}`, "store");
-  const clock = new ManualClock(T0);
-  const leaseClock = new ManualClock(Date.now());
-  const la = new Leases({ db: nodes.a, nodeId: "node-a", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
-  const lb = new Leases({ db: nodes.b, nodeId: "node-b", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
-  const openStore = (db: Database, fence?: Leases) => {
-    const f = fence && leaseFence(fence);
-    return MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now(), f && (() => f)) });
-  };
-  return { nodes, root, clock, leaseClock, la, lb, openStore };
-}
+/** Two nodes on a new store directory under `name` (./testkit.ts); the lease clock runs from real time (heartbeats are compared with the upkeep's real-time clock). */
+const twoNodes = (d: TestDriver, name: string) => twoNodeStore(d, path.join(tmp(), `${name}-${++n}`, "store"), log, { recordingMs: T0, leaseMs: Date.now() });
 
 /** Makes a file look as if nothing touched it for `ms` (a dead node's leftovers age while the lease runs out). */
 const age = async (file: string, ms: number) => {
@@ -61,7 +44,7 @@ const age = async (file: string, ms: number) => {
  * (files' times are real: `age` makes them old).
  */
 const claimScene = async (d: TestDriver) => {
-  const { nodes, root, clock, leaseClock, la, lb, openStore: open } = await twoNodeStore(d, "claim");
+  const { nodes, root, clock, leaseClock, la, lb, openStore: open, close: closeAll } = await twoNodes(d, "claim");
   await la.start({ timers: false });
   const a = await open(nodes.a, la);
   const b = await open(nodes.b, lb);
@@ -79,14 +62,7 @@ const claimScene = async (d: TestDriver) => {
     leaseClock.advance(3001);
     await lb.start({ timers: false });
   };
-  const close = async () => {
-    await upkeep.close();
-    await a.close();
-    await b.close();
-    await la.close();
-    await lb.close();
-    await nodes.close();
-  };
+  const close = () => closeAll(upkeep, a, b);
   return { db: nodes.a, root, clock, leaseClock, la, lb, a, b, time, upkeep, rows, takeOver, close };
 };
 
@@ -214,7 +190,7 @@ for (const d of drivers) {
     });
 
     test("the blob sweep runs per site on its partition's owner only: a commit's orphaned blob is deleted once old, never by the other node", async () => {
-      const { nodes, root, clock, la, lb, openStore } = await twoNodeStore(d, "sweep");
+      const { nodes, root, clock, la, lb, openStore, close } = await twoNodes(d, "sweep");
       const blobs = new FsBlobStore(root);
       const sa = await openStore(nodes.a);
       const sb = await openStore(nodes.b);
@@ -284,18 +260,12 @@ for (const d of drivers) {
         for (const r of held) expect(await exists(r.blob_key)).toBe(true);
         expect(await fs.stat(writerFile).then(() => true)).toBe(true);
       } finally {
-        await ua.close();
-        await ub.close();
-        await sa.close();
-        await sb.close();
-        await la.close();
-        await lb.close();
-        await nodes.close();
+        await close(ua, ub, sa, sb);
       }
     });
 
     test("an upload commit a crash cut between blob and row loses its blob once its node is dead, on the site's owner at once; live nodes' commits in flight are never touched", async () => {
-      const { nodes, root, clock, leaseClock, la, lb, openStore } = await twoNodeStore(d, "cut");
+      const { nodes, root, clock, leaseClock, la, lb, openStore, close } = await twoNodes(d, "cut");
       const blobs = new FsBlobStore(root);
       // node-c: a third node, alive throughout (its heartbeat only); an upload may reach any node.
       const lc = new Leases({ db: nodes.a, nodeId: "node-c", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
@@ -381,13 +351,7 @@ for (const d of drivers) {
         expect(files.sort()).toEqual([liveC.key, liveB.key].sort());
         expect(await nodes.a.query(`SELECT blob_key FROM media_intents`)).toEqual([]);
       } finally {
-        await upkeep.close();
-        await sa.close();
-        await sb.close();
-        await la.close();
-        await lb.close();
-        await lc.close();
-        await nodes.close();
+        await close(upkeep, sa, sb, lc);
       }
     });
   });

@@ -14,6 +14,18 @@ import { segmentKeyframes } from "./keyframes.ts";
 setDefaultTimeout(60_000);
 afterAll(removeTempDirs);
 
+/**
+ * A decoder (`options` as given) and the keyframes of a clip of `frags` fragments of the test
+ * media; `req(sample)` asks for one picture of 160×120 (a JPEG too unless `jpeg: false`).
+ */
+async function decoderScene(frags: number, options?: { idleMs: number }) {
+  const m = await makeMedia(await tempDir("outpost-decoder-"), frags);
+  const kf = segmentKeyframes(concat([m.init, ...m.frags.map((f) => f.bytes)]))!;
+  const dec = new KeyframeDecoder(new Logger({ component: "test", sink: new MemorySink(), level: "error" }), options);
+  const req = (sample: Uint8Array, o: { key?: string; jpeg?: boolean } = {}) => ({ key: o.key ?? "k", codec: kf.codec, codecData: kf.codecData, sample, width: 160, height: 120, quality: 50, jpeg: o.jpeg ?? true });
+  return { kf, dec, req };
+}
+
 const alive = (pid: number) => {
   try {
     return process.kill(pid, 0);
@@ -23,11 +35,9 @@ const alive = (pid: number) => {
 };
 
 test("the decoder process ends after idleMs without a request and a later request starts a new one", async () => {
-  const m = await makeMedia(await tempDir("outpost-decoder-"), 3);
-  const kf = segmentKeyframes(concat([m.init, ...m.frags.map((f) => f.bytes)]))!;
+  const { kf, dec, req: ask } = await decoderScene(3, { idleMs: 300 });
   expect(kf.keyframes.length).toBeGreaterThanOrEqual(2);
-  const dec = new KeyframeDecoder(new Logger({ component: "test", sink: new MemorySink(), level: "error" }), { idleMs: 300 });
-  const req = (i: number) => ({ key: "cam1/sub", codec: kf.codec, codecData: kf.codecData, sample: kf.keyframes[i]!.data, width: 160, height: 120, quality: 50, jpeg: i === 0 });
+  const req = (i: number) => ask(kf.keyframes[i]!.data, { key: "cam1/sub", jpeg: i === 0 });
   try {
     // Back-to-back requests share one process (the idle timer waits for the last answer).
     const [a, b] = await Promise.all([dec.decode(req(0)), dec.decode(req(1))]);
@@ -47,14 +57,12 @@ test("the decoder process ends after idleMs without a request and a later reques
 });
 
 test("idleMs 0: the process stays between requests", async () => {
-  const m = await makeMedia(await tempDir("outpost-decoder-"), 2);
-  const kf = segmentKeyframes(concat([m.init, ...m.frags.map((f) => f.bytes)]))!;
-  const dec = new KeyframeDecoder(new Logger({ component: "test", sink: new MemorySink(), level: "error" }));
+  const { kf, dec, req } = await decoderScene(2);
   try {
-    await dec.decode({ key: "k", codec: kf.codec, codecData: kf.codecData, sample: kf.keyframes[0]!.data, width: 160, height: 120, quality: 50, jpeg: false });
+    await dec.decode(req(kf.keyframes[0]!.data, { jpeg: false }));
     const pid = dec.pid!;
     await Bun.sleep(500);
-    await dec.decode({ key: "k", codec: kf.codec, codecData: kf.codecData, sample: kf.keyframes[0]!.data, width: 160, height: 120, quality: 50, jpeg: false });
+    await dec.decode(req(kf.keyframes[0]!.data, { jpeg: false }));
     expect(dec.pid).toBe(pid);
     expect(dec.starts).toBe(1);
   } finally {
@@ -63,10 +71,7 @@ test("idleMs 0: the process stays between requests", async () => {
 });
 
 test("a picture that does not decode fails alone: the next request on the same process is answered", async () => {
-  const m = await makeMedia(await tempDir("outpost-decoder-"), 2);
-  const kf = segmentKeyframes(concat([m.init, ...m.frags.map((f) => f.bytes)]))!;
-  const dec = new KeyframeDecoder(new Logger({ component: "test", sink: new MemorySink(), level: "error" }));
-  const req = (sample: Uint8Array) => ({ key: "k", codec: kf.codec, codecData: kf.codecData, sample, width: 160, height: 120, quality: 50, jpeg: true });
+  const { kf, dec, req } = await decoderScene(2);
   try {
     const good = await dec.decode(req(kf.keyframes[0]!.data));
     const pid = dec.pid;
