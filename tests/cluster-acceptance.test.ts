@@ -289,7 +289,9 @@ describe.skipIf(!!noServer)("three central nodes, four edges: kill -9 a node dur
       const twice = rows.filter((r, i) => i > 0 && r.sha256 === rows[i - 1]!.sha256 && Number(r.start_ms) - Number(rows[i - 1]!.start_ms) < 500);
       expect(twice).toEqual([]);
       const commits = await q(`SELECT start_ms::bigint AS start_ms, sha256 FROM tr_commits WHERE site_id = $1`, [site]);
-      const copies = split(await centralSegments(watch, `${site}.cam1`), dumps[s]).copies;
+      // A copy is an edge segment's bytes at its start — or moved on by a few ms when central's live
+      // recording of other bytes held that start (custody's conflict path keeps both; the commit counts).
+      const copies = (await centralSegments(watch, `${site}.cam1`)).filter((g) => dumps[s].some((e) => e.sha256 === g.sha256 && g.startMs >= e.startMs && g.startMs - e.startMs < 1000));
       // A segment central recorded live can be byte for byte the edge's (same start, same hash):
       // then the edge's upload of it is a "duplicate", not a commit (the footage is held once).
       const recordedAlike = new Set(rows.filter((r) => !/-[0-9a-f]{8}\.mp4$/.test(String(r.blob_key))).map((r) => `${r.start_ms}/${r.sha256}`));
