@@ -125,6 +125,11 @@ export class SegmentIndex {
     return new Set(rows.map((r) => r.blob_key));
   }
 
+  /** Whether a row points at this blob. */
+  async pointsAt(blobKey: string): Promise<boolean> {
+    return (await this.db.query(`SELECT 1 FROM media_segments WHERE blob_key = $1`, [blobKey])).length > 0;
+  }
+
   /** Rows of one site (or all), in key order, a page after `after` at a time (check walks them). */
   async page(siteId: string | null, after: { cameraId: string; stream: string; startMs: number; siteId: string } | null, limit: number): Promise<MediaSegment[]> {
     const a = after ?? { siteId: "", cameraId: "", stream: "", startMs: -1 };

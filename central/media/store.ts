@@ -189,7 +189,10 @@ export class CentralMedia {
     const gone: string[] = [];
     for (const key of candidates) {
       if (keep.has(key)) continue;
+      // Its intent taken, then its row looked for again: a commit that settled since the rows
+      // were read keeps its blob; one that settles later finds its intent gone and fails.
       await this.intents.drop(key);
+      if (await this.index.pointsAt(key)) continue;
       if (await this.blobs.delete(key)) gone.push(key);
     }
     if (gone.length) this.o.log.warn("blobs without a row swept (a commit that crashed between blob and row)", { site: siteId, count: gone.length });
