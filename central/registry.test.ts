@@ -155,14 +155,19 @@ for (const d of drivers) {
       await until("three periodic re-reads", () => statements >= 3);
       await stop();
       expect(pages).toHaveLength(0);
+      const ids = b.ids({ active: true });
       for (let i = 0; i < 3; i++) expect(await b.reloadIfChanged()).toEqual([]);
       expect(pages).toHaveLength(0);
+      expect(b.ids({ active: true })).toBe(ids); // the same list: per-site work derived from it is not redone (cluster/owned-sites.ts)
       // Unannounced writes on A (a new site, a revocation) are found by the next re-read.
       await a.enroll("sn-late", "Sn late", cert("late"), "2026-01-01T00:00:00Z");
       await a.revoke("sn-0002", "2026-01-02T00:00:00Z", "sold");
       expect(await b.reloadIfChanged()).toEqual(["sn-0002"]);
       expect(pages.length).toBeGreaterThan(0);
       expect(b.accepts("sn-late", "late")).toBe("current");
+      expect(b.ids({ active: true })).not.toBe(ids);
+      expect(b.ids({ active: true })).toContain("sn-late");
+      expect(b.ids({ active: true })).not.toContain("sn-0002");
       expect(b.accepts("sn-0002", "sn2")).toBeNull();
       // …and a certificate rotation (an UPDATE of one row, same row count).
       pages.length = 0;

@@ -38,6 +38,8 @@ export const REGISTRY_CHANNEL = "registry_changed";
 
 export class Registry {
   private sites = new Map<string, SiteRecord>();
+  /** ids() answers, kept until the sites change (a new array then: callers may compare by identity). */
+  private idLists: { all?: readonly string[]; active?: readonly string[] } = {};
   /** The table's fingerprint (see fingerprint()) when this node last read it whole. */
   private readStamp: string | null = null;
   constructor(private readonly db: Database) {}
@@ -45,6 +47,7 @@ export class Registry {
   async init(): Promise<void> {
     const stamp = await this.fingerprint();
     this.sites = await this.read();
+    this.idLists = {};
     this.readStamp = stamp;
   }
 
@@ -87,6 +90,7 @@ export class Registry {
       if (serials(before).some((x) => !still.has(x))) cut.push(id);
       if (after) after.lastSeenAt = before.lastSeenAt ?? after.lastSeenAt; // sightings are this node's
     }
+    this.idLists = {};
     if (!ids) this.sites = next;
     else
       for (const id of ids) {
@@ -167,10 +171,18 @@ export class Registry {
     return this.sites.get(id);
   }
 
-  /** Site ids (only the active ones with `active`), unsorted: what periodic per-site work iterates, without building records' views. */
-  ids(o: { active?: boolean } = {}): string[] {
+  /**
+   * Site ids (only the active ones with `active`), unsorted: what periodic per-site work iterates,
+   * without building records' views. The same array until the sites change, so per-site work
+   * derived from it (central/cluster owned-sites.ts) is redone only then.
+   */
+  ids(o: { active?: boolean } = {}): readonly string[] {
+    const key = o.active ? "active" : "all";
+    const kept = this.idLists[key];
+    if (kept) return kept;
     const out: string[] = [];
     for (const s of this.sites.values()) if (!o.active || s.state === "active") out.push(s.id);
+    this.idLists[key] = out;
     return out;
   }
 
@@ -260,6 +272,7 @@ export class Registry {
       ],
     );
     this.sites.set(s.id, s);
+    this.idLists = {};
     await this.db.notify(REGISTRY_CHANNEL, s.id);
   }
 }
