@@ -5,9 +5,9 @@
  * the federation and MQTT listeners asks "is this serial acceptable for this site?".
  *
  * Several central nodes share the tables: every write NOTIFYs `registry_changed`, and
- * follow() re-reads on each notification and every few seconds besides (a lost notification
- * costs latency, never correctness), so a site enrolled, rotated or revoked through one node
- * is known to all within seconds.
+ * follow() re-reads on each notification and every few seconds besides if the table changed
+ * (a lost notification costs latency, never correctness), so a site enrolled, rotated or
+ * revoked through one node is known to all within seconds.
  */
 import type { Database, SqlValue } from "./db/index.ts";
 
