@@ -65,6 +65,8 @@ for (const d of drivers) {
       a.bus.up(OB, 2, T0 + 2, "tree", tree("cam2"));
       await a.sites.control.idle();
       expect(await eventually(async () => (await b.sites.cameras()).map((c) => c.id).join() === `${SITE}.cam2`)).toBe(true);
+      // The per-site index (live recording, plans) follows the same reads.
+      expect([...(await b.sites.camerasBySite())]).toEqual([[SITE, ["cam2"]]]);
     });
 
     test("a notification B missed: the heartbeat's fallback re-reads", async () => {
@@ -72,8 +74,11 @@ for (const d of drivers) {
       // A tree stored without a notification (as if B's LISTEN connection had dropped meanwhile).
       await a.mirror.db.run(`INSERT INTO cp_cameras (site_id, camera_id, name, enabled, streams, updated_ms) VALUES ($1, $2, $3, $4, $5, $6)`, [SITE, "cam3", "cam3", true, "[]", T0]);
       expect((await b.sites.cameras()).map((c) => c.id)).toEqual([`${SITE}.cam2`]); // cached
+      const index = await b.sites.camerasBySite();
+      expect(await b.sites.camerasBySite()).toBe(index); // kept while the rows are
       b.sites.camerasChanged();
       expect((await b.sites.cameras()).map((c) => c.id)).toEqual([`${SITE}.cam2`, `${SITE}.cam3`]);
+      expect((await b.sites.camerasBySite()).get(SITE)).toEqual(["cam2", "cam3"]);
     });
   });
 }

@@ -174,6 +174,38 @@ export class Sites {
     return this.cameraRows!.rows;
   }
 
+  /** camerasBySite's index and the rows promise it was built from (a new read builds it again). */
+  private cameraIndex: { rows: Promise<CameraRow[]>; bySite: Promise<ReadonlyMap<string, readonly string[]>> } | null = null;
+
+  /**
+   * Camera ids (the edge's channels) per site, from the same cached read as cameras() but without
+   * the health and presence each CentralCamera carries, and kept until the rows are read again:
+   * per-site work — a site's plan, the owner's live recordings every engine tick — looks its own
+   * sites up here. Building the whole fleet's camera views for it cost every node O(fleet
+   * cameras) each time, whatever its share of the sites. Sites in any state: ask siteActive.
+   */
+  camerasBySite(): Promise<ReadonlyMap<string, readonly string[]>> {
+    const rows = this.readCameraRows();
+    if (this.cameraIndex?.rows !== rows) {
+      const bySite = rows.then((rs) => {
+        const m = new Map<string, string[]>();
+        for (const r of rs) {
+          const list = m.get(r.site_id);
+          if (list) list.push(r.camera_id);
+          else m.set(r.site_id, [r.camera_id]);
+        }
+        return m as ReadonlyMap<string, readonly string[]>;
+      });
+      this.cameraIndex = { rows, bySite };
+    }
+    return this.cameraIndex.bySite;
+  }
+
+  /** An active site (not revoked): its cameras are recorded and planned; a revoked site's stay listed as revoked. */
+  siteActive(siteId: string): boolean {
+    return this.o.siteExists(siteId);
+  }
+
   async cameras(): Promise<CentralCamera[]> {
     const rows = await this.readCameraRows();
     const known = this.o.siteKnown ?? this.o.siteExists;

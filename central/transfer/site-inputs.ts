@@ -64,7 +64,8 @@ export class SiteInputs {
   }
 
   async siteCameras(siteId: string): Promise<string[]> {
-    return (await this.d.sites.cameras()).filter((c) => c.siteId === siteId && !c.revoked).map((c) => c.channel);
+    if (!this.d.sites.siteActive(siteId)) return [];
+    return [...((await this.d.sites.camerasBySite()).get(siteId) ?? [])];
   }
 
   /** Plans read the mirror on its read connection: committed rows, without waiting behind control-plane batches. */
