@@ -80,5 +80,20 @@ for (const d of drivers) {
       expect((await b.sites.cameras()).map((c) => c.id)).toEqual([`${SITE}.cam2`, `${SITE}.cam3`]);
       expect((await b.sites.camerasBySite()).get(SITE)).toEqual(["cam2", "cam3"]);
     });
+
+    test("the heartbeat's check re-reads the camera rows only when cp_cameras changed", async () => {
+      const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+      await b.sites.camerasMaybeChanged(); // the first check sets its baseline (and re-reads once)
+      const index = await b.sites.camerasBySite();
+      for (let i = 0; i < 3; i++) await b.sites.camerasMaybeChanged();
+      expect(await b.sites.camerasBySite()).toBe(index); // unchanged table: the rows are not read again (before: every heartbeat)
+      // Unannounced: a camera added, then one deleted.
+      await a.mirror.db.run(`INSERT INTO cp_cameras (site_id, camera_id, name, enabled, streams, updated_ms) VALUES ($1, $2, $3, $4, $5, $6)`, [SITE, "cam4", "cam4", true, "[]", T0]);
+      await b.sites.camerasMaybeChanged();
+      expect((await b.sites.camerasBySite()).get(SITE)).toEqual(["cam2", "cam3", "cam4"]);
+      await a.mirror.db.run(`DELETE FROM cp_cameras WHERE site_id = $1 AND camera_id = $2`, [SITE, "cam2"]);
+      await b.sites.camerasMaybeChanged();
+      expect((await b.sites.cameras()).map((c) => c.id)).toEqual([`${SITE}.cam3`, `${SITE}.cam4`]);
+    });
   });
 }

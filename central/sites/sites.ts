@@ -6,7 +6,7 @@ import { iso, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { DesiredConfig, PROTOCOL_VERSION, centralCameraId, topics, type UpBody } from "../../federation/protocol/index.ts";
 import type { Db } from "../db.ts";
-import type { Database } from "../db/index.ts";
+import { tableFingerprint, type Database } from "../db/index.ts";
 import type { EdgeIndex } from "../mirror/index.ts";
 import type { Bus } from "./bus.ts";
 import { CAMERAS_CHANNEL, ControlPlane, type SiteEvent, type SiteOwnership } from "./control.ts";
@@ -153,6 +153,20 @@ export class Sites {
    */
   camerasChanged(): void {
     this.treesElsewhere++;
+  }
+
+  /** cp_cameras' fingerprint at the last camerasMaybeChanged (null: not asked yet). */
+  private camerasStamp: string | null = null;
+
+  /**
+   * The fallback for a missed notification, cheap: camerasChanged only if cp_cameras' fingerprint
+   * (central/db tableFingerprint) moved since the last call — or at the first call — so a node
+   * re-reads the fleet's camera rows when they changed, not every heartbeat.
+   */
+  async camerasMaybeChanged(): Promise<void> {
+    const stamp = await tableFingerprint(this.db, "cp_cameras");
+    if (stamp !== this.camerasStamp) this.camerasChanged();
+    this.camerasStamp = stamp;
   }
 
   /** cp_cameras as last read, kept until a device tree is committed (here, or on another node). */
