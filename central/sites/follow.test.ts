@@ -95,5 +95,16 @@ for (const d of drivers) {
       await b.sites.camerasMaybeChanged();
       expect((await b.sites.cameras()).map((c) => c.id)).toEqual([`${SITE}.cam3`, `${SITE}.cam4`]);
     });
+
+    test("desiredConfigs: each site's latest desired config in one read, written on either node", async () => {
+      const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+      await a.sites.setDesired(SITE, { healthIntervalMs: 5000 }, "test");
+      await a.sites.setDesired(SITE, { healthIntervalMs: 7000, policy: { options: ["both"] } }, "test");
+      await b.sites.setDesired("bus-10", { healthIntervalMs: 9000 }, "test");
+      const got = await b.sites.desiredConfigs([SITE, "bus-10", "bus-none"]);
+      expect(Object.fromEntries(got)).toEqual({ [SITE]: { healthIntervalMs: 7000, policy: { options: ["both"] } }, "bus-10": { healthIntervalMs: 9000 } });
+      expect((await b.sites.configView(SITE)).desired?.config).toEqual(got.get(SITE)); // what the per-site read says
+      expect(await b.sites.desiredConfigs([])).toEqual(new Map());
+    });
   });
 }

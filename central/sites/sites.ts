@@ -308,6 +308,16 @@ export class Sites {
     return { desired, applied, inSync: !!desired && applied?.state === "applied" && applied.version === desired.version };
   }
 
+  /** The latest desired config of each of `siteIds` that has one, in one statement (configView reads two per site). */
+  async desiredConfigs(siteIds: readonly string[]): Promise<Map<string, unknown>> {
+    if (!siteIds.length) return new Map();
+    const rows = await this.db.query<{ site_id: string; config: string }>(
+      `SELECT d.site_id, d.config FROM cp_desired d JOIN (SELECT site_id, max(version) AS v FROM cp_desired WHERE site_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 's')) GROUP BY site_id) m ON d.site_id = m.site_id AND d.version = m.v`,
+      [{ s: [...siteIds] }],
+    );
+    return new Map(rows.map((r) => [r.site_id, JSON.parse(r.config) as unknown]));
+  }
+
   async command(siteId: string, name: string, args: Record<string, unknown>, ttlMs: number, by: string, id?: string) {
     const cid = id ?? crypto.randomUUID();
     const existing = await this.commandView(siteId, cid);

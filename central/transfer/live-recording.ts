@@ -25,7 +25,7 @@ export class LiveRecording {
   constructor(
     private readonly d: {
       sites: Pick<Sites, "camerasBySite" | "siteActive">;
-      inputs: Pick<SiteInputs, "policy">;
+      inputs: Pick<SiteInputs, "policies">;
       log: Logger;
       recordLive?: RecordLive;
       /**
@@ -43,10 +43,11 @@ export class LiveRecording {
     const s = this.d.sites;
     if (!rec) return;
     const want = new Map<string, { cameraId: string; stream: StreamKind }>();
-    // This node's sites only, and each site's policy once: every tick, on every node.
-    for (const [siteId, channels] of await s.camerasBySite()) {
-      if ((this.d.owns && !this.d.owns(siteId)) || !s.siteActive(siteId)) continue;
-      const { policy } = await this.d.inputs.policy(siteId);
+    // This node's sites only, and their policies in one read: every tick, on every node.
+    const mine = [...(await s.camerasBySite())].filter(([siteId]) => (!this.d.owns || this.d.owns(siteId)) && s.siteActive(siteId));
+    const policies = await this.d.inputs.policies(mine.map(([siteId]) => siteId));
+    for (const [siteId, channels] of mine) {
+      const policy = policies.get(siteId) ?? null;
       for (const channel of channels) {
         const eff = effectivePolicy(policy, channel);
         const cameraId = centralCameraId(siteId, channel);
