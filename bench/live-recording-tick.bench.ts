@@ -28,19 +28,12 @@ import { Sites } from "../central/sites/sites.ts";
 import { MemoryBus } from "../central/sites/testkit.ts";
 import { LiveRecording } from "../central/transfer/live-recording.ts";
 import { SiteInputs } from "../central/transfer/site-inputs.ts";
-import { machine } from "./lib/proc.ts";
+import { cpuMsPerCall, machine } from "./lib/proc.ts";
 
 const { values } = parseArgs({ options: { sites: { type: "string", default: "1000,4000" }, cameras: { type: "string", default: "8" } } });
 const CAMS = Number(values.cameras);
 const log = new Logger({ component: "bench", sink: new MemorySink() });
 
-async function cpuMs(fn: () => Promise<unknown>, n: number): Promise<number> {
-  await fn();
-  const c0 = process.cpuUsage();
-  for (let i = 0; i < n; i++) await fn();
-  const c = process.cpuUsage(c0);
-  return (c.user + c.system) / 1000 / n;
-}
 
 const lines = ["| sites × cameras | node owns | before: fleet camera views + a policy read per camera | now: reconcile | ratio |", "| --- | --- | ---: | ---: | ---: |"];
 for (const n of values.sites!.split(",").map(Number)) {
@@ -63,8 +56,8 @@ for (const n of values.sites!.split(",").map(Number)) {
       for (const cam of (await sites.cameras()).filter((x) => !x.revoked && owns(x.siteId))) effectivePolicy((await inputs.policy(cam.siteId)).policy, cam.channel);
     };
     const now = new LiveRecording({ sites, inputs, log, recordLive: () => async () => undefined, owns });
-    const b = await cpuMs(before, 2);
-    const a = await cpuMs(() => now.reconcile(), 10);
+    const b = await cpuMsPerCall(before, 2);
+    const a = await cpuMsPerCall(() => now.reconcile(), 10);
     lines.push(`| ${n} × ${CAMS} | ${label} | ${b.toFixed(1)} ms | ${a.toFixed(1)} ms | ${(b / a).toFixed(0)}× |`);
   }
   await sites.close();
