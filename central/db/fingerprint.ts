@@ -17,6 +17,7 @@ import type { Database } from "./sql.ts";
 const FINGERPRINT = {
   sites: `SELECT count(*)::int AS n, sum(xmin::text::bigint)::text AS x FROM sites`,
   cp_cameras: `SELECT count(*)::int AS n, sum(xmin::text::bigint)::text AS x FROM cp_cameras`,
+  tr_offload: `SELECT count(*)::int AS n, sum(xmin::text::bigint)::text AS x FROM tr_offload`,
 } as const;
 
 export async function tableFingerprint(db: Pick<Database, "query">, table: keyof typeof FINGERPRINT): Promise<string> {
