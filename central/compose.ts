@@ -279,7 +279,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
           },
         },
         siteExists: (id) => core.site(id)?.state === "active",
-        cameraExists: async (siteId, cameraId) => (await sites.cameras()).some((c) => c.siteId === siteId && c.channel === cameraId),
+        cameraExists: async (siteId, cameraId) => (await sites.camerasOf(siteId)).some((c) => c.channel === cameraId),
         linkOf: (siteId) => sites.linkType(siteId),
         // Live within the link budget (central/transfer/live-budget.ts).
         gate: (siteId) => transfer.liveBudget.gate(siteId),

@@ -79,6 +79,9 @@ for (const d of drivers) {
       b.sites.camerasChanged();
       expect((await b.sites.cameras()).map((c) => c.id)).toEqual([`${SITE}.cam2`, `${SITE}.cam3`]);
       expect((await b.sites.camerasBySite()).get(SITE)).toEqual(["cam2", "cam3"]);
+      // One site's views, as the fleet's list has them.
+      expect(await b.sites.camerasOf(SITE)).toEqual((await b.sites.cameras()).filter((c) => c.siteId === SITE));
+      expect(await b.sites.camerasOf("bus-none")).toEqual([]);
     });
 
     test("the heartbeat's check re-reads the camera rows only when cp_cameras changed", async () => {

@@ -188,8 +188,25 @@ export class Sites {
     return this.cameraRows!.rows;
   }
 
-  /** camerasBySite's index and the rows promise it was built from (a new read builds it again). */
-  private cameraIndex: { rows: Promise<CameraRow[]>; bySite: Promise<ReadonlyMap<string, readonly string[]>> } | null = null;
+  /** The cached rows grouped by site, and the rows promise they were built from (a new read builds them again). */
+  private cameraIndex: { rows: Promise<CameraRow[]>; index: Promise<{ rows: Map<string, CameraRow[]>; channels: ReadonlyMap<string, readonly string[]> }> } | null = null;
+
+  private indexed(): Promise<{ rows: Map<string, CameraRow[]>; channels: ReadonlyMap<string, readonly string[]> }> {
+    const rows = this.readCameraRows();
+    if (this.cameraIndex?.rows !== rows) {
+      const index = rows.then((rs) => {
+        const bySite = new Map<string, CameraRow[]>();
+        for (const r of rs) {
+          const list = bySite.get(r.site_id);
+          if (list) list.push(r);
+          else bySite.set(r.site_id, [r]);
+        }
+        return { rows: bySite, channels: new Map([...bySite].map(([id, list]) => [id, list.map((r) => r.camera_id)])) };
+      });
+      this.cameraIndex = { rows, index };
+    }
+    return this.cameraIndex.index;
+  }
 
   /**
    * Camera ids (the edge's channels) per site, from the same cached read as cameras() but without
@@ -198,21 +215,13 @@ export class Sites {
    * sites up here. Building the whole fleet's camera views for it cost every node O(fleet
    * cameras) each time, whatever its share of the sites. Sites in any state: ask siteActive.
    */
-  camerasBySite(): Promise<ReadonlyMap<string, readonly string[]>> {
-    const rows = this.readCameraRows();
-    if (this.cameraIndex?.rows !== rows) {
-      const bySite = rows.then((rs) => {
-        const m = new Map<string, string[]>();
-        for (const r of rs) {
-          const list = m.get(r.site_id);
-          if (list) list.push(r.camera_id);
-          else m.set(r.site_id, [r.camera_id]);
-        }
-        return m as ReadonlyMap<string, readonly string[]>;
-      });
-      this.cameraIndex = { rows, bySite };
-    }
-    return this.cameraIndex.bySite;
+  async camerasBySite(): Promise<ReadonlyMap<string, readonly string[]>> {
+    return (await this.indexed()).channels;
+  }
+
+  /** One site's cameras as cameras() lists them (a rule's camera name, a live request): that site's views only. */
+  async camerasOf(siteId: string): Promise<CentralCamera[]> {
+    return ((await this.indexed()).rows.get(siteId) ?? []).filter((r) => (this.o.siteKnown ?? this.o.siteExists)(r.site_id)).map((r) => this.cameraView(r));
   }
 
   /** An active site (not revoked): its cameras are recorded and planned; a revoked site's stay listed as revoked. */
@@ -223,28 +232,29 @@ export class Sites {
   async cameras(): Promise<CentralCamera[]> {
     const rows = await this.readCameraRows();
     const known = this.o.siteKnown ?? this.o.siteExists;
-    return rows
-      .filter((r) => known(r.site_id))
-      .map((r) => {
-        const revoked = !this.o.siteExists(r.site_id);
-        const h = this.healthOf(r.site_id)?.body.streams ?? [];
-        const streams = (JSON.parse(r.streams) as CentralCamera["streams"]).map((st) => {
-          const hs = h.find((x) => x.cameraId === r.camera_id && x.stream === st.kind);
-          return hs ? { ...st, status: hs.state, ...(hs.detail ? { reason: hs.detail } : {}), bitrateKbps: hs.bitrateKbps, fps: hs.fps } : st;
-        });
-        return {
-          id: centralCameraId(r.site_id, r.camera_id),
-          siteId: r.site_id,
-          channel: r.camera_id,
-          name: r.name,
-          enabled: r.enabled,
-          online: !revoked && this.online(r.site_id),
-          revoked,
-          streams,
-          updatedAt: iso(Number(r.updated_ms)),
-        };
-      });
+    return rows.filter((r) => known(r.site_id)).map((r) => this.cameraView(r));
   }
+
+  private cameraView(r: CameraRow): CentralCamera {
+    const revoked = !this.o.siteExists(r.site_id);
+    const h = this.healthOf(r.site_id)?.body.streams ?? [];
+    const streams = (JSON.parse(r.streams) as CentralCamera["streams"]).map((st) => {
+      const hs = h.find((x) => x.cameraId === r.camera_id && x.stream === st.kind);
+      return hs ? { ...st, status: hs.state, ...(hs.detail ? { reason: hs.detail } : {}), bitrateKbps: hs.bitrateKbps, fps: hs.fps } : st;
+    });
+    return {
+      id: centralCameraId(r.site_id, r.camera_id),
+      siteId: r.site_id,
+      channel: r.camera_id,
+      name: r.name,
+      enabled: r.enabled,
+      online: !revoked && this.online(r.site_id),
+      revoked,
+      streams,
+      updatedAt: iso(Number(r.updated_ms)),
+    };
+  }
+
 
   /** Mirror view of one camera: edge ranges merged with central's, gaps, edge overwrite times. */
   async timeline(siteId: string, cameraId: string, stream: string, from: number, to: number) {
