@@ -225,7 +225,7 @@ if (parts.has("cluster")) {
   console.log("| configuration | edges | p50 | p99 | stored / sent | msgs per commit | node CPU (cores) | PostgreSQL | broker | load gen | load avg | ≤ 1 s |");
   console.log("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |");
   for (const s of steps) {
-    console.log(`| ${s.config} | ${s.edges} | ${s.p50} ms | ${s.p99} ms | ${s.stored} / ${s.expected} | ${s.perCommit.toFixed(1)} | ${s.nodeCores.map((c) => c.toFixed(2)).join(" + ")} | ${s.dbCores.toFixed(2)} | ${s.brokerCores.toFixed(2)} | ${s.loadgenCores.toFixed(2)} | ${s.load} | ${s.ok ? "yes" : "no"} |`);
+    console.log(`| ${s.config} | ${s.edges} | ${s.p50} ms | ${s.p99} ms | ${s.stored} / ${s.expected} | ${s.perCommit.toFixed(1)} | ${s.nodeCores.map((c) => c.toFixed(3)).join(" + ")} | ${s.dbCores.toFixed(3)} | ${s.brokerCores.toFixed(2)} | ${s.loadgenCores.toFixed(2)} | ${s.load} | ${s.ok ? "yes" : "no"} |`);
   }
   console.log("\n| configuration | largest edge count at p99 ≤ 1 s | node cores used there | edges per node-core | edges per (node + database) core |");
   console.log("| --- | ---: | ---: | ---: | ---: |");
