@@ -22,7 +22,13 @@ export interface DecodeRequest {
   key: string;
   codec: "h264" | "h265";
   codecData: Uint8Array;
-  sample: Uint8Array;
+  /**
+   * The keyframe as stored: its bytes, or where it lies in a segment file — the decoder then
+   * reads it itself (a minute at 2 Mbit/s has ~60 keyframes of 20–80 KB: read into the recorder
+   * and written through a 64 KiB pipe, they cost the recorder more CPU than the rest of a
+   * preview; the file was just written, so the decoder reads it from the page cache).
+   */
+  sample: Uint8Array | { path: string; at: number; size: number };
   width: number;
   height: number;
   quality: number;
@@ -158,12 +164,15 @@ export class KeyframeDecoder {
     const proc = this.proc ?? this.start();
     const waiting = this.waiting;
     const id = this.nextId++;
-    const line = JSON.stringify({ id, key: r.key, codec: r.codec, codecDataLen: r.codecData.length, sampleLen: r.sample.length, width: r.width, height: r.height, quality: r.quality, jpeg: r.jpeg }) + "\n";
+    const inline = r.sample instanceof Uint8Array ? r.sample : null;
+    const file = inline ? {} : { file: (r.sample as { path: string }).path, fileAt: (r.sample as { at: number }).at };
+    const sampleLen = inline ? inline.length : (r.sample as { size: number }).size;
+    const line = JSON.stringify({ id, key: r.key, codec: r.codec, codecDataLen: r.codecData.length, sampleLen, ...file, width: r.width, height: r.height, quality: r.quality, jpeg: r.jpeg }) + "\n";
     const answer = new Promise<Answer>((resolve, reject) => waiting.set(id, { resolve, reject }));
     const stdin = proc.stdin as import("bun").FileSink;
     stdin.write(line);
     stdin.write(r.codecData);
-    stdin.write(r.sample);
+    if (inline) stdin.write(inline);
     await stdin.flush();
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {

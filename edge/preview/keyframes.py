@@ -6,6 +6,8 @@ a JSON line on stdin followed by its raw bytes (the track's codec data, then the
 as stored, AVCC/HVCC); each answer a JSON line on stdout followed by its raw bytes, in order:
   in:  {"id": n, "key": "cam1/sub", "codec": "h264"|"h265", "codecDataLen": n, "sampleLen": n,
         "width": 160, "height": 90, "quality": 50, "jpeg": bool (default true)} + codec data + sample
+       or, with "file": path and "fileAt": n, the sample is not sent: it is read from that file
+       (sampleLen bytes at fileAt) — the segment was just written, so from the page cache
   out: {"id": n, "ok": true, "jpegLen": n (0 unless asked), "grayLen": n} + JPEG + Y plane
        {"id": n, "ok": false, "error": "..."} (no bytes)
 Raw bytes, not base64 in JSON: the recorder's side would otherwise build ~30 KB of strings per
@@ -16,6 +18,7 @@ parent: EOF on stdin or the parent's death ends it.
 """
 import ctypes
 import json
+import os
 import signal
 import sys
 
@@ -126,6 +129,15 @@ class Decoder:
             self.enc.set_state(Gst.State.NULL)
 
 
+def read_at(path, at, size):
+    """size bytes at offset `at` of a segment file (the keyframe of a request by position)."""
+    with open(path, "rb", buffering=0) as f:
+        data = os.pread(f.fileno(), size, at)
+    if len(data) != size:
+        raise RuntimeError("keyframe beyond the end of %s" % path)
+    return data
+
+
 def main():
     die_with_parent()
     Gst.init(None)
@@ -143,9 +155,11 @@ def main():
         msg = json.loads(line)
         rid = msg.get("id")
         codec_data = inp.read(int(msg["codecDataLen"]))
-        sample = inp.read(int(msg["sampleLen"]))
+        sample = b"" if "file" in msg else inp.read(int(msg["sampleLen"]))
         payload = b""
         try:
+            if "file" in msg:
+                sample = read_at(msg["file"], int(msg["fileAt"]), int(msg["sampleLen"]))
             sig = (msg["codec"], codec_data, int(msg["width"]), int(msg["height"]), int(msg.get("quality", 50)))
             d = decoders.get(msg["key"])
             if d is not None and d.sig != sig:

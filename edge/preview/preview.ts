@@ -106,7 +106,9 @@ export class EdgePreview {
 
   /** Builds and writes the preview of one committed segment; null when it has no decodable video. */
   async make(seg: SegmentRecord): Promise<PreviewMade | null> {
-    const kf = await segmentKeyframesOfFile(this.d.store.absPath(seg));
+    const path = this.d.store.absPath(seg);
+    // Positions only: the decoder reads each keyframe from the file itself (decoder.ts).
+    const kf = await segmentKeyframesOfFile(path, { data: false });
     if (!kf) return null;
     const width = this.d.width ?? 160;
     const height = Math.max(2, Math.round((width * kf.height) / kf.width / 2) * 2);
@@ -121,7 +123,7 @@ export class EdgePreview {
       const atMs = seg.startMs + k.offsetMs;
       const slot = Math.floor(atMs / everyMs);
       const thumb = !st || slot !== st.lastSlot;
-      const pic = await this.decoder.decode({ key, codec: kf.codec, codecData: kf.codecData, sample: k.data, width, height, quality: this.d.quality ?? 50, jpeg: thumb });
+      const pic = await this.decoder.decode({ key, codec: kf.codec, codecData: kf.codecData, sample: { path, at: k.at, size: k.size }, width, height, quality: this.d.quality ?? 50, jpeg: thumb });
       this.stats.keyframes++;
       if (st && st.gray.length === pic.gray.length) diffs.push({ fromMs: st.atMs, toMs: atMs, level: frameDifference(st.gray, pic.gray, width, height) });
       if (thumb) thumbs.push({ atMs, width, height, jpeg: pic.jpeg });
