@@ -13,6 +13,10 @@
  *   bun bench/ingest.bench.ts --together --before /path/to/older/checkout [--edge-env K=V]
  *       every system at once on the same camera and window (a shared, loaded machine: the load is
  *       the same for all of them), plus the edge of an older checkout ("before")
+ *   --settle S   wait S more seconds after every stream wrote media before the window opens: the
+ *       edge's first ~80 s include JavaScriptCore compiling its hot code (≈ 0.1 % of a core on
+ *       its JIT thread, gone later), which a recorder that runs for months does not pay; ffmpeg
+ *       has no such phase. Default 0 (the window opens 5 s after the last stream's first media).
  *
  * CPU is utime+stime from /proc/PID/stat of the system under test only (the edge process; every
  * ffmpeg process), never camsim's. Camsim (one encoder on a shared mount; N RTSP sessions read it)
@@ -38,6 +42,7 @@ const { values } = parseArgs({
     before: { type: "string" },
     together: { type: "boolean", default: false },
     "edge-env": { type: "string" },
+    settle: { type: "string", default: "0" },
   },
 });
 const quick = values.quick!;
@@ -250,7 +255,7 @@ async function warmUp(n: number, checks: (() => string)[]): Promise<void> {
   const end = Date.now() + 90_000;
   await Bun.sleep(n * STAGGER_MS);
   while (Date.now() < end && checks.some((c) => c() !== "")) await Bun.sleep(500);
-  await Bun.sleep(quick ? 3000 : 5000);
+  await Bun.sleep((quick ? 3000 : 5000) + Number(values.settle) * 1000);
 }
 
 /** All systems at once, one window: what a loaded, shared machine can still compare fairly. */
@@ -346,7 +351,7 @@ for (const rate of rates) {
 const pct = (x: number) => `${(x * 100).toFixed(3)} %`;
 const lines = [
   `Machine: ${machine()}; load average at the end ${loadavg().map((l: number) => l.toFixed(1)).join(" ")}`,
-  `Window ${windowMs / 1000} s per run${values.together ? ", all systems at once in the same window" : ""}; camsim pinned to core 0, system under test to core 1.`,
+  `Window ${windowMs / 1000} s per run${values.together ? ", all systems at once in the same window" : ""}${Number(values.settle) ? `, opened ${values.settle} s after every stream wrote media (past the edge's JIT warm-up)` : ""}; camsim pinned to core 0, system under test to core 1.`,
   "",
   "CPU per Mbit/s = the system's CPU ÷ the bitrate it actually wrote (fair when a starved system receives less).",
   "",

@@ -9,6 +9,7 @@ import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { onProblem } from "../../lib/http/problem.ts";
 import { startCamsim, type Camsim } from "../../camsim/index.ts";
 import type { Uplink } from "../uplink/index.ts";
+import { everyPeriod, sharedTimers } from "../ingest/shared-timer.ts";
 import { CameraStateWatcher, DiskWatcher, EventLog, OnvifEventListener, UplinkLogSink, mapNotification, notifications, startEdgeEvents, type ObservedEvent } from "./index.ts";
 
 let root: string;
@@ -177,6 +178,19 @@ test("UplinkLogSink: holds records until attached, forwards warnings and errors 
 });
 
 describe("startEdgeEvents", () => {
+  test("the camera-state poll runs on the timer the streams' stall watchdogs share: one wake-up per period for both", async () => {
+    const stopWatchdog = everyPeriod(45_000, () => undefined); // a stream's watchdog of that period
+    const before = sharedTimers();
+    const ev = await startEdgeEvents({ dataDir: join(root, "edge-shared"), clock: new ManualClock(Date.UTC(2026, 0, 1)), log: new Logger({ component: "edge.events", sink: new MemorySink() }), uplink: () => undefined, cameras: () => [], pollMs: 45_000 });
+    try {
+      expect(sharedTimers()).toBe(before); // joined the watchdogs' timer, started none of its own
+    } finally {
+      await ev.stop();
+      stopWatchdog();
+    }
+    expect(sharedTimers()).toBe(before - 1); // and stopping both stopped it
+  });
+
   test("ids, order, local log, uplink hand-off, and the HTTP route with its errors", async () => {
     const f = fakeUplink((id) => id !== "secret");
     const clock = new ManualClock(Date.UTC(2026, 0, 1));

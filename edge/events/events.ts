@@ -16,6 +16,8 @@ import { EventLog, type EdgeEventRecord } from "./log.ts";
 import { EventQuery } from "./schemas.ts";
 import { OnvifEventListener, type ObservedEvent } from "./onvif.ts";
 import { CameraStateWatcher, DiskWatcher, type CameraState, type DiskState } from "./state.ts";
+// The streams' stall watchdogs tick on the same shared timer (1 s at the default stall timeout).
+import { everyPeriod } from "../ingest/shared-timer.ts";
 
 export interface EventCamera extends CameraState {
   /** ONVIF cameras get a PullPoint listener. */
@@ -110,13 +112,14 @@ export async function startEdgeEvents(deps: EdgeEventsDeps): Promise<EdgeEvents>
 
   const holdMs = deps.holdMs ?? 5000;
   const cams = new CameraStateWatcher({ clock, holdMs, emit: (cameraId, o) => fire({ ...o, cameraId }) });
-  const camTimer = setInterval(() => {
+  // On the timer the streams' stall watchdogs share (same period): one wake-up a second for both, not two.
+  const stopCamPoll = everyPeriod(deps.pollMs ?? 1000, () => {
     try {
       cams.tick(deps.cameras());
     } catch (e) {
       log.error("camera state check failed", { err: e as Error });
     }
-  }, deps.pollMs ?? 1000);
+  });
   const disk = new DiskWatcher({ clock, holdMs, emit: (o) => fire(o) });
   let diskBusy = false;
   const diskTimer = deps.disk
@@ -150,7 +153,7 @@ export async function startEdgeEvents(deps: EdgeEventsDeps): Promise<EdgeEvents>
     },
     async stop() {
       stopped = true;
-      clearInterval(camTimer);
+      stopCamPoll();
       if (diskTimer) clearInterval(diskTimer);
       await Promise.all([...listeners.values()].map((l) => l.stop()));
       await chain.catch(() => undefined);

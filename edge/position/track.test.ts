@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, spyOn, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -48,5 +48,36 @@ test("segments committed while no box could be stored (shutdown order, crash) ge
   expect(await again.segmentBoxes(T0, T0 + 60_000)).toEqual(boxes);
   await again.close();
   await reopened.close();
+  await store.close();
+});
+
+test("an edge without a position source boxes its segments without reading the track from the index; once a point is kept it reads it", async () => {
+  const clock = new ManualClock(T0);
+  const root = join(dir, "no-source");
+  const store = await MediaStore.open({ root, clock, log: quiet(), segmentDurationMs: 2000, minFreeBytes: 0 });
+  const track = await TrackStore.open({ store, dataDir: join(dir, "no-source-track"), log: quiet() });
+  const reads = spyOn(store.companionIndex, "all");
+  const w = store.writer("cam1", "main");
+  w.init(media.init, media.info);
+  await feed(w, media, clock, T0, 0, 10);
+  await track.close(); // waits for the boxes of what was committed
+  const committed = (await store.segments({ cameraId: "cam1", fromMs: T0, toMs: T0 + 60_000 })).filter((s) => !s.open);
+  expect(committed.length).toBeGreaterThanOrEqual(1);
+  const trackReads = () => reads.mock.calls.filter(([sql]) => String(sql).includes("FROM track_points")).length;
+  expect(trackReads()).toBe(0);
+  // Every committed segment still has its (empty) box row: boxMissed at the next open has nothing to redo.
+  const boxes = await track.segmentBoxes(T0, T0 + 60_000);
+  expect(boxes.map((b) => b.startMs)).toEqual(committed.map((s) => s.startMs));
+  expect(boxes.every((b) => b.fixes === 0)).toBe(true);
+
+  // A source appears: its kept points are read for the next boxes.
+  const withFix = await TrackStore.open({ store, dataDir: join(dir, "no-source-track"), log: quiet() });
+  await withFix.add({ atMs: clock.now(), mode: 3, lat: 47.1, lon: 8.6 });
+  await feed(w, media, clock, T0, 10, 20);
+  await withFix.close();
+  expect(trackReads()).toBeGreaterThan(0);
+  const later = (await withFix.segmentBoxes(T0, T0 + 60_000)).filter((b) => b.fixes > 0);
+  expect(later.length).toBeGreaterThanOrEqual(1);
+  reads.mockRestore();
   await store.close();
 });

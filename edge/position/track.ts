@@ -55,6 +55,12 @@ export class TrackStore {
   private raw: Fix[] = [];
   private detach: (() => void) | undefined;
   private boxing: Promise<void> = Promise.resolve();
+  /**
+   * Whether the index may hold a kept point. False on an edge that never had a position source
+   * (no gpsd: most fixed sites): a segment's box then needs no index query — two per committed
+   * segment per stream otherwise, each a DuckDB round trip through the thread pool, for nothing.
+   */
+  private mayHaveKept = true;
 
   private constructor(
     private readonly store: MediaStore,
@@ -83,6 +89,7 @@ export class TrackStore {
     const idx = this.store.companionIndex;
     const [row] = await idx.all(`SELECT max(t) AS t FROM track_points`);
     const newest = row?.t === null || row?.t === undefined ? -1 : Number(row.t);
+    this.mayHaveKept = newest >= 0;
     const files = (await readdir(this.dir)).filter((f) => /^\d{4}-\d{2}-\d{2}\.jsonl$/.test(f)).sort();
     let added = 0;
     for (const f of files) {
@@ -129,6 +136,7 @@ export class TrackStore {
 
   /** A point already indexed at the same millisecond wins (a re-read journal, two reports in one ms). */
   private insert(rows: TrackTuple[]): Promise<void> {
+    if (rows.length) this.mayHaveKept = true;
     return this.store.companionIndex.tx(async (run) => {
       for (const r of rows) await run(`INSERT INTO track_points VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, [r[0], r[1], r[2], r[3], r[4], r[5]]);
     });
@@ -195,8 +203,8 @@ export class TrackStore {
 
   /** The bounding box of the track during [startMs, endMs): kept points, the one before (the vehicle was there at start), raw fixes. */
   async bbox(startMs: number, endMs: number): Promise<(BBox & { fixes: number }) | null> {
-    const before = await this.at(startMs);
-    const kept = await this.points(startMs, endMs);
+    const before = this.mayHaveKept ? await this.at(startMs) : null;
+    const kept = this.mayHaveKept ? await this.points(startMs, endMs) : [];
     const raw = this.raw.filter((f) => f.atMs >= startMs && f.atMs < endMs);
     const pos = [...(before && before.lat !== undefined ? [before] : []), ...kept, ...raw].filter((f) => f.lat !== undefined) as { lat: number; lon: number }[];
     const b = bboxOf(pos);

@@ -107,6 +107,58 @@ test("segments recorded before a key exists wait unsigned; the first signature a
   r.custody.close();
 });
 
+test("heads are re-signed by a timer armed only while a stream is active: none for an idle recorder, one per signature while recording", async () => {
+  const clock = new ManualClock(T0);
+  type Fake = { fn: () => void; atMs: number; live: boolean };
+  const armed: Fake[] = [];
+  const timers = {
+    set: (fn: () => void, ms: number) => armed[armed.push({ fn, atMs: clock.now() + ms, live: true }) - 1],
+    clear: (h: unknown) => void ((h as Fake).live = false),
+  };
+  const pending = () => armed.filter((t) => t.live);
+  const root = join(dir, "timer");
+  const store = await MediaStore.open({ root, clock, log: quiet(), segmentDurationMs: 2000, minFreeBytes: 0 });
+  const custody = await CustodyRecorder.attach(store, { clock, log: quiet(), signer: () => signer, signEveryMs: 10_000, activeMs: 30_000, timers });
+  // Nothing recorded: nothing to re-sign, so no timer (the old 1 s poll woke an idle edge every second).
+  expect(pending()).toEqual([]);
+  expect(custody.nextSignatureAtMs).toBeUndefined();
+  store.writer("cam1", "main").init(media.init, media.info);
+  await feed(store.writer("cam1", "main"), media, clock, T0, 0, 10); // closed segments, each signed at its commit
+  await custody.idle();
+  const committedAt = clock.now();
+  const signedAtCommit = custody.signatures;
+  expect(signedAtCommit).toBeGreaterThan(0);
+  // One timer, at the next due signature (signEveryMs after the commit's signature).
+  expect(pending().length).toBe(1);
+  const due = custody.nextSignatureAtMs!;
+  expect(due).toBeGreaterThan(committedAt);
+  expect(due).toBeLessThanOrEqual(committedAt + 10_000);
+  // Fire the timers as the clock reaches them: a periodic signature each time until the stream is idle for activeMs.
+  let fired = 0;
+  for (;;) {
+    const next = pending().sort((a, b) => a.atMs - b.atMs)[0];
+    if (!next) break;
+    next.live = false;
+    clock.set(Math.max(clock.now(), next.atMs));
+    next.fn();
+    await Bun.sleep(1);
+    await custody.idle();
+    await Bun.sleep(1);
+    if (++fired > 10) break;
+  }
+  // 30 s active, every 10 s: re-signed at most 3 times after the commit, and then no timer is left.
+  expect(fired).toBeGreaterThanOrEqual(2);
+  expect(fired).toBeLessThanOrEqual(3);
+  expect(custody.signatures - signedAtCommit).toBe(fired);
+  expect(pending()).toEqual([]);
+  expect(custody.nextSignatureAtMs).toBeUndefined();
+  // Each periodic signature re-attests the unchanged head in head.json.
+  const head = JSON.parse(await Bun.file(custodyPaths(root, "cam1", "main").head).text());
+  expect(head.signedAtMs).toBeGreaterThan(committedAt);
+  await store.close();
+  custody.close();
+});
+
 test("commits missed by custody (crash before the append) are appended at the next attach; a torn line is trimmed", async () => {
   const r = await rig("crash", () => signer);
   const w = r.store.writer("cam1", "main");

@@ -1,8 +1,9 @@
 /**
  * CustodyRecorder: keeps a store's hash chains. Attached to a MediaStore's commit observer,
  * it appends every committed segment (SHA-256, time range, size) to its stream's chain and
- * signs the new head with the site key; a timer re-signs active heads at least every
- * `signEveryMs` (default 10 s). Without a key (edge not enrolled yet) entries are still
+ * signs the new head with the site key; active heads are re-signed at least every
+ * `signEveryMs` (default 10 s) by one timer armed for the next head that falls due (none while
+ * no stream records: an idle recorder is not woken for custody). Without a key (edge not enrolled yet) entries are still
  * chained and the first signature after enrollment covers them all (the chain links them).
  * At attach it reconciles each chain with the index (segments committed just before a crash,
  * or a chain deleted by hand, are appended then) — `outpost check --rebuild` runs the same.
@@ -34,6 +35,8 @@ export interface CustodyOptions {
   activeMs?: number;
   /** Reconcile the chains with the index at attach; default true. */
   reconcile?: boolean;
+  /** Timers (tests: a fake scheduler driven with the clock). Default setTimeout/clearTimeout. */
+  timers?: { set(fn: () => void, ms: number): unknown; clear(handle: unknown): void };
 }
 
 interface StreamState {
@@ -44,15 +47,21 @@ interface StreamState {
   lastSignedSeq: number;
   lastSignedAtMs: number;
   lastCommitAtMs: number;
+  /** When signActive last tried this head (a signature without a key fails; retried everyMs later, not at once). */
+  lastTriedAtMs: number;
   queue: Promise<unknown>;
 }
+
+const defaultTimers = { set: (fn: () => void, ms: number): unknown => setTimeout(fn, ms), clear: (h: unknown) => clearTimeout(h as ReturnType<typeof setTimeout>) };
 
 /** A stream counts as active (heads re-signed) for this long after its last commit (a stopped camera's head is not re-signed forever). */
 const ACTIVE_MS = 5 * 60_000;
 
 export class CustodyRecorder {
   private streams = new Map<string, StreamState>();
-  private timer: ReturnType<typeof setInterval> | null = null;
+  /** The re-signing timer, armed for the next due head; null while none is due (no stream active). */
+  private timer: { handle: unknown; atMs: number } | null = null;
+  private closed = false;
   private detach: (() => void) | null = null;
   /** Signatures made (commit + periodic); for tests and the benchmark. */
   signatures = 0;
@@ -69,11 +78,7 @@ export class CustodyRecorder {
     // Observe first so no commit slips between reconcile and attach; the per-stream queue orders them.
     r.detach = store.observeCommits((seg) => r.committed(seg));
     if (opts.reconcile !== false) await r.reconcile(store);
-    const every = opts.signEveryMs ?? 10_000;
-    if (every > 0) {
-      r.timer = setInterval(() => void r.signActive(every), Math.min(every, 1000));
-      (r.timer as { unref?: () => void }).unref?.();
-    }
+    r.schedule();
     return r;
   }
 
@@ -107,19 +112,64 @@ export class CustodyRecorder {
       await this.append(st, seg);
       await this.sign(st);
     });
+    this.schedule();
   }
 
   /** Signs the heads of streams that committed recently and were not signed for `everyMs`. */
   async signActive(everyMs: number): Promise<void> {
     const now = this.opts.clock.now();
     for (const st of this.streams.values()) {
-      if (!st.last || now - st.lastCommitAtMs > (this.opts.activeMs ?? ACTIVE_MS) || now - st.lastSignedAtMs < everyMs) continue;
+      const due = this.dueAt(st, everyMs, now);
+      if (due === undefined || due > now) continue;
+      st.lastTriedAtMs = now;
       await this.serial(st, () => this.sign(st, true)).catch((e) => this.opts.log.error("periodic custody signature failed", { err: e as Error }));
     }
   }
 
+  /** When `st`'s head is next due for a periodic signature; undefined while it is not active (no head, no commit for activeMs). */
+  private dueAt(st: StreamState, everyMs: number, now: number): number | undefined {
+    const activeUntil = st.lastCommitAtMs + (this.opts.activeMs ?? ACTIVE_MS);
+    if (!st.last || now > activeUntil) return undefined;
+    const due = Math.max(st.lastSignedAtMs, st.lastTriedAtMs) + everyMs;
+    return due > activeUntil ? undefined : due;
+  }
+
+  /**
+   * Arms the timer for the earliest due head (after attach, every commit and every periodic
+   * round). Replaces a 1 s poll that woke every recorder, idle ones included, to find that
+   * nothing was due: now the recorder wakes once per signature, and not at all without one.
+   */
+  private schedule(): void {
+    const every = this.opts.signEveryMs ?? 10_000;
+    if (every <= 0 || this.closed) return;
+    const now = this.opts.clock.now();
+    let next: number | undefined;
+    for (const st of this.streams.values()) {
+      const due = this.dueAt(st, every, now);
+      if (due !== undefined && (next === undefined || due < next)) next = due;
+    }
+    const timers = this.opts.timers ?? defaultTimers;
+    if (this.timer && (next === undefined || this.timer.atMs !== next)) {
+      timers.clear(this.timer.handle);
+      this.timer = null;
+    }
+    if (next === undefined || this.timer) return;
+    const handle = timers.set(() => {
+      this.timer = null;
+      void this.signActive(every).finally(() => this.schedule());
+    }, Math.max(0, next - now));
+    (handle as { unref?: () => void }).unref?.();
+    this.timer = { handle, atMs: next };
+  }
+
+  /** The armed re-signing timer's due time (tests); undefined when none is armed. */
+  get nextSignatureAtMs(): number | undefined {
+    return this.timer?.atMs;
+  }
+
   close(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.closed = true;
+    if (this.timer) (this.opts.timers ?? defaultTimers).clear(this.timer.handle);
     this.timer = null;
     this.detach?.();
     this.detach = null;
@@ -151,6 +201,7 @@ export class CustodyRecorder {
       lastSignedSeq: lastSig?.seq ?? -1,
       lastSignedAtMs: lastSig?.signedAtMs ?? 0,
       lastCommitAtMs: 0,
+      lastTriedAtMs: 0,
       queue: Promise.resolve(),
     };
     this.streams.set(key, st);
