@@ -248,7 +248,7 @@ if (parts.has("cluster")) {
   console.log(`| --- | ---: | ---: | ---: | ---: | ---: | --- |${budgeted ? " --- |" : ""} ---: | ---: | ---: | --- | --- |`);
   for (const s of steps) {
     const throttled = budgeted ? ` ${s.nodeThrottling?.map(throttledText).join(" + ") ?? ""} |` : "";
-    console.log(`| ${s.config} | ${s.edges} | ${s.p50} ms | ${s.p99} ms | ${s.stored} / ${s.expected} | ${s.perCommit.toFixed(1)} | ${s.nodeCores.map((c) => c.toFixed(2)).join(" + ")} |${throttled} ${s.dbCores.toFixed(2)} | ${s.brokerCores.toFixed(2)} | ${s.loadgenCores.toFixed(2)} | ${s.load} | ${s.ok ? "yes" : "no"} |`);
+    console.log(`| ${s.config} | ${s.edges} | ${s.p50} ms | ${s.p99} ms | ${s.stored} / ${s.expected} | ${s.perCommit.toFixed(1)} | ${s.nodeCores.map((c) => c.toFixed(3)).join(" + ")} |${throttled} ${s.dbCores.toFixed(3)} | ${s.brokerCores.toFixed(2)} | ${s.loadgenCores.toFixed(2)} | ${s.load} | ${s.ok ? "yes" : "no"} |`);
   }
   // Capacity relative to one node on the same database (the issue's target: ≥ 2.5× with three).
   const oneNode = steps.filter((s) => s.nodeCores.length === 1 && s.config.includes("PostgreSQL") && s.ok).at(-1)?.edges;

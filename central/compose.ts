@@ -46,7 +46,7 @@ import { UserStreams } from "./users/index.ts";
 import { startMetricsListener } from "../lib/metrics/index.ts";
 import { centralMetrics } from "./metrics/index.ts";
 import { mountOnvifRoutes, startCentralOnvif, type CentralOnvif } from "./onvif/index.ts";
-import { SharedPresence, otherNodesAlive, persistedNodeId, siteTopics, startCluster, type Cluster, type OwnedSiteTopics } from "./cluster/index.ts";
+import { SharedPresence, otherNodesAlive, ownedSites, persistedNodeId, siteTopics, startCluster, type Cluster, type OwnedSiteTopics } from "./cluster/index.ts";
 import { centralMqttIdentity, type SiteHealth } from "./sites/index.ts";
 import { LiveUplinks, liveCluster, nodeIdentity, startRelayListener } from "./live/relay/index.ts";
 import { hostname } from "node:os";
@@ -228,12 +228,15 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       closers.push(cluster.leases.onRound(() => {
         if (!cluster.leases.ownsAll()) sites.camerasChanged();
       }));
+      // Presence flushes every 2 s for the sites of this node's partitions: only those, not the registry's every site.
+      const presenceSites = ownedSites(cluster.leases, () => core.siteIds({ active: true }));
+      closers.push(() => presenceSites.close());
       presence = new SharedPresence({
         db: core.database,
         nodeId: cluster.nodeId,
         owns: (id) => cluster.leases.owns(id),
         ownsAll: () => cluster.leases.ownsAll(),
-        sites: () => core.siteIds({ active: true }),
+        sites: presenceSites.ids,
         local: (id) => ({ online: core.sessionCount(id) > 0 || sites.localOnline(id), lastSeenMs: sites.control.lastSeen.get(id) ?? null }),
         health: (id) => sites.control.latestHealth.get(id),
         // Taken over: the previous owner's last sighting counts as this node's (with an external broker the edge stayed connected).

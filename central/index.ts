@@ -88,7 +88,7 @@ export interface CentralCore {
    * (subscriptions, presence, upkeep). sites() builds each site's full view (certificate status,
    * presence); building 1,000 of them every 2 s was a cluster node's second-largest CPU cost.
    */
-  siteIds(o?: { active?: boolean }): string[];
+  siteIds(o?: { active?: boolean }): readonly string[];
   sessionCount(siteId?: string, kind?: "https" | "mqtt"): number;
 }
 

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Database } from "./db/index.ts";
 import { postgresUnavailable, twoNodesOnServer } from "./db/testkit.ts";
+import { driversInTempDir, migratedPairForDescribe } from "./database-testkit.ts";
 import { Registry, type CertRef } from "./registry.ts";
 
 const noServer = postgresUnavailable();
@@ -125,3 +126,57 @@ describe.skipIf(!!noServer)("registry on two nodes (PostgreSQL 15)", () => {
     expect(b.accepts("rv-0003", "rv3")).toBe("current");
   });
 });
+
+const { drivers } = driversInTempDir("registry");
+for (const d of drivers) {
+  describe.skipIf(d.skip)(`registry's safety-net re-read: ${d.name}`, () => {
+    const pair = migratedPairForDescribe(d);
+    test("an unchanged table is not read again; a write nobody announced is", async () => {
+      const { a: dbA, b: dbB } = pair();
+      const a = new Registry(Object.assign(Object.create(dbA) as Database, { notify: async () => undefined }));
+      await a.init();
+      for (let i = 0; i < 300; i++) await a.enroll(`sn-${String(i).padStart(4, "0")}`, `Sn ${i}`, cert(`sn${i}`), "2026-01-01T00:00:00Z");
+      const pages: string[] = [];
+      const counted = Object.assign(Object.create(dbB) as Database, {
+        query: (sql: string, params?: unknown[]) => (sql.includes("LIMIT") && pages.push(sql), dbB.query(sql, params as never)),
+      });
+      const b = new Registry(counted);
+      await b.init();
+      expect(b.list()).toHaveLength(300);
+      // Nothing changed since B's read: its periodic re-reads read no site rows (before: the fleet's, every interval).
+      pages.length = 0;
+      let statements = 0;
+      const watched = Object.assign(Object.create(counted) as Database, { query: (sql: string, params?: unknown[]) => (statements++, counted.query(sql, params as never)) });
+      const following = new Registry(watched);
+      await following.init();
+      pages.length = 0;
+      statements = 0;
+      const stop = await following.follow({ intervalMs: 20, onCut: () => undefined, onError: (e) => console.error(e) });
+      await until("three periodic re-reads", () => statements >= 3);
+      await stop();
+      expect(pages).toHaveLength(0);
+      const ids = b.ids({ active: true });
+      for (let i = 0; i < 3; i++) expect(await b.reloadIfChanged()).toEqual([]);
+      expect(pages).toHaveLength(0);
+      expect(b.ids({ active: true })).toBe(ids); // the same list: per-site work derived from it is not redone (cluster/owned-sites.ts)
+      // Unannounced writes on A (a new site, a revocation) are found by the next re-read.
+      await a.enroll("sn-late", "Sn late", cert("late"), "2026-01-01T00:00:00Z");
+      await a.revoke("sn-0002", "2026-01-02T00:00:00Z", "sold");
+      expect(await b.reloadIfChanged()).toEqual(["sn-0002"]);
+      expect(pages.length).toBeGreaterThan(0);
+      expect(b.accepts("sn-late", "late")).toBe("current");
+      expect(b.ids({ active: true })).not.toBe(ids);
+      expect(b.ids({ active: true })).toContain("sn-late");
+      expect(b.ids({ active: true })).not.toContain("sn-0002");
+      expect(b.accepts("sn-0002", "sn2")).toBeNull();
+      // …and a certificate rotation (an UPDATE of one row, same row count).
+      pages.length = 0;
+      expect(await b.reloadIfChanged()).toEqual([]);
+      expect(pages).toHaveLength(0);
+      await a.setPending("sn-0003", cert("sn3b"), "2026-01-02T00:00:00Z");
+      await a.confirm("sn-0003", "sn3b");
+      expect(await b.reloadIfChanged()).toEqual(["sn-0003"]);
+      expect(b.accepts("sn-0003", "sn3b")).toBe("current");
+    });
+  });
+}

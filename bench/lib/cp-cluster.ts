@@ -221,7 +221,9 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
   const startNode = async (name: string, db: string | undefined, seed = false, budgeted = true): Promise<LineChild> => {
     await prepare(name, db, seed);
     // CPBENCH_PROF=DIR: each node writes a CPU profile (markdown, for grep) into DIR when it stops.
-    const prof = process.env.CPBENCH_PROF ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.CPBENCH_PROF}`, `--cpu-prof-name=${name}.md`] : [];
+    // CPBENCH_PROF_JSON=1: a .cpuprofile instead (Chrome's format: whole call stacks with sample times, for a tree by caller).
+    const json = !!process.env.CPBENCH_PROF_JSON;
+    const prof = process.env.CPBENCH_PROF ? [json ? "--cpu-prof" : "--cpu-prof-md", `--cpu-prof-dir=${process.env.CPBENCH_PROF}`, `--cpu-prof-name=${name}.${json ? "cpuprofile" : "md"}`] : [];
     const n = LineChild.spawn(["bun", ...prof, path.join(import.meta.dir, "cp-node.ts"), JSON.stringify({ dataDir: nodeDir(name), brokerUrl: broker.url, ...(db ? { dbUrl: db, nodeId: name } : {}) })]);
     await n.expect("READY");
     if (budgeted) budget(name, n);

@@ -20,6 +20,7 @@ export { ClusterConfig } from "./config.ts";
 export { persistedNodeId } from "./node-id.ts";
 export { Leases, NotOwnerError, type PartitionChange } from "./leases.ts";
 export { OwnedSiteTopics } from "./site-topics.ts";
+export { ownedSites } from "./owned-sites.ts";
 export { SharedPresence, type PresenceState, type LocalPresence, type HealthReport } from "./presence.ts";
 export { PARTITIONS, partitionOf } from "./partition.ts";
 
@@ -73,6 +74,6 @@ export async function startCluster(o: StartClusterOptions): Promise<Cluster> {
 }
 
 /** What the control plane of this node handles and subscribes (central/sites SiteOwnership): `sites` are the active site ids it knows. */
-export function siteTopics(cluster: Cluster, sites: () => string[], log?: Logger): OwnedSiteTopics {
+export function siteTopics(cluster: Cluster, sites: () => readonly string[], log?: Logger): OwnedSiteTopics {
   return new OwnedSiteTopics({ leases: cluster.leases, sites, ...(log ? { log } : {}) });
 }

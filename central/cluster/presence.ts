@@ -51,8 +51,8 @@ export interface SharedPresenceOptions {
   owns: (siteId: string) => boolean;
   /** Whether this node owns every partition (a single node): then nobody else's rows are asked for and the table is read only at start. */
   ownsAll?: () => boolean;
-  /** Active site ids this node knows (the owned ones among them are written). */
-  sites: () => string[];
+  /** Active site ids in the partitions this node holds (central/cluster owned-sites.ts); those it owns now are written. */
+  sites: () => readonly string[];
   /** The owner's own view of a site (its MQTT session, its control plane's last message). */
   local: (siteId: string) => LocalPresence;
   /** The owner's last health report of a site (carried in the row for the other nodes). */

@@ -15,6 +15,7 @@ import { topics } from "../../federation/protocol/index.ts";
 import type { Bus, SiteOwnership } from "../sites/index.ts";
 import type { Sql } from "../db/index.ts";
 import { NotOwnerError, type Leases } from "./leases.ts";
+import { ownedSites } from "./owned-sites.ts";
 import { PARTITIONS, partitionOf } from "./partition.ts";
 
 type Receive = (kind: "up" | "hello", topic: string, payload: Buffer) => void;
@@ -26,15 +27,20 @@ export class OwnedSiteTopics implements SiteOwnership {
   private syncing: Promise<void> = Promise.resolve();
   private readonly unlisten: (() => void)[] = [];
   private readonly gainedFns = new Set<(siteIds: string[]) => void | Promise<void>>();
+  private readonly mine: ReturnType<typeof ownedSites>;
+  /** The owned-sites list the subscriptions were last brought in line with (nothing to do while it is the same). */
+  private appliedFor: readonly string[] | null = null;
 
   constructor(
     private readonly o: {
       leases: Leases;
       /** Ids of the active sites this node knows (the registry). */
-      sites: () => string[];
+      sites: () => readonly string[];
       log?: Logger;
     },
-  ) {}
+  ) {
+    this.mine = ownedSites(o.leases, o.sites);
+  }
 
   owns(siteId: string): boolean {
     return this.o.leases.owns(siteId);
@@ -98,7 +104,7 @@ export class OwnedSiteTopics implements SiteOwnership {
     const held = this.o.leases.owned();
     if (held.size === PARTITIONS) return new Set([topics.allUp, topics.allHello]);
     const want = new Set<string>();
-    for (const id of this.o.sites()) if (held.has(partitionOf(id))) want.add(topics.up(id)).add(topics.hello(id));
+    for (const id of this.mine.ids()) want.add(topics.up(id)).add(topics.hello(id));
     return want;
   }
 
@@ -106,11 +112,17 @@ export class OwnedSiteTopics implements SiteOwnership {
     const bus = this.bus;
     const receive = this.receive;
     if (!bus || !receive) return;
+    // Same sites in the same partitions as at the last complete apply: nothing to subscribe or drop.
+    const mine = this.mine.ids();
+    if (mine === this.appliedFor) return;
     const want = this.wanted();
     const before = new Set(this.subscribed);
     const add = [...want].filter((t) => !this.subscribed.has(t));
     const drop = [...this.subscribed].filter((t) => !want.has(t));
-    if (!add.length && !drop.length) return;
+    if (!add.length && !drop.length) {
+      this.appliedFor = mine;
+      return;
+    }
     for (const t of add) {
       const kind = t.endsWith("/hello") ? "hello" : "up";
       await bus.subscribe(t, (topic, payload) => receive(kind, topic, payload));
@@ -120,6 +132,7 @@ export class OwnedSiteTopics implements SiteOwnership {
       await bus.unsubscribe(t);
       this.subscribed.delete(t);
     }
+    this.appliedFor = mine;
     this.o.log?.info("control-plane subscriptions changed", { subscribed: add.length, unsubscribed: drop.length, topics: this.subscribed.size });
     const covered = (subs: Set<string>) => new Set(this.o.sites().filter((id) => subs.has(topics.allUp) || subs.has(topics.up(id))));
     const had = covered(before);
@@ -129,6 +142,7 @@ export class OwnedSiteTopics implements SiteOwnership {
   }
 
   close(): void {
+    this.mine.close();
     for (const u of this.unlisten.splice(0)) u();
   }
 }

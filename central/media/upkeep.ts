@@ -38,7 +38,7 @@ export interface MediaUpkeepOptions {
   media: CentralMedia;
   leases: UpkeepOwnership;
   /** Every site id central knows (active or not): the sweep's candidates. */
-  sites: () => string[];
+  sites: () => readonly string[];
   log: Logger;
   /** A file changed this recently may be a live node's write: default the lease length. */
   quietMs: number;
