@@ -14,17 +14,11 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { MediaStore } from "../lib/store/index.ts";
 import type { SegmentRecord } from "../lib/store/types.ts";
+import { cpuMsPerCall } from "./lib/proc.ts";
 
 const { values } = parseArgs({ options: { rows: { type: "string", default: "1000,100000" } } });
 const CAMERAS = 16;
 
-async function cpuMs(fn: () => Promise<unknown>, n = 20): Promise<number> {
-  await fn();
-  const c0 = process.cpuUsage();
-  for (let i = 0; i < n; i++) await fn();
-  const c = process.cpuUsage(c0);
-  return (c.user + c.system) / 1000 / n;
-}
 
 const lines = ["| index rows | usage() | volumeUsage() | retention pass, age limit, 16 cameras: without memory | with AgeQuiet | retention pass, no limits: without memory | with AgeQuiet |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"];
 for (const n of values.rows!.split(",").map(Number)) {
@@ -40,13 +34,13 @@ for (const n of values.rows!.split(",").map(Number)) {
   }
   for (let i = 0; i < rows.length; i += 5000) await db.putSegments(rows.slice(i, i + 5000));
   const age = () => ({ maxAgeMs: 1e13 });
-  const usage = await cpuMs(() => store.usage());
-  const volume = await cpuMs(() => store.volumeUsage());
-  const memo = await cpuMs(() => store.enforceRetention(age));
-  const memoNone = await cpuMs(() => store.enforceRetention(() => ({})));
+  const usage = await cpuMsPerCall(() => store.usage());
+  const volume = await cpuMsPerCall(() => store.volumeUsage());
+  const memo = await cpuMsPerCall(() => store.enforceRetention(age));
+  const memoNone = await cpuMsPerCall(() => store.enforceRetention(() => ({})));
   (store as unknown as { ageQuiet: unknown }).ageQuiet = undefined; // the same store without the memory
-  const plain = await cpuMs(() => store.enforceRetention(age));
-  const plainNone = await cpuMs(() => store.enforceRetention(() => ({})));
+  const plain = await cpuMsPerCall(() => store.enforceRetention(age));
+  const plainNone = await cpuMsPerCall(() => store.enforceRetention(() => ({})));
   lines.push(`| ${n} | ${usage.toFixed(2)} ms | ${volume.toFixed(2)} ms | ${plain.toFixed(2)} ms | ${memo.toFixed(2)} ms | ${plainNone.toFixed(2)} ms | ${memoNone.toFixed(2)} ms |`);
   await store.close();
   rmSync(root, { recursive: true, force: true });

@@ -224,9 +224,9 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
       });
       closers.push(() => cp.close());
       const sites = cp.sites;
-      // The camera list's fallback for a missed NOTIFY: re-read once a heartbeat while other nodes own sites.
+      // The camera list's fallback for a missed NOTIFY: checked once a heartbeat while other nodes own sites, re-read if cp_cameras changed.
       closers.push(cluster.leases.onRound(() => {
-        if (!cluster.leases.ownsAll()) sites.camerasChanged();
+        if (!cluster.leases.ownsAll()) void sites.camerasMaybeChanged().catch((e) => log.warn("camera list check failed", { err: e as Error }));
       }));
       // Presence flushes every 2 s for the sites of this node's partitions: only those, not the registry's every site.
       const presenceSites = ownedSites(cluster.leases, () => core.siteIds({ active: true }));
@@ -279,7 +279,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
           },
         },
         siteExists: (id) => core.site(id)?.state === "active",
-        cameraExists: async (siteId, cameraId) => (await sites.cameras()).some((c) => c.siteId === siteId && c.channel === cameraId),
+        cameraExists: async (siteId, cameraId) => (await sites.camerasOf(siteId)).some((c) => c.channel === cameraId),
         linkOf: (siteId) => sites.linkType(siteId),
         // Live within the link budget (central/transfer/live-budget.ts).
         gate: (siteId) => transfer.liveBudget.gate(siteId),

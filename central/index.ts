@@ -15,7 +15,7 @@ import { loadOrCreatePki } from "./ca.ts";
 import { Db } from "./db.ts";
 import { openCentralDatabase, type Database } from "./db/index.ts";
 import { moveFromDuckdb } from "./db/from-duckdb.ts";
-import { Registry, REGISTRY_TABLES_IN_DUCKDB } from "./registry.ts";
+import { Registry, REGISTRY_TABLES_IN_DUCKDB, type SiteState } from "./registry.ts";
 import { SessionTable, checkPeer } from "./peers.ts";
 import { Trust, type RemotePresence, type SiteView } from "./trust.ts";
 import { Users, USER_TABLES_IN_DUCKDB, type UserStreams } from "./users/index.ts";
@@ -83,6 +83,8 @@ export interface CentralCore {
   ops: Operations;
   sites(): SiteView[];
   site(id: string): SiteView | null;
+  /** A site's state without building its view (site() adds certificate status and presence): asked per message and per camera row. */
+  siteState(id: string): SiteState | undefined;
   /**
    * Site ids (only active sites with `active`): for work that runs per site every few seconds
    * (subscriptions, presence, upkeep). sites() builds each site's full view (certificate status,
@@ -248,7 +250,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
     };
     const siteViews = () => registry.list().map((r) => trust.siteView(r));
     const sessionCount = (siteId?: string, kind?: "https" | "mqtt") => sessions.count(siteId, kind);
-    const modules = (await opts.modules?.({ config: cfg, db, database, broker, caPem: pki.bundlePem, firmware, ops, sites: siteViews, site: siteView, siteIds: (o) => registry.ids(o), sessionCount })) ?? {};
+    const modules = (await opts.modules?.({ config: cfg, db, database, broker, caPem: pki.bundlePem, firmware, ops, sites: siteViews, site: siteView, siteState: (id) => registry.get(id)?.state, siteIds: (o) => registry.ids(o), sessionCount })) ?? {};
     trust.presence = modules.presence;
     const fedLog = log.child({ component: "central.federation" });
     const fed: TlsListener = await listenTls({

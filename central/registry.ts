@@ -5,11 +5,11 @@
  * the federation and MQTT listeners asks "is this serial acceptable for this site?".
  *
  * Several central nodes share the tables: every write NOTIFYs `registry_changed`, and
- * follow() re-reads on each notification and every few seconds besides (a lost notification
- * costs latency, never correctness), so a site enrolled, rotated or revoked through one node
- * is known to all within seconds.
+ * follow() re-reads on each notification and every few seconds besides if the table changed
+ * (a lost notification costs latency, never correctness), so a site enrolled, rotated or
+ * revoked through one node is known to all within seconds.
  */
-import type { Database, SqlValue } from "./db/index.ts";
+import { tableFingerprint, type Database, type SqlValue } from "./db/index.ts";
 
 export type SiteState = "active" | "revoked";
 
@@ -52,16 +52,12 @@ export class Registry {
   }
 
   /**
-   * One row that changes whenever any site row is written: how many rows, and the sum of their
-   * xmin (PostgreSQL's id of the transaction that wrote each row version — every INSERT or UPDATE
-   * gives the row a newer one; the registry never deletes a site). The safety-net re-read asks
-   * this first and reads the fleet's rows (≈ 0.9 KB each with certificates) only when it moved:
-   * every node re-reading 4,000 sites every heartbeat was ~40 % of an idle cluster node's samples
-   * (bench/controlplane.bench.ts --part cluster).
+   * central/db tableFingerprint of `sites`. The safety-net re-read asks it first and reads the
+   * fleet's rows (≈ 0.9 KB each with certificates) only when it moved: every node re-reading
+   * 4,000 sites every heartbeat was ~40 % of an idle cluster node's JS samples.
    */
-  private async fingerprint(): Promise<string> {
-    const [r] = await this.db.query<{ n: number | string; x: string | null }>(`SELECT count(*)::int AS n, sum(xmin::text::bigint)::text AS x FROM sites`);
-    return `${r?.n ?? 0}/${r?.x ?? ""}`;
+  private fingerprint(): Promise<string> {
+    return tableFingerprint(this.db, "sites");
   }
 
   /** The safety net's re-read: the whole table only if it changed since this node last read it whole. */

@@ -118,3 +118,12 @@ export function machine(): string {
   const cores = readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length ?? 0;
   return `${cpu}, ${cores} cores, ${mem.toFixed(0)} GiB RAM, Bun ${Bun.version}, ${new Date().toISOString().slice(0, 10)}`;
 }
+
+/** CPU of this process (user + sys, ms) per call of `fn`, over `n` calls after one warm call. */
+export async function cpuMsPerCall(fn: () => Promise<unknown>, n = 20): Promise<number> {
+  await fn();
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) await fn();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000 / n;
+}

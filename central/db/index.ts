@@ -16,6 +16,7 @@ import type { Database } from "./sql.ts";
 
 export type { Database, Sql, SqlValue, Row } from "./sql.ts";
 export { sqlState } from "./sql.ts";
+export { tableFingerprint } from "./fingerprint.ts";
 export { migrateUp, migrateDown, appliedVersions, loadMigrations } from "./migrate.ts";
 export { openEmbedded } from "./embedded.ts";
 export { openServer } from "./server.ts";

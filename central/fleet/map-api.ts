@@ -57,7 +57,7 @@ export function mountFleetMapRoutes(api: ApiRouter, d: FleetMapDeps): void {
       const from = q.from ?? to - DAY;
       if (to <= from) throw badRequest("from must be before to.");
       if (to - from > 2 * DAY) throw badRequest("The window may be at most 2 days.");
-      const mine = rights.visibleCameras(c.var.session, await sites().cameras()).filter((x) => x.siteId === id);
+      const mine = rights.visibleCameras(c.var.session, await sites().camerasOf(id));
       const cams = q.camera ? mine.filter((x) => x.id === q.camera) : mine;
       if (q.camera && !cams.length) throw notFound(`No camera ${q.camera} on site ${id}.`);
       const perCamera = [];

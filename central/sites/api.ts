@@ -85,7 +85,7 @@ export function mountSiteRoutes(api: ApiRouter, s: Sites): void {
   api.route({ method: "get", path: "/api/v1/cameras/:id/timeline", summary: "Recorded ranges of a camera, labeled edge / central / both, with the edge's expected overwrite time", tag, rights: { right: "any", camera: ":id" } }, async (c) => {
     const id = c.req.param("id");
     const parts = splitCentralCameraId(id);
-    if (!parts || !(await s.cameras()).some((x) => x.id === id)) throw notFound(`No camera with id ${id} (central camera ids are <site>.<camera>).`);
+    if (!parts || !(await s.camerasOf(parts.siteId)).some((x) => x.id === id)) throw notFound(`No camera with id ${id} (central camera ids are <site>.<camera>).`);
     const now = s.clock.now();
     const to = timeParam(c, "to", now);
     const from = timeParam(c, "from", to - 86_400_000);

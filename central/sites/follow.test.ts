@@ -65,6 +65,8 @@ for (const d of drivers) {
       a.bus.up(OB, 2, T0 + 2, "tree", tree("cam2"));
       await a.sites.control.idle();
       expect(await eventually(async () => (await b.sites.cameras()).map((c) => c.id).join() === `${SITE}.cam2`)).toBe(true);
+      // The per-site index (live recording, plans) follows the same reads.
+      expect([...(await b.sites.camerasBySite())]).toEqual([[SITE, ["cam2"]]]);
     });
 
     test("a notification B missed: the heartbeat's fallback re-reads", async () => {
@@ -72,8 +74,40 @@ for (const d of drivers) {
       // A tree stored without a notification (as if B's LISTEN connection had dropped meanwhile).
       await a.mirror.db.run(`INSERT INTO cp_cameras (site_id, camera_id, name, enabled, streams, updated_ms) VALUES ($1, $2, $3, $4, $5, $6)`, [SITE, "cam3", "cam3", true, "[]", T0]);
       expect((await b.sites.cameras()).map((c) => c.id)).toEqual([`${SITE}.cam2`]); // cached
+      const index = await b.sites.camerasBySite();
+      expect(await b.sites.camerasBySite()).toBe(index); // kept while the rows are
       b.sites.camerasChanged();
       expect((await b.sites.cameras()).map((c) => c.id)).toEqual([`${SITE}.cam2`, `${SITE}.cam3`]);
+      expect((await b.sites.camerasBySite()).get(SITE)).toEqual(["cam2", "cam3"]);
+      // One site's views, as the fleet's list has them.
+      expect(await b.sites.camerasOf(SITE)).toEqual((await b.sites.cameras()).filter((c) => c.siteId === SITE));
+      expect(await b.sites.camerasOf("bus-none")).toEqual([]);
+    });
+
+    test("the heartbeat's check re-reads the camera rows only when cp_cameras changed", async () => {
+      const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+      await b.sites.camerasMaybeChanged(); // the first check sets its baseline (and re-reads once)
+      const index = await b.sites.camerasBySite();
+      for (let i = 0; i < 3; i++) await b.sites.camerasMaybeChanged();
+      expect(await b.sites.camerasBySite()).toBe(index); // unchanged table: the rows are not read again (before: every heartbeat)
+      // Unannounced: a camera added, then one deleted.
+      await a.mirror.db.run(`INSERT INTO cp_cameras (site_id, camera_id, name, enabled, streams, updated_ms) VALUES ($1, $2, $3, $4, $5, $6)`, [SITE, "cam4", "cam4", true, "[]", T0]);
+      await b.sites.camerasMaybeChanged();
+      expect((await b.sites.camerasBySite()).get(SITE)).toEqual(["cam2", "cam3", "cam4"]);
+      await a.mirror.db.run(`DELETE FROM cp_cameras WHERE site_id = $1 AND camera_id = $2`, [SITE, "cam2"]);
+      await b.sites.camerasMaybeChanged();
+      expect((await b.sites.cameras()).map((c) => c.id)).toEqual([`${SITE}.cam3`, `${SITE}.cam4`]);
+    });
+
+    test("desiredConfigs: each site's latest desired config in one read, written on either node", async () => {
+      const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+      await a.sites.setDesired(SITE, { healthIntervalMs: 5000 }, "test");
+      await a.sites.setDesired(SITE, { healthIntervalMs: 7000, policy: { options: ["both"] } }, "test");
+      await b.sites.setDesired("bus-10", { healthIntervalMs: 9000 }, "test");
+      const got = await b.sites.desiredConfigs([SITE, "bus-10", "bus-none"]);
+      expect(Object.fromEntries(got)).toEqual({ [SITE]: { healthIntervalMs: 7000, policy: { options: ["both"] } }, "bus-10": { healthIntervalMs: 9000 } });
+      expect((await b.sites.configView(SITE)).desired?.config).toEqual(got.get(SITE)); // what the per-site read says
+      expect(await b.sites.desiredConfigs([])).toEqual(new Map());
     });
   });
 }

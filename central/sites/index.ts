@@ -54,6 +54,8 @@ export interface CentralLike {
   broker: Aedes;
   caPem: string;
   site(id: string): { state: string } | null;
+  /** The state alone (cheaper than site(id)); absent: site(id).state is asked. */
+  siteState?(id: string): string | undefined;
   sessionCount(siteId?: string, kind?: "https" | "mqtt"): number;
 }
 
@@ -69,14 +71,16 @@ export async function openSites(o: OpenSitesOptions): Promise<SitesModule> {
   const clock = o.clock ?? systemClock;
   const log = o.log ?? createLogger("central.sites");
   const { central, mqttUrl, mqttClient } = o;
-  const active = (id: string) => central.site(id)?.state === "active";
+  // Per message and per camera row: the registry's state, not the site's whole view, where central has it.
+  const state = (id: string) => (central.siteState ? central.siteState(id) : central.site(id)?.state);
+  const active = (id: string) => state(id) === "active";
   const external = !!mqttUrl;
   const sites = new Sites({
     mirror: o.mirror,
     clock,
     log,
     siteExists: active,
-    siteKnown: (id) => !!central.site(id),
+    siteKnown: (id) => state(id) !== undefined,
     isOnline: external ? undefined : (id) => central.sessionCount(id, "mqtt") > 0,
     onSiteEvent: o.onSiteEvent,
     centralRanges: o.centralRanges,

@@ -6,7 +6,7 @@ import { iso, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { DesiredConfig, PROTOCOL_VERSION, centralCameraId, topics, type UpBody } from "../../federation/protocol/index.ts";
 import type { Db } from "../db.ts";
-import type { Database } from "../db/index.ts";
+import { tableFingerprint, type Database } from "../db/index.ts";
 import type { EdgeIndex } from "../mirror/index.ts";
 import type { Bus } from "./bus.ts";
 import { CAMERAS_CHANNEL, ControlPlane, type SiteEvent, type SiteOwnership } from "./control.ts";
@@ -155,6 +155,20 @@ export class Sites {
     this.treesElsewhere++;
   }
 
+  /** cp_cameras' fingerprint at the last camerasMaybeChanged (null: not asked yet). */
+  private camerasStamp: string | null = null;
+
+  /**
+   * The fallback for a missed notification, cheap: camerasChanged only if cp_cameras' fingerprint
+   * (central/db tableFingerprint) moved since the last call — or at the first call — so a node
+   * re-reads the fleet's camera rows when they changed, not every heartbeat.
+   */
+  async camerasMaybeChanged(): Promise<void> {
+    const stamp = await tableFingerprint(this.db, "cp_cameras");
+    if (stamp !== this.camerasStamp) this.camerasChanged();
+    this.camerasStamp = stamp;
+  }
+
   /** cp_cameras as last read, kept until a device tree is committed (here, or on another node). */
   private cameraRows: { version: string; rows: Promise<CameraRow[]> } | null = null;
 
@@ -174,31 +188,73 @@ export class Sites {
     return this.cameraRows!.rows;
   }
 
+  /** The cached rows grouped by site, and the rows promise they were built from (a new read builds them again). */
+  private cameraIndex: { rows: Promise<CameraRow[]>; index: Promise<{ rows: Map<string, CameraRow[]>; channels: ReadonlyMap<string, readonly string[]> }> } | null = null;
+
+  private indexed(): Promise<{ rows: Map<string, CameraRow[]>; channels: ReadonlyMap<string, readonly string[]> }> {
+    const rows = this.readCameraRows();
+    if (this.cameraIndex?.rows !== rows) {
+      const index = rows.then((rs) => {
+        const bySite = new Map<string, CameraRow[]>();
+        for (const r of rs) {
+          const list = bySite.get(r.site_id);
+          if (list) list.push(r);
+          else bySite.set(r.site_id, [r]);
+        }
+        return { rows: bySite, channels: new Map([...bySite].map(([id, list]) => [id, list.map((r) => r.camera_id)])) };
+      });
+      this.cameraIndex = { rows, index };
+    }
+    return this.cameraIndex.index;
+  }
+
+  /**
+   * Camera ids (the edge's channels) per site, from the same cached read as cameras() but without
+   * the health and presence each CentralCamera carries, and kept until the rows are read again:
+   * per-site work — a site's plan, the owner's live recordings every engine tick — looks its own
+   * sites up here. Building the whole fleet's camera views for it cost every node O(fleet
+   * cameras) each time, whatever its share of the sites. Sites in any state: ask siteActive.
+   */
+  async camerasBySite(): Promise<ReadonlyMap<string, readonly string[]>> {
+    return (await this.indexed()).channels;
+  }
+
+  /** One site's cameras as cameras() lists them (a rule's camera name, a live request): that site's views only. */
+  async camerasOf(siteId: string): Promise<CentralCamera[]> {
+    return ((await this.indexed()).rows.get(siteId) ?? []).filter((r) => (this.o.siteKnown ?? this.o.siteExists)(r.site_id)).map((r) => this.cameraView(r));
+  }
+
+  /** An active site (not revoked): its cameras are recorded and planned; a revoked site's stay listed as revoked. */
+  siteActive(siteId: string): boolean {
+    return this.o.siteExists(siteId);
+  }
+
   async cameras(): Promise<CentralCamera[]> {
     const rows = await this.readCameraRows();
     const known = this.o.siteKnown ?? this.o.siteExists;
-    return rows
-      .filter((r) => known(r.site_id))
-      .map((r) => {
-        const revoked = !this.o.siteExists(r.site_id);
-        const h = this.healthOf(r.site_id)?.body.streams ?? [];
-        const streams = (JSON.parse(r.streams) as CentralCamera["streams"]).map((st) => {
-          const hs = h.find((x) => x.cameraId === r.camera_id && x.stream === st.kind);
-          return hs ? { ...st, status: hs.state, ...(hs.detail ? { reason: hs.detail } : {}), bitrateKbps: hs.bitrateKbps, fps: hs.fps } : st;
-        });
-        return {
-          id: centralCameraId(r.site_id, r.camera_id),
-          siteId: r.site_id,
-          channel: r.camera_id,
-          name: r.name,
-          enabled: r.enabled,
-          online: !revoked && this.online(r.site_id),
-          revoked,
-          streams,
-          updatedAt: iso(Number(r.updated_ms)),
-        };
-      });
+    return rows.filter((r) => known(r.site_id)).map((r) => this.cameraView(r));
   }
+
+  private cameraView(r: CameraRow): CentralCamera {
+    const revoked = !this.o.siteExists(r.site_id);
+    const h = this.healthOf(r.site_id)?.body.streams ?? [];
+    const streams = (JSON.parse(r.streams) as CentralCamera["streams"]).map((st) => {
+      const hs = h.find((x) => x.cameraId === r.camera_id && x.stream === st.kind);
+      return hs ? { ...st, status: hs.state, ...(hs.detail ? { reason: hs.detail } : {}), bitrateKbps: hs.bitrateKbps, fps: hs.fps } : st;
+    });
+    return {
+      id: centralCameraId(r.site_id, r.camera_id),
+      siteId: r.site_id,
+      channel: r.camera_id,
+      name: r.name,
+      enabled: r.enabled,
+      online: !revoked && this.online(r.site_id),
+      revoked,
+      streams,
+      updatedAt: iso(Number(r.updated_ms)),
+    };
+  }
+
 
   /** Mirror view of one camera: edge ranges merged with central's, gaps, edge overwrite times. */
   async timeline(siteId: string, cameraId: string, stream: string, from: number, to: number) {
@@ -260,6 +316,16 @@ export class Sites {
     const desired = d[0] ? { version: Number(d[0].version), config: JSON.parse(d[0].config) as unknown, createdAt: iso(Number(d[0].created_ms)), createdBy: d[0].created_by } : null;
     const applied = a[0] ? { version: Number(a[0].version), state: a[0].state, reason: a[0].reason, at: iso(Number(a[0].at_ms)) } : null;
     return { desired, applied, inSync: !!desired && applied?.state === "applied" && applied.version === desired.version };
+  }
+
+  /** The latest desired config of each of `siteIds` that has one, in one statement (configView reads two per site). */
+  async desiredConfigs(siteIds: readonly string[]): Promise<Map<string, unknown>> {
+    if (!siteIds.length) return new Map();
+    const rows = await this.db.query<{ site_id: string; config: string }>(
+      `SELECT d.site_id, d.config FROM cp_desired d JOIN (SELECT site_id, max(version) AS v FROM cp_desired WHERE site_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 's')) GROUP BY site_id) m ON d.site_id = m.site_id AND d.version = m.v`,
+      [{ s: [...siteIds] }],
+    );
+    return new Map(rows.map((r) => [r.site_id, JSON.parse(r.config) as unknown]));
   }
 
   async command(siteId: string, name: string, args: Record<string, unknown>, ttlMs: number, by: string, id?: string) {

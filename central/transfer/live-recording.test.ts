@@ -6,17 +6,16 @@
 import { describe, expect, test } from "bun:test";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import type { SitePolicy } from "../../federation/transfer/index.ts";
-import type { CentralCamera } from "../sites/index.ts";
 import { LiveRecording } from "./live-recording.ts";
 
-const cam = (siteId: string): CentralCamera => ({ id: `${siteId}.cam1`, siteId, channel: "cam1", name: "cam1", enabled: true, online: true, revoked: false, streams: [], updatedAt: "" });
 const policies: Record<string, SitePolicy> = { s1: { options: ["both"] } as SitePolicy, s2: { options: ["after-link-down"] } as SitePolicy, s3: { options: ["on-request"] } as SitePolicy };
+const camerasBySite = async () => new Map(["s1", "s2", "s3"].map((s) => [s, ["cam1"]]));
 
-function node(owned: Set<string>) {
+function node(owned: Set<string>, o: { policyReads?: string[]; revoked?: Set<string>; bySite?: typeof camerasBySite } = {}) {
   const recording = new Set<string>();
   const lr = new LiveRecording({
-    sites: { cameras: async () => ["s1", "s2", "s3"].map(cam) },
-    inputs: { policy: async (siteId: string) => ({ policy: policies[siteId]!, sinceMs: 0 }) },
+    sites: { camerasBySite: o.bySite ?? camerasBySite, siteActive: (id) => !o.revoked?.has(id) },
+    inputs: { policies: async (ids: readonly string[]) => (o.policyReads?.push(ids.join()), new Map(ids.map((id) => [id, policies[id] ?? ({ options: ["both"] } as SitePolicy)]))) },
     log: new Logger({ component: "test", sink: new MemorySink(), level: "error" }),
     recordLive: (id) => {
       recording.add(id);
@@ -44,5 +43,21 @@ describe("LiveRecording on several central nodes", () => {
     await b.lr.reconcile();
     expect([...a.recording]).toEqual([]);
     expect([...b.recording].sort()).toEqual(["s1.cam1", "s2.cam1"]);
+  });
+
+  test("a tick looks at this node's sites only: their policies in one read, none of other nodes' or revoked sites", async () => {
+    // 300 sites of 4 cameras; this node owns 100 of them, one revoked.
+    const sites = Array.from({ length: 300 }, (_, i) => `site-${i}`);
+    const owned = new Set(sites.filter((_, i) => i % 3 === 0));
+    const policyReads: string[] = [];
+    const bySite = async () => new Map(sites.map((s) => [s, ["cam1", "cam2", "cam3", "cam4"]]));
+    const { lr, recording } = node(owned, { policyReads, revoked: new Set(["site-0"]), bySite });
+    await lr.reconcile();
+    expect(policyReads).toHaveLength(1); // before: a read per camera of every owned site
+    expect(policyReads[0]!.split(",").sort()).toEqual([...owned].filter((s) => s !== "site-0").sort());
+    expect(recording.size).toBe(4 * (owned.size - 1));
+    expect(recording.has("site-3.cam2")).toBe(true);
+    expect(recording.has("site-0.cam1")).toBe(false);
+    expect(recording.has("site-1.cam1")).toBe(false);
   });
 });

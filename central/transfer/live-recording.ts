@@ -8,6 +8,7 @@
  */
 import type { Logger } from "../../lib/log/index.ts";
 import type { StreamKind } from "../../lib/store/index.ts";
+import { centralCameraId } from "../../federation/protocol/index.ts";
 import { effectivePolicy } from "../../federation/transfer/index.ts";
 import type { Sites } from "../sites/index.ts";
 import type { SiteInputs } from "./site-inputs.ts";
@@ -23,8 +24,8 @@ export class LiveRecording {
 
   constructor(
     private readonly d: {
-      sites: Pick<Sites, "cameras">;
-      inputs: Pick<SiteInputs, "policy">;
+      sites: Pick<Sites, "camerasBySite" | "siteActive">;
+      inputs: Pick<SiteInputs, "policies">;
       log: Logger;
       recordLive?: RecordLive;
       /**
@@ -42,10 +43,16 @@ export class LiveRecording {
     const s = this.d.sites;
     if (!rec) return;
     const want = new Map<string, { cameraId: string; stream: StreamKind }>();
-    for (const cam of (await s.cameras()).filter((x) => !x.revoked && (!this.d.owns || this.d.owns(x.siteId)))) {
-      const { policy } = await this.d.inputs.policy(cam.siteId);
-      const eff = effectivePolicy(policy, cam.channel);
-      if (eff.options.some((o) => (CONTINUOUS as readonly string[]).includes(o))) want.set(`${cam.id}/${eff.stream}`, { cameraId: cam.id, stream: eff.stream });
+    // This node's sites only, and their policies in one read: every tick, on every node.
+    const mine = [...(await s.camerasBySite())].filter(([siteId]) => (!this.d.owns || this.d.owns(siteId)) && s.siteActive(siteId));
+    const policies = await this.d.inputs.policies(mine.map(([siteId]) => siteId));
+    for (const [siteId, channels] of mine) {
+      const policy = policies.get(siteId) ?? null;
+      for (const channel of channels) {
+        const eff = effectivePolicy(policy, channel);
+        const cameraId = centralCameraId(siteId, channel);
+        if (eff.options.some((o) => (CONTINUOUS as readonly string[]).includes(o))) want.set(`${cameraId}/${eff.stream}`, { cameraId, stream: eff.stream });
+      }
     }
     for (const [k, w] of want) {
       if (this.live.has(k)) continue;

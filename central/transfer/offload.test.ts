@@ -84,6 +84,15 @@ for (const drv of t.drivers) {
         expect(na.view("bus-3", policy).state).toBe("idle");
         // A's tick re-reads the table: the offload B finished shows on A too.
         await na.load();
+        // …and only when it changed: ticks over an unchanged table read no rows (before: every site's, every 2 s).
+        const reads: string[] = [];
+        const counted = Object.assign(Object.create(a) as Database, { query: (sql: string, p?: unknown[]) => (sql.includes("done_ms FROM") && reads.push(sql), a.query(sql, p as never)) });
+        const nc = node(counted);
+        await nc.load();
+        expect(reads).toHaveLength(1);
+        for (let i = 0; i < 3; i++) await nc.load();
+        expect(reads).toHaveLength(1);
+        expect(nc.lastOffloadedMs("bus-3")).toBe(doneAt);
         expect(na.lastOffloadedMs("bus-3")).toBe(doneAt);
         expect(na.view("bus-3", policy).lastOffloadedAt).toBe(new Date(doneAt).toISOString());
       } finally {

@@ -18,7 +18,7 @@
 import { iso, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { SitePolicy } from "../../federation/transfer/index.ts";
-import type { Database } from "../db/index.ts";
+import { tableFingerprint, type Database } from "../db/index.ts";
 
 /** How long the link and vehicle state a poll reported stays this node's knowledge (a poll waits at most 60 s; see the WorkRequest). */
 export const OBSERVATION_MS = 90_000;
@@ -47,16 +47,25 @@ export interface OffloadView {
 
 export class DepotOffload {
   private sites = new Map<string, SiteOffload>();
+  /** tr_offload's fingerprint at the last load (null: never loaded). */
+  private loadedStamp: string | null = null;
 
   constructor(private readonly d: { db: Database; clock: Clock; log: Logger }) {}
 
-  /** Every site's last offload from the table (at start, and every few seconds: offloads other nodes finished); never moves one back. */
+  /**
+   * Every site's last offload from the table (at start, and every few seconds: offloads other
+   * nodes finished); never moves one back. The rows only when the table's fingerprint moved
+   * (central/db tableFingerprint): every node re-read a row per depot site every 2 s.
+   */
   async load(): Promise<void> {
+    const stamp = await tableFingerprint(this.d.db, "tr_offload");
+    if (stamp === this.loadedStamp) return;
     for (const r of await this.d.db.query<{ site_id: string; done_ms: string | null }>(`SELECT site_id, done_ms FROM tr_offload`)) {
       if (r.done_ms === null) continue;
       const s = this.site(r.site_id);
       s.doneMs = Math.max(s.doneMs ?? 0, Number(r.done_ms));
     }
+    this.loadedStamp = stamp; // taken before the read: a write during it is read at the next load
   }
 
   private site(siteId: string): SiteOffload {

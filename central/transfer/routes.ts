@@ -132,7 +132,7 @@ export function mountApi(api: ApiRouter, d: { engine: Engine; store: MediaStore;
   };
   const camParts = async (id: string) => {
     const p = splitCentralCameraId(id);
-    if (!p || !(await d.sites.cameras()).some((x) => x.id === id)) throw notFound(`No camera with id ${id} (central camera ids are <site>.<camera>).`);
+    if (!p || !(await d.sites.camerasOf(p.siteId)).some((x) => x.id === id)) throw notFound(`No camera with id ${id} (central camera ids are <site>.<camera>).`);
     return p;
   };
   const time = (c: Context<ApiEnv>, name: string, dflt: number) => queryParam(c, name, timeQuery(), dflt);

@@ -63,8 +63,15 @@ export class SiteInputs {
     return { policy: cfg.policy ?? null, sinceMs: v.desired ? Date.parse(v.desired.createdAt) : 0 };
   }
 
+  /** policy() of many sites in one statement (the policy only): live recording's tick over this node's sites. */
+  async policies(siteIds: readonly string[]): Promise<Map<string, SitePolicy | null>> {
+    const configs = await this.d.sites.desiredConfigs(siteIds);
+    return new Map(siteIds.map((id) => [id, ((configs.get(id) ?? {}) as { policy?: SitePolicy }).policy ?? null]));
+  }
+
   async siteCameras(siteId: string): Promise<string[]> {
-    return (await this.d.sites.cameras()).filter((c) => c.siteId === siteId && !c.revoked).map((c) => c.channel);
+    if (!this.d.sites.siteActive(siteId)) return [];
+    return [...((await this.d.sites.camerasBySite()).get(siteId) ?? [])];
   }
 
   /** Plans read the mirror on its read connection: committed rows, without waiting behind control-plane batches. */

@@ -64,7 +64,7 @@ export class Triggers {
     hooks.requestRetrieval = (r) => this.requestRetrieval(r);
     // A rule's retrieve action may name a camera of the event's site (site-level events: geofences).
     hooks.resolveCamera = async (siteId, ref) => {
-      const cams = (await this.d.sites.cameras()).filter((c) => c.siteId === siteId && !c.revoked);
+      const cams = (await this.d.sites.camerasOf(siteId)).filter((c) => !c.revoked);
       return (cams.find((c) => c.channel === ref || c.id === ref) ?? cams.find((c) => c.name === ref) ?? cams.find((c) => c.name.toLowerCase() === ref.toLowerCase()))?.id ?? null;
     };
     hooks.lockEvidence = async (r) => {
