@@ -136,6 +136,40 @@ for (const d of drivers) {
       healthA.delete(other);
     });
 
+    test("a reader's tick re-reads one slice of the health reports, never the whole fleet's at once; each report within healthShareMs", async () => {
+      const rounds = async () => (await la.round(), await lb.round());
+      const mine = SITES.filter((s) => la.owns(s));
+      const report = (n: number) => ({ atMs: clock.now(), body: { disk: { freeBytes: n }, streams: [] } });
+      const writeAll = async (n: number) => {
+        clock.advance(THROTTLE);
+        await rounds();
+        for (const s of mine) {
+          localA.set(s, { online: true, lastSeenMs: clock.now() });
+          healthA.set(s, report(n));
+        }
+        expect(await pa.flush()).toBe(mine.length);
+      };
+      await writeAll(1);
+      // Reports shared every 4 ticks: each tick reads a quarter of them (by site), keeps the rest as read before.
+      const reader = new SharedPresence({ db: dbB, nodeId: "node-r", owns: () => false, ownsAll: () => false, sites: () => [], local: () => ({ online: false, lastSeenMs: null }), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, healthShareMs: 4 * HB, clock });
+      const seen = () => new Map(reader.remoteHealthAll().map(([id, h]) => [id, (h.body as { disk: { freeBytes: number } }).disk.freeBytes]));
+      await reader.tick();
+      expect(seen().size).toBeLessThan(mine.length);
+      for (let i = 0; i < 3; i++) await reader.tick();
+      expect(seen()).toEqual(new Map(mine.map((s) => [s, 1])));
+      // Newer reports: a tick brings its slice's; the other sites keep the report read before (none dropped).
+      await writeAll(2);
+      await reader.tick();
+      const after = seen();
+      expect([...after.keys()].sort()).toEqual([...mine].sort());
+      expect([...after.values()].filter((v) => v === 2).length).toBeLessThan(mine.length);
+      for (let i = 0; i < 3; i++) await reader.tick();
+      expect(seen()).toEqual(new Map(mine.map((s) => [s, 2])));
+      // Presence itself is read whole every tick.
+      expect(reader.remote(mine[0]!)).toMatchObject({ online: true, nodeId: "node-a" });
+      for (const s of mine) healthA.delete(s);
+    });
+
     test("A's heartbeat lapses: B shows its sites offline since last seen, then writes them as their new owner", async () => {
       const lastSeen = (await dbB.query<{ last_seen_ms: number }>(`SELECT last_seen_ms FROM site_presence WHERE site_id = $1`, [siteA]))[0]!.last_seen_ms;
       la.halt(); // killed: no graceful hand-over, its rows still say online

@@ -15,7 +15,12 @@
  * The row also carries the site's last health report (migration 0012): the owner writes a newer
  * one with the row in the same flush statement — at most once per `throttleMs` per site, and
  * only when it changed (an unchanged report is not sent again) — so every node can list every
- * site's health (GET /api/v1/site-health) from the same one read per interval.
+ * site's health (GET /api/v1/site-health) from the same one read per interval. The periodic
+ * read brings the reports of one slice of the sites per tick (healthShareMs ÷ intervalMs
+ * slices, by a hash of the site id), so each report is re-read about once per healthShareMs
+ * as before, but never the whole fleet's at once: at 8,000 sites that one read was ~50 ms of
+ * CPU in a burst every 15 s on every node but a lone one, half a second of a 0.09-core node's
+ * wall time during which its control plane waited (BENCHMARKS.md, issue 17).
  */
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
@@ -80,7 +85,7 @@ export interface SharedPresenceOptions {
   log?: Logger;
 }
 
-type Row = { site_id: string; online: boolean; since_ms: number | string; last_seen_ms: number | string; node_id: string; heartbeat_ms: number | string | null; health: unknown; health_at_ms: number | string | null };
+type Row = { site_id: string; online: boolean; since_ms: number | string; last_seen_ms: number | string; node_id: string; heartbeat_ms: number | string | null; in_slice?: boolean; health?: unknown; health_at_ms?: number | string | null };
 /** What was written of a site; `healthWrittenMs`: when it last carried a report (the per-site health throttle). */
 type Written = { online: boolean; sinceMs: number; lastSeenMs: number; healthAtMs: number | null; healthWrittenMs: number };
 
@@ -92,15 +97,17 @@ export class SharedPresence {
   private shared = new Map<string, PresenceState>();
   /** The health reports in the table as last read (and as this node last wrote). */
   private sharedHealth = new Map<string, HealthReport>();
-  /** When the reports were last read (the tick reads them once per healthShareMs). */
-  private healthReadAt = 0;
   private readonly healthShareMs: number;
+  /** The tick reads the reports of slice `healthSlice` of `healthSlices` (then the next one). */
+  private readonly healthSlices: number;
+  private healthSlice = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticking: Promise<void> | null = null;
 
   constructor(private readonly o: SharedPresenceOptions) {
     this.clock = o.clock ?? systemClock;
     this.healthShareMs = o.healthShareMs ?? 15_000;
+    this.healthSlices = Math.max(1, Math.round(this.healthShareMs / o.intervalMs));
   }
 
   /** First flush and read, then one of each per interval. */
@@ -123,8 +130,8 @@ export class SharedPresence {
       try {
         await this.flush();
         if (!this.o.ownsAll?.()) {
-          const health = this.clock.now() - this.healthReadAt >= this.healthShareMs;
-          await this.refresh({ health });
+          await this.refresh({ healthSlice: [this.healthSlice, this.healthSlices] });
+          this.healthSlice = (this.healthSlice + 1) % this.healthSlices;
         }
       } catch (e) {
         this.o.log?.warn("presence flush/read failed", { err: e as Error });
@@ -212,29 +219,36 @@ export class SharedPresence {
 
   /**
    * Reads the whole table (one query) and judges each row against its node's heartbeat; with
-   * `health` (the default; the periodic tick asks for it once per healthShareMs) the reports too.
+   * `health` (the default) every report too; with `healthSlice` [i, n] only the reports of the
+   * sites in slice i of n (the others keep what was read before).
    */
-  async refresh(o: { health?: boolean } = {}): Promise<void> {
+  async refresh(o: { health?: boolean; healthSlice?: [number, number] } = {}): Promise<void> {
     const now = this.clock.now();
-    const withHealth = o.health !== false;
+    const slice = o.healthSlice ?? (o.health === false ? null : ([0, 1] as [number, number]));
     const rows = await this.o.db.query<Row>(
-      withHealth
-        ? `SELECT p.site_id, p.online, p.since_ms, p.last_seen_ms, p.node_id, n.heartbeat_ms, p.health, p.health_at_ms FROM site_presence p LEFT JOIN central_nodes n ON n.node_id = p.node_id`
+      slice
+        ? `SELECT p.site_id, p.online, p.since_ms, p.last_seen_ms, p.node_id, n.heartbeat_ms,
+             CASE WHEN (hashtext(p.site_id) & 2147483647) % $2 = $1 THEN true ELSE false END AS in_slice,
+             CASE WHEN (hashtext(p.site_id) & 2147483647) % $2 = $1 THEN p.health END AS health,
+             CASE WHEN (hashtext(p.site_id) & 2147483647) % $2 = $1 THEN p.health_at_ms END AS health_at_ms
+           FROM site_presence p LEFT JOIN central_nodes n ON n.node_id = p.node_id`
         : `SELECT p.site_id, p.online, p.since_ms, p.last_seen_ms, p.node_id, n.heartbeat_ms FROM site_presence p LEFT JOIN central_nodes n ON n.node_id = p.node_id`,
+      slice ? slice : [],
     );
     const next = new Map<string, PresenceState>();
-    const health = new Map<string, HealthReport>();
+    // Updated in place (a slice's reports replace theirs; the others stay as read before).
+    const health = this.sharedHealth;
     for (const r of rows) {
       const raw = { online: r.online, sinceMs: Number(r.since_ms), lastSeenMs: Number(r.last_seen_ms) };
       const alive = r.heartbeat_ms !== null && Number(r.heartbeat_ms) > now - this.o.leaseMs;
       const online = raw.online && alive;
       next.set(r.site_id, { online, sinceMs: raw.online && !online ? raw.lastSeenMs : raw.sinceMs, lastSeenMs: raw.lastSeenMs, nodeId: r.node_id });
-      if (withHealth && r.health != null && r.health_at_ms != null) health.set(r.site_id, { atMs: Number(r.health_at_ms), body: r.health });
+      if (!slice || !r.in_slice) continue;
+      if (r.health != null && r.health_at_ms != null) health.set(r.site_id, { atMs: Number(r.health_at_ms), body: r.health });
+      else health.delete(r.site_id);
     }
     this.shared = next;
-    if (withHealth) {
-      this.sharedHealth = health;
-      this.healthReadAt = now;
-    }
+    // A site whose row is gone has no report either.
+    if (slice) for (const id of health.keys()) if (!next.has(id)) health.delete(id);
   }
 }
