@@ -14,6 +14,7 @@ import mqtt from "mqtt";
 import { readFileSync } from "node:fs";
 import { loadIdentity, mqttClientOptions } from "../../edge/identity/index.ts";
 import { topics } from "../../federation/protocol/index.ts";
+import { simHealth } from "./sim-health.ts";
 
 const o = JSON.parse(process.argv[2]!) as { list: string; n: number; url: string; statusMs: number; indexMs: number };
 const all = JSON.parse(readFileSync(o.list, "utf8")) as string[];
@@ -23,19 +24,7 @@ let connected = 0;
 /** Messages published so far (health + index). */
 let sent = 0;
 
-const health = (i: number) => ({
-  disk: { totalBytes: 2e12, freeBytes: 1e12 - i, storeBytes: 9e11 },
-  streams: Array.from({ length: 8 }, (_, c) => [
-    { cameraId: `cam${c}`, stream: "main" as const, state: "recording", bitrateKbps: 2000, fps: 15 },
-    { cameraId: `cam${c}`, stream: "sub" as const, state: "recording", bitrateKbps: 300, fps: 10 },
-  ]).flat(),
-  link: { type: "cellular", quality: 0.8 },
-  clock: { offsetMs: 4, trusted: true },
-  cert: { notAfter: null, daysLeft: 80 },
-  software: { version: "0.1.0" },
-  outbox: { pending: 0, bytes: 0, dropped: 0 },
-  config: { appliedVersion: 1 },
-});
+const health = simHealth;
 
 async function start(dir: string, k: number): Promise<void> {
   const id = (await loadIdentity(dir))!;
