@@ -195,10 +195,16 @@ describe("admin panels", () => {
     const now = Date.now();
     const r = await json<{ id: string }>("POST", central + "/api/v1/retrievals", { cameraId: `${siteId}.cam1`, from: new Date(now - 12_000).toISOString(), to: new Date(now - 6_000).toISOString(), priority: "request" });
     await until("the retrieval done", async () => (await json<{ state: string }>("GET", `${central}/api/v1/retrievals/${r.id}`).catch(() => null))?.state === "done", 120_000, 500);
+    // Failed twice in full runs (never alone): the last answer (or error) and the retrieval go into the failure.
+    let last = "";
     const t = await until("today's bytes in the transfer view", async () => {
-      const v = await json<{ days: { day: string; bytes: number }[] }>("GET", `${central}/api/v1/sites/${siteId}/transfer`).catch(() => null);
+      const v = await json<{ days: { day: string; bytes: number }[] }>("GET", `${central}/api/v1/sites/${siteId}/transfer`).catch((e: Error) => ((last = `error: ${e.message}`), null));
+      if (v) last = `days: ${JSON.stringify(v.days)}`;
       return v?.days.find((d) => d.day === new Date().toISOString().slice(0, 10) && d.bytes > 0) ?? null;
-    }, 60_000, 500);
+    }, 60_000, 500).catch(async (e: Error) => {
+      const rt = await json("GET", `${central}/api/v1/retrievals/${r.id}`).catch((x: Error) => x.message);
+      throw new Error(`${e.message}; last answer ${last}; retrieval ${JSON.stringify(rt)}`);
+    });
     await open("Link budget");
     const bar = page.locator(`g[data-day="${t.day}"]`);
     await bar.locator("rect").first().waitFor();
