@@ -16,7 +16,7 @@
  *         average per step (bench/lib/cp-cluster.ts). Not in the default parts:
  *   bun bench/controlplane.bench.ts --part cluster [--nodes 1,2,3] [--ladder 1000,1500,…]
  *     [--cluster-window 30] [--settle 15] [--embedded yes|no] [--fleet DIR] [--full-ladder]
- *     [--node-cpu CORES]
+ *     [--node-cpu CORES [--cpu-period-ms 100]]
  *   --full-ladder: every node count climbs from the bottom, and the summary splits node CPU into
  *   a fixed part per node and a slope per 1,000 edges (bench/lib/cp-cluster.ts says why).
  *   --node-cpu 0.08: each node process in a cgroup of its own limited to 0.08 cores (CFS quota,
@@ -24,7 +24,11 @@
  *   emulates nodes on small machines, so one node's knee falls within a ladder this machine can
  *   drive and 1, 2, 3 nodes' capacities compare. Root and cgroup v1 or v2 with a cpu controller;
  *   otherwise it says why and exits 2. Each step then gives the nodes' CFS throttling; the
- *   groups are removed at exit (also on an error or SIGINT).
+ *   groups are removed at exit (also on an error or SIGINT). PostgreSQL, the broker and the load
+ *   generator then share a group with the same high weight and no quota (a shield).
+ *   --cpu-period-ms 20: the CFS period of the node budgets (default 100 ms; the quota is cores ×
+ *   period and must be ≥ 1 ms): shorter periods spread a node's budget evenly, so a burst
+ *   stalls it for a fraction of 20 ms instead of up to 91 ms at 0.09 cores.
  *   The enrolled edges are kept in --fleet (default under the temp dir) for the next run.
  */
 import "reflect-metadata";
@@ -53,6 +57,7 @@ const { values } = parseArgs({
     embedded: { type: "string", default: "yes" },
     "full-ladder": { type: "boolean", default: false },
     "node-cpu": { type: "string" },
+    "cpu-period-ms": { type: "string" },
     // The enrolled simulated edges are kept here: enrolling thousands takes minutes on 2 cores.
     fleet: { type: "string", default: path.join(tmpdir(), `outpost-cpbench-fleet-${process.getuid?.() ?? "u"}`) },
   },
@@ -63,6 +68,11 @@ const nodeCpu = values["node-cpu"] === undefined ? undefined : Number(values["no
 const cpuController = nodeCpu === undefined ? null : findCpuController();
 if (nodeCpu !== undefined && !(nodeCpu > 0 && nodeCpu <= 64)) {
   console.error(`--node-cpu: expected cores > 0 (e.g. 0.08), got "${values["node-cpu"]}"`);
+  process.exit(2);
+}
+const cpuPeriodMs = values["cpu-period-ms"] === undefined ? undefined : Number(values["cpu-period-ms"]);
+if (cpuPeriodMs !== undefined && !(nodeCpu && cpuPeriodMs * nodeCpu >= 1 && cpuPeriodMs <= 1000)) {
+  console.error(`--cpu-period-ms: expected a period with --node-cpu whose quota (cores × period) is ≥ 1 ms and ≤ 1000 ms, got "${values["cpu-period-ms"]}"`);
   process.exit(2);
 }
 if (typeof cpuController === "string") {
@@ -238,7 +248,7 @@ if (parts.has("cluster")) {
     fullLadder: values["full-ladder"]!,
     windowS: Number(values["cluster-window"]),
     settleS: Number(values.settle),
-    ...(cpuController && nodeCpu ? { nodeCpu: { controller: cpuController, cores: nodeCpu } } : {}),
+    ...(cpuController && nodeCpu ? { nodeCpu: { controller: cpuController, cores: nodeCpu, ...(cpuPeriodMs ? { periodMs: cpuPeriodMs } : {}) } } : {}),
     progress: (l) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${l}`),
   });
   const cores = (n: number[]) => n.reduce((a, b) => a + b, 0);

@@ -59,7 +59,7 @@ export interface ClusterOptions {
    * Each node process in a cgroup of its own with this many cores (bench/lib/cpu-budget.ts):
    * one node's knee then falls within a ladder this machine can drive, whatever else runs on it.
    */
-  nodeCpu?: { controller: CpuController; cores: number };
+  nodeCpu?: { controller: CpuController; cores: number; periodMs?: number };
   /** Progress lines (stderr). */
   progress(line: string): void;
 }
@@ -194,8 +194,13 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
   await loadOrCreatePki(CentralConfig.parse({ dataDir: fleetCentral }), systemClock, quiet());
   const broker = await Mosquitto.start(await mkdirp(path.join(o.root, "broker")), fleetCentral);
   const nodes: LineChild[] = [];
-  const budgets = o.nodeCpu ? cpuBudgets(o.nodeCpu.controller, o.nodeCpu.cores) : null;
+  const budgets = o.nodeCpu ? cpuBudgets(o.nodeCpu.controller, o.nodeCpu.cores, o.nodeCpu.periodMs ? { periodUs: o.nodeCpu.periodMs * 1000 } : {}) : null;
   const budgetOf = new Map<LineChild, CpuBudget>();
+  // Under budgets the shared parts (PostgreSQL, the broker, the load generator) get a shield: a
+  // high weight without a quota, so work elsewhere on the machine cannot make them the limit.
+  const shield = (pid: number) => budgets?.shield("shared", pid);
+  shield(postmaster);
+  if (broker.pid) shield(broker.pid);
   let loadgen: LineChild | null = null;
   let loadgenEdges = 0;
   /** A node's data directory with the shared CA and server certificate, and the fleet's registry in its database. */
@@ -296,6 +301,7 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
       loadgenEdges = edges;
       if (!loadgen) {
         loadgen = LineChild.spawn(["bun", path.join(import.meta.dir, "cp-loadgen.ts"), JSON.stringify({ list, n: edges, url: broker.url, statusMs: STATUS_MS, indexMs: INDEX_MS })]);
+        shield(loadgen.pid);
       } else loadgen.send(`n ${edges}`);
       const connected = Number(await loadgen.expect("CONNECTED"));
       // Every edge's first status and index fall within one status interval of connecting (random phase).
@@ -357,7 +363,7 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
       }, 120_000, 1000);
     };
 
-    const per = o.nodeCpu ? `, ${o.nodeCpu.cores} cores per node` : "";
+    const per = o.nodeCpu ? `, ${o.nodeCpu.cores} cores per node${o.nodeCpu.periodMs ? ` (${o.nodeCpu.periodMs} ms period)` : ""}` : "";
     let from = 0;
     if (!o.nodes.length) for (const n of nodes.splice(0)) await n.stop();
     for (const k of o.nodes) {

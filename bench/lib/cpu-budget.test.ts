@@ -48,10 +48,27 @@ test("v1: quota for the cores, high shares, the pid in the group; v2: cpu.max, t
   expect(() => CpuBudget.create({ version: "v1", dir: v1 }, "zero", 0)).toThrow();
 });
 
+test("a shorter period: quota scaled to it, refused below the kernel's 1 ms quota; a shield has weight and no quota", () => {
+  const v1 = fakeRoot({ "cgroup.procs": "" });
+  CpuBudget.create({ version: "v1", dir: v1 }, "p20", 0.09, 20_000);
+  const read = (g: string, f: string) => readFileSync(path.join(v1, g, f), "utf8");
+  expect([read("p20", "cpu.cfs_period_us"), read("p20", "cpu.cfs_quota_us")]).toEqual(["20000", "1800"]);
+  expect(() => CpuBudget.create({ version: "v1", dir: v1 }, "p10", 0.09, 10_000)).toThrow(/period ≥ 12 ms/);
+  const s = CpuBudget.shield({ version: "v1", dir: v1 }, "shared");
+  expect(read("shared", "cpu.shares")).toBe("8192");
+  expect(existsSync(path.join(v1, "shared", "cpu.cfs_quota_us"))).toBe(false);
+  // A process tree: each pid written once, children found through the injected lookup.
+  const tree: Record<number, number[]> = { 10: [11, 12], 12: [13] };
+  const written: number[] = [];
+  s.add = (pid: number) => void written.push(pid);
+  s.addTree(10, (p) => tree[p] ?? []);
+  expect(written.sort()).toEqual([10, 11, 12, 13]);
+});
+
 test("groups of a dead benchmark are removed at the next start; others are left", () => {
   const ctl = { version: "v1" as const, dir: fakeRoot({ "cgroup.procs": "" }) };
   for (const d of ["outpost-cpbench-999999-node-1", "outpost-cpbench-1-node-1", "someone-else"]) mkdirSync(path.join(ctl.dir, d));
-  cpuBudgets(ctl, 0.1, (pid) => pid !== 999999);
+  cpuBudgets(ctl, 0.1, { pidAlive: (pid) => pid !== 999999 });
   expect(["outpost-cpbench-999999-node-1", "outpost-cpbench-1-node-1", "someone-else"].map((d) => existsSync(path.join(ctl.dir, d)))).toEqual([false, true, true]);
 });
 
@@ -67,8 +84,17 @@ test.skipIf(typeof real === "string")("a real group: the process inside is throt
     expect(readFileSync(`/proc/${spin.pid}/cgroup`, "utf8")).toContain(path.basename(b.dir));
     await Bun.sleep(500);
     expect(b.throttling().throttled).toBeGreaterThan(0);
+    // The shield takes the process tree: a shell and the sleep it started.
+    const tree = Bun.spawn(["sh", "-c", "sleep 30 & wait"]);
+    await Bun.sleep(100);
+    const shield = budgets.shield("test-shield", tree.pid);
+    const child = Number(readFileSync(`/proc/${tree.pid}/task/${tree.pid}/children`, "utf8").trim());
+    expect(readFileSync(`/proc/${child}/cgroup`, "utf8")).toContain(path.basename(shield.dir));
+    tree.kill("SIGKILL");
+    process.kill(child, "SIGKILL");
     budgets.removeAll();
     expect(existsSync(b.dir)).toBe(false);
+    expect(existsSync(shield.dir)).toBe(false);
     expect(readFileSync(`/proc/${spin.pid}/cgroup`, "utf8")).not.toContain(path.basename(b.dir));
   } finally {
     spin.kill("SIGKILL");

@@ -9,6 +9,16 @@
  * processes on the machine from starving a node below its budget: the quota is then both the
  * node's floor (while the machine has that much spare) and its ceiling.
  *
+ * The period is 100 ms unless set: a node that spends its quota early in a period waits for the
+ * next one, so with 0.09 cores a burst stalls a node for up to 91 ms per period. A shorter period
+ * (down to the kernel's 1 ms quota floor ÷ cores) makes the budget behave more like a slower CPU
+ * and less like a CPU that stops: what a node's latency then shows is its own work, not the
+ * period's length.
+ *
+ * A shield is a group with a high weight and no quota, for the parts the measured processes
+ * share (the database, the broker, the load generator): they are then not starved by unrelated
+ * work on the machine either, so a step's p99 is set by the budgeted processes.
+ *
  * Groups are named `outpost-cpbench-<pid of the benchmark>-<name>`; they are removed on
  * removeAll(), at exit and on SIGINT/SIGTERM (processes still inside are moved to the parent
  * first), and groups left by a benchmark that was killed (its pid gone) are removed on the next
@@ -33,6 +43,8 @@ export interface Throttling {
 }
 
 const PERIOD_US = 100_000;
+/** The kernel refuses a CFS quota under 1 ms. */
+const MIN_QUOTA_US = 1000;
 const PREFIX = "outpost-cpbench-";
 
 /**
@@ -59,34 +71,57 @@ export function parseCpuStat(text: string): Throttling {
   return { periods: f.get("nr_periods") ?? 0, throttled: f.get("nr_throttled") ?? 0, throttledMs };
 }
 
-/** One group: `cores` of CPU per 100 ms period for the processes added to it. */
+/** One group: `cores` of CPU per period (100 ms unless set) for the processes added to it, or a weight alone (a shield). */
 export class CpuBudget {
   private constructor(
     readonly ctl: CpuController,
     readonly dir: string,
   ) {}
 
-  static create(ctl: CpuController, name: string, cores: number): CpuBudget {
+  static create(ctl: CpuController, name: string, cores: number, periodUs = PERIOD_US): CpuBudget {
     if (!(cores > 0)) throw new Error(`a CPU budget must be > 0 cores (got ${cores})`);
-    const dir = path.join(ctl.dir, name);
-    if (ctl.version === "v2") enableCpuController(ctl.dir);
-    mkdirSync(dir);
-    const b = new CpuBudget(ctl, dir);
-    const quota = Math.round(cores * PERIOD_US);
+    const quota = Math.round(cores * periodUs);
+    if (!(periodUs <= 1_000_000) || quota < MIN_QUOTA_US) throw new Error(`a CPU period of ${periodUs / 1000} ms gives ${cores} cores a quota of ${quota / 1000} ms: the kernel needs ≥ 1 ms (period ≥ ${Math.ceil(MIN_QUOTA_US / cores / 1000)} ms) and a period ≤ 1 s`);
+    const b = CpuBudget.group(ctl, name);
     if (ctl.version === "v1") {
-      b.write("cpu.cfs_period_us", String(PERIOD_US));
+      b.write("cpu.cfs_period_us", String(periodUs));
       b.write("cpu.cfs_quota_us", String(quota));
       b.write("cpu.shares", "8192");
     } else {
-      b.write("cpu.max", `${quota} ${PERIOD_US}`);
+      b.write("cpu.max", `${quota} ${periodUs}`);
       b.write("cpu.weight", "800");
     }
     return b;
   }
 
+  /** A group with the same high weight and no quota: its processes get the CPU they need before unrelated work does. */
+  static shield(ctl: CpuController, name: string): CpuBudget {
+    const b = CpuBudget.group(ctl, name);
+    b.write(ctl.version === "v1" ? "cpu.shares" : "cpu.weight", ctl.version === "v1" ? "8192" : "800");
+    return b;
+  }
+
+  private static group(ctl: CpuController, name: string): CpuBudget {
+    const dir = path.join(ctl.dir, name);
+    if (ctl.version === "v2") enableCpuController(ctl.dir);
+    mkdirSync(dir);
+    return new CpuBudget(ctl, dir);
+  }
+
   /** Moves a process (all its threads; children it starts later follow) into the group. */
   add(pid: number): void {
     this.write("cgroup.procs", String(pid));
+  }
+
+  /** Moves a process and every descendant it has now (e.g. a postmaster and its backends). */
+  addTree(pid: number, children = childrenOf): void {
+    const todo = [pid];
+    for (let p = todo.pop(); p !== undefined; p = todo.pop()) {
+      try {
+        this.add(p);
+      } catch {} // exited meanwhile
+      todo.push(...children(p));
+    }
   }
 
   throttling(): Throttling {
@@ -101,6 +136,15 @@ export class CpuBudget {
 
   private write(file: string, value: string): void {
     writeFileSync(path.join(this.dir, file), value);
+  }
+}
+
+/** Child pids of `pid`, from /proc/PID/task/PID/children (the kernel's list; Linux ≥ 3.5). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
   }
 }
 
@@ -125,7 +169,8 @@ function enableCpuController(dir: string): void {
  * The budgets of one benchmark run: one group per named process, all removed together (and at
  * exit or on SIGINT/SIGTERM). Removes groups left by earlier runs whose benchmark is gone.
  */
-export function cpuBudgets(ctl: CpuController, cores: number, pidAlive = (pid: number) => existsSync(`/proc/${pid}`)) {
+export function cpuBudgets(ctl: CpuController, cores: number, o: { periodUs?: number; pidAlive?: (pid: number) => boolean } = {}) {
+  const { periodUs = PERIOD_US, pidAlive = (pid: number) => existsSync(`/proc/${pid}`) } = o;
   for (const d of readdirSync(ctl.dir)) {
     const owner = new RegExp(`^${PREFIX}(\\d+)-`).exec(d);
     if (owner && Number(owner[1]) !== process.pid && !pidAlive(Number(owner[1]))) removeGroup(path.join(ctl.dir, d));
@@ -152,9 +197,16 @@ export function cpuBudgets(ctl: CpuController, cores: number, pidAlive = (pid: n
     cores,
     /** Puts `pid` in a group of its own named `name`. */
     assign(name: string, pid: number): CpuBudget {
-      const b = CpuBudget.create(ctl, `${PREFIX}${process.pid}-${name}`, cores);
+      const b = CpuBudget.create(ctl, `${PREFIX}${process.pid}-${name}`, cores, periodUs);
       made.set(name, b);
       b.add(pid);
+      return b;
+    },
+    /** Puts `pid` and its descendants in the shield group `name` (made at first use): weight, no quota. */
+    shield(name: string, pid: number): CpuBudget {
+      let b = made.get(name);
+      if (!b) made.set(name, (b = CpuBudget.shield(ctl, `${PREFIX}${process.pid}-${name}`)));
+      b.addTree(pid);
       return b;
     },
     get(name: string): CpuBudget | undefined {
