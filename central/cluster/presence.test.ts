@@ -220,6 +220,28 @@ for (const d of drivers) {
       healthA.delete(site);
     });
 
+    test("a node that takes a site over after idleness reads its row first: adopts the owner's latest sighting, not a stale memory", async () => {
+      const rounds = async () => (await la.round(), await lb.round());
+      const site = SITES.filter((s) => s !== siteA && la.owns(s)).at(-1)!;
+      let taken = false;
+      const adopted: [string, number][] = [];
+      const sqls: string[] = [];
+      const next = new SharedPresence({ db: spied(dbB, sqls), nodeId: "node-b", owns: (id) => taken && id === site, ownsAll: () => false, sites: () => [site], local: () => ({ online: false, lastSeenMs: null }), adopt: (id, ms) => adopted.push([id, ms]), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, healthShareMs: THROTTLE, clock });
+      await next.refresh(); // what it knew once, before the takeover
+      clock.advance(2 * THROTTLE);
+      await rounds();
+      const latest = clock.now();
+      localA.set(site, { online: true, lastSeenMs: latest });
+      expect(await pa.flush()).toBeGreaterThanOrEqual(1);
+      taken = true;
+      sqls.length = 0;
+      expect(await next.flush()).toBe(1);
+      expect(sqls.filter((q) => /FROM site_presence/.test(q))).toHaveLength(1); // that site's row only (bound ids)
+      expect(adopted).toEqual([[site, latest]]);
+      const [row] = await dbB.query<{ last_seen_ms: number; node_id: string }>(`SELECT last_seen_ms, node_id FROM site_presence WHERE site_id = $1`, [site]);
+      expect({ seen: Number(row!.last_seen_ms), node: row!.node_id }).toEqual({ seen: latest, node: "node-b" });
+    });
+
     test("A's heartbeat lapses: B shows its sites offline since last seen, then writes them as their new owner", async () => {
       const lastSeen = (await dbB.query<{ last_seen_ms: number }>(`SELECT last_seen_ms FROM site_presence WHERE site_id = $1`, [siteA]))[0]!.last_seen_ms;
       la.halt(); // killed: no graceful hand-over, its rows still say online

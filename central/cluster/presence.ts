@@ -125,8 +125,6 @@ export class SharedPresence {
   private readonly demandMs: number;
   /** Owned sites the last flush considered: one not among them was just taken over, its row is read first. */
   private ownedBefore = new Set<string>();
-  /** The whole table's state was read since the last flush (then a taken-over site's row is as fresh as it was before this was on demand). */
-  private readSinceFlush = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticking: Promise<void> | null = null;
 
@@ -223,10 +221,9 @@ export class SharedPresence {
   /** Writes the owned sites whose state changed or whose last_seen is older than the throttle; returns how many. */
   async flush(): Promise<number> {
     const owned = this.o.sites().filter((id) => this.o.owns(id));
-    // Taken over (or first flush): those rows as the table holds them now, not as last read (that may be long ago).
+    // Taken over (or first flush): those rows as the table holds them now, unless the whole table was read within the interval (as before reads were on demand).
     const taken = owned.filter((id) => !this.ownedBefore.has(id));
-    if (taken.length && !this.readSinceFlush) await this.refreshSites(taken);
-    this.readSinceFlush = false;
+    if (taken.length && this.clock.now() - this.stateReadMs >= this.o.intervalMs) await this.refreshSites(taken);
     this.ownedBefore = new Set(owned);
     const now = this.clock.now();
     const rows: [string, boolean, number, number, HealthReport | undefined][] = [];
@@ -312,7 +309,6 @@ export class SharedPresence {
     // A site whose row is gone has no report either.
     if (slice) for (const id of health.keys()) if (!next.has(id)) health.delete(id);
     this.stateReadMs = now;
-    this.readSinceFlush = true;
     if (slice && slice[1] === 1) this.sliceReadMs.fill(now);
     else if (slice && slice[1] === this.healthSlices) this.sliceReadMs[slice[0]] = now;
   }
