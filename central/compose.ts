@@ -453,6 +453,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         alarms: central.ops.alarms,
         audit: (a) => void central.ops.recordAudit(a as never),
         cameras: async () => (await sites.cameras()).filter((c) => !c.revoked).map((c) => ({ id: c.id, siteId: c.siteId, channel: c.channel, name: c.name, streams: c.streams })),
+        cameraSites: () => sites.cameraSiteIds(),
         timeline: (s, c, st, f, t) => sites.timeline(s, c, st, f, t),
         rtsp,
         store,
