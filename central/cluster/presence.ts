@@ -4,8 +4,9 @@
  * the owner hears a site's control plane (and holds its MQTT session), so only it writes the
  * site's row: on a change of state at its next flush, and while the site stays online its
  * last_seen at most once per `throttleMs` — one statement per flush for all changed sites,
- * never one per message. Every node reads the whole table once per flush interval into memory
- * (one query, however many API requests) and answers from that. A row whose node's heartbeat
+ * never one per message. A node reads the whole table once per flush interval into memory
+ * while someone asks for another node's site (one query, however many API requests; see
+ * "on DEMAND" below) and answers from that. A row whose node's heartbeat
  * (central_nodes.heartbeat_ms) is older than the lease reads as offline since its last_seen:
  * a killed node's sites do not stay "online" until the new owner writes them.
  *
