@@ -3,7 +3,9 @@
  * PostgreSQL 15 with N online sites, each row carrying a health report as the load generator's
  * (16 streams, ≈ 1.7 kB): CPU of this process (getrusage) per read — state only, every report
  * at once (what a node's tick did every 15 s before), one slice of 8 (what each tick does now)
- * — interleaved, and with --node-cpu CORES the same reads with this process in a CPU cgroup
+ * — and a node's whole tick (its flush and the read on demand) when nobody asked for another
+ * node's site (no read) and when someone did within demandMs (the state and one slice) —
+ * interleaved, and with --node-cpu CORES the same reads with this process in a CPU cgroup
  * (bench/lib/cpu-budget.ts; root): wall time per read and the longest event-loop stall.
  *   bun bench/presence-read.bench.ts [--sites 8000] [--node-cpu 0.09]
  */
@@ -29,8 +31,19 @@ try {
     for (let j = i; j < Math.min(N, i + 500); j++) tuples.push(`(${[`site-${j}`, true, 1, Date.now(), "node-x", health, Date.now()].map((v) => `$${params.push(v)}`).join(", ")})`);
     await a.run(`INSERT INTO site_presence (site_id, online, since_ms, last_seen_ms, node_id, health, health_at_ms) VALUES ${tuples.join(", ")}`, params as never);
   }
-  const reader = new SharedPresence({ db: a, nodeId: "reader", owns: () => false, sites: () => [], local: () => ({ online: false, lastSeenMs: null }), leaseMs: 15_000, intervalMs: 2_000, throttleMs: 5_000 });
-  const modes = { "state only": { health: false }, "every report": {}, "one slice of 8": { healthSlice: [0, 8] as [number, number] } };
+  const node = () => new SharedPresence({ db: a, nodeId: "reader", owns: () => false, sites: () => [], local: () => ({ online: false, lastSeenMs: null }), leaseMs: 15_000, intervalMs: 2_000, throttleMs: 5_000 });
+  const reader = node();
+  // Two more nodes' ticks: one nobody asks, one asked before each tick (its first read, every report, is made here).
+  const idle = node();
+  const asked = node();
+  await asked.fresh();
+  const modes: Record<string, () => Promise<void>> = {
+    "state only": () => reader.refresh({ health: false }),
+    "every report": () => reader.refresh(),
+    "tick, asked": () => (asked.remote("site-0"), asked.tick()),
+    "one slice of 8": () => reader.refresh({ healthSlice: [0, 8] }),
+    "tick, nobody asks": () => idle.tick(),
+  };
   const cpuMs = () => {
     const r = process.resourceUsage();
     return (r.userCPUTime + r.systemCPUTime) / 1000;
@@ -47,13 +60,13 @@ try {
     }, 1);
     try {
       for (let round = 0; round < 5; round++) {
-        for (const [name, o] of Object.entries(modes)) {
+        for (const [name, read] of Object.entries(modes)) {
           await Bun.sleep(200);
           stall = 0;
           last = performance.now();
           const c0 = cpuMs();
           const t0 = performance.now();
-          await reader.refresh(o);
+          await read();
           const wall = performance.now() - t0;
           const cpu = cpuMs() - c0;
           await Bun.sleep(5);

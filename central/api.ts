@@ -52,12 +52,20 @@ export interface ApiDeps {
   /** Origins besides central's own that may send state-changing requests (api.allowedOrigins). */
   allowedOrigins?: readonly string[];
   urls: () => { enrollUrl: string; federationUrl: string; mqttUrl: string };
+  /**
+   * Resolves once the shared presence (sites other nodes own) is as fresh as its periodic read
+   * keeps it, reading it now after idleness (central/cluster/presence.ts: the read is on demand).
+   * Awaited before every GET of the user API but liveness and the API document.
+   */
+  presenceFresh?: () => Promise<void>;
   /** Other modules' routes, defined through the router (each with its rights rule). */
   mount?: (r: ApiRouter) => void;
   /** Extra fields for GET /api/v1/sites/{id} (control plane: health, config, cameras). */
   siteDetails?: (siteId: string) => Promise<Record<string, unknown>>;
 }
 
+/** GET routes that answer no site's presence: they never wake the shared presence read. */
+const NOT_LOOKING = new Set(["/api/v1/health", "/api/v1/openapi.json"]);
 const Ok = z.object({ status: z.enum(["ok", "warning"]), time: z.string() });
 const SiteRef = { $ref: "#/components/schemas/Site" } as const;
 const SessionView = z.object({ token: z.string(), user: z.string(), role: z.string(), roles: z.array(z.string()), expiresAt: z.string() });
@@ -80,6 +88,9 @@ export function apiApp(d: ApiDeps): Hono<ApiEnv> {
   app.notFound(onNotFound);
   app.use("*", sameOriginOnly({ cookieName: SESSION_COOKIE, allowedOrigins: d.allowedOrigins }));
   app.use("*", textGuard);
+  const presenceFresh = d.presenceFresh;
+  // Load balancers poll liveness all day: that is nobody looking at the fleet.
+  if (presenceFresh) app.use("/api/*", async (c, next) => (c.req.method === "GET" && !NOT_LOOKING.has(c.req.path) && (await presenceFresh()), next()));
   const auth = requireUser(d.users);
   const api = new ApiRouter(app, auth, d.ops);
   const tag = "central";

@@ -180,7 +180,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
     // Built once central's core (registry, broker, operations) exists, before any edge or user
     // can connect, each after what it needs: control plane → live → transfer → the rest.
     let preview!: PreviewModule;
-    let built: { mirror: EdgeIndex; sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; topics: OwnedSiteTopics; credentials: () => StreamCredentials | undefined } | undefined;
+    let built: { mirror: EdgeIndex; sites: Sites; live: CentralLive; recorder: LiveRecorder; transfer: TransferModule; topics: OwnedSiteTopics; credentials: () => StreamCredentials | undefined; presenceFresh: () => Promise<void> } | undefined;
     const buildModules = async (core: CentralCore): Promise<CentralModules> => {
       // The edge-index mirror (in central's database; the fleet's tracks in sites.duckdb): written by the control plane, read by transfer and the timeline.
       const mirror = await EdgeIndex.open(core.database, join(cfg.dataDir, "sites.duckdb"), log.child({ component: "central.mirror" }));
@@ -391,8 +391,9 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         },
         siteDetails: async (id) => ({ ...(await cp.siteDetails(id)), ...(await transfer.siteDetails(id)) }),
         presence: (id) => presenceOf.remote(id),
+        presenceFresh: () => presenceOf.fresh(),
       };
-      built = { mirror, sites, live, recorder, transfer, topics, credentials: () => credentials };
+      built = { mirror, sites, live, recorder, transfer, topics, credentials: () => credentials, presenceFresh: () => presenceOf.fresh() };
       return modules;
     };
     let rtsp: RtspOut | undefined;
@@ -452,6 +453,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         alarms: central.ops.alarms,
         audit: (a) => void central.ops.recordAudit(a as never),
         cameras: async () => (await sites.cameras()).filter((c) => !c.revoked).map((c) => ({ id: c.id, siteId: c.siteId, channel: c.channel, name: c.name, streams: c.streams })),
+        cameraSites: () => sites.cameraSiteIds(),
         timeline: (s, c, st, f, t) => sites.timeline(s, c, st, f, t),
         rtsp,
         store,
@@ -465,6 +467,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
         name: cfg.name,
         clock,
         sites: () => central.sites(),
+        presenceFresh: built!.presenceFresh,
         controlPlane: () => (sites.control ? { stats: sites.control.stats, backlog: sites.control.backlog } : null),
         liveFeeds: () => live.stats(),
         retrievals: () => transfer.engine.retrievals.retrievalCounts(),

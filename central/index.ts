@@ -101,6 +101,8 @@ export interface CentralModules {
   siteDetails?: (siteId: string) => Promise<Record<string, unknown>>;
   /** Presence of sites this node does not own, from the shared table (central/cluster/presence.ts). */
   presence?: RemotePresence;
+  /** Awaited before user API reads: the shared presence as fresh as its periodic read keeps it (read on demand). */
+  presenceFresh?: () => Promise<void>;
 }
 
 export interface Central {
@@ -298,6 +300,7 @@ export async function startCentral(input: CentralConfigInput | CentralConfig, op
       draining,
       sessionTtlMs: cfg.api.sessionTtlHours * 3_600_000,
       allowedOrigins: cfg.api.allowedOrigins,
+      ...(modules.presenceFresh ? { presenceFresh: modules.presenceFresh } : {}),
       urls: () => ({ enrollUrl, federationUrl: trust.federationUrl, mqttUrl: trust.mqttUrl }),
       mount: (api) => {
         firmware.apiRoutes(api);

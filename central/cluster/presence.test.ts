@@ -23,6 +23,16 @@ const HB = 1_000;
 const LEASE = 3_000;
 const THROTTLE = 1_000;
 
+/** The database, every query's SQL recorded (which reads a node makes). */
+const spied = (db: Database, sqls: string[]): Database =>
+  new Proxy(db, {
+    get(t, k) {
+      if (k === "query") return (sql: string, params?: unknown[]) => (sqls.push(sql), t.query(sql, params as never));
+      const v = Reflect.get(t, k, t) as unknown;
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+
 const SITES = Array.from({ length: 40 }, (_, i) => `bus-${i}`);
 
 for (const d of drivers) {
@@ -153,9 +163,7 @@ for (const d of drivers) {
       // Reports shared every 4 ticks: each tick reads a quarter of them (by site), keeps the rest as read before.
       const reader = new SharedPresence({ db: dbB, nodeId: "node-r", owns: () => false, ownsAll: () => false, sites: () => [], local: () => ({ online: false, lastSeenMs: null }), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, healthShareMs: 4 * HB, clock });
       const seen = () => new Map(reader.remoteHealthAll().map(([id, h]) => [id, (h.body as { disk: { freeBytes: number } }).disk.freeBytes]));
-      await reader.tick();
-      expect(seen().size).toBeLessThan(mine.length);
-      for (let i = 0; i < 3; i++) await reader.tick();
+      await reader.fresh(); // the first ask: every report at once (nothing was read before)
       expect(seen()).toEqual(new Map(mine.map((s) => [s, 1])));
       // Newer reports: a tick brings its slice's; the other sites keep the report read before (none dropped).
       await writeAll(2);
@@ -168,6 +176,70 @@ for (const d of drivers) {
       // Presence itself is read whole every tick.
       expect(reader.remote(mine[0]!)).toMatchObject({ online: true, nodeId: "node-a" });
       for (const s of mine) healthA.delete(s);
+    });
+
+    test("a cluster node nobody asks reads no other site's presence (its ticks flush its own sites only)", async () => {
+      const sqls: string[] = [];
+      const idle = new SharedPresence({ db: spied(dbB, sqls), nodeId: "node-r", owns: () => false, ownsAll: () => false, sites: () => [], local: () => ({ online: false, lastSeenMs: null }), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, healthShareMs: 4 * HB, clock });
+      await idle.start();
+      for (let i = 0; i < 5; i++) await idle.tick();
+      await idle.close();
+      expect(sqls.filter((q) => /FROM site_presence/.test(q))).toEqual([]);
+    });
+
+    test("a lookup after idleness answers fresh data (state and every report); the read then runs while asked and stops after demandMs", async () => {
+      const rounds = async () => (await la.round(), await lb.round());
+      const sqls: string[] = [];
+      const reads = () => sqls.filter((q) => /FROM site_presence/.test(q)).length;
+      const idle = new SharedPresence({ db: spied(dbB, sqls), nodeId: "node-r", owns: () => false, ownsAll: () => false, sites: () => [], local: () => ({ online: false, lastSeenMs: null }), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, healthShareMs: 4 * HB, demandMs: 2 * HB, clock });
+      await idle.tick();
+      // While nobody asks, A's site goes offline with a new report.
+      const site = SITES.find((s) => s !== siteA && la.owns(s))!;
+      clock.advance(THROTTLE);
+      await rounds();
+      const off = clock.now();
+      localA.set(site, { online: false, lastSeenMs: off });
+      healthA.set(site, { atMs: off, body: { disk: { freeBytes: 77 }, streams: [] } });
+      expect(await pa.flush()).toBeGreaterThanOrEqual(1);
+      expect(reads()).toBe(0);
+      await idle.fresh();
+      expect(idle.remote(site)).toMatchObject({ online: false, lastSeenMs: off, nodeId: "node-a" });
+      expect(idle.remoteHealth(site)).toEqual(healthA.get(site)!);
+      // Asked again within the interval: answered from memory, no second read.
+      const after = reads();
+      await idle.fresh();
+      expect(reads()).toBe(after);
+      // The periodic read runs on while asked lately…
+      await idle.tick();
+      expect(reads()).toBe(after + 1);
+      // …and stops once nobody asked for demandMs.
+      for (let i = 0; i < 3; i++) (clock.advance(HB), await rounds());
+      await idle.tick();
+      expect(reads()).toBe(after + 1);
+      localA.set(site, { online: true, lastSeenMs: clock.now() });
+      healthA.delete(site);
+    });
+
+    test("a node that takes a site over after idleness reads its row first: adopts the owner's latest sighting, not a stale memory", async () => {
+      const rounds = async () => (await la.round(), await lb.round());
+      const site = SITES.filter((s) => s !== siteA && la.owns(s)).at(-1)!;
+      let taken = false;
+      const adopted: [string, number][] = [];
+      const sqls: string[] = [];
+      const next = new SharedPresence({ db: spied(dbB, sqls), nodeId: "node-b", owns: (id) => taken && id === site, ownsAll: () => false, sites: () => [site], local: () => ({ online: false, lastSeenMs: null }), adopt: (id, ms) => adopted.push([id, ms]), leaseMs: LEASE, intervalMs: HB, throttleMs: THROTTLE, healthShareMs: THROTTLE, clock });
+      await next.refresh(); // what it knew once, before the takeover
+      clock.advance(2 * THROTTLE);
+      await rounds();
+      const latest = clock.now();
+      localA.set(site, { online: true, lastSeenMs: latest });
+      expect(await pa.flush()).toBeGreaterThanOrEqual(1);
+      taken = true;
+      sqls.length = 0;
+      expect(await next.flush()).toBe(1);
+      expect(sqls.filter((q) => /FROM site_presence/.test(q))).toHaveLength(1); // that site's row only (bound ids)
+      expect(adopted).toEqual([[site, latest]]);
+      const [row] = await dbB.query<{ last_seen_ms: number; node_id: string }>(`SELECT last_seen_ms, node_id FROM site_presence WHERE site_id = $1`, [site]);
+      expect({ seen: Number(row!.last_seen_ms), node: row!.node_id }).toEqual({ seen: latest, node: "node-b" });
     });
 
     test("A's heartbeat lapses: B shows its sites offline since last seen, then writes them as their new owner", async () => {

@@ -4,8 +4,9 @@
  * the owner hears a site's control plane (and holds its MQTT session), so only it writes the
  * site's row: on a change of state at its next flush, and while the site stays online its
  * last_seen at most once per `throttleMs` — one statement per flush for all changed sites,
- * never one per message. Every node reads the whole table once per flush interval into memory
- * (one query, however many API requests) and answers from that. A row whose node's heartbeat
+ * never one per message. A node reads the whole table once per flush interval into memory
+ * while someone asks for another node's site (one query, however many API requests; see
+ * "on DEMAND" below) and answers from that. A row whose node's heartbeat
  * (central_nodes.heartbeat_ms) is older than the lease reads as offline since its last_seen:
  * a killed node's sites do not stay "online" until the new owner writes them.
  *
@@ -21,6 +22,19 @@
  * as before, but never the whole fleet's at once: at 8,000 sites that one read was ~50 ms of
  * CPU in a burst every 15 s on every node but a lone one, half a second of a 0.09-core node's
  * wall time during which its control plane waited (BENCHMARKS.md, issue 17).
+ *
+ * The read is on DEMAND, not a fixed poll of the fleet (issue 17): at 15,000 sites the state
+ * read alone was ~0.015 cores on every node but a lone one, spent whether or not anyone looked.
+ * A lookup of another node's site (`remote`, `remoteHealth`, `remoteHealthAll`) or `fresh()`
+ * marks demand; the periodic tick reads the table only while the last demand is within
+ * `demandMs` (60 s by default: a user's page keeps asking; a node nobody asks reads nothing but
+ * the rows of sites it takes over). API routes await `fresh()` before answering: it reads at
+ * once (coalesced with a running tick) when the state is older than two intervals or a health
+ * slice older than one full rotation — after idleness the state and every report in one read,
+ * while demand lasts the slices as before — so an answer is never staler than with the fixed
+ * poll. Chosen over "await a read on every request": steady-state viewers then pay one read per
+ * interval, as before, not one per request. A node taking over a partition reads those sites'
+ * rows (bound ids) before writing them, so adoption never uses a stale memory of the table.
  */
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
@@ -80,6 +94,8 @@ export interface SharedPresenceOptions {
    * re-read was most of a second node's CPU in the scale benchmark). Default 15 s.
    */
   healthShareMs?: number;
+  /** The periodic read runs while another node's site was asked for within this (default 60 s). */
+  demandMs?: number;
   /** Real time by default (heartbeats are real time; see central/cluster/index.ts). */
   clock?: Clock;
   log?: Logger;
@@ -101,6 +117,15 @@ export class SharedPresence {
   /** The tick reads the reports of slice `healthSlice` of `healthSlices` (then the next one). */
   private readonly healthSlices: number;
   private healthSlice = 0;
+  /** When each health slice was last read (a whole read counts for every slice). */
+  private readonly sliceReadMs: number[];
+  /** When the table's state was last read. */
+  private stateReadMs = -Infinity;
+  /** When another node's site was last asked for (or `fresh()` called). */
+  private askedMs = -Infinity;
+  private readonly demandMs: number;
+  /** Owned sites the last flush considered: one not among them was just taken over, its row is read first. */
+  private ownedBefore = new Set<string>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticking: Promise<void> | null = null;
 
@@ -108,13 +133,37 @@ export class SharedPresence {
     this.clock = o.clock ?? systemClock;
     this.healthShareMs = o.healthShareMs ?? 15_000;
     this.healthSlices = Math.max(1, Math.round(this.healthShareMs / o.intervalMs));
+    this.sliceReadMs = Array.from({ length: this.healthSlices }, () => -Infinity);
+    this.demandMs = o.demandMs ?? 60_000;
   }
 
-  /** First flush and read, then one of each per interval. */
+  /** First flush (the owned sites' rows read first), then one per interval, with a read while asked. */
   async start(): Promise<void> {
-    await this.refresh(); // what the table says before this node writes (an online site keeps its "since" across a restart)
+    if (this.o.ownsAll?.()) await this.refresh(); // a lone node reads the table only here (an online site keeps its "since" across a restart)
     await this.tick();
     this.timer = setInterval(() => void this.tick(), this.o.intervalMs);
+  }
+
+  /**
+   * Resolves once the table as read is as fresh as the periodic read keeps it (state within two
+   * intervals, each health report within one rotation of slices), reading now if not; marks
+   * demand, so the periodic read runs on while API requests keep coming. A lone node: at once.
+   */
+  async fresh(): Promise<void> {
+    if (this.o.ownsAll?.()) return;
+    this.askedMs = this.clock.now();
+    if (!this.stale()) return;
+    if (this.ticking) await this.ticking;
+    if (this.stale()) await this.tick();
+  }
+
+  private stale(): boolean {
+    const now = this.clock.now();
+    return now - this.stateReadMs > 2 * this.o.intervalMs || this.sliceReadMs.some((t) => now - t > (this.healthSlices + 1) * this.o.intervalMs);
+  }
+
+  private ask(): void {
+    this.askedMs = this.clock.now();
   }
 
   async close(): Promise<void> {
@@ -129,10 +178,7 @@ export class SharedPresence {
     const run = (async () => {
       try {
         await this.flush();
-        if (!this.o.ownsAll?.()) {
-          await this.refresh({ healthSlice: [this.healthSlice, this.healthSlices] });
-          this.healthSlice = (this.healthSlice + 1) % this.healthSlices;
-        }
+        if (!this.o.ownsAll?.() && this.clock.now() - this.askedMs <= this.demandMs) await this.read();
       } catch (e) {
         this.o.log?.warn("presence flush/read failed", { err: e as Error });
       } finally {
@@ -143,31 +189,47 @@ export class SharedPresence {
     return run;
   }
 
-  /** The table's answer for a site this node does not own (undefined: owned here, or no row). */
+  /** The state and one slice of the reports; after idleness (more than one slice stale) every report at once. */
+  private async read(): Promise<void> {
+    const now = this.clock.now();
+    const staleSlices = this.sliceReadMs.filter((t) => now - t > (this.healthSlices + 1) * this.o.intervalMs).length;
+    if (staleSlices > 1) return this.refresh();
+    await this.refresh({ healthSlice: [this.healthSlice, this.healthSlices] });
+    this.healthSlice = (this.healthSlice + 1) % this.healthSlices;
+  }
+
+  /** The table's answer for a site this node does not own (undefined: owned here, or no row). Marks demand. */
   remote(siteId: string): PresenceState | undefined {
     if (this.o.owns(siteId)) return undefined;
+    this.ask();
     const s = this.shared.get(siteId);
     return s && { ...s };
   }
 
-  /** The last health report the table holds of a site this node does not own (undefined: owned here, or none). */
+  /** The last health report the table holds of a site this node does not own (undefined: owned here, or none). Marks demand. */
   remoteHealth(siteId: string): HealthReport | undefined {
     if (this.o.owns(siteId)) return undefined;
+    this.ask();
     return this.sharedHealth.get(siteId);
   }
 
-  /** Every health report the table holds of sites this node does not own. */
+  /** Every health report the table holds of sites this node does not own. Marks demand (unless alone). */
   remoteHealthAll(): [string, HealthReport][] {
+    if (!this.o.ownsAll?.()) this.ask();
     return [...this.sharedHealth].filter(([id]) => !this.o.owns(id));
   }
 
   /** Writes the owned sites whose state changed or whose last_seen is older than the throttle; returns how many. */
   async flush(): Promise<number> {
+    const owned = this.o.sites().filter((id) => this.o.owns(id));
+    // Taken over (or first flush): those rows as the table holds them now, unless the whole table was read within the interval (as before reads were on demand).
+    const taken = owned.filter((id) => !this.ownedBefore.has(id));
+    if (taken.length && this.clock.now() - this.stateReadMs >= this.o.intervalMs) await this.refreshSites(taken);
+    this.ownedBefore = new Set(owned);
     const now = this.clock.now();
     const rows: [string, boolean, number, number, HealthReport | undefined][] = [];
     const next = new Map<string, Written>();
-    for (const id of this.o.sites()) {
-      if (!this.o.owns(id)) continue;
+    for (const id of owned) {
       const own = this.written.get(id);
       const table = this.shared.get(id);
       if (!own && table && table.nodeId !== this.o.nodeId) this.o.adopt?.(id, table.lastSeenMs);
@@ -239,10 +301,7 @@ export class SharedPresence {
     // Updated in place (a slice's reports replace theirs; the others stay as read before).
     const health = this.sharedHealth;
     for (const r of rows) {
-      const raw = { online: r.online, sinceMs: Number(r.since_ms), lastSeenMs: Number(r.last_seen_ms) };
-      const alive = r.heartbeat_ms !== null && Number(r.heartbeat_ms) > now - this.o.leaseMs;
-      const online = raw.online && alive;
-      next.set(r.site_id, { online, sinceMs: raw.online && !online ? raw.lastSeenMs : raw.sinceMs, lastSeenMs: raw.lastSeenMs, nodeId: r.node_id });
+      next.set(r.site_id, this.judge(r, now));
       if (!slice || !r.in_slice) continue;
       if (r.health != null && r.health_at_ms != null) health.set(r.site_id, { atMs: Number(r.health_at_ms), body: r.health });
       else health.delete(r.site_id);
@@ -250,5 +309,37 @@ export class SharedPresence {
     this.shared = next;
     // A site whose row is gone has no report either.
     if (slice) for (const id of health.keys()) if (!next.has(id)) health.delete(id);
+    this.stateReadMs = now;
+    if (slice && slice[1] === 1) this.sliceReadMs.fill(now);
+    else if (slice && slice[1] === this.healthSlices) this.sliceReadMs[slice[0]] = now;
+  }
+
+  /** The rows (state and report) of these sites only, merged into what was read before. */
+  private async refreshSites(ids: readonly string[]): Promise<void> {
+    const now = this.clock.now();
+    for (let i = 0; i < ids.length; i += 1000) {
+      const chunk = ids.slice(i, i + 1000);
+      const rows = await this.o.db.query<Row>(
+        `SELECT p.site_id, p.online, p.since_ms, p.last_seen_ms, p.node_id, n.heartbeat_ms, p.health, p.health_at_ms
+         FROM site_presence p LEFT JOIN central_nodes n ON n.node_id = p.node_id WHERE p.site_id IN (${chunk.map((_, k) => `$${k + 1}`).join(", ")})`,
+        chunk,
+      );
+      const found = new Set<string>();
+      for (const r of rows) {
+        found.add(r.site_id);
+        this.shared.set(r.site_id, this.judge(r, now));
+        if (r.health != null && r.health_at_ms != null) this.sharedHealth.set(r.site_id, { atMs: Number(r.health_at_ms), body: r.health });
+        else this.sharedHealth.delete(r.site_id);
+      }
+      for (const id of chunk) if (!found.has(id)) (this.shared.delete(id), this.sharedHealth.delete(id));
+    }
+  }
+
+  /** A row's state judged against its node's heartbeat: a lapsed node's "online" is offline since its last_seen. */
+  private judge(r: Row, now: number): PresenceState {
+    const raw = { online: r.online, sinceMs: Number(r.since_ms), lastSeenMs: Number(r.last_seen_ms) };
+    const alive = r.heartbeat_ms !== null && Number(r.heartbeat_ms) > now - this.o.leaseMs;
+    const online = raw.online && alive;
+    return { online, sinceMs: raw.online && !online ? raw.lastSeenMs : raw.sinceMs, lastSeenMs: raw.lastSeenMs, nodeId: r.node_id };
   }
 }

@@ -14,6 +14,8 @@ export interface CentralMetricsSource {
   name: string;
   clock: Clock;
   sites(): SiteView[];
+  /** Awaited before a scrape reads the sites: other nodes' sites' presence as fresh as its periodic read keeps it (central/cluster/presence.ts). */
+  presenceFresh?: () => Promise<void>;
   controlPlane(): { stats: { applied: number; duplicates: number; rejected: number; batches: number; failedBatches: number; maxBatchMs: number }; backlog: number } | null;
   liveFeeds(): FeedStats[];
   retrievals(): Promise<Record<string, number>>;
@@ -37,6 +39,7 @@ export function centralMetrics(src: CentralMetricsSource): Registry {
       goodput: { name: "outpost_transfer_goodput_bytes_per_second", help: "Measured upload goodput summed over sites, per link type", labels: ["link"] },
     },
     async () => {
+      await src.presenceFresh?.();
       const now = src.clock.now();
       const sites = src.sites();
       const byState = new Map<string, number>();

@@ -26,6 +26,8 @@ export interface OnvifBridgeOptions {
   credentials: OnvifCredentials;
   rights: Pick<Rights, "has" | "hasAny" | "canSeeCamera">;
   cameras(): Promise<BridgeCamera[]>;
+  /** The sites that have cameras, without building camera views (the 10 s refresh of WS-Discovery's list; a view asks for other nodes' presence). Default: from cameras(). */
+  cameraSites?(): Promise<string[]>;
   /** RTSP out URL of a live camera stream. */
   streamUri(centralId: string, stream: StreamKind): string;
   /** RTSP out URL replaying a camera's recording. */
@@ -323,7 +325,7 @@ export async function startOnvifBridge(o: OnvifBridgeOptions): Promise<OnvifBrid
   }
   let knownSites: string[] = [];
   const refresh = async () => {
-    knownSites = [...new Set((await o.cameras().catch(() => [])).map((c) => c.siteId))];
+    knownSites = o.cameraSites ? await o.cameraSites().catch(() => knownSites) : [...new Set((await o.cameras().catch(() => [])).map((c) => c.siteId))];
   };
   await refresh();
   const refresher = setInterval(() => void refresh(), 10_000);

@@ -26,6 +26,8 @@ export interface CentralOnvifDeps {
   alarms: { subscribe(fn: (c: AlarmChange) => void): () => void };
   audit?: (a: AuditInput) => void;
   cameras(): Promise<BridgeCamera[]>;
+  /** The sites with cameras, without camera views (OnvifBridgeOptions.cameraSites). */
+  cameraSites?(): Promise<string[]>;
   /** The control plane's merged timeline (central/sites Sites.timeline). */
   timeline(siteId: string, cameraId: string, stream: string, fromMs: number, toMs: number): Promise<{ ranges: { start: string; end: string; held: Holding["held"] }[] }>;
   /** RTSP out: stream and replay URIs point at its base (rtsps:// unless only plain RTSP runs). */
@@ -56,6 +58,7 @@ export async function startCentralOnvif(d: CentralOnvifDeps): Promise<CentralOnv
     credentials,
     rights: d.rights,
     cameras: d.cameras,
+    ...(d.cameraSites ? { cameraSites: d.cameraSites } : {}),
     streamUri: (id, stream: StreamKind) => `${rtspBase}/${encodeURIComponent(id)}/${stream}`,
     replayUri: (id, stream: StreamKind) => `${rtspBase}/replay/${encodeURIComponent(id)}/${stream}`,
     holdings: async (id, stream, fromMs, toMs) => {

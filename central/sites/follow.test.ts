@@ -69,6 +69,21 @@ for (const d of drivers) {
       expect([...(await b.sites.camerasBySite())]).toEqual([[SITE, ["cam2"]]]);
     });
 
+    test("the sites with cameras (ONVIF discovery's 10 s refresh) come from the camera rows alone: no other node's presence or health is asked", async () => {
+      const b = nodes[1]!;
+      const asked: string[] = [];
+      const c = new Sites({ mirror: b.mirror, clock: new ManualClock(T0), log: quiet(), siteExists: () => true, remotePresence: (id) => (asked.push(id), undefined), remoteHealth: { all: () => (asked.push("*"), []), of: (id) => (asked.push(id), undefined) } });
+      await c.start(new MemoryBus(SITE));
+      try {
+        expect(await eventually(async () => (await c.cameraSiteIds()).join() === SITE)).toBe(true);
+        expect(asked).toEqual([]);
+        await c.cameras(); // a camera view does ask (its online state and stream states)
+        expect(asked.length).toBeGreaterThan(0);
+      } finally {
+        await c.close();
+      }
+    });
+
     test("a notification B missed: the heartbeat's fallback re-reads", async () => {
       const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
       // A tree stored without a notification (as if B's LISTEN connection had dropped meanwhile).

@@ -224,6 +224,11 @@ export class Sites {
     return ((await this.indexed()).rows.get(siteId) ?? []).filter((r) => (this.o.siteKnown ?? this.o.siteExists)(r.site_id)).map((r) => this.cameraView(r));
   }
 
+  /** The active sites with cameras, from the camera rows alone (no view: a view asks for another node's site's presence and health). */
+  async cameraSiteIds(): Promise<string[]> {
+    return [...(await this.indexed()).rows.keys()].filter((id) => this.o.siteExists(id));
+  }
+
   /** An active site (not revoked): its cameras are recorded and planned; a revoked site's stay listed as revoked. */
   siteActive(siteId: string): boolean {
     return this.o.siteExists(siteId);
