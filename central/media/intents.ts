@@ -10,7 +10,8 @@
  *
  * - `record` before the blob put; `settle` deletes it in the transaction that inserts the
  *   segment row and throws when it is gone, so the row commits only if no reaper took it;
- *   `drop` after the commit deleted its own blob (duplicate, failure).
+ *   `drop` after the commit deleted its own blob (duplicate, failure, a put that failed — when
+ *   the row was gone already, a reaper took it: IntentTakenError too).
  * - A row is **cut** when its node's heartbeat (central_nodes) is older than the lease — that
  *   node is dead to the cluster — or when it is this node's own from an earlier process (a
  *   restart within the lease never looks dead). `take` deletes a cut row atomically, rechecked;
@@ -59,9 +60,9 @@ export class CommitIntents {
     if ((await tx.run(`DELETE FROM media_intents WHERE blob_key = $1`, [blobKey])) !== 1) throw new IntentTakenError(blobKey);
   }
 
-  /** The commit deleted its own blob (or the sweep is about to): the intent goes. */
-  async drop(blobKey: string): Promise<void> {
-    await this.db.run(`DELETE FROM media_intents WHERE blob_key = $1`, [blobKey]);
+  /** The commit deleted its own blob (or the sweep is about to): the intent goes. False: it was gone already (taken). */
+  async drop(blobKey: string): Promise<boolean> {
+    return (await this.db.run(`DELETE FROM media_intents WHERE blob_key = $1`, [blobKey])) === 1;
   }
 
   /** Intents of cut commits: of nodes whose heartbeat is older than `deadBeforeMs`, or this node's from an earlier process. */

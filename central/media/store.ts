@@ -23,7 +23,7 @@ import { StoreInputError, describeSegmentFile, isCameraId, parseSegmentPath, seg
 import { centralCameraId } from "../../federation/protocol/index.ts";
 import type { Database, Sql } from "../db/index.ts";
 import { claimFreeStart } from "./free-start.ts";
-import { CommitIntents } from "./intents.ts";
+import { CommitIntents, IntentTakenError } from "./intents.ts";
 import { SAME_BYTES_WITHIN_MS, SegmentIndex, type MediaSegment } from "./segments.ts";
 
 const SITE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -116,7 +116,16 @@ export class CentralMedia {
     const blobKey = `${CentralMedia.sitePrefix(c.siteId)}${c.cameraId}/${c.stream}/${segmentRelPath(cam, c.stream, c.startMs).split("/")[3]}/${c.startMs}-${crypto.randomUUID().slice(0, 8)}.mp4`;
     // The intent first: a crash after the put leaves a blob whose owner is known (intents.ts).
     await this.intents.record(blobKey, c.siteId, this.clock.now());
-    await this.blobs.put(blobKey, c.data);
+    try {
+      await this.blobs.put(blobKey, c.data);
+    } catch (e) {
+      // No blob (or one a late failure left: it goes), then the intent (no reaper takes this live
+      // process's own). Already gone: a reaper took this node for dead and may have removed the
+      // put's temp file — the segment must be sent again; nothing was wrong with it.
+      await this.deleteQuietly(blobKey);
+      if (!(await this.intents.drop(blobKey))) throw new IntentTakenError(blobKey);
+      throw e;
+    }
     await this.o.afterBlobPut?.(blobKey);
     let heldSha: string | null = null;
     // The row commits with its intent taken (settle), or not at all: a reaper that took the intent deletes the blob.
