@@ -55,6 +55,17 @@ const upload = (r: Receiver) =>
   );
 
 let n = 0;
+/** One central node on a new database and store directory named `name`-n: its store reads the rows central/media commits. */
+const oneNode = async (d: (typeof drivers)[number], name: string) => {
+  const dir = path.join(tmp(), `${name}${++n}`);
+  const db = await d.open();
+  await migrateUp(db);
+  const root = path.join(dir, "store");
+  const clock = new ManualClock(T0 + 60_000);
+  const store = await MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
+  return { dir, db, root, clock, store };
+};
+
 for (const d of drivers) {
   describe.skipIf(d.skip)(`receiver committing through CentralMedia: ${d.name}`, () => {
     test("two nodes receiving one segment at once: one row, one blob under a commit key; readers and a restart see it", async () => {
@@ -105,12 +116,7 @@ for (const d of drivers) {
     });
 
     test("the edge's status probe during a slow commit is answered when the commit ends (committed), never with 'every byte, not committed'", async () => {
-      const dir = path.join(tmp(), `slow${++n}`);
-      const db = await d.open();
-      await migrateUp(db);
-      const root = path.join(dir, "store");
-      const clock = new ManualClock(T0 + 60_000);
-      const store = await MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
+      const { dir, db, root, clock, store } = await oneNode(d, "slow");
       // The commit stalls between its durable blob and its row (a loaded database or disk).
       let open!: () => void;
       const gate = new Promise<void>((r) => (open = r));
@@ -142,13 +148,8 @@ for (const d of drivers) {
     });
 
     test("a commit whose intent another node's upkeep took (this node looked dead) is answered as 'send again' (409 from 0), not as bad data: the edge's sender resends and central ends with one copy", async () => {
-      const dir = path.join(tmp(), `taken${++n}`);
-      const db = await d.open();
-      await migrateUp(db);
-      const root = path.join(dir, "store");
-      const clock = new ManualClock(T0 + 60_000);
+      const { dir, db, root, clock, store } = await oneNode(d, "taken");
       const blobs = new FsBlobStore(root);
-      const store = await MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
       // node-a receives; its heartbeat had lapsed when node-b's upkeep reaped its first commit's intent (node-a was only paused).
       await db.run(`INSERT INTO central_nodes (node_id, api_url, started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4)`, ["node-a", null, 0, 0]);
       let taken = 0;
