@@ -138,7 +138,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   const owns = (siteId: string) => cluster.leases.owns(siteId);
   // Database mode: central/media's commit (the transfer receiver's) and upkeep over the same
   // directory and rows; its commits in flight are named by this node's id (central/media/intents.ts).
-  const media = inDatabase ? new CentralMedia({ db: database, blobs: new FsBlobStore(storeRoot), clock, nodeId: cluster.nodeId, log: log.child({ component: "central.media" }) }) : null;
+  const media = inDatabase ? new CentralMedia({ db: database, blobs: new FsBlobStore(storeRoot, { writer: cluster.nodeId }), clock, nodeId: cluster.nodeId, log: log.child({ component: "central.media" }) }) : null;
   try {
     // With the index in the database several nodes may share the store: each node's retention
     // deletes only the sites whose partition it owns, and the live recorder's rows are fenced by

@@ -37,6 +37,8 @@ const ALLOWED = new Set([
   "conflict",
   // lib/store/db.ts segmentDays: a day's lines or their hash (one of two code constants).
   "agg",
+  // central/media/intents.ts: the one condition of a cut commit intent (a code constant over $1–$3).
+  "CUT_INTENT",
   // central/db copyRows: COPY's source, a driver constant ('/dev/blob' on PGlite, STDIN on a server).
   "source",
 ]);

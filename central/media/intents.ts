@@ -10,7 +10,8 @@
  *
  * - `record` before the blob put; `settle` deletes it in the transaction that inserts the
  *   segment row and throws when it is gone, so the row commits only if no reaper took it;
- *   `drop` after the commit deleted its own blob (duplicate, failure).
+ *   `drop` after the commit deleted its own blob (duplicate, failure, a put that failed — when
+ *   the row was gone already, a reaper took it: IntentTakenError too).
  * - A row is **cut** when its node's heartbeat (central_nodes) is older than the lease — that
  *   node is dead to the cluster — or when it is this node's own from an earlier process (a
  *   restart within the lease never looks dead). `take` deletes a cut row atomically, rechecked;
@@ -34,6 +35,14 @@ export interface CutIntent {
   mine: boolean;
 }
 
+/**
+ * What makes the intent row `i` cut, the one definition cut() lists by and take() re-checks in
+ * its delete: $1 this node's id, $2 this process's incarnation, $3 the heartbeat time before
+ * which a node is dead. A code constant over placeholders (tests/no-sql-literals.test.ts).
+ */
+const CUT_INTENT = `((i.node_id = $1 AND i.incarnation <> $2)
+  OR (i.node_id <> $1 AND EXISTS (SELECT 1 FROM central_nodes n WHERE n.node_id = i.node_id AND n.heartbeat_ms < $3)))`;
+
 export class CommitIntents {
   constructor(
     private readonly db: Database,
@@ -51,18 +60,15 @@ export class CommitIntents {
     if ((await tx.run(`DELETE FROM media_intents WHERE blob_key = $1`, [blobKey])) !== 1) throw new IntentTakenError(blobKey);
   }
 
-  /** The commit deleted its own blob (or the sweep is about to): the intent goes. */
-  async drop(blobKey: string): Promise<void> {
-    await this.db.run(`DELETE FROM media_intents WHERE blob_key = $1`, [blobKey]);
+  /** The commit deleted its own blob (or the sweep is about to): the intent goes. False: it was gone already (taken). */
+  async drop(blobKey: string): Promise<boolean> {
+    return (await this.db.run(`DELETE FROM media_intents WHERE blob_key = $1`, [blobKey])) === 1;
   }
 
   /** Intents of cut commits: of nodes whose heartbeat is older than `deadBeforeMs`, or this node's from an earlier process. */
   async cut(deadBeforeMs: number): Promise<CutIntent[]> {
     const rows = await this.db.query<{ blob_key: string; site_id: string; node_id: string }>(
-      `SELECT i.blob_key, i.site_id, i.node_id FROM media_intents i
-       WHERE (i.node_id = $1 AND i.incarnation <> $2)
-          OR (i.node_id <> $1 AND EXISTS (SELECT 1 FROM central_nodes n WHERE n.node_id = i.node_id AND n.heartbeat_ms < $3))
-       ORDER BY i.blob_key`,
+      `SELECT i.blob_key, i.site_id, i.node_id FROM media_intents i WHERE ${CUT_INTENT} ORDER BY i.blob_key`,
       [this.nodeId, this.incarnation, deadBeforeMs],
     );
     return rows.map((r) => ({ blobKey: r.blob_key, siteId: r.site_id, mine: r.node_id === this.nodeId }));
@@ -71,9 +77,7 @@ export class CommitIntents {
   /** Takes a cut intent, the judgement repeated in the delete (its node may have come back); true: the caller deletes the blob. */
   async take(blobKey: string, deadBeforeMs: number): Promise<boolean> {
     const n = await this.db.run(
-      `DELETE FROM media_intents i WHERE i.blob_key = $4
-         AND ((i.node_id = $1 AND i.incarnation <> $2)
-          OR (i.node_id <> $1 AND EXISTS (SELECT 1 FROM central_nodes n WHERE n.node_id = i.node_id AND n.heartbeat_ms < $3)))
+      `DELETE FROM media_intents i WHERE i.blob_key = $4 AND ${CUT_INTENT}
          AND NOT EXISTS (SELECT 1 FROM media_segments s WHERE s.blob_key = i.blob_key)`,
       [this.nodeId, this.incarnation, deadBeforeMs, blobKey],
     );

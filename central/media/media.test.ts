@@ -239,6 +239,23 @@ for (const d of drivers) {
       expect(again.outcome).toBe("duplicate");
       expect(ran).toBe(1); // not for a duplicate
     });
+
+    test("a blob put that fails leaves no intent behind; one that failed because another node's upkeep took this node for dead (its intent taken, its temp file removed) fails as IntentTakenError", async () => {
+      const intents = async () => (await db.query<{ blob_key: string }>(`SELECT blob_key FROM media_intents`)).map((r) => r.blob_key);
+      const failing = (onSync: () => Promise<void>) =>
+        new CentralMedia({ db, blobs: new FsBlobStore(blobs.root, { syncFile: async () => {
+          await onSync();
+          throw Object.assign(new Error("ENOENT: the temp file is gone"), { code: "ENOENT" });
+        } }), log, nodeId: "n5" });
+      // A write that fails on its own (disk, mount): the error as it is, and the intent goes (this process would never reap it).
+      await expect(failing(async () => undefined).commit(input(2, { siteId: "bus-6" }))).rejects.toThrow(/ENOENT/);
+      expect(await intents()).toEqual([]);
+      // The put outlived this node's heartbeat: a reaper took its intent (and its temp file) meanwhile.
+      const taken = failing(async () => void (await db.run(`DELETE FROM media_intents WHERE site_id = $1`, ["bus-6"])));
+      await expect(taken.commit(input(2, { siteId: "bus-6" }))).rejects.toBeInstanceOf(IntentTakenError);
+      expect(await intents()).toEqual([]);
+      expect(await blobKeys(blobs, "media/bus-6.")).toEqual([]);
+    });
   });
 }
 

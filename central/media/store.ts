@@ -16,14 +16,14 @@
  * same start take the next free millisecond, as MediaStore.importSegment does, and come back
  * as "moved" for custody to judge (the existing conflict path).
  */
-import type { BlobStore } from "../../lib/blob/index.ts";
+import type { BlobStore, TempBlob } from "../../lib/blob/index.ts";
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { StoreInputError, describeSegmentFile, isCameraId, parseSegmentPath, segmentRelPath, type StreamKind } from "../../lib/store/index.ts";
 import { centralCameraId } from "../../federation/protocol/index.ts";
 import type { Database, Sql } from "../db/index.ts";
 import { claimFreeStart } from "./free-start.ts";
-import { CommitIntents } from "./intents.ts";
+import { CommitIntents, IntentTakenError } from "./intents.ts";
 import { SAME_BYTES_WITHIN_MS, SegmentIndex, type MediaSegment } from "./segments.ts";
 
 const SITE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -77,6 +77,8 @@ export class CentralMedia {
   /** Upload commits in flight (intents.ts): a cut commit's blob is reaped once its node is dead. */
   readonly intents: CommitIntents;
   private readonly clock: Clock;
+  /** Real time this process began: a temp file of this node older than that is an earlier process's (tempJudge). */
+  private readonly startedMs = Date.now();
 
   constructor(private readonly o: MediaOptions) {
     this.index = new SegmentIndex(o.db);
@@ -114,7 +116,16 @@ export class CentralMedia {
     const blobKey = `${CentralMedia.sitePrefix(c.siteId)}${c.cameraId}/${c.stream}/${segmentRelPath(cam, c.stream, c.startMs).split("/")[3]}/${c.startMs}-${crypto.randomUUID().slice(0, 8)}.mp4`;
     // The intent first: a crash after the put leaves a blob whose owner is known (intents.ts).
     await this.intents.record(blobKey, c.siteId, this.clock.now());
-    await this.blobs.put(blobKey, c.data);
+    try {
+      await this.blobs.put(blobKey, c.data);
+    } catch (e) {
+      // No blob (or one a late failure left: it goes), then the intent (no reaper takes this live
+      // process's own). Already gone: a reaper took this node for dead and may have removed the
+      // put's temp file — the segment must be sent again; nothing was wrong with it.
+      await this.deleteQuietly(blobKey);
+      if (!(await this.intents.drop(blobKey))) throw new IntentTakenError(blobKey);
+      throw e;
+    }
     await this.o.afterBlobPut?.(blobKey);
     let heldSha: string | null = null;
     // The row commits with its intent taken (settle), or not at all: a reaper that took the intent deletes the blob.
@@ -217,9 +228,34 @@ export class CentralMedia {
     return gone;
   }
 
-  /** Interrupted blob writes (temp files) of the site older than `olderThanMs`: none of them can still finish. Returns how many. */
-  async sweepTemps(siteId: string, olderThanMs: number, nowMs = Date.now()): Promise<number> {
-    return (await this.blobs.sweepTemp?.(CentralMedia.sitePrefix(siteId), olderThanMs, nowMs)) ?? 0;
+  /** The site's interrupted blob writes (temp files) `removable` (tempJudge) says no put can still finish. Returns how many. */
+  async sweepTemps(siteId: string, removable: (t: TempBlob) => boolean): Promise<number> {
+    return (await this.blobs.sweepTemp?.(CentralMedia.sitePrefix(siteId), removable)) ?? 0;
+  }
+
+  /**
+   * Which temp files of blob puts no put can still finish, by their writer (the blob store's
+   * `writer`: the node id) as central_nodes says now — whatever partitions anyone claimed:
+   * - nothing written within `quietMs` (it may be a put in flight);
+   * - this node's: only those older than this process (its own puts are its own to finish);
+   * - another node's: when that node is unknown, its heartbeat is older than `quietMs` (dead to
+   *   the cluster, as for intents) or the file is older than the node's current process (it
+   *   restarted under the same id); a live node's put is never judged removable, however old;
+   * - a temp naming nobody (a store without `writer`, an older version): older than `untaggedAfterMs`.
+   */
+  async tempJudge(o: { quietMs: number; untaggedAfterMs: number; nowMs?: number }): Promise<(t: TempBlob) => boolean> {
+    const nowMs = o.nowMs ?? Date.now();
+    const nodes = new Map(
+      (await this.o.db.query<{ node_id: string; started_ms: number | string; heartbeat_ms: number | string }>(`SELECT node_id, started_ms, heartbeat_ms FROM central_nodes`)).map((r) => [r.node_id, { startedMs: Number(r.started_ms), heartbeatMs: Number(r.heartbeat_ms) }]),
+    );
+    return (t) => {
+      const ageMs = nowMs - t.modifiedMs;
+      if (ageMs <= o.quietMs) return false;
+      if (t.writer === null) return ageMs > o.untaggedAfterMs;
+      if (t.writer === this.intents.nodeId) return t.modifiedMs < this.startedMs;
+      const n = nodes.get(t.writer);
+      return !n || n.heartbeatMs < nowMs - o.quietMs || t.modifiedMs < n.startedMs;
+    };
   }
 
   /** Rows whose blob is missing or has another size: reported, never dropped (an operator restores the blob or deletes the row). */

@@ -354,5 +354,65 @@ for (const d of drivers) {
         await close(upkeep, sa, sb, lc);
       }
     });
+
+    test("temp files of interrupted blob puts go at the owner's sweep once their writer is dead or restarted, whoever claimed what; a live node's put in flight never, however old", async () => {
+      const { nodes, root, leaseClock, la, lb, openStore, close } = await twoNodes(d, "temps");
+      // node-b owns every partition from the start: nobody claims anything when node-a dies.
+      await lb.start({ timers: false });
+      await la.start({ timers: false });
+      expect(lb.owns("bus-1")).toBe(true);
+      const sb = await openStore(nodes.b, lb);
+      const time = { now: leaseClock.now() };
+      const graceMs = 600_000;
+      const upkeep = new MediaUpkeep({ store: sb, media: new CentralMedia({ db: nodes.b, blobs: new FsBlobStore(root, { writer: "node-b" }), log, nodeId: "node-b" }), leases: lb, sites: () => ["bus-1"], log, quietMs: QUIET_MS, sweepGraceMs: graceMs, now: () => time.now });
+      const dir = path.join(root, "media", "bus-1.cam1", "main", "2025-12-03");
+      await fs.mkdir(dir, { recursive: true });
+      /** A put's temp file as a killed (or still running) put leaves it, last written at `mtimeMs`. */
+      const temp = async (writer: string | null, mtimeMs: number) => {
+        const f = path.join(dir, `${T0}-${crypto.randomUUID().slice(0, 8)}.mp4.tmp-${writer === null ? "" : `${writer}~`}${crypto.randomUUID()}`);
+        await fs.writeFile(f, "half a segment");
+        await fs.utimes(f, new Date(mtimeMs), new Date(mtimeMs));
+        return f;
+      };
+      const exists = (f: string) => fs.stat(f).then(() => true, () => false);
+      // node-c restarts under the same id: a temp its earlier process left, then one its new process is writing.
+      const t0 = leaseClock.now();
+      const earlierC = await temp("node-c", t0 - 2 * graceMs);
+      const lc = new Leases({ db: nodes.a, nodeId: "node-c", clock: leaseClock, heartbeatMs: 1000, leaseMs: 3000 });
+      try {
+        await lc.start({ timers: false });
+        const liveC = await temp("node-c", t0 + 1);
+        // node-a (alive, owner of nothing) has a put in flight, and so has node-b itself.
+        const deadA = await temp("node-a", t0 + 1);
+        const ownB = await temp("node-b", Date.now() + 1);
+        // Later (every node alive, their files quiet); two temps naming nobody, one older than the grace.
+        leaseClock.advance(2 * QUIET_MS);
+        for (const l of [lb, la, lc]) await l.round();
+        expect(lb.owns("bus-1")).toBe(true);
+        time.now = leaseClock.now();
+        const oldUntagged = await temp(null, time.now - graceMs * 2);
+        const youngUntagged = await temp(null, time.now - QUIET_MS * 2);
+
+        // node-a alive: only node-c's earlier process's temp and the old one naming nobody go.
+        expect(await upkeep.sweep()).toEqual([]);
+        expect(await exists(earlierC)).toBe(false);
+        expect(await exists(oldUntagged)).toBe(false);
+        for (const f of [liveC, deadA, ownB, youngUntagged]) expect(await exists(f)).toBe(true);
+
+        // Much later node-a has died; node-b already owned bus-1, so no claim recovery ran: the sweep removes its temp.
+        la.halt();
+        leaseClock.advance(2 * graceMs);
+        await lb.round();
+        await lc.round();
+        expect(lb.owns("bus-1")).toBe(true);
+        time.now = leaseClock.now();
+        await upkeep.sweep();
+        expect(await exists(deadA)).toBe(false);
+        // Live nodes' puts (node-c's new process, node-b's own) stay, though their files are older than the grace.
+        for (const f of [liveC, ownB]) expect(await exists(f)).toBe(true);
+      } finally {
+        await close(upkeep, sb, lc);
+      }
+    });
   });
 }

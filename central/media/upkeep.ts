@@ -20,7 +20,10 @@
  *   earlier process, are deleted (CentralMedia.reapCutCommits; the intent rows say whose each
  *   commit in flight is, since an upload may be committed on any node, owner or not).
  * - **blob sweep**: every `sweepEveryMs`, for each site whose partition this node owns at that
- *   moment, CentralMedia.sweep deletes blobs no row points at that are older than the grace.
+ *   moment, CentralMedia.sweep deletes blobs no row points at that are older than the grace, and
+ *   the temp files of interrupted puts whose writer node is dead or restarted (or, naming none,
+ *   older than the grace) go — not only at a claim: a non-owner that died mid-put, or a node
+ *   restarted under its id, claims nothing (CentralMedia.tempJudge).
  */
 import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore } from "../../lib/store/index.ts";
@@ -138,19 +141,31 @@ export class MediaUpkeep {
       const claimedMs = this.pending.get(p);
       if (claimedMs !== undefined && !stillDeferred.has(p) && !unseen.has(p) && nowMs - claimedMs >= this.o.quietMs) this.pending.delete(p);
     }
-    // The blob store's own interrupted puts (CentralMedia) of those sites: nobody finishes them now.
+    // The blob store's own interrupted puts (CentralMedia) of those sites: those of dead writers,
+    // and (the previous owner being dead) those naming no writer once quiet.
     let temps = 0;
-    for (const site of this.o.sites()) if (wanted.has(partitionOf(site)) && this.o.leases.owns(site)) temps += await this.o.media.sweepTemps(site, this.o.quietMs);
+    const judge = await this.o.media.tempJudge({ quietMs: this.o.quietMs, untaggedAfterMs: this.o.quietMs, nowMs });
+    for (const site of this.o.sites()) if (wanted.has(partitionOf(site)) && this.o.leases.owns(site)) temps += await this.o.media.sweepTemps(site, judge);
     if (r.report.actions.length || temps) this.o.log.info("recovered what the previous owner of taken-over sites left", { actions: r.report.actions.length, recovered: r.recovered.length, tempBlobs: temps, waiting: this.pending.size });
   }
 
-  /** Blobs without rows of the sites this node owns now; each checked again just before its sweep. */
+  /**
+   * Blobs without rows of the sites this node owns now, each site checked again just before its
+   * sweep; and their interrupted puts' temp files whose writer is dead or restarted (or, naming
+   * none, older than the grace) — whoever claimed what, so a node whose sites were re-claimed
+   * before its leftovers were quiet, or a non-owner that died mid-put, leaves none for good.
+   */
   async sweep(): Promise<string[]> {
     const gone: string[] = [];
+    const graceMs = this.o.sweepGraceMs ?? DEFAULT_SWEEP_GRACE_MS;
+    const judge = await this.o.media.tempJudge({ quietMs: this.o.quietMs, untaggedAfterMs: graceMs, nowMs: this.now() });
+    let temps = 0;
     for (const site of this.o.sites()) {
       if (!this.o.leases.owns(site)) continue;
-      gone.push(...(await this.o.media.sweep(site, this.o.sweepGraceMs ?? DEFAULT_SWEEP_GRACE_MS)));
+      gone.push(...(await this.o.media.sweep(site, graceMs)));
+      temps += await this.o.media.sweepTemps(site, judge);
     }
+    if (temps) this.o.log.info("temp files of interrupted blob puts removed (their writer is dead or restarted)", { count: temps });
     return gone;
   }
 }

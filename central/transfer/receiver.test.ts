@@ -18,6 +18,9 @@ import { driversInTempDir } from "../database-testkit.ts";
 import { openMigratedPair } from "../db/testkit.ts";
 import { CentralMedia, PgStoreIndex } from "../media/index.ts";
 import { Receiver } from "./receiver.ts";
+import { EdgeTransfer } from "../../edge/transfer/index.ts";
+import { systemClock } from "../../lib/clock.ts";
+import { TRANSFER_VERSION, paths, type WorkItem } from "../../federation/transfer/index.ts";
 import { mountFederation } from "./routes.ts";
 import { Hono } from "hono";
 import type { FederationEnv } from "../index.ts";
@@ -52,6 +55,17 @@ const upload = (r: Receiver) =>
   );
 
 let n = 0;
+/** One central node on a new database and store directory named `name`-n: its store reads the rows central/media commits. */
+const oneNode = async (d: (typeof drivers)[number], name: string) => {
+  const dir = path.join(tmp(), `${name}${++n}`);
+  const db = await d.open();
+  await migrateUp(db);
+  const root = path.join(dir, "store");
+  const clock = new ManualClock(T0 + 60_000);
+  const store = await MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
+  return { dir, db, root, clock, store };
+};
+
 for (const d of drivers) {
   describe.skipIf(d.skip)(`receiver committing through CentralMedia: ${d.name}`, () => {
     test("two nodes receiving one segment at once: one row, one blob under a commit key; readers and a restart see it", async () => {
@@ -102,12 +116,7 @@ for (const d of drivers) {
     });
 
     test("the edge's status probe during a slow commit is answered when the commit ends (committed), never with 'every byte, not committed'", async () => {
-      const dir = path.join(tmp(), `slow${++n}`);
-      const db = await d.open();
-      await migrateUp(db);
-      const root = path.join(dir, "store");
-      const clock = new ManualClock(T0 + 60_000);
-      const store = await MediaStore.open({ root, clock, log, segmentDurationMs: 2000, minFreeBytes: 0, index: async () => new PgStoreIndex(db, () => clock.now()) });
+      const { dir, db, root, clock, store } = await oneNode(d, "slow");
       // The commit stalls between its durable blob and its row (a loaded database or disk).
       let open!: () => void;
       const gate = new Promise<void>((r) => (open = r));
@@ -137,5 +146,62 @@ for (const d of drivers) {
         await db.close();
       }
     });
+
+    test("a commit whose intent another node's upkeep took (this node looked dead) is answered as 'send again' (409 from 0), not as bad data: the edge's sender resends and central ends with one copy", async () => {
+      const { dir, db, root, clock, store } = await oneNode(d, "taken");
+      const blobs = new FsBlobStore(root);
+      // node-a receives; its heartbeat had lapsed when node-b's upkeep reaped its first commit's intent (node-a was only paused).
+      await db.run(`INSERT INTO central_nodes (node_id, api_url, started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4)`, ["node-a", null, 0, 0]);
+      let taken = 0;
+      const media = new CentralMedia({ db, blobs, clock, log, nodeId: "node-a", afterBlobPut: async () => {
+        if (taken > 0) return;
+        taken += (await new CentralMedia({ db, blobs, log, nodeId: "node-b" }).reapCutCommits(() => true, Date.now())).length;
+        await db.run(`UPDATE central_nodes SET heartbeat_ms = $1 WHERE node_id = $2`, [Date.now() + 3_600_000, "node-a"]);
+      } });
+      const receiver = new Receiver({ dir: path.join(dir, "partial"), store, media, db, clock, log });
+      const app = new Hono<FederationEnv>();
+      const answers: number[] = [];
+      app.use(async (c, next) => {
+        c.set("peer", { siteId: "bus-1" } as never);
+        await next();
+        if (c.req.method === "PUT") answers.push(c.res.status);
+      });
+      // Central's work answer, cut to this one segment: wanted until held (a short wait stands for the long poll).
+      app.post(paths.work, async (c) => {
+        const held = await receiver.have("bus-1", "cam1", "main", seg.startMs, seg.sha256!, data.length);
+        if (held) await Bun.sleep(200);
+        const item: WorkItem = { cameraId: "cam1", stream: "main", startMs: seg.startMs, bytes: data.length, offset: await receiver.offsetOf("bus-1", "cam1", "main", seg.startMs, data.length), cls: "request", links: null, deadlineMs: null };
+        return c.json({ v: TRANSFER_VERSION, items: held ? [] : [item], release: [], chunkSize: 65536 });
+      });
+      mountFederation(app, null as never, receiver);
+      const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
+      const edgeStore = await MediaStore.open({ root: path.join(tmp(), "edge"), clock: new ManualClock(T0), log, segmentDurationMs: 2000, minFreeBytes: 0 });
+      const edge = new EdgeTransfer({ dataDir: path.join(dir, "edge-data"), store: edgeStore, federationUrl: `http://127.0.0.1:${server.port}`, tls: { ca: "", cert: "", key: "" }, policy: () => null, link: "wifi", clock: systemClock, log, workers: 1, pollWaitMs: 1000, refreshMs: 100 });
+      try {
+        await edge.start();
+        while (edge.status().stats.committed === 0) await Bun.sleep(50);
+        expect(taken).toBe(1);
+        // Answered "send again from 0", never "bad data": nothing was wrong with the bytes.
+        expect(answers).toEqual([409, 200]);
+        expect(receiver.stats.badChunks).toBe(0);
+        expect(edge.status().stats.resent409).toBe(1);
+        // One copy at central: one row with the segment's hash, its blob the only one of the site, no intent left, committed once.
+        const rows = await db.query<{ blob_key: string; sha256: string }>(`SELECT blob_key, sha256 FROM media_segments WHERE site_id = $1 AND camera_id = $2`, ["bus-1", "cam1"]);
+        expect(rows.map((r) => r.sha256)).toEqual([seg.sha256!]);
+        const files: string[] = [];
+        for await (const b of blobs.list(CentralMedia.sitePrefix("bus-1"))) files.push(b.key);
+        expect(files).toEqual([rows[0]!.blob_key]);
+        expect(new Bun.CryptoHasher("sha256").update((await blobs.get(rows[0]!.blob_key))!).digest("hex")).toBe(seg.sha256!);
+        expect(await db.query(`SELECT blob_key FROM media_intents`)).toEqual([]);
+        expect(receiver.stats.commits).toBe(1);
+        expect((await db.query(`SELECT 1 FROM tr_commits WHERE site_id = $1`, ["bus-1"])).length).toBe(1);
+      } finally {
+        await edge.stop();
+        await server.stop(true);
+        await edgeStore.close();
+        await store.close();
+        await db.close();
+      }
+    }, 60_000);
   });
 }

@@ -23,7 +23,7 @@ import { decodeProof } from "../../federation/custody/index.ts";
 import { CustodyRefused, type ImportVerifier } from "../custody/index.ts";
 import { holdings } from "../holdings/index.ts";
 import { recordCommit, type CommitOutcome } from "./commits.ts";
-import type { CentralMedia } from "../media/index.ts";
+import { IntentTakenError, type CentralMedia } from "../media/index.ts";
 
 interface Meta {
   sha256: string;
@@ -302,10 +302,16 @@ export class Receiver {
         await rm(this.file(k), { force: true });
       } else await this.o.store.importSegment(this.file(k), { cameraId: centralCameraIdOf(siteId, cameraId), stream, startMs, sha256: p.meta.sha256 });
     } catch (e) {
-      // Whole-segment hash or playability failed: start this segment over rather than keep bad bytes.
       await rm(this.file(k), { force: true });
       await rm(this.file(k) + ".json", { force: true });
       this.partials.delete(k);
+      if (e instanceof IntentTakenError) {
+        // Nothing wrong with the bytes: another node's upkeep took this node for dead and reaped
+        // the commit. "Resume at 0" (409) makes the edge send it again; never counted as bad data.
+        this.o.log.warn("segment commit taken by another node's upkeep (this node's heartbeat lapsed); the edge sends it again", { segment: k });
+        throw new BadUpload(409, `the commit was interrupted (${e.message}); send the segment again from offset 0`, 0);
+      }
+      // Whole-segment hash or playability failed: start this segment over rather than keep bad bytes.
       this.stats.badChunks++;
       throw new BadUpload(422, `the assembled segment was refused: ${(e as Error).message}`, 0);
     }

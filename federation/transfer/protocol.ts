@@ -11,7 +11,8 @@
  *                 -end-ms, -mime, -link, -class; body: bytes offset…end (may stop at any chunk boundary)
  *        200 {offset, committed}   every whole verified chunk is fsynced before it counts; a
  *                                  broken connection costs at most the chunk in flight
- *        409 {offset}              offset mismatch (or another upload of it runs): resume there
+ *        409 {offset}              offset mismatch (or another upload of it runs, or central's
+ *                                  commit of the whole segment was interrupted: offset 0): resume there
  *        422 {offset}              a chunk failed its hash: it was not stored; send again
  */
 import { z } from "zod";

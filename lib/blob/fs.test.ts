@@ -54,8 +54,37 @@ describe("FsBlobStore specifics", () => {
     for await (const b of ok.list("")) listed.push(b.key);
     expect(listed).toEqual([]);
     expect(await ok.get("t/x.bin")).toBeNull();
-    expect(await ok.sweepTemp("t/", 60_000)).toBe(0); // young: maybe a put in flight on another node
-    expect(await ok.sweepTemp("t/", 60_000, Date.now() + 120_000)).toBe(1);
+    const olderThan = (ms: number, nowMs = Date.now()) => (t: { modifiedMs: number }) => t.modifiedMs < nowMs - ms;
+    expect(await ok.sweepTemp("t/", olderThan(60_000))).toBe(0); // young: maybe a put in flight on another node
+    expect(await ok.sweepTemp("t/", olderThan(60_000, Date.now() + 120_000))).toBe(1);
     expect(await fs.readdir(path.join(root, "t"))).toEqual([]);
+  });
+
+  test("a put's temp file names the store's writer, so a sweeper can judge whose leftover it is", async () => {
+    const root = await tempDir();
+    let tmpName = "";
+    const store = new FsBlobStore(root, {
+      writer: "node-a.1",
+      syncFile: async () => {
+        tmpName = (await fs.readdir(path.join(root, "t"))).join();
+        throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
+      },
+    });
+    await expect(store.put("t/x.bin", new Uint8Array(10))).rejects.toThrow("EIO");
+    expect(tmpName).toMatch(/^x\.bin\.tmp-node-a\.1~[0-9a-f-]{36}$/);
+    // Leftovers as killed processes leave them: one naming its writer, one of a store that names none.
+    await fs.writeFile(path.join(root, "t", tmpName), "partial");
+    await fs.writeFile(path.join(root, "t", "y.bin.tmp-0b1c"), "partial");
+    const seen: (string | null)[] = [];
+    expect(await store.sweepTemp("t/", (t) => {
+      seen.push(t.writer);
+      return t.writer === "node-a.1";
+    })).toBe(1);
+    expect(seen.sort()).toEqual(["node-a.1", null]);
+    expect(await fs.readdir(path.join(root, "t"))).toEqual(["y.bin.tmp-0b1c"]);
+    const listed: string[] = [];
+    for await (const b of store.list("")) listed.push(b.key);
+    expect(listed).toEqual([]);
+    expect(() => new FsBlobStore(root, { writer: "a/b" })).toThrow(/invalid blob writer/);
   });
 });

@@ -9,21 +9,29 @@
 import { promises as fs, constants } from "node:fs";
 import path from "node:path";
 import { fsyncDir } from "../fsutil.ts";
-import { checkBlobKey, type BlobInfo, type BlobStore } from "./index.ts";
+import { checkBlobKey, type BlobInfo, type BlobStore, type TempBlob } from "./index.ts";
 
 export interface FsBlobStoreOptions {
+  /**
+   * Who writes through this handle (a central node's id): named in each put's temp file
+   * (`<key>.tmp-<writer>~<uuid>`), so a sweeper can tell a dead writer's leftover from a live
+   * one's put in flight. Letters, digits, '.', '_' or '-'; none: temp names name nobody.
+   */
+  writer?: string;
   /** Injected fsyncs (tests); default the real ones. */
   syncFile?: (fh: fs.FileHandle) => Promise<void>;
   syncDir?: (dir: string) => Promise<void>;
 }
 
-/** Temp files of put(): never listed as blobs; a crash leaves them for sweepTemp(). */
-const TMP = /\.tmp-[0-9a-f-]+$/;
+/** Temp files of put(), with their writer when named: never listed as blobs; a crash leaves them for sweepTemp(). */
+const TMP = /\.tmp-(?:([A-Za-z0-9._-]{1,63})~)?[0-9a-f-]+$/;
+const WRITER = /^[A-Za-z0-9._-]{1,63}$/;
 
 export class FsBlobStore implements BlobStore {
   readonly location: string;
   private readonly syncFile: (fh: fs.FileHandle) => Promise<void>;
   private readonly syncDir: (dir: string) => Promise<void>;
+  private readonly tempPrefix: string;
 
   constructor(
     readonly root: string,
@@ -33,6 +41,8 @@ export class FsBlobStore implements BlobStore {
     this.location = this.root;
     this.syncFile = opts.syncFile ?? ((fh) => fh.sync());
     this.syncDir = opts.syncDir ?? fsyncDir;
+    if (opts.writer !== undefined && !WRITER.test(opts.writer)) throw new Error(`invalid blob writer ${JSON.stringify(opts.writer)}: 1–63 letters, digits, '.', '_' or '-'`);
+    this.tempPrefix = opts.writer === undefined ? ".tmp-" : `.tmp-${opts.writer}~`;
   }
 
   /** The file of a key (playback and exports read files directly on this store). */
@@ -44,7 +54,7 @@ export class FsBlobStore implements BlobStore {
     const file = this.pathOf(key);
     const dir = path.dirname(file);
     await this.mkdirDurable(dir);
-    const tmp = `${file}.tmp-${crypto.randomUUID()}`;
+    const tmp = `${file}${this.tempPrefix}${crypto.randomUUID()}`;
     try {
       const fh = await fs.open(tmp, "wx", 0o600);
       try {
@@ -140,11 +150,8 @@ export class FsBlobStore implements BlobStore {
     yield* walk("");
   }
 
-  /**
-   * Removes temp files a crash left inside put() (older than `olderThanMs` ago, so a put in
-   * flight on another node keeps its file) under `prefix`; returns how many.
-   */
-  async sweepTemp(prefix: string, olderThanMs: number, nowMs = Date.now()): Promise<number> {
+  /** Removes the temp files of put() under `prefix` that `removable` says no put can still finish; returns how many. */
+  async sweepTemp(prefix: string, removable: (t: TempBlob) => boolean): Promise<number> {
     let n = 0;
     const walk = async (rel: string): Promise<void> => {
       let entries;
@@ -158,9 +165,11 @@ export class FsBlobStore implements BlobStore {
         const key = rel ? `${rel}/${e.name}` : e.name;
         if (e.isDirectory()) {
           if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(key);
-        } else if (TMP.test(e.name) && key.startsWith(prefix)) {
+        } else if (key.startsWith(prefix)) {
+          const m = TMP.exec(e.name);
+          if (!m) continue;
           const st = await fs.stat(path.join(this.root, key)).catch(() => null);
-          if (st && st.mtimeMs < nowMs - olderThanMs && (await fs.rm(path.join(this.root, key), { force: true }).then(() => true, () => false))) n++;
+          if (st && removable({ writer: m[1] ?? null, modifiedMs: st.mtimeMs }) && (await fs.rm(path.join(this.root, key), { force: true }).then(() => true, () => false))) n++;
         }
       }
     };

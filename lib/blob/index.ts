@@ -31,8 +31,19 @@ export interface BlobStore {
   delete(key: string): Promise<boolean>;
   /** Every blob whose key starts with `prefix` (plain string prefix, like S3), in key order; for sweeping and checks. */
   list(prefix?: string): AsyncIterable<BlobInfo>;
-  /** Removes leftovers of puts a crash interrupted under `prefix`, older than `olderThanMs` (a put in flight elsewhere keeps its own); how many. */
-  sweepTemp?(prefix: string, olderThanMs: number, nowMs?: number): Promise<number>;
+  /**
+   * Removes leftovers of puts a crash interrupted under `prefix` that `removable` judges no put
+   * can still finish (a put in flight elsewhere keeps its own); how many.
+   */
+  sweepTemp?(prefix: string, removable: (t: TempBlob) => boolean): Promise<number>;
+}
+
+/** A put's temp file, as a sweeper judges it. */
+export interface TempBlob {
+  /** Who wrote it (the store's `writer`), or null when its name names nobody. */
+  writer: string | null;
+  /** Last written (ms since the epoch): a put in flight keeps it fresh. */
+  modifiedMs: number;
 }
 
 /** A key refused by every implementation: empty, absolute, with empty, "." or ".." parts, or odd characters. */
