@@ -7,7 +7,7 @@
 import type { Socket } from "bun";
 import { Authenticator, RtspHeaders, RtspReader, formatRequest, parseRequestLine, parseStatusLine, type RtspMessage } from "../../../lib/rtsp/index.ts";
 import { ProbeError } from "../probe.ts";
-import type { ReadBatcher } from "./read-batch.ts";
+import type { DirectRead, ReadBatcher } from "./read-batch.ts";
 
 export interface RtspResponse {
   status: number;
@@ -33,6 +33,8 @@ export class RtspConnection {
   private closed = false;
   /** Streaming: reads are batched (read-batch.ts); requests and answers before PLAY are not. */
   private batch: ReadBatcher | undefined;
+  /** The batcher's own reads of this socket while it is held (bytes fed as the runtime's reads are). */
+  private direct: DirectRead | undefined;
   private closeReason = "connection closed by the camera";
 
   private constructor(
@@ -93,6 +95,8 @@ export class RtspConnection {
   /** From now on this connection's reads are batched with every other streaming connection's. */
   batchReads(batch: ReadBatcher): void {
     this.batch = batch;
+    const fd = (this.sock as { fd?: number }).fd;
+    if (typeof fd === "number" && fd >= 0) this.direct = { fd, data: (bytes) => void this.feed(bytes) };
   }
 
   get isClosed(): boolean {
@@ -147,9 +151,15 @@ export class RtspConnection {
   }
 
   private receive(chunk: Uint8Array): void {
+    if (this.feed(chunk) && this.batch && !this.closed) this.batch.hold(this.sock, chunk.length, this.direct);
+  }
+
+  /** One read's bytes to the reader; false when they were refused (the connection is closed then). */
+  private feed(chunk: Uint8Array): boolean {
     const refused = this.reader.push(chunk);
-    if (refused) return this.refuse(`the camera sent bytes that are neither RTSP nor interleaved RTP (${refused})`);
-    if (this.batch && !this.closed) this.batch.hold(this.sock, chunk.length);
+    if (!refused) return true;
+    this.refuse(`the camera sent bytes that are neither RTSP nor interleaved RTP (${refused})`);
+    return false;
   }
 
   private refuse(why: string): void {
