@@ -386,9 +386,10 @@ export async function runCluster(o: ClusterOptions): Promise<{ steps: Step[]; en
   } finally {
     await (loadgen as LineChild | null)?.kill();
     for (const n of nodes) await n.stop();
-    budgets?.removeAll();
+    // The shield holds the broker and PostgreSQL: its group goes once they have stopped.
     await broker.stop();
     await pg.stop();
+    budgets?.removeAll();
   }
   return { steps, enrollS };
 }

@@ -151,12 +151,20 @@ function childrenOf(pid: number): number[] {
 function removeGroup(dir: string): void {
   const procs = path.join(dir, "cgroup.procs");
   const parent = path.join(path.dirname(dir), "cgroup.procs");
-  for (const pid of existsSync(procs) ? readFileSync(procs, "utf8").split("\n").filter(Boolean) : []) {
+  // A process inside may fork between the move and the rmdir (a postmaster starting a worker):
+  // the kernel then refuses with EBUSY, and the move is repeated.
+  for (let attempt = 1; ; attempt++) {
+    for (const pid of existsSync(procs) ? readFileSync(procs, "utf8").split("\n").filter(Boolean) : []) {
+      try {
+        writeFileSync(parent, pid);
+      } catch {} // exited meanwhile
+    }
     try {
-      writeFileSync(parent, pid);
-    } catch {} // exited meanwhile
+      return rmdirSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EBUSY" || attempt >= 5) throw e;
+    }
   }
-  rmdirSync(dir);
 }
 
 /** v2: a child group has a cpu.max only if its parent delegates the controller. */
