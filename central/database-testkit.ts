@@ -22,6 +22,7 @@ import {
   type TestPostgres,
 } from "./db/testkit.ts";
 import type { CentralConfigInput } from "./index.ts";
+import { migrateUp, type Database } from "./db/index.ts";
 
 /** The line central logs for each module whose tables it moved out of central.duckdb. */
 export const MOVED_FROM_DUCKDB =
@@ -108,6 +109,19 @@ export function driversInTempDir(prefix: string): { drivers: TestDriver[]; tmp()
     if (tmp) await fs.rm(tmp, { recursive: true, force: true });
   });
   return { drivers, tmp: () => tmp };
+}
+
+/** Call inside a describe block: one new database of driver `d`, migrated in its beforeAll and closed in its afterAll. */
+export function migratedDbForDescribe(d: Pick<TestDriver, "open">): () => Database {
+  let db: Database | undefined;
+  beforeAll(async () => {
+    db = await d.open();
+    await migrateUp(db);
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+  return () => db!;
 }
 
 /**

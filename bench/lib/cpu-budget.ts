@@ -115,12 +115,12 @@ export class CpuBudget {
 
   /** Moves a process and every descendant it has now (e.g. a postmaster and its backends). */
   addTree(pid: number, children = childrenOf): void {
-    const todo = [pid];
-    for (let p = todo.pop(); p !== undefined; p = todo.pop()) {
+    const pending = [pid];
+    for (let p = pending.pop(); p !== undefined; p = pending.pop()) {
       try {
         this.add(p);
       } catch {} // exited meanwhile
-      todo.push(...children(p));
+      pending.push(...children(p));
     }
   }
 

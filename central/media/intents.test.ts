@@ -3,9 +3,8 @@
  * definition of a cut intent), for every kind of writer — this process, this node's earlier
  * process, a live node, a node whose heartbeat lapsed, a node central_nodes does not know.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { driversInTempDir } from "../database-testkit.ts";
-import { migrateUp, type Database } from "../db/index.ts";
+import { describe, expect, test } from "bun:test";
+import { driversInTempDir, migratedDbForDescribe } from "../database-testkit.ts";
 import { CommitIntents } from "./intents.ts";
 
 const { drivers } = driversInTempDir("intents");
@@ -14,30 +13,23 @@ const LEASE_MS = 3000;
 
 for (const d of drivers) {
   describe.skipIf(d.skip)(`commit intents: ${d.name}`, () => {
-    let db: Database;
-    beforeAll(async () => {
-      db = await d.open();
-      await migrateUp(db);
-    });
-    afterAll(async () => {
-      await db?.close();
-    });
+    const db = migratedDbForDescribe(d);
 
     test("cut() lists exactly the intents take() deletes: this node's earlier process and lapsed nodes, never this process, a live node or an unknown one", async () => {
       const node = (id: string, heartbeatMs: number) =>
-        db.run(`INSERT INTO central_nodes (node_id, api_url, started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4)`, [id, null, NOW - 60_000, heartbeatMs]);
+        db().run(`INSERT INTO central_nodes (node_id, api_url, started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4)`, [id, null, NOW - 60_000, heartbeatMs]);
       await node("me", NOW);
       await node("live", NOW - LEASE_MS + 1);
       await node("lapsed", NOW - LEASE_MS - 1);
       await node("at-the-edge", NOW - LEASE_MS);
-      const me = new CommitIntents(db, "me", "this-process");
+      const me = new CommitIntents(db(), "me", "this-process");
       const writers = {
         mine: me,
-        "mine-earlier": new CommitIntents(db, "me", "earlier-process"),
-        live: new CommitIntents(db, "live"),
-        lapsed: new CommitIntents(db, "lapsed"),
-        "at-the-edge": new CommitIntents(db, "at-the-edge"),
-        unknown: new CommitIntents(db, "unknown"),
+        "mine-earlier": new CommitIntents(db(), "me", "earlier-process"),
+        live: new CommitIntents(db(), "live"),
+        lapsed: new CommitIntents(db(), "lapsed"),
+        "at-the-edge": new CommitIntents(db(), "at-the-edge"),
+        unknown: new CommitIntents(db(), "unknown"),
       };
       for (const [name, w] of Object.entries(writers)) await w.record(`media/bus-1.cam1/main/d/${name}.mp4`, "bus-1", NOW);
       const deadBeforeMs = NOW - LEASE_MS;
@@ -49,7 +41,7 @@ for (const d of drivers) {
       const taken: string[] = [];
       for (const name of Object.keys(writers)) if (await me.take(`media/bus-1.cam1/main/d/${name}.mp4`, deadBeforeMs)) taken.push(`media/bus-1.cam1/main/d/${name}.mp4`);
       expect(taken.sort()).toEqual(cut.map((c) => c.blobKey));
-      const left = await db.query<{ blob_key: string }>(`SELECT blob_key FROM media_intents ORDER BY blob_key`);
+      const left = await db().query<{ blob_key: string }>(`SELECT blob_key FROM media_intents ORDER BY blob_key`);
       expect(left.map((r) => r.blob_key)).toEqual(["at-the-edge", "live", "mine", "unknown"].map((n) => `media/bus-1.cam1/main/d/${n}.mp4`));
     });
   });

@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
-import { migrateUp, openServer, type Database } from "../db/index.ts";
+import { openServer, type Database } from "../db/index.ts";
+import { migratedDbForDescribe } from "../database-testkit.ts";
 import { postgresUnavailable, startPostgres, testEmbedded, type TestPostgres } from "../db/testkit.ts";
 import { Alarms } from "../alarms/index.ts";
 import type { EventRec } from "../events/index.ts";
@@ -59,26 +60,19 @@ async function until(cond: () => boolean): Promise<void> {
 
 for (const d of drivers) {
   describe.skipIf(d.skip)(`rules in the database: ${d.name}`, () => {
-    let db: Database;
-    beforeAll(async () => {
-      db = await d.open();
-      await migrateUp(db);
-    });
-    afterAll(async () => {
-      await db?.close();
-    });
+    const db = migratedDbForDescribe(d);
 
     test("rules and profiles are stored and loaded at the next start; a replaced rule is one row", async () => {
-      let a = await node(db);
+      let a = await node(db());
       await a.rules.putProfile({ name: "days", windows: [{ days: ["mon", "tue", "wed", "thu", "fri"], from: "08:00", to: "18:00" }] });
       await a.rules.put({ id: "r1", name: "one", match: { types: ["motion"] }, timeProfile: "days", actions: [{ kind: "alarm", priority: 3 }] });
       await a.rules.put({ id: "r1", name: "one, renamed", match: { types: ["motion"] }, timeProfile: "days", actions: [{ kind: "alarm", priority: 2 }] });
       await a.close();
-      a = await node(db);
+      a = await node(db());
       try {
         expect(a.rules.list().map((r) => [r.id, r.name, r.source])).toEqual([["r1", "one, renamed", "api"]]);
         expect(a.rules.listProfiles().map((p) => p.name)).toEqual(["days"]);
-        expect(await db.query(`SELECT count(*) AS n FROM rules`)).toEqual([{ n: 1 }]);
+        expect(await db().query(`SELECT count(*) AS n FROM rules`)).toEqual([{ n: 1 }]);
         await expect(a.rules.deleteProfile("days")).rejects.toThrow(/used by rule r1/);
         await a.rules.delete("r1");
         await a.rules.deleteProfile("days");
@@ -88,8 +82,8 @@ for (const d of drivers) {
     });
 
     test("a rule put on one node fires on the other; deleted there, it stops", async () => {
-      const db2 = await d.second(db);
-      const a = await node(db);
+      const db2 = await d.second(db());
+      const a = await node(db());
       const b = await node(db2);
       try {
         expect(b.rules.dryRun(event("x", "panic")).filter((v) => v.fires)).toEqual([]);
@@ -98,14 +92,14 @@ for (const d of drivers) {
         expect(b.rules.get("panic")?.name).toBe("Panic");
         b.rules.onEvent(event("ev-b-1", "panic"));
         await b.alarms.flush();
-        expect(await db.query(`SELECT event_id, rule_id FROM alarms WHERE event_id = $1`, ["ev-b-1"])).toEqual([{ event_id: "ev-b-1", rule_id: "panic" }]);
+        expect(await db().query(`SELECT event_id, rule_id FROM alarms WHERE event_id = $1`, ["ev-b-1"])).toEqual([{ event_id: "ev-b-1", rule_id: "panic" }]);
         await a.rules.delete("panic");
         await until(() => b.rules.get("panic") === null);
         expect(b.rules.dryRun(event("x", "panic")).filter((v) => v.fires)).toEqual([]);
       } finally {
         await b.close();
         await a.close();
-        if (db2 !== db) await db2.close();
+        if (db2 !== db()) await db2.close();
       }
     });
   });
