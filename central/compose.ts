@@ -6,7 +6,7 @@
  * `outpost demo`) and the test harnesses call it; tests change parts through CentralOverrides.
  *
  * Built in dependency order, each part given what it needs when it is made (no late attach):
- * database → cluster leases (central/cluster: which sites this node handles, all of them when
+ * the data dir's lock (lib/lock) → database → cluster leases (central/cluster: which sites this node handles, all of them when
  * alone; the fence) → store (+ central's custody; its retention scope and live-recording fence
  * are the leases') → startCentral's core (registry, broker, operations) → edge-index mirror
  * (central/mirror, in the database) → the control plane's subscriptions and the control plane
@@ -22,6 +22,7 @@ import { systemClock, type Clock } from "../lib/clock.ts";
 import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore, type StreamKind } from "../lib/store/index.ts";
 import { mkdirPrivate } from "../lib/fsutil.ts";
+import { lockDataDir } from "../lib/lock/index.ts";
 import { openCentralDatabase } from "./db/index.ts";
 import { CentralMedia, MediaUpkeep, PgStoreIndex, importLegacyStore, leaseFence, type SegmentFence } from "./media/index.ts";
 import { FsBlobStore } from "../lib/blob/index.ts";
@@ -109,6 +110,29 @@ export interface CentralOverrides {
  * and every test harness call this, so they run one wiring; tests override parts, not the wiring.
  */
 export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {}): Promise<CentralSite> {
+  // Before anything in the data dir is opened: a second central on it is refused here, not
+  // after it has written the embedded database beside the first (lib/lock). Cluster nodes
+  // share the store (storage.path), never a data dir: the store is not what is locked.
+  await mkdirPrivate(cfg.dataDir);
+  const lock = lockDataDir(cfg.dataDir, "central");
+  try {
+    const site = await composeLocked(cfg, o);
+    const close = site.close;
+    site.close = async () => {
+      try {
+        await close();
+      } finally {
+        lock.release();
+      }
+    };
+    return site;
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+async function composeLocked(cfg: CentralConfig, o: CentralOverrides): Promise<CentralSite> {
   const clock = o.clock ?? systemClock;
   const log = o.log ?? createLogger("central");
   // Created before every module that consumes edge events: each subscribes as it is built.
@@ -116,7 +140,6 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   // Central's database first: with storage.index "database" the store keeps its segment index
   // there (central/media), so every central node sees the same rows; an older installation's
   // DuckDB store index is copied in once when it is switched on.
-  await mkdirPrivate(cfg.dataDir);
   const database = await openCentralDatabase(cfg.database, cfg.dataDir, log.child({ component: "central.db" }));
   const storeRoot = cfg.storage.path ?? join(cfg.dataDir, "store");
   const inDatabase = cfg.storage.index === "database";

@@ -8,6 +8,7 @@
 import "reflect-metadata";
 import { CliError, type Command } from "../lib/cli/index.ts";
 import { ConfigError } from "../lib/config/index.ts";
+import { DataDirLockedError } from "../lib/lock/index.ts";
 import { privateUmask } from "../lib/fsutil.ts";
 import { startMark } from "../lib/starttrace.ts";
 
@@ -70,6 +71,10 @@ try {
   if (e instanceof CliError) {
     console.error(`outpost: ${e.message}`);
     process.exitCode = e.exitCode;
+  } else if (e instanceof DataDirLockedError) {
+    // Another central or edge runs on this data dir: its PID, no stack trace.
+    console.error(`outpost: ${e.message}`);
+    process.exitCode = 75; // EX_TEMPFAIL: it may be started once the other one has stopped
   } else if (e instanceof ConfigError) {
     console.error(`outpost: ${e.message}`);
     process.exitCode = 78; // EX_CONFIG

@@ -19,6 +19,7 @@
 // the cameras are connecting, so the edge records again sooner after a crash or power cut
 // (bench/edge-start.bench.ts). Literal specifiers: `bun build --compile` bundles them all.
 import { mkdirPrivate } from "../lib/fsutil.ts";
+import { lockDataDir } from "../lib/lock/index.ts";
 import { join } from "node:path";
 import { systemClock, iso, type Clock } from "../lib/clock.ts";
 import { CliError, parseOptions, untilSignal } from "../lib/cli/index.ts";
@@ -228,12 +229,34 @@ class CameraRuntime {
 /** Starts an edge recorder from a config object (validated here; defaults filled in). */
 export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps = {}): Promise<Edge> {
   const config: EdgeConfig = validateConfig(edgeConfigSchema, input, "startEdge");
+  // Before anything in the data dir is read or written (the stale GStreamer PIDs below, keys,
+  // custody chain, outbox, track journal, the index): a second edge on it is refused here, not
+  // once DuckDB's own lock refuses it, after it killed the first's children (lib/lock).
+  await mkdirPrivate(config.dataDir);
+  const lock = lockDataDir(config.dataDir, "edge");
+  try {
+    const edge = await startEdgeLocked(config, deps);
+    const stop = edge.stop;
+    edge.stop = async () => {
+      try {
+        await stop();
+      } finally {
+        lock.release();
+      }
+    };
+    return edge;
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge> {
   const clock = deps.clock ?? systemClock;
   // Warnings and errors also go to central's system log once the uplink exists (edge/events).
   const uplinkLogSink = new UplinkLogSink();
   const log = (deps.log ?? new Logger({ component: "edge", level: config.logLevel, ...(deps.logSink ? { sink: deps.logSink } : {}) })).tee(uplinkLogSink);
   const startedAt = clock.now();
-  await mkdirPrivate(config.dataDir);
 
   // Children of a previous run that outlived it (should not happen: pdeathsig) would hold
   // camera sessions and write nowhere.
