@@ -240,3 +240,55 @@ test("native engine: recording starts when the store is open, without waiting fo
     await sim.close();
   }
 }, 40_000);
+
+test("a clean stop stores the box of every segment it cut (position writes the index before it closes), and warns of none", async () => {
+  const d = await tmp();
+  const dataDir = join(d, "data");
+  const sink = new MemorySink();
+  const sim = await startCamsim({ cameras: 1, main: { width: 320, height: 180, fps: 15, bitrateKbps: 200 }, discoveryPort: null, log: new Logger({ component: "camsim", sink: new MemorySink() }) });
+  try {
+    const edge = await startEdge(
+      {
+        dataDir,
+        api: { enabled: false },
+        storage: { minFreeBytes: 0, segmentDurationMs: 1000 },
+        cameras: [{ id: "cam1", rtsp: { main: sim.cameras[0]!.rtspMain }, user: sim.user, password: sim.password, streams: ["main"] }],
+      },
+      { logSink: sink, serveApi: false },
+    );
+    // A box made slowly (a busy machine: the track's reads queue behind the index's other work),
+    // so that the stop's later steps would reach the index's close before the box is written.
+    const track = edge.position.track;
+    const bbox = track.bbox.bind(track);
+    track.bbox = async (from, to) => {
+      await Bun.sleep(300);
+      return bbox(from, to);
+    };
+    try {
+      const deadline = Date.now() + 30_000;
+      // A moving vehicle (fixes as gpsd would give them). One segment committed while recording,
+      // then the stop cuts the next one.
+      let step = 0;
+      while (!(await edge.store.cameras()).some((c) => c.segments > 1) && Date.now() < deadline) {
+        edge.position.fix({ atMs: Date.now(), mode: 3, lat: 59.9 + step * 0.001, lon: 10.7 + step * 0.001, speed: 10, heading: (step * 40) % 360 });
+        step++;
+        await Bun.sleep(50);
+      }
+    } finally {
+      // Stopped mid-segment: the stop cuts it, and its commit is the one whose box was refused.
+      await edge.stop();
+    }
+  } finally {
+    await sim.close();
+  }
+  expect(sink.records.filter((r) => r.level === "warn" || r.level === "error").map((r) => r.msg)).not.toContain("segment box not stored");
+  const store = await MediaStore.open({ root: dataDir, log: new Logger({ component: "store", sink: new MemorySink() }), minFreeBytes: 0 });
+  try {
+    const segments = (await store.segments({ cameraId: "cam1", stream: "main", fromMs: 0, toMs: Date.now() + 60_000 })).map((s) => s.startMs);
+    const boxed = (await store.companionIndex.all(`SELECT start_ms FROM segment_bbox WHERE camera_id = $1 AND stream = $2 ORDER BY start_ms`, ["cam1", "main"])).map((r) => Number(r.start_ms));
+    expect(segments.length).toBeGreaterThan(1);
+    expect(boxed).toEqual(segments);
+  } finally {
+    await store.close();
+  }
+}, 60_000);

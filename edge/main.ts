@@ -813,11 +813,14 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
         await transfer?.stop();
         await uplink?.stop();
         reach?.stop();
-        await store.close(); // the last segments' commits still reach custody (observer)
+        // The last segments commit (custody and position observe them) while the index is open:
+        // position stores their boxes and stops writing the index before it closes.
+        await store.endSessions();
+        await position.close().catch((e) => log.warn("track not closed cleanly (the journal has it)", { err: e as Error }));
+        await store.close();
         await custody.idle();
         await preview?.close();
         custody.close();
-        await position.close().catch((e) => log.warn("track not closed cleanly (the journal has it)", { err: e as Error }));
         log.info("edge recorder stopped");
       })()),
   };

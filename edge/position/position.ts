@@ -151,7 +151,7 @@ export class EdgePosition {
     await this.track.flush();
   }
 
-  /** After the store closed (its last commits still get their boxes). */
+  /** After the store's sessions ended (store.endSessions), before it closes: the last commits' boxes are stored, then nothing writes the index. */
   async close(): Promise<void> {
     await this.track.close();
   }

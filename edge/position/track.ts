@@ -4,7 +4,7 @@
  * the store's index; the journal is the truth, so a lost or rebuilt index is refilled from it
  * at open. Each committed segment gets the bounding box of the track during it
  * (`segment_bbox`), from the kept points and the raw fixes still in memory; segments committed
- * while no box could be stored (shutdown, crash) get theirs from the kept track at the next open.
+ * while no box could be stored (a crash between commit and box) get theirs from the kept track at the next open.
  */
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -111,9 +111,9 @@ export class TrackStore {
   }
 
   /**
-   * Boxes the segments committed while no box could be stored: at shutdown the store closes its
-   * index right after committing the last segments (their boxes were refused), and a crash can
-   * fall between a commit and its box. Made from the kept track (the raw fixes are gone by now),
+   * Boxes the segments committed while no box could be stored: a crash can fall between a
+   * commit and its box (a clean stop ends the sessions and stores their boxes before the index
+   * closes: edge/main.ts). Made from the kept track (the raw fixes are gone by now),
    * only for segments the track covers, newest boxes onwards per stream.
    */
   private async boxMissed(): Promise<void> {

@@ -411,3 +411,24 @@ describe("store", () => {
     void readdir;
   });
 });
+
+test("endSessions: the open segment commits and observers see it while the index stays open; no writer after it; close() then closes", async () => {
+  const { store, clock, root } = await newStore("end-sessions");
+  const seen: number[] = [];
+  const afterCommit: Promise<unknown>[] = [];
+  // Like edge/position's boxes: index work started by a commit, not awaited by the writer.
+  store.observeCommits((seg) => {
+    seen.push(seg.startMs);
+    afterCommit.push(Bun.sleep(50).then(() => store.companionIndex.all(`SELECT count(*) AS n FROM segments WHERE start_ms = $1`, [seg.startMs])));
+  });
+  const w = store.writer("cam1", "main");
+  w.init(media.init, media.info);
+  await feed(w, media, clock, T0, 0, 9); // one committed segment (0-2 s), open one from 2 s
+  const open = w.current()!;
+  await store.endSessions();
+  expect(seen).toEqual([T0, open.startMs]);
+  expect((await Promise.all(afterCommit)).map((rows) => Number((rows as { n: unknown }[])[0]!.n))).toEqual([1, 1]);
+  expect(() => store.writer("cam2", "main")).toThrow("store is closed");
+  await store.close();
+  expect(await readFile(join(root, "CLEAN"), "utf8")).toMatch(/^\d{4}-/);
+});

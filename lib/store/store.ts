@@ -85,6 +85,8 @@ export class MediaStore {
   /** Index rows that could not be written (e.g. disk full for DuckDB's WAL); retried on the next commit. */
   private unindexed: SegmentRecord[] = [];
   private closed = false;
+  /** Set by endSessions (or close): every session ended or ending, no new writer. */
+  private ending: Promise<void> | undefined;
   private retentionRunning: Promise<unknown> = Promise.resolve();
   private readonly maintenance: boolean;
   readonly durabilityMs: number;
@@ -205,7 +207,7 @@ export class MediaStore {
   }
 
   private armTick(): void {
-    if (this.tick || this.closed) return;
+    if (this.tick || this.closed || this.ending) return;
     this.tick = setTimeout(() => this.durabilityTick(), this.durabilityMs);
     this.tick.unref?.();
   }
@@ -336,7 +338,7 @@ export class MediaStore {
   writer(cameraId: string, stream: StreamKind): SegmentWriter {
     checkCameraId(cameraId);
     checkStream(stream);
-    if (this.closed) throw new Error("store is closed");
+    if (this.closed || this.ending) throw new Error("store is closed");
     const key = streamKey(cameraId, stream);
     let w = this.writers.get(key);
     if (!w) {
@@ -734,19 +736,36 @@ export class MediaStore {
     return { totalBytes: this.totalBytes, volumeFreeBytes: s.bavail * s.bsize, volumeTotalBytes: s.blocks * s.bsize };
   }
 
-  /** Ends every session (gap "stopped"), writes the CLEAN marker, checkpoints the index. */
+  /**
+   * Ends every recording session (gap "stopped"): the last segments commit and commit observers
+   * see them, while the index stays open. close() does it too; a caller whose observer still
+   * writes the index after a commit (edge/position's segment boxes) calls this first, lets that
+   * writer finish, then close(). No writer is made after it.
+   */
+  async endSessions(): Promise<void> {
+    if (!this.closed) await this.endWriters();
+  }
+
+  private endWriters(): Promise<void> {
+    this.ending ??= (async () => {
+      clearTimeout(this.tick);
+      this.tick = undefined;
+      for (const w of this.writers.values()) {
+        try {
+          await w.end("stopped", "recorder shut down");
+        } catch (e) {
+          this.log.error("could not end a recording session at close", { err: e as Error });
+        }
+      }
+    })();
+    return this.ending;
+  }
+
+  /** Ends every session (endSessions), writes the CLEAN marker, checkpoints the index. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.tick);
-    this.tick = undefined;
-    for (const w of this.writers.values()) {
-      try {
-        await w.end("stopped", "recorder shut down");
-      } catch (e) {
-        this.log.error("could not end a recording session at close", { err: e as Error });
-      }
-    }
+    await this.endWriters();
     await this.retentionRunning;
     await this.flushUnindexed();
     await this.db.close(true);
