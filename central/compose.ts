@@ -21,8 +21,7 @@ import { join } from "node:path";
 import { systemClock, type Clock } from "../lib/clock.ts";
 import { createLogger, type Logger } from "../lib/log/index.ts";
 import { MediaStore, type StreamKind } from "../lib/store/index.ts";
-import { mkdirPrivate } from "../lib/fsutil.ts";
-import { lockDataDir } from "../lib/lock/index.ts";
+import { startHoldingDataDir } from "../lib/lock/index.ts";
 import { openCentralDatabase } from "./db/index.ts";
 import { CentralMedia, MediaUpkeep, PgStoreIndex, importLegacyStore, leaseFence, type SegmentFence } from "./media/index.ts";
 import { FsBlobStore } from "../lib/blob/index.ts";
@@ -113,23 +112,7 @@ export async function composeCentral(cfg: CentralConfig, o: CentralOverrides = {
   // Before anything in the data dir is opened: a second central on it is refused here, not
   // after it has written the embedded database beside the first (lib/lock). Cluster nodes
   // share the store (storage.path), never a data dir: the store is not what is locked.
-  await mkdirPrivate(cfg.dataDir);
-  const lock = lockDataDir(cfg.dataDir, "central");
-  try {
-    const site = await composeLocked(cfg, o);
-    const close = site.close;
-    site.close = async () => {
-      try {
-        await close();
-      } finally {
-        lock.release();
-      }
-    };
-    return site;
-  } catch (e) {
-    lock.release();
-    throw e;
-  }
+  return startHoldingDataDir(cfg.dataDir, "central", "close", () => composeLocked(cfg, o));
 }
 
 async function composeLocked(cfg: CentralConfig, o: CentralOverrides): Promise<CentralSite> {

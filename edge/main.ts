@@ -18,8 +18,7 @@
 // metrics, vehicle inputs: DuckDB, x509, MQTT, ONVIF, prom-client) is imported in startEdge once
 // the cameras are connecting, so the edge records again sooner after a crash or power cut
 // (bench/edge-start.bench.ts). Literal specifiers: `bun build --compile` bundles them all.
-import { mkdirPrivate } from "../lib/fsutil.ts";
-import { lockDataDir } from "../lib/lock/index.ts";
+import { startHoldingDataDir } from "../lib/lock/index.ts";
 import { join } from "node:path";
 import { systemClock, iso, type Clock } from "../lib/clock.ts";
 import { CliError, parseOptions, untilSignal } from "../lib/cli/index.ts";
@@ -232,23 +231,7 @@ export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeD
   // Before anything in the data dir is read or written (the stale GStreamer PIDs below, keys,
   // custody chain, outbox, track journal, the index): a second edge on it is refused here, not
   // once DuckDB's own lock refuses it, after it killed the first's children (lib/lock).
-  await mkdirPrivate(config.dataDir);
-  const lock = lockDataDir(config.dataDir, "edge");
-  try {
-    const edge = await startEdgeLocked(config, deps);
-    const stop = edge.stop;
-    edge.stop = async () => {
-      try {
-        await stop();
-      } finally {
-        lock.release();
-      }
-    };
-    return edge;
-  } catch (e) {
-    lock.release();
-    throw e;
-  }
+  return startHoldingDataDir(config.dataDir, "edge", "stop", () => startEdgeLocked(config, deps));
 }
 
 async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge> {

@@ -65,30 +65,30 @@ function lockWithFlock(dir: string, file: string, me: string, flock: NonNullable
   }
   ftruncateSync(fd, 0);
   writeSync(fd, me, 0);
-  let held = true;
-  return {
-    file,
-    release() {
-      if (!held) return;
-      held = false;
-      // Emptied while still held: the file never names a process that is gone.
-      ftruncateSync(fd, 0);
-      closeSync(fd);
-    },
-  };
+  return releasedOnce(file, () => {
+    // Emptied while still held: the file never names a process that is gone.
+    ftruncateSync(fd, 0);
+    closeSync(fd);
+  });
 }
 
 function lockWithPidFile(dir: string, file: string, me: string): DataDirLock {
   const holder = readHolder(file);
   if (holder && isAlive(holder)) throw new DataDirLockedError(dir, holder);
   writeFileSync(file, me, { mode: 0o600 });
+  return releasedOnce(file, () => {
+    if (readHolder(file)?.pid === process.pid) writeFileSync(file, "");
+  });
+}
+
+function releasedOnce(file: string, release: () => void): DataDirLock {
   let held = true;
   return {
     file,
     release() {
       if (!held) return;
       held = false;
-      if (readHolder(file)?.pid === process.pid) writeFileSync(file, "");
+      release();
     },
   };
 }
