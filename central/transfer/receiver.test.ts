@@ -159,30 +159,13 @@ for (const d of drivers) {
         await db.run(`UPDATE central_nodes SET heartbeat_ms = $1 WHERE node_id = $2`, [Date.now() + 3_600_000, "node-a"]);
       } });
       const receiver = new Receiver({ dir: path.join(dir, "partial"), store, media, db, clock, log });
-      const app = new Hono<FederationEnv>();
-      const answers: number[] = [];
-      app.use(async (c, next) => {
-        c.set("peer", { siteId: "bus-1" } as never);
-        await next();
-        if (c.req.method === "PUT") answers.push(c.res.status);
-      });
-      // Central's work answer, cut to this one segment: wanted until held (a short wait stands for the long poll).
-      app.post(paths.work, async (c) => {
-        const held = await receiver.have("bus-1", "cam1", "main", seg.startMs, seg.sha256!, data.length);
-        if (held) await Bun.sleep(200);
-        const item: WorkItem = { cameraId: "cam1", stream: "main", startMs: seg.startMs, bytes: data.length, offset: await receiver.offsetOf("bus-1", "cam1", "main", seg.startMs, data.length), cls: "request", links: null, deadlineMs: null };
-        return c.json({ v: TRANSFER_VERSION, items: held ? [] : [item], release: [], chunkSize: 65536 });
-      });
-      mountFederation(app, null as never, receiver);
-      const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
-      const edgeStore = await MediaStore.open({ root: path.join(tmp(), "edge"), clock: new ManualClock(T0), log, segmentDurationMs: 2000, minFreeBytes: 0 });
-      const edge = new EdgeTransfer({ dataDir: path.join(dir, "edge-data"), store: edgeStore, federationUrl: `http://127.0.0.1:${server.port}`, tls: { ca: "", cert: "", key: "" }, policy: () => null, link: "wifi", clock: systemClock, log, workers: 1, pollWaitMs: 1000, refreshMs: 100 });
+      const { edge, answers, close } = await edgeSending(receiver, dir);
       try {
         await edge.start();
         while (edge.status().stats.committed === 0) await Bun.sleep(50);
         expect(taken).toBe(1);
         // Answered "send again from 0", never "bad data": nothing was wrong with the bytes.
-        expect(answers).toEqual([409, 200]);
+        expect(answers.map((a) => a.status)).toEqual([409, 200]);
         expect(receiver.stats.badChunks).toBe(0);
         expect(edge.status().stats.resent409).toBe(1);
         // One copy at central: one row with the segment's hash, its blob the only one of the site, no intent left, committed once.
@@ -196,12 +179,72 @@ for (const d of drivers) {
         expect(receiver.stats.commits).toBe(1);
         expect((await db.query(`SELECT 1 FROM tr_commits WHERE site_id = $1`, ["bus-1"])).length).toBe(1);
       } finally {
-        await edge.stop();
-        await server.stop(true);
-        await edgeStore.close();
+        await close();
+        await store.close();
+        await db.close();
+      }
+    }, 60_000);
+
+    test("a commit that fails for a reason other than its bytes (the database, injected) is answered 503 with Retry-After, not counted as bad data; the edge keeps the segment, tries again, and central commits it once", async () => {
+      const { dir, db, root, clock, store } = await oneNode(d, "unavailable");
+      let failures = 0;
+      const media = new CentralMedia({ db, blobs: new FsBlobStore(root), clock, log, afterBlobPut: async () => {
+        if (failures++ === 0) throw new Error("connection disconnected");
+      } });
+      const sink = new MemorySink();
+      const receiver = new Receiver({ dir: path.join(dir, "partial"), store, media, db, clock, log: new Logger({ component: "t", sink, level: "info" }) });
+      const { edge, answers, close } = await edgeSending(receiver, dir);
+      try {
+        await edge.start();
+        while (edge.status().stats.committed === 0) await Bun.sleep(50);
+        expect(answers).toEqual([{ status: 503, retryAfter: "5" }, { status: 200, retryAfter: null }]);
+        expect(receiver.stats).toMatchObject({ badChunks: 0, commits: 1 });
+        expect(edge.status().stats.resent409).toBe(0);
+        // Logged once, as an error; the edge sent the segment again, whole.
+        expect(sink.records.filter((r) => r.level === "error").map((r) => r.msg)).toEqual(["segment not committed: central could not store it (not a fault of its bytes); the edge sends it again"]);
+        expect(receiver.stats.bytesReceived).toBe(2 * data.length);
+        const rows = await db.query<{ sha256: string }>(`SELECT sha256 FROM media_segments WHERE site_id = $1 AND camera_id = $2`, ["bus-1", "cam1"]);
+        expect(rows.map((r) => r.sha256)).toEqual([seg.sha256!]);
+      } finally {
+        await close();
         await store.close();
         await db.close();
       }
     }, 60_000);
   });
 }
+
+/**
+ * An edge's real sender (EdgeTransfer) uploading `seg` to `receiver` through central's routes:
+ * central's work answer cut to this one segment, wanted until held (a short wait stands for the
+ * long poll). `answers` lists each PUT's status and Retry-After.
+ */
+async function edgeSending(receiver: Receiver, dir: string) {
+  const app = new Hono<FederationEnv>();
+  const answers: { status: number; retryAfter: string | null }[] = [];
+  app.use(async (c, next) => {
+    c.set("peer", { siteId: "bus-1" } as never);
+    await next();
+    if (c.req.method === "PUT") answers.push({ status: c.res.status, retryAfter: c.res.headers.get("retry-after") });
+  });
+  app.post(paths.work, async (c) => {
+    const held = await receiver.have("bus-1", "cam1", "main", seg.startMs, seg.sha256!, data.length);
+    if (held) await Bun.sleep(200);
+    const item: WorkItem = { cameraId: "cam1", stream: "main", startMs: seg.startMs, bytes: data.length, offset: await receiver.offsetOf("bus-1", "cam1", "main", seg.startMs, data.length), cls: "request", links: null, deadlineMs: null };
+    return c.json({ v: TRANSFER_VERSION, items: held ? [] : [item], release: [], chunkSize: 65536 });
+  });
+  mountFederation(app, null as never, receiver);
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
+  const edgeStore = await MediaStore.open({ root: path.join(tmp(), "edge"), clock: new ManualClock(T0), log, segmentDurationMs: 2000, minFreeBytes: 0 });
+  const edge = new EdgeTransfer({ dataDir: path.join(dir, "edge-data"), store: edgeStore, federationUrl: `http://127.0.0.1:${server.port}`, tls: { ca: "", cert: "", key: "" }, policy: () => null, link: "wifi", clock: systemClock, log, workers: 1, pollWaitMs: 1000, refreshMs: 100 });
+  return {
+    edge,
+    answers,
+    close: async () => {
+      await edge.stop();
+      await server.stop(true);
+      await edgeStore.close();
+    },
+  };
+}
+

@@ -14,7 +14,7 @@ import { mkdir, open, readFile, rm, stat, truncate } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
-import type { MediaStore, StreamKind } from "../../lib/store/index.ts";
+import { StoreInputError, type MediaStore, type StreamKind } from "../../lib/store/index.ts";
 import { writeFileDurable } from "../../lib/store/layout.ts";
 import { H, MAX_CHUNKS_PER_REQUEST, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, TransferClass, budgetMonth, sha256Hex, type UploadResult } from "../../federation/transfer/index.ts";
 import { centralCameraId as centralCameraIdOf } from "../../federation/protocol/index.ts";
@@ -51,9 +51,13 @@ export interface ReceiverStats {
   resumes: number;
 }
 
+/** Seconds an edge is told to wait after a commit failed for a reason other than its bytes (503). */
+export const COMMIT_RETRY_AFTER_S = 5;
+
 export class BadUpload extends Error {
   constructor(
-    readonly status: 400 | 409 | 422,
+    /** 503: central could not store it now (database, disk, store closing); the bytes were fine. */
+    readonly status: 400 | 409 | 422 | 503,
     message: string,
     readonly offset = 0,
   ) {
@@ -305,13 +309,20 @@ export class Receiver {
       await rm(this.file(k), { force: true });
       await rm(this.file(k) + ".json", { force: true });
       this.partials.delete(k);
+      if (!(e instanceof StoreInputError) && !(e instanceof IntentTakenError)) {
+        // Not the bytes: the database, the disk or the store (closing) failed. The edge keeps the
+        // segment and sends it again from 0 at a later work poll (its sender resumes only
+        // below a segment's end). Never counted as bad data.
+        this.o.log.error("segment not committed: central could not store it (not a fault of its bytes); the edge sends it again", { segment: k, err: e as Error });
+        throw new BadUpload(503, `central could not store the segment now (${(e as Error).message}); send it again later`, 0);
+      }
       if (e instanceof IntentTakenError) {
         // Nothing wrong with the bytes: another node's upkeep took this node for dead and reaped
         // the commit. "Resume at 0" (409) makes the edge send it again; never counted as bad data.
         this.o.log.warn("segment commit taken by another node's upkeep (this node's heartbeat lapsed); the edge sends it again", { segment: k });
         throw new BadUpload(409, `the commit was interrupted (${e.message}); send the segment again from offset 0`, 0);
       }
-      // Whole-segment hash or playability failed: start this segment over rather than keep bad bytes.
+      // The bytes (StoreInputError): whole-segment hash or playability failed; start this segment over rather than keep bad bytes.
       this.stats.badChunks++;
       throw new BadUpload(422, `the assembled segment was refused: ${(e as Error).message}`, 0);
     }

@@ -21,7 +21,7 @@ import type { Sites } from "../sites/index.ts";
 import { guard } from "../rights/errors.ts";
 import type { Engine } from "./engine.ts";
 import { EngineError } from "./errors.ts";
-import { BadUpload, type Receiver } from "./receiver.ts";
+import { BadUpload, COMMIT_RETRY_AFTER_S, type Receiver } from "./receiver.ts";
 import { centralRanges, holdings } from "../holdings/index.ts";
 import { RetrievalQuality } from "./progressive.ts";
 import { bestStream } from "./best-stream.ts";
@@ -68,7 +68,7 @@ export function mountFederation(app: Hono<FederationEnv>, engine: Engine, receiv
     try {
       return c.json(await receiver.receive(c.var.peer.siteId, cam, stream, Number(start), c.req.raw.headers, c.req.raw.body));
     } catch (e) {
-      if (e instanceof BadUpload) return c.json({ offset: e.offset, committed: false, error: e.message }, e.status);
+      if (e instanceof BadUpload) return c.json({ offset: e.offset, committed: false, error: e.message }, e.status, e.status === 503 ? { "retry-after": String(COMMIT_RETRY_AFTER_S) } : {});
       throw e;
     }
   });

@@ -14,6 +14,8 @@
  *        409 {offset}              offset mismatch (or another upload of it runs, or central's
  *                                  commit of the whole segment was interrupted: offset 0): resume there
  *        422 {offset}              a chunk failed its hash: it was not stored; send again
+ *        503 {offset} Retry-After  central could not commit it now (database, disk, shutting down);
+ *                                  the bytes were fine: send the segment again later (offset 0)
  */
 import { z } from "zod";
 import { TransferClass } from "./policy.ts";
