@@ -16,7 +16,7 @@
  * same start take the next free millisecond, as MediaStore.importSegment does, and come back
  * as "moved" for custody to judge (the existing conflict path).
  */
-import type { BlobStore, TempBlob } from "../../lib/blob/index.ts";
+import type { BlobStore, TempBlob, TempSweep } from "../../lib/blob/index.ts";
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { StoreInputError, describeSegmentFile, isCameraId, parseSegmentPath, segmentRelPath, type StreamKind } from "../../lib/store/index.ts";
@@ -187,14 +187,15 @@ export class CentralMedia {
    * flight after the grace fails its row instead of leaving a row without a blob.
    * Call it only for sites whose partition this node owns. Returns the keys deleted.
    */
-  async sweep(siteId: string, graceMs = DEFAULT_SWEEP_GRACE_MS, nowMs = this.clock.now()): Promise<string[]> {
+  async sweep(siteId: string, graceMs = DEFAULT_SWEEP_GRACE_MS, nowMs = this.clock.now(), temps?: TempSweep): Promise<string[]> {
     const cutoff = nowMs - graceMs;
     const prefix = CentralMedia.sitePrefix(siteId);
     // Blobs listed before the rows are read: a blob committed in between is in the row set.
     // Files named as the store's writer names them (<start>.mp4) are the store's recovery's to
     // judge (a recording interrupted mid-segment is indexed, not deleted): only commit blobs here.
     const candidates: string[] = [];
-    for await (const b of this.blobs.list(prefix)) if (b.key.endsWith(".mp4") && !parseSegmentPath(b.key) && b.modifiedMs < cutoff) candidates.push(b.key);
+    // The same walk removes the site's dead temp files when asked (`temps`): one listing per sweep.
+    for await (const b of this.blobs.list(prefix, temps)) if (b.key.endsWith(".mp4") && !parseSegmentPath(b.key) && b.modifiedMs < cutoff) candidates.push(b.key);
     if (candidates.length === 0) return [];
     const keep = await this.index.blobKeys(siteId);
     const gone: string[] = [];

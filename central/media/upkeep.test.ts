@@ -4,7 +4,7 @@
  * stopped node's partitions recovers the files it left — and only those — and the blob sweep
  * runs per site on the partition's owner only.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, spyOn, test } from "bun:test";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
@@ -394,7 +394,17 @@ for (const d of drivers) {
         const youngUntagged = await temp(null, time.now - QUIET_MS * 2);
 
         // node-a alive: only node-c's earlier process's temp and the old one naming nobody go.
-        expect(await upkeep.sweep()).toEqual([]);
+        // One walk of the site's directories does both the blob sweep and the temp sweep.
+        const readdir = spyOn(fs, "readdir");
+        let walked: string[];
+        try {
+          expect(await upkeep.sweep()).toEqual([]);
+        } finally {
+          walked = readdir.mock.calls.map((c) => String(c[0]));
+          readdir.mockRestore();
+        }
+        expect(walked).toContain(dir);
+        expect(walked.filter((d, i) => walked.indexOf(d) !== i)).toEqual([]);
         expect(await exists(earlierC)).toBe(false);
         expect(await exists(oldUntagged)).toBe(false);
         for (const f of [liveC, deadA, ownB, youngUntagged]) expect(await exists(f)).toBe(true);

@@ -20,11 +20,13 @@
  *   earlier process, are deleted (CentralMedia.reapCutCommits; the intent rows say whose each
  *   commit in flight is, since an upload may be committed on any node, owner or not).
  * - **blob sweep**: every `sweepEveryMs`, for each site whose partition this node owns at that
- *   moment, CentralMedia.sweep deletes blobs no row points at that are older than the grace, and
+ *   moment, CentralMedia.sweep deletes blobs no row points at that are older than the grace, and, in
+ *   the same walk of the site's directory,
  *   the temp files of interrupted puts whose writer node is dead or restarted (or, naming none,
  *   older than the grace) go — not only at a claim: a non-owner that died mid-put, or a node
  *   restarted under its id, claims nothing (CentralMedia.tempJudge).
  */
+import type { TempSweep } from "../../lib/blob/index.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import type { MediaStore } from "../../lib/store/index.ts";
 import { splitCentralCameraId } from "../../federation/protocol/index.ts";
@@ -162,8 +164,10 @@ export class MediaUpkeep {
     let temps = 0;
     for (const site of this.o.sites()) {
       if (!this.o.leases.owns(site)) continue;
-      gone.push(...(await this.o.media.sweep(site, graceMs)));
-      temps += await this.o.media.sweepTemps(site, judge);
+      // One walk of the site's directory for both: blobs without rows and dead temp files.
+      const sweep: TempSweep = { removable: judge, removed: 0 };
+      gone.push(...(await this.o.media.sweep(site, graceMs, undefined, sweep)));
+      temps += sweep.removed;
     }
     if (temps) this.o.log.info("temp files of interrupted blob puts removed (their writer is dead or restarted)", { count: temps });
     return gone;

@@ -9,7 +9,7 @@
 import { promises as fs, constants } from "node:fs";
 import path from "node:path";
 import { fsyncDir } from "../fsutil.ts";
-import { checkBlobKey, type BlobInfo, type BlobStore, type TempBlob } from "./index.ts";
+import { checkBlobKey, type BlobInfo, type BlobStore, type TempBlob, type TempSweep } from "./index.ts";
 
 export interface FsBlobStoreOptions {
   /**
@@ -124,7 +124,7 @@ export class FsBlobStore implements BlobStore {
     return true;
   }
 
-  async *list(prefix = ""): AsyncIterable<BlobInfo> {
+  async *list(prefix = "", temps?: TempSweep): AsyncIterable<BlobInfo> {
     // Walk only directories whose path can still lead to a key with this prefix.
     const self = this;
     async function* walk(rel: string): AsyncIterable<BlobInfo> {
@@ -141,9 +141,13 @@ export class FsBlobStore implements BlobStore {
         if (e.isDirectory()) {
           const dirKey = `${key}/`;
           if (dirKey.startsWith(prefix) || prefix.startsWith(dirKey)) yield* walk(key);
-        } else if (e.isFile() && key.startsWith(prefix) && !TMP.test(e.name)) {
+        } else if (e.isFile() && key.startsWith(prefix)) {
+          const temp = TMP.exec(e.name);
+          if (temp && !temps) continue;
           const st = await fs.stat(path.join(self.root, key)).catch(() => null);
-          if (st) yield { key, bytes: st.size, modifiedMs: st.mtimeMs };
+          if (!st) continue;
+          if (!temp) yield { key, bytes: st.size, modifiedMs: st.mtimeMs };
+          else if (temps!.removable({ writer: temp[1] ?? null, modifiedMs: st.mtimeMs }) && (await fs.rm(path.join(self.root, key), { force: true }).then(() => true, () => false))) temps!.removed++;
         }
       }
     }
@@ -152,29 +156,9 @@ export class FsBlobStore implements BlobStore {
 
   /** Removes the temp files of put() under `prefix` that `removable` says no put can still finish; returns how many. */
   async sweepTemp(prefix: string, removable: (t: TempBlob) => boolean): Promise<number> {
-    let n = 0;
-    const walk = async (rel: string): Promise<void> => {
-      let entries;
-      try {
-        entries = await fs.readdir(rel ? path.join(this.root, rel) : this.root, { withFileTypes: true });
-      } catch (e) {
-        if ((e as { code?: string }).code === "ENOENT") return;
-        throw e;
-      }
-      for (const e of entries) {
-        const key = rel ? `${rel}/${e.name}` : e.name;
-        if (e.isDirectory()) {
-          if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(key);
-        } else if (key.startsWith(prefix)) {
-          const m = TMP.exec(e.name);
-          if (!m) continue;
-          const st = await fs.stat(path.join(this.root, key)).catch(() => null);
-          if (st && removable({ writer: m[1] ?? null, modifiedMs: st.mtimeMs }) && (await fs.rm(path.join(this.root, key), { force: true }).then(() => true, () => false))) n++;
-        }
-      }
-    };
-    await walk("");
-    return n;
+    const temps: TempSweep = { removable, removed: 0 };
+    for await (const _ of this.list(prefix, temps));
+    return temps.removed;
   }
 
   /** mkdir -p that fsyncs each parent whose entry it created (a new directory survives power loss). */

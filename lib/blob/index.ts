@@ -29,13 +29,25 @@ export interface BlobStore {
   stat(key: string): Promise<BlobInfo | null>;
   /** Removes the blob durably; false when there was none. */
   delete(key: string): Promise<boolean>;
-  /** Every blob whose key starts with `prefix` (plain string prefix, like S3), in key order; for sweeping and checks. */
-  list(prefix?: string): AsyncIterable<BlobInfo>;
+  /**
+   * Every blob whose key starts with `prefix` (plain string prefix, like S3), in key order; for
+   * sweeping and checks. With `temps`, the same walk also removes the leftovers of interrupted
+   * puts under `prefix` that `temps.removable` judges dead (as sweepTemp), counted in
+   * `temps.removed`: a sweeper needing both lists the store once.
+   */
+  list(prefix?: string, temps?: TempSweep): AsyncIterable<BlobInfo>;
   /**
    * Removes leftovers of puts a crash interrupted under `prefix` that `removable` judges no put
    * can still finish (a put in flight elsewhere keeps its own); how many.
    */
   sweepTemp?(prefix: string, removable: (t: TempBlob) => boolean): Promise<number>;
+}
+
+/** A temp-file sweep done during a list() walk. */
+export interface TempSweep {
+  removable: (t: TempBlob) => boolean;
+  /** How many temp files the walk removed (the walk adds to it). */
+  removed: number;
 }
 
 /** A put's temp file, as a sweeper judges it. */
