@@ -228,7 +228,7 @@ class CameraRuntime {
 /** Starts an edge recorder from a config object (validated here; defaults filled in). */
 export async function startEdge(input: EdgeConfig | EdgeConfigInput, deps: EdgeDeps = {}): Promise<Edge> {
   const config: EdgeConfig = validateConfig(edgeConfigSchema, input, "startEdge");
-  // Before anything in the data dir is read or written (the stale GStreamer PIDs below, keys,
+  // Before anything in the data dir is read or written (startEdgeLocked: stale GStreamer PIDs, keys,
   // custody chain, outbox, track journal, the index): a second edge on it is refused here, not
   // once DuckDB's own lock refuses it, after it killed the first's children (lib/lock).
   return startHoldingDataDir(config.dataDir, "edge", "stop", () => startEdgeLocked(config, deps));
