@@ -116,6 +116,7 @@ function pipeline(codec: "h264" | "h265"): { depay: VideoDepacketizer; frag: Fra
     now: () => now,
     onInit: (bytes, info, change) => got.inits.push({ bytes, info, ...(change ? { change } : {}) }),
     onFragment: (bytes, info) => got.frags.push({ bytes, info, session: got.inits.length }),
+    releaseNal: (nal) => depay.release(nal),
   });
   const depay = new VideoDepacketizer(codec);
   depay.onAccessUnit = (au) => {
