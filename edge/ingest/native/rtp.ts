@@ -50,16 +50,18 @@ export class VideoDepacketizer {
   onAccessUnit: (au: AccessUnit) => void = () => {};
   private nals: Uint8Array[] = [];
   private ts = -1;
-  /**
-   * NAL units, FU reassembly included: fragments are appended where the unit will stay, so a
-   * unit is copied once, from the packet, and no buffer is made for it.
-   */
-  private readonly arena = new NalArena();
   private lastSeq = -1;
   /** Packets lost (sequence gaps); a gap drops the NAL unit being reassembled. */
   lost = 0;
 
-  constructor(private readonly codec: "h264" | "h265") {}
+  /**
+   * `arena`: where NAL units are written, FU reassembly included (fragments are appended where
+   * the unit will stay: one copy, from the packet, and no buffer made per unit).
+   */
+  constructor(
+    private readonly codec: "h264" | "h265",
+    private readonly arena = new NalArena(),
+  ) {}
 
   push(p: RtpPacket): void {
     if (this.lastSeq >= 0 && p.seq !== ((this.lastSeq + 1) & 0xffff)) {
