@@ -9,6 +9,7 @@ import { NalArena } from "./nal-arena.ts";
 import { Fragmenter } from "./fragmenter.ts";
 import { VideoDepacketizer, parseRtp } from "./rtp.ts";
 import { base64Bytes } from "./codec.ts";
+import { rtpPacket } from "./rtp-testkit.ts";
 
 describe("NalArena", () => {
   test("a view keeps its bytes until released, whatever is written after it; released space is written again", () => {
@@ -136,18 +137,6 @@ function slice(key: boolean, size: number, seed: number): Uint8Array {
 }
 
 let seq = 0;
-function rtpPacket(ts: number, marker: boolean, payload: Uint8Array): Uint8Array {
-  const b = new Uint8Array(12 + payload.length);
-  b[0] = 0x80;
-  b[1] = (marker ? 0x80 : 0) | 96;
-  b[2] = (seq >> 8) & 0xff;
-  b[3] = seq & 0xff;
-  seq = (seq + 1) & 0xffff;
-  new DataView(b.buffer).setUint32(4, ts >>> 0);
-  b.set(payload, 12);
-  return b;
-}
-
 /** RFC 6184 packets of one access unit: parameter sets as STAP-A, each slice whole or as FU-A cut at `cuts` (sizes, cycled). */
 function packets(au: Uint8Array[], ts: number, cuts: number[]): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -174,7 +163,7 @@ function packets(au: Uint8Array[], ts: number, cuts: number[]): Uint8Array[] {
       o += len;
     }
   }
-  return out.map((p, i) => rtpPacket(ts, i === out.length - 1, p));
+  return out.map((p, i) => rtpPacket((seq = (seq + 1) & 0xffff), ts, i === out.length - 1, p));
 }
 
 /** The NAL units in a fragment's mdat (video only: 4-byte length, unit, repeated). */
