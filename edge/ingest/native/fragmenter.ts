@@ -52,6 +52,12 @@ export interface FragmenterOptions {
   onInit: (bytes: Uint8Array, info: InitInfo, change?: SessionChange) => void;
   onFragment: (bytes: Uint8Array, info: FragmentInfo) => void;
   onWarn?: (msg: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Called once for every NAL unit of every access unit given to video(), after its last read
+   * (when its fragment is muxed, or when the frame is dropped): the depacketizer writes it over
+   * afterwards (VideoDepacketizer.release). Parameter sets the fragmenter keeps are copies.
+   */
+  releaseNal?: (nal: Uint8Array) => void;
 }
 
 const VIDEO_RATE = 90_000;
@@ -158,12 +164,12 @@ export class Fragmenter {
       if (this.codec === "h264") {
         if (t === 5) key = true;
         else if (t === 7) sps = n;
-        else if (t === 8) this.pps = n;
+        else if (t === 8) this.pps = kept(n, this.pps);
       } else {
         if (t >= 16 && t <= 21) key = true;
-        else if (t === 32) this.vps = n;
+        else if (t === 32) this.vps = kept(n, this.vps);
         else if (t === 33) sps = n;
-        else if (t === 34) this.pps = n;
+        else if (t === 34) this.pps = kept(n, this.pps);
       }
     }
     let ext = this.vext.next(au.timestamp);
@@ -195,17 +201,17 @@ export class Fragmenter {
     }
     if (sps && key && (!this.sps || !same(sps, this.sps) || !this.init)) {
       const was = this.init;
-      this.sps = sps;
+      this.sps = kept(sps, this.sps);
       if (was) {
         this.endSession();
         this.init = undefined;
         this.change ??= { reason: "restart", detail: "camera changed the stream format (resolution or profile)" };
       }
-    } else if (sps && !this.sps) this.sps = sps;
+    } else if (sps && !this.sps) this.sps = kept(sps, this.sps);
     if (!this.started) {
-      if (!key || !this.sps || !this.pps || (this.codec === "h265" && !this.vps)) return;
+      if (!key || !this.sps || !this.pps || (this.codec === "h265" && !this.vps)) return this.drop(au.nals);
       if (!this.init) this.makeInit();
-      if (!this.init) return;
+      if (!this.init) return this.drop(au.nals);
       this.started = true;
       this.opening = true;
       this.base = ext;
@@ -226,6 +232,12 @@ export class Fragmenter {
     }
     this.place({ ext, nals: au.nals, key, dts: undefined, ...(this.dupOf !== undefined && ext === this.dupOf + 1 ? { dup: true } : {}) });
     if (!this.held.at(-1)?.dup) this.dupOf = undefined;
+  }
+
+  /** A frame not recorded (before a session's first keyframe): its NAL units are released. */
+  private drop(nals: Uint8Array[]): void {
+    const release = this.o.releaseNal;
+    if (release) for (const n of nals) release(n);
   }
 
   /** Whether these NAL units begin a new picture (a slice with first_mb_in_slice = 0 / first_slice_segment_in_pic_flag). */
@@ -402,6 +414,9 @@ export class Fragmenter {
     // The info goes with the bytes into the muxer: the store's writer then indexes them without parsing.
     const info = muxedFragmentInfo(runs, this.timescales, vid);
     const bytes = muxFragment(++this.seq, runs, info);
+    // Muxed (copied into `bytes`): the video samples' NAL units are free for the depacketizer.
+    const release = this.o.releaseNal;
+    if (release) for (const s of this.samples) for (const n of s.parts) release(n);
     this.samples = [];
     this.fragDur = 0;
     this.o.onFragment(bytes, info);
@@ -441,6 +456,11 @@ export class Fragmenter {
     this.timescales = new Map(tracks.map((t, i) => [i + 1, t.timescale]));
     this.init = { bytes, info: parseInit(bytes), width: size.width, height: size.height, reorder: size.reorder };
   }
+}
+
+/** A parameter set to keep: `n` copied (it is the depacketizer's, released with its frame), or the copy already kept if equal. */
+function kept(n: Uint8Array, had: Uint8Array | undefined): Uint8Array {
+  return had && same(n, had) ? had : n.slice();
 }
 
 function same(a: Uint8Array, b: Uint8Array): boolean {

@@ -13,6 +13,7 @@ import { concat, parseFragment, parseInit, scanSegment, type FragmentInfo, type 
 import { aacConfig, h264SpsSize, base64Bytes } from "./codec.ts";
 import { Fragmenter, type SessionChange } from "./fragmenter.ts";
 import { AacDepacketizer, VideoDepacketizer, parseRtp } from "./rtp.ts";
+import { rtpPacket } from "./rtp-testkit.ts";
 import { parseSdpMedia } from "../../../lib/rtsp/index.ts";
 
 let dir: string;
@@ -64,15 +65,8 @@ function accessUnits(es: Uint8Array, codec: "h264" | "h265"): Uint8Array[][] {
 
 let seq = 0;
 function rtp(ts: number, marker: boolean, payload: Uint8Array, ssrc = 0x1234): Uint8Array {
-  const b = new Uint8Array(12 + payload.length);
-  b[0] = 0x80;
-  b[1] = (marker ? 0x80 : 0) | 96;
-  b[2] = (seq >> 8) & 0xff;
-  b[3] = seq & 0xff;
+  const b = rtpPacket(seq, ts, marker, payload, ssrc);
   seq = (seq + 1) & 0xffff;
-  new DataView(b.buffer).setUint32(4, ts >>> 0);
-  new DataView(b.buffer).setUint32(8, ssrc);
-  b.set(payload, 12);
   return b;
 }
 
@@ -116,6 +110,7 @@ function pipeline(codec: "h264" | "h265"): { depay: VideoDepacketizer; frag: Fra
     now: () => now,
     onInit: (bytes, info, change) => got.inits.push({ bytes, info, ...(change ? { change } : {}) }),
     onFragment: (bytes, info) => got.frags.push({ bytes, info, session: got.inits.length }),
+    releaseNal: (nal) => depay.release(nal),
   });
   const depay = new VideoDepacketizer(codec);
   depay.onAccessUnit = (au) => {

@@ -2,8 +2,11 @@
  * RTP depacketizing: the fixed header, H.264 (RFC 6184: single NAL, STAP-A, FU-A), H.265
  * (RFC 7798: single, AP, FU) and AAC (RFC 3640 AU-headers) payloads. Video NAL units are
  * grouped into access units by RTP timestamp (a new timestamp or the marker bit ends one).
- * Every NAL unit kept is a copy: the input packet is a view into a transient socket buffer.
+ * Every NAL unit kept is a copy (the input packet is a view into a transient socket buffer),
+ * written into the depacketizer's NalArena: the reader of access units releases each NAL unit
+ * (VideoDepacketizer.release) after its last read, and copies any it keeps longer.
  */
+import { NalArena } from "./nal-arena.ts";
 
 export interface RtpPacket {
   marker: boolean;
@@ -47,23 +50,23 @@ export class VideoDepacketizer {
   onAccessUnit: (au: AccessUnit) => void = () => {};
   private nals: Uint8Array[] = [];
   private ts = -1;
-  /**
-   * The NAL unit being reassembled from fragmentation units: bytes go straight into one scratch
-   * buffer reused for every NAL unit (grown to the largest), and only the finished unit is
-   * copied out — one allocation per NAL unit, not one per packet.
-   */
-  private fuBuf = new Uint8Array(64 * 1024);
-  private fuLen = -1;
   private lastSeq = -1;
   /** Packets lost (sequence gaps); a gap drops the NAL unit being reassembled. */
   lost = 0;
 
-  constructor(private readonly codec: "h264" | "h265") {}
+  /**
+   * `arena`: where NAL units are written, FU reassembly included (fragments are appended where
+   * the unit will stay: one copy, from the packet, and no buffer made per unit).
+   */
+  constructor(
+    private readonly codec: "h264" | "h265",
+    private readonly arena = new NalArena(),
+  ) {}
 
   push(p: RtpPacket): void {
     if (this.lastSeq >= 0 && p.seq !== ((this.lastSeq + 1) & 0xffff)) {
       this.lost++;
-      this.fuLen = -1;
+      this.arena.abort();
     }
     this.lastSeq = p.seq;
     if (this.ts !== p.timestamp && this.nals.length) this.flush();
@@ -86,7 +89,7 @@ export class VideoDepacketizer {
       const n = (pl[o]! << 8) | pl[o + 1]!;
       o += 2;
       if (n === 0 || o + n > pl.length) break;
-      this.nals.push(pl.slice(o, o + n));
+      this.nals.push(this.arena.copy(pl.subarray(o, o + n)));
       o += n;
     }
   }
@@ -95,7 +98,7 @@ export class VideoDepacketizer {
     if (pl.length < 1) return;
     const type = pl[0]! & 0x1f;
     if (type >= 1 && type <= 23) {
-      this.nals.push(pl.slice());
+      this.nals.push(this.arena.copy(pl));
     } else if (type === 24) {
       this.unpackAggregate(pl, 1); // STAP-A
     } else if (type === 28) {
@@ -103,11 +106,11 @@ export class VideoDepacketizer {
       const start = (pl[1]! & 0x80) !== 0;
       const end = (pl[1]! & 0x40) !== 0;
       if (start) {
-        this.fuLen = 0;
-        this.fuPush((pl[0]! & 0xe0) | (pl[1]! & 0x1f));
-        this.fuAppend(pl.subarray(2));
-      } else if (this.fuLen >= 0) this.fuAppend(pl.subarray(2));
-      if (end && this.fuLen >= 0) this.finishFu();
+        this.arena.begin();
+        this.arena.push((pl[0]! & 0xe0) | (pl[1]! & 0x1f));
+        this.arena.append(pl.subarray(2));
+      } else if (this.arena.building) this.arena.append(pl.subarray(2));
+      if (end && this.arena.building) this.nals.push(this.arena.finish());
     }
     // STAP-B, MTAP, FU-B (interleaved mode) are not used over RTSP/TCP by cameras.
   }
@@ -116,7 +119,7 @@ export class VideoDepacketizer {
     if (pl.length < 2) return;
     const type = (pl[0]! >> 1) & 0x3f;
     if (type < 48) {
-      this.nals.push(pl.slice());
+      this.nals.push(this.arena.copy(pl));
     } else if (type === 48) {
       this.unpackAggregate(pl, 2); // AP (no DONL: sprop-max-don-diff is 0 for cameras)
     } else if (type === 49) {
@@ -126,36 +129,18 @@ export class VideoDepacketizer {
       const end = (fuh & 0x40) !== 0;
       if (start) {
         const t = fuh & 0x3f;
-        this.fuLen = 0;
-        this.fuPush((pl[0]! & 0x81) | (t << 1));
-        this.fuPush(pl[1]!);
-        this.fuAppend(pl.subarray(3));
-      } else if (this.fuLen >= 0) this.fuAppend(pl.subarray(3));
-      if (end && this.fuLen >= 0) this.finishFu();
+        this.arena.begin();
+        this.arena.push((pl[0]! & 0x81) | (t << 1));
+        this.arena.push(pl[1]!);
+        this.arena.append(pl.subarray(3));
+      } else if (this.arena.building) this.arena.append(pl.subarray(3));
+      if (end && this.arena.building) this.nals.push(this.arena.finish());
     }
   }
 
-  private fuRoom(n: number): void {
-    if (this.fuLen + n <= this.fuBuf.length) return;
-    const grown = new Uint8Array(Math.max(this.fuLen + n, this.fuBuf.length * 2));
-    grown.set(this.fuBuf.subarray(0, this.fuLen));
-    this.fuBuf = grown;
-  }
-
-  private fuPush(byte: number): void {
-    this.fuRoom(1);
-    this.fuBuf[this.fuLen++] = byte;
-  }
-
-  private fuAppend(b: Uint8Array): void {
-    this.fuRoom(b.length);
-    this.fuBuf.set(b, this.fuLen);
-    this.fuLen += b.length;
-  }
-
-  private finishFu(): void {
-    this.nals.push(this.fuBuf.slice(0, this.fuLen));
-    this.fuLen = -1;
+  /** The reader of an access unit is done with this NAL unit: its bytes may be written again. Once per unit. */
+  release(nal: Uint8Array): void {
+    this.arena.release(nal);
   }
 }
 

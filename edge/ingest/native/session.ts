@@ -121,6 +121,7 @@ export class NativeSession implements IngestSession {
         this.p.handlers.fragment(bytes, info).catch(() => undefined);
       },
       onWarn: (msg, f) => this.p.log.warn(msg, f),
+      releaseNal: (nal) => vdepay.release(nal),
     });
     this.fragmenter = frag;
 
