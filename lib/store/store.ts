@@ -15,6 +15,7 @@ import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraI
 import { describe, readWhole } from "./files.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
 import { readDisk, recover, recoverClaimed, type ClaimedRecovery, type RecoveryReport } from "./recovery.ts";
+import { FragmentAppender } from "./append.ts";
 import { StreamWriter, type SegmentWriter, type WriterHost, type WriterStatus } from "./writer.ts";
 import { QuotaError, RowRefusedError, StoreInputError, isNoSpace } from "./errors.ts";
 import { AgeQuiet, retention, type RetentionPolicy } from "./retention.ts";
@@ -94,8 +95,14 @@ export class MediaStore {
   private tick: ReturnType<typeof setTimeout> | undefined;
   /** Per-file fsyncs, or one sync of the volume (opts.sync.volume). */
   private readonly volume: ((root: string) => Promise<void>) | null;
+  /** Fragment writes: inline on the event loop, on the thread pool after a slow one (append.ts). */
+  private readonly appender: FragmentAppender;
   /** Durability ticks run since the store opened (none while nothing waits for one). */
   readonly durabilityStats = { ticks: 0 };
+  /** Fragment writes run inline and on the thread pool since the store opened. */
+  get writeStats(): { readonly inline: number; readonly pooled: number } {
+    return this.appender.stats;
+  }
   private readonly host: WriterHost & { commitRowOnly(seg: SegmentRecord, frags?: Uint8Array | null): Promise<void> };
   private commitObservers: ((seg: SegmentRecord) => unknown)[] = [];
   /**
@@ -125,6 +132,8 @@ export class MediaStore {
     this.maintenance = !!opts.maintenance;
     this.durabilityMs = opts.durabilityMs ?? 250;
     this.ageQuiet = opts.index ? undefined : new AgeQuiet();
+    const clock = this.clock;
+    this.appender = new FragmentAppender(clock.monotonic ? () => clock.monotonic!() : undefined);
     this.host = {
       root: this.root,
       clock: this.clock,
@@ -140,6 +149,7 @@ export class MediaStore {
         this.clockSteps.push({ atMs: at, stepMs });
         if (this.clockSteps.length > 20) this.clockSteps.shift();
       },
+      append: (fh, parts, position) => this.appender.write(fh, parts, position),
       syncFile: opts.sync?.file ?? ((fh) => fh.sync()),
       wrote: () => this.armTick(),
       syncDir: opts.sync?.dir ?? fsyncDir,
