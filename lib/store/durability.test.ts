@@ -255,11 +255,7 @@ test("the durability tick runs only while written bytes wait for it: none while 
   expect(store.durabilityStats.ticks).toBe(0);
   const w = store.writer("cam1", "main");
   w.init(media.init, media.info);
-  const write = async (n: number) => {
-    const f = fragmentAt(media, n);
-    clock.set(T0 + f.info.startMs + f.info.durationMs);
-    await w.fragment(f.bytes, f.info, clock.now());
-  };
+  const write = (n: number) => writeFragment(w, clock, n);
   await write(0);
   await write(1);
   // (The manual clock stands still, so lagMs alone says nothing here: wait on the tick itself.)
@@ -286,11 +282,7 @@ test("the durability tick runs in another wake-up of the process within its slac
   const store = await MediaStore.open({ root: join(dir, "ride"), clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 60_000, minFreeBytes: 0, durabilityMs: 250, timers });
   const w = store.writer("cam1", "main");
   w.init(media.init, media.info);
-  const write = async (n: number) => {
-    const f = fragmentAt(media, n);
-    clock.set(T0 + f.info.startMs + f.info.durationMs);
-    await w.fragment(f.bytes, f.info, clock.now());
-  };
+  const write = (n: number) => writeFragment(w, clock, n);
   await write(0); // a new file: synced at once, no tick
   await write(1); // an append: waits for the tick, due 250 ms from now
   const ticks = store.durabilityStats.ticks;
@@ -313,6 +305,13 @@ test("the durability tick runs in another wake-up of the process within its slac
   expect(store.durabilityStats.ticks).toBe(ticks + 2);
   await store.close();
 });
+
+/** Fragment `n` of the test media to `w`, arriving at its end on `clock`. */
+async function writeFragment(w: ReturnType<MediaStore["writer"]>, clock: ManualClock, n: number): Promise<void> {
+  const f = fragmentAt(media, n);
+  clock.set(T0 + f.info.startMs + f.info.durationMs);
+  await w.fragment(f.bytes, f.info, clock.now());
+}
 
 async function until(cond: () => boolean, ms: number): Promise<void> {
   const end = performance.now() + ms;
