@@ -183,7 +183,7 @@ try {
 console.log(
   [
     `Machine: ${machine()}; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(" ")}`,
-    `Windows of ${windowMs / 1000} s after ${warmMs / 1000} s of warm-up; every edge at once, pinned to core 1; the camera (1280x720 snow, 2 Mbit/s) on core 0.`,
+    `Windows of ${windowMs / 1000} s after ${warmMs / 1000} s of warm-up; every edge at once, pinned to core 1; the camera (${values.rate === "low" ? "640x360 ball, camsim's low rate" : "1280x720 snow, 2 Mbit/s"}) on core 0.`,
     "",
     "| cameras | edge | window after start | CPU (% of a core) | JS thread | thread pool | JIT | other threads | wake-ups/s (all threads) | JS thread wake-ups/s | involuntary switches/s | threads | load (1 min) |",
     "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
