@@ -3,8 +3,8 @@
  * that happens anyway. A recorder with one camera woke ~30 times a second for timers at their
  * own instants: the batched camera reads every 100 ms, the store's durability tick 250 ms after
  * a write, the stall watchdogs every second. Each wake-up is an epoll return and a turn of the
- * event loop (≈ 35 µs of CPU in Bun before any work), and two timers due at nearly the same
- * instant still wake the loop twice (Bun keeps each timer's own deadline). Here each piece of
+ * event loop (≈ 35 µs of CPU in Bun before any work), and timers armed for the same instant
+ * from different moments still woke the loop about twice (measured, BENCHMARKS.md). Here each piece of
  * work says how late it may run (`ms`) and how much earlier it may run (`slackMs`): whenever the
  * shared timer fires, everything whose early bound has passed runs in the same turn.
  *
