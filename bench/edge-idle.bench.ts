@@ -3,7 +3,7 @@
  * edge process with no camera (idle) and with one camera, this checkout and an older one side
  * by side in the same windows (issue 13: the fixed cost that one stream cannot amortise).
  *
- *   bun bench/edge-idle.bench.ts [--before DIR] [--cameras 0,1] [--window 60] [--rounds 3] [--warm 20]
+ *   bun bench/edge-idle.bench.ts [--before DIR] [--cameras 0,1] [--window 60] [--rounds 3] [--warm 20] [--rate 2M|low]
  *
  * Every edge runs at once (pinned to core 1; camsim to core 0), started the way the firmware
  * starts it (edge/process-env.ts), API off, no central. After `--warm` seconds, `--rounds`
@@ -29,6 +29,8 @@ const { values } = parseArgs({
     window: { type: "string", default: "60" },
     rounds: { type: "string", default: "3" },
     warm: { type: "string", default: "20" },
+    /** The camera: 2M = 1280x720 snow at 2 Mbit/s; low = camsim's 640x360 ball (~170 kbit/s sent), as in ingest.bench.ts. */
+    rate: { type: "string", default: "2M" },
   },
 });
 const windowMs = Number(values.window) * 1000;
@@ -121,7 +123,8 @@ const rows: string[] = [];
 async function run(cameras: number): Promise<void> {
   let url = "";
   if (cameras > 0) {
-    cam ??= await startCamsim({ cameras: 1, pattern: "snow", main: { width: 1280, height: 720, fps: 15, bitrateKbps: 2000 }, discoveryPort: null });
+    const low = values.rate === "low";
+    cam ??= await startCamsim({ cameras: 1, pattern: low ? "ball" : "snow", main: low ? { width: 640, height: 360, fps: 15, bitrateKbps: 800 } : { width: 1280, height: 720, fps: 15, bitrateKbps: 2000 }, discoveryPort: null });
     if (cam.rtspPid) Bun.spawnSync(["taskset", "-a", "-p", "-c", "0", String(cam.rtspPid)]);
     url = withCredentials(cam.cameras[0]!.rtspMain, cam.user, cam.password);
   }
@@ -180,7 +183,7 @@ try {
 console.log(
   [
     `Machine: ${machine()}; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(" ")}`,
-    `Windows of ${windowMs / 1000} s after ${warmMs / 1000} s of warm-up; every edge at once, pinned to core 1; the camera (1280x720 snow, 2 Mbit/s) on core 0.`,
+    `Windows of ${windowMs / 1000} s after ${warmMs / 1000} s of warm-up; every edge at once, pinned to core 1; the camera (${values.rate === "low" ? "640x360 ball, camsim's low rate" : "1280x720 snow, 2 Mbit/s"}) on core 0.`,
     "",
     "| cameras | edge | window after start | CPU (% of a core) | JS thread | thread pool | JIT | other threads | wake-ups/s (all threads) | JS thread wake-ups/s | involuntary switches/s | threads | load (1 min) |",
     "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

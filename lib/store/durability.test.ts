@@ -16,6 +16,8 @@ import { Logger, MemorySink } from "../log/index.ts";
 import { MediaStore } from "./index.ts";
 import { volumeSyncer } from "./syncfs.ts";
 import { fragmentAt, makeMedia, type Media } from "./testdata/media.ts";
+import { Wakeups } from "../timers/wakeups.ts";
+import { manual } from "../timers/manual-timer.ts";
 
 let dir: string;
 let media: Media;
@@ -253,11 +255,7 @@ test("the durability tick runs only while written bytes wait for it: none while 
   expect(store.durabilityStats.ticks).toBe(0);
   const w = store.writer("cam1", "main");
   w.init(media.init, media.info);
-  const write = async (n: number) => {
-    const f = fragmentAt(media, n);
-    clock.set(T0 + f.info.startMs + f.info.durationMs);
-    await w.fragment(f.bytes, f.info, clock.now());
-  };
+  const write = (n: number) => writeFragment(w, clock, n);
   await write(0);
   await write(1);
   // (The manual clock stands still, so lagMs alone says nothing here: wait on the tick itself.)
@@ -276,6 +274,44 @@ test("the durability tick runs only while written bytes wait for it: none while 
   expect(failNext).toBe(0);
   await store.close();
 });
+
+test("the durability tick runs in another wake-up of the process within its slack, and never later than durabilityMs alone", async () => {
+  const clock = new ManualClock(T0);
+  const m = manual();
+  const timers = new Wakeups(m.schedule, m.unschedule, m.now);
+  const store = await MediaStore.open({ root: join(dir, "ride"), clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 60_000, minFreeBytes: 0, durabilityMs: 250, timers });
+  const w = store.writer("cam1", "main");
+  w.init(media.init, media.info);
+  const write = (n: number) => writeFragment(w, clock, n);
+  await write(0); // a new file: synced at once, no tick
+  await write(1); // an append: waits for the tick, due 250 ms from now
+  const ticks = store.durabilityStats.ticks;
+  const other = () => undefined; // e.g. the batched camera reads' turn
+  timers.after(other, 100);
+  m.advance(m.t + 100); // too early for the tick (its slack is 100 ms of 250)
+  expect(store.durabilityStats.ticks).toBe(ticks);
+  timers.after(other, 60);
+  const wakes = m.wakes;
+  m.advance(m.t + 60); // 160 ms after the write: the tick runs in this turn
+  expect(store.durabilityStats.ticks).toBe(ticks + 1);
+  expect(m.wakes).toBe(wakes + 1); // and took no wake-up of its own
+  // With nothing else waking the loop, the tick runs at its deadline.
+  await w.settled();
+  await write(2);
+  const armedAt = m.t;
+  m.advance(armedAt + 249);
+  expect(store.durabilityStats.ticks).toBe(ticks + 1);
+  m.advance(armedAt + 250);
+  expect(store.durabilityStats.ticks).toBe(ticks + 2);
+  await store.close();
+});
+
+/** Fragment `n` of the test media to `w`, arriving at its end on `clock`. */
+async function writeFragment(w: ReturnType<MediaStore["writer"]>, clock: ManualClock, n: number): Promise<void> {
+  const f = fragmentAt(media, n);
+  clock.set(T0 + f.info.startMs + f.info.durationMs);
+  await w.fragment(f.bytes, f.info, clock.now());
+}
 
 async function until(cond: () => boolean, ms: number): Promise<void> {
   const end = performance.now() + ms;

@@ -44,6 +44,16 @@ function shape(t: Timeline) {
 setDefaultTimeout(60_000);
 
 describe("store", () => {
+  test("fragments are written inline on the event loop, none through the thread pool (append.ts)", async () => {
+    const { store, clock } = await newStore("inline-writes");
+    const w = store.writer("cam1", "main");
+    w.init(media.init, media.info);
+    await feed(w, media, clock, T0, 0, 14);
+    await w.settled();
+    expect(store.writeStats).toEqual({ inline: 14, pooled: 0 });
+    await store.close();
+  });
+
   test("commit order: a row exists only for a closed, fsynced file; open segment is live-only", async () => {
     const { store, clock, root } = await newStore("commit");
     const w = store.writer("cam1", "main");

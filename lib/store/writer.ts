@@ -73,6 +73,8 @@ export interface WriterHost {
   lastGap(cameraId: string, stream: StreamKind, reason: GapReason, atMs: number): Promise<JournalGap | undefined>;
   /** A host-clock step seen by a writer (for /health). */
   noteClockStep(stepMs: number): void;
+  /** Writes the parts back to back at `position` of the file (a short write goes on; nothing written = ENOSPC). */
+  append(fh: FileHandle, parts: Uint8Array[], position: number): Promise<void>;
   /** fsync of a segment file and of a directory (injectable: tests model a slow disk). */
   syncFile(fh: FileHandle): Promise<void>;
   syncDir(dir: string): Promise<void>;
@@ -556,7 +558,7 @@ export class StreamWriter implements SegmentWriter {
         throw e;
       }
       try {
-        await writeAll(fh, parts, 0);
+        await this.host.append(fh, parts, 0);
         startMark("first fragment written");
         break;
       } catch (e) {
@@ -644,7 +646,7 @@ export class StreamWriter implements SegmentWriter {
         return this.fullWhileOpen(e);
       }
       try {
-        await writeAll(s.fh, parts, s.rec.bytes); // durable at the next tick (sync())
+        await this.host.append(s.fh, parts, s.rec.bytes); // durable at the next tick (sync())
         break;
       } catch (e) {
         this.host.release(size);
@@ -847,23 +849,6 @@ function markDurable(s: OpenSegment, upto: number): void {
   if (upto > s.durable) s.durable = upto;
   if (upto > 0) startMark("first fragment durable");
   while (s.pending.length && s.pending[0]!.end <= s.durable) s.pending.shift();
-}
-
-/**
- * Writes the parts back to back at `position`: one pwritev for the usual case (a small new moof
- * and the media bytes as received, never copied together); a short write goes on from where it
- * stopped.
- */
-async function writeAll(fh: FileHandle, parts: Uint8Array[], position: number): Promise<void> {
-  let rest = parts.filter((p) => p.length > 0);
-  while (rest.length) {
-    const { bytesWritten } = rest.length === 1 ? await fh.write(rest[0]!, 0, rest[0]!.length, position) : await fh.writev(rest, position);
-    if (bytesWritten <= 0) throw Object.assign(new Error("short write"), { code: "ENOSPC" });
-    position += bytesWritten;
-    let skip = bytesWritten;
-    while (rest.length && skip >= rest[0]!.length) skip -= rest.shift()!.length;
-    if (skip > 0) rest[0] = rest[0]!.subarray(skip);
-  }
 }
 
 function byteLength(parts: Uint8Array[]): number {

@@ -22,6 +22,7 @@
  * above 2 Mbit/s) is not followed by a pause: the next read comes as soon as data is there.
  */
 import { EAGAIN, socketRecv, type Recv } from "./socket-recv.ts";
+import { wakeups } from "../../../lib/timers/wakeups.ts";
 
 export interface Pausable {
   pause(): void;
@@ -42,13 +43,13 @@ export class ReadBatcher {
   private paused = new Map<Pausable, DirectRead | undefined>();
   /** The sockets being read by the timer now (a close during a read drops one from here too). */
   private releasing: Map<Pausable, DirectRead | undefined> | undefined;
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private armed = false;
   private buf: Uint8Array | undefined;
 
   constructor(
     readonly batchMs: number,
     readonly burstBytes = 64 * 1024,
-    private readonly schedule: (fn: () => void, ms: number) => ReturnType<typeof setTimeout> = setTimeout,
+    private readonly schedule: (fn: () => void, ms: number) => unknown = setTimeout,
     private readonly recv: Recv | null = socketRecv(),
   ) {}
 
@@ -72,14 +73,15 @@ export class ReadBatcher {
 
   private keep(sock: Pausable, direct: DirectRead | undefined): void {
     this.paused.set(sock, direct);
-    if (!this.timer) {
-      this.timer = this.schedule(() => this.release(), this.batchMs);
-      (this.timer as { unref?: () => void }).unref?.();
+    if (!this.armed) {
+      this.armed = true;
+      const t = this.schedule(() => this.release(), this.batchMs);
+      (t as { unref?: () => void } | undefined)?.unref?.();
     }
   }
 
   private release(): void {
-    this.timer = undefined;
+    this.armed = false;
     const socks = this.paused;
     this.paused = new Map();
     this.releasing = socks;
@@ -117,9 +119,13 @@ export class ReadBatcher {
 
 const batchers = new Map<number, ReadBatcher>();
 
-/** The batcher of this period: every streaming connection of the process with that setting shares its timer. */
+/**
+ * The batcher of this period: every streaming connection of the process with that setting shares
+ * its timer, the process's shared wake-ups (lib/timers/wakeups.ts), so the store's durability
+ * tick and the watchdogs run in the batch's turn instead of waking the event loop themselves.
+ */
 export function readBatcher(batchMs: number): ReadBatcher {
   let b = batchers.get(batchMs);
-  if (!b) batchers.set(batchMs, (b = new ReadBatcher(batchMs)));
+  if (!b) batchers.set(batchMs, (b = new ReadBatcher(batchMs, undefined, (fn, ms) => wakeups.after(fn, ms))));
   return b;
 }

@@ -1,0 +1,98 @@
+/**
+ * One timer for the process's periodic work, so that work with some slack rides on a wake-up
+ * that happens anyway. A recorder with one camera woke ~30 times a second for timers at their
+ * own instants: the batched camera reads every 100 ms, the store's durability tick 250 ms after
+ * a write, the stall watchdogs every second. Each wake-up is an epoll return and a turn of the
+ * event loop (≈ 35 µs of CPU in Bun before any work), and timers armed for the same instant
+ * from different moments still woke the loop about twice (measured, BENCHMARKS.md). Here each piece of
+ * work says how late it may run (`ms`) and how much earlier it may run (`slackMs`): whenever the
+ * shared timer fires, everything whose early bound has passed runs in the same turn.
+ *
+ * Running early is the only freedom taken: nothing runs later than asked (up to the event
+ * loop's own delay, as with setTimeout).
+ */
+
+export interface Wakeup {
+  /** Not run (a no-op once it ran). */
+  cancel(): void;
+}
+
+interface Entry {
+  fn: () => void;
+  /** May run from this monotonic time (ms)... */
+  earliest: number;
+  /** ...and must by this one. */
+  latest: number;
+}
+
+type Handle = { unref?: () => void } | number | undefined;
+
+export class Wakeups {
+  private readonly entries = new Set<Entry>();
+  private timer: Handle;
+  /** The deadline the armed timer fires at. */
+  private armedFor = Infinity;
+  private firing = false;
+
+  /** Injected in tests: the timer functions and the monotonic clock (ms). */
+  constructor(
+    private readonly schedule: (fn: () => void, ms: number) => Handle = setTimeout,
+    private readonly unschedule: (h: Handle) => void = (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /**
+   * Runs `fn` once, at most `ms` from now, or from `ms - slackMs` on if another wake-up of this
+   * set fires then. The timer does not keep the process alive (as an unref'd setTimeout).
+   */
+  after(fn: () => void, ms: number, slackMs = 0): Wakeup {
+    const t = this.now();
+    const e: Entry = { fn, earliest: t + Math.max(0, ms - Math.max(0, slackMs)), latest: t + Math.max(0, ms) };
+    this.entries.add(e);
+    if (!this.firing && e.latest < this.armedFor) this.arm();
+    return { cancel: () => void this.entries.delete(e) };
+  }
+
+  /** Pending wake-ups (tests). */
+  get pending(): number {
+    return this.entries.size;
+  }
+
+  private arm(): void {
+    if (this.timer !== undefined) this.unschedule(this.timer);
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    let next = Infinity;
+    for (const e of this.entries) if (e.latest < next) next = e.latest;
+    if (next === Infinity) return;
+    this.armedFor = next;
+    const h = this.schedule(() => this.fire(), Math.max(0, next - this.now()));
+    if (typeof h === "object") h.unref?.();
+    this.timer = h;
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    // Timers may fire a fraction of a millisecond before their deadline (whole-ms rounding).
+    const t = this.now() + 1;
+    const due = [...this.entries].filter((e) => e.earliest <= t);
+    this.firing = true;
+    try {
+      for (const e of due) {
+        if (!this.entries.delete(e)) continue; // cancelled by one run before it
+        try {
+          e.fn();
+        } catch (err) {
+          console.error("timer callback failed:", err);
+        }
+      }
+    } finally {
+      this.firing = false;
+      this.arm();
+    }
+  }
+}
+
+/** The process's shared wake-ups (the store's durability tick, the batched camera reads, the watchdogs). */
+export const wakeups = new Wakeups();
