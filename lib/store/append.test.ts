@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FragmentAppender, INLINE_MAX_MS, POOL_HOLD_MS } from "./append.ts";
+import { FragmentAppender, INLINE_MAX_MS, POOL_HOLD_MS, SYNC_STALL_MS } from "./append.ts";
 import { isNoSpace } from "./errors.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "append-"));
@@ -72,4 +72,22 @@ test("a full disk is ENOSPC, inline and on the thread pool", async () => {
   expect(isNoSpace(pooled)).toBe(true);
   expect(a.stats).toEqual({ inline: 2, pooled: 1 });
   await fh.close();
+});
+
+test("while an fsync waits longer than the stall limit, writes go to the thread pool; inline again once it returns", async () => {
+  const clock = steppingClock();
+  const a = new FragmentAppender(clock.now);
+  const fh = await open(join(dir, "stalled.mp4"), "w");
+  let release = () => {};
+  const sync = a.watchSync(() => new Promise<void>((r) => (release = r)));
+  await a.write(fh, [bytes(1)], 0); // the fsync has just started
+  clock.t += SYNC_STALL_MS + 1;
+  await a.write(fh, [bytes(2)], 1);
+  expect(a.stats).toEqual({ inline: 1, pooled: 1 });
+  release();
+  await sync;
+  await a.write(fh, [bytes(3)], 2);
+  expect(a.stats).toEqual({ inline: 2, pooled: 1 });
+  await fh.close();
+  expect([...readFileSync(join(dir, "stalled.mp4"))]).toEqual([1, 2, 3]);
 });

@@ -14,6 +14,11 @@
  * pooled writes as before; after the hold one inline write tries again. (Pooled writes do not
  * renew the hold: their time includes waiting for the event loop, which says nothing about the
  * disk on a busy machine.)
+ *
+ * A disk that hangs (a dying card, a device stuck in the kernel) shows first in the fsyncs, which
+ * wait for it: while one has been waiting longer than `SYNC_STALL_MS` no write runs inline, so the
+ * write that would block for good blocks a pool thread, not the event loop — the recorder keeps
+ * answering, reports "disk-slow" and opens its gap, as it did before writes were inline.
  */
 import { writevSync, writeSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
@@ -22,12 +27,16 @@ import type { FileHandle } from "node:fs/promises";
 export const INLINE_MAX_MS = 20;
 /** How long writes stay on the thread pool after a slow one (ms). */
 export const POOL_HOLD_MS = 30_000;
+/** An fsync waiting longer than this (ms) keeps writes off the event loop until it returns. */
+export const SYNC_STALL_MS = 500;
 
 export class FragmentAppender {
   /** Writes run on the thread pool until this monotonic time (ms). */
   private poolUntil = -Infinity;
   /** How many writes ran inline and on the thread pool (for tests and benches). */
   readonly stats = { inline: 0, pooled: 0 };
+  /** Start times (monotonic ms) of the fsyncs in flight, by ticket. */
+  private readonly syncs = new Map<object, number>();
 
   /** `now`: monotonic ms (injected in tests to model a slow write). */
   constructor(private readonly now: () => number = () => performance.now()) {}
@@ -41,7 +50,7 @@ export class FragmentAppender {
     let rest = parts.filter((p) => p.length > 0);
     while (rest.length) {
       const start = this.now();
-      const inline = start >= this.poolUntil;
+      const inline = start >= this.poolUntil && !this.syncStalled(start);
       let written: number;
       if (inline) {
         this.stats.inline++;
@@ -62,5 +71,24 @@ export class FragmentAppender {
       while (rest.length && skip >= rest[0]!.length) skip -= rest.shift()!.length;
       if (skip > 0) rest[0] = rest[0]!.subarray(skip);
     }
+  }
+
+  /** Runs an fsync (or volume sync) of the store's disk, watched: see SYNC_STALL_MS. */
+  watchSync<T>(sync: () => Promise<T>): Promise<T> {
+    const ticket = {};
+    this.syncs.set(ticket, this.now());
+    let p: Promise<T>;
+    try {
+      p = sync();
+    } catch (e) {
+      this.syncs.delete(ticket);
+      throw e;
+    }
+    return p.finally(() => this.syncs.delete(ticket));
+  }
+
+  private syncStalled(now: number): boolean {
+    for (const since of this.syncs.values()) if (now - since > SYNC_STALL_MS) return true;
+    return false;
   }
 }

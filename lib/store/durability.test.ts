@@ -15,6 +15,7 @@ import { fsyncDir } from "../fsutil.ts";
 import { Logger, MemorySink } from "../log/index.ts";
 import { MediaStore } from "./index.ts";
 import { volumeSyncer } from "./syncfs.ts";
+import { SYNC_STALL_MS } from "./append.ts";
 import { fragmentAt, makeMedia, type Media } from "./testdata/media.ts";
 import { Wakeups } from "../timers/wakeups.ts";
 import { manual } from "../timers/manual-timer.ts";
@@ -303,6 +304,44 @@ test("the durability tick runs in another wake-up of the process within its slac
   expect(store.durabilityStats.ticks).toBe(ticks + 1);
   m.advance(armedAt + 250);
   expect(store.durabilityStats.ticks).toBe(ticks + 2);
+  await store.close();
+});
+
+test("an fsync that does not return keeps fragment writes off the event loop until it returns (a hung disk blocks a pool thread, not the recorder)", async () => {
+  let release = () => {};
+  let hung: Promise<void> | null = new Promise<void>((r) => (release = r));
+  let inFlight = 0;
+  const clock = new ManualClock(T0);
+  const store = await MediaStore.open({
+    root: join(dir, "hung"), clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 60_000, minFreeBytes: 0, durabilityMs: 200,
+    sync: {
+      file: async (fh) => {
+        inFlight++;
+        try {
+          if (hung) await hung;
+          await fh.sync();
+        } finally {
+          inFlight--;
+        }
+      },
+      dir: fsyncDir,
+    },
+  });
+  const w = store.writer("cam1", "main");
+  w.init(media.init, media.info);
+  await writeFragment(w, clock, 0); // a new file: its fsync starts at once, and hangs
+  const since = clock.monotonic();
+  let n = 1;
+  while (clock.monotonic() - since <= SYNC_STALL_MS) await writeFragment(w, clock, n++);
+  await writeFragment(w, clock, n++);
+  expect(store.writeStats.inline).toBeGreaterThan(0); // before the fsync had waited too long
+  expect(store.writeStats.pooled).toBeGreaterThan(0);
+  const inline = store.writeStats.inline;
+  release();
+  hung = null;
+  await until(() => inFlight === 0, 10_000);
+  await writeFragment(w, clock, n++);
+  expect(store.writeStats.inline).toBe(inline + 1); // the disk answered: inline again
   await store.close();
 });
 

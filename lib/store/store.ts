@@ -167,7 +167,7 @@ export class MediaStore {
         if (this.clockSteps.length > 20) this.clockSteps.shift();
       },
       append: (fh, parts, position) => this.appender.write(fh, parts, position),
-      syncFile: opts.sync?.file ?? ((fh) => fh.sync()),
+      syncFile: (fh) => this.appender.watchSync(() => (opts.sync?.file ? opts.sync.file(fh) : fh.sync())),
       wrote: () => this.armTick(),
       syncDir: opts.sync?.dir ?? fsyncDir,
       // This stream only (file mode); in volume mode one syncfs unless one is already running — a
@@ -264,7 +264,8 @@ export class MediaStore {
     this.volumeSyncs++;
     this.volumeSyncStats.ticks++;
     this.volumeSyncStats.streams += marks.length;
-    volume(this.root)
+    this.appender
+      .watchSync(() => volume(this.root))
       .then(() => Promise.all(marks.map((m) => m())))
       .catch((e) => {
         for (const m of marks) m.failed();
