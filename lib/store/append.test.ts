@@ -76,7 +76,7 @@ test("a full disk is ENOSPC, inline and on the thread pool", async () => {
 
 test("while an fsync waits longer than the stall limit, writes go to the thread pool; inline again once it returns", async () => {
   const clock = steppingClock();
-  const a = new FragmentAppender(clock.now);
+  const a = new FragmentAppender(clock.now, clock.now);
   const fh = await open(join(dir, "stalled.mp4"), "w");
   let release = () => {};
   const sync = a.watchSync(() => new Promise<void>((r) => (release = r)));

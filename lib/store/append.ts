@@ -38,8 +38,15 @@ export class FragmentAppender {
   /** Start times (monotonic ms) of the fsyncs in flight, by ticket. */
   private readonly syncs = new Map<object, number>();
 
-  /** `now`: monotonic ms (injected in tests to model a slow write). */
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  /**
+   * `now`: monotonic ms (injected in tests to model a slow write). `waitNow`: the clock fsync waits
+   * are measured on — real time even where a test drives the store with a manual clock, because
+   * the fsyncs run in real time: manual time moved ahead while a real fsync runs is no stall.
+   */
+  constructor(
+    private readonly now: () => number = () => performance.now(),
+    private readonly waitNow: () => number = () => performance.now(),
+  ) {}
 
   /**
    * Writes the parts back to back at `position`: one (p)writev for the usual case (a small new
@@ -50,7 +57,7 @@ export class FragmentAppender {
     let rest = parts.filter((p) => p.length > 0);
     while (rest.length) {
       const start = this.now();
-      const inline = start >= this.poolUntil && !this.syncStalled(start);
+      const inline = start >= this.poolUntil && !this.syncStalled();
       let written: number;
       if (inline) {
         this.stats.inline++;
@@ -76,7 +83,7 @@ export class FragmentAppender {
   /** Runs an fsync (or volume sync) of the store's disk, watched: see SYNC_STALL_MS. */
   watchSync<T>(sync: () => Promise<T>): Promise<T> {
     const ticket = {};
-    this.syncs.set(ticket, this.now());
+    this.syncs.set(ticket, this.waitNow());
     let p: Promise<T>;
     try {
       p = sync();
@@ -87,7 +94,9 @@ export class FragmentAppender {
     return p.finally(() => this.syncs.delete(ticket));
   }
 
-  private syncStalled(now: number): boolean {
+  private syncStalled(): boolean {
+    if (this.syncs.size === 0) return false;
+    const now = this.waitNow();
     for (const since of this.syncs.values()) if (now - since > SYNC_STALL_MS) return true;
     return false;
   }
