@@ -273,7 +273,9 @@ for (const d of drivers) {
       await lc.start({ timers: false });
       const sa = await openStore(nodes.a);
       const sb = await openStore(nodes.b, lb);
-      const time = { now: Date.now() };
+      // The upkeep's clock is the lease clock's time, moved by the test only: heartbeats are written at
+      // the lease clock's time, so who looks dead depends on the test's steps, not on how long set-up took.
+      const time = { now: leaseClock.now() };
       /** A node's CentralMedia whose next commit waits after its blob put until released (a commit in flight). */
       const pausing = (db: Database, nodeId: string) => {
         let hold: { reached: (key: string) => void; gate: Promise<void> } | null = null;
@@ -320,12 +322,19 @@ for (const d of drivers) {
 
         // node-a dies (its heartbeat older than a lease): node-b claims bus-1, node-c lives on.
         la.halt();
-        time.now = leaseClock.now() + 1000 + QUIET_MS;
+        const lastHeartbeatA = leaseClock.now();
         leaseClock.advance(3001);
         await lb.start({ timers: false });
-        await lc.round();
         expect(lb.owns("bus-1")).toBe(true);
+        // node-b's claim kicked a pass; it may well run before node-c's next round (a loaded machine, CI):
+        // here it always does. Time has not passed on the upkeep's clock, so it takes nothing.
+        // (Before, the test moved that clock past node-c's heartbeat before node-c's round: a pass
+        // that won the race rightly judged node-c dead and took its commit — CI, PostgreSQL.)
         await upkeep.pass();
+        for (const key of [cut, pausedA.key, liveC.key, liveB.key]) expect(await exists(key)).toBe(true);
+        // node-c's round, then the quiet period after node-a's last heartbeat: only node-a is dead.
+        await lc.round();
+        time.now = lastHeartbeatA + 1000 + QUIET_MS;
         await upkeep.pass();
         // Both of node-a's blobs go; the live nodes' commits in flight stay.
         expect(await exists(cut)).toBe(false);
