@@ -17,9 +17,8 @@ import { migrateUp, type Database } from "../db/index.ts";
 import { driversInTempDir } from "../database-testkit.ts";
 import { openMigratedPair } from "../db/testkit.ts";
 import { CentralMedia, PgStoreIndex } from "../media/index.ts";
-import { Receiver } from "./receiver.ts";
+import { COMMIT_RETRY_AFTER_S, Receiver } from "./receiver.ts";
 import { EdgeTransfer } from "../../edge/transfer/index.ts";
-import { systemClock } from "../../lib/clock.ts";
 import { TRANSFER_VERSION, paths, type WorkItem } from "../../federation/transfer/index.ts";
 import { mountFederation } from "./routes.ts";
 import { Hono } from "hono";
@@ -193,11 +192,14 @@ for (const d of drivers) {
       } });
       const sink = new MemorySink();
       const receiver = new Receiver({ dir: path.join(dir, "partial"), store, media, db, clock, log: new Logger({ component: "t", sink, level: "info" }) });
-      const { edge, answers, close } = await edgeSending(receiver, dir);
+      const { edge, edgeClock, answers, close } = await edgeSending(receiver, dir);
       try {
         await edge.start();
+        // The edge waits as asked (on its clock: edge/transfer/engine.test.ts shows it sends nothing before).
+        while (answers.length === 0) await Bun.sleep(50);
+        edgeClock.advance(COMMIT_RETRY_AFTER_S * 1000);
         while (edge.status().stats.committed === 0) await Bun.sleep(50);
-        expect(answers).toEqual([{ status: 503, retryAfter: "5" }, { status: 200, retryAfter: null }]);
+        expect(answers).toEqual([{ status: 503, retryAfter: String(COMMIT_RETRY_AFTER_S) }, { status: 200, retryAfter: null }]);
         expect(receiver.stats).toMatchObject({ badChunks: 0, commits: 1 });
         expect(edge.status().stats.resent409).toBe(0);
         // Logged once, as an error; the edge sent the segment again, whole.
@@ -236,9 +238,12 @@ async function edgeSending(receiver: Receiver, dir: string) {
   mountFederation(app, null as never, receiver);
   const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
   const edgeStore = await MediaStore.open({ root: path.join(tmp(), "edge"), clock: new ManualClock(T0), log, segmentDurationMs: 2000, minFreeBytes: 0 });
-  const edge = new EdgeTransfer({ dataDir: path.join(dir, "edge-data"), store: edgeStore, federationUrl: `http://127.0.0.1:${server.port}`, tls: { ca: "", cert: "", key: "" }, policy: () => null, link: "wifi", clock: systemClock, log, workers: 1, pollWaitMs: 1000, refreshMs: 100 });
+  /** The sender's clock: it waits on it when central answers 503 with Retry-After. */
+  const edgeClock = new ManualClock(T0);
+  const edge = new EdgeTransfer({ dataDir: path.join(dir, "edge-data"), store: edgeStore, federationUrl: `http://127.0.0.1:${server.port}`, tls: { ca: "", cert: "", key: "" }, policy: () => null, link: "wifi", clock: edgeClock, log, workers: 1, pollWaitMs: 1000, refreshMs: 100 });
   return {
     edge,
+    edgeClock,
     answers,
     close: async () => {
       await edge.stop();

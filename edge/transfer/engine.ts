@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
+import { parseHttpDate, retryAfterMs } from "../../lib/http/retry-after.ts";
 import type { MediaStore, SegmentRecord } from "../../lib/store/index.ts";
 import { encodeProof, proofFor } from "../../federation/custody/index.ts";
 import {
@@ -132,6 +133,14 @@ export class EdgeTransfer {
   private kick = false;
   private unreach: (() => void) | null = null;
   private loops: Promise<void>[] = [];
+  /**
+   * No upload starts before this (monotonic ms): central answered 503 with Retry-After. The
+   * answer is about the whole receiver — its database, its disk, or the node shutting down; the
+   * segment's bytes were fine — so every upload waits, not only that segment's: another
+   * segment would be sent whole only to be refused at its commit too (central drops a refused
+   * commit's bytes), spending the link's budget for nothing.
+   */
+  private receiverBackAt = 0;
   /** Central's chunk size from the last work answer (DEFAULT_CHUNK_SIZE until then). */
   private chunkSize = DEFAULT_CHUNK_SIZE;
   /** Bytes central acknowledged per PUT, over each PUT's own time (the edge's view of its link's goodput). */
@@ -410,6 +419,22 @@ export class EdgeTransfer {
     for (const f of this.wakeWorkers.splice(0)) f();
   }
 
+  private monotonic(): number {
+    return this.d.clock.monotonic?.() ?? this.d.clock.now();
+  }
+
+  /**
+   * Central answered 503: no upload starts until its Retry-After has passed (an HTTP date is
+   * measured from the answer's own Date, so the clocks' difference does not count). A missing
+   * or invalid value leaves the usual retry (the next work poll); a valid one is bounded (5 min).
+   */
+  private receiverUnavailable(headers: Headers): void {
+    const ms = retryAfterMs(headers.get("retry-after"), parseHttpDate(headers.get("date")) ?? this.d.clock.now());
+    if (ms === null || ms === 0) return;
+    this.receiverBackAt = Math.max(this.receiverBackAt, this.monotonic() + ms);
+    this.d.log.info("central cannot store uploads now: uploads wait as it asked (Retry-After)", { waitMs: ms });
+  }
+
   private async local(it: WorkItem): Promise<SegmentRecord | "gone" | "differs"> {
     const rows = await this.d.store.segments({ cameraId: it.cameraId, stream: it.stream, fromMs: it.startMs, toMs: it.startMs + 1 });
     const s = rows.find((r) => r.startMs === it.startMs);
@@ -419,9 +444,18 @@ export class EdgeTransfer {
 
   private async workLoop(w: Worker): Promise<void> {
     while (!this.stopped) {
-      const job = this.queue.shift();
+      const waitMs = this.receiverBackAt - this.monotonic();
+      const job = waitMs > 0 ? undefined : this.queue.shift();
       if (!job) {
-        await new Promise<void>((r) => this.wakeWorkers.push(r));
+        // Woken by new work, stop, or (while central asked to wait) when the wait is over.
+        await new Promise<void>((r) => {
+          const t = waitMs > 0 ? setTimeout(wake, waitMs) : null;
+          function wake() {
+            if (t) clearTimeout(t);
+            r();
+          }
+          this.wakeWorkers.push(wake);
+        });
         continue;
       }
       w.job = job;
@@ -469,7 +503,8 @@ export class EdgeTransfer {
     for (;;) {
       const before = job.offset;
       const r = await this.put(w, job, data, cs);
-      if (r !== "more" || this.stopped || w.preempt || job.offset <= before) return;
+      // Central asked to wait (another worker's answer): the rest is queued again at the next poll, from central's offset.
+      if (r !== "more" || this.stopped || w.preempt || job.offset <= before || this.receiverBackAt > this.monotonic()) return;
     }
   }
 
@@ -589,6 +624,7 @@ export class EdgeTransfer {
       held = 0;
     }
     const text = await res.text();
+    if (res.status === 503) this.receiverUnavailable(res.headers);
     let r: UploadResult;
     try {
       r = UploadResult.parse(JSON.parse(text));
