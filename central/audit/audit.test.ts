@@ -12,6 +12,7 @@ import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import { migrateUp, openServer, type Database } from "../db/index.ts";
 import { postgresUnavailable, startPostgres, testEmbedded, type TestPostgres } from "../db/testkit.ts";
+import { lockDataDir } from "../../lib/lock/index.ts";
 import { Audit, verifyAudit } from "./index.ts";
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), "outpost-audit-"));
@@ -167,6 +168,28 @@ for (const d of drivers) {
       }
     });
 
+    test("records appended while the chain is verified (central running) are not reported as deleted", async () => {
+      await fresh();
+      let appended = false;
+      // Central flushes between the walk's last page and its end: rows committed, then the head file rewritten.
+      const busy = {
+        query: (async (sql: string, params?: unknown[]) => {
+          const rows = await db.query(sql, params as never);
+          if (rows.length === 0 && !appended) {
+            appended = true;
+            for (let i = 0; i < 3; i++) audit.record({ user: "carol", action: "login" });
+            await audit.flush();
+          }
+          return rows;
+        }) as Database["query"],
+      };
+      const r = await verifyAudit(busy, head);
+      expect(appended).toBe(true);
+      expect(r.problems).toEqual([]);
+      expect(r.ok).toBe(true);
+      expect(await verifyAudit(db, head)).toMatchObject({ ok: true, checked: 23 });
+    });
+
     test("CLI: outpost central audit verify passes, then fails and names the record", async () => {
       await fresh();
       const cfgFile = path.join(dir, "central.yaml");
@@ -183,6 +206,25 @@ for (const d of drivers) {
       expect(bad.stdout.toString()).toContain("at record 3: record 3 was edited");
       expect(bad.exitCode).toBe(1);
       if (!url) db = (await d.open(dir)).db;
+    });
+
+    test.skipIf(d.name.startsWith("server"))("CLI: refused while central holds the data directory (its embedded database is central's own), as a second central is; the database is not opened", async () => {
+      await fresh();
+      const cfgFile = path.join(dir, "central.yaml");
+      await fs.writeFile(cfgFile, `dataDir: ${dir}\n`);
+      // What a running central holds (lib/lock), and its database open in its process.
+      const held = lockDataDir(dir, "central");
+      try {
+        const r = cli(cfgFile);
+        expect(r.stderr.toString()).toContain(`${dir} is in use by central PID ${process.pid}; stop it first`);
+        expect(r.stderr.toString()).toContain("GET /api/v1/audit/verify");
+        expect(r.stdout.toString()).toBe("");
+        expect(r.exitCode).toBe(75);
+      } finally {
+        held.release();
+      }
+      // Central's database is as it was.
+      expect(await verifyAudit(db, head)).toMatchObject({ ok: true, checked: 20 });
     });
   });
 }

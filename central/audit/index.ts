@@ -225,6 +225,11 @@ export async function verifyAudit(db: Pick<Sql, "query">, headFile: string | nul
   const note = (seq: number, problem: string) => {
     if (problems.length < maxProblems) problems.push({ seq, problem });
   };
+  // The head file is read before the rows: central rewrites it after each flush has committed,
+  // so every record it names is in the table by then. Read after the rows, a flush between the
+  // two (central running: a server database, or GET /api/v1/audit/verify) named records the
+  // walk had not seen, reported as deleted.
+  const head = headFile === null ? null : await readHead(headFile);
   let prevSeq = 0;
   let prevHash = GENESIS;
   let checked = 0;
@@ -247,18 +252,20 @@ export async function verifyAudit(db: Pick<Sql, "query">, headFile: string | nul
     }
     after = prevSeq;
   }
-  if (headFile) {
-    let head: { seq: number; hash: string } | null = null;
-    try {
-      head = JSON.parse(await fs.readFile(headFile, "utf8")) as { seq: number; hash: string };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") note(prevSeq, `the head file ${headFile} is unreadable: ${(e as Error).message}`);
-      else if (checked > 0) note(prevSeq, `the head file ${headFile} is missing, so deletion of the newest records cannot be ruled out`);
-    }
-    if (head) {
-      if (head.seq > prevSeq) note(prevSeq + 1, `records ${prevSeq + 1}..${head.seq} are missing at the end (deleted); the log ended at ${head.seq}`);
-      else if (head.seq === prevSeq && head.hash !== prevHash) note(prevSeq, `record ${prevSeq} is not the record last written (hash differs from the head file)`);
-    }
+  if (head && "unreadable" in head) note(prevSeq, `the head file ${headFile} is unreadable: ${head.unreadable}`);
+  else if (head && "missing" in head) {
+    if (checked > 0) note(prevSeq, `the head file ${headFile} is missing, so deletion of the newest records cannot be ruled out`);
+  } else if (head) {
+    if (head.seq > prevSeq) note(prevSeq + 1, `records ${prevSeq + 1}..${head.seq} are missing at the end (deleted); the log ended at ${head.seq}`);
+    else if (head.seq === prevSeq && head.hash !== prevHash) note(prevSeq, `record ${prevSeq} is not the record last written (hash differs from the head file)`);
   }
   return { ok: problems.length === 0, checked, lastSeq: prevSeq, problems };
+}
+
+async function readHead(file: string): Promise<{ seq: number; hash: string } | { missing: true } | { unreadable: string }> {
+  try {
+    return JSON.parse(await fs.readFile(file, "utf8")) as { seq: number; hash: string };
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ENOENT" ? { missing: true } : { unreadable: (e as Error).message };
+  }
 }

@@ -11,6 +11,10 @@ import { CentralConfig } from "../../central/config.ts";
 import { dataPaths } from "../../central/files.ts";
 import { appendRevocation, createToken, resolveSite } from "../../central/journal.ts";
 import { certFingerprint } from "../../federation/pki.ts";
+import { DataDirLockedError, lockDataDir, type DataDirLock } from "../../lib/lock/index.ts";
+
+/** Exit code when the data directory is another process's (EX_TEMPFAIL, as cli/outpost.ts gives a second central). */
+const DATA_DIR_IN_USE_EXIT = 75;
 
 const usage = `usage:
   outpost central --config FILE                       run central (user API, enrollment, federation mTLS, MQTT)
@@ -21,8 +25,8 @@ const usage = `usage:
                                                       a running central cuts it off within seconds
   outpost central audit verify --config FILE          check the audit log's hash chain; exit 1 if tampered. With
                                                       database.url it reads the server (central may run); with
-                                                      the embedded database central must be stopped (while it
-                                                      runs use GET /api/v1/audit/verify)
+                                                      the embedded database it is refused while central runs
+                                                      on the data dir (then use GET /api/v1/audit/verify)
 
 Config keys: docs/ref/central-config.md (environment overrides: OUTPOST_<KEY>__<SUBKEY>).`;
 
@@ -119,27 +123,31 @@ async function auditVerify(cfg: CentralConfig): Promise<number> {
   const { openServer, openEmbedded } = await import("../../central/db/index.ts");
   const { existsSync } = await import("node:fs");
   const path = await import("node:path");
-  const p = dataPaths(cfg.dataDir);
   let db;
+  let lock: DataDirLock | null = null;
   if (cfg.database.url) {
     // A server serves every node and this CLI at once: central may keep running.
     db = await openServer(cfg.database.url, { max: 1 }).catch((e: Error) => {
       throw new CliError(`database.url: cannot use the PostgreSQL server: ${e.message}`);
     });
   } else {
-    // The embedded database lives inside the central process: a second opener would corrupt it.
-    // A running central holds central.duckdb's lock, which tells.
-    if (existsSync(p.db)) {
-      const { Db } = await import("../../central/db.ts");
-      const duck = await Db.open(p.db).catch((e: Error) => {
-        if (/lock/i.test(e.message)) throw new CliError(`central is running (it holds ${p.db}); its embedded database can only be read by it: stop central, or ask it: GET /api/v1/audit/verify`);
-        throw new CliError(`cannot open ${p.db}: ${e.message}`);
-      });
-      await duck.close();
-    }
+    // The embedded database lives inside one process: a second opener would corrupt it. The
+    // data directory's lock (lib/lock), held until the check ends, tells: a running central
+    // holds it (refused as a second central is), and a central started meanwhile is refused.
     const dir = path.join(cfg.dataDir, "pg");
     if (!existsSync(path.join(dir, "PG_VERSION"))) throw new CliError(`no database in ${dir}: central has not started with this version yet (start it once; it moves the audit log from central.duckdb)`);
-    db = await openEmbedded(dir);
+    try {
+      lock = lockDataDir(cfg.dataDir, "outpost central audit verify");
+    } catch (e) {
+      if (e instanceof DataDirLockedError) throw new CliError(`${e.message}; while it runs, ask it: GET /api/v1/audit/verify`, DATA_DIR_IN_USE_EXIT);
+      throw e;
+    }
+    try {
+      db = await openEmbedded(dir);
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
   }
   try {
     if (!(await db.query<{ t: string | null }>(`SELECT to_regclass($1) AS t`, ["audit_log"]))[0]?.t) throw new CliError(`the database has no audit log yet: start central once with this version (it migrates the database)`);
@@ -153,5 +161,6 @@ async function auditVerify(cfg: CentralConfig): Promise<number> {
     return 1;
   } finally {
     await db.close();
+    lock?.release();
   }
 }
