@@ -129,7 +129,7 @@ for (const c of cases) {
     } finally {
       await t.close();
     }
-  });
+  }, 30_000);
 }
 
 test("a 503 whose Retry-After is invalid (garbage, negative, a fraction) leaves the usual retry at the next work poll", async () => {
@@ -143,4 +143,4 @@ test("a 503 whose Retry-After is invalid (garbage, negative, a fraction) leaves 
   } finally {
     await t.close();
   }
-});
+}, 30_000);
