@@ -190,6 +190,28 @@ for (const d of drivers) {
       expect(await verifyAudit(db, head)).toMatchObject({ ok: true, checked: 23 });
     });
 
+    test("central's first flush during the check (rows committed, then the head file written) is not a missing head file; one still missing at the end is", async () => {
+      await fresh();
+      const written = await fs.readFile(head, "utf8");
+      await fs.rm(head);
+      let wrote = false;
+      const firstFlush = {
+        query: (async (sql: string, params?: unknown[]) => {
+          const rows = await db.query(sql, params as never);
+          if (rows.length === 0 && !wrote) {
+            wrote = true;
+            await fs.writeFile(head, written);
+          }
+          return rows;
+        }) as Database["query"],
+      };
+      expect(await verifyAudit(firstFlush, head)).toMatchObject({ ok: true, checked: 20 });
+      await fs.rm(head);
+      const r = await verifyAudit(db, head);
+      expect(r.ok).toBe(false);
+      expect(r.problems.map((p) => p.problem)).toEqual([`the head file ${head} is missing, so deletion of the newest records cannot be ruled out`]);
+    });
+
     test("CLI: outpost central audit verify passes, then fails and names the record", async () => {
       await fresh();
       const cfgFile = path.join(dir, "central.yaml");
