@@ -60,6 +60,21 @@ for (const d of drivers) {
       await db?.close();
     });
 
+    /** The database as verifyAudit reads it, running `meanwhile` once the walk's last page came back empty (central writing during the check). */
+    function whenWalked(meanwhile: () => Promise<void>): Pick<Database, "query"> {
+      let done = false;
+      return {
+        query: (async (sql: string, params?: unknown[]) => {
+          const rows = await db.query(sql, params as never);
+          if (rows.length === 0 && !done) {
+            done = true;
+            await meanwhile();
+          }
+          return rows;
+        }) as Database["query"],
+      };
+    }
+
     /** An empty log, then 20 records. */
     async function fresh(records = 20): Promise<void> {
       await db.exec(`TRUNCATE audit_log`);
@@ -172,17 +187,11 @@ for (const d of drivers) {
       await fresh();
       let appended = false;
       // Central flushes between the walk's last page and its end: rows committed, then the head file rewritten.
-      const busy = {
-        query: (async (sql: string, params?: unknown[]) => {
-          const rows = await db.query(sql, params as never);
-          if (rows.length === 0 && !appended) {
-            appended = true;
-            for (let i = 0; i < 3; i++) audit.record({ user: "carol", action: "login" });
-            await audit.flush();
-          }
-          return rows;
-        }) as Database["query"],
-      };
+      const busy = whenWalked(async () => {
+        appended = true;
+        for (let i = 0; i < 3; i++) audit.record({ user: "carol", action: "login" });
+        await audit.flush();
+      });
       const r = await verifyAudit(busy, head);
       expect(appended).toBe(true);
       expect(r.problems).toEqual([]);
@@ -194,17 +203,7 @@ for (const d of drivers) {
       await fresh();
       const written = await fs.readFile(head, "utf8");
       await fs.rm(head);
-      let wrote = false;
-      const firstFlush = {
-        query: (async (sql: string, params?: unknown[]) => {
-          const rows = await db.query(sql, params as never);
-          if (rows.length === 0 && !wrote) {
-            wrote = true;
-            await fs.writeFile(head, written);
-          }
-          return rows;
-        }) as Database["query"],
-      };
+      const firstFlush = whenWalked(() => fs.writeFile(head, written));
       expect(await verifyAudit(firstFlush, head)).toMatchObject({ ok: true, checked: 20 });
       await fs.rm(head);
       const r = await verifyAudit(db, head);
