@@ -1,5 +1,5 @@
 /**
- * The syncfs thread (lib/store/syncfs.ts) must block every signal: a process signal the kernel
+ * The sync threads (lib/store/sync-thread.ts: fsync, syncfs) must block every signal: a process signal the kernel
  * hands to that foreign 32 KiB-stack thread would run the runtime's handler there. Seen from
  * /proc while a sync is in flight (dirty data first, so the sync lasts), and end to end: a
  * process that syncs its volume in a loop while signals and child exits rain on it survives.
@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { volumeSyncer } from "./syncfs.ts";
+import { volumeSyncer } from "./sync-thread.ts";
 
 let dir: string;
 beforeAll(async () => {
@@ -70,7 +70,7 @@ test.skipIf(process.platform !== "linux")("syncs in a loop under a storm of sign
   const script = join(dir, "storm.ts");
   writeFileSync(
     script,
-    `import { volumeSyncer } from ${JSON.stringify(join(import.meta.dir, "syncfs.ts"))};
+    `import { volumeSyncer } from ${JSON.stringify(join(import.meta.dir, "sync-thread.ts"))};
 const sync = volumeSyncer()!;
 let got = 0;
 process.on("SIGUSR2", () => got++);
