@@ -263,7 +263,7 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
   // open: a held sink stops a pipeline's reads and its stall watchdog ended sessions ("no media
   // for 2000 ms" gaps instead of crash gaps in tests/crash.test.ts).
   const storeOpen = (async () => {
-    const { MediaStore, volumeSyncer } = await import("../lib/store/index.ts");
+    const { MediaStore, fileSyncer, volumeSyncer } = await import("../lib/store/index.ts");
     startMark("store module loaded");
     return MediaStore.open({
       root: config.dataDir,
@@ -273,8 +273,9 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
       ...(config.storage.maxTotalBytes !== undefined ? { maxTotalBytes: config.storage.maxTotalBytes } : {}),
       ...(config.storage.minFreeBytes !== undefined ? { minFreeBytes: config.storage.minFreeBytes } : {}),
       durabilityMs: config.storage.durabilityMs,
-      // One syncfs per tick for all streams (its thread blocks every signal: lib/store/syncfs.ts).
-      sync: { volume: config.storage.durabilitySync === "volume" ? volumeSyncer() : null },
+      // Each fsync (or the opt-in syncfs per tick for all streams) on a thread of its own, joined at
+      // the next shared wake-up, not through Bun's thread pool (lib/store/sync-thread.ts).
+      sync: { file: fileSyncer() ?? undefined, volume: config.storage.durabilitySync === "volume" ? volumeSyncer() : null },
     });
   })();
   const recording = (async () => {

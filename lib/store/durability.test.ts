@@ -14,7 +14,7 @@ import { ManualClock } from "../clock.ts";
 import { fsyncDir } from "../fsutil.ts";
 import { Logger, MemorySink } from "../log/index.ts";
 import { MediaStore } from "./index.ts";
-import { volumeSyncer } from "./syncfs.ts";
+import { volumeSyncer } from "./sync-thread.ts";
 import { SYNC_STALL_MS } from "./append.ts";
 import { fragmentAt, makeMedia, type Media } from "./testdata/media.ts";
 import { Wakeups } from "../timers/wakeups.ts";

@@ -7,7 +7,7 @@
  */
 export * from "./types.ts";
 export { MediaStore, type StoreOptions } from "./store.ts";
-export { volumeSyncer } from "./syncfs.ts";
+export { fileSyncer, volumeSyncer } from "./sync-thread.ts";
 export type { SegmentWriter, WriterStatus } from "./writer.ts";
 export type { RetentionPolicy } from "./retention.ts";
 export type { RecoveryReport, RecoveryAction, ClaimedRecovery } from "./recovery.ts";

@@ -67,7 +67,7 @@ export interface StoreOptions {
     dir?: (dir: string) => Promise<void>;
     /**
      * One sync of the whole volume holding `root` (syncfs(2), e.g. `volumeSyncer()` from
-     * lib/store/syncfs.ts), used by the durability tick instead of one fsync per stream.
+     * lib/store/sync-thread.ts), used by the durability tick instead of one fsync per stream.
      * Absent or null = per-file fsyncs.
      */
     volume?: ((root: string) => Promise<void>) | null;

@@ -68,3 +68,24 @@ test("real timers: work due together runs, and the process's timer does not keep
   });
   expect(ran).toEqual([1, 2]);
 });
+
+test("keepAlive work keeps the shared timer referenced; chores alone leave it unreferenced", () => {
+  const handles: { unref: () => void; unrefd: boolean; fn: () => void }[] = [];
+  const schedule = (fn: () => void) => {
+    const h = { fn, unrefd: false, unref: () => void (h.unrefd = true) };
+    handles.push(h);
+    return h;
+  };
+  let t = 0;
+  const w = new Wakeups(schedule, () => undefined, () => t);
+  w.after(() => undefined, 1000, 200); // a chore (watchdog)
+  expect(handles.at(-1)!.unrefd).toBe(true);
+  w.after(() => undefined, 2000, 1999, { keepAlive: true }); // a later deadline, but someone awaits it
+  expect(handles.length).toBe(2); // re-armed so that the timer holds the process
+  expect(handles.at(-1)!.unrefd).toBe(false);
+  t = 1000;
+  handles.at(-1)!.fn(); // both run (the join's window is open)
+  expect(w.pending).toBe(0);
+  w.after(() => undefined, 1000);
+  expect(handles.at(-1)!.unrefd).toBe(true);
+});

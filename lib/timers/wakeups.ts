@@ -23,6 +23,8 @@ interface Entry {
   earliest: number;
   /** ...and must by this one. */
   latest: number;
+  /** Keeps the process alive while pending (a result someone awaits, not a periodic chore). */
+  keepAlive: boolean;
 }
 
 type Handle = { unref?: () => void } | number | undefined;
@@ -32,6 +34,8 @@ export class Wakeups {
   private timer: Handle;
   /** The deadline the armed timer fires at. */
   private armedFor = Infinity;
+  /** Whether the armed timer keeps the process alive. */
+  private armedKeepsAlive = false;
   private firing = false;
 
   /** Injected in tests: the timer functions and the monotonic clock (ms). */
@@ -43,13 +47,15 @@ export class Wakeups {
 
   /**
    * Runs `fn` once, at most `ms` from now, or from `ms - slackMs` on if another wake-up of this
-   * set fires then. The timer does not keep the process alive (as an unref'd setTimeout).
+   * set fires then. The timer does not keep the process alive (as an unref'd setTimeout) unless
+   * `keepAlive` is set: work whose result someone awaits (a sync being joined) must not be
+   * dropped by an exiting event loop.
    */
-  after(fn: () => void, ms: number, slackMs = 0): Wakeup {
+  after(fn: () => void, ms: number, slackMs = 0, opts: { keepAlive?: boolean } = {}): Wakeup {
     const t = this.now();
-    const e: Entry = { fn, earliest: t + Math.max(0, ms - Math.max(0, slackMs)), latest: t + Math.max(0, ms) };
+    const e: Entry = { fn, earliest: t + Math.max(0, ms - Math.max(0, slackMs)), latest: t + Math.max(0, ms), keepAlive: opts.keepAlive === true };
     this.entries.add(e);
-    if (!this.firing && e.latest < this.armedFor) this.arm();
+    if (!this.firing && (e.latest < this.armedFor || (e.keepAlive && !this.armedKeepsAlive))) this.arm();
     return { cancel: () => void this.entries.delete(e) };
   }
 
@@ -62,18 +68,25 @@ export class Wakeups {
     if (this.timer !== undefined) this.unschedule(this.timer);
     this.timer = undefined;
     this.armedFor = Infinity;
+    this.armedKeepsAlive = false;
     let next = Infinity;
-    for (const e of this.entries) if (e.latest < next) next = e.latest;
+    let keepAlive = false;
+    for (const e of this.entries) {
+      if (e.latest < next) next = e.latest;
+      keepAlive ||= e.keepAlive;
+    }
     if (next === Infinity) return;
     this.armedFor = next;
+    this.armedKeepsAlive = keepAlive;
     const h = this.schedule(() => this.fire(), Math.max(0, next - this.now()));
-    if (typeof h === "object") h.unref?.();
+    if (typeof h === "object" && !keepAlive) h.unref?.();
     this.timer = h;
   }
 
   private fire(): void {
     this.timer = undefined;
     this.armedFor = Infinity;
+    this.armedKeepsAlive = false;
     // Timers may fire a fraction of a millisecond before their deadline (whole-ms rounding).
     const t = this.now() + 1;
     const due = [...this.entries].filter((e) => e.earliest <= t);
@@ -94,5 +107,5 @@ export class Wakeups {
   }
 }
 
-/** The process's shared wake-ups (the store's durability tick, the batched camera reads, the watchdogs). */
+/** The process's shared wake-ups (the store's durability tick, the batched camera reads, the watchdogs, joins of sync threads). */
 export const wakeups = new Wakeups();

@@ -1,5 +1,5 @@
 /**
- * The syncfs thread (lib/store/syncfs.ts) must block every signal: a process signal the kernel
+ * The sync threads (lib/store/sync-thread.ts: fsync, syncfs) must block every signal: a process signal the kernel
  * hands to that foreign 32 KiB-stack thread would run the runtime's handler there. Seen from
  * /proc while a sync is in flight (dirty data first, so the sync lasts), and end to end: a
  * process that syncs its volume in a loop while signals and child exits rain on it survives.
@@ -9,7 +9,10 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { volumeSyncer } from "./syncfs.ts";
+import { open } from "node:fs/promises";
+import { Wakeups } from "../timers/wakeups.ts";
+import { manual } from "../timers/manual-timer.ts";
+import { fileSyncer, volumeSyncer } from "./sync-thread.ts";
 
 let dir: string;
 beforeAll(async () => {
@@ -70,8 +73,12 @@ test.skipIf(process.platform !== "linux")("syncs in a loop under a storm of sign
   const script = join(dir, "storm.ts");
   writeFileSync(
     script,
-    `import { volumeSyncer } from ${JSON.stringify(join(import.meta.dir, "syncfs.ts"))};
-const sync = volumeSyncer()!;
+    `import { fileSyncer, volumeSyncer } from ${JSON.stringify(join(import.meta.dir, "sync-thread.ts"))};
+import { open } from "node:fs/promises";
+const volume = volumeSyncer()!;
+const file = fileSyncer()!;
+const fh = await open(${JSON.stringify(join(dir, "storm-file"))}, "w");
+const sync = async (d: string) => { await fh.write("x"); await Promise.all([volume(d), file(fh)]); };
 let got = 0;
 process.on("SIGUSR2", () => got++);
 process.on("SIGWINCH", () => got++);
@@ -91,3 +98,58 @@ console.log(JSON.stringify({ syncs, got }));
   expect(r.syncs).toBeGreaterThan(0);
   expect(r.got).toBeGreaterThan(0);
 }, 60_000);
+
+test.skipIf(process.platform !== "linux")("an fsync on its own thread makes a write durable; one that fails (a closed descriptor) rejects and leaves nothing running", async () => {
+  const sync = fileSyncer()!;
+  expect(sync).not.toBeNull();
+  const fh = await open(join(dir, "one"), "w");
+  await fh.write(new Uint8Array(1 << 20).fill(1));
+  await sync(fh); // resolves: fsync returned 0
+  const threads = readdirSync("/proc/self/task").length;
+  await fh.close();
+  await expect(sync(fh)).rejects.toThrow(/fsync failed/); // fd -1: EBADF on the thread
+  expect(readdirSync("/proc/self/task").length).toBeLessThanOrEqual(threads); // joined, not left behind
+});
+
+test.skipIf(process.platform !== "linux")("the join rides on the process's shared wake-ups and takes no timer of its own", async () => {
+  const m = manual();
+  const timers = new Wakeups(m.schedule, m.unschedule, m.now);
+  const sync = fileSyncer(timers)!;
+  const fh = await open(join(dir, "ride"), "w");
+  try {
+    await fh.write(new Uint8Array(64 << 10).fill(1));
+    let done = false;
+    const p = sync(fh).then(() => (done = true));
+    await Bun.sleep(300); // the fsync itself has long returned on its thread
+    expect(done).toBe(false); // nobody joined it: no wake-up of the shared timer yet
+    expect(m.armed.length).toBe(1); // the join waits on the shared timer, with its deadline
+    let batches = 0;
+    timers.after(() => batches++, 1); // another job due 1 ms on (the batched reads' turn)...
+    m.advance(1); // ...and its wake-up joins the fsync too
+    await p;
+    expect(batches).toBe(1);
+    expect(m.wakes).toBe(1);
+    expect(m.armed.length).toBe(0); // nothing left running, nothing armed
+  } finally {
+    await fh.close();
+  }
+});
+
+test.skipIf(process.platform !== "linux")("a sync being joined keeps the process alive: a script that only awaits it still sees it finish", async () => {
+  const script = join(dir, "alive.ts");
+  writeFileSync(
+    script,
+    // No top-level await (it alone holds Bun's event loop open): the sync's join is all that runs.
+    `import { fileSyncer } from ${JSON.stringify(join(import.meta.dir, "sync-thread.ts"))};
+import { openSync, writeSync } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
+const fd = openSync(${JSON.stringify(join(dir, "alive-file"))}, "w");
+writeSync(fd, new Uint8Array(4 << 20).fill(3));
+void fileSyncer()!({ fd } as FileHandle).then(() => console.log("synced"));
+`,
+  );
+  const p = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "pipe" });
+  const [code, out] = await Promise.all([p.exited, new Response(p.stdout).text()]);
+  expect(code).toBe(0);
+  expect(out.trim()).toBe("synced");
+}, 30_000);
