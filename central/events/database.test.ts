@@ -13,6 +13,7 @@ import { startCentral, type Central } from "../index.ts";
 import type { Db } from "../db.ts";
 import { auditHash, GENESIS, verifyAudit } from "../audit/index.ts";
 import { AlarmQuery } from "../alarms/index.ts";
+import { lockDataDir } from "../../lib/lock/index.ts";
 import { centralDbTest, noPostgres, oldCentralDuckdb, postgresForDescribe } from "../database-testkit.ts";
 
 const { root, log, cfg, moved } = centralDbTest("opsdb");
@@ -113,11 +114,17 @@ describe("upgrade from central.duckdb", () => {
       expect((await verifyAudit(c.database, path.join(dataDir, "audit-head.json"))).ok).toBe(true);
       expect(moved()).toBe(6);
       // The embedded database is central's own: the CLI says so instead of opening it under central.
+      // A central process holds its data directory (composeCentral; startCentral here is its inner part).
       const cfgFile = path.join(dataDir, "central.yaml");
       await fs.writeFile(cfgFile, `dataDir: ${dataDir}\n`);
-      const run = Bun.spawnSync(["bun", "cli/outpost.ts", "central", "audit", "verify", "--config", cfgFile], { cwd: path.join(import.meta.dir, "../.."), stdout: "pipe", stderr: "pipe" });
-      expect(run.exitCode).not.toBe(0);
-      expect(run.stderr.toString() + run.stdout.toString()).toContain("central is running");
+      const held = lockDataDir(dataDir, "central");
+      try {
+        const run = Bun.spawnSync(["bun", "cli/outpost.ts", "central", "audit", "verify", "--config", cfgFile], { cwd: path.join(import.meta.dir, "../.."), stdout: "pipe", stderr: "pipe" });
+        expect(run.exitCode).toBe(75);
+        expect(run.stderr.toString() + run.stdout.toString()).toContain(`is in use by central PID ${process.pid}`);
+      } finally {
+        held.release();
+      }
     } finally {
       await c.close();
     }
