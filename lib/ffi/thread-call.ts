@@ -53,7 +53,7 @@ const loadThreads: () => Threads | null = libcBinding(
     const ret = new BigInt64Array(1);
     // A 32 KiB stack (a syscall wrapper needs next to none): with the default 8 MiB, glibc returns
     // the unused stack with an madvise at every thread exit — one more TLB shootdown per call.
-    const attr = new BigUint64Array(8); // pthread_attr_t is 56 bytes on x86-64 and arm64
+    const attr = new BigUint64Array(8); // pthread_attr_t: 56 bytes on x86-64, 64 on arm64
     let small = lib.pthread_attr_init(ptr(attr)) === 0 && lib.pthread_attr_setstacksize(ptr(attr), 32n * 1024n) === 0;
     // The thread blocks every signal: the kernel delivers a process signal (SIGCHLD, SIGTERM, …) to
     // a thread that takes it (the event loop's), so shutdown is never held up by a sync either.
