@@ -93,7 +93,10 @@ beforeAll(async () => {
     host: "127.0.0.1",
     port: 0,
     log: new Logger({ component: "test", sink: rig.sink, level: "info" }),
-    sessionTimeoutMs: 4000,
+    // Above a standard player's RTCP interval (RFC 3550: 5 s × 0.5–1.5, the first report up to
+    // 3.75 s in): with 4 s, gst-launch's session was timed out between two reports (seen once in CI:
+    // the server closed the connection, rtspsrc failed its PAUSE at shutdown).
+    sessionTimeoutMs: 12_000,
   });
   await untilRecording(rig.edge);
 }, 60_000);
@@ -282,11 +285,25 @@ describe("RTSP out", () => {
   }, 30_000);
 
   test("a silent RTSP client is dropped after the session timeout and its demand released", async () => {
-    const c = await RtspTestClient.connect(rtsp.port!);
-    void c.request("DESCRIBE", `rtsp://127.0.0.1:${rtsp.port}/${site}.cam1/sub`, basic("admin", adminPw));
-    await until("demand", () => (feed()?.viewers ?? 0) === 1);
-    await until("timeout close", () => c.closedAt !== null, 10_000);
-    expect(feed()!.viewers).toBe(0);
+    // Its own listener with a short timeout (the shared one's is above a player's RTCP interval).
+    const short = await startRtspOut({
+      live: rig.live,
+      users: rig.central.ops.users,
+      rights: rig.central.ops.rights,
+      port: 0,
+      plainPasswords: "account-passwords",
+      sessionTimeoutMs: 1500,
+      log: new Logger({ component: "test", sink: rig.sink, level: "info" }),
+    });
+    try {
+      const c = await RtspTestClient.connect(short.port!);
+      void c.request("DESCRIBE", `rtsp://127.0.0.1:${short.port}/${site}.cam1/sub`, basic("admin", adminPw));
+      await until("demand", () => (feed()?.viewers ?? 0) === 1);
+      await until("timeout close", () => c.closedAt !== null, 10_000);
+      expect(feed()!.viewers).toBe(0);
+    } finally {
+      await short.close();
+    }
   }, 20_000);
 });
 
