@@ -200,10 +200,21 @@ describe("after-link-down and both with live recording at central", () => {
       // planner re-sent every segment here, ~50).
       expect(during.length).toBeLessThanOrEqual(inside.length + 12);
     }
-    // Each segment committed once (the tail included).
-    let copiesAll = 0;
-    for (const cam of CAMS) copiesAll += split(await centralSegments(c, `${siteId}.${cam}`), dump.cams[cam]!).copies.length;
-    expect(await commits(siteId)).toBe(copiesAll);
-    expect(copiesAll).toBeGreaterThanOrEqual(copiesTotal);
+    // Each segment committed once (the tail included). An upload still in flight when the
+    // queues emptied may commit between the two reads (with the index outside the database its
+    // segment is listed a moment before its commit row — seen once in CI: 25 copies, 24 commits):
+    // the two must come to agree; a copy never counted, or a commit counted twice, never does.
+    const counted = async () => {
+      let copies = 0;
+      for (const cam of CAMS) copies += split(await centralSegments(c, `${siteId}.${cam}`), dump.cams[cam]!).copies.length;
+      return { copies, commits: await commits(siteId) };
+    };
+    let seen = { copies: 0, commits: 0 };
+    const agreed = await until("every copy counted once in the commit log", async () => {
+      seen = await counted();
+      return seen.commits === seen.copies ? seen : false;
+    }, 20_000, 500).catch(() => seen);
+    expect(agreed.commits).toBe(agreed.copies);
+    expect(agreed.copies).toBeGreaterThanOrEqual(copiesTotal);
   });
 });
