@@ -264,15 +264,12 @@ describe("RTSP out", () => {
     }
   }, 30_000);
 
+  /** A plain listener of its own with a short session timeout (account passwords, like the shared one). */
+  const ownListener = (sessionTimeoutMs: number, access: Pick<Parameters<typeof startRtspOut>[0], "users" | "rights">) =>
+    startRtspOut({ live: rig.live, ...access, port: 0, plainPasswords: "account-passwords", sessionTimeoutMs, log: new Logger({ component: "test", sink: rig.sink, level: "info" }) });
+
   test("a request still being answered is not a silent client: a slow password check outlasting the session timeout gets its 401", async () => {
-    const slow = await startRtspOut({
-      live: rig.live,
-      users: { verify: async (u, p, c) => (await Bun.sleep(1500), rig.central.ops.users.verify(u, p, c)) },
-      port: 0,
-      plainPasswords: "account-passwords",
-      sessionTimeoutMs: 300,
-      log: new Logger({ component: "test", sink: rig.sink, level: "info" }),
-    });
+    const slow = await ownListener(300, { users: { verify: async (u, p, c) => (await Bun.sleep(1500), rig.central.ops.users.verify(u, p, c)) } });
     try {
       const c = await RtspTestClient.connect(slow.port!);
       const r = await c.request("DESCRIBE", `rtsp://127.0.0.1:${slow.port}/${site}.cam1/sub`, basic("admin", "wrong-password"));
@@ -286,15 +283,7 @@ describe("RTSP out", () => {
 
   test("a silent RTSP client is dropped after the session timeout and its demand released", async () => {
     // Its own listener with a short timeout (the shared one's is above a player's RTCP interval).
-    const short = await startRtspOut({
-      live: rig.live,
-      users: rig.central.ops.users,
-      rights: rig.central.ops.rights,
-      port: 0,
-      plainPasswords: "account-passwords",
-      sessionTimeoutMs: 1500,
-      log: new Logger({ component: "test", sink: rig.sink, level: "info" }),
-    });
+    const short = await ownListener(1500, { users: rig.central.ops.users, rights: rig.central.ops.rights });
     try {
       const c = await RtspTestClient.connect(short.port!);
       void c.request("DESCRIBE", `rtsp://127.0.0.1:${short.port}/${site}.cam1/sub`, basic("admin", adminPw));
