@@ -44,3 +44,32 @@ test("a demo that exits without stopping (a second Ctrl-C) leaves no gpsd/gpsfak
   expect(gone).toBe(true);
   await rm(dir, { recursive: true, force: true });
 }, 30_000);
+
+test("a demo killed hard (kill -9: no exit handler) leaves a gpsd/gpsfake that the next demo start on the same data ends", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "fleetmap-demogps-"));
+  const script = `import { startDemoGps } from ${JSON.stringify(join(import.meta.dir, "demo-gps.ts"))};\nconst r = await startDemoGps(1, ${JSON.stringify(dir)});\nconsole.log(JSON.stringify("gps" in r ? { port: r.gps.port } : r));\nprocess.kill(process.pid, "SIGKILL");\n`;
+  await writeFile(join(dir, "run.ts"), script);
+  const p = Bun.spawn(["bun", join(dir, "run.ts")], { stdout: "pipe", stderr: "inherit" });
+  const out = JSON.parse((await new Response(p.stdout).text()).trim()) as { port?: number };
+  await p.exited;
+  expect(out.port).toBeGreaterThan(0);
+  const open = () => Bun.connect({ hostname: "127.0.0.1", port: out.port!, socket: { data() {}, open(s) { s.end(); } } }).then(() => true, () => false);
+  expect(await open()).toBe(true); // left behind: the hard kill ran no handler
+  const leftGroup = Number(await Bun.file(join(dir, "gps-1.pgid")).text());
+  const again = await startDemoGps(1, dir);
+  try {
+    expect("gps" in again).toBe(true);
+    let gone = false;
+    for (let i = 0; i < 100 && !gone; i++) {
+      gone = !(await open());
+      if (!gone) await Bun.sleep(100);
+    }
+    expect(gone).toBe(true);
+  } finally {
+    if ("gps" in again) await again.gps.stop();
+    try {
+      process.kill(-leftGroup, "SIGKILL"); // only if the check above failed
+    } catch {}
+    await rm(dir, { recursive: true, force: true });
+  }
+}, 30_000);

@@ -4,6 +4,7 @@
  * a stop at every corner. Without gpsd/gpsfake (Debian: gpsd, gpsd-clients) the demo still
  * starts; the buses then have no position and the demo says why.
  */
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LatLon } from "../../lib/geo.ts";
 import type { FakeGps, RouteStep } from "../../camsim/gps.ts";
@@ -36,17 +37,22 @@ export async function startDemoGps(n: number, dir: string, which: (cmd: string) 
   if (!which("gpsfake")) return { why: "gpsfake is not installed (Debian: apt install gpsd gpsd-clients)" };
   const { routeEpochs, startFakeGps, toNmea } = await import("../../camsim/gps.ts");
   const r = demoRoute(n);
+  const groupFile = join(dir, `gps-${n}.pgid`);
+  endLeftoverGroup(groupFile);
   try {
     // two sentences (RMC, GGA) per one-second epoch: 0.5 s apart is real time
     const gps = await startFakeGps({ nmea: toNmea(routeEpochs(r.start, r.steps), Date.now()), file: join(dir, `route-${n}.nmea`), cycleS: 0.5, loop: true });
-    // gpsfake runs in its own session and loops forever: a demo that exits without its stop (a
-    // second Ctrl-C exits at once) must not leave it behind
+    // gpsfake runs in its own session (its pid is the group's) and loops forever: a demo that
+    // exits without its stop (a second Ctrl-C exits at once) must not leave it behind, and one
+    // killed hard (no exit handler runs) leaves the group's id for its next start to end.
+    writeFileSync(groupFile, `${gps.proc.pid}\n`);
     const orphan = () => {
       try {
         process.kill(-gps.proc.pid, "SIGKILL");
       } catch {
         // gone already
       }
+      rmSync(groupFile, { force: true });
     };
     process.on("exit", orphan);
     return {
@@ -55,10 +61,49 @@ export async function startDemoGps(n: number, dir: string, which: (cmd: string) 
         stop: async () => {
           process.off("exit", orphan);
           await gps.stop();
+          rmSync(groupFile, { force: true });
         },
       },
     };
   } catch (e) {
     return { why: `gpsd (through gpsfake) did not start: ${(e as Error).message.split("\n")[0]}` };
   }
+}
+
+/**
+ * Ends the gpsfake/gpsd process group a previous demo on this data directory left when it was
+ * killed hard (gpsd is gpsfake's child, so a parent-death signal on gpsfake alone would still
+ * leave gpsd). Only a group that still holds a gpsfake or gpsd is killed: a group id is not
+ * reused while any member lives, and a dead group's id may be reused by anything.
+ */
+function endLeftoverGroup(file: string): void {
+  let pgid: number;
+  try {
+    pgid = Number(readFileSync(file, "utf8").trim());
+  } catch {
+    return; // none recorded: the last demo stopped cleanly, or none ran here
+  }
+  if (Number.isInteger(pgid) && pgid > 1 && groupRunsGps(pgid)) {
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {
+      // ended meanwhile
+    }
+  }
+  rmSync(file, { force: true });
+}
+
+function groupRunsGps(pgid: number): boolean {
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      // After the command name in parentheses: state, ppid, pgrp.
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) !== pgid) continue;
+      if (/gpsfake|gpsd/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"))) return true;
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return false;
 }
