@@ -2,7 +2,8 @@
  * The edge's upload sender against a stand-in for central's federation routes (plain HTTP):
  * central's 503 with Retry-After (its database, its disk, or the node shutting down) holds every
  * upload until the time asked for, measured on the edge's clock (injected here); an invalid
- * Retry-After leaves the usual retry at the next work poll.
+ * Retry-After leaves the usual retry at the next work poll. A work poll answered 503/429 with
+ * Retry-After is not repeated before that time, however often the poll loop is woken.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { promises as fs } from "node:fs";
@@ -42,9 +43,11 @@ type Answer = { status: number; headers?: Record<string, string>; body?: unknown
 
 /**
  * Central as the sender sees it: both segments wanted until committed; each PUT is answered by
- * `answer` (its number from 0), by default committed. `polls` counts work polls.
+ * `answer` (its number from 0), by default committed; each work poll by `pollAnswer`, by default
+ * the work. `polls` counts work polls. The edge's own poll backoff is 1 ms: a retry that ignores
+ * a Retry-After comes at once.
  */
-async function centralStandIn(answer: (n: number) => Answer | null) {
+async function centralStandIn(answer: (n: number) => Answer | null, pollAnswer: (n: number) => Answer | null = () => null) {
   const committed = new Set<number>();
   const puts: number[] = [];
   let polls = 0;
@@ -54,7 +57,8 @@ async function centralStandIn(answer: (n: number) => Answer | null) {
     fetch: async (req) => {
       const url = new URL(req.url);
       if (req.method === "POST" && url.pathname === paths.work) {
-        polls++;
+        const refused = pollAnswer(polls++);
+        if (refused) return Response.json(refused.body ?? { title: "Service unavailable" }, { status: refused.status, headers: refused.headers ?? {} });
         const items: WorkItem[] = segs
           .filter((s) => !committed.has(s.startMs))
           .map((s) => ({ cameraId: "cam1", stream: "main", startMs: s.startMs, bytes: s.bytes, offset: 0, cls: "scheduled", links: null, deadlineMs: null }));
@@ -75,7 +79,7 @@ async function centralStandIn(answer: (n: number) => Answer | null) {
     },
   });
   const clock = new ManualClock(T0);
-  const edge = new EdgeTransfer({ dataDir: path.join(tmp, `edge-data-${server.port}`), store, federationUrl: `http://127.0.0.1:${server.port}`, tls: { ca: "", cert: "", key: "" }, policy: () => null, link: "wifi", clock, log, workers: 1, pollWaitMs: 1000, refreshMs: 20 });
+  const edge = new EdgeTransfer({ dataDir: path.join(tmp, `edge-data-${server.port}`), store, federationUrl: `http://127.0.0.1:${server.port}`, tls: { ca: "", cert: "", key: "" }, policy: () => null, link: "wifi", clock, log, workers: 1, pollWaitMs: 1000, refreshMs: 20, backoff: { minMs: 1, maxMs: 1 } });
   /** Resolves once central has been polled `n` more times. */
   const morePolls = async (n: number) => {
     const until = polls + n;
@@ -89,6 +93,7 @@ async function centralStandIn(answer: (n: number) => Answer | null) {
     clock,
     puts,
     committed,
+    polls: () => polls,
     morePolls,
     waitFor,
     close: async () => {
@@ -140,6 +145,61 @@ test("a 503 whose Retry-After is invalid (garbage, negative, a fraction) leaves 
     // The edge's clock never moves: every retry came without waiting for it.
     await t.waitFor(() => t.committed.size === 2);
     expect(t.puts.length).toBe(bad.length + 2);
+  } finally {
+    await t.close();
+  }
+}, 30_000);
+
+const pollCases: { name: string; first: Answer; waitMs: number }[] = [
+  {
+    name: "503 from a draining central (problem+json)",
+    first: { status: 503, headers: { "retry-after": "5", "content-type": "application/problem+json" }, body: { type: "about:blank", title: "Service unavailable", status: 503 } },
+    waitMs: 5000,
+  },
+  { name: "429 (delay-seconds)", first: { status: 429, headers: { "retry-after": "30" } }, waitMs: 30_000 },
+  { name: "503 with an HTTP date", first: { status: 503, headers: { date: SERVER_DATE, "retry-after": new Date(Date.parse(SERVER_DATE) + 45_000).toUTCString() } }, waitMs: 45_000 },
+  { name: "503 asking for a day (bounded: 5 min)", first: { status: 503, headers: { "retry-after": "86400" } }, waitMs: 300_000 },
+];
+
+/** Wakes the poll loop a few times (as a link change, the vehicle's state or central reachable again would). */
+async function wakePolls(edge: EdgeTransfer): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    edge.pollNow();
+    await Bun.sleep(20);
+  }
+}
+
+for (const c of pollCases) {
+  test(`a work poll answered ${c.name}: no poll until the time asked for has passed on the edge's clock, however often the poll is woken`, async () => {
+    const t = await centralStandIn(() => null, (n) => (n === 0 ? c.first : null));
+    try {
+      await t.edge.start();
+      await t.waitFor(() => t.polls() >= 1);
+      await wakePolls(t.edge);
+      t.clock.advance(c.waitMs - 1000);
+      await wakePolls(t.edge);
+      expect(t.polls()).toBe(1);
+      t.clock.advance(1000);
+      t.edge.pollNow();
+      await t.waitFor(() => t.committed.size === 2);
+      expect(t.puts.length).toBe(2);
+    } finally {
+      await t.close();
+    }
+  }, 30_000);
+}
+
+test("a work poll refused with an invalid Retry-After, or one on another status than 503/429, is retried at the poll's own backoff", async () => {
+  const bad: Answer[] = [
+    ...["soon", "-5", "2.5", "", "0"].map((v) => ({ status: 503, headers: { "retry-after": v } })),
+    { status: 500, headers: { "retry-after": "30" } },
+  ];
+  const t = await centralStandIn(() => null, (n) => bad[n] ?? null);
+  try {
+    await t.edge.start();
+    // The edge's clock never moves: every retry came without waiting for it.
+    await t.waitFor(() => t.committed.size === 2);
+    expect(t.polls()).toBeGreaterThan(bad.length);
   } finally {
     await t.close();
   }

@@ -141,6 +141,13 @@ export class EdgeTransfer {
    * commit's bytes), spending the link's budget for nothing.
    */
   private receiverBackAt = 0;
+  /**
+   * No work poll before this (monotonic ms): central answered a poll 503 or 429 with a valid
+   * Retry-After (draining for a shutdown, or overloaded). Asking again sooner only adds load to
+   * a central that said when it can answer; a wake (link change, vehicle state, reachability)
+   * does not override it.
+   */
+  private pollBackAt = 0;
   /** Central's chunk size from the last work answer (DEFAULT_CHUNK_SIZE until then). */
   private chunkSize = DEFAULT_CHUNK_SIZE;
   /** Bytes central acknowledged per PUT, over each PUT's own time (the edge's view of its link's goodput). */
@@ -338,7 +345,7 @@ export class EdgeTransfer {
         } finally {
           clearTimeout(timer);
         }
-        if (!res.ok) throw new Error(`central answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+        if (!res.ok) throw new PollRefused(res.status, (await res.text()).slice(0, 300), this.askedWaitMs(res));
         const w = WorkResponse.parse(await res.json());
         this.connected = true;
         this.d.reach?.reached();
@@ -355,6 +362,14 @@ export class EdgeTransfer {
       } catch (e) {
         if (this.stopped) break;
         this.connected = false;
+        if (e instanceof PollRefused && e.waitMs !== null) {
+          // Central answered: it is reachable, only busy. Its wait replaces this step's backoff.
+          this.d.reach?.reached();
+          this.pollBackAt = this.monotonic() + e.waitMs;
+          this.d.log.info("central asked to wait: work polls wait as it asked (Retry-After)", { status: e.status, waitMs: e.waitMs });
+          await this.pollWaitAsked();
+          continue;
+        }
         if (this.kick) {
           // Central just became reachable (edge/reach): this poll was from before; ask again now.
           this.kick = false;
@@ -370,6 +385,25 @@ export class EdgeTransfer {
       const again = this.queue.length > 0 || this.workers.some((w) => w.job);
       if (again) await this.sleepPoll(this.d.refreshMs ?? 1000);
     }
+  }
+
+  /** Sleeps until pollBackAt on the injected clock; a pollNow() wake re-checks it instead of polling early. */
+  private async pollWaitAsked(): Promise<void> {
+    for (let left = this.pollBackAt - this.monotonic(); left > 0 && !this.stopped; left = this.pollBackAt - this.monotonic()) await this.sleepPoll(left);
+  }
+
+  /** A 503 or 429's Retry-After (askedWait); null for any other status: the poll's own backoff applies. */
+  private askedWaitMs(res: Response): number | null {
+    return res.status === 503 || res.status === 429 ? this.askedWait(res.headers) : null;
+  }
+
+  /**
+   * An answer's Retry-After as ms to wait, measured from the answer's own Date when it has one
+   * (so the clocks' difference does not count), bounded (5 min); null when absent, invalid or 0.
+   */
+  private askedWait(headers: Headers): number | null {
+    const ms = retryAfterMs(headers.get("retry-after"), parseHttpDate(headers.get("date")) ?? this.d.clock.now());
+    return ms === null || ms === 0 ? null : ms;
   }
 
   private sleepPoll(ms: number): Promise<void> {
@@ -429,8 +463,8 @@ export class EdgeTransfer {
    * or invalid value leaves the usual retry (the next work poll); a valid one is bounded (5 min).
    */
   private receiverUnavailable(headers: Headers): void {
-    const ms = retryAfterMs(headers.get("retry-after"), parseHttpDate(headers.get("date")) ?? this.d.clock.now());
-    if (ms === null || ms === 0) return;
+    const ms = this.askedWait(headers);
+    if (ms === null) return;
     this.receiverBackAt = Math.max(this.receiverBackAt, this.monotonic() + ms);
     this.d.log.info("central cannot store uploads now: uploads wait as it asked (Retry-After)", { waitMs: ms });
   }
@@ -650,5 +684,16 @@ export class EdgeTransfer {
     this.offsets.set(k, r.offset);
     job.offset = r.offset - (r.offset % cs);
     return r.offset >= end ? "more" : "stop";
+  }
+}
+
+/** Central refused a work poll; `waitMs`: the wait its Retry-After asked for (null: none valid). */
+class PollRefused extends Error {
+  constructor(
+    readonly status: number,
+    body: string,
+    readonly waitMs: number | null,
+  ) {
+    super(`central answered ${status}: ${body}`);
   }
 }
