@@ -134,6 +134,8 @@ export async function createTransfer(o: TransferOptions): Promise<TransferModule
   const receiver = engine.receiver;
   const liveBudget = new LiveBudget({ db, clock, policy: (id) => engine.inputs.policy(id), linkOf: (id) => sites.linkType(id) });
   await engine.offload.load();
+  // Before any upload is received: segments imported by a node stopped before their commit row (file index).
+  await receiver.completePendingCommits();
   // The rules' retrieve, resolve-camera and lock-evidence actions (triggers.ts).
   if (ops) engine.triggers.registerRuleHooks(ops.hooks);
   engine.start(o.tickMs ?? 1000);

@@ -3,7 +3,8 @@
  * drivers: a whole segment commits through central/media's CentralMedia.commit — a blob under
  * a fresh key, then its row by key — so two nodes receiving the same segment at once (an
  * edge's resend after a failover) end with one row and one blob, and the store's readers and
- * its restart see what was committed.
+ * its restart see what was committed. And with the store's own (file) index, where a segment's
+ * import and its commit row are two steps: a node stopped between them logs the row later.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import path from "node:path";
@@ -213,6 +214,93 @@ for (const d of drivers) {
         await db.close();
       }
     }, 60_000);
+  });
+}
+
+/** A database whose tr_commits inserts fail while `dead()`: the node stopped right after a segment's import. */
+function diesBeforeCommitRow(db: Database, dead: () => boolean): Database {
+  return new Proxy(db, {
+    get(t, p) {
+      if (p === "run")
+        return async (sql: string, params?: unknown[]) => {
+          if (dead() && sql.startsWith("INSERT INTO tr_commits")) throw new Error("node stopped before its commit row");
+          return t.run(sql, params as never);
+        };
+      const v = Reflect.get(t, p);
+      return typeof v === "function" ? v.bind(t) : v;
+    },
+  });
+}
+
+for (const d of drivers) {
+  describe.skipIf(d.skip)(`receiver importing into the store's own index (file index): ${d.name}`, () => {
+    const fileIndexNode = async (name: string) => {
+      const dir = path.join(tmp(), `${name}${++n}`);
+      const db = await d.open();
+      await migrateUp(db);
+      const store = await MediaStore.open({ root: path.join(dir, "store"), clock: new ManualClock(T0 + 60_000), log, segmentDurationMs: 2000, minFreeBytes: 0 });
+      const held = async () => (await store.segments({ cameraId: "bus-1.cam1", stream: "main", fromMs: 0, toMs: 2e12 })).map((s) => s.sha256);
+      const commitRows = () => db.query<{ sha256: string }>(`SELECT sha256 FROM tr_commits WHERE site_id = $1 AND camera_id = $2`, ["bus-1", "cam1"]);
+      return { dir, db, store, held, commitRows, partial: path.join(dir, "partial"), clock: new ManualClock(T0 + 60_000) };
+    };
+
+    test("a node stopped between a segment's import and its commit row: its next start logs the row (counted once); the edge's resend is answered 'committed'", async () => {
+      const { db, store, held, commitRows, partial, clock } = await fileIndexNode("fi-restart");
+      try {
+        await expect(upload(new Receiver({ dir: partial, store, db: diesBeforeCommitRow(db, () => true), clock, log }))).rejects.toThrow("node stopped before its commit row");
+        expect(await held()).toEqual([seg.sha256!]);
+        expect(await commitRows()).toEqual([]);
+        // The next start, before any upload is received (central/transfer/index.ts).
+        const restarted = new Receiver({ dir: partial, store, db, clock, log });
+        expect(await restarted.completePendingCommits()).toBe(1);
+        expect(await commitRows()).toEqual([{ sha256: seg.sha256! }]);
+        // The edge never had its answer: it sends the segment again.
+        expect(await upload(restarted)).toEqual({ offset: data.length, committed: true });
+        expect(await commitRows()).toEqual([{ sha256: seg.sha256! }]);
+        expect(restarted.stats).toMatchObject({ commits: 1, duplicateCommits: 0, alreadyHad: 1 });
+        // Nothing left to complete at the start after.
+        expect(await new Receiver({ dir: partial, store, db, clock, log }).completePendingCommits()).toBe(0);
+      } finally {
+        await store.close();
+        await db.close();
+      }
+    });
+
+    test("a commit row that failed after the import (the database, without a restart): the edge's resend finds the segment held and logs its row", async () => {
+      const { db, store, held, commitRows, partial, clock } = await fileIndexNode("fi-resend");
+      let dead = true;
+      const receiver = new Receiver({ dir: partial, store, db: diesBeforeCommitRow(db, () => dead), clock, log });
+      try {
+        await expect(upload(receiver)).rejects.toThrow("node stopped before its commit row");
+        dead = false;
+        expect(await upload(receiver)).toEqual({ offset: data.length, committed: true });
+        expect(await held()).toEqual([seg.sha256!]);
+        expect(await commitRows()).toEqual([{ sha256: seg.sha256! }]);
+        expect(receiver.stats).toMatchObject({ commits: 1, alreadyHad: 1 });
+      } finally {
+        await store.close();
+        await db.close();
+      }
+    });
+
+    test("a commit row written before an import that never happened is dropped at start (the edge sends the segment again)", async () => {
+      const { db, store, commitRows, partial, clock } = await fileIndexNode("fi-none");
+      const broken = new Proxy(store, {
+        get(t, p) {
+          if (p === "importSegment") return async () => Promise.reject(new Error("node stopped during the import"));
+          const v = Reflect.get(t, p);
+          return typeof v === "function" ? v.bind(t) : v;
+        },
+      });
+      try {
+        await expect(upload(new Receiver({ dir: partial, store: broken, db, clock, log }))).rejects.toThrow();
+        expect(await new Receiver({ dir: partial, store, db, clock, log }).completePendingCommits()).toBe(0);
+        expect(await commitRows()).toEqual([]);
+      } finally {
+        await store.close();
+        await db.close();
+      }
+    });
   });
 }
 

@@ -6,7 +6,8 @@
  * when central's index is in the database (whole-file hash, blob durable under a fresh key,
  * then its row by key: exactly once across nodes), else handed to MediaStore.importSegment
  * (whole-file hash, fsync, rename, dir fsync, the store's own index); either way it is logged
- * once in tr_commits (commits.ts). Partial uploads live in
+ * once in tr_commits (commits.ts; with the store's import, the row waits in pending-commits.ts
+ * until it is logged, so a node stopped in between completes it). Partial uploads live in
  * <dataDir>/transfer/partial/ with a small meta file holding the chunk hashes, so a restart of
  * central resumes at the last whole verified chunk.
  */
@@ -22,7 +23,8 @@ import type { Database } from "../db/index.ts";
 import { decodeProof } from "../../federation/custody/index.ts";
 import { CustodyRefused, type ImportVerifier } from "../custody/index.ts";
 import { holdings } from "../holdings/index.ts";
-import { recordCommit, type CommitOutcome } from "./commits.ts";
+import { recordCommit, type CommitOutcome, type CommitRow } from "./commits.ts";
+import { PendingCommits } from "./pending-commits.ts";
 import { IntentTakenError, type CentralMedia } from "../media/index.ts";
 
 interface Meta {
@@ -71,6 +73,7 @@ export class Receiver {
   /** Whole segments being committed now (every byte received, the commit not yet answered). */
   private readonly committing = new Map<string, Promise<unknown>>();
   readonly stats: ReceiverStats = { commits: 0, duplicateCommits: 0, alreadyHad: 0, badChunks: 0, bytesReceived: 0, bytesDiscarded: 0, resumes: 0 };
+  private readonly pending: PendingCommits;
 
   constructor(
     /**
@@ -89,7 +92,32 @@ export class Receiver {
       onBytes?: (siteId: string, link: string, n: number) => void;
       onCommit?: (c: { siteId: string; cameraId: string; stream: StreamKind; startMs: number; bytes: number; cls: TransferClass; link: string }) => void;
     },
-  ) {}
+  ) {
+    this.pending = new PendingCommits(o.dir);
+  }
+
+  /**
+   * At start (before uploads are received): commit rows a stopped node wrote before an import
+   * are logged when the store holds their segment, else dropped (the edge sends it again).
+   */
+  async completePendingCommits(): Promise<number> {
+    let logged = 0;
+    for (const k of await this.pending.keys()) if (await this.completePending(k)) logged++;
+    return logged;
+  }
+
+  /** True when a waiting row was logged now. */
+  private async completePending(k: string): Promise<boolean> {
+    const row = await this.pending.read(k);
+    const held = row !== null && (await this.have(row.siteId, row.cameraId, row.stream as StreamKind, row.startMs, row.sha256, row.bytes));
+    if (held) {
+      this.counted(k, row, await recordCommit(this.o.db, row));
+      this.o.log.info("segment commit completed: imported before this node stopped, logged now", { segment: k });
+      await rm(this.file(k) + ".json", { force: true });
+    }
+    await this.pending.remove(k);
+    return held;
+  }
 
   private key(siteId: string, cameraId: string, stream: string, startMs: number): string {
     return `${siteId}/${cameraId}/${stream}/${startMs}`;
@@ -179,6 +207,8 @@ export class Receiver {
     const endMs = endHeader !== null && /^\d+$/.test(endHeader) ? Number(endHeader) : null;
     const k = this.key(siteId, cameraId, stream, startMs);
     if (await this.have(siteId, cameraId, stream, startMs, sha256, bytes, endMs)) {
+      // Held, maybe without its commit row (this node stopped between the two): log it now.
+      if (!this.busy.has(k)) await this.completePending(k);
       this.stats.alreadyHad++;
       await body?.cancel().catch(() => undefined);
       return { offset: bytes, committed: true };
@@ -304,11 +334,16 @@ export class Receiver {
         // The store's own bookkeeping (bytes held, the stream's end) as for an import; a duplicate was counted by whoever committed it.
         if (r.outcome !== "duplicate") this.o.store.noteCommitted(r.record);
         await rm(this.file(k), { force: true });
-      } else await this.o.store.importSegment(this.file(k), { cameraId: centralCameraIdOf(siteId, cameraId), stream, startMs, sha256: p.meta.sha256 });
+      } else {
+        await this.pending.write(k, row);
+        await this.o.store.importSegment(this.file(k), { cameraId: centralCameraIdOf(siteId, cameraId), stream, startMs, sha256: p.meta.sha256 });
+      }
     } catch (e) {
       await rm(this.file(k), { force: true });
       await rm(this.file(k) + ".json", { force: true });
       this.partials.delete(k);
+      // Not imported (a store that failed after its file was in finds it at its recovery, and the edge's resend logs it).
+      await this.pending.remove(k);
       if (!(e instanceof StoreInputError) && !(e instanceof IntentTakenError)) {
         // Not the bytes: the database, the disk or the store (closing) failed. The edge keeps the
         // segment and sends it again from 0 at a later work poll (its sender resumes only
@@ -328,19 +363,24 @@ export class Receiver {
     }
     await rm(this.file(k) + ".json", { force: true });
     this.partials.delete(k);
-    const now = row.atMs;
     // The commit row decides, across nodes (commits.ts): a resend of what another node (or this
     // one, before a restart) committed is acknowledged but not counted again.
-    const outcome: CommitOutcome = logged ?? (await recordCommit(this.o.db, row));
+    this.counted(k, row, logged ?? (await recordCommit(this.o.db, row)));
+    if (!this.o.media) await this.pending.remove(k);
+    return { offset: p.meta.bytes, committed: true };
+  }
+
+  /** Counts a segment the commit log took (`outcome`), once across nodes. */
+  private counted(k: string, row: CommitRow, outcome: CommitOutcome): void {
     if (outcome.kind === "duplicate") {
       this.stats.duplicateCommits++;
       this.o.log.info("segment received again (already committed with the same SHA-256)", { segment: k });
-      return { offset: p.meta.bytes, committed: true };
+      return;
     }
-    if (outcome.kind === "conflict") this.o.log.error("segment received again with other bytes than the committed one (both kept)", { segment: k, sha256: p.meta.sha256, committed: outcome.existing });
+    if (outcome.kind === "conflict") this.o.log.error("segment received again with other bytes than the committed one (both kept)", { segment: k, sha256: row.sha256, committed: outcome.existing });
     this.stats.commits++;
-    this.o.onCommit?.({ siteId, cameraId, stream, startMs, bytes: p.meta.bytes, cls, link });
-    this.o.log.info("segment received", { segment: k, bytes: p.meta.bytes, cls, link, month: budgetMonth(now) });
-    return { offset: p.meta.bytes, committed: true };
+    const { siteId, cameraId, startMs, bytes, cls, link } = row;
+    this.o.onCommit?.({ siteId, cameraId, stream: row.stream as StreamKind, startMs, bytes, cls, link });
+    this.o.log.info("segment received", { segment: k, bytes, cls, link, month: budgetMonth(row.atMs) });
   }
 }
