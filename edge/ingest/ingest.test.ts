@@ -53,12 +53,41 @@ async function teardown(): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+/** explain: what the test saw, added to the timeout's message (a flake must say why it waited). */
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, explain?: () => string | Promise<string>): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}${explain ? `\n${await explain()}` : ""}`);
     await Bun.sleep(100);
   }
+}
+
+/**
+ * Records a stream's state/reason transitions (sampled every 50 ms) and, on request, says them
+ * with the stream's gaps and its own log lines since the watch began.
+ */
+function watchStream(camera: string, stream: "main" | "sub") {
+  const from = Date.now();
+  const seen: string[] = [];
+  let last = "";
+  const sample = () => {
+    const st = edge.ingest(camera, stream)!.status();
+    const now = `${st.state}${st.reason ? `/${st.reason}` : ""} sessions=${st.sessions}${st.detail ? ` (${st.detail})` : ""}`;
+    if (now !== last) seen.push(`+${Date.now() - from}ms ${now}`);
+    last = now;
+  };
+  sample();
+  const timer = setInterval(sample, 50);
+  return {
+    stop: () => clearInterval(timer),
+    explain: async () => {
+      const g = (await gaps(camera, stream)).map((x) => `${x.reason} ${x.startMs - from}..${x.endMs === null ? "open" : x.endMs - from} ms${x.detail ? ` (${x.detail})` : ""}`);
+      const logs = sink.records
+        .filter((r) => r.camera === camera && (r.stream === stream || r.stream === undefined) && Date.parse(r.t) >= from - 5000)
+        .map((r) => `${Date.parse(r.t) - from}ms ${r.level} ${r.msg}${r.reason ? ` reason=${String(r.reason)}` : ""}${r.detail ? ` detail=${String(r.detail)}` : ""}`);
+      return [`${camera}/${stream} states: ${seen.join(" → ")}`, `gaps (ms from the watch's start): ${g.join("; ") || "none"}`, `log:`, ...logs].join("\n");
+    },
+  };
 }
 
 /** Decodes every video frame with ffprobe; "" when clean. (ffmpeg -f null would also judge the
@@ -121,11 +150,16 @@ describe("edge ingest into the media store", () => {
   }, 40_000);
 
   test("camera restart → gap 'camera-offline', then back", async () => {
-    await sim.restart("cam2", 1500);
-    await until("offline gap", async () => (await gaps("cam2", "sub")).some((g) => g.reason === "camera-offline"));
-    await until("cam2 sub recording again", () => edge.ingest("cam2", "sub")!.status().state === "recording");
-    const g = (await gaps("cam2", "sub")).find((x) => x.reason === "camera-offline")!;
-    expect(g.endMs).toBeGreaterThan(g.startMs);
+    const watch = watchStream("cam2", "sub");
+    try {
+      await sim.restart("cam2", 1500);
+      await until("offline gap", async () => (await gaps("cam2", "sub")).some((g) => g.reason === "camera-offline"), 20_000, watch.explain);
+      await until("cam2 sub recording again", () => edge.ingest("cam2", "sub")!.status().state === "recording", 20_000, watch.explain);
+      const g = (await gaps("cam2", "sub")).find((x) => x.reason === "camera-offline")!;
+      expect(g.endMs).toBeGreaterThan(g.startMs);
+    } finally {
+      watch.stop();
+    }
   }, 40_000);
 
   test.if(eng === "gstreamer")("kill -9 of a gst child → gap 'crash' and recording resumes", async () => {
