@@ -152,6 +152,11 @@ describe("edge ingest into the media store", () => {
   test("camera restart → gap 'camera-offline', then back", async () => {
     const watch = watchStream("cam2", "sub");
     try {
+      // The stall test before waits for cam2's main stream only; on a loaded machine its sub
+      // stream may still be reconnecting, its 'stall' gap open. A restart then extends that hole
+      // (one gap per hole, its first reason) and no 'camera-offline' gap is written: begin
+      // from a recording stream, so the hole is the restart's own.
+      await until("cam2 sub recording before the restart", () => edge.ingest("cam2", "sub")!.status().state === "recording", 20_000, watch.explain);
       await sim.restart("cam2", 1500);
       await until("offline gap", async () => (await gaps("cam2", "sub")).some((g) => g.reason === "camera-offline"), 20_000, watch.explain);
       await until("cam2 sub recording again", () => edge.ingest("cam2", "sub")!.status().state === "recording", 20_000, watch.explain);
