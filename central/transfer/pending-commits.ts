@@ -26,7 +26,7 @@ export class PendingCommits {
     return writeFileDurable(this.file(key), JSON.stringify(row));
   }
 
-  /** The row waiting under `key`; null when none (or a torn file: the resend path counts it then). */
+  /** The row waiting under `key`; null when none (written whole or not at all: writeFileDurable renames). */
   async read(key: string): Promise<CommitRow | null> {
     try {
       return JSON.parse(await readFile(this.file(key), "utf8")) as CommitRow;

@@ -283,6 +283,31 @@ for (const d of drivers) {
       }
     });
 
+    test("an import that failed after the segment was in the store (answered 503): the edge's resend finds it held and logs its commit row", async () => {
+      const { db, store, held, commitRows, partial, clock } = await fileIndexNode("fi-late");
+      const late = new Proxy(store, {
+        get(t, p) {
+          if (p === "importSegment")
+            return async (...a: Parameters<MediaStore["importSegment"]>) => {
+              await t.importSegment(...a);
+              throw new Error("disk I/O error after the segment was in");
+            };
+          const v = Reflect.get(t, p);
+          return typeof v === "function" ? v.bind(t) : v;
+        },
+      });
+      const receiver = new Receiver({ dir: partial, store: late, db, clock, log });
+      try {
+        await expect(upload(receiver)).rejects.toMatchObject({ status: 503 });
+        expect(await held()).toEqual([seg.sha256!]);
+        expect(await upload(receiver)).toEqual({ offset: data.length, committed: true });
+        expect(await commitRows()).toEqual([{ sha256: seg.sha256! }]);
+      } finally {
+        await store.close();
+        await db.close();
+      }
+    });
+
     test("a commit row written before an import that never happened is dropped at start (the edge sends the segment again)", async () => {
       const { db, store, commitRows, partial, clock } = await fileIndexNode("fi-none");
       const broken = new Proxy(store, {

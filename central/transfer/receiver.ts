@@ -106,17 +106,24 @@ export class Receiver {
     return logged;
   }
 
-  /** True when a waiting row was logged now. */
+  /** True when a waiting row was logged now; one the database refuses waits for the next offer or start. */
   private async completePending(k: string): Promise<boolean> {
     const row = await this.pending.read(k);
-    const held = row !== null && (await this.have(row.siteId, row.cameraId, row.stream as StreamKind, row.startMs, row.sha256, row.bytes));
-    if (held) {
-      this.counted(k, row, await recordCommit(this.o.db, row));
-      this.o.log.info("segment commit completed: imported before this node stopped, logged now", { segment: k });
-      await rm(this.file(k) + ".json", { force: true });
+    if (!row) return false;
+    if (!(await this.have(row.siteId, row.cameraId, row.stream as StreamKind, row.startMs, row.sha256, row.bytes))) {
+      await this.pending.remove(k);
+      return false;
     }
+    try {
+      this.counted(k, row, await recordCommit(this.o.db, row));
+    } catch (e) {
+      this.o.log.warn("commit row of a segment central holds not logged yet; tried again when it is offered again or at the next start", { segment: k, err: e as Error });
+      return false;
+    }
+    this.o.log.info("segment commit completed: imported before its commit row, logged now", { segment: k });
+    await rm(this.file(k) + ".json", { force: true });
     await this.pending.remove(k);
-    return held;
+    return true;
   }
 
   private key(siteId: string, cameraId: string, stream: string, startMs: number): string {
@@ -342,8 +349,9 @@ export class Receiver {
       await rm(this.file(k), { force: true });
       await rm(this.file(k) + ".json", { force: true });
       this.partials.delete(k);
-      // Not imported (a store that failed after its file was in finds it at its recovery, and the edge's resend logs it).
-      await this.pending.remove(k);
+      // Bytes refused: nothing was imported. Any other failure may have left the segment in the
+      // store (its file in, its index row not): the row waits, logged if the store holds it.
+      if (e instanceof StoreInputError) await this.pending.remove(k);
       if (!(e instanceof StoreInputError) && !(e instanceof IntentTakenError)) {
         // Not the bytes: the database, the disk or the store (closing) failed. The edge keeps the
         // segment and sends it again from 0 at a later work poll (its sender resumes only
