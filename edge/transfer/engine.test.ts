@@ -79,7 +79,9 @@ async function centralStandIn(answer: (n: number) => Answer | null, pollAnswer: 
     },
   });
   const clock = new ManualClock(T0);
-  const edge = new EdgeTransfer({ dataDir: path.join(tmp, `edge-data-${server.port}`), store, federationUrl: `http://127.0.0.1:${server.port}`, tls: { ca: "", cert: "", key: "" }, policy: () => null, link: "wifi", clock, log, workers: 1, pollWaitMs: 1000, refreshMs: 20, backoff: { minMs: 1, maxMs: 1 } });
+  const sink = new MemorySink();
+  const edgeLog = new Logger({ component: "t", sink, level: "info" });
+  const edge = new EdgeTransfer({ dataDir: path.join(tmp, `edge-data-${server.port}`), store, federationUrl: `http://127.0.0.1:${server.port}`, tls: { ca: "", cert: "", key: "" }, policy: () => null, link: "wifi", clock, log: edgeLog, workers: 1, pollWaitMs: 1000, refreshMs: 20, backoff: { minMs: 1, maxMs: 1 } });
   /** Resolves once central has been polled `n` more times. */
   const morePolls = async (n: number) => {
     const until = polls + n;
@@ -94,6 +96,8 @@ async function centralStandIn(answer: (n: number) => Answer | null, pollAnswer: 
     puts,
     committed,
     polls: () => polls,
+    /** The edge logged `msg` (info or above). */
+    logged: (msg: string) => sink.records.some((r) => r.msg === msg),
     morePolls,
     waitFor,
     close: async () => {
@@ -174,8 +178,10 @@ for (const c of pollCases) {
     const t = await centralStandIn(() => null, (n) => (n === 0 ? c.first : null));
     try {
       await t.edge.start();
-      await t.waitFor(() => t.polls() >= 1);
+      // Once the edge has read the answer (measured from then on its clock) — or, ignoring it, polled again.
+      await t.waitFor(() => t.logged("central asked to wait: work polls wait as it asked (Retry-After)") || t.polls() > 1);
       await wakePolls(t.edge);
+      expect(t.polls()).toBe(1);
       t.clock.advance(c.waitMs - 1000);
       await wakePolls(t.edge);
       expect(t.polls()).toBe(1);
