@@ -32,6 +32,9 @@ const SCHEMA = [
      min_lat DOUBLE, max_lat DOUBLE, min_lon DOUBLE, max_lon DOUBLE, fixes INTEGER NOT NULL, PRIMARY KEY (camera_id, stream, start_ms))`,
 ];
 
+const BBOX_INSERT = `INSERT INTO segment_bbox VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`;
+const BBOX_REPLACE = `INSERT OR REPLACE INTO segment_bbox VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`;
+
 const DAY = 86_400_000;
 /** Per stream, at one open: a day of 1-minute segments. Older ones stay unboxed (search still finds the track). */
 const MAX_MISSED_BOXES = 1440;
@@ -214,7 +217,8 @@ export class TrackStore {
   private async boxSegment(seg: SegmentRecord): Promise<void> {
     await this.flush();
     const b = await this.bbox(seg.startMs, seg.endMs);
-    await this.store.companionIndex.run(`INSERT OR REPLACE INTO segment_bbox VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+    // Re-boxing a segment (a restart re-boxes the newest) replaces its row; every other is new.
+    await this.store.companionIndex.putCompanionRow(BBOX_INSERT, BBOX_REPLACE, [
       seg.cameraId,
       seg.stream,
       seg.startMs,

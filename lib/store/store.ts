@@ -326,7 +326,7 @@ export class MediaStore {
    * edge's position track: edge/position). Like the rest of the index they are derived data:
    * their owner must be able to rebuild them from its own files on disk.
    */
-  get companionIndex(): Pick<IndexDb, "run" | "all" | "tx"> {
+  get companionIndex(): Pick<IndexDb, "run" | "all" | "tx" | "putCompanionRow"> {
     if (!(this.db instanceof IndexDb)) throw new Error("companion tables need the store's own DuckDB index (the edge's)");
     return this.db;
   }
