@@ -83,11 +83,19 @@ export const edgeConfigSchema = z
         minFreeBytes: z.number().int().min(0).optional(),
         retentionIntervalMs: z.number().int().min(100).default(10_000),
         /**
-         * Durability tick: every stream's new fragments are fsynced together this often. A power cut
-         * loses at most about one tick plus one fsync per stream (promise: ≤ 1 s); a longer tick
-         * means fewer, larger writes (SD/eMMC wear, kernel CPU).
+         * Durability tick: a stream's new fragments are fsynced at most this many ms after they were
+         * written, every stream that wrote meanwhile in one round. 0 (default): at once, in the
+         * wake-up of the camera reads that completed them. A power cut loses at most
+         * `ingest.readBatchMs` + one fragment (≤ 500 ms) + this + one fsync (promise: ≤ 1 s: the read
+         * batch is shortened so the two stay within LOSS_SHARE_MS); a tick longer than a fragment
+         * groups several fragments into one fsync (fewer, larger writes: SD/eMMC wear).
          */
-        durabilityMs: z.number().int().min(10).max(500).default(250),
+        durabilityMs: z
+          .number()
+          .int()
+          .max(500)
+          .refine((ms) => ms === 0 || ms >= 10, "must be 0 (at once) or at least 10")
+          .default(0),
         /**
          * How a durability tick makes the streams' new fragments durable: "file" = one fsync per
          * stream that wrote; "volume" = one syncfs(2) of the store's volume for all streams (Linux
@@ -117,8 +125,12 @@ export const edgeConfigSchema = z
         latencyMs: z.number().int().min(0).max(5000).default(200),
         /** Delay between starting successive streams (RTSP servers dislike simultaneous joins). */
         staggerMs: z.number().int().min(0).max(10_000).default(300),
-        /** Native engine: a streaming camera's socket is read at most once per this many ms (all cameras on one timer); 0 = as data arrives. */
-        readBatchMs: z.number().int().min(0).max(250).default(100),
+        /**
+         * Native engine: a streaming camera's socket is read at most once per this many ms (all cameras
+         * on one timer; each batch is a wake-up of the recorder); 0 = as data arrives. Adds up to this
+         * much to a crash's loss (see storage.durabilityMs) and to the edge's live latency.
+         */
+        readBatchMs: z.number().int().min(0).max(250).default(250),
       })
       .strict()
       .prefault({}),
@@ -269,6 +281,22 @@ export const edgeConfigSchema = z
       if (!seen.has(o.camera)) ctx.addIssue({ code: "custom", path: ["vehicle", "onvifInputs", i, "camera"], message: `no camera '${o.camera}' in cameras` });
     });
   });
+
+/**
+ * What the read batch and the durability tick may add to a crash's loss together: fragments are
+ * up to 500 ms, and 100 ms is left for the fsync itself (promise: ≤ 1 s per stream).
+ */
+export const LOSS_SHARE_MS = 400;
+
+/**
+ * The read batch the edge runs with: `ingest.readBatchMs`, shortened where a durability tick
+ * would take the loss budget past 1 s (an older config's `storage.durabilityMs` set for SD wear
+ * must not stop a recorder after an update: it records, with a warning saying what changed).
+ */
+export function effectiveReadBatchMs(c: Pick<EdgeConfig, "ingest" | "storage">): { ms: number; lowered: boolean } {
+  const ms = Math.min(c.ingest.readBatchMs, Math.max(0, LOSS_SHARE_MS - c.storage.durabilityMs));
+  return { ms, lowered: ms < c.ingest.readBatchMs };
+}
 
 export type EdgeConfig = z.infer<typeof edgeConfigSchema>;
 export type EdgeCameraConfig = z.infer<typeof cameraSchema>;

@@ -12,7 +12,7 @@ import { Logger, MemorySink } from "../lib/log/index.ts";
 import { MediaStore } from "../lib/store/index.ts";
 import { makeMedia } from "../lib/store/testdata/media.ts";
 import { startCamsim } from "../camsim/index.ts";
-import { loadEdgeConfig } from "./config.ts";
+import { effectiveReadBatchMs, loadEdgeConfig } from "./config.ts";
 import { runEdge, startEdge } from "./main.ts";
 
 const dirs: string[] = [];
@@ -46,6 +46,16 @@ test("config: defaults, dataDir relative to the file, errors name the key", asyn
   expect((await loadEdgeConfig(f, { env: {} })).storage.durabilitySync).toBe("volume");
   await writeFile(f, "storage: { durabilitySync: never }\n");
   expect(((await loadEdgeConfig(f, { env: {} }).catch((x) => x)) as Error).message).toContain("storage.durabilitySync");
+  // The loss budget: fsync right after the write and 250 ms read batches by default; with a tick
+  // (an older config set for SD wear) the batch is shortened so batch + tick stay within 400 ms.
+  expect([cfg.storage.durabilityMs, cfg.ingest.readBatchMs]).toEqual([0, 250]);
+  expect(effectiveReadBatchMs(cfg)).toEqual({ ms: 250, lowered: false });
+  await writeFile(f, "storage: { durabilityMs: 300 }\n");
+  expect(effectiveReadBatchMs(await loadEdgeConfig(f, { env: {} }))).toEqual({ ms: 100, lowered: true });
+  await writeFile(f, "storage: { durabilityMs: 500 }\ningest: { readBatchMs: 50 }\n");
+  expect(effectiveReadBatchMs(await loadEdgeConfig(f, { env: {} }))).toEqual({ ms: 0, lowered: true });
+  await writeFile(f, "storage: { durabilityMs: 5 }\n");
+  expect(((await loadEdgeConfig(f, { env: {} }).catch((x) => x)) as Error).message).toContain("must be 0 (at once) or at least 10");
 });
 
 test("runEdge: missing --config and a bad file are CLI errors, nothing starts", async () => {

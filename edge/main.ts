@@ -30,7 +30,7 @@ import type { StreamKind } from "../lib/store/types.ts";
 import { CameraError } from "./camera/errors.ts";
 import { resolveCamera, type Camera } from "./camera/resolve.ts";
 import type { DeviceInfo } from "./camera/onvif.ts";
-import { edgeConfigSchema, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
+import { LOSS_SHARE_MS, edgeConfigSchema, effectiveReadBatchMs, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
 import { PidFile, StreamIngest, deferredSink, type StreamState, type StreamStatus } from "./ingest/index.ts";
 import type { Identity } from "./identity/index.ts";
 import type { CustodyRecorder, CustodySigner } from "../federation/custody/recorder.ts";
@@ -321,6 +321,14 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
   /** One start queue per RTSP server (host:port): its streams start staggerMs apart; different servers start at once. */
   const staggerChains = new Map<string, Promise<void>>();
   const ing = config.ingest;
+  const readBatch = effectiveReadBatchMs(config);
+  if (readBatch.lowered)
+    log.warn("ingest.readBatchMs shortened: with this durability tick a crash could lose more than 1 s", {
+      readBatchMs: ing.readBatchMs,
+      durabilityMs: config.storage.durabilityMs,
+      using: readBatch.ms,
+      limit: `readBatchMs + durabilityMs ≤ ${LOSS_SHARE_MS}`,
+    });
   // Streams of one RTSP server start one after another, staggerMs apart, in config order (also for
   // late ONVIF resolves): cameras dislike simultaneous joins. Streams of different cameras do not
   // queue behind each other — with 16 cameras the last one would start 4.5 s late after every restart.
@@ -343,7 +351,7 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
         ...(ing.connectTimeoutMs !== undefined ? { connectTimeoutMs: ing.connectTimeoutMs } : {}),
         backoff: { initialMs: ing.backoffInitialMs, maxMs: ing.backoffMaxMs, stableMs: ing.stableMs },
         latencyMs: ing.latencyMs,
-        readBatchMs: ing.readBatchMs,
+        readBatchMs: readBatch.ms,
         engine: ing.engine,
         pidFile,
         onFragment: live.feed(cam.id, kind),

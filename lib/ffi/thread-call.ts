@@ -21,8 +21,12 @@ import { CFunction, FFIType, ptr, type Pointer } from "bun:ffi";
 import { libcBinding } from "./libc.ts";
 import { wakeups as shared, type Wakeup, type Wakeups } from "../timers/wakeups.ts";
 
-/** A join is tried at latest this long (ms) after the call started or the last try, and from 1 ms on with any other wake-up. */
-export const JOIN_MS = 100;
+/**
+ * A join is tried at latest this long (ms) after the call started or the last try, and from 1 ms
+ * on with any other wake-up. Longer than the edge's read batch (ingest.readBatchMs, ≤ 250 ms):
+ * while a camera streams, the join rides the next batch's turn instead of a wake-up of its own.
+ */
+export const JOIN_MS = 300;
 
 interface Threads {
   /** The libc function's address, or null if libc has none by that name. */

@@ -48,15 +48,18 @@ export interface StoreOptions {
   /** Maintenance open (`outpost check --rebuild`): leave the CLEAN marker alone and open no crash gaps. */
   maintenance?: boolean;
   /**
-   * Durability tick: every this many ms, what every stream wrote since the last tick is
-   * fsynced (one round for all streams). A power cut loses at most about one tick plus one
-   * fsync per stream; fewer, larger fsyncs spare SD/eMMC wear and kernel CPU. Default 250.
+   * Durability tick: what the streams wrote is fsynced at most this many ms after it was
+   * written, one round for every stream that wrote meanwhile. 0: as soon as the event-loop turn
+   * that wrote it is done (the streams that wrote in that turn together — with batched camera
+   * reads, one round per batch that completed a fragment, in the batch's own wake-up). A power
+   * cut loses at most about one tick plus one fsync per stream; a longer tick groups more
+   * fragments into one fsync (SD/eMMC wear) where fragments are shorter than it. Default 250.
    */
   durabilityMs?: number;
   /**
    * The timer the durability tick runs on (default the process's shared one, lib/timers): the
    * tick may run up to 40 % of durabilityMs early, in a wake-up the process has anyway (the
-   * batched camera reads every 100 ms), instead of waking the event loop for itself.
+   * batched camera reads), instead of waking the event loop for itself.
    */
   timers?: Wakeups;
   /** Loss budget per stream: beyond this writer lag (received, not yet durable) the writer reports "lagging". Default 1000. */
@@ -79,6 +82,13 @@ export interface StoreOptions {
  * 250, so one 100 ms batch of camera reads always falls in its window.
  */
 const TICK_SLACK = 0.4;
+
+/**
+ * With durabilityMs 0, bytes written while an fsync of their stream is in flight (a slow disk),
+ * or whose fsync failed, wait for the next round at most this long (or, in flight, until that
+ * fsync returns): one fsync then covers them all instead of one each piling up behind the disk.
+ */
+const RETRY_MS = 200;
 
 /** Ranges closer than this count as continuous. */
 const CONTINUOUS_MS = 1500;
@@ -108,6 +118,8 @@ export class MediaStore {
   readonly clockSteps: { atMs: number; stepMs: number }[] = [];
   /** The next durability tick, armed while some writer has bytes no fsync covers yet. */
   private tick: Wakeup | undefined;
+  /** With durabilityMs 0: the round at the end of the turn that wrote (StoreHost.wrote's atOnce). */
+  private atOnce: Wakeup | undefined;
   private readonly timers: Wakeups;
   /** Per-file fsyncs, or one sync of the volume (opts.sync.volume). */
   private readonly volume: ((root: string) => Promise<void>) | null;
@@ -168,7 +180,7 @@ export class MediaStore {
       },
       append: (fh, parts, position) => this.appender.write(fh, parts, position),
       syncFile: (fh) => this.appender.watchSync(() => (opts.sync?.file ? opts.sync.file(fh) : fh.sync())),
-      wrote: () => this.armTick(),
+      wrote: (atOnce) => this.armTick(atOnce),
       syncDir: opts.sync?.dir ?? fsyncDir,
       // This stream only (file mode); in volume mode one syncfs unless one is already running — a
       // round per starting stream filled the bounded in-flight syncs and delayed the ticks' own
@@ -231,24 +243,44 @@ export class MediaStore {
     this.volume = opts.sync?.volume !== undefined ? opts.sync.volume : null;
   }
 
-  private armTick(): void {
-    if (this.tick || this.closed || this.ending) return;
+  /** A writer has bytes no fsync covers; `atOnce`: none of its fsyncs is in flight (see StoreHost.wrote). */
+  private armTick(atOnce = false): void {
+    if (this.closed || this.ending) return;
+    if (this.durabilityMs === 0 && atOnce) {
+      this.atOnce ??= this.timers.soon(() => {
+        this.atOnce = undefined;
+        this.durabilityTick(true);
+      });
+      return;
+    }
+    if (this.tick) return;
     // Early is safe (what was written is synced sooner); never later than durabilityMs.
-    this.tick = this.timers.after(() => this.durabilityTick(), this.durabilityMs, this.durabilityMs * TICK_SLACK);
+    const ms = this.durabilityMs || RETRY_MS;
+    this.tick = this.timers.after(
+      () => {
+        this.tick = undefined;
+        this.durabilityTick(false);
+      },
+      ms,
+      ms * TICK_SLACK,
+    );
   }
 
-  /** One durability round for every stream; another follows while bytes remain that no started sync covers. */
-  private durabilityTick(): void {
-    this.tick = undefined;
+  /**
+   * One durability round; another is armed while bytes remain that no started sync covers.
+   * `idleOnly` (the round right after a write's turn): only streams with no fsync in flight.
+   */
+  private durabilityTick(idleOnly: boolean): void {
     this.durabilityStats.ticks++;
-    this.durabilityRound();
-    for (const w of this.writers.values()) if (w.unsynced()) return this.armTick();
+    this.durabilityRound(idleOnly);
+    for (const w of this.writers.values()) if (w.unsynced()) return this.armTick(false);
   }
 
   /** Makes what every stream wrote durable: the tick's work, also run at once when a stream resumes recording. */
-  private durabilityRound(): void {
-    if (this.volume) this.syncVolume(this.volume);
-    else for (const w of this.writers.values()) w.sync();
+  private durabilityRound(idleOnly = false): void {
+    if (this.volume) {
+      if (!idleOnly || this.volumeSyncs === 0) this.syncVolume(this.volume);
+    } else for (const w of this.writers.values()) if (!idleOnly || !w.syncing()) w.sync();
   }
   /** Volume syncs in flight: a slow disk gets overlapping ones (as per-file fsyncs do), up to a bound. */
   private volumeSyncs = 0;
@@ -282,7 +314,8 @@ export class MediaStore {
   static async open(opts: StoreOptions): Promise<MediaStore> {
     if (!opts || typeof opts.root !== "string" || !opts.root) throw new StoreInputError("store root directory is required");
     if (opts.segmentDurationMs !== undefined && !(opts.segmentDurationMs >= 500)) throw new StoreInputError("segmentDurationMs must be at least 500");
-    if (opts.durabilityMs !== undefined && !(opts.durabilityMs >= 10 && opts.durabilityMs <= 1000)) throw new StoreInputError("durabilityMs must be between 10 and 1000 (the loss budget per crash is 1 s)");
+    if (opts.durabilityMs !== undefined && !(opts.durabilityMs === 0 || (opts.durabilityMs >= 10 && opts.durabilityMs <= 1000)))
+      throw new StoreInputError("durabilityMs must be 0 (right after each write) or between 10 and 1000 (the loss budget per crash is 1 s)");
     const root = resolve(opts.root);
     const log = opts.log ?? createLogger("store");
     await mkdirDurable(root);
@@ -776,6 +809,8 @@ export class MediaStore {
     this.ending ??= (async () => {
       this.tick?.cancel();
       this.tick = undefined;
+      this.atOnce?.cancel();
+      this.atOnce = undefined;
       for (const w of this.writers.values()) {
         try {
           await w.end("stopped", "recorder shut down");

@@ -84,9 +84,12 @@ export interface WriterHost {
   readonly maxLagMs: number;
   /**
    * This writer has bytes no fsync covers yet: the store arms its next durability tick (none
-   * runs while nothing waits, so an idle or offline recorder does not wake up for it).
+   * runs while nothing waits, so an idle or offline recorder does not wake up for it). `atOnce`:
+   * none of this stream's fsyncs is in flight, so where the store syncs right after each write
+   * (durabilityMs 0) one may start when this turn is done; false after a failed fsync (the retry
+   * waits) or while one is in flight (a slow disk: the next one groups what arrives meanwhile).
    */
-  wrote?(): void;
+  wrote?(atOnce: boolean): void;
 }
 
 /** Host time and media time may disagree by this much before the segment start is re-anchored. */
@@ -318,6 +321,7 @@ export class StreamWriter implements SegmentWriter {
     if (!s || s.pending.length === 0 || s.syncs.size >= MAX_SYNCS_IN_FLIGHT) return;
     const upto = s.rec.bytes;
     s.covered = Math.max(s.covered, upto);
+    let failed = false;
     const p: Promise<void> = (async () => {
       await this.host.syncFile(s.fh);
       await s.dirSynced;
@@ -325,6 +329,7 @@ export class StreamWriter implements SegmentWriter {
     })()
       .catch((e) => {
         // Not durable: the next tick tries again (as it would for bytes written since).
+        failed = true;
         this.uncover(s);
         const now = this.host.clock.now();
         if (now - this.lastSyncErrorLog > 10_000) {
@@ -332,7 +337,12 @@ export class StreamWriter implements SegmentWriter {
           this.log.error("fsync failed; recorded fragments may not survive a power cut", { err: e as Error });
         }
       })
-      .finally(() => s.syncs.delete(p));
+      .finally(() => {
+        s.syncs.delete(p);
+        // Bytes written while this fsync was in flight need not wait for the next tick once none
+        // is (a failed one's retry does wait: uncover armed it).
+        if (!failed && s === this.seg && this.unsynced()) this.host.wrote?.(s.syncs.size === 0);
+      });
     s.syncs.add(p);
   }
 
@@ -356,6 +366,11 @@ export class StreamWriter implements SegmentWriter {
     );
   }
 
+  /** Whether an fsync of the open segment is in flight. */
+  syncing(): boolean {
+    return !!this.seg && this.seg.syncs.size > 0;
+  }
+
   /** Whether the open segment holds bytes that no started fsync covers (the store's next tick has work). */
   unsynced(): boolean {
     const s = this.seg;
@@ -365,7 +380,7 @@ export class StreamWriter implements SegmentWriter {
   /** An fsync failed: what it covered but did not make durable waits for the next tick again. */
   private uncover(s: OpenSegment): void {
     s.covered = Math.min(s.covered, s.durable);
-    if (s === this.seg) this.host.wrote?.();
+    if (s === this.seg) this.host.wrote?.(false);
   }
 
   end(reason: GapReason, detail?: string): Promise<void> {
@@ -605,7 +620,7 @@ export class StreamWriter implements SegmentWriter {
       initLen: initLength(init),
     };
     this.seg.frags = this.seg.initLen > 0 ? (muxed ? [muxed.entry] : addEntries([], parts.slice(1), init.length, initInfo)) : null;
-    this.host.wrote?.();
+    this.host.wrote?.(true);
     if (this.diskFull) {
       this.log.info("disk has room again; recording resumed");
       this.diskFull = false;
@@ -664,7 +679,7 @@ export class StreamWriter implements SegmentWriter {
     }
     s.rec.bytes += size;
     s.pending.push({ end: s.rec.bytes, arrived });
-    this.host.wrote?.();
+    this.host.wrote?.(s.syncs.size === 0);
     s.mediaEnd = info.startMs + info.durationMs;
     s.rec.endMs = s.rec.startMs + Math.round(s.mediaEnd - s.mediaStart);
   }

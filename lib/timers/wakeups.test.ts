@@ -89,3 +89,17 @@ test("keepAlive work keeps the shared timer referenced; chores alone leave it un
   w.after(() => undefined, 1000);
   expect(handles.at(-1)!.unrefd).toBe(true);
 });
+
+test("soon: runs once after the current turn and its microtasks, without a timer; a cancelled one does not run", async () => {
+  const m = manual();
+  const w = new Wakeups(m.schedule, m.unschedule, m.now);
+  const ran: string[] = [];
+  w.soon(() => ran.push("soon"));
+  w.soon(() => ran.push("cancelled")).cancel();
+  void Promise.resolve().then(() => ran.push("microtask"));
+  ran.push("turn");
+  await new Promise((r) => setImmediate(r));
+  expect(ran).toEqual(["turn", "microtask", "soon"]);
+  expect(m.wakes).toBe(0);
+  expect(m.armed).toHaveLength(0);
+});

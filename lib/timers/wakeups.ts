@@ -43,7 +43,27 @@ export class Wakeups {
     private readonly schedule: (fn: () => void, ms: number) => Handle = setTimeout,
     private readonly unschedule: (h: Handle) => void = (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
     private readonly now: () => number = () => performance.now(),
+    private readonly immediate: (fn: () => void) => void = setImmediate,
   ) {}
+
+  /**
+   * Runs `fn` once when the current turn of the event loop is done (its microtasks included),
+   * without a timer: work that follows from this turn's I/O — the fsync of the fragments the
+   * batched camera reads just wrote — runs in the same wake-up instead of waking the loop again.
+   */
+  soon(fn: () => void): Wakeup {
+    let cancelled = false;
+    this.immediate(() => {
+      if (cancelled) return;
+      cancelled = true;
+      try {
+        fn();
+      } catch (err) {
+        console.error("timer callback failed:", err);
+      }
+    });
+    return { cancel: () => void (cancelled = true) };
+  }
 
   /**
    * Runs `fn` once, at most `ms` from now, or from `ms - slackMs` on if another wake-up of this

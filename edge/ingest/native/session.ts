@@ -105,6 +105,7 @@ export class NativeSession implements IngestSession {
     const codec = video.encoding === "H264" ? "h264" : "h265";
     const sprop = codec === "h264" ? (video.fmtp["sprop-parameter-sets"] ?? "").split(",").filter(Boolean).map(base64Bytes) : [];
     const one = (k: string) => (video.fmtp[k] ? [base64Bytes(video.fmtp[k]!)] : undefined);
+    let batching = false;
     const frag = new Fragmenter({
       codec,
       ...(codec === "h264"
@@ -118,6 +119,12 @@ export class NativeSession implements IngestSession {
       },
       onFragment: (bytes, info) => {
         startMark("first fragment cut");
+        // Batched reads from the session's first fragment on: until then every read counts
+        // towards recording (re)starting (after a crash, a camera's return), so none is held.
+        if (this.p.readBatchMs && !batching) {
+          batching = true;
+          conn.batchReads(readBatcher(this.p.readBatchMs));
+        }
         this.p.handlers.fragment(bytes, info).catch(() => undefined);
       },
       onWarn: (msg, f) => this.p.log.warn(msg, f),
@@ -170,7 +177,6 @@ export class NativeSession implements IngestSession {
     frag.anchor(rt(video), rt(aac));
     const every = Math.max(1000, (timeoutS * 1000) / 2);
     this.keepAlive = setInterval(() => conn.send("OPTIONS", base), every);
-    if (this.p.readBatchMs) conn.batchReads(readBatcher(this.p.readBatchMs));
     if (this.killed) conn.close();
   }
 }
