@@ -87,8 +87,8 @@ export const edgeConfigSchema = z
          * written, every stream that wrote meanwhile in one round. 0 (default): at once, in the
          * wake-up of the camera reads that completed them. A power cut loses at most
          * `ingest.readBatchMs` + one fragment (≤ 500 ms) + this + one fsync (promise: ≤ 1 s: the read
-         * batch is shortened so the two stay within LOSS_SHARE_MS); a tick longer than a fragment
-         * groups several fragments into one fsync (fewer, larger writes: SD/eMMC wear).
+         * batch is shortened so the two stay within LOSS_SHARE_MS); a tick groups a stream's fragments
+         * into one fsync only where the camera's keyframes cut them shorter than the tick (SD/eMMC wear).
          */
         durabilityMs: z
           .number()

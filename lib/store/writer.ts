@@ -341,7 +341,7 @@ export class StreamWriter implements SegmentWriter {
         s.syncs.delete(p);
         // Bytes written while this fsync was in flight need not wait for the next tick once none
         // is (a failed one's retry does wait: uncover armed it).
-        if (!failed && s === this.seg && this.unsynced()) this.host.wrote?.(s.syncs.size === 0);
+        if (!failed && s === this.seg && this.unsynced()) this.host.wrote?.(!this.syncing());
       });
     s.syncs.add(p);
   }
@@ -679,7 +679,7 @@ export class StreamWriter implements SegmentWriter {
     }
     s.rec.bytes += size;
     s.pending.push({ end: s.rec.bytes, arrived });
-    this.host.wrote?.(s.syncs.size === 0);
+    this.host.wrote?.(!this.syncing());
     s.mediaEnd = info.startMs + info.durationMs;
     s.rec.endMs = s.rec.startMs + Math.round(s.mediaEnd - s.mediaStart);
   }
