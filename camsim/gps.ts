@@ -3,8 +3,10 @@
  * stops, tunnels without a fix, position jumps) → NMEA 0183 (RMC + GGA per epoch) → a real
  * gpsd fed by `gpsfake` (Debian gpsd-clients) on a port of our choosing.
  */
-import { writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { project, type LatLon } from "../lib/geo.ts";
 
 export type RouteStep =
@@ -99,6 +101,8 @@ export async function freePort(): Promise<number> {
 export interface FakeGps {
   port: number;
   proc: ReturnType<typeof Bun.spawn>;
+  /** gpsfake's own TMPDIR (its gpsd's control socket); stop() removes it, as must whoever kills the group instead. */
+  controlDir: string;
   /** Stops gpsfake (and its gpsd). */
   stop(): Promise<void>;
 }
@@ -110,9 +114,15 @@ export interface FakeGps {
 export async function startFakeGps(o: { nmea: string; file: string; port?: number; cycleS?: number; loop?: boolean }): Promise<FakeGps> {
   await writeFile(o.file, o.nmea);
   const port = o.port ?? (await freePort());
+  // gpsfake names gpsd's control socket $TMPDIR/gpsfake-<its pid>.sock, and gpsd cannot remove it
+  // at exit (it has dropped root by then), so a shared /tmp collects one per run. A later gpsfake
+  // that gets a pid used before finds that stale file, takes it for its gpsd being ready, fails to
+  // connect to it and silently never adds its device: a gpsd without a receiver. A directory of its
+  // own per instance makes the name unique; it goes with stop().
+  const controlDir = await mkdtemp(join(tmpdir(), "outpost-gpsfake-"));
   // Its own process group (setsid): stopping it must also stop the gpsd it started, or an orphaned
   // gpsd keeps the port and a gpsd started again there never gets it.
-  const proc = Bun.spawn(["setsid", "gpsfake", "-q", ...(o.loop ? [] : ["-1"]), "-P", String(port), "-c", String(o.cycleS ?? 0.1), o.file], { stdout: "ignore", stderr: "pipe" });
+  const proc = Bun.spawn(["setsid", "gpsfake", "-q", ...(o.loop ? [] : ["-1"]), "-P", String(port), "-c", String(o.cycleS ?? 0.1), o.file], { stdout: "ignore", stderr: "pipe", env: { ...process.env, TMPDIR: controlDir } });
   const killGroup = (sig: NodeJS.Signals) => {
     try {
       process.kill(-proc.pid, sig);
@@ -122,7 +132,10 @@ export async function startFakeGps(o: { nmea: string; file: string; port?: numbe
   };
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`gpsfake exited (${proc.exitCode}): ${await new Response(proc.stderr as ReadableStream).text()}`);
+    if (proc.exitCode !== null) {
+      await rm(controlDir, { recursive: true, force: true });
+      throw new Error(`gpsfake exited (${proc.exitCode}): ${await new Response(proc.stderr as ReadableStream).text()}`);
+    }
     const ok = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, open(s) { s.end(); } } }).then(
       () => true,
       () => false,
@@ -130,6 +143,7 @@ export async function startFakeGps(o: { nmea: string; file: string; port?: numbe
     if (ok) break;
     if (Date.now() > deadline) {
       killGroup("SIGKILL");
+      await rm(controlDir, { recursive: true, force: true });
       throw new Error(`gpsd (gpsfake) did not listen on port ${port}`);
     }
     await Bun.sleep(100);
@@ -137,6 +151,7 @@ export async function startFakeGps(o: { nmea: string; file: string; port?: numbe
   return {
     port,
     proc,
+    controlDir,
     stop: async () => {
       killGroup("SIGTERM");
       await Promise.race([proc.exited, Bun.sleep(5000)]);
@@ -150,6 +165,7 @@ export async function startFakeGps(o: { nmea: string; file: string; port?: numbe
         if (!open) break;
         await Bun.sleep(100);
       }
+      await rm(controlDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,12 +30,13 @@ test("without gpsfake the demo's GPS says why instead of failing", async () => {
 
 test("a demo that exits without stopping (a second Ctrl-C) leaves no gpsd/gpsfake behind", async () => {
   const dir = await mkdtemp(join(tmpdir(), "fleetmap-demogps-"));
-  const script = `import { startDemoGps } from ${JSON.stringify(join(import.meta.dir, "demo-gps.ts"))};\nconst r = await startDemoGps(1, ${JSON.stringify(dir)});\nconsole.log(JSON.stringify("gps" in r ? { port: r.gps.port } : r));\nprocess.exit(130);\n`;
+  const script = `import { startDemoGps } from ${JSON.stringify(join(import.meta.dir, "demo-gps.ts"))};\nconst r = await startDemoGps(1, ${JSON.stringify(dir)});\nconsole.log(JSON.stringify("gps" in r ? { port: r.gps.port, controlDir: r.gps.controlDir } : r));\nprocess.exit(130);\n`;
   await writeFile(join(dir, "run.ts"), script);
   const p = Bun.spawn(["bun", join(dir, "run.ts")], { stdout: "pipe", stderr: "inherit" });
-  const out = JSON.parse((await new Response(p.stdout).text()).trim()) as { port?: number; why?: string };
+  const out = JSON.parse((await new Response(p.stdout).text()).trim()) as { port?: number; controlDir?: string; why?: string };
   await p.exited;
   expect(out.port).toBeGreaterThan(0); // gpsd + gpsfake are installed by scripts/bootstrap.sh
+  expect(existsSync(out.controlDir!)).toBe(false); // gpsd's control socket goes with it
   const open = () => Bun.connect({ hostname: "127.0.0.1", port: out.port!, socket: { data() {}, open(s) { s.end(); } } }).then(() => true, () => false);
   let gone = false;
   for (let i = 0; i < 100 && !gone; i++) {
@@ -47,12 +49,13 @@ test("a demo that exits without stopping (a second Ctrl-C) leaves no gpsd/gpsfak
 
 test("a demo killed hard (kill -9: no exit handler) leaves a gpsd/gpsfake that the next demo start on the same data ends", async () => {
   const dir = await mkdtemp(join(tmpdir(), "fleetmap-demogps-"));
-  const script = `import { startDemoGps } from ${JSON.stringify(join(import.meta.dir, "demo-gps.ts"))};\nconst r = await startDemoGps(1, ${JSON.stringify(dir)});\nconsole.log(JSON.stringify("gps" in r ? { port: r.gps.port } : r));\nprocess.kill(process.pid, "SIGKILL");\n`;
+  const script = `import { startDemoGps } from ${JSON.stringify(join(import.meta.dir, "demo-gps.ts"))};\nconst r = await startDemoGps(1, ${JSON.stringify(dir)});\nconsole.log(JSON.stringify("gps" in r ? { port: r.gps.port, controlDir: r.gps.controlDir } : r));\nprocess.kill(process.pid, "SIGKILL");\n`;
   await writeFile(join(dir, "run.ts"), script);
   const p = Bun.spawn(["bun", join(dir, "run.ts")], { stdout: "pipe", stderr: "inherit" });
-  const out = JSON.parse((await new Response(p.stdout).text()).trim()) as { port?: number };
+  const out = JSON.parse((await new Response(p.stdout).text()).trim()) as { port?: number; controlDir?: string };
   await p.exited;
   expect(out.port).toBeGreaterThan(0);
+  expect(existsSync(out.controlDir!)).toBe(true);
   const open = () => Bun.connect({ hostname: "127.0.0.1", port: out.port!, socket: { data() {}, open(s) { s.end(); } } }).then(() => true, () => false);
   expect(await open()).toBe(true); // left behind: the hard kill ran no handler
   const leftGroup = Number(await Bun.file(join(dir, "gps-1.pgid")).text());
@@ -65,6 +68,7 @@ test("a demo killed hard (kill -9: no exit handler) leaves a gpsd/gpsfake that t
       if (!gone) await Bun.sleep(100);
     }
     expect(gone).toBe(true);
+    expect(existsSync(out.controlDir!)).toBe(false); // and the control socket it left
   } finally {
     if ("gps" in again) await again.gps.stop();
     try {

@@ -5,7 +5,7 @@
  * starts; the buses then have no position and the demo says why.
  */
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { LatLon } from "../../lib/geo.ts";
 import type { FakeGps, RouteStep } from "../../camsim/gps.ts";
 
@@ -45,13 +45,14 @@ export async function startDemoGps(n: number, dir: string, which: (cmd: string) 
     // gpsfake runs in its own session (its pid is the group's) and loops forever: a demo that
     // exits without its stop (a second Ctrl-C exits at once) must not leave it behind, and one
     // killed hard (no exit handler runs) leaves the group's id for its next start to end.
-    writeFileSync(groupFile, `${gps.proc.pid}\n`);
+    writeFileSync(groupFile, `${gps.proc.pid}\n${gps.controlDir}\n`);
     const orphan = () => {
       try {
         process.kill(-gps.proc.pid, "SIGKILL");
       } catch {
         // gone already
       }
+      rmSync(gps.controlDir, { recursive: true, force: true });
       rmSync(groupFile, { force: true });
     };
     process.on("exit", orphan);
@@ -78,8 +79,11 @@ export async function startDemoGps(n: number, dir: string, which: (cmd: string) 
  */
 function endLeftoverGroup(file: string): void {
   let pgid: number;
+  let controlDir: string | undefined;
   try {
-    pgid = Number(readFileSync(file, "utf8").trim());
+    const [group, dir] = readFileSync(file, "utf8").split("\n");
+    pgid = Number(group);
+    controlDir = dir;
   } catch {
     return; // none recorded: the last demo stopped cleanly, or none ran here
   }
@@ -90,6 +94,8 @@ function endLeftoverGroup(file: string): void {
       // ended meanwhile
     }
   }
+  // Only ever the directory startFakeGps made: the file is ours, but a path read back is checked.
+  if (controlDir && basename(controlDir).startsWith("outpost-gpsfake-")) rmSync(controlDir, { recursive: true, force: true });
   rmSync(file, { force: true });
 }
 
