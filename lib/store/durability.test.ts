@@ -456,3 +456,44 @@ test("durabilityMs 0: a fragment's fsync starts when the turn that wrote it is d
   await store.close();
 });
 
+
+test("durabilityMs 0: bytes written while the stream's fsync is in flight are synced when it returns; the retry armed meanwhile is dropped, and no fsync repeats covered bytes", async () => {
+  const clock = new ManualClock(T0);
+  const m = manual();
+  const timers = new Wakeups(m.schedule, m.unschedule, m.now);
+  let calls = 0;
+  let gate: Promise<void> | null = null;
+  let open = () => {};
+  const store = await MediaStore.open({
+    root: join(dir, "in-flight"), clock, log: new Logger({ component: "store", sink: new MemorySink() }), segmentDurationMs: 60_000, minFreeBytes: 0, durabilityMs: 0, timers,
+    sync: {
+      file: async (fh) => {
+        calls++;
+        if (gate) await gate;
+        await fh.sync();
+      },
+    },
+  });
+  const w = store.writer("cam1", "main");
+  w.init(media.init, media.info);
+  await writeFragment(w, clock, 0);
+  await until(() => w.status().lagMs === 0, 5000);
+  await new Promise((r) => setImmediate(r));
+  calls = 0;
+  gate = new Promise<void>((r) => (open = r));
+  await writeFragment(w, clock, 1);
+  await new Promise((r) => setImmediate(r));
+  expect(calls).toBe(1); // fragment 1's fsync, held by the disk
+  await writeFragment(w, clock, 2); // while it is in flight: waits (a retry is armed)
+  await new Promise((r) => setImmediate(r));
+  expect(calls).toBe(1);
+  expect(m.armed).toHaveLength(1);
+  gate = null;
+  open(); // the held fsync returns: fragment 2's starts at once...
+  await until(() => calls === 2 && w.status().lagMs === 0, 5000);
+  await new Promise((r) => setImmediate(r));
+  expect(m.armed).toHaveLength(0); // ...and the retry is gone: no wake-up for it
+  m.advance(m.t + 1000);
+  expect(calls).toBe(2); // nothing covered is synced again
+  await store.close();
+});

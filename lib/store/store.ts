@@ -274,6 +274,10 @@ export class MediaStore {
     this.durabilityStats.ticks++;
     this.durabilityRound(idleOnly);
     for (const w of this.writers.values()) if (w.unsynced()) return this.armTick(false);
+    // Everything is covered now: a retry armed while a stream's fsync was in flight (that fsync
+    // returned and this round started the next) has nothing left to do — no wake-up for it.
+    this.tick?.cancel();
+    this.tick = undefined;
   }
 
   /** Makes what every stream wrote durable: the tick's work, also run at once when a stream resumes recording. */

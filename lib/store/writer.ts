@@ -318,7 +318,8 @@ export class StreamWriter implements SegmentWriter {
    */
   sync(): void {
     const s = this.seg;
-    if (!s || s.pending.length === 0 || s.syncs.size >= MAX_SYNCS_IN_FLIGHT) return;
+    // Nothing that a started fsync does not already cover: another one would only wake the disk.
+    if (!s || s.pending.length === 0 || s.rec.bytes <= s.covered || s.syncs.size >= MAX_SYNCS_IN_FLIGHT) return;
     const upto = s.rec.bytes;
     s.covered = Math.max(s.covered, upto);
     let failed = false;

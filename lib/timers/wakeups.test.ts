@@ -103,3 +103,18 @@ test("soon: runs once after the current turn and its microtasks, without a timer
   expect(m.wakes).toBe(0);
   expect(m.armed).toHaveLength(0);
 });
+
+test("cancelling the work a timer was armed for disarms it (no wake-up for nothing), or re-arms it for the next", () => {
+  const m = manual();
+  const w = new Wakeups(m.schedule, m.unschedule, m.now);
+  const ran: number[] = [];
+  const first = w.after(() => ran.push(m.t), 100);
+  w.after(() => ran.push(m.t), 300);
+  first.cancel();
+  expect(m.armed.map((a) => a.at)).toEqual([300]);
+  m.advance(1000);
+  expect(ran).toEqual([300]);
+  expect(m.wakes).toBe(1);
+  w.after(() => ran.push(m.t), 100).cancel();
+  expect(m.armed).toHaveLength(0);
+});

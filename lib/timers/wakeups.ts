@@ -76,7 +76,12 @@ export class Wakeups {
     const e: Entry = { fn, earliest: t + Math.max(0, ms - Math.max(0, slackMs)), latest: t + Math.max(0, ms), keepAlive: opts.keepAlive === true };
     this.entries.add(e);
     if (!this.firing && (e.latest < this.armedFor || (e.keepAlive && !this.armedKeepsAlive))) this.arm();
-    return { cancel: () => void this.entries.delete(e) };
+    return {
+      cancel: () => {
+        // The timer armed for this entry alone would still wake the loop for nothing: re-arm.
+        if (this.entries.delete(e) && !this.firing && e.latest <= this.armedFor) this.arm();
+      },
+    };
   }
 
   /** Pending wake-ups (tests). */
