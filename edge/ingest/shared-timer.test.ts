@@ -1,5 +1,7 @@
 import { expect, spyOn, test } from "bun:test";
-import { everyPeriod, sharedTimers } from "./shared-timer.ts";
+import { manual } from "../../lib/timers/manual-timer.ts";
+import { Wakeups } from "../../lib/timers/wakeups.ts";
+import { everyPeriod, PeriodicChecks, sharedTimers } from "./shared-timer.ts";
 
 test("checks of one period share one timer; each runs every period; the timer stops with the last check", async () => {
   const before = sharedTimers();
@@ -35,4 +37,41 @@ test("a check that throws does not starve the others sharing its timer", async (
   expect(good).toBeGreaterThanOrEqual(3);
   expect(logged.mock.calls.some((c) => String(c[1]).includes("bad check"))).toBe(true);
   logged.mockRestore();
+});
+
+test("while camera reads are batched every 250 ms, a 1 s check rides a batch's turn (no wake-up of its own) and keeps its 1 s period", () => {
+  // A check whose deadline falls 230 ms after a batch: the last batch before it is 230 ms early.
+  const m = manual();
+  const w = new Wakeups(m.schedule, m.unschedule, m.now);
+  let batches = 0;
+  const batch = () => {
+    batches++;
+    w.after(batch, 250);
+  };
+  w.after(batch, 250);
+  m.advance(230);
+  const runs: number[] = [];
+  const stop = new PeriodicChecks(w).every(1000, () => void runs.push(m.t));
+  m.advance(20_230);
+  stop();
+  expect(batches).toBe(80);
+  expect(m.wakes).toBe(batches); // before: 100 (a wake-up for the check every second)
+  expect(runs.length).toBe(20); // once a second, not once every 750 ms
+  for (const t of runs) expect(t % 250).toBe(0); // each in a batch's turn
+});
+
+test("after the event loop stalled for longer than a period, the checks start again from then, without a burst", () => {
+  const m = manual();
+  const w = new Wakeups(m.schedule, m.unschedule, m.now);
+  const runs: number[] = [];
+  const checks = new PeriodicChecks(w);
+  const stop = checks.every(1000, () => void runs.push(m.t));
+  m.advance(1000);
+  // The loop is blocked for 5 s: the armed timer fires late, once.
+  m.armed[0]!.at = 6500;
+  m.advance(6500);
+  m.advance(8000);
+  stop();
+  expect(runs).toEqual([1000, 6500, 7500]);
+  expect(checks.timers).toBe(0);
 });

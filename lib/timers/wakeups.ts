@@ -42,7 +42,8 @@ export class Wakeups {
   constructor(
     private readonly schedule: (fn: () => void, ms: number) => Handle = setTimeout,
     private readonly unschedule: (h: Handle) => void = (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-    private readonly now: () => number = () => performance.now(),
+    /** The monotonic time (ms) these wake-ups are scheduled by. */
+    readonly now: () => number = () => performance.now(),
     private readonly immediate: (fn: () => void) => void = setImmediate,
   ) {}
 
