@@ -17,7 +17,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { firmwarePaths, readTrustedRoot, verifySlot } from "../firmware/slots.ts";
 import { removeTempDirs, until } from "./helpers.ts";
-import { edgeRelease, FirmwareWorld, type ApplianceEdge, type Release } from "./lib/firmware-edge.ts";
+import { edgeRelease, FirmwareWorld, warningsIn, type ApplianceEdge, type Release } from "./lib/firmware-edge.ts";
 
 const w = new FirmwareWorld();
 let v1: Release;
@@ -57,7 +57,8 @@ function allHealthy(id: string, version: string) {
     300_000,
     500,
   ).catch((err) => {
-    throw new Error(`${(err as Error).message}\n${edges.map((e) => `--- ${e.name} launcher output:\n${e.output.slice(-3000)}`).join("\n")}`);
+    // The world's own log too: once all three edges lost the camera at the same instant (camsim's side).
+    throw new Error(`${(err as Error).message}\n${edges.map((e) => `--- ${e.name} launcher output:\n${e.output.slice(-3000)}`).join("\n")}\n--- camsim and central warnings:\n${warningsIn(w.logSink)}`);
   });
 }
 

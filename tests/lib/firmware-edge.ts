@@ -25,6 +25,15 @@ import { OUTPOST, REPO, run, tempDir } from "../helpers.ts";
 export const ENTRY = path.join(REPO, "tests/lib/firmware-appliance.ts");
 export const quietLog = () => new Logger({ component: "test", sink: new MemorySink(), level: "info" });
 
+/** The last warnings and errors a memory sink took (camsim's RTSP server exiting, central's complaints): for a failure's message. */
+export function warningsIn(sink: MemorySink, last = 20): string {
+  return sink.records
+    .filter((r) => r.level === "warn" || r.level === "error")
+    .slice(-last)
+    .map((r) => JSON.stringify(r))
+    .join("\n");
+}
+
 export interface Release {
   version: string;
   bundleFile: string;
@@ -58,7 +67,9 @@ export class FirmwareWorld {
   sim!: Camsim;
   site!: CentralSite;
   token!: string;
-  readonly log = quietLog();
+  /** Where the world's own log (camsim, central) goes: kept in memory, shown when a test fails. */
+  readonly logSink = new MemorySink();
+  readonly log = new Logger({ component: "test", sink: this.logSink, level: "info" });
   readonly edges: ApplianceEdge[] = [];
 
   async start(): Promise<void> {
