@@ -238,9 +238,20 @@ describe.if(eng === "gstreamer")("process hygiene", () => {
     }
     // A pidfile naming a live gst-launch rtspsrc (as if a previous run leaked it) is cleaned up.
     const leaked = Bun.spawn(["gst-launch-1.0", "-q", "rtspsrc", `location=${c.rtspSub}`, "user-id=admin", "user-pw=camsim", "protocols=tcp", "!", "fakesink"], { stdout: "ignore", stderr: "ignore" });
+    // A leak from a previous run has long been gst-launch; right after spawn the child may not have
+    // exec'd yet and still reads as this test's bun (seen in CI: left alone, the test hung on it).
+    await until("the leaked child runs gst-launch", () => {
+      try {
+        return require("node:fs").readFileSync(`/proc/${leaked.pid}/cmdline`, "utf8").includes("gst-launch-1.0");
+      } catch {
+        return false;
+      }
+    });
     await Bun.write(join(d, "gst.pids"), `${leaked.pid}\n${process.pid}\n`);
     const e2 = await startEdge({ dataDir: d, storage: { minFreeBytes: 0 }, cameras: [] }, { serveApi: false, log });
-    await leaked.exited;
+    const ended = await Promise.race([leaked.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
+    if (!ended) leaked.kill("SIGKILL");
+    expect(ended, "the start killed the gst-launch its pidfile named").toBe(true);
     expect(leaked.signalCode).toBe("SIGKILL");
     expect(alive(process.pid)).toBe(true); // not a gst pipeline: left alone
     await e2.stop();
