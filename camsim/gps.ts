@@ -120,6 +120,7 @@ export async function startFakeGps(o: { nmea: string; file: string; port?: numbe
   // connect to it and silently never adds its device: a gpsd without a receiver. A directory of its
   // own per instance makes the name unique; it goes with stop().
   const controlDir = await mkdtemp(join(tmpdir(), "outpost-gpsfake-"));
+  const removeControlDir = () => rm(controlDir, { recursive: true, force: true });
   // Its own process group (setsid): stopping it must also stop the gpsd it started, or an orphaned
   // gpsd keeps the port and a gpsd started again there never gets it.
   const proc = Bun.spawn(["setsid", "gpsfake", "-q", ...(o.loop ? [] : ["-1"]), "-P", String(port), "-c", String(o.cycleS ?? 0.1), o.file], { stdout: "ignore", stderr: "pipe", env: { ...process.env, TMPDIR: controlDir } });
@@ -133,7 +134,7 @@ export async function startFakeGps(o: { nmea: string; file: string; port?: numbe
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (proc.exitCode !== null) {
-      await rm(controlDir, { recursive: true, force: true });
+      await removeControlDir();
       throw new Error(`gpsfake exited (${proc.exitCode}): ${await new Response(proc.stderr as ReadableStream).text()}`);
     }
     const ok = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, open(s) { s.end(); } } }).then(
@@ -143,7 +144,7 @@ export async function startFakeGps(o: { nmea: string; file: string; port?: numbe
     if (ok) break;
     if (Date.now() > deadline) {
       killGroup("SIGKILL");
-      await rm(controlDir, { recursive: true, force: true });
+      await removeControlDir();
       throw new Error(`gpsd (gpsfake) did not listen on port ${port}`);
     }
     await Bun.sleep(100);
@@ -165,7 +166,7 @@ export async function startFakeGps(o: { nmea: string; file: string; port?: numbe
         if (!open) break;
         await Bun.sleep(100);
       }
-      await rm(controlDir, { recursive: true, force: true });
+      await removeControlDir();
     },
   };
 }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { startCamsim, type Camsim } from "../../camsim/index.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
 import type { GapRecord } from "../../lib/store/types.ts";
+import { alive, gstProcesses } from "../../tests/helpers.ts";
 import { startEdge, type Edge } from "../main.ts";
 
 let sim: Camsim;
@@ -240,13 +241,7 @@ describe.if(eng === "gstreamer")("process hygiene", () => {
     const leaked = Bun.spawn(["gst-launch-1.0", "-q", "rtspsrc", `location=${c.rtspSub}`, "user-id=admin", "user-pw=camsim", "protocols=tcp", "!", "fakesink"], { stdout: "ignore", stderr: "ignore" });
     // A leak from a previous run has long been gst-launch; right after spawn the child may not have
     // exec'd yet and still reads as this test's bun (seen in CI: left alone, the test hung on it).
-    await until("the leaked child runs gst-launch", () => {
-      try {
-        return require("node:fs").readFileSync(`/proc/${leaked.pid}/cmdline`, "utf8").includes("gst-launch-1.0");
-      } catch {
-        return false;
-      }
-    });
+    await until("the leaked child runs gst-launch", () => gstProcesses(`location=${c.rtspSub}`).includes(leaked.pid));
     await Bun.write(join(d, "gst.pids"), `${leaked.pid}\n${process.pid}\n`);
     const e2 = await startEdge({ dataDir: d, storage: { minFreeBytes: 0 }, cameras: [] }, { serveApi: false, log });
     const ended = await Promise.race([leaked.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
@@ -260,12 +255,3 @@ describe.if(eng === "gstreamer")("process hygiene", () => {
 });
 
 });
-
-function alive(pid: number): boolean {
-  try {
-    const stat = require("node:fs").readFileSync(`/proc/${pid}/stat`, "utf8") as string;
-    return !/\) Z /.test(stat); // a zombie is dead
-  } catch {
-    return false;
-  }
-}
