@@ -77,6 +77,13 @@ describe("edge technician screen", () => {
       console.log(`cam2 pulled: state "${await state("cam2")}", last error "${err}"`);
       expect(err).toMatch(/^[\w-]+: .+\((just now|\d+ s ago)\)$/);
       expect(await state("cam1")).toBe("recording");
+      // The error names the camera's URL, one long word: it wraps inside the card instead of
+      // widening the value column past the card's edge (seen: the card's values clipped).
+      const spill = await card("cam2").evaluate((c) => {
+        const edge = c.getBoundingClientRect().right;
+        return [...c.querySelectorAll("dd")].map((d) => d.getBoundingClientRect().right - edge).filter((x) => x > 0.5);
+      });
+      expect(spill).toEqual([]);
       await shot("02-camera-pulled");
     } finally {
       await fault("cam2", "start");
