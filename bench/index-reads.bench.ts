@@ -8,6 +8,8 @@
  * every column as JSON row objects turned into records, and the index digest made from those.
  *
  *   bun bench/index-reads.bench.ts [--reads 10] [--rounds 2]
+ *
+ * It reads the DuckDB index the edge ran until 2026-12-05 (now SQLite: bench/timeline.bench.ts).
  */
 import { heapStats } from "bun:jsc";
 import { createHash } from "node:crypto";
@@ -44,7 +46,7 @@ if (values.child) {
 
 const dir = await mkdtemp(join(tmpdir(), "index-reads-"));
 const path = join(dir, "index.duckdb");
-await writeMonthIndex(path);
+await writeMonthIndex(path, "duckdb");
 const results = new Map<string, Result[]>();
 const loads = [loadavg()[0]!];
 for (let round = 0; round < Number(values.rounds); round++) {

@@ -11,6 +11,8 @@
  *   bun bench/ingest.bench.ts [--streams 1,4,8,16,50] [--rates low,2M] [--window 20] [--systems edge,ffmpeg[,gst]]
  *   bun bench/ingest.bench.ts --quick      # streams 1,4,16, window 8 s: a manual check, minutes not tens of minutes
  *   bun bench/ingest.bench.ts --together --before /path/to/older/checkout [--edge-env K=V]
+ *   bun bench/ingest.bench.ts --together --exe PATH   also the compiled appliance executable (what a bus
+ *       runs: `bun firmware/compile.ts firmware/entry.ts PATH`), with the same process settings
  *       every system at once on the same camera and window (a shared, loaded machine: the load is
  *       the same for all of them), plus the edge of an older checkout ("before")
  *   --settle S   wait S more seconds after every stream wrote media before the window opens: the
@@ -43,6 +45,7 @@ const { values } = parseArgs({
     together: { type: "boolean", default: false },
     "edge-env": { type: "string" },
     settle: { type: "string", default: "0" },
+    exe: { type: "string" },
   },
 });
 const quick = values.quick!;
@@ -91,7 +94,7 @@ function bytesUnder(dir: string): number {
   return sum;
 }
 
-function edgeSut(engine: "gstreamer" | "native", root = join(import.meta.dir, ".."), label = "", env?: Record<string, string>): Sut {
+function edgeSut(engine: "gstreamer" | "native", root = join(import.meta.dir, ".."), label = "", env?: Record<string, string>, exe?: string): Sut {
   return {
     name: (engine === "native" ? "outpost edge" : "outpost edge (gst engine)") + label,
     async start(n, dir, url) {
@@ -105,7 +108,10 @@ function edgeSut(engine: "gstreamer" | "native", root = join(import.meta.dir, ".
       writeFileSync(join(dir, "edge.json"), JSON.stringify(cfg));
       // As the firmware launches it (edge/process-env.ts); an older checkout ("before") without that file gets none.
       const shipped = existsSync(join(root, "edge/process-env.ts")) ? ((await import(join(root, "edge/process-env.ts"))).EDGE_PROCESS_ENV as Record<string, string>) : {};
-      const p = spawnPinned(["bun", join(root, "cli/outpost.ts"), "edge", "--config", join(dir, "edge.json")], undefined, { ...shipped, ...env });
+      // A compiled executable finds libduckdb.so (an old index's one-time migration) as the appliance's `run` wrapper sets it.
+      const lib = { LD_LIBRARY_PATH: join(root, "node_modules", "@duckdb", `node-bindings-${process.platform}-${process.arch}`) };
+      const cmd = exe ? [exe, "edge", "--config", join(dir, "edge.json")] : ["bun", join(root, "cli/outpost.ts"), "edge", "--config", join(dir, "edge.json")];
+      const p = spawnPinned(cmd, undefined, { ...shipped, ...(exe ? lib : {}), ...env });
       running.push(p);
       return [p.pid];
     },
@@ -164,7 +170,7 @@ const gst: Sut = {
 
 // --edge-env K=V[,K=V]: the same edge once more with these environment variables (e.g. allocator options).
 const edgeEnv = values["edge-env"] ? Object.fromEntries(values["edge-env"].split(",").map((kv) => kv.split("=") as [string, string])) : undefined;
-const suts = [...(systems.has("ffmpeg") ? [ffmpeg] : []), ...(systems.has("gst") ? [gst] : []), ...(systems.has("edge-gst") ? [edgeSut("gstreamer")] : []), ...(systems.has("edge") ? [edgeSut("native")] : []), ...(values.before ? [edgeSut("native", values.before, " (before)")] : []), ...(edgeEnv ? [edgeSut("native", undefined, ` (${values["edge-env"]})`, edgeEnv)] : [])];
+const suts = [...(systems.has("ffmpeg") ? [ffmpeg] : []), ...(systems.has("gst") ? [gst] : []), ...(systems.has("edge-gst") ? [edgeSut("gstreamer")] : []), ...(systems.has("edge") ? [edgeSut("native")] : []), ...(values.before ? [edgeSut("native", values.before, " (before)")] : []), ...(edgeEnv ? [edgeSut("native", undefined, ` (${values["edge-env"]})`, edgeEnv)] : []), ...(values.exe ? [edgeSut("native", undefined, " (compiled)", undefined, values.exe)] : [])];
 
 interface Row {
   rate: string;

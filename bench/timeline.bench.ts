@@ -2,23 +2,24 @@
  * Micro-benchmark (not a test): MediaStore.timeline over 30 days of one camera = 43,200
  * one-minute segments, in an index that also holds 3 more cameras × 2 streams of the same.
  * Rows go straight into an index (no media files: opening a MediaStore would reconcile them
- * away), and the query runs through the same IndexDb calls MediaStore.timeline() makes. The
- * baseline (same run) is the per-call DuckDB query the ranges-only timeline made before.
+ * away), and the query runs through the same index calls MediaStore.timeline() makes (the
+ * edge's SQLite index). The baseline (same run) is the per-call index query the ranges-only
+ * timeline made before its coverage cache.
  * Usage: bun bench/timeline.bench.ts
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { IndexDb } from "../lib/store/db.ts";
+import { SqliteIndex } from "../lib/store/sqlite-index.ts";
 import { MONTH_SEGMENTS, MONTH_T0, writeMonthIndex } from "./lib/month-index.ts";
 
 const dir = await mkdtemp(join(tmpdir(), "store-bench-"));
-const path = join(dir, "index.duckdb");
+const path = join(dir, "index.sqlite");
 const T0 = MONTH_T0;
 const N = MONTH_SEGMENTS;
 let t = performance.now();
 await writeMonthIndex(path);
-const db = await IndexDb.open(path);
+const db = await SqliteIndex.open(path);
 console.log(`index with ${8 * N} rows ready in ${(performance.now() - t).toFixed(0)} ms`);
 
 /** MediaStore.timeline's merge and clip to the window. */
@@ -38,7 +39,7 @@ const stats = (xs: number[]) => {
   return { median: xs[Math.floor(xs.length / 2)]!, p90: xs[Math.floor(xs.length * 0.9)]!, min: xs[0]! };
 };
 const fmt = (x: { median: number; p90: number; min: number }) => `median ${x.median.toFixed(2)} ms, p90 ${x.p90.toFixed(2)} ms, min ${x.min.toFixed(2)} ms`;
-// Baseline in the same run: the queries the timeline made before the coverage cache (DuckDB for
+// Baseline in the same run: the queries the timeline made before the coverage cache (the index for
 // the segment rows and the gaps on every call), through the same connection.
 const baseline = async (from: number, to: number) => {
   const sp = await db.spans("cam2", "main", from, to);
@@ -80,7 +81,7 @@ for (const [label, from, to] of [["30 days", T0, T0 + N * 60_000], ["1 hour", T0
   console.log(`timeline ${label} (${n} segments), with segment objects: ${fmt(stats(full))}`);
   console.log(`timeline ${label} (${n} segments), ranges+gaps only:     ${fmt(l)}`);
   console.log(`timeline ${label} (${n} segments), + segment count (the edge API's form): ${fmt(stats(api))}`);
-  console.log(`timeline ${label} (${n} segments), baseline (DuckDB per call): ${fmt(b)}; ratio median ${(l.median / b.median).toFixed(3)}`);
+  console.log(`timeline ${label} (${n} segments), baseline (index query per call): ${fmt(b)}; ratio median ${(l.median / b.median).toFixed(3)}`);
 }
 await db.close();
 await rm(dir, { recursive: true, force: true });

@@ -81,7 +81,7 @@ describe("appliance build", () => {
     if (css) expect((await fetch(`${url}${css}`)).headers.get("content-type")).toBe("text/css; charset=utf-8");
     edge.kill("SIGINT");
     expect(await edge.exited).toBe(0);
-    expect(await Bun.file(path.join(data, "index.duckdb")).exists()).toBe(true);
+    expect(await Bun.file(path.join(data, "index.sqlite")).exists()).toBe(true);
   }, 90_000);
 
   test("delta between two consecutive builds is ≤ 20 % of the full bundle", async () => {

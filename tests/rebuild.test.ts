@@ -2,7 +2,7 @@
  * Index rebuild end to end: the real edge records 1 camera × 2 streams for ~10 s with a stall
  * in the middle (camsim stall/resume → gap "stall") and an evidence lock made through the API;
  * the edge stops; the timeline (ranges, gaps with reasons, segments with hashes) and the locks
- * are noted from the index; index.duckdb (and .wal) are deleted; `outpost check --rebuild`
+ * are noted from the index; index.sqlite (and its WAL) are deleted; `outpost check --rebuild`
  * exits 0; the store opened again answers the same timeline and locks for the old window.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -50,7 +50,7 @@ async function snapshot(fromMs: number, toMs: number) {
   }
 }
 
-test("delete index.duckdb → outpost check --rebuild → same timeline (ranges, gaps with reasons) and locks", async () => {
+test("delete the index → outpost check --rebuild → same timeline (ranges, gaps with reasons) and locks", async () => {
   const t0 = Date.now();
   const e = await startEdge(
     {
@@ -106,9 +106,8 @@ test("delete index.duckdb → outpost check --rebuild → same timeline (ranges,
   expect(stall.endMs).toBe(before.main.ranges[1].startMs);
   expect(stall.startMs).toBe(before.main.ranges[0].endMs);
 
-  await rm(join(dir, "index.duckdb"), { force: true });
-  await rm(join(dir, "index.duckdb.wal"), { force: true });
-  expect(existsSync(join(dir, "index.duckdb"))).toBe(false);
+  for (const f of ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"]) await rm(join(dir, f), { force: true });
+  expect(existsSync(join(dir, "index.sqlite"))).toBe(false);
   const rb = await run(["bun", OUTPOST, "check", "--data", dir, "--rebuild"]);
   expect({ code: rb.code, err: rb.stderr.trim() }).toEqual({ code: 0, err: "" });
   expect(rb.stdout).toContain("OK: disk and index agree");

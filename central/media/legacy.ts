@@ -1,15 +1,18 @@
 /**
  * An upgraded installation's recordings into central's segment index, once: the rows of the
- * per-store DuckDB index (DATA/store/index.duckdb) when it can be read, else rebuilt from the
- * segment files themselves (the files are the truth; the DuckDB index was derived from them).
+ * per-store file index (DATA/store/index.sqlite, or index.duckdb of older versions) when it can
+ * be read, else rebuilt from the segment files themselves (the files are the truth; the file
+ * index was derived from them).
  * The files stay where they are: their paths become the blob keys. A media_imports row marks
  * the import done, in the same transaction as the rows, so two nodes starting at once import
- * once. The DuckDB file is left as it was.
+ * once. The index file is left as it was.
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "../../lib/log/index.ts";
-import { INDEX_FILE, IndexDb, describeSegmentFile, listMedia, readGaps, type SegmentRecord } from "../../lib/store/index.ts";
+import { INDEX_FILE, LEGACY_INDEX_FILE, describeSegmentFile, listMedia, readGaps, type SegmentRecord } from "../../lib/store/index.ts";
+import { IndexDb, readAllRows, type StoreIndex } from "../../lib/store/db.ts";
+import { SqliteIndex } from "../../lib/store/sqlite-index.ts";
 import { splitCentralCameraId } from "../../federation/protocol/index.ts";
 import type { Database, SqlValue } from "../db/index.ts";
 import { SegmentIndex, type MediaSegment } from "./segments.ts";
@@ -62,27 +65,23 @@ interface Found {
   gaps: { cameraId: string; stream: "main" | "sub"; startMs: number; endMs: number | null; reason: string; detail?: string }[];
 }
 
-/** The DuckDB index's rows with their fragment tables; null when there is none or it cannot be read. */
+/** The file index's rows with their fragment tables (SQLite, else an older DuckDB one); null when there is none or it cannot be read. */
 async function readIndex(root: string, log: Logger): Promise<Found | null> {
-  const file = path.join(root, INDEX_FILE);
-  if (!existsSync(file)) return null;
-  let idx: IndexDb;
+  const sqlite = path.join(root, INDEX_FILE);
+  const duckdb = path.join(root, LEGACY_INDEX_FILE);
+  const file = existsSync(sqlite) ? sqlite : existsSync(duckdb) ? duckdb : null;
+  if (!file) return null;
+  let idx: StoreIndex & { tableExists(name: string): boolean | Promise<boolean> };
   try {
-    idx = await IndexDb.open(file, { readOnly: true });
+    idx = file === sqlite ? await SqliteIndex.open(file, { readOnly: true }) : await IndexDb.open(file, { readOnly: true });
   } catch (e) {
-    log.warn("the store's DuckDB index cannot be read; indexing central's recordings from the files instead", { err: e as Error });
+    log.warn("the store's index cannot be read; indexing central's recordings from the files instead", { err: e as Error, file });
     return null;
   }
   try {
     if (!(await idx.tableExists("segments"))) return null;
-    const segments = await idx.allSegments();
-    const frags: (Uint8Array | null)[] = [];
-    const byStream = new Map<string, SegmentRecord[]>();
-    for (const s of segments) byStream.set(`${s.cameraId}\0${s.stream}`, [...(byStream.get(`${s.cameraId}\0${s.stream}`) ?? []), s]);
-    const tables = new Map<string, Map<number, Uint8Array>>();
-    for (const [k, list] of byStream) tables.set(k, await idx.fragmentTables(list[0]!.cameraId, list[0]!.stream, list.map((s) => s.startMs)));
-    for (const s of segments) frags.push(tables.get(`${s.cameraId}\0${s.stream}`)?.get(s.startMs) ?? null);
-    return { source: "index", segments, frags, gaps: await idx.allGaps() };
+    const { segments, frags, gaps } = await readAllRows(idx);
+    return { source: "index", segments, frags, gaps };
   } finally {
     await idx.close(false);
   }

@@ -10,7 +10,8 @@ import path from "node:path";
 import { FsBlobStore } from "../../lib/blob/index.ts";
 import { ManualClock } from "../../lib/clock.ts";
 import { Logger, MemorySink } from "../../lib/log/index.ts";
-import { MediaStore, StoreInputError, type SegmentRecord } from "../../lib/store/index.ts";
+import { LEGACY_INDEX_FILE, MediaStore, StoreInputError, type SegmentRecord } from "../../lib/store/index.ts";
+import { IndexDb } from "../../lib/store/db.ts";
 import { feed, makeMedia, type Media } from "../../lib/store/testdata/media.ts";
 import { driversInTempDir } from "../database-testkit.ts";
 import { migrateUp, type Database } from "../db/index.ts";
@@ -184,9 +185,10 @@ for (const d of drivers) {
     });
 
     test("an upgraded installation's store is indexed once: from its DuckDB index, else rebuilt from the files", async () => {
-      // The previous version: central's MediaStore with two imported segments and a gap.
+      // The previous version: central's MediaStore (its DuckDB index) with two imported segments and a gap.
       const root = path.join(dir, "old-store");
-      const old = await MediaStore.open({ root, log, minFreeBytes: 0 });
+      await fs.mkdir(root, { recursive: true });
+      const old = await MediaStore.open({ root, log, minFreeBytes: 0, index: () => IndexDb.open(path.join(root, LEGACY_INDEX_FILE)) });
       for (const s of segs.slice(0, 2)) {
         const src = path.join(root, "incoming.part");
         await Bun.write(src, s.data);
@@ -213,7 +215,7 @@ for (const d of drivers) {
       const fresh = await d.open();
       try {
         await migrateUp(fresh);
-        await fs.rm(path.join(root, "index.duckdb"));
+        await fs.rm(path.join(root, LEGACY_INDEX_FILE));
         const rebuilt = await importLegacyStore(fresh, root, log);
         expect(rebuilt).toEqual({ source: "files", segments: 2, gaps: 1, skipped: 0 });
         const again = await new CentralMedia({ db: fresh, blobs: new FsBlobStore(root), log }).index.segments("bus-9", "cam1", "main", 0, 2e12);

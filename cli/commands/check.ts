@@ -15,7 +15,7 @@ Verifies the media store in DIR against its index: index rows without files, fil
 without rows, size and SHA-256 mismatches, torn tails, unplayable files, and the gap
 journal and evidence locks versus the index.
 
-  --data DIR   the store's data directory (the one holding index.duckdb and media/)
+  --data DIR   the store's data directory (the one holding index.sqlite and media/)
   --rebuild    throw the index away and rebuild it from disk alone (segments, gaps,
                evidence locks); torn tails are trimmed and unplayable files removed;
                custody chains get the segments they lack appended (signed at the

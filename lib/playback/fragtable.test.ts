@@ -62,7 +62,7 @@ test("an index rebuilt from disk has the same tables", async () => {
   const tablesBefore = await store.fragmentTables("cam1", "main", before);
   await store.close();
   rmSync(join(root, INDEX_FILE), { force: true });
-  rmSync(join(root, `${INDEX_FILE}.wal`), { force: true });
+  rmSync(join(root, `${INDEX_FILE}-wal`), { force: true });
   store = await MediaStore.open({ root, clock: new ManualClock(T0), log: quiet(), segmentDurationMs: 2000, minFreeBytes: 0 });
   expect(store.recovery.actions.filter((a) => a.action === "indexed-orphan").length).toBe(before.length);
   const after = await all(store);

@@ -6,8 +6,8 @@ import { access, readdir, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createLogger, type Logger } from "../log/index.ts";
 import type { EvidenceLock } from "./types.ts";
-import { IndexDb } from "./db.ts";
-import { CLEAN_FILE, GAPS_DIR, INDEX_FILE, LOCKS_DIR, MEDIA_DIR } from "./layout.ts";
+import { SqliteIndex } from "./sqlite-index.ts";
+import { CLEAN_FILE, GAPS_DIR, INDEX_FILE, LEGACY_INDEX_FILE, LOCKS_DIR, MEDIA_DIR } from "./layout.ts";
 import { describe, listMedia, readWhole } from "./files.ts";
 import { readGaps, readLocks, type JournalGap } from "./journal.ts";
 import { NotAStoreError } from "./errors.ts";
@@ -73,8 +73,8 @@ export async function checkStore(root: string, opts: { rebuild: boolean; log?: L
   const first = await inspect(dir);
   if (!opts.rebuild) return first;
   // The old index is derived data; remove it only once we know nobody owns it (inspect opened it).
-  await rm(join(dir, INDEX_FILE), { force: true });
-  await rm(join(dir, `${INDEX_FILE}.wal`), { force: true });
+  // Both the index and an earlier version's (which a start would otherwise copy rows from).
+  for (const f of [INDEX_FILE, `${INDEX_FILE}-wal`, `${INDEX_FILE}-shm`, LEGACY_INDEX_FILE, `${LEGACY_INDEX_FILE}.wal`]) await rm(join(dir, f), { force: true });
   const store = await MediaStore.open({ root: dir, log, maintenance: true, minFreeBytes: 0 });
   const actions = store.recovery.actions;
   await store.close();
@@ -91,7 +91,7 @@ async function assertStore(dir: string): Promise<void> {
   }
   if (!st.isDirectory()) throw new NotAStoreError(`${dir} is not a directory`);
   const names = new Set(await readdir(dir));
-  if (![INDEX_FILE, MEDIA_DIR, GAPS_DIR, LOCKS_DIR].some((n) => names.has(n))) {
+  if (![INDEX_FILE, LEGACY_INDEX_FILE, MEDIA_DIR, GAPS_DIR, LOCKS_DIR].some((n) => names.has(n))) {
     throw new NotAStoreError(`${dir} is not an Outpost store (no ${INDEX_FILE}, ${MEDIA_DIR}/, ${GAPS_DIR}/ or ${LOCKS_DIR}/ in it)`);
   }
 }
@@ -99,13 +99,15 @@ async function assertStore(dir: string): Promise<void> {
 async function inspect(dir: string): Promise<CheckReport> {
   const problems: CheckProblem[] = [];
   const clean = await access(join(dir, CLEAN_FILE)).then(() => true, () => false);
-  let db: IndexDb | null = null;
+  let db: SqliteIndex | null = null;
   const hasIndex = await access(join(dir, INDEX_FILE)).then(() => true, () => false);
-  if (!hasIndex) problems.push({ kind: "index-missing", detail: `${INDEX_FILE} is missing; run with --rebuild` });
+  const hasLegacy = await access(join(dir, LEGACY_INDEX_FILE)).then(() => true, () => false);
+  if (!hasIndex && hasLegacy) problems.push({ kind: "index-missing", detail: `the index is still ${LEGACY_INDEX_FILE} of an earlier version; the next start moves it to ${INDEX_FILE}` });
+  else if (!hasIndex) problems.push({ kind: "index-missing", detail: `${INDEX_FILE} is missing; run with --rebuild` });
   else {
     try {
-      db = await IndexDb.open(join(dir, INDEX_FILE), { readOnly: true });
-      if (!(await db.tableExists("segments"))) {
+      db = await SqliteIndex.open(join(dir, INDEX_FILE), { readOnly: true });
+      if (!db.tableExists("segments")) {
         problems.push({ kind: "index-unreadable", detail: "index has no segments table" });
         await db.close(false);
         db = null;

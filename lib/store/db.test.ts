@@ -1,56 +1,60 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { IndexDb } from "./db.ts";
+import { INDEX_IMPLS, type TestIndex } from "./index-testkit.ts";
 import type { SegmentRecord } from "./types.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-async function open(): Promise<IndexDb> {
-  const dir = mkdtempSync(join(tmpdir(), "index-db-"));
-  dirs.push(dir);
-  return IndexDb.open(join(dir, "index.duckdb"));
-}
 const seg = (startMs: number, endMs: number, sha256 = "aa"): SegmentRecord => ({ id: `c1/main/${startMs}`, cameraId: "c1", stream: "main", startMs, endMs, bytes: 5, path: `c1/main/${startMs}.mp4`, mime: 'video/mp4; codecs="avc1.42c01e"', width: 640, height: 360, sha256 });
 
-test("a segment row is inserted, and a row with the same key replaced (recovery, a re-filed segment), whatever the order", async () => {
-  const db = await open();
-  try {
-    await db.putSegment(seg(1000, 2000));
-    await db.putSegment(seg(5000, 6000));
-    await db.putSegment(seg(1000, 3000, "bb")); // same key: replaces, no duplicate-key error
-    await db.putSegment(seg(3000, 4000));
-    const rows = await db.all("SELECT start_ms, end_ms, sha256 FROM segments ORDER BY start_ms");
-    expect(rows.map((r) => [Number(r.start_ms), Number(r.end_ms), r.sha256])).toEqual([
-      [1000, 3000, "bb"],
-      [3000, 4000, "aa"],
-      [5000, 6000, "aa"],
-    ]);
-    expect((await db.spans("c1", "main", 0, 10_000)).end).toEqual([3000, 4000, 6000]);
-  } finally {
-    await db.close(false);
+for (const impl of INDEX_IMPLS)
+  describe(impl.name, () => {
+  async function open(): Promise<TestIndex> {
+    const dir = mkdtempSync(join(tmpdir(), "index-db-"));
+    dirs.push(dir);
+    return impl.open(dir);
   }
-});
 
-test("companion rows: inserted or replaced by key; an error other than a duplicate key is the caller's", async () => {
-  const db = await open();
-  try {
-    await db.run("CREATE TABLE side (k BIGINT PRIMARY KEY, v VARCHAR NOT NULL)");
-    const insert = "INSERT INTO side VALUES ($1, $2)";
-    const replace = "INSERT OR REPLACE INTO side VALUES ($1, $2)";
-    await db.putCompanionRow(insert, replace, [1, "a"]);
-    await db.putCompanionRow(insert, replace, [2, "b"]);
-    await db.putCompanionRow(insert, replace, [1, "c"]);
-    expect((await db.all("SELECT k, v FROM side ORDER BY k")).map((r) => [Number(r.k), r.v])).toEqual([
-      [1, "c"],
-      [2, "b"],
-    ]);
-    await expect(db.putCompanionRow(insert, replace, [3, null])).rejects.toThrow(/NOT NULL/i);
-    expect(Number((await db.all("SELECT count(*) AS n FROM side"))[0]!.n)).toBe(2);
-  } finally {
-    await db.close(false);
-  }
+  test("a segment row is inserted, and a row with the same key replaced (recovery, a re-filed segment), whatever the order", async () => {
+    const db = await open();
+    try {
+      await db.putSegment(seg(1000, 2000));
+      await db.putSegment(seg(5000, 6000));
+      await db.putSegment(seg(1000, 3000, "bb")); // same key: replaces, no duplicate-key error
+      await db.putSegment(seg(3000, 4000));
+      const rows = await db.all("SELECT start_ms, end_ms, sha256 FROM segments ORDER BY start_ms");
+      expect(rows.map((r) => [Number(r.start_ms), Number(r.end_ms), r.sha256])).toEqual([
+        [1000, 3000, "bb"],
+        [3000, 4000, "aa"],
+        [5000, 6000, "aa"],
+      ]);
+      expect((await db.spans("c1", "main", 0, 10_000)).end).toEqual([3000, 4000, 6000]);
+    } finally {
+      await db.close(false);
+    }
+  });
+
+  test("companion rows: inserted or replaced by key; an error other than a duplicate key is the caller's", async () => {
+    const db = await open();
+    try {
+      await db.run("CREATE TABLE side (k BIGINT PRIMARY KEY, v VARCHAR NOT NULL)");
+      const insert = "INSERT INTO side VALUES ($1, $2)";
+      const replace = "INSERT OR REPLACE INTO side VALUES ($1, $2)";
+      await db.putCompanionRow(insert, replace, [1, "a"]);
+      await db.putCompanionRow(insert, replace, [2, "b"]);
+      await db.putCompanionRow(insert, replace, [1, "c"]);
+      expect((await db.all("SELECT k, v FROM side ORDER BY k")).map((r) => [Number(r.k), r.v])).toEqual([
+        [1, "c"],
+        [2, "b"],
+      ]);
+      await expect(db.putCompanionRow(insert, replace, [3, null])).rejects.toThrow(/NOT NULL/i);
+      expect(Number((await db.all("SELECT count(*) AS n FROM side"))[0]!.n)).toBe(2);
+    } finally {
+      await db.close(false);
+    }
+  });
 });

@@ -6,9 +6,9 @@
 import { DuckDBBlobValue, DuckDBInstance, blobValue, type DuckDBConnection, type DuckDBPreparedStatement } from "@duckdb/node-api";
 import type { EvidenceLock, SegmentRecord, StreamKind } from "./types.ts";
 import type { JournalGap } from "./journal.ts";
-import { segmentId, segmentRelPath } from "./layout.ts";
 import { StoreLockedError } from "./errors.ts";
 import { rowChanges } from "./row-changes.ts";
+import { QueuedIndex, chunks, fmtKey, gapKey, lockParams, placeholders, sameGap, sameLock, streamKey, toGap, toLock, type Format, type Param, type Row } from "./index-rows.ts";
 
 
 const SCHEMA_VERSION = "2";
@@ -56,7 +56,6 @@ async function schemaOf(con: DuckDBConnection): Promise<string | null> {
   }
 }
 
-type Row = Record<string, unknown>;
 
 /** One UTC day's segments for the index digest (federation/protocol/digest.ts: SegmentDay): lines or their hash. */
 export interface SegmentDay {
@@ -72,7 +71,6 @@ export interface SegmentSpans {
   end: number[];
   bytes: number[];
 }
-type Param = string | number | bigint | null;
 
 /**
  * What MediaStore, recovery and retention need of an index: the DuckDB one below (edge, and
@@ -127,35 +125,7 @@ const SEG_COLS = "camera_id, stream, start_ms, end_ms, bytes, fmt, sha256";
 /** A record's columns as reads take them: numbers as DOUBLE (a JS number each, no BigInt or string). */
 const RECORD_COLS = "start_ms::DOUBLE, end_ms::DOUBLE, bytes::DOUBLE, fmt, sha256";
 
-interface Format {
-  mime: string;
-  width?: number;
-  height?: number;
-}
-
-/**
- * What one stream has recorded, for timeline queries without a DuckDB round trip: runs of
- * segments that follow each other exactly (next start = previous end), sorted by start. A
- * continuous month is one run; every hole, overlap or odd segment starts a new run, so the
- * window filter and range merge over runs give the same ranges as over segments.
- */
-interface Coverage {
-  start: number[];
-  end: number[];
-  /** Longest run: runs starting before from − maxLen end before from. */
-  maxLen: number;
-  /** Start of the newest segment: a commit after it extends the runs in place. */
-  lastStart: number;
-}
-
-export class IndexDb implements StoreIndex {
-  private queue: Promise<unknown> = Promise.resolve();
-  private formats = new Map<number, Format>();
-  private formatIds = new Map<string, number>();
-  /** Statements queued or running: the caches answer directly only when nothing is pending. */
-  private pending = 0;
-  private coverage = new Map<string, Coverage>();
-  private gapCache = new Map<string, JournalGap[]>();
+export class IndexDb extends QueuedIndex implements StoreIndex {
   /** Prepared once, run per row (insertElseReplace's INSERTs). */
   private prepared = new Map<string, DuckDBPreparedStatement>();
 
@@ -163,7 +133,9 @@ export class IndexDb implements StoreIndex {
     private readonly inst: DuckDBInstance,
     private readonly con: DuckDBConnection,
     readonly path: string,
-  ) {}
+  ) {
+    super();
+  }
 
   static async open(path: string, opts: { readOnly?: boolean } = {}): Promise<IndexDb> {
     let inst: DuckDBInstance;
@@ -193,29 +165,10 @@ export class IndexDb implements StoreIndex {
         const f: Format = { mime: String(r.mime) };
         if (r.width !== null) f.width = Number(r.width);
         if (r.height !== null) f.height = Number(r.height);
-        db.formats.set(Number(r.id), f);
-        db.formatIds.set(fmtKey(f), Number(r.id));
+        db.addFormat(Number(r.id), f);
       }
     }
     return db;
-  }
-
-  private exec<T>(fn: () => Promise<T>): Promise<T> {
-    this.pending++;
-    const p = this.queue.then(fn, fn).finally(() => this.pending--);
-    this.queue = p.catch(() => undefined);
-    return p;
-  }
-
-  /** Forgets cached coverage and gaps (of one stream, or all): the next query reloads them. */
-  private invalidate(cameraId?: string, stream?: string): void {
-    if (cameraId === undefined) {
-      this.coverage.clear();
-      this.gapCache.clear();
-    } else {
-      this.coverage.delete(streamKey(cameraId, stream!));
-      this.gapCache.delete(streamKey(cameraId, stream!));
-    }
   }
 
   /** Any SQL: it may change segments or gaps, so the caches are dropped. */
@@ -269,8 +222,7 @@ export class IndexDb implements StoreIndex {
     if (id === undefined) {
       id = this.formats.size + 1;
       await this.con.run(`INSERT OR REPLACE INTO formats VALUES ($1, $2, $3, $4)`, [id, f.mime, f.width ?? null, f.height ?? null] as never);
-      this.formats.set(id, f);
-      this.formatIds.set(key, id);
+      this.addFormat(id, f);
     }
     return id;
   }
@@ -316,14 +268,6 @@ export class IndexDb implements StoreIndex {
       if (!isDuplicateKey(e)) throw e;
       await this.con.run(replace, params as never);
     }
-  }
-
-  /** Keeps a loaded coverage in step with a new row: the newest segment extends it, anything else reloads it. */
-  private noteSegment(cameraId: string, stream: string, startMs: number, endMs: number): void {
-    const c = this.coverage.get(streamKey(cameraId, stream));
-    if (!c) return;
-    if (startMs <= c.lastStart) return void this.coverage.delete(streamKey(cameraId, stream));
-    addToCoverage(c, startMs, endMs);
   }
 
   /** Bulk insert of rows not yet in the index (rebuild, recovery of many orphans, benchmarks). */
@@ -428,30 +372,11 @@ export class IndexDb implements StoreIndex {
     });
   }
 
-  /**
-   * The timeline's 30-day path: what was recorded in [from, to) as (start, end) pairs sorted by
-   * start — runs of back-to-back segments rather than single segments, which merge and clip to
-   * the same ranges (MediaStore.timeline). Served from memory after the stream's first query;
-   * kept current on commit, reloaded after any other change.
-   */
-  async coverageIn(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<{ start: number[]; end: number[] }> {
-    const key = streamKey(cameraId, stream);
-    const c = this.pending === 0 ? this.coverage.get(key) : undefined;
-    return coverageWindow(c ?? (await this.exec(() => this.loadCoverage(cameraId, stream))), fromMs, toMs);
-  }
-
-  private async loadCoverage(cameraId: string, stream: StreamKind): Promise<Coverage> {
-    const key = streamKey(cameraId, stream);
-    const hit = this.coverage.get(key);
-    if (hit) return hit;
+  protected async readStarts(cameraId: string, stream: StreamKind): Promise<{ start: number[]; end: number[] }> {
     const cols = (
       await this.con.runAndReadAll(`SELECT start_ms::DOUBLE, end_ms::DOUBLE FROM segments WHERE camera_id = $1 AND stream = $2 ORDER BY start_ms`, [cameraId, stream] as never)
     ).getColumns() as number[][];
-    const c: Coverage = { start: [], end: [], maxLen: 0, lastStart: -Infinity };
-    const [starts = [], ends = []] = cols;
-    for (let i = 0; i < starts.length; i++) addToCoverage(c, starts[i]!, ends[i]!);
-    this.coverage.set(key, c);
-    return c;
+    return { start: cols[0] ?? [], end: cols[1] ?? [] };
   }
 
   /**
@@ -484,15 +409,6 @@ export class IndexDb implements StoreIndex {
       out[i] = r;
     }
     return out;
-  }
-
-  /** A segment record from its row's numbers (camera and stream known to the caller). */
-  private record(cameraId: string, stream: StreamKind, startMs: number, endMs: number, bytes: number, fmt: number): SegmentRecord {
-    const f = this.formats.get(fmt) ?? { mime: "video/mp4" };
-    const s: SegmentRecord = { id: segmentId(cameraId, stream, startMs), cameraId, stream, startMs, endMs, bytes, path: segmentRelPath(cameraId, stream, startMs), mime: f.mime };
-    if (f.width !== undefined) s.width = f.width;
-    if (f.height !== undefined) s.height = f.height;
-    return s;
   }
 
   /** Stored fragment tables of one stream's segments starting at these times, by start ms. */
@@ -569,19 +485,8 @@ export class IndexDb implements StoreIndex {
     });
   }
 
-  /** Gaps overlapping [from, to) (open ones included), by start; a stream's gaps are cached after its first query. */
-  async gaps(cameraId: string, stream: StreamKind, fromMs: number, toMs: number): Promise<JournalGap[]> {
-    const key = streamKey(cameraId, stream);
-    let all = this.pending === 0 ? this.gapCache.get(key) : undefined;
-    all ??= await this.exec(async () => {
-      const hit = this.gapCache.get(key);
-      if (hit) return hit;
-      const rows = (await this.con.runAndReadAll(`SELECT * FROM gaps WHERE camera_id = $1 AND stream = $2 ORDER BY start_ms`, [cameraId, stream] as never)).getRowObjectsJson() as Row[];
-      const list = rows.map(toGap);
-      this.gapCache.set(key, list);
-      return list;
-    });
-    return all.filter((g) => g.startMs < toMs && (g.endMs === null || g.endMs > fromMs)).map((g) => ({ ...g }));
+  protected async readGaps(cameraId: string, stream: StreamKind): Promise<JournalGap[]> {
+    return ((await this.con.runAndReadAll(`SELECT * FROM gaps WHERE camera_id = $1 AND stream = $2 ORDER BY start_ms`, [cameraId, stream] as never)).getRowObjectsJson() as Row[]).map(toGap);
   }
 
   async allGaps(): Promise<JournalGap[]> {
@@ -648,6 +553,25 @@ export class IndexDb implements StoreIndex {
   }
 }
 
+/**
+ * Every segment row with its fragment table, and every gap: what moves out of an index (a DuckDB
+ * index at an edge's first start after the move to SQLite; central's import of a file-indexed store).
+ */
+export async function readAllRows(idx: Pick<StoreIndex, "allSegments" | "fragmentTables" | "allGaps">): Promise<{ segments: SegmentRecord[]; frags: (Uint8Array | null)[]; gaps: JournalGap[] }> {
+  const segments = await idx.allSegments();
+  const byStream = new Map<string, SegmentRecord[]>();
+  for (const s of segments) {
+    const k = streamKey(s.cameraId, s.stream);
+    const list = byStream.get(k);
+    if (list) list.push(s);
+    else byStream.set(k, [s]);
+  }
+  const tables = new Map<string, Map<number, Uint8Array>>();
+  for (const [k, list] of byStream) tables.set(k, await idx.fragmentTables(list[0]!.cameraId, list[0]!.stream, list.map((s) => s.startMs)));
+  const frags = segments.map((s) => tables.get(streamKey(s.cameraId, s.stream))?.get(s.startMs) ?? null);
+  return { segments, frags, gaps: await idx.allGaps() };
+}
+
 const SEGMENT_INSERT = `INSERT INTO segments (${SEG_COLS}, frags) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`;
 const SEGMENT_REPLACE = `INSERT OR REPLACE INTO segments (${SEG_COLS}, frags) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`;
 
@@ -656,98 +580,3 @@ function isDuplicateKey(e: unknown): boolean {
   return e instanceof Error && /Duplicate key/i.test(e.message) && /constraint/i.test(e.message);
 }
 
-function streamKey(cameraId: string, stream: string): string {
-  return `${cameraId}\0${stream}`;
-}
-
-/** Appends a segment that starts after every other one. */
-function addToCoverage(c: Coverage, startMs: number, endMs: number): void {
-  const n = c.start.length;
-  if (n > 0 && startMs === c.end[n - 1] && endMs > startMs) c.end[n - 1] = endMs;
-  else {
-    c.start.push(startMs);
-    c.end.push(endMs);
-  }
-  const last = c.start.length - 1;
-  c.maxLen = Math.max(c.maxLen, c.end[last]! - c.start[last]!);
-  c.lastStart = startMs;
-}
-
-/** Runs overlapping [from, to): start < to and end > from, in start order. */
-function coverageWindow(c: Coverage, fromMs: number, toMs: number): { start: number[]; end: number[] } {
-  const firstAtOrAfter = (t: number) => {
-    let lo = 0;
-    let hi = c.start.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (c.start[mid]! < t) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-  const start: number[] = [];
-  const end: number[] = [];
-  for (let i = firstAtOrAfter(fromMs - c.maxLen), hi = firstAtOrAfter(toMs); i < hi; i++) {
-    if (c.end[i]! > fromMs) {
-      start.push(c.start[i]!);
-      end.push(c.end[i]!);
-    }
-  }
-  return { start, end };
-}
-
-function fmtKey(f: Format): string {
-  return `${f.mime}|${f.width ?? ""}|${f.height ?? ""}`;
-}
-
-function lockParams(l: EvidenceLock): Param[] {
-  return [l.id, l.cameraId, l.startMs, l.endMs, l.reason, l.createdBy, l.createdAtMs, l.expiresAtMs ?? null];
-}
-
-
-function toLock(r: Row): EvidenceLock {
-  const l: EvidenceLock = {
-    id: String(r.id),
-    cameraId: String(r.camera_id),
-    startMs: Number(r.start_ms),
-    endMs: Number(r.end_ms),
-    reason: String(r.reason),
-    createdBy: String(r.created_by),
-    createdAtMs: Number(r.created_at_ms),
-  };
-  if (r.expires_at_ms !== null && r.expires_at_ms !== undefined) l.expiresAtMs = Number(r.expires_at_ms);
-  return l;
-}
-
-const gapKey = (g: JournalGap) => `${streamKey(g.cameraId, g.stream)}\u0000${g.startMs}`;
-const sameGap = (a: JournalGap, b: JournalGap) => a.endMs === b.endMs && a.reason === b.reason && (a.detail ?? null) === (b.detail ?? null);
-const sameLock = (a: EvidenceLock, b: EvidenceLock) => {
-  const pb = lockParams(b);
-  return lockParams(a).every((v, i) => v === pb[i]);
-};
-
-/** Rows per multi-row statement: every value is a bound parameter, a few hundred rows stay small. */
-const CHUNK_ROWS = 200;
-
-function chunks<T>(list: T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < list.length; i += CHUNK_ROWS) out.push(list.slice(i, i + CHUNK_ROWS));
-  return out;
-}
-
-/** "$n+1, $n+2, …": the placeholders of one row of `count` values after `n` earlier ones. */
-function placeholders(n: number, count: number): string {
-  return Array.from({ length: count }, (_, i) => `$${n + i + 1}`).join(", ");
-}
-
-function toGap(r: Row): JournalGap {
-  const g: JournalGap = {
-    cameraId: String(r.camera_id),
-    stream: r.stream as StreamKind,
-    startMs: Number(r.start_ms),
-    endMs: r.end_ms === null || r.end_ms === undefined ? null : Number(r.end_ms),
-    reason: r.reason as JournalGap["reason"],
-  };
-  if (r.detail !== null && r.detail !== undefined) g.detail = String(r.detail);
-  return g;
-}

@@ -15,9 +15,10 @@ export { checkStore, type CheckReport, type CheckProblem, type CheckProblemKind 
 export { StoreInputError, StoreLockedError, NotAStoreError, RowRefusedError } from "./errors.ts";
 export { isLocked } from "./retention.ts";
 export { RetentionConfig, retentionPolicy } from "./retention-config.ts";
-// For central's segment index in PostgreSQL (central/media): reading an older installation's
-// DuckDB index once, and describing segment files the way the writer does.
-export { IndexDb, type StoreIndex, type SegmentSpans, type SegmentDay } from "./db.ts";
+// For central's segment index in PostgreSQL (central/media): describing segment files the way the
+// writer does. The DuckDB index of older installations (IndexDb) is imported from ./db.ts by
+// whoever reads one: exporting it here would load DuckDB into every process that uses the store.
+export type { StoreIndex, SegmentSpans, SegmentDay } from "./db.ts";
 export { listMedia, describe as describeSegmentFile } from "./files.ts";
 export { readGaps } from "./journal.ts";
-export { INDEX_FILE, segmentRelPath, parseSegmentPath, isCameraId, checkCameraId } from "./layout.ts";
+export { INDEX_FILE, LEGACY_INDEX_FILE, segmentRelPath, parseSegmentPath, isCameraId, checkCameraId } from "./layout.ts";

@@ -9,7 +9,9 @@ import type { StreamKind } from "./types.ts";
 import { StoreInputError } from "./errors.ts";
 import { appendFileDurable, fsyncDir, writeFileAtomic } from "../fsutil.ts";
 
-export const INDEX_FILE = "index.duckdb";
+export const INDEX_FILE = "index.sqlite";
+/** The DuckDB index of earlier versions: migrated on the first start (lib/store/store.ts), read by central's legacy import. */
+export const LEGACY_INDEX_FILE = "index.duckdb";
 export const CLEAN_FILE = "CLEAN";
 export const MEDIA_DIR = "media";
 export const GAPS_DIR = "gaps";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ManualClock } from "../clock.ts";
 import { Logger, MemorySink } from "../log/index.ts";
-import { MediaStore, StoreInputError, checkStore, type SegmentRecord, type Timeline } from "./index.ts";
+import { INDEX_FILE, MediaStore, StoreInputError, checkStore, type SegmentRecord, type Timeline } from "./index.ts";
 import { feed, fragmentAt, makeMedia, type Media } from "./testdata/media.ts";
 
 let dir: string;
@@ -202,7 +202,7 @@ describe("store", () => {
     expect((await checkStore(root, { rebuild: false })).ok).toBe(true);
   });
 
-  test("delete index.duckdb → check --rebuild gives the same timeline, gaps with reasons, and locks", async () => {
+  test("delete the index → check --rebuild gives the same timeline, gaps with reasons, and locks", async () => {
     const { store, clock, root } = await newStore("rebuild");
     for (const cam of ["cam1", "cam2"]) {
       const w = store.writer(cam, "main");
@@ -230,8 +230,8 @@ describe("store", () => {
     expect(before.locks.length).toBe(2);
     expect((await checkStore(root, { rebuild: false })).ok).toBe(true);
 
-    await rm(join(root, "index.duckdb"));
-    await rm(join(root, "index.duckdb.wal"), { force: true });
+    await rm(join(root, INDEX_FILE));
+    await rm(join(root, `${INDEX_FILE}-wal`), { force: true });
     const missing = await checkStore(root, { rebuild: false });
     expect(missing.ok).toBe(false);
     expect(missing.problems[0]!.kind).toBe("index-missing");
@@ -399,7 +399,7 @@ describe("store", () => {
     const ok = await cli("--data", root);
     expect(ok.code).toBe(0);
     expect(ok.out).toContain("OK: disk and index agree");
-    await rm(join(root, "index.duckdb"));
+    await rm(join(root, INDEX_FILE));
     const bad = await cli("--data", root, "--json");
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.out).problems[0].kind).toBe("index-missing");

@@ -10,8 +10,9 @@ import { systemClock, type Clock } from "../clock.ts";
 import { startMark } from "../starttrace.ts";
 import { createLogger, type Logger } from "../log/index.ts";
 import type { EvidenceLock, GapRecord, SegmentRecord, StreamKind, Timeline, TimelineQuery } from "./types.ts";
-import { IndexDb, type SegmentDay, type SegmentSpans, type StoreIndex } from "./db.ts";
-import { CLEAN_FILE, INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, previewRelPath, segmentRelPath, writeFileDurable } from "./layout.ts";
+import type { SegmentDay, SegmentSpans, StoreIndex } from "./db.ts";
+import { SqliteIndex, type CompanionIndex } from "./sqlite-index.ts";
+import { CLEAN_FILE, INDEX_FILE, LEGACY_INDEX_FILE, checkCameraId, checkStream, fsyncDir, isCameraId, isStream, mkdirDurable, previewRelPath, segmentRelPath, writeFileDurable } from "./layout.ts";
 import { describe, readWhole } from "./files.ts";
 import { appendGap, checkLockId, removeLock, streamKey, writeLock, type JournalGap } from "./journal.ts";
 import { readDisk, recover, recoverClaimed, type ClaimedRecovery, type RecoveryReport } from "./recovery.ts";
@@ -363,8 +364,8 @@ export class MediaStore {
    * edge's position track: edge/position). Like the rest of the index they are derived data:
    * their owner must be able to rebuild them from its own files on disk.
    */
-  get companionIndex(): Pick<IndexDb, "run" | "all" | "tx" | "putCompanionRow"> {
-    if (!(this.db instanceof IndexDb)) throw new Error("companion tables need the store's own DuckDB index (the edge's)");
+  get companionIndex(): CompanionIndex {
+    if (!(this.db instanceof SqliteIndex)) throw new Error("companion tables need the store's own index (the edge's)");
     return this.db;
   }
 
@@ -976,19 +977,54 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** Opens the index; an unreadable file (corrupt, failed WAL replay) is moved aside and rebuilt from disk. */
-async function openIndex(root: string, log: Logger): Promise<IndexDb> {
+/**
+ * Opens the index; an unreadable file (corrupt, failed WAL replay) is moved aside and rebuilt
+ * from disk. A store whose index is still the DuckDB file of earlier versions gets its segment
+ * rows copied over once (migrateLegacyIndex).
+ */
+async function openIndex(root: string, log: Logger): Promise<SqliteIndex> {
   const path = join(root, INDEX_FILE);
+  const fresh = !(await exists(path));
+  let db: SqliteIndex;
   try {
-    return await IndexDb.open(path);
+    db = await SqliteIndex.open(path);
   } catch (e) {
     if ((e as Error).name === "StoreLockedError") throw e;
     const aside = `${path}.unreadable-${Date.now()}`;
     log.error("index unreadable; moving it aside and rebuilding from disk", { err: e as Error, aside });
     await rename(path, aside);
-    await rename(`${path}.wal`, `${aside}.wal`).catch(() => undefined);
-    return IndexDb.open(path);
+    for (const ext of ["-wal", "-shm"]) await rename(`${path}${ext}`, `${aside}${ext}`).catch(() => undefined);
+    return SqliteIndex.open(path);
   }
+  if (fresh && (await exists(join(root, LEGACY_INDEX_FILE)))) await migrateLegacyIndex(root, db, log);
+  return db;
+}
+
+/**
+ * Copies the segment rows (with their fragment tables and hashes) of a DuckDB index left by an
+ * earlier version into the new index, then removes the old file. Without this, recovery would
+ * index every file again (reading each one) before the first recording. Gaps and locks come
+ * from their journals and lock files anyway; companion tables rebuild from their own files.
+ * DuckDB is loaded only here, so a recorder that never had the old file never maps its library.
+ */
+async function migrateLegacyIndex(root: string, db: SqliteIndex, log: Logger): Promise<void> {
+  const legacy = join(root, LEGACY_INDEX_FILE);
+  try {
+    const { IndexDb, readAllRows } = await import("./db.ts");
+    const old = await IndexDb.open(legacy, { readOnly: true });
+    try {
+      const { segments, frags } = await readAllRows(old);
+      await db.putSegments(segments, frags);
+      log.info("index moved from DuckDB to SQLite", { segments: segments.length });
+    } finally {
+      await old.close(false);
+    }
+  } catch (e) {
+    log.warn("old DuckDB index not readable; recovery indexes the files instead", { err: e as Error });
+  }
+  await unlink(legacy).catch(() => undefined);
+  await unlink(`${legacy}.wal`).catch(() => undefined);
+  await fsyncDir(root);
 }
 
 /** SHA-256 (hex) of a whole file. */
