@@ -430,6 +430,7 @@ function takeOwnership(path: string): void {
   try {
     lock.run("PRAGMA busy_timeout = 0");
     lock.run("PRAGMA locking_mode = EXCLUSIVE");
+    lock.run("PRAGMA journal_mode = MEMORY"); // its one row needs no journal file beside it
     // A write in exclusive mode takes the lock and keeps it until close.
     lock.run("CREATE TABLE IF NOT EXISTS owner (pid INTEGER)");
     lock.run("DELETE FROM owner");
