@@ -58,3 +58,37 @@ for (const impl of INDEX_IMPLS)
     }
   });
 });
+
+// Text that reaches the index from outside (a camera's error text in a gap's detail, an
+// operator's lock reason, ids) goes in as bound parameters and comes back unchanged — NUL,
+// quotes, SQL, any Unicode — and numbers at the edges of the safe range stay exact.
+for (const impl of INDEX_IMPLS)
+  test(`${impl.name}: hostile text and extreme numbers round-trip through gaps and locks`, async () => {
+    const fc = (await import("fast-check")).default;
+    const dir = mkdtempSync(join(tmpdir(), "index-hostile-"));
+    dirs.push(dir);
+    const db = await impl.open(dir);
+    try {
+      const text = fc.oneof(fc.string({ unit: "binary", maxLength: 200 }), fc.constantFrom("'; DROP TABLE gaps; --", "\0", "a\0b", "$1", "?1", "\u202e", "x".repeat(10_000)));
+      const ms = fc.oneof(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom(0, 1, 2 ** 32, 2 ** 53 - 1));
+      let n = 0;
+      await fc.assert(
+        fc.asyncProperty(text, text, ms, async (detail, reason, startMs) => {
+          const id = `lock-${n++}`;
+          await db.putGap({ cameraId: "c1", stream: "main", startMs, endMs: null, reason: "camera-offline", detail });
+          const [g] = await db.gaps("c1", "main", startMs, startMs + 1);
+          expect(g).toEqual({ cameraId: "c1", stream: "main", startMs, endMs: null, reason: "camera-offline", detail });
+          await db.deleteGap({ cameraId: "c1", stream: "main", startMs });
+          const lock = { id, cameraId: "c1", startMs, endMs: startMs, reason, createdBy: detail, createdAtMs: 5 };
+          await db.putLock(lock);
+          expect((await db.allLocks()).find((l) => l.id === id)).toEqual(lock);
+          await db.deleteLock(id);
+        }),
+        { numRuns: 150 },
+      );
+      expect(await db.allGaps()).toEqual([]);
+      expect(await db.allLocks()).toEqual([]);
+    } finally {
+      await db.close(false);
+    }
+  });
