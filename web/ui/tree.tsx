@@ -3,6 +3,7 @@ import { useMemo, useState } from "preact/hooks";
 import { ROLE } from "../api.ts";
 import { can, type Camera, type Site } from "../model.ts";
 import { Badge, Dot, fmtAgo, fmtBytes, fmtTime, listKeys, navigate, useApp, useRoute } from "./common.tsx";
+import { camStatus } from "./cam-status.ts";
 
 export const CAMERA_MIME = "application/x-outpost-camera";
 export const openBus = new EventTarget();
@@ -19,14 +20,6 @@ export function visibleCameras(cameras: Camera[] | null, sites: Site[], me: Retu
   if (ROLE === "edge") return cameras;
   const ids = new Set(sites.map((s) => s.id));
   return cameras.filter((c) => c.siteId && ids.has(c.siteId) && (can(me, "view-live", { site: c.siteId, camera: c.id }) || can(me, "playback", { site: c.siteId, camera: c.id })));
-}
-
-function camStatus(c: Camera): { tone: "ok" | "warn" | "bad" | "dim"; label: string } {
-  const st = c.streams.map((s) => s.status);
-  if (!c.online && !st.length) return { tone: "dim", label: "offline" };
-  if (st.includes("recording") || st.includes("ok") || st.includes("live")) return { tone: "ok", label: c.streams.map((s) => `${s.kind}: ${s.status}`).join(", ") };
-  if (st.some((s) => s === "stalled" || s === "reconnecting" || s === "starting")) return { tone: "warn", label: c.streams.map((s) => `${s.kind}: ${s.status}${s.reason ? ` (${s.reason})` : ""}`).join(", ") };
-  return { tone: c.online ? "warn" : "bad", label: c.online ? "online" : "offline" };
 }
 
 function SiteBadges(p: { s: Site }) {
