@@ -8,7 +8,7 @@ import type { EvidenceLock, SegmentRecord, StreamKind } from "./types.ts";
 import type { JournalGap } from "./journal.ts";
 import { StoreLockedError } from "./errors.ts";
 import { rowChanges } from "./row-changes.ts";
-import { QueuedIndex, chunks, fmtKey, gapKey, lockParams, placeholders, sameGap, sameLock, streamKey, toGap, toLock, type Format, type Param, type Row } from "./index-rows.ts";
+import { CAMERA_TOTALS, QueuedIndex, chunks, fmtKey, gapKey, lockParams, placeholders, sameGap, sameLock, streamKey, toCameraTotals, toGap, toLock, type CameraTotals, type Format, type Param, type Row } from "./index-rows.ts";
 
 
 const SCHEMA_VERSION = "2";
@@ -102,7 +102,7 @@ export interface StoreIndex {
   fragmentTables(cameraId: string, stream: StreamKind, starts: number[]): Promise<Map<number, Uint8Array>>;
   allSegments(): Promise<SegmentRecord[]>;
   oldest(cameraId: string | null, limit: number, afterStartMs: number): Promise<SegmentRecord[]>;
-  cameras(): Promise<{ cameraId: string; stream: StreamKind; firstMs: number; lastMs: number; bytes: number; segments: number }[]>;
+  cameras(): Promise<CameraTotals[]>;
   /** Per stream, the end of its newest segment. */
   lastEnds(): Promise<{ cameraId: string; stream: StreamKind; endMs: number }[]>;
   /** One stream's segment starts, ascending. */
@@ -457,18 +457,8 @@ export class IndexDb extends QueuedIndex implements StoreIndex {
     return Number(t[0]?.b ?? 0);
   }
 
-  async cameras(): Promise<{ cameraId: string; stream: StreamKind; firstMs: number; lastMs: number; bytes: number; segments: number }[]> {
-    const rows = await this.all(
-      `SELECT camera_id, stream, min(start_ms) AS first, max(end_ms) AS last, sum(bytes) AS bytes, count(*) AS n FROM segments GROUP BY camera_id, stream ORDER BY camera_id, stream`,
-    );
-    return rows.map((r) => ({
-      cameraId: String(r.camera_id),
-      stream: r.stream as StreamKind,
-      firstMs: Number(r.first),
-      lastMs: Number(r.last),
-      bytes: Number(r.bytes),
-      segments: Number(r.n),
-    }));
+  async cameras(): Promise<CameraTotals[]> {
+    return (await this.all(CAMERA_TOTALS)).map(toCameraTotals);
   }
 
   putGap(g: JournalGap): Promise<void> {

@@ -116,6 +116,23 @@ export function placeholders(n: number, count: number): string {
   return Array.from({ length: count }, (_, i) => `$${n + i + 1}`).join(", ");
 }
 
+/** One stream's totals as `cameras()` answers them, from a row of its GROUP BY query. */
+export interface CameraTotals {
+  cameraId: string;
+  stream: StreamKind;
+  firstMs: number;
+  lastMs: number;
+  bytes: number;
+  segments: number;
+}
+
+/** The query behind `cameras()`: the same SQL in both engines. */
+export const CAMERA_TOTALS = `SELECT camera_id, stream, min(start_ms) AS first, max(end_ms) AS last, sum(bytes) AS bytes, count(*) AS n FROM segments GROUP BY camera_id, stream ORDER BY camera_id, stream`;
+
+export function toCameraTotals(r: Row): CameraTotals {
+  return { cameraId: String(r.camera_id), stream: r.stream as StreamKind, firstMs: Number(r.first), lastMs: Number(r.last), bytes: Number(r.bytes), segments: Number(r.n) };
+}
+
 export function toGap(r: Row): JournalGap {
   const g: JournalGap = {
     cameraId: String(r.camera_id),

@@ -20,7 +20,7 @@ import type { JournalGap } from "./journal.ts";
 import type { SegmentDay, SegmentSpans, StoreIndex } from "./db.ts";
 import { StoreLockedError } from "./errors.ts";
 import { rowChanges } from "./row-changes.ts";
-import { QueuedIndex, fmtKey, gapKey, lockParams, sameGap, sameLock, streamKey, toGap, toLock, type Format, type Param, type Row } from "./index-rows.ts";
+import { CAMERA_TOTALS, QueuedIndex, fmtKey, gapKey, lockParams, sameGap, sameLock, streamKey, toCameraTotals, toGap, toLock, type CameraTotals, type Format, type Param, type Row } from "./index-rows.ts";
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID`,
@@ -121,8 +121,13 @@ export class SqliteIndex extends QueuedIndex implements StoreIndex, CompanionInd
   }
 
   /** A cached statement; companion SQL written with `$n` placeholders binds the same way. */
+  /** Statements by the SQL callers wrote: companion SQL's `$n` placeholders are SQLite's `?n`, rewritten once per text. */
+  private readonly statements = new Map<string, Statement>();
+
   private q(sql: string): Statement {
-    return this.db.query(sql.includes("$") ? sql.replace(/\$(\d+)/g, "?$1") : sql);
+    let s = this.statements.get(sql);
+    if (!s) this.statements.set(sql, (s = this.db.query(sql.includes("$") ? sql.replace(/\$(\d+)/g, "?$1") : sql)));
+    return s;
   }
 
   /** Any SQL: it may change segments or gaps, so the caches are dropped. */
@@ -297,7 +302,7 @@ export class SqliteIndex extends QueuedIndex implements StoreIndex, CompanionInd
       if (starts.length === 0) return out;
       const want = new Set(starts);
       const rows = this.q(`SELECT start_ms, frags FROM segments WHERE camera_id = ? AND stream = ? AND start_ms >= ? AND start_ms <= ? AND frags IS NOT NULL`).values(cameraId, stream, Math.min(...starts), Math.max(...starts)) as [number, Uint8Array][];
-      for (const [start, blob] of rows) if (want.has(start)) out.set(start, new Uint8Array(blob));
+      for (const [start, blob] of rows) if (want.has(start)) out.set(start, blob);
       return out;
     });
   }
@@ -334,17 +339,8 @@ export class SqliteIndex extends QueuedIndex implements StoreIndex, CompanionInd
     return this.exec(() => Number((this.q(`SELECT coalesce(sum(bytes), 0) AS b FROM segments`).get() as Row).b));
   }
 
-  cameras(): Promise<{ cameraId: string; stream: StreamKind; firstMs: number; lastMs: number; bytes: number; segments: number }[]> {
-    return this.exec(() =>
-      (this.q(`SELECT camera_id, stream, min(start_ms) AS first, max(end_ms) AS last, sum(bytes) AS bytes, count(*) AS n FROM segments GROUP BY camera_id, stream ORDER BY camera_id, stream`).all() as Row[]).map((r) => ({
-        cameraId: String(r.camera_id),
-        stream: r.stream as StreamKind,
-        firstMs: Number(r.first),
-        lastMs: Number(r.last),
-        bytes: Number(r.bytes),
-        segments: Number(r.n),
-      })),
-    );
+  cameras(): Promise<CameraTotals[]> {
+    return this.exec(() => (this.q(CAMERA_TOTALS).all() as Row[]).map(toCameraTotals));
   }
 
   putGap(g: JournalGap): Promise<void> {
@@ -405,6 +401,7 @@ export class SqliteIndex extends QueuedIndex implements StoreIndex, CompanionInd
           this.db.run("PRAGMA wal_checkpoint(TRUNCATE)");
         } catch {}
       }
+      this.statements.clear();
       this.db.close();
       releaseOwnership(this.path);
     });
