@@ -22,7 +22,11 @@ export interface SessionHandlers {
    * timestamp jump): the previous recording session ends with that reason and a new one begins.
    */
   init(bytes: Uint8Array, info: InitInfo, change?: { reason: GapReason; detail: string }): void;
-  /** A whole fragment; engines that can wait (a pipe) await it for backpressure. */
+  /**
+   * A whole fragment; engines that can wait (a pipe) await it for backpressure. The bytes may be
+   * a pooled buffer (lib/mp4/pool.ts) the engine reuses once this settles: read them until then,
+   * hold or copy them to keep them longer.
+   */
   fragment(bytes: Uint8Array, info: FragmentInfo): Promise<void>;
 }
 

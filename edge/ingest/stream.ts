@@ -20,7 +20,10 @@ export { classifyExit } from "./gst.ts";
 /** What ingest needs from the store's SegmentWriter (lib/store); structurally the same methods. */
 export interface FragmentSink {
   init(bytes: Uint8Array, info: InitInfo): void;
-  /** receivedMonoMs: the monotonic clock at arrival, from a sink that holds fragments (deferred-sink.ts). */
+  /**
+   * receivedMonoMs: the monotonic clock at arrival, from a sink that holds fragments (deferred-sink.ts).
+   * The bytes are valid until the returned promise settles (a pooled buffer is reused after).
+   */
   fragment(bytes: Uint8Array, info: FragmentInfo, receivedAtMs: number, receivedMonoMs?: number): Promise<void>;
   end(reason: GapReason, detail?: string): Promise<void>;
 }
@@ -95,7 +98,10 @@ export interface StreamIngestOptions {
   pidFile?: PidFile;
   /** Which engine records: the in-process native RTSP client (default) or a gst-launch child per stream; tests may pass a factory. */
   engine?: IngestEngine | SessionFactory;
-  /** Every fragment as recorded (for live relays); must not throw. */
+  /**
+   * Every fragment as recorded (for live relays); must not throw. The bytes may be a pooled
+   * buffer, reused after this returns: hold (holdFragment) or copy what is kept (lib/mp4/pool.ts).
+   */
   onFragment?: (bytes: Uint8Array, info: FragmentInfo, init: Uint8Array) => void;
   /**
    * A camera session ended (camera closed, stall, failure, stop), after its last onFragment —

@@ -10,7 +10,7 @@
  * Stale media is never listed as live: the parts go when the source ends, and when the newest part
  * is older than the hub's staleness bound the playlist is empty (503) until fresh parts arrive.
  */
-import { concat } from "../mp4/index.ts";
+import { concat, isPooledFragment } from "../mp4/index.ts";
 import type { HubEvent, LiveFragment, LiveHub, LiveInit } from "./hub.ts";
 
 interface Segment {
@@ -95,7 +95,8 @@ export class HlsPackager {
       this.closeCurrent();
       cur = this.open(f);
     }
-    cur.parts.push(f);
+    // A pooled fragment's buffer is reused once the hub lets it go; the playlist keeps it longer.
+    cur.parts.push(isPooledFragment(f.bytes) ? { ...f, bytes: f.bytes.slice() } : f);
     this.nextSeq++;
     cur.durationMs += f.durationMs;
     this.maxPartMs = Math.max(this.maxPartMs, f.durationMs);

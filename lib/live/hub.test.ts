@@ -4,7 +4,7 @@
  */
 import { expect, test } from "bun:test";
 import { ManualClock } from "../clock.ts";
-import { muxFragment, muxInit, parseFragment } from "../mp4/index.ts";
+import { FragmentPool, isPooledFragment, muxFragment, muxInit, parseFragment, releaseFragment } from "../mp4/index.ts";
 import { LiveHub, type ViewerSink } from "./hub.ts";
 import { HlsPackager } from "./hls.ts";
 
@@ -88,5 +88,42 @@ test("LL-HLS: no playlist once the source ended or went quiet; fresh parts bring
   expect(pl).toContain("#EXT-X-MEDIA-SEQUENCE:1"); // numbering continues, never reused
   hub.sourceEnded("stopped");
   expect((await hls.serve("live.m3u8", new URLSearchParams())).status).toBe(503);
+  hls.close();
+});
+
+test("pooled fragments (the edge's ingest): the hub holds its cached GOP and lets it go at the next keyframe, a new init and the source's end; HLS keeps copies", () => {
+  const clock = new ManualClock();
+  const hub = new LiveHub("t", { clock, maxStaleMs: 3000 });
+  hub.publishInit(INIT);
+  const hls = new HlsPackager(hub);
+  const pool = new FragmentPool();
+  const sent: Uint8Array[] = [];
+  const publish = (startMs: number, keyframe: boolean) => {
+    const made = frag(startMs, keyframe);
+    const b = pool.take(made.length);
+    b.set(made);
+    hub.publishFragment(b, parseFragment(b, hub.initSegment!.info));
+    sent.push(made);
+    releaseFragment(b); // as the ingest does once the writer and the hub are done with it
+    clock.advance(500);
+  };
+  publish(0, true);
+  publish(500, false);
+  // The GOP is held: nothing free to reuse, and a late viewer gets the bytes as published.
+  expect(pool.spare).toBe(0);
+  const got: Uint8Array[] = [];
+  hub.addViewer({ sendText: () => undefined, sendBinary: (b) => got.push(b.slice()), buffered: () => 0, close: () => undefined });
+  expect(got.slice(1)).toEqual(sent);
+  publish(1000, true); // the old GOP goes back to the pool
+  expect(pool.spare).toBe(2);
+  publish(1500, false);
+  publish(2000, false); // reuses the buffers the first GOP had
+  expect(pool.stats.reused).toBeGreaterThanOrEqual(2);
+  // HLS's parts are copies: the buffers they came from were written again since.
+  const parts = (hls as unknown as { segments: { parts: { bytes: Uint8Array }[] }[] }).segments.flatMap((s) => s.parts.map((p) => p.bytes));
+  expect(parts.some((p) => isPooledFragment(p))).toBe(false);
+  expect(parts).toEqual(sent);
+  hub.sourceEnded("stop");
+  expect(pool.spare).toBe(3);
   hls.close();
 });

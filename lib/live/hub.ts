@@ -12,7 +12,7 @@
  * Media time is kept continuous across source restarts (a new edge session or a reconnected
  * uplink starts its tfdt anew): fragments are re-timed so players see one timeline.
  */
-import { parseInit, retimeFragment, type FragmentInfo, type InitInfo } from "../mp4/index.ts";
+import { holdFragment, parseInit, releaseFragment, retimeFragment, type FragmentInfo, type InitInfo } from "../mp4/index.ts";
 import { systemClock, type Clock } from "../clock.ts";
 
 export interface LiveFragment {
@@ -39,7 +39,11 @@ export interface LiveInit {
   version: number;
 }
 
-/** Where a viewer's bytes go (a WebSocket, a pipe). Must not throw. */
+/**
+ * Where a viewer's bytes go (a WebSocket, a pipe). Must not throw. Must not keep `bytes` after
+ * sendBinary returns (copy what is queued): a fragment may be a pooled buffer the edge's ingest
+ * writes again later. Bun's ServerWebSocket.send copies what it cannot write at once.
+ */
 export interface ViewerSink {
   sendText(text: string): void;
   sendBinary(bytes: Uint8Array): void;
@@ -150,7 +154,10 @@ export class LiveHub {
     return [...this.viewers.values()].map((v) => ({ id: v.id, sentBytes: v.sentBytes, sentFragments: v.sentFragments, cuts: v.cuts, buffered: v.sink.buffered() }));
   }
 
-  /** Hook for HLS packagers and recorders; returns an unsubscribe function. */
+  /**
+   * Hook for HLS packagers and recorders; returns an unsubscribe function. A listener that keeps
+   * a fragment's bytes past the call copies or holds them (lib/mp4/pool.ts), as lastGop's readers do.
+   */
   listen(fn: (e: HubEvent) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -164,7 +171,7 @@ export class LiveHub {
     }
     const init: LiveInit = { bytes, info: info ?? parseInit(bytes), version: (this.init?.version ?? 0) + 1 };
     this.init = init;
-    this.gop = [];
+    this.dropGop();
     this.lastSrcEndMs = undefined;
     for (const v of this.viewers.values()) {
       // Viewers must see a keyframe after the new init before anything else.
@@ -194,8 +201,12 @@ export class LiveHub {
     this.fragmentsIn++;
     this.bytesIn += bytes.length;
     this.lastFragmentAt = now;
-    if (frag.keyframe) this.gop = [frag];
-    else if (this.gop.length) this.gop.push(frag);
+    if (frag.keyframe) this.dropGop();
+    if (frag.keyframe || this.gop.length) {
+      // Kept past this call: a pooled buffer (the edge's ingest, lib/mp4/pool.ts) must not be reused meanwhile.
+      holdFragment(frag.bytes);
+      this.gop.push(frag);
+    }
     for (const v of this.viewers.values()) this.deliver(v, frag);
     this.emit({ type: "fragment", fragment: frag });
     return frag;
@@ -205,7 +216,7 @@ export class LiveHub {
   sourceEnded(reason: string, detail?: string): void {
     this.lastSrcEndMs = undefined;
     // The cached GOP belongs to the ended session: a viewer joining later must not get it as live.
-    this.gop = [];
+    this.dropGop();
     const msg = JSON.stringify({ type: "nosignal", reason, ...(detail ? { detail } : {}), atMs: this.clock.now() });
     this.endedMsg = msg;
     for (const v of this.viewers.values()) if (!v.closed) v.sink.sendText(msg);
@@ -240,6 +251,11 @@ export class LiveHub {
       v.sink.close(code, reason);
     }
     this.viewers.clear();
+  }
+
+  private dropGop(): void {
+    for (const f of this.gop) releaseFragment(f.bytes);
+    this.gop = [];
   }
 
   private deliver(v: Viewer, f: LiveFragment): void {

@@ -11,3 +11,4 @@ export * from "./scan.ts";
 export * from "./mux.ts";
 export * from "./fragtable.ts";
 export * from "./muxed.ts";
+export * from "./pool.ts";

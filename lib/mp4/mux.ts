@@ -6,6 +6,7 @@
  */
 import { concat } from "./box.ts";
 import type { FragmentInfo, TrackRun } from "./fragment.ts";
+import type { FragmentPool } from "./pool.ts";
 
 export interface MuxVideoTrack {
   kind: "video";
@@ -265,10 +266,11 @@ function layoutOf(r: MuxRun): RunLayout {
 
 /**
  * One fragment: moof (mfhd + one traf per run) + mdat holding the runs' samples in order.
- * Runs without samples are left out. The output is one buffer sized up front; each sample's
- * trun entry and its payload are written in the same pass.
+ * Runs without samples are left out. The output is one buffer sized up front (a new one, or a
+ * pooled one held once by the caller: lib/mp4/pool.ts); each sample's trun entry and its payload
+ * are written in the same pass.
  */
-export function muxFragment(sequence: number, runs: MuxRun[], info?: FragmentInfo): Uint8Array {
+export function muxFragment(sequence: number, runs: MuxRun[], info?: FragmentInfo, pool?: FragmentPool): Uint8Array {
   const tfdts: MuxedTfdt[] = [];
   const layouts: (RunLayout | undefined)[] = [];
   let moofSize = 8 + 16;
@@ -280,8 +282,8 @@ export function muxFragment(sequence: number, runs: MuxRun[], info?: FragmentInf
     moofSize += l.trafSize;
     mdatBody += l.mdatBytes;
   }
-  const out = new Uint8Array(moofSize + 8 + mdatBody);
-  const dv = new DataView(out.buffer);
+  const out = pool ? pool.take(moofSize + 8 + mdatBody) : new Uint8Array(moofSize + 8 + mdatBody);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const hdr = (at: number, size: number, a: number, b: number, c: number, d: number) => {
     dv.setUint32(at, size);
     out[at + 4] = a;

@@ -21,7 +21,7 @@
  * "restart" gap) starts when the SPS (resolution/profile) changes in-band, or when timestamps
  * jump (camera restart, SSRC change): writing across such a jump would break the timing.
  */
-import { muxFragment, muxInit, muxedFragmentInfo, parseInit, type FragmentInfo, type InitInfo, type MuxAudioTrack, type MuxRun, type MuxSample, type MuxTrack, type MuxVideoTrack } from "../../../lib/mp4/index.ts";
+import { muxFragment, muxInit, muxedFragmentInfo, parseInit, type FragmentInfo, type FragmentPool, type InitInfo, type MuxAudioTrack, type MuxRun, type MuxSample, type MuxTrack, type MuxVideoTrack } from "../../../lib/mp4/index.ts";
 import { h264Sps, h265Sps } from "./codec.ts";
 import type { AccessUnit, AudioFrame } from "./rtp.ts";
 
@@ -58,6 +58,12 @@ export interface FragmenterOptions {
    * afterwards (VideoDepacketizer.release). Parameter sets the fragmenter keeps are copies.
    */
   releaseNal?: (nal: Uint8Array) => void;
+  /**
+   * Fragments are muxed into this pool's buffers (lib/mp4/pool.ts), each handed to onFragment
+   * held once: whoever called must release it (releaseFragment) once the fragment is written and
+   * delivered. Without a pool each fragment is a new buffer of its own.
+   */
+  pool?: FragmentPool;
 }
 
 const VIDEO_RATE = 90_000;
@@ -413,7 +419,7 @@ export class Fragmenter {
     }
     // The info goes with the bytes into the muxer: the store's writer then indexes them without parsing.
     const info = muxedFragmentInfo(runs, this.timescales, vid);
-    const bytes = muxFragment(++this.seq, runs, info);
+    const bytes = muxFragment(++this.seq, runs, info, this.o.pool);
     // Muxed (copied into `bytes`): the video samples' NAL units are free for the depacketizer.
     const release = this.o.releaseNal;
     if (release) for (const s of this.samples) for (const n of s.parts) release(n);

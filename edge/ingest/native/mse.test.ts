@@ -74,7 +74,7 @@ async function recordAndPlay(sim: Camsim) {
         init ??= { bytes, info };
       },
       async fragment(bytes) {
-        frags.push(bytes);
+        frags.push(bytes.slice()); // a pooled buffer, reused once this settles
       },
     },
   });

@@ -10,6 +10,7 @@ import type { GapReason } from "../../../lib/store/types.ts";
 import { base64Bytes } from "./codec.ts";
 import { audioPath, type AudioPath } from "./audio-path.ts";
 import { Fragmenter } from "./fragmenter.ts";
+import { FragmentPool, releaseFragment } from "../../../lib/mp4/index.ts";
 import { VideoDepacketizer, parseRtp } from "./rtp.ts";
 import { RtspConnection, type RtspResponse } from "./rtsp.ts";
 import { readBatcher } from "./read-batch.ts";
@@ -125,10 +126,15 @@ export class NativeSession implements IngestSession {
           batching = true;
           conn.batchReads(readBatcher(this.p.readBatchMs));
         }
-        this.p.handlers.fragment(bytes, info).catch(() => undefined);
+        // The store's writer and the live hub are done with the buffer (or hold it) once this settles.
+        this.p.handlers
+          .fragment(bytes, info)
+          .catch(() => undefined)
+          .finally(() => releaseFragment(bytes));
       },
       onWarn: (msg, f) => this.p.log.warn(msg, f),
       releaseNal: (nal) => vdepay.release(nal),
+      pool: new FragmentPool(),
     });
     this.fragmenter = frag;
 
