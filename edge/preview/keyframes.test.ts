@@ -6,10 +6,11 @@ import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import fc from "fast-check";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { concat } from "../../lib/mp4/index.ts";
+import { concat, decodeFragmentTable } from "../../lib/mp4/index.ts";
+import { describe } from "../../lib/store/files.ts";
 import { makeMedia } from "../../lib/store/testdata/media.ts";
 import { removeTempDirs, tempDir } from "../../tests/helpers.ts";
-import { segmentKeyframes, segmentKeyframesOfFile } from "./keyframes.ts";
+import { segmentKeyframes, segmentKeyframesFromTable, segmentKeyframesOfFile } from "./keyframes.ts";
 
 setDefaultTimeout(60_000);
 let dir: string;
@@ -47,4 +48,27 @@ test("files torn at any length: the same answer as the in-memory scan", async ()
     }),
     { numRuns: 60 },
   );
+});
+
+/** Where a store keeps a segment (describe() builds the row and table the writer commits). */
+const SEGMENT = "media/cam1/main/2026-11-30/1796000000000.mp4";
+
+test("from the index's fragment table: the same keyframe positions, times and duration as walking the file", async () => {
+  for (const [name, bytes] of [["tv.mp4", video], ["tav.mp4", withAudio]] as const) {
+    const path = join(dir, name);
+    await writeFile(path, bytes);
+    const d = describe(SEGMENT, bytes);
+    const table = decodeFragmentTable(d.frags!);
+    const walked = await segmentKeyframesOfFile(path, { data: false });
+    expect(walked!.keyframes.length).toBeGreaterThanOrEqual(3);
+    expect(await segmentKeyframesFromTable(path, table)).toEqual(walked);
+  }
+});
+
+test("a fragment table that does not fit the file: null (the caller walks the file)", async () => {
+  const path = join(dir, "short.mp4");
+  await writeFile(path, video);
+  const table = decodeFragmentTable(describe(SEGMENT, video).frags!);
+  const shifted = { ...table, frags: table.frags.map((f) => ({ ...f, offset: f.offset + 3 })) };
+  expect(await segmentKeyframesFromTable(path, shifted)).toBeNull();
 });

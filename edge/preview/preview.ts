@@ -13,7 +13,8 @@ import { previewRelPath, writeFileDurable } from "../../lib/store/layout.ts";
 import { encodePreview } from "../../lib/preview/format.ts";
 import { frameDifference, motionIntervals, secondLevels } from "./activity.ts";
 import { KeyframeDecoder } from "./decoder.ts";
-import { segmentKeyframesOfFile } from "./keyframes.ts";
+import { segmentKeyframesFromTable, segmentKeyframesOfFile, type SegmentKeyframes } from "./keyframes.ts";
+import { decodeFragmentTable } from "../../lib/mp4/index.ts";
 
 export interface EdgePreviewDeps {
   store: MediaStore;
@@ -108,7 +109,7 @@ export class EdgePreview {
   async make(seg: SegmentRecord): Promise<PreviewMade | null> {
     const path = this.d.store.absPath(seg);
     // Positions only: the decoder reads each keyframe from the file itself (decoder.ts).
-    const kf = await segmentKeyframesOfFile(path, { data: false });
+    const kf = (await this.keyframesFromIndex(seg, path)) ?? (await segmentKeyframesOfFile(path, { data: false }));
     if (!kf) return null;
     const width = this.d.width ?? 160;
     const height = Math.max(2, Math.round((width * kf.height) / kf.width / 2) * 2);
@@ -143,6 +144,16 @@ export class EdgePreview {
     this.stats.thumbs += thumbs.length;
     this.stats.bytes += file.length;
     return { segment: seg, path: rel, bytes: file.length };
+  }
+
+  /** The keyframes' positions from the segment's fragment table in the index; null when it has none (then the file is walked). */
+  private async keyframesFromIndex(seg: SegmentRecord, path: string): Promise<SegmentKeyframes | null> {
+    try {
+      const table = (await this.d.store.fragmentTables(seg.cameraId, seg.stream, [seg])).get(seg.startMs);
+      return table ? await segmentKeyframesFromTable(path, decodeFragmentTable(table)) : null;
+    } catch {
+      return null;
+    }
   }
 
   async close(): Promise<void> {
