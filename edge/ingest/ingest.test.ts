@@ -139,6 +139,12 @@ describe("edge ingest into the media store", () => {
     expect(locked.streams[0]!.detail).toContain("credentials");
     const segs = await edge.store.segments({ cameraId: "locked", stream: "main", fromMs: 0, toMs: Date.now() + 60_000 });
     expect(segs.length).toBe(0);
+    // It is retried (backoff ≤ 2 s here) and says "failed" throughout: never "connecting" between two failures.
+    const seen = new Set<string>();
+    const retriedBefore = sink.records.filter((r) => r.msg === "stream not recording; retrying" && (r as { camera?: string }).camera === "locked").length;
+    for (const end = Date.now() + 2500; Date.now() < end; await Bun.sleep(1)) seen.add(edge.status().cameras.find((c) => c.id === "locked")!.streams[0]!.state);
+    expect(sink.records.filter((r) => r.msg === "stream not recording; retrying" && (r as { camera?: string }).camera === "locked").length).toBeGreaterThan(retriedBefore);
+    expect([...seen]).toEqual(["failed"]);
   });
 
   test("camsim stall → gap 'stall', recording back after resume", async () => {

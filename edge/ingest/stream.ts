@@ -248,7 +248,10 @@ export class StreamIngest {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
-      this.setState("connecting", this.reason, this.detail);
+      // A retry after a failure keeps saying the failure and its reason until the camera records
+      // again: a wrong-password camera read "connecting" at every retry (a status poll in CI landed
+      // on it; the camera tree turned amber for that moment).
+      if (this.state !== "failed" && this.state !== "backoff" && this.state !== "stalled") this.setState("connecting", this.reason, this.detail);
       let end: SessionEnd;
       try {
         end = this.stopping ? { reason: "stopped", detail: "recorder stopped", recordedMs: 0 } : await this.session();
