@@ -10,7 +10,7 @@
  * Stale media is never listed as live: the parts go when the source ends, and when the newest part
  * is older than the hub's staleness bound the playlist is empty (503) until fresh parts arrive.
  */
-import { concat, isPooledFragment } from "../mp4/index.ts";
+import { concat, keepFragment } from "../mp4/index.ts";
 import type { HubEvent, LiveFragment, LiveHub, LiveInit } from "./hub.ts";
 
 interface Segment {
@@ -96,7 +96,8 @@ export class HlsPackager {
       cur = this.open(f);
     }
     // A pooled fragment's buffer is reused once the hub lets it go; the playlist keeps it longer.
-    cur.parts.push(isPooledFragment(f.bytes) ? { ...f, bytes: f.bytes.slice() } : f);
+    const bytes = keepFragment(f.bytes);
+    cur.parts.push(bytes === f.bytes ? f : { ...f, bytes });
     this.nextSeq++;
     cur.durationMs += f.durationMs;
     this.maxPartMs = Math.max(this.maxPartMs, f.durationMs);
