@@ -133,6 +133,42 @@ test("local API certificate: kept across restarts (pins stay valid), made anew w
   expect(first.warned).toBe(false);
 });
 
+// Each optional feature loads its modules when it is on (edge/main.ts): the memory budget of a
+// recorder at a bus's size (docs/design/memory.md) depends on it, so a static import on the
+// recording path fails here. A child process, because this one has loaded everything already.
+test("a recorder that is not enrolled, serves no API and exports no metrics loads no PKI, MQTT, ONVIF or Prometheus code; turning them on loads theirs", async () => {
+  const loadedBy = async (config: Record<string, unknown>, d?: string) => {
+    d ??= await tmp();
+    const file = join(d, "run.ts");
+    await writeFile(
+      file,
+      `import { startEdge } from ${JSON.stringify(join(import.meta.dir, "main.ts"))};
+       import { Logger, MemorySink } from ${JSON.stringify(join(import.meta.dir, "../lib/log/index.ts"))};
+       const edge = await startEdge(${JSON.stringify({ dataDir: join(d, "data"), storage: { minFreeBytes: 0 }, cameras: [{ id: "gone", rtsp: { main: "rtsp://127.0.0.1:1/x" } }], ...config })}, { log: new Logger({ component: "edge", sink: new MemorySink() }) });
+       const loaded = Object.keys(require.cache);
+       await edge.stop();
+       console.log(JSON.stringify(loaded));`,
+    );
+    const p = Bun.spawn(["bun", file], { stdout: "pipe", stderr: "pipe" });
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    expect({ code, err: code === 0 ? "" : err }).toEqual({ code: 0, err: "" });
+    const loaded = JSON.parse(out.trim().split("\n").at(-1)!) as string[];
+    expect(loaded.some((m) => m.endsWith("/edge/ingest/stream.ts"))).toBe(true); // the list is the real one
+    return (pkg: string) => loaded.some((m) => m.includes(`/node_modules/${pkg}/`));
+  };
+  const plain = await loadedBy({ api: { enabled: false } });
+  expect(["mqtt", "@peculiar/x509", "asn1js", "onvif", "xml2js", "prom-client"].filter(plain)).toEqual([]);
+  // With the API and metrics on, the first start makes the API's own certificate (X.509 code) and
+  // serves metrics (Prometheus code); still no MQTT or ONVIF.
+  const d = await tmp();
+  const served = await loadedBy({ api: { port: 0 }, metrics: { port: 0 } }, d);
+  expect(["@peculiar/x509", "prom-client"].filter(served)).toEqual(["@peculiar/x509", "prom-client"]);
+  expect(["mqtt", "onvif"].filter(served)).toEqual([]);
+  // The next start keeps that certificate (checked without the X.509 stack) and serves the same one.
+  const again = await loadedBy({ api: { port: 0 } }, d);
+  expect(["@peculiar/x509", "asn1js"].filter(again)).toEqual([]);
+}, 60_000);
+
 test("a store that refuses to open: startEdge fails and no camera session is left running or started later", async () => {
   // A "camera" that accepts RTSP connections and never answers, and a store that refuses its config.
   let accepted = 0;

@@ -33,6 +33,7 @@ import type { DeviceInfo } from "./camera/onvif.ts";
 import { LOSS_SHARE_MS, edgeConfigSchema, effectiveReadBatchMs, loadEdgeConfig, type EdgeCameraConfig, type EdgeConfig, type EdgeConfigInput } from "./config.ts";
 import { PidFile, StreamIngest, deferredSink, type StreamState, type StreamStatus } from "./ingest/index.ts";
 import type { Identity } from "./identity/index.ts";
+import { readMeta } from "./identity/store.ts";
 import type { CustodyRecorder, CustodySigner } from "../federation/custody/recorder.ts";
 import type { CommandHandler, Uplink } from "./uplink/index.ts";
 import type { EdgeTransferHandle } from "./transfer/index.ts";
@@ -401,42 +402,23 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
     loading = p.catch(() => undefined);
     return p;
   };
-  const [
-    { loadIdentity, signerCache, startRenewal },
-    { evidencePackage, unknownRevocations },
-    { startUplink },
-    { mountTransfers, startEdgeTransfer },
-    { startEdgeEvents },
-    { PreviewSync },
-    { technicianView },
-    { Reachability },
-    { requireSession },
-    { websocket: honoWebsocket },
-    { mountWeb },
-    { API_IDLE_TIMEOUT_S, readTlsFiles, warnPlainHttp, urlHost, localHost },
-    { loadOrCreateApiCert },
-    { startMetricsListener },
-    { edgeMetrics },
-    { Vehicle, onvifInputRoute, startInputSources },
-  ] = await Promise.all([
-    next(() => import("./identity/index.ts")),
-    next(() => import("../federation/custody/index.ts")),
-    next(() => import("./uplink/index.ts")),
-    next(() => import("./transfer/index.ts")),
-    next(() => import("./events/index.ts")),
-    next(() => import("./preview/index.ts")),
-    next(() => import("./technician/index.ts")),
-    next(() => import("./reach/index.ts")),
-    next(() => import("../lib/auth/index.ts")),
-    next(() => import("hono/bun")),
-    next(() => import("../web/serve.ts")),
-    next(() => import("../lib/http/https.ts")),
-    next(() => import("./api/tls.ts")),
-    next(() => import("../lib/metrics/index.ts")),
-    next(() => import("./metrics/index.ts")),
-    next(() => import("./vehicle/index.ts")),
-  ]);
-  signerOf = signerCache();
+  // Optional features' modules load only when the feature is on: a recorder that is not enrolled,
+  // serves no API and exports no metrics holds no PKI, MQTT, HTTP or Prometheus code (~20 MB
+  // resident of a ~80 MB idle edge, measured; docs/design/memory.md).
+  const enrolled = (await readMeta(config.dataDir)) !== null;
+  const apiOn = config.api.enabled && deps.serveApi !== false;
+  const fed: FederationModules | undefined = enrolled
+    ? {
+        identity: await next(() => import("./identity/index.ts")),
+        uplink: await next(() => import("./uplink/index.ts")),
+        transfer: await next(() => import("./transfer/index.ts")),
+        reach: await next(() => import("./reach/index.ts")),
+      }
+    : undefined;
+  const { startEdgeEvents } = await next(() => import("./events/index.ts"));
+  const { PreviewSync } = await next(() => import("./preview/index.ts"));
+  const { Vehicle, onvifInputRoute, startInputSources } = await next(() => import("./vehicle/index.ts"));
+  if (fed) signerOf = fed.identity.signerCache();
 
   const streamHealth = (s: StreamStatus): StreamHealth => withWriter(s, store.writerStatus(s.cameraId, s.stream));
   // Clock trust: no host-clock step in the last 10 minutes, and (when enrolled) central's
@@ -490,12 +472,12 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
   // Federation: control plane to central (edge/uplink), only when enrolled.
   let uplink: Uplink | undefined;
   let renewal: { stop(): void } | undefined;
-  let identity = await loadIdentity(config.dataDir);
+  let identity = fed ? await fed.identity.loadIdentity(config.dataDir) : null;
   signingIdentity = identity;
   // One "central reachable again" signal for MQTT, transfers and live (edge/reach).
-  const reach = identity ? new Reachability({ url: () => identity!.federationUrl, log: log.child({ component: "reach" }) }) : undefined;
-  const makeUplink = (identity: Identity) =>
-    startUplink({
+  const reach = identity && fed ? new fed.reach.Reachability({ url: () => identity!.federationUrl, log: log.child({ component: "reach" }) }) : undefined;
+  const makeUplink = (m: FederationModules, identity: Identity) =>
+    m.uplink.startUplink({
       dataDir: config.dataDir,
       identity,
       ...(config.federation.mqttUrl ? { mqttUrl: config.federation.mqttUrl } : {}),
@@ -542,8 +524,8 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
       reach,
       ...(config.position.share ? { track: { after: (wm: number, limit: number) => position.track.after(wm, limit) } } : {}),
     });
-  const makeTransfer = (id: Identity) =>
-    startEdgeTransfer({
+  const makeTransfer = (m: FederationModules, id: Identity) =>
+    m.transfer.startEdgeTransfer({
       dataDir: config.dataDir,
       store,
       federationUrl: id.federationUrl,
@@ -571,12 +553,12 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
     preview.onPreview((m) => previewSync!.add(m.path));
     reach?.onUp(() => previewSync?.poke());
   }
-  if (identity) {
-    transfer = await makeTransfer(identity);
-    uplink = await makeUplink(identity);
+  if (identity && fed) {
+    transfer = await makeTransfer(fed, identity);
+    uplink = await makeUplink(fed, identity);
     // Live uplinks dial central's federation listener with the current identity (it rotates).
     live.setUplinkTarget({ url: () => identity!.federationUrl, tls: () => ({ ca: identity!.caPem, cert: identity!.certPem, key: identity!.keyPem }), ...(reach ? { reach } : {}) });
-    renewal = startRenewal(config.dataDir, {
+    renewal = fed.identity.startRenewal(config.dataDir, {
       clock,
       log: log.child({ component: "identity" }),
       onRotated: async (next) => {
@@ -586,8 +568,8 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
         await uplink?.stop();
         const prev = transfer;
         await prev?.stop();
-        transfer = await makeTransfer(next);
-        uplink = await makeUplink(next);
+        transfer = await makeTransfer(fed, next);
+        uplink = await makeUplink(fed, next);
         log.info("certificate rotated; federation reconnected", { serial: next.serial, notAfter: next.notAfter });
       },
     });
@@ -648,9 +630,16 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
   let apiCert: Edge["apiCert"];
   // The API's certificate and key, when it serves TLS: the metrics listener reuses them off loopback.
   let apiTls: { cert: string; key: string } | undefined;
-  if (config.api.enabled && deps.serveApi !== false) {
+  if (apiOn) {
     const api = await loadApi(log);
     if (api) {
+      const { technicianView } = await next(() => import("./technician/index.ts"));
+      const { requireSession } = await next(() => import("../lib/auth/index.ts"));
+      const { websocket: honoWebsocket } = await next(() => import("hono/bun"));
+      const { mountWeb } = await next(() => import("../web/serve.ts"));
+      const { API_IDLE_TIMEOUT_S, readTlsFiles, warnPlainHttp, urlHost, localHost } = await next(() => import("../lib/http/https.ts"));
+      const { loadOrCreateApiCert } = await next(() => import("./api/tls.ts"));
+      const { mountTransfers } = await next(() => import("./transfer/routes.ts"));
       if (!config.admin.passwordHash) {
         log.warn(
           config.demo
@@ -670,6 +659,7 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
         dataDir: config.dataDir,
         evidence: async (q: EvidenceQuery) => {
           const siteId = deps.custody?.siteId ?? signingIdentity?.siteId ?? "not-enrolled";
+          const { evidencePackage, unknownRevocations } = await import("../federation/custody/index.ts");
           const r = await evidencePackage({
             store,
             custody,
@@ -744,6 +734,8 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
 
   let metrics: MetricsListener | undefined;
   if (config.metrics.port !== null) {
+    const { startMetricsListener } = await next(() => import("../lib/metrics/index.ts"));
+    const { edgeMetrics } = await next(() => import("./metrics/index.ts"));
     const registry = edgeMetrics({
       name: config.name,
       clock,
@@ -819,6 +811,14 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
 }
 
 /** What the edge API asks of evidence (edge/api/types.ts EdgeApiDeps.evidence). */
+/** What an enrolled edge loads for federation (edge/identity, edge/uplink, edge/transfer, edge/reach). */
+interface FederationModules {
+  identity: typeof import("./identity/index.ts");
+  uplink: typeof import("./uplink/index.ts");
+  transfer: typeof import("./transfer/index.ts");
+  reach: typeof import("./reach/index.ts");
+}
+
 type EvidenceQuery = { cameraId: string; stream: StreamKind; fromMs: number; toMs: number; footagePath: string; exportedBy: string; exportId: string };
 
 interface ApiModule {

@@ -6,9 +6,9 @@
  * it nears expiry. The admin may bring their own instead (api.tls). docs/design/trust.md.
  */
 import { promises as fs } from "node:fs";
-import { createPublicKey } from "node:crypto";
+import { X509Certificate, createPublicKey } from "node:crypto";
+import { isIP } from "node:net";
 import path from "node:path";
-import { certFingerprint, generateKeyPair, parseCert, selfSignedServerCert, serverNamesOf, DAY_MS } from "../../federation/pki.ts";
 import { writeFileAtomic } from "../../lib/fsutil.ts";
 import type { Logger } from "../../lib/log/index.ts";
 
@@ -30,6 +30,12 @@ export async function loadOrCreateApiCert(dataDir: string, names: string[], now:
   const keyFile = path.join(dir, "key.pem");
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const existing = await Promise.all([fs.readFile(certFile, "utf8"), fs.readFile(keyFile, "utf8")]).catch(() => null);
+  // The usual start: the kept certificate still fits, checked with the runtime's X509Certificate.
+  // The X.509 stack (@peculiar/x509, ~230 modules, ~7 MB resident) loads only to decide on or
+  // make a new one (docs/design/memory.md).
+  const kept = existing && keptFingerprint(existing[0], existing[1], names, now);
+  if (existing && kept) return { cert: existing[0], key: existing[1], certFile, fingerprint: kept };
+  const { certFingerprint, generateKeyPair, parseCert, selfSignedServerCert, serverNamesOf } = await import("../../federation/pki.ts");
   if (existing) {
     const [cert, key] = existing;
     const c = parseCert(cert);
@@ -50,9 +56,30 @@ export async function loadOrCreateApiCert(dataDir: string, names: string[], now:
   return { cert, key: kp.keyPem, certFile, fingerprint };
 }
 
-function keyMatches(keyPem: string, spki: ArrayBuffer): boolean {
+const DAY_MS = 86_400_000;
+
+/** SHA-256 fingerprint (hex) of the kept certificate if it names exactly `names`, matches the key and is not near expiry; else null. */
+function keptFingerprint(certPem: string, keyPem: string, names: string[], now: number): string | null {
   try {
-    return Buffer.from(createPublicKey(keyPem).export({ type: "spki", format: "der" })).equals(Buffer.from(spki));
+    const c = new X509Certificate(certPem);
+    // "DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1": IPs compared in one form.
+    const have = new Set((c.subjectAltName ?? "").split(", ").map((e) => (e.startsWith("DNS:") ? e.slice(4) : e.startsWith("IP Address:") ? canonicalIp(e.slice(11)) : `?${e}`)));
+    const sameNames = names.length === have.size && names.every((n) => have.has(isIP(n) ? canonicalIp(n) : n));
+    if (!sameNames || new Date(c.validTo).getTime() - now <= 30 * DAY_MS) return null;
+    if (!keyMatches(keyPem, c.publicKey.export({ type: "spki", format: "der" }))) return null;
+    return c.fingerprint256.replaceAll(":", "").toLowerCase();
+  } catch {
+    return null; // unreadable here: the full check below decides
+  }
+}
+
+function canonicalIp(ip: string): string {
+  return isIP(ip) === 6 ? new URL(`http://[${ip}]/`).hostname : ip;
+}
+
+function keyMatches(keyPem: string, spki: ArrayBuffer | Uint8Array): boolean {
+  try {
+    return Buffer.from(createPublicKey(keyPem).export({ type: "spki", format: "der" })).equals(spki instanceof Uint8Array ? spki : new Uint8Array(spki));
   } catch {
     return false;
   }

@@ -3,7 +3,6 @@
  * media profiles and their RTSP stream URIs. The package's callback API and xml2js quirks
  * (numbers out of numeric strings, single items not in arrays) stay inside this file.
  */
-import { Cam } from "onvif";
 import { CameraError } from "./errors.ts";
 
 export interface OnvifTarget {
@@ -65,6 +64,8 @@ export function parseAddress(address: string): { hostname: string; port: number;
 export async function connectOnvif(target: OnvifTarget): Promise<OnvifCamera> {
   const a = parseAddress(target.address);
   const timeout = target.timeoutMs ?? 5000;
+  // The `onvif` package and its XML stack (~50 modules, ~4 MB resident) load only when a camera is set up by ONVIF.
+  const { Cam } = await import("onvif");
   const cam = new Cam({
     hostname: a.hostname,
     port: a.port,

@@ -5,7 +5,6 @@
  * to edge events: MotionAlarm → `motion` start/end, DigitalInput → `input`, anything else →
  * `onvif` with the topic. The package's xml2js shapes stay inside this file.
  */
-import { Cam } from "onvif";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { parseAddress } from "../camera/index.ts";
@@ -111,6 +110,7 @@ export class OnvifEventListener {
 
   private async subscribe(): Promise<void> {
     const a = parseAddress(this.target.address);
+    const { Cam } = await import("onvif"); // loaded by the first camera with ONVIF events, not by every edge
     const cam = new Cam({
       hostname: a.hostname,
       port: a.port,

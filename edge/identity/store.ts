@@ -8,7 +8,6 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fsyncDir, writeFileAtomic } from "../../lib/fsutil.ts";
-import { parseCert, normSerial } from "../../federation/pki.ts";
 
 export interface IdentityMeta {
   siteId: string;
@@ -98,6 +97,9 @@ export async function readGeneration(dataDir: string, meta: IdentityMeta, gen: n
     fs.readFile(path.join(dir, "cert.pem"), "utf8"),
     fs.readFile(caFile(dataDir), "utf8"),
   ]);
+  // The X.509 stack (~230 modules, ~7 MB resident) loads with the first identity read, so an edge
+  // that only checks whether it is enrolled (readMeta) does not hold it.
+  const { parseCert, normSerial } = await import("../../federation/pki.ts");
   const cert = parseCert(certPem);
   return {
     dataDir,

@@ -7,7 +7,7 @@
  * published while the edge was down or disconnected are delivered when it is back; mqtt.js
  * reconnects by itself. A malformed message is logged with the reason and counted, never guessed.
  */
-import mqtt, { type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { InputBody } from "./vehicle.ts";
@@ -58,6 +58,8 @@ export function parseInputMessage(prefix: string, topic: string, payload: string
 
 export class MqttInput {
   private client: MqttClient | undefined;
+  private starting: Promise<void> | undefined;
+  private stopped = false;
   readonly stats = { received: 0, rejected: 0 };
 
   constructor(
@@ -66,6 +68,13 @@ export class MqttInput {
   ) {}
 
   start(): void {
+    this.starting = this.connect().catch((err) => this.d.log.error("vehicle inputs: MQTT client not started", { url: this.cfg.url, err: err as Error }));
+  }
+
+  private async connect(): Promise<void> {
+    // mqtt.js and its streams (~100 modules, ~5 MB resident) load only on an edge that has an MQTT input.
+    const { default: mqtt } = await import("mqtt");
+    if (this.stopped) return;
     const c = mqtt.connect(this.cfg.url, {
       clientId: this.cfg.clientId ?? `outpost-edge-inputs`,
       clean: false,
@@ -112,6 +121,8 @@ export class MqttInput {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    await this.starting;
     await this.client?.endAsync().catch(() => undefined);
   }
 }
