@@ -1,8 +1,8 @@
 /**
  * Memory and CPU of reading a 30-day edge index (issue 13): 4 cameras × 2 streams × 43,200
  * one-minute segments, as bench/timeline.bench.ts builds it. Each case runs in its own child
- * process with the edge's process settings (edge/process-env.ts: MIMALLOC_PURGE_DELAY=-1, so
- * freed memory stays in RSS), does the same read `--reads` times, and reports RSS before and
+ * process with the edge's process settings (edge/process-env.ts: freed
+ * memory stays in RSS for 30 s), does the same read `--reads` times, and reports RSS before and
  * after, JavaScriptCore heap capacity, DuckDB's duckdb_memory() and CPU per read. The cases run
  * interleaved, `--rounds` times each. Baselines (same run): the forms the reads had before —
  * every column as JSON row objects turned into records, and the index digest made from those.

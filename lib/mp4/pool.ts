@@ -2,7 +2,7 @@
  * Reused buffers for muxed fragments: the native ingest muxes each fragment (≈ 100–150 KB at
  * 2 Mbit/s, three a second per stream) into a buffer of its stream's pool instead of a new one.
  * New buffers per fragment were the recorder's largest garbage: the allocator keeps the peak of
- * what the collector frees late (the edge runs with `MIMALLOC_PURGE_DELAY=-1`), so at 2 Mbit/s
+ * what the collector frees late (it returns pages unused for 30 s: edge/process-env.ts), so at 2 Mbit/s
  * the process's memory kept growing for minutes.
  *
  * A pooled fragment is a view of one of the pool's buffers, handed out **held once** (the
