@@ -21,6 +21,7 @@ import { readState } from "./slots.ts";
 import { startCentral } from "../central/index.ts";
 import { enroll } from "../edge/identity/index.ts";
 import { Logger, MemorySink } from "../lib/log/index.ts";
+import { startCamsim } from "../camsim/index.ts";
 
 const repo = path.resolve(import.meta.dir, "..");
 let tmp: string;
@@ -47,7 +48,7 @@ describe("appliance build", () => {
     expect(b1.manifest.files.map((f) => f.name)).toEqual(["edge.default.yaml", "libduckdb.so", "outpost", "outpost.service", "run"]);
   });
 
-  test("installed slot runs: the executable starts, loads DuckDB, serves the embedded web client with no sources present, and stops cleanly", async () => {
+  test("installed slot runs: the executable starts, records an ONVIF camera and makes its previews, serves the embedded web client with no sources present, and stops cleanly", async () => {
     keys = await testKeys();
     const targets = await signRelease(b1.bundleFile, { keys: [keys.targets], version: 1, expires: new Date(Date.now() + 86_400_000).toISOString() });
     const data = path.join(tmp, "data");
@@ -56,8 +57,12 @@ describe("appliance build", () => {
     const help = Bun.spawnSync([run, "firmware", "--help"], { stdout: "pipe", stderr: "pipe" });
     expect(help.exitCode).toBe(0);
     expect(help.stdout.toString()).toContain("outpost firmware build");
+    // One ONVIF camera (the `onvif` package is loaded on demand) with short segments: a preview
+    // needs the keyframe decoder's script, which must travel inside the executable.
+    const cam = await startCamsim({ cameras: 1, discoveryPort: null });
     const cfg = path.join(tmp, "edge.yaml");
-    await fs.writeFile(cfg, `dataDir: ${data}\nname: t\napi:\n  port: 0\n  plainHttp: true\ncameras: []\n`);
+    const camera = { id: "c1", onvif: { address: cam.cameras[0]!.onvifUrl }, user: cam.user, password: cam.password, streams: ["main"] };
+    await fs.writeFile(cfg, `dataDir: ${data}\nname: t\napi:\n  port: 0\n  plainHttp: true\nstorage:\n  segmentDurationMs: 2000\n  minFreeBytes: 0\ncameras: [${JSON.stringify(camera)}]\n`);
     const log = path.join(tmp, "edge.log");
     // Started from an empty folder: nothing of the repository is reachable (the web client
     // used to be built from sources at run time, so the compiled edge answered 503).
@@ -79,8 +84,13 @@ describe("appliance build", () => {
     expect((await js.text()).length).toBeGreaterThan(10_000);
     const css = /<link rel="stylesheet" href="(\/assets\/[^"]+\.css)">/.exec(html)?.[1];
     if (css) expect((await fetch(`${url}${css}`)).headers.get("content-type")).toBe("text/css; charset=utf-8");
+    const previews = async () => (await fs.readdir(path.join(data, "media", "c1", "main"), { recursive: true }).catch(() => [] as string[])).filter((f) => String(f).endsWith(".preview"));
+    for (let i = 0; i < 300 && (await previews()).length === 0; i++) await Bun.sleep(100);
+    const text = await fs.readFile(log, "utf8");
+    expect({ previews: (await previews()).length > 0, notMade: /preview not made/.test(text) ? text.split("\n").find((l) => /preview not made/.test(l)) : null }).toEqual({ previews: true, notMade: null });
     edge.kill("SIGINT");
     expect(await edge.exited).toBe(0);
+    await cam.close();
     expect(await Bun.file(path.join(data, "index.sqlite")).exists()).toBe(true);
   }, 90_000);
 

@@ -11,11 +11,12 @@
  * ~0.15–0.2 s of CPU (Python + GStreamer start, plugin load, one pipeline per stream again);
  * the activity comparison is unaffected (the previous keyframe's luma is kept by the caller).
  */
-import { join } from "node:path";
 import type { Logger } from "../../lib/log/index.ts";
+// As text, passed to `python3 -c`: a path next to this file does not exist in the compiled
+// appliance (its modules live in the executable), so python could not open it there.
+import KEYFRAMES_PY from "./keyframes.py" with { type: "text" };
 
 const PYTHON = "/usr/bin/python3";
-const SCRIPT = join(import.meta.dir, "keyframes.py");
 
 export interface DecodeRequest {
   /** Stream key ("cam1/sub"): one decoding pipeline per key. */
@@ -105,7 +106,7 @@ export class KeyframeDecoder {
   }
 
   private start(): ReturnType<typeof Bun.spawn> {
-    const proc = Bun.spawn([PYTHON, SCRIPT], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn([PYTHON, "-c", KEYFRAMES_PY], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
     const waiting: Waiting = new Map();
     this.proc = proc;
     this.waiting = waiting;
