@@ -60,9 +60,11 @@ describe("appliance build", () => {
     // One ONVIF camera (the `onvif` package is loaded on demand) with short segments: a preview
     // needs the keyframe decoder's script, which must travel inside the executable.
     const cam = await startCamsim({ cameras: 1, discoveryPort: null });
-    const cfg = path.join(tmp, "edge.yaml");
     const camera = { id: "c1", onvif: { address: cam.cameras[0]!.onvifUrl }, user: cam.user, password: cam.password, streams: ["main"] };
+    const cfg = path.join(tmp, "edge-camera.yaml");
     await fs.writeFile(cfg, `dataDir: ${data}\nname: t\napi:\n  port: 0\n  plainHttp: true\nstorage:\n  segmentDurationMs: 2000\n  minFreeBytes: 0\ncameras: [${JSON.stringify(camera)}]\n`);
+    // The launcher test below runs the edge with edge.yaml: no camera (its camera would be gone by then).
+    await fs.writeFile(path.join(tmp, "edge.yaml"), `dataDir: ${data}\nname: t\napi:\n  port: 0\n  plainHttp: true\ncameras: []\n`);
     const log = path.join(tmp, "edge.log");
     // Started from an empty folder: nothing of the repository is reachable (the web client
     // used to be built from sources at run time, so the compiled edge answered 503).

@@ -151,8 +151,11 @@ function childrenOf(pid: number): number[] {
 function removeGroup(dir: string): void {
   const procs = path.join(dir, "cgroup.procs");
   const parent = path.join(path.dirname(dir), "cgroup.procs");
-  // A process inside may fork between the move and the rmdir (a postmaster starting a worker):
-  // the kernel then refuses with EBUSY, and the move is repeated.
+  // A process inside may fork between the move and the rmdir (a postmaster starting a worker),
+  // or be dying (killed, not yet reaped: it cannot be moved and still counts): the kernel then
+  // refuses with EBUSY, and the move is repeated after a pause — up to ~1 s on a loaded machine.
+  // Synchronous, so it also works in an exit handler.
+  const pause = new Int32Array(new SharedArrayBuffer(4));
   for (let attempt = 1; ; attempt++) {
     for (const pid of existsSync(procs) ? readFileSync(procs, "utf8").split("\n").filter(Boolean) : []) {
       try {
@@ -162,8 +165,9 @@ function removeGroup(dir: string): void {
     try {
       return rmdirSync(dir);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EBUSY" || attempt >= 5) throw e;
+      if ((e as NodeJS.ErrnoException).code !== "EBUSY" || attempt >= 50) throw e;
     }
+    Atomics.wait(pause, 0, 0, 20);
   }
 }
 
