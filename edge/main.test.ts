@@ -14,6 +14,8 @@ import { makeMedia } from "../lib/store/testdata/media.ts";
 import { startCamsim } from "../camsim/index.ts";
 import { effectiveReadBatchMs, loadEdgeConfig } from "./config.ts";
 import { runEdge, startEdge } from "./main.ts";
+import { createCa, generateKeyPair, issueSiteCert } from "../federation/pki.ts";
+import { writeCa, writeGeneration, writeMeta } from "./identity/store.ts";
 
 const dirs: string[] = [];
 const tmp = async () => {
@@ -136,7 +138,7 @@ test("local API certificate: kept across restarts (pins stay valid), made anew w
 // Each optional feature loads its modules when it is on (edge/main.ts): the memory budget of a
 // recorder at a bus's size (docs/design/memory.md) depends on it, so a static import on the
 // recording path fails here. A child process, because this one has loaded everything already.
-test("a recorder that is not enrolled, serves no API and exports no metrics loads no PKI, MQTT, ONVIF or Prometheus code; turning them on loads theirs", async () => {
+test("a recorder that is not enrolled, serves no API and exports no metrics loads no PKI, MQTT, ONVIF or Prometheus code; turning them on loads theirs; an enrolled one loads MQTT but no X.509 stack", async () => {
   const loadedBy = async (config: Record<string, unknown>, d?: string) => {
     d ??= await tmp();
     const file = join(d, "run.ts");
@@ -167,6 +169,19 @@ test("a recorder that is not enrolled, serves no API and exports no metrics load
   // The next start keeps that certificate (checked without the X.509 stack) and serves the same one.
   const again = await loadedBy({ api: { port: 0 } }, d);
   expect(["@peculiar/x509", "asn1js"].filter(again)).toEqual([]);
+  // Enrolled (an identity on disk; central unreachable here): the uplink's MQTT client, and still no
+  // X.509 stack — reading the identity and signing custody heads use the runtime's parsers.
+  const e = await tmp();
+  const ca = await createCa({ name: "test CA", now: Date.now(), lifetimeDays: 30 });
+  const kp = await generateKeyPair();
+  const cert = await issueSiteCert({ ca, publicKey: kp.keys.publicKey, now: Date.now(), lifetimeDays: 10, siteId: "site-1" });
+  const data = join(e, "data");
+  await writeGeneration(data, 1, kp.keyPem, cert.toString("pem"));
+  await writeCa(data, ca.certPem);
+  await writeMeta(data, { siteId: "site-1", siteName: "Bus 1", federationUrl: "https://127.0.0.1:1", mqttUrl: "mqtts://127.0.0.1:1", enrolledAt: new Date().toISOString(), gen: 1 });
+  const enrolled = await loadedBy({ api: { enabled: false } }, e);
+  expect(["mqtt"].filter(enrolled)).toEqual(["mqtt"]);
+  expect(["@peculiar/x509", "asn1js", "onvif", "prom-client"].filter(enrolled)).toEqual([]);
 }, 60_000);
 
 test("a store that refuses to open: startEdge fails and no camera session is left running or started later", async () => {

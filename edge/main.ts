@@ -409,7 +409,9 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
   const apiOn = config.api.enabled && deps.serveApi !== false;
   const fed: FederationModules | undefined = enrolled
     ? {
-        identity: await next(() => import("./identity/index.ts")),
+        // rotate.ts and signer.ts, not the folder's index: enrolling (enroll.ts) is not the recorder's job.
+        identity: await next(() => import("./identity/rotate.ts")),
+        signer: await next(() => import("./identity/signer.ts")),
         uplink: await next(() => import("./uplink/index.ts")),
         transfer: await next(() => import("./transfer/index.ts")),
         reach: await next(() => import("./reach/index.ts")),
@@ -418,7 +420,7 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
   const { startEdgeEvents } = await next(() => import("./events/index.ts"));
   const { PreviewSync } = await next(() => import("./preview/index.ts"));
   const { Vehicle, onvifInputRoute, startInputSources } = await next(() => import("./vehicle/index.ts"));
-  if (fed) signerOf = fed.identity.signerCache();
+  if (fed) signerOf = fed.signer.signerCache();
 
   const streamHealth = (s: StreamStatus): StreamHealth => withWriter(s, store.writerStatus(s.cameraId, s.stream));
   // Clock trust: no host-clock step in the last 10 minutes, and (when enrolled) central's
@@ -813,7 +815,8 @@ async function startEdgeLocked(config: EdgeConfig, deps: EdgeDeps): Promise<Edge
 /** What the edge API asks of evidence (edge/api/types.ts EdgeApiDeps.evidence). */
 /** What an enrolled edge loads for federation (edge/identity, edge/uplink, edge/transfer, edge/reach). */
 interface FederationModules {
-  identity: typeof import("./identity/index.ts");
+  identity: typeof import("./identity/rotate.ts");
+  signer: typeof import("./identity/signer.ts");
   uplink: typeof import("./uplink/index.ts");
   transfer: typeof import("./transfer/index.ts");
   reach: typeof import("./reach/index.ts");

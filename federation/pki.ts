@@ -53,10 +53,7 @@ export function parseBundle(pem: string): x509.X509Certificate[] {
   return x509.PemConverter.decode(pem).map((der) => new x509.X509Certificate(der));
 }
 
-/** Lower-case hex without leading zeros: the one serial format we compare (Node prints upper case). */
-export function normSerial(s: string): string {
-  return s.toLowerCase().replace(/^0+/, "") || "0";
-}
+export { normSerial } from "./serial.ts";
 
 /** 16 random bytes, top bit clear so the DER INTEGER stays positive. */
 function randomSerial(): string {

@@ -18,7 +18,7 @@ const log = new Logger({ component: "test", sink: new MemorySink() });
 beforeAll(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), "outpost-identity-"));
   central = await startCentral({ dataDir: path.join(root, "central"), api: { port: 0 }, enroll: { port: 0 }, federation: { port: 0 }, mqtt: { port: 0 } }, { log });
-});
+}, 60_000); // central's embedded database takes seconds to create on a loaded machine
 afterAll(async () => {
   await central?.close();
   await fs.rm(root, { recursive: true, force: true });

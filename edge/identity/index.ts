@@ -14,9 +14,9 @@ export {
   rotate,
   resumeRotation,
   startRenewal,
-  identityStatus,
   type RenewalOptions,
 } from "./rotate.ts";
+export { identityStatus } from "./status.ts";
 export { tlsClientOptions, fetchTls, mqttClientOptions, federationCall, FederationError, type TlsClientOptions } from "./client.ts";
 export { identityDir, type Identity } from "./store.ts";
 export { custodySigner, signerCache } from "./signer.ts";

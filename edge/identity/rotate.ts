@@ -8,9 +8,7 @@
  * After a crash between central's confirm and the local switch, resumeRotation() (run at
  * startup and by the renewal loop) finishes the job; confirm is idempotent at central.
  */
-import { createCsr, generateKeyPair, parseCert, siteIdOfCert } from "../../federation/pki.ts";
-import { certStatus, EXPIRY_WARNING_DAYS, FEDERATION_PATHS, type CertStatus, type ConfirmResponse } from "../../federation/enrollment.ts";
-import { parseBundle } from "../../federation/pki.ts";
+import { FEDERATION_PATHS, type ConfirmResponse } from "../../federation/enrollment.ts";
 import { systemClock, type Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { FederationError, federationCall } from "./client.ts";
@@ -42,6 +40,8 @@ export async function beginRotation(dataDir: string, o: { log?: Logger } = {}): 
   const meta = await readMeta(dataDir);
   if (!meta) throw new Error(`no identity in ${dataDir}; enroll first`);
   const current = await readGeneration(dataDir, meta, meta.gen);
+  // The X.509 stack loads when a renewal is due, not with every edge that is enrolled (docs/design/memory.md).
+  const { createCsr, generateKeyPair, parseBundle, parseCert, siteIdOfCert } = await import("../../federation/pki.ts");
   const kp = await generateKeyPair();
   const csr = await createCsr(kp.keys, current.siteId);
   const r = await federationCall<{ certPem: string; caPem: string }>(current, FEDERATION_PATHS.renew, { body: { csr } });
@@ -135,9 +135,3 @@ export function startRenewal(dataDir: string, o: RenewalOptions = {}): { stop():
   void checkNow();
   return { stop: () => clearInterval(timer), checkNow };
 }
-
-/** Certificate expiry for the edge's /api/v1/health: own certificate and pinned CAs. */
-export function identityStatus(id: Identity, now: number, warnDays = EXPIRY_WARNING_DAYS): CertStatus[] {
-  return [certStatus("site", parseCert(id.certPem), now, warnDays), ...parseBundle(id.caPem).map((c) => certStatus("ca", c, now, warnDays))];
-}
-

@@ -3,12 +3,19 @@
  * heads (lib/custody). One signer per certificate generation, cached so a rotation switches
  * keys at the next signature.
  */
-import { certFingerprint, importKeyPem } from "../../federation/pki.ts";
+import { X509Certificate, createPrivateKey } from "node:crypto";
 import type { CustodySigner } from "../../federation/custody/index.ts";
 import type { Identity } from "./store.ts";
 
+/**
+ * With the runtime's own key and certificate parsers, not federation/pki.ts: a recording edge
+ * signs a head every few seconds, and the X.509 stack behind pki.ts (~230 modules, ~7 MB
+ * resident) is otherwise needed only to renew (docs/design/memory.md).
+ */
 export async function custodySigner(id: Pick<Identity, "keyPem" | "certPem">): Promise<CustodySigner> {
-  return { key: await importKeyPem(id.keyPem), certPem: id.certPem, certFp: await certFingerprint(id.certPem) };
+  const pkcs8 = createPrivateKey(id.keyPem).export({ type: "pkcs8", format: "der" });
+  const key = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+  return { key, certPem: id.certPem, certFp: new X509Certificate(id.certPem).fingerprint256.replaceAll(":", "").toLowerCase() };
 }
 
 /** Memoises custodySigner per certificate so each signature does not re-import the key. */

@@ -5,9 +5,11 @@
  * tmp + fsync + rename + dir fsync, and the pointer files are written last, so a power cut at
  * any instant leaves a complete current generation.
  */
+import { X509Certificate } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { fsyncDir, writeFileAtomic } from "../../lib/fsutil.ts";
+import { normSerial } from "../../federation/serial.ts";
 
 export interface IdentityMeta {
   siteId: string;
@@ -97,10 +99,9 @@ export async function readGeneration(dataDir: string, meta: IdentityMeta, gen: n
     fs.readFile(path.join(dir, "cert.pem"), "utf8"),
     fs.readFile(caFile(dataDir), "utf8"),
   ]);
-  // The X.509 stack (~230 modules, ~7 MB resident) loads with the first identity read, so an edge
-  // that only checks whether it is enrolled (readMeta) does not hold it.
-  const { parseCert, normSerial } = await import("../../federation/pki.ts");
-  const cert = parseCert(certPem);
+  // The runtime's parser, not federation/pki.ts: reading the identity at every start must not
+  // load the X.509 stack (~230 modules, ~7 MB resident), needed only to enroll and renew.
+  const cert = new X509Certificate(certPem);
   return {
     dataDir,
     siteId: meta.siteId,
@@ -112,7 +113,7 @@ export async function readGeneration(dataDir: string, meta: IdentityMeta, gen: n
     certPem,
     caPem,
     serial: normSerial(cert.serialNumber),
-    notBefore: cert.notBefore.getTime(),
-    notAfter: cert.notAfter.getTime(),
+    notBefore: new Date(cert.validFrom).getTime(),
+    notAfter: new Date(cert.validTo).getTime(),
   };
 }

@@ -13,7 +13,8 @@ import type { Clock } from "../../lib/clock.ts";
 import type { Logger } from "../../lib/log/index.ts";
 import { parseHttpDate, retryAfterMs } from "../../lib/http/retry-after.ts";
 import type { MediaStore, SegmentRecord } from "../../lib/store/index.ts";
-import { encodeProof, proofFor } from "../../federation/custody/index.ts";
+// proof.ts, not the folder's index: the index also carries package verification and the X.509 stack behind it.
+import { encodeProof, proofFor } from "../../federation/custody/proof.ts";
 import {
   DEFAULT_CHUNK_SIZE,
   H,
