@@ -9,6 +9,7 @@ import { promises as fs } from "node:fs";
 import { X509Certificate, createPublicKey } from "node:crypto";
 import { isIP } from "node:net";
 import path from "node:path";
+import { fingerprintHex } from "../../federation/serial.ts";
 import { writeFileAtomic } from "../../lib/fsutil.ts";
 import type { Logger } from "../../lib/log/index.ts";
 
@@ -67,7 +68,7 @@ function keptFingerprint(certPem: string, keyPem: string, names: string[], now: 
     const sameNames = names.length === have.size && names.every((n) => have.has(isIP(n) ? canonicalIp(n) : n));
     if (!sameNames || new Date(c.validTo).getTime() - now <= 30 * DAY_MS) return null;
     if (!keyMatches(keyPem, c.publicKey.export({ type: "spki", format: "der" }))) return null;
-    return c.fingerprint256.replaceAll(":", "").toLowerCase();
+    return fingerprintHex(c);
   } catch {
     return null; // unreadable here: the full check below decides
   }

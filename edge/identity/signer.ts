@@ -5,6 +5,7 @@
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import type { CustodySigner } from "../../federation/custody/index.ts";
+import { fingerprintHex } from "../../federation/serial.ts";
 import type { Identity } from "./store.ts";
 
 /**
@@ -15,7 +16,7 @@ import type { Identity } from "./store.ts";
 export async function custodySigner(id: Pick<Identity, "keyPem" | "certPem">): Promise<CustodySigner> {
   const pkcs8 = createPrivateKey(id.keyPem).export({ type: "pkcs8", format: "der" });
   const key = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
-  return { key, certPem: id.certPem, certFp: new X509Certificate(id.certPem).fingerprint256.replaceAll(":", "").toLowerCase() };
+  return { key, certPem: id.certPem, certFp: fingerprintHex(new X509Certificate(id.certPem)) };
 }
 
 /** Memoises custodySigner per certificate so each signature does not re-import the key. */
